@@ -1,0 +1,98 @@
+//! Server-side input validation against the model's constraints (required members, length
+//! and range bounds, enums), with AWS's message format:
+//! `1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null`.
+
+use basalt_spec::{ServiceModel, ShapeRef, ShapeType};
+use serde_json::Value;
+
+/// Returns AWS's validation message, or `None` when the input is valid.
+pub fn validate(model: &ServiceModel, input: &ShapeRef, value: &Value) -> Option<String> {
+    let mut errors = Vec::new();
+    check(model, input, value, "", &mut errors, 0);
+    if errors.is_empty() {
+        return None;
+    }
+    let n = errors.len();
+    let plural = if n == 1 { "error" } else { "errors" };
+    Some(format!("{n} validation {plural} detected: {}", errors.join("; ")))
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn check(model: &ServiceModel, r: &ShapeRef, v: &Value, path: &str, errors: &mut Vec<String>, depth: usize) {
+    let Some(shape) = model.shape(&r.shape) else { return };
+    if depth > 32 || errors.len() >= 10 {
+        return;
+    }
+    let shown = |v: &Value| match v {
+        Value::String(s) => format!("'{s}'"),
+        other => format!("'{other}'"),
+    };
+    match (shape.kind, v) {
+        (ShapeType::Structure, Value::Object(obj)) if !shape.document => {
+            for req in &shape.required {
+                if obj.get(req).is_none_or(Value::is_null) {
+                    let p = if path.is_empty() { lower_first(req) } else { format!("{path}.{}", lower_first(req)) };
+                    errors.push(format!("Value null at '{p}' failed to satisfy constraint: Member must not be null"));
+                }
+            }
+            for (name, mref) in &shape.members {
+                if let Some(mv) = obj.get(name).filter(|v| !v.is_null()) {
+                    let p = if path.is_empty() { lower_first(name) } else { format!("{path}.{}", lower_first(name)) };
+                    check(model, mref, mv, &p, errors, depth + 1);
+                }
+            }
+        }
+        (ShapeType::List, Value::Array(items)) => {
+            bounds(shape.min, shape.max, items.len() as f64, "length", path, &shown(v), errors);
+            if let Some(m) = shape.member.as_deref() {
+                for (i, item) in items.iter().enumerate() {
+                    check(model, m, item, &format!("{path}.{}", i + 1), errors, depth + 1);
+                }
+            }
+        }
+        (ShapeType::Map, Value::Object(obj)) => {
+            bounds(shape.min, shape.max, obj.len() as f64, "length", path, &shown(v), errors);
+            if let Some(m) = shape.value.as_deref() {
+                for (k, item) in obj {
+                    check(model, m, item, &format!("{path}.{k}"), errors, depth + 1);
+                }
+            }
+        }
+        (ShapeType::String, Value::String(s)) => {
+            bounds(shape.min, shape.max, s.chars().count() as f64, "length", path, &shown(v), errors);
+            if let Some(values) = &shape.enum_values {
+                if !values.iter().any(|e| e == s) {
+                    errors.push(format!(
+                        "Value {} at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                        shown(v),
+                        values.join(", ")
+                    ));
+                }
+            }
+        }
+        (ShapeType::Integer | ShapeType::Long | ShapeType::Float | ShapeType::Double, Value::Number(n)) => {
+            if let Some(f) = n.as_f64() {
+                bounds(shape.min, shape.max, f, "value", path, &shown(v), errors);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn bounds(min: Option<f64>, max: Option<f64>, actual: f64, what: &str, path: &str, shown: &str, errors: &mut Vec<String>) {
+    if let Some(min) = min.filter(|m| actual < *m) {
+        let rel = if what == "length" { "Member must have length greater than or equal to" } else { "Member must have value greater than or equal to" };
+        errors.push(format!("Value {shown} at '{path}' failed to satisfy constraint: {rel} {min}"));
+    }
+    if let Some(max) = max.filter(|m| actual > *m) {
+        let rel = if what == "length" { "Member must have length less than or equal to" } else { "Member must have value less than or equal to" };
+        errors.push(format!("Value {shown} at '{path}' failed to satisfy constraint: {rel} {max}"));
+    }
+}

@@ -1,0 +1,85 @@
+//! State and blob storage behind narrow traits.
+//!
+//! * [`StateStore`]: small keyed records (metadata), grouped in logical tables, with ordered
+//!   prefix scans and atomic batches. Embedded backend: [`SqliteState`] (WAL, `synchronous=FULL`,
+//!   so an acknowledged write survives `kill -9` and power loss); test backend: [`MemoryState`].
+//! * [`BlobStore`]: opaque byte objects (object bodies, artifacts). Embedded backend: [`FsBlobs`]
+//!   (temp file + fsync + rename + fsync dir); test backend: [`MemoryBlobs`].
+//!
+//! Keys are chosen by services and are never used as filesystem paths: [`FsBlobs`] stores a
+//! blob under the SHA-256 of its key, fanned out into 256 directories.
+//!
+//! The traits are deliberately narrow so that a PostgreSQL state backend and an S3-compatible
+//! blob backend can be added without touching services.
+
+mod blobs;
+mod state;
+
+pub use blobs::{BlobStore, FsBlobs, MemoryBlobs};
+pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
+
+use std::path::Path;
+use std::sync::Arc;
+
+/// Storage failure. Services map it to an AWS `InternalError`/`ServiceUnavailable`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("invalid byte range")]
+    InvalidRange,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The storage handles a service receives.
+#[derive(Clone)]
+pub struct Store {
+    pub state: Arc<dyn StateStore>,
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl Store {
+    /// Opens (creating if needed) durable storage under `data_dir`:
+    /// `data_dir/state.sqlite3` and `data_dir/blobs/`. Cheap: no scans.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let state = SqliteState::open(&data_dir.join("state.sqlite3"))?;
+        let blobs = FsBlobs::open(&data_dir.join("blobs"))?;
+        Ok(Store { state: Arc::new(state), blobs: Arc::new(blobs) })
+    }
+
+    /// Purely in-memory storage (tests, `--ephemeral`).
+    pub fn ephemeral() -> Store {
+        Store { state: Arc::new(MemoryState::default()), blobs: Arc::new(MemoryBlobs::default()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_reopen_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.state.put("t", "k", b"v").unwrap();
+            s.blobs.put("b", b"hello").unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.state.get("t", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(s.blobs.get("b").unwrap().as_deref(), Some(&b"hello"[..]));
+    }
+
+    #[test]
+    fn open_is_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let t = std::time::Instant::now();
+        drop(Store::open(dir.path()).unwrap());
+        assert!(t.elapsed() < std::time::Duration::from_millis(200), "{:?}", t.elapsed());
+    }
+}

@@ -1,0 +1,359 @@
+//! Keyed state: [`StateStore`] with SQLite and in-memory backends.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::StoreError;
+
+/// One write in an atomic [`StateStore::batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Put { table: String, key: String, value: Vec<u8> },
+    Delete { table: String, key: String },
+}
+
+/// Small keyed records in logical tables, ordered by key bytes.
+///
+/// Every method is synchronous and short; a write that returned `Ok` is durable.
+pub trait StateStore: Send + Sync + 'static {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Returns whether the key existed.
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError>;
+    /// Keys with `prefix`, strictly after `start_after` if given, ascending byte order, at most
+    /// `limit`.
+    fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// All-or-nothing.
+    fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
+}
+
+/// Smallest byte string greater than every string that starts with `prefix`
+/// (`None` when there is none, e.g. empty prefix or all 0xFF).
+fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut v = prefix.to_vec();
+    while let Some(last) = v.pop() {
+        if last != 0xFF {
+            v.push(last + 1);
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Inclusive lower bound for a scan: max(prefix, start_after + "\0").
+fn scan_lower_bound(prefix: &str, start_after: Option<&str>) -> Vec<u8> {
+    match start_after {
+        Some(s) if s.as_bytes() >= prefix.as_bytes() => {
+            let mut v = Vec::with_capacity(s.len() + 1);
+            v.extend_from_slice(s.as_bytes());
+            v.push(0);
+            v
+        }
+        _ => prefix.as_bytes().to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite
+
+/// SQLite backend: one `kv(tbl, key, value)` table with a `(tbl, key)` primary key (keys stored
+/// as BLOBs, so ordering is plain byte order), WAL journal, `synchronous=FULL`.
+///
+/// One writer connection and a few reader connections (WAL readers do not block the writer).
+pub struct SqliteState {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+const READERS: usize = 3;
+
+const SQL_GET: &str = "SELECT value FROM kv WHERE tbl = ?1 AND key = ?2";
+const SQL_PUT: &str = "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) \
+                       ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value";
+const SQL_DEL: &str = "DELETE FROM kv WHERE tbl = ?1 AND key = ?2";
+const SQL_SCAN_BOUNDED: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 AND key < ?3 \
+                                ORDER BY key LIMIT ?4";
+const SQL_SCAN_OPEN: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
+
+impl SqliteState {
+    /// Opens or creates the database file. Cheap: a few pragmas, no scans.
+    pub fn open(path: &Path) -> Result<SqliteState, StoreError> {
+        let writer = Connection::open(path)?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(None, "synchronous", "FULL")?;
+        writer.execute_batch(
+            "CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, \
+             PRIMARY KEY (tbl, key)) WITHOUT ROWID;",
+        )?;
+        writer.set_prepared_statement_cache_capacity(32);
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            r.set_prepared_statement_cache_capacity(32);
+            readers.push(Mutex::new(r));
+        }
+        Ok(SqliteState { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        // Prefer a free reader; otherwise wait on one chosen round-robin.
+        for r in &self.readers {
+            if let Some(c) = r.try_lock() {
+                return f(&c);
+            }
+        }
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let c = self.readers[i].lock();
+        f(&c)
+    }
+}
+
+fn apply_op(c: &Connection, op: &WriteOp) -> Result<(), StoreError> {
+    match op {
+        WriteOp::Put { table, key, value } => {
+            c.prepare_cached(SQL_PUT)?.execute(params![table, key.as_bytes(), value])?;
+        }
+        WriteOp::Delete { table, key } => {
+            c.prepare_cached(SQL_DEL)?.execute(params![table, key.as_bytes()])?;
+        }
+    }
+    Ok(())
+}
+
+impl StateStore for SqliteState {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_reader(|c| {
+            Ok(c.prepare_cached(SQL_GET)?
+                .query_row(params![table, key.as_bytes()], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?)
+        })
+    }
+
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let c = self.writer.lock();
+        c.prepare_cached(SQL_PUT)?.execute(params![table, key.as_bytes(), value])?;
+        Ok(())
+    }
+
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        let c = self.writer.lock();
+        let n = c.prepare_cached(SQL_DEL)?.execute(params![table, key.as_bytes()])?;
+        Ok(n > 0)
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let lower = scan_lower_bound(prefix, start_after);
+        let upper = prefix_upper_bound(prefix.as_bytes());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_reader(|c| {
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> { Ok((r.get(0)?, r.get(1)?)) };
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = match &upper {
+                Some(u) => c
+                    .prepare_cached(SQL_SCAN_BOUNDED)?
+                    .query_map(params![table, lower, u, limit], map)?
+                    .collect::<Result<_, _>>()?,
+                None => c
+                    .prepare_cached(SQL_SCAN_OPEN)?
+                    .query_map(params![table, lower, limit], map)?
+                    .collect::<Result<_, _>>()?,
+            };
+            rows.into_iter()
+                .map(|(k, v)| {
+                    String::from_utf8(k).map(|k| (k, v)).map_err(|_| StoreError::Other("non-UTF-8 key".into()))
+                })
+                .collect()
+        })
+    }
+
+    fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut c = self.writer.lock();
+        let tx = c.transaction()?;
+        for op in ops {
+            apply_op(&tx, op)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+
+/// In-memory backend (tests, ephemeral mode).
+#[derive(Default)]
+pub struct MemoryState {
+    tables: RwLock<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+}
+
+impl StateStore for MemoryState {
+    fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tables.read().get(table).and_then(|t| t.get(key)).cloned())
+    }
+
+    fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut g = self.tables.write();
+        match g.get_mut(table) {
+            Some(t) => {
+                t.insert(key.to_owned(), value.to_vec());
+            }
+            None => {
+                g.entry(table.to_owned()).or_default().insert(key.to_owned(), value.to_vec());
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
+        Ok(self.tables.write().get_mut(table).is_some_and(|t| t.remove(key).is_some()))
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let g = self.tables.read();
+        let Some(t) = g.get(table) else { return Ok(Vec::new()) };
+        let lower: Bound<&str> = match start_after {
+            Some(s) if s >= prefix => Bound::Excluded(s),
+            _ => Bound::Included(prefix),
+        };
+        Ok(t.range::<str, _>((lower, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut g = self.tables.write();
+        for op in ops {
+            match op {
+                WriteOp::Put { table, key, value } => {
+                    g.entry(table.clone()).or_default().insert(key.clone(), value.clone());
+                }
+                WriteOp::Delete { table, key } => {
+                    if let Some(t) = g.get_mut(table) {
+                        t.remove(key);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise(s: &dyn StateStore) {
+        assert_eq!(s.get("t", "a").unwrap(), None);
+        s.put("t", "a", b"1").unwrap();
+        s.put("t", "a/b", b"2").unwrap();
+        s.put("t", "a/c", b"3").unwrap();
+        s.put("t", "b", b"4").unwrap();
+        s.put("u", "a/x", b"5").unwrap();
+        s.put("t", "a\u{00e9}", b"6").unwrap();
+        assert_eq!(s.get("t", "a").unwrap().as_deref(), Some(&b"1"[..]));
+        let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(keys(s.scan("t", "a/", None, 100).unwrap()), vec!["a/b", "a/c"]);
+        assert_eq!(keys(s.scan("t", "a/", Some("a/b"), 100).unwrap()), vec!["a/c"]);
+        assert_eq!(keys(s.scan("t", "a/", Some("0"), 100).unwrap()), vec!["a/b", "a/c"]);
+        assert_eq!(keys(s.scan("t", "", None, 2).unwrap()), vec!["a", "a/b"]);
+        assert_eq!(keys(s.scan("t", "", Some("a/c"), 100).unwrap()), vec!["a\u{00e9}", "b"]);
+        assert_eq!(keys(s.scan("t", "a", None, 100).unwrap()), vec!["a", "a/b", "a/c", "a\u{00e9}"]);
+        assert_eq!(keys(s.scan("t", "z", None, 100).unwrap()), Vec::<String>::new());
+        assert!(s.delete("t", "a").unwrap());
+        assert!(!s.delete("t", "a").unwrap());
+        s.batch(&[
+            WriteOp::Put { table: "t".into(), key: "x".into(), value: b"9".to_vec() },
+            WriteOp::Delete { table: "t".into(), key: "b".into() },
+        ])
+        .unwrap();
+        assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"9"[..]));
+        assert_eq!(s.get("t", "b").unwrap(), None);
+        s.put("t", "x", b"10").unwrap();
+        assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"10"[..]));
+    }
+
+    #[test]
+    fn memory_state() {
+        exercise(&MemoryState::default());
+    }
+
+    #[test]
+    fn sqlite_state() {
+        let dir = tempfile::tempdir().unwrap();
+        exercise(&SqliteState::open(&dir.path().join("s.db")).unwrap());
+    }
+
+    #[test]
+    fn sqlite_reopen_after_drop() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        {
+            let s = SqliteState::open(&p).unwrap();
+            s.put("t", "k", b"v").unwrap();
+            s.batch(&[WriteOp::Put { table: "t".into(), key: "k2".into(), value: b"v2".to_vec() }]).unwrap();
+            // Simulate a crash: no orderly close of the connections.
+            std::mem::forget(s);
+        }
+        let s = SqliteState::open(&p).unwrap();
+        assert_eq!(s.get("t", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(s.get("t", "k2").unwrap().as_deref(), Some(&b"v2"[..]));
+    }
+
+    #[test]
+    fn sqlite_batch_is_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteState::open(&dir.path().join("s.db")).unwrap();
+        s.put("t", "a", b"1").unwrap();
+        // A failing batch (a write to the read-only reader is impossible here, so force an error
+        // via an invalid table value type is not possible either): check rollback by dropping a tx.
+        {
+            let mut c = s.writer.lock();
+            let tx = c.transaction().unwrap();
+            apply_op(&tx, &WriteOp::Delete { table: "t".into(), key: "a".into() }).unwrap();
+            drop(tx); // rolls back
+        }
+        assert_eq!(s.get("t", "a").unwrap().as_deref(), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn bounds() {
+        assert_eq!(prefix_upper_bound(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_upper_bound(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_upper_bound(b""), None);
+        assert_eq!(scan_lower_bound("a", Some("b")), b"b\0".to_vec());
+        assert_eq!(scan_lower_bound("b", Some("a")), b"b".to_vec());
+    }
+}

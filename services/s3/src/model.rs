@@ -1,0 +1,438 @@
+//! The S3 model layer: stored records, ETags, checksums, listing logic. No HTTP here.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+
+pub const T_BUCKETS: &str = "s3.buckets";
+pub const T_OBJECTS: &str = "s3.objects";
+pub const T_UPLOADS: &str = "s3.uploads";
+pub const T_PARTS: &str = "s3.parts";
+
+/// Objects up to this size are stored inline in their metadata record (one SQLite commit, no
+/// blob file).
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Minimum size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketMeta {
+    pub name: String,
+    pub created_ms: i64,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<String>,
+}
+
+/// Content headers shared by objects and multipart uploads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Content {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<i64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Checksum {
+    /// `CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`, `SHA256`.
+    pub algo: String,
+    /// Base64 value (with `-N` suffix for composite multipart checksums).
+    pub value: String,
+    /// `FULL_OBJECT` or `COMPOSITE`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Unquoted.
+    pub etag: String,
+    pub modified_ms: i64,
+    #[serde(flatten)]
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+    /// Blob key; `None` when the data is inline in the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadMeta {
+    pub key: String,
+    pub initiated_ms: i64,
+    #[serde(flatten)]
+    pub content: Content,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub number: i32,
+    pub size: u64,
+    pub etag: String,
+    pub modified_ms: i64,
+    pub blob: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+}
+
+/// An object record: `[u32 LE json length][json][inline data]`.
+pub fn encode_object(meta: &ObjectMeta, inline: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(meta).expect("serializable");
+    let mut v = Vec::with_capacity(4 + json.len() + inline.len());
+    v.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    v.extend_from_slice(&json);
+    v.extend_from_slice(inline);
+    v
+}
+
+/// Decodes an object record; the inline data is a zero-copy slice of `raw`.
+pub fn decode_object(raw: Vec<u8>) -> Option<(ObjectMeta, Bytes)> {
+    let raw = Bytes::from(raw);
+    let n = u32::from_le_bytes(raw.get(..4)?.try_into().ok()?) as usize;
+    let json = raw.get(4..4 + n)?;
+    let meta: ObjectMeta = serde_json::from_slice(json).ok()?;
+    Some((meta, raw.slice(4 + n..)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// ETags and checksums
+
+pub fn md5_hex(data: &[u8]) -> String {
+    hex::encode(Md5::digest(data))
+}
+
+/// Multipart ETag: hex MD5 of the concatenated binary part MD5s, then `-N`.
+pub fn multipart_etag<'a>(part_etags: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut h = Md5::new();
+    let mut n = 0usize;
+    for e in part_etags {
+        let raw = hex::decode(e.trim_matches('"')).ok()?;
+        h.update(&raw);
+        n += 1;
+    }
+    Some(format!("{}-{}", hex::encode(h.finalize()), n))
+}
+
+/// Streaming hasher for one checksum algorithm.
+pub enum Hasher {
+    Crc32(crc32fast::Hasher),
+    Crc32c(u32),
+    Crc64(crc64fast_nvme::Digest),
+    Sha1(sha1::Sha1),
+    Sha256(sha2::Sha256),
+}
+
+impl Hasher {
+    pub fn new(algo: &str) -> Option<Hasher> {
+        Some(match algo.to_ascii_uppercase().as_str() {
+            "CRC32" => Hasher::Crc32(crc32fast::Hasher::new()),
+            "CRC32C" => Hasher::Crc32c(0),
+            "CRC64NVME" => Hasher::Crc64(crc64fast_nvme::Digest::new()),
+            "SHA1" => Hasher::Sha1(sha1::Sha1::new()),
+            "SHA256" => Hasher::Sha256(sha2::Sha256::new()),
+            _ => return None,
+        })
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Crc32(h) => h.update(data),
+            Hasher::Crc32c(c) => *c = crc32c::crc32c_append(*c, data),
+            Hasher::Crc64(h) => h.write(data),
+            Hasher::Sha1(h) => sha1::Digest::update(h, data),
+            Hasher::Sha256(h) => sha2::Digest::update(h, data),
+        }
+    }
+
+    /// Raw digest bytes (big-endian for CRCs).
+    pub fn finish_raw(self) -> Vec<u8> {
+        match self {
+            Hasher::Crc32(h) => h.finalize().to_be_bytes().to_vec(),
+            Hasher::Crc32c(c) => c.to_be_bytes().to_vec(),
+            Hasher::Crc64(h) => h.sum64().to_be_bytes().to_vec(),
+            Hasher::Sha1(h) => sha1::Digest::finalize(h).to_vec(),
+            Hasher::Sha256(h) => sha2::Digest::finalize(h).to_vec(),
+        }
+    }
+
+    pub fn finish_b64(self) -> String {
+        B64.encode(self.finish_raw())
+    }
+}
+
+pub fn checksum_b64(algo: &str, data: &[u8]) -> Option<String> {
+    let mut h = Hasher::new(algo)?;
+    h.update(data);
+    Some(h.finish_b64())
+}
+
+/// Composite multipart checksum: hash of the concatenated raw part checksums, base64, `-N`.
+pub fn composite_checksum<'a>(algo: &str, parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut h = Hasher::new(algo)?;
+    let mut n = 0;
+    for p in parts {
+        h.update(&B64.decode(p).ok()?);
+        n += 1;
+    }
+    Some(format!("{}-{}", h.finish_b64(), n))
+}
+
+pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
+    B64.decode(s).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+/// One page of a listing.
+#[derive(Debug, Default, PartialEq)]
+pub struct Page<T> {
+    pub objects: Vec<(String, T)>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    /// The last key or common prefix returned (the next marker).
+    pub last: Option<String>,
+}
+
+/// Lists keys under `prefix` after `marker`, rolling keys that contain `delimiter` after the
+/// prefix into common prefixes. `scan(start_after, limit)` returns the next keys in order (keys
+/// relative to the bucket, all starting with `prefix`).
+pub fn list_page<T, E>(
+    prefix: &str,
+    delimiter: Option<&str>,
+    marker: Option<&str>,
+    max_keys: usize,
+    mut scan: impl FnMut(Option<&str>, usize) -> Result<Vec<(String, T)>, E>,
+) -> Result<Page<T>, E> {
+    let delimiter = delimiter.filter(|d| !d.is_empty());
+    let mut page = Page { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, last: None };
+    if max_keys == 0 {
+        return Ok(page);
+    }
+    let mut cursor: Option<String> = marker.map(str::to_owned);
+    let mut count = 0usize;
+    let batch = (max_keys + 1).clamp(2, 1001);
+    'outer: loop {
+        let rows = scan(cursor.as_deref(), batch)?;
+        let exhausted = rows.len() < batch;
+        if rows.is_empty() {
+            break;
+        }
+        for (key, val) in rows {
+            cursor = Some(key.clone());
+            let cp = delimiter.and_then(|d| {
+                key.get(prefix.len()..)
+                    .and_then(|rest| rest.find(d))
+                    .map(|i| key[..prefix.len() + i + d.len()].to_owned())
+            });
+            match cp {
+                Some(cp) => {
+                    // A prefix at or before the marker was already returned on an earlier page.
+                    if marker.is_some_and(|m| cp.as_str() <= m) || page.common_prefixes.last() == Some(&cp) {
+                        let mut skip = cp;
+                        skip.push(char::MAX);
+                        cursor = Some(skip);
+                        continue 'outer;
+                    }
+                    if count == max_keys {
+                        page.is_truncated = true;
+                        break 'outer;
+                    }
+                    count += 1;
+                    page.last = Some(cp.clone());
+                    page.common_prefixes.push(cp.clone());
+                    // Jump past every key under this prefix.
+                    let mut skip = cp;
+                    skip.push(char::MAX);
+                    cursor = Some(skip);
+                    continue 'outer;
+                }
+                None => {
+                    if count == max_keys {
+                        page.is_truncated = true;
+                        break 'outer;
+                    }
+                    count += 1;
+                    page.last = Some(key.clone());
+                    page.objects.push((key, val));
+                }
+            }
+        }
+        if exhausted {
+            break;
+        }
+    }
+    Ok(page)
+}
+
+/// `encoding-type=url`: percent-encode like S3 (unreserved and `/` kept, space as `+`).
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push_str(&format!("{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+/// Resolves an HTTP range against an object size: `Ok(None)` = whole object,
+/// `Err(())` = not satisfiable.
+pub fn resolve_range(range: Option<&s3s::dto::Range>, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+    match range {
+        None => Ok(None),
+        Some(r) => r.check(size).map(Some).map_err(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex(b"hello"), "5d41402abc4b2a76b9719d911017c592");
+        // Two parts: MD5 of the concatenated binary MD5s.
+        let a = md5_hex(b"a");
+        let b = md5_hex(b"b");
+        let mut cat = hex::decode(&a).unwrap();
+        cat.extend(hex::decode(&b).unwrap());
+        let expect = format!("{}-2", md5_hex(&cat));
+        assert_eq!(multipart_etag([a.as_str(), b.as_str()]).unwrap(), expect);
+        let quoted = format!("\"{a}\"");
+        assert_eq!(multipart_etag([quoted.as_str()]).unwrap(), format!("{}-1", md5_hex(&hex::decode(&a).unwrap())));
+        assert!(multipart_etag(["zz"]).is_none());
+    }
+
+    #[test]
+    fn checksums() {
+        // Known values (boto3 / AWS docs): CRC32("hello world") = 0x0d4a1185.
+        assert_eq!(checksum_b64("CRC32", b"hello world").unwrap(), "DUoRhQ==");
+        assert_eq!(checksum_b64("crc32c", b"hello world").unwrap(), "yZRlqg==");
+        assert_eq!(checksum_b64("SHA1", b"").unwrap(), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
+        assert_eq!(checksum_b64("SHA256", b"").unwrap(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert!(checksum_b64("CRC64NVME", b"x").is_some());
+        assert!(checksum_b64("MD5", b"x").is_none());
+        let c = composite_checksum("CRC32", ["DUoRhQ==", "DUoRhQ=="]).unwrap();
+        assert!(c.ends_with("-2"));
+    }
+
+    #[test]
+    fn record_roundtrip() {
+        let m = ObjectMeta {
+            size: 3,
+            etag: "x".into(),
+            modified_ms: 5,
+            content: Content { content_type: Some("text/plain".into()), ..Default::default() },
+            checksum: None,
+            blob: None,
+            parts: None,
+        };
+        let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
+        assert_eq!(m2.etag, "x");
+        assert_eq!(m2.content.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(&data[..], b"abc");
+        assert!(decode_object(vec![1, 2]).is_none());
+    }
+
+    fn lister<'a>(keys: &'a [&'a str], prefix: &'a str) -> impl FnMut(Option<&str>, usize) -> Result<Vec<(String, ())>, ()> + 'a {
+        move |after, limit| {
+            Ok(keys
+                .iter()
+                .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| **k > a))
+                .take(limit)
+                .map(|k| (k.to_string(), ()))
+                .collect())
+        }
+    }
+
+    fn names(p: &Page<()>) -> (Vec<&str>, Vec<&str>) {
+        (p.objects.iter().map(|(k, _)| k.as_str()).collect(), p.common_prefixes.iter().map(|s| s.as_str()).collect())
+    }
+
+    #[test]
+    fn listing_delimiter_and_pages() {
+        let keys = ["a.txt", "dir/a", "dir/b", "dir/sub/c", "dir2/x", "z"];
+        let p = list_page("", Some("/"), None, 1000, lister(&keys, "")).unwrap();
+        assert_eq!(names(&p), (vec!["a.txt", "z"], vec!["dir/", "dir2/"]));
+        assert!(!p.is_truncated);
+        let p = list_page("dir/", Some("/"), None, 1000, lister(&keys, "dir/")).unwrap();
+        assert_eq!(names(&p), (vec!["dir/a", "dir/b"], vec!["dir/sub/"]));
+        // Paging with max_keys = 1 across common prefixes never repeats an entry.
+        let mut marker: Option<String> = None;
+        let mut seen = Vec::new();
+        loop {
+            let p = list_page("", Some("/"), marker.as_deref(), 1, lister(&keys, "")).unwrap();
+            let (o, c) = names(&p);
+            seen.extend(o.iter().map(|s| s.to_string()));
+            seen.extend(c.iter().map(|s| s.to_string()));
+            if !p.is_truncated {
+                break;
+            }
+            marker = p.last.clone();
+        }
+        assert_eq!(seen, vec!["a.txt", "dir/", "dir2/", "z"]);
+        // No delimiter: plain pages.
+        let p = list_page("", None, Some("dir/b"), 2, lister(&keys, "")).unwrap();
+        assert_eq!(names(&p).0, vec!["dir/sub/c", "dir2/x"]);
+        assert!(p.is_truncated);
+        assert_eq!(p.last.as_deref(), Some("dir2/x"));
+        let p = list_page("", None, None, 0, lister(&keys, "")).unwrap();
+        assert!(p.objects.is_empty() && !p.is_truncated);
+        // Exactly max_keys results: not truncated.
+        let p = list_page("dir/", None, None, 3, lister(&keys, "dir/")).unwrap();
+        assert_eq!(p.objects.len(), 3);
+        assert!(!p.is_truncated);
+    }
+
+    #[test]
+    fn url_encoding() {
+        assert_eq!(url_encode("a b/c+d%é"), "a+b/c%2Bd%25%C3%A9");
+    }
+
+    #[test]
+    fn ranges() {
+        let r = s3s::dto::Range::parse("bytes=0-4").unwrap();
+        assert_eq!(resolve_range(Some(&r), 10), Ok(Some(0..5)));
+        let r = s3s::dto::Range::parse("bytes=-3").unwrap();
+        assert_eq!(resolve_range(Some(&r), 10), Ok(Some(7..10)));
+        let r = s3s::dto::Range::parse("bytes=5-").unwrap();
+        assert_eq!(resolve_range(Some(&r), 10), Ok(Some(5..10)));
+        let r = s3s::dto::Range::parse("bytes=8-100").unwrap();
+        assert_eq!(resolve_range(Some(&r), 10), Ok(Some(8..10)));
+        let r = s3s::dto::Range::parse("bytes=10-").unwrap();
+        assert_eq!(resolve_range(Some(&r), 10), Err(()));
+        assert_eq!(resolve_range(None, 10), Ok(None));
+    }
+}
