@@ -378,7 +378,7 @@ def print_table(results):
     names = list(results)
     rows = [("startup (ms)", "startup_ms", 1), ("idle RSS (MiB)", "idle_rss_mib", 1),
             ("RSS after load (MiB)", "rss_after_load_mib", 1)]
-    w = 34
+    w = 44
     base = results.get("basalt")
     peers = [n for n in names if n != "basalt"] if base else []
     print("\n" + "metric".ljust(w) + "".join(n.rjust(14) for n in names)

@@ -232,14 +232,18 @@ def empty_bucket(client, bucket):
         pass
 
 
+@pytest.fixture(scope="session")
+def s3_unchecked(make_client):
+    return make_client("s3", check=False)
+
+
 @pytest.fixture
-def bucket(make_client):
+def bucket(s3, s3_unchecked):
     """A fresh bucket, emptied and deleted at teardown (cleanup calls are not shape-checked)."""
-    s3c = make_client("s3")
     name = unique("bkt")
-    s3c.create_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name)
     yield name
-    raw = make_client("s3", check=False)
+    raw = s3_unchecked
     empty_bucket(raw, name)
     try:
         raw.delete_bucket(Bucket=name)

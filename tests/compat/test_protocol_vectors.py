@@ -221,6 +221,8 @@ def test_output_vector(fname, si, ci):
         pytest.fail(f"no line for {fname} suite {si} case {ci} in {OUT}")
     if "skip" in line:
         pytest.skip(f"basalt: {line['skip']}")
+    if "error" in line and "status" not in line:
+        pytest.fail(f"Basalt could not serialize this case: {line['error']}")
     if line.get("id") not in (None, case.get("id")):
         pytest.fail(f"line id {line.get('id')!r} != vector id {case.get('id')!r}")
     body = base64.b64decode(line.get("body_b64", ""))

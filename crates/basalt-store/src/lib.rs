@@ -15,7 +15,7 @@
 mod blobs;
 mod state;
 
-pub use blobs::{BlobStore, FsBlobs, MemoryBlobs};
+pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
 
 use std::path::Path;

@@ -1,1 +1,103 @@
-fn main(){}
+//! `basalt`: the AI-native AWS stack on one machine.
+
+mod config;
+
+use anyhow::Context;
+use basalt_core::ServiceRegistry;
+use basalt_gateway::{AuthMode, Gateway, GatewayConfig, RawHandler, StaticPrincipals};
+use clap::{Parser, Subcommand};
+use config::ServeArgs;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "basalt", version, about = "The AI-native AWS stack on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every AWS API on one port.
+    Serve(ServeArgs),
+}
+
+/// S3 through s3s, behind the gateway's raw-handler interface.
+struct S3Raw(Arc<basalt_s3::S3Handler>);
+
+impl RawHandler for S3Raw {
+    fn handle(&self, req: http::Request<hyper::body::Incoming>) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
+        let h = self.0.clone();
+        async move {
+            let resp = h.handle_incoming(req).await;
+            resp.map(|b| b.map_err(|e| -> basalt_gateway::body_error::BoxError { e }).boxed_unsync())
+        }
+        .boxed()
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args.resolve()?),
+    }
+}
+
+fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    // Two worker threads suit the small machines Basalt targets; more are spawned on demand
+    // for blocking work (storage, models).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cfg.threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let addr = format!("{}:{}", cfg.host, cfg.port);
+        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+        let store = match &cfg.data_dir {
+            Some(dir) => basalt_store::Store::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?,
+            None => basalt_store::Store::ephemeral(),
+        };
+        let bus = basalt_core::events::EventBus::default();
+        let session_keys = basalt_sts::SessionKeys::new(store.state.clone());
+        let principals = Arc::new(StaticPrincipals::new(Some(Box::new(basalt_sts::SessionPrincipals(session_keys.clone())))));
+        for (ak, secret) in &cfg.keys {
+            principals.add_root_key(ak, secret, &cfg.account_id);
+        }
+        let mut registry = ServiceRegistry::default();
+        registry.register(Arc::new(basalt_sts::Sts::new(session_keys)));
+        let s3 = basalt_s3::build_service(
+            store.clone(),
+            bus.clone(),
+            basalt_s3::S3Config {
+                account_id: cfg.account_id.clone(),
+                region: cfg.region.clone(),
+                auth: (cfg.auth == AuthMode::SigV4).then(|| cfg.keys.clone()),
+                base_domain: None,
+            },
+        );
+        let endpoint = format!("http://{}:{}", if cfg.host == "0.0.0.0" { "127.0.0.1" } else { &cfg.host }, listener.local_addr()?.port());
+        let gateway = Gateway::new(
+            GatewayConfig { account_id: cfg.account_id.clone(), region: cfg.region.clone(), auth: cfg.auth, max_body_bytes: cfg.max_body_bytes, endpoint },
+            registry,
+            principals,
+        )
+        .with_s3(Arc::new(S3Raw(Arc::new(s3))));
+        eprintln!("basalt {} ready on http://{} ({})", env!("CARGO_PKG_VERSION"), listener.local_addr()?, match &cfg.data_dir {
+            Some(d) => format!("data in {}", d.display()),
+            None => "ephemeral".into(),
+        });
+        tokio::select! {
+            r = basalt_gateway::serve(Arc::new(gateway), listener) => r.context("serving")?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(())
+    })
+}

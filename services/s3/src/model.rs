@@ -290,13 +290,12 @@ pub fn list_page<T, E>(
     Ok(page)
 }
 
-/// `encoding-type=url`: percent-encode like S3 (unreserved and `/` kept, space as `+`).
+/// `encoding-type=url`: percent-encode like S3 (unreserved and `/` kept, everything else `%XX`, as botocore unquotes).
 pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            b' ' => out.push('+'),
             _ => {
                 out.push('%');
                 out.push_str(&format!("{b:02X}"));
@@ -418,7 +417,7 @@ mod tests {
 
     #[test]
     fn url_encoding() {
-        assert_eq!(url_encode("a b/c+d%é"), "a+b/c%2Bd%25%C3%A9");
+        assert_eq!(url_encode("a b/c+d%é"), "a%20b/c%2Bd%25%C3%A9");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use http::HeaderMap;
 use s3s::dto::*;
-use s3s::stream::{ByteStream, RemainingLength, VecByteStream};
+use s3s::stream::{ByteStream, RemainingLength};
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, StdError, s3_error};
 use serde_json::json;
 
 use crate::model::*;
+use crate::model::Checksum;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
 const ALGOS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
@@ -201,7 +202,7 @@ impl BasaltS3 {
     fn body_of(&self, meta: &ObjectMeta, inline: Bytes, range: Option<std::ops::Range<u64>>) -> StreamingBlob {
         let (start, end) = range.map_or((0, meta.size), |r| (r.start, r.end));
         match &meta.blob {
-            None => StreamingBlob::new(VecByteStream::new(vec![inline.slice(start as usize..end as usize)])),
+            None => StreamingBlob::new(OneChunk(Some(inline.slice(start as usize..end as usize)))),
             Some(key) => {
                 let blobs = self.blobs.clone();
                 let key = key.clone();
@@ -234,6 +235,21 @@ struct Ingested {
 enum Data {
     Inline(Bytes),
     Blob(String),
+}
+
+struct OneChunk(Option<Bytes>);
+
+impl Stream for OneChunk {
+    type Item = Result<Bytes, StdError>;
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.take().filter(|b| !b.is_empty()).map(Ok))
+    }
+}
+
+impl ByteStream for OneChunk {
+    fn remaining_length(&self) -> RemainingLength {
+        RemainingLength::new_exact(self.0.as_ref().map_or(0, Bytes::len))
+    }
 }
 
 struct Sized<S> {

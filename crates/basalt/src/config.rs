@@ -1,0 +1,112 @@
+//! Settings: command-line flags, `BASALT_*` environment variables, and an optional TOML file,
+//! in that order of precedence.
+
+use anyhow::Context;
+use basalt_gateway::AuthMode;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BASALT_HOST")]
+    host: Option<String>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "BASALT_PORT")]
+    port: Option<u16>,
+    /// Where state and objects are kept (default: ./data, or the config file's).
+    #[arg(long, env = "BASALT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long, env = "BASALT_EPHEMERAL")]
+    ephemeral: bool,
+    /// Default region when a request carries none.
+    #[arg(long, env = "BASALT_REGION")]
+    region: Option<String>,
+    /// Account id of the default principal.
+    #[arg(long, env = "BASALT_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// `off` accepts any credentials; `sigv4` verifies signatures against the configured keys.
+    #[arg(long, env = "BASALT_AUTH", value_parser = ["off", "sigv4"])]
+    auth: Option<String>,
+    /// A key pair `ACCESS_KEY:SECRET` accepted with `--auth sigv4` (repeatable; default test:test).
+    #[arg(long = "access-key", env = "BASALT_ACCESS_KEYS", value_delimiter = ',')]
+    access_keys: Vec<String>,
+    /// Largest request body for non-S3 services, in bytes.
+    #[arg(long, env = "BASALT_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Async worker threads.
+    #[arg(long, env = "BASALT_THREADS")]
+    threads: Option<usize>,
+    /// TOML file with any of the settings above (snake_case keys).
+    #[arg(long, env = "BASALT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    data_dir: Option<PathBuf>,
+    ephemeral: Option<bool>,
+    region: Option<String>,
+    account_id: Option<String>,
+    auth: Option<String>,
+    access_keys: Option<Vec<String>>,
+    max_body_bytes: Option<usize>,
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub host: String,
+    pub port: u16,
+    pub data_dir: Option<PathBuf>,
+    pub region: String,
+    pub account_id: String,
+    pub auth: AuthMode,
+    pub keys: Vec<(String, String)>,
+    pub max_body_bytes: usize,
+    pub threads: usize,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> anyhow::Result<Resolved> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let ephemeral = self.ephemeral || file.ephemeral.unwrap_or(false);
+        let auth = match self.auth.or(file.auth).as_deref() {
+            None | Some("off") => AuthMode::Off,
+            Some("sigv4") => AuthMode::SigV4,
+            Some(other) => anyhow::bail!("unknown auth mode {other} (expected off or sigv4)"),
+        };
+        let raw_keys = if self.access_keys.is_empty() { file.access_keys.unwrap_or_default() } else { self.access_keys };
+        let mut keys = Vec::new();
+        for k in raw_keys {
+            let (ak, secret) = k.split_once(':').with_context(|| format!("access key {k} must be ACCESS_KEY:SECRET"))?;
+            keys.push((ak.to_owned(), secret.to_owned()));
+        }
+        if keys.is_empty() {
+            keys.push(("test".into(), "test".into()));
+        }
+        let account_id = self.account_id.or(file.account_id).unwrap_or_else(|| basalt_core::DEFAULT_ACCOUNT_ID.into());
+        anyhow::ensure!(account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()), "account id must be 12 digits");
+        Ok(Resolved {
+            host: self.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
+            port: self.port.or(file.port).unwrap_or(4566),
+            data_dir: if ephemeral { None } else { Some(self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"))) },
+            region: self.region.or(file.region).unwrap_or_else(|| basalt_core::DEFAULT_REGION.into()),
+            account_id,
+            auth,
+            keys,
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
+            threads: self.threads.or(file.threads).unwrap_or(2).max(1),
+        })
+    }
+}

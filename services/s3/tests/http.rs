@@ -1,0 +1,211 @@
+//! Drives the S3 endpoint over real HTTP (hyper server on an ephemeral port, hyper client).
+
+use basalt_core::events::EventBus;
+use basalt_s3::{S3Config, build_service};
+use basalt_store::Store;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+struct Srv {
+    base: String,
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    bus: EventBus,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Srv {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let bus = EventBus::default();
+    let handler = build_service(store, bus.clone(), S3Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let h = handler.clone();
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), h)
+                    .await;
+            });
+        }
+    });
+    Srv { base: format!("http://{addr}"), client: Client::builder(TokioExecutor::new()).build_http(), bus, _dir: dir }
+}
+
+impl Srv {
+    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (StatusCode, http::HeaderMap, Bytes) {
+        let mut b = Request::builder().method(method).uri(format!("{}{}", self.base, path));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self.client.request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap()).await.unwrap();
+        let (parts, body) = resp.into_parts();
+        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+    }
+}
+
+fn text(b: &Bytes) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lifecycle() {
+    let s = start().await;
+    let mut events = s.bus.subscribe();
+
+    let (st, _, body) = s.call(Method::GET, "/nobucket/k", &[], b"").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(text(&body).contains("<Code>NoSuchBucket</Code>"), "{}", text(&body));
+
+    let (st, _, _) = s.call(Method::PUT, "/bkt", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, body) = s.call(Method::PUT, "/Bad_Name", &[], b"").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{}", text(&body));
+
+    let (st, h, _) = s
+        .call(
+            Method::PUT,
+            "/bkt/dir/hello.txt",
+            &[("content-type", "text/plain"), ("x-amz-meta-color", "blue"), ("x-amz-checksum-crc32", "DUoRhQ==")],
+            b"hello world",
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["etag"], "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"");
+    assert_eq!(h["x-amz-checksum-crc32"], "DUoRhQ==");
+
+    let ev = events.recv().await.unwrap().0;
+    assert_eq!(ev["source"], "aws.s3");
+    assert_eq!(ev["detail-type"], "Object Created");
+    assert_eq!(ev["resources"][0], "arn:aws:s3:::bkt");
+    assert_eq!(ev["detail"]["object"]["key"], "dir/hello.txt");
+    assert_eq!(ev["detail"]["object"]["size"], 11);
+    assert_eq!(ev["detail"]["object"]["etag"], "5eb63bbbe01eeed093cb22bb8f5acdc3");
+    assert_eq!(ev["detail"]["reason"], "PutObject");
+
+    // Wrong checksum and wrong Content-MD5 are rejected.
+    let (st, _, body) = s.call(Method::PUT, "/bkt/x", &[("x-amz-checksum-crc32", "AAAAAA==")], b"hello world").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(text(&body).contains("BadDigest"), "{}", text(&body));
+    let (st, _, body) = s.call(Method::PUT, "/bkt/x", &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")], b"hello").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(text(&body).contains("BadDigest"), "{}", text(&body));
+
+    let (st, h, body) = s.call(Method::GET, "/bkt/dir/hello.txt", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(body, Bytes::from_static(b"hello world"));
+    assert_eq!(h["content-type"], "text/plain");
+    assert_eq!(h["x-amz-meta-color"], "blue");
+    assert!(h.get("last-modified").is_some());
+
+    let (st, h, body) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("range", "bytes=6-")], b"").await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(body, Bytes::from_static(b"world"));
+    assert_eq!(h["content-range"], "bytes 6-10/11");
+    let (st, _, body) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("range", "bytes=20-30")], b"").await;
+    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE, "{}", text(&body));
+
+    let (st, _, _) = s
+        .call(Method::GET, "/bkt/dir/hello.txt", &[("if-none-match", "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"")], b"")
+        .await;
+    assert_eq!(st, StatusCode::NOT_MODIFIED);
+    let (st, _, _) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("if-match", "\"nope\"")], b"").await;
+    assert_eq!(st, StatusCode::PRECONDITION_FAILED);
+
+    let (st, h, _) = s.call(Method::HEAD, "/bkt/dir/hello.txt", &[("x-amz-checksum-mode", "ENABLED")], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h["content-length"], "11");
+    assert_eq!(h["x-amz-checksum-crc32"], "DUoRhQ==");
+
+    let (st, _, body) = s.call(Method::GET, "/bkt/missing", &[], b"").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(text(&body).contains("<Code>NoSuchKey</Code>"));
+
+    // A large object goes to the blob store and streams back.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (st, _, _) = s.call(Method::PUT, "/bkt/big.bin", &[], &big).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, body) = s.call(Method::GET, "/bkt/big.bin", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(&body[..], &big[..]);
+    let (st, _, body) = s.call(Method::GET, "/bkt/big.bin", &[("range", "bytes=100000-100009")], b"").await;
+    assert_eq!(st, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&body[..], &big[100_000..100_010]);
+
+    // Copy.
+    let (st, _, body) =
+        s.call(Method::PUT, "/bkt/copy.txt", &[("x-amz-copy-source", "/bkt/dir/hello.txt")], b"").await;
+    assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    assert!(text(&body).contains("5eb63bbbe01eeed093cb22bb8f5acdc3"));
+    let (_, h, body) = s.call(Method::GET, "/bkt/copy.txt", &[], b"").await;
+    assert_eq!(body, Bytes::from_static(b"hello world"));
+    assert_eq!(h["x-amz-meta-color"], "blue");
+
+    // Listing.
+    let (st, _, body) = s.call(Method::GET, "/bkt?list-type=2&delimiter=/", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    let t = text(&body);
+    assert!(t.contains("<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>"), "{t}");
+    assert!(t.contains("<Key>big.bin</Key>") && t.contains("<Key>copy.txt</Key>"), "{t}");
+    assert!(t.contains("<KeyCount>3</KeyCount>"), "{t}");
+    let (_, _, body) = s.call(Method::GET, "/bkt?list-type=2&max-keys=1", &[], b"").await;
+    let t = text(&body);
+    assert!(t.contains("<IsTruncated>true</IsTruncated>") && t.contains("<NextContinuationToken>"), "{t}");
+
+    // Bucket not empty.
+    let (st, _, body) = s.call(Method::DELETE, "/bkt", &[], b"").await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert!(text(&body).contains("BucketNotEmpty"));
+
+    // Multipart: part 1 too small when not last.
+    let (st, _, body) = s.call(Method::POST, "/bkt/mp?uploads", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    let t = text(&body);
+    let id = t.split("<UploadId>").nth(1).unwrap().split("</UploadId>").next().unwrap().to_owned();
+    let (st, h1, _) = s.call(Method::PUT, &format!("/bkt/mp?partNumber=1&uploadId={id}"), &[], b"aaa").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, h2, _) = s.call(Method::PUT, &format!("/bkt/mp?partNumber=2&uploadId={id}"), &[], b"bbb").await;
+    assert_eq!(st, StatusCode::OK);
+    let (e1, e2) = (h1["etag"].to_str().unwrap().to_owned(), h2["etag"].to_str().unwrap().to_owned());
+    let xml = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let (st, _, body) = s.call(Method::POST, &format!("/bkt/mp?uploadId={id}"), &[], xml.as_bytes()).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(text(&body).contains("EntityTooSmall"), "{}", text(&body));
+    let (_, _, body) = s.call(Method::GET, &format!("/bkt/mp?uploadId={id}"), &[], b"").await;
+    assert!(text(&body).contains("<PartNumber>2</PartNumber>"), "{}", text(&body));
+    let xml1 = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part></CompleteMultipartUpload>");
+    let (st, _, body) = s.call(Method::POST, &format!("/bkt/mp?uploadId={id}"), &[], xml1.as_bytes()).await;
+    assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    let md5_a = basalt_s3::model::md5_hex(b"aaa");
+    let expect = basalt_s3::model::multipart_etag([md5_a.as_str()]).unwrap();
+    assert!(text(&body).contains(&expect), "{}", text(&body));
+    let (_, _, body) = s.call(Method::GET, "/bkt/mp", &[], b"").await;
+    assert_eq!(body, Bytes::from_static(b"aaa"));
+    let (st, _, body) = s.call(Method::DELETE, &format!("/bkt/mp?uploadId={id}"), &[], b"").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(text(&body).contains("NoSuchUpload"));
+
+    // Delete all and the bucket.
+    let del = "<Delete><Object><Key>dir/hello.txt</Key></Object><Object><Key>big.bin</Key></Object><Object><Key>copy.txt</Key></Object><Object><Key>mp</Key></Object></Delete>";
+    let md5 = {
+        use base64::Engine;
+        use md5::Digest;
+        base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(del.as_bytes()))
+    };
+    let (st, _, body) = s.call(Method::POST, "/bkt?delete", &[("content-md5", &md5)], del.as_bytes()).await;
+    assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    assert_eq!(text(&body).matches("<Deleted>").count(), 4, "{}", text(&body));
+    let (st, _, _) = s.call(Method::DELETE, "/bkt/never-existed", &[], b"").await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = s.call(Method::DELETE, "/bkt", &[], b"").await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    let (st, _, _) = s.call(Method::HEAD, "/bkt", &[], b"").await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
