@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import xml.etree.ElementTree as ET
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
@@ -51,8 +52,12 @@ _HEADER_LOCATIONS = {"header", "headers", "statusCode"}
 
 
 class ShapeChecker:
+    """Collects violations. Triage knob: BASALT_SHAPECHECK_IGNORE=sub1,sub2 drops violations
+    whose text contains one of the substrings (to see past one known bug; never in CI)."""
+
     def __init__(self):
         self.violations: list[str] = []
+        self.ignore = [x for x in os.environ.get("BASALT_SHAPECHECK_IGNORE", "").split(",") if x]
 
     def attach(self, client):
         client.meta.events.register("after-call", self._after_call)
@@ -71,7 +76,8 @@ class ShapeChecker:
         except Exception as e:  # a crash of the checker is a finding too
             problems = [f"shapecheck crashed: {e!r}"]
         for p in problems:
-            self.violations.append(f"{name}: {p}")
+            if not any(i in p for i in self.ignore):
+                self.violations.append(f"{name}: {p}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -97,6 +103,9 @@ def check_response(model, http_response, parsed) -> list[str]:
     shape = model.output_shape
     if shape is not None:
         body = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+        if model.name == "GetBucketLocation" and body.get("LocationConstraint") is None:
+            # botocore's own handler yields None for us-east-1's empty element, as with AWS
+            body.pop("LocationConstraint", None)
         check_parsed(shape, body, "", out)
     else:
         extra = set(parsed) - {"ResponseMetadata"}

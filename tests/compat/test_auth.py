@@ -99,9 +99,9 @@ def test_unsigned_request_denied(auth_server):
 
 
 def test_assumed_role_credentials_verify(aclient):
-    c = aclient("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", RoleSessionName="s")["Credentials"]
+    c = aclient("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", RoleSessionName="s1")["Credentials"]
     sts2 = aclient("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
-    assert sts2.get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/r/s"
+    assert sts2.get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/r/s1"
     aclient("s3", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"]).list_buckets()
     with pytest.raises(ClientError) as ei:  # right key and secret, bad token
         aclient("sts", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token="bogus").get_caller_identity()
@@ -111,13 +111,19 @@ def test_assumed_role_credentials_verify(aclient):
     assert code_status(ei) == ("SignatureDoesNotMatch", 403)
 
 
-@pytest.fixture
-def auth_bucket(aclient):
-    s3 = aclient("s3")
+# boto3 presigns S3 URLs with SigV2 (AWSAccessKeyId/Signature/Expires) unless the client is
+# configured for s3v4: both kinds are in use, both must verify.
+SIGS = {"v2": ("Signature", None), "v4": ("X-Amz-Signature", "s3v4")}
+
+
+@pytest.fixture(params=sorted(SIGS))
+def auth_bucket(request, aclient):
+    sig_param, sigver = SIGS[request.param]
+    s3 = aclient("s3", signature_version=sigver) if sigver else aclient("s3")
     name = unique("pre")
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="obj", Body=b"presigned body")
-    yield s3, name
+    yield s3, name, sig_param
     s3.delete_object(Bucket=name, Key="obj")
     s3.delete_bucket(Bucket=name)
 
@@ -129,33 +135,45 @@ def _http_error(url, method="GET", data=None):
     return ei.value.code, ei.value.read()
 
 
+def _tamper(url, param, value):
+    parts = urllib.parse.urlsplit(url)
+    q = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    assert param in dict(q), (param, url)
+    q = [(k, (value if k == param else v)) for k, v in q]
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q)))
+
+
 def test_presigned_valid(auth_bucket):
-    s3, name = auth_bucket
+    s3, name, sig = auth_bucket
     url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "obj"}, ExpiresIn=60)
+    assert f"{sig}=" in url
     with urllib.request.urlopen(url, timeout=10) as r:
         assert r.read() == b"presigned body"
+    put = s3.generate_presigned_url("put_object", Params={"Bucket": name, "Key": "obj"}, ExpiresIn=60)
+    req = urllib.request.Request(put, data=b"new body", method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    assert s3.get_object(Bucket=name, Key="obj")["Body"].read() == b"new body"
 
 
 def test_presigned_bad_signature(auth_bucket):
-    s3, name = auth_bucket
+    s3, name, sig = auth_bucket
     url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "obj"}, ExpiresIn=60)
-    parts = urllib.parse.urlsplit(url)
-    q = urllib.parse.parse_qsl(parts.query)
-    q = [(k, ("0" * 64 if k == "X-Amz-Signature" else v)) for k, v in q]
-    bad = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(q)))
+    bad = _tamper(url, sig, "0" * 64 if sig == "X-Amz-Signature" else "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
     status, body = _http_error(bad)
     assert status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in body, body
     # a presigned GET used for a different key
-    other = url.replace("/obj?", "/other?")
-    status, body = _http_error(other)
+    status, body = _http_error(url.replace("/obj?", "/other?"))
     assert status == 403, body
     # presigned GET replayed as PUT
     status, body = _http_error(url, method="PUT", data=b"overwrite")
     assert status == 403, body
+    assert s3.get_object(Bucket=name, Key="obj")["Body"].read() == b"presigned body"
 
 
 def test_presigned_expired(auth_bucket):
-    s3, name = auth_bucket
+    s3, name, _ = auth_bucket
     url = s3.generate_presigned_url("get_object", Params={"Bucket": name, "Key": "obj"}, ExpiresIn=1)
     time.sleep(2.2)
     status, body = _http_error(url)
@@ -166,7 +184,6 @@ def test_presigned_expired(auth_bucket):
 
 def test_presigned_sts_query(auth_server):
     # GetCallerIdentity as a presigned query URL (what bench/ and some tools use)
-    import botocore.session
     from botocore.auth import SigV4QueryAuth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials

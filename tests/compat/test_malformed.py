@@ -110,7 +110,10 @@ def test_garbage_bytes(server, payload):
         s.close()
     if data:
         status_line = data.split(b"\r\n", 1)[0]
-        assert status_line.startswith(b"HTTP/1.1 4") or status_line.startswith(b"HTTP/1.0 4"), data[:300]
+        ok = status_line.startswith(b"HTTP/1.1 4") or status_line.startswith(b"HTTP/1.0 4")
+        # S3 itself answers 501 NotImplemented to a Transfer-Encoding it does not support
+        ok = ok or (status_line.startswith(b"HTTP/1.1 501") and b"<Code>NotImplemented</Code>" in data)
+        assert ok, data[:300]
     healthy(server)
 
 
@@ -177,6 +180,7 @@ def test_sts_body_shorter_than_content_length(server):
     s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:
         s.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + FORM.encode()
+                  + b"\r\nAuthorization: " + STS_AUTH.encode()
                   + b"\r\nContent-Length: 500\r\n\r\nAction=GetCallerIdentity&Ver")
         s.shutdown(socket.SHUT_WR)
         data = b""

@@ -1,0 +1,63 @@
+# Basalt: `make run` serves on 127.0.0.1:4566; `make test` runs everything.
+SHELL := /bin/bash
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := target/release/basalt
+SHARED ?= ../shared
+PORT ?= 4566
+DATA_DIR ?= data
+# Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
+AREAS ?= s3
+
+.PHONY: run build test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+run: build
+	$(BIN) serve --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
+
+$(VENV)/.installed: tests/compat/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/compat/requirements.txt
+	@if [ -f $(SHARED)/acceptance/requirements.txt ]; then \
+		$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(SHARED)/acceptance/requirements.txt; fi
+	touch $@
+
+venv: $(VENV)/.installed
+
+# One release build serves the unit tests, the integration tests and the compatibility suite.
+test: test-rust test-compat test-acceptance
+
+test-rust: build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --release --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --release --workspace --no-fail-fast; \
+	fi
+
+test-compat: build venv
+	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q
+
+test-acceptance: build venv
+	BASALT_BIN=$(BIN) PYTHON=$(PY) bash tests/compat/run_acceptance.sh $(AREAS)
+
+bench: build venv
+	$(PY) bench/peers.py
+
+# Each fuzz target for FUZZ_SECONDS (default 600); needs cargo-fuzz (cargo install cargo-fuzz).
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash fuzz/run.sh $(FUZZ_SECONDS)
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)
