@@ -223,9 +223,9 @@ def check_target(method, url, body, headers, expect):
     c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=headers)
     r = c.getresponse()
     data = r.read()
-    hdrs = " ".join(f"{k}: {v}" for k, v in r.getheaders()).encode()
+    hdrs = " ".join(f"{k.lower()}: {v}" for k, v in r.getheaders()).encode()
     c.close()
-    if r.status != 200 or (expect not in data and expect not in hdrs):
+    if r.status != 200 or (expect not in data and expect.lower() not in hdrs):
         return f"HTTP {r.status}: {data[:200]!r}"
     return None
 
@@ -382,7 +382,7 @@ def print_table(results):
     base = results.get("basalt")
     peers = [n for n in names if n != "basalt"] if base else []
     print("\n" + "metric".ljust(w) + "".join(n.rjust(14) for n in names)
-          + "".join(f"basalt/{n}".rjust(16) for n in peers))
+          + "".join(f"basalt/{n}".rjust(18) for n in peers))
 
     def line(label, get, nd):
         vals = [get(results[n]) for n in names]
@@ -390,7 +390,7 @@ def print_table(results):
         for n in peers:
             b, p = get(base), get(results[n])
             ratios.append(f"{b / p:.3f}" if isinstance(b, (int, float)) and isinstance(p, (int, float)) and p else "-")
-        print(label.ljust(w) + "".join(fmt(v, nd).rjust(14) for v in vals) + "".join(r.rjust(16) for r in ratios))
+        print(label.ljust(w) + "".join(fmt(v, nd).rjust(14) for v in vals) + "".join(r.rjust(18) for r in ratios))
 
     for label, key, nd in rows:
         line(label, lambda r, k=key: r.get(k), nd)

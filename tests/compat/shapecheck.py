@@ -65,7 +65,14 @@ class ShapeChecker:
 
     def take(self) -> list[str]:
         v, self.violations = self.violations, []
-        return v
+        seen, out = {}, []
+        for x in v:  # dedupe, keep order, count repeats
+            if x in seen:
+                seen[x] += 1
+            else:
+                seen[x] = 1
+                out.append(x)
+        return [f"{x}  (x{seen[x]})" if seen[x] > 1 else x for x in out]
 
     def _after_call(self, http_response=None, parsed=None, model=None, **kwargs):
         if model is None or parsed is None:
