@@ -38,8 +38,21 @@ impl FromStr for Arn {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut parts = s.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        )
         else {
             return Err(ArnError(s.to_owned()));
         };
@@ -58,7 +71,11 @@ impl FromStr for Arn {
 
 impl fmt::Display for Arn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "arn:{}:{}:{}:{}:{}", self.partition, self.service, self.region, self.account, self.resource)
+        write!(
+            f,
+            "arn:{}:{}:{}:{}:{}",
+            self.partition, self.service, self.region, self.account, self.resource
+        )
     }
 }
 
@@ -68,18 +85,32 @@ mod tests {
 
     #[test]
     fn round_trips_and_types() {
-        let arn: Arn = "arn:aws:iam::000000000000:role/service-role/MyRole".parse().unwrap();
+        let arn: Arn = "arn:aws:iam::000000000000:role/service-role/MyRole"
+            .parse()
+            .unwrap();
         assert_eq!(arn.service, "iam");
         assert_eq!(arn.region, "");
         assert_eq!(arn.resource_type(), "role");
-        assert_eq!(arn.to_string(), "arn:aws:iam::000000000000:role/service-role/MyRole");
-        let arn: Arn = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:1".parse().unwrap();
+        assert_eq!(
+            arn.to_string(),
+            "arn:aws:iam::000000000000:role/service-role/MyRole"
+        );
+        let arn: Arn = "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:1"
+            .parse()
+            .unwrap();
         assert_eq!(arn.resource, "foundation-model/anthropic.claude-v2:1");
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "arn", "arn:aws:s3", "urn:aws:s3:::b", "arn::s3:::b", "arn:aws:s3:::"] {
+        for bad in [
+            "",
+            "arn",
+            "arn:aws:s3",
+            "urn:aws:s3:::b",
+            "arn::s3:::b",
+            "arn:aws:s3:::",
+        ] {
             assert!(bad.parse::<Arn>().is_err(), "{bad}");
         }
     }

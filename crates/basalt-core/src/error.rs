@@ -34,8 +34,18 @@ pub struct AwsError {
 
 impl AwsError {
     pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
-        let fault = if status >= 500 { Fault::Receiver } else { Fault::Sender };
-        AwsError { code: code.into(), message: message.into(), status, fault, fields: Map::new() }
+        let fault = if status >= 500 {
+            Fault::Receiver
+        } else {
+            Fault::Sender
+        };
+        AwsError {
+            code: code.into(),
+            message: message.into(),
+            status,
+            fault,
+            fields: Map::new(),
+        }
     }
 
     pub fn with_field(mut self, name: &str, value: impl Into<Value>) -> Self {
@@ -57,7 +67,11 @@ impl AwsError {
     }
 
     pub fn unknown_operation(op: &str) -> Self {
-        Self::new(400, "UnknownOperationException", format!("Operation {op} is not supported."))
+        Self::new(
+            400,
+            "UnknownOperationException",
+            format!("Operation {op} is not supported."),
+        )
     }
 
     pub fn not_implemented(service: &str, op: &str) -> Self {

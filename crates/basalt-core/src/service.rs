@@ -32,7 +32,10 @@ impl Output {
     }
 
     pub fn empty() -> Self {
-        Output { body: Value::Object(Default::default()), stream: None }
+        Output {
+            body: Value::Object(Default::default()),
+            stream: None,
+        }
     }
 }
 
@@ -49,7 +52,12 @@ pub trait Service: Send + Sync + 'static {
 
     /// Runs `operation` (the model's operation name) on `input`. Unknown operations answer
     /// [`AwsError::not_implemented`].
-    async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Output, AwsError>;
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError>;
 }
 
 /// Services by botocore name. Also the in-process client: `call` takes the same path as an

@@ -39,7 +39,10 @@ pub struct StaticPrincipals {
 
 impl StaticPrincipals {
     pub fn new(fallback: Option<Box<dyn Principals>>) -> Self {
-        StaticPrincipals { keys: RwLock::default(), fallback }
+        StaticPrincipals {
+            keys: RwLock::default(),
+            fallback,
+        }
     }
 
     pub fn add_root_key(&self, access_key_id: &str, secret: &str, account_id: &str) {

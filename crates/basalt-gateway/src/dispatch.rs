@@ -1,10 +1,10 @@
 //! The request pipeline for model-driven services.
 
+use crate::auth::AuthMode;
 use crate::body::{Body, full};
 use crate::route::{self, Target};
 use crate::server::Gateway;
 use crate::sigv4::{self, SigError, Signature};
-use crate::auth::AuthMode;
 use basalt_core::{AwsError, Caller, RequestContext, StreamEvent};
 use basalt_protocol::{Request, Response};
 use basalt_spec::{Protocol, ServiceModel};
@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// Largest form body of an awsQuery request (AWS's own query APIs refuse far less).
+const QUERY_MAX_BODY: usize = 16 * 1024 * 1024;
+
 /// The protocol to answer in when no service model could be chosen.
 fn guess_protocol(headers: &http::HeaderMap, query: &str) -> Protocol {
     let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
@@ -23,7 +26,9 @@ fn guess_protocol(headers: &http::HeaderMap, query: &str) -> Protocol {
         Protocol::Json
     } else if h("smithy-protocol").is_some() || h("content-type") == Some("application/cbor") {
         Protocol::Cbor
-    } else if h("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) || query.contains("Action=") {
+    } else if h("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        || query.contains("Action=")
+    {
         Protocol::Query
     } else {
         Protocol::RestJson
@@ -33,18 +38,55 @@ fn guess_protocol(headers: &http::HeaderMap, query: &str) -> Protocol {
 fn auth_error(protocol: Protocol, e: &SigError) -> AwsError {
     let json = matches!(protocol, Protocol::Json | Protocol::Cbor);
     match e {
-        SigError::Malformed(m) => AwsError::new(400, if json { "IncompleteSignatureException" } else { "IncompleteSignature" }, m.clone()),
-        SigError::Mismatch => AwsError::new(403, if json { "InvalidSignatureException" } else { "SignatureDoesNotMatch" }, e.to_string()),
-        SigError::Expired(_) => AwsError::new(403, if json { "InvalidSignatureException" } else { "SignatureDoesNotMatch" }, e.to_string()),
+        SigError::Malformed(m) => AwsError::new(
+            400,
+            if json {
+                "IncompleteSignatureException"
+            } else {
+                "IncompleteSignature"
+            },
+            m.clone(),
+        ),
+        SigError::Mismatch => AwsError::new(
+            403,
+            if json {
+                "InvalidSignatureException"
+            } else {
+                "SignatureDoesNotMatch"
+            },
+            e.to_string(),
+        ),
+        SigError::Expired(_) => AwsError::new(
+            403,
+            if json {
+                "InvalidSignatureException"
+            } else {
+                "SignatureDoesNotMatch"
+            },
+            e.to_string(),
+        ),
     }
 }
 
 fn unknown_key(protocol: Protocol) -> AwsError {
-    let code = if matches!(protocol, Protocol::Query) { "InvalidClientTokenId" } else { "UnrecognizedClientException" };
-    AwsError::new(403, code, "The security token included in the request is invalid.")
+    let code = if matches!(protocol, Protocol::Query) {
+        "InvalidClientTokenId"
+    } else {
+        "UnrecognizedClientException"
+    };
+    AwsError::new(
+        403,
+        code,
+        "The security token included in the request is invalid.",
+    )
 }
 
-fn to_http(resp: Response, request_id: &str, protocol: Protocol, extra_crc: bool) -> http::Response<Body> {
+fn to_http(
+    resp: Response,
+    request_id: &str,
+    protocol: Protocol,
+    extra_crc: bool,
+) -> http::Response<Body> {
     let mut builder = http::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {
         builder = builder.header(k.as_str(), v.as_str());
@@ -56,11 +98,23 @@ fn to_http(resp: Response, request_id: &str, protocol: Protocol, extra_crc: bool
     if extra_crc {
         builder = builder.header("x-amz-crc32", crc32fast::hash(&resp.body).to_string());
     }
-    builder.body(full(resp.body)).unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
+    builder
+        .body(full(resp.body))
+        .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
 }
 
-fn error_response(model: Option<&ServiceModel>, protocol: Protocol, err: &AwsError, request_id: &str) -> http::Response<Body> {
-    to_http(basalt_protocol::serialize_error(model, protocol, err, request_id), request_id, protocol, false)
+fn error_response(
+    model: Option<&ServiceModel>,
+    protocol: Protocol,
+    err: &AwsError,
+    request_id: &str,
+) -> http::Response<Body> {
+    to_http(
+        basalt_protocol::serialize_error(model, protocol, err, request_id),
+        request_id,
+        protocol,
+        false,
+    )
 }
 
 fn internal(gw: &Gateway, path: &str) -> http::Response<Body> {
@@ -68,7 +122,12 @@ fn internal(gw: &Gateway, path: &str) -> http::Response<Body> {
         "/_basalt/health" => {
             let mut services = serde_json::Map::new();
             for name in basalt_spec::SERVICES {
-                let state = if gw.registry.get(name).is_some() || (*name == "s3" && gw.s3.is_some()) { "running" } else { "not_implemented" };
+                let state = if gw.registry.get(name).is_some() || (*name == "s3" && gw.s3.is_some())
+                {
+                    "running"
+                } else {
+                    "not_implemented"
+                };
                 services.insert((*name).to_owned(), state.into());
             }
             let body = serde_json::json!({
@@ -95,10 +154,15 @@ fn internal(gw: &Gateway, path: &str) -> http::Response<Body> {
 }
 
 /// Picks the model among candidates sharing a signing name.
-fn choose_model(candidates: &[&'static str], req: &Request<'_>) -> Option<(&'static str, Arc<ServiceModel>)> {
+fn choose_model(
+    candidates: &[&'static str],
+    req: &Request<'_>,
+) -> Option<(&'static str, Arc<ServiceModel>)> {
     let mut first = None;
     for name in candidates {
-        let Ok(model) = basalt_spec::model(name) else { continue };
+        let Ok(model) = basalt_spec::model(name) else {
+            continue;
+        };
         if candidates.len() == 1 {
             return Some((name, model));
         }
@@ -117,7 +181,14 @@ fn choose_model(candidates: &[&'static str], req: &Request<'_>) -> Option<(&'sta
 
 fn caller_for(gw: &Gateway, access_key: &str) -> (Caller, String) {
     if let Some(p) = gw.principals.lookup(access_key) {
-        return (Caller { access_key_id: access_key.to_owned(), arn: p.arn, user_id: p.user_id }, p.account_id);
+        return (
+            Caller {
+                access_key_id: access_key.to_owned(),
+                arn: p.arn,
+                user_id: p.user_id,
+            },
+            p.account_id,
+        );
     }
     // As LocalStack does: a 12-digit access key id names the account.
     let account = if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
@@ -125,16 +196,30 @@ fn caller_for(gw: &Gateway, access_key: &str) -> (Caller, String) {
     } else {
         gw.config.account_id.clone()
     };
-    (Caller { access_key_id: access_key.to_owned(), arn: format!("arn:aws:iam::{account}:root"), user_id: account.clone() }, account)
+    (
+        Caller {
+            access_key_id: access_key.to_owned(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            user_id: account.clone(),
+        },
+        account,
+    )
 }
 
-pub(crate) async fn dispatch(gw: &Arc<Gateway>, req: http::Request<hyper::body::Incoming>) -> http::Response<Body> {
+pub(crate) async fn dispatch(
+    gw: &Arc<Gateway>,
+    req: http::Request<hyper::body::Incoming>,
+) -> http::Response<Body> {
     let started = Instant::now();
     let request_id = basalt_core::ids::request_id();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
     let sig = sigv4::parse(req.headers(), &query);
-    let target = route::route(&path, req.headers(), sig.as_ref().ok().and_then(Option::as_ref));
+    let target = route::route(
+        &path,
+        req.headers(),
+        sig.as_ref().ok().and_then(Option::as_ref),
+    );
 
     match target {
         Target::Internal => return internal(gw, &path),
@@ -142,7 +227,12 @@ pub(crate) async fn dispatch(gw: &Arc<Gateway>, req: http::Request<hyper::body::
             if let Some(s3) = &gw.s3 {
                 let method = req.method().to_string();
                 let resp = s3.handle(req).await;
-                gw.metrics.record("s3", &method, resp.status().as_u16(), started.elapsed().as_secs_f64());
+                gw.metrics.record(
+                    "s3",
+                    &method,
+                    resp.status().as_u16(),
+                    started.elapsed().as_secs_f64(),
+                );
                 return resp;
             }
         }
@@ -159,7 +249,13 @@ pub(crate) async fn dispatch(gw: &Arc<Gateway>, req: http::Request<hyper::body::
         Target::Services(c) => c,
         Target::Unknown(name) => {
             let protocol = guess_protocol(req.headers(), &query);
-            let err = AwsError::new(400, "UnknownServiceException", format!("Basalt does not know the service '{name}' that this request is signed for."));
+            let err = AwsError::new(
+                400,
+                "UnknownServiceException",
+                format!(
+                    "Basalt does not know the service '{name}' that this request is signed for."
+                ),
+            );
             return error_response(None, protocol, &err, &request_id);
         }
         _ => {
@@ -169,40 +265,97 @@ pub(crate) async fn dispatch(gw: &Arc<Gateway>, req: http::Request<hyper::body::
     };
 
     let (parts, body) = req.into_parts();
-    let max = gw.config.max_body_bytes;
-    let too_large = || AwsError::new(413, "RequestEntityTooLarge", format!("Request body must be smaller than {max} bytes."));
-    let declared = parts.headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    // Query APIs (STS, SNS, IAM, legacy SQS/CloudWatch) take small forms: cap them lower.
+    let max = match guess_protocol(&parts.headers, &query) {
+        Protocol::Query => gw.config.max_body_bytes.min(QUERY_MAX_BODY),
+        _ => gw.config.max_body_bytes,
+    };
+    let too_large = || {
+        AwsError::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request body must be smaller than {max} bytes."),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     let body = if declared.is_some_and(|n| n > max) {
         Err(too_large())
     } else {
         match Limited::new(body, max).collect().await {
             Ok(b) => Ok(b.to_bytes()),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-            Err(e) => Err(AwsError::new(400, "IncompleteBody", format!("The request body could not be read: {e}"))),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                Err(too_large())
+            }
+            Err(e) => Err(AwsError::new(
+                400,
+                "IncompleteBody",
+                format!("The request body could not be read: {e}"),
+            )),
         }
     };
     let body = match body {
         Ok(b) => b,
-        Err(e) => return error_response(None, guess_protocol(&parts.headers, &query), &e, &request_id),
+        Err(e) => {
+            return error_response(
+                None,
+                guess_protocol(&parts.headers, &query),
+                &e,
+                &request_id,
+            );
+        }
     };
     let method = parts.method.as_str().to_owned();
-    let request = Request { method: &method, path: &path, query: &query, headers: &parts.headers, body: &body };
+    let request = Request {
+        method: &method,
+        path: &path,
+        query: &query,
+        headers: &parts.headers,
+        body: &body,
+    };
 
     let Some((service_name, model)) = choose_model(&candidates, &request) else {
         let err = AwsError::internal("no service model available");
-        return error_response(None, guess_protocol(&parts.headers, &query), &err, &request_id);
+        return error_response(
+            None,
+            guess_protocol(&parts.headers, &query),
+            &err,
+            &request_id,
+        );
     };
     let protocol = basalt_protocol::detect_protocol(&model, &request);
     let op = match basalt_protocol::find_operation(&model, protocol, &request) {
         Ok(op) => op,
         Err(e) => {
-            gw.metrics.record(service_name, "unknown", e.status, started.elapsed().as_secs_f64());
+            gw.metrics.record(
+                service_name,
+                "unknown",
+                e.status,
+                started.elapsed().as_secs_f64(),
+            );
             return error_response(Some(&model), protocol, &e, &request_id);
         }
     };
     let span = tracing::info_span!("request", service = service_name, operation = %op.name, request_id = %request_id);
     let resp = async {
-        let result = run(gw, &model, service_name, protocol, op, &request, sig.as_ref(), &request_id, started).await;
+        let result = run(
+            gw,
+            &model,
+            service_name,
+            protocol,
+            op,
+            &request,
+            sig.as_ref(),
+            &request_id,
+            started,
+        )
+        .await;
         match result {
             Ok(resp) => resp,
             Err(e) => {
@@ -215,7 +368,12 @@ pub(crate) async fn dispatch(gw: &Arc<Gateway>, req: http::Request<hyper::body::
     }
     .instrument(span)
     .await;
-    gw.metrics.record(service_name, &op.name, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    gw.metrics.record(
+        service_name,
+        &op.name,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 
@@ -236,52 +394,117 @@ async fn run(
         verify(gw, protocol, request, sig)?;
     }
     let (caller, account_id) = caller_for(gw, access_key);
-    let region = sig.map(|s| s.region.clone()).filter(|r| !r.is_empty()).unwrap_or_else(|| gw.config.region.clone());
+    let region = sig
+        .map(|s| s.region.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| gw.config.region.clone());
 
     let input = basalt_protocol::parse_request(model, protocol, op, request)?;
-    if let Some(r) = &op.input {
-        if let Some(message) = basalt_protocol::validate::validate(model, r, &input) {
-            let code = if matches!(protocol, Protocol::Query) { "ValidationError" } else { "ValidationException" };
-            return Err(AwsError::new(400, code, message));
-        }
+    if let Some(r) = &op.input
+        && let Some(message) = basalt_protocol::validate::validate(model, r, &input)
+    {
+        let code = if matches!(protocol, Protocol::Query) {
+            "ValidationError"
+        } else {
+            "ValidationException"
+        };
+        return Err(AwsError::new(400, code, message));
     }
     let Some(service) = gw.registry.get(service_name) else {
-        return Err(AwsError::new(501, "NotImplemented", format!("Basalt does not implement the {service_name} service yet (operation {}).", op.name)));
+        return Err(AwsError::new(
+            501,
+            "NotImplemented",
+            format!(
+                "Basalt does not implement the {service_name} service yet (operation {}).",
+                op.name
+            ),
+        ));
     };
-    let ctx = RequestContext { account_id, region, request_id: request_id.to_owned(), caller, started, endpoint: gw.config.endpoint.clone() };
+    let ctx = RequestContext {
+        account_id,
+        region,
+        request_id: request_id.to_owned(),
+        caller,
+        started,
+        endpoint: gw.config.endpoint.clone(),
+    };
     let output = service.call(&ctx, &op.name, input).await?;
     let resp = basalt_protocol::serialize_output(model, protocol, op, &output.body, request_id)?;
     let Some(stream) = output.stream else {
-        return Ok(to_http(resp, request_id, protocol, service_name == "dynamodb"));
+        return Ok(to_http(
+            resp,
+            request_id,
+            protocol,
+            service_name == "dynamodb",
+        ));
     };
-    Ok(stream_response(model.clone(), op, resp, stream, request_id, protocol))
+    Ok(stream_response(
+        model.clone(),
+        op,
+        resp,
+        stream,
+        request_id,
+        protocol,
+    ))
 }
 
-fn verify(gw: &Gateway, protocol: Protocol, request: &Request<'_>, sig: Option<&Signature>) -> Result<(), AwsError> {
-    if request.headers.get("authorization").and_then(|v| v.to_str().ok()).is_some_and(|a| a.starts_with("Bearer ")) {
+fn verify(
+    gw: &Gateway,
+    protocol: Protocol,
+    request: &Request<'_>,
+    sig: Option<&Signature>,
+) -> Result<(), AwsError> {
+    if request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("Bearer "))
+    {
         // Bedrock API keys: any bearer token is accepted, as with `--auth off` for keys.
         return Ok(());
     }
     let Some(sig) = sig else {
-        let code = if matches!(protocol, Protocol::Json | Protocol::Cbor) { "MissingAuthenticationTokenException" } else { "MissingAuthenticationToken" };
+        let code = if matches!(protocol, Protocol::Json | Protocol::Cbor) {
+            "MissingAuthenticationTokenException"
+        } else {
+            "MissingAuthenticationToken"
+        };
         return Err(AwsError::new(403, code, "Missing Authentication Token"));
     };
-    let principal = gw.principals.lookup(&sig.access_key).ok_or_else(|| unknown_key(protocol))?;
+    let principal = gw
+        .principals
+        .lookup(&sig.access_key)
+        .ok_or_else(|| unknown_key(protocol))?;
     let now = chrono::Utc::now().timestamp();
     if principal.expires.is_some_and(|e| e < now) {
-        return Err(AwsError::new(400, "ExpiredTokenException", "The security token included in the request is expired"));
+        return Err(AwsError::new(
+            400,
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+        ));
     }
     if let Some(token) = &principal.session_token {
-        let sent = request.headers.get("x-amz-security-token").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
-            form_urlencoded::parse(request.query.as_bytes()).find(|(k, _)| k == "X-Amz-Security-Token").map(|(_, v)| v.into_owned())
-        });
+        let sent = request
+            .headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                form_urlencoded::parse(request.query.as_bytes())
+                    .find(|(k, _)| k == "X-Amz-Security-Token")
+                    .map(|(_, v)| v.into_owned())
+            });
         if sent.as_deref() != Some(token.as_str()) {
             return Err(unknown_key(protocol));
         }
     }
-    let payload_hash = match request.headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+    let payload_hash = match request
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(h) => h.to_owned(),
-        None if sig.presigned => "UNSIGNED-PAYLOAD".to_owned(),
+        // Only S3 presigns with UNSIGNED-PAYLOAD; other services hash the (empty) body.
         None => hex::encode(Sha256::digest(request.body)),
     };
     let input = sigv4::VerifyInput {
@@ -292,7 +515,8 @@ fn verify(gw: &Gateway, protocol: Protocol, request: &Request<'_>, sig: Option<&
         payload_hash: &payload_hash,
         double_encode_path: true,
     };
-    sigv4::verify(sig, &input, &principal.secret_access_key, now).map_err(|e| auth_error(protocol, &e))
+    sigv4::verify(sig, &input, &principal.secret_access_key, now)
+        .map_err(|e| auth_error(protocol, &e))
 }
 
 /// An event-stream response: the initial response's headers, then one frame per event.
@@ -306,13 +530,19 @@ fn stream_response(
 ) -> http::Response<Body> {
     let stream_ref = op.output.as_ref().and_then(|r| {
         let shape = model.shape(&r.shape)?;
-        shape.members.values().find(|m| model.shape(&m.shape).is_some_and(|s| s.eventstream)).cloned()
+        shape
+            .members
+            .values()
+            .find(|m| model.shape(&m.shape).is_some_and(|s| s.eventstream))
+            .cloned()
     });
     let frames = stream.map(move |item: Result<StreamEvent, AwsError>| {
         let message = match (item, &stream_ref) {
             (Ok(ev), Some(r)) => basalt_protocol::eventstream::event_message(&model, r, &ev)
                 .unwrap_or_else(|e| basalt_protocol::eventstream::exception_message(&e)),
-            (Ok(_), None) => basalt_protocol::eventstream::exception_message(&AwsError::internal("operation has no event stream")),
+            (Ok(_), None) => basalt_protocol::eventstream::exception_message(&AwsError::internal(
+                "operation has no event stream",
+            )),
             (Err(e), _) => basalt_protocol::eventstream::exception_message(&e),
         };
         Ok::<_, crate::body::BoxError>(hyper::body::Frame::data(Bytes::from(message.encode())))
@@ -321,7 +551,11 @@ fn stream_response(
     for (k, v) in &initial.headers {
         builder = builder.header(k.as_str(), v.as_str());
     }
-    if !initial.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+    if !initial
+        .headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         builder = builder.header("content-type", "application/vnd.amazon.eventstream");
     }
     builder = builder.header("x-amzn-RequestId", request_id);

@@ -28,5 +28,8 @@ use futures::future::BoxFuture;
 
 /// A service that takes raw HTTP (S3 through s3s).
 pub trait RawHandler: Send + Sync + 'static {
-    fn handle(&self, req: http::Request<hyper::body::Incoming>) -> BoxFuture<'static, http::Response<Body>>;
+    fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> BoxFuture<'static, http::Response<Body>>;
 }

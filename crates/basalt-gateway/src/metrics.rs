@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0];
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0,
+];
 
 #[derive(Default)]
 struct Series {
@@ -43,11 +45,17 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP basalt_requests_total Requests by service, operation and HTTP status.\n");
+        out.push_str(
+            "# HELP basalt_requests_total Requests by service, operation and HTTP status.\n",
+        );
         out.push_str("# TYPE basalt_requests_total counter\n");
         let map = self.series.lock();
         for ((svc, op, status), s) in map.iter() {
-            let _ = writeln!(out, "basalt_requests_total{{service=\"{svc}\",operation=\"{op}\",status=\"{status}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "basalt_requests_total{{service=\"{svc}\",operation=\"{op}\",status=\"{status}\"}} {}",
+                s.count
+            );
         }
         out.push_str("# HELP basalt_request_duration_seconds Request latency.\n");
         out.push_str("# TYPE basalt_request_duration_seconds histogram\n");
@@ -62,11 +70,27 @@ impl Metrics {
         }
         for ((svc, op), s) in by_op {
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "basalt_request_duration_seconds_bucket{{service=\"{svc}\",operation=\"{op}\",le=\"{bound}\"}} {}", s.buckets[i]);
+                let _ = writeln!(
+                    out,
+                    "basalt_request_duration_seconds_bucket{{service=\"{svc}\",operation=\"{op}\",le=\"{bound}\"}} {}",
+                    s.buckets[i]
+                );
             }
-            let _ = writeln!(out, "basalt_request_duration_seconds_bucket{{service=\"{svc}\",operation=\"{op}\",le=\"+Inf\"}} {}", s.count);
-            let _ = writeln!(out, "basalt_request_duration_seconds_sum{{service=\"{svc}\",operation=\"{op}\"}} {}", s.sum);
-            let _ = writeln!(out, "basalt_request_duration_seconds_count{{service=\"{svc}\",operation=\"{op}\"}} {}", s.count);
+            let _ = writeln!(
+                out,
+                "basalt_request_duration_seconds_bucket{{service=\"{svc}\",operation=\"{op}\",le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "basalt_request_duration_seconds_sum{{service=\"{svc}\",operation=\"{op}\"}} {}",
+                s.sum
+            );
+            let _ = writeln!(
+                out,
+                "basalt_request_duration_seconds_count{{service=\"{svc}\",operation=\"{op}\"}} {}",
+                s.count
+            );
         }
         drop(map);
         for r in self.extra.lock().iter() {
@@ -89,6 +113,8 @@ mod tests {
         let text = m.render();
         assert!(text.contains("basalt_requests_total{service=\"sts\",operation=\"GetCallerIdentity\",status=\"200\"} 2"));
         assert!(text.contains("basalt_request_duration_seconds_bucket{service=\"sts\",operation=\"GetCallerIdentity\",le=\"0.001\"} 1"));
-        assert!(text.contains("basalt_request_duration_seconds_count{service=\"sts\",operation=\"AssumeRole\"} 1"));
+        assert!(text.contains(
+            "basalt_request_duration_seconds_count{service=\"sts\",operation=\"AssumeRole\"} 1"
+        ));
     }
 }

@@ -27,8 +27,17 @@ pub fn services_for_signing_name(name: &str) -> &'static [&'static str] {
         "sts" => &["sts"],
         "iam" => &["iam"],
         // Most specific first: the runtime paths are the most frequent.
-        "bedrock" => &["bedrock-runtime", "bedrock-agent-runtime", "bedrock-agent", "bedrock"],
-        "sagemaker" => &["sagemaker-runtime", "sagemaker-featurestore-runtime", "sagemaker"],
+        "bedrock" => &[
+            "bedrock-runtime",
+            "bedrock-agent-runtime",
+            "bedrock-agent",
+            "bedrock",
+        ],
+        "sagemaker" => &[
+            "sagemaker-runtime",
+            "sagemaker-featurestore-runtime",
+            "sagemaker",
+        ],
         "states" => &["stepfunctions"],
         "monitoring" => &["cloudwatch"],
         "dynamodb" => &["dynamodb"],
@@ -122,7 +131,11 @@ mod tests {
     fn signing_names_match_models() {
         for svc in basalt_spec::SERVICES {
             let m = basalt_spec::model(svc).unwrap();
-            assert!(services_for_signing_name(m.signing_name()).contains(svc), "{svc} signs as {}", m.signing_name());
+            assert!(
+                services_for_signing_name(m.signing_name()).contains(svc),
+                "{svc} signs as {}",
+                m.signing_name()
+            );
         }
     }
 

@@ -43,8 +43,19 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: GatewayConfig, registry: ServiceRegistry, principals: Arc<dyn Principals>) -> Self {
-        Gateway { config, registry, s3: None, principals, metrics: Arc::default(), started: Instant::now() }
+    pub fn new(
+        config: GatewayConfig,
+        registry: ServiceRegistry,
+        principals: Arc<dyn Principals>,
+    ) -> Self {
+        Gateway {
+            config,
+            registry,
+            s3: None,
+            principals,
+            metrics: Arc::default(),
+            started: Instant::now(),
+        }
     }
 
     pub fn with_s3(mut self, s3: Arc<dyn RawHandler>) -> Self {
@@ -53,7 +64,10 @@ impl Gateway {
     }
 
     /// Handles one request; never fails (errors are AWS error responses).
-    pub async fn handle(self: Arc<Self>, req: http::Request<hyper::body::Incoming>) -> Result<http::Response<Body>, Infallible> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> Result<http::Response<Body>, Infallible> {
         Ok(crate::dispatch::dispatch(&self, req).await)
     }
 }
@@ -75,7 +89,10 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener) -> std::io::Res
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| gw.clone().handle(req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await {
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                .await
+            {
                 tracing::debug!(error = %e, "connection closed with error");
             }
         });

@@ -23,7 +23,10 @@ pub fn decode(input: &[u8]) -> Result<Cbor, String> {
     let mut d = Decoder { input, pos: 0 };
     let v = d.item(0)?;
     if d.pos != input.len() {
-        return Err(format!("trailing bytes after CBOR item at offset {}", d.pos));
+        return Err(format!(
+            "trailing bytes after CBOR item at offset {}",
+            d.pos
+        ));
     }
     Ok(v)
 }
@@ -35,7 +38,10 @@ struct Decoder<'a> {
 
 impl Decoder<'_> {
     fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.input.get(self.pos).ok_or("unexpected end of CBOR input")?;
+        let b = *self
+            .input
+            .get(self.pos)
+            .ok_or("unexpected end of CBOR input")?;
         self.pos += 1;
         Ok(b)
     }
@@ -54,8 +60,12 @@ impl Decoder<'_> {
         Ok(Some(match info {
             0..=23 => u64::from(info),
             24 => u64::from(self.byte()?),
-            25 => u64::from(u16::from_be_bytes(self.take(2)?.try_into().unwrap_or_default())),
-            26 => u64::from(u32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default())),
+            25 => u64::from(u16::from_be_bytes(
+                self.take(2)?.try_into().unwrap_or_default(),
+            )),
+            26 => u64::from(u32::from_be_bytes(
+                self.take(4)?.try_into().unwrap_or_default(),
+            )),
             27 => u64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default()),
             31 => return Ok(None),
             _ => return Err(format!("reserved CBOR additional info {info}")),
@@ -89,7 +99,9 @@ impl Decoder<'_> {
             if b >> 5 != major {
                 return Err("mismatched chunk in indefinite-length string".into());
             }
-            let n = self.argument(b & 0x1f)?.ok_or("nested indefinite-length string")?;
+            let n = self
+                .argument(b & 0x1f)?
+                .ok_or("nested indefinite-length string")?;
             out.extend_from_slice(self.take(n)?);
         }
     }
@@ -101,8 +113,12 @@ impl Decoder<'_> {
         let b = self.byte()?;
         let (major, info) = (b >> 5, b & 0x1f);
         match major {
-            0 => Ok(Cbor::Uint(self.argument(info)?.ok_or("indefinite integer")?)),
-            1 => Ok(Cbor::Nint(self.argument(info)?.ok_or("indefinite integer")?)),
+            0 => Ok(Cbor::Uint(
+                self.argument(info)?.ok_or("indefinite integer")?,
+            )),
+            1 => Ok(Cbor::Nint(
+                self.argument(info)?.ok_or("indefinite integer")?,
+            )),
             2 | 3 => {
                 let bytes = match self.argument(info)? {
                     Some(n) => self.take(n)?.to_vec(),
@@ -111,7 +127,9 @@ impl Decoder<'_> {
                 if major == 2 {
                     Ok(Cbor::Bytes(bytes))
                 } else {
-                    String::from_utf8(bytes).map(Cbor::Text).map_err(|_| "invalid UTF-8 in CBOR text".into())
+                    String::from_utf8(bytes)
+                        .map(Cbor::Text)
+                        .map_err(|_| "invalid UTF-8 in CBOR text".into())
                 }
             }
             4 => {
@@ -163,8 +181,12 @@ impl Decoder<'_> {
                     let bits = u16::from_be_bytes(self.take(2)?.try_into().unwrap_or_default());
                     Ok(Cbor::Float(half_to_f64(bits)))
                 }
-                26 => Ok(Cbor::Float(f64::from(f32::from_be_bytes(self.take(4)?.try_into().unwrap_or_default())))),
-                27 => Ok(Cbor::Float(f64::from_be_bytes(self.take(8)?.try_into().unwrap_or_default()))),
+                26 => Ok(Cbor::Float(f64::from(f32::from_be_bytes(
+                    self.take(4)?.try_into().unwrap_or_default(),
+                )))),
+                27 => Ok(Cbor::Float(f64::from_be_bytes(
+                    self.take(8)?.try_into().unwrap_or_default(),
+                ))),
                 31 => Err("unexpected CBOR break".into()),
                 _ => Err(format!("unsupported CBOR simple value {info}")),
             },
@@ -259,8 +281,19 @@ mod tests {
     #[test]
     fn round_trips() {
         let v = Cbor::Map(vec![
-            (Cbor::Text("a".into()), Cbor::Array(vec![Cbor::Uint(1), Cbor::Nint(0), Cbor::Uint(300), Cbor::Uint(u64::MAX)])),
-            (Cbor::Text("b".into()), Cbor::Tag(1, Box::new(Cbor::Float(1.5)))),
+            (
+                Cbor::Text("a".into()),
+                Cbor::Array(vec![
+                    Cbor::Uint(1),
+                    Cbor::Nint(0),
+                    Cbor::Uint(300),
+                    Cbor::Uint(u64::MAX),
+                ]),
+            ),
+            (
+                Cbor::Text("b".into()),
+                Cbor::Tag(1, Box::new(Cbor::Float(1.5))),
+            ),
             (Cbor::Text("c".into()), Cbor::Bytes(vec![0, 1, 2])),
             (Cbor::Text("d".into()), Cbor::Float(0.1)),
             (Cbor::Text("e".into()), Cbor::Bool(true)),
@@ -274,17 +307,26 @@ mod tests {
     #[test]
     fn decodes_indefinite_and_half() {
         // {_ "a": [_ 1, 2], "b": (_ h'01', h'02')} and half-precision 1.5
-        let bytes = [0xbf, 0x61, 0x61, 0x9f, 0x01, 0x02, 0xff, 0x61, 0x62, 0x5f, 0x41, 0x01, 0x41, 0x02, 0xff, 0xff];
+        let bytes = [
+            0xbf, 0x61, 0x61, 0x9f, 0x01, 0x02, 0xff, 0x61, 0x62, 0x5f, 0x41, 0x01, 0x41, 0x02,
+            0xff, 0xff,
+        ];
         let v = decode(&bytes).unwrap();
         assert_eq!(
             v,
             Cbor::Map(vec![
-                (Cbor::Text("a".into()), Cbor::Array(vec![Cbor::Uint(1), Cbor::Uint(2)])),
+                (
+                    Cbor::Text("a".into()),
+                    Cbor::Array(vec![Cbor::Uint(1), Cbor::Uint(2)])
+                ),
                 (Cbor::Text("b".into()), Cbor::Bytes(vec![1, 2])),
             ])
         );
         assert_eq!(decode(&[0xf9, 0x3e, 0x00]).unwrap(), Cbor::Float(1.5));
-        assert_eq!(decode(&[0xf9, 0x7c, 0x00]).unwrap(), Cbor::Float(f64::INFINITY));
+        assert_eq!(
+            decode(&[0xf9, 0x7c, 0x00]).unwrap(),
+            Cbor::Float(f64::INFINITY)
+        );
     }
 
     #[test]

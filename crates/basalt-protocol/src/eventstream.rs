@@ -4,9 +4,9 @@
 
 use crate::json::{self, Naming};
 use crate::shapes::{B64, resolve};
-use base64::Engine;
 use basalt_core::{AwsError, StreamEvent};
 use basalt_spec::{ServiceModel, ShapeRef, ShapeType};
+use base64::Engine;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,7 +118,9 @@ impl Message {
         }
         let total = u32::from_be_bytes(buf[0..4].try_into().unwrap_or_default()) as usize;
         let headers_len = u32::from_be_bytes(buf[4..8].try_into().unwrap_or_default()) as usize;
-        if crc32fast::hash(&buf[0..8]) != u32::from_be_bytes(buf[8..12].try_into().unwrap_or_default()) {
+        if crc32fast::hash(&buf[0..8])
+            != u32::from_be_bytes(buf[8..12].try_into().unwrap_or_default())
+        {
             return Err(FrameError::Invalid("prelude checksum mismatch"));
         }
         if !(OVERHEAD..=MAX_MESSAGE).contains(&total) || headers_len > total - OVERHEAD {
@@ -127,7 +129,9 @@ impl Message {
         if buf.len() < total {
             return Err(FrameError::Incomplete);
         }
-        if crc32fast::hash(&buf[..total - 4]) != u32::from_be_bytes(buf[total - 4..total].try_into().unwrap_or_default()) {
+        if crc32fast::hash(&buf[..total - 4])
+            != u32::from_be_bytes(buf[total - 4..total].try_into().unwrap_or_default())
+        {
             return Err(FrameError::Invalid("message checksum mismatch"));
         }
         let mut h = &buf[12..12 + headers_len];
@@ -142,25 +146,38 @@ impl Message {
         };
         while !h.is_empty() {
             let name_len = take(&mut h, 1)?[0] as usize;
-            let name = String::from_utf8(take(&mut h, name_len)?).map_err(|_| FrameError::Invalid("header name"))?;
+            let name = String::from_utf8(take(&mut h, name_len)?)
+                .map_err(|_| FrameError::Invalid("header name"))?;
             let kind = take(&mut h, 1)?[0];
             let value = match kind {
                 0 => HeaderValue::Bool(true),
                 1 => HeaderValue::Bool(false),
                 2 => HeaderValue::Byte(take(&mut h, 1)?[0] as i8),
-                3 => HeaderValue::Int16(i16::from_be_bytes(take(&mut h, 2)?.try_into().unwrap_or_default())),
-                4 => HeaderValue::Int32(i32::from_be_bytes(take(&mut h, 4)?.try_into().unwrap_or_default())),
-                5 => HeaderValue::Int64(i64::from_be_bytes(take(&mut h, 8)?.try_into().unwrap_or_default())),
+                3 => HeaderValue::Int16(i16::from_be_bytes(
+                    take(&mut h, 2)?.try_into().unwrap_or_default(),
+                )),
+                4 => HeaderValue::Int32(i32::from_be_bytes(
+                    take(&mut h, 4)?.try_into().unwrap_or_default(),
+                )),
+                5 => HeaderValue::Int64(i64::from_be_bytes(
+                    take(&mut h, 8)?.try_into().unwrap_or_default(),
+                )),
                 6 | 7 => {
-                    let len = u16::from_be_bytes(take(&mut h, 2)?.try_into().unwrap_or_default()) as usize;
+                    let len = u16::from_be_bytes(take(&mut h, 2)?.try_into().unwrap_or_default())
+                        as usize;
                     let bytes = take(&mut h, len)?;
                     if kind == 6 {
                         HeaderValue::Bytes(bytes)
                     } else {
-                        HeaderValue::String(String::from_utf8(bytes).map_err(|_| FrameError::Invalid("header string"))?)
+                        HeaderValue::String(
+                            String::from_utf8(bytes)
+                                .map_err(|_| FrameError::Invalid("header string"))?,
+                        )
                     }
                 }
-                8 => HeaderValue::Timestamp(i64::from_be_bytes(take(&mut h, 8)?.try_into().unwrap_or_default())),
+                8 => HeaderValue::Timestamp(i64::from_be_bytes(
+                    take(&mut h, 8)?.try_into().unwrap_or_default(),
+                )),
                 9 => HeaderValue::Uuid(take(&mut h, 16)?.try_into().unwrap_or_default()),
                 _ => return Err(FrameError::Invalid("header type")),
             };
@@ -191,20 +208,41 @@ pub fn exception_message(err: &AwsError) -> Message {
 }
 
 /// Serializes one output event of the event-stream union `stream` (JSON-bodied protocols).
-pub fn event_message(model: &ServiceModel, stream: &ShapeRef, ev: &StreamEvent) -> Result<Message, AwsError> {
+pub fn event_message(
+    model: &ServiceModel,
+    stream: &ShapeRef,
+    ev: &StreamEvent,
+) -> Result<Message, AwsError> {
     let union = resolve(model, stream)?;
     let Some(member) = union.members.get(&ev.name) else {
-        return Err(AwsError::internal(format!("{} is not an event of {}", ev.name, stream.shape)));
+        return Err(AwsError::internal(format!(
+            "{} is not an event of {}",
+            ev.name, stream.shape
+        )));
     };
     let event_shape = resolve(model, member)?;
     if event_shape.exception {
-        let mut err = AwsError::new(400, ev.name.clone(), ev.value.get("message").and_then(Value::as_str).unwrap_or(""));
+        let mut err = AwsError::new(
+            400,
+            ev.name.clone(),
+            ev.value
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+        );
         if let Value::Object(o) = &ev.value {
-            err.fields = o.iter().filter(|(k, _)| *k != "message").map(|(k, v)| (k.clone(), v.clone())).collect();
+            err.fields = o
+                .iter()
+                .filter(|(k, _)| *k != "message")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
         }
         return Ok(exception_message(&err));
     }
-    let mut headers = vec![(":message-type".to_owned(), s("event")), (":event-type".to_owned(), s(&ev.name))];
+    let mut headers = vec![
+        (":message-type".to_owned(), s("event")),
+        (":event-type".to_owned(), s(&ev.name)),
+    ];
     let empty = Map::new();
     let doc = ev.value.as_object().unwrap_or(&empty);
     let mut payload = Vec::new();
@@ -217,14 +255,22 @@ pub fn event_message(model: &ServiceModel, stream: &ShapeRef, ev: &StreamEvent) 
         if mref.eventheader {
             let hv = match (mshape.kind, v) {
                 (ShapeType::Boolean, Value::Bool(b)) => HeaderValue::Bool(*b),
-                (ShapeType::Byte, Value::Number(n)) => HeaderValue::Byte(n.as_i64().unwrap_or(0) as i8),
-                (ShapeType::Short, Value::Number(n)) => HeaderValue::Int16(n.as_i64().unwrap_or(0) as i16),
-                (ShapeType::Integer, Value::Number(n)) => HeaderValue::Int32(n.as_i64().unwrap_or(0) as i32),
-                (ShapeType::Long, Value::Number(n)) => HeaderValue::Int64(n.as_i64().unwrap_or(0)),
-                (ShapeType::Blob, Value::String(b)) => HeaderValue::Bytes(B64.decode(b).unwrap_or_default()),
-                (ShapeType::Timestamp, v) => {
-                    HeaderValue::Timestamp((crate::timestamp::from_canonical(v).unwrap_or(0.0) * 1000.0) as i64)
+                (ShapeType::Byte, Value::Number(n)) => {
+                    HeaderValue::Byte(n.as_i64().unwrap_or(0) as i8)
                 }
+                (ShapeType::Short, Value::Number(n)) => {
+                    HeaderValue::Int16(n.as_i64().unwrap_or(0) as i16)
+                }
+                (ShapeType::Integer, Value::Number(n)) => {
+                    HeaderValue::Int32(n.as_i64().unwrap_or(0) as i32)
+                }
+                (ShapeType::Long, Value::Number(n)) => HeaderValue::Int64(n.as_i64().unwrap_or(0)),
+                (ShapeType::Blob, Value::String(b)) => {
+                    HeaderValue::Bytes(B64.decode(b).unwrap_or_default())
+                }
+                (ShapeType::Timestamp, v) => HeaderValue::Timestamp(
+                    (crate::timestamp::from_canonical(v).unwrap_or(0.0) * 1000.0) as i64,
+                ),
                 (_, Value::String(t)) => s(t),
                 (_, other) => s(&other.to_string()),
             };
@@ -233,22 +279,32 @@ pub fn event_message(model: &ServiceModel, stream: &ShapeRef, ev: &StreamEvent) 
             explicit_payload = true;
             match (mshape.kind, v) {
                 (ShapeType::Blob, Value::String(b)) => {
-                    payload = B64.decode(b).map_err(|_| AwsError::internal("event blob is not base64"))?;
+                    payload = B64
+                        .decode(b)
+                        .map_err(|_| AwsError::internal("event blob is not base64"))?;
                     content_type = "application/octet-stream";
                 }
                 (ShapeType::String, Value::String(t)) => {
                     payload = t.as_bytes().to_vec();
                     content_type = "text/plain";
                 }
-                _ => payload = serde_json::to_vec(&json::to_wire(model, mref, v, Naming::JsonName)?).unwrap_or_default(),
+                _ => {
+                    payload = serde_json::to_vec(&json::to_wire(model, mref, v, Naming::JsonName)?)
+                        .unwrap_or_default()
+                }
             }
         } else {
             body_members.insert(name.clone(), v.clone());
         }
     }
     if !explicit_payload {
-        payload = serde_json::to_vec(&json::to_wire(model, member, &Value::Object(body_members), Naming::JsonName)?)
-            .unwrap_or_default();
+        payload = serde_json::to_vec(&json::to_wire(
+            model,
+            member,
+            &Value::Object(body_members),
+            Naming::JsonName,
+        )?)
+        .unwrap_or_default();
     }
     headers.push((":content-type".into(), s(content_type)));
     Ok(Message { headers, payload })
@@ -284,9 +340,16 @@ mod tests {
         let mut buf = &bytes[..];
         let decoded = read_message_from(&mut buf).unwrap();
         assert_eq!(decoded.payload().as_ref(), sample().payload.as_slice());
-        let names: Vec<&str> = decoded.headers().iter().map(|h| h.name().as_str()).collect();
+        let names: Vec<&str> = decoded
+            .headers()
+            .iter()
+            .map(|h| h.name().as_str())
+            .collect();
         assert_eq!(names[0], ":event-type");
-        assert_eq!(decoded.headers()[0].value().as_string().unwrap().as_str(), "chunk");
+        assert_eq!(
+            decoded.headers()[0].value().as_string().unwrap().as_str(),
+            "chunk"
+        );
         assert_eq!(*decoded.headers()[5].value(), SHeader::Int32(70000));
         assert_eq!(decoded.headers().len(), 10);
     }
@@ -294,7 +357,10 @@ mod tests {
     #[test]
     fn sdk_frames_decode_with_ours() {
         let msg = SMessage::new(&b"payload"[..])
-            .add_header(Header::new(":message-type", SHeader::String("event".into())))
+            .add_header(Header::new(
+                ":message-type",
+                SHeader::String("event".into()),
+            ))
             .add_header(Header::new("n", SHeader::Int64(42)));
         let mut bytes = Vec::new();
         write_message_to(&msg, &mut bytes).unwrap();
@@ -313,8 +379,14 @@ mod tests {
         assert_eq!(Message::decode(&bytes[..10]), Err(FrameError::Incomplete));
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert!(matches!(Message::decode(&bytes), Err(FrameError::Invalid(_))));
+        assert!(matches!(
+            Message::decode(&bytes),
+            Err(FrameError::Invalid(_))
+        ));
         bytes[2] ^= 0xff;
-        assert!(matches!(Message::decode(&bytes), Err(FrameError::Invalid(_))));
+        assert!(matches!(
+            Message::decode(&bytes),
+            Err(FrameError::Invalid(_))
+        ));
     }
 }

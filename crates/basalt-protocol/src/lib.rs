@@ -46,7 +46,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -63,7 +66,8 @@ pub fn detect_protocol(model: &ServiceModel, req: &Request<'_>) -> Protocol {
         return Protocol::Json;
     }
     if all.contains(&Protocol::Query)
-        && (header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        && (header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
             || req.query.contains("Action="))
     {
         return Protocol::Query;
@@ -134,19 +138,25 @@ pub fn serialize_error(
     let mut resp = match protocol {
         Protocol::Json => json::serialize_error(model, err),
         Protocol::RestJson => rest::serialize_json_error(model, err),
-        Protocol::RestXml | Protocol::Query | Protocol::Ec2 => xml::serialize_error(model, err, request_id),
+        Protocol::RestXml | Protocol::Query | Protocol::Ec2 => {
+            xml::serialize_error(model, err, request_id)
+        }
         Protocol::Cbor => cbor::serialize_error(model, err),
     };
     resp.status = status;
-    if let Some(model) = model {
-        if model.metadata.is_query_compatible() && matches!(protocol, Protocol::Json | Protocol::Cbor) {
-            let code = model
-                .shape(&err.code)
-                .and_then(|s| s.error.as_ref())
-                .and_then(|e| e.code.clone())
-                .unwrap_or_else(|| err.code.clone());
-            resp.headers.push(("x-amzn-query-error".into(), format!("{code};{}", err.fault.as_str())));
-        }
+    if let Some(model) = model
+        && model.metadata.is_query_compatible()
+        && matches!(protocol, Protocol::Json | Protocol::Cbor)
+    {
+        let code = model
+            .shape(&err.code)
+            .and_then(|s| s.error.as_ref())
+            .and_then(|e| e.code.clone())
+            .unwrap_or_else(|| err.code.clone());
+        resp.headers.push((
+            "x-amzn-query-error".into(),
+            format!("{code};{}", err.fault.as_str()),
+        ));
     }
     resp
 }
@@ -154,12 +164,16 @@ pub fn serialize_error(
 /// The code an error has in a given protocol's "unknown operation" answer.
 pub fn unknown_operation_error(protocol: Protocol, what: &str) -> AwsError {
     match protocol {
-        Protocol::Query | Protocol::Ec2 => {
-            AwsError::new(400, "InvalidAction", format!("The action {what} is not valid for this web service."))
-        }
-        Protocol::RestJson | Protocol::Cbor | Protocol::RestXml => {
-            AwsError::new(404, "UnknownOperationException", format!("No operation matches {what}."))
-        }
+        Protocol::Query | Protocol::Ec2 => AwsError::new(
+            400,
+            "InvalidAction",
+            format!("The action {what} is not valid for this web service."),
+        ),
+        Protocol::RestJson | Protocol::Cbor | Protocol::RestXml => AwsError::new(
+            404,
+            "UnknownOperationException",
+            format!("No operation matches {what}."),
+        ),
         Protocol::Json => AwsError::unknown_operation(what),
     }
 }

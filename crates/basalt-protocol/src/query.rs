@@ -27,28 +27,59 @@ impl Node {
 
     /// Children whose names are list/map indices, in numeric order.
     fn indexed(&self) -> Vec<&Node> {
-        let mut items: Vec<(u64, &Node)> =
-            self.children.iter().filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v))).collect();
+        let mut items: Vec<(u64, &Node)> = self
+            .children
+            .iter()
+            .filter_map(|(k, v)| k.parse::<u64>().ok().map(|i| (i, v)))
+            .collect();
         items.sort_by_key(|(i, _)| *i);
         items.into_iter().map(|(_, n)| n).collect()
     }
 }
 
 fn form_params(req: &Request<'_>) -> Vec<(String, String)> {
-    let mut params: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes()).into_owned().collect();
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
     params.extend(form_urlencoded::parse(req.body).into_owned());
     params
 }
 
-pub(crate) fn find_operation<'m>(model: &'m ServiceModel, req: &Request<'_>) -> Result<&'m Operation, AwsError> {
-    let action = form_params(req).into_iter().find(|(k, _)| k == "Action").map(|(_, v)| v);
+pub(crate) fn find_operation<'m>(
+    model: &'m ServiceModel,
+    req: &Request<'_>,
+) -> Result<&'m Operation, AwsError> {
+    let params = form_params(req);
+    let action = params
+        .iter()
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.clone());
     let Some(action) = action else {
         return Err(AwsError::new(400, "MissingAction", "Missing Action"));
     };
-    model.operation(&action).ok_or_else(|| crate::unknown_operation_error(basalt_spec::Protocol::Query, &action))
+    let version = params
+        .iter()
+        .find(|(k, _)| k == "Version")
+        .map(|(_, v)| v.as_str());
+    if let (Some(v), Some(api)) = (version, model.metadata.api_version.as_deref())
+        && v != api
+    {
+        return Err(AwsError::new(
+            400,
+            "InvalidAction",
+            format!("Could not find operation {action} for version {v}"),
+        ));
+    }
+    model
+        .operation(&action)
+        .ok_or_else(|| crate::unknown_operation_error(basalt_spec::Protocol::Query, &action))
 }
 
-pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<'_>) -> Result<Value, AwsError> {
+pub(crate) fn parse_request(
+    model: &ServiceModel,
+    op: &Operation,
+    req: &Request<'_>,
+) -> Result<Value, AwsError> {
     let mut root = Node::default();
     for (k, v) in form_params(req) {
         if k != "Action" && k != "Version" {
@@ -65,7 +96,10 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
 }
 
 fn serialized_name<'a>(name: &'a str, r: &'a ShapeRef) -> &'a str {
-    r.query_name.as_deref().or(r.location_name.as_deref()).unwrap_or(name)
+    r.query_name
+        .as_deref()
+        .or(r.location_name.as_deref())
+        .unwrap_or(name)
 }
 
 fn structure(model: &ServiceModel, shape: &Shape, node: &Node) -> Result<Value, AwsError> {
@@ -75,7 +109,9 @@ fn structure(model: &ServiceModel, shape: &Shape, node: &Node) -> Result<Value, 
         let key = serialized_name(name, mref);
         // A flattened list whose member has its own name is keyed by that name instead.
         let key = match (mshape.kind, mshape.member.as_deref()) {
-            (ShapeType::List, Some(m)) if (mshape.flattened || mref.flattened) && m.location_name.is_some() => {
+            (ShapeType::List, Some(m))
+                if (mshape.flattened || mref.flattened) && m.location_name.is_some() =>
+            {
                 m.location_name.as_deref().unwrap_or(key)
             }
             _ => key,
@@ -87,23 +123,45 @@ fn structure(model: &ServiceModel, shape: &Shape, node: &Node) -> Result<Value, 
     Ok(out.into())
 }
 
-fn value(model: &ServiceModel, r: &ShapeRef, shape: &Shape, node: &Node, name: &str) -> Result<Value, AwsError> {
+fn value(
+    model: &ServiceModel,
+    r: &ShapeRef,
+    shape: &Shape,
+    node: &Node,
+    name: &str,
+) -> Result<Value, AwsError> {
     match shape.kind {
         ShapeType::Structure => structure(model, shape, node),
-        ShapeType::List | ShapeType::Map if node.children.is_empty() && node.value.as_deref() == Some("") => {
+        ShapeType::List | ShapeType::Map
+            if node.children.is_empty() && node.value.as_deref() == Some("") =>
+        {
             // `Arg=` is how query clients send an empty list or map.
-            Ok(if shape.kind == ShapeType::List { Value::Array(vec![]) } else { Value::Object(Map::new()) })
+            Ok(if shape.kind == ShapeType::List {
+                Value::Array(vec![])
+            } else {
+                Value::Object(Map::new())
+            })
         }
         ShapeType::List => {
-            let member = shape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = shape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             let mshape = resolve(model, member)?;
             let items = if shape.flattened || r.flattened {
                 node.indexed()
             } else {
                 let inner = member.location_name.as_deref().unwrap_or("member");
-                node.children.get(inner).map(Node::indexed).unwrap_or_default()
+                node.children
+                    .get(inner)
+                    .map(Node::indexed)
+                    .unwrap_or_default()
             };
-            items.into_iter().map(|n| value(model, member, mshape, n, name)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            items
+                .into_iter()
+                .map(|n| value(model, member, mshape, n, name))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         ShapeType::Map => {
             let (Some(kr), Some(vr)) = (shape.key.as_deref(), shape.value.as_deref()) else {
@@ -113,12 +171,20 @@ fn value(model: &ServiceModel, r: &ShapeRef, shape: &Shape, node: &Node, name: &
             let entries = if shape.flattened || r.flattened {
                 node.indexed()
             } else {
-                node.children.get("entry").map(Node::indexed).unwrap_or_default()
+                node.children
+                    .get("entry")
+                    .map(Node::indexed)
+                    .unwrap_or_default()
             };
             let mut out = Map::new();
             for entry in entries {
-                let key = entry.children.get(kr.location_name.as_deref().unwrap_or("key")).and_then(|n| n.value.clone());
-                let val = entry.children.get(vr.location_name.as_deref().unwrap_or("value"));
+                let key = entry
+                    .children
+                    .get(kr.location_name.as_deref().unwrap_or("key"))
+                    .and_then(|n| n.value.clone());
+                let val = entry
+                    .children
+                    .get(vr.location_name.as_deref().unwrap_or("value"));
                 if let (Some(k), Some(v)) = (key, val) {
                     out.insert(k, value(model, vr, vshape, v, name)?);
                 }
@@ -127,14 +193,18 @@ fn value(model: &ServiceModel, r: &ShapeRef, shape: &Shape, node: &Node, name: &
         }
         _ => {
             let text = node.value.as_deref().unwrap_or("");
-            scalar_from_text(shape, r, text, TimestampFormat::Iso8601, name).map_err(|e| {
-                AwsError::new(400, "InvalidParameterValue", e.message)
-            })
+            scalar_from_text(shape, r, text, TimestampFormat::Iso8601, name)
+                .map_err(|e| AwsError::new(400, "InvalidParameterValue", e.message))
         }
     }
 }
 
-pub(crate) fn serialize_output(model: &ServiceModel, op: &Operation, output: &Value, request_id: &str) -> Result<Response, AwsError> {
+pub(crate) fn serialize_output(
+    model: &ServiceModel,
+    op: &Operation,
+    output: &Value,
+    request_id: &str,
+) -> Result<Response, AwsError> {
     let mut out = String::with_capacity(512);
     out.push('<');
     out.push_str(&op.name);
@@ -147,7 +217,10 @@ pub(crate) fn serialize_output(model: &ServiceModel, op: &Operation, output: &Va
     out.push('>');
     if let Some(r) = &op.output {
         let shape = resolve(model, r)?;
-        let wrapper = r.result_wrapper.clone().unwrap_or_else(|| format!("{}Result", op.name));
+        let wrapper = r
+            .result_wrapper
+            .clone()
+            .unwrap_or_else(|| format!("{}Result", op.name));
         out.push('<');
         out.push_str(&wrapper);
         out.push('>');
@@ -161,5 +234,9 @@ pub(crate) fn serialize_output(model: &ServiceModel, op: &Operation, output: &Va
     out.push_str("</RequestId></ResponseMetadata></");
     out.push_str(&op.name);
     out.push_str("Response>");
-    Ok(Response { status: 200, headers: vec![("Content-Type".into(), "text/xml".into())], body: out.into_bytes() })
+    Ok(Response {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: out.into_bytes(),
+    })
 }

@@ -5,9 +5,11 @@
 use crate::json::{self, Naming};
 use crate::shapes::{B64, bad, resolve, scalar_from_text, scalar_to_text};
 use crate::{Request, Response, xml};
-use base64::Engine;
 use basalt_core::AwsError;
-use basalt_spec::{Location, Operation, Route, Segment, ServiceModel, Shape, ShapeRef, ShapeType, TimestampFormat};
+use basalt_spec::{
+    Location, Operation, Route, Segment, ServiceModel, Shape, ShapeRef, ShapeType, TimestampFormat,
+};
+use base64::Engine;
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -26,7 +28,8 @@ fn match_segments(tpl: &[Segment], path: &[&str], captures: &mut Vec<(String, St
     match tpl.split_first() {
         None => path.is_empty(),
         Some((Segment::Literal(l), rest)) => {
-            path.first().is_some_and(|p| *p == l || decode(p) == *l) && match_segments(rest, &path[1..], captures)
+            path.first().is_some_and(|p| *p == l || decode(p) == *l)
+                && match_segments(rest, &path[1..], captures)
         }
         Some((Segment::Label(name), rest)) => match path.first() {
             Some(p) if !p.is_empty() => {
@@ -45,7 +48,11 @@ fn match_segments(tpl: &[Segment], path: &[&str], captures: &mut Vec<(String, St
             for end in (1..=path.len()).rev() {
                 let mut inner = Vec::new();
                 if match_segments(rest, &path[end..], &mut inner) {
-                    let value = path[..end].iter().map(|p| decode(p)).collect::<Vec<_>>().join("/");
+                    let value = path[..end]
+                        .iter()
+                        .map(|p| decode(p))
+                        .collect::<Vec<_>>()
+                        .join("/");
                     if value.is_empty() {
                         continue;
                     }
@@ -70,7 +77,12 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn route_matches(route: &Route, req: &Request<'_>, segments: &[&str], query: &[(String, String)]) -> Option<Vec<(String, String)>> {
+fn route_matches(
+    route: &Route,
+    req: &Request<'_>,
+    segments: &[&str],
+    query: &[(String, String)],
+) -> Option<Vec<(String, String)>> {
     if !route.method.eq_ignore_ascii_case(req.method) {
         return None;
     }
@@ -79,10 +91,10 @@ fn route_matches(route: &Route, req: &Request<'_>, segments: &[&str], query: &[(
     }
     for (k, v) in &route.query {
         let found = query.iter().find(|(qk, _)| qk == k)?;
-        if let Some(v) = v {
-            if &found.1 != v {
-                return None;
-            }
+        if let Some(v) = v
+            && &found.1 != v
+        {
+            return None;
         }
     }
     let mut captures = Vec::new();
@@ -93,15 +105,23 @@ fn path_segments(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-pub(crate) fn find_operation<'m>(model: &'m ServiceModel, req: &Request<'_>) -> Result<&'m Operation, AwsError> {
+pub(crate) fn find_operation<'m>(
+    model: &'m ServiceModel,
+    req: &Request<'_>,
+) -> Result<&'m Operation, AwsError> {
     let segments = path_segments(req.path);
     let query = query_pairs(req.query);
     for route in model.routes() {
         if route_matches(route, req, &segments, &query).is_some() {
-            return model.operation(&route.operation).ok_or_else(|| AwsError::internal("route without operation"));
+            return model
+                .operation(&route.operation)
+                .ok_or_else(|| AwsError::internal("route without operation"));
         }
     }
-    Err(crate::unknown_operation_error(basalt_spec::Protocol::RestJson, &format!("{} {}", req.method, req.path)))
+    Err(crate::unknown_operation_error(
+        basalt_spec::Protocol::RestJson,
+        &format!("{} {}", req.method, req.path),
+    ))
 }
 
 /// Whether a route of this model matches the request (used to tell apart services that
@@ -109,7 +129,10 @@ pub(crate) fn find_operation<'m>(model: &'m ServiceModel, req: &Request<'_>) -> 
 pub fn matches(model: &ServiceModel, req: &Request<'_>) -> bool {
     let segments = path_segments(req.path);
     let query = query_pairs(req.query);
-    model.routes().iter().any(|r| route_matches(r, req, &segments, &query).is_some())
+    model
+        .routes()
+        .iter()
+        .any(|r| route_matches(r, req, &segments, &query).is_some())
 }
 
 fn split_header_list(value: &str, shape: &Shape, model: &ServiceModel) -> Vec<String> {
@@ -119,7 +142,8 @@ fn split_header_list(value: &str, shape: &Shape, model: &ServiceModel) -> Vec<St
         .and_then(|m| model.shape(&m.shape).map(|s| (m, s)))
         .is_some_and(|(m, s)| {
             s.kind == ShapeType::Timestamp
-                && crate::shapes::ts_format(s, m, TimestampFormat::Rfc822) == TimestampFormat::Rfc822
+                && crate::shapes::ts_format(s, m, TimestampFormat::Rfc822)
+                    == TimestampFormat::Rfc822
         });
     let mut items = Vec::new();
     if member_is_http_date {
@@ -146,21 +170,38 @@ fn split_header_list(value: &str, shape: &Shape, model: &ServiceModel) -> Vec<St
             quoted = !quoted;
             was_quoted = true;
         } else if c == ',' && !quoted {
-            items.push(if was_quoted { current.clone() } else { current.trim().to_owned() });
+            items.push(if was_quoted {
+                current.clone()
+            } else {
+                current.trim().to_owned()
+            });
             current.clear();
             was_quoted = false;
         } else {
             current.push(c);
         }
     }
-    items.push(if was_quoted { current } else { current.trim().to_owned() });
+    items.push(if was_quoted {
+        current
+    } else {
+        current.trim().to_owned()
+    });
     items
 }
 
-fn header_value(model: &ServiceModel, r: &ShapeRef, shape: &Shape, raw: &str, name: &str) -> Result<Value, AwsError> {
+fn header_value(
+    model: &ServiceModel,
+    r: &ShapeRef,
+    shape: &Shape,
+    raw: &str,
+    name: &str,
+) -> Result<Value, AwsError> {
     match shape.kind {
         ShapeType::List => {
-            let member = shape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = shape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             let mshape = resolve(model, member)?;
             split_header_list(raw, shape, model)
                 .iter()
@@ -169,24 +210,39 @@ fn header_value(model: &ServiceModel, r: &ShapeRef, shape: &Shape, raw: &str, na
                 .map(Value::Array)
         }
         ShapeType::String if r.jsonvalue => {
-            let decoded = B64.decode(raw.trim()).map_err(|_| bad(format!("Header {name} is not base64")))?;
-            serde_json::from_slice(&decoded).map_err(|_| bad(format!("Header {name} is not base64-encoded JSON")))
+            let decoded = B64
+                .decode(raw.trim())
+                .map_err(|_| bad(format!("Header {name} is not base64")))?;
+            serde_json::from_slice(&decoded)
+                .map_err(|_| bad(format!("Header {name} is not base64-encoded JSON")))
         }
         _ => scalar_from_text(shape, r, raw, TimestampFormat::Rfc822, name),
     }
 }
 
-pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<'_>, body_kind: Body) -> Result<Value, AwsError> {
-    let Some(input) = &op.input else { return Ok(Value::Object(Map::new())) };
+pub(crate) fn parse_request(
+    model: &ServiceModel,
+    op: &Operation,
+    req: &Request<'_>,
+    body_kind: Body,
+) -> Result<Value, AwsError> {
+    let Some(input) = &op.input else {
+        return Ok(Value::Object(Map::new()));
+    };
     let shape = resolve(model, input)?;
     let route = model.routes().iter().find(|r| r.operation == op.name);
     let segments = path_segments(req.path);
     let query = query_pairs(req.query);
-    let labels = route.and_then(|r| route_matches(r, req, &segments, &query)).unwrap_or_default();
+    let labels = route
+        .and_then(|r| route_matches(r, req, &segments, &query))
+        .unwrap_or_default();
     let mut out = Map::new();
     // A query-params map sees every parameter (Smithy's server semantics), except the
     // literals of the route itself.
-    let bound_query: Vec<&str> = route.into_iter().flat_map(|r| r.query.iter().map(|(k, _)| k.as_str())).collect();
+    let bound_query: Vec<&str> = route
+        .into_iter()
+        .flat_map(|r| r.query.iter().map(|(k, _)| k.as_str()))
+        .collect();
 
     for (name, mref) in &shape.members {
         let mshape = resolve(model, mref)?;
@@ -194,22 +250,35 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
         match mref.location {
             Some(Location::Uri) => {
                 if let Some((_, v)) = labels.iter().find(|(l, _)| l == key) {
-                    out.insert(name.clone(), scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?);
+                    out.insert(
+                        name.clone(),
+                        scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?,
+                    );
                 }
             }
             Some(Location::Querystring) => match mshape.kind {
                 ShapeType::Map => {
-                    let vr = mshape.value.as_deref().ok_or_else(|| AwsError::internal("map without value"))?;
+                    let vr = mshape
+                        .value
+                        .as_deref()
+                        .ok_or_else(|| AwsError::internal("map without value"))?;
                     let vshape = resolve(model, vr)?;
                     let mut map = Map::new();
-                    for (k, v) in query.iter().filter(|(k, _)| !bound_query.contains(&k.as_str())) {
+                    for (k, v) in query
+                        .iter()
+                        .filter(|(k, _)| !bound_query.contains(&k.as_str()))
+                    {
                         if vshape.kind == ShapeType::List {
-                            let entry = map.entry(k.clone()).or_insert_with(|| Value::Array(vec![]));
+                            let entry =
+                                map.entry(k.clone()).or_insert_with(|| Value::Array(vec![]));
                             if let Value::Array(a) = entry {
                                 a.push(Value::String(v.clone()));
                             }
                         } else if !map.contains_key(k) {
-                            map.insert(k.clone(), scalar_from_text(vshape, vr, v, TimestampFormat::Iso8601, name)?);
+                            map.insert(
+                                k.clone(),
+                                scalar_from_text(vshape, vr, v, TimestampFormat::Iso8601, name)?,
+                            );
                         }
                     }
                     if !map.is_empty() {
@@ -217,12 +286,17 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
                     }
                 }
                 ShapeType::List => {
-                    let member = mshape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+                    let member = mshape
+                        .member
+                        .as_deref()
+                        .ok_or_else(|| AwsError::internal("list without member"))?;
                     let ms = resolve(model, member)?;
                     let items: Vec<Value> = query
                         .iter()
                         .filter(|(k, _)| k == key)
-                        .map(|(_, v)| scalar_from_text(ms, member, v, TimestampFormat::Iso8601, name))
+                        .map(|(_, v)| {
+                            scalar_from_text(ms, member, v, TimestampFormat::Iso8601, name)
+                        })
                         .collect::<Result<_, _>>()?;
                     if !items.is_empty() {
                         out.insert(name.clone(), Value::Array(items));
@@ -230,12 +304,20 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
                 }
                 _ => {
                     if let Some((_, v)) = query.iter().find(|(k, _)| k == key) {
-                        out.insert(name.clone(), scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?);
+                        out.insert(
+                            name.clone(),
+                            scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?,
+                        );
                     }
                 }
             },
             Some(Location::Header) => {
-                let values: Vec<&str> = req.headers.get_all(key).iter().filter_map(|v| v.to_str().ok()).collect();
+                let values: Vec<&str> = req
+                    .headers
+                    .get_all(key)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
                 if !values.is_empty() {
                     let raw = values.join(", ");
                     out.insert(name.clone(), header_value(model, mref, mshape, &raw, name)?);
@@ -243,11 +325,16 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
             }
             Some(Location::Headers) => {
                 let prefix = key.to_ascii_lowercase();
-                let vr = mshape.value.as_deref().ok_or_else(|| AwsError::internal("map without value"))?;
+                let vr = mshape
+                    .value
+                    .as_deref()
+                    .ok_or_else(|| AwsError::internal("map without value"))?;
                 let vshape = resolve(model, vr)?;
                 let mut map = Map::new();
                 for (hname, hvalue) in req.headers {
-                    if let (Some(rest), Ok(v)) = (hname.as_str().strip_prefix(&prefix), hvalue.to_str()) {
+                    if let (Some(rest), Ok(v)) =
+                        (hname.as_str().strip_prefix(&prefix), hvalue.to_str())
+                    {
                         map.insert(rest.to_owned(), header_value(model, vr, vshape, v, name)?);
                     }
                 }
@@ -262,7 +349,10 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
 
     match &shape.payload {
         Some(pname) => {
-            let pref = shape.members.get(pname).ok_or_else(|| AwsError::internal("payload member missing"))?;
+            let pref = shape
+                .members
+                .get(pname)
+                .ok_or_else(|| AwsError::internal("payload member missing"))?;
             let pshape = resolve(model, pref)?;
             match pshape.kind {
                 ShapeType::Blob => {
@@ -272,7 +362,8 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
                 }
                 ShapeType::String => {
                     if !req.body.is_empty() {
-                        let s = std::str::from_utf8(req.body).map_err(|_| bad("Body is not valid UTF-8"))?;
+                        let s = std::str::from_utf8(req.body)
+                            .map_err(|_| bad("Body is not valid UTF-8"))?;
                         out.insert(pname.clone(), Value::String(s.to_owned()));
                     }
                 }
@@ -306,10 +397,18 @@ pub(crate) fn parse_request(model: &ServiceModel, op: &Operation, req: &Request<
     Ok(out.into())
 }
 
-fn header_text(model: &ServiceModel, r: &ShapeRef, shape: &Shape, v: &Value) -> Result<Option<String>, AwsError> {
+fn header_text(
+    model: &ServiceModel,
+    r: &ShapeRef,
+    shape: &Shape,
+    v: &Value,
+) -> Result<Option<String>, AwsError> {
     Ok(match (shape.kind, v) {
         (ShapeType::List, Value::Array(items)) => {
-            let member = shape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = shape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             let ms = resolve(model, member)?;
             let texts: Vec<String> = items
                 .iter()
@@ -324,14 +423,21 @@ fn header_text(model: &ServiceModel, r: &ShapeRef, shape: &Shape, v: &Value) -> 
                 .collect();
             Some(texts.join(", "))
         }
-        (ShapeType::String, v) if r.jsonvalue => Some(B64.encode(serde_json::to_vec(v).unwrap_or_default())),
+        (ShapeType::String, v) if r.jsonvalue => {
+            Some(B64.encode(serde_json::to_vec(v).unwrap_or_default()))
+        }
         _ => scalar_to_text(shape, r, v, TimestampFormat::Rfc822),
     })
 }
 
 /// Puts header-bound members of `shape` from `doc` into `headers`; returns the status code
 /// member's value if any.
-pub(crate) fn bind_headers(model: &ServiceModel, shape: &Shape, doc: &Map<String, Value>, headers: &mut Vec<(String, String)>) -> Result<Option<u16>, AwsError> {
+pub(crate) fn bind_headers(
+    model: &ServiceModel,
+    shape: &Shape,
+    doc: &Map<String, Value>,
+    headers: &mut Vec<(String, String)>,
+) -> Result<Option<u16>, AwsError> {
     let mut status = None;
     for (name, mref) in &shape.members {
         let Some(v) = doc.get(name) else { continue };
@@ -362,53 +468,98 @@ pub(crate) fn bind_headers(model: &ServiceModel, shape: &Shape, doc: &Map<String
 
 /// The body of a structure per rest protocol (payload member or the unbound members), with
 /// its content type; `None` when there is nothing to send.
-pub(crate) fn body_of(model: &ServiceModel, r: &ShapeRef, shape: &Shape, doc: &Map<String, Value>, kind: Body) -> Result<Option<(Vec<u8>, &'static str)>, AwsError> {
+pub(crate) fn body_of(
+    model: &ServiceModel,
+    r: &ShapeRef,
+    shape: &Shape,
+    doc: &Map<String, Value>,
+    kind: Body,
+) -> Result<Option<(Vec<u8>, &'static str)>, AwsError> {
     if let Some(pname) = &shape.payload {
-        let pref = shape.members.get(pname).ok_or_else(|| AwsError::internal("payload member missing"))?;
+        let pref = shape
+            .members
+            .get(pname)
+            .ok_or_else(|| AwsError::internal("payload member missing"))?;
         let pshape = resolve(model, pref)?;
         let Some(v) = doc.get(pname).filter(|v| !v.is_null()) else {
             return Ok(None);
         };
         return Ok(Some(match (pshape.kind, v) {
-            (ShapeType::Blob, Value::String(s)) => {
-                (B64.decode(s).map_err(|_| AwsError::internal("payload blob is not base64"))?, "application/octet-stream")
-            }
+            (ShapeType::Blob, Value::String(s)) => (
+                B64.decode(s)
+                    .map_err(|_| AwsError::internal("payload blob is not base64"))?,
+                "application/octet-stream",
+            ),
             (ShapeType::String, Value::String(s)) => (s.as_bytes().to_vec(), "text/plain"),
             _ => match kind {
-                Body::Json => (serde_json::to_vec(&json::to_wire(model, pref, v, Naming::JsonName)?).unwrap_or_default(), "application/json"),
+                Body::Json => (
+                    serde_json::to_vec(&json::to_wire(model, pref, v, Naming::JsonName)?)
+                        .unwrap_or_default(),
+                    "application/json",
+                ),
                 Body::Xml => {
                     let mut out = String::new();
-                    let name = pref.location_name.as_deref().or(pshape.location_name.as_deref()).unwrap_or(&pref.shape);
+                    let name = pref
+                        .location_name
+                        .as_deref()
+                        .or(pshape.location_name.as_deref())
+                        .unwrap_or(&pref.shape);
                     xml::write_element(model, name, pref, v, &mut out)?;
                     (out.into_bytes(), "application/xml")
                 }
             },
         }));
     }
-    if !shape.members.values().any(|m| m.location.is_none()) {
+    if !shape.members.values().any(crate::shapes::in_output_body) {
         return Ok(None);
     }
     let body_doc: Map<String, Value> = doc
         .iter()
-        .filter(|(k, _)| shape.members.get(*k).is_some_and(|m| m.location.is_none()))
+        .filter(|(k, _)| {
+            shape
+                .members
+                .get(*k)
+                .is_some_and(crate::shapes::in_output_body)
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(Some(match kind {
-        Body::Json => (serde_json::to_vec(&json::to_wire(model, r, &Value::Object(body_doc), Naming::JsonName)?).unwrap_or_default(), "application/json"),
+        Body::Json => (
+            serde_json::to_vec(&json::to_wire(
+                model,
+                r,
+                &Value::Object(body_doc),
+                Naming::JsonName,
+            )?)
+            .unwrap_or_default(),
+            "application/json",
+        ),
         Body::Xml => {
             if body_doc.is_empty() {
                 return Ok(None);
             }
             let mut out = String::new();
-            let name = r.location_name.as_deref().or(shape.location_name.as_deref()).unwrap_or(&r.shape);
+            let name = r
+                .location_name
+                .as_deref()
+                .or(shape.location_name.as_deref())
+                .unwrap_or(&r.shape);
             xml::write_element(model, name, r, &Value::Object(body_doc), &mut out)?;
             (out.into_bytes(), "application/xml")
         }
     }))
 }
 
-pub(crate) fn serialize_output(model: &ServiceModel, op: &Operation, output: &Value, kind: Body) -> Result<Response, AwsError> {
-    let mut resp = Response { status: op.http.response_code.unwrap_or(200), ..Default::default() };
+pub(crate) fn serialize_output(
+    model: &ServiceModel,
+    op: &Operation,
+    output: &Value,
+    kind: Body,
+) -> Result<Response, AwsError> {
+    let mut resp = Response {
+        status: op.http.response_code.unwrap_or(200),
+        ..Default::default()
+    };
     let Some(r) = &op.output else {
         return Ok(resp);
     };
@@ -426,12 +577,20 @@ pub(crate) fn serialize_output(model: &ServiceModel, op: &Operation, output: &Va
         .and_then(|m| model.shape(&m.shape))
         .is_some_and(|s| s.eventstream);
     if stream_payload {
-        resp.headers.push(("Content-Type".into(), "application/vnd.amazon.eventstream".into()));
+        resp.headers.push((
+            "Content-Type".into(),
+            "application/vnd.amazon.eventstream".into(),
+        ));
         return Ok(resp);
     }
     if let Some((body, content_type)) = body_of(model, r, shape, doc, kind)? {
-        if !resp.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
-            resp.headers.push(("Content-Type".into(), content_type.into()));
+        if !resp
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            resp.headers
+                .push(("Content-Type".into(), content_type.into()));
         }
         resp.body = body;
     }
@@ -447,13 +606,17 @@ pub(crate) fn serialize_json_error(model: Option<&ServiceModel>, err: &AwsError)
     if let Some((m, shape)) = model.and_then(|m| m.shape(&err.code).map(|s| (m, s))) {
         let _ = bind_headers(m, shape, &err.fields, &mut headers);
         for (name, mref) in &shape.members {
-            if mref.location.is_some() {
+            if !crate::shapes::in_output_body(mref) {
                 doc.remove(mref.location_name.as_deref().unwrap_or(name));
                 doc.remove(name);
             }
         }
     }
-    Response { status: err.status, headers, body: serde_json::to_vec(&doc).unwrap_or_default() }
+    Response {
+        status: err.status,
+        headers,
+        body: serde_json::to_vec(&doc).unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]
@@ -462,11 +625,23 @@ mod tests {
 
     #[test]
     fn greedy_labels_capture_the_rest() {
-        let tpl = vec![Segment::Label("Bucket".into()), Segment::Greedy("Key".into())];
+        let tpl = vec![
+            Segment::Label("Bucket".into()),
+            Segment::Greedy("Key".into()),
+        ];
         let mut caps = Vec::new();
         assert!(match_segments(&tpl, &["b", "a%20b", "c"], &mut caps));
-        assert_eq!(caps, vec![("Bucket".into(), "b".into()), ("Key".into(), "a b/c".into())]);
-        let tpl = vec![Segment::Greedy("P".into()), Segment::Literal("suffix".into())];
+        assert_eq!(
+            caps,
+            vec![
+                ("Bucket".into(), "b".into()),
+                ("Key".into(), "a b/c".into())
+            ]
+        );
+        let tpl = vec![
+            Segment::Greedy("P".into()),
+            Segment::Literal("suffix".into()),
+        ];
         let mut caps = Vec::new();
         assert!(match_segments(&tpl, &["x", "y", "suffix"], &mut caps));
         assert_eq!(caps, vec![("P".into(), "x/y".into())]);
@@ -475,8 +650,21 @@ mod tests {
 
     #[test]
     fn header_lists_split_like_smithy() {
-        let shape: Shape = serde_json::from_value(serde_json::json!({"type":"list","member":{"shape":"S"}})).unwrap();
-        let model = ServiceModel::from_parts(Default::default(), Default::default(), [("S".to_string(), serde_json::from_value(serde_json::json!({"type":"string"})).unwrap())].into());
-        assert_eq!(split_header_list("a, \"b,c\", \"d\\\"e\"", &shape, &model), vec!["a", "b,c", "d\"e"]);
+        let shape: Shape =
+            serde_json::from_value(serde_json::json!({"type":"list","member":{"shape":"S"}}))
+                .unwrap();
+        let model = ServiceModel::from_parts(
+            Default::default(),
+            Default::default(),
+            [(
+                "S".to_string(),
+                serde_json::from_value(serde_json::json!({"type":"string"})).unwrap(),
+            )]
+            .into(),
+        );
+        assert_eq!(
+            split_header_list("a, \"b,c\", \"d\\\"e\"", &shape, &model),
+            vec!["a", "b,c", "d\"e"]
+        );
     }
 }

@@ -1,15 +1,30 @@
 //! Shape lookups and scalar conversions shared by the protocols.
 
 use crate::timestamp;
-use base64::Engine;
 use basalt_core::AwsError;
 use basalt_spec::{ServiceModel, Shape, ShapeRef, ShapeType, TimestampFormat};
+use base64::Engine;
 use serde_json::{Number, Value};
 
 pub(crate) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 pub(crate) fn resolve<'m>(model: &'m ServiceModel, r: &ShapeRef) -> Result<&'m Shape, AwsError> {
-    model.shape(&r.shape).ok_or_else(|| AwsError::internal(format!("model has no shape {}", r.shape)))
+    model
+        .shape(&r.shape)
+        .ok_or_else(|| AwsError::internal(format!("model has no shape {}", r.shape)))
+}
+
+/// Whether a member is serialized in a response body: URI and query bindings only apply to
+/// requests, so in responses those members travel in the body.
+pub(crate) fn in_output_body(r: &ShapeRef) -> bool {
+    !matches!(
+        r.location,
+        Some(
+            basalt_spec::Location::Header
+                | basalt_spec::Location::Headers
+                | basalt_spec::Location::StatusCode
+        )
+    )
 }
 
 pub(crate) fn bad(message: impl Into<String>) -> AwsError {
@@ -18,17 +33,26 @@ pub(crate) fn bad(message: impl Into<String>) -> AwsError {
 
 /// The member ref's timestamp format, else the shape's, else the location's default.
 pub(crate) fn ts_format(shape: &Shape, r: &ShapeRef, default: TimestampFormat) -> TimestampFormat {
-    r.timestamp_format.or(shape.timestamp_format).unwrap_or(default)
+    r.timestamp_format
+        .or(shape.timestamp_format)
+        .unwrap_or(default)
 }
 
 pub(crate) fn is_float(kind: ShapeType) -> bool {
-    matches!(kind, ShapeType::Float | ShapeType::Double | ShapeType::BigDecimal)
+    matches!(
+        kind,
+        ShapeType::Float | ShapeType::Double | ShapeType::BigDecimal
+    )
 }
 
 pub(crate) fn is_integer(kind: ShapeType) -> bool {
     matches!(
         kind,
-        ShapeType::Integer | ShapeType::Long | ShapeType::Short | ShapeType::Byte | ShapeType::BigInteger
+        ShapeType::Integer
+            | ShapeType::Long
+            | ShapeType::Short
+            | ShapeType::Byte
+            | ShapeType::BigInteger
     )
 }
 
@@ -43,7 +67,9 @@ pub(crate) fn float_value(f: f64) -> Value {
     } else if f.fract() == 0.0 && f.abs() < 9.0e15 {
         Value::Number(Number::from(f as i64))
     } else {
-        Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -68,7 +94,9 @@ pub(crate) fn scalar_from_text(
     default_ts: TimestampFormat,
     name: &str,
 ) -> Result<Value, AwsError> {
-    let fail = || bad(format!("Value '{text}' at '{name}' is not a valid {:?}", shape.kind).to_lowercase());
+    let fail = || {
+        bad(format!("Value '{text}' at '{name}' is not a valid {:?}", shape.kind).to_lowercase())
+    };
     Ok(match shape.kind {
         ShapeType::String => Value::String(text.to_owned()),
         ShapeType::Boolean => match text.trim() {
@@ -93,9 +121,17 @@ pub(crate) fn scalar_from_text(
 }
 
 /// Converts a canonical scalar to text form.
-pub(crate) fn scalar_to_text(shape: &Shape, r: &ShapeRef, v: &Value, default_ts: TimestampFormat) -> Option<String> {
+pub(crate) fn scalar_to_text(
+    shape: &Shape,
+    r: &ShapeRef,
+    v: &Value,
+    default_ts: TimestampFormat,
+) -> Option<String> {
     Some(match (shape.kind, v) {
-        (ShapeType::Timestamp, v) => timestamp::format_text(timestamp::from_canonical(v)?, ts_format(shape, r, default_ts)),
+        (ShapeType::Timestamp, v) => timestamp::format_text(
+            timestamp::from_canonical(v)?,
+            ts_format(shape, r, default_ts),
+        ),
         (k, v) if is_float(k) => match float_of(v)? {
             f if f.is_nan() => "NaN".into(),
             f if f == f64::INFINITY => "Infinity".into(),
@@ -110,5 +146,9 @@ pub(crate) fn scalar_to_text(shape: &Shape, r: &ShapeRef, v: &Value, default_ts:
 }
 
 pub(crate) fn format_float(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { format!("{f}") }
+    if f.fract() == 0.0 && f.abs() < 1e15 {
+        format!("{}", f as i64)
+    } else {
+        format!("{f}")
+    }
 }

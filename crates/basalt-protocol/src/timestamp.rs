@@ -9,7 +9,9 @@ pub fn to_canonical(secs: f64) -> Value {
     if secs.fract() == 0.0 && secs.abs() < 9.0e15 {
         Value::Number(Number::from(secs as i64))
     } else {
-        Number::from_f64((secs * 1000.0).round() / 1000.0).map(Value::Number).unwrap_or(Value::Null)
+        Number::from_f64((secs * 1000.0).round() / 1000.0)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -34,7 +36,11 @@ pub fn parse(s: &str, fmt: TimestampFormat) -> Option<f64> {
 
 pub fn parse_any(s: &str) -> Option<f64> {
     let s = s.trim();
-    s.parse::<f64>().ok().filter(|f| f.is_finite()).or_else(|| parse_iso8601(s)).or_else(|| parse_http_date(s))
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .or_else(|| parse_iso8601(s))
+        .or_else(|| parse_http_date(s))
 }
 
 fn parse_iso8601(s: &str) -> Option<f64> {
@@ -55,7 +61,11 @@ fn parse_http_date(s: &str) -> Option<f64> {
         return Some(secs_of(dt.with_timezone(&Utc)));
     }
     let trimmed = s.trim_end_matches(" GMT").trim_end_matches(" UTC");
-    for fmt in ["%a, %d %b %Y %H:%M:%S%.f", "%A, %d-%b-%y %H:%M:%S", "%a %b %e %H:%M:%S %Y"] {
+    for fmt in [
+        "%a, %d %b %Y %H:%M:%S%.f",
+        "%A, %d-%b-%y %H:%M:%S",
+        "%a %b %e %H:%M:%S %Y",
+    ] {
         if let Ok(naive) = NaiveDateTime::parse_from_str(trimmed, fmt) {
             return Some(secs_of(Utc.from_utc_datetime(&naive)));
         }
@@ -70,8 +80,14 @@ fn secs_of(dt: DateTime<Utc>) -> f64 {
 fn datetime(secs: f64) -> DateTime<Utc> {
     let whole = secs.floor();
     let millis = ((secs - whole) * 1000.0).round() as u32;
-    let (whole, millis) = if millis >= 1000 { (whole + 1.0, 0) } else { (whole, millis) };
-    Utc.timestamp_opt(whole as i64, millis * 1_000_000).single().unwrap_or_default()
+    let (whole, millis) = if millis >= 1000 {
+        (whole + 1.0, 0)
+    } else {
+        (whole, millis)
+    };
+    Utc.timestamp_opt(whole as i64, millis * 1_000_000)
+        .single()
+        .unwrap_or_default()
 }
 
 pub fn format(secs: f64, fmt: TimestampFormat) -> Value {
@@ -117,10 +133,19 @@ mod tests {
         let t = 946845296.0;
         assert_eq!(format_iso8601(t), "2000-01-02T20:34:56Z");
         assert_eq!(format_http_date(t), "Sun, 02 Jan 2000 20:34:56 GMT");
-        assert_eq!(parse("2000-01-02T20:34:56Z", TimestampFormat::Iso8601), Some(t));
-        assert_eq!(parse("Sun, 02 Jan 2000 20:34:56 GMT", TimestampFormat::Rfc822), Some(t));
+        assert_eq!(
+            parse("2000-01-02T20:34:56Z", TimestampFormat::Iso8601),
+            Some(t)
+        );
+        assert_eq!(
+            parse("Sun, 02 Jan 2000 20:34:56 GMT", TimestampFormat::Rfc822),
+            Some(t)
+        );
         assert_eq!(parse("946845296", TimestampFormat::UnixTimestamp), Some(t));
-        assert_eq!(parse("2000-01-02T20:34:56.123Z", TimestampFormat::Iso8601), Some(t + 0.123));
+        assert_eq!(
+            parse("2000-01-02T20:34:56.123Z", TimestampFormat::Iso8601),
+            Some(t + 0.123)
+        );
         assert_eq!(format_iso8601(t + 0.123), "2000-01-02T20:34:56.123Z");
         assert_eq!(to_canonical(t), serde_json::json!(946845296));
         assert_eq!(to_canonical(1.5), serde_json::json!(1.5));

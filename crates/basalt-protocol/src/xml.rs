@@ -1,8 +1,8 @@
 //! XML documents for restXml bodies and awsQuery responses: a small DOM for input and a
 //! direct writer for output, both walking the service model.
 
-use crate::shapes::{bad, float_of, format_float, resolve, scalar_from_text, scalar_to_text};
 use crate::Response;
+use crate::shapes::{bad, float_of, format_float, resolve, scalar_from_text, scalar_to_text};
 use basalt_core::AwsError;
 use basalt_spec::{ServiceModel, Shape, ShapeRef, ShapeType, TimestampFormat};
 use quick_xml::events::Event;
@@ -32,7 +32,15 @@ impl Element {
 
 /// Parses an XML document into its root element.
 pub fn parse_document(body: &[u8]) -> Result<Element, AwsError> {
-    let malformed = |e: String| AwsError::new(400, "MalformedXML", format!("The XML you provided was not well-formed or did not validate against our published schema: {e}"));
+    let malformed = |e: String| {
+        AwsError::new(
+            400,
+            "MalformedXML",
+            format!(
+                "The XML you provided was not well-formed or did not validate against our published schema: {e}"
+            ),
+        )
+    };
     let mut reader = quick_xml::Reader::from_reader(body);
     reader.config_mut().trim_text(false);
     let mut stack: Vec<Element> = Vec::new();
@@ -52,10 +60,17 @@ pub fn parse_document(body: &[u8]) -> Result<Element, AwsError> {
                 let mut attrs = Vec::new();
                 for a in e.attributes() {
                     let a = a.map_err(|e| malformed(e.to_string()))?;
-                    let value = a.unescape_value().map_err(|e| malformed(e.to_string()))?.into_owned();
+                    let value = a
+                        .unescape_value()
+                        .map_err(|e| malformed(e.to_string()))?
+                        .into_owned();
                     attrs.push((String::from_utf8_lossy(a.key.as_ref()).into_owned(), value));
                 }
-                let el = Element { name, attrs, ..Default::default() };
+                let el = Element {
+                    name,
+                    attrs,
+                    ..Default::default()
+                };
                 if matches!(event, Event::Empty(_)) {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
@@ -66,7 +81,9 @@ pub fn parse_document(body: &[u8]) -> Result<Element, AwsError> {
                 }
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or_else(|| malformed("unbalanced end tag".into()))?;
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| malformed("unbalanced end tag".into()))?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -74,7 +91,8 @@ pub fn parse_document(body: &[u8]) -> Result<Element, AwsError> {
             }
             Event::Text(t) => {
                 if let Some(el) = stack.last_mut() {
-                    el.text.push_str(&t.unescape().map_err(|e| malformed(e.to_string()))?);
+                    el.text
+                        .push_str(&t.unescape().map_err(|e| malformed(e.to_string()))?);
                 } else if !t.iter().all(u8::is_ascii_whitespace) {
                     return Err(malformed("text outside the root element".into()));
                 }
@@ -95,13 +113,20 @@ pub fn parse_document(body: &[u8]) -> Result<Element, AwsError> {
 }
 
 /// The element name a structure member is serialized under (botocore's `_member_key_name`).
-pub(crate) fn member_element_name<'a>(model: &'a ServiceModel, name: &'a str, r: &'a ShapeRef) -> &'a str {
-    if let Some(shape) = model.shape(&r.shape) {
-        if shape.kind == ShapeType::List && (shape.flattened || r.flattened) {
-            if let Some(n) = shape.member.as_ref().and_then(|m| m.location_name.as_deref()) {
-                return n;
-            }
-        }
+pub(crate) fn member_element_name<'a>(
+    model: &'a ServiceModel,
+    name: &'a str,
+    r: &'a ShapeRef,
+) -> &'a str {
+    if let Some(shape) = model.shape(&r.shape)
+        && shape.kind == ShapeType::List
+        && (shape.flattened || r.flattened)
+        && let Some(n) = shape
+            .member
+            .as_ref()
+            .and_then(|m| m.location_name.as_deref())
+    {
+        return n;
     }
     r.location_name.as_deref().unwrap_or(name)
 }
@@ -116,9 +141,15 @@ pub fn from_xml(model: &ServiceModel, r: &ShapeRef, el: &Element) -> Result<Valu
     match shape.kind {
         ShapeType::Structure => structure_from_xml(model, shape, el),
         ShapeType::List => {
-            let member = shape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = shape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             let name = member.location_name.as_deref().unwrap_or("member");
-            el.children_named(name).map(|c| from_xml(model, member, c)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            el.children_named(name)
+                .map(|c| from_xml(model, member, c))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array)
         }
         ShapeType::Map => {
             let mut out = Map::new();
@@ -131,11 +162,19 @@ pub fn from_xml(model: &ServiceModel, r: &ShapeRef, el: &Element) -> Result<Valu
     }
 }
 
-fn map_entry_from_xml(model: &ServiceModel, shape: &Shape, entry: &Element, out: &mut Map<String, Value>) -> Result<(), AwsError> {
+fn map_entry_from_xml(
+    model: &ServiceModel,
+    shape: &Shape,
+    entry: &Element,
+    out: &mut Map<String, Value>,
+) -> Result<(), AwsError> {
     let (Some(kr), Some(vr)) = (shape.key.as_deref(), shape.value.as_deref()) else {
         return Err(AwsError::internal("map without key/value"));
     };
-    let key = entry.child(kr.location_name.as_deref().unwrap_or("key")).map(|k| k.text.clone()).unwrap_or_default();
+    let key = entry
+        .child(kr.location_name.as_deref().unwrap_or("key"))
+        .map(|k| k.text.clone())
+        .unwrap_or_default();
     let value = match entry.child(vr.location_name.as_deref().unwrap_or("value")) {
         Some(v) => from_xml(model, vr, v)?,
         None => Value::Null,
@@ -144,7 +183,11 @@ fn map_entry_from_xml(model: &ServiceModel, shape: &Shape, entry: &Element, out:
     Ok(())
 }
 
-pub(crate) fn structure_from_xml(model: &ServiceModel, shape: &Shape, el: &Element) -> Result<Value, AwsError> {
+pub(crate) fn structure_from_xml(
+    model: &ServiceModel,
+    shape: &Shape,
+    el: &Element,
+) -> Result<Value, AwsError> {
     let mut out = Map::new();
     for (name, mref) in &shape.members {
         if mref.location.is_some() {
@@ -154,20 +197,32 @@ pub(crate) fn structure_from_xml(model: &ServiceModel, shape: &Shape, el: &Eleme
         if mref.xml_attribute {
             let key = mref.location_name.as_deref().unwrap_or(name);
             if let Some((_, v)) = el.attrs.iter().find(|(k, _)| k == key) {
-                out.insert(name.clone(), scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?);
+                out.insert(
+                    name.clone(),
+                    scalar_from_text(mshape, mref, v, TimestampFormat::Iso8601, name)?,
+                );
             }
             continue;
         }
         let elname = member_element_name(model, name, mref);
         match mshape.kind {
             ShapeType::List if flattened(mshape, mref) => {
-                let member = mshape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+                let member = mshape
+                    .member
+                    .as_deref()
+                    .ok_or_else(|| AwsError::internal("list without member"))?;
                 // Smithy names flattened list elements after the structure member; botocore
                 // (and AWS's query services) after the list member: accept either.
                 let smithy_name = mref.location_name.as_deref().unwrap_or(name);
-                let elname = if el.child(smithy_name).is_some() { smithy_name } else { elname };
-                let items: Vec<Value> =
-                    el.children_named(elname).map(|c| from_xml(model, member, c)).collect::<Result<_, _>>()?;
+                let elname = if el.child(smithy_name).is_some() {
+                    smithy_name
+                } else {
+                    elname
+                };
+                let items: Vec<Value> = el
+                    .children_named(elname)
+                    .map(|c| from_xml(model, member, c))
+                    .collect::<Result<_, _>>()?;
                 if !items.is_empty() {
                     out.insert(name.clone(), Value::Array(items));
                 }
@@ -219,25 +274,31 @@ fn namespace_attr(ns: &basalt_spec::XmlNamespace, out: &mut String) {
 }
 
 /// Writes `<name>…</name>` for canonical value `v` of shape `r`.
-pub fn write_element(model: &ServiceModel, name: &str, r: &ShapeRef, v: &Value, out: &mut String) -> Result<(), AwsError> {
+pub fn write_element(
+    model: &ServiceModel,
+    name: &str,
+    r: &ShapeRef,
+    v: &Value,
+    out: &mut String,
+) -> Result<(), AwsError> {
     let shape = resolve(model, r)?;
     out.push('<');
     out.push_str(name);
     if let Some(ns) = r.xml_namespace.as_ref().or(shape.xml_namespace.as_ref()) {
         namespace_attr(ns, out);
     }
-    if shape.kind == ShapeType::Structure {
-        if let Value::Object(obj) = v {
-            for (mname, mref) in shape.members.iter().filter(|(_, m)| m.xml_attribute) {
-                if let Some(val) = obj.get(mname) {
-                    let mshape = resolve(model, mref)?;
-                    if let Some(text) = scalar_to_text(mshape, mref, val, TimestampFormat::Iso8601) {
-                        out.push(' ');
-                        out.push_str(mref.location_name.as_deref().unwrap_or(mname));
-                        out.push_str("=\"");
-                        escape(&text, out);
-                        out.push('"');
-                    }
+    if shape.kind == ShapeType::Structure
+        && let Value::Object(obj) = v
+    {
+        for (mname, mref) in shape.members.iter().filter(|(_, m)| m.xml_attribute) {
+            if let Some(val) = obj.get(mname) {
+                let mshape = resolve(model, mref)?;
+                if let Some(text) = scalar_to_text(mshape, mref, val, TimestampFormat::Iso8601) {
+                    out.push(' ');
+                    out.push_str(mref.location_name.as_deref().unwrap_or(mname));
+                    out.push_str("=\"");
+                    escape(&text, out);
+                    out.push('"');
                 }
             }
         }
@@ -251,11 +312,17 @@ pub fn write_element(model: &ServiceModel, name: &str, r: &ShapeRef, v: &Value, 
 }
 
 /// Writes the content (children or text) of an element of shape `shape`.
-pub fn write_content(model: &ServiceModel, shape: &Shape, r: &ShapeRef, v: &Value, out: &mut String) -> Result<(), AwsError> {
+pub fn write_content(
+    model: &ServiceModel,
+    shape: &Shape,
+    r: &ShapeRef,
+    v: &Value,
+    out: &mut String,
+) -> Result<(), AwsError> {
     match (shape.kind, v) {
         (ShapeType::Structure, Value::Object(obj)) => {
             for (mname, mref) in &shape.members {
-                if mref.xml_attribute || mref.location.is_some() {
+                if mref.xml_attribute || !crate::shapes::in_output_body(mref) {
                     continue;
                 }
                 let Some(val) = obj.get(mname) else { continue };
@@ -266,7 +333,10 @@ pub fn write_content(model: &ServiceModel, shape: &Shape, r: &ShapeRef, v: &Valu
             }
         }
         (ShapeType::List, Value::Array(items)) => {
-            let member = shape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = shape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             let name = member.location_name.as_deref().unwrap_or("member");
             for item in items {
                 write_element(model, name, member, item, out)?;
@@ -290,21 +360,48 @@ pub fn write_content(model: &ServiceModel, shape: &Shape, r: &ShapeRef, v: &Valu
     Ok(())
 }
 
-fn write_map_entry(model: &ServiceModel, shape: &Shape, k: &str, item: &Value, out: &mut String) -> Result<(), AwsError> {
+fn write_map_entry(
+    model: &ServiceModel,
+    shape: &Shape,
+    k: &str,
+    item: &Value,
+    out: &mut String,
+) -> Result<(), AwsError> {
     let (Some(kr), Some(vr)) = (shape.key.as_deref(), shape.value.as_deref()) else {
         return Err(AwsError::internal("map without key/value"));
     };
-    write_element(model, kr.location_name.as_deref().unwrap_or("key"), kr, &Value::String(k.to_owned()), out)?;
-    write_element(model, vr.location_name.as_deref().unwrap_or("value"), vr, item, out)
+    write_element(
+        model,
+        kr.location_name.as_deref().unwrap_or("key"),
+        kr,
+        &Value::String(k.to_owned()),
+        out,
+    )?;
+    write_element(
+        model,
+        vr.location_name.as_deref().unwrap_or("value"),
+        vr,
+        item,
+        out,
+    )
 }
 
 /// Writes structure member `mname` (flattened lists and maps repeat the member element).
-pub fn write_member(model: &ServiceModel, mname: &str, mref: &ShapeRef, val: &Value, out: &mut String) -> Result<(), AwsError> {
+pub fn write_member(
+    model: &ServiceModel,
+    mname: &str,
+    mref: &ShapeRef,
+    val: &Value,
+    out: &mut String,
+) -> Result<(), AwsError> {
     let mshape = resolve(model, mref)?;
     let elname = member_element_name(model, mname, mref);
     match (mshape.kind, val) {
         (ShapeType::List, Value::Array(items)) if flattened(mshape, mref) => {
-            let member = mshape.member.as_deref().ok_or_else(|| AwsError::internal("list without member"))?;
+            let member = mshape
+                .member
+                .as_deref()
+                .ok_or_else(|| AwsError::internal("list without member"))?;
             for item in items {
                 write_element(model, elname, member, item, out)?;
             }
@@ -328,9 +425,19 @@ pub fn write_member(model: &ServiceModel, mname: &str, mref: &ShapeRef, val: &Va
 
 /// `<ErrorResponse><Error>…</Error><RequestId>…</RequestId></ErrorResponse>`, as awsQuery and
 /// restXml services answer.
-pub(crate) fn serialize_error(model: Option<&ServiceModel>, err: &AwsError, request_id: &str) -> Response {
+pub(crate) fn serialize_error(
+    model: Option<&ServiceModel>,
+    err: &AwsError,
+    request_id: &str,
+) -> Response {
     let mut out = String::with_capacity(256);
-    out.push_str("<ErrorResponse><Error><Type>");
+    out.push_str("<ErrorResponse");
+    if let Some(ns) = model.and_then(|m| m.metadata.xml_namespace.as_deref()) {
+        out.push_str(" xmlns=\"");
+        escape(ns, &mut out);
+        out.push('"');
+    }
+    out.push_str("><Error><Type>");
     out.push_str(err.fault.as_str());
     out.push_str("</Type><Code>");
     let code = model
@@ -345,15 +452,27 @@ pub(crate) fn serialize_error(model: Option<&ServiceModel>, err: &AwsError, requ
     if !err.fields.is_empty() {
         match model.and_then(|m| m.shape(&err.code).map(|s| (m, s))) {
             Some((m, shape)) => {
-                let r = ShapeRef { shape: err.code.clone(), ..Default::default() };
-                let fields: Map<String, Value> =
-                    err.fields.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("message")).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let r = ShapeRef {
+                    shape: err.code.clone(),
+                    ..Default::default()
+                };
+                let fields: Map<String, Value> = err
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("message"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 let _ = write_content(m, shape, &r, &Value::Object(fields), &mut out);
             }
             None => {
                 for (k, v) in &err.fields {
                     out.push_str(&format!("<{k}>"));
-                    escape(&v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()), &mut out);
+                    escape(
+                        &v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string()),
+                        &mut out,
+                    );
                     out.push_str(&format!("</{k}>"));
                 }
             }
@@ -362,11 +481,19 @@ pub(crate) fn serialize_error(model: Option<&ServiceModel>, err: &AwsError, requ
     out.push_str("</Error><RequestId>");
     escape(request_id, &mut out);
     out.push_str("</RequestId></ErrorResponse>");
-    Response { status: err.status, headers: vec![("Content-Type".into(), "text/xml".into())], body: out.into_bytes() }
+    Response {
+        status: err.status,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: out.into_bytes(),
+    }
 }
 
 /// Parses an XML body into the canonical document of structure `r`.
-pub(crate) fn parse_body(model: &ServiceModel, r: &ShapeRef, body: &[u8]) -> Result<Value, AwsError> {
+pub(crate) fn parse_body(
+    model: &ServiceModel,
+    r: &ShapeRef,
+    body: &[u8],
+) -> Result<Value, AwsError> {
     let root = parse_document(body)?;
     from_xml(model, r, &root).map_err(|e| if e.status >= 500 { e } else { bad(e.message) })
 }
@@ -377,17 +504,32 @@ mod tests {
 
     #[test]
     fn parses_nested_document_with_entities() {
-        let el = parse_document(b"<a xmlns=\"x\"><b attr=\"1&amp;2\">x &lt; y</b><c/></a>").unwrap();
+        let el =
+            parse_document(b"<a xmlns=\"x\"><b attr=\"1&amp;2\">x &lt; y</b><c/></a>").unwrap();
         assert_eq!(el.name, "a");
         assert_eq!(el.children[0].text, "x < y");
-        assert_eq!(el.children[0].attrs, vec![("attr".to_string(), "1&2".to_string())]);
+        assert_eq!(
+            el.children[0].attrs,
+            vec![("attr".to_string(), "1&2".to_string())]
+        );
         assert_eq!(el.children[1].name, "c");
     }
 
     #[test]
     fn rejects_malformed_documents() {
-        for bad in [&b""[..], b"<a>", b"<a></b>", b"garbage", b"<a/><b/>", b"<a>\xff\xfe</a"] {
-            assert!(parse_document(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b""[..],
+            b"<a>",
+            b"<a></b>",
+            b"garbage",
+            b"<a/><b/>",
+            b"<a>\xff\xfe</a",
+        ] {
+            assert!(
+                parse_document(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "<a>".repeat(1000) + &"</a>".repeat(1000);
         assert!(parse_document(deep.as_bytes()).is_err());

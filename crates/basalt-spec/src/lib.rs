@@ -53,10 +53,10 @@ impl Metadata {
     /// Every protocol the service accepts, the preferred one first.
     pub fn all_protocols(&self) -> Vec<Protocol> {
         let mut all = self.protocols.clone();
-        if let Some(p) = self.protocol {
-            if !all.contains(&p) {
-                all.insert(0, p);
-            }
+        if let Some(p) = self.protocol
+            && !all.contains(&p)
+        {
+            all.insert(0, p);
         }
         all
     }
@@ -280,7 +280,10 @@ pub enum Segment {
 
 impl Route {
     fn compile(operation: &str, http: &Http) -> Route {
-        let (path, query) = http.request_uri.split_once('?').unwrap_or((&http.request_uri, ""));
+        let (path, query) = http
+            .request_uri
+            .split_once('?')
+            .unwrap_or((&http.request_uri, ""));
         let trailing_slash = path.len() > 1 && path.ends_with('/');
         let segments = path
             .split('/')
@@ -304,14 +307,33 @@ impl Route {
                 None => (kv.to_owned(), None),
             })
             .collect();
-        Route { operation: operation.to_owned(), method: http.method.clone(), segments, query, trailing_slash }
+        Route {
+            operation: operation.to_owned(),
+            method: http.method.clone(),
+            segments,
+            query,
+            trailing_slash,
+        }
     }
 
     /// How specific the route is, to prefer `/a/b` over `/a/{x}` and fixed queries over none.
     pub fn specificity(&self) -> (usize, usize, usize, usize) {
-        let literals = self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-        let labels = self.segments.iter().filter(|s| matches!(s, Segment::Label(_))).count();
-        (literals, self.query.len(), labels, self.trailing_slash as usize)
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        let labels = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Label(_)))
+            .count();
+        (
+            literals,
+            self.query.len(),
+            labels,
+            self.trailing_slash as usize,
+        )
     }
 }
 
@@ -328,16 +350,28 @@ impl ServiceModel {
         operations: HashMap<String, Operation>,
         shapes: HashMap<String, Shape>,
     ) -> ServiceModel {
-        let mut model = ServiceModel { metadata, operations, shapes, routes: Vec::new() };
+        let mut model = ServiceModel {
+            metadata,
+            operations,
+            shapes,
+            routes: Vec::new(),
+        };
         model.compile_routes();
         model
     }
 
     fn compile_routes(&mut self) {
-        let mut routes: Vec<Route> =
-            self.operations.iter().map(|(name, op)| Route::compile(name, &op.http)).collect();
+        let mut routes: Vec<Route> = self
+            .operations
+            .iter()
+            .map(|(name, op)| Route::compile(name, &op.http))
+            .collect();
         // Most specific first so the first match wins.
-        routes.sort_by(|a, b| b.specificity().cmp(&a.specificity()).then(a.operation.cmp(&b.operation)));
+        routes.sort_by(|a, b| {
+            b.specificity()
+                .cmp(&a.specificity())
+                .then(a.operation.cmp(&b.operation))
+        });
         self.routes = routes;
     }
 
@@ -440,7 +474,8 @@ pub fn model(service: &str) -> Result<Arc<ServiceModel>, SpecError> {
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut json)
         .map_err(|e| SpecError::Corrupt(service.to_owned(), e.to_string()))?;
     let parsed = Arc::new(
-        ServiceModel::from_json(&json).map_err(|e| SpecError::Corrupt(service.to_owned(), e.to_string()))?,
+        ServiceModel::from_json(&json)
+            .map_err(|e| SpecError::Corrupt(service.to_owned(), e.to_string()))?,
     );
     cache.write().insert(service.to_owned(), parsed.clone());
     Ok(parsed)
@@ -456,8 +491,17 @@ mod tests {
             let m = model(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert!(!m.operations.is_empty(), "{s}");
             for (name, op) in &m.operations {
-                for r in op.input.iter().chain(op.output.iter()).chain(op.errors.iter()) {
-                    assert!(m.shapes.contains_key(&r.shape), "{s}.{name}: missing shape {}", r.shape);
+                for r in op
+                    .input
+                    .iter()
+                    .chain(op.output.iter())
+                    .chain(op.errors.iter())
+                {
+                    assert!(
+                        m.shapes.contains_key(&r.shape),
+                        "{s}.{name}: missing shape {}",
+                        r.shape
+                    );
                 }
             }
         }
@@ -466,7 +510,10 @@ mod tests {
     #[test]
     fn signing_names() {
         assert_eq!(model("stepfunctions").unwrap().signing_name(), "states");
-        assert_eq!(model("bedrock-agent-runtime").unwrap().signing_name(), "bedrock");
+        assert_eq!(
+            model("bedrock-agent-runtime").unwrap().signing_name(),
+            "bedrock"
+        );
         assert_eq!(model("cloudwatch").unwrap().signing_name(), "monitoring");
         assert!(model("nope").is_err());
     }
@@ -474,10 +521,27 @@ mod tests {
     #[test]
     fn routes_prefer_specific_templates() {
         let m = model("bedrock-agent").unwrap();
-        let first_prepare = m.routes().iter().position(|r| r.operation == "PrepareAgent").unwrap();
+        let first_prepare = m
+            .routes()
+            .iter()
+            .position(|r| r.operation == "PrepareAgent")
+            .unwrap();
         assert!(m.routes()[first_prepare].trailing_slash);
-        let r = Route::compile("X", &Http { method: "GET".into(), request_uri: "/{Bucket}/{Key+}?uploads".into(), response_code: None });
-        assert_eq!(r.segments, vec![Segment::Label("Bucket".into()), Segment::Greedy("Key".into())]);
+        let r = Route::compile(
+            "X",
+            &Http {
+                method: "GET".into(),
+                request_uri: "/{Bucket}/{Key+}?uploads".into(),
+                response_code: None,
+            },
+        );
+        assert_eq!(
+            r.segments,
+            vec![
+                Segment::Label("Bucket".into()),
+                Segment::Greedy("Key".into())
+            ]
+        );
         assert_eq!(r.query, vec![("uploads".into(), None)]);
     }
 }

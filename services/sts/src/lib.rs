@@ -33,13 +33,18 @@ pub struct SessionKeys {
 
 impl SessionKeys {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<Self> {
-        Arc::new(SessionKeys { state, cache: RwLock::default() })
+        Arc::new(SessionKeys {
+            state,
+            cache: RwLock::default(),
+        })
     }
 
     fn issue(&self, issued: Issued) -> Result<String, AwsError> {
         let key = format!("ASIA{}", ids::upper_alnum(16));
         let bytes = serde_json::to_vec(&issued).map_err(|e| AwsError::internal(e.to_string()))?;
-        self.state.put(TABLE, &key, &bytes).map_err(|e| AwsError::internal(e.to_string()))?;
+        self.state
+            .put(TABLE, &key, &bytes)
+            .map_err(|e| AwsError::internal(e.to_string()))?;
         self.cache.write().insert(key.clone(), issued);
         Ok(key)
     }
@@ -82,7 +87,8 @@ impl Sts {
     }
 
     fn credentials(&self, issued: Issued) -> Result<Value, AwsError> {
-        let (secret, token, expires) = (issued.secret.clone(), issued.token.clone(), issued.expires);
+        let (secret, token, expires) =
+            (issued.secret.clone(), issued.token.clone(), issued.expires);
         let key = self.keys.issue(issued)?;
         Ok(json!({
             "AccessKeyId": key,
@@ -100,10 +106,23 @@ impl Sts {
             .parse()
             .map_err(|_| AwsError::new(400, "ValidationError", format!("{role_arn} is invalid")))?;
         if arn.service != "iam" || arn.resource_type() != "role" {
-            return Err(AwsError::new(400, "ValidationError", format!("{role_arn} is not a valid role ARN")));
+            return Err(AwsError::new(
+                400,
+                "ValidationError",
+                format!("{role_arn} is not a valid role ARN"),
+            ));
         }
-        let role_name = arn.resource.rsplit('/').next().unwrap_or_default().to_owned();
-        let account = if arn.account.is_empty() { ctx.account_id.clone() } else { arn.account.clone() };
+        let role_name = arn
+            .resource
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let account = if arn.account.is_empty() {
+            ctx.account_id.clone()
+        } else {
+            arn.account.clone()
+        };
         let role_id = format!("AROA{}", role_id_suffix(&account, &role_name));
         let assumed_arn = format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session}");
         let user_id = format!("{role_id}:{session}");
@@ -131,7 +150,9 @@ fn role_id_suffix(account: &str, role: &str) -> String {
     (account, role).hash(&mut h);
     let n = h.finish();
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    (0..17).map(|i| ALPHABET[((n >> ((i * 5) % 60)) & 31) as usize] as char).collect()
+    (0..17)
+        .map(|i| ALPHABET[((n >> ((i * 5) % 60)) & 31) as usize] as char)
+        .collect()
 }
 
 fn session_token() -> String {
@@ -144,7 +165,9 @@ fn duration(input: &Value, default: i64) -> Result<i64, AwsError> {
         return Err(AwsError::new(
             400,
             "ValidationError",
-            format!("1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"),
+            format!(
+                "1 validation error detected: Value '{d}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+            ),
         ));
     }
     Ok(d)
@@ -156,7 +179,12 @@ impl Service for Sts {
         "sts"
     }
 
-    async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Output, AwsError> {
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
         let out = match operation {
             "GetCallerIdentity" => json!({
                 "UserId": ctx.caller.user_id,
@@ -201,13 +229,19 @@ mod tests {
             .await
             .unwrap()
             .body;
-        assert_eq!(out["AssumedRoleUser"]["Arn"], "arn:aws:sts::111122223333:assumed-role/Worker/s1");
+        assert_eq!(
+            out["AssumedRoleUser"]["Arn"],
+            "arn:aws:sts::111122223333:assumed-role/Worker/s1"
+        );
         let key = out["Credentials"]["AccessKeyId"].as_str().unwrap();
         assert!(key.starts_with("ASIA") && key.len() == 20);
         let p = SessionPrincipals(keys).lookup(key).unwrap();
         assert_eq!(p.account_id, "111122223333");
         assert_eq!(p.secret_access_key, out["Credentials"]["SecretAccessKey"]);
-        assert_eq!(p.session_token.as_deref(), out["Credentials"]["SessionToken"].as_str());
+        assert_eq!(
+            p.session_token.as_deref(),
+            out["Credentials"]["SessionToken"].as_str()
+        );
     }
 
     #[tokio::test]
