@@ -7,7 +7,7 @@
 
 use basalt_store::{SqliteState, StateStore};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, TableDefinition};
 use std::hint::black_box;
 
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -47,20 +47,37 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("point_get");
     g.bench_function(BenchmarkId::new("sqlite", ""), |b| {
-        b.iter(|| black_box(sqlite.get("objects", "acct/region/bucket/42/obj04242").unwrap()))
+        b.iter(|| {
+            black_box(
+                sqlite
+                    .get("objects", "acct/region/bucket/42/obj04242")
+                    .unwrap(),
+            )
+        })
     });
     g.bench_function(BenchmarkId::new("redb", ""), |b| {
         b.iter(|| {
             let tx = redb.begin_read().unwrap();
             let t = tx.open_table(TABLE).unwrap();
-            black_box(t.get("acct/region/bucket/42/obj04242").unwrap().map(|v| v.value().to_vec()))
+            black_box(
+                t.get("acct/region/bucket/42/obj04242")
+                    .unwrap()
+                    .map(|v| v.value().to_vec()),
+            )
         })
     });
     g.finish();
 
     let mut g = c.benchmark_group("prefix_scan_100");
     g.bench_function(BenchmarkId::new("sqlite", ""), |b| {
-        b.iter(|| black_box(sqlite.scan("objects", "acct/region/bucket/42/", None, 1000).unwrap().len()))
+        b.iter(|| {
+            black_box(
+                sqlite
+                    .scan("objects", "acct/region/bucket/42/", None, 1000)
+                    .unwrap()
+                    .len(),
+            )
+        })
     });
     g.bench_function(BenchmarkId::new("redb", ""), |b| {
         b.iter(|| {

@@ -41,7 +41,9 @@ pub trait BlobStore: Send + Sync + 'static {
     fn concat(&self, dst: &str, sources: &[&str]) -> Result<u64, StoreError> {
         let mut w = self.writer(dst)?;
         for s in sources {
-            let b = self.get(s)?.ok_or_else(|| StoreError::Other(format!("missing blob {s}")))?;
+            let b = self
+                .get(s)?
+                .ok_or_else(|| StoreError::Other(format!("missing blob {s}")))?;
             w.write(&b)?;
         }
         w.commit()
@@ -67,7 +69,12 @@ impl FsBlobs {
     pub fn open(root: &Path) -> Result<FsBlobs, StoreError> {
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp)?;
-        Ok(FsBlobs { root: root.to_path_buf(), tmp, seq: AtomicU64::new(0), sync: true })
+        Ok(FsBlobs {
+            root: root.to_path_buf(),
+            tmp,
+            seq: AtomicU64::new(0),
+            sync: true,
+        })
     }
 
     /// Skips fsync (data survives a process kill, not a power loss). For benchmarks and tests.
@@ -86,7 +93,11 @@ impl FsBlobs {
 
     fn tmp_path(&self) -> PathBuf {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.tmp.join(format!("{}-{}-{n}", std::process::id(), uuid::Uuid::new_v4().simple()))
+        self.tmp.join(format!(
+            "{}-{}-{n}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ))
     }
 
     fn open_tmp(&self) -> Result<(File, PathBuf), StoreError> {
@@ -200,7 +211,9 @@ impl BlobStore for FsBlobs {
     }
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, StoreError> {
-        let Some(mut f) = not_found_as_none(File::open(self.path_of(key)))? else { return Ok(None) };
+        let Some(mut f) = not_found_as_none(File::open(self.path_of(key)))? else {
+            return Ok(None);
+        };
         let len = f.metadata()?.len();
         let end = end.min(len);
         if start > end {
@@ -253,12 +266,18 @@ impl BlobWriter for MemWriter {
 
 impl BlobStore for MemoryBlobs {
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
-        self.map.write().insert(key.to_owned(), Bytes::copy_from_slice(data));
+        self.map
+            .write()
+            .insert(key.to_owned(), Bytes::copy_from_slice(data));
         Ok(())
     }
 
     fn writer(&self, key: &str) -> Result<Box<dyn BlobWriter>, StoreError> {
-        Ok(Box::new(MemWriter { map: self.map.clone(), key: key.to_owned(), buf: Vec::new() }))
+        Ok(Box::new(MemWriter {
+            map: self.map.clone(),
+            key: key.to_owned(),
+            buf: Vec::new(),
+        }))
     }
 
     fn get(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
@@ -266,7 +285,9 @@ impl BlobStore for MemoryBlobs {
     }
 
     fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, StoreError> {
-        let Some(b) = self.map.read().get(key).cloned() else { return Ok(None) };
+        let Some(b) = self.map.read().get(key).cloned() else {
+            return Ok(None);
+        };
         let end = (end.min(b.len() as u64)) as usize;
         let start = start as usize;
         if start > end {
@@ -293,8 +314,14 @@ mod tests {
         assert!(!b.exists("x").unwrap());
         b.put("x", b"hello world").unwrap();
         assert_eq!(b.get("x").unwrap().as_deref(), Some(&b"hello world"[..]));
-        assert_eq!(b.get_range("x", 6, 11).unwrap().as_deref(), Some(&b"world"[..]));
-        assert_eq!(b.get_range("x", 6, 100).unwrap().as_deref(), Some(&b"world"[..]));
+        assert_eq!(
+            b.get_range("x", 6, 11).unwrap().as_deref(),
+            Some(&b"world"[..])
+        );
+        assert_eq!(
+            b.get_range("x", 6, 100).unwrap().as_deref(),
+            Some(&b"world"[..])
+        );
         assert_eq!(b.len("x").unwrap(), Some(11));
         b.put("x", b"replaced").unwrap();
         assert_eq!(b.get("x").unwrap().as_deref(), Some(&b"replaced"[..]));
@@ -315,7 +342,10 @@ mod tests {
         b.put("../../etc/passwd", b"p").unwrap();
         b.put("/abs/path", b"q").unwrap();
         b.put("", b"e").unwrap();
-        assert_eq!(b.get("../../etc/passwd").unwrap().as_deref(), Some(&b"p"[..]));
+        assert_eq!(
+            b.get("../../etc/passwd").unwrap().as_deref(),
+            Some(&b"p"[..])
+        );
         assert_eq!(b.get("/abs/path").unwrap().as_deref(), Some(&b"q"[..]));
         assert_eq!(b.get("").unwrap().as_deref(), Some(&b"e"[..]));
     }
@@ -331,7 +361,10 @@ mod tests {
         let root = dir.path().join("blobs");
         exercise(&FsBlobs::open(&root).unwrap());
         // Nothing escaped the root, and no temp files are left behind.
-        let outside: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let outside: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(outside, vec![std::ffi::OsString::from("blobs")]);
         assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         // Every stored file name is a 64-char hex hash.
@@ -356,6 +389,9 @@ mod tests {
             b.put("../../etc/passwd", b"data").unwrap();
         }
         let b = FsBlobs::open(dir.path()).unwrap();
-        assert_eq!(b.get("../../etc/passwd").unwrap().as_deref(), Some(&b"data"[..]));
+        assert_eq!(
+            b.get("../../etc/passwd").unwrap().as_deref(),
+            Some(&b"data"[..])
+        );
     }
 }

@@ -48,12 +48,18 @@ impl Store {
         std::fs::create_dir_all(data_dir)?;
         let state = SqliteState::open(&data_dir.join("state.sqlite3"))?;
         let blobs = FsBlobs::open(&data_dir.join("blobs"))?;
-        Ok(Store { state: Arc::new(state), blobs: Arc::new(blobs) })
+        Ok(Store {
+            state: Arc::new(state),
+            blobs: Arc::new(blobs),
+        })
     }
 
     /// Purely in-memory storage (tests, `--ephemeral`).
     pub fn ephemeral() -> Store {
-        Store { state: Arc::new(MemoryState::default()), blobs: Arc::new(MemoryBlobs::default()) }
+        Store {
+            state: Arc::new(MemoryState::default()),
+            blobs: Arc::new(MemoryBlobs::default()),
+        }
     }
 }
 
@@ -80,6 +86,10 @@ mod tests {
         drop(Store::open(dir.path()).unwrap());
         let t = std::time::Instant::now();
         drop(Store::open(dir.path()).unwrap());
-        assert!(t.elapsed() < std::time::Duration::from_millis(200), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(200),
+            "{:?}",
+            t.elapsed()
+        );
     }
 }

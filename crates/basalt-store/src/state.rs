@@ -13,8 +13,15 @@ use crate::StoreError;
 /// One write in an atomic [`StateStore::batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
-    Put { table: String, key: String, value: Vec<u8> },
-    Delete { table: String, key: String },
+    Put {
+        table: String,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: String,
+        key: String,
+    },
 }
 
 /// Small keyed records in logical tables, ordered by key bytes.
@@ -85,7 +92,8 @@ const SQL_PUT: &str = "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) \
 const SQL_DEL: &str = "DELETE FROM kv WHERE tbl = ?1 AND key = ?2";
 const SQL_SCAN_BOUNDED: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 AND key < ?3 \
                                 ORDER BY key LIMIT ?4";
-const SQL_SCAN_OPEN: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
+const SQL_SCAN_OPEN: &str =
+    "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
 
 impl SqliteState {
     /// Opens or creates the database file. Cheap: a few pragmas, no scans.
@@ -103,7 +111,9 @@ impl SqliteState {
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
             )?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
             // Memory-mapped reads skip a read(2) per page: point reads get ~3x cheaper.
@@ -111,10 +121,17 @@ impl SqliteState {
             r.set_prepared_statement_cache_capacity(32);
             readers.push(Mutex::new(r));
         }
-        Ok(SqliteState { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        Ok(SqliteState {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
     }
 
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         // Prefer a free reader; otherwise wait on one chosen round-robin.
         for r in &self.readers {
             if let Some(c) = r.try_lock() {
@@ -130,10 +147,12 @@ impl SqliteState {
 fn apply_op(c: &Connection, op: &WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::Put { table, key, value } => {
-            c.prepare_cached(SQL_PUT)?.execute(params![table, key.as_bytes(), value])?;
+            c.prepare_cached(SQL_PUT)?
+                .execute(params![table, key.as_bytes(), value])?;
         }
         WriteOp::Delete { table, key } => {
-            c.prepare_cached(SQL_DEL)?.execute(params![table, key.as_bytes()])?;
+            c.prepare_cached(SQL_DEL)?
+                .execute(params![table, key.as_bytes()])?;
         }
     }
     Ok(())
@@ -150,13 +169,16 @@ impl StateStore for SqliteState {
 
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let c = self.writer.lock();
-        c.prepare_cached(SQL_PUT)?.execute(params![table, key.as_bytes(), value])?;
+        c.prepare_cached(SQL_PUT)?
+            .execute(params![table, key.as_bytes(), value])?;
         Ok(())
     }
 
     fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
         let c = self.writer.lock();
-        let n = c.prepare_cached(SQL_DEL)?.execute(params![table, key.as_bytes()])?;
+        let n = c
+            .prepare_cached(SQL_DEL)?
+            .execute(params![table, key.as_bytes()])?;
         Ok(n > 0)
     }
 
@@ -174,7 +196,9 @@ impl StateStore for SqliteState {
         let upper = prefix_upper_bound(prefix.as_bytes());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.with_reader(|c| {
-            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> { Ok((r.get(0)?, r.get(1)?)) };
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
+                Ok((r.get(0)?, r.get(1)?))
+            };
             let rows: Vec<(Vec<u8>, Vec<u8>)> = match &upper {
                 Some(u) => c
                     .prepare_cached(SQL_SCAN_BOUNDED)?
@@ -187,7 +211,9 @@ impl StateStore for SqliteState {
             };
             rows.into_iter()
                 .map(|(k, v)| {
-                    String::from_utf8(k).map(|k| (k, v)).map_err(|_| StoreError::Other("non-UTF-8 key".into()))
+                    String::from_utf8(k)
+                        .map(|k| (k, v))
+                        .map_err(|_| StoreError::Other("non-UTF-8 key".into()))
                 })
                 .collect()
         })
@@ -215,7 +241,12 @@ pub struct MemoryState {
 
 impl StateStore for MemoryState {
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.tables.read().get(table).and_then(|t| t.get(key)).cloned())
+        Ok(self
+            .tables
+            .read()
+            .get(table)
+            .and_then(|t| t.get(key))
+            .cloned())
     }
 
     fn put(&self, table: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
@@ -225,14 +256,20 @@ impl StateStore for MemoryState {
                 t.insert(key.to_owned(), value.to_vec());
             }
             None => {
-                g.entry(table.to_owned()).or_default().insert(key.to_owned(), value.to_vec());
+                g.entry(table.to_owned())
+                    .or_default()
+                    .insert(key.to_owned(), value.to_vec());
             }
         }
         Ok(())
     }
 
     fn delete(&self, table: &str, key: &str) -> Result<bool, StoreError> {
-        Ok(self.tables.write().get_mut(table).is_some_and(|t| t.remove(key).is_some()))
+        Ok(self
+            .tables
+            .write()
+            .get_mut(table)
+            .is_some_and(|t| t.remove(key).is_some()))
     }
 
     fn scan(
@@ -243,7 +280,9 @@ impl StateStore for MemoryState {
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let g = self.tables.read();
-        let Some(t) = g.get(table) else { return Ok(Vec::new()) };
+        let Some(t) = g.get(table) else {
+            return Ok(Vec::new());
+        };
         let lower: Bound<&str> = match start_after {
             Some(s) if s >= prefix => Bound::Excluded(s),
             _ => Bound::Included(prefix),
@@ -260,7 +299,9 @@ impl StateStore for MemoryState {
         for op in ops {
             match op {
                 WriteOp::Put { table, key, value } => {
-                    g.entry(table.clone()).or_default().insert(key.clone(), value.clone());
+                    g.entry(table.clone())
+                        .or_default()
+                        .insert(key.clone(), value.clone());
                 }
                 WriteOp::Delete { table, key } => {
                     if let Some(t) = g.get_mut(table) {
@@ -287,18 +328,43 @@ mod tests {
         s.put("t", "a\u{00e9}", b"6").unwrap();
         assert_eq!(s.get("t", "a").unwrap().as_deref(), Some(&b"1"[..]));
         let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(keys(s.scan("t", "a/", None, 100).unwrap()), vec!["a/b", "a/c"]);
-        assert_eq!(keys(s.scan("t", "a/", Some("a/b"), 100).unwrap()), vec!["a/c"]);
-        assert_eq!(keys(s.scan("t", "a/", Some("0"), 100).unwrap()), vec!["a/b", "a/c"]);
+        assert_eq!(
+            keys(s.scan("t", "a/", None, 100).unwrap()),
+            vec!["a/b", "a/c"]
+        );
+        assert_eq!(
+            keys(s.scan("t", "a/", Some("a/b"), 100).unwrap()),
+            vec!["a/c"]
+        );
+        assert_eq!(
+            keys(s.scan("t", "a/", Some("0"), 100).unwrap()),
+            vec!["a/b", "a/c"]
+        );
         assert_eq!(keys(s.scan("t", "", None, 2).unwrap()), vec!["a", "a/b"]);
-        assert_eq!(keys(s.scan("t", "", Some("a/c"), 100).unwrap()), vec!["a\u{00e9}", "b"]);
-        assert_eq!(keys(s.scan("t", "a", None, 100).unwrap()), vec!["a", "a/b", "a/c", "a\u{00e9}"]);
-        assert_eq!(keys(s.scan("t", "z", None, 100).unwrap()), Vec::<String>::new());
+        assert_eq!(
+            keys(s.scan("t", "", Some("a/c"), 100).unwrap()),
+            vec!["a\u{00e9}", "b"]
+        );
+        assert_eq!(
+            keys(s.scan("t", "a", None, 100).unwrap()),
+            vec!["a", "a/b", "a/c", "a\u{00e9}"]
+        );
+        assert_eq!(
+            keys(s.scan("t", "z", None, 100).unwrap()),
+            Vec::<String>::new()
+        );
         assert!(s.delete("t", "a").unwrap());
         assert!(!s.delete("t", "a").unwrap());
         s.batch(&[
-            WriteOp::Put { table: "t".into(), key: "x".into(), value: b"9".to_vec() },
-            WriteOp::Delete { table: "t".into(), key: "b".into() },
+            WriteOp::Put {
+                table: "t".into(),
+                key: "x".into(),
+                value: b"9".to_vec(),
+            },
+            WriteOp::Delete {
+                table: "t".into(),
+                key: "b".into(),
+            },
         ])
         .unwrap();
         assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"9"[..]));
@@ -325,7 +391,12 @@ mod tests {
         {
             let s = SqliteState::open(&p).unwrap();
             s.put("t", "k", b"v").unwrap();
-            s.batch(&[WriteOp::Put { table: "t".into(), key: "k2".into(), value: b"v2".to_vec() }]).unwrap();
+            s.batch(&[WriteOp::Put {
+                table: "t".into(),
+                key: "k2".into(),
+                value: b"v2".to_vec(),
+            }])
+            .unwrap();
             // Simulate a crash: no orderly close of the connections.
             std::mem::forget(s);
         }
@@ -344,7 +415,14 @@ mod tests {
         {
             let mut c = s.writer.lock();
             let tx = c.transaction().unwrap();
-            apply_op(&tx, &WriteOp::Delete { table: "t".into(), key: "a".into() }).unwrap();
+            apply_op(
+                &tx,
+                &WriteOp::Delete {
+                    table: "t".into(),
+                    key: "a".into(),
+                },
+            )
+            .unwrap();
             drop(tx); // rolls back
         }
         assert_eq!(s.get("t", "a").unwrap().as_deref(), Some(&b"1"[..]));

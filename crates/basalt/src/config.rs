@@ -75,7 +75,8 @@ impl ServeArgs {
     pub fn resolve(self) -> anyhow::Result<Resolved> {
         let file: FileConfig = match &self.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileConfig::default(),
@@ -86,26 +87,55 @@ impl ServeArgs {
             Some("sigv4") => AuthMode::SigV4,
             Some(other) => anyhow::bail!("unknown auth mode {other} (expected off or sigv4)"),
         };
-        let raw_keys = if self.access_keys.is_empty() { file.access_keys.unwrap_or_default() } else { self.access_keys };
+        let raw_keys = if self.access_keys.is_empty() {
+            file.access_keys.unwrap_or_default()
+        } else {
+            self.access_keys
+        };
         let mut keys = Vec::new();
         for k in raw_keys {
-            let (ak, secret) = k.split_once(':').with_context(|| format!("access key {k} must be ACCESS_KEY:SECRET"))?;
+            let (ak, secret) = k
+                .split_once(':')
+                .with_context(|| format!("access key {k} must be ACCESS_KEY:SECRET"))?;
             keys.push((ak.to_owned(), secret.to_owned()));
         }
         if keys.is_empty() {
             keys.push(("test".into(), "test".into()));
         }
-        let account_id = self.account_id.or(file.account_id).unwrap_or_else(|| basalt_core::DEFAULT_ACCOUNT_ID.into());
-        anyhow::ensure!(account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()), "account id must be 12 digits");
+        let account_id = self
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| basalt_core::DEFAULT_ACCOUNT_ID.into());
+        anyhow::ensure!(
+            account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()),
+            "account id must be 12 digits"
+        );
         Ok(Resolved {
-            host: self.host.or(file.host).unwrap_or_else(|| "127.0.0.1".into()),
+            host: self
+                .host
+                .or(file.host)
+                .unwrap_or_else(|| "127.0.0.1".into()),
             port: self.port.or(file.port).unwrap_or(4566),
-            data_dir: if ephemeral { None } else { Some(self.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"))) },
-            region: self.region.or(file.region).unwrap_or_else(|| basalt_core::DEFAULT_REGION.into()),
+            data_dir: if ephemeral {
+                None
+            } else {
+                Some(
+                    self.data_dir
+                        .or(file.data_dir)
+                        .unwrap_or_else(|| PathBuf::from("data")),
+                )
+            },
+            region: self
+                .region
+                .or(file.region)
+                .unwrap_or_else(|| basalt_core::DEFAULT_REGION.into()),
             account_id,
             auth,
             keys,
-            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes).unwrap_or(64 * 1024 * 1024),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(64 * 1024 * 1024),
             threads: self.threads.or(file.threads).unwrap_or(2).max(1),
         })
     }

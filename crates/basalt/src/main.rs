@@ -4,7 +4,7 @@ mod config;
 
 use anyhow::Context;
 use basalt_core::ServiceRegistry;
-use basalt_gateway::{AuthMode, Gateway, GatewayConfig, RawHandler, StaticPrincipals};
+use basalt_gateway::{AuthMode, Gateway, GatewayConfig, Principals, RawHandler, StaticPrincipals};
 use clap::{Parser, Subcommand};
 use config::ServeArgs;
 use futures::FutureExt;
@@ -13,7 +13,11 @@ use http_body_util::BodyExt;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "basalt", version, about = "The AI-native AWS stack on one machine")]
+#[command(
+    name = "basalt",
+    version,
+    about = "The AI-native AWS stack on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,11 +33,17 @@ enum Command {
 struct S3Raw(Arc<basalt_s3::S3Handler>);
 
 impl RawHandler for S3Raw {
-    fn handle(&self, req: http::Request<hyper::body::Incoming>) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
+    fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
         let h = self.0.clone();
         async move {
             let resp = h.handle_incoming(req).await;
-            resp.map(|b| b.map_err(|e| -> basalt_gateway::body_error::BoxError { e }).boxed_unsync())
+            resp.map(|b| {
+                b.map_err(|e| -> basalt_gateway::body_error::BoxError { e })
+                    .boxed_unsync()
+            })
         }
         .boxed()
     }
@@ -48,7 +58,10 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     // Two worker threads suit the small machines Basalt targets; more are spawned on demand
@@ -60,14 +73,19 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let addr = format!("{}:{}", cfg.host, cfg.port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
         let store = match &cfg.data_dir {
-            Some(dir) => basalt_store::Store::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?,
+            Some(dir) => basalt_store::Store::open(dir)
+                .with_context(|| format!("opening data dir {}", dir.display()))?,
             None => basalt_store::Store::ephemeral(),
         };
         let bus = basalt_core::events::EventBus::default();
         let session_keys = basalt_sts::SessionKeys::new(store.state.clone());
-        let principals = Arc::new(StaticPrincipals::new(Some(Box::new(basalt_sts::SessionPrincipals(session_keys.clone())))));
+        let principals = Arc::new(StaticPrincipals::new(Some(Box::new(
+            basalt_sts::SessionPrincipals(session_keys.clone()),
+        ))));
         for (ak, secret) in &cfg.keys {
             principals.add_root_key(ak, secret, &cfg.account_id);
         }
@@ -79,21 +97,54 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             basalt_s3::S3Config {
                 account_id: cfg.account_id.clone(),
                 region: cfg.region.clone(),
-                auth: (cfg.auth == AuthMode::SigV4).then(|| cfg.keys.clone()),
+                // The gateway's principals: configured keys and STS session keys alike
+                // (expired session keys are unknown).
+                auth: (cfg.auth == AuthMode::SigV4).then(|| {
+                    let principals = principals.clone();
+                    let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs() as i64);
+                        principals
+                            .lookup(ak)
+                            .filter(|p| p.expires.is_none_or(|e| e > now))
+                            .map(|p| p.secret_access_key)
+                    });
+                    lookup
+                }),
                 base_domain: None,
             },
         );
-        let endpoint = format!("http://{}:{}", if cfg.host == "0.0.0.0" { "127.0.0.1" } else { &cfg.host }, listener.local_addr()?.port());
+        let endpoint = format!(
+            "http://{}:{}",
+            if cfg.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                &cfg.host
+            },
+            listener.local_addr()?.port()
+        );
         let gateway = Gateway::new(
-            GatewayConfig { account_id: cfg.account_id.clone(), region: cfg.region.clone(), auth: cfg.auth, max_body_bytes: cfg.max_body_bytes, endpoint },
+            GatewayConfig {
+                account_id: cfg.account_id.clone(),
+                region: cfg.region.clone(),
+                auth: cfg.auth,
+                max_body_bytes: cfg.max_body_bytes,
+                endpoint,
+            },
             registry,
             principals,
         )
         .with_s3(Arc::new(S3Raw(Arc::new(s3))));
-        eprintln!("basalt {} ready on http://{} ({})", env!("CARGO_PKG_VERSION"), listener.local_addr()?, match &cfg.data_dir {
-            Some(d) => format!("data in {}", d.display()),
-            None => "ephemeral".into(),
-        });
+        eprintln!(
+            "basalt {} ready on http://{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            listener.local_addr()?,
+            match &cfg.data_dir {
+                Some(d) => format!("data in {}", d.display()),
+                None => "ephemeral".into(),
+            }
+        );
         tokio::select! {
             r = basalt_gateway::serve(Arc::new(gateway), listener) => r.context("serving")?,
             _ = tokio::signal::ctrl_c() => {}

@@ -10,12 +10,16 @@ async fn main() {
         None => basalt_store::Store::ephemeral(),
     };
     let h = basalt_s3::build_service(store, Default::default(), Default::default());
-    let l = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await.unwrap();
+    let l = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
     loop {
         let (s, _) = l.accept().await.unwrap();
         let h = h.clone();
         tokio::spawn(async move {
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(s), h).await;
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(s), h)
+                .await;
         });
     }
 }

@@ -48,7 +48,14 @@ pub struct ChunkedDecoder<S> {
 
 impl<S> ChunkedDecoder<S> {
     pub fn new(inner: S, decoded_len: Option<usize>, trailers: ChunkTrailers) -> Self {
-        ChunkedDecoder { inner, buf: BytesMut::new(), state: State::Header, trailers, remaining: decoded_len, eof: false }
+        ChunkedDecoder {
+            inner,
+            buf: BytesMut::new(),
+            state: State::Header,
+            trailers,
+            remaining: decoded_len,
+            eof: false,
+        }
     }
 }
 
@@ -73,9 +80,15 @@ impl<S> ChunkedDecoder<S> {
                     let line = self.buf.split_to(i + 2);
                     let line = &line[..i];
                     let size_part = line.split(|&c| c == b';').next().unwrap_or_default();
-                    let s = std::str::from_utf8(size_part).map_err(|_| DecodeError("bad chunk size"))?;
-                    let n = usize::from_str_radix(s.trim(), 16).map_err(|_| DecodeError("bad chunk size"))?;
-                    self.state = if n == 0 { State::Trailers } else { State::Data(n) };
+                    let s = std::str::from_utf8(size_part)
+                        .map_err(|_| DecodeError("bad chunk size"))?;
+                    let n = usize::from_str_radix(s.trim(), 16)
+                        .map_err(|_| DecodeError("bad chunk size"))?;
+                    self.state = if n == 0 {
+                        State::Trailers
+                    } else {
+                        State::Data(n)
+                    };
                 }
                 State::Data(n) => {
                     if self.buf.is_empty() {
@@ -83,7 +96,11 @@ impl<S> ChunkedDecoder<S> {
                     }
                     let take = n.min(self.buf.len());
                     let data = self.buf.split_to(take).freeze();
-                    self.state = if take == n { State::DataEnd } else { State::Data(n - take) };
+                    self.state = if take == n {
+                        State::DataEnd
+                    } else {
+                        State::Data(n - take)
+                    };
                     if let Some(r) = &mut self.remaining {
                         *r = r.saturating_sub(take);
                     }
@@ -121,7 +138,11 @@ impl<S> ChunkedDecoder<S> {
                         let name = HeaderName::from_bytes(line[..colon].trim_ascii());
                         let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii());
                         if let (Ok(n), Ok(v)) = (name, value) {
-                            self.trailers.0.lock().get_or_insert_with(HeaderMap::new).insert(n, v);
+                            self.trailers
+                                .0
+                                .lock()
+                                .get_or_insert_with(HeaderMap::new)
+                                .insert(n, v);
                         }
                     }
                 }
@@ -187,7 +208,10 @@ mod tests {
     async fn decodes_signed_and_unsigned_chunks_with_trailers() {
         let raw = b"5;chunk-signature=abc\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\nx-amz-trailer-signature:xyz\r\n\r\n";
         // Feed it in awkward pieces.
-        let pieces: Vec<Result<Bytes, StdError>> = raw.chunks(3).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        let pieces: Vec<Result<Bytes, StdError>> = raw
+            .chunks(3)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
         let t = ChunkTrailers::default();
         let mut d = ChunkedDecoder::new(futures::stream::iter(pieces), Some(11), t.clone());
         let mut out = Vec::new();
@@ -203,8 +227,11 @@ mod tests {
     async fn truncated_body_is_an_error() {
         let raw = b"5\r\nhel";
         let t = ChunkTrailers::default();
-        let mut d =
-            ChunkedDecoder::new(futures::stream::iter(vec![Ok::<_, StdError>(Bytes::from_static(raw))]), None, t);
+        let mut d = ChunkedDecoder::new(
+            futures::stream::iter(vec![Ok::<_, StdError>(Bytes::from_static(raw))]),
+            None,
+            t,
+        );
         assert_eq!(d.next().await.unwrap().unwrap(), Bytes::from_static(b"hel"));
         assert!(d.next().await.unwrap().is_err());
     }

@@ -3,13 +3,14 @@
 //! * [`build_service`] returns an [`S3Handler`]: an `s3s` service plus the small front that
 //!   Basalt needs around it (auth-off mode, region/account scoping, virtual-host parsing).
 //! * Metadata lives in the [`basalt_store::StateStore`] (tables `s3.buckets`, `s3.objects`,
-//!   `s3.uploads`, `s3.parts`), namespaced by `"{account}/{region}/"`; object bytes up to
+//!   `s3.uploads`, `s3.parts`), namespaced by `"{account}/"` (bucket names are global; a
+//!   bucket's region is in its record); object bytes up to
 //!   [`model::INLINE_MAX`] are stored inline in the object record, larger ones in the
 //!   [`basalt_store::BlobStore`] under a fresh unique key per write (the record is committed
 //!   after the blob is durable, so a crash never leaves a record pointing at a missing blob).
 //!
-//! Auth: with `S3Config::auth = Some(keys)` s3s verifies SigV4 (header, presigned, chunked) and
-//! SigV2. With `None`, any credentials are accepted: the front strips the signature (s3s would
+//! Auth: with `S3Config::auth = Some(lookup)` s3s verifies SigV4 (header, presigned, chunked) and
+//! SigV2 against the secrets the lookup returns (static keys and STS session keys alike). With `None`, any credentials are accepted: the front strips the signature (s3s would
 //! otherwise refuse signed requests), keeps the region from the credential scope, and decodes
 //! `aws-chunked` bodies itself (see [`chunked`]).
 
@@ -24,23 +25,47 @@ use futures::future::BoxFuture;
 use http::{HeaderValue, Request, Response, StatusCode};
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{Body, S3Result};
+use s3s::{Body, S3Request, S3Response, S3Result};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use service::BasaltS3;
 
+/// Looks up the secret key of an access key (static keys, STS session keys); `None`: unknown key.
+pub type KeyLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Configuration of the S3 service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct S3Config {
     /// Account that owns everything when the request does not say otherwise.
     pub account_id: String,
     /// Region used when the request carries none (unsigned requests).
     pub region: String,
     /// Access key → secret key. `None`: accept any credentials without verification.
-    pub auth: Option<Vec<(String, String)>>,
+    pub auth: Option<KeyLookup>,
     /// Extra base domain for virtual-hosted-style requests (`<bucket>.<base_domain>`), in
     /// addition to `localhost`, `s3.localhost`, `localhost.localstack.cloud`,
     /// `s3.localhost.localstack.cloud`, `s3.amazonaws.com` and `s3.<region>.amazonaws.com`.
     pub base_domain: Option<String>,
+}
+
+impl S3Config {
+    /// A [`KeyLookup`] over a fixed list of key pairs.
+    pub fn static_keys(keys: Vec<(String, String)>) -> KeyLookup {
+        let map: HashMap<String, String> = keys.into_iter().collect();
+        Arc::new(move |ak: &str| map.get(ak).cloned())
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("account_id", &self.account_id)
+            .field("region", &self.region)
+            .field("auth", &self.auth.as_ref().map(|_| "<lookup>"))
+            .field("base_domain", &self.base_domain)
+            .finish()
+    }
 }
 
 impl Default for S3Config {
@@ -53,6 +78,10 @@ impl Default for S3Config {
         }
     }
 }
+
+/// Response marker: answer 206 (set by HeadObject, whose s3s serializer always says 200).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartialContent;
 
 /// Caller identity as the front determined it (auth-off mode); read by the service.
 #[derive(Debug, Clone)]
@@ -68,19 +97,95 @@ pub struct S3Handler {
     verify: bool,
 }
 
+/// SigV4/SigV2 secret lookup through the configured [`KeyLookup`].
+struct LookupAuth(KeyLookup);
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for LookupAuth {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
+        match (self.0)(access_key) {
+            Some(sk) => Ok(s3s::auth::SecretKey::from(sk.as_str())),
+            None => Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
+/// With verification on, a GET/HEAD whose `Range` header does not parse is answered (after
+/// s3s verified its signature) by an unverified inner service without the header: S3 ignores
+/// malformed ranges, while s3s would refuse the request, and the header is signed so the outer
+/// front cannot drop it.
+struct IgnoreBadRange {
+    inner: S3Service,
+}
+
+#[async_trait::async_trait]
+impl s3s::route::S3Route for IgnoreBadRange {
+    fn is_match(
+        &self,
+        method: &http::Method,
+        _uri: &http::Uri,
+        headers: &http::HeaderMap,
+        _: &mut http::Extensions,
+    ) -> bool {
+        (method == http::Method::GET || method == http::Method::HEAD) && bad_range(headers)
+    }
+
+    async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
+        let mut b = Request::builder().method(req.method).uri(req.uri);
+        if let Some(h) = b.headers_mut() {
+            *h = req.headers;
+            h.remove(http::header::RANGE);
+        }
+        let r = b
+            .body(req.input)
+            .map_err(|e| s3s::s3_error!(e, InternalError))?;
+        let mut r = strip_auth(r);
+        if let Some(region) = req.region {
+            r.extensions_mut().insert(CallerScope {
+                region: Some(region.as_str().to_owned()),
+            });
+        }
+        let resp = self
+            .inner
+            .call(r)
+            .await
+            .map_err(|e| s3s::s3_error!(InternalError, "{e:?}"))?;
+        let (parts, body) = resp.into_parts();
+        let mut out = S3Response::new(body);
+        out.status = Some(parts.status);
+        out.headers = parts.headers;
+        Ok(out)
+    }
+}
+
+/// A `Range` header that is present but not a single satisfiable-or-not byte range.
+fn bad_range(headers: &http::HeaderMap) -> bool {
+    headers.get(http::header::RANGE).is_some_and(|v| {
+        v.to_str()
+            .map_or(true, |s| s3s::dto::Range::parse(s).is_err())
+    })
+}
+
 /// Builds the S3 endpoint.
 pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     let verify = cfg.auth.is_some();
-    let mut b = S3ServiceBuilder::new(BasaltS3::new(store, bus, cfg.clone()));
+    let mut b = S3ServiceBuilder::new(BasaltS3::new(store.clone(), bus.clone(), cfg.clone()));
     b.set_host(Hosts::new(cfg.base_domain.as_deref()));
-    if let Some(keys) = &cfg.auth {
-        let mut auth = s3s::auth::SimpleAuth::new();
-        for (ak, sk) in keys {
-            auth.register(ak.clone(), s3s::auth::SecretKey::from(sk.as_str()));
-        }
-        b.set_auth(auth);
+    if let Some(lookup) = &cfg.auth {
+        b.set_auth(LookupAuth(lookup.clone()));
+        let mut inner = S3ServiceBuilder::new(BasaltS3::new(store, bus, cfg.clone()));
+        inner.set_host(Hosts::new(cfg.base_domain.as_deref()));
+        b.set_route(IgnoreBadRange {
+            inner: inner.build(),
+        });
     }
-    S3Handler { svc: b.build(), verify }
+    S3Handler {
+        svc: b.build(),
+        verify,
+    }
 }
 
 impl S3Handler {
@@ -89,10 +194,15 @@ impl S3Handler {
         &self.svc
     }
 
-    /// Handles one request. Never fails: errors are S3 XML error responses.
+    /// Handles one request. Never fails: errors are S3 XML error responses. Every response
+    /// carries `x-amz-request-id` and `x-amz-id-2`; error bodies carry the same values.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
-        let req = if self.verify { req } else { strip_auth(req) };
-        match self.svc.call(req).await {
+        let head = req.method() == http::Method::HEAD;
+        let mut req = if self.verify { req } else { strip_auth(req) };
+        if !self.verify && bad_range(req.headers()) {
+            req.headers_mut().remove(http::header::RANGE);
+        }
+        let resp = match self.svc.call(req).await {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::error!(error = ?e, "s3 request failed");
@@ -100,10 +210,14 @@ impl S3Handler {
                     b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>",
                 )));
                 *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/xml"),
+                );
                 r
             }
-        }
+        };
+        finish(resp, head).await
     }
 
     /// [`S3Handler::handle`] for a hyper server request.
@@ -120,6 +234,216 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for S3Handler {
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle_incoming(req).await) })
+    }
+}
+
+/// A request id in AWS's S3 form: 16 upper-case hex digits.
+fn s3_request_id() -> String {
+    let mut id: String = basalt_core::ids::request_id()
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(16)
+        .collect();
+    id.make_ascii_uppercase();
+    id
+}
+
+/// Largest error body that is buffered and rewritten.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Adds the request id headers, and to error bodies `<Message>` (when missing), `<RequestId>`
+/// and `<HostId>`.
+async fn finish(mut resp: Response<Body>, head: bool) -> Response<Body> {
+    let request_id = s3_request_id();
+    let host_id = basalt_core::ids::host_id();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-amz-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&host_id) {
+        h.insert("x-amz-id-2", v);
+    }
+    if resp.extensions().get::<PartialContent>().is_some() && resp.status() == StatusCode::OK {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    if resp.status().is_success() {
+        add_xmlns(&mut resp);
+        return resp;
+    }
+    if resp.status().as_u16() < 300 || resp.status() == StatusCode::NOT_MODIFIED {
+        return resp;
+    }
+    let body = resp.body_mut();
+    let bytes = match body.bytes() {
+        Some(b) => b,
+        None => match body.store_all_limited(MAX_ERROR_BODY).await {
+            Ok(b) => b,
+            Err(_) => return resp,
+        },
+    };
+    let Some(xml) = std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(|s| rewrite_error(s, &request_id, &host_id))
+    else {
+        *resp.body_mut() = Body::from(bytes);
+        return resp;
+    };
+    if head {
+        // No body goes out on HEAD; keep whatever length s3s declared.
+        *resp.body_mut() = Body::empty();
+        return resp;
+    }
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(xml.len()));
+    *resp.body_mut() = Body::from(Bytes::from(xml));
+    resp
+}
+
+/// Result documents that s3s serializes without S3's namespace (botocore checks it).
+const NEEDS_XMLNS: &[&str] = &["CopyObjectResult", "CopyPartResult"];
+
+/// Adds `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"` to the root of the result documents
+/// that s3s leaves without one.
+fn add_xmlns(resp: &mut Response<Body>) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(xml) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    let Some(root) = NEEDS_XMLNS.iter().find_map(|r| {
+        let tag = format!("<{r}>");
+        xml.find(&tag)
+            .filter(|&i| {
+                // The root: only an XML declaration may come before it.
+                let pre = xml[..i].trim();
+                pre.is_empty()
+                    || (pre.starts_with("<?xml")
+                        && pre.ends_with("?>")
+                        && pre.matches('<').count() == 1)
+            })
+            .map(|i| (i, tag))
+    }) else {
+        return;
+    };
+    let (i, tag) = root;
+    let fixed = format!(
+        "{}{} xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}",
+        &xml[..i],
+        &tag[..tag.len() - 1],
+        &xml[i + tag.len()..]
+    );
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, HeaderValue::from(fixed.len()));
+    *resp.body_mut() = Body::from(Bytes::from(fixed));
+}
+
+/// Rewrites an S3 `<Error>` document; `None` when `xml` is not one.
+fn rewrite_error(xml: &str, request_id: &str, host_id: &str) -> Option<String> {
+    let end = xml.rfind("</Error>")?;
+    xml.find("<Error>")?;
+    let mut out = String::with_capacity(xml.len() + 256);
+    let mut head = &xml[..end];
+    if !head.contains("<Message>") && !head.contains("<Message/>") {
+        let code_end = head.find("</Code>")? + "</Code>".len();
+        let code = head[..code_end - "</Code>".len()].rsplit("<Code>").next()?;
+        out.push_str(&head[..code_end]);
+        out.push_str("<Message>");
+        out.push_str(standard_message(code));
+        out.push_str("</Message>");
+        head = &head[code_end..];
+    }
+    out.push_str(head);
+    if !head.contains("<RequestId>") {
+        out.push_str("<RequestId>");
+        out.push_str(request_id);
+        out.push_str("</RequestId>");
+    }
+    if !head.contains("<HostId>") {
+        out.push_str("<HostId>");
+        out.push_str(host_id);
+        out.push_str("</HostId>");
+    }
+    out.push_str(&xml[end..]);
+    Some(out)
+}
+
+/// AWS's message for an S3 error code (the code itself when there is no standard one).
+fn standard_message(code: &str) -> &str {
+    match code {
+        "AccessDenied" => "Access Denied",
+        "AccountProblem" => {
+            "There is a problem with your AWS account that prevents the operation from completing successfully."
+        }
+        "AuthorizationHeaderMalformed" => "The authorization header is malformed.",
+        "BadDigest" => "The Content-MD5 you specified did not match what we received.",
+        "BucketAlreadyExists" => {
+            "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+        }
+        "BucketAlreadyOwnedByYou" => {
+            "Your previous request to create the named bucket succeeded and you already own it."
+        }
+        "BucketNotEmpty" => "The bucket you tried to delete is not empty",
+        "EntityTooLarge" => "Your proposed upload exceeds the maximum allowed size",
+        "EntityTooSmall" => "Your proposed upload is smaller than the minimum allowed object size.",
+        "ExpiredToken" => "The provided token has expired.",
+        "IncompleteBody" => {
+            "You did not provide the number of bytes specified by the Content-Length HTTP header"
+        }
+        "InternalError" => "We encountered an internal error. Please try again.",
+        "InvalidAccessKeyId" => "The AWS Access Key Id you provided does not exist in our records.",
+        "InvalidArgument" => "Invalid Argument",
+        "InvalidBucketName" => "The specified bucket is not valid.",
+        "InvalidDigest" => "The Content-MD5 you specified is not valid.",
+        "InvalidLocationConstraint" => "The specified location-constraint is not valid",
+        "InvalidObjectState" => "The operation is not valid for the current state of the object.",
+        "InvalidPart" => {
+            "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+        }
+        "InvalidPartOrder" => {
+            "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+        }
+        "InvalidPartNumber" => "The requested partnumber is not satisfiable",
+        "InvalidRange" => "The requested range is not satisfiable",
+        "InvalidRequest" => "Invalid Request",
+        "InvalidStorageClass" => "The storage class you specified is not valid",
+        "InvalidToken" => "The provided token is malformed or otherwise invalid.",
+        "InvalidURI" => "Couldn't parse the specified URI.",
+        "KeyTooLongError" => "Your key is too long",
+        "MalformedXML" => {
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        }
+        "MalformedPOSTRequest" => {
+            "The body of your POST request is not well-formed multipart/form-data."
+        }
+        "MetadataTooLarge" => "Your metadata headers exceed the maximum allowed metadata size.",
+        "MethodNotAllowed" => "The specified method is not allowed against this resource.",
+        "MissingContentLength" => "You must provide the Content-Length HTTP header.",
+        "MissingSecurityHeader" => "Your request is missing a required header.",
+        "NoSuchBucket" => "The specified bucket does not exist",
+        "NoSuchKey" => "The specified key does not exist.",
+        "NoSuchUpload" => {
+            "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+        }
+        "NoSuchVersion" => "The specified version does not exist.",
+        "NotImplemented" => "A header you provided implies functionality that is not implemented.",
+        "PreconditionFailed" => "At least one of the pre-conditions you specified did not hold",
+        "RequestTimeTooSkewed" => {
+            "The difference between the request time and the current time is too large."
+        }
+        "RequestTimeout" => {
+            "Your socket connection to the server was not read from or written to within the timeout period."
+        }
+        "SignatureDoesNotMatch" => {
+            "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+        }
+        "ServiceUnavailable" => "Please reduce your request rate.",
+        "SlowDown" => "Please reduce your request rate.",
+        "TooManyBuckets" => "You have attempted to create more buckets than allowed",
+        "XAmzContentSHA256Mismatch" => {
+            "The provided 'x-amz-content-sha256' header does not match what was computed."
+        }
+        other => other,
     }
 }
 
@@ -153,12 +477,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -173,16 +500,22 @@ fn strip_auth(req: Request<Body>) -> Request<Body> {
     let mut region = None;
     let mut body = body;
 
-    if let Some(auth) = parts.headers.remove(http::header::AUTHORIZATION) {
-        if let Ok(a) = auth.to_str()
-            && let Some(i) = a.find("Credential=")
-        {
-            let cred = a[i + "Credential=".len()..].split([',', ' ']).next().unwrap_or("");
-            region = credential_region(cred);
-        }
+    if let Some(auth) = parts.headers.remove(http::header::AUTHORIZATION)
+        && let Ok(a) = auth.to_str()
+        && let Some(i) = a.find("Credential=")
+    {
+        let cred = a[i + "Credential=".len()..]
+            .split([',', ' '])
+            .next()
+            .unwrap_or("");
+        region = credential_region(cred);
     }
     if let Some(q) = parts.uri.query()
-        && q.split('&').any(|kv| PRESIGN_PARAMS.iter().any(|p| kv.split('=').next() == Some(*p)))
+        && q.split('&').any(|kv| {
+            PRESIGN_PARAMS
+                .iter()
+                .any(|p| kv.split('=').next() == Some(*p))
+        })
     {
         let mut kept = Vec::new();
         for kv in q.split('&') {
@@ -224,11 +557,16 @@ fn strip_auth(req: Request<Body>) -> Request<Body> {
         body = Body::from(Box::pin(dec) as s3s::stream::DynByteStream);
         parts.extensions.insert(trailers);
         if let Some(n) = decoded_len {
-            parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            parts
+                .headers
+                .insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
         } else {
             parts.headers.remove(http::header::CONTENT_LENGTH);
         }
-        parts.headers.insert("x-amz-content-sha256", HeaderValue::from_static("UNSIGNED-PAYLOAD"));
+        parts.headers.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+        );
     }
     parts.extensions.insert(CallerScope { region });
     Request::from_parts(parts, body)
@@ -272,7 +610,10 @@ impl S3Host for Hosts {
         // s3.<region>.amazonaws.com and <bucket>.s3.<region>.amazonaws.com
         if let Some(rest) = h.strip_suffix(".amazonaws.com") {
             let labels: Vec<&str> = rest.split('.').collect();
-            if let Some(i) = labels.iter().rposition(|l| *l == "s3" || l.starts_with("s3-")) {
+            if let Some(i) = labels
+                .iter()
+                .rposition(|l| *l == "s3" || l.starts_with("s3-"))
+            {
                 let region = labels.get(i + 1).map(|s| s.to_string());
                 let mut vh = VirtualHost::new(h);
                 if i > 0 {
@@ -312,19 +653,106 @@ mod tests {
             (v.bucket().map(str::to_owned), v.region().map(str::to_owned))
         };
         assert_eq!(p("localhost:4566"), (None, None));
-        assert_eq!(p("mybucket.localhost:4566"), (Some("mybucket".into()), None));
-        assert_eq!(p("my.bucket.s3.localhost"), (Some("my.bucket".into()), None));
+        assert_eq!(
+            p("mybucket.localhost:4566"),
+            (Some("mybucket".into()), None)
+        );
+        assert_eq!(
+            p("my.bucket.s3.localhost"),
+            (Some("my.bucket".into()), None)
+        );
         assert_eq!(p("s3.localhost"), (None, None));
-        assert_eq!(p("b.s3.localhost.localstack.cloud:4566"), (Some("b".into()), None));
+        assert_eq!(
+            p("b.s3.localhost.localstack.cloud:4566"),
+            (Some("b".into()), None)
+        );
         assert_eq!(p("b.example.test"), (Some("b".into()), None));
         assert_eq!(p("basalt:4566"), (None, None));
-        assert_eq!(p("b.s3.us-west-2.amazonaws.com"), (Some("b".into()), Some("us-west-2".into())));
+        assert_eq!(
+            p("b.s3.us-west-2.amazonaws.com"),
+            (Some("b".into()), Some("us-west-2".into()))
+        );
         assert_eq!(p("s3.amazonaws.com"), (None, None));
     }
 
     #[test]
+    fn error_rewrite() {
+        let x = rewrite_error(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code></Error>",
+            "ABCDEF0123456789",
+            "aG9zdA==",
+        )
+        .unwrap();
+        assert_eq!(
+            x,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided. Check your key and signing method.</Message><RequestId>ABCDEF0123456789</RequestId><HostId>aG9zdA==</HostId></Error>"
+        );
+        let x = rewrite_error(
+            "<Error><Code>NoSuchKey</Code><Message>m</Message></Error>",
+            "R",
+            "H",
+        )
+        .unwrap();
+        assert_eq!(
+            x,
+            "<Error><Code>NoSuchKey</Code><Message>m</Message><RequestId>R</RequestId><HostId>H</HostId></Error>"
+        );
+        let x = rewrite_error(
+            "<Error><Code>Odd</Code><RequestId>X</RequestId></Error>",
+            "R",
+            "H",
+        )
+        .unwrap();
+        assert_eq!(
+            x,
+            "<Error><Code>Odd</Code><Message>Odd</Message><RequestId>X</RequestId><HostId>H</HostId></Error>"
+        );
+        assert!(rewrite_error("<ListBucketResult/>", "R", "H").is_none());
+        let mut r = Response::new(Body::from(Bytes::from_static(
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyObjectResult><ETag>e</ETag></CopyObjectResult>",
+        )));
+        add_xmlns(&mut r);
+        assert_eq!(
+            r.body().bytes().unwrap(),
+            Bytes::from_static(
+                b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><CopyObjectResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><ETag>e</ETag></CopyObjectResult>"
+            )
+        );
+        let mut r = Response::new(Body::from(Bytes::from_static(
+            b"<X><CopyObjectResult/></X>",
+        )));
+        add_xmlns(&mut r);
+        assert_eq!(
+            r.body().bytes().unwrap(),
+            Bytes::from_static(b"<X><CopyObjectResult/></X>")
+        );
+        let id = s3_request_id();
+        assert_eq!(id.len(), 16);
+        assert!(
+            id.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        );
+    }
+
+    #[test]
+    fn bad_ranges() {
+        let h = |v: &str| {
+            let mut m = http::HeaderMap::new();
+            m.insert(http::header::RANGE, HeaderValue::from_str(v).unwrap());
+            bad_range(&m)
+        };
+        assert!(h("bytes=abc"));
+        assert!(!h("bytes=0-1"));
+        assert!(!h("bytes=200-300"));
+        assert!(!bad_range(&http::HeaderMap::new()));
+    }
+
+    #[test]
     fn credential_scope() {
-        assert_eq!(credential_region("AK/20240101/eu-west-1/s3/aws4_request").as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            credential_region("AK/20240101/eu-west-1/s3/aws4_request").as_deref(),
+            Some("eu-west-1")
+        );
         assert_eq!(credential_region("AK").as_deref(), None);
         assert_eq!(percent_decode("AK%2F2024%2Fx"), "AK/2024/x");
     }
@@ -337,6 +765,13 @@ mod tests {
             .unwrap();
         let r = strip_auth(req);
         assert_eq!(r.uri().to_string(), "/b/k?versionId=3");
-        assert_eq!(r.extensions().get::<CallerScope>().unwrap().region.as_deref(), Some("ap-south-1"));
+        assert_eq!(
+            r.extensions()
+                .get::<CallerScope>()
+                .unwrap()
+                .region
+                .as_deref(),
+            Some("ap-south-1")
+        );
     }
 }

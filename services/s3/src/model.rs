@@ -75,6 +75,9 @@ pub struct ObjectMeta {
     pub blob: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u32>,
+    /// Size of each part of a multipart object, in order (for `partNumber` reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_sizes: Option<Vec<u64>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -192,7 +195,10 @@ pub fn checksum_b64(algo: &str, data: &[u8]) -> Option<String> {
 }
 
 /// Composite multipart checksum: hash of the concatenated raw part checksums, base64, `-N`.
-pub fn composite_checksum<'a>(algo: &str, parts: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn composite_checksum<'a>(
+    algo: &str,
+    parts: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut h = Hasher::new(algo)?;
     let mut n = 0;
     for p in parts {
@@ -230,7 +236,12 @@ pub fn list_page<T, E>(
     mut scan: impl FnMut(Option<&str>, usize) -> Result<Vec<(String, T)>, E>,
 ) -> Result<Page<T>, E> {
     let delimiter = delimiter.filter(|d| !d.is_empty());
-    let mut page = Page { objects: Vec::new(), common_prefixes: Vec::new(), is_truncated: false, last: None };
+    let mut page = Page {
+        objects: Vec::new(),
+        common_prefixes: Vec::new(),
+        is_truncated: false,
+        last: None,
+    };
     if max_keys == 0 {
         return Ok(page);
     }
@@ -253,7 +264,9 @@ pub fn list_page<T, E>(
             match cp {
                 Some(cp) => {
                     // A prefix at or before the marker was already returned on an earlier page.
-                    if marker.is_some_and(|m| cp.as_str() <= m) || page.common_prefixes.last() == Some(&cp) {
+                    if marker.is_some_and(|m| cp.as_str() <= m)
+                        || page.common_prefixes.last() == Some(&cp)
+                    {
                         let mut skip = cp;
                         skip.push(char::MAX);
                         cursor = Some(skip);
@@ -295,7 +308,9 @@ pub fn url_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for &b in s.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => {
                 out.push('%');
                 out.push_str(&format!("{b:02X}"));
@@ -305,12 +320,50 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
-/// Resolves an HTTP range against an object size: `Ok(None)` = whole object,
-/// `Err(())` = not satisfiable.
-pub fn resolve_range(range: Option<&s3s::dto::Range>, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+/// A range that does not overlap the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// Resolves an HTTP range against an object size: `Ok(None)` = whole object.
+pub fn resolve_range(
+    range: Option<&s3s::dto::Range>,
+    size: u64,
+) -> Result<Option<std::ops::Range<u64>>, Unsatisfiable> {
     match range {
         None => Ok(None),
-        Some(r) => r.check(size).map(Some).map_err(|_| ()),
+        Some(r) => r.check(size).map(Some).map_err(|_| Unsatisfiable),
+    }
+}
+
+/// What `GetObject`/`HeadObject` with `partNumber` selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartSelection {
+    /// Byte range of the part and the object's part count (`None` for a single-part object).
+    Part(std::ops::Range<u64>, Option<u32>),
+    /// `partNumber` outside 1..=10000 (400 InvalidArgument).
+    OutOfRange,
+    /// Beyond the object's parts (416 InvalidPartNumber).
+    NoSuchPart,
+}
+
+/// Resolves `partNumber` against an object: a single-part object has one part (all of it); a
+/// multipart object's parts come from `part_sizes` (`None` for records written before part
+/// sizes were kept: their part boundaries are unknown, so no part is served).
+pub fn select_part(meta: &ObjectMeta, n: i32) -> PartSelection {
+    if !(1..=10_000).contains(&n) {
+        return PartSelection::OutOfRange;
+    }
+    let n = n as usize;
+    match (&meta.part_sizes, meta.parts) {
+        (Some(sizes), count) if n <= sizes.len() => {
+            let start: u64 = sizes[..n - 1].iter().sum();
+            PartSelection::Part(
+                start..start + sizes[n - 1],
+                count.or(Some(sizes.len() as u32)),
+            )
+        }
+        (None, None) if n == 1 => PartSelection::Part(0..meta.size, None),
+        _ => PartSelection::NoSuchPart,
     }
 }
 
@@ -330,7 +383,10 @@ mod tests {
         let expect = format!("{}-2", md5_hex(&cat));
         assert_eq!(multipart_etag([a.as_str(), b.as_str()]).unwrap(), expect);
         let quoted = format!("\"{a}\"");
-        assert_eq!(multipart_etag([quoted.as_str()]).unwrap(), format!("{}-1", md5_hex(&hex::decode(&a).unwrap())));
+        assert_eq!(
+            multipart_etag([quoted.as_str()]).unwrap(),
+            format!("{}-1", md5_hex(&hex::decode(&a).unwrap()))
+        );
         assert!(multipart_etag(["zz"]).is_none());
     }
 
@@ -339,8 +395,14 @@ mod tests {
         // Known values (boto3 / AWS docs): CRC32("hello world") = 0x0d4a1185.
         assert_eq!(checksum_b64("CRC32", b"hello world").unwrap(), "DUoRhQ==");
         assert_eq!(checksum_b64("crc32c", b"hello world").unwrap(), "yZRlqg==");
-        assert_eq!(checksum_b64("SHA1", b"").unwrap(), "2jmj7l5rSw0yVb/vlWAYkK/YBwk=");
-        assert_eq!(checksum_b64("SHA256", b"").unwrap(), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            checksum_b64("SHA1", b"").unwrap(),
+            "2jmj7l5rSw0yVb/vlWAYkK/YBwk="
+        );
+        assert_eq!(
+            checksum_b64("SHA256", b"").unwrap(),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
         assert!(checksum_b64("CRC64NVME", b"x").is_some());
         assert!(checksum_b64("MD5", b"x").is_none());
         let c = composite_checksum("CRC32", ["DUoRhQ==", "DUoRhQ=="]).unwrap();
@@ -353,10 +415,14 @@ mod tests {
             size: 3,
             etag: "x".into(),
             modified_ms: 5,
-            content: Content { content_type: Some("text/plain".into()), ..Default::default() },
+            content: Content {
+                content_type: Some("text/plain".into()),
+                ..Default::default()
+            },
             checksum: None,
             blob: None,
             parts: None,
+            part_sizes: None,
         };
         let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
         assert_eq!(m2.etag, "x");
@@ -365,7 +431,10 @@ mod tests {
         assert!(decode_object(vec![1, 2]).is_none());
     }
 
-    fn lister<'a>(keys: &'a [&'a str], prefix: &'a str) -> impl FnMut(Option<&str>, usize) -> Result<Vec<(String, ())>, ()> + 'a {
+    fn lister<'a>(
+        keys: &'a [&'a str],
+        prefix: &'a str,
+    ) -> impl FnMut(Option<&str>, usize) -> Result<Vec<(String, ())>, ()> + 'a {
         move |after, limit| {
             Ok(keys
                 .iter()
@@ -377,7 +446,10 @@ mod tests {
     }
 
     fn names(p: &Page<()>) -> (Vec<&str>, Vec<&str>) {
-        (p.objects.iter().map(|(k, _)| k.as_str()).collect(), p.common_prefixes.iter().map(|s| s.as_str()).collect())
+        (
+            p.objects.iter().map(|(k, _)| k.as_str()).collect(),
+            p.common_prefixes.iter().map(|s| s.as_str()).collect(),
+        )
     }
 
     #[test]
@@ -421,6 +493,34 @@ mod tests {
     }
 
     #[test]
+    fn part_selection() {
+        let mut m = ObjectMeta {
+            size: 10,
+            etag: "x".into(),
+            modified_ms: 0,
+            content: Content::default(),
+            checksum: None,
+            blob: None,
+            parts: None,
+            part_sizes: None,
+        };
+        assert_eq!(select_part(&m, 1), PartSelection::Part(0..10, None));
+        assert_eq!(select_part(&m, 2), PartSelection::NoSuchPart);
+        assert_eq!(select_part(&m, 0), PartSelection::OutOfRange);
+        assert_eq!(select_part(&m, 10_001), PartSelection::OutOfRange);
+        m.parts = Some(3);
+        m.part_sizes = Some(vec![4, 4, 2]);
+        assert_eq!(select_part(&m, 1), PartSelection::Part(0..4, Some(3)));
+        assert_eq!(select_part(&m, 3), PartSelection::Part(8..10, Some(3)));
+        assert_eq!(select_part(&m, 4), PartSelection::NoSuchPart);
+        // Old multipart record without part sizes: boundaries unknown.
+        m.part_sizes = None;
+        assert_eq!(select_part(&m, 1), PartSelection::NoSuchPart);
+        let raw = encode_object(&m, b"");
+        assert!(decode_object(raw).unwrap().0.part_sizes.is_none());
+    }
+
+    #[test]
     fn ranges() {
         let r = s3s::dto::Range::parse("bytes=0-4").unwrap();
         assert_eq!(resolve_range(Some(&r), 10), Ok(Some(0..5)));
@@ -431,7 +531,7 @@ mod tests {
         let r = s3s::dto::Range::parse("bytes=8-100").unwrap();
         assert_eq!(resolve_range(Some(&r), 10), Ok(Some(8..10)));
         let r = s3s::dto::Range::parse("bytes=10-").unwrap();
-        assert_eq!(resolve_range(Some(&r), 10), Err(()));
+        assert_eq!(resolve_range(Some(&r), 10), Err(Unsatisfiable));
         assert_eq!(resolve_range(None, 10), Ok(None));
     }
 }

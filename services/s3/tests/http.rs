@@ -34,18 +34,39 @@ async fn start() -> Srv {
             });
         }
     });
-    Srv { base: format!("http://{addr}"), client: Client::builder(TokioExecutor::new()).build_http(), bus, _dir: dir }
+    Srv {
+        base: format!("http://{addr}"),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        bus,
+        _dir: dir,
+    }
 }
 
 impl Srv {
-    async fn call(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (StatusCode, http::HeaderMap, Bytes) {
-        let mut b = Request::builder().method(method).uri(format!("{}{}", self.base, path));
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (StatusCode, http::HeaderMap, Bytes) {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.base, path));
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let resp = self.client.request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap()).await.unwrap();
+        let resp = self
+            .client
+            .request(b.body(Full::new(Bytes::copy_from_slice(body))).unwrap())
+            .await
+            .unwrap();
         let (parts, body) = resp.into_parts();
-        (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
     }
 }
 
@@ -60,7 +81,11 @@ async fn object_lifecycle() {
 
     let (st, _, body) = s.call(Method::GET, "/nobucket/k", &[], b"").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert!(text(&body).contains("<Code>NoSuchBucket</Code>"), "{}", text(&body));
+    assert!(
+        text(&body).contains("<Code>NoSuchBucket</Code>"),
+        "{}",
+        text(&body)
+    );
 
     let (st, _, _) = s.call(Method::PUT, "/bkt", &[], b"").await;
     assert_eq!(st, StatusCode::OK);
@@ -71,7 +96,11 @@ async fn object_lifecycle() {
         .call(
             Method::PUT,
             "/bkt/dir/hello.txt",
-            &[("content-type", "text/plain"), ("x-amz-meta-color", "blue"), ("x-amz-checksum-crc32", "DUoRhQ==")],
+            &[
+                ("content-type", "text/plain"),
+                ("x-amz-meta-color", "blue"),
+                ("x-amz-checksum-crc32", "DUoRhQ=="),
+            ],
             b"hello world",
         )
         .await;
@@ -85,14 +114,31 @@ async fn object_lifecycle() {
     assert_eq!(ev["resources"][0], "arn:aws:s3:::bkt");
     assert_eq!(ev["detail"]["object"]["key"], "dir/hello.txt");
     assert_eq!(ev["detail"]["object"]["size"], 11);
-    assert_eq!(ev["detail"]["object"]["etag"], "5eb63bbbe01eeed093cb22bb8f5acdc3");
+    assert_eq!(
+        ev["detail"]["object"]["etag"],
+        "5eb63bbbe01eeed093cb22bb8f5acdc3"
+    );
     assert_eq!(ev["detail"]["reason"], "PutObject");
 
     // Wrong checksum and wrong Content-MD5 are rejected.
-    let (st, _, body) = s.call(Method::PUT, "/bkt/x", &[("x-amz-checksum-crc32", "AAAAAA==")], b"hello world").await;
+    let (st, _, body) = s
+        .call(
+            Method::PUT,
+            "/bkt/x",
+            &[("x-amz-checksum-crc32", "AAAAAA==")],
+            b"hello world",
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(text(&body).contains("BadDigest"), "{}", text(&body));
-    let (st, _, body) = s.call(Method::PUT, "/bkt/x", &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")], b"hello").await;
+    let (st, _, body) = s
+        .call(
+            Method::PUT,
+            "/bkt/x",
+            &[("content-md5", "AAAAAAAAAAAAAAAAAAAAAA==")],
+            b"hello",
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(text(&body).contains("BadDigest"), "{}", text(&body));
 
@@ -103,21 +149,54 @@ async fn object_lifecycle() {
     assert_eq!(h["x-amz-meta-color"], "blue");
     assert!(h.get("last-modified").is_some());
 
-    let (st, h, body) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("range", "bytes=6-")], b"").await;
+    let (st, h, body) = s
+        .call(
+            Method::GET,
+            "/bkt/dir/hello.txt",
+            &[("range", "bytes=6-")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body, Bytes::from_static(b"world"));
     assert_eq!(h["content-range"], "bytes 6-10/11");
-    let (st, _, body) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("range", "bytes=20-30")], b"").await;
+    let (st, _, body) = s
+        .call(
+            Method::GET,
+            "/bkt/dir/hello.txt",
+            &[("range", "bytes=20-30")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE, "{}", text(&body));
 
     let (st, _, _) = s
-        .call(Method::GET, "/bkt/dir/hello.txt", &[("if-none-match", "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"")], b"")
+        .call(
+            Method::GET,
+            "/bkt/dir/hello.txt",
+            &[("if-none-match", "\"5eb63bbbe01eeed093cb22bb8f5acdc3\"")],
+            b"",
+        )
         .await;
     assert_eq!(st, StatusCode::NOT_MODIFIED);
-    let (st, _, _) = s.call(Method::GET, "/bkt/dir/hello.txt", &[("if-match", "\"nope\"")], b"").await;
+    let (st, _, _) = s
+        .call(
+            Method::GET,
+            "/bkt/dir/hello.txt",
+            &[("if-match", "\"nope\"")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::PRECONDITION_FAILED);
 
-    let (st, h, _) = s.call(Method::HEAD, "/bkt/dir/hello.txt", &[("x-amz-checksum-mode", "ENABLED")], b"").await;
+    let (st, h, _) = s
+        .call(
+            Method::HEAD,
+            "/bkt/dir/hello.txt",
+            &[("x-amz-checksum-mode", "ENABLED")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(h["content-length"], "11");
     assert_eq!(h["x-amz-checksum-crc32"], "DUoRhQ==");
@@ -133,13 +212,26 @@ async fn object_lifecycle() {
     let (st, _, body) = s.call(Method::GET, "/bkt/big.bin", &[], b"").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(&body[..], &big[..]);
-    let (st, _, body) = s.call(Method::GET, "/bkt/big.bin", &[("range", "bytes=100000-100009")], b"").await;
+    let (st, _, body) = s
+        .call(
+            Method::GET,
+            "/bkt/big.bin",
+            &[("range", "bytes=100000-100009")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::PARTIAL_CONTENT);
     assert_eq!(&body[..], &big[100_000..100_010]);
 
     // Copy.
-    let (st, _, body) =
-        s.call(Method::PUT, "/bkt/copy.txt", &[("x-amz-copy-source", "/bkt/dir/hello.txt")], b"").await;
+    let (st, _, body) = s
+        .call(
+            Method::PUT,
+            "/bkt/copy.txt",
+            &[("x-amz-copy-source", "/bkt/dir/hello.txt")],
+            b"",
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{}", text(&body));
     assert!(text(&body).contains("5eb63bbbe01eeed093cb22bb8f5acdc3"));
     let (_, h, body) = s.call(Method::GET, "/bkt/copy.txt", &[], b"").await;
@@ -147,15 +239,28 @@ async fn object_lifecycle() {
     assert_eq!(h["x-amz-meta-color"], "blue");
 
     // Listing.
-    let (st, _, body) = s.call(Method::GET, "/bkt?list-type=2&delimiter=/", &[], b"").await;
+    let (st, _, body) = s
+        .call(Method::GET, "/bkt?list-type=2&delimiter=/", &[], b"")
+        .await;
     assert_eq!(st, StatusCode::OK);
     let t = text(&body);
-    assert!(t.contains("<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>"), "{t}");
-    assert!(t.contains("<Key>big.bin</Key>") && t.contains("<Key>copy.txt</Key>"), "{t}");
+    assert!(
+        t.contains("<CommonPrefixes><Prefix>dir/</Prefix></CommonPrefixes>"),
+        "{t}"
+    );
+    assert!(
+        t.contains("<Key>big.bin</Key>") && t.contains("<Key>copy.txt</Key>"),
+        "{t}"
+    );
     assert!(t.contains("<KeyCount>3</KeyCount>"), "{t}");
-    let (_, _, body) = s.call(Method::GET, "/bkt?list-type=2&max-keys=1", &[], b"").await;
+    let (_, _, body) = s
+        .call(Method::GET, "/bkt?list-type=2&max-keys=1", &[], b"")
+        .await;
     let t = text(&body);
-    assert!(t.contains("<IsTruncated>true</IsTruncated>") && t.contains("<NextContinuationToken>"), "{t}");
+    assert!(
+        t.contains("<IsTruncated>true</IsTruncated>") && t.contains("<NextContinuationToken>"),
+        "{t}"
+    );
 
     // Bucket not empty.
     let (st, _, body) = s.call(Method::DELETE, "/bkt", &[], b"").await;
@@ -166,29 +271,77 @@ async fn object_lifecycle() {
     let (st, _, body) = s.call(Method::POST, "/bkt/mp?uploads", &[], b"").await;
     assert_eq!(st, StatusCode::OK);
     let t = text(&body);
-    let id = t.split("<UploadId>").nth(1).unwrap().split("</UploadId>").next().unwrap().to_owned();
-    let (st, h1, _) = s.call(Method::PUT, &format!("/bkt/mp?partNumber=1&uploadId={id}"), &[], b"aaa").await;
+    let id = t
+        .split("<UploadId>")
+        .nth(1)
+        .unwrap()
+        .split("</UploadId>")
+        .next()
+        .unwrap()
+        .to_owned();
+    let (st, h1, _) = s
+        .call(
+            Method::PUT,
+            &format!("/bkt/mp?partNumber=1&uploadId={id}"),
+            &[],
+            b"aaa",
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, h2, _) = s.call(Method::PUT, &format!("/bkt/mp?partNumber=2&uploadId={id}"), &[], b"bbb").await;
+    let (st, h2, _) = s
+        .call(
+            Method::PUT,
+            &format!("/bkt/mp?partNumber=2&uploadId={id}"),
+            &[],
+            b"bbb",
+        )
+        .await;
     assert_eq!(st, StatusCode::OK);
-    let (e1, e2) = (h1["etag"].to_str().unwrap().to_owned(), h2["etag"].to_str().unwrap().to_owned());
+    let (e1, e2) = (
+        h1["etag"].to_str().unwrap().to_owned(),
+        h2["etag"].to_str().unwrap().to_owned(),
+    );
     let xml = format!(
         "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{e2}</ETag></Part></CompleteMultipartUpload>"
     );
-    let (st, _, body) = s.call(Method::POST, &format!("/bkt/mp?uploadId={id}"), &[], xml.as_bytes()).await;
+    let (st, _, body) = s
+        .call(
+            Method::POST,
+            &format!("/bkt/mp?uploadId={id}"),
+            &[],
+            xml.as_bytes(),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert!(text(&body).contains("EntityTooSmall"), "{}", text(&body));
-    let (_, _, body) = s.call(Method::GET, &format!("/bkt/mp?uploadId={id}"), &[], b"").await;
-    assert!(text(&body).contains("<PartNumber>2</PartNumber>"), "{}", text(&body));
-    let xml1 = format!("<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part></CompleteMultipartUpload>");
-    let (st, _, body) = s.call(Method::POST, &format!("/bkt/mp?uploadId={id}"), &[], xml1.as_bytes()).await;
+    let (_, _, body) = s
+        .call(Method::GET, &format!("/bkt/mp?uploadId={id}"), &[], b"")
+        .await;
+    assert!(
+        text(&body).contains("<PartNumber>2</PartNumber>"),
+        "{}",
+        text(&body)
+    );
+    let xml1 = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{e1}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let (st, _, body) = s
+        .call(
+            Method::POST,
+            &format!("/bkt/mp?uploadId={id}"),
+            &[],
+            xml1.as_bytes(),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{}", text(&body));
     let md5_a = basalt_s3::model::md5_hex(b"aaa");
     let expect = basalt_s3::model::multipart_etag([md5_a.as_str()]).unwrap();
     assert!(text(&body).contains(&expect), "{}", text(&body));
     let (_, _, body) = s.call(Method::GET, "/bkt/mp", &[], b"").await;
     assert_eq!(body, Bytes::from_static(b"aaa"));
-    let (st, _, body) = s.call(Method::DELETE, &format!("/bkt/mp?uploadId={id}"), &[], b"").await;
+    let (st, _, body) = s
+        .call(Method::DELETE, &format!("/bkt/mp?uploadId={id}"), &[], b"")
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert!(text(&body).contains("NoSuchUpload"));
 
@@ -199,9 +352,21 @@ async fn object_lifecycle() {
         use md5::Digest;
         base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(del.as_bytes()))
     };
-    let (st, _, body) = s.call(Method::POST, "/bkt?delete", &[("content-md5", &md5)], del.as_bytes()).await;
+    let (st, _, body) = s
+        .call(
+            Method::POST,
+            "/bkt?delete",
+            &[("content-md5", &md5)],
+            del.as_bytes(),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{}", text(&body));
-    assert_eq!(text(&body).matches("<Deleted>").count(), 4, "{}", text(&body));
+    assert_eq!(
+        text(&body).matches("<Deleted>").count(),
+        4,
+        "{}",
+        text(&body)
+    );
     let (st, _, _) = s.call(Method::DELETE, "/bkt/never-existed", &[], b"").await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _, _) = s.call(Method::DELETE, "/bkt", &[], b"").await;

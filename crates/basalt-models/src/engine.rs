@@ -1,0 +1,624 @@
+//! The chat engine: a GGUF model run by llama.cpp, driven by one worker thread per loaded
+//! model that batches every active request into each forward pass (continuous batching), so
+//! concurrent callers share the machine fairly and the prompt of a newcomer is processed
+//! alongside the decoding of others.
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, mpsc};
+use std::time::Instant;
+use tokio::sync::mpsc as tmpsc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("model file {0} could not be loaded: {1}")]
+    Load(PathBuf, String),
+    #[error("the inference engine failed: {0}")]
+    Runtime(String),
+    #[error("input of {tokens} tokens exceeds the context window of {window} tokens")]
+    TooLong { tokens: usize, window: usize },
+    #[error("too many requests are queued for this model")]
+    Busy,
+    #[error("invalid grammar: {0}")]
+    Grammar(String),
+}
+
+/// How a request is sampled.
+#[derive(Debug, Clone)]
+pub struct GenParams {
+    pub max_tokens: u32,
+    /// `None` or `Some(0.0)` = greedy.
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<u32>,
+    pub seed: Option<u64>,
+    pub stop: Vec<String>,
+    pub grammar: Option<Grammar>,
+}
+
+/// Grammar-constrained sampling (GBNF).
+#[derive(Debug, Clone)]
+pub enum Grammar {
+    /// Applies from the first generated token.
+    Always(String),
+    /// Applies once `trigger` (a special token) has been generated: the model may answer in
+    /// text, and what follows the trigger is constrained. With `json_start`, a first token
+    /// that opens a JSON object also starts the constrained call (small models often drop
+    /// the trigger).
+    Lazy {
+        trigger: u32,
+        grammar: String,
+        json_start: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    /// The model emitted an end-of-generation token.
+    Eog,
+    MaxTokens,
+    Stop(String),
+}
+
+/// Events of one generation, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Generated text (complete UTF-8, stop sequences withheld).
+    Text(String),
+    /// The lazy-grammar trigger token was generated; constrained text follows.
+    Triggered,
+    Done {
+        finish: Finish,
+        prompt_tokens: usize,
+        generated_tokens: usize,
+        first_token_ms: u64,
+    },
+    Error(String),
+}
+
+struct Job {
+    prompt: Vec<LlamaToken>,
+    params: GenParams,
+    events: tmpsc::UnboundedSender<Event>,
+    queued: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub threads: i32,
+    /// Sequences decoded together.
+    pub parallel: u32,
+    /// Context window of each sequence.
+    pub ctx_per_seq: u32,
+    /// Requests waiting beyond the running ones before `Busy`.
+    pub max_queue: usize,
+    pub batch: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get() as i32)
+            .unwrap_or(2);
+        EngineConfig {
+            threads,
+            parallel: 4,
+            ctx_per_seq: 4096,
+            max_queue: 32,
+            batch: 512,
+        }
+    }
+}
+
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if std::env::var_os("BASALT_LLAMA_LOG").is_none() {
+                b.void_logs();
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(|e| EngineError::Runtime(e.clone()))
+}
+
+/// A loaded chat model and its worker.
+pub struct ChatEngine {
+    model: Arc<LlamaModel>,
+    jobs: mpsc::SyncSender<Job>,
+    pub config: EngineConfig,
+    pub path: PathBuf,
+}
+
+impl ChatEngine {
+    pub fn load(path: &Path, config: EngineConfig) -> Result<ChatEngine, EngineError> {
+        let backend = backend()?;
+        let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
+            .map_err(|e| EngineError::Load(path.to_owned(), e.to_string()))?;
+        let model = Arc::new(model);
+        let (tx, rx) = mpsc::sync_channel::<Job>(config.max_queue);
+        let worker_model = model.clone();
+        let worker_config = config.clone();
+        std::thread::Builder::new()
+            .name("basalt-llm".into())
+            .spawn(move || worker(worker_model, worker_config, rx))
+            .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        Ok(ChatEngine {
+            model,
+            jobs: tx,
+            config,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn model(&self) -> &LlamaModel {
+        &self.model
+    }
+
+    /// Tokenizes with the model's own tokenizer; special tokens in `text` are parsed.
+    pub fn tokenize(&self, text: &str, parse_special: bool) -> Vec<u32> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), false, parse_special)
+            .into_iter()
+            .map(|t| t.0 as u32)
+            .collect()
+    }
+
+    pub fn detokenize(&self, tokens: &[u32]) -> String {
+        let vocab = self.model.vocab();
+        let mut bytes = Vec::new();
+        for t in tokens {
+            bytes.extend(vocab.token_to_piece(LlamaToken(*t as i32), false, None));
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The token id of a special token's text (`<tool_call>`), if the vocabulary has it.
+    pub fn special_token(&self, text: &str) -> Option<u32> {
+        let t = self.model.vocab().tokenize(text.as_bytes(), false, true);
+        (t.len() == 1).then(|| t[0].0 as u32)
+    }
+
+    pub fn chat_template(&self) -> Option<String> {
+        self.model.meta_val_str("tokenizer.chat_template").ok()
+    }
+
+    pub fn bos_text(&self) -> Option<String> {
+        let vocab = self.model.vocab();
+        let bos = vocab.bos();
+        if bos.0 < 0 {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&vocab.token_to_piece(bos, true, None)).into_owned())
+    }
+
+    pub fn eos_text(&self) -> Option<String> {
+        let vocab = self.model.vocab();
+        let eos = vocab.eos();
+        if eos.0 < 0 {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&vocab.token_to_piece(eos, true, None)).into_owned())
+    }
+
+    /// Starts generating from `prompt` (token ids, special tokens already resolved).
+    pub fn generate(
+        &self,
+        prompt: Vec<u32>,
+        params: GenParams,
+    ) -> Result<tmpsc::UnboundedReceiver<Event>, EngineError> {
+        let window = self.config.ctx_per_seq as usize;
+        if prompt.is_empty() || prompt.len() + 1 > window {
+            return Err(EngineError::TooLong {
+                tokens: prompt.len(),
+                window,
+            });
+        }
+        if let Some(g) = &params.grammar {
+            let text = match g {
+                Grammar::Always(t) | Grammar::Lazy { grammar: t, .. } => t,
+            };
+            // Validate now so a bad grammar is the caller's error, not a worker failure.
+            LlamaSampler::grammar(&self.model, text, "root")
+                .map_err(|e| EngineError::Grammar(e.to_string()))?;
+        }
+        let (tx, rx) = tmpsc::unbounded_channel();
+        let job = Job {
+            prompt: prompt.into_iter().map(|t| LlamaToken(t as i32)).collect(),
+            params,
+            events: tx,
+            queued: Instant::now(),
+        };
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => EngineError::Busy,
+            mpsc::TrySendError::Disconnected(_) => {
+                EngineError::Runtime("inference worker stopped".into())
+            }
+        })?;
+        Ok(rx)
+    }
+}
+
+/// One request being served.
+struct Slot {
+    seq: i32,
+    job: Job,
+    /// Prompt tokens not yet evaluated.
+    pending: usize,
+    n_past: i32,
+    /// Token to feed next (decode phase).
+    next: Option<LlamaToken>,
+    sampler: LlamaSampler,
+    generated: usize,
+    /// Raw bytes of generated text not yet valid UTF-8.
+    utf8: Vec<u8>,
+    /// Generated text (excluding special trigger tokens) and how much of it was sent.
+    text: String,
+    sent: usize,
+    triggered: bool,
+    first_token_ms: u64,
+}
+
+fn sampler_for(
+    model: &LlamaModel,
+    params: &GenParams,
+    grammar: Option<&str>,
+) -> Result<LlamaSampler, String> {
+    let mut chain = Vec::new();
+    if let Some(g) = grammar {
+        chain.push(LlamaSampler::grammar(model, g, "root").map_err(|e| e.to_string())?);
+    }
+    let temp = params.temperature.unwrap_or(0.0);
+    if temp <= 0.0 {
+        chain.push(LlamaSampler::greedy());
+    } else {
+        if let Some(k) = params.top_k.filter(|k| *k > 0) {
+            chain.push(LlamaSampler::top_k(k as i32));
+        }
+        if let Some(p) = params.top_p.filter(|p| *p < 1.0) {
+            chain.push(LlamaSampler::top_p(p, 1));
+        }
+        chain.push(LlamaSampler::temp(temp));
+        let seed = params.seed.map(|s| s as u32).unwrap_or_else(rand_seed);
+        chain.push(LlamaSampler::dist(seed));
+    }
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+fn rand_seed() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (t.as_nanos() as u32) ^ std::process::id()
+}
+
+/// Longest suffix of `text` that is a proper prefix of some stop sequence: held back until
+/// we know whether the stop sequence completes.
+fn held_back(text: &str, stops: &[String]) -> usize {
+    let mut hold = 0;
+    for s in stops {
+        for len in (1..s.len()).rev() {
+            if len <= text.len()
+                && text.is_char_boundary(text.len() - len)
+                && s.is_char_boundary(len)
+                && text.ends_with(&s[..len])
+            {
+                hold = hold.max(len);
+                break;
+            }
+        }
+    }
+    hold
+}
+
+impl Slot {
+    fn emit(&mut self, ev: Event) -> bool {
+        self.job.events.send(ev).is_ok()
+    }
+
+    /// Sends what can be sent; returns a stop sequence if one completed.
+    fn flush(&mut self) -> Option<String> {
+        let stops = self.job.params.stop.clone();
+        for s in &stops {
+            if s.is_empty() {
+                continue;
+            }
+            let search_from = self.sent.saturating_sub(s.len());
+            let search_from = (0..=search_from)
+                .rev()
+                .find(|i| self.text.is_char_boundary(*i))
+                .unwrap_or(0);
+            if let Some(pos) = self.text[search_from..].find(s.as_str()) {
+                let end = search_from + pos;
+                if end > self.sent {
+                    let t = self.text[self.sent..end].to_owned();
+                    self.emit(Event::Text(t));
+                }
+                self.sent = end;
+                return Some(s.clone());
+            }
+        }
+        let safe = self.text.len() - held_back(&self.text[self.sent..], &self.job.params.stop);
+        if safe > self.sent {
+            let t = self.text[self.sent..safe].to_owned();
+            self.sent = safe;
+            self.emit(Event::Text(t));
+        }
+        None
+    }
+
+    fn finish(&mut self, finish: Finish) {
+        if !matches!(finish, Finish::Stop(_)) {
+            // Release everything still held back for a stop sequence that never completed.
+            if self.sent < self.text.len() {
+                let t = self.text[self.sent..].to_owned();
+                self.sent = self.text.len();
+                self.emit(Event::Text(t));
+            }
+        }
+        let prompt_tokens = self.job.prompt.len();
+        let ev = Event::Done {
+            finish,
+            prompt_tokens,
+            generated_tokens: self.generated,
+            first_token_ms: self.first_token_ms,
+        };
+        self.emit(ev);
+    }
+}
+
+fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job>) {
+    let Ok(backend) = backend() else { return };
+    let n_ctx = config.ctx_per_seq * config.parallel;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(n_ctx))
+        .with_n_batch(config.batch)
+        .with_n_seq_max(config.parallel)
+        .with_n_threads(config.threads)
+        .with_n_threads_batch(config.threads);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "creating the inference context failed");
+            // Answer every request with the error rather than hanging callers.
+            for job in jobs {
+                let _ = job.events.send(Event::Error(format!(
+                    "creating the inference context failed: {e}"
+                )));
+            }
+            return;
+        }
+    };
+    let vocab = model.vocab();
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut free: Vec<i32> = (0..config.parallel as i32).rev().collect();
+    let mut batch = LlamaBatch::new(config.batch as usize, 1);
+
+    loop {
+        // Admit new requests while sequences are free; block only when idle.
+        while let Some(seq) = free.pop() {
+            let job = if slots.is_empty() {
+                match jobs.recv() {
+                    Ok(j) => j,
+                    Err(_) => return,
+                }
+            } else {
+                match jobs.try_recv() {
+                    Ok(j) => j,
+                    Err(_) => {
+                        free.push(seq);
+                        break;
+                    }
+                }
+            };
+            let grammar = match &job.params.grammar {
+                Some(Grammar::Always(g)) => Some(g.as_str()),
+                _ => None,
+            };
+            match sampler_for(&model, &job.params, grammar) {
+                Ok(sampler) => {
+                    let pending = job.prompt.len();
+                    slots.push(Slot {
+                        seq,
+                        job,
+                        pending,
+                        n_past: 0,
+                        next: None,
+                        sampler,
+                        generated: 0,
+                        utf8: Vec::new(),
+                        text: String::new(),
+                        sent: 0,
+                        triggered: false,
+                        first_token_ms: 0,
+                    });
+                }
+                Err(e) => {
+                    let _ = job.events.send(Event::Error(e));
+                    free.push(seq);
+                }
+            }
+        }
+
+        // One forward pass over every active sequence: decoders add one token each, prompts
+        // fill the rest of the batch.
+        batch.clear();
+        let mut logits_at: Vec<(usize, i32)> = Vec::new();
+        let budget = config.batch as usize;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if let Some(tok) = slot.next.take() {
+                if batch.add(tok, slot.n_past, &[slot.seq], true).is_ok() {
+                    logits_at.push((i, batch.n_tokens() - 1));
+                    slot.n_past += 1;
+                }
+            }
+        }
+        for (i, slot) in slots.iter_mut().enumerate() {
+            while slot.pending > 0 && (batch.n_tokens() as usize) < budget {
+                let idx = slot.job.prompt.len() - slot.pending;
+                let last = slot.pending == 1;
+                if batch
+                    .add(slot.job.prompt[idx], slot.n_past, &[slot.seq], last)
+                    .is_err()
+                {
+                    break;
+                }
+                slot.n_past += 1;
+                slot.pending -= 1;
+                if last {
+                    logits_at.push((i, batch.n_tokens() - 1));
+                }
+            }
+        }
+        if batch.n_tokens() == 0 {
+            continue;
+        }
+        if let Err(e) = ctx.decode(&mut batch) {
+            for mut slot in slots.drain(..) {
+                slot.emit(Event::Error(format!("decode failed: {e}")));
+                let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+                free.push(slot.seq);
+            }
+            continue;
+        }
+
+        let mut done: Vec<usize> = Vec::new();
+        for (i, at) in logits_at {
+            let slot = &mut slots[i];
+            let tok = slot.sampler.sample(&ctx, at);
+            slot.generated += 1;
+            if slot.generated == 1 {
+                slot.first_token_ms = slot.job.queued.elapsed().as_millis() as u64;
+            }
+            if vocab.is_eog(tok) {
+                slot.finish(Finish::Eog);
+                done.push(i);
+                continue;
+            }
+            let mut tok = tok;
+            let lazy = match &slot.job.params.grammar {
+                Some(Grammar::Lazy {
+                    trigger,
+                    grammar,
+                    json_start,
+                }) if !slot.triggered => Some((*trigger, grammar.clone(), *json_start)),
+                _ => None,
+            };
+            // Small models often answer a tool call as bare JSON without the trigger token:
+            // a first token opening a JSON object also starts the constrained call, re-sampled
+            // from the same logits under the grammar.
+            if let Some((_, grammar, _)) = lazy.as_ref().filter(|(t, _, json_start)| {
+                *json_start && slot.generated == 1 && tok.0 as u32 != *t
+            }) {
+                let piece = vocab.token_to_piece(tok, false, None);
+                if String::from_utf8_lossy(&piece)
+                    .trim_start()
+                    .starts_with('{')
+                {
+                    let constrained = GenParams {
+                        temperature: Some(0.0),
+                        ..slot.job.params.clone()
+                    };
+                    match sampler_for(&model, &constrained, Some(grammar)) {
+                        Ok(mut s) => {
+                            tok = s.sample(&ctx, at);
+                            slot.sampler = s;
+                            slot.triggered = true;
+                            slot.emit(Event::Triggered);
+                        }
+                        Err(e) => {
+                            slot.emit(Event::Error(e));
+                            done.push(i);
+                            continue;
+                        }
+                    }
+                }
+            }
+            let trigger = match lazy {
+                Some((trigger, grammar, _)) if !slot.triggered && tok.0 as u32 == trigger => {
+                    Some(grammar)
+                }
+                _ => None,
+            };
+            if let Some(grammar) = trigger {
+                slot.triggered = true;
+                // Text so far is final; what follows is constrained.
+                if slot.sent < slot.text.len() {
+                    let t = slot.text[slot.sent..].to_owned();
+                    slot.sent = slot.text.len();
+                    slot.emit(Event::Text(t));
+                }
+                slot.emit(Event::Triggered);
+                let constrained = GenParams {
+                    temperature: Some(0.0),
+                    ..slot.job.params.clone()
+                };
+                match sampler_for(&model, &constrained, Some(&grammar)) {
+                    Ok(s) => slot.sampler = s,
+                    Err(e) => {
+                        slot.emit(Event::Error(e));
+                        done.push(i);
+                        continue;
+                    }
+                }
+            } else {
+                slot.utf8.extend(vocab.token_to_piece(tok, false, None));
+                let valid = match std::str::from_utf8(&slot.utf8) {
+                    Ok(s) => s.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => slot.utf8.len(),
+                };
+                let chunk: Vec<u8> = slot.utf8.drain(..valid).collect();
+                slot.text.push_str(&String::from_utf8_lossy(&chunk));
+                if let Some(stop) = slot.flush() {
+                    slot.finish(Finish::Stop(stop));
+                    done.push(i);
+                    continue;
+                }
+            }
+            if slot.job.events.is_closed() {
+                // The caller went away: stop spending compute on it.
+                done.push(i);
+                continue;
+            }
+            let window = config.ctx_per_seq as i32;
+            if slot.generated as u32 >= slot.job.params.max_tokens || slot.n_past + 1 >= window {
+                slot.finish(Finish::MaxTokens);
+                done.push(i);
+                continue;
+            }
+            slot.next = Some(tok);
+        }
+        done.sort_unstable();
+        done.dedup();
+        for i in done.into_iter().rev() {
+            let slot = slots.swap_remove(i);
+            let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
+            free.push(slot.seq);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_back_possible_stop_prefixes() {
+        let stops = vec!["\nHuman:".to_string(), "END".to_string()];
+        assert_eq!(held_back("hello\nHu", &stops), 3);
+        assert_eq!(held_back("hello EN", &stops), 2);
+        assert_eq!(held_back("hello", &stops), 0);
+        assert_eq!(held_back("héllo", &["é!".to_string()]), 0);
+    }
+}

@@ -1,0 +1,11 @@
+//! The model runtime: chat models (GGUF, run by llama.cpp with continuous batching), chat
+//! templates, grammar-constrained tool calls, and fetching the default weights. No HTTP, no
+//! AWS wire formats: Bedrock, SageMaker and the OpenAI facade sit on top.
+
+pub mod chat;
+pub mod engine;
+pub mod pull;
+pub mod template;
+
+pub use chat::{ChatError, ChatEvent, ChatModel};
+pub use engine::EngineConfig;
