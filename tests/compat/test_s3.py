@@ -129,11 +129,18 @@ def test_bucket_location_us_east_1(s3, bucket):
     assert s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") in (None, "")
 
 
-def test_bucket_versioning(s3, bucket):
+def test_bucket_versioning_status(s3, bucket):
     r = s3.get_bucket_versioning(Bucket=bucket)
     assert "Status" not in r
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+
+
+@pytest.mark.xfail(reason="object versions are not kept yet (only the bucket's versioning status): drop this mark when they are", strict=True)
+def test_object_versions(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
     v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"two")["VersionId"]
     assert v1 != v2
@@ -657,7 +664,7 @@ def test_virtual_host_style(make_client, server):
     assert any(h and h.startswith(f"{name}.localhost") for h in seen), seen
 
 
-@pytest.mark.xfail(reason="object tagging not implemented yet: drop this mark when it is", strict=False)
+@pytest.mark.xfail(reason="object tagging not implemented yet: drop this mark when it is", strict=True)
 def test_object_tagging(s3, bucket):
     s3.put_object(Bucket=bucket, Key="t", Body=b"tagged", Tagging="a=1&b=two")
     tags = s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"]
