@@ -9,14 +9,18 @@ SHARED ?= ../shared
 PORT ?= 4566
 DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
-AREAS ?= s3
+AREAS ?= s3,bedrock,streaming
 
-.PHONY: run build test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
+.PHONY: run build models test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
 
 build:
 	$(CARGO) build --release --workspace --bins
 
-run: build
+# The default models (chat GGUF, embeddings) into $$BASALT_MODEL_DIR (default: user cache dir).
+models: build
+	$(BIN) models pull
+
+run: build models
 	$(BIN) serve --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
 
 $(VENV)/.installed: tests/compat/requirements.txt
@@ -29,7 +33,7 @@ $(VENV)/.installed: tests/compat/requirements.txt
 venv: $(VENV)/.installed
 
 # One release build serves the unit tests, the integration tests and the compatibility suite.
-test: test-rust test-compat test-acceptance
+test: models test-rust test-compat test-acceptance
 
 test-rust: build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \

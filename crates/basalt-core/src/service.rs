@@ -24,18 +24,27 @@ pub struct Output {
     pub body: Value,
     /// For operations whose output has an event-stream member, the events in order.
     pub stream: Option<EventStream>,
+    /// Response headers AWS sends outside the modeled output (e.g. Bedrock's
+    /// `X-Amzn-Bedrock-Input-Token-Count`).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Output {
     pub fn new(body: Value) -> Self {
-        Output { body, stream: None }
+        Output { body, stream: None, headers: Vec::new() }
     }
 
     pub fn empty() -> Self {
-        Output {
-            body: Value::Object(Default::default()),
-            stream: None,
-        }
+        Output::new(Value::Object(Default::default()))
+    }
+
+    pub fn with_stream(body: Value, stream: EventStream) -> Self {
+        Output { body, stream: Some(stream), headers: Vec::new() }
+    }
+
+    pub fn header(mut self, name: &str, value: impl ToString) -> Self {
+        self.headers.push((name.to_owned(), value.to_string()));
+        self
     }
 }
 

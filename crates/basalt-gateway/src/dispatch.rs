@@ -429,7 +429,8 @@ async fn run(
         endpoint: gw.config.endpoint.clone(),
     };
     let output = service.call(&ctx, &op.name, input).await?;
-    let resp = basalt_protocol::serialize_output(model, protocol, op, &output.body, request_id)?;
+    let mut resp = basalt_protocol::serialize_output(model, protocol, op, &output.body, request_id)?;
+    resp.headers.extend(output.headers);
     let Some(stream) = output.stream else {
         return Ok(to_http(
             resp,

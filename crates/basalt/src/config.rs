@@ -38,6 +38,24 @@ pub struct ServeArgs {
     /// Async worker threads.
     #[arg(long, env = "BASALT_THREADS")]
     threads: Option<usize>,
+    /// Where local models live (default: the user cache dir; see `basalt models list`).
+    #[arg(long, env = "BASALT_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// A GGUF chat model to serve instead of the default.
+    #[arg(long, env = "BASALT_CHAT_MODEL")]
+    chat_model: Option<PathBuf>,
+    /// Threads for model inference (default: all cores).
+    #[arg(long, env = "BASALT_LLM_THREADS")]
+    llm_threads: Option<i32>,
+    /// Requests decoded together by the chat model (continuous batching).
+    #[arg(long, env = "BASALT_LLM_PARALLEL")]
+    llm_parallel: Option<u32>,
+    /// Context window per request, in tokens.
+    #[arg(long, env = "BASALT_LLM_CONTEXT")]
+    llm_context: Option<u32>,
+    /// Requests that may wait for the chat model before ThrottlingException.
+    #[arg(long, env = "BASALT_LLM_QUEUE")]
+    llm_queue: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "BASALT_CONFIG")]
     config: Option<PathBuf>,
@@ -56,6 +74,12 @@ struct FileConfig {
     access_keys: Option<Vec<String>>,
     max_body_bytes: Option<usize>,
     threads: Option<usize>,
+    model_dir: Option<PathBuf>,
+    chat_model: Option<PathBuf>,
+    llm_threads: Option<i32>,
+    llm_parallel: Option<u32>,
+    llm_context: Option<u32>,
+    llm_queue: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +93,7 @@ pub struct Resolved {
     pub keys: Vec<(String, String)>,
     pub max_body_bytes: usize,
     pub threads: usize,
+    pub runtime: basalt_bedrock_runtime::RuntimeConfig,
 }
 
 impl ServeArgs {
@@ -110,6 +135,30 @@ impl ServeArgs {
             account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()),
             "account id must be 12 digits"
         );
+        let mut engine = basalt_models::EngineConfig::default();
+        if let Some(t) = self.llm_threads.or(file.llm_threads) {
+            engine.threads = t.max(1);
+        }
+        if let Some(p) = self.llm_parallel.or(file.llm_parallel) {
+            engine.parallel = p.clamp(1, 64);
+        }
+        if let Some(c) = self.llm_context.or(file.llm_context) {
+            engine.ctx_per_seq = c.clamp(256, 131_072);
+        }
+        if let Some(q) = self.llm_queue.or(file.llm_queue) {
+            engine.max_queue = q.max(1);
+        }
+        let model_dir = self.model_dir.or(file.model_dir);
+        if let Some(dir) = &model_dir {
+            // `basalt models` and the runtime read the same variable.
+            // SAFETY: set once at start-up, before any other thread exists.
+            unsafe { std::env::set_var("BASALT_MODEL_DIR", dir) };
+        }
+        let runtime = basalt_bedrock_runtime::RuntimeConfig {
+            model_dir: model_dir.unwrap_or_else(basalt_models::pull::model_dir),
+            engine,
+            chat_model: self.chat_model.or(file.chat_model),
+        };
         Ok(Resolved {
             host: self
                 .host
@@ -137,6 +186,7 @@ impl ServeArgs {
                 .or(file.max_body_bytes)
                 .unwrap_or(64 * 1024 * 1024),
             threads: self.threads.or(file.threads).unwrap_or(2).max(1),
+            runtime,
         })
     }
 }

@@ -27,6 +27,48 @@ struct Cli {
 enum Command {
     /// Serve every AWS API on one port.
     Serve(ServeArgs),
+    /// Fetch or list the local models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Fetch the default models into the model directory (verified by SHA-256).
+    Pull {
+        /// Copy from a local folder (holding the GGUF file and model folders) instead.
+        #[arg(long)]
+        from: Option<std::path::PathBuf>,
+        /// Only this model (by name); default: all defaults.
+        name: Option<String>,
+    },
+    /// List the default models and whether they are installed.
+    List,
+}
+
+fn models(command: ModelsCommand) -> anyhow::Result<()> {
+    use basalt_models::pull;
+    let dir = pull::model_dir();
+    match command {
+        ModelsCommand::Pull { from, name } => {
+            for spec in pull::DEFAULTS {
+                if name.as_deref().is_some_and(|n| n != spec.name) {
+                    continue;
+                }
+                pull::pull(spec, &dir, from.as_deref()).with_context(|| format!("pulling {}", spec.name))?;
+            }
+        }
+        ModelsCommand::List => {
+            println!("model directory: {} (BASALT_MODEL_DIR)", dir.display());
+            for spec in pull::DEFAULTS {
+                let state = if pull::is_installed(spec, &dir) { "installed" } else { "missing" };
+                println!("{:<32} {:>9} {:>8.1} MiB  {}", spec.name, state, spec.bytes as f64 / 1048576.0, spec.role);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// S3 through s3s, behind the gateway's raw-handler interface.
@@ -53,6 +95,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?),
+        Command::Models { command } => models(command),
     }
 }
 
@@ -91,6 +134,12 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         }
         let mut registry = ServiceRegistry::default();
         registry.register(Arc::new(basalt_sts::Sts::new(session_keys)));
+        let runtime = Arc::new(basalt_bedrock_runtime::Runtime::new(cfg.runtime.clone()));
+        let accounting = Arc::new(basalt_bedrock_runtime::accounting::Accounting::default());
+        registry.register(Arc::new(basalt_bedrock_runtime::BedrockRuntime::new(
+            runtime.clone(),
+            accounting.clone(),
+        )));
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -136,6 +185,9 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             principals,
         )
         .with_s3(Arc::new(S3Raw(Arc::new(s3))));
+        gateway
+            .metrics
+            .add_renderer(Box::new(move |out: &mut String| accounting.render(out)));
         eprintln!(
             "basalt {} ready on http://{} ({})",
             env!("CARGO_PKG_VERSION"),

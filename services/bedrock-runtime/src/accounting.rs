@@ -1,0 +1,175 @@
+//! Per-invocation accounting: tokens, latency and cost by model id, as the `AWS/Bedrock`
+//! CloudWatch metrics report them (Invocations, InputTokenCount, OutputTokenCount,
+//! InvocationLatency, InvocationThrottles), kept as data points for the CloudWatch API and
+//! rendered in `/_basalt/metrics`.
+
+use basalt_chat::Usage;
+use basalt_core::RequestContext;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// On-demand prices in USD per million input / output tokens (Bedrock's us-east-1 list).
+const PRICES: &[(&str, f64, f64)] = &[
+    ("anthropic.claude-3-haiku", 0.25, 1.25),
+    ("anthropic.claude-3-sonnet", 3.0, 15.0),
+    ("anthropic.claude-3-opus", 15.0, 75.0),
+    ("anthropic.claude-3-5-haiku", 0.8, 4.0),
+    ("anthropic.claude-3-5-sonnet", 3.0, 15.0),
+    ("anthropic.claude-3-7-sonnet", 3.0, 15.0),
+    ("anthropic.claude-sonnet-4", 3.0, 15.0),
+    ("anthropic.claude-opus-4", 15.0, 75.0),
+    ("anthropic.claude-v2", 8.0, 24.0),
+    ("anthropic.claude-instant", 0.8, 2.4),
+    ("amazon.titan-text-express", 0.2, 0.6),
+    ("amazon.titan-text-lite", 0.15, 0.2),
+    ("amazon.titan-text-premier", 0.5, 1.5),
+    ("amazon.nova-micro", 0.035, 0.14),
+    ("amazon.nova-lite", 0.06, 0.24),
+    ("amazon.nova-pro", 0.8, 3.2),
+    ("meta.llama3-8b", 0.3, 0.6),
+    ("meta.llama3-70b", 2.65, 3.5),
+    ("meta.llama3-1-8b", 0.22, 0.22),
+    ("meta.llama3-1-70b", 0.72, 0.72),
+    ("mistral.mistral-7b", 0.15, 0.2),
+    ("mistral.mixtral-8x7b", 0.45, 0.7),
+    ("mistral.mistral-large", 4.0, 12.0),
+    ("cohere.command-r-plus", 3.0, 15.0),
+    ("cohere.command-r", 0.5, 1.5),
+    ("ai21.jamba-1-5-mini", 0.2, 0.4),
+    ("deepseek.r1", 1.35, 5.4),
+    ("amazon.titan-embed-text-v1", 0.1, 0.0),
+    ("amazon.titan-embed-text-v2", 0.02, 0.0),
+    ("cohere.embed", 0.1, 0.0),
+];
+
+/// USD cost of `usage` on `model_id` (0 when the price is unknown).
+pub fn cost_usd(model_id: &str, usage: &Usage) -> f64 {
+    let base = basalt_chat::providers::base_model_id(model_id).unwrap_or(model_id);
+    PRICES
+        .iter()
+        .filter(|(prefix, _, _)| base.starts_with(prefix))
+        .max_by_key(|(prefix, _, _)| prefix.len())
+        .map(|(_, i, o)| (f64::from(usage.input_tokens) * i + f64::from(usage.output_tokens) * o) / 1_000_000.0)
+        .unwrap_or(0.0)
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Totals {
+    pub invocations: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency_ms: u64,
+    pub throttles: u64,
+    pub cost_usd: f64,
+}
+
+/// A CloudWatch data point in the `AWS/Bedrock` namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataPoint {
+    pub account_id: String,
+    pub region: String,
+    pub metric: &'static str,
+    pub model_id: String,
+    pub value: f64,
+    pub unit: &'static str,
+    /// Epoch seconds.
+    pub timestamp: i64,
+}
+
+/// Most recent data points kept for the CloudWatch API.
+const MAX_POINTS: usize = 100_000;
+
+#[derive(Default)]
+pub struct Accounting {
+    totals: Mutex<BTreeMap<String, Totals>>,
+    points: Mutex<std::collections::VecDeque<DataPoint>>,
+}
+
+impl Accounting {
+    pub fn record(&self, ctx: &RequestContext, model_id: &str, usage: &Usage, latency_ms: u64) {
+        let cost = cost_usd(model_id, usage);
+        {
+            let mut totals = self.totals.lock();
+            let t = totals.entry(model_id.to_owned()).or_default();
+            t.invocations += 1;
+            t.input_tokens += u64::from(usage.input_tokens);
+            t.output_tokens += u64::from(usage.output_tokens);
+            t.latency_ms += latency_ms;
+            t.cost_usd += cost;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let mut points = self.points.lock();
+        for (metric, value, unit) in [
+            ("Invocations", 1.0, "Count"),
+            ("InputTokenCount", f64::from(usage.input_tokens), "Count"),
+            ("OutputTokenCount", f64::from(usage.output_tokens), "Count"),
+            ("InvocationLatency", latency_ms as f64, "Milliseconds"),
+        ] {
+            if points.len() >= MAX_POINTS {
+                points.pop_front();
+            }
+            points.push_back(DataPoint {
+                account_id: ctx.account_id.clone(),
+                region: ctx.region.clone(),
+                metric,
+                model_id: model_id.to_owned(),
+                value,
+                unit,
+                timestamp: now,
+            });
+        }
+    }
+
+    pub fn throttled(&self, model_id: &str) {
+        self.totals.lock().entry(model_id.to_owned()).or_default().throttles += 1;
+    }
+
+    pub fn totals(&self, model_id: &str) -> Totals {
+        self.totals.lock().get(model_id).cloned().unwrap_or_default()
+    }
+
+    pub fn data_points(&self) -> Vec<DataPoint> {
+        self.points.lock().iter().cloned().collect()
+    }
+
+    /// Prometheus text for `/_basalt/metrics`.
+    pub fn render(&self, out: &mut String) {
+        let totals = self.totals.lock();
+        for (name, help, get) in [
+            ("basalt_bedrock_invocations_total", "Bedrock invocations by model id.", (|t: &Totals| t.invocations as f64) as fn(&Totals) -> f64),
+            ("basalt_bedrock_input_tokens_total", "Input tokens by model id.", |t| t.input_tokens as f64),
+            ("basalt_bedrock_output_tokens_total", "Output tokens by model id.", |t| t.output_tokens as f64),
+            ("basalt_bedrock_invocation_latency_seconds_total", "Summed invocation latency by model id.", |t| t.latency_ms as f64 / 1000.0),
+            ("basalt_bedrock_invocation_throttles_total", "Throttled invocations by model id.", |t| t.throttles as f64),
+            ("basalt_bedrock_cost_usd_total", "What the invocations would have cost on Bedrock on demand.", |t| t.cost_usd),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (model, t) in totals.iter() {
+                let _ = writeln!(out, "{name}{{model_id=\"{model}\"}} {}", get(t));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_and_totals() {
+        let u = Usage { input_tokens: 1_000_000, output_tokens: 1_000_000 };
+        assert_eq!(cost_usd("anthropic.claude-3-sonnet-20240229-v1:0", &u), 18.0);
+        assert_eq!(cost_usd("us.anthropic.claude-3-haiku-20240307-v1:0", &u), 1.5);
+        assert_eq!(cost_usd("unknown.model", &u), 0.0);
+        let a = Accounting::default();
+        let ctx = RequestContext::internal("000000000000", "us-east-1", "http://x");
+        a.record(&ctx, "anthropic.claude-3-sonnet-20240229-v1:0", &Usage { input_tokens: 10, output_tokens: 5 }, 120);
+        let t = a.totals("anthropic.claude-3-sonnet-20240229-v1:0");
+        assert_eq!((t.invocations, t.input_tokens, t.output_tokens, t.latency_ms), (1, 10, 5, 120));
+        assert_eq!(a.data_points().len(), 4);
+        let mut s = String::new();
+        a.render(&mut s);
+        assert!(s.contains("basalt_bedrock_input_tokens_total{model_id=\"anthropic.claude-3-sonnet-20240229-v1:0\"} 10"));
+    }
+}
