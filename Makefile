@@ -11,9 +11,12 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming
 
-.PHONY: run build models test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
+.PHONY: deps run build models test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
 
-build:
+deps:
+	@bash scripts/deps.sh
+
+build: deps
 	$(CARGO) build --release --workspace --bins
 
 # The default models (chat GGUF, embeddings) into $$BASALT_MODEL_DIR (default: user cache dir).

@@ -31,7 +31,11 @@ pub struct Output {
 
 impl Output {
     pub fn new(body: Value) -> Self {
-        Output { body, stream: None, headers: Vec::new() }
+        Output {
+            body,
+            stream: None,
+            headers: Vec::new(),
+        }
     }
 
     pub fn empty() -> Self {
@@ -39,7 +43,11 @@ impl Output {
     }
 
     pub fn with_stream(body: Value, stream: EventStream) -> Self {
-        Output { body, stream: Some(stream), headers: Vec::new() }
+        Output {
+            body,
+            stream: Some(stream),
+            headers: Vec::new(),
+        }
     }
 
     pub fn header(mut self, name: &str, value: impl ToString) -> Self {

@@ -214,6 +214,16 @@ pub(crate) async fn dispatch(
     let request_id = basalt_core::ids::request_id();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
+    if let Some((prefix, handler)) = gw.routes.iter().find(|(p, _)| path.starts_with(p)) {
+        let resp = handler.handle(req).await;
+        gw.metrics.record(
+            prefix.trim_matches('/'),
+            &path,
+            resp.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+        return resp;
+    }
     let sig = sigv4::parse(req.headers(), &query);
     let target = route::route(
         &path,
@@ -429,7 +439,8 @@ async fn run(
         endpoint: gw.config.endpoint.clone(),
     };
     let output = service.call(&ctx, &op.name, input).await?;
-    let mut resp = basalt_protocol::serialize_output(model, protocol, op, &output.body, request_id)?;
+    let mut resp =
+        basalt_protocol::serialize_output(model, protocol, op, &output.body, request_id)?;
     resp.headers.extend(output.headers);
     let Some(stream) = output.stream else {
         return Ok(to_http(

@@ -37,6 +37,8 @@ pub struct Gateway {
     pub config: GatewayConfig,
     pub registry: ServiceRegistry,
     pub s3: Option<Arc<dyn RawHandler>>,
+    /// Non-AWS HTTP APIs on the same port, by path prefix (the OpenAI-compatible facade).
+    pub routes: Vec<(&'static str, Arc<dyn RawHandler>)>,
     pub principals: Arc<dyn Principals>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
@@ -52,10 +54,16 @@ impl Gateway {
             config,
             registry,
             s3: None,
+            routes: Vec::new(),
             principals,
             metrics: Arc::default(),
             started: Instant::now(),
         }
+    }
+
+    pub fn with_route(mut self, prefix: &'static str, handler: Arc<dyn RawHandler>) -> Self {
+        self.routes.push((prefix, handler));
+        self
     }
 
     pub fn with_s3(mut self, s3: Arc<dyn RawHandler>) -> Self {

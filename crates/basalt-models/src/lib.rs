@@ -3,9 +3,11 @@
 //! AWS wire formats: Bedrock, SageMaker and the OpenAI facade sit on top.
 
 pub mod chat;
+pub mod embed;
 pub mod engine;
 pub mod pull;
 pub mod template;
 
 pub use chat::{ChatError, ChatEvent, ChatModel};
+pub use embed::EmbeddingModel;
 pub use engine::EngineConfig;

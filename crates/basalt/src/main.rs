@@ -1,6 +1,7 @@
 //! `basalt`: the AI-native AWS stack on one machine.
 
 mod config;
+mod openai;
 
 use anyhow::Context;
 use basalt_core::ServiceRegistry;
@@ -57,14 +58,25 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
                 if name.as_deref().is_some_and(|n| n != spec.name) {
                     continue;
                 }
-                pull::pull(spec, &dir, from.as_deref()).with_context(|| format!("pulling {}", spec.name))?;
+                pull::pull(spec, &dir, from.as_deref())
+                    .with_context(|| format!("pulling {}", spec.name))?;
             }
         }
         ModelsCommand::List => {
             println!("model directory: {} (BASALT_MODEL_DIR)", dir.display());
             for spec in pull::DEFAULTS {
-                let state = if pull::is_installed(spec, &dir) { "installed" } else { "missing" };
-                println!("{:<32} {:>9} {:>8.1} MiB  {}", spec.name, state, spec.bytes as f64 / 1048576.0, spec.role);
+                let state = if pull::is_installed(spec, &dir) {
+                    "installed"
+                } else {
+                    "missing"
+                };
+                println!(
+                    "{:<32} {:>9} {:>8.1} MiB  {}",
+                    spec.name,
+                    state,
+                    spec.bytes as f64 / 1048576.0,
+                    spec.role
+                );
             }
         }
     }
@@ -140,6 +152,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             runtime.clone(),
             accounting.clone(),
         )));
+        registry.register(Arc::new(basalt_bedrock::Bedrock::new()));
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -184,7 +197,13 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             registry,
             principals,
         )
-        .with_s3(Arc::new(S3Raw(Arc::new(s3))));
+        .with_s3(Arc::new(S3Raw(Arc::new(s3))))
+        .with_route(
+            "/v1/",
+            Arc::new(openai::OpenAi {
+                runtime: runtime.clone(),
+            }),
+        );
         gateway
             .metrics
             .add_renderer(Box::new(move |out: &mut String| accounting.render(out)));

@@ -50,7 +50,9 @@ pub fn cost_usd(model_id: &str, usage: &Usage) -> f64 {
         .iter()
         .filter(|(prefix, _, _)| base.starts_with(prefix))
         .max_by_key(|(prefix, _, _)| prefix.len())
-        .map(|(_, i, o)| (f64::from(usage.input_tokens) * i + f64::from(usage.output_tokens) * o) / 1_000_000.0)
+        .map(|(_, i, o)| {
+            (f64::from(usage.input_tokens) * i + f64::from(usage.output_tokens) * o) / 1_000_000.0
+        })
         .unwrap_or(0.0)
 }
 
@@ -122,11 +124,19 @@ impl Accounting {
     }
 
     pub fn throttled(&self, model_id: &str) {
-        self.totals.lock().entry(model_id.to_owned()).or_default().throttles += 1;
+        self.totals
+            .lock()
+            .entry(model_id.to_owned())
+            .or_default()
+            .throttles += 1;
     }
 
     pub fn totals(&self, model_id: &str) -> Totals {
-        self.totals.lock().get(model_id).cloned().unwrap_or_default()
+        self.totals
+            .lock()
+            .get(model_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn data_points(&self) -> Vec<DataPoint> {
@@ -137,12 +147,36 @@ impl Accounting {
     pub fn render(&self, out: &mut String) {
         let totals = self.totals.lock();
         for (name, help, get) in [
-            ("basalt_bedrock_invocations_total", "Bedrock invocations by model id.", (|t: &Totals| t.invocations as f64) as fn(&Totals) -> f64),
-            ("basalt_bedrock_input_tokens_total", "Input tokens by model id.", |t| t.input_tokens as f64),
-            ("basalt_bedrock_output_tokens_total", "Output tokens by model id.", |t| t.output_tokens as f64),
-            ("basalt_bedrock_invocation_latency_seconds_total", "Summed invocation latency by model id.", |t| t.latency_ms as f64 / 1000.0),
-            ("basalt_bedrock_invocation_throttles_total", "Throttled invocations by model id.", |t| t.throttles as f64),
-            ("basalt_bedrock_cost_usd_total", "What the invocations would have cost on Bedrock on demand.", |t| t.cost_usd),
+            (
+                "basalt_bedrock_invocations_total",
+                "Bedrock invocations by model id.",
+                (|t: &Totals| t.invocations as f64) as fn(&Totals) -> f64,
+            ),
+            (
+                "basalt_bedrock_input_tokens_total",
+                "Input tokens by model id.",
+                |t| t.input_tokens as f64,
+            ),
+            (
+                "basalt_bedrock_output_tokens_total",
+                "Output tokens by model id.",
+                |t| t.output_tokens as f64,
+            ),
+            (
+                "basalt_bedrock_invocation_latency_seconds_total",
+                "Summed invocation latency by model id.",
+                |t| t.latency_ms as f64 / 1000.0,
+            ),
+            (
+                "basalt_bedrock_invocation_throttles_total",
+                "Throttled invocations by model id.",
+                |t| t.throttles as f64,
+            ),
+            (
+                "basalt_bedrock_cost_usd_total",
+                "What the invocations would have cost on Bedrock on demand.",
+                |t| t.cost_usd,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for (model, t) in totals.iter() {
@@ -158,15 +192,35 @@ mod tests {
 
     #[test]
     fn prices_and_totals() {
-        let u = Usage { input_tokens: 1_000_000, output_tokens: 1_000_000 };
-        assert_eq!(cost_usd("anthropic.claude-3-sonnet-20240229-v1:0", &u), 18.0);
-        assert_eq!(cost_usd("us.anthropic.claude-3-haiku-20240307-v1:0", &u), 1.5);
+        let u = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 1_000_000,
+        };
+        assert_eq!(
+            cost_usd("anthropic.claude-3-sonnet-20240229-v1:0", &u),
+            18.0
+        );
+        assert_eq!(
+            cost_usd("us.anthropic.claude-3-haiku-20240307-v1:0", &u),
+            1.5
+        );
         assert_eq!(cost_usd("unknown.model", &u), 0.0);
         let a = Accounting::default();
         let ctx = RequestContext::internal("000000000000", "us-east-1", "http://x");
-        a.record(&ctx, "anthropic.claude-3-sonnet-20240229-v1:0", &Usage { input_tokens: 10, output_tokens: 5 }, 120);
+        a.record(
+            &ctx,
+            "anthropic.claude-3-sonnet-20240229-v1:0",
+            &Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+            },
+            120,
+        );
         let t = a.totals("anthropic.claude-3-sonnet-20240229-v1:0");
-        assert_eq!((t.invocations, t.input_tokens, t.output_tokens, t.latency_ms), (1, 10, 5, 120));
+        assert_eq!(
+            (t.invocations, t.input_tokens, t.output_tokens, t.latency_ms),
+            (1, 10, 5, 120)
+        );
         assert_eq!(a.data_points().len(), 4);
         let mut s = String::new();
         a.render(&mut s);

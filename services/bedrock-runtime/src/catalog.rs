@@ -21,43 +21,274 @@ const EMBEDDING: &[&str] = &["EMBEDDING"];
 
 macro_rules! fm {
     ($id:literal, $name:literal, $provider:literal, $input:expr, $output:expr, $stream:literal) => {
-        Foundation { id: $id, name: $name, provider: $provider, input: $input, output: $output, streaming: $stream }
+        Foundation {
+            id: $id,
+            name: $name,
+            provider: $provider,
+            input: $input,
+            output: $output,
+            streaming: $stream,
+        }
     };
 }
 
 pub const FOUNDATION_MODELS: &[Foundation] = &[
-    fm!("anthropic.claude-3-haiku-20240307-v1:0", "Claude 3 Haiku", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-3-sonnet-20240229-v1:0", "Claude 3 Sonnet", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-3-opus-20240229-v1:0", "Claude 3 Opus", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-3-5-haiku-20241022-v1:0", "Claude 3.5 Haiku", "Anthropic", TEXT, TEXT, true),
-    fm!("anthropic.claude-3-5-sonnet-20240620-v1:0", "Claude 3.5 Sonnet", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-3-5-sonnet-20241022-v2:0", "Claude 3.5 Sonnet v2", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-3-7-sonnet-20250219-v1:0", "Claude 3.7 Sonnet", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", "Anthropic", TEXT_IMAGE, TEXT, true),
-    fm!("anthropic.claude-v2:1", "Claude", "Anthropic", TEXT, TEXT, true),
-    fm!("anthropic.claude-instant-v1", "Claude Instant", "Anthropic", TEXT, TEXT, true),
-    fm!("amazon.titan-text-express-v1", "Titan Text G1 - Express", "Amazon", TEXT, TEXT, true),
-    fm!("amazon.titan-text-lite-v1", "Titan Text G1 - Lite", "Amazon", TEXT, TEXT, true),
-    fm!("amazon.titan-text-premier-v1:0", "Titan Text G1 - Premier", "Amazon", TEXT, TEXT, true),
-    fm!("amazon.nova-micro-v1:0", "Nova Micro", "Amazon", TEXT, TEXT, true),
-    fm!("amazon.nova-lite-v1:0", "Nova Lite", "Amazon", TEXT_IMAGE, TEXT, true),
-    fm!("amazon.nova-pro-v1:0", "Nova Pro", "Amazon", TEXT_IMAGE, TEXT, true),
-    fm!("meta.llama3-8b-instruct-v1:0", "Llama 3 8B Instruct", "Meta", TEXT, TEXT, true),
-    fm!("meta.llama3-70b-instruct-v1:0", "Llama 3 70B Instruct", "Meta", TEXT, TEXT, true),
-    fm!("meta.llama3-1-8b-instruct-v1:0", "Llama 3.1 8B Instruct", "Meta", TEXT, TEXT, true),
-    fm!("meta.llama3-1-70b-instruct-v1:0", "Llama 3.1 70B Instruct", "Meta", TEXT, TEXT, true),
-    fm!("mistral.mistral-7b-instruct-v0:2", "Mistral 7B Instruct", "Mistral AI", TEXT, TEXT, true),
-    fm!("mistral.mixtral-8x7b-instruct-v0:1", "Mixtral 8x7B Instruct", "Mistral AI", TEXT, TEXT, true),
-    fm!("mistral.mistral-large-2402-v1:0", "Mistral Large (24.02)", "Mistral AI", TEXT, TEXT, true),
-    fm!("cohere.command-r-v1:0", "Command R", "Cohere", TEXT, TEXT, true),
-    fm!("cohere.command-r-plus-v1:0", "Command R+", "Cohere", TEXT, TEXT, true),
-    fm!("ai21.jamba-1-5-mini-v1:0", "Jamba 1.5 Mini", "AI21 Labs", TEXT, TEXT, true),
-    fm!("deepseek.r1-v1:0", "DeepSeek-R1", "DeepSeek", TEXT, TEXT, true),
-    fm!("amazon.titan-embed-text-v1", "Titan Embeddings G1 - Text", "Amazon", TEXT, EMBEDDING, false),
-    fm!("amazon.titan-embed-text-v2:0", "Titan Text Embeddings V2", "Amazon", TEXT, EMBEDDING, false),
-    fm!("amazon.titan-embed-image-v1", "Titan Multimodal Embeddings G1", "Amazon", TEXT_IMAGE, EMBEDDING, false),
-    fm!("cohere.embed-english-v3", "Embed English", "Cohere", TEXT, EMBEDDING, false),
-    fm!("cohere.embed-multilingual-v3", "Embed Multilingual", "Cohere", TEXT, EMBEDDING, false),
+    fm!(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "Claude 3 Haiku",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-sonnet-20240229-v1:0",
+        "Claude 3 Sonnet",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-opus-20240229-v1:0",
+        "Claude 3 Opus",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "Claude 3.5 Haiku",
+        "Anthropic",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "Claude 3.5 Sonnet",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-5-sonnet-20241022-v2:0",
+        "Claude 3.5 Sonnet v2",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-3-7-sonnet-20250219-v1:0",
+        "Claude 3.7 Sonnet",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-sonnet-4-20250514-v1:0",
+        "Claude Sonnet 4",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-v2:1",
+        "Claude",
+        "Anthropic",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-instant-v1",
+        "Claude Instant",
+        "Anthropic",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.titan-text-express-v1",
+        "Titan Text G1 - Express",
+        "Amazon",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.titan-text-lite-v1",
+        "Titan Text G1 - Lite",
+        "Amazon",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.titan-text-premier-v1:0",
+        "Titan Text G1 - Premier",
+        "Amazon",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.nova-micro-v1:0",
+        "Nova Micro",
+        "Amazon",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.nova-lite-v1:0",
+        "Nova Lite",
+        "Amazon",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.nova-pro-v1:0",
+        "Nova Pro",
+        "Amazon",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-8b-instruct-v1:0",
+        "Llama 3 8B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-70b-instruct-v1:0",
+        "Llama 3 70B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-1-8b-instruct-v1:0",
+        "Llama 3.1 8B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-1-70b-instruct-v1:0",
+        "Llama 3.1 70B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "mistral.mistral-7b-instruct-v0:2",
+        "Mistral 7B Instruct",
+        "Mistral AI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "mistral.mixtral-8x7b-instruct-v0:1",
+        "Mixtral 8x7B Instruct",
+        "Mistral AI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "mistral.mistral-large-2402-v1:0",
+        "Mistral Large (24.02)",
+        "Mistral AI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "cohere.command-r-v1:0",
+        "Command R",
+        "Cohere",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "cohere.command-r-plus-v1:0",
+        "Command R+",
+        "Cohere",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "ai21.jamba-1-5-mini-v1:0",
+        "Jamba 1.5 Mini",
+        "AI21 Labs",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "deepseek.r1-v1:0",
+        "DeepSeek-R1",
+        "DeepSeek",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.titan-embed-text-v1",
+        "Titan Embeddings G1 - Text",
+        "Amazon",
+        TEXT,
+        EMBEDDING,
+        false
+    ),
+    fm!(
+        "amazon.titan-embed-text-v2:0",
+        "Titan Text Embeddings V2",
+        "Amazon",
+        TEXT,
+        EMBEDDING,
+        false
+    ),
+    fm!(
+        "amazon.titan-embed-image-v1",
+        "Titan Multimodal Embeddings G1",
+        "Amazon",
+        TEXT_IMAGE,
+        EMBEDDING,
+        false
+    ),
+    fm!(
+        "cohere.embed-english-v3",
+        "Embed English",
+        "Cohere",
+        TEXT,
+        EMBEDDING,
+        false
+    ),
+    fm!(
+        "cohere.embed-multilingual-v3",
+        "Embed Multilingual",
+        "Cohere",
+        TEXT,
+        EMBEDDING,
+        false
+    ),
 ];
 
 pub fn is_text_model(model_id: &str) -> bool {
@@ -84,6 +315,9 @@ mod tests {
             assert_eq!(fam.is_embedding(), f.output == EMBEDDING, "{}", f.id);
         }
         assert!(find("us.anthropic.claude-3-haiku-20240307-v1:0").is_some());
-        assert!(find("arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0").is_some());
+        assert!(
+            find("arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0")
+                .is_some()
+        );
     }
 }

@@ -1,11 +1,12 @@
 //! The Converse API's own shapes (Bedrock's provider-neutral chat format).
 
 use crate::B64;
-use base64::Engine;
 use basalt_chat::{
-    ChatRequest, ChatResponse, ContentBlock, Message, Role, Sampling, StopReason, ToolChoice, ToolResultContent, ToolSpec, Usage,
+    ChatRequest, ChatResponse, ContentBlock, Message, Role, Sampling, StopReason, ToolChoice,
+    ToolResultContent, ToolSpec, Usage,
 };
 use basalt_core::AwsError;
+use base64::Engine;
 use serde_json::{Value, json};
 
 /// Converse's default when `inferenceConfig.maxTokens` is absent.
@@ -17,7 +18,10 @@ fn block(v: &Value) -> Result<Option<ContentBlock>, AwsError> {
     }
     if let Some(img) = v.get("image") {
         let format = img["format"].as_str().unwrap_or("png").to_owned();
-        let bytes = img["source"]["bytes"].as_str().and_then(|b| B64.decode(b).ok()).unwrap_or_default();
+        let bytes = img["source"]["bytes"]
+            .as_str()
+            .and_then(|b| B64.decode(b).ok())
+            .unwrap_or_default();
         return Ok(Some(ContentBlock::Image { format, bytes }));
     }
     if let Some(tu) = v.get("toolUse") {
@@ -49,8 +53,13 @@ fn block(v: &Value) -> Result<Option<ContentBlock>, AwsError> {
     if v.get("cachePoint").is_some() || v.get("reasoningContent").is_some() {
         return Ok(None);
     }
-    let kind = v.as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
-    Err(AwsError::validation(format!("The model does not support the {kind} content block.")))
+    let kind = v
+        .as_object()
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_default();
+    Err(AwsError::validation(format!(
+        "The model does not support the {kind} content block."
+    )))
 }
 
 /// Parses a Converse / ConverseStream (or CountTokens `converse`) input.
@@ -66,10 +75,17 @@ pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
         let role = match m["role"].as_str() {
             Some("user") => Role::User,
             Some("assistant") => Role::Assistant,
-            _ => return Err(AwsError::validation(format!("messages.{}.role must be user or assistant", i + 1))),
+            _ => {
+                return Err(AwsError::validation(format!(
+                    "messages.{}.role must be user or assistant",
+                    i + 1
+                )));
+            }
         };
         if i == 0 && role != Role::User {
-            return Err(AwsError::validation("A conversation must start with a user message. Try again with a conversation that starts with a user message."));
+            return Err(AwsError::validation(
+                "A conversation must start with a user message. Try again with a conversation that starts with a user message.",
+            ));
         }
         let mut content = Vec::new();
         for b in m["content"].as_array().into_iter().flatten() {
@@ -81,7 +97,10 @@ pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
     }
     let cfg = &input["inferenceConfig"];
     req.sampling = Sampling {
-        max_tokens: cfg["maxTokens"].as_u64().map(|n| n as u32).unwrap_or(DEFAULT_MAX_TOKENS),
+        max_tokens: cfg["maxTokens"]
+            .as_u64()
+            .map(|n| n as u32)
+            .unwrap_or(DEFAULT_MAX_TOKENS),
         temperature: cfg["temperature"].as_f64().map(|t| t as f32),
         top_p: cfg["topP"].as_f64().map(|t| t as f32),
         top_k: input["additionalModelRequestFields"]["top_k"]
@@ -89,7 +108,12 @@ pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
             .or(input["additionalModelRequestFields"]["topK"].as_u64())
             .map(|k| k as u32),
         seed: input["additionalModelRequestFields"]["seed"].as_u64(),
-        stop_sequences: cfg["stopSequences"].as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        stop_sequences: cfg["stopSequences"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
     };
     if let Some(tc) = input.get("toolConfig").filter(|v| !v.is_null()) {
         for t in tc["tools"].as_array().into_iter().flatten() {
@@ -109,7 +133,12 @@ pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
         } else {
             ToolChoice::Auto
         };
-    } else if req.messages.iter().flat_map(|m| &m.content).any(|b| matches!(b, ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. })) {
+    } else if req.messages.iter().flat_map(|m| &m.content).any(|b| {
+        matches!(
+            b,
+            ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. }
+        )
+    }) {
         return Err(AwsError::validation(
             "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
         ));
@@ -136,7 +165,9 @@ pub fn response(resp: &ChatResponse) -> Value {
         .iter()
         .filter_map(|b| match b {
             ContentBlock::Text(t) => Some(json!({"text": t})),
-            ContentBlock::ToolUse { id, name, input } => Some(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}})),
+            ContentBlock::ToolUse { id, name, input } => {
+                Some(json!({"toolUse": {"toolUseId": id, "name": name, "input": input}}))
+            }
             _ => None,
         })
         .collect();
@@ -165,9 +196,19 @@ mod tests {
         assert_eq!(req.sampling.max_tokens, 50);
         assert_eq!(req.tool_choice, ToolChoice::Tool("w".into()));
         assert_eq!(req.tools[0].input_schema, json!({"type": "object"}));
-        assert!(parse(&json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]})).is_err());
-        assert!(parse(&json!({"messages": [{"role": "user", "content": [{"video": {}}]}]})).is_err());
+        assert!(
+            parse(&json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]}))
+                .is_err()
+        );
+        assert!(
+            parse(&json!({"messages": [{"role": "user", "content": [{"video": {}}]}]})).is_err()
+        );
         let no_config = json!({"messages": [{"role": "user", "content": [{"toolResult": {"toolUseId": "t", "content": [{"text": "r"}]}}]}]});
-        assert!(parse(&no_config).unwrap_err().message.contains("toolConfig"));
+        assert!(
+            parse(&no_config)
+                .unwrap_err()
+                .message
+                .contains("toolConfig")
+        );
     }
 }

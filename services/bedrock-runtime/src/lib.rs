@@ -11,11 +11,11 @@ mod converse;
 mod runtime;
 
 use accounting::Accounting;
-use base64::Engine;
 use basalt_chat::providers::{self, StreamEncoder};
 use basalt_chat::{ChatRequest, Delta};
 use basalt_core::{AwsError, Output, RequestContext, Service, StreamEvent};
 use basalt_models::{ChatError, ChatEvent};
+use base64::Engine;
 use futures::StreamExt;
 pub use runtime::{Runtime, RuntimeConfig};
 use serde_json::{Value, json};
@@ -30,15 +30,25 @@ pub struct BedrockRuntime {
 
 impl BedrockRuntime {
     pub fn new(runtime: Arc<Runtime>, accounting: Arc<Accounting>) -> Self {
-        BedrockRuntime { runtime, accounting }
+        BedrockRuntime {
+            runtime,
+            accounting,
+        }
     }
+}
+
+/// Maps runtime failures to Bedrock's errors (also used by the OpenAI facade).
+pub fn chat_error_public(e: ChatError) -> AwsError {
+    chat_error(e)
 }
 
 /// Maps runtime failures to Bedrock's errors.
 pub(crate) fn chat_error(e: ChatError) -> AwsError {
     match e {
         ChatError::TooLong { .. } => AwsError::validation("Input is too long for requested model."),
-        ChatError::Busy => AwsError::throttling("Too many requests, please wait before trying again."),
+        ChatError::Busy => {
+            AwsError::throttling("Too many requests, please wait before trying again.")
+        }
         ChatError::Invalid(m) => AwsError::validation(m),
         ChatError::Engine(m) => AwsError::new(424, "ModelErrorException", m),
     }
@@ -57,18 +67,29 @@ pub(crate) fn invalid_model() -> AwsError {
 
 fn decode_body(input: &Value) -> Result<Value, AwsError> {
     let raw = input["body"].as_str().unwrap_or("");
-    let bytes = B64.decode(raw).map_err(|_| AwsError::validation("Malformed input request, please reformat your input and try again."))?;
+    let bytes = B64.decode(raw).map_err(|_| {
+        AwsError::validation("Malformed input request, please reformat your input and try again.")
+    })?;
     if bytes.is_empty() {
-        return Err(AwsError::validation("Malformed input request: body is empty, please reformat your input and try again."));
+        return Err(AwsError::validation(
+            "Malformed input request: body is empty, please reformat your input and try again.",
+        ));
     }
     serde_json::from_slice(&bytes).map_err(|e| {
-        AwsError::validation(format!("Malformed input request: {e}, please reformat your input and try again."))
+        AwsError::validation(format!(
+            "Malformed input request: {e}, please reformat your input and try again."
+        ))
     })
 }
 
 fn reject_guardrails(input: &Value) -> Result<(), AwsError> {
-    if input.get("guardrailIdentifier").is_some_and(|v| !v.is_null()) {
-        return Err(AwsError::validation("Guardrails are not available in Basalt yet: remove guardrailIdentifier from the request."));
+    if input
+        .get("guardrailIdentifier")
+        .is_some_and(|v| !v.is_null())
+    {
+        return Err(AwsError::validation(
+            "Guardrails are not available in Basalt yet: remove guardrailIdentifier from the request.",
+        ));
     }
     Ok(())
 }
@@ -80,13 +101,17 @@ impl BedrockRuntime {
         let family = providers::family_of(&id).ok_or_else(invalid_model)?;
         let body = decode_body(&input)?;
         if family.is_embedding() {
-            return Err(self.embeddings_unavailable(&id));
+            return self.embed(ctx, &id, family, &body).await;
         }
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
-        let resp = model.complete(&req).await.map_err(|e| self.failed(&id, e))?;
-        self.accounting.record(ctx, &id, &resp.usage, resp.latency_ms);
+        let resp = model
+            .complete(&req)
+            .await
+            .map_err(|e| self.failed(&id, e))?;
+        self.accounting
+            .record(ctx, &id, &resp.usage, resp.latency_ms);
         let out = providers::chat_response_body(family, &id, &req, &resp);
         Ok(Output::new(json!({"body": B64.encode(serde_json::to_vec(&out).unwrap_or_default()), "contentType": "application/json"}))
             .header("X-Amzn-Bedrock-Input-Token-Count", resp.usage.input_tokens)
@@ -100,7 +125,9 @@ impl BedrockRuntime {
         let family = providers::family_of(&id).ok_or_else(invalid_model)?;
         let body = decode_body(&input)?;
         if family.is_embedding() {
-            return Err(AwsError::validation("The model does not support streaming."));
+            return Err(AwsError::validation(
+                "The model does not support streaming.",
+            ));
         }
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
@@ -112,7 +139,10 @@ impl BedrockRuntime {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let chunk = |v: Value| {
-                Ok(StreamEvent { name: "chunk".into(), value: json!({"bytes": B64.encode(serde_json::to_vec(&v).unwrap_or_default())}) })
+                Ok(StreamEvent {
+                    name: "chunk".into(),
+                    value: json!({"bytes": B64.encode(serde_json::to_vec(&v).unwrap_or_default())}),
+                })
             };
             let mut enc = StreamEncoder::new(family, &id, &req, input_tokens);
             for v in enc.start() {
@@ -129,21 +159,36 @@ impl BedrockRuntime {
                     }
                     Ok(ChatEvent::Done(resp)) => {
                         accounting.record(&ctx, &id, &resp.usage, resp.latency_ms);
-                        for v in enc.finish(&resp.stop_reason, &resp.usage, resp.latency_ms, resp.first_token_ms) {
+                        for v in enc.finish(
+                            &resp.stop_reason,
+                            &resp.usage,
+                            resp.latency_ms,
+                            resp.first_token_ms,
+                        ) {
                             let _ = tx.unbounded_send(chunk(v));
                         }
                         return;
                     }
                     Err(e) => {
                         let err = chat_error(e);
-                        let name = if err.code == "ThrottlingException" { "throttlingException" } else { "modelStreamErrorException" };
-                        let _ = tx.unbounded_send(Ok(StreamEvent { name: name.into(), value: json!({"message": err.message}) }));
+                        let name = if err.code == "ThrottlingException" {
+                            "throttlingException"
+                        } else {
+                            "modelStreamErrorException"
+                        };
+                        let _ = tx.unbounded_send(Ok(StreamEvent {
+                            name: name.into(),
+                            value: json!({"message": err.message}),
+                        }));
                         return;
                     }
                 }
             }
         });
-        Ok(Output::with_stream(json!({"contentType": "application/json"}), rx.boxed()))
+        Ok(Output::with_stream(
+            json!({"contentType": "application/json"}),
+            rx.boxed(),
+        ))
     }
 
     async fn count_tokens(&self, input: Value) -> Result<Output, AwsError> {
@@ -155,7 +200,9 @@ impl BedrockRuntime {
         } else if let Some(conv) = input["input"].get("converse") {
             converse::parse(conv)?
         } else {
-            return Err(AwsError::validation("CountTokens input must contain invokeModel or converse."));
+            return Err(AwsError::validation(
+                "CountTokens input must contain invokeModel or converse.",
+            ));
         };
         let model = self.runtime.chat_for(&id).await?;
         let n = model.count_tokens(&req).map_err(chat_error)?;
@@ -167,21 +214,33 @@ impl BedrockRuntime {
         reject_guardrails_converse(&input)?;
         let family = providers::family_of(&id).ok_or_else(invalid_model)?;
         if family.is_embedding() {
-            return Err(AwsError::validation("This model doesn't support the Converse API."));
+            return Err(AwsError::validation(
+                "This model doesn't support the Converse API.",
+            ));
         }
         let req = converse::parse(&input)?;
         let model = self.runtime.chat_for(&id).await?;
-        let resp = model.complete(&req).await.map_err(|e| self.failed(&id, e))?;
-        self.accounting.record(ctx, &id, &resp.usage, resp.latency_ms);
+        let resp = model
+            .complete(&req)
+            .await
+            .map_err(|e| self.failed(&id, e))?;
+        self.accounting
+            .record(ctx, &id, &resp.usage, resp.latency_ms);
         Ok(Output::new(converse::response(&resp)))
     }
 
-    async fn converse_stream(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
+    async fn converse_stream(
+        &self,
+        ctx: &RequestContext,
+        input: Value,
+    ) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
         reject_guardrails_converse(&input)?;
         let family = providers::family_of(&id).ok_or_else(invalid_model)?;
         if family.is_embedding() {
-            return Err(AwsError::validation("This model doesn't support the ConverseStream API."));
+            return Err(AwsError::validation(
+                "This model doesn't support the ConverseStream API.",
+            ));
         }
         let req = converse::parse(&input)?;
         let model = self.runtime.chat_for(&id).await?;
@@ -190,7 +249,13 @@ impl BedrockRuntime {
         let accounting = self.accounting.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let send = |name: &str, value: Value| tx.unbounded_send(Ok(StreamEvent { name: name.into(), value })).is_ok();
+            let send = |name: &str, value: Value| {
+                tx.unbounded_send(Ok(StreamEvent {
+                    name: name.into(),
+                    value,
+                }))
+                .is_ok()
+            };
             send("messageStart", json!({"role": "assistant"}));
             let mut open: Option<usize> = None;
             while let Some(ev) = events.recv().await {
@@ -201,15 +266,22 @@ impl BedrockRuntime {
                                 if open != Some(index) {
                                     open = Some(index);
                                 }
-                                send("contentBlockDelta", json!({"delta": {"text": text}, "contentBlockIndex": index}))
+                                send(
+                                    "contentBlockDelta",
+                                    json!({"delta": {"text": text}, "contentBlockIndex": index}),
+                                )
                             }
                             Delta::ToolUseStart { index, id, name } => {
                                 open = Some(index);
-                                send("contentBlockStart", json!({"start": {"toolUse": {"toolUseId": id, "name": name}}, "contentBlockIndex": index}))
+                                send(
+                                    "contentBlockStart",
+                                    json!({"start": {"toolUse": {"toolUseId": id, "name": name}}, "contentBlockIndex": index}),
+                                )
                             }
-                            Delta::ToolInput { index, json } => {
-                                send("contentBlockDelta", json!({"delta": {"toolUse": {"input": json}}, "contentBlockIndex": index}))
-                            }
+                            Delta::ToolInput { index, json } => send(
+                                "contentBlockDelta",
+                                json!({"delta": {"toolUse": {"input": json}}, "contentBlockIndex": index}),
+                            ),
                             Delta::BlockStop { index } => {
                                 open = None;
                                 send("contentBlockStop", json!({"contentBlockIndex": index}))
@@ -224,13 +296,23 @@ impl BedrockRuntime {
                             send("contentBlockStop", json!({"contentBlockIndex": index}));
                         }
                         accounting.record(&ctx, &id, &resp.usage, resp.latency_ms);
-                        send("messageStop", json!({"stopReason": converse::stop_reason(&resp.stop_reason)}));
-                        send("metadata", json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": resp.latency_ms}}));
+                        send(
+                            "messageStop",
+                            json!({"stopReason": converse::stop_reason(&resp.stop_reason)}),
+                        );
+                        send(
+                            "metadata",
+                            json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": resp.latency_ms}}),
+                        );
                         return;
                     }
                     Err(e) => {
                         let err = chat_error(e);
-                        let name = if err.code == "ThrottlingException" { "throttlingException" } else { "modelStreamErrorException" };
+                        let name = if err.code == "ThrottlingException" {
+                            "throttlingException"
+                        } else {
+                            "modelStreamErrorException"
+                        };
                         send(name, json!({"message": err.message}));
                         return;
                     }
@@ -247,18 +329,45 @@ impl BedrockRuntime {
         chat_error(e)
     }
 
-    fn embeddings_unavailable(&self, id: &str) -> AwsError {
-        AwsError::new(
-            503,
-            "ServiceUnavailableException",
-            format!("The embedding runtime for {id} is not available in this Basalt build yet."),
-        )
+    async fn embed(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        family: providers::Family,
+        body: &Value,
+    ) -> Result<Output, AwsError> {
+        let started = std::time::Instant::now();
+        let req = providers::parse_embed(family, body)?;
+        let model = self.runtime.embedding_for(id).await?;
+        let texts = req.texts.clone();
+        let (vectors, counts) = tokio::task::spawn_blocking(move || model.embed(&texts))
+            .await
+            .map_err(|e| AwsError::internal(e.to_string()))?
+            .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
+        let dims = providers::native_dimensions(family, req.dimensions);
+        let vectors: Vec<Vec<f32>> = vectors
+            .iter()
+            .map(|v| providers::fit_dimensions(v, dims))
+            .collect();
+        let input_tokens: u32 = counts.iter().map(|c| *c as u32).sum();
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let usage = basalt_chat::Usage {
+            input_tokens,
+            output_tokens: 0,
+        };
+        self.accounting.record(ctx, id, &usage, latency_ms);
+        let out = providers::embed_response_body(family, &req, &vectors, input_tokens);
+        Ok(Output::new(json!({"body": B64.encode(serde_json::to_vec(&out).unwrap_or_default()), "contentType": "application/json"}))
+            .header("X-Amzn-Bedrock-Input-Token-Count", input_tokens)
+            .header("X-Amzn-Bedrock-Invocation-Latency", latency_ms))
     }
 }
 
 fn reject_guardrails_converse(input: &Value) -> Result<(), AwsError> {
     if input.get("guardrailConfig").is_some_and(|v| !v.is_null()) {
-        return Err(AwsError::validation("Guardrails are not available in Basalt yet: remove guardrailConfig from the request."));
+        return Err(AwsError::validation(
+            "Guardrails are not available in Basalt yet: remove guardrailConfig from the request.",
+        ));
     }
     Ok(())
 }
@@ -269,7 +378,12 @@ impl Service for BedrockRuntime {
         "bedrock-runtime"
     }
 
-    async fn call(&self, ctx: &RequestContext, operation: &str, input: Value) -> Result<Output, AwsError> {
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
         match operation {
             "InvokeModel" => self.invoke_model(ctx, input).await,
             "InvokeModelWithResponseStream" => self.invoke_stream(ctx, input).await,

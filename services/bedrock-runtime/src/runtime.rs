@@ -2,7 +2,7 @@
 
 use crate::catalog;
 use basalt_core::AwsError;
-use basalt_models::{ChatModel, EngineConfig, pull};
+use basalt_models::{ChatModel, EmbeddingModel, EngineConfig, pull};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -17,22 +17,34 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { model_dir: pull::model_dir(), engine: EngineConfig::default(), chat_model: None }
+        RuntimeConfig {
+            model_dir: pull::model_dir(),
+            engine: EngineConfig::default(),
+            chat_model: None,
+        }
     }
 }
 
 pub struct Runtime {
     pub config: RuntimeConfig,
     chat: OnceCell<Arc<ChatModel>>,
+    embed: OnceCell<Arc<EmbeddingModel>>,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Self {
-        Runtime { config, chat: OnceCell::new() }
+        Runtime {
+            config,
+            chat: OnceCell::new(),
+            embed: OnceCell::new(),
+        }
     }
 
     pub fn chat_path(&self) -> PathBuf {
-        self.config.chat_model.clone().unwrap_or_else(|| self.config.model_dir.join(pull::DEFAULT_CHAT))
+        self.config
+            .chat_model
+            .clone()
+            .unwrap_or_else(|| self.config.model_dir.join(pull::DEFAULT_CHAT))
     }
 
     /// Whether the chat model is loaded (it loads on the first request).
@@ -60,6 +72,30 @@ impl Runtime {
                     .map_err(|e| AwsError::internal(e.to_string()))?
                     .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
                 tracing::info!(model = %loaded.name, "chat model loaded");
+                Ok(Arc::new(loaded))
+            })
+            .await?;
+        Ok(model.clone())
+    }
+
+    /// The embedding model serving `model_id`.
+    pub async fn embedding_for(&self, model_id: &str) -> Result<Arc<EmbeddingModel>, AwsError> {
+        let model = self
+            .embed
+            .get_or_try_init(|| async {
+                let dir = self.config.model_dir.join(pull::DEFAULT_EMBEDDING);
+                if !dir.join("model.safetensors").exists() {
+                    return Err(AwsError::new(
+                        429,
+                        "ModelNotReadyException",
+                        format!("The local model for {model_id} is not installed ({}). Run `basalt models pull`.", dir.display()),
+                    ));
+                }
+                let loaded = tokio::task::spawn_blocking(move || EmbeddingModel::load(&dir))
+                    .await
+                    .map_err(|e| AwsError::internal(e.to_string()))?
+                    .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
+                tracing::info!(model = %loaded.name, "embedding model loaded");
                 Ok(Arc::new(loaded))
             })
             .await?;

@@ -1,0 +1,240 @@
+//! The OpenAI-compatible facade (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`) over
+//! the same local models that serve Bedrock, so tools that speak OpenAI's API can use them.
+
+use basalt_bedrock_runtime::Runtime;
+use basalt_chat::providers::{self, Family, StreamEncoder};
+use basalt_gateway::{Body, RawHandler, full};
+use basalt_models::ChatEvent;
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use http_body_util::{BodyExt, Limited, StreamBody};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The provider body family whose format is OpenAI's own.
+const OPENAI: Family = Family::OpenAiGptOss;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub struct OpenAi {
+    pub runtime: Arc<Runtime>,
+}
+
+fn json_response(status: u16, v: &Value) -> http::Response<Body> {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(serde_json::to_vec(v).unwrap_or_default()))
+        .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
+}
+
+fn error(status: u16, kind: &str, message: &str) -> http::Response<Body> {
+    json_response(
+        status,
+        &json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
+    )
+}
+
+fn from_aws(e: basalt_core::AwsError) -> http::Response<Body> {
+    let kind = match e.status {
+        429 => "rate_limit_exceeded",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    };
+    error(e.status, kind, &e.message)
+}
+
+impl RawHandler for OpenAi {
+    fn handle(
+        &self,
+        req: http::Request<hyper::body::Incoming>,
+    ) -> BoxFuture<'static, http::Response<Body>> {
+        let runtime = self.runtime.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let path = parts.uri.path().trim_end_matches('/').to_owned();
+            match (parts.method.as_str(), path.as_str()) {
+                ("GET", "/v1/models") => return models(),
+                ("POST", "/v1/chat/completions" | "/v1/embeddings") => {}
+                _ => {
+                    return error(
+                        404,
+                        "invalid_request_error",
+                        &format!("Unknown request URL: {} {}", parts.method, parts.uri.path()),
+                    );
+                }
+            }
+            let bytes = match Limited::new(body, MAX_BODY).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    return error(
+                        413,
+                        "invalid_request_error",
+                        "Request body too large or unreadable.",
+                    );
+                }
+            };
+            let body: Value = match serde_json::from_slice(&bytes) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    return error(
+                        400,
+                        "invalid_request_error",
+                        "We could not parse the JSON body of your request.",
+                    );
+                }
+            };
+            if path == "/v1/embeddings" {
+                embeddings(&runtime, &body).await
+            } else {
+                chat(&runtime, &body).await
+            }
+        }
+        .boxed()
+    }
+}
+
+fn models() -> http::Response<Body> {
+    let data: Vec<Value> = basalt_models::pull::DEFAULTS
+        .iter()
+        .map(|m| json!({"id": m.name, "object": "model", "created": 0, "owned_by": "basalt"}))
+        .collect();
+    json_response(200, &json!({"object": "list", "data": data}))
+}
+
+async fn chat(runtime: &Runtime, body: &Value) -> http::Response<Body> {
+    let model_name = body["model"].as_str().unwrap_or("local").to_owned();
+    let req = match providers::parse_chat(OPENAI, "openai.gpt-oss-20b-1:0", body) {
+        Ok(r) => r,
+        Err(e) => return from_aws(e),
+    };
+    let model = match runtime.chat_for("openai.gpt-oss-20b-1:0").await {
+        Ok(m) => m,
+        Err(e) => return from_aws(e),
+    };
+    if body["stream"].as_bool() != Some(true) {
+        return match model.complete(&req).await {
+            Ok(resp) => {
+                let mut out = providers::chat_response_body(OPENAI, &model_name, &req, &resp);
+                out["model"] = json!(model_name);
+                json_response(200, &out)
+            }
+            Err(e) => from_aws(basalt_bedrock_runtime::chat_error_public(e)),
+        };
+    }
+    let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
+    let input_tokens = model.count_tokens(&req).unwrap_or(0) as u32;
+    let mut events = match model.stream(&req) {
+        Ok(rx) => rx,
+        Err(e) => return from_aws(basalt_bedrock_runtime::chat_error_public(e)),
+    };
+    let (tx, rx) = futures::channel::mpsc::unbounded::<
+        Result<hyper::body::Frame<Bytes>, basalt_gateway::body_error::BoxError>,
+    >();
+    tokio::spawn(async move {
+        let send = |v: Value| {
+            let mut v = v;
+            if v.get("model").is_some() {
+                v["model"] = json!(model_name);
+            }
+            tx.unbounded_send(Ok(hyper::body::Frame::data(Bytes::from(format!(
+                "data: {v}\n\n"
+            )))))
+            .is_ok()
+        };
+        let mut enc = StreamEncoder::new(OPENAI, &model_name, &req, input_tokens);
+        for v in enc.start() {
+            send(v);
+        }
+        while let Some(ev) = events.recv().await {
+            match ev {
+                Ok(ChatEvent::Delta(d)) => {
+                    for v in enc.delta(&d) {
+                        if !send(v) {
+                            return;
+                        }
+                    }
+                }
+                Ok(ChatEvent::Done(resp)) => {
+                    for mut v in enc.finish(
+                        &resp.stop_reason,
+                        &resp.usage,
+                        resp.latency_ms,
+                        resp.first_token_ms,
+                    ) {
+                        // Bedrock's metrics trailer is not part of OpenAI's format.
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("amazon-bedrock-invocationMetrics");
+                            if !include_usage {
+                                o.remove("usage");
+                            }
+                        }
+                        send(v);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    send(json!({"error": {"message": e.to_string(), "type": "server_error"}}));
+                    break;
+                }
+            }
+        }
+        let _ = tx.unbounded_send(Ok(hyper::body::Frame::data(Bytes::from_static(
+            b"data: [DONE]\n\n",
+        ))));
+    });
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(BodyExt::boxed_unsync(StreamBody::new(rx)))
+        .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
+}
+
+async fn embeddings(runtime: &Runtime, body: &Value) -> http::Response<Body> {
+    let texts: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => {
+            return error(
+                400,
+                "invalid_request_error",
+                "'input' must be a string or a non-empty array of strings.",
+            );
+        }
+    };
+    let model_name = body["model"]
+        .as_str()
+        .unwrap_or("all-minilm-l6-v2")
+        .to_owned();
+    let model = match runtime.embedding_for("amazon.titan-embed-text-v2:0").await {
+        Ok(m) => m,
+        Err(e) => return from_aws(e),
+    };
+    let dims = body["dimensions"].as_u64().map(|d| d as usize);
+    let result = tokio::task::spawn_blocking(move || model.embed(&texts)).await;
+    let (vectors, counts) = match result {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return error(500, "server_error", &e.to_string()),
+        Err(e) => return error(500, "server_error", &e.to_string()),
+    };
+    let tokens: usize = counts.iter().sum();
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let v = match dims {
+                Some(d) => providers::fit_dimensions(v, d),
+                None => v.clone(),
+            };
+            json!({"object": "embedding", "index": i, "embedding": v})
+        })
+        .collect();
+    json_response(
+        200,
+        &json!({"object": "list", "data": data, "model": model_name, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+    )
+}
