@@ -274,8 +274,6 @@ def test_anthropic_invalid_parameters(brt, change, needle):
     assert needle in validation_error(e)
 
 
-@pytest.mark.xfail(strict=True, reason="a trailing assistant message (prefill) is not continued: "
-                   "the server starts a new assistant turn and repeats the prefill")
 def test_anthropic_assistant_prefill_is_continued(brt):
     # Anthropic Messages: when the last message is the assistant's, the model continues that
     # text and the response holds only the continuation.

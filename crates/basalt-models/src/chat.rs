@@ -247,7 +247,22 @@ impl ChatModel {
         let (mut text, grammar_allowed) = match (&req.raw_prompt, &self.template) {
             (Some(raw), _) => (raw.clone(), false),
             (None, Some(t)) => {
-                let messages = template_messages(req)?;
+                // A trailing assistant message is a prefill: the answer continues it.
+                let prefill = match req.messages.last() {
+                    Some(m)
+                        if m.role == Role::Assistant
+                            && m.content.iter().all(|b| matches!(b, ContentBlock::Text(_))) =>
+                    {
+                        Some(text_of(&m.content))
+                    }
+                    _ => None,
+                };
+                let mut messages = template_messages(req)?;
+                if prefill.is_some() {
+                    if let Value::Array(list) = &mut messages {
+                        list.pop();
+                    }
+                }
                 let tools: Option<Value> = use_tools.then(|| {
                     Value::Array(
                         req.tools
@@ -256,11 +271,11 @@ impl ChatModel {
                             .collect(),
                     )
                 });
-                (
-                    t.render(&messages, tools.as_ref(), true)
-                        .map_err(|e| ChatError::Engine(e.to_string()))?,
-                    true,
-                )
+                let mut text = t
+                    .render(&messages, tools.as_ref(), true)
+                    .map_err(|e| ChatError::Engine(e.to_string()))?;
+                text.push_str(prefill.as_deref().unwrap_or(""));
+                (text, prefill.is_none())
             }
             (None, None) => {
                 let messages = template_messages(req)?;

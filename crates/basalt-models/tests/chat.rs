@@ -214,3 +214,19 @@ async fn futures_join<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assistant_prefill_is_continued() {
+    let Some(m) = model() else { return };
+    let mut req = ask("What is the capital of France?", 10);
+    req.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![ContentBlock::Text("The capital of France is".into())],
+    });
+    let r = m.complete(&req).await.unwrap();
+    let t = text(&r);
+    assert!(
+        t.contains("Paris") && !t.contains("capital of France is"),
+        "{t:?}"
+    );
+}

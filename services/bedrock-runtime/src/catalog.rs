@@ -250,6 +250,142 @@ pub const FOUNDATION_MODELS: &[Foundation] = &[
         true
     ),
     fm!(
+        "anthropic.claude-opus-4-20250514-v1:0",
+        "Claude Opus 4",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-opus-4-1-20250805-v1:0",
+        "Claude Opus 4.1",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "Claude Sonnet 4.5",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "Claude Haiku 4.5",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-opus-4-5-20251101-v1:0",
+        "Claude Opus 4.5",
+        "Anthropic",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "anthropic.claude-v2",
+        "Claude",
+        "Anthropic",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "amazon.nova-premier-v1:0",
+        "Nova Premier",
+        "Amazon",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-2-1b-instruct-v1:0",
+        "Llama 3.2 1B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-2-3b-instruct-v1:0",
+        "Llama 3.2 3B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama3-3-70b-instruct-v1:0",
+        "Llama 3.3 70B Instruct",
+        "Meta",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama4-scout-17b-instruct-v1:0",
+        "Llama 4 Scout 17B Instruct",
+        "Meta",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "meta.llama4-maverick-17b-instruct-v1:0",
+        "Llama 4 Maverick 17B Instruct",
+        "Meta",
+        TEXT_IMAGE,
+        TEXT,
+        true
+    ),
+    fm!(
+        "mistral.mistral-large-2407-v1:0",
+        "Mistral Large (24.07)",
+        "Mistral AI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "mistral.mistral-small-2402-v1:0",
+        "Mistral Small (24.02)",
+        "Mistral AI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "ai21.jamba-1-5-large-v1:0",
+        "Jamba 1.5 Large",
+        "AI21 Labs",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "openai.gpt-oss-20b-1:0",
+        "gpt-oss-20b",
+        "OpenAI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
+        "openai.gpt-oss-120b-1:0",
+        "gpt-oss-120b",
+        "OpenAI",
+        TEXT,
+        TEXT,
+        true
+    ),
+    fm!(
         "amazon.titan-embed-text-v1",
         "Titan Embeddings G1 - Text",
         "Amazon",
@@ -291,6 +427,12 @@ pub const FOUNDATION_MODELS: &[Foundation] = &[
     ),
 ];
 
+/// Whether `model_id` (a bare id, a cross-region profile id or an ARN) names a model Basalt
+/// serves: ids Bedrock does not have fail as Bedrock fails.
+pub fn is_known(model_id: &str) -> bool {
+    find(model_id).is_some() && providers::family_of(model_id).is_some()
+}
+
 pub fn is_text_model(model_id: &str) -> bool {
     providers::family_of(model_id).is_some_and(|f| !f.is_embedding())
 }
@@ -315,6 +457,8 @@ mod tests {
             assert_eq!(fam.is_embedding(), f.output == EMBEDDING, "{}", f.id);
         }
         assert!(find("us.anthropic.claude-3-haiku-20240307-v1:0").is_some());
+        assert!(is_known("anthropic.claude-3-sonnet-20240229-v1:0"));
+        assert!(!is_known("anthropic.claude-does-not-exist-v9:0"));
         assert!(
             find("arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0")
                 .is_some()

@@ -65,6 +65,14 @@ pub(crate) fn invalid_model() -> AwsError {
     AwsError::validation("The provided model identifier is invalid.")
 }
 
+/// The provider family of a model id Basalt serves, or Bedrock's invalid-identifier error.
+fn family_of(id: &str) -> Result<providers::Family, AwsError> {
+    if !catalog::is_known(id) {
+        return Err(invalid_model());
+    }
+    providers::family_of(id).ok_or_else(invalid_model)
+}
+
 fn decode_body(input: &Value) -> Result<Value, AwsError> {
     let raw = input["body"].as_str().unwrap_or("");
     let bytes = B64.decode(raw).map_err(|_| {
@@ -98,7 +106,7 @@ impl BedrockRuntime {
     async fn invoke_model(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
         reject_guardrails(&input)?;
-        let family = providers::family_of(&id).ok_or_else(invalid_model)?;
+        let family = family_of(&id)?;
         let body = decode_body(&input)?;
         if family.is_embedding() {
             return self.embed(ctx, &id, family, &body).await;
@@ -106,12 +114,18 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
-        let resp = model
+        let mut resp = model
             .complete(&req)
             .await
             .map_err(|e| self.failed(&id, e))?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
+        // Tool-use ids in the provider's own style (`toolu_bdrk_…` for Anthropic).
+        for b in &mut resp.content {
+            if let basalt_chat::ContentBlock::ToolUse { id: tool_id, .. } = b {
+                *tool_id = providers::new_tool_use_id(family);
+            }
+        }
         let out = providers::chat_response_body(family, &id, &req, &resp);
         Ok(Output::new(json!({"body": B64.encode(serde_json::to_vec(&out).unwrap_or_default()), "contentType": "application/json"}))
             .header("X-Amzn-Bedrock-Input-Token-Count", resp.usage.input_tokens)
@@ -122,7 +136,7 @@ impl BedrockRuntime {
     async fn invoke_stream(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
         reject_guardrails(&input)?;
-        let family = providers::family_of(&id).ok_or_else(invalid_model)?;
+        let family = family_of(&id)?;
         let body = decode_body(&input)?;
         if family.is_embedding() {
             return Err(AwsError::validation(
@@ -151,6 +165,14 @@ impl BedrockRuntime {
             while let Some(ev) = events.recv().await {
                 match ev {
                     Ok(ChatEvent::Delta(d)) => {
+                        let d = match d {
+                            Delta::ToolUseStart { index, name, .. } => Delta::ToolUseStart {
+                                index,
+                                id: providers::new_tool_use_id(family),
+                                name,
+                            },
+                            other => other,
+                        };
                         for v in enc.delta(&d) {
                             if tx.unbounded_send(chunk(v)).is_err() {
                                 return;
@@ -193,7 +215,7 @@ impl BedrockRuntime {
 
     async fn count_tokens(&self, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
-        let family = providers::family_of(&id).ok_or_else(invalid_model)?;
+        let family = family_of(&id)?;
         let req: ChatRequest = if let Some(invoke) = input["input"].get("invokeModel") {
             let body = decode_body(invoke)?;
             providers::parse_chat(family.for_body(&body), &id, &body)?
@@ -212,7 +234,7 @@ impl BedrockRuntime {
     async fn converse(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
         reject_guardrails_converse(&input)?;
-        let family = providers::family_of(&id).ok_or_else(invalid_model)?;
+        let family = family_of(&id)?;
         if family.is_embedding() {
             return Err(AwsError::validation(
                 "This model doesn't support the Converse API.",
@@ -236,7 +258,7 @@ impl BedrockRuntime {
     ) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
         reject_guardrails_converse(&input)?;
-        let family = providers::family_of(&id).ok_or_else(invalid_model)?;
+        let family = family_of(&id)?;
         if family.is_embedding() {
             return Err(AwsError::validation(
                 "This model doesn't support the ConverseStream API.",
