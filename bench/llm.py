@@ -224,14 +224,11 @@ def main():
     peer = load_peer(args)
     out = {"threads": args.threads, "model": args.model.name, "when": time.strftime("%Y-%m-%d %H:%M:%S")}
     parts = args.parts.split(",")
-    if "speed" in parts:
-        out["speed"] = part_speed(args, peer)
-    if "greedy" in parts:
-        out["greedy"] = part_greedy(args, peer)
-    if "concurrency" in parts:
-        out["concurrency"] = part_concurrency(args, peer)
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    for name, fn in (("speed", part_speed), ("greedy", part_greedy), ("concurrency", part_concurrency)):
+        if name in parts:
+            out[name] = fn(args, peer)
+            if args.json:  # after each part, so a cut-off run keeps what it measured
+                args.json.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

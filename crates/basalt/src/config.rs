@@ -53,6 +53,9 @@ pub struct ServeArgs {
     /// Context window per request, in tokens.
     #[arg(long, env = "BASALT_LLM_CONTEXT")]
     llm_context: Option<u32>,
+    /// Unload a model after this many idle seconds (0: keep models loaded).
+    #[arg(long, env = "BASALT_MODEL_IDLE_SECS")]
+    model_idle_secs: Option<u64>,
     /// Requests that may wait for the chat model before ThrottlingException.
     #[arg(long, env = "BASALT_LLM_QUEUE")]
     llm_queue: Option<usize>,
@@ -80,6 +83,7 @@ struct FileConfig {
     llm_parallel: Option<u32>,
     llm_context: Option<u32>,
     llm_queue: Option<usize>,
+    model_idle_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +162,11 @@ impl ServeArgs {
             model_dir: model_dir.unwrap_or_else(basalt_models::pull::model_dir),
             engine,
             chat_model: self.chat_model.or(file.chat_model),
+            idle_unload: self
+                .model_idle_secs
+                .or(file.model_idle_secs)
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs),
         };
         Ok(Resolved {
             host: self

@@ -147,6 +147,16 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let mut registry = ServiceRegistry::default();
         registry.register(Arc::new(basalt_sts::Sts::new(session_keys)));
         let runtime = Arc::new(basalt_bedrock_runtime::Runtime::new(cfg.runtime.clone()));
+        if runtime.config.idle_unload.is_some() {
+            let runtime = runtime.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+                loop {
+                    tick.tick().await;
+                    runtime.unload_idle();
+                }
+            });
+        }
         let accounting = Arc::new(basalt_bedrock_runtime::accounting::Accounting::default());
         registry.register(Arc::new(basalt_bedrock_runtime::BedrockRuntime::new(
             runtime.clone(),

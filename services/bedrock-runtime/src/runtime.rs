@@ -1,11 +1,15 @@
-//! The models behind the Bedrock ids: loaded on first use, shared by every caller.
+//! The models behind the Bedrock ids: loaded on first use, shared by every caller, and
+//! unloaded after a configurable idle time (the next request loads them again).
 
 use crate::catalog;
 use basalt_core::AwsError;
 use basalt_models::{ChatModel, EmbeddingModel, EngineConfig, pull};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::sync::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -13,6 +17,8 @@ pub struct RuntimeConfig {
     pub engine: EngineConfig,
     /// A GGUF to serve instead of the default chat model.
     pub chat_model: Option<PathBuf>,
+    /// Unload a model unused for this long (`None`: keep models loaded).
+    pub idle_unload: Option<Duration>,
 }
 
 impl Default for RuntimeConfig {
@@ -21,22 +27,89 @@ impl Default for RuntimeConfig {
             model_dir: pull::model_dir(),
             engine: EngineConfig::default(),
             chat_model: None,
+            idle_unload: None,
         }
+    }
+}
+
+/// A model loaded on demand.
+struct Slot<T> {
+    model: Mutex<Option<Arc<T>>>,
+    /// Milliseconds since `Runtime::epoch` of the last use.
+    last_used: AtomicU64,
+}
+
+impl<T> Slot<T> {
+    fn new() -> Self {
+        Slot {
+            model: Mutex::new(None),
+            last_used: AtomicU64::new(0),
+        }
+    }
+
+    async fn get<F, Fut>(&self, epoch: Instant, load: F) -> Result<Arc<T>, AwsError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        self.last_used
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        // Holding the lock while loading makes concurrent first requests wait for one load.
+        let mut guard = self.model.lock().await;
+        if let Some(m) = guard.as_ref() {
+            return Ok(m.clone());
+        }
+        let loaded = Arc::new(load().await?);
+        *guard = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Drops the model if idle for `max_idle` and nobody holds it; true if unloaded.
+    fn unload_if_idle(&self, epoch: Instant, max_idle: Duration) -> bool {
+        let idle = epoch.elapsed().as_millis() as u64 - self.last_used.load(Ordering::Relaxed);
+        if idle < max_idle.as_millis() as u64 {
+            return false;
+        }
+        let Ok(mut guard) = self.model.try_lock() else {
+            return false;
+        };
+        if guard.as_ref().is_some_and(|m| Arc::strong_count(m) == 1) {
+            *guard = None;
+            return true;
+        }
+        false
+    }
+
+    fn loaded(&self) -> bool {
+        self.model.try_lock().map(|g| g.is_some()).unwrap_or(true)
     }
 }
 
 pub struct Runtime {
     pub config: RuntimeConfig,
-    chat: OnceCell<Arc<ChatModel>>,
-    embed: OnceCell<Arc<EmbeddingModel>>,
+    epoch: Instant,
+    chat: Slot<ChatModel>,
+    embed: Slot<EmbeddingModel>,
+}
+
+fn not_installed(model_id: &str, path: &std::path::Path) -> AwsError {
+    AwsError::new(
+        429,
+        "ModelNotReadyException",
+        format!(
+            "The local model for {model_id} is not installed ({}). Run `basalt models pull`.",
+            path.display()
+        ),
+    )
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Self {
         Runtime {
             config,
-            chat: OnceCell::new(),
-            embed: OnceCell::new(),
+            epoch: Instant::now(),
+            chat: Slot::new(),
+            embed: Slot::new(),
         }
     }
 
@@ -49,22 +122,34 @@ impl Runtime {
 
     /// Whether the chat model is loaded (it loads on the first request).
     pub fn chat_loaded(&self) -> bool {
-        self.chat.initialized()
+        self.chat.loaded()
+    }
+
+    /// Unloads models idle for longer than the configured time; call it periodically.
+    pub fn unload_idle(&self) -> usize {
+        let Some(max_idle) = self.config.idle_unload else {
+            return 0;
+        };
+        let mut n = 0;
+        if self.chat.unload_if_idle(self.epoch, max_idle) {
+            tracing::info!("chat model unloaded after {max_idle:?} idle");
+            n += 1;
+        }
+        if self.embed.unload_if_idle(self.epoch, max_idle) {
+            tracing::info!("embedding model unloaded after {max_idle:?} idle");
+            n += 1;
+        }
+        n
     }
 
     /// The chat model serving `model_id`.
     pub async fn chat_for(&self, model_id: &str) -> Result<Arc<ChatModel>, AwsError> {
         debug_assert!(catalog::is_text_model(model_id));
-        let model = self
-            .chat
-            .get_or_try_init(|| async {
+        self.chat
+            .get(self.epoch, || async {
                 let path = self.chat_path();
                 if !path.exists() {
-                    return Err(AwsError::new(
-                        429,
-                        "ModelNotReadyException",
-                        format!("The local model for {model_id} is not installed ({}). Run `basalt models pull`.", path.display()),
-                    ));
+                    return Err(not_installed(model_id, &path));
                 }
                 let config = self.config.engine.clone();
                 let loaded = tokio::task::spawn_blocking(move || ChatModel::load(&path, config))
@@ -72,33 +157,63 @@ impl Runtime {
                     .map_err(|e| AwsError::internal(e.to_string()))?
                     .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
                 tracing::info!(model = %loaded.name, "chat model loaded");
-                Ok(Arc::new(loaded))
+                Ok(loaded)
             })
-            .await?;
-        Ok(model.clone())
+            .await
     }
 
     /// The embedding model serving `model_id`.
     pub async fn embedding_for(&self, model_id: &str) -> Result<Arc<EmbeddingModel>, AwsError> {
-        let model = self
-            .embed
-            .get_or_try_init(|| async {
+        self.embed
+            .get(self.epoch, || async {
                 let dir = self.config.model_dir.join(pull::DEFAULT_EMBEDDING);
                 if !dir.join("model.safetensors").exists() {
-                    return Err(AwsError::new(
-                        429,
-                        "ModelNotReadyException",
-                        format!("The local model for {model_id} is not installed ({}). Run `basalt models pull`.", dir.display()),
-                    ));
+                    return Err(not_installed(model_id, &dir));
                 }
                 let loaded = tokio::task::spawn_blocking(move || EmbeddingModel::load(&dir))
                     .await
                     .map_err(|e| AwsError::internal(e.to_string()))?
                     .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
                 tracing::info!(model = %loaded.name, "embedding model loaded");
-                Ok(Arc::new(loaded))
+                Ok(loaded)
             })
-            .await?;
-        Ok(model.clone())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_load_once_and_unload_when_idle_and_free() {
+        let slot: Slot<String> = Slot::new();
+        let epoch = Instant::now();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            Ok("model".to_string())
+        };
+        let held = slot.get(epoch, load).await.unwrap();
+        let again = slot
+            .get(epoch, || async { Ok("other".to_string()) })
+            .await
+            .unwrap();
+        assert_eq!(
+            (held.as_str(), again.as_str(), loads.load(Ordering::SeqCst)),
+            ("model", "model", 1)
+        );
+        // In use: never unloaded.
+        assert!(!slot.unload_if_idle(epoch, Duration::ZERO));
+        drop((held, again));
+        // Recently used: kept.
+        assert!(!slot.unload_if_idle(epoch, Duration::from_secs(3600)));
+        assert!(slot.unload_if_idle(epoch, Duration::ZERO));
+        assert!(!slot.loaded());
+        let reloaded = slot
+            .get(epoch, || async { Ok("reloaded".to_string()) })
+            .await
+            .unwrap();
+        assert_eq!(reloaded.as_str(), "reloaded");
     }
 }
