@@ -245,8 +245,10 @@ fn resolve(run: &Run, map: &HashMap<Vec<u8>, Vec<u32>>) -> (Vec<Option<u32>>, us
             }
         }
     }
-    // Tokens with no event of their own (a split character, or an empty piece).
-    let missing = run.generated.saturating_sub(run.chunks.len());
+    // Tokens with no event of their own (a split character, or an empty piece); the
+    // end-of-generation token that ends a sequence is counted in `generated` but has no text.
+    let eog = usize::from(run.finish == "Eog");
+    let missing = run.generated.saturating_sub(run.chunks.len() + eog);
     (ids, unresolved + missing)
 }
 

@@ -1,13 +1,17 @@
 //! The model runtime: chat models (GGUF, run by llama.cpp with continuous batching), chat
-//! templates, grammar-constrained tool calls, and fetching the default weights. No HTTP, no
-//! AWS wire formats: Bedrock, SageMaker and the OpenAI facade sit on top.
+//! templates, grammar-constrained tool calls, remote OpenAI-compatible servers, and fetching the
+//! default weights. No HTTP server and no AWS wire formats: Bedrock, SageMaker and the OpenAI
+//! facade sit on top.
 
+pub mod backend;
 pub mod chat;
 pub mod embed;
 pub mod engine;
 pub mod pull;
+pub mod remote;
 pub mod template;
 
+pub use backend::{ChatBackend, ModelRoute};
 pub use chat::{ChatError, ChatEvent, ChatModel};
 pub use embed::EmbeddingModel;
 pub use engine::EngineConfig;

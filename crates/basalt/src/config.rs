@@ -53,6 +53,14 @@ pub struct ServeArgs {
     /// Context window per request, in tokens.
     #[arg(long, env = "BASALT_LLM_CONTEXT")]
     llm_context: Option<u32>,
+    /// Serve model ids matching PATTERN from an OpenAI-compatible server: `PATTERN=URL#MODEL`,
+    /// e.g. `anthropic.claude-3-5-*=http://gpu:8000#Qwen/Qwen2.5-7B-Instruct` (repeatable).
+    #[arg(
+        long = "model-route",
+        env = "BASALT_MODEL_ROUTES",
+        value_delimiter = ','
+    )]
+    model_routes: Vec<String>,
     /// Unload a model after this many idle seconds (0: keep models loaded).
     #[arg(long, env = "BASALT_MODEL_IDLE_SECS")]
     model_idle_secs: Option<u64>,
@@ -84,6 +92,7 @@ struct FileConfig {
     llm_context: Option<u32>,
     llm_queue: Option<usize>,
     model_idle_secs: Option<u64>,
+    model_routes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +171,18 @@ impl ServeArgs {
             model_dir: model_dir.unwrap_or_else(basalt_models::pull::model_dir),
             engine,
             chat_model: self.chat_model.or(file.chat_model),
+            routes: {
+                let specs = if self.model_routes.is_empty() {
+                    file.model_routes.unwrap_or_default()
+                } else {
+                    self.model_routes
+                };
+                specs
+                    .iter()
+                    .map(|s| basalt_models::ModelRoute::parse(s))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!(e))?
+            },
             idle_unload: self
                 .model_idle_secs
                 .or(file.model_idle_secs)

@@ -123,7 +123,7 @@ async fn chat(runtime: &Runtime, body: &Value) -> http::Response<Body> {
         };
     }
     let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
-    let input_tokens = model.count_tokens(&req).unwrap_or(0) as u32;
+    let input_tokens = model.count_tokens(&req).await.unwrap_or(0) as u32;
     let mut events = match model.stream(&req) {
         Ok(rx) => rx,
         Err(e) => return from_aws(basalt_bedrock_runtime::chat_error_public(e)),

@@ -147,7 +147,7 @@ impl BedrockRuntime {
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
         let mut events = model.stream(&req).map_err(|e| self.failed(&id, e))?;
-        let input_tokens = model.count_tokens(&req).map_err(chat_error)? as u32;
+        let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
         let ctx = ctx.clone();
@@ -227,7 +227,7 @@ impl BedrockRuntime {
             ));
         };
         let model = self.runtime.chat_for(&id).await?;
-        let n = model.count_tokens(&req).map_err(chat_error)?;
+        let n = model.count_tokens(&req).await.map_err(chat_error)?;
         Ok(Output::new(json!({"inputTokens": n})))
     }
 

@@ -3,7 +3,8 @@
 
 use crate::catalog;
 use basalt_core::AwsError;
-use basalt_models::{ChatModel, EmbeddingModel, EngineConfig, pull};
+use basalt_models::remote::RemoteChat;
+use basalt_models::{ChatBackend, ChatModel, EmbeddingModel, EngineConfig, ModelRoute, pull};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ pub struct RuntimeConfig {
     pub chat_model: Option<PathBuf>,
     /// Unload a model unused for this long (`None`: keep models loaded).
     pub idle_unload: Option<Duration>,
+    /// Model ids served by external OpenAI-compatible servers, first match wins.
+    pub routes: Vec<ModelRoute>,
 }
 
 impl Default for RuntimeConfig {
@@ -28,6 +31,7 @@ impl Default for RuntimeConfig {
             engine: EngineConfig::default(),
             chat_model: None,
             idle_unload: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -88,8 +92,9 @@ impl<T> Slot<T> {
 pub struct Runtime {
     pub config: RuntimeConfig,
     epoch: Instant,
-    chat: Slot<ChatModel>,
+    chat: Slot<ChatBackend>,
     embed: Slot<EmbeddingModel>,
+    remotes: Vec<(ModelRoute, Arc<ChatBackend>)>,
 }
 
 fn not_installed(model_id: &str, path: &std::path::Path) -> AwsError {
@@ -105,11 +110,22 @@ fn not_installed(model_id: &str, path: &std::path::Path) -> AwsError {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> Self {
+        let remotes = config
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    r.clone(),
+                    Arc::new(ChatBackend::Remote(RemoteChat::new(&r.url, &r.model))),
+                )
+            })
+            .collect();
         Runtime {
             config,
             epoch: Instant::now(),
             chat: Slot::new(),
             embed: Slot::new(),
+            remotes,
         }
     }
 
@@ -143,8 +159,16 @@ impl Runtime {
     }
 
     /// The chat model serving `model_id`.
-    pub async fn chat_for(&self, model_id: &str) -> Result<Arc<ChatModel>, AwsError> {
+    pub async fn chat_for(&self, model_id: &str) -> Result<Arc<ChatBackend>, AwsError> {
         debug_assert!(catalog::is_text_model(model_id));
+        let base = basalt_chat::providers::base_model_id(model_id).unwrap_or(model_id);
+        if let Some((_, remote)) = self
+            .remotes
+            .iter()
+            .find(|(r, _)| r.matches(model_id) || r.matches(base))
+        {
+            return Ok(remote.clone());
+        }
         self.chat
             .get(self.epoch, || async {
                 let path = self.chat_path();
@@ -157,7 +181,7 @@ impl Runtime {
                     .map_err(|e| AwsError::internal(e.to_string()))?
                     .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
                 tracing::info!(model = %loaded.name, "chat model loaded");
-                Ok(loaded)
+                Ok(ChatBackend::Local(loaded))
             })
             .await
     }
