@@ -73,7 +73,8 @@ fn text_of(blocks: &[ContentBlock]) -> String {
         .join("\n")
 }
 
-fn tool_result_text(content: &[ToolResultContent]) -> String {
+/// Tool results as the text the model reads (JSON in Python's `json.dumps` style).
+pub(crate) fn tool_result_text(content: &[ToolResultContent]) -> String {
     content
         .iter()
         .map(|c| match c {

@@ -2,10 +2,8 @@
 //! Ollama, TGI): how a user brings a big model on a GPU behind the same Bedrock APIs.
 
 use crate::chat::{ChatError, ChatEvent};
-use crate::template::python_json;
 use basalt_chat::{
-    ChatRequest, ChatResponse, ContentBlock, Delta, Role, StopReason, ToolChoice,
-    ToolResultContent, Usage,
+    ChatRequest, ChatResponse, ContentBlock, Delta, Role, StopReason, ToolChoice, Usage,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -24,21 +22,6 @@ pub struct RemoteChat {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-fn blocks_text(content: &[ToolResultContent]) -> String {
-    content
-        .iter()
-        .map(|c| match c {
-            ToolResultContent::Text(t) => t.clone(),
-            ToolResultContent::Json(v) => {
-                let mut s = String::new();
-                python_json(v, &mut s);
-                s
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The OpenAI chat-completions body for `req`.
 pub fn openai_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value, ChatError> {
     let mut messages = Vec::new();
@@ -55,7 +38,7 @@ pub fn openai_body(model: &str, req: &ChatRequest, stream: bool) -> Result<Value
                     calls.push(json!({"id": id, "type": "function", "function": {"name": name, "arguments": input.to_string()}}))
                 }
                 ContentBlock::ToolResult { tool_use_id, content, .. } => {
-                    messages.push(json!({"role": "tool", "tool_call_id": tool_use_id, "content": blocks_text(content)}))
+                    messages.push(json!({"role": "tool", "tool_call_id": tool_use_id, "content": crate::chat::tool_result_text(content)}))
                 }
                 ContentBlock::Image { .. } => {
                     return Err(ChatError::Invalid("Image input is not forwarded to remote models yet.".into()));

@@ -42,6 +42,17 @@ pub fn chat_error_public(e: ChatError) -> AwsError {
     chat_error(e)
 }
 
+/// A runtime failure in the middle of a stream, as the stream's exception event.
+fn stream_error(e: ChatError) -> (&'static str, AwsError) {
+    let err = chat_error(e);
+    let name = if err.code == "ThrottlingException" {
+        "throttlingException"
+    } else {
+        "modelStreamErrorException"
+    };
+    (name, err)
+}
+
 /// Maps runtime failures to Bedrock's errors.
 pub(crate) fn chat_error(e: ChatError) -> AwsError {
     match e {
@@ -192,12 +203,7 @@ impl BedrockRuntime {
                         return;
                     }
                     Err(e) => {
-                        let err = chat_error(e);
-                        let name = if err.code == "ThrottlingException" {
-                            "throttlingException"
-                        } else {
-                            "modelStreamErrorException"
-                        };
+                        let (name, err) = stream_error(e);
                         let _ = tx.unbounded_send(Ok(StreamEvent {
                             name: name.into(),
                             value: json!({"message": err.message}),
@@ -231,17 +237,26 @@ impl BedrockRuntime {
         Ok(Output::new(json!({"inputTokens": n})))
     }
 
-    async fn converse(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
-        let id = model_id(&input)?;
-        reject_guardrails_converse(&input)?;
-        let family = family_of(&id)?;
-        if family.is_embedding() {
-            return Err(AwsError::validation(
-                "This model doesn't support the Converse API.",
-            ));
+    /// The request and the model of a Converse / ConverseStream call.
+    async fn converse_request(
+        &self,
+        input: &Value,
+        api: &str,
+    ) -> Result<(String, ChatRequest, Arc<basalt_models::ChatBackend>), AwsError> {
+        let id = model_id(input)?;
+        reject_guardrails_converse(input)?;
+        if family_of(&id)?.is_embedding() {
+            return Err(AwsError::validation(format!(
+                "This model doesn't support the {api} API."
+            )));
         }
-        let req = converse::parse(&input)?;
+        let req = converse::parse(input)?;
         let model = self.runtime.chat_for(&id).await?;
+        Ok((id, req, model))
+    }
+
+    async fn converse(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
+        let (id, req, model) = self.converse_request(&input, "Converse").await?;
         let resp = model
             .complete(&req)
             .await
@@ -256,16 +271,7 @@ impl BedrockRuntime {
         ctx: &RequestContext,
         input: Value,
     ) -> Result<Output, AwsError> {
-        let id = model_id(&input)?;
-        reject_guardrails_converse(&input)?;
-        let family = family_of(&id)?;
-        if family.is_embedding() {
-            return Err(AwsError::validation(
-                "This model doesn't support the ConverseStream API.",
-            ));
-        }
-        let req = converse::parse(&input)?;
-        let model = self.runtime.chat_for(&id).await?;
+        let (id, req, model) = self.converse_request(&input, "ConverseStream").await?;
         let mut events = model.stream(&req).map_err(|e| self.failed(&id, e))?;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
@@ -329,12 +335,7 @@ impl BedrockRuntime {
                         return;
                     }
                     Err(e) => {
-                        let err = chat_error(e);
-                        let name = if err.code == "ThrottlingException" {
-                            "throttlingException"
-                        } else {
-                            "modelStreamErrorException"
-                        };
+                        let (name, err) = stream_error(e);
                         send(name, json!({"message": err.message}));
                         return;
                     }
