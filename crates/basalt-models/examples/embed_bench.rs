@@ -91,7 +91,7 @@ fn main() {
         .sum();
     // Warm-up.
     model
-        .embed(&sentences[..64.min(sentences.len())].to_vec())
+        .embed(&sentences[..64.min(sentences.len())])
         .expect("embed");
     let mut batched = Vec::new();
     for _ in 0..reps {

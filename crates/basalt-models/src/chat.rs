@@ -259,10 +259,10 @@ impl ChatModel {
                     _ => None,
                 };
                 let mut messages = template_messages(req)?;
-                if prefill.is_some() {
-                    if let Value::Array(list) = &mut messages {
-                        list.pop();
-                    }
+                if prefill.is_some()
+                    && let Value::Array(list) = &mut messages
+                {
+                    list.pop();
                 }
                 let tools: Option<Value> = use_tools.then(|| {
                     Value::Array(

@@ -456,11 +456,11 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
         let mut logits_at: Vec<(usize, i32)> = Vec::new();
         let budget = config.batch as usize;
         for (i, slot) in slots.iter_mut().enumerate() {
-            if let Some(tok) = slot.next.take() {
-                if batch.add(tok, slot.n_past, &[slot.seq], true).is_ok() {
-                    logits_at.push((i, batch.n_tokens() - 1));
-                    slot.n_past += 1;
-                }
+            if let Some(tok) = slot.next.take()
+                && batch.add(tok, slot.n_past, &[slot.seq], true).is_ok()
+            {
+                logits_at.push((i, batch.n_tokens() - 1));
+                slot.n_past += 1;
             }
         }
         for (i, slot) in slots.iter_mut().enumerate() {

@@ -148,7 +148,7 @@ pub fn is_installed(spec: &ModelSpec, dir: &Path) -> bool {
 }
 
 fn bar(label: &str, done: u64, total: u64) {
-    let pct = if total == 0 { 100 } else { done * 100 / total };
+    let pct = (done * 100).checked_div(total).unwrap_or(100);
     let filled = (pct / 4) as usize;
     eprint!(
         "\r  {label:<40} [{}{}] {pct:>3}% {:>7.1} MiB",

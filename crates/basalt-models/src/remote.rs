@@ -160,17 +160,14 @@ impl RemoteChat {
     pub async fn count_tokens(&self, req: &ChatRequest) -> Result<usize, ChatError> {
         let body = openai_body(&self.model, req, false)?;
         let payload = json!({"model": self.model, "messages": body["messages"]});
-        if let Ok(resp) = self.post("/tokenize", &payload).await {
-            if let Ok(bytes) = resp.into_body().collect().await {
-                if let Ok(v) = serde_json::from_slice::<Value>(&bytes.to_bytes()) {
-                    if let Some(n) = v["count"]
-                        .as_u64()
-                        .or(v["tokens"].as_array().map(|a| a.len() as u64))
-                    {
-                        return Ok(n as usize);
-                    }
-                }
-            }
+        if let Ok(resp) = self.post("/tokenize", &payload).await
+            && let Ok(bytes) = resp.into_body().collect().await
+            && let Ok(v) = serde_json::from_slice::<Value>(&bytes.to_bytes())
+            && let Some(n) = v["count"]
+                .as_u64()
+                .or(v["tokens"].as_array().map(|a| a.len() as u64))
+        {
+            return Ok(n as usize);
         }
         let chars: usize = body["messages"]
             .as_array()
@@ -325,14 +322,13 @@ impl RemoteChat {
                             if let Some(args) = c["function"]["arguments"]
                                 .as_str()
                                 .filter(|a| !a.is_empty())
+                                && let Some(call) = calls.get_mut(i)
                             {
-                                if let Some(call) = calls.get_mut(i) {
-                                    call.3.push_str(args);
-                                    send(Delta::ToolInput {
-                                        index: call.0,
-                                        json: args.to_owned(),
-                                    });
-                                }
+                                call.3.push_str(args);
+                                send(Delta::ToolInput {
+                                    index: call.0,
+                                    json: args.to_owned(),
+                                });
                             }
                         }
                     }

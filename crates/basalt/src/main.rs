@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve every AWS API on one port.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Fetch or list the local models.
     Models {
         #[command(subcommand)]
