@@ -33,7 +33,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = pathlib.Path.home() / ".cache/basalt/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
-BENCH_BIN = ROOT / "target/release/examples/llm_bench"
+BENCH_BIN = pathlib.Path(os.environ["LLM_BENCH_BIN"]) if os.environ.get("LLM_BENCH_BIN") else ROOT / "target/release/examples/llm_bench"
 
 
 def ours(mode, args, extra=()):

@@ -385,7 +385,10 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
         .with_n_batch(config.batch)
         .with_n_seq_max(config.parallel)
         .with_n_threads(config.threads)
-        .with_n_threads_batch(config.threads);
+        .with_n_threads_batch(config.threads)
+        // Flash attention off, as llama.cpp's CPU defaults elsewhere (llama-cpp-python, the
+        // server without -fa): same numerics, same greedy tokens.
+        .with_flash_attention_policy(0);
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
