@@ -197,7 +197,9 @@ pub fn tool_call_grammar(req: &ChatRequest) -> Result<String, ChatError> {
         }
         out.push('\n');
     }
-    out.push_str("root ::= [ \\t\\n]* tool-call [ \\t\\n]*\n");
+    // Small models often fence the call as Markdown (```json ... ```): allowed, then stripped.
+    out.push_str("fence-open ::= \"```\" \"json\"? [ \\t\\n]*\n");
+    out.push_str("root ::= fence-open? [ \\t\\n]* tool-call [ \\t\\n]* \"```\"?\n");
     Ok(out)
 }
 
@@ -411,7 +413,13 @@ impl ChatModel {
                             Finish::Stop(s) => StopReason::StopSequence(s),
                         };
                         if in_call {
-                            match serde_json::from_str::<Value>(call_json.trim()) {
+                            let json = call_json.trim();
+                            let json = json
+                                .strip_prefix("```json")
+                                .or_else(|| json.strip_prefix("```"))
+                                .unwrap_or(json);
+                            let json = json.trim().strip_suffix("```").unwrap_or(json).trim();
+                            match serde_json::from_str::<Value>(json) {
                                 Ok(call) => {
                                     let name = call["name"].as_str().unwrap_or_default().to_owned();
                                     let input =

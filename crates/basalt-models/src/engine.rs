@@ -524,10 +524,9 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
                 *json_start && slot.generated == 1 && tok.0 as u32 != *t
             }) {
                 let piece = vocab.token_to_piece(tok, false, None);
-                if String::from_utf8_lossy(&piece)
-                    .trim_start()
-                    .starts_with('{')
-                {
+                let piece = String::from_utf8_lossy(&piece);
+                let opening = piece.trim_start();
+                if opening.starts_with('{') || opening.starts_with("```") {
                     let constrained = GenParams {
                         temperature: Some(0.0),
                         ..slot.job.params.clone()
