@@ -33,6 +33,11 @@ impl EventBus {
         let _ = self.tx.send(event);
     }
 
+    /// Whether anything listens; producers skip building events nobody receives.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<BusEvent> {
         self.tx.subscribe()
     }

@@ -121,6 +121,11 @@ impl BasaltS3 {
         created: Option<(u64, &str)>,
         reason: &str,
     ) {
+        // Building the event costs more than storing a small object: skip it when nothing
+        // consumes events.
+        if !self.bus.has_subscribers() {
+            return;
+        }
         let mut object = json!({ "key": key });
         if let Some((size, etag)) = created {
             object["size"] = json!(size);
