@@ -450,14 +450,7 @@ async fn run(
             service_name == "dynamodb",
         ));
     };
-    Ok(stream_response(
-        model.clone(),
-        op,
-        resp,
-        stream,
-        request_id,
-        protocol,
-    ))
+    Ok(stream_response(model.clone(), op, resp, stream, request_id))
 }
 
 fn verify(
@@ -538,7 +531,6 @@ fn stream_response(
     initial: Response,
     stream: basalt_core::EventStream,
     request_id: &str,
-    protocol: Protocol,
 ) -> http::Response<Body> {
     let stream_ref = op.output.as_ref().and_then(|r| {
         let shape = model.shape(&r.shape)?;
@@ -571,7 +563,6 @@ fn stream_response(
         builder = builder.header("content-type", "application/vnd.amazon.eventstream");
     }
     builder = builder.header("x-amzn-RequestId", request_id);
-    let _ = protocol;
     builder
         .body(BodyExt::boxed_unsync(StreamBody::new(frames)))
         .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))

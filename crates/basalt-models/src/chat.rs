@@ -376,9 +376,7 @@ impl ChatModel {
                         if t.is_empty() {
                             continue;
                         }
-                        if !text_open && text.is_empty() {
-                            text_open = true;
-                        }
+                        text_open = true;
                         text.push_str(&t);
                         let _ = tx.send(Ok(ChatEvent::Delta(Delta::Text {
                             index: content.len(),

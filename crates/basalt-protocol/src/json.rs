@@ -301,7 +301,7 @@ pub(crate) fn error_document(
         })
         .unwrap_or_else(|| "message".into());
     doc.insert(message_key, Value::String(err.message.clone()));
-    if let (Some(model), Some(shape)) = (model, shape) {
+    if let (Some(model), Some(_)) = (model, shape) {
         let r = ShapeRef {
             shape: err.code.clone(),
             ..Default::default()
@@ -311,7 +311,6 @@ pub(crate) fn error_document(
         {
             doc.extend(extra);
         }
-        let _ = shape;
     } else {
         doc.extend(err.fields.clone());
     }

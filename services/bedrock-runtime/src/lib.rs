@@ -291,9 +291,7 @@ impl BedrockRuntime {
                     Ok(ChatEvent::Delta(d)) => {
                         let ok = match d {
                             Delta::Text { index, text } => {
-                                if open != Some(index) {
-                                    open = Some(index);
-                                }
+                                open = Some(index);
                                 send(
                                     "contentBlockDelta",
                                     json!({"delta": {"text": text}, "contentBlockIndex": index}),

@@ -1,5 +1,7 @@
 //! Drives the S3 endpoint over real HTTP (hyper server on an ephemeral port, hyper client).
 
+mod common;
+
 use basalt_core::events::EventBus;
 use basalt_s3::{S3Config, build_service};
 use basalt_store::Store;
@@ -7,7 +9,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
 struct Srv {
     base: String,
@@ -21,19 +23,7 @@ async fn start() -> Srv {
     let store = Store::open(dir.path()).unwrap();
     let bus = EventBus::default();
     let handler = build_service(store, bus.clone(), S3Config::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let h = handler.clone();
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), h)
-                    .await;
-            });
-        }
-    });
+    let addr = common::serve(handler).await;
     Srv {
         base: format!("http://{addr}"),
         client: Client::builder(TokioExecutor::new()).build_http(),

@@ -1,6 +1,8 @@
 //! Wire details S3 clients depend on: request ids, error bodies, global bucket names, ignored
 //! malformed ranges, page-size validation, `partNumber` reads, and SigV4 through a key lookup.
 
+mod common;
+
 use std::sync::Arc;
 
 use basalt_core::events::EventBus;
@@ -10,7 +12,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use sha2::{Digest, Sha256};
 
 struct Srv {
@@ -24,19 +26,7 @@ async fn start(cfg: S3Config) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let handler = build_service(store, EventBus::default(), cfg);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let h = handler.clone();
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), h)
-                    .await;
-            });
-        }
-    });
+    let addr = common::serve(handler).await;
     Srv {
         base: format!("http://{addr}"),
         host: addr.to_string(),
