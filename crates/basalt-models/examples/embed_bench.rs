@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo build --release -p basalt-models --examples
 //! target/release/examples/embed_bench [--model DIR] [--n 1000] [--reps 3] [--sentences FILE.json]
+//!     [--threads N] [--precision f32|bf16]
 //! ```
 //!
 //! Two shapes of traffic: `batched` = one `embed` call with all sentences (a Cohere-style
@@ -12,6 +13,7 @@
 //! JSON list instead so both sides embed identical text. Prints one JSON document.
 
 use basalt_models::EmbeddingModel;
+use basalt_models::embed::{EmbedConfig, Precision};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -39,6 +41,7 @@ fn main() {
     let mut reps = 3usize;
     let mut file: Option<PathBuf> = None;
     let mut single = true;
+    let mut config = EmbedConfig::default();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
@@ -48,6 +51,10 @@ fn main() {
             "--n" => n = v.parse().expect("--n N"),
             "--reps" => reps = v.parse().expect("--reps N"),
             "--sentences" => file = Some(PathBuf::from(v)),
+            "--threads" => config.threads = v.parse().expect("--threads N"),
+            "--precision" => {
+                config.precision = v.parse::<Precision>().expect("--precision f32|bf16")
+            }
             "--no-single" => {
                 single = false;
                 i += 1;
@@ -83,7 +90,7 @@ fn main() {
         }
     };
     let t = Instant::now();
-    let model = EmbeddingModel::load(&dir).expect("load embedding model");
+    let model = EmbeddingModel::load_with(&dir, config).expect("load embedding model");
     let load_s = t.elapsed().as_secs_f64();
     let tokens: usize = sentences
         .iter()
@@ -123,7 +130,7 @@ fn main() {
     println!(
         "{}",
         json!({
-            "engine": "basalt EmbeddingModel (candle 0.11, f32)", "model": model.name,
+            "engine": format!("basalt EmbeddingModel (own BERT encoder, {})", model.kernel().name()), "model": model.name,
             "n_sent": sentences.len(), "avg_tokens": r1(tokens as f64 / sentences.len() as f64),
             "load_s": (load_s * 1000.0).round() / 1000.0,
             "batched_sent_s": batched.iter().map(|x| r1(*x)).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 use crate::catalog;
 use basalt_core::AwsError;
 use basalt_models::remote::RemoteChat;
+use basalt_models::embed::EmbedConfig;
 use basalt_models::{ChatBackend, ChatModel, EmbeddingModel, EngineConfig, ModelRoute, pull};
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use tokio::sync::Mutex;
 pub struct RuntimeConfig {
     pub model_dir: PathBuf,
     pub engine: EngineConfig,
+    pub embed: EmbedConfig,
     /// A GGUF to serve instead of the default chat model.
     pub chat_model: Option<PathBuf>,
     /// Unload a model unused for this long (`None`: keep models loaded).
@@ -29,6 +31,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             model_dir: pull::model_dir(),
             engine: EngineConfig::default(),
+            embed: EmbedConfig::default(),
             chat_model: None,
             idle_unload: None,
             routes: Vec::new(),
@@ -194,12 +197,11 @@ impl Runtime {
                 if !dir.join("model.safetensors").exists() {
                     return Err(not_installed(model_id, &dir));
                 }
-                let loaded = tokio::task::spawn_blocking(move || EmbeddingModel::load(&dir))
+                let config = self.config.embed;
+                tokio::task::spawn_blocking(move || EmbeddingModel::load_with(&dir, config))
                     .await
                     .map_err(|e| AwsError::internal(e.to_string()))?
-                    .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
-                tracing::info!(model = %loaded.name, "embedding model loaded");
-                Ok(loaded)
+                    .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))
             })
             .await
     }

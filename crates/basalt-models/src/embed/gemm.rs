@@ -1,0 +1,609 @@
+//! Linear layers `y = x·Wᵀ + b` for the encoder: weights packed once at load time into the
+//! layout the kernel streams, activations row-major, work split over a thread pool.
+//!
+//! Two kernels:
+//! - **bf16** (x86-64 with AVX-512 BF16): weights and activations rounded to bfloat16 (nearest
+//!   even), products accumulated in f32 by `vdpbf16ps`, twice the multiply rate of f32 FMA.
+//!   On all-MiniLM-L6-v2 the sentence embeddings stay within about 1.3e-5 of the float64
+//!   reference in cosine (measured over 50 sentences); Basalt's bar is 1e-4.
+//! - **f32** everywhere else (and on request): plain f32 arithmetic the compiler vectorizes.
+//!
+//! Both use the same blocking: a tile of `MR` rows × `NR` blocks of 16 output columns is
+//! accumulated in registers across the whole of `k`; a task owns a chunk of rows and a range of
+//! column blocks, so tasks write disjoint parts of the output.
+
+use rayon::prelude::*;
+
+/// Output columns per packed block: one 512-bit register of f32.
+const LANES: usize = 16;
+/// Rows per task: a chunk of packed activations stays in L2 while the task sweeps the weights.
+const ROWS_PER_TASK: usize = 64;
+/// Below this many multiply-adds a layer runs on the calling thread (the pool's hand-off costs
+/// more than it saves).
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 throughout: embeddings agree with sentence-transformers' to float rounding.
+    #[default]
+    F32,
+    /// bfloat16 inputs, f32 accumulation, where the CPU has AVX-512 BF16 (f32 elsewhere):
+    /// about 1.5x faster, vectors within about 1e-5 of f32 in cosine, but similarities
+    /// between sentences move by up to about 2e-3.
+    Bf16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!("embedding precision {other:?}: expected f32 or bf16")),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512 BF16 `vdpbf16ps`.
+    Bf16,
+    /// AVX-512F f32 FMA.
+    F32Avx512,
+    /// Portable f32, vectorized by the compiler for the build's target.
+    F32,
+}
+
+impl Kernel {
+    pub fn select(precision: Precision) -> Kernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") {
+                if precision == Precision::Bf16 && has!("avx512bf16") {
+                    return Kernel::Bf16;
+                }
+                return Kernel::F32Avx512;
+            }
+        }
+        let _ = precision;
+        Kernel::F32
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Bf16 => "bf16 (AVX-512 BF16)",
+            Kernel::F32Avx512 => "f32 (AVX-512)",
+            Kernel::F32 => "f32",
+        }
+    }
+}
+
+enum Packed {
+    /// `[n/16 blocks][k/2 pairs][16 lanes]`, each u32 two bf16: element 2p low, 2p+1 high.
+    Bf16(Vec<u32>),
+    /// `[n/16 blocks][k][16 lanes]`, f32 bits.
+    F32(Vec<u32>),
+}
+
+pub struct Linear {
+    n: usize,
+    k: usize,
+    bias: Vec<f32>,
+    packed: Packed,
+    kernel: Kernel,
+}
+
+/// Round to the nearest bfloat16, ties to even, as `vcvtneps2bf16` does (NaN stays NaN).
+fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+fn pairs(k: usize) -> usize {
+    k.div_ceil(2)
+}
+
+impl Linear {
+    /// `weight` is `[n][k]` row-major (PyTorch's `nn.Linear` layout), `bias` has `n` entries.
+    pub fn new(weight: &[f32], bias: Vec<f32>, n: usize, k: usize, kernel: Kernel) -> Linear {
+        assert_eq!(weight.len(), n * k, "weight shape");
+        assert_eq!(bias.len(), n, "bias shape");
+        let blocks = n.div_ceil(LANES);
+        let w = |row: usize, col: usize| {
+            if row < n && col < k {
+                weight[row * k + col]
+            } else {
+                0.0
+            }
+        };
+        let packed = match kernel {
+            Kernel::Bf16 => {
+                let kp = pairs(k);
+                let mut data = vec![0u32; blocks * kp * LANES];
+                for b in 0..blocks {
+                    for p in 0..kp {
+                        for l in 0..LANES {
+                            let row = b * LANES + l;
+                            let lo = bf16_bits(w(row, 2 * p)) as u32;
+                            let hi = bf16_bits(w(row, 2 * p + 1)) as u32;
+                            data[(b * kp + p) * LANES + l] = lo | (hi << 16);
+                        }
+                    }
+                }
+                Packed::Bf16(data)
+            }
+            Kernel::F32 | Kernel::F32Avx512 => {
+                let mut data = vec![0u32; blocks * k * LANES];
+                for b in 0..blocks {
+                    for c in 0..k {
+                        for l in 0..LANES {
+                            data[(b * k + c) * LANES + l] = w(b * LANES + l, c).to_bits();
+                        }
+                    }
+                }
+                Packed::F32(data)
+            }
+        };
+        Linear {
+            n,
+            k,
+            bias,
+            packed,
+            kernel,
+        }
+    }
+
+    /// `out[m][n] = x[m][k] · Wᵀ + b`.
+    pub fn forward(&self, x: &[f32], m: usize, out: &mut [f32], pool: &rayon::ThreadPool) {
+        assert_eq!(x.len(), m * self.k, "input shape");
+        assert_eq!(out.len(), m * self.n, "output shape");
+        if m == 0 {
+            return;
+        }
+        let blocks = self.n.div_ceil(LANES);
+        let row_chunks = m.div_ceil(ROWS_PER_TASK);
+        let threads = pool.current_num_threads().max(1);
+        let parallel = threads > 1 && m * self.n * self.k >= PARALLEL_MIN_MACS;
+        // Enough tasks for every thread to have two, splitting columns when rows are few.
+        let col_splits = if parallel && row_chunks < 2 * threads {
+            (2 * threads).div_ceil(row_chunks).min(blocks)
+        } else {
+            1
+        };
+        let blocks_per_split = blocks.div_ceil(col_splits);
+        let tasks = row_chunks * col_splits;
+        let out_ptr = SharedOut(out.as_mut_ptr());
+        let for_each_task = |run: &(dyn Fn(usize) + Sync)| {
+            if parallel {
+                pool.install(|| (0..tasks).into_par_iter().for_each(run));
+            } else {
+                (0..tasks).for_each(run);
+            }
+        };
+        let range = |t| task_range(t, col_splits, m, blocks, blocks_per_split);
+        match (&self.packed, self.kernel) {
+            (Packed::F32(w), Kernel::F32) => for_each_task(&|t| {
+                let (rows, cols) = range(t);
+                // SAFETY: tasks cover disjoint (rows × column blocks) parts of `out`.
+                unsafe { self.task_f32(x, w, rows, cols, &out_ptr) }
+            }),
+            #[cfg(target_arch = "x86_64")]
+            (Packed::F32(w), _) => {
+                // SAFETY: f32 and u32 have the same size and alignment, and every bit pattern
+                // is a valid u32.
+                let a: &[u32] = unsafe { std::slice::from_raw_parts(x.as_ptr().cast(), x.len()) };
+                for_each_task(&|t| {
+                    let (rows, cols) = range(t);
+                    // SAFETY: as above; `Kernel::select` found AVX-512F.
+                    unsafe { x86::task_f32(self, a, w, self.k, rows, cols, &out_ptr) }
+                })
+            }
+            #[cfg(target_arch = "x86_64")]
+            (Packed::Bf16(w), _) => {
+                let kp = pairs(self.k);
+                let mut xa = vec![0u32; m * kp];
+                let convert = |(dst, src): (&mut [u32], &[f32])| to_bf16_pairs(src, self.k, dst);
+                if parallel {
+                    pool.install(|| {
+                        xa.par_chunks_mut(ROWS_PER_TASK * kp)
+                            .zip(x.par_chunks(ROWS_PER_TASK * self.k))
+                            .for_each(convert)
+                    });
+                } else {
+                    convert((&mut xa, x));
+                }
+                for_each_task(&|t| {
+                    let (rows, cols) = range(t);
+                    // SAFETY: as above; `Kernel::select` found AVX-512 BF16.
+                    unsafe { x86::task_bf16(self, &xa, w, kp, rows, cols, &out_ptr) }
+                })
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => unreachable!("AVX-512 kernels are only selected on x86-64"),
+        }
+    }
+
+    /// # Safety
+    /// No other task may write `rows × cols` of the output concurrently.
+    unsafe fn task_f32(
+        &self,
+        x: &[f32],
+        w: &[u32],
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        out: &SharedOut,
+    ) {
+        const MR: usize = 4;
+        const NR: usize = 2;
+        let k = self.k;
+        let mut b = cols.start;
+        while b < cols.end {
+            let nr = (cols.end - b).min(NR);
+            let mut r = rows.start;
+            while r < rows.end {
+                let mr = (rows.end - r).min(MR);
+                let mut acc = [[[0f32; LANES]; NR]; MR];
+                for c in 0..k {
+                    for j in 0..nr {
+                        let wv = &w[((b + j) * k + c) * LANES..][..LANES];
+                        for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
+                            let a = x[(r + i) * k + c];
+                            for l in 0..LANES {
+                                let w = f32::from_bits(wv[l]);
+                                // A fused multiply-add only where the target has one: without
+                                // it `mul_add` is a libm call per element.
+                                acc_row[j][l] = if cfg!(target_feature = "fma") {
+                                    a.mul_add(w, acc_row[j][l])
+                                } else {
+                                    acc_row[j][l] + a * w
+                                };
+                            }
+                        }
+                    }
+                }
+                for (i, acc_row) in acc.iter().enumerate().take(mr) {
+                    for (j, acc_blk) in acc_row.iter().enumerate().take(nr) {
+                        let col0 = (b + j) * LANES;
+                        for (l, v) in acc_blk.iter().enumerate() {
+                            let col = col0 + l;
+                            if col < self.n {
+                                // SAFETY: (r + i, col) lies in this task's part of `out`.
+                                unsafe { *out.0.add((r + i) * self.n + col) = v + self.bias[col] };
+                            }
+                        }
+                    }
+                }
+                r += mr;
+            }
+            b += nr;
+        }
+    }
+}
+
+/// Rows and column blocks of task `t`.
+fn task_range(
+    t: usize,
+    col_splits: usize,
+    m: usize,
+    blocks: usize,
+    blocks_per_split: usize,
+) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+    let (rc, cs) = (t / col_splits, t % col_splits);
+    let rows = rc * ROWS_PER_TASK..((rc + 1) * ROWS_PER_TASK).min(m);
+    let cols = (cs * blocks_per_split).min(blocks)..((cs + 1) * blocks_per_split).min(blocks);
+    (rows, cols)
+}
+
+fn to_bf16_pairs(src: &[f32], k: usize, dst: &mut [u32]) {
+    let kp = pairs(k);
+    for (row, out) in src.chunks(k).zip(dst.chunks_mut(kp)) {
+        for (p, o) in out.iter_mut().enumerate() {
+            let lo = bf16_bits(row[2 * p]) as u32;
+            let hi = row.get(2 * p + 1).map_or(0, |&v| bf16_bits(v) as u32);
+            *o = lo | (hi << 16);
+        }
+    }
+}
+
+/// The output pointer shared by tasks that write disjoint parts of it.
+struct SharedOut(*mut f32);
+// SAFETY: tasks only write disjoint elements (see `Linear::forward`).
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! AVX-512 kernels. Packed activations and weights are 32-bit elements either way: one
+    //! f32 (`vfmadd231ps`), or a pair of bf16 (`vdpbf16ps` multiplies two pairs and adds both
+    //! products to the f32 accumulator).
+
+    use super::{LANES, Linear, SharedOut};
+    use std::arch::x86_64::*;
+
+    const MR: usize = 8;
+    const NR: usize = 3;
+
+    #[derive(Clone, Copy)]
+    struct Tile {
+        a: *const u32,
+        lda: usize,
+        w: *const u32,
+        steps: usize,
+        bias: *const f32,
+        out: *mut f32,
+        ldo: usize,
+        /// Output columns that exist from this tile's first column on.
+        valid: usize,
+    }
+
+    /// Sweeps `rows × cols` in tiles of `MR` rows × `NR` blocks.
+    ///
+    /// # Safety
+    /// `rows × cols` owned by this task; `a` holds the rows' packed activations, `steps`
+    /// 32-bit elements each; `w` the packed weights, `steps × 16` elements per block; `tile`
+    /// runs on this CPU.
+    #[inline(always)]
+    unsafe fn sweep(
+        lin: &Linear,
+        a: &[u32],
+        w: &[u32],
+        steps: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        out: &SharedOut,
+        tile: impl Fn(usize, usize, &Tile),
+    ) {
+        let mut b = cols.start;
+        while b < cols.end {
+            let nr = (cols.end - b).min(NR);
+            let mut r = rows.start;
+            while r < rows.end {
+                let mr = (rows.end - r).min(MR);
+                let t = Tile {
+                    a: a[r * steps..].as_ptr(),
+                    lda: steps,
+                    w: w[b * steps * LANES..].as_ptr(),
+                    steps,
+                    // SAFETY: b < blocks and r < m, so both offsets are in bounds; the tile's
+                    // masks keep every access inside.
+                    bias: unsafe { lin.bias.as_ptr().add(b * LANES) },
+                    out: unsafe { out.0.add(r * lin.n + b * LANES) },
+                    ldo: lin.n,
+                    valid: lin.n - b * LANES,
+                };
+                tile(mr, nr, &t);
+                r += mr;
+            }
+            b += nr;
+        }
+    }
+
+    /// One kernel: a task entry point, its tile shapes and the multiply-accumulate step.
+    macro_rules! kernel {
+        ($task:ident, $features:literal, |$c:ident, $a:ident, $w:ident| $step:expr) => {
+            /// # Safety
+            /// As `sweep`, and the CPU has the features this kernel is compiled for.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $task(
+                lin: &Linear,
+                a: &[u32],
+                w: &[u32],
+                steps: usize,
+                rows: std::ops::Range<usize>,
+                cols: std::ops::Range<usize>,
+                out: &SharedOut,
+            ) {
+                #[target_feature(enable = $features)]
+                unsafe fn tile<const M: usize, const N: usize>(t: &Tile) {
+                    let mut acc = [[_mm512_setzero_ps(); N]; M];
+                    let block = t.steps * LANES;
+                    for p in 0..t.steps {
+                        let mut wv = [_mm512_setzero_si512(); N];
+                        for (j, v) in wv.iter_mut().enumerate() {
+                            // SAFETY: block j of the packed weights has steps × 16 entries.
+                            *v = unsafe { _mm512_loadu_si512(t.w.add(j * block + p * LANES).cast()) };
+                        }
+                        for (i, acc_row) in acc.iter_mut().enumerate() {
+                            // SAFETY: row i of the packed activations has `steps` entries.
+                            let $a = _mm512_set1_epi32(unsafe { *t.a.add(i * t.lda + p) } as i32);
+                            for (j, $c) in acc_row.iter_mut().enumerate() {
+                                let $w = wv[j];
+                                *$c = $step;
+                            }
+                        }
+                    }
+                    for (i, acc_row) in acc.iter().enumerate() {
+                        for (j, c) in acc_row.iter().enumerate() {
+                            let left = t.valid.saturating_sub(j * LANES).min(LANES);
+                            let mask: __mmask16 =
+                                if left == LANES { 0xffff } else { (1u16 << left) - 1 };
+                            // SAFETY: masked to the columns that exist; row i is this task's.
+                            unsafe {
+                                let bias = _mm512_maskz_loadu_ps(mask, t.bias.add(j * LANES));
+                                _mm512_mask_storeu_ps(
+                                    t.out.add(i * t.ldo + j * LANES),
+                                    mask,
+                                    _mm512_add_ps(*c, bias),
+                                );
+                            }
+                        }
+                    }
+                }
+                let dispatch = |mr: usize, nr: usize, t: &Tile| {
+                    // SAFETY: this function runs only where its features exist.
+                    unsafe {
+                        match (mr, nr) {
+                            (8, 3) => tile::<8, 3>(t),
+                            (8, 2) => tile::<8, 2>(t),
+                            (8, 1) => tile::<8, 1>(t),
+                            (4..=7, n) => {
+                                tile_rows::<4>(t, n);
+                                let rest = Tile { a: t.a.add(4 * t.lda), out: t.out.add(4 * t.ldo), ..*t };
+                                tile_any(mr - 4, n, &rest);
+                            }
+                            (m, n) => tile_any(m, n, t),
+                        }
+                    }
+                };
+                #[target_feature(enable = $features)]
+                unsafe fn tile_rows<const M: usize>(t: &Tile, n: usize) {
+                    // SAFETY: forwarded.
+                    unsafe {
+                        match n {
+                            3 => tile::<M, 3>(t),
+                            2 => tile::<M, 2>(t),
+                            _ => tile::<M, 1>(t),
+                        }
+                    }
+                }
+                #[target_feature(enable = $features)]
+                unsafe fn tile_any(m: usize, n: usize, t: &Tile) {
+                    // SAFETY: forwarded.
+                    unsafe {
+                        match m {
+                            0 => {}
+                            1 => tile_rows::<1>(t, n),
+                            2 => tile_rows::<2>(t, n),
+                            3 => tile_rows::<3>(t, n),
+                            _ => tile_rows::<4>(t, n),
+                        }
+                    }
+                }
+                // SAFETY: forwarded from the caller.
+                unsafe { sweep(lin, a, w, steps, rows, cols, out, dispatch) }
+            }
+        };
+    }
+
+    kernel!(task_f32, "avx512f", |c, a, w| _mm512_fmadd_ps(
+        _mm512_castsi512_ps(a),
+        _mm512_castsi512_ps(w),
+        *c
+    ));
+    kernel!(task_bf16, "avx512f,avx512bf16", |c, a, w| {
+        // SAFETY: same size; a 32-bit lane holds two bf16.
+        let (a, w) = unsafe {
+            (
+                std::mem::transmute::<__m512i, __m512bh>(a),
+                std::mem::transmute::<__m512i, __m512bh>(w),
+            )
+        };
+        _mm512_dpbf16_ps(*c, a, w)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+    }
+
+    /// A deterministic pseudo-random matrix in [-1, 1).
+    fn matrix(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    fn reference(x: &[f32], w: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
+        let mut out = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = b[j] as f64;
+                for c in 0..k {
+                    s += x[i * k + c] as f64 * w[j * k + c] as f64;
+                }
+                out[i * n + j] = s;
+            }
+        }
+        out
+    }
+
+    fn check(kernel: Kernel, m: usize, n: usize, k: usize, threads: usize, tol: f64) {
+        let x = matrix(m * k, 1 + m as u64);
+        let w = matrix(n * k, 2 + n as u64);
+        let b = matrix(n, 3);
+        let lin = Linear::new(&w, b.clone(), n, k, kernel);
+        let mut out = vec![f32::NAN; m * n];
+        lin.forward(&x, m, &mut out, &pool(threads));
+        let want = reference(&x, &w, &b, m, n, k);
+        // Error of a k-term dot product of values in [-1, 1) scales like sqrt(k).
+        let bound = tol * (k as f64).sqrt();
+        for (i, (g, r)) in out.iter().zip(&want).enumerate() {
+            assert!(
+                (*g as f64 - r).abs() <= bound,
+                "{kernel:?} m={m} n={n} k={k} at {i}: {g} vs {r}"
+            );
+        }
+    }
+
+    const SHAPES: [(usize, usize, usize); 7] = [
+        (1, 16, 2),
+        (17, 384, 384),
+        (3, 5, 7),
+        (130, 1152, 384),
+        (9, 50, 33),
+        (65, 1536, 64),
+        (200, 384, 1536),
+    ];
+
+    #[test]
+    fn f32_kernel_matches_float64() {
+        for (m, n, k) in SHAPES {
+            for threads in [1, 2, 3] {
+                check(Kernel::F32, m, n, k, threads, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_f32_kernel_matches_float64() {
+        if Kernel::select(Precision::F32) != Kernel::F32Avx512 {
+            eprintln!("no AVX-512 on this CPU: AVX-512 f32 kernel not tested");
+            return;
+        }
+        for (m, n, k) in SHAPES {
+            for threads in [1, 2, 3] {
+                check(Kernel::F32Avx512, m, n, k, threads, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_kernel_matches_float64_within_bf16_rounding() {
+        if Kernel::select(Precision::Bf16) != Kernel::Bf16 {
+            eprintln!("no AVX-512 BF16 on this CPU: bf16 kernel not tested");
+            return;
+        }
+        for (m, n, k) in SHAPES {
+            for threads in [1, 2, 3] {
+                // Two operands rounded to 8 significant bits: relative error about 2^-8 per
+                // product, random in sign.
+                check(Kernel::Bf16, m, n, k, threads, 8e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_rounding_is_nearest_even() {
+        assert_eq!(bf16_bits(1.0), 0x3f80);
+        // 1 + 2^-8 is halfway between two bf16 values: ties go to the even one (1.0).
+        assert_eq!(bf16_bits(1.0 + 1.0 / 256.0), 0x3f80);
+        // 1 + 3·2^-8 is halfway too: ties go up to the even mantissa.
+        assert_eq!(bf16_bits(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(bf16_bits(-2.0), 0xc000);
+        assert!(f32::from_bits((bf16_bits(f32::NAN) as u32) << 16).is_nan());
+    }
+}
