@@ -83,31 +83,40 @@ def peer_generate(llm, is_eog, ids, n, stop_at_eog=True):
 
 
 def part_speed(args, peer):
-    r = ours("speed", args)
+    """Rounds alternate the two engines (ours: a fresh process doing one warm-up and one rep;
+    the peer: one rep on its warm model), so drift on a shared host hits both alike; the ratio
+    reported is the median of the per-round ratios."""
     lcpp, llm, is_eog = peer
-    ids = r["prompt_ids"]
-    ngen = r["gen_tokens"]
-    peer_generate(llm, is_eog, ids[:64], 8)  # warm-up
-    pp, tg = [], []
-    for _ in range(len(r["pp_tok_s"])):
+    pp_o, tg_o, pp_p, tg_p, generated = [], [], [], [], []
+    ids = None
+    for i in range(args.rounds):
+        r = ours("speed", args, ("--reps", "1"))
+        ids, ngen = r["prompt_ids"], r["gen_tokens"]
+        pp_o += r["pp_tok_s"]
+        tg_o += r["tg_tok_s"]
+        generated += [x["generated"] for x in r["reps"]]
+        if i == 0:
+            peer_generate(llm, is_eog, ids[:64], 8)  # warm-up
         out, ps, ds, _ = peer_generate(llm, is_eog, ids, ngen, stop_at_eog=False)
-        pp.append(len(ids) / ps)
-        tg.append((len(out) - 1) / ds)  # n samples, n-1 single-token evals (as ours: n-1 passes)
+        pp_p.append(len(ids) / ps)
+        tg_p.append((len(out) - 1) / ds)  # n samples, n-1 single-token evals (as ours: n-1 passes)
+    med = statistics.median
     res = {
-        "prompt_tokens": len(ids), "gen_tokens": ngen,
-        "basalt": {"pp_tok_s": r["pp_tok_s"], "tg_tok_s": r["tg_tok_s"], "pp_median": r["pp_median"],
-                   "tg_median": r["tg_median"], "generated": [x["generated"] for x in r["reps"]]},
-        "llama_cpp_python": {"version": lcpp.__version__, "pp_tok_s": [round(x, 1) for x in pp],
-                             "tg_tok_s": [round(x, 1) for x in tg], "pp_median": round(statistics.median(pp), 1),
-                             "tg_median": round(statistics.median(tg), 1)},
+        "prompt_tokens": len(ids), "gen_tokens": ngen, "rounds": args.rounds,
+        "basalt": {"pp_tok_s": pp_o, "tg_tok_s": tg_o, "pp_median": round(med(pp_o), 1),
+                   "tg_median": round(med(tg_o), 1), "generated": generated},
+        "llama_cpp_python": {"version": lcpp.__version__, "pp_tok_s": [round(x, 1) for x in pp_p],
+                             "tg_tok_s": [round(x, 1) for x in tg_p], "pp_median": round(med(pp_p), 1),
+                             "tg_median": round(med(tg_p), 1)},
+        "ratio_pp": round(med([o / p for o, p in zip(pp_o, pp_p)]), 3),
+        "ratio_tg": round(med([o / p for o, p in zip(tg_o, tg_p)]), 3),
     }
-    res["ratio_pp"] = round(res["basalt"]["pp_median"] / res["llama_cpp_python"]["pp_median"], 3)
-    res["ratio_tg"] = round(res["basalt"]["tg_median"] / res["llama_cpp_python"]["tg_median"], 3)
-    print(f"\n(a) speed, {len(ids)}-token prompt + {ngen} greedy tokens, {args.threads} threads, median of reps")
+    print(f"\n(a) speed, {len(ids)}-token prompt + {ngen} greedy tokens, {args.threads} threads, "
+          f"{args.rounds} alternating rounds: medians, and the median of per-round ratios")
     print(f"{'':22}{'basalt':>10}{'llama-cpp-python':>18}{'ratio':>8}")
     print(f"{'prompt tok/s':22}{res['basalt']['pp_median']:>10}{res['llama_cpp_python']['pp_median']:>18}{res['ratio_pp']:>8}")
     print(f"{'decode tok/s':22}{res['basalt']['tg_median']:>10}{res['llama_cpp_python']['tg_median']:>18}{res['ratio_tg']:>8}")
-    print(f"  reps basalt pp {r['pp_tok_s']} tg {r['tg_tok_s']} (generated {res['basalt']['generated']}); "
+    print(f"  rounds basalt pp {pp_o} tg {tg_o} (generated {generated}); "
           f"peer pp {res['llama_cpp_python']['pp_tok_s']} tg {res['llama_cpp_python']['tg_tok_s']}")
     return res
 
@@ -209,6 +218,7 @@ def main():
     ap.add_argument("--prompts", type=pathlib.Path, default=ROOT / "bench/prompts.json")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=4, help="EngineConfig.parallel for speed/greedy")
+    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds of the speed part")
     ap.add_argument("--concurrency-parallel", default="4,16", help="EngineConfig.parallel values for part (d)")
     ap.add_argument("--parts", default="speed,greedy,concurrency")
     ap.add_argument("--no-peer-concurrency", action="store_true")
