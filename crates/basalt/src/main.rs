@@ -157,7 +157,9 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 }
             });
         }
-        let accounting = Arc::new(basalt_bedrock_runtime::accounting::Accounting::default());
+        let accounting = Arc::new(basalt_bedrock_runtime::accounting::Accounting::new(
+            store.state.clone(),
+        ));
         registry.register(Arc::new(basalt_bedrock_runtime::BedrockRuntime::new(
             runtime.clone(),
             accounting.clone(),

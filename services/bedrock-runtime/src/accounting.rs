@@ -1,13 +1,16 @@
 //! Per-invocation accounting: tokens, latency and cost by model id, as the `AWS/Bedrock`
 //! CloudWatch metrics report them (Invocations, InputTokenCount, OutputTokenCount,
-//! InvocationLatency, InvocationThrottles), kept as data points for the CloudWatch API and
-//! rendered in `/_basalt/metrics`.
+//! InvocationLatency, InvocationThrottles), stored durably as data points for the CloudWatch
+//! API and rendered in `/_basalt/metrics`.
 
 use basalt_chat::Usage;
 use basalt_core::RequestContext;
+use basalt_store::{MemoryState, StateStore, WriteOp};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// On-demand prices in USD per million input / output tokens (Bedrock's us-east-1 list).
 const PRICES: &[(&str, f64, f64)] = &[
@@ -66,29 +69,58 @@ pub struct Totals {
     pub cost_usd: f64,
 }
 
-/// A CloudWatch data point in the `AWS/Bedrock` namespace.
-#[derive(Debug, Clone, PartialEq)]
+/// A CloudWatch data point in the `AWS/Bedrock` namespace, dimension `ModelId`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DataPoint {
     pub account_id: String,
     pub region: String,
-    pub metric: &'static str,
+    pub metric: String,
     pub model_id: String,
     pub value: f64,
-    pub unit: &'static str,
-    /// Epoch seconds.
-    pub timestamp: i64,
+    pub unit: String,
+    /// Epoch milliseconds.
+    pub timestamp_ms: i64,
 }
 
-/// Most recent data points kept for the CloudWatch API.
-const MAX_POINTS: usize = 100_000;
+/// The state table CloudWatch's metric store reads: one record per data point, keyed
+/// `account/region/namespace/metric/timestamp-sequence` so that a metric's points are one
+/// prefix, in time order.
+pub const DATAPOINT_TABLE: &str = "cloudwatch.datapoints";
+pub const NAMESPACE: &str = "AWS/Bedrock";
 
-#[derive(Default)]
+fn datapoint_prefix(account_id: &str, region: &str, metric: &str) -> String {
+    format!("{account_id}/{region}/{NAMESPACE}/{metric}/")
+}
+
+/// Token, latency and cost accounting of every invocation: running totals for
+/// `/_basalt/metrics`, and durable CloudWatch data points.
 pub struct Accounting {
     totals: Mutex<BTreeMap<String, Totals>>,
-    points: Mutex<std::collections::VecDeque<DataPoint>>,
+    state: Arc<dyn StateStore>,
+    /// Orders points written in the same millisecond; starts at a random value so that keys
+    /// stay unique across restarts too.
+    seq: AtomicU64,
+}
+
+impl Default for Accounting {
+    fn default() -> Self {
+        Accounting::new(Arc::new(MemoryState::default()))
+    }
 }
 
 impl Accounting {
+    pub fn new(state: Arc<dyn StateStore>) -> Accounting {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as u64 ^ (u64::from(std::process::id()) << 32))
+            .unwrap_or(0);
+        Accounting {
+            totals: Mutex::default(),
+            state,
+            seq: AtomicU64::new(seed),
+        }
+    }
+
     pub fn record(&self, ctx: &RequestContext, model_id: &str, usage: &Usage, latency_ms: u64) {
         let cost = cost_usd(model_id, usage);
         {
@@ -100,35 +132,57 @@ impl Accounting {
             t.latency_ms += latency_ms;
             t.cost_usd += cost;
         }
-        let now = chrono::Utc::now().timestamp();
-        let mut points = self.points.lock();
-        for (metric, value, unit) in [
-            ("Invocations", 1.0, "Count"),
-            ("InputTokenCount", f64::from(usage.input_tokens), "Count"),
-            ("OutputTokenCount", f64::from(usage.output_tokens), "Count"),
-            ("InvocationLatency", latency_ms as f64, "Milliseconds"),
-        ] {
-            if points.len() >= MAX_POINTS {
-                points.pop_front();
-            }
-            points.push_back(DataPoint {
-                account_id: ctx.account_id.clone(),
-                region: ctx.region.clone(),
-                metric,
-                model_id: model_id.to_owned(),
-                value,
-                unit,
-                timestamp: now,
-            });
-        }
+        self.publish(
+            ctx,
+            model_id,
+            &[
+                ("Invocations", 1.0, "Count"),
+                ("InputTokenCount", f64::from(usage.input_tokens), "Count"),
+                ("OutputTokenCount", f64::from(usage.output_tokens), "Count"),
+                ("InvocationLatency", latency_ms as f64, "Milliseconds"),
+            ],
+        );
     }
 
-    pub fn throttled(&self, model_id: &str) {
+    pub fn throttled(&self, ctx: &RequestContext, model_id: &str) {
         self.totals
             .lock()
             .entry(model_id.to_owned())
             .or_default()
             .throttles += 1;
+        self.publish(ctx, model_id, &[("InvocationThrottles", 1.0, "Count")]);
+    }
+
+    /// Writes the points in one transaction. A failed write is logged, not returned: the
+    /// invocation it describes has already been answered.
+    fn publish(&self, ctx: &RequestContext, model_id: &str, metrics: &[(&str, f64, &str)]) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let ops: Vec<WriteOp> = metrics
+            .iter()
+            .map(|&(metric, value, unit)| {
+                let point = DataPoint {
+                    account_id: ctx.account_id.clone(),
+                    region: ctx.region.clone(),
+                    metric: metric.to_owned(),
+                    model_id: model_id.to_owned(),
+                    value,
+                    unit: unit.to_owned(),
+                    timestamp_ms: now,
+                };
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                WriteOp::Put {
+                    table: DATAPOINT_TABLE.into(),
+                    key: format!(
+                        "{}{now:014}-{seq:020}",
+                        datapoint_prefix(&ctx.account_id, &ctx.region, metric)
+                    ),
+                    value: serde_json::to_vec(&point).unwrap_or_default(),
+                }
+            })
+            .collect();
+        if let Err(e) = self.state.batch(&ops) {
+            tracing::error!(error = %e, "storing AWS/Bedrock data points failed");
+        }
     }
 
     pub fn totals(&self, model_id: &str) -> Totals {
@@ -139,8 +193,30 @@ impl Accounting {
             .unwrap_or_default()
     }
 
-    pub fn data_points(&self) -> Vec<DataPoint> {
-        self.points.lock().iter().cloned().collect()
+    /// The stored points of one metric, oldest first.
+    pub fn data_points(
+        &self,
+        account_id: &str,
+        region: &str,
+        metric: &str,
+    ) -> Result<Vec<DataPoint>, basalt_store::StoreError> {
+        let prefix = datapoint_prefix(account_id, region, metric);
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .state
+                .scan(DATAPOINT_TABLE, &prefix, after.as_deref(), 1000)?;
+            let done = page.len() < 1000;
+            after = page.last().map(|(k, _)| k.clone());
+            out.extend(
+                page.into_iter()
+                    .filter_map(|(_, v)| serde_json::from_slice::<DataPoint>(&v).ok()),
+            );
+            if done {
+                return Ok(out);
+            }
+        }
     }
 
     /// Prometheus text for `/_basalt/metrics`.
@@ -221,9 +297,53 @@ mod tests {
             (t.invocations, t.input_tokens, t.output_tokens, t.latency_ms),
             (1, 10, 5, 120)
         );
-        assert_eq!(a.data_points().len(), 4);
+        let points = a
+            .data_points("000000000000", "us-east-1", "InputTokenCount")
+            .unwrap();
+        assert_eq!(points.len(), 1);
+        assert_eq!(
+            (points[0].value, points[0].unit.as_str(), points[0].model_id.as_str()),
+            (10.0, "Count", "anthropic.claude-3-sonnet-20240229-v1:0")
+        );
+        a.throttled(&ctx, "anthropic.claude-3-sonnet-20240229-v1:0");
+        assert_eq!(
+            a.data_points("000000000000", "us-east-1", "InvocationThrottles")
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(a.data_points("111111111111", "us-east-1", "Invocations").unwrap().is_empty());
         let mut s = String::new();
         a.render(&mut s);
         assert!(s.contains("basalt_bedrock_input_tokens_total{model_id=\"anthropic.claude-3-sonnet-20240229-v1:0\"} 10"));
+    }
+
+    #[test]
+    fn data_points_survive_a_restart() {
+        let dir = std::env::temp_dir().join(format!("basalt-acct-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ctx = RequestContext::internal("000000000000", "us-east-1", "http://x");
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 4,
+        };
+        {
+            let state = Arc::new(basalt_store::SqliteState::open(&dir.join("s.db")).unwrap());
+            let a = Accounting::new(state);
+            a.record(&ctx, "amazon.nova-micro-v1:0", &usage, 10);
+            a.record(&ctx, "amazon.nova-micro-v1:0", &usage, 30);
+        }
+        let state = Arc::new(basalt_store::SqliteState::open(&dir.join("s.db")).unwrap());
+        let a = Accounting::new(state);
+        a.record(&ctx, "amazon.nova-micro-v1:0", &usage, 20);
+        let latencies: Vec<f64> = a
+            .data_points("000000000000", "us-east-1", "InvocationLatency")
+            .unwrap()
+            .iter()
+            .map(|p| p.value)
+            .collect();
+        assert_eq!(latencies, vec![10.0, 30.0, 20.0], "all kept, in time order");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

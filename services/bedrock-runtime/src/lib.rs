@@ -128,7 +128,7 @@ impl BedrockRuntime {
         let mut resp = model
             .complete(&req)
             .await
-            .map_err(|e| self.failed(&id, e))?;
+            .map_err(|e| self.failed(ctx, &id, e))?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
         // Tool-use ids in the provider's own style (`toolu_bdrk_…` for Anthropic).
@@ -157,7 +157,7 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
-        let mut events = model.stream(&req).map_err(|e| self.failed(&id, e))?;
+        let mut events = model.stream(&req).map_err(|e| self.failed(ctx, &id, e))?;
         let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
@@ -260,7 +260,7 @@ impl BedrockRuntime {
         let resp = model
             .complete(&req)
             .await
-            .map_err(|e| self.failed(&id, e))?;
+            .map_err(|e| self.failed(ctx, &id, e))?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
         Ok(Output::new(converse::response(&resp)))
@@ -272,7 +272,7 @@ impl BedrockRuntime {
         input: Value,
     ) -> Result<Output, AwsError> {
         let (id, req, model) = self.converse_request(&input, "ConverseStream").await?;
-        let mut events = model.stream(&req).map_err(|e| self.failed(&id, e))?;
+        let mut events = model.stream(&req).map_err(|e| self.failed(ctx, &id, e))?;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
         let ctx = ctx.clone();
@@ -343,9 +343,9 @@ impl BedrockRuntime {
         Ok(Output::with_stream(json!({}), rx.boxed()))
     }
 
-    fn failed(&self, id: &str, e: ChatError) -> AwsError {
+    fn failed(&self, ctx: &RequestContext, id: &str, e: ChatError) -> AwsError {
         if matches!(e, ChatError::Busy) {
-            self.accounting.throttled(id);
+            self.accounting.throttled(ctx, id);
         }
         chat_error(e)
     }
