@@ -227,6 +227,9 @@ impl Linear {
         }
     }
 
+    /// The portable kernel: tiles of up to 4 rows × 16 columns with fixed-size loops, which
+    /// the compiler unrolls and vectorizes for whatever SIMD the build targets (AVX2, NEON).
+    ///
     /// # Safety
     /// No other task may write `rows × cols` of the output concurrently.
     unsafe fn task_f32(
@@ -237,49 +240,93 @@ impl Linear {
         cols: std::ops::Range<usize>,
         out: &SharedOut,
     ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the features were just detected; the rest is forwarded.
+            return unsafe { self.task_f32_avx2(x, w, rows, cols, out) };
+        }
+        // SAFETY: forwarded.
+        unsafe { self.task_f32_generic::<false>(x, w, rows, cols, out) }
+    }
+
+    /// # Safety
+    /// As `task_f32`, and the CPU has AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn task_f32_avx2(
+        &self,
+        x: &[f32],
+        w: &[u32],
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        out: &SharedOut,
+    ) {
+        // SAFETY: forwarded; inlined here, so compiled with AVX2 and FMA.
+        unsafe { self.task_f32_generic::<true>(x, w, rows, cols, out) }
+    }
+
+    /// # Safety
+    /// As `task_f32`.
+    #[inline(always)]
+    unsafe fn task_f32_generic<const FMA: bool>(
+        &self,
+        x: &[f32],
+        w: &[u32],
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        out: &SharedOut,
+    ) {
         const MR: usize = 4;
-        const NR: usize = 2;
+        #[inline(always)]
+        fn tile<const M: usize, const FMA: bool>(
+            x: &[f32],
+            k: usize,
+            w: &[u32],
+        ) -> [[f32; LANES]; M] {
+            let mut acc = [[0f32; LANES]; M];
+            for c in 0..k {
+                let wv: &[u32; LANES] = w[c * LANES..][..LANES].try_into().unwrap();
+                for (i, acc_row) in acc.iter_mut().enumerate() {
+                    let a = x[i * k + c];
+                    for l in 0..LANES {
+                        let w = f32::from_bits(wv[l]);
+                        // A fused multiply-add only where the code is compiled with FMA:
+                        // elsewhere `mul_add` is a libm call per element.
+                        acc_row[l] = if FMA {
+                            a.mul_add(w, acc_row[l])
+                        } else {
+                            acc_row[l] + a * w
+                        };
+                    }
+                }
+            }
+            acc
+        }
         let k = self.k;
-        let mut b = cols.start;
-        while b < cols.end {
-            let nr = (cols.end - b).min(NR);
+        for b in cols {
+            let wb = &w[b * k * LANES..][..k * LANES];
             let mut r = rows.start;
             while r < rows.end {
                 let mr = (rows.end - r).min(MR);
-                let mut acc = [[[0f32; LANES]; NR]; MR];
-                for c in 0..k {
-                    for j in 0..nr {
-                        let wv = &w[((b + j) * k + c) * LANES..][..LANES];
-                        for (i, acc_row) in acc.iter_mut().enumerate().take(mr) {
-                            let a = x[(r + i) * k + c];
-                            for l in 0..LANES {
-                                let w = f32::from_bits(wv[l]);
-                                // A fused multiply-add only where the target has one: without
-                                // it `mul_add` is a libm call per element.
-                                acc_row[j][l] = if cfg!(target_feature = "fma") {
-                                    a.mul_add(w, acc_row[j][l])
-                                } else {
-                                    acc_row[j][l] + a * w
-                                };
-                            }
+                let xs = &x[r * k..(r + mr) * k];
+                let store = |i: usize, acc: &[f32; LANES]| {
+                    for (l, v) in acc.iter().enumerate() {
+                        let col = b * LANES + l;
+                        if col < self.n {
+                            // SAFETY: (r + i, col) lies in this task's part of `out`.
+                            unsafe { *out.0.add((r + i) * self.n + col) = v + self.bias[col] };
                         }
                     }
-                }
-                for (i, acc_row) in acc.iter().enumerate().take(mr) {
-                    for (j, acc_blk) in acc_row.iter().enumerate().take(nr) {
-                        let col0 = (b + j) * LANES;
-                        for (l, v) in acc_blk.iter().enumerate() {
-                            let col = col0 + l;
-                            if col < self.n {
-                                // SAFETY: (r + i, col) lies in this task's part of `out`.
-                                unsafe { *out.0.add((r + i) * self.n + col) = v + self.bias[col] };
-                            }
-                        }
-                    }
+                };
+                match mr {
+                    4 => tile::<4, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
+                    3 => tile::<3, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
+                    2 => tile::<2, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
+                    _ => tile::<1, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
                 }
                 r += mr;
             }
-            b += nr;
         }
     }
 }

@@ -6,7 +6,7 @@
 //! it, in f32 by default or bf16 on request: see `gemm` for the kernels and their accuracy.
 
 mod bert;
-mod gemm;
+pub mod gemm;
 mod math;
 
 pub use gemm::{Kernel, Precision};
