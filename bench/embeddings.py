@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Basalt's sentence embeddings (candle BERT, crates/basalt-models/src/embed.rs) side by side
-with sentence-transformers on all-MiniLM-L6-v2, the same sentences and the same thread count.
+"""Basalt's sentence embeddings (its own BERT encoder, crates/basalt-models/src/embed/) side by
+side with sentence-transformers on all-MiniLM-L6-v2, the same sentences and the same thread count.
 
 Ours: target/release/examples/embed_bench, which calls `EmbeddingModel::embed` as the server
-does: `batched` = one call with all sentences (Cohere-style request; sorted by length, batches
-of 32), `single` = one call per sentence (Titan-style request).
+does: `batched` = one call with all sentences (Cohere-style request; the encoder takes up to
+4,096 tokens per pass, sentences end to end without padding), `single` = one call per sentence
+(Titan-style request). `--precision f32` (the server's default) or `bf16`.
 Peer: `SentenceTransformer(dir).encode(sentences, batch_size=32, normalize_embeddings=True)`
 (and one sentence per call for the single column). If sentence-transformers (torch) is not
 importable, the peer is the NumPy float64 reference of tests/compat/test_embeddings.py, clearly
@@ -16,7 +17,8 @@ Prerequisites (installs nothing):
       # torch 2.15 from PyPI pulls CUDA runtime wheels (~5.8 GB venv) but runs on CPU
 
 Usage:
-  /work/venv-st/bin/python bench/embeddings.py [--n 1000] [--threads 2] [--model DIR] [--json OUT]
+  /work/venv-st/bin/python bench/embeddings.py [--n 1000] [--threads 2] [--precision f32|bf16]
+      [--model DIR] [--json OUT]
 """
 import argparse
 import json
@@ -46,7 +48,8 @@ def sentences(n):
 def run_ours(args, sents):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(sents, f)
-    cmd = [str(BIN), "--model", str(args.model), "--sentences", f.name, "--reps", str(args.reps)]
+    cmd = [str(BIN), "--model", str(args.model), "--sentences", f.name, "--reps", str(args.reps),
+           "--threads", str(args.threads), "--precision", args.precision]
     print("$ " + " ".join(cmd), file=sys.stderr)
     try:
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout
@@ -107,6 +110,7 @@ def main():
     ap.add_argument("--single-n", type=int, default=200, help="sentences for the peer's one-per-call column")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", choices=("f32", "bf16"), default="f32")
     ap.add_argument("--json", type=pathlib.Path)
     args = ap.parse_args()
     if not BIN.exists():
@@ -121,11 +125,11 @@ def main():
     print(f"\nall-MiniLM-L6-v2, {len(sents)} sentences (avg {mine['avg_tokens']} tokens with [CLS]/[SEP]), "
           f"{args.threads} threads, sentences/s, median of {args.reps}")
     print(f"{'':36}{'basalt':>10}{'peer':>10}{'ratio':>8}")
-    for key, label in (("batched_median", "one call, batches of 32"), ("single_median", "one sentence per call")):
+    for key, label in (("batched_median", "one call (peer: batch_size=32)"), ("single_median", "one sentence per call")):
         a, b = mine.get(key), peer.get(key)
         ratio = round(a / b, 2) if a and b else "-"
         print(f"{label:36}{a if a is not None else '-':>10}{b if b is not None else '-':>10}{ratio:>8}")
-    print(f"peer: {peer['peer']}")
+    print(f"basalt: {mine['engine']}; peer: {peer['peer']}")
     print(f"cos(related) basalt {mine['cos_sim_related']} peer {peer['cos_sim_related']}; "
           f"cos(unrelated) basalt {mine['cos_sim_unrelated']} peer {peer['cos_sim_unrelated']}")
     if args.json:
