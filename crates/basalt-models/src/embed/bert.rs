@@ -154,6 +154,9 @@ impl Bert {
         if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
             return Err("hidden_size is not a multiple of num_attention_heads".into());
         }
+        if h / cfg.num_attention_heads > MAX_HEAD_DIM {
+            return Err(format!("attention heads larger than {MAX_HEAD_DIM} are not supported"));
+        }
         let (word_rows, _) = t
             .0
             .get("embeddings.word_embeddings.weight")
@@ -349,12 +352,15 @@ fn attention(qkv: &[f32], len: usize, heads: usize, d: usize, scale: f32, out: &
     };
     for head in 0..heads {
         match d {
-            32 => attend_head::<32>(qkv, len, heads, head, scale, out, &mut scratch),
-            64 => attend_head::<64>(qkv, len, heads, head, scale, out, &mut scratch),
-            _ => attend_head_any(qkv, len, heads, d, head, scale, out, &mut scratch),
+            32 => attend_head::<32>(qkv, len, heads, d, head, scale, out, &mut scratch),
+            64 => attend_head::<64>(qkv, len, heads, d, head, scale, out, &mut scratch),
+            _ => attend_head::<0>(qkv, len, heads, d, head, scale, out, &mut scratch),
         }
     }
 }
+
+/// Largest attention head supported (BERT models use 32 to 128).
+const MAX_HEAD_DIM: usize = 256;
 
 struct Scratch {
     kt: Vec<f32>,
@@ -389,34 +395,11 @@ fn transpose_keys(qkv: &[f32], len: usize, h: usize, ko: usize, d: usize, s: &mu
     }
 }
 
+/// Attention of one head over the sentence. `D` is the head size when it is known at compile
+/// time (the common sizes: the compiler then unrolls the output row into registers), or 0 to
+/// take it from `d`.
 #[allow(clippy::too_many_arguments)]
 fn attend_head<const D: usize>(
-    qkv: &[f32],
-    len: usize,
-    heads: usize,
-    head: usize,
-    scale: f32,
-    out: &mut [f32],
-    s: &mut Scratch,
-) {
-    let h = heads * D;
-    let (qo, ko, vo) = (head * D, h + head * D, 2 * h + head * D);
-    transpose_keys(qkv, len, h, ko, D, s);
-    for i in 0..len {
-        scores(&qkv[i * 3 * h + qo..][..D], len, scale, s);
-        let mut o = [0f32; D];
-        for (j, &p) in s.scores[..len].iter().enumerate() {
-            let v: &[f32; D] = qkv[j * 3 * h + vo..][..D].try_into().unwrap();
-            for c in 0..D {
-                o[c] += p * v[c];
-            }
-        }
-        out[i * h + head * D..][..D].copy_from_slice(&o);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn attend_head_any(
     qkv: &[f32],
     len: usize,
     heads: usize,
@@ -426,18 +409,21 @@ fn attend_head_any(
     out: &mut [f32],
     s: &mut Scratch,
 ) {
+    let d = if D > 0 { D } else { d };
     let h = heads * d;
     let (qo, ko, vo) = (head * d, h + head * d, 2 * h + head * d);
     transpose_keys(qkv, len, h, ko, d, s);
+    let mut o = [0f32; MAX_HEAD_DIM];
+    let o = &mut o[..d];
     for i in 0..len {
         scores(&qkv[i * 3 * h + qo..][..d], len, scale, s);
-        let o = &mut out[i * h + head * d..][..d];
         o.fill(0.0);
         for (j, &p) in s.scores[..len].iter().enumerate() {
             for (o, &v) in o.iter_mut().zip(&qkv[j * 3 * h + vo..][..d]) {
                 *o += p * v;
             }
         }
+        out[i * h + head * d..][..d].copy_from_slice(o);
     }
 }
 

@@ -606,41 +606,34 @@ mod tests {
         (200, 384, 1536),
     ];
 
-    #[test]
-    fn f32_kernel_matches_float64() {
+    /// Every shape on 1, 2 and 3 threads, if this CPU runs `kernel`.
+    fn check_all(kernel: Kernel, precision: Precision, tol: f64) {
+        if kernel != Kernel::F32 && Kernel::select(precision) != kernel {
+            eprintln!("{kernel:?} not available on this CPU: not tested");
+            return;
+        }
         for (m, n, k) in SHAPES {
             for threads in [1, 2, 3] {
-                check(Kernel::F32, m, n, k, threads, 1e-5);
+                check(kernel, m, n, k, threads, tol);
             }
         }
+    }
+
+    #[test]
+    fn f32_kernel_matches_float64() {
+        check_all(Kernel::F32, Precision::F32, 1e-5);
     }
 
     #[test]
     fn avx512_f32_kernel_matches_float64() {
-        if Kernel::select(Precision::F32) != Kernel::F32Avx512 {
-            eprintln!("no AVX-512 on this CPU: AVX-512 f32 kernel not tested");
-            return;
-        }
-        for (m, n, k) in SHAPES {
-            for threads in [1, 2, 3] {
-                check(Kernel::F32Avx512, m, n, k, threads, 1e-5);
-            }
-        }
+        check_all(Kernel::F32Avx512, Precision::F32, 1e-5);
     }
 
     #[test]
     fn bf16_kernel_matches_float64_within_bf16_rounding() {
-        if Kernel::select(Precision::Bf16) != Kernel::Bf16 {
-            eprintln!("no AVX-512 BF16 on this CPU: bf16 kernel not tested");
-            return;
-        }
-        for (m, n, k) in SHAPES {
-            for threads in [1, 2, 3] {
-                // Two operands rounded to 8 significant bits: relative error about 2^-8 per
-                // product, random in sign.
-                check(Kernel::Bf16, m, n, k, threads, 8e-3);
-            }
-        }
+        // Two operands rounded to 8 significant bits: relative error about 2^-8 per product,
+        // random in sign.
+        check_all(Kernel::Bf16, Precision::Bf16, 8e-3);
     }
 
     #[test]
