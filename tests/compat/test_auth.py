@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import http.client
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -109,6 +110,35 @@ def test_assumed_role_credentials_verify(aclient):
     with pytest.raises(ClientError) as ei:  # right key, wrong secret
         aclient("sts", key=c["AccessKeyId"], secret="nope", token=c["SessionToken"]).get_caller_identity()
     assert code_status(ei) == ("SignatureDoesNotMatch", 403)
+
+
+def test_assumed_role_credentials_need_their_token_on_s3(aclient):
+    c = aclient("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/r", RoleSessionName="s2")["Credentials"]
+    good = aclient("s3", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"])
+    bucket = unique("tok")
+    good.create_bucket(Bucket=bucket)
+    good.put_object(Bucket=bucket, Key="k", Body=b"v")
+    # Without the token the temporary key is unknown to S3; with another one it is invalid.
+    with pytest.raises(ClientError) as ei:
+        aclient("s3", key=c["AccessKeyId"], secret=c["SecretAccessKey"]).get_object(Bucket=bucket, Key="k")
+    assert code_status(ei) == ("InvalidAccessKeyId", 403)
+    with pytest.raises(ClientError) as ei:
+        aclient("s3", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token="bogus").get_object(Bucket=bucket, Key="k")
+    assert code_status(ei) == ("InvalidToken", 400)
+    # Presigned URLs (SigV2 and SigV4) carry the token in the query.
+    v4 = aclient("s3", key=c["AccessKeyId"], secret=c["SecretAccessKey"], token=c["SessionToken"],
+                 signature_version="s3v4")
+    for client in (good, v4):
+        url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"})
+        assert "x-amz-security-token=" in url.lower()  # SigV2 presigning writes it in lower case
+        with urllib.request.urlopen(url) as r:
+            assert r.read() == b"v"
+        stripped = re.sub(r"&?x-amz-security-token=[^&]*", "", url, flags=re.I)
+        with pytest.raises(urllib.error.HTTPError) as ei:
+            urllib.request.urlopen(stripped)
+        assert ei.value.code == 403
+    # A permanent key needs no token.
+    aclient("s3").head_object(Bucket=bucket, Key="k")
 
 
 # boto3 presigns S3 URLs with SigV2 (AWSAccessKeyId/Signature/Expires) unless the client is

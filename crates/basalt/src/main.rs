@@ -182,7 +182,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                         principals
                             .lookup(ak)
                             .filter(|p| p.expires.is_none_or(|e| e > now))
-                            .map(|p| p.secret_access_key)
+                            .map(|p| basalt_s3::KeySecret {
+                                secret: p.secret_access_key,
+                                session_token: p.session_token,
+                            })
                     });
                     lookup
                 }),

@@ -31,8 +31,16 @@ use std::sync::Arc;
 
 pub use service::BasaltS3;
 
-/// Looks up the secret key of an access key (static keys, STS session keys); `None`: unknown key.
-pub type KeyLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// What an access key is known by: its secret, and for temporary (STS) credentials the session
+/// token every request signed with it must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySecret {
+    pub secret: String,
+    pub session_token: Option<String>,
+}
+
+/// Looks up an access key (static keys, STS session keys); `None`: unknown key.
+pub type KeyLookup = Arc<dyn Fn(&str) -> Option<KeySecret> + Send + Sync>;
 
 /// Configuration of the S3 service.
 #[derive(Clone)]
@@ -53,7 +61,12 @@ impl S3Config {
     /// A [`KeyLookup`] over a fixed list of key pairs.
     pub fn static_keys(keys: Vec<(String, String)>) -> KeyLookup {
         let map: HashMap<String, String> = keys.into_iter().collect();
-        Arc::new(move |ak: &str| map.get(ak).cloned())
+        Arc::new(move |ak: &str| {
+            map.get(ak).map(|secret| KeySecret {
+                secret: secret.clone(),
+                session_token: None,
+            })
+        })
     }
 }
 
@@ -94,7 +107,8 @@ pub(crate) struct CallerScope {
 #[derive(Clone)]
 pub struct S3Handler {
     svc: S3Service,
-    verify: bool,
+    /// Set when signatures are verified.
+    lookup: Option<KeyLookup>,
 }
 
 /// SigV4/SigV2 secret lookup through the configured [`KeyLookup`].
@@ -104,7 +118,7 @@ struct LookupAuth(KeyLookup);
 impl s3s::auth::S3Auth for LookupAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
         match (self.0)(access_key) {
-            Some(sk) => Ok(s3s::auth::SecretKey::from(sk.as_str())),
+            Some(key) => Ok(s3s::auth::SecretKey::from(key.secret.as_str())),
             None => Err(s3s::s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
@@ -161,6 +175,95 @@ impl s3s::route::S3Route for IgnoreBadRange {
     }
 }
 
+/// A SigV2 presigned URL carries the `x-amz-*` headers it signed (e.g. the session token of
+/// temporary credentials) as query parameters, and S3 signs them as headers; s3s reads only
+/// real headers, so they are copied there.
+fn amz_query_as_headers(mut req: Request<Body>) -> Request<Body> {
+    let Some(query) = req.uri().query() else {
+        return req;
+    };
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let sigv2 = params.iter().any(|(k, _)| k == "Signature")
+        && params.iter().any(|(k, _)| k == "AWSAccessKeyId");
+    if !sigv2 {
+        return req;
+    }
+    for (k, v) in params {
+        let name = k.to_ascii_lowercase();
+        if !name.starts_with("x-amz-") || req.headers().contains_key(name.as_str()) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (
+            http::header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            req.headers_mut().insert(n, v);
+        }
+    }
+    req
+}
+
+/// Temporary credentials are valid only together with their session token, as S3 checks: a
+/// session key sent without its token is unknown (403 `InvalidAccessKeyId`), with another
+/// token the token is invalid (400 `InvalidToken`). The signature itself is s3s's to verify.
+fn check_session_token(req: &Request<Body>, lookup: &KeyLookup) -> Option<Response<Body>> {
+    let headers = req.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let query: Vec<(String, String)> = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let access_key = match header("authorization") {
+        Some(auth) => auth
+            .split_once("Credential=")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+            // SigV2: `AWS AKID:signature`.
+            .or_else(|| auth.strip_prefix("AWS ").and_then(|r| r.split(':').next()))?
+            .trim()
+            .to_owned(),
+        None => param("X-Amz-Credential")
+            .map(|c| c.split('/').next().unwrap_or_default())
+            .or_else(|| param("AWSAccessKeyId"))?
+            .to_owned(),
+    };
+    let expected = lookup(&access_key)?.session_token?;
+    let (status, code, message) = match header("x-amz-security-token")
+        .or_else(|| param("X-Amz-Security-Token"))
+    {
+        Some(sent) if sent == expected => return None,
+        Some(_) => (
+            StatusCode::BAD_REQUEST,
+            "InvalidToken",
+            "The provided token is malformed or otherwise invalid.",
+        ),
+        None => (
+            StatusCode::FORBIDDEN,
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ),
+    };
+    // The key is one the lookup knows, so it needs no XML escaping.
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><AWSAccessKeyId>{access_key}</AWSAccessKeyId></Error>"
+    );
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    Some(r)
+}
+
 /// A `Range` header that is present but not a single satisfiable-or-not byte range.
 fn bad_range(headers: &http::HeaderMap) -> bool {
     headers.get(http::header::RANGE).is_some_and(|v| {
@@ -171,7 +274,6 @@ fn bad_range(headers: &http::HeaderMap) -> bool {
 
 /// Builds the S3 endpoint.
 pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
-    let verify = cfg.auth.is_some();
     let mut b = S3ServiceBuilder::new(BasaltS3::new(store.clone(), bus.clone(), cfg.clone()));
     b.set_host(Hosts::new(cfg.base_domain.as_deref()));
     if let Some(lookup) = &cfg.auth {
@@ -184,7 +286,7 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     }
     S3Handler {
         svc: b.build(),
-        verify,
+        lookup: cfg.auth,
     }
 }
 
@@ -198,8 +300,18 @@ impl S3Handler {
     /// carries `x-amz-request-id` and `x-amz-id-2`; error bodies carry the same values.
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let head = req.method() == http::Method::HEAD;
-        let mut req = if self.verify { req } else { strip_auth(req) };
-        if !self.verify && bad_range(req.headers()) {
+        let verify = self.lookup.is_some();
+        if let Some(lookup) = &self.lookup
+            && let Some(denied) = check_session_token(&req, lookup)
+        {
+            return finish(denied, head).await;
+        }
+        let mut req = if verify {
+            amz_query_as_headers(req)
+        } else {
+            strip_auth(req)
+        };
+        if !verify && bad_range(req.headers()) {
             req.headers_mut().remove(http::header::RANGE);
         }
         let resp = match self.svc.call(req).await {

@@ -402,9 +402,15 @@ async fn get_by_part_number() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigv4_through_key_lookup() {
     // Keys come from a lookup (as the gateway's principals: static and session keys).
-    let lookup: basalt_s3::KeyLookup = Arc::new(|ak: &str| match ak {
-        "AKIDSTATIC" => Some("static-secret".to_owned()),
-        "ASIASESSION" => Some("session-secret".to_owned()),
+    let key = |secret: &str| {
+        Some(basalt_s3::KeySecret {
+            secret: secret.to_owned(),
+            session_token: None,
+        })
+    };
+    let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| match ak {
+        "AKIDSTATIC" => key("static-secret"),
+        "ASIASESSION" => key("session-secret"),
         _ => None,
     });
     let s = start(S3Config {
