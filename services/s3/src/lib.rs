@@ -17,6 +17,7 @@
 pub mod chunked;
 pub mod model;
 mod service;
+mod tags;
 
 use basalt_core::events::EventBus;
 use basalt_store::Store;

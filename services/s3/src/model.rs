@@ -78,6 +78,8 @@ pub struct ObjectMeta {
     /// Size of each part of a multipart object, in order (for `partNumber` reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part_sizes: Option<Vec<u64>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: crate::tags::Tags,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +92,8 @@ pub struct UploadMeta {
     pub checksum_algo: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: crate::tags::Tags,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -423,9 +427,11 @@ mod tests {
             blob: None,
             parts: None,
             part_sizes: None,
+            tags: vec![("k".into(), "v".into())],
         };
         let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
         assert_eq!(m2.etag, "x");
+        assert_eq!(m2.tags, m.tags);
         assert_eq!(m2.content.content_type.as_deref(), Some("text/plain"));
         assert_eq!(&data[..], b"abc");
         assert!(decode_object(vec![1, 2]).is_none());
@@ -503,6 +509,7 @@ mod tests {
             blob: None,
             parts: None,
             part_sizes: None,
+            tags: Vec::new(),
         };
         assert_eq!(select_part(&m, 1), PartSelection::Part(0..10, None));
         assert_eq!(select_part(&m, 2), PartSelection::NoSuchPart);

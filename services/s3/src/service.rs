@@ -18,6 +18,7 @@ use serde_json::json;
 
 use crate::model::Checksum;
 use crate::model::*;
+use crate::tags;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
 const ALGOS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
@@ -32,7 +33,12 @@ pub struct BasaltS3 {
     cfg: S3Config,
     owner_id: String,
     seq: AtomicU64,
+    /// Serializes read-modify-write of one object record (replace, delete, retag), striped
+    /// by key: a retag must not write back a record a concurrent PUT has replaced.
+    locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+const LOCK_STRIPES: usize = 64;
 
 impl BasaltS3 {
     pub fn new(store: Store, bus: EventBus, cfg: S3Config) -> BasaltS3 {
@@ -45,6 +51,7 @@ impl BasaltS3 {
             cfg,
             owner_id,
             seq: AtomicU64::new(0),
+            locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -779,7 +786,27 @@ impl BasaltS3 {
         Ok(out)
     }
 
+    async fn lock(&self, sc: &Scope, bucket: &str, key: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let h = BuildHasherDefault::<DefaultHasher>::default().hash_one(sc.object_key(bucket, key));
+        self.locks[(h % LOCK_STRIPES as u64) as usize].lock().await
+    }
+
+    /// Replaces an object's tags; data, metadata and modification time stay as they are.
+    async fn retag(&self, sc: &Scope, bucket: &str, key: &str, tags: tags::Tags) -> S3Result<()> {
+        let _guard = self.lock(sc, bucket, key).await;
+        let (mut meta, inline) = self.object_or_404(sc, bucket, key)?;
+        meta.tags = tags;
+        self.write(vec![WriteOp::Put {
+            table: T_OBJECTS.into(),
+            key: sc.object_key(bucket, key),
+            value: encode_object(&meta, &inline),
+        }])
+        .await
+    }
+
     async fn delete_one(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<bool> {
+        let _guard = self.lock(sc, bucket, key).await;
         let Some((meta, _)) = self.object(sc, bucket, key)? else {
             return Ok(false);
         };
@@ -837,6 +864,7 @@ impl BasaltS3 {
         inline: &[u8],
         mut extra: Vec<WriteOp>,
     ) -> S3Result<()> {
+        let _guard = self.lock(sc, bucket, key).await;
         let old_blob = self.object(sc, bucket, key)?.and_then(|(m, _)| m.blob);
         extra.push(WriteOp::Put {
             table: T_OBJECTS.into(),
@@ -1129,6 +1157,13 @@ impl S3 for BasaltS3 {
             return Err(e);
         }
         let i = req.input;
+        let tags = match tags::from_header(i.tagging.as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.discard(&got.data).await;
+                return Err(e);
+            }
+        };
         let content = content_from(
             i.content_type,
             i.content_encoding,
@@ -1158,6 +1193,7 @@ impl S3 for BasaltS3 {
             blob,
             parts: None,
             part_sizes: None,
+            tags,
         };
         if let Err(e) = self
             .commit_object(&sc, &bucket, &key, &meta, &inline, Vec::new())
@@ -1237,6 +1273,7 @@ impl S3 for BasaltS3 {
             metadata: (!c.meta.is_empty()).then(|| c.meta.clone().into_iter().collect()),
             storage_class: c.storage_class.clone().map(StorageClass::from),
             parts_count,
+            tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -1421,6 +1458,10 @@ impl S3 for BasaltS3 {
             }
             c
         };
+        let tags = match i.tagging_directive.as_ref().map(|d| d.as_str()) {
+            Some("REPLACE") => tags::from_header(i.tagging.as_deref())?,
+            _ => src.tags.clone(),
+        };
         let blob = match &src.blob {
             None => None,
             Some(b) => {
@@ -1444,6 +1485,7 @@ impl S3 for BasaltS3 {
             blob: blob.clone(),
             parts: src.parts,
             part_sizes: src.part_sizes.clone(),
+            tags,
         };
         if let Err(e) = self
             .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new())
@@ -1621,6 +1663,7 @@ impl S3 for BasaltS3 {
             ),
             checksum_algo: algo.clone(),
             checksum_type: ctype.clone(),
+            tags: tags::from_header(i.tagging.as_deref())?,
         };
         self.write(vec![WriteOp::Put {
             table: T_UPLOADS.into(),
@@ -1807,6 +1850,7 @@ impl S3 for BasaltS3 {
             blob: Some(nk.clone()),
             parts: Some(chosen.len() as u32),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
+            tags: u.tags.clone(),
         };
         let mut ops: Vec<WriteOp> = stored
             .iter()
@@ -1934,6 +1978,42 @@ impl S3 for BasaltS3 {
                 .map(ChecksumType::from),
             ..Default::default()
         }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let sc = self.scope(&req);
+        let i = req.input;
+        let tags = tags::from_tag_set(&i.tagging.tag_set)?;
+        self.retag(&sc, &i.bucket, &i.key, tags).await?;
+        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let sc = self.scope(&req);
+        let (meta, _) = self.object_or_404(&sc, &req.input.bucket, &req.input.key)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tags::to_tag_set(&meta.tags),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let sc = self.scope(&req);
+        let i = req.input;
+        self.retag(&sc, &i.bucket, &i.key, tags::Tags::new())
+            .await?;
+        let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
     }
 
     async fn list_multipart_uploads(
