@@ -138,7 +138,6 @@ def test_bucket_versioning_status(s3, bucket):
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
 
 
-@pytest.mark.xfail(reason="object versions are not kept yet (only the bucket's versioning status): drop this mark when they are", strict=True)
 def test_object_versions(s3, bucket):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
@@ -148,6 +147,108 @@ def test_object_versions(s3, bucket):
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"two"
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
     assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Suspended"
+
+
+def versions_of(s3, bucket, **kw):
+    r = s3.list_object_versions(Bucket=bucket, **kw)
+    return ([(v["Key"], v["VersionId"], v["IsLatest"]) for v in r.get("Versions", [])],
+            [(m["Key"], m["VersionId"], m["IsLatest"]) for m in r.get("DeleteMarkers", [])])
+
+
+def test_object_version_lifecycle(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="old", Body=b"before versioning")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"two")["VersionId"]
+    assert s3.head_object(Bucket=bucket, Key="k")["VersionId"] == v2
+    assert s3.get_object(Bucket=bucket, Key="k", VersionId=v1)["VersionId"] == v1
+    versions, markers = versions_of(s3, bucket)
+    assert versions == [("k", v2, True), ("k", v1, False), ("old", "null", True)] and markers == []
+    assert s3.get_object(Bucket=bucket, Key="old", VersionId="null")["Body"].read() == b"before versioning"
+
+    # A plain delete adds a delete marker; the data stays reachable by version.
+    d = s3.delete_object(Bucket=bucket, Key="k")
+    assert d["DeleteMarker"] is True
+    marker = d["VersionId"]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="k")
+    assert err(ei) == ("NoSuchKey", 404)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])] == ["old"]
+    versions, markers = versions_of(s3, bucket, Prefix="k")
+    assert versions == [("k", v2, False), ("k", v1, False)] and markers == [("k", marker, True)]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="k", VersionId=marker)
+    assert err(ei) == ("MethodNotAllowed", 405)
+
+    # Removing the marker brings v2 back; removing v2 makes v1 current.
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=marker)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"two"
+    s3.delete_object(Bucket=bucket, Key="k", VersionId=v2)
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="k", VersionId=v2)
+    assert err(ei) == ("NoSuchVersion", 404)
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="k", VersionId="not-a-version")
+    assert err(ei) == ("InvalidArgument", 400)
+
+    # Copies can read an old version.
+    v3 = s3.put_object(Bucket=bucket, Key="k", Body=b"three")["VersionId"]
+    c = s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k", "VersionId": v1})
+    assert c["CopySourceVersionId"] == v1 and c["VersionId"]
+    assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"one"
+
+    # Suspended: new writes are the null version, replacing each other.
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+    s3.put_object(Bucket=bucket, Key="k", Body=b"n1")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"n2")
+    versions, _ = versions_of(s3, bucket, Prefix="k")
+    assert versions == [("k", "null", True), ("k", v3, False), ("k", v1, False)]
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"n2"
+
+    # The bucket can go only when every version and marker has.
+    with pytest.raises(ClientError) as ei:
+        s3.delete_bucket(Bucket=bucket)
+    assert err(ei) == ("BucketNotEmpty", 409)
+    versions, markers = versions_of(s3, bucket)
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [
+        {"Key": k, "VersionId": v} for k, v, _ in versions + markers]})
+    assert len(r["Deleted"]) == len(versions + markers) and "Errors" not in r
+    assert versions_of(s3, bucket) == ([], [])
+
+
+def test_unversioned_bucket_lists_null_versions(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="a", Body=b"1")
+    s3.put_object(Bucket=bucket, Key="b", Body=b"2")
+    assert versions_of(s3, bucket) == ([("a", "null", True), ("b", "null", True)], [])
+    r = s3.list_object_versions(Bucket=bucket, MaxKeys=1)
+    assert r["IsTruncated"] and r["NextKeyMarker"] == "a"
+    r = s3.list_object_versions(Bucket=bucket, KeyMarker="a", VersionIdMarker="null")
+    assert [v["Key"] for v in r["Versions"]] == ["b"]
+    d = s3.delete_object(Bucket=bucket, Key="a", VersionId="null")
+    assert "DeleteMarker" not in d
+    assert versions_of(s3, bucket) == ([("b", "null", True)], [])
+
+
+def test_object_versions_paging_and_delimiter(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    want = []
+    for key in ("a", "b/1", "b/2", "c"):
+        ids = [s3.put_object(Bucket=bucket, Key=key, Body=b"x")["VersionId"] for _ in range(2)]
+        want += [(key, ids[1]), (key, ids[0])]
+    got, kw = [], {}
+    while True:
+        r = s3.list_object_versions(Bucket=bucket, MaxKeys=3, **kw)
+        got += [(v["Key"], v["VersionId"]) for v in r.get("Versions", [])]
+        if not r["IsTruncated"]:
+            break
+        kw = {"KeyMarker": r["NextKeyMarker"], "VersionIdMarker": r["NextVersionIdMarker"]}
+    assert got == want
+    r = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in r["CommonPrefixes"]] == ["b/"]
+    assert [v["Key"] for v in r["Versions"]] == ["a", "a", "c", "c"]
+    paginator = s3.get_paginator("list_object_versions")
+    assert sum(len(p.get("Versions", [])) for p in paginator.paginate(Bucket=bucket, PaginationConfig={"PageSize": 2})) == 8
 
 
 def test_no_such_bucket_errors(s3):

@@ -12,6 +12,8 @@ pub const T_BUCKETS: &str = "s3.buckets";
 pub const T_OBJECTS: &str = "s3.objects";
 pub const T_UPLOADS: &str = "s3.uploads";
 pub const T_PARTS: &str = "s3.parts";
+/// Every version of every key, in buckets that have had versioning (see `service::versions`).
+pub const T_VERSIONS: &str = "s3.versions";
 
 /// Objects up to this size are stored inline in their metadata record (one SQLite commit, no
 /// blob file).
@@ -60,7 +62,7 @@ pub struct Checksum {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ObjectMeta {
     pub size: u64,
     /// Unquoted.
@@ -80,6 +82,11 @@ pub struct ObjectMeta {
     pub part_sizes: Option<Vec<u64>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: crate::tags::Tags,
+    /// Set once the bucket has had versioning ("null" for the null version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -428,6 +435,8 @@ mod tests {
             parts: None,
             part_sizes: None,
             tags: vec![("k".into(), "v".into())],
+            version_id: None,
+            delete_marker: false,
         };
         let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
         assert_eq!(m2.etag, "x");
@@ -503,13 +512,7 @@ mod tests {
         let mut m = ObjectMeta {
             size: 10,
             etag: "x".into(),
-            modified_ms: 0,
-            content: Content::default(),
-            checksum: None,
-            blob: None,
-            parts: None,
-            part_sizes: None,
-            tags: Vec::new(),
+            ..Default::default()
         };
         assert_eq!(select_part(&m, 1), PartSelection::Part(0..10, None));
         assert_eq!(select_part(&m, 2), PartSelection::NoSuchPart);

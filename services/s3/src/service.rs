@@ -21,6 +21,8 @@ use crate::model::*;
 use crate::tags;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
+mod versions;
+
 const ALGOS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 const READ_CHUNK: u64 = 1024 * 1024;
 const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -36,6 +38,8 @@ pub struct BasaltS3 {
     /// Serializes read-modify-write of one object record (replace, delete, retag), striped
     /// by key: a retag must not write back a record a concurrent PUT has replaced.
     locks: Vec<tokio::sync::Mutex<()>>,
+    /// Last version sequence number issued (see `versions`).
+    version_seq: AtomicU64,
 }
 
 const LOCK_STRIPES: usize = 64;
@@ -52,6 +56,7 @@ impl BasaltS3 {
             owner_id,
             seq: AtomicU64::new(0),
             locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            version_seq: AtomicU64::new(0),
         }
     }
 
@@ -797,12 +802,49 @@ impl BasaltS3 {
         let _guard = self.lock(sc, bucket, key).await;
         let (mut meta, inline) = self.object_or_404(sc, bucket, key)?;
         meta.tags = tags;
-        self.write(vec![WriteOp::Put {
+        let value = encode_object(&meta, &inline);
+        let mut ops = vec![WriteOp::Put {
             table: T_OBJECTS.into(),
             key: sc.object_key(bucket, key),
-            value: encode_object(&meta, &inline),
-        }])
-        .await
+            value: value.clone(),
+        }];
+        // Tags belong to a version: the current one's record changes too.
+        if let Some(vid) = &meta.version_id
+            && let Some(v) = self
+                .versions_of(sc, bucket, key)?
+                .into_iter()
+                .find(|v| v.meta.version_id.as_ref() == Some(vid))
+        {
+            ops.push(WriteOp::Put {
+                table: T_VERSIONS.into(),
+                key: v.row,
+                value,
+            });
+        }
+        self.write(ops).await
+    }
+
+    /// DeleteObject's semantics for the bucket's versioning state.
+    async fn delete_any(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<versions::Deleted> {
+        match self.versioning(sc, bucket)? {
+            Some(status) => {
+                self.delete_versioned(sc, bucket, key, &status, version_id)
+                    .await
+            }
+            None => {
+                if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
+                    return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
+                }
+                self.delete_one(sc, bucket, key).await?;
+                Ok(versions::Deleted::default())
+            }
+        }
     }
 
     async fn delete_one(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<bool> {
@@ -855,6 +897,8 @@ impl BasaltS3 {
             .collect()
     }
 
+    /// Makes `meta` the current version of `key`; returns the version id it got in a bucket
+    /// with versioning.
     async fn commit_object(
         &self,
         sc: &Scope,
@@ -863,8 +907,17 @@ impl BasaltS3 {
         meta: &ObjectMeta,
         inline: &[u8],
         mut extra: Vec<WriteOp>,
-    ) -> S3Result<()> {
+    ) -> S3Result<Option<String>> {
         let _guard = self.lock(sc, bucket, key).await;
+        if let Some(status) = self.versioning(sc, bucket)? {
+            // Older versions keep their data; only a replaced null version frees any.
+            let mut meta = meta.clone();
+            let (ops, freed) = self.version_ops(sc, bucket, key, &status, &mut meta, inline)?;
+            extra.extend(ops);
+            self.write(extra).await?;
+            self.delete_blobs_later(freed);
+            return Ok(meta.version_id);
+        }
         let old_blob = self.object(sc, bucket, key)?.and_then(|(m, _)| m.blob);
         extra.push(WriteOp::Put {
             table: T_OBJECTS.into(),
@@ -875,7 +928,7 @@ impl BasaltS3 {
         if let Some(b) = old_blob.filter(|b| Some(b) != meta.blob.as_ref()) {
             self.delete_blobs_later(vec![b]);
         }
-        Ok(())
+        Ok(None)
     }
 }
 
@@ -1004,12 +1057,14 @@ impl S3 for BasaltS3 {
         let sc = self.scope(&req);
         let bucket = &req.input.bucket;
         self.bucket(&sc, bucket)?;
-        if !self
-            .state
-            .scan(T_OBJECTS, &sc.objects_prefix(bucket), None, 1)
-            .map_err(internal)?
-            .is_empty()
-        {
+        let has = |table: &str| -> S3Result<bool> {
+            Ok(!self
+                .state
+                .scan(table, &sc.objects_prefix(bucket), None, 1)
+                .map_err(internal)?
+                .is_empty())
+        };
+        if has(T_OBJECTS)? || has(T_VERSIONS)? {
             return Err(s3_error!(
                 BucketNotEmpty,
                 "The bucket you tried to delete is not empty"
@@ -1080,8 +1135,14 @@ impl S3 for BasaltS3 {
             .status
             .as_ref()
             .map(|s| s.as_str().to_owned());
+        let mut ops = Vec::new();
         match status.as_deref() {
-            Some("Enabled" | "Suspended") => b.versioning = status,
+            Some("Enabled" | "Suspended") => {
+                if b.versioning.is_none() {
+                    ops = self.adopt_unversioned(&sc, &req.input.bucket)?;
+                }
+                b.versioning = status;
+            }
             None => {}
             Some(_) => {
                 return Err(s3_error!(
@@ -1090,12 +1151,12 @@ impl S3 for BasaltS3 {
                 ));
             }
         }
-        self.write(vec![WriteOp::Put {
+        ops.push(WriteOp::Put {
             table: T_BUCKETS.into(),
             key: sc.bucket_key(&req.input.bucket),
             value: serde_json::to_vec(&b).map_err(internal)?,
-        }])
-        .await?;
+        });
+        self.write(ops).await?;
         Ok(S3Response::new(PutBucketVersioningOutput {}))
     }
 
@@ -1194,14 +1255,19 @@ impl S3 for BasaltS3 {
             parts: None,
             part_sizes: None,
             tags,
+            version_id: None,
+            delete_marker: false,
         };
-        if let Err(e) = self
+        let version_id = match self
             .commit_object(&sc, &bucket, &key, &meta, &inline, Vec::new())
             .await
         {
-            self.discard(&got.data).await;
-            return Err(e);
-        }
+            Ok(v) => v,
+            Err(e) => {
+                self.discard(&got.data).await;
+                return Err(e);
+            }
+        };
         self.publish(&sc, &bucket, &key, Some((got.size, &etag_hex)), "PutObject");
         let f = if req_algo.is_some() {
             checksum_fields(meta.checksum.as_ref())
@@ -1210,6 +1276,7 @@ impl S3 for BasaltS3 {
         };
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
+            version_id,
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -1226,7 +1293,7 @@ impl S3 for BasaltS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let sc = self.scope(&req);
         let i = &req.input;
-        let (meta, inline) = self.object_or_404(&sc, &i.bucket, &i.key)?;
+        let (meta, inline) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         check_conditions(
             &meta,
             i.if_match.as_ref(),
@@ -1273,6 +1340,7 @@ impl S3 for BasaltS3 {
             metadata: (!c.meta.is_empty()).then(|| c.meta.clone().into_iter().collect()),
             storage_class: c.storage_class.clone().map(StorageClass::from),
             parts_count,
+            version_id: meta.version_id.clone(),
             tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
@@ -1290,7 +1358,7 @@ impl S3 for BasaltS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let sc = self.scope(&req);
         let i = &req.input;
-        let (meta, _) = self.object_or_404(&sc, &i.bucket, &i.key)?;
+        let (meta, _) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         check_conditions(
             &meta,
             i.if_match.as_ref(),
@@ -1335,6 +1403,7 @@ impl S3 for BasaltS3 {
             metadata: (!c.meta.is_empty()).then(|| c.meta.clone().into_iter().collect()),
             storage_class: c.storage_class.clone().map(StorageClass::from),
             parts_count,
+            version_id: meta.version_id.clone(),
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,
@@ -1355,10 +1424,15 @@ impl S3 for BasaltS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let sc = self.scope(&req);
-        self.bucket(&sc, &req.input.bucket)?;
-        self.delete_one(&sc, &req.input.bucket, &req.input.key)
+        let i = &req.input;
+        let d = self
+            .delete_any(&sc, &i.bucket, &i.key, i.version_id.as_deref())
             .await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: d.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -1379,12 +1453,18 @@ impl S3 for BasaltS3 {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in objs {
-            match self.delete_one(&sc, bucket, &o.key).await {
-                Ok(_) => {
+            match self
+                .delete_any(&sc, bucket, &o.key, o.version_id.as_deref())
+                .await
+            {
+                Ok(d) => {
                     if !quiet {
+                        let marker_id = d.delete_marker.then(|| d.version_id.clone()).flatten();
                         deleted.push(DeletedObject {
                             key: Some(o.key.clone()),
-                            ..Default::default()
+                            version_id: o.version_id.clone(),
+                            delete_marker: d.delete_marker.then_some(true),
+                            delete_marker_version_id: marker_id.filter(|_| o.version_id.is_none()),
                         });
                     }
                 }
@@ -1392,7 +1472,7 @@ impl S3 for BasaltS3 {
                     key: Some(o.key.clone()),
                     code: Some(e.code().as_str().to_owned()),
                     message: e.message().map(str::to_owned),
-                    version_id: None,
+                    version_id: o.version_id.clone(),
                 }),
             }
         }
@@ -1412,7 +1492,7 @@ impl S3 for BasaltS3 {
         let CopySource::Bucket {
             bucket: sb,
             key: sk,
-            ..
+            version_id: source_version,
         } = &i.copy_source
         else {
             return Err(s3_error!(
@@ -1421,7 +1501,7 @@ impl S3 for BasaltS3 {
             ));
         };
         self.bucket(&sc, &i.bucket)?;
-        let (src, inline) = self.object_or_404(&sc, sb, sk)?;
+        let (src, inline) = self.object_version(&sc, sb, sk, source_version.as_deref())?;
         check_conditions(
             &src,
             i.copy_source_if_match.as_ref(),
@@ -1486,16 +1566,21 @@ impl S3 for BasaltS3 {
             parts: src.parts,
             part_sizes: src.part_sizes.clone(),
             tags,
+            version_id: None,
+            delete_marker: false,
         };
-        if let Err(e) = self
+        let version_id = match self
             .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new())
             .await
         {
-            if let Some(b) = blob {
-                self.delete_blobs_later(vec![b]);
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(b) = blob {
+                    self.delete_blobs_later(vec![b]);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
         self.publish(
             &sc,
             &i.bucket,
@@ -1515,6 +1600,8 @@ impl S3 for BasaltS3 {
                 checksum_sha256: f.sha256,
                 checksum_type: f.kind,
             }),
+            version_id,
+            copy_source_version_id: src.version_id.clone(),
             ..Default::default()
         }))
     }
@@ -1851,6 +1938,8 @@ impl S3 for BasaltS3 {
             parts: Some(chosen.len() as u32),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
             tags: u.tags.clone(),
+            version_id: None,
+            delete_marker: false,
         };
         let mut ops: Vec<WriteOp> = stored
             .iter()
@@ -1863,13 +1952,16 @@ impl S3 for BasaltS3 {
             table: T_UPLOADS.into(),
             key: sc.upload_key(&i.bucket, &i.upload_id),
         });
-        if let Err(e) = self
+        let version_id = match self
             .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops)
             .await
         {
-            self.delete_blobs_later(vec![nk]);
-            return Err(e);
-        }
+            Ok(v) => v,
+            Err(e) => {
+                self.delete_blobs_later(vec![nk]);
+                return Err(e);
+            }
+        };
         self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
         self.publish(
             &sc,
@@ -1880,6 +1972,7 @@ impl S3 for BasaltS3 {
         );
         let f = checksum_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id,
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),
             e_tag: Some(etag(&etag_hex)),
@@ -1978,6 +2071,14 @@ impl S3 for BasaltS3 {
                 .map(ChecksumType::from),
             ..Default::default()
         }))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let sc = self.scope(&req);
+        Ok(S3Response::new(self.list_versions(&sc, &req.input)?))
     }
 
     async fn put_object_tagging(

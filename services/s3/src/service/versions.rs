@@ -1,0 +1,462 @@
+//! Object versions.
+//!
+//! A bucket that has never had versioning keeps one record per key in `s3.objects`, as before.
+//! Once versioning is turned on (Enabled or Suspended), every version of a key also has a
+//! record in `s3.versions`, keyed `<object record key>\x01<inverted sequence>` so that one
+//! prefix scan yields a key's versions newest first and the table's order is ListObjectVersions'
+//! order. `s3.objects` keeps holding the current version (absent when the latest version is a
+//! delete marker), so reads and listings of current objects do not change. Objects written
+//! before versioning was turned on become the "null" version when it is.
+//!
+//! Version ids are 32 hex digits: a microsecond sequence number (unique, increasing) and 64
+//! random bits; the sequence gives the record's place without another index.
+
+use super::*;
+
+/// Separates an object's record key from its version sequence (sorts below every character an
+/// object key can continue with, so all versions of `a` come before those of `a/b`).
+const SEP: char = '\u{1}';
+pub(super) const NULL_VERSION: &str = "null";
+
+pub(super) fn versions_prefix(sc: &Scope, bucket: &str, key: &str) -> String {
+    format!("{}{SEP}", sc.object_key(bucket, key))
+}
+
+fn version_key(sc: &Scope, bucket: &str, key: &str, seq: u64) -> String {
+    format!("{}{:016x}", versions_prefix(sc, bucket, key), u64::MAX - seq)
+}
+
+/// The sequence number inside a version id this bucket issued.
+fn seq_of_id(version_id: &str) -> Option<u64> {
+    if version_id.len() != 32 || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(&version_id[..16], 16).ok()
+}
+
+/// One stored version of a key.
+pub(super) struct Version {
+    pub row: String,
+    pub meta: ObjectMeta,
+    pub inline: Bytes,
+}
+
+/// What a delete did, for the response.
+#[derive(Default)]
+pub(super) struct Deleted {
+    pub version_id: Option<String>,
+    pub delete_marker: bool,
+}
+
+fn no_such_version() -> S3Error {
+    s3_error!(NoSuchVersion, "The specified version does not exist.")
+}
+
+fn invalid_version() -> S3Error {
+    s3_error!(InvalidArgument, "Invalid version id specified")
+}
+
+impl BasaltS3 {
+    /// A unique, increasing sequence number: microseconds since the epoch, bumped on collision.
+    pub(super) fn next_seq(&self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        let mut last = self.version_seq.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.version_seq.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    fn new_version_id(&self) -> (String, u64) {
+        let seq = self.next_seq();
+        (format!("{seq:016x}{:016x}", uuid::Uuid::new_v4().as_u64_pair().0), seq)
+    }
+
+    /// The bucket's versioning status: `None` if it never had versioning.
+    pub(super) fn versioning(&self, sc: &Scope, bucket: &str) -> S3Result<Option<String>> {
+        Ok(self.bucket(sc, bucket)?.versioning)
+    }
+
+    /// Every stored version of `key`, newest first.
+    pub(super) fn versions_of(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<Vec<Version>> {
+        let rows = self
+            .state
+            .scan(T_VERSIONS, &versions_prefix(sc, bucket, key), None, usize::MAX)
+            .map_err(internal)?;
+        rows.into_iter()
+            .map(|(row, raw)| {
+                let (meta, inline) = decode_object(raw)
+                    .ok_or_else(|| s3_error!(InternalError, "corrupt version record"))?;
+                Ok(Version { row, meta, inline })
+            })
+            .collect()
+    }
+
+    /// The version a request names (`None`: the current one).
+    pub(super) fn object_version(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<(ObjectMeta, Bytes)> {
+        let Some(vid) = version_id else {
+            return self.object_or_404(sc, bucket, key);
+        };
+        let status = self.versioning(sc, bucket)?;
+        if status.is_none() {
+            // Without versioning every object is the null version.
+            return if vid == NULL_VERSION {
+                self.object_or_404(sc, bucket, key)
+            } else {
+                Err(invalid_version())
+            };
+        }
+        if vid != NULL_VERSION && seq_of_id(vid).is_none() {
+            return Err(invalid_version());
+        }
+        let v = self
+            .versions_of(sc, bucket, key)?
+            .into_iter()
+            .find(|v| v.meta.version_id.as_deref() == Some(vid))
+            .ok_or_else(no_such_version)?;
+        if v.meta.delete_marker {
+            return Err(s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            ));
+        }
+        Ok((v.meta, v.inline))
+    }
+
+    /// The writes that make `meta` the current version of `key` in a bucket with versioning
+    /// `status`, and the blobs that stop being referenced. Sets `meta.version_id`.
+    pub(super) fn version_ops(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+        status: &str,
+        meta: &mut ObjectMeta,
+        inline: &[u8],
+    ) -> S3Result<(Vec<WriteOp>, Vec<String>)> {
+        let mut ops = Vec::new();
+        let mut freed = Vec::new();
+        let seq = if status == "Enabled" {
+            let (vid, seq) = self.new_version_id();
+            meta.version_id = Some(vid);
+            seq
+        } else {
+            // Suspended: the new version is the null version, replacing the old one.
+            for v in self.versions_of(sc, bucket, key)? {
+                if v.meta.version_id.as_deref() == Some(NULL_VERSION) {
+                    ops.push(WriteOp::Delete {
+                        table: T_VERSIONS.into(),
+                        key: v.row,
+                    });
+                    freed.extend(v.meta.blob);
+                }
+            }
+            meta.version_id = Some(NULL_VERSION.into());
+            self.next_seq()
+        };
+        ops.push(WriteOp::Put {
+            table: T_VERSIONS.into(),
+            key: version_key(sc, bucket, key, seq),
+            value: encode_object(meta, inline),
+        });
+        if meta.delete_marker {
+            ops.push(WriteOp::Delete {
+                table: T_OBJECTS.into(),
+                key: sc.object_key(bucket, key),
+            });
+        } else {
+            ops.push(WriteOp::Put {
+                table: T_OBJECTS.into(),
+                key: sc.object_key(bucket, key),
+                value: encode_object(meta, inline),
+            });
+        }
+        Ok((ops, freed))
+    }
+
+    /// Turning versioning on for the first time: objects written before become null versions.
+    pub(super) fn adopt_unversioned(&self, sc: &Scope, bucket: &str) -> S3Result<Vec<WriteOp>> {
+        let prefix = sc.objects_prefix(bucket);
+        let mut ops = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let rows = self
+                .state
+                .scan(T_OBJECTS, &prefix, after.as_deref(), 1000)
+                .map_err(internal)?;
+            let done = rows.len() < 1000;
+            after = rows.last().map(|(k, _)| k.clone());
+            for (row, raw) in rows {
+                let Some((mut meta, inline)) = decode_object(raw) else {
+                    continue;
+                };
+                meta.version_id = Some(NULL_VERSION.into());
+                let key = &row[prefix.len()..];
+                let seq = (meta.modified_ms.max(0) as u64) * 1000;
+                let value = encode_object(&meta, &inline);
+                ops.push(WriteOp::Put {
+                    table: T_VERSIONS.into(),
+                    key: version_key(sc, bucket, key, seq),
+                    value: value.clone(),
+                });
+                ops.push(WriteOp::Put {
+                    table: T_OBJECTS.into(),
+                    key: row,
+                    value,
+                });
+            }
+            if done {
+                return Ok(ops);
+            }
+        }
+    }
+
+    /// DeleteObject in a bucket with versioning `status`: without a version id, a delete
+    /// marker becomes the latest version; with one, that version goes for good and the next
+    /// newest (if any, and not a marker) becomes current.
+    pub(super) async fn delete_versioned(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+        status: &str,
+        version_id: Option<&str>,
+    ) -> S3Result<Deleted> {
+        let _guard = self.lock(sc, bucket, key).await;
+        let Some(vid) = version_id else {
+            let mut marker = ObjectMeta {
+                modified_ms: now_ms(),
+                delete_marker: true,
+                ..Default::default()
+            };
+            let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
+            self.write(ops).await?;
+            self.delete_blobs_later(freed);
+            self.publish(sc, bucket, key, None, "DeleteObject");
+            return Ok(Deleted {
+                version_id: marker.version_id,
+                delete_marker: true,
+            });
+        };
+        if vid != NULL_VERSION && seq_of_id(vid).is_none() {
+            return Err(invalid_version());
+        }
+        let versions = self.versions_of(sc, bucket, key)?;
+        let Some(pos) = versions
+            .iter()
+            .position(|v| v.meta.version_id.as_deref() == Some(vid))
+        else {
+            // Deleting a version that is not there succeeds, as S3's deletes do.
+            return Ok(Deleted {
+                version_id: Some(vid.to_owned()),
+                delete_marker: false,
+            });
+        };
+        let gone = &versions[pos];
+        let mut ops = vec![WriteOp::Delete {
+            table: T_VERSIONS.into(),
+            key: gone.row.clone(),
+        }];
+        if pos == 0 {
+            match versions.get(1).filter(|v| !v.meta.delete_marker) {
+                Some(next) => ops.push(WriteOp::Put {
+                    table: T_OBJECTS.into(),
+                    key: sc.object_key(bucket, key),
+                    value: encode_object(&next.meta, &next.inline),
+                }),
+                None => ops.push(WriteOp::Delete {
+                    table: T_OBJECTS.into(),
+                    key: sc.object_key(bucket, key),
+                }),
+            }
+        }
+        self.write(ops).await?;
+        self.delete_blobs_later(gone.meta.blob.clone().into_iter().collect());
+        if pos == 0 {
+            self.publish(sc, bucket, key, None, "DeleteObject");
+        }
+        Ok(Deleted {
+            version_id: Some(vid.to_owned()),
+            delete_marker: gone.meta.delete_marker,
+        })
+    }
+
+    /// ListObjectVersions over the version records: versions and delete markers in key
+    /// order, newest first within a key, with prefix, delimiter and marker paging.
+    pub(super) fn list_versions(
+        &self,
+        sc: &Scope,
+        i: &ListObjectVersionsInput,
+    ) -> S3Result<ListObjectVersionsOutput> {
+        let bucket = &i.bucket;
+        // A bucket that never had versioning lists its objects as null versions.
+        let versioned = self.versioning(sc, bucket)?.is_some();
+        let table = if versioned { T_VERSIONS } else { T_OBJECTS };
+        let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
+        let base = sc.objects_prefix(bucket);
+        let scan_prefix = format!("{base}{prefix}");
+        let mut after: Option<String> = match (&i.key_marker, &i.version_id_marker) {
+            (Some(k), _) if !k.is_empty() && !versioned => Some(sc.object_key(bucket, k)),
+            (Some(k), Some(v)) if !k.is_empty() && !v.is_empty() => {
+                let row = self
+                    .versions_of(sc, bucket, k)?
+                    .into_iter()
+                    .find(|x| x.meta.version_id.as_deref() == Some(v.as_str()))
+                    .map(|x| x.row)
+                    .ok_or_else(invalid_version)?;
+                Some(row)
+            }
+            // Past every version of the marker key.
+            (Some(k), _) if !k.is_empty() => Some(format!("{}\u{2}", sc.object_key(bucket, k))),
+            _ => None,
+        };
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut count = 0;
+        let mut truncated = false;
+        let mut next: Option<(String, String)> = None;
+        let mut last_key: Option<String> = None;
+        'scan: loop {
+            let rows = self
+                .state
+                .scan(table, &scan_prefix, after.as_deref(), 1000)
+                .map_err(internal)?;
+            let done = rows.len() < 1000;
+            after = rows.last().map(|(k, _)| k.clone());
+            for (row, raw) in rows {
+                let key = if versioned {
+                    match row[base.len()..].rsplit_once(SEP) {
+                        Some((key, _)) => key.to_owned(),
+                        None => continue,
+                    }
+                } else {
+                    row[base.len()..].to_owned()
+                };
+                if let Some(d) = &delimiter
+                    && let Some(pos) = key[prefix.len()..].find(d.as_str())
+                {
+                    let cp = key[..prefix.len() + pos + d.len()].to_owned();
+                    if prefixes.last() != Some(&cp) {
+                        if count == max_keys {
+                            truncated = true;
+                            break 'scan;
+                        }
+                        count += 1;
+                        prefixes.push(cp.clone());
+                        next = Some((cp, String::new()));
+                    }
+                    last_key = Some(key);
+                    continue;
+                }
+                let Some((meta, _)) = decode_object(raw) else {
+                    continue;
+                };
+                if count == max_keys {
+                    truncated = true;
+                    break 'scan;
+                }
+                count += 1;
+                let latest = last_key.as_deref() != Some(key.as_str());
+                let vid = meta.version_id.clone().unwrap_or_else(|| NULL_VERSION.into());
+                if meta.delete_marker {
+                    markers.push(DeleteMarkerEntry {
+                        is_latest: Some(latest),
+                        key: Some(key.clone()),
+                        last_modified: Some(ts(meta.modified_ms)),
+                        owner: Some(self.owner()),
+                        version_id: Some(vid.clone()),
+                    });
+                } else {
+                    versions.push(ObjectVersion {
+                        e_tag: Some(etag(&meta.etag)),
+                        is_latest: Some(latest),
+                        key: Some(key.clone()),
+                        last_modified: Some(ts(meta.modified_ms)),
+                        owner: Some(self.owner()),
+                        size: Some(meta.size as i64),
+                        storage_class: Some(ObjectVersionStorageClass::from(
+                            meta.content
+                                .storage_class
+                                .clone()
+                                .unwrap_or_else(|| "STANDARD".into()),
+                        )),
+                        version_id: Some(vid.clone()),
+                        ..Default::default()
+                    });
+                }
+                next = Some((key.clone(), vid));
+                last_key = Some(key);
+            }
+            if done {
+                break;
+            }
+        }
+        let (next_key, next_vid) = if truncated {
+            next.map_or((None, None), |(k, v)| (Some(k), Some(v).filter(|v| !v.is_empty())))
+        } else {
+            (None, None)
+        };
+        Ok(ListObjectVersionsOutput {
+            common_prefixes: (!prefixes.is_empty()).then(|| {
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect()
+            }),
+            delete_markers: (!markers.is_empty()).then_some(markers),
+            versions: (!versions.is_empty()).then_some(versions),
+            delimiter: i.delimiter.clone(),
+            is_truncated: Some(truncated),
+            key_marker: i.key_marker.clone(),
+            version_id_marker: i.version_id_marker.clone(),
+            max_keys: Some(max_keys as i32),
+            name: Some(bucket.clone()),
+            prefix: i.prefix.clone(),
+            next_key_marker: next_key,
+            next_version_id_marker: next_vid,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_rows_sort_newest_first_and_by_key() {
+        let sc = Scope {
+            account: "1".into(),
+            region: "r".into(),
+        };
+        let a_old = version_key(&sc, "b", "a", 5);
+        let a_new = version_key(&sc, "b", "a", 9);
+        let ab = version_key(&sc, "b", "a/b", 1);
+        let a0 = version_key(&sc, "b", "a0", 1);
+        let mut rows = vec![ab.clone(), a_old.clone(), a0.clone(), a_new.clone()];
+        rows.sort();
+        assert_eq!(rows, vec![a_new.clone(), a_old.clone(), ab, a0]);
+        assert_eq!(seq_of_id(&format!("{:016x}{:016x}", 77u64, 1u64)), Some(77));
+        assert_eq!(seq_of_id("null"), None);
+        assert_eq!(seq_of_id("zz"), None);
+    }
+}
