@@ -233,3 +233,64 @@ impl ServeArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_models::embed::Precision;
+
+    fn with_file(toml: &str) -> anyhow::Result<Resolved> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "basalt-config-{}-{n}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, toml).unwrap();
+        let r = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        }
+        .resolve();
+        let _ = std::fs::remove_file(path);
+        r
+    }
+
+    #[test]
+    fn defaults() {
+        let r = ServeArgs::default().resolve().unwrap();
+        assert_eq!((r.host.as_str(), r.port), ("127.0.0.1", 4566));
+        assert_eq!(r.runtime.embed.precision, Precision::F32);
+        assert_eq!(r.runtime.embed.threads, r.runtime.engine.threads as usize);
+        assert_eq!(r.keys, vec![("test".to_owned(), "test".to_owned())]);
+    }
+
+    #[test]
+    fn file_settings_and_flags() {
+        let r = with_file("port = 5000\nembed_precision = \"bf16\"\nllm_threads = 1\n").unwrap();
+        assert_eq!(r.port, 5000);
+        assert_eq!(r.runtime.embed.precision, Precision::Bf16);
+        assert_eq!(r.runtime.embed.threads, 1);
+        // A flag wins over the file.
+        let path = std::env::temp_dir().join(format!("basalt-config-flag-{}.toml", std::process::id()));
+        std::fs::write(&path, "embed_precision = \"bf16\"\n").unwrap();
+        let r = ServeArgs {
+            config: Some(path.clone()),
+            embed_precision: Some("f32".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let _ = std::fs::remove_file(path);
+        assert_eq!(r.runtime.embed.precision, Precision::F32);
+    }
+
+    #[test]
+    fn bad_settings_are_errors() {
+        let e = with_file("embed_precision = \"int4\"\n").unwrap_err();
+        assert!(e.to_string().contains("expected f32 or bf16"), "{e}");
+        assert!(with_file("no_such_setting = 1\n").is_err());
+        assert!(with_file("account_id = \"12\"\n").is_err());
+        assert!(with_file("auth = \"maybe\"\n").is_err());
+    }
+}
