@@ -89,11 +89,14 @@ impl BasaltS3 {
 
     /// Every stored version of `key`, newest first.
     pub(super) fn versions_of(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<Vec<Version>> {
+        let prefix = versions_prefix(sc, bucket, key);
         let rows = self
             .state
-            .scan(T_VERSIONS, &versions_prefix(sc, bucket, key), None, usize::MAX)
+            .scan(T_VERSIONS, &prefix, None, usize::MAX)
             .map_err(internal)?;
         rows.into_iter()
+            // Rows of a longer key that continues with the separator are not this key's.
+            .filter(|(row, _)| row.len() == prefix.len() + 16)
             .map(|(row, raw)| {
                 let (meta, inline) = decode_object(raw)
                     .ok_or_else(|| s3_error!(InternalError, "corrupt version record"))?;
@@ -313,6 +316,7 @@ impl BasaltS3 {
         let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
         let base = sc.objects_prefix(bucket);
         let scan_prefix = format!("{base}{prefix}");
+        let url = is_url(&i.encoding_type);
         let mut after: Option<String> = match (&i.key_marker, &i.version_id_marker) {
             (Some(k), _) if !k.is_empty() && !versioned => Some(sc.object_key(bucket, k)),
             (Some(k), Some(v)) if !k.is_empty() && !v.is_empty() => {
@@ -380,7 +384,7 @@ impl BasaltS3 {
                 if meta.delete_marker {
                     markers.push(DeleteMarkerEntry {
                         is_latest: Some(latest),
-                        key: Some(key.clone()),
+                        key: Some(enc(url, key.clone())),
                         last_modified: Some(ts(meta.modified_ms)),
                         owner: Some(self.owner()),
                         version_id: Some(vid.clone()),
@@ -389,7 +393,7 @@ impl BasaltS3 {
                     versions.push(ObjectVersion {
                         e_tag: Some(etag(&meta.etag)),
                         is_latest: Some(latest),
-                        key: Some(key.clone()),
+                        key: Some(enc(url, key.clone())),
                         last_modified: Some(ts(meta.modified_ms)),
                         owner: Some(self.owner()),
                         size: Some(meta.size as i64),
@@ -419,19 +423,22 @@ impl BasaltS3 {
             common_prefixes: (!prefixes.is_empty()).then(|| {
                 prefixes
                     .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(url, p)),
+                    })
                     .collect()
             }),
             delete_markers: (!markers.is_empty()).then_some(markers),
             versions: (!versions.is_empty()).then_some(versions),
-            delimiter: i.delimiter.clone(),
+            delimiter: i.delimiter.clone().map(|d| enc(url, d)),
+            encoding_type: i.encoding_type.clone(),
             is_truncated: Some(truncated),
-            key_marker: i.key_marker.clone(),
+            key_marker: i.key_marker.clone().map(|k| enc(url, k)),
             version_id_marker: i.version_id_marker.clone(),
             max_keys: Some(max_keys as i32),
             name: Some(bucket.clone()),
-            prefix: i.prefix.clone(),
-            next_key_marker: next_key,
+            prefix: i.prefix.clone().map(|p| enc(url, p)),
+            next_key_marker: next_key.map(|k| enc(url, k)),
             next_version_id_marker: next_vid,
             ..Default::default()
         })
