@@ -10,6 +10,7 @@ their own responses' shapes (the autouse shape fixture only sees calls made insi
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -529,6 +530,43 @@ def test_converse_multi_turn(brt):
     resp = brt.converse(modelId=MODEL, messages=messages, inferenceConfig={"maxTokens": 20, **GREEDY})
     assert "Zorblax" in converse_text(resp)
     assert resp["stopReason"] == "end_turn"
+
+
+DOC = b"Basalt release notes. The code name of release 7 is Zorblax Peak. It ships on a Tuesday."
+
+
+def test_converse_reads_text_documents(brt):
+    resp = brt.converse(modelId=MODEL, inferenceConfig={"maxTokens": 40, **GREEDY}, messages=[{
+        "role": "user", "content": [
+            {"text": "What is the code name of release 7? Answer with the name only."},
+            {"document": {"format": "txt", "name": "release notes", "source": {"bytes": DOC}}},
+        ]}])
+    assert "Zorblax" in converse_text(resp)
+    # The document's tokens are counted as input.
+    plain = brt.converse(modelId=MODEL, inferenceConfig={"maxTokens": 1, **GREEDY},
+                         messages=[{"role": "user", "content": [{"text": "What is the code name of release 7? Answer with the name only."}]}])
+    assert resp["usage"]["inputTokens"] > plain["usage"]["inputTokens"] + 10
+
+
+def test_nova_invoke_reads_documents(brt):
+    inv = invoke(brt, {"messages": [{"role": "user", "content": [
+        {"document": {"format": "md", "name": "notes", "source": {"bytes": base64.b64encode(DOC).decode()}}},
+        {"text": "What is the code name of release 7? Answer with the name only."}]}],
+        "inferenceConfig": {"maxTokens": 40, **GREEDY}}, model="amazon.nova-micro-v1:0")
+    assert "Zorblax" in inv.body["output"]["message"]["content"][0]["text"]
+
+
+@pytest.mark.parametrize("doc,message", [
+    ({"format": "pdf", "name": "a", "source": {"bytes": b"%PDF-1.4"}}, "pdf documents are not supported"),
+    ({"format": "txt", "name": "bad/name.txt", "source": {"bytes": b"x"}}, "document file name"),
+    ({"format": "txt", "name": "two  spaces", "source": {"bytes": b"x"}}, "document file name"),
+    ({"format": "txt", "name": "latin1", "source": {"bytes": b"caf\xe9"}}, "not valid UTF-8"),
+])
+def test_converse_document_errors(brt, doc, message):
+    with pytest.raises(ClientError) as e:
+        brt.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "hi"}, {"document": doc}]}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert message in e.value.response["Error"]["Message"]
 
 
 def test_converse_invalid_model(brt):

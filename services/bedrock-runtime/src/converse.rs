@@ -50,6 +50,18 @@ fn block(v: &Value) -> Result<Option<ContentBlock>, AwsError> {
             is_error: tr["status"].as_str() == Some("error"),
         }));
     }
+    if let Some(doc) = v.get("document") {
+        let bytes = doc["source"]["bytes"]
+            .as_str()
+            .and_then(|b| B64.decode(b).ok())
+            .unwrap_or_default();
+        let text = basalt_chat::providers::document_text(
+            doc["format"].as_str().unwrap_or_default(),
+            doc["name"].as_str().unwrap_or_default(),
+            &bytes,
+        )?;
+        return Ok(Some(ContentBlock::Text(text)));
+    }
     if v.get("cachePoint").is_some() || v.get("reasoningContent").is_some() {
         return Ok(None);
     }

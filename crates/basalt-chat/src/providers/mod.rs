@@ -210,6 +210,44 @@ pub fn chat_response_body(
 
 /// A fresh tool-call id in the provider's own style (`toolu_bdrk_…`, `tooluse_…`, `call_…`).
 /// The runtime should mint tool-use ids with this so callers see familiar ids.
+/// A Converse / Nova `document` block as text the model reads. Text formats (txt, md, csv,
+/// html) are given to the model verbatim inside a `<document>` element naming them, which is
+/// what the model would see of them on Bedrock too; binary formats would need a parser the
+/// local runtime does not have and are refused clearly.
+pub fn document_text(format: &str, name: &str, bytes: &[u8]) -> Result<String, AwsError> {
+    const FORMATS: [&str; 9] = ["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+    if !FORMATS.contains(&format) {
+        return Err(AwsError::validation(format!(
+            "1 validation error detected: Value '{format}' at 'document.format' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            FORMATS.join(", ")
+        )));
+    }
+    let name_ok = !name.is_empty()
+        && name.chars().all(|c| {
+            c.is_alphanumeric() || c.is_whitespace() || "-()[]".contains(c)
+        })
+        && !name
+            .chars()
+            .zip(name.chars().skip(1))
+            .any(|(a, b)| a.is_whitespace() && b.is_whitespace());
+    if !name_ok {
+        return Err(AwsError::validation(
+            "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character.",
+        ));
+    }
+    if !["txt", "md", "csv", "html"].contains(&format) {
+        return Err(AwsError::validation(format!(
+            "The local model reads text documents (txt, md, csv, html); {format} documents are not supported."
+        )));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| {
+        AwsError::validation(format!("The {format} document {name} is not valid UTF-8 text."))
+    })?;
+    Ok(format!(
+        "<document name=\"{name}\" format=\"{format}\">\n{text}\n</document>"
+    ))
+}
+
 pub fn new_tool_use_id(family: Family) -> String {
     match family {
         Family::Anthropic | Family::AnthropicText => {

@@ -159,7 +159,21 @@ fn parse_block(b: &Value, path: &str) -> Result<Option<ContentBlock>, AwsError> 
     if bo.has("reasoningContent") || bo.has("cachePoint") {
         return Ok(None);
     }
-    if let Some(kind) = ["video", "document", "audio"].iter().find(|k| bo.has(k)) {
+    if let Some(doc) = bo.opt_obj("document")? {
+        use base64::Engine as _;
+        let source = doc
+            .opt_obj("source")?
+            .ok_or_else(|| malformed(format!("{}: required key [source] not found", doc.path)))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(source.req_str("bytes")?.trim())
+            .map_err(|_| malformed(format!("{}/bytes: the document data is not valid base64", source.path)))?;
+        return Ok(Some(ContentBlock::Text(super::document_text(
+            doc.req_str("format")?,
+            doc.req_str("name")?,
+            &bytes,
+        )?)));
+    }
+    if let Some(kind) = ["video", "audio"].iter().find(|k| bo.has(k)) {
         return Err(AwsError::validation(format!(
             "{path}: {kind} content is not supported by the local model"
         )));

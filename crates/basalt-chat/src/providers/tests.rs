@@ -742,3 +742,13 @@ fn fit_dimensions_keeps_cosine_when_padding() {
     assert_eq!(fit_dimensions(&[f32::NAN, 1.0], 3), vec![0.0; 3]);
     assert!(fit_dimensions(&[], 0).is_empty());
 }
+
+#[test]
+fn documents_become_text() {
+    let t = super::document_text("csv", "sales (Q1) [v2]", b"a,b\n1,2").unwrap();
+    assert_eq!(t, "<document name=\"sales (Q1) [v2]\" format=\"csv\">\na,b\n1,2\n</document>");
+    let e = super::document_text("rtf", "x", b"").unwrap_err();
+    assert!(e.message.contains("enum value set"), "{}", e.message);
+    assert!(super::document_text("docx", "x", b"PK").is_err());
+    assert!(super::document_text("txt", "", b"x").is_err());
+}
