@@ -125,23 +125,30 @@ impl BasaltS3 {
         )
     }
 
-    fn publish(
-        &self,
-        sc: &Scope,
-        bucket: &str,
-        key: &str,
-        created: Option<(u64, &str)>,
-        reason: &str,
-    ) {
+    fn publish(&self, sc: &Scope, bucket: &str, key: &str, change: Change<'_>, reason: &str) {
         // Building the event costs more than storing a small object: skip it when nothing
         // consumes events.
         if !self.bus.has_subscribers() {
             return;
         }
         let mut object = json!({ "key": key });
-        if let Some((size, etag)) = created {
-            object["size"] = json!(size);
-            object["etag"] = json!(etag);
+        let (created, version, deletion) = match change {
+            Change::Created {
+                size,
+                etag,
+                version,
+            } => {
+                object["size"] = json!(size);
+                object["etag"] = json!(etag);
+                (true, version, None)
+            }
+            Change::Deleted { version } => (false, version, Some("Permanently Deleted")),
+            Change::DeleteMarker { version } => {
+                (false, Some(version), Some("Delete Marker Created"))
+            }
+        };
+        if let Some(v) = version {
+            object["version-id"] = json!(v);
         }
         object["sequencer"] = json!(self.sequencer());
         let mut detail = json!({
@@ -153,10 +160,12 @@ impl BasaltS3 {
             "source-ip-address": "127.0.0.1",
             "reason": reason,
         });
-        let dt = if created.is_some() {
+        if let Some(d) = deletion {
+            detail["deletion-type"] = json!(d);
+        }
+        let dt = if created {
             "Object Created"
         } else {
-            detail["deletion-type"] = json!("Permanently Deleted");
             "Object Deleted"
         };
         self.bus.publish(envelope(
@@ -359,6 +368,21 @@ impl<S: Stream<Item = Result<Bytes, StdError>> + Unpin> ByteStream for Sized<S> 
     fn remaining_length(&self) -> RemainingLength {
         RemainingLength::new_exact(self.remaining)
     }
+}
+
+/// What happened to an object, for its EventBridge event.
+enum Change<'a> {
+    Created {
+        size: u64,
+        etag: &'a str,
+        version: Option<&'a str>,
+    },
+    Deleted {
+        version: Option<&'a str>,
+    },
+    DeleteMarker {
+        version: &'a str,
+    },
 }
 
 struct Scope {
@@ -860,7 +884,13 @@ impl BasaltS3 {
         if let Some(b) = meta.blob {
             self.delete_blobs_later(vec![b]);
         }
-        self.publish(sc, bucket, key, None, "DeleteObject");
+        self.publish(
+            sc,
+            bucket,
+            key,
+            Change::Deleted { version: None },
+            "DeleteObject",
+        );
         Ok(true)
     }
 
@@ -1268,7 +1298,12 @@ impl S3 for BasaltS3 {
                 return Err(e);
             }
         };
-        self.publish(&sc, &bucket, &key, Some((got.size, &etag_hex)), "PutObject");
+        let change = Change::Created {
+            size: got.size,
+            etag: &etag_hex,
+            version: version_id.as_deref(),
+        };
+        self.publish(&sc, &bucket, &key, change, "PutObject");
         let f = if req_algo.is_some() {
             checksum_fields(meta.checksum.as_ref())
         } else {
@@ -1581,13 +1616,12 @@ impl S3 for BasaltS3 {
                 return Err(e);
             }
         };
-        self.publish(
-            &sc,
-            &i.bucket,
-            &i.key,
-            Some((meta.size, &meta.etag)),
-            "CopyObject",
-        );
+        let change = Change::Created {
+            size: meta.size,
+            etag: &meta.etag,
+            version: version_id.as_deref(),
+        };
+        self.publish(&sc, &i.bucket, &i.key, change, "CopyObject");
         let f = checksum_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -1963,13 +1997,12 @@ impl S3 for BasaltS3 {
             }
         };
         self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
-        self.publish(
-            &sc,
-            &i.bucket,
-            &i.key,
-            Some((size, &etag_hex)),
-            "CompleteMultipartUpload",
-        );
+        let change = Change::Created {
+            size,
+            etag: &etag_hex,
+            version: version_id.as_deref(),
+        };
+        self.publish(&sc, &i.bucket, &i.key, change, "CompleteMultipartUpload");
         let f = checksum_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             version_id,

@@ -364,3 +364,39 @@ async fn object_lifecycle() {
     let (st, _, _) = s.call(Method::HEAD, "/bkt", &[], b"").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versioned_events_name_versions_and_markers() {
+    let s = start().await;
+    let mut events = s.bus.subscribe();
+    s.call(Method::PUT, "/vbkt", &[], b"").await;
+    let (st, _, body) = s
+        .call(
+            Method::PUT,
+            "/vbkt?versioning",
+            &[],
+            b"<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    let (_, h, _) = s.call(Method::PUT, "/vbkt/k", &[], b"v1").await;
+    let v1 = h["x-amz-version-id"].to_str().unwrap().to_owned();
+    let ev = events.recv().await.unwrap().0;
+    assert_eq!(ev["detail-type"], "Object Created");
+    assert_eq!(ev["detail"]["object"]["version-id"], v1.as_str());
+
+    let (st, h, _) = s.call(Method::DELETE, "/vbkt/k", &[], b"").await;
+    assert_eq!(st, StatusCode::NO_CONTENT);
+    assert_eq!(h["x-amz-delete-marker"], "true");
+    let marker = h["x-amz-version-id"].to_str().unwrap().to_owned();
+    let ev = events.recv().await.unwrap().0;
+    assert_eq!(ev["detail-type"], "Object Deleted");
+    assert_eq!(ev["detail"]["deletion-type"], "Delete Marker Created");
+    assert_eq!(ev["detail"]["object"]["version-id"], marker.as_str());
+
+    s.call(Method::DELETE, &format!("/vbkt/k?versionId={v1}"), &[], b"")
+        .await;
+    let ev = events.recv().await.unwrap().0;
+    assert_eq!(ev["detail"]["deletion-type"], "Permanently Deleted");
+    assert_eq!(ev["detail"]["object"]["version-id"], v1.as_str());
+}

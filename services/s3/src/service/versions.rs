@@ -251,7 +251,9 @@ impl BasaltS3 {
             let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
             self.write(ops).await?;
             self.delete_blobs_later(freed);
-            self.publish(sc, bucket, key, None, "DeleteObject");
+            if let Some(v) = &marker.version_id {
+                self.publish(sc, bucket, key, Change::DeleteMarker { version: v }, "DeleteObject");
+            }
             return Ok(Deleted {
                 version_id: marker.version_id,
                 delete_marker: true,
@@ -291,9 +293,8 @@ impl BasaltS3 {
         }
         self.write(ops).await?;
         self.delete_blobs_later(gone.meta.blob.clone().into_iter().collect());
-        if pos == 0 {
-            self.publish(sc, bucket, key, None, "DeleteObject");
-        }
+        let change = Change::Deleted { version: Some(vid) };
+        self.publish(sc, bucket, key, change, "DeleteObject");
         Ok(Deleted {
             version_id: Some(vid.to_owned()),
             delete_marker: gone.meta.delete_marker,
