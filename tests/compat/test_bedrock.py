@@ -556,6 +556,19 @@ def test_nova_invoke_reads_documents(brt):
     assert "Zorblax" in inv.body["output"]["message"]["content"][0]["text"]
 
 
+def test_anthropic_invoke_reads_documents(brt):
+    inv = invoke(brt, {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 40, "temperature": 0,
+                       "messages": [{"role": "user", "content": [
+                           {"type": "document", "title": "Release notes",
+                            "source": {"type": "text", "media_type": "text/plain", "data": DOC.decode()}},
+                           {"type": "text", "text": "What is the code name of release 7? Answer with the name only."}]}]})
+    assert "Zorblax" in inv.body["content"][0]["text"]
+    with pytest.raises(ClientError) as e:
+        invoke(brt, {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}]}]})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
 @pytest.mark.parametrize("doc,message", [
     ({"format": "pdf", "name": "a", "source": {"bytes": b"%PDF-1.4"}}, "pdf documents are not supported"),
     ({"format": "txt", "name": "bad/name.txt", "source": {"bytes": b"x"}}, "document file name"),

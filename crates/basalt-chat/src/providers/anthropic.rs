@@ -259,6 +259,29 @@ fn parse_block(
                 is_error: bo.opt_bool("is_error")?.unwrap_or(false),
             }
         }
+        "document" => {
+            // Anthropic's document sources: plain text, a list of text blocks, or base64 data
+            // (PDF), which the local model cannot read.
+            let src = bo
+                .opt_obj("source")?
+                .ok_or_else(|| malformed(format!("{path}: required key [source] not found")))?;
+            let text = match src.req_str("type")? {
+                "text" => src.req_str("data")?.to_owned(),
+                "content" => src
+                    .req_arr("content")?
+                    .iter()
+                    .filter_map(|c| c.get("text").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                other => {
+                    return Err(AwsError::validation(format!(
+                        "messages.{i}.content.{j}.document.source: {other} documents are not supported by the local model (text and content sources are)"
+                    )));
+                }
+            };
+            let title = bo.opt_str("title")?.unwrap_or("document");
+            ContentBlock::Text(format!("<document title=\"{title}\">\n{text}\n</document>"))
+        }
         // Earlier reasoning returned to the model: not needed to continue the conversation.
         "thinking" | "redacted_thinking" => return Ok(None),
         other => {
