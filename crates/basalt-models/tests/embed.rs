@@ -8,7 +8,10 @@ use basalt_models::embed::{EmbedConfig, Kernel, Precision};
 fn load(precision: Precision, threads: usize) -> Option<EmbeddingModel> {
     let dir = basalt_models::pull::model_dir().join(basalt_models::pull::DEFAULT_EMBEDDING);
     if !dir.join("model.safetensors").exists() {
-        eprintln!("skipped: {} not present (basalt models pull)", dir.display());
+        eprintln!(
+            "skipped: {} not present (basalt models pull)",
+            dir.display()
+        );
         return None;
     }
     Some(EmbeddingModel::load_with(&dir, EmbedConfig { threads, precision }).expect("load"))
@@ -32,18 +35,31 @@ fn sentences() -> Vec<String> {
     // Long enough to be truncated at 256 tokens.
     out.push("word ".repeat(400));
     for i in 0..40 {
-        out.push(format!("Sentence number {i} talks about {} things.", "many ".repeat(i % 9)));
+        out.push(format!(
+            "Sentence number {i} talks about {} things.",
+            "many ".repeat(i % 9)
+        ));
     }
     out
 }
 
 #[test]
 fn f32_matches_the_published_similarities() {
-    let Some(model) = load(Precision::F32, 0) else { return };
+    let Some(model) = load(Precision::F32, 0) else {
+        return;
+    };
     let (e, counts) = model.embed(&sentences()[..3]).unwrap();
     // sentence-transformers' documented values for all-MiniLM-L6-v2.
-    assert!((cos(&e[0], &e[1]) - 0.7553).abs() < 1e-4, "{}", cos(&e[0], &e[1]));
-    assert!((cos(&e[0], &e[2]) - 0.0088).abs() < 1e-4, "{}", cos(&e[0], &e[2]));
+    assert!(
+        (cos(&e[0], &e[1]) - 0.7553).abs() < 1e-4,
+        "{}",
+        cos(&e[0], &e[1])
+    );
+    assert!(
+        (cos(&e[0], &e[2]) - 0.0088).abs() < 1e-4,
+        "{}",
+        cos(&e[0], &e[2])
+    );
     assert_eq!(counts, vec![8, 11, 8]); // [CLS] … [SEP]
     for v in &e {
         assert_eq!(v.len(), 384);
@@ -53,8 +69,12 @@ fn f32_matches_the_published_similarities() {
 
 #[test]
 fn batching_and_threads_do_not_change_vectors() {
-    let Some(model) = load(Precision::F32, 2) else { return };
-    let Some(single) = load(Precision::F32, 1) else { return };
+    let Some(model) = load(Precision::F32, 2) else {
+        return;
+    };
+    let Some(single) = load(Precision::F32, 1) else {
+        return;
+    };
     let all = sentences();
     let (batched, counts) = model.embed(&all).unwrap();
     assert_eq!(counts[5], 256, "truncated to max_seq_length");
@@ -66,8 +86,12 @@ fn batching_and_threads_do_not_change_vectors() {
 
 #[test]
 fn bf16_stays_close_to_f32() {
-    let Some(exact) = load(Precision::F32, 0) else { return };
-    let Some(fast) = load(Precision::Bf16, 0) else { return };
+    let Some(exact) = load(Precision::F32, 0) else {
+        return;
+    };
+    let Some(fast) = load(Precision::Bf16, 0) else {
+        return;
+    };
     if fast.kernel() != Kernel::Bf16 {
         eprintln!("skipped: no AVX-512 BF16 on this CPU");
         return;

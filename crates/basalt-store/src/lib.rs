@@ -30,6 +30,9 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("invalid byte range")]
     InvalidRange,
+    /// A batch's [`WriteOp::Check`] did not hold.
+    #[error("the record changed concurrently")]
+    Conflict,
     #[error("{0}")]
     Other(String),
 }

@@ -22,6 +22,13 @@ pub enum WriteOp {
         table: String,
         key: String,
     },
+    /// A precondition: the batch applies only if the record is exactly `expected` (`None`:
+    /// absent); otherwise it fails with [`StoreError::Conflict`] and writes nothing.
+    Check {
+        table: String,
+        key: String,
+        expected: Option<Vec<u8>>,
+    },
 }
 
 /// Small keyed records in logical tables, ordered by key bytes.
@@ -153,6 +160,19 @@ fn apply_op(c: &Connection, op: &WriteOp) -> Result<(), StoreError> {
         WriteOp::Delete { table, key } => {
             c.prepare_cached(SQL_DEL)?
                 .execute(params![table, key.as_bytes()])?;
+        }
+        WriteOp::Check {
+            table,
+            key,
+            expected,
+        } => {
+            let current = c
+                .prepare_cached(SQL_GET)?
+                .query_row(params![table, key.as_bytes()], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?;
+            if current != *expected {
+                return Err(StoreError::Conflict);
+            }
         }
     }
     Ok(())
@@ -297,6 +317,17 @@ impl StateStore for MemoryState {
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         let mut g = self.tables.write();
         for op in ops {
+            if let WriteOp::Check {
+                table,
+                key,
+                expected,
+            } = op
+                && g.get(table).and_then(|t| t.get(key)) != expected.as_ref()
+            {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for op in ops {
             match op {
                 WriteOp::Put { table, key, value } => {
                     g.entry(table.clone())
@@ -308,6 +339,7 @@ impl StateStore for MemoryState {
                         t.remove(key);
                     }
                 }
+                WriteOp::Check { .. } => {}
             }
         }
         Ok(())
@@ -371,6 +403,30 @@ mod tests {
         assert_eq!(s.get("t", "b").unwrap(), None);
         s.put("t", "x", b"10").unwrap();
         assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"10"[..]));
+
+        // Preconditions: the whole batch or nothing.
+        let check = |key: &str, expected: Option<&[u8]>| WriteOp::Check {
+            table: "t".into(),
+            key: key.into(),
+            expected: expected.map(<[u8]>::to_vec),
+        };
+        let put_y = WriteOp::Put {
+            table: "t".into(),
+            key: "y".into(),
+            value: b"new".to_vec(),
+        };
+        let err = s
+            .batch(&[put_y.clone(), check("x", Some(b"9"))])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict), "{err}");
+        assert_eq!(s.get("t", "y").unwrap(), None, "nothing written");
+        assert!(matches!(
+            s.batch(&[check("y", Some(b"new")), put_y.clone()]),
+            Err(StoreError::Conflict)
+        ));
+        s.batch(&[check("x", Some(b"10")), check("y", None), put_y])
+            .unwrap();
+        assert_eq!(s.get("t", "y").unwrap().as_deref(), Some(&b"new"[..]));
     }
 
     #[test]

@@ -242,10 +242,8 @@ mod tests {
     fn with_file(toml: &str) -> anyhow::Result<Resolved> {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "basalt-config-{}-{n}.toml",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("basalt-config-{}-{n}.toml", std::process::id()));
         std::fs::write(&path, toml).unwrap();
         let r = ServeArgs {
             config: Some(path.clone()),
@@ -272,7 +270,8 @@ mod tests {
         assert_eq!(r.runtime.embed.precision, Precision::Bf16);
         assert_eq!(r.runtime.embed.threads, 1);
         // A flag wins over the file.
-        let path = std::env::temp_dir().join(format!("basalt-config-flag-{}.toml", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("basalt-config-flag-{}.toml", std::process::id()));
         std::fs::write(&path, "embed_precision = \"bf16\"\n").unwrap();
         let r = ServeArgs {
             config: Some(path.clone()),

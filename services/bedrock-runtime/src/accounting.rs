@@ -302,7 +302,11 @@ mod tests {
             .unwrap();
         assert_eq!(points.len(), 1);
         assert_eq!(
-            (points[0].value, points[0].unit.as_str(), points[0].model_id.as_str()),
+            (
+                points[0].value,
+                points[0].unit.as_str(),
+                points[0].model_id.as_str()
+            ),
             (10.0, "Count", "anthropic.claude-3-sonnet-20240229-v1:0")
         );
         a.throttled(&ctx, "anthropic.claude-3-sonnet-20240229-v1:0");
@@ -312,7 +316,11 @@ mod tests {
                 .len(),
             1
         );
-        assert!(a.data_points("111111111111", "us-east-1", "Invocations").unwrap().is_empty());
+        assert!(
+            a.data_points("111111111111", "us-east-1", "Invocations")
+                .unwrap()
+                .is_empty()
+        );
         let mut s = String::new();
         a.render(&mut s);
         assert!(s.contains("basalt_bedrock_input_tokens_total{model_id=\"anthropic.claude-3-sonnet-20240229-v1:0\"} 10"));

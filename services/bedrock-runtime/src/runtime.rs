@@ -3,8 +3,8 @@
 
 use crate::catalog;
 use basalt_core::AwsError;
-use basalt_models::remote::RemoteChat;
 use basalt_models::embed::EmbedConfig;
+use basalt_models::remote::RemoteChat;
 use basalt_models::{ChatBackend, ChatModel, EmbeddingModel, EngineConfig, ModelRoute, pull};
 use std::future::Future;
 use std::path::PathBuf;

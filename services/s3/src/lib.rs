@@ -237,21 +237,20 @@ fn check_session_token(req: &Request<Body>, lookup: &KeyLookup) -> Option<Respon
             .to_owned(),
     };
     let expected = lookup(&access_key)?.session_token?;
-    let (status, code, message) = match header("x-amz-security-token")
-        .or_else(|| param("X-Amz-Security-Token"))
-    {
-        Some(sent) if sent == expected => return None,
-        Some(_) => (
-            StatusCode::BAD_REQUEST,
-            "InvalidToken",
-            "The provided token is malformed or otherwise invalid.",
-        ),
-        None => (
-            StatusCode::FORBIDDEN,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.",
-        ),
-    };
+    let (status, code, message) =
+        match header("x-amz-security-token").or_else(|| param("X-Amz-Security-Token")) {
+            Some(sent) if sent == expected => return None,
+            Some(_) => (
+                StatusCode::BAD_REQUEST,
+                "InvalidToken",
+                "The provided token is malformed or otherwise invalid.",
+            ),
+            None => (
+                StatusCode::FORBIDDEN,
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            ),
+        };
     // The key is one the lookup knows, so it needs no XML escaping.
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><AWSAccessKeyId>{access_key}</AWSAccessKeyId></Error>"

@@ -35,8 +35,9 @@ pub struct BasaltS3 {
     cfg: S3Config,
     owner_id: String,
     seq: AtomicU64,
-    /// Serializes read-modify-write of one object record (replace, delete, retag), striped
-    /// by key: a retag must not write back a record a concurrent PUT has replaced.
+    /// Serializes the read-modify-writes of one key's records in versioned buckets (the
+    /// versions and the current record change together) and retags; striped by key.
+    /// Unversioned PUTs and DELETEs take no lock: retags check-and-set instead.
     locks: Vec<tokio::sync::Mutex<()>>,
     /// Last version sequence number issued (see `versions`).
     version_seq: AtomicU64,
@@ -55,7 +56,9 @@ impl BasaltS3 {
             cfg,
             owner_id,
             seq: AtomicU64::new(0),
-            locks: (0..LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            locks: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             version_seq: AtomicU64::new(0),
         }
     }
@@ -427,8 +430,6 @@ fn body_error(e: StdError) -> S3Error {
         Err(e) => S3Error::with_message(S3ErrorCode::IncompleteBody, format!("{e}")),
     }
 }
-
-fn _unused(_: StoreError) {}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -822,30 +823,56 @@ impl BasaltS3 {
     }
 
     /// Replaces an object's tags; data, metadata and modification time stay as they are.
+    /// Written only if the record is still the one read (an unversioned PUT takes no lock),
+    /// retried when a concurrent write got there first.
     async fn retag(&self, sc: &Scope, bucket: &str, key: &str, tags: tags::Tags) -> S3Result<()> {
         let _guard = self.lock(sc, bucket, key).await;
-        let (mut meta, inline) = self.object_or_404(sc, bucket, key)?;
-        meta.tags = tags;
-        let value = encode_object(&meta, &inline);
-        let mut ops = vec![WriteOp::Put {
-            table: T_OBJECTS.into(),
-            key: sc.object_key(bucket, key),
-            value: value.clone(),
-        }];
-        // Tags belong to a version: the current one's record changes too.
-        if let Some(vid) = &meta.version_id
-            && let Some(v) = self
-                .versions_of(sc, bucket, key)?
-                .into_iter()
-                .find(|v| v.meta.version_id.as_ref() == Some(vid))
-        {
-            ops.push(WriteOp::Put {
-                table: T_VERSIONS.into(),
-                key: v.row,
-                value,
-            });
+        let record = sc.object_key(bucket, key);
+        for _ in 0..16 {
+            let Some(raw) = self.state.get(T_OBJECTS, &record).map_err(internal)? else {
+                self.object_or_404(sc, bucket, key)?;
+                continue;
+            };
+            let (mut meta, inline) = decode_object(raw.clone())
+                .ok_or_else(|| s3_error!(InternalError, "corrupt object record"))?;
+            meta.tags = tags.clone();
+            let value = encode_object(&meta, &inline);
+            let mut ops = vec![
+                WriteOp::Check {
+                    table: T_OBJECTS.into(),
+                    key: record.clone(),
+                    expected: Some(raw),
+                },
+                WriteOp::Put {
+                    table: T_OBJECTS.into(),
+                    key: record.clone(),
+                    value: value.clone(),
+                },
+            ];
+            // Tags belong to a version: the current one's record changes too.
+            if let Some(vid) = &meta.version_id
+                && let Some(v) = self
+                    .versions_of(sc, bucket, key)?
+                    .into_iter()
+                    .find(|v| v.meta.version_id.as_ref() == Some(vid))
+            {
+                ops.push(WriteOp::Put {
+                    table: T_VERSIONS.into(),
+                    key: v.row,
+                    value,
+                });
+            }
+            let state = self.state.clone();
+            match tokio::task::spawn_blocking(move || state.batch(&ops))
+                .await
+                .map_err(internal)?
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(internal(e)),
+            }
         }
-        self.write(ops).await
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 
     /// DeleteObject's semantics for the bucket's versioning state.
@@ -872,7 +899,6 @@ impl BasaltS3 {
     }
 
     async fn delete_one(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<bool> {
-        let _guard = self.lock(sc, bucket, key).await;
         let Some((meta, _)) = self.object(sc, bucket, key)? else {
             return Ok(false);
         };
@@ -927,22 +953,24 @@ impl BasaltS3 {
             .collect()
     }
 
-    /// Makes `meta` the current version of `key`; returns the version id it got in a bucket
-    /// with versioning.
+    /// Makes `meta` the current version of `key` in a bucket whose versioning status the
+    /// caller read (`None`: never versioned); returns the version id it got, if any.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_object(
         &self,
         sc: &Scope,
         bucket: &str,
+        versioning: Option<&str>,
         key: &str,
         meta: &ObjectMeta,
         inline: &[u8],
         mut extra: Vec<WriteOp>,
     ) -> S3Result<Option<String>> {
-        let _guard = self.lock(sc, bucket, key).await;
-        if let Some(status) = self.versioning(sc, bucket)? {
+        if let Some(status) = versioning {
+            let _guard = self.lock(sc, bucket, key).await;
             // Older versions keep their data; only a replaced null version frees any.
             let mut meta = meta.clone();
-            let (ops, freed) = self.version_ops(sc, bucket, key, &status, &mut meta, inline)?;
+            let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut meta, inline)?;
             extra.extend(ops);
             self.write(extra).await?;
             self.delete_blobs_later(freed);
@@ -1197,7 +1225,7 @@ impl S3 for BasaltS3 {
         let sc = self.scope(&req);
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
-        self.bucket(&sc, &bucket)?;
+        let versioning = self.bucket(&sc, &bucket)?.versioning;
         if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -1289,7 +1317,15 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(&sc, &bucket, &key, &meta, &inline, Vec::new())
+            .commit_object(
+                &sc,
+                &bucket,
+                versioning.as_deref(),
+                &key,
+                &meta,
+                &inline,
+                Vec::new(),
+            )
             .await
         {
             Ok(v) => v,
@@ -1328,7 +1364,8 @@ impl S3 for BasaltS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let sc = self.scope(&req);
         let i = &req.input;
-        let (meta, inline) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
+        let (meta, inline) =
+            self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         check_conditions(
             &meta,
             i.if_match.as_ref(),
@@ -1535,7 +1572,7 @@ impl S3 for BasaltS3 {
                 "Access point copy sources are not supported"
             ));
         };
-        self.bucket(&sc, &i.bucket)?;
+        let versioning = self.bucket(&sc, &i.bucket)?.versioning;
         let (src, inline) = self.object_version(&sc, sb, sk, source_version.as_deref())?;
         check_conditions(
             &src,
@@ -1605,7 +1642,15 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new())
+            .commit_object(
+                &sc,
+                &i.bucket,
+                versioning.as_deref(),
+                &i.key,
+                &meta,
+                &inline,
+                Vec::new(),
+            )
             .await
         {
             Ok(v) => v,
@@ -1987,7 +2032,15 @@ impl S3 for BasaltS3 {
             key: sc.upload_key(&i.bucket, &i.upload_id),
         });
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops)
+            .commit_object(
+                &sc,
+                &i.bucket,
+                self.versioning(&sc, &i.bucket)?.as_deref(),
+                &i.key,
+                &meta,
+                &[],
+                ops,
+            )
             .await
         {
             Ok(v) => v,

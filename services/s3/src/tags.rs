@@ -46,11 +46,17 @@ pub fn to_tag_set(tags: &Tags) -> Vec<s3s::dto::Tag> {
 
 fn check(tags: &Tags) -> S3Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(s3_error!(InvalidTag, "Object tags cannot be greater than 10"));
+        return Err(s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than 10"
+        ));
     }
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() {
-            return Err(s3_error!(InvalidTag, "The TagKey you have provided is invalid"));
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
         }
         if k.chars().count() > MAX_KEY_CHARS {
             return Err(s3_error!(
@@ -101,8 +107,14 @@ mod tests {
         assert_eq!(code(from_header(Some(&many))), "InvalidTag");
         assert_eq!(code(from_header(Some("a=1&a=2"))), "InvalidTag");
         assert_eq!(code(from_header(Some("=v"))), "InvalidTag");
-        assert_eq!(code(from_header(Some(&format!("{}=v", "k".repeat(129))))), "InvalidTag");
-        assert_eq!(code(from_header(Some(&format!("k={}", "v".repeat(257))))), "InvalidTag");
+        assert_eq!(
+            code(from_header(Some(&format!("{}=v", "k".repeat(129))))),
+            "InvalidTag"
+        );
+        assert_eq!(
+            code(from_header(Some(&format!("k={}", "v".repeat(257))))),
+            "InvalidTag"
+        );
         assert!(from_header(Some(&format!("{}={}", "k".repeat(128), "v".repeat(256)))).is_ok());
     }
 }

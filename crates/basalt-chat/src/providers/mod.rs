@@ -215,7 +215,9 @@ pub fn chat_response_body(
 /// what the model would see of them on Bedrock too; binary formats would need a parser the
 /// local runtime does not have and are refused clearly.
 pub fn document_text(format: &str, name: &str, bytes: &[u8]) -> Result<String, AwsError> {
-    const FORMATS: [&str; 9] = ["pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"];
+    const FORMATS: [&str; 9] = [
+        "pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md",
+    ];
     if !FORMATS.contains(&format) {
         return Err(AwsError::validation(format!(
             "1 validation error detected: Value '{format}' at 'document.format' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
@@ -223,9 +225,9 @@ pub fn document_text(format: &str, name: &str, bytes: &[u8]) -> Result<String, A
         )));
     }
     let name_ok = !name.is_empty()
-        && name.chars().all(|c| {
-            c.is_alphanumeric() || c.is_whitespace() || "-()[]".contains(c)
-        })
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "-()[]".contains(c))
         && !name
             .chars()
             .zip(name.chars().skip(1))
@@ -241,7 +243,9 @@ pub fn document_text(format: &str, name: &str, bytes: &[u8]) -> Result<String, A
         )));
     }
     let text = std::str::from_utf8(bytes).map_err(|_| {
-        AwsError::validation(format!("The {format} document {name} is not valid UTF-8 text."))
+        AwsError::validation(format!(
+            "The {format} document {name} is not valid UTF-8 text."
+        ))
     })?;
     Ok(format!(
         "<document name=\"{name}\" format=\"{format}\">\n{text}\n</document>"

@@ -166,7 +166,12 @@ fn parse_block(b: &Value, path: &str) -> Result<Option<ContentBlock>, AwsError> 
             .ok_or_else(|| malformed(format!("{}: required key [source] not found", doc.path)))?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(source.req_str("bytes")?.trim())
-            .map_err(|_| malformed(format!("{}/bytes: the document data is not valid base64", source.path)))?;
+            .map_err(|_| {
+                malformed(format!(
+                    "{}/bytes: the document data is not valid base64",
+                    source.path
+                ))
+            })?;
         return Ok(Some(ContentBlock::Text(super::document_text(
             doc.req_str("format")?,
             doc.req_str("name")?,

@@ -746,7 +746,10 @@ fn fit_dimensions_keeps_cosine_when_padding() {
 #[test]
 fn documents_become_text() {
     let t = super::document_text("csv", "sales (Q1) [v2]", b"a,b\n1,2").unwrap();
-    assert_eq!(t, "<document name=\"sales (Q1) [v2]\" format=\"csv\">\na,b\n1,2\n</document>");
+    assert_eq!(
+        t,
+        "<document name=\"sales (Q1) [v2]\" format=\"csv\">\na,b\n1,2\n</document>"
+    );
     let e = super::document_text("rtf", "x", b"").unwrap_err();
     assert!(e.message.contains("enum value set"), "{}", e.message);
     assert!(super::document_text("docx", "x", b"PK").is_err());

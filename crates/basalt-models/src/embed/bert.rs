@@ -59,9 +59,7 @@ impl Tensors {
             .get(..8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize)
             .ok_or("file shorter than its header")?;
-        let header = raw
-            .get(8..8 + len)
-            .ok_or("header longer than the file")?;
+        let header = raw.get(8..8 + len).ok_or("header longer than the file")?;
         let header: HashMap<String, serde_json::Value> =
             serde_json::from_slice(header).map_err(|e| format!("header: {e}"))?;
         let data = &raw[8 + len..];
@@ -73,7 +71,12 @@ impl Tensors {
             let dtype = meta["dtype"].as_str().unwrap_or_default();
             let shape: Vec<usize> = meta["shape"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as usize).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_u64())
+                        .map(|v| v as usize)
+                        .collect()
+                })
                 .unwrap_or_default();
             let offsets = meta["data_offsets"].as_array().ok_or("no data_offsets")?;
             let (start, end) = (
@@ -94,13 +97,18 @@ impl Tensors {
                     .collect(),
                 "BF16" => bytes
                     .chunks_exact(2)
-                    .map(|c| f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16))
+                    .map(|c| {
+                        f32::from_bits((u16::from_le_bytes(c.try_into().unwrap()) as u32) << 16)
+                    })
                     .collect(),
                 // Integer buffers (e.g. position_ids) are not weights.
                 _ => continue,
             };
             if values.len() != shape.iter().product::<usize>() {
-                return Err(format!("{name}: {} values for shape {shape:?}", values.len()));
+                return Err(format!(
+                    "{name}: {} values for shape {shape:?}",
+                    values.len()
+                ));
             }
             out.insert(name, (shape, values));
         }
@@ -114,7 +122,9 @@ impl Tensors {
             .or_else(|| self.0.remove(&format!("bert.{name}")))
             .ok_or_else(|| format!("tensor {name} missing"))?;
         if got != shape {
-            return Err(format!("tensor {name} has shape {got:?}, expected {shape:?}"));
+            return Err(format!(
+                "tensor {name} has shape {got:?}, expected {shape:?}"
+            ));
         }
         Ok(values)
     }
@@ -141,7 +151,10 @@ fn f16_to_f32(h: u16) -> f32 {
 impl Bert {
     pub fn load(cfg: Config, mut t: Tensors, kernel: Kernel) -> Result<Bert, String> {
         if cfg.hidden_act != "gelu" {
-            return Err(format!("hidden_act {} is not supported (gelu is)", cfg.hidden_act));
+            return Err(format!(
+                "hidden_act {} is not supported (gelu is)",
+                cfg.hidden_act
+            ));
         }
         if cfg
             .position_embedding_type
@@ -155,28 +168,32 @@ impl Bert {
             return Err("hidden_size is not a multiple of num_attention_heads".into());
         }
         if h / cfg.num_attention_heads > MAX_HEAD_DIM {
-            return Err(format!("attention heads larger than {MAX_HEAD_DIM} are not supported"));
+            return Err(format!(
+                "attention heads larger than {MAX_HEAD_DIM} are not supported"
+            ));
         }
-        let (word_rows, _) = t
-            .0
-            .get("embeddings.word_embeddings.weight")
-            .or_else(|| t.0.get("bert.embeddings.word_embeddings.weight"))
-            .map(|(s, _)| (s.first().copied().unwrap_or(0), ()))
-            .ok_or("tensor embeddings.word_embeddings.weight missing")?;
+        let (word_rows, _) =
+            t.0.get("embeddings.word_embeddings.weight")
+                .or_else(|| t.0.get("bert.embeddings.word_embeddings.weight"))
+                .map(|(s, _)| (s.first().copied().unwrap_or(0), ()))
+                .ok_or("tensor embeddings.word_embeddings.weight missing")?;
         let words = t.take("embeddings.word_embeddings.weight", &[word_rows, h])?;
         let positions = t.take(
             "embeddings.position_embeddings.weight",
             &[cfg.max_position_embeddings, h],
         )?;
-        let types = t
-            .0
-            .get("embeddings.token_type_embeddings.weight")
-            .or_else(|| t.0.get("bert.embeddings.token_type_embeddings.weight"))
-            .map(|(s, _)| s.first().copied().unwrap_or(0))
-            .unwrap_or(0);
-        let token_type0 = t.take("embeddings.token_type_embeddings.weight", &[types, h])?[..h].to_vec();
+        let types =
+            t.0.get("embeddings.token_type_embeddings.weight")
+                .or_else(|| t.0.get("bert.embeddings.token_type_embeddings.weight"))
+                .map(|(s, _)| s.first().copied().unwrap_or(0))
+                .unwrap_or(0);
+        let token_type0 =
+            t.take("embeddings.token_type_embeddings.weight", &[types, h])?[..h].to_vec();
         let norm = |t: &mut Tensors, p: &str| -> Result<(Vec<f32>, Vec<f32>), String> {
-            Ok((t.take(&format!("{p}.weight"), &[h])?, t.take(&format!("{p}.bias"), &[h])?))
+            Ok((
+                t.take(&format!("{p}.weight"), &[h])?,
+                t.take(&format!("{p}.bias"), &[h])?,
+            ))
         };
         let embed_norm = norm(&mut t, "embeddings.LayerNorm")?;
         let inter = cfg.intermediate_size;
@@ -189,11 +206,12 @@ impl Bert {
                 qkv_w.extend(t.take(&format!("{p}.attention.self.{m}.weight"), &[h, h])?);
                 qkv_b.extend(t.take(&format!("{p}.attention.self.{m}.bias"), &[h])?);
             }
-            let linear = |t: &mut Tensors, name: &str, n: usize, k: usize| -> Result<Linear, String> {
-                let w = t.take(&format!("{p}.{name}.weight"), &[n, k])?;
-                let b = t.take(&format!("{p}.{name}.bias"), &[n])?;
-                Ok(Linear::new(&w, b, n, k, kernel))
-            };
+            let linear =
+                |t: &mut Tensors, name: &str, n: usize, k: usize| -> Result<Linear, String> {
+                    let w = t.take(&format!("{p}.{name}.weight"), &[n, k])?;
+                    let b = t.take(&format!("{p}.{name}.bias"), &[n])?;
+                    Ok(Linear::new(&w, b, n, k, kernel))
+                };
             layers.push(Layer {
                 qkv: Linear::new(&qkv_w, qkv_b, 3 * h, h, kernel),
                 attn_out: linear(&mut t, "attention.output.dense", h, h)?,
@@ -287,7 +305,14 @@ impl Bert {
                 rest = tail;
             }
             let attend = |(&(start, len), out): (&(usize, usize), &mut &mut [f32])| {
-                attention(&qkv[start * 3 * h..(start + len) * 3 * h], len, heads, d, scale, out);
+                attention(
+                    &qkv[start * 3 * h..(start + len) * 3 * h],
+                    len,
+                    heads,
+                    d,
+                    scale,
+                    out,
+                );
             };
             if sentences.len() > 1 {
                 pool.install(|| spans.par_iter().zip(parts.par_iter_mut()).for_each(attend));
@@ -462,7 +487,12 @@ mod tests {
             for i in 0..len {
                 let q = |c: usize| qkv[i * 3 * h + head * d + c] as f64;
                 let mut s: Vec<f64> = (0..len)
-                    .map(|j| (0..d).map(|c| q(c) * qkv[j * 3 * h + h + head * d + c] as f64).sum::<f64>() * scale as f64)
+                    .map(|j| {
+                        (0..d)
+                            .map(|c| q(c) * qkv[j * 3 * h + h + head * d + c] as f64)
+                            .sum::<f64>()
+                            * scale as f64
+                    })
                     .collect();
                 let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 s.iter_mut().for_each(|v| *v = (*v - max).exp());
@@ -481,12 +511,17 @@ mod tests {
     fn attention_matches_direct_formula() {
         for (len, heads, d) in [(1, 2, 32), (5, 3, 32), (17, 2, 64), (33, 2, 8), (16, 1, 32)] {
             let h = heads * d;
-            let qkv: Vec<f32> = (0..len * 3 * h).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+            let qkv: Vec<f32> = (0..len * 3 * h)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
             let mut out = vec![f32::NAN; len * h];
             attention(&qkv, len, heads, d, 0.3, &mut out);
             let want = attention_ref(&qkv, len, heads, d, 0.3);
             for (g, w) in out.iter().zip(&want) {
-                assert!((*g as f64 - w).abs() < 1e-5, "len={len} heads={heads} d={d}: {g} vs {w}");
+                assert!(
+                    (*g as f64 - w).abs() < 1e-5,
+                    "len={len} heads={heads} d={d}: {g} vs {w}"
+                );
             }
         }
     }

@@ -39,7 +39,9 @@ impl std::str::FromStr for Precision {
         match s {
             "f32" => Ok(Precision::F32),
             "bf16" => Ok(Precision::Bf16),
-            other => Err(format!("embedding precision {other:?}: expected f32 or bf16")),
+            other => Err(format!(
+                "embedding precision {other:?}: expected f32 or bf16"
+            )),
         }
     }
 }
@@ -320,10 +322,22 @@ impl Linear {
                     }
                 };
                 match mr {
-                    4 => tile::<4, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
-                    3 => tile::<3, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
-                    2 => tile::<2, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
-                    _ => tile::<1, FMA>(xs, k, wb).iter().enumerate().for_each(|(i, a)| store(i, a)),
+                    4 => tile::<4, FMA>(xs, k, wb)
+                        .iter()
+                        .enumerate()
+                        .for_each(|(i, a)| store(i, a)),
+                    3 => tile::<3, FMA>(xs, k, wb)
+                        .iter()
+                        .enumerate()
+                        .for_each(|(i, a)| store(i, a)),
+                    2 => tile::<2, FMA>(xs, k, wb)
+                        .iter()
+                        .enumerate()
+                        .for_each(|(i, a)| store(i, a)),
+                    _ => tile::<1, FMA>(xs, k, wb)
+                        .iter()
+                        .enumerate()
+                        .for_each(|(i, a)| store(i, a)),
                 }
                 r += mr;
             }
@@ -452,7 +466,9 @@ mod x86 {
                         let mut wv = [_mm512_setzero_si512(); N];
                         for (j, v) in wv.iter_mut().enumerate() {
                             // SAFETY: block j of the packed weights has steps × 16 entries.
-                            *v = unsafe { _mm512_loadu_si512(t.w.add(j * block + p * LANES).cast()) };
+                            *v = unsafe {
+                                _mm512_loadu_si512(t.w.add(j * block + p * LANES).cast())
+                            };
                         }
                         for (i, acc_row) in acc.iter_mut().enumerate() {
                             // SAFETY: row i of the packed activations has `steps` entries.
@@ -466,8 +482,11 @@ mod x86 {
                     for (i, acc_row) in acc.iter().enumerate() {
                         for (j, c) in acc_row.iter().enumerate() {
                             let left = t.valid.saturating_sub(j * LANES).min(LANES);
-                            let mask: __mmask16 =
-                                if left == LANES { 0xffff } else { (1u16 << left) - 1 };
+                            let mask: __mmask16 = if left == LANES {
+                                0xffff
+                            } else {
+                                (1u16 << left) - 1
+                            };
                             // SAFETY: masked to the columns that exist; row i is this task's.
                             unsafe {
                                 let bias = _mm512_maskz_loadu_ps(mask, t.bias.add(j * LANES));
@@ -489,7 +508,11 @@ mod x86 {
                             (8, 1) => tile::<8, 1>(t),
                             (4..=7, n) => {
                                 tile_rows::<4>(t, n);
-                                let rest = Tile { a: t.a.add(4 * t.lda), out: t.out.add(4 * t.ldo), ..*t };
+                                let rest = Tile {
+                                    a: t.a.add(4 * t.lda),
+                                    out: t.out.add(4 * t.ldo),
+                                    ..*t
+                                };
                                 tile_any(mr - 4, n, &rest);
                             }
                             (m, n) => tile_any(m, n, t),
@@ -548,7 +571,10 @@ mod tests {
     use super::*;
 
     fn pool(threads: usize) -> rayon::ThreadPool {
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap()
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
     }
 
     /// A deterministic pseudo-random matrix in [-1, 1).

@@ -101,7 +101,11 @@ pub fn layer_norm(row: &mut [f32], w: &[f32], b: &[f32], eps: f32) {
         }
     }
     let var = var.iter().sum::<f32>()
-        + chunks.remainder().iter().map(|x| (x - mean) * (x - mean)).sum::<f32>();
+        + chunks
+            .remainder()
+            .iter()
+            .map(|x| (x - mean) * (x - mean))
+            .sum::<f32>();
     let inv = 1.0 / (var / n + eps).sqrt();
     for ((x, w), b) in row.iter_mut().zip(w).zip(b) {
         *x = (*x - mean) * inv * w + b;
@@ -134,16 +138,17 @@ mod tests {
         if x.abs() > 3.0 {
             // Asymptotic complement for the tails, where the series loses precision.
             let t = 1.0 / (1.0 + 0.5 * x.abs());
-            let y = t * (-x * x - 1.265_512_23
-                + t * (1.000_023_68
-                    + t * (0.374_091_96
-                        + t * (0.096_784_18
-                            + t * (-0.186_288_06
-                                + t * (0.278_868_07
-                                    + t * (-1.135_203_98
-                                        + t * (1.488_515_87
-                                            + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-                .exp();
+            let y = t
+                * (-x * x - 1.265_512_23
+                    + t * (1.000_023_68
+                        + t * (0.374_091_96
+                            + t * (0.096_784_18
+                                + t * (-0.186_288_06
+                                    + t * (0.278_868_07
+                                        + t * (-1.135_203_98
+                                            + t * (1.488_515_87
+                                                + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                    .exp();
             return if x >= 0.0 { 1.0 - y } else { y - 1.0 };
         }
         let mut sum = 0.0;
@@ -196,13 +201,18 @@ mod tests {
 
     #[test]
     fn layer_norm_normalizes() {
-        let mut row: Vec<f32> = (0..384).map(|i| (i as f32 * 0.37).sin() * 5.0 + 2.0).collect();
+        let mut row: Vec<f32> = (0..384)
+            .map(|i| (i as f32 * 0.37).sin() * 5.0 + 2.0)
+            .collect();
         let ones = vec![1.0; 384];
         let zeros = vec![0.0; 384];
         layer_norm(&mut row, &ones, &zeros, 1e-12);
         let mean = row.iter().sum::<f32>() / 384.0;
         let var = row.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / 384.0;
-        assert!(mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4, "{mean} {var}");
+        assert!(
+            mean.abs() < 1e-5 && (var - 1.0).abs() < 1e-4,
+            "{mean} {var}"
+        );
     }
 
     #[test]

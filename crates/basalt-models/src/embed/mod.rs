@@ -139,7 +139,11 @@ impl EmbeddingModel {
         let enc = self.tokenizer.encode_batch(inputs, true).map_err(run)?;
         let vocab = self.model.vocab_size();
         let ids: Vec<&[u32]> = enc.iter().map(|e| e.get_ids()).collect();
-        if let Some(bad) = ids.iter().flat_map(|s| s.iter()).find(|&&t| t as usize >= vocab) {
+        if let Some(bad) = ids
+            .iter()
+            .flat_map(|s| s.iter())
+            .find(|&&t| t as usize >= vocab)
+        {
             return Err(EmbedError::Run(format!(
                 "token id {bad} outside the model's vocabulary of {vocab}"
             )));

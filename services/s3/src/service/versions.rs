@@ -23,7 +23,11 @@ pub(super) fn versions_prefix(sc: &Scope, bucket: &str, key: &str) -> String {
 }
 
 fn version_key(sc: &Scope, bucket: &str, key: &str, seq: u64) -> String {
-    format!("{}{:016x}", versions_prefix(sc, bucket, key), u64::MAX - seq)
+    format!(
+        "{}{:016x}",
+        versions_prefix(sc, bucket, key),
+        u64::MAX - seq
+    )
 }
 
 /// The sequence number inside a version id this bucket issued.
@@ -79,7 +83,10 @@ impl BasaltS3 {
 
     fn new_version_id(&self) -> (String, u64) {
         let seq = self.next_seq();
-        (format!("{seq:016x}{:016x}", uuid::Uuid::new_v4().as_u64_pair().0), seq)
+        (
+            format!("{seq:016x}{:016x}", uuid::Uuid::new_v4().as_u64_pair().0),
+            seq,
+        )
     }
 
     /// The bucket's versioning status: `None` if it never had versioning.
@@ -88,7 +95,12 @@ impl BasaltS3 {
     }
 
     /// Every stored version of `key`, newest first.
-    pub(super) fn versions_of(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<Vec<Version>> {
+    pub(super) fn versions_of(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<Vec<Version>> {
         let prefix = versions_prefix(sc, bucket, key);
         let rows = self
             .state
@@ -252,7 +264,13 @@ impl BasaltS3 {
             self.write(ops).await?;
             self.delete_blobs_later(freed);
             if let Some(v) = &marker.version_id {
-                self.publish(sc, bucket, key, Change::DeleteMarker { version: v }, "DeleteObject");
+                self.publish(
+                    sc,
+                    bucket,
+                    key,
+                    Change::DeleteMarker { version: v },
+                    "DeleteObject",
+                );
             }
             return Ok(Deleted {
                 version_id: marker.version_id,
@@ -381,7 +399,10 @@ impl BasaltS3 {
                 }
                 count += 1;
                 let latest = last_key.as_deref() != Some(key.as_str());
-                let vid = meta.version_id.clone().unwrap_or_else(|| NULL_VERSION.into());
+                let vid = meta
+                    .version_id
+                    .clone()
+                    .unwrap_or_else(|| NULL_VERSION.into());
                 if meta.delete_marker {
                     markers.push(DeleteMarkerEntry {
                         is_latest: Some(latest),
@@ -416,7 +437,9 @@ impl BasaltS3 {
             }
         }
         let (next_key, next_vid) = if truncated {
-            next.map_or((None, None), |(k, v)| (Some(k), Some(v).filter(|v| !v.is_empty())))
+            next.map_or((None, None), |(k, v)| {
+                (Some(k), Some(v).filter(|v| !v.is_empty()))
+            })
         } else {
             (None, None)
         };
