@@ -164,7 +164,7 @@ impl Bert {
             return Err("only absolute position embeddings are supported".into());
         }
         let h = cfg.hidden_size;
-        if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !h.is_multiple_of(cfg.num_attention_heads) {
             return Err("hidden_size is not a multiple of num_attention_heads".into());
         }
         if h / cfg.num_attention_heads > MAX_HEAD_DIM {

@@ -408,6 +408,7 @@ mod x86 {
     /// 32-bit elements each; `w` the packed weights, `steps × 16` elements per block; `tile`
     /// runs on this CPU.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn sweep(
         lin: &Linear,
         a: &[u32],
