@@ -217,6 +217,25 @@ def test_object_version_lifecycle(s3, bucket):
     assert versions_of(s3, bucket) == ([], [])
 
 
+def test_tags_belong_to_versions(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="a=1")["VersionId"]
+    v2 = s3.put_object(Bucket=bucket, Key="k", Body=b"2", Tagging="b=2")["VersionId"]
+    tags = lambda **kw: [(t["Key"], t["Value"]) for t in s3.get_object_tagging(Bucket=bucket, Key="k", **kw)["TagSet"]]
+    assert tags() == [("b", "2")] and tags(VersionId=v1) == [("a", "1")]
+    r = s3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "c", "Value": "3"}]})
+    assert r["VersionId"] == v1
+    assert tags(VersionId=v1) == [("c", "3")] and tags() == [("b", "2")]
+    r = s3.put_object_tagging(Bucket=bucket, Key="k", Tagging={"TagSet": [{"Key": "d", "Value": "4"}]})
+    assert r["VersionId"] == v2
+    assert tags(VersionId=v2) == [("d", "4")]
+    s3.delete_object_tagging(Bucket=bucket, Key="k", VersionId=v1)
+    assert tags(VersionId=v1) == [] and tags() == [("d", "4")]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object_tagging(Bucket=bucket, Key="k", VersionId="0" * 32)
+    assert err(ei) == ("NoSuchVersion", 404)
+
+
 def test_unversioned_bucket_lists_null_versions(s3, bucket):
     s3.put_object(Bucket=bucket, Key="a", Body=b"1")
     s3.put_object(Bucket=bucket, Key="b", Body=b"2")

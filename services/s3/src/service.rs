@@ -825,9 +825,42 @@ impl BasaltS3 {
     /// Replaces an object's tags; data, metadata and modification time stay as they are.
     /// Written only if the record is still the one read (an unversioned PUT takes no lock),
     /// retried when a concurrent write got there first.
-    async fn retag(&self, sc: &Scope, bucket: &str, key: &str, tags: tags::Tags) -> S3Result<()> {
+    async fn retag(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: tags::Tags,
+    ) -> S3Result<Option<String>> {
         let _guard = self.lock(sc, bucket, key).await;
         let record = sc.object_key(bucket, key);
+        if let Some(vid) = version_id {
+            let current = self.object(sc, bucket, key)?.map(|(m, _)| m.version_id);
+            let is_current = current
+                .as_ref()
+                .is_some_and(|c| c.as_deref().unwrap_or(versions::NULL_VERSION) == vid);
+            if !is_current {
+                // An older version: its record alone changes (versioned writes hold the lock).
+                self.object_version(sc, bucket, key, Some(vid))?;
+                let v = self
+                    .versions_of(sc, bucket, key)?
+                    .into_iter()
+                    .find(|v| v.meta.version_id.as_deref() == Some(vid))
+                    .ok_or_else(|| {
+                        s3_error!(NoSuchVersion, "The specified version does not exist.")
+                    })?;
+                let mut meta = v.meta;
+                meta.tags = tags;
+                self.write(vec![WriteOp::Put {
+                    table: T_VERSIONS.into(),
+                    key: v.row,
+                    value: encode_object(&meta, &v.inline),
+                }])
+                .await?;
+                return Ok(Some(vid.to_owned()));
+            }
+        }
         for _ in 0..16 {
             let Some(raw) = self.state.get(T_OBJECTS, &record).map_err(internal)? else {
                 self.object_or_404(sc, bucket, key)?;
@@ -867,7 +900,7 @@ impl BasaltS3 {
                 .await
                 .map_err(internal)?
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(meta.version_id),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(internal(e)),
             }
@@ -2174,8 +2207,10 @@ impl S3 for BasaltS3 {
         let sc = self.scope(&req);
         let i = req.input;
         let tags = tags::from_tag_set(&i.tagging.tag_set)?;
-        self.retag(&sc, &i.bucket, &i.key, tags).await?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        let version_id = self
+            .retag(&sc, &i.bucket, &i.key, i.version_id.as_deref(), tags)
+            .await?;
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
 
     async fn get_object_tagging(
@@ -2183,10 +2218,11 @@ impl S3 for BasaltS3 {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let sc = self.scope(&req);
-        let (meta, _) = self.object_or_404(&sc, &req.input.bucket, &req.input.key)?;
+        let i = &req.input;
+        let (meta, _) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set: tags::to_tag_set(&meta.tags),
-            ..Default::default()
+            version_id: meta.version_id,
         }))
     }
 
@@ -2196,9 +2232,16 @@ impl S3 for BasaltS3 {
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let sc = self.scope(&req);
         let i = req.input;
-        self.retag(&sc, &i.bucket, &i.key, tags::Tags::new())
+        let version_id = self
+            .retag(
+                &sc,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                tags::Tags::new(),
+            )
             .await?;
-        let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+        let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
         resp.status = Some(http::StatusCode::NO_CONTENT);
         Ok(resp)
     }
