@@ -217,6 +217,51 @@ def test_object_version_lifecycle(s3, bucket):
     assert versions_of(s3, bucket) == ([], [])
 
 
+def test_object_versions_edges(s3, bucket):
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for key in ("a", "b/1", "b/2", "c"):
+        for _ in range(2):
+            s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    # One item a page, with a delimiter: pages end on versions and on the common prefix alike.
+    seen, kw = [], {}
+    for _ in range(20):
+        r = s3.list_object_versions(Bucket=bucket, Delimiter="/", MaxKeys=1, **kw)
+        seen += [(v["Key"], v["IsLatest"]) for v in r.get("Versions", [])]
+        seen += [p["Prefix"] for p in r.get("CommonPrefixes", [])]
+        if not r["IsTruncated"]:
+            break
+        kw = {"KeyMarker": r["NextKeyMarker"]}
+        if r.get("NextVersionIdMarker"):
+            kw["VersionIdMarker"] = r["NextVersionIdMarker"]
+    assert seen == [("a", True), ("a", False), "b/", ("c", True), ("c", False)]
+    with pytest.raises(ClientError) as ei:
+        s3.list_object_versions(Bucket=bucket, VersionIdMarker="null")
+    assert err(ei) == ("InvalidArgument", 400)
+    assert "Versions" not in s3.list_object_versions(Bucket=bucket, Prefix="a\x01", Delimiter="/")
+
+    # The latest version is a delete marker: GET says so in headers; copying from the marker fails.
+    marker = s3.delete_object(Bucket=bucket, Key="a")["VersionId"]
+    with pytest.raises(ClientError) as ei:
+        s3.get_object(Bucket=bucket, Key="a")
+    h = ei.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert err(ei) == ("NoSuchKey", 404)
+    assert h.get("x-amz-delete-marker") == "true" and h.get("x-amz-version-id") == marker
+    with pytest.raises(ClientError) as ei:
+        s3.copy_object(Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "a", "VersionId": marker})
+    assert err(ei) == ("InvalidRequest", 400)
+
+    # Restoring an older version by copying it onto its own key.
+    old = [v["VersionId"] for v in s3.list_object_versions(Bucket=bucket, Prefix="c")["Versions"]][-1]
+    s3.put_object(Bucket=bucket, Key="c", Body=b"newest")
+    s3.copy_object(Bucket=bucket, Key="c", CopySource={"Bucket": bucket, "Key": "c", "VersionId": old})
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"c"
+
+    # DeleteObjects removing a marker by its id reports it as a marker.
+    r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "a", "VersionId": marker}]})
+    assert r["Deleted"][0]["DeleteMarker"] is True and r["Deleted"][0]["DeleteMarkerVersionId"] == marker
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+
+
 def test_tags_belong_to_versions(s3, bucket):
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=bucket, Key="k", Body=b"1", Tagging="a=1")["VersionId"]
@@ -845,5 +890,5 @@ def test_object_tagging_errors(s3, bucket):
     with pytest.raises(ClientError) as e:
         s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": [
             {"Key": f"k{i}", "Value": "v"} for i in range(11)]})
-    assert e.value.response["Error"]["Code"] == "InvalidTag"
+    assert e.value.response["Error"]["Code"] == "BadRequest"
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400

@@ -23,7 +23,8 @@ pub enum WriteOp {
         key: String,
     },
     /// A precondition: the batch applies only if the record is exactly `expected` (`None`:
-    /// absent); otherwise it fails with [`StoreError::Conflict`] and writes nothing.
+    /// absent) before the batch; otherwise it fails with [`StoreError::Conflict`] and writes
+    /// nothing. Every check sees the state before any of the batch's writes.
     Check {
         table: String,
         key: String,
@@ -242,7 +243,11 @@ impl StateStore for SqliteState {
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         let mut c = self.writer.lock();
         let tx = c.transaction()?;
-        for op in ops {
+        // Checks first, so that they see the state before the batch (as `MemoryState` does).
+        let (checks, writes): (Vec<&WriteOp>, Vec<&WriteOp>) = ops
+            .iter()
+            .partition(|op| matches!(op, WriteOp::Check { .. }));
+        for op in checks.into_iter().chain(writes) {
             apply_op(&tx, op)?;
         }
         tx.commit()?;

@@ -272,6 +272,37 @@ impl BasaltS3 {
             .map_err(internal)
     }
 
+    /// [`Self::write`] for a batch with preconditions: `Ok(false)` when one did not hold.
+    async fn write_if(&self, ops: Vec<WriteOp>) -> S3Result<bool> {
+        let state = self.state.clone();
+        match tokio::task::spawn_blocking(move || state.batch(&ops))
+            .await
+            .map_err(internal)?
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// The bucket record's bytes and its versioning status, for a write that must not race a
+    /// change of that status (it checks the bytes are unchanged).
+    fn bucket_snapshot(&self, sc: &Scope, bucket: &str) -> S3Result<(WriteOp, Option<String>)> {
+        let key = sc.bucket_key(bucket);
+        let raw = self
+            .state
+            .get(T_BUCKETS, &key)
+            .map_err(internal)?
+            .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+        let b: BucketMeta = serde_json::from_slice(&raw).map_err(internal)?;
+        let check = WriteOp::Check {
+            table: T_BUCKETS.into(),
+            key,
+            expected: Some(raw),
+        };
+        Ok((check, b.versioning))
+    }
+
     fn delete_blobs_later(&self, keys: Vec<String>) {
         if keys.is_empty() {
             return;
@@ -895,14 +926,8 @@ impl BasaltS3 {
                     value,
                 });
             }
-            let state = self.state.clone();
-            match tokio::task::spawn_blocking(move || state.batch(&ops))
-                .await
-                .map_err(internal)?
-            {
-                Ok(()) => return Ok(meta.version_id),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(internal(e)),
+            if self.write_if(ops).await? {
+                return Ok(meta.version_id);
             }
         }
         Err(s3_error!(SlowDown, "Please reduce your request rate."))
@@ -916,41 +941,38 @@ impl BasaltS3 {
         key: &str,
         version_id: Option<&str>,
     ) -> S3Result<versions::Deleted> {
-        match self.versioning(sc, bucket)? {
-            Some(status) => {
-                self.delete_versioned(sc, bucket, key, &status, version_id)
-                    .await
+        for _ in 0..16 {
+            let (bucket_check, versioning) = self.bucket_snapshot(sc, bucket)?;
+            if let Some(status) = versioning {
+                return self
+                    .delete_versioned(sc, bucket, key, &status, version_id)
+                    .await;
             }
-            None => {
-                if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
-                    return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
-                }
-                self.delete_one(sc, bucket, key).await?;
-                Ok(versions::Deleted::default())
+            if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
+                return Err(s3_error!(InvalidArgument, "Invalid version id specified"));
             }
+            let Some((meta, _)) = self.object(sc, bucket, key)? else {
+                return Ok(versions::Deleted::default());
+            };
+            // Committed only while the bucket stays unversioned.
+            let ops = vec![
+                bucket_check,
+                WriteOp::Delete {
+                    table: T_OBJECTS.into(),
+                    key: sc.object_key(bucket, key),
+                },
+            ];
+            if !self.write_if(ops).await? {
+                continue;
+            }
+            if let Some(b) = meta.blob {
+                self.delete_blobs_later(vec![b]);
+            }
+            let change = Change::Deleted { version: None };
+            self.publish(sc, bucket, key, change, "DeleteObject");
+            return Ok(versions::Deleted::default());
         }
-    }
-
-    async fn delete_one(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<bool> {
-        let Some((meta, _)) = self.object(sc, bucket, key)? else {
-            return Ok(false);
-        };
-        self.write(vec![WriteOp::Delete {
-            table: T_OBJECTS.into(),
-            key: sc.object_key(bucket, key),
-        }])
-        .await?;
-        if let Some(b) = meta.blob {
-            self.delete_blobs_later(vec![b]);
-        }
-        self.publish(
-            sc,
-            bucket,
-            key,
-            Change::Deleted { version: None },
-            "DeleteObject",
-        );
-        Ok(true)
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 
     fn upload(&self, sc: &Scope, bucket: &str, upload_id: &str, key: &str) -> S3Result<UploadMeta> {
@@ -986,40 +1008,51 @@ impl BasaltS3 {
             .collect()
     }
 
-    /// Makes `meta` the current version of `key` in a bucket whose versioning status the
-    /// caller read (`None`: never versioned); returns the version id it got, if any.
-    #[allow(clippy::too_many_arguments)]
+    /// Makes `meta` the current version of `key`; returns the version id it got in a bucket
+    /// with versioning. An unversioned write commits only if the bucket's versioning did not
+    /// change meanwhile (turning it on adopts the current objects as null versions).
     async fn commit_object(
         &self,
         sc: &Scope,
         bucket: &str,
-        versioning: Option<&str>,
         key: &str,
         meta: &ObjectMeta,
         inline: &[u8],
-        mut extra: Vec<WriteOp>,
+        extra: Vec<WriteOp>,
     ) -> S3Result<Option<String>> {
-        if let Some(status) = versioning {
-            let _guard = self.lock(sc, bucket, key).await;
-            // Older versions keep their data; only a replaced null version frees any.
-            let mut meta = meta.clone();
-            let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut meta, inline)?;
-            extra.extend(ops);
-            self.write(extra).await?;
-            self.delete_blobs_later(freed);
-            return Ok(meta.version_id);
+        for _ in 0..16 {
+            let (bucket_check, versioning) = self.bucket_snapshot(sc, bucket)?;
+            if let Some(status) = versioning {
+                let _guard = self.lock(sc, bucket, key).await;
+                // Older versions keep their data; only a replaced null version frees any.
+                let mut meta = meta.clone();
+                let (ops, freed) = self.version_ops(sc, bucket, key, &status, &mut meta, inline)?;
+                let mut all = extra.clone();
+                all.push(bucket_check);
+                all.extend(ops);
+                if !self.write_if(all).await? {
+                    continue;
+                }
+                self.delete_blobs_later(freed);
+                return Ok(meta.version_id);
+            }
+            let old_blob = self.object(sc, bucket, key)?.and_then(|(m, _)| m.blob);
+            let mut all = extra.clone();
+            all.push(bucket_check);
+            all.push(WriteOp::Put {
+                table: T_OBJECTS.into(),
+                key: sc.object_key(bucket, key),
+                value: encode_object(meta, inline),
+            });
+            if !self.write_if(all).await? {
+                continue;
+            }
+            if let Some(b) = old_blob.filter(|b| Some(b) != meta.blob.as_ref()) {
+                self.delete_blobs_later(vec![b]);
+            }
+            return Ok(None);
         }
-        let old_blob = self.object(sc, bucket, key)?.and_then(|(m, _)| m.blob);
-        extra.push(WriteOp::Put {
-            table: T_OBJECTS.into(),
-            key: sc.object_key(bucket, key),
-            value: encode_object(meta, inline),
-        });
-        self.write(extra).await?;
-        if let Some(b) = old_blob.filter(|b| Some(b) != meta.blob.as_ref()) {
-            self.delete_blobs_later(vec![b]);
-        }
-        Ok(None)
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 }
 
@@ -1226,14 +1259,9 @@ impl S3 for BasaltS3 {
             .status
             .as_ref()
             .map(|s| s.as_str().to_owned());
-        let mut ops = Vec::new();
+        let first = b.versioning.is_none();
         match status.as_deref() {
-            Some("Enabled" | "Suspended") => {
-                if b.versioning.is_none() {
-                    ops = self.adopt_unversioned(&sc, &req.input.bucket)?;
-                }
-                b.versioning = status;
-            }
+            Some("Enabled" | "Suspended") => b.versioning = status,
             None => {}
             Some(_) => {
                 return Err(s3_error!(
@@ -1242,13 +1270,25 @@ impl S3 for BasaltS3 {
                 ));
             }
         }
-        ops.push(WriteOp::Put {
+        let record = WriteOp::Put {
             table: T_BUCKETS.into(),
             key: sc.bucket_key(&req.input.bucket),
             value: serde_json::to_vec(&b).map_err(internal)?,
-        });
-        self.write(ops).await?;
-        Ok(S3Response::new(PutBucketVersioningOutput {}))
+        };
+        if !(first && b.versioning.is_some()) {
+            self.write(vec![record]).await?;
+            return Ok(S3Response::new(PutBucketVersioningOutput {}));
+        }
+        // Turning versioning on: the objects written so far become null versions, in the
+        // same transaction, retried if a write changed one of them meanwhile.
+        for _ in 0..16 {
+            let mut ops = self.adopt_unversioned(&sc, &req.input.bucket)?;
+            ops.push(record.clone());
+            if self.write_if(ops).await? {
+                return Ok(S3Response::new(PutBucketVersioningOutput {}));
+            }
+        }
+        Err(s3_error!(SlowDown, "Please reduce your request rate."))
     }
 
     async fn put_object(
@@ -1258,7 +1298,7 @@ impl S3 for BasaltS3 {
         let sc = self.scope(&req);
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
-        let versioning = self.bucket(&sc, &bucket)?.versioning;
+        self.bucket(&sc, &bucket)?;
         if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -1350,15 +1390,7 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(
-                &sc,
-                &bucket,
-                versioning.as_deref(),
-                &key,
-                &meta,
-                &inline,
-                Vec::new(),
-            )
+            .commit_object(&sc, &bucket, &key, &meta, &inline, Vec::new())
             .await
         {
             Ok(v) => v,
@@ -1564,12 +1596,14 @@ impl S3 for BasaltS3 {
             {
                 Ok(d) => {
                     if !quiet {
-                        let marker_id = d.delete_marker.then(|| d.version_id.clone()).flatten();
                         deleted.push(DeletedObject {
                             key: Some(o.key.clone()),
                             version_id: o.version_id.clone(),
                             delete_marker: d.delete_marker.then_some(true),
-                            delete_marker_version_id: marker_id.filter(|_| o.version_id.is_none()),
+                            delete_marker_version_id: d
+                                .delete_marker
+                                .then(|| d.version_id.clone())
+                                .flatten(),
                         });
                     }
                 }
@@ -1605,8 +1639,19 @@ impl S3 for BasaltS3 {
                 "Access point copy sources are not supported"
             ));
         };
-        let versioning = self.bucket(&sc, &i.bucket)?.versioning;
-        let (src, inline) = self.object_version(&sc, sb, sk, source_version.as_deref())?;
+        self.bucket(&sc, &i.bucket)?;
+        let (src, inline) = self
+            .object_version(&sc, sb, sk, source_version.as_deref())
+            .map_err(|e| {
+                if *e.code() == S3ErrorCode::MethodNotAllowed {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    e
+                }
+            })?;
         check_conditions(
             &src,
             i.copy_source_if_match.as_ref(),
@@ -1619,7 +1664,13 @@ impl S3 for BasaltS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == "REPLACE");
-        if **sb == i.bucket && **sk == i.key && !replace && i.storage_class.is_none() {
+        // Copying a key onto itself is allowed when it restores an older version.
+        if **sb == i.bucket
+            && **sk == i.key
+            && source_version.is_none()
+            && !replace
+            && i.storage_class.is_none()
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -1675,15 +1726,7 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(
-                &sc,
-                &i.bucket,
-                versioning.as_deref(),
-                &i.key,
-                &meta,
-                &inline,
-                Vec::new(),
-            )
+            .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new())
             .await
         {
             Ok(v) => v,
@@ -2065,15 +2108,7 @@ impl S3 for BasaltS3 {
             key: sc.upload_key(&i.bucket, &i.upload_id),
         });
         let version_id = match self
-            .commit_object(
-                &sc,
-                &i.bucket,
-                self.versioning(&sc, &i.bucket)?.as_deref(),
-                &i.key,
-                &meta,
-                &[],
-                ops,
-            )
+            .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops)
             .await
         {
             Ok(v) => v,

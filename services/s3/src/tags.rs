@@ -46,10 +46,13 @@ pub fn to_tag_set(tags: &Tags) -> Vec<s3s::dto::Tag> {
 
 fn check(tags: &Tags) -> S3Result<()> {
     if tags.len() > MAX_TAGS {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than 10"
-        ));
+        // S3 answers this one with a code of its own that s3s has no constant for.
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("BadRequest".into()),
+            "Object tags cannot be greater than 10",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        return Err(e);
     }
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() {
@@ -104,7 +107,7 @@ mod tests {
     #[test]
     fn limits() {
         let many: String = (0..11).map(|i| format!("k{i}=v&")).collect();
-        assert_eq!(code(from_header(Some(&many))), "InvalidTag");
+        assert_eq!(code(from_header(Some(&many))), "BadRequest");
         assert_eq!(code(from_header(Some("a=1&a=2"))), "InvalidTag");
         assert_eq!(code(from_header(Some("=v"))), "InvalidTag");
         assert_eq!(

@@ -12,6 +12,7 @@
 //! random bits; the sequence gives the record's place without another index.
 
 use super::*;
+use http::HeaderValue;
 
 /// Separates an object's record key from its version sequence (sorts below every character an
 /// object key can continue with, so all versions of `a` come before those of `a/b`).
@@ -50,6 +51,28 @@ pub(super) struct Version {
 pub(super) struct Deleted {
     pub version_id: Option<String>,
     pub delete_marker: bool,
+}
+
+/// `x-amz-delete-marker: true` and the marker's version id.
+fn marker_headers(marker: &ObjectMeta) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    if let Some(v) = marker
+        .version_id
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        h.insert("x-amz-version-id", v);
+    }
+    h
+}
+
+/// An HTTP date (RFC 7231) for epoch milliseconds.
+fn httpdate(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 fn no_such_version() -> S3Error {
@@ -126,7 +149,21 @@ impl BasaltS3 {
         version_id: Option<&str>,
     ) -> S3Result<(ObjectMeta, Bytes)> {
         let Some(vid) = version_id else {
-            return self.object_or_404(sc, bucket, key);
+            return match self.object(sc, bucket, key)? {
+                Some(o) => Ok(o),
+                None => {
+                    let status = self.versioning(sc, bucket)?;
+                    let mut e = s3_error!(NoSuchKey, "The specified key does not exist.");
+                    // The latest version is a delete marker: S3 says so in headers.
+                    if status.is_some()
+                        && let Some(latest) = self.versions_of(sc, bucket, key)?.into_iter().next()
+                        && latest.meta.delete_marker
+                    {
+                        e.set_headers(marker_headers(&latest.meta));
+                    }
+                    Err(e)
+                }
+            };
         };
         let status = self.versioning(sc, bucket)?;
         if status.is_none() {
@@ -146,10 +183,16 @@ impl BasaltS3 {
             .find(|v| v.meta.version_id.as_deref() == Some(vid))
             .ok_or_else(no_such_version)?;
         if v.meta.delete_marker {
-            return Err(s3_error!(
+            let mut e = s3_error!(
                 MethodNotAllowed,
                 "The specified method is not allowed against this resource."
-            ));
+            );
+            let mut h = marker_headers(&v.meta);
+            if let Ok(lm) = HeaderValue::from_str(&httpdate(v.meta.modified_ms)) {
+                h.insert(http::header::LAST_MODIFIED, lm);
+            }
+            e.set_headers(h);
+            return Err(e);
         }
         Ok((v.meta, v.inline))
     }
@@ -206,6 +249,7 @@ impl BasaltS3 {
     }
 
     /// Turning versioning on for the first time: objects written before become null versions.
+    /// Each object's record is checked unchanged when the batch commits.
     pub(super) fn adopt_unversioned(&self, sc: &Scope, bucket: &str) -> S3Result<Vec<WriteOp>> {
         let prefix = sc.objects_prefix(bucket);
         let mut ops = Vec::new();
@@ -218,13 +262,20 @@ impl BasaltS3 {
             let done = rows.len() < 1000;
             after = rows.last().map(|(k, _)| k.clone());
             for (row, raw) in rows {
-                let Some((mut meta, inline)) = decode_object(raw) else {
+                let Some((mut meta, inline)) = decode_object(raw.clone()) else {
                     continue;
                 };
                 meta.version_id = Some(NULL_VERSION.into());
                 let key = &row[prefix.len()..];
                 let seq = (meta.modified_ms.max(0) as u64) * 1000;
+                // New versions must sort above adopted ones, even within the same millisecond.
+                self.version_seq.fetch_max(seq, Ordering::Relaxed);
                 let value = encode_object(&meta, &inline);
+                ops.push(WriteOp::Check {
+                    table: T_OBJECTS.into(),
+                    key: row.clone(),
+                    expected: Some(raw),
+                });
                 ops.push(WriteOp::Put {
                     table: T_VERSIONS.into(),
                     key: version_key(sc, bucket, key, seq),
@@ -330,26 +381,52 @@ impl BasaltS3 {
         // A bucket that never had versioning lists its objects as null versions.
         let versioned = self.versioning(sc, bucket)?.is_some();
         let table = if versioned { T_VERSIONS } else { T_OBJECTS };
-        let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let max_keys = page_size(i.max_keys, "max-keys")?;
         let prefix = i.prefix.clone().unwrap_or_default();
         let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
         let base = sc.objects_prefix(bucket);
         let scan_prefix = format!("{base}{prefix}");
         let url = is_url(&i.encoding_type);
-        let mut after: Option<String> = match (&i.key_marker, &i.version_id_marker) {
-            (Some(k), _) if !k.is_empty() && !versioned => Some(sc.object_key(bucket, k)),
-            (Some(k), Some(v)) if !k.is_empty() && !v.is_empty() => {
-                let row = self
-                    .versions_of(sc, bucket, k)?
-                    .into_iter()
-                    .find(|x| x.meta.version_id.as_deref() == Some(v.as_str()))
-                    .map(|x| x.row)
-                    .ok_or_else(invalid_version)?;
-                Some(row)
+        let key_marker = i.key_marker.clone().filter(|k| !k.is_empty());
+        let vid_marker = i.version_id_marker.clone().filter(|v| !v.is_empty());
+        // Past everything under a common prefix (or key) `p`: U+10FFFF sorts above any
+        // character a key continues with.
+        let past = |p: &str| format!("{}\u{10FFFF}", sc.object_key(bucket, p));
+        let marker_is_prefix = |k: &str| {
+            delimiter.as_deref().is_some_and(|d| {
+                k.strip_prefix(prefix.as_str())
+                    .and_then(|rest| rest.find(d).map(|pos| pos + d.len() == rest.len()))
+                    .unwrap_or(false)
+            })
+        };
+        let mut last_key: Option<String> = None;
+        let mut after: Option<String> = match (&key_marker, &vid_marker) {
+            (None, Some(_)) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "A version-id marker cannot be specified without a key marker."
+                ));
+            }
+            (None, None) => None,
+            (Some(k), _) if marker_is_prefix(k) => Some(past(k)),
+            (Some(k), _) if !versioned => Some(sc.object_key(bucket, k)),
+            (Some(k), Some(v)) => {
+                // Resume inside the key, after that version (found by its sequence, so a
+                // version deleted between pages does not break the listing).
+                last_key = Some(k.clone());
+                match seq_of_id(v) {
+                    Some(seq) => Some(version_key(sc, bucket, k, seq)),
+                    None => Some(
+                        self.versions_of(sc, bucket, k)?
+                            .into_iter()
+                            .find(|x| x.meta.version_id.as_deref() == Some(v.as_str()))
+                            .map(|x| x.row)
+                            .ok_or_else(invalid_version)?,
+                    ),
+                }
             }
             // Past every version of the marker key.
-            (Some(k), _) if !k.is_empty() => Some(format!("{}\u{2}", sc.object_key(bucket, k))),
-            _ => None,
+            (Some(k), None) => Some(format!("{}\u{2}", sc.object_key(bucket, k))),
         };
         let mut versions = Vec::new();
         let mut markers = Vec::new();
@@ -357,7 +434,6 @@ impl BasaltS3 {
         let mut count = 0;
         let mut truncated = false;
         let mut next: Option<(String, String)> = None;
-        let mut last_key: Option<String> = None;
         'scan: loop {
             let rows = self
                 .state
@@ -374,21 +450,25 @@ impl BasaltS3 {
                 } else {
                     row[base.len()..].to_owned()
                 };
+                // A row of a key that merely shares bytes with the prefix (a prefix ending in
+                // the separator) is not listed.
+                let Some(rest) = key.strip_prefix(prefix.as_str()) else {
+                    continue;
+                };
                 if let Some(d) = &delimiter
-                    && let Some(pos) = key[prefix.len()..].find(d.as_str())
+                    && let Some(pos) = rest.find(d.as_str())
                 {
                     let cp = key[..prefix.len() + pos + d.len()].to_owned();
-                    if prefixes.last() != Some(&cp) {
-                        if count == max_keys {
-                            truncated = true;
-                            break 'scan;
-                        }
-                        count += 1;
-                        prefixes.push(cp.clone());
-                        next = Some((cp, String::new()));
+                    if count == max_keys {
+                        truncated = true;
+                        break 'scan;
                     }
-                    last_key = Some(key);
-                    continue;
+                    count += 1;
+                    next = Some((cp.clone(), String::new()));
+                    // Jump past every key under the prefix instead of reading them.
+                    after = Some(past(&cp));
+                    prefixes.push(cp);
+                    continue 'scan;
                 }
                 let Some((meta, _)) = decode_object(raw) else {
                     continue;
