@@ -1011,6 +1011,7 @@ impl BasaltS3 {
     /// Makes `meta` the current version of `key`; returns the version id it got in a bucket
     /// with versioning. An unversioned write commits only if the bucket's versioning did not
     /// change meanwhile (turning it on adopts the current objects as null versions).
+    #[allow(clippy::too_many_arguments)]
     async fn commit_object(
         &self,
         sc: &Scope,
@@ -1019,9 +1020,15 @@ impl BasaltS3 {
         meta: &ObjectMeta,
         inline: &[u8],
         extra: Vec<WriteOp>,
+        mut snapshot: Option<(WriteOp, Option<String>)>,
     ) -> S3Result<Option<String>> {
         for _ in 0..16 {
-            let (bucket_check, versioning) = self.bucket_snapshot(sc, bucket)?;
+            // The caller's snapshot (if any) serves the first attempt: the check in the
+            // transaction catches it being stale.
+            let (bucket_check, versioning) = match snapshot.take() {
+                Some(s) => s,
+                None => self.bucket_snapshot(sc, bucket)?,
+            };
             if let Some(status) = versioning {
                 let _guard = self.lock(sc, bucket, key).await;
                 // Older versions keep their data; only a replaced null version frees any.
@@ -1298,7 +1305,7 @@ impl S3 for BasaltS3 {
         let sc = self.scope(&req);
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
-        self.bucket(&sc, &bucket)?;
+        let snapshot = self.bucket_snapshot(&sc, &bucket)?;
         if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -1390,7 +1397,15 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(&sc, &bucket, &key, &meta, &inline, Vec::new())
+            .commit_object(
+                &sc,
+                &bucket,
+                &key,
+                &meta,
+                &inline,
+                Vec::new(),
+                Some(snapshot),
+            )
             .await
         {
             Ok(v) => v,
@@ -1726,7 +1741,7 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new())
+            .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new(), None)
             .await
         {
             Ok(v) => v,
@@ -2108,7 +2123,7 @@ impl S3 for BasaltS3 {
             key: sc.upload_key(&i.bucket, &i.upload_id),
         });
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops)
+            .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops, None)
             .await
         {
             Ok(v) => v,
