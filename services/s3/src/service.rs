@@ -285,9 +285,9 @@ impl BasaltS3 {
         }
     }
 
-    /// The bucket record's bytes and its versioning status, for a write that must not race a
-    /// change of that status (it checks the bytes are unchanged).
-    fn bucket_snapshot(&self, sc: &Scope, bucket: &str) -> S3Result<(WriteOp, Option<String>)> {
+    /// The bucket record as stored, and its versioning status: `snapshot.check()` is the
+    /// precondition of a write that must not race a change of the bucket (or its deletion).
+    fn bucket_snapshot(&self, sc: &Scope, bucket: &str) -> S3Result<BucketSnapshot> {
         let key = sc.bucket_key(bucket);
         let raw = self
             .state
@@ -295,12 +295,11 @@ impl BasaltS3 {
             .map_err(internal)?
             .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
         let b: BucketMeta = serde_json::from_slice(&raw).map_err(internal)?;
-        let check = WriteOp::Check {
-            table: T_BUCKETS.into(),
+        Ok(BucketSnapshot {
             key,
-            expected: Some(raw),
-        };
-        Ok((check, b.versioning))
+            raw,
+            versioning: b.versioning,
+        })
     }
 
     fn delete_blobs_later(&self, keys: Vec<String>) {
@@ -401,6 +400,24 @@ impl<S: Stream<Item = Result<Bytes, StdError>> + Unpin> Stream for Sized<S> {
 impl<S: Stream<Item = Result<Bytes, StdError>> + Unpin> ByteStream for Sized<S> {
     fn remaining_length(&self) -> RemainingLength {
         RemainingLength::new_exact(self.remaining)
+    }
+}
+
+/// A bucket record as read (see `BasaltS3::bucket_snapshot`).
+struct BucketSnapshot {
+    key: String,
+    raw: Vec<u8>,
+    versioning: Option<String>,
+}
+
+impl BucketSnapshot {
+    /// Precondition: the bucket record is still exactly this.
+    fn check(&self) -> WriteOp {
+        WriteOp::Check {
+            table: T_BUCKETS.into(),
+            key: self.key.clone(),
+            expected: Some(self.raw.clone()),
+        }
     }
 }
 
@@ -942,10 +959,10 @@ impl BasaltS3 {
         version_id: Option<&str>,
     ) -> S3Result<versions::Deleted> {
         for _ in 0..16 {
-            let (bucket_check, versioning) = self.bucket_snapshot(sc, bucket)?;
-            if let Some(status) = versioning {
+            let snap = self.bucket_snapshot(sc, bucket)?;
+            if let Some(status) = &snap.versioning {
                 return self
-                    .delete_versioned(sc, bucket, key, &status, version_id)
+                    .delete_versioned(sc, bucket, key, status, version_id)
                     .await;
             }
             if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
@@ -956,7 +973,7 @@ impl BasaltS3 {
             };
             // Committed only while the bucket stays unversioned.
             let ops = vec![
-                bucket_check,
+                snap.check(),
                 WriteOp::Delete {
                     table: T_OBJECTS.into(),
                     key: sc.object_key(bucket, key),
@@ -1020,15 +1037,17 @@ impl BasaltS3 {
         meta: &ObjectMeta,
         inline: &[u8],
         extra: Vec<WriteOp>,
-        mut snapshot: Option<(WriteOp, Option<String>)>,
+        mut snapshot: Option<BucketSnapshot>,
     ) -> S3Result<Option<String>> {
         for _ in 0..16 {
             // The caller's snapshot (if any) serves the first attempt: the check in the
             // transaction catches it being stale.
-            let (bucket_check, versioning) = match snapshot.take() {
+            let snap = match snapshot.take() {
                 Some(s) => s,
                 None => self.bucket_snapshot(sc, bucket)?,
             };
+            let bucket_check = snap.check();
+            let versioning = snap.versioning;
             if let Some(status) = versioning {
                 let _guard = self.lock(sc, bucket, key).await;
                 // Older versions keep their data; only a replaced null version frees any.
@@ -1187,7 +1206,6 @@ impl S3 for BasaltS3 {
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let sc = self.scope(&req);
         let bucket = &req.input.bucket;
-        self.bucket(&sc, bucket)?;
         let has = |table: &str| -> S3Result<bool> {
             Ok(!self
                 .state
@@ -1195,21 +1213,48 @@ impl S3 for BasaltS3 {
                 .map_err(internal)?
                 .is_empty())
         };
-        if has(T_OBJECTS)? || has(T_VERSIONS)? {
-            return Err(s3_error!(
+        let not_empty = || {
+            s3_error!(
                 BucketNotEmpty,
                 "The bucket you tried to delete is not empty"
+            )
+        };
+        let snap = self.bucket_snapshot(&sc, bucket)?;
+        if has(T_OBJECTS)? || has(T_VERSIONS)? {
+            return Err(not_empty());
+        }
+        let removed = self
+            .write_if(vec![
+                snap.check(),
+                WriteOp::Delete {
+                    table: T_BUCKETS.into(),
+                    key: sc.bucket_key(bucket),
+                },
+            ])
+            .await?;
+        if !removed {
+            return Err(s3_error!(
+                OperationAborted,
+                "A conflicting conditional operation is currently in progress against this resource. Please try again."
             ));
+        }
+        // Writes check the bucket record, so none lands after it is gone; one that committed
+        // between the emptiness check and the removal puts the bucket back.
+        if has(T_OBJECTS)? || has(T_VERSIONS)? {
+            self.write(vec![WriteOp::Put {
+                table: T_BUCKETS.into(),
+                key: snap.key,
+                value: snap.raw,
+            }])
+            .await?;
+            return Err(not_empty());
         }
         // Abandoned multipart uploads go with the bucket.
         let uploads = self
             .state
             .scan(T_UPLOADS, &sc.objects_prefix(bucket), None, 100_000)
             .map_err(internal)?;
-        let mut ops = vec![WriteOp::Delete {
-            table: T_BUCKETS.into(),
-            key: sc.bucket_key(bucket),
-        }];
+        let mut ops = Vec::new();
         let mut blobs = Vec::new();
         for (k, _) in uploads {
             let upload_id = &k[sc.objects_prefix(bucket).len()..];
