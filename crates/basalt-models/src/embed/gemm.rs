@@ -248,8 +248,10 @@ impl Linear {
             // SAFETY: the features were just detected; the rest is forwarded.
             return unsafe { self.task_f32_avx2(x, w, rows, cols, out) };
         }
+        // Every aarch64 CPU has fused multiply-add (and `mul_add` compiles to it there).
+        const FMA: bool = cfg!(target_arch = "aarch64") || cfg!(target_feature = "fma");
         // SAFETY: forwarded.
-        unsafe { self.task_f32_generic::<false>(x, w, rows, cols, out) }
+        unsafe { self.task_f32_generic::<FMA>(x, w, rows, cols, out) }
     }
 
     /// # Safety
