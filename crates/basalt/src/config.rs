@@ -239,7 +239,8 @@ mod tests {
     use super::*;
     use basalt_models::embed::Precision;
 
-    fn with_file(toml: &str) -> anyhow::Result<Resolved> {
+    /// Resolves `args` with `toml` as the configuration file.
+    fn with_file(toml: &str, args: ServeArgs) -> anyhow::Result<Resolved> {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path =
@@ -247,7 +248,7 @@ mod tests {
         std::fs::write(&path, toml).unwrap();
         let r = ServeArgs {
             config: Some(path.clone()),
-            ..Default::default()
+            ..args
         }
         .resolve();
         let _ = std::fs::remove_file(path);
@@ -265,31 +266,26 @@ mod tests {
 
     #[test]
     fn file_settings_and_flags() {
-        let r = with_file("port = 5000\nembed_precision = \"bf16\"\nllm_threads = 1\n").unwrap();
+        let toml = "port = 5000\nembed_precision = \"bf16\"\nllm_threads = 1\n";
+        let r = with_file(toml, ServeArgs::default()).unwrap();
         assert_eq!(r.port, 5000);
         assert_eq!(r.runtime.embed.precision, Precision::Bf16);
         assert_eq!(r.runtime.embed.threads, 1);
         // A flag wins over the file.
-        let path =
-            std::env::temp_dir().join(format!("basalt-config-flag-{}.toml", std::process::id()));
-        std::fs::write(&path, "embed_precision = \"bf16\"\n").unwrap();
-        let r = ServeArgs {
-            config: Some(path.clone()),
+        let flag = ServeArgs {
             embed_precision: Some("f32".into()),
             ..Default::default()
-        }
-        .resolve()
-        .unwrap();
-        let _ = std::fs::remove_file(path);
+        };
+        let r = with_file(toml, flag).unwrap();
         assert_eq!(r.runtime.embed.precision, Precision::F32);
     }
 
     #[test]
     fn bad_settings_are_errors() {
-        let e = with_file("embed_precision = \"int4\"\n").unwrap_err();
+        let e = with_file("embed_precision = \"int4\"\n", ServeArgs::default()).unwrap_err();
         assert!(e.to_string().contains("expected f32 or bf16"), "{e}");
-        assert!(with_file("no_such_setting = 1\n").is_err());
-        assert!(with_file("account_id = \"12\"\n").is_err());
-        assert!(with_file("auth = \"maybe\"\n").is_err());
+        assert!(with_file("no_such_setting = 1\n", ServeArgs::default()).is_err());
+        assert!(with_file("account_id = \"12\"\n", ServeArgs::default()).is_err());
+        assert!(with_file("auth = \"maybe\"\n", ServeArgs::default()).is_err());
     }
 }

@@ -153,8 +153,8 @@ impl Accounting {
         self.publish(ctx, model_id, &[("InvocationThrottles", 1.0, "Count")]);
     }
 
-    /// Writes the points in one transaction. A failed write is logged, not returned: the
-    /// invocation it describes has already been answered.
+    /// Writes the points in one transaction, off the async runtime's threads. A failed write
+    /// is logged, not returned: the invocation it describes has already been answered.
     fn publish(&self, ctx: &RequestContext, model_id: &str, metrics: &[(&str, f64, &str)]) {
         let now = chrono::Utc::now().timestamp_millis();
         let ops: Vec<WriteOp> = metrics
@@ -180,8 +180,16 @@ impl Accounting {
                 }
             })
             .collect();
-        if let Err(e) = self.state.batch(&ops) {
-            tracing::error!(error = %e, "storing AWS/Bedrock data points failed");
+        let state = self.state.clone();
+        let write = move || {
+            if let Err(e) = state.batch(&ops) {
+                tracing::error!(error = %e, "storing AWS/Bedrock data points failed");
+            }
+        };
+        // A durable write waits for fsync: never on a request thread of the async runtime.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            Err(_) => write(),
         }
     }
 

@@ -890,14 +890,18 @@ impl BasaltS3 {
                 .is_some_and(|c| c.as_deref().unwrap_or(versions::NULL_VERSION) == vid);
             if !is_current {
                 // An older version: its record alone changes (versioned writes hold the lock).
-                self.object_version(sc, bucket, key, Some(vid))?;
-                let v = self
+                let found = self
                     .versions_of(sc, bucket, key)?
                     .into_iter()
-                    .find(|v| v.meta.version_id.as_deref() == Some(vid))
-                    .ok_or_else(|| {
-                        s3_error!(NoSuchVersion, "The specified version does not exist.")
-                    })?;
+                    .find(|v| v.meta.version_id.as_deref() == Some(vid) && !v.meta.delete_marker);
+                let Some(v) = found else {
+                    // The lookup's own error: invalid id, no such version, or a delete marker.
+                    self.object_version(sc, bucket, key, Some(vid))?;
+                    return Err(s3_error!(
+                        NoSuchVersion,
+                        "The specified version does not exist."
+                    ));
+                };
                 let mut meta = v.meta;
                 meta.tags = tags;
                 self.write(vec![WriteOp::Put {

@@ -7,64 +7,24 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
     ResponseStream,
 };
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start() -> Option<Server> {
-    let bin = std::env::var("BASALT_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/basalt")
-        });
+/// The server, when the default chat model is installed too.
+fn start() -> Option<common::Server> {
     let model_dir = std::env::var("BASALT_MODEL_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
             std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
                 .join(".cache/basalt/models")
         });
-    if !bin.exists()
-        || !model_dir
-            .join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
-            .exists()
+    if !model_dir
+        .join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+        .exists()
     {
-        eprintln!("skipped: server binary or chat model missing");
+        eprintln!("skipped: the default chat model is not installed (basalt models pull)");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--ephemeral",
-            "--llm-context",
-            "2048",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some(Server(child, format!("http://127.0.0.1:{port}")))
+    common::start(common::Data::Memory, &["--llm-context", "2048"])
 }
 
 fn client(endpoint: &str) -> aws_sdk_bedrockruntime::Client {
@@ -83,7 +43,7 @@ const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoke_and_stream_parse_in_the_rust_sdk() {
     let Some(server) = start() else { return };
-    let c = client(&server.1);
+    let c = client(&server.endpoint);
     let body = serde_json::json!({
         "anthropic_version": "bedrock-2023-05-31",
         "max_tokens": 20,
@@ -139,7 +99,7 @@ async fn invoke_and_stream_parse_in_the_rust_sdk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converse_and_converse_stream_parse_in_the_rust_sdk() {
     let Some(server) = start() else { return };
-    let c = client(&server.1);
+    let c = client(&server.endpoint);
     let msg = Message::builder()
         .role(ConversationRole::User)
         .content(ContentBlock::Text(

@@ -4,78 +4,9 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Server {
-    child: Child,
-    endpoint: String,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start() -> Option<Server> {
-    let bin = std::env::var("BASALT_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/basalt")
-        });
-    if !bin.exists() {
-        eprintln!(
-            "skipped: {} not built (cargo build --release)",
-            bin.display()
-        );
-        return None;
-    }
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("basalt-sdk-{}-{port}", std::process::id()));
-    let child = Command::new(bin)
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--data-dir",
-        ])
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some(Server {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-        _dir: TempDir(dir),
-    })
-}
+use common::{Data, start};
 
 fn s3(endpoint: &str) -> aws_sdk_s3::Client {
     s3_in(endpoint, "us-east-1")
@@ -95,7 +26,9 @@ fn s3_in(endpoint: &str, region: &'static str) -> aws_sdk_s3::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_objects_listing_multipart_and_errors() {
-    let Some(server) = start() else { return };
+    let Some(server) = start(Data::TempDir, &[]) else {
+        return;
+    };
     let c = s3(&server.endpoint);
     c.create_bucket().bucket("sdk-bucket").send().await.unwrap();
     // AWS's legacy us-east-1 rule: re-creating a bucket you own answers 200 there...
@@ -318,7 +251,9 @@ async fn s3_objects_listing_multipart_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sts_identity_and_assumed_role() {
-    let Some(server) = start() else { return };
+    let Some(server) = start(Data::TempDir, &[]) else {
+        return;
+    };
     let conf = aws_sdk_sts::Config::builder()
         .endpoint_url(&server.endpoint)
         .region(aws_sdk_sts::config::Region::new("us-east-1"))

@@ -115,6 +115,15 @@ impl Tensors {
         Ok(Tensors(out))
     }
 
+    /// Rows (first dimension) of a tensor; 0 if absent.
+    fn rows(&self, name: &str) -> usize {
+        self.0
+            .get(name)
+            .or_else(|| self.0.get(&format!("bert.{name}")))
+            .and_then(|(shape, _)| shape.first().copied())
+            .unwrap_or(0)
+    }
+
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
         let (got, values) = self
             .0
@@ -172,23 +181,18 @@ impl Bert {
                 "attention heads larger than {MAX_HEAD_DIM} are not supported"
             ));
         }
-        let (word_rows, _) =
-            t.0.get("embeddings.word_embeddings.weight")
-                .or_else(|| t.0.get("bert.embeddings.word_embeddings.weight"))
-                .map(|(s, _)| (s.first().copied().unwrap_or(0), ()))
-                .ok_or("tensor embeddings.word_embeddings.weight missing")?;
-        let words = t.take("embeddings.word_embeddings.weight", &[word_rows, h])?;
+        let words = t.take(
+            "embeddings.word_embeddings.weight",
+            &[t.rows("embeddings.word_embeddings.weight"), h],
+        )?;
         let positions = t.take(
             "embeddings.position_embeddings.weight",
             &[cfg.max_position_embeddings, h],
         )?;
-        let types =
-            t.0.get("embeddings.token_type_embeddings.weight")
-                .or_else(|| t.0.get("bert.embeddings.token_type_embeddings.weight"))
-                .map(|(s, _)| s.first().copied().unwrap_or(0))
-                .unwrap_or(0);
-        let token_type0 =
-            t.take("embeddings.token_type_embeddings.weight", &[types, h])?[..h].to_vec();
+        // Every token is of type 0 (single-segment input): only that row is kept.
+        let types = t.rows("embeddings.token_type_embeddings.weight").max(1);
+        let mut token_type0 = t.take("embeddings.token_type_embeddings.weight", &[types, h])?;
+        token_type0.truncate(h);
         let norm = |t: &mut Tensors, p: &str| -> Result<(Vec<f32>, Vec<f32>), String> {
             Ok((
                 t.take(&format!("{p}.weight"), &[h])?,
