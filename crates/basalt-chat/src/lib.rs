@@ -8,13 +8,13 @@ pub mod providers;
 
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     User,
     Assistant,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ContentBlock {
     Text(String),
     /// An image the caller sent; `format` is `png`, `jpeg`, `gif` or `webp`.
@@ -36,19 +36,19 @@ pub enum ContentBlock {
     },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ToolResultContent {
     Text(String),
     Json(Value),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: Vec<ContentBlock>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ToolSpec {
     pub name: String,
     pub description: String,
@@ -56,7 +56,7 @@ pub struct ToolSpec {
     pub input_schema: Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum ToolChoice {
     /// The model decides.
     #[default]
@@ -70,7 +70,7 @@ pub enum ToolChoice {
 }
 
 /// Sampling settings; `temperature == Some(0.0)` means greedy (deterministic).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sampling {
     pub max_tokens: u32,
     pub temperature: Option<f32>,
@@ -80,7 +80,7 @@ pub struct Sampling {
     pub stop_sequences: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ChatRequest {
     pub system: Vec<String>,
     pub messages: Vec<Message>,
@@ -92,7 +92,7 @@ pub struct ChatRequest {
     pub raw_prompt: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum StopReason {
     EndTurn,
     MaxTokens,
@@ -101,13 +101,13 @@ pub enum StopReason {
     ToolUse,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
     pub input_tokens: u32,
     pub output_tokens: u32,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChatResponse {
     /// Text and tool-use blocks, in order.
     pub content: Vec<ContentBlock>,
@@ -120,7 +120,7 @@ pub struct ChatResponse {
 }
 
 /// An increment of a streamed response.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Delta {
     /// Text appended to content block `index`.
     Text { index: usize, text: String },

@@ -2,6 +2,7 @@
 
 use crate::auth::AuthMode;
 use crate::body::{Body, full};
+use crate::limits;
 use crate::route::{self, Target};
 use crate::server::Gateway;
 use crate::sigv4::{self, SigError, Signature};
@@ -15,9 +16,6 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
-
-/// Largest form body of an awsQuery request (AWS's own query APIs refuse far less).
-const QUERY_MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// The protocol to answer in when no service model could be chosen.
 fn guess_protocol(headers: &http::HeaderMap, query: &str) -> Protocol {
@@ -56,7 +54,7 @@ fn auth_error(protocol: Protocol, e: &SigError) -> AwsError {
             },
             e.to_string(),
         ),
-        SigError::Expired(_) => AwsError::new(
+        SigError::Expired(_) | SigError::Invalid(_) => AwsError::new(
             403,
             if json {
                 "InvalidSignatureException"
@@ -64,6 +62,17 @@ fn auth_error(protocol: Protocol, e: &SigError) -> AwsError {
                 "SignatureDoesNotMatch"
             },
             e.to_string(),
+        ),
+        // S3's code for a bad query-string parameter; the JSON protocols report malformed
+        // authentication as an incomplete signature.
+        SigError::QueryParameters(m) => AwsError::new(
+            400,
+            if json {
+                "IncompleteSignatureException"
+            } else {
+                "AuthorizationQueryParametersError"
+            },
+            m.clone(),
         ),
     }
 }
@@ -130,12 +139,15 @@ fn internal(gw: &Gateway, path: &str) -> http::Response<Body> {
                 };
                 services.insert((*name).to_owned(), state.into());
             }
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "status": "ok",
                 "version": env!("CARGO_PKG_VERSION"),
                 "uptime_seconds": gw.started.elapsed().as_secs_f64(),
                 "services": services,
             });
+            for (name, section) in &gw.health {
+                body[*name] = section();
+            }
             http::Response::builder()
                 .header("content-type", "application/json")
                 .body(full(serde_json::to_vec(&body).unwrap_or_default()))
@@ -248,6 +260,12 @@ pub(crate) async fn dispatch(
         }
         _ => {}
     }
+    // S3 checks its own (smaller) header section; every other AWS protocol is checked here,
+    // before the signature or the body is looked at.
+    if let Err(e) = limits::check_header_section(req.headers()) {
+        let protocol = guess_protocol(req.headers(), &query);
+        return error_response(None, protocol, &e, &request_id);
+    }
     let sig = match sig {
         Ok(s) => s,
         Err(e) => {
@@ -276,17 +294,11 @@ pub(crate) async fn dispatch(
 
     let (parts, body) = req.into_parts();
     // Query APIs (STS, SNS, IAM, legacy SQS/CloudWatch) take small forms: cap them lower.
-    let max = match guess_protocol(&parts.headers, &query) {
-        Protocol::Query => gw.config.max_body_bytes.min(QUERY_MAX_BODY),
-        _ => gw.config.max_body_bytes,
-    };
-    let too_large = || {
-        AwsError::new(
-            413,
-            "RequestEntityTooLarge",
-            format!("Request body must be smaller than {max} bytes."),
-        )
-    };
+    let max = limits::max_body(
+        guess_protocol(&parts.headers, &query),
+        gw.config.max_body_bytes,
+    );
+    let too_large = || limits::body_too_large(&candidates, max);
     let declared = parts
         .headers
         .get(http::header::CONTENT_LENGTH)

@@ -11,6 +11,7 @@
 pub mod auth;
 mod body;
 mod dispatch;
+pub mod limits;
 pub mod metrics;
 pub mod route;
 pub mod server;

@@ -1,6 +1,7 @@
 //! The listener and the shared gateway state.
 
 use crate::auth::{AuthMode, Principals};
+use crate::limits;
 use crate::metrics::Metrics;
 use crate::{Body, RawHandler};
 use basalt_core::ServiceRegistry;
@@ -42,7 +43,12 @@ pub struct Gateway {
     pub principals: Arc<dyn Principals>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
+    /// Extra sections of `/_basalt/health` (the model engines' workers), computed per request.
+    pub health: Vec<(&'static str, HealthSection)>,
 }
+
+/// A section of `/_basalt/health`.
+pub type HealthSection = Box<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 impl Gateway {
     pub fn new(
@@ -55,6 +61,7 @@ impl Gateway {
             registry,
             s3: None,
             routes: Vec::new(),
+            health: Vec::new(),
             principals,
             metrics: Arc::default(),
             started: Instant::now(),
@@ -63,6 +70,12 @@ impl Gateway {
 
     pub fn with_route(mut self, prefix: &'static str, handler: Arc<dyn RawHandler>) -> Self {
         self.routes.push((prefix, handler));
+        self
+    }
+
+    /// Adds `name` to `/_basalt/health`, as the JSON `section` returns.
+    pub fn with_health(mut self, name: &'static str, section: HealthSection) -> Self {
+        self.health.push((name, section));
         self
     }
 
@@ -96,7 +109,16 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener) -> std::io::Res
         let gw = gateway.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| gw.clone().handle(req));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // Heads within these limits reach the protocol checks (`limits`), which answer an
+            // oversized one with an AWS error; only beyond them does hyper answer a bare 431.
+            builder
+                .http1()
+                .max_buf_size(limits::MAX_HEAD_BYTES)
+                .max_headers(limits::MAX_HEADERS);
+            builder
+                .http2()
+                .max_header_list_size(limits::MAX_HEAD_BYTES as u32);
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                 .await

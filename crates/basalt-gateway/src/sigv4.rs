@@ -17,8 +17,8 @@ pub struct Signature {
     pub signed_headers: Vec<String>,
     pub signature: String,
     pub presigned: bool,
-    /// `X-Amz-Expires` of a presigned URL.
-    pub expires: Option<u64>,
+    /// `X-Amz-Expires` of a presigned URL, as sent (checked by [`verify`]).
+    pub expires: Option<String>,
     /// `X-Amz-Date` (`yyyymmddThhmmssZ`).
     pub amz_date: Option<String>,
 }
@@ -33,7 +33,21 @@ pub enum SigError {
     Mismatch,
     #[error("Signature expired: {0}")]
     Expired(String),
+    /// A query-string authentication parameter that is missing or out of range
+    /// (`X-Amz-Expires` beyond a week, negative or not a number).
+    #[error("{0}")]
+    QueryParameters(String),
+    /// The signature cannot be valid for this request (its date is not yet current, or the
+    /// credential scope's date is not the request's); the message says why.
+    #[error("{0}")]
+    Invalid(String),
 }
+
+/// The longest a presigned URL may be valid: a week, as AWS allows (604800 s).
+pub const MAX_PRESIGN_EXPIRES: i64 = 7 * 24 * 3600;
+
+/// How far a header-signed request's date may be from the server's clock.
+const MAX_SKEW: i64 = 15 * 60;
 
 fn scope_parts(credential: &str) -> Result<(String, String, String, String), SigError> {
     let parts: Vec<&str> = credential.split('/').collect();
@@ -116,7 +130,7 @@ pub fn parse(headers: &http::HeaderMap, query: &str) -> Result<Option<Signature>
             .collect(),
         signature: get("X-Amz-Signature").unwrap_or_default(),
         presigned: true,
-        expires: get("X-Amz-Expires").and_then(|e| e.parse().ok()),
+        expires: get("X-Amz-Expires"),
         amz_date: get("X-Amz-Date"),
     }))
 }
@@ -241,7 +255,30 @@ pub fn canonical_request(sig: &Signature, input: &VerifyInput<'_>) -> String {
     )
 }
 
+/// `X-Amz-Expires` as AWS reads it: digits (with an optional sign), at least 0, at most a week.
+fn presign_expires(raw: &str) -> Result<i64, SigError> {
+    let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    let value = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| raw.strip_prefix('+').unwrap_or(raw).parse::<i64>().ok())
+        .flatten()
+        .ok_or_else(|| SigError::QueryParameters("X-Amz-Expires should be a number".into()))?;
+    if value < 0 {
+        return Err(SigError::QueryParameters(
+            "X-Amz-Expires must be non-negative".into(),
+        ));
+    }
+    if value > MAX_PRESIGN_EXPIRES {
+        return Err(SigError::QueryParameters(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds".into(),
+        ));
+    }
+    Ok(value)
+}
+
 fn parse_amz_date(s: &str) -> Option<i64> {
+    if s.len() != 16 {
+        return None;
+    }
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .ok()
         .map(|d| d.and_utc().timestamp())
@@ -261,20 +298,48 @@ pub fn verify(
         .ok_or_else(|| SigError::Malformed("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.".into()))?;
     let signed_at = parse_amz_date(&amz_date)
         .ok_or_else(|| SigError::Malformed(format!("Invalid X-Amz-Date: {amz_date}")))?;
-    let now_text = chrono::DateTime::from_timestamp(now, 0)
-        .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
-        .unwrap_or_default();
-    if sig.presigned {
-        let expires = sig.expires.unwrap_or(0) as i64;
-        if now > signed_at + expires {
+    let text = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default()
+    };
+    let now_text = text(now);
+    let expires = match (sig.presigned, sig.expires.as_deref()) {
+        (true, Some(raw)) => Some(presign_expires(raw)?),
+        // Query authentication without `X-Amz-Expires` lives as long as a signed header does.
+        _ => None,
+    };
+    if signed_at - now > MAX_SKEW {
+        return Err(SigError::Invalid(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({now_text} + 15 min.)",
+            text(now + MAX_SKEW)
+        )));
+    }
+    match expires {
+        Some(expires) if now - signed_at > expires => {
             return Err(SigError::Expired(format!(
                 "{amz_date} is now earlier than {now_text} ({amz_date} + {expires} sec.)"
             )));
         }
-    } else if (now - signed_at).abs() > 15 * 60 {
-        return Err(SigError::Expired(format!(
-            "{amz_date} is now earlier than {now_text} ({now_text} - 15 min.)"
+        None if now - signed_at > MAX_SKEW => {
+            return Err(SigError::Expired(format!(
+                "{amz_date} is now earlier than {} ({now_text} - 15 min.)",
+                text(now - MAX_SKEW)
+            )));
+        }
+        _ => {}
+    }
+    if !amz_date.starts_with(&sig.date) || sig.date.len() != 8 {
+        return Err(SigError::Invalid(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{amz_date}'.",
+            sig.date,
+            &amz_date[..8]
         )));
+    }
+    if !sig.signed_headers.iter().any(|h| h == "host") {
+        return Err(SigError::Malformed(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
     }
     let creq = canonical_request(sig, input);
     let scope = format!("{}/{}/{}/aws4_request", sig.date, sig.region, sig.service);
@@ -339,6 +404,166 @@ mod tests {
                 now + 3600
             ),
             Err(SigError::Expired(_))
+        ));
+    }
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    const T0: &str = "20150830T123600Z";
+
+    /// A presigned GET signed here the way botocore presigns (`SigV4QueryAuth`), so that each
+    /// of its parts can be tampered with afterwards.
+    fn presign(path: &str, extra: &str, expires: &str) -> String {
+        let q = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20150830%2Fus-east-1%2Fsts%2Faws4_request&X-Amz-Date={T0}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host{extra}"
+        );
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "example.amazonaws.com".parse().unwrap());
+        let sig = parse(&headers, &q).unwrap().unwrap();
+        let input = VerifyInput {
+            method: "GET",
+            path,
+            query: &q,
+            headers: &headers,
+            payload_hash: "UNSIGNED-PAYLOAD",
+            double_encode_path: true,
+        };
+        let creq = canonical_request(&sig, &input);
+        let sts = format!(
+            "AWS4-HMAC-SHA256\n{T0}\n20150830/us-east-1/sts/aws4_request\n{}",
+            hex::encode(Sha256::digest(creq.as_bytes()))
+        );
+        let key = signing_key(SECRET, "20150830", "us-east-1", "sts");
+        format!("{q}&X-Amz-Signature={}", hex::encode(hmac(&key, sts.as_bytes())))
+    }
+
+    fn check(method: &str, path: &str, query: &str, host: &str, now: i64) -> Result<(), SigError> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", host.parse().unwrap());
+        let sig = parse(&headers, query)?.unwrap();
+        let input = VerifyInput {
+            method,
+            path,
+            query,
+            headers: &headers,
+            payload_hash: "UNSIGNED-PAYLOAD",
+            double_encode_path: true,
+        };
+        verify(&sig, &input, SECRET, now)
+    }
+
+    #[test]
+    fn presigned_covers_every_part() {
+        let t0 = parse_amz_date(T0).unwrap();
+        let host = "example.amazonaws.com";
+        let url = presign("/", "&Action=GetCallerIdentity", "60");
+        check("GET", "/", &url, host, t0 + 30).unwrap();
+        let tampered = [
+            url.replace("X-Amz-Expires=60", "X-Amz-Expires=600"),
+            url.replace("X-Amz-Date=20150830T123600Z", "X-Amz-Date=20150830T123601Z"),
+            url.replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=host%3Bx-a"),
+            url.replace("us-east-1", "us-west-2"),
+            url.replace("AKIDEXAMPLE", "AKIDEXAMPLF"),
+            url.replace("Action=GetCallerIdentity", "Action=GetSessionToken"),
+            format!("{url}&Extra=1"),
+        ];
+        for q in &tampered {
+            assert_eq!(check("GET", "/", q, host, t0 + 30), Err(SigError::Mismatch), "{q}");
+        }
+        assert_eq!(check("POST", "/", &url, host, t0 + 30), Err(SigError::Mismatch));
+        assert_eq!(check("GET", "/x", &url, host, t0 + 30), Err(SigError::Mismatch));
+        assert_eq!(
+            check("GET", "/", &url, "other.example.com", t0 + 30),
+            Err(SigError::Mismatch)
+        );
+        // expiry is the signed X-Amz-Expires, not a longer tampered one
+        assert!(matches!(
+            check("GET", "/", &url, host, t0 + 61),
+            Err(SigError::Expired(_))
+        ));
+        assert!(matches!(
+            check(
+                "GET",
+                "/",
+                &url.replace("X-Amz-Expires=60", "X-Amz-Expires=600"),
+                host,
+                t0 + 61
+            ),
+            Err(SigError::Mismatch)
+        ));
+    }
+
+    #[test]
+    fn presigned_expires_bounds() {
+        let t0 = parse_amz_date(T0).unwrap();
+        let host = "example.amazonaws.com";
+        // a week is the longest validity, and a week-long URL works until its end
+        let week = presign("/", "", "604800");
+        check("GET", "/", &week, host, t0 + 604_800).unwrap();
+        assert!(matches!(
+            check("GET", "/", &week, host, t0 + 604_801),
+            Err(SigError::Expired(_))
+        ));
+        for (raw, msg) in [
+            ("604801", "less than a week"),
+            ("-1", "non-negative"),
+            ("soon", "should be a number"),
+            ("", "should be a number"),
+        ] {
+            let url = presign("/", "", raw);
+            match check("GET", "/", &url, host, t0) {
+                Err(SigError::QueryParameters(m)) => assert!(m.contains(msg), "{raw}: {m}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+        // signed more than 15 minutes in the future
+        assert!(matches!(
+            check("GET", "/", &presign("/", "", "60"), host, t0 - 16 * 60),
+            Err(SigError::Invalid(m)) if m.starts_with("Signature not yet current")
+        ));
+    }
+
+    #[test]
+    fn header_auth_scope_date_and_host() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "example.amazonaws.com".parse().unwrap());
+        headers.insert("x-amz-date", "20150831T000000Z".parse().unwrap());
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+                .parse()
+                .unwrap(),
+        );
+        let sig = parse(&headers, "").unwrap().unwrap();
+        let input = VerifyInput {
+            method: "GET",
+            path: "/",
+            query: "",
+            headers: &headers,
+            payload_hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            double_encode_path: true,
+        };
+        let now = parse_amz_date("20150831T000000Z").unwrap();
+        assert!(matches!(
+            verify(&sig, &input, SECRET, now),
+            Err(SigError::Invalid(m)) if m.starts_with("Date in Credential scope does not match")
+        ));
+        let mut sig = sig;
+        sig.date = "20150831".into();
+        sig.signed_headers = vec!["x-amz-date".into()];
+        assert!(matches!(
+            verify(&sig, &input, SECRET, now),
+            Err(SigError::Malformed(m)) if m.contains("'Host'")
+        ));
+        // a header-signed request is valid 15 minutes either side of its date
+        sig.signed_headers = vec!["host".into(), "x-amz-date".into()];
+        assert_eq!(verify(&sig, &input, SECRET, now + 900), Err(SigError::Mismatch));
+        assert!(matches!(
+            verify(&sig, &input, SECRET, now + 901),
+            Err(SigError::Expired(_))
+        ));
+        assert!(matches!(
+            verify(&sig, &input, SECRET, now - 901),
+            Err(SigError::Invalid(_))
         ));
     }
 

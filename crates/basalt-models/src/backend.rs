@@ -1,12 +1,17 @@
-//! A chat model wherever it runs: in-process (llama.cpp) or on an OpenAI-compatible server.
+//! A model wherever it runs: in a supervised worker process (the server's default), in this
+//! process (library users, tests), or on an OpenAI-compatible server.
 
 use crate::chat::{ChatError, ChatEvent, ChatModel};
+use crate::embed::EmbeddingModel;
 use crate::remote::RemoteChat;
+use crate::worker::{WorkerChat, WorkerEmbed, WorkerStatus};
 use basalt_chat::{ChatRequest, ChatResponse};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub enum ChatBackend {
     Local(ChatModel),
+    Worker(WorkerChat),
     Remote(RemoteChat),
 }
 
@@ -14,31 +19,79 @@ impl ChatBackend {
     pub fn name(&self) -> String {
         match self {
             ChatBackend::Local(m) => m.name.clone(),
+            ChatBackend::Worker(w) => w.name.clone(),
             ChatBackend::Remote(r) => format!("{} at {}", r.model, r.base_url),
+        }
+    }
+
+    /// The worker's state, for a model in a worker process.
+    pub fn worker_status(&self) -> Option<WorkerStatus> {
+        match self {
+            ChatBackend::Worker(w) => Some(w.status()),
+            _ => None,
         }
     }
 
     pub async fn count_tokens(&self, req: &ChatRequest) -> Result<usize, ChatError> {
         match self {
             ChatBackend::Local(m) => m.count_tokens(req),
+            ChatBackend::Worker(w) => w.count_tokens(req).await,
             ChatBackend::Remote(r) => r.count_tokens(req).await,
         }
     }
 
-    pub fn stream(
+    pub async fn stream(
         &self,
         req: &ChatRequest,
     ) -> Result<mpsc::UnboundedReceiver<Result<ChatEvent, ChatError>>, ChatError> {
         match self {
             ChatBackend::Local(m) => m.stream(req),
+            ChatBackend::Worker(w) => w.stream(req).await,
             ChatBackend::Remote(r) => r.stream(req),
         }
     }
 
     pub async fn complete(&self, req: &ChatRequest) -> Result<ChatResponse, ChatError> {
         match self {
-            ChatBackend::Local(m) => m.complete(req).await,
-            ChatBackend::Remote(r) => r.complete(req).await,
+            ChatBackend::Local(m) => return m.complete(req).await,
+            ChatBackend::Remote(r) => return r.complete(req).await,
+            ChatBackend::Worker(_) => {}
+        }
+        let mut rx = self.stream(req).await?;
+        while let Some(ev) = rx.recv().await {
+            if let ChatEvent::Done(resp) = ev? {
+                return Ok(resp);
+            }
+        }
+        Err(ChatError::Engine("the inference worker stopped".into()))
+    }
+}
+
+/// An embedding model in a worker process or in this process.
+pub enum EmbedBackend {
+    Local(Arc<EmbeddingModel>),
+    Worker(WorkerEmbed),
+}
+
+impl EmbedBackend {
+    pub fn worker_status(&self) -> Option<WorkerStatus> {
+        match self {
+            EmbedBackend::Worker(w) => Some(w.status()),
+            EmbedBackend::Local(_) => None,
+        }
+    }
+
+    /// Unit-length embeddings of `texts`, in order, and the token count of each.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<usize>), ChatError> {
+        match self {
+            EmbedBackend::Local(m) => {
+                let m = m.clone();
+                tokio::task::spawn_blocking(move || m.embed(&texts))
+                    .await
+                    .map_err(|e| ChatError::Engine(e.to_string()))?
+                    .map_err(|e| ChatError::Engine(e.to_string()))
+            }
+            EmbedBackend::Worker(w) => w.embed(texts).await,
         }
     }
 }

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ChatError {
     #[error("Input is too long for requested model.")]
     TooLong { tokens: usize, window: usize },
@@ -24,6 +24,12 @@ pub enum ChatError {
     Invalid(String),
     #[error("{0}")]
     Engine(String),
+    /// The engine's worker process died while serving the request (it is being restarted).
+    #[error("{0}")]
+    Unavailable(String),
+    /// No engine could be started to serve the request.
+    #[error("{0}")]
+    NotReady(String),
 }
 
 impl From<EngineError> for ChatError {
@@ -40,7 +46,7 @@ impl From<EngineError> for ChatError {
 }
 
 /// What the model emits, in order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ChatEvent {
     Delta(Delta),
     Done(ChatResponse),
@@ -370,6 +376,10 @@ impl ChatModel {
             let mut call_json = String::new();
             let mut content: Vec<ContentBlock> = Vec::new();
             while let Some(ev) = events.recv().await {
+                if tx.is_closed() {
+                    // The caller went away: dropping `events` stops the engine's sequence.
+                    return;
+                }
                 match ev {
                     Event::Text(t) if in_call => call_json.push_str(&t),
                     Event::Text(t) => {

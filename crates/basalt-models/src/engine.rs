@@ -90,7 +90,7 @@ struct Job {
     queued: Instant,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineConfig {
     pub threads: i32,
     /// Sequences decoded together.
@@ -117,10 +117,14 @@ impl Default for EngineConfig {
     }
 }
 
-fn backend() -> Result<&'static LlamaBackend, EngineError> {
-    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+/// llama.cpp, initialized for `model` on `threads` threads: the first call chooses the CPU
+/// kernel level by running the model (`crate::level`); later calls reuse the choice.
+fn backend_for(model: &Path, threads: i32) -> Result<&'static LlamaBackend, EngineError> {
     BACKEND
         .get_or_init(|| {
+            crate::level::choose(model, threads)?;
             let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
             if std::env::var_os("BASALT_LLAMA_LOG").is_none() {
                 b.void_logs();
@@ -129,6 +133,13 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
         })
         .as_ref()
         .map_err(|e| EngineError::Runtime(e.clone()))
+}
+
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    match BACKEND.get() {
+        Some(b) => b.as_ref().map_err(|e| EngineError::Runtime(e.clone())),
+        None => Err(EngineError::Runtime("llama.cpp is not initialized".into())),
+    }
 }
 
 /// A loaded chat model and its worker.
@@ -141,7 +152,7 @@ pub struct ChatEngine {
 
 impl ChatEngine {
     pub fn load(path: &Path, config: EngineConfig) -> Result<ChatEngine, EngineError> {
-        let backend = backend()?;
+        let backend = backend_for(path, config.threads)?;
         let model = LlamaModel::load_from_file(backend, path, &LlamaModelParams::default())
             .map_err(|e| EngineError::Load(path.to_owned(), e.to_string()))?;
         let model = Arc::new(model);

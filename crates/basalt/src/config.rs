@@ -71,6 +71,15 @@ pub struct ServeArgs {
     /// float rounding) or `bf16` (faster on CPUs with AVX-512 BF16, similarities within ~2e-3).
     #[arg(long, env = "BASALT_EMBED_PRECISION")]
     embed_precision: Option<String>,
+    /// Highest CPU kernel level the model engines may use (`baseline`, `avx2`, `avx512`, `amx`,
+    /// or a llama.cpp level name such as `icelake`); default: the best level this CPU proves
+    /// it can run.
+    #[arg(long, env = "BASALT_CPU_FEATURES")]
+    cpu_features: Option<String>,
+    /// Run the model engines inside the server process instead of supervised worker
+    /// processes (saves a process; an engine crash then takes the server down).
+    #[arg(long, env = "BASALT_IN_PROCESS_ENGINES")]
+    in_process_engines: bool,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "BASALT_CONFIG")]
     config: Option<PathBuf>,
@@ -98,6 +107,8 @@ struct FileConfig {
     embed_precision: Option<String>,
     model_idle_secs: Option<u64>,
     model_routes: Option<Vec<String>>,
+    cpu_features: Option<String>,
+    in_process_engines: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,7 +190,21 @@ impl ServeArgs {
                 None => Default::default(),
             },
         };
+        let cpu_features = self.cpu_features.or(file.cpu_features);
+        let mut worker_env = Vec::new();
+        if let Some(cap) = &cpu_features {
+            basalt_models::cpu::validate_cap(cap).map_err(|e| anyhow::anyhow!(e))?;
+            worker_env.push(("BASALT_CPU_FEATURES".to_owned(), cap.clone()));
+        }
+        let in_process = self.in_process_engines || file.in_process_engines.unwrap_or(false);
+        let worker_exe = if in_process {
+            None
+        } else {
+            Some(std::env::current_exe().context("locating the basalt executable for model workers")?)
+        };
         let runtime = basalt_bedrock_runtime::RuntimeConfig {
+            worker_exe,
+            worker_env,
             model_dir: model_dir.unwrap_or_else(basalt_models::pull::model_dir),
             engine,
             embed,

@@ -33,6 +33,9 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// A model engine's worker process (started by `serve`; not for direct use).
+    #[command(name = "__worker", hide = true)]
+    Worker { spec: String },
 }
 
 #[derive(Subcommand)]
@@ -64,6 +67,22 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
         }
         ModelsCommand::List => {
             println!("model directory: {} (BASALT_MODEL_DIR)", dir.display());
+            // With the chat model installed, the level is proven as a worker proves it.
+            let chat = dir.join(pull::DEFAULT_CHAT);
+            let threads = basalt_models::EngineConfig::default().threads;
+            let level = chat
+                .exists()
+                .then(|| basalt_models::level::choose(&chat, threads));
+            match level {
+                Some(Ok(l)) => {
+                    println!("{}", l.describe());
+                    if let Some(p) = l.level.and_then(basalt_models::cpu::backend_file) {
+                        println!("llama.cpp CPU module: {}", p.display());
+                    }
+                }
+                Some(Err(e)) => println!("llama.cpp CPU kernels: none usable: {e}"),
+                None => println!("{}", basalt_models::cpu::selection().describe()),
+            }
             for spec in pull::DEFAULTS {
                 let state = if pull::is_installed(spec, &dir) {
                     "installed"
@@ -108,6 +127,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?),
         Command::Models { command } => models(command),
+        Command::Worker { spec } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            std::process::exit(basalt_models::worker::host::run(&spec))
+        }
     }
 }
 
@@ -219,9 +248,19 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 runtime: runtime.clone(),
             }),
         );
+        let gateway = {
+            let runtime = runtime.clone();
+            gateway.with_health("engines", Box::new(move || runtime.health()))
+        };
         gateway
             .metrics
             .add_renderer(Box::new(move |out: &mut String| accounting.render(out)));
+        {
+            let runtime = runtime.clone();
+            gateway
+                .metrics
+                .add_renderer(Box::new(move |out: &mut String| runtime.render_metrics(out)));
+        }
         eprintln!(
             "basalt {} ready on http://{} ({})",
             env!("CARGO_PKG_VERSION"),

@@ -124,7 +124,7 @@ async fn chat(runtime: &Runtime, body: &Value) -> http::Response<Body> {
     }
     let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
     let input_tokens = model.count_tokens(&req).await.unwrap_or(0) as u32;
-    let mut events = match model.stream(&req) {
+    let mut events = match model.stream(&req).await {
         Ok(rx) => rx,
         Err(e) => return from_aws(basalt_bedrock_runtime::chat_error_public(e)),
     };
@@ -215,11 +215,9 @@ async fn embeddings(runtime: &Runtime, body: &Value) -> http::Response<Body> {
         Err(e) => return from_aws(e),
     };
     let dims = body["dimensions"].as_u64().map(|d| d as usize);
-    let result = tokio::task::spawn_blocking(move || model.embed(&texts)).await;
-    let (vectors, counts) = match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return error(500, "server_error", &e.to_string()),
-        Err(e) => return error(500, "server_error", &e.to_string()),
+    let (vectors, counts) = match model.embed(texts).await {
+        Ok(r) => r,
+        Err(e) => return from_aws(basalt_bedrock_runtime::chat_error_public(e)),
     };
     let tokens: usize = counts.iter().sum();
     let data: Vec<Value> = vectors

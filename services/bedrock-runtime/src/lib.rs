@@ -45,10 +45,12 @@ pub fn chat_error_public(e: ChatError) -> AwsError {
 /// A runtime failure in the middle of a stream, as the stream's exception event.
 fn stream_error(e: ChatError) -> (&'static str, AwsError) {
     let err = chat_error(e);
-    let name = if err.code == "ThrottlingException" {
-        "throttlingException"
-    } else {
-        "modelStreamErrorException"
+    // The exception members of ConverseStreamOutput and ResponseStream.
+    let name = match err.code.as_str() {
+        "ThrottlingException" => "throttlingException",
+        "ServiceUnavailableException" => "serviceUnavailableException",
+        "ValidationException" => "validationException",
+        _ => "modelStreamErrorException",
     };
     (name, err)
 }
@@ -62,6 +64,8 @@ pub(crate) fn chat_error(e: ChatError) -> AwsError {
         }
         ChatError::Invalid(m) => AwsError::validation(m),
         ChatError::Engine(m) => AwsError::new(424, "ModelErrorException", m),
+        ChatError::Unavailable(m) => AwsError::new(503, "ServiceUnavailableException", m),
+        ChatError::NotReady(m) => AwsError::new(429, "ModelNotReadyException", m),
     }
 }
 
@@ -157,7 +161,7 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
-        let mut events = model.stream(&req).map_err(|e| self.failed(ctx, &id, e))?;
+        let mut events = model.stream(&req).await.map_err(|e| self.failed(ctx, &id, e))?;
         let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
@@ -251,6 +255,7 @@ impl BedrockRuntime {
             )));
         }
         let req = converse::parse(input)?;
+        converse::check_max_tokens(&id, input)?;
         let model = self.runtime.chat_for(&id).await?;
         Ok((id, req, model))
     }
@@ -272,7 +277,7 @@ impl BedrockRuntime {
         input: Value,
     ) -> Result<Output, AwsError> {
         let (id, req, model) = self.converse_request(&input, "ConverseStream").await?;
-        let mut events = model.stream(&req).map_err(|e| self.failed(ctx, &id, e))?;
+        let mut events = model.stream(&req).await.map_err(|e| self.failed(ctx, &id, e))?;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
         let ctx = ctx.clone();
@@ -361,10 +366,7 @@ impl BedrockRuntime {
         let req = providers::parse_embed(family, body)?;
         let model = self.runtime.embedding_for(id).await?;
         let texts = req.texts.clone();
-        let (vectors, counts) = tokio::task::spawn_blocking(move || model.embed(&texts))
-            .await
-            .map_err(|e| AwsError::internal(e.to_string()))?
-            .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
+        let (vectors, counts) = model.embed(texts).await.map_err(chat_error)?;
         let dims = providers::native_dimensions(family, req.dimensions);
         let vectors: Vec<Vec<f32>> = vectors
             .iter()

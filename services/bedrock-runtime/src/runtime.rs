@@ -5,7 +5,10 @@ use crate::catalog;
 use basalt_core::AwsError;
 use basalt_models::embed::EmbedConfig;
 use basalt_models::remote::RemoteChat;
-use basalt_models::{ChatBackend, ChatModel, EmbeddingModel, EngineConfig, ModelRoute, pull};
+use basalt_models::worker::{EngineSpec, WorkerChat, WorkerEmbed, WorkerStatus};
+use basalt_models::{
+    ChatBackend, ChatModel, EmbedBackend, EmbeddingModel, EngineConfig, ModelRoute, pull,
+};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +27,11 @@ pub struct RuntimeConfig {
     pub idle_unload: Option<Duration>,
     /// Model ids served by external OpenAI-compatible servers, first match wins.
     pub routes: Vec<ModelRoute>,
+    /// The executable that runs engines in worker processes (`basalt __worker`); `None` runs
+    /// them in this process, where a crashing engine takes the process down with it.
+    pub worker_exe: Option<PathBuf>,
+    /// Added to the workers' environment.
+    pub worker_env: Vec<(String, String)>,
 }
 
 impl Default for RuntimeConfig {
@@ -35,6 +43,8 @@ impl Default for RuntimeConfig {
             chat_model: None,
             idle_unload: None,
             routes: Vec::new(),
+            worker_exe: None,
+            worker_env: Vec::new(),
         }
     }
 }
@@ -90,13 +100,32 @@ impl<T> Slot<T> {
     fn loaded(&self) -> bool {
         self.model.try_lock().map(|g| g.is_some()).unwrap_or(true)
     }
+
+    /// The model if loaded, without waiting for a load in progress.
+    fn peek(&self) -> Option<Arc<T>> {
+        self.model.try_lock().ok().and_then(|g| g.clone())
+    }
+
+    fn loading(&self) -> bool {
+        self.model.try_lock().is_err()
+    }
+}
+
+/// An engine's entry in `/_basalt/health`.
+fn engine_health(loading: bool, status: Option<WorkerStatus>, in_process: bool) -> serde_json::Value {
+    match status {
+        Some(s) => serde_json::to_value(s).unwrap_or_default(),
+        None if loading => serde_json::json!({"state": "starting"}),
+        None if in_process => serde_json::json!({"state": "in_process"}),
+        None => serde_json::json!({"state": "not_loaded"}),
+    }
 }
 
 pub struct Runtime {
     pub config: RuntimeConfig,
     epoch: Instant,
     chat: Slot<ChatBackend>,
-    embed: Slot<EmbeddingModel>,
+    embed: Slot<EmbedBackend>,
     remotes: Vec<(ModelRoute, Arc<ChatBackend>)>,
 }
 
@@ -179,6 +208,14 @@ impl Runtime {
                     return Err(not_installed(model_id, &path));
                 }
                 let config = self.config.engine.clone();
+                if let Some(exe) = &self.config.worker_exe {
+                    let spec = EngineSpec::Chat { path, config };
+                    let w = WorkerChat::start(exe.clone(), spec, self.config.worker_env.clone())
+                        .await
+                        .map_err(|e| AwsError::new(424, "ModelErrorException", e))?;
+                    tracing::info!(model = %w.name, "chat model loaded in a worker process");
+                    return Ok(ChatBackend::Worker(w));
+                }
                 let loaded = tokio::task::spawn_blocking(move || ChatModel::load(&path, config))
                     .await
                     .map_err(|e| AwsError::internal(e.to_string()))?
@@ -190,7 +227,7 @@ impl Runtime {
     }
 
     /// The embedding model serving `model_id`.
-    pub async fn embedding_for(&self, model_id: &str) -> Result<Arc<EmbeddingModel>, AwsError> {
+    pub async fn embedding_for(&self, model_id: &str) -> Result<Arc<EmbedBackend>, AwsError> {
         self.embed
             .get(self.epoch, || async {
                 let dir = self.config.model_dir.join(pull::DEFAULT_EMBEDDING);
@@ -198,12 +235,51 @@ impl Runtime {
                     return Err(not_installed(model_id, &dir));
                 }
                 let config = self.config.embed;
+                if let Some(exe) = &self.config.worker_exe {
+                    let spec = EngineSpec::Embed { dir, config };
+                    let w = WorkerEmbed::start(exe.clone(), spec, self.config.worker_env.clone())
+                        .await
+                        .map_err(|e| AwsError::new(424, "ModelErrorException", e))?;
+                    return Ok(EmbedBackend::Worker(w));
+                }
                 tokio::task::spawn_blocking(move || EmbeddingModel::load_with(&dir, config))
                     .await
                     .map_err(|e| AwsError::internal(e.to_string()))?
+                    .map(|m| EmbedBackend::Local(Arc::new(m)))
                     .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))
             })
             .await
+    }
+
+    /// The engines' state for `/_basalt/health`.
+    pub fn health(&self) -> serde_json::Value {
+        let in_process = self.config.worker_exe.is_none();
+        let chat = self.chat.peek();
+        let embed = self.embed.peek();
+        serde_json::json!({
+            "isolation": if in_process { "in_process" } else { "worker_process" },
+            "chat": engine_health(self.chat.loading(), chat.and_then(|c| c.worker_status()), in_process && self.chat.loaded()),
+            "embeddings": engine_health(self.embed.loading(), embed.and_then(|e| e.worker_status()), in_process && self.embed.loaded()),
+        })
+    }
+
+    /// Prometheus lines about the engines' workers.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let statuses = [
+            self.chat.peek().and_then(|c| c.worker_status()),
+            self.embed.peek().and_then(|e| e.worker_status()),
+        ];
+        let _ = writeln!(out, "# TYPE basalt_engine_worker_up gauge");
+        let _ = writeln!(out, "# TYPE basalt_engine_worker_crashes_total counter");
+        let _ = writeln!(out, "# TYPE basalt_engine_worker_failed_requests_total counter");
+        for s in statuses.into_iter().flatten() {
+            let e = s.engine;
+            let up = (s.state == "running") as u8;
+            let _ = writeln!(out, "basalt_engine_worker_up{{engine=\"{e}\"}} {up}");
+            let _ = writeln!(out, "basalt_engine_worker_crashes_total{{engine=\"{e}\"}} {}", s.crashes);
+            let _ = writeln!(out, "basalt_engine_worker_failed_requests_total{{engine=\"{e}\"}} {}", s.failed_calls);
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! `aws-chunked` bodies itself (see [`chunked`]).
 
 pub mod chunked;
+mod guard;
 pub mod model;
 mod service;
 mod tags;
@@ -301,6 +302,18 @@ impl S3Handler {
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let head = req.method() == http::Method::HEAD;
         let verify = self.lookup.is_some();
+        // S3's own checks come first: the header section's size, user metadata's size, and with
+        // verification on, the shape of the request's authentication (see `guard`).
+        let refused = guard::check_header_section(req.headers())
+            .or_else(|| guard::check_metadata_size(req.method(), req.headers()))
+            .or_else(|| {
+                verify
+                    .then(|| guard::check_auth(&req, chrono::Utc::now().timestamp()))
+                    .flatten()
+            });
+        if let Some(refusal) = refused {
+            return finish(refusal.into_response(), head).await;
+        }
         if let Some(lookup) = &self.lookup
             && let Some(denied) = check_session_token(&req, lookup)
         {

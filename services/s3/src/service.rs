@@ -475,6 +475,16 @@ fn internal<E: std::fmt::Display>(e: E) -> S3Error {
 fn body_error(e: StdError) -> S3Error {
     match e.downcast::<S3Error>() {
         Ok(e) => *e,
+        // s3s checks a signed payload hash as the body streams in; its error type is private,
+        // so it is recognised by its text. S3 answers 400 `XAmzContentSHA256Mismatch`.
+        Err(e) if e.to_string().ends_with("Sha256Mismatch") => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            );
+            e.set_status_code(http::StatusCode::BAD_REQUEST);
+            e
+        }
         Err(e) => S3Error::with_message(S3ErrorCode::IncompleteBody, format!("{e}")),
     }
 }

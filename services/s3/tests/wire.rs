@@ -503,3 +503,82 @@ async fn sigv4_through_key_lookup() {
         .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn header_section_and_metadata_limits() {
+    let s = start(S3Config::default()).await;
+    let (st, _, _) = s.call(Method::PUT, "/limits", &[], b"").await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _, _) = s.call(Method::PUT, "/limits/k", &[], b"v").await;
+    assert_eq!(st, StatusCode::OK);
+    // A 200 KB header on a GET: S3's 8 KiB header section is exceeded.
+    let big = "a".repeat(200 * 1024);
+    let (st, h, body) = s.call(Method::GET, "/limits/k", &[("x-big", &big)], b"").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("<Code>RequestHeaderSectionTooLarge</Code><Message>Your request header section exceeds the maximum allowed size.</Message><MaxSizeAllowed>8192</MaxSizeAllowed><RequestId>"),
+        "{body}"
+    );
+    assert!(h.contains_key("x-amz-request-id"));
+    // Just under the limit is served.
+    let fits = "a".repeat(7 * 1024);
+    let (st, _, body) = s.call(Method::GET, "/limits/k", &[("x-big", &fits)], b"").await;
+    assert_eq!((st, body.as_str()), (StatusCode::OK, "v"));
+    // User metadata: 2 KiB of keys and values.
+    let meta = "m".repeat(2048 - 1);
+    let (st, _, body) = s
+        .call(Method::PUT, "/limits/m", &[("x-amz-meta-k", &meta)], b"v")
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let (st, _, body) = s
+        .call(Method::PUT, "/limits/m", &[("x-amz-meta-kk", &meta)], b"v")
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("<Code>MetadataTooLarge</Code>"), "{body}");
+}
+
+#[tokio::test]
+async fn unsigned_amz_headers_are_refused() {
+    let lookup: basalt_s3::KeyLookup = Arc::new(|ak: &str| {
+        (ak == "AKIDSTATIC").then(|| basalt_s3::KeySecret {
+            secret: "static-secret".to_owned(),
+            session_token: None,
+        })
+    });
+    let s = start(S3Config {
+        auth: Some(lookup),
+        ..S3Config::default()
+    })
+    .await;
+    let (st, _, body) = s
+        .signed(Method::PUT, "/unsig", &[], "AKIDSTATIC", "static-secret", None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    // `signed` signs every header it is given: sign a request, then add one it did not sign.
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let (st, _, body) = s
+        .call(
+            Method::GET,
+            "/unsig",
+            &[
+                ("x-amz-date", &now),
+                ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+                ("x-amz-meta-added", "1"),
+                (
+                    "authorization",
+                    &format!(
+                        "AWS4-HMAC-SHA256 Credential=AKIDSTATIC/{}/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}",
+                        &now[..8],
+                        "0".repeat(64)
+                    ),
+                ),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body.contains("<Code>AccessDenied</Code><Message>There were headers present in the request which were not signed</Message><HeadersNotSigned>x-amz-meta-added</HeadersNotSigned>"),
+        "{body}"
+    );
+}

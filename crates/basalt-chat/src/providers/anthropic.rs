@@ -89,6 +89,7 @@ pub(crate) fn parse(model_id: &str, body: &Value) -> Result<ChatRequest, AwsErro
     for (i, m) in messages_v.iter().enumerate() {
         messages.push(parse_message(m, i)?);
     }
+    check_conversation(messages_v)?;
     let system = match o.get("system") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![s.clone()],
@@ -131,6 +132,10 @@ pub(crate) fn parse(model_id: &str, body: &Value) -> Result<ChatRequest, AwsErro
                     }
                 },
             };
+            if tools.iter().any(|t: &ToolSpec| t.name == name) {
+                // anthropics/claude-code#10687, microsoft/vscode#276110.
+                return Err(AwsError::validation("tools: Tool names must be unique."));
+            }
             tools.push(ToolSpec {
                 name,
                 description: to.opt_str("description")?.unwrap_or_default().to_owned(),
@@ -168,6 +173,138 @@ pub(crate) fn parse(model_id: &str, body: &Value) -> Result<ChatRequest, AwsErro
         sampling,
         raw_prompt: None,
     })
+}
+
+/// The Messages API's rules on the shape of a conversation, in Anthropic's words as Bedrock
+/// returns them for InvokeModel (the body's types are already checked).
+///
+/// Sources of the wording: "first message must use the "user" role" (langchain4j/langchain4j#1864,
+/// Bedrock); "roles must alternate …" (aws-samples/alexa-and-bedrock-integration#1, InvokeModel);
+/// "all messages must have non-empty content …" (konveyor/kai#645, InvokeModel); "text content
+/// blocks must be non-empty" / "… must contain non-whitespace text"
+/// (aws-samples/generative-ai-use-cases#1685); "final assistant content cannot end with trailing
+/// whitespace" (langchain-ai/langchain-aws#599, InvokeModelWithResponseStream); the two
+/// `tool_use` / `tool_result` pairing messages (anthropics/claude-code#5060, #13460) and "Did not
+/// find N `tool_result` block(s) at the beginning of this message" (langchain-ai/langchain-aws#451).
+/// Which message index the pairing messages name is modelled: the message holding the offending
+/// `tool_use` (for missing results) or the one holding the `tool_result`.
+fn check_conversation(messages: &[Value]) -> Result<(), AwsError> {
+    let role = |m: &Value| m["role"].as_str().unwrap_or_default().to_owned();
+    if messages.first().map(role).as_deref() != Some("user") {
+        return Err(AwsError::validation(
+            "messages: first message must use the \"user\" role",
+        ));
+    }
+    for w in messages.windows(2) {
+        if role(&w[0]) == role(&w[1]) {
+            return Err(AwsError::validation(format!(
+                "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"{}\" roles in a row",
+                role(&w[1])
+            )));
+        }
+    }
+    let last = messages.len() - 1;
+    for (i, m) in messages.iter().enumerate() {
+        let final_assistant = i == last && role(m) == "assistant";
+        let empty = match &m["content"] {
+            Value::String(s) => s.is_empty(),
+            Value::Array(blocks) => blocks.is_empty(),
+            _ => false,
+        };
+        if empty && !final_assistant {
+            return Err(AwsError::validation(format!(
+                "messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+            )));
+        }
+        let texts: Vec<&str> = match &m["content"] {
+            Value::String(s) if !s.is_empty() => vec![s.as_str()],
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter(|b| b["type"] == "text")
+                .filter_map(|b| b["text"].as_str())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for t in &texts {
+            if t.is_empty() {
+                return Err(AwsError::validation(
+                    "messages: text content blocks must be non-empty",
+                ));
+            }
+            if t.trim().is_empty() && !final_assistant {
+                return Err(AwsError::validation(
+                    "messages: text content blocks must contain non-whitespace text",
+                ));
+            }
+        }
+        if final_assistant && texts.last().is_some_and(|t| t.ends_with(char::is_whitespace)) {
+            return Err(AwsError::validation(
+                "messages: final assistant content cannot end with trailing whitespace",
+            ));
+        }
+    }
+    let blocks = |m: &Value| m["content"].as_array().cloned().unwrap_or_default();
+    let tool_use_ids = |m: &Value| -> Vec<String> {
+        blocks(m)
+            .iter()
+            .filter(|b| b["type"] == "tool_use")
+            .filter_map(|b| b["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    for (i, m) in messages.iter().enumerate() {
+        if role(m) != "user" {
+            continue;
+        }
+        let uses = if i > 0 {
+            tool_use_ids(&messages[i - 1])
+        } else {
+            Vec::new()
+        };
+        let content = blocks(m);
+        for (j, b) in content.iter().enumerate() {
+            if b["type"] != "tool_result" {
+                continue;
+            }
+            let id = b["tool_use_id"].as_str().unwrap_or_default();
+            if !uses.iter().any(|u| u == id) {
+                return Err(AwsError::validation(format!(
+                    "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                )));
+            }
+        }
+    }
+    for (i, m) in messages.iter().enumerate().take(last) {
+        let uses = tool_use_ids(m);
+        if uses.is_empty() {
+            continue;
+        }
+        let next = blocks(&messages[i + 1]);
+        let result_id = |b: &Value| {
+            (b["type"] == "tool_result")
+                .then(|| b["tool_use_id"].as_str().unwrap_or_default().to_owned())
+        };
+        let results: Vec<String> = next.iter().filter_map(result_id).collect();
+        let missing: Vec<&str> = uses
+            .iter()
+            .filter(|u| !results.contains(u))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(AwsError::validation(format!(
+                "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                missing.join(", ")
+            )));
+        }
+        let leading = next.iter().take_while(|b| result_id(b).is_some()).count();
+        if leading < uses.len() {
+            return Err(AwsError::validation(format!(
+                "messages.{}: Did not find {} `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks.",
+                i + 1,
+                uses.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn parse_message(m: &Value, i: usize) -> Result<Message, AwsError> {

@@ -7,12 +7,13 @@ use crate::{ChatRequest, ChatResponse, Delta, Sampling, StopReason};
 use basalt_core::AwsError;
 use serde_json::{Value, json};
 
-pub(crate) fn parse(body: &Value) -> Result<ChatRequest, AwsError> {
+pub(crate) fn parse(model_id: &str, body: &Value) -> Result<ChatRequest, AwsError> {
     let o = Obj::root(body)?;
     let prompt = o.req_str("prompt")?;
     let mut req = templates::request_from_prompt(prompt);
+    let limit = super::max_output_tokens(model_id).unwrap_or(8192);
     req.sampling = Sampling {
-        max_tokens: o.opt_u32("max_tokens", 1, 32_768)?.unwrap_or(512),
+        max_tokens: o.opt_u32("max_tokens", 1, limit)?.unwrap_or(512),
         temperature: o.opt_num("temperature", 0.0, 1.0)?,
         top_p: o.opt_num("top_p", 0.0, 1.0)?,
         top_k: o.opt_u32("top_k", 1, 200)?,

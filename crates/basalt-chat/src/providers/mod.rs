@@ -18,6 +18,7 @@ mod anthropic;
 mod cohere_command;
 mod cohere_embed;
 mod common;
+pub mod conversation;
 mod deepseek;
 mod llama;
 mod mistral;
@@ -163,13 +164,13 @@ pub fn parse_chat(family: Family, model_id: &str, body: &Value) -> Result<ChatRe
         Family::AnthropicText => anthropic::parse_text(body),
         Family::TitanText => titan_text::parse(model_id, body),
         Family::Nova => nova::parse(body),
-        Family::Llama => llama::parse(body),
-        Family::Mistral => mistral::parse(body),
-        Family::MistralChat => openai_chat::parse(body, openai_chat::Dialect::Mistral),
+        Family::Llama => llama::parse(model_id, body),
+        Family::Mistral => mistral::parse(model_id, body),
+        Family::MistralChat => openai_chat::parse(model_id, body, openai_chat::Dialect::Mistral),
         Family::CohereCommandR => cohere_command::parse(body),
-        Family::Ai21Jamba => openai_chat::parse(body, openai_chat::Dialect::Jamba),
+        Family::Ai21Jamba => openai_chat::parse(model_id, body, openai_chat::Dialect::Jamba),
         Family::DeepSeek => deepseek::parse(body),
-        Family::OpenAiGptOss => openai_chat::parse(body, openai_chat::Dialect::OpenAi),
+        Family::OpenAiGptOss => openai_chat::parse(model_id, body, openai_chat::Dialect::OpenAi),
         Family::TitanEmbedV1
         | Family::TitanEmbedV2
         | Family::TitanEmbedImage
@@ -177,6 +178,37 @@ pub fn parse_chat(family: Family, model_id: &str, body: &Value) -> Result<ChatRe
             "The provided model doesn't support text generation; use an embedding request body.",
         )),
     }
+}
+
+/// The most output tokens the Bedrock model behind `model_id` generates in one response: the
+/// bound of the provider body's own token-count field on InvokeModel, and the model limit
+/// Converse checks `inferenceConfig.maxTokens` against. `None` for ids of no known text model.
+///
+/// From Bedrock's model-parameter pages: Claude as in [`anthropic::max_output_tokens`], Titan
+/// Text Lite 4096 / Express 8192 / Premier 3072, Llama `max_gen_len` at most 2048 (Converse
+/// answers "exceeds the model limit of 2048" for Llama 3.1, aws-samples/bedrock-access-gateway#41),
+/// Mistral 7B and Large/Small 8192 and Mixtral 4096, Cohere Command R 4000, Jamba 1.5 4096,
+/// DeepSeek-R1 32768. Nova (`maxTokens` up to 10K on v1, more on Premier and Nova 2) and gpt-oss
+/// are left to their bodies' own bounds: no single documented figure was found for them.
+pub fn max_output_tokens(model_id: &str) -> Option<u32> {
+    let id = base_model_id(model_id)?.to_ascii_lowercase();
+    let limit = match family_of(model_id)? {
+        Family::Anthropic | Family::AnthropicText => anthropic::max_output_tokens(model_id),
+        Family::TitanText => titan_text::max_token_count(model_id),
+        Family::Llama => 2048,
+        Family::Mistral | Family::MistralChat if id.contains("mixtral") => 4096,
+        Family::Mistral | Family::MistralChat => 8192,
+        Family::CohereCommandR => 4000,
+        Family::Ai21Jamba => 4096,
+        Family::DeepSeek => 32_768,
+        Family::Nova
+        | Family::OpenAiGptOss
+        | Family::TitanEmbedV1
+        | Family::TitanEmbedV2
+        | Family::TitanEmbedImage
+        | Family::CohereEmbed => return None,
+    };
+    Some(limit)
 }
 
 /// The InvokeModel response body of `family` for `resp`. `req` is the parsed request (Cohere

@@ -54,6 +54,9 @@ pub(crate) fn parse(body: &Value) -> Result<ChatRequest, AwsError> {
         }
         messages.push(Message { role, content });
     }
+    // Nova's messages-v1 body has Converse's message shapes and its conversation rules
+    // (wording modelled on Converse's: Nova's own answers were not found).
+    super::conversation::check_roles(&messages.iter().map(|m| m.role).collect::<Vec<_>>())?;
     let mut sampling = Sampling {
         max_tokens: 5000,
         ..Sampling::default()

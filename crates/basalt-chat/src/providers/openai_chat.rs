@@ -59,7 +59,7 @@ fn text_of(content: &Value, path: &str, blocks: &mut Vec<ContentBlock>) -> Resul
     }
 }
 
-pub(crate) fn parse(body: &Value, dialect: Dialect) -> Result<ChatRequest, AwsError> {
+pub(crate) fn parse(model_id: &str, body: &Value, dialect: Dialect) -> Result<ChatRequest, AwsError> {
     let o = Obj::root(body)?;
     let list = o.req_arr("messages")?;
     if list.is_empty() {
@@ -153,10 +153,10 @@ pub(crate) fn parse(body: &Value, dialect: Dialect) -> Result<ChatRequest, AwsEr
             "Only n=1 is supported by the local model.",
         ));
     }
-    let max_cap = if dialect == Dialect::OpenAi {
-        128_000
-    } else {
-        32_768
+    let max_cap = match dialect {
+        Dialect::OpenAi => 128_000,
+        // Jamba 1.5 4096, Mistral Large 2 8192 (see `max_output_tokens`).
+        Dialect::Jamba | Dialect::Mistral => super::max_output_tokens(model_id).unwrap_or(32_768),
     };
     let max_tokens = o
         .opt_u32("max_completion_tokens", 1, max_cap)?

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{ContentBlock, EmbeddingType, Role, ToolChoice};
+use crate::{ContentBlock, EmbeddingType, Role, ToolChoice, ToolResultContent};
 
 fn resp(text: &str, stop: StopReason) -> ChatResponse {
     ChatResponse {
@@ -754,4 +754,251 @@ fn documents_become_text() {
     assert!(e.message.contains("enum value set"), "{}", e.message);
     assert!(super::document_text("docx", "x", b"PK").is_err());
     assert!(super::document_text("txt", "", b"x").is_err());
+}
+
+fn anthropic(messages: Value) -> Value {
+    json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50, "messages": messages})
+}
+
+fn anthropic_err(body: &Value) -> String {
+    let err = parse_chat(Family::Anthropic, SONNET, body).unwrap_err();
+    assert_eq!(err.code, "ValidationException", "{}", err.message);
+    err.message
+}
+
+#[test]
+fn anthropic_conversation_rules() {
+    assert_eq!(
+        anthropic_err(&anthropic(json!([
+            {"role": "assistant", "content": "Hi"},
+            {"role": "user", "content": "Hello"},
+        ]))),
+        "messages: first message must use the \"user\" role"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": "b"},
+        ]))),
+        "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"user\" roles in a row"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": "b"},
+            {"role": "assistant", "content": "c"},
+        ]))),
+        "messages: roles must alternate between \"user\" and \"assistant\", but found multiple \"assistant\" roles in a row"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([{"role": "user", "content": []}]))),
+        "messages.0: all messages must have non-empty content except for the optional final assistant message"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([
+            {"role": "user", "content": "a"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "b"},
+        ]))),
+        "messages.1: all messages must have non-empty content except for the optional final assistant message"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(
+            json!([{"role": "user", "content": [{"type": "text", "text": ""}]}])
+        )),
+        "messages: text content blocks must be non-empty"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([{"role": "user", "content": "  \n"}]))),
+        "messages: text content blocks must contain non-whitespace text"
+    );
+    assert_eq!(
+        anthropic_err(&anthropic(json!([
+            {"role": "user", "content": "Capital of France?"},
+            {"role": "assistant", "content": "The capital is "},
+        ]))),
+        "messages: final assistant content cannot end with trailing whitespace"
+    );
+    // An empty final assistant message and a prefill without trailing space are fine.
+    for last in ["", "The capital is"] {
+        let req = parse_chat(
+            Family::Anthropic,
+            SONNET,
+            &anthropic(json!([
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": last},
+            ])),
+        )
+        .unwrap();
+        assert_eq!(req.messages.len(), 2);
+    }
+    let tool = |name: &str| json!({"name": name, "input_schema": {"type": "object"}});
+    let mut dup = anthropic(json!([{"role": "user", "content": "x"}]));
+    dup["tools"] = json!([tool("a"), tool("a")]);
+    assert_eq!(anthropic_err(&dup), "tools: Tool names must be unique.");
+}
+
+fn weather_round_trip(result: Value) -> Value {
+    anthropic(json!([
+        {"role": "user", "content": "What is the weather in Paris?"},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "Let me check."},
+            {"type": "tool_use", "id": "toolu_bdrk_01A", "name": "get_weather", "input": {"city": "Paris"}},
+        ]},
+        {"role": "user", "content": [result]},
+    ]))
+}
+
+#[test]
+fn anthropic_tool_pairing_rules() {
+    let result = |id: &str| json!({"type": "tool_result", "tool_use_id": id, "content": "sunny"});
+    assert_eq!(
+        anthropic_err(&weather_round_trip(result("toolu_other"))),
+        "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_other. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+    );
+    assert_eq!(
+        anthropic_err(&weather_round_trip(json!({"type": "text", "text": "never mind"}))),
+        "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_bdrk_01A. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+    );
+    let mut late = weather_round_trip(json!({"type": "text", "text": "here:"}));
+    late["messages"][2]["content"]
+        .as_array_mut()
+        .unwrap()
+        .push(result("toolu_bdrk_01A"));
+    assert_eq!(
+        anthropic_err(&late),
+        "messages.2: Did not find 1 `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks."
+    );
+    assert!(
+        anthropic_err(&anthropic(json!([
+            {"role": "user", "content": [result("toolu_x")]},
+        ])))
+        .starts_with("messages.0.content.0: unexpected `tool_use_id`")
+    );
+}
+
+#[test]
+fn anthropic_tool_round_trip_maps_to_neutral_blocks() {
+    // `content` as a string, as a list of text blocks, absent, and an error result.
+    let cases = [
+        (
+            json!({"type": "tool_result", "tool_use_id": "toolu_bdrk_01A", "content": "{\"temperature_c\": 23}"}),
+            vec![ToolResultContent::Text("{\"temperature_c\": 23}".into())],
+            false,
+        ),
+        (
+            json!({"type": "tool_result", "tool_use_id": "toolu_bdrk_01A", "content": [
+                {"type": "text", "text": "23 C"}, {"type": "text", "text": "sunny"}]}),
+            vec![
+                ToolResultContent::Text("23 C".into()),
+                ToolResultContent::Text("sunny".into()),
+            ],
+            false,
+        ),
+        (
+            json!({"type": "tool_result", "tool_use_id": "toolu_bdrk_01A", "is_error": true,
+                   "content": [{"type": "text", "text": "city not found"}]}),
+            vec![ToolResultContent::Text("city not found".into())],
+            true,
+        ),
+        (
+            json!({"type": "tool_result", "tool_use_id": "toolu_bdrk_01A"}),
+            vec![],
+            false,
+        ),
+    ];
+    for (result, expected, error) in cases {
+        let mut body = weather_round_trip(result);
+        body["tools"] = json!([{"name": "get_weather", "input_schema": {"type": "object",
+            "properties": {"city": {"type": "string"}}}}]);
+        let req = parse_chat(Family::Anthropic, SONNET, &body).unwrap();
+        assert_eq!(req.messages.len(), 3);
+        assert_eq!(req.messages[1].role, Role::Assistant);
+        assert_eq!(
+            req.messages[1].content,
+            vec![
+                ContentBlock::Text("Let me check.".into()),
+                ContentBlock::ToolUse {
+                    id: "toolu_bdrk_01A".into(),
+                    name: "get_weather".into(),
+                    input: json!({"city": "Paris"}),
+                },
+            ]
+        );
+        assert_eq!(req.messages[2].role, Role::User);
+        assert_eq!(
+            req.messages[2].content,
+            vec![ContentBlock::ToolResult {
+                tool_use_id: "toolu_bdrk_01A".into(),
+                content: expected,
+                is_error: error,
+            }]
+        );
+    }
+}
+
+#[test]
+fn output_token_limits_per_model() {
+    for (id, limit) in [
+        ("anthropic.claude-3-haiku-20240307-v1:0", Some(4096)),
+        ("us.anthropic.claude-3-5-sonnet-20241022-v2:0", Some(8192)),
+        ("anthropic.claude-3-7-sonnet-20250219-v1:0", Some(64_000)),
+        ("anthropic.claude-opus-4-1-20250805-v1:0", Some(32_000)),
+        ("amazon.titan-text-premier-v1:0", Some(3072)),
+        ("meta.llama3-1-70b-instruct-v1:0", Some(2048)),
+        ("mistral.mixtral-8x7b-instruct-v0:1", Some(4096)),
+        ("mistral.mistral-large-2407-v1:0", Some(8192)),
+        ("cohere.command-r-plus-v1:0", Some(4000)),
+        ("ai21.jamba-1-5-large-v1:0", Some(4096)),
+        ("deepseek.r1-v1:0", Some(32_768)),
+        ("amazon.nova-pro-v1:0", None),
+        ("amazon.titan-embed-text-v2:0", None),
+        ("foo.bar", None),
+    ] {
+        assert_eq!(max_output_tokens(id), limit, "{id}");
+    }
+    // The provider bodies' own token-count fields are bounded by the same limits.
+    let llama = parse_chat(
+        Family::Llama,
+        "meta.llama3-8b-instruct-v1:0",
+        &json!({"prompt": "x", "max_gen_len": 2049}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        llama.message,
+        "Malformed input request: #/max_gen_len: 2049 is not less or equal to 2048, please reformat your input and try again."
+    );
+    let mixtral = parse_chat(
+        Family::Mistral,
+        "mistral.mixtral-8x7b-instruct-v0:1",
+        &json!({"prompt": "x", "max_tokens": 4097}),
+    )
+    .unwrap_err();
+    assert!(mixtral.message.contains("4097 is not less or equal to 4096"));
+    let jamba = parse_chat(
+        Family::Ai21Jamba,
+        "ai21.jamba-1-5-mini-v1:0",
+        &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 4097}),
+    )
+    .unwrap_err();
+    assert!(jamba.message.contains("4097 is not less or equal to 4096"));
+}
+
+#[test]
+fn nova_conversation_rules() {
+    let body = |messages: Value| json!({"messages": messages});
+    let err = parse_chat(
+        Family::Nova,
+        "amazon.nova-lite-v1:0",
+        &body(json!([{"role": "assistant", "content": [{"text": "Hi"}]}])),
+    )
+    .unwrap_err();
+    assert_eq!(err.message, conversation::MUST_START_WITH_USER);
+    let err = parse_chat(
+        Family::Nova,
+        "amazon.nova-lite-v1:0",
+        &body(json!([{"role": "user", "content": [{"text": "a"}]}, {"role": "user", "content": [{"text": "b"}]}])),
+    )
+    .unwrap_err();
+    assert_eq!(err.message, conversation::MUST_ALTERNATE);
 }

@@ -6,7 +6,7 @@ use crate::{ChatRequest, ChatResponse, Delta, Sampling, StopReason, Usage};
 use basalt_core::AwsError;
 use serde_json::{Value, json};
 
-fn max_token_count(model_id: &str) -> u32 {
+pub(crate) fn max_token_count(model_id: &str) -> u32 {
     let id = model_id.to_ascii_lowercase();
     if id.contains("lite") {
         4096

@@ -22,7 +22,7 @@ const ROWS_PER_TASK: usize = 64;
 /// more than it saves).
 const PARALLEL_MIN_MACS: usize = 1 << 20;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Precision {
     /// f32 throughout: embeddings agree with sentence-transformers' to float rounding.
     #[default]
@@ -60,9 +60,11 @@ impl Kernel {
     pub fn select(precision: Precision) -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx512f") {
-                if precision == Precision::Bf16 && has!("avx512bf16") {
+            // Proven and allowed by BASALT_CPU_FEATURES, not only advertised (crate::cpu).
+            use crate::cpu::Feature;
+            let cpu = crate::cpu::selection();
+            if cpu.allows(Feature::Avx512) {
+                if precision == Precision::Bf16 && cpu.allows(Feature::Avx512Bf16) {
                     return Kernel::Bf16;
                 }
                 return Kernel::F32Avx512;
@@ -243,9 +245,10 @@ impl Linear {
         out: &SharedOut,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        if crate::cpu::selection().allows(crate::cpu::Feature::Avx2)
+            && crate::cpu::selection().allows(crate::cpu::Feature::Fma)
         {
-            // SAFETY: the features were just detected; the rest is forwarded.
+            // SAFETY: the features were proven by running them; the rest is forwarded.
             return unsafe { self.task_f32_avx2(x, w, rows, cols, out) };
         }
         // Every aarch64 CPU has fused multiply-add (and `mul_add` compiles to it there).

@@ -23,7 +23,7 @@ pub enum EmbedError {
 }
 
 /// How an embedding model runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct EmbedConfig {
     /// Threads for one batch (0: one per core).
     pub threads: usize,

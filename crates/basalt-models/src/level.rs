@@ -1,0 +1,211 @@
+//! Which of llama.cpp's CPU kernel levels this process runs: the best candidate
+//! ([`crate::cpu`]: every feature advertised and its instructions proven) that also survives
+//! a real forward pass of the model, run in a forked child first.
+//!
+//! Instruction probes are not enough. On some KVM guests every AMX instruction runs in a
+//! probe, yet ggml's AMX GEMM dies of SIGILL on its first `tilezero` inside the engine (the
+//! tile configuration does not survive there). Only the kernels themselves, on the model's
+//! own tensors, with the engine's threads, say whether a level works; a child that dies
+//! costs a second at the first model load, not the server.
+
+use crate::cpu;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A forward pass that takes longer than this is a hung level.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The level in use and the levels refused on the way.
+#[derive(Debug, Clone)]
+pub struct LlamaLevel {
+    /// `None` off x86-64 (ggml chooses among its variants).
+    pub level: Option<&'static str>,
+    pub refused: Vec<(&'static str, String)>,
+    /// Whether the level was taken from `BASALT_LLAMA_LEVEL` (proven by an earlier worker of
+    /// the same server) rather than proven here.
+    pub inherited: bool,
+}
+
+impl LlamaLevel {
+    pub fn describe(&self) -> String {
+        let mut s = match self.level {
+            Some(l) => format!("llama.cpp CPU kernels: {l}"),
+            None => "llama.cpp CPU kernels: ggml's choice".to_owned(),
+        };
+        if self.inherited {
+            s.push_str(" (proven by an earlier worker)");
+        }
+        for (level, why) in &self.refused {
+            s.push_str(&format!("; {level} refused: {why}"));
+        }
+        s.push_str("; ");
+        s.push_str(&cpu::selection().describe());
+        s
+    }
+}
+
+static CHOSEN: OnceLock<Result<LlamaLevel, String>> = OnceLock::new();
+
+/// The level chosen in this process, once a model has been loaded.
+pub fn chosen() -> Option<&'static LlamaLevel> {
+    CHOSEN.get().and_then(|r| r.as_ref().ok())
+}
+
+/// Chooses (once per process) and registers the CPU backend that runs `model` with
+/// `threads` threads. Call before `llama_backend_init`.
+pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String> {
+    CHOSEN
+        .get_or_init(|| {
+            let candidates = cpu::selection().candidates();
+            if candidates.is_empty() {
+                cpu::load_llama_level(None)?;
+                return Ok(LlamaLevel {
+                    level: None,
+                    refused: Vec::new(),
+                    inherited: false,
+                });
+            }
+            if let Ok(known) = std::env::var("BASALT_LLAMA_LEVEL")
+                && let Some(level) = candidates.iter().find(|c| **c == known)
+            {
+                cpu::load_llama_level(Some(level))?;
+                return Ok(LlamaLevel {
+                    level: Some(level),
+                    refused: Vec::new(),
+                    inherited: true,
+                });
+            }
+            let mut refused = Vec::new();
+            for level in candidates {
+                let started = Instant::now();
+                match prove(model, level, threads) {
+                    Ok(()) => {
+                        cpu::load_llama_level(Some(level))?;
+                        let chosen = LlamaLevel {
+                            level: Some(level),
+                            refused,
+                            inherited: false,
+                        };
+                        tracing::info!(
+                            proof_ms = started.elapsed().as_millis() as u64,
+                            "{}",
+                            chosen.describe()
+                        );
+                        return Ok(chosen);
+                    }
+                    Err(why) => {
+                        tracing::warn!("llama.cpp CPU level {level} refused: {why}");
+                        refused.push((level, why));
+                    }
+                }
+            }
+            Err(format!(
+                "no llama.cpp CPU kernel level runs on this machine: {}",
+                refused
+                    .iter()
+                    .map(|(l, w)| format!("{l}: {w}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Runs a forward pass of `model` on `level` in a forked child.
+#[cfg(unix)]
+fn prove(model: &Path, level: &'static str, threads: i32) -> Result<(), String> {
+    // SAFETY: the child runs llama.cpp from scratch (nothing of it is loaded in this process
+    // yet: `choose` runs before any backend exists) and leaves with _exit; glibc keeps malloc
+    // usable after fork, and the child takes no lock of ours.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(format!("fork failed: {}", std::io::Error::last_os_error()));
+        }
+        if pid == 0 {
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            let ok = std::panic::catch_unwind(|| forward_pass(model, level, threads))
+                .is_ok_and(|r| r.is_ok());
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let deadline = Instant::now() + PROBE_TIMEOUT;
+        let mut status = 0;
+        loop {
+            let r = libc::waitpid(pid, &mut status, libc::WNOHANG);
+            if r == pid {
+                break;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                return Err(format!("waitpid failed: {}", std::io::Error::last_os_error()));
+            }
+            if Instant::now() > deadline {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+                return Err(format!("a forward pass took over {}s", PROBE_TIMEOUT.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Err(format!(
+                "a forward pass died of {}",
+                cpu::signal_name(libc::WTERMSIG(status))
+            ));
+        }
+        match libc::WEXITSTATUS(status) {
+            0 => Ok(()),
+            c => Err(format!("a forward pass failed (status {c})")),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn prove(_model: &Path, _level: &'static str, _threads: i32) -> Result<(), String> {
+    Ok(())
+}
+
+/// What the engine will do: a batched prompt (the GEMM kernels) then one decoded token (the
+/// GEMV kernels), on the engine's thread count.
+fn forward_pass(model: &Path, level: &str, threads: i32) -> Result<(), String> {
+    cpu::load_llama_level(Some(level))?;
+    let mut backend = LlamaBackend::init().map_err(|e| e.to_string())?;
+    backend.void_logs();
+    let model = LlamaModel::load_from_file(&backend, model, &LlamaModelParams::default())
+        .map_err(|e| e.to_string())?;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(256))
+        .with_n_batch(64)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_flash_attention_policy(0);
+    let mut ctx = model
+        .new_context(&backend, params)
+        .map_err(|e| e.to_string())?;
+    let vocab = model.n_vocab().max(2);
+    let mut batch = LlamaBatch::new(64, 1);
+    const PROMPT: i32 = 48;
+    for i in 0..PROMPT {
+        batch
+            .add(LlamaToken(1 + i % (vocab - 1)), i, &[0], i == PROMPT - 1)
+            .map_err(|e| e.to_string())?;
+    }
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    batch.clear();
+    batch
+        .add(LlamaToken(1), PROMPT, &[0], true)
+        .map_err(|e| e.to_string())?;
+    ctx.decode(&mut batch).map_err(|e| e.to_string())?;
+    Ok(())
+}
