@@ -55,7 +55,10 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn is_shared_lib(p: &Path) -> bool {
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     name.starts_with("lib") && (name.contains(".so") || name.ends_with(".dylib"))
 }
 

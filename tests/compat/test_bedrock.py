@@ -589,6 +589,120 @@ def test_converse_invalid_model(brt):
 
 
 # ---------------------------------------------------------------------------------------
+# Request validation: Bedrock's ValidationExceptions, answered before any model runs
+
+def _user(text):
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def _assistant(*blocks):
+    return {"role": "assistant", "content": list(blocks)}
+
+
+def _tool_use(tid):
+    return {"toolUse": {"toolUseId": tid, "name": "get_weather", "input": {"city": "Paris"}}}
+
+
+def _tool_result(tid):
+    return {"toolResult": {"toolUseId": tid, "content": [{"text": "sunny"}]}}
+
+
+_START = ("A conversation must start with a user message. "
+          "Try again with a conversation that starts with a user message.")
+_ALTERNATE = ("A conversation must alternate between user and assistant roles. "
+              "Make sure the conversation alternates between user and assistant roles and try again.")
+
+
+@pytest.mark.parametrize("messages, message", [
+    ([], _START),
+    ([_assistant({"text": "Hi"}), _user("Hello")], _START),
+    ([_user("a"), _user("b")], _ALTERNATE),
+    ([_user("a"), _assistant({"text": "b"}), _assistant({"text": "c"})], _ALTERNATE),
+    ([_user("")], "The text field in the ContentBlock object at messages.0.content.0 is blank. "
+                  "Add text to the text field, and try again."),
+    ([_user("a"), {"role": "assistant", "content": []}],
+     "The content field in the Message object at messages.1 is empty. "
+     "Add a ContentBlock object to the content field and try again."),
+    ([_user("a"), _assistant({"text": "b"}), {"role": "user", "content": [_tool_result("t1")]}],
+     "The number of toolResult blocks at messages.2.content exceeds the number of toolUse blocks of previous turn."),
+    ([_user("a"), _assistant(_tool_use("t1"), _tool_use("t2")), {"role": "user", "content": [_tool_result("t1")]}],
+     "Expected toolResult blocks at messages.2.content for the following Ids: t2"),
+    ([_user("a"), _assistant(_tool_use("t1")),
+      {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [], "status": "error"}}]}],
+     "The content field at messages.2.content.0.toolResult cannot be empty when status value is error."),
+], ids=["empty", "assistant-first", "two-users", "two-assistants", "blank-text", "empty-content",
+        "orphan-result", "missing-result", "empty-error-result"])
+def test_converse_conversation_rules(brt, messages, message):
+    with pytest.raises(ClientError) as e:
+        brt.converse(modelId=MODEL, messages=messages, toolConfig={"tools": [WEATHER_TOOL]},
+                     inferenceConfig={"maxTokens": 10, **GREEDY})
+    assert validation_error(e) == message
+
+
+def test_converse_max_tokens_over_the_model_limit(brt):
+    # Claude 3 Haiku writes at most 4096 tokens.
+    with pytest.raises(ClientError) as e:
+        brt.converse(modelId=MODEL, messages=[_user("hi")], inferenceConfig={"maxTokens": 4097})
+    assert validation_error(e) == ("The maximum tokens you requested exceeds the model limit of 4096. "
+                                   "Try again with a maximum tokens value that is lower than 4096.")
+
+
+def test_converse_document_limits(brt):
+    doc = lambda name: {"document": {"format": "txt", "name": name, "source": {"bytes": b"x"}}}
+    with pytest.raises(ClientError) as e:
+        brt.converse(modelId=MODEL, messages=[{"role": "user", "content": [
+            *(doc(f"d{i}") for i in range(6)), {"text": "summarize"}]}])
+    assert validation_error(e) == "You can't include more than 5 documents in a request."
+    with pytest.raises(ClientError) as e:
+        brt.converse(modelId=MODEL, messages=[{"role": "user", "content": [
+            doc("notes"), doc("notes"), {"text": "summarize"}]}])
+    assert validation_error(e) == ("Messages can't contain duplicate document names. "
+                                   "Rename the document and retry your request.")
+
+
+@pytest.mark.parametrize("messages, message", [
+    ([{"role": "assistant", "content": "Hi"}, {"role": "user", "content": "Hello"}],
+     'messages: first message must use the "user" role'),
+    ([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+     'messages: roles must alternate between "user" and "assistant", but found multiple "user" roles in a row'),
+    ([{"role": "user", "content": []}],
+     "messages.0: all messages must have non-empty content except for the optional final assistant message"),
+    ([{"role": "user", "content": [{"type": "text", "text": ""}]}],
+     "messages: text content blocks must be non-empty"),
+    ([{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "It is "}],
+     "messages: final assistant content cannot end with trailing whitespace"),
+    ([{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_x", "content": "r"}]}],
+     "messages.0.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_x. "
+     "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."),
+], ids=["assistant-first", "two-users", "empty-content", "empty-text", "trailing-space", "orphan-result"])
+def test_anthropic_conversation_rules(brt, messages, message):
+    with pytest.raises(ClientError) as e:
+        invoke(brt, anthropic_body(messages))
+    assert validation_error(e) == message
+
+
+def test_anthropic_tool_result_round_trip(brt):
+    # The Anthropic Messages leg of the tool round trip: the result goes back as a tool_result
+    # (string content) and the model answers from it instead of calling the tool again.
+    tools = [{"name": "get_weather", "description": "Get the current weather for a city.",
+              "input_schema": WEATHER_TOOL["toolSpec"]["inputSchema"]["json"]}]
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    first = invoke(brt, anthropic_body(question, max_tokens=100, tools=tools)).body
+    assert first["stop_reason"] == "tool_use", first
+    use = next(c for c in first["content"] if c["type"] == "tool_use")
+    follow = question + [
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use["id"],
+                                      "content": json.dumps({"temperature_c": 23, "sky": "sunny"})}]},
+    ]
+    second = invoke(brt, anthropic_body(follow, max_tokens=100, tools=tools)).body
+    assert second["stop_reason"] == "end_turn", second
+    assert all(c["type"] == "text" for c in second["content"]), second
+    answer = "".join(c["text"] for c in second["content"])
+    assert "23" in answer or "sunny" in answer.lower(), answer
+
+
+# ---------------------------------------------------------------------------------------
 # Converse tool use
 
 def test_converse_tool_use_round_trip(brt, weather_call):

@@ -205,44 +205,48 @@ PROMPTS = [
     "What is the capital of France? Answer in one word.",
     "List three primary colors, comma separated.",
     "Write one sentence about the sea.",
+    "What is 12 times 12? Answer with the number only.",
+    "Name the largest planet in the solar system.",
+    "Translate 'good morning' into French.",
 ]
-# Levels below the machine's best, one per family of kernels (scalar, AVX2, AVX-512, VNNI).
-LEVELS = ["x64", "haswell", "skylakex", "icelake"]
+ORDER = ["x64", "sse42", "sandybridge", "ivybridge", "piledriver", "haswell", "alderlake",
+         "skylakex", "cannonlake", "cascadelake", "icelake", "cooperlake", "zen4", "sapphirerapids"]
+AVX512 = ORDER.index("skylakex")
 
 
-def _levels_here():
-    out = subprocess.run([str(BASALT_BIN), "models", "list"], capture_output=True, text=True, timeout=60).stdout
-    best = next(l for l in out.splitlines() if l.startswith("llama.cpp CPU kernels: ")).split()[3].rstrip(";")
-    order = ["x64", "sse42", "sandybridge", "ivybridge", "piledriver", "haswell", "alderlake",
-             "skylakex", "cannonlake", "cascadelake", "icelake", "cooperlake", "zen4", "sapphirerapids"]
-    return best, [l for l in LEVELS if order.index(l) < order.index(best)]
+def _best_level():
+    out = subprocess.run([str(BASALT_BIN), "models", "list"], capture_output=True, text=True, timeout=120).stdout
+    return next(l for l in out.splitlines() if l.startswith("llama.cpp CPU kernels: ")).split()[3].rstrip(";")
 
 
-def _agreement(a: str, b: str) -> float:
-    """Share of the longer answer's characters before the two first differ."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n / max(len(a), len(b), 1)
+def _answers(level):
+    s = BasaltServer(extra_args=["--ephemeral", "--cpu-features", level], name=f"level-{level}").start()
+    try:
+        brt = _client("bedrock-runtime", s.endpoint)
+        answers = [_converse(brt, p, max_tokens=24) for p in PROMPTS]
+        assert _health(s)["engines"]["chat"]["info"]["llama_level"] == level
+        return answers
+    finally:
+        s.close()
 
 
 def test_every_kernel_level_gives_the_same_greedy_answers():
-    best, levels = _levels_here()
-    answers = {}
-    for level in [best, *levels]:
-        s = BasaltServer(extra_args=["--ephemeral", "--cpu-features", level], name=f"level-{level}").start()
-        try:
-            brt = _client("bedrock-runtime", s.endpoint)
-            answers[level] = [_converse(brt, p, max_tokens=24) for p in PROMPTS]
-            info = _health(s)["engines"]["chat"]["info"]
-            assert info["llama_level"] == level, info
-        finally:
-            s.close()
-    for level in levels:
-        for p, ref, got in zip(PROMPTS, answers[best], answers[level]):
-            # Different kernels sum in different orders; greedy answers may part late, never early.
-            assert _agreement(ref, got) >= 0.6, (level, p, ref, got)
-    agree = [_agreement(r, g) for lv in levels for r, g in zip(answers[best], answers[lv])]
-    print(f"kernel levels {[best, *levels]}: mean agreement {sum(agree) / max(len(agree), 1):.3f}")
+    """Each family of kernels forced in turn. Levels that share the best level's arithmetic
+    (AVX-512: the same block sums in the same order) must answer identically. The AVX2 family
+    accumulates the same integer dot products in another order, so greedy decoding flips on
+    near-tie tokens: bench/kernel_levels.py measures 89.7 % token agreement for haswell
+    against zen4 on 20 prompts x 32 tokens (x64 90.5 %), identical within each family; here
+    most short answers must still be identical. (The scalar x64 level is in the bench only:
+    it is slow.)"""
+    best = _best_level()
+    rank = ORDER.index(best)
+    same_family = [l for l in ("icelake", "skylakex") if AVX512 <= ORDER.index(l) < rank]
+    other_family = ["haswell"] if rank > ORDER.index("haswell") else []
+    ref = _answers(best)
+    for level in same_family:
+        assert _answers(level) == ref, level
+    for level in other_family:
+        got = _answers(level)
+        identical = sum(a == b for a, b in zip(ref, got))
+        assert identical >= len(PROMPTS) - 2, (level, ref, got)
+        assert got[0] == "Paris" and got[3] == "144", got

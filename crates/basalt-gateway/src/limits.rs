@@ -121,7 +121,10 @@ mod tests {
         assert!(check_header_section(&h).is_ok());
         h.insert("x-big", fill(MAX_HEADER_SECTION - overhead + 1));
         let e = check_header_section(&h).unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (400, "RequestHeaderSectionTooLarge"));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (400, "RequestHeaderSectionTooLarge")
+        );
         assert_eq!(
             e.message,
             "Your request header section exceeds the maximum allowed size."
@@ -142,7 +145,10 @@ mod tests {
     #[test]
     fn body_error_uses_the_modeled_413() {
         let e = body_too_large(&["lambda"], 10);
-        assert_eq!((e.status, e.code.as_str()), (413, "RequestTooLargeException"));
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (413, "RequestTooLargeException")
+        );
         let e = body_too_large(&["dynamodb"], 10);
         assert_eq!((e.status, e.code.as_str()), (413, "RequestEntityTooLarge"));
         assert_eq!(e.message, "Request body must be smaller than 10 bytes.");

@@ -433,7 +433,10 @@ mod tests {
             hex::encode(Sha256::digest(creq.as_bytes()))
         );
         let key = signing_key(SECRET, "20150830", "us-east-1", "sts");
-        format!("{q}&X-Amz-Signature={}", hex::encode(hmac(&key, sts.as_bytes())))
+        format!(
+            "{q}&X-Amz-Signature={}",
+            hex::encode(hmac(&key, sts.as_bytes()))
+        )
     }
 
     fn check(method: &str, path: &str, query: &str, host: &str, now: i64) -> Result<(), SigError> {
@@ -467,10 +470,20 @@ mod tests {
             format!("{url}&Extra=1"),
         ];
         for q in &tampered {
-            assert_eq!(check("GET", "/", q, host, t0 + 30), Err(SigError::Mismatch), "{q}");
+            assert_eq!(
+                check("GET", "/", q, host, t0 + 30),
+                Err(SigError::Mismatch),
+                "{q}"
+            );
         }
-        assert_eq!(check("POST", "/", &url, host, t0 + 30), Err(SigError::Mismatch));
-        assert_eq!(check("GET", "/x", &url, host, t0 + 30), Err(SigError::Mismatch));
+        assert_eq!(
+            check("POST", "/", &url, host, t0 + 30),
+            Err(SigError::Mismatch)
+        );
+        assert_eq!(
+            check("GET", "/x", &url, host, t0 + 30),
+            Err(SigError::Mismatch)
+        );
         assert_eq!(
             check("GET", "/", &url, "other.example.com", t0 + 30),
             Err(SigError::Mismatch)
@@ -556,7 +569,10 @@ mod tests {
         ));
         // a header-signed request is valid 15 minutes either side of its date
         sig.signed_headers = vec!["host".into(), "x-amz-date".into()];
-        assert_eq!(verify(&sig, &input, SECRET, now + 900), Err(SigError::Mismatch));
+        assert_eq!(
+            verify(&sig, &input, SECRET, now + 900),
+            Err(SigError::Mismatch)
+        );
         assert!(matches!(
             verify(&sig, &input, SECRET, now + 901),
             Err(SigError::Expired(_))

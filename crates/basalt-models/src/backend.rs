@@ -82,7 +82,10 @@ impl EmbedBackend {
     }
 
     /// Unit-length embeddings of `texts`, in order, and the token count of each.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<usize>), ChatError> {
+    pub async fn embed(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, Vec<usize>), ChatError> {
         match self {
             EmbedBackend::Local(m) => {
                 let m = m.clone();

@@ -48,20 +48,70 @@ pub struct Level {
 
 #[cfg(target_arch = "x86_64")]
 pub const LEVELS: &[Level] = &[
-    Level { name: "x64", features: &[] },
-    Level { name: "sse42", features: &[Sse42] },
-    Level { name: "sandybridge", features: &[Sse42, Avx] },
-    Level { name: "ivybridge", features: &[Sse42, Avx, F16c] },
-    Level { name: "piledriver", features: &[Sse42, Avx, F16c, Fma] },
-    Level { name: "haswell", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2] },
-    Level { name: "alderlake", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni] },
-    Level { name: "skylakex", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512] },
-    Level { name: "cannonlake", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi] },
-    Level { name: "cascadelake", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni] },
-    Level { name: "icelake", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni] },
-    Level { name: "cooperlake", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni, Avx512Bf16] },
-    Level { name: "zen4", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16] },
-    Level { name: "sapphirerapids", features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16, Amx] },
+    Level {
+        name: "x64",
+        features: &[],
+    },
+    Level {
+        name: "sse42",
+        features: &[Sse42],
+    },
+    Level {
+        name: "sandybridge",
+        features: &[Sse42, Avx],
+    },
+    Level {
+        name: "ivybridge",
+        features: &[Sse42, Avx, F16c],
+    },
+    Level {
+        name: "piledriver",
+        features: &[Sse42, Avx, F16c, Fma],
+    },
+    Level {
+        name: "haswell",
+        features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2],
+    },
+    Level {
+        name: "alderlake",
+        features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni],
+    },
+    Level {
+        name: "skylakex",
+        features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512],
+    },
+    Level {
+        name: "cannonlake",
+        features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi],
+    },
+    Level {
+        name: "cascadelake",
+        features: &[Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni],
+    },
+    Level {
+        name: "icelake",
+        features: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni,
+        ],
+    },
+    Level {
+        name: "cooperlake",
+        features: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vnni, Avx512Bf16,
+        ],
+    },
+    Level {
+        name: "zen4",
+        features: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16,
+        ],
+    },
+    Level {
+        name: "sapphirerapids",
+        features: &[
+            Sse42, Avx, F16c, Fma, Avx2, Bmi2, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16, Amx,
+        ],
+    },
 ];
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -213,7 +263,11 @@ pub fn advertised() -> Vec<Feature> {
     add(AvxVnni, has!("avxvnni"));
     add(
         Avx512,
-        has!("avx512f") && has!("avx512cd") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw"),
+        has!("avx512f")
+            && has!("avx512cd")
+            && has!("avx512vl")
+            && has!("avx512dq")
+            && has!("avx512bw"),
     );
     add(Avx512Vbmi, has!("avx512vbmi"));
     add(Avx512Vnni, has!("avx512vnni"));
@@ -283,11 +337,17 @@ pub fn probe(f: Feature) -> Result<(), String> {
                 break;
             }
             if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return Err(format!("waitpid failed: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "waitpid failed: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
         }
         if libc::WIFSIGNALED(status) {
-            return Err(format!("the probe died of {}", signal_name(libc::WTERMSIG(status))));
+            return Err(format!(
+                "the probe died of {}",
+                signal_name(libc::WTERMSIG(status))
+            ));
         }
         match libc::WEXITSTATUS(status) {
             0 => Ok(()),
@@ -404,8 +464,13 @@ mod probes {
     unsafe fn amx() -> i32 {
         const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
         const XFEATURE_XTILEDATA: libc::c_long = 18;
-        if unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) }
-            != 0
+        if unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        } != 0
         {
             return 2;
         }
@@ -477,7 +542,10 @@ pub fn load_llama_level(level: Option<&str>) -> Result<(), String> {
         return Ok(());
     };
     let path = backend_file(level).ok_or_else(|| {
-        let dirs: Vec<String> = backend_dirs().iter().map(|d| d.display().to_string()).collect();
+        let dirs: Vec<String> = backend_dirs()
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect();
         format!(
             "llama.cpp's CPU kernels for {level} ({}ggml-cpu-{level}{}) are not in any of: {}",
             std::env::consts::DLL_PREFIX,
@@ -535,7 +603,11 @@ pub fn backend_dirs() -> Vec<PathBuf> {
 
 /// The module file of a llama.cpp CPU level.
 pub fn backend_file(level: &str) -> Option<PathBuf> {
-    let file = format!("{}ggml-cpu-{level}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let file = format!(
+        "{}ggml-cpu-{level}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
     backend_dirs()
         .into_iter()
         .map(|d| d.join(&file))
@@ -558,8 +630,7 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     const SPR: &[Feature] = &[
-        Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16,
-        Amx,
+        Sse42, Avx, F16c, Fma, Avx2, Bmi2, AvxVnni, Avx512, Avx512Vbmi, Avx512Vnni, Avx512Bf16, Amx,
     ];
 
     #[cfg(target_arch = "x86_64")]
@@ -570,7 +641,12 @@ mod tests {
         let s = select(None, SPR, &mut all_but(&[Amx]));
         assert_eq!(s.level, Some("zen4"));
         assert!(!s.allows(Amx));
-        assert!(s.describe().contains("Amx advertised but refused: the probe died"), "{}", s.describe());
+        assert!(
+            s.describe()
+                .contains("Amx advertised but refused: the probe died"),
+            "{}",
+            s.describe()
+        );
         let s = select(None, SPR, &mut all_but(&[Avx512]));
         assert_eq!(s.level, Some("alderlake"));
         assert!(!s.allows(Avx512));
@@ -608,7 +684,10 @@ mod tests {
     #[test]
     fn probes_run_in_a_child_and_survive_what_they_find() {
         let advertised = advertised();
-        assert!(advertised.contains(&Sse42), "x86-64 machines of this century have SSE4.2");
+        assert!(
+            advertised.contains(&Sse42),
+            "x86-64 machines of this century have SSE4.2"
+        );
         for f in &advertised {
             match probe(*f) {
                 Ok(()) => {}

@@ -149,12 +149,18 @@ fn prove(model: &Path, level: &'static str, threads: i32) -> Result<(), String> 
                 break;
             }
             if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return Err(format!("waitpid failed: {}", std::io::Error::last_os_error()));
+                return Err(format!(
+                    "waitpid failed: {}",
+                    std::io::Error::last_os_error()
+                ));
             }
             if Instant::now() > deadline {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, &mut status, 0);
-                return Err(format!("a forward pass took over {}s", PROBE_TIMEOUT.as_secs()));
+                return Err(format!(
+                    "a forward pass took over {}s",
+                    PROBE_TIMEOUT.as_secs()
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -200,7 +200,10 @@ impl ServeArgs {
         let worker_exe = if in_process {
             None
         } else {
-            Some(std::env::current_exe().context("locating the basalt executable for model workers")?)
+            Some(
+                std::env::current_exe()
+                    .context("locating the basalt executable for model workers")?,
+            )
         };
         let runtime = basalt_bedrock_runtime::RuntimeConfig {
             worker_exe,

@@ -259,7 +259,9 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             let runtime = runtime.clone();
             gateway
                 .metrics
-                .add_renderer(Box::new(move |out: &mut String| runtime.render_metrics(out)));
+                .add_renderer(Box::new(move |out: &mut String| {
+                    runtime.render_metrics(out)
+                }));
         }
         eprintln!(
             "basalt {} ready on http://{} ({})",

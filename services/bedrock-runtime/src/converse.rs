@@ -200,7 +200,10 @@ pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
             req.system.push(t.to_owned());
         }
     }
-    let messages = input["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = input["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut roles = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
         roles.push(match m["role"].as_str() {
@@ -416,7 +419,10 @@ mod tests {
         // An empty conversation used to reach the chat template and fail there.
         assert_eq!(msg(json!({"messages": []})), start);
         assert_eq!(msg(json!({"system": [{"text": "s"}]})), start);
-        assert_eq!(msg(json!({"messages": [assistant("hi"), user("x")]})), start);
+        assert_eq!(
+            msg(json!({"messages": [assistant("hi"), user("x")]})),
+            start
+        );
         assert_eq!(msg(json!({"messages": [user("a"), user("b")]})), alternate);
         assert_eq!(
             msg(json!({"messages": [user("a"), assistant("b"), assistant("c")]})),
@@ -442,7 +448,9 @@ mod tests {
             "The text field in the ContentBlock object at messages.0.content.0 is blank. Add text to the text field, and try again."
         );
         assert_eq!(
-            msg(json!({"messages": [user("a"), {"role": "assistant", "content": [{"text": "ok"}, {"text": " \n"}]}]})),
+            msg(
+                json!({"messages": [user("a"), {"role": "assistant", "content": [{"text": "ok"}, {"text": " \n"}]}]})
+            ),
             "The text field in the ContentBlock object at messages.1.content.1 is blank. Add text to the text field, and try again."
         );
         // Indices are the caller's, cache points included.
@@ -471,7 +479,9 @@ mod tests {
             "The number of toolResult blocks at messages.2.content exceeds the number of toolUse blocks of previous turn."
         );
         assert_eq!(
-            msg(conv(json!([{"role": "user", "content": [tool_result("a")]}]))),
+            msg(conv(
+                json!([{"role": "user", "content": [tool_result("a")]}])
+            )),
             "The number of toolResult blocks at messages.0.content exceeds the number of toolUse blocks of previous turn."
         );
         assert_eq!(
@@ -500,12 +510,16 @@ mod tests {
             "Expected toolResult blocks at messages.2.content for the following Ids: a, b"
         );
         assert_eq!(
-            msg(conv(json!([{"role": "user", "content": [{"text": "x"}, tool_use("a")]}]))),
+            msg(conv(
+                json!([{"role": "user", "content": [{"text": "x"}, tool_use("a")]}])
+            )),
             "User messages cannot contain tool uses. Please remove the tool uses and try again."
         );
         assert!(
-            msg(conv(json!([user("x"), {"role": "assistant", "content": [tool_result("a")]}])))
-                .starts_with("Assistant messages cannot contain tool results.")
+            msg(conv(
+                json!([user("x"), {"role": "assistant", "content": [tool_result("a")]}])
+            ))
+            .starts_with("Assistant messages cannot contain tool results.")
         );
         assert_eq!(
             msg(conv(json!([
@@ -517,8 +531,10 @@ mod tests {
         );
         // A tool call the conversation ends on (no next message yet) is fine.
         assert!(
-            parse(&conv(json!([user("x"), {"role": "assistant", "content": [tool_use("a")]}])))
-                .is_ok()
+            parse(&conv(
+                json!([user("x"), {"role": "assistant", "content": [tool_use("a")]}])
+            ))
+            .is_ok()
         );
     }
 
@@ -579,12 +595,22 @@ mod tests {
             "The maximum tokens you requested exceeds the model limit of 4096. Try again with a maximum tokens value that is lower than 4096."
         );
         // Converse keeps Claude 3.5 Sonnet v1 at 4096; v2 has 8192.
-        assert!(check_max_tokens("us.anthropic.claude-3-5-sonnet-20240620-v1:0", &input(8192)).is_err());
-        assert!(check_max_tokens("anthropic.claude-3-5-sonnet-20241022-v2:0", &input(8192)).is_ok());
-        assert!(check_max_tokens("anthropic.claude-sonnet-4-20250514-v1:0", &input(64_000)).is_ok());
+        assert!(
+            check_max_tokens("us.anthropic.claude-3-5-sonnet-20240620-v1:0", &input(8192)).is_err()
+        );
+        assert!(
+            check_max_tokens("anthropic.claude-3-5-sonnet-20241022-v2:0", &input(8192)).is_ok()
+        );
+        assert!(
+            check_max_tokens("anthropic.claude-sonnet-4-20250514-v1:0", &input(64_000)).is_ok()
+        );
         assert!(check_max_tokens("anthropic.claude-opus-4-20250514-v1:0", &input(32_001)).is_err());
         let llama = check_max_tokens("meta.llama3-1-70b-instruct-v1:0", &input(4096)).unwrap_err();
-        assert!(llama.message.contains("model limit of 2048"), "{}", llama.message);
+        assert!(
+            llama.message.contains("model limit of 2048"),
+            "{}",
+            llama.message
+        );
         assert!(check_max_tokens("amazon.titan-text-lite-v1", &input(4097)).is_err());
         assert!(check_max_tokens("amazon.titan-text-express-v1", &input(8192)).is_ok());
         assert!(check_max_tokens("mistral.mixtral-8x7b-instruct-v0:1", &input(8192)).is_err());

@@ -161,7 +161,10 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let req = providers::parse_chat(family, &id, &body)?;
         let model = self.runtime.chat_for(&id).await?;
-        let mut events = model.stream(&req).await.map_err(|e| self.failed(ctx, &id, e))?;
+        let mut events = model
+            .stream(&req)
+            .await
+            .map_err(|e| self.failed(ctx, &id, e))?;
         let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
@@ -277,7 +280,10 @@ impl BedrockRuntime {
         input: Value,
     ) -> Result<Output, AwsError> {
         let (id, req, model) = self.converse_request(&input, "ConverseStream").await?;
-        let mut events = model.stream(&req).await.map_err(|e| self.failed(ctx, &id, e))?;
+        let mut events = model
+            .stream(&req)
+            .await
+            .map_err(|e| self.failed(ctx, &id, e))?;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let accounting = self.accounting.clone();
         let ctx = ctx.clone();

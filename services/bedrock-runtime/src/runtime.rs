@@ -112,7 +112,11 @@ impl<T> Slot<T> {
 }
 
 /// An engine's entry in `/_basalt/health`.
-fn engine_health(loading: bool, status: Option<WorkerStatus>, in_process: bool) -> serde_json::Value {
+fn engine_health(
+    loading: bool,
+    status: Option<WorkerStatus>,
+    in_process: bool,
+) -> serde_json::Value {
     match status {
         Some(s) => serde_json::to_value(s).unwrap_or_default(),
         None if loading => serde_json::json!({"state": "starting"}),
@@ -272,13 +276,24 @@ impl Runtime {
         ];
         let _ = writeln!(out, "# TYPE basalt_engine_worker_up gauge");
         let _ = writeln!(out, "# TYPE basalt_engine_worker_crashes_total counter");
-        let _ = writeln!(out, "# TYPE basalt_engine_worker_failed_requests_total counter");
+        let _ = writeln!(
+            out,
+            "# TYPE basalt_engine_worker_failed_requests_total counter"
+        );
         for s in statuses.into_iter().flatten() {
             let e = s.engine;
             let up = (s.state == "running") as u8;
             let _ = writeln!(out, "basalt_engine_worker_up{{engine=\"{e}\"}} {up}");
-            let _ = writeln!(out, "basalt_engine_worker_crashes_total{{engine=\"{e}\"}} {}", s.crashes);
-            let _ = writeln!(out, "basalt_engine_worker_failed_requests_total{{engine=\"{e}\"}} {}", s.failed_calls);
+            let _ = writeln!(
+                out,
+                "basalt_engine_worker_crashes_total{{engine=\"{e}\"}} {}",
+                s.crashes
+            );
+            let _ = writeln!(
+                out,
+                "basalt_engine_worker_failed_requests_total{{engine=\"{e}\"}} {}",
+                s.failed_calls
+            );
         }
     }
 }

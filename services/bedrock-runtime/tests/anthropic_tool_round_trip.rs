@@ -128,7 +128,10 @@ fn tool_result_follows_the_assistant_tool_call() {
             <|im_start|>user\n<tool_response>\n{\"temperature_c\": 23}\n</tool_response><|im_end|>\n\
             <|im_start|>assistant\n";
         assert!(prompt.ends_with(turns), "{prompt}");
-        assert!(prompt.contains("\"name\": \"get_weather\""), "tools in the system turn");
+        assert!(
+            prompt.contains("\"name\": \"get_weather\""),
+            "tools in the system turn"
+        );
     }
 }
 
@@ -146,7 +149,11 @@ fn parallel_calls_and_error_results_render_in_order() {
     let (messages, prompt) = render(&body(calls, results));
     let list = messages.as_array().unwrap();
     let roles: Vec<&str> = list.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "tool", "tool", "user"], "{messages:#}");
+    assert_eq!(
+        roles,
+        ["user", "assistant", "tool", "tool", "user"],
+        "{messages:#}"
+    );
     assert_eq!(list[1]["tool_calls"].as_array().unwrap().len(), 2);
     assert_eq!(list[2]["content"], "sunny");
     assert_eq!(list[3]["content"], "Error: unknown city");

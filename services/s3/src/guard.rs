@@ -524,8 +524,14 @@ mod tests {
     fn presigned_v4_expires_bounds() {
         let q = "AuthorizationQueryParametersError";
         for (v, msg) in [
-            ("604801", "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"),
-            ("9999999999999", "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds"),
+            (
+                "604801",
+                "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds",
+            ),
+            (
+                "9999999999999",
+                "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less than 604800 seconds",
+            ),
             ("-1", "X-Amz-Expires must be non-negative"),
             ("abc", "X-Amz-Expires should be a number"),
             ("", "X-Amz-Expires should be a number"),
@@ -551,7 +557,10 @@ mod tests {
             (403, "AccessDenied", "Request has expired")
         );
         assert_eq!(r.members[0], ("X-Amz-Expires", "5".to_owned()));
-        assert_eq!(r.members[2], ("ServerTime", "2023-11-14T22:13:20Z".to_owned()));
+        assert_eq!(
+            r.members[2],
+            ("ServerTime", "2023-11-14T22:13:20Z".to_owned())
+        );
         // zero seconds: expired at once
         assert!(check_auth(&presigned(&[("X-Amz-Expires", "0")], &[]), NOW).is_some());
         // an hour in the future
@@ -559,18 +568,18 @@ mod tests {
         let cred = format!("AK/{}/us-east-1/s3/aws4_request", &ahead[..8]);
         assert_eq!(
             code(check_auth(
-                &presigned(
-                    &[("X-Amz-Date", &ahead), ("X-Amz-Credential", &cred)],
-                    &[]
-                ),
+                &presigned(&[("X-Amz-Date", &ahead), ("X-Amz-Credential", &cred)], &[]),
                 NOW
             )),
             Some((403, "AccessDenied", "Request is not yet valid".to_owned()))
         );
         // malformed date
         assert_eq!(
-            code(check_auth(&presigned(&[("X-Amz-Date", "2023-11-14")], &[]), NOW))
-                .map(|c| c.1),
+            code(check_auth(
+                &presigned(&[("X-Amz-Date", "2023-11-14")], &[]),
+                NOW
+            ))
+            .map(|c| c.1),
             Some("AuthorizationQueryParametersError")
         );
         // credential dated another day
@@ -583,7 +592,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.code, "AuthorizationQueryParametersError");
-        assert!(r.message.starts_with("Invalid credential date \"20231113\""));
+        assert!(
+            r.message
+                .starts_with("Invalid credential date \"20231113\"")
+        );
         for bad in [
             "AK/20231114/us-east-1/s3",
             "AK/2023111/us-east-1/s3/aws4_request",
@@ -643,7 +655,8 @@ mod tests {
             .insert("content-md5", "x".parse().unwrap());
         req.headers_mut()
             .insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
-        req.headers_mut().insert("range", "bytes=0-1".parse().unwrap());
+        req.headers_mut()
+            .insert("range", "bytes=0-1".parse().unwrap());
         let r = check_auth(&req, NOW).unwrap();
         assert_eq!((r.status.as_u16(), r.code), (403, "AccessDenied"));
         assert_eq!(
@@ -662,9 +675,12 @@ mod tests {
         assert_eq!(code(check_auth(&req2, NOW)), None);
         // and an unsigned Host is refused too
         assert_eq!(
-            check_auth(&presigned(&[("X-Amz-SignedHeaders", "x-amz-date")], &[]), NOW)
-                .unwrap()
-                .members,
+            check_auth(
+                &presigned(&[("X-Amz-SignedHeaders", "x-amz-date")], &[]),
+                NOW
+            )
+            .unwrap()
+            .members,
             vec![("HeadersNotSigned", "host".to_owned())]
         );
     }
@@ -677,20 +693,24 @@ mod tests {
         h.insert("x-amz-date", date.parse().unwrap());
         h.insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
         let auth = |scope_date: &str, signed: &str| {
-            format!("AWS4-HMAC-SHA256 Credential=AK/{scope_date}/us-east-1/s3/aws4_request, SignedHeaders={signed}, Signature=00")
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AK/{scope_date}/us-east-1/s3/aws4_request, SignedHeaders={signed}, Signature=00"
+            )
         };
         let req = |h: &HeaderMap, a: String| {
             let mut r = Request::builder().uri("/b/k").body(()).unwrap();
             *r.headers_mut() = h.clone();
-            r.headers_mut()
-                .insert("authorization", a.parse().unwrap());
+            r.headers_mut().insert("authorization", a.parse().unwrap());
             r
         };
         let ok = auth(&date[..8], "host;x-amz-content-sha256;x-amz-date");
         assert_eq!(code(check_auth(&req(&h, ok.clone()), NOW)), None);
         assert_eq!(
-            code(check_auth(&req(&h, auth("20200101", "host;x-amz-date")), NOW))
-                .map(|c| c.1),
+            code(check_auth(
+                &req(&h, auth("20200101", "host;x-amz-date")),
+                NOW
+            ))
+            .map(|c| c.1),
             Some("AuthorizationHeaderMalformed")
         );
         let mut h2 = h.clone();
@@ -707,7 +727,12 @@ mod tests {
 
     #[test]
     fn v2_query() {
-        let req = |q: &str| Request::builder().uri(format!("/b/k?{q}")).body(()).unwrap();
+        let req = |q: &str| {
+            Request::builder()
+                .uri(format!("/b/k?{q}"))
+                .body(())
+                .unwrap()
+        };
         let later = NOW + 60;
         assert_eq!(
             code(check_auth(
@@ -717,7 +742,10 @@ mod tests {
             None
         );
         let r = check_auth(
-            &req(&format!("AWSAccessKeyId=AK&Expires={}&Signature=x", NOW - 1)),
+            &req(&format!(
+                "AWSAccessKeyId=AK&Expires={}&Signature=x",
+                NOW - 1
+            )),
             NOW,
         )
         .unwrap();
@@ -726,7 +754,10 @@ mod tests {
             (403, "AccessDenied", "Request has expired")
         );
         assert_eq!(
-            code(check_auth(&req("AWSAccessKeyId=AK&Expires=soon&Signature=x"), NOW)),
+            code(check_auth(
+                &req("AWSAccessKeyId=AK&Expires=soon&Signature=x"),
+                NOW
+            )),
             Some((
                 403,
                 "AccessDenied",

@@ -513,7 +513,9 @@ async fn header_section_and_metadata_limits() {
     assert_eq!(st, StatusCode::OK);
     // A 200 KB header on a GET: S3's 8 KiB header section is exceeded.
     let big = "a".repeat(200 * 1024);
-    let (st, h, body) = s.call(Method::GET, "/limits/k", &[("x-big", &big)], b"").await;
+    let (st, h, body) = s
+        .call(Method::GET, "/limits/k", &[("x-big", &big)], b"")
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     assert!(
         body.contains("<Code>RequestHeaderSectionTooLarge</Code><Message>Your request header section exceeds the maximum allowed size.</Message><MaxSizeAllowed>8192</MaxSizeAllowed><RequestId>"),
@@ -522,7 +524,9 @@ async fn header_section_and_metadata_limits() {
     assert!(h.contains_key("x-amz-request-id"));
     // Just under the limit is served.
     let fits = "a".repeat(7 * 1024);
-    let (st, _, body) = s.call(Method::GET, "/limits/k", &[("x-big", &fits)], b"").await;
+    let (st, _, body) = s
+        .call(Method::GET, "/limits/k", &[("x-big", &fits)], b"")
+        .await;
     assert_eq!((st, body.as_str()), (StatusCode::OK, "v"));
     // User metadata: 2 KiB of keys and values.
     let meta = "m".repeat(2048 - 1);
@@ -551,7 +555,14 @@ async fn unsigned_amz_headers_are_refused() {
     })
     .await;
     let (st, _, body) = s
-        .signed(Method::PUT, "/unsig", &[], "AKIDSTATIC", "static-secret", None)
+        .signed(
+            Method::PUT,
+            "/unsig",
+            &[],
+            "AKIDSTATIC",
+            "static-secret",
+            None,
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{body}");
     // `signed` signs every header it is given: sign a request, then add one it did not sign.

@@ -237,7 +237,11 @@ fn check_conversation(messages: &[Value]) -> Result<(), AwsError> {
                 ));
             }
         }
-        if final_assistant && texts.last().is_some_and(|t| t.ends_with(char::is_whitespace)) {
+        if final_assistant
+            && texts
+                .last()
+                .is_some_and(|t| t.ends_with(char::is_whitespace))
+        {
             return Err(AwsError::validation(
                 "messages: final assistant content cannot end with trailing whitespace",
             ));
@@ -561,7 +565,9 @@ pub(crate) fn parse_text(body: &Value) -> Result<ChatRequest, AwsError> {
     ])?;
     let prompt = o.req_str("prompt")?;
     o.req("max_tokens_to_sample")?;
-    let max_tokens = o.opt_u32("max_tokens_to_sample", 0, 100_000)?.unwrap_or(0);
+    // Bedrock's schema bound for Claude v2 / Instant: "Malformed input request: 8192 is not less
+    // or equal to 8191, …" (langchain-ai/langchain#9697).
+    let max_tokens = o.opt_u32("max_tokens_to_sample", 0, 8191)?.unwrap_or(0);
     let mut req = templates::request_from_prompt(prompt);
     req.sampling = Sampling {
         max_tokens,

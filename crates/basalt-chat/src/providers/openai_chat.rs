@@ -59,7 +59,11 @@ fn text_of(content: &Value, path: &str, blocks: &mut Vec<ContentBlock>) -> Resul
     }
 }
 
-pub(crate) fn parse(model_id: &str, body: &Value, dialect: Dialect) -> Result<ChatRequest, AwsError> {
+pub(crate) fn parse(
+    model_id: &str,
+    body: &Value,
+    dialect: Dialect,
+) -> Result<ChatRequest, AwsError> {
     let o = Obj::root(body)?;
     let list = o.req_arr("messages")?;
     if list.is_empty() {

@@ -322,6 +322,16 @@ fn anthropic_legacy_text_completion() {
     );
     assert_eq!(out["completion"], "Hello");
     assert_eq!(out["stop_reason"], "max_tokens");
+    let err = parse_chat(
+        Family::AnthropicText,
+        "anthropic.claude-v2:1",
+        &json!({"prompt": "\n\nHuman: Hi\n\nAssistant:", "max_tokens_to_sample": 8192}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "Malformed input request: #/max_tokens_to_sample: 8192 is not less or equal to 8191, please reformat your input and try again."
+    );
 }
 
 #[test]
@@ -857,7 +867,9 @@ fn anthropic_tool_pairing_rules() {
         "messages.2.content.0: unexpected `tool_use_id` found in `tool_result` blocks: toolu_other. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
     );
     assert_eq!(
-        anthropic_err(&weather_round_trip(json!({"type": "text", "text": "never mind"}))),
+        anthropic_err(&weather_round_trip(
+            json!({"type": "text", "text": "never mind"})
+        )),
         "messages.1: `tool_use` ids were found without `tool_result` blocks immediately after: toolu_bdrk_01A. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
     );
     let mut late = weather_round_trip(json!({"type": "text", "text": "here:"}));
@@ -974,7 +986,11 @@ fn output_token_limits_per_model() {
         &json!({"prompt": "x", "max_tokens": 4097}),
     )
     .unwrap_err();
-    assert!(mixtral.message.contains("4097 is not less or equal to 4096"));
+    assert!(
+        mixtral
+            .message
+            .contains("4097 is not less or equal to 4096")
+    );
     let jamba = parse_chat(
         Family::Ai21Jamba,
         "ai21.jamba-1-5-mini-v1:0",

@@ -26,7 +26,8 @@ impl Frame {
     }
 
     pub fn decode<T: DeserializeOwned>(&self) -> io::Result<T> {
-        serde_json::from_slice(&self.header).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        serde_json::from_slice(&self.header)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -84,10 +85,13 @@ pub fn vectors_to_bytes(vectors: &[Vec<f32>]) -> Vec<u8> {
 /// The inverse of [`vectors_to_bytes`] for vectors of `dimensions` floats.
 pub fn vectors_from_bytes(bytes: &[u8], dimensions: usize) -> io::Result<Vec<Vec<f32>>> {
     let row = dimensions * 4;
-    if dimensions == 0 || bytes.len() % row != 0 {
+    if dimensions == 0 || !bytes.len().is_multiple_of(row) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{} payload bytes are not whole vectors of {dimensions}", bytes.len()),
+            format!(
+                "{} payload bytes are not whole vectors of {dimensions}",
+                bytes.len()
+            ),
         ));
     }
     Ok(bytes
@@ -133,8 +137,13 @@ mod tests {
         drop(a);
         assert!(read(&mut b).await.is_err());
         let (mut a, mut b) = tokio::io::duplex(64);
-        a.write_all(&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]).await.unwrap();
-        assert!(read(&mut b).await.is_err(), "absurd lengths are refused before allocating");
+        a.write_all(&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        assert!(
+            read(&mut b).await.is_err(),
+            "absurd lengths are refused before allocating"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+/// One per worker process, behind an `Arc`: the size difference of the variants is moot.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Chat(ChatModel),
     Embed(EmbeddingModel),
@@ -114,7 +116,12 @@ async fn serve(spec: EngineSpec, replies: OwnedFd) -> i32 {
             return 3;
         }
         Err(e) => {
-            send(&Reply::LoadFailed { error: e.to_string() }, Vec::new());
+            send(
+                &Reply::LoadFailed {
+                    error: e.to_string(),
+                },
+                Vec::new(),
+            );
             drop(send);
             let _ = writer.await;
             return 3;

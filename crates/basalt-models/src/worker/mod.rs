@@ -50,12 +50,23 @@ impl EngineSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Call {
-    Chat { id: u64, request: ChatRequest },
-    CountTokens { id: u64, request: ChatRequest },
+    Chat {
+        id: u64,
+        request: ChatRequest,
+    },
+    CountTokens {
+        id: u64,
+        request: ChatRequest,
+    },
     /// Texts to embed; the vectors come back as the binary payload.
-    Embed { id: u64, texts: Vec<String> },
+    Embed {
+        id: u64,
+        texts: Vec<String>,
+    },
     /// The caller went away: stop generating for `id`.
-    Cancel { id: u64 },
+    Cancel {
+        id: u64,
+    },
 }
 
 /// Worker → server.
@@ -63,16 +74,35 @@ pub enum Call {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Reply {
     /// The engine is loaded; `info` describes it (kernels, dimensions, name).
-    Ready { info: EngineInfo },
+    Ready {
+        info: EngineInfo,
+    },
     /// The engine could not be loaded; the worker exits after this.
-    LoadFailed { error: String },
+    LoadFailed {
+        error: String,
+    },
     /// A chat call passed the engine's checks and is queued or generating.
-    Started { id: u64 },
-    Event { id: u64, event: ChatEvent },
-    Error { id: u64, error: ChatError },
-    Tokens { id: u64, count: usize },
+    Started {
+        id: u64,
+    },
+    Event {
+        id: u64,
+        event: ChatEvent,
+    },
+    Error {
+        id: u64,
+        error: ChatError,
+    },
+    Tokens {
+        id: u64,
+        count: usize,
+    },
     /// `dimensions`-long f32 vectors, little-endian, one after another in the payload.
-    Embedded { id: u64, dimensions: usize, counts: Vec<usize> },
+    Embedded {
+        id: u64,
+        dimensions: usize,
+        counts: Vec<usize>,
+    },
 }
 
 impl Reply {

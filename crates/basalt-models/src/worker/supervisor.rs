@@ -126,7 +126,9 @@ impl Supervisor {
         &self,
         make: impl FnOnce(u64) -> Call,
     ) -> Result<(u64, Arc<Conn>, mpsc::UnboundedReceiver<(Reply, Vec<u8>)>), ChatError> {
-        let conn = Inner::conn(&self.inner).await.map_err(ChatError::NotReady)?;
+        let conn = Inner::conn(&self.inner)
+            .await
+            .map_err(ChatError::NotReady)?;
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         conn.pending.lock().insert(id, tx);
@@ -184,7 +186,11 @@ impl Inner {
         }
         {
             let mut s = self.status.lock();
-            s.state = if s.crashes > 0 { "restarting" } else { "starting" };
+            s.state = if s.crashes > 0 {
+                "restarting"
+            } else {
+                "starting"
+            };
             s.starts += 1;
         }
         match self.spawn().await {
@@ -212,7 +218,10 @@ impl Inner {
                 s.consecutive_failures += 1;
                 s.last_failure_at = Some(Instant::now());
                 s.last_failure = Some(e.clone());
-                tracing::error!(engine = self.spec.engine(), "model worker failed to start: {e}");
+                tracing::error!(
+                    engine = self.spec.engine(),
+                    "model worker failed to start: {e}"
+                );
                 Err(format!(
                     "The {} model is not ready: its worker failed to start ({e}).",
                     self.spec.engine()
@@ -340,7 +349,9 @@ async fn read_replies(
         {
             // The caller went away mid-stream: stop spending compute on it.
             conn.pending.lock().remove(&id);
-            let _ = conn.calls.send(Frame::new(&Call::Cancel { id }, Vec::new()));
+            let _ = conn
+                .calls
+                .send(Frame::new(&Call::Cancel { id }, Vec::new()));
         }
     };
     conn.alive.store(false, Ordering::Release);
@@ -354,7 +365,11 @@ async fn read_replies(
         return;
     }
     let engine = inner.spec.engine();
-    tracing::error!(engine, pid = conn.info.pid, "model worker {cause}; restarting it");
+    tracing::error!(
+        engine,
+        pid = conn.info.pid,
+        "model worker {cause}; restarting it"
+    );
     if cause.contains("SIGILL") {
         // The proven level failed after all: the next worker proves one again.
         *inner.proven_level.lock() = None;
@@ -407,7 +422,11 @@ pub struct WorkerChat {
 
 impl WorkerChat {
     /// Starts the worker and waits for the model to load (so load errors surface here).
-    pub async fn start(exe: PathBuf, spec: EngineSpec, env: Vec<(String, String)>) -> Result<WorkerChat, String> {
+    pub async fn start(
+        exe: PathBuf,
+        spec: EngineSpec,
+        env: Vec<(String, String)>,
+    ) -> Result<WorkerChat, String> {
         let sup = Supervisor::new(exe, spec, env);
         let info = sup.start().await?;
         Ok(WorkerChat {
@@ -422,11 +441,16 @@ impl WorkerChat {
 
     pub async fn count_tokens(&self, req: &ChatRequest) -> Result<usize, ChatError> {
         let request = req.clone();
-        let (_, _conn, mut rx) = self.sup.call(|id| Call::CountTokens { id, request }).await?;
+        let (_, _conn, mut rx) = self
+            .sup
+            .call(|id| Call::CountTokens { id, request })
+            .await?;
         match rx.recv().await {
             Some((Reply::Tokens { count, .. }, _)) => Ok(count),
             Some((Reply::Error { error, .. }, _)) => Err(error),
-            _ => Err(ChatError::Engine("unexpected reply from the model worker".into())),
+            _ => Err(ChatError::Engine(
+                "unexpected reply from the model worker".into(),
+            )),
         }
     }
 
@@ -441,7 +465,11 @@ impl WorkerChat {
         match rx.recv().await {
             Some((Reply::Started { .. }, _)) => {}
             Some((Reply::Error { error, .. }, _)) => return Err(error),
-            _ => return Err(ChatError::Engine("unexpected reply from the model worker".into())),
+            _ => {
+                return Err(ChatError::Engine(
+                    "unexpected reply from the model worker".into(),
+                ));
+            }
         }
         let (tx, out) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -477,7 +505,11 @@ pub struct WorkerEmbed {
 }
 
 impl WorkerEmbed {
-    pub async fn start(exe: PathBuf, spec: EngineSpec, env: Vec<(String, String)>) -> Result<WorkerEmbed, String> {
+    pub async fn start(
+        exe: PathBuf,
+        spec: EngineSpec,
+        env: Vec<(String, String)>,
+    ) -> Result<WorkerEmbed, String> {
         let sup = Supervisor::new(exe, spec, env);
         let info = sup.start().await?;
         Ok(WorkerEmbed { sup, info })
@@ -488,7 +520,10 @@ impl WorkerEmbed {
     }
 
     /// Unit-length embeddings of `texts` and the token count of each.
-    pub async fn embed(&self, texts: Vec<String>) -> Result<(Vec<Vec<f32>>, Vec<usize>), ChatError> {
+    pub async fn embed(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<(Vec<Vec<f32>>, Vec<usize>), ChatError> {
         let (_, _conn, mut rx) = self.sup.call(|id| Call::Embed { id, texts }).await?;
         match rx.recv().await {
             Some((
@@ -506,7 +541,9 @@ impl WorkerEmbed {
                 Ok((vectors, counts))
             }
             Some((Reply::Error { error, .. }, _)) => Err(error),
-            _ => Err(ChatError::Engine("unexpected reply from the model worker".into())),
+            _ => Err(ChatError::Engine(
+                "unexpected reply from the model worker".into(),
+            )),
         }
     }
 }
