@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming
 
-.PHONY: deps run build models test test-rust test-compat test-acceptance bench fuzz fmt lint clean venv
+.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels fuzz fmt lint clean venv
 
 deps:
 	@bash scripts/deps.sh
@@ -53,6 +53,25 @@ test-acceptance: build venv
 
 bench: build venv
 	$(PY) bench/peers.py
+
+# Model benchmarks against peers built here (bench/setup.sh creates their environments).
+bench-llm: models
+	$(CARGO) build --release -p basalt-models --examples
+	bash bench/setup.sh llm
+	.venv-bench-llm/bin/python bench/llm.py
+
+bench-embeddings: models
+	$(CARGO) build --release -p basalt-models --examples
+	bash bench/setup.sh embeddings
+	.venv-bench-st/bin/python bench/embeddings.py
+
+# The cost of the engine's worker process, and agreement between CPU kernel levels.
+bench-workers: models venv
+	$(PY) bench/worker_overhead.py
+
+bench-levels: models
+	$(CARGO) build --release -p basalt-models --examples
+	$(PYTHON) bench/kernel_levels.py
 
 # Each fuzz target for FUZZ_SECONDS (default 600); needs cargo-fuzz (cargo install cargo-fuzz).
 FUZZ_SECONDS ?= 600

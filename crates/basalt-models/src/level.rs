@@ -64,7 +64,13 @@ pub fn chosen() -> Option<&'static LlamaLevel> {
 pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String> {
     CHOSEN
         .get_or_init(|| {
-            let candidates = cpu::selection().candidates();
+            // Levels a worker of this server died of SIGILL on, after their proof passed.
+            let refused_before = std::env::var("BASALT_LLAMA_REFUSED").unwrap_or_default();
+            let candidates: Vec<&'static str> = cpu::selection()
+                .candidates()
+                .into_iter()
+                .filter(|c| !refused_before.split(',').any(|r| r == *c))
+                .collect();
             if candidates.is_empty() {
                 cpu::load_llama_level(None)?;
                 return Ok(LlamaLevel {

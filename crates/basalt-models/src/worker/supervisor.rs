@@ -83,6 +83,8 @@ struct Inner {
     closed: AtomicBool,
     /// The llama.cpp CPU level a worker proved: restarts skip the proof (`crate::level`).
     proven_level: SyncMutex<Option<String>>,
+    /// Levels whose worker later died of SIGILL all the same: never tried again.
+    refused_levels: SyncMutex<Vec<String>>,
 }
 
 /// A supervised worker process serving one engine.
@@ -108,6 +110,7 @@ impl Supervisor {
                 status: SyncMutex::new(status),
                 closed: AtomicBool::new(false),
                 proven_level: SyncMutex::new(None),
+                refused_levels: SyncMutex::new(Vec::new()),
             }),
         }
     }
@@ -245,6 +248,10 @@ impl Inner {
         if let Some(level) = self.proven_level.lock().clone() {
             cmd.env("BASALT_LLAMA_LEVEL", level);
         }
+        let refused = self.refused_levels.lock().join(",");
+        if !refused.is_empty() {
+            cmd.env("BASALT_LLAMA_REFUSED", refused);
+        }
         #[cfg(target_os = "linux")]
         // SAFETY: prctl is async-signal-safe; the worker dies with the server, even a SIGKILLed one.
         unsafe {
@@ -371,8 +378,10 @@ async fn read_replies(
         "model worker {cause}; restarting it"
     );
     if cause.contains("SIGILL") {
-        // The proven level failed after all: the next worker proves one again.
-        *inner.proven_level.lock() = None;
+        // The proven level failed after all: the next worker proves another one.
+        if let Some(level) = inner.proven_level.lock().take() {
+            inner.refused_levels.lock().push(level);
+        }
     }
     let message = format!(
         "The {engine} model's worker process {cause} while serving this request; it is being restarted. Try again."
