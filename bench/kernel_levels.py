@@ -15,6 +15,8 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from llm import agreement  # noqa: E402  (the same metric as the peer comparison)
 BIN = ROOT / "target/release/examples/llm_bench"
 MODEL = pathlib.Path(os.environ.get("BASALT_MODEL_DIR", pathlib.Path.home() / ".cache/basalt/models")) / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 
@@ -26,15 +28,6 @@ def run(level):
     out = subprocess.run([str(BIN), "--model", str(MODEL), "--threads", "2", "--prompts", str(ROOT / "bench/prompts.json"),
                           "--mode", "greedy"], check=True, capture_output=True, text=True, env=env, timeout=1200).stdout
     return json.loads(out.strip().splitlines()[-1])
-
-
-def agreement(a, b, n):
-    if a == b:
-        return n
-    k = 0
-    while k < min(len(a), len(b)) and a[k] == b[k]:
-        k += 1
-    return k
 
 
 def main():

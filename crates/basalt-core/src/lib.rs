@@ -10,6 +10,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod service;
+pub mod time;
 
 pub use arn::Arn;
 pub use context::{Caller, RequestContext};

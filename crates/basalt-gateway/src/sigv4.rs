@@ -1,6 +1,7 @@
 //! AWS Signature Version 4: parsing the credential scope (for routing, always) and verifying
 //! signatures (with `--auth sigv4`), from the `Authorization` header or a presigned URL.
 
+use basalt_core::time::parse_amz_date;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
@@ -273,15 +274,6 @@ fn presign_expires(raw: &str) -> Result<i64, SigError> {
         ));
     }
     Ok(value)
-}
-
-fn parse_amz_date(s: &str) -> Option<i64> {
-    if s.len() != 16 {
-        return None;
-    }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|d| d.and_utc().timestamp())
 }
 
 /// Verifies `sig` with `secret`. `now` is epoch seconds.

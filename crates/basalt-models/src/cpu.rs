@@ -15,6 +15,7 @@
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// An instruction-set extension that distinguishes kernel levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -313,47 +314,64 @@ unsafe fn xgetbv0() -> u64 {
 /// one that cannot get the permission the feature needs) rules the feature out.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub fn probe(f: Feature) -> Result<(), String> {
-    // SAFETY: the child only runs the probe (no allocation, no locks: safe after fork in a
-    // multi-threaded process) and leaves with _exit.
+    // SAFETY: the probe allocates nothing and takes no lock of this process.
+    match unsafe { in_child(Duration::from_secs(30), || probes::run(f)) } {
+        Ok(0) => Ok(()),
+        Ok(2) => Err("the OS refused the tile-data permission (arch_prctl)".into()),
+        Ok(c) => Err(format!("the probe exited with status {c}")),
+        Err(death) => Err(format!("the probe {death}")),
+    }
+}
+
+/// Runs `f` in a forked child and returns its exit code, or how it died ("died of signal 4
+/// (SIGILL)", "took over 30s"). The child has no core dump and leaves with `_exit`.
+///
+/// # Safety
+/// After fork only this thread exists in the child: `f` must not wait for a lock another
+/// thread of this process could hold (glibc's malloc is safe: fork resets it).
+#[cfg(unix)]
+pub(crate) unsafe fn in_child(timeout: Duration, f: impl FnOnce() -> i32) -> Result<i32, String> {
     unsafe {
         let pid = libc::fork();
         if pid < 0 {
-            return Err(format!("fork failed: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "could not fork: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         if pid == 0 {
-            // No core dump for an expected SIGILL.
             let none = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
             libc::setrlimit(libc::RLIMIT_CORE, &none);
-            let code = probes::run(f);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
             libc::_exit(code);
         }
+        let deadline = std::time::Instant::now() + timeout;
         let mut status = 0;
         loop {
-            let r = libc::waitpid(pid, &mut status, 0);
+            let r = libc::waitpid(pid, &mut status, libc::WNOHANG);
             if r == pid {
                 break;
             }
             if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
                 return Err(format!(
-                    "waitpid failed: {}",
+                    "could not be waited for: {}",
                     std::io::Error::last_os_error()
                 ));
             }
+            if std::time::Instant::now() > deadline {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+                return Err(format!("took over {}s", timeout.as_secs()));
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
         if libc::WIFSIGNALED(status) {
-            return Err(format!(
-                "the probe died of {}",
-                signal_name(libc::WTERMSIG(status))
-            ));
+            return Err(format!("died of {}", signal_name(libc::WTERMSIG(status))));
         }
-        match libc::WEXITSTATUS(status) {
-            0 => Ok(()),
-            2 => Err("the OS refused the tile-data permission (arch_prctl)".into()),
-            c => Err(format!("the probe exited with status {c}")),
-        }
+        Ok(libc::WEXITSTATUS(status))
     }
 }
 

@@ -130,56 +130,12 @@ pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String>
 #[cfg(unix)]
 fn prove(model: &Path, level: &'static str, threads: i32) -> Result<(), String> {
     // SAFETY: the child runs llama.cpp from scratch (nothing of it is loaded in this process
-    // yet: `choose` runs before any backend exists) and leaves with _exit; glibc keeps malloc
-    // usable after fork, and the child takes no lock of ours.
-    unsafe {
-        let pid = libc::fork();
-        if pid < 0 {
-            return Err(format!("fork failed: {}", std::io::Error::last_os_error()));
-        }
-        if pid == 0 {
-            let none = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            let ok = std::panic::catch_unwind(|| forward_pass(model, level, threads))
-                .is_ok_and(|r| r.is_ok());
-            libc::_exit(if ok { 0 } else { 1 });
-        }
-        let deadline = Instant::now() + PROBE_TIMEOUT;
-        let mut status = 0;
-        loop {
-            let r = libc::waitpid(pid, &mut status, libc::WNOHANG);
-            if r == pid {
-                break;
-            }
-            if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return Err(format!(
-                    "waitpid failed: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            if Instant::now() > deadline {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-                return Err(format!(
-                    "a forward pass took over {}s",
-                    PROBE_TIMEOUT.as_secs()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if libc::WIFSIGNALED(status) {
-            return Err(format!(
-                "a forward pass died of {}",
-                cpu::signal_name(libc::WTERMSIG(status))
-            ));
-        }
-        match libc::WEXITSTATUS(status) {
-            0 => Ok(()),
-            c => Err(format!("a forward pass failed (status {c})")),
-        }
+    // yet: `choose` runs before any backend exists) and takes no lock of ours.
+    let run = || i32::from(forward_pass(model, level, threads).is_err());
+    match unsafe { cpu::in_child(PROBE_TIMEOUT, run) } {
+        Ok(0) => Ok(()),
+        Ok(c) => Err(format!("a forward pass failed (status {c})")),
+        Err(death) => Err(format!("a forward pass {death}")),
     }
 }
 

@@ -128,19 +128,14 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.resolve()?),
         Command::Models { command } => models(command),
         Command::Worker { spec } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
-                        .unwrap_or_else(|_| "warn".into()),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            init_logging();
             std::process::exit(basalt_models::worker::host::run(&spec))
         }
     }
 }
 
-fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
+/// Logs to stderr, filtered by `BASALT_LOG` (default `warn`); workers log the same way.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BASALT_LOG")
@@ -148,6 +143,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+}
+
+fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
+    init_logging();
     // Two worker threads suit the small machines Basalt targets; more are spawned on demand
     // for blocking work (storage, models).
     let runtime = tokio::runtime::Builder::new_multi_thread()

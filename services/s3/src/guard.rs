@@ -10,6 +10,7 @@
 //! `AuthorizationQueryParametersError`, `AccessDenied` "Request has expired" …), in the order S3
 //! applies them, so that a client sees the first fault S3 would report.
 
+use basalt_core::time::parse_amz_date;
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
 use s3s::Body;
@@ -153,15 +154,6 @@ fn server_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format(SERVER_TIME).to_string())
         .unwrap_or_default()
-}
-
-fn parse_amz_date(s: &str) -> Option<i64> {
-    if s.len() != 16 {
-        return None;
-    }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|d| d.and_utc().timestamp())
 }
 
 /// An `X-Amz-Expires` or SigV2 `Expires` read as S3 reads it: an optional sign, then digits.
