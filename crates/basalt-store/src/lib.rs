@@ -6,6 +6,9 @@
 //! * [`BlobStore`]: opaque byte objects (object bodies, artifacts). Embedded backend: [`FsBlobs`]
 //!   (temp file + fsync + rename + fsync dir); test backend: [`MemoryBlobs`].
 //!
+//! * Leases ([`leases`]): durable work items with due times, claimed under expiring leases,
+//!   completed atomically with their results: the timers and queues of every service.
+//!
 //! Keys are chosen by services and are never used as filesystem paths: [`FsBlobs`] stores a
 //! blob under the SHA-256 of its key, fanned out into 256 directories.
 //!
@@ -13,9 +16,11 @@
 //! blob backend can be added without touching services.
 
 mod blobs;
+pub mod leases;
 mod state;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
+pub use leases::Claim;
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
 
 use std::path::Path;

@@ -9,6 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::StoreError;
+use crate::leases::{Claim, Item, new_token};
 
 /// One write in an atomic [`StateStore::batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,14 @@ pub enum WriteOp {
         table: String,
         key: String,
         expected: Option<Vec<u8>>,
+    },
+    /// Schedules work item `id` of `queue` for `due_ms` (see [`crate::leases`]), replacing an
+    /// item of the same id and ending any lease on it.
+    Enqueue {
+        queue: String,
+        id: String,
+        payload: Vec<u8>,
+        due_ms: i64,
     },
 }
 
@@ -51,6 +60,44 @@ pub trait StateStore: Send + Sync + 'static {
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// All-or-nothing.
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
+
+    // Leases for background work (crate::leases has the contract).
+
+    /// Schedules work item `id` of `queue`, due at `due_ms`; replaces an item of the same id
+    /// and ends any lease on it.
+    fn enqueue(
+        &self,
+        queue: &str,
+        id: &str,
+        payload: &[u8],
+        due_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.batch(&[WriteOp::Enqueue {
+            queue: queue.to_owned(),
+            id: id.to_owned(),
+            payload: payload.to_vec(),
+            due_ms,
+        }])
+    }
+    /// Leases up to `max` items of `queue` that are due at `now_ms` and not leased (or whose
+    /// lease has expired), earliest due first, for `lease_ms`.
+    fn claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Claim>, StoreError>;
+    /// Extends a claim's lease to `now_ms + lease_ms` (returned); `Conflict` if the claim is
+    /// no longer the item's current one.
+    fn renew(&self, claim: &Claim, now_ms: i64, lease_ms: i64) -> Result<i64, StoreError>;
+    /// Removes the item and applies `ops` in one transaction, if `claim` is still current and
+    /// every check in `ops` holds; `Conflict` otherwise, and nothing changes.
+    fn complete(&self, claim: &Claim, ops: &[WriteOp]) -> Result<(), StoreError>;
+    /// Gives the item back, due again at `due_ms`; `Conflict` if the claim is not current.
+    fn release(&self, claim: &Claim, due_ms: i64) -> Result<(), StoreError>;
+    /// Items in `queue`, leased or not.
+    fn pending(&self, queue: &str) -> Result<usize, StoreError>;
 }
 
 /// Smallest byte string greater than every string that starts with `prefix`
@@ -100,6 +147,14 @@ const SQL_PUT: &str = "INSERT INTO kv (tbl, key, value) VALUES (?1, ?2, ?3) \
 const SQL_DEL: &str = "DELETE FROM kv WHERE tbl = ?1 AND key = ?2";
 const SQL_SCAN_BOUNDED: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 AND key < ?3 \
                                 ORDER BY key LIMIT ?4";
+const SQL_ENQUEUE: &str = "INSERT INTO work (queue, id, payload, due, token, expires, attempts) \
+                           VALUES (?1, ?2, ?3, ?4, NULL, NULL, 0) ON CONFLICT (queue, id) DO UPDATE \
+                           SET payload = excluded.payload, due = excluded.due, token = NULL, \
+                           expires = NULL, attempts = 0";
+const SQL_CLAIMABLE: &str = "SELECT id, payload, attempts FROM work WHERE queue = ?1 AND due <= ?2 \
+                             AND (expires IS NULL OR expires <= ?2) ORDER BY due, id LIMIT ?3";
+const SQL_LEASE: &str = "UPDATE work SET token = ?3, expires = ?4, attempts = attempts + 1 \
+                         WHERE queue = ?1 AND id = ?2";
 const SQL_SCAN_OPEN: &str =
     "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
 
@@ -112,7 +167,11 @@ impl SqliteState {
         writer.pragma_update(None, "synchronous", "FULL")?;
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, \
-             PRIMARY KEY (tbl, key)) WITHOUT ROWID;",
+             PRIMARY KEY (tbl, key)) WITHOUT ROWID; \
+             CREATE TABLE IF NOT EXISTS work (queue TEXT NOT NULL, id TEXT NOT NULL, \
+             payload BLOB NOT NULL, due INTEGER NOT NULL, token TEXT, expires INTEGER, \
+             attempts INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (queue, id)) WITHOUT ROWID; \
+             CREATE INDEX IF NOT EXISTS work_due ON work (queue, due);",
         )?;
         writer.set_prepared_statement_cache_capacity(32);
         let mut readers = Vec::with_capacity(READERS);
@@ -161,6 +220,15 @@ fn apply_op(c: &Connection, op: &WriteOp) -> Result<(), StoreError> {
         WriteOp::Delete { table, key } => {
             c.prepare_cached(SQL_DEL)?
                 .execute(params![table, key.as_bytes()])?;
+        }
+        WriteOp::Enqueue {
+            queue,
+            id,
+            payload,
+            due_ms,
+        } => {
+            c.prepare_cached(SQL_ENQUEUE)?
+                .execute(params![queue, id, payload, due_ms])?;
         }
         WriteOp::Check {
             table,
@@ -253,6 +321,101 @@ impl StateStore for SqliteState {
         tx.commit()?;
         Ok(())
     }
+
+    fn claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let mut c = self.writer.lock();
+        let tx = c.transaction()?;
+        let rows: Vec<(String, Vec<u8>, u32)> = tx
+            .prepare_cached(SQL_CLAIMABLE)?
+            .query_map(
+                params![queue, now_ms, i64::try_from(max).unwrap_or(i64::MAX)],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect::<Result<_, _>>()?;
+        let expires_ms = now_ms.saturating_add(lease_ms);
+        let mut claims = Vec::with_capacity(rows.len());
+        for (id, payload, attempts) in rows {
+            let token = new_token();
+            tx.prepare_cached(SQL_LEASE)?
+                .execute(params![queue, id, token, expires_ms])?;
+            claims.push(Claim {
+                queue: queue.to_owned(),
+                id,
+                payload,
+                attempt: attempts + 1,
+                token,
+                expires_ms,
+            });
+        }
+        tx.commit()?;
+        Ok(claims)
+    }
+
+    fn renew(&self, claim: &Claim, now_ms: i64, lease_ms: i64) -> Result<i64, StoreError> {
+        let c = self.writer.lock();
+        let expires = now_ms.saturating_add(lease_ms);
+        let n = c
+            .prepare_cached(
+                "UPDATE work SET expires = ?4 WHERE queue = ?1 AND id = ?2 AND token = ?3",
+            )?
+            .execute(params![claim.queue, claim.id, claim.token, expires])?;
+        if n == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(expires)
+    }
+
+    fn complete(&self, claim: &Claim, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut c = self.writer.lock();
+        let tx = c.transaction()?;
+        let n = tx
+            .prepare_cached("DELETE FROM work WHERE queue = ?1 AND id = ?2 AND token = ?3")?
+            .execute(params![claim.queue, claim.id, claim.token])?;
+        if n == 0 {
+            return Err(StoreError::Conflict);
+        }
+        // Checks see the state before the batch, as in `batch`.
+        let (checks, writes): (Vec<&WriteOp>, Vec<&WriteOp>) = ops
+            .iter()
+            .partition(|op| matches!(op, WriteOp::Check { .. }));
+        for op in checks.into_iter().chain(writes) {
+            apply_op(&tx, op)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn release(&self, claim: &Claim, due_ms: i64) -> Result<(), StoreError> {
+        let c = self.writer.lock();
+        let n = c
+            .prepare_cached(
+                "UPDATE work SET token = NULL, expires = NULL, due = ?4 \
+                 WHERE queue = ?1 AND id = ?2 AND token = ?3",
+            )?
+            .execute(params![claim.queue, claim.id, claim.token, due_ms])?;
+        if n == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
+    fn pending(&self, queue: &str) -> Result<usize, StoreError> {
+        self.with_reader(|c| {
+            let n: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM work WHERE queue = ?1")?
+                .query_row(params![queue], |r| r.get(0))?;
+            Ok(n as usize)
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,6 +425,61 @@ impl StateStore for SqliteState {
 #[derive(Default)]
 pub struct MemoryState {
     tables: RwLock<BTreeMap<String, BTreeMap<String, Vec<u8>>>>,
+    /// Work items by (queue, id). Lock order: `tables`, then `work`.
+    work: Mutex<BTreeMap<(String, String), Item>>,
+}
+
+type Tables = BTreeMap<String, BTreeMap<String, Vec<u8>>>;
+
+/// Applies a batch to the memory backend's maps (checks first, all or nothing).
+fn apply_memory(
+    g: &mut Tables,
+    work: &mut BTreeMap<(String, String), Item>,
+    ops: &[WriteOp],
+) -> Result<(), StoreError> {
+    for op in ops {
+        if let WriteOp::Check {
+            table,
+            key,
+            expected,
+        } = op
+            && g.get(table).and_then(|t| t.get(key)) != expected.as_ref()
+        {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for op in ops {
+        match op {
+            WriteOp::Put { table, key, value } => {
+                g.entry(table.clone())
+                    .or_default()
+                    .insert(key.clone(), value.clone());
+            }
+            WriteOp::Delete { table, key } => {
+                if let Some(t) = g.get_mut(table) {
+                    t.remove(key);
+                }
+            }
+            WriteOp::Enqueue {
+                queue,
+                id,
+                payload,
+                due_ms,
+            } => {
+                work.insert(
+                    (queue.clone(), id.clone()),
+                    Item {
+                        payload: payload.clone(),
+                        due_ms: *due_ms,
+                        attempts: 0,
+                        lease: None,
+                    },
+                );
+            }
+            WriteOp::Check { .. } => {}
+        }
+    }
+    Ok(())
 }
 
 impl StateStore for MemoryState {
@@ -321,34 +539,97 @@ impl StateStore for MemoryState {
 
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         let mut g = self.tables.write();
-        for op in ops {
-            if let WriteOp::Check {
-                table,
-                key,
-                expected,
-            } = op
-                && g.get(table).and_then(|t| t.get(key)) != expected.as_ref()
-            {
-                return Err(StoreError::Conflict);
-            }
+        let mut work = self.work.lock();
+        apply_memory(&mut g, &mut work, ops)
+    }
+
+    fn claim(
+        &self,
+        queue: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Claim>, StoreError> {
+        let mut work = self.work.lock();
+        let mut due: Vec<(i64, String)> = work
+            .range((queue.to_owned(), String::new())..)
+            .take_while(|((q, _), _)| q == queue)
+            .filter(|(_, item)| item.claimable(now_ms))
+            .map(|((_, id), item)| (item.due_ms, id.clone()))
+            .collect();
+        due.sort();
+        due.truncate(max);
+        let expires_ms = now_ms.saturating_add(lease_ms);
+        let mut claims = Vec::with_capacity(due.len());
+        for (_, id) in due {
+            let Some(item) = work.get_mut(&(queue.to_owned(), id.clone())) else {
+                continue;
+            };
+            item.attempts += 1;
+            let token = new_token();
+            item.lease = Some((token.clone(), expires_ms));
+            claims.push(Claim {
+                queue: queue.to_owned(),
+                id,
+                payload: item.payload.clone(),
+                attempt: item.attempts,
+                token,
+                expires_ms,
+            });
         }
-        for op in ops {
-            match op {
-                WriteOp::Put { table, key, value } => {
-                    g.entry(table.clone())
-                        .or_default()
-                        .insert(key.clone(), value.clone());
-                }
-                WriteOp::Delete { table, key } => {
-                    if let Some(t) = g.get_mut(table) {
-                        t.remove(key);
-                    }
-                }
-                WriteOp::Check { .. } => {}
-            }
+        Ok(claims)
+    }
+
+    fn renew(&self, claim: &Claim, now_ms: i64, lease_ms: i64) -> Result<i64, StoreError> {
+        let mut work = self.work.lock();
+        let item = held(&mut work, claim)?;
+        let expires = now_ms.saturating_add(lease_ms);
+        item.lease = Some((claim.token.clone(), expires));
+        Ok(expires)
+    }
+
+    fn complete(&self, claim: &Claim, ops: &[WriteOp]) -> Result<(), StoreError> {
+        let mut g = self.tables.write();
+        let mut work = self.work.lock();
+        held(&mut work, claim)?;
+        let key = (claim.queue.clone(), claim.id.clone());
+        let item = work.remove(&key);
+        let applied = apply_memory(&mut g, &mut work, ops);
+        if applied.is_err()
+            && let Some(item) = item
+        {
+            // Nothing changes on a failed check: the claim stands.
+            work.entry(key).or_insert(item);
         }
+        applied
+    }
+
+    fn release(&self, claim: &Claim, due_ms: i64) -> Result<(), StoreError> {
+        let mut work = self.work.lock();
+        let item = held(&mut work, claim)?;
+        item.lease = None;
+        item.due_ms = due_ms;
         Ok(())
     }
+
+    fn pending(&self, queue: &str) -> Result<usize, StoreError> {
+        Ok(self
+            .work
+            .lock()
+            .range((queue.to_owned(), String::new())..)
+            .take_while(|((q, _), _)| q == queue)
+            .count())
+    }
+}
+
+/// The item `claim` holds, if its lease is still the current one.
+fn held<'a>(
+    work: &'a mut BTreeMap<(String, String), Item>,
+    claim: &Claim,
+) -> Result<&'a mut Item, StoreError> {
+    work.get_mut(&(claim.queue.clone(), claim.id.clone()))
+        .filter(|i| i.lease.as_ref().is_some_and(|(t, _)| *t == claim.token))
+        .ok_or(StoreError::Conflict)
 }
 
 #[cfg(test)]
@@ -443,6 +724,44 @@ mod tests {
     fn sqlite_state() {
         let dir = tempfile::tempdir().unwrap();
         exercise(&SqliteState::open(&dir.path().join("s.db")).unwrap());
+    }
+
+    #[test]
+    fn memory_leases() {
+        use crate::leases::contract;
+        contract::due_order_and_leases(&MemoryState::default());
+        contract::completion_is_atomic_with_results(&MemoryState::default());
+        contract::concurrent_workers_complete_each_item_once(std::sync::Arc::new(
+            MemoryState::default(),
+        ));
+    }
+
+    #[test]
+    fn sqlite_leases() {
+        use crate::leases::contract;
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| SqliteState::open(&dir.path().join(name)).unwrap();
+        contract::due_order_and_leases(&open("a.db"));
+        contract::completion_is_atomic_with_results(&open("b.db"));
+        contract::concurrent_workers_complete_each_item_once(std::sync::Arc::new(open("c.db")));
+    }
+
+    #[test]
+    fn sqlite_leases_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let claim = {
+            let s = SqliteState::open(&p).unwrap();
+            s.enqueue("q", "a", b"1", 0).unwrap();
+            s.enqueue("q", "b", b"2", 0).unwrap();
+            s.claim("q", 0, 1_000, 1).unwrap().remove(0)
+        };
+        let s = SqliteState::open(&p).unwrap();
+        assert_eq!(s.pending("q").unwrap(), 2);
+        // The lease held across the restart; the claim is still good.
+        assert_eq!(s.claim("q", 500, 1_000, 5).unwrap().len(), 1);
+        s.complete(&claim, &[]).unwrap();
+        assert_eq!(s.pending("q").unwrap(), 1);
     }
 
     #[test]
