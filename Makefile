@@ -38,8 +38,16 @@ venv: $(VENV)/.installed
 # One release build serves the unit tests, the integration tests and the compatibility suite.
 test: models test-rust test-compat test-acceptance
 
+# The Rust tests, with a throwaway PostgreSQL (scripts/postgres.sh) for the PostgreSQL state
+# backend's tests, stopped at the end whatever happens; without one they are skipped.
 test-rust: build
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	@trap 'bash scripts/postgres.sh stop' EXIT; \
+	if url=$$(bash scripts/postgres.sh start); then \
+		export BASALT_TEST_POSTGRES="$$url"; echo "PostgreSQL for the tests: $$url"; \
+	else \
+		echo "warning: no PostgreSQL (scripts/postgres.sh start failed): its tests are skipped" >&2; \
+	fi; \
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --release --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --release --workspace --no-fail-fast; \

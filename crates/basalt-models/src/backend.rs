@@ -32,6 +32,16 @@ impl ChatBackend {
         }
     }
 
+    /// Requests a worker process is serving (streams outlive the handler that started them:
+    /// an idle unload must not cut them off). In-process and remote models finish what they
+    /// started after an unload, so they report none.
+    pub fn in_flight(&self) -> usize {
+        match self {
+            ChatBackend::Worker(w) => w.in_flight(),
+            _ => 0,
+        }
+    }
+
     pub async fn count_tokens(&self, req: &ChatRequest) -> Result<usize, ChatError> {
         match self {
             ChatBackend::Local(m) => m.count_tokens(req),
@@ -78,6 +88,13 @@ impl EmbedBackend {
         match self {
             EmbedBackend::Worker(w) => Some(w.status()),
             EmbedBackend::Local(_) => None,
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        match self {
+            EmbedBackend::Worker(w) => w.in_flight(),
+            EmbedBackend::Local(_) => 0,
         }
     }
 

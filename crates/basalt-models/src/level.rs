@@ -71,7 +71,8 @@ pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String>
                 .into_iter()
                 .filter(|c| !refused_before.split(',').any(|r| r == *c))
                 .collect();
-            if candidates.is_empty() {
+            if cpu::selection().level.is_none() {
+                // Off x86-64: ggml chooses among the variants it built for this architecture.
                 cpu::load_llama_level(None)?;
                 return Ok(LlamaLevel {
                     level: None,
@@ -107,10 +108,12 @@ pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String>
                         );
                         return Ok(chosen);
                     }
-                    Err(why) => {
+                    Err(Proof::Died(why)) => {
                         tracing::warn!("llama.cpp CPU level {level} refused: {why}");
                         refused.push((level, why));
                     }
+                    // The model or the machine, not the level: another level would fail alike.
+                    Err(Proof::Failed(why)) => return Err(why),
                 }
             }
             Err(format!(
@@ -126,21 +129,33 @@ pub fn choose(model: &Path, threads: i32) -> Result<&'static LlamaLevel, String>
         .map_err(Clone::clone)
 }
 
+/// Why a level was not proven.
+enum Proof {
+    /// The child died (a signal, or hung past the timeout): the level is refused.
+    Died(String),
+    /// The forward pass returned an error (the model could not be loaded, out of memory...):
+    /// no level would do better.
+    Failed(String),
+}
+
 /// Runs a forward pass of `model` on `level` in a forked child.
 #[cfg(unix)]
-fn prove(model: &Path, level: &'static str, threads: i32) -> Result<(), String> {
+fn prove(model: &Path, level: &'static str, threads: i32) -> Result<(), Proof> {
     // SAFETY: the child runs llama.cpp from scratch (nothing of it is loaded in this process
     // yet: `choose` runs before any backend exists) and takes no lock of ours.
     let run = || i32::from(forward_pass(model, level, threads).is_err());
     match unsafe { cpu::in_child(PROBE_TIMEOUT, run) } {
         Ok(0) => Ok(()),
-        Ok(c) => Err(format!("a forward pass failed (status {c})")),
-        Err(death) => Err(format!("a forward pass {death}")),
+        Ok(_) => Err(Proof::Failed(format!(
+            "the model {} could not be run on llama.cpp's {level} kernels",
+            model.display()
+        ))),
+        Err(death) => Err(Proof::Died(format!("a forward pass {death}"))),
     }
 }
 
 #[cfg(not(unix))]
-fn prove(_model: &Path, _level: &'static str, _threads: i32) -> Result<(), String> {
+fn prove(_model: &Path, _level: &'static str, _threads: i32) -> Result<(), Proof> {
     Ok(())
 }
 

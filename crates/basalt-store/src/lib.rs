@@ -2,7 +2,8 @@
 //!
 //! * [`StateStore`]: small keyed records (metadata), grouped in logical tables, with ordered
 //!   prefix scans and atomic batches. Embedded backend: [`SqliteState`] (WAL, `synchronous=FULL`,
-//!   so an acknowledged write survives `kill -9` and power loss); test backend: [`MemoryState`].
+//!   so an acknowledged write survives `kill -9` and power loss); networked backend: [`PgState`]
+//!   (PostgreSQL, shared by several nodes); test backend: [`MemoryState`].
 //! * [`BlobStore`]: opaque byte objects (object bodies, artifacts). Embedded backend: [`FsBlobs`]
 //!   (temp file + fsync + rename + fsync dir); test backend: [`MemoryBlobs`].
 //!
@@ -12,15 +13,20 @@
 //! Keys are chosen by services and are never used as filesystem paths: [`FsBlobs`] stores a
 //! blob under the SHA-256 of its key, fanned out into 256 directories.
 //!
-//! The traits are deliberately narrow so that a PostgreSQL state backend and an S3-compatible
-//! blob backend can be added without touching services.
+//! The traits are deliberately narrow so that networked backends (PostgreSQL state today, an
+//! S3-compatible blob store next) stand behind them without touching services. Every state
+//! backend runs one contract suite (`contract.rs`).
 
 mod blobs;
+#[cfg(test)]
+mod contract;
 pub mod leases;
+mod pg;
 mod state;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
 pub use leases::Claim;
+pub use pg::{PgState, redact as redact_url};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
 
 use std::path::Path;
@@ -38,6 +44,10 @@ pub enum StoreError {
     /// A batch's [`WriteOp::Check`] did not hold.
     #[error("the record changed concurrently")]
     Conflict,
+    /// The backend cannot be reached now (a networked database refused or lost the
+    /// connection); the request may succeed later. Services answer `ServiceUnavailable`.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -53,11 +63,21 @@ impl Store {
     /// Opens (creating if needed) durable storage under `data_dir`:
     /// `data_dir/state.sqlite3` and `data_dir/blobs/`. Cheap: no scans.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(data_dir, None)
+    }
+
+    /// Like [`Store::open`], with the state in the database at `state_url` when given
+    /// (`postgres://user[:password]@host[:port]/db`, see [`PgState::open`]) instead of
+    /// `data_dir/state.sqlite3`. Blobs stay in `data_dir/blobs/`.
+    pub fn open_with(data_dir: &Path, state_url: Option<&str>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
-        let state = SqliteState::open(&data_dir.join("state.sqlite3"))?;
+        let state: Arc<dyn StateStore> = match state_url {
+            Some(url) => Arc::new(PgState::open(url)?),
+            None => Arc::new(SqliteState::open(&data_dir.join("state.sqlite3"))?),
+        };
         let blobs = FsBlobs::open(&data_dir.join("blobs"))?;
         Ok(Store {
-            state: Arc::new(state),
+            state,
             blobs: Arc::new(blobs),
         })
     }
@@ -84,6 +104,28 @@ mod tests {
             s.blobs.put("b", b"hello").unwrap();
         }
         let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.state.get("t", "k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(s.blobs.get("b").unwrap().as_deref(), Some(&b"hello"[..]));
+    }
+
+    #[test]
+    fn open_with_a_state_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Store::open_with(dir.path(), Some("sqlite:///x"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("unsupported state URL"), "{e}");
+        let Some(admin) = pg::testing::admin_url() else {
+            return;
+        };
+        let (_schema, url) = pg::testing::fresh_schema(&admin);
+        {
+            let s = Store::open_with(dir.path(), Some(&url)).unwrap();
+            s.state.put("t", "k", b"v").unwrap();
+            s.blobs.put("b", b"hello").unwrap();
+        }
+        assert!(!dir.path().join("state.sqlite3").exists());
+        let s = Store::open_with(dir.path(), Some(&url)).unwrap();
         assert_eq!(s.state.get("t", "k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(s.blobs.get("b").unwrap().as_deref(), Some(&b"hello"[..]));
     }

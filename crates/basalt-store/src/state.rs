@@ -102,7 +102,7 @@ pub trait StateStore: Send + Sync + 'static {
 
 /// Smallest byte string greater than every string that starts with `prefix`
 /// (`None` when there is none, e.g. empty prefix or all 0xFF).
-fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut v = prefix.to_vec();
     while let Some(last) = v.pop() {
         if last != 0xFF {
@@ -114,7 +114,7 @@ fn prefix_upper_bound(prefix: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Inclusive lower bound for a scan: max(prefix, start_after + "\0").
-fn scan_lower_bound(prefix: &str, start_after: Option<&str>) -> Vec<u8> {
+pub(crate) fn scan_lower_bound(prefix: &str, start_after: Option<&str>) -> Vec<u8> {
     match start_after {
         Some(s) if s.as_bytes() >= prefix.as_bytes() => {
             let mut v = Vec::with_capacity(s.len() + 1);
@@ -636,114 +636,19 @@ fn held<'a>(
 mod tests {
     use super::*;
 
-    fn exercise(s: &dyn StateStore) {
-        assert_eq!(s.get("t", "a").unwrap(), None);
-        s.put("t", "a", b"1").unwrap();
-        s.put("t", "a/b", b"2").unwrap();
-        s.put("t", "a/c", b"3").unwrap();
-        s.put("t", "b", b"4").unwrap();
-        s.put("u", "a/x", b"5").unwrap();
-        s.put("t", "a\u{00e9}", b"6").unwrap();
-        assert_eq!(s.get("t", "a").unwrap().as_deref(), Some(&b"1"[..]));
-        let keys = |v: Vec<(String, Vec<u8>)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(
-            keys(s.scan("t", "a/", None, 100).unwrap()),
-            vec!["a/b", "a/c"]
-        );
-        assert_eq!(
-            keys(s.scan("t", "a/", Some("a/b"), 100).unwrap()),
-            vec!["a/c"]
-        );
-        assert_eq!(
-            keys(s.scan("t", "a/", Some("0"), 100).unwrap()),
-            vec!["a/b", "a/c"]
-        );
-        assert_eq!(keys(s.scan("t", "", None, 2).unwrap()), vec!["a", "a/b"]);
-        assert_eq!(
-            keys(s.scan("t", "", Some("a/c"), 100).unwrap()),
-            vec!["a\u{00e9}", "b"]
-        );
-        assert_eq!(
-            keys(s.scan("t", "a", None, 100).unwrap()),
-            vec!["a", "a/b", "a/c", "a\u{00e9}"]
-        );
-        assert_eq!(
-            keys(s.scan("t", "z", None, 100).unwrap()),
-            Vec::<String>::new()
-        );
-        assert!(s.delete("t", "a").unwrap());
-        assert!(!s.delete("t", "a").unwrap());
-        s.batch(&[
-            WriteOp::Put {
-                table: "t".into(),
-                key: "x".into(),
-                value: b"9".to_vec(),
-            },
-            WriteOp::Delete {
-                table: "t".into(),
-                key: "b".into(),
-            },
-        ])
-        .unwrap();
-        assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"9"[..]));
-        assert_eq!(s.get("t", "b").unwrap(), None);
-        s.put("t", "x", b"10").unwrap();
-        assert_eq!(s.get("t", "x").unwrap().as_deref(), Some(&b"10"[..]));
-
-        // Preconditions: the whole batch or nothing.
-        let check = |key: &str, expected: Option<&[u8]>| WriteOp::Check {
-            table: "t".into(),
-            key: key.into(),
-            expected: expected.map(<[u8]>::to_vec),
-        };
-        let put_y = WriteOp::Put {
-            table: "t".into(),
-            key: "y".into(),
-            value: b"new".to_vec(),
-        };
-        let err = s
-            .batch(&[put_y.clone(), check("x", Some(b"9"))])
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Conflict), "{err}");
-        assert_eq!(s.get("t", "y").unwrap(), None, "nothing written");
-        assert!(matches!(
-            s.batch(&[check("y", Some(b"new")), put_y.clone()]),
-            Err(StoreError::Conflict)
-        ));
-        s.batch(&[check("x", Some(b"10")), check("y", None), put_y])
-            .unwrap();
-        assert_eq!(s.get("t", "y").unwrap().as_deref(), Some(&b"new"[..]));
+    mod memory_contract {
+        use crate::contract::{Backend, state_contract_tests};
+        state_contract_tests!(|| Some(Backend::new(crate::MemoryState::default(), ())));
     }
 
-    #[test]
-    fn memory_state() {
-        exercise(&MemoryState::default());
-    }
-
-    #[test]
-    fn sqlite_state() {
-        let dir = tempfile::tempdir().unwrap();
-        exercise(&SqliteState::open(&dir.path().join("s.db")).unwrap());
-    }
-
-    #[test]
-    fn memory_leases() {
-        use crate::leases::contract;
-        contract::due_order_and_leases(&MemoryState::default());
-        contract::completion_is_atomic_with_results(&MemoryState::default());
-        contract::concurrent_workers_complete_each_item_once(std::sync::Arc::new(
-            MemoryState::default(),
-        ));
-    }
-
-    #[test]
-    fn sqlite_leases() {
-        use crate::leases::contract;
-        let dir = tempfile::tempdir().unwrap();
-        let open = |name: &str| SqliteState::open(&dir.path().join(name)).unwrap();
-        contract::due_order_and_leases(&open("a.db"));
-        contract::completion_is_atomic_with_results(&open("b.db"));
-        contract::concurrent_workers_complete_each_item_once(std::sync::Arc::new(open("c.db")));
+    mod sqlite_contract {
+        use crate::contract::{Backend, state_contract_tests};
+        fn open() -> Option<Backend> {
+            let dir = tempfile::tempdir().unwrap();
+            let s = crate::SqliteState::open(&dir.path().join("s.db")).unwrap();
+            Some(Backend::new(s, dir))
+        }
+        state_contract_tests!(open);
     }
 
     #[test]

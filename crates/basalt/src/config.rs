@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// Keep everything in memory; nothing survives a restart.
     #[arg(long, env = "BASALT_EPHEMERAL")]
     ephemeral: bool,
+    /// Keep state (metadata, queues, leases) in PostgreSQL, shared by every node given the
+    /// same URL: `postgres://user[:password]@host[:port]/db` (default: SQLite in the data dir).
+    #[arg(long = "state", env = "BASALT_STATE")]
+    state: Option<String>,
     /// Default region when a request carries none.
     #[arg(long, env = "BASALT_REGION")]
     region: Option<String>,
@@ -92,6 +96,7 @@ struct FileConfig {
     port: Option<u16>,
     data_dir: Option<PathBuf>,
     ephemeral: Option<bool>,
+    state: Option<String>,
     region: Option<String>,
     account_id: Option<String>,
     auth: Option<String>,
@@ -116,6 +121,8 @@ pub struct Resolved {
     pub host: String,
     pub port: u16,
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL for the state store (`None`: SQLite in `data_dir`).
+    pub state_url: Option<String>,
     pub region: String,
     pub account_id: String,
     pub auth: AuthMode,
@@ -136,6 +143,11 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let ephemeral = self.ephemeral || file.ephemeral.unwrap_or(false);
+        let state_url = self.state.or(file.state).filter(|s| !s.is_empty());
+        anyhow::ensure!(
+            !(ephemeral && state_url.is_some()),
+            "--ephemeral keeps everything in memory; it cannot be combined with --state"
+        );
         let auth = match self.auth.or(file.auth).as_deref() {
             None | Some("off") => AuthMode::Off,
             Some("sigv4") => AuthMode::SigV4,
@@ -245,6 +257,7 @@ impl ServeArgs {
                         .unwrap_or_else(|| PathBuf::from("data")),
                 )
             },
+            state_url,
             region: self
                 .region
                 .or(file.region)
@@ -306,6 +319,25 @@ mod tests {
         };
         let r = with_file(toml, flag).unwrap();
         assert_eq!(r.runtime.embed.precision, Precision::F32);
+    }
+
+    #[test]
+    fn state_url_from_flag_env_or_file() {
+        assert_eq!(ServeArgs::default().resolve().unwrap().state_url, None);
+        let r = with_file("state = \"postgres://u@h/db\"\n", ServeArgs::default()).unwrap();
+        assert_eq!(r.state_url.as_deref(), Some("postgres://u@h/db"));
+        let flag = ServeArgs {
+            state: Some("postgres://u@other/db".into()),
+            ..Default::default()
+        };
+        let r = with_file("state = \"postgres://u@h/db\"\n", flag).unwrap();
+        assert_eq!(r.state_url.as_deref(), Some("postgres://u@other/db"));
+        let both = ServeArgs {
+            state: Some("postgres://u@h/db".into()),
+            ephemeral: true,
+            ..Default::default()
+        };
+        assert!(both.resolve().is_err());
     }
 
     #[test]

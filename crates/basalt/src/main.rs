@@ -159,10 +159,13 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        let store = match &cfg.data_dir {
-            Some(dir) => basalt_store::Store::open(dir)
+        let store = match (&cfg.data_dir, &cfg.state_url) {
+            // An unreachable or unsupported database refuses the start with one line.
+            (Some(dir), Some(url)) => basalt_store::Store::open_with(dir, Some(url))
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+            (Some(dir), None) => basalt_store::Store::open(dir)
                 .with_context(|| format!("opening data dir {}", dir.display()))?,
-            None => basalt_store::Store::ephemeral(),
+            (None, _) => basalt_store::Store::ephemeral(),
         };
         let bus = basalt_core::events::EventBus::default();
         let session_keys = basalt_sts::SessionKeys::new(store.state.clone());
@@ -266,9 +269,14 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             "basalt {} ready on http://{} ({})",
             env!("CARGO_PKG_VERSION"),
             listener.local_addr()?,
-            match &cfg.data_dir {
-                Some(d) => format!("data in {}", d.display()),
-                None => "ephemeral".into(),
+            match (&cfg.data_dir, &cfg.state_url) {
+                (Some(d), Some(url)) => format!(
+                    "state in {}, blobs in {}",
+                    basalt_store::redact_url(url),
+                    d.display()
+                ),
+                (Some(d), None) => format!("data in {}", d.display()),
+                (None, _) => "ephemeral".into(),
             }
         );
         tokio::select! {

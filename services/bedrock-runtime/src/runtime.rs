@@ -81,8 +81,14 @@ impl<T> Slot<T> {
         Ok(loaded)
     }
 
-    /// Drops the model if idle for `max_idle` and nobody holds it; true if unloaded.
-    fn unload_if_idle(&self, epoch: Instant, max_idle: Duration) -> bool {
+    /// Drops the model if idle for `max_idle`, nobody holds it and it serves nothing (`busy`);
+    /// true if unloaded.
+    fn unload_if_idle(
+        &self,
+        epoch: Instant,
+        max_idle: Duration,
+        busy: impl Fn(&T) -> bool,
+    ) -> bool {
         let idle = epoch.elapsed().as_millis() as u64 - self.last_used.load(Ordering::Relaxed);
         if idle < max_idle.as_millis() as u64 {
             return false;
@@ -90,7 +96,10 @@ impl<T> Slot<T> {
         let Ok(mut guard) = self.model.try_lock() else {
             return false;
         };
-        if guard.as_ref().is_some_and(|m| Arc::strong_count(m) == 1) {
+        if guard
+            .as_ref()
+            .is_some_and(|m| Arc::strong_count(m) == 1 && !busy(m))
+        {
             *guard = None;
             return true;
         }
@@ -183,11 +192,17 @@ impl Runtime {
             return 0;
         };
         let mut n = 0;
-        if self.chat.unload_if_idle(self.epoch, max_idle) {
+        if self
+            .chat
+            .unload_if_idle(self.epoch, max_idle, |c| c.in_flight() > 0)
+        {
             tracing::info!("chat model unloaded after {max_idle:?} idle");
             n += 1;
         }
-        if self.embed.unload_if_idle(self.epoch, max_idle) {
+        if self
+            .embed
+            .unload_if_idle(self.epoch, max_idle, |e| e.in_flight() > 0)
+        {
             tracing::info!("embedding model unloaded after {max_idle:?} idle");
             n += 1;
         }
@@ -321,11 +336,11 @@ mod tests {
             ("model", "model", 1)
         );
         // In use: never unloaded.
-        assert!(!slot.unload_if_idle(epoch, Duration::ZERO));
+        assert!(!slot.unload_if_idle(epoch, Duration::ZERO, |_| false));
         drop((held, again));
         // Recently used: kept.
-        assert!(!slot.unload_if_idle(epoch, Duration::from_secs(3600)));
-        assert!(slot.unload_if_idle(epoch, Duration::ZERO));
+        assert!(!slot.unload_if_idle(epoch, Duration::from_secs(3600), |_| false));
+        assert!(slot.unload_if_idle(epoch, Duration::ZERO, |_| false));
         assert!(!slot.loaded());
         let reloaded = slot
             .get(epoch, || async { Ok("reloaded".to_string()) })

@@ -562,7 +562,7 @@ fn standard_message(code: &str) -> &str {
         "SignatureDoesNotMatch" => {
             "The request signature we calculated does not match the signature you provided. Check your key and signing method."
         }
-        "ServiceUnavailable" => "Please reduce your request rate.",
+        "ServiceUnavailable" => "Service is unable to handle request.",
         "SlowDown" => "Please reduce your request rate.",
         "TooManyBuckets" => "You have attempted to create more buckets than allowed",
         "XAmzContentSHA256Mismatch" => {

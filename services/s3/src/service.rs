@@ -465,7 +465,16 @@ impl Scope {
     }
 }
 
-fn internal<E: std::fmt::Display>(e: E) -> S3Error {
+/// A failure of ours: 500 `InternalError`, or 503 `ServiceUnavailable` when the state store
+/// cannot be reached for now (a networked database's outage), which clients retry.
+fn internal<E: std::fmt::Display + 'static>(e: E) -> S3Error {
+    if let Some(StoreError::Unavailable(why)) = (&e as &dyn std::any::Any).downcast_ref() {
+        tracing::warn!("state store unavailable: {why}");
+        return S3Error::with_message(
+            S3ErrorCode::ServiceUnavailable,
+            "Service is unable to handle request.",
+        );
+    }
     S3Error::with_message(
         S3ErrorCode::InternalError,
         format!("We encountered an internal error: {e}"),

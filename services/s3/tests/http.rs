@@ -400,3 +400,143 @@ async fn versioned_events_name_versions_and_markers() {
     assert_eq!(ev["detail"]["deletion-type"], "Permanently Deleted");
     assert_eq!(ev["detail"]["object"]["version-id"], v1.as_str());
 }
+
+/// A state store whose database can be "down": every call fails with
+/// `StoreError::Unavailable` while the switch is on, as `PgState` does during an outage.
+struct Flaky {
+    inner: basalt_store::MemoryState,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), basalt_store::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(basalt_store::StoreError::Unavailable(
+                "PostgreSQL at 127.0.0.1:1/db is unreachable".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl basalt_store::StateStore for Flaky {
+    fn get(&self, t: &str, k: &str) -> Result<Option<Vec<u8>>, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.get(t, k)
+    }
+    fn put(&self, t: &str, k: &str, v: &[u8]) -> Result<(), basalt_store::StoreError> {
+        self.check()?;
+        self.inner.put(t, k, v)
+    }
+    fn delete(&self, t: &str, k: &str) -> Result<bool, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.delete(t, k)
+    }
+    fn scan(
+        &self,
+        t: &str,
+        p: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.scan(t, p, after, limit)
+    }
+    fn batch(&self, ops: &[basalt_store::WriteOp]) -> Result<(), basalt_store::StoreError> {
+        self.check()?;
+        self.inner.batch(ops)
+    }
+    fn claim(
+        &self,
+        q: &str,
+        now: i64,
+        lease: i64,
+        max: usize,
+    ) -> Result<Vec<basalt_store::Claim>, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.claim(q, now, lease, max)
+    }
+    fn renew(
+        &self,
+        c: &basalt_store::Claim,
+        now: i64,
+        lease: i64,
+    ) -> Result<i64, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.renew(c, now, lease)
+    }
+    fn complete(
+        &self,
+        c: &basalt_store::Claim,
+        ops: &[basalt_store::WriteOp],
+    ) -> Result<(), basalt_store::StoreError> {
+        self.check()?;
+        self.inner.complete(c, ops)
+    }
+    fn release(&self, c: &basalt_store::Claim, due: i64) -> Result<(), basalt_store::StoreError> {
+        self.check()?;
+        self.inner.release(c, due)
+    }
+    fn pending(&self, q: &str) -> Result<usize, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.pending(q)
+    }
+}
+
+/// A state store outage answers 503 `ServiceUnavailable` (which SDKs retry), never a 500 or a
+/// dropped connection, and service resumes when the store is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_store_outage_is_service_unavailable() {
+    let state = std::sync::Arc::new(Flaky {
+        inner: basalt_store::MemoryState::default(),
+        down: false.into(),
+    });
+    let store = Store {
+        state: state.clone(),
+        blobs: std::sync::Arc::new(basalt_store::MemoryBlobs::default()),
+    };
+    let handler = build_service(store, EventBus::default(), S3Config::default());
+    let s = Srv {
+        base: format!("http://{}", common::serve(handler).await),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        bus: EventBus::default(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(
+        s.call(Method::PUT, "/bkt", &[], b"").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        s.call(Method::PUT, "/bkt/k", &[], b"v").await.0,
+        StatusCode::OK
+    );
+    state.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    for (method, path, body) in [
+        (Method::GET, "/bkt/k", &b""[..]),
+        (Method::PUT, "/bkt/k2", &b"v2"[..]),
+        (Method::GET, "/bkt?list-type=2", &b""[..]),
+        (Method::DELETE, "/bkt/k", &b""[..]),
+        (Method::GET, "/", &b""[..]),
+    ] {
+        let (st, _, body) = s.call(method.clone(), path, &[], body).await;
+        assert_eq!(
+            st,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{method} {path}: {}",
+            text(&body)
+        );
+        let t = text(&body);
+        assert!(t.contains("<Code>ServiceUnavailable</Code>"), "{t}");
+        assert!(
+            t.contains("<Message>Service is unable to handle request.</Message>"),
+            "{t}"
+        );
+    }
+    state.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (st, _, body) = s.call(Method::GET, "/bkt/k", &[], b"").await;
+    assert_eq!((st, &body[..]), (StatusCode::OK, &b"v"[..]));
+    assert_eq!(
+        s.call(Method::GET, "/bkt/k2", &[], b"").await.0,
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,5 +1,7 @@
-//! Frames between the server and a worker: `u32` header length, `u32` payload length (both
-//! little-endian), a JSON header, then the payload bytes (embedding vectors; empty otherwise).
+//! Frames between the server and a worker: the call id (`u64`), the header length and the
+//! payload length (`u32`s), all little-endian, then a JSON header and the payload bytes
+//! (embedding vectors; empty otherwise). The id is outside the JSON so that a header the other
+//! side cannot decode can still be answered: its caller gets an error, not silence.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,13 +14,16 @@ const MAX_PART: usize = 512 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// The call this frame belongs to (0: none).
+    pub id: u64,
     pub header: Vec<u8>,
     pub payload: Vec<u8>,
 }
 
 impl Frame {
-    pub fn new<T: Serialize>(header: &T, payload: Vec<u8>) -> Frame {
+    pub fn new<T: Serialize>(id: u64, header: &T, payload: Vec<u8>) -> Frame {
         Frame {
+            id,
             // Serializing our own message types cannot fail (no maps with non-string keys).
             header: serde_json::to_vec(header).unwrap_or_default(),
             payload,
@@ -33,7 +38,7 @@ impl Frame {
 
 /// Reads one frame; `None` at a clean end of stream (before any byte of a frame).
 pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<Frame>> {
-    let mut lens = [0u8; 8];
+    let mut lens = [0u8; 16];
     let mut got = 0;
     while got < lens.len() {
         let n = r.read(&mut lens[got..]).await?;
@@ -46,8 +51,11 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<Frame>> 
         }
         got += n;
     }
-    let header_len = u32::from_le_bytes([lens[0], lens[1], lens[2], lens[3]]) as usize;
-    let payload_len = u32::from_le_bytes([lens[4], lens[5], lens[6], lens[7]]) as usize;
+    let id = u64::from_le_bytes([
+        lens[0], lens[1], lens[2], lens[3], lens[4], lens[5], lens[6], lens[7],
+    ]);
+    let header_len = u32::from_le_bytes([lens[8], lens[9], lens[10], lens[11]]) as usize;
+    let payload_len = u32::from_le_bytes([lens[12], lens[13], lens[14], lens[15]]) as usize;
     if header_len > MAX_PART || payload_len > MAX_PART {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -58,11 +66,16 @@ pub async fn read<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<Frame>> 
     r.read_exact(&mut header).await?;
     let mut payload = vec![0; payload_len];
     r.read_exact(&mut payload).await?;
-    Ok(Some(Frame { header, payload }))
+    Ok(Some(Frame {
+        id,
+        header,
+        payload,
+    }))
 }
 
 pub async fn write<W: AsyncWrite + Unpin>(w: &mut W, frame: &Frame) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(8 + frame.header.len() + frame.payload.len());
+    let mut buf = Vec::with_capacity(16 + frame.header.len() + frame.payload.len());
+    buf.extend_from_slice(&frame.id.to_le_bytes());
     buf.extend_from_slice(&(frame.header.len() as u32).to_le_bytes());
     buf.extend_from_slice(&(frame.payload.len() as u32).to_le_bytes());
     buf.extend_from_slice(&frame.header);
@@ -112,8 +125,8 @@ mod tests {
     async fn frames_round_trip_and_end_cleanly() {
         let (mut a, mut b) = tokio::io::duplex(64);
         let sent = vec![
-            Frame::new(&serde_json::json!({"op": "x", "id": 1}), vec![]),
-            Frame::new(&"big", vec![7; 1000]),
+            Frame::new(1, &serde_json::json!({"op": "x", "id": 1}), vec![]),
+            Frame::new(u64::MAX, &"big", vec![7; 1000]),
         ];
         let to_send = sent.clone();
         let writer = tokio::spawn(async move {
@@ -133,11 +146,13 @@ mod tests {
     #[tokio::test]
     async fn a_cut_frame_is_an_error_not_an_end() {
         let (mut a, mut b) = tokio::io::duplex(64);
-        a.write_all(&[5, 0, 0, 0, 0, 0, 0, 0, b'{']).await.unwrap();
+        a.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, b'{'])
+            .await
+            .unwrap();
         drop(a);
         assert!(read(&mut b).await.is_err());
         let (mut a, mut b) = tokio::io::duplex(64);
-        a.write_all(&[0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0])
+        a.write_all(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0])
             .await
             .unwrap();
         assert!(

@@ -68,7 +68,7 @@ async fn serve(spec: EngineSpec, replies: OwnedFd) -> i32 {
         }
     });
     let send = move |reply: &Reply, payload: Vec<u8>| {
-        let _ = out_tx.send(Frame::new(reply, payload));
+        let _ = out_tx.send(Frame::new(reply.id().unwrap_or(0), reply, payload));
     };
 
     let pid = std::process::id();
@@ -153,7 +153,17 @@ async fn serve(spec: EngineSpec, replies: OwnedFd) -> i32 {
         let call: Call = match frame.decode() {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("basalt worker: bad call: {e}");
+                // Answered, so that its caller does not wait forever.
+                let error = ChatError::Invalid(format!(
+                    "The request could not be passed to the model: {e}"
+                ));
+                send(
+                    &Reply::Error {
+                        id: frame.id,
+                        error,
+                    },
+                    Vec::new(),
+                );
                 continue;
             }
         };
@@ -166,14 +176,18 @@ async fn serve(spec: EngineSpec, replies: OwnedFd) -> i32 {
                 }
             }
             Call::CountTokens { id, request } => {
-                let reply = match engine.as_ref() {
-                    Engine::Chat(m) => match m.count_tokens(&request) {
-                        Ok(count) => Reply::Tokens { id, count },
-                        Err(error) => Reply::Error { id, error },
-                    },
-                    Engine::Embed(_) => wrong_engine(id),
-                };
-                send(&reply, Vec::new());
+                // Tokenizing a long prompt must not stall the replies of running streams.
+                let engine = engine.clone();
+                tokio::task::spawn_blocking(move || {
+                    let reply = match engine.as_ref() {
+                        Engine::Chat(m) => match m.count_tokens(&request) {
+                            Ok(count) => Reply::Tokens { id, count },
+                            Err(error) => Reply::Error { id, error },
+                        },
+                        Engine::Embed(_) => wrong_engine(id),
+                    };
+                    send(&reply, Vec::new());
+                });
             }
             Call::Chat { id, request } => {
                 let Engine::Chat(model) = engine.as_ref() else {

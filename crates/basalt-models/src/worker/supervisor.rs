@@ -26,6 +26,10 @@ const BASE_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A worker that stayed up this long resets the failure count.
 const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// A call that finds the worker in a backoff at most this long waits for the restart.
+const MAX_CALLER_WAIT: Duration = Duration::from_secs(2);
+/// Failures in a row after which a worker is restarted on demand only, not eagerly.
+const MAX_EAGER_RESTARTS: u32 = 5;
 /// Loading a model (reading the weights, building the context) must finish within this.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -117,11 +121,21 @@ impl Supervisor {
 
     /// Starts the worker now (normally it starts on the first call) and returns its info.
     pub async fn start(&self) -> Result<EngineInfo, String> {
-        Ok(Inner::conn(&self.inner).await?.info.clone())
+        Ok(Inner::conn(&self.inner, false).await?.info.clone())
     }
 
     pub fn status(&self) -> WorkerStatus {
         self.inner.status.lock().clone()
+    }
+
+    /// Calls the worker is serving now (an idle unload must wait for them).
+    pub fn in_flight(&self) -> usize {
+        self.inner
+            .conn
+            .try_lock()
+            .map(|g| g.as_ref().map_or(0, |c| c.pending.lock().len()))
+            // Starting: a caller is waiting for it.
+            .unwrap_or(1)
     }
 
     /// Sends `call` (built with a fresh id) and returns the receiver of its replies.
@@ -129,13 +143,18 @@ impl Supervisor {
         &self,
         make: impl FnOnce(u64) -> Call,
     ) -> Result<(u64, Arc<Conn>, mpsc::UnboundedReceiver<(Reply, Vec<u8>)>), ChatError> {
-        let conn = Inner::conn(&self.inner)
+        let conn = Inner::conn(&self.inner, false)
             .await
             .map_err(ChatError::NotReady)?;
         let id = conn.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         conn.pending.lock().insert(id, tx);
-        if !conn.alive() || conn.calls.send(Frame::new(&make(id), Vec::new())).is_err() {
+        if !conn.alive()
+            || conn
+                .calls
+                .send(Frame::new(id, &make(id), Vec::new()))
+                .is_err()
+        {
             conn.pending.lock().remove(&id);
             return Err(ChatError::Unavailable(format!(
                 "The {} worker stopped before the request could be sent; it is being restarted. Try again.",
@@ -159,33 +178,70 @@ impl Drop for Supervisor {
     }
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last reference: whatever worker is left goes with it.
+        if let Some(conn) = self.conn.get_mut().take()
+            && let Some(kill) = conn.kill.lock().take()
+        {
+            let _ = kill.send(());
+        }
+    }
+}
+
 impl Inner {
-    /// The running worker, starting one (after the backoff a recent failure asks for) if
-    /// there is none. Concurrent callers wait for the same start. Boxed: the reader of a
-    /// worker restarts it through this, and a named future type breaks that cycle.
-    fn conn(self: &Arc<Self>) -> ConnFuture {
+    /// The running worker, starting one if there is none; concurrent callers wait for the
+    /// same start. A caller arriving within the backoff of a failure is answered at once
+    /// (`NotReady`) instead of queueing another start; the restart task (`after_failure`)
+    /// waits the backoff out first, without holding the lock. Boxed: the reader of a worker
+    /// restarts it through this, and a named future type breaks that cycle.
+    fn conn(self: &Arc<Self>, after_failure: bool) -> ConnFuture {
         let this = self.clone();
-        Box::pin(async move { this.connect().await })
+        Box::pin(async move { this.connect(after_failure).await })
     }
 
-    async fn connect(self: Arc<Self>) -> Result<Arc<Conn>, String> {
+    fn not_ready(&self, wait: Duration) -> String {
+        let last = self.status.lock().last_failure.clone().unwrap_or_default();
+        format!(
+            "The {} model is not ready: its worker failed ({last}) and is started again in {} ms. Try again.",
+            self.spec.engine(),
+            wait.as_millis().max(1)
+        )
+    }
+
+    /// Time left before a failed worker may be started again.
+    fn backoff_left(&self) -> Duration {
+        let s = self.status.lock();
+        match (s.last_failure_at, s.consecutive_failures) {
+            (Some(at), n) if n > 0 => backoff(n).saturating_sub(at.elapsed()),
+            _ => Duration::ZERO,
+        }
+    }
+
+    async fn connect(self: Arc<Self>, after_failure: bool) -> Result<Arc<Conn>, String> {
+        let engine = self.spec.engine();
+        // Wait out a short backoff (a crash's first restarts) outside the lock, so the call
+        // is served by the restarted worker; past MAX_CALLER_WAIT, answer NotReady at once.
+        let wait = self.backoff_left();
+        if !wait.is_zero() {
+            if !after_failure && wait > MAX_CALLER_WAIT {
+                return Err(self.not_ready(wait));
+            }
+            tokio::time::sleep(wait).await;
+        }
         let mut guard = self.conn.lock().await;
         if let Some(c) = guard.as_ref().filter(|c| c.alive()) {
             return Ok(c.clone());
         }
         *guard = None;
         if self.closed.load(Ordering::Acquire) {
-            return Err(format!("The {} model was unloaded.", self.spec.engine()));
+            return Err(format!("The {engine} model was unloaded."));
         }
-        let wait = {
-            let s = self.status.lock();
-            match (s.last_failure_at, s.consecutive_failures) {
-                (Some(at), n) if n > 0 => backoff(n).saturating_sub(at.elapsed()),
-                _ => Duration::ZERO,
-            }
-        };
+        // A start failed while this call waited for the lock: one attempt per backoff, not
+        // one per waiting caller.
+        let wait = self.backoff_left();
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            return Err(self.not_ready(wait));
         }
         {
             let mut s = self.status.lock();
@@ -202,7 +258,7 @@ impl Inner {
                 if let Some(kill) = conn.kill.lock().take() {
                     let _ = kill.send(());
                 }
-                Err(format!("The {} model was unloaded.", self.spec.engine()))
+                Err(format!("The {engine} model was unloaded."))
             }
             Ok(conn) => {
                 let mut s = self.status.lock();
@@ -221,13 +277,9 @@ impl Inner {
                 s.consecutive_failures += 1;
                 s.last_failure_at = Some(Instant::now());
                 s.last_failure = Some(e.clone());
-                tracing::error!(
-                    engine = self.spec.engine(),
-                    "model worker failed to start: {e}"
-                );
+                tracing::error!(engine, "model worker failed to start: {e}");
                 Err(format!(
-                    "The {} model is not ready: its worker failed to start ({e}).",
-                    self.spec.engine()
+                    "The {engine} model is not ready: its worker failed to start ({e})."
                 ))
             }
         }
@@ -277,10 +329,14 @@ impl Inner {
                 Err(e) => return Err(format!("unreadable first reply: {e}")),
             },
             Ok(Ok(None)) | Ok(Err(_)) => {
+                let _ = child.start_kill();
                 let status = child.wait().await;
                 return Err(format!("it {} while loading", exit_cause(status)));
             }
-            Err(_) => return Err(format!("loading took over {}s", LOAD_TIMEOUT.as_secs())),
+            Err(_) => {
+                let _ = child.start_kill();
+                return Err(format!("loading took over {}s", LOAD_TIMEOUT.as_secs()));
+            }
         };
         tracing::info!(engine = self.spec.engine(), pid = info.pid, cpu = %info.cpu, "model worker ready");
         if let Some(level) = &info.llama_level {
@@ -299,6 +355,7 @@ impl Inner {
         tokio::spawn(write_calls(stdin, calls_rx));
         tokio::spawn(read_replies(
             Arc::downgrade(self),
+            self.spec.engine(),
             conn.clone(),
             child,
             stdout,
@@ -325,21 +382,30 @@ async fn write_calls(mut stdin: ChildStdin, mut calls: mpsc::UnboundedReceiver<F
 
 async fn read_replies(
     owner: Weak<Inner>,
+    engine: &'static str,
     conn: Arc<Conn>,
     mut child: Child,
     mut stdout: ChildStdout,
     mut kill: oneshot::Receiver<()>,
 ) {
-    let killed = loop {
+    // Why the loop ended: killed on purpose, or the pipe ended cleanly (the worker exited).
+    let (killed, clean) = loop {
         let f = tokio::select! {
             f = frame::read(&mut stdout) => f,
-            _ = &mut kill => break true,
+            _ = &mut kill => break (true, false),
         };
-        let Ok(Some(f)) = f else { break false };
-        let Ok(reply) = f.decode::<Reply>() else {
-            tracing::warn!("unreadable reply from a model worker");
-            continue;
+        let f = match f {
+            Ok(Some(f)) => f,
+            Ok(None) => break (false, true),
+            Err(e) => {
+                tracing::error!(engine, "unreadable frame from a model worker: {e}");
+                break (false, false);
+            }
         };
+        let reply = f.decode::<Reply>().unwrap_or_else(|e| Reply::Error {
+            id: f.id,
+            error: ChatError::Engine(format!("unreadable reply from the model worker: {e}")),
+        });
         let Some(id) = reply.id() else { continue };
         let last = reply.is_final();
         let sink = {
@@ -358,20 +424,35 @@ async fn read_replies(
             conn.pending.lock().remove(&id);
             let _ = conn
                 .calls
-                .send(Frame::new(&Call::Cancel { id }, Vec::new()));
+                .send(Frame::new(id, &Call::Cancel { id }, Vec::new()));
         }
     };
     conn.alive.store(false, Ordering::Release);
-    if killed {
+    if !clean {
+        // Killed, or its replies can no longer be read: it must not live on.
         let _ = child.start_kill();
     }
     let cause = exit_cause(child.wait().await);
     let orphans: Vec<(u64, Sink)> = conn.pending.lock().drain().collect();
-    let Some(inner) = owner.upgrade() else { return };
-    if inner.closed.load(Ordering::Acquire) || killed {
-        return;
+    let inner = owner.upgrade();
+    let closing = killed
+        || inner
+            .as_ref()
+            .is_none_or(|i| i.closed.load(Ordering::Acquire));
+    let message = if closing {
+        format!("The {engine} model was unloaded while serving this request. Try again.")
+    } else {
+        format!(
+            "The {engine} model's worker process {cause} while serving this request; it is being restarted. Try again."
+        )
+    };
+    for (id, sink) in &orphans {
+        let error = ChatError::Unavailable(message.clone());
+        let _ = sink.send((Reply::Error { id: *id, error }, Vec::new()));
     }
-    let engine = inner.spec.engine();
+    let Some(inner) = inner.filter(|_| !closing) else {
+        return;
+    };
     tracing::error!(
         engine,
         pid = conn.info.pid,
@@ -383,14 +464,7 @@ async fn read_replies(
             inner.refused_levels.lock().push(level);
         }
     }
-    let message = format!(
-        "The {engine} model's worker process {cause} while serving this request; it is being restarted. Try again."
-    );
-    for (id, sink) in &orphans {
-        let error = ChatError::Unavailable(message.clone());
-        let _ = sink.send((Reply::Error { id: *id, error }, Vec::new()));
-    }
-    {
+    let restart = {
         let mut s = inner.status.lock();
         s.crashes += 1;
         s.failed_calls += orphans.len() as u64;
@@ -400,14 +474,19 @@ async fn read_replies(
         s.consecutive_failures += 1;
         s.last_failure_at = Some(Instant::now());
         s.last_failure = Some(format!("worker {} {cause}", conn.info.pid));
-        s.state = "restarting";
         s.pid = None;
         s.up_since = None;
+        let eager = s.consecutive_failures <= MAX_EAGER_RESTARTS;
+        s.state = if eager { "restarting" } else { "failed" };
+        eager
+    };
+    if restart {
+        // Restart now (after the backoff) so the next request finds the model loaded. Past
+        // MAX_EAGER_RESTARTS failures in a row, workers start on demand only.
+        tokio::spawn(async move {
+            let _ = Inner::conn(&inner, true).await;
+        });
     }
-    // Restart now (after the backoff) so the next request finds the model loaded.
-    tokio::spawn(async move {
-        let _ = Inner::conn(&inner).await;
-    });
 }
 
 /// "exited with status 3", "was killed by signal 9 (SIGKILL)".
@@ -448,6 +527,11 @@ impl WorkerChat {
         self.sup.status()
     }
 
+    /// Calls the worker is serving now.
+    pub fn in_flight(&self) -> usize {
+        self.sup.in_flight()
+    }
+
     pub async fn count_tokens(&self, req: &ChatRequest) -> Result<usize, ChatError> {
         let request = req.clone();
         let (_, _conn, mut rx) = self
@@ -457,9 +541,10 @@ impl WorkerChat {
         match rx.recv().await {
             Some((Reply::Tokens { count, .. }, _)) => Ok(count),
             Some((Reply::Error { error, .. }, _)) => Err(error),
-            _ => Err(ChatError::Engine(
+            Some(_) => Err(ChatError::Engine(
                 "unexpected reply from the model worker".into(),
             )),
+            None => Err(stopped()),
         }
     }
 
@@ -468,7 +553,7 @@ impl WorkerChat {
         req: &ChatRequest,
     ) -> Result<mpsc::UnboundedReceiver<Result<ChatEvent, ChatError>>, ChatError> {
         let request = req.clone();
-        let (_, conn, mut rx) = self.sup.call(|id| Call::Chat { id, request }).await?;
+        let (id, conn, mut rx) = self.sup.call(|id| Call::Chat { id, request }).await?;
         // Errors found before generation starts (validation, context window, queue full) are
         // the call's error, not a stream event, as with an in-process model.
         match rx.recv().await {
@@ -482,26 +567,38 @@ impl WorkerChat {
         }
         let (tx, out) = mpsc::unbounded_channel();
         tokio::spawn(async move {
-            let _conn = conn;
             loop {
                 tokio::select! {
                     r = rx.recv() => match r {
                         Some((Reply::Event { event, .. }, _)) => {
                             let done = matches!(event, ChatEvent::Done(_));
-                            if tx.send(Ok(event)).is_err() || done {
+                            if done {
+                                let _ = tx.send(Ok(event));
                                 return;
+                            }
+                            if tx.send(Ok(event)).is_err() {
+                                break;
                             }
                         }
                         Some((Reply::Error { error, .. }, _)) => {
                             let _ = tx.send(Err(error));
                             return;
                         }
-                        _ => return,
+                        Some(_) => {}
+                        None => {
+                            let _ = tx.send(Err(stopped()));
+                            return;
+                        }
                     },
-                    // The caller dropped the stream: dropping `rx` lets the reader cancel.
-                    _ = tx.closed() => return,
+                    _ = tx.closed() => break,
                 }
             }
+            // The caller dropped the stream: the worker stops generating for it now, even
+            // while the request is still queued or in its prompt.
+            conn.pending.lock().remove(&id);
+            let _ = conn
+                .calls
+                .send(Frame::new(id, &Call::Cancel { id }, Vec::new()));
         });
         Ok(out)
     }
@@ -550,11 +647,24 @@ impl WorkerEmbed {
                 Ok((vectors, counts))
             }
             Some((Reply::Error { error, .. }, _)) => Err(error),
-            _ => Err(ChatError::Engine(
+            Some(_) => Err(ChatError::Engine(
                 "unexpected reply from the model worker".into(),
             )),
+            None => Err(stopped()),
         }
     }
+
+    /// Calls the worker is serving now.
+    pub fn in_flight(&self) -> usize {
+        self.sup.in_flight()
+    }
+}
+
+/// A call whose worker went away without answering it.
+fn stopped() -> ChatError {
+    ChatError::Unavailable(
+        "The model's worker process stopped while serving this request. Try again.".into(),
+    )
 }
 
 #[cfg(test)]

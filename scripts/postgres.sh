@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL for the tests: Debian's `postgresql` package (installed when missing,
+# if we are root and have apt-get), a fresh cluster in a temporary directory, listening on a
+# free loopback port, fsync on.
+#
+#   scripts/postgres.sh start   # starts one (unless this checkout's is running); prints its URL
+#   scripts/postgres.sh url     # the running one's URL
+#   scripts/postgres.sh env     # `export BASALT_TEST_POSTGRES=...`, for eval
+#   scripts/postgres.sh stop    # stops it and removes its directory
+#
+# The cluster's directory and port are recorded in target/postgres-test (one per checkout).
+# PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE_FILE="${BASALT_PG_STATE_FILE:-$ROOT/target/postgres-test}"
+DB=basalt
+
+die() { echo "postgres.sh: $*" >&2; exit 1; }
+
+bindir() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; return; fi
+    d=$(dirname "$(command -v initdb 2>/dev/null || true)")
+    if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; fi
+}
+
+install_postgres() {
+    [[ $(id -u) -eq 0 ]] || die "PostgreSQL is not installed (apt-get install postgresql, as root)"
+    command -v apt-get >/dev/null || die "PostgreSQL is not installed and apt-get is missing"
+    echo "postgres.sh: installing PostgreSQL (apt-get install postgresql)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    # The package would start a system cluster; only ours is wanted.
+    local prc=/usr/sbin/policy-rc.d added=
+    if [[ ! -e $prc ]]; then printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod +x "$prc"; added=1; fi
+    apt-get install -y -qq postgresql >&2
+    if [[ -n $added ]]; then rm -f "$prc"; fi
+}
+
+# Runs a server binary as the user owning the cluster.
+as_owner() {
+    if [[ $(id -u) -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+free_port() {
+    local p
+    for p in $(seq 55432 55531); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ ! -e /tmp/basalt-pg-$p ]]; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port in 55432-55531"
+}
+
+running() {
+    [[ -f $STATE_FILE ]] || return 1
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    [[ -n ${PG_DIR:-} && -f $PG_DIR/data/postmaster.pid ]] || return 1
+    as_owner "$PG_BIN/pg_ctl" status -D "$PG_DIR/data" >/dev/null 2>&1
+}
+
+url() { echo "postgres://postgres@127.0.0.1:$PG_PORT/$DB"; }
+
+start() {
+    if running; then url; return; fi
+    local bin
+    bin=$(bindir)
+    if [[ -z $bin ]]; then install_postgres; bin=$(bindir); fi
+    [[ -n $bin ]] || die "initdb not found after installing"
+    local port dir
+    port=$(free_port)
+    dir=/tmp/basalt-pg-$port
+    mkdir -p "$dir"
+    if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
+    # A natural-language collation (ICU, when this PostgreSQL has it) so that any comparison
+    # that is not bytewise would show in the tests.
+    local locale_args=(--locale=C.UTF-8)
+    if "$bin/initdb" --help | grep -q -- --locale-provider; then
+        locale_args=(--locale=C.UTF-8 --locale-provider=icu --icu-locale=en-US)
+    fi
+    if ! as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+        "${locale_args[@]}" >"$dir/initdb.log" 2>&1; then
+        # Without ICU support, the C.UTF-8 default.
+        rm -rf "${dir:?}/data"
+        as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 \
+            --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    fi
+    mkdir -p "$(dirname "$STATE_FILE")"
+    printf 'PG_DIR=%q\nPG_PORT=%q\nPG_BIN=%q\n' "$dir" "$port" "$bin" >"$STATE_FILE"
+    if ! as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c fsync=on -c unix_socket_directories=$dir \
+            -c max_connections=300 -c shared_buffers=64MB" >/dev/null; then
+        cat "$dir/server.log" >&2 || true
+        die "PostgreSQL did not start"
+    fi
+    "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $DB" >/dev/null
+    PG_PORT=$port
+    url
+}
+
+stop() {
+    [[ -f $STATE_FILE ]] || return 0
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    if [[ -n ${PG_DIR:-} && -d $PG_DIR/data ]]; then
+        as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w >/dev/null 2>&1 || true
+    fi
+    if [[ ${PG_DIR:-} == /tmp/basalt-pg-* ]]; then rm -rf "$PG_DIR"; fi
+    rm -f "$STATE_FILE"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+url) running || die "not running (scripts/postgres.sh start)"; url ;;
+env) running || die "not running (scripts/postgres.sh start)"; echo "export BASALT_TEST_POSTGRES=$(url)" ;;
+*) die "usage: $0 start|stop|url|env" ;;
+esac
