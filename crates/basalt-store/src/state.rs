@@ -211,6 +211,18 @@ impl SqliteState {
     }
 }
 
+/// Applies a batch inside a transaction: checks first, so that they see the state before the
+/// batch's writes (as `MemoryState` does).
+fn apply_ops(c: &Connection, ops: &[WriteOp]) -> Result<(), StoreError> {
+    let (checks, writes): (Vec<&WriteOp>, Vec<&WriteOp>) = ops
+        .iter()
+        .partition(|op| matches!(op, WriteOp::Check { .. }));
+    for op in checks.into_iter().chain(writes) {
+        apply_op(c, op)?;
+    }
+    Ok(())
+}
+
 fn apply_op(c: &Connection, op: &WriteOp) -> Result<(), StoreError> {
     match op {
         WriteOp::Put { table, key, value } => {
@@ -311,13 +323,7 @@ impl StateStore for SqliteState {
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
         let mut c = self.writer.lock();
         let tx = c.transaction()?;
-        // Checks first, so that they see the state before the batch (as `MemoryState` does).
-        let (checks, writes): (Vec<&WriteOp>, Vec<&WriteOp>) = ops
-            .iter()
-            .partition(|op| matches!(op, WriteOp::Check { .. }));
-        for op in checks.into_iter().chain(writes) {
-            apply_op(&tx, op)?;
-        }
+        apply_ops(&tx, ops)?;
         tx.commit()?;
         Ok(())
     }
@@ -383,13 +389,7 @@ impl StateStore for SqliteState {
         if n == 0 {
             return Err(StoreError::Conflict);
         }
-        // Checks see the state before the batch, as in `batch`.
-        let (checks, writes): (Vec<&WriteOp>, Vec<&WriteOp>) = ops
-            .iter()
-            .partition(|op| matches!(op, WriteOp::Check { .. }));
-        for op in checks.into_iter().chain(writes) {
-            apply_op(&tx, op)?;
-        }
+        apply_ops(&tx, ops)?;
         tx.commit()?;
         Ok(())
     }
