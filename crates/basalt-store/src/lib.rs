@@ -21,6 +21,7 @@ mod blobs;
 #[cfg(test)]
 mod contract;
 pub mod leases;
+pub mod migrate;
 mod pg;
 mod state;
 

@@ -195,6 +195,14 @@ impl SqliteState {
         })
     }
 
+    /// Runs `f` on a reader connection (the migration reads the tables directly).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with_reader(f)
+    }
+
     fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,

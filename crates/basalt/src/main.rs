@@ -33,6 +33,15 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Copy a data directory's state (SQLite) into PostgreSQL, offline; safe to run again.
+    Migrate {
+        /// The data directory whose `state.sqlite3` is copied.
+        #[arg(long)]
+        from: std::path::PathBuf,
+        /// The target, `postgres://user@host:port/db`.
+        #[arg(long)]
+        to: String,
+    },
     /// A model engine's worker process (started by `serve`; not for direct use).
     #[command(name = "__worker", hide = true)]
     Worker { spec: String },
@@ -102,6 +111,27 @@ fn models(command: ModelsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn migrate(from: &std::path::Path, to: &str) -> anyhow::Result<()> {
+    let db = from.join("state.sqlite3");
+    anyhow::ensure!(db.is_file(), "{} has no state.sqlite3", from.display());
+    let source = basalt_store::SqliteState::open(&db)
+        .with_context(|| format!("opening {}", db.display()))?;
+    let target = basalt_store::PgState::open(to).context("opening the target")?;
+    let started = std::time::Instant::now();
+    let copied = basalt_store::migrate::copy_state(&source, &target).context("copying")?;
+    println!(
+        "copied {} records ({:.1} MiB) and {} work items from {} to {} in {:.1}s; blobs stay in {}/blobs",
+        copied.records,
+        copied.bytes as f64 / 1048576.0,
+        copied.work_items,
+        db.display(),
+        basalt_store::redact_url(to),
+        started.elapsed().as_secs_f64(),
+        from.display()
+    );
+    Ok(())
+}
+
 /// S3 through s3s, behind the gateway's raw-handler interface.
 struct S3Raw(Arc<basalt_s3::S3Handler>);
 
@@ -127,6 +157,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.resolve()?),
         Command::Models { command } => models(command),
+        Command::Migrate { from, to } => migrate(&from, &to),
         Command::Worker { spec } => {
             init_logging();
             std::process::exit(basalt_models::worker::host::run(&spec))
