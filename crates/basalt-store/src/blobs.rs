@@ -350,9 +350,58 @@ mod tests {
         assert_eq!(b.get("").unwrap().as_deref(), Some(&b"e"[..]));
     }
 
+    /// The rest of the contract every blob backend meets (with `exercise`).
+    fn contract(b: &dyn BlobStore) {
+        // Missing keys: absent, not errors.
+        assert_eq!(b.get_range("missing", 0, 10).unwrap(), None);
+        assert_eq!(b.len("missing").unwrap(), None);
+        assert!(!b.delete("missing").unwrap());
+        assert!(b.concat("dst", &["missing"]).is_err());
+        assert!(!b.exists("dst").unwrap(), "a failed concat leaves nothing");
+        // Ranges: empty at the end, refused past it.
+        b.put("r", b"0123456789").unwrap();
+        assert_eq!(b.get_range("r", 10, 20).unwrap().as_deref(), Some(&b""[..]));
+        assert_eq!(b.get_range("r", 0, 0).unwrap().as_deref(), Some(&b""[..]));
+        assert!(matches!(
+            b.get_range("r", 11, 20),
+            Err(StoreError::InvalidRange)
+        ));
+        // Empty blobs exist.
+        b.put("empty", b"").unwrap();
+        assert_eq!(
+            (b.exists("empty").unwrap(), b.len("empty").unwrap()),
+            (true, Some(0))
+        );
+        // A large blob written in uneven chunks reads back whole and by ranges.
+        let big: Vec<u8> = (0..8 * 1024 * 1024 + 7)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut w = b.writer("big").unwrap();
+        for chunk in big.chunks(65_537) {
+            w.write(chunk).unwrap();
+        }
+        assert_eq!(w.commit().unwrap(), big.len() as u64);
+        assert_eq!(b.get("big").unwrap().as_deref(), Some(&big[..]));
+        let (s, e) = (5_000_000u64, 5_000_123u64);
+        assert_eq!(
+            b.get_range("big", s, e).unwrap().as_deref(),
+            Some(&big[s as usize..e as usize])
+        );
+        // Concurrent writers of one key: the blob is one of the writes, whole.
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                scope.spawn(move || b.put("contended", &vec![t; 100_000]).unwrap());
+            }
+        });
+        let got = b.get("contended").unwrap().unwrap();
+        assert_eq!(got.len(), 100_000);
+        assert!(got.iter().all(|x| *x == got[0]), "a torn blob");
+    }
+
     #[test]
     fn memory_blobs() {
         exercise(&MemoryBlobs::default());
+        contract(&MemoryBlobs::default());
     }
 
     #[test]
@@ -360,6 +409,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("blobs");
         exercise(&FsBlobs::open(&root).unwrap());
+        contract(&FsBlobs::open(&root).unwrap());
         // Nothing escaped the root, and no temp files are left behind.
         let outside: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
