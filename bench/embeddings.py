@@ -11,13 +11,13 @@ Peer: `SentenceTransformer(dir).encode(sentences, batch_size=32, normalize_embed
 importable, the peer is the NumPy float64 reference of tests/compat/test_embeddings.py, clearly
 labelled: it is a correctness reference, not a speed peer.
 
-Prerequisites (installs nothing):
+Prerequisites (installs nothing; `make bench-embeddings` does all of it):
   cargo build --release -p basalt-models --examples
-  python3 -m venv /work/venv-st && /work/venv-st/bin/pip install sentence-transformers
-      # torch 2.15 from PyPI pulls CUDA runtime wheels (~5.8 GB venv) but runs on CPU
+  bash bench/setup.sh embeddings   # .venv-bench-st: sentence-transformers
+      # torch from PyPI pulls CUDA runtime wheels (~5.8 GB venv) but runs on CPU
 
 Usage:
-  /work/venv-st/bin/python bench/embeddings.py [--n 1000] [--threads 2] [--precision f32|bf16]
+  .venv-bench-st/bin/python bench/embeddings.py [--n 1000] [--threads 2] [--precision f32|bf16]
       [--model DIR] [--json OUT]
 """
 import argparse

@@ -9,18 +9,17 @@ side with llama-cpp-python on the same GGUF, the same prompts and the same threa
       object (its server serializes requests behind a lock), so its column runs the same
       requests one after another
 
-Prerequisites (this script installs nothing):
+Prerequisites (this script installs nothing; `make bench-llm` does all of it):
   cargo build --release -p basalt-models --examples
-  .venv/bin/pip install llama-cpp-python      # compiles llama.cpp: 6-10 min on 2 cores
-  # for a like-for-like CPU build: CMAKE_ARGS="-DGGML_NATIVE=ON" (see bench/README.md)
+  bash bench/setup.sh llm    # .venv-bench-llm: llama-cpp-python compiled with the engine's kernels
 
 Usage:
-  .venv/bin/python bench/llm.py [--parts speed,greedy,concurrency] [--threads 2] [--model PATH]
+  .venv-bench-llm/bin/python bench/llm.py [--parts speed,greedy,concurrency] [--threads 2] [--model PATH]
                                 [--parallel 4] [--json OUT.json]
 
 The machine must be otherwise idle: on 2 cores a concurrent build or test run makes
 llama.cpp's OpenMP threads spin against it and the numbers collapse (see
-/work/shared/models.md). Each part is bounded (about 1-2 minutes).
+../shared/models.md). Each part is bounded (about 1-2 minutes).
 """
 import argparse
 import json
@@ -48,7 +47,7 @@ def load_peer(args):
     try:
         import llama_cpp
     except ImportError:
-        sys.exit("llama-cpp-python is not importable: .venv/bin/pip install llama-cpp-python")
+        sys.exit("llama-cpp-python is not importable: bash bench/setup.sh llm, then .venv-bench-llm/bin/python")
     llm = llama_cpp.Llama(model_path=str(args.model), n_threads=args.threads, n_threads_batch=args.threads,
                           n_ctx=2048, n_batch=512, n_ubatch=512, verbose=False, seed=0)
     eog = {llm.token_eos()}

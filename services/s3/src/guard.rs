@@ -92,18 +92,10 @@ impl Refusal {
     }
 }
 
+/// XML-escaped text, with the escaping the protocol layer uses for every XML body.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
+    basalt_protocol::xml::escape(s, &mut out);
     out
 }
 
