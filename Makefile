@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming
 
-.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels fuzz fmt lint clean venv
+.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -39,19 +39,31 @@ venv: $(VENV)/.installed
 test: models test-rust test-compat test-acceptance
 
 # The Rust tests, with a throwaway PostgreSQL (scripts/postgres.sh) for the PostgreSQL state
-# backend's tests, stopped at the end whatever happens; without one they are skipped.
-test-rust: build
-	@trap 'bash scripts/postgres.sh stop' EXIT; \
+# backend and a throwaway S3-compatible store (scripts/s3store.sh: Garage when built, else
+# moto's server) for the S3 blob backend, both stopped at the end whatever happens; without
+# them their tests are skipped with a message.
+test-rust: build venv
+	@trap 'bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
 	if url=$$(bash scripts/postgres.sh start); then \
 		export BASALT_TEST_POSTGRES="$$url"; echo "PostgreSQL for the tests: $$url"; \
 	else \
 		echo "warning: no PostgreSQL (scripts/postgres.sh start failed): its tests are skipped" >&2; \
+	fi; \
+	if PYTHON=$(PY) bash scripts/s3store.sh start >/dev/null; then \
+		eval "$$(bash scripts/s3store.sh env)"; \
+		echo "S3-compatible store for the tests: $$(bash scripts/s3store.sh kind) at $$BASALT_TEST_BLOBS"; \
+	else \
+		echo "warning: no S3-compatible store (scripts/s3store.sh start failed): its tests are skipped" >&2; \
 	fi; \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --release --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --release --workspace --no-fail-fast; \
 	fi
+
+# Builds Garage (the S3-compatible store of the tests) once into ~/.cache/basalt/garage.
+garage:
+	bash scripts/s3store.sh install
 
 test-compat: build venv
 	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q

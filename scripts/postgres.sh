@@ -7,6 +7,9 @@
 #   scripts/postgres.sh url     # the running one's URL
 #   scripts/postgres.sh env     # `export BASALT_TEST_POSTGRES=...`, for eval
 #   scripts/postgres.sh stop    # stops it and removes its directory
+#   scripts/postgres.sh createdb NAME  # a fresh database in the running cluster; prints its URL
+#   scripts/postgres.sh pause   # stops the server abruptly (an outage), keeping its data
+#   scripts/postgres.sh resume  # starts it again on the same port
 #
 # The cluster's directory and port are recorded in target/postgres-test (one per checkout).
 # PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user.
@@ -118,8 +121,28 @@ stop() {
     rm -f "$STATE_FILE"
 }
 
+pg_start() {
+    as_owner "$PG_BIN/pg_ctl" start -w -t 60 -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c fsync=on -c unix_socket_directories=$PG_DIR \
+            -c max_connections=300 -c shared_buffers=64MB" >/dev/null
+}
+
 case "${1:-}" in
 start) start ;;
+createdb)
+    running || die "not running (scripts/postgres.sh start)"
+    [[ ${2:-} =~ ^[a-z_][a-z0-9_]*$ ]] || die "usage: $0 createdb NAME (lowercase, digits, _)"
+    "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE DATABASE $2" >/dev/null
+    echo "postgres://postgres@127.0.0.1:$PG_PORT/$2" ;;
+pause)
+    running || die "not running (scripts/postgres.sh start)"
+    as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m immediate -w >/dev/null ;;
+resume)
+    [[ -f $STATE_FILE ]] || die "no cluster (scripts/postgres.sh start)"
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    running || pg_start || die "PostgreSQL did not start" ;;
 stop) stop ;;
 url) running || die "not running (scripts/postgres.sh start)"; url ;;
 env) running || die "not running (scripts/postgres.sh start)"; echo "export BASALT_TEST_POSTGRES=$(url)" ;;

@@ -5,7 +5,8 @@
 //!   so an acknowledged write survives `kill -9` and power loss); networked backend: [`PgState`]
 //!   (PostgreSQL, shared by several nodes); test backend: [`MemoryState`].
 //! * [`BlobStore`]: opaque byte objects (object bodies, artifacts). Embedded backend: [`FsBlobs`]
-//!   (temp file + fsync + rename + fsync dir); test backend: [`MemoryBlobs`].
+//!   (temp file + fsync + rename + fsync dir); networked backend: [`S3Blobs`] (any
+//!   S3-compatible store, shared by several nodes); test backend: [`MemoryBlobs`].
 //!
 //! * Leases ([`leases`]): durable work items with due times, claimed under expiring leases,
 //!   completed atomically with their results: the timers and queues of every service.
@@ -13,21 +14,25 @@
 //! Keys are chosen by services and are never used as filesystem paths: [`FsBlobs`] stores a
 //! blob under the SHA-256 of its key, fanned out into 256 directories.
 //!
-//! The traits are deliberately narrow so that networked backends (PostgreSQL state today, an
-//! S3-compatible blob store next) stand behind them without touching services. Every state
-//! backend runs one contract suite (`contract.rs`).
+//! The traits are deliberately narrow so that networked backends (PostgreSQL state, an
+//! S3-compatible blob store) stand behind them without touching services. Every state backend
+//! runs one contract suite (`contract.rs`), every blob backend another (in `blobs.rs`).
 
 mod blobs;
 #[cfg(test)]
 mod contract;
+#[cfg(test)]
+mod lease_nodes;
 pub mod leases;
 pub mod migrate;
 mod pg;
+mod s3blobs;
 mod state;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
 pub use leases::Claim;
 pub use pg::{PgState, redact as redact_url};
+pub use s3blobs::{S3Blobs, S3Location};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
 
 use std::path::Path;
@@ -64,23 +69,28 @@ impl Store {
     /// Opens (creating if needed) durable storage under `data_dir`:
     /// `data_dir/state.sqlite3` and `data_dir/blobs/`. Cheap: no scans.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with(data_dir, None)
+        Store::open_with(data_dir, None, None)
     }
 
     /// Like [`Store::open`], with the state in the database at `state_url` when given
     /// (`postgres://user[:password]@host[:port]/db`, see [`PgState::open`]) instead of
-    /// `data_dir/state.sqlite3`. Blobs stay in `data_dir/blobs/`.
-    pub fn open_with(data_dir: &Path, state_url: Option<&str>) -> Result<Store, StoreError> {
+    /// `data_dir/state.sqlite3`, and the blobs in the S3-compatible store at `blobs_url`
+    /// (`s3://bucket/prefix?endpoint=...`, see [`S3Blobs::open`]) instead of `data_dir/blobs/`.
+    pub fn open_with(
+        data_dir: &Path,
+        state_url: Option<&str>,
+        blobs_url: Option<&str>,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir)?;
         let state: Arc<dyn StateStore> = match state_url {
             Some(url) => Arc::new(PgState::open(url)?),
             None => Arc::new(SqliteState::open(&data_dir.join("state.sqlite3"))?),
         };
-        let blobs = FsBlobs::open(&data_dir.join("blobs"))?;
-        Ok(Store {
-            state,
-            blobs: Arc::new(blobs),
-        })
+        let blobs: Arc<dyn BlobStore> = match blobs_url {
+            Some(url) => Arc::new(S3Blobs::open(url)?),
+            None => Arc::new(FsBlobs::open(&data_dir.join("blobs"))?),
+        };
+        Ok(Store { state, blobs })
     }
 
     /// Purely in-memory storage (tests, `--ephemeral`).
@@ -112,7 +122,7 @@ mod tests {
     #[test]
     fn open_with_a_state_url() {
         let dir = tempfile::tempdir().unwrap();
-        let e = Store::open_with(dir.path(), Some("sqlite:///x"))
+        let e = Store::open_with(dir.path(), Some("sqlite:///x"), None)
             .err()
             .unwrap();
         assert!(e.to_string().contains("unsupported state URL"), "{e}");
@@ -121,12 +131,12 @@ mod tests {
         };
         let (_schema, url) = pg::testing::fresh_schema(&admin);
         {
-            let s = Store::open_with(dir.path(), Some(&url)).unwrap();
+            let s = Store::open_with(dir.path(), Some(&url), None).unwrap();
             s.state.put("t", "k", b"v").unwrap();
             s.blobs.put("b", b"hello").unwrap();
         }
         assert!(!dir.path().join("state.sqlite3").exists());
-        let s = Store::open_with(dir.path(), Some(&url)).unwrap();
+        let s = Store::open_with(dir.path(), Some(&url), None).unwrap();
         assert_eq!(s.state.get("t", "k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(s.blobs.get("b").unwrap().as_deref(), Some(&b"hello"[..]));
     }

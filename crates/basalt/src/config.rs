@@ -24,6 +24,16 @@ pub struct ServeArgs {
     /// same URL: `postgres://user[:password]@host[:port]/db` (default: SQLite in the data dir).
     #[arg(long = "state", env = "BASALT_STATE")]
     state: Option<String>,
+    /// Keep blobs (object bodies, artifacts) in an S3-compatible store, shared by every node
+    /// given the same URL: `s3://bucket/prefix?endpoint=http://host:port&region=R`, with the
+    /// store's keys in BASALT_BLOBS_ACCESS_KEY_ID / BASALT_BLOBS_SECRET_ACCESS_KEY (default:
+    /// files in the data dir).
+    #[arg(long = "blobs", env = "BASALT_BLOBS")]
+    blobs: Option<String>,
+    /// This node's name in health reports and logs when several nodes share one state store
+    /// (default: the host name and port).
+    #[arg(long = "node-id", env = "BASALT_NODE_ID")]
+    node_id: Option<String>,
     /// Default region when a request carries none.
     #[arg(long, env = "BASALT_REGION")]
     region: Option<String>,
@@ -97,6 +107,8 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     ephemeral: Option<bool>,
     state: Option<String>,
+    blobs: Option<String>,
+    node_id: Option<String>,
     region: Option<String>,
     account_id: Option<String>,
     auth: Option<String>,
@@ -123,6 +135,10 @@ pub struct Resolved {
     pub data_dir: Option<PathBuf>,
     /// A PostgreSQL URL for the state store (`None`: SQLite in `data_dir`).
     pub state_url: Option<String>,
+    /// An `s3://` URL for the blob store (`None`: files in `data_dir`).
+    pub blobs_url: Option<String>,
+    /// This node's name (`None`: host name and port, decided at start).
+    pub node_id: Option<String>,
     pub region: String,
     pub account_id: String,
     pub auth: AuthMode,
@@ -144,9 +160,10 @@ impl ServeArgs {
         };
         let ephemeral = self.ephemeral || file.ephemeral.unwrap_or(false);
         let state_url = self.state.or(file.state).filter(|s| !s.is_empty());
+        let blobs_url = self.blobs.or(file.blobs).filter(|s| !s.is_empty());
         anyhow::ensure!(
-            !(ephemeral && state_url.is_some()),
-            "--ephemeral keeps everything in memory; it cannot be combined with --state"
+            !(ephemeral && (state_url.is_some() || blobs_url.is_some())),
+            "--ephemeral keeps everything in memory; it cannot be combined with --state or --blobs"
         );
         let auth = match self.auth.or(file.auth).as_deref() {
             None | Some("off") => AuthMode::Off,
@@ -258,6 +275,8 @@ impl ServeArgs {
                 )
             },
             state_url,
+            blobs_url,
+            node_id: self.node_id.or(file.node_id).filter(|s| !s.is_empty()),
             region: self
                 .region
                 .or(file.region)

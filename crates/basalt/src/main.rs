@@ -1,6 +1,7 @@
 //! `basalt`: the AI-native AWS stack on one machine.
 
 mod config;
+mod node;
 mod openai;
 
 use anyhow::Context;
@@ -190,13 +191,20 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
-        let store = match (&cfg.data_dir, &cfg.state_url) {
-            // An unreachable or unsupported database refuses the start with one line.
-            (Some(dir), Some(url)) => basalt_store::Store::open_with(dir, Some(url))
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-            (Some(dir), None) => basalt_store::Store::open(dir)
+        let store = match &cfg.data_dir {
+            // An unreachable or unsupported database or blob store refuses the start with
+            // one line.
+            Some(dir) if cfg.state_url.is_some() || cfg.blobs_url.is_some() => {
+                basalt_store::Store::open_with(
+                    dir,
+                    cfg.state_url.as_deref(),
+                    cfg.blobs_url.as_deref(),
+                )
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            }
+            Some(dir) => basalt_store::Store::open(dir)
                 .with_context(|| format!("opening data dir {}", dir.display()))?,
-            (None, _) => basalt_store::Store::ephemeral(),
+            None => basalt_store::Store::ephemeral(),
         };
         let bus = basalt_core::events::EventBus::default();
         let session_keys = basalt_sts::SessionKeys::new(store.state.clone());
@@ -281,9 +289,28 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 runtime: runtime.clone(),
             }),
         );
+        let node = node::NodeHealth::start(
+            cfg.node_id.clone().unwrap_or_else(|| {
+                node::default_node_id(listener.local_addr().map_or(0, |a| a.port()))
+            }),
+            match (&cfg.data_dir, &cfg.state_url) {
+                (None, _) => "memory",
+                (Some(_), None) => "sqlite",
+                (Some(_), Some(_)) => "postgresql",
+            },
+            match (&cfg.data_dir, &cfg.blobs_url) {
+                (None, _) => "memory",
+                (Some(_), None) => "filesystem",
+                (Some(_), Some(_)) => "s3",
+            },
+            store.clone(),
+        );
         let gateway = {
             let runtime = runtime.clone();
-            gateway.with_health("engines", Box::new(move || runtime.health()))
+            let node = node.clone();
+            gateway
+                .with_health("node", Box::new(move || node.render()))
+                .with_health("engines", Box::new(move || runtime.health()))
         };
         gateway
             .metrics
@@ -300,14 +327,19 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             "basalt {} ready on http://{} ({})",
             env!("CARGO_PKG_VERSION"),
             listener.local_addr()?,
-            match (&cfg.data_dir, &cfg.state_url) {
-                (Some(d), Some(url)) => format!(
+            match (&cfg.data_dir, &cfg.state_url, &cfg.blobs_url) {
+                (Some(d), None, None) => format!("data in {}", d.display()),
+                (Some(d), state, blobs) => format!(
                     "state in {}, blobs in {}",
-                    basalt_store::redact_url(url),
-                    d.display()
+                    state.as_deref().map_or_else(
+                        || d.join("state.sqlite3").display().to_string(),
+                        basalt_store::redact_url
+                    ),
+                    blobs
+                        .clone()
+                        .unwrap_or_else(|| d.join("blobs").display().to_string())
                 ),
-                (Some(d), None) => format!("data in {}", d.display()),
-                (None, _) => "ephemeral".into(),
+                (None, ..) => "ephemeral".into(),
             }
         );
         tokio::select! {
