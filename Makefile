@@ -36,7 +36,7 @@ $(VENV)/.installed: tests/compat/requirements.txt
 venv: $(VENV)/.installed
 
 # One release build serves the unit tests, the integration tests and the compatibility suite.
-test: models test-rust test-compat test-acceptance
+test: models test-rust test-compat test-acceptance test-cluster
 
 # The Rust tests, with a throwaway PostgreSQL (scripts/postgres.sh) for the PostgreSQL state
 # backend and a throwaway S3-compatible store (scripts/s3store.sh: Garage when built, else
@@ -64,6 +64,15 @@ test-rust: build venv
 # Builds Garage (the S3-compatible store of the tests) once into ~/.cache/basalt/garage.
 garage:
 	bash scripts/s3store.sh install
+
+# Two nodes on PostgreSQL + the S3-compatible store behind nginx: the S3/STS suite, the
+# acceptance areas and the failure tests (tests/cluster/run.py).
+test-cluster: build venv
+	@trap 'bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
+	export BASALT_TEST_POSTGRES="$$(bash scripts/postgres.sh start)" && \
+	PYTHON=$(PY) bash scripts/s3store.sh start >/dev/null && eval "$$(bash scripts/s3store.sh env)" && \
+	echo "cluster on $$BASALT_TEST_POSTGRES and $$(bash scripts/s3store.sh kind) at $$BASALT_TEST_BLOBS" && \
+	BASALT_BIN=$(BIN) $(PY) tests/cluster/run.py $(AREAS)
 
 test-compat: build venv
 	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q

@@ -220,7 +220,7 @@ fn caller_for(gw: &Gateway, access_key: &str) -> (Caller, String) {
 
 pub(crate) async fn dispatch(
     gw: &Arc<Gateway>,
-    req: http::Request<hyper::body::Incoming>,
+    req: http::Request<crate::RequestBody>,
 ) -> http::Response<Body> {
     let started = Instant::now();
     let request_id = basalt_core::ids::request_id();

@@ -18,7 +18,7 @@ pub mod server;
 pub mod sigv4;
 
 pub use auth::{AuthMode, Principal, Principals, StaticPrincipals};
-pub use body::{Body, full};
+pub use body::{Body, RequestBody, full};
 /// The boxed error type of response bodies.
 pub mod body_error {
     pub use crate::body::BoxError;
@@ -29,8 +29,5 @@ use futures::future::BoxFuture;
 
 /// A service that takes raw HTTP (S3 through s3s).
 pub trait RawHandler: Send + Sync + 'static {
-    fn handle(
-        &self,
-        req: http::Request<hyper::body::Incoming>,
-    ) -> BoxFuture<'static, http::Response<Body>>;
+    fn handle(&self, req: http::Request<RequestBody>) -> BoxFuture<'static, http::Response<Body>>;
 }

@@ -89,7 +89,8 @@ impl Gateway {
         self: Arc<Self>,
         req: http::Request<hyper::body::Incoming>,
     ) -> Result<http::Response<Body>, Infallible> {
-        Ok(crate::dispatch::dispatch(&self, req).await)
+        let (req, guard) = crate::RequestBody::wrap(req);
+        Ok(guard.finish(crate::dispatch::dispatch(&self, req).await))
     }
 }
 

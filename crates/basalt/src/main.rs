@@ -139,11 +139,11 @@ struct S3Raw(Arc<basalt_s3::S3Handler>);
 impl RawHandler for S3Raw {
     fn handle(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        req: http::Request<basalt_gateway::RequestBody>,
     ) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
         let h = self.0.clone();
         async move {
-            let resp = h.handle_incoming(req).await;
+            let resp = h.handle_body(req).await;
             resp.map(|b| {
                 b.map_err(|e| -> basalt_gateway::body_error::BoxError { e })
                     .boxed_unsync()
@@ -324,9 +324,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 }));
         }
         eprintln!(
-            "basalt {} ready on http://{} ({})",
+            "basalt {} ready on http://{} (node {}, {})",
             env!("CARGO_PKG_VERSION"),
             listener.local_addr()?,
+            node.node_id(),
             match (&cfg.data_dir, &cfg.state_url, &cfg.blobs_url) {
                 (Some(d), None, None) => format!("data in {}", d.display()),
                 (Some(d), state, blobs) => format!(

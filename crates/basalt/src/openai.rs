@@ -47,7 +47,7 @@ fn from_aws(e: basalt_core::AwsError) -> http::Response<Body> {
 impl RawHandler for OpenAi {
     fn handle(
         &self,
-        req: http::Request<hyper::body::Incoming>,
+        req: http::Request<basalt_gateway::RequestBody>,
     ) -> BoxFuture<'static, http::Response<Body>> {
         let runtime = self.runtime.clone();
         async move {

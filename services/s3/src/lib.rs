@@ -349,6 +349,15 @@ impl S3Handler {
     pub async fn handle_incoming(&self, req: Request<hyper::body::Incoming>) -> Response<Body> {
         self.handle(req.map(Body::from)).await
     }
+
+    /// [`S3Handler::handle`] for a request with any body (the gateway's draining body).
+    pub async fn handle_body<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        self.handle(req.map(Body::http_body)).await
+    }
 }
 
 impl hyper::service::Service<Request<hyper::body::Incoming>> for S3Handler {

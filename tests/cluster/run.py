@@ -1,0 +1,63 @@
+"""Basalt as a cluster: two nodes on PostgreSQL + an S3-compatible store behind nginx, requests
+alternating between the nodes, run through
+
+1. the boto3 S3/STS compatibility suite (tests/compat/test_s3.py, test_sts.py),
+2. the shared acceptance scenarios of the given areas (skipped when ../shared is absent),
+3. the failure tests of tests/cluster (kill -9 of a node during uploads, database outage).
+
+`make test-cluster` runs it with a throwaway PostgreSQL and S3-compatible store.
+
+    python tests/cluster/run.py [AREAS]
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from cluster import REPO, Cluster, require_env  # noqa: E402
+
+
+def main() -> int:
+    require_env()
+    areas = sys.argv[1] if len(sys.argv) > 1 else "s3,bedrock,streaming"
+    py = sys.executable
+    failed = []
+    cluster = Cluster(n=2).start()
+    print(f"cluster: nodes {[n.endpoint for n in cluster.nodes]} behind {cluster.endpoint}; "
+          f"state {cluster.state}, blobs {cluster.blobs}", flush=True)
+    try:
+        env = dict(os.environ, BASALT_ENDPOINT=cluster.endpoint)
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py",
+                            "tests/compat/test_sts.py"], cwd=REPO, env=env)
+        if r.returncode != 0:
+            failed.append("compat S3/STS through the cluster")
+        acc = REPO.parent / "shared" / "acceptance"
+        if acc.is_dir():
+            env = dict(os.environ, AWS_ENDPOINT_URL=cluster.endpoint, AWS_ACCESS_KEY_ID="test",
+                       AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1")
+            r = subprocess.run([py, "-m", "pytest", "-q", str(acc), "--areas", areas], cwd=acc,
+                               env=env)
+            if r.returncode not in (0, 5):
+                failed.append(f"acceptance {areas} through the cluster")
+        else:
+            print("acceptance: skipped (../shared absent)")
+    finally:
+        cluster.stop()
+        panics = cluster.panics()
+        cluster.close()
+    if panics:
+        failed.append("node panics:\n" + "\n".join(panics))
+    r = subprocess.run([py, "-m", "pytest", "-q", str(HERE)], cwd=REPO)
+    if r.returncode != 0:
+        failed.append("cluster failure tests")
+    for f in failed:
+        print(f"FAILED: {f}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
