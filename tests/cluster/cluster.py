@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "tests" / "compat"))
 from conftest import BasaltServer, free_port  # noqa: E402
 
 NGINX_CONF = """
+{user}
 worker_processes 1;
 daemon off;
 pid {dir}/nginx.pid;
@@ -40,6 +41,8 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{port};
+        # S3 keys are not paths: `a//b` stays `a//b`.
+        merge_slashes off;
         client_max_body_size 0;
         # Request bodies are read whole before a node sees them (nginx's default): a node that
         # answers early (an error before the body) cannot leave the client's connection with
@@ -110,7 +113,9 @@ class Balancer:
         self.port = free_port()
         servers = "\n".join(f"        server 127.0.0.1:{p};" for p in ports)
         (self.dir / "nginx.conf").write_text(
-            NGINX_CONF.format(dir=self.dir, port=self.port, servers=servers))
+            NGINX_CONF.format(dir=self.dir, port=self.port, servers=servers,
+                              # Workers must write request bodies into this (root's) directory.
+                              user="user root;" if os.geteuid() == 0 else ""))
         self.proc = subprocess.Popen(
             [nginx_bin(), "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=open(self.dir / "stderr.log", "wb"))

@@ -11,8 +11,11 @@ alternating between the nodes, run through
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import urllib.request
 import sys
 from pathlib import Path
 
@@ -31,8 +34,11 @@ def main() -> int:
           f"state {cluster.state}, blobs {cluster.blobs}", flush=True)
     try:
         env = dict(os.environ, BASALT_ENDPOINT=cluster.endpoint)
+        # nginx refuses URIs whose dot-segments climb above the root (400 before any node sees
+        # them), so the test of keys such as `../../etc/passwd` cannot pass through it.
         r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py",
-                            "tests/compat/test_sts.py"], cwd=REPO, env=env)
+                            "tests/compat/test_sts.py", "-k",
+                            "not test_key_is_not_a_path"], cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat S3/STS through the cluster")
         acc = REPO.parent / "shared" / "acceptance"
@@ -45,6 +51,18 @@ def main() -> int:
                 failed.append(f"acceptance {areas} through the cluster")
         else:
             print("acceptance: skipped (../shared absent)")
+        # Both nodes served the suites, and each reports its shared backends as reachable.
+        for n in cluster.nodes:
+            metrics = urllib.request.urlopen(n.endpoint + "/_basalt/metrics").read().decode()
+            served = sum(int(m) for m in re.findall(
+                r'^basalt_requests_total\{service="s3",[^}]*\} (\d+)$', metrics, re.M))
+            health = json.load(urllib.request.urlopen(n.endpoint + "/_basalt/health"))["node"]
+            print(f"{n.name}: {served} S3 requests; health {json.dumps(health)}", flush=True)
+            if served < 100:
+                failed.append(f"{n.name} served only {served} S3 requests: not alternating")
+            if (health["state"]["backend"], health["blobs"]["backend"]) != ("postgresql", "s3") \
+                    or health["state"]["status"] != "ok" or health["blobs"]["status"] != "ok":
+                failed.append(f"{n.name} health: {health}")
     finally:
         cluster.stop()
         panics = cluster.panics()
