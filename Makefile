@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming
 
-.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -84,6 +84,13 @@ bench: build venv
 	$(PY) bench/peers.py
 
 # Model benchmarks against peers built here (bench/setup.sh creates their environments).
+# S3 on SQLite vs PostgreSQL vs PostgreSQL + the S3-compatible store, and two nodes behind nginx.
+bench-storage: build venv
+	@trap 'bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
+	export BASALT_TEST_POSTGRES="$$(bash scripts/postgres.sh start)" && \
+	PYTHON=$(PY) bash scripts/s3store.sh start >/dev/null && eval "$$(bash scripts/s3store.sh env)" && \
+	BASALT_BIN=$(BIN) $(PY) bench/storage.py
+
 bench-llm: models
 	$(CARGO) build --release -p basalt-models --examples
 	bash bench/setup.sh llm
