@@ -89,7 +89,8 @@ bench-storage: build venv
 	@trap 'bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
 	export BASALT_TEST_POSTGRES="$$(bash scripts/postgres.sh start)" && \
 	PYTHON=$(PY) bash scripts/s3store.sh start >/dev/null && eval "$$(bash scripts/s3store.sh env)" && \
-	BASALT_BIN=$(BIN) $(PY) bench/storage.py
+	BASALT_BIN=$(BIN) $(PY) bench/storage.py && \
+	$(CARGO) bench -p basalt-store --bench leases
 
 bench-llm: models
 	$(CARGO) build --release -p basalt-models --examples

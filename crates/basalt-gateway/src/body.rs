@@ -39,13 +39,13 @@ impl ExpectGuard {
     /// Marks `resp` `Connection: close` when its request announced a body with
     /// `Expect: 100-continue` that was never asked for.
     pub fn finish<B>(self, mut resp: http::Response<B>) -> http::Response<B> {
-        if let Some(polled) = self.0 {
-            if !polled.load(std::sync::atomic::Ordering::Acquire) {
-                resp.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-            }
+        if let Some(polled) = self.0
+            && !polled.load(std::sync::atomic::Ordering::Acquire)
+        {
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
         }
         resp
     }

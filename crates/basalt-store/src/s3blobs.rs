@@ -166,12 +166,7 @@ impl S3Blobs {
         &self,
         fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt.as_ref().expect("runtime").spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv()
-            .map_err(|_| StoreError::Other("blob store task ended".into()))?
+        wait(self.rt.as_ref().expect("runtime").handle(), fut)
     }
 
     /// The object key of a blob key. Blob keys are opaque strings (`""`, `../x` and `/a` are
@@ -197,6 +192,20 @@ impl S3Blobs {
         let (c, b) = (self.client.clone(), self.loc.bucket.clone());
         self.run(async move { head(&c, &b, &object).await })
     }
+}
+
+/// Runs `fut` on `rt` and blocks this thread until it ends: unlike `Handle::block_on`, this works
+/// on any thread, a worker of another runtime included.
+fn wait<T: Send + 'static>(
+    rt: &tokio::runtime::Handle,
+    fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| StoreError::Other("blob store task ended".into()))?
 }
 
 impl Drop for S3Blobs {
@@ -451,24 +460,7 @@ async fn copy_parts(
                 let data = get_range(c, bucket, src, 0, *len)
                     .await?
                     .ok_or_else(|| StoreError::Other("blob vanished during concat".into()))?;
-                let out = c
-                    .upload_part()
-                    .bucket(bucket)
-                    .key(dst)
-                    .upload_id(&id)
-                    .part_number(n)
-                    .content_length(data.len() as i64)
-                    .body(ByteStream::from(data))
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let etag = out.e_tag().map(str::to_owned);
-                parts.push(
-                    CompletedPart::builder()
-                        .set_e_tag(etag)
-                        .part_number(n)
-                        .build(),
-                );
+                parts.push(upload_part(c, bucket, dst, &id, n, data).await?);
                 continue;
             }
             let out = c
@@ -507,6 +499,32 @@ fn copy_source(bucket: &str, object: &str) -> String {
         percent_encoding::utf8_percent_encode(object, percent_encoding::NON_ALPHANUMERIC)
             .to_string();
     format!("{bucket}/{enc}")
+}
+
+/// Uploads part `n` of upload `id`; the completed part to list at completion.
+async fn upload_part(
+    c: &Client,
+    bucket: &str,
+    object: &str,
+    id: &str,
+    n: i32,
+    data: Bytes,
+) -> Result<CompletedPart, StoreError> {
+    let out = c
+        .upload_part()
+        .bucket(bucket)
+        .key(object)
+        .upload_id(id)
+        .part_number(n)
+        .content_length(data.len() as i64)
+        .body(ByteStream::from(data))
+        .send()
+        .await
+        .map_err(classify)?;
+    Ok(CompletedPart::builder()
+        .set_e_tag(out.e_tag().map(str::to_owned))
+        .part_number(n)
+        .build())
 }
 
 async fn create_upload(c: &Client, bucket: &str, object: &str) -> Result<String, StoreError> {
@@ -573,12 +591,7 @@ impl S3Writer {
         &self,
         fut: impl Future<Output = Result<T, StoreError>> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
-        });
-        rx.recv()
-            .map_err(|_| StoreError::Other("blob store task ended".into()))?
+        wait(&self.handle, fut)
     }
 
     /// Uploads `PART` bytes from the front of the buffer as the next part.
@@ -602,27 +615,9 @@ impl S3Writer {
             self.object.clone(),
             id.clone(),
         );
-        let etag = self.run(async move {
-            let out = c
-                .upload_part()
-                .bucket(&b)
-                .key(&o)
-                .upload_id(&id)
-                .part_number(n)
-                .content_length(part.len() as i64)
-                .body(ByteStream::from(part))
-                .send()
-                .await
-                .map_err(classify)?;
-            Ok(out.e_tag().map(str::to_owned))
-        })?;
+        let part = self.run(async move { upload_part(&c, &b, &o, &id, n, part).await })?;
         let (_, parts) = self.upload.as_mut().expect("upload");
-        parts.push(
-            CompletedPart::builder()
-                .set_e_tag(etag)
-                .part_number(n)
-                .build(),
-        );
+        parts.push(part);
         Ok(())
     }
 }
@@ -740,7 +735,7 @@ mod tests {
 
     #[test]
     fn refuses_an_unreachable_store_at_open() {
-        // SAFETY-free: these variables are read only by `open`.
+        // Port 9 (discard) refuses connections on any test machine.
         let url = "s3://b?endpoint=http://127.0.0.1:9&region=x";
         if std::env::var("BASALT_BLOBS_ACCESS_KEY_ID").is_err()
             && std::env::var("AWS_ACCESS_KEY_ID").is_err()
