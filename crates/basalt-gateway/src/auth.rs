@@ -12,23 +12,7 @@ pub enum AuthMode {
     SigV4,
 }
 
-/// A principal that owns a key pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub secret_access_key: String,
-    pub account_id: String,
-    pub arn: String,
-    pub user_id: String,
-    /// Session credentials carry a token that must accompany the key.
-    pub session_token: Option<String>,
-    /// Epoch seconds after which the key is refused.
-    pub expires: Option<i64>,
-}
-
-/// Looks up the principal of an access key (static keys, STS-issued session keys).
-pub trait Principals: Send + Sync + 'static {
-    fn lookup(&self, access_key_id: &str) -> Option<Principal>;
-}
+pub use basalt_core::principals::{LookupUnavailable, Principal, Principals};
 
 /// Configured long-term keys, plus any other source chained behind them.
 #[derive(Default)]
@@ -61,10 +45,13 @@ impl StaticPrincipals {
 }
 
 impl Principals for StaticPrincipals {
-    fn lookup(&self, access_key_id: &str) -> Option<Principal> {
+    fn lookup(&self, access_key_id: &str) -> Result<Option<Principal>, LookupUnavailable> {
         if let Some(p) = self.keys.read().get(access_key_id) {
-            return Some(p.clone());
+            return Ok(Some(p.clone()));
         }
-        self.fallback.as_ref().and_then(|f| f.lookup(access_key_id))
+        match &self.fallback {
+            Some(f) => f.lookup(access_key_id),
+            None => Ok(None),
+        }
     }
 }

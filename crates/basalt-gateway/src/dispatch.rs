@@ -1,6 +1,6 @@
 //! The request pipeline for model-driven services.
 
-use crate::auth::AuthMode;
+use crate::auth::{AuthMode, LookupUnavailable};
 use crate::body::{Body, full};
 use crate::limits;
 use crate::route::{self, Target};
@@ -191,16 +191,30 @@ fn choose_model(
     first
 }
 
-fn caller_for(gw: &Gateway, access_key: &str) -> (Caller, String) {
-    if let Some(p) = gw.principals.lookup(access_key) {
-        return (
+/// 503 for a request whose credentials cannot be looked up now.
+fn credentials_unavailable(e: LookupUnavailable) -> AwsError {
+    tracing::warn!(error = %e, "credential lookup failed");
+    AwsError::new(
+        503,
+        "ServiceUnavailable",
+        "The service is unavailable. Please try again later.",
+    )
+}
+
+fn caller_for(gw: &Gateway, access_key: &str) -> Result<(Caller, String), AwsError> {
+    if let Some(p) = gw
+        .principals
+        .lookup(access_key)
+        .map_err(credentials_unavailable)?
+    {
+        return Ok((
             Caller {
                 access_key_id: access_key.to_owned(),
                 arn: p.arn,
                 user_id: p.user_id,
             },
             p.account_id,
-        );
+        ));
     }
     // As LocalStack does: a 12-digit access key id names the account.
     let account = if access_key.len() == 12 && access_key.bytes().all(|b| b.is_ascii_digit()) {
@@ -208,14 +222,14 @@ fn caller_for(gw: &Gateway, access_key: &str) -> (Caller, String) {
     } else {
         gw.config.account_id.clone()
     };
-    (
+    Ok((
         Caller {
             access_key_id: access_key.to_owned(),
             arn: format!("arn:aws:iam::{account}:root"),
             user_id: account.clone(),
         },
         account,
-    )
+    ))
 }
 
 pub(crate) async fn dispatch(
@@ -415,7 +429,7 @@ async fn run(
     if gw.config.auth == AuthMode::SigV4 {
         verify(gw, protocol, request, sig)?;
     }
-    let (caller, account_id) = caller_for(gw, access_key);
+    let (caller, account_id) = caller_for(gw, access_key)?;
     let region = sig
         .map(|s| s.region.clone())
         .filter(|r| !r.is_empty())
@@ -491,6 +505,7 @@ fn verify(
     let principal = gw
         .principals
         .lookup(&sig.access_key)
+        .map_err(credentials_unavailable)?
         .ok_or_else(|| unknown_key(protocol))?;
     let now = chrono::Utc::now().timestamp();
     if principal.expires.is_some_and(|e| e < now) {

@@ -17,7 +17,7 @@ pub mod route;
 pub mod server;
 pub mod sigv4;
 
-pub use auth::{AuthMode, Principal, Principals, StaticPrincipals};
+pub use auth::{AuthMode, LookupUnavailable, Principal, Principals, StaticPrincipals};
 pub use body::{Body, RequestBody, full};
 /// The boxed error type of response bodies.
 pub mod body_error {

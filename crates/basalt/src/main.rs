@@ -249,13 +249,13 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                         let now = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs() as i64);
-                        principals
-                            .lookup(ak)
-                            .filter(|p| p.expires.is_none_or(|e| e > now))
-                            .map(|p| basalt_s3::KeySecret {
+                        let p = principals.lookup(ak).map_err(|e| e.to_string())?;
+                        Ok(p.filter(|p| p.expires.is_none_or(|e| e > now)).map(|p| {
+                            basalt_s3::KeySecret {
                                 secret: p.secret_access_key,
                                 session_token: p.session_token,
-                            })
+                            }
+                        }))
                     });
                     lookup
                 }),

@@ -41,8 +41,9 @@ pub struct KeySecret {
     pub session_token: Option<String>,
 }
 
-/// Looks up an access key (static keys, STS session keys); `None`: unknown key.
-pub type KeyLookup = Arc<dyn Fn(&str) -> Option<KeySecret> + Send + Sync>;
+/// Looks up an access key (static keys, STS session keys); `Ok(None)`: unknown key; `Err`: the
+/// keys cannot be read now (answered 503 `ServiceUnavailable`, never as an unknown key).
+pub type KeyLookup = Arc<dyn Fn(&str) -> Result<Option<KeySecret>, String> + Send + Sync>;
 
 /// Configuration of the S3 service.
 #[derive(Clone)]
@@ -64,10 +65,10 @@ impl S3Config {
     pub fn static_keys(keys: Vec<(String, String)>) -> KeyLookup {
         let map: HashMap<String, String> = keys.into_iter().collect();
         Arc::new(move |ak: &str| {
-            map.get(ak).map(|secret| KeySecret {
+            Ok(map.get(ak).map(|secret| KeySecret {
                 secret: secret.clone(),
                 session_token: None,
-            })
+            }))
         })
     }
 }
@@ -120,11 +121,18 @@ struct LookupAuth(KeyLookup);
 impl s3s::auth::S3Auth for LookupAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
         match (self.0)(access_key) {
-            Some(key) => Ok(s3s::auth::SecretKey::from(key.secret.as_str())),
-            None => Err(s3s::s3_error!(
+            Ok(Some(key)) => Ok(s3s::auth::SecretKey::from(key.secret.as_str())),
+            Ok(None) => Err(s3s::s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
             )),
+            Err(e) => {
+                tracing::warn!(error = %e, "credential lookup failed");
+                Err(s3s::s3_error!(
+                    ServiceUnavailable,
+                    "Service is unable to handle request."
+                ))
+            }
         }
     }
 }
@@ -237,7 +245,8 @@ fn check_session_token(req: &Request<Body>, lookup: &KeyLookup) -> Option<Respon
             .or_else(|| param("AWSAccessKeyId"))?
             .to_owned(),
     };
-    let expected = lookup(&access_key)?.session_token?;
+    // A lookup that fails now is answered 503 by the signature check that follows.
+    let expected = lookup(&access_key).ok()??.session_token?;
     let (status, code, message) =
         match header("x-amz-security-token").or_else(|| param("X-Amz-Security-Token")) {
             Some(sent) if sent == expected => return None,

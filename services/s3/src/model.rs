@@ -14,6 +14,9 @@ pub const T_UPLOADS: &str = "s3.uploads";
 pub const T_PARTS: &str = "s3.parts";
 /// Every version of every key, in buckets that have had versioning (see `service::versions`).
 pub const T_VERSIONS: &str = "s3.versions";
+/// Per key of a versioned bucket, the sequence number of its last versioned write: every such
+/// write replaces it under a precondition, so writes of one key from several nodes serialize.
+pub const T_VERSION_HEADS: &str = "s3.version_heads";
 
 /// Objects up to this size are stored inline in their metadata record (one SQLite commit, no
 /// blob file).

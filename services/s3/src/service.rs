@@ -1293,6 +1293,17 @@ impl S3 for BasaltS3 {
                 key: k,
             });
         }
+        // And the version heads of its keys (`versions::VersionHead`).
+        for (k, _) in self
+            .state
+            .scan(T_VERSION_HEADS, &sc.objects_prefix(bucket), None, 1_000_000)
+            .map_err(internal)?
+        {
+            ops.push(WriteOp::Delete {
+                table: T_VERSION_HEADS.into(),
+                key: k,
+            });
+        }
         self.write(ops).await?;
         self.delete_blobs_later(blobs);
         Ok(S3Response::new(DeleteBucketOutput {}))

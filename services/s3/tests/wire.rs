@@ -408,10 +408,12 @@ async fn sigv4_through_key_lookup() {
             session_token: None,
         })
     };
-    let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| match ak {
-        "AKIDSTATIC" => key("static-secret"),
-        "ASIASESSION" => key("session-secret"),
-        _ => None,
+    let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| {
+        Ok(match ak {
+            "AKIDSTATIC" => key("static-secret"),
+            "ASIASESSION" => key("session-secret"),
+            _ => None,
+        })
     });
     let s = start(S3Config {
         auth: Some(lookup),
@@ -544,10 +546,10 @@ async fn header_section_and_metadata_limits() {
 #[tokio::test]
 async fn unsigned_amz_headers_are_refused() {
     let lookup: basalt_s3::KeyLookup = Arc::new(|ak: &str| {
-        (ak == "AKIDSTATIC").then(|| basalt_s3::KeySecret {
+        Ok((ak == "AKIDSTATIC").then(|| basalt_s3::KeySecret {
             secret: "static-secret".to_owned(),
             session_token: None,
-        })
+        }))
     });
     let s = start(S3Config {
         auth: Some(lookup),

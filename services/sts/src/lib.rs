@@ -4,8 +4,8 @@
 //! Issued credentials are persisted, so a session key keeps working across restarts until it
 //! expires.
 
+use basalt_core::principals::{LookupUnavailable, Principal, Principals};
 use basalt_core::{Arn, AwsError, Output, RequestContext, Service, ids};
-use basalt_gateway::{Principal, Principals};
 use basalt_store::StateStore;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
@@ -49,14 +49,22 @@ impl SessionKeys {
         Ok(key)
     }
 
-    fn get(&self, key: &str) -> Option<Issued> {
+    /// The issued key, `Ok(None)` when unknown; an unreachable store is an error, never
+    /// "unknown" (the caller answers 503, not 403). Issued keys never change, so caching them
+    /// by key cannot make nodes disagree.
+    fn get(&self, key: &str) -> Result<Option<Issued>, basalt_store::StoreError> {
         if let Some(i) = self.cache.read().get(key) {
-            return Some(i.clone());
+            return Ok(Some(i.clone()));
         }
-        let bytes = self.state.get(TABLE, key).ok()??;
-        let issued: Issued = serde_json::from_slice(&bytes).ok()?;
+        let Some(bytes) = self.state.get(TABLE, key)? else {
+            return Ok(None);
+        };
+        let Ok(issued) = serde_json::from_slice::<Issued>(&bytes) else {
+            tracing::warn!(key, "unreadable STS session key record");
+            return Ok(None);
+        };
         self.cache.write().insert(key.to_owned(), issued.clone());
-        Some(issued)
+        Ok(Some(issued))
     }
 }
 
@@ -64,16 +72,22 @@ impl SessionKeys {
 pub struct SessionPrincipals(pub Arc<SessionKeys>);
 
 impl Principals for SessionPrincipals {
-    fn lookup(&self, access_key_id: &str) -> Option<Principal> {
-        let i = self.0.get(access_key_id)?;
-        Some(Principal {
+    fn lookup(&self, access_key_id: &str) -> Result<Option<Principal>, LookupUnavailable> {
+        let Some(i) = self
+            .0
+            .get(access_key_id)
+            .map_err(|e| LookupUnavailable(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Principal {
             secret_access_key: i.secret,
             account_id: i.account_id,
             arn: i.arn,
             user_id: i.user_id,
             session_token: Some(i.token),
             expires: Some(i.expires),
-        })
+        }))
     }
 }
 
@@ -235,7 +249,7 @@ mod tests {
         );
         let key = out["Credentials"]["AccessKeyId"].as_str().unwrap();
         assert!(key.starts_with("ASIA") && key.len() == 20);
-        let p = SessionPrincipals(keys).lookup(key).unwrap();
+        let p = SessionPrincipals(keys).lookup(key).unwrap().unwrap();
         assert_eq!(p.account_id, "111122223333");
         assert_eq!(p.secret_access_key, out["Credentials"]["SecretAccessKey"]);
         assert_eq!(

@@ -31,6 +31,12 @@ fn version_key(sc: &Scope, bucket: &str, key: &str, seq: u64) -> String {
     )
 }
 
+/// The sequence number of a version row (`version_key`'s inverted suffix).
+fn seq_of_row(row: &str) -> Option<u64> {
+    let hex = row.get(row.len().checked_sub(16)?..)?;
+    u64::from_str_radix(hex, 16).ok().map(|inv| u64::MAX - inv)
+}
+
 /// The sequence number inside a version id this bucket issued.
 fn seq_of_id(version_id: &str) -> Option<u64> {
     if version_id.len() != 32 || !version_id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -44,6 +50,41 @@ pub(super) struct Version {
     pub row: String,
     pub meta: ObjectMeta,
     pub inline: Bytes,
+}
+
+/// The record every versioned write of a key replaces, under the precondition that it is still
+/// the one read (the key's versions, read in between, are then still the newest): two nodes
+/// writing versions of one key at once conflict instead of interleaving, one commits and the
+/// other re-reads and retries, and a new version always sorts above every stored one whatever
+/// the clocks of the nodes that wrote them. (Within a node, the key's lock already
+/// serializes them.)
+pub(super) struct VersionHead {
+    row: String,
+    raw: Option<Vec<u8>>,
+}
+
+impl VersionHead {
+    /// The sequence number of the key's last versioned write.
+    fn seq(&self) -> Option<u64> {
+        let s = std::str::from_utf8(self.raw.as_deref()?).ok()?;
+        u64::from_str_radix(s, 16).ok()
+    }
+
+    /// The precondition and the replacement, for a write with sequence number `seq`.
+    fn ops(self, seq: u64) -> [WriteOp; 2] {
+        [
+            WriteOp::Check {
+                table: T_VERSION_HEADS.into(),
+                key: self.row.clone(),
+                expected: self.raw,
+            },
+            WriteOp::Put {
+                table: T_VERSION_HEADS.into(),
+                key: self.row,
+                value: format!("{seq:016x}").into_bytes(),
+            },
+        ]
+    }
 }
 
 /// What a delete did, for the response.
@@ -75,6 +116,10 @@ fn httpdate(ms: i64) -> String {
         .to_string()
 }
 
+fn slow_down() -> S3Error {
+    s3_error!(SlowDown, "Please reduce your request rate.")
+}
+
 fn no_such_version() -> S3Error {
     s3_error!(NoSuchVersion, "The specified version does not exist.")
 }
@@ -104,12 +149,28 @@ impl BasaltS3 {
         }
     }
 
-    fn new_version_id(&self) -> (String, u64) {
-        let seq = self.next_seq();
+    /// A version id whose sequence number is above `newest` (the key's newest stored version,
+    /// which another node may have written with a clock ahead of this one's).
+    fn new_version_id(&self, newest: Option<u64>) -> (String, u64) {
+        let seq = self.next_seq_above(newest);
         (
             format!("{seq:016x}{:016x}", uuid::Uuid::new_v4().as_u64_pair().0),
             seq,
         )
+    }
+
+    fn next_seq_above(&self, newest: Option<u64>) -> u64 {
+        if let Some(n) = newest {
+            self.version_seq.fetch_max(n, Ordering::Relaxed);
+        }
+        self.next_seq()
+    }
+
+    /// The key's version head as read now (see [`VersionHead`]).
+    fn version_head(&self, sc: &Scope, bucket: &str, key: &str) -> S3Result<VersionHead> {
+        let row = sc.object_key(bucket, key);
+        let raw = self.state.get(T_VERSION_HEADS, &row).map_err(internal)?;
+        Ok(VersionHead { row, raw })
     }
 
     /// The bucket's versioning status: `None` if it never had versioning.
@@ -208,15 +269,21 @@ impl BasaltS3 {
         meta: &mut ObjectMeta,
         inline: &[u8],
     ) -> S3Result<(Vec<WriteOp>, Vec<String>)> {
+        let head = self.version_head(sc, bucket, key)?;
         let mut ops = Vec::new();
         let mut freed = Vec::new();
+        let versions = self.versions_of(sc, bucket, key)?;
+        let newest = versions
+            .first()
+            .and_then(|v| seq_of_row(&v.row))
+            .max(head.seq());
         let seq = if status == "Enabled" {
-            let (vid, seq) = self.new_version_id();
+            let (vid, seq) = self.new_version_id(newest);
             meta.version_id = Some(vid);
             seq
         } else {
             // Suspended: the new version is the null version, replacing the old one.
-            for v in self.versions_of(sc, bucket, key)? {
+            for v in versions {
                 if v.meta.version_id.as_deref() == Some(NULL_VERSION) {
                     ops.push(WriteOp::Delete {
                         table: T_VERSIONS.into(),
@@ -226,8 +293,9 @@ impl BasaltS3 {
                 }
             }
             meta.version_id = Some(NULL_VERSION.into());
-            self.next_seq()
+            self.next_seq_above(newest)
         };
+        ops.extend(head.ops(seq));
         ops.push(WriteOp::Put {
             table: T_VERSIONS.into(),
             key: version_key(sc, bucket, key, seq),
@@ -311,8 +379,16 @@ impl BasaltS3 {
                 delete_marker: true,
                 ..Default::default()
             };
-            let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
-            self.write(ops).await?;
+            // Retried while another node writes this key (the current-record check).
+            let mut committed = None;
+            for _ in 0..16 {
+                let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
+                if self.write_if(ops).await? {
+                    committed = Some(freed);
+                    break;
+                }
+            }
+            let freed = committed.ok_or_else(slow_down)?;
             self.delete_blobs_later(freed);
             if let Some(v) = &marker.version_id {
                 self.publish(
@@ -331,36 +407,50 @@ impl BasaltS3 {
         if vid != NULL_VERSION && seq_of_id(vid).is_none() {
             return Err(invalid_version());
         }
-        let versions = self.versions_of(sc, bucket, key)?;
-        let Some(pos) = versions
-            .iter()
-            .position(|v| v.meta.version_id.as_deref() == Some(vid))
-        else {
-            // Deleting a version that is not there succeeds, as S3's deletes do.
-            return Ok(Deleted {
-                version_id: Some(vid.to_owned()),
-                delete_marker: false,
-            });
-        };
-        let gone = &versions[pos];
-        let mut ops = vec![WriteOp::Delete {
-            table: T_VERSIONS.into(),
-            key: gone.row.clone(),
-        }];
-        if pos == 0 {
-            match versions.get(1).filter(|v| !v.meta.delete_marker) {
-                Some(next) => ops.push(WriteOp::Put {
-                    table: T_OBJECTS.into(),
-                    key: sc.object_key(bucket, key),
-                    value: encode_object(&next.meta, &next.inline),
-                }),
-                None => ops.push(WriteOp::Delete {
-                    table: T_OBJECTS.into(),
-                    key: sc.object_key(bucket, key),
-                }),
+        // Retried while another node writes this key: which version is newest (and so
+        // current) must not change between reading the versions and committing.
+        let mut gone = None;
+        for _ in 0..16 {
+            let head = self.version_head(sc, bucket, key)?;
+            let versions = self.versions_of(sc, bucket, key)?;
+            let newest = versions
+                .first()
+                .and_then(|v| seq_of_row(&v.row))
+                .max(head.seq());
+            let Some(pos) = versions
+                .iter()
+                .position(|v| v.meta.version_id.as_deref() == Some(vid))
+            else {
+                // Deleting a version that is not there succeeds, as S3's deletes do.
+                return Ok(Deleted {
+                    version_id: Some(vid.to_owned()),
+                    delete_marker: false,
+                });
+            };
+            let mut ops = vec![WriteOp::Delete {
+                table: T_VERSIONS.into(),
+                key: versions[pos].row.clone(),
+            }];
+            ops.extend(head.ops(self.next_seq_above(newest)));
+            if pos == 0 {
+                match versions.get(1).filter(|v| !v.meta.delete_marker) {
+                    Some(next) => ops.push(WriteOp::Put {
+                        table: T_OBJECTS.into(),
+                        key: sc.object_key(bucket, key),
+                        value: encode_object(&next.meta, &next.inline),
+                    }),
+                    None => ops.push(WriteOp::Delete {
+                        table: T_OBJECTS.into(),
+                        key: sc.object_key(bucket, key),
+                    }),
+                }
+            }
+            if self.write_if(ops).await? {
+                gone = Some(versions.into_iter().nth(pos).expect("position"));
+                break;
             }
         }
-        self.write(ops).await?;
+        let gone = gone.ok_or_else(slow_down)?;
         self.delete_blobs_later(gone.meta.blob.clone().into_iter().collect());
         let change = Change::Deleted { version: Some(vid) };
         self.publish(sc, bucket, key, change, "DeleteObject");
