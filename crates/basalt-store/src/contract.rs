@@ -34,7 +34,7 @@ macro_rules! state_contract_tests {
             basics, ordering_is_byte_order, prefix_edge_cases, missing_keys, large_and_empty_values,
             batch_atomicity, check_and_set_under_concurrent_writers,
             create_if_absent_under_concurrent_writers, due_order_and_leases,
-            completion_is_atomic_with_results);
+            completion_is_atomic_with_results, clock_is_the_stores);
         #[test]
         fn concurrent_workers_complete_each_item_once() {
             if let Some(b) = $open() {
@@ -73,6 +73,34 @@ fn check(table: &str, key: &str, expected: Option<&[u8]>) -> WriteOp {
 
 fn keys(v: Vec<(String, Vec<u8>)>) -> Vec<String> {
     v.into_iter().map(|(k, _)| k).collect()
+}
+
+/// The store's clock: close to this machine's (the tests run next to the database) and never
+/// going back between two readings.
+pub fn clock_is_the_stores(s: &dyn StateStore) {
+    let local = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let before = local();
+    let a = s.clock_ms().unwrap();
+    let b = s.clock_ms().unwrap();
+    let after = local();
+    assert!(a <= b, "{a} then {b}");
+    assert!(
+        a >= before - 5_000 && b <= after + 5_000,
+        "{before} <= {a} <= {b} <= {after}"
+    );
+    // A claim made at the store's time sees an item due now.
+    s.enqueue("clock", "x", b"", a).unwrap();
+    assert_eq!(
+        s.claim("clock", s.clock_ms().unwrap(), 1_000, 1)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Get, put, delete, prefix scans with `start_after` and limits, batches and preconditions.

@@ -41,7 +41,9 @@ fn node() {
     let store = PgState::open(&url).expect("open");
     let mut idle_since = None::<Instant>;
     loop {
-        let claims = store.claim(QUEUE, now_ms(), LEASE_MS, 25).expect("claim");
+        // The database's clock, as services use: lease expiry agrees across nodes.
+        let now = store.clock_ms().expect("clock");
+        let claims = store.claim(QUEUE, now, LEASE_MS, 25).expect("claim");
         if claims.is_empty() {
             // Done when nothing is left at all (leased items of a dead node come back).
             if store.pending(QUEUE).expect("pending") == 0 {

@@ -16,8 +16,9 @@
 //!   [`StoreError::Conflict`](crate::StoreError::Conflict) and must discard its result.
 //!
 //! Times are milliseconds since the Unix epoch, supplied by the caller on every backend, so
-//! that tests can drive the clock; nodes sharing a PostgreSQL database must keep their clocks
-//! in sync (NTP).
+//! that tests can drive the clock. Workers take them from
+//! [`clock_ms`](super::StateStore::clock_ms), the store's clock (PostgreSQL's on a shared
+//! database), so that nodes whose clocks drift still agree on when a lease expires.
 
 /// A claimed work item.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -857,6 +857,20 @@ impl StateStore for PgState {
             Ok(usize::try_from(n).unwrap_or(0))
         })
     }
+
+    /// The database server's clock: every node sharing the database reads the same one.
+    fn clock_ms(&self) -> Result<i64, StoreError> {
+        self.run(Kind::Read, |c| {
+            let ms: i64 = c
+                .client
+                .query_one(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                    &[],
+                )?
+                .try_get(0)?;
+            Ok(ms)
+        })
+    }
 }
 
 /// Test support: PostgreSQL from `BASALT_TEST_POSTGRES` (`make test-rust` and

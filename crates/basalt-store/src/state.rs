@@ -98,6 +98,16 @@ pub trait StateStore: Send + Sync + 'static {
     fn release(&self, claim: &Claim, due_ms: i64) -> Result<(), StoreError>;
     /// Items in `queue`, leased or not.
     fn pending(&self, queue: &str) -> Result<usize, StoreError>;
+
+    /// The store's clock, in milliseconds since the epoch: the `now_ms` that workers of every
+    /// node sharing this store should pass to `claim` and `renew`, so that lease expiry never
+    /// depends on one node's clock being right. The database's clock for a networked store;
+    /// this machine's for an embedded one.
+    fn clock_ms(&self) -> Result<i64, StoreError> {
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64))
+    }
 }
 
 /// Smallest byte string greater than every string that starts with `prefix`
