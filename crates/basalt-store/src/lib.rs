@@ -21,6 +21,7 @@
 mod blobs;
 #[cfg(test)]
 mod contract;
+mod group;
 #[cfg(test)]
 mod lease_nodes;
 pub mod leases;

@@ -147,6 +147,8 @@ pub struct SqliteState {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Concurrent batches share a transaction and its fsync.
+    group: crate::group::GroupCommit,
 }
 
 const READERS: usize = 3;
@@ -202,6 +204,7 @@ impl SqliteState {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            group: Default::default(),
         })
     }
 
@@ -227,6 +230,44 @@ impl SqliteState {
         let c = self.readers[i].lock();
         f(&c)
     }
+}
+
+/// Commits a group of batches in one transaction (one fsync), each in a savepoint: a batch that
+/// fails (a precondition) is rolled back alone and gets its error; the others commit.
+fn commit_group(c: &mut Connection, group: &[&[WriteOp]]) -> Vec<Result<(), StoreError>> {
+    if let [ops] = group {
+        let r = (|| {
+            let tx = c.transaction()?;
+            apply_ops(&tx, ops)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        return vec![r];
+    }
+    let run = |c: &mut Connection| -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut tx = c.transaction()?;
+        let mut out = Vec::with_capacity(group.len());
+        for ops in group {
+            let sp = tx.savepoint()?;
+            match apply_ops(&sp, ops) {
+                Ok(()) => {
+                    sp.commit()?;
+                    out.push(Ok(()));
+                }
+                // Dropping the savepoint rolls it back.
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    };
+    run(c).unwrap_or_else(|e| {
+        let msg = e.to_string();
+        group
+            .iter()
+            .map(|_| Err(StoreError::Other(format!("group commit failed: {msg}"))))
+            .collect()
+    })
 }
 
 /// Applies a batch inside a transaction: checks first, so that they see the state before the
@@ -339,11 +380,8 @@ impl StateStore for SqliteState {
     }
 
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {
-        let mut c = self.writer.lock();
-        let tx = c.transaction()?;
-        apply_ops(&tx, ops)?;
-        tx.commit()?;
-        Ok(())
+        self.group
+            .submit(ops, |group| commit_group(&mut self.writer.lock(), group))
     }
 
     fn claim(
@@ -685,6 +723,57 @@ mod tests {
         assert_eq!(s.claim("q", 500, 1_000, 5).unwrap().len(), 1);
         s.complete(&claim, &[]).unwrap();
         assert_eq!(s.pending("q").unwrap(), 1);
+    }
+
+    /// Batches committed in one group (one transaction, one fsync) keep their own outcome: a
+    /// batch whose precondition fails is rolled back alone, the others of its group commit.
+    #[test]
+    fn sqlite_group_commit_isolates_failed_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteState::open(&dir.path().join("s.sqlite3")).unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let s = &s;
+                scope.spawn(move || {
+                    for i in 0..100u32 {
+                        let key = format!("k{t}");
+                        let cur = s.get("c", &key).unwrap();
+                        let n: u32 = cur
+                            .as_deref()
+                            .map_or(0, |v| std::str::from_utf8(v).unwrap().parse().unwrap());
+                        // Every third batch carries a stale precondition and must fail alone.
+                        let expected = if i % 3 == 2 {
+                            Some(b"stale".to_vec())
+                        } else {
+                            cur
+                        };
+                        let r = s.batch(&[
+                            WriteOp::Check {
+                                table: "c".into(),
+                                key: key.clone(),
+                                expected,
+                            },
+                            WriteOp::Put {
+                                table: "c".into(),
+                                key,
+                                value: (n + 1).to_string().into_bytes(),
+                            },
+                            WriteOp::Put {
+                                table: "log".into(),
+                                key: format!("{t}-{i:03}"),
+                                value: vec![],
+                            },
+                        ]);
+                        assert_eq!(r.is_ok(), i % 3 != 2, "{t}/{i}: {r:?}");
+                    }
+                });
+            }
+        });
+        for t in 0..8 {
+            let v = s.get("c", &format!("k{t}")).unwrap().unwrap();
+            assert_eq!(v, b"67");
+        }
+        assert_eq!(s.scan("log", "", None, 10_000).unwrap().len(), 8 * 67);
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! Group commit for the SQLite backend: batches that arrive while a commit is in flight are
+//! committed together, in one transaction and so one fsync of the WAL, each in its own
+//! savepoint so that one batch's failed precondition rolls back only that batch.
+//!
+//! The first writer to find no commit in flight leads: it takes every queued batch (its own
+//! included), commits them, hands the lead to the oldest batch queued meanwhile (if any) and
+//! returns. Followers sleep until their batch is committed or the lead is handed to them. A lone
+//! writer pays two uncontended mutexes over a plain transaction; N concurrent writers share
+//! one fsync.
+
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::{StoreError, WriteOp};
+
+enum State {
+    Waiting,
+    /// This batch's writer must lead the next group.
+    Lead,
+    Done(Result<(), StoreError>),
+}
+
+struct Slot {
+    ops: Vec<WriteOp>,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Slot {
+    fn set(&self, s: State) {
+        *self.state.lock() = s;
+        self.cv.notify_one();
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<Arc<Slot>>,
+    /// A writer is leading (committing a group, or about to).
+    leading: bool,
+}
+
+/// The queue of batches waiting for a group commit.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Queue>,
+}
+
+impl GroupCommit {
+    /// Commits `ops` as part of a group; `commit` runs one group (a slice of batches) and
+    /// returns each batch's outcome, in order.
+    pub(crate) fn submit(
+        &self,
+        ops: &[WriteOp],
+        commit: impl Fn(&[&[WriteOp]]) -> Vec<Result<(), StoreError>>,
+    ) -> Result<(), StoreError> {
+        let slot = Arc::new(Slot {
+            ops: ops.to_vec(),
+            state: Mutex::new(State::Waiting),
+            cv: Condvar::new(),
+        });
+        let lead = {
+            let mut q = self.queue.lock();
+            q.pending.push(slot.clone());
+            !std::mem::replace(&mut q.leading, true)
+        };
+        if lead {
+            self.lead(&commit);
+        }
+        let mut state = slot.state.lock();
+        loop {
+            match std::mem::replace(&mut *state, State::Waiting) {
+                State::Done(r) => return r,
+                State::Lead => {
+                    drop(state);
+                    self.lead(&commit);
+                    state = slot.state.lock();
+                }
+                State::Waiting => slot.cv.wait(&mut state),
+            }
+        }
+    }
+
+    /// Commits every queued batch, then hands the lead on.
+    fn lead(&self, commit: &impl Fn(&[&[WriteOp]]) -> Vec<Result<(), StoreError>>) {
+        let group = std::mem::take(&mut self.queue.lock().pending);
+        let batches: Vec<&[WriteOp]> = group.iter().map(|s| s.ops.as_slice()).collect();
+        let results = commit(&batches);
+        debug_assert_eq!(results.len(), group.len());
+        for (slot, r) in group.iter().zip(results) {
+            slot.set(State::Done(r));
+        }
+        let mut q = self.queue.lock();
+        match q.pending.first() {
+            Some(next) => next.set(State::Lead),
+            None => q.leading = false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn put(k: &str) -> WriteOp {
+        WriteOp::Put {
+            table: "t".into(),
+            key: k.into(),
+            value: vec![],
+        }
+    }
+
+    #[test]
+    fn concurrent_batches_share_commits_and_keep_their_own_outcome() {
+        let g = GroupCommit::default();
+        let commits = AtomicUsize::new(0);
+        let batches = AtomicUsize::new(0);
+        let commit = |group: &[&[WriteOp]]| {
+            commits.fetch_add(1, Ordering::Relaxed);
+            batches.fetch_add(group.len(), Ordering::Relaxed);
+            // A slow fsync, so that writers pile up behind it.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            group
+                .iter()
+                .map(|ops| match &ops[0] {
+                    WriteOp::Put { key, .. } if key.starts_with("bad") => Err(StoreError::Conflict),
+                    _ => Ok(()),
+                })
+                .collect()
+        };
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let (g, commit) = (&g, &commit);
+                s.spawn(move || {
+                    for i in 0..50 {
+                        let key = if i % 7 == 0 {
+                            format!("bad-{t}-{i}")
+                        } else {
+                            format!("ok-{t}-{i}")
+                        };
+                        let r = g.submit(&[put(&key)], commit);
+                        assert_eq!(r.is_ok(), key.starts_with("ok"), "{key}: {r:?}");
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            batches.load(Ordering::Relaxed),
+            400,
+            "every batch committed once"
+        );
+        let commits = commits.load(Ordering::Relaxed);
+        assert!(
+            commits < 400,
+            "no batches shared a commit ({commits} commits)"
+        );
+    }
+
+    #[test]
+    fn a_lone_writer_commits_alone() {
+        let g = GroupCommit::default();
+        for _ in 0..3 {
+            g.submit(&[put("k")], |group| {
+                assert_eq!(group.len(), 1);
+                vec![Ok(())]
+            })
+            .unwrap();
+        }
+    }
+}
