@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -30,20 +29,12 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 import peers  # noqa: E402
+from cluster import Balancer, fresh_blobs, fresh_database as fresh_db  # noqa: E402
 
 KIB = peers.KIB
-
-
-def fresh_db():
-    name = f"basalt_bench_{uuid.uuid4().hex[:8]}"
-    return subprocess.run(["bash", str(REPO / "scripts" / "postgres.sh"), "createdb", name],
-                          check=True, capture_output=True, text=True).stdout.strip()
-
-
-def fresh_blobs():
-    base = os.environ["BASALT_TEST_BLOBS"]
-    path, _, query = base.partition("?")
-    return f"{path.rstrip('/')}/bench-{uuid.uuid4().hex[:8]}/?{query}"
+# wrk when installed; otherwise a Python thread pool, which measures the client more than the
+# server (as bench/peers.py says when it falls back).
+LOAD = peers.run_wrk if shutil.which("wrk") else peers.run_python
 
 
 def node_spec(extra):
@@ -93,7 +84,7 @@ def wrk_phases(endpoint, pids, conns, duration):
         method, url, body, headers, _ = targets[name][0]
         for c in conns:
             cpu0 = sum(peers.cpu_seconds(p) for p in pids)
-            r = peers.run_wrk(method, url, body, headers, c, duration)
+            r = LOAD(method, url, body, headers, c, duration)
             cpu = sum(peers.cpu_seconds(p) for p in pids) - cpu0
             r["cpu_us"] = cpu / max(r["requests"], 1) * 1e6
             out[f"wrk_{name}_c{c}"] = r
@@ -107,6 +98,8 @@ def main():
     ap.add_argument("--boto3-calls", type=int, default=2000)
     ap.add_argument("--json")
     args = ap.parse_args()
+    if LOAD is peers.run_python:
+        print("load generator: python threads (client-bound!): apt-get install -y wrk", flush=True)
     have_pg = bool(os.environ.get("BASALT_TEST_POSTGRES"))
     have_s3 = bool(os.environ.get("BASALT_TEST_BLOBS"))
     configs = [("sqlite+files", lambda: [])]
@@ -126,7 +119,6 @@ def main():
         finally:
             srv.stop()
     if have_pg and have_s3:
-        from cluster import Balancer
         state, blobs = fresh_db(), fresh_blobs()
         nodes = [peers.Server(f"node{i}", node_spec(["--state", state, "--blobs", blobs])).start()
                  for i in range(2)]
