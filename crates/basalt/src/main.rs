@@ -1,6 +1,7 @@
 //! `basalt`: the AI-native AWS stack on one machine.
 
 mod config;
+mod lambda;
 mod node;
 mod openai;
 
@@ -43,9 +44,22 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Install or list the Lambda runtimes (Python environments with awslambdaric and boto3).
+    Runtimes {
+        #[command(subcommand)]
+        command: RuntimesCommand,
+    },
     /// A model engine's worker process (started by `serve`; not for direct use).
     #[command(name = "__worker", hide = true)]
     Worker { spec: String },
+}
+
+#[derive(Subcommand)]
+enum RuntimesCommand {
+    /// Install a Python environment for every Python 3.9 to 3.13 on PATH (once; offline after).
+    Pull,
+    /// Say which runtimes are installed.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +173,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args.resolve()?),
         Command::Models { command } => models(command),
         Command::Migrate { from, to } => migrate(&from, &to),
+        Command::Runtimes { command } => lambda::runtimes(command),
         Command::Worker { spec } => {
             init_logging();
             std::process::exit(basalt_models::worker::host::run(&spec))
@@ -235,6 +250,19 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             accounting.clone(),
         )));
         registry.register(Arc::new(basalt_bedrock::Bedrock::new()));
+        let endpoint = format!(
+            "http://{}:{}",
+            if cfg.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                &cfg.host
+            },
+            listener.local_addr()?.port()
+        );
+        let logs = basalt_logs::Logs::new(store.state.clone());
+        registry.register(logs.clone());
+        let lambda = lambda::build(&cfg, &store, logs, &endpoint)?;
+        registry.register(lambda.clone());
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -262,15 +290,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 base_domain: None,
             },
         );
-        let endpoint = format!(
-            "http://{}:{}",
-            if cfg.host == "0.0.0.0" {
-                "127.0.0.1"
-            } else {
-                &cfg.host
-            },
-            listener.local_addr()?.port()
-        );
+        lambda.set_registry(registry.clone());
+        lambda.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),
@@ -283,6 +304,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             principals,
         )
         .with_s3(Arc::new(S3Raw(Arc::new(s3))))
+        .with_route(
+            "/_basalt/lambda/code/",
+            Arc::new(lambda::CodeUrls(lambda.clone())),
+        )
         .with_route(
             "/v1/",
             Arc::new(openai::OpenAi {
@@ -308,8 +333,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let gateway = {
             let runtime = runtime.clone();
             let node = node.clone();
+            let lambda = lambda.clone();
             gateway
                 .with_health("node", Box::new(move || node.render()))
+                .with_health("lambda", Box::new(move || lambda.health()))
                 .with_health("engines", Box::new(move || runtime.health()))
         };
         gateway

@@ -1,0 +1,99 @@
+//! Wiring of Lambda: the execution engine, the service, code download URLs, and
+//! `basalt runtimes`.
+
+use crate::RuntimesCommand;
+use anyhow::Context;
+use basalt_functions::{Engine, EngineConfig, Runtimes};
+use basalt_lambda::{Lambda, LambdaConfig, RETRY_DELAYS_MS};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+
+pub fn build(
+    cfg: &crate::config::Resolved,
+    store: &basalt_store::Store,
+    logs: Arc<basalt_logs::Logs>,
+    endpoint: &str,
+) -> anyhow::Result<Arc<Lambda>> {
+    // Packages are unpacked and environments keep their /tmp under the data dir (out of the
+    // functions' reach but for their own part); an ephemeral server uses a temporary one.
+    let work_dir = match &cfg.data_dir {
+        Some(d) => d.join("lambda"),
+        None => std::env::temp_dir().join(format!("basalt-lambda-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    let engine = Engine::new(EngineConfig::new(work_dir));
+    engine.start_reaper();
+    // Tests shorten AWS's one- and two-minute retry delays.
+    let retry_delays_ms = std::env::var("BASALT_LAMBDA_RETRY_DELAYS_MS")
+        .ok()
+        .and_then(|v| {
+            let d: Vec<i64> = v.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+            (d.len() == 2).then(|| [d[0], d[1]])
+        })
+        .unwrap_or(RETRY_DELAYS_MS);
+    Ok(Lambda::new(
+        store,
+        engine,
+        logs,
+        LambdaConfig {
+            endpoint: endpoint.to_owned(),
+            account_id: cfg.account_id.clone(),
+            region: cfg.region.clone(),
+            read_object: None,
+            retry_delays_ms,
+        },
+    ))
+}
+
+/// Serves GetFunction's `Code.Location` URLs (signed, expiring).
+pub struct CodeUrls(pub Arc<Lambda>);
+
+impl basalt_gateway::RawHandler for CodeUrls {
+    fn handle(
+        &self,
+        req: http::Request<basalt_gateway::RequestBody>,
+    ) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
+        let lambda = self.0.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let query = req.uri().query().unwrap_or_default().to_owned();
+            let found = tokio::task::spawn_blocking(move || lambda.code_for_url(&path, &query))
+                .await
+                .ok()
+                .flatten();
+            let resp = match found {
+                Some(zip) => http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/zip")
+                    .header("content-length", zip.len())
+                    .body(basalt_gateway::full(zip)),
+                None => http::Response::builder()
+                    .status(403)
+                    .header("content-type", "application/xml")
+                    .body(basalt_gateway::full(bytes::Bytes::from_static(
+                        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>Request has expired or the signature does not match</Message></Error>",
+                    ))),
+            };
+            resp.expect("static response")
+        }
+        .boxed()
+    }
+}
+
+pub fn runtimes(command: RuntimesCommand) -> anyhow::Result<()> {
+    let r = Runtimes::default();
+    match command {
+        RuntimesCommand::Pull => {
+            let installed = r.pull().map_err(|e| anyhow::anyhow!(e))?;
+            println!("Lambda runtimes in {}: {}", r.dir.display(), installed.join(", "));
+        }
+        RuntimesCommand::List => {
+            println!("runtime directory: {} (BASALT_RUNTIME_DIR)", r.dir.display());
+            println!("{}", r.describe());
+            println!("isolation: {}", basalt_functions::sandbox::probe());
+        }
+    }
+    Ok(())
+}

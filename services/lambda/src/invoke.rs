@@ -1,0 +1,466 @@
+//! Invoke: synchronous (`RequestResponse`), asynchronous (`Event`, queued durably on the
+//! store's leases and retried as AWS retries), and `DryRun`.
+
+use crate::functions::{blob_key, function_missing, load, resolve_config};
+use crate::model::{self, Config, LATEST, function_arn};
+use crate::{Lambda, invalid_value, str_of};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use basalt_core::{AwsError, Output, RequestContext};
+use basalt_functions::{EngineError, EnvSpec, Invocation, Outcome};
+use basalt_store::WriteOp;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The lease queue of asynchronous invocations.
+pub const ASYNC_QUEUE: &str = "lambda.async";
+/// Payload limits: 6 MB synchronous, 256 KB asynchronous.
+const MAX_SYNC_PAYLOAD: usize = 6_291_456;
+const MAX_ASYNC_PAYLOAD: usize = 262_144;
+/// `LogType: Tail` returns the last 4 KB of the log.
+const TAIL_BYTES: usize = 4096;
+/// Asynchronous retries: AWS waits one minute, then two.
+pub const RETRY_DELAYS_MS: [i64; 2] = [60_000, 120_000];
+const DEFAULT_MAX_EVENT_AGE_S: i64 = 21_600;
+/// A worker holds an asynchronous invocation this long between renewals.
+const LEASE_MS: i64 = 30_000;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Credentials {
+    key: String,
+    secret: String,
+    token: String,
+    expires: i64,
+}
+
+/// The version an invocation runs: an alias routes between its version and an additional
+/// one by weight.
+fn pick_version(l: &Lambda, ctx: &RequestContext, name: &str, qualifier: Option<&str>) -> Result<Option<String>, AwsError> {
+    let Some(q) = qualifier else {
+        return Ok(None);
+    };
+    if q == LATEST || q.parse::<u64>().is_ok() {
+        return Ok(Some(q.to_owned()));
+    }
+    let alias = crate::versions::load_alias(l, ctx, name, q)?;
+    let roll: f64 = rand::random();
+    let mut acc = 0.0;
+    for (v, w) in &alias.weights {
+        acc += w;
+        if roll < acc {
+            return Ok(Some(v.clone()));
+        }
+    }
+    Ok(Some(alias.version))
+}
+
+pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let (rec, _) = load(l, ctx, &r.name)?;
+    let version = pick_version(l, ctx, &r.name, r.qualifier.as_deref())?;
+    let config = resolve_config(l, ctx, &rec, version.as_deref())?;
+    let payload = match str_of(input, "Payload") {
+        Some(b64) => B64.decode(b64).map_err(|_| invalid_value("Payload is not valid base64"))?,
+        None => Vec::new(),
+    };
+    let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
+    let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
+    if payload.len() > limit {
+        return Err(AwsError::new(
+            413,
+            "RequestTooLargeException",
+            format!("Request must be smaller than {limit} bytes for the InvokeFunction operation"),
+        )
+        .with_field("Type", "User"));
+    }
+    let payload = if payload.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&payload) {
+            return Err(AwsError::new(
+                400,
+                "InvalidRequestContentException",
+                format!("Could not parse request body into json: Could not parse payload into json: {e}"),
+            )
+            .with_field("Type", "User"));
+        }
+        Bytes::from(payload)
+    };
+    let mut invoked_arn = function_arn(&ctx.region, &ctx.account_id, &r.name);
+    if let Some(q) = &r.qualifier {
+        invoked_arn = format!("{invoked_arn}:{q}");
+    }
+    match kind {
+        "DryRun" => Ok(Output::new(json!({"StatusCode": 204}))),
+        "Event" => {
+            let request_id = enqueue(l, ctx, &r.name, &config.version, r.qualifier.as_deref(), &invoked_arn, &payload)?;
+            Ok(Output::new(json!({"StatusCode": 202})).header("x-amzn-RequestId", request_id))
+        }
+        "RequestResponse" => {
+            let outcome = run(l, &ctx.account_id, &ctx.region, &rec.name, &config, rec.reserved_concurrency, invoked_arn, payload, ctx.request_id.clone()).await?;
+            let mut out = json!({
+                "StatusCode": 200,
+                "ExecutedVersion": config.version,
+            });
+            match &outcome.result {
+                Ok(body) => out["Payload"] = json!(B64.encode(body)),
+                Err(e) => {
+                    out["Payload"] = json!(B64.encode(&e.body));
+                    out["FunctionError"] = json!("Unhandled");
+                }
+            }
+            if str_of(input, "LogType") == Some("Tail") {
+                out["LogResult"] = json!(B64.encode(tail(&outcome.logs)));
+            }
+            Ok(Output::new(out))
+        }
+        other => Err(invalid_value(format!(
+            "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+        ))),
+    }
+}
+
+/// The legacy InvokeAsync: an `Event` invocation of `$LATEST`.
+pub(crate) async fn invoke_async_legacy(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?;
+    let (rec, _) = load(l, ctx, &r.name)?;
+    let payload = B64.decode(str_of(input, "InvokeArgs").unwrap_or_default()).unwrap_or_default();
+    let arn = function_arn(&ctx.region, &ctx.account_id, &r.name);
+    enqueue(l, ctx, &rec.name, LATEST, None, &arn, &payload)?;
+    Ok(Output::new(json!({"Status": 202})))
+}
+
+/// The last 4 KB of the log, cut at a character boundary.
+fn tail(logs: &[(i64, String)]) -> String {
+    let mut text = String::new();
+    for (_, line) in logs {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let mut start = text.len().saturating_sub(TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
+}
+
+/// Temporary credentials for `role`, issued by STS in-process and reused while they have
+/// more than an hour left.
+async fn credentials(l: &Lambda, account: &str, region: &str, role: &str, name: &str) -> Result<Credentials, AwsError> {
+    let now = chrono::Utc::now().timestamp();
+    let cache_key = format!("{account}/{role}/{name}");
+    if let Some(c) = l.credentials.lock().get(&cache_key)
+        && c.expires - now > 3600
+    {
+        return Ok(c.clone());
+    }
+    let registry = l
+        .registry
+        .get()
+        .ok_or_else(|| AwsError::internal("Lambda started without STS"))?;
+    let ctx = RequestContext::internal(account, region, &l.config.endpoint);
+    let out = registry
+        .call(&ctx, "sts", "AssumeRole", json!({
+            "RoleArn": role,
+            "RoleSessionName": name,
+            "DurationSeconds": 43_200,
+        }))
+        .await?;
+    let c = &out.body["Credentials"];
+    let creds = Credentials {
+        key: c["AccessKeyId"].as_str().unwrap_or_default().to_owned(),
+        secret: c["SecretAccessKey"].as_str().unwrap_or_default().to_owned(),
+        token: c["SessionToken"].as_str().unwrap_or_default().to_owned(),
+        expires: c["Expiration"].as_i64().unwrap_or(now + 43_200),
+    };
+    l.credentials.lock().insert(cache_key, creds.clone());
+    Ok(creds)
+}
+
+/// The package unpacked on this node (fetched from the blob store on first use).
+async fn task_root(l: &Lambda, account: &str, hex: &str) -> Result<std::path::PathBuf, AwsError> {
+    let root = l.engine.config.work_dir.join("code");
+    let dir = root.join(hex);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let blobs = l.blobs.clone();
+    let key = blob_key(account, hex);
+    tokio::task::spawn_blocking(move || {
+        let zip = blobs
+            .get(&key)?
+            .ok_or_else(|| AwsError::internal(format!("the package {key} is missing")))?;
+        basalt_functions::unpack::unpack(&zip, &root).map_err(|e| AwsError::internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| AwsError::internal(e.to_string()))?
+}
+
+/// Runs one invocation of `config` and sends its output to CloudWatch Logs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run(
+    l: &Lambda,
+    account: &str,
+    region: &str,
+    name: &str,
+    config: &Config,
+    reserved: Option<u32>,
+    invoked_arn: String,
+    payload: Bytes,
+    request_id: String,
+) -> Result<Outcome, AwsError> {
+    let arn = function_arn(region, account, name);
+    let root = task_root(l, account, &config.code_hex).await?;
+    let creds = credentials(l, account, region, &config.role, name).await?;
+    let log_group = config
+        .logging
+        .as_ref()
+        .and_then(|c| c.get("LogGroup"))
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("/aws/lambda/{name}"), str::to_owned);
+    let mut vars: Vec<(String, String)> = config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.extend([
+        ("AWS_REGION".into(), region.to_owned()),
+        ("AWS_DEFAULT_REGION".into(), region.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), config.version.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), config.memory.to_string()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group.clone()),
+        ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", config.runtime)),
+        ("AWS_ENDPOINT_URL".into(), l.config.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID".into(), creds.key),
+        ("AWS_SECRET_ACCESS_KEY".into(), creds.secret),
+        ("AWS_SESSION_TOKEN".into(), creds.token),
+    ]);
+    let spec = Arc::new(EnvSpec {
+        key: format!("{arn}:{}:{}:{}", config.version, config.revision_id, config.code_hex),
+        concurrency_key: arn.clone(),
+        runtime: config.runtime.clone(),
+        handler: config.handler.clone(),
+        task_root: root,
+        opt_dir: None,
+        memory_mb: config.memory,
+        ephemeral_mb: config.ephemeral,
+        timeout: Duration::from_secs(u64::from(config.timeout)),
+        vars,
+        version: config.version.clone(),
+    });
+    let inv = Invocation {
+        request_id,
+        payload,
+        invoked_arn,
+        client_context: None,
+        trace_id: format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=0",
+            chrono::Utc::now().timestamp(),
+            &uuid::Uuid::new_v4().simple().to_string()[..24],
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        ),
+    };
+    let outcome = l.engine.invoke(&spec, &inv, reserved).await.map_err(|e| match e {
+        EngineError::Throttled => AwsError::new(429, "TooManyRequestsException", "Rate Exceeded.")
+            .with_field("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded")
+            .with_field("Type", "User"),
+        EngineError::RuntimeMissing(why) => AwsError::new(502, "InvalidRuntimeException", why).with_field("Type", "User"),
+        EngineError::Start(why) => AwsError::new(500, "ServiceException", why),
+    })?;
+    // Logs are written after the answer, as CloudWatch Logs receives them a moment later on
+    // AWS too.
+    let logs = l.logs.clone();
+    let scope = format!("{account}/{region}");
+    let stream = if outcome.log_stream.is_empty() {
+        format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), config.version, uuid::Uuid::new_v4().simple())
+    } else {
+        outcome.log_stream.clone()
+    };
+    let lines = outcome.logs.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = logs.append(&scope, &log_group, &stream, &lines) {
+            tracing::warn!("writing function logs to {log_group}: {}", e.message);
+        }
+    });
+    Ok(outcome)
+}
+
+/// A queued asynchronous invocation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Queued {
+    account: String,
+    region: String,
+    name: String,
+    /// The version it runs (resolved when accepted, as AWS resolves aliases then).
+    version: String,
+    qualifier: Option<String>,
+    invoked_arn: String,
+    payload: String,
+    request_id: String,
+    attempt: u32,
+    accepted_ms: i64,
+}
+
+fn enqueue(
+    l: &Lambda,
+    ctx: &RequestContext,
+    name: &str,
+    version: &str,
+    qualifier: Option<&str>,
+    invoked_arn: &str,
+    payload: &[u8],
+) -> Result<String, AwsError> {
+    let q = Queued {
+        account: ctx.account_id.clone(),
+        region: ctx.region.clone(),
+        name: name.to_owned(),
+        version: version.to_owned(),
+        qualifier: qualifier.map(str::to_owned),
+        invoked_arn: invoked_arn.to_owned(),
+        payload: B64.encode(payload),
+        request_id: ctx.request_id.clone(),
+        attempt: 0,
+        accepted_ms: l.state.clock_ms()?,
+    };
+    let bytes = serde_json::to_vec(&q).map_err(|e| AwsError::internal(e.to_string()))?;
+    l.state.enqueue(ASYNC_QUEUE, &q.request_id, &bytes, q.accepted_ms)?;
+    if let Some(n) = l.async_wake.get() {
+        n.notify_one();
+    }
+    Ok(q.request_id)
+}
+
+pub(crate) fn start_async_worker(l: Arc<Lambda>) {
+    let wake = l.async_wake.get_or_init(|| Arc::new(tokio::sync::Notify::new())).clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(8));
+    tokio::spawn(async move {
+        loop {
+            let permits = slots.available_permits();
+            let claimed = if permits == 0 {
+                Vec::new()
+            } else {
+                let (state, n) = (l.state.clone(), permits);
+                tokio::task::spawn_blocking(move || {
+                    let now = state.clock_ms()?;
+                    state.claim(ASYNC_QUEUE, now, LEASE_MS, n)
+                })
+                .await
+                .unwrap_or_else(|e| Err(basalt_store::StoreError::Other(e.to_string())))
+                .unwrap_or_else(|e| {
+                    tracing::warn!("claiming asynchronous invocations: {e}");
+                    Vec::new()
+                })
+            };
+            let idle = claimed.is_empty();
+            for claim in claimed {
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let l = l.clone();
+                tokio::spawn(async move {
+                    run_queued(&l, claim).await;
+                    drop(permit);
+                });
+            }
+            if idle {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    });
+}
+
+/// Runs one claimed invocation, renewing its lease meanwhile; records completion, a retry or
+/// the final failure in the same transaction that removes the item.
+async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
+    let Ok(q) = serde_json::from_slice::<Queued>(&claim.payload) else {
+        tracing::warn!("dropping an unreadable asynchronous invocation {}", claim.id);
+        let _ = l.state.complete(&claim, &[]);
+        return;
+    };
+    let renewer = {
+        let (state, claim) = (l.state.clone(), claim.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                let state = state.clone();
+                let claim = claim.clone();
+                let ok = tokio::task::spawn_blocking(move || {
+                    let now = state.clock_ms()?;
+                    state.renew(&claim, now, LEASE_MS)
+                })
+                .await;
+                if !matches!(ok, Ok(Ok(_))) {
+                    return;
+                }
+            }
+        })
+    };
+    let ctx = RequestContext::internal(&q.account, &q.region, &l.config.endpoint);
+    let result = async {
+        let (rec, _) = load(l, &ctx, &q.name)?;
+        let qualifier = (q.version != LATEST).then_some(q.version.as_str());
+        let config = resolve_config(l, &ctx, &rec, qualifier)?;
+        let payload = Bytes::from(B64.decode(&q.payload).unwrap_or_default());
+        let outcome = run(l, &q.account, &q.region, &q.name, &config, rec.reserved_concurrency, q.invoked_arn.clone(), payload, q.request_id.clone()).await?;
+        let settings = rec
+            .event_invoke
+            .get(q.qualifier.as_deref().unwrap_or(LATEST))
+            .cloned()
+            .unwrap_or(Value::Null);
+        Ok::<_, AwsError>((outcome, settings))
+    }
+    .await;
+    renewer.abort();
+    let now = l.state.clock_ms().unwrap_or(q.accepted_ms);
+    let (failed, settings) = match &result {
+        Ok((o, s)) => (o.result.is_err(), s.clone()),
+        // The function is gone: nothing left to run.
+        Err(e) if e.code == "ResourceNotFoundException" => {
+            let _ = l.state.complete(&claim, &[]);
+            return;
+        }
+        // Throttled or a platform failure: retried like a function error.
+        Err(_) => (true, Value::Null),
+    };
+    let mut ops = Vec::new();
+    if failed {
+        let max_retries = settings.get("MaximumRetryAttempts").and_then(Value::as_u64).unwrap_or(2) as u32;
+        let max_age_ms = settings
+            .get("MaximumEventAgeInSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(DEFAULT_MAX_EVENT_AGE_S)
+            * 1000;
+        let delays = l.config.retry_delays_ms;
+        let delay = delays[(q.attempt as usize).min(delays.len() - 1)];
+        if q.attempt < max_retries && now + delay - q.accepted_ms <= max_age_ms {
+            let next = Queued {
+                attempt: q.attempt + 1,
+                ..q.clone()
+            };
+            if let Ok(payload) = serde_json::to_vec(&next) {
+                ops.push(WriteOp::Enqueue {
+                    queue: ASYNC_QUEUE.into(),
+                    id: format!("{}#{}", q.request_id, next.attempt),
+                    payload,
+                    due_ms: now + delay,
+                });
+            }
+        } else {
+            // Destinations and dead-letter queues need SQS/SNS/EventBridge, which are not
+            // built yet: the failure is logged.
+            tracing::warn!(
+                function = %q.name,
+                request_id = %q.request_id,
+                "asynchronous invocation failed after {} attempts",
+                q.attempt + 1
+            );
+        }
+    }
+    if let Err(e) = l.state.complete(&claim, &ops) {
+        tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id);
+    }
+    let _ = function_missing;
+}

@@ -1,0 +1,169 @@
+//! AWS Lambda (botocore service `lambda`): functions, versions and aliases, invocations that
+//! run the function for real (through `basalt-functions`), permissions, concurrency, tags.
+//!
+//! Functions run as local processes speaking the Lambda Runtime API, with the SDK pointed
+//! back at Basalt (`AWS_ENDPOINT_URL`) and temporary credentials that STS issues for the
+//! function's role. Their output goes to CloudWatch Logs (`/aws/lambda/<name>`).
+
+mod functions;
+mod invoke;
+mod model;
+mod permissions;
+mod versions;
+
+pub use invoke::{ASYNC_QUEUE, RETRY_DELAYS_MS};
+
+use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
+use basalt_functions::Engine;
+use basalt_store::{BlobStore, StateStore, Store};
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Reads an S3 object in-process (account, bucket, key, version), for code from S3.
+pub type ObjectReader = Arc<
+    dyn Fn(&str, &str, &str, Option<&str>) -> Result<Option<bytes::Bytes>, AwsError> + Send + Sync,
+>;
+
+#[derive(Clone)]
+pub struct LambdaConfig {
+    /// The URL functions reach Basalt at (`AWS_ENDPOINT_URL`) and code URLs start with.
+    pub endpoint: String,
+    pub account_id: String,
+    pub region: String,
+    pub read_object: Option<ObjectReader>,
+    /// Delays before the two retries of a failed asynchronous invocation
+    /// ([`RETRY_DELAYS_MS`], AWS's one and two minutes, unless a test shortens them).
+    pub retry_delays_ms: [i64; 2],
+}
+
+pub struct Lambda {
+    state: Arc<dyn StateStore>,
+    blobs: Arc<dyn BlobStore>,
+    engine: Arc<Engine>,
+    logs: Arc<basalt_logs::Logs>,
+    /// The other services (STS for credentials), set once every service is registered.
+    registry: OnceLock<ServiceRegistry>,
+    config: LambdaConfig,
+    /// Credentials issued for a role, reused until an hour before they expire.
+    credentials: Mutex<HashMap<String, invoke::Credentials>>,
+    /// Signs code download URLs; shared by the nodes through the state store.
+    url_key: OnceLock<Vec<u8>>,
+    /// Wakes the asynchronous worker when an invocation is queued on this node.
+    async_wake: OnceLock<Arc<tokio::sync::Notify>>,
+}
+
+pub(crate) fn invalid_value(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "InvalidParameterValueException", message).with_field("Type", "User")
+}
+
+pub(crate) fn not_found(message: impl Into<String>) -> AwsError {
+    AwsError::new(404, "ResourceNotFoundException", message).with_field("Type", "User")
+}
+
+pub(crate) fn conflict(message: impl Into<String>) -> AwsError {
+    AwsError::new(409, "ResourceConflictException", message).with_field("Type", "User")
+}
+
+pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+impl Lambda {
+    pub fn new(store: &Store, engine: Arc<Engine>, logs: Arc<basalt_logs::Logs>, config: LambdaConfig) -> Arc<Lambda> {
+        Arc::new(Lambda {
+            state: store.state.clone(),
+            blobs: store.blobs.clone(),
+            engine,
+            logs,
+            registry: OnceLock::new(),
+            config,
+            credentials: Mutex::default(),
+            url_key: OnceLock::new(),
+            async_wake: OnceLock::new(),
+        })
+    }
+
+    /// Gives Lambda the registry it calls STS through; call once all services are in it.
+    pub fn set_registry(&self, registry: ServiceRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// What runs functions here, for `/_basalt/health`.
+    pub fn health(&self) -> Value {
+        serde_json::json!({
+            "isolation": self.engine.isolation(),
+            "runtimes": self.engine.config.runtimes.describe(),
+            "idleEnvironments": self.engine.idle(),
+        })
+    }
+
+    /// Starts the worker that runs asynchronous invocations (on the store's leases, so that
+    /// the nodes sharing a store share the work and a dead node's items are taken over).
+    pub fn start_workers(self: &Arc<Self>) {
+        invoke::start_async_worker(self.clone());
+    }
+
+    /// The package a signed code URL (GetFunction's `Code.Location`) names, if the signature
+    /// holds and has not expired.
+    pub fn code_for_url(&self, path: &str, query: &str) -> Option<bytes::Bytes> {
+        functions::code_for_url(self, path, query)
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for Lambda {
+    fn name(&self) -> &'static str {
+        "lambda"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        match operation {
+            "Invoke" => return invoke::invoke(self, ctx, &input).await,
+            "InvokeAsync" => return invoke::invoke_async_legacy(self, ctx, &input).await,
+            _ => {}
+        }
+        // The rest is short storage work.
+        let out = match operation {
+            "CreateFunction" => functions::create(self, ctx, &input),
+            "GetFunction" => functions::get(self, ctx, &input),
+            "GetFunctionConfiguration" => functions::get_configuration(self, ctx, &input),
+            "ListFunctions" => functions::list(self, ctx, &input),
+            "UpdateFunctionCode" => functions::update_code(self, ctx, &input),
+            "UpdateFunctionConfiguration" => functions::update_configuration(self, ctx, &input),
+            "DeleteFunction" => functions::delete(self, ctx, &input),
+            "PutFunctionConcurrency" => functions::put_concurrency(self, ctx, &input),
+            "GetFunctionConcurrency" => functions::get_concurrency(self, ctx, &input),
+            "DeleteFunctionConcurrency" => functions::delete_concurrency(self, ctx, &input),
+            "TagResource" => functions::tag(self, ctx, &input),
+            "UntagResource" => functions::untag(self, ctx, &input),
+            "ListTags" => functions::list_tags(self, ctx, &input),
+            "GetAccountSettings" => functions::account_settings(self, ctx),
+            "PutFunctionEventInvokeConfig" | "UpdateFunctionEventInvokeConfig" => {
+                functions::put_event_invoke_config(self, ctx, operation, &input)
+            }
+            "GetFunctionEventInvokeConfig" => functions::get_event_invoke_config(self, ctx, &input),
+            "DeleteFunctionEventInvokeConfig" => {
+                functions::delete_event_invoke_config(self, ctx, &input)
+            }
+            "PublishVersion" => versions::publish(self, ctx, &input),
+            "ListVersionsByFunction" => versions::list(self, ctx, &input),
+            "CreateAlias" => versions::create_alias(self, ctx, &input),
+            "GetAlias" => versions::get_alias(self, ctx, &input),
+            "UpdateAlias" => versions::update_alias(self, ctx, &input),
+            "DeleteAlias" => versions::delete_alias(self, ctx, &input),
+            "ListAliases" => versions::list_aliases(self, ctx, &input),
+            "AddPermission" => permissions::add(self, ctx, &input),
+            "RemovePermission" => permissions::remove(self, ctx, &input),
+            "GetPolicy" => permissions::get(self, ctx, &input),
+            _ => return Err(AwsError::not_implemented("lambda", operation)),
+        }?;
+        Ok(out)
+    }
+}

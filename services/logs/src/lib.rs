@@ -1,0 +1,129 @@
+//! Amazon CloudWatch Logs (botocore service `logs`): log groups and streams, PutLogEvents,
+//! GetLogEvents, FilterLogEvents with the filter pattern syntax, retention and tags.
+//!
+//! Lambda writes its functions' output here through [`Logs::append`], as AWS's Lambda service
+//! does, creating the group and stream on first use.
+//!
+//! Retention is enforced on read: an event older than its group's retention is never
+//! returned.
+
+mod events;
+mod groups;
+mod model;
+mod streams;
+
+use basalt_core::{AwsError, Output, RequestContext, Service};
+use basalt_store::StateStore;
+use serde_json::Value;
+use std::sync::Arc;
+
+pub struct Logs {
+    state: Arc<dyn StateStore>,
+}
+
+pub(crate) fn invalid(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "InvalidParameterException", message)
+}
+
+pub(crate) fn not_found(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "ResourceNotFoundException", message)
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+/// An opaque pagination token for `value`.
+pub(crate) fn token(value: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value)
+}
+
+pub(crate) fn untoken(token: &str) -> Result<String, AwsError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| invalid("The specified nextToken is invalid."))
+}
+
+/// The log group named by `logGroupName` or `logGroupIdentifier` (a name or an ARN).
+pub(crate) fn group_name(input: &Value) -> Result<String, AwsError> {
+    match (str_of(input, "logGroupName"), str_of(input, "logGroupIdentifier")) {
+        (Some(_), Some(_)) => Err(invalid(
+            "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
+        )),
+        (Some(n), None) => Ok(n.to_owned()),
+        (None, Some(id)) => Ok(match id.split_once(":log-group:") {
+            Some((_, rest)) => rest.trim_end_matches(":*").to_owned(),
+            None => id.to_owned(),
+        }),
+        (None, None) => Err(invalid(
+            "Either logGroupName or logGroupIdentifier must be specified.",
+        )),
+    }
+}
+
+impl Logs {
+    pub fn new(state: Arc<dyn StateStore>) -> Arc<Logs> {
+        Arc::new(Logs { state })
+    }
+
+    /// Appends `events` (timestamp ms, message), already in time order, to a stream of the
+    /// account and region of `scope`, creating the group and the stream when missing.
+    pub fn append(
+        &self,
+        scope: &str,
+        group: &str,
+        stream: &str,
+        events: &[(i64, String)],
+    ) -> Result<(), AwsError> {
+        groups::ensure(self, scope, group)?;
+        streams::ensure(self, scope, group, stream)?;
+        let doc: Vec<Value> = events
+            .iter()
+            .map(|(t, m)| serde_json::json!({"timestamp": t, "message": m}))
+            .collect();
+        events::put(self, scope, group, stream, &doc).map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for Logs {
+    fn name(&self) -> &'static str {
+        "logs"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        let out = match operation {
+            "CreateLogGroup" => groups::create(self, ctx, &input),
+            "DeleteLogGroup" => groups::delete(self, ctx, &input),
+            "DescribeLogGroups" => groups::describe(self, ctx, &input),
+            "PutRetentionPolicy" => groups::put_retention(self, ctx, &input),
+            "DeleteRetentionPolicy" => groups::delete_retention(self, ctx, &input),
+            "TagResource" | "TagLogGroup" => groups::tag(self, ctx, &input),
+            "UntagResource" | "UntagLogGroup" => groups::untag(self, ctx, &input),
+            "ListTagsForResource" | "ListTagsLogGroup" => groups::list_tags(self, ctx, operation, &input),
+            "CreateLogStream" => streams::create(self, ctx, &input),
+            "DeleteLogStream" => streams::delete(self, ctx, &input),
+            "DescribeLogStreams" => streams::describe(self, ctx, &input),
+            "PutLogEvents" => events::put_events(self, ctx, &input),
+            "GetLogEvents" => events::get_events(self, ctx, &input),
+            "FilterLogEvents" => events::filter_events(self, ctx, &input),
+            _ => return Err(AwsError::not_implemented("logs", operation)),
+        }?;
+        Ok(Output::new(out))
+    }
+}
