@@ -4,7 +4,7 @@
 use crate::RuntimesCommand;
 use anyhow::Context;
 use basalt_functions::{Engine, EngineConfig, Runtimes};
-use basalt_lambda::{Lambda, LambdaConfig, RETRY_DELAYS_MS};
+use basalt_lambda::{LEASE_MS, Lambda, LambdaConfig, RETRY_DELAYS_MS};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -43,6 +43,11 @@ pub fn build(
             region: cfg.region.clone(),
             read_object: None,
             retry_delays_ms,
+            lease_ms: std::env::var("BASALT_LAMBDA_LEASE_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&ms: &i64| ms >= 100)
+                .unwrap_or(LEASE_MS),
         },
     ))
 }

@@ -158,8 +158,6 @@ fn in_progress(mut v: Value, creating: bool) -> Value {
         }
     } else {
         v["LastUpdateStatus"] = json!("InProgress");
-        v["LastUpdateStatusReason"] = json!("The function is being created.");
-        v["LastUpdateStatusReasonCode"] = json!("Creating");
     }
     v
 }

@@ -26,7 +26,7 @@ const TAIL_BYTES: usize = 4096;
 pub const RETRY_DELAYS_MS: [i64; 2] = [60_000, 120_000];
 const DEFAULT_MAX_EVENT_AGE_S: i64 = 21_600;
 /// A worker holds an asynchronous invocation this long between renewals.
-const LEASE_MS: i64 = 30_000;
+pub const LEASE_MS: i64 = 30_000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Credentials {
@@ -339,10 +339,10 @@ pub(crate) fn start_async_worker(l: Arc<Lambda>) {
             let claimed = if permits == 0 {
                 Vec::new()
             } else {
-                let (state, n) = (l.state.clone(), permits);
+                let (state, n, lease_ms) = (l.state.clone(), permits, l.config.lease_ms);
                 tokio::task::spawn_blocking(move || {
                     let now = state.clock_ms()?;
-                    state.claim(ASYNC_QUEUE, now, LEASE_MS, n)
+                    state.claim(ASYNC_QUEUE, now, lease_ms, n)
                 })
                 .await
                 .unwrap_or_else(|e| Err(basalt_store::StoreError::Other(e.to_string())))
@@ -381,15 +381,15 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
         return;
     };
     let renewer = {
-        let (state, claim) = (l.state.clone(), claim.clone());
+        let (state, claim, lease_ms) = (l.state.clone(), claim.clone(), l.config.lease_ms);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                tokio::time::sleep(Duration::from_millis(lease_ms as u64 / 3)).await;
                 let state = state.clone();
                 let claim = claim.clone();
                 let ok = tokio::task::spawn_blocking(move || {
                     let now = state.clock_ms()?;
-                    state.renew(&claim, now, LEASE_MS)
+                    state.renew(&claim, now, lease_ms)
                 })
                 .await;
                 if !matches!(ok, Ok(Ok(_))) {

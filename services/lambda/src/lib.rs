@@ -11,7 +11,7 @@ mod model;
 mod permissions;
 mod versions;
 
-pub use invoke::{ASYNC_QUEUE, RETRY_DELAYS_MS};
+pub use invoke::{ASYNC_QUEUE, LEASE_MS, RETRY_DELAYS_MS};
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_functions::Engine;
@@ -36,6 +36,10 @@ pub struct LambdaConfig {
     /// Delays before the two retries of a failed asynchronous invocation
     /// ([`RETRY_DELAYS_MS`], AWS's one and two minutes, unless a test shortens them).
     pub retry_delays_ms: [i64; 2],
+    /// How long a node holds an asynchronous invocation between renewals; a dead node's
+    /// invocations run elsewhere this long after it died ([`LEASE_MS`] unless a test shortens
+    /// it).
+    pub lease_ms: i64,
 }
 
 pub struct Lambda {
