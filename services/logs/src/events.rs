@@ -122,11 +122,12 @@ pub(crate) fn put(
                 if let Some(i) = too_new {
                     rejected.insert("tooNewLogEventStartIndex".into(), json!(i));
                 }
+                // Both end indexes are exclusive (the API reference says so of the first).
                 if too_old > 0 {
-                    rejected.insert("tooOldLogEventEndIndex".into(), json!(too_old - 1));
+                    rejected.insert("tooOldLogEventEndIndex".into(), json!(too_old));
                 }
                 if expired > 0 {
-                    rejected.insert("expiredLogEventEndIndex".into(), json!(expired - 1));
+                    rejected.insert("expiredLogEventEndIndex".into(), json!(expired));
                 }
                 if !rejected.is_empty() {
                     out["rejectedLogEventsInfo"] = Value::Object(rejected);

@@ -1,0 +1,201 @@
+"""CloudWatch Logs through boto3 (JSON 1.1 protocol)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT, REGION, unique
+
+
+@pytest.fixture(scope="module")
+def logs(make_client):
+    return make_client("logs")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+@pytest.fixture
+def group(logs):
+    name = f"/compat/{unique('g')}"
+    logs.create_log_group(logGroupName=name)
+    yield name
+    try:
+        logs.delete_log_group(logGroupName=name)
+    except ClientError:
+        pass
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def test_groups_create_describe_tag_delete(logs):
+    prefix = f"/compat/{unique('many')}"
+    names = [f"{prefix}/{i}" for i in range(5)]
+    for n in names:
+        logs.create_log_group(logGroupName=n, tags={"i": n[-1]})
+    with pytest.raises(ClientError) as e:
+        logs.create_log_group(logGroupName=names[0])
+    assert code(e) == "ResourceAlreadyExistsException"
+    got = logs.get_paginator("describe_log_groups").paginate(
+        logGroupNamePrefix=prefix, PaginationConfig={"PageSize": 2}).build_full_result()["logGroups"]
+    assert [g["logGroupName"] for g in got] == names
+    g = got[0]
+    assert g["arn"] == f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{names[0]}:*"
+    assert g["logGroupArn"] == g["arn"][:-2] and g["storedBytes"] == 0 and "retentionInDays" not in g
+    assert [x["logGroupName"] for x in logs.describe_log_groups(logGroupNamePattern=prefix.split("/")[-1].upper())["logGroups"]] == names
+    logs.put_retention_policy(logGroupName=names[0], retentionInDays=7)
+    assert logs.describe_log_groups(logGroupNamePrefix=names[0])["logGroups"][0]["retentionInDays"] == 7
+    with pytest.raises(ClientError) as e:
+        logs.put_retention_policy(logGroupName=names[0], retentionInDays=2)
+    assert code(e) == "InvalidParameterException"
+    arn = g["logGroupArn"]
+    logs.tag_resource(resourceArn=arn, tags={"team": "ml"})
+    logs.untag_resource(resourceArn=arn, tagKeys=["i"])
+    assert logs.list_tags_for_resource(resourceArn=arn)["tags"] == {"team": "ml"}
+    for n in names:
+        logs.delete_log_group(logGroupName=n)
+    with pytest.raises(ClientError) as e:
+        logs.delete_log_group(logGroupName=names[0])
+    assert code(e) == "ResourceNotFoundException"
+    assert e.value.response["Error"]["Message"] == "The specified log group does not exist."
+
+
+def test_put_and_get_events(logs, group):
+    logs.create_log_stream(logGroupName=group, logStreamName="s/1")
+    with pytest.raises(ClientError) as e:
+        logs.create_log_stream(logGroupName=group, logStreamName="s/1")
+    assert code(e) == "ResourceAlreadyExistsException"
+    t = now_ms() - 10_000
+    events = [{"timestamp": t + i, "message": f"line {i}"} for i in range(25)]
+    r = logs.put_log_events(logGroupName=group, logStreamName="s/1", logEvents=events)
+    assert "rejectedLogEventsInfo" not in r
+    # Tail by default, the head on request, tokens both ways.
+    tail = logs.get_log_events(logGroupName=group, logStreamName="s/1", limit=10)
+    assert [e["message"] for e in tail["events"]] == [f"line {i}" for i in range(15, 25)]
+    back = logs.get_log_events(logGroupName=group, logStreamName="s/1", limit=10, nextToken=tail["nextBackwardToken"])
+    assert [e["message"] for e in back["events"]] == [f"line {i}" for i in range(5, 15)]
+    head = logs.get_log_events(logGroupName=group, logStreamName="s/1", limit=10, startFromHead=True)
+    assert [e["message"] for e in head["events"]] == [f"line {i}" for i in range(10)]
+    token, seen = head["nextForwardToken"], 10
+    while True:
+        page = logs.get_log_events(logGroupName=group, logStreamName="s/1", limit=10, nextToken=token)
+        seen += len(page["events"])
+        if page["nextForwardToken"] == token:
+            break
+        token = page["nextForwardToken"]
+    assert seen == 25
+    window = logs.get_log_events(logGroupName=group, logStreamName="s/1", startTime=t + 3, endTime=t + 6, startFromHead=True)
+    assert [e["message"] for e in window["events"]] == ["line 3", "line 4", "line 5"]
+    assert all(e["ingestionTime"] >= e["timestamp"] for e in head["events"])
+    stream = logs.describe_log_streams(logGroupName=group)["logStreams"][0]
+    assert stream["firstEventTimestamp"] == t and stream["lastEventTimestamp"] == t + 24
+    assert stream["storedBytes"] == sum(len(e["message"]) for e in events)
+
+
+def test_put_log_events_rules(logs, group):
+    logs.create_log_stream(logGroupName=group, logStreamName="rules")
+    t = now_ms()
+    with pytest.raises(ClientError) as e:
+        logs.put_log_events(logGroupName=group, logStreamName="rules",
+                            logEvents=[{"timestamp": t, "message": "b"}, {"timestamp": t - 5, "message": "a"}])
+    assert code(e) == "InvalidParameterException" and "chronological" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        logs.put_log_events(logGroupName=group, logStreamName="nope", logEvents=[{"timestamp": t, "message": "x"}])
+    assert code(e) == "ResourceNotFoundException"
+    assert e.value.response["Error"]["Message"] == "The specified log stream does not exist."
+    with pytest.raises(ClientError) as e:
+        logs.put_log_events(logGroupName=group, logStreamName="rules", logEvents=[
+            {"timestamp": t - 2 * 86_400_000, "message": "a"}, {"timestamp": t, "message": "b"}])
+    assert "cannot span more than 24 hours" in e.value.response["Error"]["Message"]
+    old = t - 15 * 86_400_000
+    r = logs.put_log_events(logGroupName=group, logStreamName="rules", logEvents=[
+        {"timestamp": old, "message": "too old"}, {"timestamp": old + 1, "message": "too old too"},
+        {"timestamp": old + 2 * 3_600_000, "message": "too old three"}])
+    # tooOldLogEventEndIndex is exclusive (API reference, RejectedLogEventsInfo).
+    assert r["rejectedLogEventsInfo"] == {"tooOldLogEventEndIndex": 3}
+    r = logs.put_log_events(logGroupName=group, logStreamName="rules", logEvents=[
+        {"timestamp": t, "message": "fine"}, {"timestamp": t + 3 * 3_600_000, "message": "too new"}])
+    assert r["rejectedLogEventsInfo"] == {"tooNewLogEventStartIndex": 1}
+    got = logs.get_log_events(logGroupName=group, logStreamName="rules", startFromHead=True)["events"]
+    assert [e["message"] for e in got] == ["fine"]
+
+
+def test_filter_patterns_across_streams(logs, group):
+    t = now_ms() - 60_000
+    lines = {
+        "a": ['ERROR disk full', 'INFO all good', '{"level": "ERROR", "latency": 250}', '{"level": "INFO", "latency": 5}'],
+        "b": ['WARN slow request', 'ERROR "quoted phrase" here', '127.0.0.1 - frank [10/Oct/2000] "GET /x" 404 2326'],
+    }
+    for i, (stream, msgs) in enumerate(lines.items()):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": t + 10 * j + i, "message": m} for j, m in enumerate(msgs)])
+
+    def matching(pattern, **kw):
+        r = logs.filter_log_events(logGroupName=group, filterPattern=pattern, **kw)
+        return [e["message"] for e in r["events"]]
+
+    assert len(matching("")) == 7
+    json_error = '{"level": "ERROR", "latency": 250}'
+    assert matching("ERROR") == ['ERROR disk full', 'ERROR "quoted phrase" here', json_error]
+    assert matching('"quoted phrase"') == ['ERROR "quoted phrase" here']
+    assert matching("ERROR -disk") == ['ERROR "quoted phrase" here', json_error]
+    assert matching('{ $.level = "ERROR" && $.latency > 100 }') == ['{"level": "ERROR", "latency": 250}']
+    assert matching("[ip, id, user, ts, request, status = 404, size > 1000]") == [lines["b"][2]]
+    assert matching("ERROR", logStreamNames=["b"]) == ['ERROR "quoted phrase" here']
+    assert matching("", startTime=t + 20, endTime=t + 30) == [json_error, lines["b"][2]]
+    # Interleaved in time order, page by page.
+    pages = logs.get_paginator("filter_log_events").paginate(
+        logGroupName=group, PaginationConfig={"PageSize": 2}).build_full_result()["events"]
+    assert [e["timestamp"] for e in pages] == sorted(e["timestamp"] for e in pages)
+    assert len(pages) == 7 and len({e["eventId"] for e in pages}) == 7
+    with pytest.raises(ClientError) as e:
+        logs.filter_log_events(logGroupName=group, filterPattern="{ $.level = ")
+    assert code(e) == "InvalidParameterException"
+
+
+def test_retention_hides_old_events(logs, group):
+    logs.create_log_stream(logGroupName=group, logStreamName="r")
+    t = now_ms()
+    logs.put_log_events(logGroupName=group, logStreamName="r", logEvents=[
+        {"timestamp": t - 3 * 86_400_000, "message": "three days old"}])
+    logs.put_log_events(logGroupName=group, logStreamName="r", logEvents=[{"timestamp": t, "message": "fresh"}])
+    assert len(logs.filter_log_events(logGroupName=group)["events"]) == 2
+    logs.put_retention_policy(logGroupName=group, retentionInDays=1)
+    assert [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]] == ["fresh"]
+    got = logs.get_log_events(logGroupName=group, logStreamName="r", startFromHead=True)["events"]
+    assert [e["message"] for e in got] == ["fresh"]
+    r = logs.put_log_events(logGroupName=group, logStreamName="r", logEvents=[
+        {"timestamp": t - 2 * 86_400_000, "message": "expired"}])
+    assert r["rejectedLogEventsInfo"] == {"expiredLogEventEndIndex": 1}
+    logs.delete_retention_policy(logGroupName=group)
+    assert len(logs.filter_log_events(logGroupName=group)["events"]) == 2
+
+
+def test_streams_order_and_delete(logs, group):
+    t = now_ms()
+    for i, name in enumerate(["c", "a", "b"]):
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+        logs.put_log_events(logGroupName=group, logStreamName=name, logEvents=[{"timestamp": t + i, "message": name}])
+    by_name = [s["logStreamName"] for s in logs.describe_log_streams(logGroupName=group)["logStreams"]]
+    assert by_name == ["a", "b", "c"]
+    by_time = [s["logStreamName"] for s in logs.describe_log_streams(
+        logGroupName=group, orderBy="LastEventTime", descending=True)["logStreams"]]
+    assert by_time == ["b", "a", "c"]
+    with pytest.raises(ClientError) as e:
+        logs.describe_log_streams(logGroupName=group, orderBy="LastEventTime", logStreamNamePrefix="a")
+    assert code(e) == "InvalidParameterException"
+    paged = logs.get_paginator("describe_log_streams").paginate(
+        logGroupName=group, PaginationConfig={"PageSize": 1}).build_full_result()["logStreams"]
+    assert [s["logStreamName"] for s in paged] == ["a", "b", "c"]
+    logs.delete_log_stream(logGroupName=group, logStreamName="a")
+    assert [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]] == ["c", "b"]
+    with pytest.raises(ClientError) as e:
+        logs.get_log_events(logGroupName=group, logStreamName="a")
+    assert code(e) == "ResourceNotFoundException"
