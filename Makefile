@@ -9,9 +9,9 @@ SHARED ?= ../shared
 PORT ?= 4566
 DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
-AREAS ?= s3,bedrock,streaming
+AREAS ?= s3,bedrock,streaming,lambda,logs
 
-.PHONY: deps run build models test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models runtimes bench-lambda test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -23,7 +23,13 @@ build: deps
 models: build
 	$(BIN) models pull
 
-run: build models
+# The Lambda runtimes: a Python environment with AWS's runtime interface client and boto3 for
+# each Python 3.9-3.13 found here, in $$BASALT_RUNTIME_DIR (default ~/.cache/basalt/runtimes);
+# installed once, offline afterwards.
+runtimes: build
+	$(BIN) runtimes pull
+
+run: build models runtimes
 	$(BIN) serve --host 127.0.0.1 --port $(PORT) --data-dir $(DATA_DIR)
 
 $(VENV)/.installed: tests/compat/requirements.txt
@@ -36,7 +42,7 @@ $(VENV)/.installed: tests/compat/requirements.txt
 venv: $(VENV)/.installed
 
 # One release build serves the unit tests, the integration tests and the compatibility suite.
-test: models test-rust test-compat test-acceptance test-cluster
+test: models runtimes test-rust test-compat test-acceptance test-cluster
 
 # The Rust tests, with a throwaway PostgreSQL (scripts/postgres.sh) for the PostgreSQL state
 # backend and a throwaway S3-compatible store (scripts/s3store.sh: Garage when built, else
@@ -82,6 +88,11 @@ test-acceptance: build venv
 
 bench: build venv
 	$(PY) bench/peers.py
+
+# Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
+# FilterLogEvents over 1M events.
+bench-lambda: build venv runtimes
+	BASALT_BIN=$(BIN) $(PY) bench/lambda.py
 
 # Model benchmarks against peers built here (bench/setup.sh creates their environments).
 # S3 on SQLite vs PostgreSQL vs PostgreSQL + the S3-compatible store, and two nodes behind nginx.

@@ -42,6 +42,13 @@ def main() -> int:
                             "not test_key_is_not_a_path"], cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat S3/STS through the cluster")
+        # Lambda and Logs through the balancer (the retry and kill -9 tests start servers of
+        # their own, so they run in the single-node suite).
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_lambda.py",
+                            "tests/compat/test_logs.py", "-k",
+                            "not retried_twice and not kill_9"], cwd=REPO, env=env)
+        if r.returncode != 0:
+            failed.append("compat Lambda/Logs through the cluster")
         env = dict(os.environ, BASALT_ENDPOINT=cluster.nodes[1].endpoint)
         r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py", "-k",
                             "test_key_is_not_a_path"], cwd=REPO, env=env)

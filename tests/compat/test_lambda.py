@@ -136,8 +136,10 @@ def test_invoke_is_warm_and_has_the_aws_environment(lam, logs):
     tail = base64.b64decode(r["LogResult"]).decode()
     assert "cold start" in tail and f"START RequestId: {first['request_id']} Version: $LATEST" in tail
     assert f"END RequestId: {first['request_id']}" in tail and "Init Duration:" in tail
-    _, second = invoke(lam, name, {"n": 2})
-    assert second["calls"] == 2, "module state survives between warm invocations"
+    # Module state survives between warm invocations (behind a balancer, each node keeps
+    # environments of its own, as each AWS host does).
+    calls = [invoke(lam, name, {"n": 2})[1]["calls"] for _ in range(3)]
+    assert max(calls) >= 2, calls
     # The output reaches CloudWatch Logs.
     deadline = time.time() + 10
     while True:
@@ -198,8 +200,8 @@ def handler(event, context):
 
 
 def test_a_function_cannot_read_the_data_dir(lam, server):
-    if not server.data_dir:
-        pytest.skip("external server")
+    if not getattr(server, "data_dir", None):
+        pytest.skip("external server: its data dir is not known here")
     health = json.loads(urllib.request.urlopen(server.endpoint + "/_basalt/health").read())
     if health["lambda"]["isolation"] != "landlock":
         pytest.skip("no Landlock on this kernel")
@@ -340,6 +342,14 @@ def _wait_count(s3, bucket, prefix, n, timeout=30):
     while _count(s3, bucket, prefix) < n and time.time() < deadline:
         time.sleep(0.2)
     return _count(s3, bucket, prefix)
+
+
+def test_an_event_invocation_runs(lam, s3, bucket):
+    name, _, _ = create(lam, ASYNC_SRC, Timeout=30)
+    r = lam.invoke(FunctionName=name, InvocationType="Event",
+                   Payload=json.dumps({"bucket": bucket, "prefix": "event/"}).encode())
+    assert r["StatusCode"] == 202 and "Payload" not in r or r["Payload"].read() == b""
+    assert _wait_count(s3, bucket, "event/", 1) == 1
 
 
 @pytest.fixture(scope="module")
