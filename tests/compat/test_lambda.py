@@ -424,3 +424,36 @@ def _count_after_restart(srv, shape_checker, bucket):
         del os.environ["BASALT_LAMBDA_LEASE_MS"]
         del os.environ["BASALT_LAMBDA_RETRY_DELAYS_MS"]
     return True
+
+
+def test_invoke_with_response_stream(lam):
+    name, _, _ = create(lam, "def handler(event, context):\n    return {'text': 'x' * event['n']}\n")
+    r = lam.invoke_with_response_stream(FunctionName=name, Payload=json.dumps({"n": 100_000}).encode(),
+                                        LogType="Tail")
+    assert r["StatusCode"] == 200 and r["ExecutedVersion"] == "$LATEST"
+    chunks, complete = [], None
+    for event in r["EventStream"]:
+        if "PayloadChunk" in event:
+            chunks.append(event["PayloadChunk"]["Payload"])
+        if "InvokeComplete" in event:
+            complete = event["InvokeComplete"]
+    assert len(chunks) >= 2, "a large response comes in several chunks"
+    assert json.loads(b"".join(chunks)) == {"text": "x" * 100_000}
+    assert "ErrorCode" not in complete and "REPORT RequestId" in base64.b64decode(complete["LogResult"]).decode()
+    r = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    complete = [e["InvokeComplete"] for e in r["EventStream"] if "InvokeComplete" in e][0]
+    assert complete["ErrorCode"] == "KeyError" and "'n'" in complete["ErrorDetails"]
+
+
+def test_code_from_s3(lam, s3, bucket):
+    code = zip_of({"index.py": "def handler(event, context):\n    return 'from s3'\n"})
+    s3.put_object(Bucket=bucket, Key="code/fn.zip", Body=code)
+    name = unique("s3code")
+    lam.create_function(FunctionName=name, Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"S3Bucket": bucket, "S3Key": "code/fn.zip"})
+    lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    assert invoke(lam, name)[1] == "from s3"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key="code/missing.zip")
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    assert "NoSuchKey" in e.value.response["Error"]["Message"]

@@ -13,6 +13,7 @@ pub fn build(
     cfg: &crate::config::Resolved,
     store: &basalt_store::Store,
     logs: Arc<basalt_logs::Logs>,
+    s3: basalt_s3::BasaltS3,
     endpoint: &str,
 ) -> anyhow::Result<Arc<Lambda>> {
     // Packages are unpacked and environments keep their /tmp under the data dir (out of the
@@ -41,7 +42,12 @@ pub fn build(
             endpoint: endpoint.to_owned(),
             account_id: cfg.account_id.clone(),
             region: cfg.region.clone(),
-            read_object: None,
+            // Code from S3 (Code.S3Bucket/S3Key) is read in-process, as the account's own.
+            read_object: Some(Arc::new(move |account, bucket, key, version| {
+                s3.read_object(account, bucket, key, version).map_err(|e| {
+                    basalt_core::AwsError::new(500, "ServiceException", format!("reading the code from S3: {e}"))
+                })
+            })),
             retry_delays_ms,
             lease_ms: std::env::var("BASALT_LAMBDA_LEASE_MS")
                 .ok()

@@ -261,7 +261,22 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         );
         let logs = basalt_logs::Logs::new(store.state.clone());
         registry.register(logs.clone());
-        let lambda = lambda::build(&cfg, &store, logs, &endpoint)?;
+        let lambda = lambda::build(
+            &cfg,
+            &store,
+            logs,
+            basalt_s3::BasaltS3::new(
+                store.clone(),
+                bus.clone(),
+                basalt_s3::S3Config {
+                    account_id: cfg.account_id.clone(),
+                    region: cfg.region.clone(),
+                    auth: None,
+                    base_domain: None,
+                },
+            ),
+            &endpoint,
+        )?;
         registry.register(lambda.clone());
         let s3 = basalt_s3::build_service(
             store.clone(),

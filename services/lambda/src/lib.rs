@@ -131,6 +131,7 @@ impl Service for Lambda {
         match operation {
             "Invoke" => return invoke::invoke(self, ctx, &input).await,
             "InvokeAsync" => return invoke::invoke_async_legacy(self, ctx, &input).await,
+            "InvokeWithResponseStream" => return invoke::invoke_stream(self, ctx, &input).await,
             _ => {}
         }
         // The rest is short storage work.

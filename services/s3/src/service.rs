@@ -314,6 +314,40 @@ impl BasaltS3 {
         });
     }
 
+    /// Reads a whole object in-process (Lambda's code from S3); `Ok(None)` when the bucket,
+    /// key or version does not exist.
+    pub fn read_object(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Bytes>, String> {
+        let sc = Scope {
+            account: account.to_owned(),
+            region: self.cfg.region.clone(),
+        };
+        let (meta, inline) = match self.object_version(&sc, bucket, key, version_id) {
+            Ok(found) => found,
+            Err(e)
+                if matches!(
+                    e.code(),
+                    S3ErrorCode::NoSuchKey | S3ErrorCode::NoSuchBucket | S3ErrorCode::NoSuchVersion
+                ) || e.code().as_str() == "InvalidArgument" =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default())),
+        };
+        if meta.delete_marker {
+            return Ok(None);
+        }
+        match &meta.blob {
+            None => Ok(Some(inline)),
+            Some(blob) => self.blobs.get(blob).map_err(|e| e.to_string()),
+        }
+    }
+
     fn body_of(
         &self,
         meta: &ObjectMeta,
