@@ -203,7 +203,7 @@ def test_a_function_cannot_read_the_data_dir(lam, server):
     if not getattr(server, "data_dir", None):
         pytest.skip("external server: its data dir is not known here")
     health = json.loads(urllib.request.urlopen(server.endpoint + "/_basalt/health").read())
-    if health["lambda"]["isolation"] != "landlock":
+    if not health["lambda"]["isolation"].startswith("landlock"):
         pytest.skip("no Landlock on this kernel")
     src = '''
 import os
@@ -215,14 +215,23 @@ def handler(event, context):
                 out[path] = "read %d bytes" % len(f.read(10))
         except OSError as e:
             out[path] = type(e).__name__
-    with open(os.path.join(os.environ["TMPDIR"], "scratch"), "w") as f:
-        f.write("ok")
+    with open("/tmp/scratch", "w") as f:
+        f.write(context.aws_request_id)
+    out["opt"] = os.listdir("/opt")
     return out
 '''
     name, _, _ = create(lam, src)
     db = os.path.join(server.data_dir, "state.sqlite3")
-    _, out = invoke(lam, name, {"paths": [db, "/etc/hostname"]})
-    assert out[db] == "PermissionError", out
+    _, out = invoke(lam, name, {"paths": [db, "/etc/hostname", "/tmp/scratch"]})
+    # Denied by Landlock, or not even visible (a data dir under /tmp is hidden by the
+    # environment's own /tmp).
+    assert out[db] in ("PermissionError", "FileNotFoundError"), out
+    assert out["/tmp/scratch"] == "FileNotFoundError", "each environment has a /tmp of its own"
+    if "mount namespace" in health["lambda"]["isolation"] and "private" in health["lambda"]["isolation"]:
+        assert out["opt"] == [], "/opt holds the layers only"
+    # The warm environment keeps its /tmp between invocations.
+    _, again = invoke(lam, name, {"paths": ["/tmp/scratch"]})
+    assert again["/tmp/scratch"] == "read 10 bytes"
 
 
 BOOTSTRAP = r'''#!/bin/sh

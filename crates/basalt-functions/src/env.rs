@@ -86,12 +86,28 @@ impl Env {
             chrono_date(),
             spec.version
         );
+        // What AWS mounts: the environment's own /tmp, and the layers (or nothing) at /opt.
+        let empty_opt = work_dir.join("empty-opt");
+        std::fs::create_dir_all(&empty_opt).map_err(start_err)?;
+        let opt_src = spec.opt_dir.clone().unwrap_or(empty_opt);
         let mut read = launch.read.clone();
         read.push(spec.task_root.clone());
-        if let Some(opt) = &spec.opt_dir {
-            read.push(opt.clone());
+        read.push(opt_src.clone());
+        // Mounting over /tmp would hide whatever the process needs from under the host's
+        // /tmp (a data dir there); then the host's /tmp stays, shared, and writable.
+        let host_tmp = std::path::Path::new("/tmp");
+        let needs_host_tmp = read
+            .iter()
+            .chain([&tmp, &launch.program])
+            .any(|p| p.starts_with(host_tmp));
+        let mut write = vec![tmp.clone()];
+        let mut mounts = vec![(opt_src, "/opt")];
+        if needs_host_tmp {
+            write.push(host_tmp.to_path_buf());
+        } else {
+            mounts.push((tmp.clone(), "/tmp"));
         }
-        let mut sandbox = Sandbox::new(&read, std::slice::from_ref(&tmp));
+        let mut sandbox = Sandbox::new(&read, &write, &mounts);
         let (reader, writer) = std::io::pipe().map_err(start_err)?;
         let writer2 = writer.try_clone().map_err(start_err)?;
 

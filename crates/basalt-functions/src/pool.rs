@@ -96,8 +96,8 @@ impl Engine {
     }
 
     /// How the sandbox isolates functions here, for health.
-    pub fn isolation(&self) -> &'static str {
-        crate::sandbox::probe()
+    pub fn isolation(&self) -> String {
+        crate::sandbox::describe()
     }
 
     /// Invocations running now under `concurrency_key`.

@@ -18,9 +18,17 @@ pub fn build(
 ) -> anyhow::Result<Arc<Lambda>> {
     // Packages are unpacked and environments keep their /tmp under the data dir (out of the
     // functions' reach but for their own part); an ephemeral server uses a temporary one.
+    // A data dir under /tmp would keep functions from getting a /tmp of their own (it is
+    // mounted over /tmp), so their part goes to /var/tmp then.
     let work_dir = match &cfg.data_dir {
-        Some(d) => d.join("lambda"),
-        None => std::env::temp_dir().join(format!("basalt-lambda-{}", std::process::id())),
+        Some(d) if !std::path::absolute(d).is_ok_and(|a| a.starts_with("/tmp")) => d.join("lambda"),
+        Some(d) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::path::absolute(d).unwrap_or_else(|_| d.clone()).hash(&mut h);
+            std::path::Path::new("/var/tmp/basalt-lambda").join(format!("{:016x}", h.finish()))
+        }
+        None => std::path::Path::new("/var/tmp/basalt-lambda").join(format!("ephemeral-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
