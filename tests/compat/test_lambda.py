@@ -466,3 +466,42 @@ def test_code_from_s3(lam, s3, bucket):
         lam.update_function_code(FunctionName=name, S3Bucket=bucket, S3Key="code/missing.zip")
     assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
     assert "NoSuchKey" in e.value.response["Error"]["Message"]
+
+
+def test_layers_are_the_functions_opt(lam):
+    lib = zip_of({"python/greeting.py": "WORD = 'hello from a layer'\n", "data/model.txt": "v1"})
+    override = zip_of({"data/model.txt": "v2"})
+    layer = unique("layer")
+    v1 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": lib}, CompatibleRuntimes=["python3.12"],
+                                   Description="greetings")
+    assert v1["Version"] == 1 and v1["LayerVersionArn"] == f"{v1['LayerArn']}:1"
+    with urllib.request.urlopen(v1["Content"]["Location"]) as resp:
+        assert resp.read() == lib
+    v2 = lam.publish_layer_version(LayerName=layer, Content={"ZipFile": override})
+    assert v2["Version"] == 2
+    got = lam.get_layer_version_by_arn(Arn=v1["LayerVersionArn"])
+    assert got["Description"] == "greetings" and got["Content"]["CodeSize"] == len(lib)
+    listed = {x["LayerName"]: x for x in lam.list_layers()["Layers"]}
+    assert listed[layer]["LatestMatchingVersion"]["Version"] == 2
+    assert [v["Version"] for v in lam.list_layer_versions(LayerName=layer)["LayerVersions"]] == [2, 1]
+    assert layer not in {x["LayerName"] for x in lam.list_layers(CompatibleRuntime="python3.9")["Layers"]}
+    src = '''
+import greeting
+def handler(event, context):
+    return {"word": greeting.WORD, "model": open("/opt/data/model.txt").read()}
+'''
+    name, created, _ = create(lam, src, Layers=[v1["LayerVersionArn"], v2["LayerVersionArn"]])
+    assert [x["Arn"] for x in created["Layers"]] == [v1["LayerVersionArn"], v2["LayerVersionArn"]]
+    _, out = invoke(lam, name)
+    assert out == {"word": "hello from a layer", "model": "v2"}, "later layers win in /opt"
+    with pytest.raises(ClientError) as e:
+        lam.update_function_configuration(FunctionName=name, Layers=[f"{v1['LayerArn']}:99"])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    lam.delete_layer_version(LayerName=layer, VersionNumber=1)
+    with pytest.raises(ClientError) as e:
+        lam.get_layer_version(LayerName=layer, VersionNumber=1)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # The function keeps the code of the layer it was created with.
+    lam.update_function_configuration(FunctionName=name, Timeout=9)
+    lam.get_waiter("function_updated_v2").wait(FunctionName=name)
+    assert invoke(lam, name)[1]["word"] == "hello from a layer"

@@ -50,50 +50,30 @@ pub fn check(zip: &[u8]) -> Result<(), UnpackError> {
 /// a `bootstrap` stays executable. Concurrent callers each unpack into a temporary directory
 /// and the first rename wins.
 pub fn unpack(zip: &[u8], root: &Path) -> Result<PathBuf, UnpackError> {
-    let hex = hex_sha256(zip);
-    let dst = root.join(&hex);
+    unpack_all(&[zip], root, &hex_sha256(zip))
+}
+
+/// Unpacks layers one over the other, in order (a later layer's file replaces an earlier
+/// one's, as in AWS's `/opt`), into `root/<hash of their hashes>`.
+pub fn unpack_layers(zips: &[&[u8]], root: &Path) -> Result<PathBuf, UnpackError> {
+    let mut h = Sha256::new();
+    for z in zips {
+        h.update(hex_sha256(z).as_bytes());
+    }
+    let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    unpack_all(zips, root, &name)
+}
+
+fn unpack_all(zips: &[&[u8]], root: &Path, name: &str) -> Result<PathBuf, UnpackError> {
+    let dst = root.join(name);
     if dst.is_dir() {
         return Ok(dst);
     }
     std::fs::create_dir_all(root)?;
-    let tmp = root.join(format!(".{hex}.{}", uuid::Uuid::new_v4().simple()));
-    let result = (|| -> Result<(), UnpackError> {
-        let mut archive =
-            zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|_| UnpackError::NotAZip)?;
-        let mut total = 0u64;
-        std::fs::create_dir_all(&tmp)?;
-        for i in 0..archive.len() {
-            let mut f = archive.by_index(i).map_err(|_| UnpackError::NotAZip)?;
-            let Some(rel) = f.enclosed_name() else {
-                continue;
-            };
-            if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-                continue;
-            }
-            let path = tmp.join(&rel);
-            if f.is_dir() {
-                std::fs::create_dir_all(&path)?;
-                continue;
-            }
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let mut out = std::fs::File::create(&path)?;
-            let mut limited = (&mut f).take(MAX_UNZIPPED - total + 1);
-            total += std::io::copy(&mut limited, &mut out)?;
-            if total > MAX_UNZIPPED {
-                return Err(UnpackError::TooLarge);
-            }
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                // Zips made on Windows carry no mode; AWS makes such files readable.
-                let mode = f.unix_mode().map_or(0o644, |m| m & 0o777) | 0o444;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-            }
-        }
-        Ok(())
-    })();
+    let tmp = root.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut total = 0u64;
+    let result = zips.iter().try_for_each(|zip| extract(zip, &tmp, &mut total));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -103,6 +83,44 @@ pub fn unpack(zip: &[u8], root: &Path) -> Result<PathBuf, UnpackError> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(dst)
+}
+
+fn extract(zip: &[u8], dst: &Path, total: &mut u64) -> Result<(), UnpackError> {
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|_| UnpackError::NotAZip)?;
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).map_err(|_| UnpackError::NotAZip)?;
+        let Some(rel) = f.enclosed_name() else {
+            continue;
+        };
+        if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            continue;
+        }
+        let path = dst.join(&rel);
+        if f.is_dir() {
+            std::fs::create_dir_all(&path)?;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        // A later layer replaces the file (even a read-only one).
+        let _ = std::fs::remove_file(&path);
+        let mut out = std::fs::File::create(&path)?;
+        let mut limited = (&mut f).take(MAX_UNZIPPED - *total + 1);
+        *total += std::io::copy(&mut limited, &mut out)?;
+        if *total > MAX_UNZIPPED {
+            return Err(UnpackError::TooLarge);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Zips made on Windows carry no mode; AWS makes such files readable.
+            let mode = f.unix_mode().map_or(0o644, |m| m & 0o777) | 0o444;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,6 +158,17 @@ mod tests {
         assert_eq!(mode & 0o111, 0o111);
         assert!(!dir.path().join("evil").exists());
         assert_eq!(unpack(&zip, dir.path()).unwrap(), root);
+    }
+
+    #[test]
+    fn later_layers_replace_earlier_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = zip_of(&[("python/m.py", b"a", 0o444), ("bin/tool", b"#!/bin/sh\n", 0o755)]);
+        let b = zip_of(&[("python/m.py", b"b", 0o644)]);
+        let opt = unpack_layers(&[&a, &b], dir.path()).unwrap();
+        assert_eq!(std::fs::read(opt.join("python/m.py")).unwrap(), b"b");
+        assert!(opt.join("bin/tool").exists());
+        assert_ne!(unpack_layers(&[&b, &a], dir.path()).unwrap(), opt);
     }
 
     #[test]

@@ -141,7 +141,13 @@ pub(crate) fn config_doc(ctx: &RequestContext, name: &str, c: &Config, qualified
         v["KMSKeyArn"] = json!(k);
     }
     if !c.layers.is_empty() {
-        v["Layers"] = json!(c.layers.iter().map(|a| json!({"Arn": a})).collect::<Vec<_>>());
+        v["Layers"] = json!(
+            c.layers
+                .iter()
+                .zip(c.layer_sizes.iter().chain(std::iter::repeat(&0)))
+                .map(|(a, size)| json!({"Arn": a, "CodeSize": size}))
+                .collect::<Vec<_>>()
+        );
     }
     v
 }
@@ -267,18 +273,25 @@ fn apply_config(c: &mut Config, input: &Value) -> Result<(), AwsError> {
     if let Some(lc) = input.get("LoggingConfig") {
         c.logging = Some(lc.clone());
     }
-    if let Some(layers) = input.get("Layers").and_then(Value::as_array) {
-        // Layers are not built yet: no layer version exists, so none can be referenced.
-        if let Some(first) = layers.iter().filter_map(Value::as_str).next() {
-            return Err(invalid_value(format!("Layer version {first} does not exist.")));
-        }
-        c.layers.clear();
-    }
+    Ok(())
+}
+
+/// Applies `Layers` (they must exist; their code is pinned in the configuration).
+fn apply_layers(l: &Lambda, ctx: &RequestContext, c: &mut Config, input: &Value) -> Result<(), AwsError> {
+    let Some(layers) = input.get("Layers").and_then(Value::as_array) else {
+        return Ok(());
+    };
+    let arns: Vec<String> = layers.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    crate::layers::check_function_layers(l, ctx, &arns)?;
+    let pinned = crate::layers::pinned(l, ctx, &arns)?;
+    c.layer_hexes = pinned.iter().map(|(h, _)| h.clone()).collect();
+    c.layer_sizes = pinned.iter().map(|(_, s)| *s).collect();
+    c.layers = arns;
     Ok(())
 }
 
 /// The package of a create or code update: stored, unpacked once, and described.
-fn take_code(l: &Lambda, ctx: &RequestContext, input: &Value, code: &Value) -> Result<(Vec<u8>, String, String), AwsError> {
+pub(crate) fn take_code(l: &Lambda, ctx: &RequestContext, input: &Value, code: &Value) -> Result<(Vec<u8>, String, String), AwsError> {
     let zip = match (str_of(code, "ZipFile"), str_of(code, "S3Bucket"), str_of(code, "ImageUri")) {
         (Some(b64), None, None) => B64
             .decode(b64)
@@ -345,6 +358,7 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
         ..Default::default()
     };
     apply_config(&mut config, input)?;
+    apply_layers(l, ctx, &mut config, input)?;
     let key = model::function_key(&ctx.scope(), &name);
     if l.state.get(FUNCTIONS, &key)?.is_some() {
         return Err(conflict(format!("Function already exist: {name}")));
@@ -411,7 +425,7 @@ pub(crate) fn resolve_config(
     }
 }
 
-fn code_location(l: &Lambda, ctx: &RequestContext, hex: &str) -> String {
+pub(crate) fn code_location(l: &Lambda, ctx: &RequestContext, hex: &str) -> String {
     let expires = chrono::Utc::now().timestamp() + CODE_URL_SECONDS;
     let path = format!("/_basalt/lambda/code/{}/{hex}.zip", ctx.account_id);
     let sig = sign(l, &format!("{path}\n{expires}"));
@@ -600,6 +614,7 @@ pub(crate) fn update_configuration(l: &Lambda, ctx: &RequestContext, input: &Val
     let (mut rec, raw) = load(l, ctx, &name)?;
     check_revision(input, &rec.config.revision_id)?;
     apply_config(&mut rec.config, input)?;
+    apply_layers(l, ctx, &mut rec.config, input)?;
     rec.config.last_modified = model::timestamp_now();
     rec.config.revision_id = model::revision();
     save(l, ctx, &rec, Some(raw), Vec::new())?;

@@ -269,6 +269,24 @@ async fn task_root(l: &Lambda, account: &str, hex: &str) -> Result<std::path::Pa
     .map_err(|e| AwsError::internal(e.to_string()))?
 }
 
+/// The function's layers unpacked in order on this node: its `/opt`.
+async fn opt_root(l: &Lambda, account: &str, hexes: Vec<String>) -> Result<std::path::PathBuf, AwsError> {
+    let root = l.engine.config.work_dir.join("opt");
+    let blobs = l.blobs.clone();
+    let account = account.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut zips = Vec::with_capacity(hexes.len());
+        for hex in &hexes {
+            let key = blob_key(&account, hex);
+            zips.push(blobs.get(&key)?.ok_or_else(|| AwsError::internal(format!("the layer package {key} is missing")))?);
+        }
+        let refs: Vec<&[u8]> = zips.iter().map(|z| z.as_ref()).collect();
+        basalt_functions::unpack::unpack_layers(&refs, &root).map_err(|e| AwsError::internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| AwsError::internal(e.to_string()))?
+}
+
 /// Runs one invocation of `config` and sends its output to CloudWatch Logs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
@@ -284,6 +302,10 @@ pub(crate) async fn run(
 ) -> Result<Outcome, AwsError> {
     let arn = function_arn(region, account, name);
     let root = task_root(l, account, &config.code_hex).await?;
+    let opt_dir = match config.layer_hexes.as_slice() {
+        [] => None,
+        hexes => Some(opt_root(l, account, hexes.to_vec()).await?),
+    };
     let creds = credentials(l, account, region, &config.role, name).await?;
     let log_group = config
         .logging
@@ -311,7 +333,7 @@ pub(crate) async fn run(
         runtime: config.runtime.clone(),
         handler: config.handler.clone(),
         task_root: root,
-        opt_dir: None,
+        opt_dir,
         memory_mb: config.memory,
         ephemeral_mb: config.ephemeral,
         timeout: Duration::from_secs(u64::from(config.timeout)),

@@ -7,6 +7,7 @@
 
 mod functions;
 mod invoke;
+mod layers;
 mod model;
 mod permissions;
 mod versions;
@@ -164,6 +165,12 @@ impl Service for Lambda {
             "UpdateAlias" => versions::update_alias(self, ctx, &input),
             "DeleteAlias" => versions::delete_alias(self, ctx, &input),
             "ListAliases" => versions::list_aliases(self, ctx, &input),
+            "PublishLayerVersion" => layers::publish(self, ctx, &input),
+            "GetLayerVersion" => layers::get(self, ctx, &input),
+            "GetLayerVersionByArn" => layers::get_by_arn(self, ctx, &input),
+            "ListLayers" => layers::list(self, ctx, &input),
+            "ListLayerVersions" => layers::list_versions(self, ctx, &input),
+            "DeleteLayerVersion" => layers::delete(self, ctx, &input),
             "AddPermission" => permissions::add(self, ctx, &input),
             "RemovePermission" => permissions::remove(self, ctx, &input),
             "GetPolicy" => permissions::get(self, ctx, &input),

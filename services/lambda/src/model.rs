@@ -36,8 +36,14 @@ pub struct Config {
     pub dead_letter: Option<String>,
     #[serde(default)]
     pub kms_key: Option<String>,
+    /// Layer version ARNs, in order, with each package's hex SHA-256 and size (a function
+    /// keeps its layers' code even if a version is deleted later, as on AWS).
     #[serde(default)]
     pub layers: Vec<String>,
+    #[serde(default)]
+    pub layer_hexes: Vec<String>,
+    #[serde(default)]
+    pub layer_sizes: Vec<u64>,
     #[serde(default)]
     pub logging: Option<Value>,
     /// Base64 SHA-256 of the package, as `CodeSha256`.
