@@ -199,3 +199,31 @@ def test_streams_order_and_delete(logs, group):
     with pytest.raises(ClientError) as e:
         logs.get_log_events(logGroupName=group, logStreamName="a")
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_insights_queries(logs, group):
+    t = now_ms() - 120_000
+    logs.create_log_stream(logGroupName=group, logStreamName="api")
+    events = [{"timestamp": t + i * 1000,
+               "message": json.dumps({"level": "ERROR" if i % 4 == 0 else "INFO", "latency": i * 10, "path": f"/p{i % 2}"})}
+              for i in range(20)]
+    logs.put_log_events(logGroupName=group, logStreamName="api", logEvents=events)
+    start, end = (t // 1000) - 1, (now_ms() // 1000) + 1
+
+    def run(q):
+        qid = logs.start_query(logGroupName=group, startTime=start, endTime=end, queryString=q)["queryId"]
+        r = logs.get_query_results(queryId=qid)
+        assert r["status"] == "Complete"
+        return [{f["field"]: f["value"] for f in row} for row in r["results"]], r["statistics"]
+
+    rows, stats = run('filter level = "ERROR" | stats count(*) as errors, avg(latency) as lat')
+    assert rows == [{"errors": "5", "lat": "80"}]
+    assert stats["recordsScanned"] == 20
+    rows, _ = run("stats count(*) as n by path | sort path asc")
+    assert rows == [{"path": "/p0", "n": "10"}, {"path": "/p1", "n": "10"}]
+    rows, _ = run("fields @timestamp, latency | sort latency desc | limit 3")
+    assert [r["latency"] for r in rows] == ["190", "180", "170"]
+    with pytest.raises(ClientError) as e:
+        logs.start_query(logGroupName=group, startTime=start, endTime=end, queryString="stats count(* by")
+    assert code(e) == "MalformedQueryException"
+    assert any(q["status"] == "Complete" for q in logs.describe_queries(logGroupName=group)["queries"])

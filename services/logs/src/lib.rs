@@ -1,5 +1,6 @@
 //! Amazon CloudWatch Logs (botocore service `logs`): log groups and streams, PutLogEvents,
-//! GetLogEvents, FilterLogEvents with the filter pattern syntax, retention and tags.
+//! GetLogEvents, FilterLogEvents with the filter pattern syntax, Logs Insights queries,
+//! retention and tags.
 //!
 //! Lambda writes its functions' output here through [`Logs::append`], as AWS's Lambda service
 //! does, creating the group and stream on first use.
@@ -9,6 +10,7 @@
 
 mod events;
 mod groups;
+mod insights;
 mod model;
 mod streams;
 
@@ -122,6 +124,10 @@ impl Service for Logs {
             "PutLogEvents" => events::put_events(self, ctx, &input),
             "GetLogEvents" => events::get_events(self, ctx, &input),
             "FilterLogEvents" => events::filter_events(self, ctx, &input),
+            "StartQuery" => insights::start(self, ctx, &input),
+            "GetQueryResults" => insights::results(self, ctx, &input),
+            "StopQuery" => insights::stop(self, ctx, &input),
+            "DescribeQueries" => insights::describe(self, ctx, &input),
             _ => return Err(AwsError::not_implemented("logs", operation)),
         }?;
         Ok(Output::new(out))
