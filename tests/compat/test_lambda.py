@@ -505,3 +505,45 @@ def handler(event, context):
     lam.update_function_configuration(FunctionName=name, Timeout=9)
     lam.get_waiter("function_updated_v2").wait(FunctionName=name)
     assert invoke(lam, name)[1]["word"] == "hello from a layer"
+
+
+def test_function_urls(lam):
+    src = '''
+import base64, json
+def handler(event, context):
+    if event["rawPath"] == "/plain":
+        return {"just": "json"}
+    body = event.get("body")
+    if event.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return {"statusCode": 201, "headers": {"X-Echo": event["requestContext"]["http"]["method"]},
+            "cookies": ["session=1"],
+            "body": json.dumps({"path": event["rawPath"], "query": event.get("queryStringParameters"),
+                                "body": body, "cookies": event.get("cookies"), "version": event["version"]})}
+'''
+    name, _, _ = create(lam, src)
+    cfg = lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    url = cfg["FunctionUrl"]
+    assert cfg["AuthType"] == "NONE" and url.endswith("/")
+    with pytest.raises(ClientError) as e:
+        lam.create_function_url_config(FunctionName=name, AuthType="NONE")
+    assert e.value.response["Error"]["Code"] == "ResourceConflictException"
+    req = urllib.request.Request(url + "items/7?a=1&b=2", data=b'{"k": 1}', method="PUT",
+                                 headers={"Content-Type": "application/json", "Cookie": "c=3"})
+    with urllib.request.urlopen(req) as resp:
+        assert resp.status == 201 and resp.headers["X-Echo"] == "PUT"
+        assert resp.headers["Set-Cookie"] == "session=1"
+        out = json.loads(resp.read())
+    assert out == {"path": "/items/7", "query": {"a": "1", "b": "2"}, "body": '{"k": 1}', "cookies": ["c=3"],
+                   "version": "2.0"}
+    with urllib.request.urlopen(url + "plain") as resp:
+        assert resp.status == 200 and json.loads(resp.read()) == {"just": "json"}
+    lam.update_function_url_config(FunctionName=name, AuthType="AWS_IAM")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url + "plain")
+    assert e.value.code == 403
+    assert [c["AuthType"] for c in lam.list_function_url_configs(FunctionName=name)["FunctionUrlConfigs"]] == ["AWS_IAM"]
+    lam.delete_function_url_config(FunctionName=name)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(url + "plain")
+    assert e.value.code == 404

@@ -116,3 +116,63 @@ pub fn runtimes(command: RuntimesCommand) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Serves function URLs (`/_basalt/lambda-url/{id}/...`).
+pub struct FunctionUrls(pub Arc<Lambda>);
+
+impl basalt_gateway::RawHandler for FunctionUrls {
+    fn handle(
+        &self,
+        req: http::Request<basalt_gateway::RequestBody>,
+    ) -> BoxFuture<'static, http::Response<basalt_gateway::Body>> {
+        use http_body_util::BodyExt;
+        let lambda = self.0.clone();
+        async move {
+            let rest = req.uri().path().strip_prefix(basalt_lambda::URL_PATH).unwrap_or_default();
+            let (id, path) = match rest.split_once('/') {
+                Some((id, p)) => (id.to_owned(), format!("/{p}")),
+                None => (rest.to_owned(), "/".to_owned()),
+            };
+            let (parts, body) = req.into_parts();
+            // Function URLs take at most 6 MB, as Invoke does.
+            let body = match http_body_util::Limited::new(body, 6 * 1024 * 1024).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    return http::Response::builder()
+                        .status(413)
+                        .body(basalt_gateway::full(bytes::Bytes::from_static(b"{\"Message\":\"Request Entity Too Large\"}")))
+                        .expect("static response");
+                }
+            };
+            let headers = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+                .collect();
+            let out = lambda
+                .serve_url(
+                    &id,
+                    basalt_lambda::UrlRequest {
+                        method: parts.method.to_string(),
+                        path,
+                        query: parts.uri.query().unwrap_or_default().to_owned(),
+                        headers,
+                        body,
+                        source_ip: "127.0.0.1".into(),
+                    },
+                )
+                .await;
+            let mut resp = http::Response::builder().status(out.status);
+            for (k, v) in &out.headers {
+                resp = resp.header(k, v);
+            }
+            resp.body(basalt_gateway::full(out.body)).unwrap_or_else(|_| {
+                http::Response::builder()
+                    .status(502)
+                    .body(basalt_gateway::full(bytes::Bytes::from_static(b"{\"Message\":\"Internal Server Error\"}")))
+                    .expect("static response")
+            })
+        }
+        .boxed()
+    }
+}

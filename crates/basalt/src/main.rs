@@ -324,6 +324,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             Arc::new(lambda::CodeUrls(lambda.clone())),
         )
         .with_route(
+            basalt_lambda::URL_PATH,
+            Arc::new(lambda::FunctionUrls(lambda.clone())),
+        )
+        .with_route(
             "/v1/",
             Arc::new(openai::OpenAi {
                 runtime: runtime.clone(),

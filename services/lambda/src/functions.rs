@@ -655,6 +655,7 @@ pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
                     key: model::function_key(&scope, &r.name),
                 },
             ];
+            ops.extend(crate::urls::index_deletes(&rec));
             let prefix = format!("{}/", model::function_key(&scope, &r.name));
             for table in [model::VERSIONS, model::ALIASES] {
                 for (key, _) in l.state.scan(table, &prefix, None, 100_000)? {

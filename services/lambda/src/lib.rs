@@ -10,9 +10,11 @@ mod invoke;
 mod layers;
 mod model;
 mod permissions;
+mod urls;
 mod versions;
 
 pub use invoke::{ASYNC_QUEUE, LEASE_MS, RETRY_DELAYS_MS};
+pub use urls::{URL_PATH, UrlRequest, UrlResponse};
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_functions::Engine;
@@ -110,6 +112,11 @@ impl Lambda {
         invoke::start_async_worker(self.clone());
     }
 
+    /// Serves an HTTP request to the function URL `id`.
+    pub async fn serve_url(&self, id: &str, req: UrlRequest) -> UrlResponse {
+        urls::serve(self, id, req).await
+    }
+
     /// The package a signed code URL (GetFunction's `Code.Location`) names, if the signature
     /// holds and has not expired.
     pub fn code_for_url(&self, path: &str, query: &str) -> Option<bytes::Bytes> {
@@ -171,6 +178,11 @@ impl Service for Lambda {
             "ListLayers" => layers::list(self, ctx, &input),
             "ListLayerVersions" => layers::list_versions(self, ctx, &input),
             "DeleteLayerVersion" => layers::delete(self, ctx, &input),
+            "CreateFunctionUrlConfig" => urls::create(self, ctx, &input),
+            "GetFunctionUrlConfig" => urls::get(self, ctx, &input),
+            "UpdateFunctionUrlConfig" => urls::update(self, ctx, &input),
+            "DeleteFunctionUrlConfig" => urls::delete(self, ctx, &input),
+            "ListFunctionUrlConfigs" => urls::list(self, ctx, &input),
             "AddPermission" => permissions::add(self, ctx, &input),
             "RemovePermission" => permissions::remove(self, ctx, &input),
             "GetPolicy" => permissions::get(self, ctx, &input),
