@@ -25,6 +25,7 @@ mod group;
 #[cfg(test)]
 mod lease_nodes;
 pub mod leases;
+pub mod metrics;
 pub mod migrate;
 mod pg;
 mod s3blobs;

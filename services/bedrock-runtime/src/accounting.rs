@@ -5,12 +5,12 @@
 
 use basalt_chat::Usage;
 use basalt_core::RequestContext;
-use basalt_store::{MemoryState, StateStore, WriteOp};
+use basalt_store::metrics::Metrics;
+use basalt_store::{MemoryState, StateStore};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// On-demand prices in USD per million input / output tokens (Bedrock's us-east-1 list).
 const PRICES: &[(&str, f64, f64)] = &[
@@ -70,36 +70,14 @@ pub struct Totals {
 }
 
 /// A CloudWatch data point in the `AWS/Bedrock` namespace, dimension `ModelId`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DataPoint {
-    pub account_id: String,
-    pub region: String,
-    pub metric: String,
-    pub model_id: String,
-    pub value: f64,
-    pub unit: String,
-    /// Epoch milliseconds.
-    pub timestamp_ms: i64,
-}
-
-/// The state table CloudWatch's metric store reads: one record per data point, keyed
-/// `account/region/namespace/metric/timestamp-sequence` so that a metric's points are one
-/// prefix, in time order.
-pub const DATAPOINT_TABLE: &str = "cloudwatch.datapoints";
+pub use basalt_store::metrics::{DATAPOINT_TABLE, DataPoint};
 pub const NAMESPACE: &str = "AWS/Bedrock";
-
-fn datapoint_prefix(account_id: &str, region: &str, metric: &str) -> String {
-    format!("{account_id}/{region}/{NAMESPACE}/{metric}/")
-}
 
 /// Token, latency and cost accounting of every invocation: running totals for
 /// `/_basalt/metrics`, and durable CloudWatch data points.
 pub struct Accounting {
     totals: Mutex<BTreeMap<String, Totals>>,
-    state: Arc<dyn StateStore>,
-    /// Orders points written in the same millisecond; starts at a random value so that keys
-    /// stay unique across restarts too.
-    seq: AtomicU64,
+    metrics: Metrics,
 }
 
 impl Default for Accounting {
@@ -110,14 +88,9 @@ impl Default for Accounting {
 
 impl Accounting {
     pub fn new(state: Arc<dyn StateStore>) -> Accounting {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos() as u64 ^ (u64::from(std::process::id()) << 32))
-            .unwrap_or(0);
         Accounting {
             totals: Mutex::default(),
-            state,
-            seq: AtomicU64::new(seed),
+            metrics: Metrics::new(state),
         }
     }
 
@@ -153,44 +126,24 @@ impl Accounting {
         self.publish(ctx, model_id, &[("InvocationThrottles", 1.0, "Count")]);
     }
 
-    /// Writes the points in one transaction, off the async runtime's threads. A failed write
-    /// is logged, not returned: the invocation it describes has already been answered.
+    /// Writes the points (dimension `ModelId`) in one transaction, off the request threads.
     fn publish(&self, ctx: &RequestContext, model_id: &str, metrics: &[(&str, f64, &str)]) {
         let now = chrono::Utc::now().timestamp_millis();
-        let ops: Vec<WriteOp> = metrics
-            .iter()
-            .map(|&(metric, value, unit)| {
-                let point = DataPoint {
+        self.metrics.publish(
+            metrics
+                .iter()
+                .map(|&(metric, value, unit)| DataPoint {
                     account_id: ctx.account_id.clone(),
                     region: ctx.region.clone(),
+                    namespace: NAMESPACE.to_owned(),
                     metric: metric.to_owned(),
-                    model_id: model_id.to_owned(),
+                    dimensions: BTreeMap::from([("ModelId".to_owned(), model_id.to_owned())]),
                     value,
                     unit: unit.to_owned(),
                     timestamp_ms: now,
-                };
-                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-                WriteOp::Put {
-                    table: DATAPOINT_TABLE.into(),
-                    key: format!(
-                        "{}{now:014}-{seq:020}",
-                        datapoint_prefix(&ctx.account_id, &ctx.region, metric)
-                    ),
-                    value: serde_json::to_vec(&point).unwrap_or_default(),
-                }
-            })
-            .collect();
-        let state = self.state.clone();
-        let write = move || {
-            if let Err(e) = state.batch(&ops) {
-                tracing::error!(error = %e, "storing AWS/Bedrock data points failed");
-            }
-        };
-        // A durable write waits for fsync: never on a request thread of the async runtime.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(write)),
-            Err(_) => write(),
-        }
+                })
+                .collect(),
+        );
     }
 
     pub fn totals(&self, model_id: &str) -> Totals {
@@ -208,23 +161,7 @@ impl Accounting {
         region: &str,
         metric: &str,
     ) -> Result<Vec<DataPoint>, basalt_store::StoreError> {
-        let prefix = datapoint_prefix(account_id, region, metric);
-        let mut out = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .state
-                .scan(DATAPOINT_TABLE, &prefix, after.as_deref(), 1000)?;
-            let done = page.len() < 1000;
-            after = page.last().map(|(k, _)| k.clone());
-            out.extend(
-                page.into_iter()
-                    .filter_map(|(_, v)| serde_json::from_slice::<DataPoint>(&v).ok()),
-            );
-            if done {
-                return Ok(out);
-            }
-        }
+        self.metrics.points(account_id, region, NAMESPACE, metric)
     }
 
     /// Prometheus text for `/_basalt/metrics`.
@@ -313,7 +250,7 @@ mod tests {
             (
                 points[0].value,
                 points[0].unit.as_str(),
-                points[0].model_id.as_str()
+                points[0].dimensions["ModelId"].as_str()
             ),
             (10.0, "Count", "anthropic.claude-3-sonnet-20240229-v1:0")
         );

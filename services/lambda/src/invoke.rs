@@ -352,7 +352,9 @@ pub(crate) async fn run(
             &uuid::Uuid::new_v4().simple().to_string()[..16]
         ),
     };
-    let outcome = l.engine.invoke(&spec, &inv, reserved).await.map_err(|e| match e {
+    let outcome = l.engine.invoke(&spec, &inv, reserved).await;
+    publish_metrics(l, account, region, name, outcome.as_ref().ok(), matches!(outcome, Err(EngineError::Throttled)));
+    let outcome = outcome.map_err(|e| match e {
         EngineError::Throttled => AwsError::new(429, "TooManyRequestsException", "Rate Exceeded.")
             .with_field("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded")
             .with_field("Type", "User"),
@@ -375,6 +377,39 @@ pub(crate) async fn run(
         }
     });
     Ok(outcome)
+}
+
+/// The `AWS/Lambda` metrics of one invocation (dimension `FunctionName`).
+fn publish_metrics(l: &Lambda, account: &str, region: &str, name: &str, outcome: Option<&Outcome>, throttled: bool) {
+    let mut metrics: Vec<(&str, f64, &str)> = Vec::new();
+    match outcome {
+        Some(o) => {
+            metrics.push(("Invocations", 1.0, "Count"));
+            metrics.push(("Errors", if o.result.is_err() { 1.0 } else { 0.0 }, "Count"));
+            metrics.push(("Duration", o.duration.as_secs_f64() * 1000.0, "Milliseconds"));
+            // This invocation included: it has finished by now.
+            let running = l.engine.running(&function_arn(region, account, name)) + 1;
+            metrics.push(("ConcurrentExecutions", f64::from(running), "Count"));
+        }
+        None if throttled => metrics.push(("Throttles", 1.0, "Count")),
+        None => return,
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    l.metrics.publish(
+        metrics
+            .into_iter()
+            .map(|(metric, value, unit)| basalt_store::metrics::DataPoint {
+                account_id: account.to_owned(),
+                region: region.to_owned(),
+                namespace: "AWS/Lambda".into(),
+                metric: metric.into(),
+                dimensions: [("FunctionName".to_owned(), name.to_owned())].into(),
+                value,
+                unit: unit.into(),
+                timestamp_ms: now,
+            })
+            .collect(),
+    );
 }
 
 /// A queued asynchronous invocation.

@@ -59,6 +59,8 @@ pub struct Lambda {
     url_key: OnceLock<Vec<u8>>,
     /// Wakes the asynchronous worker when an invocation is queued on this node.
     async_wake: OnceLock<Arc<tokio::sync::Notify>>,
+    /// `AWS/Lambda` data points for CloudWatch.
+    metrics: basalt_store::metrics::Metrics,
 }
 
 pub(crate) fn invalid_value(message: impl Into<String>) -> AwsError {
@@ -89,6 +91,7 @@ impl Lambda {
             credentials: Mutex::default(),
             url_key: OnceLock::new(),
             async_wake: OnceLock::new(),
+            metrics: basalt_store::metrics::Metrics::new(store.state.clone()),
         })
     }
 
