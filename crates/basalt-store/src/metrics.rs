@@ -52,7 +52,22 @@ impl Metrics {
     /// points describe has already been answered. A durable write waits for fsync, so it runs
     /// on a blocking thread when called from the async runtime.
     pub fn publish(&self, points: Vec<DataPoint>) {
-        let ops: Vec<WriteOp> = points
+        let ops = self.ops(&points);
+        let state = self.state.clone();
+        let write = move || {
+            if let Err(e) = state.batch(&ops) {
+                tracing::error!(error = %e, "storing CloudWatch data points failed");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => drop(rt.spawn_blocking(write)),
+            Err(_) => write(),
+        }
+    }
+
+    /// The writes that store `points`, for a caller that commits them with writes of its own.
+    pub fn ops(&self, points: &[DataPoint]) -> Vec<WriteOp> {
+        points
             .iter()
             .map(|p| {
                 let seq = self.seq.fetch_add(1, Ordering::Relaxed);
@@ -66,17 +81,7 @@ impl Metrics {
                     value: serde_json::to_vec(p).unwrap_or_default(),
                 }
             })
-            .collect();
-        let state = self.state.clone();
-        let write = move || {
-            if let Err(e) = state.batch(&ops) {
-                tracing::error!(error = %e, "storing CloudWatch data points failed");
-            }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => drop(rt.spawn_blocking(write)),
-            Err(_) => write(),
-        }
+            .collect()
     }
 
     /// The stored points of one metric, oldest first.

@@ -361,21 +361,17 @@ pub(crate) async fn run(
         EngineError::RuntimeMissing(why) => AwsError::new(502, "InvalidRuntimeException", why).with_field("Type", "User"),
         EngineError::Start(why) => AwsError::new(500, "ServiceException", why),
     })?;
-    // Logs are written after the answer, as CloudWatch Logs receives them a moment later on
-    // AWS too.
-    let logs = l.logs.clone();
-    let scope = format!("{account}/{region}");
     let stream = if outcome.log_stream.is_empty() {
         format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), config.version, uuid::Uuid::new_v4().simple())
     } else {
         outcome.log_stream.clone()
     };
-    let lines = outcome.logs.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = logs.append(&scope, &log_group, &stream, &lines) {
-            tracing::warn!("writing function logs to {log_group}: {}", e.message);
-        }
-    });
+    send(l, Telemetry::Logs(basalt_logs::Append {
+        scope: format!("{account}/{region}"),
+        group: log_group,
+        stream,
+        events: outcome.logs.clone(),
+    }));
     Ok(outcome)
 }
 
@@ -395,7 +391,7 @@ fn publish_metrics(l: &Lambda, account: &str, region: &str, name: &str, outcome:
         None => return,
     }
     let now = chrono::Utc::now().timestamp_millis();
-    l.metrics.publish(
+    send(l, Telemetry::Points(
         metrics
             .into_iter()
             .map(|(metric, value, unit)| basalt_store::metrics::DataPoint {
@@ -409,7 +405,53 @@ fn publish_metrics(l: &Lambda, account: &str, region: &str, name: &str, outcome:
                 timestamp_ms: now,
             })
             .collect(),
-    );
+    ));
+}
+
+/// Function output and data points, written after the answer (as CloudWatch receives them a
+/// moment later on AWS too).
+pub(crate) enum Telemetry {
+    Logs(basalt_logs::Append),
+    Points(Vec<basalt_store::metrics::DataPoint>),
+}
+
+/// How long the writer gathers telemetry before one commit: invocations that end within it
+/// share a transaction (and its fsync).
+const TELEMETRY_WINDOW: Duration = Duration::from_millis(10);
+
+fn send(l: &Lambda, t: Telemetry) {
+    let tx = l.telemetry.get_or_init(|| {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Telemetry>();
+        let (logs, metrics) = (l.logs.clone(), l.metrics.clone());
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                tokio::time::sleep(TELEMETRY_WINDOW).await;
+                let mut batch = vec![first];
+                while batch.len() < 1024
+                    && let Ok(t) = rx.try_recv()
+                {
+                    batch.push(t);
+                }
+                let (logs, metrics) = (logs.clone(), metrics.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut appends = Vec::new();
+                    let mut points = Vec::new();
+                    for t in batch {
+                        match t {
+                            Telemetry::Logs(a) => appends.push(a),
+                            Telemetry::Points(p) => points.extend(p),
+                        }
+                    }
+                    if let Err(e) = logs.append(&appends, &metrics.ops(&points)) {
+                        tracing::warn!("writing function logs and metrics: {}", e.message);
+                    }
+                })
+                .await;
+            }
+        });
+        tx
+    });
+    let _ = tx.send(t);
 }
 
 /// A queued asynchronous invocation.

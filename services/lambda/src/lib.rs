@@ -60,7 +60,9 @@ pub struct Lambda {
     /// Wakes the asynchronous worker when an invocation is queued on this node.
     async_wake: OnceLock<Arc<tokio::sync::Notify>>,
     /// `AWS/Lambda` data points for CloudWatch.
-    metrics: basalt_store::metrics::Metrics,
+    metrics: Arc<basalt_store::metrics::Metrics>,
+    /// Function output and data points on their way to the store (see `invoke::telemetry`).
+    telemetry: OnceLock<tokio::sync::mpsc::UnboundedSender<invoke::Telemetry>>,
 }
 
 pub(crate) fn invalid_value(message: impl Into<String>) -> AwsError {
@@ -91,7 +93,8 @@ impl Lambda {
             credentials: Mutex::default(),
             url_key: OnceLock::new(),
             async_wake: OnceLock::new(),
-            metrics: basalt_store::metrics::Metrics::new(store.state.clone()),
+            metrics: Arc::new(basalt_store::metrics::Metrics::new(store.state.clone())),
+            telemetry: OnceLock::new(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Log events: PutLogEvents, GetLogEvents, FilterLogEvents.
 
 use crate::model::{self, EVENTS, EventRec, STREAMS, StreamRec};
+
 use crate::{Logs, group_name, invalid, now_ms, str_of};
 use basalt_core::{AwsError, RequestContext};
 use basalt_logpattern::FilterPattern;
@@ -75,41 +76,16 @@ pub(crate) fn put(
         ));
     }
     let floor = retention_floor(logs, scope, group)?;
-    let now = now_ms();
-    let too_old = parsed.iter().take_while(|(t, _)| *t < now - MAX_AGE_MS).count();
-    let expired = parsed.iter().take_while(|(t, _)| *t < floor).count();
-    let too_new = parsed.iter().position(|(t, _)| *t > now + MAX_AHEAD_MS);
-    let keep = too_old.max(expired)..too_new.unwrap_or(parsed.len());
-
     let skey = model::stream_key(scope, group, stream);
     // Concurrent writers of one stream serialize on its record.
     for _ in 0..32 {
-        let (mut rec, raw) = crate::streams::load(logs, scope, group, stream)?;
+        let (rec, raw) = crate::streams::load(logs, scope, group, stream)?;
         let mut ops = vec![WriteOp::Check {
             table: STREAMS.into(),
             key: skey.clone(),
             expected: Some(raw),
         }];
-        let prefix = model::events_prefix(scope, group, &rec.id);
-        for (ts, msg) in &parsed[keep.clone()] {
-            let value = serde_json::to_vec(&EventRec {
-                i: now,
-                m: (*msg).to_owned(),
-            })
-            .map_err(|e| AwsError::internal(e.to_string()))?;
-            ops.push(WriteOp::Put {
-                table: EVENTS.into(),
-                key: format!("{prefix}{}", model::position(*ts, rec.seq)),
-                value,
-            });
-            rec.seq += 1;
-            rec.stored_bytes += msg.len() as i64;
-            rec.first_event = Some(rec.first_event.map_or(*ts, |f| f.min(*ts)));
-            rec.last_event = Some(rec.last_event.map_or(*ts, |l| l.max(*ts)));
-        }
-        if !keep.is_empty() {
-            rec.last_ingestion = Some(now);
-        }
+        let (rec, rejected) = stage(scope, group, rec, &parsed, floor, &mut ops)?;
         ops.push(WriteOp::Put {
             table: STREAMS.into(),
             key: skey.clone(),
@@ -118,22 +94,151 @@ pub(crate) fn put(
         match logs.state.batch(&ops) {
             Ok(()) => {
                 let mut out = json!({ "nextSequenceToken": format!("{:056}", rec.seq) });
-                let mut rejected = serde_json::Map::new();
-                if let Some(i) = too_new {
-                    rejected.insert("tooNewLogEventStartIndex".into(), json!(i));
-                }
-                // Both end indexes are exclusive (the API reference says so of the first).
-                if too_old > 0 {
-                    rejected.insert("tooOldLogEventEndIndex".into(), json!(too_old));
-                }
-                if expired > 0 {
-                    rejected.insert("expiredLogEventEndIndex".into(), json!(expired));
-                }
                 if !rejected.is_empty() {
                     out["rejectedLogEventsInfo"] = Value::Object(rejected);
                 }
                 return Ok(out);
             }
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AwsError::new(
+        400,
+        "OperationAbortedException",
+        "Multiple requests to modify the same resource were in conflict. Please retry your request.",
+    ))
+}
+
+/// Adds the writes of `events` (time-ordered) to `ops` and returns the stream's updated
+/// record (not yet in `ops`) and what was rejected: events older than 14 days or than the
+/// retention (`floor`), and newer than 2 hours ahead, are not stored.
+fn stage(
+    scope: &str,
+    group: &str,
+    mut rec: StreamRec,
+    events: &[(i64, &str)],
+    floor: i64,
+    ops: &mut Vec<WriteOp>,
+) -> Result<(StreamRec, serde_json::Map<String, Value>), AwsError> {
+    let now = now_ms();
+    let too_old = events.iter().take_while(|(t, _)| *t < now - MAX_AGE_MS).count();
+    let expired = events.iter().take_while(|(t, _)| *t < floor).count();
+    let too_new = events.iter().position(|(t, _)| *t > now + MAX_AHEAD_MS);
+    let keep = too_old.max(expired)..too_new.unwrap_or(events.len());
+    let prefix = model::events_prefix(scope, group, &rec.id);
+    for (ts, msg) in &events[keep.clone()] {
+        let value = serde_json::to_vec(&EventRec {
+            i: now,
+            m: (*msg).to_owned(),
+        })
+        .map_err(|e| AwsError::internal(e.to_string()))?;
+        ops.push(WriteOp::Put {
+            table: EVENTS.into(),
+            key: format!("{prefix}{}", model::position(*ts, rec.seq)),
+            value,
+        });
+        rec.seq += 1;
+        rec.stored_bytes += msg.len() as i64;
+        rec.first_event = Some(rec.first_event.map_or(*ts, |f| f.min(*ts)));
+        rec.last_event = Some(rec.last_event.map_or(*ts, |l| l.max(*ts)));
+    }
+    if !keep.is_empty() {
+        rec.last_ingestion = Some(now);
+    }
+    let mut rejected = serde_json::Map::new();
+    if let Some(i) = too_new {
+        rejected.insert("tooNewLogEventStartIndex".into(), json!(i));
+    }
+    // Both end indexes are exclusive (the API reference says so of the first).
+    if too_old > 0 {
+        rejected.insert("tooOldLogEventEndIndex".into(), json!(too_old));
+    }
+    if expired > 0 {
+        rejected.insert("expiredLogEventEndIndex".into(), json!(expired));
+    }
+    Ok((rec, rejected))
+}
+
+/// Events for one stream, written by a service (Lambda) rather than through the API.
+pub struct Append {
+    pub scope: String,
+    pub group: String,
+    pub stream: String,
+    /// (timestamp ms, message), in time order.
+    pub events: Vec<(i64, String)>,
+}
+
+/// Writes several streams' events, creating groups and streams on first use, in one
+/// transaction (one commit for everything a batch of invocations printed). `extra` writes
+/// (metrics data points) join the same transaction.
+pub(crate) fn append_batch(logs: &Logs, items: &[Append], extra: &[WriteOp]) -> Result<(), AwsError> {
+    use std::collections::BTreeMap;
+    // Items of one stream are merged, in arrival order (each is time-ordered).
+    let mut streams: BTreeMap<(&str, &str, &str), Vec<(i64, &str)>> = BTreeMap::new();
+    for a in items {
+        streams
+            .entry((a.scope.as_str(), a.group.as_str(), a.stream.as_str()))
+            .or_default()
+            .extend(a.events.iter().map(|(t, m)| (*t, m.as_str())));
+    }
+    for _ in 0..32 {
+        let mut ops: Vec<WriteOp> = extra.to_vec();
+        let mut groups_seen: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for (&(scope, group, stream), events) in &streams {
+            let floor = match groups_seen.get(&(scope, group)) {
+                Some(f) => *f,
+                None => {
+                    let gkey = model::group_key(scope, group);
+                    let floor = match logs.state.get(crate::model::GROUPS, &gkey)? {
+                        Some(raw) => serde_json::from_slice::<crate::model::GroupRec>(&raw)
+                            .ok()
+                            .and_then(|g| g.retention_days)
+                            .map_or(i64::MIN, |d| now_ms() - d * DAY_MS),
+                        None => {
+                            let rec = crate::model::GroupRec {
+                                creation_time: now_ms(),
+                                ..Default::default()
+                            };
+                            ops.push(WriteOp::Check {
+                                table: crate::model::GROUPS.into(),
+                                key: gkey.clone(),
+                                expected: None,
+                            });
+                            ops.push(WriteOp::Put {
+                                table: crate::model::GROUPS.into(),
+                                key: gkey,
+                                value: serde_json::to_vec(&rec).map_err(|e| AwsError::internal(e.to_string()))?,
+                            });
+                            i64::MIN
+                        }
+                    };
+                    groups_seen.insert((scope, group), floor);
+                    floor
+                }
+            };
+            let skey = model::stream_key(scope, group, stream);
+            let (rec, expected) = match logs.state.get(STREAMS, &skey)? {
+                Some(raw) => (
+                    serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))?,
+                    Some(raw),
+                ),
+                None => (crate::streams::new_stream(), None),
+            };
+            ops.push(WriteOp::Check {
+                table: STREAMS.into(),
+                key: skey.clone(),
+                expected,
+            });
+            let (rec, _) = stage(scope, group, rec, events, floor, &mut ops)?;
+            ops.push(WriteOp::Put {
+                table: STREAMS.into(),
+                key: skey,
+                value: serde_json::to_vec(&rec).map_err(|e| AwsError::internal(e.to_string()))?,
+            });
+        }
+        match logs.state.batch(&ops) {
+            Ok(()) => return Ok(()),
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -29,34 +29,6 @@ fn save(logs: &Logs, scope: &str, group: &str, rec: &GroupRec) -> Result<(), Aws
     Ok(logs.state.put(GROUPS, &model::group_key(scope, group), &bytes)?)
 }
 
-/// Creates the group unless it exists.
-pub(crate) fn ensure(logs: &Logs, scope: &str, group: &str) -> Result<(), AwsError> {
-    let key = model::group_key(scope, group);
-    if logs.state.get(GROUPS, &key)?.is_some() {
-        return Ok(());
-    }
-    let rec = GroupRec {
-        creation_time: now_ms(),
-        ..Default::default()
-    };
-    let bytes = serde_json::to_vec(&rec).map_err(|e| AwsError::internal(e.to_string()))?;
-    match logs.state.batch(&[
-        WriteOp::Check {
-            table: GROUPS.into(),
-            key: key.clone(),
-            expected: None,
-        },
-        WriteOp::Put {
-            table: GROUPS.into(),
-            key,
-            value: bytes,
-        },
-    ]) {
-        Ok(()) | Err(basalt_store::StoreError::Conflict) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn tags_of(input: &Value, name: &str) -> Result<Vec<(String, String)>, AwsError> {
     let Some(map) = input.get(name).and_then(Value::as_object) else {
         return Ok(Vec::new());

@@ -19,6 +19,8 @@ use basalt_store::StateStore;
 use serde_json::Value;
 use std::sync::Arc;
 
+pub use events::Append;
+
 pub struct Logs {
     state: Arc<dyn StateStore>,
 }
@@ -78,22 +80,11 @@ impl Logs {
         Arc::new(Logs { state })
     }
 
-    /// Appends `events` (timestamp ms, message), already in time order, to a stream of the
-    /// account and region of `scope`, creating the group and the stream when missing.
-    pub fn append(
-        &self,
-        scope: &str,
-        group: &str,
-        stream: &str,
-        events: &[(i64, String)],
-    ) -> Result<(), AwsError> {
-        groups::ensure(self, scope, group)?;
-        streams::ensure(self, scope, group, stream)?;
-        let doc: Vec<Value> = events
-            .iter()
-            .map(|(t, m)| serde_json::json!({"timestamp": t, "message": m}))
-            .collect();
-        events::put(self, scope, group, stream, &doc).map(|_| ())
+    /// Appends service-written events (Lambda's function output) to their streams,
+    /// creating groups and streams on first use, in one transaction together with `extra`
+    /// writes (data points).
+    pub fn append(&self, items: &[Append], extra: &[basalt_store::WriteOp]) -> Result<(), AwsError> {
+        events::append_batch(self, items, extra)
     }
 }
 

@@ -77,3 +77,28 @@ pub fn parse_position(p: &str) -> Option<(i64, u64)> {
 pub fn group_arn(region: &str, account: &str, group: &str) -> String {
     format!("arn:aws:logs:{region}:{account}:log-group:{group}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_sort_by_time_then_sequence_and_parse_back() {
+        let a = position(1_700_000_000_000, 9);
+        let b = position(1_700_000_000_000, 10);
+        let c = position(1_700_000_000_001, 0);
+        assert!(a < b && b < c, "byte order is time order");
+        assert_eq!(parse_position(&b), Some((1_700_000_000_000, 10)));
+        assert_eq!(parse_position("12"), None);
+        assert_eq!(parse_position(&"x".repeat(25)), None);
+        // Negative timestamps clamp to zero rather than breaking the order.
+        assert_eq!(parse_position(&position(-5, 1)), Some((0, 1)));
+    }
+
+    #[test]
+    fn stream_keys_of_one_group_share_its_prefix_only() {
+        let g = stream_key("a/r", "/aws/lambda/f", "");
+        assert!(stream_key("a/r", "/aws/lambda/f", "2026/01/01/[$LATEST]x").starts_with(&g));
+        assert!(!stream_key("a/r", "/aws/lambda/f2", "s").starts_with(&g));
+    }
+}

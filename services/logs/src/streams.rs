@@ -53,23 +53,11 @@ pub(crate) fn load(logs: &Logs, scope: &str, group: &str, stream: &str) -> Resul
     Ok((rec, raw))
 }
 
-fn new_stream() -> StreamRec {
+pub(crate) fn new_stream() -> StreamRec {
     StreamRec {
         id: basalt_core::ids::upper_alnum(12).to_lowercase(),
         creation_time: now_ms(),
         ..Default::default()
-    }
-}
-
-/// Creates the stream unless it exists (the group must exist).
-pub(crate) fn ensure(logs: &Logs, scope: &str, group: &str, stream: &str) -> Result<(), AwsError> {
-    let key = model::stream_key(scope, group, stream);
-    if logs.state.get(STREAMS, &key)?.is_some() {
-        return Ok(());
-    }
-    match insert(logs, key, &new_stream()) {
-        Ok(()) | Err(basalt_store::StoreError::Conflict) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
 
