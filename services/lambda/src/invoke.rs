@@ -417,7 +417,7 @@ pub(crate) enum Telemetry {
 
 /// How long the writer gathers telemetry before one commit: invocations that end within it
 /// share a transaction (and its fsync).
-const TELEMETRY_WINDOW: Duration = Duration::from_millis(10);
+const TELEMETRY_WINDOW: Duration = Duration::from_millis(50);
 
 fn send(l: &Lambda, t: Telemetry) {
     let tx = l.telemetry.get_or_init(|| {
