@@ -53,7 +53,8 @@ fn memory_kib(pid: i32) -> (u64, u64) {
     };
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let (mut rss, hwm) = (field(&status, "VmRSS:"), field(&status, "VmHWM:"));
-    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     for child in children.split_whitespace() {
         let s = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
         rss += field(&s, "VmRSS:");
@@ -81,11 +82,7 @@ impl Env {
         let (channel, replies) = Channel::new(ready.clone());
         let server = tokio::spawn(runtime_api::serve(listener, channel.clone()));
 
-        let log_stream = format!(
-            "{}/[{}]{id}",
-            chrono_date(),
-            spec.version
-        );
+        let log_stream = format!("{}/[{}]{id}", chrono_date(), spec.version);
         // What AWS mounts: the environment's own /tmp, and the layers (or nothing) at /opt.
         let empty_opt = work_dir.join("empty-opt");
         std::fs::create_dir_all(&empty_opt).map_err(start_err)?;
@@ -121,10 +118,13 @@ impl Env {
         cmd.args(&launch.args)
             .current_dir(&spec.task_root)
             .env_clear()
-            .env("PATH", match &opt {
-                Some(o) => format!("{o}/bin:/usr/local/bin:/usr/bin:/bin"),
-                None => "/usr/local/bin:/usr/bin:/bin".into(),
-            })
+            .env(
+                "PATH",
+                match &opt {
+                    Some(o) => format!("{o}/bin:/usr/local/bin:/usr/bin:/bin"),
+                    None => "/usr/local/bin:/usr/bin:/bin".into(),
+                },
+            )
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
             .env("TMPDIR", &tmp)
@@ -133,7 +133,10 @@ impl Env {
             .envs(launch.vars.iter().map(|(k, v)| (k, v)))
             .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
             .env("LAMBDA_TASK_ROOT", &task_root)
-            .env("LAMBDA_RUNTIME_DIR", launch.program.parent().unwrap_or(&spec.task_root))
+            .env(
+                "LAMBDA_RUNTIME_DIR",
+                launch.program.parent().unwrap_or(&spec.task_root),
+            )
             .env("_HANDLER", &spec.handler)
             .env("AWS_LAMBDA_LOG_STREAM_NAME", &log_stream)
             .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
@@ -150,9 +153,9 @@ impl Env {
                 sandbox.enforce()
             });
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            EngineError::Start(format!("{}: {e}", launch.program.display()))
-        })?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| EngineError::Start(format!("{}: {e}", launch.program.display())))?;
         // Drop our copies of the write end, so the pipe closes when the process exits.
         drop(cmd);
         let pid = child.id().map_or(0, |p| p as i32);
@@ -237,7 +240,10 @@ impl Env {
         let start_ms = now_ms();
         logs.push((
             start_ms,
-            format!("START RequestId: {} Version: {}", inv.request_id, spec.version),
+            format!(
+                "START RequestId: {} Version: {}",
+                inv.request_id, spec.version
+            ),
         ));
         let reply = match early {
             Some(r) => Some(r),
@@ -284,7 +290,10 @@ impl Env {
             max_memory_mb
         );
         if let Some(d) = init_duration {
-            report.push_str(&format!("Init Duration: {:.2} ms\t", d.as_secs_f64() * 1000.0));
+            report.push_str(&format!(
+                "Init Duration: {:.2} ms\t",
+                d.as_secs_f64() * 1000.0
+            ));
         }
         let end_ms = now_ms();
         logs.push((end_ms, format!("END RequestId: {}", inv.request_id)));
@@ -331,7 +340,11 @@ impl Env {
     }
 
     /// The invocation's result, and whether the environment may serve another.
-    fn result_of(&self, reply: Option<Reply>, inv: &Invocation) -> (Result<Bytes, FunctionError>, bool) {
+    fn result_of(
+        &self,
+        reply: Option<Reply>,
+        inv: &Invocation,
+    ) -> (Result<Bytes, FunctionError>, bool) {
         let id = &inv.request_id;
         match reply {
             Some(Reply::Response { body, .. }) => (Ok(body), true),
@@ -407,5 +420,7 @@ fn chrono_date() -> String {
 
 /// `2026-12-06T01:02:03.456Z`.
 fn chrono_datetime() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }

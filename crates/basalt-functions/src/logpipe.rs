@@ -47,7 +47,8 @@ fn push_bytes(buf: &mut Buf, bytes: &[u8]) {
     }
     while buf.partial.len() > MAX_LINE {
         let line: Vec<u8> = buf.partial.drain(..MAX_LINE).collect();
-        buf.lines.push((ts, String::from_utf8_lossy(&line).into_owned()));
+        buf.lines
+            .push((ts, String::from_utf8_lossy(&line).into_owned()));
     }
 }
 

@@ -102,7 +102,12 @@ impl Engine {
 
     /// Invocations running now under `concurrency_key`.
     pub fn running(&self, concurrency_key: &str) -> u32 {
-        self.state.lock().running.get(concurrency_key).copied().unwrap_or(0)
+        self.state
+            .lock()
+            .running
+            .get(concurrency_key)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Idle environments of every function.
@@ -174,7 +179,10 @@ impl Engine {
             Ok(l) => l,
             Err(why) if PROVIDED_RUNTIMES.contains(&spec.runtime.as_str()) => {
                 return Ok(Err(Outcome {
-                    result: Err(FunctionError::platform("Runtime.InvalidEntrypoint", why.clone())),
+                    result: Err(FunctionError::platform(
+                        "Runtime.InvalidEntrypoint",
+                        why.clone(),
+                    )),
                     logs: vec![(now_ms(), why)],
                     duration: Duration::ZERO,
                     init_duration: None,
@@ -191,6 +199,11 @@ impl Engine {
                 spec.runtime
             );
         }
-        Ok(Ok(crate::env::Env::start(spec.clone(), launch, &self.config.work_dir).await?))
+        Ok(Ok(crate::env::Env::start(
+            spec.clone(),
+            launch,
+            &self.config.work_dir,
+        )
+        .await?))
     }
 }

@@ -54,9 +54,7 @@ pub struct Runtimes {
 
 impl Default for Runtimes {
     fn default() -> Self {
-        Runtimes {
-            dir: default_dir(),
-        }
+        Runtimes { dir: default_dir() }
     }
 }
 
@@ -109,7 +107,9 @@ impl Runtimes {
     }
 
     fn node_ric(&self) -> Option<PathBuf> {
-        let ric = self.dir.join("nodejs/node_modules/aws-lambda-ric/bin/index.mjs");
+        let ric = self
+            .dir
+            .join("nodejs/node_modules/aws-lambda-ric/bin/index.mjs");
         ric.exists().then_some(ric)
     }
 
@@ -157,9 +157,14 @@ impl Runtimes {
             });
         }
         if PROVIDED_RUNTIMES.contains(&runtime) {
-            let candidates = [Some(task_root.join("bootstrap")), opt.map(|o| o.join("bootstrap"))];
+            let candidates = [
+                Some(task_root.join("bootstrap")),
+                opt.map(|o| o.join("bootstrap")),
+            ];
             let Some(bootstrap) = candidates.into_iter().flatten().find(|p| p.is_file()) else {
-                return Err("Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into());
+                return Err(
+                    "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]".into(),
+                );
             };
             return Ok(Launch {
                 program: bootstrap,
@@ -198,13 +203,19 @@ impl Runtimes {
             .chain(["python3".to_owned()]);
         for exe in candidates {
             let Ok(out) = Command::new(&exe)
-                .args(["-c", "import sys; print('python%d.%d' % sys.version_info[:2])"])
+                .args([
+                    "-c",
+                    "import sys; print('python%d.%d' % sys.version_info[:2])",
+                ])
                 .output()
             else {
                 continue;
             };
             let name = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if !out.status.success() || !PYTHON_RUNTIMES.contains(&name.as_str()) || seen.contains(&name) {
+            if !out.status.success()
+                || !PYTHON_RUNTIMES.contains(&name.as_str())
+                || seen.contains(&name)
+            {
                 continue;
             }
             seen.push(name.clone());
@@ -213,7 +224,11 @@ impl Runtimes {
                 eprintln!("{name}: installed ({})", venv.display());
                 continue;
             }
-            eprintln!("{name}: installing {} into {}", PYTHON_PACKAGES.join(" "), venv.display());
+            eprintln!(
+                "{name}: installing {} into {}",
+                PYTHON_PACKAGES.join(" "),
+                venv.display()
+            );
             let _ = std::fs::remove_dir_all(&venv);
             let run = |cmd: &mut Command| -> Result<(), String> {
                 let status = cmd.status().map_err(|e| e.to_string())?;
@@ -241,9 +256,10 @@ impl Runtimes {
 /// parent of its `bin`).
 fn venv_home(venv: &Path) -> Option<PathBuf> {
     let cfg = std::fs::read_to_string(venv.join("pyvenv.cfg")).ok()?;
-    let home = cfg
-        .lines()
-        .find_map(|l| l.strip_prefix("home").map(|v| v.trim_start_matches([' ', '=']).trim()))?;
+    let home = cfg.lines().find_map(|l| {
+        l.strip_prefix("home")
+            .map(|v| v.trim_start_matches([' ', '=']).trim())
+    })?;
     let bin = std::fs::canonicalize(home).ok()?;
     bin.parent().map(Path::to_path_buf)
 }
@@ -265,7 +281,9 @@ mod tests {
         let r = Runtimes {
             dir: dir.path().to_owned(),
         };
-        let e = r.launch("python3.12", "index.handler", dir.path(), None).unwrap_err();
+        let e = r
+            .launch("python3.12", "index.handler", dir.path(), None)
+            .unwrap_err();
         assert!(e.contains("basalt runtimes pull"), "{e}");
     }
 
@@ -275,7 +293,9 @@ mod tests {
         let r = Runtimes {
             dir: dir.path().to_owned(),
         };
-        let e = r.launch("provided.al2023", "x", dir.path(), None).unwrap_err();
+        let e = r
+            .launch("provided.al2023", "x", dir.path(), None)
+            .unwrap_err();
         assert!(e.contains("bootstrap"), "{e}");
         std::fs::write(dir.path().join("bootstrap"), "#!/bin/sh\n").unwrap();
         let l = r.launch("provided.al2023", "x", dir.path(), None).unwrap();

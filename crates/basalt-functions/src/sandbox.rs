@@ -26,7 +26,14 @@ pub const SYSTEM_READ: &[&str] = &[
 ];
 
 /// Writable devices.
-pub const SYSTEM_WRITE: &[&str] = &["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/tty", "/dev/shm"];
+pub const SYSTEM_WRITE: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/tty",
+    "/dev/shm",
+];
 
 /// What the kernel offers, once per process.
 pub fn probe() -> &'static str {
@@ -127,8 +134,14 @@ impl Sandbox {
         }
         let build = || -> Result<RulesetCreated, landlock::RulesetError> {
             let all = AccessFs::from_all(ABI_USED);
-            let read_trees = SYSTEM_READ.iter().map(PathBuf::from).chain(read.iter().cloned());
-            let write_trees = SYSTEM_WRITE.iter().map(PathBuf::from).chain(write.iter().cloned());
+            let read_trees = SYSTEM_READ
+                .iter()
+                .map(PathBuf::from)
+                .chain(read.iter().cloned());
+            let write_trees = SYSTEM_WRITE
+                .iter()
+                .map(PathBuf::from)
+                .chain(write.iter().cloned());
             let rules = read_trees
                 .map(|p| (p, AccessFs::from_read(ABI_USED)))
                 .chain(write_trees.map(|p| (p, all)));
@@ -177,7 +190,8 @@ impl Sandbox {
                         return false;
                     }
                     let bytes = text.to_bytes();
-                    let ok = libc::write(fd, bytes.as_ptr().cast(), bytes.len()) == bytes.len() as isize;
+                    let ok =
+                        libc::write(fd, bytes.as_ptr().cast(), bytes.len()) == bytes.len() as isize;
                     libc::close(fd);
                     ok
                 };
@@ -189,11 +203,25 @@ impl Sandbox {
                 }
             }
             // Mounts made here stay in this namespace.
-            if libc::mount(c"none".as_ptr(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            if libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) != 0
+            {
                 return false;
             }
             for (src, dst) in &self.mounts {
-                if libc::mount(src.as_ptr(), dst.as_ptr(), std::ptr::null(), libc::MS_BIND | libc::MS_REC, std::ptr::null()) != 0 {
+                if libc::mount(
+                    src.as_ptr(),
+                    dst.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+                {
                     return false;
                 }
             }

@@ -11,9 +11,7 @@ pub const MAX_UNZIPPED: u64 = 262_144_000;
 pub enum UnpackError {
     #[error("Could not unzip uploaded file. Please check your file, then try to upload again.")]
     NotAZip,
-    #[error(
-        "Unzipped size must be smaller than {MAX_UNZIPPED} bytes"
-    )]
+    #[error("Unzipped size must be smaller than {MAX_UNZIPPED} bytes")]
     TooLarge,
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -32,7 +30,8 @@ pub fn hex_sha256(zip: &[u8]) -> String {
 
 /// Checks that `zip` is a readable archive within the unzipped limit, without writing it.
 pub fn check(zip: &[u8]) -> Result<(), UnpackError> {
-    let archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|_| UnpackError::NotAZip)?;
+    let archive =
+        zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|_| UnpackError::NotAZip)?;
     let mut total = 0u64;
     for i in 0..archive.len() {
         let mut archive = archive.clone();
@@ -73,7 +72,9 @@ fn unpack_all(zips: &[&[u8]], root: &Path, name: &str) -> Result<PathBuf, Unpack
     let tmp = root.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&tmp)?;
     let mut total = 0u64;
-    let result = zips.iter().try_for_each(|zip| extract(zip, &tmp, &mut total));
+    let result = zips
+        .iter()
+        .try_for_each(|zip| extract(zip, &tmp, &mut total));
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
@@ -154,7 +155,10 @@ mod tests {
         let root = unpack(&zip, dir.path()).unwrap();
         assert_eq!(std::fs::read(root.join("lib/a.py")).unwrap(), b"x = 1\n");
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(root.join("bootstrap")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(root.join("bootstrap"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111);
         assert!(!dir.path().join("evil").exists());
         assert_eq!(unpack(&zip, dir.path()).unwrap(), root);
@@ -163,7 +167,10 @@ mod tests {
     #[test]
     fn later_layers_replace_earlier_files() {
         let dir = tempfile::tempdir().unwrap();
-        let a = zip_of(&[("python/m.py", b"a", 0o444), ("bin/tool", b"#!/bin/sh\n", 0o755)]);
+        let a = zip_of(&[
+            ("python/m.py", b"a", 0o444),
+            ("bin/tool", b"#!/bin/sh\n", 0o755),
+        ]);
         let b = zip_of(&[("python/m.py", b"b", 0o644)]);
         let opt = unpack_layers(&[&a, &b], dir.path()).unwrap();
         assert_eq!(std::fs::read(opt.join("python/m.py")).unwrap(), b"b");

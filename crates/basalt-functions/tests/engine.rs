@@ -7,7 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn spec(task_root: &Path, runtime: &str, handler: &str, timeout_ms: u64, memory_mb: u32) -> Arc<EnvSpec> {
+fn spec(
+    task_root: &Path,
+    runtime: &str,
+    handler: &str,
+    timeout_ms: u64,
+    memory_mb: u32,
+) -> Arc<EnvSpec> {
     Arc::new(EnvSpec {
         key: format!("{}:{runtime}:{handler}", task_root.display()),
         concurrency_key: task_root.display().to_string(),
@@ -73,20 +79,32 @@ fn shell_function(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(&task).unwrap();
     std::fs::write(task.join("bootstrap"), SHELL_BOOTSTRAP).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(task.join("bootstrap"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        task.join("bootstrap"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
     task
 }
 
 fn body(o: &basalt_functions::Outcome) -> serde_json::Value {
     match &o.result {
         Ok(b) => serde_json::from_slice(b).unwrap(),
-        Err(e) => panic!("function error {}: {}", e.error_type, String::from_utf8_lossy(&e.body)),
+        Err(e) => panic!(
+            "function error {}: {}",
+            e.error_type,
+            String::from_utf8_lossy(&e.body)
+        ),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shell_bootstrap_is_warm_logs_and_fails_as_aws_does() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: no curl");
         return;
     }
@@ -97,7 +115,10 @@ async fn shell_bootstrap_is_warm_logs_and_fails_as_aws_does() {
 
     let first = e.invoke(&s, &inv(r#"{"n":1}"#), None).await.unwrap();
     assert_eq!(body(&first)["count"], 1);
-    assert!(first.init_duration.is_some(), "a cold start has an init duration");
+    assert!(
+        first.init_duration.is_some(),
+        "a cold start has an init duration"
+    );
     let lines: Vec<&str> = first.logs.iter().map(|(_, l)| l.as_str()).collect();
     assert_eq!(lines[0], "init my.handler", "{lines:?}");
     assert!(lines[1].starts_with("START RequestId: ") && lines[1].ends_with("Version: $LATEST"));
@@ -122,8 +143,18 @@ async fn shell_bootstrap_is_warm_logs_and_fails_as_aws_does() {
     let err = timed_out.result.unwrap_err();
     assert_eq!(err.error_type, "Sandbox.Timedout");
     let msg: serde_json::Value = serde_json::from_slice(&err.body).unwrap();
-    assert!(msg["errorMessage"].as_str().unwrap().ends_with("Task timed out after 2.00 seconds"));
-    assert!(timed_out.logs.iter().any(|(_, l)| l.contains("Task timed out after 2.00 seconds")));
+    assert!(
+        msg["errorMessage"]
+            .as_str()
+            .unwrap()
+            .ends_with("Task timed out after 2.00 seconds")
+    );
+    assert!(
+        timed_out
+            .logs
+            .iter()
+            .any(|(_, l)| l.contains("Task timed out after 2.00 seconds"))
+    );
     // The timed-out environment is gone: a new one starts counting at 1.
     let fresh = e.invoke(&s, &inv("5"), None).await.unwrap();
     assert_eq!(body(&fresh)["count"], 1);
@@ -136,7 +167,11 @@ async fn shell_bootstrap_is_warm_logs_and_fails_as_aws_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_hides_other_files_and_limits_concurrency() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: no curl");
         return;
     }
@@ -151,7 +186,10 @@ async fn the_sandbox_hides_other_files_and_limits_concurrency() {
     let out = e.invoke(&s, &inv(r#""secret""#), None).await.unwrap();
     let read = body(&out);
     if e.isolation().starts_with("landlock") {
-        assert!(read.as_str().unwrap().contains("Permission denied"), "{read}");
+        assert!(
+            read.as_str().unwrap().contains("Permission denied"),
+            "{read}"
+        );
     } else {
         eprintln!("no Landlock on this kernel: isolation not checked");
     }
@@ -218,10 +256,22 @@ def handler(event, context):
     assert_eq!(b["request"], i.request_id.as_str());
     assert!(b["left"].as_i64().unwrap() > 2000);
     assert!(first.logs.iter().any(|(_, l)| l == "loading"));
-    assert!(first.logs.iter().any(|(_, l)| l == "call 1"), "{:?}", first.logs);
-    assert_eq!(body(&e.invoke(&s, &inv("{}"), None).await.unwrap())["calls"], 2);
+    assert!(
+        first.logs.iter().any(|(_, l)| l == "call 1"),
+        "{:?}",
+        first.logs
+    );
+    assert_eq!(
+        body(&e.invoke(&s, &inv("{}"), None).await.unwrap())["calls"],
+        2
+    );
 
-    let err = e.invoke(&s, &inv(r#""boom""#), None).await.unwrap().result.unwrap_err();
+    let err = e
+        .invoke(&s, &inv(r#""boom""#), None)
+        .await
+        .unwrap()
+        .result
+        .unwrap_err();
     assert_eq!(err.error_type, "ValueError");
     let doc: serde_json::Value = serde_json::from_slice(&err.body).unwrap();
     assert_eq!(doc["errorMessage"], "boom!");
@@ -231,6 +281,11 @@ def handler(event, context):
     assert_eq!(oom.result.unwrap_err().error_type, "Runtime.OutOfMemory");
 
     let broken = spec(&task, "python3.12", "broken.handler", 3000, 128);
-    let err = e.invoke(&broken, &inv("{}"), None).await.unwrap().result.unwrap_err();
+    let err = e
+        .invoke(&broken, &inv("{}"), None)
+        .await
+        .unwrap()
+        .result
+        .unwrap_err();
     assert_eq!(err.error_type, "Runtime.ImportModuleError");
 }

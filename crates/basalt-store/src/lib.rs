@@ -104,6 +104,26 @@ impl Store {
     }
 }
 
+/// A store failure as the services answer it: 503 `ServiceUnavailableException` while the
+/// backend cannot be reached (clients retry), else 500 `ServiceException`.
+impl From<StoreError> for basalt_core::AwsError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(why) => {
+                tracing::warn!("state store unavailable: {why}");
+                basalt_core::AwsError::new(
+                    503,
+                    "ServiceUnavailableException",
+                    "The service is unavailable. Try again later.",
+                )
+            }
+            e => {
+                basalt_core::AwsError::new(500, "ServiceException", format!("Internal error: {e}"))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,20 +177,3 @@ mod tests {
     }
 }
 
-/// A store failure as the services answer it: 503 `ServiceUnavailableException` while the
-/// backend cannot be reached (clients retry), else 500 `ServiceException`.
-impl From<StoreError> for basalt_core::AwsError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(why) => {
-                tracing::warn!("state store unavailable: {why}");
-                basalt_core::AwsError::new(
-                    503,
-                    "ServiceUnavailableException",
-                    "The service is unavailable. Try again later.",
-                )
-            }
-            e => basalt_core::AwsError::new(500, "ServiceException", format!("Internal error: {e}")),
-        }
-    }
-}

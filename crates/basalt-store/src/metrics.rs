@@ -134,6 +134,10 @@ mod tests {
         let got = m.points("a", "r", "AWS/Lambda", "Invocations").unwrap();
         assert_eq!(got.iter().map(|p| p.value).collect::<Vec<_>>(), [1.0, 2.0]);
         assert_eq!(m.points("a", "r", "AWS/Lambda", "Errors").unwrap().len(), 1);
-        assert!(m.points("b", "r", "AWS/Lambda", "Errors").unwrap().is_empty());
+        assert!(
+            m.points("b", "r", "AWS/Lambda", "Errors")
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -25,10 +25,13 @@ pub fn build(
         Some(d) => {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::path::absolute(d).unwrap_or_else(|_| d.clone()).hash(&mut h);
+            std::path::absolute(d)
+                .unwrap_or_else(|_| d.clone())
+                .hash(&mut h);
             std::path::Path::new("/var/tmp/basalt-lambda").join(format!("{:016x}", h.finish()))
         }
-        None => std::path::Path::new("/var/tmp/basalt-lambda").join(format!("ephemeral-{}", std::process::id())),
+        None => std::path::Path::new("/var/tmp/basalt-lambda")
+            .join(format!("ephemeral-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
@@ -53,7 +56,11 @@ pub fn build(
             // Code from S3 (Code.S3Bucket/S3Key) is read in-process, as the account's own.
             read_object: Some(Arc::new(move |account, bucket, key, version| {
                 s3.read_object(account, bucket, key, version).map_err(|e| {
-                    basalt_core::AwsError::new(500, "ServiceException", format!("reading the code from S3: {e}"))
+                    basalt_core::AwsError::new(
+                        500,
+                        "ServiceException",
+                        format!("reading the code from S3: {e}"),
+                    )
                 })
             })),
             retry_delays_ms,
@@ -106,10 +113,17 @@ pub fn runtimes(command: RuntimesCommand) -> anyhow::Result<()> {
     match command {
         RuntimesCommand::Pull => {
             let installed = r.pull().map_err(|e| anyhow::anyhow!(e))?;
-            println!("Lambda runtimes in {}: {}", r.dir.display(), installed.join(", "));
+            println!(
+                "Lambda runtimes in {}: {}",
+                r.dir.display(),
+                installed.join(", ")
+            );
         }
         RuntimesCommand::List => {
-            println!("runtime directory: {} (BASALT_RUNTIME_DIR)", r.dir.display());
+            println!(
+                "runtime directory: {} (BASALT_RUNTIME_DIR)",
+                r.dir.display()
+            );
             println!("{}", r.describe());
             println!("isolation: {}", basalt_functions::sandbox::probe());
         }
@@ -128,19 +142,28 @@ impl basalt_gateway::RawHandler for FunctionUrls {
         use http_body_util::BodyExt;
         let lambda = self.0.clone();
         async move {
-            let rest = req.uri().path().strip_prefix(basalt_lambda::URL_PATH).unwrap_or_default();
+            let rest = req
+                .uri()
+                .path()
+                .strip_prefix(basalt_lambda::URL_PATH)
+                .unwrap_or_default();
             let (id, path) = match rest.split_once('/') {
                 Some((id, p)) => (id.to_owned(), format!("/{p}")),
                 None => (rest.to_owned(), "/".to_owned()),
             };
             let (parts, body) = req.into_parts();
             // Function URLs take at most 6 MB, as Invoke does.
-            let body = match http_body_util::Limited::new(body, 6 * 1024 * 1024).collect().await {
+            let body = match http_body_util::Limited::new(body, 6 * 1024 * 1024)
+                .collect()
+                .await
+            {
                 Ok(b) => b.to_bytes(),
                 Err(_) => {
                     return http::Response::builder()
                         .status(413)
-                        .body(basalt_gateway::full(bytes::Bytes::from_static(b"{\"Message\":\"Request Entity Too Large\"}")))
+                        .body(basalt_gateway::full(bytes::Bytes::from_static(
+                            b"{\"Message\":\"Request Entity Too Large\"}",
+                        )))
                         .expect("static response");
                 }
             };
@@ -166,12 +189,15 @@ impl basalt_gateway::RawHandler for FunctionUrls {
             for (k, v) in &out.headers {
                 resp = resp.header(k, v);
             }
-            resp.body(basalt_gateway::full(out.body)).unwrap_or_else(|_| {
-                http::Response::builder()
-                    .status(502)
-                    .body(basalt_gateway::full(bytes::Bytes::from_static(b"{\"Message\":\"Internal Server Error\"}")))
-                    .expect("static response")
-            })
+            resp.body(basalt_gateway::full(out.body))
+                .unwrap_or_else(|_| {
+                    http::Response::builder()
+                        .status(502)
+                        .body(basalt_gateway::full(bytes::Bytes::from_static(
+                            b"{\"Message\":\"Internal Server Error\"}",
+                        )))
+                        .expect("static response")
+                })
         }
         .boxed()
     }

@@ -3,11 +3,11 @@
 
 use crate::model::{self, Config, FUNCTIONS, FunctionRec, LATEST, function_arn};
 use crate::{Lambda, conflict, invalid_value, not_found, str_of};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use basalt_core::{AwsError, Output, RequestContext};
 use basalt_functions::{runtimes, unpack};
 use basalt_store::{StoreError, WriteOp};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -43,7 +43,11 @@ const RESERVED_VARS: &[&str] = &[
     "LAMBDA_RUNTIME_DIR",
 ];
 
-pub(crate) fn function_missing(ctx: &RequestContext, name: &str, qualifier: Option<&str>) -> AwsError {
+pub(crate) fn function_missing(
+    ctx: &RequestContext,
+    name: &str,
+    qualifier: Option<&str>,
+) -> AwsError {
     let mut arn = function_arn(&ctx.region, &ctx.account_id, name);
     if let Some(q) = qualifier {
         arn = format!("{arn}:{q}");
@@ -51,7 +55,11 @@ pub(crate) fn function_missing(ctx: &RequestContext, name: &str, qualifier: Opti
     not_found(format!("Function not found: {arn}"))
 }
 
-pub(crate) fn load(l: &Lambda, ctx: &RequestContext, name: &str) -> Result<(FunctionRec, Vec<u8>), AwsError> {
+pub(crate) fn load(
+    l: &Lambda,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<(FunctionRec, Vec<u8>), AwsError> {
     let raw = l
         .state
         .get(FUNCTIONS, &model::function_key(&ctx.scope(), name))?
@@ -95,15 +103,26 @@ pub(crate) fn save(
 
 /// The name of an unqualified reference (create and configuration updates take none).
 fn unqualified_name(ctx: &RequestContext, input: &Value) -> Result<String, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?;
     if r.qualifier.is_some() {
-        return Err(invalid_value("Unqualified function name is required for this operation."));
+        return Err(invalid_value(
+            "Unqualified function name is required for this operation.",
+        ));
     }
     Ok(r.name)
 }
 
 /// The configuration document AWS returns (`FunctionConfiguration`).
-pub(crate) fn config_doc(ctx: &RequestContext, name: &str, c: &Config, qualified_arn: bool) -> Value {
+pub(crate) fn config_doc(
+    ctx: &RequestContext,
+    name: &str,
+    c: &Config,
+    qualified_arn: bool,
+) -> Value {
     let mut arn = function_arn(&ctx.region, &ctx.account_id, name);
     if qualified_arn || c.version != LATEST {
         arn = format!("{arn}:{}", c.version);
@@ -202,14 +221,24 @@ fn env_of(input: &Value) -> Result<Option<std::collections::BTreeMap<String, Str
     Ok(Some(vars))
 }
 
-fn check_range(input: &Value, name: &str, member: &str, lo: u64, hi: u64) -> Result<Option<u32>, AwsError> {
+fn check_range(
+    input: &Value,
+    name: &str,
+    member: &str,
+    lo: u64,
+    hi: u64,
+) -> Result<Option<u32>, AwsError> {
     let Some(v) = input.get(name).and_then(Value::as_u64) else {
         return Ok(None);
     };
     if v < lo || v > hi {
         return Err(invalid_value(format!(
             "1 validation error detected: Value '{v}' at '{member}' failed to satisfy constraint: Member must have value {} {}",
-            if v < lo { "greater than or equal to" } else { "less than or equal to" },
+            if v < lo {
+                "greater than or equal to"
+            } else {
+                "less than or equal to"
+            },
             if v < lo { lo } else { hi }
         )));
     }
@@ -259,13 +288,25 @@ fn apply_config(c: &mut Config, input: &Value) -> Result<(), AwsError> {
         c.env = env;
     }
     if let Some(a) = input.get("Architectures").and_then(Value::as_array) {
-        c.architectures = a.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        c.architectures = a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
     }
-    if let Some(m) = input.get("TracingConfig").and_then(|t| t.get("Mode")).and_then(Value::as_str) {
+    if let Some(m) = input
+        .get("TracingConfig")
+        .and_then(|t| t.get("Mode"))
+        .and_then(Value::as_str)
+    {
         c.tracing = m.to_owned();
     }
     if let Some(d) = input.get("DeadLetterConfig") {
-        c.dead_letter = d.get("TargetArn").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        c.dead_letter = d
+            .get("TargetArn")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned);
     }
     if let Some(k) = str_of(input, "KMSKeyArn") {
         c.kms_key = (!k.is_empty()).then(|| k.to_owned());
@@ -277,11 +318,20 @@ fn apply_config(c: &mut Config, input: &Value) -> Result<(), AwsError> {
 }
 
 /// Applies `Layers` (they must exist; their code is pinned in the configuration).
-fn apply_layers(l: &Lambda, ctx: &RequestContext, c: &mut Config, input: &Value) -> Result<(), AwsError> {
+fn apply_layers(
+    l: &Lambda,
+    ctx: &RequestContext,
+    c: &mut Config,
+    input: &Value,
+) -> Result<(), AwsError> {
     let Some(layers) = input.get("Layers").and_then(Value::as_array) else {
         return Ok(());
     };
-    let arns: Vec<String> = layers.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+    let arns: Vec<String> = layers
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
     crate::layers::check_function_layers(l, ctx, &arns)?;
     let pinned = crate::layers::pinned(l, ctx, &arns)?;
     c.layer_hexes = pinned.iter().map(|(h, _)| h.clone()).collect();
@@ -291,20 +341,33 @@ fn apply_layers(l: &Lambda, ctx: &RequestContext, c: &mut Config, input: &Value)
 }
 
 /// The package of a create or code update: stored, unpacked once, and described.
-pub(crate) fn take_code(l: &Lambda, ctx: &RequestContext, input: &Value, code: &Value) -> Result<(Vec<u8>, String, String), AwsError> {
-    let zip = match (str_of(code, "ZipFile"), str_of(code, "S3Bucket"), str_of(code, "ImageUri")) {
-        (Some(b64), None, None) => B64
-            .decode(b64)
-            .map_err(|_| invalid_value("Could not unzip uploaded file. Please check your file, then try to upload again."))?,
+pub(crate) fn take_code(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+    code: &Value,
+) -> Result<(Vec<u8>, String, String), AwsError> {
+    let zip = match (
+        str_of(code, "ZipFile"),
+        str_of(code, "S3Bucket"),
+        str_of(code, "ImageUri"),
+    ) {
+        (Some(b64), None, None) => B64.decode(b64).map_err(|_| {
+            invalid_value(
+                "Could not unzip uploaded file. Please check your file, then try to upload again.",
+            )
+        })?,
         (None, Some(bucket), None) => {
             let key = str_of(code, "S3Key").unwrap_or_default();
             let Some(read) = &l.config.read_object else {
-                return Err(invalid_value("Reading code from S3 is not available on this server."));
+                return Err(invalid_value(
+                    "Reading code from S3 is not available on this server.",
+                ));
             };
             read(&ctx.account_id, bucket, key, str_of(code, "S3ObjectVersion"))?.ok_or_else(|| {
-                invalid_value(format!(
-                    "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist."
-                ))
+                invalid_value(
+                    "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist.",
+                )
             })?.to_vec()
         }
         (None, None, Some(_)) => {
@@ -382,7 +445,10 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
             .collect();
     }
-    let publish = input.get("Publish").and_then(Value::as_bool).unwrap_or(false);
+    let publish = input
+        .get("Publish")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut extra = Vec::new();
     let mut shown = rec.config.clone();
     if publish {
@@ -396,7 +462,10 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
         }
         r => r?,
     }
-    Ok(Output::new(in_progress(config_doc(ctx, &name, &shown, false), true)))
+    Ok(Output::new(in_progress(
+        config_doc(ctx, &name, &shown, false),
+        true,
+    )))
 }
 
 /// The configuration a reference names: `$LATEST`, a version or an alias's version.
@@ -453,7 +522,11 @@ fn url_key(l: &Lambda) -> Vec<u8> {
                     value: fresh.clone(),
                 },
             ]);
-            l.state.get("lambda.secrets", KEY).ok().flatten().unwrap_or(fresh)
+            l.state
+                .get("lambda.secrets", KEY)
+                .ok()
+                .flatten()
+                .unwrap_or(fresh)
         })
         .clone()
 }
@@ -466,7 +539,9 @@ fn sign(l: &Lambda, text: &str) -> String {
 
 pub(crate) fn code_for_url(l: &Lambda, path: &str, query: &str) -> Option<bytes::Bytes> {
     let params: std::collections::HashMap<String, String> =
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
     let expires: i64 = params.get("Expires")?.parse().ok()?;
     if expires < chrono::Utc::now().timestamp() {
         return None;
@@ -486,7 +561,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let config = resolve_config(l, ctx, &rec, r.qualifier.as_deref())?;
     let mut out = json!({
@@ -502,8 +581,16 @@ pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
     Ok(Output::new(out))
 }
 
-pub(crate) fn get_configuration(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+pub(crate) fn get_configuration(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let config = resolve_config(l, ctx, &rec, r.qualifier.as_deref())?;
     Ok(Output::new(config_doc(ctx, &r.name, &config, false)))
@@ -513,7 +600,10 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
     let scope = ctx.scope();
     let max = input
         .get("MaxItems")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(50)
         .clamp(1, 10_000) as usize;
     let all_versions = str_of(input, "FunctionVersion") == Some("ALL");
@@ -525,13 +615,19 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
         )));
     }
     let mut after = match str_of(input, "Marker") {
-        Some(m) => Some(model::function_key(&scope, &String::from_utf8(B64.decode(m).map_err(|_| invalid_value("Invalid marker"))?).map_err(|_| invalid_value("Invalid marker"))?)),
+        Some(m) => Some(model::function_key(
+            &scope,
+            &String::from_utf8(B64.decode(m).map_err(|_| invalid_value("Invalid marker"))?)
+                .map_err(|_| invalid_value("Invalid marker"))?,
+        )),
         None => None,
     };
     let mut out = Vec::new();
     let mut next = None;
     'pages: loop {
-        let page = l.state.scan(FUNCTIONS, &format!("{scope}/"), after.as_deref(), 100)?;
+        let page = l
+            .state
+            .scan(FUNCTIONS, &format!("{scope}/"), after.as_deref(), 100)?;
         if page.is_empty() {
             break;
         }
@@ -578,7 +674,11 @@ fn check_revision(input: &Value, current: &str) -> Result<(), AwsError> {
     }
 }
 
-pub(crate) fn update_code(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn update_code(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     check_revision(input, &rec.config.revision_id)?;
@@ -593,7 +693,11 @@ pub(crate) fn update_code(l: &Lambda, ctx: &RequestContext, input: &Value) -> Re
     rec.config.code_sha256 = sha;
     rec.config.code_hex = hex;
     if let Some(a) = input.get("Architectures").and_then(Value::as_array) {
-        rec.config.architectures = a.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+        rec.config.architectures = a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
     }
     rec.config.last_modified = model::timestamp_now();
     rec.config.revision_id = model::revision();
@@ -605,11 +709,21 @@ pub(crate) fn update_code(l: &Lambda, ctx: &RequestContext, input: &Value) -> Re
         shown = published;
     }
     save(l, ctx, &rec, Some(raw), extra)?;
-    l.engine.retire(&format!("{}:{LATEST}:", function_arn(&ctx.region, &ctx.account_id, &name)));
-    Ok(Output::new(in_progress(config_doc(ctx, &name, &shown, false), false)))
+    l.engine.retire(&format!(
+        "{}:{LATEST}:",
+        function_arn(&ctx.region, &ctx.account_id, &name)
+    ));
+    Ok(Output::new(in_progress(
+        config_doc(ctx, &name, &shown, false),
+        false,
+    )))
 }
 
-pub(crate) fn update_configuration(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn update_configuration(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     check_revision(input, &rec.config.revision_id)?;
@@ -618,29 +732,50 @@ pub(crate) fn update_configuration(l: &Lambda, ctx: &RequestContext, input: &Val
     rec.config.last_modified = model::timestamp_now();
     rec.config.revision_id = model::revision();
     save(l, ctx, &rec, Some(raw), Vec::new())?;
-    l.engine.retire(&format!("{}:{LATEST}:", function_arn(&ctx.region, &ctx.account_id, &name)));
-    Ok(Output::new(in_progress(config_doc(ctx, &name, &rec.config, false), false)))
+    l.engine.retire(&format!(
+        "{}:{LATEST}:",
+        function_arn(&ctx.region, &ctx.account_id, &name)
+    ));
+    Ok(Output::new(in_progress(
+        config_doc(ctx, &name, &rec.config, false),
+        false,
+    )))
 }
 
 pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (rec, raw) = load(l, ctx, &r.name)?;
     let scope = ctx.scope();
     let arn = function_arn(&ctx.region, &ctx.account_id, &r.name);
     match r.qualifier.as_deref() {
         Some(LATEST) => {
-            return Err(invalid_value("$LATEST version cannot be deleted without deleting the function."));
+            return Err(invalid_value(
+                "$LATEST version cannot be deleted without deleting the function.",
+            ));
         }
         Some(q) => {
-            let n: u64 = q.parse().map_err(|_| invalid_value("Deletion of aliases is not supported by DeleteFunction; use DeleteAlias."))?;
-            crate::versions::load_version(l, ctx, &r.name, n).map_err(|_| function_missing(ctx, &r.name, Some(q)))?;
-            if let Some(alias) = crate::versions::aliases_of(l, ctx, &r.name)?.into_iter().find(|a| a.version == q) {
+            let n: u64 = q.parse().map_err(|_| {
+                invalid_value(
+                    "Deletion of aliases is not supported by DeleteFunction; use DeleteAlias.",
+                )
+            })?;
+            crate::versions::load_version(l, ctx, &r.name, n)
+                .map_err(|_| function_missing(ctx, &r.name, Some(q)))?;
+            if let Some(alias) = crate::versions::aliases_of(l, ctx, &r.name)?
+                .into_iter()
+                .find(|a| a.version == q)
+            {
                 return Err(conflict(format!(
                     "Unable to delete version because the following aliases reference it: [{}]",
                     alias.name
                 )));
             }
-            l.state.delete(model::VERSIONS, &model::version_key(&scope, &r.name, n))?;
+            l.state
+                .delete(model::VERSIONS, &model::version_key(&scope, &r.name, n))?;
             l.engine.retire(&format!("{arn}:{q}:"));
         }
         None => {
@@ -659,7 +794,10 @@ pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
             let prefix = format!("{}/", model::function_key(&scope, &r.name));
             for table in [model::VERSIONS, model::ALIASES] {
                 for (key, _) in l.state.scan(table, &prefix, None, 100_000)? {
-                    ops.push(WriteOp::Delete { table: table.into(), key });
+                    ops.push(WriteOp::Delete {
+                        table: table.into(),
+                        key,
+                    });
                 }
             }
             match l.state.batch(&ops) {
@@ -675,7 +813,10 @@ pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 
 fn reserved_elsewhere(l: &Lambda, ctx: &RequestContext, except: &str) -> Result<u32, AwsError> {
     let mut total = 0;
-    for (_, raw) in l.state.scan(FUNCTIONS, &format!("{}/", ctx.scope()), None, 100_000)? {
+    for (_, raw) in l
+        .state
+        .scan(FUNCTIONS, &format!("{}/", ctx.scope()), None, 100_000)?
+    {
         if let Ok(rec) = serde_json::from_slice::<FunctionRec>(&raw)
             && rec.name != except
         {
@@ -685,10 +826,17 @@ fn reserved_elsewhere(l: &Lambda, ctx: &RequestContext, except: &str) -> Result<
     Ok(total)
 }
 
-pub(crate) fn put_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn put_concurrency(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
-    let n = input.get("ReservedConcurrentExecutions").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let n = input
+        .get("ReservedConcurrentExecutions")
+        .and_then(Value::as_u64)
+        .unwrap_or(0) as u32;
     let others = reserved_elsewhere(l, ctx, &name)?;
     if others + n > ACCOUNT_CONCURRENCY - UNRESERVED_MIN {
         return Err(invalid_value(format!(
@@ -700,7 +848,11 @@ pub(crate) fn put_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value) -
     Ok(Output::new(json!({"ReservedConcurrentExecutions": n})))
 }
 
-pub(crate) fn get_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn get_concurrency(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
     Ok(Output::new(match rec.reserved_concurrency {
@@ -709,7 +861,11 @@ pub(crate) fn get_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value) -
     }))
 }
 
-pub(crate) fn delete_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn delete_concurrency(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     rec.reserved_concurrency = None;
@@ -718,7 +874,11 @@ pub(crate) fn delete_concurrency(l: &Lambda, ctx: &RequestContext, input: &Value
 }
 
 /// The function a tagging call's `Resource` ARN names.
-fn tagged(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<(FunctionRec, Vec<u8>), AwsError> {
+fn tagged(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<(FunctionRec, Vec<u8>), AwsError> {
     let arn = str_of(input, "Resource").unwrap_or_default();
     let r = model::parse_ref(arn, None, &ctx.account_id)?;
     load(l, ctx, &r.name)
@@ -728,7 +888,8 @@ pub(crate) fn tag(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
     let (mut rec, raw) = tagged(l, ctx, input)?;
     if let Some(tags) = input.get("Tags").and_then(Value::as_object) {
         for (k, v) in tags {
-            rec.tags.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+            rec.tags
+                .insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
         }
     }
     if rec.tags.len() > 50 {
@@ -740,7 +901,12 @@ pub(crate) fn tag(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
 
 pub(crate) fn untag(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let (mut rec, raw) = tagged(l, ctx, input)?;
-    for k in input.get("TagKeys").and_then(Value::as_array).into_iter().flatten() {
+    for k in input
+        .get("TagKeys")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(k) = k.as_str() {
             rec.tags.remove(k);
         }
@@ -749,7 +915,11 @@ pub(crate) fn untag(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<O
     Ok(Output::empty())
 }
 
-pub(crate) fn list_tags(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn list_tags(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let (rec, _) = tagged(l, ctx, input)?;
     Ok(Output::new(json!({ "Tags": rec.tags })))
 }
@@ -757,7 +927,10 @@ pub(crate) fn list_tags(l: &Lambda, ctx: &RequestContext, input: &Value) -> Resu
 pub(crate) fn account_settings(l: &Lambda, ctx: &RequestContext) -> Result<Output, AwsError> {
     let mut count = 0u64;
     let mut size = 0u64;
-    for (_, raw) in l.state.scan(FUNCTIONS, &format!("{}/", ctx.scope()), None, 100_000)? {
+    for (_, raw) in l
+        .state
+        .scan(FUNCTIONS, &format!("{}/", ctx.scope()), None, 100_000)?
+    {
         if let Ok(rec) = serde_json::from_slice::<FunctionRec>(&raw) {
             count += 1;
             size += rec.config.code_size;
@@ -780,24 +953,43 @@ fn qualifier_of(input: &Value) -> String {
     str_of(input, "Qualifier").unwrap_or(LATEST).to_owned()
 }
 
-pub(crate) fn put_event_invoke_config(l: &Lambda, ctx: &RequestContext, operation: &str, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn put_event_invoke_config(
+    l: &Lambda,
+    ctx: &RequestContext,
+    operation: &str,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
     let retries = input.get("MaximumRetryAttempts").and_then(Value::as_u64);
     if retries.is_some_and(|r| r > 2) {
-        return Err(invalid_value("1 validation error detected: Value at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value less than or equal to 2"));
+        return Err(invalid_value(
+            "1 validation error detected: Value at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value less than or equal to 2",
+        ));
     }
-    let age = input.get("MaximumEventAgeInSeconds").and_then(Value::as_u64);
+    let age = input
+        .get("MaximumEventAgeInSeconds")
+        .and_then(Value::as_u64);
     if age.is_some_and(|a| !(60..=21600).contains(&a)) {
-        return Err(invalid_value("1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value between 60 and 21600"));
+        return Err(invalid_value(
+            "1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value between 60 and 21600",
+        ));
     }
     let mut cfg: Map<String, Value> = if operation == "UpdateFunctionEventInvokeConfig" {
-        rec.event_invoke.get(&q).and_then(Value::as_object).cloned().unwrap_or_default()
+        rec.event_invoke
+            .get(&q)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     } else {
         Map::new()
     };
-    for k in ["MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"] {
+    for k in [
+        "MaximumRetryAttempts",
+        "MaximumEventAgeInSeconds",
+        "DestinationConfig",
+    ] {
         if let Some(v) = input.get(k) {
             cfg.insert(k.into(), v.clone());
         }
@@ -811,19 +1003,31 @@ pub(crate) fn put_event_invoke_config(l: &Lambda, ctx: &RequestContext, operatio
     Ok(Output::new(Value::Object(cfg)))
 }
 
-pub(crate) fn get_event_invoke_config(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn get_event_invoke_config(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
-    rec.event_invoke.get(&q).cloned().map(Output::new).ok_or_else(|| {
-        not_found(format!(
-            "The function {}:{q} doesn't have an EventInvokeConfig",
-            function_arn(&ctx.region, &ctx.account_id, &name)
-        ))
-    })
+    rec.event_invoke
+        .get(&q)
+        .cloned()
+        .map(Output::new)
+        .ok_or_else(|| {
+            not_found(format!(
+                "The function {}:{q} doesn't have an EventInvokeConfig",
+                function_arn(&ctx.region, &ctx.account_id, &name)
+            ))
+        })
 }
 
-pub(crate) fn delete_event_invoke_config(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn delete_event_invoke_config(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);

@@ -4,11 +4,11 @@
 use crate::functions::{blob_key, function_missing, load, resolve_config};
 use crate::model::{self, Config, LATEST, function_arn};
 use crate::{Lambda, invalid_value, str_of};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use basalt_core::{AwsError, Output, RequestContext};
 use basalt_functions::{EngineError, EnvSpec, Invocation, Outcome};
 use basalt_store::WriteOp;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,7 +38,12 @@ pub(crate) struct Credentials {
 
 /// The version an invocation runs: an alias routes between its version and an additional
 /// one by weight.
-fn pick_version(l: &Lambda, ctx: &RequestContext, name: &str, qualifier: Option<&str>) -> Result<Option<String>, AwsError> {
+fn pick_version(
+    l: &Lambda,
+    ctx: &RequestContext,
+    name: &str,
+    qualifier: Option<&str>,
+) -> Result<Option<String>, AwsError> {
     let Some(q) = qualifier else {
         return Ok(None);
     };
@@ -66,13 +71,24 @@ struct Prepared {
     invoked_arn: String,
 }
 
-fn prepare(l: &Lambda, ctx: &RequestContext, input: &Value, limit: usize) -> Result<Prepared, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+fn prepare(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+    limit: usize,
+) -> Result<Prepared, AwsError> {
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let version = pick_version(l, ctx, &r.name, r.qualifier.as_deref())?;
     let config = resolve_config(l, ctx, &rec, version.as_deref())?;
     let payload = match str_of(input, "Payload") {
-        Some(b64) => B64.decode(b64).map_err(|_| invalid_value("Payload is not valid base64"))?,
+        Some(b64) => B64
+            .decode(b64)
+            .map_err(|_| invalid_value("Payload is not valid base64"))?,
         None => Vec::new(),
     };
     if payload.len() > limit {
@@ -90,7 +106,9 @@ fn prepare(l: &Lambda, ctx: &RequestContext, input: &Value, limit: usize) -> Res
             return Err(AwsError::new(
                 400,
                 "InvalidRequestContentException",
-                format!("Could not parse request body into json: Could not parse payload into json: {e}"),
+                format!(
+                    "Could not parse request body into json: Could not parse payload into json: {e}"
+                ),
             )
             .with_field("Type", "User"));
         }
@@ -109,9 +127,17 @@ fn prepare(l: &Lambda, ctx: &RequestContext, input: &Value, limit: usize) -> Res
     })
 }
 
-pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) async fn invoke(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
-    let limit = if kind == "Event" { MAX_ASYNC_PAYLOAD } else { MAX_SYNC_PAYLOAD };
+    let limit = if kind == "Event" {
+        MAX_ASYNC_PAYLOAD
+    } else {
+        MAX_SYNC_PAYLOAD
+    };
     let Prepared {
         rec,
         config,
@@ -126,12 +152,31 @@ pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
     match kind {
         "DryRun" => Ok(Output::new(json!({"StatusCode": 204}))),
         "Event" => {
-            let request_id = enqueue(l, ctx, &r.name, &config.version, r.qualifier.as_deref(), &invoked_arn, &payload)?;
+            let request_id = enqueue(
+                l,
+                ctx,
+                &r.name,
+                &config.version,
+                r.qualifier.as_deref(),
+                &invoked_arn,
+                &payload,
+            )?;
             let _ = request_id;
             Ok(Output::new(json!({"StatusCode": 202})))
         }
         "RequestResponse" => {
-            let outcome = run(l, &ctx.account_id, &ctx.region, &rec.name, &config, rec.reserved_concurrency, invoked_arn, payload, ctx.request_id.clone()).await?;
+            let outcome = run(
+                l,
+                &ctx.account_id,
+                &ctx.region,
+                &rec.name,
+                &config,
+                rec.reserved_concurrency,
+                invoked_arn,
+                payload,
+                ctx.request_id.clone(),
+            )
+            .await?;
             let mut out = json!({
                 "StatusCode": 200,
                 "ExecutedVersion": config.version,
@@ -157,13 +202,28 @@ pub(crate) async fn invoke(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
 /// InvokeWithResponseStream. Python's runtime client answers in one piece (as on AWS, where
 /// only some runtimes stream), so the response arrives as `PayloadChunk` events of at most
 /// 64 KiB followed by `InvokeComplete`.
-pub(crate) async fn invoke_stream(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) async fn invoke_stream(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let kind = str_of(input, "InvocationType").unwrap_or("RequestResponse");
     let p = prepare(l, ctx, input, MAX_SYNC_PAYLOAD)?;
     if kind == "DryRun" {
         return Ok(Output::new(json!({"StatusCode": 204})));
     }
-    let outcome = run(l, &ctx.account_id, &ctx.region, &p.rec.name, &p.config, p.rec.reserved_concurrency, p.invoked_arn, p.payload, ctx.request_id.clone()).await?;
+    let outcome = run(
+        l,
+        &ctx.account_id,
+        &ctx.region,
+        &p.rec.name,
+        &p.config,
+        p.rec.reserved_concurrency,
+        p.invoked_arn,
+        p.payload,
+        ctx.request_id.clone(),
+    )
+    .await?;
     let mut events = Vec::new();
     let mut complete = serde_json::Map::new();
     match &outcome.result {
@@ -177,7 +237,10 @@ pub(crate) async fn invoke_stream(l: &Lambda, ctx: &RequestContext, input: &Valu
         }
         Err(e) => {
             complete.insert("ErrorCode".into(), json!(e.error_type));
-            complete.insert("ErrorDetails".into(), json!(String::from_utf8_lossy(&e.body)));
+            complete.insert(
+                "ErrorDetails".into(),
+                json!(String::from_utf8_lossy(&e.body)),
+            );
         }
     }
     if str_of(input, "LogType") == Some("Tail") {
@@ -194,10 +257,20 @@ pub(crate) async fn invoke_stream(l: &Lambda, ctx: &RequestContext, input: &Valu
 }
 
 /// The legacy InvokeAsync: an `Event` invocation of `$LATEST`.
-pub(crate) async fn invoke_async_legacy(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?;
+pub(crate) async fn invoke_async_legacy(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?;
     let (rec, _) = load(l, ctx, &r.name)?;
-    let payload = B64.decode(str_of(input, "InvokeArgs").unwrap_or_default()).unwrap_or_default();
+    let payload = B64
+        .decode(str_of(input, "InvokeArgs").unwrap_or_default())
+        .unwrap_or_default();
     let arn = function_arn(&ctx.region, &ctx.account_id, &r.name);
     enqueue(l, ctx, &rec.name, LATEST, None, &arn, &payload)?;
     Ok(Output::new(json!({"Status": 202})))
@@ -219,7 +292,13 @@ fn tail(logs: &[(i64, String)]) -> String {
 
 /// Temporary credentials for `role`, issued by STS in-process and reused while they have
 /// more than an hour left.
-async fn credentials(l: &Lambda, account: &str, region: &str, role: &str, name: &str) -> Result<Credentials, AwsError> {
+async fn credentials(
+    l: &Lambda,
+    account: &str,
+    region: &str,
+    role: &str,
+    name: &str,
+) -> Result<Credentials, AwsError> {
     let now = chrono::Utc::now().timestamp();
     let cache_key = format!("{account}/{role}/{name}");
     if let Some(c) = l.credentials.lock().get(&cache_key)
@@ -233,11 +312,16 @@ async fn credentials(l: &Lambda, account: &str, region: &str, role: &str, name: 
         .ok_or_else(|| AwsError::internal("Lambda started without STS"))?;
     let ctx = RequestContext::internal(account, region, &l.config.endpoint);
     let out = registry
-        .call(&ctx, "sts", "AssumeRole", json!({
-            "RoleArn": role,
-            "RoleSessionName": name,
-            "DurationSeconds": 43_200,
-        }))
+        .call(
+            &ctx,
+            "sts",
+            "AssumeRole",
+            json!({
+                "RoleArn": role,
+                "RoleSessionName": name,
+                "DurationSeconds": 43_200,
+            }),
+        )
         .await?;
     let c = &out.body["Credentials"];
     let creds = Credentials {
@@ -270,7 +354,11 @@ async fn task_root(l: &Lambda, account: &str, hex: &str) -> Result<std::path::Pa
 }
 
 /// The function's layers unpacked in order on this node: its `/opt`.
-async fn opt_root(l: &Lambda, account: &str, hexes: Vec<String>) -> Result<std::path::PathBuf, AwsError> {
+async fn opt_root(
+    l: &Lambda,
+    account: &str,
+    hexes: Vec<String>,
+) -> Result<std::path::PathBuf, AwsError> {
     let root = l.engine.config.work_dir.join("opt");
     let blobs = l.blobs.clone();
     let account = account.to_owned();
@@ -278,10 +366,13 @@ async fn opt_root(l: &Lambda, account: &str, hexes: Vec<String>) -> Result<std::
         let mut zips = Vec::with_capacity(hexes.len());
         for hex in &hexes {
             let key = blob_key(&account, hex);
-            zips.push(blobs.get(&key)?.ok_or_else(|| AwsError::internal(format!("the layer package {key} is missing")))?);
+            zips.push(blobs.get(&key)?.ok_or_else(|| {
+                AwsError::internal(format!("the layer package {key} is missing"))
+            })?);
         }
         let refs: Vec<&[u8]> = zips.iter().map(|z| z.as_ref()).collect();
-        basalt_functions::unpack::unpack_layers(&refs, &root).map_err(|e| AwsError::internal(e.to_string()))
+        basalt_functions::unpack::unpack_layers(&refs, &root)
+            .map_err(|e| AwsError::internal(e.to_string()))
     })
     .await
     .map_err(|e| AwsError::internal(e.to_string()))?
@@ -313,22 +404,35 @@ pub(crate) async fn run(
         .and_then(|c| c.get("LogGroup"))
         .and_then(Value::as_str)
         .map_or_else(|| format!("/aws/lambda/{name}"), str::to_owned);
-    let mut vars: Vec<(String, String)> = config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut vars: Vec<(String, String)> = config
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     vars.extend([
         ("AWS_REGION".into(), region.to_owned()),
         ("AWS_DEFAULT_REGION".into(), region.to_owned()),
         ("AWS_LAMBDA_FUNCTION_NAME".into(), name.to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION".into(), config.version.clone()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), config.memory.to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
+            config.memory.to_string(),
+        ),
         ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group.clone()),
-        ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{}", config.runtime)),
+        (
+            "AWS_EXECUTION_ENV".into(),
+            format!("AWS_Lambda_{}", config.runtime),
+        ),
         ("AWS_ENDPOINT_URL".into(), l.config.endpoint.clone()),
         ("AWS_ACCESS_KEY_ID".into(), creds.key),
         ("AWS_SECRET_ACCESS_KEY".into(), creds.secret),
         ("AWS_SESSION_TOKEN".into(), creds.token),
     ]);
     let spec = Arc::new(EnvSpec {
-        key: format!("{arn}:{}:{}:{}", config.version, config.revision_id, config.code_hex),
+        key: format!(
+            "{arn}:{}:{}:{}",
+            config.version, config.revision_id, config.code_hex
+        ),
         concurrency_key: arn.clone(),
         runtime: config.runtime.clone(),
         handler: config.handler.clone(),
@@ -353,36 +457,67 @@ pub(crate) async fn run(
         ),
     };
     let outcome = l.engine.invoke(&spec, &inv, reserved).await;
-    publish_metrics(l, account, region, name, outcome.as_ref().ok(), matches!(outcome, Err(EngineError::Throttled)));
+    publish_metrics(
+        l,
+        account,
+        region,
+        name,
+        outcome.as_ref().ok(),
+        matches!(outcome, Err(EngineError::Throttled)),
+    );
     let outcome = outcome.map_err(|e| match e {
         EngineError::Throttled => AwsError::new(429, "TooManyRequestsException", "Rate Exceeded.")
-            .with_field("Reason", "ReservedFunctionConcurrentInvocationLimitExceeded")
+            .with_field(
+                "Reason",
+                "ReservedFunctionConcurrentInvocationLimitExceeded",
+            )
             .with_field("Type", "User"),
-        EngineError::RuntimeMissing(why) => AwsError::new(502, "InvalidRuntimeException", why).with_field("Type", "User"),
+        EngineError::RuntimeMissing(why) => {
+            AwsError::new(502, "InvalidRuntimeException", why).with_field("Type", "User")
+        }
         EngineError::Start(why) => AwsError::new(500, "ServiceException", why),
     })?;
     let stream = if outcome.log_stream.is_empty() {
-        format!("{}/[{}]{}", chrono::Utc::now().format("%Y/%m/%d"), config.version, uuid::Uuid::new_v4().simple())
+        format!(
+            "{}/[{}]{}",
+            chrono::Utc::now().format("%Y/%m/%d"),
+            config.version,
+            uuid::Uuid::new_v4().simple()
+        )
     } else {
         outcome.log_stream.clone()
     };
-    send(l, Telemetry::Logs(basalt_logs::Append {
-        scope: format!("{account}/{region}"),
-        group: log_group,
-        stream,
-        events: outcome.logs.clone(),
-    }));
+    send(
+        l,
+        Telemetry::Logs(basalt_logs::Append {
+            scope: format!("{account}/{region}"),
+            group: log_group,
+            stream,
+            events: outcome.logs.clone(),
+        }),
+    );
     Ok(outcome)
 }
 
 /// The `AWS/Lambda` metrics of one invocation (dimension `FunctionName`).
-fn publish_metrics(l: &Lambda, account: &str, region: &str, name: &str, outcome: Option<&Outcome>, throttled: bool) {
+fn publish_metrics(
+    l: &Lambda,
+    account: &str,
+    region: &str,
+    name: &str,
+    outcome: Option<&Outcome>,
+    throttled: bool,
+) {
     let mut metrics: Vec<(&str, f64, &str)> = Vec::new();
     match outcome {
         Some(o) => {
             metrics.push(("Invocations", 1.0, "Count"));
             metrics.push(("Errors", if o.result.is_err() { 1.0 } else { 0.0 }, "Count"));
-            metrics.push(("Duration", o.duration.as_secs_f64() * 1000.0, "Milliseconds"));
+            metrics.push((
+                "Duration",
+                o.duration.as_secs_f64() * 1000.0,
+                "Milliseconds",
+            ));
             // This invocation included: it has finished by now.
             let running = l.engine.running(&function_arn(region, account, name)) + 1;
             metrics.push(("ConcurrentExecutions", f64::from(running), "Count"));
@@ -391,21 +526,24 @@ fn publish_metrics(l: &Lambda, account: &str, region: &str, name: &str, outcome:
         None => return,
     }
     let now = chrono::Utc::now().timestamp_millis();
-    send(l, Telemetry::Points(
-        metrics
-            .into_iter()
-            .map(|(metric, value, unit)| basalt_store::metrics::DataPoint {
-                account_id: account.to_owned(),
-                region: region.to_owned(),
-                namespace: "AWS/Lambda".into(),
-                metric: metric.into(),
-                dimensions: [("FunctionName".to_owned(), name.to_owned())].into(),
-                value,
-                unit: unit.into(),
-                timestamp_ms: now,
-            })
-            .collect(),
-    ));
+    send(
+        l,
+        Telemetry::Points(
+            metrics
+                .into_iter()
+                .map(|(metric, value, unit)| basalt_store::metrics::DataPoint {
+                    account_id: account.to_owned(),
+                    region: region.to_owned(),
+                    namespace: "AWS/Lambda".into(),
+                    metric: metric.into(),
+                    dimensions: [("FunctionName".to_owned(), name.to_owned())].into(),
+                    value,
+                    unit: unit.into(),
+                    timestamp_ms: now,
+                })
+                .collect(),
+        ),
+    );
 }
 
 /// Function output and data points, written after the answer (as CloudWatch receives them a
@@ -492,7 +630,8 @@ fn enqueue(
         accepted_ms: l.state.clock_ms()?,
     };
     let bytes = serde_json::to_vec(&q).map_err(|e| AwsError::internal(e.to_string()))?;
-    l.state.enqueue(ASYNC_QUEUE, &q.request_id, &bytes, q.accepted_ms)?;
+    l.state
+        .enqueue(ASYNC_QUEUE, &q.request_id, &bytes, q.accepted_ms)?;
     if let Some(n) = l.async_wake.get() {
         n.notify_one();
     }
@@ -500,7 +639,10 @@ fn enqueue(
 }
 
 pub(crate) fn start_async_worker(l: Arc<Lambda>) {
-    let wake = l.async_wake.get_or_init(|| Arc::new(tokio::sync::Notify::new())).clone();
+    let wake = l
+        .async_wake
+        .get_or_init(|| Arc::new(tokio::sync::Notify::new()))
+        .clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(8));
     tokio::spawn(async move {
         loop {
@@ -545,7 +687,10 @@ pub(crate) fn start_async_worker(l: Arc<Lambda>) {
 /// the final failure in the same transaction that removes the item.
 async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
     let Ok(q) = serde_json::from_slice::<Queued>(&claim.payload) else {
-        tracing::warn!("dropping an unreadable asynchronous invocation {}", claim.id);
+        tracing::warn!(
+            "dropping an unreadable asynchronous invocation {}",
+            claim.id
+        );
         let _ = l.state.complete(&claim, &[]);
         return;
     };
@@ -573,7 +718,18 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
         let qualifier = (q.version != LATEST).then_some(q.version.as_str());
         let config = resolve_config(l, &ctx, &rec, qualifier)?;
         let payload = Bytes::from(B64.decode(&q.payload).unwrap_or_default());
-        let outcome = run(l, &q.account, &q.region, &q.name, &config, rec.reserved_concurrency, q.invoked_arn.clone(), payload, q.request_id.clone()).await?;
+        let outcome = run(
+            l,
+            &q.account,
+            &q.region,
+            &q.name,
+            &config,
+            rec.reserved_concurrency,
+            q.invoked_arn.clone(),
+            payload,
+            q.request_id.clone(),
+        )
+        .await?;
         let settings = rec
             .event_invoke
             .get(q.qualifier.as_deref().unwrap_or(LATEST))
@@ -596,7 +752,10 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
     };
     let mut ops = Vec::new();
     if failed {
-        let max_retries = settings.get("MaximumRetryAttempts").and_then(Value::as_u64).unwrap_or(2) as u32;
+        let max_retries = settings
+            .get("MaximumRetryAttempts")
+            .and_then(Value::as_u64)
+            .unwrap_or(2) as u32;
         let max_age_ms = settings
             .get("MaximumEventAgeInSeconds")
             .and_then(Value::as_i64)

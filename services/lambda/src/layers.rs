@@ -32,7 +32,10 @@ pub(crate) struct LayerRec {
 }
 
 fn layer_arn(ctx: &RequestContext, name: &str) -> String {
-    format!("arn:aws:lambda:{}:{}:layer:{name}", ctx.region, ctx.account_id)
+    format!(
+        "arn:aws:lambda:{}:{}:layer:{name}",
+        ctx.region, ctx.account_id
+    )
 }
 
 fn version_key(ctx: &RequestContext, name: &str, v: u64) -> String {
@@ -44,7 +47,11 @@ fn name_of(ctx: &RequestContext, raw: &str) -> Result<String, AwsError> {
     match raw.rsplit_once(":layer:") {
         Some((prefix, name)) => {
             if !prefix.ends_with(&ctx.account_id) {
-                return Err(AwsError::new(403, "AccessDeniedException", "The layer belongs to another account."));
+                return Err(AwsError::new(
+                    403,
+                    "AccessDeniedException",
+                    "The layer belongs to another account.",
+                ));
             }
             Ok(name.to_owned())
         }
@@ -79,7 +86,12 @@ fn strings(input: &Value, name: &str) -> Vec<String> {
     input
         .get(name)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -88,7 +100,10 @@ pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result
     let content = input.get("Content").cloned().unwrap_or(Value::Null);
     let (zip, sha, hex) = take_code(l, ctx, input, &content)?;
     let runtimes = strings(input, "CompatibleRuntimes");
-    if let Some(bad) = runtimes.iter().find(|r| !basalt_functions::runtimes::is_known(r)) {
+    if let Some(bad) = runtimes
+        .iter()
+        .find(|r| !basalt_functions::runtimes::is_known(r))
+    {
         return Err(invalid_value(format!("Runtime {bad} is not supported.")));
     }
     let name_key = format!("{}/{name}", ctx.scope());
@@ -134,7 +149,9 @@ pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result
             Err(e) => return Err(e.into()),
         }
     }
-    Err(crate::conflict("The layer was published concurrently; retry."))
+    Err(crate::conflict(
+        "The layer was published concurrently; retry.",
+    ))
 }
 
 fn load(l: &Lambda, ctx: &RequestContext, name: &str, v: u64) -> Result<LayerRec, AwsError> {
@@ -148,18 +165,33 @@ fn load(l: &Lambda, ctx: &RequestContext, name: &str, v: u64) -> Result<LayerRec
 fn version_of(input: &Value) -> u64 {
     input
         .get("VersionNumber")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(0)
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let name = name_of(ctx, str_of(input, "LayerName").unwrap_or_default())?;
-    Ok(Output::new(doc(ctx, l, &load(l, ctx, &name, version_of(input))?, true)))
+    Ok(Output::new(doc(
+        ctx,
+        l,
+        &load(l, ctx, &name, version_of(input))?,
+        true,
+    )))
 }
 
 /// Name and version of a layer version ARN.
-pub(crate) fn parse_version_arn(ctx: &RequestContext, arn: &str) -> Result<(String, u64), AwsError> {
-    let bad = || invalid_value(format!("1 validation error detected: Value '{arn}' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"));
+pub(crate) fn parse_version_arn(
+    ctx: &RequestContext,
+    arn: &str,
+) -> Result<(String, u64), AwsError> {
+    let bad = || {
+        invalid_value(format!(
+            "1 validation error detected: Value '{arn}' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{{12}}:layer:[a-zA-Z0-9-_]+:[0-9]+"
+        ))
+    };
     let (head, version) = arn.rsplit_once(':').ok_or_else(bad)?;
     let version: u64 = version.parse().map_err(|_| bad())?;
     let name = name_of(ctx, head)?;
@@ -169,7 +201,11 @@ pub(crate) fn parse_version_arn(ctx: &RequestContext, arn: &str) -> Result<(Stri
     Ok((name, version))
 }
 
-pub(crate) fn get_by_arn(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn get_by_arn(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let (name, v) = parse_version_arn(ctx, str_of(input, "Arn").unwrap_or_default())?;
     Ok(Output::new(doc(ctx, l, &load(l, ctx, &name, v)?, true)))
 }
@@ -184,17 +220,24 @@ fn all(l: &Lambda, prefix: &str) -> Result<Vec<LayerRec>, AwsError> {
 
 fn compatible(r: &LayerRec, input: &Value) -> bool {
     str_of(input, "CompatibleRuntime").is_none_or(|rt| r.runtimes.iter().any(|x| x == rt))
-        && str_of(input, "CompatibleArchitecture").is_none_or(|a| r.architectures.iter().any(|x| x == a))
+        && str_of(input, "CompatibleArchitecture")
+            .is_none_or(|a| r.architectures.iter().any(|x| x == a))
 }
 
 fn page(items: Vec<Value>, input: &Value, field: &str, id: impl Fn(&Value) -> String) -> Output {
     let max = input
         .get("MaxItems")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(50)
         .clamp(1, 50) as usize;
     let start = match str_of(input, "Marker") {
-        Some(m) => items.iter().position(|v| id(v) == m).map_or(items.len(), |i| i + 1),
+        Some(m) => items
+            .iter()
+            .position(|v| id(v) == m)
+            .map_or(items.len(), |i| i + 1),
         None => 0,
     };
     let rest = &items[start.min(items.len())..];
@@ -225,10 +268,16 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
             })
         })
         .collect();
-    Ok(page(items, input, "Layers", |v| v["LayerName"].as_str().unwrap_or_default().to_owned()))
+    Ok(page(items, input, "Layers", |v| {
+        v["LayerName"].as_str().unwrap_or_default().to_owned()
+    }))
 }
 
-pub(crate) fn list_versions(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) fn list_versions(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = name_of(ctx, str_of(input, "LayerName").unwrap_or_default())?;
     let mut items: Vec<Value> = all(l, &format!("{}/{name}/", ctx.scope()))?
         .iter()
@@ -237,18 +286,25 @@ pub(crate) fn list_versions(l: &Lambda, ctx: &RequestContext, input: &Value) -> 
         .collect();
     // Newest first, as AWS lists them.
     items.reverse();
-    Ok(page(items, input, "LayerVersions", |v| v["Version"].to_string()))
+    Ok(page(items, input, "LayerVersions", |v| {
+        v["Version"].to_string()
+    }))
 }
 
 pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let name = name_of(ctx, str_of(input, "LayerName").unwrap_or_default())?;
     // Deleting a version that does not exist succeeds; functions that use it keep their copy.
-    l.state.delete(LAYERS, &version_key(ctx, &name, version_of(input)))?;
+    l.state
+        .delete(LAYERS, &version_key(ctx, &name, version_of(input)))?;
     Ok(Output::empty())
 }
 
 /// Checks a function's `Layers` and returns them as stored (version ARNs).
-pub(crate) fn check_function_layers(l: &Lambda, ctx: &RequestContext, arns: &[String]) -> Result<(), AwsError> {
+pub(crate) fn check_function_layers(
+    l: &Lambda,
+    ctx: &RequestContext,
+    arns: &[String],
+) -> Result<(), AwsError> {
     if arns.len() > MAX_LAYERS {
         return Err(invalid_value(format!(
             "Cannot reference more than {MAX_LAYERS} layers."
@@ -257,14 +313,20 @@ pub(crate) fn check_function_layers(l: &Lambda, ctx: &RequestContext, arns: &[St
     for arn in arns {
         let (name, v) = parse_version_arn(ctx, arn)?;
         if load(l, ctx, &name, v).is_err() {
-            return Err(invalid_value(format!("Layer version {arn} does not exist.")));
+            return Err(invalid_value(format!(
+                "Layer version {arn} does not exist."
+            )));
         }
     }
     Ok(())
 }
 
 /// The hex SHA-256 and size of each layer's package, in order.
-pub(crate) fn pinned(l: &Lambda, ctx: &RequestContext, arns: &[String]) -> Result<Vec<(String, u64)>, AwsError> {
+pub(crate) fn pinned(
+    l: &Lambda,
+    ctx: &RequestContext,
+    arns: &[String],
+) -> Result<Vec<(String, u64)>, AwsError> {
     arns.iter()
         .map(|arn| {
             let (name, v) = parse_version_arn(ctx, arn)?;

@@ -82,7 +82,12 @@ pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 impl Lambda {
-    pub fn new(store: &Store, engine: Arc<Engine>, logs: Arc<basalt_logs::Logs>, config: LambdaConfig) -> Arc<Lambda> {
+    pub fn new(
+        store: &Store,
+        engine: Arc<Engine>,
+        logs: Arc<basalt_logs::Logs>,
+        config: LambdaConfig,
+    ) -> Arc<Lambda> {
         Arc::new(Lambda {
             state: store.state.clone(),
             blobs: store.blobs.clone(),

@@ -112,7 +112,9 @@ pub fn function_arn(region: &str, account: &str, name: &str) -> String {
 
 /// `2026-12-06T02:40:00.000+0000`, Lambda's `LastModified`.
 pub fn timestamp_now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
+        .to_string()
 }
 
 pub fn revision() -> String {
@@ -140,9 +142,17 @@ pub fn parse_ref(
         [acct, "function", name, q] => (Some(*acct), *name, Some(*q)),
         ["arn", _, "lambda", _region, acct, "function", name] => (Some(*acct), *name, None),
         ["arn", _, "lambda", _region, acct, "function", name, q] => (Some(*acct), *name, Some(*q)),
-        _ => return Err(crate::invalid_value(format!("Invalid function name: {raw}"))),
+        _ => {
+            return Err(crate::invalid_value(format!(
+                "Invalid function name: {raw}"
+            )));
+        }
     };
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(crate::invalid_value(format!(
             "1 validation error detected: Value '{raw}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
         )));
@@ -177,12 +187,27 @@ mod tests {
         let r = |s, q| parse_ref(s, q, "000000000000");
         assert_eq!(r("f", None).unwrap().name, "f");
         assert_eq!(r("f:3", None).unwrap().qualifier.as_deref(), Some("3"));
-        assert_eq!(r("f", Some("prod")).unwrap().qualifier.as_deref(), Some("prod"));
-        let arn = r("arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST", None).unwrap();
-        assert_eq!((arn.name.as_str(), arn.qualifier.as_deref()), ("f", Some("$LATEST")));
+        assert_eq!(
+            r("f", Some("prod")).unwrap().qualifier.as_deref(),
+            Some("prod")
+        );
+        let arn = r(
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (arn.name.as_str(), arn.qualifier.as_deref()),
+            ("f", Some("$LATEST"))
+        );
         assert_eq!(r("000000000000:function:f", None).unwrap().name, "f");
         assert!(r("f:1", Some("2")).is_err());
         assert!(r("a b", None).is_err());
-        assert_eq!(r("arn:aws:lambda:us-east-1:111111111111:function:f", None).unwrap_err().status, 403);
+        assert_eq!(
+            r("arn:aws:lambda:us-east-1:111111111111:function:f", None)
+                .unwrap_err()
+                .status,
+            403
+        );
     }
 }

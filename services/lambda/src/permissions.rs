@@ -29,7 +29,11 @@ fn principal(p: &str) -> Value {
 }
 
 pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (mut rec, raw) = load(l, ctx, &r.name)?;
     if let Some(q) = r.qualifier.as_deref() {
         crate::functions::resolve_config(l, ctx, &rec, Some(q))?;
@@ -45,7 +49,11 @@ pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
         .with_field("Type", "User"));
     }
     let sid = str_of(input, "StatementId").unwrap_or_default();
-    if rec.policy.iter().any(|s| s["Sid"] == sid && s["Resource"] == target(ctx, &r.name, r.qualifier.as_deref())) {
+    if rec
+        .policy
+        .iter()
+        .any(|s| s["Sid"] == sid && s["Resource"] == target(ctx, &r.name, r.qualifier.as_deref()))
+    {
         return Err(conflict(format!(
             "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
         )));
@@ -88,14 +96,21 @@ pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
 }
 
 pub(crate) fn remove(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (mut rec, raw) = load(l, ctx, &r.name)?;
     let sid = str_of(input, "StatementId").unwrap_or_default();
     let resource = target(ctx, &r.name, r.qualifier.as_deref());
     let before = rec.policy.len();
-    rec.policy.retain(|s| !(s["Sid"] == sid && s["Resource"] == resource));
+    rec.policy
+        .retain(|s| !(s["Sid"] == sid && s["Resource"] == resource));
     if rec.policy.len() == before {
-        return Err(not_found(format!("Statement {sid} is not found in resource policy.")));
+        return Err(not_found(format!(
+            "Statement {sid} is not found in resource policy."
+        )));
     }
     rec.config.revision_id = model::revision();
     save(l, ctx, &rec, Some(raw), Vec::new())?;
@@ -103,10 +118,18 @@ pub(crate) fn remove(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), str_of(input, "Qualifier"), &ctx.account_id)?;
+    let r = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let resource = target(ctx, &r.name, r.qualifier.as_deref());
-    let statements: Vec<&Value> = rec.policy.iter().filter(|s| s["Resource"] == resource.as_str()).collect();
+    let statements: Vec<&Value> = rec
+        .policy
+        .iter()
+        .filter(|s| s["Resource"] == resource.as_str())
+        .collect();
     if statements.is_empty() {
         return Err(not_found("The resource you requested does not exist."));
     }
@@ -116,5 +139,7 @@ pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
         "Id": "default",
         "Statement": statements,
     });
-    Ok(Output::new(json!({"Policy": policy.to_string(), "RevisionId": rec.config.revision_id})))
+    Ok(Output::new(
+        json!({"Policy": policy.to_string(), "RevisionId": rec.config.revision_id}),
+    ))
 }

@@ -8,9 +8,9 @@
 use crate::functions::{function_missing, load, resolve_config, save};
 use crate::model::{LATEST, function_arn};
 use crate::{Lambda, conflict, invalid_value, not_found, str_of};
+use basalt_core::{AwsError, Output, RequestContext};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use basalt_core::{AwsError, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -81,7 +81,12 @@ fn url_doc(l: &Lambda, ctx: &RequestContext, name: &str, q: &str, u: &UrlRec) ->
 }
 
 fn name_of(ctx: &RequestContext, input: &Value) -> Result<String, AwsError> {
-    Ok(crate::model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name)
+    Ok(crate::model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name)
 }
 
 pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
@@ -90,7 +95,9 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
     let q = qualifier_of(input);
     if q != LATEST {
         if q.parse::<u64>().is_ok() {
-            return Err(invalid_value("Function URLs can only be created for $LATEST or an alias."));
+            return Err(invalid_value(
+                "Function URLs can only be created for $LATEST or an alias.",
+            ));
         }
         crate::versions::load_alias(l, ctx, &name, &q)?;
     }
@@ -149,7 +156,10 @@ pub(crate) fn update(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
     let name = name_of(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
-    let u = rec.urls.get_mut(&q).ok_or_else(|| url_missing(ctx, &name))?;
+    let u = rec
+        .urls
+        .get_mut(&q)
+        .ok_or_else(|| url_missing(ctx, &name))?;
     if let Some(a) = str_of(input, "AuthType") {
         u.auth = a.to_owned();
     }
@@ -181,7 +191,11 @@ pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let name = name_of(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
-    let all: Vec<Value> = rec.urls.iter().map(|(q, u)| url_doc(l, ctx, &name, q, u)).collect();
+    let all: Vec<Value> = rec
+        .urls
+        .iter()
+        .map(|(q, u)| url_doc(l, ctx, &name, q, u))
+        .collect();
     Ok(Output::new(json!({ "FunctionUrlConfigs": all })))
 }
 
@@ -236,11 +250,18 @@ fn event(id: &str, account: &str, req: &UrlRequest, request_id: &str) -> Value {
         }
     }
     let text = std::str::from_utf8(&req.body).ok().filter(|_| {
-        let ct = headers.get("content-type").and_then(Value::as_str).unwrap_or_default();
+        let ct = headers
+            .get("content-type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         !ct.starts_with("application/octet-stream") && !ct.starts_with("image/")
     });
     let now = chrono::Utc::now();
-    let host = headers.get("host").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let host = headers
+        .get("host")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let mut e = json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -294,17 +315,29 @@ fn response_of(result: &[u8]) -> UrlResponse {
                 .and_then(Value::as_object)
                 .map(|h| {
                     h.iter()
-                        .map(|(k, v)| (k.to_lowercase(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                        .map(|(k, v)| {
+                            (
+                                k.to_lowercase(),
+                                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            )
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
-            for c in o.get("cookies").and_then(Value::as_array).into_iter().flatten() {
+            for c in o
+                .get("cookies")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(c) = c.as_str() {
                     headers.push(("set-cookie".into(), c.to_owned()));
                 }
             }
             let body = match o.get("body") {
-                Some(Value::String(s)) if o.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
+                Some(Value::String(s))
+                    if o.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) =>
+                {
                     B64.decode(s).unwrap_or_default().into()
                 }
                 Some(Value::String(s)) => bytes::Bytes::from(s.clone()),
@@ -314,7 +347,11 @@ fn response_of(result: &[u8]) -> UrlResponse {
             if !headers.iter().any(|(k, _)| k == "content-type") {
                 headers.push(("content-type".into(), "application/json".into()));
             }
-            UrlResponse { status, headers, body }
+            UrlResponse {
+                status,
+                headers,
+                body,
+            }
         }
         _ => UrlResponse {
             status: 200,
@@ -343,7 +380,12 @@ pub(crate) async fn serve(l: &Lambda, id: &str, req: UrlRequest) -> UrlResponse 
     };
     // AWS_IAM URLs want a SigV4-signed request; the signature itself is checked only when
     // the server checks signatures (the gateway's --auth), not here.
-    if url.auth == "AWS_IAM" && !req.headers.iter().any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256")) {
+    if url.auth == "AWS_IAM"
+        && !req
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.starts_with("AWS4-HMAC-SHA256"))
+    {
         return plain(403, "Forbidden");
     }
     let qualifier = (target.qualifier != LATEST).then_some(target.qualifier.as_str());
@@ -356,7 +398,18 @@ pub(crate) async fn serve(l: &Lambda, id: &str, req: UrlRequest) -> UrlResponse 
     if let Some(q) = qualifier {
         arn = format!("{arn}:{q}");
     }
-    let outcome = crate::invoke::run(l, &target.account, &target.region, &target.name, &config, rec.reserved_concurrency, arn, payload, ctx.request_id.clone()).await;
+    let outcome = crate::invoke::run(
+        l,
+        &target.account,
+        &target.region,
+        &target.name,
+        &config,
+        rec.reserved_concurrency,
+        arn,
+        payload,
+        ctx.request_id.clone(),
+    )
+    .await;
     let _ = function_missing;
     match outcome {
         Ok(o) => match o.result {
@@ -374,7 +427,9 @@ mod tests {
 
     #[test]
     fn results_become_http_responses() {
-        let r = response_of(br#"{"statusCode": 201, "headers": {"X-A": "1"}, "body": "hi", "cookies": ["a=b"]}"#);
+        let r = response_of(
+            br#"{"statusCode": 201, "headers": {"X-A": "1"}, "body": "hi", "cookies": ["a=b"]}"#,
+        );
         assert_eq!(r.status, 201);
         assert_eq!(&r.body[..], b"hi");
         assert!(r.headers.contains(&("x-a".into(), "1".into())));

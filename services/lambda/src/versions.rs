@@ -8,7 +8,12 @@ use basalt_store::{StoreError, WriteOp};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-pub(crate) fn load_version(l: &Lambda, ctx: &RequestContext, name: &str, n: u64) -> Result<Config, AwsError> {
+pub(crate) fn load_version(
+    l: &Lambda,
+    ctx: &RequestContext,
+    name: &str,
+    n: u64,
+) -> Result<Config, AwsError> {
     let raw = l
         .state
         .get(VERSIONS, &model::version_key(&ctx.scope(), name, n))?
@@ -16,7 +21,11 @@ pub(crate) fn load_version(l: &Lambda, ctx: &RequestContext, name: &str, n: u64)
     serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))
 }
 
-pub(crate) fn all_versions(l: &Lambda, ctx: &RequestContext, name: &str) -> Result<Vec<Config>, AwsError> {
+pub(crate) fn all_versions(
+    l: &Lambda,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<Vec<Config>, AwsError> {
     let prefix = format!("{}/", model::function_key(&ctx.scope(), name));
     Ok(l.state
         .scan(VERSIONS, &prefix, None, 100_000)?
@@ -26,7 +35,11 @@ pub(crate) fn all_versions(l: &Lambda, ctx: &RequestContext, name: &str) -> Resu
 }
 
 /// The write that publishes `rec`'s `$LATEST` as its next version, and that version.
-pub(crate) fn publish_op(ctx: &RequestContext, rec: &mut FunctionRec, description: &str) -> Result<(WriteOp, Config), AwsError> {
+pub(crate) fn publish_op(
+    ctx: &RequestContext,
+    rec: &mut FunctionRec,
+    description: &str,
+) -> Result<(WriteOp, Config), AwsError> {
     let n = rec.next_version;
     rec.next_version += 1;
     let mut c = rec.config.clone();
@@ -60,7 +73,12 @@ fn same_function(a: &Config, b: &Config) -> bool {
 }
 
 pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+    let name = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     let (mut rec, raw) = load(l, ctx, &name)?;
     if let Some(sha) = str_of(input, "CodeSha256")
         && sha != rec.config.code_sha256
@@ -85,28 +103,54 @@ pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result
     {
         return Ok(Output::new(config_doc(ctx, &name, &newest, false)));
     }
-    let (op, published) = publish_op(ctx, &mut rec, str_of(input, "Description").unwrap_or_default())?;
+    let (op, published) = publish_op(
+        ctx,
+        &mut rec,
+        str_of(input, "Description").unwrap_or_default(),
+    )?;
     save(l, ctx, &rec, Some(raw), vec![op])?;
     Ok(Output::new(config_doc(ctx, &name, &published, false)))
 }
 
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+    let name = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     let (rec, _) = load(l, ctx, &name)?;
     let mut all = vec![config_doc(ctx, &name, &rec.config, true)];
-    all.extend(all_versions(l, ctx, &name)?.iter().map(|c| config_doc(ctx, &name, c, false)));
-    page(all, input, "Versions", |v| v["Version"].as_str().unwrap_or_default().to_owned())
+    all.extend(
+        all_versions(l, ctx, &name)?
+            .iter()
+            .map(|c| config_doc(ctx, &name, c, false)),
+    );
+    page(all, input, "Versions", |v| {
+        v["Version"].as_str().unwrap_or_default().to_owned()
+    })
 }
 
 /// One page of `items` by `Marker` / `MaxItems`; the marker is the last item's id.
-fn page(items: Vec<Value>, input: &Value, field: &str, id: impl Fn(&Value) -> String) -> Result<Output, AwsError> {
+fn page(
+    items: Vec<Value>,
+    input: &Value,
+    field: &str,
+    id: impl Fn(&Value) -> String,
+) -> Result<Output, AwsError> {
     let max = input
         .get("MaxItems")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
         .unwrap_or(50)
         .clamp(1, 10_000) as usize;
     let start = match str_of(input, "Marker") {
-        Some(m) => items.iter().position(|v| id(v) == m).map_or(items.len(), |i| i + 1),
+        Some(m) => items
+            .iter()
+            .position(|v| id(v) == m)
+            .map_or(items.len(), |i| i + 1),
         None => 0,
     };
     let rest = &items[start.min(items.len())..];
@@ -121,7 +165,10 @@ fn page(items: Vec<Value>, input: &Value, field: &str, id: impl Fn(&Value) -> St
 }
 
 fn alias_arn(ctx: &RequestContext, function: &str, alias: &str) -> String {
-    format!("{}:{alias}", function_arn(&ctx.region, &ctx.account_id, function))
+    format!(
+        "{}:{alias}",
+        function_arn(&ctx.region, &ctx.account_id, function)
+    )
 }
 
 fn alias_doc(ctx: &RequestContext, function: &str, a: &AliasRec) -> Value {
@@ -138,15 +185,29 @@ fn alias_doc(ctx: &RequestContext, function: &str, a: &AliasRec) -> Value {
     v
 }
 
-pub(crate) fn load_alias(l: &Lambda, ctx: &RequestContext, function: &str, alias: &str) -> Result<AliasRec, AwsError> {
+pub(crate) fn load_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    function: &str,
+    alias: &str,
+) -> Result<AliasRec, AwsError> {
     let raw = l
         .state
         .get(ALIASES, &model::alias_key(&ctx.scope(), function, alias))?
-        .ok_or_else(|| not_found(format!("Alias not found: {}", alias_arn(ctx, function, alias))))?;
+        .ok_or_else(|| {
+            not_found(format!(
+                "Alias not found: {}",
+                alias_arn(ctx, function, alias)
+            ))
+        })?;
     serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))
 }
 
-pub(crate) fn aliases_of(l: &Lambda, ctx: &RequestContext, function: &str) -> Result<Vec<AliasRec>, AwsError> {
+pub(crate) fn aliases_of(
+    l: &Lambda,
+    ctx: &RequestContext,
+    function: &str,
+) -> Result<Vec<AliasRec>, AwsError> {
     let prefix = format!("{}/", model::function_key(&ctx.scope(), function));
     Ok(l.state
         .scan(ALIASES, &prefix, None, 100_000)?
@@ -156,7 +217,13 @@ pub(crate) fn aliases_of(l: &Lambda, ctx: &RequestContext, function: &str) -> Re
 }
 
 /// Checks that `version` exists (or is `$LATEST`) and the routing weights are valid.
-fn check_target(l: &Lambda, ctx: &RequestContext, function: &str, version: &str, weights: &BTreeMap<String, f64>) -> Result<(), AwsError> {
+fn check_target(
+    l: &Lambda,
+    ctx: &RequestContext,
+    function: &str,
+    version: &str,
+    weights: &BTreeMap<String, f64>,
+) -> Result<(), AwsError> {
     if version != LATEST {
         let n: u64 = version
             .parse()
@@ -164,29 +231,48 @@ fn check_target(l: &Lambda, ctx: &RequestContext, function: &str, version: &str,
         load_version(l, ctx, function, n)?;
     }
     if weights.len() > 1 {
-        return Err(invalid_value("Number of items in AdditionalVersionWeights cannot be greater than 1"));
+        return Err(invalid_value(
+            "Number of items in AdditionalVersionWeights cannot be greater than 1",
+        ));
     }
     for (v, w) in weights {
         if !(0.0..=1.0).contains(w) {
-            return Err(invalid_value(format!("Invalid weight {w} for version {v}: weights must be between 0.0 and 1.0")));
+            return Err(invalid_value(format!(
+                "Invalid weight {w} for version {v}: weights must be between 0.0 and 1.0"
+            )));
         }
         if v == version {
-            return Err(invalid_value("Primary and additional version cannot be the same"));
+            return Err(invalid_value(
+                "Primary and additional version cannot be the same",
+            ));
         }
-        let n: u64 = v
-            .parse()
-            .map_err(|_| invalid_value("Routing configuration can only point to published versions"))?;
+        let n: u64 = v.parse().map_err(|_| {
+            invalid_value("Routing configuration can only point to published versions")
+        })?;
         load_version(l, ctx, function, n)?;
     }
     Ok(())
 }
 
 fn weights_of(input: &Value) -> Option<BTreeMap<String, f64>> {
-    let w = input.get("RoutingConfig")?.get("AdditionalVersionWeights")?.as_object()?;
-    Some(w.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(-1.0))).collect())
+    let w = input
+        .get("RoutingConfig")?
+        .get("AdditionalVersionWeights")?
+        .as_object()?;
+    Some(
+        w.iter()
+            .map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(-1.0)))
+            .collect(),
+    )
 }
 
-fn put_alias(l: &Lambda, ctx: &RequestContext, function: &str, a: &AliasRec, expected: Option<Vec<u8>>) -> Result<(), StoreError> {
+fn put_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    function: &str,
+    a: &AliasRec,
+    expected: Option<Vec<u8>>,
+) -> Result<(), StoreError> {
     let key = model::alias_key(&ctx.scope(), function, &a.name);
     let value = serde_json::to_vec(a).map_err(|e| StoreError::Other(e.to_string()))?;
     l.state.batch(&[
@@ -203,14 +289,27 @@ fn put_alias(l: &Lambda, ctx: &RequestContext, function: &str, a: &AliasRec, exp
     ])
 }
 
-pub(crate) fn create_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let function = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+pub(crate) fn create_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let function = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     load(l, ctx, &function)?;
     let name = str_of(input, "Name").unwrap_or_default().to_owned();
     if name == LATEST || name.parse::<u64>().is_ok() {
-        return Err(invalid_value(format!("Alias name {name} is reserved or numeric.")));
+        return Err(invalid_value(format!(
+            "Alias name {name} is reserved or numeric."
+        )));
     }
-    let version = str_of(input, "FunctionVersion").unwrap_or_default().to_owned();
+    let version = str_of(input, "FunctionVersion")
+        .unwrap_or_default()
+        .to_owned();
     let weights = weights_of(input).unwrap_or_default();
     check_target(l, ctx, &function, &version, &weights)?;
     let a = AliasRec {
@@ -222,27 +321,54 @@ pub(crate) fn create_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
     };
     match put_alias(l, ctx, &function, &a, None) {
         Ok(()) => Ok(Output::new(alias_doc(ctx, &function, &a))),
-        Err(StoreError::Conflict) => Err(conflict(format!("Alias already exists: {}", alias_arn(ctx, &function, &name)))),
+        Err(StoreError::Conflict) => Err(conflict(format!(
+            "Alias already exists: {}",
+            alias_arn(ctx, &function, &name)
+        ))),
         Err(e) => Err(e.into()),
     }
 }
 
-pub(crate) fn get_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let function = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+pub(crate) fn get_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let function = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     load(l, ctx, &function)?;
     let a = load_alias(l, ctx, &function, str_of(input, "Name").unwrap_or_default())?;
     Ok(Output::new(alias_doc(ctx, &function, &a)))
 }
 
-pub(crate) fn update_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let function = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+pub(crate) fn update_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let function = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     load(l, ctx, &function)?;
     let name = str_of(input, "Name").unwrap_or_default();
     let raw = l
         .state
         .get(ALIASES, &model::alias_key(&ctx.scope(), &function, name))?
-        .ok_or_else(|| not_found(format!("Alias not found: {}", alias_arn(ctx, &function, name))))?;
-    let mut a: AliasRec = serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))?;
+        .ok_or_else(|| {
+            not_found(format!(
+                "Alias not found: {}",
+                alias_arn(ctx, &function, name)
+            ))
+        })?;
+    let mut a: AliasRec =
+        serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))?;
     if let Some(r) = str_of(input, "RevisionId")
         && r != a.revision_id
     {
@@ -271,16 +397,41 @@ pub(crate) fn update_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
     }
 }
 
-pub(crate) fn delete_alias(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let function = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+pub(crate) fn delete_alias(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let function = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     load(l, ctx, &function)?;
     // Deleting an alias that does not exist succeeds, as it does on AWS.
-    l.state.delete(ALIASES, &model::alias_key(&ctx.scope(), &function, str_of(input, "Name").unwrap_or_default()))?;
+    l.state.delete(
+        ALIASES,
+        &model::alias_key(
+            &ctx.scope(),
+            &function,
+            str_of(input, "Name").unwrap_or_default(),
+        ),
+    )?;
     Ok(Output::empty())
 }
 
-pub(crate) fn list_aliases(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let function = model::parse_ref(str_of(input, "FunctionName").unwrap_or_default(), None, &ctx.account_id)?.name;
+pub(crate) fn list_aliases(
+    l: &Lambda,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let function = model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name;
     load(l, ctx, &function)?;
     let version = str_of(input, "FunctionVersion");
     let all: Vec<Value> = aliases_of(l, ctx, &function)?
@@ -288,5 +439,7 @@ pub(crate) fn list_aliases(l: &Lambda, ctx: &RequestContext, input: &Value) -> R
         .filter(|a| version.is_none_or(|v| a.version == v))
         .map(|a| alias_doc(ctx, &function, a))
         .collect();
-    page(all, input, "Aliases", |v| v["Name"].as_str().unwrap_or_default().to_owned())
+    page(all, input, "Aliases", |v| {
+        v["Name"].as_str().unwrap_or_default().to_owned()
+    })
 }

@@ -47,7 +47,9 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let store = basalt_store::Store::ephemeral();
-    let work = tempfile::tempdir_in("/var/tmp").or_else(|_| tempfile::tempdir()).unwrap();
+    let work = tempfile::tempdir_in("/var/tmp")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
     let engine = Engine::new(EngineConfig::new(work.path().to_owned()));
     let logs = basalt_logs::Logs::new(store.state.clone());
     let lambda = Lambda::new(
@@ -64,7 +66,9 @@ fn fixture() -> Fixture {
         },
     );
     let mut registry = ServiceRegistry::default();
-    registry.register(Arc::new(basalt_sts::Sts::new(basalt_sts::SessionKeys::new(store.state.clone()))));
+    registry.register(Arc::new(basalt_sts::Sts::new(
+        basalt_sts::SessionKeys::new(store.state.clone()),
+    )));
     registry.register(logs.clone());
     registry.register(lambda.clone());
     lambda.set_registry(registry);
@@ -79,30 +83,44 @@ fn fixture() -> Fixture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invocations_log_and_publish_metrics() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("skipped: no curl");
         return;
     }
     let f = fixture();
     let create = f
         .lambda
-        .call(&f.ctx, "CreateFunction", json!({
-            "FunctionName": "shell",
-            "Runtime": "provided.al2023",
-            "Role": "arn:aws:iam::000000000000:role/r",
-            "Handler": "x",
-            "Code": {"ZipFile": B64.encode(package())},
-        }))
+        .call(
+            &f.ctx,
+            "CreateFunction",
+            json!({
+                "FunctionName": "shell",
+                "Runtime": "provided.al2023",
+                "Role": "arn:aws:iam::000000000000:role/r",
+                "Handler": "x",
+                "Code": {"ZipFile": B64.encode(package())},
+            }),
+        )
         .await
         .unwrap();
     assert_eq!(create.body["State"], "Pending");
     for payload in [r#"{"a":1}"#, r#""fail""#] {
         let out = f
             .lambda
-            .call(&f.ctx, "Invoke", json!({"FunctionName": "shell", "Payload": B64.encode(payload)}))
+            .call(
+                &f.ctx,
+                "Invoke",
+                json!({"FunctionName": "shell", "Payload": B64.encode(payload)}),
+            )
             .await
             .unwrap();
-        let body: Value = serde_json::from_slice(&B64.decode(out.body["Payload"].as_str().unwrap()).unwrap()).unwrap();
+        let body: Value =
+            serde_json::from_slice(&B64.decode(out.body["Payload"].as_str().unwrap()).unwrap())
+                .unwrap();
         if payload.contains("fail") {
             assert_eq!(out.body["FunctionError"], "Unhandled");
             assert_eq!(body["errorType"], "Custom");
@@ -114,10 +132,16 @@ async fn invocations_log_and_publish_metrics() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let metrics = basalt_store::metrics::Metrics::new(f.state.clone());
     loop {
-        let invocations = metrics.points("000000000000", "us-east-1", "AWS/Lambda", "Invocations").unwrap();
+        let invocations = metrics
+            .points("000000000000", "us-east-1", "AWS/Lambda", "Invocations")
+            .unwrap();
         let logged = f
             .logs
-            .call(&f.ctx, "FilterLogEvents", json!({"logGroupName": "/aws/lambda/shell", "filterPattern": "handling"}))
+            .call(
+                &f.ctx,
+                "FilterLogEvents",
+                json!({"logGroupName": "/aws/lambda/shell", "filterPattern": "handling"}),
+            )
             .await
             .map(|o| o.body["events"].as_array().map_or(0, Vec::len))
             .unwrap_or(0);
@@ -136,21 +160,44 @@ async fn invocations_log_and_publish_metrics() {
         .map(|p| p.value)
         .sum();
     assert_eq!(errors, 1.0);
-    let durations = metrics.points("000000000000", "us-east-1", "AWS/Lambda", "Duration").unwrap();
-    assert!(durations.iter().all(|p| p.value > 0.0 && p.unit == "Milliseconds"));
+    let durations = metrics
+        .points("000000000000", "us-east-1", "AWS/Lambda", "Duration")
+        .unwrap();
+    assert!(
+        durations
+            .iter()
+            .all(|p| p.value > 0.0 && p.unit == "Milliseconds")
+    );
 
     // Reserved concurrency 0 throttles, and says so in the metrics.
     f.lambda
-        .call(&f.ctx, "PutFunctionConcurrency", json!({"FunctionName": "shell", "ReservedConcurrentExecutions": 0}))
+        .call(
+            &f.ctx,
+            "PutFunctionConcurrency",
+            json!({"FunctionName": "shell", "ReservedConcurrentExecutions": 0}),
+        )
         .await
         .unwrap();
     let err = f
         .lambda
-        .call(&f.ctx, "Invoke", json!({"FunctionName": "shell", "Payload": B64.encode("{}")}))
+        .call(
+            &f.ctx,
+            "Invoke",
+            json!({"FunctionName": "shell", "Payload": B64.encode("{}")}),
+        )
         .await
         .err()
         .unwrap();
-    assert_eq!((err.status, err.code.as_str()), (429, "TooManyRequestsException"));
+    assert_eq!(
+        (err.status, err.code.as_str()),
+        (429, "TooManyRequestsException")
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(metrics.points("000000000000", "us-east-1", "AWS/Lambda", "Throttles").unwrap().len(), 1);
+    assert_eq!(
+        metrics
+            .points("000000000000", "us-east-1", "AWS/Lambda", "Throttles")
+            .unwrap()
+            .len(),
+        1
+    );
 }

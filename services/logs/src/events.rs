@@ -122,7 +122,10 @@ fn stage(
     ops: &mut Vec<WriteOp>,
 ) -> Result<(StreamRec, serde_json::Map<String, Value>), AwsError> {
     let now = now_ms();
-    let too_old = events.iter().take_while(|(t, _)| *t < now - MAX_AGE_MS).count();
+    let too_old = events
+        .iter()
+        .take_while(|(t, _)| *t < now - MAX_AGE_MS)
+        .count();
     let expired = events.iter().take_while(|(t, _)| *t < floor).count();
     let too_new = events.iter().position(|(t, _)| *t > now + MAX_AHEAD_MS);
     let keep = too_old.max(expired)..too_new.unwrap_or(events.len());
@@ -169,13 +172,20 @@ pub struct Append {
     pub events: Vec<(i64, String)>,
 }
 
+/// (scope, group, stream).
+type StreamId<'a> = (&'a str, &'a str, &'a str);
+
 /// Writes several streams' events, creating groups and streams on first use, in one
 /// transaction (one commit for everything a batch of invocations printed). `extra` writes
 /// (metrics data points) join the same transaction.
-pub(crate) fn append_batch(logs: &Logs, items: &[Append], extra: &[WriteOp]) -> Result<(), AwsError> {
+pub(crate) fn append_batch(
+    logs: &Logs,
+    items: &[Append],
+    extra: &[WriteOp],
+) -> Result<(), AwsError> {
     use std::collections::BTreeMap;
     // Items of one stream are merged, in arrival order (each is time-ordered).
-    let mut streams: BTreeMap<(&str, &str, &str), Vec<(i64, &str)>> = BTreeMap::new();
+    let mut streams: BTreeMap<StreamId, Vec<(i64, &str)>> = BTreeMap::new();
     for a in items {
         streams
             .entry((a.scope.as_str(), a.group.as_str(), a.stream.as_str()))
@@ -208,7 +218,8 @@ pub(crate) fn append_batch(logs: &Logs, items: &[Append], extra: &[WriteOp]) -> 
                             ops.push(WriteOp::Put {
                                 table: crate::model::GROUPS.into(),
                                 key: gkey,
-                                value: serde_json::to_vec(&rec).map_err(|e| AwsError::internal(e.to_string()))?,
+                                value: serde_json::to_vec(&rec)
+                                    .map_err(|e| AwsError::internal(e.to_string()))?,
                             });
                             i64::MIN
                         }
@@ -250,7 +261,11 @@ pub(crate) fn append_batch(logs: &Logs, items: &[Append], extra: &[WriteOp]) -> 
     ))
 }
 
-pub(crate) fn put_events(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn put_events(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let group = str_of(input, "logGroupName").unwrap_or_default();
     let stream = str_of(input, "logStreamName").unwrap_or_default();
     let events = input
@@ -276,8 +291,16 @@ fn decode(prefix_len: usize, key: &str, raw: &[u8]) -> Option<Event> {
 
 /// The time window of a read: `[start, end)`, narrowed to the retention.
 fn window(input: &Value, floor: i64) -> (i64, i64) {
-    let start = input.get("startTime").and_then(Value::as_i64).unwrap_or(0).max(floor).max(0);
-    let end = input.get("endTime").and_then(Value::as_i64).unwrap_or(i64::MAX);
+    let start = input
+        .get("startTime")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(floor)
+        .max(0);
+    let end = input
+        .get("endTime")
+        .and_then(Value::as_i64)
+        .unwrap_or(i64::MAX);
     (start, end)
 }
 
@@ -286,14 +309,22 @@ fn before(prefix: &str, ts: i64) -> Option<String> {
     (ts > 0).then(|| format!("{prefix}{}", model::position(ts - 1, 9_999_999_999)))
 }
 
-pub(crate) fn get_events(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn get_events(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let group = group_name(input)?;
     let stream = str_of(input, "logStreamName").unwrap_or_default();
     let scope = ctx.scope();
     let floor = retention_floor(logs, &scope, &group)?;
     let (rec, _) = crate::streams::load(logs, &scope, &group, stream)?;
     let (start, end) = window(input, floor);
-    let limit = input.get("limit").and_then(Value::as_u64).unwrap_or(10_000).clamp(1, 10_000) as usize;
+    let limit = input
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(10_000)
+        .clamp(1, 10_000) as usize;
     let prefix = model::events_prefix(&scope, &group, &rec.id);
     let token = str_of(input, "nextToken");
     let (forward, pos) = match token {
@@ -305,7 +336,10 @@ pub(crate) fn get_events(logs: &Logs, ctx: &RequestContext, input: &Value) -> Re
             (dir == "f", Some(pos.to_owned()))
         }
         None => (
-            input.get("startFromHead").and_then(Value::as_bool).unwrap_or(false),
+            input
+                .get("startFromHead")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             None,
         ),
     };
@@ -376,17 +410,25 @@ struct Cursor {
 impl Cursor {
     fn peek(&mut self, logs: &Logs) -> Result<Option<&Event>, AwsError> {
         if self.buf.is_empty() && !self.done {
-            let page = logs.state.scan(EVENTS, &self.prefix, self.after.as_deref(), 256)?;
+            let page = logs
+                .state
+                .scan(EVENTS, &self.prefix, self.after.as_deref(), 256)?;
             self.done = page.len() < 256;
             self.after = page.last().map(|(k, _)| k.clone());
-            self.buf
-                .extend(page.iter().filter_map(|(k, v)| decode(self.prefix.len(), k, v)));
+            self.buf.extend(
+                page.iter()
+                    .filter_map(|(k, v)| decode(self.prefix.len(), k, v)),
+            );
         }
         Ok(self.buf.front())
     }
 }
 
-pub(crate) fn filter_events(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn filter_events(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let group = group_name(input)?;
     let scope = ctx.scope();
     let floor = retention_floor(logs, &scope, &group)?;
@@ -403,7 +445,11 @@ pub(crate) fn filter_events(logs: &Logs, ctx: &RequestContext, input: &Value) ->
     let pattern = FilterPattern::parse(str_of(input, "filterPattern").unwrap_or_default())
         .map_err(|e| invalid(e.to_string()))?;
     let (start, end) = window(input, floor);
-    let limit = input.get("limit").and_then(Value::as_u64).unwrap_or(10_000).clamp(1, 10_000) as usize;
+    let limit = input
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(10_000)
+        .clamp(1, 10_000) as usize;
     // The token is the merge position of the last event examined: (timestamp, stream id, seq).
     let resume: Option<(i64, String, u64)> = match str_of(input, "nextToken") {
         Some(t) => {
@@ -432,8 +478,12 @@ pub(crate) fn filter_events(logs: &Logs, ctx: &RequestContext, input: &Value) ->
             let after = match &resume {
                 // Events at the token's timestamp: a stream ordered before the token's
                 // stream has none left there; the token's stream resumes after its seq.
-                Some((ts, id, seq)) if rec.id == *id => Some(format!("{prefix}{}", model::position(*ts, *seq))),
-                Some((ts, id, _)) if rec.id < *id => Some(format!("{prefix}{}", model::position(*ts, 9_999_999_999))),
+                Some((ts, id, seq)) if rec.id == *id => {
+                    Some(format!("{prefix}{}", model::position(*ts, *seq)))
+                }
+                Some((ts, id, _)) if rec.id < *id => {
+                    Some(format!("{prefix}{}", model::position(*ts, 9_999_999_999)))
+                }
                 Some((ts, _, _)) => before(&prefix, *ts),
                 None => None,
             }

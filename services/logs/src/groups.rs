@@ -26,7 +26,9 @@ pub(crate) fn load(logs: &Logs, scope: &str, group: &str) -> Result<GroupRec, Aw
 
 fn save(logs: &Logs, scope: &str, group: &str, rec: &GroupRec) -> Result<(), AwsError> {
     let bytes = serde_json::to_vec(rec).map_err(|e| AwsError::internal(e.to_string()))?;
-    Ok(logs.state.put(GROUPS, &model::group_key(scope, group), &bytes)?)
+    Ok(logs
+        .state
+        .put(GROUPS, &model::group_key(scope, group), &bytes)?)
 }
 
 fn tags_of(input: &Value, name: &str) -> Result<Vec<(String, String)>, AwsError> {
@@ -92,7 +94,8 @@ pub(crate) fn delete(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result
         ));
     }
     // The group goes first, so that a failure half-way leaves only unreachable records.
-    logs.state.delete(GROUPS, &model::group_key(&scope, &name))?;
+    logs.state
+        .delete(GROUPS, &model::group_key(&scope, &name))?;
     let stream_prefix = model::stream_key(&scope, &name, "");
     for (_, raw) in crate::streams::scan_all(logs, &stream_prefix)? {
         if let Ok(s) = serde_json::from_slice::<model::StreamRec>(&raw) {
@@ -155,7 +158,11 @@ fn describe_one(ctx: &RequestContext, name: &str, rec: &GroupRec, stored: i64) -
     g
 }
 
-pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let scope = ctx.scope();
     let prefix = str_of(input, "logGroupNamePrefix").unwrap_or_default();
     let pattern = str_of(input, "logGroupNamePattern").map(str::to_lowercase);
@@ -185,15 +192,21 @@ pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Resu
     let mut out = Vec::new();
     let mut next = None;
     'pages: loop {
-        let page = logs.state.scan(GROUPS, &key_prefix, after.as_deref(), 200)?;
+        let page = logs
+            .state
+            .scan(GROUPS, &key_prefix, after.as_deref(), 200)?;
         if page.is_empty() {
             break;
         }
         after = page.last().map(|(k, _)| k.clone());
         for (key, raw) in page {
             let name = &key[scope.len() + 1..];
-            if pattern.as_ref().is_some_and(|p| !name.to_lowercase().contains(p))
-                || identifiers.as_ref().is_some_and(|ids| !ids.iter().any(|i| i == name))
+            if pattern
+                .as_ref()
+                .is_some_and(|p| !name.to_lowercase().contains(p))
+                || identifiers
+                    .as_ref()
+                    .is_some_and(|ids| !ids.iter().any(|i| i == name))
             {
                 continue;
             }
@@ -218,9 +231,16 @@ pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Resu
     Ok(resp)
 }
 
-pub(crate) fn put_retention(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn put_retention(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = group_name(input)?;
-    let days = input.get("retentionInDays").and_then(Value::as_i64).unwrap_or(0);
+    let days = input
+        .get("retentionInDays")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     if !RETENTION_DAYS.contains(&days) {
         let set: Vec<String> = RETENTION_DAYS.iter().map(i64::to_string).collect();
         return Err(invalid(format!(
@@ -235,7 +255,11 @@ pub(crate) fn put_retention(logs: &Logs, ctx: &RequestContext, input: &Value) ->
     Ok(json!({}))
 }
 
-pub(crate) fn delete_retention(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn delete_retention(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = group_name(input)?;
     let scope = ctx.scope();
     let mut rec = load(logs, &scope, &name)?;

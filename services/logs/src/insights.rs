@@ -37,7 +37,12 @@ fn groups_of(input: &Value) -> Vec<String> {
         groups.push(g.to_owned());
     }
     for key in ["logGroupNames", "logGroupIdentifiers"] {
-        for g in input.get(key).and_then(Value::as_array).into_iter().flatten() {
+        for g in input
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(g) = g.as_str() {
                 groups.push(match g.split_once(":log-group:") {
                     Some((_, rest)) => rest.trim_end_matches(":*").to_owned(),
@@ -62,10 +67,14 @@ pub(crate) fn start(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<
     })?;
     let groups = groups_of(input);
     if groups.is_empty() {
-        return Err(invalid("Specify either logGroupName, logGroupNames or logGroupIdentifiers."));
+        return Err(invalid(
+            "Specify either logGroupName, logGroupNames or logGroupIdentifiers.",
+        ));
     }
     if groups.len() > MAX_GROUPS {
-        return Err(invalid(format!("A query can name at most {MAX_GROUPS} log groups.")));
+        return Err(invalid(format!(
+            "A query can name at most {MAX_GROUPS} log groups."
+        )));
     }
     let start_ms = input.get("startTime").and_then(Value::as_i64).unwrap_or(0) * 1000;
     let end_ms = input.get("endTime").and_then(Value::as_i64).unwrap_or(0) * 1000;
@@ -78,13 +87,19 @@ pub(crate) fn start(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<
     let mut owned: Vec<(String, i64, i64, String, String)> = Vec::new();
     for group in &groups {
         let floor = crate::groups::load(logs, &scope, group)
-            .map_err(|_| not_found(format!("Log group '{group}' does not exist for account ID '{}'", ctx.account_id)))?
+            .map_err(|_| {
+                not_found(format!(
+                    "Log group '{group}' does not exist for account ID '{}'",
+                    ctx.account_id
+                ))
+            })?
             .retention_days
             .map_or(i64::MIN, |d| crate::now_ms() - d * 86_400_000);
         let from = start_ms.max(floor).max(0);
         for (stream, rec) in crate::streams::of_group(logs, &scope, group)? {
             let prefix = model::events_prefix(&scope, group, &rec.id);
-            let mut after = (from > 0).then(|| format!("{prefix}{}", model::position(from - 1, 9_999_999_999)));
+            let mut after =
+                (from > 0).then(|| format!("{prefix}{}", model::position(from - 1, 9_999_999_999)));
             'scan: loop {
                 let page = logs.state.scan(EVENTS, &prefix, after.as_deref(), 1000)?;
                 let done = page.len() < 1000;
@@ -139,9 +154,18 @@ pub(crate) fn start(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 fn uuid_like() -> String {
-    let hex = basalt_core::ids::request_id().replace('-', "").to_lowercase();
+    let hex = basalt_core::ids::request_id()
+        .replace('-', "")
+        .to_lowercase();
     let h = format!("{hex:0<32}");
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn load(logs: &Logs, ctx: &RequestContext, id: &str) -> Result<Stored, AwsError> {
@@ -157,7 +181,13 @@ pub(crate) fn results(logs: &Logs, ctx: &RequestContext, input: &Value) -> Resul
     let results: Vec<Value> = q
         .rows
         .iter()
-        .map(|row| json!(row.iter().map(|(f, v)| json!({"field": f, "value": v})).collect::<Vec<_>>()))
+        .map(|row| {
+            json!(
+                row.iter()
+                    .map(|(f, v)| json!({"field": f, "value": v}))
+                    .collect::<Vec<_>>()
+            )
+        })
         .collect();
     Ok(json!({
         "queryLanguage": "CWLI",
@@ -181,16 +211,28 @@ pub(crate) fn stop(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<V
     Err(invalid(format!("Query {id} is not running.")))
 }
 
-pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let scope = ctx.scope();
     let group = str_of(input, "logGroupName");
     let status = str_of(input, "status");
-    let max = input.get("maxResults").and_then(Value::as_u64).unwrap_or(1000) as usize;
+    let max = input
+        .get("maxResults")
+        .and_then(Value::as_u64)
+        .unwrap_or(1000) as usize;
     let mut all: Vec<(String, Stored)> = logs
         .state
         .scan(QUERIES, &format!("{scope}/"), None, 100_000)?
         .into_iter()
-        .filter_map(|(k, raw)| Some((k[scope.len() + 1..].to_owned(), serde_json::from_slice(&raw).ok()?)))
+        .filter_map(|(k, raw)| {
+            Some((
+                k[scope.len() + 1..].to_owned(),
+                serde_json::from_slice(&raw).ok()?,
+            ))
+        })
         .filter(|(_, q): &(String, Stored)| group.is_none_or(|g| q.groups.iter().any(|x| x == g)))
         .filter(|(_, q)| status.is_none_or(|s| q.status == s))
         .collect();

@@ -60,7 +60,10 @@ pub(crate) fn untoken(token: &str) -> Result<String, AwsError> {
 
 /// The log group named by `logGroupName` or `logGroupIdentifier` (a name or an ARN).
 pub(crate) fn group_name(input: &Value) -> Result<String, AwsError> {
-    match (str_of(input, "logGroupName"), str_of(input, "logGroupIdentifier")) {
+    match (
+        str_of(input, "logGroupName"),
+        str_of(input, "logGroupIdentifier"),
+    ) {
         (Some(_), Some(_)) => Err(invalid(
             "LogGroup name and LogGroup ARN are mutually exclusive parameters.",
         )),
@@ -83,7 +86,11 @@ impl Logs {
     /// Appends service-written events (Lambda's function output) to their streams,
     /// creating groups and streams on first use, in one transaction together with `extra`
     /// writes (data points).
-    pub fn append(&self, items: &[Append], extra: &[basalt_store::WriteOp]) -> Result<(), AwsError> {
+    pub fn append(
+        &self,
+        items: &[Append],
+        extra: &[basalt_store::WriteOp],
+    ) -> Result<(), AwsError> {
         events::append_batch(self, items, extra)
     }
 }
@@ -108,7 +115,9 @@ impl Service for Logs {
             "DeleteRetentionPolicy" => groups::delete_retention(self, ctx, &input),
             "TagResource" | "TagLogGroup" => groups::tag(self, ctx, &input),
             "UntagResource" | "UntagLogGroup" => groups::untag(self, ctx, &input),
-            "ListTagsForResource" | "ListTagsLogGroup" => groups::list_tags(self, ctx, operation, &input),
+            "ListTagsForResource" | "ListTagsLogGroup" => {
+                groups::list_tags(self, ctx, operation, &input)
+            }
             "CreateLogStream" => streams::create(self, ctx, &input),
             "DeleteLogStream" => streams::delete(self, ctx, &input),
             "DescribeLogStreams" => streams::describe(self, ctx, &input),

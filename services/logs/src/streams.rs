@@ -26,7 +26,11 @@ pub(crate) fn scan_all(logs: &Logs, prefix: &str) -> Result<Vec<(String, Vec<u8>
 }
 
 /// The streams of a group: (name, record), by name.
-pub(crate) fn of_group(logs: &Logs, scope: &str, group: &str) -> Result<Vec<(String, StreamRec)>, AwsError> {
+pub(crate) fn of_group(
+    logs: &Logs,
+    scope: &str,
+    group: &str,
+) -> Result<Vec<(String, StreamRec)>, AwsError> {
     let prefix = model::stream_key(scope, group, "");
     Ok(scan_all(logs, &prefix)?
         .into_iter()
@@ -44,7 +48,12 @@ pub(crate) fn stored_bytes(logs: &Logs, scope: &str, group: &str) -> Result<i64,
         .sum())
 }
 
-pub(crate) fn load(logs: &Logs, scope: &str, group: &str, stream: &str) -> Result<(StreamRec, Vec<u8>), AwsError> {
+pub(crate) fn load(
+    logs: &Logs,
+    scope: &str,
+    group: &str,
+    stream: &str,
+) -> Result<(StreamRec, Vec<u8>), AwsError> {
     let raw = logs
         .state
         .get(STREAMS, &model::stream_key(scope, group, stream))?
@@ -62,7 +71,8 @@ pub(crate) fn new_stream() -> StreamRec {
 }
 
 fn insert(logs: &Logs, key: String, rec: &StreamRec) -> Result<(), basalt_store::StoreError> {
-    let bytes = serde_json::to_vec(rec).map_err(|e| basalt_store::StoreError::Other(e.to_string()))?;
+    let bytes =
+        serde_json::to_vec(rec).map_err(|e| basalt_store::StoreError::Other(e.to_string()))?;
     logs.state.batch(&[
         WriteOp::Check {
             table: STREAMS.into(),
@@ -82,7 +92,11 @@ pub(crate) fn create(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result
     let stream = str_of(input, "logStreamName").unwrap_or_default();
     let scope = ctx.scope();
     crate::groups::load(logs, &scope, &group)?;
-    match insert(logs, model::stream_key(&scope, &group, stream), &new_stream()) {
+    match insert(
+        logs,
+        model::stream_key(&scope, &group, stream),
+        &new_stream(),
+    ) {
         Ok(()) => Ok(json!({})),
         Err(basalt_store::StoreError::Conflict) => Err(AwsError::new(
             400,
@@ -99,7 +113,8 @@ pub(crate) fn delete(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result
     let scope = ctx.scope();
     crate::groups::load(logs, &scope, &group)?;
     let (rec, _) = load(logs, &scope, &group, stream)?;
-    logs.state.delete(STREAMS, &model::stream_key(&scope, &group, stream))?;
+    logs.state
+        .delete(STREAMS, &model::stream_key(&scope, &group, stream))?;
     crate::groups::delete_events(logs, &model::events_prefix(&scope, &group, &rec.id))?;
     Ok(json!({}))
 }
@@ -124,7 +139,11 @@ fn describe_one(ctx: &RequestContext, group: &str, name: &str, s: &StreamRec) ->
     v
 }
 
-pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    logs: &Logs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let group = group_name(input)?;
     let scope = ctx.scope();
     crate::groups::load(logs, &scope, &group)?;
@@ -143,7 +162,10 @@ pub(crate) fn describe(logs: &Logs, ctx: &RequestContext, input: &Value) -> Resu
             "Cannot order by LastEventTime with a logStreamNamePrefix.",
         ));
     }
-    let descending = input.get("descending").and_then(Value::as_bool).unwrap_or(false);
+    let descending = input
+        .get("descending")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let limit = input.get("limit").and_then(Value::as_u64).unwrap_or(50) as usize;
     let mut all: Vec<(String, StreamRec)> = of_group(logs, &scope, &group)?
         .into_iter()

@@ -337,7 +337,13 @@ impl BasaltS3 {
             {
                 return Ok(None);
             }
-            Err(e) => return Err(format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default())),
+            Err(e) => {
+                return Err(format!(
+                    "{}: {}",
+                    e.code().as_str(),
+                    e.message().unwrap_or_default()
+                ));
+            }
         };
         if meta.delete_marker {
             return Ok(None);
