@@ -231,17 +231,8 @@ impl Delimited {
 #[cfg(test)]
 mod tests {
     use super::split;
-    use crate::{FilterPattern, PatternError};
-
-    fn m(pattern: &str, message: &str) -> bool {
-        FilterPattern::parse(pattern)
-            .unwrap_or_else(|e| panic!("{pattern:?}: {e:?}"))
-            .matches(message)
-    }
-
-    fn err(pattern: &str) -> PatternError {
-        FilterPattern::parse(pattern).expect_err(pattern)
-    }
+    use crate::PatternError;
+    use crate::test_util::{err, m};
 
     /// The syntax page's space-delimited event.
     const APACHE: &str =

@@ -228,17 +228,8 @@ impl JsonPattern {
 
 #[cfg(test)]
 mod tests {
-    use crate::{FilterPattern, PatternError};
-
-    fn m(pattern: &str, message: &str) -> bool {
-        FilterPattern::parse(pattern)
-            .unwrap_or_else(|e| panic!("{pattern:?}: {e:?}"))
-            .matches(message)
-    }
-
-    fn err(pattern: &str) -> PatternError {
-        FilterPattern::parse(pattern).expect_err(pattern)
-    }
+    use crate::PatternError;
+    use crate::test_util::{err, m};
 
     /// The syntax page's "JSON log event", plus the old syntax page's `ThisFlag`.
     const EVENT: &str = r#"{

@@ -27,6 +27,22 @@ mod regexp;
 mod terms;
 mod value;
 
+/// What the syntax modules' tests share.
+#[cfg(test)]
+mod test_util {
+    use crate::{FilterPattern, PatternError};
+
+    pub fn m(pattern: &str, message: &str) -> bool {
+        FilterPattern::parse(pattern)
+            .unwrap_or_else(|e| panic!("{pattern:?}: {e:?}"))
+            .matches(message)
+    }
+
+    pub fn err(pattern: &str) -> PatternError {
+        FilterPattern::parse(pattern).expect_err(pattern)
+    }
+}
+
 /// A parsed filter pattern, ready to test log event messages against.
 ///
 /// ```
@@ -128,12 +144,7 @@ impl PatternError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn m(pattern: &str, message: &str) -> bool {
-        FilterPattern::parse(pattern)
-            .unwrap_or_else(|e| panic!("{pattern:?}: {e:?}"))
-            .matches(message)
-    }
+    use crate::test_util::m;
 
     #[test]
     fn empty_and_blank_patterns_match_everything() {

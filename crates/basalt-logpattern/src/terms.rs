@@ -118,17 +118,8 @@ impl Terms {
 
 #[cfg(test)]
 mod tests {
-    use crate::{FilterPattern, PatternError};
-
-    fn m(pattern: &str, message: &str) -> bool {
-        FilterPattern::parse(pattern)
-            .unwrap_or_else(|e| panic!("{pattern:?}: {e:?}"))
-            .matches(message)
-    }
-
-    fn err(pattern: &str) -> PatternError {
-        FilterPattern::parse(pattern).expect_err(pattern)
-    }
+    use crate::PatternError;
+    use crate::test_util::{err, m};
 
     // The events of the syntax page's unstructured examples.
     const E400: &str = "[ERROR 400] BAD REQUEST";

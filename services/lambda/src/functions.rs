@@ -561,11 +561,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let config = resolve_config(l, ctx, &rec, r.qualifier.as_deref())?;
     let mut out = json!({
@@ -586,11 +582,7 @@ pub(crate) fn get_configuration(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let config = resolve_config(l, ctx, &rec, r.qualifier.as_deref())?;
     Ok(Output::new(config_doc(ctx, &r.name, &config, false)))
@@ -598,14 +590,7 @@ pub(crate) fn get_configuration(
 
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let scope = ctx.scope();
-    let max = input
-        .get("MaxItems")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .unwrap_or(50)
-        .clamp(1, 10_000) as usize;
+    let max = crate::max_items(input, 50, 10_000);
     let all_versions = str_of(input, "FunctionVersion") == Some("ALL");
     if let Some(v) = str_of(input, "FunctionVersion")
         && v != "ALL"
@@ -664,12 +649,7 @@ fn out_last_name(out: &[Value]) -> String {
 
 fn check_revision(input: &Value, current: &str) -> Result<(), AwsError> {
     match str_of(input, "RevisionId") {
-        Some(r) if r != current => Err(AwsError::new(
-            412,
-            "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-        )
-        .with_field("Type", "User")),
+        Some(r) if r != current => Err(crate::revision_mismatch("GetFunction/GetAlias")),
         _ => Ok(()),
     }
 }
@@ -743,11 +723,7 @@ pub(crate) fn update_configuration(
 }
 
 pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (rec, raw) = load(l, ctx, &r.name)?;
     let scope = ctx.scope();
     let arn = function_arn(&ctx.region, &ctx.account_id, &r.name);

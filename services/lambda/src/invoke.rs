@@ -77,11 +77,7 @@ fn prepare(
     input: &Value,
     limit: usize,
 ) -> Result<Prepared, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let version = pick_version(l, ctx, &r.name, r.qualifier.as_deref())?;
     let config = resolve_config(l, ctx, &rec, version.as_deref())?;
@@ -262,16 +258,12 @@ pub(crate) async fn invoke_async_legacy(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?;
-    let (rec, _) = load(l, ctx, &r.name)?;
+    let name = crate::function_name(ctx, input)?;
+    let (rec, _) = load(l, ctx, &name)?;
     let payload = B64
         .decode(str_of(input, "InvokeArgs").unwrap_or_default())
         .unwrap_or_default();
-    let arn = function_arn(&ctx.region, &ctx.account_id, &r.name);
+    let arn = function_arn(&ctx.region, &ctx.account_id, &name);
     enqueue(l, ctx, &rec.name, LATEST, None, &arn, &payload)?;
     Ok(Output::new(json!({"Status": 202})))
 }

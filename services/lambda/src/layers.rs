@@ -224,33 +224,6 @@ fn compatible(r: &LayerRec, input: &Value) -> bool {
             .is_none_or(|a| r.architectures.iter().any(|x| x == a))
 }
 
-fn page(items: Vec<Value>, input: &Value, field: &str, id: impl Fn(&Value) -> String) -> Output {
-    let max = input
-        .get("MaxItems")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .unwrap_or(50)
-        .clamp(1, 50) as usize;
-    let start = match str_of(input, "Marker") {
-        Some(m) => items
-            .iter()
-            .position(|v| id(v) == m)
-            .map_or(items.len(), |i| i + 1),
-        None => 0,
-    };
-    let rest = &items[start.min(items.len())..];
-    let shown: Vec<Value> = rest.iter().take(max).cloned().collect();
-    let mut out = json!({ field: shown });
-    if rest.len() > max
-        && let Some(last) = shown.last()
-    {
-        out["NextMarker"] = json!(id(last));
-    }
-    Output::new(out)
-}
-
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let mut latest: std::collections::BTreeMap<String, LayerRec> = Default::default();
     for r in all(l, &format!("{}/", ctx.scope()))? {
@@ -268,7 +241,7 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
             })
         })
         .collect();
-    Ok(page(items, input, "Layers", |v| {
+    Ok(crate::page(items, input, "Layers", 50, |v| {
         v["LayerName"].as_str().unwrap_or_default().to_owned()
     }))
 }
@@ -286,7 +259,7 @@ pub(crate) fn list_versions(
         .collect();
     // Newest first, as AWS lists them.
     items.reverse();
-    Ok(page(items, input, "LayerVersions", |v| {
+    Ok(crate::page(items, input, "LayerVersions", 50, |v| {
         v["Version"].to_string()
     }))
 }

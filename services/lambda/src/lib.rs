@@ -81,6 +81,79 @@ pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
     input.get(name).and_then(Value::as_str)
 }
 
+/// The function `FunctionName` names (a name or an ARN), qualified by `Qualifier` or its
+/// own suffix.
+pub(crate) fn function_ref(
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<model::FunctionRef, AwsError> {
+    model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        str_of(input, "Qualifier"),
+        &ctx.account_id,
+    )
+}
+
+/// The name of the function `FunctionName` names, for operations that take no qualifier.
+pub(crate) fn function_name(ctx: &RequestContext, input: &Value) -> Result<String, AwsError> {
+    Ok(model::parse_ref(
+        str_of(input, "FunctionName").unwrap_or_default(),
+        None,
+        &ctx.account_id,
+    )?
+    .name)
+}
+
+/// A stale `RevisionId`; `api` is what to call for the current one.
+pub(crate) fn revision_mismatch(api: &str) -> AwsError {
+    AwsError::new(
+        412,
+        "PreconditionFailedException",
+        format!("The Revision Id provided does not match the latest Revision Id. Call the {api} API to retrieve the latest Revision Id"),
+    )
+    .with_field("Type", "User")
+}
+
+/// `MaxItems` (a number or a numeric string), `default` when absent, within `1..=cap`.
+pub(crate) fn max_items(input: &Value, default: u64, cap: u64) -> usize {
+    input
+        .get("MaxItems")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(default)
+        .clamp(1, cap) as usize
+}
+
+/// One page of `items` under `field`, by `Marker` (the last shown item's `id`) and
+/// `MaxItems` (at most `cap`).
+pub(crate) fn page(
+    items: Vec<Value>,
+    input: &Value,
+    field: &str,
+    cap: u64,
+    id: impl Fn(&Value) -> String,
+) -> Output {
+    let max = max_items(input, 50, cap);
+    let start = match str_of(input, "Marker") {
+        Some(m) => items
+            .iter()
+            .position(|v| id(v) == m)
+            .map_or(items.len(), |i| i + 1),
+        None => 0,
+    };
+    let rest = &items[start.min(items.len())..];
+    let shown: Vec<Value> = rest.iter().take(max).cloned().collect();
+    let mut out = serde_json::json!({ field: shown });
+    if rest.len() > max
+        && let Some(last) = shown.last()
+    {
+        out["NextMarker"] = serde_json::json!(id(last));
+    }
+    Output::new(out)
+}
+
 impl Lambda {
     pub fn new(
         store: &Store,

@@ -29,11 +29,7 @@ fn principal(p: &str) -> Value {
 }
 
 pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &r.name)?;
     if let Some(q) = r.qualifier.as_deref() {
         crate::functions::resolve_config(l, ctx, &rec, Some(q))?;
@@ -41,12 +37,7 @@ pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
     if let Some(rev) = str_of(input, "RevisionId")
         && rev != rec.config.revision_id
     {
-        return Err(AwsError::new(
-            412,
-            "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id",
-        )
-        .with_field("Type", "User"));
+        return Err(crate::revision_mismatch("GetPolicy"));
     }
     let sid = str_of(input, "StatementId").unwrap_or_default();
     if rec
@@ -96,11 +87,7 @@ pub(crate) fn add(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
 }
 
 pub(crate) fn remove(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &r.name)?;
     let sid = str_of(input, "StatementId").unwrap_or_default();
     let resource = target(ctx, &r.name, r.qualifier.as_deref());
@@ -118,11 +105,7 @@ pub(crate) fn remove(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let r = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        str_of(input, "Qualifier"),
-        &ctx.account_id,
-    )?;
+    let r = crate::function_ref(ctx, input)?;
     let (rec, _) = load(l, ctx, &r.name)?;
     let resource = target(ctx, &r.name, r.qualifier.as_deref());
     let statements: Vec<&Value> = rec

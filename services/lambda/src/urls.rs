@@ -80,17 +80,8 @@ fn url_doc(l: &Lambda, ctx: &RequestContext, name: &str, q: &str, u: &UrlRec) ->
     v
 }
 
-fn name_of(ctx: &RequestContext, input: &Value) -> Result<String, AwsError> {
-    Ok(crate::model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name)
-}
-
 pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = name_of(ctx, input)?;
+    let name = crate::function_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
     if q != LATEST {
@@ -145,7 +136,7 @@ fn url_missing(ctx: &RequestContext, name: &str) -> AwsError {
 }
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = name_of(ctx, input)?;
+    let name = crate::function_name(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
     let u = rec.urls.get(&q).ok_or_else(|| url_missing(ctx, &name))?;
@@ -153,7 +144,7 @@ pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
 }
 
 pub(crate) fn update(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = name_of(ctx, input)?;
+    let name = crate::function_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
     let u = rec
@@ -176,7 +167,7 @@ pub(crate) fn update(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = name_of(ctx, input)?;
+    let name = crate::function_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     let q = qualifier_of(input);
     let u = rec.urls.remove(&q).ok_or_else(|| url_missing(ctx, &name))?;
@@ -189,7 +180,7 @@ pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = name_of(ctx, input)?;
+    let name = crate::function_name(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
     let all: Vec<Value> = rec
         .urls

@@ -73,12 +73,7 @@ fn same_function(a: &Config, b: &Config) -> bool {
 }
 
 pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let name = crate::function_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     if let Some(sha) = str_of(input, "CodeSha256")
         && sha != rec.config.code_sha256
@@ -91,12 +86,7 @@ pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result
     if let Some(r) = str_of(input, "RevisionId")
         && r != rec.config.revision_id
     {
-        return Err(AwsError::new(
-            412,
-            "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-        )
-        .with_field("Type", "User"));
+        return Err(crate::revision_mismatch("GetFunction/GetAlias"));
     }
     if let Some(newest) = all_versions(l, ctx, &name)?.pop()
         && same_function(&newest, &rec.config)
@@ -113,12 +103,7 @@ pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result
 }
 
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
-    let name = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let name = crate::function_name(ctx, input)?;
     let (rec, _) = load(l, ctx, &name)?;
     let mut all = vec![config_doc(ctx, &name, &rec.config, true)];
     all.extend(
@@ -126,42 +111,9 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
             .iter()
             .map(|c| config_doc(ctx, &name, c, false)),
     );
-    page(all, input, "Versions", |v| {
+    Ok(crate::page(all, input, "Versions", 10_000, |v| {
         v["Version"].as_str().unwrap_or_default().to_owned()
-    })
-}
-
-/// One page of `items` by `Marker` / `MaxItems`; the marker is the last item's id.
-fn page(
-    items: Vec<Value>,
-    input: &Value,
-    field: &str,
-    id: impl Fn(&Value) -> String,
-) -> Result<Output, AwsError> {
-    let max = input
-        .get("MaxItems")
-        .and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .unwrap_or(50)
-        .clamp(1, 10_000) as usize;
-    let start = match str_of(input, "Marker") {
-        Some(m) => items
-            .iter()
-            .position(|v| id(v) == m)
-            .map_or(items.len(), |i| i + 1),
-        None => 0,
-    };
-    let rest = &items[start.min(items.len())..];
-    let shown: Vec<Value> = rest.iter().take(max).cloned().collect();
-    let mut out = json!({ field: shown });
-    if rest.len() > max
-        && let Some(last) = shown.last()
-    {
-        out["NextMarker"] = json!(id(last));
-    }
-    Ok(Output::new(out))
+    }))
 }
 
 fn alias_arn(ctx: &RequestContext, function: &str, alias: &str) -> String {
@@ -294,12 +246,7 @@ pub(crate) fn create_alias(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let function = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let function = crate::function_name(ctx, input)?;
     load(l, ctx, &function)?;
     let name = str_of(input, "Name").unwrap_or_default().to_owned();
     if name == LATEST || name.parse::<u64>().is_ok() {
@@ -334,12 +281,7 @@ pub(crate) fn get_alias(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let function = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let function = crate::function_name(ctx, input)?;
     load(l, ctx, &function)?;
     let a = load_alias(l, ctx, &function, str_of(input, "Name").unwrap_or_default())?;
     Ok(Output::new(alias_doc(ctx, &function, &a)))
@@ -350,12 +292,7 @@ pub(crate) fn update_alias(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let function = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let function = crate::function_name(ctx, input)?;
     load(l, ctx, &function)?;
     let name = str_of(input, "Name").unwrap_or_default();
     let raw = l
@@ -372,12 +309,7 @@ pub(crate) fn update_alias(
     if let Some(r) = str_of(input, "RevisionId")
         && r != a.revision_id
     {
-        return Err(AwsError::new(
-            412,
-            "PreconditionFailedException",
-            "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
-        )
-        .with_field("Type", "User"));
+        return Err(crate::revision_mismatch("GetFunction/GetAlias"));
     }
     if let Some(v) = str_of(input, "FunctionVersion") {
         a.version = v.to_owned();
@@ -402,12 +334,7 @@ pub(crate) fn delete_alias(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let function = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let function = crate::function_name(ctx, input)?;
     load(l, ctx, &function)?;
     // Deleting an alias that does not exist succeeds, as it does on AWS.
     l.state.delete(
@@ -426,12 +353,7 @@ pub(crate) fn list_aliases(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let function = model::parse_ref(
-        str_of(input, "FunctionName").unwrap_or_default(),
-        None,
-        &ctx.account_id,
-    )?
-    .name;
+    let function = crate::function_name(ctx, input)?;
     load(l, ctx, &function)?;
     let version = str_of(input, "FunctionVersion");
     let all: Vec<Value> = aliases_of(l, ctx, &function)?
@@ -439,7 +361,7 @@ pub(crate) fn list_aliases(
         .filter(|a| version.is_none_or(|v| a.version == v))
         .map(|a| alias_doc(ctx, &function, a))
         .collect();
-    page(all, input, "Aliases", |v| {
+    Ok(crate::page(all, input, "Aliases", 10_000, |v| {
         v["Name"].as_str().unwrap_or_default().to_owned()
-    })
+    }))
 }
