@@ -211,11 +211,7 @@ pub(crate) fn get_by_arn(
 }
 
 fn all(l: &Lambda, prefix: &str) -> Result<Vec<LayerRec>, AwsError> {
-    Ok(l.state
-        .scan(LAYERS, prefix, None, 100_000)?
-        .into_iter()
-        .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
-        .collect())
+    crate::records(l, LAYERS, prefix)
 }
 
 fn compatible(r: &LayerRec, input: &Value) -> bool {

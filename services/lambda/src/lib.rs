@@ -104,6 +104,19 @@ pub(crate) fn function_name(ctx: &RequestContext, input: &Value) -> Result<Strin
     .name)
 }
 
+/// Every record of `table` under `prefix`, decoded (unreadable ones are skipped).
+pub(crate) fn records<T: serde::de::DeserializeOwned>(
+    l: &Lambda,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<T>, AwsError> {
+    Ok(l.state
+        .scan(table, prefix, None, 100_000)?
+        .into_iter()
+        .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
+        .collect())
+}
+
 /// A stale `RevisionId`; `api` is what to call for the current one.
 pub(crate) fn revision_mismatch(api: &str) -> AwsError {
     AwsError::new(

@@ -27,11 +27,7 @@ pub(crate) fn all_versions(
     name: &str,
 ) -> Result<Vec<Config>, AwsError> {
     let prefix = format!("{}/", model::function_key(&ctx.scope(), name));
-    Ok(l.state
-        .scan(VERSIONS, &prefix, None, 100_000)?
-        .into_iter()
-        .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
-        .collect())
+    crate::records(l, VERSIONS, &prefix)
 }
 
 /// The write that publishes `rec`'s `$LATEST` as its next version, and that version.
@@ -161,11 +157,7 @@ pub(crate) fn aliases_of(
     function: &str,
 ) -> Result<Vec<AliasRec>, AwsError> {
     let prefix = format!("{}/", model::function_key(&ctx.scope(), function));
-    Ok(l.state
-        .scan(ALIASES, &prefix, None, 100_000)?
-        .into_iter()
-        .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
-        .collect())
+    crate::records(l, ALIASES, &prefix)
 }
 
 /// Checks that `version` exists (or is `$LATEST`) and the routing weights are valid.

@@ -30,6 +30,15 @@ fn retention_floor(logs: &Logs, scope: &str, group: &str) -> Result<i64, AwsErro
         .map_or(i64::MIN, |d| now_ms() - d * DAY_MS))
 }
 
+/// What CloudWatch Logs answers when concurrent writers keep conflicting.
+fn aborted() -> AwsError {
+    AwsError::new(
+        400,
+        "OperationAbortedException",
+        "Multiple requests to modify the same resource were in conflict. Please retry your request.",
+    )
+}
+
 /// Validates and stores a batch; returns PutLogEvents' output.
 pub(crate) fn put(
     logs: &Logs,
@@ -103,11 +112,7 @@ pub(crate) fn put(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AwsError::new(
-        400,
-        "OperationAbortedException",
-        "Multiple requests to modify the same resource were in conflict. Please retry your request.",
-    ))
+    Err(aborted())
 }
 
 /// Adds the writes of `events` (time-ordered) to `ops` and returns the stream's updated
@@ -254,11 +259,7 @@ pub(crate) fn append_batch(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(AwsError::new(
-        400,
-        "OperationAbortedException",
-        "Multiple requests to modify the same resource were in conflict. Please retry your request.",
-    ))
+    Err(aborted())
 }
 
 pub(crate) fn put_events(
