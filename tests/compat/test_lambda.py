@@ -552,3 +552,39 @@ def handler(event, context):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(url + "plain")
     assert e.value.code == 404
+
+
+def test_provisioned_concurrency(lam):
+    src = '''
+import os, time
+STARTED = time.time()
+INIT = os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]
+def handler(event, context):
+    return {"init": INIT, "age": time.time() - STARTED}
+'''
+    name, _, _ = create(lam, src)
+    version = lam.publish_version(FunctionName=name)["Version"]
+    with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier="$LATEST",
+                                               ProvisionedConcurrentExecutions=1)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    r = lam.put_provisioned_concurrency_config(FunctionName=name, Qualifier=version,
+                                               ProvisionedConcurrentExecutions=2)
+    assert r["RequestedProvisionedConcurrentExecutions"] == 2 and r["Status"] == "IN_PROGRESS"
+    deadline = time.time() + 30
+    while True:
+        got = lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+        if got["Status"] == "READY" or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert got["Status"] == "READY" and got["AvailableProvisionedConcurrentExecutions"] == 2
+    time.sleep(0.5)
+    r, out = invoke(lam, name, Qualifier=version, LogType="Tail")
+    assert out["init"] == "provisioned-concurrency" and out["age"] >= 0.5, "initialized before the invoke"
+    assert "Init Duration" not in base64.b64decode(r["LogResult"]).decode()
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=name)["ProvisionedConcurrencyConfigs"]
+    assert [c["FunctionArn"].rsplit(":", 1)[1] for c in listed] == [version]
+    lam.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    with pytest.raises(ClientError) as e:
+        lam.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert e.value.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"

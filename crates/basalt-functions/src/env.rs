@@ -32,6 +32,10 @@ pub(crate) struct Env {
     frozen: AtomicBool,
     pub(crate) started: Instant,
     pub(crate) last_used: parking_lot::Mutex<Instant>,
+    /// Started ahead of demand (provisioned concurrency): never reaped for idleness.
+    pub(crate) provisioned: bool,
+    /// What a provisioned environment printed while initializing, for its first invocation.
+    init_logs: parking_lot::Mutex<Vec<(i64, String)>>,
 }
 
 fn signal_group(pid: i32, sig: i32) {
@@ -68,6 +72,7 @@ impl Env {
         spec: Arc<EnvSpec>,
         launch: Launch,
         work_dir: &std::path::Path,
+        provisioned: bool,
     ) -> Result<Arc<Env>, EngineError> {
         let start_err = |e: std::io::Error| EngineError::Start(e.to_string());
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -139,7 +144,14 @@ impl Env {
             )
             .env("_HANDLER", &spec.handler)
             .env("AWS_LAMBDA_LOG_STREAM_NAME", &log_stream)
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env(
+                "AWS_LAMBDA_INITIALIZATION_TYPE",
+                if provisioned {
+                    "provisioned-concurrency"
+                } else {
+                    "on-demand"
+                },
+            )
             .stdin(std::process::Stdio::null())
             .stdout(writer)
             .stderr(writer2)
@@ -186,6 +198,8 @@ impl Env {
             frozen: AtomicBool::new(false),
             started: Instant::now(),
             last_used: parking_lot::Mutex::new(Instant::now()),
+            provisioned,
+            init_logs: parking_lot::Mutex::new(Vec::new()),
         }))
     }
 
@@ -223,18 +237,12 @@ impl Env {
         let mut init_duration = None;
         let mut early: Option<Reply> = None;
         if self.cold.swap(false, Ordering::SeqCst) {
-            let began = self.started;
-            tokio::select! {
-                _ = self.ready.notified() => {}
-                r = replies.recv() => early = Some(r.unwrap_or(Reply::Exited("closed".into()))),
-                _ = tokio::time::sleep(INIT_LIMIT.saturating_sub(began.elapsed())) => {
-                    self.kill();
-                    early = Some(Reply::Exited(format!(
-                        "Init timed out after {:.2} seconds", INIT_LIMIT.as_secs_f64())));
-                }
-            }
-            init_duration = Some(began.elapsed());
+            let (failed, took) = self.await_init(&mut replies).await;
+            init_duration = Some(took);
+            early = failed;
             logs.extend(self.logs.take(Duration::from_millis(20), early.is_some()));
+        } else {
+            logs.append(&mut self.init_logs.lock());
         }
         let start = Instant::now();
         let start_ms = now_ms();
@@ -310,6 +318,44 @@ impl Env {
             max_memory_mb,
             log_stream: self.log_stream.clone(),
         }
+    }
+
+    /// Waits for the runtime's first `next` (its initialization done); the reply that ended
+    /// it instead (init error, exit, init timeout), and how long it took.
+    async fn await_init(
+        &self,
+        replies: &mut mpsc::UnboundedReceiver<Reply>,
+    ) -> (Option<Reply>, Duration) {
+        let began = self.started;
+        let failed = tokio::select! {
+            _ = self.ready.notified() => None,
+            r = replies.recv() => Some(r.unwrap_or(Reply::Exited("closed".into()))),
+            _ = tokio::time::sleep(INIT_LIMIT.saturating_sub(began.elapsed())) => {
+                self.kill();
+                Some(Reply::Exited(format!("Init timed out after {:.2} seconds", INIT_LIMIT.as_secs_f64())))
+            }
+        };
+        (failed, began.elapsed())
+    }
+
+    /// Initializes the environment ahead of any invocation (provisioned concurrency) and
+    /// freezes it; false when its initialization failed (it is then dead).
+    pub(crate) async fn prewarm(&self) -> bool {
+        let mut replies = self.replies.lock().await;
+        if !self.cold.swap(false, Ordering::SeqCst) {
+            return !self.is_dead();
+        }
+        let (failed, _) = self.await_init(&mut replies).await;
+        self.init_logs
+            .lock()
+            .extend(self.logs.take(Duration::from_millis(20), failed.is_some()));
+        if failed.is_some() {
+            self.kill();
+            return false;
+        }
+        self.freeze();
+        *self.last_used.lock() = Instant::now();
+        true
     }
 
     async fn wait(

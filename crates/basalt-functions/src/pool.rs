@@ -90,7 +90,7 @@ impl Engine {
         let ttl = self.config.idle_ttl;
         let mut st = self.state.lock();
         for envs in st.idle.values_mut() {
-            envs.retain(|e| !e.is_dead() && e.last_used.lock().elapsed() < ttl);
+            envs.retain(|e| !e.is_dead() && (e.provisioned || e.last_used.lock().elapsed() < ttl));
         }
         st.idle.retain(|_, v| !v.is_empty());
     }
@@ -113,6 +113,59 @@ impl Engine {
     /// Idle environments of every function.
     pub fn idle(&self) -> usize {
         self.state.lock().idle.values().map(Vec::len).sum()
+    }
+
+    /// Provisioned environments of `key` that are initialized and idle.
+    pub fn provisioned(&self, key: &str) -> usize {
+        self.state.lock().idle.get(key).map_or(0, |v| {
+            v.iter().filter(|e| e.provisioned && !e.is_dead()).count()
+        })
+    }
+
+    /// Starts and initializes environments of `spec` until `n` provisioned ones are ready
+    /// (provisioned concurrency); returns how many are.
+    pub async fn prewarm(&self, spec: &Arc<EnvSpec>, n: usize) -> Result<usize, EngineError> {
+        let mut ready = self.provisioned(&spec.key);
+        while ready < n {
+            let launch = self
+                .config
+                .runtimes
+                .launch(
+                    &spec.runtime,
+                    &spec.handler,
+                    &spec.task_root,
+                    spec.opt_dir.as_deref(),
+                )
+                .map_err(EngineError::RuntimeMissing)?;
+            let env =
+                crate::env::Env::start(spec.clone(), launch, &self.config.work_dir, true).await?;
+            if !env.prewarm().await {
+                return Ok(ready);
+            }
+            self.state
+                .lock()
+                .idle
+                .entry(spec.key.clone())
+                .or_default()
+                .push(env);
+            ready += 1;
+        }
+        Ok(ready)
+    }
+
+    /// Stops the idle provisioned environments of `key` beyond `keep`.
+    pub fn unprovision(&self, key: &str, keep: usize) {
+        let mut st = self.state.lock();
+        if let Some(envs) = st.idle.get_mut(key) {
+            let mut kept = 0;
+            envs.retain(|e| {
+                if !e.provisioned {
+                    return true;
+                }
+                kept += 1;
+                kept <= keep
+            });
+        }
     }
 
     /// Stops the idle environments whose key starts with `prefix` (a function changed or
@@ -203,6 +256,7 @@ impl Engine {
             spec.clone(),
             launch,
             &self.config.work_dir,
+            false,
         )
         .await?))
     }

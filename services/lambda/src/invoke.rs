@@ -370,19 +370,15 @@ async fn opt_root(
     .map_err(|e| AwsError::internal(e.to_string()))?
 }
 
-/// Runs one invocation of `config` and sends its output to CloudWatch Logs.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn run(
+/// What the engine runs for `config`: the unpacked package and layers, the role's
+/// credentials and every variable AWS sets.
+pub(crate) async fn spec_for(
     l: &Lambda,
     account: &str,
     region: &str,
     name: &str,
     config: &Config,
-    reserved: Option<u32>,
-    invoked_arn: String,
-    payload: Bytes,
-    request_id: String,
-) -> Result<Outcome, AwsError> {
+) -> Result<Arc<EnvSpec>, AwsError> {
     let arn = function_arn(region, account, name);
     let root = task_root(l, account, &config.code_hex).await?;
     let opt_dir = match config.layer_hexes.as_slice() {
@@ -390,12 +386,6 @@ pub(crate) async fn run(
         hexes => Some(opt_root(l, account, hexes.to_vec()).await?),
     };
     let creds = credentials(l, account, region, &config.role, name).await?;
-    let log_group = config
-        .logging
-        .as_ref()
-        .and_then(|c| c.get("LogGroup"))
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("/aws/lambda/{name}"), str::to_owned);
     let mut vars: Vec<(String, String)> = config
         .env
         .iter()
@@ -410,7 +400,10 @@ pub(crate) async fn run(
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
             config.memory.to_string(),
         ),
-        ("AWS_LAMBDA_LOG_GROUP_NAME".into(), log_group.clone()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+            log_group_of(name, config),
+        ),
         (
             "AWS_EXECUTION_ENV".into(),
             format!("AWS_Lambda_{}", config.runtime),
@@ -420,12 +413,9 @@ pub(crate) async fn run(
         ("AWS_SECRET_ACCESS_KEY".into(), creds.secret),
         ("AWS_SESSION_TOKEN".into(), creds.token),
     ]);
-    let spec = Arc::new(EnvSpec {
-        key: format!(
-            "{arn}:{}:{}:{}",
-            config.version, config.revision_id, config.code_hex
-        ),
-        concurrency_key: arn.clone(),
+    Ok(Arc::new(EnvSpec {
+        key: spec_key(&arn, config),
+        concurrency_key: arn,
         runtime: config.runtime.clone(),
         handler: config.handler.clone(),
         task_root: root,
@@ -435,7 +425,41 @@ pub(crate) async fn run(
         timeout: Duration::from_secs(u64::from(config.timeout)),
         vars,
         version: config.version.clone(),
-    });
+    }))
+}
+
+/// Environments of one key are interchangeable: same version, configuration and code.
+pub(crate) fn spec_key(arn: &str, config: &Config) -> String {
+    format!(
+        "{arn}:{}:{}:{}",
+        config.version, config.revision_id, config.code_hex
+    )
+}
+
+fn log_group_of(name: &str, config: &Config) -> String {
+    config
+        .logging
+        .as_ref()
+        .and_then(|c| c.get("LogGroup"))
+        .and_then(Value::as_str)
+        .map_or_else(|| format!("/aws/lambda/{name}"), str::to_owned)
+}
+
+/// Runs one invocation of `config` and sends its output to CloudWatch Logs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run(
+    l: &Lambda,
+    account: &str,
+    region: &str,
+    name: &str,
+    config: &Config,
+    reserved: Option<u32>,
+    invoked_arn: String,
+    payload: Bytes,
+    request_id: String,
+) -> Result<Outcome, AwsError> {
+    let spec = spec_for(l, account, region, name, config).await?;
+    let log_group = log_group_of(name, config);
     let inv = Invocation {
         request_id,
         payload,

@@ -10,6 +10,7 @@ mod invoke;
 mod layers;
 mod model;
 mod permissions;
+mod provisioned;
 mod urls;
 mod versions;
 
@@ -237,6 +238,14 @@ impl Service for Lambda {
             "Invoke" => return invoke::invoke(self, ctx, &input).await,
             "InvokeAsync" => return invoke::invoke_async_legacy(self, ctx, &input).await,
             "InvokeWithResponseStream" => return invoke::invoke_stream(self, ctx, &input).await,
+            "PutProvisionedConcurrencyConfig" => return provisioned::put(self, ctx, &input).await,
+            "GetProvisionedConcurrencyConfig" => return provisioned::get(self, ctx, &input).await,
+            "DeleteProvisionedConcurrencyConfig" => {
+                return provisioned::delete(self, ctx, &input).await;
+            }
+            "ListProvisionedConcurrencyConfigs" => {
+                return provisioned::list(self, ctx, &input).await;
+            }
             _ => {}
         }
         // The rest is short storage work.

@@ -73,6 +73,9 @@ pub struct FunctionRec {
     /// Asynchronous invocation settings by qualifier (`$LATEST`, version, alias).
     #[serde(default)]
     pub event_invoke: BTreeMap<String, Value>,
+    /// Provisioned concurrency by qualifier (a version or an alias).
+    #[serde(default)]
+    pub provisioned: BTreeMap<String, crate::provisioned::ProvisionedRec>,
     /// Function URLs by qualifier (`$LATEST` or an alias).
     #[serde(default)]
     pub urls: BTreeMap<String, crate::urls::UrlRec>,
