@@ -9,6 +9,30 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
+/// Where Lambda works for servers whose data dir is under /tmp, or that have none.
+const SHARED_WORK: &str = "/var/tmp/basalt-lambda";
+
+/// Removes the work dirs of servers that are gone: an ephemeral one's process has exited,
+/// a data dir's directory was deleted.
+fn sweep_shared_work() {
+    for entry in std::fs::read_dir(SHARED_WORK)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(owner) = std::fs::read_to_string(entry.path().join(".owner")) else {
+            continue;
+        };
+        let gone = match owner.strip_prefix("pid:") {
+            Some(pid) => !std::path::Path::new("/proc").join(pid).exists(),
+            None => !std::path::Path::new(&owner).exists(),
+        };
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 pub fn build(
     cfg: &crate::config::Resolved,
     store: &basalt_store::Store,
@@ -35,6 +59,19 @@ pub fn build(
     };
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
+    // Environments of an earlier run are gone: their directories go too.
+    let _ = std::fs::remove_dir_all(work_dir.join("envs"));
+    if work_dir.starts_with(SHARED_WORK) {
+        let owner = match &cfg.data_dir {
+            Some(d) => std::path::absolute(d)
+                .unwrap_or_else(|_| d.clone())
+                .display()
+                .to_string(),
+            None => format!("pid:{}", std::process::id()),
+        };
+        let _ = std::fs::write(work_dir.join(".owner"), owner);
+        sweep_shared_work();
+    }
     let engine = Engine::new(EngineConfig::new(work_dir));
     engine.start_reaper();
     // Tests shorten AWS's one- and two-minute retry delays.
