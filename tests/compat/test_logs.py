@@ -227,3 +227,55 @@ def test_insights_queries(logs, group):
         logs.start_query(logGroupName=group, startTime=start, endTime=end, queryString="stats count(* by")
     assert code(e) == "MalformedQueryException"
     assert any(q["status"] == "Complete" for q in logs.describe_queries(logGroupName=group)["queries"])
+
+
+def test_subscription_filter_delivers_to_lambda(logs, make_client, group):
+    import base64, gzip, io, os, zipfile
+    from pathlib import Path
+    runtimes = Path(os.environ.get("BASALT_RUNTIME_DIR", Path.home() / ".cache/basalt/runtimes"))
+    if not any(runtimes.glob("python3.*/.installed")):
+        pytest.skip("no Lambda Python runtime installed (basalt runtimes pull)")
+    lam, s3 = make_client("lambda"), make_client("s3")
+    bucket = unique("subs")
+    s3.create_bucket(Bucket=bucket)
+    src = '''
+import base64, gzip, json, boto3, os
+def handler(event, context):
+    doc = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    boto3.client("s3").put_object(Bucket=os.environ["BUCKET"], Key="got/" + context.aws_request_id,
+                                  Body=json.dumps(doc).encode())
+'''
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", src)
+    fn = unique("subfn")
+    arn = lam.create_function(FunctionName=fn, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/r",
+                              Handler="index.handler", Code={"ZipFile": buf.getvalue()}, Timeout=30,
+                              Environment={"Variables": {"BUCKET": bucket}})["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn)
+    with pytest.raises(ClientError) as e:
+        logs.put_subscription_filter(logGroupName=group, filterName="f", filterPattern="ERROR",
+                                     destinationArn=arn + "-missing")
+    assert code(e) == "InvalidParameterException"
+    logs.put_subscription_filter(logGroupName=group, filterName="errors", filterPattern="ERROR", destinationArn=arn)
+    assert [f["filterName"] for f in logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]] == ["errors"]
+    logs.create_log_stream(logGroupName=group, logStreamName="app")
+    t = now_ms()
+    logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
+        {"timestamp": t, "message": "INFO fine"}, {"timestamp": t + 1, "message": "ERROR broken"}])
+    deadline = time.time() + 30
+    while time.time() < deadline and not s3.list_objects_v2(Bucket=bucket, Prefix="got/").get("KeyCount"):
+        time.sleep(0.2)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="got/").get("Contents", [])]
+    assert len(keys) == 1
+    doc = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+    assert doc["messageType"] == "DATA_MESSAGE" and doc["logGroup"] == group and doc["logStream"] == "app"
+    assert doc["subscriptionFilters"] == ["errors"] and doc["owner"] == ACCOUNT
+    assert [e["message"] for e in doc["logEvents"]] == ["ERROR broken"]
+    logs.put_subscription_filter(logGroupName=group, filterName="second", filterPattern="", destinationArn=arn)
+    with pytest.raises(ClientError) as e:
+        logs.put_subscription_filter(logGroupName=group, filterName="third", filterPattern="", destinationArn=arn)
+    assert code(e) == "LimitExceededException"
+    logs.delete_subscription_filter(logGroupName=group, filterName="second")
+    logs.delete_subscription_filter(logGroupName=group, filterName="errors")
+    assert logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"] == []

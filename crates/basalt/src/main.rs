@@ -264,7 +264,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let lambda = lambda::build(
             &cfg,
             &store,
-            logs,
+            logs.clone(),
             basalt_s3::BasaltS3::new(
                 store.clone(),
                 bus.clone(),
@@ -307,6 +307,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         );
         lambda.set_registry(registry.clone());
         lambda.start_workers();
+        logs.set_registry(registry.clone());
+        logs.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),

@@ -24,10 +24,7 @@ const FILTER_SCAN_BUDGET: usize = 200_000;
 
 /// The earliest timestamp still within the group's retention.
 fn retention_floor(logs: &Logs, scope: &str, group: &str) -> Result<i64, AwsError> {
-    let rec = crate::groups::load(logs, scope, group)?;
-    Ok(rec
-        .retention_days
-        .map_or(i64::MIN, |d| now_ms() - d * DAY_MS))
+    Ok(GroupView::of(&crate::groups::load(logs, scope, group)?).floor)
 }
 
 /// What CloudWatch Logs answers when concurrent writers keep conflicting.
@@ -84,7 +81,7 @@ pub(crate) fn put(
             "The batch of log events in a single PutLogEvents request cannot span more than 24 hours.",
         ));
     }
-    let floor = retention_floor(logs, scope, group)?;
+    let view = GroupView::of(&crate::groups::load(logs, scope, group)?);
     let skey = model::stream_key(scope, group, stream);
     // Concurrent writers of one stream serialize on its record.
     for _ in 0..32 {
@@ -94,7 +91,7 @@ pub(crate) fn put(
             key: skey.clone(),
             expected: Some(raw),
         }];
-        let (rec, rejected) = stage(scope, group, rec, &parsed, floor, &mut ops)?;
+        let (rec, rejected) = stage(scope, group, stream, rec, &parsed, &view, &mut ops)?;
         ops.push(WriteOp::Put {
             table: STREAMS.into(),
             key: skey.clone(),
@@ -102,6 +99,7 @@ pub(crate) fn put(
         });
         match logs.state.batch(&ops) {
             Ok(()) => {
+                wake_deliveries(logs, &ops);
                 let mut out = json!({ "nextSequenceToken": format!("{:056}", rec.seq) });
                 if !rejected.is_empty() {
                     out["rejectedLogEventsInfo"] = Value::Object(rejected);
@@ -115,18 +113,53 @@ pub(crate) fn put(
     Err(aborted())
 }
 
+/// What a write needs of its group: the retention's floor and the subscription filters.
+#[derive(Clone)]
+struct GroupView {
+    floor: i64,
+    subscriptions: Vec<crate::subscriptions::SubFilter>,
+}
+
+impl Default for GroupView {
+    fn default() -> Self {
+        GroupView {
+            floor: i64::MIN,
+            subscriptions: Vec::new(),
+        }
+    }
+}
+
+impl GroupView {
+    fn of(g: &crate::model::GroupRec) -> GroupView {
+        GroupView {
+            floor: g.retention_days.map_or(i64::MIN, |d| now_ms() - d * DAY_MS),
+            subscriptions: g.subscriptions.clone(),
+        }
+    }
+}
+
+/// Wakes this node's delivery worker when `ops` queued deliveries.
+fn wake_deliveries(logs: &Logs, ops: &[WriteOp]) {
+    if ops.iter().any(|o| matches!(o, WriteOp::Enqueue { .. })) {
+        logs.wake.notify_one();
+    }
+}
+
 /// Adds the writes of `events` (time-ordered) to `ops` and returns the stream's updated
 /// record (not yet in `ops`) and what was rejected: events older than 14 days or than the
 /// retention (`floor`), and newer than 2 hours ahead, are not stored.
 fn stage(
     scope: &str,
     group: &str,
+    stream: &str,
     mut rec: StreamRec,
     events: &[(i64, &str)],
-    floor: i64,
+    view: &GroupView,
     ops: &mut Vec<WriteOp>,
 ) -> Result<(StreamRec, serde_json::Map<String, Value>), AwsError> {
+    let floor = view.floor;
     let now = now_ms();
+    let mut stored: Vec<(i64, u64, &str)> = Vec::new();
     let too_old = events
         .iter()
         .take_while(|(t, _)| *t < now - MAX_AGE_MS)
@@ -146,6 +179,7 @@ fn stage(
             key: format!("{prefix}{}", model::position(*ts, rec.seq)),
             value,
         });
+        stored.push((*ts, rec.seq, *msg));
         rec.seq += 1;
         rec.stored_bytes += msg.len() as i64;
         rec.first_event = Some(rec.first_event.map_or(*ts, |f| f.min(*ts)));
@@ -154,6 +188,14 @@ fn stage(
     if !keep.is_empty() {
         rec.last_ingestion = Some(now);
     }
+    ops.extend(crate::subscriptions::deliveries(
+        scope,
+        group,
+        stream,
+        &view.subscriptions,
+        &stored,
+        now,
+    ));
     let mut rejected = serde_json::Map::new();
     if let Some(i) = too_new {
         rejected.insert("tooNewLogEventStartIndex".into(), json!(i));
@@ -199,17 +241,16 @@ pub(crate) fn append_batch(
     }
     for _ in 0..32 {
         let mut ops: Vec<WriteOp> = extra.to_vec();
-        let mut groups_seen: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        let mut groups_seen: BTreeMap<(&str, &str), GroupView> = BTreeMap::new();
         for (&(scope, group, stream), events) in &streams {
-            let floor = match groups_seen.get(&(scope, group)) {
-                Some(f) => *f,
+            let view = match groups_seen.get(&(scope, group)) {
+                Some(v) => v.clone(),
                 None => {
                     let gkey = model::group_key(scope, group);
-                    let floor = match logs.state.get(crate::model::GROUPS, &gkey)? {
+                    let view = match logs.state.get(crate::model::GROUPS, &gkey)? {
                         Some(raw) => serde_json::from_slice::<crate::model::GroupRec>(&raw)
-                            .ok()
-                            .and_then(|g| g.retention_days)
-                            .map_or(i64::MIN, |d| now_ms() - d * DAY_MS),
+                            .map(|g| GroupView::of(&g))
+                            .unwrap_or_default(),
                         None => {
                             let rec = crate::model::GroupRec {
                                 creation_time: now_ms(),
@@ -226,11 +267,11 @@ pub(crate) fn append_batch(
                                 value: serde_json::to_vec(&rec)
                                     .map_err(|e| AwsError::internal(e.to_string()))?,
                             });
-                            i64::MIN
+                            GroupView::default()
                         }
                     };
-                    groups_seen.insert((scope, group), floor);
-                    floor
+                    groups_seen.insert((scope, group), view.clone());
+                    view
                 }
             };
             let skey = model::stream_key(scope, group, stream);
@@ -246,7 +287,7 @@ pub(crate) fn append_batch(
                 key: skey.clone(),
                 expected,
             });
-            let (rec, _) = stage(scope, group, rec, events, floor, &mut ops)?;
+            let (rec, _) = stage(scope, group, stream, rec, events, &view, &mut ops)?;
             ops.push(WriteOp::Put {
                 table: STREAMS.into(),
                 key: skey,
@@ -254,7 +295,10 @@ pub(crate) fn append_batch(
             });
         }
         match logs.state.batch(&ops) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                wake_deliveries(logs, &ops);
+                return Ok(());
+            }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

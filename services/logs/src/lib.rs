@@ -13,6 +13,7 @@ mod groups;
 mod insights;
 mod model;
 mod streams;
+mod subscriptions;
 
 use basalt_core::{AwsError, Output, RequestContext, Service};
 use basalt_store::StateStore;
@@ -23,6 +24,10 @@ pub use events::Append;
 
 pub struct Logs {
     state: Arc<dyn StateStore>,
+    /// Lambda, for subscription filters; set once every service is registered.
+    registry: std::sync::OnceLock<basalt_core::ServiceRegistry>,
+    /// Wakes the delivery worker when a write queued deliveries.
+    wake: tokio::sync::Notify,
 }
 
 pub(crate) fn invalid(message: impl Into<String>) -> AwsError {
@@ -80,7 +85,21 @@ pub(crate) fn group_name(input: &Value) -> Result<String, AwsError> {
 
 impl Logs {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<Logs> {
-        Arc::new(Logs { state })
+        Arc::new(Logs {
+            state,
+            registry: std::sync::OnceLock::new(),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Gives Logs the registry it reaches Lambda through (subscription filters).
+    pub fn set_registry(&self, registry: basalt_core::ServiceRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// Starts the worker that delivers subscription filters' events (on the store's leases).
+    pub fn start_workers(self: &Arc<Self>) {
+        subscriptions::start_worker(self.clone());
     }
 
     /// Appends service-written events (Lambda's function output) to their streams,
@@ -107,7 +126,12 @@ impl Service for Logs {
         operation: &str,
         input: Value,
     ) -> Result<Output, AwsError> {
+        if operation == "PutSubscriptionFilter" {
+            return subscriptions::put(self, ctx, &input).await.map(Output::new);
+        }
         let out = match operation {
+            "DescribeSubscriptionFilters" => subscriptions::describe(self, ctx, &input),
+            "DeleteSubscriptionFilter" => subscriptions::delete(self, ctx, &input),
             "CreateLogGroup" => groups::create(self, ctx, &input),
             "DeleteLogGroup" => groups::delete(self, ctx, &input),
             "DescribeLogGroups" => groups::describe(self, ctx, &input),

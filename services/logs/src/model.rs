@@ -23,6 +23,8 @@ pub struct GroupRec {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub deletion_protection: bool,
+    #[serde(default)]
+    pub subscriptions: Vec<crate::subscriptions::SubFilter>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
