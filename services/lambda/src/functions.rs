@@ -468,6 +468,14 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
     )))
 }
 
+/// Stops the warm environments of `$LATEST` (its code or configuration changed).
+fn retire_latest(l: &Lambda, ctx: &RequestContext, name: &str) {
+    l.engine.retire(&format!(
+        "{}:{LATEST}:",
+        function_arn(&ctx.region, &ctx.account_id, name)
+    ));
+}
+
 /// The configuration a reference names: `$LATEST`, a version or an alias's version.
 pub(crate) fn resolve_config(
     l: &Lambda,
@@ -689,10 +697,7 @@ pub(crate) fn update_code(
         shown = published;
     }
     save(l, ctx, &rec, Some(raw), extra)?;
-    l.engine.retire(&format!(
-        "{}:{LATEST}:",
-        function_arn(&ctx.region, &ctx.account_id, &name)
-    ));
+    retire_latest(l, ctx, &name);
     Ok(Output::new(in_progress(
         config_doc(ctx, &name, &shown, false),
         false,
@@ -712,10 +717,7 @@ pub(crate) fn update_configuration(
     rec.config.last_modified = model::timestamp_now();
     rec.config.revision_id = model::revision();
     save(l, ctx, &rec, Some(raw), Vec::new())?;
-    l.engine.retire(&format!(
-        "{}:{LATEST}:",
-        function_arn(&ctx.region, &ctx.account_id, &name)
-    ));
+    retire_latest(l, ctx, &name);
     Ok(Output::new(in_progress(
         config_doc(ctx, &name, &rec.config, false),
         false,
