@@ -30,11 +30,10 @@ pub fn hex_sha256(zip: &[u8]) -> String {
 
 /// Checks that `zip` is a readable archive within the unzipped limit, without writing it.
 pub fn check(zip: &[u8]) -> Result<(), UnpackError> {
-    let archive =
+    let mut archive =
         zip::ZipArchive::new(std::io::Cursor::new(zip)).map_err(|_| UnpackError::NotAZip)?;
     let mut total = 0u64;
     for i in 0..archive.len() {
-        let mut archive = archive.clone();
         let f = archive.by_index(i).map_err(|_| UnpackError::NotAZip)?;
         total = total.saturating_add(f.size());
     }
@@ -55,12 +54,18 @@ pub fn unpack(zip: &[u8], root: &Path) -> Result<PathBuf, UnpackError> {
 /// Unpacks layers one over the other, in order (a later layer's file replaces an earlier
 /// one's, as in AWS's `/opt`), into `root/<hash of their hashes>`.
 pub fn unpack_layers(zips: &[&[u8]], root: &Path) -> Result<PathBuf, UnpackError> {
+    let hexes: Vec<String> = zips.iter().map(|z| hex_sha256(z)).collect();
+    unpack_all(zips, root, &layers_name(&hexes))
+}
+
+/// The directory [`unpack_layers`] uses for layers of these hex SHA-256s, in order: a
+/// caller that knows the hashes finds an unpacked `/opt` without reading the packages.
+pub fn layers_name(hexes: &[String]) -> String {
     let mut h = Sha256::new();
-    for z in zips {
-        h.update(hex_sha256(z).as_bytes());
+    for hex in hexes {
+        h.update(hex.as_bytes());
     }
-    let name: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    unpack_all(zips, root, &name)
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unpack_all(zips: &[&[u8]], root: &Path, name: &str) -> Result<PathBuf, UnpackError> {

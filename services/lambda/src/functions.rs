@@ -344,7 +344,6 @@ fn apply_layers(
 pub(crate) fn take_code(
     l: &Lambda,
     ctx: &RequestContext,
-    input: &Value,
     code: &Value,
 ) -> Result<(Vec<u8>, String, String), AwsError> {
     let zip = match (
@@ -375,10 +374,7 @@ pub(crate) fn take_code(
                 "Container image functions are not supported by Basalt: PackageType Image needs a container runtime.",
             ));
         }
-        _ => {
-            let _ = input;
-            return Err(invalid_value("Please provide a source for function code."));
-        }
+        _ => return Err(invalid_value("Please provide a source for function code.")),
     };
     if zip.len() > MAX_ZIP {
         return Err(AwsError::new(
@@ -427,7 +423,7 @@ pub(crate) fn create(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<
         return Err(conflict(format!("Function already exist: {name}")));
     }
     let code = input.get("Code").cloned().unwrap_or(Value::Null);
-    let (zip, sha, hex) = take_code(l, ctx, input, &code)?;
+    let (zip, sha, hex) = take_code(l, ctx, &code)?;
     config.code_size = zip.len() as u64;
     config.code_sha256 = sha;
     config.code_hex = hex;
@@ -670,7 +666,7 @@ pub(crate) fn update_code(
     let name = unqualified_name(ctx, input)?;
     let (mut rec, raw) = load(l, ctx, &name)?;
     check_revision(input, &rec.config.revision_id)?;
-    let (zip, sha, hex) = take_code(l, ctx, input, input)?;
+    let (zip, sha, hex) = take_code(l, ctx, input)?;
     if input.get("DryRun").and_then(Value::as_bool) == Some(true) {
         let mut c = rec.config.clone();
         c.code_sha256 = sha;

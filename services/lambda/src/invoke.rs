@@ -1,7 +1,7 @@
 //! Invoke: synchronous (`RequestResponse`), asynchronous (`Event`, queued durably on the
 //! store's leases and retried as AWS retries), and `DryRun`.
 
-use crate::functions::{blob_key, function_missing, load, resolve_config};
+use crate::functions::{blob_key, load, resolve_config};
 use crate::model::{self, Config, LATEST, function_arn};
 use crate::{Lambda, invalid_value, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
@@ -148,7 +148,7 @@ pub(crate) async fn invoke(
     match kind {
         "DryRun" => Ok(Output::new(json!({"StatusCode": 204}))),
         "Event" => {
-            let request_id = enqueue(
+            enqueue(
                 l,
                 ctx,
                 &r.name,
@@ -157,7 +157,6 @@ pub(crate) async fn invoke(
                 &invoked_arn,
                 &payload,
             )?;
-            let _ = request_id;
             Ok(Output::new(json!({"StatusCode": 202})))
         }
         "RequestResponse" => {
@@ -352,6 +351,10 @@ async fn opt_root(
     hexes: Vec<String>,
 ) -> Result<std::path::PathBuf, AwsError> {
     let root = l.engine.config.work_dir.join("opt");
+    let dir = root.join(basalt_functions::unpack::layers_name(&hexes));
+    if dir.is_dir() {
+        return Ok(dir);
+    }
     let blobs = l.blobs.clone();
     let account = account.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -806,5 +809,4 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
     if let Err(e) = l.state.complete(&claim, &ops) {
         tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id);
     }
-    let _ = function_missing;
 }

@@ -98,7 +98,7 @@ fn strings(input: &Value, name: &str) -> Vec<String> {
 pub(crate) fn publish(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let name = name_of(ctx, str_of(input, "LayerName").unwrap_or_default())?;
     let content = input.get("Content").cloned().unwrap_or(Value::Null);
-    let (zip, sha, hex) = take_code(l, ctx, input, &content)?;
+    let (zip, sha, hex) = take_code(l, ctx, &content)?;
     let runtimes = strings(input, "CompatibleRuntimes");
     if let Some(bad) = runtimes
         .iter()

@@ -1,7 +1,7 @@
 //! Resource-based policy: AddPermission, RemovePermission, GetPolicy. Statements are
 //! stored and returned as AWS writes them; Basalt does not evaluate IAM policies.
 
-use crate::functions::{function_missing, load, save};
+use crate::functions::{load, save};
 use crate::model::{self, function_arn};
 use crate::{Lambda, conflict, invalid_value, not_found, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
@@ -116,7 +116,6 @@ pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Out
     if statements.is_empty() {
         return Err(not_found("The resource you requested does not exist."));
     }
-    let _ = function_missing;
     let policy = json!({
         "Version": "2012-10-17",
         "Id": "default",

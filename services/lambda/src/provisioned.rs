@@ -9,7 +9,6 @@ use crate::{Lambda, invalid_value, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct ProvisionedRec {
@@ -36,17 +35,21 @@ fn qualifier(input: &Value) -> Result<String, AwsError> {
     }
 }
 
-/// The environments' key of the qualifier's version (an alias resolves to its version).
-async fn key_of(
+/// The configuration of the qualifier's version (an alias resolves to its version).
+fn config_of(
     l: &Lambda,
     ctx: &RequestContext,
     name: &str,
     q: &str,
-) -> Result<(String, Arc<basalt_functions::EnvSpec>), AwsError> {
+) -> Result<crate::model::Config, AwsError> {
     let (rec, _) = load(l, ctx, name)?;
-    let config = resolve_config(l, ctx, &rec, Some(q))?;
-    let spec = crate::invoke::spec_for(l, &ctx.account_id, &ctx.region, name, &config).await?;
-    Ok((spec.key.clone(), spec))
+    resolve_config(l, ctx, &rec, Some(q))
+}
+
+/// The environments' key of the qualifier's version (an alias resolves to its version).
+fn key_of(l: &Lambda, ctx: &RequestContext, name: &str, q: &str) -> Result<String, AwsError> {
+    let arn = function_arn(&ctx.region, &ctx.account_id, name);
+    Ok(crate::invoke::spec_key(&arn, &config_of(l, ctx, name, q)?))
 }
 
 fn doc(l: &Lambda, key: &str, p: &ProvisionedRec) -> Value {
@@ -76,7 +79,9 @@ pub(crate) async fn put(
             "ProvisionedConcurrentExecutions must be at least 1.",
         ));
     }
-    let (key, spec) = key_of(l, ctx, &name, &q).await?;
+    let config = config_of(l, ctx, &name, &q)?;
+    let spec = crate::invoke::spec_for(l, &ctx.account_id, &ctx.region, &name, &config).await?;
+    let key = spec.key.clone();
     let (mut rec, raw) = load(l, ctx, &name)?;
     if let Some(reserved) = rec.reserved_concurrency
         && n > reserved
@@ -112,7 +117,7 @@ pub(crate) async fn get(
     let q = qualifier(input)?;
     let (rec, _) = load(l, ctx, &name)?;
     let p = rec.provisioned.get(&q).cloned().ok_or_else(missing)?;
-    let (key, _) = key_of(l, ctx, &name, &q).await?;
+    let key = key_of(l, ctx, &name, &q)?;
     Ok(Output::new(doc(l, &key, &p)))
 }
 
@@ -128,7 +133,7 @@ pub(crate) async fn delete(
         return Err(missing());
     }
     save(l, ctx, &rec, Some(raw), Vec::new())?;
-    if let Ok((key, _)) = key_of(l, ctx, &name, &q).await {
+    if let Ok(key) = key_of(l, ctx, &name, &q) {
         l.engine.unprovision(&key, 0);
     }
     Ok(Output::empty())
@@ -143,7 +148,7 @@ pub(crate) async fn list(
     let (rec, _) = load(l, ctx, &name)?;
     let mut items = Vec::new();
     for (q, p) in &rec.provisioned {
-        let Ok((key, _)) = key_of(l, ctx, &name, q).await else {
+        let Ok(key) = key_of(l, ctx, &name, q) else {
             continue;
         };
         let mut item = doc(l, &key, p);

@@ -5,7 +5,7 @@
 //! host names do not resolve on a local machine). The service sees a request as
 //! [`UrlRequest`]; the HTTP side lives with the server.
 
-use crate::functions::{function_missing, load, resolve_config, save};
+use crate::functions::{load, resolve_config, save};
 use crate::model::{LATEST, function_arn};
 use crate::{Lambda, conflict, invalid_value, not_found, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
@@ -401,7 +401,6 @@ pub(crate) async fn serve(l: &Lambda, id: &str, req: UrlRequest) -> UrlResponse 
         ctx.request_id.clone(),
     )
     .await;
-    let _ = function_missing;
     match outcome {
         Ok(o) => match o.result {
             Ok(body) => response_of(&body),
