@@ -88,8 +88,6 @@ pub fn build(
         logs,
         LambdaConfig {
             endpoint: endpoint.to_owned(),
-            account_id: cfg.account_id.clone(),
-            region: cfg.region.clone(),
             // Code from S3 (Code.S3Bucket/S3Key) is read in-process, as the account's own.
             read_object: Some(Arc::new(move |account, bucket, key, version| {
                 s3.read_object(account, bucket, key, version).map_err(|e| {

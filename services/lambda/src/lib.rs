@@ -34,8 +34,6 @@ pub type ObjectReader = Arc<
 pub struct LambdaConfig {
     /// The URL functions reach Basalt at (`AWS_ENDPOINT_URL`) and code URLs start with.
     pub endpoint: String,
-    pub account_id: String,
-    pub region: String,
     pub read_object: Option<ObjectReader>,
     /// Delays before the two retries of a failed asynchronous invocation
     /// ([`RETRY_DELAYS_MS`], AWS's one and two minutes, unless a test shortens them).

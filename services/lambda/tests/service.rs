@@ -58,8 +58,6 @@ fn fixture() -> Fixture {
         logs.clone(),
         LambdaConfig {
             endpoint: "http://127.0.0.1:1".into(),
-            account_id: "000000000000".into(),
-            region: "us-east-1".into(),
             read_object: None,
             retry_delays_ms: basalt_lambda::RETRY_DELAYS_MS,
             lease_ms: basalt_lambda::LEASE_MS,
