@@ -261,6 +261,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         );
         let logs = basalt_logs::Logs::new(store.state.clone());
         registry.register(logs.clone());
+        let cloudwatch = basalt_cloudwatch::CloudWatch::new(store.state.clone());
+        registry.register(cloudwatch.clone());
         let lambda = lambda::build(
             &cfg,
             &store,
@@ -309,6 +311,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         lambda.start_workers();
         logs.set_registry(registry.clone());
         logs.start_workers();
+        cloudwatch.set_registry(registry.clone());
+        cloudwatch.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),
