@@ -30,6 +30,10 @@ pub struct AwsError {
     pub fault: Fault,
     /// Extra members of the error shape, in canonical form (e.g. `BucketName`).
     pub fields: Map<String, Value>,
+    /// The code the service's former query protocol gave this error, where the model does not
+    /// say it (SQS: `AWS.SimpleQueueService.NonExistentQueue` for `QueueDoesNotExist`). Sent
+    /// as the query protocol's `<Code>` and in JSON's `x-amzn-query-error` header.
+    pub query_code: Option<String>,
 }
 
 impl AwsError {
@@ -45,11 +49,17 @@ impl AwsError {
             status,
             fault,
             fields: Map::new(),
+            query_code: None,
         }
     }
 
     pub fn with_field(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.fields.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn with_query_code(mut self, code: impl Into<String>) -> Self {
+        self.query_code = Some(code.into());
         self
     }
 

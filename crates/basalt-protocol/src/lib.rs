@@ -152,7 +152,8 @@ pub fn serialize_error(
             .shape(&err.code)
             .and_then(|s| s.error.as_ref())
             .and_then(|e| e.code.clone())
-            .unwrap_or_else(|| err.code.clone());
+            .or_else(|| err.query_code.clone())
+        .unwrap_or_else(|| err.code.clone());
         resp.headers.push((
             "x-amzn-query-error".into(),
             format!("{code};{}", err.fault.as_str()),

@@ -444,6 +444,7 @@ pub(crate) fn serialize_error(
         .and_then(|m| m.shape(&err.code))
         .and_then(|s| s.error.as_ref())
         .and_then(|e| e.code.clone())
+        .or_else(|| err.query_code.clone())
         .unwrap_or_else(|| err.code.clone());
     escape(&code, &mut out);
     out.push_str("</Code><Message>");

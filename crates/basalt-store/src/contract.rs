@@ -34,7 +34,7 @@ macro_rules! state_contract_tests {
             basics, ordering_is_byte_order, prefix_edge_cases, missing_keys, large_and_empty_values,
             batch_atomicity, check_and_set_under_concurrent_writers,
             create_if_absent_under_concurrent_writers, due_order_and_leases,
-            completion_is_atomic_with_results, clock_is_the_stores);
+            completion_is_atomic_with_results, clock_is_the_stores, counts_and_purge);
         #[test]
         fn concurrent_workers_complete_each_item_once() {
             if let Some(b) = $open() {
@@ -608,6 +608,36 @@ pub fn due_order_and_leases(s: &dyn StateStore) {
     assert_eq!(s.claim("many", 100, 1_000, 3).unwrap().len(), 3);
     assert_eq!(s.claim("many", 100, 1_000, 3).unwrap().len(), 2);
     assert!(s.claim("many", 100, 1_000, 0).unwrap().is_empty());
+}
+
+/// Ready, leased and delayed items are told apart at a given time; an expired lease counts as
+/// ready again; purging empties one queue only.
+pub fn counts_and_purge(s: &dyn StateStore) {
+    use crate::Counts;
+    let c = |ready, leased, delayed| Counts {
+        ready,
+        leased,
+        delayed,
+    };
+    assert_eq!(s.counts("q", 0).unwrap(), c(0, 0, 0));
+    for (id, due) in [("a", 0), ("b", 0), ("c", 5_000)] {
+        s.enqueue("q", id, b"", due).unwrap();
+    }
+    s.enqueue("other", "x", b"", 0).unwrap();
+    assert_eq!(s.counts("q", 1_000).unwrap(), c(2, 0, 1));
+    let claimed = s.claim("q", 1_000, 2_000, 1).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(s.counts("q", 1_000).unwrap(), c(1, 1, 1));
+    // At 5000 the lease (until 3000) has expired and `c` is due.
+    assert_eq!(s.counts("q", 5_000).unwrap(), c(3, 0, 0));
+    assert_eq!(s.purge("q").unwrap(), 3);
+    assert_eq!(s.counts("q", 5_000).unwrap(), c(0, 0, 0));
+    assert!(matches!(
+        s.complete(&claimed[0], &[]),
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(s.pending("other").unwrap(), 1);
+    assert_eq!(s.purge("q").unwrap(), 0);
 }
 
 pub fn completion_is_atomic_with_results(s: &dyn StateStore) {

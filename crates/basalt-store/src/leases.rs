@@ -34,6 +34,29 @@ pub struct Claim {
     pub expires_ms: i64,
 }
 
+/// How the items of a queue stand at one moment (SQS's approximate message counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Due and not leased: a claim now would get them.
+    pub ready: usize,
+    /// Under a lease that has not expired.
+    pub leased: usize,
+    /// Not leased and not yet due.
+    pub delayed: usize,
+}
+
+impl Counts {
+    /// From SQL's totals (`COUNT(*)` and two `SUM`s).
+    pub(crate) fn from_totals(total: i64, leased: i64, delayed: i64) -> Counts {
+        let n = |v: i64| usize::try_from(v).unwrap_or(0);
+        Counts {
+            ready: n(total - leased - delayed),
+            leased: n(leased),
+            delayed: n(delayed),
+        }
+    }
+}
+
 /// A fresh lease token.
 pub(crate) fn new_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls, Statement};
 
-use crate::leases::{Claim, new_token};
+use crate::leases::{Claim, Counts, new_token};
 use crate::state::{prefix_upper_bound, scan_lower_bound};
 use crate::{StateStore, StoreError, WriteOp};
 
@@ -854,6 +854,34 @@ impl StateStore for PgState {
         let queue = queue.to_owned();
         self.run(Kind::Read, move |c| {
             let n: i64 = c.client.query_one(&c.st.pending, &[&queue])?.try_get(0)?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn counts(&self, queue: &str, now_ms: i64) -> Result<Counts, StoreError> {
+        let queue = queue.to_owned();
+        self.run(Kind::Read, move |c| {
+            let row = c.client.query_one(
+                "SELECT COUNT(*), \
+                 COALESCE(SUM(CASE WHEN expires > $2 THEN 1 ELSE 0 END), 0)::bigint, \
+                 COALESCE(SUM(CASE WHEN (expires IS NULL OR expires <= $2) AND due > $2 \
+                 THEN 1 ELSE 0 END), 0)::bigint FROM work WHERE queue = $1",
+                &[&queue, &now_ms],
+            )?;
+            Ok(Counts::from_totals(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                row.try_get(2)?,
+            ))
+        })
+    }
+
+    fn purge(&self, queue: &str) -> Result<usize, StoreError> {
+        let queue = queue.to_owned();
+        self.run(Kind::Write, move |c| {
+            let n = c
+                .client
+                .execute("DELETE FROM work WHERE queue = $1", &[&queue])?;
             Ok(usize::try_from(n).unwrap_or(0))
         })
     }

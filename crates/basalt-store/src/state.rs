@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::StoreError;
-use crate::leases::{Claim, Item, new_token};
+use crate::leases::{Claim, Counts, Item, new_token};
 
 /// One write in an atomic [`StateStore::batch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,10 @@ pub trait StateStore: Send + Sync + 'static {
     fn release(&self, claim: &Claim, due_ms: i64) -> Result<(), StoreError>;
     /// Items in `queue`, leased or not.
     fn pending(&self, queue: &str) -> Result<usize, StoreError>;
+    /// Items in `queue` by how they stand at `now_ms`.
+    fn counts(&self, queue: &str, now_ms: i64) -> Result<Counts, StoreError>;
+    /// Removes every item of `queue`, leased or not; returns how many there were.
+    fn purge(&self, queue: &str) -> Result<usize, StoreError>;
 
     /// The store's clock, in milliseconds since the epoch: the `now_ms` that workers of every
     /// node sharing this store should pass to `claim` and `renew`, so that lease expiry never
@@ -167,6 +171,11 @@ const SQL_CLAIMABLE: &str = "SELECT id, payload, attempts FROM work WHERE queue 
                              AND (expires IS NULL OR expires <= ?2) ORDER BY due, id LIMIT ?3";
 const SQL_LEASE: &str = "UPDATE work SET token = ?3, expires = ?4, attempts = attempts + 1 \
                          WHERE queue = ?1 AND id = ?2";
+/// Total, leased and delayed items of a queue (`?2`: now); the rest are ready.
+const SQL_COUNTS: &str = "SELECT COUNT(*), \
+     COALESCE(SUM(CASE WHEN expires > ?2 THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN (expires IS NULL OR expires <= ?2) AND due > ?2 THEN 1 ELSE 0 END), 0) \
+     FROM work WHERE queue = ?1";
 const SQL_SCAN_OPEN: &str =
     "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
 
@@ -472,6 +481,25 @@ impl StateStore for SqliteState {
             Ok(n as usize)
         })
     }
+
+    fn counts(&self, queue: &str, now_ms: i64) -> Result<Counts, StoreError> {
+        self.with_reader(|c| {
+            let (total, leased, delayed): (i64, i64, i64) = c
+                .prepare_cached(SQL_COUNTS)?
+                .query_row(params![queue, now_ms], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            Ok(Counts::from_totals(total, leased, delayed))
+        })
+    }
+
+    fn purge(&self, queue: &str) -> Result<usize, StoreError> {
+        let c = self.writer.lock();
+        let n = c
+            .prepare_cached("DELETE FROM work WHERE queue = ?1")?
+            .execute(params![queue])?;
+        Ok(n)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,6 +703,29 @@ impl StateStore for MemoryState {
             .range((queue.to_owned(), String::new())..)
             .take_while(|((q, _), _)| q == queue)
             .count())
+    }
+
+    fn counts(&self, queue: &str, now_ms: i64) -> Result<Counts, StoreError> {
+        let work = self.work.lock();
+        let mut counts = Counts::default();
+        for (_, item) in work
+            .range((queue.to_owned(), String::new())..)
+            .take_while(|((q, _), _)| q == queue)
+        {
+            match &item.lease {
+                Some((_, exp)) if *exp > now_ms => counts.leased += 1,
+                _ if item.due_ms > now_ms => counts.delayed += 1,
+                _ => counts.ready += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    fn purge(&self, queue: &str) -> Result<usize, StoreError> {
+        let mut work = self.work.lock();
+        let before = work.len();
+        work.retain(|(q, _), _| q != queue);
+        Ok(before - work.len())
     }
 }
 

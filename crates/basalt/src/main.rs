@@ -263,6 +263,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(logs.clone());
         let cloudwatch = basalt_cloudwatch::CloudWatch::new(store.state.clone());
         registry.register(cloudwatch.clone());
+        let sqs = basalt_sqs::Sqs::new(store.state.clone());
+        registry.register(sqs.clone());
         let lambda = lambda::build(
             &cfg,
             &store,
@@ -311,6 +313,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         lambda.start_workers();
         logs.set_registry(registry.clone());
         logs.start_workers();
+        sqs.start_workers();
         cloudwatch.set_registry(registry.clone());
         cloudwatch.start_workers();
         let gateway = Gateway::new(

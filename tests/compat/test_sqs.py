@@ -1,0 +1,297 @@
+"""Amazon SQS through boto3 (JSON 1.0 protocol, query-compatible error codes)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ACCOUNT, REGION, BasaltServer, make_client_factory, unique
+
+
+@pytest.fixture(scope="module")
+def sqs(make_client):
+    return make_client("sqs")
+
+
+@pytest.fixture
+def queue(sqs):
+    url = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    yield url
+    try:
+        sqs.delete_queue(QueueUrl=url)
+    except ClientError:
+        pass
+
+
+def code(e):
+    return e.value.response["Error"]["Code"]
+
+
+def arn_of(sqs, url):
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+
+def test_create_get_list_delete(sqs, endpoint):
+    prefix = unique("lst")
+    urls = [sqs.create_queue(QueueName=f"{prefix}-{i}")["QueueUrl"] for i in range(3)]
+    assert urls[0] == f"{endpoint.rstrip('/')}/{ACCOUNT}/{prefix}-0"
+    # Creating again with the same attributes is idempotent; with others it is refused.
+    assert sqs.create_queue(QueueName=f"{prefix}-0")["QueueUrl"] == urls[0]
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=f"{prefix}-0", Attributes={"VisibilityTimeout": "99"})
+    assert code(e) == "QueueAlreadyExists"
+    assert sqs.get_queue_url(QueueName=f"{prefix}-1")["QueueUrl"] == urls[1]
+    assert sqs.list_queues(QueueNamePrefix=prefix)["QueueUrls"] == urls
+    page = sqs.list_queues(QueueNamePrefix=prefix, MaxResults=2)
+    assert page["QueueUrls"] == urls[:2] and page["NextToken"]
+    rest = sqs.list_queues(QueueNamePrefix=prefix, MaxResults=2, NextToken=page["NextToken"])
+    assert rest["QueueUrls"] == urls[2:] and "NextToken" not in rest
+    paged = [u for p in sqs.get_paginator("list_queues").paginate(QueueNamePrefix=prefix, MaxResults=1)
+             for u in p.get("QueueUrls", [])]
+    assert paged == urls
+    for u in urls:
+        sqs.delete_queue(QueueUrl=u)
+    assert "QueueUrls" not in sqs.list_queues(QueueNamePrefix=prefix)
+    with pytest.raises(ClientError) as e:
+        sqs.get_queue_url(QueueName=f"{prefix}-1")
+    assert code(e) == "AWS.SimpleQueueService.NonExistentQueue"
+    # The modeled exception class catches it too (botocore maps the shape name).
+    with pytest.raises(sqs.exceptions.QueueDoesNotExist):
+        sqs.send_message(QueueUrl=urls[1], MessageBody="x")
+
+
+def test_bad_names_and_attributes(sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName="has space")
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("q"), Attributes={"VisibilityTimeout": "43201"})
+    assert code(e) == "InvalidAttributeValue"
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("q"), Attributes={"NoSuchThing": "1"})
+    assert code(e) == "InvalidAttributeName"
+
+
+def test_attributes_defaults_and_set(sqs, queue):
+    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == "30"
+    assert attrs["MaximumMessageSize"] == "262144"
+    assert attrs["MessageRetentionPeriod"] == "345600"
+    assert attrs["DelaySeconds"] == "0"
+    assert attrs["ReceiveMessageWaitTimeSeconds"] == "0"
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["QueueArn"] == f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue.rsplit('/', 1)[1]}"
+    assert int(attrs["CreatedTimestamp"]) > 1_600_000_000
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "5", "DelaySeconds": "1"})
+    got = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout", "DelaySeconds"])
+    assert got["Attributes"] == {"VisibilityTimeout": "5", "DelaySeconds": "1"}
+
+
+def test_send_receive_delete_with_md5s(sqs, queue):
+    body = "hello ✓ world"
+    attrs = {"kind": {"DataType": "String", "StringValue": "greeting"},
+             "n": {"DataType": "Number", "StringValue": "42"},
+             "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01\x02"}}
+    sent = sqs.send_message(QueueUrl=queue, MessageBody=body, MessageAttributes=attrs)
+    assert sent["MD5OfMessageBody"] == hashlib.md5(body.encode()).hexdigest()
+    assert len(sent["MD5OfMessageAttributes"]) == 32
+    got = sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"], AttributeNames=["All"],
+                              WaitTimeSeconds=1)["Messages"]
+    assert len(got) == 1
+    m = got[0]
+    assert (m["MessageId"], m["Body"], m["MD5OfBody"]) == (sent["MessageId"], body, sent["MD5OfMessageBody"])
+    assert m["MD5OfMessageAttributes"] == sent["MD5OfMessageAttributes"]
+    assert m["MessageAttributes"]["raw"]["BinaryValue"] == b"\x00\x01\x02"
+    assert m["MessageAttributes"]["n"] == {"DataType": "Number", "StringValue": "42"}
+    assert m["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert int(m["Attributes"]["SentTimestamp"]) <= int(m["Attributes"]["ApproximateFirstReceiveTimestamp"])
+    # Invisible while received.
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue)
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    # Deleting twice is not an error.
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+    with pytest.raises(ClientError) as e:
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle="garbage")
+    assert code(e) == "ReceiptHandleIsInvalid"
+
+
+def test_visibility_timeout_and_receive_count(sqs, queue):
+    sqs.send_message(QueueUrl=queue, MessageBody="again")
+    first = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=1, AttributeNames=["All"])["Messages"][0]
+    time.sleep(1.3)
+    second = sqs.receive_message(QueueUrl=queue, AttributeNames=["All"], WaitTimeSeconds=2)["Messages"][0]
+    assert second["MessageId"] == first["MessageId"]
+    assert second["Attributes"]["ApproximateReceiveCount"] == "2"
+    assert (second["Attributes"]["ApproximateFirstReceiveTimestamp"]
+            == first["Attributes"]["ApproximateFirstReceiveTimestamp"])
+    # The old handle no longer deletes; the new one does.
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=first["ReceiptHandle"])
+    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
+    third = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"][0]
+    assert third["MessageId"] == first["MessageId"]
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=third["ReceiptHandle"])
+    with pytest.raises(ClientError) as e:
+        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=third["ReceiptHandle"], VisibilityTimeout=5)
+    assert code(e) == "AWS.SimpleQueueService.MessageNotInflight"
+
+
+def test_delay_seconds(sqs, queue):
+    sqs.send_message(QueueUrl=queue, MessageBody="later", DelaySeconds=2)
+    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue)
+    start = time.monotonic()
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5).get("Messages", [])
+    assert [m["Body"] for m in got] == ["later"]
+    assert 1.0 < time.monotonic() - start < 4.0
+
+
+def test_long_poll_answers_when_a_message_arrives(sqs, queue):
+    def later():
+        time.sleep(0.7)
+        sqs.send_message(QueueUrl=queue, MessageBody="wake")
+    t = threading.Thread(target=later)
+    start = time.monotonic()
+    t.start()
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=10).get("Messages", [])
+    elapsed = time.monotonic() - start
+    t.join()
+    assert [m["Body"] for m in got] == ["wake"]
+    assert elapsed < 3, elapsed
+    # With nothing to receive, a long poll waits its full time.
+    start = time.monotonic()
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)
+    assert time.monotonic() - start >= 0.9
+
+
+def test_batches(sqs, queue):
+    entries = [{"Id": f"m{i}", "MessageBody": f"body {i}"} for i in range(10)]
+    out = sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+    assert sorted(e["Id"] for e in out["Successful"]) == sorted(e["Id"] for e in entries)
+    assert out.get("Failed", []) == []
+    bodies, handles = set(), []
+    for _ in range(5):
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            bodies.add(m["Body"])
+            handles.append(m["ReceiptHandle"])
+        if len(bodies) == 10:
+            break
+    assert bodies == {f"body {i}" for i in range(10)}
+    deleted = sqs.delete_message_batch(QueueUrl=queue, Entries=[
+        {"Id": f"d{i}", "ReceiptHandle": h} for i, h in enumerate(handles[:9])] + [{"Id": "bad", "ReceiptHandle": "nope"}])
+    assert len(deleted["Successful"]) == 9
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=handles[9])
+    assert [(f["Id"], f["Code"], f["SenderFault"]) for f in deleted["Failed"]] == [("bad", "ReceiptHandleIsInvalid", True)]
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "a", "MessageBody": "x"}, {"Id": "a", "MessageBody": "y"}])
+    assert code(e) == "AWS.SimpleQueueService.BatchEntryIdsNotDistinct"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": f"i{i}", "MessageBody": "x"} for i in range(11)])
+    assert code(e) == "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
+    # One bad entry fails alone.
+    out = sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "ok", "MessageBody": "fine"},
+                                                          {"Id": "bad", "MessageBody": "\u0007"}])
+    assert [e["Id"] for e in out["Successful"]] == ["ok"]
+    assert [(f["Id"], f["Code"]) for f in out["Failed"]] == [("bad", "InvalidMessageContents")]
+
+
+def test_message_size_limit(sqs):
+    url = sqs.create_queue(QueueName=unique("small"), Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x" * 1024)
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1025)
+    assert code(e) == "InvalidParameterValue"
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_redrive_to_dead_letter_queue_and_move_back(sqs):
+    dlq = sqs.create_queue(QueueName=unique("dlq"))["QueueUrl"]
+    dlq_arn = arn_of(sqs, dlq)
+    src = sqs.create_queue(QueueName=unique("src"), Attributes={
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}),
+        "VisibilityTimeout": "0"})["QueueUrl"]
+    src_arn = arn_of(sqs, src)
+    assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [src]
+    sqs.send_message(QueueUrl=src, MessageBody="poison")
+    for _ in range(2):
+        assert sqs.receive_message(QueueUrl=src, WaitTimeSeconds=1)["Messages"][0]["Body"] == "poison"
+    # The third receive moves it instead of returning it.
+    assert "Messages" not in sqs.receive_message(QueueUrl=src)
+    dead = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"], WaitTimeSeconds=2, VisibilityTimeout=0)["Messages"]
+    assert [m["Body"] for m in dead] == ["poison"]
+    assert dead[0]["Attributes"]["DeadLetterQueueSourceArn"] == src_arn
+    # Redrive back to the source.
+    with pytest.raises(ClientError) as e:
+        sqs.start_message_move_task(SourceArn=src_arn)
+    assert code(e) == "InvalidParameterValue"
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+    assert handle
+
+    def done():
+        tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+        return tasks and tasks[0]["Status"] == "COMPLETED" and tasks[0]
+
+    deadline = time.time() + 15
+    while not done() and time.time() < deadline:
+        time.sleep(0.3)
+    task = done()
+    assert task and task["ApproximateNumberOfMessagesMoved"] == 1
+    back = sqs.receive_message(QueueUrl=src, WaitTimeSeconds=2)["Messages"]
+    assert [m["Body"] for m in back] == ["poison"]
+    for u in (src, dlq):
+        sqs.delete_queue(QueueUrl=u)
+
+
+def test_purge_and_tags(sqs, queue):
+    for i in range(3):
+        sqs.send_message(QueueUrl=queue, MessageBody=str(i))
+    sqs.purge_queue(QueueUrl=queue)
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    with pytest.raises(ClientError) as e:
+        sqs.purge_queue(QueueUrl=queue)
+    assert code(e) == "AWS.SimpleQueueService.PurgeQueueInProgress"
+    sqs.tag_queue(QueueUrl=queue, Tags={"team": "ml", "env": "dev"})
+    sqs.untag_queue(QueueUrl=queue, TagKeys=["env"])
+    assert sqs.list_queue_tags(QueueUrl=queue)["Tags"] == {"team": "ml"}
+
+
+def test_policy_round_trip(sqs, queue):
+    arn = arn_of(sqs, queue)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+                                                      "Action": "sqs:SendMessage", "Resource": arn}]}
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"Policy": json.dumps(policy)})
+    got = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    assert json.loads(got) == policy
+
+
+@pytest.fixture(scope="module")
+def own_server():
+    srv = BasaltServer(name="basalt-sqs")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_acknowledged_messages_survive_kill_9(own_server, shape_checker):
+    sqs = make_client_factory(shape_checker, own_server.endpoint)("sqs")
+    url = sqs.create_queue(QueueName=unique("durable"))["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": f"m{i}", "MessageBody": f"m{i}"} for i in range(5)])
+    # One is in flight when the server dies: it comes back after its visibility timeout.
+    inflight = sqs.receive_message(QueueUrl=url, VisibilityTimeout=2)["Messages"][0]
+    own_server.kill9()
+    own_server.start()
+    sqs = make_client_factory(shape_checker, own_server.endpoint)("sqs")
+    url = sqs.get_queue_url(QueueName=url.rsplit("/", 1)[1])["QueueUrl"]
+    seen = set()
+    deadline = time.time() + 10
+    while len(seen) < 5 and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            seen.add(m["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert seen == {f"m{i}" for i in range(5)}
+    assert inflight["Body"] in seen
