@@ -45,14 +45,13 @@ fn matches_here(node: &ObjNode, m: Option<&Map<String, Value>>, ctx: Ctx<'_>) ->
 }
 
 fn leaves_match(l: &Leaves, v: Option<&Value>, path: &[String], ctx: Ctx<'_>) -> bool {
-    if !l.matchers.is_empty() {
-        if let Some(v) = v {
-            if any_leaf(v, &mut |leaf| {
-                l.matchers.iter().any(|m| leaf_matches(m, leaf))
-            }) {
-                return true;
-            }
-        }
+    if !l.matchers.is_empty()
+        && let Some(v) = v
+        && any_leaf(v, &mut |leaf| {
+            l.matchers.iter().any(|m| leaf_matches(m, leaf))
+        })
+    {
+        return true;
     }
     if ctx.key_presence {
         return (l.exists_true && v.is_some()) || (l.exists_false && v.is_none());

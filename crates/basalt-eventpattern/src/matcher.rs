@@ -92,10 +92,10 @@ impl PathNode {
     fn unfile(&mut self, path: &[String], key: &Key, id: RuleId) -> bool {
         match path.split_first() {
             Some((head, rest)) => {
-                if let Some(child) = self.children.get_mut(head) {
-                    if child.unfile(rest, key, id) {
-                        self.children.remove(head);
-                    }
+                if let Some(child) = self.children.get_mut(head)
+                    && child.unfile(rest, key, id)
+                {
+                    self.children.remove(head);
                 }
             }
             None => match key {
@@ -153,10 +153,10 @@ impl PathNode {
                 }
             }
             scalar => {
-                if !self.others.is_empty() {
-                    if let Some(ids) = Key::of_value(scalar).and_then(|k| self.others.get(&k)) {
-                        out.extend_from_slice(ids);
-                    }
+                if !self.others.is_empty()
+                    && let Some(ids) = Key::of_value(scalar).and_then(|k| self.others.get(&k))
+                {
+                    out.extend_from_slice(ids);
                 }
             }
         }

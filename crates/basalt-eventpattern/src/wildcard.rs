@@ -87,7 +87,7 @@ mod tests {
         assert!(m("a*b*c", "aXbYbZc"));
         assert!(!m("a*b*c", "ac"));
         assert!(m("*", ""));
-        assert!(m("ab*ba", "aba") == false);
+        assert!(!m("ab*ba", "aba"));
         assert!(m("ab*ba", "abba"));
         assert!(m("lit", "lit"));
         assert!(!m("lit", "lit2"));

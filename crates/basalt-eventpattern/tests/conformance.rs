@@ -110,7 +110,7 @@ const STRS: &[&str] = &["x", "y", "xy", "yx", "", "10.0.0.1"];
 
 fn rand_scalar(r: &mut StdRng) -> Value {
     match r.gen_range(0..6) {
-        0 | 1 | 2 => json!(STRS[r.gen_range(0..STRS.len())]),
+        0..=2 => json!(STRS[r.gen_range(0..STRS.len())]),
         3 => json!(r.gen_range(0..4)),
         4 => json!(r.gen_range(0..4) as f64 + 0.5),
         _ => [json!(true), json!(null)][r.gen_range(0..2)].clone(),
