@@ -90,7 +90,9 @@ class ShapeChecker:
 # ---------------------------------------------------------------------------------------
 def check_response(model, http_response, parsed) -> list[str]:
     out: list[str] = []
-    protocol = model.service_model.protocol
+    # The protocol botocore speaks (a model listing several, e.g. CloudWatch's CBOR, JSON and
+    # query, resolves to the first one this botocore supports).
+    protocol = getattr(model.service_model, "resolved_protocol", None) or model.service_model.protocol
     status = getattr(http_response, "status_code", None) or parsed.get(
         "ResponseMetadata", {}
     ).get("HTTPStatusCode", 0)

@@ -233,7 +233,8 @@ def test_composite_alarm(cw):
     ns = unique("Comp")
     child = unique("child")
     parent = unique("parent")
-    cw.put_metric_alarm(**alarm_args(child, ns))
+    # `ignore`: with no data the child keeps the state it is set to.
+    cw.put_metric_alarm(**alarm_args(child, ns, TreatMissingData="ignore"))
     cw.put_composite_alarm(AlarmName=parent, AlarmRule=f'ALARM("{child}")')
     cw.set_alarm_state(AlarmName=child, StateValue="ALARM", StateReason="forced")
     deadline = time.time() + 45

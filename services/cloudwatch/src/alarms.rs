@@ -762,7 +762,7 @@ pub(crate) fn set_state(
         let Some((rec, raw)) = load(cw, &scope, &name)? else {
             return Err(alarm_not_found(format!("Alarm {name} not found")));
         };
-        let ops = evaluate::transition_ops(
+        let mut ops = evaluate::transition_ops(
             &scope,
             &ctx.account_id,
             &ctx.region,
@@ -773,6 +773,15 @@ pub(crate) fn set_state(
             data.map(str::to_owned),
             now_ms(),
         )?;
+        if state != rec.state {
+            ops.extend(evaluate::parent_ticks(
+                cw,
+                &ctx.account_id,
+                &ctx.region,
+                &name,
+                now_ms(),
+            )?);
+        }
         match cw.state.batch(&ops) {
             Ok(()) => {
                 cw.wake.notify_one();

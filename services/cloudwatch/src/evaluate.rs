@@ -577,6 +577,29 @@ pub(crate) fn transition_ops(
     Ok(ops)
 }
 
+/// Evaluations, due at once, of the composite alarms whose rule names `name`: a child's
+/// change of state is what composite alarms react to.
+pub(crate) fn parent_ticks(
+    cw: &CloudWatch,
+    account: &str,
+    region: &str,
+    name: &str,
+    now: i64,
+) -> Result<Vec<WriteOp>, AwsError> {
+    let scope = format!("{account}/{region}");
+    Ok(alarms::all(cw, &scope)?
+        .into_iter()
+        .filter(|a| {
+            a.composite
+                && a.get("AlarmRule")
+                    .and_then(Value::as_str)
+                    .and_then(|r| composite::parse(r).ok())
+                    .is_some_and(|r| composite::children(&r).iter().any(|c| c == name))
+        })
+        .map(|a| schedule(account, region, &a.name, now))
+        .collect())
+}
+
 /// Evaluates the alarm of one claimed item and records the outcome.
 fn run_tick(cw: &CloudWatch, claim: &Claim, now: i64) -> Result<(), StoreError> {
     let Ok(t) = serde_json::from_slice::<Tick>(&claim.payload) else {
@@ -613,6 +636,7 @@ fn run_tick(cw: &CloudWatch, claim: &Claim, now: i64) -> Result<(), StoreError> 
                 &t.name,
                 now + cw.interval_ms,
             ));
+            ops.extend(parent_ticks(cw, &t.account, &t.region, &t.name, now).unwrap_or_default());
             match cw.state.complete(claim, &ops) {
                 // The alarm changed meanwhile: evaluate again at once.
                 Err(StoreError::Conflict) => cw.state.release(claim, now).or(Ok(())),
