@@ -265,6 +265,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(cloudwatch.clone());
         let sqs = basalt_sqs::Sqs::new(store.state.clone());
         registry.register(sqs.clone());
+        let events = basalt_events::Events::new(store.state.clone());
+        registry.register(events.clone());
         let lambda = lambda::build(
             &cfg,
             &store,
@@ -314,6 +316,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         logs.set_registry(registry.clone());
         logs.start_workers();
         sqs.start_workers();
+        events.set_registry(registry.clone());
+        events.start_workers(Some(bus.clone()));
         cloudwatch.set_registry(registry.clone());
         cloudwatch.start_workers();
         let gateway = Gateway::new(
