@@ -99,6 +99,23 @@ impl Default for S3Config {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PartialContent;
 
+/// The ids the front answers a request with (`x-amz-request-id`, `x-amz-id-2`), known to the
+/// service so that event notifications carry the same ones.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestIds {
+    pub request_id: String,
+    pub host_id: String,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        RequestIds {
+            request_id: s3_request_id(),
+            host_id: basalt_core::ids::host_id(),
+        }
+    }
+}
+
 /// Caller identity as the front determined it (auth-off mode); read by the service.
 #[derive(Debug, Clone)]
 pub(crate) struct CallerScope {
@@ -112,6 +129,8 @@ pub struct S3Handler {
     svc: S3Service,
     /// Set when signatures are verified.
     lookup: Option<KeyLookup>,
+    /// Event notifications' delivery (registry, worker).
+    notifier: Arc<service::Notifier>,
 }
 
 /// SigV4/SigV2 secret lookup through the configured [`KeyLookup`].
@@ -284,11 +303,22 @@ fn bad_range(headers: &http::HeaderMap) -> bool {
 
 /// Builds the S3 endpoint.
 pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
-    let mut b = S3ServiceBuilder::new(BasaltS3::new(store.clone(), bus.clone(), cfg.clone()));
+    let notifier = Arc::new(service::Notifier::new(store.state.clone()));
+    let mut b = S3ServiceBuilder::new(BasaltS3::with_notifier(
+        store.clone(),
+        bus.clone(),
+        cfg.clone(),
+        notifier.clone(),
+    ));
     b.set_host(Hosts::new(cfg.base_domain.as_deref()));
     if let Some(lookup) = &cfg.auth {
         b.set_auth(LookupAuth(lookup.clone()));
-        let mut inner = S3ServiceBuilder::new(BasaltS3::new(store, bus, cfg.clone()));
+        let mut inner = S3ServiceBuilder::new(BasaltS3::with_notifier(
+            store,
+            bus,
+            cfg.clone(),
+            notifier.clone(),
+        ));
         inner.set_host(Hosts::new(cfg.base_domain.as_deref()));
         b.set_route(IgnoreBadRange {
             inner: inner.build(),
@@ -297,10 +327,22 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     S3Handler {
         svc: b.build(),
         lookup: cfg.auth,
+        notifier,
     }
 }
 
 impl S3Handler {
+    /// Gives S3 the registry it reaches SQS, Lambda and SNS through (event notifications:
+    /// destination checks and deliveries).
+    pub fn set_registry(&self, registry: basalt_core::ServiceRegistry) {
+        self.notifier.set_registry(registry);
+    }
+
+    /// Starts the worker that delivers event notifications (on the store's leases).
+    pub fn start_workers(&self) {
+        self.notifier.clone().start_worker();
+    }
+
     /// The wrapped s3s service (requests sent to it directly skip the auth-off front).
     pub fn s3s_service(&self) -> &S3Service {
         &self.svc
@@ -311,6 +353,7 @@ impl S3Handler {
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let head = req.method() == http::Method::HEAD;
         let verify = self.lookup.is_some();
+        let ids = RequestIds::new();
         // S3's own checks come first: the header section's size, user metadata's size, and with
         // verification on, the shape of the request's authentication (see `guard`).
         let refused = guard::check_header_section(req.headers())
@@ -321,12 +364,12 @@ impl S3Handler {
                     .flatten()
             });
         if let Some(refusal) = refused {
-            return finish(refusal.into_response(), head).await;
+            return finish(refusal.into_response(), head, &ids).await;
         }
         if let Some(lookup) = &self.lookup
             && let Some(denied) = check_session_token(&req, lookup)
         {
-            return finish(denied, head).await;
+            return finish(denied, head, &ids).await;
         }
         let mut req = if verify {
             amz_query_as_headers(req)
@@ -336,6 +379,7 @@ impl S3Handler {
         if !verify && bad_range(req.headers()) {
             req.headers_mut().remove(http::header::RANGE);
         }
+        req.extensions_mut().insert(ids.clone());
         let resp = match self.svc.call(req).await {
             Ok(resp) => resp,
             Err(e) => {
@@ -351,7 +395,7 @@ impl S3Handler {
                 r
             }
         };
-        finish(resp, head).await
+        finish(resp, head, &ids).await
     }
 
     /// [`S3Handler::handle`] for a hyper server request.
@@ -396,10 +440,20 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Adds the request id headers, and to error bodies `<Message>` (when missing), `<RequestId>`
 /// and `<HostId>`.
-async fn finish(mut resp: Response<Body>, head: bool) -> Response<Body> {
-    let request_id = s3_request_id();
-    let host_id = basalt_core::ids::host_id();
+async fn finish(mut resp: Response<Body>, head: bool, ids: &RequestIds) -> Response<Body> {
+    let request_id = ids.request_id.clone();
+    let host_id = ids.host_id.clone();
     let h = resp.headers_mut();
+    // An InvalidArgument's `ArgumentName` / `ArgumentValue`, handed over in headers (s3s's
+    // errors carry no extra members).
+    let argument = match (h.remove(ARGUMENT_NAME), h.remove(ARGUMENT_VALUE)) {
+        (Some(n), Some(v)) => n
+            .to_str()
+            .ok()
+            .zip(v.to_str().ok())
+            .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        _ => None,
+    };
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         h.insert("x-amz-request-id", v);
     }
@@ -424,10 +478,13 @@ async fn finish(mut resp: Response<Body>, head: bool) -> Response<Body> {
             Err(_) => return resp,
         },
     };
-    let Some(xml) = std::str::from_utf8(&bytes)
-        .ok()
-        .and_then(|s| rewrite_error(s, &request_id, &host_id))
-    else {
+    let Some(xml) = std::str::from_utf8(&bytes).ok().and_then(|s| {
+        let fixed = rewrite_error(s, &request_id, &host_id)?;
+        Some(match &argument {
+            Some((n, v)) => with_argument(&fixed, n, v),
+            None => fixed,
+        })
+    }) else {
         *resp.body_mut() = Body::from(bytes);
         return resp;
     };
@@ -479,6 +536,33 @@ fn add_xmlns(resp: &mut Response<Body>) {
     resp.headers_mut()
         .insert(http::header::CONTENT_LENGTH, HeaderValue::from(fixed.len()));
     *resp.body_mut() = Body::from(Bytes::from(fixed));
+}
+
+/// Internal response headers an error sets to give its `ArgumentName` / `ArgumentValue`.
+pub(crate) const ARGUMENT_NAME: &str = "x-basalt-argument-name";
+pub(crate) const ARGUMENT_VALUE: &str = "x-basalt-argument-value";
+
+/// Adds `ArgumentName` / `ArgumentValue` after an error document's `<Message>`.
+fn with_argument(xml: &str, name: &str, value: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let at = xml
+        .find("</Message>")
+        .map(|i| i + "</Message>".len())
+        .or_else(|| xml.find("<Message/>").map(|i| i + "<Message/>".len()));
+    match at {
+        Some(i) => format!(
+            "{}<ArgumentName>{}</ArgumentName><ArgumentValue>{}</ArgumentValue>{}",
+            &xml[..i],
+            esc(name),
+            esc(value),
+            &xml[i..]
+        ),
+        None => xml.to_owned(),
+    }
 }
 
 /// Rewrites an S3 `<Error>` document; `None` when `xml` is not one.

@@ -31,6 +31,46 @@ pub struct BucketMeta {
     pub region: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub versioning: Option<String>,
+    /// PutBucketNotificationConfiguration's configuration (absent in records written before).
+    #[serde(default, skip_serializing_if = "Notifications::is_empty")]
+    pub notifications: Notifications,
+}
+
+/// A bucket's notification configuration, as stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Notifications {
+    /// Object events go to EventBridge (the internal event bus).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub eventbridge: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<NotifyTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lambdas: Vec<NotifyTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<NotifyTarget>,
+}
+
+impl Notifications {
+    pub fn is_empty(&self) -> bool {
+        !self.eventbridge && !self.has_targets()
+    }
+
+    /// Whether any queue, function or topic is configured.
+    pub fn has_targets(&self) -> bool {
+        !(self.queues.is_empty() && self.lambdas.is_empty() && self.topics.is_empty())
+    }
+}
+
+/// One queue, function or topic configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NotifyTarget {
+    pub id: String,
+    pub arn: String,
+    /// As configured (`s3:ObjectCreated:*`, `s3:ObjectRemoved:Delete`, ...).
+    pub events: Vec<String>,
+    /// Key filter rules, names normalized to `prefix` / `suffix` (the model's enum).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<(String, String)>,
 }
 
 /// Content headers shared by objects and multipart uploads.

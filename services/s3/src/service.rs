@@ -21,7 +21,11 @@ use crate::model::*;
 use crate::tags;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
+mod notifications;
 mod versions;
+
+pub use notifications::Notifier;
+use notifications::{Notice, Origin};
 
 const ALGOS: [&str; 5] = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"];
 const READ_CHUNK: u64 = 1024 * 1024;
@@ -41,15 +45,29 @@ pub struct BasaltS3 {
     locks: Vec<tokio::sync::Mutex<()>>,
     /// Last version sequence number issued (see `versions`).
     version_seq: AtomicU64,
+    /// Delivers event notifications (shared by the instances of one endpoint).
+    notifier: Arc<Notifier>,
 }
 
 const LOCK_STRIPES: usize = 64;
 
 impl BasaltS3 {
     pub fn new(store: Store, bus: EventBus, cfg: S3Config) -> BasaltS3 {
+        let notifier = Arc::new(Notifier::new(store.state.clone()));
+        BasaltS3::with_notifier(store, bus, cfg, notifier)
+    }
+
+    /// An instance whose event notifications go through `notifier`.
+    pub fn with_notifier(
+        store: Store,
+        bus: EventBus,
+        cfg: S3Config,
+        notifier: Arc<Notifier>,
+    ) -> BasaltS3 {
         use sha2::Digest;
         let owner_id = hex::encode(sha2::Sha256::digest(cfg.account_id.as_bytes()));
         BasaltS3 {
+            notifier,
             state: store.state,
             blobs: store.blobs,
             bus,
@@ -126,59 +144,6 @@ impl BasaltS3 {
             "{:016X}",
             (now_ms() as u64).wrapping_mul(1000).wrapping_add(n % 1000)
         )
-    }
-
-    fn publish(&self, sc: &Scope, bucket: &str, key: &str, change: Change<'_>, reason: &str) {
-        // Building the event costs more than storing a small object: skip it when nothing
-        // consumes events.
-        if !self.bus.has_subscribers() {
-            return;
-        }
-        let mut object = json!({ "key": key });
-        let (created, version, deletion) = match change {
-            Change::Created {
-                size,
-                etag,
-                version,
-            } => {
-                object["size"] = json!(size);
-                object["etag"] = json!(etag);
-                (true, version, None)
-            }
-            Change::Deleted { version } => (false, version, Some("Permanently Deleted")),
-            Change::DeleteMarker { version } => {
-                (false, Some(version), Some("Delete Marker Created"))
-            }
-        };
-        if let Some(v) = version {
-            object["version-id"] = json!(v);
-        }
-        object["sequencer"] = json!(self.sequencer());
-        let mut detail = json!({
-            "version": "0",
-            "bucket": { "name": bucket },
-            "object": object,
-            "request-id": request_id(),
-            "requester": sc.account,
-            "source-ip-address": "127.0.0.1",
-            "reason": reason,
-        });
-        if let Some(d) = deletion {
-            detail["deletion-type"] = json!(d);
-        }
-        let dt = if created {
-            "Object Created"
-        } else {
-            "Object Deleted"
-        };
-        self.bus.publish(envelope(
-            "aws.s3",
-            dt,
-            &sc.account,
-            &sc.region,
-            vec![format!("arn:aws:s3:::{bucket}")],
-            detail,
-        ));
     }
 
     /// Reads a body, hashing it; small bodies stay in memory, larger ones stream to a new blob.
@@ -299,6 +264,8 @@ impl BasaltS3 {
             key,
             raw,
             versioning: b.versioning,
+            region: b.region,
+            notifications: b.notifications,
         })
     }
 
@@ -448,6 +415,8 @@ struct BucketSnapshot {
     key: String,
     raw: Vec<u8>,
     versioning: Option<String>,
+    region: String,
+    notifications: Notifications,
 }
 
 impl BucketSnapshot {
@@ -461,7 +430,7 @@ impl BucketSnapshot {
     }
 }
 
-/// What happened to an object, for its EventBridge event.
+/// What happened to an object, for its event notifications.
 enum Change<'a> {
     Created {
         size: u64,
@@ -1020,12 +989,13 @@ impl BasaltS3 {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        origin: &Origin,
     ) -> S3Result<versions::Deleted> {
         for _ in 0..16 {
             let snap = self.bucket_snapshot(sc, bucket)?;
             if let Some(status) = &snap.versioning {
                 return self
-                    .delete_versioned(sc, bucket, key, status, version_id)
+                    .delete_versioned(sc, bucket, key, status, version_id, &snap, origin)
                     .await;
             }
             if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
@@ -1034,22 +1004,37 @@ impl BasaltS3 {
             let Some((meta, _)) = self.object(sc, bucket, key)? else {
                 return Ok(versions::Deleted::default());
             };
+            let notice = Notice {
+                event: "ObjectRemoved:Delete",
+                reason: "DeleteObject",
+                origin,
+            };
+            let change = Change::Deleted { version: None };
+            let announced = self.announce(
+                sc,
+                bucket,
+                &snap.region,
+                &snap.notifications,
+                key,
+                &change,
+                &notice,
+            );
             // Committed only while the bucket stays unversioned.
-            let ops = vec![
+            let mut ops = vec![
                 snap.check(),
                 WriteOp::Delete {
                     table: T_OBJECTS.into(),
                     key: sc.object_key(bucket, key),
                 },
             ];
+            ops.extend(announced.ops.iter().cloned());
             if !self.write_if(ops).await? {
                 continue;
             }
             if let Some(b) = meta.blob {
                 self.delete_blobs_later(vec![b]);
             }
-            let change = Change::Deleted { version: None };
-            self.publish(sc, bucket, key, change, "DeleteObject");
+            self.announced(announced);
             return Ok(versions::Deleted::default());
         }
         Err(s3_error!(SlowDown, "Please reduce your request rate."))
@@ -1091,6 +1076,7 @@ impl BasaltS3 {
     /// Makes `meta` the current version of `key`; returns the version id it got in a bucket
     /// with versioning. An unversioned write commits only if the bucket's versioning did not
     /// change meanwhile (turning it on adopts the current objects as null versions).
+    /// The object's event notifications are queued in the same transaction.
     #[allow(clippy::too_many_arguments)]
     async fn commit_object(
         &self,
@@ -1101,6 +1087,7 @@ impl BasaltS3 {
         inline: &[u8],
         extra: Vec<WriteOp>,
         mut snapshot: Option<BucketSnapshot>,
+        notice: &Notice<'_>,
     ) -> S3Result<Option<String>> {
         for _ in 0..16 {
             // The caller's snapshot (if any) serves the first attempt: the check in the
@@ -1110,22 +1097,41 @@ impl BasaltS3 {
                 None => self.bucket_snapshot(sc, bucket)?,
             };
             let bucket_check = snap.check();
-            let versioning = snap.versioning;
-            if let Some(status) = versioning {
+            let announce = |version: Option<&str>| {
+                let change = Change::Created {
+                    size: meta.size,
+                    etag: &meta.etag,
+                    version,
+                };
+                self.announce(
+                    sc,
+                    bucket,
+                    &snap.region,
+                    &snap.notifications,
+                    key,
+                    &change,
+                    notice,
+                )
+            };
+            if let Some(status) = &snap.versioning {
                 let _guard = self.lock(sc, bucket, key).await;
                 // Older versions keep their data; only a replaced null version frees any.
                 let mut meta = meta.clone();
-                let (ops, freed) = self.version_ops(sc, bucket, key, &status, &mut meta, inline)?;
+                let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut meta, inline)?;
+                let announced = announce(meta.version_id.as_deref());
                 let mut all = extra.clone();
                 all.push(bucket_check);
                 all.extend(ops);
+                all.extend(announced.ops.iter().cloned());
                 if !self.write_if(all).await? {
                     continue;
                 }
                 self.delete_blobs_later(freed);
+                self.announced(announced);
                 return Ok(meta.version_id);
             }
             let old_blob = self.object(sc, bucket, key)?.and_then(|(m, _)| m.blob);
+            let announced = announce(None);
             let mut all = extra.clone();
             all.push(bucket_check);
             all.push(WriteOp::Put {
@@ -1133,12 +1139,14 @@ impl BasaltS3 {
                 key: sc.object_key(bucket, key),
                 value: encode_object(meta, inline),
             });
+            all.extend(announced.ops.iter().cloned());
             if !self.write_if(all).await? {
                 continue;
             }
             if let Some(b) = old_blob.filter(|b| Some(b) != meta.blob.as_ref()) {
                 self.delete_blobs_later(vec![b]);
             }
+            self.announced(announced);
             return Ok(None);
         }
         Err(s3_error!(SlowDown, "Please reduce your request rate."))
@@ -1204,6 +1212,7 @@ impl S3 for BasaltS3 {
             created_ms: now_ms(),
             region: sc.region.clone(),
             versioning: None,
+            notifications: Notifications::default(),
         };
         self.write(vec![WriteOp::Put {
             table: T_BUCKETS.into(),
@@ -1422,6 +1431,7 @@ impl S3 for BasaltS3 {
         mut req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let sc = self.scope(&req);
+        let origin = Origin::of(&req);
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
         let snapshot = self.bucket_snapshot(&sc, &bucket)?;
@@ -1524,6 +1534,11 @@ impl S3 for BasaltS3 {
                 &inline,
                 Vec::new(),
                 Some(snapshot),
+                &Notice {
+                    event: "ObjectCreated:Put",
+                    reason: "PutObject",
+                    origin: &origin,
+                },
             )
             .await
         {
@@ -1533,12 +1548,6 @@ impl S3 for BasaltS3 {
                 return Err(e);
             }
         };
-        let change = Change::Created {
-            size: got.size,
-            etag: &etag_hex,
-            version: version_id.as_deref(),
-        };
-        self.publish(&sc, &bucket, &key, change, "PutObject");
         let f = if req_algo.is_some() {
             checksum_fields(meta.checksum.as_ref())
         } else {
@@ -1695,9 +1704,10 @@ impl S3 for BasaltS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let sc = self.scope(&req);
+        let origin = Origin::of(&req);
         let i = &req.input;
         let d = self
-            .delete_any(&sc, &i.bucket, &i.key, i.version_id.as_deref())
+            .delete_any(&sc, &i.bucket, &i.key, i.version_id.as_deref(), &origin)
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
@@ -1711,6 +1721,7 @@ impl S3 for BasaltS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let sc = self.scope(&req);
+        let origin = Origin::of(&req);
         let bucket = &req.input.bucket;
         self.bucket(&sc, bucket)?;
         let objs = &req.input.delete.objects;
@@ -1725,7 +1736,7 @@ impl S3 for BasaltS3 {
         let mut errors = Vec::new();
         for o in objs {
             match self
-                .delete_any(&sc, bucket, &o.key, o.version_id.as_deref())
+                .delete_any(&sc, bucket, &o.key, o.version_id.as_deref(), &origin)
                 .await
             {
                 Ok(d) => {
@@ -1761,6 +1772,7 @@ impl S3 for BasaltS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let sc = self.scope(&req);
+        let origin = Origin::of(&req);
         let i = req.input;
         let CopySource::Bucket {
             bucket: sb,
@@ -1860,7 +1872,20 @@ impl S3 for BasaltS3 {
             delete_marker: false,
         };
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &inline, Vec::new(), None)
+            .commit_object(
+                &sc,
+                &i.bucket,
+                &i.key,
+                &meta,
+                &inline,
+                Vec::new(),
+                None,
+                &Notice {
+                    event: "ObjectCreated:Copy",
+                    reason: "CopyObject",
+                    origin: &origin,
+                },
+            )
             .await
         {
             Ok(v) => v,
@@ -1871,12 +1896,6 @@ impl S3 for BasaltS3 {
                 return Err(e);
             }
         };
-        let change = Change::Created {
-            size: meta.size,
-            etag: &meta.etag,
-            version: version_id.as_deref(),
-        };
-        self.publish(&sc, &i.bucket, &i.key, change, "CopyObject");
         let f = checksum_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -2140,6 +2159,7 @@ impl S3 for BasaltS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let sc = self.scope(&req);
+        let origin = Origin::of(&req);
         let i = &req.input;
         let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
         let requested: Vec<CompletedPart> = i
@@ -2242,7 +2262,20 @@ impl S3 for BasaltS3 {
             key: sc.upload_key(&i.bucket, &i.upload_id),
         });
         let version_id = match self
-            .commit_object(&sc, &i.bucket, &i.key, &meta, &[], ops, None)
+            .commit_object(
+                &sc,
+                &i.bucket,
+                &i.key,
+                &meta,
+                &[],
+                ops,
+                None,
+                &Notice {
+                    event: "ObjectCreated:CompleteMultipartUpload",
+                    reason: "CompleteMultipartUpload",
+                    origin: &origin,
+                },
+            )
             .await
         {
             Ok(v) => v,
@@ -2252,12 +2285,6 @@ impl S3 for BasaltS3 {
             }
         };
         self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
-        let change = Change::Created {
-            size,
-            etag: &etag_hex,
-            version: version_id.as_deref(),
-        };
-        self.publish(&sc, &i.bucket, &i.key, change, "CompleteMultipartUpload");
         let f = checksum_fields(meta.checksum.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             version_id,
@@ -2359,6 +2386,20 @@ impl S3 for BasaltS3 {
                 .map(ChecksumType::from),
             ..Default::default()
         }))
+    }
+
+    async fn put_bucket_notification_configuration(
+        &self,
+        req: S3Request<PutBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketNotificationConfigurationOutput>> {
+        self.put_notifications(req).await
+    }
+
+    async fn get_bucket_notification_configuration(
+        &self,
+        req: S3Request<GetBucketNotificationConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketNotificationConfigurationOutput>> {
+        self.get_notifications(req).await
     }
 
     async fn list_object_versions(

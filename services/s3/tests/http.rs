@@ -60,6 +60,21 @@ impl Srv {
     }
 }
 
+impl Srv {
+    /// Turns on the bucket's EventBridge notifications.
+    async fn eventbridge(&self, bucket: &str) {
+        let (st, _, body) = self
+            .call(
+                Method::PUT,
+                &format!("/{bucket}?notification"),
+                &[],
+                b"<NotificationConfiguration><EventBridgeConfiguration/></NotificationConfiguration>",
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    }
+}
+
 fn text(b: &Bytes) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -79,6 +94,7 @@ async fn object_lifecycle() {
 
     let (st, _, _) = s.call(Method::PUT, "/bkt", &[], b"").await;
     assert_eq!(st, StatusCode::OK);
+    s.eventbridge("bkt").await;
     let (st, _, body) = s.call(Method::PUT, "/Bad_Name", &[], b"").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{}", text(&body));
 
@@ -370,6 +386,7 @@ async fn versioned_events_name_versions_and_markers() {
     let s = start().await;
     let mut events = s.bus.subscribe();
     s.call(Method::PUT, "/vbkt", &[], b"").await;
+    s.eventbridge("vbkt").await;
     let (st, _, body) = s
         .call(
             Method::PUT,
@@ -481,6 +498,14 @@ impl basalt_store::StateStore for Flaky {
         self.check()?;
         self.inner.pending(q)
     }
+    fn counts(&self, q: &str, now: i64) -> Result<basalt_store::Counts, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.counts(q, now)
+    }
+    fn purge(&self, q: &str) -> Result<usize, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.purge(q)
+    }
 }
 
 /// A state store outage answers 503 `ServiceUnavailable` (which SDKs retry), never a 500 or a
@@ -538,5 +563,128 @@ async fn state_store_outage_is_service_unavailable() {
     assert_eq!(
         s.call(Method::GET, "/bkt/k2", &[], b"").await.0,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// Queue notifications are work items written with the object (no registry and no worker
+/// here, so they stay queued); a bucket without EventBridgeConfiguration publishes nothing on
+/// the bus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_are_queued_with_the_write() {
+    use basalt_store::StateStore;
+    let state = std::sync::Arc::new(basalt_store::MemoryState::default());
+    let store = Store {
+        state: state.clone(),
+        blobs: std::sync::Arc::new(basalt_store::MemoryBlobs::default()),
+    };
+    let bus = EventBus::default();
+    let handler = build_service(store, bus.clone(), S3Config::default());
+    let s = Srv {
+        base: format!("http://{}", common::serve(handler).await),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+        bus: bus.clone(),
+        _dir: tempfile::tempdir().unwrap(),
+    };
+    let mut events = bus.subscribe();
+    let claim_all = || {
+        let items = state
+            .claim("s3.notifications", i64::MAX / 2, 1000, 100)
+            .unwrap();
+        for c in &items {
+            state.complete(c, &[]).unwrap();
+        }
+        items
+            .into_iter()
+            .map(|c| {
+                let d: serde_json::Value = serde_json::from_slice(&c.payload).unwrap();
+                let body: serde_json::Value =
+                    serde_json::from_str(d["body"].as_str().unwrap()).unwrap();
+                (
+                    d["service"].as_str().unwrap().to_owned(),
+                    d["arn"].as_str().unwrap().to_owned(),
+                    body,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    s.call(Method::PUT, "/nbk", &[], b"").await;
+    let arn = "arn:aws:sqs:us-east-1:000000000000:q1";
+    let cfg = format!(
+        "<NotificationConfiguration><QueueConfiguration><Id>imgs</Id><Queue>{arn}</Queue>\
+         <Event>s3:ObjectCreated:*</Event><Event>s3:ObjectRemoved:*</Event>\
+         <Filter><S3Key><FilterRule><Name>suffix</Name><Value>.jpg</Value></FilterRule></S3Key></Filter>\
+         </QueueConfiguration></NotificationConfiguration>"
+    );
+    let (st, h, body) = s
+        .call(Method::PUT, "/nbk?notification", &[], cfg.as_bytes())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{}", text(&body));
+    let got = claim_all();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "sqs");
+    assert_eq!(got[0].1, arn);
+    assert_eq!(got[0].2["Event"], "s3:TestEvent");
+    assert_eq!(got[0].2["Bucket"], "nbk");
+    assert_eq!(
+        got[0].2["RequestId"],
+        h["x-amz-request-id"].to_str().unwrap()
+    );
+
+    let (_, body) = {
+        let (st, _, body) = s.call(Method::GET, "/nbk?notification", &[], b"").await;
+        (st, text(&body))
+    };
+    assert!(body.contains("<Id>imgs</Id>"), "{body}");
+    assert!(body.contains("<Name>suffix</Name>"), "{body}");
+
+    let (st, h, _) = s
+        .call(Method::PUT, "/nbk/img/a%20b.jpg", &[], b"data")
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    s.call(Method::PUT, "/nbk/doc.txt", &[], b"data").await;
+    let got = claim_all();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0].2["Records"][0];
+    assert_eq!(r["eventName"], "ObjectCreated:Put");
+    assert_eq!(r["eventSource"], "aws:s3");
+    assert_eq!(r["s3"]["configurationId"], "imgs");
+    assert_eq!(r["s3"]["bucket"]["arn"], "arn:aws:s3:::nbk");
+    assert_eq!(r["s3"]["object"]["key"], "img/a+b.jpg");
+    assert_eq!(r["s3"]["object"]["size"], 4);
+    assert_eq!(
+        r["s3"]["object"]["eTag"],
+        "8d777f385d3dfec8815d20f7496026dc"
+    );
+    assert!(r["s3"]["object"].get("versionId").is_none());
+    assert_eq!(
+        r["responseElements"]["x-amz-request-id"],
+        h["x-amz-request-id"].to_str().unwrap()
+    );
+
+    s.call(Method::DELETE, "/nbk/img/a%20b.jpg", &[], b"").await;
+    let got = claim_all();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].2["Records"][0]["eventName"], "ObjectRemoved:Delete");
+    // No EventBridgeConfiguration: nothing on the bus.
+    assert!(events.try_recv().is_err());
+
+    // Unknown events and overlapping configurations are refused with InvalidArgument.
+    let bad = format!(
+        "<NotificationConfiguration><QueueConfiguration><Queue>{arn}</Queue>\
+         <Event>s3:ObjectCreated:Nope</Event></QueueConfiguration></NotificationConfiguration>"
+    );
+    let (st, _, body) = s
+        .call(Method::PUT, "/nbk?notification", &[], bad.as_bytes())
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let body = text(&body);
+    assert!(body.contains("<Code>InvalidArgument</Code>"), "{body}");
+    assert!(
+        body.contains("<ArgumentName>Event</ArgumentName>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<ArgumentValue>s3:ObjectCreated:Nope</ArgumentValue>"),
+        "{body}"
     );
 }

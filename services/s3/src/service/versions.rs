@@ -364,6 +364,7 @@ impl BasaltS3 {
     /// DeleteObject in a bucket with versioning `status`: without a version id, a delete
     /// marker becomes the latest version; with one, that version goes for good and the next
     /// newest (if any, and not a marker) becomes current.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn delete_versioned(
         &self,
         sc: &Scope,
@@ -371,8 +372,26 @@ impl BasaltS3 {
         key: &str,
         status: &str,
         version_id: Option<&str>,
+        snap: &BucketSnapshot,
+        origin: &Origin,
     ) -> S3Result<Deleted> {
         let _guard = self.lock(sc, bucket, key).await;
+        let announce = |change: Change<'_>, event: &'static str| {
+            let notice = Notice {
+                event,
+                reason: "DeleteObject",
+                origin,
+            };
+            self.announce(
+                sc,
+                bucket,
+                &snap.region,
+                &snap.notifications,
+                key,
+                &change,
+                &notice,
+            )
+        };
         let Some(vid) = version_id else {
             let mut marker = ObjectMeta {
                 modified_ms: now_ms(),
@@ -382,23 +401,22 @@ impl BasaltS3 {
             // Retried while another node writes this key (the current-record check).
             let mut committed = None;
             for _ in 0..16 {
-                let (ops, freed) = self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
+                let (mut ops, freed) =
+                    self.version_ops(sc, bucket, key, status, &mut marker, &[])?;
+                let version = marker.version_id.as_deref().unwrap_or(NULL_VERSION);
+                let announced = announce(
+                    Change::DeleteMarker { version },
+                    "ObjectRemoved:DeleteMarkerCreated",
+                );
+                ops.extend(announced.ops.iter().cloned());
                 if self.write_if(ops).await? {
-                    committed = Some(freed);
+                    committed = Some((freed, announced));
                     break;
                 }
             }
-            let freed = committed.ok_or_else(slow_down)?;
+            let (freed, announced) = committed.ok_or_else(slow_down)?;
             self.delete_blobs_later(freed);
-            if let Some(v) = &marker.version_id {
-                self.publish(
-                    sc,
-                    bucket,
-                    key,
-                    Change::DeleteMarker { version: v },
-                    "DeleteObject",
-                );
-            }
+            self.announced(announced);
             return Ok(Deleted {
                 version_id: marker.version_id,
                 delete_marker: true,
@@ -445,15 +463,19 @@ impl BasaltS3 {
                     }),
                 }
             }
+            let announced = announce(
+                Change::Deleted { version: Some(vid) },
+                "ObjectRemoved:Delete",
+            );
+            ops.extend(announced.ops.iter().cloned());
             if self.write_if(ops).await? {
-                gone = Some(versions.into_iter().nth(pos).expect("position"));
+                gone = Some((versions.into_iter().nth(pos).expect("position"), announced));
                 break;
             }
         }
-        let gone = gone.ok_or_else(slow_down)?;
+        let (gone, announced) = gone.ok_or_else(slow_down)?;
         self.delete_blobs_later(gone.meta.blob.clone().into_iter().collect());
-        let change = Change::Deleted { version: Some(vid) };
-        self.publish(sc, bucket, key, change, "DeleteObject");
+        self.announced(announced);
         Ok(Deleted {
             version_id: Some(vid.to_owned()),
             delete_marker: gone.meta.delete_marker,
