@@ -315,6 +315,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         lambda.start_workers();
         logs.set_registry(registry.clone());
         logs.start_workers();
+        s3.set_registry(registry.clone());
+        s3.start_workers();
         sqs.start_workers();
         events.set_registry(registry.clone());
         events.start_workers(Some(bus.clone()));
