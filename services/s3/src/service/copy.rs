@@ -1,0 +1,152 @@
+//! CopyObject.
+
+use super::*;
+
+impl BasaltS3 {
+    pub(super) async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let sc = self.scope(&req);
+        let origin = Origin::of(&req);
+        let i = req.input;
+        let CopySource::Bucket {
+            bucket: sb,
+            key: sk,
+            version_id: source_version,
+        } = &i.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Access point copy sources are not supported"
+            ));
+        };
+        self.bucket(&sc, &i.bucket)?;
+        let (src, inline) = self
+            .object_version(&sc, sb, sk, source_version.as_deref())
+            .map_err(|e| {
+                if *e.code() == S3ErrorCode::MethodNotAllowed {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    e
+                }
+            })?;
+        check_conditions(
+            &src,
+            i.copy_source_if_match.as_ref(),
+            i.copy_source_if_unmodified_since.as_ref(),
+            i.copy_source_if_none_match.as_ref(),
+            i.copy_source_if_modified_since.as_ref(),
+            true,
+        )?;
+        let replace = i
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        // Copying a key onto itself is allowed when it restores an older version.
+        if **sb == i.bucket
+            && **sk == i.key
+            && source_version.is_none()
+            && !replace
+            && i.storage_class.is_none()
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let content = if replace {
+            content_from(
+                i.content_type,
+                i.content_encoding,
+                i.content_disposition,
+                i.content_language,
+                i.cache_control,
+                i.expires.as_ref(),
+                i.metadata,
+                i.storage_class.as_ref(),
+            )
+        } else {
+            let mut c = src.content.clone();
+            if let Some(s) = &i.storage_class {
+                c.storage_class = Some(s.as_str().to_owned()).filter(|s| s != "STANDARD");
+            }
+            c
+        };
+        let tags = match i.tagging_directive.as_ref().map(|d| d.as_str()) {
+            Some("REPLACE") => tags::from_header(i.tagging.as_deref())?,
+            _ => src.tags.clone(),
+        };
+        let blob = match &src.blob {
+            None => None,
+            Some(b) => {
+                let nk = new_blob_key();
+                let blobs = self.blobs.clone();
+                let (b, k2) = (b.clone(), nk.clone());
+                tokio::task::spawn_blocking(move || blobs.concat(&k2, &[b.as_str()]))
+                    .await
+                    .map_err(internal)?
+                    .map_err(internal)?;
+                Some(nk)
+            }
+        };
+        let now = now_ms();
+        let meta = ObjectMeta {
+            size: src.size,
+            etag: src.etag.clone(),
+            modified_ms: now,
+            content,
+            checksum: src.checksum.clone(),
+            blob: blob.clone(),
+            parts: src.parts,
+            part_sizes: src.part_sizes.clone(),
+            tags,
+            version_id: None,
+            delete_marker: false,
+        };
+        let version_id = match self
+            .commit_object(
+                &sc,
+                &i.bucket,
+                &i.key,
+                &meta,
+                &inline,
+                Vec::new(),
+                None,
+                &Notice {
+                    event: "ObjectCreated:Copy",
+                    reason: "CopyObject",
+                    origin: &origin,
+                },
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(b) = blob {
+                    self.delete_blobs_later(vec![b]);
+                }
+                return Err(e);
+            }
+        };
+        let f = checksum_fields(meta.checksum.as_ref());
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&meta.etag)),
+                last_modified: Some(ts(now)),
+                checksum_crc32: f.crc32,
+                checksum_crc32c: f.crc32c,
+                checksum_crc64nvme: f.crc64nvme,
+                checksum_sha1: f.sha1,
+                checksum_sha256: f.sha256,
+                checksum_type: f.kind,
+            }),
+            version_id,
+            copy_source_version_id: src.version_id.clone(),
+            ..Default::default()
+        }))
+    }
+}

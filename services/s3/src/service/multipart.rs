@@ -1,0 +1,517 @@
+//! Multipart uploads: create, upload part, complete, abort, list parts and uploads.
+
+use super::*;
+
+impl BasaltS3 {
+    pub(super) fn upload(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        upload_id: &str,
+        key: &str,
+    ) -> S3Result<UploadMeta> {
+        let raw = self
+            .state
+            .get(T_UPLOADS, &sc.upload_key(bucket, upload_id))
+            .map_err(internal)?;
+        let no_upload = || {
+            s3_error!(
+                NoSuchUpload,
+                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+            )
+        };
+        let Some(raw) = raw else {
+            self.bucket(sc, bucket)?;
+            return Err(no_upload());
+        };
+        let u: UploadMeta = serde_json::from_slice(&raw).map_err(internal)?;
+        if u.key != key {
+            return Err(no_upload());
+        }
+        Ok(u)
+    }
+
+    pub(super) fn parts(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        upload_id: &str,
+    ) -> S3Result<Vec<PartMeta>> {
+        let prefix = format!("{}/", sc.upload_key(bucket, upload_id));
+        let rows = self
+            .state
+            .scan(T_PARTS, &prefix, None, 10_001)
+            .map_err(internal)?;
+        rows.into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(internal))
+            .collect()
+    }
+
+    pub(super) async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let sc = self.scope(&req);
+        let i = req.input;
+        self.bucket(&sc, &i.bucket)?;
+        let algo = i
+            .checksum_algorithm
+            .as_ref()
+            .map(|a| a.as_str().to_ascii_uppercase());
+        let ctype = i.checksum_type.as_ref().map(|t| t.as_str().to_owned());
+        let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        let u = UploadMeta {
+            key: i.key.clone(),
+            initiated_ms: now_ms(),
+            content: content_from(
+                i.content_type,
+                i.content_encoding,
+                i.content_disposition,
+                i.content_language,
+                i.cache_control,
+                i.expires.as_ref(),
+                i.metadata,
+                i.storage_class.as_ref(),
+            ),
+            checksum_algo: algo.clone(),
+            checksum_type: ctype.clone(),
+            tags: tags::from_header(i.tagging.as_deref())?,
+        };
+        self.write(vec![WriteOp::Put {
+            table: T_UPLOADS.into(),
+            key: sc.upload_key(&i.bucket, &upload_id),
+            value: serde_json::to_vec(&u).map_err(internal)?,
+        }])
+        .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(i.bucket),
+            key: Some(i.key),
+            upload_id: Some(upload_id),
+            checksum_algorithm: algo.map(ChecksumAlgorithm::from),
+            checksum_type: algo_type(u.checksum_algo.as_deref(), ctype.as_deref())
+                .map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn upload_part(
+        &self,
+        mut req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let sc = self.scope(&req);
+        let (bucket, key, upload_id, n) = (
+            req.input.bucket.clone(),
+            req.input.key.clone(),
+            req.input.upload_id.clone(),
+            req.input.part_number,
+        );
+        if !(1..=10_000).contains(&n) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        let u = self.upload(&sc, &bucket, &upload_id, &key)?;
+        let (req_algo, expected, trailer) =
+            requested_checksum(&req.headers, req.input.checksum_algorithm.as_ref());
+        let algo = req_algo.clone().or(u.checksum_algo.clone());
+        let body = req.input.body.take();
+        let got = self.ingest(body, algo.as_deref(), true).await?;
+        if let Err(e) = verify_integrity(
+            &req,
+            req.input.content_md5.as_deref(),
+            &got,
+            algo.as_deref(),
+            expected,
+            trailer,
+        ) {
+            self.discard(&got.data).await;
+            return Err(e);
+        }
+        let Data::Blob(blob) = &got.data else {
+            unreachable!("force_blob")
+        };
+        let etag_hex = hex::encode(&got.md5);
+        let part = PartMeta {
+            number: n,
+            size: got.size,
+            etag: etag_hex.clone(),
+            modified_ms: now_ms(),
+            blob: blob.clone(),
+            checksum: got.checksum.clone().map(|(algo, value)| Checksum {
+                algo,
+                value,
+                kind: "COMPOSITE".into(),
+            }),
+        };
+        let pk = sc.part_key(&bucket, &upload_id, n);
+        let old = self
+            .state
+            .get(T_PARTS, &pk)
+            .map_err(internal)?
+            .and_then(|v| serde_json::from_slice::<PartMeta>(&v).ok());
+        self.write(vec![WriteOp::Put {
+            table: T_PARTS.into(),
+            key: pk,
+            value: serde_json::to_vec(&part).map_err(internal)?,
+        }])
+        .await?;
+        if let Some(o) = old {
+            self.delete_blobs_later(vec![o.blob]);
+        }
+        let f = checksum_fields(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&etag_hex)),
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let sc = self.scope(&req);
+        let origin = Origin::of(&req);
+        let i = &req.input;
+        let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        let requested: Vec<CompletedPart> = i
+            .multipart_upload
+            .as_ref()
+            .and_then(|m| m.parts.clone())
+            .unwrap_or_default();
+        if requested.is_empty() {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        let stored = self.parts(&sc, &i.bucket, &i.upload_id)?;
+        let invalid_part = || {
+            s3_error!(
+                InvalidPart,
+                "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+            )
+        };
+        let mut chosen: Vec<&PartMeta> = Vec::with_capacity(requested.len());
+        let mut last = 0;
+        for p in &requested {
+            let n = p.part_number.ok_or_else(invalid_part)?;
+            if n <= last {
+                return Err(s3_error!(
+                    InvalidPartOrder,
+                    "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+                ));
+            }
+            last = n;
+            let sp = stored
+                .iter()
+                .find(|s| s.number == n)
+                .ok_or_else(invalid_part)?;
+            if let Some(e) = &p.e_tag
+                && e.value().trim_matches('"') != sp.etag
+            {
+                return Err(invalid_part());
+            }
+            chosen.push(sp);
+        }
+        for (idx, p) in chosen.iter().enumerate() {
+            if idx + 1 < chosen.len() && p.size < MIN_PART_SIZE {
+                return Err(s3_error!(
+                    EntityTooSmall,
+                    "Your proposed upload is smaller than the minimum allowed object size."
+                ));
+            }
+        }
+        let etag_hex = multipart_etag(chosen.iter().map(|p| p.etag.as_str()))
+            .ok_or_else(|| internal("bad part etag"))?;
+        let checksum = u.checksum_algo.as_ref().and_then(|a| {
+            let values: Option<Vec<&str>> = chosen
+                .iter()
+                .map(|p| p.checksum.as_ref().map(|c| c.value.as_str()))
+                .collect();
+            composite_checksum(a, values?).map(|value| Checksum {
+                algo: a.clone(),
+                value,
+                kind: "COMPOSITE".into(),
+            })
+        });
+        let size: u64 = chosen.iter().map(|p| p.size).sum();
+        let nk = new_blob_key();
+        {
+            let blobs = self.blobs.clone();
+            let srcs: Vec<String> = chosen.iter().map(|p| p.blob.clone()).collect();
+            let k2 = nk.clone();
+            tokio::task::spawn_blocking(move || {
+                let refs: Vec<&str> = srcs.iter().map(String::as_str).collect();
+                blobs.concat(&k2, &refs)
+            })
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+        }
+        let meta = ObjectMeta {
+            size,
+            etag: etag_hex.clone(),
+            modified_ms: now_ms(),
+            content: u.content.clone(),
+            checksum,
+            blob: Some(nk.clone()),
+            parts: Some(chosen.len() as u32),
+            part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
+            tags: u.tags.clone(),
+            version_id: None,
+            delete_marker: false,
+        };
+        let mut ops: Vec<WriteOp> = stored
+            .iter()
+            .map(|p| WriteOp::Delete {
+                table: T_PARTS.into(),
+                key: sc.part_key(&i.bucket, &i.upload_id, p.number),
+            })
+            .collect();
+        ops.push(WriteOp::Delete {
+            table: T_UPLOADS.into(),
+            key: sc.upload_key(&i.bucket, &i.upload_id),
+        });
+        let version_id = match self
+            .commit_object(
+                &sc,
+                &i.bucket,
+                &i.key,
+                &meta,
+                &[],
+                ops,
+                None,
+                &Notice {
+                    event: "ObjectCreated:CompleteMultipartUpload",
+                    reason: "CompleteMultipartUpload",
+                    origin: &origin,
+                },
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                self.delete_blobs_later(vec![nk]);
+                return Err(e);
+            }
+        };
+        self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
+        let f = checksum_fields(meta.checksum.as_ref());
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id,
+            bucket: Some(i.bucket.clone()),
+            key: Some(i.key.clone()),
+            e_tag: Some(etag(&etag_hex)),
+            location: Some(format!("/{}/{}", i.bucket, i.key)),
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let sc = self.scope(&req);
+        let i = &req.input;
+        self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        let parts = self.parts(&sc, &i.bucket, &i.upload_id)?;
+        let mut ops: Vec<WriteOp> = parts
+            .iter()
+            .map(|p| WriteOp::Delete {
+                table: T_PARTS.into(),
+                key: sc.part_key(&i.bucket, &i.upload_id, p.number),
+            })
+            .collect();
+        ops.push(WriteOp::Delete {
+            table: T_UPLOADS.into(),
+            key: sc.upload_key(&i.bucket, &i.upload_id),
+        });
+        self.write(ops).await?;
+        self.delete_blobs_later(parts.into_iter().map(|p| p.blob).collect());
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let sc = self.scope(&req);
+        let i = &req.input;
+        let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        let marker = i.part_number_marker.unwrap_or(0);
+        let max = page_size(i.max_parts, "max-parts")?;
+        let all: Vec<PartMeta> = self
+            .parts(&sc, &i.bucket, &i.upload_id)?
+            .into_iter()
+            .filter(|p| p.number > marker)
+            .collect();
+        let truncated = all.len() > max;
+        let page: Vec<PartMeta> = all.into_iter().take(max).collect();
+        let next = page.last().map(|p| p.number);
+        let parts = page
+            .iter()
+            .map(|p| {
+                let f = checksum_fields(p.checksum.as_ref());
+                Part {
+                    part_number: Some(p.number),
+                    e_tag: Some(etag(&p.etag)),
+                    size: Some(p.size as i64),
+                    last_modified: Some(ts(p.modified_ms)),
+                    checksum_crc32: f.crc32,
+                    checksum_crc32c: f.crc32c,
+                    checksum_crc64nvme: f.crc64nvme,
+                    checksum_sha1: f.sha1,
+                    checksum_sha256: f.sha256,
+                }
+            })
+            .collect();
+        let owner = self.owner();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(i.bucket.clone()),
+            key: Some(i.key.clone()),
+            upload_id: Some(i.upload_id.clone()),
+            part_number_marker: Some(marker),
+            next_part_number_marker: next,
+            max_parts: Some(max as i32),
+            is_truncated: Some(truncated),
+            parts: Some(parts),
+            storage_class: Some(StorageClass::from(
+                u.content
+                    .storage_class
+                    .clone()
+                    .unwrap_or_else(|| "STANDARD".into()),
+            )),
+            initiator: Some(Initiator {
+                display_name: owner.display_name.clone(),
+                id: owner.id.clone(),
+            }),
+            owner: Some(owner),
+            checksum_algorithm: u.checksum_algo.clone().map(ChecksumAlgorithm::from),
+            checksum_type: algo_type(u.checksum_algo.as_deref(), u.checksum_type.as_deref())
+                .map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let sc = self.scope(&req);
+        let i = &req.input;
+        self.bucket(&sc, &i.bucket)?;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let rows = self
+            .state
+            .scan(T_UPLOADS, &sc.objects_prefix(&i.bucket), None, 100_000)
+            .map_err(internal)?;
+        let base = sc.objects_prefix(&i.bucket).len();
+        let mut ups: Vec<(String, UploadMeta)> = rows
+            .into_iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k[base..].to_owned(),
+                    serde_json::from_slice::<UploadMeta>(&v).ok()?,
+                ))
+            })
+            .filter(|(_, u)| u.key.starts_with(&prefix))
+            .collect();
+        ups.sort_by(|a, b| {
+            (a.1.key.as_str(), a.1.initiated_ms).cmp(&(b.1.key.as_str(), b.1.initiated_ms))
+        });
+        let key_marker = i.key_marker.clone().unwrap_or_default();
+        let id_marker = i.upload_id_marker.clone();
+        ups.retain(|(id, u)| {
+            if key_marker.is_empty() {
+                return true;
+            }
+            match u.key.as_str().cmp(key_marker.as_str()) {
+                std::cmp::Ordering::Greater => true,
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal => {
+                    id_marker.as_ref().is_some_and(|m| id.as_str() > m.as_str())
+                }
+            }
+        });
+        let max = page_size(i.max_uploads, "max-uploads")?;
+        let delimiter = i.delimiter.clone().filter(|d| !d.is_empty());
+        let mut uploads = Vec::new();
+        let mut cps: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut next: Option<(String, String)> = None;
+        let owner = self.owner();
+        for (id, u) in ups {
+            if let Some(d) = &delimiter
+                && let Some(pos) = u.key[prefix.len()..].find(d.as_str())
+            {
+                let cp = u.key[..prefix.len() + pos + d.len()].to_owned();
+                if cps.last() != Some(&cp) {
+                    if uploads.len() + cps.len() == max {
+                        truncated = true;
+                        break;
+                    }
+                    cps.push(cp);
+                }
+                continue;
+            }
+            if uploads.len() + cps.len() == max {
+                truncated = true;
+                break;
+            }
+            next = Some((u.key.clone(), id.clone()));
+            uploads.push(MultipartUpload {
+                key: Some(u.key.clone()),
+                upload_id: Some(id),
+                initiated: Some(ts(u.initiated_ms)),
+                storage_class: Some(StorageClass::from(
+                    u.content
+                        .storage_class
+                        .clone()
+                        .unwrap_or_else(|| "STANDARD".into()),
+                )),
+                initiator: Some(Initiator {
+                    display_name: owner.display_name.clone(),
+                    id: owner.id.clone(),
+                }),
+                owner: Some(owner.clone()),
+                checksum_algorithm: u.checksum_algo.clone().map(ChecksumAlgorithm::from),
+                checksum_type: algo_type(u.checksum_algo.as_deref(), u.checksum_type.as_deref())
+                    .map(ChecksumType::from),
+            });
+        }
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(i.bucket.clone()),
+            key_marker: Some(key_marker),
+            upload_id_marker: i.upload_id_marker.clone(),
+            next_key_marker: if truncated {
+                next.as_ref().map(|n| n.0.clone())
+            } else {
+                None
+            },
+            next_upload_id_marker: if truncated { next.map(|n| n.1) } else { None },
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            uploads: Some(uploads),
+            prefix: Some(prefix),
+            delimiter,
+            common_prefixes: (!cps.is_empty()).then(|| {
+                cps.into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect()
+            }),
+            ..Default::default()
+        }))
+    }
+}

@@ -1,0 +1,145 @@
+//! PutObject.
+
+use super::*;
+
+impl BasaltS3 {
+    pub(super) async fn put_object(
+        &self,
+        mut req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let sc = self.scope(&req);
+        let origin = Origin::of(&req);
+        let bucket = req.input.bucket.clone();
+        let key = req.input.key.clone();
+        let snapshot = self.bucket_snapshot(&sc, &bucket)?;
+        if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
+            return Err(s3_error!(
+                EntityTooLarge,
+                "Your proposed upload exceeds the maximum allowed size"
+            ));
+        }
+        if let Some(cond) = &req.input.if_none_match
+            && cond.is_any()
+            && self.object(&sc, &bucket, &key)?.is_some()
+        {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        let (req_algo, expected, trailer) =
+            requested_checksum(&req.headers, req.input.checksum_algorithm.as_ref());
+        if req_algo
+            .as_deref()
+            .is_some_and(|a| Hasher::new(a).is_none())
+        {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Checksum algorithm provided is unsupported."
+            ));
+        }
+        let algo = req_algo.clone().unwrap_or_else(|| "CRC64NVME".to_owned());
+        let body = req.input.body.take();
+        let got = self.ingest(body, Some(&algo), false).await?;
+        if let Some(n) = req.input.content_length
+            && n as u64 != got.size
+        {
+            self.discard(&got.data).await;
+            return Err(s3_error!(
+                IncompleteBody,
+                "You did not provide the number of bytes specified by the Content-Length HTTP header."
+            ));
+        }
+        if let Err(e) = verify_integrity(
+            &req,
+            req.input.content_md5.as_deref(),
+            &got,
+            Some(&algo),
+            expected,
+            trailer,
+        ) {
+            self.discard(&got.data).await;
+            return Err(e);
+        }
+        let i = req.input;
+        let tags = match tags::from_header(i.tagging.as_deref()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.discard(&got.data).await;
+                return Err(e);
+            }
+        };
+        let content = content_from(
+            i.content_type,
+            i.content_encoding,
+            i.content_disposition,
+            i.content_language,
+            i.cache_control,
+            i.expires.as_ref(),
+            i.metadata,
+            i.storage_class.as_ref(),
+        );
+        let etag_hex = hex::encode(&got.md5);
+        let checksum = got.checksum.clone().map(|(algo, value)| Checksum {
+            algo,
+            value,
+            kind: "FULL_OBJECT".into(),
+        });
+        let (inline, blob) = match &got.data {
+            Data::Inline(b) => (b.clone(), None),
+            Data::Blob(k) => (Bytes::new(), Some(k.clone())),
+        };
+        let meta = ObjectMeta {
+            size: got.size,
+            etag: etag_hex.clone(),
+            modified_ms: now_ms(),
+            content,
+            checksum,
+            blob,
+            parts: None,
+            part_sizes: None,
+            tags,
+            version_id: None,
+            delete_marker: false,
+        };
+        let version_id = match self
+            .commit_object(
+                &sc,
+                &bucket,
+                &key,
+                &meta,
+                &inline,
+                Vec::new(),
+                Some(snapshot),
+                &Notice {
+                    event: "ObjectCreated:Put",
+                    reason: "PutObject",
+                    origin: &origin,
+                },
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                self.discard(&got.data).await;
+                return Err(e);
+            }
+        };
+        let f = if req_algo.is_some() {
+            checksum_fields(meta.checksum.as_ref())
+        } else {
+            checksum_fields(None)
+        };
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&etag_hex)),
+            version_id,
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+            ..Default::default()
+        }))
+    }
+}
