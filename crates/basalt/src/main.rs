@@ -4,6 +4,7 @@ mod config;
 mod lambda;
 mod node;
 mod openai;
+mod sns;
 
 use anyhow::Context;
 use basalt_core::ServiceRegistry;
@@ -265,6 +266,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(cloudwatch.clone());
         let sqs = basalt_sqs::Sqs::new(store.state.clone());
         registry.register(sqs.clone());
+        let sns = basalt_sns::Sns::new(store.state.clone(), basalt_sns::SnsConfig::new(&endpoint));
+        registry.register(sns.clone());
         let events = basalt_events::Events::new(store.state.clone());
         registry.register(events.clone());
         let lambda = lambda::build(
@@ -318,6 +321,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         s3.set_registry(registry.clone());
         s3.start_workers();
         sqs.start_workers();
+        sns.set_registry(registry.clone());
+        sns.start_workers();
         events.set_registry(registry.clone());
         events.start_workers(Some(bus.clone()));
         cloudwatch.set_registry(registry.clone());
@@ -342,6 +347,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             basalt_lambda::URL_PATH,
             Arc::new(lambda::FunctionUrls(lambda.clone())),
         )
+        .with_route(basalt_sns::URL_PATH, Arc::new(sns::SnsUrls(sns.clone())))
         .with_route(
             "/v1/",
             Arc::new(openai::OpenAi {
