@@ -227,28 +227,158 @@ impl Service for Sns {
         operation: &str,
         input: Value,
     ) -> Result<Output, AwsError> {
-        let out = match operation {
-            "CreateTopic" => topics::create(self, ctx, &input),
-            "DeleteTopic" => topics::delete(self, ctx, &input),
-            "ListTopics" => topics::list(self, ctx, &input),
-            "GetTopicAttributes" => topics::get_attributes(self, ctx, &input),
-            "SetTopicAttributes" => topics::set_attribute(self, ctx, &input),
-            "AddPermission" => topics::add_permission(self, ctx, &input),
-            "RemovePermission" => topics::remove_permission(self, ctx, &input),
-            "TagResource" => topics::tag(self, ctx, &input),
-            "UntagResource" => topics::untag(self, ctx, &input),
-            "ListTagsForResource" => topics::list_tags(self, ctx, &input),
-            "Subscribe" => subscriptions::subscribe(self, ctx, &input),
-            "ConfirmSubscription" => subscriptions::confirm(self, ctx, &input),
-            "Unsubscribe" => subscriptions::unsubscribe(self, ctx, &input),
-            "ListSubscriptions" => subscriptions::list(self, ctx, &input),
-            "ListSubscriptionsByTopic" => subscriptions::list_by_topic(self, ctx, &input),
-            "GetSubscriptionAttributes" => subscriptions::get_attributes(self, ctx, &input),
-            "SetSubscriptionAttributes" => subscriptions::set_attribute(self, ctx, &input),
-            "Publish" => publish::publish(self, ctx, &input),
-            "PublishBatch" => publish::publish_batch(self, ctx, &input),
-            _ => return Err(AwsError::not_implemented("sns", operation)),
-        }?;
-        Ok(Output::new(out))
+        // A read-modify-write of a topic that lost a race with another writer runs again.
+        let mut tries = 0;
+        loop {
+            match self.dispatch(ctx, operation, &input) {
+                Err(e) if e.code == "ConcurrentAccessException" && tries < 10 => tries += 1,
+                other => return other.map(Output::new),
+            }
+        }
+    }
+}
+
+impl Sns {
+    fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: &Value,
+    ) -> Result<Value, AwsError> {
+        match operation {
+            "CreateTopic" => topics::create(self, ctx, input),
+            "DeleteTopic" => topics::delete(self, ctx, input),
+            "ListTopics" => topics::list(self, ctx, input),
+            "GetTopicAttributes" => topics::get_attributes(self, ctx, input),
+            "SetTopicAttributes" => topics::set_attribute(self, ctx, input),
+            "AddPermission" => topics::add_permission(self, ctx, input),
+            "RemovePermission" => topics::remove_permission(self, ctx, input),
+            "TagResource" => topics::tag(self, ctx, input),
+            "UntagResource" => topics::untag(self, ctx, input),
+            "ListTagsForResource" => topics::list_tags(self, ctx, input),
+            "Subscribe" => subscriptions::subscribe(self, ctx, input),
+            "ConfirmSubscription" => subscriptions::confirm(self, ctx, input),
+            "Unsubscribe" => subscriptions::unsubscribe(self, ctx, input),
+            "ListSubscriptions" => subscriptions::list(self, ctx, input),
+            "ListSubscriptionsByTopic" => subscriptions::list_by_topic(self, ctx, input),
+            "GetSubscriptionAttributes" => subscriptions::get_attributes(self, ctx, input),
+            "SetSubscriptionAttributes" => subscriptions::set_attribute(self, ctx, input),
+            "Publish" => publish::publish(self, ctx, input),
+            "PublishBatch" => publish::publish_batch(self, ctx, input),
+            _ => Err(AwsError::not_implemented("sns", operation)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sns() -> Arc<Sns> {
+        Sns::new(
+            Arc::new(basalt_store::MemoryState::default()),
+            SnsConfig::new("http://127.0.0.1:4566"),
+        )
+    }
+
+    async fn call(sns: &Sns, op: &str, input: Value) -> Result<Value, AwsError> {
+        let ctx = RequestContext::internal("000000000000", "us-east-1", "");
+        sns.call(&ctx, op, input).await.map(|o| o.body)
+    }
+
+    #[tokio::test]
+    async fn publish_queues_one_delivery_per_matching_subscription() {
+        let sns = sns();
+        let arn = call(&sns, "CreateTopic", json!({"Name": "t"}))
+            .await
+            .unwrap()["TopicArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for (q, policy) in [("a", None), ("b", Some(r#"{"k": ["no"]}"#))] {
+            let mut input = json!({"TopicArn": arn, "Protocol": "sqs",
+                                   "Endpoint": format!("arn:aws:sqs:us-east-1:000000000000:{q}")});
+            if let Some(p) = policy {
+                input["Attributes"] = json!({"FilterPolicy": p});
+            }
+            call(&sns, "Subscribe", input).await.unwrap();
+        }
+        call(
+            &sns,
+            "Subscribe",
+            json!({"TopicArn": arn, "Protocol": "email", "Endpoint": "a@b.co"}),
+        )
+        .await
+        .unwrap();
+        let out = call(
+            &sns,
+            "Publish",
+            json!({"TopicArn": arn, "Message": "m",
+            "MessageAttributes": {"k": {"DataType": "String", "StringValue": "yes"}}}),
+        )
+        .await
+        .unwrap();
+        assert!(out["MessageId"].is_string());
+        assert_eq!(sns.state.pending(model::DELIVERIES).unwrap(), 1);
+        let records = sns.deliveries("a@b.co").unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["Body"], "m");
+    }
+
+    #[tokio::test]
+    async fn fifo_sequence_numbers_and_deduplication() {
+        let sns = sns();
+        let arn = call(
+            &sns,
+            "CreateTopic",
+            json!({"Name": "t.fifo",
+            "Attributes": {"FifoTopic": "true", "ContentBasedDeduplication": "true"}}),
+        )
+        .await
+        .unwrap()["TopicArn"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let publish = |m: &'static str| {
+            call(
+                &sns,
+                "Publish",
+                json!({"TopicArn": arn, "Message": m, "MessageGroupId": "g"}),
+            )
+        };
+        let a = publish("one").await.unwrap();
+        let b = publish("one").await.unwrap();
+        let c = publish("two").await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a["SequenceNumber"], "10000000000000000001");
+        assert_eq!(c["SequenceNumber"], "10000000000000000002");
+        // Topic updates keep the sequence (they write under a precondition).
+        call(
+            &sns,
+            "SetTopicAttributes",
+            json!({"TopicArn": arn,
+            "AttributeName": "DisplayName", "AttributeValue": "x"}),
+        )
+        .await
+        .unwrap();
+        let d = publish("three").await.unwrap();
+        assert_eq!(d["SequenceNumber"], "10000000000000000003");
+        let batch = call(
+            &sns,
+            "PublishBatch",
+            json!({"TopicArn": arn, "PublishBatchRequestEntries": [
+                {"Id": "x", "Message": "four", "MessageGroupId": "g"},
+                {"Id": "y", "Message": "four", "MessageGroupId": "g"},
+                {"Id": "z", "Message": "five"},
+            ]}),
+        )
+        .await
+        .unwrap();
+        let ok = batch["Successful"].as_array().unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0]["MessageId"], ok[1]["MessageId"]);
+        assert_eq!(batch["Failed"][0]["Id"], "z");
+        assert_eq!(batch["Failed"][0]["Code"], "InvalidParameter");
     }
 }

@@ -241,16 +241,24 @@ pub(crate) fn unsubscribe_arn(sns: &Sns, arn: &str) -> Result<(), AwsError> {
         table: SUBSCRIPTIONS.into(),
         key,
     }];
-    if let Some(mut t) = load(sns, account, region, topic)? {
+    if let Some((mut t, before)) = crate::topics::load_raw(sns, account, region, topic)? {
         t.deleted_subs += 1;
+        let key = TopicRec::key(account, region, topic);
+        ops.push(WriteOp::Check {
+            table: TOPICS.into(),
+            key: key.clone(),
+            expected: Some(before),
+        });
         ops.push(WriteOp::Put {
             table: TOPICS.into(),
-            key: TopicRec::key(account, region, topic),
+            key,
             value: encode(&t),
         });
     }
-    sns.state.batch(&ops)?;
-    Ok(())
+    match sns.state.batch(&ops) {
+        Err(basalt_store::StoreError::Conflict) => Err(crate::topics::concurrent()),
+        other => Ok(other?),
+    }
 }
 
 fn listing(s: &SubRec) -> Value {

@@ -66,13 +66,45 @@ pub(crate) fn by_arn(sns: &Sns, arn: &str, member: &str) -> Result<TopicRec, Aws
     load(sns, account, region, name)?.ok_or_else(no_topic)
 }
 
-pub(crate) fn save(sns: &Sns, t: &TopicRec) -> Result<(), AwsError> {
-    sns.state.put(
-        TOPICS,
-        &TopicRec::key(&t.account, &t.region, &t.name),
-        &encode(t),
-    )?;
-    Ok(())
+/// The topic and its stored bytes, for [`save`].
+pub(crate) fn by_arn_raw(
+    sns: &Sns,
+    arn: &str,
+    member: &str,
+) -> Result<(TopicRec, Vec<u8>), AwsError> {
+    let (region, account, name) = parse_topic_arn(arn).ok_or_else(|| invalid(member))?;
+    load_raw(sns, account, region, name)?.ok_or_else(no_topic)
+}
+
+/// The error a lost read-modify-write race gives; `Sns::call` runs the operation again.
+pub(crate) fn concurrent() -> AwsError {
+    AwsError::new(
+        400,
+        "ConcurrentAccessException",
+        "Can't perform multiple operations on a topic simultaneously.",
+    )
+}
+
+/// Writes the topic only if it is still as read (`before`): FIFO publishers bump its sequence
+/// number concurrently, and no update may undo another.
+pub(crate) fn save(sns: &Sns, t: &TopicRec, before: Vec<u8>) -> Result<(), AwsError> {
+    let key = TopicRec::key(&t.account, &t.region, &t.name);
+    match sns.state.batch(&[
+        WriteOp::Check {
+            table: TOPICS.into(),
+            key: key.clone(),
+            expected: Some(before),
+        },
+        WriteOp::Put {
+            table: TOPICS.into(),
+            key,
+            value: encode(t),
+        },
+    ]) {
+        Ok(()) => Ok(()),
+        Err(basalt_store::StoreError::Conflict) => Err(concurrent()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A topic's subscriptions.
@@ -270,7 +302,7 @@ pub fn get_attributes(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result
 }
 
 pub fn set_attribute(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut t = by_arn(sns, required(input, "TopicArn")?, "TopicArn")?;
+    let (mut t, before) = by_arn_raw(sns, required(input, "TopicArn")?, "TopicArn")?;
     let name = required(input, "AttributeName")?;
     let value = str_of(input, "AttributeValue").unwrap_or_default();
     let v = check_topic_attribute(t.is_fifo(), name, value, false)?;
@@ -279,7 +311,7 @@ pub fn set_attribute(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<
     } else {
         t.attributes.insert(name.to_owned(), v);
     }
-    save(sns, &t)?;
+    save(sns, &t, before)?;
     Ok(json!({}))
 }
 
@@ -290,7 +322,7 @@ fn policy_of(t: &TopicRec) -> Value {
 }
 
 pub fn add_permission(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut t = by_arn(sns, required(input, "TopicArn")?, "TopicArn")?;
+    let (mut t, before) = by_arn_raw(sns, required(input, "TopicArn")?, "TopicArn")?;
     let label = required(input, "Label")?;
     let accounts: Vec<Value> = input
         .get("AWSAccountId")
@@ -333,7 +365,7 @@ pub fn add_permission(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result
         "Resource": t.arn(),
     }));
     t.attributes.insert("Policy".into(), policy.to_string());
-    save(sns, &t)?;
+    save(sns, &t, before)?;
     Ok(json!({}))
 }
 
@@ -342,38 +374,38 @@ pub fn remove_permission(
     _ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut t = by_arn(sns, required(input, "TopicArn")?, "TopicArn")?;
+    let (mut t, before) = by_arn_raw(sns, required(input, "TopicArn")?, "TopicArn")?;
     let label = required(input, "Label")?;
     let mut policy = policy_of(&t);
     if let Some(statements) = policy["Statement"].as_array_mut() {
         statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(label));
     }
     t.attributes.insert("Policy".into(), policy.to_string());
-    save(sns, &t)?;
+    save(sns, &t, before)?;
     Ok(json!({}))
 }
 
-fn resource(sns: &Sns, input: &Value) -> Result<TopicRec, AwsError> {
+fn resource(sns: &Sns, input: &Value) -> Result<(TopicRec, Vec<u8>), AwsError> {
     let arn = required(input, "ResourceArn")?;
     let (region, account, name) = parse_topic_arn(arn).ok_or_else(|| invalid("ResourceArn"))?;
-    load(sns, account, region, name)?
+    load_raw(sns, account, region, name)?
         .ok_or_else(|| AwsError::new(404, "ResourceNotFoundException", "Resource does not exist"))
 }
 
 pub fn tag(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut t = resource(sns, input)?;
+    let (mut t, before) = resource(sns, input)?;
     for (k, v) in tags_of(input)? {
         t.tags.insert(k, v);
     }
     if t.tags.len() > MAX_TAGS {
         return Err(tag_limit());
     }
-    save(sns, &t)?;
+    save(sns, &t, before)?;
     Ok(json!({}))
 }
 
 pub fn untag(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut t = resource(sns, input)?;
+    let (mut t, before) = resource(sns, input)?;
     for k in input
         .get("TagKeys")
         .and_then(Value::as_array)
@@ -384,12 +416,12 @@ pub fn untag(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, A
             t.tags.remove(k);
         }
     }
-    save(sns, &t)?;
+    save(sns, &t, before)?;
     Ok(json!({}))
 }
 
 pub fn list_tags(sns: &Sns, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let t = resource(sns, input)?;
+    let (t, _) = resource(sns, input)?;
     let tags: Vec<Value> = t
         .tags
         .iter()
