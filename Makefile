@@ -9,15 +9,18 @@ SHARED ?= ../shared
 PORT ?= 4566
 DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
-AREAS ?= s3,bedrock,streaming,lambda,logs
+AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch
 
 .PHONY: deps run build models runtimes bench-lambda test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
 
+# Compiles through the machine's build cache (scripts/buildcache.sh) when it can.
+WITH_CACHE = eval "$$(bash scripts/buildcache.sh env)";
+
 build: deps
-	$(CARGO) build --release --workspace --bins
+	@$(WITH_CACHE) set -x; $(CARGO) build --release --workspace --bins
 
 # The default models (chat GGUF, embeddings) into $$BASALT_MODEL_DIR (default: user cache dir).
 models: build
@@ -61,6 +64,7 @@ test-rust: build venv
 	else \
 		echo "warning: no S3-compatible store (scripts/s3store.sh start failed): its tests are skipped" >&2; \
 	fi; \
+	$(WITH_CACHE) \
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --release --workspace --no-fail-fast; \
 	else \

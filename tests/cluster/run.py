@@ -50,6 +50,18 @@ def main() -> int:
                             "not retried_twice and not kill_9 and not provisioned"], cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat Lambda/Logs through the cluster")
+        # Queues, events, topics, metrics and S3 notifications: deliveries, visibility timeouts,
+        # schedules and alarm evaluations run on the leases of whichever node claims them
+        # (the kill -9 and retry-timing tests start servers of their own; the minute-long
+        # schedule test runs in the single-node suite).
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_sqs.py",
+                            "tests/compat/test_events.py", "tests/compat/test_sns.py",
+                            "tests/compat/test_cloudwatch.py", "tests/compat/test_s3_notifications.py",
+                            "-k", "not kill_9 and not scheduled_rule_fires and not http_confirmation_and_notification"
+                            " and not failed_deliveries_go_to_the_dead_letter_queue"],
+                           cwd=REPO, env=env)
+        if r.returncode != 0:
+            failed.append("compat SQS/EventBridge/SNS/CloudWatch/S3 notifications through the cluster")
         env = dict(os.environ, BASALT_ENDPOINT=cluster.nodes[1].endpoint)
         r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py", "-k",
                             "test_key_is_not_a_path"], cwd=REPO, env=env)
