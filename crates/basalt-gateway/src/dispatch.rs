@@ -414,6 +414,28 @@ pub(crate) async fn dispatch(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// The base URL the client reached Basalt at (its `Host`, behind a balancer the balancer's),
+/// so that URLs Basalt hands out (queue URLs, code locations) work from where the client is.
+fn client_endpoint(headers: &http::HeaderMap) -> Option<String> {
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    let plausible = !host.is_empty()
+        && host.len() <= 255
+        && host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']' | b'_')
+        });
+    if !plausible {
+        return None;
+    }
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
 async fn run(
     gw: &Arc<Gateway>,
     model: &Arc<ServiceModel>,
@@ -462,7 +484,7 @@ async fn run(
         request_id: request_id.to_owned(),
         caller,
         started,
-        endpoint: gw.config.endpoint.clone(),
+        endpoint: client_endpoint(request.headers).unwrap_or_else(|| gw.config.endpoint.clone()),
     };
     let output = service.call(&ctx, &op.name, input).await?;
     let mut resp =

@@ -153,7 +153,7 @@ pub fn serialize_error(
             .and_then(|s| s.error.as_ref())
             .and_then(|e| e.code.clone())
             .or_else(|| err.query_code.clone())
-        .unwrap_or_else(|| err.code.clone());
+            .unwrap_or_else(|| err.code.clone());
         resp.headers.push((
             "x-amzn-query-error".into(),
             format!("{code};{}", err.fault.as_str()),

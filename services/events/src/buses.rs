@@ -16,8 +16,15 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The bus record, or the implicit default bus.
-pub(crate) fn load(events: &Events, ctx: &RequestContext, name: &str) -> Result<Option<BusRec>, AwsError> {
-    match events.state.get(BUSES, &bus_key(&ctx.account_id, &ctx.region, name))? {
+pub(crate) fn load(
+    events: &Events,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<Option<BusRec>, AwsError> {
+    match events
+        .state
+        .get(BUSES, &bus_key(&ctx.account_id, &ctx.region, name))?
+    {
         Some(raw) => serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|e| AwsError::internal(format!("corrupt bus record: {e}"))),
@@ -29,7 +36,11 @@ pub(crate) fn load(events: &Events, ctx: &RequestContext, name: &str) -> Result<
     }
 }
 
-pub(crate) fn must_load(events: &Events, ctx: &RequestContext, name: &str) -> Result<BusRec, AwsError> {
+pub(crate) fn must_load(
+    events: &Events,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<BusRec, AwsError> {
     load(events, ctx, name)?.ok_or_else(|| not_found(format!("Event bus {name} does not exist.")))
 }
 
@@ -65,7 +76,9 @@ pub fn create(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
         return Err(validation(format!("Event bus name {name} is not valid.")));
     }
     if str_of(input, "EventSourceName").is_some() {
-        return Err(validation("Partner event sources are not supported by Basalt."));
+        return Err(validation(
+            "Partner event sources are not supported by Basalt.",
+        ));
     }
     let key = bus_key(&ctx.account_id, &ctx.region, name);
     let now = now_ms() / 1000;
@@ -198,7 +211,11 @@ pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
     Ok(json!({}))
 }
 
-pub fn put_permission(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn put_permission(
+    events: &Events,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = bus_name(str_of(input, "EventBusName"));
     let mut bus = must_load(events, ctx, &name)?;
     let arn = bus_arn(&ctx.account_id, &ctx.region, &name);
@@ -239,7 +256,11 @@ pub fn put_permission(events: &Events, ctx: &RequestContext, input: &Value) -> R
     Ok(json!({}))
 }
 
-pub fn remove_permission(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn remove_permission(
+    events: &Events,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = bus_name(str_of(input, "EventBusName"));
     let mut bus = must_load(events, ctx, &name)?;
     if input.get("RemoveAllPermissions").and_then(Value::as_bool) == Some(true) {

@@ -137,7 +137,9 @@ async fn dead_letter(events: &Events, d: &Delivery, err: &AwsError, exhausted: O
         tracing::warn!(rule = %d.rule_arn, target = target_arn, "dropping an event its target refused: {}", err.message);
         return;
     };
-    let Some(registry) = events.registry.get() else { return };
+    let Some(registry) = events.registry.get() else {
+        return;
+    };
     let (region, account, name) = match arn_parts(dlq) {
         Some((_, region, account, resource)) => (region, account, resource),
         None => return,
@@ -165,7 +167,11 @@ async fn dead_letter(events: &Events, d: &Delivery, err: &AwsError, exhausted: O
         )
         .await;
     if let Err(e) = sent {
-        tracing::warn!(dlq, "sending a failed event to its dead-letter queue: {}", e.message);
+        tracing::warn!(
+            dlq,
+            "sending a failed event to its dead-letter queue: {}",
+            e.message
+        );
     }
 }
 
@@ -200,7 +206,9 @@ fn classify(e: AwsError) -> Failure {
 async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
     let arn = str_of(&d.target, "Arn").unwrap_or("");
     let Some((service, region, account, resource)) = arn_parts(arn) else {
-        return Err(Failure::Final(AwsError::validation(format!("Target ARN {arn} is not valid."))));
+        return Err(Failure::Final(AwsError::validation(format!(
+            "Target ARN {arn} is not valid."
+        ))));
     };
     let ingestion = d
         .event
@@ -245,8 +253,11 @@ async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
                 .and_then(|p| str_of(p, "MessageGroupId"))
             {
                 input["MessageGroupId"] = group.into();
-                input["MessageDeduplicationId"] =
-                    d.event.get("id").cloned().unwrap_or_else(|| Value::from(uuid::Uuid::new_v4().to_string()));
+                input["MessageDeduplicationId"] = d
+                    .event
+                    .get("id")
+                    .cloned()
+                    .unwrap_or_else(|| Value::from(uuid::Uuid::new_v4().to_string()));
             }
             ("sqs", "SendMessage", input)
         }
@@ -263,15 +274,28 @@ async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
                 .get("KinesisParameters")
                 .and_then(|p| str_of(p, "PartitionKeyPath"))
                 .and_then(crate::transform::JsonPath::parse)
-                .and_then(|p| p.get(&d.event).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .unwrap_or_else(|| d.event.get("id").and_then(Value::as_str).unwrap_or("0").to_owned());
+                .and_then(|p| {
+                    p.get(&d.event)
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                })
+                .unwrap_or_else(|| {
+                    d.event
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("0")
+                        .to_owned()
+                });
             (
                 "kinesis",
                 "PutRecord",
                 json!({"StreamName": stream, "Data": b64(body.as_bytes()), "PartitionKey": key}),
             )
         }
-        "logs" => return to_logs(registry, &ctx, d, resource, &body).await.map_err(classify),
+        "logs" => {
+            return to_logs(registry, &ctx, d, resource, &body)
+                .await
+                .map_err(classify);
+        }
         other => {
             return Err(Failure::Final(AwsError::validation(format!(
                 "Targets of service {other} are not supported by Basalt."
@@ -295,7 +319,13 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 /// Another bus: the same event (same id) is matched against that bus's rules.
-fn to_bus(events: &Events, d: &Delivery, region: &str, account: &str, resource: &str) -> Result<(), AwsError> {
+fn to_bus(
+    events: &Events,
+    d: &Delivery,
+    region: &str,
+    account: &str,
+    resource: &str,
+) -> Result<(), AwsError> {
     let name = resource.strip_prefix("event-bus/").unwrap_or(resource);
     let ctx = RequestContext::internal(account, region, "");
     let rec = crate::buses::must_load(events, &ctx, name)?;
@@ -319,9 +349,19 @@ async fn to_logs(
         .strip_prefix("log-group:")
         .unwrap_or(resource)
         .trim_end_matches(":*");
-    let stream = d.event.get("id").and_then(Value::as_str).unwrap_or("events").to_owned();
+    let stream = d
+        .event
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("events")
+        .to_owned();
     match registry
-        .call(ctx, "logs", "CreateLogStream", json!({"logGroupName": group, "logStreamName": stream}))
+        .call(
+            ctx,
+            "logs",
+            "CreateLogStream",
+            json!({"logGroupName": group, "logStreamName": stream}),
+        )
         .await
     {
         Ok(_) => {}

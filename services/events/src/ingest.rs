@@ -37,7 +37,11 @@ impl Matchers {
 }
 
 /// The compiled rules of `bus` (whose record is `rec`), rebuilt when stale.
-fn compiled(events: &Events, ctx: &RequestContext, rec: &BusRec) -> Result<Arc<Compiled>, AwsError> {
+fn compiled(
+    events: &Events,
+    ctx: &RequestContext,
+    rec: &BusRec,
+) -> Result<Arc<Compiled>, AwsError> {
     let key = bus_key(&ctx.account_id, &ctx.region, &rec.name);
     if let Some(c) = events.matchers.0.lock().get(&key)
         && c.version == rec.version
@@ -86,14 +90,22 @@ pub(crate) fn route(
     let c = compiled(events, ctx, rec)?;
     let mut ops = Vec::new();
     for name in c.matcher.matches(event) {
-        let Some(rule) = c.rules.get(&name) else { continue };
+        let Some(rule) = c.rules.get(&name) else {
+            continue;
+        };
         deliveries(ctx, rule, event, now, &mut ops);
     }
     Ok(ops)
 }
 
 /// One delivery per target of `rule`.
-pub(crate) fn deliveries(ctx: &RequestContext, rule: &RuleRec, event: &Value, now: i64, ops: &mut Vec<WriteOp>) {
+pub(crate) fn deliveries(
+    ctx: &RequestContext,
+    rule: &RuleRec,
+    event: &Value,
+    now: i64,
+    ops: &mut Vec<WriteOp>,
+) {
     let arn = rule_arn(&ctx.account_id, &ctx.region, &rule.bus, &rule.name);
     for target in &rule.targets {
         let d = Delivery {
@@ -126,7 +138,11 @@ fn entry_size(e: &Value) -> usize {
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).map(str::len).sum())
         .unwrap_or(0);
-    s("Source") + s("DetailType") + s("Detail") + resources + if e.get("Time").is_some() { 14 } else { 0 }
+    s("Source")
+        + s("DetailType")
+        + s("Detail")
+        + resources
+        + if e.get("Time").is_some() { 14 } else { 0 }
 }
 
 fn iso_time(secs: f64) -> String {
@@ -138,21 +154,37 @@ fn iso_time(secs: f64) -> String {
 
 /// Builds the event of one PutEvents entry, or the entry's error.
 fn event_of(ctx: &RequestContext, e: &Value) -> Result<Value, Value> {
-    let source = str_of(e, "Source").filter(|s| !s.is_empty()).ok_or_else(|| {
-        entry_error("InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument.")
-    })?;
-    let detail_type = str_of(e, "DetailType").filter(|s| !s.is_empty()).ok_or_else(|| {
-        entry_error("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is a required argument.")
-    })?;
+    let source = str_of(e, "Source")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            entry_error(
+                "InvalidArgument",
+                "Parameter Source is not valid. Reason: Source is a required argument.",
+            )
+        })?;
+    let detail_type = str_of(e, "DetailType")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            entry_error(
+                "InvalidArgument",
+                "Parameter DetailType is not valid. Reason: DetailType is a required argument.",
+            )
+        })?;
     let detail = str_of(e, "Detail").ok_or_else(|| {
-        entry_error("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument.")
+        entry_error(
+            "InvalidArgument",
+            "Parameter Detail is not valid. Reason: Detail is a required argument.",
+        )
     })?;
     let detail: Value = match serde_json::from_str(detail) {
         Ok(v @ Value::Object(_)) => v,
         _ => return Err(entry_error("MalformedDetail", "Detail is malformed.")),
     };
     if source.to_ascii_lowercase().starts_with("aws.") {
-        return Err(entry_error("NotAuthorizedForSourceException", "Not authorized for the source."));
+        return Err(entry_error(
+            "NotAuthorizedForSourceException",
+            "Not authorized for the source.",
+        ));
     }
     let time = match e.get("Time") {
         // The protocol layer gives timestamps as epoch seconds.
@@ -189,7 +221,9 @@ pub fn put_events(events: &Events, ctx: &RequestContext, input: &Value) -> Resul
             validation("1 validation error detected: Value at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10")
         })?;
     if entries.iter().map(entry_size).sum::<usize>() > MAX_BYTES {
-        return Err(validation("Total size of the entries in the request is over the limit."));
+        return Err(validation(
+            "Total size of the entries in the request is over the limit.",
+        ));
     }
     let now = crate::now_ms();
     let mut buses_seen: HashMap<String, Option<BusRec>> = HashMap::new();
@@ -203,7 +237,10 @@ pub fn put_events(events: &Events, ctx: &RequestContext, input: &Value) -> Resul
         }
         let Some(rec) = buses_seen.get(&bus).and_then(Option::as_ref) else {
             failed += 1;
-            results.push(entry_error("ResourceNotFoundException", &format!("Event bus {bus} does not exist.")));
+            results.push(entry_error(
+                "ResourceNotFoundException",
+                &format!("Event bus {bus} does not exist."),
+            ));
             continue;
         };
         match event_of(ctx, e) {
@@ -248,13 +285,17 @@ pub(crate) fn consume_internal(events: Arc<Events>, bus: basalt_core::events::Ev
             match rx.recv().await {
                 Ok(basalt_core::events::BusEvent(event)) => {
                     let events = events.clone();
-                    let stored = tokio::task::spawn_blocking(move || put_service_event(&events, &event)).await;
+                    let stored =
+                        tokio::task::spawn_blocking(move || put_service_event(&events, &event))
+                            .await;
                     if let Ok(Err(e)) = stored {
                         tracing::error!("storing a service event's deliveries: {}", e.message);
                     }
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!("EventBridge fell behind the internal bus and lost {n} service events");
+                    tracing::error!(
+                        "EventBridge fell behind the internal bus and lost {n} service events"
+                    );
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
@@ -263,12 +304,13 @@ pub(crate) fn consume_internal(events: Arc<Events>, bus: basalt_core::events::Ev
 }
 
 pub fn test_event_pattern(input: &Value) -> Result<Value, AwsError> {
-    let pattern = str_of(input, "EventPattern").ok_or_else(|| validation("EventPattern is required."))?;
+    let pattern =
+        str_of(input, "EventPattern").ok_or_else(|| validation("EventPattern is required."))?;
     let event = str_of(input, "Event").ok_or_else(|| validation("Event is required."))?;
     let pattern = Pattern::parse(pattern)
         .map_err(|e| AwsError::new(400, "InvalidEventPatternException", e.to_string()))?;
-    let event: Map<String, Value> = serde_json::from_str(event)
-        .map_err(|_| validation("Parameter Event is not valid."))?;
+    let event: Map<String, Value> =
+        serde_json::from_str(event).map_err(|_| validation("Parameter Event is not valid."))?;
     // TestEventPattern requires the envelope's fields, as AWS does.
     for field in ["id", "account", "source", "time", "region", "detail-type"] {
         if !event.contains_key(field) {

@@ -19,17 +19,30 @@ fn valid_rule_name(name: &str) -> bool {
 
 pub(crate) fn tags_of(input: &Value) -> Result<BTreeMap<String, String>, AwsError> {
     let mut tags = BTreeMap::new();
-    for t in input.get("Tags").and_then(Value::as_array).into_iter().flatten() {
+    for t in input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = str_of(t, "Key").unwrap_or_default();
         if key.is_empty() || key.len() > 128 {
             return Err(validation("Tag keys must be between 1 and 128 characters."));
         }
-        tags.insert(key.to_owned(), str_of(t, "Value").unwrap_or_default().to_owned());
+        tags.insert(
+            key.to_owned(),
+            str_of(t, "Value").unwrap_or_default().to_owned(),
+        );
     }
     Ok(tags)
 }
 
-pub(crate) fn load(events: &Events, ctx: &RequestContext, bus: &str, name: &str) -> Result<Option<RuleRec>, AwsError> {
+pub(crate) fn load(
+    events: &Events,
+    ctx: &RequestContext,
+    bus: &str,
+    name: &str,
+) -> Result<Option<RuleRec>, AwsError> {
     events
         .state
         .get(RULES, &rule_key(&ctx.account_id, &ctx.region, bus, name))?
@@ -40,10 +53,14 @@ pub(crate) fn load(events: &Events, ctx: &RequestContext, bus: &str, name: &str)
         .transpose()
 }
 
-pub(crate) fn must_load(events: &Events, ctx: &RequestContext, bus: &str, name: &str) -> Result<RuleRec, AwsError> {
-    load(events, ctx, bus, name)?.ok_or_else(|| {
-        not_found(format!("Rule {name} does not exist on EventBus {bus}."))
-    })
+pub(crate) fn must_load(
+    events: &Events,
+    ctx: &RequestContext,
+    bus: &str,
+    name: &str,
+) -> Result<RuleRec, AwsError> {
+    load(events, ctx, bus, name)?
+        .ok_or_else(|| not_found(format!("Rule {name} does not exist on EventBus {bus}.")))
 }
 
 pub(crate) fn put_op(ctx: &RequestContext, rule: &RuleRec) -> WriteOp {
@@ -135,9 +152,8 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
         ));
     }
     if let Some(p) = pattern {
-        basalt_eventpattern::Pattern::parse(p).map_err(|e| {
-            AwsError::new(400, "InvalidEventPatternException", e.to_string())
-        })?;
+        basalt_eventpattern::Pattern::parse(p)
+            .map_err(|e| AwsError::new(400, "InvalidEventPatternException", e.to_string()))?;
     }
     let fire = match schedule {
         Some(s) => {
@@ -146,9 +162,10 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
                     "ScheduleExpression is supported only on the default event bus.",
                 ));
             }
-            Some(basalt_schedule::Schedule::parse_rule(s).map_err(|_| {
-                validation("Parameter ScheduleExpression is not valid.")
-            })?)
+            Some(
+                basalt_schedule::Schedule::parse_rule(s)
+                    .map_err(|_| validation("Parameter ScheduleExpression is not valid."))?,
+            )
         }
         None => None,
     };
@@ -175,7 +192,10 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
             Some(e) if input.get("Tags").is_none() => e.tags.clone(),
             _ => tags_of(input)?,
         },
-        targets: existing.as_ref().map(|e| e.targets.clone()).unwrap_or_default(),
+        targets: existing
+            .as_ref()
+            .map(|e| e.targets.clone())
+            .unwrap_or_default(),
         created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
     };
     commit(events, ctx, &bus, || {
@@ -236,7 +256,12 @@ pub fn list(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Valu
     Ok(Value::Object(out))
 }
 
-pub fn set_state(events: &Events, ctx: &RequestContext, input: &Value, state: &str) -> Result<Value, AwsError> {
+pub fn set_state(
+    events: &Events,
+    ctx: &RequestContext,
+    input: &Value,
+    state: &str,
+) -> Result<Value, AwsError> {
     let bus = bus_name(str_of(input, "EventBusName"));
     let mut rule = must_load(events, ctx, &bus, required(input, "Name")?)?;
     rule.state = state.to_owned();
@@ -277,7 +302,11 @@ pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
     Ok(json!({}))
 }
 
-pub fn names_by_target(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn names_by_target(
+    events: &Events,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let target = required(input, "TargetArn")?;
     let bus = bus_name(str_of(input, "EventBusName"));
     let limit = limit(input, 100)?;
@@ -359,7 +388,11 @@ pub fn untag(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Val
     let keys: Vec<String> = input
         .get("TagKeys")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     edit_tags(events, ctx, required(input, "ResourceARN")?, |t| {
         for k in &keys {

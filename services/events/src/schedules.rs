@@ -28,11 +28,22 @@ struct Armed {
 }
 
 /// The work item that fires `rule` next, after `now`.
-pub(crate) fn arm_op(ctx: &RequestContext, rule: &RuleRec, schedule: &Schedule, now: i64) -> Option<WriteOp> {
+pub(crate) fn arm_op(
+    ctx: &RequestContext,
+    rule: &RuleRec,
+    schedule: &Schedule,
+    now: i64,
+) -> Option<WriteOp> {
     arm(&ctx.account_id, &ctx.region, rule, schedule, now)
 }
 
-fn arm(account: &str, region: &str, rule: &RuleRec, schedule: &Schedule, after: i64) -> Option<WriteOp> {
+fn arm(
+    account: &str,
+    region: &str,
+    rule: &RuleRec,
+    schedule: &Schedule,
+    after: i64,
+) -> Option<WriteOp> {
     let due = schedule.next_after(after, rule.created_ms)?;
     let armed = Armed {
         account: account.to_owned(),

@@ -22,7 +22,9 @@ fn check(target: &Value) -> Result<(), (String, String)> {
     let fail = |m: &str| Err(("ValidationException".to_owned(), m.to_owned()));
     let arn = str_of(target, "Arn").unwrap_or("");
     if !arn.starts_with("arn:") || arn.split(':').count() < 6 {
-        return fail(&format!("Parameter {arn} is not valid. Reason: Provided Arn is not in correct format."));
+        return fail(&format!(
+            "Parameter {arn} is not valid. Reason: Provided Arn is not in correct format."
+        ));
     }
     let given = ["Input", "InputPath", "InputTransformer"]
         .iter()
@@ -42,13 +44,18 @@ fn check(target: &Value) -> Result<(), (String, String)> {
         return fail(&format!("InputPath {path} is not a valid JSONPath."));
     }
     if let Some(t) = target.get("InputTransformer") {
-        crate::transform::Transformer::parse(t).map_err(|m| ("ValidationException".to_owned(), m))?;
+        crate::transform::Transformer::parse(t)
+            .map_err(|m| ("ValidationException".to_owned(), m))?;
     }
     if let Some(r) = target.get("RetryPolicy") {
         let attempts = r.get("MaximumRetryAttempts").and_then(Value::as_i64);
         let age = r.get("MaximumEventAgeInSeconds").and_then(Value::as_i64);
-        if attempts.is_some_and(|a| !(0..=185).contains(&a)) || age.is_some_and(|a| !(60..=86_400).contains(&a)) {
-            return fail("RetryPolicy is not valid: MaximumRetryAttempts must be between 0 and 185, MaximumEventAgeInSeconds between 60 and 86400.");
+        if attempts.is_some_and(|a| !(0..=185).contains(&a))
+            || age.is_some_and(|a| !(60..=86_400).contains(&a))
+        {
+            return fail(
+                "RetryPolicy is not valid: MaximumRetryAttempts must be between 0 and 185, MaximumEventAgeInSeconds between 60 and 86400.",
+            );
         }
     }
     if let Some(d) = target.get("DeadLetterConfig")
@@ -81,13 +88,19 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
             continue;
         }
         let count = rule.targets.len();
-        match rule.targets.iter_mut().find(|x| str_of(x, "Id") == Some(id)) {
+        match rule
+            .targets
+            .iter_mut()
+            .find(|x| str_of(x, "Id") == Some(id))
+        {
             Some(existing) => *existing = t.clone(),
             None if count >= MAX_TARGETS => {
                 return Err(AwsError::new(
                     400,
                     "LimitExceededException",
-                    format!("The requested resource exceeds the maximum number allowed. Rule {name} can have at most {MAX_TARGETS} targets."),
+                    format!(
+                        "The requested resource exceeds the maximum number allowed. Rule {name} can have at most {MAX_TARGETS} targets."
+                    ),
                 ));
             }
             None => rule.targets.push(t.clone()),
@@ -107,9 +120,12 @@ pub fn remove(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     if ids.is_empty() {
-        return Err(validation("1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1"));
+        return Err(validation(
+            "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
     }
-    rule.targets.retain(|t| !ids.contains(&str_of(t, "Id").unwrap_or("")));
+    rule.targets
+        .retain(|t| !ids.contains(&str_of(t, "Id").unwrap_or("")));
     commit(events, ctx, &bus, || vec![put_op(ctx, &rule)])?;
     // Ids that name no target are not failures, as AWS answers them.
     Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
@@ -125,7 +141,13 @@ pub fn list(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Valu
             .map_err(|_| validation("The nextToken provided is invalid."))?,
         None => 0,
     };
-    let page: Vec<Value> = rule.targets.iter().skip(start).take(limit).cloned().collect();
+    let page: Vec<Value> = rule
+        .targets
+        .iter()
+        .skip(start)
+        .take(limit)
+        .cloned()
+        .collect();
     let mut out = Map::new();
     let end = start + page.len();
     out.insert("Targets".into(), Value::Array(page));

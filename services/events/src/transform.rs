@@ -114,10 +114,9 @@ impl Transformer {
                 if !ok_name || name.to_ascii_lowercase().starts_with("aws.") {
                     return Err(format!("InputPathsMap key {name} is not valid."));
                 }
-                let p = path
-                    .as_str()
-                    .and_then(JsonPath::parse)
-                    .ok_or_else(|| format!("InputPathsMap value for key {name} is not a valid JSONPath."))?;
+                let p = path.as_str().and_then(JsonPath::parse).ok_or_else(|| {
+                    format!("InputPathsMap value for key {name} is not a valid JSONPath.")
+                })?;
                 paths.push((name.clone(), p));
             }
         }
@@ -159,7 +158,8 @@ impl Transformer {
                 && let Some(end) = rest.find('>')
             {
                 let name = &rest[1..end];
-                let known = name.starts_with("aws.events.") || self.paths.iter().any(|(n, _)| n == name);
+                let known =
+                    name.starts_with("aws.events.") || self.paths.iter().any(|(n, _)| n == name);
                 if known && !name.is_empty() && !name.contains('<') {
                     let value = self.lookup(name, event, cx);
                     insert(&mut out, value.as_ref(), json_mode, in_string);
@@ -206,7 +206,9 @@ pub fn render(target: &Value, event: &Value, cx: &Context<'_>) -> String {
         .and_then(Value::as_str)
         .and_then(JsonPath::parse)
     {
-        return path.get(event).map_or_else(|| "null".into(), Value::to_string);
+        return path
+            .get(event)
+            .map_or_else(|| "null".into(), Value::to_string);
     }
     if let Some(t) = target.get("InputTransformer")
         && let Ok(t) = Transformer::parse(t)
@@ -253,7 +255,10 @@ mod tests {
     #[test]
     fn templates_follow_aws_quoting() {
         // Plain text: values as text.
-        assert_eq!(apply("<instance> is in state <state>"), "i-0123456789 is in state RUNNING");
+        assert_eq!(
+            apply("<instance> is in state <state>"),
+            "i-0123456789 is in state RUNNING"
+        );
         // A JSON string template: values inside the string, unquoted.
         assert_eq!(
             apply("\"<instance> is in state <state>\""),
@@ -264,14 +269,19 @@ mod tests {
             "\"i-0123456789 is in state \\\"RUNNING\\\"\""
         );
         // A JSON object: outside strings values are JSON (quoted), inside they are content.
-        let out = apply("{\"myInstance\": <instance>,\"myStatus\": \"<instance> is in state \\\"<state>\\\"\"}");
+        let out = apply(
+            "{\"myInstance\": <instance>,\"myStatus\": \"<instance> is in state \\\"<state>\\\"\"}",
+        );
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
             v,
             json!({"myInstance": "i-0123456789", "myStatus": "i-0123456789 is in state \"RUNNING\""})
         );
         // Objects are inserted as JSON; absent paths as null.
-        let v: Value = serde_json::from_str(&apply("{\"d\": <detail>, \"m\": <missing>, \"r\": \"<resource>\"}")).unwrap();
+        let v: Value = serde_json::from_str(&apply(
+            "{\"d\": <detail>, \"m\": <missing>, \"r\": \"<resource>\"}",
+        ))
+        .unwrap();
         assert_eq!(
             v,
             json!({"d": {"instance-id": "i-0123456789", "state": "RUNNING"}, "m": null,
@@ -287,15 +297,24 @@ mod tests {
         assert_eq!(v["e"], ec2());
         assert_eq!(v["x"], "<unknown>");
         // Quotes inside string values are escaped in JSON strings.
-        let t = Transformer::parse(&json!({"InputPathsMap": {"q": "$.q"}, "InputTemplate": "{\"a\": \"say <q>\"}"})).unwrap();
+        let t = Transformer::parse(
+            &json!({"InputPathsMap": {"q": "$.q"}, "InputTemplate": "{\"a\": \"say <q>\"}"}),
+        )
+        .unwrap();
         let out = t.apply(&json!({"q": "\"hi\""}), &cx());
-        assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), json!({"a": "say \"hi\""}));
+        assert_eq!(
+            serde_json::from_str::<Value>(&out).unwrap(),
+            json!({"a": "say \"hi\""})
+        );
     }
 
     #[test]
     fn input_and_input_path() {
         let e = ec2();
-        assert_eq!(render(&json!({"Input": "{\"k\": 1}"}), &e, &cx()), "{\"k\": 1}");
+        assert_eq!(
+            render(&json!({"Input": "{\"k\": 1}"}), &e, &cx()),
+            "{\"k\": 1}"
+        );
         assert_eq!(
             render(&json!({"InputPath": "$.detail"}), &e, &cx()),
             e["detail"].to_string()
@@ -308,9 +327,22 @@ mod tests {
         let e = ec2();
         let p = |s: &str| JsonPath::parse(s);
         assert_eq!(p("$").unwrap().get(&e), Some(&e));
-        assert_eq!(p("$.detail.state").unwrap().get(&e), Some(&json!("RUNNING")));
-        assert_eq!(p("$.resources[0]").unwrap().get(&e).and_then(Value::as_str).map(|s| s.ends_with("i-abcd1111")), Some(true));
-        assert_eq!(p("$['detail']['instance-id']").unwrap().get(&e), Some(&json!("i-0123456789")));
+        assert_eq!(
+            p("$.detail.state").unwrap().get(&e),
+            Some(&json!("RUNNING"))
+        );
+        assert_eq!(
+            p("$.resources[0]")
+                .unwrap()
+                .get(&e)
+                .and_then(Value::as_str)
+                .map(|s| s.ends_with("i-abcd1111")),
+            Some(true)
+        );
+        assert_eq!(
+            p("$['detail']['instance-id']").unwrap().get(&e),
+            Some(&json!("i-0123456789"))
+        );
         assert_eq!(p("$.nope.deeper").unwrap().get(&e), None);
         assert!(p("detail").is_none());
         assert!(p("$.").is_none());
@@ -321,7 +353,13 @@ mod tests {
     fn transformer_validation() {
         assert!(Transformer::parse(&json!({})).is_err());
         assert!(Transformer::parse(&json!({"InputTemplate": ""})).is_err());
-        assert!(Transformer::parse(&json!({"InputPathsMap": {"aws.x": "$.a"}, "InputTemplate": "x"})).is_err());
-        assert!(Transformer::parse(&json!({"InputPathsMap": {"a": "nope"}, "InputTemplate": "x"})).is_err());
+        assert!(
+            Transformer::parse(&json!({"InputPathsMap": {"aws.x": "$.a"}, "InputTemplate": "x"}))
+                .is_err()
+        );
+        assert!(
+            Transformer::parse(&json!({"InputPathsMap": {"a": "nope"}, "InputTemplate": "x"}))
+                .is_err()
+        );
     }
 }

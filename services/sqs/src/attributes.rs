@@ -146,13 +146,19 @@ fn check_redrive(sqs: &Sqs, scope: (&str, &str), fifo: bool, value: &str) -> Res
     let arn = policy
         .get("deadLetterTargetArn")
         .and_then(Value::as_str)
-        .ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn."))?;
-    let max = policy
-        .get("maxReceiveCount")
-        .ok_or_else(|| bad("Redrive policy does not contain mandatory attribute: maxReceiveCount."))?;
+        .ok_or_else(|| {
+            bad("Redrive policy does not contain mandatory attribute: deadLetterTargetArn.")
+        })?;
+    let max = policy.get("maxReceiveCount").ok_or_else(|| {
+        bad("Redrive policy does not contain mandatory attribute: maxReceiveCount.")
+    })?;
     match int_of(max) {
         Some(n) if (1..=1000).contains(&n) => {}
-        _ => return Err(bad("Invalid value for maxReceiveCount: should be between 1 and 1000")),
+        _ => {
+            return Err(bad(
+                "Invalid value for maxReceiveCount: should be between 1 and 1000",
+            ));
+        }
     }
     let target = sqs
         .queue_by_arn(arn)?
@@ -180,11 +186,7 @@ fn check_redrive_allow(value: &str) -> Result<(), AwsError> {
 }
 
 /// GetQueueAttributes's answer for `names` (`All` for every one).
-pub fn report(
-    sqs: &Sqs,
-    q: &QueueRec,
-    names: &[String],
-) -> Result<Map<String, Value>, AwsError> {
+pub fn report(sqs: &Sqs, q: &QueueRec, names: &[String]) -> Result<Map<String, Value>, AwsError> {
     let all = names.iter().any(|n| n == "All");
     for n in names {
         let known = n == "All"
@@ -231,7 +233,9 @@ pub fn report(
     for n in settable {
         if wanted(n)
             && let Some(v) = q.attr(n)
-            && !(n == "KmsDataKeyReusePeriodSeconds" && !q.attributes.contains_key("KmsMasterKeyId") && !q.attributes.contains_key(n))
+            && !(n == "KmsDataKeyReusePeriodSeconds"
+                && !q.attributes.contains_key("KmsMasterKeyId")
+                && !q.attributes.contains_key(n))
         {
             out.insert(n.into(), v.into());
         }

@@ -94,7 +94,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// An optional integer parameter within `lo..=hi`.
-pub(crate) fn int_param(input: &Value, name: &str, lo: i64, hi: i64) -> Result<Option<i64>, AwsError> {
+pub(crate) fn int_param(
+    input: &Value,
+    name: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>, AwsError> {
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
@@ -139,8 +144,16 @@ impl Sqs {
         }
     }
 
-    pub(crate) fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<QueueRec>, AwsError> {
-        let Some(raw) = self.state.get(QUEUES, &QueueRec::key(account, region, name))? else {
+    pub(crate) fn load(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<QueueRec>, AwsError> {
+        let Some(raw) = self
+            .state
+            .get(QUEUES, &QueueRec::key(account, region, name))?
+        else {
             return Ok(None);
         };
         serde_json::from_slice(&raw)
@@ -150,7 +163,11 @@ impl Sqs {
 
     /// The queue a `QueueUrl` names: its last two path segments are the owner's account and
     /// the queue's name, whatever the host (clients build URLs from other endpoints too).
-    pub(crate) fn queue_by_url(&self, ctx: &RequestContext, url: &str) -> Result<QueueRec, AwsError> {
+    pub(crate) fn queue_by_url(
+        &self,
+        ctx: &RequestContext,
+        url: &str,
+    ) -> Result<QueueRec, AwsError> {
         let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
         let mut parts = path.rsplit('/');
         let (name, account) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));

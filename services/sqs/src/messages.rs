@@ -289,7 +289,12 @@ pub fn send(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, Aws
 }
 
 /// Sends one message on behalf of another service.
-pub(crate) fn send_one(sqs: &Sqs, q: &QueueRec, out: Outgoing, sender: &str) -> Result<Sent, AwsError> {
+pub(crate) fn send_one(
+    sqs: &Sqs,
+    q: &QueueRec,
+    out: Outgoing,
+    sender: &str,
+) -> Result<Sent, AwsError> {
     let mut entry = json!({"MessageBody": out.body});
     if !out.attributes.is_empty() {
         let attrs: Map<String, Value> = out
@@ -335,7 +340,10 @@ pub(crate) fn check_batch<'a>(input: &'a Value) -> Result<&'a Vec<Value>, AwsErr
         return Err(error(
             "TooManyEntriesInBatchRequest",
             "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-            format!("Maximum number of entries per request are {MAX_BATCH}. You have sent {}.", entries.len()),
+            format!(
+                "Maximum number of entries per request are {MAX_BATCH}. You have sent {}.",
+                entries.len()
+            ),
         ));
     }
     let mut seen = HashSet::new();
@@ -343,7 +351,9 @@ pub(crate) fn check_batch<'a>(input: &'a Value) -> Result<&'a Vec<Value>, AwsErr
         let id = str_of(e, "Id").unwrap_or("");
         let ok = !id.is_empty()
             && id.len() <= 80
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(error(
                 "InvalidBatchEntryId",
@@ -383,7 +393,9 @@ pub fn send_batch(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Valu
         return Err(error(
             "BatchRequestTooLong",
             "AWS.SimpleQueueService.BatchRequestTooLong",
-            format!("Batch requests cannot be longer than {max} bytes. You have sent {total} bytes."),
+            format!(
+                "Batch requests cannot be longer than {max} bytes. You have sent {total} bytes."
+            ),
         ));
     }
     let now = sqs.clock()?;

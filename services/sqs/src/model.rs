@@ -76,7 +76,8 @@ impl QueueRec {
 
     /// `RedrivePolicy` as (dead-letter queue ARN, maxReceiveCount).
     pub fn redrive(&self) -> Option<(String, u32)> {
-        let policy: serde_json::Value = serde_json::from_str(self.attributes.get("RedrivePolicy")?).ok()?;
+        let policy: serde_json::Value =
+            serde_json::from_str(self.attributes.get("RedrivePolicy")?).ok()?;
         let arn = policy.get("deadLetterTargetArn")?.as_str()?.to_owned();
         let max = crate::attributes::int_of(policy.get("maxReceiveCount")?)?;
         Some((arn, u32::try_from(max).ok()?))

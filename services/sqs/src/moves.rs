@@ -53,8 +53,11 @@ fn load(sqs: &Sqs, handle: &str) -> Result<Option<Task>, AwsError> {
 }
 
 fn save(sqs: &Sqs, t: &Task) -> Result<(), AwsError> {
-    sqs.state
-        .put(MOVE_TASKS, &t.handle, &serde_json::to_vec(t).unwrap_or_default())?;
+    sqs.state.put(
+        MOVE_TASKS,
+        &t.handle,
+        &serde_json::to_vec(t).unwrap_or_default(),
+    )?;
     Ok(())
 }
 
@@ -72,9 +75,7 @@ fn tasks_of(sqs: &Sqs, source: &str) -> Result<Vec<Task>, AwsError> {
 
 pub fn start(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let source_arn = required(input, "SourceArn")?;
-    let source = sqs
-        .queue_by_arn(source_arn)?
-        .ok_or_else(crate::no_queue)?;
+    let source = sqs.queue_by_arn(source_arn)?.ok_or_else(crate::no_queue)?;
     // The source must be some queue's dead-letter queue.
     let is_dlq = crate::queues::list(sqs, ctx, &json!({}))?
         .get("QueueUrls")
@@ -85,7 +86,9 @@ pub fn start(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, Aw
         .filter_map(|u| sqs.queue_by_url(ctx, u).ok())
         .any(|q| q.redrive().is_some_and(|(arn, _)| arn == source_arn));
     if !is_dlq {
-        return Err(invalid("Source queue must be configured as a Dead Letter Queue."));
+        return Err(invalid(
+            "Source queue must be configured as a Dead Letter Queue.",
+        ));
     }
     let destination = str_of(input, "DestinationArn").map(str::to_owned);
     if let Some(d) = &destination
@@ -209,7 +212,15 @@ async fn run(sqs: &Sqs, claim: Claim) {
     };
     let source = match sqs.queue_by_arn(&task.source) {
         Ok(Some(q)) => q,
-        _ => return finish(sqs, &claim, &mut task, "FAILED", Some("AWS.SimpleQueueService.NonExistentQueue")),
+        _ => {
+            return finish(
+                sqs,
+                &claim,
+                &mut task,
+                "FAILED",
+                Some("AWS.SimpleQueueService.NonExistentQueue"),
+            );
+        }
     };
     let per_second = task.rate.unwrap_or(DEFAULT_RATE).max(1);
     loop {
@@ -221,12 +232,17 @@ async fn run(sqs: &Sqs, claim: Claim) {
             Ok(Some(t)) => task.moved = task.moved.max(t.moved),
             _ => return,
         }
-        let Ok(now) = sqs.state.clock_ms() else { return };
+        let Ok(now) = sqs.state.clock_ms() else {
+            return;
+        };
         if sqs.state.renew(&claim, now, LEASE_MS).is_err() {
             return; // another node took the task over
         }
         let batch = per_second.min(10) as usize;
-        let Ok(messages) = sqs.state.claim(&source.lease_queue(), now, MOVE_LEASE_MS, batch) else {
+        let Ok(messages) = sqs
+            .state
+            .claim(&source.lease_queue(), now, MOVE_LEASE_MS, batch)
+        else {
             return;
         };
         if messages.is_empty() {

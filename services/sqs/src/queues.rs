@@ -28,8 +28,11 @@ fn encode(q: &QueueRec) -> Vec<u8> {
 }
 
 fn save(sqs: &Sqs, q: &QueueRec) -> Result<(), AwsError> {
-    sqs.state
-        .put(QUEUES, &QueueRec::key(&q.account, &q.region, &q.name), &encode(q))?;
+    sqs.state.put(
+        QUEUES,
+        &QueueRec::key(&q.account, &q.region, &q.name),
+        &encode(q),
+    )?;
     Ok(())
 }
 
@@ -51,7 +54,9 @@ fn tags_of(input: &Value, member: &str) -> Result<BTreeMap<String, String>, AwsE
 }
 
 fn too_many_tags() -> AwsError {
-    invalid(format!("Too many tags added for queue. A queue can have at most {MAX_TAGS} tags."))
+    invalid(format!(
+        "Too many tags added for queue. A queue can have at most {MAX_TAGS} tags."
+    ))
 }
 
 pub fn create(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -182,7 +187,9 @@ fn page(
 ) -> Result<Value, AwsError> {
     let max = crate::int_param(input, "MaxResults", 1, 1000)?;
     if max.is_none() && input.get("NextToken").is_some() {
-        return Err(invalid("MaxResults is a mandatory parameter when you provide a value for NextToken."));
+        return Err(invalid(
+            "MaxResults is a mandatory parameter when you provide a value for NextToken.",
+        ));
     }
     let after = str_of(input, "NextToken").map(untoken).transpose()?;
     let limit = max.unwrap_or(1000) as usize;
@@ -193,10 +200,14 @@ fn page(
     if !queues.is_empty() {
         out.insert(
             member.into(),
-            queues.iter().map(|q| Value::from(q.url(&ctx.endpoint))).collect(),
+            queues
+                .iter()
+                .map(|q| Value::from(q.url(&ctx.endpoint)))
+                .collect(),
         );
     }
-    if more && max.is_some()
+    if more
+        && max.is_some()
         && let Some(last) = queues.last()
     {
         out.insert("NextToken".into(), token(&last.name).into());
@@ -206,10 +217,19 @@ fn page(
 
 pub fn list(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let prefix = str_of(input, "QueueNamePrefix").unwrap_or("");
-    page(ctx, input, |after, limit| scan(sqs, ctx, prefix, after, limit), "QueueUrls")
+    page(
+        ctx,
+        input,
+        |after, limit| scan(sqs, ctx, prefix, after, limit),
+        "QueueUrls",
+    )
 }
 
-pub fn dead_letter_sources(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn dead_letter_sources(
+    sqs: &Sqs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let arn = q.arn();
     page(
@@ -224,7 +244,11 @@ pub fn dead_letter_sources(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Re
                 let batch = scan(sqs, ctx, "", cursor.as_deref(), 500)?;
                 let Some(last) = batch.last() else { break };
                 cursor = Some(last.name.clone());
-                found.extend(batch.into_iter().filter(|s| s.redrive().is_some_and(|(t, _)| t == arn)));
+                found.extend(
+                    batch
+                        .into_iter()
+                        .filter(|s| s.redrive().is_some_and(|(t, _)| t == arn)),
+                );
                 if found.len() >= limit {
                     break;
                 }
@@ -251,7 +275,11 @@ pub fn get_attributes(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
     let names: Vec<String> = input
         .get("AttributeNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let attrs = attributes::report(sqs, &q, &names)?;
     if attrs.is_empty() {
@@ -267,12 +295,20 @@ pub fn set_attributes(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
         .and_then(Value::as_object)
         .ok_or_else(|| missing("Attributes"))?;
     let attrs = attributes::validate(sqs, (&q.account, &q.region), &q.name, given)?;
-    if attrs.get("FifoQueue").is_some_and(|v| q.attr("FifoQueue").as_ref() != Some(v)) {
+    if attrs
+        .get("FifoQueue")
+        .is_some_and(|v| q.attr("FifoQueue").as_ref() != Some(v))
+    {
         return Err(crate::invalid_attribute_value("FifoQueue"));
     }
     for (k, v) in attrs {
         // An empty policy removes it.
-        if v.is_empty() && matches!(k.as_str(), "Policy" | "RedrivePolicy" | "RedriveAllowPolicy") {
+        if v.is_empty()
+            && matches!(
+                k.as_str(),
+                "Policy" | "RedrivePolicy" | "RedriveAllowPolicy"
+            )
+        {
             q.attributes.remove(&k);
         } else {
             q.attributes.insert(k, v);
@@ -351,7 +387,10 @@ pub fn add_permission(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
     }
     let mut policy = policy_of(&q);
     let statements = statements(&mut policy);
-    if statements.iter().any(|s| s.get("Sid").and_then(Value::as_str) == Some(label)) {
+    if statements
+        .iter()
+        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(label))
+    {
         return Err(invalid(format!(
             "Value {label} for parameter Label is invalid. Reason: Already exists."
         )));
@@ -372,7 +411,11 @@ pub fn add_permission(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
     Ok(json!({}))
 }
 
-pub fn remove_permission(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn remove_permission(
+    sqs: &Sqs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let label = required(input, "Label")?;
     let mut policy = policy_of(&q);
@@ -397,7 +440,11 @@ fn strings(input: &Value, name: &str) -> Vec<String> {
     input
         .get(name)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

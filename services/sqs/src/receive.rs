@@ -18,10 +18,8 @@ const POLL_EVERY: Duration = Duration::from_millis(200);
 /// base64url(`{queue id}/{message id}/{lease token}`).
 fn receipt(q: &QueueRec, claim: &Claim) -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}/{}/{}",
-        q.id, claim.id, claim.token
-    ))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{}/{}/{}", q.id, claim.id, claim.token))
 }
 
 fn invalid_receipt(handle: &str) -> AwsError {
@@ -58,7 +56,11 @@ fn names(input: &Value, member: &str) -> Vec<String> {
     input
         .get(member)
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -69,8 +71,7 @@ fn attribute_wanted(wanted: &[String], name: &str) -> bool {
         w == "All"
             || w == ".*"
             || w == name
-            || w
-                .strip_suffix(".*")
+            || w.strip_suffix(".*")
                 .is_some_and(|p| name.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
     })
 }
@@ -153,7 +154,9 @@ fn take(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsError> 
             continue;
         };
         if now - m.sent_ms > retention_ms {
-            let _ = sqs.state.complete(&claim, &[delete_first_receive(&claim.id)]);
+            let _ = sqs
+                .state
+                .complete(&claim, &[delete_first_receive(&claim.id)]);
             continue;
         }
         if let Some((dlq_arn, max)) = &redrive
@@ -230,7 +233,10 @@ fn render(q: &QueueRec, claim: &Claim, m: &Message, asked: &Asked, first_ms: i64
     put("SenderId", Some(m.sender.clone()));
     put("SentTimestamp", Some(m.sent_ms.to_string()));
     put("ApproximateReceiveCount", Some(claim.attempt.to_string()));
-    put("ApproximateFirstReceiveTimestamp", Some(first_ms.to_string()));
+    put(
+        "ApproximateFirstReceiveTimestamp",
+        Some(first_ms.to_string()),
+    );
     put("AWSTraceHeader", m.trace.clone());
     put("DeadLetterQueueSourceArn", m.dlq_source.clone());
     if !sys.is_empty() {
@@ -272,7 +278,10 @@ fn render(q: &QueueRec, claim: &Claim, m: &Message, asked: &Asked, first_ms: i64
 /// answers it.
 fn delete_one(sqs: &Sqs, q: &QueueRec, handle: &str) -> Result<(), AwsError> {
     let claim = claim_of(q, handle)?;
-    match sqs.state.complete(&claim, &[delete_first_receive(&claim.id)]) {
+    match sqs
+        .state
+        .complete(&claim, &[delete_first_receive(&claim.id)])
+    {
         Ok(()) | Err(StoreError::Conflict) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -335,20 +344,31 @@ fn change_one(sqs: &Sqs, q: &QueueRec, handle: &str, seconds: Option<i64>) -> Re
     }
 }
 
-pub fn change_visibility(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn change_visibility(
+    sqs: &Sqs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let seconds = input.get("VisibilityTimeout").and_then(Value::as_i64);
     change_one(sqs, &q, required(input, "ReceiptHandle")?, seconds)?;
     Ok(json!({}))
 }
 
-pub fn change_visibility_batch(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn change_visibility_batch(
+    sqs: &Sqs,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let entries = check_batch(input)?;
     let (mut ok, mut bad) = (Vec::new(), Vec::new());
     for e in entries {
         let id = str_of(e, "Id").unwrap_or_default();
-        let seconds = e.get("VisibilityTimeout").and_then(Value::as_i64).or(Some(0));
+        let seconds = e
+            .get("VisibilityTimeout")
+            .and_then(Value::as_i64)
+            .or(Some(0));
         let result = str_of(e, "ReceiptHandle")
             .ok_or_else(|| missing("ReceiptHandle"))
             .and_then(|h| change_one(sqs, &q, h, seconds));
