@@ -279,3 +279,173 @@ def handler(event, context):
     logs.delete_subscription_filter(logGroupName=group, filterName="second")
     logs.delete_subscription_filter(logGroupName=group, filterName="errors")
     assert logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"] == []
+
+
+def _metric_sum(cw, ns, name, dims=(), start=None, unit=None):
+    from datetime import datetime, timedelta, timezone
+    now = datetime.now(timezone.utc)
+    kw = {"Unit": unit} if unit else {}
+    got = cw.get_metric_statistics(Namespace=ns, MetricName=name, Dimensions=list(dims),
+                                   StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=2),
+                                   Period=3600, Statistics=["Sum", "SampleCount", "Maximum"], **kw)["Datapoints"]
+    return got[0] if got else None
+
+
+def test_metric_filter_publishes_counts_and_values(logs, make_client, group):
+    cw = make_client("cloudwatch")
+    ns = unique("MF")
+    logs.put_metric_filter(logGroupName=group, filterName="errors", filterPattern="ERROR", metricTransformations=[
+        {"metricName": "Errors", "metricNamespace": ns, "metricValue": "1", "defaultValue": 0, "unit": "Count"}])
+    logs.put_metric_filter(logGroupName=group, filterName="latency", filterPattern="{ $.latency = * }",
+                           metricTransformations=[{"metricName": "Latency", "metricNamespace": ns,
+                                                   "metricValue": "$.latency", "unit": "Milliseconds"}])
+    logs.create_log_stream(logGroupName=group, logStreamName="app")
+    t = now_ms()
+    logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
+        {"timestamp": t, "message": "ERROR one"},
+        {"timestamp": t + 1, "message": "INFO fine"},
+        {"timestamp": t + 2, "message": json.dumps({"latency": 40, "level": "ERROR"})},
+        {"timestamp": t + 3, "message": json.dumps({"latency": 60})},
+        {"timestamp": t + 4, "message": "ERROR two"},
+    ])
+    errors = _metric_sum(cw, ns, "Errors")
+    # Three matches ("ERROR" also matches the JSON event that holds it) and two defaults of 0.
+    assert errors["Sum"] == 3 and errors["SampleCount"] == 5 and errors["Unit"] == "Count"
+    lat = _metric_sum(cw, ns, "Latency")
+    assert lat["Sum"] == 100 and lat["SampleCount"] == 2 and lat["Maximum"] == 60
+    assert lat["Unit"] == "Milliseconds"
+    listed = {m["MetricName"] for m in cw.list_metrics(Namespace=ns)["Metrics"]}
+    assert listed == {"Errors", "Latency"}
+    # A deleted filter publishes no more.
+    logs.delete_metric_filter(logGroupName=group, filterName="errors")
+    logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[{"timestamp": now_ms(), "message": "ERROR three"}])
+    assert _metric_sum(cw, ns, "Errors")["Sum"] == 3
+
+
+def test_metric_filter_dimensions(logs, make_client, group):
+    cw = make_client("cloudwatch")
+    ns = unique("MFD")
+    logs.put_metric_filter(logGroupName=group, filterName="bytes",
+                           filterPattern="[ip, user, username, timestamp, request, status_code, bytes]",
+                           metricTransformations=[{"metricName": "Bytes", "metricNamespace": ns, "metricValue": "$bytes",
+                                                   "dimensions": {"Status": "$status_code"}, "unit": "Bytes"}])
+    logs.put_metric_filter(logGroupName=group, filterName="json", filterPattern="{ $.op = * }",
+                           metricTransformations=[{"metricName": "Ops", "metricNamespace": ns, "metricValue": "1",
+                                                   "dimensions": {"Op": "$.op", "Region": "$.where.region"}}])
+    logs.create_log_stream(logGroupName=group, logStreamName="web")
+    t = now_ms()
+    lines = [
+        '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /a.gif HTTP/1.0" 200 1534',
+        '127.0.0.1 - frank [10/Oct/2000:13:35:22 -0700] "GET /a.gif HTTP/1.0" 500 5324',
+        '127.0.0.1 - frank [10/Oct/2000:13:50:35 -0700] "GET /a.gif HTTP/1.0" 200 4355',
+        json.dumps({"op": "GET", "where": {"region": "eu"}}),
+        json.dumps({"op": "GET", "where": {"region": "eu"}}),
+        json.dumps({"op": "PUT"}),
+    ]
+    logs.put_log_events(logGroupName=group, logStreamName="web",
+                        logEvents=[{"timestamp": t + i, "message": m} for i, m in enumerate(lines)])
+    ok = _metric_sum(cw, ns, "Bytes", [{"Name": "Status", "Value": "200"}])
+    assert ok["Sum"] == 1534 + 4355 and ok["SampleCount"] == 2 and ok["Unit"] == "Bytes"
+    assert _metric_sum(cw, ns, "Bytes", [{"Name": "Status", "Value": "500"}])["Sum"] == 5324
+    # Points carry their dimensions: none were published without them.
+    assert _metric_sum(cw, ns, "Bytes") is None
+    gets = _metric_sum(cw, ns, "Ops", [{"Name": "Op", "Value": "GET"}, {"Name": "Region", "Value": "eu"}])
+    assert gets["Sum"] == 2
+    # A dimension whose field the event lacks is left out of its point.
+    assert _metric_sum(cw, ns, "Ops", [{"Name": "Op", "Value": "PUT"}])["Sum"] == 1
+    dims = sorted(tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"]))
+                  for m in cw.list_metrics(Namespace=ns, MetricName="Ops")["Metrics"])
+    assert dims == [(("Op", "GET"), ("Region", "eu")), (("Op", "PUT"),)]
+
+
+def test_metric_filter_describe_and_delete(logs, group):
+    other = group + "-other"
+    logs.create_log_group(logGroupName=other)
+    try:
+        for name in ["b-filter", "a-filter", "c-other"]:
+            logs.put_metric_filter(logGroupName=group, filterName=name, filterPattern="ERROR", metricTransformations=[
+                {"metricName": name.upper(), "metricNamespace": "NS", "metricValue": "1"}])
+        logs.put_metric_filter(logGroupName=other, filterName="x", filterPattern="", metricTransformations=[
+            {"metricName": "A-FILTER", "metricNamespace": "NS", "metricValue": "2", "defaultValue": 0.5}])
+        got = logs.describe_metric_filters(logGroupName=group)["metricFilters"]
+        assert [f["filterName"] for f in got] == ["a-filter", "b-filter", "c-other"]
+        f = got[0]
+        assert f["logGroupName"] == group and f["filterPattern"] == "ERROR"
+        assert f["metricTransformations"] == [{"metricName": "A-FILTER", "metricNamespace": "NS", "metricValue": "1"}]
+        assert abs(f["creationTime"] - now_ms()) < 60_000
+        assert [f["filterName"] for f in logs.describe_metric_filters(
+            logGroupName=group, filterNamePrefix="a")["metricFilters"]] == ["a-filter"]
+        by_metric = logs.describe_metric_filters(metricName="A-FILTER", metricNamespace="NS")["metricFilters"]
+        assert sorted((f["logGroupName"], f["filterName"]) for f in by_metric) == [(group, "a-filter"), (other, "x")]
+        assert by_metric[[f["logGroupName"] for f in by_metric].index(other)]["metricTransformations"][0]["defaultValue"] == 0.5
+        pages = list(logs.get_paginator("describe_metric_filters").paginate(
+            logGroupName=group, PaginationConfig={"PageSize": 2}))
+        assert [[f["filterName"] for f in p["metricFilters"]] for p in pages] == [["a-filter", "b-filter"], ["c-other"]]
+        # Putting a filter again replaces it.
+        logs.put_metric_filter(logGroupName=group, filterName="a-filter", filterPattern="WARN", metricTransformations=[
+            {"metricName": "W", "metricNamespace": "NS", "metricValue": "3"}])
+        f = logs.describe_metric_filters(logGroupName=group, filterNamePrefix="a-")["metricFilters"]
+        assert len(f) == 1 and f[0]["filterPattern"] == "WARN" and f[0]["metricTransformations"][0]["metricValue"] == "3"
+        logs.delete_metric_filter(logGroupName=group, filterName="a-filter")
+        with pytest.raises(ClientError) as e:
+            logs.delete_metric_filter(logGroupName=group, filterName="a-filter")
+        assert code(e) == "ResourceNotFoundException"
+        assert [f["filterName"] for f in logs.describe_metric_filters(logGroupName=group)["metricFilters"]] == ["b-filter", "c-other"]
+        with pytest.raises(ClientError) as e:
+            logs.describe_metric_filters(logGroupName=group + "-missing")
+        assert code(e) == "ResourceNotFoundException"
+    finally:
+        logs.delete_log_group(logGroupName=other)
+
+
+def test_metric_filter_validation_and_limits(logs, group):
+    def put(name="f", pattern="ERROR", **t):
+        base = {"metricName": "M", "metricNamespace": "NS", "metricValue": "1"}
+        base.update(t)
+        logs.put_metric_filter(logGroupName=group, filterName=name, filterPattern=pattern, metricTransformations=[base])
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            put(**kw)
+        return code(e), e.value.response["Error"]["Message"]
+
+    assert refused(pattern="{ $.a = ") == ("InvalidParameterException", "If a filter pattern starts with '{' it must end with '}'")
+    assert refused(metricValue="$.latency")[0] == "InvalidParameterException"
+    assert refused(pattern="[a, b]", metricValue="$c")[0] == "InvalidParameterException"
+    assert refused(dimensions={"A": "$.a"}) == ("InvalidParameterException", "The specified filter pattern does not support dimensions")
+    assert refused(pattern="{ $.a = * }", dimensions={"A": "$.a"}, defaultValue=0) == (
+        "InvalidParameterException", "Invalid metric transformation: dimensions and default value are mutually exclusive properties")
+    assert refused(pattern="{ $.a = * }", dimensions={k: f"$.{k}" for k in "abcd"})[0] == "InvalidParameterException"
+    # The model's own constraints.
+    with pytest.raises(ClientError) as e:
+        logs.put_metric_filter(logGroupName=group, filterName="f", filterPattern="", metricTransformations=[
+            {"metricName": "M*", "metricNamespace": "NS", "metricValue": "1"}])
+    assert "metricName" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        logs.put_metric_filter(logGroupName=group + "-missing", filterName="f", filterPattern="",
+                               metricTransformations=[{"metricName": "M", "metricNamespace": "NS", "metricValue": "1"}])
+    assert code(e) == "ResourceNotFoundException"
+    for i in range(100):
+        put(name=f"f{i:03}")
+    assert refused(name="one-too-many")[0] == "LimitExceededException"
+    put(name="f000", metricValue="2")  # replacing one is not adding one
+    assert len(list(logs.get_paginator("describe_metric_filters").paginate(logGroupName=group).search("metricFilters"))) == 100
+
+
+def test_test_metric_filter(logs):
+    r = logs.test_metric_filter(filterPattern="[..., request=*.html*, status_code=4*,]", logEventMessages=[
+        '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534',
+        '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 200 1534',
+    ])
+    assert r["matches"] == [{
+        "eventNumber": 1,
+        "eventMessage": '127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 404 1534',
+        "extractedValues": {"$1": "127.0.0.1", "$2": "-", "$3": "frank", "$4": "10/Oct/2000:13:25:15 -0700",
+                            "$request": "GET /index.html HTTP/1.0", "$status_code": "404", "$7": "1534"},
+    }]
+    r = logs.test_metric_filter(filterPattern="ERROR", logEventMessages=["INFO", "ERROR x"])
+    assert r["matches"] == [{"eventNumber": 2, "eventMessage": "ERROR x", "extractedValues": {}}]
+    with pytest.raises(ClientError) as e:
+        logs.test_metric_filter(filterPattern="foo(bar)", logEventMessages=["x"])
+    assert code(e) == "InvalidParameterException"
+    assert e.value.response["Error"]["Message"] == "Invalid character(s) in term '('"

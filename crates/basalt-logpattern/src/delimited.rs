@@ -28,7 +28,11 @@ pub(crate) struct Delimited {
 #[derive(Debug, Clone)]
 enum Entry {
     Ellipsis,
-    Field(Option<Expr<FieldCond>>),
+    /// A field, named or not (`[a, , b]`), with its conditions.
+    Field {
+        name: Option<String>,
+        cond: Option<Expr<FieldCond>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -51,9 +55,9 @@ pub(crate) fn parse(inner: &str) -> Result<Delimited, PatternError> {
     let regexes = entries
         .iter()
         .filter_map(|e| match e {
-            Entry::Field(Some(expr)) => {
-                Some(expr.leaves().iter().filter(|c| c.lit.is_regex()).count())
-            }
+            Entry::Field {
+                cond: Some(expr), ..
+            } => Some(expr.leaves().iter().filter(|c| c.lit.is_regex()).count()),
             _ => None,
         })
         .sum::<usize>();
@@ -79,9 +83,15 @@ fn check_name(name: &str) -> Result<(), PatternError> {
 
 fn entry(toks: &[Token]) -> Result<Entry, PatternError> {
     match toks {
-        [] => Ok(Entry::Field(None)),
+        [] => Ok(Entry::Field {
+            name: None,
+            cond: None,
+        }),
         [Token::Word(w)] if w == "..." => Ok(Entry::Ellipsis),
-        [Token::Word(name)] => check_name(name).map(|()| Entry::Field(None)),
+        [Token::Word(name)] => check_name(name).map(|()| Entry::Field {
+            name: Some(name.clone()),
+            cond: None,
+        }),
         _ => {
             let mut field: Option<String> = None;
             let expr = expr::parse(toks, &mut |c: &mut Cursor<'_>| {
@@ -108,7 +118,10 @@ fn entry(toks: &[Token]) -> Result<Entry, PatternError> {
                     lit: Literal::from_token(c.next(), *op)?,
                 })
             })?;
-            Ok(Entry::Field(Some(expr)))
+            Ok(Entry::Field {
+                name: field,
+                cond: Some(expr),
+            })
         }
     }
 }
@@ -185,7 +198,7 @@ impl Delimited {
             return false;
         }
         self.entries.iter().enumerate().all(|(k, entry)| {
-            let Entry::Field(cond) = entry else {
+            let Entry::Field { cond, .. } = entry else {
                 return false;
             };
             let text = if k + 1 == m && fields.len() > m {
@@ -213,7 +226,7 @@ impl Delimited {
                         *x = seen;
                     }
                 }
-                Entry::Field(cond) => {
+                Entry::Field { cond, .. } => {
                     for (j, f) in fields.iter().enumerate() {
                         next[j + 1] = reach[j] && field_ok(cond, f.text);
                     }
@@ -225,6 +238,103 @@ impl Delimited {
             reach = next;
         }
         reach[n]
+    }
+
+    /// The names of the pattern's named fields, in order.
+    pub(crate) fn field_names(&self) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Field { name: Some(n), .. } => Some(n.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The fields of a matching event, as TestMetricFilter reports them: `$name` for a field
+    /// the pattern names, `$N` (its 1-based position in the event) for the others, those an
+    /// `...` covers included (the old syntax page's example for `[..., request=*.html*,
+    /// status_code=4*,]` lists `$1` to `$4` and `$7`). `None` when the event does not match.
+    pub(crate) fn extract(&self, message: &str) -> Option<Vec<(String, String)>> {
+        let fields = split(message);
+        // The entry each event field belongs to (`None`: covered by `...`), and its text.
+        let mut owners: Vec<(Option<usize>, &str)> = Vec::with_capacity(fields.len());
+        if self.has_ellipsis {
+            let assigned = self.assign_with_ellipsis(&fields)?;
+            owners.extend(assigned.into_iter().zip(fields.iter().map(|f| f.text)));
+        } else {
+            if !self.matches_positionally(message, &fields) {
+                return None;
+            }
+            let m = self.entries.len();
+            for (k, f) in fields.iter().take(m).enumerate() {
+                let text = if k + 1 == m && fields.len() > m {
+                    message[f.start..].trim_end()
+                } else {
+                    f.text
+                };
+                owners.push((Some(k), text));
+            }
+        }
+        Some(
+            owners
+                .into_iter()
+                .enumerate()
+                .map(|(i, (owner, text))| {
+                    let name = match owner.map(|k| &self.entries[k]) {
+                        Some(Entry::Field { name: Some(n), .. }) => format!("${n}"),
+                        _ => format!("${}", i + 1),
+                    };
+                    (name, text.to_owned())
+                })
+                .collect(),
+        )
+    }
+
+    /// Which entry covers each field (`None` for `...`) in a match, or `None` without one.
+    /// Named fields take their earliest possible position: going backwards, each `...` takes
+    /// as many fields as it can.
+    fn assign_with_ellipsis(&self, fields: &[Field<'_>]) -> Option<Vec<Option<usize>>> {
+        let n = fields.len();
+        // reach[e][j]: the first `e` entries can cover exactly the first `j` fields.
+        let mut reach = vec![vec![false; n + 1]];
+        reach[0][0] = true;
+        for entry in &self.entries {
+            let prev = reach.last().expect("seeded");
+            let mut next = vec![false; n + 1];
+            match entry {
+                Entry::Ellipsis => {
+                    let mut seen = false;
+                    for (r, x) in prev.iter().zip(next.iter_mut()) {
+                        seen |= *r;
+                        *x = seen;
+                    }
+                }
+                Entry::Field { cond, .. } => {
+                    for (j, f) in fields.iter().enumerate() {
+                        next[j + 1] = prev[j] && field_ok(cond, f.text);
+                    }
+                }
+            }
+            reach.push(next);
+        }
+        if !reach[self.entries.len()][n] {
+            return None;
+        }
+        let mut owners = vec![None; n];
+        let mut j = n;
+        for (e, entry) in self.entries.iter().enumerate().rev() {
+            match entry {
+                Entry::Ellipsis => {
+                    j = (0..=j).find(|&k| reach[e][k]).expect("reachable");
+                }
+                Entry::Field { .. } => {
+                    j -= 1;
+                    owners[j] = Some(e);
+                }
+            }
+        }
+        Some(owners)
     }
 }
 
@@ -243,6 +353,53 @@ mod tests {
     const POST: &str = "INFO 09/25/2014 12:00:01 POST /service/resource/67/part/111 1310";
     const WARNING: &str = "WARNING 09/25/2014 12:00:02 Invalid user request";
     const ERROR: &str = "ERROR 09/25/2014 12:00:02 Failed to process request";
+
+    fn extracted(pattern: &str, message: &str) -> Option<Vec<(String, String)>> {
+        match crate::FilterPattern::parse(pattern).unwrap().kind {
+            crate::Kind::Delimited(d) => d.extract(message),
+            _ => panic!("not delimited"),
+        }
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+        Some(
+            v.iter()
+                .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn extraction_names_fields_as_the_old_syntax_page_shows() {
+        // The old syntax page's example: unnamed fields and those `...` covers by position.
+        assert_eq!(
+            extracted("[..., request=*.html*, status_code=4*,]", APACHE),
+            pairs(&[
+                ("$1", "127.0.0.1"),
+                ("$2", "Prod"),
+                ("$3", "frank"),
+                ("$4", "10/Oct/2000:13:25:15 -0700"),
+                ("$request", "GET /index.html HTTP/1.0"),
+                ("$status_code", "404"),
+                ("$7", "1534"),
+            ])
+        );
+        assert_eq!(
+            extracted("[..., request=*.html*, status_code=5*,]", APACHE),
+            None
+        );
+        // Without `...`, the last field takes the rest of the event.
+        assert_eq!(
+            extracted("[level, rest]", "ERROR 09/25 bad thing"),
+            pairs(&[("$level", "ERROR"), ("$rest", "09/25 bad thing")])
+        );
+        assert_eq!(extracted("[a, b, c]", "only two"), None);
+        // A named field between two ellipses takes its earliest match.
+        assert_eq!(
+            extracted("[..., code=4*, ...]", "x 404 y 410"),
+            pairs(&[("$1", "x"), ("$code", "404"), ("$3", "y"), ("$4", "410")])
+        );
+    }
 
     #[test]
     fn splitting_groups_quotes_and_brackets() {

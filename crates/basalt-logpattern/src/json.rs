@@ -180,6 +180,43 @@ fn bracket(body: &str) -> Result<Step, PatternError> {
     ))
 }
 
+/// A property selector (`$.a.b[0]`) on its own, as metric filters name the values they publish
+/// and their dimensions (`metricValue: $.latency`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonSelector {
+    steps: Vec<Step>,
+}
+
+impl JsonSelector {
+    /// Parses a selector with the syntax of those in `{ … }` patterns.
+    pub fn parse(raw: &str) -> Result<JsonSelector, PatternError> {
+        let raw = raw.trim();
+        if !raw.starts_with('$') {
+            return Err(PatternError::invalid("a selector starts with $"));
+        }
+        Ok(JsonSelector {
+            steps: selector(raw)?,
+        })
+    }
+
+    /// The text of the first string, number or boolean the selector reaches in the JSON object
+    /// `message`; `None` when it is not JSON or reaches none.
+    pub fn scalar_text(&self, message: &str) -> Option<String> {
+        let root = serde_json::from_str::<Value>(message).ok()?;
+        self.scalar_in(&root)
+    }
+
+    /// As [`JsonSelector::scalar_text`], on an already parsed event.
+    pub fn scalar_in(&self, root: &Value) -> Option<String> {
+        select(root, &self.steps).into_iter().find_map(|v| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        })
+    }
+}
+
 /// The values `steps` reach from `root`; several only through a wildcard.
 fn select<'v>(root: &'v Value, steps: &[Step]) -> Vec<&'v Value> {
     let mut current = vec![root];
@@ -252,6 +289,42 @@ mod tests {
         "actions": ["GET", "PUT", "DELETE"],
         "coordinates": [[0, 1, 2], [4, 5, 6], [7, 8, 9]]
     }"#;
+
+    #[test]
+    fn selectors_on_their_own_pick_scalars() {
+        use super::JsonSelector;
+        let sel = JsonSelector::parse("$.objectList[1].id").unwrap();
+        assert_eq!(sel.scalar_text(EVENT).as_deref(), Some("2"));
+        let sel = JsonSelector::parse("$.['cluster.name']").unwrap();
+        assert_eq!(sel.scalar_text(EVENT).as_deref(), Some("c"));
+        assert_eq!(
+            JsonSelector::parse("$.eventType")
+                .unwrap()
+                .scalar_text(EVENT)
+                .as_deref(),
+            Some("UpdateTrail")
+        );
+        // Objects, arrays and null are not values; nor is a non-JSON event.
+        assert_eq!(
+            JsonSelector::parse("$.SomeObject")
+                .unwrap()
+                .scalar_text(EVENT),
+            None
+        );
+        assert_eq!(
+            JsonSelector::parse("$.arrayKey")
+                .unwrap()
+                .scalar_text(EVENT),
+            None
+        );
+        assert_eq!(
+            JsonSelector::parse("$.a").unwrap().scalar_text("not json"),
+            None
+        );
+        assert!(JsonSelector::parse("latency").is_err());
+        assert!(JsonSelector::parse("$").is_err());
+        assert!(JsonSelector::parse("$.a b").is_err());
+    }
 
     #[test]
     fn documented_examples_on_the_json_event() {

@@ -27,6 +27,8 @@ mod regexp;
 mod terms;
 mod value;
 
+pub use json::JsonSelector;
+
 /// What the syntax modules' tests share.
 #[cfg(test)]
 mod test_util {
@@ -107,6 +109,38 @@ impl FilterPattern {
             Kind::Regex(r) => r.is_match(message),
             Kind::Json(j) => j.matches(message),
             Kind::Delimited(d) => d.matches(message),
+        }
+    }
+}
+
+impl FilterPattern {
+    /// Whether this is a `{ … }` pattern on JSON events.
+    pub fn is_json(&self) -> bool {
+        matches!(self.kind, Kind::Json(_))
+    }
+
+    /// Whether this is a `[ … ]` pattern on space-delimited events.
+    pub fn is_delimited(&self) -> bool {
+        matches!(self.kind, Kind::Delimited(_))
+    }
+
+    /// The named fields of a space-delimited pattern, in order; empty for other shapes.
+    pub fn field_names(&self) -> Vec<&str> {
+        match &self.kind {
+            Kind::Delimited(d) => d.field_names(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `message` matches, with the values the pattern extracts from it (metric filters'
+    /// `extractedValues`): for a space-delimited pattern every field of the event, keyed
+    /// `$name` where the pattern names it and `$N` (1-based position) elsewhere; for the other
+    /// shapes nothing ("If you are not using a space-delimited filter, this will be empty",
+    /// the old syntax page). `None` when the event does not match.
+    pub fn extract(&self, message: &str) -> Option<Vec<(String, String)>> {
+        match &self.kind {
+            Kind::Delimited(d) => d.extract(message),
+            _ => self.matches(message).then(Vec::new),
         }
     }
 }

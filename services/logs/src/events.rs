@@ -91,7 +91,16 @@ pub(crate) fn put(
             key: skey.clone(),
             expected: Some(raw),
         }];
-        let (rec, rejected) = stage(scope, group, stream, rec, &parsed, &view, &mut ops)?;
+        let (rec, rejected) = stage(
+            &logs.metrics,
+            scope,
+            group,
+            stream,
+            rec,
+            &parsed,
+            &view,
+            &mut ops,
+        )?;
         ops.push(WriteOp::Put {
             table: STREAMS.into(),
             key: skey.clone(),
@@ -113,11 +122,13 @@ pub(crate) fn put(
     Err(aborted())
 }
 
-/// What a write needs of its group: the retention's floor and the subscription filters.
+/// What a write needs of its group: the retention's floor, the subscription filters and the
+/// metric filters.
 #[derive(Clone)]
 struct GroupView {
     floor: i64,
     subscriptions: Vec<crate::subscriptions::SubFilter>,
+    metric_filters: Vec<crate::metric_filters::MetricFilter>,
 }
 
 impl Default for GroupView {
@@ -125,6 +136,7 @@ impl Default for GroupView {
         GroupView {
             floor: i64::MIN,
             subscriptions: Vec::new(),
+            metric_filters: Vec::new(),
         }
     }
 }
@@ -134,6 +146,7 @@ impl GroupView {
         GroupView {
             floor: g.retention_days.map_or(i64::MIN, |d| now_ms() - d * DAY_MS),
             subscriptions: g.subscriptions.clone(),
+            metric_filters: g.metric_filters.clone(),
         }
     }
 }
@@ -147,8 +160,11 @@ fn wake_deliveries(logs: &Logs, ops: &[WriteOp]) {
 
 /// Adds the writes of `events` (time-ordered) to `ops` and returns the stream's updated
 /// record (not yet in `ops`) and what was rejected: events older than 14 days or than the
-/// retention (`floor`), and newer than 2 hours ahead, are not stored.
+/// retention (`floor`), and newer than 2 hours ahead, are not stored. The stored events'
+/// subscription deliveries and metric filters' data points join `ops`.
+#[allow(clippy::too_many_arguments)]
 fn stage(
+    metrics: &basalt_store::metrics::Metrics,
     scope: &str,
     group: &str,
     stream: &str,
@@ -196,6 +212,10 @@ fn stage(
         &stored,
         now,
     ));
+    let points = crate::metric_filters::points(scope, &view.metric_filters, &stored);
+    if !points.is_empty() {
+        ops.extend(metrics.stored_ops(&points));
+    }
     let mut rejected = serde_json::Map::new();
     if let Some(i) = too_new {
         rejected.insert("tooNewLogEventStartIndex".into(), json!(i));
@@ -287,7 +307,16 @@ pub(crate) fn append_batch(
                 key: skey.clone(),
                 expected,
             });
-            let (rec, _) = stage(scope, group, stream, rec, events, &view, &mut ops)?;
+            let (rec, _) = stage(
+                &logs.metrics,
+                scope,
+                group,
+                stream,
+                rec,
+                events,
+                &view,
+                &mut ops,
+            )?;
             ops.push(WriteOp::Put {
                 table: STREAMS.into(),
                 key: skey,

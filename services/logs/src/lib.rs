@@ -5,12 +5,16 @@
 //! Lambda writes its functions' output here through [`Logs::append`], as AWS's Lambda service
 //! does, creating the group and stream on first use.
 //!
+//! Metric filters turn ingested events into CloudWatch data points, written in the
+//! transaction that stores the events.
+//!
 //! Retention is enforced on read: an event older than its group's retention is never
 //! returned.
 
 mod events;
 mod groups;
 mod insights;
+mod metric_filters;
 mod model;
 mod streams;
 mod subscriptions;
@@ -28,6 +32,8 @@ pub struct Logs {
     registry: std::sync::OnceLock<basalt_core::ServiceRegistry>,
     /// Wakes the delivery worker when a write queued deliveries.
     wake: tokio::sync::Notify,
+    /// Writes the data points of metric filters.
+    metrics: basalt_store::metrics::Metrics,
 }
 
 pub(crate) fn invalid(message: impl Into<String>) -> AwsError {
@@ -86,9 +92,10 @@ pub(crate) fn group_name(input: &Value) -> Result<String, AwsError> {
 impl Logs {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<Logs> {
         Arc::new(Logs {
-            state,
             registry: std::sync::OnceLock::new(),
             wake: tokio::sync::Notify::new(),
+            metrics: basalt_store::metrics::Metrics::new(state.clone()),
+            state,
         })
     }
 
@@ -132,6 +139,10 @@ impl Service for Logs {
         let out = match operation {
             "DescribeSubscriptionFilters" => subscriptions::describe(self, ctx, &input),
             "DeleteSubscriptionFilter" => subscriptions::delete(self, ctx, &input),
+            "PutMetricFilter" => metric_filters::put(self, ctx, &input),
+            "DescribeMetricFilters" => metric_filters::describe(self, ctx, &input),
+            "DeleteMetricFilter" => metric_filters::delete(self, ctx, &input),
+            "TestMetricFilter" => metric_filters::test(&input),
             "CreateLogGroup" => groups::create(self, ctx, &input),
             "DeleteLogGroup" => groups::delete(self, ctx, &input),
             "DescribeLogGroups" => groups::describe(self, ctx, &input),

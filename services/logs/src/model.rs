@@ -25,6 +25,8 @@ pub struct GroupRec {
     pub deletion_protection: bool,
     #[serde(default)]
     pub subscriptions: Vec<crate::subscriptions::SubFilter>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metric_filters: Vec<crate::metric_filters::MetricFilter>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
