@@ -449,3 +449,37 @@ def test_test_metric_filter(logs):
         logs.test_metric_filter(filterPattern="foo(bar)", logEventMessages=["x"])
     assert code(e) == "InvalidParameterException"
     assert e.value.response["Error"]["Message"] == "Invalid character(s) in term '('"
+
+
+def test_metric_filter_on_lambda_output(logs, make_client):
+    import io, os, zipfile
+    from pathlib import Path
+    runtimes = Path(os.environ.get("BASALT_RUNTIME_DIR", Path.home() / ".cache/basalt/runtimes"))
+    if not any(runtimes.glob("python3.*/.installed")):
+        pytest.skip("no Lambda Python runtime installed (basalt runtimes pull)")
+    lam, cw = make_client("lambda"), make_client("cloudwatch")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    print('ERROR ' + event['what'])\n    return 1\n")
+    fn = unique("mffn")
+    group = f"/aws/lambda/{fn}"
+    logs.create_log_group(logGroupName=group)
+    ns = unique("MFL")
+    logs.put_metric_filter(logGroupName=group, filterName="errors", filterPattern="ERROR", metricTransformations=[
+        {"metricName": "Errors", "metricNamespace": ns, "metricValue": "1"}])
+    lam.create_function(FunctionName=fn, Runtime="python3.12", Role=f"arn:aws:iam::{ACCOUNT}:role/r",
+                        Handler="index.handler", Code={"ZipFile": buf.getvalue()}, Timeout=30)
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn)
+    try:
+        for what in ["a", "b"]:
+            lam.invoke(FunctionName=fn, Payload=json.dumps({"what": what}).encode())
+        # Function output is written a moment after the answer, as on AWS.
+        deadline = time.time() + 10
+        got = None
+        while time.time() < deadline and not (got and got["Sum"] == 2):
+            time.sleep(0.2)
+            got = _metric_sum(cw, ns, "Errors")
+        assert got and got["Sum"] == 2
+    finally:
+        lam.delete_function(FunctionName=fn)
+        logs.delete_log_group(logGroupName=group)
