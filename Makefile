@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch
 
-.PHONY: deps run build models runtimes bench-lambda test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -92,6 +92,14 @@ test-acceptance: build venv
 
 bench: build venv
 	$(PY) bench/peers.py
+
+# SQS and EventBridge against moto and MiniStack (MiniStack pins an older botocore, so it lives
+# in a venv of its own under ~/.cache/basalt/peers).
+bench-events: build venv
+	@test -x $(HOME)/.cache/basalt/peers/ministack/bin/ministack || \
+		{ python3 -m venv $(HOME)/.cache/basalt/peers/ministack && \
+		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
+	MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/events_queues.py
 
 # Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
 # FilterLogEvents over 1M events.

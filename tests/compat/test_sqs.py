@@ -79,7 +79,7 @@ def test_bad_names_and_attributes(sqs):
 def test_attributes_defaults_and_set(sqs, queue):
     attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert attrs["VisibilityTimeout"] == "30"
-    assert attrs["MaximumMessageSize"] == "262144"
+    assert attrs["MaximumMessageSize"] == "1048576"
     assert attrs["MessageRetentionPeriod"] == "345600"
     assert attrs["DelaySeconds"] == "0"
     assert attrs["ReceiveMessageWaitTimeSeconds"] == "0"
@@ -269,6 +269,100 @@ def test_policy_round_trip(sqs, queue):
     assert json.loads(got) == policy
 
 
+def fifo_queue(sqs, **attrs):
+    attributes = {"FifoQueue": "true", **attrs}
+    return sqs.create_queue(QueueName=unique("f") + ".fifo", Attributes=attributes)["QueueUrl"]
+
+
+def test_fifo_validation_dedup_and_sequence(sqs):
+    with pytest.raises(ClientError) as e:
+        sqs.create_queue(QueueName=unique("nofifo") + ".fifo")
+    assert code(e) == "InvalidParameterValue"
+    url = fifo_queue(sqs)
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (attrs["FifoQueue"], attrs["ContentBasedDeduplication"]) == ("true", "false")
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageDeduplicationId="d")
+    assert code(e) == "MissingParameter"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g")
+    assert code(e) == "InvalidParameterValue"
+    with pytest.raises(ClientError) as e:
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId="d",
+                         DelaySeconds=1)
+    assert code(e) == "InvalidParameterValue"
+    a = sqs.send_message(QueueUrl=url, MessageBody="one", MessageGroupId="g", MessageDeduplicationId="d1")
+    again = sqs.send_message(QueueUrl=url, MessageBody="one", MessageGroupId="g", MessageDeduplicationId="d1")
+    b = sqs.send_message(QueueUrl=url, MessageBody="two", MessageGroupId="g", MessageDeduplicationId="d2")
+    assert (again["MessageId"], again["SequenceNumber"]) == (a["MessageId"], a["SequenceNumber"])
+    assert len(a["SequenceNumber"]) == 20 and int(b["SequenceNumber"]) > int(a["SequenceNumber"])
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in got] == ["one", "two"], "the duplicate was not stored"
+    assert got[0]["Attributes"]["MessageGroupId"] == "g"
+    assert got[0]["Attributes"]["MessageDeduplicationId"] == "d1"
+    assert got[0]["Attributes"]["SequenceNumber"] == a["SequenceNumber"]
+    # Content-based deduplication.
+    cb = fifo_queue(sqs, ContentBasedDeduplication="true")
+    x = sqs.send_message(QueueUrl=cb, MessageBody="same", MessageGroupId="g")
+    y = sqs.send_message(QueueUrl=cb, MessageBody="same", MessageGroupId="g")
+    assert x["MessageId"] == y["MessageId"]
+    for u in (url, cb):
+        sqs.delete_queue(QueueUrl=u)
+
+
+def test_fifo_groups_in_order_one_batch_in_flight(sqs):
+    url = fifo_queue(sqs, ContentBasedDeduplication="true")
+    entries = [{"Id": f"a{i}", "MessageBody": f"a{i}", "MessageGroupId": "A"} for i in range(4)]
+    entries += [{"Id": f"b{i}", "MessageBody": f"b{i}", "MessageGroupId": "B"} for i in range(3)]
+    out = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    assert len(out["Successful"]) == 7
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=30)["Messages"]
+    group = first[0]["Body"][0]
+    assert [m["Body"] for m in first] == [f"{group}0", f"{group}1"]
+    # While those are in flight, their group gives nothing; the other group does, in order.
+    other = "b" if group == "a" else "a"
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]
+    n_other = 3 if other == "b" else 4
+    assert [m["Body"] for m in rest] == [f"{other}{i}" for i in range(n_other)]
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    # Deleting one of two in-flight messages keeps the group held; deleting both frees it.
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"])
+    assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first[1]["ReceiptHandle"])
+    nxt = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2)["Messages"]
+    assert [m["Body"] for m in nxt] == [f"{group}{i}" for i in range(2, 4 if group == "a" else 3)]
+    # Making a message visible again hands the group out again, from that message.
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=nxt[0]["ReceiptHandle"], VisibilityTimeout=0)
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=nxt[-1]["ReceiptHandle"], VisibilityTimeout=0)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=2,
+                                MessageSystemAttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert [m["Body"] for m in again] == [m["Body"] for m in nxt]
+    assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert int(counts["ApproximateNumberOfMessagesNotVisible"]) == len(again) + len(rest)
+    sqs.purge_queue(QueueUrl=url)
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+    sqs.delete_queue(QueueUrl=url)
+
+
+def test_fifo_redrive_to_fifo_dead_letter_queue(sqs):
+    dlq = fifo_queue(sqs, ContentBasedDeduplication="true")
+    dlq_arn = arn_of(sqs, dlq)
+    url = fifo_queue(sqs, ContentBasedDeduplication="true", VisibilityTimeout="0",
+                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}))
+    sqs.send_message(QueueUrl=url, MessageBody="bad", MessageGroupId="g")
+    sqs.send_message(QueueUrl=url, MessageBody="good", MessageGroupId="g")
+    assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "bad"
+    # Received once already: the next receive moves it and hands out the next one.
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]["Body"] == "good"
+    dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=2, AttributeNames=["All"])["Messages"]
+    assert [m["Body"] for m in dead] == ["bad"]
+    assert dead[0]["Attributes"]["MessageGroupId"] == "g"
+    for u in (url, dlq):
+        sqs.delete_queue(QueueUrl=u)
+
+
 @pytest.fixture(scope="module")
 def own_server():
     srv = BasaltServer(name="basalt-sqs")
@@ -295,3 +389,26 @@ def test_acknowledged_messages_survive_kill_9(own_server, shape_checker):
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     assert seen == {f"m{i}" for i in range(5)}
     assert inflight["Body"] in seen
+
+
+def test_fifo_order_holds_across_kill_9(own_server, shape_checker):
+    sqs = make_client_factory(shape_checker, own_server.endpoint)("sqs")
+    name = unique("ordered") + ".fifo"
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true",
+                                                       "VisibilityTimeout": "2"})["QueueUrl"]
+    for i in range(10):
+        sqs.send_message(QueueUrl=url, MessageBody=f"{i}", MessageGroupId="g")
+    held = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=3)["Messages"]
+    assert [m["Body"] for m in held] == ["0", "1", "2"]
+    own_server.kill9()
+    own_server.start()
+    sqs = make_client_factory(shape_checker, own_server.endpoint)("sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    order = []
+    deadline = time.time() + 20
+    while len(order) < 10 and time.time() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=4, WaitTimeSeconds=1).get("Messages", [])
+        order += [m["Body"] for m in got]
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert order == [str(i) for i in range(10)], order

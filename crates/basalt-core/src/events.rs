@@ -1,5 +1,13 @@
 //! The internal event stream: services publish AWS-format events (EventBridge envelope)
 //! that other services consume (S3 → EventBridge, Lambda triggers, knowledge-base sync).
+//!
+//! The stream is in memory and lossy: an event that must not be lost (an acknowledged S3
+//! write's EventBridge event) is also stored as a work item of [`SERVICE_EVENTS_QUEUE`] in
+//! the producer's own transaction, and the stream only wakes the consumer.
+
+/// The lease queue of AWS-service events for the default EventBridge bus: items are the
+/// event's envelope as JSON, enqueued by the producing service with its own writes.
+pub const SERVICE_EVENTS_QUEUE: &str = "events.service-events";
 
 use serde_json::Value;
 use tokio::sync::broadcast;

@@ -413,7 +413,6 @@ pub(crate) async fn dispatch(
     resp
 }
 
-#[allow(clippy::too_many_arguments)]
 /// The base URL the client reached Basalt at (its `Host`, behind a balancer the balancer's),
 /// so that URLs Basalt hands out (queue URLs, code locations) work from where the client is.
 fn client_endpoint(headers: &http::HeaderMap) -> Option<String> {
@@ -436,6 +435,7 @@ fn client_endpoint(headers: &http::HeaderMap) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     gw: &Arc<Gateway>,
     model: &Arc<ServiceModel>,

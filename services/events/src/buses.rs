@@ -7,12 +7,14 @@ use basalt_core::{AwsError, RequestContext};
 use basalt_store::WriteOp;
 use serde_json::{Map, Value, json};
 
+/// Custom bus names: `/` is for partner buses only (and would make one bus's rule keys a
+/// prefix of another's).
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 256
         && name
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_'))
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
 }
 
 /// The bus record, or the implicit default bus.
@@ -42,6 +44,55 @@ pub(crate) fn must_load(
     name: &str,
 ) -> Result<BusRec, AwsError> {
     load(events, ctx, name)?.ok_or_else(|| not_found(format!("Event bus {name} does not exist.")))
+}
+
+/// Applies `edit` to a bus record under a precondition (retried on a concurrent change), so
+/// that no write carries back a stale record (and with it an old generation).
+fn edit(
+    events: &Events,
+    ctx: &RequestContext,
+    name: &str,
+    mut edit: impl FnMut(&mut BusRec) -> Result<(), AwsError>,
+) -> Result<BusRec, AwsError> {
+    let key = bus_key(&ctx.account_id, &ctx.region, name);
+    for _ in 0..16 {
+        let raw = events.state.get(BUSES, &key)?;
+        let mut bus = must_load(events, ctx, name)?;
+        edit(&mut bus)?;
+        bus.modified = now_ms() / 1000;
+        let ops = [
+            WriteOp::Check {
+                table: BUSES.into(),
+                key: key.clone(),
+                expected: raw,
+            },
+            put_op(ctx, &bus),
+        ];
+        match events.state.batch(&ops) {
+            Ok(()) => return Ok(bus),
+            Err(basalt_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AwsError::new(
+        400,
+        "ConcurrentModificationException",
+        "Another request changed this event bus; try again.",
+    ))
+}
+
+/// Edits the tags of a bus.
+pub(crate) fn edit_tags(
+    events: &Events,
+    ctx: &RequestContext,
+    name: &str,
+    f: impl Fn(&mut std::collections::BTreeMap<String, String>),
+) -> Result<(), AwsError> {
+    edit(events, ctx, name, |b| {
+        f(&mut b.tags);
+        Ok(())
+    })
+    .map(|_| ())
 }
 
 pub(crate) fn put_op(ctx: &RequestContext, bus: &BusRec) -> WriteOp {
@@ -91,7 +142,7 @@ pub fn create(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
         tags: crate::rules::tags_of(input)?,
         dead_letter: input.get("DeadLetterConfig").cloned(),
         kms_key: str_of(input, "KmsKeyIdentifier").map(str::to_owned),
-        version: 0,
+        generation: uuid::Uuid::new_v4().simple().to_string(),
     };
     let created = events.state.batch(&[
         WriteOp::Check {
@@ -134,15 +185,15 @@ pub fn describe(events: &Events, ctx: &RequestContext, input: &Value) -> Result<
 
 pub fn update(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = bus_name(str_of(input, "Name"));
-    let mut bus = must_load(events, ctx, &name)?;
-    if let Some(d) = str_of(input, "Description") {
-        bus.description = Some(d.to_owned());
-    }
-    if let Some(d) = input.get("DeadLetterConfig") {
-        bus.dead_letter = Some(d.clone());
-    }
-    bus.modified = now_ms() / 1000;
-    events.state.batch(&[put_op(ctx, &bus)])?;
+    let bus = edit(events, ctx, &name, |bus| {
+        if let Some(d) = str_of(input, "Description") {
+            bus.description = Some(d.to_owned());
+        }
+        if let Some(d) = input.get("DeadLetterConfig") {
+            bus.dead_letter = Some(d.clone());
+        }
+        Ok(())
+    })?;
     let mut out = json!({"Name": name, "Arn": bus_arn(&ctx.account_id, &ctx.region, &name)});
     if let Some(d) = &bus.description {
         out["Description"] = d.clone().into();
@@ -208,6 +259,9 @@ pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
         });
     }
     events.state.batch(&ops)?;
+    events
+        .matchers
+        .forget(&bus_key(&ctx.account_id, &ctx.region, &name));
     Ok(json!({}))
 }
 
@@ -217,13 +271,14 @@ pub fn put_permission(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let name = bus_name(str_of(input, "EventBusName"));
-    let mut bus = must_load(events, ctx, &name)?;
     let arn = bus_arn(&ctx.account_id, &ctx.region, &name);
-    if let Some(policy) = str_of(input, "Policy") {
-        let parsed: Value = serde_json::from_str(policy)
-            .map_err(|_| validation("The policy is not valid JSON."))?;
-        bus.policy = Some(parsed);
-    } else {
+    edit(events, ctx, &name, |bus| {
+        if let Some(policy) = str_of(input, "Policy") {
+            let parsed: Value = serde_json::from_str(policy)
+                .map_err(|_| validation("The policy is not valid JSON."))?;
+            bus.policy = Some(parsed);
+            return Ok(());
+        }
         let sid = required(input, "StatementId")?;
         let principal = required(input, "Principal")?;
         let action = str_of(input, "Action").unwrap_or("events:PutEvents");
@@ -250,9 +305,8 @@ pub fn put_permission(
             list.push(statement);
         }
         bus.policy = Some(policy);
-    }
-    bus.modified = now_ms() / 1000;
-    events.state.batch(&[put_op(ctx, &bus)])?;
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
@@ -262,10 +316,11 @@ pub fn remove_permission(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let name = bus_name(str_of(input, "EventBusName"));
-    let mut bus = must_load(events, ctx, &name)?;
-    if input.get("RemoveAllPermissions").and_then(Value::as_bool) == Some(true) {
-        bus.policy = None;
-    } else {
+    edit(events, ctx, &name, |bus| {
+        if input.get("RemoveAllPermissions").and_then(Value::as_bool) == Some(true) {
+            bus.policy = None;
+            return Ok(());
+        }
         let sid = required(input, "StatementId")?;
         let list = bus
             .policy
@@ -281,8 +336,7 @@ pub fn remove_permission(
         if list.is_empty() {
             bus.policy = None;
         }
-    }
-    bus.modified = now_ms() / 1000;
-    events.state.batch(&[put_op(ctx, &bus)])?;
+        Ok(())
+    })?;
     Ok(json!({}))
 }

@@ -64,7 +64,14 @@ async fn deliver(events: &Arc<Events>, claim: Claim) {
     let state = events.state.clone();
     let now = state.clock_ms().unwrap_or_else(|_| crate::now_ms());
     let result = match outcome {
-        Ok(()) => state.complete(&claim, &[]),
+        Ok(ops) => {
+            let forwarded = !ops.is_empty();
+            let done = state.complete(&claim, &ops);
+            if forwarded && done.is_ok() {
+                events.wake.notify_one();
+            }
+            done
+        }
         Err(failure) => {
             let (err, final_) = match failure {
                 Failure::Retry(e) => (e, false),
@@ -194,16 +201,23 @@ fn arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
     }
 }
 
+/// AWS retries a delivery only when the target failed or throttled (5xx, 429, throttling
+/// codes); any other 4xx is final, as is a target that does not exist.
 fn classify(e: AwsError) -> Failure {
-    match e.code.as_str() {
-        "ResourceNotFoundException" | "QueueDoesNotExist" | "NotFound" | "NotFoundException" => {
-            Failure::Final(e)
-        }
-        _ => Failure::Retry(e),
+    let throttled =
+        e.status == 429 || e.code.contains("Throttl") || e.code == "TooManyRequestsException";
+    if e.status >= 500 || throttled {
+        Failure::Retry(e)
+    } else {
+        Failure::Final(e)
     }
 }
 
-async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
+/// What a successful send leaves to commit with the delivery's completion (a forward to
+/// another bus stores that bus's deliveries there, exactly once).
+type Sent = Vec<basalt_store::WriteOp>;
+
+async fn send(events: &Events, d: &Delivery) -> Result<Sent, Failure> {
     let arn = str_of(&d.target, "Arn").unwrap_or("");
     let Some((service, region, account, resource)) = arn_parts(arn) else {
         return Err(Failure::Final(AwsError::validation(format!(
@@ -294,6 +308,7 @@ async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
         "logs" => {
             return to_logs(registry, &ctx, d, resource, &body)
                 .await
+                .map(|()| Vec::new())
                 .map_err(classify);
         }
         other => {
@@ -305,7 +320,7 @@ async fn send(events: &Events, d: &Delivery) -> Result<(), Failure> {
     registry
         .call(&ctx, svc, op, input)
         .await
-        .map(|_| ())
+        .map(|_| Vec::new())
         .map_err(|e| match e.code.as_str() {
             // A service Basalt does not have yet: kept and retried, not lost.
             "NotImplemented" => Failure::Retry(e),
@@ -318,23 +333,19 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Another bus: the same event (same id) is matched against that bus's rules.
+/// Another bus: the same event (same id) is matched against that bus's rules; its
+/// deliveries are committed with this delivery's completion.
 fn to_bus(
     events: &Events,
     d: &Delivery,
     region: &str,
     account: &str,
     resource: &str,
-) -> Result<(), AwsError> {
+) -> Result<Sent, AwsError> {
     let name = resource.strip_prefix("event-bus/").unwrap_or(resource);
     let ctx = RequestContext::internal(account, region, "");
     let rec = crate::buses::must_load(events, &ctx, name)?;
-    let ops = crate::ingest::route(events, &ctx, &rec, &d.event, crate::now_ms())?;
-    if !ops.is_empty() {
-        events.state.batch(&ops)?;
-        events.wake.notify_one();
-    }
-    Ok(())
+    crate::ingest::route(events, &ctx, &rec, &d.event, crate::now_ms())
 }
 
 /// A Logs group: the event as one log event, in a stream named after the rule's delivery.

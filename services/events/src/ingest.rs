@@ -3,7 +3,7 @@
 //! transaction that acknowledges the event.
 //!
 //! A bus's enabled pattern rules are compiled into one [`Matcher`] per node, kept until the
-//! bus record's `version` moves (every rule change raises it, on any node), so that matching
+//! bus record's `generation` changes (every rule change renews it, on any node), so that matching
 //! costs one record read and the matcher's walk, whatever the number of rules.
 
 use crate::model::{BusRec, Delivery, RULES, RuleRec, bus_key, bus_name, rule_arn};
@@ -20,9 +20,9 @@ use std::sync::Arc;
 const MAX_ENTRIES: usize = 10;
 const MAX_BYTES: usize = 256 * 1024;
 
-/// A bus's compiled rules at one version.
+/// A bus's compiled rules at one generation.
 struct Compiled {
-    version: u64,
+    generation: String,
     matcher: Matcher<String>,
     rules: HashMap<String, RuleRec>,
 }
@@ -44,7 +44,7 @@ fn compiled(
 ) -> Result<Arc<Compiled>, AwsError> {
     let key = bus_key(&ctx.account_id, &ctx.region, &rec.name);
     if let Some(c) = events.matchers.0.lock().get(&key)
-        && c.version == rec.version
+        && c.generation == rec.generation
     {
         return Ok(c.clone());
     }
@@ -71,7 +71,7 @@ fn compiled(
         }
     }
     let c = Arc::new(Compiled {
-        version: rec.version,
+        generation: rec.generation.clone(),
         matcher,
         rules,
     });
@@ -261,46 +261,91 @@ pub fn put_events(events: &Events, ctx: &RequestContext, input: &Value) -> Resul
     Ok(json!({"FailedEntryCount": failed, "Entries": results}))
 }
 
-/// Puts an event an AWS service emitted (already in EventBridge's envelope) on the default
-/// bus of its account and region.
-pub(crate) fn put_service_event(events: &Events, event: &Value) -> Result<(), AwsError> {
+/// Routes an event an AWS service emitted (already in EventBridge's envelope) on the default
+/// bus of its account and region: the deliveries it matches.
+fn route_service_event(events: &Events, event: &Value) -> Result<Vec<WriteOp>, AwsError> {
     let account = str_of(event, "account").unwrap_or_default();
     let region = str_of(event, "region").unwrap_or_default();
     let ctx = RequestContext::internal(account, region, "");
     let rec = buses::must_load(events, &ctx, crate::model::DEFAULT_BUS)?;
-    let ops = route(events, &ctx, &rec, event, crate::now_ms())?;
-    if !ops.is_empty() {
-        events.state.batch(&ops)?;
-        events.wake.notify_one();
-    }
-    Ok(())
+    route(events, &ctx, &rec, event, crate::now_ms())
 }
 
-/// Feeds the events services publish on the internal bus (S3's object events for buckets
-/// with EventBridge notifications) to the default bus.
-pub(crate) fn consume_internal(events: Arc<Events>, bus: basalt_core::events::EventBus) {
-    let mut rx = bus.subscribe();
+/// Works off the events AWS services stored for EventBridge
+/// ([`basalt_core::events::SERVICE_EVENTS_QUEUE`], S3's object events): each is routed, and
+/// its deliveries stored in the transaction that completes it. The internal bus only wakes
+/// this worker; a lost wake-up costs at most the poll interval.
+pub(crate) fn start_service_events(
+    events: Arc<Events>,
+    bus: Option<basalt_core::events::EventBus>,
+) {
+    if let Some(bus) = bus {
+        let events = events.clone();
+        let mut rx = bus.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        events.wake_service_events.notify_one();
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         loop {
-            match rx.recv().await {
-                Ok(basalt_core::events::BusEvent(event)) => {
-                    let events = events.clone();
-                    let stored =
-                        tokio::task::spawn_blocking(move || put_service_event(&events, &event))
-                            .await;
-                    if let Ok(Err(e)) = stored {
-                        tracing::error!("storing a service event's deliveries: {}", e.message);
-                    }
+            let worker = events.clone();
+            let handled = tokio::task::spawn_blocking(move || work_service_events(&worker))
+                .await
+                .unwrap_or(0);
+            if handled == 0 {
+                tokio::select! {
+                    _ = events.wake_service_events.notified() => {}
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(
-                        "EventBridge fell behind the internal bus and lost {n} service events"
-                    );
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     });
+}
+
+/// One batch of service events; returns how many were claimed.
+fn work_service_events(events: &Events) -> usize {
+    let queue = basalt_core::events::SERVICE_EVENTS_QUEUE;
+    let claimed = match events
+        .state
+        .clock_ms()
+        .and_then(|now| events.state.claim(queue, now, events.config.lease_ms, 32))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("claiming service events: {e}");
+            return 0;
+        }
+    };
+    let n = claimed.len();
+    let mut routed = false;
+    for claim in claimed {
+        let ops = match serde_json::from_slice::<Value>(&claim.payload) {
+            Ok(event) => match route_service_event(events, &event) {
+                Ok(ops) => ops,
+                // Left to its lease: tried again when it runs out.
+                Err(e) => {
+                    tracing::warn!("routing a service event: {}", e.message);
+                    continue;
+                }
+            },
+            Err(_) => Vec::new(),
+        };
+        routed |= !ops.is_empty();
+        if let Err(e) = events.state.complete(&claim, &ops) {
+            tracing::debug!("completing service event {}: {e}", claim.id);
+        }
+    }
+    if routed {
+        events.wake.notify_one();
+    }
+    n
 }
 
 pub fn test_event_pattern(input: &Value) -> Result<Value, AwsError> {

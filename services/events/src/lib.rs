@@ -33,6 +33,8 @@ pub struct Events {
     wake: tokio::sync::Notify,
     /// Wakes the schedule worker when a scheduled rule changed.
     wake_schedules: tokio::sync::Notify,
+    /// Wakes the worker of the events AWS services stored.
+    wake_service_events: tokio::sync::Notify,
     config: EventsConfig,
 }
 
@@ -132,6 +134,7 @@ impl Events {
             matchers: ingest::Matchers::default(),
             wake: tokio::sync::Notify::new(),
             wake_schedules: tokio::sync::Notify::new(),
+            wake_service_events: tokio::sync::Notify::new(),
             config: EventsConfig::default(),
         })
     }
@@ -141,14 +144,12 @@ impl Events {
         let _ = self.registry.set(registry);
     }
 
-    /// Starts the delivery and schedule workers (on the store's leases), and the consumer of
-    /// the events AWS services publish on the internal bus.
+    /// Starts the delivery, schedule and service-event workers (on the store's leases); the
+    /// internal bus, when given, wakes the last one as soon as a service stored an event.
     pub fn start_workers(self: &Arc<Self>, internal: Option<basalt_core::events::EventBus>) {
         deliver::start_worker(self.clone());
         schedules::start_worker(self.clone());
-        if let Some(bus) = internal {
-            ingest::consume_internal(self.clone(), bus);
-        }
+        ingest::start_service_events(self.clone(), internal);
     }
 }
 

@@ -1,7 +1,9 @@
 //! Records and keys. A bus is `{account}/{region}/{bus}` in [`BUSES`]; a rule
-//! `{account}/{region}/{bus}/{rule}` in [`RULES`], holding its targets. Every change to a bus's
-//! rules raises the bus record's `version` in the same transaction, so that each node's
-//! compiled matcher for the bus knows when it is stale (see `ingest.rs`).
+//! `{account}/{region}/{bus}/{rule}` in [`RULES`], holding its targets (bus names cannot hold
+//! `/`, so one bus's rules are one prefix). Every change to a bus's rules gives the bus record
+//! a new `generation` in the same transaction, so that each node's compiled matcher for the
+//! bus knows when it is stale (see `ingest.rs`); a generation is never reused, even by a bus
+//! deleted and created again.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -27,9 +29,9 @@ pub struct BusRec {
     pub dead_letter: Option<Value>,
     #[serde(default)]
     pub kms_key: Option<String>,
-    /// Raised with every change to the bus's rules or targets.
+    /// New with every change to the bus's rules or targets.
     #[serde(default)]
-    pub version: u64,
+    pub generation: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

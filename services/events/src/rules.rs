@@ -71,33 +71,65 @@ pub(crate) fn put_op(ctx: &RequestContext, rule: &RuleRec) -> WriteOp {
     }
 }
 
-/// Commits a change to a bus's rules together with a raised bus version, so that every
-/// node's compiled matcher for the bus sees it is stale. Retried if the bus record changed
-/// concurrently.
-pub(crate) fn commit(
+/// What an edit of a rule leaves: the rule (`None`: deleted), writes to commit with it, and
+/// the answer.
+pub(crate) struct Edited<T> {
+    pub rule: Option<RuleRec>,
+    pub extra: Vec<WriteOp>,
+    pub out: T,
+}
+
+/// Reads rule `name` of `bus`, applies `edit`, and commits the result with a new bus
+/// generation (so that every node's compiled matcher for the bus sees it is stale), under
+/// preconditions on both records: a concurrent change to either makes the edit run again on
+/// what that change left, so no writer undoes another's.
+pub(crate) fn update<T>(
     events: &Events,
     ctx: &RequestContext,
     bus: &str,
-    ops: impl Fn() -> Vec<WriteOp>,
-) -> Result<(), AwsError> {
-    let key = bus_key(&ctx.account_id, &ctx.region, bus);
+    name: &str,
+    mut edit: impl FnMut(Option<RuleRec>) -> Result<Edited<T>, AwsError>,
+) -> Result<T, AwsError> {
+    let bkey = bus_key(&ctx.account_id, &ctx.region, bus);
+    let rkey = rule_key(&ctx.account_id, &ctx.region, bus, name);
     for _ in 0..16 {
-        let raw = events.state.get(BUSES, &key)?;
+        let bus_raw = events.state.get(BUSES, &bkey)?;
         let mut rec = buses::must_load(events, ctx, bus)?;
-        rec.version += 1;
+        let rule_raw = events.state.get(RULES, &rkey)?;
+        let current = rule_raw
+            .as_ref()
+            .map(|raw| {
+                serde_json::from_slice::<RuleRec>(raw)
+                    .map_err(|e| AwsError::internal(format!("corrupt rule record: {e}")))
+            })
+            .transpose()?;
+        let edited = edit(current)?;
+        rec.generation = uuid::Uuid::new_v4().simple().to_string();
         let mut batch = vec![
             WriteOp::Check {
                 table: BUSES.into(),
-                key: key.clone(),
-                expected: raw,
+                key: bkey.clone(),
+                expected: bus_raw,
             },
             buses::put_op(ctx, &rec),
+            WriteOp::Check {
+                table: RULES.into(),
+                key: rkey.clone(),
+                expected: rule_raw,
+            },
+            match &edited.rule {
+                Some(r) => put_op(ctx, r),
+                None => WriteOp::Delete {
+                    table: RULES.into(),
+                    key: rkey.clone(),
+                },
+            },
         ];
-        batch.extend(ops());
+        batch.extend(edited.extra);
         match events.state.batch(&batch) {
             Ok(()) => {
-                events.matchers.forget(&key);
-                return Ok(());
+                events.matchers.forget(&bkey);
+                return Ok(edited.out);
             }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
@@ -108,6 +140,11 @@ pub(crate) fn commit(
         "ConcurrentModificationException",
         "Another request changed this event bus; try again.",
     ))
+}
+
+/// The rule an edit needs, or the error naming it.
+pub(crate) fn present(rule: Option<RuleRec>, bus: &str, name: &str) -> Result<RuleRec, AwsError> {
+    rule.ok_or_else(|| not_found(format!("Rule {name} does not exist on EventBus {bus}.")))
 }
 
 fn rule_json(ctx: &RequestContext, r: &RuleRec, describe: bool) -> Value {
@@ -178,34 +215,49 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
             "1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED, ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS]"
         )));
     }
-    let existing = load(events, ctx, &bus, name)?;
     let now = now_ms();
-    let rule = RuleRec {
-        name: name.to_owned(),
-        bus: bus.clone(),
-        pattern: pattern.map(str::to_owned),
-        schedule: schedule.map(str::to_owned),
-        state: state.to_owned(),
-        description: str_of(input, "Description").map(str::to_owned),
-        role_arn: str_of(input, "RoleArn").map(str::to_owned),
-        tags: match &existing {
-            Some(e) if input.get("Tags").is_none() => e.tags.clone(),
-            _ => tags_of(input)?,
-        },
-        targets: existing
-            .as_ref()
-            .map(|e| e.targets.clone())
-            .unwrap_or_default(),
-        created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
+    let given_tags = if input.get("Tags").is_some() {
+        Some(tags_of(input)?)
+    } else {
+        None
     };
-    commit(events, ctx, &bus, || {
-        let mut ops = vec![put_op(ctx, &rule)];
+    update(events, ctx, &bus, name, |existing| {
+        let rule = RuleRec {
+            name: name.to_owned(),
+            bus: bus.clone(),
+            pattern: pattern.map(str::to_owned),
+            schedule: schedule.map(str::to_owned),
+            state: state.to_owned(),
+            description: str_of(input, "Description").map(str::to_owned),
+            role_arn: str_of(input, "RoleArn").map(str::to_owned),
+            tags: match (&given_tags, &existing) {
+                (Some(t), _) => t.clone(),
+                (None, Some(e)) => e.tags.clone(),
+                (None, None) => BTreeMap::new(),
+            },
+            targets: existing
+                .as_ref()
+                .map(|e| e.targets.clone())
+                .unwrap_or_default(),
+            created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
+        };
+        // Armed again only when the schedule or state changed: re-arming would end the lease
+        // of a fire in progress.
+        let rearm = existing
+            .as_ref()
+            .is_none_or(|e| e.schedule != rule.schedule || e.enabled() != rule.enabled());
+        let mut extra = Vec::new();
         if let Some(s) = &fire
             && rule.enabled()
+            && rearm
         {
-            ops.extend(crate::schedules::arm_op(ctx, &rule, s, now));
+            extra.extend(crate::schedules::arm_op(ctx, &rule, s, now));
         }
-        ops
+        Ok(Edited {
+            rule: Some(rule),
+            extra,
+            out: (),
+        })
     })?;
     events.wake_schedules.notify_one();
     Ok(json!({"RuleArn": rule_arn(&ctx.account_id, &ctx.region, &bus, name)}))
@@ -263,21 +315,27 @@ pub fn set_state(
     state: &str,
 ) -> Result<Value, AwsError> {
     let bus = bus_name(str_of(input, "EventBusName"));
-    let mut rule = must_load(events, ctx, &bus, required(input, "Name")?)?;
-    rule.state = state.to_owned();
+    let name = required(input, "Name")?;
     let now = now_ms();
-    let fire = rule
-        .schedule
-        .as_deref()
-        .and_then(|s| basalt_schedule::Schedule::parse_rule(s).ok());
-    commit(events, ctx, &bus, || {
-        let mut ops = vec![put_op(ctx, &rule)];
-        if let Some(s) = &fire
+    update(events, ctx, &bus, name, |rule| {
+        let mut rule = present(rule, &bus, name)?;
+        let was_enabled = rule.enabled();
+        rule.state = state.to_owned();
+        let mut extra = Vec::new();
+        if let Some(s) = rule
+            .schedule
+            .as_deref()
+            .and_then(|s| basalt_schedule::Schedule::parse_rule(s).ok())
             && rule.enabled()
+            && !was_enabled
         {
-            ops.extend(crate::schedules::arm_op(ctx, &rule, s, now));
+            extra.extend(crate::schedules::arm_op(ctx, &rule, &s, now));
         }
-        ops
+        Ok(Edited {
+            rule: Some(rule),
+            extra,
+            out: (),
+        })
     })?;
     events.wake_schedules.notify_one();
     Ok(json!({}))
@@ -286,18 +344,19 @@ pub fn set_state(
 pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let bus = bus_name(str_of(input, "EventBusName"));
     let name = required(input, "Name")?;
-    let Some(rule) = load(events, ctx, &bus, name)? else {
-        return Ok(json!({}));
-    };
     let force = input.get("Force").and_then(Value::as_bool) == Some(true);
-    if !rule.targets.is_empty() && !force {
-        return Err(validation("Rule can't be deleted since it has targets."));
+    if load(events, ctx, &bus, name)?.is_none() {
+        return Ok(json!({}));
     }
-    commit(events, ctx, &bus, || {
-        vec![WriteOp::Delete {
-            table: RULES.into(),
-            key: rule_key(&ctx.account_id, &ctx.region, &bus, name),
-        }]
+    update(events, ctx, &bus, name, |rule| {
+        if rule.as_ref().is_some_and(|r| !r.targets.is_empty()) && !force {
+            return Err(validation("Rule can't be deleted since it has targets."));
+        }
+        Ok(Edited {
+            rule: None,
+            extra: Vec::new(),
+            out: (),
+        })
     })?;
     Ok(json!({}))
 }
@@ -362,18 +421,17 @@ fn edit_tags(
     edit: impl Fn(&mut BTreeMap<String, String>),
 ) -> Result<(), AwsError> {
     match tagged(arn)? {
-        Tagged::Rule(bus, name) => {
-            let mut rule = must_load(events, ctx, &bus, &name)?;
+        Tagged::Rule(bus, name) => update(events, ctx, &bus, &name, |rule| {
+            let mut rule = present(rule, &bus, &name)?;
             edit(&mut rule.tags);
-            events.state.batch(&[put_op(ctx, &rule)])?;
-        }
-        Tagged::Bus(bus) => {
-            let mut rec = buses::must_load(events, ctx, &bus)?;
-            edit(&mut rec.tags);
-            events.state.batch(&[buses::put_op(ctx, &rec)])?;
-        }
+            Ok(Edited {
+                rule: Some(rule),
+                extra: Vec::new(),
+                out: (),
+            })
+        }),
+        Tagged::Bus(bus) => buses::edit_tags(events, ctx, &bus, edit),
     }
-    Ok(())
 }
 
 pub fn tag(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

@@ -1,7 +1,7 @@
 //! PutTargets, RemoveTargets and ListTargetsByRule.
 
 use crate::model::bus_name;
-use crate::rules::{self, commit, put_op};
+use crate::rules::{self, Edited, present, update};
 use crate::{Events, limit, required, str_of, token, untoken, validation};
 use basalt_core::{AwsError, RequestContext};
 use serde_json::{Map, Value, json};
@@ -69,13 +69,12 @@ fn check(target: &Value) -> Result<(), (String, String)> {
 pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let bus = bus_name(str_of(input, "EventBusName"));
     let name = required(input, "Rule")?;
-    let mut rule = rules::must_load(events, ctx, &bus, name)?;
+    rules::must_load(events, ctx, &bus, name)?;
     let given = input
         .get("Targets")
         .and_then(Value::as_array)
         .filter(|t| !t.is_empty() && t.len() <= 10)
         .ok_or_else(|| validation("1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length between 1 and 10"))?;
-    let mut failed = Vec::new();
     for t in given {
         let id = str_of(t, "Id").unwrap_or("");
         if !valid_id(id) {
@@ -83,37 +82,47 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
                 "1 validation error detected: Value '{id}' at 'targets.member.id' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
             )));
         }
-        if let Err((code, message)) = check(t) {
-            failed.push(json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": message}));
-            continue;
-        }
-        let count = rule.targets.len();
-        match rule
-            .targets
-            .iter_mut()
-            .find(|x| str_of(x, "Id") == Some(id))
-        {
-            Some(existing) => *existing = t.clone(),
-            None if count >= MAX_TARGETS => {
-                return Err(AwsError::new(
-                    400,
-                    "LimitExceededException",
-                    format!(
-                        "The requested resource exceeds the maximum number allowed. Rule {name} can have at most {MAX_TARGETS} targets."
-                    ),
-                ));
-            }
-            None => rule.targets.push(t.clone()),
-        }
     }
-    commit(events, ctx, &bus, || vec![put_op(ctx, &rule)])?;
+    let failed = update(events, ctx, &bus, name, |rule| {
+        let mut rule = present(rule, &bus, name)?;
+        let mut failed = Vec::new();
+        for t in given {
+            let id = str_of(t, "Id").unwrap_or("");
+            if let Err((code, message)) = check(t) {
+                failed.push(json!({"TargetId": id, "ErrorCode": code, "ErrorMessage": message}));
+                continue;
+            }
+            let count = rule.targets.len();
+            match rule
+                .targets
+                .iter_mut()
+                .find(|x| str_of(x, "Id") == Some(id))
+            {
+                Some(existing) => *existing = t.clone(),
+                None if count >= MAX_TARGETS => {
+                    return Err(AwsError::new(
+                        400,
+                        "LimitExceededException",
+                        format!(
+                            "The requested resource exceeds the maximum number allowed. Rule {name} can have at most {MAX_TARGETS} targets."
+                        ),
+                    ));
+                }
+                None => rule.targets.push(t.clone()),
+            }
+        }
+        Ok(Edited {
+            rule: Some(rule),
+            extra: Vec::new(),
+            out: failed,
+        })
+    })?;
     Ok(json!({"FailedEntryCount": failed.len(), "FailedEntries": failed}))
 }
 
 pub fn remove(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let bus = bus_name(str_of(input, "EventBusName"));
     let name = required(input, "Rule")?;
-    let mut rule = rules::must_load(events, ctx, &bus, name)?;
     let ids: Vec<&str> = input
         .get("Ids")
         .and_then(Value::as_array)
@@ -124,9 +133,17 @@ pub fn remove(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
             "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
-    rule.targets
-        .retain(|t| !ids.contains(&str_of(t, "Id").unwrap_or("")));
-    commit(events, ctx, &bus, || vec![put_op(ctx, &rule)])?;
+    rules::must_load(events, ctx, &bus, name)?;
+    update(events, ctx, &bus, name, |rule| {
+        let mut rule = present(rule, &bus, name)?;
+        rule.targets
+            .retain(|t| !ids.contains(&str_of(t, "Id").unwrap_or("")));
+        Ok(Edited {
+            rule: Some(rule),
+            extra: Vec::new(),
+            out: (),
+        })
+    })?;
     // Ids that name no target are not failures, as AWS answers them.
     Ok(json!({"FailedEntryCount": 0, "FailedEntries": []}))
 }

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 /// Settable attributes with an integer range, and their defaults.
 const RANGES: &[(&str, i64, i64, i64)] = &[
     ("DelaySeconds", 0, 900, 0),
-    ("MaximumMessageSize", 1024, 1_048_576, 262_144),
+    // 1 MiB since August 2025 (botocore's model: "Default: 1,048,576 bytes (1 MiB)").
+    ("MaximumMessageSize", 1024, 1_048_576, 1_048_576),
     ("MessageRetentionPeriod", 60, 1_209_600, 345_600),
     ("ReceiveMessageWaitTimeSeconds", 0, 20, 0),
     ("VisibilityTimeout", 0, 43_200, 30),
@@ -204,7 +205,11 @@ pub fn report(sqs: &Sqs, q: &QueueRec, names: &[String]) -> Result<Map<String, V
         || wanted("ApproximateNumberOfMessagesDelayed")
     {
         let now = sqs.clock()?;
-        let counts = sqs.state.counts(&q.lease_queue(), now)?;
+        let counts = if q.is_fifo() {
+            crate::fifo::counts(sqs, q, now)?
+        } else {
+            sqs.state.counts(&q.lease_queue(), now)?
+        };
         for (n, v) in [
             ("ApproximateNumberOfMessages", counts.ready),
             ("ApproximateNumberOfMessagesNotVisible", counts.leased),

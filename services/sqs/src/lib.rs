@@ -11,6 +11,7 @@
 //! claim's attempt number.
 
 mod attributes;
+mod fifo;
 mod messages;
 mod model;
 mod moves;

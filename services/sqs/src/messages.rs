@@ -36,6 +36,8 @@ pub(crate) struct Sent {
     pub md5_body: String,
     pub md5_attrs: Option<String>,
     pub md5_sys: Option<String>,
+    /// FIFO queues: the sequence number.
+    pub seq: Option<String>,
 }
 
 fn md5_hex(data: &[u8]) -> String {
@@ -218,7 +220,12 @@ fn prepare(
         .and_then(|m| m.get("AWSTraceHeader"))
         .and_then(|a| str_of(a, "StringValue"))
         .map(str::to_owned);
-    let delay = int_param(entry, "DelaySeconds", 0, 900)?.unwrap_or_else(|| q.num("DelaySeconds"));
+    let delay = if q.is_fifo() {
+        // Per-message delays are refused for FIFO queues (`fifo::prepare`).
+        q.num("DelaySeconds")
+    } else {
+        int_param(entry, "DelaySeconds", 0, 900)?.unwrap_or_else(|| q.num("DelaySeconds"))
+    };
     let md5_attrs = md5_of_attributes(&attrs);
     let md5_sys = trace.as_ref().map(|t| {
         let mut sys = BTreeMap::new();
@@ -232,7 +239,7 @@ fn prepare(
         );
         md5_of_attributes(&sys).unwrap_or_default()
     });
-    let m = Message {
+    let mut m = Message {
         id: uuid::Uuid::new_v4().to_string(),
         md5_body: md5_hex(body.as_bytes()),
         body: body.to_owned(),
@@ -242,12 +249,19 @@ fn prepare(
         sent_ms: now,
         sender: sender.to_owned(),
         dlq_source: None,
+        group: None,
+        dedup: None,
+        seq: None,
     };
+    if q.is_fifo() {
+        crate::fifo::prepare(q, entry, &mut m)?;
+    }
     let sent = Sent {
         id: m.id.clone(),
         md5_body: m.md5_body.clone(),
         md5_attrs,
         md5_sys,
+        seq: None,
     };
     Ok((m, now + delay * 1000, sent))
 }
@@ -271,7 +285,39 @@ fn sent_json(sent: &Sent) -> Map<String, Value> {
     if let Some(m) = &sent.md5_sys {
         out.insert("MD5OfMessageSystemAttributes".into(), m.clone().into());
     }
+    if let Some(seq) = &sent.seq {
+        out.insert("SequenceNumber".into(), seq.clone().into());
+    }
     out
+}
+
+/// Stores prepared messages: one batch for a standard queue; one by one, in order, through
+/// the sequence and deduplication records for a FIFO queue. Returns each one's answer.
+fn store(
+    sqs: &Sqs,
+    q: &QueueRec,
+    prepared: Vec<(Message, i64, Sent)>,
+) -> Result<Vec<Result<Sent, AwsError>>, AwsError> {
+    if !q.is_fifo() {
+        let ops: Vec<WriteOp> = prepared
+            .iter()
+            .map(|(m, due, _)| enqueue_op(q, m, *due))
+            .collect();
+        if !ops.is_empty() {
+            sqs.state.batch(&ops)?;
+        }
+        return Ok(prepared.into_iter().map(|(_, _, sent)| Ok(sent)).collect());
+    }
+    let mut out = Vec::with_capacity(prepared.len());
+    for (mut m, due, mut sent) in prepared {
+        out.push(crate::fifo::send(sqs, q, &mut m, due).map(|f| {
+            // A duplicate answers with the first message's id and sequence number.
+            sent.id = f.id;
+            sent.seq = Some(f.seq);
+            sent
+        }));
+    }
+    Ok(out)
 }
 
 /// The sender a message records (`SenderId`): the caller's user id.
@@ -282,8 +328,8 @@ fn sender_of(ctx: &RequestContext) -> &str {
 pub fn send(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let now = sqs.clock()?;
-    let (m, due, sent) = prepare(&q, input, sender_of(ctx), now)?;
-    sqs.state.batch(&[enqueue_op(&q, &m, due)])?;
+    let prepared = prepare(&q, input, sender_of(ctx), now)?;
+    let sent = store(sqs, &q, vec![prepared])?.remove(0)?;
     sqs.notify(&q.lease_queue());
     Ok(Value::Object(sent_json(&sent)))
 }
@@ -317,8 +363,8 @@ pub(crate) fn send_one(
         entry["DelaySeconds"] = d.into();
     }
     let now = sqs.clock()?;
-    let (m, due, sent) = prepare(q, &entry, sender, now)?;
-    sqs.state.batch(&[enqueue_op(q, &m, due)])?;
+    let prepared = prepare(q, &entry, sender, now)?;
+    let sent = store(sqs, q, vec![prepared])?.remove(0)?;
     sqs.notify(&q.lease_queue());
     Ok(sent)
 }
@@ -399,23 +445,31 @@ pub fn send_batch(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Valu
         ));
     }
     let now = sqs.clock()?;
-    let mut ops = Vec::new();
+    let mut prepared = Vec::new();
+    let mut ids = Vec::new();
     let mut ok = Vec::new();
     let mut failed_entries = Vec::new();
     for e in entries {
         let id = str_of(e, "Id").unwrap_or_default();
         match prepare(&q, e, sender_of(ctx), now) {
-            Ok((m, due, sent)) => {
-                ops.push(enqueue_op(&q, &m, due));
-                let mut out = sent_json(&sent);
-                out.insert("Id".into(), id.into());
-                ok.push(Value::Object(out));
+            Ok(p) => {
+                prepared.push(p);
+                ids.push(id);
             }
             Err(err) => failed_entries.push(failed(id, &err)),
         }
     }
-    if !ops.is_empty() {
-        sqs.state.batch(&ops)?;
+    if !prepared.is_empty() {
+        for (id, result) in ids.into_iter().zip(store(sqs, &q, prepared)?) {
+            match result {
+                Ok(sent) => {
+                    let mut out = sent_json(&sent);
+                    out.insert("Id".into(), id.into());
+                    ok.push(Value::Object(out));
+                }
+                Err(err) => failed_entries.push(failed(id, &err)),
+            }
+        }
         sqs.notify(&q.lease_queue());
     }
     Ok(json!({"Successful": ok, "Failed": failed_entries}))

@@ -119,4 +119,11 @@ pub struct Message {
     /// Set when the message was moved to a dead-letter queue: the queue it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dlq_source: Option<String>,
+    /// FIFO queues: the message group, deduplication id and sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<String>,
 }

@@ -90,6 +90,13 @@ pub fn start(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, Aw
             "Source queue must be configured as a Dead Letter Queue.",
         ));
     }
+    if source.is_fifo() {
+        return Err(error(
+            "UnsupportedOperation",
+            "AWS.SimpleQueueService.UnsupportedOperation",
+            "Message move tasks from FIFO dead-letter queues are not supported by Basalt yet.",
+        ));
+    }
     let destination = str_of(input, "DestinationArn").map(str::to_owned);
     if let Some(d) = &destination
         && sqs.queue_by_arn(d)?.is_none()
@@ -249,19 +256,59 @@ async fn run(sqs: &Sqs, claim: Claim) {
             return finish(sqs, &claim, &mut task, "COMPLETED", None);
         }
         let n = messages.len() as i64;
-        for m in messages {
-            move_one(sqs, &task, &source, m);
+        let moved = messages
+            .into_iter()
+            .filter(|m| move_one(sqs, &task, &source, m.clone()))
+            .count() as i64;
+        task.moved += moved;
+        // The count only: a cancel that landed meanwhile keeps its status.
+        if let Err(e) = save_progress(sqs, &task.handle, task.moved) {
+            tracing::warn!("recording message move progress: {}", e.message);
         }
-        task.moved += n;
-        let _ = save(sqs, &task);
+        if moved == 0 {
+            // Nothing could move (no destination): done, rather than spinning on them.
+            return finish(sqs, &claim, &mut task, "COMPLETED", None);
+        }
         tokio::time::sleep(Duration::from_millis((1000 * n / per_second) as u64)).await;
     }
 }
 
-fn move_one(sqs: &Sqs, task: &Task, source: &QueueRec, claim: Claim) {
+/// Records a task's moved count under a precondition, leaving its status as it is.
+fn save_progress(sqs: &Sqs, handle: &str, moved: i64) -> Result<(), AwsError> {
+    for _ in 0..8 {
+        let raw = sqs.state.get(MOVE_TASKS, handle)?;
+        let Some(mut t) = raw
+            .as_ref()
+            .and_then(|r| serde_json::from_slice::<Task>(r).ok())
+        else {
+            return Ok(());
+        };
+        t.moved = moved;
+        let ops = [
+            basalt_store::WriteOp::Check {
+                table: MOVE_TASKS.into(),
+                key: handle.to_owned(),
+                expected: raw,
+            },
+            basalt_store::WriteOp::Put {
+                table: MOVE_TASKS.into(),
+                key: handle.to_owned(),
+                value: serde_json::to_vec(&t).unwrap_or_default(),
+            },
+        ];
+        match sqs.state.batch(&ops) {
+            Err(StoreError::Conflict) => continue,
+            other => return other.map_err(Into::into),
+        }
+    }
+    Ok(())
+}
+
+/// Moves one message; whether it moved.
+fn move_one(sqs: &Sqs, task: &Task, source: &QueueRec, claim: Claim) -> bool {
     let Ok(mut m) = serde_json::from_slice::<Message>(&claim.payload) else {
         let _ = sqs.state.complete(&claim, &[]);
-        return;
+        return false;
     };
     let dest_arn = task.destination.clone().or_else(|| m.dlq_source.clone());
     let dest = dest_arn.and_then(|a| sqs.queue_by_arn(&a).ok().flatten());
@@ -269,7 +316,7 @@ fn move_one(sqs: &Sqs, task: &Task, source: &QueueRec, claim: Claim) {
         // Nowhere to go: the message stays in the dead-letter queue.
         let _ = sqs.state.release(&claim, claim.expires_ms);
         tracing::warn!(queue = %source.name, id = %claim.id, "no destination for a redriven message");
-        return;
+        return false;
     };
     m.dlq_source = None;
     let now = sqs.state.clock_ms().unwrap_or(0);
@@ -277,9 +324,15 @@ fn move_one(sqs: &Sqs, task: &Task, source: &QueueRec, claim: Claim) {
         .state
         .complete(&claim, &[crate::messages::enqueue_op(&dest, &m, now)])
     {
-        Ok(()) => sqs.notify(&dest.lease_queue()),
-        Err(StoreError::Conflict) => {}
-        Err(e) => tracing::warn!("moving a message to {}: {e}", dest.name),
+        Ok(()) => {
+            sqs.notify(&dest.lease_queue());
+            true
+        }
+        Err(StoreError::Conflict) => false,
+        Err(e) => {
+            tracing::warn!("moving a message to {}: {e}", dest.name);
+            false
+        }
     }
 }
 

@@ -27,13 +27,48 @@ fn encode(q: &QueueRec) -> Vec<u8> {
     serde_json::to_vec(q).unwrap_or_default()
 }
 
-fn save(sqs: &Sqs, q: &QueueRec) -> Result<(), AwsError> {
-    sqs.state.put(
-        QUEUES,
-        &QueueRec::key(&q.account, &q.region, &q.name),
-        &encode(q),
-    )?;
-    Ok(())
+/// Applies `f` to the queue a URL names and stores it under a precondition on the record as
+/// read, retried on a concurrent change, so that no write undoes another or brings back a
+/// queue deleted meanwhile.
+fn edit(
+    sqs: &Sqs,
+    ctx: &RequestContext,
+    input: &Value,
+    mut f: impl FnMut(&mut QueueRec) -> Result<(), AwsError>,
+) -> Result<QueueRec, AwsError> {
+    let url = required(input, "QueueUrl")?;
+    for _ in 0..16 {
+        let found = sqs.queue_by_url(ctx, url)?;
+        let key = QueueRec::key(&found.account, &found.region, &found.name);
+        let raw = sqs.state.get(QUEUES, &key)?;
+        let mut q: QueueRec = raw
+            .as_deref()
+            .and_then(|r| serde_json::from_slice(r).ok())
+            .ok_or_else(no_queue)?;
+        f(&mut q)?;
+        let ops = [
+            WriteOp::Check {
+                table: QUEUES.into(),
+                key: key.clone(),
+                expected: raw,
+            },
+            WriteOp::Put {
+                table: QUEUES.into(),
+                key,
+                value: encode(&q),
+            },
+        ];
+        match sqs.state.batch(&ops) {
+            Ok(()) => return Ok(q),
+            Err(basalt_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(error(
+        "RequestThrottled",
+        "RequestThrottled",
+        "The queue is being changed concurrently; try again.",
+    ))
 }
 
 fn tags_of(input: &Value, member: &str) -> Result<BTreeMap<String, String>, AwsError> {
@@ -75,15 +110,6 @@ pub fn create(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, A
     if fifo_attr != name.ends_with(".fifo") {
         return Err(invalid(
             "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.",
-        ));
-    }
-    if fifo_attr {
-        // FIFO queues need ordered, per-group delivery, which the lease primitive does not
-        // give yet (see the issue note); refused rather than served out of order.
-        return Err(error(
-            "UnsupportedOperation",
-            "AWS.SimpleQueueService.UnsupportedOperation",
-            "FIFO queues are not supported by Basalt yet.",
         ));
     }
     let attrs = attributes::validate(sqs, (&ctx.account_id, &ctx.region), name, given)?;
@@ -266,7 +292,7 @@ pub fn delete(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, A
         .delete(QUEUES, &QueueRec::key(&q.account, &q.region, &q.name))?;
     // The record is gone first: a crash between the two leaves unreachable items behind,
     // never a queue without its messages' home.
-    sqs.state.purge(&q.lease_queue())?;
+    purge_messages(sqs, &q)?;
     Ok(json!({}))
 }
 
@@ -289,79 +315,91 @@ pub fn get_attributes(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
 }
 
 pub fn set_attributes(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let given = input
         .get("Attributes")
         .and_then(Value::as_object)
         .ok_or_else(|| missing("Attributes"))?;
-    let attrs = attributes::validate(sqs, (&q.account, &q.region), &q.name, given)?;
-    if attrs
-        .get("FifoQueue")
-        .is_some_and(|v| q.attr("FifoQueue").as_ref() != Some(v))
-    {
-        return Err(crate::invalid_attribute_value("FifoQueue"));
-    }
-    for (k, v) in attrs {
-        // An empty policy removes it.
-        if v.is_empty()
-            && matches!(
-                k.as_str(),
-                "Policy" | "RedrivePolicy" | "RedriveAllowPolicy"
-            )
+    edit(sqs, ctx, input, |q| {
+        let attrs = attributes::validate(sqs, (&q.account, &q.region), &q.name, given)?;
+        if attrs
+            .get("FifoQueue")
+            .is_some_and(|v| q.attr("FifoQueue").as_ref() != Some(v))
         {
-            q.attributes.remove(&k);
-        } else {
-            q.attributes.insert(k, v);
+            return Err(crate::invalid_attribute_value("FifoQueue"));
         }
-    }
-    q.modified = now_ms() / 1000;
-    save(sqs, &q)?;
+        for (k, v) in attrs {
+            // An empty policy removes it.
+            if v.is_empty()
+                && matches!(
+                    k.as_str(),
+                    "Policy" | "RedrivePolicy" | "RedriveAllowPolicy"
+                )
+            {
+                q.attributes.remove(&k);
+            } else {
+                q.attributes.insert(k, v);
+            }
+        }
+        q.modified = now_ms() / 1000;
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
 pub fn purge(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let now = now_ms();
-    if q.purged_ms.is_some_and(|t| now - t < PURGE_INTERVAL_MS) {
-        return Err(error(
-            "PurgeQueueInProgress",
-            "AWS.SimpleQueueService.PurgeQueueInProgress",
-            format!(
-                "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
-                q.name
-            ),
-        ));
-    }
-    q.purged_ms = Some(now);
-    save(sqs, &q)?;
-    sqs.state.purge(&q.lease_queue())?;
+    let q = edit(sqs, ctx, input, |q| {
+        if q.purged_ms.is_some_and(|t| now - t < PURGE_INTERVAL_MS) {
+            return Err(error(
+                "PurgeQueueInProgress",
+                "AWS.SimpleQueueService.PurgeQueueInProgress",
+                format!(
+                    "Only one PurgeQueue operation on {} is allowed every 60 seconds.",
+                    q.name
+                ),
+            ));
+        }
+        q.purged_ms = Some(now);
+        Ok(())
+    })?;
+    purge_messages(sqs, &q)?;
     Ok(json!({}))
 }
 
+fn purge_messages(sqs: &Sqs, q: &QueueRec) -> Result<(), AwsError> {
+    if q.is_fifo() {
+        return crate::fifo::purge(sqs, q);
+    }
+    sqs.state.purge(&q.lease_queue())?;
+    Ok(())
+}
+
 pub fn tag(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let tags = tags_of(input, "Tags")?;
     if tags.is_empty() {
         return Err(missing("Tags"));
     }
-    q.tags.extend(tags);
-    if q.tags.len() > MAX_TAGS {
-        return Err(too_many_tags());
-    }
-    save(sqs, &q)?;
+    edit(sqs, ctx, input, |q| {
+        q.tags.extend(tags.clone());
+        if q.tags.len() > MAX_TAGS {
+            return Err(too_many_tags());
+        }
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
 pub fn untag(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let keys = input
         .get("TagKeys")
         .and_then(Value::as_array)
         .ok_or_else(|| missing("TagKeys"))?;
-    for k in keys.iter().filter_map(Value::as_str) {
-        q.tags.remove(k);
-    }
-    save(sqs, &q)?;
+    edit(sqs, ctx, input, |q| {
+        for k in keys.iter().filter_map(Value::as_str) {
+            q.tags.remove(k);
+        }
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
@@ -375,7 +413,6 @@ pub fn list_tags(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value
 
 /// The legacy permission API edits the queue's policy document, as AWS does.
 pub fn add_permission(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let label = required(input, "Label")?;
     let accounts: Vec<String> = strings(input, "AWSAccountIds");
     let actions: Vec<String> = strings(input, "Actions");
@@ -385,29 +422,31 @@ pub fn add_permission(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<
     if actions.is_empty() {
         return Err(missing("Actions"));
     }
-    let mut policy = policy_of(&q);
-    let statements = statements(&mut policy);
-    if statements
-        .iter()
-        .any(|s| s.get("Sid").and_then(Value::as_str) == Some(label))
-    {
-        return Err(invalid(format!(
-            "Value {label} for parameter Label is invalid. Reason: Already exists."
-        )));
-    }
-    let principals: Vec<String> = accounts
-        .iter()
-        .map(|a| format!("arn:aws:iam::{a}:root"))
-        .collect();
-    statements.push(json!({
-        "Sid": label,
-        "Effect": "Allow",
-        "Principal": {"AWS": if principals.len() == 1 { Value::from(principals[0].clone()) } else { Value::from(principals) }},
-        "Action": actions.iter().map(|a| format!("SQS:{a}")).collect::<Vec<_>>(),
-        "Resource": q.arn(),
-    }));
-    q.attributes.insert("Policy".into(), policy.to_string());
-    save(sqs, &q)?;
+    edit(sqs, ctx, input, |q| {
+        let mut policy = policy_of(q);
+        let statements = statements(&mut policy);
+        if statements
+            .iter()
+            .any(|s| s.get("Sid").and_then(Value::as_str) == Some(label))
+        {
+            return Err(invalid(format!(
+                "Value {label} for parameter Label is invalid. Reason: Already exists."
+            )));
+        }
+        let principals: Vec<String> = accounts
+            .iter()
+            .map(|a| format!("arn:aws:iam::{a}:root"))
+            .collect();
+        statements.push(json!({
+            "Sid": label,
+            "Effect": "Allow",
+            "Principal": {"AWS": if principals.len() == 1 { Value::from(principals[0].clone()) } else { Value::from(principals.clone()) }},
+            "Action": actions.iter().map(|a| format!("SQS:{a}")).collect::<Vec<_>>(),
+            "Resource": q.arn(),
+        }));
+        q.attributes.insert("Policy".into(), policy.to_string());
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 
@@ -416,23 +455,24 @@ pub fn remove_permission(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut q = sqs.queue_by_url(ctx, required(input, "QueueUrl")?)?;
     let label = required(input, "Label")?;
-    let mut policy = policy_of(&q);
-    let statements = statements(&mut policy);
-    let before = statements.len();
-    statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(label));
-    if statements.len() == before {
-        return Err(invalid(format!(
-            "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
-        )));
-    }
-    if statements.is_empty() {
-        q.attributes.remove("Policy");
-    } else {
-        q.attributes.insert("Policy".into(), policy.to_string());
-    }
-    save(sqs, &q)?;
+    edit(sqs, ctx, input, |q| {
+        let mut policy = policy_of(q);
+        let statements = statements(&mut policy);
+        let before = statements.len();
+        statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(label));
+        if statements.len() == before {
+            return Err(invalid(format!(
+                "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
+            )));
+        }
+        if statements.is_empty() {
+            q.attributes.remove("Policy");
+        } else {
+            q.attributes.insert("Policy".into(), policy.to_string());
+        }
+        Ok(())
+    })?;
     Ok(json!({}))
 }
 

@@ -3,7 +3,7 @@
 
 use crate::messages::{check_batch, failed, md5_of_attributes};
 use crate::model::{Attr, FIRST_RECEIVES, Message, QueueRec};
-use crate::{Sqs, error, int_param, invalid, missing, required, str_of};
+use crate::{Sqs, error, fifo, int_param, invalid, missing, required, str_of};
 use basalt_core::{AwsError, RequestContext};
 use basalt_store::{Claim, StoreError, WriteOp};
 use serde_json::{Map, Value, json};
@@ -30,24 +30,37 @@ fn invalid_receipt(handle: &str) -> AwsError {
     )
 }
 
-/// The claim a receipt handle stands for, if it is one of `q`'s.
-fn claim_of(q: &QueueRec, handle: &str) -> Result<Claim, AwsError> {
+/// What a receipt handle stands for.
+enum Handle {
+    Standard(Claim),
+    Fifo(fifo::Received),
+}
+
+/// The claim(s) a receipt handle stands for, if it is one of `q`'s.
+fn handle_of(q: &QueueRec, handle: &str) -> Result<Handle, AwsError> {
     use base64::Engine;
     let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(handle)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| invalid_receipt(handle))?;
+    if q.is_fifo() {
+        return fifo::parse_receipt(q, &decoded)
+            .map(Handle::Fifo)
+            .ok_or_else(|| invalid_receipt(handle));
+    }
     let mut parts = decoded.splitn(3, '/');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(queue), Some(id), Some(token)) if queue == q.id && !id.is_empty() => Ok(Claim {
-            queue: q.lease_queue(),
-            id: id.to_owned(),
-            payload: Vec::new(),
-            attempt: 0,
-            token: token.to_owned(),
-            expires_ms: 0,
-        }),
+        (Some(queue), Some(id), Some(token)) if queue == q.id && !id.is_empty() => {
+            Ok(Handle::Standard(Claim {
+                queue: q.lease_queue(),
+                id: id.to_owned(),
+                payload: Vec::new(),
+                attempt: 0,
+                token: token.to_owned(),
+                expires_ms: 0,
+            }))
+        }
         _ => Err(invalid_receipt(handle)),
     }
 }
@@ -136,6 +149,9 @@ pub async fn receive(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<V
 /// are dropped, and those received more often than the redrive policy allows move to the
 /// dead-letter queue, instead of being returned.
 fn take(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsError> {
+    if q.is_fifo() {
+        return take_fifo(sqs, q, asked);
+    }
     let now = sqs.clock()?;
     let claims = sqs
         .state
@@ -165,25 +181,93 @@ fn take(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsError> 
             dead_letter(sqs, q, &claim, &mut m, dlq_arn);
             continue;
         }
-        let first = if claim.attempt == 1 {
-            first_receives.push(WriteOp::Put {
-                table: FIRST_RECEIVES.into(),
-                key: claim.id.clone(),
-                value: now.to_string().into_bytes(),
-            });
-            now
-        } else {
-            sqs.state
-                .get(FIRST_RECEIVES, &claim.id)?
-                .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
-                .unwrap_or(now)
-        };
-        out.push(render(q, &claim, &m, asked, first));
+        let first = first_receive(sqs, &claim.id, claim.attempt, now, &mut first_receives)?;
+        out.push(render(&receipt(q, &claim), claim.attempt, &m, asked, first));
     }
-    if !first_receives.is_empty() {
-        sqs.state.batch(&first_receives)?;
+    if !first_receives.is_empty()
+        && let Err(e) = sqs.state.batch(&first_receives)
+    {
+        tracing::warn!(queue = %q.name, "recording first receive times: {e}");
     }
     Ok(out)
+}
+
+/// The FIFO look: whole groups in order (see `fifo.rs`).
+fn take_fifo(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsError> {
+    let received = fifo::claim(sqs, q, asked.max, asked.visibility_ms)?;
+    if received.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = sqs.clock()?;
+    let retention_ms = q.num("MessageRetentionPeriod") * 1000;
+    let redrive = q.redrive();
+    let mut first_receives = Vec::new();
+    let mut out = Vec::new();
+    // Once one message of a group is held back (moved or expired), the group's later
+    // messages in this batch are given back rather than delivered past it.
+    for (r, mut m) in received {
+        if now - m.sent_ms > retention_ms {
+            fifo::remove(sqs, q, &r, &[])?;
+            continue;
+        }
+        if let Some((dlq_arn, max)) = &redrive
+            && r.msg.attempt > *max
+        {
+            if let Ok(Some(dlq)) = sqs.queue_by_arn(dlq_arn) {
+                m.dlq_source = Some(q.arn());
+                let mut moved = m.clone();
+                moved.id = uuid::Uuid::new_v4().to_string();
+                moved.seq = None;
+                // At least once: stored in the dead-letter queue, then removed here.
+                fifo::send(sqs, &dlq, &mut moved, now)?;
+                fifo::remove(sqs, q, &r, &[])?;
+                sqs.notify(&dlq.lease_queue());
+                continue;
+            }
+        }
+        let key = format!("{}/{}", q.id, r.msg.id);
+        let first = first_receive(sqs, &key, r.msg.attempt, now, &mut first_receives)?;
+        out.push(render(
+            &fifo::receipt(q, &r),
+            r.msg.attempt,
+            &m,
+            asked,
+            first,
+        ));
+    }
+    if !first_receives.is_empty()
+        && let Err(e) = sqs.state.batch(&first_receives)
+    {
+        tracing::warn!(queue = %q.name, "recording first receive times: {e}");
+    }
+    Ok(out)
+}
+
+/// `ApproximateFirstReceiveTimestamp`: now on the first receive (recorded with `writes`),
+/// else as recorded then.
+fn first_receive(
+    sqs: &Sqs,
+    key: &str,
+    attempt: u32,
+    now: i64,
+    writes: &mut Vec<WriteOp>,
+) -> Result<i64, AwsError> {
+    if attempt == 1 {
+        writes.push(WriteOp::Put {
+            table: FIRST_RECEIVES.into(),
+            key: key.to_owned(),
+            value: now.to_string().into_bytes(),
+        });
+        return Ok(now);
+    }
+    // The messages are claimed already: a store hiccup here must not swallow them.
+    Ok(sqs
+        .state
+        .get(FIRST_RECEIVES, key)
+        .ok()
+        .flatten()
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok())
+        .unwrap_or(now))
 }
 
 fn delete_first_receive(id: &str) -> WriteOp {
@@ -214,10 +298,10 @@ fn dead_letter(sqs: &Sqs, q: &QueueRec, claim: &Claim, m: &mut Message, dlq_arn:
     }
 }
 
-fn render(q: &QueueRec, claim: &Claim, m: &Message, asked: &Asked, first_ms: i64) -> Value {
+fn render(receipt: &str, attempt: u32, m: &Message, asked: &Asked, first_ms: i64) -> Value {
     let mut msg = Map::new();
     msg.insert("MessageId".into(), m.id.clone().into());
-    msg.insert("ReceiptHandle".into(), receipt(q, claim).into());
+    msg.insert("ReceiptHandle".into(), receipt.into());
     msg.insert("MD5OfBody".into(), m.md5_body.clone().into());
     msg.insert("Body".into(), m.body.clone().into());
     let all = asked.system.iter().any(|n| n == "All");
@@ -232,13 +316,16 @@ fn render(q: &QueueRec, claim: &Claim, m: &Message, asked: &Asked, first_ms: i64
     };
     put("SenderId", Some(m.sender.clone()));
     put("SentTimestamp", Some(m.sent_ms.to_string()));
-    put("ApproximateReceiveCount", Some(claim.attempt.to_string()));
+    put("ApproximateReceiveCount", Some(attempt.to_string()));
     put(
         "ApproximateFirstReceiveTimestamp",
         Some(first_ms.to_string()),
     );
     put("AWSTraceHeader", m.trace.clone());
     put("DeadLetterQueueSourceArn", m.dlq_source.clone());
+    put("MessageGroupId", m.group.clone());
+    put("MessageDeduplicationId", m.dedup.clone());
+    put("SequenceNumber", m.seq.clone());
     if !sys.is_empty() {
         msg.insert("Attributes".into(), Value::Object(sys));
     }
@@ -277,13 +364,15 @@ fn render(q: &QueueRec, claim: &Claim, m: &Message, asked: &Asked, first_ms: i64
 /// message was deleted, or received again since) deletes nothing and is not an error, as AWS
 /// answers it.
 fn delete_one(sqs: &Sqs, q: &QueueRec, handle: &str) -> Result<(), AwsError> {
-    let claim = claim_of(q, handle)?;
-    match sqs
-        .state
-        .complete(&claim, &[delete_first_receive(&claim.id)])
-    {
-        Ok(()) | Err(StoreError::Conflict) => Ok(()),
-        Err(e) => Err(e.into()),
+    match handle_of(q, handle)? {
+        Handle::Standard(claim) => match sqs
+            .state
+            .complete(&claim, &[delete_first_receive(&claim.id)])
+        {
+            Ok(()) | Err(StoreError::Conflict) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+        Handle::Fifo(r) => fifo::remove(sqs, q, &r, &[]).map(|_| ()),
     }
 }
 
@@ -312,7 +401,7 @@ pub fn delete_batch(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Va
 
 /// Sets a received message's remaining invisibility to `seconds` from now (0: visible now).
 fn change_one(sqs: &Sqs, q: &QueueRec, handle: &str, seconds: Option<i64>) -> Result<(), AwsError> {
-    let claim = claim_of(q, handle)?;
+    let handle = handle_of(q, handle)?;
     let seconds = match seconds {
         Some(s) if (0..=43_200).contains(&s) => s,
         Some(s) => {
@@ -323,10 +412,10 @@ fn change_one(sqs: &Sqs, q: &QueueRec, handle: &str, seconds: Option<i64>) -> Re
         None => return Err(missing("VisibilityTimeout")),
     };
     let now = sqs.clock()?;
-    let result = if seconds == 0 {
-        sqs.state.release(&claim, now).map(|_| ())
-    } else {
-        sqs.state.renew(&claim, now, seconds * 1000).map(|_| ())
+    let result = match &handle {
+        Handle::Fifo(r) => fifo::change_visibility(sqs, q, r, seconds),
+        Handle::Standard(claim) if seconds == 0 => sqs.state.release(claim, now).map(|_| ()),
+        Handle::Standard(claim) => sqs.state.renew(claim, now, seconds * 1000).map(|_| ()),
     };
     match result {
         Ok(()) => {

@@ -575,8 +575,17 @@ impl BasaltS3 {
             return out;
         }
         let sequencer = self.sequencer();
-        if n.eventbridge && self.bus.has_subscribers() {
-            out.bus = Some(self.bus_event(sc, bucket, key, change, notice, &sequencer));
+        if n.eventbridge {
+            // Stored with the object's own writes, so the acknowledged change's event reaches
+            // EventBridge across a crash; the bus only wakes EventBridge's worker.
+            let ev = self.bus_event(sc, bucket, key, change, notice, &sequencer);
+            out.ops.push(WriteOp::Enqueue {
+                queue: basalt_core::events::SERVICE_EVENTS_QUEUE.into(),
+                id: ev.0.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                payload: ev.0.to_string().into_bytes(),
+                due_ms: now_ms(),
+            });
+            out.bus = Some(ev);
         }
         let targets = [
             ("sqs", &n.queues),
@@ -603,12 +612,14 @@ impl BasaltS3 {
         out
     }
 
-    /// Publishes what an announcement holds for the bus, and wakes the delivery worker.
+    /// Wakes the consumers of what an announcement stored: EventBridge (through the bus) and
+    /// the delivery worker.
     pub(super) fn announced(&self, a: Announcement) {
+        let direct = a.ops.len() > usize::from(a.bus.is_some());
         if let Some(ev) = a.bus {
             self.bus.publish(ev);
         }
-        if !a.ops.is_empty() {
+        if direct {
             self.notifier.poke();
         }
     }
