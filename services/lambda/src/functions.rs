@@ -307,6 +307,9 @@ fn apply_config(c: &mut Config, input: &Value) -> Result<(), AwsError> {
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .map(str::to_owned);
+        if let Some(arn) = &c.dead_letter {
+            crate::destinations::check_dead_letter(arn)?;
+        }
     }
     if let Some(k) = str_of(input, "KMSKeyArn") {
         c.kms_key = (!k.is_empty()).then(|| k.to_owned());
@@ -949,6 +952,18 @@ pub(crate) fn put_event_invoke_config(
         return Err(invalid_value(
             "1 validation error detected: Value at 'maximumEventAgeInSeconds' failed to satisfy constraint: Member must have value between 60 and 21600",
         ));
+    }
+    if let Some(d) = input.get("DestinationConfig") {
+        for side in ["OnSuccess", "OnFailure"] {
+            if let Some(arn) = d
+                .get(side)
+                .and_then(|s| s.get("Destination"))
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty())
+            {
+                crate::destinations::check_destination(arn)?;
+            }
+        }
     }
     let mut cfg: Map<String, Value> = if operation == "UpdateFunctionEventInvokeConfig" {
         rec.event_invoke

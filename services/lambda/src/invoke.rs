@@ -1,6 +1,7 @@
 //! Invoke: synchronous (`RequestResponse`), asynchronous (`Event`, queued durably on the
 //! store's leases and retried as AWS retries), and `DryRun`.
 
+use crate::destinations::{self, Condition, Response};
 use crate::functions::{blob_key, load, resolve_config};
 use crate::model::{self, Config, LATEST, function_arn};
 use crate::{Lambda, invalid_value, str_of};
@@ -625,6 +626,10 @@ struct Queued {
     request_id: String,
     attempt: u32,
     accepted_ms: i64,
+    /// What the previous attempt answered, for the record of an event that then grew too
+    /// old to run again.
+    #[serde(default)]
+    last: Option<Response>,
 }
 
 fn enqueue(
@@ -647,6 +652,7 @@ fn enqueue(
         request_id: ctx.request_id.clone(),
         attempt: 0,
         accepted_ms: l.state.clock_ms()?,
+        last: None,
     };
     let bytes = serde_json::to_vec(&q).map_err(|e| AwsError::internal(e.to_string()))?;
     l.state
@@ -657,31 +663,38 @@ fn enqueue(
     Ok(q.request_id)
 }
 
+/// Due items of `queue`, at most `n`, leased to this node.
+async fn claim_some(l: &Lambda, queue: &'static str, n: usize) -> Vec<basalt_store::Claim> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let (state, lease_ms) = (l.state.clone(), l.config.lease_ms);
+    tokio::task::spawn_blocking(move || {
+        let now = state.clock_ms()?;
+        state.claim(queue, now, lease_ms, n)
+    })
+    .await
+    .unwrap_or_else(|e| Err(basalt_store::StoreError::Other(e.to_string())))
+    .unwrap_or_else(|e| {
+        tracing::warn!("claiming from {queue}: {e}");
+        Vec::new()
+    })
+}
+
+/// Starts the worker of asynchronous invocations and of what they send to destinations and
+/// dead-letter queues.
 pub(crate) fn start_async_worker(l: Arc<Lambda>) {
     let wake = l
         .async_wake
         .get_or_init(|| Arc::new(tokio::sync::Notify::new()))
         .clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(8));
+    let send_slots = Arc::new(tokio::sync::Semaphore::new(16));
     tokio::spawn(async move {
         loop {
-            let permits = slots.available_permits();
-            let claimed = if permits == 0 {
-                Vec::new()
-            } else {
-                let (state, n, lease_ms) = (l.state.clone(), permits, l.config.lease_ms);
-                tokio::task::spawn_blocking(move || {
-                    let now = state.clock_ms()?;
-                    state.claim(ASYNC_QUEUE, now, lease_ms, n)
-                })
-                .await
-                .unwrap_or_else(|e| Err(basalt_store::StoreError::Other(e.to_string())))
-                .unwrap_or_else(|e| {
-                    tracing::warn!("claiming asynchronous invocations: {e}");
-                    Vec::new()
-                })
-            };
-            let idle = claimed.is_empty();
+            let claimed = claim_some(&l, ASYNC_QUEUE, slots.available_permits()).await;
+            let sends = claim_some(&l, destinations::QUEUE, send_slots.available_permits()).await;
+            let idle = claimed.is_empty() && sends.is_empty();
             for claim in claimed {
                 let Ok(permit) = slots.clone().acquire_owned().await else {
                     return;
@@ -689,6 +702,16 @@ pub(crate) fn start_async_worker(l: Arc<Lambda>) {
                 let l = l.clone();
                 tokio::spawn(async move {
                     run_queued(&l, claim).await;
+                    drop(permit);
+                });
+            }
+            for claim in sends {
+                let Ok(permit) = send_slots.clone().acquire_owned().await else {
+                    return;
+                };
+                let l = l.clone();
+                tokio::spawn(async move {
+                    destinations::run_claim(&l, claim).await;
                     drop(permit);
                 });
             }
@@ -702,8 +725,45 @@ pub(crate) fn start_async_worker(l: Arc<Lambda>) {
     });
 }
 
+/// The retry and age limits of an asynchronous invocation (its qualifier's event invoke
+/// settings, AWS's defaults otherwise).
+fn limits(settings: &Value) -> (u32, i64) {
+    let max_retries = settings
+        .get("MaximumRetryAttempts")
+        .and_then(Value::as_u64)
+        .unwrap_or(2) as u32;
+    let max_age_ms = settings
+        .get("MaximumEventAgeInSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(DEFAULT_MAX_EVENT_AGE_S)
+        * 1000;
+    (max_retries, max_age_ms)
+}
+
+/// What to do after attempt `attempt` (0 for the first) of an invocation accepted at
+/// `accepted_ms` failed at `now`: retry at the returned time, or stop for the returned
+/// reason.
+fn after_failure(
+    attempt: u32,
+    accepted_ms: i64,
+    now: i64,
+    settings: &Value,
+    delays: [i64; 2],
+) -> Result<i64, Condition> {
+    let (max_retries, max_age_ms) = limits(settings);
+    if attempt >= max_retries {
+        return Err(Condition::RetriesExhausted);
+    }
+    let due = now + delays[(attempt as usize).min(delays.len() - 1)];
+    if due - accepted_ms > max_age_ms {
+        return Err(Condition::EventAgeExceeded);
+    }
+    Ok(due)
+}
+
 /// Runs one claimed invocation, renewing its lease meanwhile; records completion, a retry or
-/// the final failure in the same transaction that removes the item.
+/// the final failure in the same transaction that removes the item, together with what goes
+/// to the invocation's destination or dead-letter queue.
 async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
     let Ok(q) = serde_json::from_slice::<Queued>(&claim.payload) else {
         tracing::warn!(
@@ -732,11 +792,41 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
         })
     };
     let ctx = RequestContext::internal(&q.account, &q.region, &l.config.endpoint);
-    let result = async {
-        let (rec, _) = load(l, &ctx, &q.name)?;
+    let loaded = load(l, &ctx, &q.name).and_then(|(rec, _)| {
         let qualifier = (q.version != LATEST).then_some(q.version.as_str());
         let config = resolve_config(l, &ctx, &rec, qualifier)?;
-        let payload = Bytes::from(B64.decode(&q.payload).unwrap_or_default());
+        Ok((rec, config))
+    });
+    let (rec, config) = match loaded {
+        Ok(found) => found,
+        Err(e) => {
+            renewer.abort();
+            let done = if e.code == "ResourceNotFoundException" {
+                // The function is gone: nothing left to run.
+                l.state.complete(&claim, &[])
+            } else {
+                // The store failed us: try again shortly, as after an expired lease.
+                let now = l.state.clock_ms().unwrap_or(q.accepted_ms);
+                l.state.release(&claim, now + 1000)
+            };
+            if let Err(e) = done {
+                tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id);
+            }
+            return;
+        }
+    };
+    let settings = rec
+        .event_invoke
+        .get(q.qualifier.as_deref().unwrap_or(LATEST))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let payload = B64.decode(&q.payload).unwrap_or_default();
+    let (_, max_age_ms) = limits(&settings);
+    let started = l.state.clock_ms().unwrap_or(q.accepted_ms);
+    // Too old to run (it waited behind others, or on a dead node's lease): discarded.
+    let response = if started - q.accepted_ms > max_age_ms {
+        None
+    } else {
         let outcome = run(
             l,
             &q.account,
@@ -745,68 +835,117 @@ async fn run_queued(l: &Arc<Lambda>, claim: basalt_store::Claim) {
             &config,
             rec.reserved_concurrency,
             q.invoked_arn.clone(),
-            payload,
+            Bytes::from(payload.clone()),
             q.request_id.clone(),
         )
-        .await?;
-        let settings = rec
-            .event_invoke
-            .get(q.qualifier.as_deref().unwrap_or(LATEST))
-            .cloned()
-            .unwrap_or(Value::Null);
-        Ok::<_, AwsError>((outcome, settings))
-    }
-    .await;
+        .await;
+        Some(match &outcome {
+            Ok(o) => match &o.result {
+                Ok(body) => (true, Response::of_body(&config.version, body, false)),
+                Err(e) => (false, Response::of_body(&config.version, &e.body, true)),
+            },
+            // Throttled or a platform failure: retried like a function error.
+            Err(e) => (false, Response::of_error(&config.version, e)),
+        })
+    };
     renewer.abort();
     let now = l.state.clock_ms().unwrap_or(q.accepted_ms);
-    let (failed, settings) = match &result {
-        Ok((o, s)) => (o.result.is_err(), s.clone()),
-        // The function is gone: nothing left to run.
-        Err(e) if e.code == "ResourceNotFoundException" => {
-            let _ = l.state.complete(&claim, &[]);
-            return;
-        }
-        // Throttled or a platform failure: retried like a function error.
-        Err(_) => (true, Value::Null),
-    };
-    let mut ops = Vec::new();
-    if failed {
-        let max_retries = settings
-            .get("MaximumRetryAttempts")
-            .and_then(Value::as_u64)
-            .unwrap_or(2) as u32;
-        let max_age_ms = settings
-            .get("MaximumEventAgeInSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(DEFAULT_MAX_EVENT_AGE_S)
-            * 1000;
-        let delays = l.config.retry_delays_ms;
-        let delay = delays[(q.attempt as usize).min(delays.len() - 1)];
-        if q.attempt < max_retries && now + delay - q.accepted_ms <= max_age_ms {
-            let next = Queued {
-                attempt: q.attempt + 1,
-                ..q.clone()
-            };
-            if let Ok(payload) = serde_json::to_vec(&next) {
-                ops.push(WriteOp::Enqueue {
-                    queue: ASYNC_QUEUE.into(),
-                    id: format!("{}#{}", q.request_id, next.attempt),
-                    payload,
-                    due_ms: now + delay,
-                });
+    let (condition, invoke_count, last) = match response {
+        Some((true, r)) => (Condition::Success, q.attempt + 1, Some(r)),
+        Some((false, r)) => {
+            match after_failure(
+                q.attempt,
+                q.accepted_ms,
+                now,
+                &settings,
+                l.config.retry_delays_ms,
+            ) {
+                Ok(due) => {
+                    let next = Queued {
+                        attempt: q.attempt + 1,
+                        last: Some(r),
+                        ..q.clone()
+                    };
+                    let mut ops = Vec::new();
+                    if let Ok(payload) = serde_json::to_vec(&next) {
+                        ops.push(WriteOp::Enqueue {
+                            queue: ASYNC_QUEUE.into(),
+                            id: format!("{}#{}", q.request_id, next.attempt),
+                            payload,
+                            due_ms: due,
+                        });
+                    }
+                    if let Err(e) = l.state.complete(&claim, &ops) {
+                        tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id);
+                    }
+                    return;
+                }
+                Err(condition) => (condition, q.attempt + 1, Some(r)),
             }
-        } else {
-            // Destinations and dead-letter queues need SQS/SNS/EventBridge, which are not
-            // built yet: the failure is logged.
-            tracing::warn!(
-                function = %q.name,
-                request_id = %q.request_id,
-                "asynchronous invocation failed after {} attempts",
-                q.attempt + 1
-            );
         }
+        None => (Condition::EventAgeExceeded, q.attempt, q.last.clone()),
+    };
+    let send = destinations::send_for(
+        &settings,
+        config.dead_letter.as_deref(),
+        &function_arn(&q.region, &q.account, &q.name),
+        &q.request_id,
+        condition,
+        invoke_count,
+        &payload,
+        last.as_ref(),
+        &config.version,
+        now,
+    );
+    let mut ops = Vec::new();
+    match &send {
+        Some(s) => ops.extend(destinations::enqueue_op(s, &q.request_id, now)),
+        None if condition != Condition::Success => tracing::warn!(
+            function = %q.name,
+            request_id = %q.request_id,
+            "asynchronous invocation failed after {invoke_count} attempts ({condition:?}); it has no destination or dead-letter queue"
+        ),
+        None => {}
     }
-    if let Err(e) = l.state.complete(&claim, &ops) {
-        tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id);
+    match l.state.complete(&claim, &ops) {
+        Ok(()) if !ops.is_empty() => {
+            if let Some(n) = l.async_wake.get() {
+                n.notify_one();
+            }
+        }
+        Ok(()) => {}
+        Err(e) => tracing::warn!("recording asynchronous invocation {}: {e}", q.request_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_stop_at_the_attempt_limit_or_the_event_age() {
+        let delays = [60_000, 120_000];
+        // AWS's defaults: two retries, six hours.
+        assert_eq!(after_failure(0, 0, 10, &Value::Null, delays), Ok(60_010));
+        assert_eq!(
+            after_failure(1, 0, 60_010, &Value::Null, delays),
+            Ok(180_010)
+        );
+        assert_eq!(
+            after_failure(2, 0, 180_010, &Value::Null, delays),
+            Err(Condition::RetriesExhausted)
+        );
+        let none = json!({"MaximumRetryAttempts": 0});
+        assert_eq!(
+            after_failure(0, 0, 10, &none, delays),
+            Err(Condition::RetriesExhausted)
+        );
+        // The first retry would come 60.01 s after the event: older than its 60 s.
+        let young = json!({"MaximumEventAgeInSeconds": 60});
+        assert_eq!(
+            after_failure(0, 0, 10, &young, delays),
+            Err(Condition::EventAgeExceeded)
+        );
+        assert_eq!(after_failure(0, 0, 0, &young, delays), Ok(60_000));
     }
 }

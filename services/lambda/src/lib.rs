@@ -5,6 +5,7 @@
 //! back at Basalt (`AWS_ENDPOINT_URL`) and temporary credentials that STS issues for the
 //! function's role. Their output goes to CloudWatch Logs (`/aws/lambda/<name>`).
 
+mod destinations;
 mod functions;
 mod invoke;
 mod layers;
