@@ -118,10 +118,11 @@ pub fn validate(
             }
             "RedrivePolicy" if !value.is_empty() => check_redrive(sqs, scope, fifo, value)?,
             "RedriveAllowPolicy" if !value.is_empty() => check_redrive_allow(value)?,
-            "Policy" if !value.is_empty() => {
-                if serde_json::from_str::<Map<String, Value>>(value).is_err() {
-                    return Err(invalid_attribute_value(k));
-                }
+            "Policy"
+                if !value.is_empty()
+                    && serde_json::from_str::<Map<String, Value>>(value).is_err() =>
+            {
+                return Err(invalid_attribute_value(k));
             }
             _ => {}
         }

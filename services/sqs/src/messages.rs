@@ -370,7 +370,7 @@ pub(crate) fn send_one(
 }
 
 /// Checks a batch's entries: 1 to 10, ids well formed and distinct.
-pub(crate) fn check_batch<'a>(input: &'a Value) -> Result<&'a Vec<Value>, AwsError> {
+pub(crate) fn check_batch(input: &Value) -> Result<&Vec<Value>, AwsError> {
     let entries = input
         .get("Entries")
         .and_then(Value::as_array)

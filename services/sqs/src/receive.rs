@@ -212,18 +212,17 @@ fn take_fifo(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsEr
         }
         if let Some((dlq_arn, max)) = &redrive
             && r.msg.attempt > *max
+            && let Ok(Some(dlq)) = sqs.queue_by_arn(dlq_arn)
         {
-            if let Ok(Some(dlq)) = sqs.queue_by_arn(dlq_arn) {
-                m.dlq_source = Some(q.arn());
-                let mut moved = m.clone();
-                moved.id = uuid::Uuid::new_v4().to_string();
-                moved.seq = None;
-                // At least once: stored in the dead-letter queue, then removed here.
-                fifo::send(sqs, &dlq, &mut moved, now)?;
-                fifo::remove(sqs, q, &r, &[])?;
-                sqs.notify(&dlq.lease_queue());
-                continue;
-            }
+            m.dlq_source = Some(q.arn());
+            let mut moved = m.clone();
+            moved.id = uuid::Uuid::new_v4().to_string();
+            moved.seq = None;
+            // At least once: stored in the dead-letter queue, then removed here.
+            fifo::send(sqs, &dlq, &mut moved, now)?;
+            fifo::remove(sqs, q, &r, &[])?;
+            sqs.notify(&dlq.lease_queue());
+            continue;
         }
         let key = format!("{}/{}", q.id, r.msg.id);
         let first = first_receive(sqs, &key, r.msg.attempt, now, &mut first_receives)?;
