@@ -9,6 +9,7 @@ mod destinations;
 mod functions;
 mod invoke;
 mod layers;
+mod mappings;
 mod model;
 mod permissions;
 mod provisioned;
@@ -16,6 +17,7 @@ mod urls;
 mod versions;
 
 pub use invoke::{ASYNC_QUEUE, LEASE_MS, RETRY_DELAYS_MS};
+pub use mappings::ESM_QUEUE;
 pub use urls::{URL_PATH, UrlRequest, UrlResponse};
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -63,6 +65,8 @@ pub struct Lambda {
     metrics: Arc<basalt_store::metrics::Metrics>,
     /// Function output and data points on their way to the store (see `invoke::telemetry`).
     telemetry: OnceLock<tokio::sync::mpsc::UnboundedSender<invoke::Telemetry>>,
+    /// Wakes the event source mapping worker when a mapping is enabled on this node.
+    esm_wake: tokio::sync::Notify,
 }
 
 pub(crate) fn invalid_value(message: impl Into<String>) -> AwsError {
@@ -186,6 +190,7 @@ impl Lambda {
             async_wake: OnceLock::new(),
             metrics: Arc::new(basalt_store::metrics::Metrics::new(store.state.clone())),
             telemetry: OnceLock::new(),
+            esm_wake: tokio::sync::Notify::new(),
         })
     }
 
@@ -207,6 +212,7 @@ impl Lambda {
     /// the nodes sharing a store share the work and a dead node's items are taken over).
     pub fn start_workers(self: &Arc<Self>) {
         invoke::start_async_worker(self.clone());
+        mappings::start_worker(self.clone());
     }
 
     /// Serves an HTTP request to the function URL `id`.
@@ -245,6 +251,8 @@ impl Service for Lambda {
             "ListProvisionedConcurrencyConfigs" => {
                 return provisioned::list(self, ctx, &input).await;
             }
+            "CreateEventSourceMapping" => return mappings::create(self, ctx, &input).await,
+            "UpdateEventSourceMapping" => return mappings::update(self, ctx, &input).await,
             _ => {}
         }
         // The rest is short storage work.
@@ -291,6 +299,9 @@ impl Service for Lambda {
             "AddPermission" => permissions::add(self, ctx, &input),
             "RemovePermission" => permissions::remove(self, ctx, &input),
             "GetPolicy" => permissions::get(self, ctx, &input),
+            "GetEventSourceMapping" => mappings::get(self, ctx, &input),
+            "ListEventSourceMappings" => mappings::list(self, ctx, &input),
+            "DeleteEventSourceMapping" => mappings::delete(self, ctx, &input),
             _ => return Err(AwsError::not_implemented("lambda", operation)),
         }?;
         Ok(out)
