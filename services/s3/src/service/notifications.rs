@@ -581,7 +581,12 @@ impl BasaltS3 {
             let ev = self.bus_event(sc, bucket, key, change, notice, &sequencer);
             out.ops.push(WriteOp::Enqueue {
                 queue: basalt_core::events::SERVICE_EVENTS_QUEUE.into(),
-                id: ev.0.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_owned(),
+                id: ev
+                    .0
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 payload: ev.0.to_string().into_bytes(),
                 due_ms: now_ms(),
             });
