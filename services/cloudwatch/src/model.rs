@@ -174,17 +174,11 @@ pub(crate) fn check_unit(unit: Option<&str>, what: &str) -> Result<(), AwsError>
 
 /// An opaque pagination token for `value`.
 pub(crate) fn token(value: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value)
+    basalt_core::page_token::encode(value)
 }
 
 pub(crate) fn untoken(token: &str) -> Result<String, AwsError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(invalid_token)
+    basalt_core::page_token::decode(token).ok_or_else(invalid_token)
 }
 
 /// The region's name as CloudWatch writes it in alarm notifications.

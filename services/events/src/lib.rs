@@ -102,16 +102,11 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 pub(crate) fn token(value: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value)
+    basalt_core::page_token::encode(value)
 }
 
 pub(crate) fn untoken(token: &str) -> Result<String, AwsError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    basalt_core::page_token::decode(token)
         .ok_or_else(|| validation("The nextToken provided is invalid."))
 }
 

@@ -130,17 +130,11 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn token(value: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value)
+    basalt_core::page_token::encode(value)
 }
 
 pub(crate) fn untoken(token: &str) -> Result<String, AwsError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| invalid("NextToken"))
+    basalt_core::page_token::decode(token).ok_or_else(|| invalid("NextToken"))
 }
 
 impl Sns {

@@ -191,17 +191,11 @@ fn scan(
 }
 
 fn token(name: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(name)
+    basalt_core::page_token::encode(name)
 }
 
 fn untoken(token: &str) -> Result<String, AwsError> {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| invalid("Invalid NextToken value."))
+    basalt_core::page_token::decode(token).ok_or_else(|| invalid("Invalid NextToken value."))
 }
 
 /// One page of queue URLs: without MaxResults, up to 1000 and no token (as AWS).
