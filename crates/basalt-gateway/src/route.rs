@@ -6,6 +6,7 @@ use crate::sigv4::Signature;
 /// Checked against the vendored models by a test.
 pub const TARGET_PREFIXES: &[(&str, &str)] = &[
     ("DynamoDB_20120810", "dynamodb"),
+    ("DynamoDBStreams_20120810", "dynamodbstreams"),
     ("AmazonSQS", "sqs"),
     ("AWSStepFunctions", "stepfunctions"),
     ("AWSEvents", "events"),
@@ -40,7 +41,7 @@ pub fn services_for_signing_name(name: &str) -> &'static [&'static str] {
         ],
         "states" => &["stepfunctions"],
         "monitoring" => &["cloudwatch"],
-        "dynamodb" => &["dynamodb"],
+        "dynamodb" => &["dynamodb", "dynamodbstreams"],
         "sqs" => &["sqs"],
         "sns" => &["sns"],
         "kinesis" => &["kinesis"],

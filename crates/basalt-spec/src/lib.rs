@@ -423,6 +423,7 @@ pub const SERVICES: &[&str] = &[
     "sts",
     "glue",
     "iam",
+    "dynamodbstreams",
 ];
 
 fn vendored(service: &str) -> Option<&'static [u8]> {
@@ -458,7 +459,8 @@ fn vendored(service: &str) -> Option<&'static [u8]> {
         "transcribe",
         "sts",
         "glue",
-        "iam"
+        "iam",
+        "dynamodbstreams"
     )
 }
 

@@ -1,0 +1,1 @@
+//! PartiQL statements as DynamoDB runs them, as a plain library (no I/O).

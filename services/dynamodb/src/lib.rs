@@ -1,0 +1,1 @@
+//! Amazon DynamoDB (botocore service `dynamodb`) and DynamoDB Streams (`dynamodbstreams`).
