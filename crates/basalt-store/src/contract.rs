@@ -34,7 +34,8 @@ macro_rules! state_contract_tests {
             basics, ordering_is_byte_order, prefix_edge_cases, missing_keys, large_and_empty_values,
             batch_atomicity, check_and_set_under_concurrent_writers,
             create_if_absent_under_concurrent_writers, due_order_and_leases,
-            completion_is_atomic_with_results, clock_is_the_stores, counts_and_purge);
+            completion_is_atomic_with_results, clock_is_the_stores, counts_and_purge,
+            ranges_both_ways);
         #[test]
         fn concurrent_workers_complete_each_item_once() {
             if let Some(b) = $open() {
@@ -226,6 +227,32 @@ pub fn ordering_is_byte_order(s: &dyn StateStore) {
         paged.extend(page);
     }
     assert_eq!(paged, expected);
+}
+
+/// `range`: inclusive low, exclusive high, both directions, limits, empty and inverted ranges,
+/// other tables untouched.
+pub fn ranges_both_ways(s: &dyn StateStore) {
+    for k in ["a", "b", "b\u{0}", "ba", "c", "d", "é"] {
+        s.put("rng", k, k.as_bytes()).unwrap();
+    }
+    s.put("rng2", "b", b"other").unwrap();
+    assert_eq!(
+        keys(s.range("rng", "b", "c", false, 10).unwrap()),
+        ["b", "b\u{0}", "ba"]
+    );
+    assert_eq!(
+        keys(s.range("rng", "b", "c", true, 10).unwrap()),
+        ["ba", "b\u{0}", "b"]
+    );
+    assert_eq!(keys(s.range("rng", "b", "d", true, 2).unwrap()), ["c", "ba"]);
+    assert_eq!(keys(s.range("rng", "a", "\u{10ffff}", false, 2).unwrap()), ["a", "b"]);
+    assert_eq!(keys(s.range("rng", "d", "\u{10ffff}", true, 10).unwrap()), ["é", "d"]);
+    assert!(s.range("rng", "c", "b", false, 10).unwrap().is_empty());
+    assert!(s.range("rng", "b", "b", true, 10).unwrap().is_empty());
+    assert!(s.range("rng", "a", "z", false, 0).unwrap().is_empty());
+    assert!(s.range("none", "a", "z", false, 10).unwrap().is_empty());
+    let got = s.range("rng", "b", "b\u{1}", false, 10).unwrap();
+    assert_eq!(got, [("b".to_owned(), b"b".to_vec()), ("b\u{0}".to_owned(), b"b\0".to_vec())]);
 }
 
 /// Empty prefixes, prefixes of high code points (whose last UTF-8 bytes are 0xBF, next to the

@@ -105,6 +105,8 @@ const SQL_SCAN_BOUNDED: &str = "SELECT key, value FROM kv WHERE tbl = $1 AND key
      AND key < $3 ORDER BY key LIMIT $4";
 const SQL_SCAN_OPEN: &str =
     "SELECT key, value FROM kv WHERE tbl = $1 AND key >= $2 ORDER BY key LIMIT $3";
+const SQL_RANGE_DESC: &str = "SELECT key, value FROM kv WHERE tbl = $1 AND key >= $2 \
+     AND key < $3 ORDER BY key DESC LIMIT $4";
 const SQL_ENQUEUE: &str = "INSERT INTO work (queue, id, payload, due, token, expires, attempts) \
      VALUES ($1, $2, $3, $4, NULL, NULL, 0) ON CONFLICT (queue, id) DO UPDATE \
      SET payload = excluded.payload, due = excluded.due, token = NULL, expires = NULL, \
@@ -133,6 +135,7 @@ struct Statements {
     lock: Statement,
     scan_bounded: Statement,
     scan_open: Statement,
+    range_desc: Statement,
     enqueue: Statement,
     claim: Statement,
     renew: Statement,
@@ -152,6 +155,7 @@ impl Statements {
             lock: c.prepare(SQL_LOCK)?,
             scan_bounded: c.prepare(SQL_SCAN_BOUNDED)?,
             scan_open: c.prepare(SQL_SCAN_OPEN)?,
+            range_desc: c.prepare(SQL_RANGE_DESC)?,
             enqueue: c.prepare(SQL_ENQUEUE)?,
             claim: c.prepare(SQL_CLAIM)?,
             renew: c.prepare(SQL_RENEW)?,
@@ -754,6 +758,34 @@ impl StateStore for PgState {
                     .map_err(|_| StoreError::Other("non-UTF-8 key".into()))
             })
             .collect()
+    }
+
+    fn range(
+        &self,
+        table: &str,
+        lo: &str,
+        hi: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if limit == 0 || lo >= hi {
+            return Ok(Vec::new());
+        }
+        let limit = limit_param(limit);
+        let (table, lo, hi) = (table.to_owned(), lo.as_bytes().to_vec(), hi.as_bytes().to_vec());
+        let rows = self.run(Kind::Read, move |c| {
+            let st = if reverse {
+                &c.st.range_desc
+            } else {
+                &c.st.scan_bounded
+            };
+            let mut out = Vec::new();
+            for r in c.client.query(st, &[&table, &lo, &hi, &limit])? {
+                out.push((r.try_get::<_, Vec<u8>>(0)?, r.try_get::<_, Vec<u8>>(1)?));
+            }
+            Ok(out)
+        })?;
+        crate::state::utf8_keys(rows)
     }
 
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {

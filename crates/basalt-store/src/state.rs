@@ -58,6 +58,17 @@ pub trait StateStore: Send + Sync + 'static {
         start_after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Keys `k` with `lo <= k < hi`, ascending (or descending when `reverse`), at most
+    /// `limit`: the ranges of ordered key encodings (DynamoDB's sort keys), read from either
+    /// end without touching what lies outside them.
+    fn range(
+        &self,
+        table: &str,
+        lo: &str,
+        hi: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// All-or-nothing.
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
 
@@ -112,6 +123,17 @@ pub trait StateStore: Send + Sync + 'static {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64))
     }
+}
+
+/// Keys read as bytes back to strings (every key was written as one).
+pub(crate) fn utf8_keys(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    rows.into_iter()
+        .map(|(k, v)| {
+            String::from_utf8(k)
+                .map(|k| (k, v))
+                .map_err(|_| StoreError::Other("non-UTF-8 key".into()))
+        })
+        .collect()
 }
 
 /// Smallest byte string greater than every string that starts with `prefix`
@@ -178,6 +200,8 @@ const SQL_COUNTS: &str = "SELECT COUNT(*), \
      FROM work WHERE queue = ?1";
 const SQL_SCAN_OPEN: &str =
     "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 ORDER BY key LIMIT ?3";
+const SQL_RANGE_DESC: &str = "SELECT key, value FROM kv WHERE tbl = ?1 AND key >= ?2 AND key < ?3 \
+                              ORDER BY key DESC LIMIT ?4";
 
 impl SqliteState {
     /// Opens or creates the database file. Cheap: a few pragmas, no scans.
@@ -385,6 +409,35 @@ impl StateStore for SqliteState {
                         .map_err(|_| StoreError::Other("non-UTF-8 key".into()))
                 })
                 .collect()
+        })
+    }
+
+    fn range(
+        &self,
+        table: &str,
+        lo: &str,
+        hi: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if limit == 0 || lo >= hi {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = if reverse {
+            SQL_RANGE_DESC
+        } else {
+            SQL_SCAN_BOUNDED
+        };
+        self.with_reader(|c| {
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = c
+                .prepare_cached(sql)?
+                .query_map(
+                    params![table, lo.as_bytes(), hi.as_bytes(), limit],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?
+                .collect::<Result<_, _>>()?;
+            utf8_keys(rows)
         })
     }
 
@@ -619,6 +672,30 @@ impl StateStore for MemoryState {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    fn range(
+        &self,
+        table: &str,
+        lo: &str,
+        hi: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        let g = self.tables.read();
+        let Some(t) = g.get(table) else {
+            return Ok(Vec::new());
+        };
+        let r = t.range::<str, _>((Bound::Included(lo), Bound::Excluded(hi)));
+        let pair = |(k, v): (&String, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            r.rev().take(limit).map(pair).collect()
+        } else {
+            r.take(limit).map(pair).collect()
+        })
     }
 
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError> {

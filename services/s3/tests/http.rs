@@ -459,6 +459,17 @@ impl basalt_store::StateStore for Flaky {
         self.check()?;
         self.inner.scan(t, p, after, limit)
     }
+    fn range(
+        &self,
+        t: &str,
+        lo: &str,
+        hi: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, basalt_store::StoreError> {
+        self.check()?;
+        self.inner.range(t, lo, hi, reverse, limit)
+    }
     fn batch(&self, ops: &[basalt_store::WriteOp]) -> Result<(), basalt_store::StoreError> {
         self.check()?;
         self.inner.batch(ops)
