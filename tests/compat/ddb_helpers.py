@@ -5,6 +5,7 @@ Exact error messages asserted in these suites come from the DynamoDB Developer G
 quotes them, otherwise from nubo-db/dynamodb-conformance (a suite whose expectations are
 recorded against real DynamoDB; its file is named next to each such assertion).
 
+`assert_error(e, code, message)` judges the code always and the message only against Basalt.
 `basalt_only`: a few behaviours are modelled differently by moto's server (the development
 peer, reached through BASALT_ENDPOINT). A test that needs them requests this fixture; it is
 skipped when the endpoint is not Basalt, and each use carries a comment naming the AWS page
@@ -12,6 +13,8 @@ that defines the behaviour.
 """
 from __future__ import annotations
 
+import functools
+import os
 import time
 import urllib.request
 
@@ -28,6 +31,21 @@ def error(e) -> tuple[str, str]:
     exc = e.value if hasattr(e, "value") else e
     err = exc.response["Error"]
     return err["Code"], err.get("Message", "")
+
+
+def assert_error(e, code, message=None):
+    """The error's code, and its message when the server is Basalt: moto's server words many
+    messages its own way, so against it only the codes are judged."""
+    got_code, got_message = error(e)
+    assert got_code == code, (got_code, got_message)
+    if message is not None and endpoint_is_basalt():
+        assert got_message == message
+
+
+@functools.cache
+def endpoint_is_basalt() -> bool:
+    ext = os.environ.get("BASALT_ENDPOINT")
+    return is_basalt(ext) if ext else True
 
 
 def is_basalt(endpoint: str) -> bool:
