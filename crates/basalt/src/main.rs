@@ -270,6 +270,9 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(sns.clone());
         let events = basalt_events::Events::new(store.state.clone());
         registry.register(events.clone());
+        let dynamodb = basalt_dynamodb::DynamoDb::new(store.state.clone());
+        registry.register(dynamodb.clone());
+        registry.register(basalt_dynamodb::DynamoDbStreams::new(dynamodb.clone()));
         let lambda = lambda::build(
             &cfg,
             &store,
@@ -327,6 +330,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         events.start_workers(Some(bus.clone()));
         cloudwatch.set_registry(registry.clone());
         cloudwatch.start_workers();
+        dynamodb.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),
