@@ -41,7 +41,13 @@ pub(crate) fn condition(e: &Expr, params: &[AttributeValue]) -> Result<Condition
             op.symbol()
         ))),
         Expr::Binary(op, l, r, _) => compare(*op, l, r, params),
-        Expr::Between { subject, low, high, negated, .. } => {
+        Expr::Between {
+            subject,
+            low,
+            high,
+            negated,
+            ..
+        } => {
             let value = operand(subject, params)?;
             let low = operand(low, params)?;
             let high = operand(high, params)?;
@@ -51,13 +57,20 @@ pub(crate) fn condition(e: &Expr, params: &[AttributeValue]) -> Result<Condition
             let c = Condition::between(value, low, high);
             Ok(if *negated { Condition::not(c) } else { c })
         }
-        Expr::In { subject, list, negated, .. } => {
+        Expr::In {
+            subject,
+            list,
+            negated,
+            ..
+        } => {
             let invalid = || {
                 PartiqlError::msg(
                     "IN operator must have a left hand argument of type Variable Reference and right hand argument of type Seq with at least one member",
                 )
             };
-            let Expr::Path(p) = subject.as_ref() else { return Err(invalid()) };
+            let Expr::Path(p) = subject.as_ref() else {
+                return Err(invalid());
+            };
             if list.is_empty() {
                 return Err(invalid());
             }
@@ -68,16 +81,19 @@ pub(crate) fn condition(e: &Expr, params: &[AttributeValue]) -> Result<Condition
             let c = Condition::is_in(Operand::path(path(p)), list);
             Ok(if *negated { Condition::not(c) } else { c })
         }
-        Expr::Is { subject, type_name, negated, .. } => is(subject, type_name, *negated),
-        Expr::Call(name, args, pos) => {
-            function(name, args, params).unwrap_or_else(|| {
-                Err(PartiqlError(format!(
-                    "Unrecognized function: {} at {}",
-                    name.to_ascii_lowercase(),
-                    pos.at()
-                )))
-            })
-        }
+        Expr::Is {
+            subject,
+            type_name,
+            negated,
+            ..
+        } => is(subject, type_name, *negated),
+        Expr::Call(name, args, pos) => function(name, args, params).unwrap_or_else(|| {
+            Err(PartiqlError(format!(
+                "Unrecognized function: {} at {}",
+                name.to_ascii_lowercase(),
+                pos.at()
+            )))
+        }),
         _ => Err(PartiqlError::msg(
             "WHERE clause must contain an expression that resolves to a boolean",
         )),
@@ -86,9 +102,16 @@ pub(crate) fn condition(e: &Expr, params: &[AttributeValue]) -> Result<Condition
 
 /// `l <op> r`. A boolean function compared with TRUE or FALSE is the function or its negation
 /// (DynamoDB runs `attribute_exists(a) = true`).
-fn compare(op: BinOp, l: &Expr, r: &Expr, params: &[AttributeValue]) -> Result<Condition, PartiqlError> {
+fn compare(
+    op: BinOp,
+    l: &Expr,
+    r: &Expr,
+    params: &[AttributeValue],
+) -> Result<Condition, PartiqlError> {
     if matches!(l, Expr::Missing(_)) || matches!(r, Expr::Missing(_)) {
-        return Err(PartiqlError::msg("MISSING must be compared using IS operator"));
+        return Err(PartiqlError::msg(
+            "MISSING must be compared using IS operator",
+        ));
     }
     for (f, b) in [(l, r), (r, l)] {
         if let (Expr::Call(name, args, _), Expr::Bool(truth, _)) = (f, b)
@@ -96,7 +119,11 @@ fn compare(op: BinOp, l: &Expr, r: &Expr, params: &[AttributeValue]) -> Result<C
             && let Some(c) = function(name, args, params)
         {
             let c = c?;
-            return Ok(if *truth == (op == BinOp::Eq) { c } else { Condition::not(c) });
+            return Ok(if *truth == (op == BinOp::Eq) {
+                c
+            } else {
+                Condition::not(c)
+            });
         }
     }
     let cmp = match op {
@@ -120,7 +147,10 @@ fn compare(op: BinOp, l: &Expr, r: &Expr, params: &[AttributeValue]) -> Result<C
 /// other side is (DynamoDB checks the operand alone).
 fn orderable(o: &Operand, op: &str) -> Result<(), PartiqlError> {
     if let Operand::Value(v) = o
-        && !matches!(v, AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_))
+        && !matches!(
+            v,
+            AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+        )
     {
         return Err(PartiqlError(format!(
             "Incorrect operand type for operator or function; operator or function: {op}, operand type: {}",
@@ -134,13 +164,17 @@ fn orderable(o: &Operand, op: &str) -> Result<(), PartiqlError> {
 fn operand(e: &Expr, params: &[AttributeValue]) -> Result<Operand, PartiqlError> {
     match e {
         Expr::Path(p) => Ok(Operand::path(path(p))),
-        Expr::Missing(_) => Err(PartiqlError::msg("MISSING must be compared using IS operator")),
+        Expr::Missing(_) => Err(PartiqlError::msg(
+            "MISSING must be compared using IS operator",
+        )),
         Expr::Call(name, args, pos) => {
             if name.eq_ignore_ascii_case("size") {
                 let [arg] = args.as_slice() else {
                     return Err(operand_count("size", args.len()));
                 };
-                let Expr::Path(p) = arg else { return Err(needs_path("size")) };
+                let Expr::Path(p) = arg else {
+                    return Err(needs_path("size"));
+                };
                 return Ok(Operand::size(path(p)));
             }
             Err(PartiqlError(format!(
@@ -153,9 +187,9 @@ fn operand(e: &Expr, params: &[AttributeValue]) -> Result<Operand, PartiqlError>
             "Unsupported operator in Condition Expression. Operator: {}",
             op.symbol()
         ))),
-        Expr::Not(..) | Expr::Between { .. } | Expr::In { .. } | Expr::Is { .. } => {
-            Err(PartiqlError::msg("WHERE clause must contain an expression that resolves to a boolean"))
-        }
+        Expr::Not(..) | Expr::Between { .. } | Expr::In { .. } | Expr::Is { .. } => Err(
+            PartiqlError::msg("WHERE clause must contain an expression that resolves to a boolean"),
+        ),
         literal => Ok(Operand::value(value_of(literal, params)?)),
     }
 }
@@ -173,7 +207,11 @@ fn needs_path(name: &str) -> PartiqlError {
 }
 
 /// The boolean condition functions; `None` when `name` is not one of them.
-fn function(name: &str, args: &[Expr], params: &[AttributeValue]) -> Option<Result<Condition, PartiqlError>> {
+fn function(
+    name: &str,
+    args: &[Expr],
+    params: &[AttributeValue],
+) -> Option<Result<Condition, PartiqlError>> {
     let lower = name.to_ascii_lowercase();
     let arity = match lower.as_str() {
         "attribute_exists" | "attribute_not_exists" => 1,

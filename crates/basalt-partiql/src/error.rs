@@ -12,7 +12,9 @@ impl PartiqlError {
     /// says about text it cannot read (the detail is empty for a literal or character it
     /// cannot read at all).
     pub(crate) fn malformed(detail: &str) -> PartiqlError {
-        PartiqlError(format!("Statement wasn't well formed, can't be processed: {detail}"))
+        PartiqlError(format!(
+            "Statement wasn't well formed, can't be processed: {detail}"
+        ))
     }
 
     /// "Unsupported operation: <what>".

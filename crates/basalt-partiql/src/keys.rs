@@ -27,7 +27,12 @@ pub(crate) fn conjuncts(c: &Condition) -> Vec<&Condition> {
 
 /// `name = value` (either way round) on a top-level attribute.
 fn equality<'a>(c: &'a Condition) -> Option<(&'a str, &'a AttributeValue)> {
-    let Condition::Compare { left, op: Comparator::Eq, right } = c else {
+    let Condition::Compare {
+        left,
+        op: Comparator::Eq,
+        right,
+    } = c
+    else {
         return None;
     };
     match (left, right) {
@@ -54,7 +59,9 @@ pub(crate) fn full_key(
     let mut key = Item::new();
     if let Some(c) = condition {
         for term in conjuncts(c) {
-            let Some((name, v)) = equality(term) else { continue };
+            let Some((name, v)) = equality(term) else {
+                continue;
+            };
             if name != hash && Some(name) != range {
                 continue;
             }
@@ -70,7 +77,11 @@ pub(crate) fn full_key(
         }
     }
     let complete = key.contains_key(hash) && range.is_none_or(|r| key.contains_key(r));
-    if complete { Ok(key) } else { Err(PartiqlError::msg(INCOMPLETE_KEY)) }
+    if complete {
+        Ok(key)
+    } else {
+        Err(PartiqlError::msg(INCOMPLETE_KEY))
+    }
 }
 
 /// Whether every conjunct is a key equality (a plain GetItem, as the reads of
@@ -97,10 +108,16 @@ pub(crate) fn query_keys(
         let ranges = range.map(|r| branch_ranges(&branch, r)).unwrap_or_default();
         for h in hashes {
             if ranges.is_empty() {
-                out.push(ResolvedKey { hash: h.clone(), range: None });
+                out.push(ResolvedKey {
+                    hash: h.clone(),
+                    range: None,
+                });
             }
             for r in &ranges {
-                out.push(ResolvedKey { hash: h.clone(), range: Some(r.clone()) });
+                out.push(ResolvedKey {
+                    hash: h.clone(),
+                    range: Some(r.clone()),
+                });
             }
         }
     }
@@ -145,7 +162,11 @@ fn branch_hashes<'a>(branch: &[&'a Condition], hash: &str) -> Option<Vec<&'a Att
                 continue;
             }
             vec![v]
-        } else if let Condition::In { value: Operand::Path(p), list } = term {
+        } else if let Condition::In {
+            value: Operand::Path(p),
+            list,
+        } = term
+        {
             if top_level(p) != Some(hash) {
                 continue;
             }
@@ -204,9 +225,11 @@ fn branch_ranges(branch: &[&Condition], range: &str) -> Vec<RangeCondition> {
                 };
                 return vec![rc];
             }
-            Condition::Between { value: Operand::Path(p), low: Operand::Value(lo), high: Operand::Value(hi) }
-                if top_level(p) == Some(range) =>
-            {
+            Condition::Between {
+                value: Operand::Path(p),
+                low: Operand::Value(lo),
+                high: Operand::Value(hi),
+            } if top_level(p) == Some(range) => {
                 return vec![RangeCondition::Between(lo.clone(), hi.clone())];
             }
             Condition::Function(Function::BeginsWith(Operand::Path(p), Operand::Value(v)))
@@ -214,7 +237,10 @@ fn branch_ranges(branch: &[&Condition], range: &str) -> Vec<RangeCondition> {
             {
                 return vec![RangeCondition::BeginsWith(v.clone())];
             }
-            Condition::In { value: Operand::Path(p), list } if top_level(p) == Some(range) => {
+            Condition::In {
+                value: Operand::Path(p),
+                list,
+            } if top_level(p) == Some(range) => {
                 let eqs: Option<Vec<RangeCondition>> = list
                     .iter()
                     .map(|o| match o {

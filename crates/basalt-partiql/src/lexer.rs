@@ -55,8 +55,8 @@ impl Token {
 
 /// Operators, longest first so that `<<` wins over `<` and `<>` over `<`.
 const PUNCTS: &[&str] = &[
-    "<<", ">>", "<>", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".", ":", ";", "=",
-    "<", ">", "+", "-", "*", "?",
+    "<<", ">>", "<>", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ",", ".", ":", ";", "=", "<",
+    ">", "+", "-", "*", "?",
 ];
 
 /// Splits `src` into tokens, ending with [`Tok::Eof`]. What DynamoDB cannot read at all
@@ -145,7 +145,8 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, PartiqlError> {
             Tok::Num(text)
         } else if c.is_alphabetic() || c == '_' || c == '$' {
             let mut j = i + 1;
-            while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '$')
+            while j < chars.len()
+                && (chars[j].is_alphanumeric() || chars[j] == '_' || chars[j] == '$')
             {
                 j += 1;
             }
@@ -162,9 +163,19 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, PartiqlError> {
             if *p == "?" { Tok::Param } else { Tok::Punct(p) }
         };
         let len = u32::try_from(i - start).unwrap_or(u32::MAX);
-        out.push(Token { tok, line: start_line, col: start_col, len });
+        out.push(Token {
+            tok,
+            line: start_line,
+            col: start_col,
+            len,
+        });
     }
-    out.push(Token { tok: Tok::Eof, line, col, len: 0 });
+    out.push(Token {
+        tok: Tok::Eof,
+        line,
+        col,
+        len: 0,
+    });
     Ok(out)
 }
 

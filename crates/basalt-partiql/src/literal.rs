@@ -8,7 +8,10 @@ use crate::syntax::Expr;
 use basalt_dynamodb_expr::{AttributeValue, Item, Number};
 
 /// The value of a literal expression, with `?` bound to `params` (already counted).
-pub(crate) fn value_of(e: &Expr, params: &[AttributeValue]) -> Result<AttributeValue, PartiqlError> {
+pub(crate) fn value_of(
+    e: &Expr,
+    params: &[AttributeValue],
+) -> Result<AttributeValue, PartiqlError> {
     convert(e, params, "root")
 }
 
@@ -29,7 +32,9 @@ fn convert(e: &Expr, params: &[AttributeValue], at: &str) -> Result<AttributeVal
         Expr::Map(entries, _) => AttributeValue::M(map(entries, params, at)?),
         Expr::Bag(items, _) => bag(items, params, at)?,
         Expr::Missing(_) => {
-            return Err(PartiqlError(format!("Unsupported data type: MISSING under key {at}")));
+            return Err(PartiqlError(format!(
+                "Unsupported data type: MISSING under key {at}"
+            )));
         }
         Expr::Call(name, _, pos) => {
             return Err(PartiqlError(format!(
@@ -65,7 +70,9 @@ pub(crate) fn map(
         };
         let value = convert(v, params, &format!("{at}.{key}"))?;
         if out.contains_key(&key) {
-            return Err(PartiqlError(format!("Duplicate keys in tuple. Key: {key} under {at}")));
+            return Err(PartiqlError(format!(
+                "Duplicate keys in tuple. Key: {key} under {at}"
+            )));
         }
         out.insert(key, value);
     }
@@ -91,7 +98,9 @@ pub(crate) fn item(
         };
         let value = convert(v, params, "root")?;
         if out.contains_key(&key) {
-            return Err(PartiqlError(format!("Duplicate keys in tuple. Key: {key} under root")));
+            return Err(PartiqlError(format!(
+                "Duplicate keys in tuple. Key: {key} under root"
+            )));
         }
         out.insert(key, value);
     }
@@ -99,7 +108,11 @@ pub(crate) fn item(
 }
 
 /// A `<<...>>` literal: a string, number or binary set by its members' type.
-fn bag(items: &[Expr], params: &[AttributeValue], at: &str) -> Result<AttributeValue, PartiqlError> {
+fn bag(
+    items: &[Expr],
+    params: &[AttributeValue],
+    at: &str,
+) -> Result<AttributeValue, PartiqlError> {
     if items.is_empty() {
         return Err(PartiqlError::msg("Empty bags are not supported"));
     }
@@ -133,7 +146,9 @@ fn bag(items: &[Expr], params: &[AttributeValue], at: &str) -> Result<AttributeV
         AttributeValue::S(_) => {
             let mut out: Vec<String> = Vec::new();
             for v in values {
-                let AttributeValue::S(s) = v else { return Err(unsupported()) };
+                let AttributeValue::S(s) = v else {
+                    return Err(unsupported());
+                };
                 if out.contains(&s) {
                     return Err(duplicates("."));
                 }
@@ -144,7 +159,9 @@ fn bag(items: &[Expr], params: &[AttributeValue], at: &str) -> Result<AttributeV
         AttributeValue::N(_) => {
             let mut out: Vec<Number> = Vec::new();
             for v in values {
-                let AttributeValue::N(n) = v else { return Err(unsupported()) };
+                let AttributeValue::N(n) = v else {
+                    return Err(unsupported());
+                };
                 if out.contains(&n) {
                     return Err(duplicates(&format!("! under {at}")));
                 }
@@ -155,7 +172,9 @@ fn bag(items: &[Expr], params: &[AttributeValue], at: &str) -> Result<AttributeV
         AttributeValue::B(_) => {
             let mut out: Vec<Vec<u8>> = Vec::new();
             for v in values {
-                let AttributeValue::B(b) = v else { return Err(unsupported()) };
+                let AttributeValue::B(b) = v else {
+                    return Err(unsupported());
+                };
                 if out.contains(&b) {
                     return Err(duplicates("."));
                 }
@@ -200,7 +219,11 @@ mod tests {
     /// The INSERT item of `INSERT INTO t VALUE <lit>`, bound to `params`.
     fn insert_item(lit: &str, params: &[AttributeValue]) -> Result<Item, PartiqlError> {
         let p = parse(&format!("INSERT INTO t VALUE {lit}")).unwrap();
-        let SynStatement::Insert { item: Expr::Map(entries, _), .. } = p.stmt else {
+        let SynStatement::Insert {
+            item: Expr::Map(entries, _),
+            ..
+        } = p.stmt
+        else {
             panic!("not a map insert")
         };
         item(&entries, params)
@@ -221,23 +244,42 @@ mod tests {
         assert_eq!(it["n"], n("-7310000"));
         assert_eq!(it["b"], AttributeValue::Bool(true));
         assert_eq!(it["z"], AttributeValue::Null);
-        assert_eq!(it["l"], AttributeValue::L(vec![n("1"), AttributeValue::S("x".into())]));
-        assert_eq!(it["m"], AttributeValue::M(Item::from([("k".to_string(), n("2"))])));
+        assert_eq!(
+            it["l"],
+            AttributeValue::L(vec![n("1"), AttributeValue::S("x".into())])
+        );
+        assert_eq!(
+            it["m"],
+            AttributeValue::M(Item::from([("k".to_string(), n("2"))]))
+        );
         assert_eq!(it["ss"], AttributeValue::Ss(vec!["a".into(), "b".into()]));
-        assert_eq!(it["ns"], AttributeValue::Ns(vec![Number::parse("1").unwrap(), Number::parse("4.5").unwrap()]));
+        assert_eq!(
+            it["ns"],
+            AttributeValue::Ns(vec![
+                Number::parse("1").unwrap(),
+                Number::parse("4.5").unwrap()
+            ])
+        );
         assert_eq!(it["p"], AttributeValue::B(vec![1, 2]));
     }
 
     #[test]
     fn number_limits_name_their_place() {
         let overflow = "Number overflow. Attempting to store a number with magnitude larger than supported range";
-        assert_eq!(insert_item("{'pk': 1e126}", &[]).unwrap_err().0, format!("{overflow} under root"));
         assert_eq!(
-            insert_item("{'pk': 1, 'm': {'x': 1e126}}", &[]).unwrap_err().0,
+            insert_item("{'pk': 1e126}", &[]).unwrap_err().0,
+            format!("{overflow} under root")
+        );
+        assert_eq!(
+            insert_item("{'pk': 1, 'm': {'x': 1e126}}", &[])
+                .unwrap_err()
+                .0,
             format!("{overflow} under root.x")
         );
         assert_eq!(
-            insert_item("{'pk': 1, 'l': [1, 1e126]}", &[]).unwrap_err().0,
+            insert_item("{'pk': 1, 'l': [1, 1e126]}", &[])
+                .unwrap_err()
+                .0,
             format!("{overflow} under root[1]")
         );
         assert_eq!(
@@ -245,7 +287,9 @@ mod tests {
             "Number underflow. Attempting to store a number with magnitude smaller than supported range under root"
         );
         assert_eq!(
-            insert_item("{'pk': 123456789012345678901234567890123456789}", &[]).unwrap_err().0,
+            insert_item("{'pk': 123456789012345678901234567890123456789}", &[])
+                .unwrap_err()
+                .0,
             "Attempting to store more than 38 significant digits in a Number under root"
         );
     }
@@ -263,7 +307,10 @@ mod tests {
 
     #[test]
     fn bags() {
-        assert_eq!(insert_item("{'s': <<>>}", &[]).unwrap_err().0, "Empty bags are not supported");
+        assert_eq!(
+            insert_item("{'s': <<>>}", &[]).unwrap_err().0,
+            "Empty bags are not supported"
+        );
         assert_eq!(
             insert_item("{'s': <<'x', 'x'>>}", &[]).unwrap_err().0,
             "One or more parameter values were invalid: Input collection [x, x] contains duplicates."

@@ -7,16 +7,34 @@
 use crate::error::{INCOMPLETE_KEY, PartiqlError};
 use crate::keywords::is_keyword;
 use crate::lexer::{Tok, Token, lex};
-use crate::syntax::{Assignment, BinOp, Expr, Pos, ReturningSyn, Source, Step, SynPath, SynStatement};
+use crate::syntax::{
+    Assignment, BinOp, Expr, Pos, ReturningSyn, Source, Step, SynPath, SynStatement,
+};
 
 /// Deeper nesting than this is refused rather than risking the stack on hostile input.
 const MAX_DEPTH: usize = 200;
 
 /// Function names that are also reserved words and still call (`size(a)`, `EXISTS(...)`).
 const FUNCTION_KEYWORDS: &[&str] = &[
-    "exists", "count", "avg", "max", "min", "sum", "substring", "char_length",
-    "character_length", "octet_length", "bit_length", "upper", "lower", "size", "nullif",
-    "coalesce", "sexp", "list", "bag",
+    "exists",
+    "count",
+    "avg",
+    "max",
+    "min",
+    "sum",
+    "substring",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "bit_length",
+    "upper",
+    "lower",
+    "size",
+    "nullif",
+    "coalesce",
+    "sexp",
+    "list",
+    "bag",
 ];
 
 /// A parsed statement and how many `?` it holds.
@@ -28,10 +46,18 @@ pub(crate) struct Parsed {
 
 pub(crate) fn parse(src: &str) -> Result<Parsed, PartiqlError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, i: 0, params: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        params: 0,
+        depth: 0,
+    };
     let stmt = p.statement()?;
     p.finish()?;
-    Ok(Parsed { stmt, params: p.params })
+    Ok(Parsed {
+        stmt,
+        params: p.params,
+    })
 }
 
 struct Parser {
@@ -42,7 +68,11 @@ struct Parser {
 }
 
 fn pos_of(t: &Token) -> Pos {
-    Pos { line: t.line, col: t.col, len: t.len }
+    Pos {
+        line: t.line,
+        col: t.col,
+        len: t.len,
+    }
 }
 
 fn unexpected_term() -> PartiqlError {
@@ -152,7 +182,11 @@ impl Parser {
         };
         self.expect_kw("FROM")?;
         let source = self.source(true)?;
-        let where_ = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        let where_ = if self.eat_kw("WHERE") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
         let mut order_by = Vec::new();
         if self.eat_kw("ORDER") {
             self.expect_kw("BY")?;
@@ -170,7 +204,12 @@ impl Parser {
                 }
             }
         }
-        Ok(SynStatement::Select { projection, source, where_, order_by })
+        Ok(SynStatement::Select {
+            projection,
+            source,
+            where_,
+            order_by,
+        })
     }
 
     fn insert(&mut self) -> Result<SynStatement, PartiqlError> {
@@ -196,9 +235,18 @@ impl Parser {
         self.bump();
         let source = self.source(true)?;
         let assignments = self.assignments()?;
-        let where_ = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        let where_ = if self.eat_kw("WHERE") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
         let returning = self.returning()?;
-        Ok(SynStatement::Update { source, assignments, where_, returning })
+        Ok(SynStatement::Update {
+            source,
+            assignments,
+            where_,
+            returning,
+        })
     }
 
     /// PartiQL's FROM-first UPDATE: `FROM "t" WHERE <key> SET ... [RETURNING ...]`.
@@ -211,16 +259,29 @@ impl Parser {
         let where_ = Some(self.expr()?);
         let assignments = self.assignments()?;
         let returning = self.returning()?;
-        Ok(SynStatement::Update { source, assignments, where_, returning })
+        Ok(SynStatement::Update {
+            source,
+            assignments,
+            where_,
+            returning,
+        })
     }
 
     fn delete(&mut self) -> Result<SynStatement, PartiqlError> {
         self.bump();
         self.expect_kw("FROM")?;
         let source = self.source(true)?;
-        let where_ = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        let where_ = if self.eat_kw("WHERE") {
+            Some(self.expr()?)
+        } else {
+            None
+        };
         let returning = self.returning()?;
-        Ok(SynStatement::Delete { source, where_, returning })
+        Ok(SynStatement::Delete {
+            source,
+            where_,
+            returning,
+        })
     }
 
     fn exists(&mut self) -> Result<SynStatement, PartiqlError> {
@@ -447,10 +508,15 @@ impl Parser {
         if let Some(op) = op {
             self.bump();
             let right = self.additive()?;
-            return Ok(Expr::Binary(op, Box::new(left), Box::new(right), pos_of(&t)));
+            return Ok(Expr::Binary(
+                op,
+                Box::new(left),
+                Box::new(right),
+                pos_of(&t),
+            ));
         }
-        let negated = t.is_kw("NOT")
-            && (self.peek_at(1).is_kw("BETWEEN") || self.peek_at(1).is_kw("IN"));
+        let negated =
+            t.is_kw("NOT") && (self.peek_at(1).is_kw("BETWEEN") || self.peek_at(1).is_kw("IN"));
         if negated {
             self.bump();
         }
@@ -473,7 +539,12 @@ impl Parser {
                 // `IN (x)` with one member parses as a parenthesised term.
                 other => vec![other],
             };
-            return Ok(Expr::In { subject: Box::new(left), list, negated, pos: pos_of(&t) });
+            return Ok(Expr::In {
+                subject: Box::new(left),
+                list,
+                negated,
+                pos: pos_of(&t),
+            });
         }
         if self.eat_kw("IS") {
             let negated = self.eat_kw("NOT");
@@ -482,7 +553,12 @@ impl Parser {
                 Tok::Word(w) => w.to_ascii_uppercase(),
                 _ => return Err(PartiqlError::malformed("Expected type name")),
             };
-            return Ok(Expr::Is { subject: Box::new(left), type_name, negated, pos: pos_of(&t) });
+            return Ok(Expr::Is {
+                subject: Box::new(left),
+                type_name,
+                negated,
+                pos: pos_of(&t),
+            });
         }
         Ok(left)
     }
@@ -513,7 +589,11 @@ impl Parser {
             let Tok::Num(text) = n.tok else {
                 return Err(unexpected_term());
             };
-            let text = if t.is_punct("-") { format!("-{text}") } else { text };
+            let text = if t.is_punct("-") {
+                format!("-{text}")
+            } else {
+                text
+            };
             return Ok(Expr::Num(text, pos_of(&t)));
         }
         self.term()
@@ -558,7 +638,8 @@ impl Parser {
             Tok::Punct("{") => self.map(pos),
             Tok::Word(w) => {
                 if self.peek().is_punct("(")
-                    && (!is_keyword(&w) || FUNCTION_KEYWORDS.contains(&w.to_ascii_lowercase().as_str()))
+                    && (!is_keyword(&w)
+                        || FUNCTION_KEYWORDS.contains(&w.to_ascii_lowercase().as_str()))
                 {
                     self.bump();
                     let args = self.expr_list(")", "RIGHT_PAREN")?;
@@ -616,7 +697,11 @@ impl Parser {
 /// pointing at the digits.
 fn list_index(text: &str, at: &Token, negative: bool) -> Result<u64, PartiqlError> {
     let out_of_range = || {
-        let shown = if negative { format!("-{text}") } else { text.to_string() };
+        let shown = if negative {
+            format!("-{text}")
+        } else {
+            text.to_string()
+        };
         PartiqlError(format!(
             "List index is not within the allowable range; index: [{shown}] at {}",
             at.at()
@@ -647,7 +732,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.params, 2);
-        let SynStatement::Select { projection, source, where_, order_by } = p.stmt else {
+        let SynStatement::Select {
+            projection,
+            source,
+            where_,
+            order_by,
+        } = p.stmt
+        else {
             panic!("not a select")
         };
         assert_eq!(projection.unwrap().len(), 2);
@@ -661,7 +752,11 @@ mod tests {
     #[test]
     fn not_binds_looser_than_a_comparison() {
         let p = parse("SELECT * FROM t WHERE NOT a = 1").unwrap();
-        let SynStatement::Select { where_: Some(Expr::Not(inner, _)), .. } = p.stmt else {
+        let SynStatement::Select {
+            where_: Some(Expr::Not(inner, _)),
+            ..
+        } = p.stmt
+        else {
             panic!("expected NOT at the top")
         };
         assert!(matches!(*inner, Expr::Binary(BinOp::Eq, ..)));
@@ -670,8 +765,10 @@ mod tests {
     #[test]
     fn and_binds_tighter_than_or() {
         let p = parse("SELECT * FROM t WHERE a = 1 OR b = 2 AND c = 3").unwrap();
-        let SynStatement::Select { where_: Some(Expr::Binary(BinOp::Or, _, right, _)), .. } =
-            p.stmt
+        let SynStatement::Select {
+            where_: Some(Expr::Binary(BinOp::Or, _, right, _)),
+            ..
+        } = p.stmt
         else {
             panic!("expected OR at the top")
         };
@@ -680,7 +777,8 @@ mod tests {
 
     #[test]
     fn leftovers_and_unknown_statements() {
-        let leftover = "Statement wasn't well formed, can't be processed: Unexpected token after expression";
+        let leftover =
+            "Statement wasn't well formed, can't be processed: Unexpected token after expression";
         assert_eq!(err("SELECT * FROM t WHERE pk = 1 foo"), leftover);
         assert_eq!(err("SELECT * FROM t WHERE pk = 1)"), leftover);
         assert_eq!(err("DELETE FROM t WHERE pk = 1 ORDER BY pk"), leftover);
@@ -728,14 +826,25 @@ mod tests {
 
     #[test]
     fn from_first_update_and_comma_separated_assignments() {
-        let p = parse("FROM \"t\" WHERE pk = ? SET c = ?, d = 1 REMOVE e RETURNING ALL NEW *")
-            .unwrap();
+        let p =
+            parse("FROM \"t\" WHERE pk = ? SET c = ?, d = 1 REMOVE e RETURNING ALL NEW *").unwrap();
         assert_eq!(p.params, 2);
-        let SynStatement::Update { assignments, returning, .. } = p.stmt else {
+        let SynStatement::Update {
+            assignments,
+            returning,
+            ..
+        } = p.stmt
+        else {
             panic!("not an update")
         };
         assert_eq!(assignments.len(), 3);
-        assert_eq!(returning, Some(ReturningSyn { all: true, new: true }));
+        assert_eq!(
+            returning,
+            Some(ReturningSyn {
+                all: true,
+                new: true
+            })
+        );
     }
 
     #[test]
@@ -744,12 +853,19 @@ mod tests {
             err("UPDATE t SET a = 1 WHERE pk = 1 RETURNING ALL NEW a"),
             "Expected '*' after ( MODIFIED | ALL ) ( NEW | OLD ) in RETURNING clause"
         );
-        assert_eq!(err("INSERT INTO t VALUE {'a': 1} RETURNING ALL OLD *"), "RETURNING is not supported in INSERT");
+        assert_eq!(
+            err("INSERT INTO t VALUE {'a': 1} RETURNING ALL OLD *"),
+            "RETURNING is not supported in INSERT"
+        );
     }
 
     #[test]
     fn deep_nesting_is_refused_not_overflowed() {
-        let src = format!("SELECT * FROM t WHERE {}a = 1{}", "(".repeat(5000), ")".repeat(5000));
+        let src = format!(
+            "SELECT * FROM t WHERE {}a = 1{}",
+            "(".repeat(5000),
+            ")".repeat(5000)
+        );
         assert!(parse(&src).is_err());
         let nots = format!("SELECT * FROM t WHERE {} a = 1", "NOT ".repeat(5000));
         assert!(parse(&nots).is_err());

@@ -21,7 +21,9 @@ pub(crate) fn flat_name(path: &Path) -> String {
 /// The value at `path` in `item`, if there is one.
 fn lookup<'a>(item: &'a Item, path: &Path) -> Option<&'a AttributeValue> {
     let mut elements = path.elements.iter();
-    let Some(PathElement::Attr(first)) = elements.next() else { return None };
+    let Some(PathElement::Attr(first)) = elements.next() else {
+        return None;
+    };
     let mut v = item.get(first)?;
     for e in elements {
         v = match (e, v) {
@@ -49,7 +51,10 @@ mod tests {
 
     #[test]
     fn names_are_the_last_key_with_its_indexes() {
-        let p = Path::attr("Devices").child("FireStick").child("DateWatched").index(0);
+        let p = Path::attr("Devices")
+            .child("FireStick")
+            .child("DateWatched")
+            .index(0);
         assert_eq!(flat_name(&p), "DateWatched[0]");
         assert_eq!(flat_name(&Path::attr("l").index(0).index(2)), "l[0][2]");
         assert_eq!(flat_name(&Path::attr("a")), "a");
@@ -60,9 +65,19 @@ mod tests {
         let mut item = Item::new();
         item.insert(
             "l".into(),
-            AttributeValue::L(vec![AttributeValue::S("a".into()), AttributeValue::N(Number::from_i64(2))]),
+            AttributeValue::L(vec![
+                AttributeValue::S("a".into()),
+                AttributeValue::N(Number::from_i64(2)),
+            ]),
         );
-        let out = project(&item, &[Path::attr("l").index(1), Path::attr("l").index(5), Path::attr("x")]);
+        let out = project(
+            &item,
+            &[
+                Path::attr("l").index(1),
+                Path::attr("l").index(5),
+                Path::attr("x"),
+            ],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out["l[1]"], AttributeValue::N(Number::from_i64(2)));
     }

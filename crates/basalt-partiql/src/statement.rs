@@ -224,9 +224,14 @@ pub struct Exists {
 impl Exists {
     /// The item checked and the condition it must meet (the whole WHERE clause). DynamoDB
     /// wants the full key and at least one more condition.
-    pub fn check(&self, hash: &str, range: Option<&str>) -> Result<(Item, Condition), PartiqlError> {
-        let refused =
-            || PartiqlError::msg("EXISTS() must contain a single item read with additional condition");
+    pub fn check(
+        &self,
+        hash: &str,
+        range: Option<&str>,
+    ) -> Result<(Item, Condition), PartiqlError> {
+        let refused = || {
+            PartiqlError::msg("EXISTS() must contain a single item read with additional condition")
+        };
         let c = self.select.condition.as_ref().ok_or_else(refused)?;
         let key = full_key(Some(c), hash, range).map_err(|_| refused())?;
         if only_key_equalities(c, hash, range) {
@@ -237,12 +242,18 @@ impl Exists {
 }
 
 /// Binds a parsed statement to its parameters (already counted).
-pub(crate) fn bind(stmt: SynStatement, params: &[AttributeValue]) -> Result<Statement, PartiqlError> {
+pub(crate) fn bind(
+    stmt: SynStatement,
+    params: &[AttributeValue],
+) -> Result<Statement, PartiqlError> {
     let where_cond = |w: &Option<Expr>| w.as_ref().map(|e| condition(e, params)).transpose();
     Ok(match stmt {
-        SynStatement::Select { projection, source, where_, order_by } => {
-            Statement::Select(select(projection, source, &where_, order_by, params)?)
-        }
+        SynStatement::Select {
+            projection,
+            source,
+            where_,
+            order_by,
+        } => Statement::Select(select(projection, source, &where_, order_by, params)?),
         SynStatement::Insert { source, item } => {
             no_index(&source)?;
             let item = match &item {
@@ -253,9 +264,17 @@ pub(crate) fn bind(stmt: SynStatement, params: &[AttributeValue]) -> Result<Stat
                 },
                 _ => return Err(unsupported_item()),
             };
-            Statement::Insert(Insert { table: source.table, item })
+            Statement::Insert(Insert {
+                table: source.table,
+                item,
+            })
         }
-        SynStatement::Update { source, assignments, where_, returning } => {
+        SynStatement::Update {
+            source,
+            assignments,
+            where_,
+            returning,
+        } => {
             no_index(&source)?;
             if where_.is_none() {
                 return Err(PartiqlError::msg(INCOMPLETE_KEY));
@@ -268,7 +287,11 @@ pub(crate) fn bind(stmt: SynStatement, params: &[AttributeValue]) -> Result<Stat
                 returning: returning.map(Returning::from_syn),
             })
         }
-        SynStatement::Delete { source, where_, returning } => {
+        SynStatement::Delete {
+            source,
+            where_,
+            returning,
+        } => {
             no_index(&source)?;
             let returning = returning.map(Returning::from_syn);
             if let Some(r) = returning
@@ -289,7 +312,13 @@ pub(crate) fn bind(stmt: SynStatement, params: &[AttributeValue]) -> Result<Stat
             })
         }
         SynStatement::Exists(inner) => {
-            let SynStatement::Select { projection, source, where_, order_by } = *inner else {
+            let SynStatement::Select {
+                projection,
+                source,
+                where_,
+                order_by,
+            } = *inner
+            else {
                 return Err(PartiqlError::malformed("Unexpected term"));
             };
             if source.index.is_some() {
@@ -297,7 +326,9 @@ pub(crate) fn bind(stmt: SynStatement, params: &[AttributeValue]) -> Result<Stat
                     "Operations on indices are not supported in transactions",
                 ));
             }
-            Statement::Exists(Exists { select: select(projection, source, &where_, order_by, params)? })
+            Statement::Exists(Exists {
+                select: select(projection, source, &where_, order_by, params)?,
+            })
         }
     })
 }
@@ -327,7 +358,10 @@ fn select(
     let condition = where_.as_ref().map(|e| condition(e, params)).transpose()?;
     let order_by: Vec<OrderKey> = order_by
         .into_iter()
-        .map(|(p, descending)| OrderKey { attribute: path(&p).to_string(), descending })
+        .map(|(p, descending)| OrderKey {
+            attribute: path(&p).to_string(),
+            descending,
+        })
         .collect();
     Ok(Select {
         table: source.table,
@@ -341,7 +375,9 @@ fn select(
 
 fn no_index(source: &Source) -> Result<(), PartiqlError> {
     if source.index.is_some() {
-        return Err(PartiqlError::msg("This operation is not supported on an index"));
+        return Err(PartiqlError::msg(
+            "This operation is not supported on an index",
+        ));
     }
     Ok(())
 }

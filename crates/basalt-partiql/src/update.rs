@@ -26,7 +26,11 @@ pub(crate) fn update(
     Ok(Update { actions })
 }
 
-fn set(target: &SynPath, value: &Expr, params: &[AttributeValue]) -> Result<UpdateAction, PartiqlError> {
+fn set(
+    target: &SynPath,
+    value: &Expr,
+    params: &[AttributeValue],
+) -> Result<UpdateAction, PartiqlError> {
     let p = path(target);
     if let Expr::Call(name, args, pos) = value {
         let upper = name.to_ascii_uppercase();
@@ -54,7 +58,10 @@ fn set(target: &SynPath, value: &Expr, params: &[AttributeValue]) -> Result<Upda
                 return Err(not_a_set());
             }
             let v = value_of(second, params)?;
-            if !matches!(v, AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)) {
+            if !matches!(
+                v,
+                AttributeValue::Ss(_) | AttributeValue::Ns(_) | AttributeValue::Bs(_)
+            ) {
                 return Err(not_a_set());
             }
             return Ok(if op == "ADD" {
@@ -65,8 +72,12 @@ fn set(target: &SynPath, value: &Expr, params: &[AttributeValue]) -> Result<Upda
         }
     }
     let value = match value {
-        Expr::Binary(BinOp::Add, l, r, _) => SetValue::Plus(operand(l, params)?, operand(r, params)?),
-        Expr::Binary(BinOp::Sub, l, r, _) => SetValue::Minus(operand(l, params)?, operand(r, params)?),
+        Expr::Binary(BinOp::Add, l, r, _) => {
+            SetValue::Plus(operand(l, params)?, operand(r, params)?)
+        }
+        Expr::Binary(BinOp::Sub, l, r, _) => {
+            SetValue::Minus(operand(l, params)?, operand(r, params)?)
+        }
         other => SetValue::Operand(operand(other, params)?),
     };
     Ok(UpdateAction::Set { path: p, value })
@@ -95,16 +106,22 @@ fn operand(e: &Expr, params: &[AttributeValue]) -> Result<UpdateOperand, Partiql
                 Box::new(operand(b, params)?),
             ))
         }
-        Expr::Is { .. } => Err(PartiqlError::msg("IS operator is not supported in update expressions")),
+        Expr::Is { .. } => Err(PartiqlError::msg(
+            "IS operator is not supported in update expressions",
+        )),
         Expr::Binary(op, ..) => Err(PartiqlError(format!(
             "Unsupported operator in Update Expression. Operator: {}",
             op.symbol()
         ))),
-        Expr::Not(..) => Err(PartiqlError::msg("Unsupported operator in Update Expression. Operator: NOT")),
-        Expr::Between { .. } => {
-            Err(PartiqlError::msg("Unsupported operator in Update Expression. Operator: BETWEEN"))
-        }
-        Expr::In { .. } => Err(PartiqlError::msg("Unsupported operator in Update Expression. Operator: IN")),
+        Expr::Not(..) => Err(PartiqlError::msg(
+            "Unsupported operator in Update Expression. Operator: NOT",
+        )),
+        Expr::Between { .. } => Err(PartiqlError::msg(
+            "Unsupported operator in Update Expression. Operator: BETWEEN",
+        )),
+        Expr::In { .. } => Err(PartiqlError::msg(
+            "Unsupported operator in Update Expression. Operator: IN",
+        )),
         literal => Ok(UpdateOperand::Value(value_of(literal, params)?)),
     }
 }
