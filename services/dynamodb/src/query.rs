@@ -7,7 +7,7 @@
 
 use basalt_core::{AwsError, RequestContext};
 use basalt_dynamodb_expr::{
-    AttributeValue, Condition, ExprKind, Item, Projection, RangeCondition, item_size,
+    AttributeValue, Condition, Item, Projection, RangeCondition, item_size,
     item_to_json, parse_key_condition,
 };
 use parking_lot::Mutex;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::capacity::{self, Consumed};
 use crate::keys::{self, encode_into, encode_prefix, upper};
-use crate::model::{INDEXES, ITEMS, IndexRec, KeySchema, ProjectionType, TableRec};
+use crate::model::{INDEXES, ITEMS, IndexRec, ProjectionType, TableRec};
 use crate::params::{expr_error, int_of, item, no_legacy, str_of, table_name};
 use crate::read::{consistent, filter, projection};
 use crate::write::{decode, load, params_of};
@@ -29,7 +29,7 @@ const PAGE_BYTES: usize = 1024 * 1024;
 const CHUNK: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Select {
+pub(crate) enum Select {
     All,
     AllProjected,
     Specific,
@@ -87,33 +87,31 @@ fn limit(input: &Value) -> Result<Option<usize>, AwsError> {
 }
 
 /// What a page read: the items as returned, how many were evaluated, the key to resume from.
-struct Page {
-    items: Vec<Item>,
-    count: usize,
-    scanned: usize,
-    bytes: usize,
-    last: Option<Item>,
+pub(crate) struct Page {
+    pub items: Vec<Item>,
+    pub count: usize,
+    pub scanned: usize,
+    pub bytes: usize,
+    /// The key attributes of the last item evaluated, when the page stopped before the end.
+    pub last: Option<Item>,
+    /// Its store key.
+    pub last_key: Option<String>,
 }
 
 /// The parameters a page of either operation is read with.
-struct Reader<'a> {
-    d: &'a DynamoDb,
-    t: &'a TableRec,
-    index: Option<&'a IndexRec>,
-    select: Select,
-    projection: Option<Projection>,
-    filter: Option<Condition>,
-    limit: Option<usize>,
-    /// Keeps only items this predicate accepts as evaluated (Scan's segments).
-    segment: Option<(u64, u64)>,
+pub(crate) struct Reader<'a> {
+    pub d: &'a DynamoDb,
+    pub t: &'a TableRec,
+    pub index: Option<&'a IndexRec>,
+    pub select: Select,
+    pub projection: Option<Projection>,
+    pub filter: Option<Condition>,
+    pub limit: Option<usize>,
+    /// Keeps only the items of one segment of a parallel Scan: (segment, total).
+    pub segment: Option<(u64, u64)>,
 }
 
 impl Reader<'_> {
-    /// The key schema the range is ordered by.
-    fn schema(&self) -> &KeySchema {
-        self.index.map_or(&self.t.key, |ix| &ix.key)
-    }
-
     /// The key attributes of a returned position: the table's keys and the index's.
     fn position(&self, item: &Item) -> Item {
         let mut k = keys::key_of(&self.t.key, item);
@@ -124,7 +122,7 @@ impl Reader<'_> {
     }
 
     /// Reads `lo..hi` in the given direction until the limit or 1 MB.
-    fn read(&self, mut lo: String, mut hi: String, reverse: bool) -> Result<Page, AwsError> {
+    pub fn read(&self, mut lo: String, mut hi: String, reverse: bool) -> Result<Page, AwsError> {
         let store = if self.index.is_some() { INDEXES } else { ITEMS };
         let mut page = Page {
             items: Vec::new(),
@@ -132,6 +130,7 @@ impl Reader<'_> {
             scanned: 0,
             bytes: 0,
             last: None,
+            last_key: None,
         };
         loop {
             let want = match self.limit {
@@ -178,6 +177,7 @@ impl Reader<'_> {
                 if full || page.bytes >= PAGE_BYTES {
                     // More may follow: DynamoDB returns the key even when nothing does.
                     page.last = Some(last);
+                    page.last_key = Some(k.clone());
                     return Ok(page);
                 }
             }
@@ -222,6 +222,13 @@ fn segment_of(t: &TableRec, item: &Item, total: u64) -> u64 {
     }
     let h = sha2::Sha256::digest(k.as_bytes());
     u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) % total
+}
+
+pub(crate) fn index_of_name<'a>(t: &'a TableRec, name: Option<&str>) -> Result<Option<&'a IndexRec>, AwsError> {
+    index_of(t, &match name {
+        Some(n) => serde_json::json!({ "IndexName": n }),
+        None => Value::Null,
+    })
 }
 
 fn index_of<'a>(t: &'a TableRec, input: &Value) -> Result<Option<&'a IndexRec>, AwsError> {
@@ -356,7 +363,6 @@ pub fn query(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
             hi = hi.min(k);
         }
     }
-    let _ = r.schema();
     let page = r.read(lo, hi, !forward)?;
     r.output(page, consistent, input)
 }
@@ -372,7 +378,7 @@ fn attr_str(v: &AttributeValue) -> String {
 
 /// `[lo, hi)` of a partition's entries whose sort key meets `rc` (entries are `partition`
 /// followed by the sort key's prefix-free encoding, then anything).
-fn range_bounds(partition: &str, rc: Option<&RangeCondition>) -> (String, String) {
+pub(crate) fn range_bounds(partition: &str, rc: Option<&RangeCondition>) -> (String, String) {
     let with = |v: &AttributeValue| {
         let mut k = partition.to_owned();
         encode_into(v, &mut k);
@@ -491,7 +497,7 @@ pub fn count(d: &DynamoDb, t: &TableRec, ix: Option<&IndexRec>) -> Result<(u64, 
         let rows = d.state.range(store, &lo, &hi, false, 1000)?;
         for (k, v) in &rows {
             n += 1;
-            bytes += (v.len() as u64).min(decode(v).map(|i| item_size(&i) as u64).unwrap_or(0).max(1));
+            bytes += decode(v).map_or(0, |i| item_size(&i) as u64);
             lo = format!("{k}\u{0}");
         }
         if rows.len() < 1000 {
@@ -504,6 +510,5 @@ pub fn count(d: &DynamoDb, t: &TableRec, ix: Option<&IndexRec>) -> Result<(u64, 
             .get_or_insert_with(HashMap::new)
             .insert(prefix, (Instant::now(), n, bytes));
     }
-    let _ = ExprKind::Filter;
     Ok((n, bytes))
 }

@@ -35,11 +35,13 @@ fn count_error(n: usize) -> AwsError {
     ))
 }
 
-struct Op {
-    table: String,
-    write: ItemWrite,
+pub struct Op {
+    pub table: String,
+    pub write: ItemWrite,
     /// ReturnValuesOnConditionCheckFailure = ALL_OLD.
-    want_old: bool,
+    pub want_old: bool,
+    /// The cancellation code when the condition fails (PartiQL's INSERT says DuplicateItem).
+    pub failed_code: &'static str,
 }
 
 fn parse_op(d: &DynamoDb, ctx: &RequestContext, v: &Value) -> Result<Op, AwsError> {
@@ -111,6 +113,7 @@ fn parse_op(d: &DynamoDb, ctx: &RequestContext, v: &Value) -> Result<Op, AwsErro
         table,
         write,
         want_old: str_of(body, "ReturnValuesOnConditionCheckFailure") == Some("ALL_OLD"),
+        failed_code: "ConditionalCheckFailed",
     })
 }
 
@@ -119,7 +122,7 @@ fn token_key(ctx: &RequestContext, token: &str) -> String {
     format!("{}/{}/{token}", ctx.account_id, ctx.region)
 }
 
-fn request_hash(input: &Value) -> String {
+pub fn request_hash(input: &Value) -> String {
     let mut v = input.clone();
     if let Some(o) = v.as_object_mut() {
         o.remove("ClientRequestToken");
@@ -142,19 +145,30 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
         .iter()
         .map(|v| parse_op(d, ctx, v))
         .collect::<Result<_, _>>()?;
+    let token = str_of(input, "ClientRequestToken");
+    run_write(d, ctx, &ops, token.map(|t| (t, request_hash(input))), mode)
+}
+
+/// Commits the operations of a write transaction, all or none (`token`: the client request
+/// token and the hash of the request it came with).
+pub fn run_write(
+    d: &DynamoDb,
+    ctx: &RequestContext,
+    ops: &[Op],
+    token: Option<(&str, String)>,
+    mode: capacity::Mode,
+) -> Result<Value, AwsError> {
     let mut seen = HashSet::new();
-    for op in &ops {
+    for op in ops {
         if !seen.insert((op.table.clone(), keys_json(&op.write.key))) {
             return Err(AwsError::validation(
                 "Transaction request cannot include multiple operations on one item",
             ));
         }
     }
-    let token = str_of(input, "ClientRequestToken");
-    let hash = request_hash(input);
     for _ in 0..RETRIES {
         let mut batch: Vec<WriteOp> = Vec::new();
-        if let Some(token) = token {
+        if let Some((token, hash)) = &token {
             let key = token_key(ctx, token);
             let raw = d.state.get(TOKENS, &key)?;
             if let Some(r) = &raw {
@@ -182,7 +196,7 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
             });
         }
         let mut tables: HashMap<String, TableRec> = HashMap::new();
-        for op in &ops {
+        for op in ops {
             if !tables.contains_key(&op.table) {
                 let t = d.table(ctx, &op.table)?;
                 batch.push(t.unchanged());
@@ -192,7 +206,7 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
         let mut reasons = Vec::new();
         let mut failed = false;
         let mut consumed: BTreeMap<String, Consumed> = BTreeMap::new();
-        for op in &ops {
+        for op in ops {
             let t = &tables[&op.table];
             let (raw, old) = load(d, &keys::item_key(t, &op.write.key))?;
             match decide(t, &op.write, raw, old, &ctx.region) {
@@ -209,7 +223,14 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
                 }
                 Err(Refused::Condition(old)) => {
                     failed = true;
-                    let mut r = json!({"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"});
+                    let mut r = json!({
+                        "Code": op.failed_code,
+                        "Message": if op.failed_code == "DuplicateItem" {
+                            "Duplicate primary key exists in table"
+                        } else {
+                            "The conditional request failed"
+                        },
+                    });
                     if op.want_old
                         && let Some(old) = old
                     {
