@@ -26,7 +26,7 @@ pub(crate) fn conjuncts(c: &Condition) -> Vec<&Condition> {
 }
 
 /// `name = value` (either way round) on a top-level attribute.
-fn equality<'a>(c: &'a Condition) -> Option<(&'a str, &'a AttributeValue)> {
+fn equality(c: &Condition) -> Option<(&str, &AttributeValue)> {
     let Condition::Compare {
         left,
         op: Comparator::Eq,
