@@ -138,8 +138,8 @@ pub enum Function {
     AttributeExists(Path),
     /// `attribute_not_exists(path)`
     AttributeNotExists(Path),
-    /// `attribute_type(path, type)`: the operand evaluates to an `S` naming a type.
-    AttributeType(Path, Operand),
+    /// `attribute_type(path, type)`: the second operand evaluates to an `S` naming a type.
+    AttributeType(Operand, Operand),
     /// `begins_with(path, substr)`: strings and binary.
     BeginsWith(Operand, Operand),
     /// `contains(path, operand)`: substring, set member or list element.

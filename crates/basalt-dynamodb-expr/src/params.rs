@@ -1,10 +1,15 @@
 //! ExpressionAttributeNames and ExpressionAttributeValues of one request: parsed once, shared
 //! by every expression of the request, and checked at the end for members nothing used.
 
-use crate::error::{ExprError, ExprKind};
+use crate::error::ExprError;
 use crate::value::AttributeValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// `#name` / `:value` keys: the sigil then at least one of `[0-9A-Za-z_]`.
+fn valid_key(k: &str, sigil: char) -> bool {
+    k.strip_prefix(sigil).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
 
 /// The substitution tables of one request and which of their entries the request's
 /// expressions used.
@@ -31,7 +36,7 @@ impl Params {
             }
             let mut map = BTreeMap::new();
             for (k, v) in obj {
-                if !k.starts_with('#') {
+                if !valid_key(k, '#') {
                     return Err(ExprError(format!(
                         "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
                     )));
@@ -59,7 +64,7 @@ impl Params {
             }
             let mut map = BTreeMap::new();
             for (k, v) in obj {
-                if !k.starts_with(':') {
+                if !valid_key(k, ':') {
                     return Err(ExprError(format!(
                         "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""
                     )));
@@ -122,34 +127,18 @@ impl Params {
         Ok(())
     }
 
-    /// Substitutes `#name`, marking it used.
-    pub(crate) fn name(&mut self, token: &str, kind: ExprKind) -> Result<String, ExprError> {
-        match self.names.as_ref().and_then(|m| m.get(token)) {
-            Some(v) => {
-                self.used_names.insert(token.to_string());
-                Ok(v.clone())
-            }
-            None => Err(kind.error(format_args!(
-                "An expression attribute name used in the document path is not defined; attribute name: {token}"
-            ))),
-        }
+    /// Substitutes `#name`, marking it used; `None` when the request does not define it.
+    pub(crate) fn name(&mut self, token: &str) -> Option<String> {
+        let v = self.names.as_ref()?.get(token)?.clone();
+        self.used_names.insert(token.to_string());
+        Some(v)
     }
 
-    /// Substitutes `:value`, marking it used.
-    pub(crate) fn value(
-        &mut self,
-        token: &str,
-        kind: ExprKind,
-    ) -> Result<AttributeValue, ExprError> {
-        match self.values.as_ref().and_then(|m| m.get(token)) {
-            Some(v) => {
-                self.used_values.insert(token.to_string());
-                Ok(v.clone())
-            }
-            None => Err(kind.error(format_args!(
-                "An expression attribute value used in expression is not defined; attribute value: {token}"
-            ))),
-        }
+    /// Substitutes `:value`, marking it used; `None` when the request does not define it.
+    pub(crate) fn value(&mut self, token: &str) -> Option<AttributeValue> {
+        let v = self.values.as_ref()?.get(token)?.clone();
+        self.used_values.insert(token.to_string());
+        Some(v)
     }
 }
 
@@ -179,6 +168,10 @@ mod tests {
             "ExpressionAttributeNames contains invalid key: Syntax error; key: \"n\""
         );
         assert_eq!(
+            Params::new(Some(&json!({"#a-b": "x"})), None).unwrap_err().0,
+            "ExpressionAttributeNames contains invalid key: Syntax error; key: \"#a-b\""
+        );
+        assert_eq!(
             Params::new(None, Some(&json!({"v": {"S": "x"}})))
                 .unwrap_err()
                 .0,
@@ -193,26 +186,20 @@ mod tests {
             Some(&json!({":x": {"S": "1"}, ":y": {"N": "2"}})),
         )
         .unwrap();
-        assert_eq!(p.name("#a", ExprKind::Condition).unwrap(), "a");
+        assert_eq!(p.name("#a").unwrap(), "a");
         assert_eq!(
             p.finish().unwrap_err().0,
             "Value provided in ExpressionAttributeNames unused in expressions: keys: {#b}"
         );
-        p.name("#b", ExprKind::Condition).unwrap();
+        p.name("#b").unwrap();
         assert_eq!(
             p.finish().unwrap_err().0,
             "Value provided in ExpressionAttributeValues unused in expressions: keys: {:x, :y}"
         );
-        p.value(":x", ExprKind::Update).unwrap();
-        p.value(":y", ExprKind::Update).unwrap();
+        p.value(":x").unwrap();
+        p.value(":y").unwrap();
         assert!(p.finish().is_ok());
-        assert_eq!(
-            p.name("#c", ExprKind::Update).unwrap_err().0,
-            "Invalid UpdateExpression: An expression attribute name used in the document path is not defined; attribute name: #c"
-        );
-        assert_eq!(
-            p.value(":z", ExprKind::Filter).unwrap_err().0,
-            "Invalid FilterExpression: An expression attribute value used in expression is not defined; attribute value: :z"
-        );
+        assert_eq!(p.name("#c"), None);
+        assert_eq!(p.value(":z"), None);
     }
 }

@@ -1,34 +1,22 @@
 //! The four expression grammars.
+//!
+//! Each parser works in two passes, as DynamoDB reports errors in two tiers: a syntax pass
+//! that builds a raw tree (any syntax error wins), then a check pass that resolves `#names`
+//! and `:values`, checks functions, operands and paths, and keeps the first error of each
+//! kind; the kinds are ranked per grammar, in the order DynamoDB reports them.
 
-use crate::ast::{Condition, KeyCondition, Projection, Update};
-use crate::error::{ExprError, ExprKind};
-use crate::params::Params;
+mod condition;
+mod cursor;
+mod key;
+mod lexer;
+mod projection;
+mod raw;
+mod update;
 
-/// Parses a condition (`kind` = `Condition`) or filter (`kind` = `Filter`) expression.
-pub fn parse_condition(
-    expr: &str,
-    kind: ExprKind,
-    params: &mut Params,
-) -> Result<Condition, ExprError> {
-    let _ = (expr, kind, params);
-    todo!("step 2")
-}
+pub use condition::parse_condition;
+pub use key::parse_key_condition;
+pub use projection::parse_projection;
+pub use update::parse_update;
 
-/// Parses an update expression.
-pub fn parse_update(expr: &str, params: &mut Params) -> Result<Update, ExprError> {
-    let _ = (expr, params);
-    todo!("step 2")
-}
-
-/// Parses a projection expression.
-pub fn parse_projection(expr: &str, params: &mut Params) -> Result<Projection, ExprError> {
-    let _ = (expr, params);
-    todo!("step 2")
-}
-
-/// Parses a key condition expression; check it against the key schema with
-/// [`KeyCondition::resolve`].
-pub fn parse_key_condition(expr: &str, params: &mut Params) -> Result<KeyCondition, ExprError> {
-    let _ = (expr, params);
-    todo!("step 2")
-}
+pub(crate) use cursor::Cursor;
+pub(crate) use raw::{Cat, Errors, RawPath};
