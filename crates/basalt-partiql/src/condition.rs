@@ -247,7 +247,7 @@ fn function(
                     }
                     _ => {}
                 }
-                Function::AttributeType(p, ty)
+                Function::AttributeType(Operand::path(p), ty)
             }
             "begins_with" => {
                 Function::BeginsWith(operand(&args[0], params)?, operand(&args[1], params)?)
@@ -289,7 +289,7 @@ fn is(subject: &Expr, type_name: &str, negated: bool) -> Result<Condition, Parti
         }
     };
     let c = Condition::function(Function::AttributeType(
-        p,
+        Operand::path(p),
         Operand::value(AttributeValue::S(ty.to_string())),
     ));
     Ok(if negated { Condition::not(c) } else { c })
