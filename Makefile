@@ -101,6 +101,15 @@ bench-events: build venv
 		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
 	MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/events_queues.py
 
+# DynamoDB against moto and MiniStack: Put/Get/Query of 100/TransactWrite of 4 at 1 and 16
+# clients, then Query latency on tables of 10k, 100k and 1M items (1M for Basalt only).
+.PHONY: bench-dynamodb
+bench-dynamodb: build venv
+	@test -x $(HOME)/.cache/basalt/peers/ministack/bin/ministack || \
+		{ python3 -m venv $(HOME)/.cache/basalt/peers/ministack && \
+		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
+	PATH=$(VENV)/bin:$$PATH MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/dynamodb.py
+
 # Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
 # FilterLogEvents over 1M events.
 bench-lambda: build venv runtimes
