@@ -9,7 +9,7 @@ use crate::error::PartiqlError;
 use crate::literal::value_of;
 use crate::syntax::{Assignment, BinOp, Expr, SynPath};
 use basalt_dynamodb_expr::ast::{SetValue, Update, UpdateAction, UpdateOperand};
-use basalt_dynamodb_expr::{AttributeValue, Path};
+use basalt_dynamodb_expr::{AttributeValue, Path, PathElement};
 
 pub(crate) fn update(
     assignments: &[Assignment],
@@ -126,8 +126,9 @@ fn operand(e: &Expr, params: &[AttributeValue]) -> Result<UpdateOperand, Partiql
     }
 }
 
-/// Two actions on one path, or on a path and its parent, are refused as in an
-/// UpdateExpression (Expressions.UpdateExpressions).
+/// Two actions on one path, on a path and its parent (overlap), or on a map key and a list
+/// index at the same step (conflict) are refused as in an UpdateExpression
+/// (Expressions.UpdateExpressions).
 fn check_overlaps(actions: &[UpdateAction]) -> Result<(), PartiqlError> {
     let paths: Vec<&Path> = actions
         .iter()
@@ -138,14 +139,32 @@ fn check_overlaps(actions: &[UpdateAction]) -> Result<(), PartiqlError> {
             | UpdateAction::Delete { path, .. } => path,
         })
         .collect();
-    for (i, a) in paths.iter().enumerate() {
-        for b in &paths[..i] {
-            if a.overlaps(b) {
-                return Err(PartiqlError(format!(
-                    "Two document paths overlap with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    b.bracketed(),
-                    a.bracketed()
-                )));
+    let refuse = |what: &str, one: &Path, two: &Path| {
+        PartiqlError(format!(
+            "Two document paths {what} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+            one.bracketed(),
+            two.bracketed()
+        ))
+    };
+    for (i, later) in paths.iter().enumerate() {
+        for earlier in &paths[..i] {
+            let mut diverged = false;
+            for (a, b) in earlier.elements.iter().zip(&later.elements) {
+                let same_kind = matches!(
+                    (a, b),
+                    (PathElement::Attr(_), PathElement::Attr(_))
+                        | (PathElement::Index(_), PathElement::Index(_))
+                );
+                if !same_kind {
+                    return Err(refuse("conflict", earlier, later));
+                }
+                if a != b {
+                    diverged = true;
+                    break;
+                }
+            }
+            if !diverged {
+                return Err(refuse("overlap", earlier, later));
             }
         }
     }

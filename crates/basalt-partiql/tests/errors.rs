@@ -348,6 +348,13 @@ fn statement_shapes() {
     );
     assert_eq!(
         message(
+            "UPDATE \"t\" SET a[1] = 1 REMOVE a.b WHERE pk = 1",
+            json!([])
+        ),
+        "Two document paths conflict with each other; must remove or rewrite one of these paths; path one: [a, [1]], path two: [a, b]"
+    );
+    assert_eq!(
+        message(
             "UPDATE \"t\" SET a = 1 WHERE pk = 1 RETURNING ALL NEW *, ALL OLD *",
             json!([])
         ),
