@@ -12,7 +12,7 @@
 //! ConditionExpression and UpdateExpression do.
 //!
 //! ```
-//! use basalt_dynamodb_expr::AttributeValue;
+//! use basalt_dynamodb_expr::{AttributeValue, Number};
 //! use basalt_partiql::{Statement, parse};
 //!
 //! let stmt = parse(
@@ -24,11 +24,16 @@
 //! assert_eq!(keys.len(), 3);
 //! assert_eq!(select.order_desc, Some(true));
 //!
-//! let update = parse(
+//! let one = AttributeValue::N(Number::from_i64(1));
+//! let stmt = parse(
 //!     "UPDATE \"Music\" SET AwardsWon = ? WHERE Artist = 'Acme Band' AND SongTitle = 'PartiQL Rocks'",
-//!     &[AttributeValue::N(basalt_dynamodb_expr::Number::from_i64(1))],
-//! );
-//! # let _ = update;
+//!     &[one.clone()],
+//! )?;
+//! let Statement::Update(update) = stmt else { unreachable!() };
+//! let mut item = update.key("Artist", Some("SongTitle"))?; // the stored item, here just its key
+//! assert!(update.condition.as_ref().unwrap().eval(&item));
+//! update.update.apply(&mut item).expect("applies");
+//! assert_eq!(item["AwardsWon"], one);
 //! # Ok::<(), basalt_partiql::PartiqlError>(())
 //! ```
 //!
