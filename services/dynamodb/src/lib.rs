@@ -57,6 +57,7 @@ impl DynamoDb {
     pub fn start_workers(self: &Arc<Self>) {
         jobs::start_worker(self.clone());
         ttl::start_worker(self.clone());
+        streams::retention::start_worker(self.clone());
     }
 
     pub(crate) fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<TableRec>, AwsError> {

@@ -9,6 +9,10 @@
 //! batch was still committing when a later one was read is never skipped.
 
 pub mod api;
+mod iterator;
+mod locate;
+mod records;
+pub(crate) mod retention;
 
 use basalt_dynamodb_expr::{Item, item_size, item_to_json};
 use basalt_store::WriteOp;
