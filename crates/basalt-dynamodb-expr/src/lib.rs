@@ -10,7 +10,7 @@
 //!
 //! Every error message is the `ValidationException` message DynamoDB sends.
 //!
-//! ```no_run
+//! ```
 //! use basalt_dynamodb_expr::{ExprKind, Params, item_from_json, parse_condition};
 //! use serde_json::json;
 //!

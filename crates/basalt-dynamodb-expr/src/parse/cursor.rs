@@ -31,6 +31,11 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Backtracks to a position from [`Cursor::pos`].
+    pub fn reset(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
     pub fn bump(&mut self) -> Tok {
         let t = self.toks[self.pos].tok.clone();
         if self.pos + 1 < self.toks.len() {

@@ -58,6 +58,22 @@ fn operand(c: &mut Cursor<'_>) -> Result<UOp, ExprError> {
     }
 }
 
+/// The right-hand side of `SET path =`, optionally in one pair of parentheses around the
+/// whole of it (`(a + b)`), which is tried first.
+fn set_value_parens(c: &mut Cursor<'_>) -> Result<USet, ExprError> {
+    if c.is_punct("(") {
+        let save = c.pos();
+        c.bump();
+        if let Ok(v) = set_value(c) {
+            if c.eat_punct(")") && !c.is_punct("+") && !c.is_punct("-") {
+                return Ok(v);
+            }
+        }
+        c.reset(save);
+    }
+    set_value(c)
+}
+
 fn set_value(c: &mut Cursor<'_>) -> Result<USet, ExprError> {
     let first = operand(c)?;
     for op in ["+", "-"] {
@@ -89,7 +105,7 @@ fn parse_raw(c: &mut Cursor<'_>) -> Result<Vec<(&'static str, Vec<UAction>)>, Ex
             actions.push(match kw {
                 "SET" => {
                     c.expect_punct("=")?;
-                    UAction::Set(p, set_value(c)?)
+                    UAction::Set(p, set_value_parens(c)?)
                 }
                 "REMOVE" => UAction::Remove(p),
                 "ADD" => UAction::Add(p, value_token(c)?),
