@@ -112,6 +112,12 @@ fn to_http(
         .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
 }
 
+/// DynamoDB's responses, errors included, carry the CRC32 of their body (`x-amz-crc32`),
+/// which its SDKs check.
+fn wants_crc32(model: Option<&ServiceModel>) -> bool {
+    model.is_some_and(|m| m.metadata.target_prefix.as_deref() == Some("DynamoDB_20120810"))
+}
+
 fn error_response(
     model: Option<&ServiceModel>,
     protocol: Protocol,
@@ -122,7 +128,7 @@ fn error_response(
         basalt_protocol::serialize_error(model, protocol, err, request_id),
         request_id,
         protocol,
-        false,
+        wants_crc32(model),
     )
 }
 
@@ -495,7 +501,7 @@ async fn run(
             resp,
             request_id,
             protocol,
-            service_name == "dynamodb",
+            wants_crc32(Some(model)),
         ));
     };
     Ok(stream_response(model.clone(), op, resp, stream, request_id))

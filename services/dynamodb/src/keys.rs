@@ -15,6 +15,7 @@ use crate::model::{IndexRec, KeySchema, TableRec};
 /// DynamoDB's limits on key sizes, in bytes.
 const MAX_HASH_BYTES: usize = 2048;
 const MAX_RANGE_BYTES: usize = 1024;
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
 /// Appends the ordered encoding of a key value.
 pub fn encode_into(v: &AttributeValue, out: &mut String) {
@@ -179,7 +180,7 @@ pub fn validate_item(t: &TableRec, item: &Item) -> Result<(), AwsError> {
             }
         }
     }
-    if basalt_dynamodb_expr::item_size(item) > 400 * 1024 {
+    if basalt_dynamodb_expr::item_size(item) > MAX_ITEM_BYTES {
         return Err(AwsError::validation(
             "Item size has exceeded the maximum allowed size",
         ));

@@ -136,7 +136,19 @@ impl Service for DynamoDb {
             "BatchExecuteStatement" => partiql::batch(self, ctx, &input),
             "ExecuteTransaction" => partiql::transaction(self, ctx, &input),
             _ => return Err(AwsError::not_implemented("dynamodb", operation)),
-        }?;
-        Ok(Output::new(out))
+        };
+        out.map(Output::new).map_err(|mut e| {
+            // The data plane names no table when one is missing (the control plane does).
+            if e.code == "ResourceNotFoundException"
+                && !operation.contains("Table")
+                && !operation.contains("Tags")
+                && !operation.contains("Resource")
+                && !operation.contains("Backups")
+                && !operation.contains("TimeToLive")
+            {
+                e.message = "Requested resource not found".into();
+            }
+            e
+        })
     }
 }

@@ -331,6 +331,7 @@ pub fn create(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
         pitr: false,
         table_class: str_of(input, "TableClass").map(str::to_owned),
         warm_throughput: None,
+        stored: Vec::new(),
     };
     let key = TableRec::key(&rec.account, &rec.region, &rec.name);
     let raw = serde_json::to_vec(&rec).map_err(|e| AwsError::internal(e.to_string()))?;
@@ -384,7 +385,7 @@ pub fn edit(
             WriteOp::Put {
                 table: TABLES.into(),
                 key,
-                value: after,
+                value: after.clone(),
             },
         );
         match d.state.batch(&ops) {
@@ -557,10 +558,9 @@ pub fn delete(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
     let name = table_name(input, "TableName")?;
     let t = d.table(ctx, name)?;
     if t.deletion_protection {
-        return Err(AwsError::validation(format!(
-            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first. Table: {}",
-            t.name
-        )));
+        return Err(AwsError::validation(
+            "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.",
+        ));
     }
     let key = TableRec::key(&t.account, &t.region, &t.name);
     let mut ops = vec![

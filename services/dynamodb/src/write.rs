@@ -13,7 +13,7 @@ use basalt_dynamodb_expr::{
     item_to_json, parse_condition, parse_update,
 };
 use basalt_store::{StoreError, WriteOp};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::capacity::{self, Consumed};
 use crate::keys;
@@ -109,6 +109,11 @@ pub fn decide(
             let mut item = old.clone().unwrap_or_else(|| w.key.clone());
             if let Some(u) = u {
                 updated = u.apply(&mut item).map_err(|e| Refused::Error(expr_error(e)))?;
+            }
+            if item_size(&item) > keys::MAX_ITEM_BYTES {
+                return Err(Refused::Error(AwsError::validation(
+                    "Item size to update has exceeded the maximum allowed size",
+                )));
             }
             keys::validate_item(t, &item)?;
             Some(item)
