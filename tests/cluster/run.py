@@ -62,6 +62,13 @@ def main() -> int:
                            cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat SQS/EventBridge/SNS/CloudWatch/S3 notifications through the cluster")
+        # DynamoDB: conditional writes, transactions and index maintenance from two nodes at
+        # once (the kill -9 tests start servers of their own).
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_dynamodb.py",
+                            "tests/compat/test_dynamodb_items.py", "tests/compat/test_dynamodb_query.py",
+                            "tests/compat/test_dynamodb_transactions.py"], cwd=REPO, env=env)
+        if r.returncode != 0:
+            failed.append("compat DynamoDB through the cluster")
         env = dict(os.environ, BASALT_ENDPOINT=cluster.nodes[1].endpoint)
         r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py", "-k",
                             "test_key_is_not_a_path"], cwd=REPO, env=env)

@@ -317,8 +317,20 @@ pub(crate) fn error_document(
     doc
 }
 
+/// The namespace a service qualifies its error types with on the wire, where its SDKs expect
+/// one: DynamoDB writes `com.amazonaws.dynamodb.v20120810#ResourceNotFoundException`.
+fn error_namespace(model: Option<&ServiceModel>) -> Option<&'static str> {
+    match model?.metadata.target_prefix.as_deref()? {
+        "DynamoDB_20120810" | "DynamoDBStreams_20120810" => Some("com.amazonaws.dynamodb.v20120810"),
+        _ => None,
+    }
+}
+
 pub(crate) fn serialize_error(model: Option<&ServiceModel>, err: &AwsError) -> Response {
-    let doc = error_document(model, err, Naming::Member);
+    let mut doc = error_document(model, err, Naming::Member);
+    if let Some(ns) = error_namespace(model) {
+        doc.insert("__type".into(), format!("{ns}#{}", err.code).into());
+    }
     Response {
         status: err.status,
         headers: vec![
