@@ -261,7 +261,7 @@ def bench(name, spec, args):
                 out[f"{label} x{clients}"] = r
                 print(f"  {name} {label} x{clients}: {r['requests']} requests, {r['rps']:.0f} req/s "
                       f"p50 {r['p50_ms']:.2f} ms cpu {r['cpu_us']:.0f} us/req"
-                      + (f", {r['errors']} errors (first: {r['first_error']})" if r["errors"] else "")
+                      + (f", {r['errors']} errors (first: {r['first_error'][:120]})" if r["errors"] else "")
                       + (" [time cap]" if r["capped"] else ""), flush=True)
         sizes = size_latency(server, name, args) if args.sizes else {}
         return {"ops": out, "sizes": sizes}
@@ -305,7 +305,7 @@ def report(results, args):
             row = f"{size:>10}"
             for n in results:
                 s = results[n]["sizes"].get(size)
-                row += f"{s['p50_ms']:>14.2f} /{s['p99_ms']:>7.2f}" if s else f"{'not loaded':>24}"
+                row += f"{s['p50_ms']:>13.2f} / {s['p99_ms']:>8.2f}" if s else f"{'not loaded':>24}"
             print(row)
         for n in results:
             measured = [(k, v) for k, v in results[n]["sizes"].items() if v]

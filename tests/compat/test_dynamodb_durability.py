@@ -93,7 +93,8 @@ def hammer_transactions(mk, table, stop, acked, lock, wid):
     while not stop.is_set():
         items = [{"Put": {"TableName": table, "Item": {"pk": S(f"tx-{wid}-{n}-{k}"), "g": S(GROUPS[k]), "n": N(n)}}}
                  for k in range(3)]
-        items.append({"Update": {"TableName": table, "Key": {"pk": S(f"ctr-{wid}")}, "UpdateExpression": "SET n = :next",
+        items.append({"Update": {"TableName": table, "Key": {"pk": S(f"ctr-{wid}")},
+                                 "UpdateExpression": "SET n = :next",
                                  "ConditionExpression": "n = :cur",
                                  "ExpressionAttributeValues": {":cur": N(n), ":next": N(n + 1)}}})
         try:
@@ -111,8 +112,8 @@ def verify_transactions(ddb, table, acked):
         # The one in flight at the kill may or may not have committed, as a whole.
         assert done <= ctr <= done + 1, f"writer {wid}: {done} acknowledged, counter says {ctr}"
         for n in range(ctr + 2):
-            present = [("Item" in ddb.get_item(TableName=table, Key={"pk": S(f"tx-{wid}-{n}-{k}")}, ConsistentRead=True))
-                       for k in range(3)]
+            present = ["Item" in ddb.get_item(TableName=table, Key={"pk": S(f"tx-{wid}-{n}-{k}")},
+                                              ConsistentRead=True) for k in range(3)]
             want = n < ctr
             assert present == [want] * 3, f"writer {wid} transaction {n}: items present {present}, counter {ctr}"
 

@@ -13,9 +13,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ACCOUNT, REGION, BasaltServer, make_client_factory, unique
+from conftest import ACCOUNT, REGION, BasaltServer, make_client_factory
 from ddb_helpers import (  # noqa: F401 - fixtures
-    N, S, assert_error, basalt_only, create_table, ddb, ddb_unchecked, error, new_table, on_basalt, streams,
+    N, S, basalt_only, create_table, ddb, ddb_unchecked, error, new_table, on_basalt, streams,
 )
 
 
@@ -33,7 +33,8 @@ def read_all(streams, arn, iterator_type="TRIM_HORIZON", **kw):
 
 
 def read_shard(streams, arn, shard, iterator_type="TRIM_HORIZON", **kw):
-    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType=iterator_type, **kw)["ShardIterator"]
+    it = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType=iterator_type,
+                                    **kw)["ShardIterator"]
     out = []
     while it:
         page = streams.get_records(ShardIterator=it)
@@ -158,7 +159,8 @@ def test_no_record_for_a_write_that_changes_nothing(ddb, streams, new_table):
 
 def test_transaction_writes_reach_the_stream(ddb, streams, new_table):
     table = new_table(StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
-    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"pk": S(f"t{i}")}}} for i in range(3)])
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"pk": S(f"t{i}")}}}
+                                            for i in range(3)])
     recs = read_all(streams, stream_arn(ddb, table))
     assert sorted(r["dynamodb"]["Keys"]["pk"]["S"] for r in recs) == ["t0", "t1", "t2"]
 

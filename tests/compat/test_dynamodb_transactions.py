@@ -32,7 +32,8 @@ def test_transact_write_every_action_across_tables(ddb, two_tables):
     ddb.put_item(TableName=b, Item={"pk": S("x"), "sk": N(1), "doomed": S("yes")})
     ddb.transact_write_items(TransactItems=[
         {"ConditionCheck": {"TableName": a, "Key": {"pk": S("guard")}, "ConditionExpression": "#o = :t",
-                            "ExpressionAttributeNames": {"#o": "open"}, "ExpressionAttributeValues": {":t": {"BOOL": True}}}},
+                            "ExpressionAttributeNames": {"#o": "open"},
+                            "ExpressionAttributeValues": {":t": {"BOOL": True}}}},
         {"Update": {"TableName": a, "Key": {"pk": S("acct")}, "UpdateExpression": "SET bal = bal - :amt",
                     "ConditionExpression": "bal >= :amt", "ExpressionAttributeValues": {":amt": N(30)}}},
         {"Put": {"TableName": b, "Item": {"pk": S("x"), "sk": N(2), "amt": N(30)},
@@ -96,14 +97,17 @@ def test_transaction_validation(ddb, two_tables, on_basalt):
     with pytest.raises(ClientError) as e:
         ddb.transact_write_items(TransactItems=[
             {"Put": {"TableName": a, "Item": {"pk": S("same"), "v": N(1)}}},
-            {"ConditionCheck": {"TableName": a, "Key": {"pk": S("same")}, "ConditionExpression": "attribute_not_exists(v)"}}])
+            {"ConditionCheck": {"TableName": a, "Key": {"pk": S("same")},
+                                "ConditionExpression": "attribute_not_exists(v)"}}])
     assert_error(e, "ValidationException", "Transaction request cannot include multiple operations on one item")
     assert get(ddb, a, {"pk": S("same")}) is None
     if on_basalt:  # moto caps transactions at 25 actions; transaction-apis: up to 100
-        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": a, "Item": {"pk": S(f"k{i}")}}} for i in range(100)])
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": a, "Item": {"pk": S(f"k{i}")}}}
+                                                for i in range(100)])
         assert get(ddb, a, {"pk": S("k99")}) is not None
     with pytest.raises(ClientError) as e:
-        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": a, "Item": {"pk": S(f"m{i}")}}} for i in range(101)])
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": a, "Item": {"pk": S(f"m{i}")}}}
+                                                for i in range(101)])
     assert error(e)[0] == "ValidationException"
     assert "Member must have length less than or equal to 100" in error(e)[1]
     with pytest.raises(ClientError) as e:
@@ -134,7 +138,8 @@ def test_transact_get_items(ddb, two_tables, on_basalt):
 @pytest.mark.usefixtures("basalt_only")
 def test_partiql_insert_select_update_delete(ddb, two_tables):
     _, t = two_tables
-    ddb.execute_statement(Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': 'a', 'sk': 1, 'body': 'x', 'labels': <<'p', 'q'>>}}")
+    ddb.execute_statement(
+        Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': 'a', 'sk': 1, 'body': 'x', 'labels': <<'p', 'q'>>}}")
     # Conformance: tier2/partiql/executeStatement.test.ts -- INSERT is not an upsert.
     with pytest.raises(ClientError) as e:
         ddb.execute_statement(Statement=f"INSERT INTO \"{t}\" VALUE {{'pk': 'a', 'sk': 1, 'body': 'again'}}")
@@ -189,19 +194,30 @@ def test_partiql_parameters_and_next_token(ddb, two_tables):
 def test_partiql_batch_execute_statement(ddb, two_tables):
     a, _ = two_tables
     ddb.put_item(TableName=a, Item={"pk": S("b1"), "v": S("old")})
+    ddb.put_item(TableName=a, Item={"pk": S("b3"), "v": S("there")})
+    # A batch is all reads or all writes (ql-reference.multiplestatements.batching).
     out = ddb.batch_execute_statement(Statements=[
-        {"Statement": f"SELECT * FROM \"{a}\" WHERE pk = ?", "Parameters": [S("b1")]},
         {"Statement": f"INSERT INTO \"{a}\" VALUE {{'pk': 'b2', 'v': 'new'}}"},
         {"Statement": f"UPDATE \"{a}\" SET v = 'changed' WHERE pk = 'b1'"},
+        {"Statement": f"INSERT INTO \"{a}\" VALUE {{'pk': 'b3', 'v': 'dup'}}"},
+    ])["Responses"]
+    assert len(out) == 3
+    assert "Error" not in out[0] and "Error" not in out[1]
+    # Each statement stands alone: the failed one does not undo the others.
+    assert out[2]["Error"]["Code"] == "DuplicateItem"
+    assert get(ddb, a, {"pk": S("b3")})["v"] == S("there")
+    out = ddb.batch_execute_statement(Statements=[
+        {"Statement": f"SELECT * FROM \"{a}\" WHERE pk = ?", "Parameters": [S("b1")]},
+        {"Statement": f"SELECT v FROM \"{a}\" WHERE pk = 'b2'"},
+        {"Statement": f"SELECT * FROM \"{a}\" WHERE pk = 'nobody'"},
         {"Statement": "SELECT * FROM \"no-such-table-x\" WHERE pk = 'x'"},
     ])["Responses"]
     assert len(out) == 4
-    assert out[0]["Item"] == {"pk": S("b1"), "v": S("old")}
-    assert "Error" not in out[1] and "Error" not in out[2]
+    assert out[0]["Item"] == {"pk": S("b1"), "v": S("changed")}
+    assert out[1]["Item"] == {"v": S("new")}
+    assert "Item" not in out[2] and "Error" not in out[2]
     # Conformance: tier2/partiql/batchExecuteStatement.test.ts (the short code, per entry).
     assert out[3]["Error"]["Code"] == "ResourceNotFound"
-    assert get(ddb, a, {"pk": S("b2")})["v"] == S("new")
-    assert get(ddb, a, {"pk": S("b1")})["v"] == S("changed")
 
 
 @pytest.mark.usefixtures("basalt_only")
