@@ -64,11 +64,12 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
             let w = src[start..i].to_string();
             if c == b'#' { Tok::Name(w) } else { Tok::Value(w) }
         } else {
-            let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
+            // Bytes, not a str slice: the next character may be multi-byte.
+            let two = if i + 1 < b.len() { &b[i..i + 2] } else { &b[i..i] };
             let p = match two {
-                "<>" => Some("<>"),
-                "<=" => Some("<="),
-                ">=" => Some(">="),
+                b"<>" => Some("<>"),
+                b"<=" => Some("<="),
+                b">=" => Some(">="),
                 _ => None,
             };
             if let Some(p) = p {
@@ -138,6 +139,7 @@ mod tests {
             ]
         );
         assert_eq!(kinds("ü!"), vec![Tok::Other("ü".into()), Tok::Other("!".into()), Tok::Eof]);
+        assert_eq!(kinds("<ü"), vec![Tok::Punct("<"), Tok::Other("ü".into()), Tok::Eof]);
         let t = tokenize("  x ");
         assert_eq!((t[0].start, t[0].end, t[1].start), (2, 3, 4));
         assert_eq!(t[1].text("  x "), "<EOF>");
