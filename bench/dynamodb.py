@@ -14,7 +14,9 @@ CPU per request exact).
 Part 2, Query latency against a growing table: the table is loaded with BatchWriteItem
 (25 items a request, 16 loaders) to 10k, 100k and 1M items in partitions of 100, and at each
 size one client times the same Query of one 100-item partition (p50 and p99 of --size-queries
-runs). Query reads only its partition, so the latency must not grow with the table. The 1M
+runs, once the server has gone idle). Query reads only its partition, so the latency must not
+grow with the table. Basalt runs with --ephemeral like the peers (all in memory);
+--basalt-disk puts it on SQLite in a temporary data dir, as deployed. The 1M
 load runs for Basalt only unless --peer-max-items says otherwise (moto and MiniStack load
 ~1-5k items/s).
 
@@ -24,6 +26,7 @@ Requests are raw HTTP with awsJson1_0 bodies and a static SigV4-shaped Authoriza
   python bench/dynamodb.py                                 # all three peers
   python bench/dynamodb.py --servers basalt,moto --requests 2000 --sizes 10000,100000
   python bench/dynamodb.py --peer-max-items 1000000        # load peers to 1M too (slow)
+  python bench/dynamodb.py --servers basalt --basalt-disk  # Basalt on SQLite in a temp dir
   MINISTACK_BIN=~/.cache/basalt/peers/ministack/bin/ministack python bench/dynamodb.py
 """
 from __future__ import annotations
