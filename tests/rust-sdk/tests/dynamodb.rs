@@ -122,7 +122,9 @@ async fn items_queries_and_transactions_parse_in_the_rust_sdk() {
         .table_name("orders")
         .key("pk", s("user#1"))
         .key("sk", n("2"))
-        .update_expression("SET total = total + :d, tags = list_append(if_not_exists(tags, :e), :t)")
+        // `total` is one of DynamoDB's reserved words.
+        .update_expression("SET #t = #t + :d, tags = list_append(if_not_exists(tags, :e), :t)")
+        .expression_attribute_names("#t", "total")
         .expression_attribute_values(":d", n("0.25"))
         .expression_attribute_values(":e", AttributeValue::L(vec![]))
         .expression_attribute_values(":t", AttributeValue::L(vec![s("rush")]))
