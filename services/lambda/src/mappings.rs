@@ -18,6 +18,8 @@
 //! `itemIdentifier`s is deleted. Up to `ScalingConfig.MaximumConcurrency` batches of a mapping
 //! run at once.
 
+mod stream;
+
 use crate::model::function_arn;
 use crate::{Lambda, conflict, invalid_value, not_found, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
@@ -72,6 +74,9 @@ pub(crate) struct Mapping {
     pub max_concurrency: Option<u32>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The settings of a DynamoDB stream source (absent for a queue).
+    #[serde(default)]
+    pub stream: Option<stream::StreamSource>,
 }
 
 impl Mapping {
@@ -117,6 +122,9 @@ impl Mapping {
         }
         if let Some(n) = self.max_concurrency {
             out["ScalingConfig"] = json!({"MaximumConcurrency": n});
+        }
+        if let Some(s) = &self.stream {
+            stream::describe_into(s, &mut out);
         }
         out
     }
@@ -417,6 +425,9 @@ pub(crate) async fn create(
             "Unrecognized event source, must be an Amazon SQS queue ARN.",
         ));
     }
+    if stream::is_stream_arn(&source_arn) {
+        return stream::create(l, ctx, input, source_arn).await;
+    }
     if parse_queue_arn(&source_arn).is_none() {
         return Err(invalid_value(format!(
             "Unrecognized event source, must be an Amazon SQS queue ARN: {source_arn}"
@@ -439,6 +450,7 @@ pub(crate) async fn create(
         filters: None,
         max_concurrency: None,
         tags: BTreeMap::new(),
+        stream: None,
     };
     apply_settings(&mut m, input)?;
     if let Some(tags) = input.get("Tags").and_then(Value::as_object) {
@@ -455,7 +467,9 @@ pub(crate) async fn create(
 
 pub(crate) fn get(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let m = load_by_uuid(l, ctx, input)?;
-    Ok(Output::new(m.describe(m.settled_state())))
+    let mut out = m.describe(m.settled_state());
+    stream::decorate(l, &m, &mut out);
+    Ok(Output::new(out))
 }
 
 pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
@@ -472,7 +486,11 @@ pub(crate) fn list(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Ou
                 f.name == m.function_name && (f.qualifier.is_none() || f.qualifier == m.qualifier)
             })
         })
-        .map(|m| m.describe(m.settled_state()))
+        .map(|m| {
+            let mut out = m.describe(m.settled_state());
+            stream::decorate(l, &m, &mut out);
+            out
+        })
         .collect();
     Ok(crate::page(items, input, "EventSourceMappings", 100, |v| {
         v["UUID"].as_str().unwrap_or_default().to_owned()
@@ -493,12 +511,19 @@ pub(crate) async fn update(
         m.qualifier = qualifier;
         timeout = Some(t);
     }
-    apply_settings(&mut m, input)?;
-    if m.function_arn() != before.function_arn() {
-        duplicate(&all(l, ctx)?, &m)?;
-    }
-    if let Some(t) = timeout {
-        check_queue(l, &m.source_arn, t).await?;
+    if m.stream.is_some() {
+        stream::apply(&mut m, input, false)?;
+        if m.function_arn() != before.function_arn() {
+            stream::duplicate(&all(l, ctx)?, &m)?;
+        }
+    } else {
+        apply_settings(&mut m, input)?;
+        if m.function_arn() != before.function_arn() {
+            duplicate(&all(l, ctx)?, &m)?;
+        }
+        if let Some(t) = timeout {
+            check_queue(l, &m.source_arn, t).await?;
+        }
     }
     m.last_modified = now_s();
     let state = match (before.enabled, m.enabled) {
@@ -513,7 +538,13 @@ pub(crate) async fn update(
 pub(crate) fn delete(l: &Lambda, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
     let m = load_by_uuid(l, ctx, input)?;
     // The poller finds the record gone before its next batch and completes its work item.
-    l.state.delete(MAPPINGS, &m.key())?;
+    l.state.batch(&[
+        WriteOp::Delete {
+            table: MAPPINGS.into(),
+            key: m.key(),
+        },
+        stream::forget_op(&m.key()),
+    ])?;
     Ok(Output::new(m.describe("Deleting")))
 }
 
@@ -671,6 +702,9 @@ pub(crate) fn start_worker(l: Arc<Lambda>) {
 /// Polls one mapping while this node holds its lease.
 async fn poll(l: Arc<Lambda>, claim: Claim) {
     let key = String::from_utf8_lossy(&claim.payload).into_owned();
+    if matches!(load(&l, &key), Ok(Some(m)) if m.stream.is_some()) {
+        return stream::poll(l, claim, key).await;
+    }
     let lost = Arc::new(AtomicBool::new(false));
     let renewer = {
         let (state, claim, lease_ms, lost) = (
@@ -1117,6 +1151,7 @@ mod tests {
             filters: None,
             max_concurrency: None,
             tags: BTreeMap::new(),
+            stream: None,
         }
     }
 
