@@ -27,8 +27,7 @@ fn params(names: Value, values: Value) -> Params {
     Params::new(Some(&names), Some(&values)).unwrap()
 }
 
-const CONDITION: &str =
-    "attribute_exists(pk) AND #st IN (:pending, :new) AND version = :v AND NOT contains(tags, :blocked) AND size(#it) <= :max";
+const CONDITION: &str = "attribute_exists(pk) AND #st IN (:pending, :new) AND version = :v AND NOT contains(tags, :blocked) AND size(#it) <= :max";
 
 fn condition_names() -> Value {
     json!({"#st": "status", "#it": "items"})
@@ -62,7 +61,9 @@ fn benches(c: &mut Criterion) {
 
     let mut p = params(condition_names(), condition_values());
     let cond = parse_condition(CONDITION, ExprKind::Filter, &mut p).unwrap();
-    g.bench_function("filter eval", |b| b.iter(|| black_box(cond.eval(black_box(&it)))));
+    g.bench_function("filter eval", |b| {
+        b.iter(|| black_box(cond.eval(black_box(&it))))
+    });
 
     g.bench_function("update parse+apply", |b| {
         b.iter(|| {
@@ -83,9 +84,14 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    let mut p = params(json!({"#it": "items", "#t": "total"}), json!({":unused": {"N": "0"}}));
+    let mut p = params(
+        json!({"#it": "items", "#t": "total"}),
+        json!({":unused": {"N": "0"}}),
+    );
     let proj = parse_projection("pk, sk, #it[0].sku, address.city, #t", &mut p).unwrap();
-    g.bench_function("projection apply", |b| b.iter(|| black_box(proj.apply(black_box(&it)))));
+    g.bench_function("projection apply", |b| {
+        b.iter(|| black_box(proj.apply(black_box(&it))))
+    });
     g.finish();
 }
 

@@ -86,7 +86,9 @@ impl Condition {
                         _ => true,
                     },
                     _ => {
-                        let (Some(x), Some(y)) = (a, b) else { return false };
+                        let (Some(x), Some(y)) = (a, b) else {
+                            return false;
+                        };
                         ordered(&x, &y, |o| match op {
                             Comparator::Lt => o == Ordering::Less,
                             Comparator::Le => o != Ordering::Greater,
@@ -97,14 +99,22 @@ impl Condition {
                 }
             }
             Condition::Between { value, low, high } => {
-                let (Some(v), Some(lo), Some(hi)) = (resolve(value, item), resolve(low, item), resolve(high, item)) else {
+                let (Some(v), Some(lo), Some(hi)) = (
+                    resolve(value, item),
+                    resolve(low, item),
+                    resolve(high, item),
+                ) else {
                     return false;
                 };
-                ordered(&v, &lo, |o| o != Ordering::Less) && ordered(&v, &hi, |o| o != Ordering::Greater)
+                ordered(&v, &lo, |o| o != Ordering::Less)
+                    && ordered(&v, &hi, |o| o != Ordering::Greater)
             }
             Condition::In { value, list } => {
-                let Some(v) = resolve(value, item) else { return false };
-                list.iter().any(|x| resolve(x, item).is_some_and(|x| x == v))
+                let Some(v) = resolve(value, item) else {
+                    return false;
+                };
+                list.iter()
+                    .any(|x| resolve(x, item).is_some_and(|x| x == v))
             }
             Condition::Function(f) => match f {
                 Function::AttributeExists(p) => get(item, p).is_some(),
@@ -169,7 +179,10 @@ mod tests {
     #[test]
     fn paths_and_sizes() {
         let it = item();
-        assert_eq!(get(&it, &Path::attr("l").index(1).child("k")), Some(&AttributeValue::N(Number::from_i64(1))));
+        assert_eq!(
+            get(&it, &Path::attr("l").index(1).child("k")),
+            Some(&AttributeValue::N(Number::from_i64(1)))
+        );
         assert_eq!(get(&it, &Path::attr("l").index(2)), None);
         assert_eq!(get(&it, &Path::attr("s").child("x")), None);
         assert_eq!(size_of(&it["s"]), Some(5));
@@ -188,7 +201,11 @@ mod tests {
         assert!(!c(p("missing"), Comparator::Ne, p("other_missing")));
         assert!(!c(p("n"), Comparator::Lt, v(json!({"S": "99"}))));
         assert!(c(p("n"), Comparator::Gt, v(json!({"N": "9"}))));
-        assert!(c(Operand::Size(Path::attr("ss")), Comparator::Eq, v(json!({"N": "2"}))));
+        assert!(c(
+            Operand::Size(Path::attr("ss")),
+            Comparator::Eq,
+            v(json!({"N": "2"}))
+        ));
         assert!(!c(p("nul"), Comparator::Lt, p("nul")));
     }
 
@@ -204,7 +221,10 @@ mod tests {
         assert!(f(Function::BeginsWith(p("s"), v(json!({"S": "hé"})))));
         assert!(!f(Function::BeginsWith(p("n"), v(json!({"S": "1"})))));
         assert!(f(Function::AttributeType(p("ss"), v(json!({"S": "SS"})))));
-        assert!(!f(Function::AttributeType(p("missing"), v(json!({"S": "NULL"})))));
+        assert!(!f(Function::AttributeType(
+            p("missing"),
+            v(json!({"S": "NULL"}))
+        )));
         assert!(f(Function::AttributeNotExists(Path::attr("l").index(5))));
         let between = Condition::between(p("n"), v(json!({"N": "10"})), v(json!({"N": "11"})));
         assert!(between.eval(&it));

@@ -70,7 +70,11 @@ impl KeyCondition {
     /// Checks the condition against the key schema (the partition key's name and the sort
     /// key's, if the table or index has one), with DynamoDB's errors. Whether each value has
     /// the key attribute's type is for the caller, which knows the attribute definitions.
-    pub fn resolve(&self, hash_key: &str, range_key: Option<&str>) -> Result<ResolvedKey, ExprError> {
+    pub fn resolve(
+        &self,
+        hash_key: &str,
+        range_key: Option<&str>,
+    ) -> Result<ResolvedKey, ExprError> {
         let n = self.terms.len();
         if n != 1 && n != 2 {
             return Err(ExprError::new("Conditions can be of length 1 or 2 only"));
@@ -96,17 +100,25 @@ impl KeyCondition {
             None if n > 1 => return Err(missed(range_key.unwrap_or_default())),
             None => None,
         };
-        Ok(ResolvedKey { hash: hash_value.clone(), range })
+        Ok(ResolvedKey {
+            hash: hash_value.clone(),
+            range,
+        })
     }
 }
 
 /// Key values may not be empty strings or binaries.
 fn check_not_empty(key: &str, v: &AttributeValue) -> Result<(), ExprError> {
-    let empty = matches!(v, AttributeValue::S(s) if s.is_empty()) || matches!(v, AttributeValue::B(b) if b.is_empty());
+    let empty = matches!(v, AttributeValue::S(s) if s.is_empty())
+        || matches!(v, AttributeValue::B(b) if b.is_empty());
     if empty {
         return Err(ExprError(format!(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {key}",
-            if matches!(v, AttributeValue::S(_)) { "string" } else { "binary" }
+            if matches!(v, AttributeValue::S(_)) {
+                "string"
+            } else {
+                "binary"
+            }
         )));
     }
     Ok(())

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// `#name` / `:value` keys: the sigil then at least one of `[0-9A-Za-z_]`.
 fn valid_key(k: &str, sigil: char) -> bool {
-    k.strip_prefix(sigil).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    k.strip_prefix(sigil).is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 /// The substitution tables of one request and which of their entries the request's
@@ -168,7 +170,9 @@ mod tests {
             "ExpressionAttributeNames contains invalid key: Syntax error; key: \"n\""
         );
         assert_eq!(
-            Params::new(Some(&json!({"#a-b": "x"})), None).unwrap_err().0,
+            Params::new(Some(&json!({"#a-b": "x"})), None)
+                .unwrap_err()
+                .0,
             "ExpressionAttributeNames contains invalid key: Syntax error; key: \"#a-b\""
         );
         assert_eq!(

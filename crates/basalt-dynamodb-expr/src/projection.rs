@@ -19,7 +19,9 @@ impl Node {
     fn insert(&mut self, elems: &[PathElement]) {
         match elems.split_first() {
             None => self.whole = true,
-            Some((PathElement::Attr(a), rest)) => self.attrs.entry(a.clone()).or_default().insert(rest),
+            Some((PathElement::Attr(a), rest)) => {
+                self.attrs.entry(a.clone()).or_default().insert(rest)
+            }
             Some((PathElement::Index(i), rest)) => self.indexes.entry(*i).or_default().insert(rest),
         }
     }
@@ -34,8 +36,11 @@ impl Node {
                 (!out.is_empty()).then_some(AttributeValue::M(out))
             }
             AttributeValue::L(l) if !self.indexes.is_empty() => {
-                let out: Vec<AttributeValue> =
-                    self.indexes.iter().filter_map(|(i, n)| l.get(*i).and_then(|v| n.project(v))).collect();
+                let out: Vec<AttributeValue> = self
+                    .indexes
+                    .iter()
+                    .filter_map(|(i, n)| l.get(*i).and_then(|v| n.project(v)))
+                    .collect();
                 (!out.is_empty()).then_some(AttributeValue::L(out))
             }
             _ => None,
@@ -44,7 +49,10 @@ impl Node {
 }
 
 fn project_map(attrs: &BTreeMap<String, Node>, m: &Item) -> Item {
-    attrs.iter().filter_map(|(k, n)| Some((k.clone(), n.project(m.get(k)?)?))).collect()
+    attrs
+        .iter()
+        .filter_map(|(k, n)| Some((k.clone(), n.project(m.get(k)?)?)))
+        .collect()
 }
 
 impl Projection {
@@ -94,7 +102,10 @@ mod tests {
             Path::attr("zz").child("q"),
             Path::attr("e").child("not_a_map"),
         ]);
-        assert_eq!(item_to_json(&p.apply(&item)), json!({"a": {"M": {"b": {"L": [{"S": "x"}, {"S": "z"}]}}}, "d": {"S": "d"}}));
+        assert_eq!(
+            item_to_json(&p.apply(&item)),
+            json!({"a": {"M": {"b": {"L": [{"S": "x"}, {"S": "z"}]}}}, "d": {"S": "d"}})
+        );
         assert_eq!(p.top_level_names(), ["a", "d", "zz", "e"]);
     }
 }

@@ -11,7 +11,8 @@ use crate::error::ExprError;
 use crate::eval::get;
 use crate::value::{AttributeValue, Item};
 
-const MISSING: &str = "The provided expression refers to an attribute that does not exist in the item";
+const MISSING: &str =
+    "The provided expression refers to an attribute that does not exist in the item";
 const BAD_TYPE: &str = "An operand in the update expression has an incorrect data type";
 const BAD_PATH: &str = "The document path provided in the update expression is invalid for update";
 
@@ -24,8 +25,13 @@ enum Slot<'a> {
 /// Walks to the parent of `path`'s last element; DynamoDB's "invalid for update" when a step is
 /// missing or has the wrong container type.
 fn slot<'a>(item: &'a mut Item, path: &'a Path) -> Result<Slot<'a>, ExprError> {
-    let (last, parents) = path.elements.split_last().ok_or_else(|| ExprError::new(BAD_PATH))?;
-    let PathElement::Attr(top) = &path.elements[0] else { return Err(ExprError::new(BAD_PATH)) };
+    let (last, parents) = path
+        .elements
+        .split_last()
+        .ok_or_else(|| ExprError::new(BAD_PATH))?;
+    let PathElement::Attr(top) = &path.elements[0] else {
+        return Err(ExprError::new(BAD_PATH));
+    };
     if parents.is_empty() {
         return Ok(Slot::Map(item, top));
     }
@@ -53,12 +59,16 @@ struct Deferred {
 }
 
 fn parent(path: &Path) -> Path {
-    Path { elements: path.elements[..path.elements.len() - 1].to_vec() }
+    Path {
+        elements: path.elements[..path.elements.len() - 1].to_vec(),
+    }
 }
 
 fn operand(op: &UpdateOperand, original: &Item) -> Result<AttributeValue, ExprError> {
     match op {
-        UpdateOperand::Path(p) => get(original, p).cloned().ok_or_else(|| ExprError::new(MISSING)),
+        UpdateOperand::Path(p) => get(original, p)
+            .cloned()
+            .ok_or_else(|| ExprError::new(MISSING)),
         UpdateOperand::Value(v) => Ok(v.clone()),
         UpdateOperand::IfNotExists(p, d) => match get(original, p) {
             Some(v) => Ok(v.clone()),
@@ -77,13 +87,19 @@ fn operand(op: &UpdateOperand, original: &Item) -> Result<AttributeValue, ExprEr
 fn set_value(v: &SetValue, original: &Item) -> Result<AttributeValue, ExprError> {
     match v {
         SetValue::Operand(o) => operand(o, original),
-        SetValue::Plus(a, b) | SetValue::Minus(a, b) => match (operand(a, original)?, operand(b, original)?) {
-            (AttributeValue::N(x), AttributeValue::N(y)) => {
-                let r = if matches!(v, SetValue::Plus(..)) { x.checked_add(&y) } else { x.checked_sub(&y) };
-                r.map(AttributeValue::N).map_err(|e| ExprError(e.0))
+        SetValue::Plus(a, b) | SetValue::Minus(a, b) => {
+            match (operand(a, original)?, operand(b, original)?) {
+                (AttributeValue::N(x), AttributeValue::N(y)) => {
+                    let r = if matches!(v, SetValue::Plus(..)) {
+                        x.checked_add(&y)
+                    } else {
+                        x.checked_sub(&y)
+                    };
+                    r.map(AttributeValue::N).map_err(|e| ExprError(e.0))
+                }
+                _ => Err(ExprError::new(BAD_TYPE)),
             }
-            _ => Err(ExprError::new(BAD_TYPE)),
-        },
+        }
     }
 }
 
@@ -106,7 +122,10 @@ fn add(existing: Option<&AttributeValue>, v: &AttributeValue) -> Result<Attribut
 }
 
 /// `DELETE`: the set less the given elements; `None` when nothing is left.
-fn delete(existing: &AttributeValue, v: &AttributeValue) -> Result<Option<AttributeValue>, ExprError> {
+fn delete(
+    existing: &AttributeValue,
+    v: &AttributeValue,
+) -> Result<Option<AttributeValue>, ExprError> {
     use AttributeValue as V;
     fn minus<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
         a.iter().filter(|x| !b.contains(x)).cloned().collect()
@@ -172,7 +191,9 @@ fn edit(work: &mut Item, path: &Path, e: Edit, deferred: &mut Deferred) -> Resul
 
 fn list_at<'a>(work: &'a mut Item, path: &Path) -> Option<&'a mut Vec<AttributeValue>> {
     let mut elems = path.elements.iter();
-    let PathElement::Attr(top) = elems.next()? else { return None };
+    let PathElement::Attr(top) = elems.next()? else {
+        return None;
+    };
     let mut cur = work.get_mut(top)?;
     for e in elems {
         cur = match (e, cur) {
@@ -215,18 +236,34 @@ impl Update {
             .map(|(p, _)| p.clone())
             .chain(deferred.appends.iter().map(|(p, _, _)| p.clone()))
             .collect();
-        lists.sort_by(|a, b| b.elements.len().cmp(&a.elements.len()).then_with(|| a.cmp(b)));
+        lists.sort_by(|a, b| {
+            b.elements
+                .len()
+                .cmp(&a.elements.len())
+                .then_with(|| a.cmp(b))
+        });
         lists.dedup();
         for lp in lists {
-            let Some(list) = list_at(&mut work, &lp) else { continue };
-            let mut gone: Vec<usize> = deferred.removals.iter().filter(|(p, _)| *p == lp).map(|(_, i)| *i).collect();
+            let Some(list) = list_at(&mut work, &lp) else {
+                continue;
+            };
+            let mut gone: Vec<usize> = deferred
+                .removals
+                .iter()
+                .filter(|(p, _)| *p == lp)
+                .map(|(_, i)| *i)
+                .collect();
             gone.sort_unstable();
             gone.dedup();
             for i in gone.into_iter().rev() {
                 list.remove(i);
             }
-            let mut adds: Vec<(usize, AttributeValue)> =
-                deferred.appends.iter().filter(|(p, _, _)| *p == lp).map(|(_, i, v)| (*i, v.clone())).collect();
+            let mut adds: Vec<(usize, AttributeValue)> = deferred
+                .appends
+                .iter()
+                .filter(|(p, _, _)| *p == lp)
+                .map(|(_, i, v)| (*i, v.clone()))
+                .collect();
             adds.sort_by_key(|(i, _)| *i);
             list.extend(adds.into_iter().map(|(_, v)| v));
         }

@@ -17,8 +17,8 @@
 //! applying the update.
 
 use basalt_dynamodb_expr::{
-    AttributeValue, ExprKind, Params, Projection, RangeCondition, item_from_json, item_to_json, parse_condition,
-    parse_key_condition, parse_projection, parse_update,
+    AttributeValue, ExprKind, Params, Projection, RangeCondition, item_from_json, item_to_json,
+    parse_condition, parse_key_condition, parse_projection, parse_update,
 };
 use serde_json::{Value, json};
 use std::path::Path;
@@ -53,7 +53,11 @@ fn run(case: &Value, items: &Value) -> Result<(), String> {
         }
         let mut params = Params::new(case.get("names"), case.get("values")).map_err(|e| e.0)?;
         let out = if let Some(e) = case.get("condition").or(case.get("filter")) {
-            let kind = if case.get("condition").is_some() { ExprKind::Condition } else { ExprKind::Filter };
+            let kind = if case.get("condition").is_some() {
+                ExprKind::Condition
+            } else {
+                ExprKind::Filter
+            };
             let c = parse_condition(e.as_str().unwrap(), kind, &mut params).map_err(|e| e.0)?;
             params.finish().map_err(|e| e.0)?;
             json!(c.eval(&item))
@@ -83,8 +87,15 @@ fn run(case: &Value, items: &Value) -> Result<(), String> {
         } else if let Some(e) = case.get("key") {
             let k = parse_key_condition(e.as_str().unwrap(), &mut params).map_err(|e| e.0)?;
             params.finish().map_err(|e| e.0)?;
-            let schema: Vec<&str> = case["schema"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
-            let r = k.resolve(schema[0], schema.get(1).copied()).map_err(|e| e.0)?;
+            let schema: Vec<&str> = case["schema"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            let r = k
+                .resolve(schema[0], schema.get(1).copied())
+                .map_err(|e| e.0)?;
             if let Some(list) = case.get("matches").and_then(Value::as_array) {
                 for m in list {
                     let v = AttributeValue::from_json(&m[0]).unwrap();
@@ -116,12 +127,17 @@ fn run(case: &Value, items: &Value) -> Result<(), String> {
 #[test]
 fn conformance_table() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    let items: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("_items.json")).unwrap()).unwrap();
+    let items: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("_items.json")).unwrap()).unwrap();
     let (mut total, mut failures) = (0, Vec::new());
     let is_table = |f: &&std::path::PathBuf| {
-        f.extension().is_some_and(|e| e == "json") && !f.file_name().unwrap().to_string_lossy().starts_with('_')
+        f.extension().is_some_and(|e| e == "json")
+            && !f.file_name().unwrap().to_string_lossy().starts_with('_')
     };
     for f in files.iter().filter(is_table) {
         let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(f).unwrap())
@@ -136,10 +152,18 @@ fn conformance_table() {
             );
             if let Err(e) = run(case, &items) {
                 let name = case.get("name").and_then(Value::as_str).unwrap_or("?");
-                failures.push(format!("{}#{i} ({name}): {e}", f.file_name().unwrap().to_string_lossy()));
+                failures.push(format!(
+                    "{}#{i} ({name}): {e}",
+                    f.file_name().unwrap().to_string_lossy()
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(total >= 120, "only {total} cases");
 }

@@ -3,18 +3,75 @@
 //! evaluates and applies without panicking.
 
 use basalt_dynamodb_expr::{
-    ExprKind, Params, item_from_json, parse_condition, parse_key_condition, parse_projection, parse_update,
+    ExprKind, Params, item_from_json, parse_condition, parse_key_condition, parse_projection,
+    parse_update,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 const TOKENS: &[&str] = &[
-    "a", "b", "pk", "sk", "l", "m", "#n", "#m", "#undefined", ":v", ":s", ":l", ":ss", ":undefined", "(", ")", "[", "]",
-    "[0]", "[1]", "[99999999999999999999999]", ".", ",", "=", "<>", "<", "<=", ">", ">=", "+", "-", "AND", "or", "NOT",
-    "BETWEEN", "IN", "SET", "remove", "ADD", "DELETE", "attribute_exists", "attribute_not_exists", "attribute_type",
-    "begins_with", "contains", "size", "if_not_exists", "list_append", "Comment", "0", "12", "ü", "!", "\"", " ", "  ",
-    "\n", "#", ":", "_x", "9a",
+    "a",
+    "b",
+    "pk",
+    "sk",
+    "l",
+    "m",
+    "#n",
+    "#m",
+    "#undefined",
+    ":v",
+    ":s",
+    ":l",
+    ":ss",
+    ":undefined",
+    "(",
+    ")",
+    "[",
+    "]",
+    "[0]",
+    "[1]",
+    "[99999999999999999999999]",
+    ".",
+    ",",
+    "=",
+    "<>",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "AND",
+    "or",
+    "NOT",
+    "BETWEEN",
+    "IN",
+    "SET",
+    "remove",
+    "ADD",
+    "DELETE",
+    "attribute_exists",
+    "attribute_not_exists",
+    "attribute_type",
+    "begins_with",
+    "contains",
+    "size",
+    "if_not_exists",
+    "list_append",
+    "Comment",
+    "0",
+    "12",
+    "ü",
+    "!",
+    "\"",
+    " ",
+    "  ",
+    "\n",
+    "#",
+    ":",
+    "_x",
+    "9a",
 ];
 
 fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
@@ -22,7 +79,13 @@ fn pick<'a>(rng: &mut StdRng, xs: &[&'a str]) -> &'a str {
 }
 
 fn gen_path(rng: &mut StdRng) -> String {
-    pick(rng, &["a", "b", "l[0]", "l[1].a", "m.a", "#n", "#m[0]", "pk", "sk", "zz.q", "l[5]"]).to_string()
+    pick(
+        rng,
+        &[
+            "a", "b", "l[0]", "l[1].a", "m.a", "#n", "#m[0]", "pk", "sk", "zz.q", "l[5]",
+        ],
+    )
+    .to_string()
 }
 
 fn gen_operand(rng: &mut StdRng) -> String {
@@ -35,7 +98,11 @@ fn gen_operand(rng: &mut StdRng) -> String {
 
 /// A mostly well-formed condition, so that the evaluator gets exercised.
 fn gen_cond(rng: &mut StdRng, depth: u32) -> String {
-    let choice = if depth > 2 { rng.gen_range(0..7) } else { rng.gen_range(0..11) };
+    let choice = if depth > 2 {
+        rng.gen_range(0..7)
+    } else {
+        rng.gen_range(0..11)
+    };
     let (a, b, c) = (gen_operand(rng), gen_operand(rng), gen_operand(rng));
     let p = gen_path(rng);
     match choice {
@@ -47,8 +114,16 @@ fn gen_cond(rng: &mut StdRng, depth: u32) -> String {
         5 => format!("begins_with({p}, {})", pick(rng, &[":s", ":v"])),
         6 => format!("contains({p}, {b})"),
         7 => format!("NOT ({})", gen_cond(rng, depth + 1)),
-        8 => format!("{} AND {}", gen_cond(rng, depth + 1), gen_cond(rng, depth + 1)),
-        9 => format!("{} OR {}", gen_cond(rng, depth + 1), gen_cond(rng, depth + 1)),
+        8 => format!(
+            "{} AND {}",
+            gen_cond(rng, depth + 1),
+            gen_cond(rng, depth + 1)
+        ),
+        9 => format!(
+            "{} OR {}",
+            gen_cond(rng, depth + 1),
+            gen_cond(rng, depth + 1)
+        ),
         _ => format!("attribute_type({p}, :t)"),
     }
 }
@@ -86,7 +161,10 @@ fn structured(rng: &mut StdRng) -> String {
     let base = match rng.gen_range(0..4) {
         0 => gen_update(rng),
         1 => format!("{}, {}", gen_path(rng), gen_path(rng)),
-        2 => format!("pk = :s AND sk {} :v", pick(rng, &["=", "<", ">=", "BETWEEN :v AND"])),
+        2 => format!(
+            "pk = :s AND sk {} :v",
+            pick(rng, &["=", "<", ">=", "BETWEEN :v AND"])
+        ),
         _ => gen_cond(rng, 0),
     };
     let mut toks: Vec<&str> = base.split(' ').collect();
@@ -106,14 +184,16 @@ fn random_expr(rng: &mut StdRng) -> String {
         return structured(rng);
     }
     let n = rng.gen_range(0..24);
-    (0..n).map(|_| TOKENS[rng.gen_range(0..TOKENS.len())]).collect::<Vec<_>>().join(if rng.gen_bool(0.5) { " " } else { "" })
+    (0..n)
+        .map(|_| TOKENS[rng.gen_range(0..TOKENS.len())])
+        .collect::<Vec<_>>()
+        .join(if rng.gen_bool(0.5) { " " } else { "" })
 }
 
 #[test]
 fn parsers_never_panic() {
     let names = json!({"#n": "a", "#m": "l"});
-    let values =
-        json!({":v": {"N": "1"}, ":s": {"S": "x"}, ":l": {"L": [{"N": "1"}]}, ":ss": {"SS": ["x"]}, ":t": {"S": "N"}});
+    let values = json!({":v": {"N": "1"}, ":s": {"S": "x"}, ":l": {"L": [{"N": "1"}]}, ":ss": {"SS": ["x"]}, ":t": {"S": "N"}});
     let item = item_from_json(&json!({
         "a": {"N": "5"}, "b": {"S": "x"}, "pk": {"S": "p"}, "sk": {"N": "2"},
         "l": {"L": [{"N": "1"}, {"M": {"a": {"S": "y"}}}]}, "m": {"M": {"a": {"SS": ["x"]}}}
@@ -142,10 +222,10 @@ fn parsers_never_panic() {
             parsed += 1;
         }
         if let Ok(k) = parse_key_condition(&expr, &mut params) {
-            if let Ok(r) = k.resolve("pk", Some("sk")) {
-                if let Some(rc) = r.range {
-                    rc.matches(&item["sk"]);
-                }
+            if let Ok(r) = k.resolve("pk", Some("sk"))
+                && let Some(rc) = r.range
+            {
+                rc.matches(&item["sk"]);
             }
             parsed += 1;
         }

@@ -9,7 +9,9 @@ use rand::{Rng, SeedableRng};
 /// spellings that must normalize (leading zeros, trailing zeros, signs, `e`/`E`).
 fn random_number(rng: &mut StdRng) -> (String, Number) {
     let digits: usize = rng.gen_range(1..=38);
-    let mut mantissa: String = (0..digits).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
+    let mut mantissa: String = (0..digits)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
     if rng.gen_bool(0.2) {
         mantissa = format!("00{mantissa}");
     }
@@ -24,7 +26,11 @@ fn random_number(rng: &mut StdRng) -> (String, Number) {
     let sign = ["", "-", "+"][rng.gen_range(0..3)];
     let e = if rng.gen_bool(0.5) { "e" } else { "E" };
     let point = rng.gen_range(0..=mantissa.len());
-    let text = format!("{sign}{}.{}{e}{exp}", &mantissa[..point], &mantissa[point..]);
+    let text = format!(
+        "{sign}{}.{}{e}{exp}",
+        &mantissa[..point],
+        &mantissa[point..]
+    );
     let n = Number::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
     (text, n)
 }
@@ -84,8 +90,13 @@ fn arithmetic_agrees_with_order() {
             std::cmp::Ordering::Less => assert!(sum <= a),
             std::cmp::Ordering::Equal => assert_eq!(sum, a),
         }
-        let (x, y) = (rng.gen_range(-1_000_000_000i64..1_000_000_000), rng.gen_range(-1_000_000_000i64..1_000_000_000));
-        let s = Number::from_i64(x).checked_add(&Number::from_i64(y)).unwrap();
+        let (x, y) = (
+            rng.gen_range(-1_000_000_000i64..1_000_000_000),
+            rng.gen_range(-1_000_000_000i64..1_000_000_000),
+        );
+        let s = Number::from_i64(x)
+            .checked_add(&Number::from_i64(y))
+            .unwrap();
         assert_eq!(s.to_i64(), Some(x + y));
         assert_eq!(Number::from_i64(x).cmp(&Number::from_i64(y)), x.cmp(&y));
     }

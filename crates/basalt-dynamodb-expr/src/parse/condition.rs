@@ -10,8 +10,8 @@ use super::raw::{is_ident, path_tail, resolve_path, resolve_value};
 use super::{Cat, Cursor, Errors, RawPath};
 use crate::ast::{Comparator, Condition, Function, Operand};
 use crate::error::{ExprError, ExprKind};
-use crate::params::Params;
 use crate::number::Number;
+use crate::params::Params;
 use crate::value::{AttributeValue, compare_scalars};
 use base64::Engine as _;
 
@@ -61,7 +61,8 @@ struct Parser<'a, 'b> {
 
 impl Parser<'_, '_> {
     fn redundant(&mut self) {
-        self.errs.set(Cat::Parens, "The expression has redundant parentheses;");
+        self.errs
+            .set(Cat::Parens, "The expression has redundant parentheses;");
     }
 
     fn need_cond(&self, n: Node) -> Result<RCond, ExprError> {
@@ -121,7 +122,10 @@ impl Parser<'_, '_> {
         let left = self.primary()?;
         let op = match left {
             Node::Cond(..) => {
-                if self.comparator().is_some() || self.c.is_keyword("BETWEEN") || self.c.is_keyword("IN") {
+                if self.comparator().is_some()
+                    || self.c.is_keyword("BETWEEN")
+                    || self.c.is_keyword("IN")
+                {
                     return Err(self.c.error());
                 }
                 return Ok(left);
@@ -169,7 +173,9 @@ impl Parser<'_, '_> {
                 self.redundant();
             }
             return Ok(match inner {
-                Node::Op(ROp::Path(mut p), _, _) if self.c.is_punct(".") || self.c.is_punct("[") => {
+                Node::Op(ROp::Path(mut p), _, _)
+                    if self.c.is_punct(".") || self.c.is_punct("[") =>
+                {
                     path_tail(self.c, &mut p.elems, KEYWORDS)?;
                     Node::Op(ROp::Path(p), self.c.pos(), false)
                 }
@@ -220,7 +226,9 @@ impl Parser<'_, '_> {
                 self.c.bump();
                 Ok(ROp::Value(v))
             }
-            Tok::Word(w) if is_ident(self.c.peek(), KEYWORDS) && *self.c.peek_at(1) == Tok::Punct("(") => {
+            Tok::Word(w)
+                if is_ident(self.c.peek(), KEYWORDS) && *self.c.peek_at(1) == Tok::Punct("(") =>
+            {
                 self.c.bump();
                 self.c.bump();
                 let args = self.operand_list()?;
@@ -244,7 +252,11 @@ pub(crate) fn parse_raw(expr: &str, kind: ExprKind, errs: &mut Errors) -> Result
 }
 
 /// Parses a condition (`kind` = `Condition`) or filter (`kind` = `Filter`) expression.
-pub fn parse_condition(expr: &str, kind: ExprKind, params: &mut Params) -> Result<Condition, ExprError> {
+pub fn parse_condition(
+    expr: &str,
+    kind: ExprKind,
+    params: &mut Params,
+) -> Result<Condition, ExprError> {
     let mut errs = Errors::default();
     let raw = parse_raw(expr, kind, &mut errs)?;
     let mut ck = Checker { params, errs };
@@ -252,7 +264,13 @@ pub fn parse_condition(expr: &str, kind: ExprKind, params: &mut Params) -> Resul
     if ck.cond_is_size(&raw) {
         ck.misused("size");
     }
-    let order = [Cat::Parens, Cat::UnknownFunction, Cat::MisusedFunction, Cat::Reserved, Cat::Condition];
+    let order = [
+        Cat::Parens,
+        Cat::UnknownFunction,
+        Cat::MisusedFunction,
+        Cat::Reserved,
+        Cat::Condition,
+    ];
     if let Some(msg) = ck.errs.first(&order) {
         return Err(kind.error(msg));
     }
@@ -263,7 +281,11 @@ pub fn parse_condition(expr: &str, kind: ExprKind, params: &mut Params) -> Resul
 enum Arg {
     Path(Option<crate::ast::Path>),
     Value(Option<AttributeValue>),
-    Call { name: String, ty: Option<&'static str>, op: Option<Operand> },
+    Call {
+        name: String,
+        ty: Option<&'static str>,
+        op: Option<Operand>,
+    },
 }
 
 impl Arg {
@@ -298,12 +320,17 @@ impl Checker<'_> {
     fn misused(&mut self, name: &str) {
         self.errs.set(
             Cat::MisusedFunction,
-            format!("The function is not allowed to be used this way in an expression; function: {name}"),
+            format!(
+                "The function is not allowed to be used this way in an expression; function: {name}"
+            ),
         );
     }
 
     fn check_misused(&mut self, args: &[&Arg]) {
-        if let Some(Arg::Call { name, .. }) = args.iter().find(|a| matches!(a, Arg::Call { name, .. } if name != "size")) {
+        if let Some(Arg::Call { name, .. }) = args
+            .iter()
+            .find(|a| matches!(a, Arg::Call { name, .. } if name != "size"))
+        {
             let name = name.clone();
             self.misused(&name);
         }
@@ -326,35 +353,44 @@ impl Checker<'_> {
     fn arg(&mut self, raw: &ROp) -> Arg {
         match raw {
             ROp::Path(p) => Arg::Path(resolve_path(p, self.params, &mut self.errs, Cat::AttrName)),
-            ROp::Value(v) => Arg::Value(resolve_value(v, self.params, &mut self.errs, Cat::AttrName)),
+            ROp::Value(v) => {
+                Arg::Value(resolve_value(v, self.params, &mut self.errs, Cat::AttrName))
+            }
             ROp::Call { name, args } => {
                 let args: Vec<Arg> = args.iter().map(|a| self.arg(a)).collect();
                 self.check_misused(&args.iter().collect::<Vec<_>>());
                 let (ty, _) = self.function(name, &args);
                 let op = match (name.as_str(), args.first()) {
-                    ("size", Some(Arg::Path(Some(p)))) if args.len() == 1 => Some(Operand::Size(p.clone())),
+                    ("size", Some(Arg::Path(Some(p)))) if args.len() == 1 => {
+                        Some(Operand::Size(p.clone()))
+                    }
                     // size of a literal is a constant.
                     ("size", Some(Arg::Value(Some(v)))) if args.len() == 1 => {
-                        crate::eval::size_of(v).map(|n| Operand::Value(AttributeValue::N(Number::from_i64(n as i64))))
+                        crate::eval::size_of(v)
+                            .map(|n| Operand::Value(AttributeValue::N(Number::from_i64(n as i64))))
                     }
                     _ => None,
                 };
-                Arg::Call { name: name.clone(), ty, op }
+                Arg::Call {
+                    name: name.clone(),
+                    ty,
+                    op,
+                }
             }
         }
     }
 
     fn distinct(&mut self, op: &str, args: &[&Arg]) {
-        if let [Arg::Path(Some(a)), Arg::Path(Some(b))] = args {
-            if a == b {
-                self.errs.set(
+        if let [Arg::Path(Some(a)), Arg::Path(Some(b))] = args
+            && a == b
+        {
+            self.errs.set(
                     Cat::Distinct,
                     format!(
                         "The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {}",
                         a.bracketed()
                     ),
                 );
-            }
         }
     }
 
@@ -368,7 +404,10 @@ impl Checker<'_> {
             "attribute_exists" | "attribute_not_exists" | "size" => 1,
             "attribute_type" | "begins_with" | "contains" => 2,
             _ => {
-                self.errs.set(Cat::UnknownFunction, format!("Invalid function name; function: {name}"));
+                self.errs.set(
+                    Cat::UnknownFunction,
+                    format!("Invalid function name; function: {name}"),
+                );
                 return (None, None);
             }
         };
@@ -389,7 +428,11 @@ impl Checker<'_> {
         if self.errs.has(Cat::Function) {
             return (None, None);
         }
-        let bad_type = |t: &str| format!("Incorrect operand type for operator or function; operator or function: {name}, operand type: {t}");
+        let bad_type = |t: &str| {
+            format!(
+                "Incorrect operand type for operator or function; operator or function: {name}, operand type: {t}"
+            )
+        };
         let op = |i: usize| args[i].operand();
         match name {
             "attribute_exists" | "attribute_not_exists" => {
@@ -401,16 +444,27 @@ impl Checker<'_> {
                     return (None, None);
                 };
                 let f = p.clone().map(|p| {
-                    if name == "attribute_exists" { Function::AttributeExists(p) } else { Function::AttributeNotExists(p) }
+                    if name == "attribute_exists" {
+                        Function::AttributeExists(p)
+                    } else {
+                        Function::AttributeNotExists(p)
+                    }
                 });
                 (None, f)
             }
             "begins_with" => {
-                if let Some(t) = args.iter().filter_map(Arg::ty).find(|t| *t != "S" && *t != "B") {
+                if let Some(t) = args
+                    .iter()
+                    .filter_map(Arg::ty)
+                    .find(|t| *t != "S" && *t != "B")
+                {
                     self.errs.set(Cat::Function, bad_type(t));
                     return (None, None);
                 }
-                (Some("BOOL"), op(0).zip(op(1)).map(|(a, b)| Function::BeginsWith(a, b)))
+                (
+                    Some("BOOL"),
+                    op(0).zip(op(1)).map(|(a, b)| Function::BeginsWith(a, b)),
+                )
             }
             "attribute_type" => {
                 match (&args[1], args[1].ty()) {
@@ -424,11 +478,17 @@ impl Checker<'_> {
                         }
                     }
                     (_, t) => {
-                        self.errs.set(Cat::Function, bad_type(t.unwrap_or("{NS,SS,L,BS,N,M,B,BOOL,NULL,S}")));
+                        self.errs.set(
+                            Cat::Function,
+                            bad_type(t.unwrap_or("{NS,SS,L,BS,N,M,B,BOOL,NULL,S}")),
+                        );
                         return (None, None);
                     }
                 }
-                (Some("BOOL"), op(0).zip(op(1)).map(|(a, b)| Function::AttributeType(a, b)))
+                (
+                    Some("BOOL"),
+                    op(0).zip(op(1)).map(|(a, b)| Function::AttributeType(a, b)),
+                )
             }
             "size" => {
                 if let Some(t) = args[0].ty().filter(|t| matches!(*t, "N" | "BOOL" | "NULL")) {
@@ -437,7 +497,10 @@ impl Checker<'_> {
                 }
                 (Some("N"), None)
             }
-            _ => (Some("BOOL"), op(0).zip(op(1)).map(|(a, b)| Function::Contains(a, b))),
+            _ => (
+                Some("BOOL"),
+                op(0).zip(op(1)).map(|(a, b)| Function::Contains(a, b)),
+            ),
         }
     }
 
@@ -445,8 +508,12 @@ impl Checker<'_> {
         if self.errs.has(Cat::Function) {
             return;
         }
-        let (Arg::Value(Some(a)), Arg::Value(Some(b))) = (lo, hi) else { return };
-        let render = |v: &AttributeValue| format!("AttributeValue: {{{}:{}}}", v.type_name(), scalar_text(v));
+        let (Arg::Value(Some(a)), Arg::Value(Some(b))) = (lo, hi) else {
+            return;
+        };
+        let render = |v: &AttributeValue| {
+            format!("AttributeValue: {{{}:{}}}", v.type_name(), scalar_text(v))
+        };
         if a.type_name() != b.type_name() {
             self.errs.set(
                 Cat::Function,
@@ -478,7 +545,11 @@ impl Checker<'_> {
                     }
                 }
                 let (x, y) = (x?, y?);
-                Some(if matches!(raw, RCond::And(..)) { Condition::and(x, y) } else { Condition::or(x, y) })
+                Some(if matches!(raw, RCond::And(..)) {
+                    Condition::and(x, y)
+                } else {
+                    Condition::or(x, y)
+                })
             }
             RCond::Not(a) => {
                 let x = self.cond(a);
@@ -537,10 +608,16 @@ fn scalar_text(v: &AttributeValue) -> String {
         AttributeValue::Bool(b) => b.to_string(),
         AttributeValue::Null => "true".to_string(),
         AttributeValue::Ss(s) => s.join(","),
-        AttributeValue::Ns(s) => s.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
-        AttributeValue::Bs(s) => {
-            s.iter().map(|b| base64::engine::general_purpose::STANDARD.encode(b)).collect::<Vec<_>>().join(",")
-        }
+        AttributeValue::Ns(s) => s
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        AttributeValue::Bs(s) => s
+            .iter()
+            .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+            .collect::<Vec<_>>()
+            .join(","),
         AttributeValue::M(_) | AttributeValue::L(_) => String::new(),
     }
 }

@@ -16,7 +16,12 @@ impl<'a> Cursor<'a> {
         if src.is_empty() {
             return Err(kind.error("The expression can not be empty;"));
         }
-        Ok(Cursor { src, toks: tokenize(src), pos: 0, kind })
+        Ok(Cursor {
+            src,
+            toks: tokenize(src),
+            pos: 0,
+            kind,
+        })
     }
 
     pub fn peek(&self) -> &Tok {
@@ -61,7 +66,11 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn expect_punct(&mut self, p: &str) -> Result<(), ExprError> {
-        if self.eat_punct(p) { Ok(()) } else { Err(self.error()) }
+        if self.eat_punct(p) {
+            Ok(())
+        } else {
+            Err(self.error())
+        }
     }
 
     /// Whether the next token is the (case-insensitive) keyword.
@@ -86,10 +95,17 @@ impl<'a> Cursor<'a> {
     /// offending token with its neighbours and the whitespace between them.
     pub fn error_at(&self, idx: usize) -> ExprError {
         let bad = &self.toks[idx];
-        let start = if idx > 0 { self.toks[idx - 1].start } else { bad.start };
+        let start = if idx > 0 {
+            self.toks[idx - 1].start
+        } else {
+            bad.start
+        };
         let end = self.toks.get(idx + 1).map_or(bad.end, |t| t.end);
         let near = &self.src[start..end.max(start)];
-        self.kind.error(format_args!("Syntax error; token: \"{}\", near: \"{near}\"", bad.text(self.src)))
+        self.kind.error(format_args!(
+            "Syntax error; token: \"{}\", near: \"{near}\"",
+            bad.text(self.src)
+        ))
     }
 }
 
@@ -103,12 +119,21 @@ mod tests {
         for _ in 0..4 {
             c.bump();
         }
-        assert_eq!(c.error().0, "Invalid UpdateExpression: Syntax error; token: \"1\", near: \"VALUE 1\"");
+        assert_eq!(
+            c.error().0,
+            "Invalid UpdateExpression: Syntax error; token: \"1\", near: \"VALUE 1\""
+        );
         let mut c = Cursor::new("foo", ExprKind::Condition).unwrap();
         c.bump();
-        assert_eq!(c.error().0, "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"foo\"");
+        assert_eq!(
+            c.error().0,
+            "Invalid ConditionExpression: Syntax error; token: \"<EOF>\", near: \"foo\""
+        );
         let c = Cursor::new("a b  c d", ExprKind::Filter).unwrap();
-        assert_eq!(c.error_at(2).0, "Invalid FilterExpression: Syntax error; token: \"c\", near: \"b  c d\"");
+        assert_eq!(
+            c.error_at(2).0,
+            "Invalid FilterExpression: Syntax error; token: \"c\", near: \"b  c d\""
+        );
         assert_eq!(
             Cursor::new("", ExprKind::Projection).err().unwrap().0,
             "Invalid ProjectionExpression: The expression can not be empty;"

@@ -3,7 +3,9 @@
 //! Reference: <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.KeyConditionExpressions.html>
 
 use super::parse_condition;
-use crate::ast::{Comparator, Condition, Function, KeyCondition, KeyOp, KeyTerm, Operand, PathElement};
+use crate::ast::{
+    Comparator, Condition, Function, KeyCondition, KeyOp, KeyTerm, Operand, PathElement,
+};
 use crate::error::{ExprError, ExprKind};
 use crate::params::Params;
 use crate::value::AttributeValue;
@@ -18,11 +20,15 @@ pub fn parse_key_condition(expr: &str, params: &mut Params) -> Result<KeyConditi
 }
 
 fn invalid_op(op: &str) -> ExprError {
-    ExprError(format!("Invalid operator used in KeyConditionExpression: {op}"))
+    ExprError(format!(
+        "Invalid operator used in KeyConditionExpression: {op}"
+    ))
 }
 
 fn invalid_cond(detail: &str) -> ExprError {
-    ExprError(format!("Invalid condition in KeyConditionExpression: {detail}"))
+    ExprError(format!(
+        "Invalid condition in KeyConditionExpression: {detail}"
+    ))
 }
 
 fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
@@ -34,17 +40,23 @@ fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
         Condition::Or(..) => return Err(invalid_op("OR")),
         Condition::Not(_) => return Err(invalid_op("NOT")),
         Condition::In { .. } => return Err(invalid_op("IN")),
-        Condition::Compare { op: Comparator::Ne, .. } => return Err(invalid_op("<>")),
+        Condition::Compare {
+            op: Comparator::Ne, ..
+        } => return Err(invalid_op("<>")),
         Condition::Compare { left, op, right } => (Some(*op), vec![left, right]),
         Condition::Between { value, low, high } => {
             if !matches!(value, Operand::Path(_)) {
-                return Err(invalid_cond("BETWEEN operator must have the key attribute as its first operand"));
+                return Err(invalid_cond(
+                    "BETWEEN operator must have the key attribute as its first operand",
+                ));
             }
             (None, vec![value, low, high])
         }
         Condition::Function(Function::BeginsWith(a, b)) => {
             if !matches!(a, Operand::Path(_)) {
-                return Err(invalid_cond("begins_with operator must have the key attribute as its first operand"));
+                return Err(invalid_cond(
+                    "begins_with operator must have the key attribute as its first operand",
+                ));
             }
             (None, vec![a, b])
         }
@@ -61,22 +73,34 @@ fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
     let mut values: Vec<AttributeValue> = Vec::new();
     for (i, a) in args.iter().enumerate() {
         match a {
-            Operand::Size(_) => return Err(ExprError::new("KeyConditionExpressions cannot contain nested operations")),
+            Operand::Size(_) => {
+                return Err(ExprError::new(
+                    "KeyConditionExpressions cannot contain nested operations",
+                ));
+            }
             Operand::Path(p) => {
                 if name.is_some() {
-                    return Err(invalid_cond("Multiple attribute names used in one condition"));
+                    return Err(invalid_cond(
+                        "Multiple attribute names used in one condition",
+                    ));
                 }
                 let [PathElement::Attr(n)] = p.elements.as_slice() else {
-                    return Err(ExprError::new("KeyConditionExpressions cannot have conditions on nested attributes"));
+                    return Err(ExprError::new(
+                        "KeyConditionExpressions cannot have conditions on nested attributes",
+                    ));
                 };
                 name = Some((n.clone(), i));
             }
             Operand::Value(v) => values.push(v.clone()),
         }
     }
-    let Some((name, at)) = name else { return Err(invalid_cond("No key attribute specified")) };
+    let Some((name, at)) = name else {
+        return Err(invalid_cond("No key attribute specified"));
+    };
     if terms.iter().any(|t| t.name == name) {
-        return Err(ExprError::new("KeyConditionExpressions must only contain one condition per key"));
+        return Err(ExprError::new(
+            "KeyConditionExpressions must only contain one condition per key",
+        ));
     }
     let op = match (cmp, c) {
         // `:v < k` reads as `k > :v`.

@@ -30,7 +30,11 @@ pub(crate) struct Token {
 impl Token {
     /// The token as DynamoDB quotes it in syntax errors.
     pub fn text<'a>(&self, src: &'a str) -> &'a str {
-        if self.tok == Tok::Eof { "<EOF>" } else { &src[self.start..self.end] }
+        if self.tok == Tok::Eof {
+            "<EOF>"
+        } else {
+            &src[self.start..self.end]
+        }
     }
 }
 
@@ -55,17 +59,29 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
                 i += 1;
             }
             let w = &src[start..i];
-            if w.bytes().all(|c| c.is_ascii_digit()) { Tok::Digits(w.to_string()) } else { Tok::Word(w.to_string()) }
+            if w.bytes().all(|c| c.is_ascii_digit()) {
+                Tok::Digits(w.to_string())
+            } else {
+                Tok::Word(w.to_string())
+            }
         } else if c == b'#' || c == b':' {
             i += 1;
             while i < b.len() && is_word(b[i]) {
                 i += 1;
             }
             let w = src[start..i].to_string();
-            if c == b'#' { Tok::Name(w) } else { Tok::Value(w) }
+            if c == b'#' {
+                Tok::Name(w)
+            } else {
+                Tok::Value(w)
+            }
         } else {
             // Bytes, not a str slice: the next character may be multi-byte.
-            let two = if i + 1 < b.len() { &b[i..i + 2] } else { &b[i..i] };
+            let two = if i + 1 < b.len() {
+                &b[i..i + 2]
+            } else {
+                &b[i..i]
+            };
             let p = match two {
                 b"<>" => Some("<>"),
                 b"<=" => Some("<="),
@@ -106,7 +122,11 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
         };
         out.push(Token { tok, start, end: i });
     }
-    out.push(Token { tok: Tok::Eof, start: src.len(), end: src.len() });
+    out.push(Token {
+        tok: Tok::Eof,
+        start: src.len(),
+        end: src.len(),
+    });
     out
 }
 
@@ -138,8 +158,14 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(kinds("ü!"), vec![Tok::Other("ü".into()), Tok::Other("!".into()), Tok::Eof]);
-        assert_eq!(kinds("<ü"), vec![Tok::Punct("<"), Tok::Other("ü".into()), Tok::Eof]);
+        assert_eq!(
+            kinds("ü!"),
+            vec![Tok::Other("ü".into()), Tok::Other("!".into()), Tok::Eof]
+        );
+        assert_eq!(
+            kinds("<ü"),
+            vec![Tok::Punct("<"), Tok::Other("ü".into()), Tok::Eof]
+        );
         let t = tokenize("  x ");
         assert_eq!((t[0].start, t[0].end, t[1].start), (2, 3, 4));
         assert_eq!(t[1].text("  x "), "<EOF>");

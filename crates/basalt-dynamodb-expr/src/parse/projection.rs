@@ -26,7 +26,12 @@ pub fn parse_projection(expr: &str, params: &mut Params) -> Result<Projection, E
             paths.push(p);
         }
     }
-    if let Some(msg) = errs.first(&[Cat::Reserved, Cat::AttrName, Cat::PathOverlap, Cat::PathConflict]) {
+    if let Some(msg) = errs.first(&[
+        Cat::Reserved,
+        Cat::AttrName,
+        Cat::PathOverlap,
+        Cat::PathConflict,
+    ]) {
         return Err(kind.error(msg));
     }
     Ok(Projection { paths })

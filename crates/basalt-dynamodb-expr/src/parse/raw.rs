@@ -62,7 +62,10 @@ impl Errors {
     }
 
     pub fn get(&self, cat: Cat) -> Option<&str> {
-        self.slots.iter().find(|(c, _)| *c == cat).map(|(_, m)| m.as_str())
+        self.slots
+            .iter()
+            .find(|(c, _)| *c == cat)
+            .map(|(_, m)| m.as_str())
     }
 
     /// The highest-ranked error present.
@@ -85,7 +88,9 @@ pub(crate) fn is_ident(tok: &Tok, keywords: &[&str]) -> bool {
 /// One path head or `.` member: an identifier or a `#name`.
 pub(crate) fn path_member(c: &mut Cursor<'_>, keywords: &[&str]) -> Result<RawElem, ExprError> {
     if is_ident(c.peek(), keywords) {
-        let Tok::Word(w) = c.bump() else { unreachable!() };
+        let Tok::Word(w) = c.bump() else {
+            unreachable!()
+        };
         return Ok(RawElem::Ident(w));
     }
     if let Tok::Name(n) = c.peek() {
@@ -97,10 +102,16 @@ pub(crate) fn path_member(c: &mut Cursor<'_>, keywords: &[&str]) -> Result<RawEl
 }
 
 /// `.member` and `[digits]` steps after a path head.
-pub(crate) fn path_tail(c: &mut Cursor<'_>, elems: &mut Vec<RawElem>, keywords: &[&str]) -> Result<(), ExprError> {
+pub(crate) fn path_tail(
+    c: &mut Cursor<'_>,
+    elems: &mut Vec<RawElem>,
+    keywords: &[&str],
+) -> Result<(), ExprError> {
     loop {
         if c.eat_punct("[") {
-            let Tok::Digits(d) = c.peek().clone() else { return Err(c.error()) };
+            let Tok::Digits(d) = c.peek().clone() else {
+                return Err(c.error());
+            };
             c.bump();
             elems.push(RawElem::Index(d.parse().unwrap_or(usize::MAX)));
             c.expect_punct("]")?;
@@ -121,14 +132,22 @@ pub(crate) fn path(c: &mut Cursor<'_>, keywords: &[&str]) -> Result<RawPath, Exp
 
 /// Substitutes names and checks reserved words. `None` when a name is undefined (the error
 /// goes to the `name_cat` slot).
-pub(crate) fn resolve_path(raw: &RawPath, params: &mut Params, errs: &mut Errors, name_cat: Cat) -> Option<Path> {
+pub(crate) fn resolve_path(
+    raw: &RawPath,
+    params: &mut Params,
+    errs: &mut Errors,
+    name_cat: Cat,
+) -> Option<Path> {
     let mut out = Vec::with_capacity(raw.elems.len());
     let mut ok = true;
     for e in &raw.elems {
         match e {
             RawElem::Ident(w) => {
                 if is_reserved(w) {
-                    errs.set(Cat::Reserved, format!("Attribute name is a reserved keyword; reserved keyword: {w}"));
+                    errs.set(
+                        Cat::Reserved,
+                        format!("Attribute name is a reserved keyword; reserved keyword: {w}"),
+                    );
                 }
                 out.push(PathElement::Attr(w.clone()));
             }
@@ -149,7 +168,12 @@ pub(crate) fn resolve_path(raw: &RawPath, params: &mut Params, errs: &mut Errors
 }
 
 /// Substitutes a `:value`. `None` when undefined (the error goes to `cat`).
-pub(crate) fn resolve_value(token: &str, params: &mut Params, errs: &mut Errors, cat: Cat) -> Option<AttributeValue> {
+pub(crate) fn resolve_value(
+    token: &str,
+    params: &mut Params,
+    errs: &mut Errors,
+    cat: Cat,
+) -> Option<AttributeValue> {
     let v = params.value(token);
     if v.is_none() {
         errs.set(cat, format!("An expression attribute value used in expression is not defined; attribute value: {token}"));
@@ -168,7 +192,8 @@ pub(crate) fn check_overlap(earlier: &[Path], path: &Path, errs: &mut Errors) {
         for (a, b) in p.elements.iter().zip(&path.elements) {
             let same_kind = matches!(
                 (a, b),
-                (PathElement::Attr(_), PathElement::Attr(_)) | (PathElement::Index(_), PathElement::Index(_))
+                (PathElement::Attr(_), PathElement::Attr(_))
+                    | (PathElement::Index(_), PathElement::Index(_))
             );
             if !same_kind {
                 errs.set(

@@ -64,10 +64,12 @@ fn set_value_parens(c: &mut Cursor<'_>) -> Result<USet, ExprError> {
     if c.is_punct("(") {
         let save = c.pos();
         c.bump();
-        if let Ok(v) = set_value(c) {
-            if c.eat_punct(")") && !c.is_punct("+") && !c.is_punct("-") {
-                return Ok(v);
-            }
+        if let Ok(v) = set_value(c)
+            && c.eat_punct(")")
+            && !c.is_punct("+")
+            && !c.is_punct("-")
+        {
+            return Ok(v);
         }
         c.reset(save);
     }
@@ -97,7 +99,9 @@ fn value_token(c: &mut Cursor<'_>) -> Result<String, ExprError> {
 fn parse_raw(c: &mut Cursor<'_>) -> Result<Vec<(&'static str, Vec<UAction>)>, ExprError> {
     let mut sections = Vec::new();
     loop {
-        let Some(kw) = KEYWORDS.iter().copied().find(|k| c.is_keyword(k)) else { return Err(c.error()) };
+        let Some(kw) = KEYWORDS.iter().copied().find(|k| c.is_keyword(k)) else {
+            return Err(c.error());
+        };
         c.bump();
         let mut actions = Vec::new();
         loop {
@@ -127,7 +131,11 @@ pub fn parse_update(expr: &str, params: &mut Params) -> Result<Update, ExprError
     let kind = ExprKind::Update;
     let mut c = Cursor::new(expr, kind)?;
     let sections = parse_raw(&mut c)?;
-    let mut ck = Checker { params, errs: Errors::default(), paths: Vec::new() };
+    let mut ck = Checker {
+        params,
+        errs: Errors::default(),
+        paths: Vec::new(),
+    };
     let mut seen: Vec<&str> = Vec::new();
     let mut actions = Vec::new();
     let mut complete = true;
@@ -139,7 +147,10 @@ pub fn parse_update(expr: &str, params: &mut Params) -> Result<Update, ExprError
             }
         }
         if seen.contains(kw) {
-            ck.errs.set(Cat::Section, format!("The \"{kw}\" section can only be used once in an update expression;"));
+            ck.errs.set(
+                Cat::Section,
+                format!("The \"{kw}\" section can only be used once in an update expression;"),
+            );
         }
         seen.push(kw);
     }
@@ -211,7 +222,10 @@ impl Checker<'_> {
                 let path = self.path(p);
                 let value = self.set_value(v);
                 self.written(&path);
-                Some(UpdateAction::Set { path: path?, value: value? })
+                Some(UpdateAction::Set {
+                    path: path?,
+                    value: value?,
+                })
             }
             UAction::Remove(p) => {
                 let path = self.path(p);
@@ -222,12 +236,20 @@ impl Checker<'_> {
                 let path = self.path(p);
                 let value = self.value(v);
                 self.written(&path);
-                let op = if matches!(a, UAction::Add(..)) { "ADD" } else { "DELETE" };
+                let op = if matches!(a, UAction::Add(..)) {
+                    "ADD"
+                } else {
+                    "DELETE"
+                };
                 if let Some(v) = &value {
                     self.add_delete_operand(op, v);
                 }
                 let (path, value) = (path?, value?);
-                Some(if op == "ADD" { UpdateAction::Add { path, value } } else { UpdateAction::Delete { path, value } })
+                Some(if op == "ADD" {
+                    UpdateAction::Add { path, value }
+                } else {
+                    UpdateAction::Delete { path, value }
+                })
             }
         }
     }
@@ -239,7 +261,11 @@ impl Checker<'_> {
                 let (a, b) = (self.operand(a), self.operand(b));
                 self.function(sym, &[a.as_ref().map(|x| &x.1), b.as_ref().map(|x| &x.1)]);
                 let (a, b) = (a?.0, b?.0);
-                Some(if *sym == "+" { SetValue::Plus(a, b) } else { SetValue::Minus(a, b) })
+                Some(if *sym == "+" {
+                    SetValue::Plus(a, b)
+                } else {
+                    SetValue::Minus(a, b)
+                })
             }
         }
     }
@@ -259,13 +285,19 @@ impl Checker<'_> {
                 Some((UpdateOperand::Value(v), Seen::Value(ty)))
             }
             UOp::Call { name, args } => {
-                let resolved: Vec<Option<(UpdateOperand, Seen)>> = args.iter().map(|a| self.operand(a)).collect();
-                let seen: Vec<Option<&Seen>> = resolved.iter().map(|r| r.as_ref().map(|x| &x.1)).collect();
+                let resolved: Vec<Option<(UpdateOperand, Seen)>> =
+                    args.iter().map(|a| self.operand(a)).collect();
+                let seen: Vec<Option<&Seen>> =
+                    resolved.iter().map(|r| r.as_ref().map(|x| &x.1)).collect();
                 self.function(name, &seen);
                 let mut it = resolved.into_iter();
-                let (Some(Some(a)), Some(Some(b)), None) = (it.next(), it.next(), it.next()) else { return None };
+                let (Some(Some(a)), Some(Some(b)), None) = (it.next(), it.next(), it.next()) else {
+                    return None;
+                };
                 let built = match (name.as_str(), a.0) {
-                    ("if_not_exists", UpdateOperand::Path(p)) => UpdateOperand::IfNotExists(p, Box::new(b.0)),
+                    ("if_not_exists", UpdateOperand::Path(p)) => {
+                        UpdateOperand::IfNotExists(p, Box::new(b.0))
+                    }
                     ("list_append", a) => UpdateOperand::ListAppend(Box::new(a), Box::new(b.0)),
                     _ => return None,
                 };
@@ -279,7 +311,10 @@ impl Checker<'_> {
             return;
         }
         if !matches!(name, "if_not_exists" | "list_append" | "+" | "-") {
-            self.errs.set(Cat::UnknownFunction, format!("Invalid function name; function: {name}"));
+            self.errs.set(
+                Cat::UnknownFunction,
+                format!("Invalid function name; function: {name}"),
+            );
             return;
         }
         if self.errs.has(Cat::Function) {
@@ -309,14 +344,14 @@ impl Checker<'_> {
             _ => "N",
         };
         for a in args.iter().flatten() {
-            if let Seen::Value(t) = a {
-                if *t != wanted {
-                    self.errs.set(
+            if let Seen::Value(t) = a
+                && *t != wanted
+            {
+                self.errs.set(
                         Cat::Function,
                         format!("Incorrect operand type for operator or function; operator or function: {name}, operand type: {t}"),
                     );
-                    return;
-                }
+                return;
             }
         }
     }
