@@ -6,6 +6,9 @@ use crate::value::AttributeValue;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The longest `#name` / `:value` key, sigil included.
+const MAX_KEY_BYTES: usize = 255;
+
 /// `#name` / `:value` keys: the sigil then at least one of `[0-9A-Za-z_]`.
 fn valid_key(k: &str, sigil: char) -> bool {
     k.strip_prefix(sigil).is_some_and(|rest| {
@@ -38,6 +41,12 @@ impl Params {
             }
             let mut map = BTreeMap::new();
             for (k, v) in obj {
+                if k.len() > MAX_KEY_BYTES {
+                    return Err(ExprError(format!(
+                        "ExpressionAttributeNames contains invalid key: The expression attribute map contains a key that is too long; size of key: {}",
+                        k.len()
+                    )));
+                }
                 if !valid_key(k, '#') {
                     return Err(ExprError(format!(
                         "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{k}\""
@@ -66,6 +75,12 @@ impl Params {
             }
             let mut map = BTreeMap::new();
             for (k, v) in obj {
+                if k.len() > MAX_KEY_BYTES {
+                    // DynamoDB gives no size for values, unlike for names.
+                    return Err(ExprError::new(
+                        "ExpressionAttributeValues contains invalid key: The expression attribute map contains a key that is too long;",
+                    ));
+                }
                 if !valid_key(k, ':') {
                     return Err(ExprError(format!(
                         "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{k}\""

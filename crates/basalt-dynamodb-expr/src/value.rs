@@ -93,12 +93,12 @@ impl AttributeValue {
                 )
             }
             "SS" => {
-                let raw = string_list(val, &shape)?;
+                let raw = string_list(val, "string", &shape)?;
                 check_set("string", &raw, &raw)?;
                 AttributeValue::Ss(raw)
             }
             "NS" => {
-                let raw = string_list(val, &shape)?;
+                let raw = string_list(val, "number", &shape)?;
                 let nums = raw
                     .iter()
                     .map(|s| Number::parse(s))
@@ -107,7 +107,7 @@ impl AttributeValue {
                 AttributeValue::Ns(nums)
             }
             _ => {
-                let raw = string_list(val, &shape)?;
+                let raw = string_list(val, "binary", &shape)?;
                 let bins = raw
                     .iter()
                     .map(|s| decode_b64(s))
@@ -218,11 +218,22 @@ fn decode_b64(s: &str) -> Result<Vec<u8>, ValueError> {
         .map_err(|_| err(format!("Invalid Base64 value for a binary attribute: {s}")))
 }
 
-fn string_list(val: &Value, shape: &dyn Fn(&str) -> ValueError) -> Result<Vec<String>, ValueError> {
+/// The members of a set as given; a JSON null member is DynamoDB's "may not have a null"
+/// error (`kind` is `string`, `number` or `binary`).
+fn string_list(
+    val: &Value,
+    kind: &str,
+    shape: &dyn Fn(&str) -> ValueError,
+) -> Result<Vec<String>, ValueError> {
     val.as_array()
         .ok_or_else(|| shape("a list"))?
         .iter()
         .map(|v| {
+            if v.is_null() {
+                return Err(invalid(&format!(
+                    "An {kind} set may not have a null {kind} as a member"
+                )));
+            }
             v.as_str()
                 .map(str::to_string)
                 .ok_or_else(|| shape("a list of strings"))
@@ -345,6 +356,10 @@ mod tests {
         assert_eq!(
             msg(json!({"NS": ["1", "1.0"]})),
             "One or more parameter values were invalid: Input collection [1, 1.0] contains duplicates."
+        );
+        assert_eq!(
+            msg(json!({"SS": ["a", null]})),
+            "One or more parameter values were invalid: An string set may not have a null string as a member"
         );
         assert_eq!(
             msg(json!({"NULL": false})),

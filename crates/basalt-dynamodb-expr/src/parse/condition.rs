@@ -504,6 +504,24 @@ impl Checker<'_> {
         }
     }
 
+    /// Ordering needs strings, numbers or binaries: a literal (or `size()`) of another type is
+    /// rejected before evaluation; a path of another type just compares false.
+    fn orderable(&mut self, op: &str, args: &[&Arg]) {
+        if self.errs.has(Cat::Function) {
+            return;
+        }
+        if let Some(t) = args
+            .iter()
+            .filter_map(|a| a.ty())
+            .find(|t| !matches!(*t, "S" | "N" | "B"))
+        {
+            self.errs.set(
+                Cat::Function,
+                format!("Incorrect operand type for operator or function; operator or function: {op}, operand type: {t}"),
+            );
+        }
+    }
+
     fn between_bounds(&mut self, lo: &Arg, hi: &Arg) {
         if self.errs.has(Cat::Function) {
             return;
@@ -562,12 +580,16 @@ impl Checker<'_> {
                 let (a, b) = (self.arg(l), self.arg(r));
                 self.check_misused(&[&a, &b]);
                 self.distinct(op.symbol(), &[&a, &b]);
+                if !matches!(op, Comparator::Eq | Comparator::Ne) {
+                    self.orderable(op.symbol(), &[&a, &b]);
+                }
                 self.leaf_done();
                 Some(Condition::compare(a.operand()?, *op, b.operand()?))
             }
             RCond::Between(v, lo, hi) => {
                 let (a, b, c) = (self.arg(v), self.arg(lo), self.arg(hi));
                 self.check_misused(&[&a, &b, &c]);
+                self.orderable("BETWEEN", &[&a, &b, &c]);
                 self.between_bounds(&b, &c);
                 self.leaf_done();
                 Some(Condition::between(a.operand()?, b.operand()?, c.operand()?))

@@ -3,6 +3,9 @@
 use super::lexer::{Tok, Token, tokenize};
 use crate::error::{ExprError, ExprKind};
 
+/// DynamoDB's limit on an expression string, counted on the raw text.
+const MAX_EXPRESSION_BYTES: usize = 4096;
+
 pub(crate) struct Cursor<'a> {
     src: &'a str,
     toks: Vec<Token>,
@@ -15,6 +18,18 @@ impl<'a> Cursor<'a> {
     pub fn new(src: &'a str, kind: ExprKind) -> Result<Cursor<'a>, ExprError> {
         if src.is_empty() {
             return Err(kind.error("The expression can not be empty;"));
+        }
+        if src.len() > MAX_EXPRESSION_BYTES {
+            // Only condition and filter expressions add the size, as DynamoDB does.
+            let size = match kind {
+                ExprKind::Condition | ExprKind::Filter => {
+                    format!(" expression size: {}", src.len())
+                }
+                _ => String::new(),
+            };
+            return Err(kind.error(format_args!(
+                "Expression size has exceeded the maximum allowed size;{size}"
+            )));
         }
         Ok(Cursor {
             src,
@@ -137,6 +152,16 @@ mod tests {
         assert_eq!(
             Cursor::new("", ExprKind::Projection).err().unwrap().0,
             "Invalid ProjectionExpression: The expression can not be empty;"
+        );
+        let long = "a".repeat(4097);
+        assert!(Cursor::new(&long[..4096], ExprKind::Projection).is_ok());
+        assert_eq!(
+            Cursor::new(&long, ExprKind::Projection).err().unwrap().0,
+            "Invalid ProjectionExpression: Expression size has exceeded the maximum allowed size;"
+        );
+        assert_eq!(
+            Cursor::new(&long, ExprKind::Filter).err().unwrap().0,
+            "Invalid FilterExpression: Expression size has exceeded the maximum allowed size; expression size: 4097"
         );
     }
 }

@@ -19,6 +19,11 @@ pub fn parse_key_condition(expr: &str, params: &mut Params) -> Result<KeyConditi
     Ok(KeyCondition { terms })
 }
 
+/// The `KeyConditionExpressions ...` family, which DynamoDB prefixes like parse errors.
+fn key_error(detail: &str) -> ExprError {
+    ExprKind::KeyCondition.error(detail)
+}
+
 fn invalid_op(op: &str) -> ExprError {
     ExprError(format!(
         "Invalid operator used in KeyConditionExpression: {op}"
@@ -74,7 +79,7 @@ fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
     for (i, a) in args.iter().enumerate() {
         match a {
             Operand::Size(_) => {
-                return Err(ExprError::new(
+                return Err(key_error(
                     "KeyConditionExpressions cannot contain nested operations",
                 ));
             }
@@ -85,7 +90,7 @@ fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
                     ));
                 }
                 let [PathElement::Attr(n)] = p.elements.as_slice() else {
-                    return Err(ExprError::new(
+                    return Err(key_error(
                         "KeyConditionExpressions cannot have conditions on nested attributes",
                     ));
                 };
@@ -98,7 +103,7 @@ fn collect(c: &Condition, terms: &mut Vec<KeyTerm>) -> Result<(), ExprError> {
         return Err(invalid_cond("No key attribute specified"));
     };
     if terms.iter().any(|t| t.name == name) {
-        return Err(ExprError::new(
+        return Err(key_error(
             "KeyConditionExpressions must only contain one condition per key",
         ));
     }
