@@ -8,7 +8,7 @@ import botocore
 
 SERVICES = """bedrock bedrock-runtime bedrock-agent bedrock-agent-runtime sagemaker sagemaker-runtime
 sagemaker-featurestore-runtime stepfunctions events lambda s3 dynamodb sqs sns kinesis cloudwatch logs
-comprehend rekognition textract transcribe sts glue iam dynamodbstreams""".split()
+comprehend rekognition textract transcribe sts glue iam dynamodbstreams scheduler""".split()
 
 def strip(node):
     if isinstance(node, dict):

@@ -47,6 +47,7 @@ pub fn services_for_signing_name(name: &str) -> &'static [&'static str] {
         "kinesis" => &["kinesis"],
         "logs" => &["logs"],
         "events" => &["events"],
+        "scheduler" => &["scheduler"],
         "lambda" => &["lambda"],
         "comprehend" => &["comprehend"],
         "rekognition" => &["rekognition"],

@@ -424,6 +424,7 @@ pub const SERVICES: &[&str] = &[
     "glue",
     "iam",
     "dynamodbstreams",
+    "scheduler",
 ];
 
 fn vendored(service: &str) -> Option<&'static [u8]> {
@@ -460,7 +461,8 @@ fn vendored(service: &str) -> Option<&'static [u8]> {
         "sts",
         "glue",
         "iam",
-        "dynamodbstreams"
+        "dynamodbstreams",
+        "scheduler"
     )
 }
 
