@@ -1,14 +1,21 @@
 //! DynamoDB's data types and expression language, as a plain library (no I/O).
 //!
 //! - [`AttributeValue`], [`Item`] and [`Number`]: the ten DynamoDB types with their JSON wire
-//!   form, validation messages, sizes and key ordering ([`compare_scalars`],
-//!   [`Number::order_key`]).
-//! - [`Params`]: a request's ExpressionAttributeNames/Values, shared by its expressions.
-//! - [`parse_condition`], [`parse_update`], [`parse_projection`], [`parse_key_condition`]:
-//!   the four expression grammars, giving the [`ast`] types, which evaluate themselves
-//!   ([`Condition::eval`], [`Update::apply`], [`Projection::apply`], [`KeyCondition::resolve`]).
+//!   form and validation messages ([`AttributeValue::from_json`]), their stored size
+//!   ([`item_size`]) and key ordering ([`compare_scalars`], [`Number::order_key`]). Numbers
+//!   are exact 38-digit decimals.
+//! - [`Params`]: one request's ExpressionAttributeNames/Values, shared by all its expressions;
+//!   [`Params::finish`] reports the ones no expression used.
+//! - [`parse_condition`] (condition and filter), [`parse_update`], [`parse_projection`] and
+//!   [`parse_key_condition`] give the [`ast`] types, which evaluate themselves:
+//!   [`Condition::eval`], [`Update::apply`], [`Projection::apply`], [`KeyCondition::resolve`]
+//!   then [`RangeCondition::matches`]. Other front ends (PartiQL) build the same trees.
 //!
-//! Every error message is the `ValidationException` message DynamoDB sends.
+//! Every error message is the `ValidationException` message DynamoDB sends, including its
+//! ranking when an expression has several faults (syntax first, then per grammar: redundant
+//! parentheses, unknown and misused functions, reserved words, undefined names and values,
+//! operand checks). The `tests/conformance` table holds the cases, each citing the Developer
+//! Guide page it comes from.
 //!
 //! ```
 //! use basalt_dynamodb_expr::{ExprKind, Params, item_from_json, parse_condition};

@@ -581,11 +581,16 @@ static RESERVED: [&str; 573] = [
 
 /// Whether `word` is reserved (case-insensitively).
 pub fn is_reserved(word: &str) -> bool {
-    if word.len() > 16 {
+    // Upper-case on the stack: this runs for every bare name of every expression.
+    let mut buf = [0u8; 16];
+    if word.len() > buf.len() || !word.is_ascii() {
         return false;
     }
-    let upper = word.to_ascii_uppercase();
-    RESERVED.binary_search(&upper.as_str()).is_ok()
+    for (b, c) in buf.iter_mut().zip(word.bytes()) {
+        *b = c.to_ascii_uppercase();
+    }
+    let upper = std::str::from_utf8(&buf[..word.len()]).unwrap_or("");
+    RESERVED.binary_search(&upper).is_ok()
 }
 
 #[cfg(test)]
