@@ -308,7 +308,8 @@ def report(results, args):
 
     if "basalt" in results:
         for peer in (p for p in results if p != "basalt"):
-            print(f"\nserver CPU per request, {peer} / basalt (target for moto: >= 20):")
+            target = " (target: >= 20)" if peer == "moto" else ""
+            print(f"\nserver CPU per request, {peer} / basalt{target}:")
             for op in ops:
                 b, p = cpu("basalt", op), cpu(peer, op)
                 print(f"  {op:22} {p / b:8.1f}x" if b and p else f"  {op:22}      n/a")
