@@ -427,6 +427,21 @@ pub const SERVICES: &[&str] = &[
     "scheduler",
 ];
 
+/// Models of protocols a service has since left, which older SDKs still speak, by service:
+/// `(service, model)`. SQS moved from awsQuery to JSON in 2023 and its current model lost the
+/// query traits (flattened lists, `locationName`), so the last query model (botocore 1.31.63)
+/// is vendored beside it. They are not in [`SERVICES`]: each answers as its service.
+pub const LEGACY_MODELS: &[(&str, &str)] = &[("sqs", "sqs-query")];
+
+/// The legacy model in which `service` speaks `protocol`, if its own model does not.
+pub fn legacy_model(service: &str, protocol: Protocol) -> Option<Arc<ServiceModel>> {
+    LEGACY_MODELS
+        .iter()
+        .filter(|(s, _)| *s == service)
+        .filter_map(|(_, m)| model(m).ok())
+        .find(|m| m.metadata.all_protocols().contains(&protocol))
+}
+
 fn vendored(service: &str) -> Option<&'static [u8]> {
     macro_rules! models {
         ($($name:literal),*) => {
@@ -462,6 +477,7 @@ fn vendored(service: &str) -> Option<&'static [u8]> {
         "glue",
         "iam",
         "dynamodbstreams",
+        "sqs-query",
         "scheduler"
     )
 }
@@ -491,7 +507,8 @@ mod tests {
 
     #[test]
     fn every_vendored_model_parses() {
-        for s in SERVICES {
+        let legacy = LEGACY_MODELS.iter().map(|(_, m)| m);
+        for s in SERVICES.iter().chain(legacy) {
             let m = model(s).unwrap_or_else(|e| panic!("{s}: {e}"));
             assert!(!m.operations.is_empty(), "{s}");
             for (name, op) in &m.operations {
@@ -509,6 +526,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn sqs_speaks_query_through_its_legacy_model() {
+        assert!(
+            !model("sqs")
+                .unwrap()
+                .metadata
+                .all_protocols()
+                .contains(&Protocol::Query)
+        );
+        let q = legacy_model("sqs", Protocol::Query).unwrap();
+        assert_eq!(q.signing_name(), "sqs");
+        assert_eq!(q.metadata.api_version.as_deref(), Some("2012-11-05"));
+        assert!(legacy_model("sqs", Protocol::Cbor).is_none());
+        assert!(legacy_model("sns", Protocol::Query).is_none());
+        // Same operations in both, so the service sees one input whichever model parsed it.
+        let mut json: Vec<_> = model("sqs").unwrap().operations.keys().cloned().collect();
+        let mut query: Vec<_> = q.operations.keys().cloned().collect();
+        json.sort();
+        query.sort();
+        assert_eq!(json, query);
     }
 
     #[test]
