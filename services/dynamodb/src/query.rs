@@ -138,7 +138,7 @@ impl Reader<'_> {
                 None => CHUNK,
             };
             let rows = self.d.state.range(store, &lo, &hi, reverse, want)?;
-            let exhausted = rows.len() < want;
+            let exhausted = want == 0 || rows.len() < want;
             for (k, raw) in &rows {
                 if reverse {
                     hi = k.clone();

@@ -382,3 +382,155 @@ pub fn update_item(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<
     };
     output(&t, input, attrs, &done.consumed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use basalt_core::Service;
+    use basalt_store::MemoryState;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn ctx() -> RequestContext {
+        RequestContext::internal("000000000000", "us-east-1", "http://localhost")
+    }
+
+    async fn call(d: &DynamoDb, op: &str, input: Value) -> Result<Value, AwsError> {
+        d.call(&ctx(), op, input).await.map(|o| o.body)
+    }
+
+    fn table(d: &Arc<DynamoDb>) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(call(
+            d,
+            "CreateTable",
+            json!({
+                "TableName": "counters",
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "bucket", "AttributeType": "N"}
+                ],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [{
+                    "IndexName": "by-bucket",
+                    "KeySchema": [{"AttributeName": "bucket", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"}
+                }]
+            }),
+        ))
+        .unwrap();
+    }
+
+    /// Conditional increments from many threads: every acknowledged one counts exactly once,
+    /// the condition is never decided on a stale item, and the index follows the last write.
+    #[test]
+    fn concurrent_conditional_updates_never_lose_or_double_count() {
+        let d = DynamoDb::new(Arc::new(MemoryState::default()));
+        table(&d);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    let mut ok = 0;
+                    for _ in 0..50 {
+                        let r = rt.block_on(call(
+                            &d,
+                            "UpdateItem",
+                            json!({
+                                "TableName": "counters",
+                                "Key": {"pk": {"S": "c"}},
+                                // `bucket` is a reserved word.
+                                "UpdateExpression": "ADD n :one SET #b = :b",
+                                "ConditionExpression": "attribute_not_exists(n) OR n < :max",
+                                "ExpressionAttributeNames": {"#b": "bucket"},
+                                "ExpressionAttributeValues": {
+                                    ":one": {"N": "1"}, ":max": {"N": "300"}, ":b": {"N": "7"}
+                                }
+                            }),
+                        ));
+                        match r {
+                            Ok(_) => ok += 1,
+                            Err(e) => assert_eq!(e.code, "ConditionalCheckFailedException", "{}", e.message),
+                        }
+                    }
+                    ok
+                })
+            })
+            .collect();
+        let acknowledged: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(acknowledged, 300, "the condition stops at exactly 300");
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let item = rt
+            .block_on(call(
+                &d,
+                "GetItem",
+                json!({"TableName": "counters", "Key": {"pk": {"S": "c"}}}),
+            ))
+            .unwrap();
+        assert_eq!(item["Item"]["n"], json!({"N": "300"}));
+        let q = rt
+            .block_on(call(
+                &d,
+                "Query",
+                json!({
+                    "TableName": "counters", "IndexName": "by-bucket",
+                    "KeyConditionExpression": "#b = :b",
+                    "ExpressionAttributeNames": {"#b": "bucket"},
+                    "ExpressionAttributeValues": {":b": {"N": "7"}}
+                }),
+            ))
+            .unwrap();
+        assert_eq!(q["Count"], 1);
+        assert_eq!(q["Items"][0], json!({"pk": {"S": "c"}, "bucket": {"N": "7"}}));
+    }
+
+    /// A transaction whose condition fails writes nothing, and one that passes writes all.
+    #[test]
+    fn transactions_are_all_or_nothing() {
+        let d = DynamoDb::new(Arc::new(MemoryState::default()));
+        table(&d);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let put = |pk: &str| json!({"Put": {"TableName": "counters", "Item": {"pk": {"S": pk}, "bucket": {"N": "1"}}}});
+        let check_missing = json!({"ConditionCheck": {
+            "TableName": "counters", "Key": {"pk": {"S": "a"}},
+            "ConditionExpression": "attribute_exists(pk)"
+        }});
+        let e = rt
+            .block_on(call(
+                &d,
+                "TransactWriteItems",
+                json!({"TransactItems": [put("x"), check_missing]}),
+            ))
+            .unwrap_err();
+        assert_eq!(e.code, "TransactionCanceledException");
+        assert_eq!(
+            e.fields["CancellationReasons"],
+            json!([{"Code": "None"}, {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}])
+        );
+        let got = rt
+            .block_on(call(&d, "GetItem", json!({"TableName": "counters", "Key": {"pk": {"S": "x"}}})))
+            .unwrap();
+        assert!(got.get("Item").is_none(), "{got}");
+        rt.block_on(call(
+            &d,
+            "TransactWriteItems",
+            json!({"TransactItems": [put("x"), put("y")]}),
+        ))
+        .unwrap();
+        let q = rt
+            .block_on(call(
+                &d,
+                "Query",
+                json!({
+                    "TableName": "counters", "IndexName": "by-bucket",
+                    "KeyConditionExpression": "#b = :b",
+                    "ExpressionAttributeNames": {"#b": "bucket"},
+                    "ExpressionAttributeValues": {":b": {"N": "1"}}
+                }),
+            ))
+            .unwrap();
+        assert_eq!(q["Count"], 2);
+    }
+}
