@@ -12,6 +12,7 @@ mod batch;
 mod capacity;
 mod jobs;
 mod keys;
+mod legacy;
 mod model;
 mod params;
 mod partiql;
@@ -105,8 +106,9 @@ impl Service for DynamoDb {
         &self,
         ctx: &RequestContext,
         operation: &str,
-        input: Value,
+        mut input: Value,
     ) -> Result<Output, AwsError> {
+        legacy::rewrite(operation, &mut input)?;
         let out = match operation {
             "CreateTable" => tables::create(self, ctx, &input),
             "DescribeTable" => tables::describe(self, ctx, &input),
