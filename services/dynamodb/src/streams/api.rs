@@ -73,7 +73,9 @@ fn limit(input: &Value, max: i64) -> Result<i64, AwsError> {
     let Some(v) = input.get("Limit").filter(|v| !v.is_null()) else {
         return Ok(max);
     };
-    let n = v.as_i64().ok_or_else(|| AwsError::serialization("Limit must be an integer"))?;
+    let n = v
+        .as_i64()
+        .ok_or_else(|| AwsError::serialization("Limit must be an integer"))?;
     if n < 1 {
         return Err(AwsError::validation(format!(
             "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
@@ -115,7 +117,12 @@ fn list_streams(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Val
     if let Some(name) = str_of(input, "TableName") {
         crate::params::check_name(name, "TableName")?;
         let t = d.table(ctx, name)?;
-        found.extend(streams_of(&t).into_iter().filter(|s| after(&t, s)).map(|s| summary(&t, s)));
+        found.extend(
+            streams_of(&t)
+                .into_iter()
+                .filter(|s| after(&t, s))
+                .map(|s| summary(&t, s)),
+        );
     } else {
         let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
         // Resume at the start table: it may have streams after the start label.
@@ -125,7 +132,12 @@ fn list_streams(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Val
         if let Some(st) = &start
             && let Some(t) = d.load(&ctx.account_id, &ctx.region, &st.table)?
         {
-            found.extend(streams_of(&t).into_iter().filter(|s| after(&t, s)).map(|s| summary(&t, s)));
+            found.extend(
+                streams_of(&t)
+                    .into_iter()
+                    .filter(|s| after(&t, s))
+                    .map(|s| summary(&t, s)),
+            );
         }
         while found.len() <= limit {
             let rows = d.state.scan(TABLES, &prefix, cursor.as_deref(), 100)?;
@@ -135,7 +147,12 @@ fn list_streams(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Val
                 let Ok(t) = serde_json::from_slice::<TableRec>(raw) else {
                     continue;
                 };
-                found.extend(streams_of(&t).into_iter().filter(|s| after(&t, s)).map(|s| summary(&t, s)));
+                found.extend(
+                    streams_of(&t)
+                        .into_iter()
+                        .filter(|s| after(&t, s))
+                        .map(|s| summary(&t, s)),
+                );
             }
         }
     }
@@ -183,7 +200,11 @@ fn describe_stream(d: &DynamoDb, input: &Value) -> Result<Value, AwsError> {
     // Shards come in id order after `ExclusiveStartShardId`; ours has no children.
     let listed = str_of(input, "ExclusiveStartShardId").is_none_or(|s| id.as_str() > s)
         && input.get("ShardFilter").is_none_or(Value::is_null);
-    let shards = if listed { vec![shard(d, &loc)?] } else { Vec::new() };
+    let shards = if listed {
+        vec![shard(d, &loc)?]
+    } else {
+        Vec::new()
+    };
     let created = label_ms(&loc.stream.label).unwrap_or(0) as f64 / 1000.0;
     let mut desc = Map::new();
     desc.insert("StreamArn".into(), loc.arn.clone().into());
@@ -225,9 +246,14 @@ fn start_of(input: &Value) -> Result<Start, AwsError> {
         "AT_SEQUENCE_NUMBER" => Start::At(number()?),
         "AFTER_SEQUENCE_NUMBER" => Start::After(number()?),
         "AT_TIMESTAMP" => {
-            let ts = input.get("Timestamp").and_then(Value::as_f64).ok_or_else(|| {
-                AwsError::validation("Must specify a Timestamp for ShardIteratorType AT_TIMESTAMP")
-            })?;
+            let ts = input
+                .get("Timestamp")
+                .and_then(Value::as_f64)
+                .ok_or_else(|| {
+                    AwsError::validation(
+                        "Must specify a Timestamp for ShardIteratorType AT_TIMESTAMP",
+                    )
+                })?;
             Start::AtTimestamp((ts.max(0.0) * 1e6) as u64)
         }
         other => {
@@ -331,20 +357,36 @@ mod tests {
         assert_eq!(limit(&json!({"Limit": 7}), 100).unwrap(), 7);
         let e = limit(&json!({"Limit": 101}), 100).unwrap_err();
         assert_eq!(e.code, "ValidationException");
-        assert!(e.message.contains("less than or equal to 100"), "{}", e.message);
-        assert_eq!(limit(&json!({"Limit": 0}), 1000).unwrap_err().code, "ValidationException");
+        assert!(
+            e.message.contains("less than or equal to 100"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            limit(&json!({"Limit": 0}), 1000).unwrap_err().code,
+            "ValidationException"
+        );
     }
 
     #[test]
     fn iterator_types_and_their_members() {
-        assert_eq!(start_of(&json!({"ShardIteratorType": "TRIM_HORIZON"})).unwrap(), Start::TrimHorizon);
-        assert_eq!(start_of(&json!({"ShardIteratorType": "LATEST"})).unwrap(), Start::Latest);
+        assert_eq!(
+            start_of(&json!({"ShardIteratorType": "TRIM_HORIZON"})).unwrap(),
+            Start::TrimHorizon
+        );
+        assert_eq!(
+            start_of(&json!({"ShardIteratorType": "LATEST"})).unwrap(),
+            Start::Latest
+        );
         assert_eq!(
             start_of(&json!({"ShardIteratorType": "AT_SEQUENCE_NUMBER", "SequenceNumber": "000000000000000000042"})).unwrap(),
             Start::At(42)
         );
         assert_eq!(
-            start_of(&json!({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": "42"})).unwrap(),
+            start_of(
+                &json!({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": "42"})
+            )
+            .unwrap(),
             Start::After(42)
         );
         assert_eq!(
@@ -359,31 +401,43 @@ mod tests {
             json!({"ShardIteratorType": "bulle"}),
             json!({"ShardIteratorType": "AT_TIMESTAMP"}),
         ] {
-            assert_eq!(start_of(&bad).unwrap_err().code, "ValidationException", "{bad}");
+            assert_eq!(
+                start_of(&bad).unwrap_err().code,
+                "ValidationException",
+                "{bad}"
+            );
         }
     }
 
     #[tokio::test]
     async fn records_of_an_unknown_or_garbage_iterator() {
         let d = DynamoDb::new(Store::ephemeral().state);
-        let e = get_records(&d, &json!({"ShardIterator": "sdfsdfsgagaddafgagasgasgasdfasdfasdfa"}))
-            .await
-            .unwrap_err();
+        let e = get_records(
+            &d,
+            &json!({"ShardIterator": "sdfsdfsgagaddafgagasgasgasdfasdfasdfa"}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code, "ValidationException");
         let old = Iterator {
-            arn: "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-12-06T08:42:44.123".into(),
+            arn: "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-12-06T08:42:44.123"
+                .into(),
             uid: "u".into(),
             pos: 0,
             issued_ms: now_ms() - 16 * 60 * 1000,
         };
-        let e = get_records(&d, &json!({"ShardIterator": old.encode()})).await.unwrap_err();
+        let e = get_records(&d, &json!({"ShardIterator": old.encode()}))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, "ExpiredIteratorException");
         // The table is gone: its stream is closed and, read to the end, has no next iterator.
         let fresh = Iterator {
             issued_ms: now_ms(),
             ..old
         };
-        let out = get_records(&d, &json!({"ShardIterator": fresh.encode()})).await.unwrap();
+        let out = get_records(&d, &json!({"ShardIterator": fresh.encode()}))
+            .await
+            .unwrap();
         assert_eq!(out["Records"], json!([]));
         assert!(out.get("NextShardIterator").is_none());
     }

@@ -91,7 +91,10 @@ pub fn parse_seq(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(s.parse::<u128>().map_or(u64::MAX, |n| n.min(u128::from(u64::MAX)) as u64))
+    Some(
+        s.parse::<u128>()
+            .map_or(u64::MAX, |n| n.min(u128::from(u64::MAX)) as u64),
+    )
 }
 
 /// The facts about a shard that decide where an iterator starts.
@@ -172,9 +175,15 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_refuse_what_we_did_not_issue() {
         let t = it().encode();
-        assert!(t.len() <= 2048, "the model caps iterators at 2048 characters");
+        assert!(
+            t.len() <= 2048,
+            "the model caps iterators at 2048 characters"
+        );
         assert_eq!(Iterator::decode(&t), Some(it()));
-        assert_eq!(Iterator::decode("not-an-iterator-xxxxxxxxxxxxxxxxxxxxxxxxxx"), None);
+        assert_eq!(
+            Iterator::decode("not-an-iterator-xxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            None
+        );
         assert_eq!(Iterator::decode(""), None);
         // Altered: a different position under the old digest.
         let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(&t).unwrap()).unwrap();
@@ -196,7 +205,10 @@ mod tests {
 
     #[test]
     fn sequence_numbers_are_digits() {
-        assert_eq!(parse_seq("000001796546564123456"), Some(1_796_546_564_123_456));
+        assert_eq!(
+            parse_seq("000001796546564123456"),
+            Some(1_796_546_564_123_456)
+        );
         assert_eq!(parse_seq("12a"), None);
         assert_eq!(parse_seq(""), None);
         assert_eq!(parse_seq("-1"), None);
@@ -225,10 +237,16 @@ mod tests {
         assert_eq!(position(Start::AtTimestamp(10), &s), Ok(0));
         // LATEST: after the newest record, or at the read horizon when that is later.
         assert_eq!(position(Start::Latest, &s), Ok(5_000));
-        assert_eq!(position(Start::Latest, &shard(Some(7_000), true)), Ok(7_001));
+        assert_eq!(
+            position(Start::Latest, &shard(Some(7_000), true)),
+            Ok(7_001)
+        );
         assert_eq!(position(Start::Latest, &shard(None, true)), Ok(5_000));
         // A closed shard gets nothing new: LATEST is just past its last record.
-        assert_eq!(position(Start::Latest, &shard(Some(4_000), false)), Ok(4_001));
+        assert_eq!(
+            position(Start::Latest, &shard(Some(4_000), false)),
+            Ok(4_001)
+        );
         assert_eq!(position(Start::Latest, &shard(None, false)), Ok(0));
     }
 

@@ -47,7 +47,9 @@ pub fn label_ms(label: &str) -> Option<i64> {
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let s = label.get(r)?;
-        s.bytes().all(|c| c.is_ascii_digit()).then(|| s.parse().ok())?
+        s.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| s.parse().ok())?
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss, ms) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
@@ -112,7 +114,12 @@ pub fn locate(d: &DynamoDb, arn: &str) -> Result<Located, AwsError> {
             let open = s.enabled;
             (s, open)
         }
-        None => match table.old_streams.iter().rev().find(|s| s.label == parts.label) {
+        None => match table
+            .old_streams
+            .iter()
+            .rev()
+            .find(|s| s.label == parts.label)
+        {
             Some(s) => (s.clone(), false),
             None => return Err(stream_not_found(arn)),
         },
@@ -130,8 +137,7 @@ pub fn locate(d: &DynamoDb, arn: &str) -> Result<Located, AwsError> {
 /// good (writes check the table record they were decided against, so none commits into a
 /// stream after it closed).
 pub fn is_open(d: &DynamoDb, arn: &StreamArn, uid: &str) -> Result<bool, AwsError> {
-    Ok(d
-        .load(&arn.account, &arn.region, &arn.table)?
+    Ok(d.load(&arn.account, &arn.region, &arn.table)?
         .and_then(|t| t.stream)
         .is_some_and(|s| s.enabled && s.uid == uid))
 }
@@ -145,7 +151,13 @@ mod tests {
         assert_eq!(label_ms("1970-01-01T00:00:00.000"), Some(0));
         assert_eq!(label_ms("2026-12-06T08:42:44.123"), Some(1_796_546_564_123));
         assert_eq!(label_ms("2024-02-29T23:59:59.999"), Some(1_709_251_199_999));
-        for bad in ["", "2026-12-06T08:42:44", "2026-13-06T08:42:44.123", "2026-12-06 08:42:44.123", "x026-12-06T08:42:44.123"] {
+        for bad in [
+            "",
+            "2026-12-06T08:42:44",
+            "2026-13-06T08:42:44.123",
+            "2026-12-06 08:42:44.123",
+            "x026-12-06T08:42:44.123",
+        ] {
             assert_eq!(label_ms(bad), None, "{bad}");
         }
     }

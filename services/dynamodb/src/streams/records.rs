@@ -31,7 +31,11 @@ fn seq_of_key(k: &str) -> Option<u64> {
 }
 
 /// The sequence number of the first record at or after `from`, and of the newest record.
-pub fn bounds(state: &dyn StateStore, uid: &str, from: u64) -> Result<(Option<u64>, Option<u64>), AwsError> {
+pub fn bounds(
+    state: &dyn StateStore,
+    uid: &str,
+    from: u64,
+) -> Result<(Option<u64>, Option<u64>), AwsError> {
     let hi = end_of(uid);
     let first = state.range(STREAM, &key(uid, from), &hi, false, 1)?;
     let newest = state.range(STREAM, &key(uid, from), &hi, true, 1)?;
@@ -42,7 +46,13 @@ pub fn bounds(state: &dyn StateStore, uid: &str, from: u64) -> Result<(Option<u6
 }
 
 /// The shard as an iterator sees it at `now` (microseconds).
-pub fn view(state: &dyn StateStore, uid: &str, open: bool, now: u64, retention_ms: i64) -> Result<ShardView, AwsError> {
+pub fn view(
+    state: &dyn StateStore,
+    uid: &str,
+    open: bool,
+    now: u64,
+    retention_ms: i64,
+) -> Result<ShardView, AwsError> {
     let trim = trim_point(now, retention_ms);
     let (_, newest) = bounds(state, uid, trim)?;
     Ok(ShardView {
@@ -70,7 +80,13 @@ pub struct Page {
 
 /// The records in `[lo, hi)` (`hi = None`: to the end), at most `limit` and about
 /// [`MAX_PAGE_BYTES`].
-pub fn read(state: &dyn StateStore, uid: &str, lo: u64, hi: Option<u64>, limit: usize) -> Result<Page, AwsError> {
+pub fn read(
+    state: &dyn StateStore,
+    uid: &str,
+    lo: u64,
+    hi: Option<u64>,
+    limit: usize,
+) -> Result<Page, AwsError> {
     let hi_key = hi.map_or_else(|| end_of(uid), |h| key(uid, h));
     let lo_key = key(uid, lo);
     if lo_key >= hi_key {
@@ -91,8 +107,7 @@ pub fn read(state: &dyn StateStore, uid: &str, lo: u64, hi: Option<u64>, limit: 
             break;
         }
         bytes += raw.len();
-        let rec: Value = serde_json::from_slice(&raw)
-            .map_err(|e| crate::corrupt("stream", e))?;
+        let rec: Value = serde_json::from_slice(&raw).map_err(|e| crate::corrupt("stream", e))?;
         last = seq_of_key(&k);
         records.push(rec);
     }
@@ -157,15 +172,20 @@ mod tests {
         let s = Store::ephemeral();
         let big = "x".repeat(400 * 1024);
         for seq in 1..=4u64 {
-            let body = serde_json::json!({"dynamodb": {"SequenceNumber": format_seq(seq)}, "pad": big});
-            s.state.put(STREAM, &key("u", seq), body.to_string().as_bytes()).unwrap();
+            let body =
+                serde_json::json!({"dynamodb": {"SequenceNumber": format_seq(seq)}, "pad": big});
+            s.state
+                .put(STREAM, &key("u", seq), body.to_string().as_bytes())
+                .unwrap();
         }
         let p = read(s.state.as_ref(), "u", 0, None, 1000).unwrap();
         assert_eq!(seqs(&p), [1, 2]);
         assert!(!p.complete);
         // A single record over the limit is still returned, or the reader could never pass it.
         let huge = serde_json::json!({"dynamodb": {"SequenceNumber": format_seq(9)}, "pad": "y".repeat(MAX_PAGE_BYTES + 10)});
-        s.state.put(STREAM, &key("v", 9), huge.to_string().as_bytes()).unwrap();
+        s.state
+            .put(STREAM, &key("v", 9), huge.to_string().as_bytes())
+            .unwrap();
         let p = read(s.state.as_ref(), "v", 0, None, 1000).unwrap();
         assert_eq!(seqs(&p), [9]);
     }

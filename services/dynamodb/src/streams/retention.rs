@@ -10,9 +10,9 @@ use basalt_store::{Claim, StoreError, WriteOp};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::seq_at;
 use super::locate::label_ms;
 use super::records::{now_micros, trim_point};
+use super::seq_at;
 use crate::DynamoDb;
 use crate::model::{STREAM, StreamRec, TABLES, TableRec};
 
@@ -119,8 +119,7 @@ fn gone(d: &DynamoDb, s: &StreamRec, cutoff: u64) -> Result<bool, StoreError> {
         return Ok(false);
     }
     let prefix = format!("{}/", s.uid);
-    Ok(d
-        .state
+    Ok(d.state
         .range(STREAM, &prefix, &crate::keys::upper(&prefix), false, 1)?
         .is_empty())
 }
@@ -182,9 +181,17 @@ mod tests {
     #[test]
     fn trimming_deletes_only_what_is_older_than_the_cutoff() {
         let d = seeded("u", &[10, 20, 30, 40]);
-        d.state.put(STREAM, &format!("w/{}", format_seq(5)), b"{}").unwrap();
+        d.state
+            .put(STREAM, &format!("w/{}", format_seq(5)), b"{}")
+            .unwrap();
         trim(&d, "u", 30).unwrap();
-        assert_eq!(left(&d, "u"), [format!("u/{}", format_seq(30)), format!("u/{}", format_seq(40))]);
+        assert_eq!(
+            left(&d, "u"),
+            [
+                format!("u/{}", format_seq(30)),
+                format!("u/{}", format_seq(40))
+            ]
+        );
         // Another stream is untouched.
         assert_eq!(left(&d, "w").len(), 1);
     }
@@ -204,7 +211,9 @@ mod tests {
         assert!(!gone(&d, &s(false, "2020-01-01T00:00:00.000"), created).unwrap());
         assert!(!gone(&d, &s(true, "2020-01-01T00:00:00.000"), created + 1).unwrap());
         // Records left: kept until they are trimmed.
-        d.state.put(STREAM, &format!("old/{}", format_seq(created + 5)), b"{}").unwrap();
+        d.state
+            .put(STREAM, &format!("old/{}", format_seq(created + 5)), b"{}")
+            .unwrap();
         assert!(!gone(&d, &s(false, "2020-01-01T00:00:00.000"), created + 1).unwrap());
     }
 

@@ -41,7 +41,9 @@ pub(crate) enum Invoked {
     Partial(usize),
     /// The whole batch failed: `function_error` when the function raised (or timed out), else
     /// its failure report was unreadable.
-    Failed { function_error: bool },
+    Failed {
+        function_error: bool,
+    },
     /// The function was not run (throttled, missing, ...): no retry is used up.
     NotRun,
 }
@@ -250,7 +252,15 @@ pub(crate) async fn run(
         let now = chrono::Utc::now();
         let old = too_old(&s, &records[w.lo..w.hi], now.timestamp());
         if old > 0 {
-            discard(m, &s, shard_id, &records[w.lo..w.lo + old], "RecordAgeExceeded", &w, &mut out);
+            discard(
+                m,
+                &s,
+                shard_id,
+                &records[w.lo..w.lo + old],
+                "RecordAgeExceeded",
+                &w,
+                &mut out,
+            );
             w.lo += old;
             out.handled = w.lo;
             if w.lo == w.hi {
@@ -281,7 +291,15 @@ pub(crate) async fn run(
             Step::Discard { done, work } => {
                 out.handled = done;
                 let gone = &records[work.lo..work.hi];
-                discard(m, &s, shard_id, gone, "RetryAttemptsExhausted", &work, &mut out);
+                discard(
+                    m,
+                    &s,
+                    shard_id,
+                    gone,
+                    "RetryAttemptsExhausted",
+                    &work,
+                    &mut out,
+                );
                 out.handled = work.hi;
             }
         }
@@ -289,7 +307,15 @@ pub(crate) async fn run(
     out
 }
 
-fn discard(m: &Mapping, s: &StreamSource, shard_id: &str, records: &[Value], condition: &str, w: &Work, out: &mut Outcome) {
+fn discard(
+    m: &Mapping,
+    s: &StreamSource,
+    shard_id: &str,
+    records: &[Value],
+    condition: &str,
+    w: &Work,
+    out: &mut Outcome,
+) {
     tracing::warn!(
         mapping = %m.uuid,
         records = records.len(),
@@ -344,7 +370,12 @@ async fn invoke(l: &Lambda, m: &Mapping, records: &[Value]) -> (Invoked, Option<
         function_error,
     });
     if function_error {
-        return (Invoked::Failed { function_error: true }, response);
+        return (
+            Invoked::Failed {
+                function_error: true,
+            },
+            response,
+        );
     }
     if !m.report_failures() {
         return (Invoked::Ok, response);
@@ -403,7 +434,12 @@ mod tests {
     #[test]
     fn a_function_error_retries_until_the_attempts_are_used_up() {
         let s = source(false, 2);
-        let Step::Retry { done, work: w, pause } = step(&s, work(0, 3, 0, 1), &FAILED) else {
+        let Step::Retry {
+            done,
+            work: w,
+            pause,
+        } = step(&s, work(0, 3, 0, 1), &FAILED)
+        else {
             panic!()
         };
         assert_eq!((done, w.lo, w.hi, w.retries, w.invokes), (0, 0, 3, 1, 1));
@@ -422,9 +458,15 @@ mod tests {
             }
         );
         // MaximumRetryAttempts 0: the first failure discards.
-        assert!(matches!(step(&source(false, 0), work(0, 3, 0, 1), &FAILED), Step::Discard { .. }));
+        assert!(matches!(
+            step(&source(false, 0), work(0, 3, 0, 1), &FAILED),
+            Step::Discard { .. }
+        ));
         // -1: never discarded for retries (only for age).
-        assert!(matches!(step(&source(false, -1), work(0, 3, 500, 501), &FAILED), Step::Retry { .. }));
+        assert!(matches!(
+            step(&source(false, -1), work(0, 3, 500, 501), &FAILED),
+            Step::Retry { .. }
+        ));
         assert_eq!(backoff(40), Duration::from_millis(RETRY_MAX_MS));
     }
 
@@ -436,20 +478,30 @@ mod tests {
             Step::Split(work(0, 2, 0, 0), work(2, 5, 0, 0))
         );
         // A single record cannot be split: it is retried, then discarded.
-        assert!(matches!(step(&s, work(3, 4, 0, 1), &FAILED), Step::Retry { .. }));
-        assert!(matches!(step(&s, work(3, 4, 1, 2), &FAILED), Step::Discard { .. }));
+        assert!(matches!(
+            step(&s, work(3, 4, 0, 1), &FAILED),
+            Step::Retry { .. }
+        ));
+        assert!(matches!(
+            step(&s, work(3, 4, 1, 2), &FAILED),
+            Step::Discard { .. }
+        ));
         // An unreadable failure report is no function error: no bisection.
         let unreadable = Invoked::Failed {
             function_error: false,
         };
-        assert!(matches!(step(&s, work(0, 5, 0, 1), &unreadable), Step::Retry { done: 0, .. }));
+        assert!(matches!(
+            step(&s, work(0, 5, 0, 1), &unreadable),
+            Step::Retry { done: 0, .. }
+        ));
     }
 
     #[test]
     fn reported_failures_move_the_checkpoint_to_the_first_failed_record() {
         let s = source(true, 2);
         // Records 0 and 1 of 2..6 succeeded; from record 4 on is retried, without bisection.
-        let Step::Retry { done, work: w, .. } = step(&s, work(2, 6, 0, 1), &Invoked::Partial(2)) else {
+        let Step::Retry { done, work: w, .. } = step(&s, work(2, 6, 0, 1), &Invoked::Partial(2))
+        else {
             panic!()
         };
         assert_eq!((done, w.lo, w.hi, w.retries, w.invokes), (4, 4, 6, 1, 1));

@@ -18,10 +18,10 @@ pub(crate) use poller::poll;
 use super::{Mapping, all, parse_filter_criteria, resolve_function, save};
 use crate::{Lambda, invalid_value, str_of};
 use basalt_core::{AwsError, Output, RequestContext};
-use std::collections::BTreeMap;
 use basalt_store::WriteOp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// Checkpoints of stream mappings, by mapping key.
 pub const POSITIONS: &str = "lambda.esm.positions";
@@ -91,7 +91,13 @@ fn out_of_range(member: &str, n: i64, min: i64, max: i64) -> AwsError {
     ))
 }
 
-fn ranged(input: &Value, name: &str, member: &str, min: i64, max: i64) -> Result<Option<i64>, AwsError> {
+fn ranged(
+    input: &Value,
+    name: &str,
+    member: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<i64>, AwsError> {
     match int_of(input, name) {
         Some(n) if !(min..=max).contains(&n) => Err(out_of_range(member, n, min, max)),
         other => Ok(other),
@@ -122,7 +128,10 @@ fn starting_position(input: &Value, arn: &str) -> Result<String, AwsError> {
 
 /// The on-failure destination of `DestinationConfig`: an SQS queue or an SNS topic.
 fn on_failure(dc: &Value) -> Result<Option<String>, AwsError> {
-    if dc.get("OnSuccess").is_some_and(|v| v.get("Destination").is_some_and(|d| !d.is_null())) {
+    if dc
+        .get("OnSuccess")
+        .is_some_and(|v| v.get("Destination").is_some_and(|d| !d.is_null()))
+    {
         return Err(invalid_value(
             "Unsupported DestinationConfig parameter for given event source mapping type: OnSuccess",
         ));
@@ -184,7 +193,13 @@ pub(crate) fn apply(m: &mut Mapping, input: &Value, create: bool) -> Result<(), 
     )? {
         m.window_s = n as u32;
     }
-    if let Some(n) = ranged(input, "MaximumRetryAttempts", "maximumRetryAttempts", -1, 10_000)? {
+    if let Some(n) = ranged(
+        input,
+        "MaximumRetryAttempts",
+        "maximumRetryAttempts",
+        -1,
+        10_000,
+    )? {
         s.max_retries = n;
     }
     if let Some(n) = ranged(
@@ -201,17 +216,31 @@ pub(crate) fn apply(m: &mut Mapping, input: &Value, create: bool) -> Result<(), 
         }
         s.max_record_age_s = n;
     }
-    if let Some(n) = ranged(input, "ParallelizationFactor", "parallelizationFactor", 1, 10)? {
+    if let Some(n) = ranged(
+        input,
+        "ParallelizationFactor",
+        "parallelizationFactor",
+        1,
+        10,
+    )? {
         s.parallelization = n as u32;
     }
-    if let Some(n) = ranged(input, "TumblingWindowInSeconds", "tumblingWindowInSeconds", 0, 900)?
-        && n != 0
+    if let Some(n) = ranged(
+        input,
+        "TumblingWindowInSeconds",
+        "tumblingWindowInSeconds",
+        0,
+        900,
+    )? && n != 0
     {
         return Err(invalid_value(
             "TumblingWindowInSeconds is not supported by Basalt: aggregate in the function instead",
         ));
     }
-    if let Some(b) = input.get("BisectBatchOnFunctionError").and_then(Value::as_bool) {
+    if let Some(b) = input
+        .get("BisectBatchOnFunctionError")
+        .and_then(Value::as_bool)
+    {
         s.bisect = b;
     }
     if let Some(dc) = input.get("DestinationConfig").filter(|v| !v.is_null()) {
@@ -426,7 +455,8 @@ pub(crate) fn duplicate(others: &[Mapping], m: &Mapping) -> Result<(), AwsError>
 mod tests {
     use super::*;
 
-    const ARN: &str = "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-12-06T08:42:44.123";
+    const ARN: &str =
+        "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-12-06T08:42:44.123";
 
     fn base() -> Mapping {
         Mapping {
@@ -451,7 +481,9 @@ mod tests {
     #[test]
     fn stream_arns_are_recognised() {
         assert!(is_stream_arn(ARN));
-        assert!(!is_stream_arn("arn:aws:dynamodb:us-east-1:000000000000:table/t"));
+        assert!(!is_stream_arn(
+            "arn:aws:dynamodb:us-east-1:000000000000:table/t"
+        ));
         assert!(!is_stream_arn("arn:aws:sqs:us-east-1:000000000000:q"));
         assert_eq!(arn_scope(ARN), ("us-east-1", "000000000000"));
     }
@@ -462,7 +494,13 @@ mod tests {
         apply(&mut m, &json!({"StartingPosition": "LATEST"}), true).unwrap();
         let s = m.stream.clone().unwrap();
         assert_eq!(
-            (s.starting_position.as_str(), s.bisect, s.max_retries, s.max_record_age_s, s.parallelization),
+            (
+                s.starting_position.as_str(),
+                s.bisect,
+                s.max_retries,
+                s.max_record_age_s,
+                s.parallelization
+            ),
             ("LATEST", false, -1, -1, 1)
         );
         let mut d = json!({});
@@ -495,8 +533,20 @@ mod tests {
         )
         .unwrap();
         let s = m.stream.clone().unwrap();
-        assert_eq!((m.batch_size, s.bisect, s.max_retries, s.max_record_age_s, s.parallelization), (500, true, 2, 60, 10));
-        assert_eq!(s.on_failure.as_deref(), Some("arn:aws:sqs:us-east-1:000000000000:dlq"));
+        assert_eq!(
+            (
+                m.batch_size,
+                s.bisect,
+                s.max_retries,
+                s.max_record_age_s,
+                s.parallelization
+            ),
+            (500, true, 2, 60, 10)
+        );
+        assert_eq!(
+            s.on_failure.as_deref(),
+            Some("arn:aws:sqs:us-east-1:000000000000:dlq")
+        );
         assert_eq!(m.response_types, ["ReportBatchItemFailures"]);
         // Update leaves the starting position alone.
         apply(&mut m, &json!({"MaximumRetryAttempts": -1}), false).unwrap();
@@ -509,13 +559,24 @@ mod tests {
         };
         let e = refused(json!({}));
         assert_eq!(e.code, "InvalidParameterValueException");
-        assert!(e.message.contains("Value null at 'startingPosition'"), "{}", e.message);
-        assert!(refused(json!({"StartingPosition": "AT_TIMESTAMP"})).message.starts_with("Unsupported starting position for arn type: arn:aws:dynamodb"));
+        assert!(
+            e.message.contains("Value null at 'startingPosition'"),
+            "{}",
+            e.message
+        );
+        assert!(
+            refused(json!({"StartingPosition": "AT_TIMESTAMP"}))
+                .message
+                .starts_with("Unsupported starting position for arn type: arn:aws:dynamodb")
+        );
         assert_eq!(
             refused(json!({"StartingPosition": "LATEST", "StartingPositionTimestamp": 5})).message,
             "Timestamp only valid with StartingPosition AT_TIMESTAMP"
         );
-        assert_eq!(refused(json!({"StartingPosition": "0"})).code, "ValidationException");
+        assert_eq!(
+            refused(json!({"StartingPosition": "0"})).code,
+            "ValidationException"
+        );
         for bad in [
             json!({"BatchSize": 10_001}),
             json!({"MaximumRetryAttempts": -2}),
@@ -530,7 +591,11 @@ mod tests {
         ] {
             let mut input = bad.clone();
             input["StartingPosition"] = json!("LATEST");
-            assert_eq!(refused(input).code, "InvalidParameterValueException", "{bad}");
+            assert_eq!(
+                refused(input).code,
+                "InvalidParameterValueException",
+                "{bad}"
+            );
         }
         // SNS is a destination too.
         let mut m = base();
@@ -547,7 +612,9 @@ mod tests {
         assert_eq!(e.code, "ResourceConflictException");
         assert_eq!(
             e.message,
-            format!("The event source arn (\" {ARN} \") and function (\" f \") provided mapping already exists. Please update or delete the existing mapping with UUID u")
+            format!(
+                "The event source arn (\" {ARN} \") and function (\" f \") provided mapping already exists. Please update or delete the existing mapping with UUID u"
+            )
         );
         b.function_name = "g".into();
         assert!(duplicate(&[a], &b).is_ok());

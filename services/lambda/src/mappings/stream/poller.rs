@@ -41,7 +41,13 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-async fn iterator(l: &Lambda, m: &Mapping, shard: &str, kind: &str, seq: Option<&str>) -> Result<String, AwsError> {
+async fn iterator(
+    l: &Lambda,
+    m: &Mapping,
+    shard: &str,
+    kind: &str,
+    seq: Option<&str>,
+) -> Result<String, AwsError> {
     let mut input = json!({"StreamArn": m.source_arn, "ShardId": shard, "ShardIteratorType": kind});
     if let Some(s) = seq {
         input["SequenceNumber"] = json!(s);
@@ -94,7 +100,11 @@ async fn open(l: &Lambda, m: &Mapping, key: &str) -> Result<Reader, AwsError> {
 }
 
 /// Up to `BatchSize` records from the reader's iterator, and the iterator after them.
-async fn gather(l: &Lambda, m: &Mapping, from: &str) -> Result<(Vec<Value>, Option<String>), AwsError> {
+async fn gather(
+    l: &Lambda,
+    m: &Mapping,
+    from: &str,
+) -> Result<(Vec<Value>, Option<String>), AwsError> {
     let want = m.batch_size.max(1) as usize;
     let window = Duration::from_secs(u64::from(m.window_s));
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -202,7 +212,10 @@ pub(crate) async fn poll(l: Arc<Lambda>, claim: Claim, key: String) {
             Err(e) => {
                 tracing::warn!(mapping = %m.uuid, "reading {}: {}: {}", m.source_arn, e.code, e.message);
                 // An expired or trimmed iterator is simply opened again from the checkpoint.
-                if !matches!(e.code.as_str(), "ExpiredIteratorException" | "TrimmedDataAccessException") {
+                if !matches!(
+                    e.code.as_str(),
+                    "ExpiredIteratorException" | "TrimmedDataAccessException"
+                ) {
                     tokio::time::sleep(BACKOFF).await;
                 }
                 continue;
@@ -217,13 +230,23 @@ pub(crate) async fn poll(l: Arc<Lambda>, claim: Claim, key: String) {
             tokio::time::sleep(IDLE_POLL).await;
             continue;
         }
-        let keep_going = || !lost.load(Ordering::Relaxed) && load(&l, &key).ok().flatten().is_some_and(|c| c.enabled);
+        let keep_going = || {
+            !lost.load(Ordering::Relaxed)
+                && load(&l, &key).ok().flatten().is_some_and(|c| c.enabled)
+        };
         let (handled, sends, failed) = handle(&l, &m, &r.shard, &records, keep_going).await;
         if let Some(i) = handled.checked_sub(1) {
             r.position.after = Some(seq_of(&records[i]).to_owned());
             r.position.start = None;
         }
-        r.position.last_result = Some(if failed { "PROBLEM: Function call failed" } else { "OK" }.to_owned());
+        r.position.last_result = Some(
+            if failed {
+                "PROBLEM: Function call failed"
+            } else {
+                "OK"
+            }
+            .to_owned(),
+        );
         let now = now_ms();
         let mut ops = vec![position_op(&key, &r.position)];
         for s in &sends {
@@ -279,7 +302,10 @@ async fn handle(
 /// restart does not skip what was written meanwhile; the iterator is refreshed before it
 /// expires.
 fn keep_start(l: &Lambda, key: &str, p: &mut Position, it: &str) {
-    let stale = p.start.as_ref().is_some_and(|(_, at)| now_ms() - at >= START_MAX_AGE_MS / 2);
+    let stale = p
+        .start
+        .as_ref()
+        .is_some_and(|(_, at)| now_ms() - at >= START_MAX_AGE_MS / 2);
     if p.after.is_none() && stale {
         p.start = Some((it.to_owned(), now_ms()));
         if let Err(e) = l.state.batch(&[position_op(key, p)]) {
