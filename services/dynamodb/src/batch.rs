@@ -187,16 +187,7 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
     };
     let mut o = Map::new();
     o.insert("UnprocessedItems".into(), Map::new().into());
-    if mode != capacity::Mode::None {
-        o.insert(
-            "ConsumedCapacity".into(),
-            consumed
-                .iter()
-                .filter_map(|(n, c)| c.to_json(n, mode))
-                .collect::<Vec<_>>()
-                .into(),
-        );
-    }
+    capacity::insert_all(&mut o, &consumed, mode);
     Ok(Value::Object(o))
 }
 

@@ -121,6 +121,21 @@ impl Consumed {
     }
 }
 
+/// Adds the `ConsumedCapacity` list of a multi-table operation (one entry per table) to `out`.
+pub fn insert_all(
+    out: &mut Map<String, Value>,
+    consumed: &BTreeMap<String, Consumed>,
+    mode: Mode,
+) {
+    if mode != Mode::None {
+        let all: Vec<Value> = consumed
+            .iter()
+            .filter_map(|(n, c)| c.to_json(n, mode))
+            .collect();
+        out.insert("ConsumedCapacity".into(), all.into());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,16 +337,7 @@ pub fn batch(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
     }
     let mut o = Map::new();
     o.insert("Responses".into(), responses.into());
-    if mode != capacity::Mode::None {
-        o.insert(
-            "ConsumedCapacity".into(),
-            consumed
-                .iter()
-                .filter_map(|(n, c)| c.to_json(n, mode))
-                .collect::<Vec<_>>()
-                .into(),
-        );
-    }
+    capacity::insert_all(&mut o, &consumed, mode);
     Ok(Value::Object(o))
 }
 

@@ -263,16 +263,7 @@ pub fn run_write(
         match d.state.batch(&batch) {
             Ok(()) => {
                 let mut o = Map::new();
-                if mode != capacity::Mode::None {
-                    o.insert(
-                        "ConsumedCapacity".into(),
-                        consumed
-                            .iter()
-                            .filter_map(|(n, c)| c.to_json(n, mode))
-                            .collect::<Vec<_>>()
-                            .into(),
-                    );
-                }
+                capacity::insert_all(&mut o, &consumed, mode);
                 return Ok(Value::Object(o));
             }
             Err(StoreError::Conflict) => continue,
@@ -358,16 +349,7 @@ pub fn get(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, A
             Ok(()) => {
                 let mut o = Map::new();
                 o.insert("Responses".into(), out.into());
-                if mode != capacity::Mode::None {
-                    o.insert(
-                        "ConsumedCapacity".into(),
-                        consumed
-                            .iter()
-                            .filter_map(|(n, c)| c.to_json(n, mode))
-                            .collect::<Vec<_>>()
-                            .into(),
-                    );
-                }
+                capacity::insert_all(&mut o, &consumed, mode);
                 return Ok(Value::Object(o));
             }
             Err(StoreError::Conflict) => continue,
