@@ -197,6 +197,46 @@ fn choose_model(
     first
 }
 
+/// The model to read a request with: its service's, or for a protocol that model has left
+/// (old SDKs' awsQuery to SQS) the legacy model that still describes it. Both name the same
+/// members, so the service receives the same canonical input either way.
+fn legacy_model(
+    service: &str,
+    model: Arc<ServiceModel>,
+    headers: &http::HeaderMap,
+    query: &str,
+) -> Arc<ServiceModel> {
+    let wanted = guess_protocol(headers, query);
+    if wanted == Protocol::Query && !model.metadata.all_protocols().contains(&Protocol::Query) {
+        return basalt_spec::legacy_model(service, Protocol::Query).unwrap_or(model);
+    }
+    model
+}
+
+/// SQS query clients that post to the queue's URL (the AWS SDK for Java v1, plain forms)
+/// name the queue by the path instead of a `QueueUrl` parameter.
+fn queue_url_from_path(
+    model: &ServiceModel,
+    op: &basalt_spec::Operation,
+    path: &str,
+    endpoint: &str,
+    input: &mut serde_json::Value,
+) {
+    let takes_url = op
+        .input
+        .as_ref()
+        .and_then(|r| model.shape(&r.shape))
+        .is_some_and(|s| s.members.contains_key("QueueUrl"));
+    let segments = path.split('/').filter(|s| !s.is_empty()).count();
+    if takes_url
+        && segments >= 2
+        && let Some(obj) = input.as_object_mut()
+        && !obj.contains_key("QueueUrl")
+    {
+        obj.insert("QueueUrl".into(), format!("{endpoint}{path}").into());
+    }
+}
+
 /// 503 for a request whose credentials cannot be looked up now.
 fn credentials_unavailable(e: LookupUnavailable) -> AwsError {
     tracing::warn!(error = %e, "credential lookup failed");
@@ -371,6 +411,7 @@ pub(crate) async fn dispatch(
             &request_id,
         );
     };
+    let model = legacy_model(service_name, model, &parts.headers, &query);
     let protocol = basalt_protocol::detect_protocol(&model, &request);
     let op = match basalt_protocol::find_operation(&model, protocol, &request) {
         Ok(op) => op,
@@ -463,7 +504,11 @@ async fn run(
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| gw.config.region.clone());
 
-    let input = basalt_protocol::parse_request(model, protocol, op, request)?;
+    let endpoint = client_endpoint(request.headers).unwrap_or_else(|| gw.config.endpoint.clone());
+    let mut input = basalt_protocol::parse_request(model, protocol, op, request)?;
+    if protocol == Protocol::Query && service_name == "sqs" {
+        queue_url_from_path(model, op, request.path, &endpoint, &mut input);
+    }
     if let Some(r) = &op.input
         && let Some(message) = basalt_protocol::validate::validate(model, r, &input)
     {
@@ -490,7 +535,7 @@ async fn run(
         request_id: request_id.to_owned(),
         caller,
         started,
-        endpoint: client_endpoint(request.headers).unwrap_or_else(|| gw.config.endpoint.clone()),
+        endpoint,
     };
     let output = service.call(&ctx, &op.name, input).await?;
     let mut resp =

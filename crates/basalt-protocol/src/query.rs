@@ -95,10 +95,13 @@ pub(crate) fn parse_request(
     }
 }
 
-fn serialized_name<'a>(name: &'a str, r: &'a ShapeRef) -> &'a str {
+/// A member's name on the wire. A `locationName` on the target shape applies wherever the
+/// shape is referenced without one of its own, as in botocore (SQS's `TagMap` is `Tag.N`).
+fn serialized_name<'a>(name: &'a str, r: &'a ShapeRef, shape: &'a Shape) -> &'a str {
     r.query_name
         .as_deref()
         .or(r.location_name.as_deref())
+        .or(shape.location_name.as_deref())
         .unwrap_or(name)
 }
 
@@ -106,7 +109,7 @@ fn structure(model: &ServiceModel, shape: &Shape, node: &Node) -> Result<Value, 
     let mut out = Map::new();
     for (name, mref) in &shape.members {
         let mshape = resolve(model, mref)?;
-        let key = serialized_name(name, mref);
+        let key = serialized_name(name, mref, mshape);
         // A flattened list whose member has its own name is keyed by that name instead.
         let key = match (mshape.kind, mshape.member.as_deref()) {
             (ShapeType::List, Some(m))
@@ -239,4 +242,44 @@ pub(crate) fn serialize_output(
         headers: vec![("Content-Type".into(), "text/xml".into())],
         body: out.into_bytes(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(model: &ServiceModel, form: &str) -> Value {
+        let headers = http::HeaderMap::new();
+        let req = Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: form.as_bytes(),
+        };
+        let op = find_operation(model, &req).unwrap();
+        parse_request(model, op, &req).unwrap()
+    }
+
+    #[test]
+    fn shape_location_name_applies_to_unnamed_members() {
+        // botocore 1.31 sends TagQueue's `Tags` as `Tag.N.Key`: TagMap names itself `Tag`.
+        let m = basalt_spec::model("sqs-query").unwrap();
+        let got = parse(
+            &m,
+            "Action=TagQueue&Version=2012-11-05&QueueUrl=u&Tag.1.Key=a&Tag.1.Value=b&Tag.2.Key=c&Tag.2.Value=d",
+        );
+        assert_eq!(
+            got,
+            serde_json::json!({"QueueUrl": "u", "Tags": {"a": "b", "c": "d"}})
+        );
+        let got = parse(
+            &m,
+            "Action=SendMessage&Version=2012-11-05&QueueUrl=u&MessageBody=x&MessageAttribute.1.Name=n&MessageAttribute.1.Value.DataType=String&MessageAttribute.1.Value.StringValue=v",
+        );
+        assert_eq!(
+            got["MessageAttributes"],
+            serde_json::json!({"n": {"DataType": "String", "StringValue": "v"}})
+        );
+    }
 }
