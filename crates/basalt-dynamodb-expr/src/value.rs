@@ -430,13 +430,21 @@ mod tests {
         let wcu = |item: Value| item_size(&item_from_json(&item).unwrap()).div_ceil(1024);
         for (count, units) in [(500, 2), (1500, 5), (3000, 9), (130_000, 381)] {
             let list: Vec<Value> = vec![json!({"S": "aa"}); count];
-            assert_eq!(wcu(json!({"pk": {"S": format!("l{count}")}, "data": {"L": list}})), units, "{count}");
+            assert_eq!(
+                wcu(json!({"pk": {"S": format!("l{count}")}, "data": {"L": list}})),
+                units,
+                "{count}"
+            );
         }
-        let map: Map<String, Value> = (0..800).map(|i| (format!("k{i}"), json!({"S": "v"}))).collect();
+        let map: Map<String, Value> = (0..800)
+            .map(|i| (format!("k{i}"), json!({"S": "v"})))
+            .collect();
         assert_eq!(wcu(json!({"pk": {"S": "m800"}, "data": {"M": map}})), 5);
         let nested: Vec<Value> = vec![json!({"M": {"a": {"S": "b"}}}); 500];
         assert_eq!(wcu(json!({"pk": {"S": "nest"}, "data": {"L": nested}})), 4);
-        let lists: Map<String, Value> = (0..500).map(|i| (format!("k{i}"), json!({"L": [{"S": "b"}]}))).collect();
+        let lists: Map<String, Value> = (0..500)
+            .map(|i| (format!("k{i}"), json!({"L": [{"S": "b"}]})))
+            .collect();
         assert_eq!(wcu(json!({"pk": {"S": "mapl"}, "data": {"M": lists}})), 5);
     }
 
