@@ -258,6 +258,7 @@ pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
             key,
         });
     }
+    ops.extend(crate::archives::deleted_with_bus(events, ctx, &name)?);
     events.state.batch(&ops)?;
     events
         .matchers

@@ -61,7 +61,7 @@ fn compiled(
             let Ok(rule) = serde_json::from_slice::<RuleRec>(&raw) else {
                 continue;
             };
-            if !rule.enabled() || rule.targets.is_empty() {
+            if !rule.enabled() || (rule.targets.is_empty() && rule.archive.is_none()) {
                 continue;
             }
             if let Some(p) = rule.pattern.as_deref().and_then(|p| Pattern::parse(p).ok()) {
@@ -79,7 +79,8 @@ fn compiled(
     Ok(c)
 }
 
-/// The deliveries of `event` on `bus`: one work item per target of each matching rule.
+/// The writes that accept `event` on `bus`: one delivery per target of each matching rule,
+/// and the event's copy in each archive whose rule it matches.
 pub(crate) fn route(
     events: &Events,
     ctx: &RequestContext,
@@ -87,12 +88,36 @@ pub(crate) fn route(
     event: &Value,
     now: i64,
 ) -> Result<Vec<WriteOp>, AwsError> {
+    route_to(events, ctx, rec, event, now, None)
+}
+
+/// [`route`], limited to the rules whose ARNs are in `only` when given (a replay's
+/// FilterArns).
+pub(crate) fn route_to(
+    events: &Events,
+    ctx: &RequestContext,
+    rec: &BusRec,
+    event: &Value,
+    now: i64,
+    only: Option<&[String]>,
+) -> Result<Vec<WriteOp>, AwsError> {
     let c = compiled(events, ctx, rec)?;
     let mut ops = Vec::new();
     for name in c.matcher.matches(event) {
         let Some(rule) = c.rules.get(&name) else {
             continue;
         };
+        // Archive rules exclude replayed events by their pattern (`replay-name` must not
+        // exist), so a replay is never archived again.
+        if let Some(archive) = &rule.archive {
+            ops.push(crate::archives::store_op(archive, event, now));
+            continue;
+        }
+        if let Some(only) = only
+            && !only.contains(&rule_arn(&ctx.account_id, &ctx.region, &rule.bus, &rule.name))
+        {
+            continue;
+        }
         deliveries(ctx, rule, event, now, &mut ops);
     }
     Ok(ops)

@@ -8,11 +8,17 @@
 //! retries them with backoff as the target's RetryPolicy allows and sends what still fails to
 //! the target's dead-letter queue. Nothing acknowledged is lost to a crash, and any node
 //! delivers.
+//!
+//! Archives are managed rules whose matches are stored with the event's acceptance;
+//! replays run page by page on the leases, from a checkpoint committed with each page's
+//! deliveries (`archives.rs`, `replay.rs`).
 
+mod archives;
 mod buses;
 mod deliver;
 mod ingest;
 mod model;
+mod replay;
 mod rules;
 mod schedules;
 mod targets;
@@ -35,6 +41,8 @@ pub struct Events {
     wake_schedules: tokio::sync::Notify,
     /// Wakes the worker of the events AWS services stored.
     wake_service_events: tokio::sync::Notify,
+    /// Wakes the replay worker when a replay started or was cancelled.
+    wake_replays: tokio::sync::Notify,
     config: EventsConfig,
 }
 
@@ -47,6 +55,10 @@ pub struct EventsConfig {
     /// How long a node holds a claimed delivery: a node that dies holding one delays it
     /// this long.
     pub lease_ms: i64,
+    /// How often an archive with a retention period drops its expired events.
+    pub retention_every_ms: i64,
+    /// Archived events a replay sends per step (one transaction, one checkpoint).
+    pub replay_page: usize,
 }
 
 impl Default for EventsConfig {
@@ -61,6 +73,8 @@ impl Default for EventsConfig {
             retry_base_ms: env("BASALT_EVENTS_RETRY_BASE_MS", 1_000),
             retry_max_ms: env("BASALT_EVENTS_RETRY_MAX_MS", 300_000),
             lease_ms: env("BASALT_EVENTS_LEASE_MS", 15_000).max(1_000),
+            retention_every_ms: env("BASALT_EVENTS_RETENTION_EVERY_MS", 3_600_000).max(100),
+            replay_page: env("BASALT_EVENTS_REPLAY_PAGE", 100).clamp(1, 1_000) as usize,
         }
     }
 }
@@ -130,6 +144,7 @@ impl Events {
             wake: tokio::sync::Notify::new(),
             wake_schedules: tokio::sync::Notify::new(),
             wake_service_events: tokio::sync::Notify::new(),
+            wake_replays: tokio::sync::Notify::new(),
             config: EventsConfig::default(),
         })
     }
@@ -145,6 +160,8 @@ impl Events {
         deliver::start_worker(self.clone());
         schedules::start_worker(self.clone());
         ingest::start_service_events(self.clone(), internal);
+        replay::start_worker(self.clone());
+        archives::start_upkeep(self.clone());
     }
 }
 
@@ -183,6 +200,15 @@ impl Service for Events {
             "PutTargets" => targets::put(self, ctx, &input),
             "RemoveTargets" => targets::remove(self, ctx, &input),
             "ListTargetsByRule" => targets::list(self, ctx, &input),
+            "CreateArchive" => archives::create(self, ctx, &input),
+            "DescribeArchive" => archives::describe(self, ctx, &input),
+            "ListArchives" => archives::list(self, ctx, &input),
+            "UpdateArchive" => archives::update(self, ctx, &input),
+            "DeleteArchive" => archives::delete(self, ctx, &input),
+            "StartReplay" => replay::start(self, ctx, &input),
+            "DescribeReplay" => replay::describe(self, ctx, &input),
+            "ListReplays" => replay::list(self, ctx, &input),
+            "CancelReplay" => replay::cancel(self, ctx, &input),
             _ => return Err(AwsError::not_implemented("events", operation)),
         }?;
         Ok(Output::new(out))

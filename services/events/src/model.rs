@@ -56,6 +56,13 @@ pub struct RuleRec {
     /// Epoch milliseconds: anchors `rate()` schedules.
     #[serde(default)]
     pub created_ms: i64,
+    /// The AWS principal that manages the rule (an archive's rule); users cannot change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_by: Option<String>,
+    /// The archive (its incarnation id) that stores what this rule matches, instead of
+    /// targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 impl RuleRec {

@@ -147,6 +147,21 @@ pub(crate) fn present(rule: Option<RuleRec>, bus: &str, name: &str) -> Result<Ru
     rule.ok_or_else(|| not_found(format!("Rule {name} does not exist on EventBus {bus}.")))
 }
 
+/// A rule an AWS service manages (an archive's) can only be deleted, and only with `Force`.
+pub(crate) fn unmanaged(rule: &RuleRec, force: bool) -> Result<(), AwsError> {
+    match &rule.managed_by {
+        Some(by) if !force => Err(AwsError::new(
+            400,
+            "ManagedRuleException",
+            format!(
+                "Rule {} is managed by {by} and cannot be changed. To delete it, use the Force parameter.",
+                rule.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn rule_json(ctx: &RequestContext, r: &RuleRec, describe: bool) -> Value {
     let mut v = json!({
         "Name": r.name,
@@ -165,6 +180,9 @@ fn rule_json(ctx: &RequestContext, r: &RuleRec, describe: bool) -> Value {
     }
     if let Some(a) = &r.role_arn {
         v["RoleArn"] = a.clone().into();
+    }
+    if let Some(m) = &r.managed_by {
+        v["ManagedBy"] = m.clone().into();
     }
     if describe {
         v["CreatedBy"] = ctx.account_id.clone().into();
@@ -222,6 +240,9 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
         None
     };
     update(events, ctx, &bus, name, |existing| {
+        if let Some(e) = &existing {
+            unmanaged(e, false)?;
+        }
         let rule = RuleRec {
             name: name.to_owned(),
             bus: bus.clone(),
@@ -240,6 +261,8 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
                 .map(|e| e.targets.clone())
                 .unwrap_or_default(),
             created_ms: existing.as_ref().map_or(now, |e| e.created_ms),
+            managed_by: None,
+            archive: None,
         };
         // Armed again only when the schedule or state changed: re-arming would end the lease
         // of a fire in progress.
@@ -319,6 +342,7 @@ pub fn set_state(
     let now = now_ms();
     update(events, ctx, &bus, name, |rule| {
         let mut rule = present(rule, &bus, name)?;
+        unmanaged(&rule, false)?;
         let was_enabled = rule.enabled();
         rule.state = state.to_owned();
         let mut extra = Vec::new();
@@ -349,6 +373,9 @@ pub fn delete(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
         return Ok(json!({}));
     }
     update(events, ctx, &bus, name, |rule| {
+        if let Some(r) = &rule {
+            unmanaged(r, force)?;
+        }
         if rule.as_ref().is_some_and(|r| !r.targets.is_empty()) && !force {
             return Err(validation("Rule can't be deleted since it has targets."));
         }
@@ -423,6 +450,7 @@ fn edit_tags(
     match tagged(arn)? {
         Tagged::Rule(bus, name) => update(events, ctx, &bus, &name, |rule| {
             let mut rule = present(rule, &bus, &name)?;
+            unmanaged(&rule, false)?;
             edit(&mut rule.tags);
             Ok(Edited {
                 rule: Some(rule),

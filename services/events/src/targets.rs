@@ -85,6 +85,7 @@ pub fn put(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Value
     }
     let failed = update(events, ctx, &bus, name, |rule| {
         let mut rule = present(rule, &bus, name)?;
+        rules::unmanaged(&rule, false)?;
         let mut failed = Vec::new();
         for t in given {
             let id = str_of(t, "Id").unwrap_or("");
@@ -133,9 +134,11 @@ pub fn remove(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Va
             "1 validation error detected: Value at 'ids' failed to satisfy constraint: Member must have length greater than or equal to 1",
         ));
     }
+    let force = input.get("Force").and_then(Value::as_bool) == Some(true);
     rules::must_load(events, ctx, &bus, name)?;
     update(events, ctx, &bus, name, |rule| {
         let mut rule = present(rule, &bus, name)?;
+        rules::unmanaged(&rule, force)?;
         rule.targets
             .retain(|t| !ids.contains(&str_of(t, "Id").unwrap_or("")));
         Ok(Edited {
