@@ -631,3 +631,159 @@ def test_accepted_messages_survive_kill_9(own_server, shape_checker):
         verify_signature(json.loads(got[0][1]))
     finally:
         ep.close()
+
+
+# --- HTTPS endpoints: system roots + BASALT_SNS_CA_BUNDLE, self-signed on loopback by switch --
+
+def _x509():
+    try:
+        from cryptography import x509  # noqa: F401
+    except ImportError:
+        pytest.skip("the cryptography package is not installed: no certificates to test with")
+
+
+def make_cert(tmp, stem, issuer=None):
+    """A certificate for 127.0.0.1/localhost, self-signed or (with `issuer`, a (cert, key)
+    pair) issued by a CA; returns (cert path, key path, cert, key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, stem)])
+    is_ca = stem.endswith("ca")
+    now = dt.datetime.now(dt.timezone.utc)
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(issuer[0].subject if issuer else subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True))
+    if is_ca:
+        b = b.add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        b = b.add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+    cert = b.sign(issuer[1] if issuer else key, hashes.SHA256())
+    cert_path, key_path = tmp / f"{stem}.pem", tmp / f"{stem}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path, cert, key
+
+
+class TlsEndpoint(Endpoint):
+    """`Endpoint` over HTTPS; counts the handshakes that failed (what a refused certificate
+    looks like from the server's side)."""
+
+    def __init__(self, cert_path, key_path, host="127.0.0.1"):
+        import ssl
+
+        super().__init__()
+        self.failed_handshakes = 0
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert_path, key_path)
+        srv, outer = self.server, self
+        plain_get_request = srv.get_request
+
+        def get_request():
+            sock, addr = plain_get_request()
+            try:
+                return ctx.wrap_socket(sock, server_side=True), addr
+            except (ssl.SSLError, OSError):
+                outer.failed_handshakes += 1
+                sock.close()
+                raise
+
+        srv.get_request = get_request
+        self.url = f"https://{host}:{self.port}/hook"
+
+
+def server_with(env):
+    saved = dict(os.environ)
+    os.environ.update({"BASALT_SNS_RETRY_SCALE": "0.01", "BASALT_SNS_LEASE_MS": "2000"})
+    for k in ("BASALT_SNS_CA_BUNDLE", "BASALT_SNS_TRUST_LOOPBACK_TLS"):
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    srv = BasaltServer(name="basalt-sns-tls")
+    try:
+        srv.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return srv
+
+
+def refused(sns, arn, ep):
+    """Subscribes `ep` and checks that Basalt tried it and TLS refused every try."""
+    r = sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=ep.url)
+    assert r["SubscriptionArn"] == "pending confirmation"
+    deadline = time.time() + 10
+    while ep.failed_handshakes < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert ep.failed_handshakes >= 2, "Basalt never tried (or did not retry) the endpoint"
+    assert ep.requests == []
+
+
+def https_round_trip(sns, arn, ep, server):
+    r = sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=ep.url)
+    assert r["SubscriptionArn"] == "pending confirmation"
+    headers, body = ep.wait(1, kind="SubscriptionConfirmation")[-1]
+    conf = json.loads(body)
+    assert headers["x-amz-sns-topic-arn"] == arn and conf["Type"] == "SubscriptionConfirmation"
+    verify_signature(conf)
+    with urllib.request.urlopen(conf["SubscribeURL"], timeout=5) as resp:
+        assert arn in resp.read().decode()
+    [sub] = [s for s in sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] if s["Endpoint"] == ep.url]
+    assert sub["Protocol"] == "https" and sub["SubscriptionArn"].startswith(arn + ":")
+    mid = sns.publish(TopicArn=arn, Message="over tls", Subject="s")["MessageId"]
+    headers, body = ep.wait(1, kind="Notification")[0]
+    n = json.loads(body)
+    assert (n["Message"], n["MessageId"], headers["x-amz-sns-subscription-arn"]) == (
+        "over tls", mid, sub["SubscriptionArn"])
+    verify_signature(n)
+
+
+def test_https_self_signed_on_loopback_only_with_the_switch(tmp_path, shape_checker):
+    _x509()
+    cert, key, _, _ = make_cert(tmp_path, "selfsigned")
+    for switch in ("0", "1"):
+        srv = server_with({"BASALT_SNS_TRUST_LOOPBACK_TLS": switch})
+        ep = TlsEndpoint(cert, key)
+        try:
+            sns = make_client_factory(shape_checker, srv.endpoint)("sns")
+            arn = topic(sns)
+            if switch == "1":
+                https_round_trip(sns, arn, ep, srv)
+                # `localhost` is loopback too.
+                local = TlsEndpoint(cert, key, host="localhost")
+                try:
+                    https_round_trip(sns, topic(sns), local, srv)
+                finally:
+                    local.close()
+            else:
+                refused(sns, arn, ep)
+        finally:
+            ep.close()
+            srv.stop()
+
+
+def test_https_with_a_ca_bundle(tmp_path, shape_checker):
+    _x509()
+    ca_path, _, ca, ca_key = make_cert(tmp_path, "testca")
+    leaf, leaf_key, _, _ = make_cert(tmp_path, "leaf", issuer=(ca, ca_key))
+    own, own_key, _, _ = make_cert(tmp_path, "selfsigned")
+    srv = server_with({"BASALT_SNS_CA_BUNDLE": str(ca_path)})
+    good, bad = TlsEndpoint(leaf, leaf_key), TlsEndpoint(own, own_key)
+    try:
+        sns = make_client_factory(shape_checker, srv.endpoint)("sns")
+        https_round_trip(sns, topic(sns), good, srv)
+        # Without the loopback switch a self-signed certificate is refused, bundle or not.
+        refused(sns, topic(sns), bad)
+    finally:
+        good.close()
+        bad.close()
+        srv.stop()

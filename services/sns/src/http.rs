@@ -1,16 +1,16 @@
-//! The HTTP client of HTTP/S subscriptions: one pooled hyper client, plain HTTP (endpoints on
-//! a developer's machine); `https://` endpoints are refused as a delivery failure, since
-//! Basalt carries no TLS client with a trust store of its own.
+//! The HTTP client of HTTP/S subscriptions: one pooled hyper client for `http://` and
+//! `https://` endpoints, the latter over rustls with the trust `tls` describes.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
 pub struct Client {
-    inner: HyperClient<HttpConnector, Full<Bytes>>,
+    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// How one POST went.
@@ -23,9 +23,16 @@ pub enum Outcome {
 }
 
 impl Client {
-    pub fn new() -> Client {
+    pub fn new(trust: &crate::tls::TlsTrust) -> Client {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        // The HTTPS connector hands `https://` URIs to it, so it must not refuse them.
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client_config(trust))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         Client {
             inner: HyperClient::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))
@@ -40,11 +47,6 @@ impl Client {
         body: String,
         timeout_ms: u64,
     ) -> Outcome {
-        if url.len() > 8 && url[..8].eq_ignore_ascii_case("https://") {
-            return Outcome::Unreachable(
-                "HTTPS endpoints are not reachable from Basalt (no TLS client); use http://".into(),
-            );
-        }
         let mut req = http::Request::post(url);
         for (k, v) in headers {
             req = req.header(*k, v.as_str());
@@ -62,8 +64,21 @@ impl Client {
         };
         match tokio::time::timeout(Duration::from_millis(timeout_ms), call).await {
             Ok(Ok(status)) => Outcome::Status(status),
-            Ok(Err(e)) => Outcome::Unreachable(format!("{e}")),
+            Ok(Err(e)) => Outcome::Unreachable(chain(&e)),
             Err(_) => Outcome::Unreachable("timed out".into()),
         }
     }
+}
+
+/// An error with its causes: hyper's own says only "client error (Connect)", the TLS
+/// failure that explains it is further down.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

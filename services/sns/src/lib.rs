@@ -15,11 +15,13 @@
 
 mod attributes;
 mod deliver;
+mod der;
 mod http;
 mod model;
 mod publish;
 mod sign;
 mod subscriptions;
+mod tls;
 mod topics;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -28,6 +30,7 @@ use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
 pub use model::RECORDS;
+pub use tls::TlsTrust;
 
 /// The path prefix of Basalt's own SNS URLs (SubscribeURL, UnsubscribeURL, SigningCertURL,
 /// the delivery records of email and SMS endpoints).
@@ -57,6 +60,9 @@ pub struct SnsConfig {
     pub lease_ms: i64,
     /// HTTP/S request timeout (AWS: 15 s).
     pub http_timeout_ms: u64,
+    /// Which certificates HTTPS endpoints may present (`BASALT_SNS_CA_BUNDLE`,
+    /// `BASALT_SNS_TRUST_LOOPBACK_TLS`).
+    pub tls: tls::TlsTrust,
 }
 
 impl SnsConfig {
@@ -73,6 +79,7 @@ impl SnsConfig {
                 .unwrap_or(30_000i64)
                 .max(1_000),
             http_timeout_ms: 15_000,
+            tls: tls::TlsTrust::from_env(),
         }
     }
 }
@@ -144,7 +151,7 @@ impl Sns {
             registry: OnceLock::new(),
             wake: tokio::sync::Notify::new(),
             signer: OnceLock::new(),
-            http: http::Client::new(),
+            http: http::Client::new(&config.tls),
             config,
         })
     }
