@@ -270,6 +270,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(sns.clone());
         let events = basalt_events::Events::new(store.state.clone());
         registry.register(events.clone());
+        let scheduler = basalt_scheduler::Scheduler::new(store.state.clone());
+        registry.register(scheduler.clone());
         let dynamodb = basalt_dynamodb::DynamoDb::new(store.state.clone());
         registry.register(dynamodb.clone());
         registry.register(basalt_dynamodb::DynamoDbStreams::new(dynamodb.clone()));
@@ -328,6 +330,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         sns.start_workers();
         events.set_registry(registry.clone());
         events.start_workers(Some(bus.clone()));
+        scheduler.set_registry(registry.clone());
+        scheduler.start_workers();
         cloudwatch.set_registry(registry.clone());
         cloudwatch.start_workers();
         dynamodb.start_workers();
