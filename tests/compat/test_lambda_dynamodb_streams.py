@@ -261,6 +261,7 @@ def test_bisection_isolates_the_failing_record_and_retries_end_at_the_destinatio
         env.ddb.put_item(TableName=table, Item=item)
     m = env.lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON", BatchSize=4,
+        MaximumBatchingWindowInSeconds=3,  # the four records make one batch however they settle
         BisectBatchOnFunctionError=True, MaximumRetryAttempts=1,
         DestinationConfig={"OnFailure": {"Destination": dlq_arn}})
     [failure] = env.messages(dlq_url, 1, timeout=40)
@@ -314,7 +315,7 @@ def test_reported_failures_checkpoint_at_the_first_failed_record(env):
         env.ddb.put_item(TableName=table, Item=item)
     m = env.lam.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON", MaximumRetryAttempts=1,
-        FunctionResponseTypes=["ReportBatchItemFailures"],
+        BatchSize=3, MaximumBatchingWindowInSeconds=3, FunctionResponseTypes=["ReportBatchItemFailures"],
         DestinationConfig={"OnFailure": {"Destination": dlq_arn}})
     [failure] = env.messages(dlq_url, 1, timeout=40)
     events = env.messages(out_url, 2, timeout=10)

@@ -702,7 +702,16 @@ pub(crate) fn start_worker(l: Arc<Lambda>) {
 /// Polls one mapping while this node holds its lease.
 async fn poll(l: Arc<Lambda>, claim: Claim) {
     let key = String::from_utf8_lossy(&claim.payload).into_owned();
-    if matches!(load(&l, &key), Ok(Some(m)) if m.stream.is_some()) {
+    let is_stream = loop {
+        match load(&l, &key) {
+            Ok(m) => break m.is_some_and(|m| m.stream.is_some()),
+            Err(e) => {
+                tracing::warn!("reading event source mapping {key}: {}", e.message);
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    };
+    if is_stream {
         return stream::poll(l, claim, key).await;
     }
     let lost = Arc::new(AtomicBool::new(false));

@@ -239,14 +239,15 @@ pub(crate) async fn poll(l: Arc<Lambda>, claim: Claim, key: String) {
             r.position.after = Some(seq_of(&records[i]).to_owned());
             r.position.start = None;
         }
-        r.position.last_result = Some(
-            if failed {
+        // Stopped before anything was tried: the last result stands.
+        if handled > 0 || failed {
+            let result = if failed {
                 "PROBLEM: Function call failed"
             } else {
                 "OK"
-            }
-            .to_owned(),
-        );
+            };
+            r.position.last_result = Some(result.to_owned());
+        }
         let now = now_ms();
         let mut ops = vec![position_op(&key, &r.position)];
         for s in &sends {
