@@ -36,7 +36,12 @@ pub(crate) enum Select {
     Count,
 }
 
-fn select(input: &Value, index: Option<&IndexRec>, has_projection: bool) -> Result<Select, AwsError> {
+fn select(
+    input: &Value,
+    index: Option<&IndexRec>,
+    has_projection: bool,
+    query: bool,
+) -> Result<Select, AwsError> {
     let s = match str_of(input, "Select") {
         None if has_projection => Select::Specific,
         None if index.is_some() => Select::AllProjected,
@@ -52,10 +57,16 @@ fn select(input: &Value, index: Option<&IndexRec>, has_projection: bool) -> Resu
         }
     };
     if has_projection && s != Select::Specific {
-        return Err(AwsError::validation(format!(
-            "1 validation error detected: Cannot specify the ProjectionExpression when choosing to get {}",
-            str_of(input, "Select").unwrap_or_default()
-        )));
+        // Query words it as a validation error of its own; Scan without the prefix.
+        let prefix = if query { "1 validation error detected: " } else { "" };
+        return Err(AwsError::validation(if s == Select::Count {
+            format!("{prefix}Cannot specify the ProjectionExpression when choosing to get only the Count")
+        } else {
+            format!(
+                "{prefix}Cannot specify the ProjectionExpression when choosing to get {}",
+                str_of(input, "Select").unwrap_or_default()
+            )
+        }));
     }
     if s == Select::AllProjected && index.is_none() {
         return Err(AwsError::validation(
@@ -333,7 +344,7 @@ pub fn query(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
             ));
         }
     }
-    let sel = select(input, index, proj.is_some())?;
+    let sel = select(input, index, proj.is_some(), true)?;
     let r = Reader {
         d,
         t: &t,
@@ -453,7 +464,7 @@ pub fn scan(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, 
             "Consistent reads are not supported on global secondary indexes",
         ));
     }
-    let sel = select(input, index, proj.is_some())?;
+    let sel = select(input, index, proj.is_some(), false)?;
     let r = Reader {
         d,
         t: &t,

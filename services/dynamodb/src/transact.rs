@@ -75,7 +75,11 @@ fn parse_op(d: &DynamoDb, ctx: &RequestContext, v: &Value) -> Result<Op, AwsErro
         }
         None => None,
     };
-    params.finish().map_err(expr_error)?;
+    // A sub-operation without expressions may carry names and values nobody uses
+    // (DynamoDB only checks usage where there is an expression).
+    if update.is_some() || condition.is_some() {
+        params.finish().map_err(expr_error)?;
+    }
     let write = match *kind {
         "Put" => {
             let item = required_item(body, "Item")?;
