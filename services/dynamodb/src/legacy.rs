@@ -196,7 +196,8 @@ impl Placeholders {
             }
         };
         self.names.insert(attr.to_owned(), p.clone());
-        self.new_names.insert(p.clone(), Value::String(attr.to_owned()));
+        self.new_names
+            .insert(p.clone(), Value::String(attr.to_owned()));
         p
     }
 
@@ -332,10 +333,8 @@ fn query(input: &mut Value) -> Result<(), AwsError> {
     let keys = keys.map(|k| k.validate()).transpose()?;
     let mut ph = Placeholders::new(input);
     attributes_to_get(input, "", &mut ph)?;
-    if let Some(f) = filter {
-        if let Some(e) = f.expression(op, &mut ph) {
-            input["FilterExpression"] = Value::String(e);
-        }
+    if let Some(e) = filter.and_then(|f| f.expression(op, &mut ph)) {
+        input["FilterExpression"] = Value::String(e);
     }
     if let Some(k) = keys {
         input["KeyConditionExpression"] = Value::String(k.key_expression(&mut ph)?);

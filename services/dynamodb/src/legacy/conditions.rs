@@ -393,10 +393,22 @@ mod tests {
             ("NOT_NULL", json!([]), "attribute_exists(#legacy0)"),
             ("NULL", json!([]), "attribute_not_exists(#legacy0)"),
             ("CONTAINS", json!([s]), "contains(#legacy0, :legacy0)"),
-            ("NOT_CONTAINS", json!([s]), "NOT contains(#legacy0, :legacy0)"),
+            (
+                "NOT_CONTAINS",
+                json!([s]),
+                "NOT contains(#legacy0, :legacy0)",
+            ),
             ("BEGINS_WITH", json!([s]), "begins_with(#legacy0, :legacy0)"),
-            ("IN", json!([s, {"S": "y"}]), "#legacy0 IN (:legacy0, :legacy1)"),
-            ("BETWEEN", json!([{"S": "a"}, {"S": "b"}]), "#legacy0 BETWEEN :legacy0 AND :legacy1"),
+            (
+                "IN",
+                json!([s, {"S": "y"}]),
+                "#legacy0 IN (:legacy0, :legacy1)",
+            ),
+            (
+                "BETWEEN",
+                json!([{"S": "a"}, {"S": "b"}]),
+                "#legacy0 BETWEEN :legacy0 AND :legacy1",
+            ),
         ];
         for (op, values, want) in cases {
             let map = json!({"a.b": {"ComparisonOperator": op, "AttributeValueList": values}});
@@ -413,7 +425,10 @@ mod tests {
         });
         let (and, values) = filter(map.clone(), "AND").unwrap();
         assert_eq!(and, "(#legacy0 = :legacy0) AND (#legacy1 >= :legacy1)");
-        assert_eq!(values, json!({":legacy0": {"S": "Book"}, ":legacy1": {"N": "600"}}));
+        assert_eq!(
+            values,
+            json!({":legacy0": {"S": "Book"}, ":legacy1": {"N": "600"}})
+        );
         let (or, _) = filter(map, "OR").unwrap();
         assert_eq!(or, "(#legacy0 = :legacy0) OR (#legacy1 >= :legacy1)");
         assert!(filter(json!({}), "AND").unwrap().0.is_empty());
@@ -433,7 +448,9 @@ mod tests {
             let map = json!({"a": {"ComparisonOperator": op, "AttributeValueList": values}});
             assert_eq!(
                 message(filter(map, "AND")),
-                format!("One or more parameter values were invalid: Invalid number of argument(s) for the {op} ComparisonOperator")
+                format!(
+                    "One or more parameter values were invalid: Invalid number of argument(s) for the {op} ComparisonOperator"
+                )
             );
         }
         let map = json!({"a": {"ComparisonOperator": "GT"}});
@@ -456,11 +473,17 @@ mod tests {
             let map = json!({"a": {"ComparisonOperator": op, "AttributeValueList": [value]}});
             assert_eq!(
                 message(filter(map, "AND")),
-                format!("One or more parameter values were invalid: ComparisonOperator {op} is not valid for {ty} AttributeValue type")
+                format!(
+                    "One or more parameter values were invalid: ComparisonOperator {op} is not valid for {ty} AttributeValue type"
+                )
             );
         }
         // EQ and NE take every type (API_Condition: "supported for all data types").
-        for v in [json!({"SS": ["a"]}), json!({"M": {}}), json!({"BOOL": false})] {
+        for v in [
+            json!({"SS": ["a"]}),
+            json!({"M": {}}),
+            json!({"BOOL": false}),
+        ] {
             let map = json!({"a": {"ComparisonOperator": "EQ", "AttributeValueList": [v]}});
             assert!(filter(map, "AND").is_ok());
         }
@@ -499,7 +522,9 @@ mod tests {
         let input = json!({"Expected": {"a": {"ComparisonOperator": "EQUALS"}}});
         assert_eq!(
             message(Legacy::read(&input, "Expected", Kind::Expected).map(|_| ())),
-            format!("1 validation error detected: Value 'EQUALS' at 'expected.a.member.comparisonOperator' failed to satisfy constraint: {OPERATOR_ENUM}")
+            format!(
+                "1 validation error detected: Value 'EQUALS' at 'expected.a.member.comparisonOperator' failed to satisfy constraint: {OPERATOR_ENUM}"
+            )
         );
     }
 
@@ -517,7 +542,8 @@ mod tests {
             "attribute_not_exists(#legacy0)"
         );
         assert_eq!(
-            expected_expr(json!({"InPublication": {"Exists": true, "Value": {"BOOL": false}}})).unwrap(),
+            expected_expr(json!({"InPublication": {"Exists": true, "Value": {"BOOL": false}}}))
+                .unwrap(),
             "#legacy0 = :legacy0"
         );
         assert_eq!(
@@ -539,13 +565,34 @@ mod tests {
     fn expected_refuses_mixed_forms() {
         let p = "One or more parameter values were invalid: ";
         for (map, want) in [
-            (json!({"a": {"Exists": true}}), "Value must be provided when Exists is true for Attribute: a"),
-            (json!({"a": {}}), "Value must be provided when Exists is null for Attribute: a"),
-            (json!({"a": {"Exists": false, "Value": {"S": "x"}}}), "Value cannot be used when Exists is false for Attribute: a"),
-            (json!({"a": {"ComparisonOperator": "NULL", "Exists": false}}), "Exists and ComparisonOperator cannot be used together for Attribute: a"),
-            (json!({"a": {"ComparisonOperator": "EQ"}}), "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"),
-            (json!({"a": {"AttributeValueList": [{"S": "x"}]}}), "AttributeValueList can only be used with a ComparisonOperator for Attribute: a"),
-            (json!({"a": {"ComparisonOperator": "EQ", "Value": {"S": "x"}, "AttributeValueList": [{"S": "x"}]}}), "Value and AttributeValueList cannot be used together for Attribute: a"),
+            (
+                json!({"a": {"Exists": true}}),
+                "Value must be provided when Exists is true for Attribute: a",
+            ),
+            (
+                json!({"a": {}}),
+                "Value must be provided when Exists is null for Attribute: a",
+            ),
+            (
+                json!({"a": {"Exists": false, "Value": {"S": "x"}}}),
+                "Value cannot be used when Exists is false for Attribute: a",
+            ),
+            (
+                json!({"a": {"ComparisonOperator": "NULL", "Exists": false}}),
+                "Exists and ComparisonOperator cannot be used together for Attribute: a",
+            ),
+            (
+                json!({"a": {"ComparisonOperator": "EQ"}}),
+                "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a",
+            ),
+            (
+                json!({"a": {"AttributeValueList": [{"S": "x"}]}}),
+                "AttributeValueList can only be used with a ComparisonOperator for Attribute: a",
+            ),
+            (
+                json!({"a": {"ComparisonOperator": "EQ", "Value": {"S": "x"}, "AttributeValueList": [{"S": "x"}]}}),
+                "Value and AttributeValueList cannot be used together for Attribute: a",
+            ),
         ] {
             assert_eq!(message(expected_expr(map)), format!("{p}{want}"));
         }
@@ -567,7 +614,11 @@ mod tests {
             "#legacy0 = :legacy0 AND begins_with(#legacy1, :legacy1)"
         );
         for op in ["NE", "CONTAINS", "NOT_CONTAINS", "IN"] {
-            let c = checked(Kind::Filter, json!({"pk": {"ComparisonOperator": op, "AttributeValueList": [{"S": "p"}]}})).unwrap();
+            let c = checked(
+                Kind::Filter,
+                json!({"pk": {"ComparisonOperator": op, "AttributeValueList": [{"S": "p"}]}}),
+            )
+            .unwrap();
             assert_eq!(
                 message(c.key_expression(&mut ph)),
                 "Attempted conditional constraint is not an indexable operation"
@@ -587,8 +638,14 @@ mod tests {
             }),
         )
         .unwrap();
-        assert_eq!(message(three.key_expression(&mut ph)), "Conditions can be of length 1 or 2 only");
+        assert_eq!(
+            message(three.key_expression(&mut ph)),
+            "Conditions can be of length 1 or 2 only"
+        );
         let none = checked(Kind::Filter, json!({})).unwrap();
-        assert_eq!(message(none.key_expression(&mut ph)), "Conditions can be of length 1 or 2 only");
+        assert_eq!(
+            message(none.key_expression(&mut ph)),
+            "Conditions can be of length 1 or 2 only"
+        );
     }
 }

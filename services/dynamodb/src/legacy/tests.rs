@@ -10,7 +10,9 @@ fn ok(op: &str, mut input: Value) -> Value {
 }
 
 fn refused(op: &str, mut input: Value) -> String {
-    rewrite(op, &mut input).expect_err("should be refused").message
+    rewrite(op, &mut input)
+        .expect_err("should be refused")
+        .message
 }
 
 #[test]
@@ -40,7 +42,10 @@ fn attributes_to_get_checks() {
         "1 validation error detected: Value '[]' at 'attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1"
     );
     assert_eq!(
-        refused("BatchGetItem", json!({"RequestItems": {"t1": {"Keys": [], "AttributesToGet": []}}})),
+        refused(
+            "BatchGetItem",
+            json!({"RequestItems": {"t1": {"Keys": [], "AttributesToGet": []}}})
+        ),
         "1 validation error detected: Value '[]' at 'requestItems.t1.member.attributesToGet' failed to satisfy constraint: Member must have length greater than or equal to 1"
     );
     assert_eq!(
@@ -48,10 +53,16 @@ fn attributes_to_get_checks() {
         "1 validation error detected: Cannot specify the AttributesToGet when choosing to get only the Count"
     );
     assert_eq!(
-        refused("Query", json!({"AttributesToGet": ["a"], "Select": "ALL_ATTRIBUTES"})),
+        refused(
+            "Query",
+            json!({"AttributesToGet": ["a"], "Select": "ALL_ATTRIBUTES"})
+        ),
         "1 validation error detected: Cannot specify the AttributesToGet when choosing to get ALL_ATTRIBUTES"
     );
-    ok("Scan", json!({"AttributesToGet": ["a"], "Select": "SPECIFIC_ATTRIBUTES"}));
+    ok(
+        "Scan",
+        json!({"AttributesToGet": ["a"], "Select": "SPECIFIC_ATTRIBUTES"}),
+    );
 }
 
 #[test]
@@ -67,7 +78,10 @@ fn batch_get_rewrites_each_table() {
         out["RequestItems"]["t1"],
         json!({"Keys": [{"pk": {"S": "a"}}], "ProjectionExpression": "#legacy0", "ExpressionAttributeNames": {"#legacy0": "x"}})
     );
-    assert_eq!(out["RequestItems"]["t2"], json!({"Keys": [{"pk": {"S": "b"}}], "ProjectionExpression": "y"}));
+    assert_eq!(
+        out["RequestItems"]["t2"],
+        json!({"Keys": [{"pk": {"S": "b"}}], "ProjectionExpression": "y"})
+    );
     assert_eq!(
         refused(
             "BatchGetItem",
@@ -112,7 +126,12 @@ fn query_key_conditions_filter_and_projection() {
         out["ExpressionAttributeValues"],
         json!({":legacy0": {"S": "gone"}, ":legacy1": {"S": "x"}, ":legacy2": {"S": "p"}, ":legacy3": {"N": "1"}, ":legacy4": {"N": "5"}})
     );
-    for gone in ["KeyConditions", "QueryFilter", "ConditionalOperator", "AttributesToGet"] {
+    for gone in [
+        "KeyConditions",
+        "QueryFilter",
+        "ConditionalOperator",
+        "AttributesToGet",
+    ] {
         assert!(out.get(gone).is_none(), "{gone} left in the request");
     }
 }
@@ -131,7 +150,10 @@ fn key_conditions_beside_expressions_take_fresh_placeholders() {
         }),
     );
     assert_eq!(out["KeyConditionExpression"], "#legacy1 = :legacy1");
-    assert_eq!(out["ExpressionAttributeNames"], json!({"#legacy0": "x", "#legacy1": "pk"}));
+    assert_eq!(
+        out["ExpressionAttributeNames"],
+        json!({"#legacy0": "x", "#legacy1": "pk"})
+    );
     assert_eq!(
         out["ExpressionAttributeValues"],
         json!({":legacy0": {"N": "1"}, ":legacy1": {"S": "p"}})
@@ -142,8 +164,13 @@ fn key_conditions_beside_expressions_take_fresh_placeholders() {
 fn mixing_forms_is_refused_with_dynamodb_listing() {
     let both = "Can not use both expression and non-expression parameters in the same request: ";
     assert_eq!(
-        refused("GetItem", json!({"AttributesToGet": ["a"], "ProjectionExpression": "a"})),
-        format!("{both}Non-expression parameters: {{AttributesToGet}} Expression parameters: {{ProjectionExpression}}")
+        refused(
+            "GetItem",
+            json!({"AttributesToGet": ["a"], "ProjectionExpression": "a"})
+        ),
+        format!(
+            "{both}Non-expression parameters: {{AttributesToGet}} Expression parameters: {{ProjectionExpression}}"
+        )
     );
     assert_eq!(
         refused(
@@ -154,57 +181,93 @@ fn mixing_forms_is_refused_with_dynamodb_listing() {
                 "KeyConditionExpression": "pk = :p"
             })
         ),
-        format!("{both}Non-expression parameters: {{AttributesToGet, QueryFilter, ConditionalOperator, KeyConditions}} Expression parameters: {{ProjectionExpression, FilterExpression, KeyConditionExpression}}")
+        format!(
+            "{both}Non-expression parameters: {{AttributesToGet, QueryFilter, ConditionalOperator, KeyConditions}} Expression parameters: {{ProjectionExpression, FilterExpression, KeyConditionExpression}}"
+        )
     );
     assert_eq!(
         refused(
             "Query",
             json!({"KeyConditions": {}, "QueryFilter": {}, "FilterExpression": "a = :a"})
         ),
-        format!("{both}Non-expression parameters: {{QueryFilter}} Expression parameters: {{FilterExpression}}")
+        format!(
+            "{both}Non-expression parameters: {{QueryFilter}} Expression parameters: {{FilterExpression}}"
+        )
     );
     assert_eq!(
-        refused("Scan", json!({"ScanFilter": {}, "FilterExpression": "a = :a"})),
-        format!("{both}Non-expression parameters: {{ScanFilter}} Expression parameters: {{FilterExpression}}")
+        refused(
+            "Scan",
+            json!({"ScanFilter": {}, "FilterExpression": "a = :a"})
+        ),
+        format!(
+            "{both}Non-expression parameters: {{ScanFilter}} Expression parameters: {{FilterExpression}}"
+        )
     );
     assert_eq!(
-        refused("PutItem", json!({"Expected": {}, "ConditionExpression": "a = :a"})),
-        format!("{both}Non-expression parameters: {{Expected}} Expression parameters: {{ConditionExpression}}")
+        refused(
+            "PutItem",
+            json!({"Expected": {}, "ConditionExpression": "a = :a"})
+        ),
+        format!(
+            "{both}Non-expression parameters: {{Expected}} Expression parameters: {{ConditionExpression}}"
+        )
     );
     assert_eq!(
         refused(
             "UpdateItem",
             json!({"AttributeUpdates": {}, "Expected": {}, "UpdateExpression": "SET a = :a", "ConditionExpression": "a = :a"})
         ),
-        format!("{both}Non-expression parameters: {{AttributeUpdates, Expected}} Expression parameters: {{UpdateExpression, ConditionExpression}}")
+        format!(
+            "{both}Non-expression parameters: {{AttributeUpdates, Expected}} Expression parameters: {{UpdateExpression, ConditionExpression}}"
+        )
     );
     assert_eq!(
-        refused("UpdateItem", json!({"AttributeUpdates": {}, "UpdateExpression": "SET a = :a"})),
-        format!("{both}Non-expression parameters: {{AttributeUpdates}} Expression parameters: {{UpdateExpression}}")
+        refused(
+            "UpdateItem",
+            json!({"AttributeUpdates": {}, "UpdateExpression": "SET a = :a"})
+        ),
+        format!(
+            "{both}Non-expression parameters: {{AttributeUpdates}} Expression parameters: {{UpdateExpression}}"
+        )
     );
 }
 
 #[test]
 fn substitution_maps_need_an_expression() {
     assert_eq!(
-        refused("GetItem", json!({"AttributesToGet": ["a"], "ExpressionAttributeNames": {"#a": "a"}})),
+        refused(
+            "GetItem",
+            json!({"AttributesToGet": ["a"], "ExpressionAttributeNames": {"#a": "a"}})
+        ),
         "ExpressionAttributeNames can only be specified when using expressions"
     );
     assert_eq!(
-        refused("PutItem", json!({"Item": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})),
+        refused(
+            "PutItem",
+            json!({"Item": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})
+        ),
         "ExpressionAttributeValues can only be specified when using expressions: ConditionExpression is null"
     );
     assert_eq!(
-        refused("Query", json!({"KeyConditions": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})),
+        refused(
+            "Query",
+            json!({"KeyConditions": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})
+        ),
         "ExpressionAttributeValues can only be specified when using expressions: FilterExpression and KeyConditionExpression are null"
     );
     assert_eq!(
-        refused("UpdateItem", json!({"AttributeUpdates": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})),
+        refused(
+            "UpdateItem",
+            json!({"AttributeUpdates": {}, "ExpressionAttributeValues": {":v": {"S": "x"}}})
+        ),
         "ExpressionAttributeValues can only be specified when using expressions: UpdateExpression and ConditionExpression are null"
     );
     // A projection alone takes no values, so values beside it are refused too.
     assert_eq!(
-        refused("Scan", json!({"ProjectionExpression": "a", "ExpressionAttributeValues": {":v": {"S": "x"}}})),
+        refused(
+            "Scan",
+            json!({"ProjectionExpression": "a", "ExpressionAttributeValues": {":v": {"S": "x"}}})
+        ),
         "ExpressionAttributeValues can only be specified when using expressions: FilterExpression is null"
     );
 }
@@ -223,11 +286,17 @@ fn scan_filter_and_conditional_operator() {
         "(begins_with(#legacy0, :legacy0)) AND (#legacy1 > :legacy1)"
     );
     assert_eq!(
-        refused("Scan", json!({"ScanFilter": {}, "ConditionalOperator": "XOR"})),
+        refused(
+            "Scan",
+            json!({"ScanFilter": {}, "ConditionalOperator": "XOR"})
+        ),
         "1 validation error detected: Value 'XOR' at 'conditionalOperator' failed to satisfy constraint: Member must satisfy enum value set: [OR, AND]"
     );
     // An empty filter asks for nothing.
-    let out = ok("Scan", json!({"TableName": "t", "ScanFilter": {}, "ConditionalOperator": "OR"}));
+    let out = ok(
+        "Scan",
+        json!({"TableName": "t", "ScanFilter": {}, "ConditionalOperator": "OR"}),
+    );
     assert_eq!(out, json!({"TableName": "t"}));
 }
 
@@ -250,15 +319,24 @@ fn writes_expected_and_attribute_updates() {
         out["ConditionExpression"],
         "(#legacy0 < :legacy1) AND (attribute_not_exists(#legacy1))"
     );
-    assert_eq!(out["ExpressionAttributeNames"], json!({"#legacy0": "n", "#legacy1": "locked"}));
+    assert_eq!(
+        out["ExpressionAttributeNames"],
+        json!({"#legacy0": "n", "#legacy1": "locked"})
+    );
     let out = ok(
         "DeleteItem",
         json!({"Key": {"pk": {"S": "k"}}, "Expected": {"InPublication": {"Value": {"BOOL": false}}}}),
     );
     assert_eq!(out["ConditionExpression"], "#legacy0 = :legacy0");
-    assert_eq!(out["ExpressionAttributeValues"], json!({":legacy0": {"BOOL": false}}));
+    assert_eq!(
+        out["ExpressionAttributeValues"],
+        json!({":legacy0": {"BOOL": false}})
+    );
     // PutItem takes no AttributeUpdates: the member is left for the operation to ignore.
-    let out = ok("PutItem", json!({"Item": {}, "Expected": {"pk": {"Exists": false}}}));
+    let out = ok(
+        "PutItem",
+        json!({"Item": {}, "Expected": {"pk": {"Exists": false}}}),
+    );
     assert_eq!(out["ConditionExpression"], "attribute_not_exists(#legacy0)");
 }
 

@@ -28,9 +28,12 @@ pub(crate) struct Updates {
     entries: Vec<(String, Action, Option<Value>)>,
 }
 
+/// A value with its type descriptor (`N`, `SS`, ...).
+type Typed = (Value, &'static str);
+
 /// AttributeUpdates checked, each value's type known.
 pub(crate) struct Checked {
-    entries: Vec<(String, Action, Option<(Value, &'static str)>)>,
+    entries: Vec<(String, Action, Option<Typed>)>,
 }
 
 fn invalid(detail: impl std::fmt::Display) -> AwsError {
@@ -124,7 +127,9 @@ impl Checked {
                 (Action::Add, Some((v, "L"))) => {
                     let empty = ph.value(&json!({"L": []}));
                     let v = ph.value(&v);
-                    set.push(format!("{a} = list_append(if_not_exists({a}, {empty}), {v})"));
+                    set.push(format!(
+                        "{a} = list_append(if_not_exists({a}, {empty}), {v})"
+                    ));
                 }
                 (Action::Add, Some((v, _))) => add.push(format!("{a} {}", ph.value(&v))),
                 (Action::Delete, Some((v, _))) => delete.push(format!("{a} {}", ph.value(&v))),
@@ -183,7 +188,8 @@ mod tests {
 
     #[test]
     fn add_of_a_list_appends() {
-        let (e, values) = rewrite(json!({"l": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}}})).unwrap();
+        let (e, values) =
+            rewrite(json!({"l": {"Action": "ADD", "Value": {"L": [{"S": "x"}]}}})).unwrap();
         assert_eq!(
             e.unwrap(),
             "SET #legacy0 = list_append(if_not_exists(#legacy0, :legacy0), :legacy1)"
@@ -200,21 +206,43 @@ mod tests {
     fn refused_actions() {
         let p = "One or more parameter values were invalid: ";
         for (u, want) in [
-            (json!({"a": {"Action": "PUT"}}), "Only DELETE action is allowed when no attribute value is specified".to_owned()),
-            (json!({"a": {"Action": "ADD"}}), "Only DELETE action is allowed when no attribute value is specified".to_owned()),
-            (json!({"a": {"Action": "DELETE", "Value": {"N": "1"}}}), "DELETE action with value is not supported for the type N".to_owned()),
-            (json!({"a": {"Action": "DELETE", "Value": {"L": []}}}), "DELETE action with value is not supported for the type L".to_owned()),
-            (json!({"a": {"Action": "ADD", "Value": {"S": "x"}}}), "ADD action is not supported for the type S".to_owned()),
-            (json!({"a": {"Action": "ADD", "Value": {"M": {}}}}), "ADD action is not supported for the type M".to_owned()),
+            (
+                json!({"a": {"Action": "PUT"}}),
+                "Only DELETE action is allowed when no attribute value is specified".to_owned(),
+            ),
+            (
+                json!({"a": {"Action": "ADD"}}),
+                "Only DELETE action is allowed when no attribute value is specified".to_owned(),
+            ),
+            (
+                json!({"a": {"Action": "DELETE", "Value": {"N": "1"}}}),
+                "DELETE action with value is not supported for the type N".to_owned(),
+            ),
+            (
+                json!({"a": {"Action": "DELETE", "Value": {"L": []}}}),
+                "DELETE action with value is not supported for the type L".to_owned(),
+            ),
+            (
+                json!({"a": {"Action": "ADD", "Value": {"S": "x"}}}),
+                "ADD action is not supported for the type S".to_owned(),
+            ),
+            (
+                json!({"a": {"Action": "ADD", "Value": {"M": {}}}}),
+                "ADD action is not supported for the type M".to_owned(),
+            ),
         ] {
             assert_eq!(message(rewrite(u)), format!("{p}{want}"));
         }
         assert_eq!(
-            message(rewrite(json!({"a": {"Action": "APPEND", "Value": {"S": "x"}}}))),
+            message(rewrite(
+                json!({"a": {"Action": "APPEND", "Value": {"S": "x"}}})
+            )),
             "1 validation error detected: Value 'APPEND' at 'attributeUpdates.a.member.action' failed to satisfy constraint: Member must satisfy enum value set: [ADD, PUT, DELETE]"
         );
         assert_eq!(
-            message(rewrite(json!({"a": {"Action": "PUT", "Value": {"NS": []}}}))),
+            message(rewrite(
+                json!({"a": {"Action": "PUT", "Value": {"NS": []}}})
+            )),
             AttributeValue::from_json(&json!({"NS": []})).unwrap_err().0
         );
     }
