@@ -19,13 +19,15 @@ fn missing(name: &str) -> AwsError {
     not_found(format!("Schedule group {name} does not exist."))
 }
 
-/// The group and its raw record (None for a default group never stored), or None when
-/// there is no such group.
+/// A group and its raw record (None for a default group never stored).
+pub(crate) type Loaded = (GroupRec, Option<Vec<u8>>);
+
+/// The group, or None when there is no such group.
 pub(crate) fn load_raw(
     s: &Scheduler,
     ctx: &RequestContext,
     name: &str,
-) -> Result<Option<(GroupRec, Option<Vec<u8>>)>, AwsError> {
+) -> Result<Option<Loaded>, AwsError> {
     let raw = s
         .state
         .get(GROUPS, &group_key(&ctx.account_id, &ctx.region, name))?;
@@ -51,7 +53,7 @@ pub(crate) fn must_load_raw(
     s: &Scheduler,
     ctx: &RequestContext,
     name: &str,
-) -> Result<(GroupRec, Option<Vec<u8>>), AwsError> {
+) -> Result<Loaded, AwsError> {
     load_raw(s, ctx, name)?.ok_or_else(|| missing(name))
 }
 
