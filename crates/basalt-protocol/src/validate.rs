@@ -20,6 +20,17 @@ pub fn validate(model: &ServiceModel, input: &ShapeRef, value: &Value) -> Option
     ))
 }
 
+/// Enums a service takes beyond its model's values, checking them itself with its own error:
+/// SQS's ReceiveMessage takes message attribute names (`SentTimestamp`, as AWS's own examples
+/// send) in `AttributeNames`, typed as queue attribute names, and GetQueueAttributes answers
+/// an unknown name with `InvalidAttributeName`, not a validation error.
+const OPEN_ENUMS: &[(&str, &str)] = &[("SQS", "QueueAttributeName")];
+
+fn open_enum(model: &ServiceModel, shape: &str) -> bool {
+    let service = model.metadata.service_id.as_deref().unwrap_or("");
+    OPEN_ENUMS.iter().any(|(s, n)| *s == service && *n == shape)
+}
+
 fn lower_first(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -130,6 +141,7 @@ fn check(
             }
             if let Some(values) = &shape.enum_values
                 && !values.iter().any(|e| e == s)
+                && !open_enum(model, &r.shape)
             {
                 errors.push(format!(
                         "Value {} at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
@@ -236,6 +248,21 @@ mod tests {
                 .unwrap()
                 .contains("Member must have length greater than or equal to 2")
         );
+    }
+
+    #[test]
+    fn sqs_checks_attribute_names_itself() {
+        for name in ["sqs", "sqs-query"] {
+            let m = basalt_spec::model(name).unwrap();
+            let input = m.operation("ReceiveMessage").unwrap().input.clone().unwrap();
+            let v = serde_json::json!({"QueueUrl": "u", "AttributeNames": ["SentTimestamp"]});
+            assert_eq!(validate(&m, &input, &v), None, "{name}");
+            // Other enums stay closed.
+            let bad = serde_json::json!({"QueueUrl": "u", "MessageSystemAttributeNames": ["Nope"]});
+            if name == "sqs" {
+                assert!(validate(&m, &input, &bad).unwrap().contains("enum value set"));
+            }
+        }
     }
 
     #[test]
