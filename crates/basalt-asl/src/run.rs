@@ -1,0 +1,460 @@
+//! The run state and its public step functions: `start`, `handle`, `stop`. Every call is
+//! pure: it takes the persisted `Run`, the definition, an event and the time, and returns
+//! the effects the host must perform and the history events to append.
+
+use crate::history::{HistoryEvent, TaskFamily, data};
+use crate::model::Definition;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, VecDeque};
+
+/// `$$` (the context object) as the host knows it.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Context {
+    /// The execution ARN.
+    pub execution_id: String,
+    pub execution_name: String,
+    /// ISO 8601 with milliseconds and `Z`.
+    pub start_time: String,
+    pub role_arn: String,
+    pub state_machine_id: String,
+    pub state_machine_name: String,
+    pub redrive_count: u32,
+}
+
+/// What the host must do.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Perform a task and report `TaskSucceeded`/`TaskFailed` with `task`. `resource` is the
+    /// Resource as written; `parameters` the resolved Parameters/Arguments (or the effective
+    /// input when none). `token` is set for `.waitForTaskToken`: the host then waits for
+    /// SendTaskSuccess/Failure with it. ItemReader and ResultWriter of a distributed Map are
+    /// tasks too (see the crate docs for what the host returns).
+    Task {
+        task: String,
+        state: String,
+        resource: String,
+        parameters: Value,
+        timeout_seconds: Option<u64>,
+        heartbeat_seconds: Option<u64>,
+        token: Option<String>,
+        credentials: Option<Value>,
+    },
+    /// Report `TimerFired { timer }` at `at_ms` (epoch ms): Wait states, Retry intervals and
+    /// the execution's TimeoutSeconds (`timer` = `execution-timeout`).
+    Timer { timer: String, at_ms: i64 },
+    /// Cancel what is no longer awaited.
+    CancelTask { task: String },
+    CancelTimer { timer: String },
+    /// The execution ended.
+    Succeeded { output: Value },
+    Failed { error: String, cause: String },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum Event {
+    TaskSucceeded { task: String, output: Value },
+    TaskFailed { task: String, error: String, cause: String },
+    /// The host's timer for `timeout_seconds` ran out: `States.Timeout`.
+    TaskTimedOut { task: String },
+    /// The host's timer for `heartbeat_seconds` ran out: `States.HeartbeatTimeout`.
+    TaskHeartbeatTimedOut { task: String },
+    TimerFired { timer: String },
+}
+
+#[derive(Debug, Default)]
+pub struct Step {
+    pub effects: Vec<Effect>,
+    pub history: Vec<HistoryEvent>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Succeeded,
+    Failed,
+    Aborted,
+    TimedOut,
+}
+
+pub(crate) const EXECUTION_TIMEOUT: &str = "execution-timeout";
+/// 256 KiB: the largest input or output a state may pass on.
+pub(crate) const PAYLOAD_LIMIT: usize = 262_144;
+
+/// Everything that changes while an execution runs; the host persists it after every step.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Run {
+    pub(crate) ctx: Context,
+    pub(crate) input: Value,
+    pub(crate) seed: u64,
+    pub(crate) draws: u64,
+    pub(crate) next_event: u64,
+    pub(crate) next_frame: u64,
+    pub(crate) next_id: u64,
+    pub(crate) frames: BTreeMap<u64, Frame>,
+    pub(crate) tasks: BTreeMap<String, u64>,
+    pub(crate) timers: BTreeMap<String, u64>,
+    pub(crate) status: Status,
+    pub(crate) output: Option<Value>,
+    pub(crate) error: Option<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) test: Option<crate::test_state::Trace>,
+}
+
+/// One thread of control: the main flow, a Parallel branch or a Map iteration.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct Frame {
+    pub machine: usize,
+    /// (parent frame, slot: branch or item index).
+    pub parent: Option<(u64, usize)>,
+    pub state: String,
+    /// The raw input of the current state.
+    pub input: Value,
+    pub entered_ms: i64,
+    pub retries: Vec<u32>,
+    pub retry_count: u32,
+    pub last_event: u64,
+    pub vars: Map<String, Value>,
+    pub item: Option<(usize, Value)>,
+    pub wait: Wait,
+    /// Iterations of a distributed Map run as child executions: their events are not part
+    /// of this execution's history.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) enum Wait {
+    /// Ready to run `state` (entering it, or re-running it after a retry interval).
+    Idle { retrying: bool },
+    Task { id: String, resource: String, family: TaskFamily, role: TaskRole, effective: Value },
+    Timer { id: String, effective: Value },
+    RetryTimer { id: String },
+    Children(Box<Children>),
+    Done,
+}
+
+/// Why a Task effect was sent: the state's own task, or a distributed Map's reader/writer.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskRole {
+    Main,
+    ItemReader,
+    ResultWriter,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct Children {
+    pub map: bool,
+    pub effective: Value,
+    /// Inputs not yet started, by slot.
+    pub pending: VecDeque<(usize, Value)>,
+    pub results: Vec<Value>,
+    pub running: Vec<u64>,
+    pub max: usize,
+    pub failed: u64,
+    pub tolerated_count: Option<u64>,
+    pub tolerated_pct: Option<f64>,
+    pub total: usize,
+    pub done: usize,
+    pub distributed: bool,
+    /// Pending inputs are final (batched, or selected already) rather than raw items.
+    pub selected: bool,
+    pub map_run_arn: Option<String>,
+}
+
+/// The collector one step writes into.
+pub(crate) struct Out {
+    pub now: i64,
+    pub step: Step,
+    pub queue: VecDeque<u64>,
+}
+
+impl Run {
+    /// ExecutionStarted and the first states, up to the first effect that must wait.
+    pub fn start(def: &Definition, input: Value, ctx: Context, now_ms: i64) -> (Run, Step) {
+        Self::start_inner(def, input, ctx, now_ms, false)
+    }
+
+    /// A TestState run: it stops at the first transition, and records inspection data.
+    pub(crate) fn start_test(def: &Definition, input: Value, ctx: Context, now_ms: i64) -> (Run, Step) {
+        Self::start_inner(def, input, ctx, now_ms, true)
+    }
+
+    fn start_inner(def: &Definition, input: Value, ctx: Context, now_ms: i64, test: bool) -> (Run, Step) {
+        let seed = crate::rng::seed_of(&ctx.execution_id);
+        let mut run = Run {
+            ctx,
+            input: input.clone(),
+            seed,
+            draws: 0,
+            next_event: 1,
+            next_frame: 0,
+            next_id: 0,
+            frames: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            status: Status::Running,
+            output: None,
+            error: None,
+            test: test.then(Default::default),
+        };
+        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+        let mut details = data("input", &input);
+        details["roleArn"] = json!(run.ctx.role_arn);
+        let first = run.event(&mut o, 0, "ExecutionStarted", Some(("executionStartedEventDetails", details)));
+        if let Some(t) = def.timeout_seconds().filter(|_| !test) {
+            let at = now_ms + t as i64 * 1000;
+            run.timers.insert(EXECUTION_TIMEOUT.into(), u64::MAX);
+            o.step.effects.push(Effect::Timer { timer: EXECUTION_TIMEOUT.into(), at_ms: at });
+        }
+        let fid = run.spawn(0, None, def.start_at().to_string(), input, Map::new(), None, first);
+        o.queue.push_back(fid);
+        run.drive(def, &mut o);
+        (run, o.step)
+    }
+
+    /// Feed one event from the host. Unknown or stale task and timer ids are ignored, so
+    /// the host may deliver at least once.
+    pub fn handle(&mut self, def: &Definition, event: Event, now_ms: i64) -> Step {
+        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+        if self.status != Status::Running {
+            return o.step;
+        }
+        match event {
+            Event::TaskSucceeded { task, output } => {
+                if let Some(fid) = self.tasks.remove(&task) {
+                    self.task_done(def, fid, Ok(output), &mut o);
+                }
+            }
+            Event::TaskFailed { task, error, cause } => {
+                if let Some(fid) = self.tasks.remove(&task) {
+                    self.task_done(def, fid, Err((error, cause, false)), &mut o);
+                }
+            }
+            Event::TaskTimedOut { task } => {
+                if let Some(fid) = self.tasks.remove(&task) {
+                    let cause = "The task timed out (TimeoutSeconds elapsed).".to_string();
+                    self.task_done(def, fid, Err(("States.Timeout".into(), cause, true)), &mut o);
+                }
+            }
+            Event::TaskHeartbeatTimedOut { task } => {
+                if let Some(fid) = self.tasks.remove(&task) {
+                    let cause = "The task sent no heartbeat within HeartbeatSeconds.".to_string();
+                    self.task_done(def, fid, Err(("States.HeartbeatTimeout".into(), cause, true)), &mut o);
+                }
+            }
+            Event::TimerFired { timer } => {
+                if timer == EXECUTION_TIMEOUT {
+                    if self.timers.remove(&timer).is_some() {
+                        self.end(&mut o, Status::TimedOut, None, Some(("States.Timeout".into(), "The execution timed out.".into())));
+                    }
+                } else if let Some(fid) = self.timers.remove(&timer) {
+                    self.timer_fired(def, fid, &mut o);
+                }
+            }
+        }
+        self.drive(def, &mut o);
+        o.step
+    }
+
+    /// StopExecution: ExecutionAborted, and every outstanding task and timer cancelled.
+    pub fn stop(&mut self, _def: &Definition, error: Option<String>, cause: Option<String>, now_ms: i64) -> Step {
+        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+        if self.status == Status::Running {
+            let mut d = Map::new();
+            if let Some(e) = &error {
+                d.insert("error".into(), json!(e));
+            }
+            if let Some(c) = &cause {
+                d.insert("cause".into(), json!(c));
+            }
+            self.end(&mut o, Status::Aborted, Some(Value::Object(d)), Some((error.unwrap_or_default(), cause.unwrap_or_default())));
+        }
+        o.step
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.status != Status::Running
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The execution's output once it succeeded.
+    pub fn output(&self) -> Option<&Value> {
+        self.output.as_ref()
+    }
+
+    /// (error, cause) once it failed, was aborted or timed out.
+    pub fn error(&self) -> Option<(&str, &str)> {
+        self.error.as_ref().map(|(e, c)| (e.as_str(), c.as_str()))
+    }
+
+    /// The task ids the run is waiting on (for a host that lost its in-memory queue).
+    pub fn pending_tasks(&self) -> Vec<&str> {
+        self.tasks.keys().map(String::as_str).collect()
+    }
+
+    pub(crate) fn event(&mut self, o: &mut Out, prev: u64, kind: &str, details: Option<(&str, Value)>) -> u64 {
+        let id = self.next_event;
+        self.next_event += 1;
+        o.step.history.push(HistoryEvent {
+            id,
+            previous_event_id: prev,
+            timestamp_ms: o.now,
+            kind: kind.to_string(),
+            details: details.map(|(k, v)| (k.to_string(), v)),
+        });
+        id
+    }
+
+    /// An event on a frame's branch, linked to its previous one.
+    pub(crate) fn fevent(&mut self, o: &mut Out, fid: u64, kind: &str, details: Option<(&str, Value)>) -> u64 {
+        let (prev, quiet) = self.frames.get(&fid).map(|f| (f.last_event, f.quiet)).unwrap_or((0, false));
+        if quiet {
+            return prev;
+        }
+        let id = self.event(o, prev, kind, details);
+        if let Some(f) = self.frames.get_mut(&fid) {
+            f.last_event = id;
+        }
+        id
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn spawn(&mut self, machine: usize, parent: Option<(u64, usize)>, state: String, input: Value, vars: Map<String, Value>, item: Option<(usize, Value)>, last_event: u64) -> u64 {
+        let fid = self.next_frame;
+        self.next_frame += 1;
+        self.frames.insert(
+            fid,
+            Frame {
+                machine,
+                parent,
+                state,
+                input,
+                entered_ms: 0,
+                retries: Vec::new(),
+                retry_count: 0,
+                last_event,
+                vars,
+                item,
+                wait: Wait::Idle { retrying: false },
+                quiet: false,
+            },
+        );
+        fid
+    }
+
+    pub(crate) fn next_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{}", self.next_id)
+    }
+
+    pub(crate) fn draw(&mut self) -> u64 {
+        self.draws += 1;
+        crate::rng::mix(self.seed ^ crate::rng::mix(self.draws))
+    }
+
+    fn drive(&mut self, def: &Definition, o: &mut Out) {
+        while let Some(fid) = o.queue.pop_front() {
+            if self.status != Status::Running {
+                break;
+            }
+            let Some(f) = self.frames.get(&fid) else { continue };
+            if let Wait::Idle { retrying } = f.wait {
+                self.enter(def, fid, retrying, o);
+            }
+        }
+    }
+
+    /// The frame reached the end of its machine (or failed out of it).
+    pub(crate) fn finish_frame(&mut self, def: &Definition, fid: u64, result: Result<Value, (String, String)>, o: &mut Out) {
+        let Some(f) = self.frames.remove(&fid) else { return };
+        match f.parent {
+            None => match result {
+                Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
+                Err(e) => self.end(o, Status::Failed, None, Some(e)),
+            },
+            Some((pid, slot)) => {
+                // A finished child hands its last event id to its parent's branch.
+                if let Some(p) = self.frames.get_mut(&pid) {
+                    p.last_event = p.last_event.max(f.last_event);
+                }
+                self.child_done(def, pid, slot, fid, result, o);
+            }
+        }
+    }
+
+    /// The execution ends: its closing event, the end effect, and every cancellation.
+    pub(crate) fn end(&mut self, o: &mut Out, status: Status, output: Option<Value>, error: Option<(String, String)>) {
+        if self.status != Status::Running {
+            return;
+        }
+        if let Some(t) = &self.test {
+            let _ = t;
+            self.status = status;
+            self.output = output;
+            self.error = error;
+            return;
+        }
+        for task in std::mem::take(&mut self.tasks).into_keys() {
+            o.step.effects.push(Effect::CancelTask { task });
+        }
+        for timer in std::mem::take(&mut self.timers).into_keys() {
+            o.step.effects.push(Effect::CancelTimer { timer });
+        }
+        let prev = self.next_event - 1;
+        match status {
+            Status::Succeeded => {
+                let out = output.clone().unwrap_or(Value::Null);
+                self.event(o, prev, "ExecutionSucceeded", Some(("executionSucceededEventDetails", data("output", &out))));
+                o.step.effects.push(Effect::Succeeded { output: out });
+            }
+            Status::Failed | Status::TimedOut => {
+                let (e, c) = error.clone().unwrap_or_default();
+                let (kind, member) = if status == Status::Failed {
+                    ("ExecutionFailed", "executionFailedEventDetails")
+                } else {
+                    ("ExecutionTimedOut", "executionTimedOutEventDetails")
+                };
+                self.event(o, prev, kind, Some((member, json!({"error": e, "cause": c}))));
+                o.step.effects.push(Effect::Failed { error: e, cause: c });
+            }
+            Status::Aborted => {
+                // The host asked for the stop: it needs no end effect, only the cancellations.
+                let d = output.clone().unwrap_or(json!({}));
+                self.event(o, prev, "ExecutionAborted", Some(("executionAbortedEventDetails", d)));
+            }
+            Status::Running => unreachable!("end() is only called with a final status"),
+        }
+        self.status = status;
+        self.frames.clear();
+        if status == Status::Succeeded {
+            self.output = output;
+        } else {
+            self.error = error;
+        }
+    }
+
+    /// Cancel a frame and everything below it (a sibling branch failed).
+    pub(crate) fn cancel_frame(&mut self, fid: u64, o: &mut Out) {
+        let Some(f) = self.frames.remove(&fid) else { return };
+        match f.wait {
+            Wait::Task { id, .. } => {
+                self.tasks.remove(&id);
+                o.step.effects.push(Effect::CancelTask { task: id });
+            }
+            Wait::Timer { id, .. } | Wait::RetryTimer { id } => {
+                self.timers.remove(&id);
+                o.step.effects.push(Effect::CancelTimer { timer: id });
+            }
+            Wait::Children(c) => {
+                for child in c.running {
+                    self.cancel_frame(child, o);
+                }
+            }
+            Wait::Idle { .. } | Wait::Done => {}
+        }
+    }
+}
