@@ -288,9 +288,7 @@ fn stats(events: &Events, id: &str) -> Result<(i64, i64), AwsError> {
     let (mut count, mut bytes) = (0i64, 0i64);
     let mut after: Option<String> = None;
     loop {
-        let page = events
-            .state
-            .scan(EVENTS, &prefix, after.as_deref(), 1000)?;
+        let page = events.state.scan(EVENTS, &prefix, after.as_deref(), 200)?;
         let Some((last, _)) = page.last() else { break };
         after = Some(last.clone());
         count += page.len() as i64;
@@ -628,4 +626,3 @@ fn drop_range(events: &Events, lo: &str, hi: &str) -> Result<(), AwsError> {
         events.state.batch(&ops)?;
     }
 }
-

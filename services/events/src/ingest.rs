@@ -114,7 +114,12 @@ pub(crate) fn route_to(
             continue;
         }
         if let Some(only) = only
-            && !only.contains(&rule_arn(&ctx.account_id, &ctx.region, &rule.bus, &rule.name))
+            && !only.contains(&rule_arn(
+                &ctx.account_id,
+                &ctx.region,
+                &rule.bus,
+                &rule.name,
+            ))
         {
             continue;
         }

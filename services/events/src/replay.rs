@@ -26,6 +26,8 @@ use std::time::Duration;
 pub const REPLAYS: &str = "events.replays";
 /// The lease queue of running replays (one item per replay, id = its record's key).
 pub const QUEUE: &str = "events.replays";
+/// Active replays an account may have per region (eb-replay-archived-event.html).
+const MAX_ACTIVE: usize = 10;
 const STATES: [&str; 6] = [
     "STARTING",
     "RUNNING",
@@ -216,6 +218,13 @@ pub fn start(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Val
                 .filter_map(|v| v.as_str().map(str::to_owned))
                 .collect::<Vec<_>>()
         });
+    if active(events, ctx)? >= MAX_ACTIVE {
+        return Err(AwsError::new(
+            400,
+            "LimitExceededException",
+            format!("The maximum number of active replays ({MAX_ACTIVE}) has been reached."),
+        ));
+    }
     let now = now_ms();
     let rec = ReplayRec {
         name: name.to_owned(),
@@ -259,6 +268,25 @@ pub fn start(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Val
         "State": "STARTING",
         "ReplayStartTime": secs(now),
     }))
+}
+
+/// Replays of the account and region not yet ended.
+fn active(events: &Events, ctx: &RequestContext) -> Result<usize, AwsError> {
+    let scope = format!("{}/{}/", ctx.account_id, ctx.region);
+    let mut n = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = events.state.scan(REPLAYS, &scope, after.as_deref(), 500)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(n);
+        };
+        after = Some(last.clone());
+        n += page
+            .iter()
+            .filter_map(|(_, raw)| serde_json::from_slice::<ReplayRec>(raw).ok())
+            .filter(|r| matches!(r.state.as_str(), "STARTING" | "RUNNING" | "CANCELLING"))
+            .count();
+    }
 }
 
 fn replay_json(ctx: &RequestContext, r: &ReplayRec, describe: bool) -> Value {
@@ -313,12 +341,10 @@ pub fn list(events: &Events, ctx: &RequestContext, input: &Value) -> Result<Valu
     let mut found: Vec<ReplayRec> = Vec::new();
     let mut more = false;
     'pages: loop {
-        let page = events.state.scan(
-            REPLAYS,
-            &format!("{scope}{prefix}"),
-            cursor.as_deref(),
-            200,
-        )?;
+        let page =
+            events
+                .state
+                .scan(REPLAYS, &format!("{scope}{prefix}"), cursor.as_deref(), 200)?;
         let Some((last, _)) = page.last() else { break };
         cursor = Some(last.clone());
         for (_, raw) in page {
@@ -490,8 +516,8 @@ fn step(events: &Events, claim: &Claim) -> Result<bool, StepError> {
         }
     }
     let ctx = RequestContext::internal(&item.account, &item.region, "");
-    let archive_live = archives::load(events, &ctx, &r.archive)?
-        .is_some_and(|(_, a)| a.id == r.archive_id);
+    let archive_live =
+        archives::load(events, &ctx, &r.archive)?.is_some_and(|(_, a)| a.id == r.archive_id);
     let bus = crate::buses::load(events, &ctx, &r.bus)?;
     let (Some(bus), true) = (bus, archive_live) else {
         let reason = if archive_live {
@@ -512,7 +538,9 @@ fn step(events: &Events, claim: &Claim) -> Result<bool, StepError> {
         None => archives::event_key(&r.archive_id, r.start_ms.max(0), ""),
     };
     let hi = archives::event_key(&r.archive_id, r.end_ms.max(0), "");
-    let page = events.state.range(archives::EVENTS, &lo, &hi, false, page_size)?;
+    let page = events
+        .state
+        .range(archives::EVENTS, &lo, &hi, false, page_size)?;
     let mut ops = vec![check];
     for (key, value) in &page {
         r.cursor = Some(key.clone());

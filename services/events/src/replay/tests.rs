@@ -129,7 +129,12 @@ fn accepted_events_are_archived_with_their_deliveries_and_only_when_they_match()
     let a = archives::must_load(&events, &ctx, "a").unwrap();
     assert_eq!(archived_ids(&events, &a.id), ids.into_iter().collect());
     assert_eq!(take_deliveries(&events).len(), 3);
-    let d = call(archives::describe, &events, &ctx, json!({"ArchiveName": "a"}));
+    let d = call(
+        archives::describe,
+        &events,
+        &ctx,
+        json!({"ArchiveName": "a"}),
+    );
     assert_eq!(d["EventCount"], 3);
     assert!(d["SizeBytes"].as_i64().unwrap() > 0);
 }
@@ -251,10 +256,20 @@ fn a_cancel_ends_the_replay_at_its_next_page() {
     // The claim taken before the cancel replays nothing more: it ends the replay.
     assert!(matches!(step(&events, &c[0]), Ok(false)));
     assert_eq!(state_of(&events, &ctx, "rp")["State"], "CANCELLED");
-    assert_eq!(take_deliveries(&events).len(), 1, "only the page before the cancel");
+    assert_eq!(
+        take_deliveries(&events).len(),
+        1,
+        "only the page before the cancel"
+    );
     let err = cancel(&events, &ctx, &json!({"ReplayName": "rp"})).unwrap_err();
     assert_eq!(err.code, "IllegalStatusException");
-    assert!(events.state.claim(QUEUE, now + 60_000, 1_000, 1).unwrap().is_empty());
+    assert!(
+        events
+            .state
+            .claim(QUEUE, now + 60_000, 1_000, 1)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -278,4 +293,24 @@ fn retention_drops_events_older_than_the_archive_keeps() {
     assert_eq!(archived_ids(&events, &a.id).len(), 2);
     assert!(archives::upkeep_round(&events) >= 1);
     assert_eq!(archived_ids(&events, &a.id), HashSet::from([fresh]));
+}
+
+#[test]
+fn at_most_ten_replays_are_active_at_once() {
+    let (events, ctx) = setup(100);
+    bus_with_archive(&events, &ctx);
+    for i in 0..MAX_ACTIVE {
+        start_replay(&events, &ctx, &format!("rp{i}"), None);
+    }
+    let input = json!({"ReplayName": "one-more", "EventSourceArn": archives::archive_arn(ACCOUNT, REGION, "a"),
+        "EventStartTime": 0.0, "EventEndTime": 1.0, "Destination": {"Arn": bus_arn(ACCOUNT, REGION, "b")}});
+    assert_eq!(
+        start(&events, &ctx, &input).unwrap_err().code,
+        "LimitExceededException"
+    );
+    // One ends: another may start.
+    let now = events.state.clock_ms().unwrap();
+    let c = events.state.claim(QUEUE, now, 1_000, 1).unwrap();
+    assert!(step(&events, &c[0]).is_ok());
+    assert!(start(&events, &ctx, &input).is_ok());
 }
