@@ -108,6 +108,40 @@ def test_get_metric_data_math(cw):
     assert code(e) == "ValidationError"
 
 
+
+def test_get_metric_data_search(cw):
+    """SEARCH as the User Guide's "CloudWatch search expression syntax" page describes it: a
+    schema with the exact dimension names, terms, NOT, and SEARCH inside metric math."""
+    ns = unique("Search")
+    t = minute(-4)
+
+    def put(name, v, sec, **dims):
+        cw.put_metric_data(Namespace=ns, MetricData=[{
+            "MetricName": name, "Value": v, "Timestamp": t + timedelta(seconds=sec),
+            "Dimensions": [{"Name": k, "Value": x} for k, x in dims.items()]}])
+
+    put("Latency", 10, 1, Api="get")
+    put("Latency", 30, 61, Api="get")
+    put("Latency", 100, 2, Api="put")
+    put("Latency", 7, 3, Api="get", Region="eu")
+    put("Errors", 1, 4, Api="get")
+    schema = f"{{{ns},Api}}"
+    got = cw.get_metric_data(StartTime=t, EndTime=t + timedelta(minutes=3), ScanBy="TimestampAscending",
+                             MetricDataQueries=[
+                                 {"Id": "s", "Expression": f"SEARCH(' {schema} MetricName=\"Latency\" ', 'Sum', 60)"},
+                                 {"Id": "total", "Expression": f"SUM(SEARCH(' {schema} Latency ', 'Sum', 60))"},
+                                 {"Id": "noteu", "Expression": f"SEARCH(' Namespace=\"{ns}\" NOT Region=eu ', 'Maximum', 60)"}])
+    by_id = {}
+    for r in got["MetricDataResults"]:
+        by_id.setdefault(r["Id"], []).append((r["Label"], r["Values"]))
+    assert by_id["s"] == [("get Latency", [10.0, 30.0]), ("put Latency", [100.0])]
+    assert by_id["total"] == [("total", [110.0, 30.0])]
+    assert by_id["noteu"] == [("get Errors", [1.0]), ("get Latency", [10.0, 30.0]), ("put Latency", [100.0])]
+    with pytest.raises(ClientError) as e:
+        cw.get_metric_data(StartTime=t, EndTime=t + timedelta(minutes=1),
+                           MetricDataQueries=[{"Id": "e1", "Expression": "SEARCH('{Unclosed', 'Sum', 60)"}])
+    assert code(e) == "ValidationError"
+
 def test_list_metrics(cw):
     ns = unique("List")
     cw.put_metric_data(Namespace=ns, MetricData=[

@@ -9,13 +9,16 @@ use crate::metrics::{align_start, check_namespace, check_period};
 use crate::model::{
     check_unit, dimensions, i64_of, list_of, now_ms, str_of, time_ms, token, ts, untoken,
 };
+use crate::search;
 use crate::stats;
 use basalt_core::AwsError;
+use basalt_store::metrics::{INDEX_TABLE, SeriesRecord, StoredPoint, index_prefix};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 const MAX_QUERIES: usize = 500;
 const DEFAULT_MAX_DATAPOINTS: i64 = 100_800;
+const TWO_WEEKS_MS: i64 = 14 * 24 * 3600 * 1000;
 
 #[derive(Debug, Clone)]
 struct MetricQuery {
@@ -68,6 +71,7 @@ fn parse_queries(list: &[Value], what: &str) -> Result<Vec<Query>, AwsError> {
         )));
     }
     let mut seen = HashSet::new();
+    let mut searches = 0;
     let mut out = Vec::with_capacity(list.len());
     for (i, q) in list.iter().enumerate() {
         let at = |m: &str| format!("{what}.member.{}.{m}", i + 1);
@@ -136,13 +140,9 @@ fn parse_queries(list: &[Value], what: &str) -> Result<Vec<Query>, AwsError> {
                 })
             }
             (None, Some(e)) => {
-                if e.trim_start().starts_with("SEARCH(") {
-                    return Err(expression_error(
-                        &id,
-                        "SEARCH expressions are not supported by Basalt yet",
-                    ));
-                }
-                Kind::Expr(math::parse(e).map_err(|why| expression_error(&id, &why))?)
+                let expr = math::parse(e).map_err(|why| expression_error(&id, &why))?;
+                searches += check_searches(&expr).map_err(|why| expression_error(&id, &why))?;
+                Kind::Expr(expr)
             }
         };
         let period = i64_of(q, "Period");
@@ -156,6 +156,12 @@ fn parse_queries(list: &[Value], what: &str) -> Result<Vec<Query>, AwsError> {
             period,
             kind,
         });
+    }
+    if searches > search::MAX_SEARCHES {
+        return Err(invalid_value(format!(
+            "A request can hold at most {} SEARCH expressions.",
+            search::MAX_SEARCHES
+        )));
     }
     // Every referenced id must exist.
     let ids: HashSet<&str> = out.iter().map(|q| q.id.as_str()).collect();
@@ -173,9 +179,63 @@ fn parse_queries(list: &[Value], what: &str) -> Result<Vec<Query>, AwsError> {
     Ok(out)
 }
 
-/// Checks a `MetricDataQueries` list (ids, statistics, expressions) without running it.
+/// Checks the SEARCH calls in `e` (query, statistic, period) and counts them.
+fn check_searches(e: &Expr) -> Result<usize, String> {
+    match e {
+        Expr::Call(name, args) => {
+            let mut n = 0;
+            if name == "SEARCH" {
+                n += 1;
+                match args.as_slice() {
+                    [Expr::Str(q), Expr::Str(stat), rest @ ..] if rest.len() <= 1 => {
+                        search::parse(q)?;
+                        if !stats::is_valid(stat) {
+                            return Err(format!("{stat} is not a valid statistic"));
+                        }
+                        if let Some(p) = rest.first() {
+                            let Expr::Num(p) = p else {
+                                return Err("the period of SEARCH must be a number".into());
+                            };
+                            if p.fract() != 0.0 {
+                                return Err("the period of SEARCH must be whole seconds".into());
+                            }
+                            check_period(*p as i64, "SEARCH period")
+                                .map_err(|e| e.message.clone())?;
+                        }
+                    }
+                    _ => {
+                        return Err(
+                            "SEARCH takes a query and a statistic in single quotes, and a period"
+                                .into(),
+                        );
+                    }
+                }
+            }
+            for a in args {
+                n += check_searches(a)?;
+            }
+            Ok(n)
+        }
+        Expr::Neg(x) => check_searches(x),
+        Expr::Bin(_, a, b) => Ok(check_searches(a)? + check_searches(b)?),
+        Expr::Num(_) | Expr::Str(_) | Expr::Id(_) => Ok(0),
+    }
+}
+
+/// Checks the `Metrics` of an alarm (ids, statistics, expressions) without running them.
+/// An alarm watches one time series, so SEARCH, which returns many, is refused as AWS does.
 pub(crate) fn check_queries(list: &[Value], what: &str) -> Result<(), AwsError> {
-    parse_queries(list, what).map(|_| ())
+    for q in parse_queries(list, what)? {
+        if let Kind::Expr(e) = &q.kind
+            && check_searches(e).unwrap_or(0) > 0
+        {
+            return Err(invalid_value(format!(
+                "Error in expression {}: SEARCH expressions are not supported in alarms.",
+                q.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 struct DataEnv<'a> {
@@ -204,23 +264,10 @@ impl DataEnv<'_> {
                 self.end,
             )
             .map_err(|e| e.to_string())?;
-        let period_ms = m.period * 1000;
-        let buckets = stats::aggregate_merged(
-            &points,
-            &m.dims,
-            m.unit.as_deref(),
-            self.start,
-            self.end,
-            period_ms,
-        );
-        let values: BTreeMap<i64, f64> = buckets
-            .iter()
-            .filter_map(|(t, b)| b.stat(&m.stat).filter(|v| v.is_finite()).map(|v| (*t, v)))
-            .collect();
         Ok(Series {
             label: q.label.clone().unwrap_or_else(|| m.metric.clone()),
             period: m.period,
-            points: values,
+            points: stat_series(&points, m, self.start, self.end),
         })
     }
 
@@ -281,6 +328,122 @@ impl Env for DataEnv<'_> {
 
     fn period(&self) -> i64 {
         self.period
+    }
+
+    fn search(
+        &mut self,
+        query: &str,
+        stat: &str,
+        period: Option<i64>,
+    ) -> Result<Vec<Series>, String> {
+        let query = search::parse(query)?;
+        let found = self.find(&query)?;
+        let period = period.unwrap_or(self.period);
+        let mut out = Vec::with_capacity(found.len());
+        // One read per metric name serves every dimension set of it that matched.
+        let mut points: Option<((String, String), Vec<StoredPoint>)> = None;
+        for rec in found {
+            let key = (rec.namespace.clone(), rec.metric.clone());
+            if points.as_ref().is_none_or(|(k, _)| *k != key) {
+                let read = self
+                    .cw
+                    .metrics
+                    .points_between(
+                        self.account,
+                        self.region,
+                        &rec.namespace,
+                        &rec.metric,
+                        self.start,
+                        self.end,
+                    )
+                    .map_err(|e| e.to_string())?;
+                points = Some((key, read));
+            }
+            let read = points.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
+            let m = MetricQuery {
+                namespace: rec.namespace.clone(),
+                metric: rec.metric.clone(),
+                dims: rec.dimensions.clone(),
+                period,
+                stat: stat.to_owned(),
+                unit: None,
+            };
+            out.push(Series {
+                label: search_label(&rec),
+                period,
+                points: stat_series(read, &m, self.start, self.end),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The label of one series a search found: its dimension values, then its metric name.
+fn search_label(rec: &SeriesRecord) -> String {
+    let mut parts: Vec<&str> = rec.dimensions.values().map(String::as_str).collect();
+    parts.push(&rec.metric);
+    parts.join(" ")
+}
+
+/// The values of statistic `m.stat` per period from `points`.
+fn stat_series(
+    points: &[StoredPoint],
+    m: &MetricQuery,
+    start: i64,
+    end: i64,
+) -> BTreeMap<i64, f64> {
+    let buckets = stats::aggregate_merged(
+        points,
+        &m.dims,
+        m.unit.as_deref(),
+        start,
+        end,
+        m.period * 1000,
+    );
+    buckets
+        .iter()
+        .filter_map(|(t, b)| b.stat(&m.stat).filter(|v| v.is_finite()).map(|v| (*t, v)))
+        .collect()
+}
+
+impl DataEnv<'_> {
+    /// The identities a search matches, in namespace, metric, dimensions order, among those
+    /// published to within two weeks (what CloudWatch's search covers), at most
+    /// [`search::MAX_RESULTS`].
+    fn find(&self, query: &search::Query) -> Result<Vec<SeriesRecord>, String> {
+        let namespace = query.schema.as_ref().map(|s| s.namespace.as_str());
+        let prefix = index_prefix(self.account, self.region, namespace, None);
+        let since = now_ms() - TWO_WEEKS_MS;
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .cw
+                .state
+                .scan(INDEX_TABLE, &prefix, after.as_deref(), 1000)
+                .map_err(|e| e.to_string())?;
+            let done = page.len() < 1000;
+            after = page.last().map(|(k, _)| k.clone());
+            for (_, raw) in page {
+                let Ok(rec) = serde_json::from_slice::<SeriesRecord>(&raw) else {
+                    continue;
+                };
+                let identity = search::Identity {
+                    namespace: &rec.namespace,
+                    metric: &rec.metric,
+                    dimensions: &rec.dimensions,
+                };
+                if rec.last_published_ms >= since && query.matches(&identity) {
+                    out.push(rec);
+                    if out.len() == search::MAX_RESULTS {
+                        return Ok(out);
+                    }
+                }
+            }
+            if done {
+                return Ok(out);
+            }
+        }
     }
 }
 

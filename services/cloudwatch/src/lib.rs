@@ -22,6 +22,7 @@ mod list;
 mod math;
 mod metrics;
 mod model;
+mod search;
 mod stats;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -116,3 +117,5 @@ impl Service for CloudWatch {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_search;

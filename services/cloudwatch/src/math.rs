@@ -5,7 +5,7 @@
 //! series and a scalar, every point. Supported: `+ - * / ^`, comparisons (`== != < <= > >=`),
 //! `AND`/`&&`, `OR`/`||`, and the functions `ABS`, `AVG`, `CEIL`, `DIFF`, `DIFF_TIME`, `EXP`,
 //! `FILL`, `FIRST`, `FLOOR`, `IF`, `LAST`, `LOG`, `LOG10`, `MAX`, `METRICS`, `MIN`, `PERIOD`,
-//! `RATE`, `RUNNING_SUM`, `STDDEV`, `SUM`, `TIME_SERIES`.
+//! `RATE`, `RUNNING_SUM`, `SEARCH` (through [`Env::search`]), `STDDEV`, `SUM`, `TIME_SERIES`.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +34,16 @@ pub(crate) trait Env {
     /// Timestamps (ms) of the request's periods, for `FILL` and scalar results.
     fn grid(&self) -> Vec<i64>;
     fn period(&self) -> i64;
+    /// The series of every metric a `SEARCH` query finds, at `stat` and `period` seconds
+    /// (the request's period when absent).
+    fn search(
+        &mut self,
+        _query: &str,
+        _stat: &str,
+        _period: Option<i64>,
+    ) -> Result<Vec<Series>, String> {
+        Err("SEARCH is not available here".into())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +100,12 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             let mut j = i + 1;
             let mut text = String::new();
             while j < chars.len() && chars[j] != c {
+                // `\'` is the quote itself; other escapes stay for the function that reads
+                // the string (SEARCH's exact matches escape `" \ ( )`).
                 if chars[j] == '\\' && j + 1 < chars.len() {
+                    if chars[j + 1] != c {
+                        text.push('\\');
+                    }
                     j += 1;
                 }
                 text.push(chars[j]);
@@ -425,6 +440,18 @@ fn call(name: &str, args: &[Expr], env: &mut dyn Env) -> Result<Val, String> {
                     .filter(|s| filter.as_ref().is_none_or(|f| s.label.contains(f.as_str())))
                     .collect(),
             ))
+        }
+        "SEARCH" => {
+            arity(name, args, 2..=3)?;
+            let (Expr::Str(query), Expr::Str(stat)) = (&args[0], &args[1]) else {
+                return Err("SEARCH expects a query and a statistic in single quotes".into());
+            };
+            let period = match args.get(2) {
+                Some(Expr::Num(p)) => Some(*p as i64),
+                Some(_) => return Err("the period of SEARCH must be a number".into()),
+                None => None,
+            };
+            Ok(Val::Array(env.search(query, stat, period)?))
         }
         "SUM" | "AVG" | "MIN" | "MAX" | "STDDEV" => {
             arity(name, args, 1..=usize::MAX)?;

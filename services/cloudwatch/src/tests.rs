@@ -7,7 +7,7 @@ use basalt_store::MemoryState;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-fn cw() -> Arc<CloudWatch> {
+pub(crate) fn cw() -> Arc<CloudWatch> {
     CloudWatch::with_interval(Arc::new(MemoryState::default()), 10_000)
 }
 
@@ -19,14 +19,14 @@ async fn call(cw: &CloudWatch, op: &str, input: Value) -> Result<Value, AwsError
     cw.call(&ctx(), op, input).await.map(|o| o.body)
 }
 
-async fn ok(cw: &CloudWatch, op: &str, input: Value) -> Value {
+pub(crate) async fn ok(cw: &CloudWatch, op: &str, input: Value) -> Value {
     match call(cw, op, input).await {
         Ok(v) => v,
         Err(e) => panic!("{op}: {e}"),
     }
 }
 
-async fn err(cw: &CloudWatch, op: &str, input: Value) -> AwsError {
+pub(crate) async fn err(cw: &CloudWatch, op: &str, input: Value) -> AwsError {
     match call(cw, op, input).await {
         Ok(v) => panic!("{op} succeeded: {v}"),
         Err(e) => e,
@@ -38,7 +38,7 @@ fn now_s() -> f64 {
 }
 
 /// A minute boundary a few minutes back, so that points fall in known periods.
-fn base() -> f64 {
+pub(crate) fn base() -> f64 {
     ((now_s() / 60.0).floor() - 5.0) * 60.0
 }
 
