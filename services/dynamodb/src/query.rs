@@ -491,7 +491,9 @@ pub fn scan(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, 
 /// Items and bytes of a table or index, counted (AWS refreshes these about every six hours;
 /// a count over many items is kept for a minute).
 pub fn count(d: &DynamoDb, t: &TableRec, ix: Option<&IndexRec>) -> Result<(u64, u64), AwsError> {
-    static CACHE: Mutex<Option<HashMap<String, (Instant, u64, u64)>>> = Mutex::new(None);
+    /// When each count was taken, by key prefix: (at, items, bytes).
+    type Counts = HashMap<String, (Instant, u64, u64)>;
+    static CACHE: Mutex<Option<Counts>> = Mutex::new(None);
     let (store, prefix) = match ix {
         Some(ix) => (INDEXES, keys::index_prefix(t, ix)),
         None => (ITEMS, keys::table_prefix(t)),

@@ -110,6 +110,29 @@ pub fn decide(
             if let Some(u) = u {
                 updated = u.apply(&mut item).map_err(|e| Refused::Error(expr_error(e)))?;
             }
+            // Removing from an item that does not exist creates nothing (SET and ADD do).
+            let only_removes = u.as_ref().is_some_and(|u| {
+                u.actions.iter().all(|a| {
+                    matches!(
+                        a,
+                        basalt_dynamodb_expr::ast::UpdateAction::Remove(_)
+                            | basalt_dynamodb_expr::ast::UpdateAction::Delete { .. }
+                    )
+                })
+            });
+            if old.is_none() && only_removes {
+                return Ok(Decided {
+                    old: None,
+                    new: None,
+                    updated: Vec::new(),
+                    ops: vec![WriteOp::Check {
+                        table: ITEMS.into(),
+                        key: keys::item_key(t, &w.key),
+                        expected: None,
+                    }],
+                    consumed: Consumed::write(1.0),
+                });
+            }
             if item_size(&item) > keys::MAX_ITEM_BYTES {
                 return Err(Refused::Error(AwsError::validation(
                     "Item size to update has exceeded the maximum allowed size",
