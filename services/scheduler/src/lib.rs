@@ -17,6 +17,8 @@ mod invoke;
 mod model;
 mod schedules;
 mod targets;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};

@@ -59,6 +59,9 @@ pub struct ScheduleRec {
     pub generation: String,
     /// Epoch milliseconds a `rate()` counts from when there is no StartDate (the last change).
     pub anchor_ms: i64,
+    /// The ClientToken of the CreateSchedule that made it: the same create retried succeeds.
+    #[serde(default)]
+    pub client_token: Option<String>,
 }
 
 impl ScheduleRec {

@@ -69,6 +69,7 @@ fn record(input: &Value, name: &str, group: &str, now: i64, created: Option<f64>
         modified: secs(now),
         generation: uuid::Uuid::new_v4().simple().to_string(),
         anchor_ms: now,
+        client_token: owned("ClientToken"),
     }
 }
 
@@ -116,7 +117,13 @@ pub fn create(s: &Scheduler, ctx: &RequestContext, input: &Value) -> Result<Valu
     let now = now_ms(s.state.as_ref());
     let schedule = validate::check(input, now)?;
     let (_, group_raw) = groups::must_load_raw(s, ctx, group)?;
-    if load(s, &ctx.account_id, &ctx.region, group, name)?.is_some() {
+    let arn = schedule_arn(&ctx.account_id, &ctx.region, group, name);
+    if let Some((existing, _)) = load(s, &ctx.account_id, &ctx.region, group, name)? {
+        // The same request retried (an SDK retries with the same idempotency token).
+        let token = str_of(input, "ClientToken");
+        if token.is_some() && existing.client_token.as_deref() == token {
+            return Ok(json!({"ScheduleArn": arn}));
+        }
         return Err(conflict(format!("Schedule {name} already exists.")));
     }
     let rec = record(input, name, group, now, None);
@@ -129,7 +136,7 @@ pub fn create(s: &Scheduler, ctx: &RequestContext, input: &Value) -> Result<Valu
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(json!({"ScheduleArn": schedule_arn(&ctx.account_id, &ctx.region, group, name)}))
+    Ok(json!({"ScheduleArn": arn}))
 }
 
 pub fn update(s: &Scheduler, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
