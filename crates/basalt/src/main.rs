@@ -193,6 +193,16 @@ fn init_logging() {
         .init();
 }
 
+/// SIGTERM (container and service managers stop with it): shut down as on Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        s.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
 fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
     init_logging();
     // Two worker threads suit the small machines Basalt targets; more are spawned on demand
@@ -275,6 +285,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let dynamodb = basalt_dynamodb::DynamoDb::new(store.state.clone());
         registry.register(dynamodb.clone());
         registry.register(basalt_dynamodb::DynamoDbStreams::new(dynamodb.clone()));
+        let stepfunctions = basalt_stepfunctions::StepFunctions::new(store.state.clone());
+        registry.register(stepfunctions.clone());
         let lambda = lambda::build(
             &cfg,
             &store,
@@ -335,6 +347,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         cloudwatch.set_registry(registry.clone());
         cloudwatch.start_workers();
         dynamodb.start_workers();
+        stepfunctions.set_registry(registry.clone());
+        stepfunctions.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),
@@ -421,7 +435,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         tokio::select! {
             r = basalt_gateway::serve(Arc::new(gateway), listener) => r.context("serving")?,
             _ = tokio::signal::ctrl_c() => {}
+            _ = terminated() => {}
         }
+        // Counts acknowledged since the last minute's flush.
+        sqs.flush_metrics();
         Ok(())
     })
 }
