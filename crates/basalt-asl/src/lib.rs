@@ -65,4 +65,4 @@ pub use history::HistoryEvent;
 pub use model::{Definition, QueryLanguage};
 pub use parse::{parse, validate};
 pub use run::{Context, Effect, Event, Run, Status, Step};
-pub use test_state::{TestStateOutcome, test_state};
+pub use test_state::{TestStateOutcome, test_state, test_state_named};

@@ -65,8 +65,21 @@ impl Run {
     }
 }
 
-/// Run one state definition (a JSON object with `Type`) on `input`.
+/// Run one state definition (a JSON object with `Type`) on `input`; the state is named
+/// `TestState` (`$$.State.Name`).
 pub fn test_state(
+    state_definition: &str,
+    input: Value,
+    ctx: Context,
+    task_result: Option<Result<Value, (String, String)>>,
+    now_ms: i64,
+) -> Result<TestStateOutcome, Vec<Diagnostic>> {
+    test_state_named("TestState", state_definition, input, ctx, task_result, now_ms)
+}
+
+/// [`test_state`] for a state with a given name (TestState's `stateName`).
+pub fn test_state_named(
+    name: &str,
     state_definition: &str,
     input: Value,
     ctx: Context,
@@ -81,10 +94,10 @@ pub fn test_state(
     // Every state the tested one can move to becomes a stub, so the machine validates; the
     // run stops at the first transition and reports its target.
     let mut states = Map::new();
-    states.insert("TestState".into(), state.clone());
-    let mut stub = |name: &Value| {
-        if let Some(n) = name.as_str() {
-            if n != "TestState" {
+    states.insert(name.into(), state.clone());
+    let mut stub = |target: &Value| {
+        if let Some(n) = target.as_str() {
+            if n != name {
                 states.insert(n.to_string(), json!({"Type": "Succeed"}));
             }
         }
@@ -102,12 +115,13 @@ pub fn test_state(
             }
         }
     }
-    let machine = json!({"StartAt": "TestState", "States": states});
+    let machine = json!({"StartAt": name, "States": states});
+    let prefix = format!("/States/{name}");
     let def = crate::parse(&machine.to_string()).map_err(|d| {
         d.into_iter()
-            .filter(|x| x.code != "MISSING_TRANSITION_TARGET" || x.location.as_deref().is_some_and(|l| l.starts_with("/States/TestState")))
+            .filter(|x| x.code != "MISSING_TRANSITION_TARGET" || x.location.as_deref().is_some_and(|l| l.starts_with(&prefix)))
             .map(|mut x| {
-                x.location = x.location.map(|l| l.replacen("/States/TestState", "", 1));
+                x.location = x.location.map(|l| l.replacen(&prefix, "", 1));
                 x
             })
             .collect::<Vec<_>>()
