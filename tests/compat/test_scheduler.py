@@ -318,6 +318,30 @@ def test_eventbridge_target_puts_the_event(scheduler, sqs, make_client):
     assert event["resources"] == [arn]
 
 
+def test_sns_target_publishes(scheduler, sqs, make_client):
+    sns = make_client("sns")
+    url, qarn = queue(sqs, "snsq")
+    topic = sns.create_topic(Name=unique("stopic"))["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
+    scheduler.create_schedule(Name=unique("sns"), ScheduleExpression=at_in(2), FlexibleTimeWindow=OFF,
+                              ActionAfterCompletion="DELETE", Target=target(topic, Input="published"))
+    assert receive(sqs, url, 1, timeout=15) == ["published"]
+
+
+def test_only_schedule_groups_take_tags(scheduler):
+    name = unique("notag")
+    arn = scheduler.create_schedule(Name=name, ScheduleExpression="rate(1 hour)", FlexibleTimeWindow=OFF,
+                                    Target=target(f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"))["ScheduleArn"]
+    with pytest.raises(ClientError) as e:
+        scheduler.tag_resource(ResourceArn=arn, Tags=[{"Key": "k", "Value": "v"}])
+    assert code(e) == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        scheduler.list_tags_for_resource(
+            ResourceArn=f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{unique('nogroup')}")
+    assert code(e) == "ResourceNotFoundException"
+    scheduler.delete_schedule(Name=name)
+
+
 @pytest.fixture(scope="module")
 def fast_server():
     # A one-second minute for rate(), fast retries and short leases: tests only.
@@ -363,6 +387,22 @@ def test_rate_schedule_stops_at_end_date(fast_server, shape_checker):
     with pytest.raises(ClientError) as e:
         scheduler.get_schedule(Name=name)
     assert code(e) == "ResourceNotFoundException"
+
+
+def test_flexible_window_fires_within_the_window(fast_server, shape_checker):
+    # With a one-second minute, a 3-minute window is 3 s: the fire lands between the nominal
+    # time and 3 s after it.
+    make = make_client_factory(shape_checker, fast_server.endpoint)
+    scheduler, sqs = make("scheduler"), make("sqs")
+    url, qarn = queue(sqs, "flex")
+    expr = at_in(2)
+    nominal = dt.datetime.strptime(expr[3:-1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc).timestamp()
+    scheduler.create_schedule(Name=unique("flex"), ScheduleExpression=expr,
+                              FlexibleTimeWindow={"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 3},
+                              Target=target(qarn, Input="flex"))
+    assert receive(sqs, url, 1, timeout=10) == ["flex"]
+    arrived = time.time()
+    assert nominal - 0.1 <= arrived <= nominal + 3 + 1.5
 
 
 def test_failed_invocations_retry_then_dead_letter(fast_server, shape_checker):
