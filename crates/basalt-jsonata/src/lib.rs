@@ -15,7 +15,15 @@
 //! flattens location paths into steps, tuple streams carry `@`/`#`/`%` bindings, and sequences
 //! carry the singleton flags that decide when a one-item result is unwrapped.
 
+mod ast;
 mod error;
+mod eval;
+mod functions;
+mod lexer;
+mod parser;
+mod process;
+mod signature;
+mod value;
 
 pub use error::JsonataError;
 
@@ -34,6 +42,8 @@ pub struct Functions {
     pub(crate) functions: Vec<(String, HostFn)>,
     pub(crate) clock: Option<Arc<dyn Fn() -> i64 + Send + Sync>>,
     pub(crate) random: Option<Arc<dyn Fn() -> f64 + Send + Sync>>,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) max_depth: Option<usize>,
 }
 
 impl Functions {
@@ -64,6 +74,21 @@ impl Functions {
     }
 }
 
+impl Functions {
+    /// Fails an evaluation that runs longer than `limit` with `D1012`.
+    pub fn timeout(&mut self, limit: std::time::Duration) -> &mut Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Fails an evaluation nested deeper than `depth` with `D1011` (default and ceiling: 1200,
+    /// which keeps the native stack within a 64 MiB thread; 8 MiB threads should use ~300).
+    pub fn max_depth(&mut self, depth: usize) -> &mut Self {
+        self.max_depth = Some(depth);
+        self
+    }
+}
+
 impl std::fmt::Debug for Functions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.functions.iter().map(|(n, _)| n.as_str()).collect();
@@ -79,6 +104,7 @@ pub struct Expression {
 
 impl Expression {
     pub fn parse(src: &str) -> Result<Expression, JsonataError> {
+        compile(src)?;
         Ok(Expression { source: Arc::from(src) })
     }
 
@@ -90,11 +116,22 @@ impl Expression {
 
     pub fn evaluate_with(
         &self,
-        _input: &Value,
-        _bindings: &Map<String, Value>,
-        _functions: &Functions,
+        input: &Value,
+        bindings: &Map<String, Value>,
+        functions: &Functions,
     ) -> Result<Option<Value>, JsonataError> {
-        Err(JsonataError::custom("S0500", format!("evaluator not built yet: {}", self.source)))
+        let ast = compile(&self.source)?;
+        run(&ast, Some(input), bindings, functions)
+    }
+
+    /// Evaluates with no input at all (JSONata's `undefined` input, as opposed to `null`).
+    pub fn evaluate_without_input(
+        &self,
+        bindings: &Map<String, Value>,
+        functions: &Functions,
+    ) -> Result<Option<Value>, JsonataError> {
+        let ast = compile(&self.source)?;
+        run(&ast, None, bindings, functions)
     }
 
     /// The source text this expression was parsed from.
@@ -106,4 +143,38 @@ impl Expression {
 /// Parses and evaluates in one call; `Ok(None)` is `undefined`.
 pub fn evaluate(expression: &str, input: &Value, bindings: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
     Expression::parse(expression)?.evaluate(input, bindings)
+}
+
+/// Parses and post-processes an expression into the evaluator's tree.
+pub(crate) fn compile(src: &str) -> Result<ast::Node, JsonataError> {
+    process::process(parser::parse(src)?)
+}
+
+fn run(
+    ast: &ast::Node,
+    input: Option<&Value>,
+    bindings: &Map<String, Value>,
+    functions: &Functions,
+) -> Result<Option<Value>, JsonataError> {
+    let ctx = eval::Ctx::new(functions);
+    let env = eval::Frame::root();
+    for (name, f) in &functions.functions {
+        env.bind(name, value::Value::Function(std::rc::Rc::new(eval::Function::Host(f.clone()))));
+    }
+    let root = eval::Frame::child(&env);
+    for (name, v) in bindings {
+        root.bind(name, value::Value::from_json(v));
+    }
+    // A top-level array input is wrapped so `$` still denotes the whole array.
+    let input = match input {
+        None => value::Value::Undefined,
+        Some(Value::Array(items)) => value::Value::Array(
+            std::rc::Rc::new(vec![value::Value::from_json(&Value::Array(items.clone()))]),
+            value::Flags { sequence: true, outer_wrapper: true, ..value::Flags::default() },
+        ),
+        Some(v) => value::Value::from_json(v),
+    };
+    root.bind("$", input.clone());
+    let result = eval::evaluate(&ctx, ast, &input, &root)?;
+    Ok(result.to_json())
 }
