@@ -1,7 +1,9 @@
 """Amazon SQS through boto3 (JSON 1.0 protocol, query-compatible error codes)."""
 from __future__ import annotations
 
+import datetime
 import hashlib
+import os
 import json
 import threading
 import time
@@ -363,6 +365,104 @@ def test_fifo_redrive_to_fifo_dead_letter_queue(sqs):
         sqs.delete_queue(QueueUrl=u)
 
 
+def wait_move_task(sqs, source_arn, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        tasks = sqs.list_message_move_tasks(SourceArn=source_arn)["Results"]
+        if tasks and tasks[0]["Status"] != "RUNNING":
+            return tasks[0]
+        time.sleep(0.3)
+    raise AssertionError("move task still running")
+
+
+def test_fifo_move_task_back_to_source_keeps_groups_and_order(sqs):
+    """Redrive from a FIFO dead-letter queue: back to the FIFO source, each message under its
+    group, in order, as new messages (Developer Guide, "Learn how to configure a dead-letter
+    queue redrive in Amazon SQS")."""
+    dlq = fifo_queue(sqs)
+    dlq_arn = arn_of(sqs, dlq)
+    url = fifo_queue(sqs, VisibilityTimeout="1",
+                     RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}))
+    src_arn = arn_of(sqs, url)
+    sent = {}
+    # Two groups interleaved; the same deduplication id in both groups' messages would collide
+    # in the DLQ unless it is replaced by the message id on the way there.
+    for i, (group, body) in enumerate([("g1", "a1"), ("g2", "b1"), ("g1", "a2"), ("g2", "b2"), ("g1", "a3")]):
+        sent[body] = sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=group,
+                                      MessageDeduplicationId=f"d{i}")["MessageId"]
+    # Receive everything once (visibility 1 s); the looks after that move them to the DLQ.
+    seen = 0
+    deadline = time.time() + 10
+    while seen < 5 and time.time() < deadline:
+        seen += len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []))
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        n = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"]
+        if n == "5":
+            break
+    assert n == "5"
+    # A standard queue is no destination for a FIFO dead-letter queue.
+    std = sqs.create_queue(QueueName=unique("std"))["QueueUrl"]
+    with pytest.raises(ClientError) as e:
+        sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=arn_of(sqs, std))
+    assert code(e) == "InvalidParameterValue"
+
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "30"})
+    sqs.start_message_move_task(SourceArn=dlq_arn, MaxNumberOfMessagesPerSecond=100)
+    task = wait_move_task(sqs, dlq_arn)
+    assert task["Status"] == "COMPLETED"
+    assert task["ApproximateNumberOfMessagesMoved"] == 5
+    assert task["ApproximateNumberOfMessagesToMove"] == 5
+    assert sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+    by_group = {}
+    deadline = time.time() + 10
+    while sum(map(len, by_group.values())) < 5 and time.time() < deadline:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                  WaitTimeSeconds=1).get("Messages", [])
+        for m in got:
+            by_group.setdefault(m["Attributes"]["MessageGroupId"], []).append(m)
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert {g: [m["Body"] for m in ms] for g, ms in by_group.items()} == {
+        "g1": ["a1", "a2", "a3"], "g2": ["b1", "b2"]}
+    for ms in by_group.values():
+        seqs = [int(m["Attributes"]["SequenceNumber"]) for m in ms]
+        assert seqs == sorted(seqs)
+        for m in ms:
+            # New messages: fresh ids, received for the first time.
+            assert m["MessageId"] != sent[m["Body"]]
+            assert m["Attributes"]["ApproximateReceiveCount"] == "1"
+            assert "DeadLetterQueueSourceArn" not in m["Attributes"]
+    assert src_arn
+    for u in (url, dlq, std):
+        sqs.delete_queue(QueueUrl=u)
+
+
+def test_fifo_move_task_to_another_fifo_queue(sqs):
+    dlq = fifo_queue(sqs, ContentBasedDeduplication="true")
+    dlq_arn = arn_of(sqs, dlq)
+    fifo_queue(sqs, ContentBasedDeduplication="true", VisibilityTimeout="0",
+               RedrivePolicy=json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1}))
+    # Messages put in the DLQ directly have no source to go back to; a destination is named.
+    for body in ("x1", "x2", "x3"):
+        sqs.send_message(QueueUrl=dlq, MessageBody=body, MessageGroupId="g")
+    other = fifo_queue(sqs, ContentBasedDeduplication="true")
+    sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=arn_of(sqs, other))
+    task = wait_move_task(sqs, dlq_arn)
+    assert task["Status"] == "COMPLETED" and task["ApproximateNumberOfMessagesMoved"] == 3
+    bodies = []
+    deadline = time.time() + 10
+    while len(bodies) < 3 and time.time() < deadline:
+        for m in sqs.receive_message(QueueUrl=other, MaxNumberOfMessages=10,
+                                     WaitTimeSeconds=1).get("Messages", []):
+            bodies.append(m["Body"])
+            sqs.delete_message(QueueUrl=other, ReceiptHandle=m["ReceiptHandle"])
+    assert bodies == ["x1", "x2", "x3"]
+
+
 @pytest.fixture(scope="module")
 def own_server():
     srv = BasaltServer(name="basalt-sqs")
@@ -412,3 +512,102 @@ def test_fifo_order_holds_across_kill_9(own_server, shape_checker):
         for m in got:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     assert order == [str(i) for i in range(10)], order
+
+
+@pytest.fixture(scope="module")
+def metrics_server():
+    """A server that writes AWS/SQS counts and samples gauges every second."""
+    old = os.environ.get("BASALT_SQS_METRICS_INTERVAL_SECS")
+    os.environ["BASALT_SQS_METRICS_INTERVAL_SECS"] = "1"
+    srv = BasaltServer(name="basalt-sqs-metrics")
+    try:
+        srv.start()
+    finally:
+        if old is None:
+            del os.environ["BASALT_SQS_METRICS_INTERVAL_SECS"]
+        else:
+            os.environ["BASALT_SQS_METRICS_INTERVAL_SECS"] = old
+    yield srv
+    srv.stop()
+
+
+def sqs_stat(cw, queue, metric, stat, start):
+    points = cw.get_metric_statistics(
+        Namespace="AWS/SQS", MetricName=metric, Dimensions=[{"Name": "QueueName", "Value": queue}],
+        StartTime=start, EndTime=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2),
+        Period=60, Statistics=[stat])["Datapoints"]
+    return sum(p[stat] for p in points) if stat in ("Sum", "SampleCount") else (
+        max((p[stat] for p in points), default=None))
+
+
+def test_aws_sqs_metrics(metrics_server, shape_checker):
+    """AWS/SQS metrics as the Developer Guide defines them ("Available CloudWatch metrics for
+    Amazon SQS"): counts per queue, aggregated, and gauges sampled on a schedule."""
+    make = make_client_factory(shape_checker, metrics_server.endpoint)
+    sqs, cw = make("sqs"), make("cloudwatch")
+    start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
+    name = unique("m")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    for body in ("a", "bb", "ccc"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    got = []
+    while len(got) < 3:
+        got += sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    for m in got:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    sqs.receive_message(QueueUrl=url)  # empty
+    sqs.receive_message(QueueUrl=url)  # empty
+    # Gauges on a second queue: one visible, one in flight, one delayed.
+    gname = unique("g")
+    gurl = sqs.create_queue(QueueName=gname)["QueueUrl"]
+    sqs.send_message(QueueUrl=gurl, MessageBody="held")
+    assert sqs.receive_message(QueueUrl=gurl, VisibilityTimeout=120)["Messages"]
+    sqs.send_message(QueueUrl=gurl, MessageBody="ready")
+    sqs.send_message(QueueUrl=gurl, MessageBody="later", DelaySeconds=120)
+
+    deadline = time.time() + 15
+    while time.time() < deadline:
+        if (sqs_stat(cw, name, "NumberOfMessagesDeleted", "Sum", start) == 3
+                and sqs_stat(cw, gname, "ApproximateNumberOfMessagesDelayed", "Maximum", start) == 1):
+            break
+        time.sleep(0.5)
+    assert sqs_stat(cw, name, "NumberOfMessagesSent", "Sum", start) == 3
+    assert sqs_stat(cw, name, "NumberOfMessagesReceived", "Sum", start) == 3
+    assert sqs_stat(cw, name, "NumberOfMessagesDeleted", "Sum", start) == 3
+    assert sqs_stat(cw, name, "NumberOfEmptyReceives", "Sum", start) >= 2
+    assert sqs_stat(cw, name, "SentMessageSize", "Average", start) == 2
+    assert sqs_stat(cw, name, "SentMessageSize", "Maximum", start) == 3
+    assert sqs_stat(cw, name, "SentMessageSize", "SampleCount", start) == 3
+    # Aggregated: a handful of points a minute, not one per message.
+    raw = cw.get_metric_data(MetricDataQueries=[{"Id": "s", "MetricStat": {"Metric": {
+        "Namespace": "AWS/SQS", "MetricName": "NumberOfMessagesSent",
+        "Dimensions": [{"Name": "QueueName", "Value": name}]}, "Period": 60, "Stat": "SampleCount"}}],
+        StartTime=start, EndTime=datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=2))
+    assert sum(raw["MetricDataResults"][0]["Values"]) < 3 + 20
+    assert sqs_stat(cw, gname, "ApproximateNumberOfMessagesVisible", "Maximum", start) >= 1
+    assert sqs_stat(cw, gname, "ApproximateNumberOfMessagesNotVisible", "Maximum", start) == 1
+    assert sqs_stat(cw, gname, "ApproximateNumberOfMessagesDelayed", "Maximum", start) == 1
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SQS",
+             Dimensions=[{"Name": "QueueName", "Value": name}])["Metrics"]}
+    assert {"NumberOfMessagesSent", "NumberOfMessagesReceived", "NumberOfMessagesDeleted",
+            "NumberOfEmptyReceives", "SentMessageSize"} <= names
+
+
+def test_aws_sqs_counts_flushed_on_shutdown(shape_checker):
+    """Counts acknowledged within the minute are written when the server stops (SIGTERM)."""
+    srv = BasaltServer(name="basalt-sqs-flush")
+    srv.start()
+    try:
+        make = make_client_factory(shape_checker, srv.endpoint)
+        sqs = make("sqs")
+        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
+        name = unique("f")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        sqs.send_message(QueueUrl=url, MessageBody="y")
+        srv.stop()
+        srv.start()
+        cw = make_client_factory(shape_checker, srv.endpoint)("cloudwatch")
+        assert sqs_stat(cw, name, "NumberOfMessagesSent", "Sum", start) == 2
+    finally:
+        srv.close()

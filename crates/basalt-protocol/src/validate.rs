@@ -254,13 +254,22 @@ mod tests {
     fn sqs_checks_attribute_names_itself() {
         for name in ["sqs", "sqs-query"] {
             let m = basalt_spec::model(name).unwrap();
-            let input = m.operation("ReceiveMessage").unwrap().input.clone().unwrap();
+            let input = m
+                .operation("ReceiveMessage")
+                .unwrap()
+                .input
+                .clone()
+                .unwrap();
             let v = serde_json::json!({"QueueUrl": "u", "AttributeNames": ["SentTimestamp"]});
             assert_eq!(validate(&m, &input, &v), None, "{name}");
             // Other enums stay closed.
             let bad = serde_json::json!({"QueueUrl": "u", "MessageSystemAttributeNames": ["Nope"]});
             if name == "sqs" {
-                assert!(validate(&m, &input, &bad).unwrap().contains("enum value set"));
+                assert!(
+                    validate(&m, &input, &bad)
+                        .unwrap()
+                        .contains("enum value set")
+                );
             }
         }
     }

@@ -277,7 +277,12 @@ pub(crate) fn claim(
 ) -> Result<Vec<(Received, Message)>, AwsError> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
-    while out.len() < max {
+    // A visibility timeout of 0 frees a group the moment it is claimed, so the same group can
+    // come back within one look: each group is taken once per look, and the look is bounded.
+    let mut seen = std::collections::HashSet::new();
+    let mut looks = 0;
+    while out.len() < max && looks < 2 * max + 16 {
+        looks += 1;
         let now = sqs.clock()?;
         let Some(group) = sqs
             .state
@@ -287,6 +292,10 @@ pub(crate) fn claim(
         else {
             break;
         };
+        if !seen.insert(group.id.clone()) {
+            skipped.push(group);
+            continue;
+        }
         let gq = group_queue(&q.id, &group.id);
         // A message of the group still in flight (its lease outlives the group item's by the
         // moments between the two claims): the group is not free yet.

@@ -13,6 +13,7 @@
 mod attributes;
 mod fifo;
 mod messages;
+mod metrics;
 mod model;
 mod moves;
 mod queues;
@@ -36,6 +37,9 @@ pub struct Sqs {
     waiters: Mutex<HashMap<String, Arc<Notify>>>,
     /// Wakes the message-move worker.
     wake_moves: Notify,
+    /// `AWS/SQS` counts not yet written (see `metrics.rs`).
+    counters: metrics::Counters,
+    metrics: basalt_store::metrics::Metrics,
 }
 
 pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -115,15 +119,19 @@ pub(crate) fn int_param(
 impl Sqs {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<Sqs> {
         Arc::new(Sqs {
+            metrics: basalt_store::metrics::Metrics::new(state.clone()),
             state,
             waiters: Mutex::new(HashMap::new()),
             wake_moves: Notify::new(),
+            counters: metrics::Counters::default(),
         })
     }
 
-    /// Starts the worker that runs message move tasks (on the store's leases).
+    /// Starts the worker that runs message move tasks (on the store's leases) and the
+    /// `AWS/SQS` metrics writers; call [`Sqs::flush_metrics`] on shutdown.
     pub fn start_workers(self: &Arc<Self>) {
         moves::start_worker(self.clone());
+        metrics::start(self.clone());
     }
 
     /// The store's clock (see [`StateStore::clock_ms`]): lease times must agree across nodes.

@@ -306,11 +306,16 @@ fn store(
         if !ops.is_empty() {
             sqs.state.batch(&ops)?;
         }
+        for (m, _, _) in &prepared {
+            sqs.counters.sent(q, size_of(&m.body, &m.attrs));
+        }
         return Ok(prepared.into_iter().map(|(_, _, sent)| Ok(sent)).collect());
     }
     let mut out = Vec::with_capacity(prepared.len());
     for (mut m, due, mut sent) in prepared {
+        let size = size_of(&m.body, &m.attrs);
         out.push(crate::fifo::send(sqs, q, &mut m, due).map(|f| {
+            sqs.counters.sent(q, size);
             // A duplicate answers with the first message's id and sequence number.
             sent.id = f.id;
             sent.seq = Some(f.seq);

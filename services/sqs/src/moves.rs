@@ -90,18 +90,18 @@ pub fn start(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, Aw
             "Source queue must be configured as a Dead Letter Queue.",
         ));
     }
-    if source.is_fifo() {
-        return Err(error(
-            "UnsupportedOperation",
-            "AWS.SimpleQueueService.UnsupportedOperation",
-            "Message move tasks from FIFO dead-letter queues are not supported by Basalt yet.",
-        ));
-    }
     let destination = str_of(input, "DestinationArn").map(str::to_owned);
-    if let Some(d) = &destination
-        && sqs.queue_by_arn(d)?.is_none()
-    {
-        return Err(invalid("Destination queue does not exist."));
+    if let Some(d) = &destination {
+        let Some(dest) = sqs.queue_by_arn(d)? else {
+            return Err(invalid("Destination queue does not exist."));
+        };
+        // "If the dead-letter queue is a FIFO queue, the redrive destination queue must be a
+        // FIFO queue as well" (Developer Guide, configuring a dead-letter queue redrive).
+        if dest.is_fifo() != source.is_fifo() {
+            return Err(invalid(
+                "The source queue and the destination queue must be of the same queue type.",
+            ));
+        }
     }
     let rate = int_param(input, "MaxNumberOfMessagesPerSecond", 1, 500)?;
     if tasks_of(sqs, source_arn)?
@@ -113,7 +113,11 @@ pub fn start(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, Aw
         ));
     }
     let now = sqs.clock()?;
-    let to_move = sqs.state.counts(&source.lease_queue(), now)?;
+    let to_move = if source.is_fifo() {
+        crate::fifo::counts(sqs, &source, now)?
+    } else {
+        sqs.state.counts(&source.lease_queue(), now)?
+    };
     let handle = format!("{source_arn}#{}", uuid::Uuid::new_v4().simple());
     let task = Task {
         handle: handle.clone(),
@@ -246,20 +250,17 @@ async fn run(sqs: &Sqs, claim: Claim) {
             return; // another node took the task over
         }
         let batch = per_second.min(10) as usize;
-        let Ok(messages) = sqs
-            .state
-            .claim(&source.lease_queue(), now, MOVE_LEASE_MS, batch)
-        else {
+        let step = if source.is_fifo() {
+            move_fifo(sqs, &task, &source, batch)
+        } else {
+            move_standard(sqs, &task, &source, now, batch)
+        };
+        let Some((n, moved)) = step else {
             return;
         };
-        if messages.is_empty() {
+        if n == 0 {
             return finish(sqs, &claim, &mut task, "COMPLETED", None);
         }
-        let n = messages.len() as i64;
-        let moved = messages
-            .into_iter()
-            .filter(|m| move_one(sqs, &task, &source, m.clone()))
-            .count() as i64;
         task.moved += moved;
         // The count only: a cancel that landed meanwhile keeps its status.
         if let Err(e) = save_progress(sqs, &task.handle, task.moved) {
@@ -302,6 +303,80 @@ fn save_progress(sqs: &Sqs, handle: &str, moved: i64) -> Result<(), AwsError> {
         }
     }
     Ok(())
+}
+
+/// Moves up to `batch` messages of a standard dead-letter queue: (claimed, moved), `None` when
+/// the store cannot be read.
+fn move_standard(
+    sqs: &Sqs,
+    task: &Task,
+    source: &QueueRec,
+    now: i64,
+    batch: usize,
+) -> Option<(i64, i64)> {
+    let messages = sqs
+        .state
+        .claim(&source.lease_queue(), now, MOVE_LEASE_MS, batch)
+        .ok()?;
+    let n = messages.len() as i64;
+    let moved = messages
+        .into_iter()
+        .filter(|m| move_one(sqs, task, source, m.clone()))
+        .count() as i64;
+    Some((n, moved))
+}
+
+/// Moves up to `batch` messages of a FIFO dead-letter queue, whole groups at a time in their
+/// order, each to its FIFO destination under the same group id: stored there first, then
+/// removed here, so a crash in between moves it twice at worst, and the destination's
+/// deduplication (the id is the dead-lettered message's) drops the second copy within five
+/// minutes. Once one message of a group cannot move, the group's later ones stay behind it.
+fn move_fifo(sqs: &Sqs, task: &Task, source: &QueueRec, batch: usize) -> Option<(i64, i64)> {
+    let received = crate::fifo::claim(sqs, source, batch, MOVE_LEASE_MS).ok()?;
+    let n = received.len() as i64;
+    let mut moved = 0;
+    let mut stuck: Vec<String> = Vec::new();
+    for (r, m) in received {
+        if stuck.contains(&r.group_name) || !move_fifo_one(sqs, task, source, &r, m) {
+            // Visible again at once, group and all, in its place.
+            let _ = crate::fifo::change_visibility(sqs, source, &r, 0);
+            stuck.push(r.group_name.clone());
+            continue;
+        }
+        moved += 1;
+    }
+    Some((n, moved))
+}
+
+fn move_fifo_one(
+    sqs: &Sqs,
+    task: &Task,
+    source: &QueueRec,
+    r: &crate::fifo::Received,
+    m: Message,
+) -> bool {
+    let dest_arn = task.destination.clone().or_else(|| m.dlq_source.clone());
+    let dest = dest_arn
+        .and_then(|a| sqs.queue_by_arn(&a).ok().flatten())
+        .filter(QueueRec::is_fifo);
+    let Some(dest) = dest else {
+        tracing::warn!(queue = %source.name, group = %r.group_name, "no FIFO destination for a redriven message");
+        return false;
+    };
+    // A redriven message is a new message: new id and sequence number, its retention from
+    // now (Developer Guide); its group and deduplication id stay.
+    let mut out = m;
+    out.id = uuid::Uuid::new_v4().to_string();
+    out.seq = None;
+    out.dlq_source = None;
+    let now = sqs.state.clock_ms().unwrap_or(0);
+    out.sent_ms = now;
+    if let Err(e) = crate::fifo::send(sqs, &dest, &mut out, now) {
+        tracing::warn!("moving a message to {}: {}", dest.name, e.message);
+        return false;
+    }
+    sqs.notify(&dest.lease_queue());
+    crate::fifo::remove(sqs, source, r, &[]).unwrap_or(false)
 }
 
 /// Moves one message; whether it moved.

@@ -131,6 +131,7 @@ pub async fn receive(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<V
         let messages = take(sqs, &q, &asked)?;
         let now = tokio::time::Instant::now();
         if !messages.is_empty() || now >= deadline {
+            sqs.counters.received(&q, messages.len());
             let mut out = Map::new();
             if !messages.is_empty() {
                 out.insert("Messages".into(), Value::Array(messages));
@@ -218,6 +219,10 @@ fn take_fifo(sqs: &Sqs, q: &QueueRec, asked: &Asked) -> Result<Vec<Value>, AwsEr
             let mut moved = m.clone();
             moved.id = uuid::Uuid::new_v4().to_string();
             moved.seq = None;
+            // "The original message's deduplication ID will be replaced with the original
+            // message's ID", so that two messages sharing a deduplication id both land
+            // (Developer Guide, configuring a dead-letter queue redrive).
+            moved.dedup = Some(m.id.clone());
             // At least once: stored in the dead-letter queue, then removed here.
             fifo::send(sqs, &dlq, &mut moved, now)?;
             fifo::remove(sqs, q, &r, &[])?;
@@ -363,7 +368,15 @@ fn render(receipt: &str, attempt: u32, m: &Message, asked: &Asked, first_ms: i64
 /// message was deleted, or received again since) deletes nothing and is not an error, as AWS
 /// answers it.
 fn delete_one(sqs: &Sqs, q: &QueueRec, handle: &str) -> Result<(), AwsError> {
-    match handle_of(q, handle)? {
+    // Every deletion with a valid handle counts, repeated ones included (AWS's definition of
+    // NumberOfMessagesDeleted).
+    let counted = |r: Result<(), AwsError>| {
+        if r.is_ok() {
+            sqs.counters.deleted(q);
+        }
+        r
+    };
+    counted(match handle_of(q, handle)? {
         Handle::Standard(claim) => match sqs
             .state
             .complete(&claim, &[delete_first_receive(&claim.id)])
@@ -372,7 +385,7 @@ fn delete_one(sqs: &Sqs, q: &QueueRec, handle: &str) -> Result<(), AwsError> {
             Err(e) => Err(e.into()),
         },
         Handle::Fifo(r) => fifo::remove(sqs, q, &r, &[]).map(|_| ()),
-    }
+    })
 }
 
 pub fn delete(sqs: &Sqs, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
