@@ -110,6 +110,15 @@ bench-dynamodb: build venv
 		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
 	PATH=$(VENV)/bin:$$PATH MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/dynamodb.py
 
+# CloudWatch against moto and MiniStack: PutMetricData of 1M points in requests of 1000, then
+# GetMetricData over all of them (1-minute Sum, Average, p99), latency and server CPU.
+.PHONY: bench-cloudwatch
+bench-cloudwatch: build venv
+	@test -x $(HOME)/.cache/basalt/peers/ministack/bin/ministack || \
+		{ python3 -m venv $(HOME)/.cache/basalt/peers/ministack && \
+		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
+	PATH=$(VENV)/bin:$$PATH MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/cloudwatch.py
+
 # Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
 # FilterLogEvents over 1M events.
 bench-lambda: build venv runtimes
