@@ -12,7 +12,7 @@ use crate::model::{
 use crate::search;
 use crate::stats;
 use basalt_core::AwsError;
-use basalt_store::metrics::{INDEX_TABLE, SeriesRecord, StoredPoint, index_prefix};
+use basalt_store::metrics::{INDEX_TABLE, SeriesRecord, index_prefix};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -248,27 +248,51 @@ struct DataEnv<'a> {
     period: i64,
     memo: HashMap<String, Val>,
     active: HashSet<String>,
+    /// Periods already aggregated, by metric, dimensions, unit and period.
+    buckets: HashMap<BucketKey, BTreeMap<i64, stats::Bucket>>,
 }
+
+type BucketKey = (String, String, BTreeMap<String, String>, Option<String>, i64);
 
 impl DataEnv<'_> {
     fn metric_series(&mut self, q: &Query, m: &MetricQuery) -> Result<Series, String> {
-        let points = self
-            .cw
-            .metrics
-            .points_between(
-                self.account,
-                self.region,
-                &m.namespace,
-                &m.metric,
-                self.start,
-                self.end,
-            )
-            .map_err(|e| e.to_string())?;
         Ok(Series {
             label: q.label.clone().unwrap_or_else(|| m.metric.clone()),
             period: m.period,
-            points: stat_series(&points, m, self.start, self.end),
+            points: self.stat_series(m)?,
         })
+    }
+
+    fn scope<'s>(&'s self, namespace: &'s str, metric: &'s str, period: i64) -> stats::Scope<'s> {
+        stats::Scope {
+            metrics: &self.cw.metrics,
+            account: self.account,
+            region: self.region,
+            namespace,
+            metric,
+            start_ms: self.start,
+            end_ms: self.end,
+            period_ms: period * 1000,
+        }
+    }
+
+    /// The values of statistic `m.stat` per period. Queries of one metric that differ only in
+    /// their statistic (Sum, Average and p99 side by side) share one read of its points.
+    fn stat_series(&mut self, m: &MetricQuery) -> Result<BTreeMap<i64, f64>, String> {
+        let key = (
+            m.namespace.clone(),
+            m.metric.clone(),
+            m.dims.clone(),
+            m.unit.clone(),
+            m.period,
+        );
+        if !self.buckets.contains_key(&key) {
+            let scope = self.scope(&m.namespace, &m.metric, m.period);
+            let buckets = stats::aggregate_merged(&scope, &m.dims, m.unit.as_deref())
+                .map_err(|e| e.to_string())?;
+            self.buckets.insert(key.clone(), buckets);
+        }
+        Ok(values_of(&self.buckets[&key], &m.stat))
     }
 
     fn value(&mut self, id: &str) -> Result<Val, String> {
@@ -340,39 +364,19 @@ impl Env for DataEnv<'_> {
         let found = self.find(&query)?;
         let period = period.unwrap_or(self.period);
         let mut out = Vec::with_capacity(found.len());
-        // One read per metric name serves every dimension set of it that matched.
-        let mut points: Option<((String, String), Vec<StoredPoint>)> = None;
-        for rec in found {
-            let key = (rec.namespace.clone(), rec.metric.clone());
-            if points.as_ref().is_none_or(|(k, _)| *k != key) {
-                let read = self
-                    .cw
-                    .metrics
-                    .points_between(
-                        self.account,
-                        self.region,
-                        &rec.namespace,
-                        &rec.metric,
-                        self.start,
-                        self.end,
-                    )
-                    .map_err(|e| e.to_string())?;
-                points = Some((key, read));
+        // One read per metric serves every dimension set of it that matched (the index
+        // lists a metric's sets side by side).
+        for group in found.chunk_by(|a, b| (&a.namespace, &a.metric) == (&b.namespace, &b.metric)) {
+            let sets: Vec<&BTreeMap<String, String>> = group.iter().map(|r| &r.dimensions).collect();
+            let scope = self.scope(&group[0].namespace, &group[0].metric, period);
+            let buckets = stats::aggregate_each(&scope, &sets).map_err(|e| e.to_string())?;
+            for (rec, b) in group.iter().zip(buckets) {
+                out.push(Series {
+                    label: search_label(rec),
+                    period,
+                    points: values_of(&b, stat),
+                });
             }
-            let read = points.as_ref().map_or(&[][..], |(_, p)| p.as_slice());
-            let m = MetricQuery {
-                namespace: rec.namespace.clone(),
-                metric: rec.metric.clone(),
-                dims: rec.dimensions.clone(),
-                period,
-                stat: stat.to_owned(),
-                unit: None,
-            };
-            out.push(Series {
-                label: search_label(&rec),
-                period,
-                points: stat_series(read, &m, self.start, self.end),
-            });
         }
         Ok(out)
     }
@@ -385,24 +389,11 @@ fn search_label(rec: &SeriesRecord) -> String {
     parts.join(" ")
 }
 
-/// The values of statistic `m.stat` per period from `points`.
-fn stat_series(
-    points: &[StoredPoint],
-    m: &MetricQuery,
-    start: i64,
-    end: i64,
-) -> BTreeMap<i64, f64> {
-    let buckets = stats::aggregate_merged(
-        points,
-        &m.dims,
-        m.unit.as_deref(),
-        start,
-        end,
-        m.period * 1000,
-    );
+/// The finite values of statistic `stat` per period.
+fn values_of(buckets: &BTreeMap<i64, stats::Bucket>, stat: &str) -> BTreeMap<i64, f64> {
     buckets
         .iter()
-        .filter_map(|(t, b)| b.stat(&m.stat).filter(|v| v.is_finite()).map(|v| (*t, v)))
+        .filter_map(|(t, b)| b.stat(stat).filter(|v| v.is_finite()).map(|v| (*t, v)))
         .collect()
 }
 
@@ -488,6 +479,7 @@ fn evaluate(
         period,
         memo: HashMap::new(),
         active: HashSet::new(),
+        buckets: HashMap::new(),
     };
     let mut out = Vec::new();
     for q in queries.iter().filter(|q| q.return_data) {

@@ -167,15 +167,18 @@ fn metric_periods(
     )?;
     let unit = rec.get("Unit").and_then(Value::as_str);
     let start = now - n * period * 1000;
-    let points = cw.metrics.points_between(
+    let (namespace, metric) = (cfg("Namespace"), cfg("MetricName"));
+    let scope = stats::Scope {
+        metrics: &cw.metrics,
         account,
         region,
-        &cfg("Namespace"),
-        &cfg("MetricName"),
-        start,
-        now,
-    )?;
-    let buckets = stats::aggregate_merged(&points, &dims, unit, start, now, period * 1000);
+        namespace: &namespace,
+        metric: &metric,
+        start_ms: start,
+        end_ms: now,
+        period_ms: period * 1000,
+    };
+    let buckets = stats::aggregate_merged(&scope, &dims, unit)?;
     let periods = (0..n)
         .map(|k| {
             let t = start + k * period * 1000;

@@ -324,10 +324,17 @@ pub(crate) fn get_metric_statistics(
             thousands(requested)
         )));
     }
-    let points =
-        cw.metrics
-            .points_between(&ctx.account_id, &ctx.region, namespace, metric, start, end)?;
-    let buckets = stats::aggregate(&points, &dims, unit, start, end, period_ms);
+    let scope = stats::Scope {
+        metrics: &cw.metrics,
+        account: &ctx.account_id,
+        region: &ctx.region,
+        namespace,
+        metric,
+        start_ms: start,
+        end_ms: end,
+        period_ms,
+    };
+    let buckets = stats::aggregate(&scope, &dims, unit)?;
     let datapoints: Vec<Value> = buckets
         .iter()
         .map(|((t, _), b)| datapoint(*t, b, &statistics, &extended))

@@ -4,8 +4,9 @@
 //! winsorized mean `wm`, percentile rank `PR(a:b)`, `IQM`), computed from the stored values
 //! themselves (no sketch), so they are exact.
 
-use basalt_store::metrics::StoredPoint;
-use std::collections::BTreeMap;
+use basalt_store::StoreError;
+use basalt_store::metrics::{Metrics, PointRef, dims_key};
+use std::collections::{BTreeMap, HashMap};
 
 /// The values of one period.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +36,7 @@ impl Bucket {
         }
     }
 
-    fn add(&mut self, p: &StoredPoint) {
+    fn add(&mut self, p: &PointRef<'_>) {
         if let Some(s) = p.stats {
             self.count += s.sample_count;
             self.sum += s.sum;
@@ -47,7 +48,7 @@ impl Bucket {
                 self.exact = false;
             }
         } else if let Some(vs) = &p.values {
-            for &(v, c) in vs {
+            for (v, c) in vs.iter() {
                 self.count += c;
                 self.sum += v * c;
                 self.min = self.min.min(v);
@@ -55,7 +56,7 @@ impl Bucket {
                 self.values.push((v, c));
             }
         } else {
-            let v = p.point.value;
+            let v = p.value;
             self.count += 1.0;
             self.sum += v;
             self.min = self.min.min(v);
@@ -95,58 +96,95 @@ impl Bucket {
     }
 }
 
-/// The points of `series` that match `dims` exactly (and `unit` when given), in periods of
-/// `period_ms` starting at `start_ms`, keyed by period start and unit.
+/// The points one aggregation reads: a metric, over `[start_ms, end_ms)`, in periods of
+/// `period_ms` starting at `start_ms`.
+pub(crate) struct Scope<'a> {
+    pub metrics: &'a Metrics,
+    pub account: &'a str,
+    pub region: &'a str,
+    pub namespace: &'a str,
+    pub metric: &'a str,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub period_ms: i64,
+}
+
+impl Scope<'_> {
+    fn period_of(&self, t: i64) -> i64 {
+        self.start_ms + (t - self.start_ms) / self.period_ms * self.period_ms
+    }
+
+    fn each(&self, f: impl FnMut(&PointRef<'_>)) -> Result<(), StoreError> {
+        self.metrics.for_each_between(
+            self.account,
+            self.region,
+            self.namespace,
+            self.metric,
+            self.start_ms,
+            self.end_ms,
+            f,
+        )
+    }
+}
+
+/// The points that match `dims` exactly (and `unit` when given), by period start and unit
+/// (GetMetricStatistics).
 pub(crate) fn aggregate(
-    points: &[StoredPoint],
+    scope: &Scope<'_>,
     dims: &BTreeMap<String, String>,
     unit: Option<&str>,
-    start_ms: i64,
-    end_ms: i64,
-    period_ms: i64,
-) -> BTreeMap<(i64, String), Bucket> {
+) -> Result<BTreeMap<(i64, String), Bucket>, StoreError> {
     let mut out: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
-    for p in points {
-        let t = p.point.timestamp_ms;
-        if t < start_ms || t >= end_ms || &p.point.dimensions != dims {
-            continue;
+    scope.each(|p| {
+        if !p.dimensions.equals(dims) || unit.is_some_and(|u| u != p.unit) {
+            return;
         }
-        if unit.is_some_and(|u| u != p.point.unit) {
-            continue;
-        }
-        let bucket = start_ms + (t - start_ms) / period_ms * period_ms;
-        out.entry((bucket, p.point.unit.clone()))
-            .or_insert_with(|| Bucket::new(&p.point.unit))
+        out.entry((scope.period_of(p.timestamp_ms), p.unit.to_owned()))
+            .or_insert_with(|| Bucket::new(p.unit))
             .add(p);
-    }
-    out
+    })?;
+    Ok(out)
 }
 
 /// Like [`aggregate`], with every unit of a period merged (GetMetricData and alarms, which
 /// return one series).
 pub(crate) fn aggregate_merged(
-    points: &[StoredPoint],
+    scope: &Scope<'_>,
     dims: &BTreeMap<String, String>,
     unit: Option<&str>,
-    start_ms: i64,
-    end_ms: i64,
-    period_ms: i64,
-) -> BTreeMap<i64, Bucket> {
+) -> Result<BTreeMap<i64, Bucket>, StoreError> {
     let mut out: BTreeMap<i64, Bucket> = BTreeMap::new();
-    for p in points {
-        let t = p.point.timestamp_ms;
-        if t < start_ms || t >= end_ms || &p.point.dimensions != dims {
-            continue;
+    scope.each(|p| {
+        if !p.dimensions.equals(dims) || unit.is_some_and(|u| u != p.unit) {
+            return;
         }
-        if unit.is_some_and(|u| u != p.point.unit) {
-            continue;
-        }
-        let bucket = start_ms + (t - start_ms) / period_ms * period_ms;
-        out.entry(bucket)
-            .or_insert_with(|| Bucket::new(&p.point.unit))
+        out.entry(scope.period_of(p.timestamp_ms))
+            .or_insert_with(|| Bucket::new(p.unit))
             .add(p);
-    }
-    out
+    })?;
+    Ok(out)
+}
+
+/// [`aggregate_merged`] for several dimension sets of one metric in one read (SEARCH).
+pub(crate) fn aggregate_each(
+    scope: &Scope<'_>,
+    sets: &[&BTreeMap<String, String>],
+) -> Result<Vec<BTreeMap<i64, Bucket>>, StoreError> {
+    let index: HashMap<Vec<u8>, usize> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (dims_key(d), i))
+        .collect();
+    let mut out: Vec<BTreeMap<i64, Bucket>> = vec![BTreeMap::new(); sets.len()];
+    scope.each(|p| {
+        if let Some(&i) = index.get(&*p.dimensions.key()) {
+            out[i]
+                .entry(scope.period_of(p.timestamp_ms))
+                .or_insert_with(|| Bucket::new(p.unit))
+                .add(p);
+        }
+    })?;
+    Ok(out)
 }
 
 /// Whether `name` is one of the five basic statistics.
