@@ -377,9 +377,8 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
                 used += 1;
                 match v {
                     Value::String(s) => out.push_str(s),
-                    Value::Array(_) | Value::Object(_) => {
-                        return Err("States.Format: arguments must be strings, numbers, booleans or null".into());
-                    }
+                    // Arrays and objects are interpolated as their compact JSON text (the
+                    // seed's video workflow formats `$.labels`, a list, this way).
                     other => out.push_str(&other.to_string()),
                 }
             }
