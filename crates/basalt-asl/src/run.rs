@@ -78,6 +78,9 @@ pub enum Status {
 }
 
 pub(crate) const EXECUTION_TIMEOUT: &str = "execution-timeout";
+/// A Standard execution's history quota; past it the execution fails (this also ends a
+/// loop of Pass/Choice states that never waits).
+pub const MAX_HISTORY_EVENTS: u64 = 25_000;
 /// 256 KiB: the largest input or output a state may pass on.
 pub(crate) const PAYLOAD_LIMIT: usize = 262_144;
 
@@ -99,6 +102,12 @@ pub struct Run {
     pub(crate) error: Option<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) test: Option<crate::test_state::Trace>,
+    #[serde(default = "default_limit")]
+    pub(crate) max_history: Option<u64>,
+}
+
+fn default_limit() -> Option<u64> {
+    Some(MAX_HISTORY_EVENTS)
 }
 
 /// One thread of control: the main flow, a Parallel branch or a Map iteration.
@@ -172,15 +181,15 @@ pub(crate) struct Out {
 impl Run {
     /// ExecutionStarted and the first states, up to the first effect that must wait.
     pub fn start(def: &Definition, input: Value, ctx: Context, now_ms: i64) -> (Run, Step) {
-        Self::start_inner(def, input, ctx, now_ms, false)
+        Self::start_inner(def, input, ctx, now_ms, false, default_limit())
     }
 
     /// A TestState run: it stops at the first transition, and records inspection data.
     pub(crate) fn start_test(def: &Definition, input: Value, ctx: Context, now_ms: i64) -> (Run, Step) {
-        Self::start_inner(def, input, ctx, now_ms, true)
+        Self::start_inner(def, input, ctx, now_ms, true, default_limit())
     }
 
-    fn start_inner(def: &Definition, input: Value, ctx: Context, now_ms: i64, test: bool) -> (Run, Step) {
+    fn start_inner(def: &Definition, input: Value, ctx: Context, now_ms: i64, test: bool, limit: Option<u64>) -> (Run, Step) {
         let seed = crate::rng::seed_of(&ctx.execution_id);
         let mut run = Run {
             ctx,
@@ -197,6 +206,7 @@ impl Run {
             output: None,
             error: None,
             test: test.then(Default::default),
+            max_history: limit,
         };
         let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
         let mut details = data("input", &input);
@@ -271,6 +281,17 @@ impl Run {
             self.end(&mut o, Status::Aborted, Some(Value::Object(d)), Some((error.unwrap_or_default(), cause.unwrap_or_default())));
         }
         o.step
+    }
+
+    /// The history quota ([`MAX_HISTORY_EVENTS`] unless changed); `None` lifts it (EXPRESS
+    /// executions have none), and then a machine that loops without waiting never returns.
+    pub fn set_max_history_events(&mut self, limit: Option<u64>) {
+        self.max_history = limit;
+    }
+
+    /// Start with a given history quota (see [`Run::set_max_history_events`]).
+    pub fn start_with_limit(def: &Definition, input: Value, ctx: Context, now_ms: i64, limit: Option<u64>) -> (Run, Step) {
+        Self::start_inner(def, input, ctx, now_ms, false, limit)
     }
 
     pub fn is_done(&self) -> bool {
@@ -359,6 +380,11 @@ impl Run {
     fn drive(&mut self, def: &Definition, o: &mut Out) {
         while let Some(fid) = o.queue.pop_front() {
             if self.status != Status::Running {
+                break;
+            }
+            if self.max_history.is_some_and(|m| self.next_event > m) {
+                let cause = format!("The execution reached the maximum number of history events ({}).", self.next_event - 1);
+                self.end(o, Status::Failed, None, Some(("States.Runtime".into(), cause)));
                 break;
             }
             let Some(f) = self.frames.get(&fid) else { continue };

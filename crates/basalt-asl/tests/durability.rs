@@ -1,0 +1,158 @@
+//! Crash and restart: the Run survives a serde round trip after every step, a step replayed
+//! from the persisted Run repeats itself exactly, and a redelivered event is ignored (no
+//! recorded task runs twice).
+
+use basalt_asl::{Context, Definition, Effect, Event, HistoryEvent, Run, parse};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+
+fn ctx() -> Context {
+    Context {
+        execution_id: "arn:aws:states:us-east-1:123456789012:execution:M:e".into(),
+        execution_name: "e".into(),
+        start_time: "2024-05-01T10:00:00.000Z".into(),
+        role_arn: "arn:aws:iam::123456789012:role/R".into(),
+        state_machine_id: "arn:aws:states:us-east-1:123456789012:stateMachine:M".into(),
+        state_machine_name: "M".into(),
+        redrive_count: 0,
+    }
+}
+
+const MACHINE: &str = r#"{
+  "StartAt": "Prepare",
+  "States": {
+    "Prepare": {"Type": "Pass", "Parameters": {"id.$": "States.UUID()", "items.$": "$.items"}, "Next": "Poll"},
+    "Poll": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"n.$": "States.ArrayLength($.items)"},
+             "ResultSelector": {"status.$": "$.status"}, "ResultPath": "$.job",
+             "Retry": [{"ErrorEquals": ["Throttled"], "IntervalSeconds": 2, "JitterStrategy": "FULL"}], "Next": "Done?"},
+    "Done?": {"Type": "Choice", "Choices": [{"Variable": "$.job.status", "StringEquals": "DONE", "Next": "Fan"}], "Default": "Wait"},
+    "Wait": {"Type": "Wait", "Seconds": 5, "Next": "Poll"},
+    "Fan": {"Type": "Parallel", "ResultPath": "$.fan", "Next": "Each", "Branches": [
+      {"StartAt": "B1", "States": {"B1": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Parameters": {"TableName": "t", "Item": {"id": {"S.$": "$.id"}}}, "End": true}}},
+      {"StartAt": "B2", "States": {"B2": {"Type": "Wait", "Seconds": 1, "End": true}}}]},
+    "Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "ResultPath": "$.each", "End": true,
+             "ItemProcessor": {"StartAt": "Work", "States": {"Work": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:w", "End": true}}}}
+  }
+}"#;
+
+/// The host: performs effects from a queue and fires timers in time order.
+struct Host {
+    queue: VecDeque<Effect>,
+    timers: Vec<(i64, String)>,
+    now: i64,
+    polls: u32,
+    throttled: bool,
+    performed: Vec<String>,
+}
+
+impl Host {
+    fn next_event(&mut self) -> Option<Event> {
+        while let Some(e) = self.queue.pop_front() {
+            match e {
+                Effect::Task { task, state, parameters, .. } => {
+                    self.performed.push(task.clone());
+                    let output = match state.as_str() {
+                        "Poll" if !self.throttled => {
+                            self.throttled = true;
+                            return Some(Event::TaskFailed { task, error: "Throttled".into(), cause: "slow down".into() });
+                        }
+                        "Poll" => {
+                            self.polls += 1;
+                            json!({"status": if self.polls >= 3 { "DONE" } else { "RUNNING" }})
+                        }
+                        _ => json!({"echo": parameters}),
+                    };
+                    return Some(Event::TaskSucceeded { task, output });
+                }
+                Effect::Timer { timer, at_ms } => self.timers.push((at_ms, timer)),
+                Effect::CancelTimer { timer } => self.timers.retain(|(_, t)| *t != timer),
+                _ => {}
+            }
+        }
+        if self.timers.is_empty() {
+            return None;
+        }
+        self.timers.sort();
+        let (at, timer) = self.timers.remove(0);
+        self.now = self.now.max(at);
+        Some(Event::TimerFired { timer })
+    }
+}
+
+fn drive(def: &Definition, crash_every_step: bool) -> (Value, Vec<HistoryEvent>, Vec<String>) {
+    let (mut run, step) = Run::start(def, json!({"items": [1, 2, 3]}), ctx(), 1_000);
+    let mut history = step.history;
+    let mut host = Host { queue: step.effects.into(), timers: Vec::new(), now: 1_000, polls: 0, throttled: false, performed: Vec::new() };
+    while !run.is_done() {
+        if crash_every_step {
+            let saved = serde_json::to_string(&run).unwrap();
+            run = serde_json::from_str(&saved).unwrap();
+        }
+        let event = host.next_event().expect("the run waits on something");
+        let step = run.handle(def, event, host.now);
+        history.extend(step.history);
+        host.queue.extend(step.effects);
+    }
+    (run.output().cloned().unwrap_or(Value::Null), history, host.performed)
+}
+
+#[test]
+fn a_run_restored_after_every_step_ends_the_same() {
+    let def = parse(MACHINE).unwrap();
+    let (out, history, performed) = drive(&def, false);
+    assert_eq!(out["job"], json!({"status": "DONE"}));
+    assert_eq!(out["each"], json!([{"echo": 1}, {"echo": 2}, {"echo": 3}]));
+    let (out2, history2, performed2) = drive(&def, true);
+    assert_eq!(out, out2);
+    assert_eq!(history, history2);
+    assert_eq!(performed, performed2);
+    // Ids are dense and every event links to an earlier one.
+    for (i, h) in history.iter().enumerate() {
+        assert_eq!(h.id, i as u64 + 1);
+        assert!(h.previous_event_id < h.id);
+    }
+}
+
+#[test]
+fn a_replayed_step_repeats_itself_and_a_redelivered_event_is_ignored() {
+    let def = parse(MACHINE).unwrap();
+    let (run, step) = Run::start(&def, json!({"items": [1]}), ctx(), 0);
+    let Effect::Task { task, .. } = &step.effects[0] else { panic!("{:?}", step.effects) };
+    let saved = serde_json::to_string(&run).unwrap();
+    let ok = Event::TaskSucceeded { task: task.clone(), output: json!({"status": "DONE"}) };
+    // The same persisted Run and event give the same effects and history (random ids too).
+    let mut a: Run = serde_json::from_str(&saved).unwrap();
+    let mut b: Run = serde_json::from_str(&saved).unwrap();
+    let sa = a.handle(&def, ok.clone(), 10);
+    let sb = b.handle(&def, ok.clone(), 10);
+    assert_eq!(sa.effects, sb.effects);
+    assert_eq!(sa.history, sb.history);
+    assert!(!sa.effects.is_empty());
+    // At-least-once delivery: the same result again changes nothing.
+    let again = a.handle(&def, ok, 11);
+    assert!(again.effects.is_empty() && again.history.is_empty());
+    assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+}
+
+#[test]
+fn stop_aborts_and_cancels_what_is_outstanding() {
+    let def = parse(MACHINE).unwrap();
+    let (mut run, step) = Run::start(&def, json!({"items": []}), ctx(), 0);
+    let Effect::Task { task, .. } = &step.effects[0] else { panic!() };
+    let s = run.stop(&def, Some("Cancelled".into()), Some("by user".into()), 5);
+    assert_eq!(s.effects, vec![Effect::CancelTask { task: task.clone() }]);
+    assert_eq!(s.history.last().unwrap().kind, "ExecutionAborted");
+    assert!(run.is_done());
+    assert_eq!(run.status(), basalt_asl::Status::Aborted);
+    assert!(run.handle(&def, Event::TaskSucceeded { task: task.clone(), output: json!(1) }, 6).history.is_empty());
+}
+
+#[test]
+fn wait_timer_is_due_when_the_state_says() {
+    let def = parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2024-05-01T10:00:30Z", "End": true}}}"#).unwrap();
+    let (_, step) = Run::start(&def, json!({}), ctx(), 1_714_557_600_000);
+    assert!(matches!(&step.effects[0], Effect::Timer { at_ms, .. } if *at_ms == 1_714_557_630_000));
+    let def = parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}"#).unwrap();
+    let (_, step) = Run::start(&def, json!({}), ctx(), 1_000);
+    assert!(matches!(&step.effects[0], Effect::Timer { at_ms: 8_000, .. }));
+}
