@@ -293,7 +293,8 @@ pub(crate) fn claim(
             break;
         };
         if !seen.insert(group.id.clone()) {
-            skipped.push(group);
+            // Out of the way of the next claim, so that the other groups get their turn.
+            let _ = sqs.state.release(&group, now + RECHECK_MS);
             continue;
         }
         let gq = group_queue(&q.id, &group.id);
