@@ -69,6 +69,12 @@ def main() -> int:
                             "tests/compat/test_dynamodb_transactions.py"], cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat DynamoDB through the cluster")
+        # Step Functions: executions stepped, timers fired and tasks run on the leases of
+        # whichever node claims them (the kill -9 tests in test_stepfunctions_durability.py
+        # start servers of their own).
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_stepfunctions.py"], cwd=REPO, env=env)
+        if r.returncode != 0:
+            failed.append("compat Step Functions through the cluster")
         env = dict(os.environ, BASALT_ENDPOINT=cluster.nodes[1].endpoint)
         r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_s3.py", "-k",
                             "test_key_is_not_a_path"], cwd=REPO, env=env)
