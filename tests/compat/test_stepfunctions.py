@@ -537,6 +537,29 @@ def test_retry_max_attempts_zero_and_error_equals_order(sfn):
     assert output(d) == "caught"
 
 
+def test_retry_max_delay_caps_backoff(sfn):
+    # Developer Guide "Handling errors": MaxDelaySeconds caps IntervalSeconds * BackoffRate^n.
+    d = {"StartAt": "P", "States": {"P": {
+        "Type": "Parallel", "Branches": [{"StartAt": "X", "States": {"X": {"Type": "Fail", "Error": "Flaky"}}}],
+        "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "BackoffRate": 10.0, "MaxDelaySeconds": 1,
+                   "MaxAttempts": 2}], "End": True}}}
+    d = run(sfn, d, {}, timeout=20)
+    took = d["stopDate"].timestamp() - d["startDate"].timestamp()
+    assert d["status"] == "FAILED" and d["error"] == "Flaky"
+    assert 2.0 <= took < 5.0, f"retries of 1 s and (capped) 1 s took {took:.2f} s"
+
+
+def test_execution_timeout(sfn):
+    # ASL "TimeoutSeconds" at the top level: the execution fails with States.Timeout and its
+    # status is TIMED_OUT.
+    d = run(sfn, {"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": True}}},
+            {}, timeout=10)
+    assert d["status"] == "TIMED_OUT"
+    ev = history(sfn, d["executionArn"])
+    assert ev[-1]["type"] == "ExecutionTimedOut"
+    assert ev[-1]["executionTimedOutEventDetails"]["error"] == "States.Timeout"
+
+
 def test_parallel(sfn):
     # Developer Guide "Parallel state": output is an array of each branch's output, in order.
     d = {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [
@@ -578,6 +601,21 @@ def test_inline_map(sfn):
     assert "MapStateSucceeded" in ev
 
 
+def test_map_max_concurrency_bounds_parallelism(sfn):
+    # Developer Guide "Map state": MaxConcurrency 1 runs the iterations one after another; 0
+    # (the default) runs them all at once.
+    def m(conc):
+        return {"StartAt": "M", "States": {"M": {
+            "Type": "Map", "MaxConcurrency": conc, "ItemProcessor": {"StartAt": "W", "States": {
+                "W": {"Type": "Wait", "Seconds": 1, "End": True}}}, "End": True}}}
+    serial = run(sfn, m(1), [1, 2, 3], timeout=20)
+    wide = run(sfn, m(0), [1, 2, 3], timeout=20)
+    assert output(serial) == [1, 2, 3] and output(wide) == [1, 2, 3]
+    took = lambda d: d["stopDate"].timestamp() - d["startDate"].timestamp()  # noqa: E731
+    assert took(serial) >= 3.0, took(serial)
+    assert took(wide) < 2.5, took(wide)
+
+
 def test_map_iteration_failure_fails_map(sfn):
     d = {"StartAt": "M", "States": {"M": {
         "Type": "Map", "ItemProcessor": {"StartAt": "C", "States": {
@@ -589,6 +627,18 @@ def test_map_iteration_failure_fails_map(sfn):
     assert output(d)["Error"] == "Two"
     ev = types(history(sfn, d["executionArn"]))
     assert "MapIterationFailed" in ev and "MapStateFailed" in ev
+
+
+def test_jsonata_output_and_variables(sfn):
+    # Developer Guide "Transforming data with JSONata" and "Passing data between states with
+    # variables": Assign is evaluated on the state's input, Output on its result, and a
+    # variable is visible to the states after it.
+    d = {"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Assign": {"total": "{% $sum($states.input.xs) %}"},
+              "Output": {"n": "{% $count($states.input.xs) %}"}, "Next": "B"},
+        "B": {"Type": "Pass", "Output": "{% {'avg': $total / $states.input.n, 'parts': $partition([1,2,3], 2)} %}",
+              "End": True}}}
+    assert output(run(sfn, d, {"xs": [2, 4, 6]})) == {"avg": 4, "parts": [[1, 2], [3]]}
 
 
 # --- tasks -----------------------------------------------------------------------------------
