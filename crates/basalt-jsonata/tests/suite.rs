@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Cases known to pass; raise it as the implementation grows (never lower it).
-const PASS_FLOOR: usize = 1638;
+const PASS_FLOOR: usize = 1684;
 
 fn suite_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/suite")

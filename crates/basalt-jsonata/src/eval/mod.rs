@@ -424,8 +424,13 @@ fn wildcard(input: &Value) -> Value {
         other => other.clone(),
     };
     let mut results = Vec::new();
-    if let Value::Object(o) = &input {
-        for v in o.values() {
+    let values: Vec<Value> = match &input {
+        Value::Object(o) => o.values().cloned().collect(),
+        Value::Array(items, _) => items.as_ref().clone(),
+        _ => Vec::new(),
+    };
+    {
+        for v in &values {
             match v {
                 Value::Array(..) => {
                     let mut flat = Vec::new();

@@ -21,26 +21,27 @@ pub(crate) fn stringify(v: &Value, pretty: bool) -> Result<String, JsonataError>
         }
         Value::Array(items, f) if f.outer_wrapper && !items.is_empty() => {
             let mut out = String::new();
-            write_json(&items[0], pretty, 0, &mut out);
+            write_json(&items[0], pretty, 0, &mut out)?;
             Ok(out)
         }
         other => {
             let mut out = String::new();
-            write_json(other, pretty, 0, &mut out);
+            write_json(other, pretty, 0, &mut out)?;
             Ok(out)
         }
     }
 }
 
-fn number_json(n: f64) -> String {
+/// Nested non-finite numbers fail as jsonata-js's `isNumeric` check in the replacer does.
+fn number_json(n: f64) -> Result<String, JsonataError> {
     if !n.is_finite() {
-        return "null".into();
+        return Err(JsonataError::value("D1001", None, js_number_string(n)));
     }
     let n = if n.fract() == 0.0 { n } else { precision15(n) };
-    js_number_string(n)
+    Ok(js_number_string(n))
 }
 
-fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) {
+fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) -> Result<(), JsonataError> {
     let nl = |out: &mut String, level: usize| {
         if pretty {
             out.push('\n');
@@ -50,13 +51,13 @@ fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) {
     match v {
         Value::Undefined | Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&number_json(*n)),
+        Value::Number(n) => out.push_str(&number_json(*n)?),
         Value::String(s) => out.push_str(&serde_json::Value::String(s.to_string()).to_string()),
         Value::Function(_) => out.push_str("\"\""),
         Value::Array(items, _) => {
             if items.is_empty() {
                 out.push_str("[]");
-                return;
+                return Ok(());
             }
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -64,7 +65,7 @@ fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) {
                     out.push(',');
                 }
                 nl(out, indent + 1);
-                write_json(item, pretty, indent + 1, out);
+                write_json(item, pretty, indent + 1, out)?;
             }
             nl(out, indent);
             out.push(']');
@@ -73,7 +74,7 @@ fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) {
             let entries: Vec<_> = o.iter().filter(|(_, v)| !v.is_undefined()).collect();
             if entries.is_empty() {
                 out.push_str("{}");
-                return;
+                return Ok(());
             }
             out.push('{');
             for (i, (k, val)) in entries.into_iter().enumerate() {
@@ -86,12 +87,13 @@ fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) {
                 if pretty {
                     out.push(' ');
                 }
-                write_json(val, pretty, indent + 1, out);
+                write_json(val, pretty, indent + 1, out)?;
             }
             nl(out, indent);
             out.push('}');
         }
     }
+    Ok(())
 }
 
 fn str_arg(args: &[Value], i: usize) -> Option<std::rc::Rc<str>> {
