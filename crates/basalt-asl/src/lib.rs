@@ -39,10 +39,13 @@
 //! - The final status is [`Run::status`]: `Effect::Failed` ends both a failed and a timed-out
 //!   execution; a stopped one ends with no end effect (the host asked for it).
 //!
-//! JSONata: the language, fields (`Arguments`, `Output`, `Assign`, `Items`, `Condition`) and
-//! `$states` are implemented here; expressions are evaluated through [`jsonata`], which is a
-//! bridge waiting for the `basalt-jsonata` crate (until then expressions fail with
-//! `States.QueryEvaluationError`).
+//! JSONata (QueryLanguage at the top or per state): `Arguments`, `Output`, `Assign`, `Items`,
+//! `ItemSelector`, `Condition`, `{% %}` anywhere in values, `$states` (input, result,
+//! errorOutput, context) and the functions AWS adds, evaluated by `basalt-jsonata`;
+//! expressions are parsed at validation (`INVALID_JSONATA_EXPRESSION`) and fail at run time
+//! with `States.QueryEvaluationError`. Variables follow AWS's scoping: assigned after Output
+//! is evaluated, visible to later states and inside Map iterations and Parallel branches,
+//! never leaking out of them.
 
 mod choice;
 mod diag;

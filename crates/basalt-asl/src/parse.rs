@@ -396,11 +396,39 @@ impl Cx {
         }
     }
 
+    /// Compile a JSONata template, reporting every expression that does not parse.
+    fn jsonata(&mut self, v: &Value, loc: &str) -> Template {
+        let t = template::compile_jsonata(v);
+        self.check_jsonata(&t, loc);
+        t
+    }
+
+    fn check_jsonata(&mut self, t: &Template, loc: &str) {
+        match t {
+            Template::Jsonata(e) => {
+                if let Err(m) = crate::jsonata::check(e) {
+                    self.err("INVALID_JSONATA_EXPRESSION", m, loc);
+                }
+            }
+            Template::Obj(fields) => {
+                for (k, x) in fields {
+                    self.check_jsonata(x, &format!("{loc}/{k}"));
+                }
+            }
+            Template::Arr(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    self.check_jsonata(x, &format!("{loc}[{i}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn template(&mut self, o: &Map<String, Value>, key: &str, loc: &str, ql: QueryLanguage) -> Option<Template> {
         let v = o.get(key)?;
         let here = format!("{loc}/{key}");
         if ql == QueryLanguage::JSONata {
-            return Some(template::compile_jsonata(v));
+            return Some(self.jsonata(v, &here));
         }
         if matches!(key, "Parameters" | "ResultSelector" | "ItemSelector") && !v.is_object() {
             self.schema(format!("Field '{key}' must be a JSON object"), here.clone());
@@ -430,7 +458,7 @@ impl Cx {
             }
         }
         if ql == QueryLanguage::JSONata {
-            return Some(template::compile_jsonata(v));
+            return Some(self.jsonata(v, loc));
         }
         match template::compile_jsonpath(v, loc) {
             Ok(t) => Some(t),
@@ -477,7 +505,7 @@ impl Cx {
             match v {
                 Value::Number(n) if n.as_f64().is_some_and(|x| x >= min && x.fract() == 0.0) => return Some(Template::Lit(v.clone())),
                 Value::String(s) if ql == QueryLanguage::JSONata && template::jsonata_expr(s).is_some() => {
-                    return Some(template::compile_jsonata(v));
+                    return Some(self.jsonata(v, &format!("{loc}/{key}")));
                 }
                 _ => {
                     self.schema(format!("Minimum value is {}", min as i64), format!("{loc}/{key}"));
@@ -491,7 +519,7 @@ impl Cx {
     /// Error/Cause (literal or JSONata) or ErrorPath/CausePath (path or intrinsic).
     fn value_or_path(&mut self, o: &Map<String, Value>, key: &str, loc: &str, ql: QueryLanguage) -> Option<Template> {
         if let Some(v) = o.get(key) {
-            return Some(if ql == QueryLanguage::JSONata { template::compile_jsonata(v) } else { Template::Lit(v.clone()) });
+            return Some(if ql == QueryLanguage::JSONata { self.jsonata(v, &format!("{loc}/{key}")) } else { Template::Lit(v.clone()) });
         }
         let pkey = format!("{key}Path");
         let v = o.get(&pkey)?;
@@ -603,7 +631,7 @@ impl Cx {
                     }
                 };
                 let result_path = self.path_field(co, "ResultPath", &cloc, false);
-                let output = if ql == QueryLanguage::JSONata { co.get("Output").map(template::compile_jsonata) } else { None };
+                let output = if ql == QueryLanguage::JSONata { co.get("Output").map(|v| self.jsonata(v, &format!("{cloc}/Output"))) } else { None };
                 let assign = self.assign(co.get("Assign"), &format!("{cloc}/Assign"), ql);
                 catch.push(Catcher { errors, next, result_path, output, assign });
             }
@@ -655,7 +683,7 @@ impl Cx {
                         self.schema("The QueryLanguage is set to 'JSONPath', but field 'Condition' is only supported for the 'JSONata' QueryLanguage", cloc.clone());
                     }
                     let rule = if ql == QueryLanguage::JSONata {
-                        choice::Rule::Condition(co.get("Condition").map(template::compile_jsonata).unwrap_or(Template::Lit(Value::Bool(false))))
+                        choice::Rule::Condition(co.get("Condition").map(|v| self.jsonata(v, &format!("{cloc}/Condition"))).unwrap_or(Template::Lit(Value::Bool(false))))
                     } else {
                         match choice::parse_rule(co, &cloc) {
                             Ok(r) => r,
@@ -665,7 +693,7 @@ impl Cx {
                             }
                         }
                     };
-                    let output = if ql == QueryLanguage::JSONata { co.get("Output").map(template::compile_jsonata) } else { None };
+                    let output = if ql == QueryLanguage::JSONata { co.get("Output").map(|v| self.jsonata(v, &format!("{cloc}/Output"))) } else { None };
                     let assign = self.assign(co.get("Assign"), &format!("{cloc}/Assign"), ql);
                     choices.push(ChoiceBranch { rule, next: next.to_string(), output, assign });
                 }
@@ -713,7 +741,7 @@ impl Cx {
 
     fn map_spec(&mut self, o: &Map<String, Value>, loc: &str, ql: QueryLanguage, processor: usize, distributed: bool) -> MapSpec {
         let items_path = self.path_field(o, "ItemsPath", loc, true);
-        let items = o.get("Items").map(template::compile_jsonata);
+        let items = o.get("Items").map(|v| self.jsonata(v, &format!("{loc}/Items")));
         if o.contains_key("ItemSelector") && o.contains_key("Parameters") {
             self.schema("There should only be one of the following fields: [ItemSelector, Parameters]", loc);
         }
@@ -726,7 +754,7 @@ impl Cx {
                 None
             }
             Some(v @ Value::Number(_)) => Some(Template::Lit(v.clone())),
-            Some(v) if ql == QueryLanguage::JSONata => Some(template::compile_jsonata(v)),
+            Some(v) if ql == QueryLanguage::JSONata => Some(self.jsonata(v, &format!("{loc}/ToleratedFailurePercentage"))),
             Some(_) => {
                 self.schema("Minimum value is 0.0", format!("{loc}/ToleratedFailurePercentage"));
                 None
