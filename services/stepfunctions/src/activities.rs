@@ -139,11 +139,31 @@ pub async fn get_task(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
     }
 }
 
+/// Whether `token` has the form of a token this service hands out: a callback token from the
+/// interpreter (`AQ` and 48 hex digits) or an activity token (an execution ARN and task name).
+/// AWS answers InvalidToken for anything else, and TaskDoesNotExist for a real token whose
+/// task is gone.
+fn well_formed(token: &str) -> bool {
+    use base64::Engine;
+    let callback = token.len() == 50
+        && token.starts_with("AQ")
+        && token[2..].bytes().all(|b| b.is_ascii_hexdigit());
+    let activity = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .is_some_and(|s| s.starts_with("arn:") && s.contains('#'));
+    callback || activity
+}
+
 fn token_rec(sf: &StepFunctions, input: &Value) -> Result<(String, TokenRec), AwsError> {
     let token = required(input, "taskToken")?;
-    let (rec, _) = sf
-        .load::<TokenRec>(TOKENS, token)?
-        .ok_or_else(|| error("TaskDoesNotExist", "Task Does Not Exist"))?;
+    let Some((rec, _)) = sf.load::<TokenRec>(TOKENS, token)? else {
+        if !well_formed(token) {
+            return Err(error("InvalidToken", "Invalid Token: 'Invalid token'"));
+        }
+        return Err(error("TaskDoesNotExist", "Task Does Not Exist"));
+    };
     // A task whose execution ended no longer exists.
     let e = crate::executions::load(sf, &rec.execution)
         .map_err(|_| error("TaskDoesNotExist", "Task Does Not Exist"))?;
@@ -200,4 +220,19 @@ pub fn send_heartbeat(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
         )?;
     }
     Ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn tokens_of_both_kinds_are_well_formed_and_others_are_not() {
+        assert!(well_formed(&format!("AQ{}", "0a".repeat(24))));
+        let activity = crate::driver::activity_token("arn:aws:states:us-east-1:1:execution:m:e", "t");
+        assert!(well_formed(&activity));
+        assert!(!well_formed("garbage"));
+        assert!(!well_formed(&format!("AQ{}", "zz".repeat(24))));
+        assert!(!well_formed(""));
+    }
 }

@@ -134,6 +134,7 @@ pub fn step_ops(
         redrive_count: e.redrive_count,
     };
     let input: Value = serde_json::from_str(&e.input).unwrap_or(Value::Null);
+    let starting = e.run.is_none() && matches!(change, Change::Start);
     let (run, step) = match (e.run.take(), change) {
         (None, Change::Start) => Run::start(&def, input, ctx, now),
         (Some(_), Change::Start) => return Ok(None),
@@ -275,6 +276,12 @@ pub fn step_ops(
             woken.events = true;
         }
     }
+    if starting {
+        ops.extend(status_change(sf, &e, "RUNNING", now));
+    } else if run.is_done() {
+        let status = e.status.clone();
+        ops.extend(status_change(sf, &e, &status, now));
+    }
     e.run = Some(run);
     ops.push(WriteOp::Put {
         table: EXECUTIONS.into(),
@@ -282,6 +289,72 @@ pub fn step_ops(
         value: serde_json::to_vec(&e).unwrap_or_default(),
     });
     Ok(Some((ops, woken)))
+}
+
+/// The `Step Functions Execution Status Change` event for the default bus (committed with the
+/// step, so EventBridge gets it once) and the `AWS/States` points of a start or an end.
+fn status_change(sf: &StepFunctions, e: &ExecutionRec, status: &str, now: i64) -> Vec<WriteOp> {
+    let mut detail = json!({
+        "executionArn": e.arn,
+        "stateMachineArn": e.machine_arn,
+        "name": e.name,
+        "status": status,
+        "startDate": e.start_ms,
+        "stopDate": e.stop_ms,
+        "input": e.input,
+        "inputDetails": {"included": true},
+        "output": e.output,
+        "outputDetails": e.output.as_ref().map(|_| json!({"included": true})),
+        "error": e.error,
+        "cause": e.cause,
+    });
+    if let Some(v) = &e.version_arn {
+        detail["stateMachineVersionArn"] = v.clone().into();
+    }
+    if let Some(a) = &e.alias_arn {
+        detail["stateMachineAliasArn"] = a.clone().into();
+    }
+    let event = basalt_core::events::envelope(
+        "aws.states",
+        "Step Functions Execution Status Change",
+        &e.account,
+        &e.region,
+        vec![e.arn.clone()],
+        detail,
+    );
+    let mut ops = vec![WriteOp::Enqueue {
+        queue: basalt_core::events::SERVICE_EVENTS_QUEUE.into(),
+        id: event.0["id"].as_str().unwrap_or_default().to_owned(),
+        payload: serde_json::to_vec(&event.0).unwrap_or_default(),
+        due_ms: 0,
+    }];
+    let point = |metric: &str, value: f64, unit: &str| basalt_store::metrics::DataPoint {
+        account_id: e.account.clone(),
+        region: e.region.clone(),
+        namespace: "AWS/States".into(),
+        metric: metric.into(),
+        dimensions: [("StateMachineArn".to_owned(), e.machine_arn.clone())].into(),
+        value,
+        unit: unit.into(),
+        timestamp_ms: now,
+    };
+    let points = match status {
+        "RUNNING" => vec![point("ExecutionsStarted", 1.0, "Count")],
+        other => {
+            let metric = match other {
+                "SUCCEEDED" => "ExecutionsSucceeded",
+                "FAILED" => "ExecutionsFailed",
+                "TIMED_OUT" => "ExecutionsTimedOut",
+                _ => "ExecutionsAborted",
+            };
+            vec![
+                point(metric, 1.0, "Count"),
+                point("ExecutionTime", (now - e.start_ms) as f64, "Milliseconds"),
+            ]
+        }
+    };
+    ops.extend(sf.metrics.ops(&points));
+    ops
 }
 
 /// What a parent waiting with `.sync` learns of its child's end.

@@ -34,6 +34,8 @@ pub struct StepFunctions {
     wake_tasks: Notify,
     /// Wakes long polls of GetActivityTask.
     wake_activities: Notify,
+    /// `AWS/States` data points, committed with the steps they describe.
+    metrics: basalt_store::metrics::Metrics,
 }
 
 pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -63,11 +65,12 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> AwsError {
 impl StepFunctions {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<StepFunctions> {
         Arc::new(StepFunctions {
-            state,
             registry: OnceLock::new(),
             wake_events: Notify::new(),
             wake_tasks: Notify::new(),
             wake_activities: Notify::new(),
+            metrics: basalt_store::metrics::Metrics::new(state.clone()),
+            state,
         })
     }
 
