@@ -84,6 +84,10 @@ pub(crate) struct State {
     pub assign: Option<Template>,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
+    /// Whether anything in the state reads the context object (`$$`, `$states.context`,
+    /// JSONata's clock): building it copies the execution input, so states that never read
+    /// it skip that.
+    pub uses_ctx: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -370,7 +370,10 @@ impl Cx {
             "Map" => self.map(o, loc, ql),
             _ => unreachable!("allowed() knows every type"),
         };
+        let text = Value::Object(o.clone()).to_string();
+        let uses_ctx = ["$$", "$states.context", "$now", "$millis"].iter().any(|k| text.contains(k));
         Some(State {
+            uses_ctx,
             name: name.to_string(),
             kind,
             ql,

@@ -158,7 +158,7 @@ pub(crate) struct Children {
     /// Inputs not yet started, by slot.
     pub pending: VecDeque<(usize, Value)>,
     pub results: Vec<Value>,
-    pub running: Vec<u64>,
+    pub running: std::collections::BTreeSet<u64>,
     pub max: usize,
     pub failed: u64,
     pub tolerated_count: Option<u64>,

@@ -96,14 +96,9 @@ impl Run {
         }
     }
 
-    fn needs_ctx(s: &State) -> bool {
-        s.ql == QueryLanguage::JSONata
-            || s.parameters.is_some()
-            || s.result_selector.is_some()
-            || s.assign.is_some()
-            || !matches!(s.kind, Kind::Pass { .. } | Kind::Succeed)
-            || s.input_path != PathField::Default
-            || s.output_path != PathField::Default
+    /// `$$` when the state reads it, `null` otherwise.
+    fn ctx_for(&self, fid: u64, s: &State) -> Value {
+        if s.uses_ctx { self.ctx_value(fid, None) } else { Value::Null }
     }
 
     fn states_var(raw: &Value, ctx: &Value) -> Value {
@@ -125,7 +120,7 @@ impl Run {
 
     fn run_state(&mut self, def: &Definition, fid: u64, s: &State, raw: Value, o: &mut Out) -> Result<(), Failure> {
         let jsonata = s.ql == QueryLanguage::JSONata;
-        let ctx = if Self::needs_ctx(s) { self.ctx_value(fid, None) } else { Value::Null };
+        let ctx = self.ctx_for(fid, s);
         let states = if jsonata { Self::states_var(&raw, &ctx) } else { Value::Null };
         let eff = if jsonata { raw.clone() } else { self.read_path(fid, &s.input_path, &raw, &ctx, "InputPath")? };
         if !jsonata {
@@ -276,13 +271,18 @@ impl Run {
         let tolerated_count = num(self, &m.tolerated_count)?.map(|x| x as u64);
         let tolerated_pct = num(self, &m.tolerated_percentage)?;
         let mut pending: VecDeque<(usize, Value)> = items.into_iter().enumerate().collect();
+        // Items are selected up front: one pass over the effective input, which then need
+        // not be copied per iteration.
+        if m.item_selector.is_some() {
+            let mut sel = VecDeque::with_capacity(pending.len());
+            for (i, item) in pending.drain(..) {
+                sel.push_back((i, self.select_item(fid, s, m, &eff, i, item, ctx)?));
+            }
+            pending = sel;
+        }
         let mut selected = false;
         if let Some(b) = &m.batcher {
-            // Batches are built from the selected items, so select them all first.
-            let mut sel = Vec::with_capacity(pending.len());
-            for (i, item) in pending.drain(..) {
-                sel.push(self.select_item(fid, m, &eff, i, item, ctx)?);
-            }
+            let sel: Vec<Value> = pending.drain(..).map(|(_, v)| v).collect();
             let per = num(self, &b.max_items)?.map(|x| x as usize).filter(|x| *x > 0).unwrap_or(usize::MAX);
             let max_bytes = num(self, &b.max_bytes)?.map(|x| x as usize).filter(|x| *x > 0).unwrap_or(usize::MAX);
             let batch_input = match &b.batch_input {
@@ -332,14 +332,16 @@ impl Run {
     }
 
     /// ItemSelector (or the legacy Parameters) for one item, with `$$.Map.Item` set.
-    fn select_item(&mut self, fid: u64, m: &MapSpec, eff: &Value, index: usize, item: Value, ctx: &Value) -> Result<Value, Failure> {
+    #[allow(clippy::too_many_arguments)]
+    fn select_item(&mut self, fid: u64, s: &State, m: &MapSpec, eff: &Value, index: usize, item: Value, ctx: &Value) -> Result<Value, Failure> {
         let Some(t) = &m.item_selector else { return Ok(item) };
-        let mut ctx = ctx.clone();
-        if ctx.is_null() {
-            ctx = self.ctx_value(fid, None);
+        if !s.uses_ctx {
+            let states = if s.ql == QueryLanguage::JSONata { json!({"input": self.frames[&fid].input}) } else { Value::Null };
+            return self.eval_in(fid, t, eff, &Value::Null, &states);
         }
+        let mut ctx = if ctx.is_null() { self.ctx_value(fid, None) } else { ctx.clone() };
         ctx["Map"] = json!({"Item": {"Index": index, "Value": item}});
-        let states = json!({"input": self.frames[&fid].input, "context": ctx});
+        let states = if s.ql == QueryLanguage::JSONata { json!({"input": self.frames[&fid].input, "context": ctx}) } else { Value::Null };
         self.eval_in(fid, t, eff, &ctx, &states)
     }
 
@@ -360,18 +362,11 @@ impl Run {
                 return Ok(());
             }
             let Some((slot, value)) = c.pending.pop_front() else { return Ok(()) };
-            let (map, selected, distributed, eff) = (c.map, c.selected, c.distributed, c.effective.clone());
+            let (map, distributed) = (c.map, c.distributed);
+            // `$$.Map.Item` belongs to the ItemSelector, which ran already.
             let (machine, input, item) = match &s.kind {
                 Kind::Parallel { branches } => (branches[slot], value, None),
-                Kind::Map(m) => {
-                    let input = if selected {
-                        value.clone()
-                    } else {
-                        let ctx = self.ctx_value(fid, None);
-                        self.select_item(fid, m, &eff, slot, value.clone(), &ctx)?
-                    };
-                    (m.processor, input, Some((slot, value)))
-                }
+                Kind::Map(m) => (m.processor, value, None),
                 _ => unreachable!("only Parallel and Map have children"),
             };
             let start_event = if map && !distributed {
@@ -386,7 +381,7 @@ impl Run {
                 self.frames.get_mut(&child).expect("child").quiet = true;
             }
             if let Wait::Children(c) = &mut self.frames.get_mut(&fid).expect("frame").wait {
-                c.running.push(child);
+                c.running.insert(child);
             }
             o.queue.push_back(child);
         }
@@ -396,7 +391,7 @@ impl Run {
         let Some(f) = self.frames.get(&pid) else { return };
         let s = def.state(f.machine, &f.state.clone());
         let Wait::Children(c) = &mut self.frames.get_mut(&pid).expect("parent").wait else { return };
-        c.running.retain(|x| *x != child);
+        c.running.remove(&child);
         let (map, distributed) = (c.map, c.distributed);
         match result {
             Ok(out) => {
@@ -467,7 +462,7 @@ impl Run {
         }
         if let Kind::Map(m) = &s.kind {
             if let Some(w) = &m.result_writer {
-                let ctx = self.ctx_value(fid, None);
+                let ctx = self.ctx_for(fid, s);
                 let states = Self::states_var(&raw, &ctx);
                 let mut params = match &w.parameters {
                     Some(t) => match self.eval_in(fid, t, &c.effective, &ctx, &states) {
@@ -635,7 +630,7 @@ impl Run {
                         let reader = m.item_reader.as_ref().expect("reader");
                         match crate::reader::items(&reader.resource, &reader.config, output) {
                             Ok(items) => {
-                                let ctx = self.ctx_value(fid, None);
+                                let ctx = self.ctx_for(fid, s);
                                 self.start_map(def, fid, s, m, effective, items, &ctx, o)
                             }
                             Err(e) => Err(("States.ItemReaderFailed".into(), e)),
@@ -682,7 +677,7 @@ impl Run {
                 let (machine, name, raw) = (f.machine, f.state.clone(), f.input.clone());
                 let s = def.state(machine, &name);
                 let r = (|| -> Result<(), Failure> {
-                    let ctx = self.ctx_value(fid, None);
+                    let ctx = self.ctx_for(fid, s);
                     let (output, assigned) = if s.ql == QueryLanguage::JSONata {
                         let states = Self::states_var(&raw, &ctx);
                         let out = match &s.output {
@@ -719,7 +714,7 @@ impl Run {
     /// The state produced its result: ResultSelector, ResultPath, OutputPath and Assign
     /// (JSONPath), or Output and Assign (JSONata); then on to the next state.
     fn complete(&mut self, def: &Definition, fid: u64, s: &State, raw: &Value, result: Value, ctx: &Value, o: &mut Out) -> Result<(), Failure> {
-        let ctx = if ctx.is_null() && Self::needs_ctx(s) { self.ctx_value(fid, None) } else { ctx.clone() };
+        let ctx = if ctx.is_null() { self.ctx_for(fid, s) } else { ctx.clone() };
         let (output, assigned) = if s.ql == QueryLanguage::JSONata {
             let mut states = Self::states_var(raw, &ctx);
             states["result"] = result.clone();
@@ -833,7 +828,7 @@ impl Run {
                 let err_out = json!({"Error": error, "Cause": cause});
                 let r = (|| -> Result<(Value, Option<Value>), Failure> {
                     if s.ql == QueryLanguage::JSONata {
-                        let ctx = self.ctx_value(fid, None);
+                        let ctx = self.ctx_for(fid, s);
                         let mut states = Self::states_var(&raw, &ctx);
                         states["errorOutput"] = err_out.clone();
                         let out = match &c.output {
@@ -848,7 +843,7 @@ impl Run {
                     } else {
                         let a = match &c.assign {
                             Some(t) => {
-                                let ctx = self.ctx_value(fid, None);
+                                let ctx = self.ctx_for(fid, s);
                                 Some(self.eval_in(fid, t, &err_out, &ctx, &Value::Null)?)
                             }
                             None => None,
@@ -894,7 +889,7 @@ impl Children {
             effective,
             pending,
             results: vec![Value::Null; total],
-            running: Vec::new(),
+            running: Default::default(),
             max,
             failed: 0,
             tolerated_count: None,
