@@ -263,7 +263,10 @@ impl Metrics {
                 .scan(DATAPOINT_TABLE, &prefix, after.as_deref(), 1000)?;
             let done = page.len() < 1000;
             after = page.last().map(|(k, _)| k.clone());
-            out.extend(page.into_iter().filter_map(|(_, v)| decode(&v).map(|p| p.point)));
+            out.extend(
+                page.into_iter()
+                    .filter_map(|(_, v)| decode(&v).map(|p| p.point)),
+            );
             if done {
                 return Ok(out);
             }
@@ -272,18 +275,18 @@ impl Metrics {
 }
 
 impl Metrics {
-    /// Calls `f` with every point of one metric (every dimension set) with
-    /// `start_ms <= timestamp < end_ms`, oldest first, without copying it out of its record.
+    /// Calls `f` with every point of one metric (every dimension set) with a timestamp in
+    /// `range` (epoch milliseconds), oldest first, without copying it out of its record.
     pub fn for_each_between(
         &self,
         account_id: &str,
         region: &str,
         namespace: &str,
         metric: &str,
-        start_ms: i64,
-        end_ms: i64,
+        range: std::ops::Range<i64>,
         mut f: impl FnMut(&PointRef<'_>),
     ) -> Result<(), StoreError> {
+        let (start_ms, end_ms) = (range.start, range.end);
         let prefix = prefix(account_id, region, namespace, metric);
         let mut after = format!("{prefix}{:014}", start_ms.max(0));
         loop {
@@ -445,7 +448,10 @@ impl<'a> Reader<'a> {
 #[derive(Debug, Clone, Copy)]
 pub enum DimsRef<'a> {
     /// `count` pairs of length-prefixed strings, sorted by name.
-    Raw { count: u32, bytes: &'a [u8] },
+    Raw {
+        count: u32,
+        bytes: &'a [u8],
+    },
     Map(&'a BTreeMap<String, String>),
 }
 
@@ -459,9 +465,8 @@ impl DimsRef<'_> {
                     return false;
                 }
                 let mut r = Reader(bytes);
-                want.iter().all(|(k, v)| {
-                    r.str() == Some(k.as_str()) && r.str() == Some(v.as_str())
-                })
+                want.iter()
+                    .all(|(k, v)| r.str() == Some(k.as_str()) && r.str() == Some(v.as_str()))
             }
         }
     }
@@ -706,7 +711,10 @@ mod tests {
         let plain = encode(&p.point, None, None, None);
         let got = decode(&plain).unwrap();
         assert_eq!(got.point, p.point);
-        assert_eq!((got.stats, got.values, got.storage_resolution), (None, None, None));
+        assert_eq!(
+            (got.stats, got.values, got.storage_resolution),
+            (None, None, None)
+        );
         // A record of an earlier version.
         assert_eq!(decode(&serde_json::to_vec(&p).unwrap()), Some(p.clone()));
         // Truncated records are skipped, never a panic.
@@ -728,7 +736,10 @@ mod tests {
         assert!(!r.dimensions.equals(&other));
         assert!(!r.dimensions.equals(&BTreeMap::new()));
         assert_eq!(r.dimensions.to_map(), p.point.dimensions);
-        assert_eq!(&*r.dimensions.key(), dims_key(&p.point.dimensions).as_slice());
+        assert_eq!(
+            &*r.dimensions.key(),
+            dims_key(&p.point.dimensions).as_slice()
+        );
         assert_eq!(
             &*DimsRef::Map(&p.point.dimensions).key(),
             dims_key(&p.point.dimensions).as_slice()
@@ -760,10 +771,10 @@ mod tests {
             "eu-west-1",
             "App/Ns",
             "Latency",
-            0,
-            9,
+            0..9,
             |p| {
-                let values: Vec<(f64, f64)> = p.values.map(|v| v.iter().collect()).unwrap_or_default();
+                let values: Vec<(f64, f64)> =
+                    p.values.map(|v| v.iter().collect()).unwrap_or_default();
                 seen.push((p.timestamp_ms, p.value, p.stats.is_some(), values));
             },
         )

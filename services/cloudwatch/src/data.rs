@@ -252,7 +252,13 @@ struct DataEnv<'a> {
     buckets: HashMap<BucketKey, BTreeMap<i64, stats::Bucket>>,
 }
 
-type BucketKey = (String, String, BTreeMap<String, String>, Option<String>, i64);
+type BucketKey = (
+    String,
+    String,
+    BTreeMap<String, String>,
+    Option<String>,
+    i64,
+);
 
 impl DataEnv<'_> {
     fn metric_series(&mut self, q: &Query, m: &MetricQuery) -> Result<Series, String> {
@@ -367,7 +373,8 @@ impl Env for DataEnv<'_> {
         // One read per metric serves every dimension set of it that matched (the index
         // lists a metric's sets side by side).
         for group in found.chunk_by(|a, b| (&a.namespace, &a.metric) == (&b.namespace, &b.metric)) {
-            let sets: Vec<&BTreeMap<String, String>> = group.iter().map(|r| &r.dimensions).collect();
+            let sets: Vec<&BTreeMap<String, String>> =
+                group.iter().map(|r| &r.dimensions).collect();
             let scope = self.scope(&group[0].namespace, &group[0].metric, period);
             let buckets = stats::aggregate_each(&scope, &sets).map_err(|e| e.to_string())?;
             for (rec, b) in group.iter().zip(buckets) {

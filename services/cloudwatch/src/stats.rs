@@ -120,8 +120,7 @@ impl Scope<'_> {
             self.region,
             self.namespace,
             self.metric,
-            self.start_ms,
-            self.end_ms,
+            self.start_ms..self.end_ms,
             f,
         )
     }
