@@ -218,7 +218,7 @@ def test_redrive_to_dead_letter_queue_and_move_back(sqs):
         "VisibilityTimeout": "0"})["QueueUrl"]
     src_arn = arn_of(sqs, src)
     assert sqs.list_dead_letter_source_queues(QueueUrl=dlq)["queueUrls"] == [src]
-    sqs.send_message(QueueUrl=src, MessageBody="poison")
+    poison_id = sqs.send_message(QueueUrl=src, MessageBody="poison")["MessageId"]
     for _ in range(2):
         assert sqs.receive_message(QueueUrl=src, WaitTimeSeconds=1)["Messages"][0]["Body"] == "poison"
     # The third receive moves it instead of returning it.
@@ -242,8 +242,13 @@ def test_redrive_to_dead_letter_queue_and_move_back(sqs):
         time.sleep(0.3)
     task = done()
     assert task and task["ApproximateNumberOfMessagesMoved"] == 1
-    back = sqs.receive_message(QueueUrl=src, WaitTimeSeconds=2)["Messages"]
+    back = sqs.receive_message(QueueUrl=src, WaitTimeSeconds=2, AttributeNames=["All"])["Messages"]
     assert [m["Body"] for m in back] == ["poison"]
+    # Redriven messages are new messages: a new id, received for the first time, and no
+    # dead-letter source any more.
+    assert back[0]["MessageId"] != poison_id
+    assert back[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    assert "DeadLetterQueueSourceArn" not in back[0]["Attributes"]
     for u in (src, dlq):
         sqs.delete_queue(QueueUrl=u)
 

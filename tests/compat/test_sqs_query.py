@@ -316,6 +316,20 @@ def test_queue_named_by_path(endpoint, sqs, q):
     assert got[0]["MessageId"] == r.find("SendMessageResult/MessageId")
 
 
+def test_get_with_query_string(endpoint, q):
+    """Query actions may come as a GET with the parameters in the query string."""
+    params = urllib.parse.urlencode({"Action": "GetQueueAttributes", "Version": "2012-11-05",
+                                     "QueueUrl": q, "AttributeName.1": "QueueArn"})
+    url = f"{endpoint.rstrip('/')}/?{params}"
+    req = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("test", "test"), "sqs", REGION).add_auth(req)
+    with urllib.request.urlopen(urllib.request.Request(url, headers=dict(req.prepare().headers.items())),
+                                timeout=30) as r:
+        reply = Reply(r.status, dict(r.headers), r.read())
+    assert attrs_of(reply, "GetQueueAttributesResult/Attribute") == {
+        "QueueArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{q.rsplit('/', 1)[1]}"}
+
+
 OLD_SDK_SCRIPT = textwrap.dedent("""
     import sys, boto3, botocore
     assert botocore.__version__ == "1.31.63", botocore.__version__

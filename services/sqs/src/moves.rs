@@ -393,8 +393,12 @@ fn move_one(sqs: &Sqs, task: &Task, source: &QueueRec, claim: Claim) -> bool {
         tracing::warn!(queue = %source.name, id = %claim.id, "no destination for a redriven message");
         return false;
     };
-    m.dlq_source = None;
+    // "All redriven messages are considered new messages and are assigned a new messageID
+    // and enqueueTime" (Developer Guide, configuring a dead-letter queue redrive).
     let now = sqs.state.clock_ms().unwrap_or(0);
+    m.dlq_source = None;
+    m.id = uuid::Uuid::new_v4().to_string();
+    m.sent_ms = now;
     match sqs
         .state
         .complete(&claim, &[crate::messages::enqueue_op(&dest, &m, now)])
