@@ -72,7 +72,8 @@ def main() -> int:
         # Step Functions: executions stepped, timers fired and tasks run on the leases of
         # whichever node claims them (the kill -9 tests in test_stepfunctions_durability.py
         # start servers of their own).
-        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_stepfunctions.py"], cwd=REPO, env=env)
+        r = subprocess.run([py, "-m", "pytest", "-q", "tests/compat/test_stepfunctions.py",
+                            "tests/compat/test_stepfunctions_tasks.py"], cwd=REPO, env=env)
         if r.returncode != 0:
             failed.append("compat Step Functions through the cluster")
         env = dict(os.environ, BASALT_ENDPOINT=cluster.nodes[1].endpoint)

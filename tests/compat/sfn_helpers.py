@@ -7,14 +7,30 @@ Functions API Reference / Developer Guide; each test names the page it follows.
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
+import pytest
 from botocore.exceptions import ClientError
 
 from conftest import ACCOUNT, REGION, unique
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/compat-sfn"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@pytest.fixture(scope="module")
+def sfn(make_client):
+    # StartSyncExecution and TestState carry the host prefix "sync-" in botocore's model (AWS
+    # serves them on sync-states.<region>.amazonaws.com); a loopback endpoint has no such
+    # host, so the prefix is not injected, as with any local endpoint.
+    return make_client("stepfunctions", inject_host_prefix=False)
+
+
+def have_python_runtime() -> bool:
+    runtimes = Path(os.environ.get("BASALT_RUNTIME_DIR", Path.home() / ".cache/basalt/runtimes"))
+    return any(runtimes.glob("python3.*/.installed"))
 
 
 def sm_arn(name):

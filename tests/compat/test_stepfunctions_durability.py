@@ -20,7 +20,7 @@ import time
 import pytest
 
 from conftest import BasaltServer, make_client_factory, unique
-from sfn_helpers import ROLE, machine, output, start, wait_done
+from sfn_helpers import ROLE, have_python_runtime, machine, output, start, wait_done
 
 
 @pytest.fixture
@@ -91,8 +91,7 @@ def _count(sqs, url):
 
 @pytest.mark.slow
 def test_recorded_lambda_result_is_not_run_again(shape_checker, crash_dir):
-    from test_stepfunctions import _have_python_runtime
-    if not _have_python_runtime():
+    if not have_python_runtime():
         pytest.skip("no Lambda Python runtime installed (basalt runtimes pull)")
     from test_lambda import zip_of
     srv = BasaltServer(data_dir=crash_dir, name="basalt-sfn-durable").start()
