@@ -321,7 +321,9 @@ pub(crate) fn error_document(
 /// one: DynamoDB writes `com.amazonaws.dynamodb.v20120810#ResourceNotFoundException`.
 fn error_namespace(model: Option<&ServiceModel>) -> Option<&'static str> {
     match model?.metadata.target_prefix.as_deref()? {
-        "DynamoDB_20120810" | "DynamoDBStreams_20120810" => Some("com.amazonaws.dynamodb.v20120810"),
+        "DynamoDB_20120810" | "DynamoDBStreams_20120810" => {
+            Some("com.amazonaws.dynamodb.v20120810")
+        }
         _ => None,
     }
 }

@@ -77,3 +77,47 @@ impl Item {
         self.due_ms <= now_ms && self.lease.as_ref().is_none_or(|(_, exp)| *exp <= now_ms)
     }
 }
+
+/// Runs `work` as a recurring job on the leases: one item `id` of `queue`, claimed by one
+/// node at a time under `lease_ms` (work that takes long renews it), and due again
+/// `period_ms()` after each run ends; a node that dies mid-run leaves it to another once the
+/// lease expires. Nodes look for it at most every 5 seconds (sooner for shorter periods).
+pub fn spawn_recurring<W>(
+    state: std::sync::Arc<dyn crate::StateStore>,
+    queue: &'static str,
+    id: &'static str,
+    lease_ms: i64,
+    period_ms: fn() -> i64,
+    work: W,
+) where
+    W: Fn(&Claim) -> Result<(), crate::StoreError> + Send + Sync + 'static,
+{
+    let work = std::sync::Arc::new(work);
+    tokio::spawn(async move {
+        // Enqueueing the item again would only move its due time: schedule it only when
+        // no node has yet.
+        if state.pending(queue).unwrap_or(1) == 0 {
+            let _ = state.enqueue(queue, id, b"", 0);
+        }
+        loop {
+            let claimed = state
+                .clock_ms()
+                .and_then(|now| state.claim(queue, now, lease_ms, 1))
+                .unwrap_or_default();
+            if let Some(claim) = claimed.into_iter().next() {
+                let w = work.clone();
+                let result = tokio::task::spawn_blocking(move || w(&claim).map(|()| claim)).await;
+                match result {
+                    Ok(Ok(claim)) => {
+                        let next = state.clock_ms().unwrap_or(0) + period_ms();
+                        let _ = state.release(&claim, next);
+                    }
+                    Ok(Err(e)) => tracing::warn!("recurring job {queue} failed: {e}"),
+                    Err(e) => tracing::error!("recurring job {queue} panicked: {e}"),
+                }
+            }
+            let nap = period_ms().clamp(200, 5000) as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(nap)).await;
+        }
+    });
+}

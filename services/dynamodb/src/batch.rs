@@ -11,13 +11,13 @@ use basalt_store::StoreError;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 
+use crate::DynamoDb;
 use crate::capacity::{self, Consumed};
 use crate::keys;
 use crate::model::TableRec;
 use crate::params::{expr_error, value_error};
 use crate::read::projection;
 use crate::write::{Action, ItemWrite, Refused, decide, load, params_of, run};
-use crate::DynamoDb;
 
 const MAX_GET_KEYS: usize = 100;
 const MAX_WRITES: usize = 25;
@@ -61,7 +61,12 @@ pub fn get(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, A
         params.finish().map_err(expr_error)?;
         let mut seen = HashSet::new();
         let mut ks = Vec::new();
-        for k in req.get("Keys").and_then(Value::as_array).into_iter().flatten() {
+        for k in req
+            .get("Keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let key = basalt_dynamodb_expr::item_from_json(k).map_err(value_error)?;
             keys::validate_key(&t, &key)?;
             let sk = keys::item_key(&t, &key);
@@ -75,7 +80,14 @@ pub fn get(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, A
                 "1 validation error detected: Value '[]' at 'requestItems.1.member.keys' failed to satisfy constraint: Member must have length greater than or equal to 1",
             ));
         }
-        plans.push((name.clone(), t, proj, crate::read::consistent(req), ks, req.clone()));
+        plans.push((
+            name.clone(),
+            t,
+            proj,
+            crate::read::consistent(req),
+            ks,
+            req.clone(),
+        ));
     }
     let mut responses = Map::new();
     let mut unprocessed = Map::new();
@@ -128,7 +140,11 @@ pub fn write(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
         .values()
         .map(|r| r.as_array().map_or(0, Vec::len))
         .sum();
-    if total > MAX_WRITES || requests.values().any(|r| r.as_array().is_none_or(Vec::is_empty)) {
+    if total > MAX_WRITES
+        || requests
+            .values()
+            .any(|r| r.as_array().is_none_or(Vec::is_empty))
+    {
         return Err(AwsError::validation(
             "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
         ));

@@ -61,7 +61,10 @@ impl Consumed {
     }
 
     pub fn index(&mut self, name: &str, global: bool, units: f64) {
-        self.indexes.entry(name.to_owned()).or_insert((global, 0.0)).1 += units;
+        self.indexes
+            .entry(name.to_owned())
+            .or_insert((global, 0.0))
+            .1 += units;
     }
 
     pub fn add(&mut self, other: &Consumed) {
@@ -122,11 +125,7 @@ impl Consumed {
 }
 
 /// Adds the `ConsumedCapacity` list of a multi-table operation (one entry per table) to `out`.
-pub fn insert_all(
-    out: &mut Map<String, Value>,
-    consumed: &BTreeMap<String, Consumed>,
-    mode: Mode,
-) {
+pub fn insert_all(out: &mut Map<String, Value>, consumed: &BTreeMap<String, Consumed>, mode: Mode) {
     if mode != Mode::None {
         let all: Vec<Value> = consumed
             .iter()

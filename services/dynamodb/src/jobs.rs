@@ -10,10 +10,10 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+use crate::DynamoDb;
 use crate::keys::{self, upper};
 use crate::model::{INDEXES, ITEMS, IndexRec, JOBS, STREAM, TABLES, TableRec, now_ms};
 use crate::write::decode;
-use crate::DynamoDb;
 
 const LEASE_MS: i64 = 60_000;
 /// Records deleted or entries written per batch.
@@ -27,7 +27,11 @@ enum Job {
     Sweep { ranges: Vec<(String, String)> },
     /// Writes the index entries of every item of table `key` (a `TABLES` key) for `index`,
     /// then marks the index ACTIVE.
-    Backfill { key: String, uid: String, index: String },
+    Backfill {
+        key: String,
+        uid: String,
+        index: String,
+    },
 }
 
 static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
@@ -107,7 +111,8 @@ pub fn start_worker(d: Arc<DynamoDb>) {
             match claimed.into_iter().next() {
                 Some(claim) => {
                     let d2 = d.clone();
-                    let outcome = tokio::task::spawn_blocking(move || run(&d2, &claim).map(|()| claim)).await;
+                    let outcome =
+                        tokio::task::spawn_blocking(move || run(&d2, &claim).map(|()| claim)).await;
                     match outcome {
                         Ok(Ok(claim)) => {
                             let _ = d.state.complete(&claim, &[]);
@@ -163,14 +168,21 @@ fn load_table(d: &DynamoDb, key: &str) -> Result<Option<TableRec>, StoreError> {
     let Some(raw) = d.state.get(TABLES, key)? else {
         return Ok(None);
     };
-    let mut t: TableRec =
-        serde_json::from_slice(&raw).map_err(|e| StoreError::Other(format!("corrupt table: {e}")))?;
+    let mut t: TableRec = serde_json::from_slice(&raw)
+        .map_err(|e| StoreError::Other(format!("corrupt table: {e}")))?;
     t.stored = raw;
     Ok(Some(t))
 }
 
-fn backfill_index(d: &DynamoDb, claim: &Claim, key: &str, uid: &str, index: &str) -> Result<(), StoreError> {
-    let creating = |t: &TableRec| t.uid == uid && t.index(index).is_some_and(|i| i.status == "CREATING");
+fn backfill_index(
+    d: &DynamoDb,
+    claim: &Claim,
+    key: &str,
+    uid: &str,
+    index: &str,
+) -> Result<(), StoreError> {
+    let creating =
+        |t: &TableRec| t.uid == uid && t.index(index).is_some_and(|i| i.status == "CREATING");
     let Some(t) = load_table(d, key)?.filter(creating) else {
         return Ok(()); // the table or the index went away meanwhile
     };

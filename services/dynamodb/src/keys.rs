@@ -90,7 +90,8 @@ fn encode_key_into(schema: &KeySchema, item: &Item, out: &mut String) {
 /// Store key of the index entry of `item`, or `None` when the item lacks one of the index's
 /// key attributes (a sparse index) or holds one of another type.
 pub fn index_key(t: &TableRec, ix: &IndexRec, item: &Item) -> Option<String> {
-    let ok = |name: &str, ty: crate::model::ScalarType| item.get(name).is_some_and(|v| ty.matches(v));
+    let ok =
+        |name: &str, ty: crate::model::ScalarType| item.get(name).is_some_and(|v| ty.matches(v));
     if !ok(&ix.key.hash.name, ix.key.hash.ty) {
         return None;
     }
@@ -234,11 +235,29 @@ mod tests {
 
     #[test]
     fn strings_keep_byte_order_and_are_prefix_free() {
-        let mut words = vec!["", "a", "ab", "abc", "b", "B", "é", "\u{0}", "a\u{0}", "zz", "\u{10ffff}"];
-        let mut encoded: Vec<String> = words.iter().map(|w| enc(&AttributeValue::S((*w).into()))).collect();
+        let mut words = vec![
+            "",
+            "a",
+            "ab",
+            "abc",
+            "b",
+            "B",
+            "é",
+            "\u{0}",
+            "a\u{0}",
+            "zz",
+            "\u{10ffff}",
+        ];
+        let mut encoded: Vec<String> = words
+            .iter()
+            .map(|w| enc(&AttributeValue::S((*w).into())))
+            .collect();
         words.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         encoded.sort();
-        let expect: Vec<String> = words.iter().map(|w| enc(&AttributeValue::S((*w).into()))).collect();
+        let expect: Vec<String> = words
+            .iter()
+            .map(|w| enc(&AttributeValue::S((*w).into())))
+            .collect();
         assert_eq!(encoded, expect);
         // Concatenations compare by their first component first.
         let a = enc(&AttributeValue::S("a".into())) + &enc(&AttributeValue::S("z".into()));
@@ -250,7 +269,13 @@ mod tests {
     fn begins_with_prefixes_bound_the_range() {
         let p = encode_prefix(&AttributeValue::S("ab".into()));
         let hi = upper(&p);
-        for (w, inside) in [("ab", true), ("abz", true), ("a", false), ("ac", false), ("aa", false)] {
+        for (w, inside) in [
+            ("ab", true),
+            ("abz", true),
+            ("a", false),
+            ("ac", false),
+            ("aa", false),
+        ] {
             let e = enc(&AttributeValue::S(w.into()));
             assert_eq!(e.as_str() >= p.as_str() && e < hi, inside, "{w}");
         }

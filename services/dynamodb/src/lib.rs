@@ -61,8 +61,16 @@ impl DynamoDb {
         streams::retention::start_worker(self.clone());
     }
 
-    pub(crate) fn load(&self, account: &str, region: &str, name: &str) -> Result<Option<TableRec>, AwsError> {
-        let Some(raw) = self.state.get(TABLES, &TableRec::key(account, region, name))? else {
+    pub(crate) fn load(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<Option<TableRec>, AwsError> {
+        let Some(raw) = self
+            .state
+            .get(TABLES, &TableRec::key(account, region, name))?
+        else {
             return Ok(None);
         };
         let mut t: TableRec = serde_json::from_slice(&raw).map_err(|e| corrupt("table", e))?;
@@ -90,7 +98,11 @@ impl DynamoDb {
     }
 
     /// The table named by the request member `TableName`.
-    pub(crate) fn table_of(&self, ctx: &RequestContext, input: &Value) -> Result<TableRec, AwsError> {
+    pub(crate) fn table_of(
+        &self,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> Result<TableRec, AwsError> {
         let name = params::table_name(input, "TableName")?;
         self.table(ctx, name)
     }

@@ -7,11 +7,12 @@
 
 use basalt_core::{AwsError, RequestContext, page_token};
 use basalt_dynamodb_expr::{
-    AttributeValue, Condition, Item, ast, item_from_json, item_to_json, Projection,
+    AttributeValue, Condition, Item, Projection, ast, item_from_json, item_to_json,
 };
 use basalt_partiql::{Returning, Statement};
 use serde_json::{Map, Value, json};
 
+use crate::DynamoDb;
 use crate::capacity::{self, Consumed};
 use crate::keys::{self, encode_into};
 use crate::model::TableRec;
@@ -19,7 +20,6 @@ use crate::params::{str_of, value_error};
 use crate::query::{Reader, Select, index_of_name, range_bounds};
 use crate::transact::{self, Op};
 use crate::write::{Action, ItemWrite, Refused, condition_failed, load, run};
-use crate::DynamoDb;
 
 const MAX_BATCH: usize = 25;
 const MAX_TRANSACTION: usize = 100;
@@ -114,7 +114,13 @@ pub fn execute(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Valu
             }
         }
         Statement::Update(u) => {
-            let key = key_of(&t, u.key(&t.key.hash.name, t.key.range.as_ref().map(|r| r.name.as_str())))?;
+            let key = key_of(
+                &t,
+                u.key(
+                    &t.key.hash.name,
+                    t.key.range.as_ref().map(|r| r.name.as_str()),
+                ),
+            )?;
             for name in u.update.top_level_names() {
                 if t.key.contains(&name) {
                     return Err(AwsError::validation(format!(
@@ -134,7 +140,13 @@ pub fn execute(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Valu
             done.consumed
         }
         Statement::Delete(del) => {
-            let key = key_of(&t, del.key(&t.key.hash.name, t.key.range.as_ref().map(|r| r.name.as_str())))?;
+            let key = key_of(
+                &t,
+                del.key(
+                    &t.key.hash.name,
+                    t.key.range.as_ref().map(|r| r.name.as_str()),
+                ),
+            )?;
             let w = ItemWrite {
                 key,
                 condition: del.condition.clone(),
@@ -306,11 +318,18 @@ pub fn batch(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
     if stmts.is_empty() || stmts.len() > MAX_BATCH {
         return Err(AwsError::validation(format!(
             "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must have length {}",
-            if stmts.is_empty() { "greater than or equal to 1" } else { "less than or equal to 25" }
+            if stmts.is_empty() {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to 25"
+            }
         )));
     }
     let parsed: Vec<Result<Statement, AwsError>> = stmts.iter().map(parse).collect();
-    let reads = parsed.iter().filter(|p| matches!(p, Ok(s) if s.is_read())).count();
+    let reads = parsed
+        .iter()
+        .filter(|p| matches!(p, Ok(s) if s.is_read()))
+        .count();
     if reads != 0 && reads != parsed.iter().filter(|p| p.is_ok()).count() {
         return Err(AwsError::validation(
             "Statements in a batch must be all reads or all writes",
@@ -349,7 +368,10 @@ fn batch_one(
     raw: &Value,
 ) -> Result<(String, Option<Item>, Consumed), AwsError> {
     let t = d.table(ctx, stmt.table())?;
-    let (hash, range) = (t.key.hash.name.clone(), t.key.range.as_ref().map(|r| r.name.clone()));
+    let (hash, range) = (
+        t.key.hash.name.clone(),
+        t.key.range.as_ref().map(|r| r.name.clone()),
+    );
     match stmt {
         Statement::Select(s) => {
             let key = s.get_key(&hash, range.as_deref()).ok_or_else(|| {
@@ -384,7 +406,10 @@ fn batch_one(
 /// The item write of an INSERT, UPDATE, DELETE or EXISTS; `true` for an INSERT (whose failed
 /// condition is a duplicate key).
 fn write_of(t: &TableRec, stmt: Statement) -> Result<(ItemWrite, bool), AwsError> {
-    let (hash, range) = (t.key.hash.name.clone(), t.key.range.as_ref().map(|r| r.name.clone()));
+    let (hash, range) = (
+        t.key.hash.name.clone(),
+        t.key.range.as_ref().map(|r| r.name.clone()),
+    );
     Ok(match stmt {
         Statement::Insert(i) => (insert_write(t, i.item)?, true),
         Statement::Update(u) => (
@@ -435,7 +460,11 @@ pub fn transaction(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<
     if stmts.is_empty() || stmts.len() > MAX_TRANSACTION {
         return Err(AwsError::validation(format!(
             "1 validation error detected: Value at 'transactStatements' failed to satisfy constraint: Member must have length {}",
-            if stmts.is_empty() { "greater than or equal to 1" } else { "less than or equal to 100" }
+            if stmts.is_empty() {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to 100"
+            }
         )));
     }
     let parsed: Vec<Statement> = stmts.iter().map(parse).collect::<Result<_, _>>()?;
@@ -445,7 +474,9 @@ pub fn transaction(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<
         let mut gets = Vec::new();
         let mut projections = Vec::new();
         for s in parsed {
-            let Statement::Select(s) = s else { unreachable!() };
+            let Statement::Select(s) = s else {
+                unreachable!()
+            };
             let t = d.table(ctx, &s.table)?;
             let key = s
                 .get_key(&t.key.hash.name, t.key.range.as_ref().map(|r| r.name.as_str()))
@@ -457,7 +488,11 @@ pub fn transaction(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<
             gets.push(json!({"Get": {"TableName": t.name, "Key": item_to_json(&key)}}));
             projections.push(s);
         }
-        let out = transact::get(d, ctx, &json!({"TransactItems": gets, "ReturnConsumedCapacity": input.get("ReturnConsumedCapacity")}))?;
+        let out = transact::get(
+            d,
+            ctx,
+            &json!({"TransactItems": gets, "ReturnConsumedCapacity": input.get("ReturnConsumedCapacity")}),
+        )?;
         let responses: Vec<Value> = out["Responses"]
             .as_array()
             .into_iter()
@@ -498,7 +533,13 @@ pub fn transaction(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<
         });
     }
     let token = str_of(input, "ClientRequestToken");
-    let out = transact::run_write(d, ctx, &ops, token.map(|t| (t, transact::request_hash(input))), mode)?;
+    let out = transact::run_write(
+        d,
+        ctx,
+        &ops,
+        token.map(|t| (t, transact::request_hash(input))),
+        mode,
+    )?;
     let mut o = out.as_object().cloned().unwrap_or_default();
     o.insert("Responses".into(), json!([]));
     Ok(Value::Object(o))

@@ -7,21 +7,21 @@
 
 use basalt_core::{AwsError, RequestContext};
 use basalt_dynamodb_expr::{
-    AttributeValue, Condition, Item, Projection, RangeCondition, item_size,
-    item_to_json, parse_key_condition,
+    AttributeValue, Condition, Item, Projection, RangeCondition, item_size, item_to_json,
+    parse_key_condition,
 };
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::DynamoDb;
 use crate::capacity::{self, Consumed};
 use crate::keys::{self, encode_into, encode_prefix, upper};
 use crate::model::{INDEXES, ITEMS, IndexRec, ProjectionType, TableRec};
 use crate::params::{expr_error, int_of, item, no_legacy, str_of, table_name};
 use crate::read::{consistent, filter, projection};
 use crate::write::{decode, load, params_of};
-use crate::DynamoDb;
 
 /// DynamoDB stops a page after 1 MB of items read.
 const PAGE_BYTES: usize = 1024 * 1024;
@@ -58,9 +58,15 @@ fn select(
     };
     if has_projection && s != Select::Specific {
         // Query words it as a validation error of its own; Scan without the prefix.
-        let prefix = if query { "1 validation error detected: " } else { "" };
+        let prefix = if query {
+            "1 validation error detected: "
+        } else {
+            ""
+        };
         return Err(AwsError::validation(if s == Select::Count {
-            format!("{prefix}Cannot specify the ProjectionExpression when choosing to get only the Count")
+            format!(
+                "{prefix}Cannot specify the ProjectionExpression when choosing to get only the Count"
+            )
         } else {
             format!(
                 "{prefix}Cannot specify the ProjectionExpression when choosing to get {}",
@@ -203,7 +209,11 @@ impl Reader<'_> {
         if self.select != Select::Count {
             o.insert(
                 "Items".into(),
-                page.items.iter().map(item_to_json).collect::<Vec<_>>().into(),
+                page.items
+                    .iter()
+                    .map(item_to_json)
+                    .collect::<Vec<_>>()
+                    .into(),
             );
         }
         o.insert("Count".into(), page.count.into());
@@ -235,11 +245,17 @@ fn segment_of(t: &TableRec, item: &Item, total: u64) -> u64 {
     u64::from_be_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]) % total
 }
 
-pub(crate) fn index_of_name<'a>(t: &'a TableRec, name: Option<&str>) -> Result<Option<&'a IndexRec>, AwsError> {
-    index_of(t, &match name {
-        Some(n) => serde_json::json!({ "IndexName": n }),
-        None => Value::Null,
-    })
+pub(crate) fn index_of_name<'a>(
+    t: &'a TableRec,
+    name: Option<&str>,
+) -> Result<Option<&'a IndexRec>, AwsError> {
+    index_of(
+        t,
+        &match name {
+            Some(n) => serde_json::json!({ "IndexName": n }),
+            None => Value::Null,
+        },
+    )
 }
 
 fn index_of<'a>(t: &'a TableRec, input: &Value) -> Result<Option<&'a IndexRec>, AwsError> {
@@ -260,7 +276,11 @@ fn index_of<'a>(t: &'a TableRec, input: &Value) -> Result<Option<&'a IndexRec>, 
 
 /// The store key an ExclusiveStartKey resumes after.
 fn start_key(r: &Reader<'_>, esk: &Item) -> Result<String, AwsError> {
-    let invalid = || AwsError::validation("The provided starting key is invalid: The provided key element does not match the schema");
+    let invalid = || {
+        AwsError::validation(
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        )
+    };
     keys::validate_key(r.t, &keys::key_of(&r.t.key, esk)).map_err(|_| invalid())?;
     match r.index {
         None => {
@@ -303,7 +323,10 @@ pub fn query(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value,
     }
     let schema = index.map_or(&t.key, |ix| &ix.key);
     let resolved = key_cond
-        .resolve(&schema.hash.name, schema.range.as_ref().map(|r| r.name.as_str()))
+        .resolve(
+            &schema.hash.name,
+            schema.range.as_ref().map(|r| r.name.as_str()),
+        )
         .map_err(expr_error)?;
     if !schema.hash.ty.matches(&resolved.hash) {
         return Err(AwsError::validation(
@@ -437,7 +460,11 @@ pub fn scan(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, 
         (Some(_), Some(n)) if !(1..=1_000_000).contains(&n) => {
             return Err(AwsError::validation(format!(
                 "1 validation error detected: Value '{n}' at 'totalSegments' failed to satisfy constraint: Member must have value {}",
-                if n < 1 { "greater than or equal to 1" } else { "less than or equal to 1000000" }
+                if n < 1 {
+                    "greater than or equal to 1"
+                } else {
+                    "less than or equal to 1000000"
+                }
             )));
         }
         (Some(s), Some(n)) => {

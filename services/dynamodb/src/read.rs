@@ -1,14 +1,17 @@
 //! GetItem, and the request members every read shares (projections, Select).
 
 use basalt_core::{AwsError, RequestContext};
-use basalt_dynamodb_expr::{ExprKind, Item, Params, Projection, item_size, item_to_json, parse_condition, parse_projection, Condition};
+use basalt_dynamodb_expr::{
+    Condition, ExprKind, Item, Params, Projection, item_size, item_to_json, parse_condition,
+    parse_projection,
+};
 use serde_json::{Map, Value};
 
+use crate::DynamoDb;
 use crate::capacity::{self, Consumed};
 use crate::keys;
 use crate::params::{expr_error, no_legacy, required_item, str_of, table_name};
 use crate::write::{load, params_of};
-use crate::DynamoDb;
 
 pub fn projection(input: &Value, params: &mut Params) -> Result<Option<Projection>, AwsError> {
     match str_of(input, "ProjectionExpression") {

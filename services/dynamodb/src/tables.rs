@@ -86,13 +86,17 @@ fn key_schema(
         }
     }
     let Some(hash) = hash else {
-        return Err(invalid("No Hash Key specified in schema.  All Dynamo DB tables must have exactly one hash key"));
+        return Err(invalid(
+            "No Hash Key specified in schema.  All Dynamo DB tables must have exactly one hash key",
+        ));
     };
     if elems.len() == 2 && range.is_none() {
         return Err(invalid("Too many hash keys or range keys in KeySchema"));
     }
     if range.as_ref().is_some_and(|r| r.name == hash.name) {
-        return Err(invalid("Both the Hash Key and the Range Key element in the KeySchema have the same name"));
+        return Err(invalid(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
     }
     Ok(KeySchema { hash, range })
 }
@@ -161,16 +165,20 @@ fn index(
 
 fn stream_spec(v: Option<&Value>, now: f64) -> Result<Option<StreamRec>, AwsError> {
     let Some(v) = v else { return Ok(None) };
-    let enabled = v.get("StreamEnabled").and_then(Value::as_bool).unwrap_or(false);
+    let enabled = v
+        .get("StreamEnabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if !enabled {
         if v.get("StreamViewType").is_some() {
-            return Err(invalid("StreamViewType can't be specified when StreamEnabled is false"));
+            return Err(invalid(
+                "StreamViewType can't be specified when StreamEnabled is false",
+            ));
         }
         return Ok(None);
     }
-    let view = str_of(v, "StreamViewType").ok_or_else(|| {
-        invalid("StreamViewType is required when StreamEnabled is true")
-    })?;
+    let view = str_of(v, "StreamViewType")
+        .ok_or_else(|| invalid("StreamViewType is required when StreamEnabled is true"))?;
     Ok(Some(StreamRec {
         enabled: true,
         view_type: view.to_owned(),
@@ -244,7 +252,9 @@ pub fn create(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
         ));
     }
     let mut indexes = Vec::new();
-    let gsis = input.get("GlobalSecondaryIndexes").and_then(Value::as_array);
+    let gsis = input
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_array);
     let lsis = input.get("LocalSecondaryIndexes").and_then(Value::as_array);
     if gsis.is_some_and(|g| g.len() > MAX_GSIS) {
         return Err(AwsError::new(
@@ -254,7 +264,9 @@ pub fn create(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
         ));
     }
     if lsis.is_some_and(|l| l.len() > MAX_LSIS) {
-        return Err(invalid("Too many LocalSecondaryIndexes. The maximum number of local secondary indexes per table is 5"));
+        return Err(invalid(
+            "Too many LocalSecondaryIndexes. The maximum number of local secondary indexes per table is 5",
+        ));
     }
     for g in gsis.into_iter().flatten() {
         indexes.push(index(g, &defs, true, on_demand)?);
@@ -262,7 +274,9 @@ pub fn create(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
     for l in lsis.into_iter().flatten() {
         let ix = index(l, &defs, false, on_demand)?;
         if key.range.is_none() {
-            return Err(invalid("Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex"));
+            return Err(invalid(
+                "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+            ));
         }
         if ix.key.hash != key.hash {
             return Err(invalid(format!(
@@ -461,7 +475,10 @@ pub fn description(
         };
         i.insert("IndexSizeBytes".into(), bytes.into());
         i.insert("ItemCount".into(), count.into());
-        i.insert("IndexArn".into(), format!("{}/index/{}", t.arn(), ix.name).into());
+        i.insert(
+            "IndexArn".into(),
+            format!("{}/index/{}", t.arn(), ix.name).into(),
+        );
         if ix.global {
             i.insert("IndexStatus".into(), ix.status.clone().into());
             if ix.status == "CREATING" {
@@ -496,7 +513,10 @@ pub fn description(
     if let Some(class) = &t.table_class {
         o.insert("TableClassSummary".into(), json!({"TableClass": class}));
     }
-    o.insert("DeletionProtectionEnabled".into(), t.deletion_protection.into());
+    o.insert(
+        "DeletionProtectionEnabled".into(),
+        t.deletion_protection.into(),
+    );
     Ok(Value::Object(o))
 }
 
@@ -691,14 +711,19 @@ pub fn update(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
                 };
                 if let Some(tp) = throughput(up.get("ProvisionedThroughput")) {
                     if on_demand {
-                        return Err(invalid("ProvisionedThroughput cannot be specified for an index when BillingMode is PAY_PER_REQUEST"));
+                        return Err(invalid(
+                            "ProvisionedThroughput cannot be specified for an index when BillingMode is PAY_PER_REQUEST",
+                        ));
                     }
                     ix.throughput = Some(tp);
                 }
             }
         }
         if let Some(spec) = input.get("StreamSpecification") {
-            let enable = spec.get("StreamEnabled").and_then(Value::as_bool).unwrap_or(false);
+            let enable = spec
+                .get("StreamEnabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             match (&t.stream, enable) {
                 (Some(_), true) => {
                     return Err(AwsError::validation(format!(
@@ -722,11 +747,14 @@ pub fn update(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
             }
         }
         if let Some(sse) = input.get("SSESpecification") {
-            t.sse = (sse.get("Enabled").and_then(Value::as_bool) == Some(true)).then(|| {
-                json!({"Status": "ENABLED", "SSEType": str_of(sse, "SSEType").unwrap_or("KMS")})
-            });
+            t.sse = (sse.get("Enabled").and_then(Value::as_bool) == Some(true)).then(
+                || json!({"Status": "ENABLED", "SSEType": str_of(sse, "SSEType").unwrap_or("KMS")}),
+            );
         }
-        if let Some(p) = input.get("DeletionProtectionEnabled").and_then(Value::as_bool) {
+        if let Some(p) = input
+            .get("DeletionProtectionEnabled")
+            .and_then(Value::as_bool)
+        {
             t.deletion_protection = p;
         }
         if let Some(c) = str_of(input, "TableClass") {
@@ -747,7 +775,9 @@ pub fn update(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value
 fn by_arn(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<TableRec, AwsError> {
     let arn = str_of(input, "ResourceArn").unwrap_or_default();
     if !arn.starts_with("arn:") {
-        return Err(AwsError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}")));
+        return Err(AwsError::validation(format!(
+            "Invalid TableArn: Invalid ResourceArn provided as input {arn}"
+        )));
     }
     d.table(ctx, arn).map_err(|_| {
         AwsError::new(
@@ -805,9 +835,17 @@ pub fn list_tags(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Va
 
 pub fn update_ttl(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = table_name(input, "TableName")?;
-    let spec = input.get("TimeToLiveSpecification").cloned().unwrap_or(Value::Null);
-    let enabled = spec.get("Enabled").and_then(Value::as_bool).unwrap_or(false);
-    let attribute = str_of(&spec, "AttributeName").unwrap_or_default().to_owned();
+    let spec = input
+        .get("TimeToLiveSpecification")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let enabled = spec
+        .get("Enabled")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let attribute = str_of(&spec, "AttributeName")
+        .unwrap_or_default()
+        .to_owned();
     if attribute.is_empty() {
         return Err(AwsError::validation(
             "1 validation error detected: Value null at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must not be null",
@@ -826,7 +864,8 @@ pub fn update_ttl(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<V
             }
             (Some(cur), false) if cur.attribute != attribute => {
                 return Err(AwsError::validation(
-                    "TimeToLive is active on a different AttributeName: current AttributeName is ".to_owned()
+                    "TimeToLive is active on a different AttributeName: current AttributeName is "
+                        .to_owned()
                         + &cur.attribute,
                 ));
             }
@@ -867,12 +906,20 @@ fn backups_description(t: &TableRec) -> Value {
     json!({"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": pitr})
 }
 
-pub fn describe_backups(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn describe_backups(
+    d: &DynamoDb,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let t = d.table_of(ctx, input)?;
     Ok(json!({ "ContinuousBackupsDescription": backups_description(&t) }))
 }
 
-pub fn update_backups(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn update_backups(
+    d: &DynamoDb,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = table_name(input, "TableName")?;
     let enabled = input
         .pointer("/PointInTimeRecoverySpecification/PointInTimeRecoveryEnabled")

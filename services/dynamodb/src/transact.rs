@@ -12,13 +12,13 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::DynamoDb;
 use crate::capacity::{self, Consumed};
 use crate::keys;
 use crate::model::{ITEMS, TOKENS, TableRec, now_ms};
 use crate::params::{expr_error, no_legacy, required_item, str_of, table_name};
 use crate::read::projection;
 use crate::write::{Action, ItemWrite, Refused, decide, load, params_of};
-use crate::DynamoDb;
 
 const MAX_ITEMS: usize = 100;
 const TOKEN_TTL_MS: i64 = 10 * 60 * 1000;
@@ -196,7 +196,9 @@ pub fn run_write(
             batch.push(WriteOp::Put {
                 table: TOKENS.into(),
                 key,
-                value: json!({"hash": hash, "at": now_ms()}).to_string().into_bytes(),
+                value: json!({"hash": hash, "at": now_ms()})
+                    .to_string()
+                    .into_bytes(),
             });
         }
         let mut tables: HashMap<String, TableRec> = HashMap::new();

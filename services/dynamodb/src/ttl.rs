@@ -10,12 +10,11 @@
 use basalt_dynamodb_expr::AttributeValue;
 use basalt_store::{Claim, StoreError, WriteOp};
 use std::sync::Arc;
-use std::time::Duration;
 
+use crate::DynamoDb;
 use crate::keys::{self, upper};
 use crate::model::{ITEMS, TABLES, TableRec, now_secs};
 use crate::write::{Action, ItemWrite, decide, decode};
-use crate::DynamoDb;
 
 const QUEUE: &str = "dynamodb.ttl";
 const ID: &str = "sweep";
@@ -32,33 +31,9 @@ fn period_ms() -> i64 {
 }
 
 pub fn start_worker(d: Arc<DynamoDb>) {
-    tokio::spawn(async move {
-        // The recurring item exists once; enqueueing it again only moves its due time, so
-        // only schedule it when it is missing.
-        if d.state.pending(QUEUE).unwrap_or(1) == 0 {
-            let _ = d.state.enqueue(QUEUE, ID, b"", 0);
-        }
-        loop {
-            let claimed = d
-                .state
-                .clock_ms()
-                .and_then(|now| d.state.claim(QUEUE, now, LEASE_MS, 1))
-                .unwrap_or_default();
-            if let Some(claim) = claimed.into_iter().next() {
-                let d2 = d.clone();
-                let result =
-                    tokio::task::spawn_blocking(move || sweep(&d2, &claim).map(|()| claim)).await;
-                match result {
-                    Ok(Ok(claim)) => {
-                        let next = d.state.clock_ms().unwrap_or(0) + period_ms();
-                        let _ = d.state.release(&claim, next);
-                    }
-                    Ok(Err(e)) => tracing::warn!("dynamodb TTL sweep failed: {e}"),
-                    Err(e) => tracing::error!("dynamodb TTL sweep panicked: {e}"),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(period_ms().clamp(200, 5000) as u64)).await;
-        }
+    let state = d.state.clone();
+    basalt_store::leases::spawn_recurring(state, QUEUE, ID, LEASE_MS, period_ms, move |claim| {
+        sweep(&d, claim)
     });
 }
 
@@ -115,12 +90,16 @@ fn sweep_table(d: &DynamoDb, t: &TableRec, attribute: &str) -> Result<(), StoreE
                 condition: None,
                 action: Action::Delete,
             };
-            let Ok(mut done) = decide(t, &w, Some(raw.clone()), Some(item.clone()), &t.region) else {
+            let Ok(mut done) = decide(t, &w, Some(raw.clone()), Some(item.clone()), &t.region)
+            else {
                 continue;
             };
             // The record names DynamoDB as the deleter.
-            done.ops.retain(|op| !matches!(op, WriteOp::Put { table, .. } if table == crate::model::STREAM));
-            if let Some(rec) = crate::streams::record(t, &w.key, Some(&item), None, &t.region, true) {
+            done.ops.retain(
+                |op| !matches!(op, WriteOp::Put { table, .. } if table == crate::model::STREAM),
+            );
+            if let Some(rec) = crate::streams::record(t, &w.key, Some(&item), None, &t.region, true)
+            {
                 done.ops.push(rec);
             }
             done.ops.insert(0, t.unchanged());

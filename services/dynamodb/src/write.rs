@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::capacity::{self, Consumed};
 use crate::keys;
-use crate::model::{ITEMS, INDEXES, TableRec};
+use crate::model::{INDEXES, ITEMS, TableRec};
 use crate::params::{
     ReturnValues, expr_error, no_legacy, required_item, return_values, str_of, table_name,
 };
@@ -108,7 +108,9 @@ pub fn decide(
         Action::Update(u) => {
             let mut item = old.clone().unwrap_or_else(|| w.key.clone());
             if let Some(u) = u {
-                updated = u.apply(&mut item).map_err(|e| Refused::Error(expr_error(e)))?;
+                updated = u
+                    .apply(&mut item)
+                    .map_err(|e| Refused::Error(expr_error(e)))?;
             }
             // Removing from an item that does not exist creates nothing (SET and ADD do).
             let only_removes = u.as_ref().is_some_and(|u| {
@@ -423,7 +425,9 @@ mod tests {
     }
 
     fn table(d: &Arc<DynamoDb>) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(call(
             d,
             "CreateTable",
@@ -455,7 +459,9 @@ mod tests {
             .map(|_| {
                 let d = d.clone();
                 std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
                     let mut ok = 0;
                     for _ in 0..50 {
                         let r = rt.block_on(call(
@@ -475,7 +481,11 @@ mod tests {
                         ));
                         match r {
                             Ok(_) => ok += 1,
-                            Err(e) => assert_eq!(e.code, "ConditionalCheckFailedException", "{}", e.message),
+                            Err(e) => assert_eq!(
+                                e.code, "ConditionalCheckFailedException",
+                                "{}",
+                                e.message
+                            ),
                         }
                     }
                     ok
@@ -484,7 +494,9 @@ mod tests {
             .collect();
         let acknowledged: i32 = threads.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(acknowledged, 300, "the condition stops at exactly 300");
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let item = rt
             .block_on(call(
                 &d,
@@ -506,7 +518,10 @@ mod tests {
             ))
             .unwrap();
         assert_eq!(q["Count"], 1);
-        assert_eq!(q["Items"][0], json!({"pk": {"S": "c"}, "bucket": {"N": "7"}}));
+        assert_eq!(
+            q["Items"][0],
+            json!({"pk": {"S": "c"}, "bucket": {"N": "7"}})
+        );
     }
 
     /// A transaction whose condition fails writes nothing, and one that passes writes all.
@@ -514,7 +529,9 @@ mod tests {
     fn transactions_are_all_or_nothing() {
         let d = DynamoDb::new(Arc::new(MemoryState::default()));
         table(&d);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let put = |pk: &str| json!({"Put": {"TableName": "counters", "Item": {"pk": {"S": pk}, "bucket": {"N": "1"}}}});
         let check_missing = json!({"ConditionCheck": {
             "TableName": "counters", "Key": {"pk": {"S": "a"}},
@@ -533,7 +550,11 @@ mod tests {
             json!([{"Code": "None"}, {"Code": "ConditionalCheckFailed", "Message": "The conditional request failed"}])
         );
         let got = rt
-            .block_on(call(&d, "GetItem", json!({"TableName": "counters", "Key": {"pk": {"S": "x"}}})))
+            .block_on(call(
+                &d,
+                "GetItem",
+                json!({"TableName": "counters", "Key": {"pk": {"S": "x"}}}),
+            ))
             .unwrap();
         assert!(got.get("Item").is_none(), "{got}");
         rt.block_on(call(

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::driver;
 use crate::machines::{check_name, page};
-use crate::model::{ACTIVITIES, ActivityRec, TOKENS, TaskItem, TokenRec, activity_queue, now_ms, secs};
+use crate::model::{
+    ACTIVITIES, ActivityRec, TOKENS, TaskItem, TokenRec, activity_queue, now_ms, secs,
+};
 use crate::{StepFunctions, error, invalid_arn, required, str_of};
 
 /// How long GetActivityTask waits for a task (AWS: 60 seconds).
@@ -45,7 +47,10 @@ fn does_not_exist(arn: &str) -> AwsError {
 pub fn create(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = required(input, "name")?;
     check_name(name)?;
-    let arn = format!("arn:aws:states:{}:{}:activity:{name}", ctx.region, ctx.account_id);
+    let arn = format!(
+        "arn:aws:states:{}:{}:activity:{name}",
+        ctx.region, ctx.account_id
+    );
     let key = format!("{}/{}/{name}", ctx.account_id, ctx.region);
     if let Some((a, _)) = sf.load::<ActivityRec>(ACTIVITIES, &key)? {
         return Ok(json!({"activityArn": a.arn, "creationDate": a.created}));
@@ -63,11 +68,19 @@ pub fn create(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result
             .collect(),
         encryption: input.get("encryptionConfiguration").cloned(),
     };
-    sf.state.put(ACTIVITIES, &key, &serde_json::to_vec(&rec).unwrap_or_default())?;
+    sf.state.put(
+        ACTIVITIES,
+        &key,
+        &serde_json::to_vec(&rec).unwrap_or_default(),
+    )?;
     Ok(json!({"activityArn": arn, "creationDate": rec.created}))
 }
 
-pub fn describe(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn describe(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "activityArn")?;
     let key = key_of(arn).ok_or_else(|| invalid_arn(arn))?;
     let (a, _) = sf
@@ -79,7 +92,9 @@ pub fn describe(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Res
 pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let (max, after) = page(input)?;
     let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
-    let rows = sf.state.scan(ACTIVITIES, &prefix, after.as_deref(), max + 1)?;
+    let rows = sf
+        .state
+        .scan(ACTIVITIES, &prefix, after.as_deref(), max + 1)?;
     let mut out = Vec::new();
     let mut next = None;
     for (i, (_, raw)) in rows.iter().enumerate() {
@@ -87,7 +102,8 @@ pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<V
             next = Some(page_token::encode(&rows[i - 1].0));
             break;
         }
-        let a: ActivityRec = serde_json::from_slice(raw).map_err(|e| crate::corrupt("activity", e))?;
+        let a: ActivityRec =
+            serde_json::from_slice(raw).map_err(|e| crate::corrupt("activity", e))?;
         out.push(json!({"activityArn": a.arn, "name": a.name, "creationDate": a.created}));
     }
     let mut v = json!({ "activities": out });
@@ -105,7 +121,11 @@ pub fn delete(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resul
 }
 
 /// Waits up to a minute for a task of the activity; `{}` when none came.
-pub async fn get_task(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub async fn get_task(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "activityArn")?;
     let key = key_of(arn).ok_or_else(|| invalid_arn(arn))?;
     sf.load::<ActivityRec>(ACTIVITIES, &key)?
@@ -120,7 +140,13 @@ pub async fn get_task(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
                 .map_err(|e| crate::corrupt("activity task", e))?;
             // Handed out: the worker now owns it until its result, timeout or heartbeat.
             sf.state.complete(&claim, &[])?;
-            let Effect::Task { task, parameters, token, .. } = &item.effect else {
+            let Effect::Task {
+                task,
+                parameters,
+                token,
+                ..
+            } = &item.effect
+            else {
                 continue;
             };
             let token = token
@@ -168,29 +194,42 @@ fn token_rec(sf: &StepFunctions, input: &Value) -> Result<(String, TokenRec), Aw
     let e = crate::executions::load(sf, &rec.execution)
         .map_err(|_| error("TaskDoesNotExist", "Task Does Not Exist"))?;
     if e.status != "RUNNING" {
-        return Err(error("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
+        return Err(error(
+            "TaskTimedOut",
+            "Task Timed Out: 'Provided task does not exist anymore'",
+        ));
     }
     Ok((token.to_owned(), rec))
 }
 
-pub fn send_success(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn send_success(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let output = required(input, "output")?;
-    let output: Value = serde_json::from_str(output).map_err(|e| {
-        error("InvalidOutput", format!("Invalid Output: '{e}'"))
-    })?;
+    let output: Value = serde_json::from_str(output)
+        .map_err(|e| error("InvalidOutput", format!("Invalid Output: '{e}'")))?;
     let (token, rec) = token_rec(sf, input)?;
     driver::post(
         sf,
         &rec.execution,
         format!("{}#{}#result", rec.execution, rec.task),
-        Event::TaskSucceeded { task: rec.task.clone(), output },
+        Event::TaskSucceeded {
+            task: rec.task.clone(),
+            output,
+        },
         0,
     )?;
     sf.state.delete(TOKENS, &token)?;
     Ok(json!({}))
 }
 
-pub fn send_failure(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn send_failure(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let (token, rec) = token_rec(sf, input)?;
     driver::post(
         sf,
@@ -208,14 +247,20 @@ pub fn send_failure(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) ->
 }
 
 /// Pushes the heartbeat timeout back by its period.
-pub fn send_heartbeat(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn send_heartbeat(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let (_, rec) = token_rec(sf, input)?;
     if let Some(h) = rec.heartbeat_seconds {
         driver::post(
             sf,
             &rec.execution,
             format!("{}#heartbeat#{}", rec.execution, rec.task),
-            Event::TaskHeartbeatTimedOut { task: rec.task.clone() },
+            Event::TaskHeartbeatTimedOut {
+                task: rec.task.clone(),
+            },
             now_ms() + (h as i64) * 1000,
         )?;
     }
@@ -229,7 +274,8 @@ mod tests {
     #[test]
     fn tokens_of_both_kinds_are_well_formed_and_others_are_not() {
         assert!(well_formed(&format!("AQ{}", "0a".repeat(24))));
-        let activity = crate::driver::activity_token("arn:aws:states:us-east-1:1:execution:m:e", "t");
+        let activity =
+            crate::driver::activity_token("arn:aws:states:us-east-1:1:execution:m:e", "t");
         assert!(well_formed(&activity));
         assert!(!well_formed("garbage"));
         assert!(!well_formed(&format!("AQ{}", "zz".repeat(24))));

@@ -399,7 +399,12 @@ fn child_result(e: &ExecutionRec, mode: &str, task: &str) -> Event {
 }
 
 /// Applies a change outside the leases (StopExecution), under the same precondition.
-pub fn apply(sf: &StepFunctions, e: ExecutionRec, change: Change, now: i64) -> Result<(), ApplyError> {
+pub fn apply(
+    sf: &StepFunctions,
+    e: ExecutionRec,
+    change: Change,
+    now: i64,
+) -> Result<(), ApplyError> {
     let Some((ops, woken)) = step_ops(sf, e, change, now)? else {
         return Ok(());
     };
@@ -423,8 +428,15 @@ pub fn wake(sf: &StepFunctions, woken: &Woken) {
 }
 
 /// Records an event for an execution from outside a step (task results, SendTask*).
-pub fn post(sf: &StepFunctions, execution: &str, id: String, event: Event, due_ms: i64) -> Result<(), AwsError> {
-    sf.state.batch(&[event_item(execution, id, event, due_ms)])?;
+pub fn post(
+    sf: &StepFunctions,
+    execution: &str,
+    id: String,
+    event: Event,
+    due_ms: i64,
+) -> Result<(), AwsError> {
+    sf.state
+        .batch(&[event_item(execution, id, event, due_ms)])?;
     sf.wake_events.notify_one();
     Ok(())
 }

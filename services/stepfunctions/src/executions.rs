@@ -177,7 +177,8 @@ pub fn describe_json(e: &ExecutionRec, include_data: bool) -> Value {
     if e.status != "RUNNING" {
         out["redriveStatusReason"] = "Execution is SUCCEEDED and cannot be redriven".into();
         if e.status != "SUCCEEDED" {
-            out["redriveStatusReason"] = format!("Execution is {} and cannot be redriven by Basalt", e.status).into();
+            out["redriveStatusReason"] =
+                format!("Execution is {} and cannot be redriven by Basalt", e.status).into();
         }
     }
     payload_member(&mut out, "input", Some(&e.input), include_data);
@@ -203,7 +204,11 @@ pub fn describe_json(e: &ExecutionRec, include_data: bool) -> Value {
     out
 }
 
-pub fn describe(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn describe(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "executionArn")?;
     if !arn.contains(":execution:") && !arn.contains(":express:") {
         return Err(invalid_arn(arn));
@@ -286,16 +291,28 @@ pub fn stop(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<
             )));
         }
         let now = now_ms();
-        match driver::apply(sf, e, driver::Change::Stop(error_code.clone(), cause.clone()), now) {
+        match driver::apply(
+            sf,
+            e,
+            driver::Change::Stop(error_code.clone(), cause.clone()),
+            now,
+        ) {
             Ok(()) => return Ok(json!({"stopDate": secs(now)})),
             Err(driver::ApplyError::Conflict) => continue,
             Err(driver::ApplyError::Aws(e)) => return Err(e),
         }
     }
-    Err(error("ConflictException", "The execution changed concurrently; try again"))
+    Err(error(
+        "ConflictException",
+        "The execution changed concurrently; try again",
+    ))
 }
 
-pub fn history(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn history(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "executionArn")?;
     load(sf, arn)?;
     let reverse = input.get("reverseOrder").and_then(Value::as_bool) == Some(true);
@@ -317,7 +334,8 @@ pub fn history(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resu
             break;
         }
         let _ = k;
-        let mut ev: Value = serde_json::from_slice(raw).map_err(|e| crate::corrupt("history", e))?;
+        let mut ev: Value =
+            serde_json::from_slice(raw).map_err(|e| crate::corrupt("history", e))?;
         if !include {
             strip_data(&mut ev);
         }
@@ -345,7 +363,11 @@ fn strip_data(ev: &mut Value) {
     }
 }
 
-pub fn machine_for(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn machine_for(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "executionArn")?;
     let e = load(sf, arn)?;
     let (m, _) = machines::load_machine(sf, &e.machine_arn)?;
@@ -369,7 +391,11 @@ pub fn machine_for(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> 
 
 /// StartSyncExecution: an EXPRESS machine run to its end within the request (as AWS does,
 /// nothing is kept but the answer).
-pub async fn start_sync(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub async fn start_sync(
+    sf: &StepFunctions,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let target_arn = required(input, "stateMachineArn")?;
     let target = machines::resolve(sf, target_arn)?;
     if target.machine.kind != "EXPRESS" {
@@ -426,7 +452,10 @@ pub async fn start_sync(sf: &StepFunctions, ctx: &RequestContext, input: &Value)
         if wait > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
         }
-        queue.extend(run.handle(&def, Event::TimerFired { timer }, now_ms()).effects);
+        queue.extend(
+            run.handle(&def, Event::TimerFired { timer }, now_ms())
+                .effects,
+        );
     }
     let stop_ms = now_ms();
     let status = match run.status() {

@@ -49,11 +49,9 @@ fn now() -> f64 {
 pub fn check_name(name: &str) -> Result<(), AwsError> {
     let bad = name.is_empty()
         || name.chars().count() > 80
-        || name.chars().any(|c| {
-            c.is_whitespace()
-                || c.is_control()
-                || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c)
-        });
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c));
     if bad {
         return Err(error("InvalidName", format!("Invalid Name: '{name}'")));
     }
@@ -85,10 +83,7 @@ fn does_not_exist(arn: &str) -> AwsError {
 }
 
 /// The state machine an ARN names (its base, whatever the qualifier).
-pub fn load_machine(
-    sf: &StepFunctions,
-    arn: &str,
-) -> Result<(MachineRec, Vec<u8>), AwsError> {
+pub fn load_machine(sf: &StepFunctions, arn: &str) -> Result<(MachineRec, Vec<u8>), AwsError> {
     let p = parse_arn(arn).ok_or_else(|| invalid_arn(arn))?;
     sf.load::<MachineRec>(MACHINES, &MachineRec::key(p.account, p.region, p.name))?
         .ok_or_else(|| does_not_exist(arn))
@@ -98,7 +93,11 @@ fn version_key(machine_arn: &str, n: u64) -> String {
     format!("{machine_arn}/{n:010}")
 }
 
-pub fn load_version(sf: &StepFunctions, machine_arn: &str, n: u64) -> Result<Option<VersionRec>, AwsError> {
+pub fn load_version(
+    sf: &StepFunctions,
+    machine_arn: &str,
+    n: u64,
+) -> Result<Option<VersionRec>, AwsError> {
     Ok(sf
         .load::<VersionRec>(VERSIONS, &version_key(machine_arn, n))?
         .map(|(v, _)| v))
@@ -136,7 +135,11 @@ pub fn resolve(sf: &StepFunctions, arn: &str) -> Result<Target, AwsError> {
                 .ok_or_else(|| does_not_exist(arn))?;
             let total: u64 = alias.routing.iter().map(|r| r.1).sum();
             let mut pick = (uuid::Uuid::new_v4().as_u128() % u128::from(total.max(1))) as u64;
-            let mut chosen = alias.routing.first().map(|r| r.0.clone()).unwrap_or_default();
+            let mut chosen = alias
+                .routing
+                .first()
+                .map(|r| r.0.clone())
+                .unwrap_or_default();
             for (v, w) in &alias.routing {
                 if pick < *w {
                     chosen = v.clone();
@@ -293,10 +296,17 @@ fn edit_machine(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(error("ConflictException", "The state machine changed concurrently; try again"))
+    Err(error(
+        "ConflictException",
+        "The state machine changed concurrently; try again",
+    ))
 }
 
-pub fn describe(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn describe(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineArn")?;
     let p = parse_arn(arn).ok_or_else(|| invalid_arn(arn))?;
     let (m, _) = load_machine(sf, arn)?;
@@ -340,9 +350,10 @@ pub fn page(input: &Value) -> Result<(usize, Option<String>), AwsError> {
         }
     };
     let after = match str_of(input, "nextToken") {
-        Some(t) => Some(page_token::decode(t).ok_or_else(|| {
-            error("InvalidToken", format!("Invalid Token: '{t}'"))
-        })?),
+        Some(t) => Some(
+            page_token::decode(t)
+                .ok_or_else(|| error("InvalidToken", format!("Invalid Token: '{t}'")))?,
+        ),
         None => None,
     };
     Ok((max, after))
@@ -361,7 +372,8 @@ pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<V
             next = Some(page_token::encode(&rows[i - 1].0));
             break;
         }
-        let m: MachineRec = serde_json::from_slice(raw).map_err(|e| crate::corrupt("machine", e))?;
+        let m: MachineRec =
+            serde_json::from_slice(raw).map_err(|e| crate::corrupt("machine", e))?;
         let _ = k;
         out.push(json!({"stateMachineArn": m.arn, "name": m.name, "type": m.kind, "creationDate": m.created}));
     }
@@ -442,7 +454,9 @@ pub fn delete(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resul
             "Use DeleteStateMachineVersion or DeleteStateMachineAlias to delete a qualified state machine",
         ));
     }
-    let Some((m, raw)) = sf.load::<MachineRec>(MACHINES, &MachineRec::key(p.account, p.region, p.name))? else {
+    let Some((m, raw)) =
+        sf.load::<MachineRec>(MACHINES, &MachineRec::key(p.account, p.region, p.name))?
+    else {
         return Ok(json!({})); // deleting a missing machine succeeds, as on AWS
     };
     let mut ops = vec![
@@ -456,13 +470,19 @@ pub fn delete(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resul
             key: MachineRec::key(&m.account, &m.region, &m.name),
         },
     ];
-    for (k, _) in sf.state.scan(VERSIONS, &format!("{}/", m.arn), None, 10_000)? {
+    for (k, _) in sf
+        .state
+        .scan(VERSIONS, &format!("{}/", m.arn), None, 10_000)?
+    {
         ops.push(WriteOp::Delete {
             table: VERSIONS.into(),
             key: k,
         });
     }
-    for (k, _) in sf.state.scan(ALIASES, &format!("{}/", m.arn), None, 10_000)? {
+    for (k, _) in sf
+        .state
+        .scan(ALIASES, &format!("{}/", m.arn), None, 10_000)?
+    {
         ops.push(WriteOp::Delete {
             table: ALIASES.into(),
             key: k,
@@ -505,7 +525,11 @@ pub fn validate(input: &Value) -> Value {
     })
 }
 
-pub fn publish(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn publish(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineArn")?;
     let at = now();
     let mut out = None;
@@ -515,7 +539,10 @@ pub fn publish(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resu
         {
             return Err(error(
                 "ConflictException",
-                format!("Failed to publish the State Machine version for revision {r}. The current State Machine revision is {}.", m.revision_id),
+                format!(
+                    "Failed to publish the State Machine version for revision {r}. The current State Machine revision is {}.",
+                    m.revision_id
+                ),
             ));
         }
         // Publishing an unchanged revision again answers the latest version.
@@ -533,7 +560,11 @@ pub fn publish(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Resu
     Ok(out.unwrap_or_default())
 }
 
-pub fn list_versions(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn list_versions(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineArn")?;
     let (m, _) = load_machine(sf, arn)?;
     let (max, after) = page(input)?;
@@ -544,9 +575,9 @@ pub fn list_versions(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -
         .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
         .collect();
     all.sort_by(|a, b| b.number.cmp(&a.number));
-    let start = after
-        .and_then(|a| a.parse::<u64>().ok())
-        .map_or(0, |n| all.iter().position(|v| v.number < n).unwrap_or(all.len()));
+    let start = after.and_then(|a| a.parse::<u64>().ok()).map_or(0, |n| {
+        all.iter().position(|v| v.number < n).unwrap_or(all.len())
+    });
     let page: Vec<&VersionRec> = all[start..].iter().take(max).collect();
     let mut out = json!({
         "stateMachineVersions": page.iter().map(|v| json!({"stateMachineVersionArn": v.arn, "creationDate": v.created})).collect::<Vec<_>>()
@@ -559,7 +590,11 @@ pub fn list_versions(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -
     Ok(out)
 }
 
-pub fn delete_version(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn delete_version(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineVersionArn")?;
     let p = parse_arn(arn).ok_or_else(|| invalid_arn(arn))?;
     let Some(n) = p.qualifier.and_then(|q| q.parse::<u64>().ok()) else {
@@ -571,7 +606,10 @@ pub fn delete_version(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
         if a.routing.iter().any(|(v, _)| v == arn) {
             return Err(error(
                 "ConflictException",
-                format!("Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]", a.arn),
+                format!(
+                    "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]",
+                    a.arn
+                ),
             ));
         }
     }
@@ -579,12 +617,21 @@ pub fn delete_version(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
     Ok(json!({}))
 }
 
-fn routing(sf: &StepFunctions, machine: &str, v: Option<&Value>) -> Result<Vec<(String, u64)>, AwsError> {
+fn routing(
+    sf: &StepFunctions,
+    machine: &str,
+    v: Option<&Value>,
+) -> Result<Vec<(String, u64)>, AwsError> {
     let routes: Vec<(String, u64)> = v
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|r| Some((str_of(r, "stateMachineVersionArn")?.to_owned(), r.get("weight")?.as_u64()?)))
+        .filter_map(|r| {
+            Some((
+                str_of(r, "stateMachineVersionArn")?.to_owned(),
+                r.get("weight")?.as_u64()?,
+            ))
+        })
         .collect();
     if routes.is_empty() || routes.len() > 2 {
         return Err(AwsError::validation(
@@ -598,13 +645,17 @@ fn routing(sf: &StepFunctions, machine: &str, v: Option<&Value>) -> Result<Vec<(
     }
     for (v, _) in &routes {
         let p = parse_arn(v).ok_or_else(|| invalid_arn(v))?;
-        let n = p.qualifier.and_then(|q| q.parse::<u64>().ok()).ok_or_else(|| invalid_arn(v))?;
+        let n = p
+            .qualifier
+            .and_then(|q| q.parse::<u64>().ok())
+            .ok_or_else(|| invalid_arn(v))?;
         if machine_arn(p.region, p.account, p.name) != machine {
-            return Err(AwsError::validation("Routing configuration must contain state machine versions of the same state machine"));
+            return Err(AwsError::validation(
+                "Routing configuration must contain state machine versions of the same state machine",
+            ));
         }
-        load_version(sf, machine, n)?.ok_or_else(|| {
-            error("ResourceNotFound", format!("Resource not found: '{v}'"))
-        })?;
+        load_version(sf, machine, n)?
+            .ok_or_else(|| error("ResourceNotFound", format!("Resource not found: '{v}'")))?;
     }
     Ok(routes)
 }
@@ -616,7 +667,11 @@ fn routing_json(routes: &[(String, u64)]) -> Value {
         .collect()
 }
 
-pub fn create_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn create_alias(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = required(input, "name")?;
     check_name(name)?;
     if name.parse::<u64>().is_ok() {
@@ -646,9 +701,13 @@ pub fn create_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) ->
         if old.routing == rec.routing && old.description == rec.description {
             return Ok(json!({"stateMachineAliasArn": old.arn, "creationDate": old.created}));
         }
-        return Err(error("ConflictException", format!("Alias already exists: '{arn}'")));
+        return Err(error(
+            "ConflictException",
+            format!("Alias already exists: '{arn}'"),
+        ));
     }
-    sf.state.put(ALIASES, &key, &serde_json::to_vec(&rec).unwrap_or_default())?;
+    sf.state
+        .put(ALIASES, &key, &serde_json::to_vec(&rec).unwrap_or_default())?;
     Ok(json!({"stateMachineAliasArn": arn, "creationDate": at}))
 }
 
@@ -664,7 +723,11 @@ fn load_alias(sf: &StepFunctions, arn: &str) -> Result<(AliasRec, String), AwsEr
     Ok((a, key))
 }
 
-pub fn describe_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn describe_alias(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineAliasArn")?;
     let (a, _) = load_alias(sf, arn)?;
     let mut out = json!({
@@ -677,7 +740,11 @@ pub fn describe_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) 
     Ok(out)
 }
 
-pub fn update_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn update_alias(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineAliasArn")?;
     let (mut a, key) = load_alias(sf, arn)?;
     if input.get("routingConfiguration").is_some() {
@@ -687,22 +754,33 @@ pub fn update_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) ->
         a.description = Some(d.to_owned());
     }
     a.updated = now();
-    sf.state.put(ALIASES, &key, &serde_json::to_vec(&a).unwrap_or_default())?;
+    sf.state
+        .put(ALIASES, &key, &serde_json::to_vec(&a).unwrap_or_default())?;
     Ok(json!({"updateDate": a.updated}))
 }
 
-pub fn delete_alias(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn delete_alias(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineAliasArn")?;
     let (_, key) = load_alias(sf, arn)?;
     sf.state.delete(ALIASES, &key)?;
     Ok(json!({}))
 }
 
-pub fn list_aliases(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn list_aliases(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineArn")?;
     let (m, _) = load_machine(sf, arn)?;
     let (max, after) = page(input)?;
-    let rows = sf.state.scan(ALIASES, &format!("{}/", m.arn), after.as_deref(), max + 1)?;
+    let rows = sf
+        .state
+        .scan(ALIASES, &format!("{}/", m.arn), after.as_deref(), max + 1)?;
     let mut out = Vec::new();
     let mut next = None;
     for (i, (_, raw)) in rows.iter().enumerate() {
@@ -732,11 +810,18 @@ fn edit_tags(
             .load::<ActivityRec>(ACTIVITIES, &key)?
             .ok_or_else(|| error("ResourceNotFound", format!("Resource not found: '{arn}'")))?;
         f(&mut a.tags)?;
-        sf.state.put(ACTIVITIES, &key, &serde_json::to_vec(&a).unwrap_or_default())?;
+        sf.state.put(
+            ACTIVITIES,
+            &key,
+            &serde_json::to_vec(&a).unwrap_or_default(),
+        )?;
         return Ok(a.tags);
     }
     if parse_arn(arn).is_none_or(|p| p.qualifier.is_some()) {
-        return Err(error("ResourceNotFound", format!("Resource not found: '{arn}'")));
+        return Err(error(
+            "ResourceNotFound",
+            format!("Resource not found: '{arn}'"),
+        ));
     }
     let m = edit_machine(sf, arn, |m| {
         f(&mut m.tags)?;
@@ -783,7 +868,11 @@ pub fn untag(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result
     Ok(json!({}))
 }
 
-pub fn list_tags(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn list_tags(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let arn = required(input, "resourceArn")?;
     let tags = edit_tags(sf, arn, |_| Ok(()))?;
     Ok(json!({"tags": tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}))

@@ -155,10 +155,7 @@ impl ExecutionRec {
 
 /// Newest first: the start time inverted.
 pub fn by_machine_key(machine_arn: &str, start_ms: i64, name: &str) -> String {
-    format!(
-        "{machine_arn}/{:020}/{name}",
-        i64::MAX - start_ms.max(0)
-    )
+    format!("{machine_arn}/{:020}/{name}", i64::MAX - start_ms.max(0))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,8 +18,10 @@ use crate::model::{Parent, TASKS, TaskItem};
 
 /// Tasks performed at once by one node.
 const WORKERS: usize = 16;
-/// The longest a task may hold its lease before another node runs it again.
-const LEASE_MS: i64 = 16 * 60 * 1000;
+/// A task's lease: renewed every [`RENEW`] while it runs, so a task whose node died (kill -9)
+/// is claimed and run again within this time rather than after the longest task could take.
+const LEASE_MS: i64 = 15_000;
+const RENEW: Duration = Duration::from_secs(5);
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -104,11 +106,30 @@ async fn run_claim(sf: &StepFunctions, claim: Claim) {
     };
     let task = task.clone();
     let (account, region) = account_region(&item.execution);
-    let ops = match perform(sf, &account, &region, &item.execution, &item.effect).await {
+    let work = perform(sf, &account, &region, &item.execution, &item.effect);
+    tokio::pin!(work);
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut work => break outcome,
+            _ = tokio::time::sleep(RENEW) => {
+                if let Ok(now) = sf.state.clock_ms() {
+                    let _ = sf.state.renew(&claim, now, LEASE_MS);
+                }
+            }
+        }
+    };
+    let ops = match outcome {
         Outcome::Done(result) => {
             let event = match result {
-                Ok(output) => Event::TaskSucceeded { task: task.clone(), output },
-                Err((error, cause)) => Event::TaskFailed { task: task.clone(), error, cause },
+                Ok(output) => Event::TaskSucceeded {
+                    task: task.clone(),
+                    output,
+                },
+                Err((error, cause)) => Event::TaskFailed {
+                    task: task.clone(),
+                    error,
+                    cause,
+                },
             };
             vec![driver::post_op(
                 &item.execution,
@@ -164,7 +185,13 @@ pub async fn perform(
     };
     // A Lambda function ARN as the resource: the payload is the effective input.
     if base.starts_with("arn:aws:lambda:") {
-        return invoke_lambda(registry, &ctx, json!({"FunctionName": base, "Payload": parameters}), false).await;
+        return invoke_lambda(
+            registry,
+            &ctx,
+            json!({"FunctionName": base, "Payload": parameters}),
+            false,
+        )
+        .await;
     }
     let Some(integration) = base.strip_prefix("arn:aws:states:::") else {
         return failed(
@@ -306,7 +333,8 @@ async fn invoke_lambda(
     let body: Value = if raw.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&raw).unwrap_or_else(|_| String::from_utf8_lossy(&raw).into_owned().into())
+        serde_json::from_slice(&raw)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&raw).into_owned().into())
     };
     if out.get("FunctionError").is_some() {
         let error = body
@@ -329,14 +357,23 @@ async fn invoke_lambda(
     })))
 }
 
-async fn bedrock(registry: &basalt_core::ServiceRegistry, ctx: &RequestContext, params: &Value) -> Outcome {
+async fn bedrock(
+    registry: &basalt_core::ServiceRegistry,
+    ctx: &RequestContext,
+    params: &Value,
+) -> Outcome {
     let Some(model) = params.get("ModelId").and_then(Value::as_str) else {
         return failed("States.Runtime", "The field 'ModelId' is required");
     };
     let body = match params.get("Body") {
         Some(Value::String(s)) => s.clone().into_bytes(),
         Some(v) => v.to_string().into_bytes(),
-        None => return failed("States.Runtime", "The field 'Body' is required (S3 input is not supported by Basalt yet)"),
+        None => {
+            return failed(
+                "States.Runtime",
+                "The field 'Body' is required (S3 input is not supported by Basalt yet)",
+            );
+        }
     };
     let mut input = json!({
         "modelId": model,
@@ -346,9 +383,15 @@ async fn bedrock(registry: &basalt_core::ServiceRegistry, ctx: &RequestContext, 
     });
     if let Some(g) = params.get("GuardrailIdentifier") {
         input["guardrailIdentifier"] = g.clone();
-        input["guardrailVersion"] = params.get("GuardrailVersion").cloned().unwrap_or(json!("DRAFT"));
+        input["guardrailVersion"] = params
+            .get("GuardrailVersion")
+            .cloned()
+            .unwrap_or(json!("DRAFT"));
     }
-    match registry.call(ctx, "bedrock-runtime", "InvokeModel", input).await {
+    match registry
+        .call(ctx, "bedrock-runtime", "InvokeModel", input)
+        .await
+    {
         Ok(out) => {
             let raw = unb64(out.body.get("body").and_then(Value::as_str).unwrap_or(""));
             let parsed: Value = serde_json::from_slice(&raw)
@@ -365,7 +408,12 @@ async fn bedrock(registry: &basalt_core::ServiceRegistry, ctx: &RequestContext, 
 /// `aws-sdk:<service>:<action>`: the SDK's service name and a camelCase action; parameters
 /// in PascalCase matched to the model's members whatever their case; results likewise
 /// with the first letter of every member raised, as the SDK integrations return them.
-async fn aws_sdk(registry: &basalt_core::ServiceRegistry, ctx: &RequestContext, sdk: &str, params: &Value) -> Outcome {
+async fn aws_sdk(
+    registry: &basalt_core::ServiceRegistry,
+    ctx: &RequestContext,
+    sdk: &str,
+    params: &Value,
+) -> Outcome {
     let Some((service, action)) = sdk.split_once(':') else {
         return failed("States.Runtime", format!("Invalid resource aws-sdk:{sdk}"));
     };
@@ -400,7 +448,9 @@ async fn aws_sdk(registry: &basalt_core::ServiceRegistry, ctx: &RequestContext, 
             None => {
                 return failed(
                     "States.Runtime",
-                    format!("The API action {action} of the service {service} is not supported by Basalt"),
+                    format!(
+                        "The API action {action} of the service {service} is not supported by Basalt"
+                    ),
                 );
             }
         },
@@ -439,7 +489,12 @@ fn recase_in(model: &basalt_spec::ServiceModel, shape: &str, v: &Value) -> Value
             Value::Object(out)
         }
         Value::Array(items) => match &s.member {
-            Some(m) => Value::Array(items.iter().map(|i| recase_in(model, &m.shape, i)).collect()),
+            Some(m) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| recase_in(model, &m.shape, i))
+                    .collect(),
+            ),
             None => v.clone(),
         },
         _ => v.clone(),
@@ -469,7 +524,12 @@ fn recase_out(model: &basalt_spec::ServiceModel, shape: &str, v: &Value) -> Valu
             Value::Object(out)
         }
         Value::Array(items) => match &s.member {
-            Some(m) => Value::Array(items.iter().map(|i| recase_out(model, &m.shape, i)).collect()),
+            Some(m) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| recase_out(model, &m.shape, i))
+                    .collect(),
+            ),
             None => v.clone(),
         },
         _ => v.clone(),
@@ -482,8 +542,15 @@ mod tests {
 
     #[test]
     fn error_names() {
-        let e = AwsError::new(400, "ConditionalCheckFailedException", "The conditional request failed");
-        assert_eq!(service_error("DynamoDB", &e).0, "DynamoDB.ConditionalCheckFailedException");
+        let e = AwsError::new(
+            400,
+            "ConditionalCheckFailedException",
+            "The conditional request failed",
+        );
+        assert_eq!(
+            service_error("DynamoDB", &e).0,
+            "DynamoDB.ConditionalCheckFailedException"
+        );
         let e = AwsError::new(400, "QueueDoesNotExist", "x");
         assert_eq!(service_error("SQS", &e).0, "SQS.QueueDoesNotExistException");
     }
@@ -493,7 +560,11 @@ mod tests {
         let m = basalt_spec::model("stepfunctions").unwrap();
         let v = recase_in(&m, "DescribeExecutionInput", &json!({"ExecutionArn": "a"}));
         assert_eq!(v, json!({"executionArn": "a"}));
-        let out = recase_out(&m, "DescribeExecutionOutput", &json!({"executionArn": "a", "status": "RUNNING"}));
+        let out = recase_out(
+            &m,
+            "DescribeExecutionOutput",
+            &json!({"executionArn": "a", "status": "RUNNING"}),
+        );
         assert_eq!(out, json!({"ExecutionArn": "a", "Status": "RUNNING"}));
     }
 }

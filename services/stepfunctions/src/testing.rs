@@ -30,7 +30,12 @@ fn context(ctx: &RequestContext, role: &str) -> basalt_asl::Context {
 
 /// The state to test: the definition itself, or `stateName` of a whole machine.
 fn state_of(definition: &str, state_name: Option<&str>) -> Result<String, AwsError> {
-    let invalid = |m: String| error("InvalidDefinition", format!("Invalid State Machine Definition: '{m}'"));
+    let invalid = |m: String| {
+        error(
+            "InvalidDefinition",
+            format!("Invalid State Machine Definition: '{m}'"),
+        )
+    };
     let v: Value = serde_json::from_str(definition)
         .map_err(|e| invalid(format!("INVALID_JSON_DESCRIPTION: {e}")))?;
     match (v.get("States"), state_name) {
@@ -49,13 +54,20 @@ fn state_of(definition: &str, state_name: Option<&str>) -> Result<String, AwsErr
     }
 }
 
-pub async fn test_state(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub async fn test_state(
+    sf: &StepFunctions,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let definition = required(input, "definition")?;
     let state = state_of(definition, str_of(input, "stateName"))?;
     let role = str_of(input, "roleArn").unwrap_or("arn:aws:iam::000000000000:role/TestState");
     let value: Value = match str_of(input, "input") {
         Some(t) => serde_json::from_str(t).map_err(|e| {
-            error("InvalidExecutionInput", format!("Invalid State Machine Execution Input: '{e}'"))
+            error(
+                "InvalidExecutionInput",
+                format!("Invalid State Machine Execution Input: '{e}'"),
+            )
         })?,
         None => json!({}),
     };
@@ -75,23 +87,29 @@ pub async fn test_state(sf: &StepFunctions, ctx: &RequestContext, input: &Value)
         None => None,
     };
     let diags = |d: Vec<basalt_asl::Diagnostic>| {
-        error("InvalidDefinition", basalt_asl::invalid_definition_message(&d))
+        error(
+            "InvalidDefinition",
+            basalt_asl::invalid_definition_message(&d),
+        )
     };
     let c = context(ctx, role);
-    let mut outcome = basalt_asl::test_state(&state, value.clone(), c.clone(), mock.clone(), now_ms())
-        .map_err(diags)?;
+    let mut outcome =
+        basalt_asl::test_state(&state, value.clone(), c.clone(), mock.clone(), now_ms())
+            .map_err(diags)?;
     // A task the state would run, performed for real, then the state finished with its result.
     if mock.is_none()
         && let Some(task) = outcome.task.clone()
     {
-        let result = match tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await {
-            Outcome::Done(r) => r,
-            Outcome::Waiting => Err((
-                "States.Runtime".into(),
-                "TestState does not wait for task tokens".into(),
-            )),
-        };
-        outcome = basalt_asl::test_state(&state, value, c, Some(result), now_ms()).map_err(diags)?;
+        let result =
+            match tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await {
+                Outcome::Done(r) => r,
+                Outcome::Waiting => Err((
+                    "States.Runtime".into(),
+                    "TestState does not wait for task tokens".into(),
+                )),
+            };
+        outcome =
+            basalt_asl::test_state(&state, value, c, Some(result), now_ms()).map_err(diags)?;
     }
     let mut out = json!({ "status": outcome.status });
     if let Some(o) = outcome.output {

@@ -8,7 +8,6 @@
 
 use basalt_store::{Claim, StoreError, WriteOp};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::locate::label_ms;
 use super::records::{now_micros, trim_point};
@@ -38,32 +37,9 @@ fn period_ms() -> i64 {
 }
 
 pub fn start_worker(d: Arc<DynamoDb>) {
-    tokio::spawn(async move {
-        // One recurring item; enqueueing it again would only move its due time.
-        if d.state.pending(QUEUE).unwrap_or(1) == 0 {
-            let _ = d.state.enqueue(QUEUE, ID, b"", 0);
-        }
-        loop {
-            let claimed = d
-                .state
-                .clock_ms()
-                .and_then(|now| d.state.claim(QUEUE, now, LEASE_MS, 1))
-                .unwrap_or_default();
-            if let Some(claim) = claimed.into_iter().next() {
-                let d2 = d.clone();
-                let result =
-                    tokio::task::spawn_blocking(move || sweep(&d2, &claim).map(|()| claim)).await;
-                match result {
-                    Ok(Ok(claim)) => {
-                        let next = d.state.clock_ms().unwrap_or(0) + period_ms();
-                        let _ = d.state.release(&claim, next);
-                    }
-                    Ok(Err(e)) => tracing::warn!("dynamodb stream retention sweep failed: {e}"),
-                    Err(e) => tracing::error!("dynamodb stream retention sweep panicked: {e}"),
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(period_ms().clamp(200, 5000) as u64)).await;
-        }
+    let state = d.state.clone();
+    basalt_store::leases::spawn_recurring(state, QUEUE, ID, LEASE_MS, period_ms, move |claim| {
+        sweep(&d, claim)
     });
 }
 
