@@ -174,3 +174,48 @@ def test_executions_started_before_kill_are_not_lost(shape_checker, crash_dir):
             assert output(d) == {"n": n}
     finally:
         finish(srv, srv2)
+
+
+SLOW_LAMBDA = '''
+import boto3, json, time
+
+def handler(event, context):
+    boto3.client("sqs").send_message(QueueUrl=event["queue"], MessageBody=json.dumps({"i": event["i"]}))
+    time.sleep(3)
+    return {"done": event["i"]}
+'''
+
+
+@pytest.mark.slow
+def test_task_in_flight_at_kill_runs_again_after_restart(shape_checker, crash_dir):
+    # Issue 12 "Durability": a task in flight when the server dies is retried; the execution
+    # must not hang on a task no process performs.
+    if not have_python_runtime():
+        pytest.skip("no Lambda Python runtime installed (basalt runtimes pull)")
+    from test_lambda import zip_of
+    srv = BasaltServer(data_dir=crash_dir, name="basalt-sfn-durable").start()
+    mk = make_client_factory(shape_checker, srv.endpoint)
+    sfn, lam, sqs = mk("stepfunctions"), mk("lambda"), mk("sqs")
+    url = sqs.create_queue(QueueName=unique("calls"))["QueueUrl"]
+    fname = unique("slow")
+    lam.create_function(FunctionName=fname, Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                        Code={"ZipFile": zip_of({"index.py": SLOW_LAMBDA})}, Timeout=10)
+    lam.get_waiter("function_active_v2").wait(FunctionName=fname)
+    arn = machine(sfn, {"StartAt": "Call", "States": {"Call": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "OutputPath": "$.Payload",
+        "Parameters": {"FunctionName": fname, "Payload": {"queue": url, "i.$": "$.i"}}, "End": True}}})
+    ex = start(sfn, arn, {"i": 7})
+    deadline = time.monotonic() + 30
+    while not _peek(sqs, url):  # the function is running
+        assert time.monotonic() < deadline, "the task never started"
+    srv2, mk = restart(srv, crash_dir, shape_checker)
+    try:
+        sfn = mk("stepfunctions")
+        assert output(wait_done(sfn, ex, timeout=60)) == {"done": 7}
+    finally:
+        finish(srv, srv2)
+
+
+def _peek(sqs, url):
+    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, VisibilityTimeout=0).get("Messages", [])
+    return bool(got)
