@@ -305,6 +305,10 @@ def test_list_executions_filter_order_pagination(sfn):
     assert {e["executionArn"] for e in s} == set(done)
     assert all("stopDate" in e for e in s)
     sfn.stop_execution(executionArn=running)
+    missing = arn + "-gone"
+    with pytest.raises(ClientError) as e:
+        sfn.list_executions(stateMachineArn=missing)
+    assert error(e) == ("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{missing}'")
 
 
 def test_stop_execution(sfn):
@@ -592,6 +596,12 @@ def test_inline_map(sfn):
     assert ev[1:3] == ["MapStateEntered", "MapStateStarted"]
     assert ev.count("MapIterationStarted") == 5 and ev.count("MapIterationSucceeded") == 5
     assert "MapStateSucceeded" in ev
+    full = history(sfn, d["executionArn"])
+    assert full[2]["mapStateStartedEventDetails"] == {"length": 5}
+    its = [e["mapIterationStartedEventDetails"] for e in full if e["type"] == "MapIterationStarted"]
+    assert sorted(i["index"] for i in its) == [0, 1, 2, 3, 4] and {i["name"] for i in its} == {"M"}
+    ids = {e["id"] for e in full}
+    assert all(e["previousEventId"] in ids | {0} and e["previousEventId"] < e["id"] for e in full)
 
 
 def test_map_max_concurrency_bounds_parallelism(sfn):
