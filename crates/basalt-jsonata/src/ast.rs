@@ -3,8 +3,7 @@
 //! `ancestor` for %) the evaluator needs; `.` and `[` binaries no longer appear.
 
 use crate::signature::Signature;
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A parent (`%`) reference's binding slot, shared between the `%` node and the step that
 /// binds it (labels are merged after the fact, hence the shared cell).
@@ -14,7 +13,12 @@ pub(crate) struct SlotData {
     pub level: i32,
     pub index: usize,
 }
-pub(crate) type Slot = Rc<RefCell<SlotData>>;
+pub(crate) type Slot = Arc<Mutex<SlotData>>;
+
+/// The slot's data; a poisoned lock cannot happen (no code panics while holding it).
+pub(crate) fn slot(s: &Slot) -> MutexGuard<'_, SlotData> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stage {
@@ -56,13 +60,26 @@ pub(crate) enum Kind {
     Condition(Box<Node>, Box<Node>, Option<Box<Node>>),
     Block(Vec<Node>),
     Bind(String, Box<Node>),
-    Regex(Rc<regex::Regex>),
-    Call { procedure: Box<Node>, args: Vec<Node>, partial: bool },
+    Regex(Arc<regex::Regex>),
+    Call {
+        procedure: Box<Node>,
+        args: Vec<Node>,
+        partial: bool,
+    },
     Placeholder,
     Variable(String),
-    Lambda { params: Vec<String>, signature: Option<Rc<Signature>>, body: Rc<Node>, thunk: bool },
+    Lambda {
+        params: Vec<String>,
+        signature: Option<Arc<Signature>>,
+        body: Arc<Node>,
+        thunk: bool,
+    },
     Apply(Box<Node>, Box<Node>),
-    Transform { pattern: Box<Node>, update: Box<Node>, delete: Option<Box<Node>> },
+    Transform {
+        pattern: Arc<Node>,
+        update: Arc<Node>,
+        delete: Option<Arc<Node>>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -80,7 +97,7 @@ pub(crate) struct Node {
     pub predicate: Vec<Stage>,
     /// Predicates and index bindings on a path step.
     pub stages: Vec<Stage>,
-    pub group: Option<Rc<Group>>,
+    pub group: Option<Arc<Group>>,
     pub seeking_parent: Vec<Slot>,
 }
 

@@ -23,8 +23,8 @@ pub(crate) struct Token {
 }
 
 const SINGLE: &[&str] = &[
-    ".", "[", "]", "{", "}", "(", ")", ",", "@", "#", ";", ":", "?", "+", "-", "*", "/", "%", "|", "=", "<", ">",
-    "^", "&", "!", "~",
+    ".", "[", "]", "{", "}", "(", ")", ",", "@", "#", ";", ":", "?", "+", "-", "*", "/", "%", "|",
+    "=", "<", ">", "^", "&", "!", "~",
 ];
 const DOUBLE: &[&str] = &["..", ":=", "!=", ">=", "<=", "**", "~>", "?:", "??"];
 
@@ -44,7 +44,10 @@ pub(crate) struct Lexer {
 
 impl Lexer {
     pub fn new(src: &str) -> Self {
-        Lexer { chars: src.chars().collect(), pos: 0 }
+        Lexer {
+            chars: src.chars().collect(),
+            pos: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -78,8 +81,15 @@ impl Lexer {
             break;
         }
         let start = self.pos;
-        let Some(c) = self.at(self.pos) else { return Ok(None) };
-        let token = |tok| Ok(Some(Token { tok, position: start }));
+        let Some(c) = self.at(self.pos) else {
+            return Ok(None);
+        };
+        let token = |tok| {
+            Ok(Some(Token {
+                tok,
+                position: start,
+            }))
+        };
         if !prefix && c == '/' {
             self.pos += 1;
             return self.regex(start);
@@ -102,10 +112,11 @@ impl Lexer {
             self.pos += 1;
             return self.string(c, start);
         }
-        if c.is_ascii_digit() || (c == '-' && self.at(self.pos + 1).is_some_and(|d| d.is_ascii_digit())) {
-            if let Some(tok) = self.number(start)? {
-                return Ok(Some(tok));
-            }
+        if (c.is_ascii_digit()
+            || (c == '-' && self.at(self.pos + 1).is_some_and(|d| d.is_ascii_digit())))
+            && let Some(tok) = self.number(start)?
+        {
+            return Ok(Some(tok));
         }
         if c == '`' {
             self.pos += 1;
@@ -176,7 +187,10 @@ impl Lexer {
             return Err(JsonataError::token("S0102", Some(start), &text));
         }
         self.pos = i;
-        Ok(Some(Token { tok: Tok::Number(n), position: start }))
+        Ok(Some(Token {
+            tok: Tok::Number(n),
+            position: start,
+        }))
     }
 
     fn string(&mut self, quote: char, start: usize) -> Result<Option<Token>, JsonataError> {
@@ -194,8 +208,15 @@ impl Lexer {
                     'r' => out.push('\r'),
                     't' => out.push('\t'),
                     'u' => {
-                        let hex: String = self.chars.get(self.pos + 1..self.pos + 5).unwrap_or(&[]).iter().collect();
-                        let code = (hex.len() == 4).then(|| u32::from_str_radix(&hex, 16).ok()).flatten();
+                        let hex: String = self
+                            .chars
+                            .get(self.pos + 1..self.pos + 5)
+                            .unwrap_or(&[])
+                            .iter()
+                            .collect();
+                        let code = (hex.len() == 4)
+                            .then(|| u32::from_str_radix(&hex, 16).ok())
+                            .flatten();
                         let Some(mut code) = code else {
                             return Err(JsonataError::new("S0104", Some(self.pos)));
                         };
@@ -205,22 +226,35 @@ impl Lexer {
                             && self.at(self.pos + 1) == Some('\\')
                             && self.at(self.pos + 2) == Some('u')
                         {
-                            let low: String =
-                                self.chars.get(self.pos + 3..self.pos + 7).unwrap_or(&[]).iter().collect();
-                            if let Ok(low) = u32::from_str_radix(&low, 16) {
-                                if (0xDC00..0xE000).contains(&low) {
-                                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-                                    self.pos += 6;
-                                }
+                            let low: String = self
+                                .chars
+                                .get(self.pos + 3..self.pos + 7)
+                                .unwrap_or(&[])
+                                .iter()
+                                .collect();
+                            if let Ok(low) = u32::from_str_radix(&low, 16)
+                                && (0xDC00..0xE000).contains(&low)
+                            {
+                                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+                                self.pos += 6;
                             }
                         }
                         out.push(char::from_u32(code).unwrap_or('\u{FFFD}'));
                     }
-                    other => return Err(JsonataError::token("S0103", Some(self.pos), &other.to_string())),
+                    other => {
+                        return Err(JsonataError::token(
+                            "S0103",
+                            Some(self.pos),
+                            &other.to_string(),
+                        ));
+                    }
                 }
             } else if c == quote {
                 self.pos += 1;
-                return Ok(Some(Token { tok: Tok::Str(out), position: start }));
+                return Ok(Some(Token {
+                    tok: Tok::Str(out),
+                    position: start,
+                }));
             } else {
                 out.push(c);
             }
@@ -247,7 +281,10 @@ impl Lexer {
                     flags.push(f);
                     self.pos += 1;
                 }
-                return Ok(Some(Token { tok: Tok::Regex { pattern, flags }, position: start }));
+                return Ok(Some(Token {
+                    tok: Tok::Regex { pattern, flags },
+                    position: start,
+                }));
             }
             if matches!(c, '(' | '[' | '{') && !self.escaped(self.pos) {
                 depth += 1;

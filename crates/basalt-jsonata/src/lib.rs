@@ -57,7 +57,8 @@ impl Functions {
         name: &str,
         function: impl Fn(&[Value]) -> Result<Value, JsonataError> + Send + Sync + 'static,
     ) -> &mut Self {
-        self.functions.push((name.trim_start_matches('$').to_string(), Arc::new(function)));
+        self.functions
+            .push((name.trim_start_matches('$').to_string(), Arc::new(function)));
         self
     }
 
@@ -82,7 +83,7 @@ impl Functions {
     }
 
     /// Fails an evaluation nested deeper than `depth` with `D1011` (default and ceiling: 1200,
-    /// which keeps the native stack within a 64 MiB thread; 8 MiB threads should use ~300).
+    /// which fits a 2 MiB thread stack, a tokio worker's, in release builds).
     pub fn max_depth(&mut self, depth: usize) -> &mut Self {
         self.max_depth = Some(depth);
         self
@@ -92,25 +93,42 @@ impl Functions {
 impl std::fmt::Debug for Functions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.functions.iter().map(|(n, _)| n.as_str()).collect();
-        f.debug_struct("Functions").field("functions", &names).finish()
+        f.debug_struct("Functions")
+            .field("functions", &names)
+            .finish()
     }
 }
 
 /// A parsed JSONata expression: parse once, evaluate many times (it is immutable and `Send + Sync`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Expression {
     source: Arc<str>,
+    ast: Arc<ast::Node>,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expression")
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 impl Expression {
     pub fn parse(src: &str) -> Result<Expression, JsonataError> {
-        compile(src)?;
-        Ok(Expression { source: Arc::from(src) })
+        Ok(Expression {
+            source: Arc::from(src),
+            ast: Arc::new(compile(src)?),
+        })
     }
 
     /// Evaluates against `input` with `bindings` as `$variables`; `Ok(None)` is JSONata's
     /// `undefined` (no result).
-    pub fn evaluate(&self, input: &Value, bindings: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
+    pub fn evaluate(
+        &self,
+        input: &Value,
+        bindings: &Map<String, Value>,
+    ) -> Result<Option<Value>, JsonataError> {
         self.evaluate_with(input, bindings, &Functions::default())
     }
 
@@ -120,8 +138,7 @@ impl Expression {
         bindings: &Map<String, Value>,
         functions: &Functions,
     ) -> Result<Option<Value>, JsonataError> {
-        let ast = compile(&self.source)?;
-        run(&ast, Some(input), bindings, functions)
+        run(&self.ast, Some(input), bindings, functions)
     }
 
     /// Evaluates with no input at all (JSONata's `undefined` input, as opposed to `null`).
@@ -130,8 +147,7 @@ impl Expression {
         bindings: &Map<String, Value>,
         functions: &Functions,
     ) -> Result<Option<Value>, JsonataError> {
-        let ast = compile(&self.source)?;
-        run(&ast, None, bindings, functions)
+        run(&self.ast, None, bindings, functions)
     }
 
     /// The source text this expression was parsed from.
@@ -141,7 +157,11 @@ impl Expression {
 }
 
 /// Parses and evaluates in one call; `Ok(None)` is `undefined`.
-pub fn evaluate(expression: &str, input: &Value, bindings: &Map<String, Value>) -> Result<Option<Value>, JsonataError> {
+pub fn evaluate(
+    expression: &str,
+    input: &Value,
+    bindings: &Map<String, Value>,
+) -> Result<Option<Value>, JsonataError> {
     Expression::parse(expression)?.evaluate(input, bindings)
 }
 
@@ -159,7 +179,10 @@ fn run(
     let ctx = eval::Ctx::new(functions);
     let env = eval::Frame::root();
     for (name, f) in &functions.functions {
-        env.bind(name, value::Value::Function(std::rc::Rc::new(eval::Function::Host(f.clone()))));
+        env.bind(
+            name,
+            value::Value::Function(std::rc::Rc::new(eval::Function::Host(f.clone()))),
+        );
     }
     let root = eval::Frame::child(&env);
     for (name, v) in bindings {
@@ -170,7 +193,11 @@ fn run(
         None => value::Value::Undefined,
         Some(Value::Array(items)) => value::Value::Array(
             std::rc::Rc::new(vec![value::Value::from_json(&Value::Array(items.clone()))]),
-            value::Flags { sequence: true, outer_wrapper: true, ..value::Flags::default() },
+            value::Flags {
+                sequence: true,
+                outer_wrapper: true,
+                ..value::Flags::default()
+            },
         ),
         Some(v) => value::Value::from_json(v),
     };

@@ -4,7 +4,7 @@
 use crate::ast::{Kind, Node, SortTerm};
 use crate::error::{Inserts, JsonataError};
 use crate::lexer::{Lexer, Tok, Token};
-use std::rc::Rc;
+use std::sync::Arc;
 
 fn lbp(id: &str) -> u32 {
     match id {
@@ -40,11 +40,23 @@ const MAX_DEPTH: usize = 400;
 pub(crate) fn parse(src: &str) -> Result<Node, JsonataError> {
     let lexer = Lexer::new(src);
     let source_len = lexer.len();
-    let mut p = Parser { lexer, cur: Cur { id: "(end)", tok: None, position: 0 }, source_len };
+    let mut p = Parser {
+        lexer,
+        cur: Cur {
+            id: "(end)",
+            tok: None,
+            position: 0,
+        },
+        source_len,
+    };
     p.advance(None, false)?;
     let expr = p.expression(0, 0)?;
     if p.cur.id != "(end)" {
-        return Err(JsonataError::token("S0201", Some(p.cur.position), &p.cur_value()));
+        return Err(JsonataError::token(
+            "S0201",
+            Some(p.cur.position),
+            &p.cur_value(),
+        ));
     }
     Ok(expr)
 }
@@ -64,20 +76,28 @@ impl Parser {
     }
 
     fn advance(&mut self, expect: Option<&str>, infix: bool) -> Result<(), JsonataError> {
-        if let Some(id) = expect {
-            if self.cur.id != id {
-                let code = if self.cur.id == "(end)" { "S0203" } else { "S0202" };
-                let inserts = Inserts {
-                    token: Some(self.cur_value()),
-                    value: Some(serde_json::Value::String(id.to_string()).to_string()),
-                    ..Inserts::default()
-                };
-                return Err(JsonataError::with(code, Some(self.cur.position), inserts));
-            }
+        if let Some(id) = expect
+            && self.cur.id != id
+        {
+            let code = if self.cur.id == "(end)" {
+                "S0203"
+            } else {
+                "S0202"
+            };
+            let inserts = Inserts {
+                token: Some(self.cur_value()),
+                value: Some(serde_json::Value::String(id.to_string()).to_string()),
+                ..Inserts::default()
+            };
+            return Err(JsonataError::with(code, Some(self.cur.position), inserts));
         }
         match self.lexer.next(infix)? {
             None => {
-                self.cur = Cur { id: "(end)", tok: None, position: self.source_len };
+                self.cur = Cur {
+                    id: "(end)",
+                    tok: None,
+                    position: self.source_len,
+                };
             }
             Some(Token { tok, position }) => {
                 let id = match &tok {
@@ -91,7 +111,11 @@ impl Parser {
                     Tok::Regex { .. } => "(regex)",
                     _ => "(literal)",
                 };
-                self.cur = Cur { id, tok: Some(tok), position };
+                self.cur = Cur {
+                    id,
+                    tok: Some(tok),
+                    position,
+                };
             }
         }
         Ok(())
@@ -101,11 +125,25 @@ impl Parser {
         if depth > MAX_DEPTH {
             return Err(JsonataError::new("S0201", Some(self.cur.position)));
         }
-        let t = std::mem::replace(&mut self.cur, Cur { id: "(end)", tok: None, position: 0 });
+        let t = std::mem::replace(
+            &mut self.cur,
+            Cur {
+                id: "(end)",
+                tok: None,
+                position: 0,
+            },
+        );
         self.advance(None, true)?;
         let mut left = self.nud(t, depth + 1)?;
         while rbp < lbp(self.cur.id) {
-            let t = std::mem::replace(&mut self.cur, Cur { id: "(end)", tok: None, position: 0 });
+            let t = std::mem::replace(
+                &mut self.cur,
+                Cur {
+                    id: "(end)",
+                    tok: None,
+                    position: 0,
+                },
+            );
             self.advance(None, false)?;
             left = self.led(t, left, depth + 1)?;
         }
@@ -125,7 +163,9 @@ impl Parser {
             Tok::True => Kind::Bool(true),
             Tok::False => Kind::Bool(false),
             Tok::Null => Kind::Null,
-            Tok::Regex { pattern, flags } => Kind::Regex(Rc::new(crate::functions::regex::compile(&pattern, &flags, pos)?)),
+            Tok::Regex { pattern, flags } => Kind::Regex(Arc::new(
+                crate::functions::regex::compile(&pattern, &flags, pos)?,
+            )),
             Tok::Operator(op) => match op {
                 "and" | "or" | "in" => Kind::Name(op.to_string()),
                 "-" => Kind::Negate(Box::new(self.expression(70, depth)?)),
@@ -153,7 +193,10 @@ impl Parser {
                                 let rpos = self.cur.position;
                                 self.advance(Some(".."), false)?;
                                 let rhs = self.expression(0, depth)?;
-                                item = Node::new(Kind::Binary("..", Box::new(item), Box::new(rhs)), rpos);
+                                item = Node::new(
+                                    Kind::Binary("..", Box::new(item), Box::new(rhs)),
+                                    rpos,
+                                );
                             }
                             items.push(item);
                             if self.cur.id != "," {
@@ -170,13 +213,17 @@ impl Parser {
                     let pattern = self.expression(0, depth)?;
                     self.advance(Some("|"), false)?;
                     let update = self.expression(0, depth)?;
-                    let mut delete = None;
+                    let mut delete: Option<Arc<Node>> = None;
                     if self.cur.id == "," {
                         self.advance(Some(","), false)?;
-                        delete = Some(Box::new(self.expression(0, depth)?));
+                        delete = Some(Arc::new(self.expression(0, depth)?));
                     }
                     self.advance(Some("|"), false)?;
-                    Kind::Transform { pattern: Box::new(pattern), update: Box::new(update), delete }
+                    Kind::Transform {
+                        pattern: Arc::new(pattern),
+                        update: Arc::new(update),
+                        delete,
+                    }
                 }
                 other => return Err(JsonataError::token("S0211", Some(pos), other)),
             },
@@ -210,7 +257,11 @@ impl Parser {
                 let rhs = self.expression(0, depth)?;
                 let exists = Node::new(Kind::Variable("exists".into()), pos);
                 let cond = Node::new(
-                    Kind::Call { procedure: Box::new(exists), args: vec![left.clone()], partial: false },
+                    Kind::Call {
+                        procedure: Box::new(exists),
+                        args: vec![left.clone()],
+                        partial: false,
+                    },
                     pos,
                 );
                 Kind::Condition(Box::new(cond), Box::new(left), Some(Box::new(rhs)))
@@ -253,7 +304,10 @@ impl Parser {
                         self.advance(Some(">"), false)?;
                     }
                     let expression = self.expression(0, depth)?;
-                    terms.push(SortTerm { descending, expression });
+                    terms.push(SortTerm {
+                        descending,
+                        expression,
+                    });
                     if self.cur.id != "," {
                         break;
                     }
@@ -265,7 +319,11 @@ impl Parser {
             "{" => Kind::GroupBy(Box::new(left), self.object_pairs(depth)?),
             ":=" => {
                 let Kind::Variable(name) = &left.kind else {
-                    return Err(JsonataError::token("S0212", Some(left.position), &token_text(&left)));
+                    return Err(JsonataError::token(
+                        "S0212",
+                        Some(left.position),
+                        &token_text(&left),
+                    ));
                 };
                 let rhs = self.expression(lbp(":=") - 1, depth)?;
                 Kind::Bind(name.clone(), Box::new(rhs))
@@ -275,13 +333,18 @@ impl Parser {
                 let Kind::Variable(name) = rhs.kind else {
                     return Err(JsonataError::token("S0214", Some(rhs.position), op));
                 };
-                if op == "@" { Kind::Focus(Box::new(left), name) } else { Kind::IndexBind(Box::new(left), name) }
+                if op == "@" {
+                    Kind::Focus(Box::new(left), name)
+                } else {
+                    Kind::IndexBind(Box::new(left), name)
+                }
             }
             "~>" => {
                 let rhs = self.expression(40, depth)?;
                 Kind::Apply(Box::new(left), Box::new(rhs))
             }
-            "." | "+" | "-" | "*" | "/" | "%" | "=" | "<" | ">" | "!=" | "<=" | ">=" | "&" | "and" | "or" | "in" => {
+            "." | "+" | "-" | "*" | "/" | "%" | "=" | "<" | ">" | "!=" | "<=" | ">=" | "&"
+            | "and" | "or" | "in" => {
                 let rhs = self.expression(lbp(op), depth)?;
                 Kind::Binary(op, Box::new(left), Box::new(rhs))
             }
@@ -309,9 +372,17 @@ impl Parser {
             }
         }
         self.advance(Some(")"), true)?;
-        let is_lambda = matches!(&procedure.kind, Kind::Name(n) if n == "function" || n == "\u{3BB}");
+        let is_lambda =
+            matches!(&procedure.kind, Kind::Name(n) if n == "function" || n == "\u{3BB}");
         if !is_lambda {
-            return Ok(Node::new(Kind::Call { procedure: Box::new(procedure), args, partial }, pos));
+            return Ok(Node::new(
+                Kind::Call {
+                    procedure: Box::new(procedure),
+                    args,
+                    partial,
+                },
+                pos,
+            ));
         }
         let mut params = Vec::new();
         for (i, arg) in args.iter().enumerate() {
@@ -342,12 +413,22 @@ impl Parser {
                 text.push_str(&self.cur_value());
             }
             self.advance(Some(">"), false)?;
-            signature = Some(Rc::new(crate::signature::Signature::parse(&text).map_err(|e| e.at(sig_pos))?));
+            signature = Some(Arc::new(
+                crate::signature::Signature::parse(&text).map_err(|e| e.at(sig_pos))?,
+            ));
         }
         self.advance(Some("{"), false)?;
         let body = self.expression(0, depth)?;
         self.advance(Some("}"), false)?;
-        Ok(Node::new(Kind::Lambda { params, signature, body: Rc::new(body), thunk: false }, pos))
+        Ok(Node::new(
+            Kind::Lambda {
+                params,
+                signature,
+                body: Arc::new(body),
+                thunk: false,
+            },
+            pos,
+        ))
     }
 }
 

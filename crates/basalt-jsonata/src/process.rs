@@ -2,10 +2,9 @@
 //! predicates, grouping, sorting and `@`/`#` bindings to their steps, resolves which step each
 //! `%` refers to, and marks tail calls in lambda bodies.
 
-use crate::ast::{Group, Kind, Node, SlotData, Stage};
+use crate::ast::{Group, Kind, Node, SlotData, Stage, slot as lock};
 use crate::error::JsonataError;
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub(crate) struct Processor {
@@ -17,7 +16,11 @@ pub(crate) fn process(expr: Node) -> Result<Node, JsonataError> {
     let mut p = Processor::default();
     let out = p.process(expr)?;
     if matches!(out.kind, Kind::Parent(_)) || !out.seeking_parent.is_empty() {
-        return Err(JsonataError::token("S0217", Some(out.position), out.kind_name()));
+        return Err(JsonataError::token(
+            "S0217",
+            Some(out.position),
+            out.kind_name(),
+        ));
     }
     Ok(out)
 }
@@ -39,28 +42,32 @@ fn steps_mut(node: &mut Node) -> &mut Vec<Node> {
 }
 
 impl Processor {
-    fn seek_parent(&mut self, node: &mut Node, slot: crate::ast::Slot) -> Result<crate::ast::Slot, JsonataError> {
+    fn seek_parent(
+        &mut self,
+        node: &mut Node,
+        slot: crate::ast::Slot,
+    ) -> Result<crate::ast::Slot, JsonataError> {
         let mut slot = slot;
         match &mut node.kind {
             Kind::Name(_) | Kind::Wildcard => {
                 let level = {
-                    let mut s = slot.borrow_mut();
+                    let mut s = lock(&slot);
                     s.level -= 1;
                     s.level
                 };
                 if level == 0 {
                     if let Some(existing) = &node.ancestor {
-                        let label = existing.borrow().label.clone();
-                        let index = slot.borrow().index;
+                        let label = lock(existing).label.clone();
+                        let index = lock(&slot).index;
                         if let Some(anc) = self.ancestry.get(index) {
-                            anc.borrow_mut().label = label;
+                            lock(anc).label = label;
                         }
                     }
                     node.ancestor = Some(slot.clone());
                     node.tuple = true;
                 }
             }
-            Kind::Parent(_) => slot.borrow_mut().level += 1,
+            Kind::Parent(_) => lock(&slot).level += 1,
             Kind::Block(exprs) => {
                 if let Some(last) = exprs.last_mut() {
                     node.tuple = true;
@@ -72,12 +79,18 @@ impl Processor {
                 let mut index = steps.len() as isize - 1;
                 slot = self.seek_parent(&mut steps[index as usize], slot)?;
                 index -= 1;
-                while slot.borrow().level > 0 && index >= 0 {
+                while lock(&slot).level > 0 && index >= 0 {
                     slot = self.seek_parent(&mut steps[index as usize], slot)?;
                     index -= 1;
                 }
             }
-            _ => return Err(JsonataError::token("S0217", Some(node.position), node.kind_name())),
+            _ => {
+                return Err(JsonataError::token(
+                    "S0217",
+                    Some(node.position),
+                    node.kind_name(),
+                ));
+            }
         }
         Ok(slot)
     }
@@ -101,7 +114,7 @@ impl Processor {
         for slot in slots {
             let mut slot = slot;
             let mut index = steps.len() as isize - 2;
-            while slot.borrow().level > 0 {
+            while lock(&slot).level > 0 {
                 if index < 0 {
                     unresolved.push(slot.clone());
                     break;
@@ -109,7 +122,10 @@ impl Processor {
                 let mut i = index as usize;
                 index -= 1;
                 // Contiguous steps that bind the focus count as one.
-                while index >= 0 && steps[i].focus.is_some() && steps[index as usize].focus.is_some() {
+                while index >= 0
+                    && steps[i].focus.is_some()
+                    && steps[index as usize].focus.is_some()
+                {
                     i = index as usize;
                     index -= 1;
                 }
@@ -154,23 +170,33 @@ impl Processor {
                             ));
                         }
                         Kind::Bool(b) => {
-                            return Err(JsonataError::value("S0213", Some(step.position), b.to_string()));
+                            return Err(JsonataError::value(
+                                "S0213",
+                                Some(step.position),
+                                b.to_string(),
+                            ));
                         }
-                        Kind::Null => return Err(JsonataError::value("S0213", Some(step.position), "null".into())),
+                        Kind::Null => {
+                            return Err(JsonataError::value(
+                                "S0213",
+                                Some(step.position),
+                                "null".into(),
+                            ));
+                        }
                         Kind::Str(s) => step.kind = Kind::Name(s.clone()),
                         _ => {}
                     }
                 }
                 let keep = steps.iter().any(|s| s.keep_array);
-                if let Some(first) = steps.first_mut() {
-                    if matches!(first.kind, Kind::ArrayCons(_)) {
-                        first.consarray = true;
-                    }
+                if let Some(first) = steps.first_mut()
+                    && matches!(first.kind, Kind::ArrayCons(_))
+                {
+                    first.consarray = true;
                 }
-                if let Some(last) = steps.last_mut() {
-                    if matches!(last.kind, Kind::ArrayCons(_)) {
-                        last.consarray = true;
-                    }
+                if let Some(last) = steps.last_mut()
+                    && matches!(last.kind, Kind::ArrayCons(_))
+                {
+                    last.consarray = true;
                 }
                 if keep {
                     result.keep_singleton_array = true;
@@ -184,18 +210,21 @@ impl Processor {
                 let mut predicate = self.process(*rhs)?;
                 let pred_slots = std::mem::take(&mut predicate.seeking_parent);
                 {
-                    let step: &mut Node =
-                        if is_path { steps_mut(&mut result).last_mut().expect("non-empty") } else { &mut result };
+                    let step: &mut Node = if is_path {
+                        steps_mut(&mut result).last_mut().expect("non-empty")
+                    } else {
+                        &mut result
+                    };
                     if step.group.is_some() {
                         return Err(JsonataError::new("S0209", Some(position)));
                     }
                     if !pred_slots.is_empty() {
                         for slot in &pred_slots {
-                            let level = slot.borrow().level;
+                            let level = lock(slot).level;
                             if level == 1 {
                                 self.seek_parent(step, slot.clone())?;
                             } else {
-                                slot.borrow_mut().level -= 1;
+                                lock(slot).level -= 1;
                             }
                         }
                         step.seeking_parent.extend(pred_slots.iter().cloned());
@@ -217,7 +246,10 @@ impl Processor {
                 for (k, v) in pairs {
                     processed.push((self.process(k)?, self.process(v)?));
                 }
-                result.group = Some(Rc::new(Group { pairs: processed, position }));
+                result.group = Some(Arc::new(Group {
+                    pairs: processed,
+                    position,
+                }));
                 result
             }
             Kind::OrderBy(lhs, terms) => {
@@ -227,7 +259,10 @@ impl Processor {
                 for term in terms {
                     let expression = self.process(term.expression)?;
                     Self::push_ancestry(&mut sort, &expression);
-                    processed.push(crate::ast::SortTerm { descending: term.descending, expression });
+                    processed.push(crate::ast::SortTerm {
+                        descending: term.descending,
+                        expression,
+                    });
                 }
                 sort.kind = Kind::Sort(processed);
                 steps_mut(&mut result).push(sort);
@@ -335,7 +370,11 @@ impl Processor {
                     node
                 }
             }
-            Kind::Call { procedure, args, partial } => {
+            Kind::Call {
+                procedure,
+                args,
+                partial,
+            } => {
                 let mut node = Node::new(Kind::Null, position);
                 let mut out = Vec::with_capacity(args.len());
                 for arg in args {
@@ -344,13 +383,30 @@ impl Processor {
                     out.push(a);
                 }
                 let procedure = self.process(*procedure)?;
-                node.kind = Kind::Call { procedure: Box::new(procedure), args: out, partial };
+                node.kind = Kind::Call {
+                    procedure: Box::new(procedure),
+                    args: out,
+                    partial,
+                };
                 node
             }
-            Kind::Lambda { params, signature, body, .. } => {
-                let body = Rc::try_unwrap(body).unwrap_or_else(|rc| (*rc).clone());
+            Kind::Lambda {
+                params,
+                signature,
+                body,
+                ..
+            } => {
+                let body = Arc::try_unwrap(body).unwrap_or_else(|rc| (*rc).clone());
                 let body = tail_call_optimize(self.process(body)?);
-                Node::new(Kind::Lambda { params, signature, body: Rc::new(body), thunk: false }, position)
+                Node::new(
+                    Kind::Lambda {
+                        params,
+                        signature,
+                        body: Arc::new(body),
+                        thunk: false,
+                    },
+                    position,
+                )
             }
             Kind::Condition(cond, then, otherwise) => {
                 let mut node = Node::new(Kind::Null, position);
@@ -369,14 +425,26 @@ impl Processor {
                 node.kind = Kind::Condition(Box::new(cond), Box::new(then), otherwise);
                 node
             }
-            Kind::Transform { pattern, update, delete } => {
-                let pattern = Box::new(self.process(*pattern)?);
-                let update = Box::new(self.process(*update)?);
+            Kind::Transform {
+                pattern,
+                update,
+                delete,
+            } => {
+                let unwrap = |n: Arc<Node>| Arc::try_unwrap(n).unwrap_or_else(|rc| (*rc).clone());
+                let pattern = Arc::new(self.process(unwrap(pattern))?);
+                let update = Arc::new(self.process(unwrap(update))?);
                 let delete = match delete {
-                    Some(d) => Some(Box::new(self.process(*d)?)),
+                    Some(d) => Some(Arc::new(self.process(unwrap(d))?)),
                     None => None,
                 };
-                Node::new(Kind::Transform { pattern, update, delete }, position)
+                Node::new(
+                    Kind::Transform {
+                        pattern,
+                        update,
+                        delete,
+                    },
+                    position,
+                )
             }
             Kind::Block(exprs) => {
                 let mut node = Node::new(Kind::Null, position);
@@ -404,7 +472,7 @@ impl Processor {
                 path
             }
             Kind::Parent(_) => {
-                let slot = Rc::new(RefCell::new(SlotData {
+                let slot = Arc::new(Mutex::new(SlotData {
                     label: format!("!{}", self.label),
                     level: 1,
                     index: self.ancestry.len(),
@@ -429,7 +497,15 @@ fn tail_call_optimize(mut expr: Node) -> Node {
     match expr.kind {
         Kind::Call { partial: false, .. } if expr.predicate.is_empty() => {
             let pos = expr.position;
-            Node::new(Kind::Lambda { params: Vec::new(), signature: None, body: Rc::new(expr), thunk: true }, pos)
+            Node::new(
+                Kind::Lambda {
+                    params: Vec::new(),
+                    signature: None,
+                    body: Arc::new(expr),
+                    thunk: true,
+                },
+                pos,
+            )
         }
         Kind::Condition(cond, then, otherwise) => {
             let then = Box::new(tail_call_optimize(*then));

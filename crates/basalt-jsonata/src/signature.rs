@@ -60,7 +60,13 @@ impl Signature {
     pub fn parse(sig: &str) -> Result<Signature, JsonataError> {
         let chars: Vec<char> = sig.chars().collect();
         let mut params: Vec<Param> = Vec::new();
-        let blank = || Param { regex: String::new(), kind: String::new(), context: false, context_regex: None, subtype: None };
+        let blank = || Param {
+            regex: String::new(),
+            kind: String::new(),
+            context: false,
+            context_regex: None,
+            subtype: None,
+        };
         let mut param = blank();
         let mut pos = 1;
         while pos < chars.len() {
@@ -113,7 +119,10 @@ impl Signature {
                         return Err(JsonataError::with(
                             "S0402",
                             Some(pos),
-                            Inserts { value: Some(choice), ..Inserts::default() },
+                            Inserts {
+                                value: Some(choice),
+                                ..Inserts::default()
+                            },
                         ));
                     }
                     param.regex = format!("[{choice}m]");
@@ -134,7 +143,10 @@ impl Signature {
                         return Err(JsonataError::with(
                             "S0401",
                             Some(pos),
-                            Inserts { value: Some(prev_kind), ..Inserts::default() },
+                            Inserts {
+                                value: Some(prev_kind),
+                                ..Inserts::default()
+                            },
                         ));
                     }
                 }
@@ -160,13 +172,20 @@ impl Signature {
             if matched.is_empty() {
                 if param.context && param.context_regex.is_some() {
                     let ctx = symbol(context).to_string();
-                    if param.context_regex.as_ref().is_some_and(|r| r.is_match(&ctx)) {
+                    if param
+                        .context_regex
+                        .as_ref()
+                        .is_some_and(|r| r.is_match(&ctx))
+                    {
                         out.push(context.clone());
                     } else {
                         return Err(JsonataError::with(
                             "T0411",
                             None,
-                            Inserts { index: Some(arg_index + 1), ..Inserts::default() },
+                            Inserts {
+                                index: Some(arg_index + 1),
+                                ..Inserts::default()
+                            },
                         ));
                     }
                 } else {
@@ -194,7 +213,8 @@ impl Signature {
                             }
                         }
                         if !ok {
-                            let kind = match param.subtype.as_deref().and_then(|s| s.chars().next()) {
+                            let kind = match param.subtype.as_deref().and_then(|s| s.chars().next())
+                            {
                                 Some('a') => "arrays",
                                 Some('b') => "booleans",
                                 Some('f') => "functions",
@@ -206,10 +226,18 @@ impl Signature {
                             return Err(JsonataError::with(
                                 "T0412",
                                 None,
-                                Inserts { index: Some(arg_index + 1), kind: Some(kind.into()), ..Inserts::default() },
+                                Inserts {
+                                    index: Some(arg_index + 1),
+                                    kind: Some(kind.into()),
+                                    ..Inserts::default()
+                                },
                             ));
                         }
-                        out.push(if single == 'a' { arg } else { Value::array(vec![arg]) });
+                        out.push(if single == 'a' {
+                            arg
+                        } else {
+                            Value::array(vec![arg])
+                        });
                     }
                 } else {
                     out.push(arg);
@@ -225,11 +253,21 @@ impl Signature {
         let mut good = 0;
         for p in &self.params {
             pattern.push_str(&p.regex);
-            match regex::Regex::new(&pattern).ok().and_then(|r| r.find(supplied).map(|m| m.end())) {
+            match regex::Regex::new(&pattern)
+                .ok()
+                .and_then(|r| r.find(supplied).map(|m| m.end()))
+            {
                 Some(end) => good = end,
                 None => break,
             }
         }
-        JsonataError::with("T0410", None, Inserts { index: Some(good + 1), ..Inserts::default() })
+        JsonataError::with(
+            "T0410",
+            None,
+            Inserts {
+                index: Some(good + 1),
+                ..Inserts::default()
+            },
+        )
     }
 }

@@ -35,7 +35,11 @@ impl std::fmt::Debug for Value {
         match self {
             Value::Undefined => write!(f, "undefined"),
             Value::Function(_) => write!(f, "<function>"),
-            other => write!(f, "{}", other.to_json().map(|j| j.to_string()).unwrap_or_default()),
+            other => write!(
+                f,
+                "{}",
+                other.to_json().map(|j| j.to_string()).unwrap_or_default()
+            ),
         }
     }
 }
@@ -46,7 +50,13 @@ impl Value {
     }
 
     pub fn sequence(items: Vec<Value>) -> Value {
-        Value::Array(Rc::new(items), Flags { sequence: true, ..Flags::default() })
+        Value::Array(
+            Rc::new(items),
+            Flags {
+                sequence: true,
+                ..Flags::default()
+            },
+        )
     }
 
     pub fn array(items: Vec<Value>) -> Value {
@@ -140,10 +150,14 @@ impl Value {
             serde_json::Value::Bool(b) => Value::Bool(*b),
             serde_json::Value::Number(n) => Value::Number(n.as_f64().unwrap_or(f64::NAN)),
             serde_json::Value::String(s) => Value::string(s),
-            serde_json::Value::Array(items) => Value::array(items.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(map) => {
-                Value::object(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            serde_json::Value::Array(items) => {
+                Value::array(items.iter().map(Value::from_json).collect())
             }
+            serde_json::Value::Object(map) => Value::object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -156,10 +170,14 @@ impl Value {
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Number(n) => number_to_json(*n),
             Value::String(s) => serde_json::Value::String(s.to_string()),
-            Value::Array(items, _) => serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect()),
-            Value::Object(map) => {
-                serde_json::Value::Object(map.iter().filter_map(|(k, v)| Some((k.clone(), v.to_json()?))).collect())
+            Value::Array(items, _) => {
+                serde_json::Value::Array(items.iter().filter_map(Value::to_json).collect())
             }
+            Value::Object(map) => serde_json::Value::Object(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.to_json()?)))
+                    .collect(),
+            ),
             Value::Function(_) => serde_json::Value::String(String::new()),
         })
     }
@@ -173,7 +191,9 @@ pub(crate) fn number_to_json(n: f64) -> serde_json::Value {
         }
         return serde_json::Value::from(n as i64);
     }
-    serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+    serde_json::Number::from_f64(n)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// JavaScript's `Number.prototype.toString()`: shortest round-trip digits, exponent notation
@@ -183,7 +203,11 @@ pub(crate) fn js_number_string(n: f64) -> String {
         return "NaN".into();
     }
     if n.is_infinite() {
-        return if n > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if n == 0.0 {
         return "0".into();
@@ -216,7 +240,7 @@ pub(crate) fn js_number_string(n: f64) -> String {
             out.push_str(&digits[1..]);
         }
         out.push('e');
-        out.push(if point - 1 >= 0 { '+' } else { '-' });
+        out.push(if point > 0 { '+' } else { '-' });
         out.push_str(&(point - 1).abs().to_string());
     }
     out
@@ -238,7 +262,9 @@ pub(crate) fn deep_equal(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
         }
         (Value::Function(x), Value::Function(y)) => Rc::ptr_eq(x, y),
         _ => false,

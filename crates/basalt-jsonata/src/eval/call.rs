@@ -7,12 +7,13 @@ use crate::error::JsonataError;
 use crate::signature::Signature;
 use crate::value::{Object, Value};
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub(crate) enum Function {
     Lambda {
         params: Vec<String>,
-        signature: Option<Rc<Signature>>,
-        body: Rc<Node>,
+        signature: Option<Arc<Signature>>,
+        body: Arc<Node>,
         env: Env,
         input: Value,
         thunk: bool,
@@ -20,11 +21,24 @@ pub(crate) enum Function {
     Builtin(&'static crate::functions::Builtin),
     Host(crate::HostFn),
     /// Arguments bound so far; `None` marks a `?` placeholder.
-    Partial { func: Value, args: Vec<Option<Value>> },
-    Regex(Rc<regex::Regex>),
+    Partial {
+        func: Value,
+        args: Vec<Option<Value>>,
+    },
+    Regex(Arc<regex::Regex>),
     /// The `next` of a regex match object: the next match at or after `from`.
-    RegexNext { re: Rc<regex::Regex>, text: Rc<str>, from: usize },
-    Transform { node: Rc<Node>, env: Env },
+    RegexNext {
+        re: Arc<regex::Regex>,
+        text: Rc<str>,
+        from: usize,
+    },
+    Transform {
+        pattern: Arc<Node>,
+        update: Arc<Node>,
+        delete: Option<Arc<Node>>,
+        position: usize,
+        env: Env,
+    },
     Chain(Value, Value),
 }
 
@@ -57,15 +71,26 @@ fn proc_name(procedure: &Node) -> Option<String> {
     }
 }
 
-pub(crate) fn evaluate_function(ctx: &Ctx, expr: &Node, input: &Value, env: &Env, context: Option<Value>) -> Result<Value> {
-    let Kind::Call { procedure, args, .. } = &expr.kind else { return Ok(Value::Undefined) };
+pub(crate) fn evaluate_function(
+    ctx: &Ctx,
+    expr: &Node,
+    input: &Value,
+    env: &Env,
+    context: Option<Value>,
+) -> Result<Value> {
+    let Kind::Call {
+        procedure, args, ..
+    } = &expr.kind
+    else {
+        return Ok(Value::Undefined);
+    };
     let proc = evaluate(ctx, procedure, input, env)?;
-    if proc.is_undefined() {
-        if let Some(name) = proc_name(procedure) {
-            if matches!(procedure.kind, Kind::Path(_)) && env.lookup(&name).is_some() {
-                return Err(JsonataError::token("T1005", Some(expr.position), &name));
-            }
-        }
+    if proc.is_undefined()
+        && let Some(name) = proc_name(procedure)
+        && matches!(procedure.kind, Kind::Path(_))
+        && env.lookup(&name).is_some()
+    {
+        return Err(JsonataError::token("T1005", Some(expr.position), &name));
     }
     let mut evaluated = Vec::with_capacity(args.len() + 1);
     if let Some(c) = context {
@@ -78,7 +103,12 @@ pub(crate) fn evaluate_function(ctx: &Ctx, expr: &Node, input: &Value, env: &Env
 }
 
 pub(crate) fn evaluate_partial(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Value> {
-    let Kind::Call { procedure, args, .. } = &expr.kind else { return Ok(Value::Undefined) };
+    let Kind::Call {
+        procedure, args, ..
+    } = &expr.kind
+    else {
+        return Ok(Value::Undefined);
+    };
     let mut bound = Vec::with_capacity(args.len());
     for arg in args {
         if matches!(arg.kind, Kind::Placeholder) {
@@ -88,28 +118,42 @@ pub(crate) fn evaluate_partial(ctx: &Ctx, expr: &Node, input: &Value, env: &Env)
         }
     }
     let proc = evaluate(ctx, procedure, input, env)?;
-    if proc.is_undefined() {
-        if let Some(name) = proc_name(procedure) {
-            if matches!(procedure.kind, Kind::Path(_)) && env.lookup(&name).is_some() {
-                return Err(JsonataError::token("T1007", Some(expr.position), &name));
-            }
-        }
+    if proc.is_undefined()
+        && let Some(name) = proc_name(procedure)
+        && matches!(procedure.kind, Kind::Path(_))
+        && env.lookup(&name).is_some()
+    {
+        return Err(JsonataError::token("T1007", Some(expr.position), &name));
     }
     if !proc.is_function() {
         let name = proc_name(procedure).unwrap_or_default();
         return Err(JsonataError::token("T1008", Some(expr.position), &name));
     }
-    Ok(Value::Function(Rc::new(Function::Partial { func: proc, args: bound })))
+    Ok(Value::Function(Rc::new(Function::Partial {
+        func: proc,
+        args: bound,
+    })))
 }
 
-pub(crate) fn evaluate_apply(ctx: &Ctx, expr: &Node, lhs: &Node, rhs: &Node, input: &Value, env: &Env) -> Result<Value> {
+pub(crate) fn evaluate_apply(
+    ctx: &Ctx,
+    expr: &Node,
+    lhs: &Node,
+    rhs: &Node,
+    input: &Value,
+    env: &Env,
+) -> Result<Value> {
     let l = evaluate(ctx, lhs, input, env)?;
     if matches!(rhs.kind, Kind::Call { partial: false, .. }) {
         return evaluate_function(ctx, rhs, input, env, Some(l));
     }
     let func = evaluate(ctx, rhs, input, env)?;
     if !func.is_function() {
-        return Err(JsonataError::value("T2006", Some(expr.position), super::ops::render(&func)));
+        return Err(JsonataError::value(
+            "T2006",
+            Some(expr.position),
+            super::ops::render(&func),
+        ));
     }
     if l.is_function() {
         return Ok(Value::Function(Rc::new(Function::Chain(l, func))));
@@ -118,29 +162,58 @@ pub(crate) fn evaluate_apply(ctx: &Ctx, expr: &Node, lhs: &Node, rhs: &Node, inp
 }
 
 /// Applies `proc`, running tail-call thunks in a loop so tail recursion uses constant stack.
-pub(crate) fn apply(ctx: &Ctx, proc: &Value, args: Vec<Value>, input: &Value, env: &Env) -> Result<Value> {
+pub(crate) fn apply(
+    ctx: &Ctx,
+    proc: &Value,
+    args: Vec<Value>,
+    input: &Value,
+    env: &Env,
+) -> Result<Value> {
     let mut result = apply_inner(ctx, proc, args, input, env)?;
-    loop {
-        let Value::Function(f) = &result else { break };
-        let Function::Lambda { thunk: true, body, env: tenv, input: tinput, .. } = f.as_ref() else { break };
-        let Kind::Call { procedure, args: targs, .. } = &body.kind else { break };
+    while let Value::Function(f) = &result
+        && let Function::Lambda {
+            thunk: true,
+            body,
+            env: tenv,
+            input: tinput,
+            ..
+        } = f.as_ref()
+        && let Kind::Call {
+            procedure,
+            args: targs,
+            ..
+        } = &body.kind
+    {
         let next = evaluate(ctx, procedure, tinput, tenv)?;
         let mut evaluated = Vec::with_capacity(targs.len());
         for a in targs {
             evaluated.push(evaluate(ctx, a, tinput, tenv)?);
         }
         let pos = body.position;
-        result = apply_inner(ctx, &next, evaluated, tinput, tenv).map_err(|e| e.at(pos))?;
+        result = apply_inner(ctx, &next, evaluated, input, env).map_err(|e| e.at(pos))?;
     }
     Ok(result)
 }
 
-fn apply_inner(ctx: &Ctx, proc: &Value, args: Vec<Value>, input: &Value, env: &Env) -> Result<Value> {
+fn apply_inner(
+    ctx: &Ctx,
+    proc: &Value,
+    args: Vec<Value>,
+    input: &Value,
+    env: &Env,
+) -> Result<Value> {
     let Value::Function(f) = proc else {
         return Err(JsonataError::new("T1006", None));
     };
     match f.as_ref() {
-        Function::Lambda { params, signature, body, env: lenv, input: linput, .. } => {
+        Function::Lambda {
+            params,
+            signature,
+            body,
+            env: lenv,
+            input: linput,
+            ..
+        } => {
             let args = match signature {
                 Some(sig) => sig.validate(&args, input)?,
                 None => args,
@@ -156,8 +229,10 @@ fn apply_inner(ctx: &Ctx, proc: &Value, args: Vec<Value>, input: &Value, env: &E
             (b.imp)(&crate::functions::Focus { ctx, env, input }, args)
         }
         Function::Host(host) => {
-            let json: Vec<serde_json::Value> =
-                args.iter().map(|a| a.to_json().unwrap_or(serde_json::Value::Null)).collect();
+            let json: Vec<serde_json::Value> = args
+                .iter()
+                .map(|a| a.to_json().unwrap_or(serde_json::Value::Null))
+                .collect();
             Ok(Value::from_json(&host(&json)?))
         }
         Function::Partial { func, args: bound } => {
@@ -183,16 +258,28 @@ fn apply_inner(ctx: &Ctx, proc: &Value, args: Vec<Value>, input: &Value, env: &E
                 return Ok(Value::Undefined);
             }
             let next = crate::functions::regex::match_object(re, text, *from);
-            if let Value::Object(o) = &next {
-                if matches!(o.get("match"), Some(Value::String(s)) if s.is_empty()) {
-                    return Err(JsonataError::value("D1004", None, re.as_str().to_string()));
-                }
+            if let Value::Object(o) = &next
+                && matches!(o.get("match"), Some(Value::String(s)) if s.is_empty())
+            {
+                return Err(JsonataError::value("D1004", None, re.as_str().to_string()));
             }
             Ok(next)
         }
-        Function::Transform { node, env: tenv } => {
+        Function::Transform {
+            pattern,
+            update,
+            delete,
+            position,
+            env: tenv,
+        } => {
             let obj = args.into_iter().next().unwrap_or_default();
-            super::group::transform(ctx, node, tenv, &obj)
+            super::group::transform(
+                ctx,
+                (pattern, update, delete.as_deref()),
+                *position,
+                tenv,
+                &obj,
+            )
         }
         Function::Chain(first, second) => {
             let x = args.into_iter().next().unwrap_or_default();

@@ -14,11 +14,17 @@ pub(crate) type Env = Rc<Frame>;
 
 impl Frame {
     pub fn root() -> Env {
-        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: None })
+        Rc::new(Frame {
+            vars: RefCell::new(HashMap::new()),
+            parent: None,
+        })
     }
 
     pub fn child(parent: &Env) -> Env {
-        Rc::new(Frame { vars: RefCell::new(HashMap::new()), parent: Some(parent.clone()) })
+        Rc::new(Frame {
+            vars: RefCell::new(HashMap::new()),
+            parent: Some(parent.clone()),
+        })
     }
 
     pub fn bind(&self, name: &str, value: Value) {

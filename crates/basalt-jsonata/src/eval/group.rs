@@ -27,7 +27,11 @@ pub(crate) fn group_expression(
     // key -> (data, index of the pair that produced it)
     let mut groups: IndexMap<String, (Value, usize)> = IndexMap::new();
     for item in &items {
-        let item_env = if reduce { frame_from_tuple(env, item) } else { env.clone() };
+        let item_env = if reduce {
+            frame_from_tuple(env, item)
+        } else {
+            env.clone()
+        };
         let context = if reduce { tuple_at(item) } else { item.clone() };
         for (pair_index, (k, _)) in pairs.iter().enumerate() {
             let key = evaluate(ctx, k, &context, &item_env)?;
@@ -35,7 +39,11 @@ pub(crate) fn group_expression(
                 Value::Undefined => continue,
                 Value::String(s) => s,
                 other => {
-                    return Err(JsonataError::value("T1003", Some(position), super::ops::render(&other)));
+                    return Err(JsonataError::value(
+                        "T1003",
+                        Some(position),
+                        super::ops::render(&other),
+                    ));
                 }
             };
             match groups.get_mut(key.as_ref()) {
@@ -93,7 +101,9 @@ fn reduce_tuple_stream(stream: &Value) -> Object {
 }
 
 pub(crate) fn sort_expression(ctx: &Ctx, expr: &Node, input: Value, env: &Env) -> Result<Value> {
-    let Kind::Sort(terms) = &expr.kind else { return Ok(input) };
+    let Kind::Sort(terms) = &expr.kind else {
+        return Ok(input);
+    };
     let is_tuple = input.flags().tuple_stream;
     let flags = input.flags();
     let items = match &input {
@@ -107,7 +117,11 @@ pub(crate) fn sort_expression(ctx: &Ctx, expr: &Node, input: Value, env: &Env) -
     // Evaluate every sort key once, then merge-sort stably on the keys.
     let mut keyed = Vec::with_capacity(items.len());
     for item in items {
-        let (context, item_env) = if is_tuple { (tuple_at(&item), frame_from_tuple(env, &item)) } else { (item.clone(), env.clone()) };
+        let (context, item_env) = if is_tuple {
+            (tuple_at(&item), frame_from_tuple(env, &item))
+        } else {
+            (item.clone(), env.clone())
+        };
         let mut keys = Vec::with_capacity(terms.len());
         for term in terms {
             keys.push(evaluate(ctx, &term.expression, &context, &item_env)?);
@@ -115,7 +129,10 @@ pub(crate) fn sort_expression(ctx: &Ctx, expr: &Node, input: Value, env: &Env) -
         keyed.push((keys, item));
     }
     let mut error = None;
-    let compare = |a: &Vec<Value>, b: &Vec<Value>, error: &mut Option<JsonataError>| -> std::cmp::Ordering {
+    let compare = |a: &Vec<Value>,
+                   b: &Vec<Value>,
+                   error: &mut Option<JsonataError>|
+     -> std::cmp::Ordering {
         use std::cmp::Ordering;
         for (i, term) in terms.iter().enumerate() {
             let (aa, bb) = (&a[i], &b[i]);
@@ -130,7 +147,11 @@ pub(crate) fn sort_expression(ctx: &Ctx, expr: &Node, input: Value, env: &Env) -
                     if error.is_none() {
                         *error = Some(if !sortable(x) || !sortable(y) {
                             let bad = if sortable(x) { y } else { x };
-                            JsonataError::value("T2008", Some(expr.position), super::ops::render(bad))
+                            JsonataError::value(
+                                "T2008",
+                                Some(expr.position),
+                                super::ops::render(bad),
+                            )
                         } else {
                             JsonataError::with(
                                 "T2007",
@@ -165,13 +186,25 @@ pub(crate) fn sort_expression(ctx: &Ctx, expr: &Node, input: Value, env: &Env) -
 
 /// Applies a transform (`|pattern|update,delete|`) to `obj`: a deep copy whose matched
 /// objects get the update's keys merged in and the deleted keys removed.
-pub(crate) fn transform(ctx: &Ctx, node: &Node, env: &Env, obj: &Value) -> Result<Value> {
-    let Kind::Transform { pattern, update, delete } = &node.kind else { return Ok(Value::Undefined) };
+pub(crate) fn transform(
+    ctx: &Ctx,
+    (pattern, update, delete): (&Node, &Node, Option<&Node>),
+    position: usize,
+    env: &Env,
+    obj: &Value,
+) -> Result<Value> {
     if obj.is_undefined() {
         return Ok(Value::Undefined);
     }
     if !matches!(obj, Value::Object(_) | Value::Array(..)) {
-        return Err(JsonataError::with("T0410", Some(node.position), Inserts { index: Some(1), ..Inserts::default() }));
+        return Err(JsonataError::with(
+            "T0410",
+            Some(position),
+            Inserts {
+                index: Some(1),
+                ..Inserts::default()
+            },
+        ));
     }
     // Matches are found on a deep copy whose objects are tagged by a unique id, so updates can
     // be written back by id (values are immutable here, unlike the JavaScript original).
@@ -181,7 +214,9 @@ pub(crate) fn transform(ctx: &Ctx, node: &Node, env: &Env, obj: &Value) -> Resul
     let mut edits: Vec<(usize, Object, Vec<String>)> = Vec::new();
     for m in matches.members() {
         let Value::Object(o) = &m else { continue };
-        let Some(Value::Number(id)) = o.get(TAG) else { continue };
+        let Some(Value::Number(id)) = o.get(TAG) else {
+            continue;
+        };
         let id = *id as usize;
         let plain = untag(&m);
         let upd = evaluate(ctx, update, &plain, env)?;
@@ -190,7 +225,11 @@ pub(crate) fn transform(ctx: &Ctx, node: &Node, env: &Env, obj: &Value) -> Resul
             Value::Undefined => {}
             Value::Object(u) => merged = u.as_ref().clone(),
             other => {
-                return Err(JsonataError::value("T2011", Some(update.position), super::ops::render(other)));
+                return Err(JsonataError::value(
+                    "T2011",
+                    Some(update.position),
+                    super::ops::render(other),
+                ));
             }
         }
         let mut deletions = Vec::new();
@@ -209,7 +248,11 @@ pub(crate) fn transform(ctx: &Ctx, node: &Node, env: &Env, obj: &Value) -> Resul
                     match name {
                         Value::String(s) => deletions.push(s.to_string()),
                         _ => {
-                            return Err(JsonataError::value("T2012", Some(d.position), super::ops::render(&dels)));
+                            return Err(JsonataError::value(
+                                "T2012",
+                                Some(d.position),
+                                super::ops::render(&dels),
+                            ));
                         }
                     }
                 }
@@ -224,7 +267,9 @@ const TAG: &str = "\u{0}jsonata-transform-id";
 
 fn tag(v: &Value, next: &mut usize) -> Value {
     match v {
-        Value::Array(items, f) => Value::Array(Rc::new(items.iter().map(|i| tag(i, next)).collect()), *f),
+        Value::Array(items, f) => {
+            Value::Array(Rc::new(items.iter().map(|i| tag(i, next)).collect()), *f)
+        }
         Value::Object(o) => {
             let id = *next;
             *next += 1;
@@ -239,21 +284,32 @@ fn tag(v: &Value, next: &mut usize) -> Value {
 fn untag(v: &Value) -> Value {
     match v {
         Value::Array(items, f) => Value::Array(Rc::new(items.iter().map(untag).collect()), *f),
-        Value::Object(o) => Value::object(o.iter().filter(|(k, _)| k.as_str() != TAG).map(|(k, v)| (k.clone(), untag(v))).collect()),
+        Value::Object(o) => Value::object(
+            o.iter()
+                .filter(|(k, _)| k.as_str() != TAG)
+                .map(|(k, v)| (k.clone(), untag(v)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
 
 fn apply_edits(v: &Value, edits: &[(usize, Object, Vec<String>)]) -> Value {
     match v {
-        Value::Array(items, f) => Value::Array(Rc::new(items.iter().map(|i| apply_edits(i, edits)).collect()), *f),
+        Value::Array(items, f) => Value::Array(
+            Rc::new(items.iter().map(|i| apply_edits(i, edits)).collect()),
+            *f,
+        ),
         Value::Object(o) => {
             let id = match o.get(TAG) {
                 Some(Value::Number(n)) => Some(*n as usize),
                 _ => None,
             };
-            let mut out: Object =
-                o.iter().filter(|(k, _)| k.as_str() != TAG).map(|(k, v)| (k.clone(), apply_edits(v, edits))).collect();
+            let mut out: Object = o
+                .iter()
+                .filter(|(k, _)| k.as_str() != TAG)
+                .map(|(k, v)| (k.clone(), apply_edits(v, edits)))
+                .collect();
             for (eid, merged, dels) in edits {
                 if Some(*eid) == id {
                     for (k, val) in merged.iter() {

@@ -51,7 +51,7 @@ pub(crate) fn evaluate(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Resu
     if let Some(deadline) = ctx.deadline {
         let t = ctx.ticks.get().wrapping_add(1);
         ctx.ticks.set(t);
-        if t % 256 == 0 && std::time::Instant::now() > deadline {
+        if t.is_multiple_of(256) && std::time::Instant::now() > deadline {
             return Err(JsonataError::new("D1012", Some(expr.position)));
         }
     }
@@ -69,7 +69,11 @@ fn evaluate_inner(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Va
             Value::Undefined => Value::Undefined,
             Value::Number(n) => Value::Number(-n),
             other => {
-                return Err(JsonataError::value("D1002", Some(expr.position), ops::render(&other)));
+                return Err(JsonataError::value(
+                    "D1002",
+                    Some(expr.position),
+                    ops::render(&other),
+                ));
             }
         },
         Kind::ArrayCons(items) => ops::array_constructor(ctx, expr, items, input, env)?,
@@ -84,7 +88,9 @@ fn evaluate_inner(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Va
         Kind::Wildcard => wildcard(input),
         Kind::Descendant => descendants(input),
         Kind::Parent(slot) => match slot {
-            Some(slot) => env.lookup(&slot.borrow().label).unwrap_or_default(),
+            Some(slot) => env
+                .lookup(&crate::ast::slot(slot).label)
+                .unwrap_or_default(),
             None => Value::Undefined,
         },
         Kind::Condition(cond, then, otherwise) => {
@@ -116,14 +122,21 @@ fn evaluate_inner(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Va
         Kind::Variable(name) => {
             if name.is_empty() {
                 match input {
-                    Value::Array(items, f) if f.outer_wrapper => items.first().cloned().unwrap_or_default(),
+                    Value::Array(items, f) if f.outer_wrapper => {
+                        items.first().cloned().unwrap_or_default()
+                    }
                     other => other.clone(),
                 }
             } else {
                 env.lookup(name).unwrap_or_default()
             }
         }
-        Kind::Lambda { params, signature, body, thunk } => Value::Function(Rc::new(Function::Lambda {
+        Kind::Lambda {
+            params,
+            signature,
+            body,
+            thunk,
+        } => Value::Function(Rc::new(Function::Lambda {
             params: params.clone(),
             signature: signature.clone(),
             body: body.clone(),
@@ -132,20 +145,36 @@ fn evaluate_inner(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Va
             thunk: *thunk,
         })),
         Kind::Apply(lhs, rhs) => call::evaluate_apply(ctx, expr, lhs, rhs, input, env)?,
-        Kind::Transform { .. } => Value::Function(Rc::new(Function::Transform { node: Rc::new(expr.clone()), env: env.clone() })),
+        Kind::Transform {
+            pattern,
+            update,
+            delete,
+        } => Value::Function(Rc::new(Function::Transform {
+            pattern: pattern.clone(),
+            update: update.clone(),
+            delete: delete.clone(),
+            position: expr.position,
+            env: env.clone(),
+        })),
         Kind::Sort(_) => group::sort_expression(ctx, expr, input.clone(), env)?,
         Kind::Placeholder => Value::Undefined,
-        _ => return Err(JsonataError::token("S0206", Some(expr.position), expr.kind_name())),
+        _ => {
+            return Err(JsonataError::token(
+                "S0206",
+                Some(expr.position),
+                expr.kind_name(),
+            ));
+        }
     };
     for stage in &expr.predicate {
         if let Stage::Filter(p) = stage {
             result = filter(ctx, p, result, env)?;
         }
     }
-    if !matches!(expr.kind, Kind::Path(_)) {
-        if let Some(g) = &expr.group {
-            result = group::group_expression(ctx, &g.pairs, g.position, result, env)?;
-        }
+    if !matches!(expr.kind, Kind::Path(_))
+        && let Some(g) = &expr.group
+    {
+        result = group::group_expression(ctx, &g.pairs, g.position, result, env)?;
     }
     if let Value::Array(items, mut flags) = result {
         if flags.sequence && !flags.tuple_stream {
@@ -163,7 +192,13 @@ fn evaluate_inner(ctx: &Ctx, expr: &Node, input: &Value, env: &Env) -> Result<Va
     Ok(result)
 }
 
-fn evaluate_path(ctx: &Ctx, expr: &Node, steps: &[Node], input: &Value, env: &Env) -> Result<Value> {
+fn evaluate_path(
+    ctx: &Ctx,
+    expr: &Node,
+    steps: &[Node],
+    input: &Value,
+    env: &Env,
+) -> Result<Value> {
     let mut input_seq = match input {
         Value::Array(..) if !matches!(steps[0].kind, Kind::Variable(_)) => input.clone(),
         _ => seq_of(input),
@@ -182,16 +217,25 @@ fn evaluate_path(ctx: &Ctx, expr: &Node, steps: &[Node], input: &Value, env: &En
         } else {
             result_seq = evaluate_step(ctx, step, &input_seq, env, i == steps.len() - 1)?;
         }
-        if !is_tuple && (result_seq.is_undefined() || result_seq.as_array().is_some_and(|a| a.is_empty())) {
+        if !is_tuple
+            && (result_seq.is_undefined() || result_seq.as_array().is_some_and(|a| a.is_empty()))
+        {
             break;
         }
         if step.focus.is_none() {
             input_seq = result_seq.clone();
         }
     }
-    let tuple_flags = Flags { sequence: true, tuple_stream: true, ..Flags::default() };
+    let tuple_flags = Flags {
+        sequence: true,
+        tuple_stream: true,
+        ..Flags::default()
+    };
     let tuple_stream = if is_tuple {
-        Some(Value::Array(Rc::new(tuples.unwrap_or_default()), tuple_flags))
+        Some(Value::Array(
+            Rc::new(tuples.unwrap_or_default()),
+            tuple_flags,
+        ))
     } else {
         None
     };
@@ -283,10 +327,16 @@ fn evaluate_tuple_step(
     tuples: Option<Vec<Value>>,
     env: &Env,
 ) -> Result<Vec<Value>> {
-    let tuple_flags = Flags { sequence: true, tuple_stream: true, ..Flags::default() };
+    let tuple_flags = Flags {
+        sequence: true,
+        tuple_stream: true,
+        ..Flags::default()
+    };
     if matches!(expr.kind, Kind::Sort(_)) {
         let result = match tuples {
-            Some(t) => group::sort_expression(ctx, expr, Value::Array(Rc::new(t), tuple_flags), env)?,
+            Some(t) => {
+                group::sort_expression(ctx, expr, Value::Array(Rc::new(t), tuple_flags), env)?
+            }
             None => {
                 let sorted = group::sort_expression(ctx, expr, input.clone(), env)?;
                 let items = sorted
@@ -355,13 +405,18 @@ fn evaluate_tuple_step(
                     t.insert(index.clone(), Value::Number(bb as f64));
                 }
                 if let Some(anc) = &expr.ancestor {
-                    t.insert(anc.borrow().label.clone(), at.clone());
+                    t.insert(crate::ast::slot(anc).label.clone(), at.clone());
                 }
             }
             result.push(Value::object(t));
         }
     }
-    let result = evaluate_stages(ctx, &expr.stages, Value::Array(Rc::new(result), tuple_flags), env)?;
+    let result = evaluate_stages(
+        ctx,
+        &expr.stages,
+        Value::Array(Rc::new(result), tuple_flags),
+        env,
+    )?;
     Ok(result.members())
 }
 
@@ -371,7 +426,10 @@ pub(crate) fn filter(ctx: &Ctx, predicate: &Node, input: Value, env: &Env) -> Re
         Value::Array(items, _) => items.as_ref().clone(),
         other => vec![other.clone()],
     };
-    let mut flags = Flags { sequence: true, ..Flags::default() };
+    let mut flags = Flags {
+        sequence: true,
+        ..Flags::default()
+    };
     flags.tuple_stream = is_stream;
     let mut results = Vec::new();
     if let Kind::Number(n) = predicate.kind {
@@ -379,27 +437,35 @@ pub(crate) fn filter(ctx: &Ctx, predicate: &Node, input: Value, env: &Env) -> Re
         if index < 0.0 {
             index += items.len() as f64;
         }
-        if index >= 0.0 {
-            if let Some(item) = items.get(index as usize) {
-                if item.is_array() {
-                    return Ok(item.clone());
-                }
-                results.push(item.clone());
+        if index >= 0.0
+            && let Some(item) = items.get(index as usize)
+        {
+            if item.is_array() {
+                return Ok(item.clone());
             }
+            results.push(item.clone());
         }
         return Ok(Value::Array(Rc::new(results), flags));
     }
     let len = items.len() as f64;
     for (index, item) in items.iter().enumerate() {
-        let (context, penv) = if is_stream { (tuple_at(item), frame_from_tuple(env, item)) } else { (item.clone(), env.clone()) };
+        let (context, penv) = if is_stream {
+            (tuple_at(item), frame_from_tuple(env, item))
+        } else {
+            (item.clone(), env.clone())
+        };
         let mut res = evaluate(ctx, predicate, &context, &penv)?;
-        if let Value::Number(n) = res {
-            if !n.is_nan() {
-                if n.is_infinite() {
-                    return Err(JsonataError::value("D1001", Some(predicate.position), ops::render(&res)));
-                }
-                res = Value::array(vec![res]);
+        if let Value::Number(n) = res
+            && !n.is_nan()
+        {
+            if n.is_infinite() {
+                return Err(JsonataError::value(
+                    "D1001",
+                    Some(predicate.position),
+                    ops::render(&res),
+                ));
             }
+            res = Value::array(vec![res]);
         }
         if is_array_of_numbers(&res) {
             for ires in res.as_array().unwrap_or(&[]) {

@@ -19,7 +19,12 @@ fn err2(code: &str, pos: usize, op: &str, a: &Value, b: &Value) -> JsonataError 
     JsonataError::with(
         code,
         Some(pos),
-        Inserts { token: Some(op.to_string()), value: Some(render(a)), value2: Some(render(b)), ..Inserts::default() },
+        Inserts {
+            token: Some(op.to_string()),
+            value: Some(render(a)),
+            value2: Some(render(b)),
+            ..Inserts::default()
+        },
     )
 }
 
@@ -69,7 +74,11 @@ pub(crate) fn binary(
                 return Err(JsonataError::with(
                     "T2001",
                     Some(pos),
-                    Inserts { token: Some(op.into()), value: Some(render(&l)), ..Inserts::default() },
+                    Inserts {
+                        token: Some(op.into()),
+                        value: Some(render(&l)),
+                        ..Inserts::default()
+                    },
                 ));
             }
             let b = numeric(&r).map_err(with_token)?;
@@ -77,10 +86,16 @@ pub(crate) fn binary(
                 return Err(JsonataError::with(
                     "T2002",
                     Some(pos),
-                    Inserts { token: Some(op.into()), value: Some(render(&r)), ..Inserts::default() },
+                    Inserts {
+                        token: Some(op.into()),
+                        value: Some(render(&r)),
+                        ..Inserts::default()
+                    },
                 ));
             }
-            let (Some(a), Some(b)) = (a, b) else { return Ok(Value::Undefined) };
+            let (Some(a), Some(b)) = (a, b) else {
+                return Ok(Value::Undefined);
+            };
             Ok(Value::Number(match op {
                 "+" => a + b,
                 "-" => a - b,
@@ -97,13 +112,22 @@ pub(crate) fn binary(
             Ok(Value::Bool(if op == "=" { eq } else { !eq }))
         }
         "<" | "<=" | ">" | ">=" => {
-            let comparable = |v: &Value| matches!(v, Value::Undefined | Value::String(_) | Value::Number(_));
+            let comparable =
+                |v: &Value| matches!(v, Value::Undefined | Value::String(_) | Value::Number(_));
             if !comparable(&l) || !comparable(&r) {
-                let bad = if matches!(l, Value::String(_) | Value::Number(_)) { &r } else { &l };
+                let bad = if matches!(l, Value::String(_) | Value::Number(_)) {
+                    &r
+                } else {
+                    &l
+                };
                 return Err(JsonataError::with(
                     "T2010",
                     Some(pos),
-                    Inserts { token: Some(op.into()), value: Some(render(bad)), ..Inserts::default() },
+                    Inserts {
+                        token: Some(op.into()),
+                        value: Some(render(bad)),
+                        ..Inserts::default()
+                    },
                 ));
             }
             if l.is_undefined() || r.is_undefined() {
@@ -111,10 +135,14 @@ pub(crate) fn binary(
             }
             let ord = match (&l, &r) {
                 (Value::Number(a), Value::Number(b)) => a.partial_cmp(b),
-                (Value::String(a), Value::String(b)) => Some(crate::functions::string::js_cmp(a, b)),
+                (Value::String(a), Value::String(b)) => {
+                    Some(crate::functions::string::js_cmp(a, b))
+                }
                 _ => return Err(err2("T2009", pos, op, &l, &r)),
             };
-            let Some(ord) = ord else { return Ok(Value::Bool(false)) };
+            let Some(ord) = ord else {
+                return Ok(Value::Bool(false));
+            };
             Ok(Value::Bool(match op {
                 "<" => ord.is_lt(),
                 "<=" => ord.is_le(),
@@ -162,19 +190,33 @@ fn range(l: &Value, r: &Value, pos: usize) -> Result<Value> {
     if !r.is_undefined() && !is_int(r) {
         return Err(JsonataError::value("T2004", Some(pos), render(r)));
     }
-    let (Value::Number(a), Value::Number(b)) = (l, r) else { return Ok(Value::Undefined) };
+    let (Value::Number(a), Value::Number(b)) = (l, r) else {
+        return Ok(Value::Undefined);
+    };
     if a > b {
         return Ok(Value::Undefined);
     }
     let size = b - a + 1.0;
     if size > 1e7 {
-        return Err(JsonataError::value("D2014", Some(pos), crate::value::js_number_string(size)));
+        return Err(JsonataError::value(
+            "D2014",
+            Some(pos),
+            crate::value::js_number_string(size),
+        ));
     }
     let (a, b) = (*a as i64, *b as i64);
-    Ok(Value::sequence((a..=b).map(|i| Value::Number(i as f64)).collect()))
+    Ok(Value::sequence(
+        (a..=b).map(|i| Value::Number(i as f64)).collect(),
+    ))
 }
 
-pub(crate) fn array_constructor(ctx: &Ctx, expr: &Node, items: &[Node], input: &Value, env: &Env) -> Result<Value> {
+pub(crate) fn array_constructor(
+    ctx: &Ctx,
+    expr: &Node,
+    items: &[Node],
+    input: &Value,
+    env: &Env,
+) -> Result<Value> {
     let mut result: Vec<Value> = Vec::new();
     for item in items {
         let value = evaluate(ctx, item, input, env)?;

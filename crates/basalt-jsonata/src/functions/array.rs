@@ -18,13 +18,25 @@ pub(crate) fn append(a: Value, b: Value) -> Value {
     }
     let (mut items, flags) = match a {
         Value::Array(items, f) => (items.as_ref().clone(), f),
-        other => (vec![other], crate::value::Flags { sequence: true, ..Default::default() }),
+        other => (
+            vec![other],
+            crate::value::Flags {
+                sequence: true,
+                ..Default::default()
+            },
+        ),
     };
     match b {
         Value::Array(more, _) => items.extend(more.iter().cloned()),
         other => items.push(other),
     }
-    Value::Array(Rc::new(items), crate::value::Flags { cons: false, ..flags })
+    Value::Array(
+        Rc::new(items),
+        crate::value::Flags {
+            cons: false,
+            ..flags
+        },
+    )
 }
 
 pub(crate) fn count(_: &Focus, args: Vec<Value>) -> R {
@@ -40,23 +52,36 @@ pub(crate) fn append_fn(_: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn zip(_: &Focus, args: Vec<Value>) -> R {
-    let arrays: Vec<Vec<Value>> = args.iter().map(|a| a.as_array().map(|s| s.to_vec()).unwrap_or_default()).collect();
+    let arrays: Vec<Vec<Value>> = args
+        .iter()
+        .map(|a| a.as_array().map(|s| s.to_vec()).unwrap_or_default())
+        .collect();
     let len = arrays.iter().map(Vec::len).min().unwrap_or(0);
-    Ok(Value::array((0..len).map(|i| Value::array(arrays.iter().map(|a| a[i].clone()).collect())).collect()))
+    Ok(Value::array(
+        (0..len)
+            .map(|i| Value::array(arrays.iter().map(|a| a[i].clone()).collect()))
+            .collect(),
+    ))
 }
 
 pub(crate) fn reverse(_: &Focus, args: Vec<Value>) -> R {
     Ok(match arg(&args, 0) {
-        Value::Array(items, f) if items.len() > 1 => {
-            Value::Array(Rc::new(items.iter().rev().cloned().collect()), crate::value::Flags { sequence: f.sequence, ..Default::default() })
-        }
+        Value::Array(items, f) if items.len() > 1 => Value::Array(
+            Rc::new(items.iter().rev().cloned().collect()),
+            crate::value::Flags {
+                sequence: f.sequence,
+                ..Default::default()
+            },
+        ),
         other => other,
     })
 }
 
 pub(crate) fn shuffle(f: &Focus, args: Vec<Value>) -> R {
     let v = arg(&args, 0);
-    let Value::Array(items, _) = &v else { return Ok(v) };
+    let Value::Array(items, _) = &v else {
+        return Ok(v);
+    };
     if items.len() <= 1 {
         return Ok(v);
     }
@@ -70,7 +95,9 @@ pub(crate) fn shuffle(f: &Focus, args: Vec<Value>) -> R {
 
 pub(crate) fn distinct(_: &Focus, args: Vec<Value>) -> R {
     let v = arg(&args, 0);
-    let Value::Array(items, f) = &v else { return Ok(v) };
+    let Value::Array(items, f) = &v else {
+        return Ok(v);
+    };
     if items.len() <= 1 {
         return Ok(v);
     }
@@ -80,5 +107,11 @@ pub(crate) fn distinct(_: &Focus, args: Vec<Value>) -> R {
             out.push(item.clone());
         }
     }
-    Ok(Value::Array(Rc::new(out), crate::value::Flags { sequence: f.sequence, ..Default::default() }))
+    Ok(Value::Array(
+        Rc::new(out),
+        crate::value::Flags {
+            sequence: f.sequence,
+            ..Default::default()
+        },
+    ))
 }

@@ -26,7 +26,9 @@ pub(crate) fn boolean(_: &Focus, args: Vec<Value>) -> Result<Value, JsonataError
 }
 
 pub(crate) fn not(_: &Focus, args: Vec<Value>) -> Result<Value, JsonataError> {
-    Ok(truthy(&arg(&args, 0)).map(|b| Value::Bool(!b)).unwrap_or_default())
+    Ok(truthy(&arg(&args, 0))
+        .map(|b| Value::Bool(!b))
+        .unwrap_or_default())
 }
 
 pub(crate) fn exists(_: &Focus, args: Vec<Value>) -> Result<Value, JsonataError> {

@@ -10,9 +10,28 @@ use crate::value::Value;
 type R = Result<Value, JsonataError>;
 
 const DAY: f64 = 86_400_000.0;
-const DAYS: [&str; 8] = ["", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS: [&str; 8] = [
+    "",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 
@@ -83,7 +102,11 @@ fn start_of_first_week(year: i64, month0: i64) -> f64 {
     if dow == 0 {
         dow = 7;
     }
-    if dow > 4 { jan1 + (8 - dow) as f64 * DAY } else { jan1 - (dow - 1) as f64 * DAY }
+    if dow > 4 {
+        jan1 + (8 - dow) as f64 * DAY
+    } else {
+        jan1 - (dow - 1) as f64 * DAY
+    }
 }
 
 fn next_month(y: i64, m: i64) -> (i64, i64) {
@@ -111,14 +134,34 @@ fn fragment(p: &Parts, component: char) -> Fragment {
         'M' => Num((p.month0 + 1) as f64),
         'D' => Num(p.day as f64),
         'd' => {
-            let today = utc(p.year as f64, p.month0 as f64, p.day as f64, 0.0, 0.0, 0.0, 0.0);
+            let today = utc(
+                p.year as f64,
+                p.month0 as f64,
+                p.day as f64,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            );
             let jan1 = utc(p.year as f64, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0);
             Num((today - jan1) / DAY + 1.0)
         }
-        'F' => Num(if p.weekday == 0 { 7.0 } else { p.weekday as f64 }),
+        'F' => Num(if p.weekday == 0 {
+            7.0
+        } else {
+            p.weekday as f64
+        }),
         'W' => {
             let start = start_of_first_week(p.year, 0);
-            let today = utc(p.year as f64, p.month0 as f64, p.day as f64, 0.0, 0.0, 0.0, 0.0);
+            let today = utc(
+                p.year as f64,
+                p.month0 as f64,
+                p.day as f64,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            );
             let mut week = delta_weeks(start, today);
             if week > 52.0 {
                 if today >= start_of_first_week(p.year + 1, 0) {
@@ -131,7 +174,15 @@ fn fragment(p: &Parts, component: char) -> Fragment {
         }
         'w' => {
             let start = start_of_first_week(p.year, p.month0);
-            let today = utc(p.year as f64, p.month0 as f64, p.day as f64, 0.0, 0.0, 0.0, 0.0);
+            let today = utc(
+                p.year as f64,
+                p.month0 as f64,
+                p.day as f64,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+            );
             let mut week = delta_weeks(start, today);
             if week > 4.0 {
                 let (ny, nm) = next_month(p.year, p.month0);
@@ -234,11 +285,18 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
             }
             add_literal(&mut spec, start, pos);
             start = pos;
-            let Some(end) = chars[start..].iter().position(|c| *c == ']').map(|p| p + start) else {
+            let Some(end) = chars[start..]
+                .iter()
+                .position(|c| *c == ']')
+                .map(|p| p + start)
+            else {
                 return Err(JsonataError::new("D3135", None));
             };
             pos = end;
-            let marker: String = chars[start + 1..pos].iter().filter(|c| !c.is_whitespace()).collect();
+            let marker: String = chars[start + 1..pos]
+                .iter()
+                .filter(|c| !c.is_whitespace())
+                .collect();
             let mchars: Vec<char> = marker.chars().collect();
             let component = mchars.first().copied().unwrap_or(' ');
             let mut def = Marker {
@@ -253,7 +311,13 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
             let pres: String = match marker.rfind(',') {
                 Some(comma) => {
                     let wm = &marker[comma + 1..];
-                    let parse_w = |s: &str| if s == "*" || s.is_empty() { None } else { s.parse::<usize>().ok() };
+                    let parse_w = |s: &str| {
+                        if s == "*" || s.is_empty() {
+                            None
+                        } else {
+                            s.parse::<usize>().ok()
+                        }
+                    };
                     let (min, max) = match wm.find('-') {
                         None => (parse_w(wm), None),
                         Some(d) => (parse_w(&wm[..d]), parse_w(&wm[d + 1..])),
@@ -281,7 +345,10 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
                         return Err(JsonataError::with(
                             "D3132",
                             None,
-                            Inserts { value: Some(format!("\"{component}\"")), ..Inserts::default() },
+                            Inserts {
+                                value: Some(format!("\"{component}\"")),
+                                ..Inserts::default()
+                            },
                         ));
                     }
                 }
@@ -290,7 +357,11 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
             if p1.first() == Some(&'n') {
                 def.names = Some(Names::Lower);
             } else if p1.first() == Some(&'N') {
-                def.names = Some(if p1.get(1) == Some(&'n') { Names::Title } else { Names::Upper });
+                def.names = Some(if p1.get(1) == Some(&'n') {
+                    Names::Title
+                } else {
+                    Names::Upper
+                });
             } else if "YMDdFWwXxHhmsf".contains(component) {
                 let mut pattern = def.presentation1.clone();
                 if let Some(p2) = def.presentation2 {
@@ -298,10 +369,10 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
                     pattern.push(p2);
                 }
                 let mut f = integer::analyse(&pattern)?;
-                if let Some((Some(min), _)) = def.width {
-                    if f.mandatory_digits < min {
-                        f.mandatory_digits = min;
-                    }
+                if let Some((Some(min), _)) = def.width
+                    && f.mandatory_digits < min
+                {
+                    f.mandatory_digits = min;
                 }
                 if component == 'Y' {
                     def.n = -1;
@@ -315,10 +386,10 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
                         }
                     }
                 }
-                if let Some(Part::Marker(prev)) = spec.last_mut() {
-                    if let Some(pf) = prev.int_format.as_mut() {
-                        pf.parse_width = Some(pf.mandatory_digits);
-                    }
+                if let Some(Part::Marker(prev)) = spec.last_mut()
+                    && let Some(pf) = prev.int_format.as_mut()
+                {
+                    pf.parse_width = Some(pf.mandatory_digits);
                 }
                 def.int_format = Some(f);
             }
@@ -334,11 +405,18 @@ fn analyse_picture(picture: &str) -> Result<Vec<Part>, JsonataError> {
     Ok(spec)
 }
 
-fn format_component(p: &Parts, m: &Marker, offset_hours: i64, offset_minutes: i64) -> Result<String, JsonataError> {
+fn format_component(
+    p: &Parts,
+    m: &Marker,
+    offset_hours: i64,
+    offset_minutes: i64,
+) -> Result<String, JsonataError> {
     let c = m.component;
     let frag = fragment(p, c);
     if "YMDdFWwXxHhms".contains(c) {
-        let Fragment::Num(mut v) = frag else { return Ok(String::new()) };
+        let Fragment::Num(mut v) = frag else {
+            return Ok(String::new());
+        };
         if c == 'Y' && m.n != -1 {
             v %= 10f64.powi(m.n as i32);
         }
@@ -348,29 +426,51 @@ fn format_component(p: &Parts, m: &Marker, offset_hours: i64, offset_minutes: i6
             } else if c == 'F' {
                 DAYS[(v as usize).min(7)].to_string()
             } else {
-                return Err(JsonataError::with("D3133", None, Inserts { value: Some(format!("\"{c}\"")), ..Inserts::default() }));
+                return Err(JsonataError::with(
+                    "D3133",
+                    None,
+                    Inserts {
+                        value: Some(format!("\"{c}\"")),
+                        ..Inserts::default()
+                    },
+                ));
             };
             name = match names {
                 Names::Upper => name.to_uppercase(),
                 Names::Lower => name.to_lowercase(),
                 Names::Title => name,
             };
-            if let Some((_, Some(max))) = m.width {
-                if name.chars().count() > max {
-                    name = name.chars().take(max).collect();
-                }
+            if let Some((_, Some(max))) = m.width
+                && name.chars().count() > max
+            {
+                name = name.chars().take(max).collect();
             }
             return Ok(name);
         }
-        return integer::format(v, m.int_format.as_ref().ok_or_else(|| JsonataError::new("D3132", None))?);
+        return integer::format(
+            v,
+            m.int_format
+                .as_ref()
+                .ok_or_else(|| JsonataError::new("D3132", None))?,
+        );
     }
     match c {
         'f' => {
-            let Fragment::Num(v) = frag else { return Ok(String::new()) };
-            integer::format(v, m.int_format.as_ref().ok_or_else(|| JsonataError::new("D3132", None))?)
+            let Fragment::Num(v) = frag else {
+                return Ok(String::new());
+            };
+            integer::format(
+                v,
+                m.int_format
+                    .as_ref()
+                    .ok_or_else(|| JsonataError::new("D3132", None))?,
+            )
         }
         'Z' | 'z' => {
-            let f = m.int_format.as_ref().ok_or_else(|| JsonataError::new("D3132", None))?;
+            let f = m
+                .int_format
+                .as_ref()
+                .ok_or_else(|| JsonataError::new("D3132", None))?;
             let offset = offset_hours * 100 + offset_minutes;
             let mut s = if f.regular {
                 integer::format(offset as f64, f)?
@@ -379,7 +479,10 @@ fn format_component(p: &Parts, m: &Marker, offset_hours: i64, offset_minutes: i6
                     1 | 2 => {
                         let mut s = integer::format(offset_hours as f64, f)?;
                         if offset_minutes != 0 {
-                            s += &format!(":{}", integer::format(offset_minutes as f64, &integer::analyse("00")?)?);
+                            s += &format!(
+                                ":{}",
+                                integer::format(offset_minutes as f64, &integer::analyse("00")?)?
+                            );
                         }
                         s
                     }
@@ -399,8 +502,14 @@ fn format_component(p: &Parts, m: &Marker, offset_hours: i64, offset_minutes: i6
             Ok(s)
         }
         'P' => {
-            let Fragment::Text(t) = frag else { return Ok(String::new()) };
-            Ok(if m.names == Some(Names::Upper) { t.to_uppercase() } else { t.to_string() })
+            let Fragment::Text(t) = frag else {
+                return Ok(String::new());
+            };
+            Ok(if m.names == Some(Names::Upper) {
+                t.to_uppercase()
+            } else {
+                t.to_string()
+            })
         }
         _ => Ok(match frag {
             Fragment::Text(t) => t.to_string(),
@@ -412,10 +521,20 @@ fn format_component(p: &Parts, m: &Marker, offset_hours: i64, offset_minutes: i6
 
 const ISO_PICTURE: &str = "[Y0001]-[M01]-[D01]T[H01]:[m01]:[s01].[f001][Z01:01t]";
 
-fn format_date_time(millis: f64, picture: Option<&str>, timezone: Option<&str>) -> Result<String, JsonataError> {
+fn format_date_time(
+    millis: f64,
+    picture: Option<&str>,
+    timezone: Option<&str>,
+) -> Result<String, JsonataError> {
     let (mut oh, mut om) = (0i64, 0i64);
     if let Some(tz) = timezone {
-        let digits: String = tz.trim().chars().enumerate().take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))).map(|(_, c)| c).collect();
+        let digits: String = tz
+            .trim()
+            .chars()
+            .enumerate()
+            .take_while(|(i, c)| c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+')))
+            .map(|(_, c)| c)
+            .collect();
         if let Ok(offset) = digits.parse::<i64>() {
             oh = offset.div_euclid(100);
             om = offset.rem_euclid(100);
@@ -448,10 +567,16 @@ pub(crate) fn now(f: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn from_millis(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(ms) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(ms) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let picture = arg(&args, 1);
     let tz = arg(&args, 2);
-    Ok(Value::string(&format_date_time(ms, picture.as_str(), tz.as_str())?))
+    Ok(Value::string(&format_date_time(
+        ms,
+        picture.as_str(),
+        tz.as_str(),
+    )?))
 }
 
 fn iso_regex() -> &'static regex::Regex {
@@ -485,7 +610,10 @@ fn parse_iso(s: &str) -> Option<f64> {
         i += 9;
     }
     if s[i..].starts_with('.') {
-        let digits: String = s[i + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = s[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         i += 1 + digits.len();
         ms = format!("0.{digits}").parse::<f64>().ok()? * 1000.0;
         ms = ms.floor();
@@ -498,19 +626,30 @@ fn parse_iso(s: &str) -> Option<f64> {
         let om: f64 = digits.get(2..4)?.parse().ok()?;
         offset = (oh * 60.0 + om) * if sign == '-' { -1.0 } else { 1.0 };
     }
-    if !(1.0..=12.0).contains(&month) || !(1.0..=31.0).contains(&day) || h > 24.0 || mi > 59.0 || sec > 59.0 {
+    if !(1.0..=12.0).contains(&month)
+        || !(1.0..=31.0).contains(&day)
+        || h > 24.0
+        || mi > 59.0
+        || sec > 59.0
+    {
         return None;
     }
     Some(utc(year, month - 1.0, day, h, mi, sec, ms) - offset * 60_000.0)
 }
 
 pub(crate) fn to_millis(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     match arg(&args, 1) {
         Value::String(picture) => parse_date_time(f, &s, &picture),
         _ => {
             if !iso_regex().is_match(&s) {
-                return Err(JsonataError::value("D3110", None, serde_json::Value::String(s.to_string()).to_string()));
+                return Err(JsonataError::value(
+                    "D3110",
+                    None,
+                    serde_json::Value::String(s.to_string()).to_string(),
+                ));
             }
             Ok(parse_iso(&s).map(Value::Number).unwrap_or_default())
         }
@@ -563,14 +702,31 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
                         None => s.to_string(),
                     };
                     let lookup: Vec<(String, f64)> = match c {
-                        'M' | 'x' => MONTHS.iter().enumerate().map(|(i, n)| (cut(n), (i + 1) as f64)).collect(),
-                        'F' => DAYS.iter().enumerate().skip(1).map(|(i, n)| (cut(n), i as f64)).collect(),
-                        'P' => vec![("am".into(), 0.0), ("AM".into(), 0.0), ("pm".into(), 1.0), ("PM".into(), 1.0)],
+                        'M' | 'x' => MONTHS
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| (cut(n), (i + 1) as f64))
+                            .collect(),
+                        'F' => DAYS
+                            .iter()
+                            .enumerate()
+                            .skip(1)
+                            .map(|(i, n)| (cut(n), i as f64))
+                            .collect(),
+                        'P' => vec![
+                            ("am".into(), 0.0),
+                            ("AM".into(), 0.0),
+                            ("pm".into(), 1.0),
+                            ("PM".into(), 1.0),
+                        ],
                         _ => {
                             return Err(JsonataError::with(
                                 "D3133",
                                 None,
-                                Inserts { value: Some(format!("\"{c}\"")), ..Inserts::default() },
+                                Inserts {
+                                    value: Some(format!("\"{c}\"")),
+                                    ..Inserts::default()
+                                },
                             ));
                         }
                     };
@@ -582,14 +738,19 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
     }
     regex.push('$');
     let re = regex::Regex::new(&regex).map_err(|_| JsonataError::new("D3136", None))?;
-    let Some(caps) = re.captures(timestamp) else { return Ok(Value::Undefined) };
+    let Some(caps) = re.captures(timestamp) else {
+        return Ok(Value::Undefined);
+    };
     let mut comps: std::collections::HashMap<char, f64> = std::collections::HashMap::new();
     for (i, (c, parser)) in parsers.iter().enumerate() {
         let text = caps.get(i + 1).map(|m| m.as_str()).unwrap_or("");
         let v = match parser {
             Parser::None => continue,
             Parser::Int(intf) => integer::parse_value(intf, text),
-            Parser::Fraction => format!("0.{}", text.chars().take(3).collect::<String>()).parse::<f64>().ok().map(|x| x * 1000.0),
+            Parser::Fraction => format!("0.{}", text.chars().take(3).collect::<String>())
+                .parse::<f64>()
+                .ok()
+                .map(|x| x * 1000.0),
             Parser::Names(lookup) => lookup.iter().find(|(n, _)| n == text).map(|(_, v)| *v),
             Parser::Zone(sep, gmt) => {
                 let value = if *gmt { &text[3..] } else { text };
@@ -624,7 +785,9 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
         return Ok(Value::Undefined);
     }
     let mask_of = |letters: &str| -> u32 {
-        letters.chars().fold(0, |m, c| (m << 1) | u32::from(comps.get(&c).is_some_and(|v| !v.is_nan() && *v != 0.0)))
+        letters.chars().fold(0, |m, c| {
+            (m << 1) | u32::from(comps.get(&c).is_some_and(|v| !v.is_nan() && *v != 0.0))
+        })
     };
     let is_type = |t: u32, mask: u32| (!t & mask) == 0 && (t & mask) != 0;
     let dmask = mask_of("YXMxWwdD");
@@ -635,7 +798,15 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
     let tmask = mask_of("PHhmsf");
     let time_a = is_type(23, tmask);
     let time_b = !time_a && is_type(47, tmask);
-    let date_comps = if date_b { "YD" } else if date_c { "XxwF" } else if date_d { "XWF" } else { "YMD" };
+    let date_comps = if date_b {
+        "YD"
+    } else if date_c {
+        "XxwF"
+    } else if date_d {
+        "XWF"
+    } else {
+        "YMD"
+    };
     let time_comps = if time_b { "Phmsf" } else { "Hmsf" };
     let now = parts(f.ctx.timestamp as f64);
     let (mut start_specified, mut end_specified) = (false, false);
@@ -648,7 +819,13 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
             } else {
                 let v = match fragment(&now, c) {
                     Fragment::Num(n) => n,
-                    Fragment::Text(t) => if t == "pm" { 1.0 } else { 0.0 },
+                    Fragment::Text(t) => {
+                        if t == "pm" {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    }
                     Fragment::None => 0.0,
                 };
                 comps.insert(c, v);
@@ -660,7 +837,13 @@ fn parse_date_time(f: &Focus, timestamp: &str, picture: &str) -> R {
             }
         }
     }
-    let get = |c: char| comps.get(&c).copied().filter(|v| !v.is_nan()).unwrap_or(0.0);
+    let get = |c: char| {
+        comps
+            .get(&c)
+            .copied()
+            .filter(|v| !v.is_nan())
+            .unwrap_or(0.0)
+    };
     let mut month0 = if get('M') > 0.0 { get('M') - 1.0 } else { 0.0 };
     let mut day = get('D');
     if date_b {

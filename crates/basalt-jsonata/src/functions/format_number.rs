@@ -60,22 +60,46 @@ impl Props {
     }
 
     fn is_active(&self, c: char) -> bool {
-        self.is_digit(c) || [self.decimal, self.exponent, self.grouping, self.digit, self.pattern].contains(&c)
+        self.is_digit(c)
+            || [
+                self.decimal,
+                self.exponent,
+                self.grouping,
+                self.digit,
+                self.pattern,
+            ]
+            .contains(&c)
     }
 
     fn split(&self, sub: &[char]) -> Parts {
-        let prefix_len = sub.iter().position(|&c| self.is_active(c) && c != self.exponent).unwrap_or(sub.len());
-        let prefix: Vec<char> = if prefix_len == sub.len() { Vec::new() } else { sub[..prefix_len].to_vec() };
-        let suffix: Vec<char> = match sub.iter().rposition(|&c| self.is_active(c) && c != self.exponent) {
+        let prefix_len = sub
+            .iter()
+            .position(|&c| self.is_active(c) && c != self.exponent)
+            .unwrap_or(sub.len());
+        let prefix: Vec<char> = if prefix_len == sub.len() {
+            Vec::new()
+        } else {
+            sub[..prefix_len].to_vec()
+        };
+        let suffix: Vec<char> = match sub
+            .iter()
+            .rposition(|&c| self.is_active(c) && c != self.exponent)
+        {
             Some(i) => sub[i + 1..].to_vec(),
             None => Vec::new(),
         };
         let active: Vec<char> = sub[prefix.len()..sub.len() - suffix.len()].to_vec();
-        let exp_pos = sub[prefix.len().min(sub.len())..].iter().position(|&c| c == self.exponent).map(|p| p + prefix.len());
+        let exp_pos = sub[prefix.len().min(sub.len())..]
+            .iter()
+            .position(|&c| c == self.exponent)
+            .map(|p| p + prefix.len());
         let (mantissa, exponent) = match exp_pos {
             Some(p) if p <= sub.len() - suffix.len() => {
                 let rel = p - prefix.len();
-                (active[..rel.min(active.len())].to_vec(), Some(active.get(rel + 1..).unwrap_or(&[]).to_vec()))
+                (
+                    active[..rel.min(active.len())].to_vec(),
+                    Some(active.get(rel + 1..).unwrap_or(&[]).to_vec()),
+                )
             }
             _ => (active.clone(), None),
         };
@@ -83,7 +107,16 @@ impl Props {
             None => (mantissa.clone(), suffix.clone()),
             Some(d) => (mantissa[..d].to_vec(), mantissa[d + 1..].to_vec()),
         };
-        Parts { prefix, suffix, active, mantissa, exponent, integer, fractional, sub: sub.to_vec() }
+        Parts {
+            prefix,
+            suffix,
+            active,
+            mantissa,
+            exponent,
+            integer,
+            fractional,
+            sub: sub.to_vec(),
+        }
     }
 
     fn validate(&self, p: &Parts) -> Result<(), JsonataError> {
@@ -102,7 +135,11 @@ impl Props {
         if index_of(sub, self.percent).is_some() && index_of(sub, self.per_mille).is_some() {
             error = Some("D3084");
         }
-        if !p.mantissa.iter().any(|&c| self.is_digit(c) || c == self.digit) {
+        if !p
+            .mantissa
+            .iter()
+            .any(|&c| self.is_digit(c) || c == self.digit)
+        {
             error = Some("D3085");
         }
         if p.active.iter().any(|&c| !self.is_active(c)) {
@@ -110,7 +147,9 @@ impl Props {
         }
         match dpos {
             Some(d) => {
-                if (d > 0 && sub.get(d - 1) == Some(&self.grouping)) || sub.get(d + 1) == Some(&self.grouping) {
+                if (d > 0 && sub.get(d - 1) == Some(&self.grouping))
+                    || sub.get(d + 1) == Some(&self.grouping)
+                {
                     error = Some("D3087");
                 }
             }
@@ -120,21 +159,27 @@ impl Props {
                 }
             }
         }
-        if sub.windows(2).any(|w| w[0] == self.grouping && w[1] == self.grouping) {
+        if sub
+            .windows(2)
+            .any(|w| w[0] == self.grouping && w[1] == self.grouping)
+        {
             error = Some("D3089");
         }
-        if let Some(o) = index_of(&p.integer, self.digit) {
-            if p.integer[..o].iter().any(|&c| self.is_digit(c)) {
-                error = Some("D3090");
-            }
+        if let Some(o) = index_of(&p.integer, self.digit)
+            && p.integer[..o].iter().any(|&c| self.is_digit(c))
+        {
+            error = Some("D3090");
         }
-        if let Some(o) = last_index_of(&p.fractional, self.digit) {
-            if p.fractional[o..].iter().any(|&c| self.is_digit(c)) {
-                error = Some("D3091");
-            }
+        if let Some(o) = last_index_of(&p.fractional, self.digit)
+            && p.fractional[o..].iter().any(|&c| self.is_digit(c))
+        {
+            error = Some("D3091");
         }
         if let Some(e) = &p.exponent {
-            if !e.is_empty() && (index_of(sub, self.percent).is_some() || index_of(sub, self.per_mille).is_some()) {
+            if !e.is_empty()
+                && (index_of(sub, self.percent).is_some()
+                    || index_of(sub, self.per_mille).is_some())
+            {
                 error = Some("D3092");
             }
             if e.is_empty() || e.iter().any(|&c| !self.is_digit(c)) {
@@ -152,9 +197,17 @@ impl Props {
         let mut pos = index_of(part, self.grouping);
         while let Some(g) = pos {
             let slice = if to_left { &part[..g] } else { &part[g..] };
-            out.push(slice.iter().filter(|&&c| self.is_digit(c) || c == self.digit).count());
+            out.push(
+                slice
+                    .iter()
+                    .filter(|&&c| self.is_digit(c) || c == self.digit)
+                    .count(),
+            );
             // jsonata-js searches the integer part for the next separator (for both parts)
-            pos = integer.get(g + 1..).and_then(|rest| index_of(rest, self.grouping)).map(|i| i + g + 1);
+            pos = integer
+                .get(g + 1..)
+                .and_then(|rest| index_of(rest, self.grouping))
+                .map(|i| i + g + 1);
         }
         out
     }
@@ -166,7 +219,11 @@ impl Props {
         let mut min_int = p.integer.iter().filter(|&&c| self.is_digit(c)).count();
         let scaling = min_int;
         let mut min_frac = p.fractional.iter().filter(|&&c| self.is_digit(c)).count();
-        let mut max_frac = p.fractional.iter().filter(|&&c| self.is_digit(c) || c == self.digit).count();
+        let mut max_frac = p
+            .fractional
+            .iter()
+            .filter(|&&c| self.is_digit(c) || c == self.digit)
+            .count();
         let exp_present = p.exponent.is_some();
         if min_int == 0 && max_frac == 0 {
             if exp_present {
@@ -182,7 +239,11 @@ impl Props {
         if min_int == 0 && min_frac == 0 {
             min_frac = 1;
         }
-        let min_exp = p.exponent.as_ref().map(|e| e.iter().filter(|&&c| self.is_digit(c)).count()).unwrap_or(0);
+        let min_exp = p
+            .exponent
+            .as_ref()
+            .map(|e| e.iter().filter(|&&c| self.is_digit(c)).count())
+            .unwrap_or(0);
         Analysis {
             int_grouping,
             regular,
@@ -200,7 +261,13 @@ impl Props {
 
     fn digits(&self, s: String) -> Vec<char> {
         s.chars()
-            .map(|c| if c.is_ascii_digit() { char::from_u32(self.zero as u32 + (c as u32 - 48)).unwrap_or(c) } else { c })
+            .map(|c| {
+                if c.is_ascii_digit() {
+                    char::from_u32(self.zero as u32 + (c as u32 - 48)).unwrap_or(c)
+                } else {
+                    c
+                }
+            })
             .collect()
     }
 }
@@ -225,11 +292,15 @@ fn regular(indexes: &[usize]) -> usize {
 }
 
 fn single_char(v: Option<&Value>, default: char) -> char {
-    v.and_then(|v| v.as_str()).and_then(|s| s.chars().next()).unwrap_or(default)
+    v.and_then(|v| v.as_str())
+        .and_then(|s| s.chars().next())
+        .unwrap_or(default)
 }
 
 pub(crate) fn format_number(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(value) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(value) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let picture: Vec<char> = arg(&args, 1).as_str().unwrap_or_default().chars().collect();
     let options = arg(&args, 2);
     let opt = |k: &str| match &options {
@@ -240,7 +311,9 @@ pub(crate) fn format_number(_: &Focus, args: Vec<Value>) -> R {
         decimal: single_char(opt("decimal-separator").as_ref(), '.'),
         grouping: single_char(opt("grouping-separator").as_ref(), ','),
         exponent: single_char(opt("exponent-separator").as_ref(), 'e'),
-        minus: opt("minus-sign").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| "-".into()),
+        minus: opt("minus-sign")
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into()),
         percent: single_char(opt("percent").as_ref(), '%'),
         per_mille: single_char(opt("per-mille").as_ref(), '\u{2030}'),
         zero: single_char(opt("zero-digit").as_ref(), '0'),
@@ -311,8 +384,7 @@ pub(crate) fn format_number(_: &Focus, args: Vec<Value>) -> R {
         s.extend(std::iter::repeat_n(props.zero, pad_right as usize));
     }
     let mut dpos = index_of(&s, props.decimal).unwrap_or(s.len());
-    if pic.regular > 0 {
-        let groups = dpos.saturating_sub(1) / pic.regular;
+    if let Some(groups) = dpos.saturating_sub(1).checked_div(pic.regular) {
         for g in 1..=groups {
             s.insert(dpos - g * pic.regular, props.grouping);
         }
@@ -348,5 +420,8 @@ pub(crate) fn format_number(_: &Focus, args: Vec<Value>) -> R {
         }
         out.push_str(&es);
     }
-    Ok(Value::string(&format!("{}{}{}", pic.prefix, out, pic.suffix)))
+    Ok(Value::string(&format!(
+        "{}{}{}",
+        pic.prefix, out, pic.suffix
+    )))
 }

@@ -62,10 +62,18 @@ pub(crate) fn single(f: &Focus, args: Vec<Value>) -> R {
     let func = arg(&args, 1);
     let mut found = None;
     for (i, v) in arr.members().into_iter().enumerate() {
-        let ok = func.is_undefined() || truthy(&call(f, &func, v.clone(), Value::Number(i as f64), &arr)?);
+        let ok = func.is_undefined()
+            || truthy(&call(f, &func, v.clone(), Value::Number(i as f64), &arr)?);
         if ok {
             if found.is_some() {
-                return Err(JsonataError::with("D3138", None, Inserts { index: Some(i), ..Inserts::default() }));
+                return Err(JsonataError::with(
+                    "D3138",
+                    None,
+                    Inserts {
+                        index: Some(i),
+                        ..Inserts::default()
+                    },
+                ));
             }
             found = Some(v);
         }
@@ -81,11 +89,22 @@ pub(crate) fn reduce(f: &Focus, args: Vec<Value>) -> R {
     let func = arg(&args, 1);
     let n = arity(&func);
     if n < 2 {
-        return Err(JsonataError::with("D3050", None, Inserts { index: Some(1), ..Inserts::default() }));
+        return Err(JsonataError::with(
+            "D3050",
+            None,
+            Inserts {
+                index: Some(1),
+                ..Inserts::default()
+            },
+        ));
     }
     let items = seq.members();
     let init = arg(&args, 2);
-    let (mut acc, start) = if init.is_undefined() && !items.is_empty() { (items[0].clone(), 1) } else { (init, 0) };
+    let (mut acc, start) = if init.is_undefined() && !items.is_empty() {
+        (items[0].clone(), 1)
+    } else {
+        (init, 0)
+    };
     for (i, item) in items.iter().enumerate().skip(start) {
         let mut call_args = vec![acc, item.clone()];
         if n >= 3 {
@@ -110,7 +129,11 @@ pub(crate) fn sift(f: &Focus, args: Vec<Value>) -> R {
             }
         }
     }
-    Ok(if out.is_empty() { Value::Undefined } else { Value::object(out) })
+    Ok(if out.is_empty() {
+        Value::Undefined
+    } else {
+        Value::object(out)
+    })
 }
 
 pub(crate) fn each(f: &Focus, args: Vec<Value>) -> R {
@@ -143,11 +166,20 @@ pub(crate) fn sort(f: &Focus, args: Vec<Value>) -> R {
         let all_num = items.iter().all(|v| matches!(v, Value::Number(_)));
         let all_str = items.iter().all(|v| matches!(v, Value::String(_)));
         if !all_num && !all_str {
-            return Err(JsonataError::with("D3070", None, Inserts { index: Some(1), ..Inserts::default() }));
+            return Err(JsonataError::with(
+                "D3070",
+                None,
+                Inserts {
+                    index: Some(1),
+                    ..Inserts::default()
+                },
+            ));
         }
         let mut sorted = items;
         sorted.sort_by(|a, b| match (a, b) {
-            (Value::Number(x), Value::Number(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+            (Value::Number(x), Value::Number(y)) => {
+                x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal)
+            }
             (Value::String(x), Value::String(y)) => super::string::js_cmp(x, y),
             _ => std::cmp::Ordering::Equal,
         });
@@ -165,7 +197,13 @@ pub(crate) fn sort(f: &Focus, args: Vec<Value>) -> R {
         let mut out = Vec::with_capacity(left.len() + right.len());
         let (mut i, mut j) = (0, 0);
         while i < left.len() && j < right.len() {
-            let swap = apply(f.ctx, cmp, vec![left[i].clone(), right[j].clone()], f.input, f.env)?;
+            let swap = apply(
+                f.ctx,
+                cmp,
+                vec![left[i].clone(), right[j].clone()],
+                f.input,
+                f.env,
+            )?;
             if super::boolean::truthy(&swap) == Some(true) {
                 out.push(right[j].clone());
                 j += 1;

@@ -9,15 +9,52 @@ use crate::value::Value;
 type R = Result<Value, JsonataError>;
 
 const FEW: [&str; 20] = [
-    "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven", "Twelve",
-    "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen",
+    "Zero",
+    "One",
+    "Two",
+    "Three",
+    "Four",
+    "Five",
+    "Six",
+    "Seven",
+    "Eight",
+    "Nine",
+    "Ten",
+    "Eleven",
+    "Twelve",
+    "Thirteen",
+    "Fourteen",
+    "Fifteen",
+    "Sixteen",
+    "Seventeen",
+    "Eighteen",
+    "Nineteen",
 ];
 const ORDINALS: [&str; 20] = [
-    "Zeroth", "First", "Second", "Third", "Fourth", "Fifth", "Sixth", "Seventh", "Eighth", "Ninth", "Tenth",
-    "Eleventh", "Twelfth", "Thirteenth", "Fourteenth", "Fifteenth", "Sixteenth", "Seventeenth", "Eighteenth",
+    "Zeroth",
+    "First",
+    "Second",
+    "Third",
+    "Fourth",
+    "Fifth",
+    "Sixth",
+    "Seventh",
+    "Eighth",
+    "Ninth",
+    "Tenth",
+    "Eleventh",
+    "Twelfth",
+    "Thirteenth",
+    "Fourteenth",
+    "Fifteenth",
+    "Sixteenth",
+    "Seventeenth",
+    "Eighteenth",
     "Nineteenth",
 ];
-const DECADES: [&str; 9] = ["Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred"];
+const DECADES: [&str; 9] = [
+    "Twenty", "Thirty", "Forty", "Fifty", "Sixty", "Seventy", "Eighty", "Ninety", "Hundred",
+];
 const MAGNITUDES: [&str; 4] = ["Thousand", "Million", "Billion", "Trillion"];
 
 fn words(num: f64, prev: bool, ord: bool) -> String {
@@ -113,14 +150,27 @@ fn words_to_number(text: &str) -> Option<f64> {
 }
 
 const ROMAN: [(u64, &str); 13] = [
-    (1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"), (10, "x"),
-    (9, "ix"), (5, "v"), (4, "iv"), (1, "i"),
+    (1000, "m"),
+    (900, "cm"),
+    (500, "d"),
+    (400, "cd"),
+    (100, "c"),
+    (90, "xc"),
+    (50, "l"),
+    (40, "xl"),
+    (10, "x"),
+    (9, "ix"),
+    (5, "v"),
+    (4, "iv"),
+    (1, "i"),
 ];
 
 fn to_roman(mut v: u64) -> String {
     let mut out = String::new();
     while v > 0 {
-        let Some((n, s)) = ROMAN.iter().find(|(n, _)| v >= *n) else { break };
+        let Some((n, s)) = ROMAN.iter().find(|(n, _)| v >= *n) else {
+            break;
+        };
         out.push_str(s);
         v -= n;
     }
@@ -161,7 +211,11 @@ fn to_letters(mut v: u64, a: char) -> String {
 }
 
 fn from_letters(s: &str, a: char) -> f64 {
-    s.chars().rev().enumerate().map(|(i, c)| (c as u32 as f64 - a as u32 as f64 + 1.0) * 26f64.powi(i as i32)).sum()
+    s.chars()
+        .rev()
+        .enumerate()
+        .map(|(i, c)| (c as u32 as f64 - a as u32 as f64 + 1.0) * 26f64.powi(i as i32))
+        .sum()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -196,14 +250,18 @@ pub(crate) struct IntFormat {
 }
 
 const DECIMAL_GROUPS: [u32; 37] = [
-    0x30, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0DE6,
-    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40,
-    0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x30, 0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6,
+    0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80,
+    0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0,
+    0xFF10,
 ];
 
 pub(crate) fn digit_group(c: char) -> Option<u32> {
     let cp = c as u32;
-    DECIMAL_GROUPS.iter().copied().find(|g| cp >= *g && cp <= g + 9)
+    DECIMAL_GROUPS
+        .iter()
+        .copied()
+        .find(|g| cp >= *g && cp <= g + 9)
 }
 
 fn gcd(a: usize, b: usize) -> usize {
@@ -303,7 +361,11 @@ pub(crate) fn format(value: f64, f: &IntFormat) -> Result<String, JsonataError> 
         Primary::Letters => to_letters(v as u64, if f.case == Case::Upper { 'A' } else { 'a' }),
         Primary::Roman => {
             let r = to_roman(v as u64);
-            if f.case == Case::Upper { r.to_uppercase() } else { r }
+            if f.case == Case::Upper {
+                r.to_uppercase()
+            } else {
+                r
+            }
         }
         Primary::Words => {
             let w = words(v, false, f.ordinal);
@@ -357,7 +419,11 @@ pub(crate) fn format(value: f64, f: &IntFormat) -> Result<String, JsonataError> 
             s
         }
         Primary::Sequence => {
-            return Err(JsonataError::value("D3130", None, serde_json::Value::String(f.token.clone()).to_string()));
+            return Err(JsonataError::value(
+                "D3130",
+                None,
+                serde_json::Value::String(f.token.clone()).to_string(),
+            ));
         }
     };
     if negative {
@@ -374,7 +440,12 @@ pub(crate) fn matcher(f: &IntFormat) -> Result<String, JsonataError> {
         Primary::Roman => (if upper { "[MDCLXVI]+" } else { "[mdclxvi]+" }).to_string(),
         Primary::Words => {
             let mut alts: Vec<String> = Vec::new();
-            for w in FEW.iter().chain(ORDINALS.iter()).chain(DECADES.iter()).chain(MAGNITUDES.iter()) {
+            for w in FEW
+                .iter()
+                .chain(ORDINALS.iter())
+                .chain(DECADES.iter())
+                .chain(MAGNITUDES.iter())
+            {
                 alts.push(w.to_lowercase());
             }
             for d in DECADES {
@@ -400,14 +471,21 @@ pub(crate) fn matcher(f: &IntFormat) -> Result<String, JsonataError> {
             r
         }
         Primary::Sequence => {
-            return Err(JsonataError::value("D3130", None, serde_json::Value::String(f.token.clone()).to_string()));
+            return Err(JsonataError::value(
+                "D3130",
+                None,
+                serde_json::Value::String(f.token.clone()).to_string(),
+            ));
         }
     })
 }
 
 pub(crate) fn parse_value(f: &IntFormat, text: &str) -> Option<f64> {
     match f.primary {
-        Primary::Letters => Some(from_letters(text, if f.case == Case::Upper { 'A' } else { 'a' })),
+        Primary::Letters => Some(from_letters(
+            text,
+            if f.case == Case::Upper { 'A' } else { 'a' },
+        )),
         Primary::Roman => Some(from_roman(text)),
         Primary::Words => words_to_number(&text.to_lowercase()),
         Primary::Decimal => {
@@ -424,7 +502,10 @@ pub(crate) fn parse_value(f: &IntFormat, text: &str) -> Option<f64> {
                 }
             }
             if f.zero_code != 0x30 {
-                digits = digits.chars().map(|c| char::from_u32(c as u32 - f.zero_code + 0x30).unwrap_or(c)).collect();
+                digits = digits
+                    .chars()
+                    .map(|c| char::from_u32(c as u32 - f.zero_code + 0x30).unwrap_or(c))
+                    .collect();
             }
             let leading: String = digits.chars().take_while(|c| c.is_ascii_digit()).collect();
             leading.parse::<f64>().ok()
@@ -434,14 +515,18 @@ pub(crate) fn parse_value(f: &IntFormat, text: &str) -> Option<f64> {
 }
 
 pub(crate) fn format_integer(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(n) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(n) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let picture = arg(&args, 1);
     let f = analyse(picture.as_str().unwrap_or_default())?;
     Ok(Value::string(&format(n.floor(), &f)?))
 }
 
 pub(crate) fn parse_integer(_: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let picture = arg(&args, 1);
     let f = analyse(picture.as_str().unwrap_or_default())?;
     matcher(&f)?;

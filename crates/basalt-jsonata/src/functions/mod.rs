@@ -40,11 +40,18 @@ pub(crate) struct Builtin {
 
 impl Builtin {
     const fn new(name: &'static str, sig: &'static str, arity: usize, imp: Imp) -> Builtin {
-        Builtin { name, sig, arity, imp, parsed: OnceLock::new() }
+        Builtin {
+            name,
+            sig,
+            arity,
+            imp,
+            parsed: OnceLock::new(),
+        }
     }
 
     pub fn signature(&self) -> &Signature {
-        self.parsed.get_or_init(|| Signature::parse(self.sig).expect("built-in signatures are valid"))
+        self.parsed
+            .get_or_init(|| Signature::parse(self.sig).expect("built-in signatures are valid"))
     }
 }
 
@@ -118,7 +125,12 @@ static BUILTINS: [Builtin; 66] = [
     Builtin::new("clone", "<(oa)-:o>", 1, object::clone),
     Builtin::new("now", "<s?s?:s>", 2, datetime::now),
     Builtin::new("millis", "<:n>", 0, datetime::millis),
-    Builtin::new("formatDuration", "<n:s>", 1, datetime::format_duration_unsupported),
+    Builtin::new(
+        "formatDuration",
+        "<n:s>",
+        1,
+        datetime::format_duration_unsupported,
+    ),
 ];
 
 /// The built-in bound to `$name`, if any.

@@ -15,19 +15,25 @@ fn numbers(v: &Value) -> Option<Vec<f64>> {
 }
 
 pub(crate) fn sum(_: &Focus, args: Vec<Value>) -> R {
-    Ok(numbers(&arg(&args, 0)).map(|ns| Value::Number(ns.iter().sum())).unwrap_or_default())
+    Ok(numbers(&arg(&args, 0))
+        .map(|ns| Value::Number(ns.iter().sum()))
+        .unwrap_or_default())
 }
 
 pub(crate) fn max(_: &Focus, args: Vec<Value>) -> R {
     Ok(match numbers(&arg(&args, 0)) {
-        Some(ns) if !ns.is_empty() => Value::Number(ns.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        Some(ns) if !ns.is_empty() => {
+            Value::Number(ns.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        }
         _ => Value::Undefined,
     })
 }
 
 pub(crate) fn min(_: &Focus, args: Vec<Value>) -> R {
     Ok(match numbers(&arg(&args, 0)) {
-        Some(ns) if !ns.is_empty() => Value::Number(ns.iter().copied().fold(f64::INFINITY, f64::min)),
+        Some(ns) if !ns.is_empty() => {
+            Value::Number(ns.iter().copied().fold(f64::INFINITY, f64::min))
+        }
         _ => Value::Undefined,
     })
 }
@@ -43,7 +49,11 @@ fn cast_error(v: &Value) -> JsonataError {
     JsonataError::with(
         "D3030",
         None,
-        Inserts { value: Some(crate::eval::render(v)), index: Some(1), ..Inserts::default() },
+        Inserts {
+            value: Some(crate::eval::render(v)),
+            index: Some(1),
+            ..Inserts::default()
+        },
     )
 }
 
@@ -67,7 +77,10 @@ fn parse_number(s: &str) -> Option<f64> {
         }
         None
     };
-    if let Some(n) = radix("0x", 16).or_else(|| radix("0o", 8)).or_else(|| radix("0b", 2)) {
+    if let Some(n) = radix("0x", 16)
+        .or_else(|| radix("0o", 8))
+        .or_else(|| radix("0b", 2))
+    {
         return Some(n);
     }
     let b = s.as_bytes();
@@ -135,23 +148,34 @@ pub(crate) fn sqrt(_: &Focus, args: Vec<Value>) -> R {
         Value::Number(n) if n < 0.0 => Err(JsonataError::with(
             "D3060",
             None,
-            Inserts { value: Some(js_number_string(n)), index: Some(1), ..Inserts::default() },
+            Inserts {
+                value: Some(js_number_string(n)),
+                index: Some(1),
+                ..Inserts::default()
+            },
         )),
         _ => unary(&args, f64::sqrt),
     }
 }
 
 pub(crate) fn power(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(base) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(base) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let exp = arg(&args, 1).as_number().unwrap_or(f64::NAN);
     let r = base.powf(exp);
     if !r.is_finite() {
         let mut e = JsonataError::with(
             "D3061",
             None,
-            Inserts { value: Some(js_number_string(base)), ..Inserts::default() },
+            Inserts {
+                value: Some(js_number_string(base)),
+                ..Inserts::default()
+            },
         );
-        e.message = e.message.replace("exponent=", &format!("exponent={}", js_number_string(exp)));
+        e.message = e
+            .message
+            .replace("exponent=", &format!("exponent={}", js_number_string(exp)));
         return Err(e);
     }
     Ok(Value::Number(r))
@@ -178,12 +202,20 @@ fn shift(n: f64, places: i32) -> f64 {
 
 /// Round half to even at `precision` decimal places.
 pub(crate) fn round_half_even(n: f64, precision: i32) -> f64 {
-    let x = if precision != 0 { shift(n, precision) } else { n };
+    let x = if precision != 0 {
+        shift(n, precision)
+    } else {
+        n
+    };
     let mut r = (x + 0.5).floor();
     if (r - x).abs() == 0.5 && (r % 2.0).abs() == 1.0 {
         r -= 1.0;
     }
-    let mut out = if precision != 0 { shift(r, -precision) } else { r };
+    let mut out = if precision != 0 {
+        shift(r, -precision)
+    } else {
+        r
+    };
     if out == 0.0 {
         out = 0.0;
     }
@@ -191,13 +223,17 @@ pub(crate) fn round_half_even(n: f64, precision: i32) -> f64 {
 }
 
 pub(crate) fn round(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(n) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(n) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let precision = arg(&args, 1).as_number().unwrap_or(0.0) as i32;
     Ok(Value::Number(round_half_even(n, precision)))
 }
 
 pub(crate) fn format_base(_: &Focus, args: Vec<Value>) -> R {
-    let Value::Number(n) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::Number(n) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let n = round_half_even(n, 0);
     let radix = match arg(&args, 1) {
         Value::Number(r) => round_half_even(r, 0),

@@ -47,7 +47,9 @@ fn collect_keys(v: &Value, out: &mut Vec<String>) {
 pub(crate) fn keys(_: &Focus, args: Vec<Value>) -> R {
     let mut out = Vec::new();
     collect_keys(&arg(&args, 0), &mut out);
-    Ok(Value::sequence(out.iter().map(|k| Value::string(k)).collect()))
+    Ok(Value::sequence(
+        out.iter().map(|k| Value::string(k)).collect(),
+    ))
 }
 
 pub(crate) fn spread(_: &Focus, args: Vec<Value>) -> R {
@@ -96,7 +98,14 @@ pub(crate) fn error(_: &Focus, args: Vec<Value>) -> R {
         Value::String(s) if !s.is_empty() => s.to_string(),
         _ => "$error() function evaluated".to_string(),
     };
-    Err(JsonataError::with("D3137", None, Inserts { message: Some(message), ..Inserts::default() }))
+    Err(JsonataError::with(
+        "D3137",
+        None,
+        Inserts {
+            message: Some(message),
+            ..Inserts::default()
+        },
+    ))
 }
 
 pub(crate) fn assert(_: &Focus, args: Vec<Value>) -> R {
@@ -107,7 +116,14 @@ pub(crate) fn assert(_: &Focus, args: Vec<Value>) -> R {
         Value::String(s) if !s.is_empty() => s.to_string(),
         _ => "$assert() statement failed".to_string(),
     };
-    Err(JsonataError::with("D3141", None, Inserts { message: Some(message), ..Inserts::default() }))
+    Err(JsonataError::with(
+        "D3141",
+        None,
+        Inserts {
+            message: Some(message),
+            ..Inserts::default()
+        },
+    ))
 }
 
 pub(crate) fn type_of(_: &Focus, args: Vec<Value>) -> R {
@@ -120,29 +136,48 @@ pub(crate) fn type_of(_: &Focus, args: Vec<Value>) -> R {
 
 pub(crate) fn clone(_: &Focus, args: Vec<Value>) -> R {
     let v = arg(&args, 0);
-    Ok(v.to_json().map(|j| Value::from_json(&j)).unwrap_or_default())
+    Ok(v.to_json()
+        .map(|j| Value::from_json(&j))
+        .unwrap_or_default())
 }
 
 pub(crate) fn eval(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(src) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(src) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let mut input = f.input.clone();
     let focus = arg(&args, 1);
     if !focus.is_undefined() {
         input = match focus {
-            Value::Array(items, flags) if !flags.sequence => {
-                Value::Array(std::rc::Rc::new(vec![Value::Array(items, flags)]), crate::value::Flags {
+            Value::Array(items, flags) if !flags.sequence => Value::Array(
+                std::rc::Rc::new(vec![Value::Array(items, flags)]),
+                crate::value::Flags {
                     sequence: true,
                     outer_wrapper: true,
                     ..Default::default()
-                })
-            }
+                },
+            ),
             other => other,
         };
     }
     let ast = crate::compile(&src).map_err(|e| {
-        JsonataError::with("D3120", None, Inserts { value: Some(format!("{}", e.message)), ..Inserts::default() })
+        JsonataError::with(
+            "D3120",
+            None,
+            Inserts {
+                value: Some(e.message.to_string()),
+                ..Inserts::default()
+            },
+        )
     })?;
     crate::eval::evaluate(f.ctx, &ast, &input, f.env).map_err(|e| {
-        JsonataError::with("D3121", None, Inserts { value: Some(e.message.to_string()), ..Inserts::default() })
+        JsonataError::with(
+            "D3121",
+            None,
+            Inserts {
+                value: Some(e.message.to_string()),
+                ..Inserts::default()
+            },
+        )
     })
 }

@@ -11,7 +11,11 @@ use std::rc::Rc;
 type R = Result<Value, JsonataError>;
 
 /// Compiles a JSONata regex literal; `g` is implied, `i` and `m` map to inline flags.
-pub(crate) fn compile(pattern: &str, flags: &str, position: usize) -> Result<regex::Regex, JsonataError> {
+pub(crate) fn compile(
+    pattern: &str,
+    flags: &str,
+    position: usize,
+) -> Result<regex::Regex, JsonataError> {
     // JavaScript lets `/` be escaped inside a literal; the regex crate does not need it.
     let pattern = pattern.replace("\\/", "/");
     let mut prefix = String::new();
@@ -28,7 +32,11 @@ pub(crate) fn compile(pattern: &str, flags: &str, position: usize) -> Result<reg
     regex::RegexBuilder::new(&format!("{prefix}{pattern}"))
         .size_limit(1 << 22)
         .build()
-        .map_err(|e| JsonataError { code: "S0303".into(), message: format!("Invalid regular expression: {e}"), position: Some(position) })
+        .map_err(|e| JsonataError {
+            code: "S0303".into(),
+            message: format!("Invalid regular expression: {e}"),
+            position: Some(position),
+        })
 }
 
 fn char_index(text: &str, byte: usize) -> usize {
@@ -36,19 +44,40 @@ fn char_index(text: &str, byte: usize) -> usize {
 }
 
 /// The match object a regex literal returns when applied: `{match, start, end, groups, next}`.
-pub(crate) fn match_object(re: &Rc<regex::Regex>, text: &Rc<str>, from: usize) -> Value {
+pub(crate) fn match_object(
+    re: &std::sync::Arc<regex::Regex>,
+    text: &Rc<str>,
+    from: usize,
+) -> Value {
     if from > text.len() || !text.is_char_boundary(from) {
         return Value::Undefined;
     }
-    let Some(caps) = re.captures_at(text, from) else { return Value::Undefined };
-    let Some(m) = caps.get(0) else { return Value::Undefined };
+    let Some(caps) = re.captures_at(text, from) else {
+        return Value::Undefined;
+    };
+    let Some(m) = caps.get(0) else {
+        return Value::Undefined;
+    };
     let groups = (1..caps.len())
-        .map(|i| caps.get(i).map(|g| Value::string(g.as_str())).unwrap_or(Value::string("")))
+        .map(|i| {
+            caps.get(i)
+                .map(|g| Value::string(g.as_str()))
+                .unwrap_or(Value::string(""))
+        })
         .collect();
-    let mut o = crate::eval::match_record(m.as_str(), char_index(text, m.start()), char_index(text, m.end()), groups);
+    let mut o = crate::eval::match_record(
+        m.as_str(),
+        char_index(text, m.start()),
+        char_index(text, m.end()),
+        groups,
+    );
     o.insert(
         "next".into(),
-        Value::Function(Rc::new(Function::RegexNext { re: re.clone(), text: text.clone(), from: m.end() })),
+        Value::Function(Rc::new(Function::RegexNext {
+            re: re.clone(),
+            text: text.clone(),
+            from: m.end(),
+        })),
     );
     Value::object(o)
 }
@@ -60,7 +89,11 @@ struct Match {
     next: Value,
 }
 
-fn evaluate_matcher(f: &Focus, matcher: &Value, args: Vec<Value>) -> Result<Option<Match>, JsonataError> {
+fn evaluate_matcher(
+    f: &Focus,
+    matcher: &Value,
+    args: Vec<Value>,
+) -> Result<Option<Match>, JsonataError> {
     let r = apply(f.ctx, matcher, args, f.input, f.env)?;
     let Value::Object(o) = &r else {
         if r.is_undefined() {
@@ -69,13 +102,18 @@ fn evaluate_matcher(f: &Focus, matcher: &Value, args: Vec<Value>) -> Result<Opti
         return Err(JsonataError::new("T1010", None));
     };
     let start = o.get("start").and_then(Value::as_number);
-    let groups = o.get("groups").and_then(|g| g.as_array().map(|a| a.to_vec()));
+    let groups = o
+        .get("groups")
+        .and_then(|g| g.as_array().map(|a| a.to_vec()));
     let next = o.get("next").cloned().unwrap_or_default();
     if start.is_none() && groups.is_none() && !next.is_function() {
         return Err(JsonataError::new("T1010", None));
     }
     Ok(Some(Match {
-        text: o.get("match").and_then(|m| m.as_str().map(str::to_string)).unwrap_or_default(),
+        text: o
+            .get("match")
+            .and_then(|m| m.as_str().map(str::to_string))
+            .unwrap_or_default(),
         start: start.unwrap_or(0.0).max(0.0) as usize,
         groups: groups.unwrap_or_default(),
         next,
@@ -89,12 +127,21 @@ fn next_match(f: &Focus, m: &Match) -> Result<Option<Match>, JsonataError> {
     evaluate_matcher(f, &m.next, Vec::new())
 }
 
-fn limit_arg(args: &[Value], i: usize, code: &str, index: usize) -> Result<Option<f64>, JsonataError> {
+fn limit_arg(
+    args: &[Value],
+    i: usize,
+    code: &str,
+    index: usize,
+) -> Result<Option<f64>, JsonataError> {
     match args.get(i) {
         Some(Value::Number(n)) if *n < 0.0 => Err(JsonataError::with(
             code,
             None,
-            Inserts { value: Some(crate::value::js_number_string(*n)), index: Some(index), ..Inserts::default() },
+            Inserts {
+                value: Some(crate::value::js_number_string(*n)),
+                index: Some(index),
+                ..Inserts::default()
+            },
         )),
         Some(Value::Number(n)) => Ok(Some(*n)),
         _ => Ok(None),
@@ -102,7 +149,9 @@ fn limit_arg(args: &[Value], i: usize, code: &str, index: usize) -> Result<Optio
 }
 
 pub(crate) fn match_fn(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let limit = limit_arg(&args, 2, "D3040", 3)?;
     let mut out = Vec::new();
     if limit.is_none_or(|l| l > 0.0) {
@@ -123,7 +172,9 @@ pub(crate) fn match_fn(f: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn contains(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     Ok(match arg(&args, 1) {
         Value::Undefined => Value::Undefined,
         Value::String(t) => Value::Bool(s.contains(t.as_ref())),
@@ -136,7 +187,9 @@ fn substitute(replacement: &str, m: &Match) -> String {
     let r: Vec<char> = replacement.chars().collect();
     let mut pos = 0;
     while pos < r.len() {
-        let Some(rel) = r[pos..].iter().position(|&c| c == '$') else { break };
+        let Some(rel) = r[pos..].iter().position(|&c| c == '$') else {
+            break;
+        };
         let index = pos + rel;
         out.extend(&r[pos..index]);
         pos = index + 1;
@@ -150,9 +203,16 @@ fn substitute(replacement: &str, m: &Match) -> String {
                 pos += 1;
             }
             _ => {
-                let max_digits = if m.groups.is_empty() { 1 } else { (m.groups.len() as f64).log10().floor() as usize + 1 };
+                let max_digits = if m.groups.is_empty() {
+                    1
+                } else {
+                    (m.groups.len() as f64).log10().floor() as usize + 1
+                };
                 let digits = |n: usize| -> Option<usize> {
-                    let s: String = r[pos..(pos + n).min(r.len())].iter().take_while(|c| c.is_ascii_digit()).collect();
+                    let s: String = r[pos..(pos + n).min(r.len())]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .collect();
                     s.parse().ok()
                 };
                 let mut idx = digits(max_digits);
@@ -161,10 +221,11 @@ fn substitute(replacement: &str, m: &Match) -> String {
                 }
                 match idx {
                     Some(i) => {
-                        if !m.groups.is_empty() && i >= 1 {
-                            if let Some(Value::String(g)) = m.groups.get(i - 1) {
-                                out.push_str(g);
-                            }
+                        if !m.groups.is_empty()
+                            && i >= 1
+                            && let Some(Value::String(g)) = m.groups.get(i - 1)
+                        {
+                            out.push_str(g);
                         }
                         pos += i.to_string().len();
                     }
@@ -180,10 +241,19 @@ fn substitute(replacement: &str, m: &Match) -> String {
 }
 
 pub(crate) fn replace(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let pattern = arg(&args, 1);
     if matches!(&pattern, Value::String(p) if p.is_empty()) {
-        return Err(JsonataError::with("D3010", None, Inserts { index: Some(2), ..Inserts::default() }));
+        return Err(JsonataError::with(
+            "D3010",
+            None,
+            Inserts {
+                index: Some(2),
+                ..Inserts::default()
+            },
+        ));
     }
     let limit = limit_arg(&args, 3, "D3011", 4)?;
     let replacement = arg(&args, 2);
@@ -197,7 +267,9 @@ pub(crate) fn replace(f: &Focus, args: Vec<Value>) -> R {
         let mut rest: &str = &s;
         let mut count = 0;
         while under_limit(count) {
-            let Some(i) = rest.find(p.as_ref()) else { break };
+            let Some(i) = rest.find(p.as_ref()) else {
+                break;
+            };
             out.push_str(&rest[..i]);
             out.push_str(&rep);
             rest = &rest[i + p.len()..];
@@ -223,11 +295,22 @@ pub(crate) fn replace(f: &Focus, args: Vec<Value>) -> R {
         let with = match &replacement {
             Value::String(r) => substitute(r, &m),
             func => {
-                let mut record = crate::eval::match_record(&m.text, m.start, m.start + m.text.chars().count(), m.groups.clone());
+                let mut record = crate::eval::match_record(
+                    &m.text,
+                    m.start,
+                    m.start + m.text.chars().count(),
+                    m.groups.clone(),
+                );
                 record.insert("next".into(), m.next.clone());
                 match apply(f.ctx, func, vec![Value::object(record)], f.input, f.env)? {
                     Value::String(r) => r.to_string(),
-                    other => return Err(JsonataError::value("D3012", None, crate::eval::render(&other))),
+                    other => {
+                        return Err(JsonataError::value(
+                            "D3012",
+                            None,
+                            crate::eval::render(&other),
+                        ));
+                    }
                 }
             }
         };
@@ -241,7 +324,9 @@ pub(crate) fn replace(f: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn split(f: &Focus, args: Vec<Value>) -> R {
-    let Value::String(s) = arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Value::String(s) = arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let limit = limit_arg(&args, 2, "D3020", 3)?;
     let cap = |v: Vec<String>| -> Value {
         let n = limit.map(|l| l as usize).unwrap_or(usize::MAX);
@@ -278,7 +363,9 @@ pub(crate) fn split(f: &Focus, args: Vec<Value>) -> R {
             if under(out.len()) {
                 out.push(chars[start.min(chars.len())..].iter().collect());
             }
-            Ok(Value::array(out.into_iter().map(|p| Value::string(&p)).collect()))
+            Ok(Value::array(
+                out.into_iter().map(|p| Value::string(&p)).collect(),
+            ))
         }
     }
 }

@@ -41,7 +41,12 @@ fn number_json(n: f64) -> Result<String, JsonataError> {
     Ok(js_number_string(n))
 }
 
-fn write_json(v: &Value, pretty: bool, indent: usize, out: &mut String) -> Result<(), JsonataError> {
+fn write_json(
+    v: &Value,
+    pretty: bool,
+    indent: usize,
+    out: &mut String,
+) -> Result<(), JsonataError> {
     let nl = |out: &mut String, level: usize| {
         if pretty {
             out.push('\n');
@@ -118,7 +123,9 @@ fn chars(s: &str) -> Vec<char> {
 }
 
 pub(crate) fn substring(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = str_arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Some(s) = str_arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let cs = chars(&s);
     let len = cs.len() as f64;
     let mut start = arg(&args, 1).as_number().unwrap_or(0.0);
@@ -129,23 +136,37 @@ pub(crate) fn substring(_: &Focus, args: Vec<Value>) -> R {
         // Array.prototype.slice semantics (negative from the end, clamped, truncated)
         let norm = |x: f64| -> usize {
             let x = x.trunc();
-            if x < 0.0 { (len + x).max(0.0) as usize } else { x.min(len) as usize }
+            if x < 0.0 {
+                (len + x).max(0.0) as usize
+            } else {
+                x.min(len) as usize
+            }
         };
         let (a, b) = (norm(from), norm(to));
-        if a >= b { String::new() } else { cs[a..b].iter().collect() }
+        if a >= b {
+            String::new()
+        } else {
+            cs[a..b].iter().collect()
+        }
     };
     if let Value::Number(length) = arg(&args, 2) {
         if length <= 0.0 {
             return Ok(Value::string(""));
         }
-        let end = if start >= 0.0 { start + length } else { len + start + length };
+        let end = if start >= 0.0 {
+            start + length
+        } else {
+            len + start + length
+        };
         return Ok(Value::string(&slice(start, end)));
     }
     Ok(Value::string(&slice(start, len)))
 }
 
 pub(crate) fn substring_before(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = str_arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Some(s) = str_arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let chars = str_arg(&args, 1).unwrap_or_default();
     Ok(Value::string(match s.find(chars.as_ref()) {
         Some(p) => &s[..p],
@@ -154,7 +175,9 @@ pub(crate) fn substring_before(_: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn substring_after(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = str_arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Some(s) = str_arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let chars = str_arg(&args, 1).unwrap_or_default();
     Ok(Value::string(match s.find(chars.as_ref()) {
         Some(p) => &s[p + chars.len()..],
@@ -163,19 +186,27 @@ pub(crate) fn substring_after(_: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn lowercase(_: &Focus, args: Vec<Value>) -> R {
-    Ok(str_arg(&args, 0).map(|s| Value::string(&s.to_lowercase())).unwrap_or_default())
+    Ok(str_arg(&args, 0)
+        .map(|s| Value::string(&s.to_lowercase()))
+        .unwrap_or_default())
 }
 
 pub(crate) fn uppercase(_: &Focus, args: Vec<Value>) -> R {
-    Ok(str_arg(&args, 0).map(|s| Value::string(&s.to_uppercase())).unwrap_or_default())
+    Ok(str_arg(&args, 0)
+        .map(|s| Value::string(&s.to_uppercase()))
+        .unwrap_or_default())
 }
 
 pub(crate) fn length(_: &Focus, args: Vec<Value>) -> R {
-    Ok(str_arg(&args, 0).map(|s| Value::Number(s.chars().count() as f64)).unwrap_or_default())
+    Ok(str_arg(&args, 0)
+        .map(|s| Value::Number(s.chars().count() as f64))
+        .unwrap_or_default())
 }
 
 pub(crate) fn trim(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = str_arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Some(s) = str_arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let mut out = String::with_capacity(s.len());
     let mut in_space = false;
     for c in s.chars() {
@@ -195,7 +226,9 @@ pub(crate) fn trim(_: &Focus, args: Vec<Value>) -> R {
 }
 
 pub(crate) fn pad(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = str_arg(&args, 0) else { return Ok(Value::Undefined) };
+    let Some(s) = str_arg(&args, 0) else {
+        return Ok(Value::Undefined);
+    };
     let width = arg(&args, 1).as_number().unwrap_or(0.0).trunc();
     let pad_char = match str_arg(&args, 2) {
         Some(c) if !c.is_empty() => c.to_string(),
@@ -206,7 +239,11 @@ pub(crate) fn pad(_: &Focus, args: Vec<Value>) -> R {
         return Ok(Value::String(s));
     }
     let padding: String = pad_char.chars().cycle().take(pad_len as usize).collect();
-    Ok(Value::string(&if width > 0.0 { format!("{s}{padding}") } else { format!("{padding}{s}") }))
+    Ok(Value::string(&if width > 0.0 {
+        format!("{s}{padding}")
+    } else {
+        format!("{padding}{s}")
+    }))
 }
 
 pub(crate) fn join(_: &Focus, args: Vec<Value>) -> R {
@@ -215,6 +252,10 @@ pub(crate) fn join(_: &Focus, args: Vec<Value>) -> R {
         return Ok(Value::Undefined);
     }
     let sep = str_arg(&args, 1).unwrap_or_default();
-    let parts: Vec<String> = strs.members().iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+    let parts: Vec<String> = strs
+        .members()
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_string())
+        .collect();
     Ok(Value::string(&parts.join(&sep)))
 }

@@ -16,18 +16,28 @@ fn input(args: &[Value]) -> Option<std::rc::Rc<str>> {
 }
 
 pub(crate) fn base64_encode(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     // Buffer.from(str, 'binary') keeps the low byte of each UTF-16 unit.
     let bytes: Vec<u8> = s.encode_utf16().map(|u| u as u8).collect();
-    Ok(Value::string(&base64::engine::general_purpose::STANDARD.encode(bytes)))
+    Ok(Value::string(
+        &base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
 }
 
 pub(crate) fn base64_decode(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     let cleaned: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let trimmed = cleaned.trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).unwrap_or_default();
-    Ok(Value::string(&bytes.iter().map(|b| *b as char).collect::<String>()))
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(trimmed)
+        .unwrap_or_default();
+    Ok(Value::string(
+        &bytes.iter().map(|b| *b as char).collect::<String>(),
+    ))
 }
 
 const URI_UNRESERVED: &str = "-_.!~*'()";
@@ -54,9 +64,15 @@ fn malformed(name: &str, s: &str) -> JsonataError {
     let mut e = JsonataError::with(
         "D3140",
         None,
-        Inserts { value: Some(serde_json::Value::String(s.into()).to_string()), ..Inserts::default() },
+        Inserts {
+            value: Some(serde_json::Value::String(s.into()).to_string()),
+            ..Inserts::default()
+        },
     );
-    e.message = format!("Malformed URL passed to ${name}(): {}", serde_json::Value::String(s.into()));
+    e.message = format!(
+        "Malformed URL passed to ${name}(): {}",
+        serde_json::Value::String(s.into())
+    );
     e
 }
 
@@ -79,25 +95,35 @@ fn decode(s: &str, reserved_kept: &str, name: &str) -> R {
             i += 1;
         }
     }
-    String::from_utf8(out).map(|s| Value::string(&s)).map_err(|_| malformed(name, s))
+    String::from_utf8(out)
+        .map(|s| Value::string(&s))
+        .map_err(|_| malformed(name, s))
 }
 
 pub(crate) fn encode_url_component(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     encode(&s, URI_UNRESERVED, "encodeUrlComponent")
 }
 
 pub(crate) fn encode_url(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     encode(&s, &format!("{URI_UNRESERVED}{URI_RESERVED}"), "encodeUrl")
 }
 
 pub(crate) fn decode_url_component(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     decode(&s, "", "decodeUrlComponent")
 }
 
 pub(crate) fn decode_url(_: &Focus, args: Vec<Value>) -> R {
-    let Some(s) = input(&args) else { return Ok(Value::Undefined) };
+    let Some(s) = input(&args) else {
+        return Ok(Value::Undefined);
+    };
     decode(&s, URI_RESERVED, "decodeUrl")
 }
