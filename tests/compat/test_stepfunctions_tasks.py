@@ -392,3 +392,25 @@ def test_test_state_choice(sfn):
     with pytest.raises(ClientError) as e:
         sfn.test_state(definition=json.dumps({"Type": "Pass", "Bogus": 1, "End": True}), roleArn=ROLE)
     assert error(e)[0] == "InvalidDefinition"
+
+
+def test_get_activity_task_empty_poll(shape_checker, monkeypatch):
+    # API_GetActivityTask: with no task within the poll (60 s on AWS) the answer has no
+    # taskToken. A server of its own polls 1 s (BASALT_STEPFUNCTIONS_ACTIVITY_POLL_SECS).
+    from conftest import BasaltServer, make_client_factory
+    monkeypatch.setenv("BASALT_STEPFUNCTIONS_ACTIVITY_POLL_SECS", "1")
+    srv = BasaltServer(name="basalt-sfn-poll").start()
+    try:
+        c = make_client_factory(shape_checker, srv.endpoint)("stepfunctions")
+        act = c.create_activity(name=unique("idle"))["activityArn"]
+        t0 = time.monotonic()
+        r = c.get_activity_task(activityArn=act)
+        took = time.monotonic() - t0
+        assert "taskToken" not in r or r["taskToken"] in (None, "")
+        assert 0.9 <= took <= 3.0, took
+        missing = act + "-gone"
+        with pytest.raises(ClientError) as e:
+            c.get_activity_task(activityArn=missing)
+        assert error(e) == ("ActivityDoesNotExist", f"Activity Does Not Exist: '{missing}'")
+    finally:
+        srv.close()
