@@ -4,6 +4,7 @@
 pub(crate) mod array;
 pub(crate) mod boolean;
 pub(crate) mod datetime;
+mod datetime_parse;
 mod format_number;
 mod hof;
 mod integer;
@@ -59,7 +60,7 @@ pub(crate) fn arg(args: &[Value], i: usize) -> Value {
     args.get(i).cloned().unwrap_or_default()
 }
 
-static BUILTINS: [Builtin; 66] = [
+static BUILTINS: [Builtin; 65] = [
     Builtin::new("sum", "<a<n>:n>", 1, numeric::sum),
     Builtin::new("count", "<a:n>", 1, array::count),
     Builtin::new("max", "<a<n>:n>", 1, numeric::max),
@@ -120,23 +121,17 @@ static BUILTINS: [Builtin; 66] = [
     Builtin::new("decodeUrlComponent", "<s-:s>", 1, url::decode_url_component),
     Builtin::new("decodeUrl", "<s-:s>", 1, url::decode_url),
     Builtin::new("eval", "<sx?:x>", 2, object::eval),
-    Builtin::new("toMillis", "<s-s?:n>", 2, datetime::to_millis),
+    Builtin::new("toMillis", "<s-s?:n>", 2, datetime_parse::to_millis),
     Builtin::new("fromMillis", "<n-s?s?:s>", 3, datetime::from_millis),
     Builtin::new("clone", "<(oa)-:o>", 1, object::clone),
     Builtin::new("now", "<s?s?:s>", 2, datetime::now),
     Builtin::new("millis", "<:n>", 0, datetime::millis),
-    Builtin::new(
-        "formatDuration",
-        "<n:s>",
-        1,
-        datetime::format_duration_unsupported,
-    ),
 ];
 
 /// The built-in bound to `$name`, if any.
 pub(crate) fn builtin(name: &str) -> Option<Value> {
     BUILTINS
         .iter()
-        .find(|b| b.name == name && b.name != "formatDuration")
+        .find(|b| b.name == name)
         .map(|b| Value::Function(Rc::new(Function::Builtin(b))))
 }
