@@ -40,7 +40,12 @@ fn run_to_end(def: &basalt_asl::Definition, input: Value) -> usize {
     let mut queue = step.effects;
     while let Some(e) = queue.pop() {
         let ev = match e {
-            Effect::Task { task, parameters, .. } => Event::TaskSucceeded { task, output: parameters },
+            Effect::Task {
+                task, parameters, ..
+            } => Event::TaskSucceeded {
+                task,
+                output: parameters,
+            },
             Effect::Timer { timer, .. } => Event::TimerFired { timer },
             _ => continue,
         };
@@ -56,13 +61,17 @@ fn benches(c: &mut Criterion) {
     let chain = parse(&pass_chain(1000)).unwrap();
     let mut g = c.benchmark_group("transitions");
     g.throughput(Throughput::Elements(1000));
-    g.bench_function("pass_chain_1000", |b| b.iter(|| run_to_end(&chain, json!({"x": 1}))));
+    g.bench_function("pass_chain_1000", |b| {
+        b.iter(|| run_to_end(&chain, json!({"x": 1})))
+    });
     let map = parse(r#"{"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$"}, "End": true}}}, "End": true}}}"#).unwrap();
     let items: Vec<Value> = (0..10_000).map(|i| json!(i)).collect();
     let input = json!({"items": items});
     g.throughput(Throughput::Elements(10_000));
     g.sample_size(20);
-    g.bench_function("inline_map_10000", |b| b.iter(|| run_to_end(&map, input.clone())));
+    g.bench_function("inline_map_10000", |b| {
+        b.iter(|| run_to_end(&map, input.clone()))
+    });
     g.finish();
 }
 

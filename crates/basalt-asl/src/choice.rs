@@ -11,7 +11,11 @@ pub(crate) enum Rule {
     And(Vec<Rule>),
     Or(Vec<Rule>),
     Not(Box<Rule>),
-    Cmp { variable: Path, op: Op, operand: Operand },
+    Cmp {
+        variable: Path,
+        op: Op,
+        operand: Operand,
+    },
     /// JSONata: `{% expression %}` or a literal boolean.
     Condition(crate::template::Template),
 }
@@ -82,16 +86,26 @@ pub(crate) fn parse_rule(obj: &Map<String, Value>, loc: &str) -> Result<Rule, (S
     if let Some(v) = obj.get("And").or_else(|| obj.get("Or")) {
         let key = if obj.contains_key("And") { "And" } else { "Or" };
         let Some(items) = v.as_array().filter(|a| !a.is_empty()) else {
-            return err(format!("'{key}' must be a non-empty array"), format!("{loc}/{key}"));
+            return err(
+                format!("'{key}' must be a non-empty array"),
+                format!("{loc}/{key}"),
+            );
         };
         let mut rules = Vec::new();
         for (i, it) in items.iter().enumerate() {
             let Some(o) = it.as_object() else {
-                return err("a rule must be an object".into(), format!("{loc}/{key}[{i}]"));
+                return err(
+                    "a rule must be an object".into(),
+                    format!("{loc}/{key}[{i}]"),
+                );
             };
             rules.push(parse_rule(o, &format!("{loc}/{key}[{i}]"))?);
         }
-        return Ok(if key == "And" { Rule::And(rules) } else { Rule::Or(rules) });
+        return Ok(if key == "And" {
+            Rule::And(rules)
+        } else {
+            Rule::Or(rules)
+        });
     }
     if let Some(v) = obj.get("Not") {
         let Some(o) = v.as_object() else {
@@ -106,12 +120,23 @@ pub(crate) fn parse_rule(obj: &Map<String, Value>, loc: &str) -> Result<Rule, (S
         );
     };
     let Some(var_text) = var.as_str() else {
-        return err("'Variable' must be a string".into(), format!("{loc}/Variable"));
+        return err(
+            "'Variable' must be a string".into(),
+            format!("{loc}/Variable"),
+        );
     };
-    let variable = Path::parse(var_text).map_err(|e| (format!("invalid JSONPath in 'Variable': {e}"), format!("{loc}/Variable")))?;
+    let variable = Path::parse(var_text).map_err(|e| {
+        (
+            format!("invalid JSONPath in 'Variable': {e}"),
+            format!("{loc}/Variable"),
+        )
+    })?;
     let mut found = None;
     for (k, v) in obj {
-        if matches!(k.as_str(), "Variable" | "Next" | "Comment" | "Assign" | "Output") {
+        if matches!(
+            k.as_str(),
+            "Variable" | "Next" | "Comment" | "Assign" | "Output"
+        ) {
             continue;
         }
         let (name, is_path) = match k.strip_suffix("Path") {
@@ -119,42 +144,77 @@ pub(crate) fn parse_rule(obj: &Map<String, Value>, loc: &str) -> Result<Rule, (S
             _ => (k.as_str(), false),
         };
         let Some((_, op)) = OPS.iter().find(|(n, _)| *n == name) else {
-            return err(format!("The field '{k}' is not supported for a Choice Rule"), format!("{loc}/{k}"));
+            return err(
+                format!("The field '{k}' is not supported for a Choice Rule"),
+                format!("{loc}/{k}"),
+            );
         };
         if found.is_some() {
-            return err("A Choice Rule must have exactly one comparison operator".into(), format!("{loc}/{k}"));
+            return err(
+                "A Choice Rule must have exactly one comparison operator".into(),
+                format!("{loc}/{k}"),
+            );
         }
         let operand = if is_path {
             let Some(p) = v.as_str() else {
                 return err(format!("'{k}' must be a path"), format!("{loc}/{k}"));
             };
-            Operand::Path(Path::parse(p).map_err(|e| (format!("invalid JSONPath in '{k}': {e}"), format!("{loc}/{k}")))?)
+            Operand::Path(Path::parse(p).map_err(|e| {
+                (
+                    format!("invalid JSONPath in '{k}': {e}"),
+                    format!("{loc}/{k}"),
+                )
+            })?)
         } else {
             let ok = match op {
-                Op::StrEq | Op::StrLt | Op::StrGt | Op::StrLe | Op::StrGe | Op::StrMatches => v.is_string(),
-                Op::NumEq | Op::NumLt | Op::NumGt | Op::NumLe | Op::NumGe => v.is_number(),
-                Op::BoolEq | Op::IsNull | Op::IsPresent | Op::IsNumeric | Op::IsString | Op::IsBoolean | Op::IsTimestamp => {
-                    v.is_boolean()
+                Op::StrEq | Op::StrLt | Op::StrGt | Op::StrLe | Op::StrGe | Op::StrMatches => {
+                    v.is_string()
                 }
+                Op::NumEq | Op::NumLt | Op::NumGt | Op::NumLe | Op::NumGe => v.is_number(),
+                Op::BoolEq
+                | Op::IsNull
+                | Op::IsPresent
+                | Op::IsNumeric
+                | Op::IsString
+                | Op::IsBoolean
+                | Op::IsTimestamp => v.is_boolean(),
                 Op::TsEq | Op::TsLt | Op::TsGt | Op::TsLe | Op::TsGe => {
                     v.as_str().is_some_and(|s| parse_ts(s).is_some())
                 }
             };
             if !ok {
-                return err(format!("The value of '{k}' has the wrong type"), format!("{loc}/{k}"));
+                return err(
+                    format!("The value of '{k}' has the wrong type"),
+                    format!("{loc}/{k}"),
+                );
             }
             Operand::Lit(v.clone())
         };
         found = Some((*op, operand));
     }
     let Some((op, operand)) = found else {
-        return err("A Choice Rule must have a comparison operator".into(), loc.into());
+        return err(
+            "A Choice Rule must have a comparison operator".into(),
+            loc.into(),
+        );
     };
-    Ok(Rule::Cmp { variable, op, operand })
+    Ok(Rule::Cmp {
+        variable,
+        op,
+        operand,
+    })
 }
 
+/// Evaluates a JSONata Condition to a boolean; errors are (error, cause).
+pub(crate) type ConditionFn<'a> =
+    dyn FnMut(&crate::template::Template) -> Result<bool, (String, String)> + 'a;
+
 /// Evaluate a JSONPath rule. `jsonata` evaluates Condition rules.
-pub(crate) fn eval(rule: &Rule, scope: &Scope, jsonata: &mut dyn FnMut(&crate::template::Template) -> Result<bool, (String, String)>) -> Result<bool, (String, String)> {
+pub(crate) fn eval(
+    rule: &Rule,
+    scope: &Scope,
+    jsonata: &mut ConditionFn,
+) -> Result<bool, (String, String)> {
     Ok(match rule {
         Rule::And(rs) => {
             for r in rs {
@@ -174,7 +234,11 @@ pub(crate) fn eval(rule: &Rule, scope: &Scope, jsonata: &mut dyn FnMut(&crate::t
         }
         Rule::Not(r) => !eval(r, scope, jsonata)?,
         Rule::Condition(c) => jsonata(c)?,
-        Rule::Cmp { variable, op, operand } => {
+        Rule::Cmp {
+            variable,
+            op,
+            operand,
+        } => {
             let value = scope.read(variable);
             let want = match operand {
                 Operand::Lit(v) => v.clone(),
@@ -183,7 +247,10 @@ pub(crate) fn eval(rule: &Rule, scope: &Scope, jsonata: &mut dyn FnMut(&crate::t
                     None => {
                         return Err((
                             "States.Runtime".into(),
-                            format!("Invalid path '{}': The choice state's condition path references an invalid value.", path_text(p)),
+                            format!(
+                                "Invalid path '{}': The choice state's condition path references an invalid value.",
+                                path_text(p)
+                            ),
                         ));
                     }
                 },
@@ -194,7 +261,10 @@ pub(crate) fn eval(rule: &Rule, scope: &Scope, jsonata: &mut dyn FnMut(&crate::t
             let Some(value) = value else {
                 return Err((
                     "States.Runtime".into(),
-                    format!("Invalid path '{}': The choice state's condition path references an invalid value.", path_text(variable)),
+                    format!(
+                        "Invalid path '{}': The choice state's condition path references an invalid value.",
+                        path_text(variable)
+                    ),
                 ));
             };
             compare(*op, &value, &want)
@@ -222,15 +292,22 @@ fn compare(op: Op, v: &Value, want: &Value) -> bool {
             _ => false,
         },
         Op::StrEq | Op::StrLt | Op::StrGt | Op::StrLe | Op::StrGe => {
-            let (Some(a), Some(b)) = (v.as_str(), want.as_str()) else { return false };
+            let (Some(a), Some(b)) = (v.as_str(), want.as_str()) else {
+                return false;
+            };
             ord_ok(op, a.cmp(b))
         }
         Op::NumEq | Op::NumLt | Op::NumGt | Op::NumLe | Op::NumGe => {
-            let (Some(a), Some(b)) = (v.as_f64(), want.as_f64()) else { return false };
+            let (Some(a), Some(b)) = (v.as_f64(), want.as_f64()) else {
+                return false;
+            };
             a.partial_cmp(&b).is_some_and(|o| ord_ok(op, o))
         }
         Op::TsEq | Op::TsLt | Op::TsGt | Op::TsLe | Op::TsGe => {
-            let (Some(a), Some(b)) = (v.as_str().and_then(parse_ts), want.as_str().and_then(parse_ts)) else {
+            let (Some(a), Some(b)) = (
+                v.as_str().and_then(parse_ts),
+                want.as_str().and_then(parse_ts),
+            ) else {
                 return false;
             };
             let _ = (Less, Equal, Greater);

@@ -15,16 +15,23 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn error(code: &str, message: impl Into<String>, location: impl Into<String>) -> Self {
+    pub(crate) fn error(
+        code: &str,
+        message: impl Into<String>,
+        location: impl Into<String>,
+    ) -> Self {
         let location = location.into();
         Diagnostic {
             severity: "ERROR".into(),
             code: code.into(),
             message: message.into(),
-            location: if location.is_empty() { None } else { Some(location) },
+            location: if location.is_empty() {
+                None
+            } else {
+                Some(location)
+            },
         }
     }
-
 }
 
 /// AWS's text, one quoted list: `Invalid State Machine Definition: 'CODE: message at
@@ -50,9 +57,20 @@ mod tests {
     #[test]
     fn message_joins_errors_only() {
         let d = vec![
-            Diagnostic::error("MISSING_TRANSITION_TARGET", "Missing 'Next' target: Bar", "/States/Foo/Next"),
-            Diagnostic { severity: "WARNING".into(), ..Diagnostic::error("UNREACHABLE_STATE", "x", "") },
-            Diagnostic::error("SCHEMA_VALIDATION_FAILED", "The field 'X' is not supported", ""),
+            Diagnostic::error(
+                "MISSING_TRANSITION_TARGET",
+                "Missing 'Next' target: Bar",
+                "/States/Foo/Next",
+            ),
+            Diagnostic {
+                severity: "WARNING".into(),
+                ..Diagnostic::error("UNREACHABLE_STATE", "x", "")
+            },
+            Diagnostic::error(
+                "SCHEMA_VALIDATION_FAILED",
+                "The field 'X' is not supported",
+                "",
+            ),
         ];
         assert_eq!(
             invalid_definition_message(&d),

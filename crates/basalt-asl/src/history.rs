@@ -46,7 +46,10 @@ pub(crate) enum TaskFamily {
 }
 
 pub(crate) fn family(resource: &str) -> TaskFamily {
-    if resource.starts_with("arn:aws:lambda:") || resource.starts_with("arn:aws-us-gov:lambda:") || resource.starts_with("arn:aws-cn:lambda:") {
+    if resource.starts_with("arn:aws:lambda:")
+        || resource.starts_with("arn:aws-us-gov:lambda:")
+        || resource.starts_with("arn:aws-cn:lambda:")
+    {
         TaskFamily::Lambda
     } else if resource.contains(":activity:") {
         TaskFamily::Activity
@@ -71,13 +74,25 @@ mod tests {
 
     #[test]
     fn resource_types() {
-        assert_eq!(resource_type("arn:aws:states:::lambda:invoke"), ("lambda".into(), "invoke".into()));
-        assert_eq!(resource_type("arn:aws:states:::aws-sdk:s3:getObject"), ("aws-sdk:s3".into(), "getObject".into()));
+        assert_eq!(
+            resource_type("arn:aws:states:::lambda:invoke"),
+            ("lambda".into(), "invoke".into())
+        );
+        assert_eq!(
+            resource_type("arn:aws:states:::aws-sdk:s3:getObject"),
+            ("aws-sdk:s3".into(), "getObject".into())
+        );
         assert_eq!(
             resource_type("arn:aws:states:::sqs:sendMessage.waitForTaskToken"),
             ("sqs".into(), "sendMessage.waitForTaskToken".into())
         );
-        assert_eq!(family("arn:aws:lambda:us-east-1:1:function:f"), TaskFamily::Lambda);
-        assert_eq!(family("arn:aws:states:us-east-1:1:activity:a"), TaskFamily::Activity);
+        assert_eq!(
+            family("arn:aws:lambda:us-east-1:1:function:f"),
+            TaskFamily::Lambda
+        );
+        assert_eq!(
+            family("arn:aws:states:us-east-1:1:activity:a"),
+            TaskFamily::Activity
+        );
     }
 }

@@ -47,12 +47,19 @@ pub(crate) fn looks_like_call(s: &str) -> bool {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Call, String> {
-    let mut p = P { s: text.as_bytes(), i: 0, t: text };
+    let mut p = P {
+        s: text.as_bytes(),
+        i: 0,
+        t: text,
+    };
     p.ws();
     let c = p.call()?;
     p.ws();
     if p.i != p.s.len() {
-        return Err(format!("unexpected text after the call: '{}'", &text[p.i..]));
+        return Err(format!(
+            "unexpected text after the call: '{}'",
+            &text[p.i..]
+        ));
     }
     Ok(c)
 }
@@ -71,7 +78,11 @@ impl P<'_> {
     }
     fn call(&mut self) -> Result<Call, String> {
         let start = self.i;
-        while self.s.get(self.i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.') {
+        while self
+            .s
+            .get(self.i)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'.')
+        {
             self.i += 1;
         }
         let name = self.t[start..self.i].to_string();
@@ -172,7 +183,11 @@ impl P<'_> {
 }
 
 /// Evaluate a parsed call. `rand` draws from the run's reproducible random stream.
-pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Result<Value, String> {
+pub(crate) fn eval(
+    c: &Call,
+    scope: &Scope,
+    rand: &mut dyn FnMut() -> u64,
+) -> Result<Value, String> {
     let mut a = Vec::with_capacity(c.args.len());
     for arg in &c.args {
         a.push(match arg {
@@ -192,10 +207,14 @@ pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Re
         }
     };
     let s = |v: &Value| -> Result<String, String> {
-        v.as_str().map(str::to_owned).ok_or_else(|| format!("{f}: expected a string, got {v}"))
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{f}: expected a string, got {v}"))
     };
     let arr = |v: &Value| -> Result<Vec<Value>, String> {
-        v.as_array().cloned().ok_or_else(|| format!("{f}: expected an array, got {v}"))
+        v.as_array()
+            .cloned()
+            .ok_or_else(|| format!("{f}: expected an array, got {v}"))
     };
     let int = |v: &Value| -> Result<i64, String> {
         match v.as_f64() {
@@ -226,7 +245,12 @@ pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Re
                 return Err("States.ArrayPartition: the chunk size must be positive".into());
             }
             let items = arr(&a[0])?;
-            Value::Array(items.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect())
+            Value::Array(
+                items
+                    .chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
+            )
         }
         "States.ArrayContains" => {
             n(2)?;
@@ -243,7 +267,9 @@ pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Re
             while (step > 0 && x <= end) || (step < 0 && x >= end) {
                 out.push(json!(x));
                 if out.len() > 1000 {
-                    return Err("States.ArrayRange: the array would have more than 1000 items".into());
+                    return Err(
+                        "States.ArrayRange: the array would have more than 1000 items".into(),
+                    );
                 }
                 x += step;
             }
@@ -254,7 +280,10 @@ pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Re
             let items = arr(&a[0])?;
             let i = int(&a[1])?;
             items
-                .get(usize::try_from(i).map_err(|_| "States.ArrayGetItem: negative index".to_string())?)
+                .get(
+                    usize::try_from(i)
+                        .map_err(|_| "States.ArrayGetItem: negative index".to_string())?,
+                )
                 .cloned()
                 .ok_or_else(|| format!("States.ArrayGetItem: index {i} is out of bounds"))?
         }
@@ -289,7 +318,9 @@ pub(crate) fn eval(c: &Call, scope: &Scope, rand: &mut dyn FnMut() -> u64) -> Re
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
                 .map_err(|e| format!("States.Base64Decode: {e}"))?;
-            Value::String(String::from_utf8(bytes).map_err(|e| format!("States.Base64Decode: {e}"))?)
+            Value::String(
+                String::from_utf8(bytes).map_err(|e| format!("States.Base64Decode: {e}"))?,
+            )
         }
         "States.Hash" => {
             n(2)?;
@@ -373,7 +404,9 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
             }
             '{' if chars.peek() == Some(&'}') => {
                 chars.next();
-                let v = args.get(used).ok_or("States.Format: more placeholders than arguments")?;
+                let v = args
+                    .get(used)
+                    .ok_or("States.Format: more placeholders than arguments")?;
                 used += 1;
                 match v {
                     Value::String(s) => out.push_str(s),
@@ -410,7 +443,11 @@ mod tests {
     fn run(text: &str, input: Value) -> Result<Value, String> {
         let vars = Map::new();
         let ctx = json!({"Execution": {"Id": "arn:x"}});
-        let scope = Scope { input: &input, ctx: &ctx, vars: &vars };
+        let scope = Scope {
+            input: &input,
+            ctx: &ctx,
+            vars: &vars,
+        };
         let mut k = 0u64;
         let mut r = || {
             k += 1;
@@ -422,43 +459,91 @@ mod tests {
     #[test]
     fn format_and_escapes() {
         assert_eq!(
-            run("States.Format('Hello, my name is {}.', $.name)", json!({"name": "Arnav"})).unwrap(),
+            run(
+                "States.Format('Hello, my name is {}.', $.name)",
+                json!({"name": "Arnav"})
+            )
+            .unwrap(),
             json!("Hello, my name is Arnav.")
         );
-        assert_eq!(run("States.Format('a \\{\\} {}', 1)", json!({})).unwrap(), json!("a {} 1"));
-        assert_eq!(run("States.Format('it\\'s {}', true)", json!({})).unwrap(), json!("it's true"));
+        assert_eq!(
+            run("States.Format('a \\{\\} {}', 1)", json!({})).unwrap(),
+            json!("a {} 1")
+        );
+        assert_eq!(
+            run("States.Format('it\\'s {}', true)", json!({})).unwrap(),
+            json!("it's true")
+        );
         assert!(run("States.Format('{} {}', 1)", json!({})).is_err());
     }
 
     #[test]
     fn arrays() {
         assert_eq!(
-            run("States.ArrayPartition($.a, 4)", json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9]})).unwrap(),
+            run(
+                "States.ArrayPartition($.a, 4)",
+                json!({"a": [1, 2, 3, 4, 5, 6, 7, 8, 9]})
+            )
+            .unwrap(),
             json!([[1, 2, 3, 4], [5, 6, 7, 8], [9]])
         );
-        assert_eq!(run("States.ArrayRange(1, 9, 2)", json!({})).unwrap(), json!([1, 3, 5, 7, 9]));
-        assert_eq!(run("States.ArrayGetItem(States.Array(1,2,3), 1)", json!({})).unwrap(), json!(2));
-        assert_eq!(run("States.ArrayUnique(States.Array(1,2,1,3))", json!({})).unwrap(), json!([1, 2, 3]));
-        assert_eq!(run("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(), json!(2));
-        assert_eq!(run("States.ArrayContains($.a, 2)", json!({"a": [1, 2]})).unwrap(), json!(true));
+        assert_eq!(
+            run("States.ArrayRange(1, 9, 2)", json!({})).unwrap(),
+            json!([1, 3, 5, 7, 9])
+        );
+        assert_eq!(
+            run("States.ArrayGetItem(States.Array(1,2,3), 1)", json!({})).unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            run("States.ArrayUnique(States.Array(1,2,1,3))", json!({})).unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            run("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            run("States.ArrayContains($.a, 2)", json!({"a": [1, 2]})).unwrap(),
+            json!(true)
+        );
         assert!(run("States.ArrayRange(1, 2000, 1)", json!({})).is_err());
     }
 
     #[test]
     fn strings_and_hashes() {
-        assert_eq!(run("States.Base64Encode('Data to encode')", json!({})).unwrap(), json!("RGF0YSB0byBlbmNvZGU="));
-        assert_eq!(run("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})).unwrap(), json!("Data to encode"));
+        assert_eq!(
+            run("States.Base64Encode('Data to encode')", json!({})).unwrap(),
+            json!("RGF0YSB0byBlbmNvZGU=")
+        );
+        assert_eq!(
+            run("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", json!({})).unwrap(),
+            json!("Data to encode")
+        );
         assert_eq!(
             run("States.Hash('input data', 'SHA-1')", json!({})).unwrap(),
             json!("aaff4a450a104cd177d28d18d74485e8cae074b7")
         );
         assert_eq!(
-            run("States.StringSplit('This.is+a,test=string', '.+,=')", json!({})).unwrap(),
+            run(
+                "States.StringSplit('This.is+a,test=string', '.+,=')",
+                json!({})
+            )
+            .unwrap(),
             json!(["This", "is", "a", "test", "string"])
         );
-        assert_eq!(run("States.JsonToString($.a)", json!({"a": {"x": 1}})).unwrap(), json!("{\"x\":1}"));
-        assert_eq!(run("States.StringToJson('{\"x\": 1}')", json!({})).unwrap(), json!({"x": 1}));
-        assert_eq!(run("States.MathAdd(111, -1)", json!({})).unwrap(), json!(110));
+        assert_eq!(
+            run("States.JsonToString($.a)", json!({"a": {"x": 1}})).unwrap(),
+            json!("{\"x\":1}")
+        );
+        assert_eq!(
+            run("States.StringToJson('{\"x\": 1}')", json!({})).unwrap(),
+            json!({"x": 1})
+        );
+        assert_eq!(
+            run("States.MathAdd(111, -1)", json!({})).unwrap(),
+            json!(110)
+        );
         assert!(parse("States.Nope(1)").is_err());
     }
 

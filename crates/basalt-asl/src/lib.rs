@@ -47,8 +47,10 @@
 //! is evaluated, visible to later states and inside Map iterations and Parallel branches,
 //! never leaking out of them.
 
+mod children;
 mod choice;
 mod diag;
+mod errors;
 mod history;
 mod intrinsics;
 mod jsonata;
@@ -60,6 +62,7 @@ mod rng;
 mod run;
 mod scope;
 mod states;
+mod tasks;
 mod template;
 mod test_state;
 

@@ -50,7 +50,11 @@ pub struct Path {
 
 impl Path {
     pub fn parse(text: &str) -> Result<Path, String> {
-        let mut p = Parser { s: text.as_bytes(), i: 0, text };
+        let mut p = Parser {
+            s: text.as_bytes(),
+            i: 0,
+            text,
+        };
         let path = p.path()?;
         if p.i != p.s.len() {
             return Err(format!("unexpected '{}' at {}", &text[p.i..], p.i));
@@ -60,7 +64,9 @@ impl Path {
 
     /// A definite path names at most one node (a Reference Path in the spec).
     pub fn is_definite(&self) -> bool {
-        self.segs.iter().all(|s| matches!(s, Seg::Child(_) | Seg::Index(_)))
+        self.segs
+            .iter()
+            .all(|s| matches!(s, Seg::Child(_) | Seg::Index(_)))
     }
 
     /// Every node the path selects, in document order.
@@ -201,7 +207,11 @@ fn eval(e: &Expr, at: &Value) -> Option<Value> {
     match e {
         Expr::Lit(v) => Some(v.clone()),
         Expr::Current(segs) => {
-            let p = Path { root: Root::Input, segs: segs.clone(), text: String::new() };
+            let p = Path {
+                root: Root::Input,
+                segs: segs.clone(),
+                text: String::new(),
+            };
             p.select(at).first().map(|v| (*v).clone())
         }
         Expr::Not(x) => Some(Value::Bool(!truthy(&eval(x, at)))),
@@ -269,7 +279,11 @@ impl Parser<'_> {
             Root::Input
         };
         let segs = self.segments(false)?;
-        Ok(Path { root, segs, text: self.text.to_string() })
+        Ok(Path {
+            root,
+            segs,
+            text: self.text.to_string(),
+        })
     }
 
     fn name(&mut self) -> String {
@@ -346,12 +360,12 @@ impl Parser<'_> {
             if c == q {
                 return Ok(String::from_utf8_lossy(&out).into_owned());
             }
-            if c == b'\\' {
-                if let Some(n) = self.peek() {
-                    self.i += 1;
-                    out.push(n);
-                    continue;
-                }
+            if c == b'\\'
+                && let Some(n) = self.peek()
+            {
+                self.i += 1;
+                out.push(n);
+                continue;
             }
             out.push(c);
         }
@@ -409,7 +423,11 @@ impl Parser<'_> {
                     self.ws();
                     let end = self.int();
                     self.ws();
-                    let step = if self.eat(b':') { self.int().unwrap_or(1) } else { 1 };
+                    let step = if self.eat(b':') {
+                        self.int().unwrap_or(1)
+                    } else {
+                        1
+                    };
                     return Ok(Seg::Slice(first, end, step));
                 }
                 let Some(first) = first else {
@@ -558,14 +576,20 @@ mod tests {
         assert_eq!(read("$.items[?(@.n)].p", &v), Some(json!([1, 5])));
         assert_eq!(read("$.items[0:2].p", &v), Some(json!([1, 5])));
         assert_eq!(read("$.items[0,2].p", &v), Some(json!([1, 9])));
-        assert_eq!(read("$.items[?(@.p > 2 && @.p < 6)].p", &v), Some(json!([5])));
+        assert_eq!(
+            read("$.items[?(@.p > 2 && @.p < 6)].p", &v),
+            Some(json!([5]))
+        );
         assert_eq!(read("$.missing[*]", &v), Some(json!([])));
     }
 
     #[test]
     fn roots() {
         assert_eq!(Path::parse("$$.Execution.Id").unwrap().root, Root::Context);
-        assert_eq!(Path::parse("$myVar.x").unwrap().root, Root::Var("myVar".into()));
+        assert_eq!(
+            Path::parse("$myVar.x").unwrap().root,
+            Root::Var("myVar".into())
+        );
         assert!(Path::parse("a.b").is_err());
         assert!(Path::parse("$.a[").is_err());
         assert!(Path::parse("$.").is_err());
@@ -574,11 +598,22 @@ mod tests {
     #[test]
     fn write_creates_objects_and_refuses_scalars() {
         let mut v = json!({"a": 1});
-        Path::parse("$.x.y").unwrap().write(&mut v, json!(2)).unwrap();
+        Path::parse("$.x.y")
+            .unwrap()
+            .write(&mut v, json!(2))
+            .unwrap();
         assert_eq!(v, json!({"a": 1, "x": {"y": 2}}));
-        assert!(Path::parse("$.a.b").unwrap().write(&mut v, json!(3)).is_err());
+        assert!(
+            Path::parse("$.a.b")
+                .unwrap()
+                .write(&mut v, json!(3))
+                .is_err()
+        );
         let mut root = json!(1);
-        Path::parse("$").unwrap().write(&mut root, json!({"k": 1})).unwrap();
+        Path::parse("$")
+            .unwrap()
+            .write(&mut root, json!({"k": 1}))
+            .unwrap();
         assert_eq!(root, json!({"k": 1}));
     }
 }

@@ -15,7 +15,10 @@
 use serde_json::{Map, Value};
 
 pub(crate) fn items(resource: &str, config: &Value, fetched: Value) -> Result<Vec<Value>, String> {
-    let max = config.get("MaxItems").and_then(Value::as_u64).map(|m| m as usize);
+    let max = config
+        .get("MaxItems")
+        .and_then(Value::as_u64)
+        .map(|m| m as usize);
     let mut out = if resource.ends_with("listObjectsV2") {
         match fetched.get("Contents") {
             Some(Value::Array(a)) => a.clone(),
@@ -32,7 +35,10 @@ pub(crate) fn items(resource: &str, config: &Value, fetched: Value) -> Result<Ve
             },
             other => other.to_string(),
         };
-        let input_type = config.get("InputType").and_then(Value::as_str).unwrap_or("JSON");
+        let input_type = config
+            .get("InputType")
+            .and_then(Value::as_str)
+            .unwrap_or("JSON");
         match input_type {
             "JSON" => match serde_json::from_str::<Value>(&body) {
                 Ok(Value::Array(a)) => a,
@@ -42,7 +48,10 @@ pub(crate) fn items(resource: &str, config: &Value, fetched: Value) -> Result<Ve
             "JSONL" => body
                 .lines()
                 .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).map_err(|e| format!("a JSONL line is not valid JSON: {e}")))
+                .map(|l| {
+                    serde_json::from_str(l)
+                        .map_err(|e| format!("a JSONL line is not valid JSON: {e}"))
+                })
                 .collect::<Result<_, _>>()?,
             "CSV" => csv(&body, config)?,
             other => return Err(format!("InputType {other} is not supported")),
@@ -55,7 +64,11 @@ pub(crate) fn items(resource: &str, config: &Value, fetched: Value) -> Result<Ve
 }
 
 fn csv(body: &str, config: &Value) -> Result<Vec<Value>, String> {
-    let delim = match config.get("CSVDelimiter").and_then(Value::as_str).unwrap_or("COMMA") {
+    let delim = match config
+        .get("CSVDelimiter")
+        .and_then(Value::as_str)
+        .unwrap_or("COMMA")
+    {
         "COMMA" => ',',
         "PIPE" => '|',
         "SEMICOLON" => ';',
@@ -64,7 +77,11 @@ fn csv(body: &str, config: &Value) -> Result<Vec<Value>, String> {
         other => return Err(format!("CSVDelimiter {other} is not supported")),
     };
     let mut rows = parse_csv(body, delim);
-    let headers: Vec<String> = match config.get("CSVHeaderLocation").and_then(Value::as_str).unwrap_or("FIRST_ROW") {
+    let headers: Vec<String> = match config
+        .get("CSVHeaderLocation")
+        .and_then(Value::as_str)
+        .unwrap_or("FIRST_ROW")
+    {
         "GIVEN" => config
             .get("CSVHeaders")
             .and_then(Value::as_array)
@@ -84,7 +101,10 @@ fn csv(body: &str, config: &Value) -> Result<Vec<Value>, String> {
         .map(|r| {
             let mut m = Map::new();
             for (i, h) in headers.iter().enumerate() {
-                m.insert(h.clone(), Value::String(r.get(i).cloned().unwrap_or_default()));
+                m.insert(
+                    h.clone(),
+                    Value::String(r.get(i).cloned().unwrap_or_default()),
+                );
             }
             Value::Object(m)
         })
@@ -140,20 +160,53 @@ mod tests {
     fn csv_with_first_row_and_given_headers() {
         let body = "name,age\n\"Smith, J\",42\nLee,\"7\"\n";
         assert_eq!(
-            items("arn:aws:states:::s3:getObject", &json!({"InputType": "CSV"}), json!(body)).unwrap(),
-            vec![json!({"name": "Smith, J", "age": "42"}), json!({"name": "Lee", "age": "7"})]
+            items(
+                "arn:aws:states:::s3:getObject",
+                &json!({"InputType": "CSV"}),
+                json!(body)
+            )
+            .unwrap(),
+            vec![
+                json!({"name": "Smith, J", "age": "42"}),
+                json!({"name": "Lee", "age": "7"})
+            ]
         );
         let cfg = json!({"InputType": "CSV", "CSVHeaderLocation": "GIVEN", "CSVHeaders": ["a", "b"], "MaxItems": 1});
-        assert_eq!(items("arn:aws:states:::s3:getObject", &cfg, json!({"Body": "1,2\n3,4"})).unwrap(), vec![json!({"a": "1", "b": "2"})]);
+        assert_eq!(
+            items(
+                "arn:aws:states:::s3:getObject",
+                &cfg,
+                json!({"Body": "1,2\n3,4"})
+            )
+            .unwrap(),
+            vec![json!({"a": "1", "b": "2"})]
+        );
     }
 
     #[test]
     fn json_jsonl_and_listings() {
         let r = "arn:aws:states:::s3:getObject";
-        assert_eq!(items(r, &json!({"InputType": "JSON"}), json!("[1, {\"a\": 2}]")).unwrap(), vec![json!(1), json!({"a": 2})]);
-        assert_eq!(items(r, &json!({"InputType": "JSONL"}), json!("{\"a\":1}\n\n{\"a\":2}\n")).unwrap(), vec![json!({"a": 1}), json!({"a": 2})]);
+        assert_eq!(
+            items(r, &json!({"InputType": "JSON"}), json!("[1, {\"a\": 2}]")).unwrap(),
+            vec![json!(1), json!({"a": 2})]
+        );
+        assert_eq!(
+            items(
+                r,
+                &json!({"InputType": "JSONL"}),
+                json!("{\"a\":1}\n\n{\"a\":2}\n")
+            )
+            .unwrap(),
+            vec![json!({"a": 1}), json!({"a": 2})]
+        );
         assert!(items(r, &json!({"InputType": "JSON"}), json!("{\"a\": 1}")).is_err());
-        let listing = json!({"Contents": [{"Key": "a.txt", "Size": 1}, {"Key": "b.txt", "Size": 2}]});
-        assert_eq!(items("arn:aws:states:::s3:listObjectsV2", &Value::Null, listing).unwrap().len(), 2);
+        let listing =
+            json!({"Contents": [{"Key": "a.txt", "Size": 1}, {"Key": "b.txt", "Size": 2}]});
+        assert_eq!(
+            items("arn:aws:states:::s3:listObjectsV2", &Value::Null, listing)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

@@ -42,24 +42,49 @@ pub enum Effect {
     },
     /// Report `TimerFired { timer }` at `at_ms` (epoch ms): Wait states, Retry intervals and
     /// the execution's TimeoutSeconds (`timer` = `execution-timeout`).
-    Timer { timer: String, at_ms: i64 },
+    Timer {
+        timer: String,
+        at_ms: i64,
+    },
     /// Cancel what is no longer awaited.
-    CancelTask { task: String },
-    CancelTimer { timer: String },
+    CancelTask {
+        task: String,
+    },
+    CancelTimer {
+        timer: String,
+    },
     /// The execution ended.
-    Succeeded { output: Value },
-    Failed { error: String, cause: String },
+    Succeeded {
+        output: Value,
+    },
+    Failed {
+        error: String,
+        cause: String,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum Event {
-    TaskSucceeded { task: String, output: Value },
-    TaskFailed { task: String, error: String, cause: String },
+    TaskSucceeded {
+        task: String,
+        output: Value,
+    },
+    TaskFailed {
+        task: String,
+        error: String,
+        cause: String,
+    },
     /// The host's timer for `timeout_seconds` ran out: `States.Timeout`.
-    TaskTimedOut { task: String },
+    TaskTimedOut {
+        task: String,
+    },
     /// The host's timer for `heartbeat_seconds` ran out: `States.HeartbeatTimeout`.
-    TaskHeartbeatTimedOut { task: String },
-    TimerFired { timer: String },
+    TaskHeartbeatTimedOut {
+        task: String,
+    },
+    TimerFired {
+        timer: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -135,10 +160,23 @@ pub(crate) struct Frame {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) enum Wait {
     /// Ready to run `state` (entering it, or re-running it after a retry interval).
-    Idle { retrying: bool },
-    Task { id: String, resource: String, family: TaskFamily, role: TaskRole, effective: Value },
-    Timer { id: String, effective: Value },
-    RetryTimer { id: String },
+    Idle {
+        retrying: bool,
+    },
+    Task {
+        id: String,
+        resource: String,
+        family: TaskFamily,
+        role: TaskRole,
+        effective: Value,
+    },
+    Timer {
+        id: String,
+        effective: Value,
+    },
+    RetryTimer {
+        id: String,
+    },
     Children(Box<Children>),
     Done,
 }
@@ -185,11 +223,23 @@ impl Run {
     }
 
     /// A TestState run: it stops at the first transition, and records inspection data.
-    pub(crate) fn start_test(def: &Definition, input: Value, ctx: Context, now_ms: i64) -> (Run, Step) {
+    pub(crate) fn start_test(
+        def: &Definition,
+        input: Value,
+        ctx: Context,
+        now_ms: i64,
+    ) -> (Run, Step) {
         Self::start_inner(def, input, ctx, now_ms, true, default_limit())
     }
 
-    fn start_inner(def: &Definition, input: Value, ctx: Context, now_ms: i64, test: bool, limit: Option<u64>) -> (Run, Step) {
+    fn start_inner(
+        def: &Definition,
+        input: Value,
+        ctx: Context,
+        now_ms: i64,
+        test: bool,
+        limit: Option<u64>,
+    ) -> (Run, Step) {
         let seed = crate::rng::seed_of(&ctx.execution_id);
         let mut run = Run {
             ctx,
@@ -208,16 +258,36 @@ impl Run {
             test: test.then(Default::default),
             max_history: limit,
         };
-        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+        let mut o = Out {
+            now: now_ms,
+            step: Step::default(),
+            queue: VecDeque::new(),
+        };
         let mut details = data("input", &input);
         details["roleArn"] = json!(run.ctx.role_arn);
-        let first = run.event(&mut o, 0, "ExecutionStarted", Some(("executionStartedEventDetails", details)));
+        let first = run.event(
+            &mut o,
+            0,
+            "ExecutionStarted",
+            Some(("executionStartedEventDetails", details)),
+        );
         if let Some(t) = def.timeout_seconds().filter(|_| !test) {
             let at = now_ms + t as i64 * 1000;
             run.timers.insert(EXECUTION_TIMEOUT.into(), u64::MAX);
-            o.step.effects.push(Effect::Timer { timer: EXECUTION_TIMEOUT.into(), at_ms: at });
+            o.step.effects.push(Effect::Timer {
+                timer: EXECUTION_TIMEOUT.into(),
+                at_ms: at,
+            });
         }
-        let fid = run.spawn(0, None, def.start_at().to_string(), input, Map::new(), None, first);
+        let fid = run.spawn(
+            0,
+            None,
+            def.start_at().to_string(),
+            input,
+            Map::new(),
+            None,
+            first,
+        );
         o.queue.push_back(fid);
         run.drive(def, &mut o);
         (run, o.step)
@@ -226,7 +296,11 @@ impl Run {
     /// Feed one event from the host. Unknown or stale task and timer ids are ignored, so
     /// the host may deliver at least once.
     pub fn handle(&mut self, def: &Definition, event: Event, now_ms: i64) -> Step {
-        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+        let mut o = Out {
+            now: now_ms,
+            step: Step::default(),
+            queue: VecDeque::new(),
+        };
         if self.status != Status::Running {
             return o.step;
         }
@@ -244,19 +318,34 @@ impl Run {
             Event::TaskTimedOut { task } => {
                 if let Some(fid) = self.tasks.remove(&task) {
                     let cause = "The task timed out (TimeoutSeconds elapsed).".to_string();
-                    self.task_done(def, fid, Err(("States.Timeout".into(), cause, true)), &mut o);
+                    self.task_done(
+                        def,
+                        fid,
+                        Err(("States.Timeout".into(), cause, true)),
+                        &mut o,
+                    );
                 }
             }
             Event::TaskHeartbeatTimedOut { task } => {
                 if let Some(fid) = self.tasks.remove(&task) {
                     let cause = "The task sent no heartbeat within HeartbeatSeconds.".to_string();
-                    self.task_done(def, fid, Err(("States.HeartbeatTimeout".into(), cause, true)), &mut o);
+                    self.task_done(
+                        def,
+                        fid,
+                        Err(("States.HeartbeatTimeout".into(), cause, true)),
+                        &mut o,
+                    );
                 }
             }
             Event::TimerFired { timer } => {
                 if timer == EXECUTION_TIMEOUT {
                     if self.timers.remove(&timer).is_some() {
-                        self.end(&mut o, Status::TimedOut, None, Some(("States.Timeout".into(), "The execution timed out.".into())));
+                        self.end(
+                            &mut o,
+                            Status::TimedOut,
+                            None,
+                            Some(("States.Timeout".into(), "The execution timed out.".into())),
+                        );
                     }
                 } else if let Some(fid) = self.timers.remove(&timer) {
                     self.timer_fired(def, fid, &mut o);
@@ -268,8 +357,18 @@ impl Run {
     }
 
     /// StopExecution: ExecutionAborted, and every outstanding task and timer cancelled.
-    pub fn stop(&mut self, _def: &Definition, error: Option<String>, cause: Option<String>, now_ms: i64) -> Step {
-        let mut o = Out { now: now_ms, step: Step::default(), queue: VecDeque::new() };
+    pub fn stop(
+        &mut self,
+        _def: &Definition,
+        error: Option<String>,
+        cause: Option<String>,
+        now_ms: i64,
+    ) -> Step {
+        let mut o = Out {
+            now: now_ms,
+            step: Step::default(),
+            queue: VecDeque::new(),
+        };
         if self.status == Status::Running {
             let mut d = Map::new();
             if let Some(e) = &error {
@@ -278,7 +377,12 @@ impl Run {
             if let Some(c) = &cause {
                 d.insert("cause".into(), json!(c));
             }
-            self.end(&mut o, Status::Aborted, Some(Value::Object(d)), Some((error.unwrap_or_default(), cause.unwrap_or_default())));
+            self.end(
+                &mut o,
+                Status::Aborted,
+                Some(Value::Object(d)),
+                Some((error.unwrap_or_default(), cause.unwrap_or_default())),
+            );
         }
         o.step
     }
@@ -290,7 +394,13 @@ impl Run {
     }
 
     /// Start with a given history quota (see [`Run::set_max_history_events`]).
-    pub fn start_with_limit(def: &Definition, input: Value, ctx: Context, now_ms: i64, limit: Option<u64>) -> (Run, Step) {
+    pub fn start_with_limit(
+        def: &Definition,
+        input: Value,
+        ctx: Context,
+        now_ms: i64,
+        limit: Option<u64>,
+    ) -> (Run, Step) {
         Self::start_inner(def, input, ctx, now_ms, false, limit)
     }
 
@@ -317,7 +427,13 @@ impl Run {
         self.tasks.keys().map(String::as_str).collect()
     }
 
-    pub(crate) fn event(&mut self, o: &mut Out, prev: u64, kind: &str, details: Option<(&str, Value)>) -> u64 {
+    pub(crate) fn event(
+        &mut self,
+        o: &mut Out,
+        prev: u64,
+        kind: &str,
+        details: Option<(&str, Value)>,
+    ) -> u64 {
         let id = self.next_event;
         self.next_event += 1;
         o.step.history.push(HistoryEvent {
@@ -331,8 +447,18 @@ impl Run {
     }
 
     /// An event on a frame's branch, linked to its previous one.
-    pub(crate) fn fevent(&mut self, o: &mut Out, fid: u64, kind: &str, details: Option<(&str, Value)>) -> u64 {
-        let (prev, quiet) = self.frames.get(&fid).map(|f| (f.last_event, f.quiet)).unwrap_or((0, false));
+    pub(crate) fn fevent(
+        &mut self,
+        o: &mut Out,
+        fid: u64,
+        kind: &str,
+        details: Option<(&str, Value)>,
+    ) -> u64 {
+        let (prev, quiet) = self
+            .frames
+            .get(&fid)
+            .map(|f| (f.last_event, f.quiet))
+            .unwrap_or((0, false));
         if quiet {
             return prev;
         }
@@ -344,7 +470,16 @@ impl Run {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn spawn(&mut self, machine: usize, parent: Option<(u64, usize)>, state: String, input: Value, vars: Map<String, Value>, item: Option<(usize, Value)>, last_event: u64) -> u64 {
+    pub(crate) fn spawn(
+        &mut self,
+        machine: usize,
+        parent: Option<(u64, usize)>,
+        state: String,
+        input: Value,
+        vars: Map<String, Value>,
+        item: Option<(usize, Value)>,
+        last_event: u64,
+    ) -> u64 {
         let fid = self.next_frame;
         self.next_frame += 1;
         self.frames.insert(
@@ -383,11 +518,21 @@ impl Run {
                 break;
             }
             if self.max_history.is_some_and(|m| self.next_event > m) {
-                let cause = format!("The execution reached the maximum number of history events ({}).", self.next_event - 1);
-                self.end(o, Status::Failed, None, Some(("States.Runtime".into(), cause)));
+                let cause = format!(
+                    "The execution reached the maximum number of history events ({}).",
+                    self.next_event - 1
+                );
+                self.end(
+                    o,
+                    Status::Failed,
+                    None,
+                    Some(("States.Runtime".into(), cause)),
+                );
                 break;
             }
-            let Some(f) = self.frames.get(&fid) else { continue };
+            let Some(f) = self.frames.get(&fid) else {
+                continue;
+            };
             if let Wait::Idle { retrying } = f.wait {
                 self.enter(def, fid, retrying, o);
             }
@@ -395,8 +540,16 @@ impl Run {
     }
 
     /// The frame reached the end of its machine (or failed out of it).
-    pub(crate) fn finish_frame(&mut self, def: &Definition, fid: u64, result: Result<Value, (String, String)>, o: &mut Out) {
-        let Some(f) = self.frames.remove(&fid) else { return };
+    pub(crate) fn finish_frame(
+        &mut self,
+        def: &Definition,
+        fid: u64,
+        result: Result<Value, (String, String)>,
+        o: &mut Out,
+    ) {
+        let Some(f) = self.frames.remove(&fid) else {
+            return;
+        };
         match f.parent {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
@@ -413,7 +566,13 @@ impl Run {
     }
 
     /// The execution ends: its closing event, the end effect, and every cancellation.
-    pub(crate) fn end(&mut self, o: &mut Out, status: Status, output: Option<Value>, error: Option<(String, String)>) {
+    pub(crate) fn end(
+        &mut self,
+        o: &mut Out,
+        status: Status,
+        output: Option<Value>,
+        error: Option<(String, String)>,
+    ) {
         if self.status != Status::Running {
             return;
         }
@@ -434,7 +593,12 @@ impl Run {
         match status {
             Status::Succeeded => {
                 let out = output.clone().unwrap_or(Value::Null);
-                self.event(o, prev, "ExecutionSucceeded", Some(("executionSucceededEventDetails", data("output", &out))));
+                self.event(
+                    o,
+                    prev,
+                    "ExecutionSucceeded",
+                    Some(("executionSucceededEventDetails", data("output", &out))),
+                );
                 o.step.effects.push(Effect::Succeeded { output: out });
             }
             Status::Failed | Status::TimedOut => {
@@ -444,13 +608,23 @@ impl Run {
                 } else {
                     ("ExecutionTimedOut", "executionTimedOutEventDetails")
                 };
-                self.event(o, prev, kind, Some((member, json!({"error": e, "cause": c}))));
+                self.event(
+                    o,
+                    prev,
+                    kind,
+                    Some((member, json!({"error": e, "cause": c}))),
+                );
                 o.step.effects.push(Effect::Failed { error: e, cause: c });
             }
             Status::Aborted => {
                 // The host asked for the stop: it needs no end effect, only the cancellations.
                 let d = output.clone().unwrap_or(json!({}));
-                self.event(o, prev, "ExecutionAborted", Some(("executionAbortedEventDetails", d)));
+                self.event(
+                    o,
+                    prev,
+                    "ExecutionAborted",
+                    Some(("executionAbortedEventDetails", d)),
+                );
             }
             Status::Running => unreachable!("end() is only called with a final status"),
         }
@@ -465,7 +639,9 @@ impl Run {
 
     /// Cancel a frame and everything below it (a sibling branch failed).
     pub(crate) fn cancel_frame(&mut self, fid: u64, o: &mut Out) {
-        let Some(f) = self.frames.remove(&fid) else { return };
+        let Some(f) = self.frames.remove(&fid) else {
+            return;
+        };
         match f.wait {
             Wait::Task { id, .. } => {
                 self.tasks.remove(&id);

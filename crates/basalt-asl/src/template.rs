@@ -32,7 +32,9 @@ pub(crate) fn compile_jsonpath(v: &Value, loc: &str) -> Result<Template, (String
                 if let Some(name) = k.strip_suffix(".$") {
                     let Some(text) = x.as_str() else {
                         return Err((
-                            format!("The value for the field '{k}' must be a STRING that contains a JSONPath or an intrinsic function"),
+                            format!(
+                                "The value for the field '{k}' must be a STRING that contains a JSONPath or an intrinsic function"
+                            ),
                             here,
                         ));
                     };
@@ -55,21 +57,35 @@ pub(crate) fn compile_jsonpath(v: &Value, loc: &str) -> Result<Template, (String
 }
 
 /// A `.$` value: a path or an intrinsic call.
-pub(crate) fn compile_expr(text: &str, field: &str, loc: &str) -> Result<Template, (String, String)> {
+pub(crate) fn compile_expr(
+    text: &str,
+    field: &str,
+    loc: &str,
+) -> Result<Template, (String, String)> {
     if intrinsics::looks_like_call(text) {
-        intrinsics::parse(text)
-            .map(Template::Call)
-            .map_err(|e| (format!("The value for the field '{field}' must be a valid intrinsic function call: {e}"), loc.to_string()))
+        intrinsics::parse(text).map(Template::Call).map_err(|e| {
+            (
+                format!(
+                    "The value for the field '{field}' must be a valid intrinsic function call: {e}"
+                ),
+                loc.to_string(),
+            )
+        })
     } else {
-        Path::parse(text)
-            .map(Template::Path)
-            .map_err(|e| (format!("The value for the field '{field}' must be a valid JSONPath: {e}"), loc.to_string()))
+        Path::parse(text).map(Template::Path).map_err(|e| {
+            (
+                format!("The value for the field '{field}' must be a valid JSONPath: {e}"),
+                loc.to_string(),
+            )
+        })
     }
 }
 
 fn has_dynamic_key(v: &Value) -> bool {
     match v {
-        Value::Object(m) => m.iter().any(|(k, x)| k.ends_with(".$") || has_dynamic_key(x)),
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, x)| k.ends_with(".$") || has_dynamic_key(x)),
         Value::Array(a) => a.iter().any(has_dynamic_key),
         _ => false,
     }
@@ -82,7 +98,11 @@ pub(crate) fn compile_jsonata(v: &Value) -> Template {
             Some(e) => Template::Jsonata(e.to_string()),
             None => Template::Lit(v.clone()),
         },
-        Value::Object(m) if has_expr(v) => Template::Obj(m.iter().map(|(k, x)| (k.clone(), compile_jsonata(x))).collect()),
+        Value::Object(m) if has_expr(v) => Template::Obj(
+            m.iter()
+                .map(|(k, x)| (k.clone(), compile_jsonata(x)))
+                .collect(),
+        ),
         Value::Array(a) if has_expr(v) => Template::Arr(a.iter().map(compile_jsonata).collect()),
         _ => Template::Lit(v.clone()),
     }
@@ -103,11 +123,14 @@ fn has_expr(v: &Value) -> bool {
     }
 }
 
+/// Evaluates one JSONata expression; `Ok(None)` is undefined; errors are (error, cause).
+pub(crate) type JsonataFn<'a> = dyn FnMut(&str) -> Result<Option<Value>, (String, String)> + 'a;
+
 /// Everything evaluation needs beyond the scope: randomness and a JSONata evaluator.
 pub(crate) struct Env<'a> {
     pub rand: &'a mut dyn FnMut() -> u64,
     /// Evaluates one JSONata expression; `Ok(None)` is JSONata's "undefined".
-    pub jsonata: &'a mut dyn FnMut(&str) -> Result<Option<Value>, (String, String)>,
+    pub jsonata: &'a mut JsonataFn<'a>,
 }
 
 /// Evaluation failures carry the ASL error name (States.Runtime, States.IntrinsicFailure,
@@ -143,14 +166,23 @@ pub(crate) fn eval(t: &Template, scope: &Scope, env: &mut Env) -> Result<Value, 
             }
             Value::Object(m)
         }
-        Template::Arr(items) => Value::Array(items.iter().map(|x| eval(x, scope, env)).collect::<Result<_, _>>()?),
+        Template::Arr(items) => Value::Array(
+            items
+                .iter()
+                .map(|x| eval(x, scope, env))
+                .collect::<Result<_, _>>()?,
+        ),
         Template::Path(p) => scope.read(p).ok_or_else(|| {
             (
                 "States.Runtime".to_string(),
-                format!("The JSONPath '{}' could not be found in the input '{}'", p.text, scope.input),
+                format!(
+                    "The JSONPath '{}' could not be found in the input '{}'",
+                    p.text, scope.input
+                ),
             )
         })?,
-        Template::Call(c) => intrinsics::eval(c, scope, env.rand).map_err(|e| ("States.IntrinsicFailure".to_string(), e))?,
+        Template::Call(c) => intrinsics::eval(c, scope, env.rand)
+            .map_err(|e| ("States.IntrinsicFailure".to_string(), e))?,
         Template::Jsonata(expr) => (env.jsonata)(expr)?.unwrap_or(Value::Null),
     })
 }
@@ -164,10 +196,21 @@ mod tests {
         let tpl = compile_jsonpath(t, "").unwrap();
         let vars = Map::new();
         let ctx = json!({"Execution": {"Name": "e1"}});
-        let scope = Scope { input, ctx: &ctx, vars: &vars };
+        let scope = Scope {
+            input,
+            ctx: &ctx,
+            vars: &vars,
+        };
         let mut r = || 4u64;
         let mut j = |_: &str| Ok(None);
-        eval(&tpl, &scope, &mut Env { rand: &mut r, jsonata: &mut j })
+        eval(
+            &tpl,
+            &scope,
+            &mut Env {
+                rand: &mut r,
+                jsonata: &mut j,
+            },
+        )
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl Run {
     }
     pub(crate) fn trace_vars(&mut self, vars: &Map<String, Value>) {
         if let Some(t) = &mut self.test {
-            t.data.insert("variables".into(), Value::String(Value::Object(vars.clone()).to_string()));
+            t.data.insert(
+                "variables".into(),
+                Value::String(Value::Object(vars.clone()).to_string()),
+            );
         }
     }
     pub(crate) fn trace_status(&mut self, status: &str) {
@@ -54,13 +57,19 @@ impl Run {
             t.status.get_or_insert_with(|| status.to_string());
         }
     }
-    pub(crate) fn trace_error(&mut self, error: &str, cause: &str, next: Option<&str>, status: &str) {
-        if let Some(t) = &mut self.test {
-            if t.status.is_none() {
-                t.error = Some((error.to_string(), cause.to_string()));
-                t.next = next.map(str::to_owned);
-                t.status = Some(status.to_string());
-            }
+    pub(crate) fn trace_error(
+        &mut self,
+        error: &str,
+        cause: &str,
+        next: Option<&str>,
+        status: &str,
+    ) {
+        if let Some(t) = &mut self.test
+            && t.status.is_none()
+        {
+            t.error = Some((error.to_string(), cause.to_string()));
+            t.next = next.map(str::to_owned);
+            t.status = Some(status.to_string());
         }
     }
 }
@@ -74,7 +83,14 @@ pub fn test_state(
     task_result: Option<Result<Value, (String, String)>>,
     now_ms: i64,
 ) -> Result<TestStateOutcome, Vec<Diagnostic>> {
-    test_state_named("TestState", state_definition, input, ctx, task_result, now_ms)
+    test_state_named(
+        "TestState",
+        state_definition,
+        input,
+        ctx,
+        task_result,
+        now_ms,
+    )
 }
 
 /// [`test_state`] for a state with a given name (TestState's `stateName`).
@@ -86,20 +102,29 @@ pub fn test_state_named(
     task_result: Option<Result<Value, (String, String)>>,
     now_ms: i64,
 ) -> Result<TestStateOutcome, Vec<Diagnostic>> {
-    let state: Value = serde_json::from_str(state_definition)
-        .map_err(|e| vec![Diagnostic::error("INVALID_JSON_DESCRIPTION", e.to_string(), "")])?;
+    let state: Value = serde_json::from_str(state_definition).map_err(|e| {
+        vec![Diagnostic::error(
+            "INVALID_JSON_DESCRIPTION",
+            e.to_string(),
+            "",
+        )]
+    })?;
     let Some(obj) = state.as_object() else {
-        return Err(vec![Diagnostic::error("SCHEMA_VALIDATION_FAILED", "The state must be a JSON object", "")]);
+        return Err(vec![Diagnostic::error(
+            "SCHEMA_VALIDATION_FAILED",
+            "The state must be a JSON object",
+            "",
+        )]);
     };
     // Every state the tested one can move to becomes a stub, so the machine validates; the
     // run stops at the first transition and reports its target.
     let mut states = Map::new();
     states.insert(name.into(), state.clone());
     let mut stub = |target: &Value| {
-        if let Some(n) = target.as_str() {
-            if n != name {
-                states.insert(n.to_string(), json!({"Type": "Succeed"}));
-            }
+        if let Some(n) = target.as_str()
+            && n != name
+        {
+            states.insert(n.to_string(), json!({"Type": "Succeed"}));
         }
     };
     if let Some(n) = obj.get("Next") {
@@ -119,7 +144,12 @@ pub fn test_state_named(
     let prefix = format!("/States/{name}");
     let def = crate::parse(&machine.to_string()).map_err(|d| {
         d.into_iter()
-            .filter(|x| x.code != "MISSING_TRANSITION_TARGET" || x.location.as_deref().is_some_and(|l| l.starts_with(&prefix)))
+            .filter(|x| {
+                x.code != "MISSING_TRANSITION_TARGET"
+                    || x.location
+                        .as_deref()
+                        .is_some_and(|l| l.starts_with(&prefix))
+            })
             .map(|mut x| {
                 x.location = x.location.map(|l| l.replacen(&prefix, "", 1));
                 x
@@ -136,10 +166,19 @@ pub fn test_state_named(
             break;
         }
         let event = match &e {
-            Effect::Timer { timer, .. } => Event::TimerFired { timer: timer.clone() },
+            Effect::Timer { timer, .. } => Event::TimerFired {
+                timer: timer.clone(),
+            },
             Effect::Task { task, .. } => match task_result.take() {
-                Some(Ok(output)) => Event::TaskSucceeded { task: task.clone(), output },
-                Some(Err((error, cause))) => Event::TaskFailed { task: task.clone(), error, cause },
+                Some(Ok(output)) => Event::TaskSucceeded {
+                    task: task.clone(),
+                    output,
+                },
+                Some(Err((error, cause))) => Event::TaskFailed {
+                    task: task.clone(),
+                    error,
+                    cause,
+                },
                 None => {
                     pending_task = Some(e.clone());
                     continue;
@@ -168,18 +207,29 @@ pub fn test_state_named(
     };
     // A caught error reports its error and the catcher's output.
     let (error, cause) = if status == "CAUGHT_ERROR" {
-        trace.error.clone().map(|(e, c)| (Some(e), Some(c))).unwrap_or((None, None))
+        trace
+            .error
+            .clone()
+            .map(|(e, c)| (Some(e), Some(c)))
+            .unwrap_or((None, None))
     } else {
         (error, cause)
     };
-    if status == "RETRIABLE" {
-        if let Some(v) = inspection.remove("retryBackoffIntervalSeconds") {
-            let secs: Value = serde_json::from_str(v.as_str().unwrap_or("0")).unwrap_or(json!(0));
-            inspection.insert("errorDetails".into(), json!({"retryBackoffIntervalSeconds": secs}));
-        }
+    if status == "RETRIABLE"
+        && let Some(v) = inspection.remove("retryBackoffIntervalSeconds")
+    {
+        let secs: Value = serde_json::from_str(v.as_str().unwrap_or("0")).unwrap_or(json!(0));
+        inspection.insert(
+            "errorDetails".into(),
+            json!({"retryBackoffIntervalSeconds": secs}),
+        );
     }
     Ok(TestStateOutcome {
-        output: if status == "SUCCEEDED" || status == "CAUGHT_ERROR" { output } else { None },
+        output: if status == "SUCCEEDED" || status == "CAUGHT_ERROR" {
+            output
+        } else {
+            None
+        },
         error,
         cause,
         next_state: trace.next,

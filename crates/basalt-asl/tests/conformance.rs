@@ -21,11 +21,15 @@ fn ctx() -> Context {
 
 fn cases() -> Vec<(String, Value)> {
     let dir = format!("{}/tests/conformance", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap_or_else(|e| panic!("{f:?}: {e}"));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap())
+            .unwrap_or_else(|e| panic!("{f:?}: {e}"));
         let file = f.file_name().unwrap().to_string_lossy().to_string();
         for c in v["cases"].as_array().unwrap() {
             out.push((file.clone(), c.clone()));
@@ -36,7 +40,13 @@ fn cases() -> Vec<(String, Value)> {
 
 /// A mocked result: `{"output": v}`, `{"error": e, "cause": c}`, `{"timeout": true}`, or
 /// `"echo"` (the task's parameters come back as its output).
-fn mocked(tasks: &Value, state: &str, calls: &mut HashMap<String, usize>, params: &Value, id: &str) -> Event {
+fn mocked(
+    tasks: &Value,
+    state: &str,
+    calls: &mut HashMap<String, usize>,
+    params: &Value,
+    id: &str,
+) -> Event {
     let n = calls.entry(state.to_string()).or_default();
     let list = tasks.get(state);
     let m = match list {
@@ -47,10 +57,16 @@ fn mocked(tasks: &Value, state: &str, calls: &mut HashMap<String, usize>, params
     *n += 1;
     let task = id.to_string();
     if m == json!("echo") {
-        return Event::TaskSucceeded { task, output: params.clone() };
+        return Event::TaskSucceeded {
+            task,
+            output: params.clone(),
+        };
     }
     if let Some(o) = m.get("output") {
-        return Event::TaskSucceeded { task, output: o.clone() };
+        return Event::TaskSucceeded {
+            task,
+            output: o.clone(),
+        };
     }
     if m.get("timeout").is_some() {
         return Event::TaskTimedOut { task };
@@ -63,7 +79,11 @@ fn mocked(tasks: &Value, state: &str, calls: &mut HashMap<String, usize>, params
 }
 
 /// Drive an execution to its end the way a host would, firing timers in time order.
-pub fn execute(def_text: &str, input: Value, tasks: &Value) -> (Run, Vec<String>, Vec<Effect>, i64) {
+pub fn execute(
+    def_text: &str,
+    input: Value,
+    tasks: &Value,
+) -> (Run, Vec<String>, Vec<Effect>, i64) {
     let def = parse(def_text).unwrap_or_else(|d| panic!("{d:?}"));
     let mut now = 1_714_557_600_000i64; // 2024-05-01T10:00:00Z
     let (mut run, step) = Run::start(&def, input, ctx(), now);
@@ -78,7 +98,12 @@ pub fn execute(def_text: &str, input: Value, tasks: &Value) -> (Run, Vec<String>
         assert!(guard < 100_000, "runaway execution");
         let event = if let Some(e) = queue.pop_front() {
             match e {
-                Effect::Task { task, state, parameters, .. } => mocked(tasks, &state, &mut calls, &parameters, &task),
+                Effect::Task {
+                    task,
+                    state,
+                    parameters,
+                    ..
+                } => mocked(tasks, &state, &mut calls, &parameters, &task),
                 Effect::Timer { timer, at_ms } => {
                     timers.push((at_ms, timer));
                     continue;
@@ -113,7 +138,12 @@ fn conformance_table() {
     let mut ran = 0;
     for (file, c) in &cases {
         let name = format!("{file}: {}", c["name"].as_str().unwrap());
-        assert!(c["source"].as_str().is_some_and(|s| s.starts_with("https://")), "{name}: cite a page");
+        assert!(
+            c["source"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("https://")),
+            "{name}: cite a page"
+        );
         if c.get("skip").is_some() {
             continue;
         }
@@ -147,30 +177,52 @@ fn conformance_table() {
         }
         let (run, history, _effects, _) = execute(&def_text, c["input"].clone(), &c["tasks"]);
         ran += 1;
-        if let Some(want) = c.get("output") {
-            if run.status() != Status::Succeeded || run.output() != Some(want) {
-                failures.push(format!("{name}: want output {want}, got {:?} {:?} {:?}", run.status(), run.output(), run.error()));
-            }
+        if let Some(want) = c.get("output")
+            && (run.status() != Status::Succeeded || run.output() != Some(want))
+        {
+            failures.push(format!(
+                "{name}: want output {want}, got {:?} {:?} {:?}",
+                run.status(),
+                run.output(),
+                run.error()
+            ));
         }
         if let Some(want) = c.get("error") {
             let got = run.error().map(|(e, _)| e.to_string());
             if got.as_deref() != want.as_str() {
-                failures.push(format!("{name}: want error {want}, got {:?} {:?} {:?}", run.status(), run.output(), run.error()));
+                failures.push(format!(
+                    "{name}: want error {want}, got {:?} {:?} {:?}",
+                    run.status(),
+                    run.output(),
+                    run.error()
+                ));
             }
-            if let Some(cause) = c.get("cause") {
-                if run.error().map(|(_, c)| c) != cause.as_str() {
-                    failures.push(format!("{name}: want cause {cause}, got {:?}", run.error()));
-                }
+            if let Some(cause) = c.get("cause")
+                && run.error().map(|(_, c)| c) != cause.as_str()
+            {
+                failures.push(format!("{name}: want cause {cause}, got {:?}", run.error()));
             }
         }
         if let Some(want) = c.get("history") {
-            let want: Vec<String> = want.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+            let want: Vec<String> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
             if history != want {
-                failures.push(format!("{name}: history\n  want {want:?}\n  got  {history:?}"));
+                failures.push(format!(
+                    "{name}: history\n  want {want:?}\n  got  {history:?}"
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {ran} cases differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Cases whose machine is one state (that ends) also run through TestState.
@@ -210,19 +262,38 @@ fn conformance_through_test_state() {
         if let Some(ql) = c["definition"].get("QueryLanguage") {
             st["QueryLanguage"] = ql.clone();
         }
-        let out = test_state_named(&name_of, &st.to_string(), c["input"].clone(), ctx(), task_result, 1_714_557_600_000).unwrap();
+        let out = test_state_named(
+            &name_of,
+            &st.to_string(),
+            c["input"].clone(),
+            ctx(),
+            task_result,
+            1_714_557_600_000,
+        )
+        .unwrap();
         n += 1;
-        if let Some(want) = c.get("output") {
-            if out.output.as_ref() != Some(want) {
-                failures.push(format!("{name}: want {want}, got {:?} {} {:?}", out.output, out.status, out.error));
-            }
+        if let Some(want) = c.get("output")
+            && out.output.as_ref() != Some(want)
+        {
+            failures.push(format!(
+                "{name}: want {want}, got {:?} {} {:?}",
+                out.output, out.status, out.error
+            ));
         }
-        if let Some(want) = c.get("error") {
-            if out.error.as_deref() != want.as_str() || out.status != "FAILED" {
-                failures.push(format!("{name}: want error {want}, got {:?} {}", out.error, out.status));
-            }
+        if let Some(want) = c.get("error")
+            && (out.error.as_deref() != want.as_str() || out.status != "FAILED")
+        {
+            failures.push(format!(
+                "{name}: want error {want}, got {:?} {}",
+                out.error, out.status
+            ));
         }
     }
     assert!(n >= 40, "only {n} single-state cases");
-    assert!(failures.is_empty(), "{} of {n} differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {n} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -49,12 +49,21 @@ impl Host {
     fn next_event(&mut self) -> Option<Event> {
         while let Some(e) = self.queue.pop_front() {
             match e {
-                Effect::Task { task, state, parameters, .. } => {
+                Effect::Task {
+                    task,
+                    state,
+                    parameters,
+                    ..
+                } => {
                     self.performed.push(task.clone());
                     let output = match state.as_str() {
                         "Poll" if !self.throttled => {
                             self.throttled = true;
-                            return Some(Event::TaskFailed { task, error: "Throttled".into(), cause: "slow down".into() });
+                            return Some(Event::TaskFailed {
+                                task,
+                                error: "Throttled".into(),
+                                cause: "slow down".into(),
+                            });
                         }
                         "Poll" => {
                             self.polls += 1;
@@ -82,7 +91,14 @@ impl Host {
 fn drive(def: &Definition, crash_every_step: bool) -> (Value, Vec<HistoryEvent>, Vec<String>) {
     let (mut run, step) = Run::start(def, json!({"items": [1, 2, 3]}), ctx(), 1_000);
     let mut history = step.history;
-    let mut host = Host { queue: step.effects.into(), timers: Vec::new(), now: 1_000, polls: 0, throttled: false, performed: Vec::new() };
+    let mut host = Host {
+        queue: step.effects.into(),
+        timers: Vec::new(),
+        now: 1_000,
+        polls: 0,
+        throttled: false,
+        performed: Vec::new(),
+    };
     while !run.is_done() {
         if crash_every_step {
             let saved = serde_json::to_string(&run).unwrap();
@@ -93,7 +109,11 @@ fn drive(def: &Definition, crash_every_step: bool) -> (Value, Vec<HistoryEvent>,
         history.extend(step.history);
         host.queue.extend(step.effects);
     }
-    (run.output().cloned().unwrap_or(Value::Null), history, host.performed)
+    (
+        run.output().cloned().unwrap_or(Value::Null),
+        history,
+        host.performed,
+    )
 }
 
 #[test]
@@ -117,9 +137,14 @@ fn a_run_restored_after_every_step_ends_the_same() {
 fn a_replayed_step_repeats_itself_and_a_redelivered_event_is_ignored() {
     let def = parse(MACHINE).unwrap();
     let (run, step) = Run::start(&def, json!({"items": [1]}), ctx(), 0);
-    let Effect::Task { task, .. } = &step.effects[0] else { panic!("{:?}", step.effects) };
+    let Effect::Task { task, .. } = &step.effects[0] else {
+        panic!("{:?}", step.effects)
+    };
     let saved = serde_json::to_string(&run).unwrap();
-    let ok = Event::TaskSucceeded { task: task.clone(), output: json!({"status": "DONE"}) };
+    let ok = Event::TaskSucceeded {
+        task: task.clone(),
+        output: json!({"status": "DONE"}),
+    };
     // The same persisted Run and event give the same effects and history (random ids too).
     let mut a: Run = serde_json::from_str(&saved).unwrap();
     let mut b: Run = serde_json::from_str(&saved).unwrap();
@@ -131,20 +156,36 @@ fn a_replayed_step_repeats_itself_and_a_redelivered_event_is_ignored() {
     // At-least-once delivery: the same result again changes nothing.
     let again = a.handle(&def, ok, 11);
     assert!(again.effects.is_empty() && again.history.is_empty());
-    assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+    assert_eq!(
+        serde_json::to_value(&a).unwrap(),
+        serde_json::to_value(&b).unwrap()
+    );
 }
 
 #[test]
 fn stop_aborts_and_cancels_what_is_outstanding() {
     let def = parse(MACHINE).unwrap();
     let (mut run, step) = Run::start(&def, json!({"items": []}), ctx(), 0);
-    let Effect::Task { task, .. } = &step.effects[0] else { panic!() };
+    let Effect::Task { task, .. } = &step.effects[0] else {
+        panic!()
+    };
     let s = run.stop(&def, Some("Cancelled".into()), Some("by user".into()), 5);
     assert_eq!(s.effects, vec![Effect::CancelTask { task: task.clone() }]);
     assert_eq!(s.history.last().unwrap().kind, "ExecutionAborted");
     assert!(run.is_done());
     assert_eq!(run.status(), basalt_asl::Status::Aborted);
-    assert!(run.handle(&def, Event::TaskSucceeded { task: task.clone(), output: json!(1) }, 6).history.is_empty());
+    assert!(
+        run.handle(
+            &def,
+            Event::TaskSucceeded {
+                task: task.clone(),
+                output: json!(1)
+            },
+            6
+        )
+        .history
+        .is_empty()
+    );
 }
 
 #[test]
@@ -152,7 +193,12 @@ fn wait_timer_is_due_when_the_state_says() {
     let def = parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": "2024-05-01T10:00:30Z", "End": true}}}"#).unwrap();
     let (_, step) = Run::start(&def, json!({}), ctx(), 1_714_557_600_000);
     assert!(matches!(&step.effects[0], Effect::Timer { at_ms, .. } if *at_ms == 1_714_557_630_000));
-    let def = parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}"#).unwrap();
+    let def =
+        parse(r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 7, "End": true}}}"#)
+            .unwrap();
     let (_, step) = Run::start(&def, json!({}), ctx(), 1_000);
-    assert!(matches!(&step.effects[0], Effect::Timer { at_ms: 8_000, .. }));
+    assert!(matches!(
+        &step.effects[0],
+        Effect::Timer { at_ms: 8_000, .. }
+    ));
 }

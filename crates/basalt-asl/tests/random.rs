@@ -18,7 +18,21 @@ fn ctx() -> Context {
     }
 }
 
-const PATHS: &[&str] = &["$", "$.a", "$.a.b", "$.list[0]", "$.list[*]", "$..b", "$.list[?(@ > 1)]", "$$.Execution.Input", "$$.Map.Item.Value", "$v", "$.missing", "$['a']", "$.list[1:]"];
+const PATHS: &[&str] = &[
+    "$",
+    "$.a",
+    "$.a.b",
+    "$.list[0]",
+    "$.list[*]",
+    "$..b",
+    "$.list[?(@ > 1)]",
+    "$$.Execution.Input",
+    "$$.Map.Item.Value",
+    "$v",
+    "$.missing",
+    "$['a']",
+    "$.list[1:]",
+];
 const INTRINSICS: &[&str] = &[
     "States.Format('x{}', $.a)",
     "States.ArrayLength($.list)",
@@ -39,7 +53,11 @@ fn value(r: &mut StdRng, depth: u32) -> Value {
         2 => json!(r.gen_range(-3..10)),
         3 => json!(["x", "{\"k\":1}", "2024-01-01T00:00:00Z", "", "a,b"][r.gen_range(0..5)]),
         4 => json!(r.gen_range(0.0..3.0)),
-        5 => Value::Array((0..r.gen_range(0..4)).map(|_| value(r, depth + 1)).collect()),
+        5 => Value::Array(
+            (0..r.gen_range(0..4))
+                .map(|_| value(r, depth + 1))
+                .collect(),
+        ),
         _ => {
             let mut m = serde_json::Map::new();
             for k in ["a", "b", "list", "n", "s"] {
@@ -60,7 +78,14 @@ fn template(r: &mut StdRng) -> Value {
     let mut m = serde_json::Map::new();
     for i in 0..r.gen_range(0..3) {
         if r.gen_bool(0.5) {
-            m.insert(format!("k{i}.$"), json!(if r.gen_bool(0.5) { pick(r, PATHS) } else { pick(r, INTRINSICS) }));
+            m.insert(
+                format!("k{i}.$"),
+                json!(if r.gen_bool(0.5) {
+                    pick(r, PATHS)
+                } else {
+                    pick(r, INTRINSICS)
+                }),
+            );
         } else {
             m.insert(format!("k{i}"), value(r, 2));
         }
@@ -72,9 +97,21 @@ fn state(r: &mut StdRng, names: &[String], depth: u32) -> Value {
     let next = |r: &mut StdRng| json!(names[r.gen_range(0..names.len())]);
     let mut s = match r.gen_range(0..if depth > 1 { 6 } else { 8 }) {
         0 => json!({"Type": "Pass"}),
-        1 => json!({"Type": "Task", "Resource": pick(r, &["arn:aws:states:::lambda:invoke", "arn:aws:lambda:us-east-1:1:function:f", "arn:aws:states:::sqs:sendMessage.waitForTaskToken"])}),
+        1 => {
+            json!({"Type": "Task", "Resource": pick(r, &["arn:aws:states:::lambda:invoke", "arn:aws:lambda:us-east-1:1:function:f", "arn:aws:states:::sqs:sendMessage.waitForTaskToken"])})
+        }
         2 => {
-            let op = pick(r, &["StringEquals", "NumericGreaterThan", "IsPresent", "BooleanEquals", "StringMatches", "IsTimestamp"]);
+            let op = pick(
+                r,
+                &[
+                    "StringEquals",
+                    "NumericGreaterThan",
+                    "IsPresent",
+                    "BooleanEquals",
+                    "StringMatches",
+                    "IsTimestamp",
+                ],
+            );
             let mut rule = json!({"Variable": pick(r, PATHS), "Next": next(r)});
             rule[op] = value(r, 3);
             json!({"Type": "Choice", "Choices": [rule], "Default": next(r)})
@@ -82,13 +119,19 @@ fn state(r: &mut StdRng, names: &[String], depth: u32) -> Value {
         3 => {
             let mut w = json!({"Type": "Wait"});
             let field = pick(r, &["Seconds", "SecondsPath", "TimestampPath"]);
-            w[field] = if r.gen_bool(0.5) { json!(r.gen_range(0..3)) } else { json!(pick(r, PATHS)) };
+            w[field] = if r.gen_bool(0.5) {
+                json!(r.gen_range(0..3))
+            } else {
+                json!(pick(r, PATHS))
+            };
             w
         }
         4 => json!({"Type": "Succeed"}),
         5 => json!({"Type": "Fail", "Error": "E", "CausePath": pick(r, PATHS)}),
         6 => json!({"Type": "Parallel", "Branches": [machine(r, depth + 1)]}),
-        _ => json!({"Type": "Map", "ItemsPath": pick(r, PATHS), "MaxConcurrency": r.gen_range(0..3), "ItemProcessor": machine(r, depth + 1)}),
+        _ => {
+            json!({"Type": "Map", "ItemsPath": pick(r, PATHS), "MaxConcurrency": r.gen_range(0..3), "ItemProcessor": machine(r, depth + 1)})
+        }
     };
     let t = s["Type"].as_str().unwrap().to_string();
     if !matches!(t.as_str(), "Choice" | "Succeed" | "Fail") {
@@ -109,7 +152,8 @@ fn state(r: &mut StdRng, names: &[String], depth: u32) -> Value {
     if r.gen_bool(0.2) && matches!(t.as_str(), "Task" | "Parallel" | "Map") {
         s["ResultSelector"] = template(r);
         s["Retry"] = json!([{"ErrorEquals": ["States.ALL"], "MaxAttempts": r.gen_range(0..3)}]);
-        s["Catch"] = json!([{"ErrorEquals": ["States.ALL"], "Next": next(r), "ResultPath": "$.err"}]);
+        s["Catch"] =
+            json!([{"ErrorEquals": ["States.ALL"], "Next": next(r), "ResultPath": "$.err"}]);
     }
     if r.gen_bool(0.2) && t != "Fail" && t != "Succeed" {
         s["Assign"] = json!({"v": value(r, 2)});
@@ -133,7 +177,11 @@ fn random_definitions_and_inputs_never_panic() {
     let (mut valid, mut ended) = (0, 0);
     for i in 0..20_000 {
         let def_v = machine(&mut r, 0);
-        let text = if i % 50 == 0 { def_v.to_string()[..def_v.to_string().len() / 2].to_string() } else { def_v.to_string() };
+        let text = if i % 50 == 0 {
+            def_v.to_string()[..def_v.to_string().len() / 2].to_string()
+        } else {
+            def_v.to_string()
+        };
         let _ = validate(&text);
         let Ok(def) = parse(&text) else { continue };
         valid += 1;
@@ -145,10 +193,23 @@ fn random_definitions_and_inputs_never_panic() {
             steps += 1;
             let Some(e) = queue.pop_front() else { break };
             let event = match e {
-                Effect::Task { task, parameters, .. } => match r.gen_range(0..4) {
-                    0 => Event::TaskFailed { task, error: "Boom".into(), cause: "c".into() },
+                Effect::Task {
+                    task, parameters, ..
+                } => match r.gen_range(0..4) {
+                    0 => Event::TaskFailed {
+                        task,
+                        error: "Boom".into(),
+                        cause: "c".into(),
+                    },
                     1 => Event::TaskTimedOut { task },
-                    _ => Event::TaskSucceeded { task, output: if r.gen_bool(0.5) { parameters } else { value(&mut r, 0) } },
+                    _ => Event::TaskSucceeded {
+                        task,
+                        output: if r.gen_bool(0.5) {
+                            parameters
+                        } else {
+                            value(&mut r, 0)
+                        },
+                    },
                 },
                 Effect::Timer { timer, .. } => Event::TimerFired { timer },
                 _ => continue,
@@ -161,7 +222,13 @@ fn random_definitions_and_inputs_never_panic() {
         }
         // Every state alone through TestState.
         if let Some(first) = def_v["States"].as_object().and_then(|m| m.values().next()) {
-            let _ = test_state(&first.to_string(), input, ctx(), Some(Ok(json!({"a": 1}))), 0);
+            let _ = test_state(
+                &first.to_string(),
+                input,
+                ctx(),
+                Some(Ok(json!({"a": 1}))),
+                0,
+            );
         }
     }
     assert!(valid > 1_500, "only {valid} valid definitions");
