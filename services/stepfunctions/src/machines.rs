@@ -574,7 +574,7 @@ pub fn list_versions(
         .into_iter()
         .filter_map(|(_, raw)| serde_json::from_slice(&raw).ok())
         .collect();
-    all.sort_by(|a, b| b.number.cmp(&a.number));
+    all.sort_by_key(|v| std::cmp::Reverse(v.number));
     let start = after.and_then(|a| a.parse::<u64>().ok()).map_or(0, |n| {
         all.iter().position(|v| v.number < n).unwrap_or(all.len())
     });
