@@ -208,3 +208,20 @@ fn expressions_are_send_and_sync() {
     assert_send_sync::<Expression>();
     assert_send_sync::<Functions>();
 }
+
+#[test]
+fn transform_patterns_see_the_objects_as_they_are() {
+    // The pattern's predicate counts keys: nothing internal may leak into the matched objects.
+    let input = json!({"a": {"x": 1}, "b": {"x": 1, "y": 2}});
+    let out = eval(
+        "$ ~> | *[$count($keys($)) = 1] | {\"one\": true}, \"x\" |",
+        input.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        Some(json!({"a": {"one": true}, "b": {"x": 1, "y": 2}}))
+    );
+    // The input itself is left as it was.
+    assert_eq!(eval("$", input.clone()).unwrap(), Some(input));
+}

@@ -206,24 +206,18 @@ pub(crate) fn transform(
             },
         ));
     }
-    // Matches are found on a deep copy whose objects are tagged by a unique id, so updates can
-    // be written back by id (values are immutable here, unlike the JavaScript original).
-    let mut next_id = 0usize;
-    let tagged = tag(obj, &mut next_id);
-    let matches = evaluate(ctx, pattern, &tagged, env)?;
-    let mut edits: Vec<(usize, Object, Vec<String>)> = Vec::new();
+    // The pattern runs over a fresh deep copy; the objects it matches are identified by the
+    // address of their shared allocation, and the copy is then rebuilt with the edits applied
+    // (values are immutable here, where jsonata-js mutates its clone in place).
+    let copy = deep_copy(obj);
+    let matches = evaluate(ctx, pattern, &copy, env)?;
+    let mut edits: Vec<(*const Object, Object, Vec<String>)> = Vec::new();
     for m in matches.members() {
         let Value::Object(o) = &m else { continue };
-        let Some(Value::Number(id)) = o.get(TAG) else {
-            continue;
-        };
-        let id = *id as usize;
-        let plain = untag(&m);
-        let upd = evaluate(ctx, update, &plain, env)?;
-        let mut merged = Object::new();
-        match &upd {
-            Value::Undefined => {}
-            Value::Object(u) => merged = u.as_ref().clone(),
+        let upd = evaluate(ctx, update, &m, env)?;
+        let merged = match &upd {
+            Value::Undefined => Object::new(),
+            Value::Object(u) => u.as_ref().clone(),
             other => {
                 return Err(JsonataError::value(
                     "T2011",
@@ -231,87 +225,57 @@ pub(crate) fn transform(
                     super::ops::render(other),
                 ));
             }
-        }
+        };
         let mut deletions = Vec::new();
         if let Some(d) = delete {
             // the delete clause sees the object after the update
-            let mut after = match &plain {
-                Value::Object(p) => p.as_ref().clone(),
-                _ => Object::new(),
-            };
+            let mut after = o.as_ref().clone();
             for (k, v) in merged.iter() {
                 after.insert(k.clone(), v.clone());
             }
             let dels = evaluate(ctx, d, &Value::object(after), env)?;
-            if !dels.is_undefined() {
-                for name in dels.members() {
-                    match name {
-                        Value::String(s) => deletions.push(s.to_string()),
-                        _ => {
-                            return Err(JsonataError::value(
-                                "T2012",
-                                Some(d.position),
-                                super::ops::render(&dels),
-                            ));
-                        }
+            for name in dels.members() {
+                match name {
+                    Value::String(s) => deletions.push(s.to_string()),
+                    _ => {
+                        return Err(JsonataError::value(
+                            "T2012",
+                            Some(d.position),
+                            super::ops::render(&dels),
+                        ));
                     }
                 }
             }
         }
-        edits.push((id, merged, deletions));
+        edits.push((Rc::as_ptr(o), merged, deletions));
     }
-    Ok(apply_edits(&tagged, &edits))
+    Ok(apply_edits(&copy, &edits))
 }
 
-const TAG: &str = "\u{0}jsonata-transform-id";
-
-fn tag(v: &Value, next: &mut usize) -> Value {
+fn deep_copy(v: &Value) -> Value {
     match v {
-        Value::Array(items, f) => {
-            Value::Array(Rc::new(items.iter().map(|i| tag(i, next)).collect()), *f)
-        }
+        Value::Array(items, f) => Value::Array(Rc::new(items.iter().map(deep_copy).collect()), *f),
         Value::Object(o) => {
-            let id = *next;
-            *next += 1;
-            let mut out: Object = o.iter().map(|(k, v)| (k.clone(), tag(v, next))).collect();
-            out.insert(TAG.into(), Value::Number(id as f64));
-            Value::object(out)
+            Value::object(o.iter().map(|(k, v)| (k.clone(), deep_copy(v))).collect())
         }
         other => other.clone(),
     }
 }
 
-fn untag(v: &Value) -> Value {
-    match v {
-        Value::Array(items, f) => Value::Array(Rc::new(items.iter().map(untag).collect()), *f),
-        Value::Object(o) => Value::object(
-            o.iter()
-                .filter(|(k, _)| k.as_str() != TAG)
-                .map(|(k, v)| (k.clone(), untag(v)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn apply_edits(v: &Value, edits: &[(usize, Object, Vec<String>)]) -> Value {
+fn apply_edits(v: &Value, edits: &[(*const Object, Object, Vec<String>)]) -> Value {
     match v {
         Value::Array(items, f) => Value::Array(
             Rc::new(items.iter().map(|i| apply_edits(i, edits)).collect()),
             *f,
         ),
         Value::Object(o) => {
-            let id = match o.get(TAG) {
-                Some(Value::Number(n)) => Some(*n as usize),
-                _ => None,
-            };
+            let id = Rc::as_ptr(o);
             let mut out: Object = o
                 .iter()
-                .filter(|(k, _)| k.as_str() != TAG)
                 .map(|(k, v)| (k.clone(), apply_edits(v, edits)))
                 .collect();
             for (eid, merged, dels) in edits {
-                if Some(*eid) == id {
+                if std::ptr::eq(*eid, id) {
                     for (k, val) in merged.iter() {
                         out.insert(k.clone(), val.clone());
                     }
