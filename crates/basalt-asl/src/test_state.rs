@@ -8,6 +8,7 @@ use crate::run::{Context, Effect, Event, Run, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+#[derive(Clone, Debug, PartialEq)]
 pub struct TestStateOutcome {
     pub output: Option<Value>,
     pub error: Option<String>,
