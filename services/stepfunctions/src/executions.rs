@@ -417,7 +417,8 @@ pub async fn start_sync(
     let arn = execution_arn(&target.machine, true, &name);
     let start_ms = now_ms();
     let context = driver::context(&arn, &name, start_ms, &target.role_arn, &target.machine, 0);
-    let (mut run, step) = Run::start(&def, value, context, start_ms);
+    // EXPRESS executions keep no history, so they have no history limit either.
+    let (mut run, step) = Run::start_with_limit(&def, value, context, start_ms, None);
     let mut queue: VecDeque<Effect> = step.effects.into();
     let mut timers: Vec<(i64, String)> = Vec::new();
     loop {
