@@ -244,15 +244,30 @@ pub fn ranges_both_ways(s: &dyn StateStore) {
         keys(s.range("rng", "b", "c", true, 10).unwrap()),
         ["ba", "b\u{0}", "b"]
     );
-    assert_eq!(keys(s.range("rng", "b", "d", true, 2).unwrap()), ["c", "ba"]);
-    assert_eq!(keys(s.range("rng", "a", "\u{10ffff}", false, 2).unwrap()), ["a", "b"]);
-    assert_eq!(keys(s.range("rng", "d", "\u{10ffff}", true, 10).unwrap()), ["é", "d"]);
+    assert_eq!(
+        keys(s.range("rng", "b", "d", true, 2).unwrap()),
+        ["c", "ba"]
+    );
+    assert_eq!(
+        keys(s.range("rng", "a", "\u{10ffff}", false, 2).unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        keys(s.range("rng", "d", "\u{10ffff}", true, 10).unwrap()),
+        ["é", "d"]
+    );
     assert!(s.range("rng", "c", "b", false, 10).unwrap().is_empty());
     assert!(s.range("rng", "b", "b", true, 10).unwrap().is_empty());
     assert!(s.range("rng", "a", "z", false, 0).unwrap().is_empty());
     assert!(s.range("none", "a", "z", false, 10).unwrap().is_empty());
     let got = s.range("rng", "b", "b\u{1}", false, 10).unwrap();
-    assert_eq!(got, [("b".to_owned(), b"b".to_vec()), ("b\u{0}".to_owned(), b"b\0".to_vec())]);
+    assert_eq!(
+        got,
+        [
+            ("b".to_owned(), b"b".to_vec()),
+            ("b\u{0}".to_owned(), b"b\0".to_vec())
+        ]
+    );
 }
 
 /// Empty prefixes, prefixes of high code points (whose last UTF-8 bytes are 0xBF, next to the

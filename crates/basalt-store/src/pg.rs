@@ -772,7 +772,11 @@ impl StateStore for PgState {
             return Ok(Vec::new());
         }
         let limit = limit_param(limit);
-        let (table, lo, hi) = (table.to_owned(), lo.as_bytes().to_vec(), hi.as_bytes().to_vec());
+        let (table, lo, hi) = (
+            table.to_owned(),
+            lo.as_bytes().to_vec(),
+            hi.as_bytes().to_vec(),
+        );
         let rows = self.run(Kind::Read, move |c| {
             let st = if reverse {
                 &c.st.range_desc

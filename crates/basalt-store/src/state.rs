@@ -126,7 +126,9 @@ pub trait StateStore: Send + Sync + 'static {
 }
 
 /// Keys read as bytes back to strings (every key was written as one).
-pub(crate) fn utf8_keys(rows: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+pub(crate) fn utf8_keys(
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
     rows.into_iter()
         .map(|(k, v)| {
             String::from_utf8(k)
@@ -432,10 +434,9 @@ impl StateStore for SqliteState {
         self.with_reader(|c| {
             let rows: Vec<(Vec<u8>, Vec<u8>)> = c
                 .prepare_cached(sql)?
-                .query_map(
-                    params![table, lo.as_bytes(), hi.as_bytes(), limit],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?
+                .query_map(params![table, lo.as_bytes(), hi.as_bytes(), limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()?;
             utf8_keys(rows)
         })
