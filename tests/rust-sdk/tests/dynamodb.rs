@@ -72,7 +72,11 @@ async fn create_table(c: &Client, name: &str) {
         .unwrap();
     let desc = out.table_description().unwrap();
     assert_eq!(desc.table_name(), Some(name));
-    assert!(desc.table_arn().unwrap().ends_with(&format!(":table/{name}")));
+    assert!(
+        desc.table_arn()
+            .unwrap()
+            .ends_with(&format!(":table/{name}"))
+    );
     let d = c.describe_table().table_name(name).send().await.unwrap();
     assert_eq!(
         d.table().unwrap().table_status().unwrap().as_str(),
