@@ -272,7 +272,10 @@ impl SqliteState {
 fn commit_group(c: &mut Connection, group: &[&[WriteOp]]) -> Vec<Result<(), StoreError>> {
     if let [ops] = group {
         let r = (|| {
-            let tx = c.transaction()?;
+            // IMMEDIATE: the write lock is taken (waiting up to the busy timeout) before the
+            // batch's reads, never by upgrading a read lock, which SQLite refuses at once
+            // with "database is locked".
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             apply_ops(&tx, ops)?;
             tx.commit()?;
             Ok(())
@@ -280,7 +283,7 @@ fn commit_group(c: &mut Connection, group: &[&[WriteOp]]) -> Vec<Result<(), Stor
         return vec![r];
     }
     let run = |c: &mut Connection| -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut tx = c.transaction()?;
+        let mut tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut out = Vec::with_capacity(group.len());
         for ops in group {
             let sp = tx.savepoint()?;
