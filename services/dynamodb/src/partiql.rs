@@ -153,11 +153,10 @@ pub fn execute(d: &DynamoDb, ctx: &RequestContext, input: &Value) -> Result<Valu
                 action: Action::Delete,
             };
             // A DELETE of a missing item deletes nothing and succeeds.
-            let (raw, old) = load(d, &keys::item_key(&t, &w.key))?;
+            let (raw, _) = load(d, &keys::item_key(&t, &w.key))?;
             if raw.is_none() {
                 Consumed::write(1.0)
             } else {
-                let _ = old;
                 let done = run(d, ctx, &t.name, &w).map_err(|r| refused(r, input))?.1;
                 if let Some(item) = returned(del.returning, &done) {
                     out.insert("Items".into(), json!([item_to_json(&item)]));

@@ -7,12 +7,12 @@
 //! result sent with it (from any node) becomes the task's event.
 
 use basalt_asl::{Effect, Event};
-use basalt_core::{AwsError, RequestContext, page_token};
+use basalt_core::{AwsError, RequestContext};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 use crate::driver;
-use crate::machines::{check_name, page};
+use crate::machines::{check_name, list_page};
 use crate::model::{
     ACTIVITIES, ActivityRec, TOKENS, TaskItem, TokenRec, activity_queue, now_ms, secs,
 };
@@ -90,27 +90,15 @@ pub fn describe(
 }
 
 pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let (max, after) = page(input)?;
     let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
-    let rows = sf
-        .state
-        .scan(ACTIVITIES, &prefix, after.as_deref(), max + 1)?;
-    let mut out = Vec::new();
-    let mut next = None;
-    for (i, (_, raw)) in rows.iter().enumerate() {
-        if i == max {
-            next = Some(page_token::encode(&rows[i - 1].0));
-            break;
-        }
-        let a: ActivityRec =
-            serde_json::from_slice(raw).map_err(|e| crate::corrupt("activity", e))?;
-        out.push(json!({"activityArn": a.arn, "name": a.name, "creationDate": a.created}));
-    }
-    let mut v = json!({ "activities": out });
-    if let Some(n) = next {
-        v["nextToken"] = n.into();
-    }
-    Ok(v)
+    list_page(
+        sf,
+        ACTIVITIES,
+        &prefix,
+        input,
+        "activities",
+        |a: ActivityRec| json!({"activityArn": a.arn, "name": a.name, "creationDate": a.created}),
+    )
 }
 
 pub fn delete(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

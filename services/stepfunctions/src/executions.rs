@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use crate::driver;
 use crate::machines::{self, check_name, page};
 use crate::model::{
-    BY_MACHINE, EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MachineRec, Parent, iso,
-    now_ms, secs,
+    BY_MACHINE, EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MachineRec, Parent, now_ms,
+    secs,
 };
 use crate::tasks::{self, Outcome};
 use crate::{StepFunctions, error, invalid_arn, required, str_of};
@@ -328,12 +328,11 @@ pub fn history(
     let rows = sf.state.range(HISTORY, &lo, &hi, reverse, max + 1)?;
     let mut events = Vec::new();
     let mut next = None;
-    for (i, (k, raw)) in rows.iter().enumerate() {
+    for (i, (_, raw)) in rows.iter().enumerate() {
         if i == max {
             next = Some(page_token::encode(&rows[i - 1].0));
             break;
         }
-        let _ = k;
         let mut ev: Value =
             serde_json::from_slice(raw).map_err(|e| crate::corrupt("history", e))?;
         if !include {
@@ -393,7 +392,7 @@ pub fn machine_for(
 /// nothing is kept but the answer).
 pub async fn start_sync(
     sf: &StepFunctions,
-    ctx: &RequestContext,
+    _ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
     let target_arn = required(input, "stateMachineArn")?;
@@ -483,6 +482,5 @@ pub async fn start_sync(
         out["error"] = e.into();
         out["cause"] = c.into();
     }
-    let _ = (ctx, iso(start_ms));
     Ok(out)
 }

@@ -359,29 +359,39 @@ pub fn page(input: &Value) -> Result<(usize, Option<String>), AwsError> {
     Ok((max, after))
 }
 
-pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+/// One page of the records under `prefix` of `table`, as `{member: [...], nextToken}`.
+pub fn list_page<T: serde::de::DeserializeOwned>(
+    sf: &StepFunctions,
+    table: &str,
+    prefix: &str,
+    input: &Value,
+    member: &str,
+    show: impl Fn(T) -> Value,
+) -> Result<Value, AwsError> {
     let (max, after) = page(input)?;
-    let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
-    let rows = sf
-        .state
-        .scan(MACHINES, &prefix, after.as_deref(), max + 1)?;
+    let rows = sf.state.scan(table, prefix, after.as_deref(), max + 1)?;
     let mut out = Vec::new();
-    let mut next = None;
-    for (i, (k, raw)) in rows.iter().enumerate() {
-        if i == max {
-            next = Some(page_token::encode(&rows[i - 1].0));
-            break;
-        }
-        let m: MachineRec =
-            serde_json::from_slice(raw).map_err(|e| crate::corrupt("machine", e))?;
-        let _ = k;
-        out.push(json!({"stateMachineArn": m.arn, "name": m.name, "type": m.kind, "creationDate": m.created}));
+    for (_, raw) in rows.iter().take(max) {
+        let rec: T = serde_json::from_slice(raw).map_err(|e| crate::corrupt(table, e))?;
+        out.push(show(rec));
     }
-    let mut v = json!({ "stateMachines": out });
-    if let Some(n) = next {
-        v["nextToken"] = n.into();
+    let mut v = json!({ member: out });
+    if rows.len() > max {
+        v["nextToken"] = page_token::encode(&rows[max - 1].0).into();
     }
     Ok(v)
+}
+
+pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
+    list_page(
+        sf,
+        MACHINES,
+        &prefix,
+        input,
+        "stateMachines",
+        |m: MachineRec| json!({"stateMachineArn": m.arn, "name": m.name, "type": m.kind, "creationDate": m.created}),
+    )
 }
 
 pub fn update(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -777,25 +787,14 @@ pub fn list_aliases(
 ) -> Result<Value, AwsError> {
     let arn = required(input, "stateMachineArn")?;
     let (m, _) = load_machine(sf, arn)?;
-    let (max, after) = page(input)?;
-    let rows = sf
-        .state
-        .scan(ALIASES, &format!("{}/", m.arn), after.as_deref(), max + 1)?;
-    let mut out = Vec::new();
-    let mut next = None;
-    for (i, (_, raw)) in rows.iter().enumerate() {
-        if i == max {
-            next = Some(page_token::encode(&rows[i - 1].0));
-            break;
-        }
-        let a: AliasRec = serde_json::from_slice(raw).map_err(|e| crate::corrupt("alias", e))?;
-        out.push(json!({"stateMachineAliasArn": a.arn, "creationDate": a.created}));
-    }
-    let mut v = json!({ "stateMachineAliases": out });
-    if let Some(n) = next {
-        v["nextToken"] = n.into();
-    }
-    Ok(v)
+    list_page(
+        sf,
+        ALIASES,
+        &format!("{}/", m.arn),
+        input,
+        "stateMachineAliases",
+        |a: AliasRec| json!({"stateMachineAliasArn": a.arn, "creationDate": a.created}),
+    )
 }
 
 /// Tags live on machines and activities.
