@@ -1,0 +1,79 @@
+//! Text segmentation and Bedrock's text units.
+
+/// Characters per text unit: Bedrock bills each policy per started 1,000 characters.
+pub const UNIT_CHARS: usize = 1000;
+
+/// The text units of `text`: one per started 1,000 characters (none for an empty text).
+pub fn units(text: &str) -> u64 {
+    text.chars().count().div_ceil(UNIT_CHARS) as u64
+}
+
+/// The sentences of `text`: split after `.`, `!` or `?` followed by white space, and at
+/// line breaks; trimmed, empty pieces dropped.
+pub fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let end_here = match c {
+            b'\n' => Some(i),
+            b'.' | b'!' | b'?' => {
+                let next = bytes.get(i + 1).copied();
+                (next.is_none() || next.is_some_and(|n| n.is_ascii_whitespace())).then_some(i + 1)
+            }
+            _ => None,
+        };
+        if let Some(end) = end_here {
+            let piece = text[start..end].trim();
+            if !piece.is_empty() {
+                out.push(piece);
+            }
+            start = end.max(i + 1).min(text.len());
+        }
+        i += 1;
+    }
+    let tail = text[start.min(text.len())..].trim();
+    if !tail.is_empty() {
+        out.push(tail);
+    }
+    out
+}
+
+/// What the meaning-based policies look at in one text: the whole text, then each of its
+/// sentences when it has more than one (a harmful sentence inside a long benign text must
+/// still be caught, and a long text's average meaning would hide it).
+pub fn segments(text: &str) -> Vec<String> {
+    let s = sentences(text);
+    let mut out = vec![text.trim().to_owned()];
+    if s.len() > 1 {
+        out.extend(s.into_iter().map(str::to_owned));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_count_started_thousands() {
+        assert_eq!(units(""), 0);
+        assert_eq!(units("a"), 1);
+        assert_eq!(units(&"a".repeat(1000)), 1);
+        assert_eq!(units(&"a".repeat(1001)), 2);
+        assert_eq!(units(&"é".repeat(1000)), 1);
+    }
+
+    #[test]
+    fn sentences_split_on_terminators_and_lines() {
+        assert_eq!(
+            sentences("Hello there. How are you?I am fine!\nNew line 3.5 stays"),
+            vec!["Hello there.", "How are you?I am fine!", "New line 3.5 stays"]
+        );
+        assert_eq!(sentences("   "), Vec::<&str>::new());
+        assert_eq!(segments("One."), vec!["One."]);
+        assert_eq!(segments("One. Two."), vec!["One. Two.", "One.", "Two."]);
+    }
+}
