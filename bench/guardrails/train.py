@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -161,7 +163,11 @@ def choose_thresholds(scores, y):
     t_med = max(t_med, t_low + 0.1 * (1 - t_low))
     t_high = first_with_precision(0.95, t_med)
     t_high = max(t_high, t_med + 0.2 * (1 - t_med))
-    return {"low": round(t_low, 6), "medium": round(t_med, 6), "high": round(t_high, 6)}, f1
+    # Rounded down: a threshold equal to a validation score must still include that text.
+    def floor6(t):
+        return math.floor(t * 1e6) / 1e6
+
+    return {"low": floor6(t_low), "medium": floor6(t_med), "high": floor6(t_high)}, f1
 
 
 def main():
@@ -279,6 +285,36 @@ def main():
     MODELS.mkdir(parents=True, exist_ok=True)
     (MODELS / "content.json").write_text(json.dumps(out, separators=(",", ":")) + "\n")
     print(f"wrote {MODELS / 'content.json'}")
+    write_test_vectors(emb)
+
+
+def write_test_vectors(emb):
+    """models/test_vectors.json for classify.rs's tests: the seed's cases with their segments'
+    embeddings and the scores the exported heads give them (computed here in float32 from
+    the stored, rounded vectors, as the Rust test reads them)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from common import Heads
+    from guardrails import SEED_CASES, TOPIC_DEFS, topic_anchors
+
+    heads = Heads()
+
+    def r7(v):
+        return [float(f"{x:.7g}") for x in v]
+
+    cases = []
+    for text, expect in SEED_CASES:
+        vecs = [r7(v) for v in emb(segments(text))]
+        X = np.array(vecs, np.float32)
+        scores = {c: float(heads.score(c, X).max()) for c in CATEGORIES}
+        cases.append({"text": text, "expect": expect, "segments": vecs,
+                      "scores": {c: round(s, 7) for c, s in scores.items()},
+                      "confidences": {c: heads.confidence(c, s) for c, s in scores.items()}})
+    anchors = {n: [r7(v) for v in emb(topic_anchors(n, TOPIC_DEFS[n], False))]
+               for n in ("Violence", "FinancialAdvice")}
+    (MODELS / "test_vectors.json").write_text(
+        json.dumps({"note": "written by bench/guardrails/train.py", "cases": cases, "anchors": anchors},
+                   separators=(",", ":")) + "\n")
+    print(f"wrote {MODELS / 'test_vectors.json'}")
 
 
 if __name__ == "__main__":
