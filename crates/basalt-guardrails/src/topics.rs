@@ -6,8 +6,12 @@ use crate::Source;
 use crate::config::{Action, Topic};
 
 /// Cosine similarity from which a segment is on a topic. Calibrated on the training split
-/// of the evaluation set (`bench/guardrails/`): see the README's Guardrails section.
-pub const THRESHOLD: f32 = 0.40;
+/// of `bench/guardrails/data/topics.jsonl` (four topics, scored with definitions only and
+/// with two examples each): 0.35 is the lowest threshold at which, in both set-ups, texts off
+/// every topic and the benign texts of `content.jsonl` are blocked less than 5% of the time
+/// (train: 1.6% without examples, 3.6% with) at precision >= 0.9; 0.40 lost half the recall.
+/// Definitions alone give low recall (0.32 on train): examples are what make a topic work.
+pub const THRESHOLD: f32 = 0.35;
 
 /// A topic's name as words: `FinancialAdvice` and `financial_advice` read `Financial Advice`.
 fn name_words(name: &str) -> String {
