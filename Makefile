@@ -119,6 +119,13 @@ bench-cloudwatch: build venv
 		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
 	PATH=$(VENV)/bin:$$PATH MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/cloudwatch.py
 
+# Bedrock Guardrails: content filters, prompt attacks and denied topics on the test split of
+# bench/guardrails/data/ (precision, recall, benign false blocks) and ApplyGuardrail latency
+# for 500-character texts with every policy on.
+.PHONY: bench-guardrails
+bench-guardrails: models venv
+	BASALT_BIN=$(BIN) $(PY) bench/guardrails.py
+
 # Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
 # FilterLogEvents over 1M events.
 bench-lambda: build venv runtimes

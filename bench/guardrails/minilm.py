@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 sentence embeddings in numpy, as Basalt computes them.
 
 BERT (6 layers, 384 wide, 12 heads, exact-erf GELU, LayerNorm eps 1e-12) read from the model
-folder's safetensors, tokenized with `tokenizers` from tokenizer.json (truncated at
+folder's safetensors (parsed here: numpy and tokenizers are the only packages needed), tokenized with `tokenizers` from tokenizer.json (truncated at
 sentence_bert_config.json's max_seq_length, 256, no padding), mean pooling over the tokens,
 L2 normalisation. Used to train and evaluate the guardrail heads without compiling Basalt.
 
@@ -41,6 +41,29 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))).astype(np.float32)
 
 
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """The safetensors format read directly (no package): a little-endian u64 header length,
+    a JSON header of name -> dtype, shape, data_offsets, then the raw tensors."""
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    body = memoryview(raw)[8 + n :]
+    dtypes = {"F32": np.float32, "F16": np.float16, "BF16": None, "I64": np.int64, "I32": np.int32}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = meta["data_offsets"]
+        dt = dtypes[meta["dtype"]]
+        if dt is None:  # bf16: the high half of an f32
+            u = np.frombuffer(body[start:end], np.uint16).astype(np.uint32) << 16
+            arr = u.view(np.float32)
+        else:
+            arr = np.frombuffer(body[start:end], dt)
+        out[name] = arr.reshape(meta["shape"]).astype(np.float32) if dt is not np.int64 else arr.reshape(meta["shape"])
+    return out
+
+
 def _layer_norm(x, w, b, eps):
     mu = x.mean(-1, keepdims=True)
     var = ((x - mu) ** 2).mean(-1, keepdims=True)
@@ -49,7 +72,6 @@ def _layer_norm(x, w, b, eps):
 
 class MiniLM:
     def __init__(self, model_dir: Path = MODEL_DIR):
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         self.cfg = json.loads((model_dir / "config.json").read_text())
@@ -58,7 +80,7 @@ class MiniLM:
         self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tok.enable_truncation(self.max_tokens)
         self.tok.no_padding()
-        self.w = load_file(str(model_dir / "model.safetensors"))
+        self.w = read_safetensors(model_dir / "model.safetensors")
         self.heads = self.cfg["num_attention_heads"]
         self.eps = self.cfg["layer_norm_eps"]
 
