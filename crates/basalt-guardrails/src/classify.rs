@@ -150,7 +150,10 @@ impl Classifiers {
                 .map(|l| Dense::new(l.w.clone(), l.b.clone()))
                 .collect();
             if layers.first().map(|l| l.inp) != Some(DIMENSIONS) {
-                return Err(format!("{}: the head does not take {DIMENSIONS} inputs", kind.as_str()));
+                return Err(format!(
+                    "{}: the head does not take {DIMENSIONS} inputs",
+                    kind.as_str()
+                ));
             }
             let t = h.thresholds;
             if !(t.low <= t.medium && t.medium <= t.high) {
@@ -195,7 +198,11 @@ impl Classifiers {
             (Some(j), w) if w > 0.0 => (1.0 - w) * own + w * j.forward(embedding),
             _ => own,
         };
-        if s.is_finite() { s.clamp(0.0, 1.0) } else { 0.0 }
+        if s.is_finite() {
+            s.clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
     }
 
     /// The confidence Bedrock would report for a score: NONE, LOW, MEDIUM or HIGH.
@@ -243,7 +250,10 @@ mod tests {
     }
 
     fn kind(s: &str) -> ContentType {
-        ContentType::ALL.into_iter().find(|k| k.as_str() == s).unwrap()
+        ContentType::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .unwrap()
     }
 
     fn conf(s: &str) -> Strength {
@@ -269,11 +279,23 @@ mod tests {
                     .iter()
                     .map(|v| c.score(kind(k), v))
                     .fold(0.0f32, f32::max);
-                assert!((got - want).abs() < 1e-4, "{k} {}: {got} vs {want}", case.text);
+                assert!(
+                    (got - want).abs() < 1e-4,
+                    "{k} {}: {got} vs {want}",
+                    case.text
+                );
                 // Confidence is compared away from the thresholds only (float noise).
                 let t = c.heads[&kind(k)].thresholds;
-                if [t.low, t.medium, t.high].iter().all(|x| (x - want).abs() > 1e-4) {
-                    assert_eq!(c.confidence(kind(k), got), conf(&case.confidences[k]), "{k} {}", case.text);
+                if [t.low, t.medium, t.high]
+                    .iter()
+                    .all(|x| (x - want).abs() > 1e-4)
+                {
+                    assert_eq!(
+                        c.confidence(kind(k), got),
+                        conf(&case.confidences[k]),
+                        "{k} {}",
+                        case.text
+                    );
                 }
             }
         }
@@ -314,7 +336,11 @@ mod tests {
             let content: Vec<ContentType> = ContentType::ALL
                 .into_iter()
                 .filter(|&k| {
-                    let s = case.segments.iter().map(|v| c.score(k, v)).fold(0.0f32, f32::max);
+                    let s = case
+                        .segments
+                        .iter()
+                        .map(|v| c.score(k, v))
+                        .fold(0.0f32, f32::max);
                     c.confidence(k, s) >= Strength::Low
                 })
                 .collect();
@@ -328,14 +354,23 @@ mod tests {
                         .iter()
                         .map(|v| c.score(ContentType::PromptAttack, v))
                         .fold(0.0f32, f32::max);
-                    assert_eq!(c.confidence(ContentType::PromptAttack, s), Strength::High, "{}", case.text);
+                    assert_eq!(
+                        c.confidence(ContentType::PromptAttack, s),
+                        Strength::High,
+                        "{}",
+                        case.text
+                    );
                 }
                 other => panic!("{other}"),
             }
         }
         let stocks = fx.cases.iter().find(|c| c.text.contains("stocks")).unwrap();
         let segs: Vec<&Vec<f32>> = stocks.segments.iter().collect();
-        assert!(m.judge(crate::Source::Input, &segs).iter().any(|v| v.name == "FinancialAdvice" && v.detected));
+        assert!(
+            m.judge(crate::Source::Input, &segs)
+                .iter()
+                .any(|v| v.name == "FinancialAdvice" && v.detected)
+        );
     }
 
     #[test]

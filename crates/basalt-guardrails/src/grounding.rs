@@ -28,15 +28,14 @@ pub fn grounding_score(answer: &[&Vec<f32>], source: &[&Vec<f32>]) -> Option<f64
     if answer.is_empty() || source.is_empty() {
         return None;
     }
-    let sentences = if answer.len() > 1 { &answer[1..] } else { answer };
+    let sentences = if answer.len() > 1 {
+        &answer[1..]
+    } else {
+        answer
+    };
     let weakest = sentences
         .iter()
-        .map(|s| {
-            source
-                .iter()
-                .map(|c| cosine(s, c))
-                .fold(f32::MIN, f32::max)
-        })
+        .map(|s| source.iter().map(|c| cosine(s, c)).fold(f32::MIN, f32::max))
         .fold(f32::MAX, f32::min);
     Some(to_score(weakest, GROUNDING_MAP))
 }
