@@ -89,14 +89,16 @@ class Offline:
         self.emb = Embedder()
         self.thr = topic_threshold()
         self.anchor_vecs = {n: self.emb(topic_anchors(n, d, False)) for n, d in TOPIC_DEFS.items()}
+        self.anchor_vecs_ex = {n: self.emb(topic_anchors(n, d, True)) for n, d in TOPIC_DEFS.items()}
 
     def content(self, text: str) -> dict[str, str]:
         X = self.emb(segments(text))
         return {c: self.heads.confidence(c, float(self.heads.score(c, X).max())) for c in CATEGORIES}
 
-    def topics(self, text: str) -> set[str]:
+    def topics(self, text: str, with_examples: bool = False) -> set[str]:
         X = self.emb(segments(text))
-        return {n for n, A in self.anchor_vecs.items() if float((X @ A.T).max()) >= self.thr}
+        anchors = self.anchor_vecs_ex if with_examples else self.anchor_vecs
+        return {n for n, A in anchors.items() if float((X @ A.T).max()) >= self.thr}
 
 
 # --------------------------------------------------------------------------- server
@@ -147,19 +149,21 @@ def create_guardrail(bedrock, with_examples=False):
 
 
 class Online:
-    def __init__(self, runtime, gid, version):
+    def __init__(self, runtime, gid, version, gid_examples=None):
         self.rt, self.gid, self.version = runtime, gid, version
+        self.gid_examples = gid_examples
         self.cache = {}
 
-    def apply(self, text: str) -> dict:
-        if text not in self.cache:
-            self.cache[text] = self.rt.apply_guardrail(
-                guardrailIdentifier=self.gid, guardrailVersion=self.version, source="INPUT",
+    def apply(self, text: str, gid=None) -> dict:
+        gid = gid or self.gid
+        if (gid, text) not in self.cache:
+            self.cache[(gid, text)] = self.rt.apply_guardrail(
+                guardrailIdentifier=gid, guardrailVersion=self.version, source="INPUT",
                 content=[{"text": {"text": text}}], outputScope="FULL")
-        return self.cache[text]
+        return self.cache[(gid, text)]
 
-    def _assessment(self, text):
-        a = self.apply(text).get("assessments") or [{}]
+    def _assessment(self, text, gid=None):
+        a = self.apply(text, gid).get("assessments") or [{}]
         return a[0]
 
     def content(self, text: str) -> dict[str, str]:
@@ -168,8 +172,9 @@ class Online:
             out[f["type"]] = f["confidence"] if f.get("detected") else "NONE"
         return out
 
-    def topics(self, text: str) -> set[str]:
-        return {t["name"] for t in self._assessment(text).get("topicPolicy", {}).get("topics", [])
+    def topics(self, text: str, with_examples: bool = False) -> set[str]:
+        gid = self.gid_examples if with_examples else self.gid
+        return {t["name"] for t in self._assessment(text, gid).get("topicPolicy", {}).get("topics", [])
                 if t.get("detected")}
 
 
@@ -213,23 +218,28 @@ def evaluate(scorer, split="test"):
         print(f"   topic-blocked benign: {sorted(scorer.topics(rows[i]['text']))} {rows[i]['text'][:90]}")
 
     trows = [r for r in load_jsonl("topics.jsonl") if r["split"] == split]
-    print(f"\nDenied topics (definitions only, no examples), {split} split: {len(trows)} texts")
-    got = [scorer.topics(r["text"]) for r in trows]
-    for name in TOPIC_DEFS:
-        y = [name in r["topics"] for r in trows]
-        d = [name in g for g in got]
-        tp = sum(a and b for a, b in zip(y, d))
-        fp = sum((not a) and b for a, b in zip(y, d))
-        fn = sum(a and not b for a, b in zip(y, d))
-        p, r = pr(tp, fp, fn)
-        print(f"{name:16s} pos {sum(y):3d}  precision {p:.3f}  recall {r:.3f}")
-        summary[f"topic:{name}"] = {"precision": p, "recall": r}
-    none = [i for i, r in enumerate(trows) if not r["topics"]]
-    fbt = sum(1 for i in none if got[i]) / max(len(none), 1)
-    print(f"off-topic texts blocked by some topic: {pct(fbt)} ({sum(1 for i in none if got[i])}/{len(none)})")
-    for i in none:
-        if got[i]:
+    for with_examples in (False, True):
+        label = "with two examples each" if with_examples else "definitions only, no examples"
+        print(f"\nDenied topics ({label}), {split} split: {len(trows)} texts")
+        got = [scorer.topics(r["text"], with_examples) for r in trows]
+        key = "topic+examples" if with_examples else "topic"
+        for name in TOPIC_DEFS:
+            y = [name in r["topics"] for r in trows]
+            d = [name in g for g in got]
+            tp = sum(a and b for a, b in zip(y, d))
+            fp = sum((not a) and b for a, b in zip(y, d))
+            fn = sum(a and not b for a, b in zip(y, d))
+            p, r = pr(tp, fp, fn)
+            print(f"{name:16s} pos {sum(y):3d}  precision {p:.3f}  recall {r:.3f}")
+            summary[f"{key}:{name}"] = {"precision": p, "recall": r}
+        none = [i for i, r in enumerate(trows) if not r["topics"]]
+        blocked = [i for i in none if got[i]]
+        print(f"off-topic texts blocked by some topic: {pct(len(blocked) / max(len(none), 1))} ({len(blocked)}/{len(none)})")
+        for i in blocked:
             print(f"   {sorted(got[i])}: {trows[i]['text'][:90]}")
+        if with_examples:
+            tb = [i for i in benign_rows if scorer.topics(rows[i]["text"], True)]
+            print(f"benign content texts blocked by a topic with examples: {pct(len(tb) / max(len(benign_rows), 1))} ({len(tb)}/{len(benign_rows)})")
     return summary
 
 
@@ -333,7 +343,8 @@ def main():
                 check_embeddings(runtime)
                 return
             gid, version = create_guardrail(bedrock)
-            online = Online(runtime, gid, version)
+            gid_ex, _ = create_guardrail(bedrock, with_examples=True)
+            online = Online(runtime, gid, version, gid_ex)
             summary = evaluate(online, args.split)
             summary["seed_failures"] = seed_cases(online)
             p50, p99 = latency(online, args.latency_n)
