@@ -201,6 +201,12 @@ def evaluate(scorer, split="test"):
         ok = "" if p >= 0.9 and r >= 0.85 else "  (misses P>=0.90/R>=0.85)"
         print(f"{c:14s} {sum(y):4d} {tp:4d} {fp:4d} {fn:4d} {p:10.3f} {r:7.3f} {pb:15.3f} {fpb:9d}{ok}")
         summary[c] = {"precision": p, "recall": r, "precision_vs_benign": pb}
+    sev = []
+    for level in ("low", "medium", "high"):
+        pos = [(r, conf) for r, conf in zip(rows, confs) if r["labels"] and r["severity"] == level]
+        hit = sum(1 for r, conf in pos if any(conf[c] != "NONE" for c in r["labels"]))
+        sev.append(f"{level} {hit}/{len(pos)}")
+    print("recall by severity (any of the text's own categories detected): " + ", ".join(sev))
     benign_rows = [i for i, r in enumerate(rows) if not r["labels"]]
     blocked = [i for i in benign_rows if any(v != "NONE" for v in confs[i].values())]
     fb = len(blocked) / max(len(benign_rows), 1)
