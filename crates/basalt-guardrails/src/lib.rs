@@ -55,6 +55,26 @@ impl Block {
     }
 }
 
+/// How a request is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Report every policy's verdict, detected or not (ApplyGuardrail's `outputScope` FULL).
+    pub full: bool,
+    /// Apply the PROMPT_ATTACK filter. Bedrock applies it to ApplyGuardrail's input and to
+    /// user input marked with input tags (InvokeModel) or `guardContent` (Converse) only:
+    /// a developer's system prompt looks like a prompt attack and must not be judged as one.
+    pub prompt_attack: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            full: false,
+            prompt_attack: true,
+        }
+    }
+}
+
 /// Bedrock's billing units: one per started 1,000 characters of each guarded text, per
 /// policy configured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -215,15 +235,15 @@ impl Guardrail {
         out
     }
 
-    /// Evaluates `blocks` with the embeddings of [`Guardrail::request_texts`]. `full`
-    /// reports every policy's verdict, detected or not (ApplyGuardrail's `outputScope` FULL).
+    /// Evaluates `blocks` with the embeddings of [`Guardrail::request_texts`].
     pub fn assess(
         &self,
         source: Source,
         blocks: &[Block],
         embeddings: &[Vec<f32>],
-        full: bool,
+        options: Options,
     ) -> Outcome {
+        let full = options.full;
         let guarded: Vec<&Block> = blocks.iter().filter(|b| b.guarded()).collect();
         let total_chars: usize = blocks.iter().map(|b| b.text.chars().count()).sum();
         let guarded_chars: usize = guarded.iter().map(|b| b.text.chars().count()).sum();
@@ -277,7 +297,10 @@ impl Guardrail {
         }
 
         // Content filters and prompt attacks.
-        let filters: Vec<&config::ContentFilter> = self.content_filters(source).collect();
+        let filters: Vec<&config::ContentFilter> = self
+            .content_filters(source)
+            .filter(|f| options.prompt_attack || f.kind != config::ContentType::PromptAttack)
+            .collect();
         if !filters.is_empty() {
             usage.content = units;
             let classifiers = classify::Classifiers::shared();

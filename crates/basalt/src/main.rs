@@ -256,11 +256,14 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let accounting = Arc::new(basalt_bedrock_runtime::accounting::Accounting::new(
             store.state.clone(),
         ));
-        registry.register(Arc::new(basalt_bedrock_runtime::BedrockRuntime::new(
+        let guardrails = basalt_bedrock_runtime::guardrails::Guardrails::new(store.state.clone());
+        let bedrock_runtime = basalt_bedrock_runtime::BedrockRuntime::new(
             runtime.clone(),
             accounting.clone(),
-        )));
-        registry.register(Arc::new(basalt_bedrock::Bedrock::new()));
+            guardrails.clone(),
+        );
+        registry.register(Arc::new(bedrock_runtime.clone()));
+        registry.register(Arc::new(basalt_bedrock::Bedrock::new(guardrails)));
         let endpoint = format!(
             "http://{}:{}",
             if cfg.host == "0.0.0.0" {
@@ -374,6 +377,11 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             "/v1/",
             Arc::new(openai::OpenAi {
                 runtime: runtime.clone(),
+                guardrails: Some(openai::Guarding {
+                    bedrock: bedrock_runtime.clone(),
+                    account_id: cfg.account_id.clone(),
+                    region: cfg.region.clone(),
+                }),
             }),
         );
         let node = node::NodeHealth::start(

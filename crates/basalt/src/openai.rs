@@ -1,7 +1,10 @@
 //! The OpenAI-compatible facade (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`) over
 //! the same local models that serve Bedrock, so tools that speak OpenAI's API can use them.
 
-use basalt_bedrock_runtime::Runtime;
+use basalt_bedrock_runtime::guardrails::apply::Resolved;
+use basalt_bedrock_runtime::guardrails::model::{self as guarded, Trace};
+use basalt_bedrock_runtime::{BedrockRuntime, Runtime};
+use basalt_core::RequestContext;
 use basalt_chat::providers::{self, Family, StreamEncoder};
 use basalt_gateway::{Body, RawHandler, full};
 use basalt_models::ChatEvent;
@@ -18,6 +21,26 @@ const MAX_BODY: usize = 16 * 1024 * 1024;
 
 pub struct OpenAi {
     pub runtime: Arc<Runtime>,
+    /// Guardrails named by the `x-basalt-guardrail-identifier` and
+    /// `x-basalt-guardrail-version` headers (OpenAI's API has no member for one), evaluated
+    /// as on Bedrock, in the default account and region.
+    pub guardrails: Option<Guarding>,
+}
+
+pub struct Guarding {
+    pub bedrock: BedrockRuntime,
+    pub account_id: String,
+    pub region: String,
+}
+
+const GUARDRAIL_ID_HEADER: &str = "x-basalt-guardrail-identifier";
+const GUARDRAIL_VERSION_HEADER: &str = "x-basalt-guardrail-version";
+
+/// A guardrail resolved for one chat, with the context its metrics are recorded in.
+struct Guard<'a> {
+    bedrock: &'a BedrockRuntime,
+    ctx: RequestContext,
+    resolved: Resolved,
 }
 
 fn json_response(status: u16, v: &Value) -> http::Response<Body> {
@@ -50,8 +73,24 @@ impl RawHandler for OpenAi {
         req: http::Request<basalt_gateway::RequestBody>,
     ) -> BoxFuture<'static, http::Response<Body>> {
         let runtime = self.runtime.clone();
+        let guarding = self.guardrails.as_ref().map(|g| {
+            (
+                g.bedrock.clone(),
+                g.account_id.clone(),
+                g.region.clone(),
+            )
+        });
         async move {
             let (parts, body) = req.into_parts();
+            let header = |name: &str| {
+                parts
+                    .headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let guard_id = header(GUARDRAIL_ID_HEADER);
+            let guard_version = header(GUARDRAIL_VERSION_HEADER).unwrap_or_else(|| "DRAFT".into());
             let path = parts.uri.path().trim_end_matches('/').to_owned();
             match (parts.method.as_str(), path.as_str()) {
                 ("GET", "/v1/models") => return models(),
@@ -85,10 +124,23 @@ impl RawHandler for OpenAi {
                 }
             };
             if path == "/v1/embeddings" {
-                embeddings(&runtime, &body).await
-            } else {
-                chat(&runtime, &body).await
+                return embeddings(&runtime, &body).await;
             }
+            let guard = match (guard_id, &guarding) {
+                (Some(id), Some((bedrock, account, region))) => {
+                    let ctx = RequestContext::internal(account, region, "");
+                    match bedrock.resolve_guardrail(&ctx, &id, &guard_version).await {
+                        Ok(resolved) => Some(Guard {
+                            bedrock,
+                            ctx,
+                            resolved,
+                        }),
+                        Err(e) => return from_aws(e),
+                    }
+                }
+                _ => None,
+            };
+            chat(&runtime, &body, guard.as_ref()).await
         }
         .boxed()
     }
@@ -102,24 +154,74 @@ fn models() -> http::Response<Body> {
     json_response(200, &json!({"object": "list", "data": data}))
 }
 
-async fn chat(runtime: &Runtime, body: &Value) -> http::Response<Body> {
+/// OpenAI's answer when a guardrail intervened: `finish_reason` `content_filter`, and a
+/// header saying so.
+fn guarded_response(mut out: Value, intervened: bool) -> http::Response<Body> {
+    if intervened && let Some(c) = out["choices"].get_mut(0) {
+        c["finish_reason"] = json!("content_filter");
+    }
+    let mut resp = json_response(200, &out);
+    if let Ok(v) = http::HeaderValue::from_str(if intervened { "INTERVENED" } else { "NONE" }) {
+        resp.headers_mut().insert("x-basalt-guardrail-action", v);
+    }
+    resp
+}
+
+async fn chat(runtime: &Runtime, body: &Value, guard: Option<&Guard<'_>>) -> http::Response<Body> {
     let model_name = body["model"].as_str().unwrap_or("local").to_owned();
-    let req = match providers::parse_chat(OPENAI, "openai.gpt-oss-20b-1:0", body) {
+    let mut req = match providers::parse_chat(OPENAI, "openai.gpt-oss-20b-1:0", body) {
         Ok(r) => r,
         Err(e) => return from_aws(e),
     };
+    let mut input_intervened = false;
+    if let Some(g) = guard {
+        let judged = guarded::user_input(&req);
+        let checked = g
+            .bedrock
+            .check_input(&g.ctx, &g.resolved, "OpenAIChatCompletions", &mut req, &judged, Trace::Disabled)
+            .await;
+        match checked {
+            Ok(Some(e)) if e.outcome.blocked => {
+                let resp = guarded::blocked_response(&e.outcome.outputs[0]);
+                let mut out = providers::chat_response_body(OPENAI, &model_name, &req, &resp);
+                out["model"] = json!(model_name);
+                return guarded_response(out, true);
+            }
+            Ok(e) => input_intervened = e.is_some_and(|e| e.outcome.intervened),
+            Err(e) => return from_aws(e),
+        }
+    }
     let model = match runtime.chat_for("openai.gpt-oss-20b-1:0").await {
         Ok(m) => m,
         Err(e) => return from_aws(e),
     };
-    if body["stream"].as_bool() != Some(true) {
-        return match model.complete(&req).await {
-            Ok(resp) => {
-                let mut out = providers::chat_response_body(OPENAI, &model_name, &req, &resp);
-                out["model"] = json!(model_name);
-                json_response(200, &out)
+    // A guarded answer is judged whole before any of it is sent, streamed or not (Bedrock's
+    // sync mode): it is generated in one piece and, when streamed, sent as one chunk.
+    if body["stream"].as_bool() != Some(true) || guard.is_some() {
+        let mut resp = match model.complete(&req).await {
+            Ok(resp) => resp,
+            Err(e) => return from_aws(basalt_bedrock_runtime::chat_error_public(e)),
+        };
+        let mut intervened = input_intervened;
+        if let Some(g) = guard {
+            match g
+                .bedrock
+                .check_output(&g.ctx, &g.resolved, "OpenAIChatCompletions", &mut resp, Trace::Disabled)
+                .await
+            {
+                Ok(e) => intervened |= e.is_some_and(|e| e.outcome.intervened),
+                Err(e) => return from_aws(e),
             }
-            Err(e) => from_aws(basalt_bedrock_runtime::chat_error_public(e)),
+        }
+        if body["stream"].as_bool() == Some(true) {
+            return stream_whole(&model_name, &req, &resp, intervened, body);
+        }
+        let mut out = providers::chat_response_body(OPENAI, &model_name, &req, &resp);
+        out["model"] = json!(model_name);
+        return if guard.is_some() {
+            guarded_response(out, intervened)
+        } else {
+            json_response(200, &out)
         };
     }
     let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
@@ -188,6 +290,58 @@ async fn chat(runtime: &Runtime, body: &Value) -> http::Response<Body> {
         .header("content-type", "text/event-stream")
         .header("cache-control", "no-cache")
         .body(BodyExt::boxed_unsync(StreamBody::new(rx)))
+        .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
+}
+
+/// A finished answer as an OpenAI event stream (a guarded answer, judged whole first).
+fn stream_whole(
+    model_name: &str,
+    req: &basalt_chat::ChatRequest,
+    resp: &basalt_chat::ChatResponse,
+    intervened: bool,
+    body: &Value,
+) -> http::Response<Body> {
+    let include_usage = body["stream_options"]["include_usage"].as_bool() == Some(true);
+    let mut enc = StreamEncoder::new(OPENAI, model_name, req, resp.usage.input_tokens);
+    let mut events = enc.start();
+    for (index, b) in resp.content.iter().enumerate() {
+        if let basalt_chat::ContentBlock::Text(text) = b {
+            events.extend(enc.delta(&basalt_chat::Delta::Text {
+                index,
+                text: text.clone(),
+            }));
+        }
+    }
+    events.extend(enc.finish(&resp.stop_reason, &resp.usage, resp.latency_ms, resp.first_token_ms));
+    let mut out = String::new();
+    for mut v in events {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("amazon-bedrock-invocationMetrics");
+            if !include_usage {
+                o.remove("usage");
+            }
+            if o.contains_key("model") {
+                o.insert("model".into(), json!(model_name));
+            }
+        }
+        if intervened
+            && let Some(c) = v["choices"].get_mut(0)
+            && !c["finish_reason"].is_null()
+        {
+            c["finish_reason"] = json!("content_filter");
+        }
+        out.push_str(&format!("data: {v}\n\n"));
+    }
+    out.push_str("data: [DONE]\n\n");
+    http::Response::builder()
+        .status(200)
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .header(
+            "x-basalt-guardrail-action",
+            if intervened { "INTERVENED" } else { "NONE" },
+        )
+        .body(full(out.into_bytes()))
         .unwrap_or_else(|_| http::Response::new(full(Bytes::new())))
 }
 

@@ -72,6 +72,7 @@ pub struct Totals {
 /// A CloudWatch data point in the `AWS/Bedrock` namespace, dimension `ModelId`.
 pub use basalt_store::metrics::{DATAPOINT_TABLE, DataPoint};
 pub const NAMESPACE: &str = "AWS/Bedrock";
+pub const GUARDRAILS_NAMESPACE: &str = "AWS/Bedrock/Guardrails";
 
 /// Token, latency and cost accounting of every invocation: running totals for
 /// `/_basalt/metrics`, and durable CloudWatch data points.
@@ -128,22 +129,87 @@ impl Accounting {
 
     /// Writes the points (dimension `ModelId`) in one transaction, off the request threads.
     fn publish(&self, ctx: &RequestContext, model_id: &str, metrics: &[(&str, f64, &str)]) {
+        let dims = BTreeMap::from([("ModelId".to_owned(), model_id.to_owned())]);
+        self.publish_in(
+            ctx,
+            NAMESPACE,
+            &metrics
+                .iter()
+                .map(|&(m, v, u)| (m, v, u, dims.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+
+    fn publish_in(
+        &self,
+        ctx: &RequestContext,
+        namespace: &str,
+        metrics: &[(&str, f64, &str, BTreeMap<String, String>)],
+    ) {
         let now = chrono::Utc::now().timestamp_millis();
         self.metrics.publish(
             metrics
                 .iter()
-                .map(|&(metric, value, unit)| DataPoint {
+                .map(|(metric, value, unit, dimensions)| DataPoint {
                     account_id: ctx.account_id.clone(),
                     region: ctx.region.clone(),
-                    namespace: NAMESPACE.to_owned(),
-                    metric: metric.to_owned(),
-                    dimensions: BTreeMap::from([("ModelId".to_owned(), model_id.to_owned())]),
-                    value,
-                    unit: unit.to_owned(),
+                    namespace: namespace.to_owned(),
+                    metric: (*metric).to_owned(),
+                    dimensions: dimensions.clone(),
+                    value: *value,
+                    unit: (*unit).to_owned(),
                     timestamp_ms: now,
                 })
                 .collect(),
         );
+    }
+
+    /// One guardrail evaluation in `AWS/Bedrock/Guardrails`: Invocations, InvocationLatency,
+    /// TextUnitCount and InvocationsIntervened by guardrail and version, by operation, by
+    /// content source, and interventions by policy type (`GuardrailPolicyType`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn guardrail(
+        &self,
+        ctx: &RequestContext,
+        arn: &str,
+        version: &str,
+        operation: &str,
+        source: basalt_guardrails::Source,
+        outcome: &basalt_guardrails::Outcome,
+        latency_ms: u64,
+    ) {
+        let by_guardrail = BTreeMap::from([
+            ("GuardrailArn".to_owned(), arn.to_owned()),
+            ("GuardrailVersion".to_owned(), version.to_owned()),
+        ]);
+        let by_operation = BTreeMap::from([("Operation".to_owned(), operation.to_owned())]);
+        let mut by_source = by_guardrail.clone();
+        by_source.insert(
+            "GuardrailContentSource".to_owned(),
+            match source {
+                basalt_guardrails::Source::Input => "Input",
+                basalt_guardrails::Source::Output => "Output",
+            }
+            .to_owned(),
+        );
+        let intervened = if outcome.intervened { 1.0 } else { 0.0 };
+        let units = outcome.usage.total() as f64;
+        let mut points = vec![
+            ("Invocations", 1.0, "Count", by_guardrail.clone()),
+            ("InvocationLatency", latency_ms as f64, "Milliseconds", by_guardrail.clone()),
+            ("TextUnitCount", units, "Count", by_guardrail.clone()),
+            ("InvocationsIntervened", intervened, "Count", by_guardrail.clone()),
+            ("Invocations", 1.0, "Count", by_operation.clone()),
+            ("InvocationsIntervened", intervened, "Count", by_operation),
+            ("Invocations", 1.0, "Count", by_source.clone()),
+            ("InvocationsIntervened", intervened, "Count", by_source),
+        ];
+        for policy in &outcome.policies_intervened {
+            let mut dims = by_guardrail.clone();
+            dims.insert("GuardrailPolicyType".to_owned(), (*policy).to_owned());
+            points.push(("InvocationsIntervened", 1.0, "Count", dims));
+        }
+        self.publish_in(ctx, GUARDRAILS_NAMESPACE, &points);
     }
 
     pub fn totals(&self, model_id: &str) -> Totals {

@@ -17,6 +17,10 @@ fn block(v: &Value) -> Result<Option<ContentBlock>, AwsError> {
     if let Some(t) = v.get("text").and_then(Value::as_str) {
         return Ok(Some(ContentBlock::Text(t.to_owned())));
     }
+    // Content marked for the guardrail is ordinary text to the model.
+    if let Some(t) = v["guardContent"]["text"]["text"].as_str() {
+        return Ok(Some(ContentBlock::Text(t.to_owned())));
+    }
     if let Some(img) = v.get("image") {
         let format = img["format"].as_str().unwrap_or("png").to_owned();
         let bytes = img["source"]["bytes"]
@@ -196,7 +200,11 @@ fn check_messages(messages: &[Value]) -> Result<(), AwsError> {
 pub fn parse(input: &Value) -> Result<ChatRequest, AwsError> {
     let mut req = ChatRequest::default();
     for s in input["system"].as_array().into_iter().flatten() {
-        if let Some(t) = s.get("text").and_then(Value::as_str) {
+        if let Some(t) = s
+            .get("text")
+            .and_then(Value::as_str)
+            .or_else(|| s["guardContent"]["text"]["text"].as_str())
+        {
             req.system.push(t.to_owned());
         }
     }

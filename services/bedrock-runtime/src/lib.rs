@@ -8,6 +8,7 @@
 pub mod accounting;
 pub mod catalog;
 mod converse;
+pub mod guardrails;
 mod runtime;
 
 use accounting::Accounting;
@@ -17,22 +18,31 @@ use basalt_core::{AwsError, Output, RequestContext, Service, StreamEvent};
 use basalt_models::{ChatError, ChatEvent};
 use base64::Engine;
 use futures::StreamExt;
+use guardrails::model::{self, Trace};
 pub use runtime::{Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// Cheap to clone: streams carry a clone into the task that feeds them.
+#[derive(Clone)]
 pub struct BedrockRuntime {
     runtime: Arc<Runtime>,
     pub accounting: Arc<Accounting>,
+    pub guardrails: Arc<guardrails::Guardrails>,
 }
 
 impl BedrockRuntime {
-    pub fn new(runtime: Arc<Runtime>, accounting: Arc<Accounting>) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        accounting: Arc<Accounting>,
+        guardrails: Arc<guardrails::Guardrails>,
+    ) -> Self {
         BedrockRuntime {
             runtime,
             accounting,
+            guardrails,
         }
     }
 }
@@ -105,29 +115,83 @@ fn decode_body(input: &Value) -> Result<Value, AwsError> {
     })
 }
 
-fn reject_guardrails(input: &Value) -> Result<(), AwsError> {
-    if input
-        .get("guardrailIdentifier")
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(AwsError::validation(
-            "Guardrails are not available in Basalt yet: remove guardrailIdentifier from the request.",
-        ));
+/// Removes `amazon-bedrock-guardrailConfig` from an InvokeModel body (it is for Bedrock,
+/// not the model) and returns its `tagSuffix` and whether streams are checked async.
+fn take_guardrail_config(body: &mut Value) -> (Option<String>, bool) {
+    let cfg = body
+        .as_object_mut()
+        .and_then(|o| o.remove("amazon-bedrock-guardrailConfig"))
+        .unwrap_or(Value::Null);
+    (
+        cfg["tagSuffix"].as_str().map(str::to_owned),
+        cfg["streamProcessingMode"].as_str() == Some("ASYNCHRONOUS"),
+    )
+}
+
+/// InvokeModel's response: the provider body and the token and latency headers.
+fn invoke_output(body: &Value, resp: &basalt_chat::ChatResponse) -> Output {
+    Output::new(json!({"body": B64.encode(serde_json::to_vec(body).unwrap_or_default()), "contentType": "application/json"}))
+        .header("X-Amzn-Bedrock-Input-Token-Count", resp.usage.input_tokens)
+        .header("X-Amzn-Bedrock-Output-Token-Count", resp.usage.output_tokens)
+        .header("X-Amzn-Bedrock-Invocation-Latency", resp.latency_ms)
+}
+
+/// Adds InvokeModel's guardrail members to a provider body.
+fn mark_guarded(out: &mut Value, intervened: bool, trace: Option<Value>) {
+    if let Some(o) = out.as_object_mut() {
+        o.insert(
+            "amazon-bedrock-guardrailAction".into(),
+            if intervened { "INTERVENED" } else { "NONE" }.into(),
+        );
+        if let Some(t) = trace {
+            o.insert("amazon-bedrock-trace".into(), t);
+        }
     }
-    Ok(())
 }
 
 impl BedrockRuntime {
+    /// The guardrail a request names (`guardrailIdentifier`/`guardrailVersion`), resolved.
+    async fn requested_guardrail(
+        &self,
+        ctx: &RequestContext,
+        identifier: Option<&Value>,
+        version: Option<&Value>,
+    ) -> Result<Option<guardrails::apply::Resolved>, AwsError> {
+        match guardrails::apply::requested(identifier, version)? {
+            Some((id, v)) => Ok(Some(self.resolve_guardrail(ctx, &id, &v).await?)),
+            None => Ok(None),
+        }
+    }
+
     async fn invoke_model(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
-        reject_guardrails(&input)?;
         let family = family_of(&id)?;
-        let body = decode_body(&input)?;
+        let mut body = decode_body(&input)?;
+        let (tag_suffix, _) = take_guardrail_config(&mut body);
         if family.is_embedding() {
             return self.embed(ctx, &id, family, &body).await;
         }
         let family = family.for_body(&body);
-        let req = providers::parse_chat(family, &id, &body)?;
+        let mut req = providers::parse_chat(family, &id, &body)?;
+        let guard = self
+            .requested_guardrail(ctx, input.get("guardrailIdentifier"), input.get("guardrailVersion"))
+            .await?;
+        let trace = Trace::parse(input.get("trace"));
+        let mut input_eval = None;
+        if let Some(g) = &guard {
+            let judged = model::invoke_input(&mut req, tag_suffix.as_deref());
+            input_eval = self
+                .check_input(ctx, g, "InvokeModel", &mut req, &judged, trace)
+                .await?;
+            if let Some(e) = input_eval.as_ref().filter(|e| e.outcome.blocked) {
+                // Blocked before the model runs: no tokens, no invocation.
+                let resp = model::blocked_response(&e.outcome.outputs[0]);
+                let mut out = providers::chat_response_body(family, &id, &req, &resp);
+                let t = (trace != Trace::Disabled).then(|| model::invoke_trace(g, Some(e), None));
+                mark_guarded(&mut out, true, t);
+                return Ok(invoke_output(&out, &resp));
+            }
+        }
         let model = self.runtime.chat_for(&id).await?;
         let mut resp = model
             .complete(&req)
@@ -141,25 +205,71 @@ impl BedrockRuntime {
                 *tool_id = providers::new_tool_use_id(family);
             }
         }
-        let out = providers::chat_response_body(family, &id, &req, &resp);
-        Ok(Output::new(json!({"body": B64.encode(serde_json::to_vec(&out).unwrap_or_default()), "contentType": "application/json"}))
-            .header("X-Amzn-Bedrock-Input-Token-Count", resp.usage.input_tokens)
-            .header("X-Amzn-Bedrock-Output-Token-Count", resp.usage.output_tokens)
-            .header("X-Amzn-Bedrock-Invocation-Latency", resp.latency_ms))
+        let mut output_eval = None;
+        if let Some(g) = &guard {
+            output_eval = self
+                .check_output(ctx, g, "InvokeModel", &mut resp, trace)
+                .await?;
+        }
+        let mut out = providers::chat_response_body(family, &id, &req, &resp);
+        if let Some(g) = &guard {
+            let intervened = [&input_eval, &output_eval]
+                .iter()
+                .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+            let t = (trace != Trace::Disabled)
+                .then(|| model::invoke_trace(g, input_eval.as_ref(), output_eval.as_ref()));
+            mark_guarded(&mut out, intervened, t);
+        }
+        Ok(invoke_output(&out, &resp))
     }
 
     async fn invoke_stream(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
         let id = model_id(&input)?;
-        reject_guardrails(&input)?;
         let family = family_of(&id)?;
-        let body = decode_body(&input)?;
+        let mut body = decode_body(&input)?;
+        let (tag_suffix, async_mode) = take_guardrail_config(&mut body);
         if family.is_embedding() {
             return Err(AwsError::validation(
                 "The model does not support streaming.",
             ));
         }
         let family = family.for_body(&body);
-        let req = providers::parse_chat(family, &id, &body)?;
+        let mut req = providers::parse_chat(family, &id, &body)?;
+        let guard = self
+            .requested_guardrail(ctx, input.get("guardrailIdentifier"), input.get("guardrailVersion"))
+            .await?;
+        let trace = Trace::parse(input.get("trace"));
+        let chunk = |v: Value| {
+            Ok(StreamEvent {
+                name: "chunk".into(),
+                value: json!({"bytes": B64.encode(serde_json::to_vec(&v).unwrap_or_default())}),
+            })
+        };
+        let mut input_eval = None;
+        if let Some(g) = &guard {
+            let judged = model::invoke_input(&mut req, tag_suffix.as_deref());
+            input_eval = self
+                .check_input(ctx, g, "InvokeModelWithResponseStream", &mut req, &judged, trace)
+                .await?;
+            if let Some(e) = input_eval.as_ref().filter(|e| e.outcome.blocked) {
+                let resp = model::blocked_response(&e.outcome.outputs[0]);
+                let mut enc = StreamEncoder::new(family, &id, &req, 0);
+                let mut chunks = enc.start();
+                for d in model::rewrite_deltas(Vec::new(), &resp, true) {
+                    chunks.extend(enc.delta(&d));
+                }
+                chunks.extend(enc.finish(&resp.stop_reason, &resp.usage, 0, 0));
+                let t = (trace != Trace::Disabled).then(|| model::invoke_trace(g, Some(e), None));
+                if let Some(last) = chunks.last_mut() {
+                    mark_guarded(last, true, t);
+                }
+                let events: Vec<_> = chunks.into_iter().map(chunk).collect();
+                return Ok(Output::with_stream(
+                    json!({"contentType": "application/json"}),
+                    futures::stream::iter(events).boxed(),
+                ));
+            }
+        }
         let model = self.runtime.chat_for(&id).await?;
         let mut events = model
             .stream(&req)
@@ -167,19 +277,16 @@ impl BedrockRuntime {
             .map_err(|e| self.failed(ctx, &id, e))?;
         let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
-        let accounting = self.accounting.clone();
+        let this = self.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let chunk = |v: Value| {
-                Ok(StreamEvent {
-                    name: "chunk".into(),
-                    value: json!({"bytes": B64.encode(serde_json::to_vec(&v).unwrap_or_default())}),
-                })
-            };
             let mut enc = StreamEncoder::new(family, &id, &req, input_tokens);
             for v in enc.start() {
                 let _ = tx.unbounded_send(chunk(v));
             }
+            // Sync mode holds the answer back until the guardrail has judged it.
+            let hold = guard.is_some() && !async_mode;
+            let mut held = Vec::new();
             while let Some(ev) = events.recv().await {
                 match ev {
                     Ok(ChatEvent::Delta(d)) => {
@@ -191,20 +298,65 @@ impl BedrockRuntime {
                             },
                             other => other,
                         };
+                        if hold {
+                            held.push(d);
+                            continue;
+                        }
                         for v in enc.delta(&d) {
                             if tx.unbounded_send(chunk(v)).is_err() {
                                 return;
                             }
                         }
                     }
-                    Ok(ChatEvent::Done(resp)) => {
-                        accounting.record(&ctx, &id, &resp.usage, resp.latency_ms);
-                        for v in enc.finish(
+                    Ok(ChatEvent::Done(mut resp)) => {
+                        this.accounting
+                            .record(&ctx, &id, &resp.usage, resp.latency_ms);
+                        let mut marks = None;
+                        if let Some(g) = &guard {
+                            let output_eval = match this
+                                .check_output(&ctx, g, "InvokeModelWithResponseStream", &mut resp, trace)
+                                .await
+                            {
+                                Ok(e) => e,
+                                Err(err) => {
+                                    let _ = tx.unbounded_send(Ok(StreamEvent {
+                                        name: "internalServerException".into(),
+                                        value: json!({"message": err.message}),
+                                    }));
+                                    return;
+                                }
+                            };
+                            let intervened = [&input_eval, &output_eval]
+                                .iter()
+                                .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+                            if hold {
+                                let blocked = output_eval.as_ref().is_some_and(|e| e.outcome.blocked);
+                                let deltas = if intervened {
+                                    model::rewrite_deltas(std::mem::take(&mut held), &resp, blocked)
+                                } else {
+                                    std::mem::take(&mut held)
+                                };
+                                for d in deltas {
+                                    for v in enc.delta(&d) {
+                                        let _ = tx.unbounded_send(chunk(v));
+                                    }
+                                }
+                            }
+                            let t = (trace != Trace::Disabled).then(|| {
+                                model::invoke_trace(g, input_eval.as_ref(), output_eval.as_ref())
+                            });
+                            marks = Some((intervened, t));
+                        }
+                        let mut chunks = enc.finish(
                             &resp.stop_reason,
                             &resp.usage,
                             resp.latency_ms,
                             resp.first_token_ms,
-                        ) {
+                        );
+                        if let (Some((intervened, t)), Some(last)) = (marks, chunks.last_mut()) {
+                            mark_guarded(last, intervened, t);
+                        }
+                        for v in chunks {
                             let _ = tx.unbounded_send(chunk(v));
                         }
                         return;
@@ -251,7 +403,6 @@ impl BedrockRuntime {
         api: &str,
     ) -> Result<(String, ChatRequest, Arc<basalt_models::ChatBackend>), AwsError> {
         let id = model_id(input)?;
-        reject_guardrails_converse(input)?;
         if family_of(&id)?.is_embedding() {
             return Err(AwsError::validation(format!(
                 "This model doesn't support the {api} API."
@@ -263,15 +414,75 @@ impl BedrockRuntime {
         Ok((id, req, model))
     }
 
+    /// Converse's guardrail (`guardrailConfig`), resolved, with its trace setting and
+    /// whether a stream is checked async.
+    async fn converse_guardrail(
+        &self,
+        ctx: &RequestContext,
+        input: &Value,
+    ) -> Result<(Option<guardrails::apply::Resolved>, Trace, bool), AwsError> {
+        let cfg = input.get("guardrailConfig").filter(|v| !v.is_null());
+        let Some(cfg) = cfg else {
+            return Ok((None, Trace::Disabled, false));
+        };
+        let g = self
+            .requested_guardrail(ctx, cfg.get("guardrailIdentifier"), cfg.get("guardrailVersion"))
+            .await?;
+        if g.is_none() {
+            return Err(AwsError::validation(
+                "guardrailConfig must name a guardrailIdentifier and a guardrailVersion.",
+            ));
+        }
+        Ok((
+            g,
+            Trace::parse(cfg.get("trace")),
+            cfg["streamProcessingMode"].as_str() == Some("async"),
+        ))
+    }
+
     async fn converse(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
-        let (id, req, model) = self.converse_request(&input, "Converse").await?;
-        let resp = model
+        let (id, mut req, model) = self.converse_request(&input, "Converse").await?;
+        let (guard, trace, _) = self.converse_guardrail(ctx, &input).await?;
+        let mut input_eval = None;
+        if let Some(g) = &guard {
+            let judged = model::converse_input(&input, &req);
+            input_eval = self
+                .check_input(ctx, g, "Converse", &mut req, &judged, trace)
+                .await?;
+            if let Some(e) = input_eval.as_ref().filter(|e| e.outcome.blocked) {
+                let mut out = converse::response(&model::blocked_response(&e.outcome.outputs[0]));
+                out["stopReason"] = "guardrail_intervened".into();
+                out["metrics"]["latencyMs"] = e.latency_ms.into();
+                if trace != Trace::Disabled {
+                    out["trace"] = json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
+                }
+                return Ok(Output::new(out));
+            }
+        }
+        let mut resp = model
             .complete(&req)
             .await
             .map_err(|e| self.failed(ctx, &id, e))?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
-        Ok(Output::new(converse::response(&resp)))
+        let Some(g) = &guard else {
+            return Ok(Output::new(converse::response(&resp)));
+        };
+        let original = model::answer_text(&resp);
+        let output_eval = self.check_output(ctx, g, "Converse", &mut resp, trace).await?;
+        let mut out = converse::response(&resp);
+        let intervened = [&input_eval, &output_eval]
+            .iter()
+            .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+        if intervened {
+            out["stopReason"] = "guardrail_intervened".into();
+        }
+        if trace != Trace::Disabled {
+            out["trace"] = json!({"guardrail": model::converse_trace(
+                g, trace, input_eval.as_ref(), output_eval.as_ref(), Some(&original),
+            )});
+        }
+        Ok(Output::new(out))
     }
 
     async fn converse_stream(
@@ -279,13 +490,42 @@ impl BedrockRuntime {
         ctx: &RequestContext,
         input: Value,
     ) -> Result<Output, AwsError> {
-        let (id, req, model) = self.converse_request(&input, "ConverseStream").await?;
+        let (id, mut req, model) = self.converse_request(&input, "ConverseStream").await?;
+        let (guard, trace, async_mode) = self.converse_guardrail(ctx, &input).await?;
+        let mut input_eval = None;
+        if let Some(g) = &guard {
+            let judged = model::converse_input(&input, &req);
+            input_eval = self
+                .check_input(ctx, g, "ConverseStream", &mut req, &judged, trace)
+                .await?;
+            if let Some(e) = input_eval.as_ref().filter(|e| e.outcome.blocked) {
+                let resp = model::blocked_response(&e.outcome.outputs[0]);
+                let mut metadata = json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": e.latency_ms}});
+                if trace != Trace::Disabled {
+                    metadata["trace"] = json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
+                }
+                let ev = |name: &str, value: Value| {
+                    Ok(StreamEvent {
+                        name: name.into(),
+                        value,
+                    })
+                };
+                let events = vec![
+                    ev("messageStart", json!({"role": "assistant"})),
+                    ev("contentBlockDelta", json!({"delta": {"text": e.outcome.outputs[0]}, "contentBlockIndex": 0})),
+                    ev("contentBlockStop", json!({"contentBlockIndex": 0})),
+                    ev("messageStop", json!({"stopReason": "guardrail_intervened"})),
+                    ev("metadata", metadata),
+                ];
+                return Ok(Output::with_stream(json!({}), futures::stream::iter(events).boxed()));
+            }
+        }
         let mut events = model
             .stream(&req)
             .await
             .map_err(|e| self.failed(ctx, &id, e))?;
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
-        let accounting = self.accounting.clone();
+        let this = self.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let send = |name: &str, value: Value| {
@@ -295,52 +535,94 @@ impl BedrockRuntime {
                 }))
                 .is_ok()
             };
-            send("messageStart", json!({"role": "assistant"}));
+            // The open content block, closed at the end if the model did not close it.
             let mut open: Option<usize> = None;
+            let mut emit = |d: Delta| match d {
+                Delta::Text { index, text } => {
+                    open = Some(index);
+                    send(
+                        "contentBlockDelta",
+                        json!({"delta": {"text": text}, "contentBlockIndex": index}),
+                    )
+                }
+                Delta::ToolUseStart { index, id, name } => {
+                    open = Some(index);
+                    send(
+                        "contentBlockStart",
+                        json!({"start": {"toolUse": {"toolUseId": id, "name": name}}, "contentBlockIndex": index}),
+                    )
+                }
+                Delta::ToolInput { index, json } => send(
+                    "contentBlockDelta",
+                    json!({"delta": {"toolUse": {"input": json}}, "contentBlockIndex": index}),
+                ),
+                Delta::BlockStop { index } => {
+                    open = None;
+                    send("contentBlockStop", json!({"contentBlockIndex": index}))
+                }
+            };
+            send("messageStart", json!({"role": "assistant"}));
+            // Sync mode holds the answer back until the guardrail has judged it.
+            let hold = guard.is_some() && !async_mode;
+            let mut held = Vec::new();
             while let Some(ev) = events.recv().await {
                 match ev {
                     Ok(ChatEvent::Delta(d)) => {
-                        let ok = match d {
-                            Delta::Text { index, text } => {
-                                open = Some(index);
-                                send(
-                                    "contentBlockDelta",
-                                    json!({"delta": {"text": text}, "contentBlockIndex": index}),
-                                )
-                            }
-                            Delta::ToolUseStart { index, id, name } => {
-                                open = Some(index);
-                                send(
-                                    "contentBlockStart",
-                                    json!({"start": {"toolUse": {"toolUseId": id, "name": name}}, "contentBlockIndex": index}),
-                                )
-                            }
-                            Delta::ToolInput { index, json } => send(
-                                "contentBlockDelta",
-                                json!({"delta": {"toolUse": {"input": json}}, "contentBlockIndex": index}),
-                            ),
-                            Delta::BlockStop { index } => {
-                                open = None;
-                                send("contentBlockStop", json!({"contentBlockIndex": index}))
-                            }
-                        };
-                        if !ok {
+                        if hold {
+                            held.push(d);
+                        } else if !emit(d) {
                             return;
                         }
                     }
-                    Ok(ChatEvent::Done(resp)) => {
+                    Ok(ChatEvent::Done(mut resp)) => {
+                        this.accounting
+                            .record(&ctx, &id, &resp.usage, resp.latency_ms);
+                        let mut stop = converse::stop_reason(&resp.stop_reason);
+                        let mut guard_trace = None;
+                        if let Some(g) = &guard {
+                            let original = model::answer_text(&resp);
+                            let output_eval = match this
+                                .check_output(&ctx, g, "ConverseStream", &mut resp, trace)
+                                .await
+                            {
+                                Ok(e) => e,
+                                Err(err) => {
+                                    send("internalServerException", json!({"message": err.message}));
+                                    return;
+                                }
+                            };
+                            let intervened = [&input_eval, &output_eval]
+                                .iter()
+                                .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+                            if hold {
+                                let blocked = output_eval.as_ref().is_some_and(|e| e.outcome.blocked);
+                                let deltas = if intervened {
+                                    model::rewrite_deltas(std::mem::take(&mut held), &resp, blocked)
+                                } else {
+                                    std::mem::take(&mut held)
+                                };
+                                for d in deltas {
+                                    emit(d);
+                                }
+                            }
+                            if intervened {
+                                stop = "guardrail_intervened";
+                            }
+                            if trace != Trace::Disabled {
+                                guard_trace = Some(model::converse_trace(
+                                    g, trace, input_eval.as_ref(), output_eval.as_ref(), Some(&original),
+                                ));
+                            }
+                        }
                         if let Some(index) = open {
                             send("contentBlockStop", json!({"contentBlockIndex": index}));
                         }
-                        accounting.record(&ctx, &id, &resp.usage, resp.latency_ms);
-                        send(
-                            "messageStop",
-                            json!({"stopReason": converse::stop_reason(&resp.stop_reason)}),
-                        );
-                        send(
-                            "metadata",
-                            json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": resp.latency_ms}}),
-                        );
+                        send("messageStop", json!({"stopReason": stop}));
+                        let mut metadata = json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": resp.latency_ms}});
+                        if let Some(t) = guard_trace {
+                            metadata["trace"] = json!({"guardrail": t});
+                        }
+                        send("metadata", metadata);
                         return;
                     }
                     Err(e) => {
@@ -392,15 +674,6 @@ impl BedrockRuntime {
     }
 }
 
-fn reject_guardrails_converse(input: &Value) -> Result<(), AwsError> {
-    if input.get("guardrailConfig").is_some_and(|v| !v.is_null()) {
-        return Err(AwsError::validation(
-            "Guardrails are not available in Basalt yet: remove guardrailConfig from the request.",
-        ));
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl Service for BedrockRuntime {
     fn name(&self) -> &'static str {
@@ -419,6 +692,7 @@ impl Service for BedrockRuntime {
             "Converse" => self.converse(ctx, input).await,
             "ConverseStream" => self.converse_stream(ctx, input).await,
             "CountTokens" => self.count_tokens(input).await,
+            "ApplyGuardrail" => self.apply_guardrail(ctx, input).await,
             other => Err(AwsError::not_implemented("bedrock-runtime", other)),
         }
     }

@@ -9,9 +9,14 @@
 //! chat models (`us.`, `eu.`, `global.` ids); the runtime accepts them as model ids.
 //!
 //! Operations: `ListFoundationModels`, `GetFoundationModel`, `ListInferenceProfiles`,
-//! `GetInferenceProfile`. Every other operation answers `NotImplemented`.
+//! `GetInferenceProfile`; guardrails (`guardrails.rs`) and their tags. Every other
+//! operation answers `NotImplemented`.
+
+mod guardrails;
 
 use basalt_bedrock_runtime::catalog::{FOUNDATION_MODELS, Foundation};
+use basalt_bedrock_runtime::guardrails::Guardrails;
+use std::sync::Arc;
 use basalt_core::{AwsError, Output, RequestContext, Service};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -311,12 +316,14 @@ pub fn get_inference_profile(ctx: &RequestContext, input: &Value) -> Result<Valu
 }
 
 /// The `bedrock` service.
-#[derive(Debug, Default, Clone)]
-pub struct Bedrock;
+#[derive(Clone)]
+pub struct Bedrock {
+    guardrails: Arc<Guardrails>,
+}
 
 impl Bedrock {
-    pub fn new() -> Self {
-        Bedrock
+    pub fn new(guardrails: Arc<Guardrails>) -> Self {
+        Bedrock { guardrails }
     }
 }
 
@@ -337,6 +344,15 @@ impl Service for Bedrock {
             "GetFoundationModel" => get_foundation_model(ctx, &input)?,
             "ListInferenceProfiles" => list_inference_profiles(ctx, &input)?,
             "GetInferenceProfile" => get_inference_profile(ctx, &input)?,
+            "CreateGuardrail" => guardrails::create(&self.guardrails, ctx, &input)?,
+            "GetGuardrail" => guardrails::get(&self.guardrails, ctx, &input)?,
+            "ListGuardrails" => guardrails::list(&self.guardrails, ctx, &input)?,
+            "UpdateGuardrail" => guardrails::update(&self.guardrails, ctx, &input)?,
+            "CreateGuardrailVersion" => guardrails::create_version(&self.guardrails, ctx, &input)?,
+            "DeleteGuardrail" => guardrails::delete(&self.guardrails, ctx, &input)?,
+            "TagResource" => guardrails::tag(&self.guardrails, ctx, &input)?,
+            "UntagResource" => guardrails::untag(&self.guardrails, ctx, &input)?,
+            "ListTagsForResource" => guardrails::list_tags(&self.guardrails, ctx, &input)?,
             _ => return Err(AwsError::not_implemented("bedrock", operation)),
         };
         Ok(Output::new(out))
