@@ -288,7 +288,7 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 /// not counted), when that many were matched, the IBAN ends on a word boundary and mod-97
 /// of the rearranged digits is 1.
 fn iban_end(text: &str, start: usize, m: &str) -> Option<usize> {
-    if !bounded(text, start, start) {
+    if super::char_before(text, start).is_some_and(char::is_alphanumeric) {
         return None;
     }
     let len = IBAN_LENGTHS.iter().find(|(c, _)| m.starts_with(c))?.1;

@@ -354,8 +354,12 @@ mod tests {
 
     #[test]
     fn sin_nhs_nino_vin() {
-        assert!(sin_valid("046 454 286"));
-        assert!(!sin_valid("046 454 287"));
+        assert!(sin_valid("130 692 544"));
+        assert!(!sin_valid("130 692 545"));
+        assert!(
+            !sin_valid("046 454 286"),
+            "Luhn-valid, but no SIN starts with 0"
+        );
         assert!(nhs_valid("943 476 5919"));
         assert!(!nhs_valid("943 476 5918"));
         assert!(nino_valid("AB 12 34 56 C"));

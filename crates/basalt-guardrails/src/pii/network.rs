@@ -68,7 +68,9 @@ fn mac_re() -> &'static Regex {
 
 fn access_key_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
-    lazy(&RE, r"(?:AKIA|ASIA)[A-Z2-7]{16}")
+    // Real key IDs are base32 ([A-Z2-7]), but AWS's own documentation examples are not
+    // ("AKIAI44QH8DHBEXAMPLE"), and those are what people paste into an emulator.
+    lazy(&RE, r"(?:AKIA|ASIA)[A-Z0-9]{16}")
 }
 
 fn secret_key_re() -> &'static Regex {

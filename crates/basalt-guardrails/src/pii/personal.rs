@@ -85,11 +85,16 @@ fn im_re() -> &'static Regex {
     })
 }
 
-fn pair_re() -> &'static Regex {
+fn word_re() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| Regex::new(&format!(r"\b{WORD}\b")).expect("word pattern"))
+}
+
+/// What may follow a given name to make a full name: a middle initial, then a surname.
+fn surname_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(&format!(r"\b({WORD})(?:[ \t]+\p{{Lu}}\.)?[ \t]+({WORD})\b"))
-            .expect("pair pattern")
+        Regex::new(&format!(r"^(?:[ \t]+\p{{Lu}}\.)?[ \t]+({WORD})\b")).expect("surname pattern")
     })
 }
 
@@ -169,7 +174,8 @@ pub(super) fn warm() {
     not_names();
     name_cue_re();
     im_re();
-    pair_re();
+    word_re();
+    surname_re();
     name_field_prefix_re();
     address_re();
     age_re();
@@ -394,20 +400,26 @@ fn find_names(text: &str, out: &mut Vec<Cand>) {
             push_words(words.start(), words.as_str(), out);
         }
     }
-    for c in pair_re().captures_iter(text) {
-        let (Some(first), Some(last)) = (c.get(1), c.get(2)) else {
+    // "First Last": every capitalised word is tried as a given name (not only every other
+    // one, as successive regex matches would: "Then Michael Johnson").
+    for w in word_re().find_iter(text) {
+        if !names.contains(w.as_str())
+            || char_before(text, w.start()).is_some_and(|ch| matches!(ch, '@' | '/' | '_' | '-'))
+        {
+            continue;
+        }
+        let Some(last) = surname_re()
+            .captures(&text[w.end()..])
+            .and_then(|c| c.get(1))
+        else {
             continue;
         };
-        if names.contains(first.as_str())
-            && !stop.contains(last.as_str())
-            && !char_before(text, first.start())
-                .is_some_and(|ch| ch == '@' || ch == '/' || ch == '_')
-            && bounded(text, first.start(), last.end())
-        {
+        let end = w.end() + last.end();
+        if !stop.contains(last.as_str()) && bounded(text, w.start(), end) {
             out.push(Cand {
                 kind: PiiType::Name,
-                start: first.start(),
-                end: last.end(),
+                start: w.start(),
+                end,
             });
         }
     }

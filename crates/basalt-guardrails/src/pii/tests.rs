@@ -356,17 +356,17 @@ fn uk_and_canada() {
     );
     assert_no("order 12345 67890", "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER");
     assert_finds(
-        "SIN 046 454 286",
+        "SIN 130 692 544",
         "CA_SOCIAL_INSURANCE_NUMBER",
-        "046 454 286",
+        "130 692 544",
     );
-    assert_finds("046-454-286", "CA_SOCIAL_INSURANCE_NUMBER", "046-454-286");
-    assert_no("046 454 287", "CA_SOCIAL_INSURANCE_NUMBER");
+    assert_finds("130-692-544", "CA_SOCIAL_INSURANCE_NUMBER", "130-692-544");
+    assert_no("130 692 545", "CA_SOCIAL_INSURANCE_NUMBER");
     assert_no(
         "social insurance number 846 454 286",
         "CA_SOCIAL_INSURANCE_NUMBER",
     );
-    assert_no("the sin of 046454286", "CA_SOCIAL_INSURANCE_NUMBER");
+    assert_no("the sin of 130692544", "CA_SOCIAL_INSURANCE_NUMBER");
     assert_finds(
         "OHIP number 1234-567-890-AB",
         "CA_HEALTH_NUMBER",
