@@ -200,7 +200,7 @@ pub(super) fn aba_valid(s: &str) -> bool {
         .enumerate()
         .map(|(i, &x)| u32::from(x) * w[i % 3])
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IBAN lengths by country (the SWIFT IBAN registry).

@@ -325,7 +325,7 @@ pub(crate) fn luhn(d: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// True when the separators between digit groups of `s` are all the same character (or
@@ -393,7 +393,7 @@ fn cue_regex() -> &'static Regex {
             format!(r"(?P<cahealth>\bhealth\s+card{num}|\bohip\b{num}|\bhealth\s+(?:insurance\s+)?number|\bhcn\b|\bhealth\s+card\s+version)"),
             format!(r"(?P<sin>(?-i:\bSIN\b){num}|\bsocial\s+insurance{num})"),
             format!(r"(?P<phone>\b(?:phone|telephone|tel|mobile|cell|cellphone|fax|whatsapp|landline)\b{num}|\bcall\s+me(?:\s+(?:at|on))?\b|\btext\s+me(?:\s+(?:at|on))?\b|\bcontact\s+number|\breach\s+me\s+at)"),
-            format!(r"(?P<cvv>\b(?:cvv2?|cvc2?|cvn|csc|cid)\b|\bsecurity\s+code|\bcard\s+verification(?:\s+(?:value|code))?)"),
+            r"(?P<cvv>\b(?:cvv2?|cvc2?|cvn|csc|cid)\b|\bsecurity\s+code|\bcard\s+verification(?:\s+(?:value|code))?)".to_owned(),
             r"(?P<expiry>\bexp(?:iry|iration|ires|ired)?\b\.?(?:\s+date)?|\bvalid\s+(?:thru|through|until)|\bgood\s+thru)".to_owned(),
             r"(?P<swift>\bswift\b(?:\s*/\s*bic)?(?:\s+code)?|\bbic\b(?:\s+code)?|\bbank\s+identifier\s+code)".to_owned(),
             format!(r"(?P<vin>\bvin\b{num}|\bvehicle\s+identification{num}|\bchassis{num})"),
