@@ -85,3 +85,43 @@ def test_errors_are_openai_shaped(endpoint):
         assert e.value.code == status
         err = json.loads(e.value.read())["error"]
         assert err["message"] and err["type"]
+
+
+def _post_guarded(endpoint, body, gid, version="DRAFT"):
+    req = urllib.request.Request(endpoint + "/v1/chat/completions", data=json.dumps(body).encode(), headers={
+        "content-type": "application/json", "x-basalt-guardrail-identifier": gid,
+        "x-basalt-guardrail-version": version})
+    resp = urllib.request.urlopen(req, timeout=300)
+    return resp, resp.read()
+
+
+def test_guardrail_header(endpoint, make_client):
+    bedrock = make_client("bedrock")
+    g = bedrock.create_guardrail(
+        name="openai-facade-guard", blockedInputMessaging="no input", blockedOutputsMessaging="no output",
+        wordPolicyConfig={"wordsConfig": [{"text": "pineapple"}, {"text": "Paris", "inputEnabled": False}]})
+    gid = g["guardrailId"]
+    try:
+        body = {"model": "m", "temperature": 0, "max_tokens": 16,
+                "messages": [{"role": "user", "content": "Tell me about a pineapple."}]}
+        resp, data = _post_guarded(endpoint, body, gid)
+        out = json.loads(data)
+        assert out["choices"][0]["message"]["content"] == "no input"
+        assert out["choices"][0]["finish_reason"] == "content_filter"
+        assert resp.headers["x-basalt-guardrail-action"] == "INTERVENED"
+        assert out["usage"]["completion_tokens"] == 0
+        # The answer is judged too, streamed or not.
+        body["messages"][0]["content"] = "What is the capital of France? One word."
+        out = json.loads(_post_guarded(endpoint, body, gid)[1])
+        assert out["choices"][0]["message"]["content"] == "no output"
+        resp, data = _post_guarded(endpoint, {**body, "stream": True}, gid)
+        events = [l[len("data: "):] for l in data.decode().split("\n") if l.startswith("data: ")]
+        chunks = [json.loads(e) for e in events[:-1]]
+        text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+        assert text == "no output" and resp.headers["x-basalt-guardrail-action"] == "INTERVENED"
+        # An unknown guardrail is an error in OpenAI's shape.
+        with pytest.raises(urllib.error.HTTPError) as e:
+            _post_guarded(endpoint, body, "nosuchguardrail")
+        assert e.value.code == 404 and "error" in json.loads(e.value.read())
+    finally:
+        bedrock.delete_guardrail(guardrailIdentifier=gid)
