@@ -137,11 +137,17 @@ fn address_re() -> &'static Regex {
     })
 }
 
+/// Street suffixes and directions that are written with a full stop.
+const ABBREVIATIONS: [&str; 22] = [
+    "St", "Ave", "Rd", "Blvd", "Ln", "Dr", "Ct", "Pl", "Pkwy", "Hwy", "Cir", "Sq", "Trl", "N", "S",
+    "E", "W", "NE", "NW", "SE", "SW", "Ste",
+];
+
 fn age_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     lazy(
         &RE,
-        r"(?i)\b([0-9]{1,3})(?:[ \t]+|-)(?:years?|yrs?)(?:[ \t]+|-)old\b|\b([0-9]{1,3})[ \t]?y/?o\b|\b(?:age|aged)\b[ \t]*(?:is|of|:|=)?[ \t]*([0-9]{1,3})\b|\b(?:I['’]m|I\s+am|(?:he|she|they)\s+(?:is|are)|turned|turning)[ \t]+([0-9]{1,3})(?:[ \t]*[.,!;]|[ \t]*$|[ \t]+(?:and|this|next|last|today|now)\b)",
+        r"(?i)\b([0-9]{1,3})(?:[ \t]+|-)(?:years?|yrs?)(?:[ \t]+|-)old\b|\b([0-9]{1,3})[ \t]?y/?o\b|\b(?:age|aged)\b[ \t]*(?:is|of|:|=)?[ \t]*([0-9]{1,3})\b|\b(?:I['’]m|I\s+am|(?:he|she|they)\s+(?:is|are)|turned|turning)[ \t]+([0-9]{1,3})(?:[ \t]*[.,!;]|[ \t]*$|[ \t]+(?:and|this|next|last|today|now)\b)|\b([0-9]{1,3})[ \t]+years?[ \t]+of[ \t]+age\b",
     )
 }
 
@@ -191,7 +197,16 @@ pub(super) fn find(text: &str, want: Want, out: &mut Vec<Cand>) {
     }
     if want.has(Address) {
         for m in address_re().find_iter(text) {
-            let v = m.as_str().trim_end_matches([',', ' ', '\t']);
+            let mut v = m.as_str().trim_end_matches([',', ' ', '\t']);
+            // The full stop after "Lane." ends the sentence; after "St." it is the abbreviation's.
+            if let Some(stem) = v.strip_suffix('.')
+                && stem
+                    .rsplit([' ', '\t'])
+                    .next()
+                    .is_some_and(|w| !ABBREVIATIONS.contains(&w))
+            {
+                v = stem;
+            }
             // "In 2024 The Street was a hit": a year before a title is not a house number.
             let second = v
                 .split([' ', '\t'])
@@ -214,7 +229,7 @@ pub(super) fn find(text: &str, want: Want, out: &mut Vec<Cand>) {
             let (span, value) = if let Some(v) = c.get(1).or(c.get(2)) {
                 // "34 years old", "34-year-old", "34yo": the phrase is the age.
                 ((whole.start(), whole.end()), v.as_str())
-            } else if let Some(v) = c.get(3).or(c.get(4)) {
+            } else if let Some(v) = c.get(3).or(c.get(4)).or(c.get(5)) {
                 ((v.start(), v.end()), v.as_str())
             } else {
                 continue;

@@ -413,6 +413,7 @@ fn ages() {
     assert_finds("a 34-year-old patient", "AGE", "34-year-old");
     assert_finds("Age: 52", "AGE", "52");
     assert_finds("she is 29.", "AGE", "29");
+    assert_finds("She is 45 years of age.", "AGE", "45");
     assert_no("30 years of experience", "AGE");
     assert_no("5 years ago on page 34", "AGE");
     assert_no("aged 500 years", "AGE");
@@ -437,6 +438,8 @@ fn addresses() {
         "10 Downing Street, London SW1A 2AA",
     );
     assert_finds("postcode EC1A 1BB", "ADDRESS", "EC1A 1BB");
+    assert_finds("I live at 9 Oak Lane.", "ADDRESS", "9 Oak Lane");
+    assert_finds("I live at 9 Oak St. now", "ADDRESS", "9 Oak St.");
     assert_no("we sold 300 units on Main street", "ADDRESS");
     assert_no("in 2024 The Street was a hit", "ADDRESS");
 }
