@@ -108,7 +108,7 @@ def start_server(args):
         return None, args.endpoint
     from peers import Server, peer_specs
 
-    spec = peer_specs(argparse.Namespace())["basalt"]
+    spec = peer_specs(argparse.Namespace(servers=["basalt"]))["basalt"]
     if not spec["available"]:
         sys.exit(f"{spec['why']}: build it (cargo build --release) or set BASALT_BIN")
     s = Server("basalt", spec).start(timeout=120)
@@ -124,26 +124,33 @@ def clients(endpoint):
     return boto3.client("bedrock", **kw), boto3.client("bedrock-runtime", **kw)
 
 
-def create_guardrail(bedrock, with_examples=False):
+def create_guardrail(bedrock, with_examples=False, parts=("topics", "content", "words", "pii")):
     topics = [{"name": n, "definition": d["definition"], "type": "DENY",
                **({"examples": d["examples"]} if with_examples else {})}
               for n, d in TOPIC_DEFS.items()]
     filters = [{"type": c, "inputStrength": "HIGH", "outputStrength": "NONE" if c == "PROMPT_ATTACK" else "HIGH"}
                for c in CATEGORIES]
+    policies = {
+        "topics": {"topicPolicyConfig": {"topicsConfig": topics}},
+        "content": {"contentPolicyConfig": {"filtersConfig": filters}},
+        "words": {"wordPolicyConfig": {"managedWordListsConfig": [{"type": "PROFANITY"}],
+                                       "wordsConfig": [{"text": "project zebra"}]}},
+        "pii": {"sensitiveInformationPolicyConfig": {
+            "piiEntitiesConfig": [{"type": t, "action": a} for t, a in [
+                ("EMAIL", "ANONYMIZE"), ("PHONE", "ANONYMIZE"), ("NAME", "ANONYMIZE"),
+                ("US_SOCIAL_SECURITY_NUMBER", "BLOCK"), ("CREDIT_DEBIT_CARD_NUMBER", "BLOCK"),
+                ("AWS_ACCESS_KEY", "BLOCK")]],
+            "regexesConfig": [{"name": "ORDER_ID", "pattern": r"ORD-\d{6}", "action": "ANONYMIZE"}],
+        }},
+    }
+    kw = {}
+    for p in parts:
+        kw.update(policies[p])
     g = bedrock.create_guardrail(
         name=f"bench-{int(time.time() * 1000)}",
         blockedInputMessaging="Sorry, I can't help with that.",
         blockedOutputsMessaging="Sorry, I can't answer that.",
-        topicPolicyConfig={"topicsConfig": topics},
-        contentPolicyConfig={"filtersConfig": filters},
-        wordPolicyConfig={"managedWordListsConfig": [{"type": "PROFANITY"}],
-                          "wordsConfig": [{"text": "project zebra"}]},
-        sensitiveInformationPolicyConfig={
-            "piiEntitiesConfig": [{"type": t, "action": a} for t, a in [
-                ("EMAIL", "ANONYMIZE"), ("PHONE", "ANONYMIZE"), ("US_SOCIAL_SECURITY_NUMBER", "BLOCK"),
-                ("CREDIT_DEBIT_CARD_NUMBER", "BLOCK"), ("AWS_ACCESS_KEY", "BLOCK")]],
-            "regexesConfig": [{"name": "ORDER_ID", "pattern": r"ORD-\d{6}", "action": "ANONYMIZE"}],
-        },
+        **kw,
     )
     return g["guardrailId"], g.get("version", "DRAFT")
 
@@ -278,7 +285,8 @@ def seed_cases(scorer):
     return bad
 
 
-def latency(online, n):
+def latency(online, n, gid=None, label="every policy on"):
+    gid = gid or online.gid
     rows = [r["text"] for r in load_jsonl("content.jsonl") if r["split"] == "test"]
     texts, i = [], 0
     while len(texts) < n:
@@ -288,12 +296,12 @@ def latency(online, n):
             i += 1
         texts.append(t[:500])
     for t in texts[:5]:  # warm-up (anchors embedded, caches filled)
-        online.rt.apply_guardrail(guardrailIdentifier=online.gid, guardrailVersion=online.version,
+        online.rt.apply_guardrail(guardrailIdentifier=gid, guardrailVersion=online.version,
                                   source="INPUT", content=[{"text": {"text": t}}])
     lat, server = [], []
     for t in texts:
         t0 = time.perf_counter()
-        r = online.rt.apply_guardrail(guardrailIdentifier=online.gid, guardrailVersion=online.version,
+        r = online.rt.apply_guardrail(guardrailIdentifier=gid, guardrailVersion=online.version,
                                       source="INPUT", content=[{"text": {"text": t}}])
         lat.append((time.perf_counter() - t0) * 1000)
         m = ((r.get("assessments") or [{}])[0].get("invocationMetrics") or {}).get("guardrailProcessingLatency")
@@ -301,7 +309,7 @@ def latency(online, n):
             server.append(m)
     lat.sort()
     p50, p99 = statistics.median(lat), lat[int(0.99 * (len(lat) - 1))]
-    print(f"\nApplyGuardrail latency, {len(texts)} texts of 500 characters, every policy on, one client: "
+    print(f"\nApplyGuardrail latency, {len(texts)} texts of 500 characters, {label}, one client: "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (client-side, boto3 included)")
     if server:
         server.sort()
@@ -334,6 +342,9 @@ def main():
     ap.add_argument("--split", default="test", choices=["test", "train"])
     ap.add_argument("--latency-n", type=int, default=300)
     ap.add_argument("--check-embeddings", action="store_true")
+    ap.add_argument("--latency-only", action="store_true", help="skip the accuracy part")
+    ap.add_argument("--latency-breakdown", action="store_true",
+                    help="also time guardrails with one policy each")
     ap.add_argument("--json", help="write the summary here")
     args = ap.parse_args()
 
@@ -351,10 +362,17 @@ def main():
             gid, version = create_guardrail(bedrock)
             gid_ex, _ = create_guardrail(bedrock, with_examples=True)
             online = Online(runtime, gid, version, gid_ex)
-            summary = evaluate(online, args.split)
-            summary["seed_failures"] = seed_cases(online)
+            summary = {}
+            if not args.latency_only:
+                summary = evaluate(online, args.split)
+                summary["seed_failures"] = seed_cases(online)
             p50, p99 = latency(online, args.latency_n)
             summary["latency_ms"] = {"p50": p50, "p99": p99}
+            if args.latency_breakdown:
+                for part in ("content", "topics", "words", "pii"):
+                    g, _ = create_guardrail(bedrock, parts=(part,))
+                    p50, p99 = latency(online, args.latency_n, g, f"{part} policy only")
+                    summary[f"latency_ms:{part}"] = {"p50": p50, "p99": p99}
         finally:
             if server:
                 server.stop()
