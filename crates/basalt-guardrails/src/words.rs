@@ -517,4 +517,29 @@ mod tests {
         assert!(inflections("motherfucker").is_empty());
         assert_eq!(plural("pussy"), "pussies");
     }
+
+    #[test]
+    fn random_texts_keep_char_boundaries() {
+        let f = WordFilter::new(&WordPolicy {
+            words: vec![word("é"), word("a b"), word("🙂"), word("x-y")],
+            managed_word_lists: profanity_policy().managed_word_lists,
+        });
+        const FRAGMENTS: [&str; 14] = [
+            "fuck", "é", "a", " ", "b", "🙂", "x", "-", "y", "’", "\t", "ing", "日本", "Ünï",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 40) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(FRAGMENTS[(seed % FRAGMENTS.len() as u64) as usize]);
+            }
+            seed = seed.wrapping_add(0x9E37_79B9);
+            for h in f.find(&text, Source::Input) {
+                assert_eq!(&text[h.start..h.end], h.matched, "{text:?}");
+            }
+        }
+    }
 }

@@ -572,3 +572,76 @@ fn nothing_enabled_finds_nothing() {
     assert!(f.find("a@example.com", Source::Input).is_empty());
     assert_eq!(f.find("a@example.com", Source::Output).len(), 1);
 }
+
+/// Texts glued from fragments that excite every recognizer (digits, separators, cues,
+/// non-ASCII, emoji), checked for the invariants lib.rs relies on.
+#[test]
+fn random_texts_keep_the_invariants() {
+    const FRAGMENTS: [&str; 44] = [
+        "4111",
+        " ",
+        "-",
+        "1111",
+        "SSN",
+        ":",
+        "é",
+        "日本",
+        "🙂",
+        "@",
+        ".",
+        "example",
+        "com",
+        "AKIA",
+        "IOSFODNN7EXAMPLE",
+        "password",
+        " is ",
+        "Maria",
+        "Garcia",
+        "123",
+        "Main",
+        "St",
+        ",",
+        "\n",
+        "DE89",
+        "3704",
+        "0044",
+        "(",
+        ")",
+        "+1",
+        "::",
+        "ff",
+        "00:1A",
+        "/",
+        "’",
+        "\t",
+        "0",
+        "9",
+        "Z",
+        "routing number ",
+        "NHS ",
+        "Dr. ",
+        "https://",
+        "years old",
+    ];
+    let f = all_filter();
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3000 {
+        let n = (next() % 60) as usize;
+        let text: String = (0..n)
+            .map(|_| FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize])
+            .collect();
+        let hits = f.find(&text, Source::Input);
+        let mut last = 0;
+        for h in &hits {
+            assert!(h.start < h.end && h.start >= last, "{text:?}: {hits:?}");
+            assert_eq!(&text[h.start..h.end], h.matched);
+            last = h.end;
+        }
+    }
+}
