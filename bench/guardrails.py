@@ -43,6 +43,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE / "guardrails"))
 sys.path.insert(0, str(HERE))
 from common import CATEGORIES, DATA, Embedder, Heads, load_jsonl, segments  # noqa: E402
+from peers import cpu_seconds  # noqa: E402
 
 TOPIC_DEFS = json.loads((DATA / "topic_definitions.json").read_text())
 
@@ -112,6 +113,8 @@ def start_server(args):
     if not spec["available"]:
         sys.exit(f"{spec['why']}: build it (cargo build --release) or set BASALT_BIN")
     s = Server("basalt", spec).start(timeout=120)
+    global SERVER_PID
+    SERVER_PID = s.proc.pid
     return s, s.endpoint
 
 
@@ -285,6 +288,9 @@ def seed_cases(scorer):
     return bad
 
 
+SERVER_PID = None
+
+
 def latency(online, n, gid=None, label="every policy on"):
     gid = gid or online.gid
     rows = [r["text"] for r in load_jsonl("content.jsonl") if r["split"] == "test"]
@@ -299,6 +305,7 @@ def latency(online, n, gid=None, label="every policy on"):
         online.rt.apply_guardrail(guardrailIdentifier=gid, guardrailVersion=online.version,
                                   source="INPUT", content=[{"text": {"text": t}}])
     lat, server = [], []
+    cpu0 = cpu_seconds(SERVER_PID) if SERVER_PID else None
     for t in texts:
         t0 = time.perf_counter()
         r = online.rt.apply_guardrail(guardrailIdentifier=gid, guardrailVersion=online.version,
@@ -307,10 +314,14 @@ def latency(online, n, gid=None, label="every policy on"):
         m = ((r.get("assessments") or [{}])[0].get("invocationMetrics") or {}).get("guardrailProcessingLatency")
         if m is not None:
             server.append(m)
+    cpu = (cpu_seconds(SERVER_PID) - cpu0) / len(texts) * 1000 if SERVER_PID else None
     lat.sort()
     p50, p99 = statistics.median(lat), lat[int(0.99 * (len(lat) - 1))]
     print(f"\nApplyGuardrail latency, {len(texts)} texts of 500 characters, {label}, one client: "
           f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (client-side, boto3 included)")
+    if cpu is not None:
+        print(f"  server CPU time per request (all threads, /proc): {cpu:.1f} ms; load average now "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (latency is only meaningful on an idle machine)")
     if server:
         server.sort()
         print(f"  server-reported guardrailProcessingLatency: p50 {statistics.median(server):.1f} ms, "
