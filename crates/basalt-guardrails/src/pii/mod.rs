@@ -5,13 +5,13 @@
 //! checksum, SSN area rules, NHS mod-11, VIN check digits...). Where a bare number could be
 //! any of several things (nine digits: an SSN, a routing number, a SIN, a passport), the
 //! recognizer only fires after the cue that names it ("routing number", "SSN", "passport"),
-//! and the cue nearest before the number decides (see [`Cues::last`]).
+//! and the cue nearest before the number decides (see `Cues::last`).
 //!
 //! Recognizers are grouped by file: `finance` (cards, bank numbers, IBAN, SWIFT), `government`
 //! (national identifiers, licences, vehicles), `network` (email, phone, URL, IP, MAC, AWS keys)
 //! and `personal` (name, address, age, credentials).
 //!
-//! Overlapping candidates are settled by length, then by how specific the type is ([`rank`]),
+//! Overlapping candidates are settled by length, then by how specific the type is (`rank`),
 //! so that "4111 1111 1111 1111" is one card number and not a card with a phone inside.
 
 use std::sync::OnceLock;
