@@ -54,7 +54,7 @@ mod tests {
     fn the_weakest_sentence_decides_grounding() {
         let a = vec![1.0f32, 0.0];
         let b = vec![0.0f32, 1.0];
-        let whole = vec![0.7071f32, 0.7071];
+        let whole = vec![std::f32::consts::FRAC_1_SQRT_2; 2];
         let s = grounding_score(&[&whole, &a, &b], &[&a]).unwrap();
         assert!(s < 0.1, "{s}");
         let s = grounding_score(&[&whole, &a, &b], &[&a, &b]).unwrap();
