@@ -4,8 +4,8 @@
 use basalt_bedrock_runtime::guardrails::apply::Resolved;
 use basalt_bedrock_runtime::guardrails::model::{self as guarded, Trace};
 use basalt_bedrock_runtime::{BedrockRuntime, Runtime};
-use basalt_core::RequestContext;
 use basalt_chat::providers::{self, Family, StreamEncoder};
+use basalt_core::RequestContext;
 use basalt_gateway::{Body, RawHandler, full};
 use basalt_models::ChatEvent;
 use bytes::Bytes;
@@ -73,13 +73,10 @@ impl RawHandler for OpenAi {
         req: http::Request<basalt_gateway::RequestBody>,
     ) -> BoxFuture<'static, http::Response<Body>> {
         let runtime = self.runtime.clone();
-        let guarding = self.guardrails.as_ref().map(|g| {
-            (
-                g.bedrock.clone(),
-                g.account_id.clone(),
-                g.region.clone(),
-            )
-        });
+        let guarding = self
+            .guardrails
+            .as_ref()
+            .map(|g| (g.bedrock.clone(), g.account_id.clone(), g.region.clone()));
         async move {
             let (parts, body) = req.into_parts();
             let header = |name: &str| {
@@ -178,7 +175,14 @@ async fn chat(runtime: &Runtime, body: &Value, guard: Option<&Guard<'_>>) -> htt
         let judged = guarded::user_input(&req);
         let checked = g
             .bedrock
-            .check_input(&g.ctx, &g.resolved, "OpenAIChatCompletions", &mut req, &judged, Trace::Disabled)
+            .check_input(
+                &g.ctx,
+                &g.resolved,
+                "OpenAIChatCompletions",
+                &mut req,
+                &judged,
+                Trace::Disabled,
+            )
             .await;
         match checked {
             Ok(Some(e)) if e.outcome.blocked => {
@@ -206,7 +210,13 @@ async fn chat(runtime: &Runtime, body: &Value, guard: Option<&Guard<'_>>) -> htt
         if let Some(g) = guard {
             match g
                 .bedrock
-                .check_output(&g.ctx, &g.resolved, "OpenAIChatCompletions", &mut resp, Trace::Disabled)
+                .check_output(
+                    &g.ctx,
+                    &g.resolved,
+                    "OpenAIChatCompletions",
+                    &mut resp,
+                    Trace::Disabled,
+                )
                 .await
             {
                 Ok(e) => intervened |= e.is_some_and(|e| e.outcome.intervened),
@@ -312,7 +322,12 @@ fn stream_whole(
             }));
         }
     }
-    events.extend(enc.finish(&resp.stop_reason, &resp.usage, resp.latency_ms, resp.first_token_ms));
+    events.extend(enc.finish(
+        &resp.stop_reason,
+        &resp.usage,
+        resp.latency_ms,
+        resp.first_token_ms,
+    ));
     let mut out = String::new();
     for mut v in events {
         if let Some(o) = v.as_object_mut() {

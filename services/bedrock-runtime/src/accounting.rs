@@ -196,9 +196,19 @@ impl Accounting {
         let units = outcome.usage.total() as f64;
         let mut points = vec![
             ("Invocations", 1.0, "Count", by_guardrail.clone()),
-            ("InvocationLatency", latency_ms as f64, "Milliseconds", by_guardrail.clone()),
+            (
+                "InvocationLatency",
+                latency_ms as f64,
+                "Milliseconds",
+                by_guardrail.clone(),
+            ),
             ("TextUnitCount", units, "Count", by_guardrail.clone()),
-            ("InvocationsIntervened", intervened, "Count", by_guardrail.clone()),
+            (
+                "InvocationsIntervened",
+                intervened,
+                "Count",
+                by_guardrail.clone(),
+            ),
             ("Invocations", 1.0, "Count", by_operation.clone()),
             ("InvocationsIntervened", intervened, "Count", by_operation),
             ("Invocations", 1.0, "Count", by_source.clone()),

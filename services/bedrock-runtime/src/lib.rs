@@ -174,7 +174,11 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let mut req = providers::parse_chat(family, &id, &body)?;
         let guard = self
-            .requested_guardrail(ctx, input.get("guardrailIdentifier"), input.get("guardrailVersion"))
+            .requested_guardrail(
+                ctx,
+                input.get("guardrailIdentifier"),
+                input.get("guardrailVersion"),
+            )
             .await?;
         let trace = Trace::parse(input.get("trace"));
         let mut input_eval = None;
@@ -236,7 +240,11 @@ impl BedrockRuntime {
         let family = family.for_body(&body);
         let mut req = providers::parse_chat(family, &id, &body)?;
         let guard = self
-            .requested_guardrail(ctx, input.get("guardrailIdentifier"), input.get("guardrailVersion"))
+            .requested_guardrail(
+                ctx,
+                input.get("guardrailIdentifier"),
+                input.get("guardrailVersion"),
+            )
             .await?;
         let trace = Trace::parse(input.get("trace"));
         let chunk = |v: Value| {
@@ -249,7 +257,14 @@ impl BedrockRuntime {
         if let Some(g) = &guard {
             let judged = model::invoke_input(&mut req, tag_suffix.as_deref());
             input_eval = self
-                .check_input(ctx, g, "InvokeModelWithResponseStream", &mut req, &judged, trace)
+                .check_input(
+                    ctx,
+                    g,
+                    "InvokeModelWithResponseStream",
+                    &mut req,
+                    &judged,
+                    trace,
+                )
                 .await?;
             if let Some(e) = input_eval.as_ref().filter(|e| e.outcome.blocked) {
                 let resp = model::blocked_response(&e.outcome.outputs[0]);
@@ -314,7 +329,13 @@ impl BedrockRuntime {
                         let mut marks = None;
                         if let Some(g) = &guard {
                             let output_eval = match this
-                                .check_output(&ctx, g, "InvokeModelWithResponseStream", &mut resp, trace)
+                                .check_output(
+                                    &ctx,
+                                    g,
+                                    "InvokeModelWithResponseStream",
+                                    &mut resp,
+                                    trace,
+                                )
                                 .await
                             {
                                 Ok(e) => e,
@@ -326,16 +347,14 @@ impl BedrockRuntime {
                                     return;
                                 }
                             };
-                            let intervened = [&input_eval, &output_eval]
-                                .iter()
-                                .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+                            let intervened = model::intervened(&input_eval, &output_eval);
                             if hold {
-                                let blocked = output_eval.as_ref().is_some_and(|e| e.outcome.blocked);
-                                let deltas = if intervened {
-                                    model::rewrite_deltas(std::mem::take(&mut held), &resp, blocked)
-                                } else {
-                                    std::mem::take(&mut held)
-                                };
+                                let deltas = model::release(
+                                    std::mem::take(&mut held),
+                                    &resp,
+                                    &output_eval,
+                                    intervened,
+                                );
                                 for d in deltas {
                                     for v in enc.delta(&d) {
                                         let _ = tx.unbounded_send(chunk(v));
@@ -426,7 +445,11 @@ impl BedrockRuntime {
             return Ok((None, Trace::Disabled, false));
         };
         let g = self
-            .requested_guardrail(ctx, cfg.get("guardrailIdentifier"), cfg.get("guardrailVersion"))
+            .requested_guardrail(
+                ctx,
+                cfg.get("guardrailIdentifier"),
+                cfg.get("guardrailVersion"),
+            )
             .await?;
         if g.is_none() {
             return Err(AwsError::validation(
@@ -454,7 +477,8 @@ impl BedrockRuntime {
                 out["stopReason"] = "guardrail_intervened".into();
                 out["metrics"]["latencyMs"] = e.latency_ms.into();
                 if trace != Trace::Disabled {
-                    out["trace"] = json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
+                    out["trace"] =
+                        json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
                 }
                 return Ok(Output::new(out));
             }
@@ -469,11 +493,11 @@ impl BedrockRuntime {
             return Ok(Output::new(converse::response(&resp)));
         };
         let original = model::answer_text(&resp);
-        let output_eval = self.check_output(ctx, g, "Converse", &mut resp, trace).await?;
+        let output_eval = self
+            .check_output(ctx, g, "Converse", &mut resp, trace)
+            .await?;
         let mut out = converse::response(&resp);
-        let intervened = [&input_eval, &output_eval]
-            .iter()
-            .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+        let intervened = model::intervened(&input_eval, &output_eval);
         if intervened {
             out["stopReason"] = "guardrail_intervened".into();
         }
@@ -502,7 +526,8 @@ impl BedrockRuntime {
                 let resp = model::blocked_response(&e.outcome.outputs[0]);
                 let mut metadata = json!({"usage": converse::usage(&resp.usage), "metrics": {"latencyMs": e.latency_ms}});
                 if trace != Trace::Disabled {
-                    metadata["trace"] = json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
+                    metadata["trace"] =
+                        json!({"guardrail": model::converse_trace(g, trace, Some(e), None, None)});
                 }
                 let ev = |name: &str, value: Value| {
                     Ok(StreamEvent {
@@ -512,12 +537,18 @@ impl BedrockRuntime {
                 };
                 let events = vec![
                     ev("messageStart", json!({"role": "assistant"})),
-                    ev("contentBlockDelta", json!({"delta": {"text": e.outcome.outputs[0]}, "contentBlockIndex": 0})),
+                    ev(
+                        "contentBlockDelta",
+                        json!({"delta": {"text": e.outcome.outputs[0]}, "contentBlockIndex": 0}),
+                    ),
                     ev("contentBlockStop", json!({"contentBlockIndex": 0})),
                     ev("messageStop", json!({"stopReason": "guardrail_intervened"})),
                     ev("metadata", metadata),
                 ];
-                return Ok(Output::with_stream(json!({}), futures::stream::iter(events).boxed()));
+                return Ok(Output::with_stream(
+                    json!({}),
+                    futures::stream::iter(events).boxed(),
+                ));
             }
         }
         let mut events = model
@@ -587,20 +618,21 @@ impl BedrockRuntime {
                             {
                                 Ok(e) => e,
                                 Err(err) => {
-                                    send("internalServerException", json!({"message": err.message}));
+                                    send(
+                                        "internalServerException",
+                                        json!({"message": err.message}),
+                                    );
                                     return;
                                 }
                             };
-                            let intervened = [&input_eval, &output_eval]
-                                .iter()
-                                .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened));
+                            let intervened = model::intervened(&input_eval, &output_eval);
                             if hold {
-                                let blocked = output_eval.as_ref().is_some_and(|e| e.outcome.blocked);
-                                let deltas = if intervened {
-                                    model::rewrite_deltas(std::mem::take(&mut held), &resp, blocked)
-                                } else {
-                                    std::mem::take(&mut held)
-                                };
+                                let deltas = model::release(
+                                    std::mem::take(&mut held),
+                                    &resp,
+                                    &output_eval,
+                                    intervened,
+                                );
                                 for d in deltas {
                                     emit(d);
                                 }
@@ -610,7 +642,11 @@ impl BedrockRuntime {
                             }
                             if trace != Trace::Disabled {
                                 guard_trace = Some(model::converse_trace(
-                                    g, trace, input_eval.as_ref(), output_eval.as_ref(), Some(&original),
+                                    g,
+                                    trace,
+                                    input_eval.as_ref(),
+                                    output_eval.as_ref(),
+                                    Some(&original),
                                 ));
                             }
                         }

@@ -149,8 +149,9 @@ impl BedrockRuntime {
         .await
         .map_err(|e| AwsError::internal(e.to_string()))?;
         let latency_ms = started.elapsed().as_millis() as u64;
-        self.accounting
-            .guardrail(ctx, &g.arn, &g.version, operation, source, &outcome, latency_ms);
+        self.accounting.guardrail(
+            ctx, &g.arn, &g.version, operation, source, &outcome, latency_ms,
+        );
         Ok(Evaluation {
             outcome,
             latency_ms,

@@ -68,8 +68,7 @@ impl GuardrailRec {
 
 /// `1`..`99999999`, as Bedrock's version pattern allows.
 pub fn parse_version(s: &str) -> Option<u32> {
-    if s.is_empty() || s.len() > 8 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit())
-    {
+    if s.is_empty() || s.len() > 8 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     s.parse().ok()
@@ -107,8 +106,12 @@ pub fn parse_identifier<'a>(ctx: &RequestContext, identifier: &'a str) -> Option
         }
         None => identifier,
     };
-    (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        .then_some(id)
+    (!id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+    .then_some(id)
 }
 
 pub fn not_found(identifier: &str) -> AwsError {
@@ -255,11 +258,17 @@ mod tests {
         let c = ctx();
         assert_eq!(parse_identifier(&c, "abc123"), Some("abc123"));
         assert_eq!(
-            parse_identifier(&c, "arn:aws:bedrock:us-east-1:000000000000:guardrail/abc123"),
+            parse_identifier(
+                &c,
+                "arn:aws:bedrock:us-east-1:000000000000:guardrail/abc123"
+            ),
             Some("abc123")
         );
         assert_eq!(
-            parse_identifier(&c, "arn:aws:bedrock:eu-west-1:000000000000:guardrail/abc123"),
+            parse_identifier(
+                &c,
+                "arn:aws:bedrock:eu-west-1:000000000000:guardrail/abc123"
+            ),
             None
         );
         assert_eq!(parse_identifier(&c, "ABC"), None);

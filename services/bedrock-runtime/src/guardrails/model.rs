@@ -17,7 +17,11 @@ pub enum Trace {
 
 impl Trace {
     pub fn parse(v: Option<&Value>) -> Trace {
-        match v.and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+        match v
+            .and_then(Value::as_str)
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
             Some("ENABLED") => Trace::Enabled,
             Some("ENABLED_FULL") => Trace::Full,
             _ => Trace::Disabled,
@@ -118,26 +122,29 @@ pub fn invoke_input(req: &mut ChatRequest, tag_suffix: Option<&str>) -> GuardedI
 /// The input of a chat without marks (the OpenAI-compatible facade): the users' messages,
 /// which are user input by their role, so the PROMPT_ATTACK filter applies to them.
 pub fn user_input(req: &ChatRequest) -> GuardedInput {
+    message_texts(req, true)
+}
+
+/// The text blocks of the messages (the users' only, or everyone's), each a judged block
+/// whose slot masking writes back to. Marked when they are the users' own.
+fn message_texts(req: &ChatRequest, users_only: bool) -> GuardedInput {
     let mut blocks = Vec::new();
     let mut places = Vec::new();
-    let mut i = req.system.len();
+    let mut slot = req.system.len();
     for m in &req.messages {
         for b in &m.content {
             if let ContentBlock::Text(t) = b {
-                if m.role == basalt_chat::Role::User && !t.trim().is_empty() {
+                if (!users_only || m.role == basalt_chat::Role::User) && !t.trim().is_empty() {
                     blocks.push(Block::text(t.clone()));
-                    places.push(Place {
-                        slot: i,
-                        range: None,
-                    });
+                    places.push(Place { slot, range: None });
                 }
-                i += 1;
+                slot += 1;
             }
         }
     }
     GuardedInput {
         blocks,
-        marked: true,
+        marked: users_only,
         places,
     }
 }
@@ -146,14 +153,20 @@ pub fn user_input(req: &ChatRequest) -> GuardedInput {
 /// when there are any, else the text of every message.
 pub fn converse_input(input: &Value, req: &ChatRequest) -> GuardedInput {
     let mut guard = Vec::new();
-    let system = input["system"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let system = input["system"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let messages = input["messages"]
         .as_array()
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let content = messages
-        .iter()
-        .flat_map(|m| m["content"].as_array().map(Vec::as_slice).unwrap_or_default());
+    let content = messages.iter().flat_map(|m| {
+        m["content"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    });
     for b in system.iter().chain(content) {
         if let Some(t) = b["guardContent"]["text"]["text"].as_str() {
             let qualifiers: Vec<&str> = b["guardContent"]["text"]["qualifiers"]
@@ -174,29 +187,7 @@ pub fn converse_input(input: &Value, req: &ChatRequest) -> GuardedInput {
             places: Vec::new(),
         };
     }
-    let mut blocks = Vec::new();
-    let mut places = Vec::new();
-    let skip = req.system.len();
-    let mut i = skip;
-    for m in &req.messages {
-        for b in &m.content {
-            if let ContentBlock::Text(t) = b {
-                if !t.trim().is_empty() {
-                    blocks.push(Block::text(t.clone()));
-                    places.push(Place {
-                        slot: i,
-                        range: None,
-                    });
-                }
-                i += 1;
-            }
-        }
-    }
-    GuardedInput {
-        blocks,
-        marked: false,
-        places,
-    }
+    message_texts(req, false)
 }
 
 impl GuardedInput {
@@ -249,7 +240,9 @@ pub fn output_blocks(resp: &ChatResponse) -> Vec<Block> {
 pub fn apply_output(resp: &mut ChatResponse, eval: &Evaluation) {
     let o = &eval.outcome;
     if o.blocked {
-        resp.content = vec![ContentBlock::Text(o.outputs.first().cloned().unwrap_or_default())];
+        resp.content = vec![ContentBlock::Text(
+            o.outputs.first().cloned().unwrap_or_default(),
+        )];
         resp.stop_reason = StopReason::EndTurn;
     } else if o.intervened {
         let mut masked = o.outputs.iter();
@@ -264,6 +257,28 @@ pub fn apply_output(resp: &mut ChatResponse, eval: &Evaluation) {
     }
 }
 
+/// Whether the INPUT or the OUTPUT check intervened.
+pub fn intervened(input: &Option<Evaluation>, output: &Option<Evaluation>) -> bool {
+    [input, output]
+        .iter()
+        .any(|e| e.as_ref().is_some_and(|e| e.outcome.intervened))
+}
+
+/// The deltas a sync-mode stream held back, to send once the OUTPUT check has judged the
+/// answer: as generated, or rewritten when the guardrail intervened.
+pub fn release(
+    held: Vec<Delta>,
+    resp: &ChatResponse,
+    output: &Option<Evaluation>,
+    intervened: bool,
+) -> Vec<Delta> {
+    if !intervened {
+        return held;
+    }
+    let blocked = output.as_ref().is_some_and(|e| e.outcome.blocked);
+    rewrite_deltas(held, resp, blocked)
+}
+
 /// Deltas held back while a sync-mode OUTPUT check ran, rewritten by its outcome (`resp`
 /// is the answer after [`apply_output`]): the blocked message as one text block, or each
 /// text block once, masked; tool-use deltas pass unchanged.
@@ -273,7 +288,10 @@ pub fn rewrite_deltas(held: Vec<Delta>, resp: &ChatResponse, blocked: bool) -> V
             Some(ContentBlock::Text(t)) => t.clone(),
             _ => String::new(),
         };
-        return vec![Delta::Text { index: 0, text }, Delta::BlockStop { index: 0 }];
+        return vec![
+            Delta::Text { index: 0, text },
+            Delta::BlockStop { index: 0 },
+        ];
     }
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(held.len());
@@ -308,7 +326,11 @@ pub fn blocked_response(message: &str) -> ChatResponse {
 
 /// InvokeModel's `amazon-bedrock-trace` member: the input assessment by guardrail id and
 /// the output assessments.
-pub fn invoke_trace(g: &Resolved, input: Option<&Evaluation>, output: Option<&Evaluation>) -> Value {
+pub fn invoke_trace(
+    g: &Resolved,
+    input: Option<&Evaluation>,
+    output: Option<&Evaluation>,
+) -> Value {
     let mut guardrail = Map::new();
     if let Some(e) = input {
         guardrail.insert("input".into(), json!({ g.id.clone(): e.assessment() }));
@@ -332,7 +354,10 @@ pub fn converse_trace(
         out.insert("modelOutput".into(), json!([m]));
     }
     if let Some(e) = input {
-        out.insert("inputAssessment".into(), json!({ g.id.clone(): e.assessment() }));
+        out.insert(
+            "inputAssessment".into(),
+            json!({ g.id.clone(): e.assessment() }),
+        );
     }
     if let Some(e) = output {
         out.insert(
