@@ -408,7 +408,11 @@ impl Policies {
                 .map(|a| a.iter().map(|v| parse(v, "topic")).collect())
                 .transpose()?
                 .unwrap_or_default();
-            let tier = t.get("tierConfig").filter(|v| !v.is_null()).map(|v| parse(v, "tierConfig")).transpose()?;
+            let tier = t
+                .get("tierConfig")
+                .filter(|v| !v.is_null())
+                .map(|v| parse(v, "tierConfig"))
+                .transpose()?;
             p.topic_policy = Some(TopicPolicy { topics, tier });
         }
         if let Some(c) = input.get("contentPolicyConfig").filter(|v| !v.is_null()) {
@@ -417,7 +421,11 @@ impl Policies {
                 .map(|a| a.iter().map(|v| parse(v, "content filter")).collect())
                 .transpose()?
                 .unwrap_or_default();
-            let tier = c.get("tierConfig").filter(|v| !v.is_null()).map(|v| parse(v, "tierConfig")).transpose()?;
+            let tier = c
+                .get("tierConfig")
+                .filter(|v| !v.is_null())
+                .map(|v| parse(v, "tierConfig"))
+                .transpose()?;
             p.content_policy = Some(ContentPolicy { filters, tier });
         }
         if let Some(w) = input.get("wordPolicyConfig").filter(|v| !v.is_null()) {
@@ -469,7 +477,11 @@ impl Policies {
         {
             let filters: Vec<GroundingFilter> = g["filtersConfig"]
                 .as_array()
-                .map(|a| a.iter().map(|v| parse(v, "contextual grounding filter")).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|v| parse(v, "contextual grounding filter"))
+                        .collect()
+                })
                 .transpose()?
                 .unwrap_or_default();
             p.contextual_grounding_policy = Some(GroundingPolicy { filters });
@@ -609,11 +621,17 @@ mod tests {
         let v = Value::Object(out);
         assert_eq!(v["topicPolicy"]["topics"][0]["inputAction"], "BLOCK");
         assert_eq!(v["topicPolicy"]["topics"][0]["outputEnabled"], true);
-        assert_eq!(v["contentPolicy"]["filters"][0]["inputModalities"], json!(["TEXT"]));
+        assert_eq!(
+            v["contentPolicy"]["filters"][0]["inputModalities"],
+            json!(["TEXT"])
+        );
         let e = &v["sensitiveInformationPolicy"]["piiEntities"][0];
         assert_eq!(e["inputAction"], "ANONYMIZE");
         assert_eq!(e["outputAction"], "ANONYMIZE");
-        assert_eq!(PiiType::UsSocialSecurityNumber.as_str(), "US_SOCIAL_SECURITY_NUMBER");
+        assert_eq!(
+            PiiType::UsSocialSecurityNumber.as_str(),
+            "US_SOCIAL_SECURITY_NUMBER"
+        );
         // The stored form reads back unchanged.
         let again: Policies = serde_json::from_value(v).unwrap();
         assert_eq!(again, p);

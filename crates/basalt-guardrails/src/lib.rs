@@ -100,7 +100,12 @@ impl Usage {
     }
 
     pub fn total(&self) -> u64 {
-        self.topic + self.content + self.word + self.sensitive + self.sensitive_free + self.grounding
+        self.topic
+            + self.content
+            + self.word
+            + self.sensitive
+            + self.sensitive_free
+            + self.grounding
     }
 }
 
@@ -247,10 +252,7 @@ impl Guardrail {
         let guarded: Vec<&Block> = blocks.iter().filter(|b| b.guarded()).collect();
         let total_chars: usize = blocks.iter().map(|b| b.text.chars().count()).sum();
         let guarded_chars: usize = guarded.iter().map(|b| b.text.chars().count()).sum();
-        let units: u64 = guarded
-            .iter()
-            .map(|b| text::units(&b.text))
-            .sum();
+        let units: u64 = guarded.iter().map(|b| text::units(&b.text)).sum();
 
         // Embeddings of each guarded block's segments, then the grounding inputs.
         let mut cursor = 0usize;
@@ -353,7 +355,9 @@ impl Guardrail {
                     if hit.managed {
                         managed.push(json!({"match": hit.matched, "type": "PROFANITY", "action": action, "detected": true}));
                     } else {
-                        custom.push(json!({"match": hit.matched, "action": action, "detected": true}));
+                        custom.push(
+                            json!({"match": hit.matched, "action": action, "detected": true}),
+                        );
                     }
                 }
             }

@@ -70,7 +70,11 @@ mod tests {
     fn sentences_split_on_terminators_and_lines() {
         assert_eq!(
             sentences("Hello there. How are you?I am fine!\nNew line 3.5 stays"),
-            vec!["Hello there.", "How are you?I am fine!", "New line 3.5 stays"]
+            vec![
+                "Hello there.",
+                "How are you?I am fine!",
+                "New line 3.5 stays"
+            ]
         );
         assert_eq!(sentences("   "), Vec::<&str>::new());
         assert_eq!(segments("One."), vec!["One."]);

@@ -72,7 +72,11 @@ fn draft_of(input: &Value, created_ms: i64, now: i64) -> Result<VersionRec, AwsE
 
 fn tags_of(input: &Value, member: &str) -> Result<BTreeMap<String, String>, AwsError> {
     let mut out = BTreeMap::new();
-    for t in input[member].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for t in input[member]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let (Some(k), Some(v)) = (t["key"].as_str(), t["value"].as_str()) else {
             return Err(AwsError::validation("Each tag needs a key and a value."));
         };
@@ -118,7 +122,12 @@ pub fn create(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Val
     }
     let prefix = format!("{}/{}/", ctx.account_id, ctx.region);
     if g.state
-        .scan(basalt_bedrock_runtime::guardrails::TABLE, &prefix, None, MAX_GUARDRAILS)?
+        .scan(
+            basalt_bedrock_runtime::guardrails::TABLE,
+            &prefix,
+            None,
+            MAX_GUARDRAILS,
+        )?
         .len()
         >= MAX_GUARDRAILS
     {
@@ -137,7 +146,13 @@ pub fn create(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Val
         version_tokens: BTreeMap::new(),
     };
     g.save(ctx, &rec, None, name_write(ctx, name, &rec.id))
-        .map_err(|e| if e.code == "ConflictException" { name_taken(name) } else { e })?;
+        .map_err(|e| {
+            if e.code == "ConflictException" {
+                name_taken(name)
+            } else {
+                e
+            }
+        })?;
     Ok(json!({
         "guardrailId": rec.id,
         "guardrailArn": guardrail_arn(ctx, &rec.id),
@@ -232,10 +247,7 @@ pub fn list(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Value
     match str_of(input, "guardrailIdentifier") {
         Some(identifier) => {
             let (rec, _) = g.must_load(ctx, identifier)?;
-            entries.push((
-                "00000000".into(),
-                summary(ctx, &rec, DRAFT, &rec.draft),
-            ));
+            entries.push(("00000000".into(), summary(ctx, &rec, DRAFT, &rec.draft)));
             for (n, v) in &rec.versions {
                 entries.push((format!("{n:08}"), summary(ctx, &rec, &n.to_string(), v)));
             }
@@ -405,7 +417,11 @@ pub fn tag(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Value,
 
 pub fn untag(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let (mut rec, raw) = tagged(g, ctx, input)?;
-    for k in input["tagKeys"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for k in input["tagKeys"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         if let Some(k) = k.as_str() {
             rec.tags.remove(k);
         }
@@ -416,5 +432,7 @@ pub fn untag(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Valu
 
 pub fn list_tags(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let (rec, _) = tagged(g, ctx, input)?;
-    Ok(json!({"tags": rec.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}))
+    Ok(
+        json!({"tags": rec.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}),
+    )
 }

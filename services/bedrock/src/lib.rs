@@ -16,11 +16,11 @@ mod guardrails;
 
 use basalt_bedrock_runtime::catalog::{FOUNDATION_MODELS, Foundation};
 use basalt_bedrock_runtime::guardrails::Guardrails;
-use std::sync::Arc;
 use basalt_core::{AwsError, Output, RequestContext, Service};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// A group of regions a system-defined inference profile routes across.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,10 +6,12 @@ fn ctx(region: &str) -> RequestContext {
 }
 
 async fn call(region: &str, op: &str, input: Value) -> Result<Value, AwsError> {
-    Bedrock::new(basalt_bedrock_runtime::guardrails::Guardrails::new(std::sync::Arc::new(basalt_store::MemoryState::default())))
-        .call(&ctx(region), op, input)
-        .await
-        .map(|o| o.body)
+    Bedrock::new(basalt_bedrock_runtime::guardrails::Guardrails::new(
+        std::sync::Arc::new(basalt_store::MemoryState::default()),
+    ))
+    .call(&ctx(region), op, input)
+    .await
+    .map(|o| o.body)
 }
 
 fn ids(list: &Value, key: &str, id: &str) -> Vec<String> {

@@ -464,7 +464,10 @@ fn names() {
     assert_no("Hello World", "NAME");
     assert_no("Dear Sir or Madam,", "NAME");
     assert_no("Welcome to Amazon Web Services", "NAME");
-    assert_no("Fly from Logan Airport to the Madison Square Garden show", "NAME");
+    assert_no(
+        "Fly from Logan Airport to the Madison Square Garden show",
+        "NAME",
+    );
 }
 
 #[test]
