@@ -459,3 +459,163 @@ async fn other_operations_not_implemented() {
         assert!(e.message.contains(op) && e.message.contains("bedrock"));
     }
 }
+
+/// One service over one store, so that guardrail calls see each other's writes.
+fn guardrail_service() -> Bedrock {
+    Bedrock::new(basalt_bedrock_runtime::guardrails::Guardrails::new(
+        std::sync::Arc::new(basalt_store::MemoryState::default()),
+    ))
+}
+
+async fn guard(b: &Bedrock, op: &str, input: Value) -> Result<Value, AwsError> {
+    b.call(&ctx("us-east-1"), op, input).await.map(|o| o.body)
+}
+
+fn seed_guardrail(name: &str) -> Value {
+    json!({
+        "name": name,
+        "blockedInputMessaging": "no",
+        "blockedOutputsMessaging": "no",
+        "wordPolicyConfig": {"wordsConfig": [{"text": "alpha"}]},
+    })
+}
+
+#[tokio::test]
+async fn guardrail_versions_are_snapshots_and_numbers_never_reused() {
+    let b = guardrail_service();
+    let created = guard(&b, "CreateGuardrail", seed_guardrail("g1"))
+        .await
+        .unwrap();
+    let id = created["guardrailId"].as_str().unwrap().to_owned();
+    assert_eq!(id.len(), 12);
+    let v1 = guard(
+        &b,
+        "CreateGuardrailVersion",
+        json!({"guardrailIdentifier": id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v1["version"], "1");
+    let mut update = seed_guardrail("g1");
+    update["guardrailIdentifier"] = json!(id);
+    update["wordPolicyConfig"] = json!({"wordsConfig": [{"text": "beta"}]});
+    guard(&b, "UpdateGuardrail", update).await.unwrap();
+    let got = guard(
+        &b,
+        "GetGuardrail",
+        json!({"guardrailIdentifier": id, "guardrailVersion": "1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got["wordPolicy"]["words"][0]["text"], "alpha");
+    let draft = guard(&b, "GetGuardrail", json!({"guardrailIdentifier": id}))
+        .await
+        .unwrap();
+    assert_eq!(draft["wordPolicy"]["words"][0]["text"], "beta");
+    guard(
+        &b,
+        "CreateGuardrailVersion",
+        json!({"guardrailIdentifier": id}),
+    )
+    .await
+    .unwrap();
+    guard(
+        &b,
+        "DeleteGuardrail",
+        json!({"guardrailIdentifier": id, "guardrailVersion": "2"}),
+    )
+    .await
+    .unwrap();
+    let v3 = guard(
+        &b,
+        "CreateGuardrailVersion",
+        json!({"guardrailIdentifier": id}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v3["version"], "3");
+    let listed = guard(&b, "ListGuardrails", json!({"guardrailIdentifier": id}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&listed, "guardrails", "version"), ["DRAFT", "1", "3"]);
+}
+
+#[tokio::test]
+async fn guardrail_names_free_up_on_delete_and_rename() {
+    let b = guardrail_service();
+    let a = guard(&b, "CreateGuardrail", seed_guardrail("name-a"))
+        .await
+        .unwrap();
+    let err = guard(&b, "CreateGuardrail", seed_guardrail("name-a"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "ConflictException");
+    let mut rename = seed_guardrail("name-b");
+    rename["guardrailIdentifier"] = a["guardrailId"].clone();
+    guard(&b, "UpdateGuardrail", rename).await.unwrap();
+    // The old name is free again, the new one taken.
+    let c = guard(&b, "CreateGuardrail", seed_guardrail("name-a"))
+        .await
+        .unwrap();
+    let err = guard(&b, "CreateGuardrail", seed_guardrail("name-b"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "ConflictException");
+    guard(
+        &b,
+        "DeleteGuardrail",
+        json!({"guardrailIdentifier": a["guardrailId"]}),
+    )
+    .await
+    .unwrap();
+    guard(&b, "CreateGuardrail", seed_guardrail("name-b"))
+        .await
+        .unwrap();
+    let err = guard(
+        &b,
+        "GetGuardrail",
+        json!({"guardrailIdentifier": a["guardrailId"]}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, "ResourceNotFoundException");
+    assert!(
+        c["guardrailArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(c["guardrailId"].as_str().unwrap())
+    );
+}
+
+#[tokio::test]
+async fn guardrail_validation_and_tags() {
+    let b = guardrail_service();
+    let mut bad = seed_guardrail("bad");
+    bad["contentPolicyConfig"] = json!({"filtersConfig": [
+        {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "LOW"}]});
+    let err = guard(&b, "CreateGuardrail", bad).await.unwrap_err();
+    assert_eq!(err.code, "ValidationException");
+    let g = guard(&b, "CreateGuardrail", seed_guardrail("tagged"))
+        .await
+        .unwrap();
+    let arn = g["guardrailArn"].clone();
+    guard(
+        &b,
+        "TagResource",
+        json!({"resourceARN": arn, "tags": [{"key": "k", "value": "v"}]}),
+    )
+    .await
+    .unwrap();
+    let tags = guard(&b, "ListTagsForResource", json!({"resourceARN": arn}))
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], json!([{"key": "k", "value": "v"}]));
+    let err = guard(
+        &b,
+        "ListTagsForResource",
+        json!({"resourceARN": "arn:aws:bedrock:us-east-1:123456789012:guardrail/nope"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code, "ResourceNotFoundException");
+}
