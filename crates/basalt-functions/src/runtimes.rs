@@ -7,6 +7,15 @@
 //! fetched again. A `pythonX.Y` function runs on Python X.Y when it is installed, else on the
 //! newest installed Python 3 (said in the log and in `/_basalt/health`). `provided.al2023`
 //! and `provided.al2` run the package's `bootstrap`.
+//!
+//! Node.js runtimes run the handler through AWS's Node.js runtime interface client
+//! (`aws-lambda-ric`, which builds a native module: it needs autoconf, automake, libtool and a
+//! C++ compiler) with the AWS SDK for JavaScript v3 clients AWS's runtime ships, installed by
+//! `pull` into `<runtimes>/nodejs` when `node` and `npm` are on PATH. CommonJS handlers find the
+//! SDK through `NODE_PATH`, as on AWS; ES module handlers (which Node resolves without
+//! `NODE_PATH`) through a `node_modules` link next to the unpacked packages, so that
+//! `import ... from "@aws-sdk/client-s3"` resolves as it does on Lambda (a package's own
+//! `node_modules` still wins). ES modules in layers are not found by bare name.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +31,24 @@ pub const PYTHON_RUNTIMES: &[&str] = &[
     "python3.11",
     "python3.12",
     "python3.13",
+];
+
+/// What `pull` installs for Node.js functions: AWS's runtime interface client and the SDK v3
+/// clients of AWS's Node.js runtime for the services Basalt serves, pinned.
+pub const NODE_PACKAGES: &[&str] = &[
+    "aws-lambda-ric@3.3.0",
+    "@aws-sdk/client-s3@3.1178.0",
+    "@aws-sdk/client-dynamodb@3.1178.0",
+    "@aws-sdk/lib-dynamodb@3.1178.0",
+    "@aws-sdk/client-sqs@3.1178.0",
+    "@aws-sdk/client-sns@3.1178.0",
+    "@aws-sdk/client-lambda@3.1178.0",
+    "@aws-sdk/client-bedrock-runtime@3.1178.0",
+    "@aws-sdk/client-eventbridge@3.1178.0",
+    "@aws-sdk/client-sfn@3.1178.0",
+    "@aws-sdk/client-cloudwatch@3.1178.0",
+    "@aws-sdk/client-cloudwatch-logs@3.1178.0",
+    "@aws-sdk/client-sts@3.1178.0",
 ];
 
 pub const PROVIDED_RUNTIMES: &[&str] = &["provided.al2023", "provided.al2", "provided"];
@@ -98,10 +125,10 @@ impl Runtimes {
             } else {
                 py.join(", ")
             },
-            if self.node_ric().is_some() {
-                "installed"
-            } else {
-                "not installed"
+            match (self.node_ric(), node_version()) {
+                (Some(_), Some(v)) => format!("node {v}"),
+                (Some(_), None) => "installed, but no node on PATH".to_owned(),
+                (None, _) => "not installed (basalt runtimes pull)".to_owned(),
             }
         )
     }
@@ -111,6 +138,72 @@ impl Runtimes {
             .dir
             .join("nodejs/node_modules/aws-lambda-ric/bin/index.mjs");
         ric.exists().then_some(ric)
+    }
+
+    /// Whether `pull` installed the Node.js runtime (the client and the SDK).
+    pub fn node_installed(&self) -> bool {
+        self.dir.join("nodejs/.installed").exists() && self.node_ric().is_some()
+    }
+
+    /// Installs the Node.js runtime unless it is there: never fails, says on stderr what is
+    /// missing and how to get it. Returns whether it is installed.
+    pub fn pull_node(&self) -> bool {
+        let dir = self.dir.join("nodejs");
+        let marker = dir.join(".installed");
+        if std::fs::read_to_string(&marker).is_ok_and(|m| m == NODE_PACKAGES.join("\n")) {
+            eprintln!("nodejs: installed ({})", dir.display());
+            return true;
+        }
+        if let Some(missing) = node_prerequisites_missing(|exe, arg| {
+            Command::new(exe)
+                .arg(arg)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }) {
+            eprintln!("nodejs: not installed, {missing}; Python runtimes are unaffected");
+            return false;
+        }
+        eprintln!(
+            "nodejs: installing aws-lambda-ric and the AWS SDK v3 clients into {} (builds a native module: about 2 minutes)",
+            dir.display()
+        );
+        let _ = std::fs::create_dir_all(&dir);
+        let status = Command::new("npm")
+            .args(["install", "--prefix"])
+            .arg(&dir)
+            .args([
+                "--no-audit",
+                "--no-fund",
+                "--no-update-notifier",
+                "--save-exact",
+                "--loglevel=error",
+                // npm 11 may hold back dependencies' install scripts: the client's builds
+                // its native module.
+                "--allow-scripts=aws-lambda-ric",
+            ])
+            .args(NODE_PACKAGES)
+            .status();
+        match status {
+            Ok(s) if s.success() && self.node_ric().is_some() => {
+                if let Err(e) = std::fs::write(&marker, NODE_PACKAGES.join("\n")) {
+                    eprintln!("nodejs: {}: {e}", marker.display());
+                    return false;
+                }
+                true
+            }
+            Ok(s) => {
+                eprintln!(
+                    "nodejs: not installed, `npm install` failed ({s}): see its output above; Python runtimes are unaffected"
+                );
+                false
+            }
+            Err(e) => {
+                eprintln!("nodejs: not installed, npm: {e}");
+                false
+            }
+        }
     }
 
     /// How to run `runtime` for a package unpacked at `task_root`, layers at `opt`.
@@ -181,12 +274,32 @@ impl Runtimes {
                     self.dir.display()
                 ));
             };
+            let Some(node) = find_on_path("node") else {
+                return Err(format!(
+                    "Runtime {runtime} is not available on this Basalt machine: there is no `node` on PATH (install Node.js 18 or newer)."
+                ));
+            };
+            let modules = self.dir.join("nodejs/node_modules");
+            link_for_esm(task_root, &modules);
+            let mut read = vec![self.dir.join("nodejs")];
+            // Node installed outside the system directories (nvm, a tarball) is read from
+            // its prefix.
+            if let Some(prefix) = node.parent().and_then(Path::parent) {
+                read.push(prefix.to_path_buf());
+            }
+            let major = node_version().and_then(|v| v.split('.').next().map(str::to_owned));
+            let wanted = runtime.trim_start_matches("nodejs").trim_end_matches(".x");
             return Ok(Launch {
-                program: PathBuf::from("node"),
+                program: node,
                 args: vec![ric.display().to_string(), handler.into()],
-                read: vec![self.dir.join("nodejs")],
-                vars: vec![],
-                substitute: None,
+                read,
+                vars: vec![(
+                    "NODE_PATH".into(),
+                    node_path(runtime, &modules, task_root, opt),
+                )],
+                substitute: major
+                    .filter(|m| m != wanted)
+                    .map(|m| format!("nodejs{m}.x")),
             });
         }
         Err(format!("Runtime {runtime} is not supported."))
@@ -245,11 +358,101 @@ impl Runtimes {
             std::fs::write(venv.join(".installed"), PYTHON_PACKAGES.join("\n"))
                 .map_err(|e| e.to_string())?;
         }
+        let node = self.pull_node();
         if seen.is_empty() {
             return Err("no Python 3.9 to 3.13 found on PATH".into());
         }
-        Ok(self.pythons())
+        let mut installed = self.pythons();
+        if node {
+            installed.push("nodejs".into());
+        }
+        Ok(installed)
     }
+}
+
+/// What keeps the Node.js runtime from installing, and how to get it, given a probe that says
+/// whether `exe arg` runs.
+fn node_prerequisites_missing(runs: impl Fn(&str, &str) -> bool) -> Option<String> {
+    if !runs("node", "--version") || !runs("npm", "--version") {
+        return Some(
+            "needs `node` and `npm` on PATH (e.g. `apt-get install nodejs npm`, or Node.js 18+ from nodejs.org)"
+                .into(),
+        );
+    }
+    let tools: Vec<&str> = [
+        ("autoreconf", "autoconf"),
+        ("automake", "automake"),
+        ("libtoolize", "libtool"),
+        ("make", "make"),
+        ("c++", "g++"),
+    ]
+    .into_iter()
+    .filter(|(exe, _)| !runs(exe, "--version"))
+    .map(|(_, package)| package)
+    .collect();
+    (!tools.is_empty()).then(|| {
+        format!(
+            "aws-lambda-ric builds a native module and needs {} (e.g. `apt-get install -y {}`)",
+            tools.join(", "),
+            tools.join(" ")
+        )
+    })
+}
+
+/// `20.11.1`, the version of the `node` on PATH (asked once).
+fn node_version() -> Option<String> {
+    static VERSION: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let out = Command::new("node").arg("--version").output().ok()?;
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (out.status.success() && !v.is_empty()).then(|| v.trim_start_matches('v').to_owned())
+        })
+        .clone()
+}
+
+/// The program `name` on PATH, its links resolved.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}
+
+/// Lambda's `NODE_PATH`: the layers' `nodejs/node{major}/node_modules` and `nodejs/node_modules`,
+/// the runtime's modules, the runtime, the task root.
+fn node_path(runtime: &str, modules: &Path, task_root: &Path, opt: Option<&Path>) -> String {
+    let major = runtime.trim_start_matches("nodejs").trim_end_matches(".x");
+    let mut path = Vec::new();
+    if let Some(opt) = opt {
+        path.push(opt.join(format!("nodejs/node{major}/node_modules")));
+        path.push(opt.join("nodejs/node_modules"));
+    }
+    path.push(modules.to_path_buf());
+    if let Some(runtime_dir) = modules.parent() {
+        path.push(runtime_dir.to_path_buf());
+    }
+    path.push(task_root.to_path_buf());
+    path.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// ES modules ignore `NODE_PATH`: Node looks for bare names in the `node_modules` of the
+/// importing file's directory and its parents. A link from the directory above the task root
+/// to the runtime's modules lets `import "@aws-sdk/client-s3"` resolve as on Lambda, after the
+/// package's own `node_modules`.
+fn link_for_esm(task_root: &Path, modules: &Path) {
+    let Some(parent) = task_root.parent() else {
+        return;
+    };
+    let link = parent.join("node_modules");
+    if std::fs::read_link(&link).is_ok_and(|t| t == modules) {
+        return;
+    }
+    let _ = std::fs::remove_file(&link);
+    let _ = std::os::unix::fs::symlink(modules, &link);
 }
 
 /// The Python installation a virtual environment was made from (`home` in `pyvenv.cfg`, the
@@ -285,6 +488,48 @@ mod tests {
             .launch("python3.12", "index.handler", dir.path(), None)
             .unwrap_err();
         assert!(e.contains("basalt runtimes pull"), "{e}");
+    }
+
+    #[test]
+    fn node_prerequisites_say_what_to_install() {
+        assert_eq!(node_prerequisites_missing(|_, _| true), None);
+        let e = node_prerequisites_missing(|exe, _| exe != "npm").unwrap();
+        assert!(e.contains("node") && e.contains("npm"), "{e}");
+        let e = node_prerequisites_missing(|exe, _| exe != "autoreconf" && exe != "libtoolize")
+            .unwrap();
+        assert!(e.contains("apt-get install -y autoconf libtool"), "{e}");
+    }
+
+    #[test]
+    fn node_functions_find_the_sdk() {
+        let dir = tempfile::tempdir().unwrap();
+        let modules = dir.path().join("runtimes/nodejs/node_modules");
+        let task = dir.path().join("code/abc");
+        std::fs::create_dir_all(&task).unwrap();
+        let p = node_path("nodejs20.x", &modules, &task, Some(Path::new("/opt")));
+        assert_eq!(
+            p,
+            format!(
+                "/opt/nodejs/node20/node_modules:/opt/nodejs/node_modules:{}:{}:{}",
+                modules.display(),
+                modules.parent().unwrap().display(),
+                task.display()
+            )
+        );
+        link_for_esm(&task, &modules);
+        link_for_esm(&task, &modules);
+        assert_eq!(
+            std::fs::read_link(dir.path().join("code/node_modules")).unwrap(),
+            modules
+        );
+        let r = Runtimes {
+            dir: dir.path().join("runtimes"),
+        };
+        let e = r
+            .launch("nodejs20.x", "index.handler", &task, None)
+            .unwrap_err();
+        assert!(e.contains("not installed"), "{e}");
+        assert!(!r.node_installed());
     }
 
     #[test]
