@@ -226,6 +226,24 @@ def evaluate(scorer, split="test"):
         hit = ",".join(f"{c}:{v}" for c, v in confs[i].items() if v != "NONE")
         print(f"   blocked benign: [{hit}] {rows[i]['text'][:90]}")
     summary["benign_false_block_rate"] = fb
+    # The same scores read at the other strengths (MEDIUM acts on MEDIUM and HIGH confidence,
+    # LOW on HIGH only): information, not targets.
+    order = {"NONE": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
+    for strength, floor in (("MEDIUM", 2), ("LOW", 3)):
+        parts = []
+        for c in CATEGORIES:
+            y = [c in r["labels"] for r in rows]
+            det = [order[conf[c]] >= floor for conf in confs]
+            tp = sum(a and b for a, b in zip(y, det))
+            fp = sum((not a) and b for a, b in zip(y, det))
+            fn = sum(a and not b for a, b in zip(y, det))
+            p, r = pr(tp, fp, fn)
+            parts.append(f"{c} {p:.2f}/{r:.2f}")
+            summary[f"{c}@{strength}"] = {"precision": p, "recall": r}
+        nb = sum(1 for i in benign_rows if any(order[v] >= floor for v in confs[i].values()))
+        print(f"at {strength} strength, precision/recall: " + ", ".join(parts)
+              + f"; benign false blocks {pct(nb / max(len(benign_rows), 1))} ({nb}/{len(benign_rows)})")
+        summary[f"benign_false_block_rate@{strength}"] = nb / max(len(benign_rows), 1)
     # Topics on benign content texts (a look-alike blocked by a topic is a false block too).
     tb = [i for i in benign_rows if scorer.topics(rows[i]["text"])]
     print(f"benign texts blocked by a denied topic (no examples configured): {pct(len(tb) / max(len(benign_rows), 1))}"
