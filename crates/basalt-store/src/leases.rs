@@ -78,6 +78,53 @@ impl Item {
     }
 }
 
+/// A worker on the leases: claims up to `batch` due items of `queue` at a time (leased for
+/// `lease_ms`) and hands each batch to its work; when none is due, it waits for `wake` or for
+/// `idle`, whichever comes first. The deliveries, invocations and fires of the services run
+/// on it, on every node at once: an item goes to whichever node claims it.
+pub struct Worker {
+    pub state: std::sync::Arc<dyn crate::StateStore>,
+    pub queue: &'static str,
+    pub lease_ms: i64,
+    pub batch: usize,
+    pub idle: std::time::Duration,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Worker {
+    /// Runs `work` on each claimed batch, one batch at a time, for as long as the process
+    /// lives. A batch's items that `work` neither completes nor releases come back when
+    /// their lease ends.
+    pub fn spawn<W, F>(self, work: W)
+    where
+        W: Fn(Vec<Claim>) -> F + Send + Sync + 'static,
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(async move {
+            loop {
+                let state = self.state.clone();
+                let (queue, lease_ms, batch) = (self.queue, self.lease_ms, self.batch);
+                let claimed = tokio::task::spawn_blocking(move || {
+                    let now = state.clock_ms()?;
+                    state.claim(queue, now, lease_ms, batch)
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+                if claimed.is_empty() {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.idle) => {}
+                    }
+                    continue;
+                }
+                work(claimed).await;
+            }
+        });
+    }
+}
+
 /// Runs `work` as a recurring job on the leases: one item `id` of `queue`, claimed by one
 /// node at a time under `lease_ms` (work that takes long renews it), and due again
 /// `period_ms()` after each run ends; a node that dies mid-run leaves it to another once the

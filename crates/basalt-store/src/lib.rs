@@ -32,7 +32,7 @@ mod s3blobs;
 mod state;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
-pub use leases::{Claim, Counts};
+pub use leases::{Claim, Counts, Worker};
 pub use pg::{PgState, redact as redact_url};
 pub use s3blobs::{S3Blobs, S3Location};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};

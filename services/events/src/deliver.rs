@@ -21,25 +21,17 @@ const DEFAULT_ATTEMPTS: i64 = 185;
 const DEFAULT_AGE_S: i64 = 86_400;
 
 pub(crate) fn start_worker(events: Arc<Events>) {
-    tokio::spawn(async move {
-        loop {
-            let state = events.state.clone();
-            let lease_ms = events.config.lease_ms;
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(QUEUE, now, lease_ms, BATCH)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = events.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-                continue;
-            }
+    basalt_store::Worker {
+        state: events.state.clone(),
+        queue: QUEUE,
+        lease_ms: events.config.lease_ms,
+        batch: BATCH,
+        idle: Duration::from_millis(500),
+        wake: events.wake.clone(),
+    }
+    .spawn(move |claimed| {
+        let events = events.clone();
+        async move {
             let sends = claimed.into_iter().map(|c| deliver(&events, c));
             futures::future::join_all(sends).await;
         }

@@ -36,9 +36,9 @@ pub struct Events {
     /// Compiled rules per bus.
     matchers: ingest::Matchers,
     /// Wakes the delivery worker when deliveries were queued.
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
     /// Wakes the schedule worker when a scheduled rule changed.
-    wake_schedules: tokio::sync::Notify,
+    wake_schedules: Arc<tokio::sync::Notify>,
     /// Wakes the worker of the events AWS services stored.
     wake_service_events: tokio::sync::Notify,
     /// Wakes the replay worker when a replay started or was cancelled.
@@ -141,8 +141,8 @@ impl Events {
             state,
             registry: OnceLock::new(),
             matchers: ingest::Matchers::default(),
-            wake: tokio::sync::Notify::new(),
-            wake_schedules: tokio::sync::Notify::new(),
+            wake: Arc::default(),
+            wake_schedules: Arc::default(),
             wake_service_events: tokio::sync::Notify::new(),
             wake_replays: tokio::sync::Notify::new(),
             config: EventsConfig::default(),

@@ -61,25 +61,17 @@ fn arm(
 }
 
 pub(crate) fn start_worker(events: Arc<Events>) {
-    tokio::spawn(async move {
-        loop {
-            let state = events.state.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(QUEUE, now, LEASE_MS, 16)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = events.wake_schedules.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                }
-                continue;
-            }
-            let events = events.clone();
+    basalt_store::Worker {
+        state: events.state.clone(),
+        queue: QUEUE,
+        lease_ms: LEASE_MS,
+        batch: 16,
+        idle: Duration::from_millis(500),
+        wake: events.wake_schedules.clone(),
+    }
+    .spawn(move |claimed| {
+        let events = events.clone();
+        async move {
             let _ = tokio::task::spawn_blocking(move || {
                 for claim in claimed {
                     fire(&events, claim);

@@ -31,7 +31,7 @@ pub struct Logs {
     /// Lambda, for subscription filters; set once every service is registered.
     registry: std::sync::OnceLock<basalt_core::ServiceRegistry>,
     /// Wakes the delivery worker when a write queued deliveries.
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
     /// Writes the data points of metric filters.
     metrics: basalt_store::metrics::Metrics,
 }
@@ -88,7 +88,7 @@ impl Logs {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<Logs> {
         Arc::new(Logs {
             registry: std::sync::OnceLock::new(),
-            wake: tokio::sync::Notify::new(),
+            wake: Arc::default(),
             metrics: basalt_store::metrics::Metrics::new(state.clone()),
             state,
         })

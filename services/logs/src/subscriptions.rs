@@ -266,24 +266,17 @@ fn awslogs_event(d: &Delivery) -> Value {
 
 /// Delivers queued events to their functions, for as long as the service lives.
 pub(crate) fn start_worker(logs: Arc<Logs>) {
-    tokio::spawn(async move {
-        loop {
-            let state = logs.state.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(QUEUE, now, LEASE_MS, 16)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = logs.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                continue;
-            }
+    basalt_store::Worker {
+        state: logs.state.clone(),
+        queue: QUEUE,
+        lease_ms: LEASE_MS,
+        batch: 16,
+        idle: Duration::from_secs(1),
+        wake: logs.wake.clone(),
+    }
+    .spawn(move |claimed| {
+        let logs = logs.clone();
+        async move {
             for claim in claimed {
                 deliver(&logs, claim).await;
             }

@@ -88,25 +88,17 @@ pub(crate) fn arm_op(
 }
 
 pub(crate) fn start_worker(s: Arc<Scheduler>) {
-    tokio::spawn(async move {
-        loop {
-            let state = s.state.clone();
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(QUEUE, now, LEASE_MS, BATCH)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = s.wake_fires.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
-                continue;
-            }
-            let s = s.clone();
+    basalt_store::Worker {
+        state: s.state.clone(),
+        queue: QUEUE,
+        lease_ms: LEASE_MS,
+        batch: BATCH,
+        idle: Duration::from_millis(250),
+        wake: s.wake_fires.clone(),
+    }
+    .spawn(move |claimed| {
+        let s = s.clone();
+        async move {
             let _ = tokio::task::spawn_blocking(move || {
                 for claim in claimed {
                     fire(&s, claim);

@@ -18,25 +18,17 @@ const DEFAULT_ATTEMPTS: i64 = 185;
 const DEFAULT_AGE_S: i64 = 86_400;
 
 pub(crate) fn start_worker(s: Arc<Scheduler>) {
-    tokio::spawn(async move {
-        loop {
-            let state = s.state.clone();
-            let lease_ms = s.config.lease_ms;
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(QUEUE, now, lease_ms, BATCH)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = s.wake_invocations.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
-                continue;
-            }
+    basalt_store::Worker {
+        state: s.state.clone(),
+        queue: QUEUE,
+        lease_ms: s.config.lease_ms,
+        batch: BATCH,
+        idle: Duration::from_millis(250),
+        wake: s.wake_invocations.clone(),
+    }
+    .spawn(move |claimed| {
+        let s = s.clone();
+        async move {
             let calls = claimed.into_iter().map(|c| deliver(&s, c));
             futures::future::join_all(calls).await;
         }

@@ -31,9 +31,9 @@ pub struct Scheduler {
     /// The services targets live in; set once every service is registered.
     registry: OnceLock<ServiceRegistry>,
     /// Wakes the fire worker when a schedule was armed.
-    wake_fires: tokio::sync::Notify,
+    wake_fires: Arc<tokio::sync::Notify>,
     /// Wakes the invocation worker when a fire stored an invocation.
-    wake_invocations: tokio::sync::Notify,
+    wake_invocations: Arc<tokio::sync::Notify>,
     config: SchedulerConfig,
 }
 
@@ -129,8 +129,8 @@ impl Scheduler {
         Arc::new(Scheduler {
             state,
             registry: OnceLock::new(),
-            wake_fires: tokio::sync::Notify::new(),
-            wake_invocations: tokio::sync::Notify::new(),
+            wake_fires: Arc::default(),
+            wake_invocations: Arc::default(),
             config,
         })
     }

@@ -23,25 +23,17 @@ use std::time::Duration;
 const BATCH: usize = 32;
 
 pub(crate) fn start_worker(sns: Arc<Sns>) {
-    tokio::spawn(async move {
-        loop {
-            let state = sns.state.clone();
-            let lease_ms = sns.config.lease_ms;
-            let claimed = tokio::task::spawn_blocking(move || {
-                let now = state.clock_ms()?;
-                state.claim(DELIVERIES, now, lease_ms, BATCH)
-            })
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-            if claimed.is_empty() {
-                tokio::select! {
-                    _ = sns.wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                }
-                continue;
-            }
+    basalt_store::Worker {
+        state: sns.state.clone(),
+        queue: DELIVERIES,
+        lease_ms: sns.config.lease_ms,
+        batch: BATCH,
+        idle: Duration::from_millis(250),
+        wake: sns.wake.clone(),
+    }
+    .spawn(move |claimed| {
+        let sns = sns.clone();
+        async move {
             let sends = claimed.into_iter().map(|c| handle(&sns, c));
             futures::future::join_all(sends).await;
         }

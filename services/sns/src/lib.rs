@@ -41,7 +41,7 @@ pub struct Sns {
     /// The services subscriptions live in; set once every service is registered.
     registry: OnceLock<ServiceRegistry>,
     /// Wakes the delivery worker when deliveries were queued.
-    wake: tokio::sync::Notify,
+    wake: Arc<tokio::sync::Notify>,
     /// The signing key and certificate, loaded (or made) on first use.
     signer: OnceLock<Arc<sign::Signer>>,
     http: http::Client,
@@ -149,7 +149,7 @@ impl Sns {
         Arc::new(Sns {
             state,
             registry: OnceLock::new(),
-            wake: tokio::sync::Notify::new(),
+            wake: Arc::default(),
             signer: OnceLock::new(),
             http: http::Client::new(&config.tls),
             config,
