@@ -219,19 +219,19 @@ impl Guardrail {
     }
 
     /// The texts of `blocks` to embed for [`Guardrail::assess`], in the order it expects:
-    /// for each guarded block its segments ([`text::segments`]), then the grounding sources'
-    /// segments, then the queries.
+    /// for each guarded block its pieces ([`text::pieces`]), then the grounding sources'
+    /// pieces, then the queries.
     pub fn request_texts(&self, source: Source, blocks: &[Block]) -> Vec<String> {
         if !self.needs_embeddings(source) {
             return Vec::new();
         }
         let mut out = Vec::new();
         for b in blocks.iter().filter(|b| b.guarded()) {
-            out.extend(text::segments(&b.text));
+            out.extend(text::pieces(&b.text));
         }
         if self.grounding_filters().next().is_some() && source == Source::Output {
             for b in blocks.iter().filter(|b| b.grounding_source) {
-                out.extend(text::segments(&b.text));
+                out.extend(text::pieces(&b.text));
             }
             for b in blocks.iter().filter(|b| b.query) {
                 out.push(b.text.clone());
@@ -256,12 +256,12 @@ impl Guardrail {
 
         // Embeddings of each guarded block's segments, then the grounding inputs.
         let mut cursor = 0usize;
-        let mut segment_vectors: Vec<&[Vec<f32>]> = Vec::new();
+        let mut segment_vectors: Vec<Vec<Vec<f32>>> = Vec::new();
         if !embeddings.is_empty() {
             for b in &guarded {
-                let n = text::segments(&b.text).len();
+                let n = text::pieces(&b.text).len();
                 let end = (cursor + n).min(embeddings.len());
-                segment_vectors.push(&embeddings[cursor..end]);
+                segment_vectors.push(text::segment_vectors(&embeddings[cursor..end]));
                 cursor = end;
             }
         }
@@ -442,7 +442,7 @@ impl Guardrail {
             let sources_n: usize = blocks
                 .iter()
                 .filter(|b| b.grounding_source)
-                .map(|b| text::segments(&b.text).len())
+                .map(|b| text::pieces(&b.text).len())
                 .sum();
             let src_end = (cursor + sources_n).min(embeddings.len());
             let source_vecs: Vec<&Vec<f32>> = embeddings[cursor..src_end].iter().collect();

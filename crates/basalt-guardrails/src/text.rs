@@ -53,6 +53,42 @@ pub fn segments(text: &str) -> Vec<String> {
     out
 }
 
+/// What is embedded for one text: its sentences when it has several, else the text itself.
+/// The whole text's vector is then the mean of its sentences' ([`segment_vectors`]): one
+/// pass of the encoder over the text's tokens instead of two, with the same verdicts on the
+/// evaluation set (`bench/guardrails/`).
+pub fn pieces(text: &str) -> Vec<String> {
+    let s = sentences(text);
+    if s.len() > 1 {
+        s.into_iter().map(str::to_owned).collect()
+    } else {
+        vec![text.trim().to_owned()]
+    }
+}
+
+/// The vectors of [`segments`] from the vectors of [`pieces`]: the whole text first (the
+/// normalised mean of its sentences when it has several), then its sentences.
+pub fn segment_vectors(pieces: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    if pieces.len() <= 1 {
+        return pieces.to_vec();
+    }
+    let dims = pieces[0].len();
+    let mut mean = vec![0.0f32; dims];
+    for p in pieces {
+        for (m, x) in mean.iter_mut().zip(p) {
+            *m += x;
+        }
+    }
+    let norm = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        mean.iter_mut().for_each(|x| *x /= norm);
+    }
+    let mut out = Vec::with_capacity(pieces.len() + 1);
+    out.push(mean);
+    out.extend(pieces.iter().cloned());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +115,18 @@ mod tests {
         assert_eq!(sentences("   "), Vec::<&str>::new());
         assert_eq!(segments("One."), vec!["One."]);
         assert_eq!(segments("One. Two."), vec!["One. Two.", "One.", "Two."]);
+        assert_eq!(pieces("One. Two."), vec!["One.", "Two."]);
+        assert_eq!(pieces(" One "), vec!["One"]);
+    }
+
+    #[test]
+    fn the_whole_is_the_normalised_mean_of_the_sentences() {
+        let v = segment_vectors(&[vec![1.0, 0.0], vec![0.0, 1.0]]);
+        assert_eq!(v.len(), 3);
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        assert!((v[0][0] - h).abs() < 1e-6 && (v[0][1] - h).abs() < 1e-6);
+        assert_eq!(v[1], vec![1.0, 0.0]);
+        assert_eq!(segment_vectors(&[vec![0.6, 0.8]]), vec![vec![0.6, 0.8]]);
+        assert!(segment_vectors(&[]).is_empty());
     }
 }

@@ -138,11 +138,13 @@ fn corrupt(e: serde_json::Error) -> AwsError {
     AwsError::internal(format!("corrupt guardrail record: {e}"))
 }
 
+/// Compiled guardrail versions by (record key, version), with when that version last changed.
+type Compiled = HashMap<(String, String), (i64, Arc<Guardrail>)>;
+
 /// Durable guardrail records, and a cache of their compiled versions.
 pub struct Guardrails {
     pub state: Arc<dyn StateStore>,
-    /// (record key, version) → (when that version last changed, compiled guardrail).
-    compiled: Mutex<HashMap<(String, String), (i64, Arc<Guardrail>)>>,
+    compiled: Mutex<Compiled>,
 }
 
 impl Guardrails {
