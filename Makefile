@@ -27,8 +27,9 @@ models: build
 	$(BIN) models pull
 
 # The Lambda runtimes: a Python environment with AWS's runtime interface client and boto3 for
-# each Python 3.9-3.13 found here, in $$BASALT_RUNTIME_DIR (default ~/.cache/basalt/runtimes);
-# installed once, offline afterwards.
+# each Python 3.9-3.13 found here, and Node.js's (aws-lambda-ric and the AWS SDK v3 clients)
+# when node and npm are, in $$BASALT_RUNTIME_DIR (default ~/.cache/basalt/runtimes); installed
+# once, offline afterwards.
 runtimes: build
 	$(BIN) runtimes pull
 
