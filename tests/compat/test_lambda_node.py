@@ -196,3 +196,23 @@ def test_streaming_response(lam):
             complete = event["InvokeComplete"]
     assert b"".join(chunks).decode() == "".join(f"chunk {i}\n" for i in range(5))
     assert complete is not None and "ErrorCode" not in complete, complete
+
+
+STREAMING_FAILS = '''
+exports.handler = awslambda.streamifyResponse(async (event, responseStream, context) => {
+  responseStream.write("partial\\n");
+  throw new TypeError("broke mid-stream");
+});
+'''
+
+
+def test_streaming_error_after_start_is_reported(lam):
+    # The runtime reports it in the response's trailers; it must not read as a success.
+    name = create(lam, {"index.js": STREAMING_FAILS}, Timeout=10)
+    r = lam.invoke_with_response_stream(FunctionName=name, Payload=b"{}")
+    complete = [e["InvokeComplete"] for e in r["EventStream"] if "InvokeComplete" in e]
+    assert complete and complete[0].get("ErrorCode"), complete
+    r = lam.invoke(FunctionName=name, Payload=b"{}")
+    assert r.get("FunctionError") == "Unhandled"
+    body = json.loads(r["Payload"].read())
+    assert body["errorType"] == "TypeError" and "broke mid-stream" in body["errorMessage"], body

@@ -3,6 +3,7 @@
 //! long-polls for the next event; `POST .../invocation/{id}/response`, `.../{id}/error` and
 //! `/2018-06-01/runtime/init/error` report back.
 
+use base64::Engine;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -12,6 +13,8 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Notify, mpsc};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// A synchronous response may be at most 6 MB (AWS's figure, with its slack).
 pub const MAX_RESPONSE: usize = 6 * 1024 * 1024 + 100;
@@ -145,8 +148,8 @@ async fn handle(ch: Arc<Channel>, req: Request<Incoming>) -> Response<Body> {
         (&Method::POST, ["invocation", id, kind @ ("response" | "error")]) => {
             let (id, kind) = (id.to_string(), *kind);
             let et = error_type(&req);
-            let body = match Limited::new(req.into_body(), MAX_RESPONSE).collect().await {
-                Ok(b) => b.to_bytes(),
+            let collected = match Limited::new(req.into_body(), MAX_RESPONSE).collect().await {
+                Ok(c) => c,
                 Err(_) => {
                     let message = format!(
                         "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE} bytes)."
@@ -165,7 +168,29 @@ async fn handle(ch: Arc<Channel>, req: Request<Incoming>) -> Response<Body> {
                     );
                 }
             };
-            ch.reply(if kind == "response" {
+            // A streamed response that fails after it started says so in trailers (the
+            // streaming Runtime API): the error type, and the error body in base64.
+            let trailers = collected.trailers().cloned();
+            let body = collected.to_bytes();
+            let trailer = |name: &str| {
+                trailers
+                    .as_ref()
+                    .and_then(|t| t.get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let streamed_error = trailer("lambda-runtime-function-error-type");
+            ch.reply(if kind == "response" && streamed_error.is_some() {
+                let detail = trailer("lambda-runtime-function-error-body")
+                    .and_then(|b| B64.decode(b.trim()).ok())
+                    .map(Bytes::from)
+                    .unwrap_or(body);
+                Reply::Error {
+                    request_id: id,
+                    body: detail,
+                    error_type: streamed_error,
+                }
+            } else if kind == "response" {
                 Reply::Response {
                     request_id: id,
                     body,
