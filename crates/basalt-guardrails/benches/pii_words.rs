@@ -19,52 +19,15 @@ Server 192.168.1.20, MAC 00:1A:2B:3C:4D:5E, key AKIAIOSFODNN7EXAMPLE. \
 Passport number A12345678, NHS number 943 476 5919, VIN 1HGCM82633A004352. What the fuck, ticket TCK-123456 for project zeta-42.";
 
 fn pii_filter() -> PiiFilter {
-    let names = [
-        "ADDRESS",
-        "AGE",
-        "AWS_ACCESS_KEY",
-        "AWS_SECRET_KEY",
-        "CA_HEALTH_NUMBER",
-        "CA_SOCIAL_INSURANCE_NUMBER",
-        "CREDIT_DEBIT_CARD_CVV",
-        "CREDIT_DEBIT_CARD_EXPIRY",
-        "CREDIT_DEBIT_CARD_NUMBER",
-        "DRIVER_ID",
-        "EMAIL",
-        "INTERNATIONAL_BANK_ACCOUNT_NUMBER",
-        "IP_ADDRESS",
-        "LICENSE_PLATE",
-        "MAC_ADDRESS",
-        "NAME",
-        "PASSWORD",
-        "PHONE",
-        "PIN",
-        "SWIFT_CODE",
-        "UK_NATIONAL_HEALTH_SERVICE_NUMBER",
-        "UK_NATIONAL_INSURANCE_NUMBER",
-        "UK_UNIQUE_TAXPAYER_REFERENCE_NUMBER",
-        "URL",
-        "USERNAME",
-        "US_BANK_ACCOUNT_NUMBER",
-        "US_BANK_ROUTING_NUMBER",
-        "US_INDIVIDUAL_TAX_IDENTIFICATION_NUMBER",
-        "US_PASSPORT_NUMBER",
-        "US_SOCIAL_SECURITY_NUMBER",
-        "VEHICLE_IDENTIFICATION_NUMBER",
-    ];
-    let pii_entities = names
+    let pii_entities = PiiType::ALL
         .iter()
-        .map(|n| {
-            let kind: PiiType =
-                serde_json::from_value(serde_json::Value::String((*n).into())).unwrap();
-            PiiEntity {
-                kind,
-                action: PiiAction::Anonymize,
-                input_action: PiiAction::Anonymize,
-                output_action: PiiAction::Anonymize,
-                input_enabled: true,
-                output_enabled: true,
-            }
+        .map(|&kind| PiiEntity {
+            kind,
+            action: PiiAction::Anonymize,
+            input_action: PiiAction::Anonymize,
+            output_action: PiiAction::Anonymize,
+            input_enabled: true,
+            output_enabled: true,
         })
         .collect();
     let patterns = [

@@ -154,6 +154,41 @@ pub enum PiiType {
 }
 
 impl PiiType {
+    /// Every type, in the order of Bedrock's enum.
+    pub const ALL: [PiiType; 31] = [
+        PiiType::Address,
+        PiiType::Age,
+        PiiType::AwsAccessKey,
+        PiiType::AwsSecretKey,
+        PiiType::CaHealthNumber,
+        PiiType::CaSocialInsuranceNumber,
+        PiiType::CreditDebitCardCvv,
+        PiiType::CreditDebitCardExpiry,
+        PiiType::CreditDebitCardNumber,
+        PiiType::DriverId,
+        PiiType::Email,
+        PiiType::InternationalBankAccountNumber,
+        PiiType::IpAddress,
+        PiiType::LicensePlate,
+        PiiType::MacAddress,
+        PiiType::Name,
+        PiiType::Password,
+        PiiType::Phone,
+        PiiType::Pin,
+        PiiType::SwiftCode,
+        PiiType::UkNationalHealthServiceNumber,
+        PiiType::UkNationalInsuranceNumber,
+        PiiType::UkUniqueTaxpayerReferenceNumber,
+        PiiType::Url,
+        PiiType::Username,
+        PiiType::UsBankAccountNumber,
+        PiiType::UsBankRoutingNumber,
+        PiiType::UsIndividualTaxIdentificationNumber,
+        PiiType::UsPassportNumber,
+        PiiType::UsSocialSecurityNumber,
+        PiiType::VehicleIdentificationNumber,
+    ];
+
     /// The wire name, which is also the placeholder of an anonymized match (`{EMAIL}`).
     pub fn as_str(self) -> &'static str {
         match self {
