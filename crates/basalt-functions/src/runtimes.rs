@@ -170,6 +170,19 @@ impl Runtimes {
             dir.display()
         );
         let _ = std::fs::create_dir_all(&dir);
+        // npm 11 may hold back dependencies' install scripts, and the client's builds its
+        // native module; it takes the permission from the project's package.json only
+        // (`--allow-scripts` is refused in a project-scoped install).
+        let manifest = dir.join("package.json");
+        if !manifest.exists()
+            && let Err(e) = std::fs::write(
+                &manifest,
+                r#"{"name":"basalt-nodejs-runtime","private":true,"allowScripts":{"aws-lambda-ric":true}}"#,
+            )
+        {
+            eprintln!("nodejs: {}: {e}", manifest.display());
+            return false;
+        }
         let status = Command::new("npm")
             .args(["install", "--prefix"])
             .arg(&dir)
@@ -179,9 +192,6 @@ impl Runtimes {
                 "--no-update-notifier",
                 "--save-exact",
                 "--loglevel=error",
-                // npm 11 may hold back dependencies' install scripts: the client's builds
-                // its native module.
-                "--allow-scripts=aws-lambda-ric",
             ])
             .args(NODE_PACKAGES)
             .status();
