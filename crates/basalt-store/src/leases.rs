@@ -168,3 +168,59 @@ pub fn spawn_recurring<W>(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryState, StateStore};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_worker_completes_every_item_and_wakes_on_notice() {
+        let state: Arc<dyn StateStore> = Arc::new(MemoryState::default());
+        for i in 0..50 {
+            state.enqueue("q", &format!("item-{i}"), b"x", 0).unwrap();
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let (s, d) = (state.clone(), done.clone());
+        Worker {
+            state: state.clone(),
+            queue: "q",
+            lease_ms: 10_000,
+            batch: 8,
+            // Long enough that only a notice can explain a prompt second round.
+            idle: std::time::Duration::from_secs(30),
+            wake: wake.clone(),
+        }
+        .spawn(move |claims| {
+            let (s, d) = (s.clone(), d.clone());
+            async move {
+                for c in claims {
+                    s.complete(&c, &[]).unwrap();
+                    d.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        let wait_for = |n: usize| {
+            let done = done.clone();
+            async move {
+                for _ in 0..200 {
+                    if done.load(Ordering::SeqCst) >= n {
+                        return true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                false
+            }
+        };
+        assert!(wait_for(50).await, "{} of 50", done.load(Ordering::SeqCst));
+        assert_eq!(state.pending("q").unwrap(), 0);
+        // Idle now; new work is picked up at once when the worker is woken.
+        state.enqueue("q", "late", b"x", 0).unwrap();
+        wake.notify_one();
+        assert!(wait_for(51).await);
+        assert_eq!(done.load(Ordering::SeqCst), 51);
+    }
+}
