@@ -49,8 +49,9 @@ def http_get(url, timeout=2.0):
 class BasaltServer:
     """One `basalt serve` process on a free loopback port."""
 
-    def __init__(self, extra_args=(), data_dir=None, name="basalt"):
+    def __init__(self, extra_args=(), data_dir=None, name="basalt", env=None):
         self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix=f"{name}-data-")
@@ -76,7 +77,7 @@ class BasaltServer:
             str(BASALT_BIN), "serve", "--host", "127.0.0.1", "--port", str(self.port),
             "--data-dir", self.data_dir, *self.extra_args,
         ]
-        env = dict(os.environ, RUST_BACKTRACE="1")
+        env = dict(os.environ, RUST_BACKTRACE="1", **self.extra_env)
         env.setdefault("RUST_LOG", "info")
         self._logf = open(log, "wb")
         self.proc = subprocess.Popen(

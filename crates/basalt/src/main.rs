@@ -289,6 +289,13 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(dynamodb.clone());
         registry.register(basalt_dynamodb::DynamoDbStreams::new(dynamodb.clone()));
         let stepfunctions = basalt_stepfunctions::StepFunctions::new(store.state.clone());
+        // As Step Functions Local reads it; a bad file refuses to start rather than
+        // running tests against mocks that silently do not apply.
+        if let Some(path) = std::env::var_os("SFN_MOCK_CONFIG").filter(|p| !p.is_empty()) {
+            let mocks = basalt_stepfunctions::MockConfig::load(std::path::Path::new(&path))
+                .map_err(|e| anyhow::anyhow!("SFN_MOCK_CONFIG: {e}"))?;
+            stepfunctions.set_mock_config(mocks);
+        }
         registry.register(stepfunctions.clone());
         let lambda = lambda::build(
             &cfg,

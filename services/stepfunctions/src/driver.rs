@@ -130,7 +130,7 @@ pub fn step_ops(
         start_time: iso(e.start_ms),
         role_arn: e.role_arn.clone(),
         state_machine_id: e.machine_arn.clone(),
-        state_machine_name: machine_name,
+        state_machine_name: machine_name.clone(),
         redrive_count: e.redrive_count,
     };
     let input: Value = serde_json::from_str(&e.input).unwrap_or(Value::Null);
@@ -172,13 +172,26 @@ pub fn step_ops(
         match effect {
             Effect::Task {
                 ref task,
+                ref state,
                 ref resource,
                 timeout_seconds,
                 heartbeat_seconds,
                 ref token,
                 ..
             } => {
-                let is_activity = resource.contains(":activity:");
+                // The invocation index counts in the record, rewritten with this step under
+                // its precondition, so a Retry (a new Task effect) takes the next index once.
+                let mock = match (&e.test_case, sf.mocks()) {
+                    (Some(case), Some(cfg)) if cfg.is_mocked(&machine_name, case, state) => {
+                        let n = e.mock_invocations.entry(state.clone()).or_default();
+                        let index = *n;
+                        *n += 1;
+                        cfg.pick(&machine_name, case, state, index)
+                    }
+                    _ => None,
+                };
+                // A mocked activity is answered here rather than waiting for a worker.
+                let is_activity = resource.contains(":activity:") && mock.is_none();
                 if let Some(t) = timeout_seconds {
                     ops.push(event_item(
                         &e.arn,
@@ -224,6 +237,7 @@ pub fn step_ops(
                     payload: serde_json::to_vec(&TaskItem {
                         execution: e.arn.clone(),
                         effect: effect.clone(),
+                        mock,
                     })
                     .unwrap_or_default(),
                     due_ms: 0,

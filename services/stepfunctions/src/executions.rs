@@ -13,6 +13,7 @@ use crate::model::{
     BY_MACHINE, EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MachineRec, Parent, now_ms,
     secs,
 };
+use crate::mocks;
 use crate::tasks::{self, Outcome};
 use crate::{StepFunctions, error, invalid_arn, required, str_of};
 
@@ -66,8 +67,11 @@ pub fn start(
     input: &Value,
     parent: Option<Parent>,
 ) -> Result<Value, AwsError> {
-    let target_arn = required(input, "stateMachineArn")?;
+    let (target_arn, test_case) = mocks::split_test_case(required(input, "stateMachineArn")?);
     let target = machines::resolve(sf, target_arn)?;
+    if let Some(case) = test_case {
+        mocks::check_test_case(sf.mocks(), &target.machine.name, case)?;
+    }
     let name = match str_of(input, "name") {
         Some(n) => {
             check_name(n)?;
@@ -112,6 +116,8 @@ pub fn start(
         parent,
         redrive_count: 0,
         trace_header: str_of(input, "traceHeader").map(str::to_owned),
+        test_case: test_case.map(str::to_owned),
+        mock_invocations: Default::default(),
         stored: Vec::new(),
     };
     let ops = vec![
@@ -395,8 +401,12 @@ pub async fn start_sync(
     _ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let target_arn = required(input, "stateMachineArn")?;
+    let (target_arn, test_case) = mocks::split_test_case(required(input, "stateMachineArn")?);
     let target = machines::resolve(sf, target_arn)?;
+    if let Some(case) = test_case {
+        mocks::check_test_case(sf.mocks(), &target.machine.name, case)?;
+    }
+    let mut invocations: std::collections::HashMap<String, u64> = Default::default();
     if target.machine.kind != "EXPRESS" {
         return Err(error(
             "StateMachineTypeNotSupported",
@@ -423,9 +433,22 @@ pub async fn start_sync(
     loop {
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Task { ref task, .. } => {
+                Effect::Task { ref task, ref state, .. } => {
                     let task = task.clone();
-                    let event = match tasks::perform(sf, &target.machine.account, &target.machine.region, &arn, &effect).await {
+                    let mocked = match (test_case, sf.mocks()) {
+                        (Some(case), Some(cfg)) if cfg.is_mocked(&target.machine.name, case, state) => {
+                            let n = invocations.entry(state.clone()).or_default();
+                            let index = *n;
+                            *n += 1;
+                            cfg.pick(&target.machine.name, case, state, index)
+                        }
+                        _ => None,
+                    };
+                    let outcome = match mocked {
+                        Some(m) => tasks::mocked_outcome(m),
+                        None => tasks::perform(sf, &target.machine.account, &target.machine.region, &arn, &effect).await,
+                    };
+                    let event = match outcome {
                         Outcome::Done(Ok(output)) => Event::TaskSucceeded { task, output },
                         Outcome::Done(Err((error, cause))) => Event::TaskFailed { task, error, cause },
                         Outcome::Waiting => Event::TaskFailed {

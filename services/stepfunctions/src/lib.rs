@@ -15,9 +15,12 @@ mod activities;
 mod driver;
 mod executions;
 mod machines;
+mod mocks;
 mod model;
 mod tasks;
 mod testing;
+
+pub use mocks::MockConfig;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
@@ -36,6 +39,8 @@ pub struct StepFunctions {
     wake_activities: Notify,
     /// `AWS/States` data points, committed with the steps they describe.
     metrics: basalt_store::metrics::Metrics,
+    /// Mocked service integrations (`SFN_MOCK_CONFIG`), when given.
+    mocks: OnceLock<Arc<MockConfig>>,
 }
 
 pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -70,8 +75,17 @@ impl StepFunctions {
             wake_tasks: Notify::new(),
             wake_activities: Notify::new(),
             metrics: basalt_store::metrics::Metrics::new(state.clone()),
+            mocks: OnceLock::new(),
             state,
         })
+    }
+
+    pub fn set_mock_config(&self, cfg: MockConfig) {
+        let _ = self.mocks.set(Arc::new(cfg));
+    }
+
+    pub(crate) fn mocks(&self) -> Option<&MockConfig> {
+        self.mocks.get().map(|m| m.as_ref())
     }
 
     pub fn set_registry(&self, registry: ServiceRegistry) {

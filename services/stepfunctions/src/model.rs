@@ -142,6 +142,12 @@ pub struct ExecutionRec {
     pub redrive_count: u32,
     #[serde(default)]
     pub trace_header: Option<String>,
+    /// The mock configuration's test case this execution runs (`stateMachine:Name#Case`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_case: Option<String>,
+    /// Invocations of each mocked state so far: the index of its next mocked response.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub mock_invocations: BTreeMap<String, u64>,
     /// The record's bytes as loaded (every rewrite checks them).
     #[serde(skip)]
     pub stored: Vec<u8>,
@@ -191,6 +197,9 @@ pub struct EventItem {
 pub struct TaskItem {
     pub execution: String,
     pub effect: basalt_asl::Effect,
+    /// The answer of a mocked state, chosen when the task was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<crate::mocks::Mocked>,
 }
 
 pub fn now_ms() -> i64 {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::StepFunctions;
 use crate::driver;
+use crate::mocks::Mocked;
 use crate::model::{Parent, TASKS, TaskItem};
 
 /// Tasks performed at once by one node.
@@ -106,7 +107,12 @@ async fn run_claim(sf: &StepFunctions, claim: Claim) {
     };
     let task = task.clone();
     let (account, region) = account_region(&item.execution);
-    let work = perform(sf, &account, &region, &item.execution, &item.effect);
+    let work = async {
+        match &item.mock {
+            Some(m) => mocked_outcome(m.clone()),
+            None => perform(sf, &account, &region, &item.execution, &item.effect).await,
+        }
+    };
     tokio::pin!(work);
     let outcome = loop {
         tokio::select! {
@@ -141,6 +147,15 @@ async fn run_claim(sf: &StepFunctions, claim: Claim) {
     };
     if sf.state.complete(&claim, &ops).is_ok() && !ops.is_empty() {
         sf.wake_events.notify_one();
+    }
+}
+
+/// A mocked state's answer: a `.waitForTaskToken` task gets its Return at once too, as
+/// Step Functions Local does.
+pub fn mocked_outcome(m: Mocked) -> Outcome {
+    match m {
+        Mocked::Return(v) => Outcome::Done(Ok(v)),
+        Mocked::Throw { error, cause } => Outcome::Done(Err((error, cause))),
     }
 }
 
