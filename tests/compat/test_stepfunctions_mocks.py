@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from sfn_helpers import ROLE, error, history, types, wait_done
 
 MACHINE = unique("mocked")
 EXPRESS = unique("mockedx")
+CALLBACK = unique("mockedcb")
 TABLE = unique("mocktbl")
 
 MOCKS = {
@@ -31,6 +33,7 @@ MOCKS = {
             "Retried": {"Fetch": "ThrottledThenOk"},
         }},
         EXPRESS: {"TestCases": {"Happy": {"Fetch": "FetchOk"}}},
+        CALLBACK: {"TestCases": {"Answered": {"Ask": "FetchOk"}}},
     },
     "MockedResponses": {
         "FetchOk": {"0": {"Return": {"StatusCode": 200, "Payload": {"greeting": "hi"}}}},
@@ -67,16 +70,21 @@ DEFINITION = {
 
 
 @pytest.fixture(scope="module")
-def server():
+def mock_file():
     with tempfile.TemporaryDirectory(prefix="sfn-mocks-") as d:
         cfg = Path(d) / "MockConfigFile.json"
         cfg.write_text(json.dumps(MOCKS))
-        srv = BasaltServer(name="basalt-sfn-mocks", env={"SFN_MOCK_CONFIG": str(cfg)}).start()
-        yield srv
-        srv.stop()
-        panics = srv.panics()
-        srv.close()
-        assert not panics, "server panicked:\n" + "\n".join(panics)
+        yield str(cfg)
+
+
+@pytest.fixture(scope="module")
+def server(mock_file):
+    srv = BasaltServer(name="basalt-sfn-mocks", env={"SFN_MOCK_CONFIG": mock_file}).start()
+    yield srv
+    srv.stop()
+    panics = srv.panics()
+    srv.close()
+    assert not panics, "server panicked:\n" + "\n".join(panics)
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +174,12 @@ def test_without_a_test_case_the_task_runs_for_real(sfn, machine_arn):
 
 
 def test_unknown_test_case_is_rejected(sfn, machine_arn):
+    name = unique("ex")
     with pytest.raises(ClientError) as e:
-        sfn.start_execution(stateMachineArn=f"{machine_arn}#NoSuchCase", input="{}")
+        sfn.start_execution(stateMachineArn=f"{machine_arn}#NoSuchCase", name=name, input="{}")
     code, message = error(e)
     assert code == "ValidationException" and "NoSuchCase" in message
-    assert sfn.list_executions(stateMachineArn=machine_arn)["executions"]
+    assert name not in [x["name"] for x in sfn.list_executions(stateMachineArn=machine_arn)["executions"]]
 
 
 def test_express_start_sync_execution_uses_mocks(sfn, ddb):
@@ -184,15 +193,74 @@ def test_express_start_sync_execution_uses_mocks(sfn, ddb):
     assert error(e)[0] == "ValidationException"
 
 
-def test_a_bad_mock_config_refuses_to_start():
+def test_wait_for_task_token_return_answers_at_once(sfn):
+    # A mocked .waitForTaskToken task returns its Return without waiting for SendTaskSuccess
+    # (and without a queue: none exists).
+    d = {"StartAt": "Ask", "States": {"Ask": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": "http://nowhere/q", "MessageBody": {"token.$": "$$.Task.Token"}},
+        "End": True}}}
+    arn = sfn.create_state_machine(name=CALLBACK, definition=json.dumps(d), roleArn=ROLE)["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=f"{arn}#Answered", input="{}")["executionArn"]
+    d = wait_done(sfn, ex, timeout=10)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"])["Payload"] == {"greeting": "hi"}
+
+
+def test_the_test_case_survives_a_restart(shape_checker, mock_file):
+    # The test case and the invocation counts live in the execution record, not the process.
+    name = unique("mockedw")
+    d = {"StartAt": "Nap", "States": {
+        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Fetch"},
+        "Fetch": DEFINITION["States"]["Fetch"] | {"Next": "Done"},
+        "Done": {"Type": "Succeed"}, "Handled": {"Type": "Fail", "Error": "Unexpected"}}}
+    cfg = json.loads(Path(mock_file).read_text())
+    cfg["StateMachines"][name] = {"TestCases": {"Retried": {"Fetch": "ThrottledThenOk"}}}
+    with tempfile.TemporaryDirectory(prefix="sfn-mocks-restart-") as data:
+        path = Path(data) / "mocks.json"
+        path.write_text(json.dumps(cfg))
+        srv = BasaltServer(data_dir=Path(data) / "d", name="basalt-sfn-mocks-1",
+                           env={"SFN_MOCK_CONFIG": str(path)}).start()
+        try:
+            c = make_client_factory(shape_checker, srv.endpoint)("stepfunctions", inject_host_prefix=False)
+            arn = c.create_state_machine(name=name, definition=json.dumps(d), roleArn=ROLE)["stateMachineArn"]
+            ex = c.start_execution(stateMachineArn=f"{arn}#Retried", input="{}")["executionArn"]
+            # Killed inside the Wait: a start event claimed by the dead node would wait out
+            # its 30 s lease, which is not what this test is about.
+            deadline = time.monotonic() + 10
+            while "WaitStateEntered" not in types(history(c, ex)) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        finally:
+            srv.kill9()
+        srv2 = BasaltServer(data_dir=Path(data) / "d", name="basalt-sfn-mocks-2",
+                            env={"SFN_MOCK_CONFIG": str(path)}).start()
+        try:
+            c = make_client_factory(shape_checker, srv2.endpoint)("stepfunctions", inject_host_prefix=False)
+            out = wait_done(c, ex, timeout=30)
+            assert out["status"] == "SUCCEEDED", out
+            assert json.loads(out["output"])["fetched"]["Payload"] == {"attempt": 1}
+            assert out["stateMachineArn"] == arn
+        finally:
+            srv2.stop()
+            panics = srv.panics() + srv2.panics()
+            srv.close()
+            srv2.close()
+        assert not panics, panics
+
+
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_a_bad_mock_config_refuses_to_start(how):
     with tempfile.TemporaryDirectory(prefix="sfn-badmocks-") as d:
         cfg = Path(d) / "bad.json"
         cfg.write_text(json.dumps({"MockedResponses": {"R": {"0": {"Return": 1, "Throw": {"Error": "E"}}}}}))
-        proc = subprocess.run(
-            [str(BASALT_BIN), "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", d],
-            env=dict(os.environ, SFN_MOCK_CONFIG=str(cfg)), capture_output=True, timeout=20,
-            stdin=subprocess.DEVNULL,
-        )
+        cmd = [str(BASALT_BIN), "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data-dir", d]
+        env = dict(os.environ)
+        env.pop("SFN_MOCK_CONFIG", None)
+        if how == "env":
+            env["SFN_MOCK_CONFIG"] = str(cfg)
+        else:
+            cmd += ["--sfn-mock-config", str(cfg)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
     assert proc.returncode != 0
     err = proc.stderr.decode(errors="replace")
     assert "SFN_MOCK_CONFIG" in err and "both Return and Throw" in err, err

@@ -94,6 +94,9 @@ pub struct ServeArgs {
     /// processes (saves a process; an engine crash then takes the server down).
     #[arg(long, env = "BASALT_IN_PROCESS_ENGINES")]
     in_process_engines: bool,
+    /// Step Functions Local's mock configuration file (mocked service integrations).
+    #[arg(long = "sfn-mock-config", env = "SFN_MOCK_CONFIG")]
+    sfn_mock_config: Option<PathBuf>,
     /// TOML file with any of the settings above (snake_case keys).
     #[arg(long, env = "BASALT_CONFIG")]
     config: Option<PathBuf>,
@@ -126,10 +129,13 @@ struct FileConfig {
     model_routes: Option<Vec<String>>,
     cpu_features: Option<String>,
     in_process_engines: Option<bool>,
+    sfn_mock_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Resolved {
+    /// Step Functions Local's mock configuration file, read at startup.
+    pub sfn_mock_config: Option<PathBuf>,
     pub host: String,
     pub port: u16,
     pub data_dir: Option<PathBuf>,
@@ -260,6 +266,10 @@ impl ServeArgs {
                 .map(std::time::Duration::from_secs),
         };
         Ok(Resolved {
+            sfn_mock_config: self
+                .sfn_mock_config
+                .or(file.sfn_mock_config)
+                .filter(|p| !p.as_os_str().is_empty()),
             host: self
                 .host
                 .or(file.host)

@@ -291,8 +291,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let stepfunctions = basalt_stepfunctions::StepFunctions::new(store.state.clone());
         // As Step Functions Local reads it; a bad file refuses to start rather than
         // running tests against mocks that silently do not apply.
-        if let Some(path) = std::env::var_os("SFN_MOCK_CONFIG").filter(|p| !p.is_empty()) {
-            let mocks = basalt_stepfunctions::MockConfig::load(std::path::Path::new(&path))
+        if let Some(path) = &cfg.sfn_mock_config {
+            let mocks = basalt_stepfunctions::MockConfig::load(path)
                 .map_err(|e| anyhow::anyhow!("SFN_MOCK_CONFIG: {e}"))?;
             stepfunctions.set_mock_config(mocks);
         }
