@@ -9,11 +9,11 @@ use std::collections::VecDeque;
 
 use crate::driver;
 use crate::machines::{self, check_name, page};
+use crate::mocks;
 use crate::model::{
     BY_MACHINE, EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MachineRec, Parent, now_ms,
     secs,
 };
-use crate::mocks;
 use crate::tasks::{self, Outcome};
 use crate::{StepFunctions, error, invalid_arn, required, str_of};
 
@@ -433,10 +433,16 @@ pub async fn start_sync(
     loop {
         while let Some(effect) = queue.pop_front() {
             match effect {
-                Effect::Task { ref task, ref state, .. } => {
+                Effect::Task {
+                    ref task,
+                    ref state,
+                    ..
+                } => {
                     let task = task.clone();
                     let mocked = match (test_case, sf.mocks()) {
-                        (Some(case), Some(cfg)) if cfg.is_mocked(&target.machine.name, case, state) => {
+                        (Some(case), Some(cfg))
+                            if cfg.is_mocked(&target.machine.name, case, state) =>
+                        {
                             let n = invocations.entry(state.clone()).or_default();
                             let index = *n;
                             *n += 1;
@@ -446,7 +452,16 @@ pub async fn start_sync(
                     };
                     let outcome = match mocked {
                         Some(m) => tasks::mocked_outcome(m),
-                        None => tasks::perform(sf, &target.machine.account, &target.machine.region, &arn, &effect).await,
+                        None => {
+                            tasks::perform(
+                                sf,
+                                &target.machine.account,
+                                &target.machine.region,
+                                &arn,
+                                &effect,
+                            )
+                            .await
+                        }
                     };
                     let event = match outcome {
                         Outcome::Done(Ok(output)) => Event::TaskSucceeded { task, output },

@@ -86,7 +86,10 @@ impl MockConfig {
         let root = object(&root, "the file")?;
         let mut cfg = MockConfig::default();
         let empty = Value::Object(Default::default());
-        let responses = object(root.get("MockedResponses").unwrap_or(&empty), "MockedResponses")?;
+        let responses = object(
+            root.get("MockedResponses").unwrap_or(&empty),
+            "MockedResponses",
+        )?;
         for (name, r) in responses {
             let mut entries = Vec::new();
             for (key, v) in object(r, &format!("MockedResponses.{name}"))? {
@@ -161,7 +164,9 @@ impl MockConfig {
     /// The answer of `state`'s invocation `index` (0 first); past the last index the last
     /// entry answers again, so a Retry never falls through to a real call.
     pub fn pick(&self, machine: &str, case: &str, state: &str, index: u64) -> Option<Mocked> {
-        let entries = self.responses.get(self.response_name(machine, case, state)?)?;
+        let entries = self
+            .responses
+            .get(self.response_name(machine, case, state)?)?;
         entries
             .iter()
             .find(|(a, b, _)| (*a..=*b).contains(&index))
