@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE / "guardrails"))
 sys.path.insert(0, str(HERE))
-from common import CATEGORIES, DATA, Embedder, Heads, load_jsonl, segments  # noqa: E402
+from common import CATEGORIES, DATA, Embedder, Heads, load_jsonl, segment_vectors  # noqa: E402
 from peers import cpu_seconds  # noqa: E402
 
 TOPIC_DEFS = json.loads((DATA / "topic_definitions.json").read_text())
@@ -93,11 +93,11 @@ class Offline:
         self.anchor_vecs_ex = {n: self.emb(topic_anchors(n, d, True)) for n, d in TOPIC_DEFS.items()}
 
     def content(self, text: str) -> dict[str, str]:
-        X = self.emb(segments(text))
+        X = segment_vectors(self.emb, text)
         return {c: self.heads.confidence(c, float(self.heads.score(c, X).max())) for c in CATEGORIES}
 
     def topics(self, text: str, with_examples: bool = False) -> set[str]:
-        X = self.emb(segments(text))
+        X = segment_vectors(self.emb, text)
         anchors = self.anchor_vecs_ex if with_examples else self.anchor_vecs
         return {n for n, A in anchors.items() if float((X @ A.T).max()) >= self.thr}
 

@@ -56,12 +56,28 @@ def sentences(text: str) -> list[str]:
 
 
 def segments(text: str) -> list[str]:
-    """text::segments: the whole text, then its sentences when it has more than one."""
+    """The whole text, then its sentences when it has more than one: what the heads were
+    trained on (train.py), each segment embedded on its own."""
     s = sentences(text)
     out = [text.strip()]
     if len(s) > 1:
         out.extend(s)
     return out
+
+
+def segment_vectors(emb, text: str) -> np.ndarray:
+    """The segments' vectors as the engine computes them (text::pieces and
+    text::segment_vectors): only the sentences are embedded, and the whole text's vector is
+    their normalised mean."""
+    s = sentences(text)
+    if len(s) <= 1:
+        return emb([text.strip()])
+    X = emb(s)
+    whole = X.sum(axis=0)
+    norm = float(np.linalg.norm(whole))
+    if norm > 0:
+        whole = whole / norm
+    return np.vstack([whole[None, :], X])
 
 
 class Embedder:

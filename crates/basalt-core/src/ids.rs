@@ -16,6 +16,15 @@ pub fn upper_alnum(len: usize) -> String {
         .collect()
 }
 
+/// Random lower-case alphanumerics, the alphabet of Bedrock's resource ids (guardrails).
+pub fn lower_alnum(len: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// Random base64-ish secret material (40 chars, as AWS secret keys).
 pub fn secret(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

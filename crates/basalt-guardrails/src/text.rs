@@ -41,18 +41,6 @@ pub fn sentences(text: &str) -> Vec<&str> {
     out
 }
 
-/// What the meaning-based policies look at in one text: the whole text, then each of its
-/// sentences when it has more than one (a harmful sentence inside a long benign text must
-/// still be caught, and a long text's average meaning would hide it).
-pub fn segments(text: &str) -> Vec<String> {
-    let s = sentences(text);
-    let mut out = vec![text.trim().to_owned()];
-    if s.len() > 1 {
-        out.extend(s.into_iter().map(str::to_owned));
-    }
-    out
-}
-
 /// What is embedded for one text: its sentences when it has several, else the text itself.
 /// The whole text's vector is then the mean of its sentences' ([`segment_vectors`]): one
 /// pass of the encoder over the text's tokens instead of two, with the same verdicts on the
@@ -66,8 +54,10 @@ pub fn pieces(text: &str) -> Vec<String> {
     }
 }
 
-/// The vectors of [`segments`] from the vectors of [`pieces`]: the whole text first (the
-/// normalised mean of its sentences when it has several), then its sentences.
+/// What the meaning-based policies look at in one text, from the vectors of [`pieces`]: the
+/// whole text first (the normalised mean of its sentences when it has several), then each
+/// sentence (a harmful sentence inside a long benign text must still be caught, and a long
+/// text's average meaning would hide it).
 pub fn segment_vectors(pieces: &[Vec<f32>]) -> Vec<Vec<f32>> {
     if pieces.len() <= 1 {
         return pieces.to_vec();
@@ -113,8 +103,7 @@ mod tests {
             ]
         );
         assert_eq!(sentences("   "), Vec::<&str>::new());
-        assert_eq!(segments("One."), vec!["One."]);
-        assert_eq!(segments("One. Two."), vec!["One. Two.", "One.", "Two."]);
+        assert_eq!(pieces("One."), vec!["One."]);
         assert_eq!(pieces("One. Two."), vec!["One.", "Two."]);
         assert_eq!(pieces(" One "), vec!["One"]);
     }

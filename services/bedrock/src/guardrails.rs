@@ -4,7 +4,7 @@
 
 use basalt_bedrock_runtime::guardrails::{
     DRAFT, GuardrailRec, Guardrails, NAMES, RECORD_VERSION, VersionRec, config_error,
-    guardrail_arn, name_key, not_found, parse_version, record_key,
+    guardrail_arn, name_key, not_found, parse_version, record_key, version_not_found,
 };
 use basalt_core::{AwsError, RequestContext};
 use basalt_guardrails::config::Policies;
@@ -39,16 +39,6 @@ fn conflict(message: impl Into<String>) -> AwsError {
 
 fn quota(message: impl Into<String>) -> AwsError {
     AwsError::new(400, "ServiceQuotaExceededException", message)
-}
-
-/// A new guardrail id: 12 lowercase letters and digits, as Bedrock's ids look.
-fn new_id() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::thread_rng();
-    (0..12)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect()
 }
 
 /// The DRAFT a CreateGuardrail or UpdateGuardrail request describes.
@@ -137,7 +127,8 @@ pub fn create(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Val
     }
     let rec = GuardrailRec {
         v: RECORD_VERSION,
-        id: new_id(),
+        // 12 lowercase letters and digits, as Bedrock's guardrail ids look.
+        id: basalt_core::ids::lower_alnum(12),
         created_ms: now,
         next_version: 1,
         draft,
@@ -202,13 +193,9 @@ pub fn get(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Value,
     let identifier = str_of(input, "guardrailIdentifier").unwrap_or_default();
     let version = version_param(input)?.unwrap_or(DRAFT);
     let (rec, _) = g.must_load(ctx, identifier)?;
-    let v = rec.version(Some(version)).ok_or_else(|| {
-        AwsError::new(
-            404,
-            "ResourceNotFoundException",
-            format!("The guardrail {identifier} has no version {version}."),
-        )
-    })?;
+    let v = rec
+        .version(Some(version))
+        .ok_or_else(|| version_not_found(identifier, version))?;
     Ok(describe(ctx, &rec, version, v))
 }
 
@@ -370,11 +357,7 @@ pub fn delete(g: &Guardrails, ctx: &RequestContext, input: &Value) -> Result<Val
         Some(v) => {
             let n = parse_version(v).unwrap_or(0);
             if rec.versions.remove(&n).is_none() {
-                return Err(AwsError::new(
-                    404,
-                    "ResourceNotFoundException",
-                    format!("The guardrail {identifier} has no version {v}."),
-                ));
+                return Err(version_not_found(identifier, v));
             }
             rec.version_tokens.retain(|_, m| *m != n);
             g.save(ctx, &rec, Some(raw), Vec::new())?;

@@ -4,40 +4,6 @@
 use super::*;
 use crate::config::{PiiEntity, RegexConfig};
 
-pub(crate) const ALL: [PiiType; 31] = [
-    PiiType::Address,
-    PiiType::Age,
-    PiiType::AwsAccessKey,
-    PiiType::AwsSecretKey,
-    PiiType::CaHealthNumber,
-    PiiType::CaSocialInsuranceNumber,
-    PiiType::CreditDebitCardCvv,
-    PiiType::CreditDebitCardExpiry,
-    PiiType::CreditDebitCardNumber,
-    PiiType::DriverId,
-    PiiType::Email,
-    PiiType::InternationalBankAccountNumber,
-    PiiType::IpAddress,
-    PiiType::LicensePlate,
-    PiiType::MacAddress,
-    PiiType::Name,
-    PiiType::Password,
-    PiiType::Phone,
-    PiiType::Pin,
-    PiiType::SwiftCode,
-    PiiType::UkNationalHealthServiceNumber,
-    PiiType::UkNationalInsuranceNumber,
-    PiiType::UkUniqueTaxpayerReferenceNumber,
-    PiiType::Url,
-    PiiType::Username,
-    PiiType::UsBankAccountNumber,
-    PiiType::UsBankRoutingNumber,
-    PiiType::UsIndividualTaxIdentificationNumber,
-    PiiType::UsPassportNumber,
-    PiiType::UsSocialSecurityNumber,
-    PiiType::VehicleIdentificationNumber,
-];
-
 fn entity(kind: PiiType, action: PiiAction) -> PiiEntity {
     PiiEntity {
         kind,
@@ -51,7 +17,7 @@ fn entity(kind: PiiType, action: PiiAction) -> PiiEntity {
 
 fn all_filter() -> PiiFilter {
     PiiFilter::new(&SensitiveInformationPolicy {
-        pii_entities: ALL
+        pii_entities: PiiType::ALL
             .iter()
             .map(|t| entity(*t, PiiAction::Anonymize))
             .collect(),
