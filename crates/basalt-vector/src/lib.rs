@@ -1,0 +1,464 @@
+//! A vector index as a library: entries (a key, a vector, a text and a metadata object)
+//! searched by meaning (nearest neighbours by cosine or euclidean distance), by keywords
+//! (BM25), or both fused by reciprocal rank; a [`Filter`] on the metadata is evaluated for
+//! each candidate inside the search, so a filtered search returns `k` results whenever `k`
+//! entries pass, however selective the filter.
+//!
+//! The index lives in memory; its host persists the entries and rebuilds it from them.
+
+pub mod bm25;
+pub mod filter;
+
+pub use filter::{Filter, FilterError};
+
+use serde_json::{Map, Value};
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Vectors are normalized on insert; similarity is their dot product.
+    Cosine,
+    Euclidean,
+}
+
+/// One search result: the entry's key, its similarity to the query (higher is closer; for
+/// [`Metric::Cosine`] the cosine, for [`Metric::Euclidean`] the negated distance) and the
+/// distance as S3 Vectors reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub key: String,
+    pub score: f32,
+    pub distance: f32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IndexError {
+    #[error("The vector has {got} dimensions; the index has {want}.")]
+    Dimension { want: usize, got: usize },
+    #[error("The vector has a component that is not a finite number.")]
+    NotFinite,
+    #[error("A zero vector has no direction to compare by cosine.")]
+    Zero,
+}
+
+struct Slot {
+    key: String,
+    text: String,
+    metadata: Map<String, Value>,
+}
+
+/// A collection of entries of one dimension and metric.
+pub struct Index {
+    dim: usize,
+    metric: Metric,
+    /// `vectors[i*dim..(i+1)*dim]` is slot `i`'s vector.
+    vectors: Vec<f32>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    by_key: HashMap<String, u32>,
+    keywords: bm25::Bm25,
+}
+
+/// A candidate kept by similarity in a bounded heap (the worst on top).
+struct Scored(f32, u32);
+
+impl PartialEq for Scored {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scored {
+    // Reversed, so that the max-heap's top is the lowest score (ties: the later slot).
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.total_cmp(&self.0).then(self.1.cmp(&o.1))
+    }
+}
+
+/// The `k` best of `scored`, best first (ties by slot order).
+fn top_k(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut heap = BinaryHeap::with_capacity(k + 1);
+    for (id, s) in scored {
+        if heap.len() < k {
+            heap.push(Scored(s, id));
+        } else if let Some(worst) = heap.peek()
+            && (s > worst.0 || (s == worst.0 && id < worst.1))
+        {
+            heap.pop();
+            heap.push(Scored(s, id));
+        }
+    }
+    let mut v: Vec<(u32, f32)> = heap.into_iter().map(|Scored(s, id)| (id, s)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// Reciprocal rank fusion's constant (Cormack et al.; OpenSearch's default).
+pub const RRF_K: f32 = 60.0;
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Eight lanes let the compiler vectorize without reassociation flags.
+    let mut acc = [0.0f32; 8];
+    let (ca, ra) = a.split_at(a.len() - a.len() % 8);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(8).zip(cb.chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (ca, ra) = a.split_at(a.len() - a.len() % 8);
+    let (cb, rb) = b.split_at(ca.len());
+    for (x, y) in ca.chunks_exact(8).zip(cb.chunks_exact(8)) {
+        for i in 0..8 {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        s += (x - y) * (x - y);
+    }
+    s
+}
+
+impl Index {
+    pub fn new(dim: usize, metric: Metric) -> Index {
+        Index {
+            dim,
+            metric,
+            vectors: Vec::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            keywords: bm25::Bm25::default(),
+        }
+    }
+
+    pub fn dimension(&self) -> usize {
+        self.dim
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// The vector as the index compares it (normalized for cosine).
+    fn prepare(&self, v: &[f32]) -> Result<Vec<f32>, IndexError> {
+        if v.len() != self.dim {
+            return Err(IndexError::Dimension {
+                want: self.dim,
+                got: v.len(),
+            });
+        }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(IndexError::NotFinite);
+        }
+        Ok(match self.metric {
+            Metric::Euclidean => v.to_vec(),
+            Metric::Cosine => {
+                let n = dot(v, v).sqrt();
+                if n == 0.0 {
+                    return Err(IndexError::Zero);
+                }
+                v.iter().map(|x| x / n).collect()
+            }
+        })
+    }
+
+    /// Adds an entry, replacing the entry of the same key.
+    pub fn upsert(
+        &mut self,
+        key: &str,
+        vector: &[f32],
+        text: &str,
+        metadata: Map<String, Value>,
+    ) -> Result<(), IndexError> {
+        let v = self.prepare(vector)?;
+        self.remove(key);
+        let id = match self.free.pop() {
+            Some(id) => {
+                let at = id as usize * self.dim;
+                self.vectors[at..at + self.dim].copy_from_slice(&v);
+                id
+            }
+            None => {
+                self.vectors.extend_from_slice(&v);
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.keywords.insert(id, text);
+        self.slots[id as usize] = Some(Slot {
+            key: key.to_owned(),
+            text: text.to_owned(),
+            metadata,
+        });
+        self.by_key.insert(key.to_owned(), id);
+        Ok(())
+    }
+
+    /// Removes the entry `key`; whether there was one.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let Some(id) = self.by_key.remove(key) else {
+            return false;
+        };
+        if let Some(slot) = self.slots[id as usize].take() {
+            self.keywords.remove(id, &slot.text);
+        }
+        self.free.push(id);
+        true
+    }
+
+    pub fn metadata(&self, key: &str) -> Option<&Map<String, Value>> {
+        let id = *self.by_key.get(key)?;
+        self.slots[id as usize].as_ref().map(|s| &s.metadata)
+    }
+
+    fn passes(&self, id: u32, filter: Option<&Filter>) -> bool {
+        match &self.slots[id as usize] {
+            Some(s) => filter.is_none_or(|f| f.matches(&s.metadata)),
+            None => false,
+        }
+    }
+
+    fn hit(&self, id: u32, score: f32) -> Hit {
+        let key = self.slots[id as usize]
+            .as_ref()
+            .map_or_else(String::new, |s| s.key.clone());
+        let distance = match self.metric {
+            Metric::Cosine => 1.0 - score,
+            Metric::Euclidean => -score,
+        };
+        Hit {
+            key,
+            score,
+            distance,
+        }
+    }
+
+    /// Similarities of every entry that passes `filter` to the prepared query.
+    fn similarities<'a>(
+        &'a self,
+        q: &'a [f32],
+        filter: Option<&'a Filter>,
+    ) -> impl Iterator<Item = (u32, f32)> + 'a {
+        self.vectors
+            .chunks_exact(self.dim.max(1))
+            .enumerate()
+            .filter(move |(i, _)| self.passes(*i as u32, filter))
+            .map(move |(i, v)| {
+                let s = match self.metric {
+                    Metric::Cosine => dot(q, v),
+                    Metric::Euclidean => -squared_distance(q, v).sqrt(),
+                };
+                (i as u32, s)
+            })
+    }
+
+    /// The `k` entries nearest `query` among those that pass `filter`, nearest first.
+    pub fn nearest(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let q = self.prepare(query)?;
+        Ok(top_k(self.similarities(&q, filter), k)
+            .into_iter()
+            .map(|(id, s)| self.hit(id, s))
+            .collect())
+    }
+
+    /// The `k` entries whose text best matches `query` by BM25, among those that pass
+    /// `filter`; the score is BM25's.
+    pub fn keywords(&self, query: &str, k: usize, filter: Option<&Filter>) -> Vec<Hit> {
+        let scores = self.keywords.scores(query, |id| self.passes(id, filter));
+        top_k(scores.into_iter(), k)
+            .into_iter()
+            .map(|(id, s)| Hit {
+                distance: 0.0,
+                ..self.hit(id, s)
+            })
+            .collect()
+    }
+
+    /// Semantic and keyword results fused by reciprocal rank (each list `depth` deep), best
+    /// first. The score is the fused one divided by its maximum (first in both lists), so it
+    /// lies in (0, 1].
+    pub fn hybrid(
+        &self,
+        query: &[f32],
+        text: &str,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<Hit>, IndexError> {
+        let depth = (k * 4).max(50);
+        let q = self.prepare(query)?;
+        let semantic = top_k(self.similarities(&q, filter), depth);
+        let keyword = top_k(
+            self.keywords
+                .scores(text, |id| self.passes(id, filter))
+                .into_iter(),
+            depth,
+        );
+        let mut fused: HashMap<u32, f32> = HashMap::new();
+        for list in [&semantic, &keyword] {
+            for (rank, (id, _)) in list.iter().enumerate() {
+                *fused.entry(*id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+            }
+        }
+        let best = 2.0 / (RRF_K + 1.0);
+        let cosine: HashMap<u32, f32> = semantic.iter().copied().collect();
+        Ok(top_k(fused.into_iter(), k)
+            .into_iter()
+            .map(|(id, s)| {
+                let semantic = cosine.get(&id).copied();
+                Hit {
+                    distance: semantic.map_or(f32::NAN, |c| self.hit(id, c).distance),
+                    ..self.hit(id, s / best)
+                }
+            })
+            .collect())
+    }
+
+    /// Every key, in no particular order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.by_key.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Deterministic pseudo-random vectors (xorshift), for tests only.
+    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s % 2000) as f32 / 1000.0 - 1.0
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nearest_matches_a_naive_scan() {
+        let data = vectors(300, 13, 7);
+        let mut idx = Index::new(13, Metric::Cosine);
+        for (i, v) in data.iter().enumerate() {
+            idx.upsert(&format!("k{i}"), v, "", meta(json!({"i": i}))).unwrap();
+        }
+        let q = &vectors(1, 13, 99)[0];
+        let norm = |v: &[f32]| dot(v, v).sqrt();
+        let mut naive: Vec<(usize, f32)> = data
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i, dot(q, v) / (norm(q) * norm(v))))
+            .collect();
+        naive.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let got = idx.nearest(q, 10, None).unwrap();
+        let want: Vec<String> = naive[..10].iter().map(|(i, _)| format!("k{i}")).collect();
+        assert_eq!(got.iter().map(|h| h.key.clone()).collect::<Vec<_>>(), want);
+        assert!((got[0].score - naive[0].1).abs() < 1e-5);
+        assert!((got[0].distance - (1.0 - naive[0].1)).abs() < 1e-5);
+    }
+
+    #[test]
+    fn filters_apply_inside_the_search() {
+        let data = vectors(1000, 8, 3);
+        let mut idx = Index::new(8, Metric::Euclidean);
+        for (i, v) in data.iter().enumerate() {
+            idx.upsert(&format!("k{i}"), v, "", meta(json!({"bucket": i % 100}))).unwrap();
+        }
+        // 1% selectivity: exactly ten entries pass, and all ten come back.
+        let f = Filter::Equals("bucket".into(), json!(42));
+        let hits = idx.nearest(&data[0], 10, Some(&f)).unwrap();
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            assert_eq!(idx.metadata(&h.key).unwrap()["bucket"], json!(42));
+        }
+        assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+    }
+
+    #[test]
+    fn upserts_replace_and_removes_free_slots() {
+        let mut idx = Index::new(2, Metric::Cosine);
+        idx.upsert("a", &[1.0, 0.0], "alpha", Map::new()).unwrap();
+        idx.upsert("b", &[0.0, 1.0], "beta", Map::new()).unwrap();
+        idx.upsert("a", &[0.0, 2.0], "alpha again", Map::new()).unwrap();
+        assert_eq!(idx.len(), 2);
+        let hits = idx.nearest(&[0.0, 1.0], 5, None).unwrap();
+        assert_eq!(hits.len(), 2);
+        assert!((hits[0].score - 1.0).abs() < 1e-6 && (hits[1].score - 1.0).abs() < 1e-6);
+        assert!(idx.remove("a"));
+        assert!(!idx.remove("a"));
+        assert_eq!(idx.nearest(&[1.0, 0.0], 5, None).unwrap().len(), 1);
+        assert!(idx.keywords("alpha", 5, None).is_empty());
+        idx.upsert("c", &[1.0, 1.0], "gamma", Map::new()).unwrap();
+        assert_eq!(idx.vectors.len(), 4, "the freed slot is reused");
+    }
+
+    #[test]
+    fn bad_vectors_are_refused() {
+        let mut idx = Index::new(3, Metric::Cosine);
+        assert_eq!(
+            idx.upsert("a", &[1.0], "", Map::new()),
+            Err(IndexError::Dimension { want: 3, got: 1 })
+        );
+        assert_eq!(
+            idx.upsert("a", &[f32::NAN, 0.0, 0.0], "", Map::new()),
+            Err(IndexError::NotFinite)
+        );
+        assert_eq!(idx.upsert("a", &[0.0; 3], "", Map::new()), Err(IndexError::Zero));
+    }
+
+    #[test]
+    fn hybrid_rewards_agreement_of_both_lists() {
+        let mut idx = Index::new(2, Metric::Cosine);
+        idx.upsert("near-no-words", &[1.0, 0.05], "unrelated text", Map::new()).unwrap();
+        idx.upsert("near-and-words", &[1.0, 0.1], "the marigold blend roast", Map::new()).unwrap();
+        idx.upsert("far-with-words", &[0.0, 1.0], "marigold marigold", Map::new()).unwrap();
+        let hits = idx.hybrid(&[1.0, 0.0], "marigold roast", 3, None).unwrap();
+        assert_eq!(hits[0].key, "near-and-words");
+        assert!(hits[0].score <= 1.0 && hits[0].score > hits[2].score);
+        assert!(hits.iter().all(|h| h.score > 0.0));
+    }
+}
