@@ -345,7 +345,14 @@ mod tests {
         let t = "# Title\n\nFirst one. Second one!  Third? v1.2 stays.\nLast";
         assert_eq!(
             texts(t, &sentences(t, 0..t.len())),
-            ["# Title", "First one.", "Second one!", "Third?", "v1.2 stays.", "Last"]
+            [
+                "# Title",
+                "First one.",
+                "Second one!",
+                "Third?",
+                "v1.2 stays.",
+                "Last"
+            ]
         );
     }
 
@@ -354,7 +361,10 @@ mod tests {
         let t = "a b c. d e f. g h i. j k l.";
         // Four tokens per sentence (the stop is a token).
         let chunks = fixed_size(t, 0..t.len(), &WordTokens, 8, 4);
-        assert_eq!(texts(t, &chunks), ["a b c. d e f.", "d e f. g h i.", "g h i. j k l."]);
+        assert_eq!(
+            texts(t, &chunks),
+            ["a b c. d e f.", "d e f. g h i.", "g h i. j k l."]
+        );
         let none = fixed_size(t, 0..t.len(), &WordTokens, 8, 0);
         assert_eq!(texts(t, &none), ["a b c. d e f.", "g h i. j k l."]);
     }
@@ -363,7 +373,10 @@ mod tests {
     fn long_sentences_are_cut_at_token_boundaries() {
         let t = "one two three four five six seven";
         let chunks = fixed_size(t, 0..t.len(), &WordTokens, 3, 0);
-        assert_eq!(texts(t, &chunks), ["one two three", "four five six", "seven"]);
+        assert_eq!(
+            texts(t, &chunks),
+            ["one two three", "four five six", "seven"]
+        );
         for c in &chunks {
             assert!(WordTokens.count(&t[c.clone()]) <= 3);
         }
@@ -377,13 +390,19 @@ mod tests {
                 let chunks = fixed_size(t, 0..t.len(), &WordTokens, max, overlap);
                 for tok in WordTokens.spans(t) {
                     assert!(
-                        chunks.iter().any(|c| c.start <= tok.start && tok.end <= c.end),
+                        chunks
+                            .iter()
+                            .any(|c| c.start <= tok.start && tok.end <= c.end),
                         "max {max} overlap {overlap}: {:?} lost",
                         &t[tok]
                     );
                 }
                 for c in &chunks {
-                    assert!(WordTokens.count(&t[c.clone()]) <= max, "{:?}", &t[c.clone()]);
+                    assert!(
+                        WordTokens.count(&t[c.clone()]) <= max,
+                        "{:?}",
+                        &t[c.clone()]
+                    );
                 }
             }
         }
@@ -416,7 +435,12 @@ mod tests {
         let t = "Cats purr. Cats nap. Stocks fell. Bonds rose.";
         let (sentences, windows) = semantic_windows(t, 0);
         assert_eq!(windows.len(), 4);
-        let e = vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.0, 1.0], vec![0.1, 0.9]];
+        let e = vec![
+            vec![1.0, 0.0],
+            vec![0.9, 0.1],
+            vec![0.0, 1.0],
+            vec![0.1, 0.9],
+        ];
         let chunks = semantic(t, &sentences, &e, &WordTokens, 100, 60);
         let got: Vec<&str> = chunks.iter().map(|c| &t[c.range.clone()]).collect();
         assert_eq!(got, ["Cats purr. Cats nap.", "Stocks fell. Bonds rose."]);

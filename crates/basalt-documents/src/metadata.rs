@@ -24,7 +24,9 @@ impl Attribute {
             Attribute::String(s) => Value::String(s.clone()),
             Attribute::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, |n| {
                 // Whole numbers read back as integers, as they were written.
-                if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                if n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                {
                     Value::from(n.as_f64().unwrap_or_default() as i64)
                 } else {
                     Value::Number(n)
@@ -162,8 +164,16 @@ mod tests {
 
     #[test]
     fn bad_metadata_says_why() {
-        assert!(Metadata::parse(b"{").unwrap_err().contains("not valid JSON"));
-        assert!(Metadata::parse(b"{}").unwrap_err().contains("metadataAttributes"));
+        assert!(
+            Metadata::parse(b"{")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            Metadata::parse(b"{}")
+                .unwrap_err()
+                .contains("metadataAttributes")
+        );
         assert!(
             Metadata::parse(br#"{"metadataAttributes": {"x": {"a": 1}}}"#)
                 .unwrap_err()

@@ -116,8 +116,30 @@ fn utf8(bytes: &[u8]) -> String {
 const HIDDEN: &[&str] = &["script", "style", "head", "noscript", "template", "svg"];
 /// Elements that end a line of text.
 const BLOCKS: &[&str] = &[
-    "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-    "section", "article", "header", "footer", "blockquote", "pre", "hr", "title", "dt", "dd",
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "blockquote",
+    "pre",
+    "hr",
+    "title",
+    "dt",
+    "dd",
 ];
 
 /// The visible text of an HTML document: markup, comments, scripts and styles removed,
@@ -188,9 +210,10 @@ fn tidy(text: &str) -> String {
 /// file, which must fail that document only.
 fn pdf(bytes: &[u8]) -> Result<Parsed, String> {
     let owned = bytes.to_vec();
-    let pages = std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned))
-        .map_err(|_| "the PDF is malformed".to_owned())?
-        .map_err(|e| e.to_string())?;
+    let pages =
+        std::panic::catch_unwind(move || pdf_extract::extract_text_from_mem_by_pages(&owned))
+            .map_err(|_| "the PDF is malformed".to_owned())?
+            .map_err(|e| e.to_string())?;
     let mut text = String::new();
     let mut out = Vec::with_capacity(pages.len());
     for (i, page) in pages.iter().enumerate() {
@@ -259,7 +282,10 @@ mod tests {
         let html = "<html><head><title>T</title><style>p{color:red}</style></head><body>\
             <h1>Caf&eacute; &amp; bar</h1><!-- hidden --><p>First   line.<br>Second</p>\
             <script>var x = '<p>';</script><p>Third</p></body></html>";
-        assert_eq!(html_text(html), "Café & bar\n\nFirst line.\nSecond\n\nThird");
+        assert_eq!(
+            html_text(html),
+            "Café & bar\n\nFirst line.\nSecond\n\nThird"
+        );
     }
 
     #[test]
@@ -281,7 +307,12 @@ mod tests {
 
     /// A one-page PDF with a Helvetica text layer, as simple generators write it.
     fn pdf_of(lines: &[&str]) -> Vec<u8> {
-        let mut ops = vec!["BT".to_owned(), "/F1 12 Tf".into(), "16 TL".into(), "72 740 Td".into()];
+        let mut ops = vec![
+            "BT".to_owned(),
+            "/F1 12 Tf".into(),
+            "16 TL".into(),
+            "72 740 Td".into(),
+        ];
         for (i, l) in lines.iter().enumerate() {
             if i > 0 {
                 ops.push("T*".into());
@@ -320,9 +351,16 @@ mod tests {
 
     #[test]
     fn pdf_text_layer_with_page_numbers() {
-        let p = parse("h.pdf", &pdf_of(&["Quasar Chess Club handbook.", "The mascot is Inkwell."]))
-            .unwrap();
-        assert!(p.text.contains("Quasar Chess Club handbook."), "{:?}", p.text);
+        let p = parse(
+            "h.pdf",
+            &pdf_of(&["Quasar Chess Club handbook.", "The mascot is Inkwell."]),
+        )
+        .unwrap();
+        assert!(
+            p.text.contains("Quasar Chess Club handbook."),
+            "{:?}",
+            p.text
+        );
         assert!(p.text.contains("The mascot is Inkwell."), "{:?}", p.text);
         assert_eq!(p.pages.len(), 1);
         assert_eq!(p.page_at(3), Some(1));

@@ -87,7 +87,8 @@ impl Bm25 {
                 }
                 let len = self.lengths[d as usize] as f32;
                 let tf = tf as f32;
-                *out.entry(d).or_default() += idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg));
+                *out.entry(d).or_default() +=
+                    idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len / avg));
             }
         }
         out

@@ -62,11 +62,15 @@ impl Filter {
         let key = key.to_owned();
         let list = || match value.as_array() {
             Some(a) => Ok(a.clone()),
-            None => err(format!("The value of the {op} filter on {key} must be a list.")),
+            None => err(format!(
+                "The value of the {op} filter on {key} must be a list."
+            )),
         };
         let text = || match value.as_str() {
             Some(s) => Ok(s.to_owned()),
-            None => err(format!("The value of the {op} filter on {key} must be a string.")),
+            None => err(format!(
+                "The value of the {op} filter on {key} must be a string."
+            )),
         };
         Ok(match op.as_str() {
             "equals" => Filter::Equals(key, value.clone()),
@@ -133,18 +137,17 @@ impl Filter {
             Filter::NotEquals(k, v) => !meta.get(k).is_some_and(|m| equal(m, v)),
             Filter::GreaterThan(k, v) => cmp(meta.get(k), v) == Some(Ordering::Greater),
             Filter::GreaterThanOrEquals(k, v) => {
-                matches!(cmp(meta.get(k), v), Some(Ordering::Greater | Ordering::Equal))
+                matches!(
+                    cmp(meta.get(k), v),
+                    Some(Ordering::Greater | Ordering::Equal)
+                )
             }
             Filter::LessThan(k, v) => cmp(meta.get(k), v) == Some(Ordering::Less),
             Filter::LessThanOrEquals(k, v) => {
                 matches!(cmp(meta.get(k), v), Some(Ordering::Less | Ordering::Equal))
             }
-            Filter::In(k, vs) => meta
-                .get(k)
-                .is_some_and(|m| vs.iter().any(|v| equal(m, v))),
-            Filter::NotIn(k, vs) => !meta
-                .get(k)
-                .is_some_and(|m| vs.iter().any(|v| equal(m, v))),
+            Filter::In(k, vs) => meta.get(k).is_some_and(|m| vs.iter().any(|v| equal(m, v))),
+            Filter::NotIn(k, vs) => !meta.get(k).is_some_and(|m| vs.iter().any(|v| equal(m, v))),
             Filter::StartsWith(k, p) => meta
                 .get(k)
                 .and_then(Value::as_str)
@@ -222,7 +225,9 @@ mod tests {
 
     #[test]
     fn bedrock_operators() {
-        let m = meta(json!({"genre": "jazz", "year": 2019, "tags": ["live", "outdoor"], "city": "Port Wexley"}));
+        let m = meta(
+            json!({"genre": "jazz", "year": 2019, "tags": ["live", "outdoor"], "city": "Port Wexley"}),
+        );
         let t = |f: Value| Filter::from_bedrock(&f).unwrap().matches(&m);
         assert!(t(json!({"equals": {"key": "genre", "value": "jazz"}})));
         assert!(!t(json!({"equals": {"key": "genre", "value": "rock"}})));
@@ -231,17 +236,29 @@ mod tests {
         assert!(t(json!({"notEquals": {"key": "missing", "value": "x"}})));
         assert!(t(json!({"greaterThan": {"key": "year", "value": 2018}})));
         assert!(!t(json!({"greaterThan": {"key": "year", "value": 2019}})));
-        assert!(t(json!({"greaterThanOrEquals": {"key": "year", "value": 2019}})));
+        assert!(t(
+            json!({"greaterThanOrEquals": {"key": "year", "value": 2019}})
+        ));
         assert!(t(json!({"lessThan": {"key": "year", "value": 2020}})));
-        assert!(t(json!({"lessThanOrEquals": {"key": "year", "value": 2019}})));
+        assert!(t(
+            json!({"lessThanOrEquals": {"key": "year", "value": 2019}})
+        ));
         assert!(!t(json!({"lessThan": {"key": "genre", "value": 5}})));
         assert!(t(json!({"in": {"key": "genre", "value": ["pop", "jazz"]}})));
-        assert!(t(json!({"notIn": {"key": "genre", "value": ["pop", "rock"]}})));
+        assert!(t(
+            json!({"notIn": {"key": "genre", "value": ["pop", "rock"]}})
+        ));
         assert!(t(json!({"startsWith": {"key": "city", "value": "Port"}})));
         assert!(t(json!({"listContains": {"key": "tags", "value": "live"}})));
-        assert!(!t(json!({"listContains": {"key": "genre", "value": "jazz"}})));
-        assert!(t(json!({"stringContains": {"key": "city", "value": "Wex"}})));
-        assert!(t(json!({"stringContains": {"key": "tags", "value": "door"}})));
+        assert!(!t(
+            json!({"listContains": {"key": "genre", "value": "jazz"}})
+        ));
+        assert!(t(
+            json!({"stringContains": {"key": "city", "value": "Wex"}})
+        ));
+        assert!(t(
+            json!({"stringContains": {"key": "tags", "value": "door"}})
+        ));
         assert!(t(json!({"andAll": [
             {"equals": {"key": "genre", "value": "jazz"}},
             {"orAll": [{"equals": {"key": "year", "value": 1}}, {"listContains": {"key": "tags", "value": "live"}}]}
@@ -256,7 +273,10 @@ mod tests {
     fn bedrock_errors() {
         assert!(Filter::from_bedrock(&json!({})).is_err());
         assert!(Filter::from_bedrock(&json!({"equals": {"key": "a"}})).is_err());
-        assert!(Filter::from_bedrock(&json!({"andAll": [{"equals": {"key": "a", "value": 1}}]})).is_err());
+        assert!(
+            Filter::from_bedrock(&json!({"andAll": [{"equals": {"key": "a", "value": 1}}]}))
+                .is_err()
+        );
         assert!(Filter::from_bedrock(&json!({"in": {"key": "a", "value": 1}})).is_err());
         assert!(Filter::from_bedrock(&json!({"near": {"key": "a", "value": 1}})).is_err());
     }
@@ -266,11 +286,17 @@ mod tests {
         let m = meta(json!({"genre": "jazz", "year": 2019, "tags": ["live"]}));
         let t = |f: Value| Filter::from_s3vectors(&f).unwrap().matches(&m);
         assert!(t(json!({"genre": "jazz"})));
-        assert!(t(json!({"genre": "jazz", "year": {"$gte": 2019, "$lt": 2020}})));
+        assert!(t(
+            json!({"genre": "jazz", "year": {"$gte": 2019, "$lt": 2020}})
+        ));
         assert!(!t(json!({"genre": "jazz", "year": {"$gt": 2019}})));
         assert!(t(json!({"tags": "live"})));
-        assert!(t(json!({"$or": [{"genre": "rock"}, {"year": {"$in": [2019, 2020]}}]})));
-        assert!(t(json!({"genre": {"$nin": ["rock"]}, "author": {"$exists": false}})));
+        assert!(t(
+            json!({"$or": [{"genre": "rock"}, {"year": {"$in": [2019, 2020]}}]})
+        ));
+        assert!(t(
+            json!({"genre": {"$nin": ["rock"]}, "author": {"$exists": false}})
+        ));
         assert!(!t(json!({"genre": {"$ne": "jazz"}})));
         assert!(Filter::from_s3vectors(&json!({"genre": {"$regex": "j"}})).is_err());
         assert!(Filter::from_s3vectors(&json!({"$and": []})).is_err());

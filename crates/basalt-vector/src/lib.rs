@@ -384,7 +384,8 @@ mod tests {
         let data = vectors(300, 13, 7);
         let mut idx = Index::new(13, Metric::Cosine);
         for (i, v) in data.iter().enumerate() {
-            idx.upsert(&format!("k{i}"), v, "", meta(json!({"i": i}))).unwrap();
+            idx.upsert(&format!("k{i}"), v, "", meta(json!({"i": i})))
+                .unwrap();
         }
         let q = &vectors(1, 13, 99)[0];
         let norm = |v: &[f32]| dot(v, v).sqrt();
@@ -406,7 +407,8 @@ mod tests {
         let data = vectors(1000, 8, 3);
         let mut idx = Index::new(8, Metric::Euclidean);
         for (i, v) in data.iter().enumerate() {
-            idx.upsert(&format!("k{i}"), v, "", meta(json!({"bucket": i % 100}))).unwrap();
+            idx.upsert(&format!("k{i}"), v, "", meta(json!({"bucket": i % 100})))
+                .unwrap();
         }
         // 1% selectivity: exactly ten entries pass, and all ten come back.
         let f = Filter::Equals("bucket".into(), json!(42));
@@ -423,7 +425,8 @@ mod tests {
         let mut idx = Index::new(2, Metric::Cosine);
         idx.upsert("a", &[1.0, 0.0], "alpha", Map::new()).unwrap();
         idx.upsert("b", &[0.0, 1.0], "beta", Map::new()).unwrap();
-        idx.upsert("a", &[0.0, 2.0], "alpha again", Map::new()).unwrap();
+        idx.upsert("a", &[0.0, 2.0], "alpha again", Map::new())
+            .unwrap();
         assert_eq!(idx.len(), 2);
         let hits = idx.nearest(&[0.0, 1.0], 5, None).unwrap();
         assert_eq!(hits.len(), 2);
@@ -447,15 +450,31 @@ mod tests {
             idx.upsert("a", &[f32::NAN, 0.0, 0.0], "", Map::new()),
             Err(IndexError::NotFinite)
         );
-        assert_eq!(idx.upsert("a", &[0.0; 3], "", Map::new()), Err(IndexError::Zero));
+        assert_eq!(
+            idx.upsert("a", &[0.0; 3], "", Map::new()),
+            Err(IndexError::Zero)
+        );
     }
 
     #[test]
     fn hybrid_rewards_agreement_of_both_lists() {
         let mut idx = Index::new(2, Metric::Cosine);
-        idx.upsert("near-no-words", &[1.0, 0.05], "unrelated text", Map::new()).unwrap();
-        idx.upsert("near-and-words", &[1.0, 0.1], "the marigold blend roast", Map::new()).unwrap();
-        idx.upsert("far-with-words", &[0.0, 1.0], "marigold marigold", Map::new()).unwrap();
+        idx.upsert("near-no-words", &[1.0, 0.05], "unrelated text", Map::new())
+            .unwrap();
+        idx.upsert(
+            "near-and-words",
+            &[1.0, 0.1],
+            "the marigold blend roast",
+            Map::new(),
+        )
+        .unwrap();
+        idx.upsert(
+            "far-with-words",
+            &[0.0, 1.0],
+            "marigold marigold",
+            Map::new(),
+        )
+        .unwrap();
         let hits = idx.hybrid(&[1.0, 0.0], "marigold roast", 3, None).unwrap();
         assert_eq!(hits[0].key, "near-and-words");
         assert!(hits[0].score <= 1.0 && hits[0].score > hits[2].score);

@@ -1,6 +1,7 @@
 //! `basalt`: the AI-native AWS stack on one machine.
 
 mod config;
+mod kb;
 mod lambda;
 mod node;
 mod openai;
@@ -314,6 +315,26 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             &endpoint,
         )?;
         registry.register(lambda.clone());
+        let knowledge_bases = basalt_bedrock_agent::KnowledgeBases::new(
+            store.state.clone(),
+            Arc::new(kb::LocalEmbedder::new(runtime.clone(), accounting.clone())),
+            Arc::new(kb::S3Objects(basalt_s3::BasaltS3::new(
+                store.clone(),
+                bus.clone(),
+                basalt_s3::S3Config {
+                    account_id: cfg.account_id.clone(),
+                    region: cfg.region.clone(),
+                    auth: None,
+                    base_domain: None,
+                },
+            ))),
+        );
+        registry.register(Arc::new(basalt_bedrock_agent::BedrockAgent(
+            knowledge_bases.clone(),
+        )));
+        registry.register(Arc::new(basalt_bedrock_agent::BedrockAgentRuntime(
+            knowledge_bases.clone(),
+        )));
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -359,6 +380,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         dynamodb.start_workers();
         stepfunctions.set_registry(registry.clone());
         stepfunctions.start_workers();
+        knowledge_bases.set_registry(registry.clone());
+        knowledge_bases.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),

@@ -32,6 +32,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use service::BasaltS3;
+pub use service::ListedObject;
 
 /// What an access key is known by: its secret, and for temporary (STS) credentials the session
 /// token every request signed with it must carry.

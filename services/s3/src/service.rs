@@ -26,6 +26,7 @@ mod copy;
 mod delete;
 mod get;
 mod list;
+pub use list::ListedObject;
 mod multipart;
 mod notifications;
 mod put;

@@ -39,6 +39,49 @@ impl Default for EmbedConfig {
     }
 }
 
+/// An embedding model's tokenizer on its own, without truncation: where a text's tokens
+/// fall (knowledge bases cut chunks by them) even when the model runs in a worker process.
+pub struct Wordpieces {
+    tokenizer: Tokenizer,
+    /// Tokens the model takes in one pass, its special tokens included.
+    pub window: usize,
+}
+
+impl Wordpieces {
+    pub fn load(dir: &Path) -> Result<Wordpieces, EmbedError> {
+        let load = |e: String| EmbedError::Load(dir.display().to_string(), e);
+        let mut tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| load(e.to_string()))?;
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| load(e.to_string()))?;
+        tokenizer.with_padding(None);
+        let window = std::fs::read(dir.join("sentence_bert_config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["max_seq_length"].as_u64())
+            .map_or(256, |n| n as usize);
+        Ok(Wordpieces { tokenizer, window })
+    }
+
+    /// Byte ranges of `text`'s tokens, special tokens left out.
+    pub fn spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+        let Ok(enc) = self.tokenizer.encode(text, false) else {
+            return Vec::new();
+        };
+        let mut out: Vec<std::ops::Range<usize>> = Vec::with_capacity(enc.len());
+        for &(s, e) in enc.get_offsets() {
+            if e <= s {
+                continue;
+            }
+            // Pieces of one word (`##` continuations) share the word's bytes in some
+            // tokenizers' offsets; each still counts as a token.
+            out.push(s..e);
+        }
+        out
+    }
+}
+
 pub struct EmbeddingModel {
     model: bert::Bert,
     tokenizer: Tokenizer,

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// An object as [`BasaltS3::list_current`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: String,
+    /// Unquoted.
+    pub etag: String,
+    pub size: u64,
+    pub modified_ms: i64,
+}
+
 impl BasaltS3 {
     pub(super) fn list(
         &self,
@@ -41,6 +51,43 @@ impl BasaltS3 {
             out.objects.push((k, m));
         }
         Ok(out)
+    }
+
+    /// Lists the current objects of a bucket under `prefix` in-process (a knowledge base's
+    /// data source), a page of at most `max` after `after`: key, unquoted ETag, size and
+    /// modification time. `Ok(None)` when the bucket does not exist.
+    pub fn list_current(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Option<Vec<ListedObject>>, String> {
+        let sc = Scope {
+            account: account.to_owned(),
+            region: self.cfg.region.clone(),
+        };
+        match self.list(&sc, bucket, prefix, None, after, max) {
+            Ok(page) => Ok(Some(
+                page.objects
+                    .into_iter()
+                    .filter(|(_, m)| !m.delete_marker)
+                    .map(|(key, m)| ListedObject {
+                        key,
+                        etag: m.etag,
+                        size: m.size,
+                        modified_ms: m.modified_ms,
+                    })
+                    .collect(),
+            )),
+            Err(e) if e.code() == &S3ErrorCode::NoSuchBucket => Ok(None),
+            Err(e) => Err(format!(
+                "{}: {}",
+                e.code().as_str(),
+                e.message().unwrap_or_default()
+            )),
+        }
     }
 
     pub(super) async fn list_objects(

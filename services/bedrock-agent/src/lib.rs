@@ -1,0 +1,194 @@
+//! Amazon Bedrock Knowledge Bases on local engines.
+//!
+//! * `bedrock-agent` ([`BedrockAgent`]): knowledge bases (`knowledge_bases.rs`), their data
+//!   sources (`data_sources.rs`) and ingestion jobs (`ingestion.rs`), which read the
+//!   documents from S3, cut them into chunks ([`basalt_documents`]), embed them with the
+//!   local embedding model and index them ([`basalt_vector`]).
+//! * `bedrock-agent-runtime` ([`BedrockAgentRuntime`]): Retrieve (`retrieve.rs`) and
+//!   RetrieveAndGenerate with its stream (`generate.rs`), which answers with the chat model
+//!   through Bedrock's Converse, citing the chunks it used.
+//!
+//! Every record lives in the state store (`model.rs` names the tables); the index of a
+//! knowledge base is rebuilt in memory from its chunk records and kept current by a
+//! generation number that every write of chunks moves (`index.rs`), so that several nodes
+//! serve one knowledge base. Ingestion jobs run on the store's leases and resume after a
+//! crash where they stopped.
+//!
+//! Whatever vector store a knowledge base names (OpenSearch Serverless, Pinecone, RDS...),
+//! Basalt keeps the vectors itself; the storage configuration is kept and returned as given.
+
+mod data_sources;
+mod generate;
+mod index;
+mod ingestion;
+mod knowledge_bases;
+mod model;
+mod retrieve;
+
+use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
+use basalt_store::StateStore;
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+/// The embedding model, as the host runs it.
+pub trait Embedder: Send + Sync + 'static {
+    /// Unit-length vectors of `texts`, in order, from the model serving `model_id`, and the
+    /// tokens they took.
+    fn embed<'a>(
+        &'a self,
+        ctx: &'a RequestContext,
+        model_id: &'a str,
+        texts: Vec<String>,
+    ) -> BoxFuture<'a, Result<(Vec<Vec<f32>>, usize), AwsError>>;
+    /// The model's tokens, which chunk sizes are counted in.
+    fn tokens(&self) -> Arc<dyn basalt_documents::Tokens>;
+    /// Tokens the model reads in one pass, its special tokens included.
+    fn window(&self) -> usize;
+}
+
+/// An S3 object as a data source lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// S3, read in-process as the owning account.
+pub trait Objects: Send + Sync + 'static {
+    /// A page of the current objects of `bucket` under `prefix`, after `after`; `Ok(None)`
+    /// when the bucket does not exist.
+    fn list(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Option<Vec<ObjectInfo>>, String>;
+    /// A whole object; `Ok(None)` when it does not exist.
+    fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>, String>;
+}
+
+/// What both services share.
+pub struct KnowledgeBases {
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) embedder: Arc<dyn Embedder>,
+    pub(crate) objects: Arc<dyn Objects>,
+    pub(crate) indexes: index::Indexes,
+    registry: OnceLock<ServiceRegistry>,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl KnowledgeBases {
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        embedder: Arc<dyn Embedder>,
+        objects: Arc<dyn Objects>,
+    ) -> Arc<KnowledgeBases> {
+        Arc::new(KnowledgeBases {
+            state,
+            embedder,
+            objects,
+            indexes: index::Indexes::default(),
+            registry: OnceLock::new(),
+            wake: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// The in-process client, for Converse (generation) and later Lambda (custom
+    /// transformations).
+    pub fn set_registry(&self, registry: ServiceRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    pub(crate) fn registry(&self) -> Result<&ServiceRegistry, AwsError> {
+        self.registry
+            .get()
+            .ok_or_else(|| AwsError::internal("the in-process client is not set"))
+    }
+
+    /// Starts the ingestion worker of this node.
+    pub fn start_workers(self: &Arc<Self>) {
+        ingestion::start_worker(self.clone());
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.state.clock_ms().unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+    }
+}
+
+/// `bedrock-agent`: the knowledge bases' control plane.
+#[derive(Clone)]
+pub struct BedrockAgent(pub Arc<KnowledgeBases>);
+
+#[async_trait::async_trait]
+impl Service for BedrockAgent {
+    fn name(&self) -> &'static str {
+        "bedrock-agent"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        let k = &self.0;
+        let out = match operation {
+            "CreateKnowledgeBase" => knowledge_bases::create(k, ctx, &input)?,
+            "GetKnowledgeBase" => knowledge_bases::get(k, ctx, &input)?,
+            "ListKnowledgeBases" => knowledge_bases::list(k, ctx, &input)?,
+            "UpdateKnowledgeBase" => knowledge_bases::update(k, ctx, &input)?,
+            "DeleteKnowledgeBase" => knowledge_bases::delete(k, ctx, &input)?,
+            "CreateDataSource" => data_sources::create(k, ctx, &input)?,
+            "GetDataSource" => data_sources::get(k, ctx, &input)?,
+            "ListDataSources" => data_sources::list(k, ctx, &input)?,
+            "UpdateDataSource" => data_sources::update(k, ctx, &input)?,
+            "DeleteDataSource" => data_sources::delete(k, ctx, &input)?,
+            "StartIngestionJob" => ingestion::start(k, ctx, &input)?,
+            "GetIngestionJob" => ingestion::get(k, ctx, &input)?,
+            "ListIngestionJobs" => ingestion::list(k, ctx, &input)?,
+            "StopIngestionJob" => ingestion::stop(k, ctx, &input)?,
+            "TagResource" => knowledge_bases::tag(k, ctx, &input)?,
+            "UntagResource" => knowledge_bases::untag(k, ctx, &input)?,
+            "ListTagsForResource" => knowledge_bases::list_tags(k, ctx, &input)?,
+            other => return Err(AwsError::not_implemented("bedrock-agent", other)),
+        };
+        Ok(Output::new(out))
+    }
+}
+
+/// `bedrock-agent-runtime`: retrieval and generation over knowledge bases.
+#[derive(Clone)]
+pub struct BedrockAgentRuntime(pub Arc<KnowledgeBases>);
+
+#[async_trait::async_trait]
+impl Service for BedrockAgentRuntime {
+    fn name(&self) -> &'static str {
+        "bedrock-agent-runtime"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        match operation {
+            "Retrieve" => retrieve::retrieve(&self.0, ctx, &input)
+                .await
+                .map(Output::new),
+            "RetrieveAndGenerate" => generate::retrieve_and_generate(&self.0, ctx, &input)
+                .await
+                .map(Output::new),
+            "RetrieveAndGenerateStream" => generate::stream(&self.0, ctx, &input).await,
+            other => Err(AwsError::not_implemented("bedrock-agent-runtime", other)),
+        }
+    }
+}
