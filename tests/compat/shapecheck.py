@@ -143,6 +143,9 @@ def check_parsed(shape, value, path, out):
         if not hasattr(value, "__iter__"):
             out.append(f"{where}: expected an event stream, got {type(value).__name__}")
         return
+    if t == "structure" and shape.metadata.get("document"):
+        # A document member holds any JSON value (Retrieve's metadata values).
+        return
     if t == "structure":
         if not isinstance(value, dict):
             out.append(f"{where}: expected structure (dict), got {type(value).__name__}")

@@ -177,6 +177,7 @@ fn choose_model(
     req: &Request<'_>,
 ) -> Option<(&'static str, Arc<ServiceModel>)> {
     let mut first = None;
+    let mut matched: Vec<(&'static str, Arc<ServiceModel>, Protocol)> = Vec::new();
     for name in candidates {
         let Ok(model) = basalt_spec::model(name) else {
             continue;
@@ -185,16 +186,41 @@ fn choose_model(
             return Some((name, model));
         }
         let protocol = basalt_protocol::detect_protocol(&model, req);
-        let matched = match protocol {
+        let hit = match protocol {
             Protocol::RestJson | Protocol::RestXml => basalt_protocol::rest::matches(&model, req),
             _ => basalt_protocol::find_operation(&model, protocol, req).is_ok(),
         };
-        if matched {
-            return Some((name, model));
+        if hit {
+            matched.push((name, model, protocol));
+        } else {
+            first.get_or_insert((*name, model));
         }
-        first.get_or_insert((*name, model));
     }
-    first
+    match matched.len() {
+        0 => first,
+        1 => matched.pop().map(|(n, m, _)| (n, m)),
+        // Two services can share a route (`GET /tags/{resourceArn}` is both bedrock-agent's
+        // and bedrock-agent-runtime's); the one whose constraints the request meets (there,
+        // the ARN's pattern) is the one it is for.
+        _ => {
+            let fitting = matched.iter().position(|(_, m, p)| fits(m, *p, req));
+            let (n, m, _) = matched.swap_remove(fitting.unwrap_or(0));
+            Some((n, m))
+        }
+    }
+}
+
+/// Whether the request parses and validates as an operation of `model`.
+fn fits(model: &ServiceModel, protocol: Protocol, req: &Request<'_>) -> bool {
+    let Ok(op) = basalt_protocol::find_operation(model, protocol, req) else {
+        return false;
+    };
+    let Ok(input) = basalt_protocol::parse_request(model, protocol, op, req) else {
+        return false;
+    };
+    op.input
+        .as_ref()
+        .is_none_or(|r| basalt_protocol::validate::validate(model, r, &input).is_none())
 }
 
 /// The model to read a request with: its service's, or for a protocol that model has left

@@ -195,8 +195,12 @@ fn bounds(
 
 /// Rewrites the Java-isms of the models' patterns for Rust's engine: UTF-16 surrogate ranges
 /// (a pair of them means "any supplementary character") and Java's POSIX `\p{…}` classes.
+/// Also mends a slip of some models (bedrock-agent's taggable ARNs), which write the account
+/// id's `\d{12}` as `/d{12}`: taken literally, no real ARN would pass.
 fn from_java(pattern: &str) -> String {
     pattern
+        .replace(":/d{12}:", ":\\d{12}:")
+        .replace("(?::/d+)", "(?::\\d+)")
         .replace("\\uD800\\uDC00-\\uDBFF\\uDFFF", "\\x{10000}-\\x{10FFFF}")
         .replace("\\uD7FF", "\\x{D7FF}")
         .replace("\\p{ASCII}", "[\\x00-\\x7F]")
@@ -272,6 +276,13 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn slashed_digit_classes_of_arn_patterns_mean_digits() {
+        let p = ".*(^arn:aws:bedrock:[a-zA-Z0-9-]+:/d{12}:(agent|knowledge-base)/[A-Z0-9]{10}$).*";
+        assert!(matches_pattern(p, "arn:aws:bedrock:us-east-1:000000000000:knowledge-base/ABCDE12345"));
+        assert!(!matches_pattern(p, "arn:aws:bedrock:us-east-1:0000:knowledge-base/ABCDE12345"));
     }
 
     #[test]
