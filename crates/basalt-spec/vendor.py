@@ -2,6 +2,7 @@
 """Re-vendors botocore's service models into models/<service>.json.gz without documentation.
 
 Usage: python3 vendor.py   (uses the botocore installed in the current Python)
+       python3 vendor.py NAME...   (only these services; the others keep their vendored version)
        python3 vendor.py --legacy DIR   (the legacy models, from an older botocore unpacked in DIR:
            pip download botocore==1.31.63 --no-deps -d DIR && unzip DIR/botocore-*.whl -d DIR)
 """
@@ -13,7 +14,7 @@ LEGACY = {"sqs-query": ("sqs", "1.31.63")}
 
 SERVICES = """bedrock bedrock-runtime bedrock-agent bedrock-agent-runtime sagemaker sagemaker-runtime
 sagemaker-featurestore-runtime stepfunctions events lambda s3 dynamodb sqs sns kinesis cloudwatch logs
-comprehend rekognition textract transcribe sts glue iam dynamodbstreams scheduler""".split()
+comprehend rekognition textract transcribe sts glue iam dynamodbstreams scheduler s3vectors""".split()
 
 def strip(node):
     if isinstance(node, dict):
@@ -39,7 +40,7 @@ if sys.argv[1:2] == ["--legacy"]:
 
 import botocore
 data = pathlib.Path(botocore.__file__).parent / "data"
-for svc in SERVICES:
+for svc in sys.argv[1:] or SERVICES:
     version = sorted(os.listdir(data / svc))[-1]
     model = json.load(gzip.open(data / svc / version / "service-2.json.gz"))
     write(svc, model)

@@ -48,6 +48,7 @@ pub fn services_for_signing_name(name: &str) -> &'static [&'static str] {
         "logs" => &["logs"],
         "events" => &["events"],
         "scheduler" => &["scheduler"],
+        "s3vectors" => &["s3vectors"],
         "lambda" => &["lambda"],
         "comprehend" => &["comprehend"],
         "rekognition" => &["rekognition"],

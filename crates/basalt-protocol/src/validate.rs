@@ -281,8 +281,14 @@ mod tests {
     #[test]
     fn slashed_digit_classes_of_arn_patterns_mean_digits() {
         let p = ".*(^arn:aws:bedrock:[a-zA-Z0-9-]+:/d{12}:(agent|knowledge-base)/[A-Z0-9]{10}$).*";
-        assert!(matches_pattern(p, "arn:aws:bedrock:us-east-1:000000000000:knowledge-base/ABCDE12345"));
-        assert!(!matches_pattern(p, "arn:aws:bedrock:us-east-1:0000:knowledge-base/ABCDE12345"));
+        assert!(matches_pattern(
+            p,
+            "arn:aws:bedrock:us-east-1:000000000000:knowledge-base/ABCDE12345"
+        ));
+        assert!(!matches_pattern(
+            p,
+            "arn:aws:bedrock:us-east-1:0000:knowledge-base/ABCDE12345"
+        ));
     }
 
     #[test]

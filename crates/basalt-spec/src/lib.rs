@@ -425,6 +425,7 @@ pub const SERVICES: &[&str] = &[
     "iam",
     "dynamodbstreams",
     "scheduler",
+    "s3vectors",
 ];
 
 /// Models of protocols a service has since left, which older SDKs still speak, by service:
@@ -478,7 +479,8 @@ fn vendored(service: &str) -> Option<&'static [u8]> {
         "iam",
         "dynamodbstreams",
         "sqs-query",
-        "scheduler"
+        "scheduler",
+        "s3vectors"
     )
 }
 

@@ -8,6 +8,8 @@
 //!   (temp file + fsync + rename + fsync dir); networked backend: [`S3Blobs`] (any
 //!   S3-compatible store, shared by several nodes); test backend: [`MemoryBlobs`].
 //!
+//! * Views ([`views`]): a node's in-memory copy of what it derives from records (a search
+//!   index), kept current across nodes by a generation number.
 //! * Leases ([`leases`]): durable work items with due times, claimed under expiring leases,
 //!   completed atomically with their results: the timers and queues of every service.
 //!
@@ -30,6 +32,7 @@ pub mod migrate;
 mod pg;
 mod s3blobs;
 mod state;
+pub mod views;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
 pub use leases::{Claim, Counts, Worker};

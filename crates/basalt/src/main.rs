@@ -329,6 +329,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 },
             ))),
         );
+        registry.register(basalt_s3vectors::S3Vectors::new(store.state.clone()));
         registry.register(Arc::new(basalt_bedrock_agent::BedrockAgent(
             knowledge_bases.clone(),
         )));

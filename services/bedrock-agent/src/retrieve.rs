@@ -74,7 +74,8 @@ pub async fn search(
     let loaded = k
         .indexes
         .current(k.state.as_ref(), &kb_key(&scope(ctx), &kb.id))?;
-    let l = loaded.read();
+    let view = loaded.read();
+    let l = &view.value;
     let Some(index) = &l.index else {
         return Ok(Vec::new());
     };
