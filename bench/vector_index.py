@@ -333,7 +333,9 @@ def main() -> None:
     ap.add_argument("--datasets", default="random,minilm")
     ap.add_argument("--minilm-budget-s", type=float, default=600.0)
     ap.add_argument("--systems", default="basalt,hnswlib,faiss")
+    ap.add_argument("--efs", default=",".join(map(str, EFS)), help="ef values to sweep")
     args = ap.parse_args()
+    EFS[:] = [int(e) for e in args.efs.split(",")]
     systems = args.systems.split(",")
 
     if "basalt" in systems:

@@ -2,8 +2,12 @@
 //!
 //! ```text
 //! cargo run --release --example ann_bench -p basalt-vector -- \
-//!     --base base.f32 --queries queries.f32 [--metric cosine|euclidean] [--ef 32,64,128]
+//!     --base base.f32 --queries queries.f32 [--metric cosine|euclidean] [--ef 32,64,128] \
+//!     [--exact-below N]
 //! ```
+//!
+//! `--exact-below` defaults to 0, so that the graph is measured however small the base set
+//! is (the index itself scans below `basalt_vector::EXACT_BELOW` entries).
 //!
 //! Each file: a little-endian u32 count, a u32 dimension, then count × dimension
 //! little-endian f32. Prints one JSON object per line (build, one per ef, filtered), so that
@@ -114,6 +118,10 @@ fn main() -> Result<(), String> {
         .split(',')
         .map(|s| s.trim().parse().map_err(|e| format!("--ef {s}: {e}")))
         .collect::<Result<_, _>>()?;
+    let exact_below: usize = match arg("--exact-below") {
+        Some(n) => n.parse().map_err(|e| format!("--exact-below {n}: {e}"))?,
+        None => 0,
+    };
     let (dim, base) = read_vectors(&base)?;
     let (qdim, queries) = read_vectors(&queries)?;
     if qdim != dim {
@@ -121,6 +129,7 @@ fn main() -> Result<(), String> {
     }
 
     let mut idx = Index::new(dim, metric);
+    idx.set_exact_below(exact_below);
     let start = Instant::now();
     for (i, v) in base.iter().enumerate() {
         let mut meta = Map::new();
