@@ -29,6 +29,7 @@ mod lease_nodes;
 pub mod leases;
 pub mod metrics;
 pub mod migrate;
+pub mod paging;
 mod pg;
 mod s3blobs;
 mod state;

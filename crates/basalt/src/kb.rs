@@ -55,7 +55,7 @@ impl Embedder for LocalEmbedder {
         ctx: &'a RequestContext,
         model_id: &'a str,
         texts: Vec<String>,
-    ) -> BoxFuture<'a, Result<(Vec<Vec<f32>>, usize), AwsError>> {
+    ) -> BoxFuture<'a, Result<basalt_bedrock_agent::Embedded, AwsError>> {
         async move {
             let started = std::time::Instant::now();
             let model = self.runtime.embedding_for(model_id).await?;

@@ -208,7 +208,7 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let kb = str_of(input, "knowledgeBaseId").unwrap_or_default();
     must_load(k, ctx, kb)?;
     let prefix = format!("{}/", kb_key(&scope(ctx), kb));
-    let (rows, next) = page(k, SOURCES, &prefix, input, 10)?;
+    let basalt_store::paging::ScanPage { rows, next } = page(k, SOURCES, &prefix, input, 10)?;
     let mut out = Vec::new();
     for (_, raw) in rows {
         let d: DsRec = load(&raw)?;

@@ -358,9 +358,12 @@ pub async fn stream(
     ))
 }
 
+/// A part of the answer (bytes of its text) and the retrieved chunks it cites.
+pub type Part = (Range<usize>, Vec<usize>);
+
 /// The `citations` member: one per part of the answer, each with its span (in characters,
 /// end inclusive) and the chunks it cites.
-fn citations(text: &str, parts: &[(Range<usize>, Vec<usize>)], found: &[Found]) -> Vec<Value> {
+fn citations(text: &str, parts: &[Part], found: &[Found]) -> Vec<Value> {
     parts
         .iter()
         .map(|(r, refs)| {
@@ -459,13 +462,13 @@ fn content_words(text: &str) -> HashSet<String> {
 /// of the chunks each cites: the chunk holding the largest share of the sentence's content
 /// words, if it holds at least half of them. Consecutive sentences citing the same chunks
 /// form one part.
-pub fn cite(answer: &str, found: &[Found]) -> (String, Vec<(Range<usize>, Vec<usize>)>) {
+pub fn cite(answer: &str, found: &[Found]) -> (String, Vec<Part>) {
     let text = strip_markers(answer).trim().to_owned();
     let chunk_words: Vec<HashSet<String>> = found
         .iter()
         .map(|f| content_words(&f.chunk.content))
         .collect();
-    let mut parts: Vec<(Range<usize>, Vec<usize>)> = Vec::new();
+    let mut parts: Vec<Part> = Vec::new();
     for s in sentences(&text, 0..text.len()) {
         let words = content_words(&text[s.clone()]);
         let mut best: Vec<usize> = Vec::new();

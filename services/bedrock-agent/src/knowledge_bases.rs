@@ -158,40 +158,30 @@ pub fn get(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Va
     Ok(json!({"knowledgeBase": describe(ctx, &must_load(k, ctx, id)?)}))
 }
 
-/// A page of `table` under `prefix`: `maxResults` (default and cap as given) from the
-/// position in `nextToken`; the records and the next token.
+/// A page of `table` under `prefix`: `maxResults` (default as given) from `nextToken`.
 pub fn page(
     k: &KnowledgeBases,
     table: &str,
     prefix: &str,
     input: &Value,
     default_max: usize,
-) -> Result<(Vec<(String, Vec<u8>)>, Option<String>), AwsError> {
+) -> Result<basalt_store::paging::ScanPage, AwsError> {
     let max = input["maxResults"]
         .as_u64()
         .map_or(default_max, |n| n as usize)
         .clamp(1, 1000);
-    let after = match str_of(input, "nextToken") {
-        Some(t) => Some(
-            basalt_core::page_token::decode(t)
-                .filter(|p| p.starts_with(prefix))
-                .ok_or_else(|| AwsError::validation("The nextToken is not valid."))?,
-        ),
-        None => None,
-    };
-    let mut rows = k.state.scan(table, prefix, after.as_deref(), max + 1)?;
-    let next = if rows.len() > max {
-        rows.truncate(max);
-        rows.last().map(|(k, _)| basalt_core::page_token::encode(k))
-    } else {
-        None
-    };
-    Ok((rows, next))
+    basalt_store::paging::page(
+        k.state.as_ref(),
+        table,
+        prefix,
+        str_of(input, "nextToken"),
+        max,
+    )
 }
 
 pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let prefix = format!("{}/", scope(ctx));
-    let (rows, next) = page(k, KBS, &prefix, input, 10)?;
+    let basalt_store::paging::ScanPage { rows, next } = page(k, KBS, &prefix, input, 10)?;
     let mut out = Vec::new();
     for (_, raw) in rows {
         let rec: KbRec = load(&raw)?;

@@ -31,6 +31,9 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
+/// Vectors, in order, and the tokens they took.
+pub type Embedded = (Vec<Vec<f32>>, usize);
+
 /// The embedding model, as the host runs it.
 pub trait Embedder: Send + Sync + 'static {
     /// Unit-length vectors of `texts`, in order, from the model serving `model_id`, and the
@@ -40,7 +43,7 @@ pub trait Embedder: Send + Sync + 'static {
         ctx: &'a RequestContext,
         model_id: &'a str,
         texts: Vec<String>,
-    ) -> BoxFuture<'a, Result<(Vec<Vec<f32>>, usize), AwsError>>;
+    ) -> BoxFuture<'a, Result<Embedded, AwsError>>;
     /// The model's tokens, which chunk sizes are counted in.
     fn tokens(&self) -> Arc<dyn basalt_documents::Tokens>;
     /// Tokens the model reads in one pass, its special tokens included.

@@ -82,53 +82,32 @@ pub fn get(s: &S3Vectors, ctx: &RequestContext, input: &Value) -> Result<Value, 
     }}))
 }
 
-/// A page of names under `prefix` of `table` (keys `{base}{name}`), after `nextToken`.
+/// A page of `table` under `{base}{prefix}` (the request's `prefix` filter), from
+/// `nextToken`.
 pub fn page(
     s: &S3Vectors,
     table: &str,
     base: &str,
     input: &Value,
     default_max: usize,
-) -> Result<(Vec<(String, Vec<u8>)>, Option<String>), AwsError> {
+) -> Result<basalt_store::paging::ScanPage, AwsError> {
     let max = input["maxResults"]
         .as_u64()
         .map_or(default_max, |n| n as usize);
     let prefix = format!("{base}{}", str_of(input, "prefix").unwrap_or_default());
-    let after = match str_of(input, "nextToken") {
-        Some(t) => Some(
-            basalt_core::page_token::decode(t)
-                .filter(|p| p.starts_with(base))
-                .ok_or_else(|| validation("The nextToken is not valid."))?,
-        ),
-        None => None,
-    };
-    // An index's key has the same prefix as its vectors' keys do not (other table), but a
-    // bucket's indexes are `{bucket}/{index}`: only direct children count.
-    let mut rows = Vec::new();
-    let mut cursor = after;
-    loop {
-        let got = s.state.scan(table, &prefix, cursor.as_deref(), max + 1)?;
-        let full = got.len() == max + 1;
-        cursor = got.last().map(|(k, _)| k.clone());
-        rows.extend(
-            got.into_iter()
-                .filter(|(k, _)| !k[base.len()..].contains('/')),
-        );
-        if rows.len() > max || !full {
-            break;
-        }
+    let token = str_of(input, "nextToken");
+    if token
+        .is_some_and(|t| basalt_core::page_token::decode(t).is_none_or(|p| !p.starts_with(base)))
+    {
+        return Err(validation("The nextToken is not valid."));
     }
-    let next = if rows.len() > max {
-        rows.truncate(max);
-        rows.last().map(|(k, _)| basalt_core::page_token::encode(k))
-    } else {
-        None
-    };
-    Ok((rows, next))
+    // A token holds a key under `base`; the prefix filter of the first page applies again.
+    basalt_store::paging::page(s.state.as_ref(), table, &prefix, token, max)
 }
 
 pub fn list(s: &S3Vectors, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let (rows, next) = page(s, BUCKETS, &format!("{}/", scope(ctx)), input, 500)?;
+    let basalt_store::paging::ScanPage { rows, next } =
+        page(s, BUCKETS, &format!("{}/", scope(ctx)), input, 500)?;
     let mut out = Vec::new();
     for (_, raw) in rows {
         let b: BucketRec = load(&raw)?;

@@ -138,7 +138,7 @@ pub fn list(s: &S3Vectors, ctx: &RequestContext, input: &Value) -> Result<Value,
     let bucket = bucket_named(ctx, input)?;
     must_load_bucket(s, ctx, &bucket)?;
     let base = format!("{}/", bucket_key(ctx, &bucket));
-    let (rows, next) = page(s, INDEXES, &base, input, 500)?;
+    let basalt_store::paging::ScanPage { rows, next } = page(s, INDEXES, &base, input, 500)?;
     let mut out = Vec::new();
     for (_, raw) in rows {
         let i: IndexRec = load(&raw)?;
