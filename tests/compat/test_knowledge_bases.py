@@ -561,3 +561,74 @@ def test_ingestion_resumes_after_kill9(shape_checker):
             assert not srv.panics() and not srv2.panics()
             srv2.close()
             srv.close()
+
+
+# --- direct ingestion -----------------------------------------------------------------------
+
+
+def _wait_documents(agent, kb_id, ds_id, identifiers, timeout=120):
+    deadline = time.monotonic() + timeout
+    while True:
+        details = agent.get_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id,
+                                                     documentIdentifiers=identifiers)["documentDetails"]
+        if all(d["status"] not in ("STARTING", "IN_PROGRESS") for d in details) or time.monotonic() > deadline:
+            return details
+        time.sleep(0.2)
+
+
+def test_direct_ingestion_of_custom_documents(agent, rt, bucket):
+    kb_id = create_kb(agent)
+    ds_id = agent.create_data_source(knowledgeBaseId=kb_id, name=_name("ds"),
+                                     dataSourceConfiguration={"type": "CUSTOM"})["dataSource"]["dataSourceId"]
+    with pytest.raises(ClientError) as e:
+        agent.start_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    resp = agent.ingest_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id, documents=[
+        {"content": {"dataSourceType": "CUSTOM", "custom": {
+            "customDocumentIdentifier": {"id": "note-1"}, "sourceType": "IN_LINE",
+            "inlineContent": {"type": "TEXT", "textContent": {"data": "The Brightwater canal was dug in 1822."}}}},
+         "metadata": {"type": "IN_LINE_ATTRIBUTE", "inlineAttributes": [
+             {"key": "era", "value": {"type": "STRING", "stringValue": "industrial"}}]}},
+        {"content": {"dataSourceType": "CUSTOM", "custom": {
+            "customDocumentIdentifier": {"id": "bad-1"}, "sourceType": "S3_LOCATION",
+            "s3Location": {"uri": f"s3://{bucket}/missing.txt"}}}},
+    ])["documentDetails"]
+    assert [d["status"] for d in resp] == ["STARTING", "STARTING"]
+    ids = [{"dataSourceType": "CUSTOM", "custom": {"id": "note-1"}},
+           {"dataSourceType": "CUSTOM", "custom": {"id": "bad-1"}}]
+    details = _wait_documents(agent, kb_id, ds_id, ids)
+    assert [d["status"] for d in details] == ["INDEXED", "FAILED"], details
+    assert "missing.txt" in details[1]["statusReason"]
+    top = retrieve(rt, kb_id, "When was the Brightwater canal dug?", n=1)[0]
+    assert top["location"] == {"type": "CUSTOM", "customDocumentLocation": {"id": "note-1"}}
+    assert top["metadata"]["era"] == "industrial" and "1822" in top["content"]["text"]
+    listed = agent.list_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id)["documentDetails"]
+    assert sorted(d["identifier"]["custom"]["id"] for d in listed) == ["bad-1", "note-1"]
+    gone = agent.delete_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id,
+                                                 documentIdentifiers=ids[:1])["documentDetails"]
+    assert gone[0]["status"] == "DELETING"
+    assert retrieve(rt, kb_id, "Brightwater canal", n=3) == []
+    assert _wait_documents(agent, kb_id, ds_id, ids[:1])[0]["status"] == "NOT_FOUND"
+    agent.delete_knowledge_base(knowledgeBaseId=kb_id)
+
+
+def test_direct_ingestion_into_an_s3_data_source(agent, rt, make_client, bucket):
+    s3 = make_client("s3")
+    put(s3, bucket, "fresh.txt", "The Quillon observatory opened in 1911 on Mount Sable.")
+    kb_id = create_kb(agent)
+    ds_id = create_ds(agent, kb_id, bucket)
+    uri = f"s3://{bucket}/fresh.txt"
+    agent.ingest_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id, documents=[
+        {"content": {"dataSourceType": "S3", "s3": {"s3Location": {"uri": uri}}}}])
+    ident = [{"dataSourceType": "S3", "s3": {"uri": uri}}]
+    assert _wait_documents(agent, kb_id, ds_id, ident)[0]["status"] == "INDEXED"
+    assert uris(retrieve(rt, kb_id, "When did the Quillon observatory open?", n=1)) == [uri]
+    with pytest.raises(ClientError) as e:
+        agent.ingest_knowledge_base_documents(knowledgeBaseId=kb_id, dataSourceId=ds_id, documents=[
+            {"content": {"dataSourceType": "S3", "s3": {"s3Location": {"uri": "s3://another-bucket/x.txt"}}}}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    # Direct ingestion records no ETag: the next sync indexes the object again, losing nothing.
+    s = ingest(agent, kb_id, ds_id)["statistics"]
+    assert s["numberOfDocumentsScanned"] == 1 and s["numberOfDocumentsFailed"] == 0
+    assert uris(retrieve(rt, kb_id, "Quillon observatory", n=1)) == [uri]
+    agent.delete_knowledge_base(knowledgeBaseId=kb_id)

@@ -119,6 +119,27 @@ fn three_nodes_one_killed() {
         assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Kill the victim while it holds unfinished items: between finishing one batch and
+    // claiming the next it holds none. At 5 ms an item, ten unfinished leave some 50 ms for
+    // this check and the kill.
+    let unfinished = || {
+        std::fs::read_to_string(dir.path().join("held-a"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|id| {
+                store
+                    .scan(DONE, &format!("{id}/"), None, 1)
+                    .is_ok_and(|r| r.is_empty())
+            })
+            .count()
+    };
+    while unfinished() < 10 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the victim never held a batch"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     victim.kill().unwrap();
     victim.wait().unwrap();
     let held: Vec<String> = std::fs::read_to_string(dir.path().join("held-a"))

@@ -123,6 +123,16 @@ pub trait StateStore: Send + Sync + 'static {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64))
     }
+
+    /// The store's clock for timestamps on records (creation and update times); this
+    /// machine's when the store cannot be read, since a timestamp is no reason to fail.
+    fn now_ms(&self) -> i64 {
+        self.clock_ms().unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64)
+        })
+    }
 }
 
 /// Keys read as bytes back to strings (every key was written as one).

@@ -432,29 +432,10 @@ fn select(space: Space<'_>, sorted: Vec<Near>, max: usize) -> Vec<Near> {
 #[cfg(test)]
 mod tests {
     use crate::{Filter, Index, Metric};
-    use serde_json::{Map, Value, json};
+    use serde_json::{Map, json};
     use std::collections::HashSet;
 
-    fn meta(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    /// Deterministic pseudo-random vectors in [-1, 1) (xorshift).
-    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                (0..dim)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s % 20_000) as f32 / 10_000.0 - 1.0
-                    })
-                    .collect()
-            })
-            .collect()
-    }
+    use crate::testdata::{meta, vectors};
 
     fn keys(hits: &[crate::Hit]) -> Vec<String> {
         hits.iter().map(|h| h.key.clone()).collect()

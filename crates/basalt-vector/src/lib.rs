@@ -11,6 +11,7 @@
 //! The index lives in memory; its host persists the entries and rebuilds it from them.
 
 pub mod bm25;
+pub mod codec;
 pub mod filter;
 pub mod hnsw;
 
@@ -608,26 +609,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn meta(v: Value) -> Map<String, Value> {
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    /// Deterministic pseudo-random vectors (xorshift), for tests only.
-    fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
-        let mut s = seed | 1;
-        (0..n)
-            .map(|_| {
-                (0..dim)
-                    .map(|_| {
-                        s ^= s << 13;
-                        s ^= s >> 7;
-                        s ^= s << 17;
-                        (s % 2000) as f32 / 1000.0 - 1.0
-                    })
-                    .collect()
-            })
-            .collect()
-    }
+    use crate::testdata::{meta, vectors};
 
     #[test]
     fn nearest_matches_a_naive_scan() {
@@ -729,5 +711,31 @@ mod tests {
         assert_eq!(hits[0].key, "near-and-words");
         assert!(hits[0].score <= 1.0 && hits[0].score > hits[2].score);
         assert!(hits.iter().all(|h| h.score > 0.0));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    use serde_json::{Map, Value};
+
+    pub fn meta(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    /// Deterministic pseudo-random vectors in [-1, 1) (xorshift).
+    pub fn vectors(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+        let mut s = seed | 1;
+        (0..n)
+            .map(|_| {
+                (0..dim)
+                    .map(|_| {
+                        s ^= s << 13;
+                        s ^= s >> 7;
+                        s ^= s << 17;
+                        (s % 20_000) as f32 / 10_000.0 - 1.0
+                    })
+                    .collect()
+            })
+            .collect()
     }
 }

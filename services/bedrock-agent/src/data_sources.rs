@@ -102,9 +102,11 @@ fn check(input: &Value) -> Result<(), AwsError> {
     let config = &input["dataSourceConfiguration"];
     match config["type"].as_str() {
         Some("S3") => {}
+        // Documents come with IngestKnowledgeBaseDocuments.
+        Some("CUSTOM") => return chunking(&input["vectorIngestionConfiguration"]).map(drop),
         Some(other) => {
             return Err(AwsError::validation(format!(
-                "Data sources of type {other} crawl a service outside this machine; Basalt ingests S3 data sources."
+                "Data sources of type {other} crawl a service outside this machine; Basalt ingests S3 and CUSTOM data sources."
             )));
         }
         None => {

@@ -547,34 +547,16 @@ async fn external(
                     .ok_or_else(|| {
                         AwsError::validation(format!("The S3 object {uri} does not exist."))
                     })?;
-                (
-                    key.to_owned(),
-                    bytes.to_vec(),
-                    json!({"type": "S3", "s3Location": {"uri": uri}}),
-                )
+                (key.to_owned(), bytes.to_vec(), json!({"uri": uri}))
             }
             Some("BYTE_CONTENT") => {
                 let b = &s["byteContent"];
                 let id = b["identifier"].as_str().unwrap_or_default();
-                let ext = match b["contentType"].as_str().unwrap_or_default() {
-                    "application/pdf" => "pdf",
-                    "text/html" => "html",
-                    "text/markdown" => "md",
-                    "text/csv" => "csv",
-                    "application/json" => "json",
-                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
-                        "docx"
-                    }
-                    _ => "txt",
-                };
+                let ext = extension_of(b["contentType"].as_str().unwrap_or_default());
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b["data"].as_str().unwrap_or_default())
                     .map_err(|_| AwsError::validation("byteContent.data is not base64."))?;
-                (
-                    format!("{id}.{ext}"),
-                    bytes,
-                    json!({"type": "CUSTOM", "customDocumentLocation": {"id": id}}),
-                )
+                (format!("{id}.{ext}"), bytes, json!({"uri": custom_uri(id)}))
             }
             _ => {
                 return Err(AwsError::validation(
@@ -617,7 +599,7 @@ async fn external(
         .into_iter()
         .filter_map(|h| {
             let (text, _, location) = &texts[h.key.parse::<usize>().ok()?];
-            let uri = location["s3Location"]["uri"].as_str().unwrap_or_default();
+            let uri = location["uri"].as_str().unwrap_or_default();
             Some(Found {
                 score: (1.0 + h.score) / 2.0,
                 chunk: crate::index::ChunkView {
@@ -628,6 +610,19 @@ async fn external(
             })
         })
         .collect())
+}
+
+/// The file extension that makes a document of `mime` parse as that type.
+pub fn extension_of(mime: &str) -> &'static str {
+    match mime {
+        "application/pdf" => "pdf",
+        "text/html" => "html",
+        "text/markdown" => "md",
+        "text/csv" => "csv",
+        "application/json" => "json",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        _ => "txt",
+    }
 }
 
 #[cfg(test)]

@@ -79,7 +79,11 @@ pub fn start(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<
     let kb = str_of(input, "knowledgeBaseId").unwrap_or_default();
     let ds = str_of(input, "dataSourceId").unwrap_or_default();
     must_load(k, ctx, kb)?;
-    must_load_ds(k, ctx, kb, ds)?;
+    if must_load_ds(k, ctx, kb, ds)?.config["type"] == "CUSTOM" {
+        return Err(AwsError::validation(
+            "A CUSTOM data source has nothing to sync: add its documents with IngestKnowledgeBaseDocuments.",
+        ));
+    }
     let sc = scope(ctx);
     if let Some(id) = token_target(k, ctx, "job", input)?
         && let Some(raw) = k.state.get(JOBS, &job_key(&sc, kb, ds, &id))?
@@ -357,7 +361,7 @@ async fn run(k: &KnowledgeBases, claim: Claim) {
     }
 }
 
-fn doc_hash(uri: &str) -> String {
+pub(crate) fn doc_hash(uri: &str) -> String {
     hex::encode(&sha2::Sha256::digest(uri.as_bytes())[..8])
 }
 
@@ -478,6 +482,8 @@ async fn sync(run: &mut Run<'_>, ctx: &RequestContext, item: &Item) -> Result<()
                         metadata_etag,
                         chunks: new_count,
                         indexed_ms: k.now_ms(),
+                        status: None,
+                        status_reason: None,
                     };
                     let doc_write = WriteOp::Put {
                         table: DOCS.into(),
@@ -535,7 +541,8 @@ struct Document<'a> {
     sidecar: Option<&'a str>,
 }
 
-/// Reads, parses, chunks and embeds one document; the error is why it failed.
+/// Reads one document of a sync and its metadata file, and cuts it into embedded chunks;
+/// the error is why it failed.
 async fn chunks_of(
     k: &KnowledgeBases,
     ctx: &RequestContext,
@@ -547,19 +554,44 @@ async fn chunks_of(
             .ok_or_else(|| "The file was deleted during the sync.".to_owned())
     };
     let bytes = read(doc.key)?;
-    let (key, owned) = (doc.key.to_owned(), bytes.clone());
-    let parsed = tokio::task::spawn_blocking(move || basalt_documents::parse::parse(&key, &owned))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
     let metadata = match doc.sidecar {
         Some(key) => Metadata::parse(&read(key)?)?,
         None => Metadata::default(),
     };
-    let model = doc.kb.embedding_model();
+    let target = Target {
+        kb: doc.kb,
+        ds: &doc.ds.id,
+        chunking: doc.chunking,
+    };
+    chunk_document(k, ctx, &target, (doc.key, doc.uri), bytes, &metadata).await
+}
+
+/// Where a document's chunks go.
+pub(crate) struct Target<'a> {
+    pub kb: &'a KbRec,
+    pub ds: &'a str,
+    pub chunking: &'a Chunking,
+}
+
+/// Parses a document (`name` gives its type), cuts it into chunks and embeds them; `uri` is
+/// the source the chunks cite. The error is why it failed.
+pub(crate) async fn chunk_document(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    target: &Target<'_>,
+    (name, uri): (&str, &str),
+    bytes: bytes::Bytes,
+    metadata: &Metadata,
+) -> Result<Vec<ChunkRec>, String> {
+    let key = name.to_owned();
+    let parsed = tokio::task::spawn_blocking(move || basalt_documents::parse::parse(&key, &bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let model = target.kb.embedding_model();
     let tokens = k.embedder.tokens();
     let text = &parsed.text;
-    let chunks = match doc.chunking {
+    let chunks = match target.chunking {
         Chunking::Semantic {
             max_tokens,
             buffer_size,
@@ -589,15 +621,15 @@ async fn chunks_of(
         .await
         .map_err(|e| e.message)?;
     let attributes = metadata.to_json();
-    let hash = doc_hash(doc.uri);
+    let hash = doc_hash(uri);
     Ok(chunks
         .iter()
         .zip(vectors)
         .enumerate()
         .map(|(n, (c, v))| ChunkRec {
-            ds: doc.ds.id.clone(),
-            uri: doc.uri.to_owned(),
-            id: format!("{}:{hash}:{n}", doc.ds.id),
+            ds: target.ds.to_owned(),
+            uri: uri.to_owned(),
+            id: format!("{}:{hash}:{n}", target.ds),
             text: text[c.range.clone()].to_owned(),
             content: (c.context != c.range).then(|| text[c.context.clone()].to_owned()),
             page: parsed.page_at(c.range.start),

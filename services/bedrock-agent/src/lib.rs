@@ -18,6 +18,7 @@
 //! Basalt keeps the vectors itself; the storage configuration is kept and returned as given.
 
 mod data_sources;
+mod documents;
 mod generate;
 mod index;
 mod ingestion;
@@ -82,6 +83,7 @@ pub struct KnowledgeBases {
     pub(crate) indexes: index::Indexes,
     registry: OnceLock<ServiceRegistry>,
     wake: Arc<tokio::sync::Notify>,
+    wake_documents: Arc<tokio::sync::Notify>,
 }
 
 impl KnowledgeBases {
@@ -97,6 +99,7 @@ impl KnowledgeBases {
             indexes: index::Indexes::default(),
             registry: OnceLock::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
+            wake_documents: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -115,14 +118,11 @@ impl KnowledgeBases {
     /// Starts the ingestion worker of this node.
     pub fn start_workers(self: &Arc<Self>) {
         ingestion::start_worker(self.clone());
+        documents::start_worker(self.clone());
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        self.state.clock_ms().unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        })
+        self.state.now_ms()
     }
 }
 
@@ -158,6 +158,10 @@ impl Service for BedrockAgent {
             "GetIngestionJob" => ingestion::get(k, ctx, &input)?,
             "ListIngestionJobs" => ingestion::list(k, ctx, &input)?,
             "StopIngestionJob" => ingestion::stop(k, ctx, &input)?,
+            "IngestKnowledgeBaseDocuments" => documents::ingest(k, ctx, &input)?,
+            "GetKnowledgeBaseDocuments" => documents::get(k, ctx, &input)?,
+            "ListKnowledgeBaseDocuments" => documents::list(k, ctx, &input)?,
+            "DeleteKnowledgeBaseDocuments" => documents::delete(k, ctx, &input)?,
             "TagResource" => knowledge_bases::tag(k, ctx, &input)?,
             "UntagResource" => knowledge_bases::untag(k, ctx, &input)?,
             "ListTagsForResource" => knowledge_bases::list_tags(k, ctx, &input)?,

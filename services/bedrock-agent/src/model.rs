@@ -239,6 +239,34 @@ pub struct DocRec {
     /// Its chunks are `{doc key}/{n:05}` for `n` below this.
     pub chunks: u32,
     pub indexed_ms: i64,
+    /// Set while a directly ingested document waits or after it failed (`STARTING`,
+    /// `FAILED`); absent once indexed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+}
+
+/// The source URI of a custom document (direct ingestion), which Retrieve reports as a
+/// CUSTOM location.
+pub fn custom_uri(id: &str) -> String {
+    format!("custom://{id}")
+}
+
+/// Retrieve's `location` of a chunk's source.
+pub fn location(uri: &str) -> Value {
+    match uri.strip_prefix("custom://") {
+        Some(id) => serde_json::json!({"type": "CUSTOM", "customDocumentLocation": {"id": id}}),
+        None => serde_json::json!({"type": "S3", "s3Location": {"uri": uri}}),
+    }
+}
+
+/// The `DocumentIdentifier` of a source URI.
+pub fn identifier(uri: &str) -> Value {
+    match uri.strip_prefix("custom://") {
+        Some(id) => serde_json::json!({"dataSourceType": "CUSTOM", "custom": {"id": id}}),
+        None => serde_json::json!({"dataSourceType": "S3", "s3": {"uri": uri}}),
+    }
 }
 
 /// An indexed chunk.
@@ -265,22 +293,11 @@ pub struct ChunkRec {
 
 impl ChunkRec {
     pub fn encode_vector(v: &[f32]) -> String {
-        use base64::Engine;
-        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        basalt_vector::codec::encode(v)
     }
 
     pub fn decode_vector(&self) -> Option<Vec<f32>> {
-        use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.vector)
-            .ok()?;
-        (bytes.len() % 4 == 0).then(|| {
-            bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
+        basalt_vector::codec::decode(&self.vector)
     }
 
     /// The metadata Retrieve returns and filters see: the document's attributes and

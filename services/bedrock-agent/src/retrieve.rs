@@ -24,7 +24,7 @@ impl Found {
     pub fn reference(&self) -> Value {
         json!({
             "content": {"text": self.chunk.content, "type": "TEXT"},
-            "location": {"type": "S3", "s3Location": {"uri": self.chunk.uri}},
+            "location": location(&self.chunk.uri),
             "metadata": self.chunk.metadata,
         })
     }

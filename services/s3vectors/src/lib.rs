@@ -34,11 +34,7 @@ impl S3Vectors {
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        self.state.clock_ms().unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        })
+        self.state.now_ms()
     }
 }
 

@@ -127,19 +127,11 @@ pub struct VectorRec {
 
 impl VectorRec {
     pub fn encode(v: &[f32]) -> String {
-        use base64::Engine;
-        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        basalt_vector::codec::encode(v)
     }
 
     pub fn vector(&self) -> Vec<f32> {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(&self.data)
-            .unwrap_or_default()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
+        basalt_vector::codec::decode(&self.data).unwrap_or_default()
     }
 }
 
