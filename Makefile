@@ -127,6 +127,18 @@ bench-cloudwatch: build venv
 bench-guardrails: models venv
 	BASALT_BIN=$(BIN) $(PY) bench/guardrails.py
 
+# Knowledge bases on bench/kb/ (SQuAD-derived): Retrieve recall@5 (HYBRID, SEMANTIC),
+# RetrieveAndGenerate answer accuracy and citation precision, ingestion throughput.
+.PHONY: bench-kb bench-vector
+bench-kb: models venv
+	BASALT_BIN=$(BIN) $(PY) bench/kb_eval.py
+
+# basalt-vector's HNSW against hnswlib and faiss-cpu (installed into the venv here) on random
+# and MiniLM vectors.
+bench-vector: venv
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check hnswlib faiss-cpu
+	$(PY) bench/vector_index.py --efs 16,32,48,64,128,256,512,1024
+
 # Warm invoke latency and Basalt's CPU per invoke, cold start against its floor, and
 # FilterLogEvents over 1M events.
 bench-lambda: build venv runtimes

@@ -632,3 +632,24 @@ def test_direct_ingestion_into_an_s3_data_source(agent, rt, make_client, bucket)
     assert s["numberOfDocumentsScanned"] == 1 and s["numberOfDocumentsFailed"] == 0
     assert uris(retrieve(rt, kb_id, "Quillon observatory", n=1)) == [uri]
     agent.delete_knowledge_base(knowledgeBaseId=kb_id)
+
+
+@needs_chat
+def test_guardrail_blocks_the_question(make_client, rt, corpus_kb):
+    bedrock = make_client("bedrock")
+    g = bedrock.create_guardrail(name=_name("g"), blockedInputMessaging="Blocked question.",
+                                 blockedOutputsMessaging="Blocked answer.",
+                                 wordPolicyConfig={"wordsConfig": [{"text": "octopus"}]})
+    resp = rt.retrieve_and_generate(
+        input={"text": "Is the chess club mascot an octopus?"},
+        retrieveAndGenerateConfiguration=rag_config(corpus_kb["kb"], guardrailConfiguration={
+            "guardrailId": g["guardrailId"], "guardrailVersion": "DRAFT"}))
+    assert resp["guardrailAction"] == "INTERVENED"
+    assert resp["output"]["text"] == "Blocked question."
+    assert resp["citations"] == []
+    ok = rt.retrieve_and_generate(
+        input={"text": "Where is the Halcyon jazz festival?"},
+        retrieveAndGenerateConfiguration=rag_config(corpus_kb["kb"], guardrailConfiguration={
+            "guardrailId": g["guardrailId"], "guardrailVersion": "DRAFT"}))
+    assert ok["guardrailAction"] == "NONE"
+    bedrock.delete_guardrail(guardrailIdentifier=g["guardrailId"])

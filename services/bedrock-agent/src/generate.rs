@@ -10,7 +10,7 @@ use crate::KnowledgeBases;
 use crate::ingestion::embed_all;
 use crate::knowledge_bases::must_load;
 use crate::model::*;
-use crate::retrieve::{DEFAULT_RESULTS, Found, guard_query, search};
+use crate::retrieve::{DEFAULT_RESULTS, Found, search};
 use basalt_core::{AwsError, EventStream, Output, RequestContext, StreamEvent};
 use basalt_documents::chunk::sentences;
 use futures::StreamExt;
@@ -217,11 +217,8 @@ pub async fn retrieve_and_generate(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let p = plan(k, ctx, input).await?;
-    if let Some(g) = &p.guardrail
-        && guard_query(k, ctx, g, &p.question).await?
-    {
-        return blocked(k, ctx, &p).await;
-    }
+    // Converse judges the question with the guardrail before the model runs and answers a
+    // blocked one with its message, at no token cost.
     let out = k
         .registry()?
         .call(ctx, "bedrock-runtime", "Converse", converse_input(&p))
@@ -248,27 +245,6 @@ pub async fn retrieve_and_generate(
         resp["guardrailAction"] = if intervened { "INTERVENED" } else { "NONE" }.into();
     }
     Ok(resp)
-}
-
-/// The answer when the guardrail blocks the question: its blocked-input message, through
-/// Converse so that the guardrail's metrics and message are Bedrock's own.
-async fn blocked(k: &KnowledgeBases, ctx: &RequestContext, p: &Plan) -> Result<Value, AwsError> {
-    let out = k
-        .registry()?
-        .call(ctx, "bedrock-runtime", "Converse", converse_input(p))
-        .await?;
-    let text: String = out.body["output"]["message"]["content"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["text"].as_str())
-        .collect();
-    Ok(json!({
-        "sessionId": p.session_id,
-        "output": {"text": text},
-        "citations": [],
-        "guardrailAction": "INTERVENED",
-    }))
 }
 
 pub async fn stream(
