@@ -131,6 +131,7 @@ async fn run_one(engine: &ChatEngine, prompt: Vec<u32>, params: GenParams) -> Ru
                 prompt_tokens,
                 generated_tokens,
                 first_token_ms,
+                ..
             } => {
                 run.done_s = t0.elapsed().as_secs_f64();
                 run.generated = generated_tokens;
@@ -365,6 +366,7 @@ async fn main() {
         ctx_per_seq: 2048,
         max_queue: 64,
         batch: 512,
+        prefix_cache: true,
     };
     let t = Instant::now();
     let engine = Arc::new(ChatEngine::load(&args.model, config).expect("load model"));

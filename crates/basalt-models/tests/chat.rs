@@ -30,6 +30,7 @@ fn model() -> Option<&'static ChatModel> {
                         ctx_per_seq: 2048,
                         max_queue: 16,
                         batch: 512,
+                        prefix_cache: true,
                     },
                 )
                 .unwrap(),

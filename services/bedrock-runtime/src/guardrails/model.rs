@@ -321,6 +321,7 @@ pub fn blocked_response(message: &str) -> ChatResponse {
         usage: Usage::default(),
         latency_ms: 0,
         first_token_ms: 0,
+        cached_prompt_tokens: 0,
     }
 }
 

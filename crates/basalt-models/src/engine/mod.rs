@@ -1,9 +1,14 @@
 //! The chat engine: a GGUF model run by llama.cpp, driven by one worker thread per loaded
 //! model that batches every active request into each forward pass (continuous batching), so
 //! concurrent callers share the machine fairly and the prompt of a newcomer is processed
-//! alongside the decoding of others.
+//! alongside the decoding of others. A prompt that starts like an earlier one reuses the
+//! keys and values the earlier one left in its sequence ([`prefix`]).
 
+pub mod prefix;
+
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
+use prefix::PrefixCache;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
@@ -79,6 +84,8 @@ pub enum Event {
         prompt_tokens: usize,
         generated_tokens: usize,
         first_token_ms: u64,
+        /// Prompt tokens taken from the prefix cache rather than evaluated.
+        cached_tokens: usize,
     },
     Error(String),
 }
@@ -100,6 +107,13 @@ pub struct EngineConfig {
     /// Requests waiting beyond the running ones before `Busy`.
     pub max_queue: usize,
     pub batch: u32,
+    /// Reuse the evaluated prefix of earlier prompts ([`prefix`]).
+    #[serde(default = "default_true")]
+    pub prefix_cache: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 impl Default for EngineConfig {
@@ -113,6 +127,7 @@ impl Default for EngineConfig {
             ctx_per_seq: 4096,
             max_queue: 32,
             batch: 512,
+            prefix_cache: true,
         }
     }
 }
@@ -278,6 +293,8 @@ struct Slot {
     sent: usize,
     triggered: bool,
     first_token_ms: u64,
+    /// Prompt tokens reused from the prefix cache.
+    cached: usize,
 }
 
 fn sampler_for(
@@ -383,9 +400,117 @@ impl Slot {
             prompt_tokens,
             generated_tokens: self.generated,
             first_token_ms: self.first_token_ms,
+            cached_tokens: self.cached,
         };
         self.emit(ev);
     }
+}
+
+/// Samples the token at batch index `at` for `slot` and takes it: text out, lazy grammars
+/// triggered, stop sequences and limits checked. True when the slot is done.
+fn advance(
+    slot: &mut Slot,
+    ctx: &LlamaContext,
+    at: i32,
+    model: &LlamaModel,
+    window: i32,
+) -> bool {
+    let vocab = model.vocab();
+    let tok = slot.sampler.sample(ctx, at);
+    slot.generated += 1;
+    if slot.generated == 1 {
+        slot.first_token_ms = slot.job.queued.elapsed().as_millis() as u64;
+    }
+    if vocab.is_eog(tok) {
+        slot.finish(Finish::Eog);
+        return true;
+    }
+    let mut tok = tok;
+    let lazy = match &slot.job.params.grammar {
+        Some(Grammar::Lazy {
+            trigger,
+            grammar,
+            json_start,
+        }) if !slot.triggered => Some((*trigger, grammar.clone(), *json_start)),
+        _ => None,
+    };
+    // Small models often answer a tool call as bare JSON without the trigger token: a first
+    // token opening a JSON object also starts the constrained call, re-sampled from the same
+    // logits under the grammar.
+    if let Some((_, grammar, _)) = lazy
+        .as_ref()
+        .filter(|(t, _, json_start)| *json_start && slot.generated == 1 && tok.0 as u32 != *t)
+    {
+        let piece = vocab.token_to_piece(tok, false, None);
+        let piece = String::from_utf8_lossy(&piece);
+        let opening = piece.trim_start();
+        if opening.starts_with('{') || opening.starts_with("```") {
+            let constrained = GenParams {
+                temperature: Some(0.0),
+                ..slot.job.params.clone()
+            };
+            match sampler_for(model, &constrained, Some(grammar)) {
+                Ok(mut s) => {
+                    tok = s.sample(ctx, at);
+                    slot.sampler = s;
+                    slot.triggered = true;
+                    slot.emit(Event::Triggered);
+                }
+                Err(e) => {
+                    slot.emit(Event::Error(e));
+                    return true;
+                }
+            }
+        }
+    }
+    let trigger = match lazy {
+        Some((trigger, grammar, _)) if !slot.triggered && tok.0 as u32 == trigger => Some(grammar),
+        _ => None,
+    };
+    if let Some(grammar) = trigger {
+        slot.triggered = true;
+        // Text so far is final; what follows is constrained.
+        if slot.sent < slot.text.len() {
+            let t = slot.text[slot.sent..].to_owned();
+            slot.sent = slot.text.len();
+            slot.emit(Event::Text(t));
+        }
+        slot.emit(Event::Triggered);
+        let constrained = GenParams {
+            temperature: Some(0.0),
+            ..slot.job.params.clone()
+        };
+        match sampler_for(model, &constrained, Some(&grammar)) {
+            Ok(s) => slot.sampler = s,
+            Err(e) => {
+                slot.emit(Event::Error(e));
+                return true;
+            }
+        }
+    } else {
+        slot.utf8.extend(vocab.token_to_piece(tok, false, None));
+        let valid = match std::str::from_utf8(&slot.utf8) {
+            Ok(s) => s.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => slot.utf8.len(),
+        };
+        let chunk: Vec<u8> = slot.utf8.drain(..valid).collect();
+        slot.text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(stop) = slot.flush() {
+            slot.finish(Finish::Stop(stop));
+            return true;
+        }
+    }
+    if slot.job.events.is_closed() {
+        // The caller went away: stop spending compute on it.
+        return true;
+    }
+    if slot.generated as u32 >= slot.job.params.max_tokens || slot.n_past + 1 >= window {
+        slot.finish(Finish::MaxTokens);
+        return true;
+    }
+    slot.next = Some(tok);
+    false
 }
 
 fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job>) {
@@ -413,14 +538,16 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
             return;
         }
     };
-    let vocab = model.vocab();
+    let window = config.ctx_per_seq as i32;
+    let chunk = config.batch as usize;
+    let mut cache = PrefixCache::new(config.parallel as usize, config.prefix_cache);
     let mut slots: Vec<Slot> = Vec::new();
-    let mut free: Vec<i32> = (0..config.parallel as i32).rev().collect();
+    let mut free: Vec<i32> = (0..config.parallel as i32).collect();
     let mut batch = LlamaBatch::new(config.batch as usize, 1);
 
     loop {
         // Admit new requests while sequences are free; block only when idle.
-        while let Some(seq) = free.pop() {
+        while !free.is_empty() {
             let job = if slots.is_empty() {
                 match jobs.recv() {
                     Ok(j) => j,
@@ -429,10 +556,21 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
             } else {
                 match jobs.try_recv() {
                     Ok(j) => j,
-                    Err(_) => {
-                        free.push(seq);
-                        break;
-                    }
+                    Err(_) => break,
+                }
+            };
+            let ids: Vec<i32> = job.prompt.iter().map(|t| t.0).collect();
+            let Some(place) = cache.place(&free, &ids) else {
+                break;
+            };
+            free.retain(|s| *s != place.seq);
+            // The sequence keeps the reused prefix; the rest of the old prompt and its answer go.
+            cache.forget(place.seq);
+            let reuse = match ctx.clear_kv_cache_seq(Some(place.seq as u32), Some(place.reuse as u32), None) {
+                Ok(true) => place.reuse,
+                _ => {
+                    let _ = ctx.clear_kv_cache_seq(Some(place.seq as u32), None, None);
+                    0
                 }
             };
             let grammar = match &job.params.grammar {
@@ -441,12 +579,12 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
             };
             match sampler_for(&model, &job.params, grammar) {
                 Ok(sampler) => {
-                    let pending = job.prompt.len();
+                    let pending = job.prompt.len() - reuse;
                     slots.push(Slot {
-                        seq,
+                        seq: place.seq,
                         job,
                         pending,
-                        n_past: 0,
+                        n_past: reuse as i32,
                         next: None,
                         sampler,
                         generated: 0,
@@ -455,21 +593,63 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
                         sent: 0,
                         triggered: false,
                         first_token_ms: 0,
+                        cached: reuse,
                     });
                 }
                 Err(e) => {
                     let _ = job.events.send(Event::Error(e));
-                    free.push(seq);
+                    let _ = ctx.clear_kv_cache_seq(Some(place.seq as u32), None, None);
+                    free.push(place.seq);
                 }
             }
         }
 
-        // One forward pass over every active sequence: decoders add one token each, prompts
-        // fill the rest of the batch.
+        let mut done: Vec<i32> = Vec::new();
+        let mut failed: Vec<i32> = Vec::new();
+
+        // One chunk of the longest-waiting prompt, alone in its forward pass and cut where a
+        // fresh evaluation cuts it ([`prefix`]: the cache's exactness rests on this).
+        let oldest = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.pending > 0)
+            .min_by_key(|(_, s)| s.job.queued)
+            .map(|(i, _)| i);
+        if let Some(i) = oldest {
+            let slot = &mut slots[i];
+            let len = slot.job.prompt.len();
+            let from = slot.n_past as usize;
+            let end = prefix::chunk_end(from, len, chunk);
+            batch.clear();
+            let mut added = true;
+            for p in from..end {
+                if batch.add(slot.job.prompt[p], p as i32, &[slot.seq], p + 1 == len).is_err() {
+                    added = false;
+                    break;
+                }
+            }
+            if !added {
+                slot.emit(Event::Error("the prompt chunk did not fit the batch".into()));
+                failed.push(slot.seq);
+            } else if let Err(e) = ctx.decode(&mut batch) {
+                slot.emit(Event::Error(format!("decode failed: {e}")));
+                failed.push(slot.seq);
+            } else {
+                slot.n_past = end as i32;
+                slot.pending = len - end;
+                if slot.pending == 0 && advance(slot, &ctx, batch.n_tokens() - 1, &model, window) {
+                    done.push(slot.seq);
+                }
+            }
+        }
+
+        // One decoding step for every sequence past its prompt.
         batch.clear();
         let mut logits_at: Vec<(usize, i32)> = Vec::new();
-        let budget = config.batch as usize;
         for (i, slot) in slots.iter_mut().enumerate() {
+            if slot.pending > 0 || done.contains(&slot.seq) || failed.contains(&slot.seq) {
+                continue;
+            }
             if let Some(tok) = slot.next.take()
                 && batch.add(tok, slot.n_past, &[slot.seq], true).is_ok()
             {
@@ -477,147 +657,56 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
                 slot.n_past += 1;
             }
         }
-        for (i, slot) in slots.iter_mut().enumerate() {
-            while slot.pending > 0 && (batch.n_tokens() as usize) < budget {
-                let idx = slot.job.prompt.len() - slot.pending;
-                let last = slot.pending == 1;
-                if batch
-                    .add(slot.job.prompt[idx], slot.n_past, &[slot.seq], last)
-                    .is_err()
-                {
-                    break;
-                }
-                slot.n_past += 1;
-                slot.pending -= 1;
-                if last {
-                    logits_at.push((i, batch.n_tokens() - 1));
-                }
-            }
-        }
-        if batch.n_tokens() == 0 {
-            continue;
-        }
-        if let Err(e) = ctx.decode(&mut batch) {
-            for mut slot in slots.drain(..) {
-                slot.emit(Event::Error(format!("decode failed: {e}")));
-                let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                free.push(slot.seq);
-            }
-            continue;
-        }
-
-        let mut done: Vec<usize> = Vec::new();
-        for (i, at) in logits_at {
-            let slot = &mut slots[i];
-            let tok = slot.sampler.sample(&ctx, at);
-            slot.generated += 1;
-            if slot.generated == 1 {
-                slot.first_token_ms = slot.job.queued.elapsed().as_millis() as u64;
-            }
-            if vocab.is_eog(tok) {
-                slot.finish(Finish::Eog);
-                done.push(i);
-                continue;
-            }
-            let mut tok = tok;
-            let lazy = match &slot.job.params.grammar {
-                Some(Grammar::Lazy {
-                    trigger,
-                    grammar,
-                    json_start,
-                }) if !slot.triggered => Some((*trigger, grammar.clone(), *json_start)),
-                _ => None,
-            };
-            // Small models often answer a tool call as bare JSON without the trigger token:
-            // a first token opening a JSON object also starts the constrained call, re-sampled
-            // from the same logits under the grammar.
-            if let Some((_, grammar, _)) = lazy.as_ref().filter(|(t, _, json_start)| {
-                *json_start && slot.generated == 1 && tok.0 as u32 != *t
-            }) {
-                let piece = vocab.token_to_piece(tok, false, None);
-                let piece = String::from_utf8_lossy(&piece);
-                let opening = piece.trim_start();
-                if opening.starts_with('{') || opening.starts_with("```") {
-                    let constrained = GenParams {
-                        temperature: Some(0.0),
-                        ..slot.job.params.clone()
-                    };
-                    match sampler_for(&model, &constrained, Some(grammar)) {
-                        Ok(mut s) => {
-                            tok = s.sample(&ctx, at);
-                            slot.sampler = s;
-                            slot.triggered = true;
-                            slot.emit(Event::Triggered);
-                        }
-                        Err(e) => {
-                            slot.emit(Event::Error(e));
-                            done.push(i);
-                            continue;
-                        }
-                    }
-                }
-            }
-            let trigger = match lazy {
-                Some((trigger, grammar, _)) if !slot.triggered && tok.0 as u32 == trigger => {
-                    Some(grammar)
-                }
-                _ => None,
-            };
-            if let Some(grammar) = trigger {
-                slot.triggered = true;
-                // Text so far is final; what follows is constrained.
-                if slot.sent < slot.text.len() {
-                    let t = slot.text[slot.sent..].to_owned();
-                    slot.sent = slot.text.len();
-                    slot.emit(Event::Text(t));
-                }
-                slot.emit(Event::Triggered);
-                let constrained = GenParams {
-                    temperature: Some(0.0),
-                    ..slot.job.params.clone()
-                };
-                match sampler_for(&model, &constrained, Some(&grammar)) {
-                    Ok(s) => slot.sampler = s,
-                    Err(e) => {
-                        slot.emit(Event::Error(e));
-                        done.push(i);
-                        continue;
-                    }
+        if batch.n_tokens() > 0 {
+            if let Err(e) = ctx.decode(&mut batch) {
+                for (i, _) in &logits_at {
+                    let slot = &mut slots[*i];
+                    slot.emit(Event::Error(format!("decode failed: {e}")));
+                    failed.push(slot.seq);
                 }
             } else {
-                slot.utf8.extend(vocab.token_to_piece(tok, false, None));
-                let valid = match std::str::from_utf8(&slot.utf8) {
-                    Ok(s) => s.len(),
-                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
-                    Err(_) => slot.utf8.len(),
-                };
-                let chunk: Vec<u8> = slot.utf8.drain(..valid).collect();
-                slot.text.push_str(&String::from_utf8_lossy(&chunk));
-                if let Some(stop) = slot.flush() {
-                    slot.finish(Finish::Stop(stop));
-                    done.push(i);
-                    continue;
+                for (i, at) in logits_at {
+                    let slot = &mut slots[i];
+                    if advance(slot, &ctx, at, &model, window) {
+                        done.push(slot.seq);
+                    }
                 }
             }
-            if slot.job.events.is_closed() {
-                // The caller went away: stop spending compute on it.
-                done.push(i);
-                continue;
-            }
-            let window = config.ctx_per_seq as i32;
-            if slot.generated as u32 >= slot.job.params.max_tokens || slot.n_past + 1 >= window {
-                slot.finish(Finish::MaxTokens);
-                done.push(i);
-                continue;
-            }
-            slot.next = Some(tok);
         }
-        done.sort_unstable();
-        done.dedup();
-        for i in done.into_iter().rev() {
-            let slot = slots.swap_remove(i);
-            let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-            free.push(slot.seq);
+
+        let mut i = 0;
+        while i < slots.len() {
+            let seq = slots[i].seq;
+            if failed.contains(&seq) {
+                slots.swap_remove(i);
+                let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                cache.forget(seq);
+                free.push(seq);
+            } else if done.contains(&seq) {
+                let slot = slots.swap_remove(i);
+                if slot.pending == 0 {
+                    // Its prompt stays for the next request that starts the same way.
+                    cache.store(seq, slot.job.prompt.iter().map(|t| t.0).collect());
+                } else {
+                    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                    cache.forget(seq);
+                }
+                free.push(seq);
+            } else {
+                i += 1;
+            }
+        }
+        // A caller that went away while its prompt was still being evaluated.
+        let mut i = 0;
+        while i < slots.len() {
+            if slots[i].pending > 0 && slots[i].job.events.is_closed() {
+                let seq = slots.swap_remove(i).seq;
+                let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                cache.forget(seq);
+                free.push(seq);
+            } else {
+                i += 1;
+            }
         }
     }
 }
