@@ -103,8 +103,17 @@ pub enum StopReason {
 
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Usage {
+    /// Input tokens neither read from nor written to a prompt cache.
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Input tokens read from a prompt cache (Bedrock's explicit cache points).
+    #[serde(default)]
+    pub cache_read_input_tokens: u32,
+    /// Input tokens written to a prompt cache, and of those, the ones kept for an hour.
+    #[serde(default)]
+    pub cache_write_input_tokens: u32,
+    #[serde(default)]
+    pub cache_write_1h_input_tokens: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

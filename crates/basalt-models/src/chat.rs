@@ -468,6 +468,7 @@ impl ChatModel {
                             usage: Usage {
                                 input_tokens: prompt_tokens as u32,
                                 output_tokens: generated_tokens as u32,
+                                ..Default::default()
                             },
                             latency_ms: elapsed,
                             first_token_ms,

@@ -109,6 +109,7 @@ fn usage(v: &Value) -> Usage {
     Usage {
         input_tokens: v["prompt_tokens"].as_u64().unwrap_or(0) as u32,
         output_tokens: v["completion_tokens"].as_u64().unwrap_or(0) as u32,
+        ..Default::default()
     }
 }
 

@@ -71,6 +71,7 @@ impl Embedder for LocalEmbedder {
                 &basalt_chat::Usage {
                     input_tokens: tokens as u32,
                     output_tokens: 0,
+                    ..Default::default()
                 },
                 started.elapsed().as_millis() as u64,
             );

@@ -262,6 +262,9 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             runtime.clone(),
             accounting.clone(),
             guardrails.clone(),
+            Arc::new(basalt_bedrock_runtime::prompt_cache::PromptCache::new(
+                store.state.clone(),
+            )),
         );
         registry.register(Arc::new(bedrock_runtime.clone()));
         registry.register(Arc::new(basalt_bedrock::Bedrock::new(guardrails)));

@@ -54,7 +54,15 @@ pub fn cost_usd(model_id: &str, usage: &Usage) -> f64 {
         .filter(|(prefix, _, _)| base.starts_with(prefix))
         .max_by_key(|(prefix, _, _)| prefix.len())
         .map(|(_, i, o)| {
-            (f64::from(usage.input_tokens) * i + f64::from(usage.output_tokens) * o) / 1_000_000.0
+            // Cached input at the cached-token prices (a factor of the input price).
+            let cached = crate::prompt_cache::support(model_id).map_or(0.0, |s| {
+                let w1h = usage.cache_write_1h_input_tokens.min(usage.cache_write_input_tokens);
+                f64::from(usage.cache_read_input_tokens) * s.read_factor
+                    + f64::from(usage.cache_write_input_tokens - w1h) * s.write_factor
+                    + f64::from(w1h) * s.write_1h_factor
+            });
+            ((f64::from(usage.input_tokens) + cached) * i + f64::from(usage.output_tokens) * o)
+                / 1_000_000.0
         })
         .unwrap_or(0.0)
 }
@@ -106,16 +114,25 @@ impl Accounting {
             t.latency_ms += latency_ms;
             t.cost_usd += cost;
         }
-        self.publish(
-            ctx,
-            model_id,
-            &[
-                ("Invocations", 1.0, "Count"),
-                ("InputTokenCount", f64::from(usage.input_tokens), "Count"),
-                ("OutputTokenCount", f64::from(usage.output_tokens), "Count"),
-                ("InvocationLatency", latency_ms as f64, "Milliseconds"),
-            ],
-        );
+        let mut points = vec![
+            ("Invocations", 1.0, "Count"),
+            ("InputTokenCount", f64::from(usage.input_tokens), "Count"),
+            ("OutputTokenCount", f64::from(usage.output_tokens), "Count"),
+            ("InvocationLatency", latency_ms as f64, "Milliseconds"),
+        ];
+        if usage.cache_read_input_tokens + usage.cache_write_input_tokens > 0 {
+            points.push((
+                "CacheReadInputTokenCount",
+                f64::from(usage.cache_read_input_tokens),
+                "Count",
+            ));
+            points.push((
+                "CacheWriteInputTokenCount",
+                f64::from(usage.cache_write_input_tokens),
+                "Count",
+            ));
+        }
+        self.publish(ctx, model_id, &points);
     }
 
     pub fn throttled(&self, ctx: &RequestContext, model_id: &str) {
@@ -288,10 +305,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cached_tokens_cost_their_prices() {
+        let model = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+        let plain = Usage {
+            input_tokens: 1_000_000,
+            ..Default::default()
+        };
+        let read = Usage {
+            cache_read_input_tokens: 1_000_000,
+            ..Default::default()
+        };
+        let write = Usage {
+            cache_write_input_tokens: 1_000_000,
+            ..Default::default()
+        };
+        assert!((cost_usd(model, &plain) - 3.0).abs() < 1e-9);
+        assert!((cost_usd(model, &read) - 0.3).abs() < 1e-9);
+        assert!((cost_usd(model, &write) - 3.75).abs() < 1e-9);
+    }
+
+    #[test]
     fn prices_and_totals() {
         let u = Usage {
             input_tokens: 1_000_000,
             output_tokens: 1_000_000,
+            ..Default::default()
         };
         assert_eq!(
             cost_usd("anthropic.claude-3-sonnet-20240229-v1:0", &u),
@@ -310,6 +348,7 @@ mod tests {
             &Usage {
                 input_tokens: 10,
                 output_tokens: 5,
+                ..Default::default()
             },
             120,
         );
@@ -356,6 +395,7 @@ mod tests {
         let usage = Usage {
             input_tokens: 3,
             output_tokens: 4,
+            ..Default::default()
         };
         {
             let state = Arc::new(basalt_store::SqliteState::open(&dir.join("s.db")).unwrap());

@@ -339,8 +339,28 @@ pub fn stop_reason(s: &StopReason) -> &'static str {
     }
 }
 
+/// Converse's `TokenUsage`: `inputTokens` leaves out the tokens read from or written to the
+/// prompt cache, `totalTokens` counts them.
 pub fn usage(u: &Usage) -> Value {
-    json!({"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.input_tokens + u.output_tokens})
+    let cached = u.cache_read_input_tokens + u.cache_write_input_tokens;
+    let mut v = json!({"inputTokens": u.input_tokens, "outputTokens": u.output_tokens, "totalTokens": u.input_tokens + u.output_tokens + cached});
+    if cached > 0 {
+        v["cacheReadInputTokens"] = u.cache_read_input_tokens.into();
+        v["cacheWriteInputTokens"] = u.cache_write_input_tokens.into();
+        // Writes by TTL, 1h before 5m, as Bedrock sorts them.
+        let mut details = Vec::new();
+        if u.cache_write_1h_input_tokens > 0 {
+            details.push(json!({"ttl": "1h", "inputTokens": u.cache_write_1h_input_tokens}));
+        }
+        let five = u.cache_write_input_tokens - u.cache_write_1h_input_tokens.min(u.cache_write_input_tokens);
+        if five > 0 {
+            details.push(json!({"ttl": "5m", "inputTokens": five}));
+        }
+        if !details.is_empty() {
+            v["cacheDetails"] = Value::Array(details);
+        }
+    }
+    v
 }
 
 pub fn response(resp: &ChatResponse) -> Value {

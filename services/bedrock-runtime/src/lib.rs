@@ -9,6 +9,7 @@ pub mod accounting;
 pub mod catalog;
 mod converse;
 pub mod guardrails;
+pub mod prompt_cache;
 mod runtime;
 
 use accounting::Accounting;
@@ -31,6 +32,7 @@ pub struct BedrockRuntime {
     runtime: Arc<Runtime>,
     pub accounting: Arc<Accounting>,
     pub guardrails: Arc<guardrails::Guardrails>,
+    prompt_cache: Arc<prompt_cache::PromptCache>,
 }
 
 impl BedrockRuntime {
@@ -38,14 +40,24 @@ impl BedrockRuntime {
         runtime: Arc<Runtime>,
         accounting: Arc<Accounting>,
         guardrails: Arc<guardrails::Guardrails>,
+        prompt_cache: Arc<prompt_cache::PromptCache>,
     ) -> Self {
         BedrockRuntime {
             runtime,
             accounting,
             guardrails,
+            prompt_cache,
         }
     }
 }
+
+/// A Converse call: model id, request, model, and counted cache checkpoints.
+type ConverseCall = (
+    String,
+    ChatRequest,
+    Arc<basalt_models::ChatBackend>,
+    Vec<prompt_cache::Counted>,
+);
 
 /// Maps runtime failures to Bedrock's errors (also used by the OpenAI facade).
 pub fn chat_error_public(e: ChatError) -> AwsError {
@@ -420,7 +432,7 @@ impl BedrockRuntime {
         &self,
         input: &Value,
         api: &str,
-    ) -> Result<(String, ChatRequest, Arc<basalt_models::ChatBackend>), AwsError> {
+    ) -> Result<ConverseCall, AwsError> {
         let id = model_id(input)?;
         if family_of(&id)?.is_embedding() {
             return Err(AwsError::validation(format!(
@@ -429,8 +441,33 @@ impl BedrockRuntime {
         }
         let req = converse::parse(input)?;
         converse::check_max_tokens(&id, input)?;
+        let points = prompt_cache::checkpoints(&id, input, &req)?;
         let model = self.runtime.chat_for(&id).await?;
-        Ok((id, req, model))
+        let mut counted = Vec::with_capacity(points.len());
+        for p in points {
+            counted.push(prompt_cache::Counted {
+                tokens: model.count_tokens(&p.prefix).await.map_err(chat_error)? as u32,
+                content: p.content,
+                one_hour: p.one_hour,
+            });
+        }
+        Ok((id, req, model, counted))
+    }
+
+    /// Reports the request's cache checkpoints in `usage` (after a successful generation).
+    fn cache_usage(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        points: &[prompt_cache::Counted],
+        usage: &mut basalt_chat::Usage,
+    ) -> Result<(), AwsError> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        let split = self.prompt_cache.apply(ctx, id, points)?;
+        prompt_cache::account(usage, split);
+        Ok(())
     }
 
     /// Converse's guardrail (`guardrailConfig`), resolved, with its trace setting and
@@ -464,7 +501,7 @@ impl BedrockRuntime {
     }
 
     async fn converse(&self, ctx: &RequestContext, input: Value) -> Result<Output, AwsError> {
-        let (id, mut req, model) = self.converse_request(&input, "Converse").await?;
+        let (id, mut req, model, points) = self.converse_request(&input, "Converse").await?;
         let (guard, trace, _) = self.converse_guardrail(ctx, &input).await?;
         let mut input_eval = None;
         if let Some(g) = &guard {
@@ -487,6 +524,7 @@ impl BedrockRuntime {
             .complete(&req)
             .await
             .map_err(|e| self.failed(ctx, &id, e))?;
+        self.cache_usage(ctx, &id, &points, &mut resp.usage)?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
         let Some(g) = &guard else {
@@ -514,7 +552,7 @@ impl BedrockRuntime {
         ctx: &RequestContext,
         input: Value,
     ) -> Result<Output, AwsError> {
-        let (id, mut req, model) = self.converse_request(&input, "ConverseStream").await?;
+        let (id, mut req, model, points) = self.converse_request(&input, "ConverseStream").await?;
         let (guard, trace, async_mode) = self.converse_guardrail(ctx, &input).await?;
         let mut input_eval = None;
         if let Some(g) = &guard {
@@ -606,6 +644,10 @@ impl BedrockRuntime {
                         }
                     }
                     Ok(ChatEvent::Done(mut resp)) => {
+                        if let Err(err) = this.cache_usage(&ctx, &id, &points, &mut resp.usage) {
+                            send("serviceUnavailableException", json!({"message": err.message}));
+                            return;
+                        }
                         this.accounting
                             .record(&ctx, &id, &resp.usage, resp.latency_ms);
                         let mut stop = converse::stop_reason(&resp.stop_reason);
@@ -701,6 +743,7 @@ impl BedrockRuntime {
         let usage = basalt_chat::Usage {
             input_tokens,
             output_tokens: 0,
+            ..Default::default()
         };
         self.accounting.record(ctx, id, &usage, latency_ms);
         let out = providers::embed_response_body(family, &req, &vectors, input_tokens);

@@ -8,6 +8,7 @@ fn resp(text: &str, stop: StopReason) -> ChatResponse {
         usage: Usage {
             input_tokens: 11,
             output_tokens: 3,
+            ..Default::default()
         },
         latency_ms: 120,
         first_token_ms: 40,
@@ -33,6 +34,7 @@ fn stream(family: Family, model: &str) -> Vec<Value> {
         &Usage {
             input_tokens: 11,
             output_tokens: 2,
+            ..Default::default()
         },
         120,
         40,
