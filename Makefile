@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb
 
-.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-prompt-cache bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -157,6 +157,11 @@ bench-llm: models
 	$(CARGO) build --release -p basalt-models --examples
 	bash bench/setup.sh llm
 	.venv-bench-llm/bin/python bench/llm.py
+
+bench-prompt-cache: models
+	$(CARGO) build --release -p basalt-models --examples
+	bash bench/setup.sh llm
+	.venv-bench-llm/bin/python bench/prompt_cache.py
 
 bench-embeddings: models
 	$(CARGO) build --release -p basalt-models --examples

@@ -353,6 +353,51 @@ async fn concurrency(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> V
     })
 }
 
+/// Requests one after another, as given (`--prompts` holds `{"requests": [{"prompt": [ids],
+/// "max_tokens": n}]}`): per request, time to first token and to the end, the reused prompt
+/// tokens and the text pieces. The prefix cache is on unless `BASALT_PREFIX_CACHE=0`.
+async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
+    let list = prompts["requests"].as_array().expect("prompts.requests");
+    let mut rows = Vec::new();
+    for r in list {
+        let ids: Vec<u32> = r["prompt"]
+            .as_array()
+            .expect("prompt ids")
+            .iter()
+            .map(|v| v.as_u64().expect("token id") as u32)
+            .collect();
+        let n = r["max_tokens"].as_u64().unwrap_or(32) as u32;
+        let t0 = Instant::now();
+        let mut rx = engine.generate(ids.clone(), greedy(n)).expect("generate");
+        let (mut first, mut pieces, mut cached) = (None, Vec::new(), 0);
+        while let Some(ev) = rx.recv().await {
+            match ev {
+                Event::Text(t) => {
+                    first.get_or_insert(t0.elapsed().as_secs_f64());
+                    pieces.push(t);
+                }
+                Event::Done {
+                    cached_tokens,
+                    first_token_ms,
+                    ..
+                } => {
+                    cached = cached_tokens;
+                    first.get_or_insert(first_token_ms as f64 / 1000.0);
+                    break;
+                }
+                Event::Triggered => {}
+                Event::Error(e) => panic!("engine error: {e}"),
+            }
+        }
+        rows.push(json!({
+            "prompt_tokens": ids.len(), "cached_tokens": cached,
+            "ttft_s": first.unwrap_or(0.0), "total_s": t0.elapsed().as_secs_f64(),
+            "text": pieces.concat(),
+        }));
+    }
+    json!({"mode": "sequence", "requests": rows})
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = parse_args();
@@ -360,13 +405,14 @@ async fn main() {
         &std::fs::read(&args.prompts).unwrap_or_else(|e| panic!("{}: {e}", args.prompts.display())),
     )
     .expect("prompts JSON");
+    let prefix_cache = std::env::var("BASALT_PREFIX_CACHE").map_or(true, |v| v != "0");
     let config = EngineConfig {
         threads: args.threads,
         parallel: args.parallel,
         ctx_per_seq: 2048,
         max_queue: 64,
         batch: 512,
-        prefix_cache: true,
+        prefix_cache,
     };
     let t = Instant::now();
     let engine = Arc::new(ChatEngine::load(&args.model, config).expect("load model"));
@@ -375,6 +421,7 @@ async fn main() {
         "speed" => speed(&engine, &args, &prompts).await,
         "greedy" => greedy_ids(engine.clone(), &args, &prompts).await,
         "concurrency" => concurrency(engine.clone(), &args, &prompts).await,
+        "sequence" => sequence(&engine, &prompts).await,
         m => {
             eprintln!("--mode speed|greedy|concurrency, not {m}");
             std::process::exit(2);

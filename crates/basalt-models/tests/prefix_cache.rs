@@ -73,7 +73,10 @@ fn chatml(system: &str, question: &str) -> String {
 async fn cache_hits_answer_token_for_token_as_fresh_evaluations() {
     let path = pull::model_dir().join(pull::DEFAULT_CHAT);
     if !path.exists() {
-        eprintln!("skipped: {} not present (basalt models pull)", path.display());
+        eprintln!(
+            "skipped: {} not present (basalt models pull)",
+            path.display()
+        );
         return;
     }
     let pairs: usize = std::env::var("BASALT_PREFIX_PAIRS")
@@ -130,7 +133,10 @@ async fn cache_hits_answer_token_for_token_as_fresh_evaluations() {
         }
     }
     eprintln!("{identical} of {compared} answers identical; {hits} cache hits");
-    assert!(mismatches.is_empty(), "answers differ with the cache: {mismatches:#?}");
+    assert!(
+        mismatches.is_empty(),
+        "answers differ with the cache: {mismatches:#?}"
+    );
     // Every prompt after the warm-up shares at least 64 tokens with the cached one.
     assert_eq!(hits, compared, "every pair must hit the cache");
 }
@@ -148,7 +154,10 @@ async fn a_repeated_prompt_reuses_all_but_its_ragged_end() {
     let (first, reused) = run(&engine, prompt.clone(), 4).await;
     assert_eq!(reused, 0);
     let (second, reused) = run(&engine, prompt.clone(), 4).await;
-    assert_eq!(reused, 256, "300 tokens: reuse stops at the multiple of 64 below");
+    assert_eq!(
+        reused, 256,
+        "300 tokens: reuse stops at the multiple of 64 below"
+    );
     assert_eq!(first, second);
     // A different prompt in the only sequence: nothing reusable, the old prefix is dropped.
     let other: Vec<u32> = tokens[300..400].to_vec();

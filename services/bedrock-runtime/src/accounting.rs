@@ -56,7 +56,9 @@ pub fn cost_usd(model_id: &str, usage: &Usage) -> f64 {
         .map(|(_, i, o)| {
             // Cached input at the cached-token prices (a factor of the input price).
             let cached = crate::prompt_cache::support(model_id).map_or(0.0, |s| {
-                let w1h = usage.cache_write_1h_input_tokens.min(usage.cache_write_input_tokens);
+                let w1h = usage
+                    .cache_write_1h_input_tokens
+                    .min(usage.cache_write_input_tokens);
                 f64::from(usage.cache_read_input_tokens) * s.read_factor
                     + f64::from(usage.cache_write_input_tokens - w1h) * s.write_factor
                     + f64::from(w1h) * s.write_1h_factor

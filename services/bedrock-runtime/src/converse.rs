@@ -352,7 +352,9 @@ pub fn usage(u: &Usage) -> Value {
         if u.cache_write_1h_input_tokens > 0 {
             details.push(json!({"ttl": "1h", "inputTokens": u.cache_write_1h_input_tokens}));
         }
-        let five = u.cache_write_input_tokens - u.cache_write_1h_input_tokens.min(u.cache_write_input_tokens);
+        let five = u.cache_write_input_tokens
+            - u.cache_write_1h_input_tokens
+                .min(u.cache_write_input_tokens);
         if five > 0 {
             details.push(json!({"ttl": "5m", "inputTokens": five}));
         }

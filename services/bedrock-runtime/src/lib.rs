@@ -428,11 +428,7 @@ impl BedrockRuntime {
     }
 
     /// The request and the model of a Converse / ConverseStream call.
-    async fn converse_request(
-        &self,
-        input: &Value,
-        api: &str,
-    ) -> Result<ConverseCall, AwsError> {
+    async fn converse_request(&self, input: &Value, api: &str) -> Result<ConverseCall, AwsError> {
         let id = model_id(input)?;
         if family_of(&id)?.is_embedding() {
             return Err(AwsError::validation(format!(
@@ -645,7 +641,10 @@ impl BedrockRuntime {
                     }
                     Ok(ChatEvent::Done(mut resp)) => {
                         if let Err(err) = this.cache_usage(&ctx, &id, &points, &mut resp.usage) {
-                            send("serviceUnavailableException", json!({"message": err.message}));
+                            send(
+                                "serviceUnavailableException",
+                                json!({"message": err.message}),
+                            );
                             return;
                         }
                         this.accounting

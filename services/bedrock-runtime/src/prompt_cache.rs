@@ -150,9 +150,15 @@ pub fn checkpoints(
     let Some(support) = support(model_id) else {
         return Ok(Vec::new());
     };
-    let tools = input["toolConfig"]["tools"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let tools = input["toolConfig"]["tools"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let system = input["system"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-    let messages = input["messages"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = input["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
     let mut out = Vec::new();
     for (i, t) in tools.iter().enumerate() {
         if t.get("cachePoint").is_none() {
@@ -163,7 +169,10 @@ pub fn checkpoints(
                 "The model does not support cache points in toolConfig.tools. Remove the cachePoint and try again.",
             ));
         }
-        let n = tools[..i].iter().filter(|t| t.get("toolSpec").is_some()).count();
+        let n = tools[..i]
+            .iter()
+            .filter(|t| t.get("toolSpec").is_some())
+            .count();
         let mut prefix = ChatRequest {
             tools: req.tools[..n.min(req.tools.len())].to_vec(),
             ..Default::default()
@@ -306,7 +315,11 @@ impl PromptCache {
         };
         let mut covered = read;
         for (i, p) in eligible.iter().enumerate() {
-            let ttl = if p.one_hour { ONE_HOUR_MS } else { FIVE_MINUTES_MS };
+            let ttl = if p.one_hour {
+                ONE_HOUR_MS
+            } else {
+                FIVE_MINUTES_MS
+            };
             let key = Self::key(ctx, model_id, &p.content);
             self.state
                 .put(TABLE, &key, (now + ttl).to_string().as_bytes())
@@ -356,17 +369,29 @@ mod tests {
         let points = [counted(1500, "a")];
         assert_eq!(
             cache.apply(&ctx, model, &points).unwrap(),
-            Split { read: 0, write: 1500, write_1h: 0 }
+            Split {
+                read: 0,
+                write: 1500,
+                write_1h: 0
+            }
         );
         assert_eq!(
             cache.apply(&ctx, model, &points).unwrap(),
-            Split { read: 1500, write: 0, write_1h: 0 }
+            Split {
+                read: 1500,
+                write: 0,
+                write_1h: 0
+            }
         );
         // A second, longer checkpoint: the first is read, the difference written.
         let two = [counted(1500, "a"), counted(2600, "ab")];
         assert_eq!(
             cache.apply(&ctx, model, &two).unwrap(),
-            Split { read: 1500, write: 1100, write_1h: 0 }
+            Split {
+                read: 1500,
+                write: 1100,
+                write_1h: 0
+            }
         );
         // Under Claude 3.7 Sonnet's minimum of 1,024 tokens: accepted, nothing cached.
         assert_eq!(
@@ -378,7 +403,9 @@ mod tests {
         assert_eq!(cache.apply(&ctx, other, &points).unwrap().write, 1500);
         // A model without prompt caching reports nothing.
         assert_eq!(
-            cache.apply(&ctx, "meta.llama3-8b-instruct-v1:0", &points).unwrap(),
+            cache
+                .apply(&ctx, "meta.llama3-8b-instruct-v1:0", &points)
+                .unwrap(),
             Split::default()
         );
     }
@@ -401,23 +428,40 @@ mod tests {
         assert_eq!(cps[1].prefix.messages[0].content.len(), 1);
         assert_ne!(cps[0].content, cps[1].content);
         // Ignored where the model has no prompt caching.
-        assert!(checkpoints("meta.llama3-8b-instruct-v1:0", &input, &req).unwrap().is_empty());
+        assert!(
+            checkpoints("meta.llama3-8b-instruct-v1:0", &input, &req)
+                .unwrap()
+                .is_empty()
+        );
         // Nova takes no cache point in tools; 1h is not offered; five checkpoints are too many.
         let tools = json!({"messages": [{"role": "user", "content": [{"text": "x"}]}],
             "toolConfig": {"tools": [{"toolSpec": {"name": "t", "inputSchema": {"json": {}}}}, {"cachePoint": {"type": "default"}}]}});
         let treq = crate::converse::parse(&tools).unwrap();
         assert!(checkpoints(model, &tools, &treq).is_err());
         assert_eq!(
-            checkpoints("anthropic.claude-3-7-sonnet-20250219-v1:0", &tools, &treq).unwrap().len(),
+            checkpoints("anthropic.claude-3-7-sonnet-20250219-v1:0", &tools, &treq)
+                .unwrap()
+                .len(),
             1
         );
         let hour = json!({"system": [{"text": "r"}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
             "messages": [{"role": "user", "content": [{"text": "x"}]}]});
         let hreq = crate::converse::parse(&hour).unwrap();
         assert!(checkpoints(model, &hour, &hreq).is_err());
-        assert!(checkpoints("anthropic.claude-haiku-4-5-20251001-v1:0", &hour, &hreq).unwrap()[0].one_hour);
-        let many: Vec<Value> = (0..5).flat_map(|i| [json!({"text": format!("s{i}")}), json!({"cachePoint": {"type": "default"}})]).collect();
-        let five = json!({"system": many, "messages": [{"role": "user", "content": [{"text": "x"}]}]});
+        assert!(
+            checkpoints("anthropic.claude-haiku-4-5-20251001-v1:0", &hour, &hreq).unwrap()[0]
+                .one_hour
+        );
+        let many: Vec<Value> = (0..5)
+            .flat_map(|i| {
+                [
+                    json!({"text": format!("s{i}")}),
+                    json!({"cachePoint": {"type": "default"}}),
+                ]
+            })
+            .collect();
+        let five =
+            json!({"system": many, "messages": [{"role": "user", "content": [{"text": "x"}]}]});
         let freq = crate::converse::parse(&five).unwrap();
         let err = checkpoints(model, &five, &freq).unwrap_err();
         assert!(err.message.contains("A maximum of 4"), "{}", err.message);
@@ -430,7 +474,21 @@ mod tests {
             output_tokens: 10,
             ..Default::default()
         };
-        account(&mut u, Split { read: 1200, write: 500, write_1h: 0 });
-        assert_eq!((u.input_tokens, u.cache_read_input_tokens, u.cache_write_input_tokens), (300, 1200, 500));
+        account(
+            &mut u,
+            Split {
+                read: 1200,
+                write: 500,
+                write_1h: 0,
+            },
+        );
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_read_input_tokens,
+                u.cache_write_input_tokens
+            ),
+            (300, 1200, 500)
+        );
     }
 }

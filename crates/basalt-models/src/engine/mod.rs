@@ -8,13 +8,13 @@ pub mod prefix;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
-use prefix::PrefixCache;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use prefix::PrefixCache;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, mpsc};
@@ -408,13 +408,7 @@ impl Slot {
 
 /// Samples the token at batch index `at` for `slot` and takes it: text out, lazy grammars
 /// triggered, stop sequences and limits checked. True when the slot is done.
-fn advance(
-    slot: &mut Slot,
-    ctx: &LlamaContext,
-    at: i32,
-    model: &LlamaModel,
-    window: i32,
-) -> bool {
+fn advance(slot: &mut Slot, ctx: &LlamaContext, at: i32, model: &LlamaModel, window: i32) -> bool {
     let vocab = model.vocab();
     let tok = slot.sampler.sample(ctx, at);
     slot.generated += 1;
@@ -566,7 +560,11 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
             free.retain(|s| *s != place.seq);
             // The sequence keeps the reused prefix; the rest of the old prompt and its answer go.
             cache.forget(place.seq);
-            let reuse = match ctx.clear_kv_cache_seq(Some(place.seq as u32), Some(place.reuse as u32), None) {
+            let reuse = match ctx.clear_kv_cache_seq(
+                Some(place.seq as u32),
+                Some(place.reuse as u32),
+                None,
+            ) {
                 Ok(true) => place.reuse,
                 _ => {
                     let _ = ctx.clear_kv_cache_seq(Some(place.seq as u32), None, None);
@@ -623,13 +621,18 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
             batch.clear();
             let mut added = true;
             for p in from..end {
-                if batch.add(slot.job.prompt[p], p as i32, &[slot.seq], p + 1 == len).is_err() {
+                if batch
+                    .add(slot.job.prompt[p], p as i32, &[slot.seq], p + 1 == len)
+                    .is_err()
+                {
                     added = false;
                     break;
                 }
             }
             if !added {
-                slot.emit(Event::Error("the prompt chunk did not fit the batch".into()));
+                slot.emit(Event::Error(
+                    "the prompt chunk did not fit the batch".into(),
+                ));
                 failed.push(slot.seq);
             } else if let Err(e) = ctx.decode(&mut batch) {
                 slot.emit(Event::Error(format!("decode failed: {e}")));

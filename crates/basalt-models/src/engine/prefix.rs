@@ -65,7 +65,10 @@ impl PrefixCache {
         let mut best: Option<(usize, u64, i32)> = None;
         for &seq in free {
             let (reuse, age) = match self.seqs.get(seq as usize).and_then(Option::as_ref) {
-                Some(r) if self.enabled => (reusable(common_prefix(&r.prompt, prompt), prompt.len()), r.last_used),
+                Some(r) if self.enabled => (
+                    reusable(common_prefix(&r.prompt, prompt), prompt.len()),
+                    r.last_used,
+                ),
                 Some(r) => (0, r.last_used),
                 None => (0, 0),
             };
@@ -152,13 +155,22 @@ mod tests {
         c.store(1, b.clone());
         let mut q = sys.clone();
         q.extend([5, 6, 7]);
-        assert_eq!(c.place(&[0, 1, 2], &q), Some(Placement { seq: 0, reuse: 192 }));
+        assert_eq!(
+            c.place(&[0, 1, 2], &q),
+            Some(Placement { seq: 0, reuse: 192 })
+        );
         // Only sequence 1 free: its shorter prefix.
         assert_eq!(c.place(&[1], &q), Some(Placement { seq: 1, reuse: 64 }));
         // No shared prefix: the empty sequence before either cached one.
-        assert_eq!(c.place(&[0, 1, 2], &[42; 10]), Some(Placement { seq: 2, reuse: 0 }));
+        assert_eq!(
+            c.place(&[0, 1, 2], &[42; 10]),
+            Some(Placement { seq: 2, reuse: 0 })
+        );
         // Then the least recently used of the two.
-        assert_eq!(c.place(&[0, 1], &[42; 10]), Some(Placement { seq: 0, reuse: 0 }));
+        assert_eq!(
+            c.place(&[0, 1], &[42; 10]),
+            Some(Placement { seq: 0, reuse: 0 })
+        );
         c.forget(0);
         assert_eq!(c.place(&[0], &q).unwrap().reuse, 0);
     }
@@ -167,6 +179,9 @@ mod tests {
     fn disabled_reuses_nothing() {
         let mut c = PrefixCache::new(1, false);
         c.store(0, (0..500).collect());
-        assert_eq!(c.place(&[0], &(0..500).collect::<Vec<_>>()).unwrap().reuse, 0);
+        assert_eq!(
+            c.place(&[0], &(0..500).collect::<Vec<_>>()).unwrap().reuse,
+            0
+        );
     }
 }
