@@ -8,27 +8,16 @@ cache, measured in bench/prompt_cache.py.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from test_bedrock import brt, brt_stream, streamed  # noqa: F401 (fixtures)
+# The model fixtures, and the skip when no local chat model is present.
+from test_bedrock import brt, brt_stream, pytestmark, streamed  # noqa: F401
 
 CLAUDE = "anthropic.claude-3-7-sonnet-20250219-v1:0"
 NOVA = "amazon.nova-lite-v1:0"
 LLAMA = "meta.llama3-8b-instruct-v1:0"
-
-
-def _model_dir() -> Path:
-    d = os.environ.get("BASALT_MODEL_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "basalt" / "models"
-
-
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("BASALT_ENDPOINT") and not any(_model_dir().glob("*.gguf")),
-    reason=f"no local chat model in {_model_dir()} (run `basalt models pull`)",
-)
 
 # About 1,500 tokens of instructions: over Claude 3.7 Sonnet's 1,024-token minimum.
 RULES = " ".join(

@@ -80,18 +80,6 @@ fn parse_args() -> Args {
     a
 }
 
-fn greedy(max_tokens: u32) -> GenParams {
-    GenParams {
-        max_tokens,
-        temperature: Some(0.0),
-        top_p: None,
-        top_k: None,
-        seed: None,
-        stop: Vec::new(),
-        grammar: None,
-    }
-}
-
 /// What one generation produced, timed on the caller's side.
 struct Run {
     chunks: Vec<String>,
@@ -191,10 +179,10 @@ async fn speed(engine: &ChatEngine, args: &Args, prompts: &Value) -> Value {
         128
     };
     // Warm-up: page the weights in, build the compute graphs.
-    run_one(engine, tokens[..64].to_vec(), greedy(8)).await;
+    run_one(engine, tokens[..64].to_vec(), GenParams::greedy(8)).await;
     let (mut pp, mut tg, mut reps) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.reps {
-        let r = run_one(engine, tokens.clone(), greedy(gen_n)).await;
+        let r = run_one(engine, tokens.clone(), GenParams::greedy(gen_n)).await;
         // First token = the whole prompt in one forward pass plus one sample.
         let pp_s = r.engine_first_ms as f64 / 1000.0;
         let decode_s = r.done_s - r.first_event_s;
@@ -266,12 +254,17 @@ async fn greedy_ids(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> Va
         32
     };
     let map = piece_map(&engine);
-    run_one(&engine, engine.tokenize(&list[0], true), greedy(4)).await;
+    run_one(
+        &engine,
+        engine.tokenize(&list[0], true),
+        GenParams::greedy(4),
+    )
+    .await;
     let t0 = Instant::now();
     let mut sequential = Vec::new();
     for p in &list {
         let ids = engine.tokenize(p, true);
-        let r = run_one(&engine, ids.clone(), greedy(n)).await;
+        let r = run_one(&engine, ids.clone(), GenParams::greedy(n)).await;
         let (out, unresolved) = resolve(&r, &map);
         sequential.push(json!({
             "prompt_ids": ids, "tokens": out, "unresolved": unresolved,
@@ -287,7 +280,7 @@ async fn greedy_ids(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> Va
         .map(|p| {
             let e = engine.clone();
             let ids = e.tokenize(p, true);
-            tokio::spawn(async move { run_one(&e, ids, greedy(n)).await })
+            tokio::spawn(async move { run_one(&e, ids, GenParams::greedy(n)).await })
         })
         .collect();
     let mut concurrent = Vec::new();
@@ -317,7 +310,12 @@ async fn concurrency(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> V
     } else {
         64
     };
-    run_one(&engine, engine.tokenize(&list[0], true), greedy(8)).await;
+    run_one(
+        &engine,
+        engine.tokenize(&list[0], true),
+        GenParams::greedy(8),
+    )
+    .await;
     let mut rows = Vec::new();
     for &level in &args.levels {
         let t0 = Instant::now();
@@ -325,7 +323,7 @@ async fn concurrency(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> V
             .map(|i| {
                 let e = engine.clone();
                 let ids = e.tokenize(&list[i % list.len()], true);
-                tokio::spawn(async move { run_one(&e, ids, greedy(n_out)).await })
+                tokio::spawn(async move { run_one(&e, ids, GenParams::greedy(n_out)).await })
             })
             .collect();
         let mut runs = Vec::new();
@@ -368,7 +366,9 @@ async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
             .collect();
         let n = r["max_tokens"].as_u64().unwrap_or(32) as u32;
         let t0 = Instant::now();
-        let mut rx = engine.generate(ids.clone(), greedy(n)).expect("generate");
+        let mut rx = engine
+            .generate(ids.clone(), GenParams::greedy(n))
+            .expect("generate");
         let (mut first, mut pieces, mut cached) = (None, Vec::new(), 0);
         while let Some(ev) = rx.recv().await {
             match ev {

@@ -22,22 +22,12 @@ fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
     }
 }
 
-fn greedy(max_tokens: u32) -> GenParams {
-    GenParams {
-        max_tokens,
-        temperature: Some(0.0),
-        top_p: None,
-        top_k: None,
-        seed: None,
-        stop: Vec::new(),
-        grammar: None,
-    }
-}
-
 /// The generated text, split as the engine emitted it (one event per token), and how many
 /// prompt tokens came from the cache.
 async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<String>, usize) {
-    let mut rx = engine.generate(prompt, greedy(max_tokens)).unwrap();
+    let mut rx = engine
+        .generate(prompt, GenParams::greedy(max_tokens))
+        .unwrap();
     let mut pieces = Vec::new();
     while let Some(ev) = rx.recv().await {
         match ev {

@@ -48,6 +48,21 @@ pub struct GenParams {
     pub grammar: Option<Grammar>,
 }
 
+impl GenParams {
+    /// Greedy decoding of at most `max_tokens` tokens, no stop sequences, no grammar.
+    pub fn greedy(max_tokens: u32) -> GenParams {
+        GenParams {
+            max_tokens,
+            temperature: Some(0.0),
+            top_p: None,
+            top_k: None,
+            seed: None,
+            stop: Vec::new(),
+            grammar: None,
+        }
+    }
+}
+
 /// Grammar-constrained sampling (GBNF).
 #[derive(Debug, Clone)]
 pub enum Grammar {
