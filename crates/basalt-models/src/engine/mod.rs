@@ -176,6 +176,8 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
 pub struct ChatEngine {
     model: Arc<LlamaModel>,
     jobs: mpsc::SyncSender<Job>,
+    /// The prefix cache's proven alignment (`None`: the cache is off).
+    prefix_align: Option<usize>,
     pub config: EngineConfig,
     pub path: PathBuf,
 }
@@ -189,13 +191,17 @@ impl ChatEngine {
         let (tx, rx) = mpsc::sync_channel::<Job>(config.max_queue);
         let worker_model = model.clone();
         let worker_config = config.clone();
+        let (ready_tx, ready_rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("basalt-llm".into())
-            .spawn(move || worker(worker_model, worker_config, rx))
+            .spawn(move || worker(worker_model, worker_config, rx, ready_tx))
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
+        // The worker reports once its context exists and the cache's alignment is proven.
+        let prefix_align = ready_rx.recv().ok().flatten();
         Ok(ChatEngine {
             model,
             jobs: tx,
+            prefix_align,
             config,
             path: path.to_owned(),
         })
@@ -203,6 +209,12 @@ impl ChatEngine {
 
     pub fn model(&self) -> &LlamaModel {
         &self.model
+    }
+
+    /// Reuse by the prefix cache stops at multiples of this many tokens, proven bit-exact on
+    /// this machine at load; `None` when the cache is off.
+    pub fn prefix_alignment(&self) -> Option<usize> {
+        self.prefix_align
     }
 
     /// Tokenizes with the model's own tokenizer; special tokens in `text` are parsed.
@@ -522,7 +534,68 @@ fn advance(slot: &mut Slot, ctx: &LlamaContext, at: i32, model: &LlamaModel, win
     false
 }
 
-fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job>) {
+/// Text for the alignment proof: any prose does; it only has to be the same every time.
+const PROOF_TEXT: &str = "The prefix cache keeps the keys and values of earlier prompts so that a \
+    new prompt which starts the same way evaluates only what differs. Whether that gives the \
+    same numbers as evaluating the whole prompt depends on how the machine's matrix kernels \
+    group the rows of a batch, so the engine checks it here, on this machine, with this model, \
+    before it serves anything: once the whole prompt in one pass, then as a cache hit at each \
+    candidate alignment, comparing the logits of the last token bit for bit.";
+
+/// The smallest of [`prefix::ALIGNMENTS`] at which a cache hit is bit-identical to a fresh
+/// evaluation on this machine: the prompt evaluated whole, against the same prompt evaluated
+/// as the cache evaluates it (the prefix as part of a longer earlier prompt, whose tail is then
+/// dropped, and the rest in one chunk), for two prefix lengths per candidate. Uses sequence 0,
+/// cleared after.
+fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> Option<usize> {
+    let tokens = model
+        .vocab()
+        .tokenize(PROOF_TEXT.as_bytes(), false, false);
+    let n = tokens.len().min(chunk).min(100);
+    if n < 40 {
+        return None;
+    }
+    let tokens = &tokens[..n];
+    let mut batch = LlamaBatch::new(chunk, 1);
+    let mut eval = |ctx: &mut LlamaContext, from: usize, upto: &[LlamaToken]| -> Option<Vec<f32>> {
+        batch.clear();
+        for (i, t) in upto.iter().enumerate().skip(from) {
+            batch.add(*t, i as i32, &[0], i + 1 == upto.len()).ok()?;
+        }
+        ctx.decode(&mut batch).ok()?;
+        Some(ctx.get_logits_ith(batch.n_tokens() - 1).to_vec())
+    };
+    let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+    let fresh = eval(ctx, 0, tokens);
+    let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+    let fresh = fresh?;
+    let proven = prefix::ALIGNMENTS.into_iter().find(|&align| {
+        [align, 3 * align]
+            .into_iter()
+            .filter(|&b| b + 1 < n)
+            .all(|b| {
+                // The earlier prompt: the prefix and three other tokens, a ragged end.
+                let mut earlier = tokens[..b].to_vec();
+                earlier.extend(tokens[b..].iter().rev().take(3));
+                let same = eval(ctx, 0, &earlier).is_some()
+                    && ctx.clear_kv_cache_seq(Some(0), Some(b as u32), None) == Ok(true)
+                    && eval(ctx, b, tokens).is_some_and(|l| {
+                        l.len() == fresh.len()
+                            && l.iter().zip(&fresh).all(|(x, y)| x.to_bits() == y.to_bits())
+                    });
+                let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+                same
+            })
+    });
+    proven
+}
+
+fn worker(
+    model: Arc<LlamaModel>,
+    config: EngineConfig,
+    jobs: mpsc::Receiver<Job>,
+    ready: mpsc::Sender<Option<usize>>,
+) {
     let Ok(backend) = backend() else { return };
     let n_ctx = config.ctx_per_seq * config.parallel;
     let params = LlamaContextParams::default()
@@ -537,6 +610,7 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
+            let _ = ready.send(None);
             tracing::error!(error = %e, "creating the inference context failed");
             // Answer every request with the error rather than hanging callers.
             for job in jobs {
@@ -549,7 +623,18 @@ fn worker(model: Arc<LlamaModel>, config: EngineConfig, jobs: mpsc::Receiver<Job
     };
     let window = config.ctx_per_seq as i32;
     let chunk = config.batch as usize;
-    let mut cache = PrefixCache::new(config.parallel as usize, config.prefix_cache);
+    let align = if config.prefix_cache {
+        let proven = prove_alignment(&mut ctx, &model, chunk);
+        match proven {
+            Some(a) => tracing::info!(align = a, "prefix cache: reuse aligned to {a} tokens"),
+            None => tracing::warn!("prefix cache off: no alignment gave bit-identical logits"),
+        }
+        proven
+    } else {
+        None
+    };
+    let _ = ready.send(align);
+    let mut cache = PrefixCache::new(config.parallel as usize, align);
     let mut slots: Vec<Slot> = Vec::new();
     let mut free: Vec<i32> = (0..config.parallel as i32).collect();
     let mut batch = LlamaBatch::new(config.batch as usize, 1);

@@ -11,14 +11,18 @@
 //! (4 for the x86 tiled kernels, up to 32 for AMX tiles), and the rows left over at the end of
 //! a batch take another path whose rounding differs (measured: splitting a prompt at 301
 //! instead of 300 changes the last token's logits by up to 0.3). So a prefix is reused only
-//! up to a multiple of [`ALIGN`] (a multiple of every group size), never into the ragged end
-//! of the earlier prompt, and the rest is evaluated in exactly the chunks a fresh evaluation
-//! uses (boundaries at multiples of the batch size). Each chunk is one sequence's alone. Then
-//! every token is computed as it would be without the cache, and the greedy answer is the
-//! same token for token (tested over hundreds of prompt pairs in `tests/prefix_cache.rs`).
+//! up to a multiple of an alignment that covers the group size, never into the ragged end of
+//! the earlier prompt, and the rest is evaluated in exactly the chunks a fresh evaluation uses
+//! (boundaries at multiples of the batch size). Each chunk is one sequence's alone. Then every
+//! token is computed as it would be without the cache, and the greedy answer is the same token
+//! for token (tested over hundreds of prompt pairs in `tests/prefix_cache.rs`).
+//!
+//! The alignment is proven on the machine, not assumed: at load the engine evaluates a prompt
+//! once whole and then as a cache hit at each candidate alignment, and takes the smallest whose
+//! logits are bit-identical ([`ALIGNMENTS`]); if none is, the cache stays off.
 
-/// Reuse stops at a multiple of this many tokens.
-pub const ALIGN: usize = 64;
+/// Candidate alignments, smallest first: the x86 kernels' row groups are 4, AMX tiles 16 or 32.
+pub const ALIGNMENTS: [usize; 5] = [4, 8, 16, 32, 64];
 
 /// What one sequence holds from its last request.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +38,8 @@ struct Resident {
 pub struct PrefixCache {
     seqs: Vec<Option<Resident>>,
     tick: u64,
-    enabled: bool,
+    /// Reuse stops at a multiple of this; `None`: the cache is off.
+    align: Option<usize>,
 }
 
 /// Where a new request runs.
@@ -51,11 +56,11 @@ fn common_prefix(a: &[i32], b: &[i32]) -> usize {
 }
 
 impl PrefixCache {
-    pub fn new(sequences: usize, enabled: bool) -> PrefixCache {
+    pub fn new(sequences: usize, align: Option<usize>) -> PrefixCache {
         PrefixCache {
             seqs: vec![None; sequences],
             tick: 0,
-            enabled,
+            align,
         }
     }
 
@@ -64,13 +69,13 @@ impl PrefixCache {
     pub fn place(&mut self, free: &[i32], prompt: &[i32]) -> Option<Placement> {
         let mut best: Option<(usize, u64, i32)> = None;
         for &seq in free {
-            let (reuse, age) = match self.seqs.get(seq as usize).and_then(Option::as_ref) {
-                Some(r) if self.enabled => (
-                    reusable(common_prefix(&r.prompt, prompt), prompt.len()),
+            let (reuse, age) = match (self.seqs.get(seq as usize).and_then(Option::as_ref), self.align) {
+                (Some(r), Some(align)) => (
+                    reusable(common_prefix(&r.prompt, prompt), prompt.len(), align),
                     r.last_used,
                 ),
-                Some(r) => (0, r.last_used),
-                None => (0, 0),
+                (Some(r), None) => (0, r.last_used),
+                (None, _) => (0, 0),
             };
             let better = match best {
                 None => true,
@@ -103,11 +108,12 @@ impl PrefixCache {
 }
 
 /// How much of a `len`-token prompt that shares `common` leading tokens with a cached one may
-/// be reused: aligned down to [`ALIGN`], and never the whole prompt (the last token must be
+/// be reused: aligned down to `align`, and never the whole prompt (the last token must be
 /// evaluated to give the first logits).
-pub fn reusable(common: usize, len: usize) -> usize {
+pub fn reusable(common: usize, len: usize, align: usize) -> usize {
+    let align = align.max(1);
     let limit = common.min(len.saturating_sub(1));
-    limit / ALIGN * ALIGN
+    limit / align * align
 }
 
 /// The end of the prompt chunk that starts at `from`: the next multiple of `batch`, as a
@@ -123,14 +129,17 @@ mod tests {
 
     #[test]
     fn reuse_is_aligned_and_leaves_the_last_token() {
-        assert_eq!(reusable(0, 100), 0);
-        assert_eq!(reusable(63, 100), 0);
-        assert_eq!(reusable(64, 100), 64);
-        assert_eq!(reusable(130, 1000), 128);
+        assert_eq!(reusable(0, 100, 64), 0);
+        assert_eq!(reusable(63, 100, 64), 0);
+        assert_eq!(reusable(64, 100, 64), 64);
+        assert_eq!(reusable(130, 1000, 64), 128);
+        assert_eq!(reusable(130, 1000, 4), 128);
+        assert_eq!(reusable(131, 1000, 4), 128);
+        assert_eq!(reusable(132, 1000, 4), 132);
         // The whole prompt is cached: the last token is still evaluated, so the reuse stops
         // at the aligned position before it.
-        assert_eq!(reusable(128, 128), 64);
-        assert_eq!(reusable(129, 129), 128);
+        assert_eq!(reusable(128, 128, 64), 64);
+        assert_eq!(reusable(129, 129, 64), 128);
     }
 
     #[test]
@@ -143,7 +152,7 @@ mod tests {
 
     #[test]
     fn places_on_the_longest_prefix_then_the_least_recently_used() {
-        let mut c = PrefixCache::new(3, true);
+        let mut c = PrefixCache::new(3, Some(64));
         let sys: Vec<i32> = (0..200).collect();
         let mut a = sys.clone();
         a.extend([900, 901]);
@@ -177,7 +186,7 @@ mod tests {
 
     #[test]
     fn disabled_reuses_nothing() {
-        let mut c = PrefixCache::new(1, false);
+        let mut c = PrefixCache::new(1, None);
         c.store(0, (0..500).collect());
         assert_eq!(
             c.place(&[0], &(0..500).collect::<Vec<_>>()).unwrap().reuse,
