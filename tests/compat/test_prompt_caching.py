@@ -119,3 +119,24 @@ def test_bedrock_rules_on_checkpoints(brt):
         brt.converse(modelId=CLAUDE, **req)
     assert e.value.response["Error"]["Code"] == "ValidationException"
     assert "maximum of 4" in e.value.response["Error"]["Message"]
+
+
+def test_invoke_model_cache_control_reports_anthropic_usage(brt):
+    import json
+    marker = os.urandom(4).hex()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 8, "temperature": 0,
+        "system": [{"type": "text", "text": f"Desk {marker}. " + RULES,
+                    "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "What is rule 2 about?"}],
+    }
+    usages = []
+    for _ in range(2):
+        resp = brt.invoke_model(modelId=CLAUDE, body=json.dumps(body))
+        usages.append(json.loads(resp["body"].read())["usage"])
+        headers = resp["ResponseMetadata"]["HTTPHeaders"]
+    assert usages[0]["cache_creation_input_tokens"] >= 1024
+    assert usages[0]["cache_read_input_tokens"] == 0
+    assert usages[1]["cache_read_input_tokens"] == usages[0]["cache_creation_input_tokens"]
+    assert usages[1]["input_tokens"] < 100
+    assert headers["x-amzn-bedrock-cache-read-input-token-count"] == str(usages[1]["cache_read_input_tokens"])

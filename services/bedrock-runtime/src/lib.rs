@@ -59,6 +59,22 @@ type ConverseCall = (
     Vec<prompt_cache::Counted>,
 );
 
+/// The checkpoints' prefixes in the model's tokens.
+async fn count_checkpoints(
+    model: &basalt_models::ChatBackend,
+    points: Vec<prompt_cache::Checkpoint>,
+) -> Result<Vec<prompt_cache::Counted>, AwsError> {
+    let mut counted = Vec::with_capacity(points.len());
+    for p in points {
+        counted.push(prompt_cache::Counted {
+            tokens: model.count_tokens(&p.prefix).await.map_err(chat_error)? as u32,
+            content: p.content,
+            one_hour: p.one_hour,
+        });
+    }
+    Ok(counted)
+}
+
 /// Maps runtime failures to Bedrock's errors (also used by the OpenAI facade).
 pub fn chat_error_public(e: ChatError) -> AwsError {
     chat_error(e)
@@ -142,10 +158,21 @@ fn take_guardrail_config(body: &mut Value) -> (Option<String>, bool) {
 
 /// InvokeModel's response: the provider body and the token and latency headers.
 fn invoke_output(body: &Value, resp: &basalt_chat::ChatResponse) -> Output {
-    Output::new(json!({"body": B64.encode(serde_json::to_vec(body).unwrap_or_default()), "contentType": "application/json"}))
+    let out = Output::new(json!({"body": B64.encode(serde_json::to_vec(body).unwrap_or_default()), "contentType": "application/json"}))
         .header("X-Amzn-Bedrock-Input-Token-Count", resp.usage.input_tokens)
         .header("X-Amzn-Bedrock-Output-Token-Count", resp.usage.output_tokens)
-        .header("X-Amzn-Bedrock-Invocation-Latency", resp.latency_ms)
+        .header("X-Amzn-Bedrock-Invocation-Latency", resp.latency_ms);
+    if resp.usage.cache_read_input_tokens + resp.usage.cache_write_input_tokens == 0 {
+        return out;
+    }
+    out.header(
+        "X-Amzn-Bedrock-Cache-Read-Input-Token-Count",
+        resp.usage.cache_read_input_tokens,
+    )
+    .header(
+        "X-Amzn-Bedrock-Cache-Write-Input-Token-Count",
+        resp.usage.cache_write_input_tokens,
+    )
 }
 
 /// Adds InvokeModel's guardrail members to a provider body.
@@ -209,10 +236,21 @@ impl BedrockRuntime {
             }
         }
         let model = self.runtime.chat_for(&id).await?;
+        let points = match family {
+            providers::Family::Anthropic => {
+                count_checkpoints(
+                    &model,
+                    prompt_cache::anthropic_checkpoints(&id, &body, &req)?,
+                )
+                .await?
+            }
+            _ => Vec::new(),
+        };
         let mut resp = model
             .complete(&req)
             .await
             .map_err(|e| self.failed(ctx, &id, e))?;
+        self.cache_usage(ctx, &id, &points, &mut resp.usage)?;
         self.accounting
             .record(ctx, &id, &resp.usage, resp.latency_ms);
         // Tool-use ids in the provider's own style (`toolu_bdrk_…` for Anthropic).
@@ -439,14 +477,7 @@ impl BedrockRuntime {
         converse::check_max_tokens(&id, input)?;
         let points = prompt_cache::checkpoints(&id, input, &req)?;
         let model = self.runtime.chat_for(&id).await?;
-        let mut counted = Vec::with_capacity(points.len());
-        for p in points {
-            counted.push(prompt_cache::Counted {
-                tokens: model.count_tokens(&p.prefix).await.map_err(chat_error)? as u32,
-                content: p.content,
-                one_hour: p.one_hour,
-            });
-        }
+        let counted = count_checkpoints(&model, points).await?;
         Ok((id, req, model, counted))
     }
 

@@ -242,6 +242,103 @@ pub fn checkpoints(
     Ok(out)
 }
 
+/// Where a checkpoint of an Anthropic Messages body ends: the items it covers, in the parsed
+/// request's terms.
+fn anthropic_prefix(
+    req: &ChatRequest,
+    tools: usize,
+    system: usize,
+    message: Option<(usize, usize)>,
+) -> ChatRequest {
+    let mut prefix = ChatRequest {
+        tools: req.tools[..tools.min(req.tools.len())].to_vec(),
+        sampling: req.sampling.clone(),
+        ..Default::default()
+    };
+    if tools < req.tools.len() {
+        return prefix;
+    }
+    prefix.tool_choice = req.tool_choice.clone();
+    prefix.system = req.system[..system.min(req.system.len())].to_vec();
+    if let Some((i, blocks)) = message {
+        prefix.messages = req.messages[..i.min(req.messages.len())].to_vec();
+        if let Some(mut last) = req.messages.get(i).cloned() {
+            last.content.truncate(blocks);
+            if !last.content.is_empty() {
+                prefix.messages.push(last);
+            }
+        }
+    }
+    prefix
+}
+
+fn anthropic_ttl(block: &Value, support: &Support) -> Result<bool, AwsError> {
+    match block["cache_control"]["ttl"].as_str() {
+        None | Some("5m") => Ok(false),
+        Some("1h") if support.one_hour => Ok(true),
+        Some(other) => Err(AwsError::validation(format!(
+            "cache_control.ttl: the model does not support a TTL of {other}"
+        ))),
+    }
+}
+
+/// The checkpoints of an Anthropic Messages InvokeModel `body` (blocks carrying
+/// `cache_control`, each covering itself and what precedes it), whose parsed form is `req`.
+pub fn anthropic_checkpoints(
+    model_id: &str,
+    body: &Value,
+    req: &ChatRequest,
+) -> Result<Vec<Checkpoint>, AwsError> {
+    let Some(support) = support(model_id) else {
+        return Ok(Vec::new());
+    };
+    let marked = |b: &Value| b.get("cache_control").is_some_and(|c| !c.is_null());
+    let tools = body["tools"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let system = body["system"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let messages = body["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let mut out = Vec::new();
+    for (i, t) in tools.iter().enumerate().filter(|(_, t)| marked(t)) {
+        out.push(Checkpoint {
+            prefix: anthropic_prefix(req, i + 1, 0, None),
+            content: json!({"tools": &tools[..=i]}),
+            one_hour: anthropic_ttl(t, &support)?,
+        });
+    }
+    for (i, s) in system.iter().enumerate().filter(|(_, s)| marked(s)) {
+        out.push(Checkpoint {
+            prefix: anthropic_prefix(req, usize::MAX, i + 1, None),
+            content: json!({"tools": tools, "system": &system[..=i]}),
+            one_hour: anthropic_ttl(s, &support)?,
+        });
+    }
+    for (i, m) in messages.iter().enumerate() {
+        let blocks = m["content"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        for (j, b) in blocks.iter().enumerate().filter(|(_, b)| marked(b)) {
+            let n = blocks[..=j]
+                .iter()
+                .filter(|b| !matches!(b["type"].as_str(), Some("thinking" | "redacted_thinking")))
+                .count();
+            let mut covered: Vec<Value> = messages[..i].to_vec();
+            covered.push(json!({"role": m["role"], "content": &blocks[..=j]}));
+            out.push(Checkpoint {
+                prefix: anthropic_prefix(req, usize::MAX, usize::MAX, Some((i, n))),
+                content: json!({"tools": tools, "system": body["system"], "messages": covered}),
+                one_hour: anthropic_ttl(b, &support)?,
+            });
+        }
+    }
+    if out.len() > MAX_CHECKPOINTS {
+        return Err(AwsError::validation(format!(
+            "A maximum of {MAX_CHECKPOINTS} blocks with cache_control may be provided. Found {}.",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
 /// A checkpoint with its token count.
 #[derive(Debug, Clone)]
 pub struct Counted {
@@ -465,6 +562,34 @@ mod tests {
         let freq = crate::converse::parse(&five).unwrap();
         let err = checkpoints(model, &five, &freq).unwrap_err();
         assert!(err.message.contains("A maximum of 4"), "{}", err.message);
+    }
+
+    #[test]
+    fn anthropic_cache_control_covers_its_own_block() {
+        let body = json!({
+            "anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+            "system": [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "doc", "cache_control": {"type": "ephemeral"}},
+                {"type": "text", "text": "question"}
+            ]}],
+        });
+        let model = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+        let req = basalt_chat::providers::parse_chat(
+            basalt_chat::providers::Family::Anthropic,
+            model,
+            &body,
+        )
+        .unwrap();
+        let cps = anthropic_checkpoints(model, &body, &req).unwrap();
+        assert_eq!(cps.len(), 2);
+        assert_eq!(cps[0].prefix.system, vec!["rules".to_owned()]);
+        assert!(cps[0].prefix.messages.is_empty());
+        assert_eq!(cps[1].prefix.messages[0].content.len(), 1);
+        // 1h is refused where the model does not offer it.
+        let mut hour = body.clone();
+        hour["system"][0]["cache_control"]["ttl"] = "1h".into();
+        assert!(anthropic_checkpoints(model, &hour, &req).is_err());
     }
 
     #[test]

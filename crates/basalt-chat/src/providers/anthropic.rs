@@ -464,6 +464,13 @@ pub(crate) fn response(model_id: &str, resp: &ChatResponse) -> Value {
         })
         .collect();
     let (reason, seq) = stop_reason(&resp.stop_reason);
+    let mut usage =
+        json!({"input_tokens": resp.usage.input_tokens, "output_tokens": resp.usage.output_tokens});
+    // With cache_control blocks the Messages API also counts cache writes and reads.
+    if resp.usage.cache_write_input_tokens + resp.usage.cache_read_input_tokens > 0 {
+        usage["cache_creation_input_tokens"] = resp.usage.cache_write_input_tokens.into();
+        usage["cache_read_input_tokens"] = resp.usage.cache_read_input_tokens.into();
+    }
     json!({
         "id": format!("msg_bdrk_01{}", common::random_tail(22)),
         "type": "message",
@@ -472,7 +479,7 @@ pub(crate) fn response(model_id: &str, resp: &ChatResponse) -> Value {
         "content": content,
         "stop_reason": reason,
         "stop_sequence": seq,
-        "usage": {"input_tokens": resp.usage.input_tokens, "output_tokens": resp.usage.output_tokens},
+        "usage": usage,
     })
 }
 

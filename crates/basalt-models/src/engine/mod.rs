@@ -548,9 +548,7 @@ const PROOF_TEXT: &str = "The prefix cache keeps the keys and values of earlier 
 /// dropped, and the rest in one chunk), for two prefix lengths per candidate. Uses sequence 0,
 /// cleared after.
 fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> Option<usize> {
-    let tokens = model
-        .vocab()
-        .tokenize(PROOF_TEXT.as_bytes(), false, false);
+    let tokens = model.vocab().tokenize(PROOF_TEXT.as_bytes(), false, false);
     let n = tokens.len().min(chunk).min(100);
     if n < 40 {
         return None;
@@ -581,7 +579,9 @@ fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> 
                     && ctx.clear_kv_cache_seq(Some(0), Some(b as u32), None) == Ok(true)
                     && eval(ctx, b, tokens).is_some_and(|l| {
                         l.len() == fresh.len()
-                            && l.iter().zip(&fresh).all(|(x, y)| x.to_bits() == y.to_bits())
+                            && l.iter()
+                                .zip(&fresh)
+                                .all(|(x, y)| x.to_bits() == y.to_bits())
                     });
                 let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
                 same

@@ -69,7 +69,10 @@ impl PrefixCache {
     pub fn place(&mut self, free: &[i32], prompt: &[i32]) -> Option<Placement> {
         let mut best: Option<(usize, u64, i32)> = None;
         for &seq in free {
-            let (reuse, age) = match (self.seqs.get(seq as usize).and_then(Option::as_ref), self.align) {
+            let (reuse, age) = match (
+                self.seqs.get(seq as usize).and_then(Option::as_ref),
+                self.align,
+            ) {
                 (Some(r), Some(align)) => (
                     reusable(common_prefix(&r.prompt, prompt), prompt.len(), align),
                     r.last_used,
