@@ -122,3 +122,49 @@ impl Objects for S3Objects {
         self.0.read_object(account, bucket, key, None)
     }
 }
+
+impl basalt_bedrock::batch::BatchObjects for S3Objects {
+    fn list(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<Vec<String>>, String> {
+        let mut keys = Vec::new();
+        loop {
+            let after = keys.last().cloned();
+            let Some(page) = self
+                .0
+                .list_current(account, bucket, prefix, after.as_deref(), 1000)?
+            else {
+                return Ok(None);
+            };
+            let done = page.len() < 1000;
+            keys.extend(page.into_iter().map(|o| o.key));
+            if done {
+                return Ok(Some(keys));
+            }
+        }
+    }
+
+    fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.0.read_object(account, bucket, key, None)?.map(|b| b.to_vec()))
+    }
+
+    fn write(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> futures::future::BoxFuture<'_, Result<bool, String>> {
+        let (account, bucket, key) = (account.to_owned(), bucket.to_owned(), key.to_owned());
+        Box::pin(async move {
+            Ok(self
+                .0
+                .write_object(&account, &bucket, &key, body.into(), "application/octet-stream")
+                .await?
+                .is_some())
+        })
+    }
+}

@@ -267,7 +267,22 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             )),
         );
         registry.register(Arc::new(bedrock_runtime.clone()));
-        registry.register(Arc::new(basalt_bedrock::Bedrock::new(guardrails)));
+        let batch = basalt_bedrock::batch::Batch::new(
+            store.state.clone(),
+            Arc::new(kb::S3Objects(basalt_s3::BasaltS3::new(
+                store.clone(),
+                bus.clone(),
+                basalt_s3::S3Config {
+                    account_id: cfg.account_id.clone(),
+                    region: cfg.region.clone(),
+                    auth: None,
+                    base_domain: None,
+                },
+            ))),
+        );
+        registry.register(Arc::new(
+            basalt_bedrock::Bedrock::new(guardrails).with_batch(batch.clone()),
+        ));
         let endpoint = format!(
             "http://{}:{}",
             if cfg.host == "0.0.0.0" {
@@ -386,6 +401,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         stepfunctions.start_workers();
         knowledge_bases.set_registry(registry.clone());
         knowledge_bases.start_workers();
+        batch.set_registry(registry.clone());
+        batch.start_worker();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),

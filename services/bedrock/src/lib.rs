@@ -9,9 +9,11 @@
 //! chat models (`us.`, `eu.`, `global.` ids); the runtime accepts them as model ids.
 //!
 //! Operations: `ListFoundationModels`, `GetFoundationModel`, `ListInferenceProfiles`,
-//! `GetInferenceProfile`; guardrails (`guardrails.rs`) and their tags. Every other
+//! `GetInferenceProfile`; guardrails (`guardrails.rs`) and their tags; batch inference
+//! (`batch.rs`: model invocation jobs). Every other
 //! operation answers `NotImplemented`.
 
+pub mod batch;
 mod guardrails;
 
 use basalt_bedrock_runtime::catalog::{FOUNDATION_MODELS, Foundation};
@@ -319,11 +321,27 @@ pub fn get_inference_profile(ctx: &RequestContext, input: &Value) -> Result<Valu
 #[derive(Clone)]
 pub struct Bedrock {
     guardrails: Arc<Guardrails>,
+    batch: Option<Arc<batch::Batch>>,
 }
 
 impl Bedrock {
     pub fn new(guardrails: Arc<Guardrails>) -> Self {
-        Bedrock { guardrails }
+        Bedrock {
+            guardrails,
+            batch: None,
+        }
+    }
+
+    /// With batch inference (model invocation jobs).
+    pub fn with_batch(mut self, batch: Arc<batch::Batch>) -> Self {
+        self.batch = Some(batch);
+        self
+    }
+
+    fn batch(&self) -> Result<&batch::Batch, AwsError> {
+        self.batch
+            .as_deref()
+            .ok_or_else(|| AwsError::not_implemented("bedrock", "batch inference"))
     }
 }
 
@@ -341,6 +359,10 @@ impl Service for Bedrock {
     ) -> Result<Output, AwsError> {
         let out = match operation {
             "ListFoundationModels" => list_foundation_models(ctx, &input),
+            "CreateModelInvocationJob" => self.batch()?.create(ctx, &input)?,
+            "GetModelInvocationJob" => self.batch()?.get(ctx, &input)?,
+            "ListModelInvocationJobs" => self.batch()?.list(ctx, &input)?,
+            "StopModelInvocationJob" => self.batch()?.stop(ctx, &input)?,
             "GetFoundationModel" => get_foundation_model(ctx, &input)?,
             "ListInferenceProfiles" => list_inference_profiles(ctx, &input)?,
             "GetInferenceProfile" => get_inference_profile(ctx, &input)?,

@@ -3,6 +3,80 @@
 use super::*;
 
 impl BasaltS3 {
+    /// Writes a whole object in-process (batch inference's outputs), as a PutObject by
+    /// Basalt itself: versioning, notifications and the bucket's rules apply. `Ok(None)` when
+    /// the bucket does not exist.
+    pub async fn write_object(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<Option<String>, String> {
+        let sc = Scope {
+            account: account.to_owned(),
+            region: self.cfg.region.clone(),
+        };
+        let fail = |e: S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
+        let snapshot = match self.bucket_snapshot(&sc, bucket) {
+            Ok(s) => s,
+            Err(e) if e.code() == &S3ErrorCode::NoSuchBucket => return Ok(None),
+            Err(e) => return Err(fail(e)),
+        };
+        let blob = StreamingBlob::from(s3s::Body::from(body));
+        let got = self.ingest(Some(blob), Some("CRC64NVME"), false).await.map_err(fail)?;
+        let etag_hex = hex::encode(&got.md5);
+        let (inline, blob) = match &got.data {
+            Data::Inline(b) => (b.clone(), None),
+            Data::Blob(k) => (Bytes::new(), Some(k.clone())),
+        };
+        let meta = ObjectMeta {
+            size: got.size,
+            etag: etag_hex.clone(),
+            modified_ms: now_ms(),
+            content: content_from(
+                Some(content_type.to_owned()),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            checksum: got.checksum.clone().map(|(algo, value)| Checksum {
+                algo,
+                value,
+                kind: "FULL_OBJECT".into(),
+            }),
+            blob,
+            parts: None,
+            part_sizes: None,
+            tags: Default::default(),
+            version_id: None,
+            delete_marker: false,
+        };
+        let origin = Origin {
+            request_id: request_id(),
+            host_id: basalt_core::ids::host_id(),
+            source_ip: "127.0.0.1".into(),
+        };
+        let notice = Notice {
+            event: "ObjectCreated:Put",
+            reason: "PutObject",
+            origin: &origin,
+        };
+        if let Err(e) = self
+            .commit_object(&sc, bucket, key, &meta, &inline, Vec::new(), Some(snapshot), &notice)
+            .await
+        {
+            self.discard(&got.data).await;
+            return Err(fail(e));
+        }
+        Ok(Some(etag_hex))
+    }
+
     pub(super) async fn put_object(
         &self,
         mut req: S3Request<PutObjectInput>,
