@@ -133,9 +133,9 @@ impl basalt_bedrock::batch::BatchObjects for S3Objects {
         let mut keys = Vec::new();
         loop {
             let after = keys.last().cloned();
-            let Some(page) = self
-                .0
-                .list_current(account, bucket, prefix, after.as_deref(), 1000)?
+            let Some(page) =
+                self.0
+                    .list_current(account, bucket, prefix, after.as_deref(), 1000)?
             else {
                 return Ok(None);
             };
@@ -148,7 +148,10 @@ impl basalt_bedrock::batch::BatchObjects for S3Objects {
     }
 
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.0.read_object(account, bucket, key, None)?.map(|b| b.to_vec()))
+        Ok(self
+            .0
+            .read_object(account, bucket, key, None)?
+            .map(|b| b.to_vec()))
     }
 
     fn write(
@@ -162,7 +165,13 @@ impl basalt_bedrock::batch::BatchObjects for S3Objects {
         Box::pin(async move {
             Ok(self
                 .0
-                .write_object(&account, &bucket, &key, body.into(), "application/octet-stream")
+                .write_object(
+                    &account,
+                    &bucket,
+                    &key,
+                    body.into(),
+                    "application/octet-stream",
+                )
                 .await?
                 .is_some())
         })

@@ -25,7 +25,12 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// S3 as batch inference sees it (the host implements it on the S3 service).
 pub trait BatchObjects: Send + Sync + 'static {
     /// Keys under `prefix`, in order; `Ok(None)` when the bucket does not exist.
-    fn list(&self, account: &str, bucket: &str, prefix: &str) -> Result<Option<Vec<String>>, String>;
+    fn list(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<Vec<String>>, String>;
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
     /// `Ok(false)` when the bucket does not exist.
     fn write(
@@ -156,7 +161,10 @@ impl Batch {
     fn load(&self, ctx: &RequestContext, identifier: &str) -> Result<(String, Job), AwsError> {
         let id = identifier.rsplit('/').next().unwrap_or(identifier);
         let key = Self::key(ctx, id);
-        let raw = self.state.get(JOBS, &key)?.ok_or_else(|| not_found(identifier))?;
+        let raw = self
+            .state
+            .get(JOBS, &key)?
+            .ok_or_else(|| not_found(identifier))?;
         let job = serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))?;
         Ok((key, job))
     }
@@ -197,10 +205,14 @@ impl Batch {
         }
         let in_uri = input["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
             .as_str()
-            .ok_or_else(|| AwsError::validation("inputDataConfig.s3InputDataConfig.s3Uri is required."))?;
+            .ok_or_else(|| {
+                AwsError::validation("inputDataConfig.s3InputDataConfig.s3Uri is required.")
+            })?;
         let out_uri = input["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"]
             .as_str()
-            .ok_or_else(|| AwsError::validation("outputDataConfig.s3OutputDataConfig.s3Uri is required."))?;
+            .ok_or_else(|| {
+                AwsError::validation("outputDataConfig.s3OutputDataConfig.s3Uri is required.")
+            })?;
         s3_uri(in_uri, "inputDataConfig.s3InputDataConfig.s3Uri")?;
         s3_uri(out_uri, "outputDataConfig.s3OutputDataConfig.s3Uri")?;
         let id = new_id();
@@ -263,7 +275,9 @@ impl Batch {
         let before = input["submitTimeBefore"].as_f64();
         jobs.retain(|j| {
             input["statusEquals"].as_str().is_none_or(|s| j.status == s)
-                && input["nameContains"].as_str().is_none_or(|n| j.name.contains(n))
+                && input["nameContains"]
+                    .as_str()
+                    .is_none_or(|n| j.name.contains(n))
                 && after.is_none_or(|t| secs(j.submit_ms) > t)
                 && before.is_none_or(|t| secs(j.submit_ms) < t)
         });
@@ -274,14 +288,23 @@ impl Batch {
         let max = input["maxResults"].as_u64().unwrap_or(1000).clamp(1, 1000) as usize;
         let start = match input["nextToken"].as_str() {
             Some(t) => basalt_core::page_token::decode(t)
-                .and_then(|s| s.strip_prefix("jobs:").and_then(|n| n.parse::<usize>().ok()))
+                .and_then(|s| {
+                    s.strip_prefix("jobs:")
+                        .and_then(|n| n.parse::<usize>().ok())
+                })
                 .ok_or_else(|| AwsError::validation("The nextToken is not valid."))?,
             None => 0,
         };
-        let page: Vec<Value> = jobs.iter().skip(start).take(max).map(Job::document).collect();
+        let page: Vec<Value> = jobs
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(Job::document)
+            .collect();
         let mut out = json!({"invocationJobSummaries": page});
         if start + max < jobs.len() {
-            out["nextToken"] = basalt_core::page_token::encode(&format!("jobs:{}", start + max)).into();
+            out["nextToken"] =
+                basalt_core::page_token::encode(&format!("jobs:{}", start + max)).into();
         }
         Ok(out)
     }
@@ -402,7 +425,13 @@ impl Batch {
             Ok(true) => {
                 let (status, message) = match (job.success, job.errors) {
                     (_, 0) => ("Completed", None),
-                    (0, _) => ("Failed", Some("Every record failed; see the output files for each record's error.".to_owned())),
+                    (0, _) => (
+                        "Failed",
+                        Some(
+                            "Every record failed; see the output files for each record's error."
+                                .to_owned(),
+                        ),
+                    ),
                     _ => ("PartiallyCompleted", None),
                 };
                 self.finish(&claim, &mut job, status, message);
@@ -431,8 +460,12 @@ impl Batch {
             .get()
             .ok_or("the runtime is not wired to batch inference")?;
         let ctx = RequestContext::internal(&job.account, &job.region, "http://localhost");
-        let in_uri = job.input["s3InputDataConfig"]["s3Uri"].as_str().unwrap_or_default();
-        let out_uri = job.output["s3OutputDataConfig"]["s3Uri"].as_str().unwrap_or_default();
+        let in_uri = job.input["s3InputDataConfig"]["s3Uri"]
+            .as_str()
+            .unwrap_or_default();
+        let out_uri = job.output["s3OutputDataConfig"]["s3Uri"]
+            .as_str()
+            .unwrap_or_default();
         let (in_bucket, in_key) = s3_uri(in_uri, "input").map_err(|e| e.message)?;
         let (out_bucket, out_prefix) = s3_uri(out_uri, "output").map_err(|e| e.message)?;
         // A file, or every .jsonl file under a prefix.
@@ -452,7 +485,11 @@ impl Batch {
         let out_dir = format!(
             "{}{}{}",
             out_prefix,
-            if out_prefix.is_empty() || out_prefix.ends_with('/') { "" } else { "/" },
+            if out_prefix.is_empty() || out_prefix.ends_with('/') {
+                ""
+            } else {
+                "/"
+            },
             job.id
         );
         if job.status != "InProgress" {
@@ -469,7 +506,11 @@ impl Batch {
             let text = String::from_utf8_lossy(&raw);
             let mut out = String::new();
             let (mut ok, mut bad, mut tin, mut tout) = (0u64, 0u64, 0u64, 0u64);
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
                 let record_id = record["recordId"]
                     .as_str()

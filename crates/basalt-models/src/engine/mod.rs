@@ -567,7 +567,7 @@ fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> 
     let fresh = eval(ctx, 0, tokens);
     let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
     let fresh = fresh?;
-    let proven = prefix::ALIGNMENTS.into_iter().find(|&align| {
+    prefix::ALIGNMENTS.into_iter().find(|&align| {
         [align, 3 * align]
             .into_iter()
             .filter(|&b| b + 1 < n)
@@ -586,8 +586,7 @@ fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> 
                 let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
                 same
             })
-    });
-    proven
+    })
 }
 
 fn worker(

@@ -18,14 +18,18 @@ impl BasaltS3 {
             account: account.to_owned(),
             region: self.cfg.region.clone(),
         };
-        let fail = |e: S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
+        let fail =
+            |e: S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
         let snapshot = match self.bucket_snapshot(&sc, bucket) {
             Ok(s) => s,
             Err(e) if e.code() == &S3ErrorCode::NoSuchBucket => return Ok(None),
             Err(e) => return Err(fail(e)),
         };
         let blob = StreamingBlob::from(s3s::Body::from(body));
-        let got = self.ingest(Some(blob), Some("CRC64NVME"), false).await.map_err(fail)?;
+        let got = self
+            .ingest(Some(blob), Some("CRC64NVME"), false)
+            .await
+            .map_err(fail)?;
         let etag_hex = hex::encode(&got.md5);
         let (inline, blob) = match &got.data {
             Data::Inline(b) => (b.clone(), None),
@@ -68,7 +72,16 @@ impl BasaltS3 {
             origin: &origin,
         };
         if let Err(e) = self
-            .commit_object(&sc, bucket, key, &meta, &inline, Vec::new(), Some(snapshot), &notice)
+            .commit_object(
+                &sc,
+                bucket,
+                key,
+                &meta,
+                &inline,
+                Vec::new(),
+                Some(snapshot),
+                &notice,
+            )
             .await
         {
             self.discard(&got.data).await;
