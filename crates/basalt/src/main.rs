@@ -267,9 +267,10 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             )),
         );
         registry.register(Arc::new(bedrock_runtime.clone()));
-        let batch = basalt_bedrock::batch::Batch::new(
-            store.state.clone(),
-            Arc::new(kb::S3Objects(basalt_s3::BasaltS3::new(
+        // S3 as Basalt's own services read and write it (Lambda code, knowledge-base
+        // documents, batch inference records), without the HTTP layer or authentication.
+        let in_process_s3 = || {
+            basalt_s3::BasaltS3::new(
                 store.clone(),
                 bus.clone(),
                 basalt_s3::S3Config {
@@ -278,7 +279,11 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                     auth: None,
                     base_domain: None,
                 },
-            ))),
+            )
+        };
+        let batch = basalt_bedrock::batch::Batch::new(
+            store.state.clone(),
+            Arc::new(kb::S3Objects(in_process_s3())),
         );
         registry.register(Arc::new(
             basalt_bedrock::Bedrock::new(guardrails).with_batch(batch.clone()),
@@ -316,36 +321,12 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             stepfunctions.set_mock_config(mocks);
         }
         registry.register(stepfunctions.clone());
-        let lambda = lambda::build(
-            &cfg,
-            &store,
-            logs.clone(),
-            basalt_s3::BasaltS3::new(
-                store.clone(),
-                bus.clone(),
-                basalt_s3::S3Config {
-                    account_id: cfg.account_id.clone(),
-                    region: cfg.region.clone(),
-                    auth: None,
-                    base_domain: None,
-                },
-            ),
-            &endpoint,
-        )?;
+        let lambda = lambda::build(&cfg, &store, logs.clone(), in_process_s3(), &endpoint)?;
         registry.register(lambda.clone());
         let knowledge_bases = basalt_bedrock_agent::KnowledgeBases::new(
             store.state.clone(),
             Arc::new(kb::LocalEmbedder::new(runtime.clone(), accounting.clone())),
-            Arc::new(kb::S3Objects(basalt_s3::BasaltS3::new(
-                store.clone(),
-                bus.clone(),
-                basalt_s3::S3Config {
-                    account_id: cfg.account_id.clone(),
-                    region: cfg.region.clone(),
-                    auth: None,
-                    base_domain: None,
-                },
-            ))),
+            Arc::new(kb::S3Objects(in_process_s3())),
         );
         registry.register(basalt_s3vectors::S3Vectors::new(store.state.clone()));
         registry.register(Arc::new(basalt_bedrock_agent::BedrockAgent(
