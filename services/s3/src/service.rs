@@ -377,6 +377,35 @@ struct Ingested {
     data: Data,
 }
 
+impl Ingested {
+    /// The metadata of a whole object written from these bytes (no parts, no version yet),
+    /// and its inline body (empty when the bytes went to a blob).
+    fn object(&self, content: Content, tags: crate::tags::Tags) -> (ObjectMeta, Bytes) {
+        let (inline, blob) = match &self.data {
+            Data::Inline(b) => (b.clone(), None),
+            Data::Blob(k) => (Bytes::new(), Some(k.clone())),
+        };
+        let meta = ObjectMeta {
+            size: self.size,
+            etag: hex::encode(&self.md5),
+            modified_ms: now_ms(),
+            content,
+            checksum: self.checksum.clone().map(|(algo, value)| Checksum {
+                algo,
+                value,
+                kind: "FULL_OBJECT".into(),
+            }),
+            blob,
+            parts: None,
+            part_sizes: None,
+            tags,
+            version_id: None,
+            delete_marker: false,
+        };
+        (meta, inline)
+    }
+}
+
 enum Data {
     Inline(Bytes),
     Blob(String),

@@ -30,16 +30,8 @@ impl BasaltS3 {
             .ingest(Some(blob), Some("CRC64NVME"), false)
             .await
             .map_err(fail)?;
-        let etag_hex = hex::encode(&got.md5);
-        let (inline, blob) = match &got.data {
-            Data::Inline(b) => (b.clone(), None),
-            Data::Blob(k) => (Bytes::new(), Some(k.clone())),
-        };
-        let meta = ObjectMeta {
-            size: got.size,
-            etag: etag_hex.clone(),
-            modified_ms: now_ms(),
-            content: content_from(
+        let (meta, inline) = got.object(
+            content_from(
                 Some(content_type.to_owned()),
                 None,
                 None,
@@ -49,18 +41,9 @@ impl BasaltS3 {
                 None,
                 None,
             ),
-            checksum: got.checksum.clone().map(|(algo, value)| Checksum {
-                algo,
-                value,
-                kind: "FULL_OBJECT".into(),
-            }),
-            blob,
-            parts: None,
-            part_sizes: None,
-            tags: Default::default(),
-            version_id: None,
-            delete_marker: false,
-        };
+            Default::default(),
+        );
+        let etag_hex = meta.etag.clone();
         let origin = Origin {
             request_id: request_id(),
             host_id: basalt_core::ids::host_id(),
@@ -166,29 +149,8 @@ impl BasaltS3 {
             i.metadata,
             i.storage_class.as_ref(),
         );
-        let etag_hex = hex::encode(&got.md5);
-        let checksum = got.checksum.clone().map(|(algo, value)| Checksum {
-            algo,
-            value,
-            kind: "FULL_OBJECT".into(),
-        });
-        let (inline, blob) = match &got.data {
-            Data::Inline(b) => (b.clone(), None),
-            Data::Blob(k) => (Bytes::new(), Some(k.clone())),
-        };
-        let meta = ObjectMeta {
-            size: got.size,
-            etag: etag_hex.clone(),
-            modified_ms: now_ms(),
-            content,
-            checksum,
-            blob,
-            parts: None,
-            part_sizes: None,
-            tags,
-            version_id: None,
-            delete_marker: false,
-        };
+        let (meta, inline) = got.object(content, tags);
+        let etag_hex = meta.etag.clone();
         let version_id = match self
             .commit_object(
                 &sc,
