@@ -140,3 +140,22 @@ def test_invoke_model_cache_control_reports_anthropic_usage(brt):
     assert usages[1]["cache_read_input_tokens"] == usages[0]["cache_creation_input_tokens"]
     assert usages[1]["input_tokens"] < 100
     assert headers["x-amzn-bedrock-cache-read-input-token-count"] == str(usages[1]["cache_read_input_tokens"])
+
+
+def test_response_stream_reports_cache_usage_in_message_start(brt):
+    import json
+    marker = os.urandom(4).hex()
+    body = {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 4, "temperature": 0,
+        "system": [{"type": "text", "text": f"Stream desk {marker}. " + RULES,
+                    "cache_control": {"type": "ephemeral"}}],
+        "messages": [{"role": "user", "content": "Which rule mentions order 1004?"}],
+    }
+    starts = []
+    for _ in range(2):
+        resp = brt.invoke_model_with_response_stream(modelId=CLAUDE, body=json.dumps(body))
+        chunks = [json.loads(e["chunk"]["bytes"]) for e in resp["body"] if "chunk" in e]
+        starts.append(chunks[0]["message"]["usage"])
+    assert starts[0]["cache_creation_input_tokens"] >= 1024
+    assert starts[1]["cache_read_input_tokens"] == starts[0]["cache_creation_input_tokens"]
+    assert starts[1]["input_tokens"] < 100

@@ -341,11 +341,26 @@ impl BedrockRuntime {
             .await
             .map_err(|e| self.failed(ctx, &id, e))?;
         let input_tokens = model.count_tokens(&req).await.map_err(chat_error)? as u32;
+        // The stream's first event carries the cache usage, so the checkpoints are read and
+        // written before the answer.
+        let split = match family {
+            providers::Family::Anthropic => {
+                let points = count_checkpoints(
+                    &model,
+                    prompt_cache::anthropic_checkpoints(&id, &body, &req)?,
+                )
+                .await?;
+                self.prompt_cache.apply(ctx, &id, &points)?
+            }
+            _ => prompt_cache::Split::default(),
+        };
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<StreamEvent, AwsError>>();
         let this = self.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let mut enc = StreamEncoder::new(family, &id, &req, input_tokens);
+            enc.cache_read_tokens = split.read;
+            enc.cache_write_tokens = split.write;
             for v in enc.start() {
                 let _ = tx.unbounded_send(chunk(v));
             }
@@ -374,6 +389,7 @@ impl BedrockRuntime {
                         }
                     }
                     Ok(ChatEvent::Done(mut resp)) => {
+                        prompt_cache::account(&mut resp.usage, split);
                         this.accounting
                             .record(&ctx, &id, &resp.usage, resp.latency_ms);
                         let mut marks = None;

@@ -484,6 +484,13 @@ pub(crate) fn response(model_id: &str, resp: &ChatResponse) -> Value {
 }
 
 pub(crate) fn stream_start(enc: &mut StreamEncoder) -> Vec<Value> {
+    let cached = enc.cache_read_tokens + enc.cache_write_tokens;
+    let mut usage =
+        json!({"input_tokens": enc.input_tokens.saturating_sub(cached), "output_tokens": 1});
+    if cached > 0 {
+        usage["cache_creation_input_tokens"] = enc.cache_write_tokens.into();
+        usage["cache_read_input_tokens"] = enc.cache_read_tokens.into();
+    }
     vec![json!({
         "type": "message_start",
         "message": {
@@ -494,7 +501,7 @@ pub(crate) fn stream_start(enc: &mut StreamEncoder) -> Vec<Value> {
             "content": [],
             "stop_reason": null,
             "stop_sequence": null,
-            "usage": {"input_tokens": enc.input_tokens, "output_tokens": 1},
+            "usage": usage,
         },
     })]
 }

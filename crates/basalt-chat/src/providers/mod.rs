@@ -340,6 +340,9 @@ pub struct StreamEncoder {
     /// The request's conversation, for providers that echo it (Cohere).
     pub(crate) history: Vec<Value>,
     pub(crate) finished: bool,
+    /// Prompt tokens read from / written to a prompt cache (Anthropic's `message_start`).
+    pub cache_read_tokens: u32,
+    pub cache_write_tokens: u32,
 }
 
 impl StreamEncoder {
@@ -375,6 +378,8 @@ impl StreamEncoder {
             tools: Vec::new(),
             history,
             finished: false,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
         }
     }
 
