@@ -78,6 +78,63 @@ impl Item {
     }
 }
 
+/// How saving a leased job's progress ended ([`save_leased`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saved {
+    Saved,
+    /// The stored record refused the write (a stop was asked for).
+    Refused,
+    /// The record is gone, or another node holds the lease now.
+    Gone,
+}
+
+/// Saves the progress of a job its worker holds under `claim`: writes `value()` over
+/// `table`/`key` if the record is still there and `proceed` accepts what is stored (read and
+/// written in one batch, retried when another writer came between), then renews the lease for
+/// `lease_ms`. Long jobs (ingestion, batch inference) call it between units of work.
+pub fn save_leased(
+    state: &dyn crate::StateStore,
+    claim: &mut Claim,
+    lease_ms: i64,
+    table: &str,
+    key: &str,
+    proceed: impl Fn(&[u8]) -> bool,
+    value: impl Fn() -> Vec<u8>,
+) -> Result<Saved, crate::StoreError> {
+    loop {
+        let Some(raw) = state.get(table, key)? else {
+            return Ok(Saved::Gone);
+        };
+        if !proceed(&raw) {
+            return Ok(Saved::Refused);
+        }
+        let ops = [
+            crate::WriteOp::Check {
+                table: table.into(),
+                key: key.into(),
+                expected: Some(raw),
+            },
+            crate::WriteOp::Put {
+                table: table.into(),
+                key: key.into(),
+                value: value(),
+            },
+        ];
+        match state.batch(&ops) {
+            Ok(()) => break,
+            Err(crate::StoreError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    match state.renew(claim, state.now_ms(), lease_ms) {
+        Ok(expires) => {
+            claim.expires_ms = expires;
+            Ok(Saved::Saved)
+        }
+        Err(_) => Ok(Saved::Gone),
+    }
+}
+
 /// A worker on the leases: claims up to `batch` due items of `queue` at a time (leased for
 /// `lease_ms`) and hands each batch to its work; when none is due, it waits for `wake` or for
 /// `idle`, whichever comes first. The deliveries, invocations and fires of the services run

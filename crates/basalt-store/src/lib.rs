@@ -36,7 +36,7 @@ mod state;
 pub mod views;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
-pub use leases::{Claim, Counts, Worker};
+pub use leases::{Claim, Counts, Saved, Worker, save_leased};
 pub use pg::{PgState, redact as redact_url};
 pub use s3blobs::{S3Blobs, S3Location};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp};

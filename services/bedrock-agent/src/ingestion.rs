@@ -262,38 +262,21 @@ struct Run<'a> {
 impl Run<'_> {
     /// Saves the job's progress, unless it was asked to stop or is gone.
     fn save(&mut self) -> Result<(), Halt> {
-        loop {
-            let raw = self.k.state.get(JOBS, &self.key)?.ok_or(Halt::Gone)?;
-            let stored: JobRec = load(&raw)?;
-            if stored.status == "STOPPING" {
-                return Err(Halt::Stopped);
-            }
-            self.job.updated_ms = self.k.now_ms();
-            let ops = [
-                WriteOp::Check {
-                    table: JOBS.into(),
-                    key: self.key.clone(),
-                    expected: Some(raw),
-                },
-                WriteOp::Put {
-                    table: JOBS.into(),
-                    key: self.key.clone(),
-                    value: dump(&self.job),
-                },
-            ];
-            match self.k.state.batch(&ops) {
-                Ok(()) => break,
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let now = self.k.now_ms();
-        match self.k.state.renew(&self.claim, now, LEASE_MS) {
-            Ok(expires) => {
-                self.claim.expires_ms = expires;
-                Ok(())
-            }
-            Err(_) => Err(Halt::Gone),
+        let (k, job) = (self.k, &mut self.job);
+        job.updated_ms = k.now_ms();
+        let saved = basalt_store::save_leased(
+            k.state.as_ref(),
+            &mut self.claim,
+            LEASE_MS,
+            JOBS,
+            &self.key,
+            |raw| load::<JobRec>(raw).is_ok_and(|stored| stored.status != "STOPPING"),
+            || dump(job),
+        )?;
+        match saved {
+            basalt_store::Saved::Saved => Ok(()),
+            basalt_store::Saved::Refused => Err(Halt::Stopped),
+            basalt_store::Saved::Gone => Err(Halt::Gone),
         }
     }
 

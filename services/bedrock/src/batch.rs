@@ -351,43 +351,20 @@ impl Batch {
     /// Saves `job` unless it was asked to stop (then it becomes Stopped) or is gone; renews
     /// the lease. `Ok(false)`: stop working on it.
     fn save(&self, claim: &mut Claim, job: &mut Job) -> Result<bool, StoreError> {
-        loop {
-            let Some(raw) = self.state.get(JOBS, &claim.id)? else {
-                return Ok(false);
-            };
-            let stored: Job = match serde_json::from_slice(&raw) {
-                Ok(j) => j,
-                Err(_) => return Ok(false),
-            };
-            if stored.status == "Stopping" {
-                return Ok(false);
-            }
-            job.modified_ms = self.state.now_ms();
-            let ops = [
-                WriteOp::Check {
-                    table: JOBS.into(),
-                    key: claim.id.clone(),
-                    expected: Some(raw),
-                },
-                WriteOp::Put {
-                    table: JOBS.into(),
-                    key: claim.id.clone(),
-                    value: serde_json::to_vec(job).unwrap_or_default(),
-                },
-            ];
-            match self.state.batch(&ops) {
-                Ok(()) => break,
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        match self.state.renew(claim, self.state.now_ms(), LEASE_MS) {
-            Ok(expires) => {
-                claim.expires_ms = expires;
-                Ok(true)
-            }
-            Err(_) => Ok(false),
-        }
+        job.modified_ms = self.state.now_ms();
+        let key = claim.id.clone();
+        let saved = basalt_store::save_leased(
+            self.state.as_ref(),
+            claim,
+            LEASE_MS,
+            JOBS,
+            &key,
+            |raw| {
+                serde_json::from_slice::<Job>(raw).is_ok_and(|stored| stored.status != "Stopping")
+            },
+            || serde_json::to_vec(job).unwrap_or_default(),
+        )?;
+        Ok(saved == basalt_store::Saved::Saved)
     }
 
     fn finish(&self, claim: &Claim, job: &mut Job, status: &str, message: Option<String>) {
