@@ -126,10 +126,6 @@ pub struct ChatResponse {
     pub latency_ms: u64,
     /// Time to the first generated token, milliseconds.
     pub first_token_ms: u64,
-    /// Prompt tokens the engine took from its prefix cache instead of evaluating them (an
-    /// engine statistic; Bedrock's prompt-caching usage is `Usage`'s).
-    #[serde(default)]
-    pub cached_prompt_tokens: u32,
 }
 
 /// An increment of a streamed response.

@@ -408,7 +408,7 @@ impl ChatModel {
                         prompt_tokens,
                         generated_tokens,
                         first_token_ms,
-                        cached_tokens,
+                        ..
                     } => {
                         if text_open {
                             let _ = tx.send(Ok(ChatEvent::Delta(Delta::BlockStop {
@@ -472,7 +472,6 @@ impl ChatModel {
                             },
                             latency_ms: elapsed,
                             first_token_ms,
-                            cached_prompt_tokens: cached_tokens as u32,
                         })));
                         return;
                     }

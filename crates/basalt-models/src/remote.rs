@@ -225,7 +225,6 @@ impl RemoteChat {
             usage: usage(&v["usage"]),
             latency_ms: latency,
             first_token_ms: latency,
-            cached_prompt_tokens: 0,
         })
     }
 
@@ -357,7 +356,6 @@ impl RemoteChat {
                 usage: use_,
                 latency_ms: started.elapsed().as_millis() as u64,
                 first_token_ms,
-                cached_prompt_tokens: 0,
             })));
         });
         Ok(rx)

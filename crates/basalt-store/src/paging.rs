@@ -40,6 +40,26 @@ pub fn page(
     Ok(ScanPage { rows, next })
 }
 
+/// One page of a listing held in memory (filtered and sorted by the caller): at most `max`
+/// items from the position a previous page's `token` holds, and the next page's token.
+pub fn page_slice<'a, T>(
+    items: &'a [T],
+    token: Option<&str>,
+    max: usize,
+) -> Result<(&'a [T], Option<String>), AwsError> {
+    let max = max.max(1);
+    let start = match token {
+        Some(t) => basalt_core::page_token::decode(t)
+            .and_then(|p| p.parse::<usize>().ok())
+            .ok_or_else(|| AwsError::validation("The nextToken is not valid."))?,
+        None => 0,
+    };
+    let end = start.saturating_add(max).min(items.len());
+    let page = items.get(start.min(items.len())..end).unwrap_or(&[]);
+    let next = (end < items.len()).then(|| basalt_core::page_token::encode(&end.to_string()));
+    Ok((page, next))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +93,17 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn pages_of_a_list_in_memory() {
+        let items: Vec<u32> = (0..5).collect();
+        let (page, next) = page_slice(&items, None, 2).unwrap();
+        assert_eq!(page, &[0, 1]);
+        let (page, next) = page_slice(&items, next.as_deref(), 2).unwrap();
+        assert_eq!(page, &[2, 3]);
+        let (page, next) = page_slice(&items, next.as_deref(), 2).unwrap();
+        assert_eq!((page, next), (&[4][..], None));
+        assert!(page_slice(&items, Some("not a token"), 2).is_err());
     }
 }

@@ -178,21 +178,11 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
         .as_u64()
         .map_or(1000, |n| n as usize)
         .clamp(1, 1000);
-    let start = match str_of(input, "nextToken") {
-        Some(t) => basalt_core::page_token::decode(t)
-            .and_then(|p| p.parse::<usize>().ok())
-            .ok_or_else(|| AwsError::validation("The nextToken is not valid."))?,
-        None => 0,
-    };
-    let page: Vec<Value> = jobs
-        .iter()
-        .skip(start)
-        .take(max)
-        .map(|j| j.to_json(true))
-        .collect();
+    let (page, next) = basalt_store::paging::page_slice(&jobs, str_of(input, "nextToken"), max)?;
+    let page: Vec<Value> = page.iter().map(|j| j.to_json(true)).collect();
     let mut resp = json!({"ingestionJobSummaries": page});
-    if start + max < jobs.len() {
-        resp["nextToken"] = basalt_core::page_token::encode(&(start + max).to_string()).into();
+    if let Some(next) = next {
+        resp["nextToken"] = next.into();
     }
     Ok(resp)
 }

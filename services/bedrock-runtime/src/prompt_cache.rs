@@ -173,13 +173,8 @@ pub fn checkpoints(
             .iter()
             .filter(|t| t.get("toolSpec").is_some())
             .count();
-        let mut prefix = ChatRequest {
-            tools: req.tools[..n.min(req.tools.len())].to_vec(),
-            ..Default::default()
-        };
-        prefix.sampling = req.sampling.clone();
         out.push(Checkpoint {
-            prefix,
+            prefix: prefix_through(req, n, 0, None),
             content: json!({"tools": &tools[..i]}),
             one_hour: ttl_of(t, &support)?,
         });
@@ -189,15 +184,8 @@ pub fn checkpoints(
             continue;
         }
         let n = system[..i].iter().filter(|s| is_content(s)).count();
-        let prefix = ChatRequest {
-            tools: req.tools.clone(),
-            tool_choice: req.tool_choice.clone(),
-            system: req.system[..n.min(req.system.len())].to_vec(),
-            sampling: req.sampling.clone(),
-            ..Default::default()
-        };
         out.push(Checkpoint {
-            prefix,
+            prefix: prefix_through(req, usize::MAX, n, None),
             content: json!({"tools": tools, "system": &system[..i]}),
             one_hour: ttl_of(s, &support)?,
         });
@@ -209,25 +197,10 @@ pub fn checkpoints(
                 continue;
             }
             let n = blocks[..j].iter().filter(|b| is_content(b)).count();
-            let mut msgs = req.messages[..i.min(req.messages.len())].to_vec();
-            if let Some(mut last) = req.messages.get(i).cloned() {
-                last.content.truncate(n);
-                if !last.content.is_empty() {
-                    msgs.push(last);
-                }
-            }
-            let prefix = ChatRequest {
-                tools: req.tools.clone(),
-                tool_choice: req.tool_choice.clone(),
-                system: req.system.clone(),
-                messages: msgs,
-                sampling: req.sampling.clone(),
-                ..Default::default()
-            };
             let mut covered: Vec<Value> = messages[..i].to_vec();
             covered.push(json!({"role": m["role"], "content": &blocks[..j]}));
             out.push(Checkpoint {
-                prefix,
+                prefix: prefix_through(req, usize::MAX, usize::MAX, Some((i, n))),
                 content: json!({"tools": tools, "system": system, "messages": covered}),
                 one_hour: ttl_of(b, &support)?,
             });
@@ -242,9 +215,11 @@ pub fn checkpoints(
     Ok(out)
 }
 
-/// Where a checkpoint of an Anthropic Messages body ends: the items it covers, in the parsed
-/// request's terms.
-fn anthropic_prefix(
+/// The request as it stands at a checkpoint, in the parsed request's terms: the first `tools`
+/// tools (only those, when that is not all of them), then the first `system` system texts,
+/// then, with `message = Some((i, n))`, the messages before `i` and the first `n` content
+/// blocks of message `i`.
+fn prefix_through(
     req: &ChatRequest,
     tools: usize,
     system: usize,
@@ -255,7 +230,8 @@ fn anthropic_prefix(
         sampling: req.sampling.clone(),
         ..Default::default()
     };
-    if tools < req.tools.len() {
+    // A checkpoint in the tools covers the tools alone.
+    if tools < req.tools.len() || (system == 0 && message.is_none()) {
         return prefix;
     }
     prefix.tool_choice = req.tool_choice.clone();
@@ -302,14 +278,14 @@ pub fn anthropic_checkpoints(
     let mut out = Vec::new();
     for (i, t) in tools.iter().enumerate().filter(|(_, t)| marked(t)) {
         out.push(Checkpoint {
-            prefix: anthropic_prefix(req, i + 1, 0, None),
+            prefix: prefix_through(req, i + 1, 0, None),
             content: json!({"tools": &tools[..=i]}),
             one_hour: anthropic_ttl(t, &support)?,
         });
     }
     for (i, s) in system.iter().enumerate().filter(|(_, s)| marked(s)) {
         out.push(Checkpoint {
-            prefix: anthropic_prefix(req, usize::MAX, i + 1, None),
+            prefix: prefix_through(req, usize::MAX, i + 1, None),
             content: json!({"tools": tools, "system": &system[..=i]}),
             one_hour: anthropic_ttl(s, &support)?,
         });
@@ -324,7 +300,7 @@ pub fn anthropic_checkpoints(
             let mut covered: Vec<Value> = messages[..i].to_vec();
             covered.push(json!({"role": m["role"], "content": &blocks[..=j]}));
             out.push(Checkpoint {
-                prefix: anthropic_prefix(req, usize::MAX, usize::MAX, Some((i, n))),
+                prefix: prefix_through(req, usize::MAX, usize::MAX, Some((i, n))),
                 content: json!({"tools": tools, "system": body["system"], "messages": covered}),
                 one_hour: anthropic_ttl(b, &support)?,
             });

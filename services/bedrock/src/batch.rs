@@ -70,6 +70,10 @@ struct Job {
     region: String,
     /// Input files done (in key order).
     files_done: usize,
+    /// Records done in the file in progress (counted into `processed` when the file is
+    /// written; a job taken over redoes the file, so they start again from 0).
+    #[serde(default)]
+    file_progress: u64,
     total: u64,
     processed: u64,
     success: u64,
@@ -91,7 +95,7 @@ impl Job {
             "inputDataConfig": self.input, "outputDataConfig": self.output,
             "timeoutDurationInHours": self.timeout_hours,
             "jobExpirationTime": secs(self.submit_ms + i64::from(self.timeout_hours) * 3_600_000),
-            "totalRecordCount": self.total, "processedRecordCount": self.processed,
+            "totalRecordCount": self.total, "processedRecordCount": self.processed + self.file_progress,
             "successRecordCount": self.success, "errorRecordCount": self.errors,
         });
         if let Some(t) = &self.token {
@@ -238,6 +242,7 @@ impl Batch {
             account: ctx.account_id.clone(),
             region: ctx.region.clone(),
             files_done: 0,
+            file_progress: 0,
             total: 0,
             processed: 0,
             success: 0,
@@ -286,25 +291,12 @@ impl Batch {
             jobs.reverse();
         }
         let max = input["maxResults"].as_u64().unwrap_or(1000).clamp(1, 1000) as usize;
-        let start = match input["nextToken"].as_str() {
-            Some(t) => basalt_core::page_token::decode(t)
-                .and_then(|s| {
-                    s.strip_prefix("jobs:")
-                        .and_then(|n| n.parse::<usize>().ok())
-                })
-                .ok_or_else(|| AwsError::validation("The nextToken is not valid."))?,
-            None => 0,
-        };
-        let page: Vec<Value> = jobs
-            .iter()
-            .skip(start)
-            .take(max)
-            .map(Job::document)
-            .collect();
+        let (page, next) =
+            basalt_store::paging::page_slice(&jobs, input["nextToken"].as_str(), max)?;
+        let page: Vec<Value> = page.iter().map(Job::document).collect();
         let mut out = json!({"invocationJobSummaries": page});
-        if start + max < jobs.len() {
-            out["nextToken"] =
-                basalt_core::page_token::encode(&format!("jobs:{}", start + max)).into();
+        if let Some(next) = next {
+            out["nextToken"] = next.into();
         }
         Ok(out)
     }
@@ -420,6 +412,7 @@ impl Batch {
                     && stored.status == "Stopping"
                 {
                     stored.processed = job.processed;
+                    stored.file_progress = 0;
                     stored.success = job.success;
                     stored.errors = job.errors;
                     return self.finish(&claim, &mut stored, "Stopped", None);
@@ -476,6 +469,7 @@ impl Batch {
             }
         }
         for (i, file) in files.iter().enumerate().skip(job.files_done) {
+            job.file_progress = 0;
             let raw = self
                 .objects
                 .read(&job.account, &in_bucket, file)?
@@ -511,7 +505,7 @@ impl Batch {
                 if (ok + bad) % 10 == 0 {
                     // Keep the lease while a long file runs, and notice a stop.
                     let mut progress = job.clone();
-                    progress.processed += ok + bad;
+                    progress.file_progress = ok + bad;
                     if !self.save(claim, &mut progress).map_err(|e| e.to_string())? {
                         job.processed += ok + bad;
                         job.success += ok;
@@ -530,6 +524,7 @@ impl Batch {
                 return Err(format!("The output bucket {out_bucket} does not exist."));
             }
             job.files_done = i + 1;
+            job.file_progress = 0;
             job.total += ok + bad;
             job.processed += ok + bad;
             job.success += ok;

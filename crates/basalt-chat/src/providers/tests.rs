@@ -12,7 +12,6 @@ fn resp(text: &str, stop: StopReason) -> ChatResponse {
         },
         latency_ms: 120,
         first_token_ms: 40,
-        cached_prompt_tokens: 0,
     }
 }
 

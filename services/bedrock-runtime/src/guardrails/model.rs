@@ -321,7 +321,6 @@ pub fn blocked_response(message: &str) -> ChatResponse {
         usage: Usage::default(),
         latency_ms: 0,
         first_token_ms: 0,
-        cached_prompt_tokens: 0,
     }
 }
 
