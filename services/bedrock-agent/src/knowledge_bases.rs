@@ -98,7 +98,7 @@ pub fn token_write(ctx: &RequestContext, kind: &str, input: &Value, id: &str) ->
         .collect()
 }
 
-fn tags_in(input: &Value) -> std::collections::BTreeMap<String, String> {
+pub fn tags_in(input: &Value) -> std::collections::BTreeMap<String, String> {
     input["tags"]
         .as_object()
         .map(|o| {
@@ -227,6 +227,25 @@ pub fn update(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result
     rec.updated_ms = k.now_ms();
     k.state.put(KBS, &kb_key(&scope(ctx), id), &dump(&rec))?;
     Ok(json!({"knowledgeBase": describe(ctx, &rec)}))
+}
+
+/// Every record of `table` under `prefix`, in key order.
+pub fn scan_all(
+    k: &KnowledgeBases,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<(String, Vec<u8>)>, AwsError> {
+    const PAGE: usize = 500;
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    loop {
+        let after = out.last().map(|(key, _)| key.clone());
+        let rows = k.state.scan(table, prefix, after.as_deref(), PAGE)?;
+        let full = rows.len() == PAGE;
+        out.extend(rows);
+        if !full {
+            return Ok(out);
+        }
+    }
 }
 
 /// Deletes every record under `prefix` of `table`, a page at a time.

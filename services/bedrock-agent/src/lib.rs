@@ -17,6 +17,7 @@
 //! Whatever vector store a knowledge base names (OpenSearch Serverless, Pinecone, RDS...),
 //! Basalt keeps the vectors itself; the storage configuration is kept and returned as given.
 
+mod agents;
 mod data_sources;
 mod documents;
 mod generate;
@@ -162,16 +163,74 @@ impl Service for BedrockAgent {
             "GetKnowledgeBaseDocuments" => documents::get(k, ctx, &input)?,
             "ListKnowledgeBaseDocuments" => documents::list(k, ctx, &input)?,
             "DeleteKnowledgeBaseDocuments" => documents::delete(k, ctx, &input)?,
-            "TagResource" => knowledge_bases::tag(k, ctx, &input)?,
-            "UntagResource" => knowledge_bases::untag(k, ctx, &input)?,
-            "ListTagsForResource" => knowledge_bases::list_tags(k, ctx, &input)?,
+            "CreateAgent" => agents::agents::create(k, ctx, &input)?,
+            "GetAgent" => agents::agents::get(k, ctx, &input)?,
+            "ListAgents" => agents::agents::list(k, ctx, &input)?,
+            "UpdateAgent" => agents::agents::update(k, ctx, &input)?,
+            "DeleteAgent" => agents::agents::delete(k, ctx, &input)?,
+            "PrepareAgent" => agents::agents::prepare(k, ctx, &input).await?,
+            "ListAgentVersions" => agents::agents::list_versions(k, ctx, &input)?,
+            "GetAgentVersion" => agents::agents::get_version(k, ctx, &input)?,
+            "DeleteAgentVersion" => agents::agents::delete_version(k, ctx, &input)?,
+            "CreateAgentActionGroup" => agents::action_groups::create(k, ctx, &input)?,
+            "GetAgentActionGroup" => agents::action_groups::get(k, ctx, &input)?,
+            "ListAgentActionGroups" => agents::action_groups::list(k, ctx, &input)?,
+            "UpdateAgentActionGroup" => agents::action_groups::update(k, ctx, &input)?,
+            "DeleteAgentActionGroup" => agents::action_groups::delete(k, ctx, &input)?,
+            "CreateAgentAlias" => agents::aliases::create(k, ctx, &input)?,
+            "GetAgentAlias" => agents::aliases::get(k, ctx, &input)?,
+            "ListAgentAliases" => agents::aliases::list(k, ctx, &input)?,
+            "UpdateAgentAlias" => agents::aliases::update(k, ctx, &input)?,
+            "DeleteAgentAlias" => agents::aliases::delete(k, ctx, &input)?,
+            "AssociateAgentKnowledgeBase" => agents::associations::associate(k, ctx, &input)?,
+            "GetAgentKnowledgeBase" => agents::associations::get(k, ctx, &input)?,
+            "ListAgentKnowledgeBases" => agents::associations::list(k, ctx, &input)?,
+            "UpdateAgentKnowledgeBase" => agents::associations::update(k, ctx, &input)?,
+            "DisassociateAgentKnowledgeBase" => agents::associations::disassociate(k, ctx, &input)?,
+            "TagResource" | "UntagResource" | "ListTagsForResource" => {
+                return tag_operation(k, ctx, operation, &input);
+            }
             other => return Err(AwsError::not_implemented("bedrock-agent", other)),
         };
         Ok(Output::new(out))
     }
 }
 
-/// `bedrock-agent-runtime`: retrieval and generation over knowledge bases.
+/// TagResource, UntagResource and ListTagsForResource, for knowledge bases, agents and
+/// agent aliases.
+fn tag_operation(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    operation: &str,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let arn = input["resourceArn"].as_str().unwrap_or_default();
+    if arn.contains(":knowledge-base/") {
+        return Ok(Output::new(match operation {
+            "TagResource" => knowledge_bases::tag(k, ctx, input)?,
+            "UntagResource" => knowledge_bases::untag(k, ctx, input)?,
+            _ => knowledge_bases::list_tags(k, ctx, input)?,
+        }));
+    }
+    let tags = agents::agents::tags(k, ctx, arn, |tags| match operation {
+        "TagResource" => tags.extend(knowledge_bases::tags_in(input)),
+        "UntagResource" => {
+            for key in input["tagKeys"].as_array().into_iter().flatten() {
+                if let Some(key) = key.as_str() {
+                    tags.remove(key);
+                }
+            }
+        }
+        _ => {}
+    })?;
+    Ok(Output::new(if operation == "ListTagsForResource" {
+        serde_json::json!({"tags": tags})
+    } else {
+        serde_json::json!({})
+    }))
+}
+
+/// `bedrock-agent-runtime`: retrieval and generation over knowledge bases, and agents.
 #[derive(Clone)]
 pub struct BedrockAgentRuntime(pub Arc<KnowledgeBases>);
 
@@ -195,6 +254,12 @@ impl Service for BedrockAgentRuntime {
                 .await
                 .map(Output::new),
             "RetrieveAndGenerateStream" => generate::stream(&self.0, ctx, &input).await,
+            "InvokeAgent" => agents::invoke::invoke_agent(&self.0, ctx, &input).await,
+            "InvokeInlineAgent" => agents::invoke::invoke_inline_agent(&self.0, ctx, &input).await,
+            "GetAgentMemory" => agents::sessions::get_memory(&self.0, ctx, &input).map(Output::new),
+            "DeleteAgentMemory" => {
+                agents::sessions::delete_memory(&self.0, ctx, &input).map(Output::new)
+            }
             other => Err(AwsError::not_implemented("bedrock-agent-runtime", other)),
         }
     }

@@ -1,0 +1,134 @@
+//! AssociateAgentKnowledgeBase, GetAgentKnowledgeBase, ListAgentKnowledgeBases,
+//! UpdateAgentKnowledgeBase and DisassociateAgentKnowledgeBase.
+
+use super::agents::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::model::*;
+use crate::KnowledgeBases;
+use crate::knowledge_bases::must_load;
+use crate::model::{conflict, dump, load, not_found, scope, str_of};
+use basalt_core::{AwsError, RequestContext};
+use serde_json::{Value, json};
+
+fn key(ctx: &RequestContext, agent: &str, kb: &str) -> String {
+    child_key(&scope(ctx), agent, kb)
+}
+
+fn load_assoc(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    agent: &str,
+    version: &str,
+    kb: &str,
+) -> Result<AgentKbRec, AwsError> {
+    if version == "DRAFT" {
+        if let Some(raw) = k.state.get(AGENT_KBS, &key(ctx, agent, kb))? {
+            return load(&raw);
+        }
+    } else if let Some(snap) = load_snapshot(k, ctx, agent, version)?
+        && let Some(a) = snap.kbs.into_iter().find(|a| a.kb == kb)
+    {
+        return Ok(a);
+    }
+    Err(not_found("Knowledge base association", kb))
+}
+
+pub fn associate(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    let agent = str_of(input, "agentId").unwrap_or_default();
+    must_agent(k, ctx, agent)?;
+    must_be_draft(str_of(input, "agentVersion").unwrap_or_default())?;
+    let kb = str_of(input, "knowledgeBaseId").unwrap_or_default();
+    must_load(k, ctx, kb)?;
+    if k.state.get(AGENT_KBS, &key(ctx, agent, kb))?.is_some() {
+        return Err(conflict(format!(
+            "The knowledge base {kb} is already associated with agent {agent}."
+        )));
+    }
+    let now = k.now_ms();
+    let rec = AgentKbRec {
+        kb: kb.to_owned(),
+        description: str_of(input, "description").unwrap_or_default().to_owned(),
+        state: str_of(input, "knowledgeBaseState")
+            .unwrap_or("ENABLED")
+            .to_owned(),
+        created_ms: now,
+        updated_ms: now,
+    };
+    k.state.put(AGENT_KBS, &key(ctx, agent, kb), &dump(&rec))?;
+    draft_changed(k, ctx, agent)?;
+    Ok(json!({"agentKnowledgeBase": rec.to_json(agent, "DRAFT")}))
+}
+
+pub fn get(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let agent = str_of(input, "agentId").unwrap_or_default();
+    let version = str_of(input, "agentVersion").unwrap_or_default();
+    must_agent(k, ctx, agent)?;
+    let a = load_assoc(
+        k,
+        ctx,
+        agent,
+        version,
+        str_of(input, "knowledgeBaseId").unwrap_or_default(),
+    )?;
+    Ok(json!({"agentKnowledgeBase": a.to_json(agent, version)}))
+}
+
+pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let agent = str_of(input, "agentId").unwrap_or_default();
+    let version = str_of(input, "agentVersion").unwrap_or_default();
+    must_agent(k, ctx, agent)?;
+    let kbs = if version == "DRAFT" {
+        super::agents::kbs_of(k, ctx, agent)?
+    } else {
+        load_snapshot(k, ctx, agent, version)?
+            .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?
+            .kbs
+    };
+    let summaries: Vec<Value> = kbs.iter().map(AgentKbRec::summary).collect();
+    let (items, next) = basalt_store::paging::page_slice(
+        &summaries,
+        str_of(input, "nextToken"),
+        input["maxResults"].as_u64().map_or(10, |n| n as usize),
+    )?;
+    let mut resp = json!({"agentKnowledgeBaseSummaries": items});
+    if let Some(n) = next {
+        resp["nextToken"] = n.into();
+    }
+    Ok(resp)
+}
+
+pub fn update(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let agent = str_of(input, "agentId").unwrap_or_default();
+    must_agent(k, ctx, agent)?;
+    must_be_draft(str_of(input, "agentVersion").unwrap_or_default())?;
+    let kb = str_of(input, "knowledgeBaseId").unwrap_or_default();
+    let mut rec = load_assoc(k, ctx, agent, "DRAFT", kb)?;
+    if let Some(d) = str_of(input, "description") {
+        rec.description = d.to_owned();
+    }
+    if let Some(s) = str_of(input, "knowledgeBaseState") {
+        rec.state = s.to_owned();
+    }
+    rec.updated_ms = k.now_ms();
+    k.state.put(AGENT_KBS, &key(ctx, agent, kb), &dump(&rec))?;
+    draft_changed(k, ctx, agent)?;
+    Ok(json!({"agentKnowledgeBase": rec.to_json(agent, "DRAFT")}))
+}
+
+pub fn disassociate(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    let agent = str_of(input, "agentId").unwrap_or_default();
+    must_agent(k, ctx, agent)?;
+    must_be_draft(str_of(input, "agentVersion").unwrap_or_default())?;
+    let kb = str_of(input, "knowledgeBaseId").unwrap_or_default();
+    load_assoc(k, ctx, agent, "DRAFT", kb)?;
+    k.state.delete(AGENT_KBS, &key(ctx, agent, kb))?;
+    draft_changed(k, ctx, agent)?;
+    Ok(json!({}))
+}

@@ -1,0 +1,24 @@
+//! Amazon Bedrock Agents on the local chat model.
+//!
+//! * Control plane (`bedrock-agent`): agents (`agents.rs`), their action groups
+//!   (`action_groups.rs`), knowledge base associations (`associations.rs`), versions and
+//!   aliases (`aliases.rs`).
+//! * Runtime (`bedrock-agent-runtime`): InvokeAgent and InvokeInlineAgent (`invoke.rs`),
+//!   one turn of the orchestration loop (`orchestrate.rs`), the Lambda contract
+//!   (`lambda.rs`), sessions and memory (`sessions.rs`).
+//!
+//! The model calls the agent's actions as tools through bedrock-runtime's Converse, so
+//! each call is decoded under a grammar from its schema, and guardrails, metrics and model
+//! routes apply as to any Converse call.
+
+pub mod action_groups;
+pub mod agents;
+pub mod aliases;
+pub mod associations;
+pub mod invoke;
+pub mod lambda;
+pub mod model;
+pub mod orchestrate;
+pub mod prompts;
+pub mod schema;
+pub mod sessions;

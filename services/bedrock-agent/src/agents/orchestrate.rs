@@ -1,0 +1,913 @@
+//! One turn of an agent: guardrail on the input, optional pre-processing, the
+//! orchestration loop (the model calls tools through Converse, each call decoded under a
+//! grammar from the tool's schema; Basalt runs the call and feeds the result back), optional
+//! post-processing, guardrail on the answer. Every step can be traced; the events go out
+//! as they happen.
+
+use super::lambda::{self, Caller};
+use super::prompts::{self, fill};
+use super::schema::{Action, Tool, parameter_list};
+use super::sessions::{Pending, PendingCall, SessionRec, save_session};
+use crate::KnowledgeBases;
+use basalt_core::{AwsError, RequestContext, StreamEvent};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Steps of one turn before the agent must answer (each step is one model call).
+pub const MAX_STEPS: u32 = 10;
+/// Passages a knowledge base search returns to the model.
+const KB_RESULTS: usize = 5;
+
+/// An agent as it runs: a prepared version behind an alias, or an inline definition.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub id: String,
+    pub alias: String,
+    pub version: String,
+    pub name: String,
+    pub instruction: String,
+    pub model: String,
+    /// `{guardrailIdentifier, guardrailVersion}`, or null.
+    pub guardrail: Value,
+    pub prompts: Value,
+    /// `memoryConfiguration`, or null when session summaries are off.
+    pub memory: Value,
+    pub idle_ttl: u64,
+    pub tools: Vec<Tool>,
+    pub inline: bool,
+}
+
+pub type Events = mpsc::UnboundedSender<Result<StreamEvent, AwsError>>;
+
+pub struct Run {
+    pub k: Arc<KnowledgeBases>,
+    pub ctx: RequestContext,
+    pub agent: Agent,
+    pub session_id: String,
+    pub session_key: String,
+    pub session: SessionRec,
+    pub input_text: String,
+    pub trace: bool,
+    pub end_session: bool,
+    /// Results of a returned control, to resume the pending turn with.
+    pub results: Option<Vec<Value>>,
+    /// Summaries of earlier sessions, newest first.
+    pub memory_content: Vec<String>,
+    pub events: Events,
+    pub trace_id: String,
+    /// An earlier session of this id that expired, to summarize into memory first.
+    pub expired: Option<SessionRec>,
+}
+
+/// The member of the agent's response stream an error is reported as.
+fn error_member(code: &str) -> &'static str {
+    match code {
+        "ValidationException" => "validationException",
+        "ResourceNotFoundException" => "resourceNotFoundException",
+        "ThrottlingException" => "throttlingException",
+        "ConflictException" => "conflictException",
+        "AccessDeniedException" => "accessDeniedException",
+        "ServiceQuotaExceededException" => "serviceQuotaExceededException",
+        "DependencyFailedException" => "dependencyFailedException",
+        "BadGatewayException" => "badGatewayException",
+        _ => "internalServerException",
+    }
+}
+
+fn text_of(content: &[Value]) -> String {
+    content
+        .iter()
+        .filter_map(|b| b["text"].as_str())
+        .collect::<Vec<_>>()
+        .join("")
+        .trim()
+        .to_owned()
+}
+
+fn usage_of(out: &Value) -> Value {
+    json!({
+        "inputTokens": out["usage"]["inputTokens"],
+        "outputTokens": out["usage"]["outputTokens"],
+    })
+}
+
+/// What one model call returned.
+struct Reply {
+    content: Vec<Value>,
+    usage: Value,
+}
+
+/// How a turn ended.
+enum Outcome {
+    Answer(String),
+    /// Control went back to the caller; nothing else is sent.
+    Returned,
+}
+
+impl Run {
+    fn send(&self, name: &str, value: Value) {
+        let _ = self.events.send(Ok(StreamEvent {
+            name: name.into(),
+            value,
+        }));
+    }
+
+    fn trace_step(&self, trace: Value) {
+        if !self.trace {
+            return;
+        }
+        let mut part = json!({
+            "sessionId": self.session_id,
+            "eventTime": self.k.now_ms() as f64 / 1000.0,
+            "trace": trace,
+        });
+        if !self.agent.inline {
+            part["agentId"] = self.agent.id.clone().into();
+            part["agentAliasId"] = self.agent.alias.clone().into();
+            part["agentVersion"] = self.agent.version.clone().into();
+        }
+        self.send("trace", part);
+    }
+
+    fn step_id(&self, step: u32) -> String {
+        format!("{}-{step}", self.trace_id)
+    }
+
+    async fn converse(
+        &self,
+        system: &str,
+        messages: &[Value],
+        tools: &[Tool],
+        step: &str,
+    ) -> Result<Reply, AwsError> {
+        let mut input = json!({
+            "modelId": self.agent.model,
+            "system": [{"text": system}],
+            "messages": messages,
+            "inferenceConfig": prompts::inference(&self.agent.prompts, step, 2048),
+        });
+        if !tools.is_empty() {
+            input["toolConfig"] =
+                json!({"tools": tools.iter().map(Tool::spec).collect::<Vec<_>>()});
+        }
+        let out = self
+            .k
+            .registry()?
+            .call(&self.ctx, "bedrock-runtime", "Converse", input)
+            .await?
+            .body;
+        Ok(Reply {
+            content: out["output"]["message"]["content"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+            usage: usage_of(&out),
+        })
+    }
+
+    fn model_input_trace(&self, step: &str, system: &str, messages: &[Value], id: &str) -> Value {
+        let text = json!({"system": system, "messages": messages}).to_string();
+        json!({
+            "traceId": id,
+            "text": text,
+            "type": step,
+            "foundationModel": self.agent.model,
+            "inferenceConfiguration": {
+                "temperature": 0.0, "maximumLength": 2048,
+            },
+            "promptCreationMode": if prompts::overridden(&self.agent.prompts, step) { "OVERRIDDEN" } else { "DEFAULT" },
+            "parserMode": "DEFAULT",
+        })
+    }
+
+    /// A single-prompt step (pre- and post-processing, summaries): its text answer.
+    async fn ask(&self, step: &str, prompt: String, id: &str) -> Result<(String, Value), AwsError> {
+        let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
+        let reply = self.converse("", &messages, &[], step).await?;
+        let _ = id;
+        Ok((text_of(&reply.content), reply.usage))
+    }
+
+    /// Runs the turn and reports its failure in the stream, as Bedrock does once the
+    /// response has started.
+    pub async fn run(mut self) {
+        if let Some(old) = self.expired.take()
+            && let Err(e) = self.summarize(&old).await
+        {
+            tracing::warn!(error = %e.message, "agent session summary failed");
+        }
+        let result = match self.turn().await {
+            Ok(()) if self.end_session => self.end().await,
+            other => other,
+        };
+        if let Err(e) = result {
+            let mut value = Map::new();
+            value.insert("message".into(), e.message.clone().into());
+            value.extend(e.fields.clone());
+            let member = error_member(&e.code);
+            self.send(member, Value::Object(value));
+        }
+    }
+
+    /// MEMORY_SUMMARIZATION: keeps a summary of `session` under its memory id, when the
+    /// agent keeps memory.
+    async fn summarize(&self, session: &SessionRec) -> Result<(), AwsError> {
+        let Some(memory_id) = &session.memory_id else {
+            return Ok(());
+        };
+        if self.agent.memory.is_null() || session.turns.is_empty() {
+            return Ok(());
+        }
+        let id = format!("{}-memory-0", self.trace_id);
+        let prompt = fill(
+            &prompts::template(&self.agent.prompts, prompts::MEMORY_SUMMARIZATION),
+            &[
+                ("past_conversation_summary", ""),
+                ("conversation", &session.transcript()),
+            ],
+        );
+        let (summary, _) = self.ask(prompts::MEMORY_SUMMARIZATION, prompt, &id).await?;
+        let now = self.k.now_ms();
+        super::sessions::save_memory(
+            &self.k,
+            &self.ctx,
+            &self.agent.id,
+            &super::sessions::MemoryRec {
+                memory_id: memory_id.clone(),
+                session_id: self.session_id.clone(),
+                started_ms: session.started_ms,
+                expiry_ms: super::sessions::expiry(&self.agent.memory, now),
+                summary,
+            },
+        )
+    }
+
+    /// `endSession`: the session is summarized (with memory on) and forgotten.
+    async fn end(&mut self) -> Result<(), AwsError> {
+        let session = std::mem::take(&mut self.session);
+        self.summarize(&session).await?;
+        self.k
+            .state
+            .delete(super::model::AGENT_SESSIONS, &self.session_key)?;
+        Ok(())
+    }
+
+    async fn guard(&self, source: &str, text: &str) -> Result<Option<String>, AwsError> {
+        let g = &self.agent.guardrail;
+        let Some(id) = g["guardrailIdentifier"].as_str() else {
+            return Ok(None);
+        };
+        let out = self
+            .k
+            .registry()?
+            .call(
+                &self.ctx,
+                "bedrock-runtime",
+                "ApplyGuardrail",
+                json!({
+                    "guardrailIdentifier": id,
+                    "guardrailVersion": g["guardrailVersion"].as_str().unwrap_or("DRAFT"),
+                    "source": source,
+                    "content": [{"text": {"text": text}}],
+                }),
+            )
+            .await?
+            .body;
+        let intervened = out["action"] == "GUARDRAIL_INTERVENED";
+        let assessments = out["assessments"].clone();
+        let mut trace = json!({
+            "traceId": format!("{}-guardrail-{}", self.trace_id, source.to_lowercase()),
+            "action": if intervened { "INTERVENED" } else { "NONE" },
+        });
+        let member = if source == "INPUT" {
+            "inputAssessments"
+        } else {
+            "outputAssessments"
+        };
+        trace[member] = if assessments.is_array() {
+            assessments
+        } else {
+            json!([])
+        };
+        self.trace_step(json!({"guardrailTrace": trace}));
+        Ok(intervened.then(|| text_of(out["outputs"].as_array().map_or(&[][..], |v| v))))
+    }
+
+    fn tools_text(&self) -> String {
+        self.agent
+            .tools
+            .iter()
+            .map(|t| format!("- {}: {} (input: {})", t.name, t.description, t.schema))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// PRE_PROCESSING: whether the input may go on.
+    async fn preprocess(&self) -> Result<bool, AwsError> {
+        let id = format!("{}-pre-0", self.trace_id);
+        let prompt = fill(
+            &prompts::template(&self.agent.prompts, prompts::PRE_PROCESSING),
+            &[
+                ("tools", &self.tools_text()),
+                ("conversation_history", &self.session.transcript()),
+                ("question", &self.input_text),
+                ("instruction", &self.agent.instruction),
+            ],
+        );
+        let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
+        self.trace_step(json!({"preProcessingTrace": {"modelInvocationInput":
+            self.model_input_trace(prompts::PRE_PROCESSING, "", &messages, &id)}}));
+        let (raw, usage) = self.ask(prompts::PRE_PROCESSING, prompt, &id).await?;
+        let category = raw
+            .split("<category>")
+            .nth(1)
+            .and_then(|s| s.trim_start().chars().next())
+            .or_else(|| {
+                raw.trim()
+                    .chars()
+                    .next()
+                    .filter(|c| ('A'..='E').contains(c))
+            });
+        let valid = !matches!(category, Some('A' | 'B' | 'C'));
+        self.trace_step(json!({"preProcessingTrace": {"modelInvocationOutput": {
+            "traceId": id,
+            "parsedResponse": {"isValid": valid, "rationale": raw},
+            "rawResponse": {"content": raw},
+            "metadata": {"usage": usage},
+        }}}));
+        Ok(valid)
+    }
+
+    fn system_prompt(&self) -> String {
+        let kb_guideline = if self
+            .agent
+            .tools
+            .iter()
+            .any(|t| matches!(t.action, Action::KnowledgeBase { .. }))
+        {
+            "- Search the knowledge base for facts you do not know, and base your answer on the passages it returns.\n"
+        } else {
+            ""
+        };
+        let attrs: String = self
+            .session
+            .prompt_session_attributes
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", super::schema::value_text(v)))
+            .collect();
+        let attrs = if attrs.is_empty() {
+            String::new()
+        } else {
+            format!("\nFacts about this session:\n{attrs}")
+        };
+        let memory = if self.memory_content.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\nSummaries of your earlier sessions with this user, newest first:\n{}\n",
+                self.memory_content.join("\n")
+            )
+        };
+        fill(
+            &prompts::template(&self.agent.prompts, prompts::ORCHESTRATION),
+            &[
+                ("instruction", &self.agent.instruction),
+                ("knowledge_base_guideline", kb_guideline),
+                ("prompt_session_attributes", &attrs),
+                ("memory_content", &memory),
+                ("tools", &self.tools_text()),
+                ("question", &self.input_text),
+                ("conversation_history", &self.session.transcript()),
+                ("agent_scratchpad", ""),
+            ],
+        )
+        .trim()
+        .to_owned()
+    }
+
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            agent_name: &self.agent.name,
+            agent_id: &self.agent.id,
+            alias: &self.agent.alias,
+            version: &self.agent.version,
+            session_id: &self.session_id,
+            input_text: &self.input_text,
+            session_attributes: &self.session.session_attributes,
+            prompt_session_attributes: &self.session.prompt_session_attributes,
+        }
+    }
+
+    async fn call_lambda(
+        &mut self,
+        arn: &str,
+        action: &Action,
+        args: &Value,
+    ) -> Result<String, AwsError> {
+        let event = lambda::event(&self.caller(), action, args);
+        let payload = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            event.to_string(),
+        );
+        let out = self
+            .k
+            .registry()?
+            .call(
+                &self.ctx,
+                "lambda",
+                "Invoke",
+                json!({"FunctionName": arn, "Payload": payload}),
+            )
+            .await
+            .map_err(|e| {
+                let mut d = AwsError::new(
+                    424,
+                    "DependencyFailedException",
+                    format!(
+                        "The Lambda function {arn} could not be invoked: {}",
+                        e.message
+                    ),
+                );
+                d.fields.insert("resourceName".into(), "Lambda".into());
+                d
+            })?
+            .body;
+        let raw = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            out["Payload"].as_str().unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        if out.get("FunctionError").is_some_and(|v| !v.is_null()) {
+            return Err(lambda::function_error(arn, &raw));
+        }
+        let answer = lambda::parse_response(arn, &raw)?;
+        if let Some(a) = answer.session_attributes {
+            self.session.session_attributes = a;
+        }
+        if let Some(a) = answer.prompt_session_attributes {
+            self.session.prompt_session_attributes = a;
+        }
+        Ok(answer.text)
+    }
+
+    fn invocation_trace(&self, id: &str, tool: &Tool, args: &Value) -> Value {
+        match &tool.action {
+            Action::KnowledgeBase { id: kb, .. } => json!({
+                "traceId": id, "invocationType": "KNOWLEDGE_BASE",
+                "knowledgeBaseLookupInput": {"knowledgeBaseId": kb, "text": args["searchQuery"]},
+            }),
+            Action::Function {
+                group,
+                function,
+                params,
+                lambda,
+            } => json!({
+                "traceId": id, "invocationType": "ACTION_GROUP",
+                "actionGroupInvocationInput": {
+                    "actionGroupName": group, "function": function,
+                    "parameters": parameter_list(params, args),
+                    "executionType": if lambda.is_some() { "LAMBDA" } else { "RETURN_CONTROL" },
+                },
+            }),
+            Action::Api {
+                group,
+                path,
+                method,
+                params,
+                lambda,
+                ..
+            } => {
+                let mut input = json!({
+                    "actionGroupName": group, "apiPath": path, "verb": method,
+                    "parameters": parameter_list(params, args),
+                    "executionType": if lambda.is_some() { "LAMBDA" } else { "RETURN_CONTROL" },
+                });
+                if let Some(b) = lambda::request_body(&tool.action, args) {
+                    input["requestBody"] = b;
+                }
+                json!({"traceId": id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": input})
+            }
+            Action::AskUser => json!({"traceId": id, "invocationType": "FINISH"}),
+        }
+    }
+
+    async fn search(
+        &self,
+        kb: &str,
+        retrieval: &Value,
+        query: &str,
+    ) -> Result<Vec<Value>, AwsError> {
+        let rec = crate::knowledge_bases::must_load(&self.k, &self.ctx, kb)?;
+        let config = &retrieval["vectorSearchConfiguration"];
+        let n = config["numberOfResults"]
+            .as_u64()
+            .map_or(KB_RESULTS, |n| n as usize);
+        let found = crate::retrieve::search(&self.k, &self.ctx, &rec, query, config, n).await?;
+        Ok(found.iter().map(|f| f.reference()).collect())
+    }
+
+    /// The invocation inputs of a return of control for `calls`.
+    fn return_control(&self, invocation_id: &str, calls: &[(String, Tool, Value)]) -> Value {
+        let inputs: Vec<Value> = calls
+            .iter()
+            .map(|(_, tool, args)| match &tool.action {
+                Action::Function {
+                    group,
+                    function,
+                    params,
+                    ..
+                } => json!({"functionInvocationInput": {
+                    "actionGroup": group, "function": function,
+                    "parameters": parameter_list(params, args),
+                    "actionInvocationType": "RESULT",
+                    "agentId": self.agent.id,
+                }}),
+                Action::Api {
+                    group,
+                    path,
+                    method,
+                    params,
+                    ..
+                } => {
+                    let mut i = json!({
+                        "actionGroup": group, "apiPath": path, "httpMethod": method,
+                        "parameters": parameter_list(params, args),
+                        "actionInvocationType": "RESULT",
+                        "agentId": self.agent.id,
+                    });
+                    if let Some(b) = lambda::request_body(&tool.action, args) {
+                        i["requestBody"] = b;
+                    }
+                    json!({"apiInvocationInput": i})
+                }
+                _ => json!({}),
+            })
+            .collect();
+        json!({"invocationId": invocation_id, "invocationInputs": inputs})
+    }
+
+    /// The tool results of a returned control, matched to the calls that were handed out.
+    fn returned_results(pending: &Pending, results: &[Value]) -> Result<Vec<Value>, AwsError> {
+        let mut out = pending.done.clone();
+        for (i, call) in pending.calls.iter().enumerate() {
+            let found = results
+                .iter()
+                .find(|r| {
+                    let r = r.get("functionResult").or_else(|| r.get("apiResult")).unwrap_or(&Value::Null);
+                    r["actionGroup"] == call.group.as_str()
+                        && (call.function.is_none() || r["function"] == call.function.as_deref().unwrap_or_default())
+                        && (call.api_path.is_none() || r["apiPath"] == call.api_path.as_deref().unwrap_or_default())
+                })
+                .or_else(|| results.get(i))
+                .ok_or_else(|| {
+                    AwsError::validation(format!(
+                        "sessionState.returnControlInvocationResults has no result for the call of {} in action group {}.",
+                        call.function.as_deref().or(call.api_path.as_deref()).unwrap_or_default(),
+                        call.group
+                    ))
+                })?;
+            let r = found
+                .get("functionResult")
+                .or_else(|| found.get("apiResult"))
+                .unwrap_or(&Value::Null);
+            let text = r["responseBody"]
+                .as_object()
+                .and_then(|m| m.values().next())
+                .map(|c| super::schema::value_text(&c["body"]))
+                .unwrap_or_default();
+            let failed = r["responseState"] == "FAILURE";
+            out.push(json!({"toolResult": {
+                "toolUseId": call.tool_use_id,
+                "content": [{"text": text}],
+                "status": if failed { "error" } else { "success" },
+            }}));
+        }
+        Ok(out)
+    }
+
+    /// The orchestration loop. `messages` ends with a user message.
+    async fn orchestrate(
+        &mut self,
+        mut messages: Vec<Value>,
+        mut step: u32,
+        mut references: Vec<Value>,
+    ) -> Result<(Outcome, Vec<Value>), AwsError> {
+        let system = self.system_prompt();
+        let tools = self.agent.tools.clone();
+        // Calls already made in this turn and their results: a small model sometimes asks
+        // again for what it has, and the answer is the same.
+        let mut made: Vec<(String, Value, String)> = Vec::new();
+        let mut repeats = 0;
+        while step < MAX_STEPS {
+            let id = self.step_id(step);
+            step += 1;
+            self.trace_step(json!({"orchestrationTrace": {"modelInvocationInput":
+                self.model_input_trace(prompts::ORCHESTRATION, &system, &messages, &id)}}));
+            let reply = self
+                .converse(&system, &messages, &tools, prompts::ORCHESTRATION)
+                .await?;
+            self.trace_step(json!({"orchestrationTrace": {"modelInvocationOutput": {
+                "traceId": id,
+                "rawResponse": {"content": Value::Array(reply.content.clone()).to_string()},
+                "metadata": {"usage": reply.usage},
+            }}}));
+            let text = text_of(&reply.content);
+            let uses: Vec<Value> = reply
+                .content
+                .iter()
+                .filter_map(|b| b.get("toolUse").cloned())
+                .collect();
+            if uses.is_empty() {
+                self.trace_step(json!({"orchestrationTrace": {"observation": {
+                    "traceId": id, "type": "FINISH", "finalResponse": {"text": text},
+                }}}));
+                return Ok((Outcome::Answer(text), references));
+            }
+            if !text.is_empty() {
+                self.trace_step(
+                    json!({"orchestrationTrace": {"rationale": {"traceId": id, "text": text}}}),
+                );
+            }
+            messages.push(json!({"role": "assistant", "content": reply.content}));
+            let mut results: Vec<Value> = Vec::new();
+            let mut handed: Vec<(String, Tool, Value)> = Vec::new();
+            let mut fresh = false;
+            for u in &uses {
+                let use_id = u["toolUseId"].as_str().unwrap_or_default().to_owned();
+                let name = u["name"].as_str().unwrap_or_default();
+                let args = u["input"].clone();
+                let Some(tool) = tools.iter().find(|t| t.name == name).cloned() else {
+                    results.push(
+                        json!({"toolResult": {"toolUseId": use_id, "status": "error",
+                        "content": [{"text": format!("There is no function named {name}.")}]}}),
+                    );
+                    continue;
+                };
+                self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
+                if let Some((_, _, earlier)) = made.iter().find(|(n, a, _)| n == name && *a == args)
+                {
+                    let text = format!("{earlier}\n(You already made this call; use this result.)");
+                    results.push(
+                        json!({"toolResult": {"toolUseId": use_id, "content": [{"text": text}]}}),
+                    );
+                    continue;
+                }
+                fresh = true;
+                let observation = match &tool.action {
+                    Action::AskUser => {
+                        let question = args["question"].as_str().unwrap_or_default().to_owned();
+                        self.trace_step(json!({"orchestrationTrace": {"observation": {
+                            "traceId": id, "type": "ASK_USER", "finalResponse": {"text": question},
+                        }}}));
+                        return Ok((Outcome::Answer(question), references));
+                    }
+                    Action::KnowledgeBase { id: kb, retrieval } => {
+                        let query = args["searchQuery"].as_str().unwrap_or_default().to_owned();
+                        let found = self.search(kb, retrieval, &query).await?;
+                        self.trace_step(json!({"orchestrationTrace": {"observation": {
+                            "traceId": id, "type": "KNOWLEDGE_BASE",
+                            "knowledgeBaseLookupOutput": {"retrievedReferences": found},
+                        }}}));
+                        let text = if found.is_empty() {
+                            "The search found nothing.".to_owned()
+                        } else {
+                            found
+                                .iter()
+                                .enumerate()
+                                .map(|(i, r)| {
+                                    format!(
+                                        "[{}] {}",
+                                        i + 1,
+                                        r["content"]["text"].as_str().unwrap_or_default()
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        };
+                        references.extend(found);
+                        text
+                    }
+                    Action::Function {
+                        lambda: Some(arn), ..
+                    }
+                    | Action::Api {
+                        lambda: Some(arn), ..
+                    } => {
+                        let arn = arn.clone();
+                        let text = self.call_lambda(&arn, &tool.action, &args).await?;
+                        self.trace_step(json!({"orchestrationTrace": {"observation": {
+                            "traceId": id, "type": "ACTION_GROUP",
+                            "actionGroupInvocationOutput": {"text": text},
+                        }}}));
+                        text
+                    }
+                    Action::Function { lambda: None, .. } | Action::Api { lambda: None, .. } => {
+                        handed.push((use_id.clone(), tool.clone(), args.clone()));
+                        continue;
+                    }
+                };
+                made.push((name.to_owned(), args.clone(), observation.clone()));
+                results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": observation}]}}));
+            }
+            if !handed.is_empty() {
+                let invocation_id = uuid::Uuid::new_v4().to_string();
+                let payload = self.return_control(&invocation_id, &handed);
+                self.session.pending = Some(Pending {
+                    invocation_id,
+                    input_text: self.input_text.clone(),
+                    messages,
+                    calls: handed
+                        .iter()
+                        .map(|(use_id, tool, _)| PendingCall {
+                            tool_use_id: use_id.clone(),
+                            tool: tool.name.clone(),
+                            group: tool.group().unwrap_or_default().to_owned(),
+                            function: match &tool.action {
+                                Action::Function { function, .. } => Some(function.clone()),
+                                _ => None,
+                            },
+                            api_path: match &tool.action {
+                                Action::Api { path, .. } => Some(path.clone()),
+                                _ => None,
+                            },
+                        })
+                        .collect(),
+                    done: results,
+                    steps: step,
+                    references,
+                });
+                self.session.last_ms = self.k.now_ms();
+                save_session(&self.k, &self.session_key, &self.session)?;
+                self.send("returnControl", payload);
+                return Ok((Outcome::Returned, Vec::new()));
+            }
+            messages.push(json!({"role": "user", "content": results}));
+            repeats = if fresh { 0 } else { repeats + 1 };
+            if repeats >= 2 {
+                break;
+            }
+        }
+        let answer = self.wrap_up(&system, &messages).await?;
+        Ok((Outcome::Answer(answer), references))
+    }
+
+    /// The answer when the loop ran out of steps or went round in circles: the model
+    /// answers from the results so far, with no tools.
+    async fn wrap_up(&self, system: &str, messages: &[Value]) -> Result<String, AwsError> {
+        let mut notes = String::new();
+        for m in messages {
+            for b in m["content"].as_array().into_iter().flatten() {
+                if let Some(t) = b["text"].as_str() {
+                    notes.push_str(&format!(
+                        "{}: {t}\n",
+                        m["role"].as_str().unwrap_or_default()
+                    ));
+                } else if let Some(u) = b.get("toolUse") {
+                    notes.push_str(&format!(
+                        "called {} with {}\n",
+                        u["name"].as_str().unwrap_or_default(),
+                        u["input"]
+                    ));
+                } else if let Some(r) = b.get("toolResult") {
+                    notes.push_str(&format!(
+                        "result: {}\n",
+                        text_of(r["content"].as_array().map_or(&[][..], |v| v))
+                    ));
+                }
+            }
+        }
+        let prompt = format!(
+            "{notes}\nAnswer the user's request now from these results, without calling anything else."
+        );
+        let reply = self
+            .converse(
+                system,
+                &[json!({"role": "user", "content": [{"text": prompt}]})],
+                &[],
+                prompts::ORCHESTRATION,
+            )
+            .await?;
+        Ok(text_of(&reply.content))
+    }
+
+    /// POST_PROCESSING: the answer rewritten for the user.
+    async fn postprocess(&self, answer: &str, messages: &[Value]) -> Result<String, AwsError> {
+        let id = format!("{}-post-0", self.trace_id);
+        let responses: String = messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter_map(|b| {
+                b.get("toolResult")
+                    .map(|r| text_of(r["content"].as_array().map_or(&[][..], |v| v)))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let prompt = fill(
+            &prompts::template(&self.agent.prompts, prompts::POST_PROCESSING),
+            &[
+                ("question", &self.input_text),
+                ("responses", &responses),
+                ("latest_response", answer),
+            ],
+        );
+        let msgs = vec![json!({"role": "user", "content": [{"text": prompt.clone()}]})];
+        self.trace_step(json!({"postProcessingTrace": {"modelInvocationInput":
+            self.model_input_trace(prompts::POST_PROCESSING, "", &msgs, &id)}}));
+        let (raw, usage) = self.ask(prompts::POST_PROCESSING, prompt, &id).await?;
+        let text = raw
+            .split("<final_response>")
+            .nth(1)
+            .map(|s| s.split("</final_response>").next().unwrap_or(s))
+            .unwrap_or(&raw)
+            .trim()
+            .to_owned();
+        self.trace_step(json!({"postProcessingTrace": {"modelInvocationOutput": {
+            "traceId": id, "parsedResponse": {"text": text},
+            "rawResponse": {"content": raw}, "metadata": {"usage": usage},
+        }}}));
+        Ok(if text.is_empty() {
+            answer.to_owned()
+        } else {
+            text
+        })
+    }
+
+    async fn turn(&mut self) -> Result<(), AwsError> {
+        let (outcome, references, messages) = match (
+            self.session.pending.take(),
+            self.results.take(),
+        ) {
+            (Some(pending), Some(results)) => {
+                self.input_text = pending.input_text.clone();
+                let mut messages = pending.messages.clone();
+                messages.push(
+                    json!({"role": "user", "content": Self::returned_results(&pending, &results)?}),
+                );
+                let (o, r) = self
+                    .orchestrate(messages.clone(), pending.steps, pending.references.clone())
+                    .await?;
+                (o, r, messages)
+            }
+            (_, Some(_)) => {
+                return Err(AwsError::validation(
+                    "sessionState.returnControlInvocationResults was sent, but the session is not waiting for the results of a returned control.",
+                ));
+            }
+            (_, None) => {
+                if let Some(blocked) = self.guard("INPUT", &self.input_text).await? {
+                    return self.finish(blocked, Vec::new());
+                }
+                if prompts::enabled(&self.agent.prompts, prompts::PRE_PROCESSING)
+                    && !self.preprocess().await?
+                {
+                    return self.finish(
+                        "Sorry, I am unable to assist you with this request.".into(),
+                        Vec::new(),
+                    );
+                }
+                let mut messages = Vec::new();
+                for (q, a) in &self.session.turns {
+                    messages.push(json!({"role": "user", "content": [{"text": q}]}));
+                    messages.push(json!({"role": "assistant", "content": [{"text": a}]}));
+                }
+                messages.push(json!({"role": "user", "content": [{"text": self.input_text}]}));
+                let (o, r) = self.orchestrate(messages.clone(), 0, Vec::new()).await?;
+                (o, r, messages)
+            }
+        };
+        let mut answer = match outcome {
+            Outcome::Returned => return Ok(()),
+            Outcome::Answer(a) => a,
+        };
+        if prompts::enabled(&self.agent.prompts, prompts::POST_PROCESSING) {
+            answer = self.postprocess(&answer, &messages).await?;
+        }
+        if let Some(blocked) = self.guard("OUTPUT", &answer).await? {
+            return self.finish(blocked, Vec::new());
+        }
+        self.finish(answer, references)
+    }
+
+    /// Sends the answer and records the turn.
+    fn finish(&mut self, answer: String, references: Vec<Value>) -> Result<(), AwsError> {
+        let mut chunk = json!({"bytes": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, answer.as_bytes())});
+        if !references.is_empty() {
+            chunk["attribution"] = json!({"citations": [{
+                "generatedResponsePart": {"textResponsePart": {
+                    "text": answer,
+                    "span": {"start": 0, "end": answer.chars().count().saturating_sub(1)},
+                }},
+                "retrievedReferences": references,
+            }]});
+        }
+        self.session.turns.push((self.input_text.clone(), answer));
+        self.session.last_ms = self.k.now_ms();
+        self.session.pending = None;
+        if !self.end_session {
+            save_session(&self.k, &self.session_key, &self.session)?;
+        }
+        self.send("chunk", chunk);
+        Ok(())
+    }
+}
