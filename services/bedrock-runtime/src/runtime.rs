@@ -23,6 +23,8 @@ pub struct RuntimeConfig {
     pub embed: EmbedConfig,
     /// A GGUF to serve instead of the default chat model.
     pub chat_model: Option<PathBuf>,
+    /// The GGUF agents orchestrate with, instead of the default agent model.
+    pub agent_model: Option<PathBuf>,
     /// Unload a model unused for this long (`None`: keep models loaded).
     pub idle_unload: Option<Duration>,
     /// Model ids served by external OpenAI-compatible servers, first match wins.
@@ -41,6 +43,7 @@ impl Default for RuntimeConfig {
             engine: EngineConfig::default(),
             embed: EmbedConfig::default(),
             chat_model: None,
+            agent_model: None,
             idle_unload: None,
             routes: Vec::new(),
             worker_exe: None,
@@ -134,10 +137,34 @@ fn engine_health(
     }
 }
 
+/// Which local model a text request runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalChat {
+    /// The chat model, for every Bedrock text model id.
+    Default,
+    /// The model agents orchestrate with (larger: it must plan calls).
+    Agent,
+}
+
+impl LocalChat {
+    /// The in-process-only Converse input member that asks for the agents' model. The
+    /// gateway builds inputs from modeled members only, so no client can set it.
+    pub const MEMBER: &'static str = "x-basalt-local-model";
+
+    pub fn of_input(input: &serde_json::Value) -> LocalChat {
+        match input.get(Self::MEMBER).and_then(serde_json::Value::as_str) {
+            Some("agent") => LocalChat::Agent,
+            _ => LocalChat::Default,
+        }
+    }
+}
+
 pub struct Runtime {
     pub config: RuntimeConfig,
     epoch: Instant,
     chat: Slot<ChatBackend>,
+    /// The agents' model, when it is another file than the chat model.
+    agent: Slot<ChatBackend>,
     embed: Slot<EmbedBackend>,
     remotes: Vec<(ModelRoute, Arc<ChatBackend>)>,
 }
@@ -169,6 +196,7 @@ impl Runtime {
             config,
             epoch: Instant::now(),
             chat: Slot::new(),
+            agent: Slot::new(),
             embed: Slot::new(),
             remotes,
         }
@@ -179,6 +207,18 @@ impl Runtime {
             .chat_model
             .clone()
             .unwrap_or_else(|| self.config.model_dir.join(pull::DEFAULT_CHAT))
+    }
+
+    /// The model agents orchestrate with: the configured one, else the default agent model
+    /// when it is installed, else the chat model.
+    pub fn agent_path(&self) -> PathBuf {
+        match &self.config.agent_model {
+            Some(p) => p.clone(),
+            None => {
+                let p = self.config.model_dir.join(pull::AGENT_CHAT);
+                if p.exists() { p } else { self.chat_path() }
+            }
+        }
     }
 
     /// Whether the chat model is loaded (it loads on the first request).
@@ -192,12 +232,11 @@ impl Runtime {
             return 0;
         };
         let mut n = 0;
-        if self
-            .chat
-            .unload_if_idle(self.epoch, max_idle, |c| c.in_flight() > 0)
-        {
-            tracing::info!("chat model unloaded after {max_idle:?} idle");
-            n += 1;
+        for (slot, what) in [(&self.chat, "chat"), (&self.agent, "agent")] {
+            if slot.unload_if_idle(self.epoch, max_idle, |c| c.in_flight() > 0) {
+                tracing::info!("{what} model unloaded after {max_idle:?} idle");
+                n += 1;
+            }
         }
         if self
             .embed
@@ -211,6 +250,16 @@ impl Runtime {
 
     /// The chat model serving `model_id`.
     pub async fn chat_for(&self, model_id: &str) -> Result<Arc<ChatBackend>, AwsError> {
+        self.local_chat(model_id, LocalChat::Default).await
+    }
+
+    /// The model serving `model_id` for `use_`: a remote route when one matches, else the
+    /// local model of that use.
+    pub async fn local_chat(
+        &self,
+        model_id: &str,
+        use_: LocalChat,
+    ) -> Result<Arc<ChatBackend>, AwsError> {
         debug_assert!(catalog::is_text_model(model_id));
         let base = basalt_chat::providers::base_model_id(model_id).unwrap_or(model_id);
         if let Some((_, remote)) = self
@@ -220,29 +269,33 @@ impl Runtime {
         {
             return Ok(remote.clone());
         }
-        self.chat
-            .get(self.epoch, || async {
-                let path = self.chat_path();
-                if !path.exists() {
-                    return Err(not_installed(model_id, &path));
-                }
-                let config = self.config.engine.clone();
-                if let Some(exe) = &self.config.worker_exe {
-                    let spec = EngineSpec::Chat { path, config };
-                    let w = WorkerChat::start(exe.clone(), spec, self.config.worker_env.clone())
-                        .await
-                        .map_err(|e| AwsError::new(424, "ModelErrorException", e))?;
-                    tracing::info!(model = %w.name, "chat model loaded in a worker process");
-                    return Ok(ChatBackend::Worker(w));
-                }
-                let loaded = tokio::task::spawn_blocking(move || ChatModel::load(&path, config))
+        let (slot, path) = match use_ {
+            LocalChat::Agent if self.agent_path() != self.chat_path() => {
+                (&self.agent, self.agent_path())
+            }
+            _ => (&self.chat, self.chat_path()),
+        };
+        slot.get(self.epoch, || async {
+            if !path.exists() {
+                return Err(not_installed(model_id, &path));
+            }
+            let config = self.config.engine.clone();
+            if let Some(exe) = &self.config.worker_exe {
+                let spec = EngineSpec::Chat { path, config };
+                let w = WorkerChat::start(exe.clone(), spec, self.config.worker_env.clone())
                     .await
-                    .map_err(|e| AwsError::internal(e.to_string()))?
-                    .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
-                tracing::info!(model = %loaded.name, "chat model loaded");
-                Ok(ChatBackend::Local(loaded))
-            })
-            .await
+                    .map_err(|e| AwsError::new(424, "ModelErrorException", e))?;
+                tracing::info!(model = %w.name, "chat model loaded in a worker process");
+                return Ok(ChatBackend::Worker(w));
+            }
+            let loaded = tokio::task::spawn_blocking(move || ChatModel::load(&path, config))
+                .await
+                .map_err(|e| AwsError::internal(e.to_string()))?
+                .map_err(|e| AwsError::new(424, "ModelErrorException", e.to_string()))?;
+            tracing::info!(model = %loaded.name, "chat model loaded");
+            Ok(ChatBackend::Local(loaded))
+        })
+        .await
     }
 
     /// The embedding model serving `model_id`.
@@ -274,10 +327,12 @@ impl Runtime {
     pub fn health(&self) -> serde_json::Value {
         let in_process = self.config.worker_exe.is_none();
         let chat = self.chat.peek();
+        let agent = self.agent.peek();
         let embed = self.embed.peek();
         serde_json::json!({
             "isolation": if in_process { "in_process" } else { "worker_process" },
             "chat": engine_health(self.chat.loading(), chat.and_then(|c| c.worker_status()), in_process && self.chat.loaded()),
+            "agent_chat": engine_health(self.agent.loading(), agent.and_then(|c| c.worker_status()), in_process && self.agent.loaded()),
             "embeddings": engine_health(self.embed.loading(), embed.and_then(|e| e.worker_status()), in_process && self.embed.loaded()),
         })
     }
@@ -287,6 +342,13 @@ impl Runtime {
         use std::fmt::Write;
         let statuses = [
             self.chat.peek().and_then(|c| c.worker_status()),
+            self.agent
+                .peek()
+                .and_then(|c| c.worker_status())
+                .map(|mut s| {
+                    s.engine = "agent_chat";
+                    s
+                }),
             self.embed.peek().and_then(|e| e.worker_status()),
         ];
         let _ = writeln!(out, "# TYPE basalt_engine_worker_up gauge");

@@ -92,6 +92,53 @@ fn usage_of(out: &Value) -> Value {
     })
 }
 
+/// Tool calls written as text: one or more `{"name": …, "arguments": {…}}` objects (the
+/// JSON of Qwen's tool-call format, maybe in its `<tool_call>` tags or a code fence) and
+/// nothing else, each naming a tool with all its required arguments. Anything else is an
+/// answer.
+fn calls_in_text(text: &str, tools: &[Tool]) -> Option<Vec<Value>> {
+    let mut body = text.trim();
+    for fence in ["```json", "```"] {
+        if let Some(rest) = body.strip_prefix(fence) {
+            body = rest.trim_end().strip_suffix("```")?.trim();
+            break;
+        }
+    }
+    let body = body.replace("<tool_call>", "").replace("</tool_call>", "");
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    let mut calls = Vec::new();
+    for value in serde_json::Deserializer::from_str(&body).into_iter::<Value>() {
+        let v = value.ok()?;
+        let name = v["name"].as_str()?;
+        let args = v.get("arguments").or_else(|| v.get("parameters"))?;
+        let tool = tools.iter().find(|t| t.name == name)?;
+        let props = tool.schema["properties"].as_object()?;
+        let args_obj = args.as_object()?;
+        if args_obj.keys().any(|k| !props.contains_key(k)) {
+            return None;
+        }
+        let required = tool.schema["required"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if required
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|r| args_obj.get(r).is_none_or(Value::is_null))
+        {
+            return None;
+        }
+        calls.push(json!({
+            "toolUseId": format!("tooluse_{}", uuid::Uuid::new_v4().simple()),
+            "name": name,
+            "input": args,
+        }));
+    }
+    (!calls.is_empty()).then_some(calls)
+}
+
 /// What one model call returned.
 struct Reply {
     content: Vec<Value>,
@@ -147,9 +194,13 @@ impl Run {
             "messages": messages,
             "inferenceConfig": prompts::inference(&self.agent.prompts, step, 2048),
         });
+        input[basalt_bedrock_runtime::LocalChat::MEMBER] = "agent".into();
         if !tools.is_empty() {
             input["toolConfig"] =
                 json!({"tools": tools.iter().map(Tool::spec).collect::<Vec<_>>()});
+            if tools.iter().any(|t| t.action == Action::Answer) {
+                input["toolConfig"]["toolChoice"] = json!({"any": {}});
+            }
         }
         let out = self
             .k
@@ -488,7 +539,7 @@ impl Run {
                 }
                 json!({"traceId": id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": input})
             }
-            Action::AskUser => json!({"traceId": id, "invocationType": "FINISH"}),
+            Action::AskUser | Action::Answer => json!({"traceId": id, "invocationType": "FINISH"}),
         }
     }
 
@@ -594,7 +645,8 @@ impl Run {
         mut references: Vec<Value>,
     ) -> Result<(Outcome, Vec<Value>), AwsError> {
         let system = self.system_prompt();
-        let tools = self.agent.tools.clone();
+        let mut tools = self.agent.tools.clone();
+        tools.push(super::schema::answer_tool(&tools));
         // Calls already made in this turn and their results: a small model sometimes asks
         // again for what it has, and the answer is the same.
         let mut made: Vec<(String, Value, String)> = Vec::new();
@@ -612,12 +664,21 @@ impl Run {
                 "rawResponse": {"content": Value::Array(reply.content.clone()).to_string()},
                 "metadata": {"usage": reply.usage},
             }}}));
-            let text = text_of(&reply.content);
-            let uses: Vec<Value> = reply
-                .content
+            let mut content = reply.content;
+            let mut text = text_of(&content);
+            let mut uses: Vec<Value> = content
                 .iter()
                 .filter_map(|b| b.get("toolUse").cloned())
                 .collect();
+            if uses.is_empty()
+                && let Some(calls) = calls_in_text(&text, &tools)
+            {
+                // The model wrote its calls as text instead of in its tool-call format
+                // (small Qwen models do after a tool result): they are calls all the same.
+                content = calls.iter().map(|u| json!({"toolUse": u})).collect();
+                uses = calls;
+                text = String::new();
+            }
             if uses.is_empty() {
                 self.trace_step(json!({"orchestrationTrace": {"observation": {
                     "traceId": id, "type": "FINISH", "finalResponse": {"text": text},
@@ -629,7 +690,21 @@ impl Run {
                     json!({"orchestrationTrace": {"rationale": {"traceId": id, "text": text}}}),
                 );
             }
-            messages.push(json!({"role": "assistant", "content": reply.content}));
+            // The answer, when it is the only call (next to other calls it waits for them).
+            if let [only] = uses.as_slice()
+                && tools
+                    .iter()
+                    .any(|t| t.action == Action::Answer && only["name"] == t.name.as_str())
+            {
+                let answer = only["input"]["answer"].as_str().unwrap_or_default().trim();
+                if !answer.is_empty() {
+                    self.trace_step(json!({"orchestrationTrace": {"observation": {
+                        "traceId": id, "type": "FINISH", "finalResponse": {"text": answer},
+                    }}}));
+                    return Ok((Outcome::Answer(answer.to_owned()), references));
+                }
+            }
+            messages.push(json!({"role": "assistant", "content": content}));
             let mut results: Vec<Value> = Vec::new();
             let mut handed: Vec<(String, Tool, Value)> = Vec::new();
             let mut fresh = false;
@@ -637,7 +712,11 @@ impl Run {
                 let use_id = u["toolUseId"].as_str().unwrap_or_default().to_owned();
                 let name = u["name"].as_str().unwrap_or_default();
                 let args = u["input"].clone();
-                let Some(tool) = tools.iter().find(|t| t.name == name).cloned() else {
+                let Some(tool) = tools
+                    .iter()
+                    .find(|t| t.name == name && t.action != Action::Answer)
+                    .cloned()
+                else {
                     results.push(
                         json!({"toolResult": {"toolUseId": use_id, "status": "error",
                         "content": [{"text": format!("There is no function named {name}.")}]}}),
@@ -655,6 +734,8 @@ impl Run {
                 }
                 fresh = true;
                 let observation = match &tool.action {
+                    // Filtered out above: an answer next to other calls waits for them.
+                    Action::Answer => continue,
                     Action::AskUser => {
                         let question = args["question"].as_str().unwrap_or_default().to_owned();
                         self.trace_step(json!({"orchestrationTrace": {"observation": {
@@ -742,7 +823,10 @@ impl Run {
                 self.send("returnControl", payload);
                 return Ok((Outcome::Returned, Vec::new()));
             }
-            messages.push(json!({"role": "user", "content": results}));
+            let mut content = results;
+            content
+                .push(json!({"text": fill(prompts::CONTINUE, &[("question", &self.input_text)])}));
+            messages.push(json!({"role": "user", "content": content}));
             repeats = if fresh { 0 } else { repeats + 1 };
             if repeats >= 2 {
                 break;
@@ -909,5 +993,46 @@ impl Run {
         }
         self.send("chunk", chunk);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::schema::Action;
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            description: String::new(),
+            schema: json!({"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}, "required": ["id"]}),
+            action: Action::AskUser,
+        }
+    }
+
+    #[test]
+    fn calls_written_as_text_are_calls() {
+        let tools = [tool("book"), tool("cancel")];
+        let calls = calls_in_text(
+            "{\"name\": \"book\", \"arguments\": {\"id\": \"FL-1\"}}\n<tool_call>{\"name\": \"cancel\", \"arguments\": {\"id\": \"X\", \"n\": 2}}</tool_call>",
+            &tools,
+        )
+        .unwrap();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[1]["name"], "cancel");
+        assert_eq!(calls[1]["input"]["n"], 2);
+        let fenced = "```json\n{\"name\": \"book\", \"arguments\": {\"id\": \"1\"}}\n```";
+        assert_eq!(calls_in_text(fenced, &tools).unwrap().len(), 1);
+        // Answers, unknown tools, missing or unknown arguments stay text.
+        for text in [
+            "Your flight FL-1 is booked.",
+            "{\"name\": \"fly\", \"arguments\": {\"id\": \"1\"}}",
+            "{\"name\": \"book\", \"arguments\": {}}",
+            "{\"name\": \"book\", \"arguments\": {\"id\": \"1\", \"x\": 1}}",
+            "{\"name\": \"book\", \"arguments\": {\"id\": \"1\"}} and then some",
+            "{\"temperature\": 18}",
+        ] {
+            assert!(calls_in_text(text, &tools).is_none(), "{text}");
+        }
     }
 }

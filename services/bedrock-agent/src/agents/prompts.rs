@@ -1,7 +1,10 @@
 //! The prompt of each step of an agent, as Bedrock names them, with Bedrock's placeholders.
 //! The defaults follow the spirit of Bedrock's own templates, written for models that call
-//! tools natively (the tools themselves travel as Converse tool specifications, so
-//! `$tools$` is only filled where a template asks for it). Each can be replaced through
+//! tools natively: the tools travel as Converse tool specifications (so `$tools$` is only
+//! filled where a template asks for it), and the orchestration prompt is the agent's
+//! instruction with little around it, because the small local models follow a short
+//! system prompt best (a longer list of rules made Qwen2.5-Coder-1.5B write out a plan of
+//! calls instead of making the first one). Each can be replaced through
 //! `promptOverrideConfiguration`.
 
 use serde_json::{Map, Value};
@@ -27,7 +30,7 @@ pub const STEPS: [Step; 5] = [
     Step {
         name: ORCHESTRATION,
         enabled_by_default: true,
-        template: "$instruction$\n\nYou answer the user's request by calling the functions you have been given, one step at a time, and then answering the user.\n- Call a function whenever it gets information or takes an action the request needs. Take every argument from the user's words, these instructions or the results of earlier calls; never invent an id or a value.\n- When one call needs a value that another returns (an id, a code), make the first call, read its result, then make the next.\n- If a function reports an error, do not pretend it worked: tell the user what failed.\n- If you need information that only the user has, ask the user.\n- When you have everything, answer the user briefly with the results (ids, codes, amounts).\n$knowledge_base_guideline$$prompt_session_attributes$$memory_content$",
+        template: "$instruction$\n$knowledge_base_guideline$$prompt_session_attributes$$memory_content$",
     },
     Step {
         name: KB_GENERATION,
@@ -45,6 +48,10 @@ pub const STEPS: [Step; 5] = [
         template: "You will be given a conversation between a user and an AI assistant. Summarize it for the assistant's memory: the user's goals, the facts they gave, the actions taken with their results (ids, codes, dates), and anything left open. Write plain sentences, at most 200 words, and nothing else.\n\nThe conversation:\n$past_conversation_summary$$conversation$",
     },
 ];
+
+/// Follows the results of each orchestration step: the request again, so that a small
+/// model goes on with what is left of it instead of answering after the first part.
+pub const CONTINUE: &str = "Request: $question$\nIf a part of the request or of your instructions is not done yet, call the next function; otherwise answer the user.";
 
 /// The configuration of `step` in a `promptOverrideConfiguration` (may be absent).
 pub fn override_of<'a>(overrides: &'a Value, step: &str) -> Option<&'a Value> {

@@ -41,6 +41,9 @@ pub enum Action {
         retrieval: Value,
     },
     AskUser,
+    /// The agent's final answer: every orchestration step is decoded as a call (a grammar
+    /// over all tools), and answering is one of the calls.
+    Answer,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -394,6 +397,20 @@ pub fn tools(groups: &[GroupRec], kbs: &[(AgentKbRec, Value)]) -> Result<Vec<Too
         t.name = tool_name(&t.name);
     }
     Ok(out)
+}
+
+/// The tool the agent answers the user with, named apart from the agent's own tools.
+pub fn answer_tool(tools: &[Tool]) -> Tool {
+    let mut name = "answer_user".to_owned();
+    while tools.iter().any(|t| t.name == name) {
+        name.push('_');
+    }
+    Tool {
+        name,
+        description: "Give your final answer to the user. Call it only after every part of the request and of your instructions is done, or if it cannot be done.".into(),
+        schema: json!({"type": "object", "properties": {"answer": {"type": "string", "description": "The answer for the user"}}, "required": ["answer"]}),
+        action: Action::Answer,
+    }
 }
 
 /// A parameter's value as Bedrock passes it: a string (JSON text for arrays and objects).
