@@ -82,11 +82,12 @@ fn route_matches(
     req: &Request<'_>,
     segments: &[&str],
     query: &[(String, String)],
+    strict: bool,
 ) -> Option<Vec<(String, String)>> {
     if !route.method.eq_ignore_ascii_case(req.method) {
         return None;
     }
-    if route.trailing_slash && !req.path.ends_with('/') {
+    if strict && route.trailing_slash && !req.path.ends_with('/') {
         return None;
     }
     for (k, v) in &route.query {
@@ -111,11 +112,15 @@ pub(crate) fn find_operation<'m>(
 ) -> Result<&'m Operation, AwsError> {
     let segments = path_segments(req.path);
     let query = query_pairs(req.query);
-    for route in model.routes() {
-        if route_matches(route, req, &segments, &query).is_some() {
-            return model
-                .operation(&route.operation)
-                .ok_or_else(|| AwsError::internal("route without operation"));
+    // The exact route first; then one whose template ends in `/` for a path without it
+    // (the AWS SDK for Rust sends `PUT /agents` for `PUT /agents/`, and AWS accepts both).
+    for strict in [true, false] {
+        for route in model.routes() {
+            if route_matches(route, req, &segments, &query, strict).is_some() {
+                return model
+                    .operation(&route.operation)
+                    .ok_or_else(|| AwsError::internal("route without operation"));
+            }
         }
     }
     Err(crate::unknown_operation_error(
@@ -132,7 +137,7 @@ pub fn matches(model: &ServiceModel, req: &Request<'_>) -> bool {
     model
         .routes()
         .iter()
-        .any(|r| route_matches(r, req, &segments, &query).is_some())
+        .any(|r| route_matches(r, req, &segments, &query, false).is_some())
 }
 
 fn split_header_list(value: &str, shape: &Shape, model: &ServiceModel) -> Vec<String> {
@@ -234,7 +239,7 @@ pub(crate) fn parse_request(
     let segments = path_segments(req.path);
     let query = query_pairs(req.query);
     let labels = route
-        .and_then(|r| route_matches(r, req, &segments, &query))
+        .and_then(|r| route_matches(r, req, &segments, &query, false))
         .unwrap_or_default();
     let mut out = Map::new();
     // A query-params map sees every parameter (Smithy's server semantics), except the
@@ -622,6 +627,36 @@ pub(crate) fn serialize_json_error(model: Option<&ServiceModel>, err: &AwsError)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_trailing_slash_still_finds_the_operation() {
+        let m = basalt_spec::model("bedrock-agent").unwrap();
+        let headers = http::HeaderMap::new();
+        let req = |method, path| Request {
+            method,
+            path,
+            query: "",
+            headers: &headers,
+            body: b"",
+        };
+        for (method, path, op) in [
+            ("PUT", "/agents/", "CreateAgent"),
+            ("PUT", "/agents", "CreateAgent"),
+            ("POST", "/agents/ABCDEFGHIJ", "PrepareAgent"),
+            (
+                "GET",
+                "/agents/ABCDEFGHIJ/agentversions/DRAFT/actiongroups/ABCDEFGHIJ",
+                "GetAgentActionGroup",
+            ),
+        ] {
+            assert_eq!(
+                find_operation(&m, &req(method, path)).unwrap().name,
+                op,
+                "{method} {path}"
+            );
+            assert!(matches(&m, &req(method, path)));
+        }
+    }
 
     #[test]
     fn greedy_labels_capture_the_rest() {

@@ -1,0 +1,268 @@
+//! The AWS SDK for Rust parsing Basalt's agent streams: InvokeAgent (trace, returnControl
+//! and chunk events, and an exception event) and InvokeInlineAgent, on the real local
+//! agent model. Skipped when the server binary or the agent model is absent.
+
+use aws_sdk_bedrockagent::types::{ActionGroupExecutor, CustomControlMethod, FunctionSchema};
+use aws_sdk_bedrockagentruntime::types::{
+    ContentBody, FunctionResult, InvocationInputMember, InvocationResultMember, ResponseStream,
+    SessionState,
+};
+use std::collections::HashMap;
+mod common;
+
+const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+const INSTRUCTION: &str = "You are a helpful assistant that answers questions about the weather using the tools you have.";
+
+fn start() -> Option<common::Server> {
+    let model_dir = std::env::var("BASALT_MODEL_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/basalt/models")
+        });
+    if !model_dir
+        .join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+        .exists()
+    {
+        eprintln!("skipped: the agent model is not installed (basalt models pull)");
+        return None;
+    }
+    common::start(common::Data::Memory, &[])
+}
+
+macro_rules! client {
+    ($sdk:ident, $endpoint:expr) => {{
+        let conf = $sdk::Config::builder()
+            .endpoint_url($endpoint)
+            .region($sdk::config::Region::new("us-east-1"))
+            .credentials_provider($sdk::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .build();
+        $sdk::Client::from_conf(conf)
+    }};
+}
+
+fn weather_schema() -> FunctionSchema {
+    use aws_sdk_bedrockagent::types::{Function, ParameterDetail, Type};
+    let mut params = HashMap::new();
+    params.insert(
+        "city".to_owned(),
+        ParameterDetail::builder()
+            .r#type(Type::String)
+            .description("The city, e.g. Paris")
+            .required(true)
+            .build()
+            .unwrap(),
+    );
+    FunctionSchema::Functions(vec![
+        Function::builder()
+            .name("get_weather")
+            .description("Get the current weather of a city.")
+            .set_parameters(Some(params))
+            .build()
+            .unwrap(),
+    ])
+}
+
+/// Everything a stream sent: traces, the calls handed back, the answer, the errors.
+#[derive(Default, Debug)]
+struct Events {
+    traces: usize,
+    returned: Vec<(String, String, String)>,
+    invocation_id: Option<String>,
+    text: String,
+    errors: Vec<String>,
+}
+
+async fn drain(
+    mut stream: aws_sdk_bedrockagentruntime::primitives::event_stream::EventReceiver<
+        ResponseStream,
+        aws_sdk_bedrockagentruntime::types::error::ResponseStreamError,
+    >,
+) -> Events {
+    let mut out = Events::default();
+    loop {
+        match stream.recv().await {
+            Ok(Some(ResponseStream::Trace(t))) => {
+                assert!(t.trace().is_some());
+                out.traces += 1;
+            }
+            Ok(Some(ResponseStream::ReturnControl(rc))) => {
+                out.invocation_id = rc.invocation_id().map(str::to_owned);
+                for input in rc.invocation_inputs() {
+                    if let InvocationInputMember::FunctionInvocationInput(f) = input {
+                        let value = f
+                            .parameters()
+                            .first()
+                            .and_then(|p| p.value())
+                            .unwrap_or_default();
+                        out.returned.push((
+                            f.action_group().to_owned(),
+                            f.function().unwrap_or_default().to_owned(),
+                            value.to_owned(),
+                        ));
+                    }
+                }
+            }
+            Ok(Some(ResponseStream::Chunk(c))) => {
+                out.text
+                    .push_str(&String::from_utf8_lossy(c.bytes().unwrap().as_ref()));
+            }
+            Ok(Some(other)) => out.errors.push(format!("{other:?}")),
+            Ok(None) => return out,
+            Err(e) => {
+                out.errors.push(format!("{e:?}"));
+                return out;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_streams_parse_in_the_rust_sdk() {
+    let Some(server) = start() else { return };
+    let ba = client!(aws_sdk_bedrockagent, &server.endpoint);
+    let bar = client!(aws_sdk_bedrockagentruntime, &server.endpoint);
+    let agent = ba
+        .create_agent()
+        .agent_name("rust-sdk-weather")
+        .foundation_model(MODEL)
+        .instruction(INSTRUCTION)
+        .agent_resource_role_arn("arn:aws:iam::000000000000:role/AgentRole")
+        .send()
+        .await
+        .unwrap();
+    let agent_id = agent.agent().unwrap().agent_id().to_owned();
+    assert_eq!(agent_id.len(), 10);
+    ba.create_agent_action_group()
+        .agent_id(&agent_id)
+        .agent_version("DRAFT")
+        .action_group_name("weather")
+        .action_group_executor(ActionGroupExecutor::CustomControl(
+            CustomControlMethod::ReturnControl,
+        ))
+        .function_schema(weather_schema())
+        .send()
+        .await
+        .unwrap();
+    let prepared = ba.prepare_agent().agent_id(&agent_id).send().await.unwrap();
+    assert_eq!(prepared.agent_version(), "DRAFT");
+
+    let out = bar
+        .invoke_agent()
+        .agent_id(&agent_id)
+        .agent_alias_id("TSTALIASID")
+        .session_id("rust-1")
+        .enable_trace(true)
+        .input_text("What is the weather in Paris right now?")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.session_id(), "rust-1");
+    assert_eq!(out.content_type(), "application/json");
+    let first = drain(out.completion).await;
+    assert!(first.errors.is_empty(), "{first:?}");
+    assert!(first.traces >= 3, "{first:?}");
+    assert_eq!(first.returned.len(), 1, "{first:?}");
+    let (group, function, city) = &first.returned[0];
+    assert_eq!(
+        (group.as_str(), function.as_str()),
+        ("weather", "get_weather")
+    );
+    assert!(city.to_lowercase().contains("paris"), "{first:?}");
+
+    let result = InvocationResultMember::FunctionResult(
+        FunctionResult::builder()
+            .action_group("weather")
+            .function("get_weather")
+            .response_body(
+                "TEXT",
+                ContentBody::builder()
+                    .body("Paris: 18 degrees Celsius and sunny.")
+                    .build(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let out = bar
+        .invoke_agent()
+        .agent_id(&agent_id)
+        .agent_alias_id("TSTALIASID")
+        .session_id("rust-1")
+        .session_state(
+            SessionState::builder()
+                .set_invocation_id(first.invocation_id.clone())
+                .return_control_invocation_results(result)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let second = drain(out.completion).await;
+    assert!(second.errors.is_empty(), "{second:?}");
+    assert!(second.text.contains("18"), "{second:?}");
+
+    // InvokeInlineAgent's stream (another union) parses too.
+    let out =
+        bar.invoke_inline_agent()
+            .session_id("rust-inline-1")
+            .foundation_model(MODEL)
+            .instruction(INSTRUCTION)
+            .input_text("What is the weather in Rome?")
+            .action_groups(
+                aws_sdk_bedrockagentruntime::types::AgentActionGroup::builder()
+                    .action_group_name("weather")
+                    .action_group_executor(
+                        aws_sdk_bedrockagentruntime::types::ActionGroupExecutor::CustomControl(
+                            aws_sdk_bedrockagentruntime::types::CustomControlMethod::ReturnControl,
+                        ),
+                    )
+                    .function_schema(
+                        aws_sdk_bedrockagentruntime::types::FunctionSchema::Functions(
+                            vec![aws_sdk_bedrockagentruntime::types::FunctionDefinition::builder()
+                        .name("get_weather")
+                        .description("Get the current weather of a city.")
+                        .parameters(
+                            "city",
+                            aws_sdk_bedrockagentruntime::types::ParameterDetail::builder()
+                                .r#type(aws_sdk_bedrockagentruntime::types::ParameterType::String)
+                                .required(true)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap()],
+                        ),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    let mut stream = out.completion;
+    let mut returned = false;
+    while let Some(ev) = stream.recv().await.unwrap() {
+        if let aws_sdk_bedrockagentruntime::types::InlineAgentResponseStream::ReturnControl(rc) = ev
+        {
+            returned = !rc.invocation_inputs().is_empty();
+        }
+    }
+    assert!(returned);
+
+    // An unknown agent is an error before the stream.
+    let err = bar
+        .invoke_agent()
+        .agent_id("NOSUCHAGNT")
+        .agent_alias_id("TSTALIASID")
+        .session_id("rust-2")
+        .input_text("hi")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.into_service_error().is_resource_not_found_exception(),
+        "not a ResourceNotFoundException"
+    );
+}
