@@ -139,6 +139,69 @@ fn calls_in_text(text: &str, tools: &[Tool]) -> Option<Vec<Value>> {
     (!calls.is_empty()).then_some(calls)
 }
 
+/// The text of every text and tool result block of `messages`.
+fn text_of_messages(messages: &[Value]) -> String {
+    let mut out = String::new();
+    for m in messages {
+        for b in m["content"].as_array().into_iter().flatten() {
+            if let Some(t) = b["text"].as_str() {
+                out.push_str(t);
+                out.push('\n');
+            } else if let Some(r) = b.get("toolResult") {
+                out.push_str(&text_of(r["content"].as_array().map_or(&[][..], |v| v)));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// An argument that looks like an identifier or a number (no spaces, at least one digit)
+/// and appears nowhere in what the agent was told or shown: the model made it up. Free
+/// text (a reason, a question) is not checked: the model words it itself.
+fn invented(args: &Value, known_lowercase: &str, has_kb: bool) -> Option<String> {
+    let object = args.as_object()?;
+    for (name, value) in object {
+        let text = match value {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+                _ => n.to_string(),
+            },
+            _ => continue,
+        };
+        let id_like = !text.is_empty()
+            && !text.chars().any(char::is_whitespace)
+            && text.chars().any(|c| c.is_ascii_digit());
+        if id_like && !known_lowercase.contains(&text.to_lowercase()) {
+            let kb = if has_kb {
+                ", search the knowledge base"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "Error: the value {text} of {name} does not appear in the request or in any result so far. Call the function that returns it first{kb}, or ask the user for it."
+            ));
+        }
+    }
+    None
+}
+
+/// The first word of `answer` that looks like an id or a number and that nothing the
+/// agent was told or shown contains.
+fn invented_in_text(answer: &str, known_lowercase: &str) -> Option<String> {
+    let invented = answer
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '\'' | '$' | '!' | '?')
+        })
+        .map(|w| w.trim_end_matches(['.', ':']))
+        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
+        .find(|w| !known_lowercase.contains(&w.to_lowercase()))?;
+    Some(format!(
+        "Error: your answer mentions {invented}, which no result gave. Answer again with only what the results say, or call a function to get it."
+    ))
+}
+
 /// What one model call returned.
 struct Reply {
     content: Vec<Value>,
@@ -187,6 +250,7 @@ impl Run {
         messages: &[Value],
         tools: &[Tool],
         step: &str,
+        only: Option<&str>,
     ) -> Result<Reply, AwsError> {
         let mut input = json!({
             "modelId": self.agent.model,
@@ -198,7 +262,9 @@ impl Run {
         if !tools.is_empty() {
             input["toolConfig"] =
                 json!({"tools": tools.iter().map(Tool::spec).collect::<Vec<_>>()});
-            if tools.iter().any(|t| t.action == Action::Answer) {
+            if let Some(name) = only {
+                input["toolConfig"]["toolChoice"] = json!({"tool": {"name": name}});
+            } else if tools.iter().any(|t| t.action == Action::Answer) {
                 input["toolConfig"]["toolChoice"] = json!({"any": {}});
             }
         }
@@ -235,7 +301,7 @@ impl Run {
     /// A single-prompt step (pre- and post-processing, summaries): its text answer.
     async fn ask(&self, step: &str, prompt: String, id: &str) -> Result<(String, Value), AwsError> {
         let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
-        let reply = self.converse("", &messages, &[], step).await?;
+        let reply = self.converse("", &messages, &[], step, None).await?;
         let _ = id;
         Ok((text_of(&reply.content), reply.usage))
     }
@@ -534,8 +600,15 @@ impl Run {
                     "parameters": parameter_list(params, args),
                     "executionType": if lambda.is_some() { "LAMBDA" } else { "RETURN_CONTROL" },
                 });
+                // The trace's request body maps each content type to its parameter list.
                 if let Some(b) = lambda::request_body(&tool.action, args) {
-                    input["requestBody"] = b;
+                    let content: Map<String, Value> = b["content"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(ctype, media)| (ctype.clone(), media["properties"].clone()))
+                        .collect();
+                    input["requestBody"] = json!({"content": content});
                 }
                 json!({"traceId": id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": input})
             }
@@ -650,14 +723,50 @@ impl Run {
         // Calls already made in this turn and their results: a small model sometimes asks
         // again for what it has, and the answer is the same.
         let mut made: Vec<(String, Value, String)> = Vec::new();
-        let mut repeats = 0;
+        let has_kb = tools
+            .iter()
+            .any(|t| matches!(t.action, Action::KnowledgeBase { .. }));
+        // Steps in a row that ran nothing new (repeated or refused calls): after two, the
+        // next step must answer.
+        let mut idle_steps = 0;
+        // Set when a step only repeated calls already made: the next step must answer.
+        let mut force_answer = false;
+        let mut answer_checked = false;
+        let answer_name = tools
+            .iter()
+            .find(|t| t.action == Action::Answer)
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        // What the agent may take values from: its instruction, the conversation, the
+        // session's attributes and every result so far.
+        let mut known = format!(
+            "{}\n{}",
+            self.agent.instruction,
+            text_of_messages(&messages)
+        );
+        for v in self
+            .session
+            .session_attributes
+            .values()
+            .chain(self.session.prompt_session_attributes.values())
+        {
+            known.push_str(&super::schema::value_text(v));
+            known.push('\n');
+        }
+        let mut known = known.to_lowercase();
         while step < MAX_STEPS {
             let id = self.step_id(step);
             step += 1;
             self.trace_step(json!({"orchestrationTrace": {"modelInvocationInput":
                 self.model_input_trace(prompts::ORCHESTRATION, &system, &messages, &id)}}));
             let reply = self
-                .converse(&system, &messages, &tools, prompts::ORCHESTRATION)
+                .converse(
+                    &system,
+                    &messages,
+                    &tools,
+                    prompts::ORCHESTRATION,
+                    force_answer.then_some(answer_name.as_str()),
+                )
                 .await?;
             self.trace_step(json!({"orchestrationTrace": {"modelInvocationOutput": {
                 "traceId": id,
@@ -697,6 +806,24 @@ impl Run {
                     .any(|t| t.action == Action::Answer && only["name"] == t.name.as_str())
             {
                 let answer = only["input"]["answer"].as_str().unwrap_or_default().trim();
+                if !answer.is_empty()
+                    && !answer_checked
+                    && let Some(error) = invented_in_text(answer, &known)
+                {
+                    // Once per turn: an answer quoting an id or a number that no result
+                    // gave goes back to the model.
+                    answer_checked = true;
+                    force_answer = false;
+                    self.trace_step(json!({"orchestrationTrace": {"observation": {
+                        "traceId": id, "type": "REPROMPT", "repromptResponse": {"text": error, "source": "PARSER"},
+                    }}}));
+                    let use_id = only["toolUseId"].as_str().unwrap_or_default();
+                    messages.push(json!({"role": "assistant", "content": content}));
+                    messages.push(json!({"role": "user", "content": [
+                        {"toolResult": {"toolUseId": use_id, "status": "error", "content": [{"text": error}]}},
+                    ]}));
+                    continue;
+                }
                 if !answer.is_empty() {
                     self.trace_step(json!({"orchestrationTrace": {"observation": {
                         "traceId": id, "type": "FINISH", "finalResponse": {"text": answer},
@@ -723,16 +850,23 @@ impl Run {
                     );
                     continue;
                 };
-                self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
                 if let Some((_, _, earlier)) = made.iter().find(|(n, a, _)| n == name && *a == args)
                 {
-                    let text = format!("{earlier}\n(You already made this call; use this result.)");
-                    results.push(
-                        json!({"toolResult": {"toolUseId": use_id, "content": [{"text": text}]}}),
-                    );
+                    // The same call again: the same result, without running it again.
+                    results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": earlier}]}}));
+                    continue;
+                }
+                if let Some(error) = invented(&args, &known, has_kb) {
+                    // Not run: a small model fills an id it has not seen yet with a guess
+                    // instead of calling the function that returns it (or asking).
+                    self.trace_step(json!({"orchestrationTrace": {"observation": {
+                        "traceId": id, "type": "REPROMPT", "repromptResponse": {"text": error, "source": "PARSER"},
+                    }}}));
+                    results.push(json!({"toolResult": {"toolUseId": use_id, "status": "error", "content": [{"text": error}]}}));
                     continue;
                 }
                 fresh = true;
+                self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
                 let observation = match &tool.action {
                     // Filtered out above: an answer next to other calls waits for them.
                     Action::Answer => continue,
@@ -788,6 +922,8 @@ impl Run {
                         continue;
                     }
                 };
+                known.push_str(&observation.to_lowercase());
+                known.push('\n');
                 made.push((name.to_owned(), args.clone(), observation.clone()));
                 results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": observation}]}}));
             }
@@ -827,10 +963,11 @@ impl Run {
             content
                 .push(json!({"text": fill(prompts::CONTINUE, &[("question", &self.input_text)])}));
             messages.push(json!({"role": "user", "content": content}));
-            repeats = if fresh { 0 } else { repeats + 1 };
-            if repeats >= 2 {
+            if force_answer {
                 break;
             }
+            idle_steps = if fresh { 0 } else { idle_steps + 1 };
+            force_answer = idle_steps >= 2;
         }
         let answer = self.wrap_up(&system, &messages).await?;
         Ok((Outcome::Answer(answer), references))
@@ -870,6 +1007,7 @@ impl Run {
                 &[json!({"role": "user", "content": [{"text": prompt}]})],
                 &[],
                 prompts::ORCHESTRATION,
+                None,
             )
             .await?;
         Ok(text_of(&reply.content))
@@ -1008,6 +1146,33 @@ mod tests {
             schema: json!({"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}, "required": ["id"]}),
             action: Action::AskUser,
         }
+    }
+
+    #[test]
+    fn answers_quoting_unknown_numbers_are_caught() {
+        let known = "account acc-1 balance: 1520.75 usd.";
+        assert!(invented_in_text("ACC-1 has 1520.75 USD.", known).is_none());
+        assert!(invented_in_text("Your balance is $1520.75!", known).is_none());
+        let e =
+            invented_in_text("ACC-1 has 1520.75 USD and ACC-2 has 1200.00 USD.", known).unwrap();
+        assert!(e.contains("ACC-2"), "{e}");
+    }
+
+    #[test]
+    fn invented_ids_are_caught_free_text_is_not() {
+        let known = "book a flight to seattle for user-456. found flight fl-100, 199 usd.";
+        assert!(
+            invented(
+                &json!({"flight_id": "FL-100", "user_id": "user-456"}),
+                known
+            )
+            .is_none()
+        );
+        assert!(invented(&json!({"amount": 199, "city": "Seattle"}), known).is_none());
+        assert!(invented(&json!({"reason": "the 2 headphones broke"}), known).is_none());
+        let e = invented(&json!({"flight_id": "FL-101"}), known).unwrap();
+        assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");
+        assert!(invented(&json!({"amount": 250.5}), known).is_some());
     }
 
     #[test]
