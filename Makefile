@@ -9,9 +9,9 @@ SHARED ?= ../shared
 PORT ?= 4566
 DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
-AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb
+AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb,agents
 
-.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-prompt-cache bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-prompt-cache bench-agents bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -157,6 +157,11 @@ bench-llm: models
 	$(CARGO) build --release -p basalt-models --examples
 	bash bench/setup.sh llm
 	.venv-bench-llm/bin/python bench/llm.py
+
+# Bedrock Agents: 42 tasks over three Lambda action groups, a knowledge base and a guardrail,
+# on the agent model and on the 0.5B chat model.
+bench-agents: models runtimes venv
+	BASALT_BIN=$(BIN) $(PY) bench/agents.py --model default --model $${BASALT_MODEL_DIR:-$$HOME/.cache/basalt/models}/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 
 bench-prompt-cache: models
 	$(CARGO) build --release -p basalt-models --examples

@@ -1,13 +1,11 @@
 //! The AWS SDK for Rust parsing Basalt's agent streams: InvokeAgent (trace, returnControl
-//! and chunk events, and an exception event) and InvokeInlineAgent, on the real local
-//! agent model. Skipped when the server binary or the agent model is absent.
+//! and chunk events) and InvokeInlineAgent, on the real local agent model. Skipped when the
+//! server binary or the agent model is absent.
 
-use aws_sdk_bedrockagent::types::{ActionGroupExecutor, CustomControlMethod, FunctionSchema};
 use aws_sdk_bedrockagentruntime::types::{
     ContentBody, FunctionResult, InvocationInputMember, InvocationResultMember, ResponseStream,
     SessionState,
 };
-use std::collections::HashMap;
 mod common;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -43,26 +41,42 @@ macro_rules! client {
     }};
 }
 
-fn weather_schema() -> FunctionSchema {
-    use aws_sdk_bedrockagent::types::{Function, ParameterDetail, Type};
-    let mut params = HashMap::new();
-    params.insert(
-        "city".to_owned(),
-        ParameterDetail::builder()
-            .r#type(Type::String)
-            .description("The city, e.g. Paris")
-            .required(true)
-            .build()
-            .unwrap(),
-    );
-    FunctionSchema::Functions(vec![
-        Function::builder()
-            .name("get_weather")
-            .description("Get the current weather of a city.")
-            .set_parameters(Some(params))
-            .build()
-            .unwrap(),
-    ])
+/// A bedrock-agent control-plane call as plain HTTP (a Bedrock API key routes it), so that
+/// only the runtime's SDK is built for this test.
+fn control(endpoint: &str, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let body = body.to_string();
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    conn.read_to_string(&mut raw).unwrap();
+    let (head, mut payload) = raw.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 2"), "{method} {path}: {raw}");
+    let decoded;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut rest = payload;
+        while let Some((size, tail)) = rest.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        decoded = out;
+        payload = &decoded;
+    }
+    serde_json::from_str(payload).unwrap()
 }
 
 /// Everything a stream sent: traces, the calls handed back, the answer, the errors.
@@ -122,32 +136,39 @@ async fn drain(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_streams_parse_in_the_rust_sdk() {
     let Some(server) = start() else { return };
-    let ba = client!(aws_sdk_bedrockagent, &server.endpoint);
     let bar = client!(aws_sdk_bedrockagentruntime, &server.endpoint);
-    let agent = ba
-        .create_agent()
-        .agent_name("rust-sdk-weather")
-        .foundation_model(MODEL)
-        .instruction(INSTRUCTION)
-        .agent_resource_role_arn("arn:aws:iam::000000000000:role/AgentRole")
-        .send()
-        .await
-        .unwrap();
-    let agent_id = agent.agent().unwrap().agent_id().to_owned();
+    let e = server.endpoint.as_str();
+    let agent = control(
+        e,
+        "PUT",
+        "/agents/",
+        serde_json::json!({
+            "agentName": "rust-sdk-weather", "foundationModel": MODEL, "instruction": INSTRUCTION,
+            "agentResourceRoleArn": "arn:aws:iam::000000000000:role/AgentRole",
+        }),
+    );
+    let agent_id = agent["agent"]["agentId"].as_str().unwrap().to_owned();
     assert_eq!(agent_id.len(), 10);
-    ba.create_agent_action_group()
-        .agent_id(&agent_id)
-        .agent_version("DRAFT")
-        .action_group_name("weather")
-        .action_group_executor(ActionGroupExecutor::CustomControl(
-            CustomControlMethod::ReturnControl,
-        ))
-        .function_schema(weather_schema())
-        .send()
-        .await
-        .unwrap();
-    let prepared = ba.prepare_agent().agent_id(&agent_id).send().await.unwrap();
-    assert_eq!(prepared.agent_version(), "DRAFT");
+    control(
+        e,
+        "PUT",
+        &format!("/agents/{agent_id}/agentversions/DRAFT/actiongroups/"),
+        serde_json::json!({
+            "actionGroupName": "weather",
+            "actionGroupExecutor": {"customControl": "RETURN_CONTROL"},
+            "functionSchema": {"functions": [{
+                "name": "get_weather", "description": "Get the current weather of a city.",
+                "parameters": {"city": {"type": "string", "description": "The city, e.g. Paris", "required": true}},
+            }]},
+        }),
+    );
+    let prepared = control(
+        e,
+        "POST",
+        &format!("/agents/{agent_id}/"),
+        serde_json::json!({}),
+    );
+    assert_eq!(prepared["agentVersion"], "DRAFT");
 
     let out = bar
         .invoke_agent()

@@ -1161,18 +1161,16 @@ mod tests {
     #[test]
     fn invented_ids_are_caught_free_text_is_not() {
         let known = "book a flight to seattle for user-456. found flight fl-100, 199 usd.";
-        assert!(
-            invented(
-                &json!({"flight_id": "FL-100", "user_id": "user-456"}),
-                known
-            )
-            .is_none()
-        );
-        assert!(invented(&json!({"amount": 199, "city": "Seattle"}), known).is_none());
-        assert!(invented(&json!({"reason": "the 2 headphones broke"}), known).is_none());
-        let e = invented(&json!({"flight_id": "FL-101"}), known).unwrap();
+        let check = |args: Value| invented(&args, known, false);
+        assert!(check(json!({"flight_id": "FL-100", "user_id": "user-456"})).is_none());
+        assert!(check(json!({"amount": 199, "city": "Seattle"})).is_none());
+        assert!(check(json!({"reason": "the 2 headphones broke"})).is_none());
+        let e = check(json!({"flight_id": "FL-101"})).unwrap();
         assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");
-        assert!(invented(&json!({"amount": 250.5}), known).is_some());
+        assert!(!e.contains("knowledge base"), "{e}");
+        assert!(check(json!({"amount": 250.5})).is_some());
+        let with_kb = invented(&json!({"id": "X-1"}), known, true).unwrap();
+        assert!(with_kb.contains("knowledge base"), "{with_kb}");
     }
 
     #[test]

@@ -372,9 +372,17 @@ pub fn tools(groups: &[GroupRec], kbs: &[(AgentKbRec, Value)]) -> Result<Vec<Too
             }
         }
     }
-    for (kb, retrieval) in kbs.iter().filter(|(k, _)| k.state == "ENABLED") {
+    let enabled: Vec<_> = kbs.iter().filter(|(k, _)| k.state == "ENABLED").collect();
+    for (i, (kb, retrieval)) in enabled.iter().enumerate() {
+        // Named by position, not by id, so that an agent's prompt (and what a greedy model
+        // does with it) does not change with the ids its knowledge bases happened to get.
+        let name = if enabled.len() == 1 {
+            "search_knowledge_base".to_owned()
+        } else {
+            format!("search_knowledge_base_{}", i + 1)
+        };
         out.push(Tool {
-            name: format!("search_knowledge_base_{}", kb.kb),
+            name,
             description: format!(
                 "Search this knowledge base for passages that answer a question: {}",
                 kb.description
@@ -382,7 +390,7 @@ pub fn tools(groups: &[GroupRec], kbs: &[(AgentKbRec, Value)]) -> Result<Vec<Too
             schema: json!({"type": "object", "properties": {"searchQuery": {"type": "string", "description": "What to search for"}}, "required": ["searchQuery"]}),
             action: Action::KnowledgeBase {
                 id: kb.kb.clone(),
-                retrieval: retrieval.clone(),
+                retrieval: (*retrieval).clone(),
             },
         });
     }
