@@ -33,6 +33,7 @@ pub const DEFAULT_EMBEDDING: &str = "all-minilm-l6-v2";
 /// The model Bedrock Agents orchestrate with: the 0.5B model does not chain calls (it
 /// invents ids instead of searching first), the 1.5B does, at interactive speed.
 pub const AGENT_CHAT: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+pub const AGENT_CHAT_NAME: &str = "qwen2.5-coder-1.5b-instruct";
 
 macro_rules! qwen_part {
     ($n:literal) => {
@@ -72,7 +73,7 @@ pub const DEFAULTS: &[ModelSpec] = &[
         bytes: 491_400_064,
     },
     ModelSpec {
-        name: "qwen2.5-coder-1.5b-instruct",
+        name: AGENT_CHAT_NAME,
         role: "chat for Bedrock Agents (planning tool calls)",
         target: AGENT_CHAT,
         parts: &[

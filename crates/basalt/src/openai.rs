@@ -195,7 +195,13 @@ async fn chat(runtime: &Runtime, body: &Value, guard: Option<&Guard<'_>>) -> htt
             Err(e) => return from_aws(e),
         }
     }
-    let model = match runtime.chat_for("openai.gpt-oss-20b-1:0").await {
+    // `GET /v1/models` lists the agents' larger model too; asking for it by name gets it.
+    let local = if body["model"].as_str() == Some(basalt_models::pull::AGENT_CHAT_NAME) {
+        basalt_bedrock_runtime::LocalChat::Agent
+    } else {
+        basalt_bedrock_runtime::LocalChat::Default
+    };
+    let model = match runtime.local_chat("openai.gpt-oss-20b-1:0", local).await {
         Ok(m) => m,
         Err(e) => return from_aws(e),
     };

@@ -163,15 +163,15 @@ impl Service for BedrockAgent {
             "GetKnowledgeBaseDocuments" => documents::get(k, ctx, &input)?,
             "ListKnowledgeBaseDocuments" => documents::list(k, ctx, &input)?,
             "DeleteKnowledgeBaseDocuments" => documents::delete(k, ctx, &input)?,
-            "CreateAgent" => agents::agents::create(k, ctx, &input)?,
-            "GetAgent" => agents::agents::get(k, ctx, &input)?,
-            "ListAgents" => agents::agents::list(k, ctx, &input)?,
-            "UpdateAgent" => agents::agents::update(k, ctx, &input)?,
-            "DeleteAgent" => agents::agents::delete(k, ctx, &input)?,
-            "PrepareAgent" => agents::agents::prepare(k, ctx, &input).await?,
-            "ListAgentVersions" => agents::agents::list_versions(k, ctx, &input)?,
-            "GetAgentVersion" => agents::agents::get_version(k, ctx, &input)?,
-            "DeleteAgentVersion" => agents::agents::delete_version(k, ctx, &input)?,
+            "CreateAgent" => agents::agent::create(k, ctx, &input)?,
+            "GetAgent" => agents::agent::get(k, ctx, &input)?,
+            "ListAgents" => agents::agent::list(k, ctx, &input)?,
+            "UpdateAgent" => agents::agent::update(k, ctx, &input)?,
+            "DeleteAgent" => agents::agent::delete(k, ctx, &input)?,
+            "PrepareAgent" => agents::agent::prepare(k, ctx, &input).await?,
+            "ListAgentVersions" => agents::agent::list_versions(k, ctx, &input)?,
+            "GetAgentVersion" => agents::agent::get_version(k, ctx, &input)?,
+            "DeleteAgentVersion" => agents::agent::delete_version(k, ctx, &input)?,
             "CreateAgentActionGroup" => agents::action_groups::create(k, ctx, &input)?,
             "GetAgentActionGroup" => agents::action_groups::get(k, ctx, &input)?,
             "ListAgentActionGroups" => agents::action_groups::list(k, ctx, &input)?,
@@ -212,7 +212,7 @@ fn tag_operation(
             _ => knowledge_bases::list_tags(k, ctx, input)?,
         }));
     }
-    let tags = agents::agents::tags(k, ctx, arn, |tags| match operation {
+    let tags = agents::agent::tags(k, ctx, arn, |tags| match operation {
         "TagResource" => tags.extend(knowledge_bases::tags_in(input)),
         "UntagResource" => {
             for key in input["tagKeys"].as_array().into_iter().flatten() {

@@ -1,7 +1,7 @@
 //! CreateAgentActionGroup, GetAgentActionGroup, ListAgentActionGroups,
 //! UpdateAgentActionGroup and DeleteAgentActionGroup.
 
-use super::agents::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::agent::{draft_changed, load_snapshot, must_agent, must_be_draft};
 use super::model::*;
 use super::schema;
 use crate::KnowledgeBases;
@@ -216,7 +216,7 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let version = str_of(input, "agentVersion").unwrap_or_default();
     must_agent(k, ctx, agent)?;
     let groups: Vec<GroupRec> = if version == "DRAFT" {
-        super::agents::groups_of(k, ctx, agent)?
+        super::agent::groups_of(k, ctx, agent)?
     } else {
         load_snapshot(k, ctx, agent, version)?
             .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?

@@ -2,7 +2,7 @@
 //! An alias created or updated without a routing configuration gets a new version, frozen
 //! from the prepared DRAFT, as on Bedrock.
 
-use super::agents::{load_snapshot, must_agent, new_version};
+use super::agent::{load_snapshot, must_agent, new_version};
 use super::model::*;
 use crate::KnowledgeBases;
 use crate::knowledge_bases::{scan_all, tags_in, token_target, token_write};

@@ -1,7 +1,7 @@
 //! AssociateAgentKnowledgeBase, GetAgentKnowledgeBase, ListAgentKnowledgeBases,
 //! UpdateAgentKnowledgeBase and DisassociateAgentKnowledgeBase.
 
-use super::agents::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::agent::{draft_changed, load_snapshot, must_agent, must_be_draft};
 use super::model::*;
 use crate::KnowledgeBases;
 use crate::knowledge_bases::must_load;
@@ -81,7 +81,7 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let version = str_of(input, "agentVersion").unwrap_or_default();
     must_agent(k, ctx, agent)?;
     let kbs = if version == "DRAFT" {
-        super::agents::kbs_of(k, ctx, agent)?
+        super::agent::kbs_of(k, ctx, agent)?
     } else {
         load_snapshot(k, ctx, agent, version)?
             .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?

@@ -2,7 +2,7 @@
 //! definition in the request), load or start the session, and run the turn in the
 //! background while its events stream out.
 
-use super::agents::{load_snapshot, model_id, must_agent};
+use super::agent::{load_snapshot, must_agent};
 use super::aliases::must_alias;
 use super::model::*;
 use super::orchestrate::{Agent, Run};
@@ -213,8 +213,7 @@ pub async fn invoke_inline_agent(
     input: &Value,
 ) -> Result<Output, AwsError> {
     let model = str_of(input, "foundationModel").unwrap_or_default();
-    if !basalt_bedrock_runtime::catalog::family(model_id(model)).is_some_and(|f| !f.is_embedding())
-    {
+    if !super::agent::is_text_model(model) {
         return Err(AwsError::validation(format!(
             "The foundation model {model} is not a Bedrock text model."
         )));

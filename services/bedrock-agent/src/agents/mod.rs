@@ -1,6 +1,6 @@
 //! Amazon Bedrock Agents on the local chat model.
 //!
-//! * Control plane (`bedrock-agent`): agents (`agents.rs`), their action groups
+//! * Control plane (`bedrock-agent`): agents (`agent.rs`), their action groups
 //!   (`action_groups.rs`), knowledge base associations (`associations.rs`), versions and
 //!   aliases (`aliases.rs`).
 //! * Runtime (`bedrock-agent-runtime`): InvokeAgent and InvokeInlineAgent (`invoke.rs`),
@@ -12,7 +12,7 @@
 //! routes apply as to any Converse call.
 
 pub mod action_groups;
-pub mod agents;
+pub mod agent;
 pub mod aliases;
 pub mod associations;
 pub mod invoke;

@@ -157,7 +157,7 @@ pub fn get_memory(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let agent = super::agents::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
+    let agent = super::agent::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
     super::aliases::must_alias(
         k,
         ctx,
@@ -193,7 +193,7 @@ pub fn delete_memory(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let agent = super::agents::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
+    let agent = super::agent::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
     super::aliases::must_alias(
         k,
         ctx,

@@ -255,6 +255,11 @@ pub fn model_id(identifier: &str) -> &str {
     id
 }
 
+/// Whether a foundation model identifier names a Bedrock text model.
+pub fn is_text_model(identifier: &str) -> bool {
+    basalt_bedrock_runtime::catalog::family(model_id(identifier)).is_some_and(|f| !f.is_embedding())
+}
+
 pub fn groups_of(
     k: &KnowledgeBases,
     ctx: &RequestContext,
@@ -289,8 +294,7 @@ async fn problems(
     match rec.foundation_model.as_deref() {
         None => out.push("The agent has no foundation model.".to_owned()),
         Some(m) => {
-            let id = model_id(m);
-            if !basalt_bedrock_runtime::catalog::family(id).is_some_and(|f| !f.is_embedding()) {
+            if !is_text_model(m) {
                 out.push(format!(
                     "The foundation model {m} is not a Bedrock text model."
                 ));
@@ -508,27 +512,6 @@ pub fn delete_version(
     Ok(json!({"agentId": id, "agentVersion": version, "agentStatus": "DELETING"}))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn model_ids_from_identifiers() {
-        assert_eq!(
-            model_id("anthropic.claude-3-sonnet-20240229-v1:0"),
-            "anthropic.claude-3-sonnet-20240229-v1:0"
-        );
-        assert_eq!(
-            model_id("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"),
-            "anthropic.claude-v2"
-        );
-        assert_eq!(
-            model_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
-            "anthropic.claude-3-haiku-20240307-v1:0"
-        );
-    }
-}
-
 /// The tags of an agent or alias ARN: read, changed by `edit`, written back.
 pub fn tags(
     k: &KnowledgeBases,
@@ -570,4 +553,25 @@ fn check_tags(tags: &std::collections::BTreeMap<String, String>) -> Result<(), A
         return Err(AwsError::validation("A resource can have at most 50 tags."));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_from_identifiers() {
+        assert_eq!(
+            model_id("anthropic.claude-3-sonnet-20240229-v1:0"),
+            "anthropic.claude-3-sonnet-20240229-v1:0"
+        );
+        assert_eq!(
+            model_id("arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2"),
+            "anthropic.claude-v2"
+        );
+        assert_eq!(
+            model_id("us.anthropic.claude-3-haiku-20240307-v1:0"),
+            "anthropic.claude-3-haiku-20240307-v1:0"
+        );
+    }
 }
