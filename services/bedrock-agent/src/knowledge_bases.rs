@@ -248,6 +248,18 @@ pub fn scan_all(
     }
 }
 
+/// Every record of `table` under `prefix`, decoded, in key order.
+pub fn load_all<T: serde::de::DeserializeOwned>(
+    k: &KnowledgeBases,
+    table: &str,
+    prefix: &str,
+) -> Result<Vec<T>, AwsError> {
+    scan_all(k, table, prefix)?
+        .iter()
+        .map(|(_, raw)| load(raw))
+        .collect()
+}
+
 /// Deletes every record under `prefix` of `table`, a page at a time.
 pub fn delete_prefix(k: &KnowledgeBases, table: &str, prefix: &str) -> Result<(), AwsError> {
     loop {

@@ -223,16 +223,7 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
             .groups
     };
     let summaries: Vec<Value> = groups.iter().map(GroupRec::summary).collect();
-    let (items, next) = basalt_store::paging::page_slice(
-        &summaries,
-        str_of(input, "nextToken"),
-        input["maxResults"].as_u64().map_or(10, |n| n as usize),
-    )?;
-    let mut resp = json!({"actionGroupSummaries": items});
-    if let Some(n) = next {
-        resp["nextToken"] = n.into();
-    }
-    Ok(resp)
+    page_of(&summaries, input, "actionGroupSummaries", "maxResults", 10)
 }
 
 pub fn update(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

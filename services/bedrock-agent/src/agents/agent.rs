@@ -207,10 +207,7 @@ fn aliases_of(
     ctx: &RequestContext,
     agent: &str,
 ) -> Result<Vec<AliasRec>, AwsError> {
-    crate::knowledge_bases::scan_all(k, ALIASES, &format!("{}/{agent}/", scope(ctx)))?
-        .iter()
-        .map(|(_, raw)| load(raw))
-        .collect()
+    crate::knowledge_bases::load_all(k, ALIASES, &format!("{}/{agent}/", scope(ctx)))
 }
 
 pub fn delete(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -265,10 +262,7 @@ pub fn groups_of(
     ctx: &RequestContext,
     agent: &str,
 ) -> Result<Vec<GroupRec>, AwsError> {
-    crate::knowledge_bases::scan_all(k, ACTION_GROUPS, &format!("{}/{agent}/", scope(ctx)))?
-        .iter()
-        .map(|(_, raw)| load(raw))
-        .collect()
+    crate::knowledge_bases::load_all(k, ACTION_GROUPS, &format!("{}/{agent}/", scope(ctx)))
 }
 
 pub fn kbs_of(
@@ -276,10 +270,7 @@ pub fn kbs_of(
     ctx: &RequestContext,
     agent: &str,
 ) -> Result<Vec<AgentKbRec>, AwsError> {
-    crate::knowledge_bases::scan_all(k, AGENT_KBS, &format!("{}/{agent}/", scope(ctx)))?
-        .iter()
-        .map(|(_, raw)| load(raw))
-        .collect()
+    crate::knowledge_bases::load_all(k, AGENT_KBS, &format!("{}/{agent}/", scope(ctx)))
 }
 
 /// Why the DRAFT cannot run, if it cannot.
@@ -451,16 +442,7 @@ pub fn list_versions(
             all.push(version_summary(&s.agent, &s.version));
         }
     }
-    let (items, next) = basalt_store::paging::page_slice(
-        &all,
-        str_of(input, "nextToken"),
-        input["maxResults"].as_u64().map_or(10, |n| n as usize),
-    )?;
-    let mut resp = json!({"agentVersionSummaries": items});
-    if let Some(n) = next {
-        resp["nextToken"] = n.into();
-    }
-    Ok(resp)
+    page_of(&all, input, "agentVersionSummaries", "maxResults", 10)
 }
 
 pub fn get_version(

@@ -133,16 +133,7 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     for (_, raw) in scan_all(k, ALIASES, &format!("{}/{}/", scope(ctx), agent.id))? {
         all.push(load::<AliasRec>(&raw)?.summary());
     }
-    let (items, next) = basalt_store::paging::page_slice(
-        &all,
-        str_of(input, "nextToken"),
-        input["maxResults"].as_u64().map_or(10, |n| n as usize),
-    )?;
-    let mut resp = json!({"agentAliasSummaries": items});
-    if let Some(n) = next {
-        resp["nextToken"] = n.into();
-    }
-    Ok(resp)
+    page_of(&all, input, "agentAliasSummaries", "maxResults", 10)
 }
 
 pub fn update(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

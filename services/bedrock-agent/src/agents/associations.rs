@@ -88,16 +88,13 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
             .kbs
     };
     let summaries: Vec<Value> = kbs.iter().map(AgentKbRec::summary).collect();
-    let (items, next) = basalt_store::paging::page_slice(
+    page_of(
         &summaries,
-        str_of(input, "nextToken"),
-        input["maxResults"].as_u64().map_or(10, |n| n as usize),
-    )?;
-    let mut resp = json!({"agentKnowledgeBaseSummaries": items});
-    if let Some(n) = next {
-        resp["nextToken"] = n.into();
-    }
-    Ok(resp)
+        input,
+        "agentKnowledgeBaseSummaries",
+        "maxResults",
+        10,
+    )
 }
 
 pub fn update(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

@@ -38,6 +38,41 @@ pub fn request_body(action: &Action, args: &Value) -> Option<Value> {
     }
 }
 
+/// What names an action call, as the Lambda event and the return of control both give it:
+/// the group, the function or the API path and method, the parameters and the request body.
+pub fn invocation(action: &Action, args: &Value) -> Value {
+    let mut e = Map::new();
+    match action {
+        Action::Function {
+            group,
+            function,
+            params,
+            ..
+        } => {
+            e.insert("actionGroup".into(), group.clone().into());
+            e.insert("function".into(), function.clone().into());
+            e.insert("parameters".into(), parameter_list(params, args).into());
+        }
+        Action::Api {
+            group,
+            path,
+            method,
+            params,
+            ..
+        } => {
+            e.insert("actionGroup".into(), group.clone().into());
+            e.insert("apiPath".into(), path.clone().into());
+            e.insert("httpMethod".into(), method.clone().into());
+            e.insert("parameters".into(), parameter_list(params, args).into());
+            if let Some(b) = request_body(action, args) {
+                e.insert("requestBody".into(), b);
+            }
+        }
+        _ => {}
+    }
+    Value::Object(e)
+}
+
 /// The input event for the action the model called with `args`.
 pub fn event(caller: &Caller, action: &Action, args: &Value) -> Value {
     let mut e = json!({
@@ -51,33 +86,8 @@ pub fn event(caller: &Caller, action: &Action, args: &Value) -> Value {
         "sessionAttributes": caller.session_attributes,
         "promptSessionAttributes": caller.prompt_session_attributes,
     });
-    match action {
-        Action::Function {
-            group,
-            function,
-            params,
-            ..
-        } => {
-            e["actionGroup"] = group.clone().into();
-            e["function"] = function.clone().into();
-            e["parameters"] = parameter_list(params, args).into();
-        }
-        Action::Api {
-            group,
-            path,
-            method,
-            params,
-            ..
-        } => {
-            e["actionGroup"] = group.clone().into();
-            e["apiPath"] = path.clone().into();
-            e["httpMethod"] = method.clone().into();
-            e["parameters"] = parameter_list(params, args).into();
-            if let Some(b) = request_body(action, args) {
-                e["requestBody"] = b;
-            }
-        }
-        _ => {}
+    if let (Value::Object(e), Value::Object(call)) = (&mut e, invocation(action, args)) {
+        e.extend(call);
     }
     e
 }

@@ -59,6 +59,29 @@ pub fn alias_arn(ctx: &RequestContext, agent: &str, alias: &str) -> String {
     )
 }
 
+/// A page of an in-memory listing as `{member: [...], nextToken}`: `max_member` (e.g.
+/// `maxResults`) items, `default_max` when absent, from the request's `nextToken`.
+pub fn page_of(
+    items: &[Value],
+    input: &Value,
+    member: &str,
+    max_member: &str,
+    default_max: usize,
+) -> Result<Value, basalt_core::AwsError> {
+    let (items, next) = basalt_store::paging::page_slice(
+        items,
+        str_of(input, "nextToken"),
+        input[max_member]
+            .as_u64()
+            .map_or(default_max, |n| n as usize),
+    )?;
+    let mut resp = json!({ member: items });
+    if let Some(n) = next {
+        resp["nextToken"] = n.into();
+    }
+    Ok(resp)
+}
+
 /// An agent's settings: the DRAFT, or frozen in a snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AgentRec {

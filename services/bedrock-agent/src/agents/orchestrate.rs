@@ -159,9 +159,15 @@ fn text_of_messages(messages: &[Value]) -> String {
 /// An argument that looks like an identifier or a number (no spaces, at least one digit)
 /// and appears nowhere in what the agent was told or shown: the model made it up. Free
 /// text (a reason, a question) is not checked: the model words it itself.
-fn invented(args: &Value, known_lowercase: &str, has_kb: bool) -> Option<String> {
-    let object = args.as_object()?;
-    for (name, value) in object {
+fn invented(
+    args: &mut Value,
+    required: &[Value],
+    known_lowercase: &str,
+    has_kb: bool,
+) -> Option<String> {
+    let object = args.as_object_mut()?;
+    let mut guessed = Vec::new();
+    for (name, value) in object.iter() {
         let text = match value {
             Value::String(s) => s.trim().to_owned(),
             Value::Number(n) => match n.as_f64() {
@@ -174,15 +180,24 @@ fn invented(args: &Value, known_lowercase: &str, has_kb: bool) -> Option<String>
             && !text.chars().any(char::is_whitespace)
             && text.chars().any(|c| c.is_ascii_digit());
         if id_like && !known_lowercase.contains(&text.to_lowercase()) {
-            let kb = if has_kb {
-                ", search the knowledge base"
-            } else {
-                ""
-            };
-            return Some(format!(
-                "Error: the value {text} of {name} does not appear in the request or in any result so far. Call the function that returns it first{kb}, or ask the user for it."
-            ));
+            guessed.push((name.clone(), text));
         }
+    }
+    for (name, text) in guessed {
+        if !required.iter().any(|r| *r == name.as_str()) {
+            // An optional argument the model guessed (a date, a count) is left out rather
+            // than refusing the call: the function does without it.
+            object.remove(&name);
+            continue;
+        }
+        let kb = if has_kb {
+            ", search the knowledge base"
+        } else {
+            ""
+        };
+        return Some(format!(
+            "Error: the value {text} of {name} does not appear in the request or in any result so far. Call the function that returns it first{kb}, or ask the user for it."
+        ));
     }
     None
 }
@@ -635,37 +650,15 @@ impl Run {
     fn return_control(&self, invocation_id: &str, calls: &[(String, Tool, Value)]) -> Value {
         let inputs: Vec<Value> = calls
             .iter()
-            .map(|(_, tool, args)| match &tool.action {
-                Action::Function {
-                    group,
-                    function,
-                    params,
-                    ..
-                } => json!({"functionInvocationInput": {
-                    "actionGroup": group, "function": function,
-                    "parameters": parameter_list(params, args),
-                    "actionInvocationType": "RESULT",
-                    "agentId": self.agent.id,
-                }}),
-                Action::Api {
-                    group,
-                    path,
-                    method,
-                    params,
-                    ..
-                } => {
-                    let mut i = json!({
-                        "actionGroup": group, "apiPath": path, "httpMethod": method,
-                        "parameters": parameter_list(params, args),
-                        "actionInvocationType": "RESULT",
-                        "agentId": self.agent.id,
-                    });
-                    if let Some(b) = lambda::request_body(&tool.action, args) {
-                        i["requestBody"] = b;
-                    }
-                    json!({"apiInvocationInput": i})
-                }
-                _ => json!({}),
+            .map(|(_, tool, args)| {
+                let mut call = lambda::invocation(&tool.action, args);
+                call["actionInvocationType"] = "RESULT".into();
+                call["agentId"] = self.agent.id.clone().into();
+                let member = match &tool.action {
+                    Action::Api { .. } => "apiInvocationInput",
+                    _ => "functionInvocationInput",
+                };
+                json!({ member: call })
             })
             .collect();
         json!({"invocationId": invocation_id, "invocationInputs": inputs})
@@ -850,19 +843,24 @@ impl Run {
                     );
                     continue;
                 };
-                if let Some((_, _, earlier)) = made.iter().find(|(n, a, _)| n == name && *a == args)
-                {
-                    // The same call again: the same result, without running it again.
-                    results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": earlier}]}}));
-                    continue;
-                }
-                if let Some(error) = invented(&args, &known, has_kb) {
+                let mut args = args;
+                let required = tool.schema["required"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(error) = invented(&mut args, &required, &known, has_kb) {
                     // Not run: a small model fills an id it has not seen yet with a guess
                     // instead of calling the function that returns it (or asking).
                     self.trace_step(json!({"orchestrationTrace": {"observation": {
                         "traceId": id, "type": "REPROMPT", "repromptResponse": {"text": error, "source": "PARSER"},
                     }}}));
                     results.push(json!({"toolResult": {"toolUseId": use_id, "status": "error", "content": [{"text": error}]}}));
+                    continue;
+                }
+                if let Some((_, _, earlier)) = made.iter().find(|(n, a, _)| n == name && *a == args)
+                {
+                    // The same call again: the same result, without running it again.
+                    results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": earlier}]}}));
                     continue;
                 }
                 fresh = true;
@@ -1161,7 +1159,17 @@ mod tests {
     #[test]
     fn invented_ids_are_caught_free_text_is_not() {
         let known = "book a flight to seattle for user-456. found flight fl-100, 199 usd.";
-        let check = |args: Value| invented(&args, known, false);
+        let all = [
+            json!("flight_id"),
+            json!("user_id"),
+            json!("amount"),
+            json!("reason"),
+        ];
+        let check = |mut args: Value| invented(&mut args, &all, known, false);
+        // A guessed optional argument is dropped, not refused.
+        let mut with_date = json!({"flight_id": "FL-100", "date": "2023-10-01"});
+        assert!(invented(&mut with_date, &all, known, false).is_none());
+        assert_eq!(with_date, json!({"flight_id": "FL-100"}));
         assert!(check(json!({"flight_id": "FL-100", "user_id": "user-456"})).is_none());
         assert!(check(json!({"amount": 199, "city": "Seattle"})).is_none());
         assert!(check(json!({"reason": "the 2 headphones broke"})).is_none());
@@ -1169,7 +1177,7 @@ mod tests {
         assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");
         assert!(!e.contains("knowledge base"), "{e}");
         assert!(check(json!({"amount": 250.5})).is_some());
-        let with_kb = invented(&json!({"id": "X-1"}), known, true).unwrap();
+        let with_kb = invented(&mut json!({"id": "X-1"}), &[json!("id")], known, true).unwrap();
         assert!(with_kb.contains("knowledge base"), "{with_kb}");
     }
 

@@ -176,16 +176,7 @@ pub fn get_memory(
     .iter()
     .map(MemoryRec::to_json)
     .collect();
-    let (items, next) = basalt_store::paging::page_slice(
-        &all,
-        str_of(input, "nextToken"),
-        input["maxItems"].as_u64().map_or(1000, |n| n as usize),
-    )?;
-    let mut resp = json!({"memoryContents": items});
-    if let Some(n) = next {
-        resp["nextToken"] = n.into();
-    }
-    Ok(resp)
+    page_of(&all, input, "memoryContents", "maxItems", 1000)
 }
 
 pub fn delete_memory(
