@@ -1,18 +1,20 @@
-//! Amazon Bedrock Knowledge Bases on local engines.
+//! Amazon Bedrock Knowledge Bases and Agents on local engines.
 //!
 //! * `bedrock-agent` ([`BedrockAgent`]): knowledge bases (`knowledge_bases.rs`), their data
 //!   sources (`data_sources.rs`) and ingestion jobs (`ingestion.rs`), which read the
 //!   documents from S3, cut them into chunks ([`basalt_documents`]), embed them with the
-//!   local embedding model and index them ([`basalt_vector`]).
+//!   local embedding model and index them ([`basalt_vector`]); agents, their action groups,
+//!   knowledge base associations, versions and aliases (`agents/`).
 //! * `bedrock-agent-runtime` ([`BedrockAgentRuntime`]): Retrieve (`retrieve.rs`) and
 //!   RetrieveAndGenerate with its stream (`generate.rs`), which answers with the chat model
-//!   through Bedrock's Converse, citing the chunks it used.
+//!   through Bedrock's Converse, citing the chunks it used; InvokeAgent, InvokeInlineAgent
+//!   and agent memory (`agents/invoke.rs`, `agents/orchestrate.rs`, `agents/sessions.rs`).
 //!
-//! Every record lives in the state store (`model.rs` names the tables); the index of a
-//! knowledge base is rebuilt in memory from its chunk records and kept current by a
-//! generation number that every write of chunks moves (`index.rs`), so that several nodes
-//! serve one knowledge base. Ingestion jobs run on the store's leases and resume after a
-//! crash where they stopped.
+//! Every record lives in the state store (`model.rs` and `agents/model.rs` name the
+//! tables); the index of a knowledge base is rebuilt in memory from its chunk records and
+//! kept current by a generation number that every write of chunks moves (`index.rs`), so
+//! that several nodes serve one knowledge base. Ingestion jobs run on the store's leases and
+//! resume after a crash where they stopped.
 //!
 //! Whatever vector store a knowledge base names (OpenSearch Serverless, Pinecone, RDS...),
 //! Basalt keeps the vectors itself; the storage configuration is kept and returned as given.

@@ -4,7 +4,8 @@
 //!   (`action_groups.rs`), knowledge base associations (`associations.rs`), versions and
 //!   aliases (`aliases.rs`).
 //! * Runtime (`bedrock-agent-runtime`): InvokeAgent and InvokeInlineAgent (`invoke.rs`),
-//!   one turn of the orchestration loop (`orchestrate.rs`), the Lambda contract
+//!   one turn of the orchestration loop (`orchestrate.rs`) and what it checks in a small
+//!   model's output (`checks.rs`), the steps around it (`steps.rs`), the Lambda contract
 //!   (`lambda.rs`), sessions and memory (`sessions.rs`).
 //!
 //! The model calls the agent's actions as tools through bedrock-runtime's Converse, so
@@ -15,6 +16,7 @@ pub mod action_groups;
 pub mod agent;
 pub mod aliases;
 pub mod associations;
+pub mod checks;
 pub mod invoke;
 pub mod lambda;
 pub mod model;
@@ -22,3 +24,4 @@ pub mod orchestrate;
 pub mod prompts;
 pub mod schema;
 pub mod sessions;
+pub mod steps;

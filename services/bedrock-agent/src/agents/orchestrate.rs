@@ -4,6 +4,7 @@
 //! post-processing, guardrail on the answer. Every step can be traced; the events go out
 //! as they happen.
 
+use super::checks::{calls_in_text, invented, invented_in_text, text_of, text_of_messages};
 use super::lambda::{self, Caller};
 use super::prompts::{self, fill};
 use super::schema::{Action, Tool, parameter_list};
@@ -75,16 +76,6 @@ fn error_member(code: &str) -> &'static str {
     }
 }
 
-fn text_of(content: &[Value]) -> String {
-    content
-        .iter()
-        .filter_map(|b| b["text"].as_str())
-        .collect::<Vec<_>>()
-        .join("")
-        .trim()
-        .to_owned()
-}
-
 fn usage_of(out: &Value) -> Value {
     json!({
         "inputTokens": out["usage"]["inputTokens"],
@@ -92,135 +83,10 @@ fn usage_of(out: &Value) -> Value {
     })
 }
 
-/// Tool calls written as text: one or more `{"name": …, "arguments": {…}}` objects (the
-/// JSON of Qwen's tool-call format, maybe in its `<tool_call>` tags or a code fence) and
-/// nothing else, each naming a tool with all its required arguments. Anything else is an
-/// answer.
-fn calls_in_text(text: &str, tools: &[Tool]) -> Option<Vec<Value>> {
-    let mut body = text.trim();
-    for fence in ["```json", "```"] {
-        if let Some(rest) = body.strip_prefix(fence) {
-            body = rest.trim_end().strip_suffix("```")?.trim();
-            break;
-        }
-    }
-    let body = body.replace("<tool_call>", "").replace("</tool_call>", "");
-    if !body.trim_start().starts_with('{') {
-        return None;
-    }
-    let mut calls = Vec::new();
-    for value in serde_json::Deserializer::from_str(&body).into_iter::<Value>() {
-        let v = value.ok()?;
-        let name = v["name"].as_str()?;
-        let args = v.get("arguments").or_else(|| v.get("parameters"))?;
-        let tool = tools.iter().find(|t| t.name == name)?;
-        let props = tool.schema["properties"].as_object()?;
-        let args_obj = args.as_object()?;
-        if args_obj.keys().any(|k| !props.contains_key(k)) {
-            return None;
-        }
-        let required = tool.schema["required"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if required
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|r| args_obj.get(r).is_none_or(Value::is_null))
-        {
-            return None;
-        }
-        calls.push(json!({
-            "toolUseId": format!("tooluse_{}", uuid::Uuid::new_v4().simple()),
-            "name": name,
-            "input": args,
-        }));
-    }
-    (!calls.is_empty()).then_some(calls)
-}
-
-/// The text of every text and tool result block of `messages`.
-fn text_of_messages(messages: &[Value]) -> String {
-    let mut out = String::new();
-    for m in messages {
-        for b in m["content"].as_array().into_iter().flatten() {
-            if let Some(t) = b["text"].as_str() {
-                out.push_str(t);
-                out.push('\n');
-            } else if let Some(r) = b.get("toolResult") {
-                out.push_str(&text_of(r["content"].as_array().map_or(&[][..], |v| v)));
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
-/// An argument that looks like an identifier or a number (no spaces, at least one digit)
-/// and appears nowhere in what the agent was told or shown: the model made it up. Free
-/// text (a reason, a question) is not checked: the model words it itself.
-fn invented(
-    args: &mut Value,
-    required: &[Value],
-    known_lowercase: &str,
-    has_kb: bool,
-) -> Option<String> {
-    let object = args.as_object_mut()?;
-    let mut guessed = Vec::new();
-    for (name, value) in object.iter() {
-        let text = match value {
-            Value::String(s) => s.trim().to_owned(),
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-                _ => n.to_string(),
-            },
-            _ => continue,
-        };
-        let id_like = !text.is_empty()
-            && !text.chars().any(char::is_whitespace)
-            && text.chars().any(|c| c.is_ascii_digit());
-        if id_like && !known_lowercase.contains(&text.to_lowercase()) {
-            guessed.push((name.clone(), text));
-        }
-    }
-    for (name, text) in guessed {
-        if !required.iter().any(|r| *r == name.as_str()) {
-            // An optional argument the model guessed (a date, a count) is left out rather
-            // than refusing the call: the function does without it.
-            object.remove(&name);
-            continue;
-        }
-        let kb = if has_kb {
-            ", search the knowledge base"
-        } else {
-            ""
-        };
-        return Some(format!(
-            "Error: the value {text} of {name} does not appear in the request or in any result so far. Call the function that returns it first{kb}, or ask the user for it."
-        ));
-    }
-    None
-}
-
-/// The first word of `answer` that looks like an id or a number and that nothing the
-/// agent was told or shown contains.
-fn invented_in_text(answer: &str, known_lowercase: &str) -> Option<String> {
-    let invented = answer
-        .split(|c: char| {
-            c.is_whitespace() || matches!(c, ',' | ';' | '(' | ')' | '"' | '\'' | '$' | '!' | '?')
-        })
-        .map(|w| w.trim_end_matches(['.', ':']))
-        .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
-        .find(|w| !known_lowercase.contains(&w.to_lowercase()))?;
-    Some(format!(
-        "Error: your answer mentions {invented}, which no result gave. Answer again with only what the results say, or call a function to get it."
-    ))
-}
-
 /// What one model call returned.
-struct Reply {
-    content: Vec<Value>,
-    usage: Value,
+pub(super) struct Reply {
+    pub(super) content: Vec<Value>,
+    pub(super) usage: Value,
 }
 
 /// How a turn ended.
@@ -231,14 +97,14 @@ enum Outcome {
 }
 
 impl Run {
-    fn send(&self, name: &str, value: Value) {
+    pub(super) fn send(&self, name: &str, value: Value) {
         let _ = self.events.send(Ok(StreamEvent {
             name: name.into(),
             value,
         }));
     }
 
-    fn trace_step(&self, trace: Value) {
+    pub(super) fn trace_step(&self, trace: Value) {
         if !self.trace {
             return;
         }
@@ -255,11 +121,11 @@ impl Run {
         self.send("trace", part);
     }
 
-    fn step_id(&self, step: u32) -> String {
+    pub(super) fn step_id(&self, step: u32) -> String {
         format!("{}-{step}", self.trace_id)
     }
 
-    async fn converse(
+    pub(super) async fn converse(
         &self,
         system: &str,
         messages: &[Value],
@@ -298,7 +164,13 @@ impl Run {
         })
     }
 
-    fn model_input_trace(&self, step: &str, system: &str, messages: &[Value], id: &str) -> Value {
+    pub(super) fn model_input_trace(
+        &self,
+        step: &str,
+        system: &str,
+        messages: &[Value],
+        id: &str,
+    ) -> Value {
         let text = json!({"system": system, "messages": messages}).to_string();
         json!({
             "traceId": id,
@@ -314,7 +186,12 @@ impl Run {
     }
 
     /// A single-prompt step (pre- and post-processing, summaries): its text answer.
-    async fn ask(&self, step: &str, prompt: String, id: &str) -> Result<(String, Value), AwsError> {
+    pub(super) async fn ask(
+        &self,
+        step: &str,
+        prompt: String,
+        id: &str,
+    ) -> Result<(String, Value), AwsError> {
         let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
         let reply = self.converse("", &messages, &[], step, None).await?;
         let _ = id;
@@ -340,135 +217,6 @@ impl Run {
             let member = error_member(&e.code);
             self.send(member, Value::Object(value));
         }
-    }
-
-    /// MEMORY_SUMMARIZATION: keeps a summary of `session` under its memory id, when the
-    /// agent keeps memory.
-    async fn summarize(&self, session: &SessionRec) -> Result<(), AwsError> {
-        let Some(memory_id) = &session.memory_id else {
-            return Ok(());
-        };
-        if self.agent.memory.is_null() || session.turns.is_empty() {
-            return Ok(());
-        }
-        let id = format!("{}-memory-0", self.trace_id);
-        let prompt = fill(
-            &prompts::template(&self.agent.prompts, prompts::MEMORY_SUMMARIZATION),
-            &[
-                ("past_conversation_summary", ""),
-                ("conversation", &session.transcript()),
-            ],
-        );
-        let (summary, _) = self.ask(prompts::MEMORY_SUMMARIZATION, prompt, &id).await?;
-        let now = self.k.now_ms();
-        super::sessions::save_memory(
-            &self.k,
-            &self.ctx,
-            &self.agent.id,
-            &super::sessions::MemoryRec {
-                memory_id: memory_id.clone(),
-                session_id: self.session_id.clone(),
-                started_ms: session.started_ms,
-                expiry_ms: super::sessions::expiry(&self.agent.memory, now),
-                summary,
-            },
-        )
-    }
-
-    /// `endSession`: the session is summarized (with memory on) and forgotten.
-    async fn end(&mut self) -> Result<(), AwsError> {
-        let session = std::mem::take(&mut self.session);
-        self.summarize(&session).await?;
-        self.k
-            .state
-            .delete(super::model::AGENT_SESSIONS, &self.session_key)?;
-        Ok(())
-    }
-
-    async fn guard(&self, source: &str, text: &str) -> Result<Option<String>, AwsError> {
-        let g = &self.agent.guardrail;
-        let Some(id) = g["guardrailIdentifier"].as_str() else {
-            return Ok(None);
-        };
-        let out = self
-            .k
-            .registry()?
-            .call(
-                &self.ctx,
-                "bedrock-runtime",
-                "ApplyGuardrail",
-                json!({
-                    "guardrailIdentifier": id,
-                    "guardrailVersion": g["guardrailVersion"].as_str().unwrap_or("DRAFT"),
-                    "source": source,
-                    "content": [{"text": {"text": text}}],
-                }),
-            )
-            .await?
-            .body;
-        let intervened = out["action"] == "GUARDRAIL_INTERVENED";
-        let assessments = out["assessments"].clone();
-        let mut trace = json!({
-            "traceId": format!("{}-guardrail-{}", self.trace_id, source.to_lowercase()),
-            "action": if intervened { "INTERVENED" } else { "NONE" },
-        });
-        let member = if source == "INPUT" {
-            "inputAssessments"
-        } else {
-            "outputAssessments"
-        };
-        trace[member] = if assessments.is_array() {
-            assessments
-        } else {
-            json!([])
-        };
-        self.trace_step(json!({"guardrailTrace": trace}));
-        Ok(intervened.then(|| text_of(out["outputs"].as_array().map_or(&[][..], |v| v))))
-    }
-
-    fn tools_text(&self) -> String {
-        self.agent
-            .tools
-            .iter()
-            .map(|t| format!("- {}: {} (input: {})", t.name, t.description, t.schema))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    /// PRE_PROCESSING: whether the input may go on.
-    async fn preprocess(&self) -> Result<bool, AwsError> {
-        let id = format!("{}-pre-0", self.trace_id);
-        let prompt = fill(
-            &prompts::template(&self.agent.prompts, prompts::PRE_PROCESSING),
-            &[
-                ("tools", &self.tools_text()),
-                ("conversation_history", &self.session.transcript()),
-                ("question", &self.input_text),
-                ("instruction", &self.agent.instruction),
-            ],
-        );
-        let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
-        self.trace_step(json!({"preProcessingTrace": {"modelInvocationInput":
-            self.model_input_trace(prompts::PRE_PROCESSING, "", &messages, &id)}}));
-        let (raw, usage) = self.ask(prompts::PRE_PROCESSING, prompt, &id).await?;
-        let category = raw
-            .split("<category>")
-            .nth(1)
-            .and_then(|s| s.trim_start().chars().next())
-            .or_else(|| {
-                raw.trim()
-                    .chars()
-                    .next()
-                    .filter(|c| ('A'..='E').contains(c))
-            });
-        let valid = !matches!(category, Some('A' | 'B' | 'C'));
-        self.trace_step(json!({"preProcessingTrace": {"modelInvocationOutput": {
-            "traceId": id,
-            "parsedResponse": {"isValid": valid, "rationale": raw},
-            "rawResponse": {"content": raw},
-            "metadata": {"usage": usage},
-        }}}));
-        Ok(valid)
     }
 
     fn system_prompt(&self) -> String {
@@ -971,88 +719,6 @@ impl Run {
         Ok((Outcome::Answer(answer), references))
     }
 
-    /// The answer when the loop ran out of steps or went round in circles: the model
-    /// answers from the results so far, with no tools.
-    async fn wrap_up(&self, system: &str, messages: &[Value]) -> Result<String, AwsError> {
-        let mut notes = String::new();
-        for m in messages {
-            for b in m["content"].as_array().into_iter().flatten() {
-                if let Some(t) = b["text"].as_str() {
-                    notes.push_str(&format!(
-                        "{}: {t}\n",
-                        m["role"].as_str().unwrap_or_default()
-                    ));
-                } else if let Some(u) = b.get("toolUse") {
-                    notes.push_str(&format!(
-                        "called {} with {}\n",
-                        u["name"].as_str().unwrap_or_default(),
-                        u["input"]
-                    ));
-                } else if let Some(r) = b.get("toolResult") {
-                    notes.push_str(&format!(
-                        "result: {}\n",
-                        text_of(r["content"].as_array().map_or(&[][..], |v| v))
-                    ));
-                }
-            }
-        }
-        let prompt = format!(
-            "{notes}\nAnswer the user's request now from these results, without calling anything else."
-        );
-        let reply = self
-            .converse(
-                system,
-                &[json!({"role": "user", "content": [{"text": prompt}]})],
-                &[],
-                prompts::ORCHESTRATION,
-                None,
-            )
-            .await?;
-        Ok(text_of(&reply.content))
-    }
-
-    /// POST_PROCESSING: the answer rewritten for the user.
-    async fn postprocess(&self, answer: &str, messages: &[Value]) -> Result<String, AwsError> {
-        let id = format!("{}-post-0", self.trace_id);
-        let responses: String = messages
-            .iter()
-            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-            .filter_map(|b| {
-                b.get("toolResult")
-                    .map(|r| text_of(r["content"].as_array().map_or(&[][..], |v| v)))
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
-        let prompt = fill(
-            &prompts::template(&self.agent.prompts, prompts::POST_PROCESSING),
-            &[
-                ("question", &self.input_text),
-                ("responses", &responses),
-                ("latest_response", answer),
-            ],
-        );
-        let msgs = vec![json!({"role": "user", "content": [{"text": prompt.clone()}]})];
-        self.trace_step(json!({"postProcessingTrace": {"modelInvocationInput":
-            self.model_input_trace(prompts::POST_PROCESSING, "", &msgs, &id)}}));
-        let (raw, usage) = self.ask(prompts::POST_PROCESSING, prompt, &id).await?;
-        let text = raw
-            .split("<final_response>")
-            .nth(1)
-            .map(|s| s.split("</final_response>").next().unwrap_or(s))
-            .unwrap_or(&raw)
-            .trim()
-            .to_owned();
-        self.trace_step(json!({"postProcessingTrace": {"modelInvocationOutput": {
-            "traceId": id, "parsedResponse": {"text": text},
-            "rawResponse": {"content": raw}, "metadata": {"usage": usage},
-        }}}));
-        Ok(if text.is_empty() {
-            answer.to_owned()
-        } else {
-            text
-        })
-    }
-
     async fn turn(&mut self) -> Result<(), AwsError> {
         let (outcome, references, messages) = match (
             self.session.pending.take(),
@@ -1129,81 +795,5 @@ impl Run {
         }
         self.send("chunk", chunk);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::agents::schema::Action;
-
-    fn tool(name: &str) -> Tool {
-        Tool {
-            name: name.into(),
-            description: String::new(),
-            schema: json!({"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer"}}, "required": ["id"]}),
-            action: Action::AskUser,
-        }
-    }
-
-    #[test]
-    fn answers_quoting_unknown_numbers_are_caught() {
-        let known = "account acc-1 balance: 1520.75 usd.";
-        assert!(invented_in_text("ACC-1 has 1520.75 USD.", known).is_none());
-        assert!(invented_in_text("Your balance is $1520.75!", known).is_none());
-        let e =
-            invented_in_text("ACC-1 has 1520.75 USD and ACC-2 has 1200.00 USD.", known).unwrap();
-        assert!(e.contains("ACC-2"), "{e}");
-    }
-
-    #[test]
-    fn invented_ids_are_caught_free_text_is_not() {
-        let known = "book a flight to seattle for user-456. found flight fl-100, 199 usd.";
-        let all = [
-            json!("flight_id"),
-            json!("user_id"),
-            json!("amount"),
-            json!("reason"),
-        ];
-        let check = |mut args: Value| invented(&mut args, &all, known, false);
-        // A guessed optional argument is dropped, not refused.
-        let mut with_date = json!({"flight_id": "FL-100", "date": "2023-10-01"});
-        assert!(invented(&mut with_date, &all, known, false).is_none());
-        assert_eq!(with_date, json!({"flight_id": "FL-100"}));
-        assert!(check(json!({"flight_id": "FL-100", "user_id": "user-456"})).is_none());
-        assert!(check(json!({"amount": 199, "city": "Seattle"})).is_none());
-        assert!(check(json!({"reason": "the 2 headphones broke"})).is_none());
-        let e = check(json!({"flight_id": "FL-101"})).unwrap();
-        assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");
-        assert!(!e.contains("knowledge base"), "{e}");
-        assert!(check(json!({"amount": 250.5})).is_some());
-        let with_kb = invented(&mut json!({"id": "X-1"}), &[json!("id")], known, true).unwrap();
-        assert!(with_kb.contains("knowledge base"), "{with_kb}");
-    }
-
-    #[test]
-    fn calls_written_as_text_are_calls() {
-        let tools = [tool("book"), tool("cancel")];
-        let calls = calls_in_text(
-            "{\"name\": \"book\", \"arguments\": {\"id\": \"FL-1\"}}\n<tool_call>{\"name\": \"cancel\", \"arguments\": {\"id\": \"X\", \"n\": 2}}</tool_call>",
-            &tools,
-        )
-        .unwrap();
-        assert_eq!(calls.len(), 2);
-        assert_eq!(calls[1]["name"], "cancel");
-        assert_eq!(calls[1]["input"]["n"], 2);
-        let fenced = "```json\n{\"name\": \"book\", \"arguments\": {\"id\": \"1\"}}\n```";
-        assert_eq!(calls_in_text(fenced, &tools).unwrap().len(), 1);
-        // Answers, unknown tools, missing or unknown arguments stay text.
-        for text in [
-            "Your flight FL-1 is booked.",
-            "{\"name\": \"fly\", \"arguments\": {\"id\": \"1\"}}",
-            "{\"name\": \"book\", \"arguments\": {}}",
-            "{\"name\": \"book\", \"arguments\": {\"id\": \"1\", \"x\": 1}}",
-            "{\"name\": \"book\", \"arguments\": {\"id\": \"1\"}} and then some",
-            "{\"temperature\": 18}",
-        ] {
-            assert!(calls_in_text(text, &tools).is_none(), "{text}");
-        }
     }
 }
