@@ -12,17 +12,7 @@ const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const INSTRUCTION: &str = "You are a helpful assistant that answers questions about the weather using the tools you have.";
 
 fn start() -> Option<common::Server> {
-    let model_dir = std::env::var("BASALT_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/basalt/models")
-        });
-    if !model_dir
-        .join("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
-        .exists()
-    {
-        eprintln!("skipped: the agent model is not installed (basalt models pull)");
+    if !common::model_installed("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "the agent model") {
         return None;
     }
     common::start(common::Data::Memory, &[])

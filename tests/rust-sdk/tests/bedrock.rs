@@ -11,17 +11,10 @@ mod common;
 
 /// The server, when the default chat model is installed too.
 fn start() -> Option<common::Server> {
-    let model_dir = std::env::var("BASALT_MODEL_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/basalt/models")
-        });
-    if !model_dir
-        .join("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
-        .exists()
-    {
-        eprintln!("skipped: the default chat model is not installed (basalt models pull)");
+    if !common::model_installed(
+        "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "the default chat model",
+    ) {
         return None;
     }
     common::start(common::Data::Memory, &["--llm-context", "2048"])

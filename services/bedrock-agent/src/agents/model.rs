@@ -198,10 +198,7 @@ impl AgentRec {
                     "promptCreationMode": "DEFAULT",
                     "promptState": if step.enabled_by_default { "ENABLED" } else { "DISABLED" },
                     "basePromptTemplate": step.template,
-                    "inferenceConfiguration": {
-                        "temperature": 0.0, "topP": 1.0, "topK": 250,
-                        "maximumLength": 2048, "stopSequences": ["</invoke>", "</answer>", "</error>"],
-                    },
+                    "inferenceConfiguration": super::prompts::trace_inference(&Value::Null, step.name),
                     "parserMode": "DEFAULT",
                 })),
             }

@@ -137,7 +137,7 @@ impl Run {
             "modelId": self.agent.model,
             "system": [{"text": system}],
             "messages": messages,
-            "inferenceConfig": prompts::inference(&self.agent.prompts, step, 2048),
+            "inferenceConfig": prompts::inference(&self.agent.prompts, step, prompts::DEFAULT_MAX_TOKENS),
         });
         input[basalt_bedrock_runtime::LocalChat::MEMBER] = "agent".into();
         if !tools.is_empty() {
@@ -177,9 +177,7 @@ impl Run {
             "text": text,
             "type": step,
             "foundationModel": self.agent.model,
-            "inferenceConfiguration": {
-                "temperature": 0.0, "maximumLength": 2048,
-            },
+            "inferenceConfiguration": prompts::trace_inference(&self.agent.prompts, step),
             "promptCreationMode": if prompts::overridden(&self.agent.prompts, step) { "OVERRIDDEN" } else { "DEFAULT" },
             "parserMode": "DEFAULT",
         })
@@ -190,11 +188,9 @@ impl Run {
         &self,
         step: &str,
         prompt: String,
-        id: &str,
     ) -> Result<(String, Value), AwsError> {
         let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
         let reply = self.converse("", &messages, &[], step, None).await?;
-        let _ = id;
         Ok((text_of(&reply.content), reply.usage))
     }
 

@@ -148,6 +148,28 @@ pub fn inference(overrides: &Value, step: &str, default_max: u64) -> Value {
     Value::Object(m)
 }
 
+/// The inference settings a step runs with, in the shape of Bedrock's
+/// `InferenceConfiguration` (what GetAgent and the traces report).
+pub fn trace_inference(overrides: &Value, step: &str) -> Value {
+    let c = inference(overrides, step, DEFAULT_MAX_TOKENS);
+    let mut m = Map::new();
+    m.insert("temperature".into(), c["temperature"].clone());
+    if !c["topP"].is_null() {
+        m.insert("topP".into(), c["topP"].clone());
+    }
+    m.insert("maximumLength".into(), c["maxTokens"].clone());
+    m.insert(
+        "stopSequences".into(),
+        c.get("stopSequences")
+            .cloned()
+            .unwrap_or_else(|| Value::Array(Vec::new())),
+    );
+    Value::Object(m)
+}
+
+/// Output tokens of a step unless its configuration says otherwise (Bedrock's default).
+pub const DEFAULT_MAX_TOKENS: u64 = 2048;
+
 /// Replaces each `$name$` of `vars` in `template`; placeholders not given stay as they are.
 pub fn fill(template: &str, vars: &[(&str, &str)]) -> String {
     let mut out = template.to_owned();

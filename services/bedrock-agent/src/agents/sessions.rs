@@ -152,18 +152,24 @@ pub fn expiry(memory_config: &Value, now: i64) -> i64 {
     now + (days as i64) * 86_400_000
 }
 
+/// The agent the request's agentId and agentAliasId name (both must exist).
+fn agent_of_alias(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<AgentRec, AwsError> {
+    let agent = super::agent::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
+    let alias = str_of(input, "agentAliasId").unwrap_or_default();
+    super::aliases::must_alias(k, ctx, &agent, alias)?;
+    Ok(agent)
+}
+
 pub fn get_memory(
     k: &KnowledgeBases,
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let agent = super::agent::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
-    super::aliases::must_alias(
-        k,
-        ctx,
-        &agent,
-        str_of(input, "agentAliasId").unwrap_or_default(),
-    )?;
+    let agent = agent_of_alias(k, ctx, input)?;
     if str_of(input, "memoryType") != Some("SESSION_SUMMARY") {
         return Err(AwsError::validation("memoryType must be SESSION_SUMMARY."));
     }
@@ -184,13 +190,7 @@ pub fn delete_memory(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let agent = super::agent::must_agent(k, ctx, str_of(input, "agentId").unwrap_or_default())?;
-    super::aliases::must_alias(
-        k,
-        ctx,
-        &agent,
-        str_of(input, "agentAliasId").unwrap_or_default(),
-    )?;
+    let agent = agent_of_alias(k, ctx, input)?;
     let prefix = match str_of(input, "memoryId") {
         Some(m) => memory_prefix(ctx, &agent.id, m),
         None => format!("{}/{}/", scope(ctx), agent.id),

@@ -19,7 +19,6 @@ impl Run {
         if self.agent.memory.is_null() || session.turns.is_empty() {
             return Ok(());
         }
-        let id = format!("{}-memory-0", self.trace_id);
         let prompt = fill(
             &prompts::template(&self.agent.prompts, prompts::MEMORY_SUMMARIZATION),
             &[
@@ -27,7 +26,7 @@ impl Run {
                 ("conversation", &session.transcript()),
             ],
         );
-        let (summary, _) = self.ask(prompts::MEMORY_SUMMARIZATION, prompt, &id).await?;
+        let (summary, _) = self.ask(prompts::MEMORY_SUMMARIZATION, prompt).await?;
         let now = self.k.now_ms();
         super::sessions::save_memory(
             &self.k,
@@ -118,7 +117,7 @@ impl Run {
         let messages = vec![json!({"role": "user", "content": [{"text": prompt}]})];
         self.trace_step(json!({"preProcessingTrace": {"modelInvocationInput":
             self.model_input_trace(prompts::PRE_PROCESSING, "", &messages, &id)}}));
-        let (raw, usage) = self.ask(prompts::PRE_PROCESSING, prompt, &id).await?;
+        let (raw, usage) = self.ask(prompts::PRE_PROCESSING, prompt).await?;
         let category = raw
             .split("<category>")
             .nth(1)
@@ -210,7 +209,7 @@ impl Run {
         let msgs = vec![json!({"role": "user", "content": [{"text": prompt.clone()}]})];
         self.trace_step(json!({"postProcessingTrace": {"modelInvocationInput":
             self.model_input_trace(prompts::POST_PROCESSING, "", &msgs, &id)}}));
-        let (raw, usage) = self.ask(prompts::POST_PROCESSING, prompt, &id).await?;
+        let (raw, usage) = self.ask(prompts::POST_PROCESSING, prompt).await?;
         let text = raw
             .split("<final_response>")
             .nth(1)

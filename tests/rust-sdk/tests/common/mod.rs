@@ -84,3 +84,18 @@ pub fn start(data: Data, extra: &[&str]) -> Option<Server> {
     }
     Some(server)
 }
+
+/// Whether `file` is installed in the model directory (`BASALT_MODEL_DIR`, default
+/// `~/.cache/basalt/models`); says why the test is skipped when it is not.
+pub fn model_installed(file: &str, what: &str) -> bool {
+    let dir = std::env::var("BASALT_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/basalt/models")
+        });
+    let found = dir.join(file).exists();
+    if !found {
+        eprintln!("skipped: {what} is not installed (basalt models pull)");
+    }
+    found
+}
