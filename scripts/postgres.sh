@@ -51,15 +51,18 @@ as_owner() {
     fi
 }
 
+# Below the kernel's ephemeral range (32768-60999 by default): a port in it can be taken by
+# any outgoing connection, such as a Basalt node reconnecting during an outage test, and then
+# the server cannot bind it again when it resumes.
 free_port() {
     local p
-    for p in $(seq 55432 55531); do
+    for p in $(seq 25432 25531); do
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && [[ ! -e /tmp/basalt-pg-$p ]]; then
             echo "$p"
             return
         fi
     done
-    die "no free port in 55432-55531"
+    die "no free port in 25432-25531"
 }
 
 running() {
@@ -97,16 +100,23 @@ start() {
             --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     fi
     mkdir -p "$(dirname "$STATE_FILE")"
+    PG_DIR=$dir PG_BIN=$bin
+    # The port was free when probed, but another process may take it before the server
+    # binds it: then the next free port (this cluster's directory makes free_port skip it).
+    local tries=0
+    PG_PORT=$port
+    until rm -f "$dir/server.log" && pg_start 2>/dev/null; do
+        tries=$((tries + 1))
+        if ((tries >= 5)) || ! grep -q "could not bind\|Address already in use" "$dir/server.log"; then
+            cat "$dir/server.log" >&2 || true
+            die "PostgreSQL did not start"
+        fi
+        PG_PORT=$(free_port)
+    done
+    port=$PG_PORT
     printf 'PG_DIR=%q\nPG_PORT=%q\nPG_BIN=%q\n' "$dir" "$port" "$bin" >"$STATE_FILE"
-    if ! as_owner "$bin/pg_ctl" start -w -t 60 -D "$dir/data" -l "$dir/server.log" \
-        -o "-c listen_addresses=127.0.0.1 -p $port -c fsync=on -c unix_socket_directories=$dir \
-            -c max_connections=300 -c shared_buffers=64MB" >/dev/null; then
-        cat "$dir/server.log" >&2 || true
-        die "PostgreSQL did not start"
-    fi
     "$bin/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE DATABASE $DB" >/dev/null
-    PG_PORT=$port
     url
 }
 
@@ -142,7 +152,15 @@ resume)
     [[ -f $STATE_FILE ]] || die "no cluster (scripts/postgres.sh start)"
     # shellcheck disable=SC1090
     source "$STATE_FILE"
-    running || pg_start || die "PostgreSQL did not start" ;;
+    # After an immediate stop the old server's backends can outlive the postmaster for a
+    # moment, and a new postmaster refuses to start while they hold the shared memory: retry.
+    running && exit 0
+    for _ in $(seq 1 20); do
+        pg_start 2>/dev/null && exit 0
+        sleep 0.5
+    done
+    tail -n 20 "$PG_DIR/server.log" >&2 || true
+    die "PostgreSQL did not start" ;;
 stop) stop ;;
 url) running || die "not running (scripts/postgres.sh start)"; url ;;
 env) running || die "not running (scripts/postgres.sh start)"; echo "export BASALT_TEST_POSTGRES=$(url)" ;;
