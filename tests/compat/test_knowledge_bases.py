@@ -525,7 +525,9 @@ def test_external_sources(rt):
 
 def test_ingestion_resumes_after_kill9(shape_checker):
     with tempfile.TemporaryDirectory(prefix="basalt-kb-durable-") as d:
-        srv = BasaltServer(data_dir=d, name="basalt-kb-durable").start()
+        # A short lease, so that the second server takes the job over in seconds.
+        lease = {"BASALT_KB_LEASE_MS": "8000"}
+        srv = BasaltServer(data_dir=d, name="basalt-kb-durable", env=lease).start()
         mk = make_client_factory(shape_checker, srv.endpoint)
         s3, agent = mk("s3"), mk("bedrock-agent")
         bucket = f"kb-{uuid.uuid4().hex[:12]}"
@@ -538,7 +540,7 @@ def test_ingestion_resumes_after_kill9(shape_checker):
         job = agent.start_ingestion_job(knowledgeBaseId=kb_id, dataSourceId=ds_id)["ingestionJob"]
         time.sleep(1.0)
         srv.kill9()
-        srv2 = BasaltServer(data_dir=d, name="basalt-kb-durable-restart").start()
+        srv2 = BasaltServer(data_dir=d, name="basalt-kb-durable-restart", env=lease).start()
         try:
             mk2 = make_client_factory(shape_checker, srv2.endpoint)
             agent2, rt2 = mk2("bedrock-agent"), mk2("bedrock-agent-runtime")

@@ -123,7 +123,7 @@ impl Objects for S3Objects {
     }
 }
 
-impl basalt_bedrock::batch::BatchObjects for S3Objects {
+impl basalt_core::objects::InProcessS3 for S3Objects {
     fn list(
         &self,
         account: &str,

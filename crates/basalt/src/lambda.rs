@@ -33,35 +33,31 @@ fn sweep_shared_work() {
     }
 }
 
-pub fn build(
+/// Where a service that runs processes (Lambda, SageMaker) keeps their files: under the data
+/// dir (out of the processes' reach but for their own part); an ephemeral server uses a
+/// temporary one. A data dir under /tmp would keep functions from getting a /tmp of their
+/// own (it is mounted over /tmp), so their part goes to /var/tmp then.
+pub fn work_dir(
     cfg: &crate::config::Resolved,
-    store: &basalt_store::Store,
-    logs: Arc<basalt_logs::Logs>,
-    s3: basalt_s3::BasaltS3,
-    endpoint: &str,
-) -> anyhow::Result<Arc<Lambda>> {
-    // Packages are unpacked and environments keep their /tmp under the data dir (out of the
-    // functions' reach but for their own part); an ephemeral server uses a temporary one.
-    // A data dir under /tmp would keep functions from getting a /tmp of their own (it is
-    // mounted over /tmp), so their part goes to /var/tmp then.
-    let work_dir = match &cfg.data_dir {
-        Some(d) if !std::path::absolute(d).is_ok_and(|a| a.starts_with("/tmp")) => d.join("lambda"),
+    service: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let shared = std::path::Path::new(SHARED_WORK);
+    let dir = match &cfg.data_dir {
+        Some(d) if !std::path::absolute(d).is_ok_and(|a| a.starts_with("/tmp")) => d.join(service),
         Some(d) => {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             std::path::absolute(d)
                 .unwrap_or_else(|_| d.clone())
                 .hash(&mut h);
-            std::path::Path::new("/var/tmp/basalt-lambda").join(format!("{:016x}", h.finish()))
+            shared.join(format!("{:016x}", h.finish())).join(service)
         }
-        None => std::path::Path::new("/var/tmp/basalt-lambda")
-            .join(format!("ephemeral-{}", std::process::id())),
+        None => shared
+            .join(format!("ephemeral-{}", std::process::id()))
+            .join(service),
     };
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-    // Environments of an earlier run are gone: their directories go too.
-    let _ = std::fs::remove_dir_all(work_dir.join("envs"));
-    if work_dir.starts_with(SHARED_WORK) {
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(owned) = dir.parent().filter(|p| p.starts_with(shared)) {
         let owner = match &cfg.data_dir {
             Some(d) => std::path::absolute(d)
                 .unwrap_or_else(|_| d.clone())
@@ -69,9 +65,22 @@ pub fn build(
                 .to_string(),
             None => format!("pid:{}", std::process::id()),
         };
-        let _ = std::fs::write(work_dir.join(".owner"), owner);
+        let _ = std::fs::write(owned.join(".owner"), owner);
         sweep_shared_work();
     }
+    Ok(dir)
+}
+
+pub fn build(
+    cfg: &crate::config::Resolved,
+    store: &basalt_store::Store,
+    logs: Arc<basalt_logs::Logs>,
+    s3: basalt_s3::BasaltS3,
+    endpoint: &str,
+) -> anyhow::Result<Arc<Lambda>> {
+    let work_dir = work_dir(cfg, "lambda")?;
+    // Environments of an earlier run are gone: their directories go too.
+    let _ = std::fs::remove_dir_all(work_dir.join("envs"));
     let engine = Engine::new(EngineConfig::new(work_dir));
     engine.start_reaper();
     // Tests shorten AWS's one- and two-minute retry delays.
@@ -153,6 +162,9 @@ pub fn runtimes(command: RuntimesCommand) -> anyhow::Result<()> {
                 r.dir.display(),
                 installed.join(", ")
             );
+            let sagemaker = basalt_sagemaker::environments::Environments::new(&r.dir);
+            sagemaker.pull().map_err(|e| anyhow::anyhow!(e))?;
+            println!("SageMaker environment: {}", sagemaker.dir.display());
         }
         RuntimesCommand::List => {
             println!(
@@ -160,6 +172,15 @@ pub fn runtimes(command: RuntimesCommand) -> anyhow::Result<()> {
                 r.dir.display()
             );
             println!("{}", r.describe());
+            let sagemaker = basalt_sagemaker::environments::Environments::new(&r.dir);
+            println!(
+                "sagemaker: {}",
+                if sagemaker.installed() {
+                    sagemaker.dir.display().to_string()
+                } else {
+                    "not installed".to_owned()
+                }
+            );
             println!("isolation: {}", basalt_functions::sandbox::probe());
         }
     }

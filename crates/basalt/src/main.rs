@@ -335,6 +335,20 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(Arc::new(basalt_bedrock_agent::BedrockAgentRuntime(
             knowledge_bases.clone(),
         )));
+        let sagemaker = basalt_sagemaker::Core::new(
+            store.state.clone(),
+            Arc::new(kb::S3Objects(in_process_s3())),
+            basalt_sagemaker::SageMakerConfig {
+                work_dir: lambda::work_dir(&cfg, "sagemaker")?,
+                environments: basalt_sagemaker::environments::Environments::new(
+                    &basalt_functions::runtimes::default_dir(),
+                ),
+            },
+        );
+        registry.register(Arc::new(basalt_sagemaker::SageMaker(sagemaker.clone())));
+        registry.register(Arc::new(basalt_sagemaker::SageMakerRuntime(
+            sagemaker.clone(),
+        )));
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -384,6 +398,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         knowledge_bases.start_workers();
         batch.set_registry(registry.clone());
         batch.start_worker();
+        sagemaker.set_registry(registry.clone());
+        sagemaker.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),

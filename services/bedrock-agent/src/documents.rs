@@ -23,7 +23,6 @@ use std::sync::Arc;
 pub const DOCUMENTS_QUEUE: &str = "bedrock-agent.documents";
 /// Documents one request may carry (Bedrock's limit).
 const MAX_DOCUMENTS: usize = 25;
-const LEASE_MS: i64 = 120_000;
 
 #[derive(Serialize, Deserialize)]
 struct Item {
@@ -248,7 +247,7 @@ pub fn start_worker(k: Arc<KnowledgeBases>) {
     basalt_store::Worker {
         state: k.state.clone(),
         queue: DOCUMENTS_QUEUE,
-        lease_ms: LEASE_MS,
+        lease_ms: crate::ingestion::lease_ms(),
         batch: 4,
         idle: std::time::Duration::from_secs(2),
         wake: k.wake_documents.clone(),

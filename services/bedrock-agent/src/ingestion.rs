@@ -23,8 +23,18 @@ use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// How long a node holds a job between renewals (after every document).
-const LEASE_MS: i64 = 120_000;
+/// How long a node holds a job between renewals (after every document);
+/// `BASALT_KB_LEASE_MS` shortens it (tests of a takeover after a crash).
+pub(crate) fn lease_ms() -> i64 {
+    static MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| {
+        std::env::var("BASALT_KB_LEASE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms: &i64| ms >= 1_000)
+            .unwrap_or(120_000)
+    })
+}
 /// Failure reasons a job keeps.
 const MAX_REASONS: usize = 20;
 /// Texts per call to the embedding model.
@@ -205,7 +215,7 @@ pub fn start_worker(k: Arc<KnowledgeBases>) {
     basalt_store::Worker {
         state: k.state.clone(),
         queue: INGEST_QUEUE,
-        lease_ms: LEASE_MS,
+        lease_ms: lease_ms(),
         batch: 1,
         idle: std::time::Duration::from_secs(2),
         wake: k.wake.clone(),
@@ -257,7 +267,7 @@ impl Run<'_> {
         let saved = basalt_store::save_leased(
             k.state.as_ref(),
             &mut self.claim,
-            LEASE_MS,
+            lease_ms(),
             JOBS,
             &self.key,
             |raw| load::<JobRec>(raw).is_ok_and(|stored| stored.status != "STOPPING"),

@@ -22,25 +22,8 @@ pub const QUEUE: &str = "bedrock.batch";
 const LEASE_MS: i64 = 120_000;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// S3 as batch inference sees it (the host implements it on the S3 service).
-pub trait BatchObjects: Send + Sync + 'static {
-    /// Keys under `prefix`, in order; `Ok(None)` when the bucket does not exist.
-    fn list(
-        &self,
-        account: &str,
-        bucket: &str,
-        prefix: &str,
-    ) -> Result<Option<Vec<String>>, String>;
-    fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
-    /// `Ok(false)` when the bucket does not exist.
-    fn write(
-        &self,
-        account: &str,
-        bucket: &str,
-        key: &str,
-        body: Vec<u8>,
-    ) -> futures::future::BoxFuture<'_, Result<bool, String>>;
-}
+/// S3 as batch inference sees it.
+pub use basalt_core::objects::InProcessS3 as BatchObjects;
 
 /// What the jobs share.
 pub struct Batch {
@@ -132,11 +115,8 @@ fn conflict(message: impl Into<String>) -> AwsError {
 
 /// `s3://bucket/key` → (bucket, key).
 fn s3_uri(uri: &str, field: &str) -> Result<(String, String), AwsError> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .filter(|r| !r.is_empty())
+    let (bucket, key) = basalt_core::objects::parse_s3_uri(uri)
         .ok_or_else(|| AwsError::validation(format!("{field} must be an s3:// URI.")))?;
-    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
     Ok((bucket.to_owned(), key.to_owned()))
 }
 

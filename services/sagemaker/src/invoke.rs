@@ -1,0 +1,157 @@
+//! `sagemaker-runtime` InvokeEndpoint: picks the variant (TargetVariant, else at random by
+//! the variants' weights), sends the body through its containers and answers with the last
+//! one's body and content type, or ModelError with what the container said.
+
+use crate::Core;
+use crate::endpoints::{self, Variant};
+use crate::serving::Answer;
+use basalt_core::{AwsError, Output, RequestContext};
+use base64::Engine;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// InvokeEndpoint's limit on the request body.
+const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
+
+fn validation(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "ValidationError", message)
+}
+
+/// A number in [0, 1) that differs between calls (traffic splitting needs no more).
+fn draw() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn pick<'a>(variants: &'a [Variant], target: Option<&str>) -> Result<&'a Variant, String> {
+    if let Some(t) = target {
+        return variants
+            .iter()
+            .find(|v| v.name == t)
+            .ok_or_else(|| format!("The TargetVariant {t} does not exist in the endpoint."));
+    }
+    let total: f64 = variants.iter().map(Variant::weight).sum();
+    if total <= 0.0 {
+        return variants
+            .first()
+            .ok_or_else(|| "The endpoint has no variant.".to_owned());
+    }
+    let mut at = draw() * total;
+    for v in variants {
+        at -= v.weight();
+        if at < 0.0 {
+            return Ok(v);
+        }
+    }
+    Ok(variants.last().expect("not empty"))
+}
+
+pub(crate) async fn invoke(core: &Arc<Core>, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+    let name = input["EndpointName"].as_str().unwrap_or_default();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(input["Body"].as_str().unwrap_or_default())
+        .map_err(|_| validation("Body is not valid base64."))?;
+    if body.len() > MAX_PAYLOAD {
+        return Err(validation(format!(
+            "The request body of {} bytes is larger than the 6 MB InvokeEndpoint accepts.",
+            body.len()
+        )));
+    }
+    let not_found = || validation(format!("Endpoint {name} of account {} not found.", ctx.account_id));
+    let endpoint = endpoints::load(core, ctx, name)?.ok_or_else(not_found)?;
+    if endpoint.variants.is_empty() {
+        return Err(validation(format!(
+            "Endpoint {name} of account {} is {} and cannot be invoked yet.",
+            ctx.account_id, endpoint.status
+        )));
+    }
+    let variant = pick(&endpoint.variants, input["TargetVariant"].as_str()).map_err(validation)?;
+    let served = core
+        .serving
+        .load(core, &endpoint, endpoint.generation, variant)
+        .await
+        .map_err(|e| model_error(ctx, name, 500, &e))?;
+    let accept = input["Accept"].as_str();
+    let mut content_type = input["ContentType"].as_str().map(str::to_owned);
+    let mut payload = body;
+    let last = served.containers.len().saturating_sub(1);
+    let mut answer = None;
+    for (i, c) in served.containers.iter().enumerate() {
+        let a: Answer = c
+            .invoke(&payload, content_type.as_deref(), if i == last { accept } else { None })
+            .await;
+        if a.status >= 400 {
+            return Err(model_error(ctx, name, a.status, &a.message));
+        }
+        content_type = Some(a.content_type.clone());
+        payload = a.body.clone();
+        answer = Some(a);
+    }
+    let answer = answer.ok_or_else(|| AwsError::internal("the model has no container"))?;
+    Ok(Output::new(json!({
+        "Body": base64::engine::general_purpose::STANDARD.encode(&answer.body),
+        "ContentType": answer.content_type,
+        "InvokedProductionVariant": variant.name,
+    })))
+}
+
+/// What InvokeEndpoint answers when the container answered with an error.
+fn model_error(ctx: &RequestContext, endpoint: &str, status: u16, message: &str) -> AwsError {
+    let side = if status < 500 { "client" } else { "server" };
+    let group = format!("/aws/sagemaker/Endpoints/{endpoint}");
+    AwsError::new(
+        424,
+        "ModelError",
+        format!(
+            "Received {side} error ({status}) from primary with message \"{message}\". See https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group} in account {account} for more information.",
+            region = ctx.region,
+            account = ctx.account_id
+        ),
+    )
+    .with_field("OriginalStatusCode", status)
+    .with_field("OriginalMessage", message)
+    .with_field(
+        "LogStreamArn",
+        format!("arn:aws:logs:{}:{}:log-group:{group}", ctx.region, ctx.account_id),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_follows_the_weights() {
+        let model = crate::models::Model {
+            name: "m".into(),
+            arn: "arn".into(),
+            request: Default::default(),
+            created_ms: 0,
+        };
+        let variant = |name: &str, w: f64| Variant {
+            name: name.into(),
+            model: model.clone(),
+            spec: json!({"InitialVariantWeight": w, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}),
+        };
+        let variants = [variant("a", 3.0), variant("b", 1.0), variant("off", 0.0)];
+        let mut a = 0;
+        for _ in 0..4000 {
+            match pick(&variants, None).unwrap().name.as_str() {
+                "a" => a += 1,
+                "b" => {}
+                other => panic!("a variant of weight 0 got traffic: {other}"),
+            }
+        }
+        assert!((2700..3300).contains(&a), "{a} of 4000 to the variant of weight 3 of 4");
+        assert_eq!(pick(&variants, Some("b")).unwrap().name, "b");
+        assert!(pick(&variants, Some("c")).is_err());
+    }
+}

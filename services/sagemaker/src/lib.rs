@@ -1,0 +1,175 @@
+//! Amazon SageMaker without Docker.
+//!
+//! * `sagemaker` ([`SageMaker`]): training jobs (`training.rs`), which run as local processes
+//!   under SageMaker's container contract (`container.rs`: `/opt/ml/...`, the `SM_*`
+//!   variables, channels downloaded from S3, the model uploaded as `model.tar.gz`): the
+//!   built-in XGBoost algorithm on the xgboost library (`python/xgboost_algorithm.py`), and
+//!   framework images in script mode (`sagemaker_program`, `sagemaker_submit_directory`) on
+//!   the local Python environment (`environments.rs`); models (`models.rs`), endpoint
+//!   configurations (`endpoint_configs.rs`) and endpoints (`endpoints.rs`).
+//! * `sagemaker-runtime` ([`SageMakerRuntime`]): InvokeEndpoint (`invoke.rs`) on the models an
+//!   endpoint serves (`serving.rs`): XGBoost natively ([`basalt_xgboost`]), models with an
+//!   inference script in warm Python workers that run `model_fn`, `input_fn`, `predict_fn`
+//!   and `output_fn` as SageMaker's inference toolkit does (`python/serve.py`).
+//!
+//! Every record lives in the state store (`records.rs` names the tables); jobs and endpoint
+//! deployments run on the store's leases, on whichever node claims them. A node loads an
+//! endpoint's model on first use from its records and its artifacts in S3, so that every
+//! node serves every endpoint.
+
+mod container;
+pub mod environments;
+mod endpoint_configs;
+mod endpoints;
+mod invoke;
+mod logs;
+mod models;
+mod records;
+mod serving;
+mod tags;
+mod training;
+
+use basalt_core::objects::InProcessS3;
+use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
+use basalt_store::StateStore;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// Where the service runs its processes.
+#[derive(Debug, Clone)]
+pub struct SageMakerConfig {
+    /// Job and endpoint directories (out of the processes' reach but for their own part).
+    pub work_dir: PathBuf,
+    /// The local Python environments (`basalt runtimes pull`).
+    pub environments: environments::Environments,
+}
+
+/// What both services share.
+pub struct Core {
+    pub(crate) state: Arc<dyn StateStore>,
+    pub(crate) objects: Arc<dyn InProcessS3>,
+    pub(crate) config: SageMakerConfig,
+    pub(crate) serving: serving::Serving,
+    registry: OnceLock<ServiceRegistry>,
+    wake_training: Arc<tokio::sync::Notify>,
+    wake_endpoints: Arc<tokio::sync::Notify>,
+}
+
+impl Core {
+    pub fn new(
+        state: Arc<dyn StateStore>,
+        objects: Arc<dyn InProcessS3>,
+        config: SageMakerConfig,
+    ) -> Arc<Core> {
+        Arc::new(Core {
+            state,
+            objects,
+            config,
+            serving: serving::Serving::default(),
+            registry: OnceLock::new(),
+            wake_training: Arc::new(tokio::sync::Notify::new()),
+            wake_endpoints: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// The in-process client, for CloudWatch Logs.
+    pub fn set_registry(&self, registry: ServiceRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    pub(crate) fn registry(&self) -> Option<&ServiceRegistry> {
+        self.registry.get()
+    }
+
+    /// Starts this node's training and deployment workers.
+    pub fn start_workers(self: &Arc<Self>) {
+        training::start_worker(self.clone());
+        endpoints::start_worker(self.clone());
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.state.now_ms()
+    }
+}
+
+/// `sagemaker`: the control plane.
+#[derive(Clone)]
+pub struct SageMaker(pub Arc<Core>);
+
+#[async_trait::async_trait]
+impl Service for SageMaker {
+    fn name(&self) -> &'static str {
+        "sagemaker"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        let c = &self.0;
+        let out = match operation {
+            "CreateTrainingJob" => training::create(c, ctx, &input)?,
+            "DescribeTrainingJob" => training::describe(c, ctx, &input)?,
+            "ListTrainingJobs" => training::list(c, ctx, &input)?,
+            "StopTrainingJob" => training::stop(c, ctx, &input)?,
+            "CreateModel" => models::create(c, ctx, &input)?,
+            "DescribeModel" => models::describe(c, ctx, &input)?,
+            "ListModels" => models::list(c, ctx, &input)?,
+            "DeleteModel" => models::delete(c, ctx, &input)?,
+            "CreateEndpointConfig" => endpoint_configs::create(c, ctx, &input)?,
+            "DescribeEndpointConfig" => endpoint_configs::describe(c, ctx, &input)?,
+            "ListEndpointConfigs" => endpoint_configs::list(c, ctx, &input)?,
+            "DeleteEndpointConfig" => endpoint_configs::delete(c, ctx, &input)?,
+            "CreateEndpoint" => endpoints::create(c, ctx, &input)?,
+            "DescribeEndpoint" => endpoints::describe(c, ctx, &input)?,
+            "ListEndpoints" => endpoints::list(c, ctx, &input)?,
+            "UpdateEndpoint" => endpoints::update(c, ctx, &input)?,
+            "DeleteEndpoint" => endpoints::delete(c, ctx, &input)?,
+            "AddTags" => tags::add(c, ctx, &input)?,
+            "ListTags" => tags::list(c, ctx, &input)?,
+            "DeleteTags" => tags::delete(c, ctx, &input)?,
+            other => return Err(AwsError::not_implemented("sagemaker", other)),
+        };
+        Ok(Output::new(out))
+    }
+}
+
+/// `sagemaker-runtime`: InvokeEndpoint.
+#[derive(Clone)]
+pub struct SageMakerRuntime(pub Arc<Core>);
+
+#[async_trait::async_trait]
+impl Service for SageMakerRuntime {
+    fn name(&self) -> &'static str {
+        "sagemaker-runtime"
+    }
+
+    async fn call(
+        &self,
+        ctx: &RequestContext,
+        operation: &str,
+        input: Value,
+    ) -> Result<Output, AwsError> {
+        match operation {
+            "InvokeEndpoint" => invoke::invoke(&self.0, ctx, &input).await,
+            other => Err(AwsError::not_implemented("sagemaker-runtime", other)),
+        }
+    }
+}
+
+/// SageMaker's error for a name that is already taken.
+pub(crate) fn in_use(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "ResourceInUse", message)
+}
+
+/// SageMaker's answer for a missing resource: a ValidationException naming its ARN.
+pub(crate) fn could_not_find(what: &str, arn: &str) -> AwsError {
+    AwsError::validation(format!("Could not find {what} \"{arn}\"."))
+}
+
+pub(crate) fn limit_exceeded(message: impl Into<String>) -> AwsError {
+    AwsError::new(400, "ResourceLimitExceeded", message)
+}

@@ -1,0 +1,455 @@
+//! The models this node serves, loaded on first use from an endpoint's record and its
+//! artifacts in S3, by (account, region, endpoint, deployment, variant):
+//!
+//! * the built-in XGBoost image without an inference script: the model read from
+//!   `xgboost-model` in `model.tar.gz` and scored in Rust ([`basalt_xgboost`]), answering as
+//!   SageMaker's XGBoost container does (`text/csv` and `text/libsvm` in, comma-separated
+//!   predictions out);
+//! * any image whose container has `SAGEMAKER_PROGRAM`: warm Python workers
+//!   (`python/serve.py`), one per instance up to [`MAX_WORKERS`], each having run `model_fn`
+//!   once, with the artifacts unpacked at `/opt/ml/model`.
+//!
+//! A model of several containers (an inference pipeline) passes each container's answer to
+//! the next.
+
+use crate::Core;
+use crate::container::{self, Layout};
+use crate::endpoints::{Endpoint, Variant};
+use crate::logs::LogSink;
+use base64::Engine;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+const SERVE_PY: &str = include_str!("../python/serve.py");
+/// Python workers per variant on one node, whatever the instance count.
+pub const MAX_WORKERS: u32 = 2;
+const STARTUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// SageMaker's limit on one invocation.
+pub const INVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// (account, region, endpoint, generation, variant)
+type Key = (String, String, String, u64, String);
+
+/// An answer from a container.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    /// The container's message when `status` is not 200.
+    pub message: String,
+}
+
+impl Answer {
+    fn ok(body: Vec<u8>, content_type: &str) -> Answer {
+        Answer { status: 200, body, content_type: content_type.into(), message: String::new() }
+    }
+
+    fn error(status: u16, message: impl Into<String>) -> Answer {
+        Answer { status, body: Vec::new(), content_type: "text/plain".into(), message: message.into() }
+    }
+}
+
+pub(crate) enum Container {
+    Xgboost(basalt_xgboost::Model),
+    Script(ScriptPool),
+}
+
+/// A loaded variant: its containers, in order.
+pub(crate) struct Served {
+    pub containers: Vec<Container>,
+}
+
+#[derive(Default)]
+pub(crate) struct Serving {
+    loaded: parking_lot::Mutex<HashMap<Key, Arc<Served>>>,
+    /// One load at a time per node: loads are rare, and two of the same variant would
+    /// start twice the workers.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl Serving {
+    /// The variant as this node serves it, loading it when needed.
+    pub async fn load(
+        &self,
+        core: &Arc<Core>,
+        endpoint: &Endpoint,
+        generation: u64,
+        variant: &Variant,
+    ) -> Result<Arc<Served>, String> {
+        let key: Key = (
+            endpoint.account.clone(),
+            endpoint.region.clone(),
+            endpoint.name.clone(),
+            generation,
+            variant.name.clone(),
+        );
+        if let Some(s) = self.loaded.lock().get(&key) {
+            return Ok(s.clone());
+        }
+        let _one = self.loading.lock().await;
+        if let Some(s) = self.loaded.lock().get(&key) {
+            return Ok(s.clone());
+        }
+        let mut containers = Vec::new();
+        for (i, spec) in variant.model.containers().iter().enumerate() {
+            containers.push(load_container(core, endpoint, generation, variant, i, spec).await?);
+        }
+        let served = Arc::new(Served { containers });
+        self.loaded.lock().insert(key, served.clone());
+        Ok(served)
+    }
+
+    /// Drops every deployment of an endpoint on this node (their workers stop).
+    pub fn forget(&self, account: &str, region: &str, name: &str) {
+        self.loaded
+            .lock()
+            .retain(|(a, r, n, _, _), _| !(a == account && r == region && n == name));
+    }
+
+    /// Drops the deployments `keep` refuses.
+    pub fn prune(&self, keep: impl Fn(&str, &str, &str, u64) -> bool) {
+        let keys: Vec<Key> = self.loaded.lock().keys().cloned().collect();
+        for k in keys {
+            if !keep(&k.0, &k.1, &k.2, k.3) {
+                self.loaded.lock().remove(&k);
+            }
+        }
+    }
+}
+
+fn env_of(spec: &Value) -> serde_json::Map<String, Value> {
+    spec["Environment"].as_object().cloned().unwrap_or_default()
+}
+
+fn is_xgboost_image(image: &str) -> bool {
+    let repo = image.rsplit('/').next().unwrap_or(image);
+    let repo = repo.split([':', '@']).next().unwrap_or(repo);
+    repo == "sagemaker-xgboost" || repo == "xgboost"
+}
+
+async fn read_artifacts(core: &Core, account: &str, spec: &Value) -> Result<Option<Vec<u8>>, String> {
+    let Some(url) = spec["ModelDataUrl"].as_str() else {
+        return Ok(None);
+    };
+    let (bucket, key) = basalt_core::objects::parse_s3_uri(url).ok_or_else(|| format!("{url} is not an S3 URI"))?;
+    core.objects
+        .read(account, bucket, key)?
+        .map(Some)
+        .ok_or_else(|| format!("Failed to download model data from {url}: the object does not exist."))
+}
+
+async fn load_container(
+    core: &Arc<Core>,
+    endpoint: &Endpoint,
+    generation: u64,
+    variant: &Variant,
+    index: usize,
+    spec: &Value,
+) -> Result<Container, String> {
+    let image = spec["Image"].as_str().unwrap_or_default();
+    let env = env_of(spec);
+    let artifacts = read_artifacts(core, &endpoint.account, spec).await?;
+    if env.contains_key("SAGEMAKER_PROGRAM") {
+        let root = core
+            .config
+            .work_dir
+            .join("endpoints")
+            .join(&endpoint.account)
+            .join(&endpoint.region)
+            .join(&endpoint.name)
+            .join(format!("{generation}-{}-{index}", variant.name));
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout::new(root);
+        let model_dir = layout.host("model");
+        std::fs::create_dir_all(&model_dir).map_err(|e| e.to_string())?;
+        if let Some(data) = &artifacts {
+            container::untar_gz(data, &model_dir).map_err(|e| format!("model.tar.gz: {e}"))?;
+        }
+        let mut submit = env
+            .get("SAGEMAKER_SUBMIT_DIRECTORY")
+            .and_then(Value::as_str)
+            .unwrap_or("/opt/ml/model/code")
+            .to_owned();
+        if submit.starts_with("s3://") {
+            let (bucket, key) = basalt_core::objects::parse_s3_uri(&submit).ok_or("SAGEMAKER_SUBMIT_DIRECTORY is not an S3 URI")?;
+            let data = core.objects.read(&endpoint.account, bucket, key)?.ok_or_else(|| format!("{submit} does not exist"))?;
+            container::untar_gz(&data, &layout.host("code")).map_err(|e| format!("{submit}: {e}"))?;
+            submit = layout.seen("code");
+        } else if let Some(rel) = submit.strip_prefix("/opt/ml/") {
+            submit = layout.seen(rel);
+        }
+        std::fs::write(layout.root.join("serve.py"), SERVE_PY).map_err(|e| e.to_string())?;
+        let workers = if variant.serverless() { 1 } else { variant.instances().min(MAX_WORKERS) };
+        let pool = ScriptPool::start(core, endpoint, variant, layout, env, submit, workers).await?;
+        return Ok(Container::Script(pool));
+    }
+    if is_xgboost_image(image) {
+        let data = artifacts.ok_or("The XGBoost container needs ModelDataUrl (a model.tar.gz holding xgboost-model).")?;
+        let file = model_file(&data)?;
+        let model = basalt_xgboost::Model::from_json(&file).map_err(|e| format!("Unable to load model: {e}"))?;
+        return Ok(Container::Xgboost(model));
+    }
+    Err(format!(
+        "Basalt serves the built-in XGBoost image natively and models with an inference script (the SAGEMAKER_PROGRAM environment variable); the image {image} has neither, and Basalt runs no containers."
+    ))
+}
+
+/// The model file of an XGBoost `model.tar.gz`: `xgboost-model`, or its only file.
+fn model_file(data: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(data));
+    let mut files = Vec::new();
+    for entry in archive.entries().map_err(|e| format!("model.tar.gz: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("model.tar.gz: {e}"))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(|e| format!("model.tar.gz: {e}"))?;
+        files.push((name.trim_start_matches("./").to_owned(), bytes));
+    }
+    if let Some((_, b)) = files.iter().find(|(n, _)| n == "xgboost-model") {
+        return Ok(b.clone());
+    }
+    match files.len() {
+        1 => Ok(files.remove(0).1),
+        0 => Err("model.tar.gz holds no model file".into()),
+        _ => Err("model.tar.gz holds several files and none is named xgboost-model".into()),
+    }
+}
+
+impl Container {
+    pub async fn invoke(&self, body: &[u8], content_type: Option<&str>, accept: Option<&str>) -> Answer {
+        match self {
+            Container::Xgboost(model) => xgboost_answer(model, body, content_type),
+            Container::Script(pool) => pool.invoke(body, content_type, accept).await,
+        }
+    }
+}
+
+/// What SageMaker's XGBoost container answers (without selectable inference output).
+fn xgboost_answer(model: &basalt_xgboost::Model, body: &[u8], content_type: Option<&str>) -> Answer {
+    if body.is_empty() {
+        return Answer { status: 204, body: Vec::new(), content_type: "text/html; charset=utf-8".into(), message: String::new() };
+    }
+    let kind = content_type.unwrap_or("text/csv").split(';').next().unwrap_or("").trim().to_lowercase();
+    let text = String::from_utf8_lossy(body);
+    let rows = match kind.as_str() {
+        "text/csv" => basalt_xgboost::input::csv(text.trim()).map_err(|e| {
+            format!("Loading csv data failed with Exception, please ensure data is in csv format:\n <class 'ValueError'>\n {e}")
+        }),
+        "text/libsvm" | "text/x-libsvm" => basalt_xgboost::input::libsvm(text.trim()).map_err(|e| {
+            format!("Loading libsvm data failed with Exception, please ensure data is in libsvm format:\n <class 'ValueError'>\n {e}")
+        }),
+        _ => Err(format!(
+            "Content-type {} not supported. Supported content-type is text/csv, text/libsvm",
+            content_type.unwrap_or_default()
+        )),
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err(message) => return Answer::error(415, message),
+    };
+    if let Some(width) = rows.iter().map(Vec::len).max()
+        && model.features() > 0
+        && width > model.features() + 1
+    {
+        return Answer::error(
+            400,
+            format!("Unable to evaluate payload provided: Feature size of {kind} inference data {width} is not consistent with feature size of trained model {}.", model.features()),
+        );
+    }
+    let out: Vec<String> = model
+        .predict(&rows)
+        .into_iter()
+        .map(|p| {
+            if p.len() == 1 {
+                basalt_xgboost::input::python_float(f64::from(p[0]))
+            } else {
+                let items: Vec<String> = p.iter().map(|x| basalt_xgboost::input::python_float(f64::from(*x))).collect();
+                format!("[{}]", items.join(", "))
+            }
+        })
+        .collect();
+    Answer::ok(out.join(",").into_bytes(), "text/csv; charset=utf-8")
+}
+
+/// Warm Python workers of one container.
+pub(crate) struct ScriptPool {
+    workers: Vec<tokio::sync::Mutex<Option<Worker>>>,
+    next: std::sync::atomic::AtomicUsize,
+    start: StartSpec,
+}
+
+/// How to start (or restart) a worker.
+struct StartSpec {
+    core: Arc<Core>,
+    layout: Layout,
+    env: Vec<(String, String)>,
+    account: String,
+    region: String,
+    log_group: String,
+    variant: String,
+}
+
+struct Worker {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ScriptPool {
+    async fn start(
+        core: &Arc<Core>,
+        endpoint: &Endpoint,
+        variant: &Variant,
+        layout: Layout,
+        env: serde_json::Map<String, Value>,
+        submit: String,
+        workers: u32,
+    ) -> Result<ScriptPool, String> {
+        let mut vars: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        vars.retain(|(k, _)| k != "SAGEMAKER_SUBMIT_DIRECTORY");
+        vars.extend([
+            ("SAGEMAKER_SUBMIT_DIRECTORY".into(), submit),
+            ("SM_MODEL_DIR".into(), layout.seen("model")),
+            ("AWS_REGION".into(), endpoint.region.clone()),
+            ("AWS_DEFAULT_REGION".into(), endpoint.region.clone()),
+        ]);
+        let start = StartSpec {
+            core: core.clone(),
+            layout,
+            env: vars,
+            account: endpoint.account.clone(),
+            region: endpoint.region.clone(),
+            log_group: format!("/aws/sagemaker/Endpoints/{}", endpoint.name),
+            variant: variant.name.clone(),
+        };
+        let mut list = Vec::new();
+        for i in 0..workers {
+            list.push(tokio::sync::Mutex::new(Some(start.spawn(i).await?)));
+        }
+        Ok(ScriptPool { workers: list, next: Default::default(), start })
+    }
+
+    async fn invoke(&self, body: &[u8], content_type: Option<&str>, accept: Option<&str>) -> Answer {
+        // A free worker, else the next in turn.
+        let mut slot = None;
+        for w in &self.workers {
+            if let Ok(guard) = w.try_lock() {
+                slot = Some(guard);
+                break;
+            }
+        }
+        let (mut guard, index) = match slot {
+            Some(g) => (g, 0),
+            None => {
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.workers.len();
+                (self.workers[i].lock().await, i)
+            }
+        };
+        if guard.is_none() {
+            match self.start.spawn(index as u32).await {
+                Ok(w) => *guard = Some(w),
+                Err(e) => return Answer::error(500, e),
+            }
+        }
+        let worker = guard.as_mut().expect("started above");
+        let request = json!({
+            "body": base64::engine::general_purpose::STANDARD.encode(body),
+            "content_type": content_type, "accept": accept,
+        });
+        let exchange = async {
+            worker.stdin.write_all(format!("{request}\n").as_bytes()).await?;
+            worker.stdin.flush().await?;
+            worker.stdout.next_line().await
+        };
+        match tokio::time::timeout(INVOKE_TIMEOUT, exchange).await {
+            Ok(Ok(Some(line))) => {
+                let reply: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                let status = reply["status"].as_u64().unwrap_or(500) as u16;
+                if status == 200 {
+                    let body = base64::engine::general_purpose::STANDARD
+                        .decode(reply["body"].as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                    Answer::ok(body, reply["content_type"].as_str().unwrap_or("application/json"))
+                } else {
+                    Answer::error(status, reply["error"].as_str().unwrap_or("the model worker failed"))
+                }
+            }
+            Ok(_) => {
+                // The worker died: the next request starts a new one.
+                if let Some(mut w) = guard.take() {
+                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100)).await;
+                }
+                Answer::error(500, "The model worker exited; see the endpoint's logs.")
+            }
+            Err(_) => {
+                if let Some(mut w) = guard.take() {
+                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100)).await;
+                }
+                Answer::error(500, "The model did not answer within 60 seconds.")
+            }
+        }
+    }
+}
+
+impl StartSpec {
+    async fn spawn(&self, index: u32) -> Result<Worker, String> {
+        let environments = &self.core.config.environments;
+        let python = environments.python()?;
+        let mut read = environments.read_paths();
+        read.push(self.layout.root.clone());
+        let launch = container::Launch {
+            layout: &self.layout,
+            program: python,
+            args: vec![self.layout.inside.join("serve.py").display().to_string()],
+            cwd: "model",
+            env: self.env.clone(),
+            read,
+        };
+        // `serve.py` sits at the layout's root, beside `ml/`.
+        let mut child = launch.spawn(true).map_err(|e| format!("could not start the model worker: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
+        if let Some(stderr) = child.stderr.take() {
+            let stream = format!("{}/i-{:016x}-{index}", self.variant, std::process::id());
+            let mut sink = LogSink::new(self.core.clone(), &self.account, &self.region, &self.log_group, stream);
+            let state = self.core.state.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(stderr).lines();
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        line = lines.next_line() => match line {
+                            Ok(Some(l)) => sink.push((state.now_ms(), l)),
+                            _ => break,
+                        },
+                        _ = tick.tick() => sink.flush().await,
+                    }
+                }
+                sink.flush().await;
+            });
+        }
+        let first = tokio::time::timeout(STARTUP_TIMEOUT, stdout.next_line()).await;
+        let ready: Value = match first {
+            Ok(Ok(Some(line))) => serde_json::from_str(&line).unwrap_or(Value::Null),
+            Ok(_) => Value::Null,
+            Err(_) => json!({"error": "the model worker did not start within 300 seconds"}),
+        };
+        if ready["ready"].as_bool() != Some(true) {
+            container::kill_group(&mut child, std::time::Duration::from_millis(100)).await;
+            return Err(format!(
+                "the inference script failed to load: {}",
+                ready["error"].as_str().unwrap_or("the worker exited; see the endpoint's logs")
+            ));
+        }
+        Ok(Worker { child, stdin, stdout })
+    }
+}

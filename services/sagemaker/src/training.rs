@@ -1,0 +1,853 @@
+//! Training jobs: CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs, StopTrainingJob.
+//!
+//! A job is a record and an item on the leases (queue [`QUEUE`]); the node that claims it
+//! lays out `/opt/ml` (`container.rs`), downloads the channels from S3, runs the algorithm,
+//! uploads `/opt/ml/model` as `{S3OutputPath}/{job}/output/model.tar.gz` (and
+//! `/opt/ml/output/data` as `output.tar.gz`), and records the statuses, secondary statuses
+//! and final metrics AWS reports. The job's output goes to CloudWatch Logs
+//! (`/aws/sagemaker/TrainingJobs`, stream `{job}/algo-1-{epoch}`).
+//!
+//! What runs:
+//! * the built-in XGBoost algorithm (an image named `sagemaker-xgboost`/`xgboost` without a
+//!   `sagemaker_program` hyperparameter): `python/xgboost_algorithm.py` on the xgboost library,
+//!   with the container's hyperparameters, CSV and libsvm channels and log format;
+//! * script mode on any framework image: the `sagemaker_submit_directory` tarball unpacked
+//!   into `/opt/ml/code` and `sagemaker_program` run with the other hyperparameters as
+//!   `--name value` arguments, as SageMaker's training toolkit runs it.
+//!
+//! One host runs each job (`algo-1`): InstanceCount is recorded, not spread over processes.
+//! A job whose node died is failed when another node takes its lease, as AWS fails a job whose
+//! instance was lost.
+
+use crate::container::{self, Layout};
+use crate::logs::LogSink;
+use crate::records::{self, Listed, TRAINING_JOBS, secs};
+use crate::{Core, in_use};
+use basalt_core::{AwsError, RequestContext};
+use basalt_store::{Claim, WriteOp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+
+pub const QUEUE: &str = "sagemaker.training";
+const LEASE_MS: i64 = 60_000;
+const XGBOOST_ALGORITHM: &str = include_str!("../python/xgboost_algorithm.py");
+const LOG_GROUP: &str = "/aws/sagemaker/TrainingJobs";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Transition {
+    status: String,
+    start_ms: i64,
+    end_ms: Option<i64>,
+    message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Metric {
+    name: String,
+    value: f64,
+    ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Job {
+    name: String,
+    arn: String,
+    account: String,
+    region: String,
+    /// The request's members as given (but Tags), echoed by Describe.
+    request: Map<String, Value>,
+    status: String,
+    secondary: String,
+    failure: Option<String>,
+    transitions: Vec<Transition>,
+    created_ms: i64,
+    modified_ms: i64,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    artifacts: Option<String>,
+    metrics: Vec<Metric>,
+}
+
+impl Job {
+    fn describe(&self) -> Value {
+        let mut v = Value::Object(self.request.clone());
+        v["TrainingJobName"] = self.name.clone().into();
+        v["TrainingJobArn"] = self.arn.clone().into();
+        v["TrainingJobStatus"] = self.status.clone().into();
+        v["SecondaryStatus"] = self.secondary.clone().into();
+        v["CreationTime"] = secs(self.created_ms).into();
+        v["LastModifiedTime"] = secs(self.modified_ms).into();
+        v["ModelArtifacts"] = json!({"S3ModelArtifacts": self.artifacts.clone().unwrap_or_default()});
+        if v["StoppingCondition"].is_null() {
+            v["StoppingCondition"] = json!({"MaxRuntimeInSeconds": 86400});
+        }
+        v["EnableNetworkIsolation"] = v["EnableNetworkIsolation"].as_bool().unwrap_or(false).into();
+        v["EnableInterContainerTrafficEncryption"] = v["EnableInterContainerTrafficEncryption"]
+            .as_bool()
+            .unwrap_or(false)
+            .into();
+        v["EnableManagedSpotTraining"] = v["EnableManagedSpotTraining"].as_bool().unwrap_or(false).into();
+        if let Some(f) = &self.failure {
+            v["FailureReason"] = f.clone().into();
+        }
+        if let Some(s) = self.start_ms {
+            v["TrainingStartTime"] = secs(s).into();
+        }
+        if let Some(e) = self.end_ms {
+            v["TrainingEndTime"] = secs(e).into();
+            let seconds = ((e - self.start_ms.unwrap_or(e)) / 1000).max(1);
+            v["TrainingTimeInSeconds"] = seconds.into();
+            v["BillableTimeInSeconds"] = seconds.into();
+        }
+        v["SecondaryStatusTransitions"] = self
+            .transitions
+            .iter()
+            .map(|t| {
+                let mut o = json!({"Status": t.status, "StartTime": secs(t.start_ms), "StatusMessage": t.message});
+                if let Some(e) = t.end_ms {
+                    o["EndTime"] = secs(e).into();
+                }
+                o
+            })
+            .collect();
+        if !self.metrics.is_empty() {
+            v["FinalMetricDataList"] = self
+                .metrics
+                .iter()
+                .map(|m| json!({"MetricName": m.name, "Value": m.value, "Timestamp": secs(m.ms)}))
+                .collect();
+        }
+        v
+    }
+
+    fn running(&self) -> bool {
+        matches!(self.status.as_str(), "InProgress" | "Stopping")
+    }
+
+    /// Moves to a new secondary status, closing the previous one.
+    fn advance(&mut self, now: i64, status: &str, message: &str) {
+        if let Some(last) = self.transitions.last_mut()
+            && last.end_ms.is_none()
+        {
+            last.end_ms = Some(now);
+        }
+        self.secondary = status.into();
+        self.transitions.push(Transition {
+            status: status.into(),
+            start_ms: now,
+            end_ms: None,
+            message: message.into(),
+        });
+        self.modified_ms = now;
+    }
+
+    fn hyperparameters(&self) -> Map<String, Value> {
+        self.request
+            .get("HyperParameters")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn image(&self) -> &str {
+        self.request["AlgorithmSpecification"]["TrainingImage"]
+            .as_str()
+            .or(self.request["AlgorithmSpecification"]["AlgorithmName"].as_str())
+            .unwrap_or_default()
+    }
+}
+
+impl Listed for Job {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn created_ms(&self) -> i64 {
+        self.created_ms
+    }
+    fn modified_ms(&self) -> i64 {
+        self.modified_ms
+    }
+    fn status(&self) -> Option<&str> {
+        Some(&self.status)
+    }
+    fn summary(&self) -> Value {
+        let mut v = json!({
+            "TrainingJobName": self.name, "TrainingJobArn": self.arn,
+            "CreationTime": secs(self.created_ms), "LastModifiedTime": secs(self.modified_ms),
+            "TrainingJobStatus": self.status, "SecondaryStatus": self.secondary,
+        });
+        if let Some(e) = self.end_ms {
+            v["TrainingEndTime"] = secs(e).into();
+        }
+        v
+    }
+}
+
+/// What a job's image runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Algorithm {
+    Xgboost,
+    Script { program: String, submit: Option<String> },
+}
+
+/// A hyperparameter as the SageMaker Python SDK writes it: JSON-encoded (`"\"train.py\""`),
+/// or plain.
+fn decoded(v: &Value) -> String {
+    let s = v.as_str().unwrap_or_default();
+    match serde_json::from_str::<Value>(s) {
+        Ok(Value::String(inner)) => inner,
+        _ => s.to_owned(),
+    }
+}
+
+fn algorithm_of(image: &str, hyper: &Map<String, Value>) -> Result<Algorithm, AwsError> {
+    if let Some(program) = hyper.get("sagemaker_program") {
+        return Ok(Algorithm::Script {
+            program: decoded(program),
+            submit: hyper.get("sagemaker_submit_directory").map(decoded),
+        });
+    }
+    let repo = image.rsplit('/').next().unwrap_or(image);
+    let repo = repo.split([':', '@']).next().unwrap_or(repo);
+    if repo == "sagemaker-xgboost" || repo == "xgboost" || image.eq_ignore_ascii_case("xgboost") {
+        return Ok(Algorithm::Xgboost);
+    }
+    Err(AwsError::validation(format!(
+        "Basalt runs the built-in XGBoost algorithm and framework images in script mode (the sagemaker_program hyperparameter); the image {image} names neither, and Basalt runs no containers."
+    )))
+}
+
+fn load(core: &Core, ctx: &RequestContext, name: &str) -> Result<Job, AwsError> {
+    records::load(core.state.as_ref(), TRAINING_JOBS, ctx, name)?.ok_or_else(|| {
+        AwsError::new(
+            400,
+            "ResourceNotFound",
+            format!("Requested resource not found: training job {name} does not exist."),
+        )
+    })
+}
+
+pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let name = input["TrainingJobName"].as_str().unwrap_or_default();
+    records::check_name("trainingJobName", name)?;
+    let arn = records::arn(ctx, "training-job", name);
+    if records::load::<Job>(core.state.as_ref(), TRAINING_JOBS, ctx, name)?.is_some() {
+        return Err(in_use(format!(
+            "Training job names must be unique within an AWS account and region, and a training job with this name already exists ({arn})"
+        )));
+    }
+    let spec = &input["AlgorithmSpecification"];
+    let image = spec["TrainingImage"]
+        .as_str()
+        .or(spec["AlgorithmName"].as_str())
+        .ok_or_else(|| {
+            AwsError::validation("AlgorithmSpecification needs a TrainingImage or an AlgorithmName.")
+        })?;
+    let hyper = input["HyperParameters"].as_object().cloned().unwrap_or_default();
+    algorithm_of(image, &hyper)?;
+    let out = input["OutputDataConfig"]["S3OutputPath"].as_str().unwrap_or_default();
+    if basalt_core::objects::parse_s3_uri(out).is_none() {
+        return Err(AwsError::validation(format!(
+            "OutputDataConfig.S3OutputPath {out:?} is not an S3 URI (s3://bucket/prefix)."
+        )));
+    }
+    let mut names = std::collections::HashSet::new();
+    for ch in input["InputDataConfig"].as_array().into_iter().flatten() {
+        let ch_name = ch["ChannelName"].as_str().unwrap_or_default();
+        if !names.insert(ch_name) {
+            return Err(AwsError::validation(format!(
+                "Channel names must be unique; {ch_name} appears twice."
+            )));
+        }
+        let uri = ch["DataSource"]["S3DataSource"]["S3Uri"].as_str();
+        if uri.is_none_or(|u| basalt_core::objects::parse_s3_uri(u).is_none()) {
+            return Err(AwsError::validation(format!(
+                "Channel {ch_name} needs DataSource.S3DataSource.S3Uri, an S3 URI (file system data sources need a VPC Basalt does not have)."
+            )));
+        }
+    }
+    let mut request = input.as_object().cloned().unwrap_or_default();
+    request.remove("Tags");
+    request.remove("TrainingJobName");
+    let now = core.now_ms();
+    let mut job = Job {
+        name: name.to_owned(),
+        arn: arn.clone(),
+        account: ctx.account_id.clone(),
+        region: ctx.region.clone(),
+        request,
+        status: "InProgress".into(),
+        secondary: "Starting".into(),
+        failure: None,
+        transitions: Vec::new(),
+        created_ms: now,
+        modified_ms: now,
+        start_ms: None,
+        end_ms: None,
+        artifacts: None,
+        metrics: Vec::new(),
+    };
+    job.advance(now, "Starting", "Launching requested ML instances");
+    let key = records::key(ctx, name);
+    core.state.batch(&[
+        WriteOp::Put {
+            table: TRAINING_JOBS.into(),
+            key: key.clone(),
+            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
+        },
+        WriteOp::Enqueue {
+            queue: QUEUE.into(),
+            id: key,
+            payload: Vec::new(),
+            due_ms: now,
+        },
+    ])?;
+    crate::tags::put(core, &arn, &input["Tags"])?;
+    core.wake_training.notify_one();
+    Ok(json!({"TrainingJobArn": arn}))
+}
+
+pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let name = input["TrainingJobName"].as_str().unwrap_or_default();
+    Ok(load(core, ctx, name)?.describe())
+}
+
+pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let jobs: Vec<Job> = records::all(core.state.as_ref(), TRAINING_JOBS, ctx)?;
+    records::list_page(jobs, input, "TrainingJobSummaries")
+}
+
+pub(crate) fn stop(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let name = input["TrainingJobName"].as_str().unwrap_or_default();
+    let key = records::key(ctx, name);
+    loop {
+        let raw = core.state.get(TRAINING_JOBS, &key)?;
+        let job: Job = load(core, ctx, name)?;
+        if job.status != "InProgress" {
+            return Err(AwsError::validation(format!(
+                "The training job {name} is {} and cannot be stopped.",
+                job.status
+            )));
+        }
+        let mut stopping = job.clone();
+        stopping.status = "Stopping".into();
+        stopping.advance(core.now_ms(), "Stopping", "Stopping the training job");
+        match core.state.batch(&[
+            WriteOp::Check {
+                table: TRAINING_JOBS.into(),
+                key: key.clone(),
+                expected: raw,
+            },
+            WriteOp::Put {
+                table: TRAINING_JOBS.into(),
+                key: key.clone(),
+                value: serde_json::to_vec(&stopping).unwrap_or_default(),
+            },
+        ]) {
+            Ok(()) => return Ok(json!({})),
+            Err(basalt_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub(crate) fn start_worker(core: Arc<Core>) {
+    basalt_store::Worker {
+        state: core.state.clone(),
+        queue: QUEUE,
+        lease_ms: LEASE_MS,
+        batch: 1,
+        idle: std::time::Duration::from_secs(2),
+        wake: core.wake_training.clone(),
+    }
+    .spawn(move |claims| {
+        let core = core.clone();
+        async move {
+            for claim in claims {
+                // Jobs run side by side: a long job must not hold the queue.
+                let core = core.clone();
+                tokio::spawn(async move {
+                    Runner { core, claim, logs: Vec::new() }.run().await
+                });
+            }
+        }
+    });
+}
+
+/// One claimed job.
+struct Runner {
+    core: Arc<Core>,
+    claim: Claim,
+    /// The algorithm's output lines, for the final metrics and the failure reason.
+    logs: Vec<(i64, String)>,
+}
+
+/// How the algorithm's process ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    Stopped,
+    TimedOut,
+    Lost,
+}
+
+impl Runner {
+    fn read(&self) -> Option<Job> {
+        let raw = self.core.state.get(TRAINING_JOBS, &self.claim.id).ok()??;
+        serde_json::from_slice(&raw).ok()
+    }
+
+    /// Saves progress unless a stop came (then `Ok(false)`); renews the lease.
+    fn save(&mut self, job: &Job) -> bool {
+        let key = self.claim.id.clone();
+        let saved = basalt_store::save_leased(
+            self.core.state.as_ref(),
+            &mut self.claim,
+            LEASE_MS,
+            TRAINING_JOBS,
+            &key,
+            |raw| serde_json::from_slice::<Job>(raw).is_ok_and(|s| s.status == "InProgress"),
+            || serde_json::to_vec(job).unwrap_or_default(),
+        );
+        matches!(saved, Ok(basalt_store::Saved::Saved))
+    }
+
+    fn finish(&self, job: &mut Job, status: &str, secondary: &str, message: &str) {
+        let now = self.core.now_ms();
+        job.status = status.into();
+        job.advance(now, secondary, message);
+        if let Some(last) = job.transitions.last_mut() {
+            last.end_ms = Some(now);
+        }
+        job.end_ms = Some(now);
+        let ops = [WriteOp::Put {
+            table: TRAINING_JOBS.into(),
+            key: self.claim.id.clone(),
+            value: serde_json::to_vec(job).unwrap_or_default(),
+        }];
+        if let Err(e) = self.core.state.complete(&self.claim, &ops) {
+            tracing::warn!(job = %job.name, "could not record the end of a training job: {e}");
+        }
+    }
+
+    async fn run(mut self) {
+        let Some(mut job) = self.read() else {
+            return drop(self.core.state.complete(&self.claim, &[]));
+        };
+        if job.status == "Stopping" && job.start_ms.is_none() {
+            return self.finish(&mut job, "Stopped", "Stopped", "The job was stopped before it started.");
+        }
+        if !job.running() {
+            return drop(self.core.state.complete(&self.claim, &[]));
+        }
+        if self.claim.attempt > 1 && job.start_ms.is_some() {
+            job.failure = Some(
+                "InternalServerError: the node running the job stopped before it ended.".into(),
+            );
+            return self.finish(&mut job, "Failed", "Failed", "Training job failed");
+        }
+        let root = self
+            .core
+            .config
+            .work_dir
+            .join("training")
+            .join(&job.account)
+            .join(&job.region)
+            .join(&job.name);
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout::new(root.clone());
+        let result = self.train(&mut job, &layout).await;
+        let _ = std::fs::remove_dir_all(&root);
+        match result {
+            Ok(Ended::Exited(_)) => self.finish(&mut job, "Completed", "Completed", "Training job completed"),
+            Ok(Ended::Stopped) => self.finish(&mut job, "Stopped", "Stopped", "Training job stopped"),
+            Ok(Ended::TimedOut) => {
+                self.finish(&mut job, "Stopped", "MaxRuntimeExceeded", "Training job stopped: it ran past MaxRuntimeInSeconds")
+            }
+            Ok(Ended::Lost) => {}
+            Err(reason) => {
+                job.failure = Some(reason);
+                self.finish(&mut job, "Failed", "Failed", "Training job failed");
+            }
+        }
+    }
+
+    /// Downloads, runs and uploads. `Err`: the FailureReason.
+    async fn train(&mut self, job: &mut Job, layout: &Layout) -> Result<Ended, String> {
+        let now = self.core.now_ms();
+        job.start_ms = Some(now);
+        job.advance(now, "Downloading", "Downloading input data");
+        if !self.save(job) {
+            return Ok(self.stopped_or_lost());
+        }
+        for dir in ["input/config", "input/data", "model", "output/data", "output/intermediate", "checkpoints", "code"] {
+            std::fs::create_dir_all(layout.host(dir)).map_err(|e| format!("InternalServerError: {e}"))?;
+        }
+        let hyper = job.hyperparameters();
+        let algorithm = algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
+        self.download_channels(job, layout)?;
+        self.write_config(job, layout, &hyper)?;
+        let (program, args) = match &algorithm {
+            Algorithm::Xgboost => {
+                let script = layout.host("code/.basalt-xgboost-algorithm.py");
+                std::fs::write(&script, XGBOOST_ALGORITHM).map_err(|e| format!("InternalServerError: {e}"))?;
+                (layout.seen("code/.basalt-xgboost-algorithm.py"), Vec::new())
+            }
+            Algorithm::Script { program, submit } => {
+                if let Some(uri) = submit.as_deref().filter(|u| u.starts_with("s3://")) {
+                    let data = self.read_s3(&job.account, uri)?;
+                    container::untar_gz(&data, &layout.host("code"))
+                        .map_err(|e| format!("ClientError: sagemaker_submit_directory {uri}: {e}"))?;
+                }
+                if !layout.host("code").join(program).is_file() {
+                    return Err(format!(
+                        "AlgorithmError: ExecuteUserScriptError: the entry point {program} is not in sagemaker_submit_directory"
+                    ));
+                }
+                let args = hyper
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("sagemaker_") && !k.starts_with("_"))
+                    .flat_map(|(k, v)| [format!("--{k}"), decoded(v)])
+                    .collect();
+                (layout.seen(&format!("code/{program}")), args)
+            }
+        };
+        let python = self.core.config.environments.python().map_err(|e| format!("AlgorithmError: {e}"))?;
+        let now = self.core.now_ms();
+        job.advance(now, "Training", "Training image download completed. Training in progress.");
+        if !self.save(job) {
+            return Ok(self.stopped_or_lost());
+        }
+        let mut env = sm_env(job, layout, &hyper);
+        env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
+        let mut read = self.core.config.environments.read_paths();
+        read.push(layout.root.clone());
+        let launch = container::Launch {
+            layout,
+            program: python,
+            args: std::iter::once(program).chain(args).collect(),
+            cwd: "code",
+            env,
+            read,
+        };
+        let mut child = launch.spawn(false).map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
+        let ended = self.watch(job, &mut child).await;
+        let log = std::mem::take(&mut self.logs);
+        if let Ended::Lost = ended {
+            return Ok(Ended::Lost);
+        }
+        job.metrics = final_metrics(&job.request, matches!(algorithm, Algorithm::Xgboost), &log);
+        if let Ended::Exited(status) = ended
+            && !status.success()
+        {
+            let failure = std::fs::read_to_string(layout.host("output/failure")).unwrap_or_default();
+            let reason = if failure.trim().is_empty() {
+                let tail: Vec<&str> = log.iter().rev().take(5).map(|(_, l)| l.as_str()).collect();
+                format!(
+                    "AlgorithmError: ExecuteUserScriptError: the algorithm exited with {status}; last output: {}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                )
+            } else {
+                format!("AlgorithmError: {}", failure.trim())
+            };
+            return Err(reason);
+        }
+        let now = self.core.now_ms();
+        job.advance(now, "Uploading", "Uploading generated training model");
+        if !self.save(job) && matches!(self.stopped_or_lost(), Ended::Lost) {
+            return Ok(Ended::Lost);
+        }
+        self.upload(job, layout).await?;
+        Ok(ended)
+    }
+
+    fn stopped_or_lost(&self) -> Ended {
+        match self.read() {
+            Some(j) if j.status == "Stopping" => Ended::Stopped,
+            _ => Ended::Lost,
+        }
+    }
+
+    fn read_s3(&self, account: &str, uri: &str) -> Result<Vec<u8>, String> {
+        let (bucket, key) = basalt_core::objects::parse_s3_uri(uri).ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
+        self.core
+            .objects
+            .read(account, bucket, key)?
+            .ok_or_else(|| format!("ClientError: {uri} does not exist"))
+    }
+
+    fn download_channels(&self, job: &Job, layout: &Layout) -> Result<(), String> {
+        for ch in job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten() {
+            let name = ch["ChannelName"].as_str().unwrap_or_default();
+            let src = &ch["DataSource"]["S3DataSource"];
+            let uri = src["S3Uri"].as_str().unwrap_or_default();
+            let dir = layout.host(&format!("input/data/{name}"));
+            std::fs::create_dir_all(&dir).map_err(|e| format!("InternalServerError: {e}"))?;
+            let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri).ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
+            // (key in the bucket, path under the channel)
+            let objects: Vec<(String, String)> = match src["S3DataType"].as_str().unwrap_or("S3Prefix") {
+                "ManifestFile" => {
+                    let manifest: Value = serde_json::from_slice(&self.read_s3(&job.account, uri)?)
+                        .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
+                    let items = manifest.as_array().cloned().unwrap_or_default();
+                    let base = items.first().and_then(|p| p["prefix"].as_str()).unwrap_or_default().to_owned();
+                    let (_, base_key) = basalt_core::objects::parse_s3_uri(&base).ok_or_else(|| format!("ClientError: the manifest {uri} has no prefix"))?;
+                    items[1..].iter().filter_map(Value::as_str).map(|rel| (format!("{base_key}{rel}"), rel.to_owned())).collect()
+                }
+                "AugmentedManifestFile" => return Err("ClientError: AugmentedManifestFile channels are not supported by Basalt yet.".into()),
+                _ => {
+                    let keys = self.core.objects.list(&job.account, bucket, prefix)?.ok_or_else(|| format!("ClientError: the bucket {bucket} does not exist"))?;
+                    // A prefix names whole path segments and files (`data/train` matches
+                    // `data/train/a.csv` and `data/train.csv`); directory markers are skipped.
+                    let cut = prefix.rfind('/').map_or(0, |i| i + 1);
+                    keys.into_iter().filter(|k| !k.ends_with('/')).map(|k| { let rel = k[cut.min(k.len())..].to_owned(); (k, rel) }).collect()
+                }
+            };
+            if objects.is_empty() {
+                return Err(format!("ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. Please ensure that the bucket exists in the selected region (us-east-1), that objects exist under that S3 prefix, and that the role has s3:ListBucket permissions."));
+            }
+            for (key, rel) in objects {
+                let data = self.core.objects.read(&job.account, bucket, &key)?.ok_or_else(|| format!("ClientError: s3://{bucket}/{key} disappeared while downloading"))?;
+                let path = dir.join(rel.trim_start_matches('/'));
+                if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+                    return Err(format!("ClientError: the key {key} would leave the channel directory"));
+                }
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| format!("InternalServerError: {e}"))?;
+                }
+                std::fs::write(&path, data).map_err(|e| format!("InternalServerError: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_config(&self, job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Result<(), String> {
+        let input_mode = job.request["AlgorithmSpecification"]["TrainingInputMode"].as_str().unwrap_or("File");
+        let mut channels = Map::new();
+        for ch in job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten() {
+            let mut c = json!({
+                "TrainingInputMode": ch["InputMode"].as_str().unwrap_or(input_mode),
+                "S3DistributionType": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"].as_str().unwrap_or("FullyReplicated"),
+                "RecordWrapperType": ch["RecordWrapperType"].as_str().unwrap_or("None"),
+            });
+            if let Some(ct) = ch["ContentType"].as_str() {
+                c["ContentType"] = ct.into();
+            }
+            if let Some(ct) = ch["CompressionType"].as_str() {
+                c["CompressionType"] = ct.into();
+            }
+            channels.insert(ch["ChannelName"].as_str().unwrap_or_default().to_owned(), c);
+        }
+        let resource = json!({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0", "current_instance_type": job.request["ResourceConfig"]["InstanceType"], "current_group_name": "homogeneousCluster", "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": job.request["ResourceConfig"]["InstanceType"], "hosts": ["algo-1"]}]});
+        let write = |name: &str, v: &Value| {
+            std::fs::write(layout.host(&format!("input/config/{name}")), v.to_string()).map_err(|e| format!("InternalServerError: {e}"))
+        };
+        write("hyperparameters.json", &Value::Object(hyper.clone()))?;
+        write("inputdataconfig.json", &Value::Object(channels))?;
+        write("resourceconfig.json", &resource)?;
+        Ok(())
+    }
+
+    /// Runs the process to its end, a stop, MaxRuntimeInSeconds or a lost lease, collecting
+    /// its output lines and sending them to CloudWatch Logs.
+    async fn watch(&mut self, job: &Job, child: &mut tokio::process::Child) -> Ended {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
+        for pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)].into_iter().flatten() {
+            let tx = tx.clone();
+            let state = self.core.state.clone();
+            tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(pipe).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let _ = tx.send((state.now_ms(), line));
+                }
+            });
+        }
+        drop(tx);
+        let max_runtime_ms = job.request["StoppingCondition"]["MaxRuntimeInSeconds"].as_i64().unwrap_or(86_400).max(1) * 1000;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(max_runtime_ms as u64);
+        let stream = format!("{}/algo-1-{}", job.name, self.core.now_ms() / 1000);
+        let mut sink = LogSink::new(self.core.clone(), &job.account, &job.region, LOG_GROUP, stream);
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        let ended = loop {
+            tokio::select! {
+                status = child.wait() => {
+                    // Drain what is left in the pipes.
+                    while let Some(l) = rx.recv().await { self.logs.push(l.clone()); sink.push(l); }
+                    break match status { Ok(s) => Ended::Exited(s), Err(_) => Ended::Lost };
+                }
+                Some(line) = rx.recv() => { self.logs.push(line.clone()); sink.push(line); }
+                _ = tick.tick() => {
+                    sink.flush().await;
+                    if tokio::time::Instant::now() >= deadline {
+                        container::kill_group(child, std::time::Duration::from_secs(2)).await;
+                        break Ended::TimedOut;
+                    }
+                    let mut progress = job.clone();
+                    progress.modified_ms = self.core.now_ms();
+                    if !self.save(&progress) {
+                        let ended = self.stopped_or_lost();
+                        container::kill_group(child, std::time::Duration::from_secs(2)).await;
+                        break ended;
+                    }
+                }
+            }
+        };
+        sink.flush().await;
+        ended
+    }
+
+    async fn upload(&self, job: &mut Job, layout: &Layout) -> Result<(), String> {
+        let out = job.request["OutputDataConfig"]["S3OutputPath"].as_str().unwrap_or_default().to_owned();
+        let (bucket, prefix) = basalt_core::objects::parse_s3_uri(&out).ok_or("ClientError: S3OutputPath is not an S3 URI")?;
+        let base = format!("{}{}{}/output", prefix, if prefix.is_empty() || prefix.ends_with('/') { "" } else { "/" }, job.name);
+        for (dir, file) in [("model", "model.tar.gz"), ("output/data", "output.tar.gz")] {
+            let Some(data) = container::tar_gz(&layout.host(dir)).map_err(|e| format!("InternalServerError: {e}"))? else {
+                continue;
+            };
+            let key = format!("{base}/{file}");
+            if !self.core.objects.write(&job.account, bucket, &key, data).await? {
+                return Err(format!("ClientError: the output bucket {bucket} does not exist"));
+            }
+            if file == "model.tar.gz" {
+                job.artifacts = Some(format!("s3://{bucket}/{key}"));
+            }
+        }
+        if job.artifacts.is_none() {
+            // AWS reports where the model would be even when the algorithm saved nothing.
+            job.artifacts = Some(format!("s3://{bucket}/{base}/model.tar.gz"));
+        }
+        Ok(())
+    }
+}
+
+/// The `SM_*` variables of SageMaker's training toolkit, and the job's Environment.
+fn sm_env(job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Vec<(String, String)> {
+    let channels: Vec<String> = job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten().filter_map(|c| c["ChannelName"].as_str().map(str::to_owned)).collect();
+    let user_hps: Map<String, Value> = hyper
+        .iter()
+        .filter(|(k, _)| !k.starts_with("sagemaker_"))
+        .map(|(k, v)| (k.clone(), serde_json::from_str(v.as_str().unwrap_or_default()).unwrap_or_else(|_| v.clone())))
+        .collect();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut env: Vec<(String, String)> = vec![
+        ("SM_MODEL_DIR".into(), layout.seen("model")),
+        ("SM_INPUT_DIR".into(), layout.seen("input")),
+        ("SM_INPUT_CONFIG_DIR".into(), layout.seen("input/config")),
+        ("SM_INPUT_DATA_CONFIG".into(), std::fs::read_to_string(layout.host("input/config/inputdataconfig.json")).unwrap_or_default()),
+        ("SM_OUTPUT_DIR".into(), layout.seen("output")),
+        ("SM_OUTPUT_DATA_DIR".into(), layout.seen("output/data")),
+        ("SM_OUTPUT_INTERMEDIATE_DIR".into(), layout.seen("output/intermediate")),
+        ("SM_CHECKPOINT_DIR".into(), layout.seen("checkpoints")),
+        ("SM_MODULE_DIR".into(), layout.seen("code")),
+        ("SM_HPS".into(), Value::Object(user_hps.clone()).to_string()),
+        ("SM_HOSTS".into(), "[\"algo-1\"]".into()),
+        ("SM_CURRENT_HOST".into(), "algo-1".into()),
+        ("SM_NUM_CPUS".into(), cpus.to_string()),
+        ("SM_NUM_GPUS".into(), "0".into()),
+        ("SM_NUM_NEURONS".into(), "0".into()),
+        ("SM_CHANNELS".into(), serde_json::to_string(&channels).unwrap_or_default()),
+        ("SM_RESOURCE_CONFIG".into(), std::fs::read_to_string(layout.host("input/config/resourceconfig.json")).unwrap_or_default()),
+        ("SM_NETWORK_INTERFACE_NAME".into(), "eth0".into()),
+        ("SM_LOG_LEVEL".into(), "20".into()),
+        ("SM_TRAINING_ENV".into(), json!({"job_name": job.name, "hosts": ["algo-1"], "current_host": "algo-1", "model_dir": layout.seen("model"), "hyperparameters": user_hps, "channel_input_dirs": channels.iter().map(|c| (c.clone(), Value::from(layout.seen(&format!("input/data/{c}"))))).collect::<Map<_, _>>()}).to_string()),
+        ("TRAINING_JOB_NAME".into(), job.name.clone()),
+        ("TRAINING_JOB_ARN".into(), job.arn.clone()),
+        ("AWS_REGION".into(), job.region.clone()),
+        ("AWS_DEFAULT_REGION".into(), job.region.clone()),
+    ];
+    if let Some(p) = hyper.get("sagemaker_program") {
+        env.push(("SM_USER_ENTRY_POINT".into(), decoded(p)));
+    }
+    for c in &channels {
+        env.push((format!("SM_CHANNEL_{}", c.to_uppercase()), layout.seen(&format!("input/data/{c}"))));
+    }
+    for (k, v) in &user_hps {
+        let s = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        env.push((format!("SM_HP_{}", k.to_uppercase().replace('-', "_")), s));
+    }
+    for (k, v) in job.request.get("Environment").and_then(Value::as_object).into_iter().flatten() {
+        env.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
+    }
+    env
+}
+
+/// FinalMetricDataList: the last value each metric definition matched in the log (the
+/// built-in XGBoost algorithm defines `{channel}:{metric}` for every evaluation it prints).
+fn final_metrics(request: &Map<String, Value>, builtin: bool, log: &[(i64, String)]) -> Vec<Metric> {
+    let mut found: Vec<Metric> = Vec::new();
+    let mut record = |name: String, value: f64, ms: i64| match found.iter_mut().find(|m| m.name == name) {
+        Some(m) => {
+            m.value = value;
+            m.ms = ms;
+        }
+        None => found.push(Metric { name, value, ms }),
+    };
+    if builtin {
+        let re = regex::Regex::new(r"(?:#011|\t)([A-Za-z0-9_]+)-([A-Za-z0-9@_\-]+):([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)").expect("static regex");
+        for (ms, line) in log {
+            if !line.starts_with('[') {
+                continue;
+            }
+            for c in re.captures_iter(line) {
+                if let Ok(v) = c[3].parse::<f64>() {
+                    record(format!("{}:{}", &c[1], &c[2]), v, *ms);
+                }
+            }
+        }
+    }
+    for def in request.get("AlgorithmSpecification").and_then(|a| a["MetricDefinitions"].as_array()).into_iter().flatten() {
+        let (Some(name), Some(re)) = (def["Name"].as_str(), def["Regex"].as_str()) else {
+            continue;
+        };
+        let Ok(re) = regex::Regex::new(re) else {
+            continue;
+        };
+        for (ms, line) in log {
+            if let Some(v) = re.captures(line).and_then(|c| c.get(1)).and_then(|m| m.as_str().parse::<f64>().ok()) {
+                record(name.to_owned(), v, *ms);
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_resolve_to_what_runs_them() {
+        let none = Map::new();
+        assert_eq!(algorithm_of("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1", &none).unwrap(), Algorithm::Xgboost);
+        assert_eq!(algorithm_of("811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:latest", &none).unwrap(), Algorithm::Xgboost);
+        let mut script = Map::new();
+        script.insert("sagemaker_program".into(), json!("\"train.py\""));
+        script.insert("sagemaker_submit_directory".into(), json!("\"s3://b/src.tar.gz\""));
+        assert_eq!(
+            algorithm_of("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.0.1-gpu-py310", &script).unwrap(),
+            Algorithm::Script { program: "train.py".into(), submit: Some("s3://b/src.tar.gz".into()) }
+        );
+        let e = algorithm_of("123.dkr.ecr.us-east-1.amazonaws.com/my-own:1", &none).unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+    }
+
+    #[test]
+    fn builtin_metrics_are_the_last_of_each_evaluation() {
+        let log = vec![
+            (1, "[0]#011train-logloss:0.52#011validation-logloss:0.55".to_owned()),
+            (2, "some other line with #011x-y:1".to_owned()),
+            (3, "[1]#011train-logloss:0.31#011validation-logloss:0.4e-1".to_owned()),
+        ];
+        let m = final_metrics(&Map::new(), true, &log);
+        let got: Vec<(String, f64)> = m.iter().map(|m| (m.name.clone(), m.value)).collect();
+        assert_eq!(got, [("train:logloss".to_owned(), 0.31), ("validation:logloss".to_owned(), 0.04)]);
+        let mut request = Map::new();
+        request.insert("AlgorithmSpecification".into(), json!({"MetricDefinitions": [{"Name": "accuracy", "Regex": "validation accuracy: ([0-9.]+)"}]}));
+        let m = final_metrics(&request, false, &[(5, "validation accuracy: 0.9750".into())]);
+        assert_eq!((m[0].name.as_str(), m[0].value, m[0].ms), ("accuracy", 0.975, 5));
+    }
+}

@@ -1,0 +1,409 @@
+"""SageMaker through boto3: the built-in XGBoost algorithm trains for real on CSV channels
+(statuses, secondary statuses, final metrics, model.tar.gz in S3, the waiters), the model is
+deployed and InvokeEndpoint answers with exactly the predictions xgboost itself makes from the
+saved model; a script-mode model serves through model_fn/input_fn/predict_fn/output_fn in a
+warm Python worker; failures, stops, errors and the isolation of a job's process behave as
+SageMaker's. Needs the local SageMaker environment (`basalt runtimes pull`).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import unique
+
+ENV = Path(os.environ.get("BASALT_RUNTIME_DIR", Path.home() / ".cache/basalt/runtimes")) / "sagemaker"
+pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
+                                reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
+
+ROLE = "arn:aws:iam::000000000000:role/SageMakerRole"
+XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1"
+PYTORCH = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.0.1-cpu-py310"
+PYTORCH_INFERENCE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.0.1-cpu-py310"
+
+
+@pytest.fixture(scope="module")
+def sm(make_client):
+    return make_client("sagemaker")
+
+
+@pytest.fixture(scope="module")
+def smr(make_client):
+    return make_client("sagemaker-runtime")
+
+
+@pytest.fixture(scope="module")
+def data_bucket(s3):
+    name = unique("sm-data").lower()
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def rows(n, seed):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        x = [round(rng.uniform(-3, 3), 3) for _ in range(4)]
+        label = 1 if x[0] + 0.5 * x[1] * x[1] - x[2] > 0.3 else 0
+        out.append([label] + x)
+    return out
+
+
+def csv(rs):
+    return "\n".join(",".join(str(v) for v in r) for r in rs) + "\n"
+
+
+def untar(data):
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
+        return {m.name: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+
+
+def tar_gz(files):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in files.items():
+            data = data.encode() if isinstance(data, str) else data
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def wait_job(sm, name, timeout=180):
+    sm.get_waiter("training_job_completed_or_stopped").wait(
+        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
+    return sm.describe_training_job(TrainingJobName=name)
+
+
+def channel(name, uri, content_type="text/csv"):
+    return {"ChannelName": name, "ContentType": content_type,
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri,
+                                            "S3DataDistributionType": "FullyReplicated"}}}
+
+
+@pytest.fixture(scope="module")
+def xgb_job(sm, s3, data_bucket):
+    s3.put_object(Bucket=data_bucket, Key="xgb/train/part-0.csv", Body=csv(rows(400, 1)))
+    s3.put_object(Bucket=data_bucket, Key="xgb/validation/part-0.csv", Body=csv(rows(100, 2)))
+    name = unique("xgb")
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        HyperParameters={"objective": "binary:logistic", "num_round": "30", "max_depth": "4", "eta": "0.3",
+                         "eval_metric": "logloss,error", "seed": "7"},
+        InputDataConfig=[channel("train", f"s3://{data_bucket}/xgb/train/"),
+                         channel("validation", f"s3://{data_bucket}/xgb/validation/")],
+        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/xgb/output"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+        Tags=[{"Key": "team", "Value": "fraud"}],
+    )
+    return name, wait_job(sm, name)
+
+
+def test_builtin_xgboost_trains_and_reports_like_sagemaker(sm, s3, xgb_job):
+    name, desc = xgb_job
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["SecondaryStatus"] == "Completed"
+    statuses = [t["Status"] for t in desc["SecondaryStatusTransitions"]]
+    assert statuses == ["Starting", "Downloading", "Training", "Uploading", "Completed"], statuses
+    assert desc["TrainingStartTime"] <= desc["TrainingEndTime"]
+    assert desc["HyperParameters"]["num_round"] == "30"
+    assert desc["TrainingJobArn"].endswith(f":training-job/{name.lower()}")
+    metrics = {m["MetricName"]: m["Value"] for m in desc["FinalMetricDataList"]}
+    assert {"train:logloss", "validation:logloss", "train:error", "validation:error"} <= set(metrics)
+    assert metrics["validation:error"] < 0.2, metrics
+    artifacts = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifacts.endswith(f"/xgb/output/{name}/output/model.tar.gz")
+    bucket, key = artifacts[5:].split("/", 1)
+    files = untar(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert list(files) == ["xgboost-model"]
+    assert json.loads(files["xgboost-model"])["learner"]["objective"]["name"] == "binary:logistic"
+    # Listed, filtered and tagged.
+    listed = sm.list_training_jobs(NameContains=name, StatusEquals="Completed")["TrainingJobSummaries"]
+    assert [j["TrainingJobName"] for j in listed] == [name]
+    tags = sm.list_tags(ResourceArn=desc["TrainingJobArn"])["Tags"]
+    assert tags == [{"Key": "team", "Value": "fraud"}]
+    with pytest.raises(ClientError) as e:
+        sm.create_training_job(
+            TrainingJobName=name, RoleArn=ROLE,
+            AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://x/y"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60})
+    assert e.value.response["Error"]["Code"] == "ResourceInUse"
+
+
+def test_training_logs_go_to_cloudwatch(make_client, xgb_job):
+    name, _ = xgb_job
+    logs = make_client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{name}/algo-1-")["logStreams"]
+    assert len(streams) == 1
+    events = logs.get_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                 logStreamName=streams[0]["logStreamName"], startFromHead=True)["events"]
+    assert any(e["message"].startswith("[29]#011train-logloss:") for e in events), events[-3:]
+
+
+def deploy(sm, model_name, image, model_data=None, env=None, serverless=None, count=1):
+    container = {"Image": image}
+    if model_data:
+        container["ModelDataUrl"] = model_data
+    if env:
+        container["Environment"] = env
+    sm.create_model(ModelName=model_name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
+    variant = {"VariantName": "AllTraffic", "ModelName": model_name}
+    if serverless:
+        variant["ServerlessConfig"] = serverless
+    else:
+        variant.update(InstanceType="ml.m5.large", InitialInstanceCount=count)
+    sm.create_endpoint_config(EndpointConfigName=model_name, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=model_name, EndpointConfigName=model_name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=model_name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return model_name
+
+
+def xgboost_predictions(model_bytes, csv_text, tmp_path):
+    """xgboost's own predictions for the saved model, from the SageMaker environment."""
+    (tmp_path / "model.json").write_bytes(model_bytes)
+    (tmp_path / "rows.csv").write_text(csv_text)
+    code = ("import sys, numpy as np, xgboost as xgb; b = xgb.Booster(); b.load_model(sys.argv[1]);"
+            "x = np.loadtxt(sys.argv[2], delimiter=',', ndmin=2, dtype=np.float32);"
+            "print(','.join(repr(float(p)) for p in b.predict(xgb.DMatrix(x))))")
+    out = subprocess.run([str(ENV / "bin/python"), "-c", code, str(tmp_path / "model.json"),
+                          str(tmp_path / "rows.csv")], capture_output=True, text=True, check=True)
+    return [float(v) for v in out.stdout.strip().split(",")]
+
+
+def test_xgboost_endpoint_predicts_exactly_what_xgboost_does(sm, smr, s3, xgb_job, tmp_path):
+    name, desc = xgb_job
+    artifacts = desc["ModelArtifacts"]["S3ModelArtifacts"]
+    endpoint = deploy(sm, unique("xgb-ep"), XGBOOST, artifacts, count=2)
+    ep = sm.describe_endpoint(EndpointName=endpoint)
+    assert ep["EndpointStatus"] == "InService"
+    variant = ep["ProductionVariants"][0]
+    assert (variant["VariantName"], variant["CurrentInstanceCount"], variant["CurrentWeight"]) == ("AllTraffic", 2, 1.0)
+    assert variant["DeployedImages"][0]["SpecifiedImage"] == XGBOOST
+    test_rows = [r[1:] for r in rows(50, 3)]
+    body = csv(test_rows)
+    resp = smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)
+    assert resp["ContentType"].startswith("text/csv")
+    assert resp["InvokedProductionVariant"] == "AllTraffic"
+    got = [float(v) for v in resp["Body"].read().decode().split(",")]
+    bucket, key = artifacts[5:].split("/", 1)
+    model = untar(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["xgboost-model"]
+    want = xgboost_predictions(model, body, tmp_path)
+    assert len(got) == 50
+    assert max(abs(a - b) for a, b in zip(got, want)) <= 1e-6, (got[:5], want[:5])
+    # libsvm rows score the same; a missing field is a missing value.
+    libsvm = "\n".join(" ".join(f"{i}:{v}" for i, v in enumerate(r)) for r in test_rows[:3])
+    same = smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/libsvm", Body=libsvm)["Body"].read().decode()
+    assert [float(v) for v in same.split(",")] == got[:3]
+    # What the container refuses, InvokeEndpoint reports as a ModelError.
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=b"[1,2]")
+    err = e.value.response
+    assert err["Error"]["Code"] == "ModelError" and err["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert err["OriginalStatusCode"] == 415 and "text/csv" in err["OriginalMessage"]
+    assert err["LogStreamArn"].endswith(f":log-group:/aws/sagemaker/Endpoints/{endpoint}")
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"1,abc,3,4")
+    assert e.value.response["OriginalStatusCode"] == 415
+    sm.delete_endpoint(EndpointName=endpoint)
+    with pytest.raises(ClientError) as e:
+        sm.describe_endpoint(EndpointName=endpoint)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "Could not find endpoint" in e.value.response["Error"]["Message"]
+
+
+INFERENCE_PY = '''
+import json, math, os
+
+def model_fn(model_dir):
+    with open(os.path.join(model_dir, "model.json")) as f:
+        return json.load(f)
+
+def input_fn(body, content_type):
+    data = json.loads(body)
+    if data == "boom":
+        raise ValueError("the input says boom")
+    return data["instances"]
+
+def predict_fn(rows, model):
+    return [1 / (1 + math.exp(-(model["b"] + sum(w * x for w, x in zip(model["w"], r))))) for r in rows]
+
+def output_fn(prediction, accept):
+    return json.dumps({"predictions": prediction})
+'''
+
+
+def test_script_mode_model_serves_through_its_handlers(sm, smr, s3, data_bucket):
+    model = {"w": [0.5, -0.25], "b": 0.1}
+    s3.put_object(Bucket=data_bucket, Key="script/model.tar.gz",
+                  Body=tar_gz({"model.json": json.dumps(model), "code/inference.py": INFERENCE_PY}))
+    env = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    endpoint = deploy(sm, unique("script-ep"), PYTORCH_INFERENCE, f"s3://{data_bucket}/script/model.tar.gz", env,
+                      serverless={"MemorySizeInMB": 2048, "MaxConcurrency": 5})
+    config = sm.describe_endpoint_config(EndpointConfigName=endpoint)["ProductionVariants"][0]
+    assert config["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    variant = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert variant["CurrentServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    resp = smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Accept="application/json",
+                               Body=json.dumps({"instances": [[1, 2], [0, 0]]}))
+    import math
+    want = [1 / (1 + math.exp(-(0.1 + 0.5 - 0.5))), 1 / (1 + math.exp(-0.1))]
+    assert json.loads(resp["Body"].read())["predictions"] == pytest.approx(want, abs=1e-12)
+    assert resp["ContentType"] == "application/json"
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=b'"boom"')
+    err = e.value.response
+    assert err["Error"]["Code"] == "ModelError" and err["OriginalStatusCode"] == 500
+    assert "the input says boom" in err["OriginalMessage"]
+    # The worker survives a failed request.
+    again = smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                Body=json.dumps({"instances": [[0, 0]]}))
+    assert json.loads(again["Body"].read())["predictions"] == pytest.approx([want[1]], abs=1e-12)
+
+
+def test_a_broken_inference_script_fails_the_deployment(sm, s3, data_bucket):
+    s3.put_object(Bucket=data_bucket, Key="broken/model.tar.gz",
+                  Body=tar_gz({"code/inference.py": "def model_fn(d):\n    raise RuntimeError('no weights here')\n"}))
+    name = unique("broken")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{data_bucket}/broken/model.tar.gz",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "v1", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    deadline = time.time() + 60
+    while (ep := sm.describe_endpoint(EndpointName=name))["EndpointStatus"] == "Creating" and time.time() < deadline:
+        time.sleep(0.5)
+    assert ep["EndpointStatus"] == "Failed"
+    assert "no weights here" in ep["FailureReason"]
+
+
+TRAIN_FAILS = '''
+import os, sys
+with open(os.path.join(os.path.dirname(os.environ["SM_MODEL_DIR"]), "output", "failure"), "w") as f:
+    f.write("ValueError: the labels are all zero")
+sys.exit(1)
+'''
+
+TRAIN_SLEEPS = '''
+import time
+print("starting", flush=True)
+time.sleep(300)
+'''
+
+TRAIN_PROBES = '''
+import json, os, sys
+data = sys.argv[sys.argv.index("--data-dir") + 1]
+try:
+    os.listdir(data)
+    found = "readable"
+except PermissionError:
+    found = "denied"
+except FileNotFoundError:
+    found = "missing"
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "probe.json"), "w") as f:
+    json.dump({"data_dir": found, "hps": json.loads(os.environ["SM_HPS"]),
+               "channel": sorted(os.listdir(os.environ["SM_CHANNEL_TRAINING"])),
+               "epochs": sys.argv[sys.argv.index("--epochs") + 1]}, f)
+'''
+
+
+def script_job(sm, s3, bucket, source, extra_hp=None, max_runtime=600):
+    name = unique("script")
+    s3.put_object(Bucket=bucket, Key=f"{name}/source/sourcedir.tar.gz", Body=tar_gz({"train.py": source}))
+    s3.put_object(Bucket=bucket, Key=f"{name}/data/a.csv", Body="1,2\n")
+    hps = {"sagemaker_program": json.dumps("train.py"),
+           "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/{name}/source/sourcedir.tar.gz"),
+           "epochs": json.dumps(3)}
+    hps.update(extra_hp or {})
+    sm.create_training_job(
+        TrainingJobName=name, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "File"},
+        HyperParameters=hps,
+        InputDataConfig=[{"ChannelName": "training", "DataSource": {"S3DataSource": {
+            "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{name}/data/"}}}],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/{name}/output"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
+    )
+    return name
+
+
+def test_a_failing_script_reports_its_failure_file(sm, s3, data_bucket):
+    desc = wait_job(sm, script_job(sm, s3, data_bucket, TRAIN_FAILS))
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"] == "AlgorithmError: ValueError: the labels are all zero"
+
+
+def test_stop_and_max_runtime_end_a_running_job(sm, s3, data_bucket):
+    name = script_job(sm, s3, data_bucket, TRAIN_SLEEPS)
+    deadline = time.time() + 60
+    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training" and time.time() < deadline:
+        time.sleep(0.5)
+    sm.stop_training_job(TrainingJobName=name)
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
+    desc = wait_job(sm, name, timeout=60)
+    assert (desc["TrainingJobStatus"], desc["SecondaryStatus"]) == ("Stopped", "Stopped")
+    with pytest.raises(ClientError) as e:
+        sm.stop_training_job(TrainingJobName=name)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    timed = wait_job(sm, script_job(sm, s3, data_bucket, TRAIN_SLEEPS, max_runtime=2), timeout=60)
+    assert (timed["TrainingJobStatus"], timed["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
+
+
+def test_a_job_sees_the_training_toolkits_contract_and_not_basalts_data(sm, s3, data_bucket, server):
+    data_dir = str(getattr(server, "data_dir", "") or "/nonexistent")
+    name = script_job(sm, s3, data_bucket, TRAIN_PROBES, {"data-dir": json.dumps(data_dir)})
+    desc = wait_job(sm, name)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    bucket, key = desc["ModelArtifacts"]["S3ModelArtifacts"][5:].split("/", 1)
+    probe = json.loads(untar(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["probe.json"])
+    assert probe["hps"] == {"epochs": 3, "data-dir": data_dir}
+    assert probe["epochs"] == "3"
+    assert probe["channel"] == ["a.csv"]
+    assert probe["data_dir"] in ("denied", "missing"), probe
+
+
+def test_errors_are_sagemakers(sm, smr):
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint(EndpointName="no-such-endpoint", Body=b"1")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "no-such-endpoint" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        sm.describe_model(ModelName="no-such-model")
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        sm.create_training_job(
+            TrainingJobName=unique("bad"), RoleArn=ROLE,
+            AlgorithmSpecification={"TrainingImage": "1.dkr.ecr.us-east-1.amazonaws.com/mine:1", "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": "s3://b/o"},
+            ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 60})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    name = unique("m")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST})
+    with pytest.raises(ClientError) as e:
+        sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST})
+    assert "Cannot create already existing model" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+            {"VariantName": "v", "ModelName": name, "ServerlessConfig": {"MemorySizeInMB": 1000, "MaxConcurrency": 1}}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as e:
+        sm.create_endpoint(EndpointName=name, EndpointConfigName="no-such-config")
+    assert "Could not find endpoint configuration" in e.value.response["Error"]["Message"]
+    sm.delete_model(ModelName=name)
+    assert all(m["ModelName"] != name for m in sm.list_models(NameContains=name)["Models"])
