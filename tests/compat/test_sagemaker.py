@@ -79,9 +79,16 @@ def tar_gz(files):
 
 
 def wait_job(sm, name, timeout=180):
-    sm.get_waiter("training_job_completed_or_stopped").wait(
-        TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": timeout})
-    return sm.describe_training_job(TrainingJobName=name)
+    """The job once it ended: boto3's waiter for a job that succeeds or stops (it raises on
+    Failed, as SageMaker's waiter does), a poll for one that fails."""
+    deadline = time.time() + timeout
+    while (desc := sm.describe_training_job(TrainingJobName=name))["TrainingJobStatus"] in ("InProgress", "Stopping"):
+        assert time.time() < deadline, desc
+        time.sleep(0.5)
+    if desc["TrainingJobStatus"] != "Failed":
+        sm.get_waiter("training_job_completed_or_stopped").wait(
+            TrainingJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 5})
+    return desc
 
 
 def channel(name, uri, content_type="text/csv"):
@@ -400,10 +407,45 @@ def test_errors_are_sagemakers(sm, smr):
     assert "Cannot create already existing model" in e.value.response["Error"]["Message"]
     with pytest.raises(ClientError) as e:
         sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-            {"VariantName": "v", "ModelName": name, "ServerlessConfig": {"MemorySizeInMB": 1000, "MaxConcurrency": 1}}])
+            {"VariantName": "v", "ModelName": name, "ServerlessConfig": {"MemorySizeInMB": 1500, "MaxConcurrency": 1}}])
     assert e.value.response["Error"]["Code"] == "ValidationException"
     with pytest.raises(ClientError) as e:
         sm.create_endpoint(EndpointName=name, EndpointConfigName="no-such-config")
     assert "Could not find endpoint configuration" in e.value.response["Error"]["Message"]
     sm.delete_model(ModelName=name)
     assert all(m["ModelName"] != name for m in sm.list_models(NameContains=name)["Models"])
+
+
+def test_batch_transform_writes_one_answer_per_line_in_order(sm, smr, s3, data_bucket, xgb_job):
+    name, desc = xgb_job
+    model = unique("xgb-batch-model")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": XGBOOST, "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]})
+    a, b = [r[1:] for r in rows(40, 5)], [r[1:] for r in rows(7, 6)]
+    s3.put_object(Bucket=data_bucket, Key="batch/in/a.csv", Body=csv(a))
+    s3.put_object(Bucket=data_bucket, Key="batch/in/sub/b.csv", Body=csv(b))
+    outputs = {}
+    for strategy in ("MultiRecord", "SingleRecord"):
+        job = unique("transform")
+        sm.create_transform_job(
+            TransformJobName=job, ModelName=model, BatchStrategy=strategy, MaxPayloadInMB=1,
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{data_bucket}/batch/in/"}},
+                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": f"s3://{data_bucket}/batch/{strategy}/", "AssembleWith": "Line"},
+            TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1})
+        sm.get_waiter("transform_job_completed_or_stopped").wait(
+            TransformJobName=job, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        d = sm.describe_transform_job(TransformJobName=job)
+        assert d["TransformJobStatus"] == "Completed", d.get("FailureReason")
+        assert d["TransformStartTime"] <= d["TransformEndTime"]
+        read = lambda k: s3.get_object(Bucket=data_bucket, Key=f"batch/{strategy}/{k}")["Body"].read().decode()
+        outputs[strategy] = (read("a.csv.out"), read("sub/b.csv.out"))
+    multi, single = outputs["MultiRecord"], outputs["SingleRecord"]
+    assert multi == single
+    assert len(multi[0].splitlines()) == 40 and len(multi[1].splitlines()) == 7
+    # The same scores as the model gives row by row.
+    endpoint = deploy(sm, unique("xgb-cmp"), XGBOOST, desc["ModelArtifacts"]["S3ModelArtifacts"])
+    realtime = smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=csv(a))["Body"].read().decode()
+    assert [float(x) for x in multi[0].split()] == [float(x) for x in realtime.split(",")]
+    listed = sm.list_transform_jobs(NameContains="transform", StatusEquals="Completed", SortBy="CreationTime")
+    assert len(listed["TransformJobSummaries"]) >= 2

@@ -102,6 +102,16 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    pub fn owner(&self) -> crate::serving::Owner {
+        crate::serving::Owner {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            name: self.name.clone(),
+            log_group: format!("/aws/sagemaker/Endpoints/{}", self.name),
+            batch: false,
+        }
+    }
+
     fn describe(&self) -> Value {
         let mut v = json!({
             "EndpointName": self.name, "EndpointArn": self.arn,
@@ -285,6 +295,10 @@ pub(crate) fn start_worker(core: Arc<Core>) {
         loop {
             tick.tick().await;
             core.serving.prune(|account, region, name, generation| {
+                // Transform jobs drop their own models when they end.
+                if name.starts_with(crate::transform::OWNER_PREFIX) {
+                    return true;
+                }
                 let ctx = RequestContext::internal(account, region, "http://localhost");
                 matches!(load(&core, &ctx, name), Ok(Some(e))
                     if e.generation == generation || e.pending.as_ref().is_some_and(|p| p.generation == generation))
@@ -320,7 +334,7 @@ async fn deploy(core: &Arc<Core>, claim: Claim) {
     };
     let mut failure = None;
     for v in &pending.variants {
-        if let Err(e) = core.serving.load(core, &endpoint, pending.generation, v).await {
+        if let Err(e) = core.serving.load(core, &endpoint.owner(), pending.generation, v).await {
             failure = Some(format!("The variant {} could not be deployed: {e}", v.name));
             break;
         }

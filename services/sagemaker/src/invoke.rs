@@ -76,7 +76,7 @@ pub(crate) async fn invoke(core: &Arc<Core>, ctx: &RequestContext, input: &Value
     let variant = pick(&endpoint.variants, input["TargetVariant"].as_str()).map_err(validation)?;
     let served = core
         .serving
-        .load(core, &endpoint, endpoint.generation, variant)
+        .load(core, &endpoint.owner(), endpoint.generation, variant)
         .await
         .map_err(|e| model_error(ctx, name, 500, &e))?;
     let accept = input["Accept"].as_str();

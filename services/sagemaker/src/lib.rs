@@ -6,7 +6,8 @@
 //!   built-in XGBoost algorithm on the xgboost library (`python/xgboost_algorithm.py`), and
 //!   framework images in script mode (`sagemaker_program`, `sagemaker_submit_directory`) on
 //!   the local Python environment (`environments.rs`); models (`models.rs`), endpoint
-//!   configurations (`endpoint_configs.rs`) and endpoints (`endpoints.rs`).
+//!   configurations (`endpoint_configs.rs`), endpoints (`endpoints.rs`) and batch transform
+//!   jobs (`transform.rs`).
 //! * `sagemaker-runtime` ([`SageMakerRuntime`]): InvokeEndpoint (`invoke.rs`) on the models an
 //!   endpoint serves (`serving.rs`): XGBoost natively ([`basalt_xgboost`]), models with an
 //!   inference script in warm Python workers that run `model_fn`, `input_fn`, `predict_fn`
@@ -28,6 +29,7 @@ mod records;
 mod serving;
 mod tags;
 mod training;
+mod transform;
 
 use basalt_core::objects::InProcessS3;
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -54,6 +56,7 @@ pub struct Core {
     registry: OnceLock<ServiceRegistry>,
     wake_training: Arc<tokio::sync::Notify>,
     wake_endpoints: Arc<tokio::sync::Notify>,
+    wake_transform: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -70,6 +73,7 @@ impl Core {
             registry: OnceLock::new(),
             wake_training: Arc::new(tokio::sync::Notify::new()),
             wake_endpoints: Arc::new(tokio::sync::Notify::new()),
+            wake_transform: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -86,6 +90,7 @@ impl Core {
     pub fn start_workers(self: &Arc<Self>) {
         training::start_worker(self.clone());
         endpoints::start_worker(self.clone());
+        transform::start_worker(self.clone());
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -115,6 +120,10 @@ impl Service for SageMaker {
             "DescribeTrainingJob" => training::describe(c, ctx, &input)?,
             "ListTrainingJobs" => training::list(c, ctx, &input)?,
             "StopTrainingJob" => training::stop(c, ctx, &input)?,
+            "CreateTransformJob" => transform::create(c, ctx, &input)?,
+            "DescribeTransformJob" => transform::describe(c, ctx, &input)?,
+            "ListTransformJobs" => transform::list(c, ctx, &input)?,
+            "StopTransformJob" => transform::stop(c, ctx, &input)?,
             "CreateModel" => models::create(c, ctx, &input)?,
             "DescribeModel" => models::describe(c, ctx, &input)?,
             "ListModels" => models::list(c, ctx, &input)?,

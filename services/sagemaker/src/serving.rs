@@ -14,7 +14,7 @@
 
 use crate::Core;
 use crate::container::{self, Layout};
-use crate::endpoints::{Endpoint, Variant};
+use crate::endpoints::Variant;
 use crate::logs::LogSink;
 use base64::Engine;
 use serde_json::{Value, json};
@@ -52,8 +52,20 @@ impl Answer {
 }
 
 pub(crate) enum Container {
-    Xgboost(basalt_xgboost::Model),
+    /// `batch`: answering a transform job (one prediction per line).
+    Xgboost { model: basalt_xgboost::Model, batch: bool },
     Script(ScriptPool),
+}
+
+/// Who a model is loaded for: an endpoint, or a transform job.
+pub(crate) struct Owner {
+    pub account: String,
+    pub region: String,
+    /// Unique among the owners of the account and region (`transform-job/` prefixes jobs).
+    pub name: String,
+    pub log_group: String,
+    /// A transform job: the containers run with `SAGEMAKER_BATCH=true`.
+    pub batch: bool,
 }
 
 /// A loaded variant: its containers, in order.
@@ -74,14 +86,14 @@ impl Serving {
     pub async fn load(
         &self,
         core: &Arc<Core>,
-        endpoint: &Endpoint,
+        owner: &Owner,
         generation: u64,
         variant: &Variant,
     ) -> Result<Arc<Served>, String> {
         let key: Key = (
-            endpoint.account.clone(),
-            endpoint.region.clone(),
-            endpoint.name.clone(),
+            owner.account.clone(),
+            owner.region.clone(),
+            owner.name.clone(),
             generation,
             variant.name.clone(),
         );
@@ -94,7 +106,7 @@ impl Serving {
         }
         let mut containers = Vec::new();
         for (i, spec) in variant.model.containers().iter().enumerate() {
-            containers.push(load_container(core, endpoint, generation, variant, i, spec).await?);
+            containers.push(load_container(core, owner, generation, variant, i, spec).await?);
         }
         let served = Arc::new(Served { containers });
         self.loaded.lock().insert(key, served.clone());
@@ -142,23 +154,26 @@ async fn read_artifacts(core: &Core, account: &str, spec: &Value) -> Result<Opti
 
 async fn load_container(
     core: &Arc<Core>,
-    endpoint: &Endpoint,
+    owner: &Owner,
     generation: u64,
     variant: &Variant,
     index: usize,
     spec: &Value,
 ) -> Result<Container, String> {
     let image = spec["Image"].as_str().unwrap_or_default();
-    let env = env_of(spec);
-    let artifacts = read_artifacts(core, &endpoint.account, spec).await?;
+    let mut env = env_of(spec);
+    if owner.batch {
+        env.insert("SAGEMAKER_BATCH".into(), "true".into());
+    }
+    let artifacts = read_artifacts(core, &owner.account, spec).await?;
     if env.contains_key("SAGEMAKER_PROGRAM") {
         let root = core
             .config
             .work_dir
-            .join("endpoints")
-            .join(&endpoint.account)
-            .join(&endpoint.region)
-            .join(&endpoint.name)
+            .join("models")
+            .join(&owner.account)
+            .join(&owner.region)
+            .join(&owner.name)
             .join(format!("{generation}-{}-{index}", variant.name));
         let _ = std::fs::remove_dir_all(&root);
         let layout = Layout::new(root);
@@ -174,7 +189,7 @@ async fn load_container(
             .to_owned();
         if submit.starts_with("s3://") {
             let (bucket, key) = basalt_core::objects::parse_s3_uri(&submit).ok_or("SAGEMAKER_SUBMIT_DIRECTORY is not an S3 URI")?;
-            let data = core.objects.read(&endpoint.account, bucket, key)?.ok_or_else(|| format!("{submit} does not exist"))?;
+            let data = core.objects.read(&owner.account, bucket, key)?.ok_or_else(|| format!("{submit} does not exist"))?;
             container::untar_gz(&data, &layout.host("code")).map_err(|e| format!("{submit}: {e}"))?;
             submit = layout.seen("code");
         } else if let Some(rel) = submit.strip_prefix("/opt/ml/") {
@@ -182,14 +197,14 @@ async fn load_container(
         }
         std::fs::write(layout.root.join("serve.py"), SERVE_PY).map_err(|e| e.to_string())?;
         let workers = if variant.serverless() { 1 } else { variant.instances().min(MAX_WORKERS) };
-        let pool = ScriptPool::start(core, endpoint, variant, layout, env, submit, workers).await?;
+        let pool = ScriptPool::start(core, owner, variant, layout, env, submit, workers).await?;
         return Ok(Container::Script(pool));
     }
     if is_xgboost_image(image) {
         let data = artifacts.ok_or("The XGBoost container needs ModelDataUrl (a model.tar.gz holding xgboost-model).")?;
         let file = model_file(&data)?;
         let model = basalt_xgboost::Model::from_json(&file).map_err(|e| format!("Unable to load model: {e}"))?;
-        return Ok(Container::Xgboost(model));
+        return Ok(Container::Xgboost { model, batch: owner.batch });
     }
     Err(format!(
         "Basalt serves the built-in XGBoost image natively and models with an inference script (the SAGEMAKER_PROGRAM environment variable); the image {image} has neither, and Basalt runs no containers."
@@ -224,14 +239,14 @@ fn model_file(data: &[u8]) -> Result<Vec<u8>, String> {
 impl Container {
     pub async fn invoke(&self, body: &[u8], content_type: Option<&str>, accept: Option<&str>) -> Answer {
         match self {
-            Container::Xgboost(model) => xgboost_answer(model, body, content_type),
+            Container::Xgboost { model, batch } => xgboost_answer(model, *batch, body, content_type),
             Container::Script(pool) => pool.invoke(body, content_type, accept).await,
         }
     }
 }
 
 /// What SageMaker's XGBoost container answers (without selectable inference output).
-fn xgboost_answer(model: &basalt_xgboost::Model, body: &[u8], content_type: Option<&str>) -> Answer {
+fn xgboost_answer(model: &basalt_xgboost::Model, batch: bool, body: &[u8], content_type: Option<&str>) -> Answer {
     if body.is_empty() {
         return Answer { status: 204, body: Vec::new(), content_type: "text/html; charset=utf-8".into(), message: String::new() };
     }
@@ -274,7 +289,8 @@ fn xgboost_answer(model: &basalt_xgboost::Model, body: &[u8], content_type: Opti
             }
         })
         .collect();
-    Answer::ok(out.join(",").into_bytes(), "text/csv; charset=utf-8")
+    let text = if batch { out.join("\n") + "\n" } else { out.join(",") };
+    Answer::ok(text.into_bytes(), "text/csv; charset=utf-8")
 }
 
 /// Warm Python workers of one container.
@@ -304,7 +320,7 @@ struct Worker {
 impl ScriptPool {
     async fn start(
         core: &Arc<Core>,
-        endpoint: &Endpoint,
+        owner: &Owner,
         variant: &Variant,
         layout: Layout,
         env: serde_json::Map<String, Value>,
@@ -319,16 +335,16 @@ impl ScriptPool {
         vars.extend([
             ("SAGEMAKER_SUBMIT_DIRECTORY".into(), submit),
             ("SM_MODEL_DIR".into(), layout.seen("model")),
-            ("AWS_REGION".into(), endpoint.region.clone()),
-            ("AWS_DEFAULT_REGION".into(), endpoint.region.clone()),
+            ("AWS_REGION".into(), owner.region.clone()),
+            ("AWS_DEFAULT_REGION".into(), owner.region.clone()),
         ]);
         let start = StartSpec {
             core: core.clone(),
             layout,
             env: vars,
-            account: endpoint.account.clone(),
-            region: endpoint.region.clone(),
-            log_group: format!("/aws/sagemaker/Endpoints/{}", endpoint.name),
+            account: owner.account.clone(),
+            region: owner.region.clone(),
+            log_group: owner.log_group.clone(),
             variant: variant.name.clone(),
         };
         let mut list = Vec::new();
