@@ -9,7 +9,7 @@ SHARED ?= ../shared
 PORT ?= 4566
 DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
-AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb,agents
+AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb,agents,sagemaker
 
 .PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-prompt-cache bench-agents bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 

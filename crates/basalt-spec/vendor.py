@@ -14,7 +14,8 @@ LEGACY = {"sqs-query": ("sqs", "1.31.63")}
 
 SERVICES = """bedrock bedrock-runtime bedrock-agent bedrock-agent-runtime sagemaker sagemaker-runtime
 sagemaker-featurestore-runtime stepfunctions events lambda s3 dynamodb sqs sns kinesis cloudwatch logs
-comprehend rekognition textract transcribe sts glue iam dynamodbstreams scheduler s3vectors""".split()
+comprehend rekognition textract transcribe sts glue iam dynamodbstreams scheduler s3vectors
+application-autoscaling""".split()
 
 def strip(node):
     if isinstance(node, dict):

@@ -449,3 +449,40 @@ def test_batch_transform_writes_one_answer_per_line_in_order(sm, smr, s3, data_b
     assert [float(x) for x in multi[0].split()] == [float(x) for x in realtime.split(",")]
     listed = sm.list_transform_jobs(NameContains="transform", StatusEquals="Completed", SortBy="CreationTime")
     assert len(listed["TransformJobSummaries"]) >= 2
+
+
+def test_application_autoscaling_keeps_targets_and_policies(make_client):
+    aas = make_client("application-autoscaling")
+    rid = f"endpoint/{unique('ep')}/variant/AllTraffic"
+    dim = "sagemaker:variant:DesiredInstanceCount"
+    arn = aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim,
+                                       MinCapacity=1, MaxCapacity=4)["ScalableTargetARN"]
+    assert arn.startswith("arn:aws:application-autoscaling:us-east-1:000000000000:scalable-target/")
+    # Registering again updates the capacities, keeping the target.
+    assert aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim,
+                                        MaxCapacity=6)["ScalableTargetARN"] == arn
+    target = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[rid])["ScalableTargets"][0]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 6)
+    policy = {"TargetValue": 70.0, "PredefinedMetricSpecification": {
+        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}}
+    parn = aas.put_scaling_policy(PolicyName="p", ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim,
+                                  PolicyType="TargetTrackingScaling",
+                                  TargetTrackingScalingPolicyConfiguration=policy)["PolicyARN"]
+    assert ":scalingPolicy:" in parn and parn.endswith(":policyName/p")
+    got = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=rid)["ScalingPolicies"]
+    assert [(p["PolicyName"], p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]) for p in got] == [("p", 70.0)]
+    with pytest.raises(ClientError) as e:
+        aas.put_scaling_policy(PolicyName="p", ServiceNamespace="sagemaker", ResourceId=rid + "x",
+                               ScalableDimension=dim, PolicyType="TargetTrackingScaling",
+                               TargetTrackingScalingPolicyConfiguration=policy)
+    assert e.value.response["Error"]["Code"] == "ObjectNotFoundException"
+    with pytest.raises(ClientError) as e:
+        aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId="endpoint/x", ScalableDimension=dim,
+                                     MinCapacity=1, MaxCapacity=2)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    # Deregistering the target takes its policies with it.
+    aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim)
+    assert aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=rid)["ScalingPolicies"] == []
+    with pytest.raises(ClientError) as e:
+        aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim)
+    assert e.value.response["Error"]["Code"] == "ObjectNotFoundException"

@@ -6,8 +6,12 @@ use futures::future::BoxFuture;
 
 pub trait InProcessS3: Send + Sync + 'static {
     /// Every current key under `prefix`, in order; `Ok(None)` when the bucket does not exist.
-    fn list(&self, account: &str, bucket: &str, prefix: &str)
-    -> Result<Option<Vec<String>>, String>;
+    fn list(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<Vec<String>>, String>;
     /// A whole object; `Ok(None)` when it does not exist.
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
     /// A PutObject by Basalt itself (versioning and notifications apply); `Ok(false)` when

@@ -19,6 +19,7 @@ pub const TARGET_PREFIXES: &[(&str, &str)] = &[
     ("Transcribe", "transcribe"),
     ("SageMaker", "sagemaker"),
     ("AWSGlue", "glue"),
+    ("AnyScaleFrontendService", "application-autoscaling"),
 ];
 
 /// Services by SigV4 signing name; several services share `bedrock` and `sagemaker`.
@@ -49,6 +50,7 @@ pub fn services_for_signing_name(name: &str) -> &'static [&'static str] {
         "events" => &["events"],
         "scheduler" => &["scheduler"],
         "s3vectors" => &["s3vectors"],
+        "application-autoscaling" => &["application-autoscaling"],
         "lambda" => &["lambda"],
         "comprehend" => &["comprehend"],
         "rekognition" => &["rekognition"],

@@ -426,6 +426,7 @@ pub const SERVICES: &[&str] = &[
     "dynamodbstreams",
     "scheduler",
     "s3vectors",
+    "application-autoscaling",
 ];
 
 /// Models of protocols a service has since left, which older SDKs still speak, by service:
@@ -480,7 +481,8 @@ fn vendored(service: &str) -> Option<&'static [u8]> {
         "dynamodbstreams",
         "sqs-query",
         "scheduler",
-        "s3vectors"
+        "s3vectors",
+        "application-autoscaling"
     )
 }
 

@@ -119,8 +119,7 @@ impl Model {
                 "XGBoost's UBJSON model format (save the model as JSON)".into(),
             ));
         }
-        let doc: Value =
-            serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?;
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?;
         let learner = &doc["learner"];
         let param = &learner["learner_model_param"];
         let objective = learner["objective"]["name"]
@@ -274,7 +273,11 @@ fn parse_tree(tree: &Value, t: usize) -> Result<Tree, Error> {
         .as_array()
         .ok_or_else(|| bad("split_conditions is missing"))?
         .iter()
-        .map(|v| num(v).map(|f| f as f32).ok_or_else(|| bad("split_conditions")))
+        .map(|v| {
+            num(v)
+                .map(|f| f as f32)
+                .ok_or_else(|| bad("split_conditions"))
+        })
         .collect::<Result<_, _>>()?;
     let n = left.len();
     if [right.len(), feature.len(), default_left.len(), values.len()]
@@ -343,9 +346,7 @@ fn transform_of(objective: &str) -> Result<Transform, Error> {
 /// `base_score`, which the model keeps in output space, in margin space.
 fn base_margin(objective: &str, base_score: f32) -> f32 {
     match objective {
-        "binary:logistic" | "reg:logistic" | "binary:logitraw" => {
-            -(1.0f32 / base_score - 1.0).ln()
-        }
+        "binary:logistic" | "reg:logistic" | "binary:logitraw" => -(1.0f32 / base_score - 1.0).ln(),
         "count:poisson" | "reg:gamma" | "reg:tweedie" | "survival:cox" => base_score.ln(),
         _ => base_score,
     }

@@ -349,6 +349,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(Arc::new(basalt_sagemaker::SageMakerRuntime(
             sagemaker.clone(),
         )));
+        registry.register(basalt_autoscaling::AutoScaling::new(store.state.clone()));
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),

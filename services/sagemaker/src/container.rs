@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(names, ["code/inference.py", "xgboost-model"]);
         let out = src.with_extension("out");
         untar_gz(&gz, &out).unwrap();
-        assert_eq!(std::fs::read(out.join("code/inference.py")).unwrap(), b"x = 1");
+        assert_eq!(
+            std::fs::read(out.join("code/inference.py")).unwrap(),
+            b"x = 1"
+        );
         assert!(untar_gz(b"not gzip", &out).is_err());
         assert!(tar_gz(&out.join("none")).unwrap().is_none());
         let _ = std::fs::remove_dir_all(&src);

@@ -46,7 +46,11 @@ impl Listed for EndpointConfig {
     }
 }
 
-pub(crate) fn load(core: &Core, ctx: &RequestContext, name: &str) -> Result<EndpointConfig, AwsError> {
+pub(crate) fn load(
+    core: &Core,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<EndpointConfig, AwsError> {
     records::load(core.state.as_ref(), ENDPOINT_CONFIGS, ctx, name)?.ok_or_else(|| {
         could_not_find(
             "endpoint configuration",
@@ -59,12 +63,16 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     let name = input["EndpointConfigName"].as_str().unwrap_or_default();
     records::check_name("endpointConfigName", name)?;
     let arn = records::arn(ctx, "endpoint-config", name);
-    if records::load::<EndpointConfig>(core.state.as_ref(), ENDPOINT_CONFIGS, ctx, name)?.is_some() {
+    if records::load::<EndpointConfig>(core.state.as_ref(), ENDPOINT_CONFIGS, ctx, name)?.is_some()
+    {
         return Err(AwsError::validation(format!(
             "Cannot create already existing endpoint configuration \"{arn}\"."
         )));
     }
-    let variants = input["ProductionVariants"].as_array().cloned().unwrap_or_default();
+    let variants = input["ProductionVariants"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if variants.is_empty() || variants.len() > 10 {
         return Err(AwsError::validation(
             "ProductionVariants must list between 1 and 10 variants.",
@@ -89,19 +97,24 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
                 "The variant {vname} cannot have both ServerlessConfig and InstanceType or InitialInstanceCount."
             )));
         }
-        if !serverless && !(v["InstanceType"].is_string() && v["InitialInstanceCount"].is_number()) {
+        if !serverless && !(v["InstanceType"].is_string() && v["InitialInstanceCount"].is_number())
+        {
             return Err(AwsError::validation(format!(
                 "The variant {vname} needs InstanceType and InitialInstanceCount, or a ServerlessConfig."
             )));
         }
         if serverless {
-            let memory = v["ServerlessConfig"]["MemorySizeInMB"].as_i64().unwrap_or(0);
+            let memory = v["ServerlessConfig"]["MemorySizeInMB"]
+                .as_i64()
+                .unwrap_or(0);
             if ![1024, 2048, 3072, 4096, 5120, 6144].contains(&memory) {
                 return Err(AwsError::validation(format!(
                     "ServerlessConfig.MemorySizeInMB {memory} is not one of 1024, 2048, 3072, 4096, 5120, 6144."
                 )));
             }
-            let concurrency = v["ServerlessConfig"]["MaxConcurrency"].as_i64().unwrap_or(0);
+            let concurrency = v["ServerlessConfig"]["MaxConcurrency"]
+                .as_i64()
+                .unwrap_or(0);
             if !(1..=200).contains(&concurrency) {
                 return Err(AwsError::validation(
                     "ServerlessConfig.MaxConcurrency must be between 1 and 200.",
@@ -131,8 +144,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     Ok(json!({"EndpointConfigArn": arn}))
 }
 
-pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    Ok(load(core, ctx, input["EndpointConfigName"].as_str().unwrap_or_default())?.describe())
+pub(crate) fn describe(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    Ok(load(
+        core,
+        ctx,
+        input["EndpointConfigName"].as_str().unwrap_or_default(),
+    )?
+    .describe())
 }
 
 pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -143,7 +165,8 @@ pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
 pub(crate) fn delete(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = input["EndpointConfigName"].as_str().unwrap_or_default();
     let config = load(core, ctx, name)?;
-    core.state.delete(ENDPOINT_CONFIGS, &records::key(ctx, name))?;
+    core.state
+        .delete(ENDPOINT_CONFIGS, &records::key(ctx, name))?;
     crate::tags::forget(core, &config.arn);
     Ok(json!({}))
 }

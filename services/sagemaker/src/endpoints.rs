@@ -42,7 +42,10 @@ impl Variant {
     }
 
     pub fn instances(&self) -> u32 {
-        self.spec["InitialInstanceCount"].as_u64().unwrap_or(1).clamp(1, 1000) as u32
+        self.spec["InitialInstanceCount"]
+            .as_u64()
+            .unwrap_or(1)
+            .clamp(1, 1000) as u32
     }
 
     fn summary(&self, deployed_ms: i64) -> Value {
@@ -119,7 +122,11 @@ impl Endpoint {
             "CreationTime": secs(self.created_ms), "LastModifiedTime": secs(self.modified_ms),
         });
         if !self.variants.is_empty() {
-            v["ProductionVariants"] = self.variants.iter().map(|x| x.summary(self.deployed_ms)).collect();
+            v["ProductionVariants"] = self
+                .variants
+                .iter()
+                .map(|x| x.summary(self.deployed_ms))
+                .collect();
         }
         if let Some(f) = &self.failure {
             v["FailureReason"] = f.clone().into();
@@ -155,7 +162,11 @@ impl Listed for Endpoint {
     }
 }
 
-pub(crate) fn load(core: &Core, ctx: &RequestContext, name: &str) -> Result<Option<Endpoint>, AwsError> {
+pub(crate) fn load(
+    core: &Core,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<Option<Endpoint>, AwsError> {
     records::load(core.state.as_ref(), ENDPOINTS, ctx, name)
 }
 
@@ -164,25 +175,59 @@ fn not_found(ctx: &RequestContext, name: &str) -> AwsError {
 }
 
 /// The variants of a configuration, with their models as they are now.
-fn variants_of(core: &Core, ctx: &RequestContext, config: &str) -> Result<(Vec<Variant>, Value), AwsError> {
+fn variants_of(
+    core: &Core,
+    ctx: &RequestContext,
+    config: &str,
+) -> Result<(Vec<Variant>, Value), AwsError> {
     let config = endpoint_configs::load(core, ctx, config)?;
     let variants = config
         .variants()
         .into_iter()
         .map(|spec| {
-            let model = crate::models::load(core, ctx, spec["ModelName"].as_str().unwrap_or_default())?;
-            Ok(Variant { name: spec["VariantName"].as_str().unwrap_or_default().to_owned(), model, spec })
+            let model =
+                crate::models::load(core, ctx, spec["ModelName"].as_str().unwrap_or_default())?;
+            Ok(Variant {
+                name: spec["VariantName"].as_str().unwrap_or_default().to_owned(),
+                model,
+                spec,
+            })
         })
         .collect::<Result<Vec<_>, AwsError>>()?;
-    Ok((variants, config.request.get("DataCaptureConfig").cloned().unwrap_or(Value::Null)))
+    Ok((
+        variants,
+        config
+            .request
+            .get("DataCaptureConfig")
+            .cloned()
+            .unwrap_or(Value::Null),
+    ))
 }
 
-fn write_and_enqueue(core: &Core, ctx: &RequestContext, endpoint: &Endpoint, expected: Option<Vec<u8>>) -> Result<(), AwsError> {
+fn write_and_enqueue(
+    core: &Core,
+    ctx: &RequestContext,
+    endpoint: &Endpoint,
+    expected: Option<Vec<u8>>,
+) -> Result<(), AwsError> {
     let key = records::key(ctx, &endpoint.name);
     let mut ops = vec![
-        WriteOp::Check { table: ENDPOINTS.into(), key: key.clone(), expected },
-        WriteOp::Put { table: ENDPOINTS.into(), key: key.clone(), value: serde_json::to_vec(endpoint).map_err(|e| AwsError::internal(e.to_string()))? },
-        WriteOp::Enqueue { queue: QUEUE.into(), id: key, payload: Vec::new(), due_ms: core.now_ms() },
+        WriteOp::Check {
+            table: ENDPOINTS.into(),
+            key: key.clone(),
+            expected,
+        },
+        WriteOp::Put {
+            table: ENDPOINTS.into(),
+            key: key.clone(),
+            value: serde_json::to_vec(endpoint).map_err(|e| AwsError::internal(e.to_string()))?,
+        },
+        WriteOp::Enqueue {
+            queue: QUEUE.into(),
+            id: key,
+            payload: Vec::new(),
+            due_ms: core.now_ms(),
+        },
     ];
     match core.state.batch(&ops) {
         Ok(()) => {
@@ -191,7 +236,14 @@ fn write_and_enqueue(core: &Core, ctx: &RequestContext, endpoint: &Endpoint, exp
         }
         Err(basalt_store::StoreError::Conflict) => {
             ops.clear();
-            Err(AwsError::new(400, "ConflictException", format!("The endpoint {} changed while this request ran; try again.", endpoint.name)))
+            Err(AwsError::new(
+                400,
+                "ConflictException",
+                format!(
+                    "The endpoint {} changed while this request ran; try again.",
+                    endpoint.name
+                ),
+            ))
         }
         Err(e) => Err(e.into()),
     }
@@ -202,7 +254,9 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     records::check_name("endpointName", name)?;
     let arn = records::arn(ctx, "endpoint", name);
     if load(core, ctx, name)?.is_some() {
-        return Err(AwsError::validation(format!("Cannot create already existing endpoint \"{arn}\".")));
+        return Err(AwsError::validation(format!(
+            "Cannot create already existing endpoint \"{arn}\"."
+        )));
     }
     let config_name = input["EndpointConfigName"].as_str().unwrap_or_default();
     let (variants, data_capture) = variants_of(core, ctx, config_name)?;
@@ -216,7 +270,11 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         status: "Creating".into(),
         failure: None,
         variants: Vec::new(),
-        pending: Some(Pending { config: config_name.to_owned(), generation: 1, variants }),
+        pending: Some(Pending {
+            config: config_name.to_owned(),
+            generation: 1,
+            variants,
+        }),
         generation: 0,
         created_ms: now,
         modified_ms: now,
@@ -228,9 +286,15 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     Ok(json!({"EndpointArn": arn}))
 }
 
-pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = input["EndpointName"].as_str().unwrap_or_default();
-    Ok(load(core, ctx, name)?.ok_or_else(|| not_found(ctx, name))?.describe())
+    Ok(load(core, ctx, name)?
+        .ok_or_else(|| not_found(ctx, name))?
+        .describe())
 }
 
 pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -251,10 +315,22 @@ pub(crate) fn update(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     }
     let config_name = input["EndpointConfigName"].as_str().unwrap_or_default();
     let (variants, data_capture) = variants_of(core, ctx, config_name)?;
-    endpoint.status = if endpoint.variants.is_empty() { "Creating" } else { "Updating" }.into();
+    endpoint.status = if endpoint.variants.is_empty() {
+        "Creating"
+    } else {
+        "Updating"
+    }
+    .into();
     endpoint.failure = None;
-    let generation = endpoint.generation.max(endpoint.pending.as_ref().map_or(0, |p| p.generation)) + 1;
-    endpoint.pending = Some(Pending { config: config_name.to_owned(), generation, variants });
+    let generation = endpoint
+        .generation
+        .max(endpoint.pending.as_ref().map_or(0, |p| p.generation))
+        + 1;
+    endpoint.pending = Some(Pending {
+        config: config_name.to_owned(),
+        generation,
+        variants,
+    });
     endpoint.data_capture = data_capture;
     endpoint.modified_ms = core.now_ms();
     write_and_enqueue(core, ctx, &endpoint, raw)?;
@@ -265,7 +341,8 @@ pub(crate) fn delete(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     let name = input["EndpointName"].as_str().unwrap_or_default();
     let endpoint = load(core, ctx, name)?.ok_or_else(|| not_found(ctx, name))?;
     core.state.delete(ENDPOINTS, &records::key(ctx, name))?;
-    core.serving.forget(&endpoint.account, &endpoint.region, &endpoint.name);
+    core.serving
+        .forget(&endpoint.account, &endpoint.region, &endpoint.name);
     crate::tags::forget(core, &endpoint.arn);
     Ok(json!({}))
 }
@@ -334,7 +411,11 @@ async fn deploy(core: &Arc<Core>, claim: Claim) {
     };
     let mut failure = None;
     for v in &pending.variants {
-        if let Err(e) = core.serving.load(core, &endpoint.owner(), pending.generation, v).await {
+        if let Err(e) = core
+            .serving
+            .load(core, &endpoint.owner(), pending.generation, v)
+            .await
+        {
             failure = Some(format!("The variant {} could not be deployed: {e}", v.name));
             break;
         }
@@ -358,15 +439,28 @@ async fn deploy(core: &Arc<Core>, claim: Claim) {
         }
         Some(reason) => {
             // A failed update leaves the old variants serving.
-            endpoint.status = if endpoint.variants.is_empty() { "Failed" } else { "InService" }.into();
+            endpoint.status = if endpoint.variants.is_empty() {
+                "Failed"
+            } else {
+                "InService"
+            }
+            .into();
             endpoint.failure = Some(reason);
         }
     }
     endpoint.pending = None;
     endpoint.modified_ms = now;
     let ops = [
-        WriteOp::Check { table: ENDPOINTS.into(), key: claim.id.clone(), expected: Some(raw) },
-        WriteOp::Put { table: ENDPOINTS.into(), key: claim.id.clone(), value: serde_json::to_vec(&endpoint).unwrap_or_default() },
+        WriteOp::Check {
+            table: ENDPOINTS.into(),
+            key: claim.id.clone(),
+            expected: Some(raw),
+        },
+        WriteOp::Put {
+            table: ENDPOINTS.into(),
+            key: claim.id.clone(),
+            value: serde_json::to_vec(&endpoint).unwrap_or_default(),
+        },
     ];
     if let Err(e) = core.state.complete(&claim, &ops) {
         tracing::warn!(endpoint = %endpoint.name, "could not record a deployment: {e}");

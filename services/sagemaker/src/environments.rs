@@ -91,7 +91,6 @@ impl Environments {
         run(Command::new(self.dir.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(PACKAGES))?;
-        std::fs::write(self.dir.join(".installed"), PACKAGES.join("\n"))
-            .map_err(|e| e.to_string())
+        std::fs::write(self.dir.join(".installed"), PACKAGES.join("\n")).map_err(|e| e.to_string())
     }
 }

@@ -54,7 +54,11 @@ fn pick<'a>(variants: &'a [Variant], target: Option<&str>) -> Result<&'a Variant
     Ok(variants.last().expect("not empty"))
 }
 
-pub(crate) async fn invoke(core: &Arc<Core>, ctx: &RequestContext, input: &Value) -> Result<Output, AwsError> {
+pub(crate) async fn invoke(
+    core: &Arc<Core>,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
     let name = input["EndpointName"].as_str().unwrap_or_default();
     let body = base64::engine::general_purpose::STANDARD
         .decode(input["Body"].as_str().unwrap_or_default())
@@ -65,7 +69,12 @@ pub(crate) async fn invoke(core: &Arc<Core>, ctx: &RequestContext, input: &Value
             body.len()
         )));
     }
-    let not_found = || validation(format!("Endpoint {name} of account {} not found.", ctx.account_id));
+    let not_found = || {
+        validation(format!(
+            "Endpoint {name} of account {} not found.",
+            ctx.account_id
+        ))
+    };
     let endpoint = endpoints::load(core, ctx, name)?.ok_or_else(not_found)?;
     if endpoint.variants.is_empty() {
         return Err(validation(format!(
@@ -86,7 +95,11 @@ pub(crate) async fn invoke(core: &Arc<Core>, ctx: &RequestContext, input: &Value
     let mut answer = None;
     for (i, c) in served.containers.iter().enumerate() {
         let a: Answer = c
-            .invoke(&payload, content_type.as_deref(), if i == last { accept } else { None })
+            .invoke(
+                &payload,
+                content_type.as_deref(),
+                if i == last { accept } else { None },
+            )
             .await;
         if a.status >= 400 {
             return Err(model_error(ctx, name, a.status, &a.message));
@@ -150,7 +163,10 @@ mod tests {
                 other => panic!("a variant of weight 0 got traffic: {other}"),
             }
         }
-        assert!((2700..3300).contains(&a), "{a} of 4000 to the variant of weight 3 of 4");
+        assert!(
+            (2700..3300).contains(&a),
+            "{a} of 4000 to the variant of weight 3 of 4"
+        );
         assert_eq!(pick(&variants, Some("b")).unwrap().name, "b");
         assert!(pick(&variants, Some("c")).is_err());
     }

@@ -19,9 +19,9 @@
 //! node serves every endpoint.
 
 mod container;
-pub mod environments;
 mod endpoint_configs;
 mod endpoints;
+pub mod environments;
 mod invoke;
 mod logs;
 mod models;

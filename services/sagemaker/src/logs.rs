@@ -16,7 +16,13 @@ pub(crate) struct LogSink {
 }
 
 impl LogSink {
-    pub fn new(core: Arc<Core>, account: &str, region: &str, group: &str, stream: String) -> LogSink {
+    pub fn new(
+        core: Arc<Core>,
+        account: &str,
+        region: &str,
+        group: &str,
+        stream: String,
+    ) -> LogSink {
         LogSink {
             core,
             ctx: RequestContext::internal(account, region, "http://localhost"),
@@ -42,7 +48,12 @@ impl LogSink {
         if !self.created {
             // Either may exist already; PutLogEvents says what really failed.
             let _ = registry
-                .call(&self.ctx, "logs", "CreateLogGroup", json!({"logGroupName": self.group}))
+                .call(
+                    &self.ctx,
+                    "logs",
+                    "CreateLogGroup",
+                    json!({"logGroupName": self.group}),
+                )
                 .await;
             let _ = registry
                 .call(

@@ -22,7 +22,12 @@ impl Model {
     pub fn containers(&self) -> Vec<Value> {
         match self.request.get("Containers").and_then(Value::as_array) {
             Some(list) if !list.is_empty() => list.clone(),
-            _ => self.request.get("PrimaryContainer").cloned().into_iter().collect(),
+            _ => self
+                .request
+                .get("PrimaryContainer")
+                .cloned()
+                .into_iter()
+                .collect(),
         }
     }
 
@@ -31,7 +36,10 @@ impl Model {
         v["ModelName"] = self.name.clone().into();
         v["ModelArn"] = self.arn.clone().into();
         v["CreationTime"] = secs(self.created_ms).into();
-        v["EnableNetworkIsolation"] = v["EnableNetworkIsolation"].as_bool().unwrap_or(false).into();
+        v["EnableNetworkIsolation"] = v["EnableNetworkIsolation"]
+            .as_bool()
+            .unwrap_or(false)
+            .into();
         v
     }
 }
@@ -71,7 +79,11 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
             "Either PrimaryContainer or Containers must be specified.",
         ));
     }
-    if !input["PrimaryContainer"].is_null() && input["Containers"].as_array().is_some_and(|c| !c.is_empty()) {
+    if !input["PrimaryContainer"].is_null()
+        && input["Containers"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+    {
         return Err(AwsError::validation(
             "PrimaryContainer and Containers cannot both be specified.",
         ));
@@ -102,7 +114,11 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     Ok(json!({"ModelArn": arn}))
 }
 
-pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     Ok(load(core, ctx, input["ModelName"].as_str().unwrap_or_default())?.describe())
 }
 

@@ -43,17 +43,30 @@ pub(crate) struct Answer {
 
 impl Answer {
     fn ok(body: Vec<u8>, content_type: &str) -> Answer {
-        Answer { status: 200, body, content_type: content_type.into(), message: String::new() }
+        Answer {
+            status: 200,
+            body,
+            content_type: content_type.into(),
+            message: String::new(),
+        }
     }
 
     fn error(status: u16, message: impl Into<String>) -> Answer {
-        Answer { status, body: Vec::new(), content_type: "text/plain".into(), message: message.into() }
+        Answer {
+            status,
+            body: Vec::new(),
+            content_type: "text/plain".into(),
+            message: message.into(),
+        }
     }
 }
 
 pub(crate) enum Container {
     /// `batch`: answering a transform job (one prediction per line).
-    Xgboost { model: basalt_xgboost::Model, batch: bool },
+    Xgboost {
+        model: basalt_xgboost::Model,
+        batch: bool,
+    },
     Script(ScriptPool),
 }
 
@@ -141,15 +154,22 @@ fn is_xgboost_image(image: &str) -> bool {
     repo == "sagemaker-xgboost" || repo == "xgboost"
 }
 
-async fn read_artifacts(core: &Core, account: &str, spec: &Value) -> Result<Option<Vec<u8>>, String> {
+async fn read_artifacts(
+    core: &Core,
+    account: &str,
+    spec: &Value,
+) -> Result<Option<Vec<u8>>, String> {
     let Some(url) = spec["ModelDataUrl"].as_str() else {
         return Ok(None);
     };
-    let (bucket, key) = basalt_core::objects::parse_s3_uri(url).ok_or_else(|| format!("{url} is not an S3 URI"))?;
+    let (bucket, key) =
+        basalt_core::objects::parse_s3_uri(url).ok_or_else(|| format!("{url} is not an S3 URI"))?;
     core.objects
         .read(account, bucket, key)?
         .map(Some)
-        .ok_or_else(|| format!("Failed to download model data from {url}: the object does not exist."))
+        .ok_or_else(|| {
+            format!("Failed to download model data from {url}: the object does not exist.")
+        })
 }
 
 async fn load_container(
@@ -188,23 +208,38 @@ async fn load_container(
             .unwrap_or("/opt/ml/model/code")
             .to_owned();
         if submit.starts_with("s3://") {
-            let (bucket, key) = basalt_core::objects::parse_s3_uri(&submit).ok_or("SAGEMAKER_SUBMIT_DIRECTORY is not an S3 URI")?;
-            let data = core.objects.read(&owner.account, bucket, key)?.ok_or_else(|| format!("{submit} does not exist"))?;
-            container::untar_gz(&data, &layout.host("code")).map_err(|e| format!("{submit}: {e}"))?;
+            let (bucket, key) = basalt_core::objects::parse_s3_uri(&submit)
+                .ok_or("SAGEMAKER_SUBMIT_DIRECTORY is not an S3 URI")?;
+            let data = core
+                .objects
+                .read(&owner.account, bucket, key)?
+                .ok_or_else(|| format!("{submit} does not exist"))?;
+            container::untar_gz(&data, &layout.host("code"))
+                .map_err(|e| format!("{submit}: {e}"))?;
             submit = layout.seen("code");
         } else if let Some(rel) = submit.strip_prefix("/opt/ml/") {
             submit = layout.seen(rel);
         }
         std::fs::write(layout.root.join("serve.py"), SERVE_PY).map_err(|e| e.to_string())?;
-        let workers = if variant.serverless() { 1 } else { variant.instances().min(MAX_WORKERS) };
+        let workers = if variant.serverless() {
+            1
+        } else {
+            variant.instances().min(MAX_WORKERS)
+        };
         let pool = ScriptPool::start(core, owner, variant, layout, env, submit, workers).await?;
         return Ok(Container::Script(pool));
     }
     if is_xgboost_image(image) {
-        let data = artifacts.ok_or("The XGBoost container needs ModelDataUrl (a model.tar.gz holding xgboost-model).")?;
+        let data = artifacts.ok_or(
+            "The XGBoost container needs ModelDataUrl (a model.tar.gz holding xgboost-model).",
+        )?;
         let file = model_file(&data)?;
-        let model = basalt_xgboost::Model::from_json(&file).map_err(|e| format!("Unable to load model: {e}"))?;
-        return Ok(Container::Xgboost { model, batch: owner.batch });
+        let model = basalt_xgboost::Model::from_json(&file)
+            .map_err(|e| format!("Unable to load model: {e}"))?;
+        return Ok(Container::Xgboost {
+            model,
+            batch: owner.batch,
+        });
     }
     Err(format!(
         "Basalt serves the built-in XGBoost image natively and models with an inference script (the SAGEMAKER_PROGRAM environment variable); the image {image} has neither, and Basalt runs no containers."
@@ -216,14 +251,22 @@ fn model_file(data: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(data));
     let mut files = Vec::new();
-    for entry in archive.entries().map_err(|e| format!("model.tar.gz: {e}"))? {
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("model.tar.gz: {e}"))?
+    {
         let mut entry = entry.map_err(|e| format!("model.tar.gz: {e}"))?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let name = entry.path().map(|p| p.display().to_string()).unwrap_or_default();
+        let name = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
         let mut bytes = Vec::new();
-        entry.read_to_end(&mut bytes).map_err(|e| format!("model.tar.gz: {e}"))?;
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("model.tar.gz: {e}"))?;
         files.push((name.trim_start_matches("./").to_owned(), bytes));
     }
     if let Some((_, b)) = files.iter().find(|(n, _)| n == "xgboost-model") {
@@ -237,20 +280,43 @@ fn model_file(data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 impl Container {
-    pub async fn invoke(&self, body: &[u8], content_type: Option<&str>, accept: Option<&str>) -> Answer {
+    pub async fn invoke(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        accept: Option<&str>,
+    ) -> Answer {
         match self {
-            Container::Xgboost { model, batch } => xgboost_answer(model, *batch, body, content_type),
+            Container::Xgboost { model, batch } => {
+                xgboost_answer(model, *batch, body, content_type)
+            }
             Container::Script(pool) => pool.invoke(body, content_type, accept).await,
         }
     }
 }
 
 /// What SageMaker's XGBoost container answers (without selectable inference output).
-fn xgboost_answer(model: &basalt_xgboost::Model, batch: bool, body: &[u8], content_type: Option<&str>) -> Answer {
+fn xgboost_answer(
+    model: &basalt_xgboost::Model,
+    batch: bool,
+    body: &[u8],
+    content_type: Option<&str>,
+) -> Answer {
     if body.is_empty() {
-        return Answer { status: 204, body: Vec::new(), content_type: "text/html; charset=utf-8".into(), message: String::new() };
+        return Answer {
+            status: 204,
+            body: Vec::new(),
+            content_type: "text/html; charset=utf-8".into(),
+            message: String::new(),
+        };
     }
-    let kind = content_type.unwrap_or("text/csv").split(';').next().unwrap_or("").trim().to_lowercase();
+    let kind = content_type
+        .unwrap_or("text/csv")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_lowercase();
     let text = String::from_utf8_lossy(body);
     let rows = match kind.as_str() {
         "text/csv" => basalt_xgboost::input::csv(text.trim()).map_err(|e| {
@@ -274,7 +340,10 @@ fn xgboost_answer(model: &basalt_xgboost::Model, batch: bool, body: &[u8], conte
     {
         return Answer::error(
             400,
-            format!("Unable to evaluate payload provided: Feature size of {kind} inference data {width} is not consistent with feature size of trained model {}.", model.features()),
+            format!(
+                "Unable to evaluate payload provided: Feature size of {kind} inference data {width} is not consistent with feature size of trained model {}.",
+                model.features()
+            ),
         );
     }
     let out: Vec<String> = model
@@ -284,12 +353,19 @@ fn xgboost_answer(model: &basalt_xgboost::Model, batch: bool, body: &[u8], conte
             if p.len() == 1 {
                 basalt_xgboost::input::python_float(f64::from(p[0]))
             } else {
-                let items: Vec<String> = p.iter().map(|x| basalt_xgboost::input::python_float(f64::from(*x))).collect();
+                let items: Vec<String> = p
+                    .iter()
+                    .map(|x| basalt_xgboost::input::python_float(f64::from(*x)))
+                    .collect();
                 format!("[{}]", items.join(", "))
             }
         })
         .collect();
-    let text = if batch { out.join("\n") + "\n" } else { out.join(",") };
+    let text = if batch {
+        out.join("\n") + "\n"
+    } else {
+        out.join(",")
+    };
     Answer::ok(text.into_bytes(), "text/csv; charset=utf-8")
 }
 
@@ -329,7 +405,12 @@ impl ScriptPool {
     ) -> Result<ScriptPool, String> {
         let mut vars: Vec<(String, String)> = env
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
             .collect();
         vars.retain(|(k, _)| k != "SAGEMAKER_SUBMIT_DIRECTORY");
         vars.extend([
@@ -351,10 +432,19 @@ impl ScriptPool {
         for i in 0..workers {
             list.push(tokio::sync::Mutex::new(Some(start.spawn(i).await?)));
         }
-        Ok(ScriptPool { workers: list, next: Default::default(), start })
+        Ok(ScriptPool {
+            workers: list,
+            next: Default::default(),
+            start,
+        })
     }
 
-    async fn invoke(&self, body: &[u8], content_type: Option<&str>, accept: Option<&str>) -> Answer {
+    async fn invoke(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        accept: Option<&str>,
+    ) -> Answer {
         // A free worker, else the next in turn.
         let mut slot = None;
         for w in &self.workers {
@@ -366,7 +456,8 @@ impl ScriptPool {
         let (mut guard, index) = match slot {
             Some(g) => (g, 0),
             None => {
-                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.workers.len();
+                let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    % self.workers.len();
                 (self.workers[i].lock().await, i)
             }
         };
@@ -382,7 +473,10 @@ impl ScriptPool {
             "content_type": content_type, "accept": accept,
         });
         let exchange = async {
-            worker.stdin.write_all(format!("{request}\n").as_bytes()).await?;
+            worker
+                .stdin
+                .write_all(format!("{request}\n").as_bytes())
+                .await?;
             worker.stdin.flush().await?;
             worker.stdout.next_line().await
         };
@@ -394,21 +488,29 @@ impl ScriptPool {
                     let body = base64::engine::general_purpose::STANDARD
                         .decode(reply["body"].as_str().unwrap_or_default())
                         .unwrap_or_default();
-                    Answer::ok(body, reply["content_type"].as_str().unwrap_or("application/json"))
+                    Answer::ok(
+                        body,
+                        reply["content_type"].as_str().unwrap_or("application/json"),
+                    )
                 } else {
-                    Answer::error(status, reply["error"].as_str().unwrap_or("the model worker failed"))
+                    Answer::error(
+                        status,
+                        reply["error"].as_str().unwrap_or("the model worker failed"),
+                    )
                 }
             }
             Ok(_) => {
                 // The worker died: the next request starts a new one.
                 if let Some(mut w) = guard.take() {
-                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100)).await;
+                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100))
+                        .await;
                 }
                 Answer::error(500, "The model worker exited; see the endpoint's logs.")
             }
             Err(_) => {
                 if let Some(mut w) = guard.take() {
-                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100)).await;
+                    container::kill_group(&mut w.child, std::time::Duration::from_millis(100))
+                        .await;
                 }
                 Answer::error(500, "The model did not answer within 60 seconds.")
             }
@@ -431,12 +533,20 @@ impl StartSpec {
             read,
         };
         // `serve.py` sits at the layout's root, beside `ml/`.
-        let mut child = launch.spawn(true).map_err(|e| format!("could not start the model worker: {e}"))?;
+        let mut child = launch
+            .spawn(true)
+            .map_err(|e| format!("could not start the model worker: {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let mut stdout = tokio::io::BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
         if let Some(stderr) = child.stderr.take() {
             let stream = format!("{}/i-{:016x}-{index}", self.variant, std::process::id());
-            let mut sink = LogSink::new(self.core.clone(), &self.account, &self.region, &self.log_group, stream);
+            let mut sink = LogSink::new(
+                self.core.clone(),
+                &self.account,
+                &self.region,
+                &self.log_group,
+                stream,
+            );
             let state = self.core.state.clone();
             tokio::spawn(async move {
                 let mut lines = tokio::io::BufReader::new(stderr).lines();
@@ -463,9 +573,15 @@ impl StartSpec {
             container::kill_group(&mut child, std::time::Duration::from_millis(100)).await;
             return Err(format!(
                 "the inference script failed to load: {}",
-                ready["error"].as_str().unwrap_or("the worker exited; see the endpoint's logs")
+                ready["error"]
+                    .as_str()
+                    .unwrap_or("the worker exited; see the endpoint's logs")
             ));
         }
-        Ok(Worker { child, stdin, stdout })
+        Ok(Worker {
+            child,
+            stdin,
+            stdout,
+        })
     }
 }

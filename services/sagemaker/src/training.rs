@@ -79,16 +79,23 @@ impl Job {
         v["SecondaryStatus"] = self.secondary.clone().into();
         v["CreationTime"] = secs(self.created_ms).into();
         v["LastModifiedTime"] = secs(self.modified_ms).into();
-        v["ModelArtifacts"] = json!({"S3ModelArtifacts": self.artifacts.clone().unwrap_or_default()});
+        v["ModelArtifacts"] =
+            json!({"S3ModelArtifacts": self.artifacts.clone().unwrap_or_default()});
         if v["StoppingCondition"].is_null() {
             v["StoppingCondition"] = json!({"MaxRuntimeInSeconds": 86400});
         }
-        v["EnableNetworkIsolation"] = v["EnableNetworkIsolation"].as_bool().unwrap_or(false).into();
+        v["EnableNetworkIsolation"] = v["EnableNetworkIsolation"]
+            .as_bool()
+            .unwrap_or(false)
+            .into();
         v["EnableInterContainerTrafficEncryption"] = v["EnableInterContainerTrafficEncryption"]
             .as_bool()
             .unwrap_or(false)
             .into();
-        v["EnableManagedSpotTraining"] = v["EnableManagedSpotTraining"].as_bool().unwrap_or(false).into();
+        v["EnableManagedSpotTraining"] = v["EnableManagedSpotTraining"]
+            .as_bool()
+            .unwrap_or(false)
+            .into();
         if let Some(f) = &self.failure {
             v["FailureReason"] = f.clone().into();
         }
@@ -189,7 +196,10 @@ impl Listed for Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Algorithm {
     Xgboost,
-    Script { program: String, submit: Option<String> },
+    Script {
+        program: String,
+        submit: Option<String>,
+    },
 }
 
 /// A hyperparameter as the SageMaker Python SDK writes it: JSON-encoded (`"\"train.py\""`),
@@ -243,11 +253,18 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         .as_str()
         .or(spec["AlgorithmName"].as_str())
         .ok_or_else(|| {
-            AwsError::validation("AlgorithmSpecification needs a TrainingImage or an AlgorithmName.")
+            AwsError::validation(
+                "AlgorithmSpecification needs a TrainingImage or an AlgorithmName.",
+            )
         })?;
-    let hyper = input["HyperParameters"].as_object().cloned().unwrap_or_default();
+    let hyper = input["HyperParameters"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     algorithm_of(image, &hyper)?;
-    let out = input["OutputDataConfig"]["S3OutputPath"].as_str().unwrap_or_default();
+    let out = input["OutputDataConfig"]["S3OutputPath"]
+        .as_str()
+        .unwrap_or_default();
     if basalt_core::objects::parse_s3_uri(out).is_none() {
         return Err(AwsError::validation(format!(
             "OutputDataConfig.S3OutputPath {out:?} is not an S3 URI (s3://bucket/prefix)."
@@ -309,7 +326,11 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     Ok(json!({"TrainingJobArn": arn}))
 }
 
-pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub(crate) fn describe(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
     let name = input["TrainingJobName"].as_str().unwrap_or_default();
     Ok(load(core, ctx, name)?.describe())
 }
@@ -369,7 +390,13 @@ pub(crate) fn start_worker(core: Arc<Core>) {
                 // Jobs run side by side: a long job must not hold the queue.
                 let core = core.clone();
                 tokio::spawn(async move {
-                    Runner { core, claim, logs: Vec::new() }.run().await
+                    Runner {
+                        core,
+                        claim,
+                        logs: Vec::new(),
+                    }
+                    .run()
+                    .await
                 });
             }
         }
@@ -436,7 +463,12 @@ impl Runner {
             return drop(self.core.state.complete(&self.claim, &[]));
         };
         if job.status == "Stopping" && job.start_ms.is_none() {
-            return self.finish(&mut job, "Stopped", "Stopped", "The job was stopped before it started.");
+            return self.finish(
+                &mut job,
+                "Stopped",
+                "Stopped",
+                "The job was stopped before it started.",
+            );
         }
         if !job.running() {
             return drop(self.core.state.complete(&self.claim, &[]));
@@ -460,11 +492,18 @@ impl Runner {
         let result = self.train(&mut job, &layout).await;
         let _ = std::fs::remove_dir_all(&root);
         match result {
-            Ok(Ended::Exited(_)) => self.finish(&mut job, "Completed", "Completed", "Training job completed"),
-            Ok(Ended::Stopped) => self.finish(&mut job, "Stopped", "Stopped", "Training job stopped"),
-            Ok(Ended::TimedOut) => {
-                self.finish(&mut job, "Stopped", "MaxRuntimeExceeded", "Training job stopped: it ran past MaxRuntimeInSeconds")
+            Ok(Ended::Exited(_)) => {
+                self.finish(&mut job, "Completed", "Completed", "Training job completed")
             }
+            Ok(Ended::Stopped) => {
+                self.finish(&mut job, "Stopped", "Stopped", "Training job stopped")
+            }
+            Ok(Ended::TimedOut) => self.finish(
+                &mut job,
+                "Stopped",
+                "MaxRuntimeExceeded",
+                "Training job stopped: it ran past MaxRuntimeInSeconds",
+            ),
             Ok(Ended::Lost) => {}
             Err(reason) => {
                 job.failure = Some(reason);
@@ -481,24 +520,36 @@ impl Runner {
         if !self.save(job) {
             return Ok(self.stopped_or_lost());
         }
-        for dir in ["input/config", "input/data", "model", "output/data", "output/intermediate", "checkpoints", "code"] {
-            std::fs::create_dir_all(layout.host(dir)).map_err(|e| format!("InternalServerError: {e}"))?;
+        for dir in [
+            "input/config",
+            "input/data",
+            "model",
+            "output/data",
+            "output/intermediate",
+            "checkpoints",
+            "code",
+        ] {
+            std::fs::create_dir_all(layout.host(dir))
+                .map_err(|e| format!("InternalServerError: {e}"))?;
         }
         let hyper = job.hyperparameters();
-        let algorithm = algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
+        let algorithm =
+            algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
         self.download_channels(job, layout)?;
         self.write_config(job, layout, &hyper)?;
         let (program, args) = match &algorithm {
             Algorithm::Xgboost => {
                 let script = layout.host("code/.basalt-xgboost-algorithm.py");
-                std::fs::write(&script, XGBOOST_ALGORITHM).map_err(|e| format!("InternalServerError: {e}"))?;
+                std::fs::write(&script, XGBOOST_ALGORITHM)
+                    .map_err(|e| format!("InternalServerError: {e}"))?;
                 (layout.seen("code/.basalt-xgboost-algorithm.py"), Vec::new())
             }
             Algorithm::Script { program, submit } => {
                 if let Some(uri) = submit.as_deref().filter(|u| u.starts_with("s3://")) {
                     let data = self.read_s3(&job.account, uri)?;
-                    container::untar_gz(&data, &layout.host("code"))
-                        .map_err(|e| format!("ClientError: sagemaker_submit_directory {uri}: {e}"))?;
+                    container::untar_gz(&data, &layout.host("code")).map_err(|e| {
+                        format!("ClientError: sagemaker_submit_directory {uri}: {e}")
+                    })?;
                 }
                 if !layout.host("code").join(program).is_file() {
                     return Err(format!(
@@ -513,9 +564,18 @@ impl Runner {
                 (layout.seen(&format!("code/{program}")), args)
             }
         };
-        let python = self.core.config.environments.python().map_err(|e| format!("AlgorithmError: {e}"))?;
+        let python = self
+            .core
+            .config
+            .environments
+            .python()
+            .map_err(|e| format!("AlgorithmError: {e}"))?;
         let now = self.core.now_ms();
-        job.advance(now, "Training", "Training image download completed. Training in progress.");
+        job.advance(
+            now,
+            "Training",
+            "Training image download completed. Training in progress.",
+        );
         if !self.save(job) {
             return Ok(self.stopped_or_lost());
         }
@@ -531,7 +591,9 @@ impl Runner {
             env,
             read,
         };
-        let mut child = launch.spawn(false).map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
+        let mut child = launch
+            .spawn(false)
+            .map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
         let ended = self.watch(job, &mut child).await;
         let log = std::mem::take(&mut self.logs);
         if let Ended::Lost = ended {
@@ -541,7 +603,8 @@ impl Runner {
         if let Ended::Exited(status) = ended
             && !status.success()
         {
-            let failure = std::fs::read_to_string(layout.host("output/failure")).unwrap_or_default();
+            let failure =
+                std::fs::read_to_string(layout.host("output/failure")).unwrap_or_default();
             let reason = if failure.trim().is_empty() {
                 let tail: Vec<&str> = log.iter().rev().take(5).map(|(_, l)| l.as_str()).collect();
                 format!(
@@ -570,7 +633,8 @@ impl Runner {
     }
 
     fn read_s3(&self, account: &str, uri: &str) -> Result<Vec<u8>, String> {
-        let (bucket, key) = basalt_core::objects::parse_s3_uri(uri).ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
+        let (bucket, key) = basalt_core::objects::parse_s3_uri(uri)
+            .ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
         self.core
             .objects
             .read(account, bucket, key)?
@@ -578,43 +642,91 @@ impl Runner {
     }
 
     fn download_channels(&self, job: &Job, layout: &Layout) -> Result<(), String> {
-        for ch in job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten() {
+        for ch in job
+            .request
+            .get("InputDataConfig")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let name = ch["ChannelName"].as_str().unwrap_or_default();
             let src = &ch["DataSource"]["S3DataSource"];
             let uri = src["S3Uri"].as_str().unwrap_or_default();
             let dir = layout.host(&format!("input/data/{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| format!("InternalServerError: {e}"))?;
-            let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri).ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
+            let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri)
+                .ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
             // (key in the bucket, path under the channel)
-            let objects: Vec<(String, String)> = match src["S3DataType"].as_str().unwrap_or("S3Prefix") {
+            let objects: Vec<(String, String)> = match src["S3DataType"]
+                .as_str()
+                .unwrap_or("S3Prefix")
+            {
                 "ManifestFile" => {
                     let manifest: Value = serde_json::from_slice(&self.read_s3(&job.account, uri)?)
                         .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
                     let items = manifest.as_array().cloned().unwrap_or_default();
-                    let base = items.first().and_then(|p| p["prefix"].as_str()).unwrap_or_default().to_owned();
-                    let (_, base_key) = basalt_core::objects::parse_s3_uri(&base).ok_or_else(|| format!("ClientError: the manifest {uri} has no prefix"))?;
-                    items[1..].iter().filter_map(Value::as_str).map(|rel| (format!("{base_key}{rel}"), rel.to_owned())).collect()
+                    let base = items
+                        .first()
+                        .and_then(|p| p["prefix"].as_str())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let (_, base_key) = basalt_core::objects::parse_s3_uri(&base)
+                        .ok_or_else(|| format!("ClientError: the manifest {uri} has no prefix"))?;
+                    items[1..]
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(|rel| (format!("{base_key}{rel}"), rel.to_owned()))
+                        .collect()
                 }
-                "AugmentedManifestFile" => return Err("ClientError: AugmentedManifestFile channels are not supported by Basalt yet.".into()),
+                "AugmentedManifestFile" => return Err(
+                    "ClientError: AugmentedManifestFile channels are not supported by Basalt yet."
+                        .into(),
+                ),
                 _ => {
-                    let keys = self.core.objects.list(&job.account, bucket, prefix)?.ok_or_else(|| format!("ClientError: the bucket {bucket} does not exist"))?;
+                    let keys = self
+                        .core
+                        .objects
+                        .list(&job.account, bucket, prefix)?
+                        .ok_or_else(|| {
+                            format!("ClientError: the bucket {bucket} does not exist")
+                        })?;
                     // A prefix names whole path segments and files (`data/train` matches
                     // `data/train/a.csv` and `data/train.csv`); directory markers are skipped.
                     let cut = prefix.rfind('/').map_or(0, |i| i + 1);
-                    keys.into_iter().filter(|k| !k.ends_with('/')).map(|k| { let rel = k[cut.min(k.len())..].to_owned(); (k, rel) }).collect()
+                    keys.into_iter()
+                        .filter(|k| !k.ends_with('/'))
+                        .map(|k| {
+                            let rel = k[cut.min(k.len())..].to_owned();
+                            (k, rel)
+                        })
+                        .collect()
                 }
             };
             if objects.is_empty() {
-                return Err(format!("ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. Please ensure that the bucket exists in the selected region (us-east-1), that objects exist under that S3 prefix, and that the role has s3:ListBucket permissions."));
+                return Err(format!(
+                    "ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. Please ensure that the bucket exists in the selected region (us-east-1), that objects exist under that S3 prefix, and that the role has s3:ListBucket permissions."
+                ));
             }
             for (key, rel) in objects {
-                let data = self.core.objects.read(&job.account, bucket, &key)?.ok_or_else(|| format!("ClientError: s3://{bucket}/{key} disappeared while downloading"))?;
+                let data = self
+                    .core
+                    .objects
+                    .read(&job.account, bucket, &key)?
+                    .ok_or_else(|| {
+                        format!("ClientError: s3://{bucket}/{key} disappeared while downloading")
+                    })?;
                 let path = dir.join(rel.trim_start_matches('/'));
-                if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
-                    return Err(format!("ClientError: the key {key} would leave the channel directory"));
+                if path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+                {
+                    return Err(format!(
+                        "ClientError: the key {key} would leave the channel directory"
+                    ));
                 }
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| format!("InternalServerError: {e}"))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("InternalServerError: {e}"))?;
                 }
                 std::fs::write(&path, data).map_err(|e| format!("InternalServerError: {e}"))?;
             }
@@ -622,10 +734,23 @@ impl Runner {
         Ok(())
     }
 
-    fn write_config(&self, job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Result<(), String> {
-        let input_mode = job.request["AlgorithmSpecification"]["TrainingInputMode"].as_str().unwrap_or("File");
+    fn write_config(
+        &self,
+        job: &Job,
+        layout: &Layout,
+        hyper: &Map<String, Value>,
+    ) -> Result<(), String> {
+        let input_mode = job.request["AlgorithmSpecification"]["TrainingInputMode"]
+            .as_str()
+            .unwrap_or("File");
         let mut channels = Map::new();
-        for ch in job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten() {
+        for ch in job
+            .request
+            .get("InputDataConfig")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let mut c = json!({
                 "TrainingInputMode": ch["InputMode"].as_str().unwrap_or(input_mode),
                 "S3DistributionType": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"].as_str().unwrap_or("FullyReplicated"),
@@ -641,7 +766,8 @@ impl Runner {
         }
         let resource = json!({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0", "current_instance_type": job.request["ResourceConfig"]["InstanceType"], "current_group_name": "homogeneousCluster", "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": job.request["ResourceConfig"]["InstanceType"], "hosts": ["algo-1"]}]});
         let write = |name: &str, v: &Value| {
-            std::fs::write(layout.host(&format!("input/config/{name}")), v.to_string()).map_err(|e| format!("InternalServerError: {e}"))
+            std::fs::write(layout.host(&format!("input/config/{name}")), v.to_string())
+                .map_err(|e| format!("InternalServerError: {e}"))
         };
         write("hyperparameters.json", &Value::Object(hyper.clone()))?;
         write("inputdataconfig.json", &Value::Object(channels))?;
@@ -653,7 +779,19 @@ impl Runner {
     /// its output lines and sending them to CloudWatch Logs.
     async fn watch(&mut self, job: &Job, child: &mut tokio::process::Child) -> Ended {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
-        for pipe in [child.stdout.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>), child.stderr.take().map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)].into_iter().flatten() {
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let tx = tx.clone();
             let state = self.core.state.clone();
             tokio::spawn(async move {
@@ -664,10 +802,21 @@ impl Runner {
             });
         }
         drop(tx);
-        let max_runtime_ms = job.request["StoppingCondition"]["MaxRuntimeInSeconds"].as_i64().unwrap_or(86_400).max(1) * 1000;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(max_runtime_ms as u64);
+        let max_runtime_ms = job.request["StoppingCondition"]["MaxRuntimeInSeconds"]
+            .as_i64()
+            .unwrap_or(86_400)
+            .max(1)
+            * 1000;
+        let deadline =
+            tokio::time::Instant::now() + std::time::Duration::from_millis(max_runtime_ms as u64);
         let stream = format!("{}/algo-1-{}", job.name, self.core.now_ms() / 1000);
-        let mut sink = LogSink::new(self.core.clone(), &job.account, &job.region, LOG_GROUP, stream);
+        let mut sink = LogSink::new(
+            self.core.clone(),
+            &job.account,
+            &job.region,
+            LOG_GROUP,
+            stream,
+        );
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         let ended = loop {
             tokio::select! {
@@ -698,16 +847,38 @@ impl Runner {
     }
 
     async fn upload(&self, job: &mut Job, layout: &Layout) -> Result<(), String> {
-        let out = job.request["OutputDataConfig"]["S3OutputPath"].as_str().unwrap_or_default().to_owned();
-        let (bucket, prefix) = basalt_core::objects::parse_s3_uri(&out).ok_or("ClientError: S3OutputPath is not an S3 URI")?;
-        let base = format!("{}{}{}/output", prefix, if prefix.is_empty() || prefix.ends_with('/') { "" } else { "/" }, job.name);
+        let out = job.request["OutputDataConfig"]["S3OutputPath"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (bucket, prefix) = basalt_core::objects::parse_s3_uri(&out)
+            .ok_or("ClientError: S3OutputPath is not an S3 URI")?;
+        let base = format!(
+            "{}{}{}/output",
+            prefix,
+            if prefix.is_empty() || prefix.ends_with('/') {
+                ""
+            } else {
+                "/"
+            },
+            job.name
+        );
         for (dir, file) in [("model", "model.tar.gz"), ("output/data", "output.tar.gz")] {
-            let Some(data) = container::tar_gz(&layout.host(dir)).map_err(|e| format!("InternalServerError: {e}"))? else {
+            let Some(data) = container::tar_gz(&layout.host(dir))
+                .map_err(|e| format!("InternalServerError: {e}"))?
+            else {
                 continue;
             };
             let key = format!("{base}/{file}");
-            if !self.core.objects.write(&job.account, bucket, &key, data).await? {
-                return Err(format!("ClientError: the output bucket {bucket} does not exist"));
+            if !self
+                .core
+                .objects
+                .write(&job.account, bucket, &key, data)
+                .await?
+            {
+                return Err(format!(
+                    "ClientError: the output bucket {bucket} does not exist"
+                ));
             }
             if file == "model.tar.gz" {
                 job.artifacts = Some(format!("s3://{bucket}/{key}"));
@@ -723,11 +894,23 @@ impl Runner {
 
 /// The `SM_*` variables of SageMaker's training toolkit, and the job's Environment.
 fn sm_env(job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Vec<(String, String)> {
-    let channels: Vec<String> = job.request.get("InputDataConfig").and_then(Value::as_array).into_iter().flatten().filter_map(|c| c["ChannelName"].as_str().map(str::to_owned)).collect();
+    let channels: Vec<String> = job
+        .request
+        .get("InputDataConfig")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["ChannelName"].as_str().map(str::to_owned))
+        .collect();
     let user_hps: Map<String, Value> = hyper
         .iter()
         .filter(|(k, _)| !k.starts_with("sagemaker_"))
-        .map(|(k, v)| (k.clone(), serde_json::from_str(v.as_str().unwrap_or_default()).unwrap_or_else(|_| v.clone())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::from_str(v.as_str().unwrap_or_default()).unwrap_or_else(|_| v.clone()),
+            )
+        })
         .collect();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut env: Vec<(String, String)> = vec![
@@ -760,7 +943,10 @@ fn sm_env(job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Vec<(String
         env.push(("SM_USER_ENTRY_POINT".into(), decoded(p)));
     }
     for c in &channels {
-        env.push((format!("SM_CHANNEL_{}", c.to_uppercase()), layout.seen(&format!("input/data/{c}"))));
+        env.push((
+            format!("SM_CHANNEL_{}", c.to_uppercase()),
+            layout.seen(&format!("input/data/{c}")),
+        ));
     }
     for (k, v) in &user_hps {
         let s = match v {
@@ -769,7 +955,13 @@ fn sm_env(job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Vec<(String
         };
         env.push((format!("SM_HP_{}", k.to_uppercase().replace('-', "_")), s));
     }
-    for (k, v) in job.request.get("Environment").and_then(Value::as_object).into_iter().flatten() {
+    for (k, v) in job
+        .request
+        .get("Environment")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         env.push((k.clone(), v.as_str().unwrap_or_default().to_owned()));
     }
     env
@@ -777,15 +969,20 @@ fn sm_env(job: &Job, layout: &Layout, hyper: &Map<String, Value>) -> Vec<(String
 
 /// FinalMetricDataList: the last value each metric definition matched in the log (the
 /// built-in XGBoost algorithm defines `{channel}:{metric}` for every evaluation it prints).
-fn final_metrics(request: &Map<String, Value>, builtin: bool, log: &[(i64, String)]) -> Vec<Metric> {
+fn final_metrics(
+    request: &Map<String, Value>,
+    builtin: bool,
+    log: &[(i64, String)],
+) -> Vec<Metric> {
     let mut found: Vec<Metric> = Vec::new();
-    let mut record = |name: String, value: f64, ms: i64| match found.iter_mut().find(|m| m.name == name) {
-        Some(m) => {
-            m.value = value;
-            m.ms = ms;
-        }
-        None => found.push(Metric { name, value, ms }),
-    };
+    let mut record =
+        |name: String, value: f64, ms: i64| match found.iter_mut().find(|m| m.name == name) {
+            Some(m) => {
+                m.value = value;
+                m.ms = ms;
+            }
+            None => found.push(Metric { name, value, ms }),
+        };
     if builtin {
         let re = regex::Regex::new(r"(?:#011|\t)([A-Za-z0-9_]+)-([A-Za-z0-9@_\-]+):([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)").expect("static regex");
         for (ms, line) in log {
@@ -799,7 +996,12 @@ fn final_metrics(request: &Map<String, Value>, builtin: bool, log: &[(i64, Strin
             }
         }
     }
-    for def in request.get("AlgorithmSpecification").and_then(|a| a["MetricDefinitions"].as_array()).into_iter().flatten() {
+    for def in request
+        .get("AlgorithmSpecification")
+        .and_then(|a| a["MetricDefinitions"].as_array())
+        .into_iter()
+        .flatten()
+    {
         let (Some(name), Some(re)) = (def["Name"].as_str(), def["Regex"].as_str()) else {
             continue;
         };
@@ -807,7 +1009,11 @@ fn final_metrics(request: &Map<String, Value>, builtin: bool, log: &[(i64, Strin
             continue;
         };
         for (ms, line) in log {
-            if let Some(v) = re.captures(line).and_then(|c| c.get(1)).and_then(|m| m.as_str().parse::<f64>().ok()) {
+            if let Some(v) = re
+                .captures(line)
+                .and_then(|c| c.get(1))
+                .and_then(|m| m.as_str().parse::<f64>().ok())
+            {
                 record(name.to_owned(), v, *ms);
             }
         }
@@ -822,14 +1028,38 @@ mod tests {
     #[test]
     fn images_resolve_to_what_runs_them() {
         let none = Map::new();
-        assert_eq!(algorithm_of("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1", &none).unwrap(), Algorithm::Xgboost);
-        assert_eq!(algorithm_of("811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:latest", &none).unwrap(), Algorithm::Xgboost);
+        assert_eq!(
+            algorithm_of(
+                "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.5-1",
+                &none
+            )
+            .unwrap(),
+            Algorithm::Xgboost
+        );
+        assert_eq!(
+            algorithm_of(
+                "811284229777.dkr.ecr.us-east-1.amazonaws.com/xgboost:latest",
+                &none
+            )
+            .unwrap(),
+            Algorithm::Xgboost
+        );
         let mut script = Map::new();
         script.insert("sagemaker_program".into(), json!("\"train.py\""));
-        script.insert("sagemaker_submit_directory".into(), json!("\"s3://b/src.tar.gz\""));
+        script.insert(
+            "sagemaker_submit_directory".into(),
+            json!("\"s3://b/src.tar.gz\""),
+        );
         assert_eq!(
-            algorithm_of("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.0.1-gpu-py310", &script).unwrap(),
-            Algorithm::Script { program: "train.py".into(), submit: Some("s3://b/src.tar.gz".into()) }
+            algorithm_of(
+                "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.0.1-gpu-py310",
+                &script
+            )
+            .unwrap(),
+            Algorithm::Script {
+                program: "train.py".into(),
+                submit: Some("s3://b/src.tar.gz".into())
+            }
         );
         let e = algorithm_of("123.dkr.ecr.us-east-1.amazonaws.com/my-own:1", &none).unwrap_err();
         assert_eq!(e.code, "ValidationException");
@@ -838,16 +1068,35 @@ mod tests {
     #[test]
     fn builtin_metrics_are_the_last_of_each_evaluation() {
         let log = vec![
-            (1, "[0]#011train-logloss:0.52#011validation-logloss:0.55".to_owned()),
+            (
+                1,
+                "[0]#011train-logloss:0.52#011validation-logloss:0.55".to_owned(),
+            ),
             (2, "some other line with #011x-y:1".to_owned()),
-            (3, "[1]#011train-logloss:0.31#011validation-logloss:0.4e-1".to_owned()),
+            (
+                3,
+                "[1]#011train-logloss:0.31#011validation-logloss:0.4e-1".to_owned(),
+            ),
         ];
         let m = final_metrics(&Map::new(), true, &log);
         let got: Vec<(String, f64)> = m.iter().map(|m| (m.name.clone(), m.value)).collect();
-        assert_eq!(got, [("train:logloss".to_owned(), 0.31), ("validation:logloss".to_owned(), 0.04)]);
+        assert_eq!(
+            got,
+            [
+                ("train:logloss".to_owned(), 0.31),
+                ("validation:logloss".to_owned(), 0.04)
+            ]
+        );
         let mut request = Map::new();
         request.insert("AlgorithmSpecification".into(), json!({"MetricDefinitions": [{"Name": "accuracy", "Regex": "validation accuracy: ([0-9.]+)"}]}));
-        let m = final_metrics(&request, false, &[(5, "validation accuracy: 0.9750".into())]);
-        assert_eq!((m[0].name.as_str(), m[0].value, m[0].ms), ("accuracy", 0.975, 5));
+        let m = final_metrics(
+            &request,
+            false,
+            &[(5, "validation accuracy: 0.9750".into())],
+        );
+        assert_eq!(
+            (m[0].name.as_str(), m[0].value, m[0].ms),
+            ("accuracy", 0.975, 5)
+        );
     }
 }

@@ -130,33 +130,56 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     records::check_name("transformJobName", name)?;
     let arn = records::arn(ctx, "transform-job", name);
     if records::load::<Job>(core.state.as_ref(), TABLE, ctx, name)?.is_some() {
-        return Err(in_use(format!("Job name must be unique within an AWS account and region, and a job with this name already exists ({arn})")));
+        return Err(in_use(format!(
+            "Job name must be unique within an AWS account and region, and a job with this name already exists ({arn})"
+        )));
     }
     let model = crate::models::load(core, ctx, input["ModelName"].as_str().unwrap_or_default())?;
     let source = &input["TransformInput"]["DataSource"]["S3DataSource"];
     let uri = source["S3Uri"].as_str().unwrap_or_default();
     if basalt_core::objects::parse_s3_uri(uri).is_none() {
-        return Err(AwsError::validation(format!("TransformInput.DataSource.S3DataSource.S3Uri {uri:?} is not an S3 URI.")));
+        return Err(AwsError::validation(format!(
+            "TransformInput.DataSource.S3DataSource.S3Uri {uri:?} is not an S3 URI."
+        )));
     }
-    let out = input["TransformOutput"]["S3OutputPath"].as_str().unwrap_or_default();
+    let out = input["TransformOutput"]["S3OutputPath"]
+        .as_str()
+        .unwrap_or_default();
     if basalt_core::objects::parse_s3_uri(out).is_none() {
-        return Err(AwsError::validation(format!("TransformOutput.S3OutputPath {out:?} is not an S3 URI.")));
+        return Err(AwsError::validation(format!(
+            "TransformOutput.S3OutputPath {out:?} is not an S3 URI."
+        )));
     }
     let processing = &input["DataProcessing"];
-    if ["InputFilter", "OutputFilter"].iter().any(|k| processing[k].as_str().is_some_and(|f| f != "$"))
-        || processing["JoinSource"].as_str().is_some_and(|j| j != "None")
+    if ["InputFilter", "OutputFilter"]
+        .iter()
+        .any(|k| processing[k].as_str().is_some_and(|f| f != "$"))
+        || processing["JoinSource"]
+            .as_str()
+            .is_some_and(|j| j != "None")
     {
-        return Err(AwsError::validation("Basalt does not apply DataProcessing (InputFilter, JoinSource, OutputFilter) yet."));
+        return Err(AwsError::validation(
+            "Basalt does not apply DataProcessing (InputFilter, JoinSource, OutputFilter) yet.",
+        ));
     }
-    if input["TransformInput"]["CompressionType"].as_str().is_some_and(|c| c != "None") {
-        return Err(AwsError::validation("Basalt reads uncompressed transform input only (CompressionType None)."));
+    if input["TransformInput"]["CompressionType"]
+        .as_str()
+        .is_some_and(|c| c != "None")
+    {
+        return Err(AwsError::validation(
+            "Basalt reads uncompressed transform input only (CompressionType None).",
+        ));
     }
     let mut request = input.as_object().cloned().unwrap_or_default();
     request.remove("Tags");
     request.remove("TransformJobName");
-    request.entry("BatchStrategy").or_insert_with(|| "MultiRecord".into());
+    request
+        .entry("BatchStrategy")
+        .or_insert_with(|| "MultiRecord".into());
     request.entry("MaxPayloadInMB").or_insert_with(|| 6.into());
-    request.entry("MaxConcurrentTransforms").or_insert_with(|| 1.into());
+    request
+        .entry("MaxConcurrentTransforms")
+        .or_insert_with(|| 1.into());
     let now = core.now_ms();
     let job = Job {
         name: name.to_owned(),
@@ -174,16 +197,34 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     };
     let key = records::key(ctx, name);
     core.state.batch(&[
-        WriteOp::Put { table: TABLE.into(), key: key.clone(), value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))? },
-        WriteOp::Enqueue { queue: QUEUE.into(), id: key, payload: Vec::new(), due_ms: now },
+        WriteOp::Put {
+            table: TABLE.into(),
+            key: key.clone(),
+            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
+        },
+        WriteOp::Enqueue {
+            queue: QUEUE.into(),
+            id: key,
+            payload: Vec::new(),
+            due_ms: now,
+        },
     ])?;
     crate::tags::put(core, &arn, &input["Tags"])?;
     core.wake_transform.notify_one();
     Ok(json!({"TransformJobArn": arn}))
 }
 
-pub(crate) fn describe(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    Ok(load(core, ctx, input["TransformJobName"].as_str().unwrap_or_default())?.describe())
+pub(crate) fn describe(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    Ok(load(
+        core,
+        ctx,
+        input["TransformJobName"].as_str().unwrap_or_default(),
+    )?
+    .describe())
 }
 
 pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -204,8 +245,16 @@ pub(crate) fn stop(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
         job.status = "Stopping".into();
         job.modified_ms = core.now_ms();
         match core.state.batch(&[
-            WriteOp::Check { table: TABLE.into(), key: key.clone(), expected: raw },
-            WriteOp::Put { table: TABLE.into(), key: key.clone(), value: serde_json::to_vec(&job).unwrap_or_default() },
+            WriteOp::Check {
+                table: TABLE.into(),
+                key: key.clone(),
+                expected: raw,
+            },
+            WriteOp::Put {
+                table: TABLE.into(),
+                key: key.clone(),
+                value: serde_json::to_vec(&job).unwrap_or_default(),
+            },
         ]) {
             Ok(()) => return Ok(json!({})),
             Err(basalt_store::StoreError::Conflict) => continue,
@@ -240,14 +289,20 @@ fn finish(core: &Core, claim: &Claim, job: &mut Job, status: &str, failure: Opti
     job.failure = failure;
     job.modified_ms = now;
     job.end_ms = Some(now);
-    let ops = [WriteOp::Put { table: TABLE.into(), key: claim.id.clone(), value: serde_json::to_vec(job).unwrap_or_default() }];
+    let ops = [WriteOp::Put {
+        table: TABLE.into(),
+        key: claim.id.clone(),
+        value: serde_json::to_vec(job).unwrap_or_default(),
+    }];
     if let Err(e) = core.state.complete(claim, &ops) {
         tracing::warn!(job = %job.name, "could not record the end of a transform job: {e}");
     }
 }
 
 async fn run(core: &Arc<Core>, mut claim: Claim) {
-    let read = |core: &Core, id: &str| -> Option<Job> { serde_json::from_slice(&core.state.get(TABLE, id).ok()??).ok() };
+    let read = |core: &Core, id: &str| -> Option<Job> {
+        serde_json::from_slice(&core.state.get(TABLE, id).ok()??).ok()
+    };
     let Some(mut job) = read(core, &claim.id) else {
         return drop(core.state.complete(&claim, &[]));
     };
@@ -259,7 +314,8 @@ async fn run(core: &Arc<Core>, mut claim: Claim) {
     job.start_ms = Some(core.now_ms());
     let owner = job.owner();
     let result = transform(core, &mut claim, &job, &owner).await;
-    core.serving.forget(&owner.account, &owner.region, &owner.name);
+    core.serving
+        .forget(&owner.account, &owner.region, &owner.name);
     let Some(mut current) = read(core, &claim.id) else {
         return drop(core.state.complete(&claim, &[]));
     };
@@ -285,7 +341,8 @@ fn records_of(data: &[u8], split: &str) -> Result<Vec<Vec<u8>>, String> {
             let mut out = Vec::new();
             let mut at = 0;
             while at + 8 <= data.len() {
-                let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
+                let word =
+                    |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
                 if word(at) != 0xced7_230a {
                     return Err("the input is not RecordIO (bad magic number)".into());
                 }
@@ -304,7 +361,8 @@ fn records_of(data: &[u8], split: &str) -> Result<Vec<Vec<u8>>, String> {
             let mut out = Vec::new();
             let mut at = 0;
             while at + 12 <= data.len() {
-                let len = u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes")) as usize;
+                let len =
+                    u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes")) as usize;
                 let end = at + 12 + len + 4;
                 if end > data.len() {
                     return Err("a TFRecord runs past the end of the object".into());
@@ -319,19 +377,43 @@ fn records_of(data: &[u8], split: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// Runs the job. `Ok(false)`: it was stopped.
-async fn transform(core: &Arc<Core>, claim: &mut Claim, job: &Job, owner: &Owner) -> Result<bool, String> {
-    let served = core.serving.load(core, owner, 0, &job.variant()).await.map_err(|e| format!("ClientError: {e}"))?;
+async fn transform(
+    core: &Arc<Core>,
+    claim: &mut Claim,
+    job: &Job,
+    owner: &Owner,
+) -> Result<bool, String> {
+    let served = core
+        .serving
+        .load(core, owner, 0, &job.variant())
+        .await
+        .map_err(|e| format!("ClientError: {e}"))?;
     let input = &job.request["TransformInput"];
     let source = &input["DataSource"]["S3DataSource"];
     let uri = source["S3Uri"].as_str().unwrap_or_default();
-    let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri).ok_or("ClientError: the input is not an S3 URI")?;
+    let (bucket, prefix) =
+        basalt_core::objects::parse_s3_uri(uri).ok_or("ClientError: the input is not an S3 URI")?;
     let keys: Vec<(String, String)> = if source["S3DataType"].as_str() == Some("ManifestFile") {
-        let manifest: Value = serde_json::from_slice(&core.objects.read(&job.account, bucket, prefix)?.ok_or_else(|| format!("ClientError: the manifest {uri} does not exist"))?)
-            .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
+        let manifest: Value = serde_json::from_slice(
+            &core
+                .objects
+                .read(&job.account, bucket, prefix)?
+                .ok_or_else(|| format!("ClientError: the manifest {uri} does not exist"))?,
+        )
+        .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
         let items = manifest.as_array().cloned().unwrap_or_default();
-        let base = items.first().and_then(|p| p["prefix"].as_str()).unwrap_or_default().to_owned();
-        let (_, base_key) = basalt_core::objects::parse_s3_uri(&base).ok_or("ClientError: the manifest has no prefix")?;
-        items[1..].iter().filter_map(Value::as_str).map(|rel| (format!("{base_key}{rel}"), rel.to_owned())).collect()
+        let base = items
+            .first()
+            .and_then(|p| p["prefix"].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let (_, base_key) = basalt_core::objects::parse_s3_uri(&base)
+            .ok_or("ClientError: the manifest has no prefix")?;
+        items[1..]
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|rel| (format!("{base_key}{rel}"), rel.to_owned()))
+            .collect()
     } else {
         let cut = prefix.rfind('/').map_or(0, |i| i + 1);
         core.objects
@@ -346,26 +428,41 @@ async fn transform(core: &Arc<Core>, claim: &mut Claim, job: &Job, owner: &Owner
             .collect()
     };
     if keys.is_empty() {
-        return Err(format!("ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source."));
+        return Err(format!(
+            "ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source."
+        ));
     }
-    let out = job.request["TransformOutput"]["S3OutputPath"].as_str().unwrap_or_default();
-    let (out_bucket, out_prefix) = basalt_core::objects::parse_s3_uri(out).ok_or("ClientError: the output is not an S3 URI")?;
+    let out = job.request["TransformOutput"]["S3OutputPath"]
+        .as_str()
+        .unwrap_or_default();
+    let (out_bucket, out_prefix) = basalt_core::objects::parse_s3_uri(out)
+        .ok_or("ClientError: the output is not an S3 URI")?;
     let out_prefix = out_prefix.trim_end_matches('/');
     let split = input["SplitType"].as_str().unwrap_or("None");
     let single = job.request["BatchStrategy"].as_str() == Some("SingleRecord");
-    let max_payload = (job.request["MaxPayloadInMB"].as_u64().unwrap_or(6).clamp(1, 100) as usize) << 20;
+    let max_payload = (job.request["MaxPayloadInMB"]
+        .as_u64()
+        .unwrap_or(6)
+        .clamp(1, 100) as usize)
+        << 20;
     let content_type = input["ContentType"].as_str();
     let accept = job.request["TransformOutput"]["Accept"].as_str();
     let by_line = job.request["TransformOutput"]["AssembleWith"].as_str() == Some("Line");
     for (key, rel) in keys {
-        let data = core.objects.read(&job.account, bucket, &key)?.ok_or_else(|| format!("ClientError: s3://{bucket}/{key} disappeared"))?;
-        let records = records_of(&data, split).map_err(|e| format!("ClientError: s3://{bucket}/{key}: {e}"))?;
+        let data = core
+            .objects
+            .read(&job.account, bucket, &key)?
+            .ok_or_else(|| format!("ClientError: s3://{bucket}/{key} disappeared"))?;
+        let records = records_of(&data, split)
+            .map_err(|e| format!("ClientError: s3://{bucket}/{key}: {e}"))?;
         let separator: &[u8] = if split == "Line" { b"\n" } else { b"" };
         // Payloads: whole records, as many as fit (MultiRecord) or one each.
         let mut payloads: Vec<Vec<u8>> = Vec::new();
         for r in records {
             if r.len() > max_payload {
-                return Err(format!("ClientError: a record of s3://{bucket}/{key} is larger than MaxPayloadInMB"));
+                return Err(format!(
+                    "ClientError: a record of s3://{bucket}/{key} is larger than MaxPayloadInMB"
+                ));
             }
             match payloads.last_mut() {
                 Some(p) if !single && p.len() + separator.len() + r.len() <= max_payload => {
@@ -381,9 +478,18 @@ async fn transform(core: &Arc<Core>, claim: &mut Claim, job: &Job, owner: &Owner
             let mut kind = content_type.map(str::to_owned);
             let last = served.containers.len().saturating_sub(1);
             for (i, c) in served.containers.iter().enumerate() {
-                let a = c.invoke(&body, kind.as_deref(), if i == last { accept } else { None }).await;
+                let a = c
+                    .invoke(
+                        &body,
+                        kind.as_deref(),
+                        if i == last { accept } else { None },
+                    )
+                    .await;
                 if a.status >= 400 {
-                    return Err(format!("ClientError: the model answered {} for s3://{bucket}/{key}: {}", a.status, a.message));
+                    return Err(format!(
+                        "ClientError: the model answered {} for s3://{bucket}/{key}: {}",
+                        a.status, a.message
+                    ));
                 }
                 body = a.body;
                 kind = Some(a.content_type);
@@ -393,7 +499,12 @@ async fn transform(core: &Arc<Core>, claim: &mut Claim, job: &Job, owner: &Owner
                 output.push(b'\n');
             }
             // Notice a stop, and keep the lease.
-            let stored: Option<Job> = core.state.get(TABLE, &claim.id).ok().flatten().and_then(|raw| serde_json::from_slice(&raw).ok());
+            let stored: Option<Job> = core
+                .state
+                .get(TABLE, &claim.id)
+                .ok()
+                .flatten()
+                .and_then(|raw| serde_json::from_slice(&raw).ok());
             if stored.is_none_or(|j| j.status != "InProgress") {
                 return Ok(false);
             }
@@ -402,9 +513,19 @@ async fn transform(core: &Arc<Core>, claim: &mut Claim, job: &Job, owner: &Owner
                 Err(_) => return Ok(false),
             }
         }
-        let target = if out_prefix.is_empty() { format!("{rel}.out") } else { format!("{out_prefix}/{rel}.out") };
-        if !core.objects.write(&job.account, out_bucket, &target, output).await? {
-            return Err(format!("ClientError: the output bucket {out_bucket} does not exist"));
+        let target = if out_prefix.is_empty() {
+            format!("{rel}.out")
+        } else {
+            format!("{out_prefix}/{rel}.out")
+        };
+        if !core
+            .objects
+            .write(&job.account, out_bucket, &target, output)
+            .await?
+        {
+            return Err(format!(
+                "ClientError: the output bucket {out_bucket} does not exist"
+            ));
         }
     }
     Ok(true)
@@ -416,8 +537,14 @@ mod tests {
 
     #[test]
     fn inputs_split_into_records() {
-        assert_eq!(records_of(b"1,2\r\n\n3,4\n", "Line").unwrap(), vec![b"1,2".to_vec(), b"3,4".to_vec()]);
-        assert_eq!(records_of(b"whole", "None").unwrap(), vec![b"whole".to_vec()]);
+        assert_eq!(
+            records_of(b"1,2\r\n\n3,4\n", "Line").unwrap(),
+            vec![b"1,2".to_vec(), b"3,4".to_vec()]
+        );
+        assert_eq!(
+            records_of(b"whole", "None").unwrap(),
+            vec![b"whole".to_vec()]
+        );
         let mut rio = Vec::new();
         for payload in [&b"abc"[..], b"defgh"] {
             rio.extend_from_slice(&0xced7_230au32.to_le_bytes());
