@@ -97,8 +97,8 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
                 "The variant {vname} cannot have both ServerlessConfig and InstanceType or InitialInstanceCount."
             )));
         }
-        if !serverless && !(v["InstanceType"].is_string() && v["InitialInstanceCount"].is_number())
-        {
+        let on_instances = v["InstanceType"].is_string() && v["InitialInstanceCount"].is_number();
+        if !serverless && !on_instances {
             return Err(AwsError::validation(format!(
                 "The variant {vname} needs InstanceType and InitialInstanceCount, or a ServerlessConfig."
             )));
