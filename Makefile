@@ -163,6 +163,12 @@ bench-llm: models
 bench-agents: models runtimes venv
 	BASALT_BIN=$(BIN) $(PY) bench/agents.py --model default --model $${BASALT_MODEL_DIR:-$$HOME/.cache/basalt/models}/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
 
+# SageMaker: built-in XGBoost training time against xgboost.train on 100k rows, and the
+# XGBoost endpoint's latency, throughput and CPU per request at 1 and 16 connections (wrk).
+.PHONY: bench-sagemaker
+bench-sagemaker: build venv runtimes
+	BASALT_BIN=$(BIN) $(PY) bench/sagemaker.py
+
 bench-prompt-cache: models
 	$(CARGO) build --release -p basalt-models --examples
 	bash bench/setup.sh llm
