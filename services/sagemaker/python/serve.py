@@ -3,8 +3,8 @@
 Loads the user's inference script (SAGEMAKER_PROGRAM in SAGEMAKER_SUBMIT_DIRECTORY, by
 default inference.py in /opt/ml/model/code), calls model_fn(model_dir) once, then serves
 requests: transform_fn(model, body, content_type, accept) when the script has one, else
-input_fn -> predict_fn -> output_fn, each falling back to the toolkit's default (JSON and
-CSV in, JSON or CSV out). Requests and answers are JSON lines on stdin and on the original
+input_fn -> predict_fn -> output_fn, each falling back to the toolkit's default (JSON, CSV
+and NPY in and out). Requests and answers are JSON lines on stdin and on the original
 stdout; whatever the script prints goes to stderr, which Basalt sends to CloudWatch Logs.
 """
 import base64
@@ -38,8 +38,12 @@ def _plain(value):
 
 
 def default_input_fn(body, content_type):
-    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     kind = (content_type or "application/json").split(";")[0].strip().lower()
+    if kind == "application/x-npy":
+        import io
+        import numpy as np
+        return np.load(io.BytesIO(bytes(body)), allow_pickle=False)
+    text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     if kind == "application/json":
         return json.loads(text)
     if kind == "text/csv":
@@ -48,11 +52,20 @@ def default_input_fn(body, content_type):
 
 
 def default_predict_fn(data, model):
+    # scikit-learn's container calls predict; PyTorch's calls the model.
+    if hasattr(model, "predict"):
+        return model.predict(data)
     return model(data)
 
 
 def default_output_fn(prediction, accept):
     kind = (accept or "application/json").split(";")[0].strip().lower()
+    if kind == "application/x-npy":
+        import io
+        import numpy as np
+        buf = io.BytesIO()
+        np.save(buf, np.asarray(prediction), allow_pickle=False)
+        return buf.getvalue(), "application/x-npy"
     prediction = _plain(prediction)
     if kind in ("application/json", "*/*"):
         return json.dumps(prediction), "application/json"

@@ -15,7 +15,7 @@
 //! the earlier prompt, and the rest is evaluated in exactly the chunks a fresh evaluation uses
 //! (boundaries at multiples of the batch size). Each chunk is one sequence's alone. Then every
 //! token is computed as it would be without the cache, and the greedy answer is the same token
-//! for token (tested over hundreds of prompt pairs in `tests/prefix_cache.rs`).
+//! for token (tested over hundreds of prompt pairs in `tests/engine/prefix_cache.rs`).
 //!
 //! The alignment is proven on the machine, not assumed: at load the engine evaluates a prompt
 //! once whole and then as a cache hit at each candidate alignment, and takes the smallest whose

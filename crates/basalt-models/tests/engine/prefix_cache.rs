@@ -5,7 +5,7 @@
 //!
 //! The engine proves its alignment at load (`engine::prefix`); on the Intel development machine
 //! it is 4 tokens. `make test` runs a small sample; `BASALT_PREFIX_PAIRS=240 cargo test --release -p
-//! basalt-models --test prefix_cache -- --nocapture` runs the full measurement (about ten
+//! basalt-models --test engine prefix_cache -- --nocapture` runs the full measurement (about ten
 //! minutes on two cores). Skipped when the default model has not been pulled.
 
 use basalt_models::engine::{ChatEngine, EngineConfig, Event, GenParams};

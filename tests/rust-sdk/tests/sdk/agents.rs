@@ -6,7 +6,7 @@ use aws_sdk_bedrockagentruntime::types::{
     ContentBody, FunctionResult, InvocationInputMember, InvocationResultMember, ResponseStream,
     SessionState,
 };
-mod common;
+use crate::common;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const INSTRUCTION: &str = "You are a helpful assistant that answers questions about the weather using the tools you have.";

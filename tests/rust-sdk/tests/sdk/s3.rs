@@ -4,7 +4,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
-mod common;
+use crate::common;
 
 use common::{Data, start};
 

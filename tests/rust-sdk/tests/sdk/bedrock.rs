@@ -7,7 +7,7 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
     ResponseStream,
 };
-mod common;
+use crate::common;
 
 /// The server, when the default chat model is installed too.
 fn start() -> Option<common::Server> {

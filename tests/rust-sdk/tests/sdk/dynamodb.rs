@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
     Update,
 };
-mod common;
+use crate::common;
 
 fn client(endpoint: &str) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()

@@ -1,0 +1,6 @@
+//! The engines against real models (skipped when a model is not installed): chat, embeddings,
+//! and the prefix cache. One test binary, so that llama.cpp is linked once.
+
+mod chat;
+mod embed;
+mod prefix_cache;
