@@ -1,6 +1,8 @@
 """The SageMaker Python SDK (2.x) against Basalt with only the endpoint changed: a script-mode
 SKLearn estimator through fit -> deploy -> predict -> delete, and the built-in XGBoost
-estimator through fit -> deploy -> predict. Skipped unless the `sagemaker` package is
+estimator through fit -> deploy -> predict. The one change besides the endpoint: the Session is
+given its default bucket (the SDK finds the account for the bucket's default name on STS's
+public endpoint, which AWS_ENDPOINT_URL does not override). Skipped unless the `sagemaker` package is
 importable (it is not in the suite's requirements: it pulls in much more than boto3):
 
     python3 -m venv /tmp/smsdk && /tmp/smsdk/bin/pip install -r tests/compat/requirements.txt 'sagemaker>=2.230,<3'
@@ -61,7 +63,10 @@ def session(endpoint, monkeypatch_module):
     for k, v in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
                  "AWS_ENDPOINT_URL": endpoint}.items():
         monkeypatch_module.setenv(k, v)
-    return sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"))
+    # The SDK looks the account up (for its default bucket's name) on STS's public regional
+    # endpoint, named explicitly, which AWS_ENDPOINT_URL does not override: name the bucket.
+    return sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"),
+                             default_bucket="sagemaker-sdk-tests")
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +95,10 @@ def test_sklearn_script_mode_fit_deploy_predict_delete(session, tmp_path):
         probs = predictor.predict(np.array([[2.0, -2.0, 0.0], [-2.0, 2.0, 0.0]]))
         assert probs[0] > 0.9 and probs[1] < 0.1, probs
     finally:
-        predictor.delete_endpoint()
+        # The model first: delete_model finds it through the endpoint configuration, which
+        # delete_endpoint deletes too (as on AWS).
         predictor.delete_model()
+        predictor.delete_endpoint()
 
 
 def test_builtin_xgboost_estimator_fit_deploy_predict(session, tmp_path):
