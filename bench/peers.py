@@ -243,7 +243,8 @@ def wrk_script(method, body, headers):
     if body is not None:
         lines.append(f"wrk.body = {_lua_str(body)}")
     for k, v in headers.items():
-        lines.append(f"wrk.headers[{_lua_str(k)}] = {_lua_str(v)}")
+        # `[ [==[` with a space: `[[` would open a Lua long string.
+        lines.append(f"wrk.headers[ {_lua_str(k)} ] = {_lua_str(v)}")
     return "\n".join(lines) + "\n"
 
 

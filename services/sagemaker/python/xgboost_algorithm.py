@@ -52,10 +52,14 @@ def load(channel, content_type, xgb, np):
     kind = (content_type or "text/libsvm").split(";")[0].strip().lower()
     paths = files_of(channel)
     if kind == "text/csv":
+        import pandas as pd
         blocks = []
         for p in paths:
+            if os.path.getsize(p) == 0:
+                continue
             try:
-                data = np.genfromtxt(p, delimiter=",", dtype=np.float32, ndmin=2)
+                # pandas' C parser: an empty field is a missing value (NaN), as in the container.
+                data = pd.read_csv(p, header=None, dtype=np.float32).to_numpy()
             except ValueError as e:
                 fail(f"ClientError: Loading csv data failed with Exception, please ensure data is in csv format: {e}")
             if data.size:
