@@ -348,24 +348,13 @@ pub(crate) fn delete(core: &Core, ctx: &RequestContext, input: &Value) -> Result
 }
 
 pub(crate) fn start_worker(core: Arc<Core>) {
-    let this = core.clone();
-    basalt_store::Worker {
-        state: core.state.clone(),
-        queue: QUEUE,
-        lease_ms: LEASE_MS,
-        batch: 1,
-        idle: std::time::Duration::from_secs(2),
-        wake: core.wake_endpoints.clone(),
-    }
-    .spawn(move |claims| {
-        let core = this.clone();
-        async move {
-            for claim in claims {
-                let core = core.clone();
-                tokio::spawn(async move { deploy(&core, claim).await });
-            }
-        }
-    });
+    crate::spawn_each(
+        &core,
+        QUEUE,
+        LEASE_MS,
+        &core.wake_endpoints,
+        |core, claim| async move { deploy(&core, claim).await },
+    );
     // Workers of endpoints deleted or redeployed (on any node) go away.
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));

@@ -22,6 +22,7 @@ mod container;
 mod endpoint_configs;
 mod endpoints;
 pub mod environments;
+mod inputs;
 mod invoke;
 mod logs;
 mod models;
@@ -167,6 +168,37 @@ impl Service for SageMakerRuntime {
             other => Err(AwsError::not_implemented("sagemaker-runtime", other)),
         }
     }
+}
+
+/// Runs each claimed item of `queue` on a task of its own: jobs run side by side, so that a
+/// long one does not hold the others back.
+pub(crate) fn spawn_each<F, Fut>(
+    core: &Arc<Core>,
+    queue: &'static str,
+    lease_ms: i64,
+    wake: &Arc<tokio::sync::Notify>,
+    run: F,
+) where
+    F: Fn(Arc<Core>, basalt_store::Claim) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let this = core.clone();
+    basalt_store::Worker {
+        state: core.state.clone(),
+        queue,
+        lease_ms,
+        batch: 1,
+        idle: std::time::Duration::from_secs(2),
+        wake: wake.clone(),
+    }
+    .spawn(move |claims| {
+        let (core, run) = (this.clone(), run.clone());
+        async move {
+            for claim in claims {
+                tokio::spawn(run(core.clone(), claim));
+            }
+        }
+    });
 }
 
 /// SageMaker's error for a name that is already taken.

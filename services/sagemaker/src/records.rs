@@ -3,7 +3,7 @@
 //! pagination).
 
 use basalt_core::{AwsError, RequestContext};
-use basalt_store::StateStore;
+use basalt_store::{StateStore, WriteOp};
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
@@ -58,6 +58,46 @@ pub fn save<T: Serialize>(
     let raw = serde_json::to_vec(record).map_err(|e| AwsError::internal(e.to_string()))?;
     state.put(table, &key(ctx, name), &raw)?;
     Ok(())
+}
+
+/// Changes the record `name` with `change`, which may refuse (an error) or leave it as it is
+/// (`Ok(false)`); the write happens only if no other writer came between the read and the
+/// write, else it starts again. `Ok(None)` when there is no such record.
+pub fn update<T: Serialize + DeserializeOwned>(
+    state: &dyn StateStore,
+    table: &str,
+    ctx: &RequestContext,
+    name: &str,
+    mut change: impl FnMut(&mut T) -> Result<bool, AwsError>,
+) -> Result<Option<T>, AwsError> {
+    let key = key(ctx, name);
+    loop {
+        let Some(raw) = state.get(table, &key)? else {
+            return Ok(None);
+        };
+        let mut record: T = serde_json::from_slice(&raw).map_err(corrupt)?;
+        if !change(&mut record)? {
+            return Ok(Some(record));
+        }
+        let value = serde_json::to_vec(&record).map_err(|e| AwsError::internal(e.to_string()))?;
+        let ops = [
+            WriteOp::Check {
+                table: table.into(),
+                key: key.clone(),
+                expected: Some(raw),
+            },
+            WriteOp::Put {
+                table: table.into(),
+                key: key.clone(),
+                value,
+            },
+        ];
+        match state.batch(&ops) {
+            Ok(()) => return Ok(Some(record)),
+            Err(basalt_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 pub fn all<T: DeserializeOwned>(

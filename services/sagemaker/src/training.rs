@@ -229,14 +229,16 @@ fn algorithm_of(image: &str, hyper: &Map<String, Value>) -> Result<Algorithm, Aw
     )))
 }
 
+fn not_found(name: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "ResourceNotFound",
+        format!("Requested resource not found: training job {name} does not exist."),
+    )
+}
+
 fn load(core: &Core, ctx: &RequestContext, name: &str) -> Result<Job, AwsError> {
-    records::load(core.state.as_ref(), TRAINING_JOBS, ctx, name)?.ok_or_else(|| {
-        AwsError::new(
-            400,
-            "ResourceNotFound",
-            format!("Requested resource not found: training job {name} does not exist."),
-        )
-    })
+    records::load(core.state.as_ref(), TRAINING_JOBS, ctx, name)?.ok_or_else(|| not_found(name))
 }
 
 pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -342,65 +344,44 @@ pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
 
 pub(crate) fn stop(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = input["TrainingJobName"].as_str().unwrap_or_default();
-    let key = records::key(ctx, name);
-    loop {
-        let raw = core.state.get(TRAINING_JOBS, &key)?;
-        let job: Job = load(core, ctx, name)?;
-        if job.status != "InProgress" {
-            return Err(AwsError::validation(format!(
-                "The training job {name} is {} and cannot be stopped.",
-                job.status
-            )));
-        }
-        let mut stopping = job.clone();
-        stopping.status = "Stopping".into();
-        stopping.advance(core.now_ms(), "Stopping", "Stopping the training job");
-        match core.state.batch(&[
-            WriteOp::Check {
-                table: TRAINING_JOBS.into(),
-                key: key.clone(),
-                expected: raw,
-            },
-            WriteOp::Put {
-                table: TRAINING_JOBS.into(),
-                key: key.clone(),
-                value: serde_json::to_vec(&stopping).unwrap_or_default(),
-            },
-        ]) {
-            Ok(()) => return Ok(json!({})),
-            Err(basalt_store::StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let now = core.now_ms();
+    records::update(
+        core.state.as_ref(),
+        TRAINING_JOBS,
+        ctx,
+        name,
+        |job: &mut Job| {
+            if job.status != "InProgress" {
+                return Err(AwsError::validation(format!(
+                    "The training job {name} is {} and cannot be stopped.",
+                    job.status
+                )));
+            }
+            job.status = "Stopping".into();
+            job.advance(now, "Stopping", "Stopping the training job");
+            Ok(true)
+        },
+    )?
+    .ok_or_else(|| not_found(name))?;
+    Ok(json!({}))
 }
 
 pub(crate) fn start_worker(core: Arc<Core>) {
-    basalt_store::Worker {
-        state: core.state.clone(),
-        queue: QUEUE,
-        lease_ms: LEASE_MS,
-        batch: 1,
-        idle: std::time::Duration::from_secs(2),
-        wake: core.wake_training.clone(),
-    }
-    .spawn(move |claims| {
-        let core = core.clone();
-        async move {
-            for claim in claims {
-                // Jobs run side by side: a long job must not hold the queue.
-                let core = core.clone();
-                tokio::spawn(async move {
-                    Runner {
-                        core,
-                        claim,
-                        logs: Vec::new(),
-                    }
-                    .run()
-                    .await
-                });
+    crate::spawn_each(
+        &core,
+        QUEUE,
+        LEASE_MS,
+        &core.wake_training,
+        |core, claim| async move {
+            Runner {
+                core,
+                claim,
+                logs: Vec::new(),
             }
-        }
-    });
+            .run()
+            .await
+        },
+    );
 }
 
 /// One claimed job.
@@ -654,59 +635,10 @@ impl Runner {
             let uri = src["S3Uri"].as_str().unwrap_or_default();
             let dir = layout.host(&format!("input/data/{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| format!("InternalServerError: {e}"))?;
-            let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri)
-                .ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
-            // (key in the bucket, path under the channel)
-            let objects: Vec<(String, String)> = match src["S3DataType"]
-                .as_str()
-                .unwrap_or("S3Prefix")
-            {
-                "ManifestFile" => {
-                    let manifest: Value = serde_json::from_slice(&self.read_s3(&job.account, uri)?)
-                        .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
-                    let items = manifest.as_array().cloned().unwrap_or_default();
-                    let base = items
-                        .first()
-                        .and_then(|p| p["prefix"].as_str())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let (_, base_key) = basalt_core::objects::parse_s3_uri(&base)
-                        .ok_or_else(|| format!("ClientError: the manifest {uri} has no prefix"))?;
-                    items[1..]
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(|rel| (format!("{base_key}{rel}"), rel.to_owned()))
-                        .collect()
-                }
-                "AugmentedManifestFile" => return Err(
-                    "ClientError: AugmentedManifestFile channels are not supported by Basalt yet."
-                        .into(),
-                ),
-                _ => {
-                    let keys = self
-                        .core
-                        .objects
-                        .list(&job.account, bucket, prefix)?
-                        .ok_or_else(|| {
-                            format!("ClientError: the bucket {bucket} does not exist")
-                        })?;
-                    // A prefix names whole path segments and files (`data/train` matches
-                    // `data/train/a.csv` and `data/train.csv`); directory markers are skipped.
-                    let cut = prefix.rfind('/').map_or(0, |i| i + 1);
-                    keys.into_iter()
-                        .filter(|k| !k.ends_with('/'))
-                        .map(|k| {
-                            let rel = k[cut.min(k.len())..].to_owned();
-                            (k, rel)
-                        })
-                        .collect()
-                }
-            };
-            if objects.is_empty() {
-                return Err(format!(
-                    "ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source. Please ensure that the bucket exists in the selected region (us-east-1), that objects exist under that S3 prefix, and that the role has s3:ListBucket permissions."
-                ));
-            }
+            let data_type = src["S3DataType"].as_str().unwrap_or("S3Prefix");
+            let (bucket, objects) =
+                crate::inputs::objects_of(&self.core, &job.account, data_type, uri)?;
+            let bucket = bucket.as_str();
             for (key, rel) in objects {
                 let data = self
                     .core

@@ -115,14 +115,16 @@ impl Listed for Job {
     }
 }
 
+fn not_found(name: &str) -> AwsError {
+    AwsError::new(
+        400,
+        "ResourceNotFound",
+        format!("Could not find requested job with name {name}"),
+    )
+}
+
 fn load(core: &Core, ctx: &RequestContext, name: &str) -> Result<Job, AwsError> {
-    records::load(core.state.as_ref(), TABLE, ctx, name)?.ok_or_else(|| {
-        AwsError::new(
-            400,
-            "ResourceNotFound",
-            format!("Could not find requested job with name {name}"),
-        )
-    })
+    records::load(core.state.as_ref(), TABLE, ctx, name)?.ok_or_else(|| not_found(name))
 }
 
 pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
@@ -234,53 +236,28 @@ pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
 
 pub(crate) fn stop(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
     let name = input["TransformJobName"].as_str().unwrap_or_default();
-    let key = records::key(ctx, name);
-    loop {
-        let raw = core.state.get(TABLE, &key)?;
-        let mut job = load(core, ctx, name)?;
+    let now = core.now_ms();
+    records::update(core.state.as_ref(), TABLE, ctx, name, |job: &mut Job| {
+        // Stopping a job that has ended changes nothing, as on AWS.
         if job.status != "InProgress" {
-            // Stopping a job that has ended changes nothing, as on AWS.
-            return Ok(json!({}));
+            return Ok(false);
         }
         job.status = "Stopping".into();
-        job.modified_ms = core.now_ms();
-        match core.state.batch(&[
-            WriteOp::Check {
-                table: TABLE.into(),
-                key: key.clone(),
-                expected: raw,
-            },
-            WriteOp::Put {
-                table: TABLE.into(),
-                key: key.clone(),
-                value: serde_json::to_vec(&job).unwrap_or_default(),
-            },
-        ]) {
-            Ok(()) => return Ok(json!({})),
-            Err(basalt_store::StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+        job.modified_ms = now;
+        Ok(true)
+    })?
+    .ok_or_else(|| not_found(name))?;
+    Ok(json!({}))
 }
 
 pub(crate) fn start_worker(core: Arc<Core>) {
-    basalt_store::Worker {
-        state: core.state.clone(),
-        queue: QUEUE,
-        lease_ms: LEASE_MS,
-        batch: 1,
-        idle: std::time::Duration::from_secs(2),
-        wake: core.wake_transform.clone(),
-    }
-    .spawn(move |claims| {
-        let core = core.clone();
-        async move {
-            for claim in claims {
-                let core = core.clone();
-                tokio::spawn(async move { run(&core, claim).await });
-            }
-        }
-    });
+    crate::spawn_each(
+        &core,
+        QUEUE,
+        LEASE_MS,
+        &core.wake_transform,
+        |core, claim| async move { run(&core, claim).await },
+    );
 }
 
 fn finish(core: &Core, claim: &Claim, job: &mut Job, status: &str, failure: Option<String>) {
@@ -391,47 +368,9 @@ async fn transform(
     let input = &job.request["TransformInput"];
     let source = &input["DataSource"]["S3DataSource"];
     let uri = source["S3Uri"].as_str().unwrap_or_default();
-    let (bucket, prefix) =
-        basalt_core::objects::parse_s3_uri(uri).ok_or("ClientError: the input is not an S3 URI")?;
-    let keys: Vec<(String, String)> = if source["S3DataType"].as_str() == Some("ManifestFile") {
-        let manifest: Value = serde_json::from_slice(
-            &core
-                .objects
-                .read(&job.account, bucket, prefix)?
-                .ok_or_else(|| format!("ClientError: the manifest {uri} does not exist"))?,
-        )
-        .map_err(|e| format!("ClientError: the manifest {uri} is not JSON: {e}"))?;
-        let items = manifest.as_array().cloned().unwrap_or_default();
-        let base = items
-            .first()
-            .and_then(|p| p["prefix"].as_str())
-            .unwrap_or_default()
-            .to_owned();
-        let (_, base_key) = basalt_core::objects::parse_s3_uri(&base)
-            .ok_or("ClientError: the manifest has no prefix")?;
-        items[1..]
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|rel| (format!("{base_key}{rel}"), rel.to_owned()))
-            .collect()
-    } else {
-        let cut = prefix.rfind('/').map_or(0, |i| i + 1);
-        core.objects
-            .list(&job.account, bucket, prefix)?
-            .ok_or_else(|| format!("ClientError: the bucket {bucket} does not exist"))?
-            .into_iter()
-            .filter(|k| !k.ends_with('/'))
-            .map(|k| {
-                let rel = k[cut.min(k.len())..].to_owned();
-                (k, rel)
-            })
-            .collect()
-    };
-    if keys.is_empty() {
-        return Err(format!(
-            "ClientError: No S3 objects found under S3 URL \"{uri}\" given in input data source."
-        ));
-    }
+    let data_type = source["S3DataType"].as_str().unwrap_or("S3Prefix");
+    let (bucket, keys) = crate::inputs::objects_of(core, &job.account, data_type, uri)?;
+    let bucket = bucket.as_str();
     let out = job.request["TransformOutput"]["S3OutputPath"]
         .as_str()
         .unwrap_or_default();

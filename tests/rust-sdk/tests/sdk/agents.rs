@@ -2,11 +2,11 @@
 //! and chunk events) and InvokeInlineAgent, on the real local agent model. Skipped when the
 //! server binary or the agent model is absent.
 
+use crate::common;
 use aws_sdk_bedrockagentruntime::types::{
     ContentBody, FunctionResult, InvocationInputMember, InvocationResultMember, ResponseStream,
     SessionState,
 };
-use crate::common;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const INSTRUCTION: &str = "You are a helpful assistant that answers questions about the weather using the tools you have.";

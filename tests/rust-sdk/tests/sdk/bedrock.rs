@@ -2,12 +2,12 @@
 //! InvokeModelWithResponseStream, Converse, ConverseStream) from the real local model.
 //! Skipped when the server binary or the default chat model is absent.
 
+use crate::common;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, InferenceConfiguration, Message,
     ResponseStream,
 };
-use crate::common;
 
 /// The server, when the default chat model is installed too.
 fn start() -> Option<common::Server> {

@@ -2,6 +2,7 @@
 //! update expressions, queries on a table and an index, transactions, batches and PartiQL,
 //! each response parsed by the SDK (which also checks `x-amz-crc32`).
 
+use crate::common;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
@@ -9,7 +10,6 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TransactWriteItem,
     Update,
 };
-use crate::common;
 
 fn client(endpoint: &str) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()

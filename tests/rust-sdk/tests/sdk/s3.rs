@@ -1,10 +1,10 @@
 //! The AWS SDK for Rust against a real Basalt server: the S3 behaviours the boto3 suite
 //! covers, seen by a second, independently written client.
 
+use crate::common;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
-use crate::common;
 
 use common::{Data, start};
 
