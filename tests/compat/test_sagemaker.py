@@ -486,3 +486,21 @@ def test_application_autoscaling_keeps_targets_and_policies(make_client):
     with pytest.raises(ClientError) as e:
         aas.deregister_scalable_target(ServiceNamespace="sagemaker", ResourceId=rid, ScalableDimension=dim)
     assert e.value.response["Error"]["Code"] == "ObjectNotFoundException"
+
+
+def test_update_endpoint_weights_and_capacities(sm, smr, xgb_job):
+    _, desc = xgb_job
+    endpoint = deploy(sm, unique("xgb-scale"), XGBOOST, desc["ModelArtifacts"]["S3ModelArtifacts"])
+    sm.update_endpoint_weights_and_capacities(EndpointName=endpoint, DesiredWeightsAndCapacities=[
+        {"VariantName": "AllTraffic", "DesiredWeight": 2.0, "DesiredInstanceCount": 3}])
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] in ("Updating", "InService")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    variant = sm.describe_endpoint(EndpointName=endpoint)["ProductionVariants"][0]
+    assert (variant["CurrentWeight"], variant["CurrentInstanceCount"]) == (2.0, 3)
+    body = csv([r[1:] for r in rows(3, 9)])
+    assert len(smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=body)["Body"].read().split(b",")) == 3
+    with pytest.raises(ClientError) as e:
+        sm.update_endpoint_weights_and_capacities(EndpointName=endpoint, DesiredWeightsAndCapacities=[
+            {"VariantName": "nope", "DesiredWeight": 1.0}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    sm.delete_endpoint(EndpointName=endpoint)

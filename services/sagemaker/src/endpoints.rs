@@ -302,19 +302,36 @@ pub(crate) fn list(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
     records::list_page(all, input, "Endpoints")
 }
 
-pub(crate) fn update(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
-    let name = input["EndpointName"].as_str().unwrap_or_default();
-    let key = records::key(ctx, name);
-    let raw = core.state.get(ENDPOINTS, &key)?;
-    let mut endpoint: Endpoint = load(core, ctx, name)?.ok_or_else(|| not_found(ctx, name))?;
+/// The endpoint as stored (its bytes, for the write's precondition), if it can be updated.
+fn updatable(
+    core: &Core,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<(Vec<u8>, Endpoint), AwsError> {
+    let raw = core
+        .state
+        .get(ENDPOINTS, &records::key(ctx, name))?
+        .ok_or_else(|| not_found(ctx, name))?;
+    let endpoint: Endpoint =
+        serde_json::from_slice(&raw).map_err(|e| AwsError::internal(e.to_string()))?;
     if endpoint.status != "InService" && endpoint.status != "Failed" {
         return Err(AwsError::validation(format!(
             "Cannot update in-progress endpoint \"{}\".",
             endpoint.arn
         )));
     }
-    let config_name = input["EndpointConfigName"].as_str().unwrap_or_default();
-    let (variants, data_capture) = variants_of(core, ctx, config_name)?;
+    Ok((raw, endpoint))
+}
+
+/// Deploys `variants` in place of what the endpoint serves.
+fn redeploy(
+    core: &Core,
+    ctx: &RequestContext,
+    raw: Vec<u8>,
+    mut endpoint: Endpoint,
+    config: String,
+    variants: Vec<Variant>,
+) -> Result<Value, AwsError> {
     endpoint.status = if endpoint.variants.is_empty() {
         "Creating"
     } else {
@@ -327,14 +344,78 @@ pub(crate) fn update(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         .max(endpoint.pending.as_ref().map_or(0, |p| p.generation))
         + 1;
     endpoint.pending = Some(Pending {
-        config: config_name.to_owned(),
+        config,
         generation,
         variants,
     });
-    endpoint.data_capture = data_capture;
     endpoint.modified_ms = core.now_ms();
-    write_and_enqueue(core, ctx, &endpoint, raw)?;
+    write_and_enqueue(core, ctx, &endpoint, Some(raw))?;
     Ok(json!({"EndpointArn": endpoint.arn}))
+}
+
+pub(crate) fn update(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    let name = input["EndpointName"].as_str().unwrap_or_default();
+    let (raw, mut endpoint) = updatable(core, ctx, name)?;
+    let config = input["EndpointConfigName"].as_str().unwrap_or_default();
+    let (variants, data_capture) = variants_of(core, ctx, config)?;
+    endpoint.data_capture = data_capture;
+    redeploy(core, ctx, raw, endpoint, config.to_owned(), variants)
+}
+
+/// UpdateEndpointWeightsAndCapacities: new weights and instance counts (or serverless
+/// settings) for some variants, deployed as an update of the same models.
+pub(crate) fn update_weights(
+    core: &Core,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    let name = input["EndpointName"].as_str().unwrap_or_default();
+    let (raw, endpoint) = updatable(core, ctx, name)?;
+    let mut variants = endpoint.variants.clone();
+    if variants.is_empty() {
+        return Err(AwsError::validation(format!(
+            "The endpoint {name} serves no variant to update."
+        )));
+    }
+    for desired in input["DesiredWeightsAndCapacities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let vname = desired["VariantName"].as_str().unwrap_or_default();
+        let v = variants
+            .iter_mut()
+            .find(|v| v.name == vname)
+            .ok_or_else(|| {
+                AwsError::validation(format!(
+                    "The variant(s) \"[{vname}]\" is/are not present in the endpoint \"{}\".",
+                    endpoint.arn
+                ))
+            })?;
+        if let Some(w) = desired["DesiredWeight"].as_f64() {
+            v.spec["InitialVariantWeight"] = w.into();
+        }
+        if let Some(n) = desired["DesiredInstanceCount"].as_u64() {
+            if v.serverless() {
+                return Err(AwsError::validation(format!(
+                    "The variant {vname} is serverless: it has no instance count."
+                )));
+            }
+            v.spec["InitialInstanceCount"] = n.into();
+        }
+        if let Some(update) = desired["ServerlessUpdateConfig"].as_object() {
+            if !v.serverless() {
+                return Err(AwsError::validation(format!(
+                    "The variant {vname} is not serverless."
+                )));
+            }
+            for (k, val) in update {
+                v.spec["ServerlessConfig"][k] = val.clone();
+            }
+        }
+    }
+    let config = endpoint.config_name.clone();
+    redeploy(core, ctx, raw, endpoint, config, variants)
 }
 
 pub(crate) fn delete(core: &Core, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {

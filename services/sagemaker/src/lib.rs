@@ -137,6 +137,7 @@ impl Service for SageMaker {
             "DescribeEndpoint" => endpoints::describe(c, ctx, &input)?,
             "ListEndpoints" => endpoints::list(c, ctx, &input)?,
             "UpdateEndpoint" => endpoints::update(c, ctx, &input)?,
+            "UpdateEndpointWeightsAndCapacities" => endpoints::update_weights(c, ctx, &input)?,
             "DeleteEndpoint" => endpoints::delete(c, ctx, &input)?,
             "AddTags" => tags::add(c, ctx, &input)?,
             "ListTags" => tags::list(c, ctx, &input)?,
