@@ -504,3 +504,42 @@ def test_update_endpoint_weights_and_capacities(sm, smr, xgb_job):
             {"VariantName": "nope", "DesiredWeight": 1.0}])
     assert e.value.response["Error"]["Code"] == "ValidationException"
     sm.delete_endpoint(EndpointName=endpoint)
+
+
+def test_model_registry_versions_approves_and_deploys_a_package(sm, smr, xgb_job):
+    _, desc = xgb_job
+    group = unique("fraud-models")
+    garn = sm.create_model_package_group(ModelPackageGroupName=group,
+                                         ModelPackageGroupDescription="fraud scorers")["ModelPackageGroupArn"]
+    assert garn.endswith(f":model-package-group/{group.lower()}")
+    assert sm.describe_model_package_group(ModelPackageGroupName=group)["ModelPackageGroupStatus"] == "Completed"
+    spec = {"Containers": [{"Image": XGBOOST, "ModelDataUrl": desc["ModelArtifacts"]["S3ModelArtifacts"]}],
+            "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]}
+    arns = [sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=spec,
+                                    ModelPackageDescription=f"v{i}")["ModelPackageArn"] for i in (1, 2)]
+    assert arns[1].endswith(f":model-package/{group.lower()}/2")
+    pkg = sm.describe_model_package(ModelPackageName=arns[1])
+    assert (pkg["ModelPackageVersion"], pkg["ModelApprovalStatus"], pkg["ModelPackageStatus"]) == \
+        (2, "PendingManualApproval", "Completed")
+    sm.update_model_package(ModelPackageArn=arns[1], ModelApprovalStatus="Approved", ApprovalDescription="ok")
+    approved = sm.list_model_packages(ModelPackageGroupName=group, ModelApprovalStatus="Approved",
+                                      SortBy="CreationTime", SortOrder="Descending")["ModelPackageSummaryList"]
+    assert [p["ModelPackageVersion"] for p in approved] == [2]
+    # A model from the package serves the package's container.
+    model = unique("from-package")
+    sm.create_model(ModelName=model, ExecutionRoleArn=ROLE, Containers=[{"ModelPackageName": arns[1]}])
+    sm.create_endpoint_config(EndpointConfigName=model, ProductionVariants=[
+        {"VariantName": "v", "ModelName": model, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=model, EndpointConfigName=model)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=model, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    body = csv([r[1:] for r in rows(2, 4)])
+    assert len(smr.invoke_endpoint(EndpointName=model, ContentType="text/csv", Body=body)["Body"].read().split(b",")) == 2
+    with pytest.raises(ClientError) as e:
+        sm.delete_model_package_group(ModelPackageGroupName=group)
+    assert e.value.response["Error"]["Code"] == "ConflictException"
+    for arn in arns:
+        sm.delete_model_package(ModelPackageName=arn)
+    sm.delete_model_package_group(ModelPackageGroupName=group)
+    with pytest.raises(ClientError) as e:
+        sm.describe_model_package_group(ModelPackageGroupName=group)
+    assert e.value.response["Error"]["Code"] == "ValidationException"

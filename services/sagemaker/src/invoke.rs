@@ -148,6 +148,7 @@ mod tests {
             arn: "arn".into(),
             request: Default::default(),
             created_ms: 0,
+            resolved: None,
         };
         let variant = |name: &str, w: f64| Variant {
             name: name.into(),

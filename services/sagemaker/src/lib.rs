@@ -7,7 +7,7 @@
 //!   framework images in script mode (`sagemaker_program`, `sagemaker_submit_directory`) on
 //!   the local Python environment (`environments.rs`); models (`models.rs`), endpoint
 //!   configurations (`endpoint_configs.rs`), endpoints (`endpoints.rs`) and batch transform
-//!   jobs (`transform.rs`).
+//!   jobs (`transform.rs`); the model registry (`registry.rs`).
 //! * `sagemaker-runtime` ([`SageMakerRuntime`]): InvokeEndpoint (`invoke.rs`) on the models an
 //!   endpoint serves (`serving.rs`): XGBoost natively ([`basalt_xgboost`]), models with an
 //!   inference script in warm Python workers that run `model_fn`, `input_fn`, `predict_fn`
@@ -27,6 +27,7 @@ mod invoke;
 mod logs;
 mod models;
 mod records;
+mod registry;
 mod serving;
 mod tags;
 mod training;
@@ -139,6 +140,15 @@ impl Service for SageMaker {
             "UpdateEndpoint" => endpoints::update(c, ctx, &input)?,
             "UpdateEndpointWeightsAndCapacities" => endpoints::update_weights(c, ctx, &input)?,
             "DeleteEndpoint" => endpoints::delete(c, ctx, &input)?,
+            "CreateModelPackageGroup" => registry::create_group(c, ctx, &input)?,
+            "DescribeModelPackageGroup" => registry::describe_group(c, ctx, &input)?,
+            "ListModelPackageGroups" => registry::list_groups(c, ctx, &input)?,
+            "DeleteModelPackageGroup" => registry::delete_group(c, ctx, &input)?,
+            "CreateModelPackage" => registry::create_package(c, ctx, &input)?,
+            "DescribeModelPackage" => registry::describe_package(c, ctx, &input)?,
+            "ListModelPackages" => registry::list_packages(c, ctx, &input)?,
+            "UpdateModelPackage" => registry::update_package(c, ctx, &input)?,
+            "DeleteModelPackage" => registry::delete_package(c, ctx, &input)?,
             "AddTags" => tags::add(c, ctx, &input)?,
             "ListTags" => tags::list(c, ctx, &input)?,
             "DeleteTags" => tags::delete(c, ctx, &input)?,

@@ -15,11 +15,17 @@ pub(crate) struct Model {
     /// The request's members as given (but Tags and the name).
     pub request: Map<String, Value>,
     pub created_ms: i64,
+    /// The containers with model packages replaced by the packages' inference containers.
+    #[serde(default)]
+    pub resolved: Option<Vec<Value>>,
 }
 
 impl Model {
     /// The containers, in the order requests go through them.
     pub fn containers(&self) -> Vec<Value> {
+        if let Some(resolved) = &self.resolved {
+            return resolved.clone();
+        }
         match self.request.get("Containers").and_then(Value::as_array) {
             Some(list) if !list.is_empty() => list.clone(),
             _ => self
@@ -88,8 +94,21 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
             "PrimaryContainer and Containers cannot both be specified.",
         ));
     }
+    let mut resolved = Vec::new();
     for c in &containers {
-        if c["Image"].as_str().is_none() && c["ModelPackageName"].as_str().is_none() {
+        if let Some(package) = c["ModelPackageName"].as_str() {
+            let package = crate::registry::load_package(core, ctx, package)?;
+            for mut inner in package.containers() {
+                // The model's environment adds to (and overrides) the package's.
+                for (k, v) in c["Environment"].as_object().into_iter().flatten() {
+                    inner["Environment"][k] = v.clone();
+                }
+                resolved.push(inner);
+            }
+            continue;
+        }
+        resolved.push((*c).clone());
+        if c["Image"].as_str().is_none() {
             return Err(AwsError::validation("A container needs an Image."));
         }
         if let Some(url) = c["ModelDataUrl"].as_str()
@@ -108,6 +127,10 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         arn: arn.clone(),
         request,
         created_ms: core.now_ms(),
+        resolved: containers
+            .iter()
+            .any(|c| c["ModelPackageName"].is_string())
+            .then_some(resolved),
     };
     records::save(core.state.as_ref(), MODELS, ctx, name, &model)?;
     crate::tags::put(core, &arn, &input["Tags"])?;
