@@ -211,7 +211,8 @@ fn write_and_enqueue(
     expected: Option<Vec<u8>>,
 ) -> Result<(), AwsError> {
     let key = records::key(ctx, &endpoint.name);
-    let mut ops = vec![
+    let creating = expected.is_none();
+    let ops = [
         WriteOp::Check {
             table: ENDPOINTS.into(),
             key: key.clone(),
@@ -234,17 +235,16 @@ fn write_and_enqueue(
             core.wake_endpoints.notify_one();
             Ok(())
         }
-        Err(basalt_store::StoreError::Conflict) => {
-            ops.clear();
-            Err(AwsError::new(
-                400,
-                "ConflictException",
-                format!(
-                    "The endpoint {} changed while this request ran; try again.",
-                    endpoint.name
-                ),
-            ))
-        }
+        // Another request created or updated it in between: what SageMaker answers the later
+        // of two such requests (ConflictException is not among these operations' errors).
+        Err(basalt_store::StoreError::Conflict) if creating => Err(AwsError::validation(format!(
+            "Cannot create already existing endpoint \"{}\".",
+            endpoint.arn
+        ))),
+        Err(basalt_store::StoreError::Conflict) => Err(AwsError::validation(format!(
+            "Cannot update in-progress endpoint \"{}\".",
+            endpoint.arn
+        ))),
         Err(e) => Err(e.into()),
     }
 }

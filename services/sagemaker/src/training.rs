@@ -388,8 +388,20 @@ pub(crate) fn start_worker(core: Arc<Core>) {
 struct Runner {
     core: Arc<Core>,
     claim: Claim,
-    /// The algorithm's output lines, for the final metrics and the failure reason.
+    /// The algorithm's output lines, for the final metrics and the failure reason (the
+    /// latest [`KEPT_LINES`]: a chatty job must not grow without bound).
     logs: Vec<(i64, String)>,
+}
+
+const KEPT_LINES: usize = 100_000;
+
+impl Runner {
+    fn keep(&mut self, line: (i64, String)) {
+        if self.logs.len() >= KEPT_LINES {
+            self.logs.drain(..KEPT_LINES / 2);
+        }
+        self.logs.push(line);
+    }
 }
 
 /// How the algorithm's process ended.
@@ -754,10 +766,10 @@ impl Runner {
             tokio::select! {
                 status = child.wait() => {
                     // Drain what is left in the pipes.
-                    while let Some(l) = rx.recv().await { self.logs.push(l.clone()); sink.push(l); }
+                    while let Some(l) = rx.recv().await { self.keep(l.clone()); sink.push(l); }
                     break match status { Ok(s) => Ended::Exited(s), Err(_) => Ended::Lost };
                 }
-                Some(line) = rx.recv() => { self.logs.push(line.clone()); sink.push(line); }
+                Some(line) = rx.recv() => { self.keep(line.clone()); sink.push(line); }
                 _ = tick.tick() => {
                     sink.flush().await;
                     if tokio::time::Instant::now() >= deadline {
