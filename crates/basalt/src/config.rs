@@ -43,7 +43,8 @@ pub struct ServeArgs {
     /// `off` accepts any credentials; `sigv4` verifies signatures against the configured keys.
     #[arg(long, env = "BASALT_AUTH", value_parser = ["off", "sigv4"])]
     auth: Option<String>,
-    /// A key pair `ACCESS_KEY:SECRET` accepted with `--auth sigv4` (repeatable; default test:test).
+    /// A key pair `ACCESS_KEY:SECRET[:ACCOUNT]` accepted with `--auth sigv4` (repeatable;
+    /// default test:test); the account defaults to --account-id.
     #[arg(long = "access-key", env = "BASALT_ACCESS_KEYS", value_delimiter = ',')]
     access_keys: Vec<String>,
     /// Largest request body for non-S3 services, in bytes.
@@ -153,7 +154,7 @@ pub struct Resolved {
     pub region: String,
     pub account_id: String,
     pub auth: AuthMode,
-    pub keys: Vec<(String, String)>,
+    pub keys: Vec<KeyPair>,
     pub max_body_bytes: usize,
     pub threads: usize,
     pub runtime: basalt_bedrock_runtime::RuntimeConfig,
@@ -186,24 +187,35 @@ impl ServeArgs {
         } else {
             self.access_keys
         };
-        let mut keys = Vec::new();
-        for k in raw_keys {
-            let (ak, secret) = k
-                .split_once(':')
-                .with_context(|| format!("access key {k} must be ACCESS_KEY:SECRET"))?;
-            keys.push((ak.to_owned(), secret.to_owned()));
-        }
-        if keys.is_empty() {
-            keys.push(("test".into(), "test".into()));
-        }
         let account_id = self
             .account_id
             .or(file.account_id)
             .unwrap_or_else(|| basalt_core::DEFAULT_ACCOUNT_ID.into());
-        anyhow::ensure!(
-            account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()),
-            "account id must be 12 digits"
-        );
+        anyhow::ensure!(is_account_id(&account_id), "account id must be 12 digits");
+        let mut keys = Vec::new();
+        for k in raw_keys {
+            let mut parts = k.splitn(3, ':');
+            let (Some(ak), Some(secret)) = (parts.next(), parts.next()) else {
+                anyhow::bail!("access key {k} must be ACCESS_KEY:SECRET[:ACCOUNT]");
+            };
+            let account = parts.next().unwrap_or(&account_id);
+            anyhow::ensure!(
+                is_account_id(account),
+                "the account of access key {ak} must be 12 digits"
+            );
+            keys.push(KeyPair {
+                access_key: ak.to_owned(),
+                secret: secret.to_owned(),
+                account_id: account.to_owned(),
+            });
+        }
+        if keys.is_empty() {
+            keys.push(KeyPair {
+                access_key: "test".into(),
+                secret: "test".into(),
+                account_id: account_id.clone(),
+            });
+        }
         let mut engine = basalt_models::EngineConfig::default();
         if let Some(t) = self.llm_threads.or(file.llm_threads) {
             engine.threads = t.max(1);
@@ -310,6 +322,18 @@ impl ServeArgs {
     }
 }
 
+/// A key pair accepted with `--auth sigv4`, and the account whose root it signs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    pub access_key: String,
+    pub secret: String,
+    pub account_id: String,
+}
+
+fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +361,12 @@ mod tests {
         assert_eq!((r.host.as_str(), r.port), ("127.0.0.1", 4566));
         assert_eq!(r.runtime.embed.precision, Precision::F32);
         assert_eq!(r.runtime.embed.threads, r.runtime.engine.threads as usize);
-        assert_eq!(r.keys, vec![("test".to_owned(), "test".to_owned())]);
+        assert_eq!(r.keys.len(), 1);
+        assert_eq!(
+            (r.keys[0].access_key.as_str(), r.keys[0].secret.as_str()),
+            ("test", "test")
+        );
+        assert_eq!(r.keys[0].account_id, basalt_core::DEFAULT_ACCOUNT_ID);
     }
 
     #[test]

@@ -238,8 +238,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         let principals = Arc::new(StaticPrincipals::new(Some(Box::new(
             basalt_sts::SessionPrincipals(session_keys.clone()),
         ))));
-        for (ak, secret) in &cfg.keys {
-            principals.add_root_key(ak, secret, &cfg.account_id);
+        for k in &cfg.keys {
+            principals.add_root_key(&k.access_key, &k.secret, &k.account_id);
         }
         let mut registry = ServiceRegistry::default();
         registry.register(Arc::new(basalt_sts::Sts::new(session_keys)));
@@ -369,6 +369,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                             basalt_s3::KeySecret {
                                 secret: p.secret_access_key,
                                 session_token: p.session_token,
+                                account_id: p.account_id,
                             }
                         }))
                     });

@@ -40,6 +40,9 @@ pub use service::ListedObject;
 pub struct KeySecret {
     pub secret: String,
     pub session_token: Option<String>,
+    /// The account the key signs as: the owner of what it creates, the subject of ACLs and
+    /// bucket policies.
+    pub account_id: String,
 }
 
 /// Looks up an access key (static keys, STS session keys); `Ok(None)`: unknown key; `Err`: the
@@ -69,6 +72,7 @@ impl S3Config {
             Ok(map.get(ak).map(|secret| KeySecret {
                 secret: secret.clone(),
                 session_token: None,
+                account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
             }))
         })
     }

@@ -406,6 +406,7 @@ async fn sigv4_through_key_lookup() {
         Some(basalt_s3::KeySecret {
             secret: secret.to_owned(),
             session_token: None,
+            account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
         })
     };
     let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| {
@@ -549,6 +550,7 @@ async fn unsigned_amz_headers_are_refused() {
         Ok((ak == "AKIDSTATIC").then(|| basalt_s3::KeySecret {
             secret: "static-secret".to_owned(),
             session_token: None,
+            account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
         }))
     });
     let s = start(S3Config {
