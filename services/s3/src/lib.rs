@@ -18,6 +18,7 @@ pub mod chunked;
 mod guard;
 pub mod model;
 mod service;
+pub mod sse;
 mod tags;
 
 use basalt_core::events::EventBus;

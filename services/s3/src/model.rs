@@ -34,6 +34,20 @@ pub struct BucketMeta {
     /// PutBucketNotificationConfiguration's configuration (absent in records written before).
     #[serde(default, skip_serializing_if = "Notifications::is_empty")]
     pub notifications: Notifications,
+    /// PutBucketEncryption's default for objects written without SSE headers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<DefaultEncryption>,
+}
+
+/// A bucket's default encryption rule.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DefaultEncryption {
+    /// `AES256` or `aws:kms`.
+    pub algorithm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bucket_key: bool,
 }
 
 /// A bucket's notification configuration, as stored.
@@ -130,6 +144,9 @@ pub struct ObjectMeta {
     pub version_id: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete_marker: bool,
+    /// Set when the stored bytes are sealed (see [`crate::sse`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::sse::SseRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,6 +161,9 @@ pub struct UploadMeta {
     pub checksum_type: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: crate::tags::Tags,
+    /// The upload's encryption: every part is sealed with its data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::sse::SseRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -480,6 +500,7 @@ mod tests {
             tags: vec![("k".into(), "v".into())],
             version_id: None,
             delete_marker: false,
+            sse: None,
         };
         let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
         assert_eq!(m2.etag, "x");

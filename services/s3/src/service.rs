@@ -22,6 +22,7 @@ use crate::tags;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
 mod bucket;
+mod config;
 mod copy;
 mod delete;
 mod get;
@@ -156,13 +157,17 @@ impl BasaltS3 {
     }
 
     /// Reads a body, hashing it; small bodies stay in memory, larger ones stream to a new blob.
+    /// With `seal`, the bytes stored are the plaintext sealed with that data key (hashes and
+    /// sizes are of the plaintext).
     async fn ingest(
         &self,
         body: Option<StreamingBlob>,
         algo: Option<&str>,
         force_blob: bool,
+        seal: Option<[u8; 32]>,
     ) -> S3Result<Ingested> {
         use md5::Digest;
+        let mut sealer = seal.map(crate::sse::Sealer::new);
         let mut md5 = md5::Md5::new();
         let mut hasher = algo.and_then(Hasher::new);
         let mut buf: Vec<Bytes> = Vec::new();
@@ -183,6 +188,13 @@ impl BasaltS3 {
                         "Your proposed upload exceeds the maximum allowed size"
                     ));
                 }
+                let chunk = match &mut sealer {
+                    None => chunk,
+                    Some(s) => Bytes::from(s.push(&chunk).map_err(sse_error)?),
+                };
+                if chunk.is_empty() {
+                    continue;
+                }
                 match &mut writer {
                     Some((_, w)) => w.write(&chunk).map_err(internal)?,
                     None => {
@@ -197,6 +209,15 @@ impl BasaltS3 {
                             writer = Some((key, w));
                         }
                     }
+                }
+            }
+        }
+        if let Some(s) = sealer {
+            let last = s.finish().map_err(sse_error)?;
+            if !last.is_empty() {
+                match &mut writer {
+                    Some((_, w)) => w.write(&last).map_err(internal)?,
+                    None => buf.push(Bytes::from(last)),
                 }
             }
         }
@@ -272,9 +293,10 @@ impl BasaltS3 {
         Ok(BucketSnapshot {
             key,
             raw,
-            versioning: b.versioning,
-            region: b.region,
-            notifications: b.notifications,
+            versioning: b.versioning.clone(),
+            region: b.region.clone(),
+            notifications: b.notifications.clone(),
+            meta: b,
         })
     }
 
@@ -330,13 +352,18 @@ impl BasaltS3 {
         }
     }
 
+    /// The plaintext of an object (or of `range` of it); `key` opens sealed objects.
     fn body_of(
         &self,
         meta: &ObjectMeta,
         inline: Bytes,
         range: Option<std::ops::Range<u64>>,
+        key: Option<[u8; 32]>,
     ) -> StreamingBlob {
         let (start, end) = range.map_or((0, meta.size), |r| (r.start, r.end));
+        if let Some(key) = key {
+            return self.sealed_body(meta, inline, start..end, key);
+        }
         match &meta.blob {
             None => StreamingBlob::new(OneChunk(Some(inline.slice(start as usize..end as usize)))),
             Some(key) => {
@@ -367,6 +394,169 @@ impl BasaltS3 {
                 })
             }
         }
+    }
+}
+
+impl BasaltS3 {
+    fn sealed_body(
+        &self,
+        meta: &ObjectMeta,
+        inline: Bytes,
+        range: std::ops::Range<u64>,
+        key: [u8; 32],
+    ) -> StreamingBlob {
+        let parts = meta.part_sizes.clone().unwrap_or_else(|| vec![meta.size]);
+        let remaining = (range.end - range.start) as usize;
+        let segs = crate::sse::segments_for(&parts, range);
+        // Sixteen segments (1 MiB of plaintext) per read of the stored bytes.
+        let batches: Vec<Vec<crate::sse::SegmentRead>> =
+            segs.chunks(16).map(<[_]>::to_vec).collect();
+        let blobs = self.blobs.clone();
+        let blob = meta.blob.clone();
+        let inner = futures::stream::iter(batches).then(move |batch| {
+            let (blobs, blob, inline) = (blobs.clone(), blob.clone(), inline.clone());
+            async move {
+                let from = batch[0].stored.start;
+                let to = batch[batch.len() - 1].stored.end;
+                let stored = match &blob {
+                    None => inline
+                        .get(from as usize..to as usize)
+                        .map(Bytes::copy_from_slice),
+                    Some(k) => blobs
+                        .get_range(k, from, to)
+                        .map_err(|e| Box::new(e) as StdError)?
+                        .filter(|b| b.len() as u64 == to - from),
+                };
+                let stored = stored.ok_or_else(|| {
+                    Box::new(std::io::Error::other("blob missing or truncated")) as StdError
+                })?;
+                let mut out = Vec::new();
+                for seg in &batch {
+                    let sealed = &stored
+                        [(seg.stored.start - from) as usize..(seg.stored.end - from) as usize];
+                    let plain = crate::sse::open_segment(&key, seg, sealed).ok_or_else(|| {
+                        Box::new(std::io::Error::other("sealed segment does not open"))
+                            as StdError
+                    })?;
+                    out.extend_from_slice(&plain);
+                }
+                Ok::<Bytes, StdError>(Bytes::from(out))
+            }
+        });
+        StreamingBlob::new(Sized {
+            inner: Box::pin(inner),
+            remaining,
+        })
+    }
+
+    /// The data key and record for a new object or upload: what the request asks for, else
+    /// the bucket's default encryption.
+    fn new_sse(
+        &self,
+        requested: crate::sse::Requested,
+        default: Option<&DefaultEncryption>,
+    ) -> S3Result<Option<([u8; 32], crate::sse::SseRecord)>> {
+        use crate::sse::Requested;
+        let req = match (requested, default) {
+            (Requested::None, Some(d)) if d.algorithm == "aws:kms" => Requested::Kms {
+                key_id: d.kms_key_id.clone(),
+                bucket_key: d.bucket_key,
+                context: None,
+            },
+            (Requested::None, Some(_)) => Requested::S3,
+            (r, _) => r,
+        };
+        crate::sse::new_key(self.state.as_ref(), &req).map_err(sse_error)
+    }
+
+    /// The key that opens `meta`'s bytes (`None`: stored in the clear), checking the SSE-C key
+    /// the request presented.
+    fn open_key(
+        &self,
+        meta: &ObjectMeta,
+        customer: Option<&crate::sse::CustomerKey>,
+    ) -> S3Result<Option<[u8; 32]>> {
+        match &meta.sse {
+            Some(rec) => crate::sse::data_key(self.state.as_ref(), rec, customer)
+                .map(Some)
+                .map_err(sse_error),
+            None if customer.is_some() => Err(s3_error!(
+                InvalidRequest,
+                "The encryption parameters are not applicable to this object."
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The SSE request headers of a write.
+#[allow(clippy::too_many_arguments)]
+fn sse_requested(
+    sse: Option<&ServerSideEncryption>,
+    kms_key_id: Option<&str>,
+    bucket_key: Option<bool>,
+    context: Option<&str>,
+    c_algo: Option<&str>,
+    c_key: Option<&str>,
+    c_md5: Option<&str>,
+) -> S3Result<crate::sse::Requested> {
+    let customer = crate::sse::customer_key(c_algo, c_key, c_md5).map_err(sse_error)?;
+    crate::sse::requested(
+        sse.map(|s| s.as_str()),
+        kms_key_id,
+        bucket_key,
+        context,
+        customer,
+    )
+    .map_err(sse_error)
+}
+
+/// The SSE-C key a read presented.
+fn sse_customer(
+    algo: Option<&str>,
+    key: Option<&str>,
+    md5: Option<&str>,
+) -> S3Result<Option<crate::sse::CustomerKey>> {
+    crate::sse::customer_key(algo, key, md5).map_err(sse_error)
+}
+
+fn sse_error(e: crate::sse::SseError) -> S3Error {
+    use crate::sse::SseError as E;
+    match e {
+        E::InvalidArgument(m) => s3_error!(InvalidArgument, "{m}"),
+        E::InvalidEncryptionAlgorithm => {
+            S3Error::with_message(S3ErrorCode::InvalidEncryptionAlgorithmError, e.to_string())
+        }
+        E::InvalidRequest(m) => s3_error!(InvalidRequest, "{m}"),
+        E::AccessDenied => s3_error!(AccessDenied, "Access Denied"),
+        E::Internal(m) => s3_error!(InternalError, "{m}"),
+    }
+}
+
+/// The encryption headers S3 answers for an object or upload.
+#[derive(Default)]
+struct SseOut {
+    sse: Option<ServerSideEncryption>,
+    kms_key_id: Option<String>,
+    bucket_key: Option<bool>,
+    c_algo: Option<String>,
+    c_md5: Option<String>,
+}
+
+fn sse_out(rec: Option<&crate::sse::SseRecord>) -> SseOut {
+    match rec {
+        None => SseOut::default(),
+        Some(r) if r.is_customer() => SseOut {
+            c_algo: Some("AES256".into()),
+            c_md5: r.key_md5.clone(),
+            ..Default::default()
+        },
+        Some(r) => SseOut {
+            sse: Some(ServerSideEncryption::from(r.mode.clone())),
+            kms_key_id: r.kms_key_id.clone(),
+            bucket_key: r.bucket_key.then_some(true),
+            ..Default::default()
+        },
     }
 }
 
@@ -401,6 +591,7 @@ impl Ingested {
             tags,
             version_id: None,
             delete_marker: false,
+            sse: None,
         };
         (meta, inline)
     }
@@ -455,6 +646,8 @@ struct BucketSnapshot {
     versioning: Option<String>,
     region: String,
     notifications: Notifications,
+    /// The whole record (default encryption, lock configuration, ownership...).
+    meta: BucketMeta,
 }
 
 impl BucketSnapshot {
@@ -1169,6 +1362,27 @@ impl S3 for BasaltS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         BasaltS3::list_multipart_uploads(self, req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        BasaltS3::put_bucket_encryption(self, req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        BasaltS3::get_bucket_encryption(self, req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        BasaltS3::delete_bucket_encryption(self, req).await
     }
 }
 

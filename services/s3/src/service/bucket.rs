@@ -61,6 +61,7 @@ impl BasaltS3 {
             region: sc.region.clone(),
             versioning: None,
             notifications: Notifications::default(),
+            encryption: None,
         };
         self.write(vec![WriteOp::Put {
             table: T_BUCKETS.into(),

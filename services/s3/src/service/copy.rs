@@ -21,7 +21,21 @@ impl BasaltS3 {
                 "Access point copy sources are not supported"
             ));
         };
-        self.bucket(&sc, &i.bucket)?;
+        let dest_bucket = self.bucket(&sc, &i.bucket)?;
+        let requested = sse_requested(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.bucket_key_enabled,
+            i.ssekms_encryption_context.as_deref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let src_customer = sse_customer(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
         let (src, inline) = self
             .object_version(&sc, sb, sk, source_version.as_deref())
             .map_err(|e| {
@@ -52,6 +66,7 @@ impl BasaltS3 {
             && source_version.is_none()
             && !replace
             && i.storage_class.is_none()
+            && requested == crate::sse::Requested::None
         {
             return Err(s3_error!(
                 InvalidRequest,
@@ -80,6 +95,51 @@ impl BasaltS3 {
             Some("REPLACE") => tags::from_header(i.tagging.as_deref())?,
             _ => src.tags.clone(),
         };
+        let src_key = self.open_key(&src, src_customer.as_ref())?;
+        let sealed = self.new_sse(requested, dest_bucket.encryption.as_ref())?;
+        if src_key.is_some() || sealed.is_some() {
+            // The bytes are sealed with another key (or unsealed): copied through plaintext.
+            let algo = src.checksum.as_ref().map(|c| c.algo.clone());
+            let body = self.body_of(&src, inline, None, src_key);
+            let got = self
+                .ingest(
+                    Some(body),
+                    Some(algo.as_deref().unwrap_or("CRC64NVME")),
+                    false,
+                    sealed.as_ref().map(|s| s.0),
+                )
+                .await?;
+            let (mut meta, inline) = got.object(content, tags);
+            meta.sse = sealed.map(|s| s.1);
+            if algo.is_none() {
+                meta.checksum = None;
+            }
+            let now = meta.modified_ms;
+            let version_id = match self
+                .commit_object(
+                    &sc,
+                    &i.bucket,
+                    &i.key,
+                    &meta,
+                    &inline,
+                    Vec::new(),
+                    None,
+                    &Notice {
+                        event: "ObjectCreated:Copy",
+                        reason: "CopyObject",
+                        origin: &origin,
+                    },
+                )
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    self.discard(&got.data).await;
+                    return Err(e);
+                }
+            };
+            return Ok(copy_output(&meta, now, version_id, src.version_id.clone()));
+        }
         let blob = match &src.blob {
             None => None,
             Some(b) => {
@@ -106,6 +166,7 @@ impl BasaltS3 {
             tags,
             version_id: None,
             delete_marker: false,
+            sse: None,
         };
         let version_id = match self
             .commit_object(
@@ -132,21 +193,36 @@ impl BasaltS3 {
                 return Err(e);
             }
         };
-        let f = checksum_fields(meta.checksum.as_ref());
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(etag(&meta.etag)),
-                last_modified: Some(ts(now)),
-                checksum_crc32: f.crc32,
-                checksum_crc32c: f.crc32c,
-                checksum_crc64nvme: f.crc64nvme,
-                checksum_sha1: f.sha1,
-                checksum_sha256: f.sha256,
-                checksum_type: f.kind,
-            }),
-            version_id,
-            copy_source_version_id: src.version_id.clone(),
-            ..Default::default()
-        }))
+        Ok(copy_output(&meta, now, version_id, src.version_id.clone()))
     }
+}
+
+fn copy_output(
+    meta: &ObjectMeta,
+    now: i64,
+    version_id: Option<String>,
+    source_version: Option<String>,
+) -> S3Response<CopyObjectOutput> {
+    let f = checksum_fields(meta.checksum.as_ref());
+    let e = sse_out(meta.sse.as_ref());
+    S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(ts(now)),
+            checksum_crc32: f.crc32,
+            checksum_crc32c: f.crc32c,
+            checksum_crc64nvme: f.crc64nvme,
+            checksum_sha1: f.sha1,
+            checksum_sha256: f.sha256,
+            checksum_type: f.kind,
+        }),
+        version_id,
+        copy_source_version_id: source_version,
+        server_side_encryption: e.sse,
+        ssekms_key_id: e.kms_key_id,
+        bucket_key_enabled: e.bucket_key,
+        sse_customer_algorithm: e.c_algo,
+        sse_customer_key_md5: e.c_md5,
+        ..Default::default()
+    })
 }

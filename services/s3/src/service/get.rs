@@ -11,6 +11,13 @@ impl BasaltS3 {
         let i = &req.input;
         let (meta, inline) =
             self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
+        refuse_sse_header(&req.headers)?;
+        let customer = sse_customer(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let key = self.open_key(&meta, customer.as_ref())?;
         check_conditions(
             &meta,
             i.if_match.as_ref(),
@@ -35,9 +42,15 @@ impl BasaltS3 {
         } else {
             checksum_fields(None)
         };
-        let body = self.body_of(&meta, inline, range);
+        let body = self.body_of(&meta, inline, range, key);
         let c = &meta.content;
+        let e = sse_out(meta.sse.as_ref());
         Ok(S3Response::new(GetObjectOutput {
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
             body: Some(body),
             accept_ranges: Some("bytes".into()),
             content_length: Some(len as i64),
@@ -76,6 +89,13 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let i = &req.input;
         let (meta, _) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
+        refuse_sse_header(&req.headers)?;
+        let customer = sse_customer(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        self.open_key(&meta, customer.as_ref())?;
         check_conditions(
             &meta,
             i.if_match.as_ref(),
@@ -101,7 +121,13 @@ impl BasaltS3 {
         };
         let content_range_set = content_range.is_some();
         let c = &meta.content;
+        let e = sse_out(meta.sse.as_ref());
         let mut resp = S3Response::new(HeadObjectOutput {
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
             accept_ranges: Some("bytes".into()),
             content_length: Some(len as i64),
             content_range,
@@ -135,4 +161,18 @@ impl BasaltS3 {
         }
         Ok(resp)
     }
+}
+
+/// Reads name the encryption of what they read only through the SSE-C headers: S3 refuses
+/// `x-amz-server-side-encryption` on a GET or HEAD.
+fn refuse_sse_header(headers: &HeaderMap) -> S3Result<()> {
+    if headers.contains_key("x-amz-server-side-encryption")
+        || headers.contains_key("x-amz-server-side-encryption-aws-kms-key-id")
+    {
+        return Err(s3_error!(
+            InvalidArgument,
+            "x-amz-server-side-encryption header is not supported for this operation."
+        ));
+    }
+    Ok(())
 }

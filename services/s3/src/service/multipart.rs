@@ -31,6 +31,36 @@ impl BasaltS3 {
         Ok(u)
     }
 
+    /// The data key parts of `u` are sealed with; SSE-C uploads need the initiation's key on
+    /// every part.
+    pub(super) fn upload_key(
+        &self,
+        u: &UploadMeta,
+        customer: Option<&crate::sse::CustomerKey>,
+    ) -> S3Result<Option<[u8; 32]>> {
+        let Some(rec) = &u.sse else {
+            return match customer {
+                Some(_) => Err(s3_error!(
+                    InvalidRequest,
+                    "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters."
+                )),
+                None => Ok(None),
+            };
+        };
+        match crate::sse::data_key(self.state.as_ref(), rec, customer) {
+            Ok(k) => Ok(Some(k)),
+            Err(crate::sse::SseError::AccessDenied) => Err(s3_error!(
+                InvalidArgument,
+                "The provided encryption key does not match the key the multipart upload was initiated with."
+            )),
+            Err(crate::sse::SseError::InvalidRequest(_)) if rec.is_customer() => Err(s3_error!(
+                InvalidRequest,
+                "The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters."
+            )),
+            Err(e) => Err(sse_error(e)),
+        }
+    }
+
     pub(super) fn parts(
         &self,
         sc: &Scope,
@@ -53,7 +83,19 @@ impl BasaltS3 {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let sc = self.scope(&req);
         let i = req.input;
-        self.bucket(&sc, &i.bucket)?;
+        let bucket = self.bucket(&sc, &i.bucket)?;
+        let requested = sse_requested(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.bucket_key_enabled,
+            i.ssekms_encryption_context.as_deref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let sse = self
+            .new_sse(requested, bucket.encryption.as_ref())?
+            .map(|s| s.1);
         let algo = i
             .checksum_algorithm
             .as_ref()
@@ -76,6 +118,7 @@ impl BasaltS3 {
             checksum_algo: algo.clone(),
             checksum_type: ctype.clone(),
             tags: tags::from_header(i.tagging.as_deref())?,
+            sse,
         };
         self.write(vec![WriteOp::Put {
             table: T_UPLOADS.into(),
@@ -83,7 +126,13 @@ impl BasaltS3 {
             value: serde_json::to_vec(&u).map_err(internal)?,
         }])
         .await?;
+        let e = sse_out(u.sse.as_ref());
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
             bucket: Some(i.bucket),
             key: Some(i.key),
             upload_id: Some(upload_id),
@@ -112,11 +161,17 @@ impl BasaltS3 {
             ));
         }
         let u = self.upload(&sc, &bucket, &upload_id, &key)?;
+        let customer = sse_customer(
+            req.input.sse_customer_algorithm.as_deref(),
+            req.input.sse_customer_key.as_deref(),
+            req.input.sse_customer_key_md5.as_deref(),
+        )?;
+        let seal = self.upload_key(&u, customer.as_ref())?;
         let (req_algo, expected, trailer) =
             requested_checksum(&req.headers, req.input.checksum_algorithm.as_ref());
         let algo = req_algo.clone().or(u.checksum_algo.clone());
         let body = req.input.body.take();
-        let got = self.ingest(body, algo.as_deref(), true).await?;
+        let got = self.ingest(body, algo.as_deref(), true, seal).await?;
         if let Err(e) = verify_integrity(
             &req,
             req.input.content_md5.as_deref(),
@@ -160,7 +215,13 @@ impl BasaltS3 {
             self.delete_blobs_later(vec![o.blob]);
         }
         let f = checksum_fields(part.checksum.as_ref());
+        let e = sse_out(u.sse.as_ref());
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
             e_tag: Some(etag(&etag_hex)),
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
@@ -266,6 +327,7 @@ impl BasaltS3 {
             tags: u.tags.clone(),
             version_id: None,
             delete_marker: false,
+            sse: u.sse.clone(),
         };
         let mut ops: Vec<WriteOp> = stored
             .iter()
@@ -303,7 +365,11 @@ impl BasaltS3 {
         };
         self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
         let f = checksum_fields(meta.checksum.as_ref());
+        let e = sse_out(meta.sse.as_ref());
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
             version_id,
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),

@@ -27,7 +27,7 @@ impl BasaltS3 {
         };
         let blob = StreamingBlob::from(s3s::Body::from(body));
         let got = self
-            .ingest(Some(blob), Some("CRC64NVME"), false)
+            .ingest(Some(blob), Some("CRC64NVME"), false, None)
             .await
             .map_err(fail)?;
         let (meta, inline) = got.object(
@@ -109,8 +109,21 @@ impl BasaltS3 {
             ));
         }
         let algo = req_algo.clone().unwrap_or_else(|| "CRC64NVME".to_owned());
+        let i = &req.input;
+        let requested = sse_requested(
+            i.server_side_encryption.as_ref(),
+            i.ssekms_key_id.as_deref(),
+            i.bucket_key_enabled,
+            i.ssekms_encryption_context.as_deref(),
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let sealed = self.new_sse(requested, snapshot.meta.encryption.as_ref())?;
         let body = req.input.body.take();
-        let got = self.ingest(body, Some(&algo), false).await?;
+        let got = self
+            .ingest(body, Some(&algo), false, sealed.as_ref().map(|s| s.0))
+            .await?;
         if let Some(n) = req.input.content_length
             && n as u64 != got.size
         {
@@ -149,7 +162,8 @@ impl BasaltS3 {
             i.metadata,
             i.storage_class.as_ref(),
         );
-        let (meta, inline) = got.object(content, tags);
+        let (mut meta, inline) = got.object(content, tags);
+        meta.sse = sealed.map(|s| s.1);
         let etag_hex = meta.etag.clone();
         let version_id = match self
             .commit_object(
@@ -179,9 +193,15 @@ impl BasaltS3 {
         } else {
             checksum_fields(None)
         };
+        let e = sse_out(meta.sse.as_ref());
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&etag_hex)),
             version_id,
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
             checksum_crc32: f.crc32,
             checksum_crc32c: f.crc32c,
             checksum_crc64nvme: f.crc64nvme,

@@ -1,0 +1,130 @@
+//! Bucket configurations kept in the bucket record: default encryption (and the
+//! read-modify-write every configuration shares).
+
+use super::*;
+
+impl BasaltS3 {
+    /// Changes a bucket's record under a precondition on what was read, retried when another
+    /// write changed it meanwhile (two configurations set at once both survive).
+    pub(super) async fn update_bucket<T>(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        mut change: impl FnMut(&mut BucketMeta) -> S3Result<T>,
+    ) -> S3Result<T> {
+        let key = sc.bucket_key(bucket);
+        for _ in 0..32 {
+            let raw = self
+                .state
+                .get(T_BUCKETS, &key)
+                .map_err(internal)?
+                .ok_or_else(|| s3_error!(NoSuchBucket, "The specified bucket does not exist"))?;
+            let mut b: BucketMeta = serde_json::from_slice(&raw).map_err(internal)?;
+            let out = change(&mut b)?;
+            let ops = vec![
+                WriteOp::Check {
+                    table: T_BUCKETS.into(),
+                    key: key.clone(),
+                    expected: Some(raw),
+                },
+                WriteOp::Put {
+                    table: T_BUCKETS.into(),
+                    key: key.clone(),
+                    value: serde_json::to_vec(&b).map_err(internal)?,
+                },
+            ];
+            if self.write_if(ops).await? {
+                return Ok(out);
+            }
+        }
+        Err(s3_error!(
+            OperationAborted,
+            "A conflicting conditional operation is currently in progress against this resource. Please try again."
+        ))
+    }
+
+    pub(super) async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let sc = self.scope(&req);
+        let rules = &req.input.server_side_encryption_configuration.rules;
+        let [rule] = rules.as_slice() else {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        };
+        let Some(d) = &rule.apply_server_side_encryption_by_default else {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        };
+        let algorithm = d.sse_algorithm.as_str();
+        if !matches!(algorithm, "AES256" | "aws:kms" | "aws:kms:dsse") {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        if algorithm == "AES256" && d.kms_master_key_id.is_some() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse"
+            ));
+        }
+        let enc = DefaultEncryption {
+            algorithm: algorithm.to_owned(),
+            kms_key_id: d.kms_master_key_id.clone(),
+            bucket_key: rule.bucket_key_enabled.unwrap_or(false),
+        };
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.encryption = Some(enc.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketEncryptionOutput {}))
+    }
+
+    pub(super) async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        let Some(enc) = b.encryption else {
+            let mut e = s3_error!(
+                ServerSideEncryptionConfigurationNotFoundError,
+                "The server side encryption configuration was not found"
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            return Err(e);
+        };
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
+                rules: vec![ServerSideEncryptionRule {
+                    apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                        kms_master_key_id: enc.kms_key_id,
+                        sse_algorithm: ServerSideEncryption::from(enc.algorithm),
+                    }),
+                    bucket_key_enabled: Some(enc.bucket_key),
+                    ..Default::default()
+                }],
+            }),
+        }))
+    }
+
+    pub(super) async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        let sc = self.scope(&req);
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.encryption = None;
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(DeleteBucketEncryptionOutput {}))
+    }
+}
