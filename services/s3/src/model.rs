@@ -416,7 +416,7 @@ pub enum PartSelection {
     Part(std::ops::Range<u64>, Option<u32>),
     /// `partNumber` outside 1..=10000 (400 InvalidArgument).
     OutOfRange,
-    /// Beyond the object's parts (416 InvalidPartNumber).
+    /// Beyond the object's parts (400 InvalidPart).
     NoSuchPart,
 }
 

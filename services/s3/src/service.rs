@@ -528,7 +528,10 @@ fn sse_error(e: crate::sse::SseError) -> S3Error {
             S3Error::with_message(S3ErrorCode::InvalidEncryptionAlgorithmError, e.to_string())
         }
         E::InvalidRequest(m) => s3_error!(InvalidRequest, "{m}"),
-        E::AccessDenied => s3_error!(AccessDenied, "Access Denied"),
+        E::KeyMismatch => s3_error!(
+            InvalidArgument,
+            "The provided encryption parameters did not match the ones used originally."
+        ),
         E::Internal(m) => s3_error!(InternalError, "{m}"),
     }
 }
@@ -850,14 +853,10 @@ fn read_window(
             InvalidArgument,
             "Part number must be an integer between 1 and 10000, inclusive"
         )),
-        PartSelection::NoSuchPart => {
-            let mut e = S3Error::with_message(
-                S3ErrorCode::Custom("InvalidPartNumber".into()),
-                "The requested partnumber is not satisfiable",
-            );
-            e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
-            Err(e)
-        }
+        PartSelection::NoSuchPart => Err(s3_error!(
+            InvalidPart,
+            "The requested partnumber is not satisfiable"
+        )),
     }
 }
 
@@ -1362,6 +1361,13 @@ impl S3 for BasaltS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         BasaltS3::list_multipart_uploads(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        BasaltS3::upload_part_copy(self, req).await
     }
 
     async fn put_bucket_encryption(

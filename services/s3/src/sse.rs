@@ -95,9 +95,9 @@ pub enum SseError {
     InvalidEncryptionAlgorithm,
     #[error("{0}")]
     InvalidRequest(&'static str),
-    /// The customer key does not open the object.
-    #[error("Access Denied")]
-    AccessDenied,
+    /// The customer key is not the one the object was written with.
+    #[error("The provided encryption parameters did not match the ones used originally.")]
+    KeyMismatch,
     #[error("{0}")]
     Internal(String),
 }
@@ -307,7 +307,7 @@ fn key_hmac(salt: &[u8], key: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The data key of an encrypted object. SSE-C objects need the customer key the request
-/// presented (`InvalidRequest` without one, `AccessDenied` with another); SSE-S3/KMS objects
+/// presented (`InvalidRequest` without one, `KeyMismatch` with another); SSE-S3/KMS objects
 /// refuse one.
 pub fn data_key(
     state: &dyn basalt_store::StateStore,
@@ -331,7 +331,7 @@ pub fn data_key(
         check.update(&c.key);
         // Constant-time comparison.
         if check.verify_slice(mac).is_err() {
-            return Err(SseError::AccessDenied);
+            return Err(SseError::KeyMismatch);
         }
         return Ok(c.key);
     }
@@ -582,7 +582,7 @@ mod tests {
         };
         assert_eq!(
             data_key(&state, &rec, Some(&other)),
-            Err(SseError::AccessDenied)
+            Err(SseError::KeyMismatch)
         );
         assert!(matches!(
             data_key(&state, &rec, None),

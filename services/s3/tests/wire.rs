@@ -371,8 +371,8 @@ async fn get_by_part_number() {
     assert_eq!(h["x-amz-mp-parts-count"], "2");
 
     let (st, _, body) = s.call(Method::GET, "/mbkt/mp?partNumber=3", &[], b"").await;
-    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE, "{body}");
-    assert!(body.contains("<Code>InvalidPartNumber</Code>"), "{body}");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("<Code>InvalidPart</Code>"), "{body}");
     let (st, _, body) = s.call(Method::GET, "/mbkt/mp?partNumber=0", &[], b"").await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("<Code>InvalidArgument</Code>"), "{body}");

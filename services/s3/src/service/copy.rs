@@ -1,4 +1,4 @@
-//! CopyObject.
+//! CopyObject and UploadPartCopy.
 
 use super::*;
 
@@ -195,6 +195,136 @@ impl BasaltS3 {
         };
         Ok(copy_output(&meta, now, version_id, src.version_id.clone()))
     }
+}
+
+impl BasaltS3 {
+    pub(super) async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let sc = self.scope(&req);
+        let i = req.input;
+        let n = i.part_number;
+        if !(1..=10_000).contains(&n) {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            ));
+        }
+        let CopySource::Bucket {
+            bucket: sb,
+            key: sk,
+            version_id: source_version,
+        } = &i.copy_source
+        else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Access point copy sources are not supported"
+            ));
+        };
+        let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        let (src, inline) = self
+            .object_version(&sc, sb, sk, source_version.as_deref())
+            .map_err(|e| {
+                if *e.code() == S3ErrorCode::MethodNotAllowed {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    e
+                }
+            })?;
+        check_conditions(
+            &src,
+            i.copy_source_if_match.as_ref(),
+            i.copy_source_if_unmodified_since.as_ref(),
+            i.copy_source_if_none_match.as_ref(),
+            i.copy_source_if_modified_since.as_ref(),
+            true,
+        )?;
+        let range = match &i.copy_source_range {
+            None => None,
+            Some(r) => Some(copy_range(r, src.size)?),
+        };
+        if range.as_ref().map_or(src.size, |r| r.end - r.start) > MAX_PUT {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120"
+            ));
+        }
+        let src_customer = sse_customer(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let src_key = self.open_key(&src, src_customer.as_ref())?;
+        let customer = sse_customer(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let seal = self.upload_key(&u, customer.as_ref())?;
+        let body = self.body_of(&src, inline, range, src_key);
+        let got = self
+            .ingest(Some(body), u.checksum_algo.as_deref(), true, seal)
+            .await?;
+        let part = self
+            .save_part(&sc, &i.bucket, &i.upload_id, n, &got)
+            .await?;
+        let f = checksum_fields(part.checksum.as_ref());
+        let e = sse_out(u.sse.as_ref());
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag(&part.etag)),
+                last_modified: Some(ts(part.modified_ms)),
+                checksum_crc32: f.crc32,
+                checksum_crc32c: f.crc32c,
+                checksum_crc64nvme: f.crc64nvme,
+                checksum_sha1: f.sha1,
+                checksum_sha256: f.sha256,
+            }),
+            copy_source_version_id: src.version_id.clone(),
+            server_side_encryption: e.sse,
+            ssekms_key_id: e.kms_key_id,
+            bucket_key_enabled: e.bucket_key,
+            sse_customer_algorithm: e.c_algo,
+            sse_customer_key_md5: e.c_md5,
+            ..Default::default()
+        }))
+    }
+}
+
+/// `x-amz-copy-source-range`: exactly `bytes=first-last`, inside the source.
+fn copy_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (first, last) = r
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(first) || !digits(last) {
+        return Err(bad());
+    }
+    let (first, last): (u64, u64) = (
+        first.parse().map_err(|_| bad())?,
+        last.parse().map_err(|_| bad())?,
+    );
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(first..last + 1)
 }
 
 fn copy_output(

@@ -49,7 +49,7 @@ impl BasaltS3 {
         };
         match crate::sse::data_key(self.state.as_ref(), rec, customer) {
             Ok(k) => Ok(Some(k)),
-            Err(crate::sse::SseError::AccessDenied) => Err(s3_error!(
+            Err(crate::sse::SseError::KeyMismatch) => Err(s3_error!(
                 InvalidArgument,
                 "The provided encryption key does not match the key the multipart upload was initiated with."
             )),
@@ -59,6 +59,48 @@ impl BasaltS3 {
             )),
             Err(e) => Err(sse_error(e)),
         }
+    }
+
+    /// Records an ingested part (replacing an earlier upload of the same number).
+    pub(super) async fn save_part(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        upload_id: &str,
+        n: i32,
+        got: &Ingested,
+    ) -> S3Result<PartMeta> {
+        let Data::Blob(blob) = &got.data else {
+            return Err(internal("a part's bytes must be in a blob"));
+        };
+        let part = PartMeta {
+            number: n,
+            size: got.size,
+            etag: hex::encode(&got.md5),
+            modified_ms: now_ms(),
+            blob: blob.clone(),
+            checksum: got.checksum.clone().map(|(algo, value)| Checksum {
+                algo,
+                value,
+                kind: "COMPOSITE".into(),
+            }),
+        };
+        let pk = sc.part_key(bucket, upload_id, n);
+        let old = self
+            .state
+            .get(T_PARTS, &pk)
+            .map_err(internal)?
+            .and_then(|v| serde_json::from_slice::<PartMeta>(&v).ok());
+        self.write(vec![WriteOp::Put {
+            table: T_PARTS.into(),
+            key: pk,
+            value: serde_json::to_vec(&part).map_err(internal)?,
+        }])
+        .await?;
+        if let Some(o) = old {
+            self.delete_blobs_later(vec![o.blob]);
+        }
+        Ok(part)
     }
 
     pub(super) fn parts(
@@ -183,37 +225,8 @@ impl BasaltS3 {
             self.discard(&got.data).await;
             return Err(e);
         }
-        let Data::Blob(blob) = &got.data else {
-            unreachable!("force_blob")
-        };
-        let etag_hex = hex::encode(&got.md5);
-        let part = PartMeta {
-            number: n,
-            size: got.size,
-            etag: etag_hex.clone(),
-            modified_ms: now_ms(),
-            blob: blob.clone(),
-            checksum: got.checksum.clone().map(|(algo, value)| Checksum {
-                algo,
-                value,
-                kind: "COMPOSITE".into(),
-            }),
-        };
-        let pk = sc.part_key(&bucket, &upload_id, n);
-        let old = self
-            .state
-            .get(T_PARTS, &pk)
-            .map_err(internal)?
-            .and_then(|v| serde_json::from_slice::<PartMeta>(&v).ok());
-        self.write(vec![WriteOp::Put {
-            table: T_PARTS.into(),
-            key: pk,
-            value: serde_json::to_vec(&part).map_err(internal)?,
-        }])
-        .await?;
-        if let Some(o) = old {
-            self.delete_blobs_later(vec![o.blob]);
-        }
+        let part = self.save_part(&sc, &bucket, &upload_id, n, &got).await?;
+        let etag_hex = part.etag.clone();
         let f = checksum_fields(part.checksum.as_ref());
         let e = sse_out(u.sse.as_ref());
         Ok(S3Response::new(UploadPartOutput {
