@@ -278,6 +278,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                     region: cfg.region.clone(),
                     auth: None,
                     base_domain: None,
+                    accounts: Vec::new(),
                 },
             )
         };
@@ -370,12 +371,14 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                                 secret: p.secret_access_key,
                                 session_token: p.session_token,
                                 account_id: p.account_id,
+                                arn: p.arn,
                             }
                         }))
                     });
                     lookup
                 }),
                 base_domain: None,
+                accounts: cfg.keys.iter().map(|k| k.account_id.clone()).collect(),
             },
         );
         lambda.set_registry(registry.clone());

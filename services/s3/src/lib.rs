@@ -15,9 +15,14 @@
 //! `aws-chunked` bodies itself (see [`chunked`]).
 
 pub mod chunked;
+mod cors;
 mod guard;
 pub mod model;
 mod service;
+mod access;
+pub mod acl;
+pub mod lifecycle;
+pub mod lock;
 pub mod sse;
 mod tags;
 
@@ -44,6 +49,8 @@ pub struct KeySecret {
     /// The account the key signs as: the owner of what it creates, the subject of ACLs and
     /// bucket policies.
     pub account_id: String,
+    /// The principal's ARN (`arn:aws:iam::<account>:root`, an assumed role's session...).
+    pub arn: String,
 }
 
 /// Looks up an access key (static keys, STS session keys); `Ok(None)`: unknown key; `Err`: the
@@ -63,6 +70,8 @@ pub struct S3Config {
     /// addition to `localhost`, `s3.localhost`, `localhost.localstack.cloud`,
     /// `s3.localhost.localstack.cloud`, `s3.amazonaws.com` and `s3.<region>.amazonaws.com`.
     pub base_domain: Option<String>,
+    /// Other accounts that hold keys here: grants may name their canonical ids.
+    pub accounts: Vec<String>,
 }
 
 impl S3Config {
@@ -74,6 +83,7 @@ impl S3Config {
                 secret: secret.clone(),
                 session_token: None,
                 account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
+                arn: format!("arn:aws:iam::{}:root", basalt_core::DEFAULT_ACCOUNT_ID),
             }))
         })
     }
@@ -97,6 +107,7 @@ impl Default for S3Config {
             region: basalt_core::DEFAULT_REGION.to_owned(),
             auth: None,
             base_domain: None,
+            accounts: Vec::new(),
         }
     }
 }
@@ -137,6 +148,10 @@ pub struct S3Handler {
     lookup: Option<KeyLookup>,
     /// Event notifications' delivery (registry, worker).
     notifier: Arc<service::Notifier>,
+    /// Bucket records, read for CORS (preflights are answered here, before s3s).
+    state: Arc<dyn basalt_store::StateStore>,
+    scope: Arc<service::Scope>,
+    hosts: Arc<Hosts>,
 }
 
 /// SigV4/SigV2 secret lookup through the configured [`KeyLookup`].
@@ -309,6 +324,7 @@ fn bad_range(headers: &http::HeaderMap) -> bool {
 
 /// Builds the S3 endpoint.
 pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
+    let state = store.state.clone();
     let notifier = Arc::new(service::Notifier::new(store.state.clone()));
     let mut b = S3ServiceBuilder::new(BasaltS3::with_notifier(
         store.clone(),
@@ -319,6 +335,14 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     b.set_host(Hosts::new(cfg.base_domain.as_deref()));
     if let Some(lookup) = &cfg.auth {
         b.set_auth(LookupAuth(lookup.clone()));
+        b.set_access(access::Gatekeeper::new(
+            state.clone(),
+            lookup.clone(),
+            service::Scope {
+                account: cfg.account_id.clone(),
+                region: cfg.region.clone(),
+            },
+        ));
         let mut inner = S3ServiceBuilder::new(BasaltS3::with_notifier(
             store,
             bus,
@@ -334,6 +358,12 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
         svc: b.build(),
         lookup: cfg.auth,
         notifier,
+        state,
+        scope: Arc::new(service::Scope {
+            account: cfg.account_id.clone(),
+            region: cfg.region.clone(),
+        }),
+        hosts: Arc::new(Hosts::new(cfg.base_domain.as_deref())),
     }
 }
 
@@ -360,6 +390,72 @@ impl S3Handler {
         let head = req.method() == http::Method::HEAD;
         let verify = self.lookup.is_some();
         let ids = RequestIds::new();
+        // CORS: preflights are answered from the bucket's rules alone; an actual request with
+        // an Origin gets the matching rule's headers on whatever it is answered.
+        let origin = req.headers().contains_key(http::header::ORIGIN);
+        let cors = if req.method() == http::Method::OPTIONS || origin {
+            self.bucket_of(&req).map(|b| self.cors_of(&b))
+        } else {
+            None
+        };
+        if req.method() == http::Method::OPTIONS {
+            let cfg = match &cors {
+                Some(Ok(c)) => Ok(c.as_ref()),
+                Some(Err(())) | None => Err(()),
+            };
+            let resp = cors::preflight(req.headers(), cfg);
+            return finish(resp, false, &ids).await;
+        }
+        let cors = cors.and_then(Result::ok).flatten().map(|c| {
+            (
+                c,
+                req.method().clone(),
+                req.headers().clone(),
+            )
+        });
+        let mut resp = self.handle_inner(req, head, verify, &ids).await;
+        if let Some((cfg, method, headers)) = &cors {
+            cors::decorate(&mut resp, method, headers, cfg);
+        }
+        resp
+    }
+
+    /// The bucket a request names (virtual host, else the first path segment).
+    fn bucket_of(&self, req: &Request<Body>) -> Option<String> {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok());
+        if let Some(h) = host
+            && let Ok(vh) = self.hosts.parse_host_header(h)
+            && let Some(b) = vh.bucket()
+        {
+            return Some(b.to_owned());
+        }
+        let path = req.uri().path().trim_start_matches('/');
+        let b = path.split('/').next().unwrap_or_default();
+        (!b.is_empty()).then(|| b.to_owned())
+    }
+
+    /// A bucket's CORS configuration (`Err(())`: no such bucket).
+    fn cors_of(&self, bucket: &str) -> Result<Option<s3s::dto::CORSConfiguration>, ()> {
+        let raw = self
+            .state
+            .get(model::T_BUCKETS, &self.scope.bucket_key(bucket))
+            .map_err(|_| ())?
+            .ok_or(())?;
+        let b: model::BucketMeta = serde_json::from_slice(&raw).map_err(|_| ())?;
+        Ok(b.cors)
+    }
+
+    async fn handle_inner(
+        &self,
+        req: Request<Body>,
+        head: bool,
+        verify: bool,
+        ids: &RequestIds,
+    ) -> Response<Body> {
+        let ids = ids.clone();
         // S3's own checks come first: the header section's size, user metadata's size, and with
         // verification on, the shape of the request's authentication (see `guard`).
         let refused = guard::check_header_section(req.headers())

@@ -37,6 +37,63 @@ pub struct BucketMeta {
     /// PutBucketEncryption's default for objects written without SSE headers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<DefaultEncryption>,
+    /// The owning account (absent in records written before accounts: the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The bucket ACL's grants (absent: the owner's FULL_CONTROL alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<crate::acl::Grant>>,
+    /// The bucket policy, as put (JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+    /// Object Ownership: `BucketOwnerEnforced`, `BucketOwnerPreferred` or `ObjectWriter`
+    /// (absent: no ownership controls, which behaves as `ObjectWriter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<crate::lock::LockConfig>,
+    /// PutBucketLifecycleConfiguration's rules (s3s's DTO, see `crate::lifecycle`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<s3s::dto::BucketLifecycleConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<s3s::dto::CORSConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<crate::tags::Tags>,
+}
+
+/// Block Public Access settings of a bucket.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct PublicAccessBlock {
+    #[serde(default)]
+    pub block_public_acls: bool,
+    #[serde(default)]
+    pub ignore_public_acls: bool,
+    #[serde(default)]
+    pub block_public_policy: bool,
+    #[serde(default)]
+    pub restrict_public_buckets: bool,
+}
+
+impl BucketMeta {
+    /// The owning account, `default` for records from before accounts.
+    pub fn owner_account<'a>(&'a self, default: &'a str) -> &'a str {
+        self.owner.as_deref().unwrap_or(default)
+    }
+
+    /// Whether ACLs are disabled (Object Ownership `BucketOwnerEnforced`).
+    pub fn acls_disabled(&self) -> bool {
+        self.ownership.as_deref() == Some("BucketOwnerEnforced")
+    }
+
+    pub fn lock_enabled(&self) -> bool {
+        self.object_lock.as_ref().is_some_and(|l| l.enabled)
+    }
+
+    pub fn block(&self) -> PublicAccessBlock {
+        self.public_access_block.unwrap_or_default()
+    }
 }
 
 /// A bucket's default encryption rule.
@@ -147,6 +204,16 @@ pub struct ObjectMeta {
     /// Set when the stored bytes are sealed (see [`crate::sse`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::sse::SseRecord>,
+    /// The owning account (absent: the bucket's owner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The object ACL's grants (absent: the owner's FULL_CONTROL alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<crate::acl::Grant>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::lock::Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,6 +231,16 @@ pub struct UploadMeta {
     /// The upload's encryption: every part is sealed with its data key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::sse::SseRecord>,
+    /// The account that initiated the upload; it owns the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The object ACL the upload asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Vec<crate::acl::Grant>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<crate::lock::Retention>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -501,6 +578,10 @@ mod tests {
             version_id: None,
             delete_marker: false,
             sse: None,
+            owner: None,
+            acl: None,
+            retention: None,
+            legal_hold: false,
         };
         let (m2, data) = decode_object(encode_object(&m, b"abc")).unwrap();
         assert_eq!(m2.etag, "x");

@@ -21,12 +21,14 @@ use crate::model::*;
 use crate::tags;
 use crate::{CallerScope, S3Config, chunked::ChunkTrailers};
 
+mod access;
 mod bucket;
 mod config;
 mod copy;
 mod delete;
 mod get;
 mod list;
+mod lock;
 pub use list::ListedObject;
 mod multipart;
 mod notifications;
@@ -108,11 +110,37 @@ impl BasaltS3 {
         }
     }
 
-    fn owner(&self) -> Owner {
+    /// The Owner element of an account (`None`: the server's default account, which owns
+    /// records written before accounts).
+    fn owner_of(&self, account: Option<&str>) -> Owner {
         Owner {
             display_name: Some("webfile".into()),
-            id: Some(self.owner_id.clone()),
+            id: Some(match account {
+                Some(a) if a != self.cfg.account_id => crate::acl::canonical_id(a),
+                _ => self.owner_id.clone(),
+            }),
         }
+    }
+
+    /// Who sent a request (the access check put it there; without signature checks,
+    /// everyone acts as the default account).
+    fn requester<T>(&self, req: &S3Request<T>) -> crate::acl::Requester {
+        self.requester_of(&req.extensions)
+    }
+
+    fn requester_of(&self, extensions: &http::Extensions) -> crate::acl::Requester {
+        extensions
+            .get::<crate::acl::Requester>()
+            .cloned()
+            .unwrap_or(crate::acl::Requester::Trusted)
+    }
+
+    /// The account a request acts as: what it creates is owned by it (anonymous writes,
+    /// allowed by a public ACL or policy, belong to the bucket's owner).
+    fn acting_account(&self, who: &crate::acl::Requester, bucket_owner: &str) -> String {
+        who.account_id(&self.cfg.account_id)
+            .unwrap_or(bucket_owner)
+            .to_owned()
     }
 
     fn bucket(&self, sc: &Scope, bucket: &str) -> S3Result<BucketMeta> {
@@ -595,6 +623,10 @@ impl Ingested {
             version_id: None,
             delete_marker: false,
             sse: None,
+            owner: None,
+            acl: None,
+            retention: None,
+            legal_hold: false,
         };
         (meta, inline)
     }
@@ -679,9 +711,9 @@ enum Change<'a> {
     },
 }
 
-struct Scope {
-    account: String,
-    region: String,
+pub(crate) struct Scope {
+    pub(crate) account: String,
+    pub(crate) region: String,
 }
 
 /// Where a request's records live. Bucket names are global, so keys are scoped by account
@@ -691,13 +723,13 @@ impl Scope {
     fn prefix(&self) -> String {
         format!("{}/", self.account)
     }
-    fn bucket_key(&self, bucket: &str) -> String {
+    pub(crate) fn bucket_key(&self, bucket: &str) -> String {
         format!("{}/{}", self.account, bucket)
     }
     fn objects_prefix(&self, bucket: &str) -> String {
         format!("{}/{}/", self.account, bucket)
     }
-    fn object_key(&self, bucket: &str, key: &str) -> String {
+    pub(crate) fn object_key(&self, bucket: &str, key: &str) -> String {
         format!("{}/{}/{}", self.account, bucket, key)
     }
     fn upload_key(&self, bucket: &str, upload: &str) -> String {
@@ -749,6 +781,21 @@ fn now_ms() -> i64 {
 
 fn ts(ms: i64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// An error whose code s3s has no constant for.
+fn custom_error(code: &'static str, message: impl Into<String>, status: http::StatusCode) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.into());
+    e.set_status_code(status);
+    e
+}
+
+/// Epoch milliseconds of a timestamp.
+fn ts_ms(t: &Timestamp) -> Option<i64> {
+    let mut v = Vec::new();
+    t.format(TimestampFormat::EpochSeconds, &mut v).ok()?;
+    let secs: f64 = String::from_utf8(v).ok()?.parse().ok()?;
+    Some((secs * 1000.0).round() as i64)
 }
 
 fn ts_secs(t: &Timestamp) -> Option<i64> {
@@ -1361,6 +1408,209 @@ impl S3 for BasaltS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         BasaltS3::list_multipart_uploads(self, req).await
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        BasaltS3::get_bucket_acl(self, req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        BasaltS3::put_bucket_acl(self, req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        BasaltS3::get_object_acl(self, req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        BasaltS3::put_object_acl(self, req).await
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        BasaltS3::put_bucket_ownership_controls(self, req).await
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        BasaltS3::get_bucket_ownership_controls(self, req).await
+    }
+
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: S3Request<DeleteBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<DeleteBucketOwnershipControlsOutput>> {
+        BasaltS3::delete_bucket_ownership_controls(self, req).await
+    }
+
+    async fn put_public_access_block(
+        &self,
+        req: S3Request<PutPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<PutPublicAccessBlockOutput>> {
+        BasaltS3::put_public_access_block(self, req).await
+    }
+
+    async fn get_public_access_block(
+        &self,
+        req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        BasaltS3::get_public_access_block(self, req).await
+    }
+
+    async fn delete_public_access_block(
+        &self,
+        req: S3Request<DeletePublicAccessBlockInput>,
+    ) -> S3Result<S3Response<DeletePublicAccessBlockOutput>> {
+        BasaltS3::delete_public_access_block(self, req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        BasaltS3::put_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        BasaltS3::get_bucket_policy(self, req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        BasaltS3::delete_bucket_policy(self, req).await
+    }
+
+    async fn get_bucket_policy_status(
+        &self,
+        req: S3Request<GetBucketPolicyStatusInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyStatusOutput>> {
+        BasaltS3::get_bucket_policy_status(self, req).await
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        BasaltS3::put_object_lock_configuration(self, req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        BasaltS3::get_object_lock_configuration(self, req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        BasaltS3::put_object_retention(self, req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        BasaltS3::get_object_retention(self, req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        BasaltS3::put_object_legal_hold(self, req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        BasaltS3::get_object_legal_hold(self, req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        BasaltS3::put_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        BasaltS3::get_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        BasaltS3::delete_bucket_lifecycle(self, req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        BasaltS3::put_bucket_cors(self, req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        BasaltS3::get_bucket_cors(self, req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        BasaltS3::delete_bucket_cors(self, req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        BasaltS3::put_bucket_tagging(self, req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        BasaltS3::get_bucket_tagging(self, req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        BasaltS3::delete_bucket_tagging(self, req).await
     }
 
     async fn upload_part_copy(

@@ -407,6 +407,7 @@ async fn sigv4_through_key_lookup() {
             secret: secret.to_owned(),
             session_token: None,
             account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
+            arn: "arn:aws:iam::000000000000:root".to_owned(),
         })
     };
     let lookup: basalt_s3::KeyLookup = Arc::new(move |ak: &str| {
@@ -551,6 +552,7 @@ async fn unsigned_amz_headers_are_refused() {
             secret: "static-secret".to_owned(),
             session_token: None,
             account_id: basalt_core::DEFAULT_ACCOUNT_ID.to_owned(),
+            arn: "arn:aws:iam::000000000000:root".to_owned(),
         }))
     });
     let s = start(S3Config {

@@ -39,9 +39,20 @@ impl BasaltS3 {
             }
             _ => {}
         }
+        let who = self.requester(&req);
+        let account = who
+            .account_id(&self.cfg.account_id)
+            .unwrap_or(&self.cfg.account_id)
+            .to_owned();
         let k = sc.bucket_key(&bucket);
         if let Some(raw) = self.state.get(T_BUCKETS, &k).map_err(internal)? {
             let existing: BucketMeta = serde_json::from_slice(&raw).map_err(internal)?;
+            if existing.owner_account(&self.cfg.account_id) != account {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ));
+            }
             if sc.region == "us-east-1" && existing.region == "us-east-1" {
                 // us-east-1 keeps the legacy behaviour: re-creating your own us-east-1 bucket
                 // there succeeds.
@@ -55,14 +66,52 @@ impl BasaltS3 {
                 "Your previous request to create the named bucket succeeded and you already own it."
             ));
         }
-        let meta = BucketMeta {
+        let i = &req.input;
+        let mut meta = BucketMeta {
             name: bucket.clone(),
             created_ms: now_ms(),
             region: sc.region.clone(),
             versioning: None,
             notifications: Notifications::default(),
             encryption: None,
+            owner: Some(account.clone()),
+            acl: None,
+            policy: None,
+            public_access_block: None,
+            ownership: i.object_ownership.as_ref().map(|o| o.as_str().to_owned()),
+            object_lock: None,
+            lifecycle: None,
+            cors: None,
+            tags: None,
         };
+        if i.object_lock_enabled_for_bucket == Some(true) {
+            // Object Lock needs versioning, which it turns on for good.
+            meta.object_lock = Some(crate::lock::LockConfig {
+                enabled: true,
+                default: None,
+            });
+            meta.versioning = Some("Enabled".into());
+        }
+        let asked = access::AclRequest {
+            canned: i.acl.as_ref().map(|a| a.as_str()),
+            full_control: i.grant_full_control.as_deref(),
+            read: i.grant_read.as_deref(),
+            read_acp: i.grant_read_acp.as_deref(),
+            write: i.grant_write.as_deref(),
+            write_acp: i.grant_write_acp.as_deref(),
+        };
+        meta.acl = self
+            .requested_acl(&asked, &account, &meta)
+            .map_err(|e| {
+                if *e.code() == S3ErrorCode::AccessControlListNotSupported {
+                    s3_error!(
+                        InvalidBucketAclWithObjectOwnership,
+                        "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+                    )
+                } else {
+                    e
+                }
+            })?;
         self.write(vec![WriteOp::Put {
             table: T_BUCKETS.into(),
             key: k,
@@ -96,16 +145,41 @@ impl BasaltS3 {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let sc = self.scope(&req);
+        let who = self.requester(&req);
+        let account = who
+            .account_id(&self.cfg.account_id)
+            .unwrap_or(&self.cfg.account_id)
+            .to_owned();
+        let i = &req.input;
+        let max = match i.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Argument max-buckets must be an integer between 1 and 10000"
+                ));
+            }
+        };
+        let after = i
+            .continuation_token
+            .as_deref()
+            .map(|t| format!("{}{t}", sc.prefix()));
         let rows = self
             .state
-            .scan(T_BUCKETS, &sc.prefix(), None, 100_000)
+            .scan(T_BUCKETS, &sc.prefix(), after.as_deref(), 100_000)
             .map_err(internal)?;
-        let prefix = req.input.prefix.clone().unwrap_or_default();
-        let mut buckets = Vec::with_capacity(rows.len());
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let mut buckets = Vec::new();
+        let mut next = None;
         for (_, v) in rows {
             let b: BucketMeta = serde_json::from_slice(&v).map_err(internal)?;
-            if !b.name.starts_with(&prefix) {
+            if !b.name.starts_with(&prefix) || b.owner_account(&self.cfg.account_id) != account {
                 continue;
+            }
+            if buckets.len() == max {
+                next = buckets.last().and_then(|b: &Bucket| b.name.clone());
+                break;
             }
             buckets.push(Bucket {
                 name: Some(b.name),
@@ -115,8 +189,9 @@ impl BasaltS3 {
         }
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(self.owner()),
+            owner: Some(self.owner_of(Some(&account))),
             prefix: req.input.prefix,
+            continuation_token: next,
             ..Default::default()
         }))
     }
@@ -244,6 +319,12 @@ impl BasaltS3 {
             .as_ref()
             .map(|s| s.as_str().to_owned());
         let first = b.versioning.is_none();
+        if b.lock_enabled() && status.as_deref() == Some("Suspended") {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+            ));
+        }
         match status.as_deref() {
             Some("Enabled" | "Suspended") => b.versioning = status,
             None => {}

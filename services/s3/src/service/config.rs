@@ -1,5 +1,5 @@
-//! Bucket configurations kept in the bucket record: default encryption (and the
-//! read-modify-write every configuration shares).
+//! Bucket configurations kept in the bucket record: default encryption, lifecycle, CORS and
+//! tags (and the read-modify-write every configuration shares).
 
 use super::*;
 
@@ -126,5 +126,193 @@ impl BasaltS3 {
         })
         .await?;
         Ok(S3Response::new(DeleteBucketEncryptionOutput {}))
+    }
+
+    pub(super) async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let sc = self.scope(&req);
+        let mut cfg = req.input.lifecycle_configuration.clone().ok_or_else(|| {
+            s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            )
+        })?;
+        crate::lifecycle::validate(&mut cfg).map_err(|e| match e {
+            crate::lifecycle::LifecycleError::InvalidArgument(m) => {
+                s3_error!(InvalidArgument, "{m}")
+            }
+            crate::lifecycle::LifecycleError::Malformed => {
+                S3Error::with_message(S3ErrorCode::MalformedXML, e.to_string())
+            }
+        })?;
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.lifecycle = Some(cfg.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
+    }
+
+    pub(super) async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        let Some(cfg) = b.lifecycle else {
+            return Err(s3_error!(
+                NoSuchLifecycleConfiguration,
+                "The lifecycle configuration does not exist"
+            ));
+        };
+        Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
+            rules: Some(cfg.rules),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        let sc = self.scope(&req);
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.lifecycle = None;
+            Ok(())
+        })
+        .await?;
+        let mut resp = S3Response::new(DeleteBucketLifecycleOutput {});
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    /// The `x-amz-expiration` a current object answers with, if a lifecycle rule expires it.
+    pub(super) fn expiration_of(
+        &self,
+        bucket: &BucketMeta,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Option<String> {
+        let cfg = bucket.lifecycle.as_ref()?;
+        let (at, rule) = crate::lifecycle::expiration(
+            cfg,
+            &crate::lifecycle::Candidate {
+                key,
+                tags: &meta.tags,
+                size: meta.size,
+            },
+            meta.modified_ms,
+        )?;
+        Some(crate::lifecycle::header(at, &rule))
+    }
+
+    pub(super) async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        let sc = self.scope(&req);
+        let cfg = req.input.cors_configuration.clone();
+        if cfg.cors_rules.is_empty() || cfg.cors_rules.len() > 100 {
+            return Err(s3_error!(
+                MalformedXML,
+                "The XML you provided was not well-formed or did not validate against our published schema"
+            ));
+        }
+        for r in &cfg.cors_rules {
+            for m in &r.allowed_methods {
+                if !matches!(m.as_str(), "GET" | "PUT" | "POST" | "DELETE" | "HEAD") {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "Found unsupported HTTP method in CORS config. Unsupported method is {}",
+                        m.as_str()
+                    ));
+                }
+            }
+        }
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.cors = Some(cfg.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketCorsOutput {}))
+    }
+
+    pub(super) async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        let Some(cfg) = b.cors else {
+            return Err(s3_error!(
+                NoSuchCORSConfiguration,
+                "The CORS configuration does not exist"
+            ));
+        };
+        Ok(S3Response::new(GetBucketCorsOutput {
+            cors_rules: Some(cfg.cors_rules),
+        }))
+    }
+
+    pub(super) async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        let sc = self.scope(&req);
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.cors = None;
+            Ok(())
+        })
+        .await?;
+        let mut resp = S3Response::new(DeleteBucketCorsOutput {});
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    pub(super) async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let sc = self.scope(&req);
+        let t = tags::from_tag_set(&req.input.tagging.tag_set)?;
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.tags = Some(t.clone());
+            Ok(())
+        })
+        .await?;
+        let mut resp = S3Response::new(PutBucketTaggingOutput {});
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    pub(super) async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        let Some(t) = b.tags else {
+            return Err(s3_error!(NoSuchTagSet, "The TagSet does not exist"));
+        };
+        Ok(S3Response::new(GetBucketTaggingOutput {
+            tag_set: tags::to_tag_set(&t),
+        }))
+    }
+
+    pub(super) async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        let sc = self.scope(&req);
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.tags = None;
+            Ok(())
+        })
+        .await?;
+        let mut resp = S3Response::new(DeleteBucketTaggingOutput {});
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
     }
 }

@@ -9,6 +9,7 @@ impl BasaltS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let sc = self.scope(&req);
         let origin = Origin::of(&req);
+        let who = self.requester(&req);
         let i = req.input;
         let CopySource::Bucket {
             bucket: sb,
@@ -35,6 +36,18 @@ impl BasaltS3 {
             i.copy_source_sse_customer_algorithm.as_deref(),
             i.copy_source_sse_customer_key.as_deref(),
             i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let (owner, acl) = self.new_object_acl(
+            &who,
+            &dest_bucket,
+            &access::AclRequest {
+                canned: i.acl.as_ref().map(|a| a.as_str()),
+                full_control: i.grant_full_control.as_deref(),
+                read: i.grant_read.as_deref(),
+                read_acp: i.grant_read_acp.as_deref(),
+                write: None,
+                write_acp: i.grant_write_acp.as_deref(),
+            },
         )?;
         let (src, inline) = self
             .object_version(&sc, sb, sk, source_version.as_deref())
@@ -111,6 +124,8 @@ impl BasaltS3 {
                 .await?;
             let (mut meta, inline) = got.object(content, tags);
             meta.sse = sealed.map(|s| s.1);
+            meta.owner = Some(owner);
+            meta.acl = acl;
             if algo.is_none() {
                 meta.checksum = None;
             }
@@ -167,6 +182,10 @@ impl BasaltS3 {
             version_id: None,
             delete_marker: false,
             sse: None,
+            owner: Some(owner),
+            acl,
+            retention: None,
+            legal_hold: false,
         };
         let version_id = match self
             .commit_object(

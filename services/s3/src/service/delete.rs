@@ -10,13 +10,23 @@ impl BasaltS3 {
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
         origin: &Origin,
     ) -> S3Result<versions::Deleted> {
         for _ in 0..16 {
             let snap = self.bucket_snapshot(sc, bucket)?;
             if let Some(status) = &snap.versioning {
                 return self
-                    .delete_versioned(sc, bucket, key, status, version_id, &snap, origin)
+                    .delete_versioned(
+                        sc,
+                        bucket,
+                        key,
+                        status,
+                        version_id,
+                        bypass_governance,
+                        &snap,
+                        origin,
+                    )
                     .await;
             }
             if version_id.is_some_and(|v| v != versions::NULL_VERSION) {
@@ -69,7 +79,14 @@ impl BasaltS3 {
         let origin = Origin::of(&req);
         let i = &req.input;
         let d = self
-            .delete_any(&sc, &i.bucket, &i.key, i.version_id.as_deref(), &origin)
+            .delete_any(
+                &sc,
+                &i.bucket,
+                &i.key,
+                i.version_id.as_deref(),
+                i.bypass_governance_retention.unwrap_or(false),
+                &origin,
+            )
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: d.delete_marker.then_some(true),
@@ -94,11 +111,19 @@ impl BasaltS3 {
             ));
         }
         let quiet = req.input.delete.quiet.unwrap_or(false);
+        let bypass = req.input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for o in objs {
             match self
-                .delete_any(&sc, bucket, &o.key, o.version_id.as_deref(), &origin)
+                .delete_any(
+                    &sc,
+                    bucket,
+                    &o.key,
+                    o.version_id.as_deref(),
+                    bypass,
+                    &origin,
+                )
                 .await
             {
                 Ok(d) => {

@@ -45,7 +45,16 @@ impl BasaltS3 {
         let body = self.body_of(&meta, inline, range, key);
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
+        let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
+        let expiration = self
+            .bucket(&sc, &i.bucket)
+            .ok()
+            .and_then(|b| self.expiration_of(&b, &i.key, &meta));
         Ok(S3Response::new(GetObjectOutput {
+            expiration,
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: legal_hold,
             server_side_encryption: e.sse,
             ssekms_key_id: e.kms_key_id,
             bucket_key_enabled: e.bucket_key,
@@ -122,7 +131,16 @@ impl BasaltS3 {
         let content_range_set = content_range.is_some();
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
+        let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
+        let expiration = self
+            .bucket(&sc, &i.bucket)
+            .ok()
+            .and_then(|b| self.expiration_of(&b, &i.key, &meta));
         let mut resp = S3Response::new(HeadObjectOutput {
+            expiration,
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: legal_hold,
             server_side_encryption: e.sse,
             ssekms_key_id: e.kms_key_id,
             bucket_key_enabled: e.bucket_key,

@@ -124,7 +124,7 @@ impl BasaltS3 {
                     .into_iter()
                     .map(|(k, m)| {
                         let mut o = s3_object(k, &m, url);
-                        o.owner = Some(self.owner());
+                        o.owner = Some(self.owner_of(m.owner.as_deref()));
                         o
                     })
                     .collect(),
@@ -186,7 +186,7 @@ impl BasaltS3 {
                     .map(|(k, m)| {
                         let mut o = s3_object(k, &m, url);
                         if fetch_owner {
-                            o.owner = Some(self.owner());
+                            o.owner = Some(self.owner_of(m.owner.as_deref()));
                         }
                         o
                     })

@@ -138,6 +138,25 @@ impl BasaltS3 {
         let sse = self
             .new_sse(requested, bucket.encryption.as_ref())?
             .map(|s| s.1);
+        let (retention, legal_hold) = lock::requested_lock(
+            &bucket,
+            i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            i.object_lock_retain_until_date.as_ref(),
+            i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+        )?;
+        let who = self.requester_of(&req.extensions);
+        let (owner, acl) = self.new_object_acl(
+            &who,
+            &bucket,
+            &access::AclRequest {
+                canned: i.acl.as_ref().map(|a| a.as_str()),
+                full_control: i.grant_full_control.as_deref(),
+                read: i.grant_read.as_deref(),
+                read_acp: i.grant_read_acp.as_deref(),
+                write: None,
+                write_acp: i.grant_write_acp.as_deref(),
+            },
+        )?;
         let algo = i
             .checksum_algorithm
             .as_ref()
@@ -161,6 +180,10 @@ impl BasaltS3 {
             checksum_type: ctype.clone(),
             tags: tags::from_header(i.tagging.as_deref())?,
             sse,
+            owner: Some(owner),
+            acl,
+            retention,
+            legal_hold,
         };
         self.write(vec![WriteOp::Put {
             table: T_UPLOADS.into(),
@@ -253,6 +276,15 @@ impl BasaltS3 {
         let origin = Origin::of(&req);
         let i = &req.input;
         let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        if u.sse.as_ref().is_some_and(|r| r.is_customer()) {
+            // The completion of an SSE-C upload presents the upload's key too.
+            let customer = sse_customer(
+                i.sse_customer_algorithm.as_deref(),
+                i.sse_customer_key.as_deref(),
+                i.sse_customer_key_md5.as_deref(),
+            )?;
+            self.upload_key(&u, customer.as_ref())?;
+        }
         let requested: Vec<CompletedPart> = i
             .multipart_upload
             .as_ref()
@@ -341,6 +373,10 @@ impl BasaltS3 {
             version_id: None,
             delete_marker: false,
             sse: u.sse.clone(),
+            owner: u.owner.clone(),
+            acl: u.acl.clone(),
+            retention: u.retention,
+            legal_hold: u.legal_hold,
         };
         let mut ops: Vec<WriteOp> = stored
             .iter()
@@ -379,7 +415,15 @@ impl BasaltS3 {
         self.delete_blobs_later(stored.into_iter().map(|p| p.blob).collect());
         let f = checksum_fields(meta.checksum.as_ref());
         let e = sse_out(meta.sse.as_ref());
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
+        let mut headers = HeaderMap::new();
+        // The output shape has no SSE-C members; S3 sends the headers all the same.
+        if let (Some(a), Some(m)) = (&e.c_algo, &e.c_md5)
+            && let (Ok(a), Ok(m)) = (a.parse(), m.parse())
+        {
+            headers.insert("x-amz-server-side-encryption-customer-algorithm", a);
+            headers.insert("x-amz-server-side-encryption-customer-key-md5", m);
+        }
+        let mut resp = S3Response::new(CompleteMultipartUploadOutput {
             server_side_encryption: e.sse,
             ssekms_key_id: e.kms_key_id,
             bucket_key_enabled: e.bucket_key,
@@ -395,7 +439,9 @@ impl BasaltS3 {
             checksum_sha256: f.sha256,
             checksum_type: f.kind,
             ..Default::default()
-        }))
+        });
+        resp.headers = headers;
+        Ok(resp)
     }
 
     pub(super) async fn abort_multipart_upload(
@@ -456,7 +502,7 @@ impl BasaltS3 {
                 }
             })
             .collect();
-        let owner = self.owner();
+        let owner = self.owner_of(u.owner.as_deref());
         Ok(S3Response::new(ListPartsOutput {
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),
@@ -530,8 +576,8 @@ impl BasaltS3 {
         let mut cps: Vec<String> = Vec::new();
         let mut truncated = false;
         let mut next: Option<(String, String)> = None;
-        let owner = self.owner();
         for (id, u) in ups {
+            let owner = self.owner_of(u.owner.as_deref());
             if let Some(d) = &delimiter
                 && let Some(pos) = u.key[prefix.len()..].find(d.as_str())
             {

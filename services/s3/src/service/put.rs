@@ -82,6 +82,7 @@ impl BasaltS3 {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
         let snapshot = self.bucket_snapshot(&sc, &bucket)?;
+        let bucket_meta = snapshot.meta.clone();
         if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -120,6 +121,26 @@ impl BasaltS3 {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let sealed = self.new_sse(requested, snapshot.meta.encryption.as_ref())?;
+        let who = self.requester(&req);
+        let i = &req.input;
+        let (owner, acl) = self.new_object_acl(
+            &who,
+            &snapshot.meta,
+            &access::AclRequest {
+                canned: i.acl.as_ref().map(|a| a.as_str()),
+                full_control: i.grant_full_control.as_deref(),
+                read: i.grant_read.as_deref(),
+                read_acp: i.grant_read_acp.as_deref(),
+                write: None,
+                write_acp: i.grant_write_acp.as_deref(),
+            },
+        )?;
+        let (retention, legal_hold) = lock::requested_lock(
+            &snapshot.meta,
+            i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            i.object_lock_retain_until_date.as_ref(),
+            i.object_lock_legal_hold_status.as_ref().map(|s| s.as_str()),
+        )?;
         let body = req.input.body.take();
         let got = self
             .ingest(body, Some(&algo), false, sealed.as_ref().map(|s| s.0))
@@ -164,6 +185,10 @@ impl BasaltS3 {
         );
         let (mut meta, inline) = got.object(content, tags);
         meta.sse = sealed.map(|s| s.1);
+        meta.owner = Some(owner);
+        meta.acl = acl;
+        meta.retention = retention;
+        meta.legal_hold = legal_hold;
         let etag_hex = meta.etag.clone();
         let version_id = match self
             .commit_object(
@@ -195,6 +220,7 @@ impl BasaltS3 {
         };
         let e = sse_out(meta.sse.as_ref());
         Ok(S3Response::new(PutObjectOutput {
+            expiration: self.expiration_of(&bucket_meta, &key, &meta),
             e_tag: Some(etag(&etag_hex)),
             version_id,
             server_side_encryption: e.sse,

@@ -1,18 +1,19 @@
-//! Object tagging.
+//! Object tagging, and the amendment of object records it shares with ACLs and locks.
 
 use super::*;
 
 impl BasaltS3 {
-    /// Replaces an object's tags; data, metadata and modification time stay as they are.
-    /// Written only if the record is still the one read (an unversioned PUT takes no lock),
-    /// retried when a concurrent write got there first.
-    pub(super) async fn retag(
+    /// Changes what an object (version) records about itself (tags, ACL, retention, legal
+    /// hold); data, metadata and modification time stay as they are. Written only if the record
+    /// is still the one read (an unversioned PUT takes no lock), retried when a concurrent
+    /// write got there first.
+    pub(super) async fn amend_object(
         &self,
         sc: &Scope,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
-        tags: tags::Tags,
+        change: impl Fn(&mut ObjectMeta) -> S3Result<()>,
     ) -> S3Result<Option<String>> {
         let _guard = self.lock(sc, bucket, key).await;
         let record = sc.object_key(bucket, key);
@@ -36,7 +37,7 @@ impl BasaltS3 {
                     ));
                 };
                 let mut meta = v.meta;
-                meta.tags = tags;
+                change(&mut meta)?;
                 self.write(vec![WriteOp::Put {
                     table: T_VERSIONS.into(),
                     key: v.row,
@@ -53,7 +54,7 @@ impl BasaltS3 {
             };
             let (mut meta, inline) = decode_object(raw.clone())
                 .ok_or_else(|| s3_error!(InternalError, "corrupt object record"))?;
-            meta.tags = tags.clone();
+            change(&mut meta)?;
             let value = encode_object(&meta, &inline);
             let mut ops = vec![
                 WriteOp::Check {
@@ -67,7 +68,7 @@ impl BasaltS3 {
                     value: value.clone(),
                 },
             ];
-            // Tags belong to a version: the current one's record changes too.
+            // What changed belongs to a version: the current one's record changes too.
             if let Some(vid) = &meta.version_id
                 && let Some(v) = self
                     .versions_of(sc, bucket, key)?
@@ -95,7 +96,10 @@ impl BasaltS3 {
         let i = req.input;
         let tags = tags::from_tag_set(&i.tagging.tag_set)?;
         let version_id = self
-            .retag(&sc, &i.bucket, &i.key, i.version_id.as_deref(), tags)
+            .amend_object(&sc, &i.bucket, &i.key, i.version_id.as_deref(), |m| {
+                m.tags = tags.clone();
+                Ok(())
+            })
             .await?;
         Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
@@ -120,13 +124,10 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let i = req.input;
         let version_id = self
-            .retag(
-                &sc,
-                &i.bucket,
-                &i.key,
-                i.version_id.as_deref(),
-                tags::Tags::new(),
-            )
+            .amend_object(&sc, &i.bucket, &i.key, i.version_id.as_deref(), |m| {
+                m.tags.clear();
+                Ok(())
+            })
             .await?;
         let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
         resp.status = Some(http::StatusCode::NO_CONTENT);

@@ -372,6 +372,7 @@ impl BasaltS3 {
         key: &str,
         status: &str,
         version_id: Option<&str>,
+        bypass_governance: bool,
         snap: &BucketSnapshot,
         origin: &Origin,
     ) -> S3Result<Deleted> {
@@ -445,6 +446,14 @@ impl BasaltS3 {
                     delete_marker: false,
                 });
             };
+            let v = &versions[pos].meta;
+            crate::lock::check_delete(
+                v.retention.as_ref(),
+                v.legal_hold,
+                bypass_governance,
+                now_ms(),
+            )
+            .map_err(lock::lock_error)?;
             let mut ops = vec![WriteOp::Delete {
                 table: T_VERSIONS.into(),
                 key: versions[pos].row.clone(),
@@ -600,7 +609,7 @@ impl BasaltS3 {
                         is_latest: Some(latest),
                         key: Some(enc(url, key.clone())),
                         last_modified: Some(ts(meta.modified_ms)),
-                        owner: Some(self.owner()),
+                        owner: Some(self.owner_of(meta.owner.as_deref())),
                         version_id: Some(vid.clone()),
                     });
                 } else {
@@ -609,7 +618,7 @@ impl BasaltS3 {
                         is_latest: Some(latest),
                         key: Some(enc(url, key.clone())),
                         last_modified: Some(ts(meta.modified_ms)),
-                        owner: Some(self.owner()),
+                        owner: Some(self.owner_of(meta.owner.as_deref())),
                         size: Some(meta.size as i64),
                         storage_class: Some(ObjectVersionStorageClass::from(
                             meta.content

@@ -1,0 +1,467 @@
+//! Who may do what: every signed-or-anonymous request is checked here (through s3s's
+//! [`S3Access`] hook, before its body is read) against the bucket policy, Block Public Access,
+//! Object Ownership and the ACLs, in the order S3 evaluates them:
+//!
+//! 1. an explicit Deny in the bucket policy refuses (except the bucket owner's own policy
+//!    operations, which S3 never lets a policy lock out);
+//! 2. the bucket owner's account may do anything else;
+//! 3. an Allow in the policy admits (unless RestrictPublicBuckets and the policy is public);
+//! 4. the ACL of the bucket (bucket operations, writes of objects) or of the object (reads of
+//!    objects and of their ACLs) admits, unless ACLs are disabled;
+//! 5. otherwise 403 AccessDenied.
+//!
+//! The requester found here travels to the operation in the request's extensions, so that
+//! what it creates is owned by its account.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use basalt_store::StateStore;
+use parking_lot::Mutex;
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::{CopySource, CopyObjectInput, UploadPartCopyInput};
+use s3s::path::S3Path;
+use s3s::{S3Request, S3Result, s3_error};
+
+use crate::acl::{self, Permission, Requester};
+use crate::model::{BucketMeta, ObjectMeta, T_BUCKETS, T_OBJECTS, decode_object};
+use crate::KeyLookup;
+use crate::service::Scope;
+
+/// What an operation needs: the IAM action a policy names it by, and what an ACL must grant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Need {
+    /// A permission on the bucket's ACL.
+    Bucket(Permission),
+    /// A permission on the object's ACL.
+    Object(Permission),
+    /// Only the owner (or a policy) may.
+    Owner,
+}
+
+fn classify(op: &str, versioned: bool) -> (&'static str, Need) {
+    use Need::*;
+    use Permission::*;
+    match op {
+        "GetObject" | "HeadObject" if versioned => ("s3:GetObjectVersion", Object(Read)),
+        "GetObject" | "HeadObject" => ("s3:GetObject", Object(Read)),
+        "GetObjectAttributes" => ("s3:GetObjectAttributes", Object(Read)),
+        "GetObjectAcl" if versioned => ("s3:GetObjectVersionAcl", Object(ReadAcp)),
+        "GetObjectAcl" => ("s3:GetObjectAcl", Object(ReadAcp)),
+        "PutObjectAcl" if versioned => ("s3:PutObjectVersionAcl", Object(WriteAcp)),
+        "PutObjectAcl" => ("s3:PutObjectAcl", Object(WriteAcp)),
+        "GetObjectTagging" if versioned => ("s3:GetObjectVersionTagging", Object(Read)),
+        "GetObjectTagging" => ("s3:GetObjectTagging", Object(Read)),
+        "PutObjectTagging" if versioned => ("s3:PutObjectVersionTagging", Owner),
+        "PutObjectTagging" => ("s3:PutObjectTagging", Owner),
+        "DeleteObjectTagging" if versioned => ("s3:DeleteObjectVersionTagging", Owner),
+        "DeleteObjectTagging" => ("s3:DeleteObjectTagging", Owner),
+        "GetObjectRetention" => ("s3:GetObjectRetention", Owner),
+        "PutObjectRetention" => ("s3:PutObjectRetention", Owner),
+        "GetObjectLegalHold" => ("s3:GetObjectLegalHold", Owner),
+        "PutObjectLegalHold" => ("s3:PutObjectLegalHold", Owner),
+        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
+        | "CompleteMultipartUpload" | "PostObject" => ("s3:PutObject", Bucket(Write)),
+        "AbortMultipartUpload" => ("s3:AbortMultipartUpload", Bucket(Write)),
+        "DeleteObject" if versioned => ("s3:DeleteObjectVersion", Bucket(Write)),
+        "DeleteObject" | "DeleteObjects" => ("s3:DeleteObject", Bucket(Write)),
+        "ListParts" => ("s3:ListMultipartUploadParts", Bucket(Read)),
+        "ListObjects" | "ListObjectsV2" | "HeadBucket" => ("s3:ListBucket", Bucket(Read)),
+        "ListObjectVersions" => ("s3:ListBucketVersions", Bucket(Read)),
+        "ListMultipartUploads" => ("s3:ListBucketMultipartUploads", Bucket(Read)),
+        "GetBucketAcl" => ("s3:GetBucketAcl", Bucket(ReadAcp)),
+        "PutBucketAcl" => ("s3:PutBucketAcl", Bucket(WriteAcp)),
+        "GetBucketLocation" => ("s3:GetBucketLocation", Owner),
+        "GetBucketPolicy" => ("s3:GetBucketPolicy", Owner),
+        "PutBucketPolicy" => ("s3:PutBucketPolicy", Owner),
+        "DeleteBucketPolicy" => ("s3:DeleteBucketPolicy", Owner),
+        "GetBucketPolicyStatus" => ("s3:GetBucketPolicyStatus", Owner),
+        "DeleteBucket" => ("s3:DeleteBucket", Owner),
+        "GetBucketVersioning" => ("s3:GetBucketVersioning", Owner),
+        "PutBucketVersioning" => ("s3:PutBucketVersioning", Owner),
+        "GetBucketTagging" => ("s3:GetBucketTagging", Owner),
+        "PutBucketTagging" | "DeleteBucketTagging" => ("s3:PutBucketTagging", Owner),
+        "GetBucketEncryption" => ("s3:GetEncryptionConfiguration", Owner),
+        "PutBucketEncryption" | "DeleteBucketEncryption" => {
+            ("s3:PutEncryptionConfiguration", Owner)
+        }
+        "GetBucketCors" => ("s3:GetBucketCORS", Owner),
+        "PutBucketCors" | "DeleteBucketCors" => ("s3:PutBucketCORS", Owner),
+        "GetBucketLifecycleConfiguration" => ("s3:GetLifecycleConfiguration", Owner),
+        "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
+            ("s3:PutLifecycleConfiguration", Owner)
+        }
+        "GetPublicAccessBlock" => ("s3:GetBucketPublicAccessBlock", Owner),
+        "PutPublicAccessBlock" | "DeletePublicAccessBlock" => {
+            ("s3:PutBucketPublicAccessBlock", Owner)
+        }
+        "GetBucketOwnershipControls" => ("s3:GetBucketOwnershipControls", Owner),
+        "PutBucketOwnershipControls" | "DeleteBucketOwnershipControls" => {
+            ("s3:PutBucketOwnershipControls", Owner)
+        }
+        "GetBucketLogging" => ("s3:GetBucketLogging", Owner),
+        "PutBucketLogging" => ("s3:PutBucketLogging", Owner),
+        "GetBucketNotificationConfiguration" => ("s3:GetBucketNotification", Owner),
+        "PutBucketNotificationConfiguration" => ("s3:PutBucketNotification", Owner),
+        "GetObjectLockConfiguration" => ("s3:GetBucketObjectLockConfiguration", Owner),
+        "PutObjectLockConfiguration" => ("s3:PutBucketObjectLockConfiguration", Owner),
+        "GetBucketWebsite" => ("s3:GetBucketWebsite", Owner),
+        "PutBucketWebsite" | "DeleteBucketWebsite" => ("s3:PutBucketWebsite", Owner),
+        _ => ("s3:*", Owner),
+    }
+}
+
+/// Operations the bucket owner's account may always perform, whatever its policy says.
+fn policy_lockout_exempt(action: &str) -> bool {
+    matches!(
+        action,
+        "s3:GetBucketPolicy" | "s3:PutBucketPolicy" | "s3:DeleteBucketPolicy"
+    )
+}
+
+/// The access checker.
+pub(crate) struct Gatekeeper {
+    state: Arc<dyn StateStore>,
+    lookup: KeyLookup,
+    /// Where bucket records live (bucket names are global, kept under the server's account).
+    scope: Scope,
+    /// Parsed bucket policies by bucket, with the text they were parsed from.
+    policies: Mutex<HashMap<String, (String, Arc<basalt_policy::Policy>)>>,
+}
+
+/// The facts of one request a policy's conditions can ask about.
+pub(crate) struct Facts<'a> {
+    pub op: &'a str,
+    pub bucket: &'a str,
+    pub key: Option<&'a str>,
+    pub headers: &'a http::HeaderMap,
+    pub query: Option<&'a str>,
+}
+
+impl Gatekeeper {
+    pub(crate) fn new(state: Arc<dyn StateStore>, lookup: KeyLookup, scope: Scope) -> Gatekeeper {
+        Gatekeeper {
+            state,
+            lookup,
+            scope,
+            policies: Mutex::default(),
+        }
+    }
+
+    fn requester(&self, access_key: Option<&str>) -> S3Result<Requester> {
+        let Some(ak) = access_key else {
+            return Ok(Requester::Anonymous);
+        };
+        match (self.lookup)(ak) {
+            Ok(Some(k)) => Ok(Requester::account(&k.account_id, &k.arn)),
+            // s3s has verified the signature with this key: it was known a moment ago.
+            Ok(None) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "credential lookup failed");
+                Err(s3_error!(ServiceUnavailable, "Service is unable to handle request."))
+            }
+        }
+    }
+
+    fn bucket(&self, bucket: &str) -> S3Result<Option<BucketMeta>> {
+        let raw = self
+            .state
+            .get(T_BUCKETS, &self.scope.bucket_key(bucket))
+            .map_err(|e| s3_error!(InternalError, "{e}"))?;
+        Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
+    }
+
+    fn object(&self, bucket: &str, key: &str) -> Option<ObjectMeta> {
+        let raw = self
+            .state
+            .get(T_OBJECTS, &self.scope.object_key(bucket, key))
+            .ok()??;
+        decode_object(raw)
+            .map(|(m, _)| m)
+            .filter(|m| !m.delete_marker)
+    }
+
+    fn policy(&self, bucket: &str, text: &str) -> Option<Arc<basalt_policy::Policy>> {
+        let mut cache = self.policies.lock();
+        if let Some((t, p)) = cache.get(bucket)
+            && t == text
+        {
+            return Some(p.clone());
+        }
+        let p = Arc::new(basalt_policy::Policy::parse(text).ok()?);
+        if cache.len() > 4096 {
+            cache.clear();
+        }
+        cache.insert(bucket.to_owned(), (text.to_owned(), p.clone()));
+        Some(p)
+    }
+
+    /// Decides one request (`versioned`: it names a version).
+    pub(crate) fn authorize(&self, who: &Requester, f: &Facts<'_>) -> S3Result<()> {
+        if *who == Requester::Trusted {
+            return Ok(());
+        }
+        let Some(b) = self.bucket(f.bucket)? else {
+            // The operation answers NoSuchBucket.
+            return Ok(());
+        };
+        let versioned = f
+            .query
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "versionId"));
+        let (action, need) = classify(f.op, versioned);
+        let owner_account = b.owner_account(&self.scope.account);
+        let is_owner = who.account_id("") == Some(owner_account);
+        let block = b.block();
+        let mut object: Option<Option<ObjectMeta>> = None;
+        let mut allowed = false;
+        if let Some(text) = &b.policy
+            && let Some(policy) = self.policy(f.bucket, text)
+        {
+            let resource = match f.key {
+                Some(k) => format!("arn:aws:s3:::{}/{k}", f.bucket),
+                None => format!("arn:aws:s3:::{}", f.bucket),
+            };
+            let needs_object = text.to_ascii_lowercase().contains("s3:existingobjecttag");
+            if needs_object && let Some(k) = f.key {
+                object = Some(self.object(f.bucket, k));
+            }
+            let context = context(who, f, object.as_ref().and_then(Option::as_ref));
+            let principal = match who {
+                Requester::Account {
+                    account_id,
+                    arn,
+                    canonical_id,
+                } => basalt_policy::Principal::Account {
+                    account_id,
+                    arn,
+                    canonical_id,
+                },
+                _ => basalt_policy::Principal::Anonymous,
+            };
+            let req = basalt_policy::Request {
+                principal,
+                action,
+                resource: &resource,
+                context: &context,
+            };
+            match policy.evaluate(&req) {
+                basalt_policy::Decision::Deny
+                    if !(is_owner && policy_lockout_exempt(action)) =>
+                {
+                    return Err(denied());
+                }
+                basalt_policy::Decision::Allow => {
+                    allowed = !(block.restrict_public_buckets && policy.is_public() && !is_owner);
+                }
+                _ => {}
+            }
+        }
+        if is_owner || allowed {
+            return Ok(());
+        }
+        if b.acls_disabled() {
+            return Err(denied());
+        }
+        let owner_canonical = acl::canonical_id(owner_account);
+        let bucket_grants = b
+            .acl
+            .clone()
+            .unwrap_or_else(|| owner_only(&owner_canonical));
+        let ok = match need {
+            Need::Owner => false,
+            Need::Bucket(p) => acl::allows(&bucket_grants, who, p, block.ignore_public_acls),
+            Need::Object(p) => {
+                let key = f.key.unwrap_or_default();
+                let object = object.unwrap_or_else(|| self.object(f.bucket, key));
+                match object {
+                    Some(o) => {
+                        let grants = o.acl.clone().unwrap_or_else(|| {
+                            owner_only(&acl::canonical_id(o.owner.as_deref().unwrap_or(owner_account)))
+                        });
+                        acl::allows(&grants, who, p, block.ignore_public_acls)
+                    }
+                    // No such object: who may list the bucket learns so (404), others get 403.
+                    None => acl::allows(
+                        &bucket_grants,
+                        who,
+                        Permission::Read,
+                        block.ignore_public_acls,
+                    ),
+                }
+            }
+        };
+        if ok { Ok(()) } else { Err(denied()) }
+    }
+
+    fn copy_source(&self, who: &Requester, source: &CopySource, headers: &http::HeaderMap) -> S3Result<()> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Ok(());
+        };
+        let query = version_id.as_ref().map(|v| format!("versionId={v}"));
+        self.authorize(
+            who,
+            &Facts {
+                op: "GetObject",
+                bucket,
+                key: Some(key),
+                headers,
+                query: query.as_deref(),
+            },
+        )
+    }
+}
+
+fn owner_only(canonical: &str) -> Vec<acl::Grant> {
+    vec![acl::Grant {
+        grantee: acl::Grantee::User {
+            id: canonical.to_owned(),
+        },
+        permission: Permission::FullControl,
+    }]
+}
+
+fn denied() -> s3s::S3Error {
+    s3_error!(AccessDenied, "Access Denied")
+}
+
+/// The condition keys of a request (lowercase, as IAM compares them).
+fn context(
+    who: &Requester,
+    f: &Facts<'_>,
+    object: Option<&ObjectMeta>,
+) -> HashMap<String, Vec<String>> {
+    let mut c: HashMap<String, Vec<String>> = HashMap::new();
+    let mut put = |k: String, v: String| c.entry(k).or_default().push(v);
+    let now = chrono::Utc::now();
+    put("aws:currenttime".into(), now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    put("aws:epochtime".into(), now.timestamp().to_string());
+    put("aws:securetransport".into(), "false".into());
+    let ip = f
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    put("aws:sourceip".into(), ip);
+    if let Requester::Account {
+        account_id, arn, ..
+    } = who
+    {
+        put("aws:principalaccount".into(), account_id.clone());
+        put("aws:principalarn".into(), arn.clone());
+        put("aws:userid".into(), account_id.clone());
+    }
+    for (name, header) in [("aws:referer", "referer"), ("aws:useragent", "user-agent")] {
+        if let Some(v) = f.headers.get(header).and_then(|v| v.to_str().ok()) {
+            put(name.into(), v.to_owned());
+        }
+    }
+    for (name, value) in f.headers {
+        let n = name.as_str();
+        if n.starts_with("x-amz-")
+            && !n.starts_with("x-amz-meta-")
+            && let Ok(v) = value.to_str()
+        {
+            // Both the raw header and, for copies, the source without its leading slash.
+            let v = if n == "x-amz-copy-source" {
+                percent_decode(v.trim_start_matches('/'))
+            } else {
+                v.to_owned()
+            };
+            put(format!("s3:{n}"), v);
+        }
+        if n == "x-amz-tagging"
+            && let Ok(v) = value.to_str()
+        {
+            for (k, v) in form_urlencoded::parse(v.as_bytes()) {
+                put("s3:requestobjecttagkeys".into(), k.to_string());
+                put(format!("s3:requestobjecttag/{}", k.to_ascii_lowercase()), v.to_string());
+            }
+        }
+    }
+    if let Some(q) = f.query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            match k.as_ref() {
+                "prefix" | "delimiter" | "max-keys" => put(format!("s3:{k}"), v.to_string()),
+                "versionId" => put("s3:versionid".into(), v.to_string()),
+                _ => {}
+            }
+        }
+    }
+    if let Some(o) = object {
+        for (k, v) in &o.tags {
+            put(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), v.clone());
+        }
+    }
+    let auth = if f.headers.contains_key("authorization") {
+        "REST-HEADER"
+    } else {
+        "REST-QUERY-STRING"
+    };
+    put("s3:authtype".into(), auth.into());
+    c
+}
+
+fn percent_decode(s: &str) -> String {
+    let path = s.split('?').next().unwrap_or(s);
+    percent_encoding::percent_decode_str(path)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[async_trait::async_trait]
+impl S3Access for Gatekeeper {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let who = self.requester(cx.credentials().map(|c| c.access_key.as_str()))?;
+        cx.extensions_mut().insert(who.clone());
+        let op = cx.s3_op().name().to_owned();
+        let (bucket, key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
+        };
+        let Some(bucket) = bucket else {
+            // ListBuckets and the like: any signed request, never an anonymous one.
+            return match who {
+                Requester::Anonymous => Err(denied()),
+                _ => Ok(()),
+            };
+        };
+        if op == "CreateBucket" {
+            return match who {
+                Requester::Anonymous => Err(denied()),
+                _ => Ok(()),
+            };
+        }
+        self.authorize(
+            &who,
+            &Facts {
+                op: &op,
+                bucket: &bucket,
+                key: key.as_deref(),
+                headers: cx.headers(),
+                query: cx.uri().query(),
+            },
+        )
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        let who = req.extensions.get::<Requester>().cloned().unwrap_or(Requester::Anonymous);
+        self.copy_source(&who, &req.input.copy_source, &req.headers)
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        let who = req.extensions.get::<Requester>().cloned().unwrap_or(Requester::Anonymous);
+        self.copy_source(&who, &req.input.copy_source, &req.headers)
+    }
+}
