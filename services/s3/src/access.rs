@@ -213,6 +213,14 @@ impl Gatekeeper {
             .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "versionId"));
         let (action, need) = classify(f.op, versioned);
         let owner_account = b.owner_account(&self.scope.account);
+        if let Some(expected) = f
+            .headers
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok())
+            && expected != owner_account
+        {
+            return Err(denied());
+        }
         let is_owner = who.account_id("") == Some(owner_account);
         let block = b.block();
         let mut object: Option<Option<ObjectMeta>> = None;
@@ -229,20 +237,8 @@ impl Gatekeeper {
                 object = Some(self.object(f.bucket, k));
             }
             let context = context(who, f, object.as_ref().and_then(Option::as_ref));
-            let principal = match who {
-                Requester::Account {
-                    account_id,
-                    arn,
-                    canonical_id,
-                } => basalt_policy::Principal::Account {
-                    account_id,
-                    arn,
-                    canonical_id,
-                },
-                _ => basalt_policy::Principal::Anonymous,
-            };
             let req = basalt_policy::Request {
-                principal,
+                principal: principal_of(who),
                 action,
                 resource: &resource,
                 context: &context,
@@ -283,17 +279,36 @@ impl Gatekeeper {
                         });
                         acl::allows(&grants, who, p, block.ignore_public_acls)
                     }
-                    // No such object: who may list the bucket learns so (404), others get 403.
-                    None => acl::allows(
-                        &bucket_grants,
-                        who,
-                        Permission::Read,
-                        block.ignore_public_acls,
-                    ),
+                    // No such object: who may list the bucket (for this key as prefix) learns
+                    // so (404), others get 403.
+                    None => {
+                        acl::allows(&bucket_grants, who, Permission::Read, block.ignore_public_acls)
+                            || self.may_list_key(who, &b, f, key)
+                    }
                 }
             }
         };
         if ok { Ok(()) } else { Err(denied()) }
+    }
+
+    /// Whether the bucket policy lets `who` list the bucket with `key` as the prefix.
+    fn may_list_key(&self, who: &Requester, b: &BucketMeta, f: &Facts<'_>, key: &str) -> bool {
+        let Some(text) = &b.policy else {
+            return false;
+        };
+        let Some(policy) = self.policy(f.bucket, text) else {
+            return false;
+        };
+        let mut ctx = context(who, f, None);
+        ctx.insert("s3:prefix".into(), vec![key.to_owned()]);
+        let resource = format!("arn:aws:s3:::{}", f.bucket);
+        let req = basalt_policy::Request {
+            principal: principal_of(who),
+            action: "s3:ListBucket",
+            resource: &resource,
+            context: &ctx,
+        };
+        policy.evaluate(&req) == basalt_policy::Decision::Allow
     }
 
     fn copy_source(&self, who: &Requester, source: &CopySource, headers: &http::HeaderMap) -> S3Result<()> {
@@ -316,6 +331,21 @@ impl Gatekeeper {
                 query: query.as_deref(),
             },
         )
+    }
+}
+
+fn principal_of(who: &Requester) -> basalt_policy::Principal<'_> {
+    match who {
+        Requester::Account {
+            account_id,
+            arn,
+            canonical_id,
+        } => basalt_policy::Principal::Account {
+            account_id,
+            arn,
+            canonical_id,
+        },
+        _ => basalt_policy::Principal::Anonymous,
     }
 }
 

@@ -123,26 +123,17 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Vec<Grant>,
         },
         permission,
     };
-    let mut g = vec![user(owner, Permission::FullControl)];
+    // Grants to groups come before the owner's, as S3-compatible stores list them; the
+    // bucket owner's grant (bucket-owner-*) follows the object owner's.
+    let mut g = Vec::new();
     match name {
-        "private" => {}
+        "private" | "aws-exec-read" | "bucket-owner-read" | "bucket-owner-full-control" => {}
         "public-read" => g.push(group(ALL_USERS, Permission::Read)),
         "public-read-write" => {
             g.push(group(ALL_USERS, Permission::Read));
             g.push(group(ALL_USERS, Permission::Write));
         }
         "authenticated-read" => g.push(group(AUTHENTICATED_USERS, Permission::Read)),
-        "aws-exec-read" => {}
-        "bucket-owner-read" => {
-            if bucket_owner != owner {
-                g.push(user(bucket_owner, Permission::Read));
-            }
-        }
-        "bucket-owner-full-control" => {
-            if bucket_owner != owner {
-                g.push(user(bucket_owner, Permission::FullControl));
-            }
-        }
         "log-delivery-write" => {
             g.push(group(LOG_DELIVERY, Permission::Write));
             g.push(group(LOG_DELIVERY, Permission::ReadAcp));
@@ -151,6 +142,14 @@ pub fn canned(name: &str, owner: &str, bucket_owner: &str) -> Result<Vec<Grant>,
             return Err(AclError::InvalidArgument(format!(
                 "Invalid canned ACL: {name}"
             )));
+        }
+    }
+    g.push(user(owner, Permission::FullControl));
+    if bucket_owner != owner {
+        match name {
+            "bucket-owner-read" => g.push(user(bucket_owner, Permission::Read)),
+            "bucket-owner-full-control" => g.push(user(bucket_owner, Permission::FullControl)),
+            _ => {}
         }
     }
     Ok(g)

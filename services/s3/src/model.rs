@@ -194,6 +194,13 @@ pub struct ObjectMeta {
     /// Size of each part of a multipart object, in order (for `partNumber` reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub part_sizes: Option<Vec<u64>>,
+    /// The multipart upload that wrote this object: a retried CompleteMultipartUpload of it
+    /// succeeds again, as S3's does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// Each part's checksum (base64, of the object's algorithm), when the upload had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_checksums: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: crate::tags::Tags,
     /// Set once the bucket has had versioning ("null" for the null version).
@@ -574,6 +581,8 @@ mod tests {
             blob: None,
             parts: None,
             part_sizes: None,
+            part_checksums: None,
+            upload_id: None,
             tags: vec![("k".into(), "v".into())],
             version_id: None,
             delete_marker: false,

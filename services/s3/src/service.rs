@@ -619,6 +619,8 @@ impl Ingested {
             blob,
             parts: None,
             part_sizes: None,
+            part_checksums: None,
+            upload_id: None,
             tags,
             version_id: None,
             delete_marker: false,
@@ -1017,7 +1019,7 @@ fn content_from(
             .map(str::trim)
             .filter(|p| !p.eq_ignore_ascii_case("aws-chunked") && !p.is_empty())
             .collect();
-        (!rest.is_empty()).then(|| rest.join(","))
+        (!rest.is_empty()).then(|| rest.join(", "))
     });
     Content {
         content_type,
@@ -1150,8 +1152,28 @@ impl BasaltS3 {
         extra: Vec<WriteOp>,
         mut snapshot: Option<BucketSnapshot>,
         notice: &Notice<'_>,
+        condition: Option<&WriteCondition>,
     ) -> S3Result<Option<String>> {
         for _ in 0..16 {
+            // A conditional write is judged against the current record, and commits only
+            // while that record is still the one judged.
+            let mut extra = extra.clone();
+            if let Some(c) = condition {
+                let record = sc.object_key(bucket, key);
+                let raw = self.state.get(T_OBJECTS, &record).map_err(internal)?;
+                let current = match &raw {
+                    None => None,
+                    Some(r) => decode_object(r.clone())
+                        .map(|(m, _)| m)
+                        .filter(|m| !m.delete_marker),
+                };
+                c.check(current.as_ref())?;
+                extra.push(WriteOp::Check {
+                    table: T_OBJECTS.into(),
+                    key: record,
+                    expected: raw,
+                });
+            }
             // The caller's snapshot (if any) serves the first attempt: the check in the
             // transaction catches it being stale.
             let snap = match snapshot.take() {
@@ -1212,6 +1234,50 @@ impl BasaltS3 {
             return Ok(None);
         }
         Err(s3_error!(SlowDown, "Please reduce your request rate."))
+    }
+}
+
+/// `If-Match` / `If-None-Match` on a write (PutObject, CompleteMultipartUpload).
+pub(crate) struct WriteCondition {
+    pub if_match: Option<ETagCondition>,
+    pub if_none_match: Option<ETagCondition>,
+}
+
+impl WriteCondition {
+    fn new(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> Option<Self> {
+        (if_match.is_some() || if_none_match.is_some()).then(|| WriteCondition {
+            if_match: if_match.cloned(),
+            if_none_match: if_none_match.cloned(),
+        })
+    }
+
+    fn check(&self, current: Option<&ObjectMeta>) -> S3Result<()> {
+        let failed = || {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            )
+        };
+        let same = |c: &ETagCondition, m: &ObjectMeta| {
+            c.is_any()
+                || c.as_etag()
+                    .is_some_and(|e| e.value().trim_matches('"') == m.etag)
+        };
+        if let Some(c) = &self.if_match {
+            let Some(m) = current else {
+                return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+            };
+            if !same(c, m) {
+                return Err(failed());
+            }
+        }
+        if let Some(c) = &self.if_none_match
+            && let Some(m) = current
+            && same(c, m)
+        {
+            return Err(failed());
+        }
+        Ok(())
     }
 }
 
@@ -1611,6 +1677,13 @@ impl S3 for BasaltS3 {
         req: S3Request<DeleteBucketTaggingInput>,
     ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
         BasaltS3::delete_bucket_tagging(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        BasaltS3::get_object_attributes(self, req).await
     }
 
     async fn upload_part_copy(

@@ -35,8 +35,12 @@ pub fn from_tag_set(set: &[s3s::dto::Tag]) -> S3Result<Tags> {
     Ok(tags)
 }
 
+/// Tags as S3 lists them: by key.
 pub fn to_tag_set(tags: &Tags) -> Vec<s3s::dto::Tag> {
-    tags.iter()
+    let mut sorted: Vec<&(String, String)> = tags.iter().collect();
+    sorted.sort();
+    sorted
+        .into_iter()
         .map(|(k, v)| s3s::dto::Tag {
             key: Some(k.clone()),
             value: Some(v.clone()),

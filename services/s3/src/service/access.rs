@@ -61,6 +61,7 @@ impl BasaltS3 {
         r: &AclRequest<'_>,
         owner: &str,
         bucket: &BucketMeta,
+        creating_bucket: bool,
     ) -> S3Result<Option<Vec<Grant>>> {
         if r.canned.is_some() && r.has_grants() {
             return Err(s3_error!(
@@ -91,7 +92,7 @@ impl BasaltS3 {
             None
         };
         if let Some(g) = &grants {
-            self.check_acl_allowed(g, r.canned, bucket)?;
+            self.check_acl_allowed(g, r.canned, bucket, creating_bucket)?;
         }
         Ok(grants)
     }
@@ -112,7 +113,7 @@ impl BasaltS3 {
         {
             owner = bucket_owner.to_owned();
         }
-        let acl = self.requested_acl(asked, &owner, bucket)?;
+        let acl = self.requested_acl(asked, &owner, bucket, false)?;
         Ok((owner, acl.filter(|_| !bucket.acls_disabled())))
     }
 
@@ -121,12 +122,13 @@ impl BasaltS3 {
         grants: &[Grant],
         canned: Option<&str>,
         bucket: &BucketMeta,
+        creating_bucket: bool,
     ) -> S3Result<()> {
+        // With ACLs disabled, an object write may only name the bucket owner's full control
+        // (and a new bucket, private).
         if bucket.acls_disabled()
-            && !matches!(canned, Some("private" | "bucket-owner-full-control"))
-            && !grants
-                .iter()
-                .all(|g| g.permission == Permission::FullControl && matches!(g.grantee, Grantee::User { ref id } if *id == acl::canonical_id(bucket.owner_account(&self.cfg.account_id))))
+            && !matches!(canned, Some("bucket-owner-full-control"))
+            && !(creating_bucket && canned == Some("private"))
         {
             return Err(acls_not_supported());
         }
@@ -225,6 +227,9 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let i = &req.input;
         let b = self.bucket(&sc, &i.bucket)?;
+        if b.acls_disabled() {
+            return Err(acls_not_supported());
+        }
         let owner = b.owner_account(&self.cfg.account_id).to_owned();
         let asked = AclRequest {
             canned: i.acl.as_ref().map(|a| a.as_str()),
@@ -234,7 +239,7 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b)?) {
+        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b, false)?) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
                     UnexpectedContent,
@@ -244,7 +249,7 @@ impl BasaltS3 {
             (None, Some(g)) => g,
             (Some(p), None) => {
                 let g = self.policy_grants(p)?;
-                self.check_acl_allowed(&g, None, &b)?;
+                self.check_acl_allowed(&g, None, &b, false)?;
                 g
             }
             (None, None) => {
@@ -290,6 +295,9 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let i = &req.input;
         let b = self.bucket(&sc, &i.bucket)?;
+        if b.acls_disabled() {
+            return Err(acls_not_supported());
+        }
         let (meta, _) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         let owner = meta
             .owner
@@ -303,7 +311,7 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b)?) {
+        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b, false)?) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
                     UnexpectedContent,
@@ -313,7 +321,7 @@ impl BasaltS3 {
             (None, Some(g)) => g,
             (Some(p), None) => {
                 let g = self.policy_grants(p)?;
-                self.check_acl_allowed(&g, None, &b)?;
+                self.check_acl_allowed(&g, None, &b, false)?;
                 g
             }
             (None, None) => {

@@ -101,7 +101,7 @@ impl BasaltS3 {
             write_acp: i.grant_write_acp.as_deref(),
         };
         meta.acl = self
-            .requested_acl(&asked, &account, &meta)
+            .requested_acl(&asked, &account, &meta, true)
             .map_err(|e| {
                 if *e.code() == S3ErrorCode::AccessControlListNotSupported {
                     s3_error!(

@@ -144,6 +144,7 @@ impl BasaltS3 {
                         reason: "CopyObject",
                         origin: &origin,
                     },
+                    None,
                 )
                 .await
             {
@@ -178,6 +179,8 @@ impl BasaltS3 {
             blob: blob.clone(),
             parts: src.parts,
             part_sizes: src.part_sizes.clone(),
+            part_checksums: src.part_checksums.clone(),
+            upload_id: None,
             tags,
             version_id: None,
             delete_marker: false,
@@ -201,6 +204,7 @@ impl BasaltS3 {
                     reason: "CopyObject",
                     origin: &origin,
                 },
+                None,
             )
             .await
         {

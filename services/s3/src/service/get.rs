@@ -173,6 +173,12 @@ impl BasaltS3 {
             checksum_type: f.kind,
             ..Default::default()
         });
+        if !meta.tags.is_empty()
+            && let Ok(v) = http::HeaderValue::from_str(&meta.tags.len().to_string())
+        {
+            // HeadObjectOutput models no tag count; S3 sends it on HEAD as on GET.
+            resp.headers.insert("x-amz-tagging-count", v);
+        }
         if content_range_set {
             // s3s's HeadObject ignores `resp.status`; the front applies this marker.
             resp.extensions.insert(crate::PartialContent);
@@ -193,4 +199,96 @@ fn refuse_sse_header(headers: &HeaderMap) -> S3Result<()> {
         ));
     }
     Ok(())
+}
+
+impl BasaltS3 {
+    pub(super) async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let sc = self.scope(&req);
+        let i = &req.input;
+        let (meta, _) = self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
+        let customer = sse_customer(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        self.open_key(&meta, customer.as_ref())?;
+        let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
+        let checksum = meta.checksum.as_ref().filter(|_| wants("Checksum")).map(|c| {
+            let f = checksum_fields(Some(c));
+            s3s::dto::Checksum {
+                checksum_crc32: f.crc32,
+                checksum_crc32c: f.crc32c,
+                checksum_crc64nvme: f.crc64nvme,
+                checksum_sha1: f.sha1,
+                checksum_sha256: f.sha256,
+                checksum_type: f.kind,
+            }
+        });
+        let object_parts = match (&meta.part_sizes, wants("ObjectParts")) {
+            (Some(sizes), true) => {
+                let max = page_size(i.max_parts, "max-parts")?;
+                let marker = i.part_number_marker.unwrap_or(0).max(0) as usize;
+                let algo = meta.checksum.as_ref().map(|c| c.algo.clone());
+                let parts: Vec<ObjectPart> = sizes
+                    .iter()
+                    .enumerate()
+                    .skip(marker)
+                    .take(max)
+                    .map(|(n, size)| {
+                        let sum = meta
+                            .part_checksums
+                            .as_ref()
+                            .and_then(|c| c.get(n))
+                            .zip(algo.as_ref())
+                            .map(|(value, algo)| Checksum {
+                                algo: algo.clone(),
+                                value: value.clone(),
+                                kind: "COMPOSITE".into(),
+                            });
+                        let f = checksum_fields(sum.as_ref());
+                        ObjectPart {
+                            part_number: Some(n as i32 + 1),
+                            size: Some(*size as i64),
+                            checksum_crc32: f.crc32,
+                            checksum_crc32c: f.crc32c,
+                            checksum_crc64nvme: f.crc64nvme,
+                            checksum_sha1: f.sha1,
+                            checksum_sha256: f.sha256,
+                        }
+                    })
+                    .collect();
+                let last = parts.last().and_then(|p| p.part_number);
+                let truncated = marker + parts.len() < sizes.len();
+                Some(GetObjectAttributesParts {
+                    is_truncated: Some(truncated),
+                    max_parts: Some(max as i32),
+                    next_part_number_marker: last.filter(|_| truncated),
+                    part_number_marker: Some(marker as i32),
+                    parts: Some(parts),
+                    total_parts_count: Some(sizes.len() as i32),
+                })
+            }
+            _ => None,
+        };
+        Ok(S3Response::new(GetObjectAttributesOutput {
+            checksum,
+            e_tag: wants("ETag").then(|| etag(&meta.etag)),
+            last_modified: Some(ts(meta.modified_ms)),
+            object_parts,
+            object_size: wants("ObjectSize").then_some(meta.size as i64),
+            storage_class: wants("StorageClass").then(|| {
+                StorageClass::from(
+                    meta.content
+                        .storage_class
+                        .clone()
+                        .unwrap_or_else(|| "STANDARD".into()),
+                )
+            }),
+            version_id: meta.version_id.clone(),
+            ..Default::default()
+        }))
+    }
 }

@@ -137,7 +137,7 @@ impl BasaltS3 {
                     })
                     .collect(),
             ),
-            delimiter: i.delimiter.map(|d| enc(url, d)),
+            delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(url, d)),
             encoding_type: i.encoding_type,
             ..Default::default()
         }))
@@ -200,7 +200,7 @@ impl BasaltS3 {
                     })
                     .collect(),
             ),
-            delimiter: i.delimiter.map(|d| enc(url, d)),
+            delimiter: i.delimiter.filter(|d| !d.is_empty()).map(|d| enc(url, d)),
             encoding_type: i.encoding_type,
             ..Default::default()
         }))

@@ -275,7 +275,34 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let origin = Origin::of(&req);
         let i = &req.input;
-        let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
+        let u = match self.upload(&sc, &i.bucket, &i.upload_id, &i.key) {
+            Ok(u) => u,
+            Err(e) if *e.code() == S3ErrorCode::NoSuchUpload => {
+                // Completed already: a retry answers as the completion did.
+                let Some((m, _)) = self
+                    .object(&sc, &i.bucket, &i.key)?
+                    .filter(|(m, _)| m.upload_id.as_deref() == Some(i.upload_id.as_str()))
+                else {
+                    return Err(e);
+                };
+                let f = checksum_fields(m.checksum.as_ref());
+                return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    version_id: m.version_id.clone(),
+                    bucket: Some(i.bucket.clone()),
+                    key: Some(i.key.clone()),
+                    e_tag: Some(etag(&m.etag)),
+                    location: Some(format!("/{}/{}", i.bucket, i.key)),
+                    checksum_crc32: f.crc32,
+                    checksum_crc32c: f.crc32c,
+                    checksum_crc64nvme: f.crc64nvme,
+                    checksum_sha1: f.sha1,
+                    checksum_sha256: f.sha256,
+                    checksum_type: f.kind,
+                    ..Default::default()
+                }));
+            }
+            Err(e) => return Err(e),
+        };
         if u.sse.as_ref().is_some_and(|r| r.is_customer()) {
             // The completion of an SSE-C upload presents the upload's key too.
             let customer = sse_customer(
@@ -369,6 +396,11 @@ impl BasaltS3 {
             blob: Some(nk.clone()),
             parts: Some(chosen.len() as u32),
             part_sizes: Some(chosen.iter().map(|p| p.size).collect()),
+            part_checksums: chosen
+                .iter()
+                .map(|p| p.checksum.as_ref().map(|c| c.value.clone()))
+                .collect(),
+            upload_id: Some(i.upload_id.clone()),
             tags: u.tags.clone(),
             version_id: None,
             delete_marker: false,
@@ -403,6 +435,7 @@ impl BasaltS3 {
                     reason: "CompleteMultipartUpload",
                     origin: &origin,
                 },
+                WriteCondition::new(i.if_match.as_ref(), i.if_none_match.as_ref()).as_ref(),
             )
             .await
         {
@@ -427,7 +460,7 @@ impl BasaltS3 {
             server_side_encryption: e.sse,
             ssekms_key_id: e.kms_key_id,
             bucket_key_enabled: e.bucket_key,
-            version_id,
+            version_id: version_id.filter(|v| v != versions::NULL_VERSION),
             bucket: Some(i.bucket.clone()),
             key: Some(i.key.clone()),
             e_tag: Some(etag(&etag_hex)),

@@ -64,6 +64,7 @@ impl BasaltS3 {
                 Vec::new(),
                 Some(snapshot),
                 &notice,
+                None,
             )
             .await
         {
@@ -89,14 +90,12 @@ impl BasaltS3 {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        if let Some(cond) = &req.input.if_none_match
-            && cond.is_any()
-            && self.object(&sc, &bucket, &key)?.is_some()
-        {
-            return Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            ));
+        let condition =
+            WriteCondition::new(req.input.if_match.as_ref(), req.input.if_none_match.as_ref());
+        if let Some(c) = &condition {
+            // Judged before the body is read, and again as the write commits.
+            let current = self.object(&sc, &bucket, &key)?.map(|(m, _)| m);
+            c.check(current.as_ref().filter(|m| !m.delete_marker))?;
         }
         let (req_algo, expected, trailer) =
             requested_checksum(&req.headers, req.input.checksum_algorithm.as_ref());
@@ -204,6 +203,7 @@ impl BasaltS3 {
                     reason: "PutObject",
                     origin: &origin,
                 },
+                condition.as_ref(),
             )
             .await
         {
@@ -222,7 +222,8 @@ impl BasaltS3 {
         Ok(S3Response::new(PutObjectOutput {
             expiration: self.expiration_of(&bucket_meta, &key, &meta),
             e_tag: Some(etag(&etag_hex)),
-            version_id,
+            // A suspended bucket's writes replace the null version, which S3 does not name.
+            version_id: version_id.filter(|v| v != versions::NULL_VERSION),
             server_side_encryption: e.sse,
             ssekms_key_id: e.kms_key_id,
             bucket_key_enabled: e.bucket_key,
