@@ -255,8 +255,23 @@ impl Gatekeeper {
                 _ => {}
             }
         }
-        if is_owner || allowed {
+        if allowed {
             return Ok(());
+        }
+        if is_owner {
+            // An object another account wrote (Object Ownership ObjectWriter) is that
+            // account's: the bucket owner reads it, and its ACL, only as the ACL grants.
+            let foreign = matches!(need, Need::Object(_))
+                && !b.acls_disabled()
+                && f.key.is_some_and(|k| {
+                    object
+                        .get_or_insert_with(|| self.object(f.bucket, k))
+                        .as_ref()
+                        .is_some_and(|o| o.owner.as_deref().is_some_and(|x| x != owner_account))
+                });
+            if !foreign {
+                return Ok(());
+            }
         }
         if b.acls_disabled() {
             return Err(denied());

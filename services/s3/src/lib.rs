@@ -22,6 +22,7 @@ mod service;
 mod access;
 pub mod acl;
 pub mod lifecycle;
+mod logging;
 pub mod lock;
 pub mod sse;
 mod tags;
@@ -152,6 +153,9 @@ pub struct S3Handler {
     state: Arc<dyn basalt_store::StateStore>,
     scope: Arc<service::Scope>,
     hosts: Arc<Hosts>,
+    /// Server access logging: records, and the instance its worker writes log objects with.
+    recorder: Arc<logging::Recorder>,
+    log_writer: Arc<BasaltS3>,
 }
 
 /// SigV4/SigV2 secret lookup through the configured [`KeyLookup`].
@@ -325,7 +329,17 @@ fn bad_range(headers: &http::HeaderMap) -> bool {
 /// Builds the S3 endpoint.
 pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     let state = store.state.clone();
+    let scope = Arc::new(service::Scope {
+        account: cfg.account_id.clone(),
+        region: cfg.region.clone(),
+    });
     let notifier = Arc::new(service::Notifier::new(store.state.clone()));
+    let log_writer = Arc::new(BasaltS3::with_notifier(
+        store.clone(),
+        bus.clone(),
+        cfg.clone(),
+        notifier.clone(),
+    ));
     let mut b = S3ServiceBuilder::new(BasaltS3::with_notifier(
         store.clone(),
         bus.clone(),
@@ -358,11 +372,10 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
         svc: b.build(),
         lookup: cfg.auth,
         notifier,
+        recorder: Arc::new(logging::Recorder::new(state.clone(), scope.clone())),
+        log_writer,
         state,
-        scope: Arc::new(service::Scope {
-            account: cfg.account_id.clone(),
-            region: cfg.region.clone(),
-        }),
+        scope,
         hosts: Arc::new(Hosts::new(cfg.base_domain.as_deref())),
     }
 }
@@ -377,6 +390,11 @@ impl S3Handler {
     /// Starts the worker that delivers event notifications (on the store's leases).
     pub fn start_workers(&self) {
         self.notifier.clone().start_worker();
+        logging::start_worker(
+            self.state.clone(),
+            self.log_writer.clone(),
+            self.scope.account.clone(),
+        );
     }
 
     /// The wrapped s3s service (requests sent to it directly skip the auth-off front).
@@ -413,11 +431,51 @@ impl S3Handler {
                 req.headers().clone(),
             )
         });
+        let started = std::time::Instant::now();
+        let logged = self.bucket_of(&req).map(|b| LogFacts::of(&req, b, &self.hosts));
         let mut resp = self.handle_inner(req, head, verify, &ids).await;
         if let Some((cfg, method, headers)) = &cors {
             cors::decorate(&mut resp, method, headers, cfg);
         }
+        if let Some(f) = logged {
+            self.log(&f, &resp, &ids, started);
+        }
         resp
+    }
+
+    /// Records the request in its bucket's access log (when logging is on).
+    fn log(&self, f: &LogFacts, resp: &Response<Body>, ids: &RequestIds, started: std::time::Instant) {
+        let requester = f
+            .access_key
+            .as_deref()
+            .and_then(|ak| self.lookup.as_ref().and_then(|l| l(ak).ok().flatten()))
+            .map(|k| k.arn)
+            .unwrap_or_else(|| "-".to_owned());
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok());
+        let error_code = (!resp.status().is_success()).then(|| {
+            header("x-amz-error-code")
+                .unwrap_or(resp.status().canonical_reason().unwrap_or("-"))
+                .replace(' ', "")
+        });
+        self.recorder.record(&logging::Entry {
+            bucket: &f.bucket,
+            key: f.key.as_deref(),
+            method: f.method.as_str(),
+            uri: &f.path,
+            query: f.query.as_deref(),
+            status: resp.status().as_u16(),
+            error_code: error_code.as_deref(),
+            bytes_sent: header("content-length").and_then(|v| v.parse().ok()),
+            remote_ip: f.remote_ip.as_deref().unwrap_or("127.0.0.1"),
+            requester: &requester,
+            request_id: &ids.request_id,
+            host_id: &ids.host_id,
+            referer: f.referer.as_deref(),
+            user_agent: f.user_agent.as_deref(),
+            host: f.host.as_deref(),
+            sig: f.sig,
+            total_ms: started.elapsed().as_millis() as u64,
+        });
     }
 
     /// The bucket a request names (virtual host, else the first path segment).
@@ -523,6 +581,97 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for S3Handler {
     fn call(&self, req: Request<hyper::body::Incoming>) -> Self::Future {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle_incoming(req).await) })
+    }
+}
+
+/// What the access log needs of a request, taken before it is handled.
+struct LogFacts {
+    bucket: String,
+    key: Option<String>,
+    method: http::Method,
+    path: String,
+    query: Option<String>,
+    access_key: Option<String>,
+    sig: Option<&'static str>,
+    remote_ip: Option<String>,
+    referer: Option<String>,
+    user_agent: Option<String>,
+    host: Option<String>,
+}
+
+impl LogFacts {
+    fn of(req: &Request<Body>, bucket: String, hosts: &Hosts) -> LogFacts {
+        let h = |n: &str| {
+            req.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let path = req.uri().path().to_owned();
+        let virtual_host = h("host")
+            .and_then(|host| {
+                hosts
+                    .parse_host_header(&host)
+                    .ok()
+                    .and_then(|vh| vh.bucket().map(str::to_owned))
+            })
+            .is_some();
+        let rest = if virtual_host {
+            path.trim_start_matches('/').to_owned()
+        } else {
+            path.trim_start_matches('/')
+                .split_once('/')
+                .map(|(_, k)| k.to_owned())
+                .unwrap_or_default()
+        };
+        let key = (!rest.is_empty()).then(|| {
+            percent_encoding::percent_decode_str(&rest)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        let auth = h("authorization");
+        let query = req.uri().query().map(str::to_owned);
+        let presigned_v4 = query.as_deref().is_some_and(|q| q.contains("X-Amz-Credential="));
+        let access_key = auth
+            .as_deref()
+            .and_then(|a| {
+                a.split_once("Credential=")
+                    .map(|(_, r)| r.split('/').next().unwrap_or_default().to_owned())
+                    .or_else(|| {
+                        a.strip_prefix("AWS ")
+                            .and_then(|r| r.split(':').next())
+                            .map(str::to_owned)
+                    })
+            })
+            .or_else(|| {
+                query.as_deref().and_then(|q| {
+                    form_urlencoded::parse(q.as_bytes()).find_map(|(k, v)| {
+                        (k == "X-Amz-Credential" || k == "AWSAccessKeyId")
+                            .then(|| v.split('/').next().unwrap_or_default().to_owned())
+                    })
+                })
+            });
+        let sig = match (&auth, presigned_v4) {
+            (Some(a), _) if a.starts_with("AWS4-") => Some("SigV4"),
+            (Some(_), _) => Some("SigV2"),
+            (None, true) => Some("SigV4"),
+            (None, false) if access_key.is_some() => Some("SigV2"),
+            _ => None,
+        };
+        LogFacts {
+            bucket,
+            key,
+            method: req.method().clone(),
+            path,
+            query,
+            access_key,
+            sig,
+            remote_ip: h("x-forwarded-for")
+                .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned())),
+            referer: h("referer"),
+            user_agent: h("user-agent"),
+            host: h("host"),
+        }
     }
 }
 

@@ -61,6 +61,20 @@ pub struct BucketMeta {
     pub cors: Option<s3s::dto::CORSConfiguration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<crate::tags::Tags>,
+    /// PutBucketLogging's target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingTarget>,
+}
+
+/// Where a bucket's access logs go.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoggingTarget {
+    pub bucket: String,
+    pub prefix: String,
+    /// `TargetObjectKeyFormat`: `None` when not given, `Some(None)` for SimplePrefix,
+    /// `Some(Some(source))` for a PartitionedPrefix with its date source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_format: Option<Option<String>>,
 }
 
 /// Block Public Access settings of a bucket.
@@ -366,6 +380,100 @@ pub fn composite_checksum<'a>(
     Some(format!("{}-{}", h.finish_b64(), n))
 }
 
+/// The reflected polynomial and width of a CRC algorithm.
+fn crc_params(algo: &str) -> Option<(u64, usize)> {
+    Some(match algo {
+        "CRC32" => (0xEDB8_8320, 32),
+        "CRC32C" => (0x82F6_3B78, 32),
+        "CRC64NVME" => (0x9A6C_9329_AC4B_C9B5, 64),
+        _ => return None,
+    })
+}
+
+fn gf2_times(mat: &[u64; 64], mut vec: u64) -> u64 {
+    let mut sum = 0;
+    let mut i = 0;
+    while vec != 0 {
+        if vec & 1 != 0 {
+            sum ^= mat[i];
+        }
+        vec >>= 1;
+        i += 1;
+    }
+    sum
+}
+
+fn gf2_square(square: &mut [u64; 64], mat: &[u64; 64], width: usize) {
+    for n in 0..width {
+        square[n] = gf2_times(mat, mat[n]);
+    }
+}
+
+/// The CRC of `A || B` from the CRCs of `A` and `B` and the length of `B` (zlib's
+/// `crc32_combine`, for any reflected CRC): multiplies `crc1` by x^(8·len2) in GF(2).
+fn crc_combine(crc1: u64, crc2: u64, len2: u64, poly: u64, width: usize) -> u64 {
+    if len2 == 0 {
+        return crc1;
+    }
+    let mut even = [0u64; 64];
+    let mut odd = [0u64; 64];
+    // The operator for one zero bit.
+    odd[0] = poly;
+    let mut row = 1u64;
+    for item in odd.iter_mut().take(width).skip(1) {
+        *item = row;
+        row <<= 1;
+    }
+    gf2_square(&mut even, &odd, width);
+    gf2_square(&mut odd, &even, width);
+    let (mut crc1, mut len2) = (crc1, len2);
+    loop {
+        gf2_square(&mut even, &odd, width);
+        if len2 & 1 != 0 {
+            crc1 = gf2_times(&even, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+        gf2_square(&mut odd, &even, width);
+        if len2 & 1 != 0 {
+            crc1 = gf2_times(&odd, crc1);
+        }
+        len2 >>= 1;
+        if len2 == 0 {
+            break;
+        }
+    }
+    crc1 ^ crc2
+}
+
+/// A full-object CRC of a multipart object from its parts' CRCs (base64) and sizes; `None`
+/// for algorithms that cannot be combined (SHA).
+pub fn full_object_checksum<'a>(
+    algo: &str,
+    parts: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Option<String> {
+    let (poly, width) = crc_params(algo)?;
+    let mut acc: Option<u64> = None;
+    for (b64, size) in parts {
+        let raw = B64.decode(b64).ok()?;
+        let v = raw
+            .iter()
+            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        acc = Some(match acc {
+            None => v,
+            Some(a) => crc_combine(a, v, size, poly, width),
+        });
+    }
+    let v = acc?;
+    Some(if width == 32 {
+        B64.encode((v as u32).to_be_bytes())
+    } else {
+        B64.encode(v.to_be_bytes())
+    })
+}
+
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     B64.decode(s).ok()
 }
@@ -546,6 +654,26 @@ mod tests {
             format!("{}-1", md5_hex(&hex::decode(&a).unwrap()))
         );
         assert!(multipart_etag(["zz"]).is_none());
+    }
+
+    #[test]
+    fn full_object_crcs_combine() {
+        let a: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let b: Vec<u8> = (0..5_000u32).map(|i| (i % 7) as u8).collect();
+        let c = b"tail".to_vec();
+        let whole: Vec<u8> = [a.clone(), b.clone(), c.clone()].concat();
+        for algo in ["CRC32", "CRC32C", "CRC64NVME"] {
+            let parts: Vec<(String, u64)> = [&a, &b, &c]
+                .iter()
+                .map(|p| (checksum_b64(algo, p).unwrap(), p.len() as u64))
+                .collect();
+            assert_eq!(
+                full_object_checksum(algo, parts.iter().map(|(v, n)| (v.as_str(), *n))),
+                checksum_b64(algo, &whole),
+                "{algo}"
+            );
+        }
+        assert!(full_object_checksum("SHA256", [("AAAA", 1)]).is_none());
     }
 
     #[test]

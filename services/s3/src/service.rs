@@ -1686,6 +1686,20 @@ impl S3 for BasaltS3 {
         BasaltS3::get_object_attributes(self, req).await
     }
 
+    async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        BasaltS3::put_bucket_logging(self, req).await
+    }
+
+    async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        BasaltS3::get_bucket_logging(self, req).await
+    }
+
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,

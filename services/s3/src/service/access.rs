@@ -169,9 +169,12 @@ impl BasaltS3 {
         Ok(out)
     }
 
+    /// Grants as S3-compatible stores list them: to groups first, then to users.
     fn grants_out(&self, grants: &[Grant]) -> Vec<s3s::dto::Grant> {
-        grants
-            .iter()
+        let mut ordered: Vec<&Grant> = grants.iter().collect();
+        ordered.sort_by_key(|g| matches!(g.grantee, Grantee::User { .. }));
+        ordered
+            .into_iter()
             .map(|g| s3s::dto::Grant {
                 grantee: Some(match &g.grantee {
                     Grantee::User { id } => s3s::dto::Grantee {

@@ -83,6 +83,7 @@ impl BasaltS3 {
             lifecycle: None,
             cors: None,
             tags: None,
+            logging: None,
         };
         if i.object_lock_enabled_for_bucket == Some(true) {
             // Object Lock needs versioning, which it turns on for good.

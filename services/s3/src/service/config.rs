@@ -315,4 +315,82 @@ impl BasaltS3 {
         resp.status = Some(http::StatusCode::NO_CONTENT);
         Ok(resp)
     }
+
+    pub(super) async fn put_bucket_logging(
+        &self,
+        req: S3Request<PutBucketLoggingInput>,
+    ) -> S3Result<S3Response<PutBucketLoggingOutput>> {
+        let sc = self.scope(&req);
+        let source = self.bucket(&sc, &req.input.bucket)?;
+        let enabled = req.input.bucket_logging_status.logging_enabled.clone();
+        if let Some(l) = &enabled {
+            let target = self.bucket(&sc, &l.target_bucket).map_err(|_| {
+                s3_error!(
+                    InvalidTargetBucketForLogging,
+                    "The target bucket for logging does not exist"
+                )
+            })?;
+            if target.region != source.region {
+                return Err(s3_error!(
+                    InvalidTargetBucketForLogging,
+                    "The target bucket for logging must be in the same region as the source bucket"
+                ));
+            }
+            if target.owner_account(&self.cfg.account_id)
+                != source.owner_account(&self.cfg.account_id)
+            {
+                return Err(s3_error!(
+                    InvalidTargetBucketForLogging,
+                    "The owner for the bucket to be logged and the target bucket must be the same."
+                ));
+            }
+            if let Some(src) = l
+                .target_object_key_format
+                .as_ref()
+                .and_then(|f| f.partitioned_prefix.as_ref())
+                .and_then(|p| p.partition_date_source.as_ref())
+                && !matches!(src.as_str(), "EventTime" | "DeliveryTime")
+            {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The XML you provided was not well-formed or did not validate against our published schema"
+                ));
+            }
+        }
+        let target = enabled.map(|l| LoggingTarget {
+            bucket: l.target_bucket,
+            prefix: l.target_prefix,
+            key_format: l.target_object_key_format.map(|f| {
+                f.partitioned_prefix
+                    .and_then(|p| p.partition_date_source.map(|s| s.as_str().to_owned()))
+            }),
+        });
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.logging = target.clone();
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketLoggingOutput {}))
+    }
+
+    pub(super) async fn get_bucket_logging(
+        &self,
+        req: S3Request<GetBucketLoggingInput>,
+    ) -> S3Result<S3Response<GetBucketLoggingOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        Ok(S3Response::new(GetBucketLoggingOutput {
+            logging_enabled: b.logging.map(|l| LoggingEnabled {
+                target_bucket: l.bucket,
+                target_prefix: l.prefix,
+                target_grants: None,
+                target_object_key_format: l.key_format.map(|f| TargetObjectKeyFormat {
+                    simple_prefix: f.is_none().then(SimplePrefix::default),
+                    partitioned_prefix: f.map(|s| PartitionedPrefix {
+                        partition_date_source: Some(PartitionDateSource::from(s)),
+                    }),
+                }),
+            }),
+        }))
+    }
 }

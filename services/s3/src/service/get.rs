@@ -32,15 +32,28 @@ impl BasaltS3 {
             .filter(|r| r.end > r.start)
             .map(|r| format!("bytes {}-{}/{}", r.start, r.end - 1, meta.size));
         let len = range.as_ref().map_or(meta.size, |r| r.end - r.start);
-        let f = if i
-            .checksum_mode
-            .as_ref()
-            .is_some_and(|m| m.as_str() == "ENABLED")
-            && range.is_none()
-        {
-            checksum_fields(meta.checksum.as_ref())
-        } else {
-            checksum_fields(None)
+        let f = match (i.part_number, &meta.checksum) {
+            // A part read answers with that part's checksum.
+            (Some(n), Some(c)) => checksum_fields(
+                meta.part_checksums
+                    .as_ref()
+                    .and_then(|p| p.get((n - 1).max(0) as usize))
+                    .map(|v| Checksum {
+                        algo: c.algo.clone(),
+                        value: v.clone(),
+                        kind: c.kind.clone(),
+                    })
+                    .as_ref(),
+            ),
+            _ if i
+                .checksum_mode
+                .as_ref()
+                .is_some_and(|m| m.as_str() == "ENABLED")
+                && range.is_none() =>
+            {
+                checksum_fields(meta.checksum.as_ref())
+            }
+            _ => checksum_fields(None),
         };
         let body = self.body_of(&meta, inline, range, key);
         let c = &meta.content;
@@ -215,7 +228,13 @@ impl BasaltS3 {
             i.sse_customer_key_md5.as_deref(),
         )?;
         self.open_key(&meta, customer.as_ref())?;
-        let wants = |a: &str| i.object_attributes.iter().any(|x| x.as_str() == a);
+        // The header's list may arrive as one comma-separated value.
+        let wants = |a: &str| {
+            i.object_attributes
+                .iter()
+                .flat_map(|x| x.as_str().split(','))
+                .any(|x| x.trim() == a)
+        };
         let checksum = meta.checksum.as_ref().filter(|_| wants("Checksum")).map(|c| {
             let f = checksum_fields(Some(c));
             s3s::dto::Checksum {

@@ -350,6 +350,23 @@ impl BasaltS3 {
             {
                 return Err(invalid_part());
             }
+            // An upload with a checksum names each part's checksum on completion.
+            if let Some(algo) = &u.checksum_algo {
+                let named = match algo.as_str() {
+                    "CRC32" => p.checksum_crc32.as_deref(),
+                    "CRC32C" => p.checksum_crc32c.as_deref(),
+                    "CRC64NVME" => p.checksum_crc64nvme.as_deref(),
+                    "SHA1" => p.checksum_sha1.as_deref(),
+                    "SHA256" => p.checksum_sha256.as_deref(),
+                    _ => None,
+                };
+                let stored = sp.checksum.as_ref().map(|c| c.value.as_str());
+                match named {
+                    None => return Err(bad_digest(algo)),
+                    Some(v) if Some(v) != stored => return Err(invalid_part()),
+                    Some(_) => {}
+                }
+            }
             chosen.push(sp);
         }
         for (idx, p) in chosen.iter().enumerate() {
@@ -362,17 +379,38 @@ impl BasaltS3 {
         }
         let etag_hex = multipart_etag(chosen.iter().map(|p| p.etag.as_str()))
             .ok_or_else(|| internal("bad part etag"))?;
+        let full_object = u.checksum_type.as_deref() == Some("FULL_OBJECT");
         let checksum = u.checksum_algo.as_ref().and_then(|a| {
-            let values: Option<Vec<&str>> = chosen
+            let values: Option<Vec<(&str, u64)>> = chosen
                 .iter()
-                .map(|p| p.checksum.as_ref().map(|c| c.value.as_str()))
+                .map(|p| p.checksum.as_ref().map(|c| (c.value.as_str(), p.size)))
                 .collect();
-            composite_checksum(a, values?).map(|value| Checksum {
+            let values = values?;
+            let (value, kind) = if full_object {
+                (full_object_checksum(a, values)?, "FULL_OBJECT")
+            } else {
+                (composite_checksum(a, values.into_iter().map(|(v, _)| v))?, "COMPOSITE")
+            };
+            Some(Checksum {
                 algo: a.clone(),
                 value,
-                kind: "COMPOSITE".into(),
+                kind: kind.into(),
             })
         });
+        // The whole object's checksum, when the request states it, must be the one computed.
+        if let Some(c) = &checksum {
+            let stated = match c.algo.as_str() {
+                "CRC32" => i.checksum_crc32.as_deref(),
+                "CRC32C" => i.checksum_crc32c.as_deref(),
+                "CRC64NVME" => i.checksum_crc64nvme.as_deref(),
+                "SHA1" => i.checksum_sha1.as_deref(),
+                "SHA256" => i.checksum_sha256.as_deref(),
+                _ => None,
+            };
+            if stated.is_some_and(|s| s != c.value) {
+                return Err(bad_digest(&c.algo));
+            }
+        }
         let size: u64 = chosen.iter().map(|p| p.size).sum();
         let nk = new_blob_key();
         {
@@ -672,4 +710,12 @@ impl BasaltS3 {
             ..Default::default()
         }))
     }
+}
+
+fn bad_digest(algo: &str) -> S3Error {
+    s3_error!(
+        BadDigest,
+        "The {} you specified did not match the calculated checksum.",
+        algo.to_ascii_lowercase()
+    )
 }
