@@ -395,6 +395,7 @@ impl S3Handler {
             self.log_writer.clone(),
             self.scope.account.clone(),
         );
+        service::start_lifecycle_worker(self.log_writer.clone());
     }
 
     /// The wrapped s3s service (requests sent to it directly skip the auth-off front).
@@ -751,7 +752,22 @@ async fn finish(mut resp: Response<Body>, head: bool, ids: &RequestIds) -> Respo
 }
 
 /// Result documents that s3s serializes without S3's namespace (botocore checks it).
-const NEEDS_XMLNS: &[&str] = &["CopyObjectResult", "CopyPartResult"];
+const NEEDS_XMLNS: &[&str] = &[
+    "CopyObjectResult",
+    "CopyPartResult",
+    "OwnershipControls",
+    "PublicAccessBlockConfiguration",
+    "PolicyStatus",
+    "ObjectLockConfiguration",
+    "Retention",
+    "LegalHold",
+    "LifecycleConfiguration",
+    "CORSConfiguration",
+    "Tagging",
+    "BucketLoggingStatus",
+    "ServerSideEncryptionConfiguration",
+    "AccessControlPolicy",
+];
 
 /// Adds `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"` to the root of the result documents
 /// that s3s leaves without one.
@@ -759,6 +775,21 @@ fn add_xmlns(resp: &mut Response<Body>) {
     let Some(bytes) = resp.body().bytes() else {
         return;
     };
+    // GetObjectAttributes is the one answer whose ETag S3 writes without quotes (its root
+    // already carries the namespace).
+    let head = &bytes[..bytes.len().min(128)];
+    if head
+        .windows(b"<GetObjectAttributesResponse".len())
+        .any(|w| w == b"<GetObjectAttributesResponse")
+    {
+        if let Ok(xml) = std::str::from_utf8(&bytes) {
+            let fixed = xml
+                .replace("<ETag>\"", "<ETag>")
+                .replace("\"</ETag>", "</ETag>");
+            *resp.body_mut() = Body::from(fixed);
+        }
+        return;
+    }
     let Ok(xml) = std::str::from_utf8(&bytes) else {
         return;
     };

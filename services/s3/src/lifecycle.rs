@@ -98,7 +98,8 @@ pub struct Candidate<'a> {
     pub size: u64,
 }
 
-fn matches(rule: &LifecycleRule, o: &Candidate<'_>) -> bool {
+/// Whether a rule's prefix or filter selects an object.
+pub fn rule_matches(rule: &LifecycleRule, o: &Candidate<'_>) -> bool {
     if let Some(p) = &rule.prefix {
         return o.key.starts_with(p.as_str());
     }
@@ -140,7 +141,7 @@ pub fn expiration(
 ) -> Option<(i64, String)> {
     cfg.rules
         .iter()
-        .filter(|r| r.status.as_str() == "Enabled" && matches(r, o))
+        .filter(|r| r.status.as_str() == "Enabled" && rule_matches(r, o))
         .filter_map(|r| {
             let e = r.expiration.as_ref()?;
             let at = match (e.days, &e.date) {
@@ -154,6 +155,21 @@ pub fn expiration(
             Some((at, r.id.clone().unwrap_or_default()))
         })
         .min_by_key(|(at, _)| *at)
+}
+
+/// How long a lifecycle "day" lasts (`BASALT_S3_LIFECYCLE_DAY_SECS`, default a real day):
+/// tests shorten it, as RGW's `rgw_lc_debug_interval` does, so rules act within seconds.
+pub fn day_ms() -> i64 {
+    std::env::var("BASALT_S3_LIFECYCLE_DAY_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v > 0)
+        .map_or(DAY_MS, |s| s * 1000)
+}
+
+/// Epoch milliseconds of a rule's `Date`.
+pub fn date_ms(t: &s3s::dto::Timestamp) -> Option<i64> {
+    epoch_ms(t)
 }
 
 /// The `x-amz-expiration` header value.

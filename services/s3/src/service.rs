@@ -27,6 +27,7 @@ mod config;
 mod copy;
 mod delete;
 mod get;
+mod lifecycle;
 mod list;
 mod lock;
 pub use list::ListedObject;
@@ -36,6 +37,7 @@ mod put;
 mod tagging;
 mod versions;
 
+pub use lifecycle::start_lifecycle_worker;
 pub use notifications::Notifier;
 use notifications::{Notice, Origin};
 

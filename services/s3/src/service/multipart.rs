@@ -522,21 +522,32 @@ impl BasaltS3 {
         let sc = self.scope(&req);
         let i = &req.input;
         self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
-        let parts = self.parts(&sc, &i.bucket, &i.upload_id)?;
+        self.abort_upload(&sc, &i.bucket, &i.upload_id).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    /// Drops an upload and its parts.
+    pub(super) async fn abort_upload(
+        &self,
+        sc: &Scope,
+        bucket: &str,
+        upload_id: &str,
+    ) -> S3Result<()> {
+        let parts = self.parts(sc, bucket, upload_id)?;
         let mut ops: Vec<WriteOp> = parts
             .iter()
             .map(|p| WriteOp::Delete {
                 table: T_PARTS.into(),
-                key: sc.part_key(&i.bucket, &i.upload_id, p.number),
+                key: sc.part_key(bucket, upload_id, p.number),
             })
             .collect();
         ops.push(WriteOp::Delete {
             table: T_UPLOADS.into(),
-            key: sc.upload_key(&i.bucket, &i.upload_id),
+            key: sc.upload_key(bucket, upload_id),
         });
         self.write(ops).await?;
         self.delete_blobs_later(parts.into_iter().map(|p| p.blob).collect());
-        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+        Ok(())
     }
 
     pub(super) async fn list_parts(

@@ -179,6 +179,33 @@ impl BasaltS3 {
     }
 
     /// Every stored version of `key`, newest first.
+    /// The keys of a bucket that have version records, in order.
+    pub(super) fn version_keys(&self, sc: &Scope, bucket: &str) -> S3Result<Vec<String>> {
+        let base = sc.objects_prefix(bucket);
+        let rows = self
+            .state
+            .scan(T_VERSIONS, &base, None, usize::MAX)
+            .map_err(internal)?;
+        let mut keys: Vec<String> = Vec::new();
+        for (row, _) in rows {
+            // `{base}{key}{SEP}{16 hex}`.
+            let Some(rest) = row.strip_prefix(&base) else {
+                continue;
+            };
+            let Some(key) = rest
+                .len()
+                .checked_sub(16 + SEP.len_utf8())
+                .and_then(|n| rest.get(..n))
+            else {
+                continue;
+            };
+            if keys.last().map(String::as_str) != Some(key) {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(keys)
+    }
+
     pub(super) fn versions_of(
         &self,
         sc: &Scope,
