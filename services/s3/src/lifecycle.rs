@@ -195,7 +195,12 @@ mod tests {
                 days: Some(days),
                 ..Default::default()
             }),
-            ..Default::default()
+            abort_incomplete_multipart_upload: None,
+            filter: None,
+            noncurrent_version_expiration: None,
+            noncurrent_version_transitions: None,
+            prefix: None,
+            transitions: None,
         }
     }
 

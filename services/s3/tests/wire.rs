@@ -393,10 +393,11 @@ async fn get_by_part_number() {
         .await;
     assert_eq!((st, body.as_str()), (StatusCode::PARTIAL_CONTENT, "whole"));
     assert!(!h.contains_key("x-amz-mp-parts-count"));
-    let (st, _, _) = s
+    let (st, _, body) = s
         .call(Method::GET, "/mbkt/one?partNumber=2", &[], b"")
         .await;
-    assert_eq!(st, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(body.contains("<Code>InvalidPart</Code>"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
