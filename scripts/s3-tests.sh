@@ -38,7 +38,8 @@ PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 LOG=$WORK/basalt.log
 # The suite's key pairs: main and the iam user share one account, alt and tenant each have
 # their own, so that ACLs, policies and ownership are tested across accounts.
-"$BIN" serve --host 127.0.0.1 --port "$PORT" --ephemeral --auth sigv4 \
+# A lifecycle day lasts lc_debug_interval (10 s), as the suite's RGW runs use.
+BASALT_S3_LIFECYCLE_DAY_SECS=10 "$BIN" serve --host 127.0.0.1 --port "$PORT" --ephemeral --auth sigv4 \
   --access-key '0555b35654ad1656d804:h7GhxuBLTrlhVUyxSPUKUV8r/2EI4ngqJxD7iBdBYLhwluN30JaT3Q==:000000000000' \
   --access-key 'ABCDEFGHIJKLMNOPQRST:abcdefghijklmnopqrstuvwxyzabcdefghijklmn:000000000000' \
   --access-key 'NOPQRSTUVWXYZABCDEFG:nopqrstuvwxyzabcdefghijklmnabcdefghijklm:111111111111' \

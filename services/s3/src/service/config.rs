@@ -384,11 +384,18 @@ impl BasaltS3 {
                 target_bucket: l.bucket,
                 target_prefix: l.prefix,
                 target_grants: None,
-                target_object_key_format: l.key_format.map(|f| TargetObjectKeyFormat {
-                    simple_prefix: f.is_none().then(SimplePrefix::default),
-                    partitioned_prefix: f.map(|s| PartitionedPrefix {
-                        partition_date_source: Some(PartitionDateSource::from(s)),
-                    }),
+                // Without a key format, the default (a simple prefix) is reported.
+                target_object_key_format: Some(match l.key_format.flatten() {
+                    None => TargetObjectKeyFormat {
+                        simple_prefix: Some(SimplePrefix::default()),
+                        partitioned_prefix: None,
+                    },
+                    Some(s) => TargetObjectKeyFormat {
+                        simple_prefix: None,
+                        partitioned_prefix: Some(PartitionedPrefix {
+                            partition_date_source: Some(PartitionDateSource::from(s)),
+                        }),
+                    },
                 }),
             }),
         }))

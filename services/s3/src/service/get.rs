@@ -12,6 +12,10 @@ impl BasaltS3 {
         let (meta, inline) =
             self.object_version(&sc, &i.bucket, &i.key, i.version_id.as_deref())?;
         refuse_sse_header(&req.headers)?;
+        // A part that is not there is refused before the key is asked for.
+        if i.part_number.is_some() {
+            read_window(&meta, i.range.as_ref(), i.part_number)?;
+        }
         let customer = sse_customer(
             i.sse_customer_algorithm.as_deref(),
             i.sse_customer_key.as_deref(),

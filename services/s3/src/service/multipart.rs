@@ -350,7 +350,7 @@ impl BasaltS3 {
             {
                 return Err(invalid_part());
             }
-            // An upload with a checksum names each part's checksum on completion.
+            // A part's checksum, when the completion names it, must be the one stored.
             if let Some(algo) = &u.checksum_algo {
                 let named = match algo.as_str() {
                     "CRC32" => p.checksum_crc32.as_deref(),
@@ -361,10 +361,8 @@ impl BasaltS3 {
                     _ => None,
                 };
                 let stored = sp.checksum.as_ref().map(|c| c.value.as_str());
-                match named {
-                    None => return Err(bad_digest(algo)),
-                    Some(v) if Some(v) != stored => return Err(invalid_part()),
-                    Some(_) => {}
+                if named.is_some_and(|v| Some(v) != stored) {
+                    return Err(invalid_part());
                 }
             }
             chosen.push(sp);
