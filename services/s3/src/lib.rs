@@ -259,6 +259,40 @@ fn amz_query_as_headers(mut req: Request<Body>) -> Request<Body> {
     req
 }
 
+/// botocore signs a SigV2 (`AWS AKID:signature`) path-style request for a bucket (`/bucket`)
+/// with the canonical resource `/bucket/`, the resource of the virtual-hosted form; s3s signs
+/// the request's path. The bucket's path gets its slash, which names the same bucket.
+fn sigv2_bucket_path(mut req: Request<Body>, hosts: &Hosts) -> Request<Body> {
+    let v2 = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.starts_with("AWS "));
+    let path = req.uri().path();
+    let one_segment = path.len() > 1 && !path[1..].contains('/');
+    let virtual_host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| hosts.parse_host_header(h).ok().and_then(|vh| vh.bucket().map(|_| ())))
+        .is_some();
+    if !v2 || !one_segment || virtual_host {
+        return req;
+    }
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}/?{q}"),
+        None => format!("{path}/"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// Temporary credentials are valid only together with their session token, as S3 checks: a
 /// session key sent without its token is unknown (403 `InvalidAccessKeyId`), with another
 /// token the token is invalid (400 `InvalidToken`). The signature itself is s3s's to verify.
@@ -434,7 +468,16 @@ impl S3Handler {
         });
         let started = std::time::Instant::now();
         let logged = self.bucket_of(&req).map(|b| LogFacts::of(&req, b, &self.hosts));
+        let post_form = req.method() == http::Method::POST
+            && req
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("multipart/form-data"));
         let mut resp = self.handle_inner(req, head, verify, &ids).await;
+        if post_form {
+            policy_condition_denied(&mut resp);
+        }
         if let Some((cfg, method, headers)) = &cors {
             cors::decorate(&mut resp, method, headers, cfg);
         }
@@ -533,7 +576,7 @@ impl S3Handler {
             return finish(denied, head, &ids).await;
         }
         let mut req = if verify {
-            amz_query_as_headers(req)
+            sigv2_bucket_path(amz_query_as_headers(req), &self.hosts)
         } else {
             strip_auth(req)
         };
@@ -583,6 +626,43 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for S3Handler {
         let this = self.clone();
         Box::pin(async move { Ok(this.handle_incoming(req).await) })
     }
+}
+
+/// A browser upload (POST Object) whose form breaks a condition of its signed policy is
+/// refused as S3 refuses it: 403 AccessDenied, "Invalid according to Policy" (s3s answers
+/// 400 InvalidPolicyDocument).
+fn policy_condition_denied(resp: &mut Response<Body>) {
+    if resp.status() != StatusCode::BAD_REQUEST {
+        return;
+    }
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let Ok(xml) = std::str::from_utf8(&bytes) else {
+        return;
+    };
+    if !xml.contains("<Code>InvalidPolicyDocument</Code>") {
+        return;
+    }
+    let Some(start) = xml.find("<Message>") else {
+        return;
+    };
+    let Some(end) = xml.find("</Message>") else {
+        return;
+    };
+    let detail = &xml[start + "<Message>".len()..end];
+    if !(detail.starts_with("Policy condition") || detail.starts_with("Bucket in form field")) {
+        return;
+    }
+    let fixed = format!(
+        "{}<Message>Invalid according to Policy: Policy Condition failed: {detail}</Message>{}",
+        &xml[..start],
+        &xml[end + "</Message>".len()..]
+    )
+    .replace("<Code>InvalidPolicyDocument</Code>", "<Code>AccessDenied</Code>");
+    *resp.body_mut() = Body::from(fixed);
+    *resp.status_mut() = StatusCode::FORBIDDEN;
+    resp.headers_mut().remove(http::header::CONTENT_LENGTH);
 }
 
 /// What the access log needs of a request, taken before it is handled.
