@@ -467,7 +467,11 @@ impl S3Handler {
             )
         });
         let started = std::time::Instant::now();
-        let logged = self.bucket_of(&req).map(|b| LogFacts::of(&req, b, &self.hosts));
+        // Access logging: the facts are gathered only for buckets that log (a cached lookup).
+        let logged = self
+            .bucket_of(&req)
+            .filter(|b| self.recorder.logs(b))
+            .map(|b| LogFacts::of(&req, b, &self.hosts));
         let post_form = req.method() == http::Method::POST
             && req
                 .headers()

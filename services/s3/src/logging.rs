@@ -181,6 +181,11 @@ impl Recorder {
         t
     }
 
+    /// Whether a bucket's requests are logged.
+    pub(crate) fn logs(&self, bucket: &str) -> bool {
+        self.target(bucket).is_some()
+    }
+
     /// Records one answered request (nothing when its bucket is not logged).
     pub(crate) fn record(&self, e: &Entry<'_>) {
         let Some((target, prefix, owner)) = self.target(e.bucket) else {

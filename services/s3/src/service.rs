@@ -61,7 +61,18 @@ pub struct BasaltS3 {
     version_seq: AtomicU64,
     /// Delivers event notifications (shared by the instances of one endpoint).
     notifier: Arc<Notifier>,
+    /// Buckets' lifecycle rules, for the `x-amz-expiration` of reads: a GET costs no extra
+    /// read of the bucket record; a change shows within a second (at once on this node).
+    lifecycles: parking_lot::Mutex<LifecycleCache>,
 }
+
+type LifecycleCache = std::collections::HashMap<
+    String,
+    (
+        std::time::Instant,
+        Option<Arc<s3s::dto::BucketLifecycleConfiguration>>,
+    ),
+>;
 
 const LOCK_STRIPES: usize = 64;
 
@@ -92,6 +103,7 @@ impl BasaltS3 {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             version_seq: AtomicU64::new(0),
+            lifecycles: parking_lot::Mutex::default(),
         }
     }
 

@@ -69,6 +69,9 @@ impl BasaltS3 {
                 "Specifying both Canned ACLs and Header Grants is not allowed"
             ));
         }
+        if r.canned.is_none() && !r.has_grants() {
+            return Ok(None);
+        }
         let owner_id = acl::canonical_id(owner);
         let bucket_owner_id = acl::canonical_id(bucket.owner_account(&self.cfg.account_id));
         let grants = if let Some(c) = r.canned {

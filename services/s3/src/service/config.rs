@@ -139,6 +139,7 @@ impl BasaltS3 {
                 "The XML you provided was not well-formed or did not validate against our published schema"
             )
         })?;
+        self.lifecycles.lock().remove(req.input.bucket.as_str());
         crate::lifecycle::validate(&mut cfg).map_err(|e| match e {
             crate::lifecycle::LifecycleError::InvalidArgument(m) => {
                 s3_error!(InvalidArgument, "{m}")
@@ -178,6 +179,7 @@ impl BasaltS3 {
         req: S3Request<DeleteBucketLifecycleInput>,
     ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
         let sc = self.scope(&req);
+        self.lifecycles.lock().remove(req.input.bucket.as_str());
         self.update_bucket(&sc, &req.input.bucket, |b| {
             b.lifecycle = None;
             Ok(())
@@ -188,14 +190,38 @@ impl BasaltS3 {
         Ok(resp)
     }
 
-    /// The `x-amz-expiration` a current object answers with, if a lifecycle rule expires it.
-    pub(super) fn expiration_of(
+    /// A bucket's lifecycle rules, as the reads' `x-amz-expiration` sees them (cached).
+    pub(super) fn lifecycle_of(
         &self,
-        bucket: &BucketMeta,
+        sc: &Scope,
+        bucket: &str,
+    ) -> Option<Arc<s3s::dto::BucketLifecycleConfiguration>> {
+        if let Some((at, cfg)) = self.lifecycles.lock().get(bucket)
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return cfg.clone();
+        }
+        let cfg = self
+            .bucket(sc, bucket)
+            .ok()
+            .and_then(|b| b.lifecycle)
+            .map(Arc::new);
+        let mut cache = self.lifecycles.lock();
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(bucket.to_owned(), (std::time::Instant::now(), cfg.clone()));
+        cfg
+    }
+
+    /// The `x-amz-expiration` a current object answers with, if a lifecycle rule expires it.
+    pub(super) fn expiration_in(
+        &self,
+        cfg: Option<&s3s::dto::BucketLifecycleConfiguration>,
         key: &str,
         meta: &ObjectMeta,
     ) -> Option<String> {
-        let cfg = bucket.lifecycle.as_ref()?;
+        let cfg = cfg?;
         let (at, rule) = crate::lifecycle::expiration(
             cfg,
             &crate::lifecycle::Candidate {

@@ -63,10 +63,11 @@ impl BasaltS3 {
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
         let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
-        let expiration = self
-            .bucket(&sc, &i.bucket)
-            .ok()
-            .and_then(|b| self.expiration_of(&b, &i.key, &meta));
+        let expiration = self.expiration_in(
+            self.lifecycle_of(&sc, &i.bucket).as_deref(),
+            &i.key,
+            &meta,
+        );
         Ok(S3Response::new(GetObjectOutput {
             expiration,
             object_lock_mode: lock_mode,
@@ -149,10 +150,11 @@ impl BasaltS3 {
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
         let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
-        let expiration = self
-            .bucket(&sc, &i.bucket)
-            .ok()
-            .and_then(|b| self.expiration_of(&b, &i.key, &meta));
+        let expiration = self.expiration_in(
+            self.lifecycle_of(&sc, &i.bucket).as_deref(),
+            &i.key,
+            &meta,
+        );
         let mut resp = S3Response::new(HeadObjectOutput {
             expiration,
             object_lock_mode: lock_mode,

@@ -81,15 +81,12 @@ impl BasaltS3 {
                 tags: &meta.tags,
                 size: meta.size,
             };
+            if meta.delete_marker {
+                continue;
+            }
             let mut expire = false;
-            let mut drop_marker = false;
             for r in enabled(rules).filter(|r| rule_matches(r, &cand)) {
                 let Some(e) = &r.expiration else { continue };
-                if meta.delete_marker {
-                    drop_marker |= e.expired_object_delete_marker == Some(true)
-                        && self.versions_of(sc, &b.name, &key)?.len() == 1;
-                    continue;
-                }
                 let due = match (e.days, &e.date) {
                     (Some(d), _) => Some(meta.modified_ms + i64::from(d) * day),
                     (None, Some(date)) => crate::lifecycle::date_ms(date),
@@ -97,32 +94,31 @@ impl BasaltS3 {
                 };
                 expire |= due.is_some_and(|d| d <= now);
             }
-            if expire {
-                if self
+            if expire
+                && self
                     .delete_any(sc, &b.name, &key, None, false, &origin)
                     .await
                     .is_ok()
-                {
-                    swept.expired += 1;
-                }
-            } else if drop_marker
-                && let Some(vid) = meta.version_id.as_deref()
-                && self
-                    .delete_any(sc, &b.name, &key, Some(vid), false, &origin)
-                    .await
-                    .is_ok()
             {
-                swept.markers += 1;
+                swept.expired += 1;
             }
         }
-        // Noncurrent versions: a version becomes noncurrent when the next one is written.
+        // Noncurrent versions (a version becomes noncurrent when the next one is written) and
+        // delete markers left without versions behind them.
         let noncurrent_rules: Vec<&LifecycleRule> = enabled(rules)
             .filter(|r| r.noncurrent_version_expiration.is_some())
             .collect();
-        if b.versioning.is_some() && !noncurrent_rules.is_empty() {
-            let keys = self.version_keys(sc, &b.name)?;
-            for key in keys {
+        let marker_rules: Vec<&LifecycleRule> = enabled(rules)
+            .filter(|r| {
+                r.expiration
+                    .as_ref()
+                    .is_some_and(|e| e.expired_object_delete_marker == Some(true))
+            })
+            .collect();
+        if b.versioning.is_some() && !(noncurrent_rules.is_empty() && marker_rules.is_empty()) {
+            for key in self.version_keys(sc, &b.name)? {
                 let versions = self.versions_of(sc, &b.name, &key)?;
+                let mut remaining = versions.len();
                 for (i, v) in versions.iter().enumerate().skip(1) {
                     let since = versions[i - 1].meta.modified_ms;
                     let newer = i - 1;
@@ -149,7 +145,30 @@ impl BasaltS3 {
                             .is_ok()
                     {
                         swept.noncurrent += 1;
+                        remaining -= 1;
                     }
+                }
+                // The newest is a delete marker with nothing left behind it.
+                if remaining == 1
+                    && let Some(m) = versions.first().map(|v| &v.meta)
+                    && m.delete_marker
+                    && marker_rules.iter().any(|r| {
+                        rule_matches(
+                            r,
+                            &Candidate {
+                                key: &key,
+                                tags: &[],
+                                size: 0,
+                            },
+                        )
+                    })
+                    && let Some(vid) = m.version_id.as_deref()
+                    && self
+                        .delete_any(sc, &b.name, &key, Some(vid), false, &origin)
+                        .await
+                        .is_ok()
+                {
+                    swept.markers += 1;
                 }
             }
         }

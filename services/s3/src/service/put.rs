@@ -83,7 +83,7 @@ impl BasaltS3 {
         let bucket = req.input.bucket.clone();
         let key = req.input.key.clone();
         let snapshot = self.bucket_snapshot(&sc, &bucket)?;
-        let bucket_meta = snapshot.meta.clone();
+        let lifecycle = snapshot.meta.lifecycle.clone();
         if req.input.content_length.is_some_and(|n| n as u64 > MAX_PUT) {
             return Err(s3_error!(
                 EntityTooLarge,
@@ -220,7 +220,7 @@ impl BasaltS3 {
         };
         let e = sse_out(meta.sse.as_ref());
         Ok(S3Response::new(PutObjectOutput {
-            expiration: self.expiration_of(&bucket_meta, &key, &meta),
+            expiration: self.expiration_in(lifecycle.as_ref(), &key, &meta),
             e_tag: Some(etag(&etag_hex)),
             // A suspended bucket's writes replace the null version, which S3 does not name.
             version_id: version_id.filter(|v| v != versions::NULL_VERSION),
