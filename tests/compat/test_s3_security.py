@@ -387,3 +387,40 @@ def test_conditional_writes(clients):
     with pytest.raises(ClientError) as ei:
         main.put_object(Bucket=b, Key="absent", Body=b"2", IfMatch="*")
     assert err(ei) == ("NoSuchKey", 404)
+
+
+def test_website_endpoint(server, clients):
+    main, _, _ = clients
+    # A public-read bucket: anyone may list it, so a missing page is 404 (else 403).
+    b = new_bucket(main, ACL="public-read")
+    main.put_object(Bucket=b, Key="index.html", Body=b"<h1>home</h1>", ContentType="text/html", ACL="public-read")
+    main.put_object(Bucket=b, Key="docs/index.html", Body=b"docs", ACL="public-read")
+    main.put_object(Bucket=b, Key="404.html", Body=b"missing", ACL="public-read")
+    main.put_object(Bucket=b, Key="private.html", Body=b"secret")
+    main.put_bucket_website(Bucket=b, WebsiteConfiguration={
+        "IndexDocument": {"Suffix": "index.html"},
+        "ErrorDocument": {"Key": "404.html"},
+        "RoutingRules": [{"Condition": {"KeyPrefixEquals": "old/"},
+                          "Redirect": {"ReplaceKeyPrefixWith": "docs/"}}],
+    })
+    assert main.get_bucket_website(Bucket=b)["IndexDocument"] == {"Suffix": "index.html"}
+    host = f"{b}.s3-website.localhost:{server.port}"
+
+    def get(path):
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        conn.request("GET", path, headers={"Host": host})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+    assert get("/")[::2] == (200, b"<h1>home</h1>")
+    assert get("/docs/")[::2] == (200, b"docs")
+    status, headers, _ = get("/docs")
+    assert status == 302 and headers["location"] == "/docs/"
+    status, headers, _ = get("/old/page.html")
+    assert status == 301 and headers["location"].endswith("/docs/page.html")
+    assert get("/nope.html")[::2] == (404, b"missing")
+    # Only what the bucket makes public is served.
+    assert get("/private.html")[::2] == (403, b"missing")
+    main.delete_bucket_website(Bucket=b)
+    status, _, body = get("/")
+    assert status == 404 and b"NoSuchWebsiteConfiguration" in body

@@ -23,6 +23,7 @@ mod access;
 pub mod acl;
 pub mod lifecycle;
 mod logging;
+mod website;
 pub mod lock;
 pub mod sse;
 mod tags;
@@ -443,6 +444,16 @@ impl S3Handler {
         let head = req.method() == http::Method::HEAD;
         let verify = self.lookup.is_some();
         let ids = RequestIds::new();
+        if let Some(bucket) = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(website::website_bucket)
+            .map(str::to_owned)
+        {
+            let resp = self.website(req, &bucket, verify, &ids).await;
+            return finish(resp, head, &ids).await;
+        }
         // CORS: preflights are answered from the bucket's rules alone; an actual request with
         // an Origin gets the matching rule's headers on whatever it is answered.
         let origin = req.headers().contains_key(http::header::ORIGIN);
@@ -524,6 +535,139 @@ impl S3Handler {
             sig: f.sig,
             total_ms: started.elapsed().as_millis() as u64,
         });
+    }
+
+    /// A request to a bucket's website endpoint (see [`website`]).
+    async fn website(
+        &self,
+        req: Request<Body>,
+        bucket: &str,
+        verify: bool,
+        ids: &RequestIds,
+    ) -> Response<Body> {
+        use website::{Plan, error_page, redirect};
+        let not_found = |code: &str, message: &str| {
+            error_page(StatusCode::NOT_FOUND, code, message, &[("BucketName", bucket)])
+        };
+        let raw = self
+            .state
+            .get(model::T_BUCKETS, &self.scope.bucket_key(bucket))
+            .ok()
+            .flatten();
+        let Some(b) = raw.and_then(|r| serde_json::from_slice::<model::BucketMeta>(&r).ok()) else {
+            return not_found("NoSuchBucket", "The specified bucket does not exist");
+        };
+        let Some(cfg) = b.website else {
+            return not_found(
+                "NoSuchWebsiteConfiguration",
+                "The specified bucket does not have a website configuration",
+            );
+        };
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let key = match website::plan(&cfg, &method, &host, &path) {
+            Plan::Redirect(code, to) => return redirect(code, &to),
+            Plan::Refuse(r) => return r,
+            Plan::Serve { key } => key,
+        };
+        let resp = self
+            .anonymous(&method, bucket, &key, req.headers(), verify, ids)
+            .await;
+        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
+            return resp;
+        }
+        let status = resp.status();
+        // A folder asked for without its slash: S3 redirects to the folder (a missing key
+        // is 403 to whoever may not list the bucket).
+        if (status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN)
+            && !path.ends_with('/')
+            && let Some(index) = &cfg.index_document
+        {
+            let probe = self
+                .anonymous(
+                    &http::Method::HEAD,
+                    bucket,
+                    &format!("{key}/{}", index.suffix),
+                    &http::HeaderMap::new(),
+                    verify,
+                    ids,
+                )
+                .await;
+            if probe.status().is_success() {
+                return redirect(StatusCode::FOUND, &format!("{path}/"));
+            }
+        }
+        if let Some((code, to)) = website::routing(&cfg, &key, Some(status.as_u16())) {
+            return redirect(code, &to.replace("{host}", &host));
+        }
+        if let Some(doc) = &cfg.error_document {
+            let mut page = self
+                .anonymous(&method, bucket, &doc.key, &http::HeaderMap::new(), verify, ids)
+                .await;
+            if page.status().is_success() {
+                *page.status_mut() = status;
+                return page;
+            }
+        }
+        let (code, message) = if status == StatusCode::FORBIDDEN {
+            ("AccessDenied", "Access Denied")
+        } else {
+            ("NoSuchKey", "The specified key does not exist.")
+        };
+        error_page(status, code, message, &[("Key", &key)])
+    }
+
+    /// Reads an object as an unsigned request would (what a website may show).
+    async fn anonymous(
+        &self,
+        method: &http::Method,
+        bucket: &str,
+        key: &str,
+        headers: &http::HeaderMap,
+        verify: bool,
+        ids: &RequestIds,
+    ) -> Response<Body> {
+        const PATH: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'/')
+            .remove(b'-')
+            .remove(b'_')
+            .remove(b'.')
+            .remove(b'~');
+        let uri = format!(
+            "/{bucket}/{}",
+            percent_encoding::utf8_percent_encode(key, PATH)
+        );
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(http::header::HOST, "localhost");
+        for h in [
+            http::header::RANGE,
+            http::header::IF_NONE_MATCH,
+            http::header::IF_MODIFIED_SINCE,
+            http::header::IF_MATCH,
+            http::header::IF_UNMODIFIED_SINCE,
+        ] {
+            if let Some(v) = headers.get(&h) {
+                b = b.header(h, v.clone());
+            }
+        }
+        let Ok(req) = b.body(Body::empty()) else {
+            return website::error_page(
+                StatusCode::BAD_REQUEST,
+                "InvalidURI",
+                "Couldn't parse the specified URI.",
+                &[],
+            );
+        };
+        self.handle_inner(req, method == http::Method::HEAD, verify, ids)
+            .await
     }
 
     /// The bucket a request names (virtual host, else the first path segment).
@@ -851,6 +995,7 @@ const NEEDS_XMLNS: &[&str] = &[
     "BucketLoggingStatus",
     "ServerSideEncryptionConfiguration",
     "AccessControlPolicy",
+    "WebsiteConfiguration",
 ];
 
 /// Adds `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"` to the root of the result documents

@@ -64,6 +64,9 @@ pub struct BucketMeta {
     /// PutBucketLogging's target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logging: Option<LoggingTarget>,
+    /// PutBucketWebsite's configuration (s3s's DTO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<s3s::dto::WebsiteConfiguration>,
 }
 
 /// Where a bucket's access logs go.

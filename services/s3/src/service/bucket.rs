@@ -84,6 +84,7 @@ impl BasaltS3 {
             cors: None,
             tags: None,
             logging: None,
+            website: None,
         };
         if i.object_lock_enabled_for_bucket == Some(true) {
             // Object Lock needs versioning, which it turns on for good.

@@ -426,4 +426,69 @@ impl BasaltS3 {
             }),
         }))
     }
+
+    pub(super) async fn put_bucket_website(
+        &self,
+        req: S3Request<PutBucketWebsiteInput>,
+    ) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
+        let sc = self.scope(&req);
+        let cfg = req.input.website_configuration.clone();
+        let suffix_ok = cfg
+            .index_document
+            .as_ref()
+            .is_none_or(|i| !i.suffix.is_empty() && !i.suffix.contains('/'));
+        if !suffix_ok {
+            return Err(s3_error!(
+                InvalidArgument,
+                "The IndexDocument Suffix is not well formed"
+            ));
+        }
+        if cfg.redirect_all_requests_to.is_none() && cfg.index_document.is_none() {
+            return Err(s3_error!(
+                InvalidArgument,
+                "A value for IndexDocument Suffix must be provided if RedirectAllRequestsTo is empty"
+            ));
+        }
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.website = Some(cfg.clone());
+            Ok(())
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketWebsiteOutput {}))
+    }
+
+    pub(super) async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        let sc = self.scope(&req);
+        let b = self.bucket(&sc, &req.input.bucket)?;
+        let Some(w) = b.website else {
+            return Err(s3_error!(
+                NoSuchWebsiteConfiguration,
+                "The specified bucket does not have a website configuration"
+            ));
+        };
+        Ok(S3Response::new(GetBucketWebsiteOutput {
+            error_document: w.error_document,
+            index_document: w.index_document,
+            redirect_all_requests_to: w.redirect_all_requests_to,
+            routing_rules: w.routing_rules,
+        }))
+    }
+
+    pub(super) async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+        let sc = self.scope(&req);
+        self.update_bucket(&sc, &req.input.bucket, |b| {
+            b.website = None;
+            Ok(())
+        })
+        .await?;
+        let mut resp = S3Response::new(DeleteBucketWebsiteOutput {});
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
 }
