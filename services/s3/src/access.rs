@@ -19,13 +19,13 @@ use std::sync::Arc;
 use basalt_store::StateStore;
 use parking_lot::Mutex;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopySource, CopyObjectInput, UploadPartCopyInput};
+use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
+use crate::KeyLookup;
 use crate::acl::{self, Permission, Requester};
 use crate::model::{BucketMeta, ObjectMeta, T_BUCKETS, T_OBJECTS, decode_object};
-use crate::KeyLookup;
 use crate::service::Scope;
 
 /// What an operation needs: the IAM action a policy names it by, and what an ACL must grant.
@@ -60,8 +60,13 @@ fn classify(op: &str, versioned: bool) -> (&'static str, Need) {
         "PutObjectRetention" => ("s3:PutObjectRetention", Owner),
         "GetObjectLegalHold" => ("s3:GetObjectLegalHold", Owner),
         "PutObjectLegalHold" => ("s3:PutObjectLegalHold", Owner),
-        "PutObject" | "CopyObject" | "CreateMultipartUpload" | "UploadPart" | "UploadPartCopy"
-        | "CompleteMultipartUpload" | "PostObject" => ("s3:PutObject", Bucket(Write)),
+        "PutObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "PostObject" => ("s3:PutObject", Bucket(Write)),
         "AbortMultipartUpload" => ("s3:AbortMultipartUpload", Bucket(Write)),
         "DeleteObject" if versioned => ("s3:DeleteObjectVersion", Bucket(Write)),
         "DeleteObject" | "DeleteObjects" => ("s3:DeleteObject", Bucket(Write)),
@@ -161,7 +166,10 @@ impl Gatekeeper {
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "credential lookup failed");
-                Err(s3_error!(ServiceUnavailable, "Service is unable to handle request."))
+                Err(s3_error!(
+                    ServiceUnavailable,
+                    "Service is unable to handle request."
+                ))
             }
         }
     }
@@ -244,9 +252,7 @@ impl Gatekeeper {
                 context: &context,
             };
             match policy.evaluate(&req) {
-                basalt_policy::Decision::Deny
-                    if !(is_owner && policy_lockout_exempt(action)) =>
-                {
+                basalt_policy::Decision::Deny if !(is_owner && policy_lockout_exempt(action)) => {
                     return Err(denied());
                 }
                 basalt_policy::Decision::Allow => {
@@ -290,15 +296,21 @@ impl Gatekeeper {
                 match object {
                     Some(o) => {
                         let grants = o.acl.clone().unwrap_or_else(|| {
-                            owner_only(&acl::canonical_id(o.owner.as_deref().unwrap_or(owner_account)))
+                            owner_only(&acl::canonical_id(
+                                o.owner.as_deref().unwrap_or(owner_account),
+                            ))
                         });
                         acl::allows(&grants, who, p, block.ignore_public_acls)
                     }
                     // No such object: who may list the bucket (for this key as prefix) learns
                     // so (404), others get 403.
                     None => {
-                        acl::allows(&bucket_grants, who, Permission::Read, block.ignore_public_acls)
-                            || self.may_list_key(who, &b, f, key)
+                        acl::allows(
+                            &bucket_grants,
+                            who,
+                            Permission::Read,
+                            block.ignore_public_acls,
+                        ) || self.may_list_key(who, &b, f, key)
                     }
                 }
             }
@@ -326,7 +338,12 @@ impl Gatekeeper {
         policy.evaluate(&req) == basalt_policy::Decision::Allow
     }
 
-    fn copy_source(&self, who: &Requester, source: &CopySource, headers: &http::HeaderMap) -> S3Result<()> {
+    fn copy_source(
+        &self,
+        who: &Requester,
+        source: &CopySource,
+        headers: &http::HeaderMap,
+    ) -> S3Result<()> {
         let CopySource::Bucket {
             bucket,
             key,
@@ -386,7 +403,10 @@ fn context(
     let mut c: HashMap<String, Vec<String>> = HashMap::new();
     let mut put = |k: String, v: String| c.entry(k).or_default().push(v);
     let now = chrono::Utc::now();
-    put("aws:currenttime".into(), now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    put(
+        "aws:currenttime".into(),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
     put("aws:epochtime".into(), now.timestamp().to_string());
     put("aws:securetransport".into(), "false".into());
     let ip = f
@@ -430,7 +450,10 @@ fn context(
         {
             for (k, v) in form_urlencoded::parse(v.as_bytes()) {
                 put("s3:requestobjecttagkeys".into(), k.to_string());
-                put(format!("s3:requestobjecttag/{}", k.to_ascii_lowercase()), v.to_string());
+                put(
+                    format!("s3:requestobjecttag/{}", k.to_ascii_lowercase()),
+                    v.to_string(),
+                );
             }
         }
     }
@@ -445,7 +468,10 @@ fn context(
     }
     if let Some(o) = object {
         for (k, v) in &o.tags {
-            put(format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()), v.clone());
+            put(
+                format!("s3:existingobjecttag/{}", k.to_ascii_lowercase()),
+                v.clone(),
+            );
         }
     }
     let auth = if f.headers.contains_key("authorization") {
@@ -501,12 +527,20 @@ impl S3Access for Gatekeeper {
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let who = req.extensions.get::<Requester>().cloned().unwrap_or(Requester::Anonymous);
+        let who = req
+            .extensions
+            .get::<Requester>()
+            .cloned()
+            .unwrap_or(Requester::Anonymous);
         self.copy_source(&who, &req.input.copy_source, &req.headers)
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        let who = req.extensions.get::<Requester>().cloned().unwrap_or(Requester::Anonymous);
+        let who = req
+            .extensions
+            .get::<Requester>()
+            .cloned()
+            .unwrap_or(Requester::Anonymous);
         self.copy_source(&who, &req.input.copy_source, &req.headers)
     }
 }

@@ -106,7 +106,9 @@ pub enum AclError {
     InvalidArgument(String),
     #[error("The e-mail address you provided does not match any account on record.")]
     UnresolvableEmail,
-    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    #[error(
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )]
     Malformed,
 }
 
@@ -201,7 +203,9 @@ pub fn grantee_user(id: &str, known: &dyn Fn(&str) -> bool) -> Result<Grantee, A
 
 pub fn grantee_group(uri: &str) -> Result<Grantee, AclError> {
     if ![ALL_USERS, AUTHENTICATED_USERS, LOG_DELIVERY].contains(&uri) {
-        return Err(AclError::InvalidArgument(format!("Invalid group uri: {uri}")));
+        return Err(AclError::InvalidArgument(format!(
+            "Invalid group uri: {uri}"
+        )));
     }
     Ok(Grantee::Group {
         uri: uri.to_owned(),
@@ -254,15 +258,40 @@ mod tests {
         let private = canned("private", &owner, &owner).unwrap();
         assert!(allows(&private, &me, Permission::Read, false));
         assert!(!allows(&private, &other, Permission::Read, false));
-        assert!(!allows(&private, &Requester::Anonymous, Permission::Read, false));
+        assert!(!allows(
+            &private,
+            &Requester::Anonymous,
+            Permission::Read,
+            false
+        ));
         let public = canned("public-read", &owner, &owner).unwrap();
-        assert!(allows(&public, &Requester::Anonymous, Permission::Read, false));
-        assert!(!allows(&public, &Requester::Anonymous, Permission::Write, false));
-        assert!(!allows(&public, &Requester::Anonymous, Permission::Read, true));
+        assert!(allows(
+            &public,
+            &Requester::Anonymous,
+            Permission::Read,
+            false
+        ));
+        assert!(!allows(
+            &public,
+            &Requester::Anonymous,
+            Permission::Write,
+            false
+        ));
+        assert!(!allows(
+            &public,
+            &Requester::Anonymous,
+            Permission::Read,
+            true
+        ));
         assert!(is_public(&public) && !is_public(&private));
         let auth = canned("authenticated-read", &owner, &owner).unwrap();
         assert!(allows(&auth, &other, Permission::Read, false));
-        assert!(!allows(&auth, &Requester::Anonymous, Permission::Read, false));
+        assert!(!allows(
+            &auth,
+            &Requester::Anonymous,
+            Permission::Read,
+            false
+        ));
         let bofc = canned("bucket-owner-full-control", &owner, &canonical_id("2")).unwrap();
         assert_eq!(bofc.len(), 2);
         assert!(canned("nope", &owner, &owner).is_err());
@@ -273,7 +302,10 @@ mod tests {
         let known = |id: &str| id == "abc";
         let g = from_grant_headers(
             &[
-                (Permission::Read, Some("id=\"abc\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")),
+                (
+                    Permission::Read,
+                    Some("id=\"abc\", uri=\"http://acs.amazonaws.com/groups/global/AllUsers\""),
+                ),
                 (Permission::WriteAcp, Some("id=abc")),
             ],
             &known,

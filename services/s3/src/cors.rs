@@ -19,9 +19,10 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
 }
 
 fn header_allowed(rule: &CORSRule, header: &str) -> bool {
-    rule.allowed_headers.iter().flatten().any(|p| {
-        origin_matches(&p.to_ascii_lowercase(), &header.to_ascii_lowercase())
-    })
+    rule.allowed_headers
+        .iter()
+        .flatten()
+        .any(|p| origin_matches(&p.to_ascii_lowercase(), &header.to_ascii_lowercase()))
 }
 
 /// The first rule that admits `origin` for `method` and every requested header.
@@ -59,7 +60,11 @@ fn apply(h: &mut HeaderMap, rule: &CORSRule, origin: &str, method: &str, allow_h
             h.insert(name, v);
         }
     };
-    set(h, "access-control-allow-origin", if any { "*" } else { origin });
+    set(
+        h,
+        "access-control-allow-origin",
+        if any { "*" } else { origin },
+    );
     set(h, "access-control-allow-methods", method);
     if !any {
         set(h, "access-control-allow-credentials", "true");
@@ -75,7 +80,12 @@ fn apply(h: &mut HeaderMap, rule: &CORSRule, origin: &str, method: &str, allow_h
     if let Some(age) = rule.max_age_seconds {
         set(h, "access-control-max-age", &age.to_string());
     }
-    h.append(http::header::VARY, HeaderValue::from_static("Origin, Access-Control-Request-Headers, Access-Control-Request-Method"));
+    h.append(
+        http::header::VARY,
+        HeaderValue::from_static(
+            "Origin, Access-Control-Request-Headers, Access-Control-Request-Method",
+        ),
+    );
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
@@ -97,7 +107,9 @@ pub(crate) fn preflight(
     headers: &HeaderMap,
     cfg: Result<Option<&CORSConfiguration>, ()>,
 ) -> Response<Body> {
-    let origin = headers.get(http::header::ORIGIN).and_then(|v| v.to_str().ok());
+    let origin = headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok());
     let method = headers
         .get("access-control-request-method")
         .and_then(|v| v.to_str().ok());
@@ -191,15 +203,30 @@ mod tests {
             }],
         };
         let mut h = HeaderMap::new();
-        assert_eq!(preflight(&h, Ok(Some(&cfg))).status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            preflight(&h, Ok(Some(&cfg))).status(),
+            StatusCode::BAD_REQUEST
+        );
         h.insert("origin", HeaderValue::from_static("o"));
-        h.insert("access-control-request-method", HeaderValue::from_static("GET"));
+        h.insert(
+            "access-control-request-method",
+            HeaderValue::from_static("GET"),
+        );
         let r = preflight(&h, Ok(Some(&cfg)));
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["access-control-allow-origin"], "*");
-        h.insert("access-control-request-headers", HeaderValue::from_static("x-amz-date, range"));
-        assert_eq!(preflight(&h, Ok(Some(&cfg))).status(), StatusCode::FORBIDDEN);
-        h.insert("access-control-request-headers", HeaderValue::from_static("X-Amz-Date"));
+        h.insert(
+            "access-control-request-headers",
+            HeaderValue::from_static("x-amz-date, range"),
+        );
+        assert_eq!(
+            preflight(&h, Ok(Some(&cfg))).status(),
+            StatusCode::FORBIDDEN
+        );
+        h.insert(
+            "access-control-request-headers",
+            HeaderValue::from_static("X-Amz-Date"),
+        );
         assert_eq!(preflight(&h, Ok(Some(&cfg))).status(), StatusCode::OK);
         assert_eq!(preflight(&h, Ok(None)).status(), StatusCode::FORBIDDEN);
     }

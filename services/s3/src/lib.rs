@@ -14,19 +14,19 @@
 //! otherwise refuse signed requests), keeps the region from the credential scope, and decodes
 //! `aws-chunked` bodies itself (see [`chunked`]).
 
+mod access;
+pub mod acl;
 pub mod chunked;
 mod cors;
 mod guard;
+pub mod lifecycle;
+pub mod lock;
+mod logging;
 pub mod model;
 mod service;
-mod access;
-pub mod acl;
-pub mod lifecycle;
-mod logging;
-mod website;
-pub mod lock;
 pub mod sse;
 mod tags;
+mod website;
 
 use basalt_core::events::EventBus;
 use basalt_store::Store;
@@ -275,7 +275,12 @@ fn sigv2_bucket_path(mut req: Request<Body>, hosts: &Hosts) -> Request<Body> {
         .headers()
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .and_then(|h| hosts.parse_host_header(h).ok().and_then(|vh| vh.bucket().map(|_| ())))
+        .and_then(|h| {
+            hosts
+                .parse_host_header(h)
+                .ok()
+                .and_then(|vh| vh.bucket().map(|_| ()))
+        })
         .is_some();
     if !v2 || !one_segment || virtual_host {
         return req;
@@ -470,13 +475,10 @@ impl S3Handler {
             let resp = cors::preflight(req.headers(), cfg);
             return finish(resp, false, &ids).await;
         }
-        let cors = cors.and_then(Result::ok).flatten().map(|c| {
-            (
-                c,
-                req.method().clone(),
-                req.headers().clone(),
-            )
-        });
+        let cors = cors
+            .and_then(Result::ok)
+            .flatten()
+            .map(|c| (c, req.method().clone(), req.headers().clone()));
         let started = std::time::Instant::now();
         // Access logging: the facts are gathered only for buckets that log (a cached lookup).
         let logged = self
@@ -503,7 +505,13 @@ impl S3Handler {
     }
 
     /// Records the request in its bucket's access log (when logging is on).
-    fn log(&self, f: &LogFacts, resp: &Response<Body>, ids: &RequestIds, started: std::time::Instant) {
+    fn log(
+        &self,
+        f: &LogFacts,
+        resp: &Response<Body>,
+        ids: &RequestIds,
+        started: std::time::Instant,
+    ) {
         let requester = f
             .access_key
             .as_deref()
@@ -547,7 +555,12 @@ impl S3Handler {
     ) -> Response<Body> {
         use website::{Plan, error_page, redirect};
         let not_found = |code: &str, message: &str| {
-            error_page(StatusCode::NOT_FOUND, code, message, &[("BucketName", bucket)])
+            error_page(
+                StatusCode::NOT_FOUND,
+                code,
+                message,
+                &[("BucketName", bucket)],
+            )
         };
         let raw = self
             .state
@@ -608,7 +621,14 @@ impl S3Handler {
         }
         if let Some(doc) = &cfg.error_document {
             let mut page = self
-                .anonymous(&method, bucket, &doc.key, &http::HeaderMap::new(), verify, ids)
+                .anonymous(
+                    &method,
+                    bucket,
+                    &doc.key,
+                    &http::HeaderMap::new(),
+                    verify,
+                    ids,
+                )
                 .await;
             if page.status().is_success() {
                 *page.status_mut() = status;
@@ -807,7 +827,10 @@ fn policy_condition_denied(resp: &mut Response<Body>) {
         &xml[..start],
         &xml[end + "</Message>".len()..]
     )
-    .replace("<Code>InvalidPolicyDocument</Code>", "<Code>AccessDenied</Code>");
+    .replace(
+        "<Code>InvalidPolicyDocument</Code>",
+        "<Code>AccessDenied</Code>",
+    );
     *resp.body_mut() = Body::from(fixed);
     *resp.status_mut() = StatusCode::FORBIDDEN;
     resp.headers_mut().remove(http::header::CONTENT_LENGTH);
@@ -860,7 +883,9 @@ impl LogFacts {
         });
         let auth = h("authorization");
         let query = req.uri().query().map(str::to_owned);
-        let presigned_v4 = query.as_deref().is_some_and(|q| q.contains("X-Amz-Credential="));
+        let presigned_v4 = query
+            .as_deref()
+            .is_some_and(|q| q.contains("X-Amz-Credential="));
         let access_key = auth
             .as_deref()
             .and_then(|a| {

@@ -13,7 +13,9 @@ const DAY_MS: i64 = 86_400_000;
 pub enum LifecycleError {
     #[error("{0}")]
     InvalidArgument(&'static str),
-    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    #[error(
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )]
     Malformed,
 }
 
@@ -52,7 +54,9 @@ pub fn validate(cfg: &mut BucketLifecycleConfiguration) -> Result<(), LifecycleE
             if let Some(d) = &e.date
                 && !at_midnight(d)
             {
-                return Err(LifecycleError::InvalidArgument("'Date' must be at midnight GMT"));
+                return Err(LifecycleError::InvalidArgument(
+                    "'Date' must be at midnight GMT",
+                ));
             }
         }
         if let Some(n) = &rule.noncurrent_version_expiration
@@ -73,7 +77,9 @@ pub fn validate(cfg: &mut BucketLifecycleConfiguration) -> Result<(), LifecycleE
             if let Some(d) = &t.date
                 && !at_midnight(d)
             {
-                return Err(LifecycleError::InvalidArgument("'Date' must be at midnight GMT"));
+                return Err(LifecycleError::InvalidArgument(
+                    "'Date' must be at midnight GMT",
+                ));
             }
         }
     }
@@ -82,7 +88,8 @@ pub fn validate(cfg: &mut BucketLifecycleConfiguration) -> Result<(), LifecycleE
 
 fn epoch_ms(t: &s3s::dto::Timestamp) -> Option<i64> {
     let mut v = Vec::new();
-    t.format(s3s::dto::TimestampFormat::EpochSeconds, &mut v).ok()?;
+    t.format(s3s::dto::TimestampFormat::EpochSeconds, &mut v)
+        .ok()?;
     let secs: f64 = String::from_utf8(v).ok()?.parse().ok()?;
     Some((secs * 1000.0).round() as i64)
 }
@@ -120,11 +127,7 @@ fn filter_matches(f: &LifecycleRuleFilter, o: &Candidate<'_>) -> bool {
     };
     if let Some(a) = &f.and {
         return a.prefix.as_deref().is_none_or(|p| o.key.starts_with(p))
-            && a
-                .tags
-                .iter()
-                .flatten()
-                .all(|t| has_tag(&t.key, &t.value))
+            && a.tags.iter().flatten().all(|t| has_tag(&t.key, &t.value))
             && size_ok(a.object_size_greater_than, a.object_size_less_than);
     }
     f.prefix.as_deref().is_none_or(|p| o.key.starts_with(p))
@@ -207,7 +210,13 @@ mod tests {
     #[test]
     fn validation() {
         let mut ok = BucketLifecycleConfiguration {
-            rules: vec![rule("a", 1), LifecycleRule { id: None, ..rule("", 2) }],
+            rules: vec![
+                rule("a", 1),
+                LifecycleRule {
+                    id: None,
+                    ..rule("", 2)
+                },
+            ],
             ..Default::default()
         };
         assert!(validate(&mut ok).is_ok());
@@ -216,7 +225,10 @@ mod tests {
             rules: vec![rule("a", 1), rule("a", 2)],
             ..Default::default()
         };
-        assert!(matches!(validate(&mut dup), Err(LifecycleError::InvalidArgument(_))));
+        assert!(matches!(
+            validate(&mut dup),
+            Err(LifecycleError::InvalidArgument(_))
+        ));
         let mut zero = BucketLifecycleConfiguration {
             rules: vec![rule("a", 0)],
             ..Default::default()

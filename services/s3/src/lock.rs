@@ -77,7 +77,9 @@ pub enum LockError {
     #[error("Default retention period must be a positive integer value.")]
     InvalidPeriod,
     /// 400 MalformedXML.
-    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    #[error(
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )]
     Malformed,
     /// 403 AccessDenied.
     #[error("Access Denied because object protected by object lock.")]
@@ -190,9 +192,15 @@ mod tests {
     fn deletes_under_lock() {
         let g = r(Mode::Governance, NOW + 10);
         let c = r(Mode::Compliance, NOW + 10);
-        assert_eq!(check_delete(Some(&g), false, false, NOW), Err(LockError::Locked));
+        assert_eq!(
+            check_delete(Some(&g), false, false, NOW),
+            Err(LockError::Locked)
+        );
         assert!(check_delete(Some(&g), false, true, NOW).is_ok());
-        assert_eq!(check_delete(Some(&c), false, true, NOW), Err(LockError::Locked));
+        assert_eq!(
+            check_delete(Some(&c), false, true, NOW),
+            Err(LockError::Locked)
+        );
         assert!(check_delete(Some(&c), false, false, NOW + 10).is_ok());
         assert_eq!(check_delete(None, true, true, NOW), Err(LockError::Locked));
         assert!(check_delete(None, false, false, NOW).is_ok());

@@ -284,7 +284,13 @@ async fn deliver(
             .to_ascii_uppercase();
         let key = format!("{log_prefix}{}-{unique}", at.format("%Y-%m-%d-%H-%M-%S"));
         match s3
-            .write_object(account, &f.target, &key, body.into_bytes().into(), "text/plain")
+            .write_object(
+                account,
+                &f.target,
+                &key,
+                body.into_bytes().into(),
+                "text/plain",
+            )
             .await
         {
             Ok(_) => {}

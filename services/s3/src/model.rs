@@ -461,9 +461,7 @@ pub fn full_object_checksum<'a>(
     let mut acc: Option<u64> = None;
     for (b64, size) in parts {
         let raw = B64.decode(b64).ok()?;
-        let v = raw
-            .iter()
-            .fold(0u64, |a, b| (a << 8) | u64::from(*b));
+        let v = raw.iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
         acc = Some(match acc {
             None => v,
             Some(a) => crc_combine(a, v, size, poly, width),

@@ -477,8 +477,7 @@ impl BasaltS3 {
                     let sealed = &stored
                         [(seg.stored.start - from) as usize..(seg.stored.end - from) as usize];
                     let plain = crate::sse::open_segment(&key, seg, sealed).ok_or_else(|| {
-                        Box::new(std::io::Error::other("sealed segment does not open"))
-                            as StdError
+                        Box::new(std::io::Error::other("sealed segment does not open")) as StdError
                     })?;
                     out.extend_from_slice(&plain);
                 }
@@ -800,7 +799,11 @@ fn ts(ms: i64) -> Timestamp {
 }
 
 /// An error whose code s3s has no constant for.
-fn custom_error(code: &'static str, message: impl Into<String>, status: http::StatusCode) -> S3Error {
+fn custom_error(
+    code: &'static str,
+    message: impl Into<String>,
+    status: http::StatusCode,
+) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), message.into());
     e.set_status_code(status);
     e
@@ -1258,7 +1261,10 @@ pub(crate) struct WriteCondition {
 }
 
 impl WriteCondition {
-    fn new(if_match: Option<&ETagCondition>, if_none_match: Option<&ETagCondition>) -> Option<Self> {
+    fn new(
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> Option<Self> {
         (if_match.is_some() || if_none_match.is_some()).then(|| WriteCondition {
             if_match: if_match.cloned(),
             if_none_match: if_none_match.cloned(),

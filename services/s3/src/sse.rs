@@ -532,7 +532,11 @@ mod tests {
             );
         }
         // No plaintext run survives in what is stored.
-        assert!(!stored.windows(64).any(|w| a.windows(64).take(1).any(|x| x == w)));
+        assert!(
+            !stored
+                .windows(64)
+                .any(|w| a.windows(64).take(1).any(|x| x == w))
+        );
     }
 
     #[test]

@@ -25,7 +25,12 @@ pub(crate) fn website_bucket(host: &str) -> Option<&str> {
 }
 
 /// An HTML error page, as the website endpoint writes them.
-pub(crate) fn error_page(status: StatusCode, code: &str, message: &str, extra: &[(&str, &str)]) -> Response<Body> {
+pub(crate) fn error_page(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    extra: &[(&str, &str)],
+) -> Response<Body> {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -36,7 +41,11 @@ pub(crate) fn error_page(status: StatusCode, code: &str, message: &str, extra: &
         status.as_u16(),
         status.canonical_reason().unwrap_or_default()
     );
-    let mut items = format!("<li>Code: {}</li><li>Message: {}</li>", esc(code), esc(message));
+    let mut items = format!(
+        "<li>Code: {}</li><li>Message: {}</li>",
+        esc(code),
+        esc(message)
+    );
     for (k, v) in extra {
         items.push_str(&format!("<li>{}: {}</li>", esc(k), esc(v)));
     }
@@ -159,7 +168,10 @@ mod tests {
 
     #[test]
     fn hosts() {
-        assert_eq!(website_bucket("site.s3-website.localhost:4566"), Some("site"));
+        assert_eq!(
+            website_bucket("site.s3-website.localhost:4566"),
+            Some("site")
+        );
         assert_eq!(
             website_bucket("my.site.s3-website-us-east-1.amazonaws.com"),
             Some("my.site")
@@ -186,8 +198,12 @@ mod tests {
             ..Default::default()
         };
         let h = "site.s3-website.localhost";
-        assert!(matches!(plan(&cfg, &Method::GET, h, "/"), Plan::Serve { key } if key == "index.html"));
-        assert!(matches!(plan(&cfg, &Method::GET, h, "/a/b/"), Plan::Serve { key } if key == "a/b/index.html"));
+        assert!(
+            matches!(plan(&cfg, &Method::GET, h, "/"), Plan::Serve { key } if key == "index.html")
+        );
+        assert!(
+            matches!(plan(&cfg, &Method::GET, h, "/a/b/"), Plan::Serve { key } if key == "a/b/index.html")
+        );
         match plan(&cfg, &Method::GET, h, "/docs/x.html") {
             Plan::Redirect(code, to) => {
                 assert_eq!(code, StatusCode::MOVED_PERMANENTLY);

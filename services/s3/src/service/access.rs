@@ -39,18 +39,16 @@ fn acl_error(e: AclError) -> S3Error {
 }
 
 fn acls_not_supported() -> S3Error {
-    s3_error!(AccessControlListNotSupported, "The bucket does not allow ACLs")
+    s3_error!(
+        AccessControlListNotSupported,
+        "The bucket does not allow ACLs"
+    )
 }
 
 impl BasaltS3 {
     /// Whether a canonical id is one of an account known here.
     fn known_canonical(&self, id: &str) -> bool {
-        id == self.owner_id
-            || self
-                .cfg
-                .accounts
-                .iter()
-                .any(|a| acl::canonical_id(a) == id)
+        id == self.owner_id || self.cfg.accounts.iter().any(|a| acl::canonical_id(a) == id)
     }
 
     /// The grants a write asked for (`None`: it named none), for a resource owned by `owner`
@@ -149,19 +147,27 @@ impl BasaltS3 {
             let (Some(grantee), Some(permission)) = (&g.grantee, &g.permission) else {
                 return Err(acl_error(AclError::Malformed));
             };
-            let permission =
-                Permission::parse(permission.as_str()).ok_or_else(|| acl_error(AclError::Malformed))?;
+            let permission = Permission::parse(permission.as_str())
+                .ok_or_else(|| acl_error(AclError::Malformed))?;
             let grantee = match grantee.type_.as_str() {
                 Type::CANONICAL_USER => acl::grantee_user(
-                    grantee.id.as_deref().ok_or_else(|| acl_error(AclError::Malformed))?,
+                    grantee
+                        .id
+                        .as_deref()
+                        .ok_or_else(|| acl_error(AclError::Malformed))?,
                     &known,
                 )
                 .map_err(acl_error)?,
                 Type::GROUP => acl::grantee_group(
-                    grantee.uri.as_deref().ok_or_else(|| acl_error(AclError::Malformed))?,
+                    grantee
+                        .uri
+                        .as_deref()
+                        .ok_or_else(|| acl_error(AclError::Malformed))?,
                 )
                 .map_err(acl_error)?,
-                Type::AMAZON_CUSTOMER_BY_EMAIL => return Err(acl_error(AclError::UnresolvableEmail)),
+                Type::AMAZON_CUSTOMER_BY_EMAIL => {
+                    return Err(acl_error(AclError::UnresolvableEmail));
+                }
                 _ => return Err(acl_error(AclError::Malformed)),
             };
             out.push(Grant {
@@ -245,7 +251,10 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b, false)?) {
+        let grants = match (
+            &i.access_control_policy,
+            self.requested_acl(&asked, &owner, &b, false)?,
+        ) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
                     UnexpectedContent,
@@ -317,7 +326,10 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (&i.access_control_policy, self.requested_acl(&asked, &owner, &b, false)?) {
+        let grants = match (
+            &i.access_control_policy,
+            self.requested_acl(&asked, &owner, &b, false)?,
+        ) {
             (Some(_), Some(_)) => {
                 return Err(s3_error!(
                     UnexpectedContent,
@@ -372,9 +384,9 @@ impl BasaltS3 {
         let default = self.cfg.account_id.clone();
         self.update_bucket(&sc, &req.input.bucket, |b| {
             if ownership == "BucketOwnerEnforced"
-                && b.acl.as_ref().is_some_and(|g| {
-                    *g != self.owner_grant(b.owner_account(&default))
-                })
+                && b.acl
+                    .as_ref()
+                    .is_some_and(|g| *g != self.owner_grant(b.owner_account(&default)))
             {
                 return Err(s3_error!(
                     InvalidBucketAclWithObjectOwnership,

@@ -153,7 +153,9 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        Ok(S3Response::new(PutBucketLifecycleConfigurationOutput::default()))
+        Ok(S3Response::new(
+            PutBucketLifecycleConfigurationOutput::default(),
+        ))
     }
 
     pub(super) async fn get_bucket_lifecycle_configuration(

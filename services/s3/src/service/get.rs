@@ -63,11 +63,8 @@ impl BasaltS3 {
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
         let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
-        let expiration = self.expiration_in(
-            self.lifecycle_of(&sc, &i.bucket).as_deref(),
-            &i.key,
-            &meta,
-        );
+        let expiration =
+            self.expiration_in(self.lifecycle_of(&sc, &i.bucket).as_deref(), &i.key, &meta);
         Ok(S3Response::new(GetObjectOutput {
             expiration,
             object_lock_mode: lock_mode,
@@ -150,11 +147,8 @@ impl BasaltS3 {
         let c = &meta.content;
         let e = sse_out(meta.sse.as_ref());
         let (lock_mode, lock_until, legal_hold) = lock::lock_out(&meta);
-        let expiration = self.expiration_in(
-            self.lifecycle_of(&sc, &i.bucket).as_deref(),
-            &i.key,
-            &meta,
-        );
+        let expiration =
+            self.expiration_in(self.lifecycle_of(&sc, &i.bucket).as_deref(), &i.key, &meta);
         let mut resp = S3Response::new(HeadObjectOutput {
             expiration,
             object_lock_mode: lock_mode,
@@ -241,17 +235,21 @@ impl BasaltS3 {
                 .flat_map(|x| x.as_str().split(','))
                 .any(|x| x.trim() == a)
         };
-        let checksum = meta.checksum.as_ref().filter(|_| wants("Checksum")).map(|c| {
-            let f = checksum_fields(Some(c));
-            s3s::dto::Checksum {
-                checksum_crc32: f.crc32,
-                checksum_crc32c: f.crc32c,
-                checksum_crc64nvme: f.crc64nvme,
-                checksum_sha1: f.sha1,
-                checksum_sha256: f.sha256,
-                checksum_type: f.kind,
-            }
-        });
+        let checksum = meta
+            .checksum
+            .as_ref()
+            .filter(|_| wants("Checksum"))
+            .map(|c| {
+                let f = checksum_fields(Some(c));
+                s3s::dto::Checksum {
+                    checksum_crc32: f.crc32,
+                    checksum_crc32c: f.crc32c,
+                    checksum_crc64nvme: f.crc64nvme,
+                    checksum_sha1: f.sha1,
+                    checksum_sha256: f.sha256,
+                    checksum_type: f.kind,
+                }
+            });
         let object_parts = match (&meta.part_sizes, wants("ObjectParts")) {
             (Some(sizes), true) => {
                 let max = page_size(i.max_parts, "max-parts")?;

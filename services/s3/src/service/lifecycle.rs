@@ -27,7 +27,8 @@ impl BasaltS3 {
             account: self.cfg.account_id.clone(),
             region: self.cfg.region.clone(),
         };
-        let fail = |e: S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
+        let fail =
+            |e: S3Error| format!("{}: {}", e.code().as_str(), e.message().unwrap_or_default());
         let rows = self
             .state
             .scan(T_BUCKETS, &sc.prefix(), None, 100_000)

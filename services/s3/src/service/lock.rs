@@ -18,7 +18,10 @@ pub(super) fn lock_error(e: LockError) -> S3Error {
 }
 
 fn missing_lock() -> S3Error {
-    s3_error!(InvalidRequest, "Bucket is missing Object Lock Configuration")
+    s3_error!(
+        InvalidRequest,
+        "Bucket is missing Object Lock Configuration"
+    )
 }
 
 /// The lock a write asks for with `x-amz-object-lock-*` headers, else the bucket's default
@@ -35,11 +38,10 @@ pub(super) fn requested_lock(
     }
     let retention = match (mode, until) {
         (Some(m), Some(u)) => {
-            let mode = Mode::parse(m).ok_or_else(|| {
-                s3_error!(InvalidArgument, "Unknown wormMode directive.")
-            })?;
-            let until_ms = ts_ms(u)
-                .ok_or_else(|| s3_error!(InvalidArgument, "Invalid retain until date"))?;
+            let mode = Mode::parse(m)
+                .ok_or_else(|| s3_error!(InvalidArgument, "Unknown wormMode directive."))?;
+            let until_ms =
+                ts_ms(u).ok_or_else(|| s3_error!(InvalidArgument, "Invalid retain until date"))?;
             if until_ms <= now_ms() {
                 return Err(lock_error(LockError::PastDate));
             }
@@ -169,7 +171,8 @@ impl BasaltS3 {
             Some(r) => match (&r.mode, &r.retain_until_date) {
                 (None, None) => None,
                 (Some(m), Some(u)) => Some(Retention {
-                    mode: Mode::parse(m.as_str()).ok_or_else(|| lock_error(LockError::Malformed))?,
+                    mode: Mode::parse(m.as_str())
+                        .ok_or_else(|| lock_error(LockError::Malformed))?,
                     until_ms: ts_ms(u).ok_or_else(|| lock_error(LockError::Malformed))?,
                 }),
                 _ => return Err(lock_error(LockError::Malformed)),

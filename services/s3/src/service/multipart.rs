@@ -387,7 +387,10 @@ impl BasaltS3 {
             let (value, kind) = if full_object {
                 (full_object_checksum(a, values)?, "FULL_OBJECT")
             } else {
-                (composite_checksum(a, values.into_iter().map(|(v, _)| v))?, "COMPOSITE")
+                (
+                    composite_checksum(a, values.into_iter().map(|(v, _)| v))?,
+                    "COMPOSITE",
+                )
             };
             Some(Checksum {
                 algo: a.clone(),

@@ -90,8 +90,10 @@ impl BasaltS3 {
                 "Your proposed upload exceeds the maximum allowed size"
             ));
         }
-        let condition =
-            WriteCondition::new(req.input.if_match.as_ref(), req.input.if_none_match.as_ref());
+        let condition = WriteCondition::new(
+            req.input.if_match.as_ref(),
+            req.input.if_none_match.as_ref(),
+        );
         if let Some(c) = &condition {
             // Judged before the body is read, and again as the write commits.
             let current = self.object(&sc, &bucket, &key)?.map(|(m, _)| m);
