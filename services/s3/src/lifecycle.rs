@@ -217,13 +217,11 @@ mod tests {
                     ..rule("", 2)
                 },
             ],
-            ..Default::default()
         };
         assert!(validate(&mut ok).is_ok());
         assert!(ok.rules[1].id.as_deref().is_some_and(|i| !i.is_empty()));
         let mut dup = BucketLifecycleConfiguration {
             rules: vec![rule("a", 1), rule("a", 2)],
-            ..Default::default()
         };
         assert!(matches!(
             validate(&mut dup),
@@ -231,12 +229,10 @@ mod tests {
         ));
         let mut zero = BucketLifecycleConfiguration {
             rules: vec![rule("a", 0)],
-            ..Default::default()
         };
         assert!(validate(&mut zero).is_err());
         let mut long = BucketLifecycleConfiguration {
             rules: vec![rule(&"x".repeat(256), 1)],
-            ..Default::default()
         };
         assert!(validate(&mut long).is_err());
         let mut bad_status = BucketLifecycleConfiguration {
@@ -244,7 +240,6 @@ mod tests {
                 status: ExpirationStatus::from("enabled".to_owned()),
                 ..rule("a", 1)
             }],
-            ..Default::default()
         };
         assert_eq!(validate(&mut bad_status), Err(LifecycleError::Malformed));
     }
@@ -261,7 +256,6 @@ mod tests {
         });
         let cfg = BucketLifecycleConfiguration {
             rules: vec![r],
-            ..Default::default()
         };
         let tags = vec![("k".to_owned(), "v".to_owned())];
         let o = Candidate {

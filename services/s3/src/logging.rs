@@ -112,7 +112,7 @@ pub(crate) fn line(owner_canonical: &str, e: &Entry<'_>) -> String {
         e.requester.to_owned(),
         e.request_id.to_owned(),
         operation(e.method, e.key, e.query),
-        dash(e.key.map(|k| crate::model::url_encode(k)).as_deref()),
+        dash(e.key.map(crate::model::url_encode).as_deref()),
         request,
         e.status.to_string(),
         dash(e.error_code),
@@ -135,12 +135,15 @@ pub(crate) fn line(owner_canonical: &str, e: &Entry<'_>) -> String {
     .join(" ")
 }
 
+/// A logged bucket's target bucket, key prefix and owning account.
+type Target = (String, String, String);
+
 /// Records requests of logged buckets. Bucket configurations are cached for a few seconds (S3
 /// itself takes up to an hour to apply a logging change).
 pub(crate) struct Recorder {
     state: Arc<dyn StateStore>,
     scope: Arc<Scope>,
-    cache: Mutex<HashMap<String, (Instant, Option<(String, String, String)>)>>,
+    cache: Mutex<HashMap<String, (Instant, Option<Target>)>>,
 }
 
 impl Recorder {
@@ -153,7 +156,7 @@ impl Recorder {
     }
 
     /// `(target bucket, prefix, owner account)` of a logged bucket.
-    fn target(&self, bucket: &str) -> Option<(String, String, String)> {
+    fn target(&self, bucket: &str) -> Option<Target> {
         if let Some((at, t)) = self.cache.lock().get(bucket)
             && at.elapsed() < Duration::from_secs(5)
         {

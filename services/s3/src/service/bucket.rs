@@ -194,7 +194,6 @@ impl BasaltS3 {
             owner: Some(self.owner_of(Some(&account))),
             prefix: req.input.prefix,
             continuation_token: next,
-            ..Default::default()
         }))
     }
 

@@ -109,7 +109,6 @@ impl BasaltS3 {
                         sse_algorithm: ServerSideEncryption::from(enc.algorithm),
                     }),
                     bucket_key_enabled: Some(enc.bucket_key),
-                    ..Default::default()
                 }],
             }),
         }))
