@@ -409,15 +409,7 @@ fn context(
     );
     put("aws:epochtime".into(), now.timestamp().to_string());
     put("aws:securetransport".into(), "false".into());
-    let ip = f
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    put("aws:sourceip".into(), ip);
+    put("aws:sourceip".into(), source_ip(f.headers));
     if let Requester::Account {
         account_id, arn, ..
     } = who
@@ -481,6 +473,17 @@ fn context(
     };
     put("s3:authtype".into(), auth.into());
     c
+}
+
+/// The client's address: the first `X-Forwarded-For` hop (a proxy in front), else loopback.
+pub(crate) fn source_ip(headers: &http::HeaderMap) -> String {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "127.0.0.1".into())
 }
 
 fn percent_decode(s: &str) -> String {

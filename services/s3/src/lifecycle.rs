@@ -254,9 +254,7 @@ mod tests {
             }),
             ..Default::default()
         });
-        let cfg = BucketLifecycleConfiguration {
-            rules: vec![r],
-        };
+        let cfg = BucketLifecycleConfiguration { rules: vec![r] };
         let tags = vec![("k".to_owned(), "v".to_owned())];
         let o = Candidate {
             key: "a",

@@ -139,6 +139,33 @@ impl BasaltS3 {
         Ok(())
     }
 
+    /// The grants a PutBucketAcl or PutObjectAcl sets: from its headers or from its body,
+    /// never both, never neither.
+    fn put_acl_grants(
+        &self,
+        asked: &AclRequest<'_>,
+        body: Option<&AccessControlPolicy>,
+        owner: &str,
+        bucket: &BucketMeta,
+    ) -> S3Result<Vec<Grant>> {
+        match (body, self.requested_acl(asked, owner, bucket, false)?) {
+            (Some(_), Some(_)) => Err(s3_error!(
+                UnexpectedContent,
+                "This request does not support content"
+            )),
+            (None, Some(g)) => Ok(g),
+            (Some(p), None) => {
+                let g = self.policy_grants(p)?;
+                self.check_acl_allowed(&g, None, bucket, false)?;
+                Ok(g)
+            }
+            (None, None) => Err(s3_error!(
+                MissingSecurityHeader,
+                "Your request was missing a required header"
+            )),
+        }
+    }
+
     /// The grants of an AccessControlPolicy document.
     fn policy_grants(&self, p: &AccessControlPolicy) -> S3Result<Vec<Grant>> {
         let known = |id: &str| self.known_canonical(id);
@@ -251,29 +278,7 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (
-            &i.access_control_policy,
-            self.requested_acl(&asked, &owner, &b, false)?,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(s3_error!(
-                    UnexpectedContent,
-                    "This request does not support content"
-                ));
-            }
-            (None, Some(g)) => g,
-            (Some(p), None) => {
-                let g = self.policy_grants(p)?;
-                self.check_acl_allowed(&g, None, &b, false)?;
-                g
-            }
-            (None, None) => {
-                return Err(s3_error!(
-                    MissingSecurityHeader,
-                    "Your request was missing a required header"
-                ));
-            }
-        };
+        let grants = self.put_acl_grants(&asked, i.access_control_policy.as_ref(), &owner, &b)?;
         self.update_bucket(&sc, &i.bucket, |b| {
             b.acl = Some(grants.clone());
             Ok(())
@@ -326,29 +331,7 @@ impl BasaltS3 {
             write: i.grant_write.as_deref(),
             write_acp: i.grant_write_acp.as_deref(),
         };
-        let grants = match (
-            &i.access_control_policy,
-            self.requested_acl(&asked, &owner, &b, false)?,
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(s3_error!(
-                    UnexpectedContent,
-                    "This request does not support content"
-                ));
-            }
-            (None, Some(g)) => g,
-            (Some(p), None) => {
-                let g = self.policy_grants(p)?;
-                self.check_acl_allowed(&g, None, &b, false)?;
-                g
-            }
-            (None, None) => {
-                return Err(s3_error!(
-                    MissingSecurityHeader,
-                    "Your request was missing a required header"
-                ));
-            }
-        };
+        let grants = self.put_acl_grants(&asked, i.access_control_policy.as_ref(), &owner, &b)?;
         let version_id = self
             .amend_object(&sc, &i.bucket, &i.key, i.version_id.as_deref(), |m| {
                 m.acl = Some(grants.clone());

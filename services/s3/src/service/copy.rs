@@ -17,10 +17,7 @@ impl BasaltS3 {
             version_id: source_version,
         } = &i.copy_source
         else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Access point copy sources are not supported"
-            ));
+            return Err(no_access_points());
         };
         let dest_bucket = self.bucket(&sc, &i.bucket)?;
         let requested = sse_requested(
@@ -49,25 +46,17 @@ impl BasaltS3 {
                 write_acp: i.grant_write_acp.as_deref(),
             },
         )?;
-        let (src, inline) = self
-            .object_version(&sc, sb, sk, source_version.as_deref())
-            .map_err(|e| {
-                if *e.code() == S3ErrorCode::MethodNotAllowed {
-                    s3_error!(
-                        InvalidRequest,
-                        "The source of a copy request may not specifically refer to a delete marker by version id."
-                    )
-                } else {
-                    e
-                }
-            })?;
-        check_conditions(
-            &src,
-            i.copy_source_if_match.as_ref(),
-            i.copy_source_if_unmodified_since.as_ref(),
-            i.copy_source_if_none_match.as_ref(),
-            i.copy_source_if_modified_since.as_ref(),
-            true,
+        let (src, inline) = self.copy_source(
+            &sc,
+            &i.copy_source,
+            [
+                i.copy_source_if_match.as_ref(),
+                i.copy_source_if_none_match.as_ref(),
+            ],
+            [
+                i.copy_source_if_unmodified_since.as_ref(),
+                i.copy_source_if_modified_since.as_ref(),
+            ],
         )?;
         let replace = i
             .metadata_directive
@@ -221,6 +210,45 @@ impl BasaltS3 {
 }
 
 impl BasaltS3 {
+    /// The source of a copy, as its `x-amz-copy-source-if-*` conditions allow.
+    fn copy_source(
+        &self,
+        sc: &Scope,
+        source: &CopySource,
+        [if_match, if_none_match]: [Option<&ETagCondition>; 2],
+        [if_unmodified_since, if_modified_since]: [Option<&Timestamp>; 2],
+    ) -> S3Result<(ObjectMeta, Bytes)> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(no_access_points());
+        };
+        let (src, inline) = self
+            .object_version(sc, bucket, key, version_id.as_deref())
+            .map_err(|e| {
+                if *e.code() == S3ErrorCode::MethodNotAllowed {
+                    s3_error!(
+                        InvalidRequest,
+                        "The source of a copy request may not specifically refer to a delete marker by version id."
+                    )
+                } else {
+                    e
+                }
+            })?;
+        check_conditions(
+            &src,
+            if_match,
+            if_unmodified_since,
+            if_none_match,
+            if_modified_since,
+            true,
+        )?;
+        Ok((src, inline))
+    }
+
     pub(super) async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
@@ -234,37 +262,18 @@ impl BasaltS3 {
                 "Part number must be an integer between 1 and 10000, inclusive"
             ));
         }
-        let CopySource::Bucket {
-            bucket: sb,
-            key: sk,
-            version_id: source_version,
-        } = &i.copy_source
-        else {
-            return Err(s3_error!(
-                NotImplemented,
-                "Access point copy sources are not supported"
-            ));
-        };
         let u = self.upload(&sc, &i.bucket, &i.upload_id, &i.key)?;
-        let (src, inline) = self
-            .object_version(&sc, sb, sk, source_version.as_deref())
-            .map_err(|e| {
-                if *e.code() == S3ErrorCode::MethodNotAllowed {
-                    s3_error!(
-                        InvalidRequest,
-                        "The source of a copy request may not specifically refer to a delete marker by version id."
-                    )
-                } else {
-                    e
-                }
-            })?;
-        check_conditions(
-            &src,
-            i.copy_source_if_match.as_ref(),
-            i.copy_source_if_unmodified_since.as_ref(),
-            i.copy_source_if_none_match.as_ref(),
-            i.copy_source_if_modified_since.as_ref(),
-            true,
+        let (src, inline) = self.copy_source(
+            &sc,
+            &i.copy_source,
+            [
+                i.copy_source_if_match.as_ref(),
+                i.copy_source_if_none_match.as_ref(),
+            ],
+            [
+                i.copy_source_if_unmodified_since.as_ref(),
+                i.copy_source_if_modified_since.as_ref(),
+            ],
         )?;
         let range = match &i.copy_source_range {
             None => None,
@@ -348,6 +357,13 @@ fn copy_range(r: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
         ));
     }
     Ok(first..last + 1)
+}
+
+fn no_access_points() -> S3Error {
+    s3_error!(
+        NotImplemented,
+        "Access point copy sources are not supported"
+    )
 }
 
 fn copy_output(

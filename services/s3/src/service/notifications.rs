@@ -520,14 +520,7 @@ impl Origin {
             Some(ids) => (ids.request_id.clone(), ids.host_id.clone()),
             None => (request_id(), basalt_core::ids::host_id()),
         };
-        let source_ip = req
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        let source_ip = crate::access::source_ip(&req.headers);
         Origin {
             request_id,
             host_id,
