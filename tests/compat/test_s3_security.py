@@ -424,3 +424,65 @@ def test_website_endpoint(server, clients):
     main.delete_bucket_website(Bucket=b)
     status, _, body = get("/")
     assert status == 404 and b"NoSuchWebsiteConfiguration" in body
+
+
+def test_bucket_tagging_and_full_object_checksums(clients):
+    main, _, _ = clients
+    b = new_bucket(main)
+    with pytest.raises(ClientError) as ei:
+        main.get_bucket_tagging(Bucket=b)
+    assert err(ei) == ("NoSuchTagSet", 404)
+    main.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "team", "Value": "ml"}]})
+    assert main.get_bucket_tagging(Bucket=b)["TagSet"] == [{"Key": "team", "Value": "ml"}]
+    # A multipart upload with a full-object CRC32: the parts' CRCs combine into the object's.
+    import zlib
+    parts_data = [b"a" * (5 * 2**20), b"b" * 1000]
+    up = main.create_multipart_upload(Bucket=b, Key="k", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    parts = []
+    for n, data in enumerate(parts_data, start=1):
+        r = main.upload_part(Bucket=b, Key="k", UploadId=up["UploadId"], PartNumber=n, Body=data,
+                             ChecksumAlgorithm="CRC32")
+        parts.append({"ETag": r["ETag"], "PartNumber": n, "ChecksumCRC32": r["ChecksumCRC32"]})
+    whole = base64.b64encode(zlib.crc32(b"".join(parts_data)).to_bytes(4, "big")).decode()
+    with pytest.raises(ClientError) as ei:
+        main.complete_multipart_upload(Bucket=b, Key="k", UploadId=up["UploadId"],
+                                       MultipartUpload={"Parts": parts}, ChecksumCRC32="AAAAAA==")
+    assert err(ei) == ("BadDigest", 400)
+    done = main.complete_multipart_upload(Bucket=b, Key="k", UploadId=up["UploadId"],
+                                          MultipartUpload={"Parts": parts}, ChecksumCRC32=whole)
+    assert done["ChecksumCRC32"] == whole and done["ChecksumType"] == "FULL_OBJECT"
+    head = main.head_object(Bucket=b, Key="k", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32"] == whole
+
+
+def test_post_object_policy_conditions(server, clients):
+    import hmac
+    import urllib.request
+    main, _, _ = clients
+    b = new_bucket(main)
+    expires = (datetime.now(timezone.utc) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = base64.b64encode(json.dumps({"expiration": expires, "conditions": [
+        {"bucket": b}, ["starts-with", "$key", "uploads/"], ["content-length-range", 0, 1024]]}).encode())
+    signature = base64.b64encode(hmac.new(MAIN[1].encode(), policy, hashlib.sha1).digest())
+
+    def post(key):
+        boundary = "----basalt"
+        fields = [("key", key), ("AWSAccessKeyId", MAIN[0]), ("policy", policy.decode()),
+                  ("signature", signature.decode())]
+        body = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields
+        ) + (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n'
+             f"Content-Type: text/plain\r\n\r\nhello\r\n--{boundary}--\r\n").encode()
+        req = urllib.request.Request(f"{server.endpoint}/{b}", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    assert post("uploads/a.txt")[0] == 204
+    assert main.get_object(Bucket=b, Key="uploads/a.txt")["Body"].read() == b"hello"
+    status, body = post("elsewhere/a.txt")
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body
