@@ -486,3 +486,42 @@ def test_post_object_policy_conditions(server, clients):
     assert main.get_object(Bucket=b, Key="uploads/a.txt")["Body"].read() == b"hello"
     status, body = post("elsewhere/a.txt")
     assert status == 403 and b"<Code>AccessDenied</Code>" in body
+
+
+def test_no_way_around_the_access_check(clients):
+    main, alt, anon = clients
+    b = new_bucket(main, ACL="public-read")  # anyone may list, objects stay private
+    main.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    v1 = main.put_object(Bucket=b, Key="k", Body=b"secret")["VersionId"]
+    # A malformed Range is ignored as S3 ignores it, not the access check with it.
+    with pytest.raises(ClientError) as ei:
+        alt.get_object(Bucket=b, Key="k", Range="bytes=abc")
+    assert err(ei) == ("AccessDenied", 403)
+    assert main.get_object(Bucket=b, Key="k", Range="bytes=abc")["Body"].read() == b"secret"
+    # An older version is decided by its own ACL, also behind a delete marker.
+    main.delete_object(Bucket=b, Key="k")
+    for call in (
+        lambda: anon.get_object(Bucket=b, Key="k", VersionId=v1),
+        lambda: anon.put_object_acl(Bucket=b, Key="k", VersionId=v1, ACL="public-read"),
+    ):
+        with pytest.raises(ClientError) as ei:
+            call()
+        assert err(ei)[1] == 403
+    # DeleteObjects is decided key by key: a policy on some keys binds it too.
+    v2 = main.put_object(Bucket=b, Key="protected/x", Body=b"1")["VersionId"]
+    main.put_bucket_policy(Bucket=b, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObjectVersion",
+         "Resource": f"arn:aws:s3:::{b}/protected/*"}]}))
+    with pytest.raises(ClientError) as ei:
+        main.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "protected/x", "VersionId": v2}]})
+    assert err(ei) == ("AccessDenied", 403)
+    # Object Lock headers need more than WRITE on the bucket.
+    lb = new_bucket(main, ObjectLockEnabledForBucket=True)
+    alt_id = alt.list_buckets()["Owner"]["ID"]
+    main.put_bucket_acl(Bucket=lb, GrantWrite=f'id="{alt_id}"')
+    alt.put_object(Bucket=lb, Key="plain", Body=b"1")
+    until = datetime.now(timezone.utc) + timedelta(days=365 * 50)
+    with pytest.raises(ClientError) as ei:
+        alt.put_object(Bucket=lb, Key="locked", Body=b"1", ObjectLockMode="COMPLIANCE",
+                       ObjectLockRetainUntilDate=until)
+    assert err(ei) == ("AccessDenied", 403)

@@ -2,6 +2,11 @@
 
 use std::time::Instant;
 
+/// The address of the connection a request came on (the gateway puts it in the request's
+/// extensions): what `aws:SourceIp` and access logs name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// The authenticated (or, with auth off, claimed) principal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {

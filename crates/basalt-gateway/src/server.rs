@@ -97,7 +97,7 @@ impl Gateway {
 /// Serves `gateway` on `listener` until the process ends.
 pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener) -> std::io::Result<()> {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -109,7 +109,11 @@ pub async fn serve(gateway: Arc<Gateway>, listener: TcpListener) -> std::io::Res
         let _ = stream.set_nodelay(true);
         let gw = gateway.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| gw.clone().handle(req));
+            let svc = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+                req.extensions_mut()
+                    .insert(basalt_core::context::PeerAddr(peer));
+                gw.clone().handle(req)
+            });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             // Heads within these limits reach the protocol checks (`limits`), which answer an
             // oversized one with an AWS error; only beyond them does hyper answer a bare 431.

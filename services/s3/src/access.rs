@@ -19,13 +19,15 @@ use std::sync::Arc;
 use basalt_store::StateStore;
 use parking_lot::Mutex;
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::dto::{CopyObjectInput, CopySource, UploadPartCopyInput};
+use s3s::dto::{
+    CopyObjectInput, CopySource, DeleteObjectsInput, PostObjectInput, UploadPartCopyInput,
+};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
 use crate::KeyLookup;
 use crate::acl::{self, Permission, Requester};
-use crate::model::{BucketMeta, ObjectMeta, T_BUCKETS, T_OBJECTS, decode_object};
+use crate::model::{BucketMeta, ObjectMeta, T_BUCKETS, T_OBJECTS, T_VERSIONS, decode_object};
 use crate::service::Scope;
 
 /// What an operation needs: the IAM action a policy names it by, and what an ACL must grant.
@@ -141,6 +143,11 @@ pub(crate) struct Facts<'a> {
     pub key: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
     pub query: Option<&'a str>,
+    /// The connection's address (`aws:SourceIp`).
+    pub peer: Option<std::net::SocketAddr>,
+    /// The header naming the account the bucket must belong to: the destination's, or for
+    /// a copy's source, `x-amz-source-expected-bucket-owner`.
+    pub expected_owner_header: &'static str,
 }
 
 impl Gatekeeper {
@@ -153,7 +160,7 @@ impl Gatekeeper {
         }
     }
 
-    fn requester(&self, access_key: Option<&str>) -> S3Result<Requester> {
+    pub(crate) fn requester(&self, access_key: Option<&str>) -> S3Result<Requester> {
         let Some(ak) = access_key else {
             return Ok(Requester::Anonymous);
         };
@@ -179,7 +186,36 @@ impl Gatekeeper {
             .state
             .get(T_BUCKETS, &self.scope.bucket_key(bucket))
             .map_err(|e| s3_error!(InternalError, "{e}"))?;
-        Ok(raw.and_then(|r| serde_json::from_slice(&r).ok()))
+        match raw {
+            None => Ok(None),
+            Some(r) => serde_json::from_slice(&r)
+                .map(Some)
+                .map_err(|_| s3_error!(InternalError, "corrupt bucket record")),
+        }
+    }
+
+    /// The version a request names (`None`: the current one); delete markers count as absent.
+    fn object_at(&self, bucket: &str, key: &str, version: Option<&str>) -> Option<ObjectMeta> {
+        let Some(vid) = version else {
+            return self.object(bucket, key);
+        };
+        let prefix = format!("{}\u{1}", self.scope.object_key(bucket, key));
+        let rows = self
+            .state
+            .scan(T_VERSIONS, &prefix, None, usize::MAX)
+            .ok()?;
+        let found = rows
+            .into_iter()
+            .filter_map(|(_, raw)| decode_object(raw).map(|(m, _)| m))
+            .find(|m| m.version_id.as_deref().unwrap_or("null") == vid);
+        match found {
+            Some(m) => Some(m).filter(|m| !m.delete_marker),
+            // A bucket versioned after the object was written: the null version is current.
+            None if vid == "null" => self
+                .object(bucket, key)
+                .filter(|m| m.version_id.as_deref().is_none_or(|v| v == "null")),
+            None => None,
+        }
     }
 
     fn object(&self, bucket: &str, key: &str) -> Option<ObjectMeta> {
@@ -207,23 +243,80 @@ impl Gatekeeper {
         Some(p)
     }
 
-    /// Decides one request (`versioned`: it names a version).
+    /// Decides one request, and the extra permissions some of its headers need: Object Lock
+    /// headers and the governance bypass take `s3:PutObjectRetention`,
+    /// `s3:PutObjectLegalHold` and `s3:BypassGovernanceRetention`, which only the bucket
+    /// owner has unless its policy grants them (no ACL does).
     pub(crate) fn authorize(&self, who: &Requester, f: &Facts<'_>) -> S3Result<()> {
+        self.decide(who, f)?;
+        let h = |n: &str| f.headers.contains_key(n);
+        let mut extra = Vec::new();
+        if f.headers
+            .get("x-amz-bypass-governance-retention")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        {
+            extra.push("s3:BypassGovernanceRetention");
+        }
+        if h("x-amz-object-lock-mode") || h("x-amz-object-lock-retain-until-date") {
+            extra.push("s3:PutObjectRetention");
+        }
+        if h("x-amz-object-lock-legal-hold") {
+            extra.push("s3:PutObjectLegalHold");
+        }
+        if extra.is_empty() || *who == Requester::Trusted {
+            return Ok(());
+        }
+        let Some(b) = self.bucket(f.bucket)? else {
+            return Ok(());
+        };
+        if who.account_id("") == Some(b.owner_account(&self.scope.account)) {
+            return Ok(());
+        }
+        let policy = b.policy.as_deref().and_then(|t| self.policy(f.bucket, t));
+        let resource = match f.key {
+            Some(k) => format!("arn:aws:s3:::{}/{k}", f.bucket),
+            None => format!("arn:aws:s3:::{}", f.bucket),
+        };
+        let ctx = context(who, f, None);
+        for action in extra {
+            let allowed = policy.as_ref().is_some_and(|p| {
+                p.evaluate(&basalt_policy::Request {
+                    principal: principal_of(who),
+                    action,
+                    resource: &resource,
+                    context: &ctx,
+                }) == basalt_policy::Decision::Allow
+            });
+            if !allowed {
+                return Err(denied());
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides one request by policy, ownership and ACLs.
+    fn decide(&self, who: &Requester, f: &Facts<'_>) -> S3Result<()> {
         if *who == Requester::Trusted {
             return Ok(());
         }
         let Some(b) = self.bucket(f.bucket)? else {
-            // The operation answers NoSuchBucket.
-            return Ok(());
+            return Err(s3_error!(
+                NoSuchBucket,
+                "The specified bucket does not exist"
+            ));
         };
-        let versioned = f
-            .query
-            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "versionId"));
+        let version: Option<String> = f.query.and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "versionId")
+                .map(|(_, v)| v.into_owned())
+        });
+        let versioned = version.is_some();
         let (action, need) = classify(f.op, versioned);
         let owner_account = b.owner_account(&self.scope.account);
         if let Some(expected) = f
             .headers
-            .get("x-amz-expected-bucket-owner")
+            .get(f.expected_owner_header)
             .and_then(|v| v.to_str().ok())
             && expected != owner_account
         {
@@ -242,7 +335,7 @@ impl Gatekeeper {
             };
             let needs_object = text.to_ascii_lowercase().contains("s3:existingobjecttag");
             if needs_object && let Some(k) = f.key {
-                object = Some(self.object(f.bucket, k));
+                object = Some(self.object_at(f.bucket, k, version.as_deref()));
             }
             let context = context(who, f, object.as_ref().and_then(Option::as_ref));
             let req = basalt_policy::Request {
@@ -271,7 +364,7 @@ impl Gatekeeper {
                 && !b.acls_disabled()
                 && f.key.is_some_and(|k| {
                     object
-                        .get_or_insert_with(|| self.object(f.bucket, k))
+                        .get_or_insert_with(|| self.object_at(f.bucket, k, version.as_deref()))
                         .as_ref()
                         .is_some_and(|o| o.owner.as_deref().is_some_and(|x| x != owner_account))
                 });
@@ -292,7 +385,8 @@ impl Gatekeeper {
             Need::Bucket(p) => acl::allows(&bucket_grants, who, p, block.ignore_public_acls),
             Need::Object(p) => {
                 let key = f.key.unwrap_or_default();
-                let object = object.unwrap_or_else(|| self.object(f.bucket, key));
+                let object =
+                    object.unwrap_or_else(|| self.object_at(f.bucket, key, version.as_deref()));
                 match object {
                     Some(o) => {
                         let grants = o.acl.clone().unwrap_or_else(|| {
@@ -302,9 +396,9 @@ impl Gatekeeper {
                         });
                         acl::allows(&grants, who, p, block.ignore_public_acls)
                     }
-                    // No such object: who may list the bucket (for this key as prefix) learns
-                    // so (404), others get 403.
-                    None => {
+                    // No such object (or version): a read by who may list the bucket (for this
+                    // key as prefix) learns so (404); anything else is 403.
+                    None if p == Permission::Read => {
                         acl::allows(
                             &bucket_grants,
                             who,
@@ -312,6 +406,7 @@ impl Gatekeeper {
                             block.ignore_public_acls,
                         ) || self.may_list_key(who, &b, f, key)
                     }
+                    None => false,
                 }
             }
         };
@@ -343,6 +438,7 @@ impl Gatekeeper {
         who: &Requester,
         source: &CopySource,
         headers: &http::HeaderMap,
+        peer: Option<std::net::SocketAddr>,
     ) -> S3Result<()> {
         let CopySource::Bucket {
             bucket,
@@ -352,7 +448,11 @@ impl Gatekeeper {
         else {
             return Ok(());
         };
-        let query = version_id.as_ref().map(|v| format!("versionId={v}"));
+        let query = version_id.as_ref().map(|v| {
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("versionId", v)
+                .finish()
+        });
         self.authorize(
             who,
             &Facts {
@@ -361,9 +461,23 @@ impl Gatekeeper {
                 key: Some(key),
                 headers,
                 query: query.as_deref(),
+                peer,
+                expected_owner_header: "x-amz-source-expected-bucket-owner",
             },
         )
     }
+}
+
+fn requester_of<T>(req: &S3Request<T>) -> (Requester, Option<std::net::SocketAddr>) {
+    (
+        req.extensions
+            .get::<Requester>()
+            .cloned()
+            .unwrap_or(Requester::Anonymous),
+        req.extensions
+            .get::<basalt_core::context::PeerAddr>()
+            .map(|p| p.0),
+    )
 }
 
 fn principal_of(who: &Requester) -> basalt_policy::Principal<'_> {
@@ -409,7 +523,7 @@ fn context(
     );
     put("aws:epochtime".into(), now.timestamp().to_string());
     put("aws:securetransport".into(), "false".into());
-    put("aws:sourceip".into(), source_ip(f.headers));
+    put("aws:sourceip".into(), source_ip(f.peer, f.headers));
     if let Requester::Account {
         account_id, arn, ..
     } = who
@@ -475,15 +589,22 @@ fn context(
     c
 }
 
-/// The client's address: the first `X-Forwarded-For` hop (a proxy in front), else loopback.
-pub(crate) fn source_ip(headers: &http::HeaderMap) -> String {
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "127.0.0.1".into())
+/// The client's address: the connection's, or behind a proxy on this machine (a loopback
+/// peer) the first `X-Forwarded-For` hop; a remote client cannot choose its own address.
+pub(crate) fn source_ip(peer: Option<std::net::SocketAddr>, headers: &http::HeaderMap) -> String {
+    let forwarded = || {
+        headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    match peer {
+        Some(p) if !p.ip().is_loopback() => p.ip().to_string(),
+        Some(p) => forwarded().unwrap_or_else(|| p.ip().to_string()),
+        None => forwarded().unwrap_or_else(|| "127.0.0.1".into()),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -493,11 +614,41 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// The gatekeeper as s3s's access hook (shared with the bad-range route).
+pub(crate) struct SharedGate(pub Arc<Gatekeeper>);
+
+#[async_trait::async_trait]
+impl S3Access for SharedGate {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        self.0.check(cx).await
+    }
+
+    async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
+        self.0.copy_object(req).await
+    }
+
+    async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
+        self.0.upload_part_copy(req).await
+    }
+
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        self.0.delete_objects(req).await
+    }
+
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        self.0.post_object(req).await
+    }
+}
+
 #[async_trait::async_trait]
 impl S3Access for Gatekeeper {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let who = self.requester(cx.credentials().map(|c| c.access_key.as_str()))?;
         cx.extensions_mut().insert(who.clone());
+        let peer = cx
+            .extensions_mut()
+            .get::<basalt_core::context::PeerAddr>()
+            .map(|p| p.0);
         let op = cx.s3_op().name().to_owned();
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => (None, None),
@@ -525,26 +676,63 @@ impl S3Access for Gatekeeper {
                 key: key.as_deref(),
                 headers: cx.headers(),
                 query: cx.uri().query(),
+                peer,
+                expected_owner_header: "x-amz-expected-bucket-owner",
             },
         )
     }
 
     async fn copy_object(&self, req: &mut S3Request<CopyObjectInput>) -> S3Result<()> {
-        let who = req
-            .extensions
-            .get::<Requester>()
-            .cloned()
-            .unwrap_or(Requester::Anonymous);
-        self.copy_source(&who, &req.input.copy_source, &req.headers)
+        let (who, peer) = requester_of(req);
+        self.copy_source(&who, &req.input.copy_source, &req.headers, peer)
     }
 
     async fn upload_part_copy(&self, req: &mut S3Request<UploadPartCopyInput>) -> S3Result<()> {
-        let who = req
-            .extensions
-            .get::<Requester>()
-            .cloned()
-            .unwrap_or(Requester::Anonymous);
-        self.copy_source(&who, &req.input.copy_source, &req.headers)
+        let (who, peer) = requester_of(req);
+        self.copy_source(&who, &req.input.copy_source, &req.headers, peer)
+    }
+
+    /// Each key of a multi-object delete is decided as a DeleteObject of it would be (a
+    /// policy on some keys binds there too); one refusal refuses the request.
+    async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
+        let (who, peer) = requester_of(req);
+        for o in &req.input.delete.objects {
+            let query = o.version_id.as_ref().map(|v| {
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("versionId", v)
+                    .finish()
+            });
+            self.authorize(
+                &who,
+                &Facts {
+                    op: "DeleteObject",
+                    bucket: &req.input.bucket,
+                    key: Some(&o.key),
+                    headers: &req.headers,
+                    query: query.as_deref(),
+                    peer,
+                    expected_owner_header: "x-amz-expected-bucket-owner",
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A browser upload is decided as a PutObject of its key.
+    async fn post_object(&self, req: &mut S3Request<PostObjectInput>) -> S3Result<()> {
+        let (who, peer) = requester_of(req);
+        self.authorize(
+            &who,
+            &Facts {
+                op: "PutObject",
+                bucket: &req.input.bucket,
+                key: Some(&req.input.key),
+                headers: &req.headers,
+                query: None,
+                peer,
+                expected_owner_header: "x-amz-expected-bucket-owner",
+            },
+        )
     }
 }
 
@@ -608,6 +796,8 @@ mod tests {
                 key,
                 headers: &headers,
                 query: None,
+                peer: None,
+                expected_owner_header: "x-amz-expected-bucket-owner",
             },
         )
         .is_ok()
@@ -680,6 +870,8 @@ mod tests {
             key: None,
             headers: &headers,
             query: None,
+            peer: None,
+            expected_owner_header: "x-amz-expected-bucket-owner",
         };
         assert!(g.authorize(&account(OWNER), &f).is_err());
     }

@@ -182,12 +182,56 @@ impl s3s::auth::S3Auth for LookupAuth {
     }
 }
 
-/// With verification on, a GET/HEAD whose `Range` header does not parse is answered (after
-/// s3s verified its signature) by an unverified inner service without the header: S3 ignores
-/// malformed ranges, while s3s would refuse the request, and the header is signed so the outer
-/// front cannot drop it.
+/// With verification on, an object GET/HEAD whose `Range` header does not parse is answered
+/// (after s3s verified its signature, and the access check decided it as a read of that
+/// object) by an unverified inner service without the header: S3 ignores malformed ranges,
+/// while s3s would refuse the request, and the header is signed so the outer front cannot
+/// drop it. Other requests with a bad range are left to s3s.
 struct IgnoreBadRange {
     inner: S3Service,
+    gate: Arc<access::Gatekeeper>,
+    hosts: Hosts,
+}
+
+impl IgnoreBadRange {
+    /// The object a plain GET/HEAD reads: `(bucket, key)`, when no subresource is named.
+    fn object_of(&self, uri: &http::Uri, headers: &http::HeaderMap) -> Option<(String, String)> {
+        let plain = uri.query().is_none_or(|q| {
+            form_urlencoded::parse(q.as_bytes()).all(|(k, _)| {
+                k == "versionId"
+                    || k == "partNumber"
+                    || k.starts_with("response-")
+                    || k.starts_with("X-Amz-")
+                    || k == "AWSAccessKeyId"
+                    || k == "Signature"
+                    || k == "Expires"
+            })
+        });
+        if !plain {
+            return None;
+        }
+        let path = percent_encoding::percent_decode_str(uri.path().trim_start_matches('/'))
+            .decode_utf8()
+            .ok()?
+            .into_owned();
+        let vhost = headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| {
+                self.hosts
+                    .parse_host_header(h)
+                    .ok()
+                    .and_then(|vh| vh.bucket().map(str::to_owned))
+            });
+        let (bucket, key) = match vhost {
+            Some(b) => (b, path),
+            None => {
+                let (b, k) = path.split_once('/')?;
+                (b.to_owned(), k.to_owned())
+            }
+        };
+        (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+    }
 }
 
 #[async_trait::async_trait]
@@ -199,7 +243,34 @@ impl s3s::route::S3Route for IgnoreBadRange {
         headers: &http::HeaderMap,
         _: &mut http::Extensions,
     ) -> bool {
-        (method == http::Method::GET || method == http::Method::HEAD) && bad_range(headers)
+        (method == http::Method::GET || method == http::Method::HEAD)
+            && bad_range(headers)
+            && self.object_of(_uri, headers).is_some()
+    }
+
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        let Some((bucket, key)) = self.object_of(&req.uri, &req.headers) else {
+            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
+        };
+        let who = self
+            .gate
+            .requester(req.credentials.as_ref().map(|c| c.access_key.as_str()))?;
+        let peer = req
+            .extensions
+            .get::<basalt_core::context::PeerAddr>()
+            .map(|p| p.0);
+        self.gate.authorize(
+            &who,
+            &access::Facts {
+                op: "GetObject",
+                bucket: &bucket,
+                key: Some(&key),
+                headers: &req.headers,
+                query: req.uri.query(),
+                peer,
+                expected_owner_header: "x-amz-expected-bucket-owner",
+            },
+        )
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
@@ -389,7 +460,7 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
     b.set_host(Hosts::new(cfg.base_domain.as_deref()));
     if let Some(lookup) = &cfg.auth {
         b.set_auth(LookupAuth(lookup.clone()));
-        b.set_access(access::Gatekeeper::new(
+        let gate = Arc::new(access::Gatekeeper::new(
             state.clone(),
             lookup.clone(),
             service::Scope {
@@ -397,6 +468,7 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
                 region: cfg.region.clone(),
             },
         ));
+        b.set_access(access::SharedGate(gate.clone()));
         let mut inner = S3ServiceBuilder::new(BasaltS3::with_notifier(
             store,
             bus,
@@ -406,6 +478,8 @@ pub fn build_service(store: Store, bus: EventBus, cfg: S3Config) -> S3Handler {
         inner.set_host(Hosts::new(cfg.base_domain.as_deref()));
         b.set_route(IgnoreBadRange {
             inner: inner.build(),
+            gate,
+            hosts: Hosts::new(cfg.base_domain.as_deref()),
         });
     }
     S3Handler {
@@ -920,8 +994,12 @@ impl LogFacts {
             query,
             access_key,
             sig,
-            remote_ip: h("x-forwarded-for")
-                .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned())),
+            remote_ip: Some(access::source_ip(
+                req.extensions()
+                    .get::<basalt_core::context::PeerAddr>()
+                    .map(|p| p.0),
+                req.headers(),
+            )),
             referer: h("referer"),
             user_agent: h("user-agent"),
             host: h("host"),

@@ -26,13 +26,13 @@ impl DefaultRetention {
     pub fn applied(&self, now_ms: i64) -> Retention {
         let day = 86_400_000i64;
         let span = match (self.days, self.years) {
-            (Some(d), _) => d as i64 * day,
-            (None, Some(y)) => y as i64 * 365 * day,
+            (Some(d), _) => i64::from(d).saturating_mul(day),
+            (None, Some(y)) => i64::from(y).saturating_mul(365 * day),
             (None, None) => 0,
         };
         Retention {
             mode: self.mode,
-            until_ms: now_ms + span,
+            until_ms: now_ms.saturating_add(span),
         }
     }
 }
@@ -96,10 +96,11 @@ pub fn check_default(
     years: Option<i32>,
 ) -> Result<DefaultRetention, LockError> {
     let mode = mode.and_then(Mode::parse).ok_or(LockError::Malformed)?;
+    // S3 keeps default retention within 100 years.
     match (days, years) {
         (Some(_), Some(_)) | (None, None) => Err(LockError::Malformed),
-        (Some(d), None) if d <= 0 => Err(LockError::InvalidPeriod),
-        (None, Some(y)) if y <= 0 => Err(LockError::InvalidPeriod),
+        (Some(d), None) if !(1..=36_500).contains(&d) => Err(LockError::InvalidPeriod),
+        (None, Some(y)) if !(1..=100).contains(&y) => Err(LockError::InvalidPeriod),
         _ => Ok(DefaultRetention { mode, days, years }),
     }
 }

@@ -385,6 +385,21 @@ fn open_one(key: &[u8; 32], sealed: &[u8], index: u64) -> Option<Vec<u8>> {
     Some(buf)
 }
 
+/// The ETag of an SSE-C or SSE-KMS object: not the MD5 of its plaintext (which would let
+/// anyone who lists the bucket test guesses of the content), as S3's is not; SSE-S3 objects
+/// keep the MD5. Stable for the object: derived from its MD5 and its key record's random part.
+pub fn opaque_etag(plain_md5: &[u8], rec: &SseRecord) -> Option<String> {
+    let salt = match rec.mode.as_str() {
+        "SSE-C" => rec.key_check.as_deref()?,
+        "aws:kms" => rec.wrapped_key.as_deref()?,
+        _ => return None,
+    };
+    let mut h = md5::Md5::new();
+    h.update(plain_md5);
+    h.update(salt.as_bytes());
+    Some(hex::encode(h.finalize()))
+}
+
 /// Stored size of `plain` bytes of one part (or of a single-part object).
 pub fn sealed_len(plain: u64) -> u64 {
     plain + plain.div_ceil(SEGMENT) * OVERHEAD

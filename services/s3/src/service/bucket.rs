@@ -114,12 +114,28 @@ impl BasaltS3 {
                     e
                 }
             })?;
-        self.write(vec![WriteOp::Put {
-            table: T_BUCKETS.into(),
-            key: k,
-            value: serde_json::to_vec(&meta).map_err(internal)?,
-        }])
-        .await?;
+        // Created only if the name is still free: of two accounts creating it at once, one
+        // gets it and the other BucketAlreadyExists.
+        let created = self
+            .write_if(vec![
+                WriteOp::Check {
+                    table: T_BUCKETS.into(),
+                    key: k.clone(),
+                    expected: None,
+                },
+                WriteOp::Put {
+                    table: T_BUCKETS.into(),
+                    key: k,
+                    value: serde_json::to_vec(&meta).map_err(internal)?,
+                },
+            ])
+            .await?;
+        if !created {
+            return Err(s3_error!(
+                BucketAlreadyExists,
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+            ));
+        }
         let location = if sc.region == "us-east-1" {
             format!("/{bucket}")
         } else {

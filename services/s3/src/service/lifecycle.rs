@@ -43,9 +43,13 @@ impl BasaltS3 {
                 account: sc.account.clone(),
                 region: b.region.clone(),
             };
-            self.sweep_bucket(&region_sc, &b, &cfg.rules, now_ms, &mut swept)
+            // One bucket's failure does not stop the others'.
+            if let Err(e) = self
+                .sweep_bucket(&region_sc, &b, &cfg.rules, now_ms, &mut swept)
                 .await
-                .map_err(fail)?;
+            {
+                tracing::warn!(bucket = %b.name, error = %fail(e), "lifecycle sweep of a bucket failed");
+            }
         }
         Ok(swept)
     }
@@ -88,8 +92,13 @@ impl BasaltS3 {
             let mut expire = false;
             for r in enabled(rules).filter(|r| rule_matches(r, &cand)) {
                 let Some(e) = &r.expiration else { continue };
+                // As `x-amz-expiration` promises: the next midnight (of lifecycle days) after
+                // the write plus the rule's days.
                 let due = match (e.days, &e.date) {
-                    (Some(d), _) => Some(meta.modified_ms + i64::from(d) * day),
+                    (Some(d), _) => {
+                        let t = meta.modified_ms + i64::from(d) * day;
+                        Some((t + day - 1).div_euclid(day) * day)
+                    }
                     (None, Some(date)) => crate::lifecycle::date_ms(date),
                     _ => None,
                 };

@@ -456,6 +456,17 @@ impl BasaltS3 {
                 key: sc.part_key(&i.bucket, &i.upload_id, p.number),
             })
             .collect();
+        // Completed only while the upload is still there, as read: of a completion racing an
+        // abort or another completion, one commits.
+        let upload_record = self
+            .state
+            .get(T_UPLOADS, &sc.upload_key(&i.bucket, &i.upload_id))
+            .map_err(internal)?;
+        ops.push(WriteOp::Check {
+            table: T_UPLOADS.into(),
+            key: sc.upload_key(&i.bucket, &i.upload_id),
+            expected: upload_record,
+        });
         ops.push(WriteOp::Delete {
             table: T_UPLOADS.into(),
             key: sc.upload_key(&i.bucket, &i.upload_id),

@@ -520,7 +520,11 @@ impl Origin {
             Some(ids) => (ids.request_id.clone(), ids.host_id.clone()),
             None => (request_id(), basalt_core::ids::host_id()),
         };
-        let source_ip = crate::access::source_ip(&req.headers);
+        let peer = req
+            .extensions
+            .get::<basalt_core::context::PeerAddr>()
+            .map(|p| p.0);
+        let source_ip = crate::access::source_ip(peer, &req.headers);
         Origin {
             request_id,
             host_id,

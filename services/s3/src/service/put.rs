@@ -186,6 +186,13 @@ impl BasaltS3 {
         );
         let (mut meta, inline) = got.object(content, tags);
         meta.sse = sealed.map(|s| s.1);
+        if let Some(e) = meta
+            .sse
+            .as_ref()
+            .and_then(|r| crate::sse::opaque_etag(&got.md5, r))
+        {
+            meta.etag = e;
+        }
         meta.owner = Some(owner);
         meta.acl = acl;
         meta.retention = retention;

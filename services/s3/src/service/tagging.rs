@@ -36,14 +36,34 @@ impl BasaltS3 {
                         "The specified version does not exist."
                     ));
                 };
+                let before = self
+                    .state
+                    .get(T_VERSIONS, &v.row)
+                    .map_err(internal)?
+                    .unwrap_or_else(|| encode_object(&v.meta, &v.inline));
                 let mut meta = v.meta;
                 change(&mut meta)?;
-                self.write(vec![WriteOp::Put {
-                    table: T_VERSIONS.into(),
-                    key: v.row,
-                    value: encode_object(&meta, &v.inline),
-                }])
-                .await?;
+                // Only while the version is still as read (another node may amend or delete it).
+                let written = self
+                    .write_if(vec![
+                        WriteOp::Check {
+                            table: T_VERSIONS.into(),
+                            key: v.row.clone(),
+                            expected: Some(before),
+                        },
+                        WriteOp::Put {
+                            table: T_VERSIONS.into(),
+                            key: v.row,
+                            value: encode_object(&meta, &v.inline),
+                        },
+                    ])
+                    .await?;
+                if !written {
+                    return Err(s3_error!(
+                        OperationAborted,
+                        "A conflicting conditional operation is currently in progress against this resource. Please try again."
+                    ));
+                }
                 return Ok(Some(vid.to_owned()));
             }
         }
