@@ -614,6 +614,10 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
+/// The entries (by position) of a DeleteObjects request that the access check refused.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeniedKeys(pub Vec<usize>);
+
 /// The gatekeeper as s3s's access hook (shared with the bad-range route).
 pub(crate) struct SharedGate(pub Arc<Gatekeeper>);
 
@@ -693,16 +697,18 @@ impl S3Access for Gatekeeper {
     }
 
     /// Each key of a multi-object delete is decided as a DeleteObject of it would be (a
-    /// policy on some keys binds there too); one refusal refuses the request.
+    /// policy on some keys binds there too); the refused ones are reported in the answer's
+    /// errors, as S3 reports them, and the others are deleted.
     async fn delete_objects(&self, req: &mut S3Request<DeleteObjectsInput>) -> S3Result<()> {
         let (who, peer) = requester_of(req);
-        for o in &req.input.delete.objects {
+        let mut denied = DeniedKeys::default();
+        for (i, o) in req.input.delete.objects.iter().enumerate() {
             let query = o.version_id.as_ref().map(|v| {
                 form_urlencoded::Serializer::new(String::new())
                     .append_pair("versionId", v)
                     .finish()
             });
-            self.authorize(
+            let decision = self.authorize(
                 &who,
                 &Facts {
                     op: "DeleteObject",
@@ -713,8 +719,14 @@ impl S3Access for Gatekeeper {
                     peer,
                     expected_owner_header: "x-amz-expected-bucket-owner",
                 },
-            )?;
+            );
+            match decision {
+                Ok(()) => {}
+                Err(e) if *e.code() == s3s::S3ErrorCode::AccessDenied => denied.0.push(i),
+                Err(e) => return Err(e),
+            }
         }
+        req.extensions.insert(denied);
         Ok(())
     }
 

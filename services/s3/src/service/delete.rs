@@ -114,7 +114,21 @@ impl BasaltS3 {
         let bypass = req.input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for o in objs {
+        let denied = req
+            .extensions
+            .get::<crate::access::DeniedKeys>()
+            .cloned()
+            .unwrap_or_default();
+        for (n, o) in objs.iter().enumerate() {
+            if denied.0.contains(&n) {
+                errors.push(Error {
+                    key: Some(o.key.clone()),
+                    code: Some("AccessDenied".to_owned()),
+                    message: Some("Access Denied".to_owned()),
+                    version_id: o.version_id.clone(),
+                });
+                continue;
+            }
             match self
                 .delete_any(
                     &sc,

@@ -68,49 +68,57 @@ impl BasaltS3 {
             host_id: basalt_core::ids::host_id(),
             source_ip: "s3.amazonaws.com".into(),
         };
-        // Current objects (and lone delete markers).
-        let current = self
-            .state
-            .scan(T_OBJECTS, &sc.objects_prefix(&b.name), None, usize::MAX)
-            .map_err(internal)?;
+        // Current objects.
         let base = sc.objects_prefix(&b.name);
-        for (row, raw) in current {
-            let Some(key) = row.strip_prefix(&base).map(str::to_owned) else {
-                continue;
+        // Page by page: a bucket's records (inline bodies included) are never all in memory.
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .state
+                .scan(T_OBJECTS, &base, after.as_deref(), 1000)
+                .map_err(internal)?;
+            let Some((last, _)) = page.last() else {
+                break;
             };
-            let Some((meta, _)) = decode_object(raw) else {
-                continue;
-            };
-            let cand = Candidate {
-                key: &key,
-                tags: &meta.tags,
-                size: meta.size,
-            };
-            if meta.delete_marker {
-                continue;
-            }
-            let mut expire = false;
-            for r in enabled(rules).filter(|r| rule_matches(r, &cand)) {
-                let Some(e) = &r.expiration else { continue };
-                // As `x-amz-expiration` promises: the next midnight (of lifecycle days) after
-                // the write plus the rule's days.
-                let due = match (e.days, &e.date) {
-                    (Some(d), _) => {
-                        let t = meta.modified_ms + i64::from(d) * day;
-                        Some((t + day - 1).div_euclid(day) * day)
-                    }
-                    (None, Some(date)) => crate::lifecycle::date_ms(date),
-                    _ => None,
+            after = Some(last.clone());
+            for (row, raw) in page {
+                let Some(key) = row.strip_prefix(&base).map(str::to_owned) else {
+                    continue;
                 };
-                expire |= due.is_some_and(|d| d <= now);
-            }
-            if expire
-                && self
-                    .delete_any(sc, &b.name, &key, None, false, &origin)
-                    .await
-                    .is_ok()
-            {
-                swept.expired += 1;
+                let Some((meta, _)) = decode_object(raw) else {
+                    continue;
+                };
+                let cand = Candidate {
+                    key: &key,
+                    tags: &meta.tags,
+                    size: meta.size,
+                };
+                if meta.delete_marker {
+                    continue;
+                }
+                let mut expire = false;
+                for r in enabled(rules).filter(|r| rule_matches(r, &cand)) {
+                    let Some(e) = &r.expiration else { continue };
+                    // As `x-amz-expiration` promises: the next midnight (of lifecycle days) after
+                    // the write plus the rule's days.
+                    let due = match (e.days, &e.date) {
+                        (Some(d), _) => {
+                            let t = meta.modified_ms + i64::from(d) * day;
+                            Some((t + day - 1).div_euclid(day) * day)
+                        }
+                        (None, Some(date)) => crate::lifecycle::date_ms(date),
+                        _ => None,
+                    };
+                    expire |= due.is_some_and(|d| d <= now);
+                }
+                if expire
+                    && self
+                        .delete_any(sc, &b.name, &key, None, false, &origin)
+                        .await
+                        .is_ok()
+                {
+                    swept.expired += 1;
+                }
             }
         }
         // Noncurrent versions (a version becomes noncurrent when the next one is written) and
@@ -264,7 +272,24 @@ pub fn start_lifecycle_worker(s3: Arc<BasaltS3>) {
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             };
-            match s3.sweep_lifecycle(now).await {
+            // A long sweep keeps its lease, so that no other node starts the same one.
+            let renewer = {
+                let (st, c) = (state.clone(), claim.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                        let (st, c) = (st.clone(), c.clone());
+                        let _ = tokio::task::spawn_blocking(move || {
+                            let now = st.clock_ms()?;
+                            st.renew(&c, now, 600_000)
+                        })
+                        .await;
+                    }
+                })
+            };
+            let result = s3.sweep_lifecycle(now).await;
+            renewer.abort();
+            match result {
                 Ok(s) if s != Swept::default() => tracing::info!(?s, "lifecycle sweep"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "lifecycle sweep failed"),

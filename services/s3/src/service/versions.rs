@@ -179,31 +179,37 @@ impl BasaltS3 {
     }
 
     /// Every stored version of `key`, newest first.
-    /// The keys of a bucket that have version records, in order.
+    /// The keys of a bucket that have version records, in order (read a page at a time).
     pub(super) fn version_keys(&self, sc: &Scope, bucket: &str) -> S3Result<Vec<String>> {
         let base = sc.objects_prefix(bucket);
-        let rows = self
-            .state
-            .scan(T_VERSIONS, &base, None, usize::MAX)
-            .map_err(internal)?;
         let mut keys: Vec<String> = Vec::new();
-        for (row, _) in rows {
-            // `{base}{key}{SEP}{16 hex}`.
-            let Some(rest) = row.strip_prefix(&base) else {
-                continue;
+        let mut after: Option<String> = None;
+        loop {
+            let rows = self
+                .state
+                .scan(T_VERSIONS, &base, after.as_deref(), 1000)
+                .map_err(internal)?;
+            let Some((last, _)) = rows.last() else {
+                return Ok(keys);
             };
-            let Some(key) = rest
-                .len()
-                .checked_sub(16 + SEP.len_utf8())
-                .and_then(|n| rest.get(..n))
-            else {
-                continue;
-            };
-            if keys.last().map(String::as_str) != Some(key) {
-                keys.push(key.to_owned());
+            after = Some(last.clone());
+            for (row, _) in rows {
+                // `{base}{key}{SEP}{16 hex}`.
+                let Some(rest) = row.strip_prefix(&base) else {
+                    continue;
+                };
+                let Some(key) = rest
+                    .len()
+                    .checked_sub(16 + SEP.len_utf8())
+                    .and_then(|n| rest.get(..n))
+                else {
+                    continue;
+                };
+                if keys.last().map(String::as_str) != Some(key) {
+                    keys.push(key.to_owned());
+                }
             }
         }
-        Ok(keys)
     }
 
     pub(super) fn versions_of(
