@@ -210,27 +210,10 @@ impl IgnoreBadRange {
         if !plain {
             return None;
         }
-        let path = percent_encoding::percent_decode_str(uri.path().trim_start_matches('/'))
-            .decode_utf8()
-            .ok()?
-            .into_owned();
-        let vhost = headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                self.hosts
-                    .parse_host_header(h)
-                    .ok()
-                    .and_then(|vh| vh.bucket().map(str::to_owned))
-            });
-        let (bucket, key) = match vhost {
-            Some(b) => (b, path),
-            None => {
-                let (b, k) = path.split_once('/')?;
-                (b.to_owned(), k.to_owned())
-            }
-        };
-        (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+        match self.hosts.target(uri, headers)? {
+            (bucket, Some(key)) => Some((bucket, key)),
+            (_, None) => None,
+        }
     }
 }
 
@@ -535,9 +518,10 @@ impl S3Handler {
         }
         // CORS: preflights are answered from the bucket's rules alone; an actual request with
         // an Origin gets the matching rule's headers on whatever it is answered.
+        let target = self.hosts.target(req.uri(), req.headers());
         let origin = req.headers().contains_key(http::header::ORIGIN);
         let cors = if req.method() == http::Method::OPTIONS || origin {
-            self.bucket_of(&req).map(|b| self.cors_of(&b))
+            target.as_ref().map(|(b, _)| self.cors_of(b))
         } else {
             None
         };
@@ -555,10 +539,9 @@ impl S3Handler {
             .map(|c| (c, req.method().clone(), req.headers().clone()));
         let started = std::time::Instant::now();
         // Access logging: the facts are gathered only for buckets that log (a cached lookup).
-        let logged = self
-            .bucket_of(&req)
-            .filter(|b| self.recorder.logs(b))
-            .map(|b| LogFacts::of(&req, b, &self.hosts));
+        let logged = target
+            .filter(|(b, _)| self.recorder.logs(b))
+            .map(|(bucket, key)| LogFacts::of(&req, bucket, key));
         let post_form = req.method() == http::Method::POST
             && req
                 .headers()
@@ -764,23 +747,6 @@ impl S3Handler {
             .await
     }
 
-    /// The bucket a request names (virtual host, else the first path segment).
-    fn bucket_of(&self, req: &Request<Body>) -> Option<String> {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok());
-        if let Some(h) = host
-            && let Ok(vh) = self.hosts.parse_host_header(h)
-            && let Some(b) = vh.bucket()
-        {
-            return Some(b.to_owned());
-        }
-        let path = req.uri().path().trim_start_matches('/');
-        let b = path.split('/').next().unwrap_or_default();
-        (!b.is_empty()).then(|| b.to_owned())
-    }
-
     /// A bucket's CORS configuration (`Err(())`: no such bucket).
     fn cors_of(&self, bucket: &str) -> Result<Option<s3s::dto::CORSConfiguration>, ()> {
         let raw = self
@@ -926,7 +892,7 @@ struct LogFacts {
 }
 
 impl LogFacts {
-    fn of(req: &Request<Body>, bucket: String, hosts: &Hosts) -> LogFacts {
+    fn of(req: &Request<Body>, bucket: String, key: Option<String>) -> LogFacts {
         let h = |n: &str| {
             req.headers()
                 .get(n)
@@ -934,27 +900,6 @@ impl LogFacts {
                 .map(str::to_owned)
         };
         let path = req.uri().path().to_owned();
-        let virtual_host = h("host")
-            .and_then(|host| {
-                hosts
-                    .parse_host_header(&host)
-                    .ok()
-                    .and_then(|vh| vh.bucket().map(str::to_owned))
-            })
-            .is_some();
-        let rest = if virtual_host {
-            path.trim_start_matches('/').to_owned()
-        } else {
-            path.trim_start_matches('/')
-                .split_once('/')
-                .map(|(_, k)| k.to_owned())
-                .unwrap_or_default()
-        };
-        let key = (!rest.is_empty()).then(|| {
-            percent_encoding::percent_decode_str(&rest)
-                .decode_utf8_lossy()
-                .into_owned()
-        });
         let auth = h("authorization");
         let query = req.uri().query().map(str::to_owned);
         let presigned_v4 = query
@@ -1047,6 +992,7 @@ async fn finish(mut resp: Response<Body>, head: bool, ids: &RequestIds) -> Respo
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     if resp.status().is_success() {
+        unquote_attributes_etag(&mut resp);
         add_xmlns(&mut resp);
         return resp;
     }
@@ -1101,27 +1047,34 @@ const NEEDS_XMLNS: &[&str] = &[
     "WebsiteConfiguration",
 ];
 
+/// GetObjectAttributes is the one answer whose ETag S3 writes without quotes; s3s quotes every
+/// ETag it serializes.
+fn unquote_attributes_etag(resp: &mut Response<Body>) {
+    let Some(bytes) = resp.body().bytes() else {
+        return;
+    };
+    let head = &bytes[..bytes.len().min(128)];
+    if !head
+        .windows(b"<GetObjectAttributesResponse".len())
+        .any(|w| w == b"<GetObjectAttributesResponse")
+    {
+        return;
+    }
+    if let Ok(xml) = std::str::from_utf8(&bytes) {
+        let fixed = xml
+            .replace("<ETag>\"", "<ETag>")
+            .replace("\"</ETag>", "</ETag>");
+        *resp.body_mut() = Body::from(fixed);
+    }
+}
+
 /// Adds `xmlns="http://s3.amazonaws.com/doc/2006-03-01/"` to the root of the result documents
 /// that s3s leaves without one.
 fn add_xmlns(resp: &mut Response<Body>) {
     let Some(bytes) = resp.body().bytes() else {
         return;
     };
-    // GetObjectAttributes is the one answer whose ETag S3 writes without quotes (its root
-    // already carries the namespace).
-    let head = &bytes[..bytes.len().min(128)];
-    if head
-        .windows(b"<GetObjectAttributesResponse".len())
-        .any(|w| w == b"<GetObjectAttributesResponse")
-    {
-        if let Ok(xml) = std::str::from_utf8(&bytes) {
-            let fixed = xml
-                .replace("<ETag>\"", "<ETag>")
-                .replace("\"</ETag>", "</ETag>");
-            *resp.body_mut() = Body::from(fixed);
-        }
-        return;
-    }
+
     let Ok(xml) = std::str::from_utf8(&bytes) else {
         return;
     };
@@ -1439,6 +1392,44 @@ impl Hosts {
         domains.sort_by_key(|d| std::cmp::Reverse(d.len()));
         domains.dedup();
         Hosts { domains }
+    }
+}
+
+impl Hosts {
+    /// The bucket and key a request names: the bucket from a virtual host, else from the
+    /// path's first segment; the key (percent-decoded) from the rest of the path.
+    fn target(
+        &self,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+    ) -> Option<(String, Option<String>)> {
+        let path = uri.path().trim_start_matches('/');
+        let vhost = headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| self.parse_host_header(h).ok())
+            .and_then(|vh| vh.bucket().map(str::to_owned));
+        let (bucket, rest) = match vhost {
+            Some(b) => (b, path),
+            None => {
+                let (b, k) = path.split_once('/').unwrap_or((path, ""));
+                (b.to_owned(), k)
+            }
+        };
+        if bucket.is_empty() {
+            return None;
+        }
+        // A key that is not UTF-8 names nothing (s3s refuses the request).
+        let key = match rest {
+            "" => None,
+            r => Some(
+                percent_encoding::percent_decode_str(r)
+                    .decode_utf8()
+                    .ok()?
+                    .into_owned(),
+            ),
+        };
+        Some((bucket, key))
     }
 }
 

@@ -6,7 +6,8 @@
 
 use s3s::dto::{BucketLifecycleConfiguration, LifecycleRule, LifecycleRuleFilter};
 
-const DAY_MS: i64 = 86_400_000;
+/// A real day: what `x-amz-expiration` counts in.
+pub const DAY_MS: i64 = 86_400_000;
 
 /// A refusal of a configuration, as S3 words it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,16 +87,8 @@ pub fn validate(cfg: &mut BucketLifecycleConfiguration) -> Result<(), LifecycleE
     Ok(())
 }
 
-fn epoch_ms(t: &s3s::dto::Timestamp) -> Option<i64> {
-    let mut v = Vec::new();
-    t.format(s3s::dto::TimestampFormat::EpochSeconds, &mut v)
-        .ok()?;
-    let secs: f64 = String::from_utf8(v).ok()?.parse().ok()?;
-    Some((secs * 1000.0).round() as i64)
-}
-
 fn at_midnight(t: &s3s::dto::Timestamp) -> bool {
-    epoch_ms(t).is_some_and(|ms| ms.rem_euclid(DAY_MS) == 0)
+    crate::model::timestamp_ms(t).is_some_and(|ms| ms.rem_euclid(DAY_MS) == 0)
 }
 
 /// What a rule looks at in an object.
@@ -136,11 +129,13 @@ fn filter_matches(f: &LifecycleRuleFilter, o: &Candidate<'_>) -> bool {
 }
 
 /// When a current object written at `modified_ms` expires, and by which rule: S3 rounds
-/// `modified + Days` up to the next midnight UTC; a `Date` rule expires at its date.
+/// `modified + Days` up to the next midnight UTC (days of `day` milliseconds: [`DAY_MS`], or
+/// the sweep's shortened [`day_ms`]); a `Date` rule expires at its date.
 pub fn expiration(
     cfg: &BucketLifecycleConfiguration,
     o: &Candidate<'_>,
     modified_ms: i64,
+    day: i64,
 ) -> Option<(i64, String)> {
     cfg.rules
         .iter()
@@ -149,10 +144,10 @@ pub fn expiration(
             let e = r.expiration.as_ref()?;
             let at = match (e.days, &e.date) {
                 (Some(d), _) => {
-                    let t = modified_ms + d as i64 * DAY_MS;
-                    (t + DAY_MS - 1).div_euclid(DAY_MS) * DAY_MS
+                    let t = modified_ms + i64::from(d) * day;
+                    (t + day - 1).div_euclid(day) * day
                 }
-                (None, Some(date)) => epoch_ms(date)?,
+                (None, Some(date)) => crate::model::timestamp_ms(date)?,
                 _ => return None,
             };
             Some((at, r.id.clone().unwrap_or_default()))
@@ -168,11 +163,6 @@ pub fn day_ms() -> i64 {
         .and_then(|v| v.parse::<i64>().ok())
         .filter(|v| *v > 0)
         .map_or(DAY_MS, |s| s * 1000)
-}
-
-/// Epoch milliseconds of a rule's `Date`.
-pub fn date_ms(t: &s3s::dto::Timestamp) -> Option<i64> {
-    epoch_ms(t)
 }
 
 /// The `x-amz-expiration` header value.
@@ -263,7 +253,7 @@ mod tests {
         };
         let written = 10 * DAY_MS + 3_600_000;
         assert_eq!(
-            expiration(&cfg, &o, written),
+            expiration(&cfg, &o, written, DAY_MS),
             Some((12 * DAY_MS, "r1".to_owned()))
         );
         let none = Candidate {
@@ -271,7 +261,7 @@ mod tests {
             tags: &[],
             size: 1,
         };
-        assert_eq!(expiration(&cfg, &none, written), None);
+        assert_eq!(expiration(&cfg, &none, written, DAY_MS), None);
         assert_eq!(
             header(12 * DAY_MS, "r1"),
             "expiry-date=\"Tue, 13 Jan 1970 00:00:00 GMT\", rule-id=\"r1\""

@@ -475,6 +475,16 @@ pub fn full_object_checksum<'a>(
     })
 }
 
+/// Epoch milliseconds of a timestamp from a request (Object Lock dates, lifecycle dates,
+/// conditional-request dates).
+pub fn timestamp_ms(t: &s3s::dto::Timestamp) -> Option<i64> {
+    let mut v = Vec::new();
+    t.format(s3s::dto::TimestampFormat::EpochSeconds, &mut v)
+        .ok()?;
+    let secs: f64 = String::from_utf8(v).ok()?.parse().ok()?;
+    Some((secs * 1000.0).round() as i64)
+}
+
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
     B64.decode(s).ok()
 }

@@ -647,6 +647,27 @@ impl Ingested {
     }
 }
 
+impl Ingested {
+    /// [`Ingested::object`] for bytes sealed as `sse` records (SSE-C and SSE-KMS objects get an
+    /// ETag that is not their plaintext's MD5, see [`crate::sse::opaque_etag`]).
+    fn sealed_object(
+        &self,
+        content: Content,
+        tags: crate::tags::Tags,
+        sse: Option<crate::sse::SseRecord>,
+    ) -> (ObjectMeta, Bytes) {
+        let (mut meta, inline) = self.object(content, tags);
+        if let Some(e) = sse
+            .as_ref()
+            .and_then(|r| crate::sse::opaque_etag(&self.md5, r))
+        {
+            meta.etag = e;
+        }
+        meta.sse = sse;
+        (meta, inline)
+    }
+}
+
 enum Data {
     Inline(Bytes),
     Blob(String),
@@ -798,6 +819,13 @@ fn ts(ms: i64) -> Timestamp {
     Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
 }
 
+/// A 204 answer (the deletions of configurations, PutBucketPolicy, PutBucketTagging).
+fn no_content<T>(out: T) -> S3Response<T> {
+    let mut resp = S3Response::new(out);
+    resp.status = Some(http::StatusCode::NO_CONTENT);
+    resp
+}
+
 /// An error whose code s3s has no constant for.
 fn custom_error(
     code: &'static str,
@@ -809,19 +837,8 @@ fn custom_error(
     e
 }
 
-/// Epoch milliseconds of a timestamp.
-fn ts_ms(t: &Timestamp) -> Option<i64> {
-    let mut v = Vec::new();
-    t.format(TimestampFormat::EpochSeconds, &mut v).ok()?;
-    let secs: f64 = String::from_utf8(v).ok()?.parse().ok()?;
-    Some((secs * 1000.0).round() as i64)
-}
-
 fn ts_secs(t: &Timestamp) -> Option<i64> {
-    let mut v = Vec::new();
-    t.format(TimestampFormat::EpochSeconds, &mut v).ok()?;
-    let s = String::from_utf8(v).ok()?;
-    s.split('.').next()?.parse().ok()
+    timestamp_ms(t).map(|ms| ms.div_euclid(1000))
 }
 
 fn new_blob_key() -> String {

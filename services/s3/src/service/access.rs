@@ -470,9 +470,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeletePublicAccessBlockOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeletePublicAccessBlockOutput {}))
     }
 
     pub(super) async fn put_bucket_policy(
@@ -492,9 +490,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(PutBucketPolicyOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(PutBucketPolicyOutput {}))
     }
 
     pub(super) async fn get_bucket_policy(
@@ -524,9 +520,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeleteBucketPolicyOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteBucketPolicyOutput {}))
     }
 
     pub(super) async fn get_bucket_policy_status(

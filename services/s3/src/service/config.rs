@@ -186,9 +186,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeleteBucketLifecycleOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteBucketLifecycleOutput {}))
     }
 
     /// A bucket's lifecycle rules, as the reads' `x-amz-expiration` sees them (cached).
@@ -231,6 +229,7 @@ impl BasaltS3 {
                 size: meta.size,
             },
             meta.modified_ms,
+            crate::lifecycle::DAY_MS,
         )?;
         Some(crate::lifecycle::header(at, &rule))
     }
@@ -293,9 +292,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeleteBucketCorsOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteBucketCorsOutput {}))
     }
 
     pub(super) async fn put_bucket_tagging(
@@ -309,9 +306,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(PutBucketTaggingOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(PutBucketTaggingOutput {}))
     }
 
     pub(super) async fn get_bucket_tagging(
@@ -338,9 +333,7 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeleteBucketTaggingOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteBucketTaggingOutput {}))
     }
 
     pub(super) async fn put_bucket_logging(
@@ -488,8 +481,6 @@ impl BasaltS3 {
             Ok(())
         })
         .await?;
-        let mut resp = S3Response::new(DeleteBucketWebsiteOutput {});
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteBucketWebsiteOutput {}))
     }
 }

@@ -111,15 +111,7 @@ impl BasaltS3 {
                     sealed.as_ref().map(|s| s.0),
                 )
                 .await?;
-            let (mut meta, inline) = got.object(content, tags);
-            meta.sse = sealed.map(|s| s.1);
-            if let Some(e) = meta
-                .sse
-                .as_ref()
-                .and_then(|r| crate::sse::opaque_etag(&got.md5, r))
-            {
-                meta.etag = e;
-            }
+            let (mut meta, inline) = got.sealed_object(content, tags, sealed.map(|s| s.1));
             meta.owner = Some(owner);
             meta.acl = acl;
             if algo.is_none() {

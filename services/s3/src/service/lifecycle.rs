@@ -45,7 +45,7 @@ impl BasaltS3 {
             };
             // One bucket's failure does not stop the others'.
             if let Err(e) = self
-                .sweep_bucket(&region_sc, &b, &cfg.rules, now_ms, &mut swept)
+                .sweep_bucket(&region_sc, &b, cfg, now_ms, &mut swept)
                 .await
             {
                 tracing::warn!(bucket = %b.name, error = %fail(e), "lifecycle sweep of a bucket failed");
@@ -58,10 +58,11 @@ impl BasaltS3 {
         &self,
         sc: &Scope,
         b: &BucketMeta,
-        rules: &[LifecycleRule],
+        cfg: &s3s::dto::BucketLifecycleConfiguration,
         now: i64,
         swept: &mut Swept,
     ) -> S3Result<()> {
+        let rules = &cfg.rules;
         let day = day_ms();
         let origin = Origin {
             request_id: request_id(),
@@ -96,21 +97,8 @@ impl BasaltS3 {
                 if meta.delete_marker {
                     continue;
                 }
-                let mut expire = false;
-                for r in enabled(rules).filter(|r| rule_matches(r, &cand)) {
-                    let Some(e) = &r.expiration else { continue };
-                    // As `x-amz-expiration` promises: the next midnight (of lifecycle days) after
-                    // the write plus the rule's days.
-                    let due = match (e.days, &e.date) {
-                        (Some(d), _) => {
-                            let t = meta.modified_ms + i64::from(d) * day;
-                            Some((t + day - 1).div_euclid(day) * day)
-                        }
-                        (None, Some(date)) => crate::lifecycle::date_ms(date),
-                        _ => None,
-                    };
-                    expire |= due.is_some_and(|d| d <= now);
-                }
+                let expire = crate::lifecycle::expiration(cfg, &cand, meta.modified_ms, day)
+                    .is_some_and(|(at, _)| at <= now);
                 if expire
                     && self
                         .delete_any(sc, &b.name, &key, None, false, &origin)

@@ -40,8 +40,8 @@ pub(super) fn requested_lock(
         (Some(m), Some(u)) => {
             let mode = Mode::parse(m)
                 .ok_or_else(|| s3_error!(InvalidArgument, "Unknown wormMode directive."))?;
-            let until_ms =
-                ts_ms(u).ok_or_else(|| s3_error!(InvalidArgument, "Invalid retain until date"))?;
+            let until_ms = timestamp_ms(u)
+                .ok_or_else(|| s3_error!(InvalidArgument, "Invalid retain until date"))?;
             if until_ms <= now_ms() {
                 return Err(lock_error(LockError::PastDate));
             }
@@ -173,7 +173,7 @@ impl BasaltS3 {
                 (Some(m), Some(u)) => Some(Retention {
                     mode: Mode::parse(m.as_str())
                         .ok_or_else(|| lock_error(LockError::Malformed))?,
-                    until_ms: ts_ms(u).ok_or_else(|| lock_error(LockError::Malformed))?,
+                    until_ms: timestamp_ms(u).ok_or_else(|| lock_error(LockError::Malformed))?,
                 }),
                 _ => return Err(lock_error(LockError::Malformed)),
             },

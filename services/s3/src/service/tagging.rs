@@ -149,8 +149,6 @@ impl BasaltS3 {
                 Ok(())
             })
             .await?;
-        let mut resp = S3Response::new(DeleteObjectTaggingOutput { version_id });
-        resp.status = Some(http::StatusCode::NO_CONTENT);
-        Ok(resp)
+        Ok(no_content(DeleteObjectTaggingOutput { version_id }))
     }
 }
