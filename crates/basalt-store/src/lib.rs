@@ -39,7 +39,7 @@ pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
 pub use leases::{Claim, Counts, Saved, Worker, save_leased};
 pub use pg::{PgState, redact as redact_url};
 pub use s3blobs::{S3Blobs, S3Location};
-pub use state::{MemoryState, SqliteState, StateStore, WriteOp};
+pub use state::{MemoryState, SqliteState, StateStore, WriteOp, batch_async};
 
 use std::path::Path;
 use std::sync::Arc;

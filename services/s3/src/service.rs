@@ -302,20 +302,14 @@ impl BasaltS3 {
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> S3Result<()> {
-        let state = self.state.clone();
-        tokio::task::spawn_blocking(move || state.batch(&ops))
+        basalt_store::batch_async(&self.state, ops)
             .await
-            .map_err(internal)?
             .map_err(internal)
     }
 
     /// [`Self::write`] for a batch with preconditions: `Ok(false)` when one did not hold.
     async fn write_if(&self, ops: Vec<WriteOp>) -> S3Result<bool> {
-        let state = self.state.clone();
-        match tokio::task::spawn_blocking(move || state.batch(&ops))
-            .await
-            .map_err(internal)?
-        {
+        match basalt_store::batch_async(&self.state, ops).await {
             Ok(()) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(internal(e)),
