@@ -260,8 +260,9 @@ impl SqliteState {
             )?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
             // No mmap: SQLite drops a reader's whole mapping (munmap, TLB shootdowns on every
-            // core, page faults to map it again) at the first read after any commit, which
-            // cost more than the read(2)s it saves as soon as writes mix with reads.
+            // core, page faults to map it again) at the first read after any commit, a cost
+            // that grows with the database and exceeds the read(2)s it saves as soon as
+            // writes mix with reads.
             r.set_prepared_statement_cache_capacity(32);
             readers.push(Mutex::new(r));
         }
