@@ -17,6 +17,7 @@ mod executions;
 mod machines;
 mod mocks;
 mod model;
+mod sagemaker;
 mod tasks;
 mod testing;
 

@@ -1,5 +1,5 @@
 //! Performing tasks: Lambda, the optimized integrations (Bedrock, DynamoDB, SQS, SNS,
-//! EventBridge, Step Functions) and `aws-sdk:` calls of any operation Basalt implements, all
+//! EventBridge, Step Functions, SageMaker in `sagemaker`) and `aws-sdk:` calls of any operation Basalt implements, all
 //! through the in-process client. A task worker claims a task from [`TASKS`], performs it
 //! and completes the claim together with the event that reports the result, so a result is
 //! recorded once; a worker that dies mid-task leaves it to be claimed and run again.
@@ -40,7 +40,7 @@ pub enum Outcome {
     Waiting,
 }
 
-fn failed(error: impl Into<String>, cause: impl Into<String>) -> Outcome {
+pub(crate) fn failed(error: impl Into<String>, cause: impl Into<String>) -> Outcome {
     Outcome::Done(Err((error.into(), cause.into())))
 }
 
@@ -245,6 +245,21 @@ pub async fn perform(
                 }))),
                 Err(e) => Outcome::Done(Err(service_error("StepFunctions", &e))),
             }
+        }
+        other if other.starts_with("sagemaker:") => {
+            let api = &other["sagemaker:".len()..];
+            let sync = match pattern {
+                "" => false,
+                "sync" => true,
+                _ => {
+                    return failed(
+                        "States.Runtime",
+                        format!("sagemaker:{api} does not support the .{pattern} pattern"),
+                    );
+                }
+            };
+            crate::sagemaker::perform(sf, registry, &ctx, execution, task, api, sync, parameters)
+                .await
         }
         other => match optimized(other) {
             Some((service, op, prefix, shape)) => {
