@@ -176,3 +176,57 @@ def test_errors_keep_the_names_step_functions_gives_them(sfn, sm, bucket):
     })), timeout=30)
     assert (d["status"], d["error"]) == ("FAILED", "States.Runtime")
     assert "createProcessingJob" in d["cause"]
+
+
+
+
+@pytest.mark.slow
+def test_a_sync_task_taken_over_after_kill_9_waits_for_the_job_it_started(shape_checker, tmp_path):
+    """The node running a `.sync` task dies while its job trains: after the restart the task
+    (its lease expired) finds the job it created and follows it, instead of creating it again
+    (SageMaker would refuse: the name is taken). Basalt fails a training job whose node died
+    (as SageMaker fails a job on an internal error), so the task fails with that job's
+    description, not with SageMaker.ResourceInUseException."""
+    from conftest import BasaltServer, make_client_factory
+    env = {"BASALT_SAGEMAKER_LEASE_MS": "2000", "BASALT_SFN_TASK_LEASE_MS": "2000"}
+    srv = BasaltServer(data_dir=str(tmp_path), name="basalt-sfn-sm-crash", env=env).start()
+    servers = [srv]
+    try:
+        mk = make_client_factory(shape_checker, srv.endpoint)
+        s3, sm = mk("s3"), mk("sagemaker")
+        sfn = mk("stepfunctions", inject_host_prefix=False)
+        bucket = unique("sfn-sm-crash").lower()
+        s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket=bucket, Key="train/a.csv", Body="1,2\n")
+        name = unique("sfn-crash")
+        execution = start(sfn, machine(sfn, {
+            "StartAt": "Train",
+            "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                                 "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
+        }), {"name": name})
+        deadline = time.time() + 60
+        while True:
+            try:
+                if sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training":
+                    break
+            except sm.exceptions.ClientError:
+                pass
+            assert time.time() < deadline, "the job never started training"
+            time.sleep(0.2)
+        srv.kill9()
+        srv = BasaltServer(data_dir=str(tmp_path), name="basalt-sfn-sm-crash-restart", env=env).start()
+        servers.append(srv)
+        mk = make_client_factory(shape_checker, srv.endpoint)
+        sfn, sm = mk("stepfunctions", inject_host_prefix=False), mk("sagemaker")
+        d = wait_done(sfn, execution, timeout=90)
+        assert (d["status"], d.get("error")) == ("FAILED", "States.TaskFailed"), d
+        job = json.loads(d["cause"])
+        assert (job["TrainingJobName"], job["TrainingJobStatus"]) == (name, "Failed")
+        assert job["FailureReason"] == sm.describe_training_job(TrainingJobName=name)["FailureReason"]
+        assert job["FailureReason"].startswith("InternalServerError")
+        scheduled = [e for e in history(sfn, execution) if e["type"] == "TaskScheduled"]
+        assert len(scheduled) == 1
+    finally:
+        servers[-1].stop()
+        panics = [p for s in servers for p in s.panics()]
+        assert not panics, "\n".join(panics)

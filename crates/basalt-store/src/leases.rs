@@ -88,6 +88,16 @@ pub enum Saved {
     Gone,
 }
 
+/// A lease length from the environment variable `var` (milliseconds, at least one second), or
+/// `default_ms`: tests of a takeover after a crash shorten the wait with it.
+pub fn lease_ms_from_env(var: &str, default_ms: i64) -> i64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|&ms| ms >= 1_000)
+        .unwrap_or(default_ms)
+}
+
 /// Saves the progress of a job its worker holds under `claim`: writes `value()` over
 /// `table`/`key` if the record is still there and `proceed` accepts what is stored (read and
 /// written in one batch, retried when another writer came between), then renews the lease for

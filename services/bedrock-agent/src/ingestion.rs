@@ -27,13 +27,7 @@ use std::sync::Arc;
 /// `BASALT_KB_LEASE_MS` shortens it (tests of a takeover after a crash).
 pub(crate) fn lease_ms() -> i64 {
     static MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *MS.get_or_init(|| {
-        std::env::var("BASALT_KB_LEASE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&ms: &i64| ms >= 1_000)
-            .unwrap_or(120_000)
-    })
+    *MS.get_or_init(|| basalt_store::lease_ms_from_env("BASALT_KB_LEASE_MS", 120_000))
 }
 /// Failure reasons a job keeps.
 const MAX_REASONS: usize = 20;

@@ -181,6 +181,14 @@ impl Service for SageMakerRuntime {
     }
 }
 
+/// How long a node holds a training or transform job between renewals (every second while
+/// it runs, at each phase otherwise); `BASALT_SAGEMAKER_LEASE_MS` shortens it for tests of a
+/// takeover after a crash.
+pub(crate) fn job_lease_ms() -> i64 {
+    static MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| basalt_store::lease_ms_from_env("BASALT_SAGEMAKER_LEASE_MS", 60_000))
+}
+
 /// Runs each claimed item of `queue` on a task of its own: jobs run side by side, so that a
 /// long one does not hold the others back.
 pub(crate) fn spawn_each<F, Fut>(

@@ -31,7 +31,6 @@ use std::sync::Arc;
 use tokio::io::AsyncBufReadExt;
 
 pub const QUEUE: &str = "sagemaker.training";
-const LEASE_MS: i64 = 60_000;
 const XGBOOST_ALGORITHM: &str = include_str!("../python/xgboost_algorithm.py");
 const LOG_GROUP: &str = "/aws/sagemaker/TrainingJobs";
 
@@ -370,7 +369,7 @@ pub(crate) fn start_worker(core: Arc<Core>) {
     crate::spawn_each(
         &core,
         QUEUE,
-        LEASE_MS,
+        crate::job_lease_ms(),
         &core.wake_training,
         |core, claim| async move {
             Runner {
@@ -424,7 +423,7 @@ impl Runner {
         let saved = basalt_store::save_leased(
             self.core.state.as_ref(),
             &mut self.claim,
-            LEASE_MS,
+            crate::job_lease_ms(),
             TRAINING_JOBS,
             &key,
             |raw| serde_json::from_slice::<Job>(raw).is_ok_and(|s| s.status == "InProgress"),

@@ -27,7 +27,6 @@ pub const QUEUE: &str = "sagemaker.transform";
 pub const TABLE: &str = "sagemaker.transform-jobs";
 /// Model owners of transform jobs are named `transform-job/{name}`.
 pub const OWNER_PREFIX: &str = "transform-job/";
-const LEASE_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Job {
@@ -254,7 +253,7 @@ pub(crate) fn start_worker(core: Arc<Core>) {
     crate::spawn_each(
         &core,
         QUEUE,
-        LEASE_MS,
+        crate::job_lease_ms(),
         &core.wake_transform,
         |core, claim| async move { run(&core, claim).await },
     );
@@ -447,7 +446,10 @@ async fn transform(
             if stored.is_none_or(|j| j.status != "InProgress") {
                 return Ok(false);
             }
-            match core.state.renew(claim, core.now_ms(), LEASE_MS) {
+            match core
+                .state
+                .renew(claim, core.now_ms(), crate::job_lease_ms())
+            {
                 Ok(expires) => claim.expires_ms = expires,
                 Err(_) => return Ok(false),
             }

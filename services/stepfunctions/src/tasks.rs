@@ -19,10 +19,13 @@ use crate::model::{Parent, TASKS, TaskItem};
 
 /// Tasks performed at once by one node.
 const WORKERS: usize = 16;
-/// A task's lease: renewed every [`RENEW`] while it runs, so a task whose node died (kill -9)
-/// is claimed and run again within this time rather than after the longest task could take.
-const LEASE_MS: i64 = 15_000;
-const RENEW: Duration = Duration::from_secs(5);
+/// A task's lease: renewed every third of it while the task runs, so a task whose node died
+/// (kill -9) is claimed and run again within this time rather than after the longest task
+/// could take. `BASALT_SFN_TASK_LEASE_MS` shortens it for tests of a takeover.
+fn lease_ms() -> i64 {
+    static MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| basalt_store::lease_ms_from_env("BASALT_SFN_TASK_LEASE_MS", 15_000))
+}
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -72,7 +75,7 @@ pub fn start_workers(sf: Arc<StepFunctions>) {
             } else {
                 sf.state
                     .clock_ms()
-                    .and_then(|now| sf.state.claim(TASKS, now, LEASE_MS, free))
+                    .and_then(|now| sf.state.claim(TASKS, now, lease_ms(), free))
                     .unwrap_or_default()
             };
             if claimed.is_empty() {
@@ -117,9 +120,9 @@ async fn run_claim(sf: &StepFunctions, claim: Claim) {
     let outcome = loop {
         tokio::select! {
             outcome = &mut work => break outcome,
-            _ = tokio::time::sleep(RENEW) => {
+            _ = tokio::time::sleep(Duration::from_millis(lease_ms() as u64 / 3)) => {
                 if let Ok(now) = sf.state.clock_ms() {
-                    let _ = sf.state.renew(&claim, now, LEASE_MS);
+                    let _ = sf.state.renew(&claim, now, lease_ms());
                 }
             }
         }
