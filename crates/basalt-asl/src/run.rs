@@ -129,6 +129,18 @@ pub struct Run {
     pub(crate) test: Option<crate::test_state::Trace>,
     #[serde(default = "default_limit")]
     pub(crate) max_history: Option<u64>,
+    /// Where a redrive continues: the main flow's state that did not complete, with its input
+    /// and variables, kept when the execution fails, times out or is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) resume: Option<Resume>,
+}
+
+/// The main flow's unfinished state, as a redrive re-enters it.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct Resume {
+    pub state: String,
+    pub input: Value,
+    pub vars: Map<String, Value>,
 }
 
 fn default_limit() -> Option<u64> {
@@ -257,6 +269,7 @@ impl Run {
             error: None,
             test: test.then(Default::default),
             max_history: limit,
+            resume: None,
         };
         let mut o = Out {
             now: now_ms,
@@ -385,6 +398,64 @@ impl Run {
             );
         }
         o.step
+    }
+
+    /// Whether [`Run::redrive`] can continue this run: it ended without success in a state
+    /// of the main flow.
+    pub fn redrivable(&self) -> bool {
+        matches!(
+            self.status,
+            Status::Failed | Status::Aborted | Status::TimedOut
+        ) && self.resume.is_some()
+    }
+
+    /// RedriveExecution: ExecutionRedriven, then the main flow's unfinished state entered again
+    /// with the input it had, retry counts reset. The states that completed are not run
+    /// again; a Parallel or Map state that failed runs again whole. `None` when the run
+    /// cannot be redriven.
+    pub fn redrive(&mut self, def: &Definition, now_ms: i64) -> Option<Step> {
+        if !self.redrivable() {
+            return None;
+        }
+        let resume = self.resume.take()?;
+        let mut o = Out {
+            now: now_ms,
+            step: Step::default(),
+            queue: VecDeque::new(),
+        };
+        self.status = Status::Running;
+        self.output = None;
+        self.error = None;
+        self.ctx.redrive_count += 1;
+        let prev = self.next_event - 1;
+        let redriven = self.event(
+            &mut o,
+            prev,
+            "ExecutionRedriven",
+            Some((
+                "executionRedrivenEventDetails",
+                json!({"redriveCount": self.ctx.redrive_count}),
+            )),
+        );
+        if let Some(t) = def.timeout_seconds() {
+            self.timers.insert(EXECUTION_TIMEOUT.into(), u64::MAX);
+            o.step.effects.push(Effect::Timer {
+                timer: EXECUTION_TIMEOUT.into(),
+                at_ms: now_ms + t as i64 * 1000,
+            });
+        }
+        let fid = self.spawn(
+            0,
+            None,
+            resume.state,
+            resume.input,
+            resume.vars,
+            None,
+            redriven,
+        );
+        o.queue.push_back(fid);
+        self.drive(def, &mut o);
+        Some(o.step)
     }
 
     /// The history quota ([`MAX_HISTORY_EVENTS`] unless changed); `None` lifts it (EXPRESS
@@ -553,7 +624,14 @@ impl Run {
         match f.parent {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
-                Err(e) => self.end(o, Status::Failed, None, Some(e)),
+                Err(e) => {
+                    self.resume = Some(Resume {
+                        state: f.state,
+                        input: f.input,
+                        vars: f.vars,
+                    });
+                    self.end(o, Status::Failed, None, Some(e))
+                }
             },
             Some((pid, slot)) => {
                 // A finished child hands its last event id to its parent's branch.
@@ -629,6 +707,18 @@ impl Run {
             Status::Running => unreachable!("end() is only called with a final status"),
         }
         self.status = status;
+        if status != Status::Succeeded && self.resume.is_none() {
+            // Stopped or timed out while the main flow was in a state: a redrive re-enters it.
+            self.resume = self
+                .frames
+                .values()
+                .find(|f| f.parent.is_none())
+                .map(|f| Resume {
+                    state: f.state.clone(),
+                    input: f.input.clone(),
+                    vars: f.vars.clone(),
+                });
+        }
         self.frames.clear();
         if status == Status::Succeeded {
             self.output = output;

@@ -202,3 +202,89 @@ fn wait_timer_is_due_when_the_state_says() {
         Effect::Timer { at_ms: 8_000, .. }
     ));
 }
+
+/// RedriveExecution: the run continues from the state that failed, with the input it had;
+/// the states before it are not run again, the retry count starts over, the history goes on
+/// with ExecutionRedriven, and a run that survives a serde round trip redrives the same way.
+#[test]
+fn a_failed_run_redrives_from_the_state_that_failed() {
+    let def = parse(
+        r#"{"StartAt": "Prepare", "TimeoutSeconds": 60, "States": {
+            "Prepare": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.prepared", "Next": "Call"},
+            "Call": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                     "Parameters": {"p.$": "$.prepared.n"}, "ResultPath": "$.called",
+                     "Retry": [{"ErrorEquals": ["Flaky"], "MaxAttempts": 1, "IntervalSeconds": 1}],
+                     "Next": "After"},
+            "After": {"Type": "Pass", "End": true}}}"#,
+    )
+    .unwrap();
+    let task_of = |step: &basalt_asl::Step| {
+        step.effects.iter().find_map(|e| match e {
+            Effect::Task {
+                task, parameters, ..
+            } => Some((task.clone(), parameters.clone())),
+            _ => None,
+        })
+    };
+    let (mut run, step) = Run::start(&def, json!({"x": 1}), ctx(), 0);
+    let (t1, params) = task_of(&step).expect("Call's task");
+    assert_eq!(params, json!({"p": 1}));
+    assert!(!run.redrivable());
+    let step = run.handle(
+        &def,
+        Event::TaskFailed {
+            task: t1.clone(),
+            error: "Broken".into(),
+            cause: "no".into(),
+        },
+        1_000,
+    );
+    assert!(run.is_done() && run.redrivable());
+    assert!(
+        step.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Failed { .. }))
+    );
+    // Persisted and read back, as the host does between steps.
+    let mut run: Run = serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
+    let step = run.redrive(&def, 5_000).expect("redrivable");
+    assert!(!run.is_done());
+    let kinds: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
+    assert_eq!(kinds[0], "ExecutionRedriven");
+    assert!(!kinds.contains(&"PassStateEntered"), "{kinds:?}");
+    let (t2, params) = task_of(&step).expect("Call runs again");
+    assert_ne!(t1, t2);
+    assert_eq!(params, json!({"p": 1}));
+    assert!(step.effects.iter().any(
+        |e| matches!(e, Effect::Timer { timer, at_ms } if timer == "execution-timeout" && *at_ms == 65_000)
+    ));
+    // The old task's late answer is stale; the retry count starts over (Flaky retried once).
+    let stale = run.handle(
+        &def,
+        Event::TaskSucceeded {
+            task: t1,
+            output: json!({}),
+        },
+        5_500,
+    );
+    assert!(stale.effects.is_empty() && !run.is_done());
+    let retry = run.handle(
+        &def,
+        Event::TaskFailed {
+            task: t2,
+            error: "Flaky".into(),
+            cause: String::new(),
+        },
+        6_000,
+    );
+    assert!(
+        retry
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Timer { .. }))
+    );
+    assert!(
+        run.redrive(&def, 6_000).is_none(),
+        "a running execution is not redriven"
+    );
+}

@@ -30,6 +30,8 @@ pub enum Change {
     Start,
     Event(Event),
     Stop(Option<String>, Option<String>),
+    /// RedriveExecution, with its client token.
+    Redrive(Option<String>),
 }
 
 pub enum ApplyError {
@@ -114,7 +116,8 @@ pub fn step_ops(
     change: Change,
     now: i64,
 ) -> Result<Option<(Vec<WriteOp>, Woken)>, AwsError> {
-    if e.status != "RUNNING" {
+    let redriving = matches!(change, Change::Redrive(_));
+    if (e.status == "RUNNING") == redriving {
         return Ok(None);
     }
     let def = definition(&e.definition)?;
@@ -141,6 +144,21 @@ pub fn step_ops(
         (None, Change::Event(_)) => return Ok(None),
         (Some(mut run), Change::Event(ev)) => {
             let step = run.handle(&def, ev, now);
+            (run, step)
+        }
+        (None, Change::Redrive(_)) => return Ok(None),
+        (Some(mut run), Change::Redrive(token)) => {
+            let Some(step) = run.redrive(&def, now) else {
+                return Ok(None);
+            };
+            e.status = "RUNNING".into();
+            e.output = None;
+            e.error = None;
+            e.cause = None;
+            e.stop_ms = None;
+            e.redrive_count += 1;
+            e.redrive_ms = Some(now);
+            e.redrive_token = token;
             (run, step)
         }
         (current, Change::Stop(error, cause)) => {
@@ -290,7 +308,7 @@ pub fn step_ops(
             woken.events = true;
         }
     }
-    if starting {
+    if starting || (redriving && !run.is_done()) {
         ops.extend(status_change(sf, &e, "RUNNING", now));
     } else if run.is_done() {
         let status = e.status.clone();

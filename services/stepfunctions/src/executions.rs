@@ -115,6 +115,8 @@ pub fn start(
         run: None,
         parent,
         redrive_count: 0,
+        redrive_ms: None,
+        redrive_token: None,
         trace_header: str_of(input, "traceHeader").map(str::to_owned),
         test_case: test_case.map(str::to_owned),
         mock_invocations: Default::default(),
@@ -180,12 +182,12 @@ pub fn describe_json(e: &ExecutionRec, include_data: bool) -> Value {
         "redriveCount": e.redrive_count,
         "redriveStatus": "NOT_REDRIVABLE",
     });
-    if e.status != "RUNNING" {
-        out["redriveStatusReason"] = "Execution is SUCCEEDED and cannot be redriven".into();
-        if e.status != "SUCCEEDED" {
-            out["redriveStatusReason"] =
-                format!("Execution is {} and cannot be redriven by Basalt", e.status).into();
-        }
+    match not_redrivable(e, now_ms()) {
+        None => out["redriveStatus"] = "REDRIVABLE".into(),
+        Some(reason) => out["redriveStatusReason"] = reason.into(),
+    }
+    if let Some(r) = e.redrive_ms {
+        out["redriveDate"] = secs(r).into();
     }
     payload_member(&mut out, "input", Some(&e.input), include_data);
     payload_member(&mut out, "output", e.output.as_deref(), include_data);
@@ -208,6 +210,66 @@ pub fn describe_json(e: &ExecutionRec, include_data: bool) -> Value {
         out["traceHeader"] = t.clone().into();
     }
     out
+}
+
+/// How long after its end an execution can be redriven.
+const REDRIVE_WINDOW_MS: i64 = 14 * 24 * 3600 * 1000;
+
+/// Why RedriveExecution refuses `e` at `now`; `None` when it is redrivable.
+fn not_redrivable(e: &ExecutionRec, now: i64) -> Option<String> {
+    if e.kind == "EXPRESS" {
+        return Some("Express executions cannot be redriven".into());
+    }
+    if matches!(e.status.as_str(), "RUNNING" | "SUCCEEDED") {
+        return Some(format!("Execution is {} and cannot be redriven", e.status));
+    }
+    if e.parent.is_some() {
+        return Some(
+            "Execution was started by a parent execution's task; redrive the parent".into(),
+        );
+    }
+    if e.stop_ms.is_some_and(|s| now - s > REDRIVE_WINDOW_MS) {
+        return Some("Execution ended more than 14 days ago and cannot be redriven".into());
+    }
+    if !e.run.as_ref().is_some_and(basalt_asl::Run::redrivable) {
+        return Some("Execution did not stop in a state and cannot be redriven".into());
+    }
+    None
+}
+
+/// RedriveExecution: the execution continues from the state that did not complete.
+pub fn redrive(
+    sf: &StepFunctions,
+    _ctx: &RequestContext,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    let arn = required(input, "executionArn")?;
+    if !arn.contains(":execution:") && !arn.contains(":express:") {
+        return Err(invalid_arn(arn));
+    }
+    let token = str_of(input, "clientToken").map(str::to_owned);
+    for _ in 0..32 {
+        let e = load(sf, arn)?;
+        // The same request again (an SDK retry) answers as the first did.
+        if let (Some(t), Some(at)) = (&token, e.redrive_ms)
+            && e.redrive_token.as_ref() == Some(t)
+        {
+            return Ok(json!({"redriveDate": secs(at)}));
+        }
+        let now = now_ms();
+        if let Some(reason) = not_redrivable(&e, now) {
+            return Err(error("ExecutionNotRedrivable", reason));
+        }
+        match driver::apply(sf, e, driver::Change::Redrive(token.clone()), now) {
+            Ok(()) => return Ok(json!({"redriveDate": secs(now)})),
+            Err(driver::ApplyError::Conflict) => continue,
+            Err(driver::ApplyError::Aws(e)) => return Err(e),
+        }
+    }
+    Err(error(
+        "ConflictException",
+        "The execution changed concurrently; try again",
+    ))
 }
 
 pub fn describe(
@@ -233,6 +295,16 @@ pub fn list(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<
     let (m, _) = machines::load_machine(sf, arn)?;
     let qualified = p.qualifier.is_some().then_some(arn);
     let status = str_of(input, "statusFilter");
+    let redriven = match str_of(input, "redriveFilter") {
+        None => None,
+        Some("REDRIVEN") => Some(true),
+        Some("NOT_REDRIVEN") => Some(false),
+        Some(other) => {
+            return Err(AwsError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"
+            )));
+        }
+    };
     let (max, mut after) = page(input)?;
     let prefix = format!("{}/", m.arn);
     let mut out = Vec::new();
@@ -250,6 +322,7 @@ pub fn list(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<
                 continue;
             };
             if status.is_some_and(|s| s != e.status)
+                || redriven.is_some_and(|r| r != (e.redrive_count > 0))
                 || qualified.is_some_and(|q| {
                     e.version_arn.as_deref() != Some(q) && e.alias_arn.as_deref() != Some(q)
                 })
@@ -267,6 +340,9 @@ pub fn list(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<
             });
             if let Some(s) = e.stop_ms {
                 v["stopDate"] = secs(s).into();
+            }
+            if let Some(r) = e.redrive_ms {
+                v["redriveDate"] = secs(r).into();
             }
             if let Some(ver) = &e.version_arn {
                 v["stateMachineVersionArn"] = ver.clone().into();

@@ -153,6 +153,7 @@ impl Service for StepFunctions {
             "DescribeExecution" => executions::describe(self, ctx, &input),
             "ListExecutions" => executions::list(self, ctx, &input),
             "StopExecution" => executions::stop(self, ctx, &input),
+            "RedriveExecution" => executions::redrive(self, ctx, &input),
             "GetExecutionHistory" => executions::history(self, ctx, &input),
             "DescribeStateMachineForExecution" => executions::machine_for(self, ctx, &input),
             "SendTaskSuccess" => activities::send_success(self, ctx, &input),

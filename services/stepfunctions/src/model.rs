@@ -140,6 +140,11 @@ pub struct ExecutionRec {
     pub parent: Option<Parent>,
     #[serde(default)]
     pub redrive_count: u32,
+    /// When it was last redriven, and the client token of that RedriveExecution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redrive_token: Option<String>,
     #[serde(default)]
     pub trace_header: Option<String>,
     /// The mock configuration's test case this execution runs (`stateMachine:Name#Case`).

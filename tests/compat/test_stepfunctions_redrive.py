@@ -1,0 +1,142 @@
+"""RedriveExecution (AWS Step Functions API Reference, and the Developer Guide's "Restarting
+state machine executions with redrive"): a failed, aborted or timed-out Standard execution
+continues from the state that did not complete, with the input it had; the states that
+completed are not run again; the history goes on with ExecutionRedriven; redriveCount,
+redriveDate and redriveStatus in DescribeExecution and ListExecutions (with redriveFilter);
+ExecutionNotRedrivable for what cannot be redriven; the client token makes a retry answer once.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import unique
+from sfn_helpers import error, history, machine, sfn, start, wait_done  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def ddb(make_client):
+    return make_client("dynamodb")
+
+
+def test_a_failed_execution_continues_from_the_failed_state(sfn, ddb):
+    table = unique("redrive")
+    arn = machine(sfn, {
+        "StartAt": "Prepare",
+        "States": {
+            "Prepare": {"Type": "Pass", "Parameters": {"key.$": "$.key", "at.$": "$$.State.EnteredTime"},
+                        "ResultPath": "$.prepared", "Next": "Read"},
+            "Read": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+                     "Parameters": {"TableName": table, "Key": {"pk": {"S.$": "$.key"}}},
+                     "ResultSelector": {"value.$": "$.Item.v.S"}, "ResultPath": "$.read", "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    })
+    execution = start(sfn, arn, {"key": "k1"})
+    d = wait_done(sfn, execution)
+    assert (d["status"], d["error"]) == ("FAILED", "DynamoDB.ResourceNotFoundException"), d
+    assert (d["redriveStatus"], d["redriveCount"]) == ("REDRIVABLE", 0)
+    assert "redriveDate" not in d
+    prepared_at = None
+    for e in history(sfn, execution):
+        if e["type"] == "PassStateExited" and e["stateExitedEventDetails"]["name"] == "Prepare":
+            prepared_at = json.loads(e["stateExitedEventDetails"]["output"])["prepared"]["at"]
+
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"pk": {"S": "k1"}, "v": {"S": "hello"}})
+    token = unique("tok")
+    redriven = sfn.redrive_execution(executionArn=execution, clientToken=token)["redriveDate"]
+    # The same request again (a retry) answers the same and redrives nothing more.
+    assert sfn.redrive_execution(executionArn=execution, clientToken=token)["redriveDate"] == redriven
+    d = wait_done(sfn, execution)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])
+    assert out["read"] == {"value": "hello"}
+    # Prepare ran once: its output is the one from the first attempt.
+    assert out["prepared"] == {"key": "k1", "at": prepared_at}
+    assert (d["redriveCount"], d["redriveDate"]) == (1, redriven)
+    assert d["redriveStatus"] == "NOT_REDRIVABLE" and "SUCCEEDED" in d["redriveStatusReason"]
+    assert "error" not in d and "cause" not in d
+
+    events = history(sfn, execution)
+    kinds = [e["type"] for e in events]
+    assert kinds.count("ExecutionRedriven") == 1
+    assert kinds.count("ExecutionFailed") == 1 and kinds[-1] == "ExecutionSucceeded"
+    assert [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")] == \
+        ["Prepare", "Read", "Read", "Done"]
+    r = next(e for e in events if e["type"] == "ExecutionRedriven")
+    assert r["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    assert r["previousEventId"] == kinds.index("ExecutionFailed") + 1
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+
+    listed = {x["executionArn"]: x for x in sfn.list_executions(stateMachineArn=arn, redriveFilter="REDRIVEN")["executions"]}
+    assert list(listed) == [execution] and listed[execution]["redriveCount"] == 1
+    assert listed[execution]["redriveDate"] == redriven
+    assert sfn.list_executions(stateMachineArn=arn, redriveFilter="NOT_REDRIVEN")["executions"] == []
+
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable) as e:
+        sfn.redrive_execution(executionArn=execution)
+    assert "SUCCEEDED" in error(e)[1]
+
+
+def test_a_stopped_execution_redrives_into_the_state_it_was_in(sfn):
+    arn = machine(sfn, {
+        "StartAt": "First",
+        "States": {
+            "First": {"Type": "Pass", "Result": 1, "ResultPath": "$.first", "Next": "Hold"},
+            "Hold": {"Type": "Wait", "Seconds": 600, "Next": "Done"},
+            "Done": {"Type": "Pass", "End": True},
+        },
+    })
+    execution = start(sfn, arn, {"n": 7})
+    deadline = time.time() + 10
+    while "WaitStateEntered" not in [e["type"] for e in history(sfn, execution)]:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable) as e:
+        sfn.redrive_execution(executionArn=execution)
+    assert "RUNNING" in error(e)[1]
+    sfn.stop_execution(executionArn=execution, error="Manual", cause="stopped by the test")
+    d = wait_done(sfn, execution)
+    assert (d["status"], d["redriveStatus"]) == ("ABORTED", "REDRIVABLE")
+    sfn.redrive_execution(executionArn=execution)
+    d = sfn.describe_execution(executionArn=execution)
+    assert (d["status"], d["redriveCount"]) == ("RUNNING", 1)
+    assert "stopDate" not in d
+    entered = [e["stateEnteredEventDetails"] for e in history(sfn, execution) if e["type"].endswith("StateEntered")]
+    assert [x["name"] for x in entered] == ["First", "Hold", "Hold"]
+    assert json.loads(entered[-1]["input"]) == {"n": 7, "first": 1}
+    sfn.stop_execution(executionArn=execution)
+    assert wait_done(sfn, execution)["redriveCount"] == 1
+
+
+def test_what_cannot_be_redriven(sfn):
+    done = start(sfn, machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))
+    assert wait_done(sfn, done)["status"] == "SUCCEEDED"
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable):
+        sfn.redrive_execution(executionArn=done)
+    d = sfn.describe_execution(executionArn=done)
+    assert d["redriveStatus"] == "NOT_REDRIVABLE"
+
+    express = machine(sfn, {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E"}}}, type_="EXPRESS")
+    ex = start(sfn, express)
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable) as e:
+        sfn.redrive_execution(executionArn=ex)
+    assert "Express" in error(e)[1]
+
+    missing = done.rsplit(":", 1)[0] + ":" + unique("nope")
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.redrive_execution(executionArn=missing)
+    with pytest.raises(sfn.exceptions.InvalidArn):
+        sfn.redrive_execution(executionArn="arn:aws:states:us-east-1:000000000000:stateMachine:x")
+
+    # A Fail state fails again when redriven, and can be redriven again.
+    failing = start(sfn, machine(sfn, {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "E", "Cause": "c"}}}))
+    assert wait_done(sfn, failing)["status"] == "FAILED"
+    sfn.redrive_execution(executionArn=failing)
+    d = wait_done(sfn, failing)
+    assert (d["status"], d["error"], d["redriveCount"], d["redriveStatus"]) == ("FAILED", "E", 1, "REDRIVABLE")
