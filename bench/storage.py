@@ -41,9 +41,8 @@ def node_spec(extra):
     basalt = Path(os.environ.get("BASALT_BIN", REPO / "target" / "release" / "basalt"))
 
     def cmd(port):
-        d = tempfile.mkdtemp(prefix="bench-node-")
-        return [str(basalt), "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", d,
-                *extra]
+        where = [] if "--ephemeral" in extra else ["--data-dir", tempfile.mkdtemp(prefix="bench-node-")]
+        return [str(basalt), "serve", "--host", "127.0.0.1", "--port", str(port), *where, *extra]
     return dict(cmd=cmd, env={"RUST_LOG": "warn"}, health="/_basalt/health")
 
 
@@ -97,12 +96,16 @@ def main():
     ap.add_argument("--duration", type=int, default=5, help="seconds per wrk phase")
     ap.add_argument("--boto3-calls", type=int, default=2000)
     ap.add_argument("--json")
+    ap.add_argument("--memory", action="store_true",
+                    help="also run Basalt with --ephemeral (state in memory), the reference")
     args = ap.parse_args()
     if LOAD is peers.run_python:
         print("load generator: python threads (client-bound!): apt-get install -y wrk", flush=True)
     have_pg = bool(os.environ.get("BASALT_TEST_POSTGRES"))
     have_s3 = bool(os.environ.get("BASALT_TEST_BLOBS"))
     configs = [("sqlite+files", lambda: [])]
+    if args.memory:
+        configs.insert(0, ("memory", lambda: ["--ephemeral"]))
     if have_pg:
         configs.append(("postgres+files", lambda: ["--state", fresh_db()]))
     if have_pg and have_s3:
