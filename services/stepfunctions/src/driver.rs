@@ -106,6 +106,8 @@ pub fn activity_token(execution: &str, task: &str) -> String {
 pub struct Woken {
     pub tasks: bool,
     pub events: bool,
+    /// History for CloudWatch Logs, sent once the step is committed.
+    pub log: Option<crate::logging::LogBatch>,
 }
 
 /// The batch that applies `change` to `e`; `None` when there is nothing to do (the execution
@@ -178,7 +180,17 @@ pub fn step_ops(
         key: e.arn.clone(),
         expected: Some(e.stored.clone()),
     }];
-    let mut woken = Woken::default();
+    let mut woken = Woken {
+        log: crate::logging::batch(
+            e.logging.as_ref(),
+            &machine_name,
+            &e.arn,
+            e.start_ms,
+            e.redrive_count,
+            &step.history,
+        ),
+        ..Woken::default()
+    };
     for h in &step.history {
         ops.push(WriteOp::Put {
             table: HISTORY.into(),
@@ -442,7 +454,7 @@ pub fn apply(
     };
     match sf.state.batch(&ops) {
         Ok(()) => {
-            wake(sf, &woken);
+            wake(sf, woken);
             Ok(())
         }
         Err(StoreError::Conflict) => Err(ApplyError::Conflict),
@@ -450,7 +462,10 @@ pub fn apply(
     }
 }
 
-pub fn wake(sf: &StepFunctions, woken: &Woken) {
+pub fn wake(sf: &StepFunctions, woken: Woken) {
+    if let Some(log) = woken.log {
+        crate::logging::deliver(sf, log);
+    }
     if woken.tasks {
         sf.wake_tasks.notify_waiters();
     }
@@ -530,7 +545,7 @@ fn process(sf: &StepFunctions, claim: &Claim) {
             let _ = sf.state.complete(claim, &[]);
         }
         Ok(Some((ops, woken))) => match sf.state.complete(claim, &ops) {
-            Ok(()) => wake(sf, &woken),
+            Ok(()) => wake(sf, woken),
             // The execution moved meanwhile (another event of it): try again shortly.
             Err(StoreError::Conflict) => {
                 let _ = sf.state.release(claim, now_ms());

@@ -117,6 +117,7 @@ pub fn start(
         redrive_count: 0,
         redrive_ms: None,
         redrive_token: None,
+        logging: target.machine.logging.clone(),
         trace_header: str_of(input, "traceHeader").map(str::to_owned),
         test_case: test_case.map(str::to_owned),
         mock_invocations: Default::default(),
@@ -504,6 +505,13 @@ pub async fn start_sync(
     let context = driver::context(&arn, &name, start_ms, &target.role_arn, &target.machine, 0);
     // EXPRESS executions keep no history, so they have no history limit either.
     let (mut run, step) = Run::start_with_limit(&def, value, context, start_ms, None);
+    // Its history goes only to CloudWatch Logs, when the machine logs.
+    let mut history = step.history;
+    let mut handle = |run: &mut Run, event: Event| {
+        let step = run.handle(&def, event, now_ms());
+        history.extend(step.history);
+        step.effects
+    };
     let mut queue: VecDeque<Effect> = step.effects.into();
     let mut timers: Vec<(i64, String)> = Vec::new();
     loop {
@@ -548,7 +556,7 @@ pub async fn start_sync(
                             cause: "Express workflows do not support the .waitForTaskToken and .sync integration patterns".into(),
                         },
                     };
-                    queue.extend(run.handle(&def, event, now_ms()).effects);
+                    queue.extend(handle(&mut run, event));
                 }
                 Effect::Timer { timer, at_ms } => timers.push((at_ms, timer)),
                 Effect::CancelTimer { timer } => timers.retain(|(_, t)| *t != timer),
@@ -566,12 +574,19 @@ pub async fn start_sync(
         if wait > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
         }
-        queue.extend(
-            run.handle(&def, Event::TimerFired { timer }, now_ms())
-                .effects,
-        );
+        queue.extend(handle(&mut run, Event::TimerFired { timer }));
     }
     let stop_ms = now_ms();
+    if let Some(log) = crate::logging::batch(
+        target.machine.logging.as_ref(),
+        &target.machine.name,
+        &arn,
+        start_ms,
+        0,
+        &history,
+    ) {
+        crate::logging::deliver(sf, log);
+    }
     let status = match run.status() {
         basalt_asl::Status::Succeeded => "SUCCEEDED",
         basalt_asl::Status::TimedOut => "TIMED_OUT",

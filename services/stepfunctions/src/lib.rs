@@ -14,6 +14,7 @@
 mod activities;
 mod driver;
 mod executions;
+mod logging;
 mod machines;
 mod mocks;
 mod model;

@@ -145,6 +145,9 @@ pub struct ExecutionRec {
     pub redrive_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_token: Option<String>,
+    /// The machine's `loggingConfiguration` when the execution started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<Value>,
     #[serde(default)]
     pub trace_header: Option<String>,
     /// The mock configuration's test case this execution runs (`stateMachine:Name#Case`).
