@@ -140,3 +140,38 @@ def test_what_cannot_be_redriven(sfn):
     sfn.redrive_execution(executionArn=failing)
     d = wait_done(sfn, failing)
     assert (d["status"], d["error"], d["redriveCount"], d["redriveStatus"]) == ("FAILED", "E", 1, "REDRIVABLE")
+
+
+def test_ended_executions_are_forgotten_after_the_retention_period(shape_checker, tmp_path):
+    """Step Functions keeps an ended execution 90 days (BASALT_SFN_RETENTION_SECS shortens
+    it here): then DescribeExecution, GetExecutionHistory and ListExecutions no longer know
+    it and its name can start a new execution; a running one is kept."""
+    from conftest import BasaltServer, make_client_factory
+    srv = BasaltServer(data_dir=str(tmp_path), name="basalt-sfn-retention",
+                       env={"BASALT_SFN_RETENTION_SECS": "2"}).start()
+    try:
+        sfn = make_client_factory(shape_checker, srv.endpoint)("stepfunctions", inject_host_prefix=False)
+        arn = machine(sfn, {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+        waiting = machine(sfn, {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}})
+        done = start(sfn, arn, name="kept-name")
+        running = start(sfn, waiting)
+        assert wait_done(sfn, done)["status"] == "SUCCEEDED"
+        assert history(sfn, done)
+        deadline = time.time() + 15
+        while True:
+            try:
+                sfn.describe_execution(executionArn=done)
+            except sfn.exceptions.ExecutionDoesNotExist:
+                break
+            assert time.time() < deadline, "the ended execution outlived its retention"
+            time.sleep(0.2)
+        with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+            sfn.get_execution_history(executionArn=done)
+        assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+        assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
+        again = start(sfn, arn, name="kept-name")
+        assert again == done and wait_done(sfn, again)["status"] == "SUCCEEDED"
+        sfn.stop_execution(executionArn=running)
+    finally:
+        srv.stop()
+        assert not srv.panics()

@@ -18,6 +18,7 @@ mod logging;
 mod machines;
 mod mocks;
 mod model;
+mod retention;
 mod sagemaker;
 mod tasks;
 mod testing;
@@ -98,6 +99,7 @@ impl StepFunctions {
     pub fn start_workers(self: &Arc<Self>) {
         driver::start_worker(self.clone());
         tasks::start_workers(self.clone());
+        retention::start_worker(self.clone());
     }
 
     pub(crate) fn registry(&self) -> Result<&ServiceRegistry, AwsError> {
