@@ -16,15 +16,10 @@ import pytest
 from conftest import unique
 from sfn_helpers import history, machine, sfn, start, wait_done  # noqa: F401 (fixture)
 from test_sagemaker import (ENV, PYTORCH, ROLE, TRAIN_FAILS, TRAIN_SLEEPS, XGBOOST, channel, csv, rows,
-                            tar_gz)
+                            sm, tar_gz)  # noqa: F401 (sm: fixture)
 
 pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
                                 reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
-
-
-@pytest.fixture(scope="module")
-def sm(make_client):
-    return make_client("sagemaker")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +59,19 @@ def script_job(s3, bucket, source):
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
     }
+
+
+def wait_training(sm, name, timeout=60):
+    """Until the job a state machine creates exists and trains."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            if sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training":
+                return
+        except sm.exceptions.ClientError:
+            pass
+        assert time.time() < deadline, "the job never started training"
+        time.sleep(0.2)
 
 
 def test_train_sync_then_create_a_model_from_its_artifacts(sfn, sm, bucket):
@@ -127,15 +135,7 @@ def test_stopping_the_execution_stops_its_job(sfn, s3, sm, bucket):
         "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
                              "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
     }), {"name": name})
-    deadline = time.time() + 60
-    while True:
-        try:
-            if sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training":
-                break
-        except sm.exceptions.ClientError:
-            pass
-        assert time.time() < deadline, "the job never started training"
-        time.sleep(0.5)
+    wait_training(sm, name)
     sfn.stop_execution(executionArn=execution)
     deadline = time.time() + 30
     while (status := sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]) == "InProgress":
@@ -204,15 +204,7 @@ def test_a_sync_task_taken_over_after_kill_9_waits_for_the_job_it_started(shape_
             "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
                                  "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
         }), {"name": name})
-        deadline = time.time() + 60
-        while True:
-            try:
-                if sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training":
-                    break
-            except sm.exceptions.ClientError:
-                pass
-            assert time.time() < deadline, "the job never started training"
-            time.sleep(0.2)
+        wait_training(sm, name)
         srv.kill9()
         srv = BasaltServer(data_dir=str(tmp_path), name="basalt-sfn-sm-crash-restart", env=env).start()
         servers.append(srv)

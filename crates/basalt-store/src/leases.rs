@@ -88,6 +88,16 @@ pub enum Saved {
     Gone,
 }
 
+/// A period from the environment variable `var` in seconds (fractions allowed, above zero),
+/// in milliseconds, or `default_ms`: retention periods that tests shorten.
+pub fn ms_from_secs_env(var: &str, default_ms: i64) -> i64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map_or(default_ms, |s| (s * 1000.0) as i64)
+}
+
 /// A lease length from the environment variable `var` (milliseconds, at least one second), or
 /// `default_ms`: tests of a takeover after a crash shorten the wait with it.
 pub fn lease_ms_from_env(var: &str, default_ms: i64) -> i64 {

@@ -36,7 +36,7 @@ mod state;
 pub mod views;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
-pub use leases::{Claim, Counts, Saved, Worker, lease_ms_from_env, save_leased};
+pub use leases::{Claim, Counts, Saved, Worker, lease_ms_from_env, ms_from_secs_env, save_leased};
 pub use pg::{PgState, redact as redact_url};
 pub use s3blobs::{S3Blobs, S3Location};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp, batch_async};

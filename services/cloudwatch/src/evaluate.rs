@@ -36,11 +36,7 @@ const MAX_RETRY_MS: i64 = 60_000;
 /// The evaluation interval: `BASALT_CLOUDWATCH_EVALUATION_SECS` (seconds, fractions
 /// allowed), 10 s by default.
 pub(crate) fn interval_from_env() -> i64 {
-    std::env::var("BASALT_CLOUDWATCH_EVALUATION_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(10_000, |s| ((s * 1000.0) as i64).max(100))
+    basalt_store::ms_from_secs_env("BASALT_CLOUDWATCH_EVALUATION_SECS", 10_000).max(100)
 }
 
 #[derive(Debug, Serialize, Deserialize)]

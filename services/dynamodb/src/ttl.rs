@@ -23,11 +23,7 @@ const CHUNK: usize = 256;
 const FIVE_YEARS_SECS: f64 = 5.0 * 365.0 * 86_400.0;
 
 fn period_ms() -> i64 {
-    std::env::var("BASALT_DYNAMODB_TTL_SWEEP_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map_or(60_000, |s| (s * 1000.0) as i64)
+    basalt_store::ms_from_secs_env("BASALT_DYNAMODB_TTL_SWEEP_SECS", 60_000)
 }
 
 pub fn start_worker(d: Arc<DynamoDb>) {

@@ -249,20 +249,42 @@ pub fn redrive(
         return Err(invalid_arn(arn));
     }
     let token = str_of(input, "clientToken").map(str::to_owned);
+    apply_retrying(
+        sf,
+        arn,
+        |e, now| {
+            // The same request again (an SDK retry) answers as the first did.
+            if let (Some(t), Some(at)) = (&token, e.redrive_ms)
+                && e.redrive_token.as_ref() == Some(t)
+            {
+                return Err(Ok(json!({"redriveDate": secs(at)})));
+            }
+            match not_redrivable(e, now) {
+                Some(reason) => Err(Err(error("ExecutionNotRedrivable", reason))),
+                None => Ok(driver::Change::Redrive(token.clone())),
+            }
+        },
+        |now| json!({"redriveDate": secs(now)}),
+    )
+}
+
+/// Applies the change `decide` picks for the execution as loaded (or ends with the answer
+/// it gives instead), loading it again while concurrent steps move it; `ok(now)` answers.
+fn apply_retrying(
+    sf: &StepFunctions,
+    arn: &str,
+    decide: impl Fn(&ExecutionRec, i64) -> Result<driver::Change, Result<Value, AwsError>>,
+    ok: impl Fn(i64) -> Value,
+) -> Result<Value, AwsError> {
     for _ in 0..32 {
         let e = load(sf, arn)?;
-        // The same request again (an SDK retry) answers as the first did.
-        if let (Some(t), Some(at)) = (&token, e.redrive_ms)
-            && e.redrive_token.as_ref() == Some(t)
-        {
-            return Ok(json!({"redriveDate": secs(at)}));
-        }
         let now = now_ms();
-        if let Some(reason) = not_redrivable(&e, now) {
-            return Err(error("ExecutionNotRedrivable", reason));
-        }
-        match driver::apply(sf, e, driver::Change::Redrive(token.clone()), now) {
-            Ok(()) => return Ok(json!({"redriveDate": secs(now)})),
+        let change = match decide(&e, now) {
+            Ok(c) => c,
+            Err(answer) => return answer,
+        };
+        match driver::apply(sf, e, change, now) {
+            Ok(()) => return Ok(ok(now)),
             Err(driver::ApplyError::Conflict) => continue,
             Err(driver::ApplyError::Aws(e)) => return Err(e),
         }
@@ -365,30 +387,20 @@ pub fn stop(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<
     let arn = required(input, "executionArn")?;
     let error_code = str_of(input, "error").map(str::to_owned);
     let cause = str_of(input, "cause").map(str::to_owned);
-    for _ in 0..32 {
-        let e = load(sf, arn)?;
-        if e.status != "RUNNING" {
-            return Err(AwsError::validation(format!(
-                "Execution Does Not Exist: '{arn}'; it has already ended with status {}",
-                e.status
-            )));
-        }
-        let now = now_ms();
-        match driver::apply(
-            sf,
-            e,
-            driver::Change::Stop(error_code.clone(), cause.clone()),
-            now,
-        ) {
-            Ok(()) => return Ok(json!({"stopDate": secs(now)})),
-            Err(driver::ApplyError::Conflict) => continue,
-            Err(driver::ApplyError::Aws(e)) => return Err(e),
-        }
-    }
-    Err(error(
-        "ConflictException",
-        "The execution changed concurrently; try again",
-    ))
+    apply_retrying(
+        sf,
+        arn,
+        |e, _| {
+            if e.status != "RUNNING" {
+                return Err(Err(AwsError::validation(format!(
+                    "Execution Does Not Exist: '{arn}'; it has already ended with status {}",
+                    e.status
+                ))));
+            }
+            Ok(driver::Change::Stop(error_code.clone(), cause.clone()))
+        },
+        |now| json!({"stopDate": secs(now)}),
+    )
 }
 
 pub fn history(

@@ -17,11 +17,7 @@ const DEFAULT_RETENTION_MS: i64 = 90 * 24 * 3600 * 1000;
 
 /// How long an ended execution is kept.
 pub fn retention_ms() -> i64 {
-    std::env::var("BASALT_SFN_RETENTION_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map_or(DEFAULT_RETENTION_MS, |s| (s * 1000.0) as i64)
+    basalt_store::ms_from_secs_env("BASALT_SFN_RETENTION_SECS", DEFAULT_RETENTION_MS)
 }
 
 /// Often enough that nothing outlives its retention by much more than a quarter of it, at

@@ -23,11 +23,10 @@ const DEFAULT_RETENTION_MS: i64 = 24 * 3600 * 1000;
 
 /// How long stream records are kept.
 pub fn retention_ms() -> i64 {
-    std::env::var("BASALT_DYNAMODB_STREAM_RETENTION_SECS")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map_or(DEFAULT_RETENTION_MS, |s| (s * 1000.0) as i64)
+    basalt_store::ms_from_secs_env(
+        "BASALT_DYNAMODB_STREAM_RETENTION_SECS",
+        DEFAULT_RETENTION_MS,
+    )
 }
 
 /// How often the sweep runs: often enough that a stream is never much more than its
