@@ -321,6 +321,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("SFN_MOCK_CONFIG: {e}"))?;
             stepfunctions.set_mock_config(mocks);
         }
+        stepfunctions.set_objects(Arc::new(kb::S3Objects(in_process_s3())));
         registry.register(stepfunctions.clone());
         let lambda = lambda::build(&cfg, &store, logs.clone(), in_process_s3(), &endpoint)?;
         registry.register(lambda.clone());

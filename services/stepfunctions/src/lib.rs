@@ -18,6 +18,7 @@ mod logging;
 mod machines;
 mod mocks;
 mod model;
+mod objects;
 mod retention;
 mod sagemaker;
 mod tasks;
@@ -44,6 +45,8 @@ pub struct StepFunctions {
     metrics: basalt_store::metrics::Metrics,
     /// Mocked service integrations (`SFN_MOCK_CONFIG`), when given.
     mocks: OnceLock<Arc<MockConfig>>,
+    /// S3 in-process: distributed Map readers, Bedrock's S3 input.
+    objects: OnceLock<Arc<dyn basalt_core::objects::InProcessS3>>,
 }
 
 pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -79,6 +82,7 @@ impl StepFunctions {
             wake_activities: Notify::new(),
             metrics: basalt_store::metrics::Metrics::new(state.clone()),
             mocks: OnceLock::new(),
+            objects: OnceLock::new(),
             state,
         })
     }
@@ -89,6 +93,15 @@ impl StepFunctions {
 
     pub(crate) fn mocks(&self) -> Option<&MockConfig> {
         self.mocks.get().map(|m| m.as_ref())
+    }
+
+    /// Gives Step Functions S3, as the account that owns each execution reads it.
+    pub fn set_objects(&self, objects: Arc<dyn basalt_core::objects::InProcessS3>) {
+        let _ = self.objects.set(objects);
+    }
+
+    pub(crate) fn objects(&self) -> Option<&Arc<dyn basalt_core::objects::InProcessS3>> {
+        self.objects.get()
     }
 
     pub fn set_registry(&self, registry: ServiceRegistry) {

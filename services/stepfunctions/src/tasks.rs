@@ -223,7 +223,7 @@ pub async fn perform(
     }
     let outcome = match integration {
         "lambda:invoke" => invoke_lambda(registry, &ctx, parameters.clone(), true).await,
-        "bedrock:invokeModel" => bedrock(registry, &ctx, parameters).await,
+        "bedrock:invokeModel" => bedrock(sf, registry, &ctx, parameters).await,
         "states:startExecution" => {
             let parent = matches!(pattern, "sync" | "sync:2").then(|| Parent {
                 execution: execution.to_owned(),
@@ -248,6 +248,9 @@ pub async fn perform(
                 }))),
                 Err(e) => Outcome::Done(Err(service_error("StepFunctions", &e))),
             }
+        }
+        "s3:getObject" | "s3:listObjectsV2" => {
+            crate::objects::read(sf, account, integration, parameters)
         }
         other if other.starts_with("sagemaker:") => {
             let api = &other["sagemaker:".len()..];
@@ -391,6 +394,7 @@ async fn invoke_lambda(
 }
 
 async fn bedrock(
+    sf: &StepFunctions,
     registry: &basalt_core::ServiceRegistry,
     ctx: &RequestContext,
     params: &Value,
@@ -398,14 +402,28 @@ async fn bedrock(
     let Some(model) = params.get("ModelId").and_then(Value::as_str) else {
         return failed("States.Runtime", "The field 'ModelId' is required");
     };
-    let body = match params.get("Body") {
-        Some(Value::String(s)) => s.clone().into_bytes(),
-        Some(v) => v.to_string().into_bytes(),
-        None => {
+    if params.get("Output").is_some() {
+        return failed(
+            "States.Runtime",
+            "Basalt does not write InvokeModel's response to S3 (Output) yet",
+        );
+    }
+    let input_uri = params.pointer("/Input/S3Uri").and_then(Value::as_str);
+    let body = match (params.get("Body"), input_uri) {
+        (Some(_), Some(_)) => {
             return failed(
                 "States.Runtime",
-                "The field 'Body' is required (S3 input is not supported by Basalt yet)",
+                "Specify either Body or Input in the Parameters, not both",
             );
+        }
+        (Some(Value::String(s)), None) => s.clone().into_bytes(),
+        (Some(v), None) => v.to_string().into_bytes(),
+        (None, Some(uri)) => match crate::objects::fetch(sf, &ctx.account_id, uri) {
+            Ok(b) => b,
+            Err((error, cause)) => return failed(error, cause),
+        },
+        (None, None) => {
+            return failed("States.Runtime", "The field 'Body' or 'Input' is required");
         }
     };
     let mut input = json!({

@@ -1,0 +1,82 @@
+"""Step Functions reading S3 (Developer Guide: "ItemReader (Map)" and "Invoke and customize
+Amazon Bedrock models with Step Functions"): a distributed Map's ItemReader takes its items
+from a JSON array, JSON Lines or CSV object (`s3:getObject`) or from an S3 listing
+(`s3:listObjectsV2`); a missing object fails the state with the reader's error; Bedrock's
+InvokeModel reads its request body from `Input.S3Uri`.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import unique
+from sfn_helpers import machine, output, sfn, start, wait_done  # noqa: F401 (fixture)
+from test_bedrock import MODEL, anthropic_body
+from test_bedrock import pytestmark as needs_model
+
+
+@pytest.fixture(scope="module")
+def bucket(s3):
+    name = unique("sfn-items").lower()
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="items.json", Body=json.dumps([{"n": 1}, {"n": 2}, {"n": 3}]))
+    s3.put_object(Bucket=name, Key="items.jsonl", Body='{"n": 4}\n{"n": 5}\n')
+    s3.put_object(Bucket=name, Key="items.csv", Body="name,size\nalpha,1\nbeta,22\n")
+    for k in ("logs/a.txt", "logs/b.txt", "other/c.txt"):
+        s3.put_object(Bucket=name, Key=k, Body=b"x")
+    return name
+
+
+def distributed(reader, selector=None):
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                 "StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}}
+    state = {"Type": "Map", "ItemReader": reader, "ItemProcessor": processor, "End": True}
+    if selector:
+        state["ItemSelector"] = selector
+    return {"StartAt": "Each", "States": {"Each": state}}
+
+
+def test_items_from_json_jsonl_and_csv_objects(sfn, bucket):
+    get = "arn:aws:states:::s3:getObject"
+    out = output(wait_done(sfn, start(sfn, machine(sfn, distributed(
+        {"Resource": get, "ReaderConfig": {"InputType": "JSON"},
+         "Parameters": {"Bucket": bucket, "Key": "items.json"}})))))
+    assert out == [{"n": 1}, {"n": 2}, {"n": 3}]
+    out = output(wait_done(sfn, start(sfn, machine(sfn, distributed(
+        {"Resource": get, "ReaderConfig": {"InputType": "JSONL"},
+         "Parameters": {"Bucket": bucket, "Key": "items.jsonl"}})))))
+    assert out == [{"n": 4}, {"n": 5}]
+    out = output(wait_done(sfn, start(sfn, machine(sfn, distributed(
+        {"Resource": get, "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "FIRST_ROW"},
+         "Parameters": {"Bucket.$": "$.bucket", "Key": "items.csv"}})), {"bucket": bucket})))
+    assert out == [{"name": "alpha", "size": "1"}, {"name": "beta", "size": "22"}]
+
+
+def test_items_from_an_s3_listing(sfn, bucket):
+    out = output(wait_done(sfn, start(sfn, machine(sfn, distributed(
+        {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": bucket, "Prefix": "logs/"}},
+        selector={"key.$": "$$.Map.Item.Value.Key"})))))
+    assert out == [{"key": "logs/a.txt"}, {"key": "logs/b.txt"}]
+
+
+def test_a_missing_object_fails_the_map(sfn, bucket):
+    d = wait_done(sfn, start(sfn, machine(sfn, distributed(
+        {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+         "Parameters": {"Bucket": bucket, "Key": "nope.json"}}))))
+    assert d["status"] == "FAILED"
+    # "States.ItemReaderFailed: ... couldn't read from the input source" (error names table).
+    assert d["error"] == "States.ItemReaderFailed", d
+    assert "nope.json" in d["cause"]
+
+
+@needs_model
+def test_bedrock_invoke_model_reads_its_body_from_s3(sfn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="prompt.json", Body=json.dumps(anthropic_body("Say hello.", max_tokens=8)))
+    task = {"Type": "Task", "Resource": "arn:aws:states:::bedrock:invokeModel", "End": True,
+            "Parameters": {"ModelId": MODEL, "Input": {"S3Uri": f"s3://{bucket}/prompt.json"}}}
+    out = output(wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": task}})), timeout=120))
+    assert out["Body"]["type"] == "message" and out["Body"]["content"][0]["text"]
+    both = dict(task, Parameters=dict(task["Parameters"], Body={"x": 1}))
+    d = wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": both}})))
+    assert (d["status"], d["error"]) == ("FAILED", "States.Runtime")
