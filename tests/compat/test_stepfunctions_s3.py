@@ -80,3 +80,39 @@ def test_bedrock_invoke_model_reads_its_body_from_s3(sfn, s3, bucket):
     both = dict(task, Parameters=dict(task["Parameters"], Body={"x": 1}))
     d = wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": both}})))
     assert (d["status"], d["error"]) == ("FAILED", "States.Runtime")
+
+
+def test_result_writer_exports_the_results_and_a_manifest(sfn, s3, bucket):
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                 "StartAt": "Check", "States": {
+                     "Check": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericEquals": 2, "Next": "Bad"}],
+                               "Default": "Double"},
+                     "Bad": {"Type": "Fail", "Error": "Two", "Cause": "two is refused"},
+                     "Double": {"Type": "Pass", "Parameters": {"twice.$": "States.MathAdd($.n, $.n)"}, "End": True}}}
+    definition = {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemProcessor": processor, "ToleratedFailureCount": 1, "End": True,
+        "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                       "Parameters": {"Bucket": bucket, "Key": "items.json"}},
+        "ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                         "Parameters": {"Bucket": bucket, "Prefix": "exports"}}}}}
+    out = output(wait_done(sfn, start(sfn, machine(sfn, definition))))
+    run_id = out["MapRunArn"].rsplit(":", 1)[1]
+    assert ":mapRun:" in out["MapRunArn"]
+    assert out["ResultWriterDetails"] == {"Bucket": bucket, "Key": f"exports/{run_id}/manifest.json"}
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=out["ResultWriterDetails"]["Key"])["Body"].read())
+    assert manifest["DestinationBucket"] == bucket and manifest["MapRunArn"] == out["MapRunArn"]
+    files = manifest["ResultFiles"]
+    assert files["PENDING"] == [] and [f["Key"] for f in files["SUCCEEDED"]] == [f"exports/{run_id}/SUCCEEDED_0.json"]
+    ok = s3.get_object(Bucket=bucket, Key=files["SUCCEEDED"][0]["Key"])["Body"].read()
+    assert files["SUCCEEDED"][0]["Size"] == len(ok)
+    assert [json.loads(e["Output"]) for e in json.loads(ok)] == [{"twice": 2}, {"twice": 6}]
+    assert all(e["Status"] == "SUCCEEDED" for e in json.loads(ok))
+    bad = json.loads(s3.get_object(Bucket=bucket, Key=files["FAILED"][0]["Key"])["Body"].read())
+    assert bad == [{"Status": "FAILED", "Error": "Two", "Cause": "two is refused"}]
+
+    # COMPACT as JSON Lines: the outputs alone.
+    definition["States"]["Each"]["ResultWriter"]["WriterConfig"] = {"Transformation": "COMPACT", "OutputType": "JSONL"}
+    out = output(wait_done(sfn, start(sfn, machine(sfn, definition))))
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=out["ResultWriterDetails"]["Key"])["Body"].read())
+    lines = s3.get_object(Bucket=bucket, Key=manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])["Body"].read()
+    assert [json.loads(x) for x in lines.decode().splitlines()] == [{"twice": 2}, {"twice": 6}]

@@ -282,6 +282,7 @@ impl Run {
                         || (c.tolerated_pct.is_some() && !over_pct);
                     if tolerated {
                         c.results[slot] = json!({"Error": e, "Cause": cause});
+                        c.failed_slots.push(slot);
                     } else {
                         let running = std::mem::take(&mut c.running);
                         for r in running {
@@ -370,6 +371,7 @@ impl Run {
                 p.insert("WriterConfig".into(), w.config.clone());
                 p.insert("MapRunArn".into(), json!(c.map_run_arn));
                 p.insert("Results".into(), results);
+                p.insert("FailedSlots".into(), json!(c.failed_slots));
             }
             self.send_task(
                 fid,
@@ -415,6 +417,7 @@ impl Children {
             distributed: false,
             selected: false,
             map_run_arn: None,
+            failed_slots: Vec::new(),
         }
     }
 }

@@ -34,7 +34,7 @@
 //!   [`Event::TaskTimedOut`] / [`Event::TaskHeartbeatTimedOut`].
 //! - Distributed Map: the ItemReader and ResultWriter are Task effects too; see [`reader`]
 //!   for what the host returns for a reader, and the Map docs in `states.rs` for the writer
-//!   (parameters carry `Results`, `MapRunArn` and `WriterConfig`; its output becomes the
+//!   (parameters carry `Results`, `FailedSlots`, `MapRunArn` and `WriterConfig`; its output becomes the
 //!   state's result, e.g. `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}`).
 //! - The final status is [`Run::status`]: `Effect::Failed` ends both a failed and a timed-out
 //!   execution; a stopped one ends with no end effect (the host asked for it).

@@ -219,6 +219,9 @@ pub(crate) struct Children {
     /// Pending inputs are final (batched, or selected already) rather than raw items.
     pub selected: bool,
     pub map_run_arn: Option<String>,
+    /// Slots whose iteration failed within the tolerated failures (a distributed Map).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_slots: Vec<usize>,
 }
 
 /// The collector one step writes into.

@@ -252,6 +252,7 @@ pub async fn perform(
         "s3:getObject" | "s3:listObjectsV2" => {
             crate::objects::read(sf, account, integration, parameters)
         }
+        "s3:putObject" => crate::objects::write_results(sf, account, parameters).await,
         other if other.starts_with("sagemaker:") => {
             let api = &other["sagemaker:".len()..];
             let sync = match pattern {
