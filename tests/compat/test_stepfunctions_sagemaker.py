@@ -74,6 +74,17 @@ def wait_training(sm, name, timeout=60):
         time.sleep(0.2)
 
 
+def start_sleeping_job(sfn, s3, sm, bucket, name):
+    """An execution whose `.sync` task runs a job that sleeps, once the job trains."""
+    execution = start(sfn, machine(sfn, {
+        "StartAt": "Train",
+        "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
+                             "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
+    }), {"name": name})
+    wait_training(sm, name)
+    return execution
+
+
 def test_train_sync_then_create_a_model_from_its_artifacts(sfn, sm, bucket):
     name = unique("sfn-train")
     arn = machine(sfn, {
@@ -130,12 +141,7 @@ def test_a_failed_job_fails_the_task_with_its_description(sfn, s3, sm, bucket):
 
 def test_stopping_the_execution_stops_its_job(sfn, s3, sm, bucket):
     name = unique("sfn-stop")
-    execution = start(sfn, machine(sfn, {
-        "StartAt": "Train",
-        "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
-                             "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
-    }), {"name": name})
-    wait_training(sm, name)
+    execution = start_sleeping_job(sfn, s3, sm, bucket, name)
     sfn.stop_execution(executionArn=execution)
     deadline = time.time() + 30
     while (status := sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]) == "InProgress":
@@ -199,12 +205,7 @@ def test_a_sync_task_taken_over_after_kill_9_waits_for_the_job_it_started(shape_
         s3.create_bucket(Bucket=bucket)
         s3.put_object(Bucket=bucket, Key="train/a.csv", Body="1,2\n")
         name = unique("sfn-crash")
-        execution = start(sfn, machine(sfn, {
-            "StartAt": "Train",
-            "States": {"Train": {"Type": "Task", "Resource": "arn:aws:states:::sagemaker:createTrainingJob.sync",
-                                 "Parameters": script_job(s3, bucket, TRAIN_SLEEPS), "End": True}},
-        }), {"name": name})
-        wait_training(sm, name)
+        execution = start_sleeping_job(sfn, s3, sm, bucket, name)
         srv.kill9()
         srv = BasaltServer(data_dir=str(tmp_path), name="basalt-sfn-sm-crash-restart", env=env).start()
         servers.append(srv)

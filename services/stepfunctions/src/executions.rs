@@ -238,16 +238,22 @@ fn not_redrivable(e: &ExecutionRec, now: i64) -> Option<String> {
     None
 }
 
+/// The request's `executionArn`, which must name an execution.
+fn execution_arn_in(input: &Value) -> Result<&str, AwsError> {
+    let arn = required(input, "executionArn")?;
+    if !arn.contains(":execution:") && !arn.contains(":express:") {
+        return Err(invalid_arn(arn));
+    }
+    Ok(arn)
+}
+
 /// RedriveExecution: the execution continues from the state that did not complete.
 pub fn redrive(
     sf: &StepFunctions,
     _ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let arn = required(input, "executionArn")?;
-    if !arn.contains(":execution:") && !arn.contains(":express:") {
-        return Err(invalid_arn(arn));
-    }
+    let arn = execution_arn_in(input)?;
     let token = str_of(input, "clientToken").map(str::to_owned);
     apply_retrying(
         sf,
@@ -300,10 +306,7 @@ pub fn describe(
     _ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let arn = required(input, "executionArn")?;
-    if !arn.contains(":execution:") && !arn.contains(":express:") {
-        return Err(invalid_arn(arn));
-    }
+    let arn = execution_arn_in(input)?;
     let e = load(sf, arn)?;
     let mut out = describe_json(&e, true);
     if e.status == "RUNNING" {
