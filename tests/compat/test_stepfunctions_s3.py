@@ -53,11 +53,14 @@ def test_items_from_json_jsonl_and_csv_objects(sfn, bucket):
     assert out == [{"name": "alpha", "size": "1"}, {"name": "beta", "size": "22"}]
 
 
-def test_items_from_an_s3_listing(sfn, bucket):
+def test_items_from_an_s3_listing(sfn, s3, bucket):
     out = output(wait_done(sfn, start(sfn, machine(sfn, distributed(
-        {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": bucket, "Prefix": "logs/"}},
-        selector={"key.$": "$$.Map.Item.Value.Key"})))))
-    assert out == [{"key": "logs/a.txt"}, {"key": "logs/b.txt"}]
+        {"Resource": "arn:aws:states:::s3:listObjectsV2", "Parameters": {"Bucket": bucket, "Prefix": "logs/"}})))))
+    assert [o["Key"] for o in out] == ["logs/a.txt", "logs/b.txt"]
+    head = s3.head_object(Bucket=bucket, Key="logs/a.txt")
+    # Each item as the Developer Guide's ItemReader example shows one.
+    assert out[0] == {"Key": "logs/a.txt", "Size": 1, "Etag": head["ETag"], "StorageClass": "STANDARD",
+                      "LastModified": int(head["LastModified"].timestamp())}
 
 
 def test_a_missing_object_fails_the_map(sfn, bucket):

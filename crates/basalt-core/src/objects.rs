@@ -4,14 +4,36 @@
 
 use futures::future::BoxFuture;
 
+/// An object as a listing shows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub key: String,
+    /// Without quotes.
+    pub etag: String,
+    pub size: u64,
+    pub modified_ms: i64,
+}
+
 pub trait InProcessS3: Send + Sync + 'static {
+    /// Every current object under `prefix`, in key order; `Ok(None)` when the bucket does not
+    /// exist.
+    fn list_objects(
+        &self,
+        account: &str,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Option<Vec<Listed>>, String>;
     /// Every current key under `prefix`, in order; `Ok(None)` when the bucket does not exist.
     fn list(
         &self,
         account: &str,
         bucket: &str,
         prefix: &str,
-    ) -> Result<Option<Vec<String>>, String>;
+    ) -> Result<Option<Vec<String>>, String> {
+        Ok(self
+            .list_objects(account, bucket, prefix)?
+            .map(|objects| objects.into_iter().map(|o| o.key).collect()))
+    }
     /// A whole object; `Ok(None)` when it does not exist.
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
     /// A PutObject by Basalt itself (versioning and notifications apply); `Ok(false)` when

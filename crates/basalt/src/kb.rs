@@ -124,15 +124,15 @@ impl Objects for S3Objects {
 }
 
 impl basalt_core::objects::InProcessS3 for S3Objects {
-    fn list(
+    fn list_objects(
         &self,
         account: &str,
         bucket: &str,
         prefix: &str,
-    ) -> Result<Option<Vec<String>>, String> {
-        let mut keys = Vec::new();
+    ) -> Result<Option<Vec<basalt_core::objects::Listed>>, String> {
+        let mut objects: Vec<basalt_core::objects::Listed> = Vec::new();
         loop {
-            let after = keys.last().cloned();
+            let after = objects.last().map(|o| o.key.clone());
             let Some(page) =
                 self.0
                     .list_current(account, bucket, prefix, after.as_deref(), 1000)?
@@ -140,9 +140,14 @@ impl basalt_core::objects::InProcessS3 for S3Objects {
                 return Ok(None);
             };
             let done = page.len() < 1000;
-            keys.extend(page.into_iter().map(|o| o.key));
+            objects.extend(page.into_iter().map(|o| basalt_core::objects::Listed {
+                key: o.key,
+                etag: o.etag,
+                size: o.size,
+                modified_ms: o.modified_ms,
+            }));
             if done {
-                return Ok(Some(keys));
+                return Ok(Some(objects));
             }
         }
     }

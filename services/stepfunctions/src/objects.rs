@@ -41,8 +41,9 @@ fn get(sf: &StepFunctions, account: &str, bucket: &str, key: &str) -> Result<Vec
     }
 }
 
-/// `s3:getObject` (`{"Body": text}`) or `s3:listObjectsV2` (`{"Contents": [{"Key"}...]}`,
-/// every page) with `Bucket` and `Key` / `Prefix`.
+/// `s3:getObject` (`{"Body": text}`) or `s3:listObjectsV2` (`{"Contents": [{"Key", "Size",
+/// "Etag", "LastModified", "StorageClass"}...]}`, every page) with `Bucket` and `Key` /
+/// `Prefix`.
 pub fn read(sf: &StepFunctions, account: &str, integration: &str, params: &Value) -> Outcome {
     let Some(bucket) = params.get("Bucket").and_then(Value::as_str) else {
         return failed("States.Runtime", "The field 'Bucket' is required");
@@ -62,9 +63,21 @@ pub fn read(sf: &StepFunctions, account: &str, integration: &str, params: &Value
     let Some(objects) = sf.objects() else {
         return failed("States.Runtime", "S3 is not available");
     };
-    match objects.list(account, bucket, prefix) {
-        Ok(Some(keys)) => {
-            let contents: Vec<Value> = keys.into_iter().map(|k| json!({"Key": k})).collect();
+    match objects.list_objects(account, bucket, prefix) {
+        Ok(Some(listed)) => {
+            // The members ListObjectsV2 gives each object, as the reader's items.
+            let contents: Vec<Value> = listed
+                .into_iter()
+                .map(|o| {
+                    json!({
+                        "Key": o.key,
+                        "Size": o.size,
+                        "Etag": format!("\"{}\"", o.etag),
+                        "LastModified": o.modified_ms / 1000,
+                        "StorageClass": "STANDARD",
+                    })
+                })
+                .collect();
             Outcome::Done(Ok(json!({"Contents": contents})))
         }
         Ok(None) => failed(
