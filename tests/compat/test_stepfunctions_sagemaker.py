@@ -114,9 +114,15 @@ def test_train_sync_then_create_a_model_from_its_artifacts(sfn, sm, bucket):
     assert out["Model"]["ModelArn"] == sm.describe_model(ModelName=name)["ModelArn"]
     assert sm.describe_model(ModelName=name)["PrimaryContainer"]["ModelDataUrl"] == \
         job["ModelArtifacts"]["S3ModelArtifacts"]
-    scheduled = [e for e in history(sfn, execution) if e["type"] == "TaskScheduled"]
+    events = history(sfn, execution)
+    scheduled = [e for e in events if e["type"] == "TaskScheduled"]
     assert [(e["taskScheduledEventDetails"]["resourceType"], e["taskScheduledEventDetails"]["resource"])
             for e in scheduled] == [("sagemaker", "createTrainingJob.sync"), ("sagemaker", "createModel")]
+    # The .sync task: submitted with CreateTrainingJob's answer, then succeeded with the job.
+    kinds = [e["type"] for e in events]
+    assert kinds[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    submitted = events[4]["taskSubmittedEventDetails"]
+    assert json.loads(submitted["output"]) == {"TrainingJobArn": job["TrainingJobArn"]}
 
 
 def test_a_failed_job_fails_the_task_with_its_description(sfn, s3, sm, bucket):

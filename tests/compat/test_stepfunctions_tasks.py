@@ -188,6 +188,12 @@ def test_sqs_wait_for_task_token(sfn, make_client):
     sfn.send_task_success(taskToken=tokens[1], output='{"yes": true}')
     sfn.send_task_failure(taskToken=tokens[2], error="Rejected", cause="no thanks")
     assert output(wait_done(sfn, ok)) == {"n": 1, "answer": {"yes": True}}
+    # The call that handed out the token is TaskSubmitted, with the service's answer.
+    events = history(sfn, ok)
+    assert types(events)[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+    submitted = next(e for e in events if e["type"] == "TaskSubmitted")["taskSubmittedEventDetails"]
+    assert (submitted["resourceType"], submitted["resource"]) == ("sqs", "sendMessage.waitForTaskToken")
+    assert "MessageId" in json.loads(submitted["output"])
     d = wait_done(sfn, bad)
     assert d["status"] == "FAILED" and d["error"] == "Rejected" and d["cause"] == "no thanks"
     # API_SendTaskSuccess errors: a token whose task is over, and a token that is not one.

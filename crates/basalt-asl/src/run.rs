@@ -85,6 +85,12 @@ pub enum Event {
     TimerFired {
         timer: String,
     },
+    /// The host's call for a `.sync` or `.waitForTaskToken` task went out (`output`: the
+    /// service's answer); the task still waits for its end. Only recorded in the history.
+    TaskSubmitted {
+        task: String,
+        output: Value,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -350,6 +356,30 @@ impl Run {
                         fid,
                         Err(("States.HeartbeatTimeout".into(), cause, true)),
                         &mut o,
+                    );
+                }
+            }
+            Event::TaskSubmitted { task, output } => {
+                let resource = self.tasks.get(&task).and_then(|fid| {
+                    match self.frames.get(fid).map(|f| &f.wait) {
+                        Some(Wait::Task {
+                            resource,
+                            family: TaskFamily::Service,
+                            ..
+                        }) => Some((*fid, resource.clone())),
+                        _ => None,
+                    }
+                });
+                if let Some((fid, resource)) = resource {
+                    let (rt, r) = crate::history::resource_type(&resource);
+                    let mut details = data("output", &output);
+                    details["resourceType"] = json!(rt);
+                    details["resource"] = json!(r);
+                    self.fevent(
+                        &mut o,
+                        fid,
+                        "TaskSubmitted",
+                        Some(("taskSubmittedEventDetails", details)),
                     );
                 }
             }

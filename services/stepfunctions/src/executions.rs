@@ -565,7 +565,7 @@ pub async fn start_sync(
                     let event = match outcome {
                         Outcome::Done(Ok(output)) => Event::TaskSucceeded { task, output },
                         Outcome::Done(Err((error, cause))) => Event::TaskFailed { task, error, cause },
-                        Outcome::Waiting => Event::TaskFailed {
+                        Outcome::Waiting(_) => Event::TaskFailed {
                             task,
                             error: "States.Runtime".into(),
                             cause: "Express workflows do not support the .waitForTaskToken and .sync integration patterns".into(),

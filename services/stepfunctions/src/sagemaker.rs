@@ -172,7 +172,14 @@ async fn start_once(
         .call(ctx, "sagemaker", job.create, params.clone())
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(answer) => {
+            let (execution, task) = record.split_once('#').unwrap_or((record, ""));
+            let _ = sf
+                .state
+                .batch(&[crate::tasks::submitted(execution, task, answer.body)]);
+            sf.wake_events.notify_one();
+            Ok(())
+        }
         Err(e) => {
             let _ = sf.state.delete(T_SYNC_JOBS, record);
             Err(Outcome::Done(Err(call_error(&e))))

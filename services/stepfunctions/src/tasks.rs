@@ -37,10 +37,11 @@ fn unb64(s: &str) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// How a task ended, or that it now waits for SendTaskSuccess/Failure or a child execution.
+/// How a task ended, or that it now waits for SendTaskSuccess/Failure or a child execution
+/// (with the answer of the call that submitted it, recorded as TaskSubmitted).
 pub enum Outcome {
     Done(Result<Value, (String, String)>),
-    Waiting,
+    Waiting(Value),
 }
 
 pub(crate) fn failed(error: impl Into<String>, cause: impl Into<String>) -> Outcome {
@@ -146,11 +147,23 @@ async fn run_claim(sf: &StepFunctions, claim: Claim) {
                 event,
             )]
         }
-        Outcome::Waiting => Vec::new(),
+        Outcome::Waiting(output) => vec![submitted(&item.execution, &task, output)],
     };
     if sf.state.complete(&claim, &ops).is_ok() && !ops.is_empty() {
         sf.wake_events.notify_one();
     }
+}
+
+/// The op that records TaskSubmitted for `task`, once (its id is the task's).
+pub(crate) fn submitted(execution: &str, task: &str, output: Value) -> basalt_store::WriteOp {
+    driver::post_op(
+        execution,
+        format!("{execution}#{task}#submitted"),
+        Event::TaskSubmitted {
+            task: task.to_owned(),
+            output,
+        },
+    )
 }
 
 /// A mocked state's answer: a `.waitForTaskToken` task gets its Return at once too, as
@@ -241,11 +254,17 @@ pub async fn perform(
                 input.as_object_mut().map(|o| o.remove("name"));
             }
             match crate::executions::start(sf, &ctx, &input, parent) {
-                Ok(_) if is_sync => Outcome::Waiting,
-                Ok(out) => Outcome::Done(Ok(json!({
-                    "ExecutionArn": out["executionArn"],
-                    "StartDate": out["startDate"].as_f64().map(|s| (s * 1000.0) as i64),
-                }))),
+                Ok(out) => {
+                    let answer = json!({
+                        "ExecutionArn": out["executionArn"],
+                        "StartDate": out["startDate"].as_f64().map(|s| (s * 1000.0) as i64),
+                    });
+                    if is_sync {
+                        Outcome::Waiting(answer)
+                    } else {
+                        Outcome::Done(Ok(answer))
+                    }
+                }
                 Err(e) => Outcome::Done(Err(service_error("StepFunctions", &e))),
             }
         }
@@ -287,7 +306,7 @@ pub async fn perform(
     };
     match (waiting, outcome) {
         // The call went out; the result comes with SendTaskSuccess/Failure.
-        (true, Outcome::Done(Ok(_))) => Outcome::Waiting,
+        (true, Outcome::Done(Ok(answer))) => Outcome::Waiting(answer),
         (_, o) => o,
     }
 }

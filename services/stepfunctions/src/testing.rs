@@ -103,7 +103,7 @@ pub async fn test_state(
         let result =
             match tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await {
                 Outcome::Done(r) => r,
-                Outcome::Waiting => Err((
+                Outcome::Waiting(_) => Err((
                     "States.Runtime".into(),
                     "TestState does not wait for task tokens".into(),
                 )),
