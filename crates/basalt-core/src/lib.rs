@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod logs;
 pub mod objects;
 pub mod page_token;
 pub mod principals;

@@ -3,7 +3,7 @@
 
 use crate::Core;
 use basalt_core::RequestContext;
-use serde_json::{Value, json};
+use basalt_core::logs::Create;
 use std::sync::Arc;
 
 pub(crate) struct LogSink {
@@ -45,35 +45,24 @@ impl LogSink {
             self.pending.clear();
             return;
         };
-        if !self.created {
-            // Either may exist already; PutLogEvents says what really failed.
-            let _ = registry
-                .call(
-                    &self.ctx,
-                    "logs",
-                    "CreateLogGroup",
-                    json!({"logGroupName": self.group}),
-                )
-                .await;
-            let _ = registry
-                .call(
-                    &self.ctx,
-                    "logs",
-                    "CreateLogStream",
-                    json!({"logGroupName": self.group, "logStreamName": self.stream}),
-                )
-                .await;
-            self.created = true;
-        }
-        for chunk in std::mem::take(&mut self.pending).chunks(1000) {
-            let events: Vec<Value> = chunk
-                .iter()
-                .map(|(ms, m)| json!({"timestamp": ms, "message": m}))
-                .collect();
-            let put = json!({"logGroupName": self.group, "logStreamName": self.stream, "logEvents": events});
-            if let Err(e) = registry.call(&self.ctx, "logs", "PutLogEvents", put).await {
-                tracing::debug!(group = %self.group, "SageMaker logs: {}", e.message);
-            }
+        let create = if self.created {
+            Create::Nothing
+        } else {
+            Create::GroupAndStream
+        };
+        self.created = true;
+        let events = std::mem::take(&mut self.pending);
+        let written = basalt_core::logs::append(
+            registry,
+            &self.ctx,
+            &self.group,
+            &self.stream,
+            create,
+            &events,
+        )
+        .await;
+        if let Err(e) = written {
+            tracing::debug!(group = %self.group, "SageMaker logs: {}", e.message);
         }
     }
 }

@@ -134,29 +134,17 @@ pub fn deliver(sf: &StepFunctions, batch: LogBatch) {
     rt.spawn(async move {
         for (group, account, region) in &batch.groups {
             let ctx = RequestContext::internal(account, region, "");
-            // The stream may exist (an earlier step): PutLogEvents says what really failed.
-            let _ = registry
-                .call(
-                    &ctx,
-                    "logs",
-                    "CreateLogStream",
-                    json!({"logGroupName": group, "logStreamName": batch.stream}),
-                )
-                .await;
-            let events: Vec<Value> = batch
-                .events
-                .iter()
-                .map(|(t, m)| json!({"timestamp": t, "message": m}))
-                .collect();
-            let put = registry
-                .call(
-                    &ctx,
-                    "logs",
-                    "PutLogEvents",
-                    json!({"logGroupName": group, "logStreamName": batch.stream, "logEvents": events}),
-                )
-                .await;
-            if let Err(e) = put {
+            // A stream per execution, in a group that must exist (else the events are dropped).
+            let written = basalt_core::logs::append(
+                &registry,
+                &ctx,
+                group,
+                &batch.stream,
+                basalt_core::logs::Create::Stream,
+                &batch.events,
+            )
+            .await;
+            if let Err(e) = written {
                 tracing::debug!(group, error = %e.message, "execution logs dropped");
             }
         }

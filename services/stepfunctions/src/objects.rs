@@ -3,6 +3,9 @@
 //! `basalt_asl::reader` takes them), its ResultWriter (`arn:aws:states:::s3:putObject`) and
 //! Bedrock's `Input.S3Uri`, in-process as the execution's account.
 
+use std::sync::Arc;
+
+use basalt_core::objects::InProcessS3;
 use serde_json::{Value, json};
 
 use crate::StepFunctions;
@@ -27,11 +30,13 @@ pub fn fetch(sf: &StepFunctions, account: &str, uri: &str) -> Result<Vec<u8>, Fa
     get(sf, account, bucket, key)
 }
 
+fn objects(sf: &StepFunctions) -> Result<&Arc<dyn InProcessS3>, Failure> {
+    sf.objects()
+        .ok_or_else(|| ("States.Runtime".into(), "S3 is not available".into()))
+}
+
 fn get(sf: &StepFunctions, account: &str, bucket: &str, key: &str) -> Result<Vec<u8>, Failure> {
-    let Some(objects) = sf.objects() else {
-        return Err(("States.Runtime".into(), "S3 is not available".into()));
-    };
-    match objects.read(account, bucket, key) {
+    match objects(sf)?.read(account, bucket, key) {
         Ok(Some(body)) => Ok(body),
         Ok(None) => Err(s3_error(
             "NoSuchKeyException",
@@ -60,8 +65,9 @@ pub fn read(sf: &StepFunctions, account: &str, integration: &str, params: &Value
         };
     }
     let prefix = params.get("Prefix").and_then(Value::as_str).unwrap_or("");
-    let Some(objects) = sf.objects() else {
-        return failed("States.Runtime", "S3 is not available");
+    let objects = match objects(sf) {
+        Ok(o) => o,
+        Err((error, cause)) => return failed(error, cause),
     };
     match objects.list_objects(account, bucket, prefix) {
         Ok(Some(listed)) => {
@@ -103,8 +109,9 @@ pub async fn write_results(sf: &StepFunctions, account: &str, params: &Value) ->
             "The field 'Bucket' is required",
         );
     };
-    let Some(objects) = sf.objects() else {
-        return failed("States.ResultWriterFailed", "S3 is not available");
+    let objects = match objects(sf) {
+        Ok(o) => o,
+        Err((_, cause)) => return failed("States.ResultWriterFailed", cause),
     };
     let prefix = params.get("Prefix").and_then(Value::as_str).unwrap_or("");
     let run_arn = params

@@ -128,7 +128,17 @@ pub async fn perform(
         );
     };
     let record = format!("{execution}#{task}");
-    if let Err(outcome) = start_once(sf, registry, ctx, job, &record, name, params).await {
+    let started = start_once(
+        sf,
+        registry,
+        ctx,
+        job,
+        (execution, task),
+        &record,
+        name,
+        params,
+    );
+    if let Err(outcome) = started.await {
         return outcome;
     }
     let outcome = wait(sf, registry, ctx, job, execution, name).await;
@@ -136,12 +146,15 @@ pub async fn perform(
     outcome
 }
 
-/// Creates the job, unless this task already did before its node died.
+/// Creates the job, unless this task already did before its node died; records the
+/// creation as the task's TaskSubmitted.
+#[allow(clippy::too_many_arguments)]
 async fn start_once(
     sf: &StepFunctions,
     registry: &ServiceRegistry,
     ctx: &RequestContext,
     job: &Job,
+    (execution, task): (&str, &str),
     record: &str,
     name: &str,
     params: &Value,
@@ -173,7 +186,6 @@ async fn start_once(
         .await
     {
         Ok(answer) => {
-            let (execution, task) = record.split_once('#').unwrap_or((record, ""));
             let _ = sf
                 .state
                 .batch(&[crate::tasks::submitted(execution, task, answer.body)]);

@@ -1,8 +1,9 @@
 //! Performing tasks: Lambda, the optimized integrations (Bedrock, DynamoDB, SQS, SNS,
-//! EventBridge, Step Functions, SageMaker in `sagemaker`) and `aws-sdk:` calls of any operation Basalt implements, all
-//! through the in-process client. A task worker claims a task from [`TASKS`], performs it
-//! and completes the claim together with the event that reports the result, so a result is
-//! recorded once; a worker that dies mid-task leaves it to be claimed and run again.
+//! EventBridge, Step Functions; SageMaker in `sagemaker`, S3 in `objects`) and `aws-sdk:`
+//! calls of any operation Basalt implements, all through the in-process client. A task
+//! worker claims a task from [`TASKS`], performs it and completes the claim together with the
+//! event that reports the result, so a result is recorded once; a worker that dies mid-task
+//! leaves it to be claimed and run again.
 
 use basalt_asl::{Effect, Event};
 use basalt_core::{AwsError, RequestContext};
