@@ -1,6 +1,7 @@
 //! Parallel branches and Map iterations: starting children up to MaxConcurrency, collecting
 //! their results, failing fast (or tolerating failures in a distributed Map), batching items.
 
+use crate::map_runs::{MapRunStatus, Moved};
 use crate::model::*;
 use crate::run::{Children, Out, Run, TaskRole, Wait};
 use crate::template::Template;
@@ -52,6 +53,8 @@ impl Run {
             pending = sel;
         }
         let mut selected = false;
+        let item_count = pending.len() as u64;
+        let mut batch_items = Vec::new();
         if let Some(b) = &m.batcher {
             let sel: Vec<Value> = pending.drain(..).map(|(_, v)| v).collect();
             let per = num(self, &b.max_items)?
@@ -81,6 +84,7 @@ impl Run {
                     }
                 }
             }
+            batch_items = batches.iter().map(|b| b.len() as u64).collect();
             for (i, items) in batches.into_iter().enumerate() {
                 let mut b = json!({ "Items": items });
                 if let Some(bi) = &batch_input {
@@ -112,6 +116,24 @@ impl Run {
                 "MapRunStarted",
                 Some(("mapRunStartedEventDetails", json!({ "mapRunArn": arn }))),
             );
+            let counts = |total| crate::map_runs::Counts {
+                total,
+                ..Default::default()
+            };
+            self.map_runs.push(crate::map_runs::MapRun {
+                arn: arn.clone(),
+                state: s.name.clone(),
+                frame: fid,
+                start_ms: o.now,
+                stop_ms: None,
+                status: crate::map_runs::MapRunStatus::Running,
+                max_concurrency: max as u64,
+                tolerated_failure_count: tolerated_count.unwrap_or(0),
+                tolerated_failure_percentage: tolerated_pct.unwrap_or(0.0),
+                executions: counts(c.total as u64),
+                items: counts(item_count),
+                batch_items,
+            });
             c.map_run_arn = Some(arn);
         } else {
             self.fevent(
@@ -232,6 +254,9 @@ impl Run {
             }
             if let Wait::Children(c) = &mut self.frames.get_mut(&fid).expect("frame").wait {
                 c.running.insert(child);
+                if let Some(arn) = c.map_run_arn.clone() {
+                    self.map_run_moved(&arn, slot, Moved::Started);
+                }
             }
             o.queue.push_back(child);
         }
@@ -255,6 +280,17 @@ impl Run {
         };
         c.running.remove(&child);
         let (map, distributed) = (c.map, c.distributed);
+        if let Some(arn) = c.map_run_arn.clone() {
+            let how = if result.is_ok() {
+                Moved::Succeeded
+            } else {
+                Moved::Failed
+            };
+            self.map_run_moved(&arn, slot, how);
+        }
+        let Wait::Children(c) = &mut self.frames.get_mut(&pid).expect("parent").wait else {
+            return;
+        };
         match result {
             Ok(out) => {
                 c.results[slot] = out;
@@ -285,6 +321,9 @@ impl Run {
                         c.failed_slots.push(slot);
                     } else {
                         let running = std::mem::take(&mut c.running);
+                        if let Some(arn) = c.map_run_arn.clone() {
+                            self.map_run_ended(&arn, MapRunStatus::Failed, o.now);
+                        }
                         for r in running {
                             self.cancel_frame(r, o);
                         }
@@ -351,6 +390,9 @@ impl Run {
         if !c.map {
             self.fevent(o, fid, "ParallelStateSucceeded", None);
         } else if c.distributed {
+            if let Some(arn) = &c.map_run_arn {
+                self.map_run_ended(arn, MapRunStatus::Succeeded, o.now);
+            }
             self.fevent(o, fid, "MapRunSucceeded", None);
         } else {
             self.fevent(o, fid, "MapStateSucceeded", None);

@@ -54,6 +54,7 @@ mod errors;
 mod history;
 mod intrinsics;
 mod jsonata;
+mod map_runs;
 mod model;
 mod parse;
 mod path;
@@ -68,6 +69,7 @@ mod test_state;
 
 pub use diag::{Diagnostic, invalid_definition_message};
 pub use history::HistoryEvent;
+pub use map_runs::{Counts as MapRunCounts, MapRun, MapRunStatus, UpdateMapRunError};
 pub use model::{Definition, QueryLanguage};
 pub use parse::{parse, validate};
 pub use run::{Context, Effect, Event, Run, Status, Step};

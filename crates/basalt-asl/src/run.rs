@@ -139,6 +139,9 @@ pub struct Run {
     /// and variables, kept when the execution fails, times out or is stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) resume: Option<Resume>,
+    /// The distributed Map states' runs, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) map_runs: Vec<crate::map_runs::MapRun>,
 }
 
 /// The main flow's unfinished state, as a redrive re-enters it.
@@ -279,6 +282,7 @@ impl Run {
             test: test.then(Default::default),
             max_history: limit,
             resume: None,
+            map_runs: Vec::new(),
         };
         let mut o = Out {
             now: now_ms,
@@ -616,7 +620,7 @@ impl Run {
         crate::rng::mix(self.seed ^ crate::rng::mix(self.draws))
     }
 
-    fn drive(&mut self, def: &Definition, o: &mut Out) {
+    pub(crate) fn drive(&mut self, def: &Definition, o: &mut Out) {
         while let Some(fid) = o.queue.pop_front() {
             if self.status != Status::Running {
                 break;
@@ -700,6 +704,13 @@ impl Run {
         for timer in std::mem::take(&mut self.timers).into_keys() {
             o.step.effects.push(Effect::CancelTimer { timer });
         }
+        let running: Vec<String> = (self.map_runs.iter())
+            .filter(|m| m.status == crate::map_runs::MapRunStatus::Running)
+            .map(|m| m.arn.clone())
+            .collect();
+        for arn in running {
+            self.map_run_ended(&arn, crate::map_runs::MapRunStatus::Aborted, o.now);
+        }
         let prev = self.next_event - 1;
         match status {
             Status::Succeeded => {
@@ -775,6 +786,9 @@ impl Run {
                 o.step.effects.push(Effect::CancelTimer { timer: id });
             }
             Wait::Children(c) => {
+                if let Some(arn) = &c.map_run_arn {
+                    self.map_run_ended(arn, crate::map_runs::MapRunStatus::Aborted, o.now);
+                }
                 for child in c.running {
                     self.cancel_frame(child, o);
                 }

@@ -287,6 +287,7 @@ impl Run {
                         }
                     }
                     TaskRole::ResultWriter => {
+                        self.map_run_written(fid);
                         self.complete(def, fid, s, &raw, output, &Value::Null, o)
                     }
                 };
