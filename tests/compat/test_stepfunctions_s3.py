@@ -112,6 +112,11 @@ def test_result_writer_exports_the_results_and_a_manifest(sfn, s3, bucket):
     assert all(e["Status"] == "SUCCEEDED" for e in json.loads(ok))
     bad = json.loads(s3.get_object(Bucket=bucket, Key=files["FAILED"][0]["Key"])["Body"].read())
     assert bad == [{"Status": "FAILED", "Error": "Two", "Cause": "two is refused"}]
+    # The Map Run counts what the writer exported: the two successes and the tolerated failure.
+    run = sfn.describe_map_run(mapRunArn=out["MapRunArn"])
+    assert run["status"] == "SUCCEEDED"
+    assert {k: run["itemCounts"][k] for k in ("succeeded", "failed", "resultsWritten", "total")} == \
+        {"succeeded": 2, "failed": 1, "resultsWritten": 3, "total": 3}
 
     # COMPACT as JSON Lines: the outputs alone.
     definition["States"]["Each"]["ResultWriter"]["WriterConfig"] = {"Transformation": "COMPACT", "OutputType": "JSONL"}

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use crate::StepFunctions;
 use crate::model::{
-    EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MachineRec, TASKS, TOKENS, TaskItem,
-    TokenRec, activity_queue, iso, now_ms,
+    EVENTS, EXECUTIONS, EventItem, ExecutionRec, HISTORY, MAP_RUNS, MachineRec, TASKS, TOKENS,
+    TaskItem, TokenRec, activity_queue, iso, now_ms,
 };
 
 const LEASE_MS: i64 = 30_000;
@@ -32,6 +32,13 @@ pub enum Change {
     Stop(Option<String>, Option<String>),
     /// RedriveExecution, with its client token.
     Redrive(Option<String>),
+    /// UpdateMapRun: new limits for a running Map Run (`None` keeps one).
+    UpdateMapRun {
+        arn: String,
+        max: Option<u64>,
+        count: Option<u64>,
+        pct: Option<f64>,
+    },
 }
 
 pub enum ApplyError {
@@ -163,6 +170,22 @@ pub fn step_ops(
             e.redrive_token = token;
             (run, step)
         }
+        (None, Change::UpdateMapRun { .. }) => return Ok(None),
+        (
+            Some(mut run),
+            Change::UpdateMapRun {
+                arn,
+                max,
+                count,
+                pct,
+            },
+        ) => {
+            // Refused when a step since the caller's check ended the Map Run: nothing to do.
+            let Ok(step) = run.update_map_run(&def, &arn, max, count, pct, now) else {
+                return Ok(None);
+            };
+            (run, step)
+        }
         (current, Change::Stop(error, cause)) => {
             let (mut run, mut first) = match current {
                 Some(r) => (r, basalt_asl::Step::default()),
@@ -197,6 +220,16 @@ pub fn step_ops(
             key: format!("{}/{:010}", e.arn, h.id),
             value: serde_json::to_vec(&h.to_json()).unwrap_or_default(),
         });
+        if h.kind == "MapRunStarted"
+            && let Some((_, d)) = &h.details
+            && let Some(map_run) = d["mapRunArn"].as_str()
+        {
+            ops.push(WriteOp::Put {
+                table: MAP_RUNS.into(),
+                key: map_run.to_owned(),
+                value: e.arn.clone().into_bytes(),
+            });
+        }
     }
     for effect in step.effects {
         match effect {

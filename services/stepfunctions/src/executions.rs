@@ -276,7 +276,7 @@ pub fn redrive(
 
 /// Applies the change `decide` picks for the execution as loaded (or ends with the answer
 /// it gives instead), loading it again while concurrent steps move it; `ok(now)` answers.
-fn apply_retrying(
+pub(crate) fn apply_retrying(
     sf: &StepFunctions,
     arn: &str,
     decide: impl Fn(&ExecutionRec, i64) -> Result<driver::Change, Result<Value, AwsError>>,
@@ -315,7 +315,16 @@ pub fn describe(
     Ok(out)
 }
 
-pub fn list(sf: &StepFunctions, _ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+    if str_of(input, "stateMachineArn").is_none()
+        && let Some(map_run) = str_of(input, "mapRunArn")
+    {
+        crate::map_runs::describe(sf, ctx, &json!({ "mapRunArn": map_run }))?;
+        return Err(AwsError::validation(
+            "A distributed Map's iterations run inside their parent execution here, not as \
+             child executions: there are none to list (DescribeMapRun counts them)",
+        ));
+    }
     let arn = required(input, "stateMachineArn")?;
     let p = machines::parse_arn(arn).ok_or_else(|| invalid_arn(arn))?;
     let (m, _) = machines::load_machine(sf, arn)?;

@@ -16,6 +16,7 @@ mod driver;
 mod executions;
 mod logging;
 mod machines;
+mod map_runs;
 mod mocks;
 mod model;
 mod objects;
@@ -171,6 +172,9 @@ impl Service for StepFunctions {
             "StopExecution" => executions::stop(self, ctx, &input),
             "RedriveExecution" => executions::redrive(self, ctx, &input),
             "GetExecutionHistory" => executions::history(self, ctx, &input),
+            "DescribeMapRun" => map_runs::describe(self, ctx, &input),
+            "ListMapRuns" => map_runs::list(self, ctx, &input),
+            "UpdateMapRun" => map_runs::update(self, ctx, &input),
             "DescribeStateMachineForExecution" => executions::machine_for(self, ctx, &input),
             "SendTaskSuccess" => activities::send_success(self, ctx, &input),
             "SendTaskFailure" => activities::send_failure(self, ctx, &input),

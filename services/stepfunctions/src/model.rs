@@ -6,7 +6,8 @@
 //! * An execution is its ARN in [`EXECUTIONS`]: the definition it runs (a snapshot), its
 //!   status and the interpreter's [`Run`], which the driver rewrites after every step under a
 //!   precondition on the record as read. Its history is `{execution arn}/{event id}` in
-//!   [`HISTORY`]; [`BY_MACHINE`] lists executions newest first.
+//!   [`HISTORY`]; [`BY_MACHINE`] lists executions newest first; [`MAP_RUNS`] finds the
+//!   execution of a distributed Map's run (whose counts live in the [`Run`]).
 //! * Work runs on the store's leases: [`EVENTS`] (what an execution waits for: task results,
 //!   timers, its start), [`TASKS`] (tasks to perform) and one queue per activity.
 
@@ -21,6 +22,8 @@ pub const ALIASES: &str = "states.aliases";
 pub const EXECUTIONS: &str = "states.executions";
 pub const BY_MACHINE: &str = "states.by-machine";
 pub const HISTORY: &str = "states.history";
+/// Map Run ARN → the ARN of the execution whose distributed Map runs it.
+pub const MAP_RUNS: &str = "states.map-runs";
 /// Task tokens handed out (waitForTaskToken, activities): token → [`TokenRec`].
 pub const TOKENS: &str = "states.tokens";
 pub const ACTIVITIES: &str = "states.activities";

@@ -7,7 +7,7 @@ use basalt_store::{Claim, StoreError, WriteOp};
 use std::sync::Arc;
 
 use crate::StepFunctions;
-use crate::model::{BY_MACHINE, EXECUTIONS, ExecutionRec, HISTORY};
+use crate::model::{BY_MACHINE, EXECUTIONS, ExecutionRec, HISTORY, MAP_RUNS};
 
 const QUEUE: &str = "states.retention";
 const ID: &str = "sweep";
@@ -59,7 +59,7 @@ fn sweep(sf: &StepFunctions, claim: &Claim) -> Result<(), StoreError> {
 /// redrive), then the history. A node dying in between leaves history rows that nothing
 /// reads any more.
 fn forget(sf: &StepFunctions, arn: &str, raw: &[u8], e: &ExecutionRec) -> Result<(), StoreError> {
-    let ops = [
+    let mut ops = vec![
         WriteOp::Check {
             table: EXECUTIONS.into(),
             key: arn.to_owned(),
@@ -74,6 +74,12 @@ fn forget(sf: &StepFunctions, arn: &str, raw: &[u8], e: &ExecutionRec) -> Result
             key: e.by_machine_key(),
         },
     ];
+    for m in e.run.iter().flat_map(|r| r.map_runs()) {
+        ops.push(WriteOp::Delete {
+            table: MAP_RUNS.into(),
+            key: m.arn.clone(),
+        });
+    }
     match sf.state.batch(&ops) {
         Ok(()) => {}
         Err(StoreError::Conflict) => return Ok(()),
