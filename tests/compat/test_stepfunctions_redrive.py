@@ -175,3 +175,85 @@ def test_ended_executions_are_forgotten_after_the_retention_period(shape_checker
     finally:
         srv.stop()
         assert not srv.panics()
+
+
+def _counter_table(ddb, name):
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+
+
+def _bump(table, key_path):
+    """A task that counts its runs in `table` under the key at `key_path`."""
+    return {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:updateItem",
+            "Parameters": {"TableName": table, "Key": {"pk": {"S.$": key_path}},
+                           "UpdateExpression": "ADD runs :one",
+                           "ExpressionAttributeValues": {":one": {"N": "1"}}},
+            "ResultPath": None}
+
+
+def _read(table, key_path):
+    """A task that fails (States.Runtime: no Item) until `table` holds the key."""
+    return {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:getItem",
+            "Parameters": {"TableName": table, "Key": {"pk": {"S.$": key_path}}},
+            "ResultSelector": {"v.$": "$.Item.v.S"}, "End": True}
+
+
+def _runs(ddb, table, key):
+    return int(ddb.get_item(TableName=table, Key={"pk": {"S": key}})["Item"]["runs"]["N"])
+
+
+def test_a_redriven_parallel_runs_only_the_branch_that_failed(sfn, ddb):
+    counts, values = unique("runs"), unique("values")
+    _counter_table(ddb, counts)
+    _counter_table(ddb, values)
+    arn = machine(sfn, {"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": True, "Branches": [
+        {"StartAt": "Count", "States": {"Count": {**_bump(counts, "$.key"), "Next": "Ok"},
+                                        "Ok": {"Type": "Pass", "Result": "a", "End": True}}},
+        {"StartAt": "Count2", "States": {"Count2": {**_bump(counts, "$.other"), "Next": "Read"},
+                                         "Read": _read(values, "$.key")}}]}}})
+    execution = start(sfn, arn, {"key": "k", "other": "o"})
+    assert wait_done(sfn, execution)["status"] == "FAILED"
+    ddb.put_item(TableName=values, Item={"pk": {"S": "k"}, "v": {"S": "found"}})
+    sfn.redrive_execution(executionArn=execution)
+    d = wait_done(sfn, execution)
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == ["a", {"v": "found"}]
+    # The branch that succeeded kept its result and did not run again; the failed one did.
+    assert (_runs(ddb, counts, "k"), _runs(ddb, counts, "o")) == (1, 2)
+
+
+def test_a_redriven_distributed_map_continues_its_map_run(sfn, ddb):
+    counts, values = unique("runs"), unique("values")
+    _counter_table(ddb, counts)
+    _counter_table(ddb, values)
+    for k in ("a", "c"):
+        ddb.put_item(TableName=values, Item={"pk": {"S": k}, "v": {"S": k.upper()}})
+    arn = machine(sfn, {"StartAt": "Each", "States": {"Each": {
+        "Type": "Map", "ItemsPath": "$.keys", "End": True, "Label": "Keys",
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Count", "States": {"Count": {**_bump(counts, "$"), "Next": "Read"},
+                                                         "Read": _read(values, "$")}}}}})
+    execution = start(sfn, arn, {"keys": ["a", "b", "c"]})
+    assert wait_done(sfn, execution)["status"] == "FAILED"
+    run_arn = sfn.list_map_runs(executionArn=execution)["mapRuns"][0]["mapRunArn"]
+    d = sfn.describe_map_run(mapRunArn=run_arn)
+    assert d["status"] == "FAILED" and d["redriveCount"] == 0 and "redriveDate" not in d
+
+    ddb.put_item(TableName=values, Item={"pk": {"S": "b"}, "v": {"S": "B"}})
+    sfn.redrive_execution(executionArn=execution)
+    done = wait_done(sfn, execution)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"]) == [{"v": "A"}, {"v": "B"}, {"v": "C"}]
+    # Only the iteration that failed ran again (c succeeded or was aborted: at most twice).
+    assert (_runs(ddb, counts, "a"), _runs(ddb, counts, "b")) == (1, 2)
+    # The same Map Run continued: redriven once, every item succeeded.
+    runs = sfn.list_map_runs(executionArn=execution)["mapRuns"]
+    assert [r["mapRunArn"] for r in runs] == [run_arn]
+    d = sfn.describe_map_run(mapRunArn=run_arn)
+    assert (d["status"], d["redriveCount"], d["itemCounts"]["succeeded"]) == ("SUCCEEDED", 1, 3)
+    assert d["redriveDate"] >= d["startDate"]
+    events = history(sfn, execution)
+    redriven = [e for e in events if e["type"] == "MapRunRedriven"]
+    assert [e["mapRunRedrivenEventDetails"] for e in redriven] == [{"mapRunArn": run_arn, "redriveCount": 1}]
+    assert [e["type"] for e in events].count("MapRunStarted") == 1

@@ -99,7 +99,29 @@ impl Run {
         c.distributed = m.distributed;
         c.tolerated_count = tolerated_count;
         c.tolerated_pct = tolerated_pct;
-        if m.distributed {
+        let continued = self
+            .redriving
+            .as_ref()
+            .filter(|r| r.frame == fid && m.distributed)
+            .and_then(|r| {
+                Some((
+                    r.map_run.clone()?,
+                    r.children.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+                ))
+            });
+        if let Some((arn, kept)) = continued {
+            let redrives = self.map_run_redriven(&arn, fid, &kept, o.now);
+            self.fevent(
+                o,
+                fid,
+                "MapRunRedriven",
+                Some((
+                    "mapRunRedrivenEventDetails",
+                    json!({ "mapRunArn": arn, "redriveCount": redrives }),
+                )),
+            );
+            c.map_run_arn = Some(arn);
+        } else if m.distributed {
             let label = m.label.clone().unwrap_or_else(|| s.name.clone());
             let (a, b) = (self.draw(), self.draw());
             let arn = format!(
@@ -133,6 +155,8 @@ impl Run {
                 executions: counts(c.total as u64),
                 items: counts(item_count),
                 batch_items,
+                redrive_count: 0,
+                redrive_ms: None,
             });
             c.map_run_arn = Some(arn);
         } else {
@@ -192,6 +216,20 @@ impl Run {
         c: Children,
         o: &mut Out,
     ) {
+        let mut c = c;
+        if let Some(r) = self.redriving.take_if(|r| r.frame == fid) {
+            // A redrive: what succeeded last time is kept, the rest runs again.
+            let kept: std::collections::BTreeSet<usize> =
+                r.children.iter().map(|(s, _)| *s).collect();
+            for (slot, v) in r.children {
+                if slot < c.total {
+                    c.results[slot] = v;
+                    c.done += 1;
+                    c.ok.push(slot);
+                }
+            }
+            c.pending.retain(|(slot, _)| !kept.contains(slot));
+        }
         self.frames.get_mut(&fid).expect("frame").wait = Wait::Children(Box::new(c));
         if let Err((e, cause)) = self.launch(def, fid, s, o) {
             self.state_error(def, fid, e, cause, o);
@@ -295,6 +333,7 @@ impl Run {
             Ok(out) => {
                 c.results[slot] = out;
                 c.done += 1;
+                c.ok.push(slot);
                 if map && !distributed {
                     self.fevent(
                         o,
@@ -460,6 +499,7 @@ impl Children {
             selected: false,
             map_run_arn: None,
             failed_slots: Vec::new(),
+            ok: Vec::new(),
         }
     }
 }

@@ -67,6 +67,10 @@ pub struct MapRun {
     /// Items in each iteration, when an ItemBatcher grouped them (one each otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) batch_items: Vec<u64>,
+    #[serde(default)]
+    pub redrive_count: u32,
+    #[serde(default)]
+    pub redrive_ms: Option<i64>,
 }
 
 impl MapRun {
@@ -138,6 +142,37 @@ impl Run {
         for c in [&mut m.executions, &mut m.items] {
             c.aborted += std::mem::take(&mut c.running);
         }
+    }
+
+    /// A redriven execution continues the Map Run `arn` in frame `fid`: the children in
+    /// `kept` succeeded before, every other one is pending again. Returns its redrive count.
+    pub(crate) fn map_run_redriven(
+        &mut self,
+        arn: &str,
+        fid: u64,
+        kept: &[usize],
+        now_ms: i64,
+    ) -> u32 {
+        let Some(m) = self.map_run_mut(arn) else {
+            return 0;
+        };
+        let items: u64 = kept.iter().map(|&s| m.items_in(s)).sum();
+        m.frame = fid;
+        m.status = MapRunStatus::Running;
+        m.stop_ms = None;
+        m.redrive_count += 1;
+        m.redrive_ms = Some(now_ms);
+        for (c, done) in [
+            (&mut m.executions, kept.len() as u64),
+            (&mut m.items, items),
+        ] {
+            *c = Counts {
+                total: c.total,
+                succeeded: done,
+                ..Default::default()
+            };
+        }
+        m.redrive_count
     }
 
     /// The ResultWriter of the Map Run that `fid` ran wrote every child's result.

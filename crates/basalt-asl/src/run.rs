@@ -142,6 +142,10 @@ pub struct Run {
     /// The distributed Map states' runs, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) map_runs: Vec<crate::map_runs::MapRun>,
+    /// What a redriven Parallel or Map state keeps from its last attempt, until it starts
+    /// its children again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) redriving: Option<Redriving>,
 }
 
 /// The main flow's unfinished state, as a redrive re-enters it.
@@ -150,6 +154,41 @@ pub(crate) struct Resume {
     pub state: String,
     pub input: Value,
     pub vars: Map<String, Value>,
+    /// A Parallel or Map state's children that succeeded: (slot, result). A redrive runs
+    /// only the others, as AWS redrives only the branches and iterations that failed or were
+    /// aborted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<(usize, Value)>,
+    /// A distributed Map's run, which a redrive continues rather than starting a new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run: Option<String>,
+}
+
+impl Resume {
+    fn of(f: &Frame) -> Resume {
+        let (children, map_run) = match &f.wait {
+            Wait::Children(c) => (
+                c.ok.iter().map(|&s| (s, c.results[s].clone())).collect(),
+                c.map_run_arn.clone(),
+            ),
+            _ => (Vec::new(), None),
+        };
+        Resume {
+            state: f.state.clone(),
+            input: f.input.clone(),
+            vars: f.vars.clone(),
+            children,
+            map_run,
+        }
+    }
+}
+
+/// A redriven state's frame and what it keeps (see [`Resume`]).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub(crate) struct Redriving {
+    pub frame: u64,
+    pub children: Vec<(usize, Value)>,
+    pub map_run: Option<String>,
 }
 
 fn default_limit() -> Option<u64> {
@@ -231,6 +270,9 @@ pub(crate) struct Children {
     /// Slots whose iteration failed within the tolerated failures (a distributed Map).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_slots: Vec<usize>,
+    /// Slots whose branch or iteration succeeded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ok: Vec<usize>,
 }
 
 /// The collector one step writes into.
@@ -283,6 +325,7 @@ impl Run {
             max_history: limit,
             resume: None,
             map_runs: Vec::new(),
+            redriving: None,
         };
         let mut o = Out {
             now: now_ms,
@@ -448,8 +491,9 @@ impl Run {
 
     /// RedriveExecution: ExecutionRedriven, then the main flow's unfinished state entered again
     /// with the input it had, retry counts reset. The states that completed are not run
-    /// again; a Parallel or Map state that failed runs again whole. `None` when the run
-    /// cannot be redriven.
+    /// again; a Parallel or Map state runs only its branches or iterations that did not
+    /// succeed (a distributed Map continues its Map Run). `None` when the run cannot be
+    /// redriven.
     pub fn redrive(&mut self, def: &Definition, now_ms: i64) -> Option<Step> {
         if !self.redrivable() {
             return None;
@@ -490,6 +534,12 @@ impl Run {
             None,
             redriven,
         );
+        self.redriving =
+            (!resume.children.is_empty() || resume.map_run.is_some()).then(|| Redriving {
+                frame: fid,
+                children: resume.children,
+                map_run: resume.map_run,
+            });
         o.queue.push_back(fid);
         self.drive(def, &mut o);
         Some(o.step)
@@ -662,11 +712,7 @@ impl Run {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
                 Err(e) => {
-                    self.resume = Some(Resume {
-                        state: f.state,
-                        input: f.input,
-                        vars: f.vars,
-                    });
+                    self.resume = Some(Resume::of(&f));
                     self.end(o, Status::Failed, None, Some(e))
                 }
             },
@@ -757,11 +803,7 @@ impl Run {
                 .frames
                 .values()
                 .find(|f| f.parent.is_none())
-                .map(|f| Resume {
-                    state: f.state.clone(),
-                    input: f.input.clone(),
-                    vars: f.vars.clone(),
-                });
+                .map(Resume::of);
         }
         self.frames.clear();
         if status == Status::Succeeded {

@@ -288,3 +288,178 @@ fn a_failed_run_redrives_from_the_state_that_failed() {
         "a running execution is not redriven"
     );
 }
+
+fn tasks_of(step: &basalt_asl::Step) -> Vec<(String, String, Value)> {
+    step.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Task {
+                task,
+                state,
+                parameters,
+                ..
+            } => Some((task.clone(), state.clone(), parameters.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failed(task: &str) -> Event {
+    Event::TaskFailed {
+        task: task.into(),
+        error: "Broken".into(),
+        cause: "no".into(),
+    }
+}
+
+fn succeeded(task: &str, output: Value) -> Event {
+    Event::TaskSucceeded {
+        task: task.into(),
+        output,
+    }
+}
+
+/// A redriven Parallel state runs only the branch that failed; the branches that succeeded
+/// keep their results (AWS: "redrives only the iterations and branches that failed or
+/// aborted").
+#[test]
+fn a_redriven_parallel_runs_only_its_failed_branch() {
+    let def = parse(
+        r#"{"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:a", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:b", "End": true}}}]}}}"#,
+    )
+    .unwrap();
+    let (mut run, step) = Run::start(&def, json!({}), ctx(), 0);
+    let t = tasks_of(&step);
+    assert_eq!(t.len(), 2);
+    run.handle(&def, succeeded(&t[0].0, json!("a-result")), 10);
+    run.handle(&def, failed(&t[1].0), 20);
+    assert!(run.redrivable());
+    let mut run: Run = serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
+    let step = run.redrive(&def, 100).unwrap();
+    let again = tasks_of(&step);
+    assert_eq!(
+        again.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
+        vec!["B"],
+        "only the failed branch runs again"
+    );
+    let step = run.handle(&def, succeeded(&again[0].0, json!("b-result")), 200);
+    assert_eq!(
+        step.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["a-result", "b-result"])
+        })
+    );
+}
+
+/// A redriven inline Map runs the iterations that failed or never started, in their slots.
+#[test]
+fn a_redriven_inline_map_runs_only_the_unsuccessful_iterations() {
+    let def = parse(
+        r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2, "End": true,
+            "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:w", "End": true}}}}}}"#,
+    )
+    .unwrap();
+    let (mut run, step) = Run::start(&def, json!({"items": [0, 1, 2, 3]}), ctx(), 0);
+    let t = tasks_of(&step);
+    assert_eq!(
+        t.iter().map(|t| t.2.clone()).collect::<Vec<_>>(),
+        vec![json!(0), json!(1)]
+    );
+    let step = run.handle(&def, succeeded(&t[0].0, json!("r0")), 10);
+    let t2 = tasks_of(&step);
+    assert_eq!(t2[0].2, json!(2));
+    run.handle(&def, failed(&t[1].0), 20);
+    assert!(run.is_done());
+    let step = run.redrive(&def, 100).unwrap();
+    let mut pending: Vec<(String, Value)> =
+        tasks_of(&step).into_iter().map(|t| (t.0, t.2)).collect();
+    assert_eq!(
+        pending.iter().map(|t| t.1.clone()).collect::<Vec<_>>(),
+        vec![json!(1), json!(2)],
+        "item 0 succeeded; 2 was aborted"
+    );
+    assert!(
+        run.redrive(&def, 0).is_none(),
+        "a running execution is not redriven"
+    );
+    // Finish the redriven iterations (and item 3, started as a slot frees up).
+    let mut last = basalt_asl::Step::default();
+    while let Some((task, item)) = pending.pop() {
+        last = run.handle(&def, succeeded(&task, json!(format!("r{item}"))), 200);
+        pending.extend(tasks_of(&last).into_iter().map(|t| (t.0, t.2)));
+    }
+    assert_eq!(
+        last.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["r0", "r1", "r2", "r3"])
+        })
+    );
+}
+
+/// A redriven distributed Map continues its Map Run: MapRunRedriven, the same ARN, the
+/// successful iterations kept and counted, the others pending again.
+#[test]
+fn a_redriven_distributed_map_continues_its_map_run() {
+    let def = parse(
+        r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "ItemsPath": "$.items", "End": true,
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+              "StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:w", "End": true}}}}}}"#,
+    )
+    .unwrap();
+    let (mut run, step) = Run::start(&def, json!({"items": [0, 1, 2]}), ctx(), 0);
+    let t = tasks_of(&step);
+    run.handle(&def, succeeded(&t[0].0, json!("r0")), 10);
+    run.handle(&def, failed(&t[1].0), 20);
+    let arn = run.map_runs()[0].arn.clone();
+    assert_eq!(run.map_runs()[0].status, basalt_asl::MapRunStatus::Failed);
+    let step = run.redrive(&def, 100).unwrap();
+    let kinds: Vec<&str> = step.history.iter().map(|h| h.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"MapRunRedriven") && !kinds.contains(&"MapRunStarted"),
+        "{kinds:?}"
+    );
+    let redriven = step
+        .history
+        .iter()
+        .find(|h| h.kind == "MapRunRedriven")
+        .unwrap();
+    assert_eq!(
+        redriven.details.as_ref().unwrap().1,
+        json!({"mapRunArn": arn, "redriveCount": 1})
+    );
+    assert_eq!(run.map_runs().len(), 1);
+    let m = &run.map_runs()[0];
+    assert_eq!(
+        (m.status, m.redrive_count, m.redrive_ms),
+        (basalt_asl::MapRunStatus::Running, 1, Some(100))
+    );
+    assert_eq!(
+        (
+            m.items.succeeded,
+            m.items.running,
+            m.items.failed,
+            m.items.aborted
+        ),
+        (1, 2, 0, 0)
+    );
+    let again = tasks_of(&step);
+    assert_eq!(
+        again.iter().map(|t| t.2.clone()).collect::<Vec<_>>(),
+        vec![json!(1), json!(2)]
+    );
+    run.handle(&def, succeeded(&again[0].0, json!("r1")), 200);
+    let step = run.handle(&def, succeeded(&again[1].0, json!("r2")), 210);
+    assert_eq!(
+        step.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["r0", "r1", "r2"])
+        })
+    );
+    assert_eq!(
+        run.map_runs()[0].status,
+        basalt_asl::MapRunStatus::Succeeded
+    );
+    assert_eq!(run.map_runs()[0].items.succeeded, 3);
+}

@@ -81,10 +81,13 @@ fn describe_json(e: &ExecutionRec, m: &MapRun) -> Value {
         "toleratedFailureCount": m.tolerated_failure_count,
         "itemCounts": counts(&m.items),
         "executionCounts": counts(&m.executions),
-        "redriveCount": 0,
+        "redriveCount": m.redrive_count,
     });
     if let Some(s) = m.stop_ms {
         v["stopDate"] = secs(s).into();
+    }
+    if let Some(r) = m.redrive_ms {
+        v["redriveDate"] = secs(r).into();
     }
     v
 }
