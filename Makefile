@@ -11,7 +11,7 @@ DATA_DIR ?= data
 # Areas of ../shared/acceptance that Basalt implements (see its README, --areas).
 AREAS ?= s3,bedrock,streaming,lambda,logs,events,sqs,sns,cloudwatch,dynamodb,stepfunctions,guardrails,kb,agents,sagemaker
 
-.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-prompt-cache bench-agents bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
+.PHONY: deps run build models runtimes bench-lambda bench-events test test-rust test-compat test-acceptance bench bench-llm bench-stepfunctions bench-prompt-cache bench-agents bench-embeddings bench-workers bench-levels bench-storage fuzz fmt lint clean venv garage test-cluster
 
 deps:
 	@bash scripts/deps.sh
@@ -116,6 +116,12 @@ bench-dynamodb: build venv
 		{ python3 -m venv $(HOME)/.cache/basalt/peers/ministack && \
 		  $(HOME)/.cache/basalt/peers/ministack/bin/pip install -q ministack==1.5.33; } || true
 	PATH=$(VENV)/bin:$$PATH MINISTACK_BIN=$(HOME)/.cache/basalt/peers/ministack/bin/ministack BASALT_BIN=$(BIN) $(PY) bench/dynamodb.py
+
+# Step Functions against moto's executing backend: transitions/s of a 1,000-state Pass chain and
+# an inline Map over 10,000 items, StartSyncExecution latency, 1,000 executions waiting 1 s.
+.PHONY: bench-stepfunctions
+bench-stepfunctions: build venv
+	PATH=$(VENV)/bin:$$PATH BASALT_BIN=$(BIN) $(PY) bench/stepfunctions.py
 
 # CloudWatch against moto and MiniStack: PutMetricData of 1M points in requests of 1000, then
 # GetMetricData over all of them (1-minute Sum, Average, p99), latency and server CPU.
