@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP or about any particular AWS wire protocol.
 
 pub mod arn;
+pub mod connections;
 pub mod context;
 pub mod error;
 pub mod events;

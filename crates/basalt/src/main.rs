@@ -322,6 +322,7 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
             stepfunctions.set_mock_config(mocks);
         }
         stepfunctions.set_objects(Arc::new(kb::S3Objects(in_process_s3())));
+        stepfunctions.set_connections(Arc::new(basalt_events::EventsConnections(events.clone())));
         registry.register(stepfunctions.clone());
         let lambda = lambda::build(&cfg, &store, logs.clone(), in_process_s3(), &endpoint)?;
         registry.register(lambda.clone());

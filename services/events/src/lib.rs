@@ -15,6 +15,7 @@
 
 mod archives;
 mod buses;
+mod connections;
 mod deliver;
 mod ingest;
 mod model;
@@ -26,6 +27,7 @@ mod transform;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
+pub use connections::EventsConnections;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
@@ -187,6 +189,12 @@ impl Service for Events {
             "UpdateEventBus" => buses::update(self, ctx, &input),
             "PutPermission" => buses::put_permission(self, ctx, &input),
             "RemovePermission" => buses::remove_permission(self, ctx, &input),
+            "CreateConnection" => connections::create(self, ctx, &input),
+            "DescribeConnection" => connections::describe(self, ctx, &input),
+            "ListConnections" => connections::list(self, ctx, &input),
+            "UpdateConnection" => connections::update(self, ctx, &input),
+            "DeleteConnection" => connections::delete(self, ctx, &input),
+            "DeauthorizeConnection" => connections::deauthorize(self, ctx, &input),
             "PutRule" => rules::put(self, ctx, &input),
             "DescribeRule" => rules::describe(self, ctx, &input),
             "ListRules" => rules::list(self, ctx, &input),

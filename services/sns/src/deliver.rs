@@ -7,13 +7,13 @@
 //! to the subscription's dead-letter queue, if it has one.
 
 use crate::attributes::{http_content_type, http_retry_policy};
-use crate::http::Outcome;
 use crate::model::{Attr, DEDUP, DELIVERIES, DedupRec, Delivery, Kind, SubRec, arn_parts};
 use crate::publish::FORGET_PREFIX;
 use crate::sign::{confirmation_text, notification_text};
 use crate::subscriptions::load_sub;
 use crate::{Sns, URL_PATH, b64, iso_ms};
 use basalt_core::{AwsError, RequestContext};
+use basalt_outbound::Outcome;
 use basalt_store::{Claim, WriteOp};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

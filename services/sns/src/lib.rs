@@ -15,13 +15,10 @@
 
 mod attributes;
 mod deliver;
-mod der;
-mod http;
 mod model;
 mod publish;
 mod sign;
 mod subscriptions;
-mod tls;
 mod topics;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -29,8 +26,8 @@ use basalt_store::StateStore;
 use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 
+pub use basalt_outbound::TlsTrust;
 pub use model::RECORDS;
-pub use tls::TlsTrust;
 
 /// The path prefix of Basalt's own SNS URLs (SubscribeURL, UnsubscribeURL, SigningCertURL,
 /// the delivery records of email and SMS endpoints).
@@ -44,7 +41,7 @@ pub struct Sns {
     wake: Arc<tokio::sync::Notify>,
     /// The signing key and certificate, loaded (or made) on first use.
     signer: OnceLock<Arc<sign::Signer>>,
-    http: http::Client,
+    http: basalt_outbound::Client,
     config: SnsConfig,
 }
 
@@ -62,7 +59,7 @@ pub struct SnsConfig {
     pub http_timeout_ms: u64,
     /// Which certificates HTTPS endpoints may present (`BASALT_SNS_CA_BUNDLE`,
     /// `BASALT_SNS_TRUST_LOOPBACK_TLS`).
-    pub tls: tls::TlsTrust,
+    pub tls: basalt_outbound::TlsTrust,
 }
 
 impl SnsConfig {
@@ -79,7 +76,7 @@ impl SnsConfig {
                 .unwrap_or(30_000i64)
                 .max(1_000),
             http_timeout_ms: 15_000,
-            tls: tls::TlsTrust::from_env(),
+            tls: basalt_outbound::TlsTrust::from_env(),
         }
     }
 }
@@ -151,7 +148,7 @@ impl Sns {
             registry: OnceLock::new(),
             wake: Arc::default(),
             signer: OnceLock::new(),
-            http: http::Client::new(&config.tls),
+            http: basalt_outbound::Client::new(&config.tls),
             config,
         })
     }

@@ -14,6 +14,7 @@
 mod activities;
 mod driver;
 mod executions;
+mod http;
 mod logging;
 mod machines;
 mod map_runs;
@@ -48,6 +49,10 @@ pub struct StepFunctions {
     mocks: OnceLock<Arc<MockConfig>>,
     /// S3 in-process: distributed Map readers, Bedrock's S3 input.
     objects: OnceLock<Arc<dyn basalt_core::objects::InProcessS3>>,
+    /// EventBridge connections in-process: HTTP tasks.
+    connections: OnceLock<Arc<dyn basalt_core::connections::InProcessConnections>>,
+    /// The HTTP tasks' client, made on first use.
+    outbound: OnceLock<basalt_outbound::Client>,
 }
 
 pub(crate) fn str_of<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
@@ -84,6 +89,8 @@ impl StepFunctions {
             metrics: basalt_store::metrics::Metrics::new(state.clone()),
             mocks: OnceLock::new(),
             objects: OnceLock::new(),
+            connections: OnceLock::new(),
+            outbound: OnceLock::new(),
             state,
         })
     }
@@ -103,6 +110,24 @@ impl StepFunctions {
 
     pub(crate) fn objects(&self) -> Option<&Arc<dyn basalt_core::objects::InProcessS3>> {
         self.objects.get()
+    }
+
+    pub fn set_connections(
+        &self,
+        connections: Arc<dyn basalt_core::connections::InProcessConnections>,
+    ) {
+        let _ = self.connections.set(connections);
+    }
+
+    pub(crate) fn connections(
+        &self,
+    ) -> Option<&Arc<dyn basalt_core::connections::InProcessConnections>> {
+        self.connections.get()
+    }
+
+    pub(crate) fn outbound(&self) -> &basalt_outbound::Client {
+        self.outbound
+            .get_or_init(|| basalt_outbound::Client::new(&basalt_outbound::TlsTrust::from_env()))
     }
 
     pub fn set_registry(&self, registry: ServiceRegistry) {

@@ -1,7 +1,8 @@
-//! Whom HTTPS subscriptions trust. AWS delivers only to endpoints whose certificate chains to
-//! a trusted CA; Basalt does the same with the system's roots plus the PEM bundle named by
-//! `BASALT_SNS_CA_BUNDLE`. Test servers on a developer's machine usually present a
-//! self-signed certificate, so with `BASALT_SNS_TRUST_LOOPBACK_TLS=1` (off by default) a
+//! Whom outbound HTTPS trusts (SNS subscriptions, Step Functions HTTP tasks). AWS calls only
+//! endpoints whose certificate chains to a trusted CA; Basalt does the same with the system's
+//! roots plus the PEM bundle named by `BASALT_CA_BUNDLE` (or, as before, `BASALT_SNS_CA_BUNDLE`).
+//! Test servers on a developer's machine usually present a self-signed certificate, so with
+//! `BASALT_TRUST_LOOPBACK_TLS=1` (or `BASALT_SNS_TRUST_LOOPBACK_TLS=1`; off by default) a
 //! loopback endpoint (127.0.0.0/8, ::1, `localhost`) may also present one: a certificate that
 //! names the host, is within its validity dates and is signed by its own key. Nothing else
 //! is loosened: a CA-issued certificate the roots do not know, or any certificate on a
@@ -27,16 +28,21 @@ pub struct TlsTrust {
 impl TlsTrust {
     pub fn from_env() -> TlsTrust {
         TlsTrust {
-            ca_bundle: std::env::var_os("BASALT_SNS_CA_BUNDLE")
-                .filter(|v| !v.is_empty())
+            ca_bundle: ["BASALT_CA_BUNDLE", "BASALT_SNS_CA_BUNDLE"]
+                .iter()
+                .find_map(|k| std::env::var_os(k).filter(|v| !v.is_empty()))
                 .map(Into::into),
-            trust_loopback_self_signed: std::env::var("BASALT_SNS_TRUST_LOOPBACK_TLS")
-                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            trust_loopback_self_signed: [
+                "BASALT_TRUST_LOOPBACK_TLS",
+                "BASALT_SNS_TRUST_LOOPBACK_TLS",
+            ]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))),
         }
     }
 }
 
-/// The TLS client configuration of HTTPS deliveries.
+/// The TLS client configuration of outbound HTTPS.
 pub fn client_config(trust: &TlsTrust) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(Verifier::new(trust, provider.clone()));
@@ -63,23 +69,23 @@ fn roots(trust: &TlsTrust) -> RootCertStore {
                     match cert.map(|c| roots.add(c)) {
                         Ok(Ok(())) => added += 1,
                         Ok(Err(e)) => {
-                            tracing::warn!(path = %path.display(), error = %e, "a certificate of BASALT_SNS_CA_BUNDLE was not added")
+                            tracing::warn!(path = %path.display(), error = %e, "a certificate of the CA bundle was not added")
                         }
                         Err(e) => {
-                            tracing::warn!(path = %path.display(), error = %e, "BASALT_SNS_CA_BUNDLE is not valid PEM")
+                            tracing::warn!(path = %path.display(), error = %e, "the CA bundle is not valid PEM")
                         }
                     }
                 }
-                tracing::info!(path = %path.display(), added, "SNS trusts the CAs of BASALT_SNS_CA_BUNDLE");
+                tracing::info!(path = %path.display(), added, "outbound HTTPS trusts the CAs of the CA bundle");
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "BASALT_SNS_CA_BUNDLE cannot be read")
+                tracing::warn!(path = %path.display(), error = %e, "the CA bundle cannot be read")
             }
         }
     }
     if trust.trust_loopback_self_signed {
         tracing::warn!(
-            "BASALT_SNS_TRUST_LOOPBACK_TLS=1: HTTPS subscriptions on loopback accept self-signed certificates"
+            "loopback TLS trusted: outbound HTTPS to loopback hosts accepts self-signed certificates"
         );
     }
     roots
@@ -276,7 +282,8 @@ mod tests {
     }
 
     fn verifier(loopback: bool, bundle: Option<&str>) -> Verifier {
-        let dir = std::env::temp_dir().join(format!("basalt-sns-tls-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("basalt-outbound-tls-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let ca_bundle = bundle.map(|pem| {
             let p = dir.join("bundle.pem");

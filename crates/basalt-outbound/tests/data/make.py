@@ -1,5 +1,5 @@
 """Makes the certificates of the TLS unit tests (run with the compat suite's venv:
-`.venv/bin/python services/sns/tests/data/make.py`). Keys are thrown away: the tests only
+`.venv/bin/python crates/basalt-outbound/tests/data/make.py`). Keys are thrown away: the tests only
 verify."""
 import datetime as dt
 import ipaddress
