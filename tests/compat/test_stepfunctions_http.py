@@ -9,7 +9,8 @@ against an HTTP server this test runs on loopback:
   User-Agent and Range Step Functions sends, JSON or URL-encoded bodies;
 - the result: Headers (lists), ResponseBody (parsed JSON), StatusCode, StatusText; a non-2xx
   status fails with States.Http.StatusCode.<code>, which Catch sees; forbidden headers and a
-  deauthorized connection fail the task.
+  deauthorized connection fail the task;
+- TestState at TRACE shows the request and the response (not at DEBUG).
 """
 from __future__ import annotations
 
@@ -227,3 +228,21 @@ def test_failures(sfn, events, api):
     closed = task({"ApiEndpoint": "http://127.0.0.1:9/none", "Method": "GET", "Authentication": {"ConnectionArn": live}})
     d = wait_done(sfn, start(sfn, machine(sfn, closed)))
     assert (d["status"], d["error"]) == ("FAILED", "States.Http.Socket"), d
+
+
+def test_test_state_traces_the_exchange(sfn, events, api):
+    arn, _ = api_key_connection(events)
+    state = {"Type": "Task", "Resource": "arn:aws:states:::http:invoke", "End": True,
+             "Parameters": {"ApiEndpoint": f"{api.url}/orders", "Method": "POST",
+                            "Authentication": {"ConnectionArn": arn}, "RequestBody": {"n": 1}}}
+    out = sfn.test_state(definition=json.dumps(state), roleArn="arn:aws:iam::000000000000:role/r",
+                              input="{}", inspectionLevel="TRACE")
+    assert out["status"] == "SUCCEEDED", out
+    req, resp = out["inspectionData"]["request"], out["inspectionData"]["response"]
+    assert (req["protocol"], req["method"], req["url"]) == ("http", "POST", f"{api.url}/orders")
+    assert "X-Api-Key: s3cret" in req["headers"] and json.loads(req["body"]) == {"n": 1}
+    assert (resp["statusCode"], resp["statusMessage"]) == ("200", "OK")
+    assert json.loads(resp["body"])["ok"] is True
+    debug = sfn.test_state(definition=json.dumps(state), roleArn="arn:aws:iam::000000000000:role/r",
+                                input="{}", inspectionLevel="DEBUG")
+    assert "request" not in debug["inspectionData"]

@@ -378,6 +378,42 @@ fn is_binary(content_type: &str) -> bool {
 }
 
 pub async fn invoke(sf: &StepFunctions, region: &str, params: &Value) -> Outcome {
+    invoke_traced(sf, region, params, &mut None).await
+}
+
+/// The request and the response as TestState's TRACE inspection shows them (every member a
+/// string; headers as `[name: value, ...]`).
+fn trace_of(req: &Request, r: Option<&basalt_outbound::Response>) -> Value {
+    let protocol = req.url.split(':').next().unwrap_or("https").to_owned();
+    let headers = |h: &[(String, String)]| {
+        format!(
+            "[{}]",
+            h.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut out = json!({"request": {
+        "protocol": protocol, "method": req.method, "url": req.url,
+        "headers": headers(&req.headers), "body": String::from_utf8_lossy(&req.body),
+    }});
+    if let Some(r) = r {
+        out["response"] = json!({
+            "protocol": protocol, "statusCode": r.status.to_string(), "statusMessage": r.reason,
+            "headers": headers(&r.headers), "body": String::from_utf8_lossy(&r.body),
+        });
+    }
+    out
+}
+
+/// [`invoke`], recording the exchange in `trace` (for TestState).
+pub async fn invoke_traced(
+    sf: &StepFunctions,
+    region: &str,
+    params: &Value,
+    trace: &mut Option<Value>,
+) -> Outcome {
     let arn = params
         .pointer("/InvocationConfig/ConnectionArn")
         .or_else(|| params.pointer("/Authentication/ConnectionArn"))
@@ -445,17 +481,18 @@ pub async fn invoke(sf: &StepFunctions, region: &str, params: &Value) -> Outcome
         },
     };
     overlay(&mut req.headers, &[auth], true);
-    let r = match client
+    let answer = client
         .request(
             &req.method,
             &req.url,
             &req.headers,
-            req.body,
+            req.body.clone(),
             TIMEOUT,
             MAX_BODY,
         )
-        .await
-    {
+        .await;
+    *trace = Some(trace_of(&req, answer.as_ref().ok()));
+    let r = match answer {
         Ok(r) => r,
         Err(basalt_outbound::Failure::TimedOut) => {
             return failed(

@@ -97,17 +97,28 @@ pub async fn test_state(
         basalt_asl::test_state(&state, value.clone(), c.clone(), mock.clone(), now_ms())
             .map_err(diags)?;
     // A task the state would run, performed for real, then the state finished with its result.
+    let mut http_trace = None;
     if mock.is_none()
         && let Some(task) = outcome.task.clone()
     {
-        let result =
-            match tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await {
-                Outcome::Done(r) => r,
-                Outcome::Waiting(_) => Err((
-                    "States.Runtime".into(),
-                    "TestState does not wait for task tokens".into(),
-                )),
-            };
+        let performed = match &task {
+            // An HTTP Task shows its request and response at TRACE.
+            basalt_asl::Effect::Task {
+                resource,
+                parameters,
+                ..
+            } if resource == "arn:aws:states:::http:invoke" => {
+                crate::http::invoke_traced(sf, &ctx.region, parameters, &mut http_trace).await
+            }
+            _ => tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await,
+        };
+        let result = match performed {
+            Outcome::Done(r) => r,
+            Outcome::Waiting(_) => Err((
+                "States.Runtime".into(),
+                "TestState does not wait for task tokens".into(),
+            )),
+        };
         outcome =
             basalt_asl::test_state(&state, value, c, Some(result), now_ms()).map_err(diags)?;
     }
@@ -131,6 +142,11 @@ pub async fn test_state(
         {
             o.remove("request");
             o.remove("response");
+        }
+        if level == "TRACE"
+            && let (Some(o), Some(Value::Object(t))) = (data.as_object_mut(), http_trace)
+        {
+            o.extend(t);
         }
         out["inspectionData"] = data;
     }
