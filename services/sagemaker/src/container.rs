@@ -108,7 +108,7 @@ pub async fn kill_group(child: &mut tokio::process::Child, grace: std::time::Dur
 }
 
 /// Files under `dir` as (path relative to it, contents), in a stable order.
-fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

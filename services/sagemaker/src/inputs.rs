@@ -4,12 +4,26 @@
 
 use crate::Core;
 
+/// Where an object under an `S3Prefix` lands, relative to its channel or input directory.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Below the prefix when it ends a path segment (training channels, processing inputs:
+    /// `s3://b/data/train` puts `data/train/a.csv` at `a.csv`, as the SageMaker Python SDK's
+    /// uploads expect).
+    BelowPrefix,
+    /// From the prefix's last segment on (batch transform: "the input data stored at
+    /// `s3://bucket/input-name-prefix/dataset01/data.csv`" is transformed to
+    /// `output-name-prefix/input-name-prefix/dataset01/data.csv.out`).
+    LastSegment,
+}
+
 /// (key in the bucket, path relative to the source), in key order; `Err` is a FailureReason.
 pub(crate) fn objects_of(
     core: &Core,
     account: &str,
     data_type: &str,
     uri: &str,
+    placement: Placement,
 ) -> Result<(String, Vec<(String, String)>), String> {
     let (bucket, prefix) = basalt_core::objects::parse_s3_uri(uri)
         .ok_or_else(|| format!("ClientError: {uri} is not an S3 URI"))?;
@@ -46,13 +60,24 @@ pub(crate) fn objects_of(
                 .objects
                 .list(account, bucket, prefix)?
                 .ok_or_else(|| format!("ClientError: the bucket {bucket} does not exist"))?;
-            // A prefix names whole path segments and files (`data/train` matches
-            // `data/train/a.csv` and `data/train.csv`); directory markers are skipped.
+            // A prefix that ends inside a name (`data/tr` for `data/train.csv`, or the
+            // object's own key) keeps the name from its last segment on, whatever the
+            // placement. Directory markers are skipped.
             let cut = prefix.rfind('/').map_or(0, |i| i + 1);
             keys.into_iter()
                 .filter(|k| !k.ends_with('/'))
                 .map(|k| {
-                    let rel = k[cut.min(k.len())..].to_owned();
+                    let below = (placement == Placement::BelowPrefix)
+                        .then(|| k.strip_prefix(prefix))
+                        .flatten()
+                        .and_then(|r| {
+                            if prefix.ends_with('/') {
+                                Some(r)
+                            } else {
+                                r.strip_prefix('/')
+                            }
+                        });
+                    let rel = below.unwrap_or(&k[cut.min(k.len())..]).to_owned();
                     (k, rel)
                 })
                 .collect()

@@ -24,8 +24,10 @@ mod endpoints;
 pub mod environments;
 mod inputs;
 mod invoke;
+mod jobs;
 mod logs;
 mod models;
+mod processing;
 mod records;
 mod registry;
 mod serving;
@@ -59,6 +61,7 @@ pub struct Core {
     wake_training: Arc<tokio::sync::Notify>,
     wake_endpoints: Arc<tokio::sync::Notify>,
     wake_transform: Arc<tokio::sync::Notify>,
+    wake_processing: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -76,6 +79,7 @@ impl Core {
             wake_training: Arc::new(tokio::sync::Notify::new()),
             wake_endpoints: Arc::new(tokio::sync::Notify::new()),
             wake_transform: Arc::new(tokio::sync::Notify::new()),
+            wake_processing: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -93,6 +97,7 @@ impl Core {
         training::start_worker(self.clone());
         endpoints::start_worker(self.clone());
         transform::start_worker(self.clone());
+        processing::start_worker(self.clone());
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -122,6 +127,10 @@ impl Service for SageMaker {
             "DescribeTrainingJob" => training::describe(c, ctx, &input)?,
             "ListTrainingJobs" => training::list(c, ctx, &input)?,
             "StopTrainingJob" => training::stop(c, ctx, &input)?,
+            "CreateProcessingJob" => processing::create(c, ctx, &input)?,
+            "DescribeProcessingJob" => processing::describe(c, ctx, &input)?,
+            "ListProcessingJobs" => processing::list(c, ctx, &input)?,
+            "StopProcessingJob" => processing::stop(c, ctx, &input)?,
             "CreateTransformJob" => transform::create(c, ctx, &input)?,
             "DescribeTransformJob" => transform::describe(c, ctx, &input)?,
             "ListTransformJobs" => transform::list(c, ctx, &input)?,

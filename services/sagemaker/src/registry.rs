@@ -83,7 +83,9 @@ impl Package {
 
     /// The containers a model made from this package runs.
     pub fn containers(&self) -> Vec<Value> {
-        self.request["InferenceSpecification"]["Containers"]
+        self.request
+            .get("InferenceSpecification")
+            .unwrap_or(&Value::Null)["Containers"]
             .as_array()
             .cloned()
             .unwrap_or_default()

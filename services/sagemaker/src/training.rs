@@ -20,6 +20,7 @@
 //! instance was lost.
 
 use crate::container::{self, Layout};
+use crate::jobs::{self, Ended};
 use crate::logs::LogSink;
 use crate::records::{self, Listed, TRAINING_JOBS, secs};
 use crate::{Core, in_use};
@@ -28,7 +29,6 @@ use basalt_store::{Claim, WriteOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
-use tokio::io::AsyncBufReadExt;
 
 pub const QUEUE: &str = "sagemaker.training";
 const XGBOOST_ALGORITHM: &str = include_str!("../python/xgboost_algorithm.py");
@@ -158,9 +158,15 @@ impl Job {
     }
 
     fn image(&self) -> &str {
-        self.request["AlgorithmSpecification"]["TrainingImage"]
+        self.request
+            .get("AlgorithmSpecification")
+            .unwrap_or(&Value::Null)["TrainingImage"]
             .as_str()
-            .or(self.request["AlgorithmSpecification"]["AlgorithmName"].as_str())
+            .or(self
+                .request
+                .get("AlgorithmSpecification")
+                .unwrap_or(&Value::Null)["AlgorithmName"]
+                .as_str())
             .unwrap_or_default()
     }
 }
@@ -403,12 +409,22 @@ impl Runner {
     }
 }
 
-/// How the algorithm's process ended.
-enum Ended {
-    Exited(std::process::ExitStatus),
-    Stopped,
-    TimedOut,
-    Lost,
+/// A running job as [`jobs::watch`] sees it.
+struct Watching<'a> {
+    runner: &'a mut Runner,
+    job: &'a Job,
+}
+
+impl jobs::Watched for Watching<'_> {
+    fn line(&mut self, line: (i64, String)) {
+        self.runner.keep(line);
+    }
+
+    fn tick(&mut self) -> Option<Ended> {
+        let mut progress = self.job.clone();
+        progress.modified_ms = self.runner.core.now_ms();
+        (!self.runner.save(&progress)).then(|| self.runner.stopped_or_lost())
+    }
 }
 
 impl Runner {
@@ -647,8 +663,13 @@ impl Runner {
             let dir = layout.host(&format!("input/data/{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| format!("InternalServerError: {e}"))?;
             let data_type = src["S3DataType"].as_str().unwrap_or("S3Prefix");
-            let (bucket, objects) =
-                crate::inputs::objects_of(&self.core, &job.account, data_type, uri)?;
+            let (bucket, objects) = crate::inputs::objects_of(
+                &self.core,
+                &job.account,
+                data_type,
+                uri,
+                crate::inputs::Placement::BelowPrefix,
+            )?;
             let bucket = bucket.as_str();
             for (key, rel) in objects {
                 let data = self
@@ -683,7 +704,10 @@ impl Runner {
         layout: &Layout,
         hyper: &Map<String, Value>,
     ) -> Result<(), String> {
-        let input_mode = job.request["AlgorithmSpecification"]["TrainingInputMode"]
+        let input_mode = job
+            .request
+            .get("AlgorithmSpecification")
+            .unwrap_or(&Value::Null)["TrainingInputMode"]
             .as_str()
             .unwrap_or("File");
         let mut channels = Map::new();
@@ -707,7 +731,7 @@ impl Runner {
             }
             channels.insert(ch["ChannelName"].as_str().unwrap_or_default().to_owned(), c);
         }
-        let resource = json!({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0", "current_instance_type": job.request["ResourceConfig"]["InstanceType"], "current_group_name": "homogeneousCluster", "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": job.request["ResourceConfig"]["InstanceType"], "hosts": ["algo-1"]}]});
+        let resource = json!({"current_host": "algo-1", "hosts": ["algo-1"], "network_interface_name": "eth0", "current_instance_type": job.request.get("ResourceConfig").unwrap_or(&Value::Null)["InstanceType"], "current_group_name": "homogeneousCluster", "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": job.request.get("ResourceConfig").unwrap_or(&Value::Null)["InstanceType"], "hosts": ["algo-1"]}]});
         let write = |name: &str, v: &Value| {
             std::fs::write(layout.host(&format!("input/config/{name}")), v.to_string())
                 .map_err(|e| format!("InternalServerError: {e}"))
@@ -721,37 +745,11 @@ impl Runner {
     /// Runs the process to its end, a stop, MaxRuntimeInSeconds or a lost lease, collecting
     /// its output lines and sending them to CloudWatch Logs.
     async fn watch(&mut self, job: &Job, child: &mut tokio::process::Child) -> Ended {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i64, String)>();
-        for pipe in [
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let tx = tx.clone();
-            let state = self.core.state.clone();
-            tokio::spawn(async move {
-                let mut lines = tokio::io::BufReader::new(pipe).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = tx.send((state.now_ms(), line));
-                }
-            });
-        }
-        drop(tx);
-        let max_runtime_ms = job.request["StoppingCondition"]["MaxRuntimeInSeconds"]
-            .as_i64()
-            .unwrap_or(86_400)
-            .max(1)
-            * 1000;
-        let deadline =
-            tokio::time::Instant::now() + std::time::Duration::from_millis(max_runtime_ms as u64);
+        let max_runtime_ms =
+            job.request.get("StoppingCondition").unwrap_or(&Value::Null)["MaxRuntimeInSeconds"]
+                .as_i64()
+                .unwrap_or(86_400)
+                * 1000;
         let stream = format!("{}/algo-1-{}", job.name, self.core.now_ms() / 1000);
         let mut sink = LogSink::new(
             self.core.clone(),
@@ -760,37 +758,20 @@ impl Runner {
             LOG_GROUP,
             stream,
         );
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-        let ended = loop {
-            tokio::select! {
-                status = child.wait() => {
-                    // Drain what is left in the pipes.
-                    while let Some(l) = rx.recv().await { self.keep(l.clone()); sink.push(l); }
-                    break match status { Ok(s) => Ended::Exited(s), Err(_) => Ended::Lost };
-                }
-                Some(line) = rx.recv() => { self.keep(line.clone()); sink.push(line); }
-                _ = tick.tick() => {
-                    sink.flush().await;
-                    if tokio::time::Instant::now() >= deadline {
-                        container::kill_group(child, std::time::Duration::from_secs(2)).await;
-                        break Ended::TimedOut;
-                    }
-                    let mut progress = job.clone();
-                    progress.modified_ms = self.core.now_ms();
-                    if !self.save(&progress) {
-                        let ended = self.stopped_or_lost();
-                        container::kill_group(child, std::time::Duration::from_secs(2)).await;
-                        break ended;
-                    }
-                }
-            }
-        };
-        sink.flush().await;
-        ended
+        let state = self.core.state.clone();
+        let mut watched = Watching { runner: self, job };
+        jobs::watch(
+            &mut watched,
+            child,
+            &mut sink,
+            move || state.now_ms(),
+            max_runtime_ms,
+        )
+        .await
     }
 
     async fn upload(&self, job: &mut Job, layout: &Layout) -> Result<(), String> {
-        let out = job.request["OutputDataConfig"]["S3OutputPath"]
+        let out = job.request.get("OutputDataConfig").unwrap_or(&Value::Null)["S3OutputPath"]
             .as_str()
             .unwrap_or_default()
             .to_owned();

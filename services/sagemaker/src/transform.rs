@@ -78,8 +78,8 @@ impl Job {
             name: "transform".into(),
             model: self.model.clone(),
             spec: json!({
-                "InstanceType": self.request["TransformResources"]["InstanceType"],
-                "InitialInstanceCount": self.request["TransformResources"]["InstanceCount"],
+                "InstanceType": self.request.get("TransformResources").unwrap_or(&Value::Null)["InstanceType"],
+                "InitialInstanceCount": self.request.get("TransformResources").unwrap_or(&Value::Null)["InstanceCount"],
             }),
         }
     }
@@ -364,28 +364,44 @@ async fn transform(
         .load(core, owner, 0, &job.variant())
         .await
         .map_err(|e| format!("ClientError: {e}"))?;
-    let input = &job.request["TransformInput"];
+    let input = &job.request.get("TransformInput").unwrap_or(&Value::Null);
     let source = &input["DataSource"]["S3DataSource"];
     let uri = source["S3Uri"].as_str().unwrap_or_default();
     let data_type = source["S3DataType"].as_str().unwrap_or("S3Prefix");
-    let (bucket, keys) = crate::inputs::objects_of(core, &job.account, data_type, uri)?;
+    let (bucket, keys) = crate::inputs::objects_of(
+        core,
+        &job.account,
+        data_type,
+        uri,
+        crate::inputs::Placement::LastSegment,
+    )?;
     let bucket = bucket.as_str();
-    let out = job.request["TransformOutput"]["S3OutputPath"]
+    let out = job.request.get("TransformOutput").unwrap_or(&Value::Null)["S3OutputPath"]
         .as_str()
         .unwrap_or_default();
     let (out_bucket, out_prefix) = basalt_core::objects::parse_s3_uri(out)
         .ok_or("ClientError: the output is not an S3 URI")?;
     let out_prefix = out_prefix.trim_end_matches('/');
     let split = input["SplitType"].as_str().unwrap_or("None");
-    let single = job.request["BatchStrategy"].as_str() == Some("SingleRecord");
-    let max_payload = (job.request["MaxPayloadInMB"]
+    let single = job
+        .request
+        .get("BatchStrategy")
+        .unwrap_or(&Value::Null)
+        .as_str()
+        == Some("SingleRecord");
+    let max_payload = (job
+        .request
+        .get("MaxPayloadInMB")
+        .unwrap_or(&Value::Null)
         .as_u64()
         .unwrap_or(6)
         .clamp(1, 100) as usize)
         << 20;
     let content_type = input["ContentType"].as_str();
-    let accept = job.request["TransformOutput"]["Accept"].as_str();
-    let by_line = job.request["TransformOutput"]["AssembleWith"].as_str() == Some("Line");
+    let accept = job.request.get("TransformOutput").unwrap_or(&Value::Null)["Accept"].as_str();
+    let by_line = job.request.get("TransformOutput").unwrap_or(&Value::Null)["AssembleWith"]
+        .as_str()
+        == Some("Line");
     for (key, rel) in keys {
         let data = core
             .objects
