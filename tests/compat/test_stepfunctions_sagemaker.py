@@ -180,16 +180,44 @@ def test_errors_keep_the_names_step_functions_gives_them(sfn, sm, bucket):
     # An API of the integration that Basalt's SageMaker lacks ends the execution with
     # States.Runtime, which no Catch takes (as with any resource Step Functions cannot run).
     d = wait_done(sfn, start(sfn, machine(sfn, {
-        "StartAt": "Processing",
-        "States": {"Processing": {
-            "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync",
-            "Parameters": {"ProcessingJobName": "p"}, "Catch": catch, "End": True},
+        "StartAt": "Labeling",
+        "States": {"Labeling": {
+            "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createLabelingJob.sync",
+            "Parameters": {"LabelingJobName": "p"}, "Catch": catch, "End": True},
             "Caught": {"Type": "Pass", "End": True}},
     })), timeout=30)
     assert (d["status"], d["error"]) == ("FAILED", "States.Runtime")
-    assert "createProcessingJob" in d["cause"]
+    assert "createLabelingJob" in d["cause"]
 
 
+def test_processing_sync_waits_for_the_job(sfn, s3, sm, bucket):
+    name = unique("sfn-proc")
+    s3.put_object(Bucket=bucket, Key=f"{name}/code/count.py", Body=b"""
+import os
+n = len(open('/opt/ml/processing/input/data/a.csv').read().splitlines())
+os.makedirs('/opt/ml/processing/out', exist_ok=True)
+open('/opt/ml/processing/out/count.txt', 'w').write(str(n))
+""")
+    s3.put_object(Bucket=bucket, Key=f"{name}/data/a.csv", Body=b"1\n2\n3\n")
+    arn = machine(sfn, {"StartAt": "Process", "States": {"Process": {
+        "Type": "Task", "Resource": "arn:aws:states:::sagemaker:createProcessingJob.sync", "End": True,
+        "Parameters": {
+            "ProcessingJobName.$": "$.name", "RoleArn": ROLE,
+            "AppSpecification": {"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+                                 "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/count.py"]},
+            "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}},
+            "ProcessingInputs": [
+                {"InputName": "code", "S3Input": {"S3Uri": f"s3://{bucket}/{name}/code", "LocalPath": "/opt/ml/processing/input/code",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}},
+                {"InputName": "data", "S3Input": {"S3Uri": f"s3://{bucket}/{name}/data", "LocalPath": "/opt/ml/processing/input/data",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}}],
+            "ProcessingOutputConfig": {"Outputs": [{"OutputName": "out", "S3Output": {
+                "S3Uri": f"s3://{bucket}/{name}/out", "LocalPath": "/opt/ml/processing/out", "S3UploadMode": "EndOfJob"}}]}}}}})
+    d = wait_done(sfn, start(sfn, arn, {"name": name}), timeout=60)
+    assert d["status"] == "SUCCEEDED", (d.get("error"), d.get("cause"))
+    out = json.loads(d["output"])
+    assert (out["ProcessingJobName"], out["ProcessingJobStatus"]) == (name, "Completed")
+    assert s3.get_object(Bucket=bucket, Key=f"{name}/out/count.txt")["Body"].read() == b"3"
 
 
 @pytest.mark.slow

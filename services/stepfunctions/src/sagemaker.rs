@@ -46,16 +46,25 @@ const TRANSFORM: Job = Job {
     status: "TransformJobStatus",
 };
 
+const PROCESSING: Job = Job {
+    create: "CreateProcessingJob",
+    describe: "DescribeProcessingJob",
+    stop: "StopProcessingJob",
+    name: "ProcessingJobName",
+    status: "ProcessingJobStatus",
+};
+
 /// The SageMaker operation behind an optimized API name, and its job when `.sync` applies.
 fn operation(api: &str) -> Result<(&'static str, Option<&'static Job>), (String, String)> {
     Ok(match api {
         "createTrainingJob" => ("CreateTrainingJob", Some(&TRAINING)),
         "createTransformJob" => ("CreateTransformJob", Some(&TRANSFORM)),
+        "createProcessingJob" => ("CreateProcessingJob", Some(&PROCESSING)),
         "createModel" => ("CreateModel", None),
         "createEndpointConfig" => ("CreateEndpointConfig", None),
         "createEndpoint" => ("CreateEndpoint", None),
         "updateEndpoint" => ("UpdateEndpoint", None),
-        "createHyperParameterTuningJob" | "createLabelingJob" | "createProcessingJob" => {
+        "createHyperParameterTuningJob" | "createLabelingJob" => {
             return Err((
                 "States.Runtime".into(),
                 format!("Basalt's SageMaker does not run {api} yet"),
@@ -327,7 +336,8 @@ mod tests {
         );
         let e = AwsError::new(400, "ResourceInUse", "exists");
         assert_eq!(call_error(&e).0, "SageMaker.ResourceInUseException");
-        assert!(operation("createProcessingJob").is_err());
+        assert!(operation("createLabelingJob").is_err());
+        assert!(operation("createProcessingJob").unwrap().1.is_some());
         assert!(operation("createTrainingJob").unwrap().1.is_some());
         assert!(operation("createModel").unwrap().1.is_none());
     }
