@@ -34,6 +34,7 @@ mod serving;
 mod tags;
 mod training;
 mod transform;
+mod tuning;
 
 use basalt_core::objects::InProcessS3;
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -62,6 +63,7 @@ pub struct Core {
     wake_endpoints: Arc<tokio::sync::Notify>,
     wake_transform: Arc<tokio::sync::Notify>,
     wake_processing: Arc<tokio::sync::Notify>,
+    wake_tuning: Arc<tokio::sync::Notify>,
 }
 
 impl Core {
@@ -80,6 +82,7 @@ impl Core {
             wake_endpoints: Arc::new(tokio::sync::Notify::new()),
             wake_transform: Arc::new(tokio::sync::Notify::new()),
             wake_processing: Arc::new(tokio::sync::Notify::new()),
+            wake_tuning: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -98,6 +101,7 @@ impl Core {
         endpoints::start_worker(self.clone());
         transform::start_worker(self.clone());
         processing::start_worker(self.clone());
+        tuning::start_worker(self.clone());
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -127,6 +131,13 @@ impl Service for SageMaker {
             "DescribeTrainingJob" => training::describe(c, ctx, &input)?,
             "ListTrainingJobs" => training::list(c, ctx, &input)?,
             "StopTrainingJob" => training::stop(c, ctx, &input)?,
+            "CreateHyperParameterTuningJob" => tuning::create(c, ctx, &input)?,
+            "DescribeHyperParameterTuningJob" => tuning::describe(c, ctx, &input)?,
+            "ListHyperParameterTuningJobs" => tuning::list(c, ctx, &input)?,
+            "StopHyperParameterTuningJob" => tuning::stop(c, ctx, &input)?,
+            "ListTrainingJobsForHyperParameterTuningJob" => {
+                tuning::list_training_jobs(c, ctx, &input)?
+            }
             "CreateProcessingJob" => processing::create(c, ctx, &input)?,
             "DescribeProcessingJob" => processing::describe(c, ctx, &input)?,
             "ListProcessingJobs" => processing::list(c, ctx, &input)?,

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 pub const TRAINING_JOBS: &str = "sagemaker.training-jobs";
 pub const PROCESSING_JOBS: &str = "sagemaker.processing-jobs";
+pub const TUNING_JOBS: &str = "sagemaker.tuning-jobs";
 pub const MODELS: &str = "sagemaker.models";
 pub const ENDPOINT_CONFIGS: &str = "sagemaker.endpoint-configs";
 pub const ENDPOINTS: &str = "sagemaker.endpoints";

@@ -1,0 +1,248 @@
+//! The tuner: the node holding a tuning job's lease looks at it every second, refreshes its
+//! training jobs, starts the next ones the strategy proposes, and ends it.
+
+use super::search::{Range, ranges, seed_of};
+use super::{Trial, Tuning};
+use crate::Core;
+use crate::records::{self, TUNING_JOBS};
+use basalt_core::RequestContext;
+use basalt_store::{Claim, WriteOp};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) fn start_worker(core: Arc<Core>) {
+    crate::spawn_each(
+        &core,
+        super::QUEUE,
+        crate::job_lease_ms(),
+        &core.wake_tuning,
+        |core, claim| async move { Tuner { core, claim }.run().await },
+    );
+}
+
+struct Tuner {
+    core: Arc<Core>,
+    claim: Claim,
+}
+
+impl Tuner {
+    fn read(&self) -> Option<(Tuning, Vec<u8>)> {
+        let raw = self.core.state.get(TUNING_JOBS, &self.claim.id).ok()??;
+        Some((serde_json::from_slice(&raw).ok()?, raw))
+    }
+
+    fn ctx(&self, job: &Tuning) -> RequestContext {
+        RequestContext::internal(&job.account, &job.region, "http://localhost")
+    }
+
+    /// The training job's state as DescribeTrainingJob gives it.
+    fn refresh(&self, job: &Tuning, t: &mut Trial) {
+        let Ok(d) = crate::training::describe(
+            &self.core,
+            &self.ctx(job),
+            &json!({"TrainingJobName": t.name}),
+        ) else {
+            return;
+        };
+        t.status = d["TrainingJobStatus"]
+            .as_str()
+            .unwrap_or(&t.status)
+            .to_owned();
+        t.start_ms = d["TrainingStartTime"].as_f64().map(|s| (s * 1000.0) as i64);
+        t.end_ms = d["TrainingEndTime"].as_f64().map(|s| (s * 1000.0) as i64);
+        t.failure = d["FailureReason"].as_str().map(str::to_owned);
+        let objective = job.objective_name();
+        t.objective = (d["FinalMetricDataList"].as_array().into_iter().flatten())
+            .find(|m| m["MetricName"].as_str() == Some(objective))
+            .and_then(|m| m["Value"].as_f64());
+    }
+
+    /// Starts the next training job; `Ok(false)` when the strategy has none left.
+    fn launch(&self, job: &mut Tuning, ranges: &[Range]) -> Result<bool, String> {
+        let Some((unit, tuned)) = job.propose(ranges) else {
+            return Ok(false);
+        };
+        let index = job.trials.len() + 1;
+        let hash = format!("{:08x}", seed_of(&job.arn, index) as u32);
+        let name = format!("{}-{index:03}-{hash}", job.name);
+        let def = job
+            .request
+            .get("TrainingJobDefinition")
+            .cloned()
+            .unwrap_or_default();
+        let mut hyper = def["StaticHyperParameters"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        hyper.extend(tuned.clone());
+        let mut input = json!({
+            "TrainingJobName": name, "HyperParameters": hyper, "TuningJobArn": job.arn,
+        });
+        for k in [
+            "AlgorithmSpecification",
+            "RoleArn",
+            "InputDataConfig",
+            "OutputDataConfig",
+            "ResourceConfig",
+            "StoppingCondition",
+            "VpcConfig",
+            "EnableNetworkIsolation",
+            "EnableInterContainerTrafficEncryption",
+            "EnableManagedSpotTraining",
+            "CheckpointConfig",
+            "Environment",
+        ] {
+            if let Some(v) = def.get(k) {
+                input[k] = v.clone();
+            }
+        }
+        let arn = match crate::training::create(&self.core, &self.ctx(job), &input) {
+            Ok(out) => out["TrainingJobArn"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            // Started already, by a node that died before recording it.
+            Err(e) if e.code == "ResourceInUse" => {
+                records::arn(&self.ctx(job), "training-job", &name)
+            }
+            Err(e) => return Err(e.message),
+        };
+        job.trials.push(Trial {
+            name,
+            arn,
+            tuned,
+            unit,
+            status: "InProgress".into(),
+            created_ms: self.core.now_ms(),
+            start_ms: None,
+            end_ms: None,
+            objective: None,
+            failure: None,
+        });
+        Ok(true)
+    }
+
+    /// One look at the job: refresh its training jobs, start more or end it. `false` when
+    /// it ended.
+    fn step(&self, job: &mut Tuning) -> bool {
+        let snapshot = job.clone();
+        for t in job.trials.iter_mut().filter(|t| !t.ended()) {
+            self.refresh(&snapshot, t);
+        }
+        let running = job.trials.iter().filter(|t| !t.ended()).count();
+        let now = self.core.now_ms();
+        let limit_s = job.config()["ResourceLimits"]["MaxRuntimeInSeconds"].as_i64();
+        let target =
+            job.config()["TuningJobCompletionCriteria"]["TargetObjectiveMetricValue"].as_f64();
+        let reached = target
+            .zip(job.best().and_then(|b| b.objective))
+            .is_some_and(|(t, v)| if job.maximize() { v >= t } else { v <= t });
+        let timed_out = limit_s.is_some_and(|s| now - job.created_ms >= s * 1000);
+        if job.status == "Stopping" || reached || timed_out {
+            for t in job.trials.iter().filter(|t| !t.ended()) {
+                let _ = crate::training::stop(
+                    &self.core,
+                    &self.ctx(&snapshot),
+                    &json!({"TrainingJobName": t.name}),
+                );
+            }
+            if running == 0 {
+                job.status = if job.status == "Stopping" {
+                    "Stopped".into()
+                } else {
+                    "Completed".into()
+                };
+                return false;
+            }
+            return true;
+        }
+        let ranges = ranges(job.config()).unwrap_or_default();
+        let (parallel, total) = job.limits();
+        let mut running = running;
+        let mut exhausted = false;
+        while running < parallel && job.trials.len() < total {
+            match self.launch(job, &ranges) {
+                Ok(true) => running += 1,
+                Ok(false) => {
+                    exhausted = true;
+                    break;
+                }
+                Err(reason) => {
+                    job.failure = Some(format!("A training job could not be created: {reason}"));
+                    job.status = "Failed".into();
+                    return false;
+                }
+            }
+        }
+        if running == 0 && (exhausted || job.trials.len() >= total) {
+            if job.best().is_some() {
+                job.status = "Completed".into();
+            } else {
+                job.status = "Failed".into();
+                job.failure = Some(
+                    "No training job completed with the objective metric; see the training jobs' FailureReason."
+                        .into(),
+                );
+            }
+            return false;
+        }
+        true
+    }
+
+    async fn run(self) {
+        loop {
+            let Some((mut job, raw)) = self.read() else {
+                return drop(self.core.state.complete(&self.claim, &[]));
+            };
+            if !matches!(job.status.as_str(), "InProgress" | "Stopping") {
+                return drop(self.core.state.complete(&self.claim, &[]));
+            }
+            let going = self.step(&mut job);
+            job.modified_ms = self.core.now_ms();
+            if !going {
+                job.end_ms = Some(job.modified_ms);
+            }
+            let ops = [
+                WriteOp::Check {
+                    table: TUNING_JOBS.into(),
+                    key: self.claim.id.clone(),
+                    expected: Some(raw),
+                },
+                WriteOp::Put {
+                    table: TUNING_JOBS.into(),
+                    key: self.claim.id.clone(),
+                    value: serde_json::to_vec(&job).unwrap_or_default(),
+                },
+            ];
+            let written = if going {
+                self.core.state.batch(&ops)
+            } else {
+                self.core.state.complete(&self.claim, &ops)
+            };
+            match written {
+                // A stop came meanwhile: look again at once.
+                Err(basalt_store::StoreError::Conflict) => continue,
+                Err(e) => {
+                    tracing::warn!(job = %job.name, "tuning job: {e}");
+                    return;
+                }
+                Ok(()) if !going => return,
+                Ok(()) => {}
+            }
+            let now = self.core.now_ms();
+            if self
+                .core
+                .state
+                .renew(&self.claim, now, crate::job_lease_ms())
+                .is_err()
+            {
+                return; // another node holds it now
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.core.wake_tuning.notified() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+"""Hyperparameter tuning jobs (API Reference: CreateHyperParameterTuningJob,
+DescribeHyperParameterTuningJob, ListTrainingJobsForHyperParameterTuningJob,
+StopHyperParameterTuningJob; Developer Guide: "Automatic model tuning") over the built-in
+XGBoost algorithm: real training jobs named `{tuning job}-{NNN}-{hash}` with the static and the
+tuned hyperparameters, no more at once than MaxParallelTrainingJobs, the objective read from
+each job's FinalMetricDataList, BestTrainingJob, the counters, Grid over categorical values,
+Bayesian, and Stop.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import unique
+from test_sagemaker import ENV, ROLE, XGBOOST, channel, csv, rows, sm  # noqa: F401 (sm: fixture)
+
+pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
+                                reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
+
+
+@pytest.fixture(scope="module")
+def data(s3):
+    bucket = unique("sm-tune").lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(300, 1)))
+    s3.put_object(Bucket=bucket, Key="validation/part-0.csv", Body=csv(rows(100, 2)))
+    return bucket
+
+
+def definition(bucket, static=None):
+    return {
+        "StaticHyperParameters": static or {"objective": "binary:logistic", "num_round": "10", "eval_metric": "auc"},
+        "AlgorithmSpecification": {"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        "RoleArn": ROLE,
+        "InputDataConfig": [channel("train", f"s3://{bucket}/train/"), channel("validation", f"s3://{bucket}/validation/")],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+    }
+
+
+def ended(sm, name, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if d["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return d
+        time.sleep(0.5)
+    raise AssertionError(f"{name} still {d['HyperParameterTuningJobStatus']}")
+
+
+def test_random_search_runs_real_training_jobs_and_keeps_the_best(sm, data):
+    name = unique("tune")[:32]
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random", "RandomSeed": 3,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.05", "MaxValue": "0.5",
+                                               "ScalingType": "Logarithmic"}],
+                "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "6"}]},
+            "TrainingJobEarlyStoppingType": "Off"},
+        TrainingJobDefinition=definition(data))
+    # Never more than two training jobs at once.
+    peak = 0
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        d = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        peak = max(peak, d["TrainingJobStatusCounters"]["InProgress"])
+        if d["HyperParameterTuningJobStatus"] != "InProgress":
+            break
+        time.sleep(0.2)
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    assert 1 <= peak <= 2
+    assert d["TrainingJobStatusCounters"]["Completed"] == 4
+    assert d["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 0}
+
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending")["TrainingJobSummaries"]
+    assert len(jobs) == 4
+    values = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs]
+    assert values == sorted(values, reverse=True)
+    best = d["BestTrainingJob"]
+    assert best["TrainingJobName"] == jobs[0]["TrainingJobName"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"] == {
+        "Type": "Maximize", "MetricName": "validation:auc", "Value": values[0]}
+    for j in jobs:
+        assert j["TrainingJobName"].startswith(f"{name}-0") and j["TuningJobName"] == name
+        tuned = j["TunedHyperParameters"]
+        assert 0.05 <= float(tuned["eta"]) <= 0.5 and tuned["max_depth"] in {"1", "2", "3", "4", "5", "6"}
+        # A real training job, with the static and the tuned hyperparameters, and its own AUC.
+        t = sm.describe_training_job(TrainingJobName=j["TrainingJobName"])
+        assert t["HyperParameters"]["eta"] == tuned["eta"] and t["HyperParameters"]["num_round"] == "10"
+        assert t["TuningJobArn"] == d["HyperParameterTuningJobArn"]
+        auc = [m["Value"] for m in t["FinalMetricDataList"] if m["MetricName"] == "validation:auc"]
+        assert auc == [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]]
+    listed = sm.list_hyper_parameter_tuning_jobs(NameContains=name)["HyperParameterTuningJobSummaries"]
+    assert [(x["HyperParameterTuningJobName"], x["Strategy"]) for x in listed] == [(name, "Random")]
+
+
+def test_grid_tries_every_combination_and_bayesian_proposes_within_ranges(sm, data):
+    grid = unique("grid")[:32]
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=grid,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Grid",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "validation:error"},
+            "ResourceLimits": {"MaxParallelTrainingJobs": 3},
+            "ParameterRanges": {"CategoricalParameterRanges": [
+                {"Name": "max_depth", "Values": ["1", "3"]}, {"Name": "eta", "Values": ["0.1", "0.3"]}]}},
+        TrainingJobDefinition=definition(data, {"objective": "binary:logistic", "num_round": "5",
+                                                "eval_metric": "error"}))
+    d = ended(sm, grid)
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=grid)["TrainingJobSummaries"]
+    assert sorted((j["TunedHyperParameters"]["max_depth"], j["TunedHyperParameters"]["eta"]) for j in jobs) == [
+        ("1", "0.1"), ("1", "0.3"), ("3", "0.1"), ("3", "0.3")]
+    errors = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs]
+    assert d["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(errors)
+
+    bayes = unique("bayes")[:32]
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=bayes,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Bayesian",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "1"}]}},
+        TrainingJobDefinition=definition(data))
+    d = ended(sm, bayes)
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d.get("FailureReason")
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=bayes)["TrainingJobSummaries"]
+    etas = [float(j["TunedHyperParameters"]["eta"]) for j in jobs]
+    assert len(etas) == 5 and all(0.01 <= e <= 1 for e in etas) and len(set(etas)) == 5
+
+
+def test_stop_and_what_is_refused(sm, data):
+    name = unique("stop")[:32]
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 50, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "6"}]}},
+        TrainingJobDefinition=definition(data))
+    time.sleep(1)
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    d = ended(sm, name)
+    assert d["HyperParameterTuningJobStatus"] == "Stopped"
+    assert sum(d["TrainingJobStatusCounters"].values()) < 50
+    assert d["TrainingJobStatusCounters"]["InProgress"] == 0
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            sm.create_hyper_parameter_tuning_job(HyperParameterTuningJobName=unique("bad")[:32], **kw)
+        return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]
+
+    config = {"Strategy": "Hyperband", "ResourceLimits": {"MaxParallelTrainingJobs": 1},
+              "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"}}
+    c, m = refused(HyperParameterTuningJobConfig=config, TrainingJobDefinition=definition(data))
+    assert c == "ValidationException" and "Hyperband" in m
+    config = {"Strategy": "Grid", "ResourceLimits": {"MaxParallelTrainingJobs": 1},
+              "ParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "6"}]}}
+    c, m = refused(HyperParameterTuningJobConfig=config, TrainingJobDefinition=definition(data))
+    assert c == "ValidationException" and "Categorical" in m
+    with pytest.raises(ClientError) as e:
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=unique("nope")[:32])
+    assert e.value.response["Error"]["Code"] == "ResourceNotFound"
