@@ -54,17 +54,26 @@ const PROCESSING: Job = Job {
     status: "ProcessingJobStatus",
 };
 
+const TUNING: Job = Job {
+    create: "CreateHyperParameterTuningJob",
+    describe: "DescribeHyperParameterTuningJob",
+    stop: "StopHyperParameterTuningJob",
+    name: "HyperParameterTuningJobName",
+    status: "HyperParameterTuningJobStatus",
+};
+
 /// The SageMaker operation behind an optimized API name, and its job when `.sync` applies.
 fn operation(api: &str) -> Result<(&'static str, Option<&'static Job>), (String, String)> {
     Ok(match api {
         "createTrainingJob" => ("CreateTrainingJob", Some(&TRAINING)),
         "createTransformJob" => ("CreateTransformJob", Some(&TRANSFORM)),
         "createProcessingJob" => ("CreateProcessingJob", Some(&PROCESSING)),
+        "createHyperParameterTuningJob" => ("CreateHyperParameterTuningJob", Some(&TUNING)),
         "createModel" => ("CreateModel", None),
         "createEndpointConfig" => ("CreateEndpointConfig", None),
         "createEndpoint" => ("CreateEndpoint", None),
         "updateEndpoint" => ("UpdateEndpoint", None),
-        "createHyperParameterTuningJob" | "createLabelingJob" => {
+        "createLabelingJob" => {
             return Err((
                 "States.Runtime".into(),
                 format!("Basalt's SageMaker does not run {api} yet"),
