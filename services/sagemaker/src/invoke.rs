@@ -69,27 +69,63 @@ pub(crate) async fn invoke(
             body.len()
         )));
     }
-    let not_found = || {
+    let (answer, variant) = run(
+        core,
+        ctx,
+        name,
+        body,
+        input["ContentType"].as_str(),
+        input["Accept"].as_str(),
+        input["TargetVariant"].as_str(),
+    )
+    .await?;
+    Ok(Output::new(json!({
+        "Body": base64::engine::general_purpose::STANDARD.encode(&answer.body),
+        "ContentType": answer.content_type,
+        "InvokedProductionVariant": variant,
+    })))
+}
+
+/// The endpoint `name` must exist and serve something.
+pub(crate) fn serving_endpoint(
+    core: &Core,
+    ctx: &RequestContext,
+    name: &str,
+) -> Result<endpoints::Endpoint, AwsError> {
+    let endpoint = endpoints::load(core, ctx, name)?.ok_or_else(|| {
         validation(format!(
             "Endpoint {name} of account {} not found.",
             ctx.account_id
         ))
-    };
-    let endpoint = endpoints::load(core, ctx, name)?.ok_or_else(not_found)?;
+    })?;
     if endpoint.variants.is_empty() {
         return Err(validation(format!(
             "Endpoint {name} of account {} is {} and cannot be invoked yet.",
             ctx.account_id, endpoint.status
         )));
     }
-    let variant = pick(&endpoint.variants, input["TargetVariant"].as_str()).map_err(validation)?;
+    Ok(endpoint)
+}
+
+/// Sends `body` through a variant's containers (TargetVariant, else one by weight): the
+/// last container's answer and the variant's name, or ModelError.
+pub(crate) async fn run(
+    core: &Arc<Core>,
+    ctx: &RequestContext,
+    name: &str,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+    target: Option<&str>,
+) -> Result<(Answer, String), AwsError> {
+    let endpoint = serving_endpoint(core, ctx, name)?;
+    let variant = pick(&endpoint.variants, target).map_err(validation)?;
     let served = core
         .serving
         .load(core, &endpoint.owner(), endpoint.generation, variant)
         .await
         .map_err(|e| model_error(ctx, name, 500, &e))?;
-    let accept = input["Accept"].as_str();
-    let mut content_type = input["ContentType"].as_str().map(str::to_owned);
+    let mut content_type = content_type.map(str::to_owned);
     let mut payload = body;
     let last = served.containers.len().saturating_sub(1);
     let mut answer = None;
@@ -109,11 +145,7 @@ pub(crate) async fn invoke(
         answer = Some(a);
     }
     let answer = answer.ok_or_else(|| AwsError::internal("the model has no container"))?;
-    Ok(Output::new(json!({
-        "Body": base64::engine::general_purpose::STANDARD.encode(&answer.body),
-        "ContentType": answer.content_type,
-        "InvokedProductionVariant": variant.name,
-    })))
+    Ok((answer, variant.name.clone()))
 }
 
 /// What InvokeEndpoint answers when the container answered with an error.

@@ -18,6 +18,7 @@
 //! endpoint's model on first use from its records and its artifacts in S3, so that every
 //! node serves every endpoint.
 
+mod asynchronous;
 mod container;
 mod endpoint_configs;
 mod endpoints;
@@ -64,6 +65,9 @@ pub struct Core {
     wake_transform: Arc<tokio::sync::Notify>,
     wake_processing: Arc<tokio::sync::Notify>,
     wake_tuning: Arc<tokio::sync::Notify>,
+    wake_async: Arc<tokio::sync::Notify>,
+    /// How many asynchronous invocations of each endpoint may run at once on this node.
+    async_gates: parking_lot::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Core {
@@ -83,6 +87,8 @@ impl Core {
             wake_transform: Arc::new(tokio::sync::Notify::new()),
             wake_processing: Arc::new(tokio::sync::Notify::new()),
             wake_tuning: Arc::new(tokio::sync::Notify::new()),
+            wake_async: Arc::new(tokio::sync::Notify::new()),
+            async_gates: Default::default(),
         })
     }
 
@@ -102,6 +108,24 @@ impl Core {
         transform::start_worker(self.clone());
         processing::start_worker(self.clone());
         tuning::start_worker(self.clone());
+        asynchronous::start_worker(self.clone());
+    }
+
+    /// The gate of an endpoint's asynchronous invocations (`permits` as its configuration
+    /// allows; a changed configuration takes effect for a new gate).
+    pub(crate) fn async_gate(
+        &self,
+        account: &str,
+        region: &str,
+        endpoint: &str,
+        permits: usize,
+    ) -> Arc<tokio::sync::Semaphore> {
+        let key = format!("{account}/{region}/{endpoint}/{permits}");
+        self.async_gates
+            .lock()
+            .entry(key)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(permits)))
+            .clone()
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
@@ -196,6 +220,7 @@ impl Service for SageMakerRuntime {
     ) -> Result<Output, AwsError> {
         match operation {
             "InvokeEndpoint" => invoke::invoke(&self.0, ctx, &input).await,
+            "InvokeEndpointAsync" => asynchronous::invoke_async(&self.0, ctx, &input),
             other => Err(AwsError::not_implemented("sagemaker-runtime", other)),
         }
     }
