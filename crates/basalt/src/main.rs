@@ -352,7 +352,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         registry.register(Arc::new(basalt_sagemaker::SageMakerRuntime(
             sagemaker.clone(),
         )));
-        registry.register(basalt_autoscaling::AutoScaling::new(store.state.clone()));
+        let autoscaling = basalt_autoscaling::AutoScaling::new(store.state.clone());
+        registry.register(autoscaling.clone());
         let s3 = basalt_s3::build_service(
             store.clone(),
             bus.clone(),
@@ -407,6 +408,8 @@ fn serve(cfg: config::Resolved) -> anyhow::Result<()> {
         batch.start_worker();
         sagemaker.set_registry(registry.clone());
         sagemaker.start_workers();
+        autoscaling.set_registry(registry.clone());
+        autoscaling.start_workers();
         let gateway = Gateway::new(
             GatewayConfig {
                 account_id: cfg.account_id.clone(),

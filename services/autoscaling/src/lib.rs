@@ -4,26 +4,61 @@
 //!
 //! Targets and policies are kept and described as AWS does (a policy needs its target;
 //! deregistering a target deletes its policies; PutScalingPolicy on an existing name
-//! replaces it). Policies are not evaluated yet: nothing scales by itself, so
-//! DescribeScalingActivities lists no activity.
+//! replaces it). Target tracking policies on SageMaker variants are evaluated on the leases
+//! (`evaluate.rs`): they change the variants' instance counts, and DescribeScalingActivities
+//! lists what they did.
 
-use basalt_core::{AwsError, Output, RequestContext, Service};
+mod evaluate;
+
+use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 const TARGETS: &str = "autoscaling.targets";
 const POLICIES: &str = "autoscaling.policies";
 const TAGS: &str = "autoscaling.tags";
+/// Scaling activities, `{target key}/{inverted start ms}`: a target's newest first.
+const ACTIVITIES: &str = "autoscaling.activities";
 
 pub struct AutoScaling {
     state: Arc<dyn StateStore>,
+    /// The `AWS/SageMaker` points target tracking reads.
+    metrics: basalt_store::metrics::Metrics,
+    registry: OnceLock<ServiceRegistry>,
 }
 
 impl AutoScaling {
     pub fn new(state: Arc<dyn StateStore>) -> Arc<AutoScaling> {
-        Arc::new(AutoScaling { state })
+        Arc::new(AutoScaling {
+            metrics: basalt_store::metrics::Metrics::new(state.clone()),
+            state,
+            registry: OnceLock::new(),
+        })
     }
+
+    /// The in-process client, to change what a policy scales.
+    pub fn set_registry(&self, registry: ServiceRegistry) {
+        let _ = self.registry.set(registry);
+    }
+
+    /// Starts the evaluation of scaling policies (on the store's leases).
+    pub fn start_workers(self: &Arc<Self>) {
+        evaluate::start_worker(self.clone());
+    }
+}
+
+/// When the target's latest activity started.
+fn last_activity_ms(
+    a: &AutoScaling,
+    target_key: &str,
+) -> Result<Option<i64>, basalt_store::StoreError> {
+    Ok(a.state
+        .scan(ACTIVITIES, &format!("{target_key}/"), None, 1)?
+        .first()
+        .and_then(|(_, v)| serde_json::from_slice::<Value>(v).ok())
+        .and_then(|v| v["StartTime"].as_f64())
+        .map(|s| (s * 1000.0) as i64))
 }
 
 fn object_not_found(message: impl Into<String>) -> AwsError {
@@ -280,6 +315,33 @@ impl AutoScaling {
         page(all, input, "ScalingPolicies")
     }
 
+    fn describe_activities(&self, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
+        let ns = input["ServiceNamespace"].as_str().unwrap_or_default();
+        let mut all: Vec<Value> = self
+            .state
+            .scan(ACTIVITIES, &scope(ctx, ns), None, usize::MAX)?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice::<Value>(&v).ok())
+            .filter(|a| {
+                input["ResourceId"]
+                    .as_str()
+                    .is_none_or(|r| a["ResourceId"] == r)
+            })
+            .filter(|a| {
+                input["ScalableDimension"]
+                    .as_str()
+                    .is_none_or(|d| a["ScalableDimension"] == d)
+            })
+            .collect();
+        all.sort_by(|a, b| {
+            b["StartTime"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&a["StartTime"].as_f64().unwrap_or(0.0))
+        });
+        page(all, input, "ScalingActivities")
+    }
+
     fn delete_policy(&self, ctx: &RequestContext, input: &Value) -> Result<Value, AwsError> {
         let key = format!(
             "{}/{}",
@@ -358,7 +420,7 @@ impl Service for AutoScaling {
             "PutScalingPolicy" => self.put_policy(ctx, &input)?,
             "DescribeScalingPolicies" => self.describe_policies(ctx, &input)?,
             "DeleteScalingPolicy" => self.delete_policy(ctx, &input)?,
-            "DescribeScalingActivities" => json!({"ScalingActivities": []}),
+            "DescribeScalingActivities" => self.describe_activities(ctx, &input)?,
             "TagResource" | "UntagResource" | "ListTagsForResource" => {
                 self.tags(operation, &input)?
             }

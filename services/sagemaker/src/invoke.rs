@@ -118,8 +118,54 @@ pub(crate) async fn run(
     accept: Option<&str>,
     target: Option<&str>,
 ) -> Result<(Answer, String), AwsError> {
+    let started = std::time::Instant::now();
     let endpoint = serving_endpoint(core, ctx, name)?;
     let variant = pick(&endpoint.variants, target).map_err(validation)?;
+    let mut model_us = None;
+    let result = call(
+        core,
+        ctx,
+        &endpoint,
+        variant,
+        body,
+        content_type,
+        accept,
+        &mut model_us,
+    )
+    .await;
+    let status = match &result {
+        Ok(_) => 200,
+        Err(e) => (e.fields.get("OriginalStatusCode"))
+            .and_then(Value::as_u64)
+            .unwrap_or(u64::from(e.status)) as u16,
+    };
+    let total_us = started.elapsed().as_secs_f64() * 1e6;
+    core.invocations.record(crate::metrics::Invocation {
+        account: &ctx.account_id,
+        region: &ctx.region,
+        endpoint: name,
+        variant: &variant.name,
+        instances: variant.instances(),
+        status,
+        model_us,
+        overhead_us: (total_us - model_us.unwrap_or(0.0)).max(0.0),
+    });
+    Ok((result?, variant.name.clone()))
+}
+
+/// The variant's containers in turn; `model_us` gets the time they took.
+#[allow(clippy::too_many_arguments)]
+async fn call(
+    core: &Arc<Core>,
+    ctx: &RequestContext,
+    endpoint: &endpoints::Endpoint,
+    variant: &Variant,
+    body: Vec<u8>,
+    content_type: Option<&str>,
+    accept: Option<&str>,
+    model_us: &mut Option<f64>,
+) -> Result<Answer, AwsError> {
+    let name = &endpoint.name;
     let served = core
         .serving
         .load(core, &endpoint.owner(), endpoint.generation, variant)
@@ -129,6 +175,7 @@ pub(crate) async fn run(
     let mut payload = body;
     let last = served.containers.len().saturating_sub(1);
     let mut answer = None;
+    let started = std::time::Instant::now();
     for (i, c) in served.containers.iter().enumerate() {
         let a: Answer = c
             .invoke(
@@ -137,6 +184,7 @@ pub(crate) async fn run(
                 if i == last { accept } else { None },
             )
             .await;
+        *model_us = Some(started.elapsed().as_secs_f64() * 1e6);
         if a.status >= 400 {
             return Err(model_error(ctx, name, a.status, &a.message));
         }
@@ -144,8 +192,7 @@ pub(crate) async fn run(
         payload = a.body.clone();
         answer = Some(a);
     }
-    let answer = answer.ok_or_else(|| AwsError::internal("the model has no container"))?;
-    Ok((answer, variant.name.clone()))
+    answer.ok_or_else(|| AwsError::internal("the model has no container"))
 }
 
 /// What InvokeEndpoint answers when the container answered with an error.

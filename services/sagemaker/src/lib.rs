@@ -27,6 +27,7 @@ mod inputs;
 mod invoke;
 mod jobs;
 mod logs;
+mod metrics;
 mod models;
 mod processing;
 mod records;
@@ -68,6 +69,9 @@ pub struct Core {
     wake_async: Arc<tokio::sync::Notify>,
     /// How many asynchronous invocations of each endpoint may run at once on this node.
     async_gates: parking_lot::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// `AWS/SageMaker` counts of this node, written by the flusher.
+    invocations: metrics::Recorder,
+    metrics: basalt_store::metrics::Metrics,
 }
 
 impl Core {
@@ -76,6 +80,7 @@ impl Core {
         objects: Arc<dyn InProcessS3>,
         config: SageMakerConfig,
     ) -> Arc<Core> {
+        let metrics = basalt_store::metrics::Metrics::new(state.clone());
         Arc::new(Core {
             state,
             objects,
@@ -89,6 +94,8 @@ impl Core {
             wake_tuning: Arc::new(tokio::sync::Notify::new()),
             wake_async: Arc::new(tokio::sync::Notify::new()),
             async_gates: Default::default(),
+            invocations: Default::default(),
+            metrics,
         })
     }
 
@@ -109,6 +116,7 @@ impl Core {
         processing::start_worker(self.clone());
         tuning::start_worker(self.clone());
         asynchronous::start_worker(self.clone());
+        metrics::start_flusher(self.clone());
     }
 
     /// The gate of an endpoint's asynchronous invocations (`permits` as its configuration

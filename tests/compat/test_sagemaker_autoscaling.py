@@ -1,0 +1,122 @@
+"""Endpoint metrics and autoscaling that acts (SageMaker Developer Guide: "Monitor Amazon
+SageMaker with Amazon CloudWatch", "Automatic scaling of Amazon SageMaker models"; Application
+Auto Scaling: target tracking): InvokeEndpoint's `AWS/SageMaker` metrics per EndpointName and
+VariantName (Invocations, InvocationsPerInstance, ModelLatency, OverheadLatency, 4XX/5XX
+errors) read through CloudWatch, and a target tracking policy on
+SageMakerVariantInvocationsPerInstance that scales the variant out under load and back in
+when idle, recorded as scaling activities. The server shortens the metric window and the
+evaluation period (BASALT_SAGEMAKER_METRICS_SECS, BASALT_AUTOSCALING_PERIOD_SECS).
+"""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import BasaltServer, make_client_factory, unique
+from test_sagemaker import ENV, ROLE, XGBOOST, channel, csv, rows, wait_job
+
+pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
+                                reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
+
+
+@pytest.fixture(scope="module")
+def clients(shape_checker, tmp_path_factory):
+    srv = BasaltServer(data_dir=str(tmp_path_factory.mktemp("scaling")), name="basalt-autoscaling",
+                       env={"BASALT_SAGEMAKER_METRICS_SECS": "0.5", "BASALT_AUTOSCALING_PERIOD_SECS": "3"}).start()
+    make = make_client_factory(shape_checker, srv.endpoint)
+    yield {k: make(k) for k in ("sagemaker", "sagemaker-runtime", "s3", "application-autoscaling", "cloudwatch")}
+    srv.stop()
+    panics = srv.panics()
+    srv.close()
+    assert not panics, panics
+
+
+@pytest.fixture(scope="module")
+def endpoint(clients):
+    sm, s3 = clients["sagemaker"], clients["s3"]
+    bucket = unique("scale").lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(200, 1)))
+    job = unique("scale-train")
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
+        InputDataConfig=[channel("train", f"s3://{bucket}/train/")],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 120})
+    artifacts = wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
+    name = unique("scale-ep")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST, "ModelDataUrl": artifacts})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return name
+
+
+def count(sm, name):
+    v = sm.describe_endpoint(EndpointName=name)["ProductionVariants"][0]
+    return v["DesiredInstanceCount"]
+
+
+def test_invocations_are_measured_per_variant(clients, endpoint):
+    smr, cw = clients["sagemaker-runtime"], clients["cloudwatch"]
+    for _ in range(7):
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")
+    dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = datetime.now(timezone.utc)
+
+    def stat(metric, statistic):
+        points = cw.get_metric_statistics(Namespace="AWS/SageMaker", MetricName=metric, Dimensions=dims,
+                                          StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5),
+                                          Period=600, Statistics=[statistic])["Datapoints"]
+        return points[0][statistic] if points else None
+
+    deadline = time.time() + 15
+    while stat("Invocations", "Sum") != 7:
+        assert time.time() < deadline, stat("Invocations", "Sum")
+        time.sleep(0.3)
+    assert stat("InvocationsPerInstance", "Sum") == 7
+    assert stat("Invocation4XXErrors", "Sum") == 0
+    latency = stat("ModelLatency", "Average")
+    assert latency is not None and 0 < latency < 1_000_000  # microseconds
+    assert stat("OverheadLatency", "SampleCount") == 7
+    metrics = cw.list_metrics(Namespace="AWS/SageMaker", Dimensions=dims)["Metrics"]
+    assert {"Invocations", "InvocationsPerInstance", "ModelLatency", "OverheadLatency"} <= {m["MetricName"] for m in metrics}
+
+
+def test_target_tracking_scales_the_variant_out_and_back_in(clients, endpoint):
+    sm, smr, aas = clients["sagemaker"], clients["sagemaker-runtime"], clients["application-autoscaling"]
+    resource = f"endpoint/{endpoint}/variant/AllTraffic"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension="sagemaker:variant:DesiredInstanceCount", MinCapacity=1, MaxCapacity=3)
+    aas.put_scaling_policy(
+        PolicyName="invocations", ServiceNamespace="sagemaker", ResourceId=resource,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount", PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 60.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleOutCooldown": 0, "ScaleInCooldown": 0})
+    # About 15 requests a second against a target of 60 a minute per instance: out to the maximum.
+    deadline = time.time() + 30
+    while count(sm, endpoint) < 3:
+        assert time.time() < deadline, "no scale-out"
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")
+        time.sleep(0.05)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    # Idle: back to the minimum.
+    deadline = time.time() + 30
+    while count(sm, endpoint) != 1:
+        assert time.time() < deadline, "no scale-in"
+        time.sleep(0.5)
+    activities = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]
+    assert [a["Description"] for a in activities][:2] == ["Setting desired instance count to 1.",
+                                                          "Setting desired instance count to 3."]
+    assert all(a["StatusCode"] == "Successful" for a in activities)
+    assert "scaled out from 1" in activities[1]["Cause"] and "scaled in from 3" in activities[0]["Cause"]
+    # The endpoint answers throughout.
+    assert smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")["Body"].read()
