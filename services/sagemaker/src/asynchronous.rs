@@ -180,10 +180,13 @@ async fn run(core: Arc<Core>, claim: Claim) {
             &core,
             &ctx,
             &r.endpoint,
-            body,
-            r.content_type.as_deref(),
-            r.accept.as_deref(),
-            None,
+            invoke::Request {
+                body,
+                content_type: r.content_type.as_deref(),
+                accept: r.accept.as_deref(),
+                target: None,
+                inference_id: Some(&r.inference_id),
+            },
         )
         .await
         .map_err(|e| format!("{}: {}", e.code, e.message))?;

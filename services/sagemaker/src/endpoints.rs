@@ -138,6 +138,8 @@ impl Endpoint {
                 "CaptureStatus": if c["EnableCapture"].as_bool().unwrap_or(true) { "Started" } else { "Stopped" },
                 "CurrentSamplingPercentage": c["InitialSamplingPercentage"],
                 "DestinationS3Uri": c["DestinationS3Uri"],
+                // A required member of the summary; the configuration's own when it has one.
+                "KmsKeyId": c["KmsKeyId"].as_str().unwrap_or_default(),
             });
         }
         v

@@ -73,10 +73,13 @@ pub(crate) async fn invoke(
         core,
         ctx,
         name,
-        body,
-        input["ContentType"].as_str(),
-        input["Accept"].as_str(),
-        input["TargetVariant"].as_str(),
+        Request {
+            body,
+            content_type: input["ContentType"].as_str(),
+            accept: input["Accept"].as_str(),
+            target: input["TargetVariant"].as_str(),
+            inference_id: input["InferenceId"].as_str(),
+        },
     )
     .await?;
     Ok(Output::new(json!({
@@ -107,32 +110,57 @@ pub(crate) fn serving_endpoint(
     Ok(endpoint)
 }
 
-/// Sends `body` through a variant's containers (TargetVariant, else one by weight): the
-/// last container's answer and the variant's name, or ModelError.
+/// What one invocation sends.
+pub(crate) struct Request<'a> {
+    pub body: Vec<u8>,
+    pub content_type: Option<&'a str>,
+    pub accept: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub inference_id: Option<&'a str>,
+}
+
+/// Sends the body through a variant's containers (TargetVariant, else one by weight): the
+/// last container's answer and the variant's name, or ModelError. Counted in the endpoint's
+/// metrics, and captured when the endpoint captures data.
 pub(crate) async fn run(
     core: &Arc<Core>,
     ctx: &RequestContext,
     name: &str,
-    body: Vec<u8>,
-    content_type: Option<&str>,
-    accept: Option<&str>,
-    target: Option<&str>,
+    req: Request<'_>,
 ) -> Result<(Answer, String), AwsError> {
     let started = std::time::Instant::now();
     let endpoint = serving_endpoint(core, ctx, name)?;
-    let variant = pick(&endpoint.variants, target).map_err(validation)?;
+    let variant = pick(&endpoint.variants, req.target).map_err(validation)?;
     let mut model_us = None;
+    let input = endpoint.data_capture.is_object().then(|| req.body.clone());
     let result = call(
         core,
         ctx,
         &endpoint,
         variant,
-        body,
-        content_type,
-        accept,
+        req.body,
+        req.content_type,
+        req.accept,
         &mut model_us,
     )
     .await;
+    if let (Ok(answer), Some(input)) = (&result, &input) {
+        core.captures.offer(
+            &endpoint.data_capture,
+            draw(),
+            crate::capture::Exchange {
+                account: &ctx.account_id,
+                endpoint: name,
+                variant: &variant.name,
+                input,
+                input_type: req.content_type,
+                output: &answer.body,
+                output_type: &answer.content_type,
+                inference_id: req.inference_id,
+                now_ms: core.now_ms(),
+            },
+        );
+    }
     let status = match &result {
         Ok(_) => 200,
         Err(e) => (e.fields.get("OriginalStatusCode"))

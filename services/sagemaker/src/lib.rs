@@ -19,6 +19,7 @@
 //! node serves every endpoint.
 
 mod asynchronous;
+mod capture;
 mod container;
 mod endpoint_configs;
 mod endpoints;
@@ -71,6 +72,8 @@ pub struct Core {
     async_gates: parking_lot::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// `AWS/SageMaker` counts of this node, written by the flusher.
     invocations: metrics::Recorder,
+    /// Data captured from InvokeEndpoint, written by the same flusher.
+    captures: capture::Captures,
     metrics: basalt_store::metrics::Metrics,
 }
 
@@ -95,6 +98,7 @@ impl Core {
             wake_async: Arc::new(tokio::sync::Notify::new()),
             async_gates: Default::default(),
             invocations: Default::default(),
+            captures: Default::default(),
             metrics,
         })
     }

@@ -159,13 +159,14 @@ impl Recorder {
     }
 }
 
-/// Writes the counts every window, on this node.
+/// Writes the counts (and the captured data, `capture.rs`) every window, on this node.
 pub(crate) fn start_flusher(core: Arc<Core>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(window_ms() as u64));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            core.captures.flush(&core).await;
             let points = core.invocations.drain(core.now_ms());
             if points.is_empty() {
                 continue;

@@ -1,14 +1,17 @@
-"""Endpoint metrics and autoscaling that acts (SageMaker Developer Guide: "Monitor Amazon
-SageMaker with Amazon CloudWatch", "Automatic scaling of Amazon SageMaker models"; Application
-Auto Scaling: target tracking): InvokeEndpoint's `AWS/SageMaker` metrics per EndpointName and
+"""Endpoint metrics, data capture and autoscaling that acts (SageMaker Developer Guide:
+"Monitor Amazon SageMaker with Amazon CloudWatch", "Capture data from real-time endpoint",
+"Automatic scaling of Amazon SageMaker models"; Application Auto Scaling: target tracking):
+InvokeEndpoint's `AWS/SageMaker` metrics per EndpointName and
 VariantName (Invocations, InvocationsPerInstance, ModelLatency, OverheadLatency, 4XX/5XX
 errors) read through CloudWatch, and a target tracking policy on
 SageMakerVariantInvocationsPerInstance that scales the variant out under load and back in
-when idle, recorded as scaling activities. The server shortens the metric window and the
+when idle, recorded as scaling activities; captured requests and answers as JSON lines under
+`{destination}/{endpoint}/{variant}/yyyy/mm/dd/hh/`. The server shortens the metric window and the
 evaluation period (BASALT_SAGEMAKER_METRICS_SECS, BASALT_AUTOSCALING_PERIOD_SECS).
 """
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -34,7 +37,8 @@ def clients(shape_checker, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def endpoint(clients):
+def model(clients):
+    """A built-in XGBoost model: (its artifacts, the bucket)."""
     sm, s3 = clients["sagemaker"], clients["s3"]
     bucket = unique("scale").lower()
     s3.create_bucket(Bucket=bucket)
@@ -48,14 +52,23 @@ def endpoint(clients):
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 120})
-    artifacts = wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
+    return wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"], bucket
+
+
+def deploy(sm, artifacts, **config):
     name = unique("scale-ep")
     sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST, "ModelDataUrl": artifacts})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}])
+        {"VariantName": "AllTraffic", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}],
+        **config)
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return name
+
+
+@pytest.fixture(scope="module")
+def endpoint(clients, model):
+    return deploy(clients["sagemaker"], model[0])
 
 
 def count(sm, name):
@@ -120,3 +133,37 @@ def test_target_tracking_scales_the_variant_out_and_back_in(clients, endpoint):
     assert "scaled out from 1" in activities[1]["Cause"] and "scaled in from 3" in activities[0]["Cause"]
     # The endpoint answers throughout.
     assert smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")["Body"].read()
+
+
+def test_data_capture_writes_json_lines_per_hour(clients, model):
+    sm, smr, s3 = clients["sagemaker"], clients["sagemaker-runtime"], clients["s3"]
+    artifacts, bucket = model
+    name = deploy(sm, artifacts, DataCaptureConfig={
+        "EnableCapture": True, "InitialSamplingPercentage": 100, "DestinationS3Uri": f"s3://{bucket}/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+        "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]}})
+    assert sm.describe_endpoint(EndpointName=name)["DataCaptureConfig"]["CaptureStatus"] == "Started"
+    sent = {}
+    for row in ["0.5,1.0,-0.3,2.0", "-2.0,0.1,1.5,0.0", "1.0,1.0,1.0,1.0"]:
+        out = smr.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=row.encode(), InferenceId=f"id-{row[:3]}")
+        sent[row] = out["Body"].read().decode()
+    prefix = f"capture/{name}/AllTraffic/"
+    deadline = time.time() + 15
+    records = []
+    while len(records) < 3:
+        assert time.time() < deadline, records
+        time.sleep(0.3)
+        records = []
+        for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+            parts = obj["Key"][len(prefix):].split("/")
+            assert len(parts) == 5 and all(p.isdigit() for p in parts[:4]) and parts[4].endswith(".jsonl"), obj["Key"]
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
+            records += [json.loads(line) for line in body.splitlines()]
+    got = {r["captureData"]["endpointInput"]["data"]: r for r in records}
+    assert set(got) == set(sent)
+    for row, answer in sent.items():
+        r = got[row]
+        assert r["captureData"]["endpointInput"] == {"observedContentType": "text/csv", "mode": "INPUT",
+                                                      "data": row, "encoding": "CSV"}
+        assert r["captureData"]["endpointOutput"]["data"] == answer
+        assert r["eventMetadata"]["inferenceId"] == f"id-{row[:3]}" and r["eventVersion"] == "0"
