@@ -5,7 +5,10 @@ InvokeEndpoint's `AWS/SageMaker` metrics per EndpointName and
 VariantName (Invocations, InvocationsPerInstance, ModelLatency, OverheadLatency, 4XX/5XX
 errors) read through CloudWatch, and a target tracking policy on
 SageMakerVariantInvocationsPerInstance that scales the variant out under load and back in
-when idle, recorded as scaling activities; captured requests and answers as JSON lines under
+when idle, recorded as scaling activities; a serverless variant that scales to zero after an
+idle period (BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS), pays a cold start measured as
+ModelSetupTime, and answers ModelNotReadyException to requests that come while it starts;
+captured requests and answers as JSON lines under
 `{destination}/{endpoint}/{variant}/yyyy/mm/dd/hh/`. The server shortens the metric window and the
 evaluation period (BASALT_SAGEMAKER_METRICS_SECS, BASALT_AUTOSCALING_PERIOD_SECS).
 """
@@ -18,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import BasaltServer, make_client_factory, unique
-from test_sagemaker import ENV, ROLE, XGBOOST, channel, csv, rows, wait_job
+from test_sagemaker import (ENV, INFERENCE_PY, PYTORCH_INFERENCE, ROLE, XGBOOST, channel, csv, rows, tar_gz,
+                            wait_job)
 
 pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
                                 reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
@@ -27,7 +31,8 @@ pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
 @pytest.fixture(scope="module")
 def clients(shape_checker, tmp_path_factory):
     srv = BasaltServer(data_dir=str(tmp_path_factory.mktemp("scaling")), name="basalt-autoscaling",
-                       env={"BASALT_SAGEMAKER_METRICS_SECS": "0.5", "BASALT_AUTOSCALING_PERIOD_SECS": "3"}).start()
+                       env={"BASALT_SAGEMAKER_METRICS_SECS": "0.5", "BASALT_AUTOSCALING_PERIOD_SECS": "3",
+                            "BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS": "1.5"}).start()
     make = make_client_factory(shape_checker, srv.endpoint)
     yield {k: make(k) for k in ("sagemaker", "sagemaker-runtime", "s3", "application-autoscaling", "cloudwatch")}
     srv.stop()
@@ -167,3 +172,63 @@ def test_data_capture_writes_json_lines_per_hour(clients, model):
                                                       "data": row, "encoding": "CSV"}
         assert r["captureData"]["endpointOutput"]["data"] == answer
         assert r["eventMetadata"]["inferenceId"] == f"id-{row[:3]}" and r["eventVersion"] == "0"
+
+
+# The script-mode model of test_sagemaker, whose model_fn takes a second (a model to load).
+SLOW_START = INFERENCE_PY.replace("def model_fn(model_dir):\n", "def model_fn(model_dir):\n    import time\n    time.sleep(1)\n")
+
+
+def test_a_serverless_variant_scales_to_zero_and_pays_a_cold_start(clients, model):
+    import threading
+    sm, smr, s3, cw = clients["sagemaker"], clients["sagemaker-runtime"], clients["s3"], clients["cloudwatch"]
+    _, bucket = model
+    s3.put_object(Bucket=bucket, Key="script/model.tar.gz",
+                  Body=tar_gz({"model.json": json.dumps({"w": [0.5, -0.25], "b": 0.1}), "code/inference.py": SLOW_START}))
+    name = unique("cold-ep")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": PYTORCH_INFERENCE, "ModelDataUrl": f"s3://{bucket}/script/model.tar.gz",
+        "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[
+        {"VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 2}}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    body = json.dumps({"instances": [[0, 0]]})
+
+    def invoke():
+        return json.loads(smr.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=body)["Body"].read())
+
+    assert invoke()["predictions"] == pytest.approx([0.52497918747894], abs=1e-9)  # warm from the deployment
+    time.sleep(3)  # idle past 1.5 s: scaled to zero
+    outcomes = {}
+
+    def first():
+        t0 = time.time()
+        outcomes["first"] = invoke()
+        outcomes["cold_s"] = time.time() - t0
+
+    t = threading.Thread(target=first)
+    t.start()
+    time.sleep(0.3)  # the first request is starting the variant's worker (its model_fn sleeps 1 s)
+    try:
+        invoke()
+        outcomes["second"] = "answered"
+    except smr.exceptions.ModelNotReadyException as e:
+        outcomes["second"] = e.response["Error"]["Code"]
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    t.join()
+    assert outcomes["first"]["predictions"] == pytest.approx([0.52497918747894], abs=1e-9)
+    assert outcomes["second"] == "ModelNotReadyException", outcomes
+    assert invoke()["predictions"], "warm again"
+    dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    now = datetime.now(timezone.utc)
+    deadline = time.time() + 10
+    while True:
+        points = cw.get_metric_statistics(Namespace="AWS/SageMaker", MetricName="ModelSetupTime", Dimensions=dims,
+                                          StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5),
+                                          Period=600, Statistics=["SampleCount", "Maximum"])["Datapoints"]
+        if points:
+            break
+        assert time.time() < deadline, "no ModelSetupTime"
+        time.sleep(0.3)
+    assert points[0]["SampleCount"] == 1
+    assert 1e6 <= points[0]["Maximum"] <= outcomes["cold_s"] * 1e6

@@ -4,7 +4,7 @@
 
 use crate::Core;
 use crate::endpoints::{self, Variant};
-use crate::serving::Answer;
+use crate::serving::{Answer, Unavailable};
 use basalt_core::{AwsError, Output, RequestContext};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -194,11 +194,24 @@ async fn call(
     model_us: &mut Option<f64>,
 ) -> Result<Answer, AwsError> {
     let name = &endpoint.name;
-    let served = core
+    let served = match core
         .serving
-        .load(core, &endpoint.owner(), endpoint.generation, variant)
+        .serve(core, &endpoint.owner(), endpoint.generation, variant)
         .await
-        .map_err(|e| model_error(ctx, name, 500, &e))?;
+    {
+        Ok(s) => s,
+        Err(Unavailable::NotReady) => {
+            return Err(AwsError::new(
+                429,
+                "ModelNotReadyException",
+                format!(
+                    "Model for endpoint {name} variant {} is not ready: the serverless variant is still being provisioned. Wait and try your request again.",
+                    variant.name
+                ),
+            ));
+        }
+        Err(Unavailable::Failed(e)) => return Err(model_error(ctx, name, 500, &e)),
+    };
     let mut content_type = content_type.map(str::to_owned);
     let mut payload = body;
     let last = served.containers.len().saturating_sub(1);

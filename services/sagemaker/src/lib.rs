@@ -121,6 +121,15 @@ impl Core {
         tuning::start_worker(self.clone());
         asynchronous::start_worker(self.clone());
         metrics::start_flusher(self.clone());
+        let core = self.clone();
+        tokio::spawn(async move {
+            let idle = serving::serverless_idle_ms();
+            let every = std::time::Duration::from_millis((idle / 4).clamp(250, 60_000) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                core.serving.scale_to_zero(core.now_ms(), idle);
+            }
+        });
     }
 
     /// The gate of an endpoint's asynchronous invocations (`permits` as its configuration

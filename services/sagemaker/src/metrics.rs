@@ -1,6 +1,6 @@
 //! `AWS/SageMaker` endpoint metrics: Invocations, InvocationsPerInstance, ModelLatency,
-//! OverheadLatency, Invocation4XXErrors and Invocation5XXErrors per EndpointName and
-//! VariantName, as CloudWatch shows them.
+//! OverheadLatency, Invocation4XXErrors, Invocation5XXErrors and (serverless cold starts)
+//! ModelSetupTime per EndpointName and VariantName, as CloudWatch shows them.
 //!
 //! InvokeEndpoint adds to counters in memory (an atomic add under a short lock: it serves
 //! tens of thousands of requests a second); a flusher writes each window's sums as statistic
@@ -50,6 +50,8 @@ struct Window {
     errors_5xx: f64,
     model_latency_us: Stat,
     overhead_latency_us: Stat,
+    /// Serverless cold starts.
+    model_setup_us: Stat,
     instances: u32,
 }
 
@@ -95,6 +97,27 @@ impl Recorder {
             w.model_latency_us.add(m);
         }
         w.overhead_latency_us.add(i.overhead_us);
+    }
+
+    /// A serverless variant's cold start (ModelSetupTime).
+    pub(crate) fn record_setup(
+        &self,
+        account: &str,
+        region: &str,
+        endpoint: &str,
+        variant: &str,
+        us: f64,
+    ) {
+        let key = (
+            account.to_owned(),
+            region.to_owned(),
+            endpoint.to_owned(),
+            variant.to_owned(),
+        );
+        let mut windows = self.windows.lock();
+        let w = windows.entry(key).or_default();
+        w.instances = w.instances.max(1);
+        w.model_setup_us.add(us);
     }
 
     /// The points of what was recorded since the last call, stamped `now_ms`.
@@ -149,11 +172,16 @@ impl Recorder {
             if w.model_latency_us.count > 0.0 {
                 out.push(point("ModelLatency", "Microseconds", w.model_latency_us));
             }
-            out.push(point(
-                "OverheadLatency",
-                "Microseconds",
-                w.overhead_latency_us,
-            ));
+            if w.overhead_latency_us.count > 0.0 {
+                out.push(point(
+                    "OverheadLatency",
+                    "Microseconds",
+                    w.overhead_latency_us,
+                ));
+            }
+            if w.model_setup_us.count > 0.0 {
+                out.push(point("ModelSetupTime", "Microseconds", w.model_setup_us));
+            }
         }
         out
     }

@@ -84,6 +84,32 @@ pub(crate) struct Owner {
 /// A loaded variant: its containers, in order.
 pub(crate) struct Served {
     pub containers: Vec<Container>,
+    /// A serverless variant: unloaded after [`serverless_idle_ms`] without a request.
+    serverless: bool,
+    last_used_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Served {
+    fn touch(&self, now_ms: i64) {
+        self.last_used_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Why a variant cannot answer now.
+pub(crate) enum Unavailable {
+    /// A serverless variant is starting (its cold start): ModelNotReadyException.
+    NotReady,
+    Failed(String),
+}
+
+/// How long a serverless variant stays loaded without a request (it scales to zero then,
+/// and the next request pays a cold start); `BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS`.
+pub(crate) fn serverless_idle_ms() -> i64 {
+    static MS: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *MS.get_or_init(|| {
+        basalt_store::ms_from_secs_env("BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS", 300_000)
+    })
 }
 
 #[derive(Default)]
@@ -92,9 +118,64 @@ pub(crate) struct Serving {
     /// One load at a time per node: loads are rare, and two of the same variant would
     /// start twice the workers.
     loading: tokio::sync::Mutex<()>,
+    /// Serverless variants in their cold start.
+    cold: parking_lot::Mutex<std::collections::HashSet<Key>>,
 }
 
 impl Serving {
+    /// The variant for an invocation. A serverless variant that scaled to zero starts on
+    /// the request that finds it so (its ModelSetupTime is recorded); requests that come
+    /// while it starts get [`Unavailable::NotReady`], as SageMaker answers them.
+    pub async fn serve(
+        &self,
+        core: &Arc<Core>,
+        owner: &Owner,
+        generation: u64,
+        variant: &Variant,
+    ) -> Result<Arc<Served>, Unavailable> {
+        let key: Key = (
+            owner.account.clone(),
+            owner.region.clone(),
+            owner.name.clone(),
+            generation,
+            variant.name.clone(),
+        );
+        if let Some(s) = self.loaded.lock().get(&key) {
+            s.touch(core.now_ms());
+            return Ok(s.clone());
+        }
+        if !variant.serverless() {
+            return self
+                .load(core, owner, generation, variant)
+                .await
+                .map_err(Unavailable::Failed);
+        }
+        if !self.cold.lock().insert(key.clone()) {
+            return Err(Unavailable::NotReady);
+        }
+        let started = std::time::Instant::now();
+        let loaded = self.load(core, owner, generation, variant).await;
+        self.cold.lock().remove(&key);
+        if loaded.is_ok() {
+            core.invocations.record_setup(
+                &owner.account,
+                &owner.region,
+                &owner.name,
+                &variant.name,
+                started.elapsed().as_secs_f64() * 1e6,
+            );
+        }
+        loaded.map_err(Unavailable::Failed)
+    }
+
+    /// Unloads the serverless variants idle for `idle_ms` (their workers stop).
+    pub fn scale_to_zero(&self, now_ms: i64, idle_ms: i64) {
+        self.loaded.lock().retain(|_, s| {
+            !s.serverless
+                || now_ms - s.last_used_ms.load(std::sync::atomic::Ordering::Relaxed) < idle_ms
+        });
+    }
+
     /// The variant as this node serves it, loading it when needed.
     pub async fn load(
         &self,
@@ -121,7 +202,11 @@ impl Serving {
         for (i, spec) in variant.model.containers().iter().enumerate() {
             containers.push(load_container(core, owner, generation, variant, i, spec).await?);
         }
-        let served = Arc::new(Served { containers });
+        let served = Arc::new(Served {
+            containers,
+            serverless: variant.serverless(),
+            last_used_ms: std::sync::atomic::AtomicI64::new(core.now_ms()),
+        });
         self.loaded.lock().insert(key, served.clone());
         Ok(served)
     }
