@@ -239,10 +239,8 @@ pub(crate) fn expected_improvement(
     let mut l = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in 0..=i {
-            let mut s = k(&xs[i], &xs[j]) + if i == j { 1e-6 } else { 0.0 };
-            for p in 0..j {
-                s -= l[i][p] * l[j][p];
-            }
+            let dot: f64 = l[i][..j].iter().zip(&l[j][..j]).map(|(a, b)| a * b).sum();
+            let s = k(&xs[i], &xs[j]) + if i == j { 1e-6 } else { 0.0 } - dot;
             l[i][j] = if i == j {
                 s.max(1e-12).sqrt()
             } else {
