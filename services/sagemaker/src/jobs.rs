@@ -82,3 +82,68 @@ pub(crate) async fn watch(
     sink.flush().await;
     ended
 }
+
+/// The job record a claim is for, as stored.
+pub(crate) fn read<T: serde::de::DeserializeOwned>(
+    core: &crate::Core,
+    table: &str,
+    claim: &basalt_store::Claim,
+) -> Option<T> {
+    let raw = core.state.get(table, &claim.id).ok()??;
+    serde_json::from_slice(&raw).ok()
+}
+
+/// Whether a stored job record is still running (not stopping, not ended): what a save
+/// needs to go ahead.
+fn in_progress(raw: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(raw)
+        .ok()
+        .is_some_and(|v| v["status"] == "InProgress")
+}
+
+/// Saves a job's progress under its claim unless a stop came meanwhile (then `false`), and
+/// renews the lease.
+pub(crate) fn save<T: serde::Serialize>(
+    core: &crate::Core,
+    table: &str,
+    claim: &mut basalt_store::Claim,
+    job: &T,
+) -> bool {
+    let key = claim.id.clone();
+    let saved = basalt_store::save_leased(
+        core.state.as_ref(),
+        claim,
+        crate::job_lease_ms(),
+        table,
+        &key,
+        in_progress,
+        || serde_json::to_vec(job).unwrap_or_default(),
+    );
+    matches!(saved, Ok(basalt_store::Saved::Saved))
+}
+
+/// Why a save was refused: a stop (the record says Stopping) or a lost lease.
+pub(crate) fn stopped_or_lost(status: Option<&str>) -> Ended {
+    match status {
+        Some("Stopping") => Ended::Stopped,
+        _ => Ended::Lost,
+    }
+}
+
+/// Records a job's end and completes its claim.
+pub(crate) fn finish<T: serde::Serialize>(
+    core: &crate::Core,
+    table: &str,
+    claim: &basalt_store::Claim,
+    job: &T,
+    name: &str,
+) {
+    let ops = [basalt_store::WriteOp::Put {
+        table: table.into(),
+        key: claim.id.clone(),
+        value: serde_json::to_vec(job).unwrap_or_default(),
+    }];
+    if let Err(e) = core.state.complete(claim, &ops) {
+        tracing::warn!(job = %name, "could not record the end of a job: {e}");
+    }
+}

@@ -20,7 +20,7 @@ use crate::logs::LogSink;
 use crate::records::{self, Listed, PROCESSING_JOBS, secs};
 use crate::{Core, in_use};
 use basalt_core::{AwsError, RequestContext};
-use basalt_store::{Claim, WriteOp};
+use basalt_store::Claim;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
@@ -245,22 +245,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         start_ms: None,
         end_ms: None,
     };
-    let key = records::key(ctx, name);
-    core.state.batch(&[
-        WriteOp::Put {
-            table: PROCESSING_JOBS.into(),
-            key: key.clone(),
-            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
-        },
-        WriteOp::Enqueue {
-            queue: QUEUE.into(),
-            id: key,
-            payload: Vec::new(),
-            due_ms: now,
-        },
-    ])?;
-    crate::tags::put(core, &arn, &input["Tags"])?;
-    core.wake_processing.notify_one();
+    records::create_job(
+        core,
+        ctx,
+        PROCESSING_JOBS,
+        QUEUE,
+        name,
+        &job,
+        &arn,
+        &input["Tags"],
+        &core.wake_processing,
+    )?;
     Ok(json!({"ProcessingJobArn": arn}))
 }
 
@@ -332,34 +327,16 @@ impl jobs::Watched for (&mut Runner, &Job) {
 
 impl Runner {
     fn read(&self) -> Option<Job> {
-        let raw = self
-            .core
-            .state
-            .get(PROCESSING_JOBS, &self.claim.id)
-            .ok()??;
-        serde_json::from_slice(&raw).ok()
+        jobs::read(&self.core, PROCESSING_JOBS, &self.claim)
     }
 
     /// Saves progress unless a stop came; renews the lease.
     fn save(&mut self, job: &Job) -> bool {
-        let key = self.claim.id.clone();
-        let saved = basalt_store::save_leased(
-            self.core.state.as_ref(),
-            &mut self.claim,
-            crate::job_lease_ms(),
-            PROCESSING_JOBS,
-            &key,
-            |raw| serde_json::from_slice::<Job>(raw).is_ok_and(|s| s.status == "InProgress"),
-            || serde_json::to_vec(job).unwrap_or_default(),
-        );
-        matches!(saved, Ok(basalt_store::Saved::Saved))
+        jobs::save(&self.core, PROCESSING_JOBS, &mut self.claim, job)
     }
 
     fn stopped_or_lost(&self) -> Ended {
-        match self.read() {
-            Some(j) if j.status == "Stopping" => Ended::Stopped,
-            _ => Ended::Lost,
-        }
+        jobs::stopped_or_lost(self.read().as_ref().map(|j| j.status.as_str()))
     }
 
     fn finish(&self, job: &mut Job, status: &str) {
@@ -367,14 +344,7 @@ impl Runner {
         job.status = status.into();
         job.modified_ms = now;
         job.end_ms = Some(now);
-        let ops = [WriteOp::Put {
-            table: PROCESSING_JOBS.into(),
-            key: self.claim.id.clone(),
-            value: serde_json::to_vec(job).unwrap_or_default(),
-        }];
-        if let Err(e) = self.core.state.complete(&self.claim, &ops) {
-            tracing::warn!(job = %job.name, "could not record the end of a processing job: {e}");
-        }
+        jobs::finish(&self.core, PROCESSING_JOBS, &self.claim, job, &job.name);
     }
 
     async fn run(mut self) {

@@ -132,6 +132,39 @@ pub fn check_name(field: &str, name: &str) -> Result<(), AwsError> {
     }
 }
 
+/// A new job: its record and its work item in one batch, its tags, and this node's worker
+/// woken.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn create_job<T: Serialize>(
+    core: &crate::Core,
+    ctx: &RequestContext,
+    table: &str,
+    queue: &str,
+    name: &str,
+    job: &T,
+    arn: &str,
+    tags: &Value,
+    wake: &tokio::sync::Notify,
+) -> Result<(), AwsError> {
+    let key = key(ctx, name);
+    core.state.batch(&[
+        basalt_store::WriteOp::Put {
+            table: table.into(),
+            key: key.clone(),
+            value: serde_json::to_vec(job).map_err(|e| AwsError::internal(e.to_string()))?,
+        },
+        basalt_store::WriteOp::Enqueue {
+            queue: queue.into(),
+            id: key,
+            payload: Vec::new(),
+            due_ms: core.now_ms(),
+        },
+    ])?;
+    crate::tags::put(core, arn, tags)?;
+    wake.notify_one();
+    Ok(())
+}
+
 /// What a List operation needs of a record.
 pub trait Listed {
     fn name(&self) -> &str;

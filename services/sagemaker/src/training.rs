@@ -25,7 +25,7 @@ use crate::logs::LogSink;
 use crate::records::{self, Listed, TRAINING_JOBS, secs};
 use crate::{Core, in_use};
 use basalt_core::{AwsError, RequestContext};
-use basalt_store::{Claim, WriteOp};
+use basalt_store::Claim;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -314,22 +314,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         metrics: Vec::new(),
     };
     job.advance(now, "Starting", "Launching requested ML instances");
-    let key = records::key(ctx, name);
-    core.state.batch(&[
-        WriteOp::Put {
-            table: TRAINING_JOBS.into(),
-            key: key.clone(),
-            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
-        },
-        WriteOp::Enqueue {
-            queue: QUEUE.into(),
-            id: key,
-            payload: Vec::new(),
-            due_ms: now,
-        },
-    ])?;
-    crate::tags::put(core, &arn, &input["Tags"])?;
-    core.wake_training.notify_one();
+    records::create_job(
+        core,
+        ctx,
+        TRAINING_JOBS,
+        QUEUE,
+        name,
+        &job,
+        &arn,
+        &input["Tags"],
+        &core.wake_training,
+    )?;
     Ok(json!({"TrainingJobArn": arn}))
 }
 
@@ -429,23 +424,12 @@ impl jobs::Watched for Watching<'_> {
 
 impl Runner {
     fn read(&self) -> Option<Job> {
-        let raw = self.core.state.get(TRAINING_JOBS, &self.claim.id).ok()??;
-        serde_json::from_slice(&raw).ok()
+        jobs::read(&self.core, TRAINING_JOBS, &self.claim)
     }
 
-    /// Saves progress unless a stop came (then `Ok(false)`); renews the lease.
+    /// Saves progress unless a stop came (then `false`); renews the lease.
     fn save(&mut self, job: &Job) -> bool {
-        let key = self.claim.id.clone();
-        let saved = basalt_store::save_leased(
-            self.core.state.as_ref(),
-            &mut self.claim,
-            crate::job_lease_ms(),
-            TRAINING_JOBS,
-            &key,
-            |raw| serde_json::from_slice::<Job>(raw).is_ok_and(|s| s.status == "InProgress"),
-            || serde_json::to_vec(job).unwrap_or_default(),
-        );
-        matches!(saved, Ok(basalt_store::Saved::Saved))
+        jobs::save(&self.core, TRAINING_JOBS, &mut self.claim, job)
     }
 
     fn finish(&self, job: &mut Job, status: &str, secondary: &str, message: &str) {
@@ -456,14 +440,7 @@ impl Runner {
             last.end_ms = Some(now);
         }
         job.end_ms = Some(now);
-        let ops = [WriteOp::Put {
-            table: TRAINING_JOBS.into(),
-            key: self.claim.id.clone(),
-            value: serde_json::to_vec(job).unwrap_or_default(),
-        }];
-        if let Err(e) = self.core.state.complete(&self.claim, &ops) {
-            tracing::warn!(job = %job.name, "could not record the end of a training job: {e}");
-        }
+        jobs::finish(&self.core, TRAINING_JOBS, &self.claim, job, &job.name);
     }
 
     async fn run(mut self) {
@@ -634,10 +611,7 @@ impl Runner {
     }
 
     fn stopped_or_lost(&self) -> Ended {
-        match self.read() {
-            Some(j) if j.status == "Stopping" => Ended::Stopped,
-            _ => Ended::Lost,
-        }
+        jobs::stopped_or_lost(self.read().as_ref().map(|j| j.status.as_str()))
     }
 
     fn read_s3(&self, account: &str, uri: &str) -> Result<Vec<u8>, String> {

@@ -196,22 +196,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         start_ms: None,
         end_ms: None,
     };
-    let key = records::key(ctx, name);
-    core.state.batch(&[
-        WriteOp::Put {
-            table: TABLE.into(),
-            key: key.clone(),
-            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
-        },
-        WriteOp::Enqueue {
-            queue: QUEUE.into(),
-            id: key,
-            payload: Vec::new(),
-            due_ms: now,
-        },
-    ])?;
-    crate::tags::put(core, &arn, &input["Tags"])?;
-    core.wake_transform.notify_one();
+    records::create_job(
+        core,
+        ctx,
+        TABLE,
+        QUEUE,
+        name,
+        &job,
+        &arn,
+        &input["Tags"],
+        &core.wake_transform,
+    )?;
     Ok(json!({"TransformJobArn": arn}))
 }
 

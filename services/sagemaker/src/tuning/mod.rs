@@ -21,7 +21,6 @@
 use crate::records::{self, Listed, TUNING_JOBS, secs};
 use crate::{Core, in_use};
 use basalt_core::{AwsError, RequestContext};
-use basalt_store::WriteOp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -360,22 +359,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         end_ms: None,
         trials: Vec::new(),
     };
-    let key = records::key(ctx, name);
-    core.state.batch(&[
-        WriteOp::Put {
-            table: TUNING_JOBS.into(),
-            key: key.clone(),
-            value: serde_json::to_vec(&job).map_err(|e| AwsError::internal(e.to_string()))?,
-        },
-        WriteOp::Enqueue {
-            queue: QUEUE.into(),
-            id: key,
-            payload: Vec::new(),
-            due_ms: now,
-        },
-    ])?;
-    crate::tags::put(core, &arn, &input["Tags"])?;
-    core.wake_tuning.notify_one();
+    records::create_job(
+        core,
+        ctx,
+        TUNING_JOBS,
+        QUEUE,
+        name,
+        &job,
+        &arn,
+        &input["Tags"],
+        &core.wake_tuning,
+    )?;
     Ok(json!({"HyperParameterTuningJobArn": arn}))
 }
 
