@@ -10,7 +10,8 @@ against an HTTP server this test runs on loopback:
 - the result: Headers (lists), ResponseBody (parsed JSON), StatusCode, StatusText; a non-2xx
   status fails with States.Http.StatusCode.<code>, which Catch sees; forbidden headers and a
   deauthorized connection fail the task;
-- TestState at TRACE shows the request and the response (not at DEBUG).
+- TestState at TRACE shows the request and the response (not at DEBUG), the connection's
+  secrets only with revealSecrets; another account's connection is refused.
 """
 from __future__ import annotations
 
@@ -240,9 +241,21 @@ def test_test_state_traces_the_exchange(sfn, events, api):
     assert out["status"] == "SUCCEEDED", out
     req, resp = out["inspectionData"]["request"], out["inspectionData"]["response"]
     assert (req["protocol"], req["method"], req["url"]) == ("http", "POST", f"{api.url}/orders")
-    assert "X-Api-Key: s3cret" in req["headers"] and json.loads(req["body"]) == {"n": 1}
+    # Without revealSecrets the connection's authorization stays out of the trace.
+    assert "s3cret" not in json.dumps(out) and json.loads(req["body"]) == {"n": 1}
     assert (resp["statusCode"], resp["statusMessage"]) == ("200", "OK")
     assert json.loads(resp["body"])["ok"] is True
+    revealed = sfn.test_state(definition=json.dumps(state), roleArn="arn:aws:iam::000000000000:role/r",
+                              input="{}", inspectionLevel="TRACE", revealSecrets=True)
+    assert "X-Api-Key: s3cret" in revealed["inspectionData"]["request"]["headers"]
     debug = sfn.test_state(definition=json.dumps(state), roleArn="arn:aws:iam::000000000000:role/r",
                                 input="{}", inspectionLevel="DEBUG")
     assert "request" not in debug["inspectionData"]
+
+
+def test_another_accounts_connection_is_refused(sfn, events, api):
+    arn, _ = api_key_connection(events)
+    foreign = arn.replace(arn.split(":")[4], "999999999999")
+    call = task({"ApiEndpoint": f"{api.url}/x", "Method": "GET", "Authentication": {"ConnectionArn": foreign}})
+    d = wait_done(sfn, start(sfn, machine(sfn, call)))
+    assert d["status"] == "FAILED" and d["error"].startswith("Events.ConnectionResource."), d

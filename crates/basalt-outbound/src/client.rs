@@ -133,7 +133,9 @@ impl Client {
             .unwrap_or(Err(Failure::TimedOut))
     }
 
-    /// A POST whose answer matters only by its status (an SNS delivery).
+    /// A POST whose answer matters only by its status (an SNS delivery): the status once
+    /// the headers arrive; the body is read and dropped so that the connection can be
+    /// reused, whatever becomes of it.
     pub async fn post(
         &self,
         url: &str,
@@ -141,26 +143,24 @@ impl Client {
         body: String,
         timeout_ms: u64,
     ) -> Outcome {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        match self
-            .request(
-                "POST",
-                url,
-                &headers,
-                Bytes::from(body),
-                Duration::from_millis(timeout_ms),
-                1 << 20,
-            )
-            .await
-        {
-            Ok(r) => Outcome::Status(r.status),
-            // An answer too large to read is still an answer.
-            Err(Failure::TooLarge) => Outcome::Status(200),
-            Err(Failure::BadRequest(e)) => Outcome::Unreachable(format!("bad endpoint URL: {e}")),
-            Err(e) => Outcome::Unreachable(e.to_string()),
+        let mut req = http::Request::post(url);
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
+        }
+        let req = match req.body(Full::new(Bytes::from(body))) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Unreachable(format!("bad endpoint URL: {e}")),
+        };
+        let call = async {
+            let resp = self.inner.request(req).await?;
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            Ok::<u16, hyper_util::client::legacy::Error>(status)
+        };
+        match tokio::time::timeout(Duration::from_millis(timeout_ms), call).await {
+            Ok(Ok(status)) => Outcome::Status(status),
+            Ok(Err(e)) => Outcome::Unreachable(chain(&e)),
+            Err(_) => Outcome::Unreachable("timed out".into()),
         }
     }
 }

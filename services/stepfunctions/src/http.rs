@@ -309,10 +309,12 @@ fn build(params: &Value, region: &str, conn: &Connection) -> Result<Request, Str
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
     {
-        headers.push((
-            "Content-Type".into(),
-            "application/json; charset=UTF-8".into(),
-        ));
+        let content_type = if encoding == "URL_ENCODED" {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json; charset=UTF-8"
+        };
+        headers.push(("Content-Type".into(), content_type.into()));
     }
     headers.push((
         "User-Agent".into(),
@@ -377,8 +379,8 @@ fn is_binary(content_type: &str) -> bool {
         || ct.starts_with("audio/")
 }
 
-pub async fn invoke(sf: &StepFunctions, region: &str, params: &Value) -> Outcome {
-    invoke_traced(sf, region, params, &mut None).await
+pub async fn invoke(sf: &StepFunctions, account: &str, region: &str, params: &Value) -> Outcome {
+    invoke_traced(sf, account, region, params, None).await
 }
 
 /// The request and the response as TestState's TRACE inspection shows them (every member a
@@ -407,12 +409,21 @@ fn trace_of(req: &Request, r: Option<&basalt_outbound::Response>) -> Value {
     out
 }
 
+/// What TestState asks to see of the exchange: with `reveal_secrets` (its `revealSecrets`)
+/// the request as sent, authorization and the connection's parameters included; without,
+/// the request as the task's own parameters make it.
+pub struct Trace {
+    pub reveal_secrets: bool,
+    pub exchange: Option<Value>,
+}
+
 /// [`invoke`], recording the exchange in `trace` (for TestState).
 pub async fn invoke_traced(
     sf: &StepFunctions,
+    account: &str,
     region: &str,
     params: &Value,
-    trace: &mut Option<Value>,
+    mut trace: Option<&mut Trace>,
 ) -> Outcome {
     let arn = params
         .pointer("/InvocationConfig/ConnectionArn")
@@ -429,7 +440,16 @@ pub async fn invoke_traced(
             "EventBridge connections are not available",
         );
     };
+    // A connection of this account and region only: another account's credentials must not
+    // go wherever this task's ApiEndpoint points.
+    let owned = arn.split(':').nth(3) == Some(region) && arn.split(':').nth(4) == Some(account);
     let conn = match connections.connection(arn) {
+        Ok(Some(_)) if !owned => {
+            return failed(
+                "Events.ConnectionResource.AccessDenied",
+                format!("The connection {arn} belongs to another account or region"),
+            );
+        }
         Ok(Some(c)) => c,
         Ok(None) => {
             return failed(
@@ -491,7 +511,21 @@ pub async fn invoke_traced(
             MAX_BODY,
         )
         .await;
-    *trace = Some(trace_of(&req, answer.as_ref().ok()));
+    if let Some(t) = trace.as_deref_mut() {
+        t.exchange = Some(if t.reveal_secrets {
+            trace_of(&req, answer.as_ref().ok())
+        } else {
+            // The task's own request, without the connection's authorization and parameters.
+            let public = Connection {
+                invocation: Parameters::default(),
+                ..conn.clone()
+            };
+            match build(params, region, &public) {
+                Ok(r) => trace_of(&r, answer.as_ref().ok()),
+                Err(_) => trace_of(&req, answer.as_ref().ok()),
+            }
+        });
+    }
     let r = match answer {
         Ok(r) => r,
         Err(basalt_outbound::Failure::TimedOut) => {
@@ -508,7 +542,9 @@ pub async fn invoke_traced(
         }
         Err(basalt_outbound::Failure::BadRequest(e)) => return runtime(e),
         Err(basalt_outbound::Failure::Unreachable(e)) => {
-            return failed("States.Http.Socket", format!("{}: {e}", req.url));
+            // The task's endpoint, not the URL with the connection's (maybe secret) query.
+            let endpoint = params["ApiEndpoint"].as_str().unwrap_or_default();
+            return failed("States.Http.Socket", format!("{endpoint}: {e}"));
         }
     };
     let content_type = r

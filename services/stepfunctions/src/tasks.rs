@@ -238,7 +238,7 @@ pub async fn perform(
     let outcome = match integration {
         "lambda:invoke" => invoke_lambda(registry, &ctx, parameters.clone(), true).await,
         "bedrock:invokeModel" => bedrock(sf, registry, &ctx, parameters).await,
-        "http:invoke" => crate::http::invoke(sf, region, parameters).await,
+        "http:invoke" => crate::http::invoke(sf, account, region, parameters).await,
         "states:startExecution" => {
             let parent = matches!(pattern, "sync" | "sync:2").then(|| Parent {
                 execution: execution.to_owned(),

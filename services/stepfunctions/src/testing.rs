@@ -97,7 +97,10 @@ pub async fn test_state(
         basalt_asl::test_state(&state, value.clone(), c.clone(), mock.clone(), now_ms())
             .map_err(diags)?;
     // A task the state would run, performed for real, then the state finished with its result.
-    let mut http_trace = None;
+    let mut http_trace = crate::http::Trace {
+        reveal_secrets: input["revealSecrets"].as_bool().unwrap_or(false),
+        exchange: None,
+    };
     if mock.is_none()
         && let Some(task) = outcome.task.clone()
     {
@@ -108,7 +111,14 @@ pub async fn test_state(
                 parameters,
                 ..
             } if resource == "arn:aws:states:::http:invoke" => {
-                crate::http::invoke_traced(sf, &ctx.region, parameters, &mut http_trace).await
+                crate::http::invoke_traced(
+                    sf,
+                    &ctx.account_id,
+                    &ctx.region,
+                    parameters,
+                    Some(&mut http_trace),
+                )
+                .await
             }
             _ => tasks::perform(sf, &ctx.account_id, &ctx.region, &c.execution_id, &task).await,
         };
@@ -144,7 +154,7 @@ pub async fn test_state(
             o.remove("response");
         }
         if level == "TRACE"
-            && let (Some(o), Some(Value::Object(t))) = (data.as_object_mut(), http_trace)
+            && let (Some(o), Some(Value::Object(t))) = (data.as_object_mut(), http_trace.exchange)
         {
             o.extend(t);
         }
