@@ -165,6 +165,15 @@ pub(crate) struct Resume {
 }
 
 impl Resume {
+    /// A redriven state that failed again before it started its children (its ItemReader,
+    /// say) keeps what the attempt before it had kept.
+    fn keep(&mut self, r: Redriving) {
+        if self.children.is_empty() && self.map_run.is_none() {
+            self.children = r.children;
+            self.map_run = r.map_run;
+        }
+    }
+
     fn of(f: &Frame) -> Resume {
         let (children, map_run) = match &f.wait {
             Wait::Children(c) => (
@@ -712,7 +721,11 @@ impl Run {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
                 Err(e) => {
-                    self.resume = Some(Resume::of(&f));
+                    let mut resume = Resume::of(&f);
+                    if let Some(r) = self.redriving.take().filter(|r| r.frame == fid) {
+                        resume.keep(r);
+                    }
+                    self.resume = Some(resume);
                     self.end(o, Status::Failed, None, Some(e))
                 }
             },
@@ -799,13 +812,21 @@ impl Run {
         self.status = status;
         if status != Status::Succeeded && self.resume.is_none() {
             // Stopped or timed out while the main flow was in a state: a redrive re-enters it.
+            let redriving = self.redriving.take();
             self.resume = self
                 .frames
-                .values()
-                .find(|f| f.parent.is_none())
-                .map(Resume::of);
+                .iter()
+                .find(|(_, f)| f.parent.is_none())
+                .map(|(fid, f)| {
+                    let mut resume = Resume::of(f);
+                    if let Some(r) = redriving.filter(|r| r.frame == *fid) {
+                        resume.keep(r);
+                    }
+                    resume
+                });
         }
         self.frames.clear();
+        self.redriving = None;
         if status == Status::Succeeded {
             self.output = output;
         } else {

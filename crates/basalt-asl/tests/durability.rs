@@ -463,3 +463,51 @@ fn a_redriven_distributed_map_continues_its_map_run() {
     );
     assert_eq!(run.map_runs()[0].items.succeeded, 3);
 }
+
+/// A redriven distributed Map whose ItemReader fails again keeps what the first attempt
+/// kept: the next redrive still runs only the iteration that failed, in the same Map Run.
+#[test]
+fn a_redrive_that_fails_before_the_children_keeps_what_was_kept() {
+    let def = parse(
+        r#"{"StartAt": "Each", "States": {"Each": {"Type": "Map", "End": true,
+            "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                           "Parameters": {"Bucket": "b", "Key": "items.json"}},
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+              "StartAt": "W", "States": {"W": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:w", "End": true}}}}}}"#,
+    )
+    .unwrap();
+    let items = json!("[0, 1]");
+    let (mut run, step) = Run::start(&def, json!({}), ctx(), 0);
+    let reader = tasks_of(&step);
+    let step = run.handle(&def, succeeded(&reader[0].0, items.clone()), 1);
+    let t = tasks_of(&step);
+    run.handle(&def, succeeded(&t[0].0, json!("r0")), 2);
+    run.handle(&def, failed(&t[1].0), 3);
+    let map_run = run.map_runs()[0].arn.clone();
+    // First redrive: the reader fails.
+    let step = run.redrive(&def, 10).unwrap();
+    let reader = tasks_of(&step);
+    assert_eq!(reader[0].1, "Each");
+    run.handle(&def, failed(&reader[0].0), 11);
+    assert!(run.is_done() && run.redrivable());
+    // Second redrive: only item 1 runs, in the same Map Run.
+    let step = run.redrive(&def, 20).unwrap();
+    let reader = tasks_of(&step);
+    let step = run.handle(&def, succeeded(&reader[0].0, items), 21);
+    let again = tasks_of(&step);
+    assert_eq!(
+        again.iter().map(|t| t.2.clone()).collect::<Vec<_>>(),
+        vec![json!(1)]
+    );
+    let step = run.handle(&def, succeeded(&again[0].0, json!("r1")), 22);
+    assert_eq!(
+        step.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["r0", "r1"])
+        })
+    );
+    assert_eq!(run.map_runs().len(), 1);
+    assert_eq!(run.map_runs()[0].arn, map_run);
+    // Redriven once: the first redrive ended before it reached the Map Run.
+    assert_eq!(run.map_runs()[0].redrive_count, 1);
+}

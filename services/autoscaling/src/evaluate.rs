@@ -10,8 +10,10 @@
 //!
 //! The metric is the sum over the last period (per minute, as the predefined metric is a
 //! per-minute sum), where AWS's alarms want three such minutes above the target to scale out
-//! and fifteen below it to scale in; `BASALT_AUTOSCALING_PERIOD_SECS` (default 60) sets the
-//! period. Step scaling (driven by CloudWatch alarm actions) is not evaluated yet.
+//! and fifteen below it to scale in: one period decides here. A period without data changes
+//! nothing (an endpoint that gets no requests does not scale in, as on AWS).
+//! `BASALT_AUTOSCALING_PERIOD_SECS` (default 60) sets the period. Step scaling (driven by
+//! CloudWatch alarm actions) is not evaluated yet.
 
 use crate::{ACTIVITIES, AutoScaling, POLICIES, TARGETS};
 use basalt_core::RequestContext;
@@ -54,7 +56,7 @@ pub(crate) fn decide(
         return Decision::Keep;
     }
     let wanted = ((current as f64) * value / target).ceil() as i64;
-    let capacity = wanted.clamp(min, max);
+    let capacity = wanted.clamp(min, max.max(min));
     if capacity > current || (scale_in && capacity < current) {
         Decision::Set {
             capacity,
@@ -134,12 +136,20 @@ fn evaluate(
             now + 1,
         )
         .map_err(|e| e.to_string())?;
-    let sum: f64 = points
+    let points: Vec<_> = points
         .iter()
         .filter(|p| {
             p.point.dimensions.get("EndpointName").map(String::as_str) == Some(endpoint)
                 && p.point.dimensions.get("VariantName").map(String::as_str) == Some(variant)
         })
+        .collect();
+    // No data is not zero: as AWS's alarms stay in INSUFFICIENT_DATA without invocations, an
+    // endpoint nobody calls is left as it is (it does not scale in).
+    if points.is_empty() {
+        return Ok(());
+    }
+    let sum: f64 = points
+        .iter()
         .map(|p| p.stats.map_or(p.point.value, |s| s.sum))
         .sum();
     let per_minute = sum * 60_000.0 / period as f64;
@@ -203,7 +213,9 @@ fn evaluate(
     }]
     .as_i64()
     .unwrap_or(300);
-    let last = crate::last_activity_ms(a, target_key).map_err(|e| e.to_string())?;
+    // Each cooldown follows an activity of its own direction: a scale-out is not held back
+    // by a recent scale-in.
+    let last = crate::last_activity_ms(a, target_key, out).map_err(|e| e.to_string())?;
     if last.is_some_and(|t| now - t < cooldown_s * 1000) {
         return Ok(());
     }
@@ -236,11 +248,18 @@ fn evaluate(
         "StatusMessage": message,
     });
     a.state
-        .put(
-            ACTIVITIES,
-            &format!("{target_key}/{:020}", i64::MAX - now),
-            &serde_json::to_vec(&activity).unwrap_or_default(),
-        )
+        .batch(&[
+            basalt_store::WriteOp::Put {
+                table: ACTIVITIES.into(),
+                key: format!("{target_key}/{:020}", i64::MAX - now),
+                value: serde_json::to_vec(&activity).unwrap_or_default(),
+            },
+            basalt_store::WriteOp::Put {
+                table: crate::LAST_SCALED.into(),
+                key: format!("{target_key}/{}", if out { "out" } else { "in" }),
+                value: now.to_string().into_bytes(),
+            },
+        ])
         .map_err(|e| e.to_string())?;
     changed.map(|_| ()).map_err(|e| e.message)
 }
@@ -267,6 +286,11 @@ mod tests {
             Decision::Set { capacity: 1, .. }
         ));
         assert_eq!(decide(3, 0.0, 10.0, 1, 5, false), Decision::Keep);
+        // MinCapacity above MaxCapacity (bad input) does not panic.
+        assert!(matches!(
+            decide(1, 30.0, 10.0, 3, 2, true),
+            Decision::Set { capacity: 3, .. }
+        ));
         // On target: nothing to do.
         assert_eq!(decide(2, 10.0, 10.0, 1, 5, true), Decision::Keep);
         assert_eq!(decide(2, 50.0, 0.0, 1, 5, true), Decision::Keep);

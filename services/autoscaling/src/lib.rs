@@ -20,6 +20,8 @@ const POLICIES: &str = "autoscaling.policies";
 const TAGS: &str = "autoscaling.tags";
 /// Scaling activities, `{target key}/{inverted start ms}`: a target's newest first.
 const ACTIVITIES: &str = "autoscaling.activities";
+/// When a target last scaled in each direction: `{target key}/out|in` → epoch ms.
+const LAST_SCALED: &str = "autoscaling.last-scaled";
 
 pub struct AutoScaling {
     state: Arc<dyn StateStore>,
@@ -48,17 +50,16 @@ impl AutoScaling {
     }
 }
 
-/// When the target's latest activity started.
+/// When the target last scaled out (`out`) or in.
 fn last_activity_ms(
     a: &AutoScaling,
     target_key: &str,
+    out: bool,
 ) -> Result<Option<i64>, basalt_store::StoreError> {
+    let key = format!("{target_key}/{}", if out { "out" } else { "in" });
     Ok(a.state
-        .scan(ACTIVITIES, &format!("{target_key}/"), None, 1)?
-        .first()
-        .and_then(|(_, v)| serde_json::from_slice::<Value>(v).ok())
-        .and_then(|v| v["StartTime"].as_f64())
-        .map(|s| (s * 1000.0) as i64))
+        .get(LAST_SCALED, &key)?
+        .and_then(|v| String::from_utf8(v).ok()?.parse().ok()))
 }
 
 fn object_not_found(message: impl Into<String>) -> AwsError {
@@ -155,6 +156,13 @@ impl AutoScaling {
             return Err(AwsError::validation(
                 "MinCapacity and MaxCapacity are required to register a new scalable target.",
             ));
+        }
+        for k in ["MinCapacity", "MaxCapacity"] {
+            if !target[k].is_null() && target[k].as_i64().is_none_or(|n| n < 0) {
+                return Err(AwsError::validation(format!(
+                    "{k} must be a whole number of at least 0."
+                )));
+            }
         }
         if target["MinCapacity"].as_i64() > target["MaxCapacity"].as_i64() {
             return Err(AwsError::validation(

@@ -157,6 +157,26 @@ async fn run(core: Arc<Core>, claim: Claim) {
         let _ = core.state.complete(&claim, &[]);
         return;
     };
+    // The lease is renewed while the request waits for its turn and runs, so that no node
+    // takes it again meanwhile.
+    let renewing = {
+        let (core, claim) = (core.clone(), claim.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(LEASE_MS as u64 / 3)).await;
+                if core.state.renew(&claim, core.now_ms(), LEASE_MS).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    struct Stop(tokio::task::JoinHandle<()>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _renewing = Stop(renewing);
     let gate = core.async_gate(&r.account, &r.region, &r.endpoint, r.concurrency);
     let Ok(_permit) = gate.acquire_owned().await else {
         return;

@@ -335,6 +335,11 @@ impl Runner {
         jobs::save(&self.core, PROCESSING_JOBS, &mut self.claim, job)
     }
 
+    /// Keeps the lease while data moves (a large input or output can take longer than it).
+    fn keep_lease(&self) {
+        let _ = (self.core.state).renew(&self.claim, self.core.now_ms(), crate::job_lease_ms());
+    }
+
     fn stopped_or_lost(&self) -> Ended {
         jobs::stopped_or_lost(self.read().as_ref().map(|j| j.status.as_str()))
     }
@@ -571,6 +576,7 @@ impl Runner {
                         .map_err(|e| format!("InternalServerError: {e}"))?;
                 }
                 std::fs::write(&path, data).map_err(|e| format!("InternalServerError: {e}"))?;
+                self.keep_lease();
             }
         }
         Ok(())
@@ -603,6 +609,7 @@ impl Runner {
                         "ClientError: the output bucket {bucket} does not exist"
                     ));
                 }
+                self.keep_lease();
             }
         }
         Ok(())

@@ -153,9 +153,16 @@ impl Serving {
         if !self.cold.lock().insert(key.clone()) {
             return Err(Unavailable::NotReady);
         }
+        // Removed however this ends, a caller that went away included.
+        struct Warming<'a>(&'a parking_lot::Mutex<std::collections::HashSet<Key>>, Key);
+        impl Drop for Warming<'_> {
+            fn drop(&mut self) {
+                self.0.lock().remove(&self.1);
+            }
+        }
+        let _warming = Warming(&self.cold, key);
         let started = std::time::Instant::now();
         let loaded = self.load(core, owner, generation, variant).await;
-        self.cold.lock().remove(&key);
         if loaded.is_ok() {
             core.invocations.record_setup(
                 &owner.account,

@@ -27,10 +27,12 @@ use serde_json::{Map, Value, json};
 mod search;
 mod tuner;
 
-use search::{Range, Rng, expected_improvement, grid, ranges, seed_of};
+use search::{Range, Rng, expected_improvement, grid_point, grid_size, ranges, seed_of};
 pub(crate) use tuner::start_worker;
 
 pub const QUEUE: &str = "sagemaker.tuning";
+/// The most combinations a Grid search may try (each one a training job).
+const MAX_GRID: usize = 10_000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Trial {
@@ -133,7 +135,7 @@ impl Tuning {
         let pending = self.trials.iter().filter(|t| !t.ended()).count();
         let objective = json!({
             "Succeeded": succeeded, "Pending": pending,
-            "Failed": self.trials.len() - succeeded - pending,
+            "Failed": self.trials.len().saturating_sub(succeeded + pending),
         });
         (training, objective)
     }
@@ -200,7 +202,7 @@ impl Tuning {
         };
         let mut rng = Rng(seed);
         let unit: Vec<f64> = match self.strategy() {
-            "Grid" => grid(ranges).into_iter().nth(index)?,
+            "Grid" => grid_point(ranges, index)?,
             "Bayesian" => {
                 let done: Vec<&Trial> = self
                     .trials
@@ -306,6 +308,11 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
                 return Err(AwsError::validation(
                     "The Grid strategy takes CategoricalParameterRanges only.",
                 ));
+            }
+            if grid_size(&ranges) > MAX_GRID {
+                return Err(AwsError::validation(format!(
+                    "The categorical ranges make more than {MAX_GRID} combinations for the Grid strategy."
+                )));
             }
         }
         "Hyperband" => {

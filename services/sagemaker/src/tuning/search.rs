@@ -105,6 +105,7 @@ pub(crate) fn ranges(config: &Value) -> Result<Vec<Range>, AwsError> {
         v[k].as_str()
             .and_then(|s| s.trim().parse::<f64>().ok())
             .or_else(|| v[k].as_f64())
+            .filter(|x| x.is_finite())
             .ok_or_else(|| AwsError::validation(format!("{k} of {name} must be a number.")))
     };
     let mut out = Vec::new();
@@ -173,25 +174,44 @@ pub(crate) fn ranges(config: &Value) -> Result<Vec<Range>, AwsError> {
 }
 
 /// Every combination of the categorical ranges (Grid), in order, as unit coordinates.
+#[cfg(test)]
 pub(crate) fn grid(ranges: &[Range]) -> Vec<Vec<f64>> {
-    let mut out = vec![Vec::new()];
-    for r in ranges {
-        let Range::Categorical { values, .. } = r else {
-            continue;
-        };
-        let n = values.len();
-        out = out
-            .into_iter()
-            .flat_map(|prefix| {
-                (0..n).map(move |i| {
-                    let mut p = prefix.clone();
-                    p.push((i as f64 + 0.5) / n as f64);
-                    p
-                })
-            })
-            .collect();
+    (0..grid_size(ranges))
+        .map_while(|i| grid_point(ranges, i))
+        .collect()
+}
+
+/// How many combinations the categorical ranges make (saturating).
+pub(crate) fn grid_size(ranges: &[Range]) -> usize {
+    ranges
+        .iter()
+        .filter_map(|r| match r {
+            Range::Categorical { values, .. } => Some(values.len()),
+            _ => None,
+        })
+        .fold(1usize, |n, k| n.saturating_mul(k))
+}
+
+/// The `index`-th combination, in the order [`grid`] lists them (the last range varies
+/// fastest), computed without listing the others.
+pub(crate) fn grid_point(ranges: &[Range], index: usize) -> Option<Vec<f64>> {
+    if index >= grid_size(ranges) {
+        return None;
     }
-    out
+    let sizes: Vec<usize> = ranges
+        .iter()
+        .filter_map(|r| match r {
+            Range::Categorical { values, .. } => Some(values.len()),
+            _ => None,
+        })
+        .collect();
+    let mut rest = index;
+    let mut out = vec![0.0; sizes.len()];
+    for (slot, n) in sizes.iter().enumerate().rev() {
+        out[slot] = ((rest % n) as f64 + 0.5) / *n as f64;
+        rest /= n;
+    }
+    Some(out)
 }
 
 /// splitmix64: a small deterministic generator, seeded per proposal.
@@ -336,6 +356,7 @@ mod tests {
             json!({"ContinuousParameterRanges": [{"Name": "x", "MinValue": "2", "MaxValue": "1"}]}),
             json!({"IntegerParameterRanges": [{"Name": "x", "MinValue": "1.5", "MaxValue": "3"}]}),
             json!({"CategoricalParameterRanges": [{"Name": "x", "Values": []}]}),
+            json!({"ContinuousParameterRanges": [{"Name": "x", "MinValue": "NaN", "MaxValue": "1"}]}),
             json!({"CategoricalParameterRanges": [{"Name": "x", "Values": ["a"]}], "IntegerParameterRanges": [{"Name": "x", "MinValue": "1", "MaxValue": "3"}]}),
         ] {
             assert!(ranges(&json!({ "ParameterRanges": bad })).is_err(), "{bad}");
@@ -351,6 +372,22 @@ mod tests {
             .map(|u| format!("{}{}", rs[0].at(u[0]), rs[1].at(u[1])))
             .collect();
         assert_eq!(combos, ["1x", "1y", "1z", "2x", "2y", "2z"]);
+        assert_eq!(grid_point(&rs, 6), None);
+        let many: Vec<Range> = (0..64)
+            .map(|i| Range::Categorical {
+                name: format!("p{i}"),
+                values: vec!["a".into(), "b".into()],
+            })
+            .collect();
+        assert_eq!(
+            grid_size(&many),
+            usize::MAX,
+            "saturates instead of overflowing"
+        );
+        assert!(
+            grid_point(&many, 5).is_some(),
+            "the n-th point without listing them"
+        );
     }
 
     /// On a smooth objective the Gaussian process's expected improvement points at the

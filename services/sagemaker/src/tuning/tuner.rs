@@ -36,6 +36,41 @@ impl Tuner {
         RequestContext::internal(&job.account, &job.region, "http://localhost")
     }
 
+    /// Adds to the stored record the trials `job` has and it lacks (their training jobs were
+    /// started by a step whose write lost to a concurrent change).
+    fn keep_trials(&self, job: &Tuning) {
+        for _ in 0..8 {
+            let Some((mut stored, raw)) = self.read() else {
+                return;
+            };
+            let known: std::collections::HashSet<String> =
+                stored.trials.iter().map(|t| t.name.clone()).collect();
+            let missing: Vec<Trial> = (job.trials.iter())
+                .filter(|t| !known.contains(&t.name))
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                return;
+            }
+            stored.trials.extend(missing);
+            let written = self.core.state.batch(&[
+                WriteOp::Check {
+                    table: TUNING_JOBS.into(),
+                    key: self.claim.id.clone(),
+                    expected: Some(raw),
+                },
+                WriteOp::Put {
+                    table: TUNING_JOBS.into(),
+                    key: self.claim.id.clone(),
+                    value: serde_json::to_vec(&stored).unwrap_or_default(),
+                },
+            ]);
+            if !matches!(written, Err(basalt_store::StoreError::Conflict)) {
+                return;
+            }
+        }
+    }
+
     /// The training job's state as DescribeTrainingJob gives it.
     fn refresh(&self, job: &Tuning, t: &mut Trial) {
         let Ok(d) = crate::training::describe(
@@ -53,6 +88,11 @@ impl Tuner {
         t.end_ms = d["TrainingEndTime"].as_f64().map(|s| (s * 1000.0) as i64);
         t.failure = d["FailureReason"].as_str().map(str::to_owned);
         let objective = job.objective_name();
+        // The final metrics count once the job completed (they appear while it uploads).
+        if t.status != "Completed" {
+            t.objective = None;
+            return;
+        }
         t.objective = (d["FinalMetricDataList"].as_array().into_iter().flatten())
             .find(|m| m["MetricName"].as_str() == Some(objective))
             .and_then(|m| m["Value"].as_f64());
@@ -221,8 +261,12 @@ impl Tuner {
                 self.core.state.complete(&self.claim, &ops)
             };
             match written {
-                // A stop came meanwhile: look again at once.
-                Err(basalt_store::StoreError::Conflict) => continue,
+                // A stop came meanwhile: keep the training jobs this step started (they
+                // run) in the record as it is now, then look again.
+                Err(basalt_store::StoreError::Conflict) => {
+                    self.keep_trials(&job);
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(job = %job.name, "tuning job: {e}");
                     return;
