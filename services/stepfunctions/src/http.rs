@@ -423,7 +423,7 @@ pub async fn invoke_traced(
     account: &str,
     region: &str,
     params: &Value,
-    mut trace: Option<&mut Trace>,
+    trace: Option<&mut Trace>,
 ) -> Outcome {
     let arn = params
         .pointer("/InvocationConfig/ConnectionArn")
@@ -511,7 +511,7 @@ pub async fn invoke_traced(
             MAX_BODY,
         )
         .await;
-    if let Some(t) = trace.as_deref_mut() {
+    if let Some(t) = trace {
         t.exchange = Some(if t.reveal_secrets {
             trace_of(&req, answer.as_ref().ok())
         } else {
