@@ -3,7 +3,8 @@ Guide: "Asynchronous inference", "Check prediction results"): the request answer
 with InferenceId and OutputLocation (the `X-Amzn-SageMaker-OutputLocation` header); the model
 runs later on the input read from S3; its answer lands at `{S3OutputPath}/{id}.out`, a
 failure at `{S3FailurePath}/{id}-error.out`; `InferenceResult` notifications go to the
-success and error topics (here an SQS queue subscribed to each).
+success and error topics (here an SQS queue subscribed to each). InvokeEndpointWithResponseStream
+sends the same answer as PayloadPart events.
 """
 from __future__ import annotations
 
@@ -134,3 +135,16 @@ def test_what_is_refused(sm, smr, async_endpoint):
     with pytest.raises(ClientError) as e:
         smr.invoke_endpoint_async(EndpointName=async_endpoint["name"], InputLocation="https://example.com/in.csv")
     assert e.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_response_stream_sends_the_answer_as_payload_parts(smr, async_endpoint):
+    ep = async_endpoint["name"]
+    rows = b"0.5,1.0,-0.3,2.0\n-2.0,0.1,1.5,0.0\n"
+    whole = smr.invoke_endpoint(EndpointName=ep, ContentType="text/csv", Body=rows)["Body"].read()
+    r = smr.invoke_endpoint_with_response_stream(EndpointName=ep, ContentType="text/csv", Body=rows)
+    assert r["InvokedProductionVariant"] == "AllTraffic" and r["ContentType"].startswith("text/csv")
+    parts = [e["PayloadPart"]["Bytes"] for e in r["Body"]]
+    assert b"".join(parts) == whole and len(parts) >= 1
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint_with_response_stream(EndpointName=ep, ContentType="text/csv", Body=b"not,numbers\n")
+    assert e.value.response["Error"]["Code"] == "ModelError"

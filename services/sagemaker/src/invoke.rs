@@ -89,6 +89,50 @@ pub(crate) async fn invoke(
     })))
 }
 
+/// InvokeEndpointWithResponseStream: the answer as PayloadPart events. Basalt's containers
+/// answer whole (XGBoost scores, inference scripts' `output_fn`), so the parts follow the
+/// answer once the model has it: one part per line of a line-oriented answer (a batch of CSV
+/// rows), else the answer in parts of at most 64 KiB.
+pub(crate) async fn invoke_stream(
+    core: &Arc<Core>,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let out = invoke(core, ctx, input).await?;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(out.body["Body"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    let events: Vec<Result<basalt_core::StreamEvent, AwsError>> = parts(&body)
+        .into_iter()
+        .map(|part| {
+            Ok(basalt_core::StreamEvent {
+                name: "PayloadPart".into(),
+                value: json!({"Bytes": base64::engine::general_purpose::STANDARD.encode(part)}),
+            })
+        })
+        .collect();
+    Ok(Output::with_stream(
+        json!({
+            "ContentType": out.body["ContentType"],
+            "InvokedProductionVariant": out.body["InvokedProductionVariant"],
+        }),
+        Box::pin(futures::stream::iter(events)),
+    ))
+}
+
+/// The answer's parts: its lines (each with its newline), or 64 KiB pieces.
+fn parts(body: &[u8]) -> Vec<&[u8]> {
+    const MAX: usize = 64 * 1024;
+    let mut out = Vec::new();
+    for line in body.split_inclusive(|b| *b == b'\n') {
+        out.extend(line.chunks(MAX));
+    }
+    if out.is_empty() {
+        out.push(body);
+    }
+    out
+}
+
 /// The endpoint `name` must exist and serve something.
 pub(crate) fn serving_endpoint(
     core: &Core,
@@ -260,6 +304,18 @@ fn model_error(ctx: &RequestContext, endpoint: &str, status: u16, message: &str)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_stream_by_line_or_in_64_kib_pieces() {
+        assert_eq!(parts(b"0.1\n0.9\n"), vec![&b"0.1\n"[..], b"0.9\n"]);
+        assert_eq!(parts(b"{\"a\": 1}"), vec![&b"{\"a\": 1}"[..]]);
+        assert_eq!(parts(b""), vec![&b""[..]]);
+        let big = vec![b'x'; 64 * 1024 + 1];
+        assert_eq!(
+            parts(&big).iter().map(|p| p.len()).collect::<Vec<_>>(),
+            vec![65536, 1]
+        );
+    }
 
     #[test]
     fn traffic_follows_the_weights() {

@@ -241,6 +241,7 @@ impl Service for SageMakerRuntime {
     ) -> Result<Output, AwsError> {
         match operation {
             "InvokeEndpoint" => invoke::invoke(&self.0, ctx, &input).await,
+            "InvokeEndpointWithResponseStream" => invoke::invoke_stream(&self.0, ctx, &input).await,
             "InvokeEndpointAsync" => asynchronous::invoke_async(&self.0, ctx, &input),
             other => Err(AwsError::not_implemented("sagemaker-runtime", other)),
         }
