@@ -121,6 +121,7 @@ bench-dynamodb: build venv
 # an inline Map over 10,000 items, StartSyncExecution latency, 1,000 executions waiting 1 s.
 .PHONY: bench-stepfunctions
 bench-stepfunctions: build venv
+	@$(PY) -c "import moto.server" 2>/dev/null || $(VENV)/bin/pip install -q 'moto[server]==5.2.1'
 	PATH=$(VENV)/bin:$$PATH BASALT_BIN=$(BIN) $(PY) bench/stepfunctions.py
 
 # CloudWatch against moto and MiniStack: PutMetricData of 1M points in requests of 1000, then

@@ -98,6 +98,23 @@ def channel(name, uri, content_type="text/csv"):
                                             "S3DataDistributionType": "FullyReplicated"}}}
 
 
+def small_xgboost_model(sm, s3, prefix):
+    """A built-in XGBoost model trained on 200 rows in a bucket of its own: (artifacts, bucket)."""
+    bucket = unique(prefix).lower()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(200, 1)))
+    job = unique(f"{prefix}-train")
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
+        InputDataConfig=[channel("train", f"s3://{bucket}/train/")],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 120})
+    return wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"], bucket
+
+
 @pytest.fixture(scope="module")
 def xgb_job(sm, s3, data_bucket):
     s3.put_object(Bucket=data_bucket, Key="xgb/train/part-0.csv", Body=csv(rows(400, 1)))

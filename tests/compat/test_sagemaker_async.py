@@ -15,7 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import unique
-from test_sagemaker import ENV, ROLE, XGBOOST, channel, csv, rows, sm, smr, wait_job  # noqa: F401 (fixtures)
+from test_sagemaker import ENV, ROLE, XGBOOST, small_xgboost_model, sm, smr  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
                                 reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
@@ -61,19 +61,7 @@ def object_at(s3, uri, timeout=30):
 
 @pytest.fixture(scope="module")
 def async_endpoint(sm, s3, sns, sqs):
-    bucket = unique("sm-async").lower()
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(200, 1)))
-    job = unique("async-train")
-    sm.create_training_job(
-        TrainingJobName=job, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
-        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
-        InputDataConfig=[channel("train", f"s3://{bucket}/train/")],
-        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 120})
-    artifacts = wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"]
+    artifacts, bucket = small_xgboost_model(sm, s3, "sm-async")
     ok_topic, ok_queue = topic_to_queue(sns, sqs)
     err_topic, err_queue = topic_to_queue(sns, sqs)
     name = unique("async-ep")

@@ -21,8 +21,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import BasaltServer, make_client_factory, unique
-from test_sagemaker import (ENV, INFERENCE_PY, PYTORCH_INFERENCE, ROLE, XGBOOST, channel, csv, rows, tar_gz,
-                            wait_job)
+from test_sagemaker import ENV, INFERENCE_PY, PYTORCH_INFERENCE, ROLE, XGBOOST, small_xgboost_model, tar_gz
 
 pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
                                 reason=f"the SageMaker environment is not installed ({ENV}): run basalt runtimes pull")
@@ -44,20 +43,7 @@ def clients(shape_checker, tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(clients):
     """A built-in XGBoost model: (its artifacts, the bucket)."""
-    sm, s3 = clients["sagemaker"], clients["s3"]
-    bucket = unique("scale").lower()
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(200, 1)))
-    job = unique("scale-train")
-    sm.create_training_job(
-        TrainingJobName=job, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
-        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
-        InputDataConfig=[channel("train", f"s3://{bucket}/train/")],
-        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 120})
-    return wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"], bucket
+    return small_xgboost_model(clients["sagemaker"], clients["s3"], "scale")
 
 
 def deploy(sm, artifacts, **config):

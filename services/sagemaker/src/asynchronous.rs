@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// ISO 8601 with milliseconds, as the notifications carry their times.
+fn iso(ms: i64) -> String {
+    crate::records::format_ms(ms, "%Y-%m-%dT%H:%M:%S%.3fZ")
+}
+
 pub const QUEUE: &str = "sagemaker.async";
 /// Lease on one request; a request whose node died runs again after it.
 const LEASE_MS: i64 = 120_000;
@@ -132,14 +137,6 @@ pub(crate) fn start_worker(core: Arc<Core>) {
         &core.wake_async,
         |core, claim| async move { run(core, claim).await },
     );
-}
-
-/// ISO 8601 with milliseconds, as the notifications carry their times.
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
 }
 
 async fn write(core: &Core, account: &str, uri: &str, data: Vec<u8>) -> Result<(), String> {

@@ -15,6 +15,7 @@
 //! every few minutes; records a node had not written when it died are lost, as on AWS.
 
 use crate::Core;
+use crate::records::format_ms;
 use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -60,13 +61,6 @@ fn encoded(config: &Value, content_type: &str, data: &[u8], mode: &str) -> Value
     json!({"observedContentType": content_type, "mode": mode, "data": data, "encoding": encoding})
 }
 
-fn iso(ms: i64, format: &str) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format(format)
-        .to_string()
-}
-
 impl Captures {
     /// Records the exchange when the endpoint captures and the sample takes it (`draw` in
     /// [0, 1)).
@@ -107,7 +101,7 @@ impl Captures {
         }
         let mut metadata = json!({
             "eventId": uuid::Uuid::new_v4().to_string(),
-            "inferenceTime": iso(x.now_ms, "%Y-%m-%dT%H:%M:%S%.3fZ"),
+            "inferenceTime": format_ms(x.now_ms, "%Y-%m-%dT%H:%M:%S%.3fZ"),
         });
         if let Some(id) = x.inference_id {
             metadata["inferenceId"] = id.into();
@@ -134,7 +128,7 @@ impl Captures {
             };
             let mut by_hour: std::collections::BTreeMap<String, (i64, String)> = Default::default();
             for (ms, line) in lines {
-                let hour = iso(ms, "%Y/%m/%d/%H");
+                let hour = format_ms(ms, "%Y/%m/%d/%H");
                 let e = by_hour.entry(hour).or_insert((ms, String::new()));
                 e.1.push_str(&line);
                 e.1.push('\n');
@@ -142,7 +136,7 @@ impl Captures {
             for (hour, (first_ms, body)) in by_hour {
                 let file = format!(
                     "{}-{}.jsonl",
-                    iso(first_ms, "%M-%S-%3f"),
+                    format_ms(first_ms, "%M-%S-%3f"),
                     uuid::Uuid::new_v4()
                 );
                 let key = [

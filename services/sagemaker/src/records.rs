@@ -30,6 +30,14 @@ pub fn arn(ctx: &RequestContext, kind: &str, name: &str) -> String {
 }
 
 /// Epoch seconds, as the JSON protocol writes timestamps.
+/// Epoch milliseconds in a chrono `format` (UTC).
+pub fn format_ms(ms: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format(format)
+        .to_string()
+}
+
 pub fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }

@@ -32,6 +32,16 @@ pub const INVOKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6
 /// (account, region, endpoint, generation, variant)
 type Key = (String, String, String, u64, String);
 
+fn key_of(owner: &Owner, generation: u64, variant: &Variant) -> Key {
+    (
+        owner.account.clone(),
+        owner.region.clone(),
+        owner.name.clone(),
+        generation,
+        variant.name.clone(),
+    )
+}
+
 /// An answer from a container.
 pub(crate) struct Answer {
     pub status: u16,
@@ -133,13 +143,7 @@ impl Serving {
         generation: u64,
         variant: &Variant,
     ) -> Result<Arc<Served>, Unavailable> {
-        let key: Key = (
-            owner.account.clone(),
-            owner.region.clone(),
-            owner.name.clone(),
-            generation,
-            variant.name.clone(),
-        );
+        let key = key_of(owner, generation, variant);
         if let Some(s) = self.loaded.lock().get(&key) {
             s.touch(core.now_ms());
             return Ok(s.clone());
@@ -191,13 +195,7 @@ impl Serving {
         generation: u64,
         variant: &Variant,
     ) -> Result<Arc<Served>, String> {
-        let key: Key = (
-            owner.account.clone(),
-            owner.region.clone(),
-            owner.name.clone(),
-            generation,
-            variant.name.clone(),
-        );
+        let key = key_of(owner, generation, variant);
         if let Some(s) = self.loaded.lock().get(&key) {
             return Ok(s.clone());
         }

@@ -136,14 +136,16 @@ fn overlay(into: &mut Vec<(String, String)>, from: &[(String, String)], fold_cas
     }
 }
 
+/// RFC 3986's unreserved characters stay; spaces become %20, as the Developer Guide's
+/// examples show (not form encoding's `+`).
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(s: &str) -> String {
-    // Spaces as %20, as the Developer Guide's examples show (not form encoding's `+`).
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-        .to_string()
-        .replace("%2D", "-")
-        .replace("%2E", ".")
-        .replace("%5F", "_")
-        .replace("%7E", "~")
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 fn query_string(pairs: &[(String, String)]) -> String {

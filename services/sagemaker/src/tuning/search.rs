@@ -183,13 +183,15 @@ pub(crate) fn grid(ranges: &[Range]) -> Vec<Vec<f64>> {
 
 /// How many combinations the categorical ranges make (saturating).
 pub(crate) fn grid_size(ranges: &[Range]) -> usize {
-    ranges
-        .iter()
-        .filter_map(|r| match r {
-            Range::Categorical { values, .. } => Some(values.len()),
-            _ => None,
-        })
-        .fold(1usize, |n, k| n.saturating_mul(k))
+    categorical_sizes(ranges).fold(1usize, |n, k| n.saturating_mul(k))
+}
+
+/// How many values each categorical range has, in order.
+fn categorical_sizes(ranges: &[Range]) -> impl Iterator<Item = usize> + '_ {
+    ranges.iter().filter_map(|r| match r {
+        Range::Categorical { values, .. } => Some(values.len()),
+        _ => None,
+    })
 }
 
 /// The `index`-th combination, in the order [`grid`] lists them (the last range varies
@@ -198,13 +200,7 @@ pub(crate) fn grid_point(ranges: &[Range], index: usize) -> Option<Vec<f64>> {
     if index >= grid_size(ranges) {
         return None;
     }
-    let sizes: Vec<usize> = ranges
-        .iter()
-        .filter_map(|r| match r {
-            Range::Categorical { values, .. } => Some(values.len()),
-            _ => None,
-        })
-        .collect();
+    let sizes: Vec<usize> = categorical_sizes(ranges).collect();
     let mut rest = index;
     let mut out = vec![0.0; sizes.len()];
     for (slot, n) in sizes.iter().enumerate().rev() {
