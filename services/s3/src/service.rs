@@ -190,12 +190,17 @@ impl BasaltS3 {
         }
     }
 
+    /// S3's `sequencer`: strings that compare, for one process, in the order of the changes
+    /// they announce (clock microseconds, bumped past the last one handed out).
     fn sequencer(&self) -> String {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "{:016X}",
-            (now_ms() as u64).wrapping_mul(1000).wrapping_add(n % 1000)
-        )
+        let floor = (now_ms() as u64).wrapping_mul(1000);
+        let prev = self
+            .seq
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(floor.max(last + 1))
+            })
+            .unwrap_or(floor);
+        format!("{:016X}", floor.max(prev + 1))
     }
 
     /// Reads a body, hashing it; small bodies stay in memory, larger ones stream to a new blob.

@@ -608,7 +608,7 @@ impl BasaltS3 {
                     now,
                 );
                 out.ops
-                    .push(enqueue(service, &t.arn, body.to_string(), now));
+                    .push(enqueue(service, &t.arn, body.to_string(), now, &sequencer));
             }
         }
         out
@@ -779,7 +779,7 @@ impl BasaltS3 {
             for t in list.iter() {
                 if !seen.contains(&t.arn.as_str()) {
                     seen.push(&t.arn);
-                    tests.push(enqueue(service, &t.arn, test.clone(), now));
+                    tests.push(enqueue(service, &t.arn, test.clone(), now, &self.sequencer()));
                 }
             }
         }
@@ -855,7 +855,9 @@ impl BasaltS3 {
     }
 }
 
-fn enqueue(service: &str, arn: &str, body: String, due_ms: i64) -> WriteOp {
+/// Items due in the same millisecond are claimed by id: leading with the sequencer keeps the
+/// deliveries in the order of the changes.
+fn enqueue(service: &str, arn: &str, body: String, due_ms: i64, sequencer: &str) -> WriteOp {
     let d = Delivery {
         service: service.to_owned(),
         arn: arn.to_owned(),
@@ -863,7 +865,7 @@ fn enqueue(service: &str, arn: &str, body: String, due_ms: i64) -> WriteOp {
     };
     WriteOp::Enqueue {
         queue: QUEUE.into(),
-        id: uuid::Uuid::new_v4().simple().to_string(),
+        id: format!("{sequencer}-{}", uuid::Uuid::new_v4().simple()),
         payload: serde_json::to_vec(&d).unwrap_or_default(),
         due_ms,
     }
