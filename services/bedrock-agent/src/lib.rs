@@ -189,6 +189,13 @@ impl Service for BedrockAgent {
             "ListAgentKnowledgeBases" => agents::associations::list(k, ctx, &input)?,
             "UpdateAgentKnowledgeBase" => agents::associations::update(k, ctx, &input)?,
             "DisassociateAgentKnowledgeBase" => agents::associations::disassociate(k, ctx, &input)?,
+            "AssociateAgentCollaborator" => agents::collaborators::associate(k, ctx, &input)?,
+            "GetAgentCollaborator" => agents::collaborators::get(k, ctx, &input)?,
+            "ListAgentCollaborators" => agents::collaborators::list(k, ctx, &input)?,
+            "UpdateAgentCollaborator" => agents::collaborators::update(k, ctx, &input)?,
+            "DisassociateAgentCollaborator" => {
+                agents::collaborators::disassociate(k, ctx, &input)?
+            }
             "TagResource" | "UntagResource" | "ListTagsForResource" => {
                 return tag_operation(k, ctx, operation, &input);
             }

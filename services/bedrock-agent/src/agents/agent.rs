@@ -228,6 +228,7 @@ pub fn delete(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result
     for table in [
         ACTION_GROUPS,
         AGENT_KBS,
+        AGENT_COLLABORATORS,
         VERSIONS,
         ALIASES,
         AGENT_SESSIONS,
@@ -340,7 +341,14 @@ pub async fn prepare(
     let mut rec = must_agent(k, ctx, id)?;
     let groups = groups_of(k, ctx, id)?;
     let kbs = kbs_of(k, ctx, id)?;
-    let problems = problems(k, ctx, &rec, &groups, &kbs).await?;
+    let collaborators = super::collaborators::collaborators_of(k, ctx, id)?;
+    let mut problems = problems(k, ctx, &rec, &groups, &kbs).await?;
+    problems.extend(super::collaborators::problems(
+        k,
+        ctx,
+        &rec,
+        &collaborators,
+    )?);
     if !problems.is_empty() {
         return Err(AwsError::validation(format!(
             "The agent cannot be prepared: {}",
@@ -357,6 +365,7 @@ pub async fn prepare(
         agent: rec.clone(),
         groups,
         kbs,
+        collaborators,
         created_ms: now,
     };
     let sc = scope(ctx);

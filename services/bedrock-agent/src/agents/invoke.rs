@@ -4,6 +4,8 @@
 
 use super::agent::{load_snapshot, must_agent};
 use super::aliases::must_alias;
+use super::collaborate::{self, Collaborator, Target};
+use super::collaborators::is_supervisor;
 use super::model::*;
 use super::orchestrate::{Agent, Run};
 use super::schema;
@@ -57,6 +59,7 @@ async fn start(
     agent: Agent,
     req: Request<'_>,
     key: String,
+    chain: Vec<String>,
 ) -> Result<Output, AwsError> {
     let now = k.now_ms();
     let fresh = || SessionRec {
@@ -153,6 +156,8 @@ async fn start(
         events: tx,
         trace_id: uuid::Uuid::new_v4().to_string(),
         expired,
+        chain,
+        collaborator: None,
     };
     tokio::spawn(run.run());
     let stream =
@@ -161,13 +166,13 @@ async fn start(
     Ok(Output::with_stream(body, stream))
 }
 
-pub async fn invoke_agent(
-    k: &Arc<KnowledgeBases>,
+/// The agent an alias invokes, at the version the alias routes to.
+pub fn agent_of_alias(
+    k: &KnowledgeBases,
     ctx: &RequestContext,
-    input: &Value,
-) -> Result<Output, AwsError> {
-    let agent_id = str_of(input, "agentId").unwrap_or_default();
-    let alias_id = str_of(input, "agentAliasId").unwrap_or_default();
+    agent_id: &str,
+    alias_id: &str,
+) -> Result<Agent, AwsError> {
     let draft = must_agent(k, ctx, agent_id)?;
     let alias = must_alias(k, ctx, &draft, alias_id)?;
     if alias.invocation_state == "REJECT_INVOCATIONS" {
@@ -181,9 +186,28 @@ pub async fn invoke_agent(
         ))
     })?;
     let kbs: Vec<(AgentKbRec, Value)> = snap.kbs.iter().map(|a| (a.clone(), Value::Null)).collect();
-    let tools = schema::tools(&snap.groups, &kbs).map_err(AwsError::validation)?;
+    let mut tools = schema::tools(&snap.groups, &kbs).map_err(AwsError::validation)?;
     let a = &snap.agent;
-    let agent = Agent {
+    let mut collaborators = Vec::new();
+    if is_supervisor(a.collaboration.as_deref()) {
+        for c in &snap.collaborators {
+            let (agent, alias) = parse_alias_arn(ctx, &c.alias_arn).ok_or_else(|| {
+                AwsError::validation(format!(
+                    "The collaborator {} names {}, which is not an agent alias ARN.",
+                    c.name, c.alias_arn
+                ))
+            })?;
+            collaborators.push(Collaborator {
+                name: c.name.clone(),
+                instruction: c.instruction.clone(),
+                alias_arn: c.alias_arn.clone(),
+                relay: c.relay == "TO_COLLABORATOR",
+                target: Target::Alias { agent, alias },
+            });
+        }
+    }
+    tools.extend(collaborate::tools(&collaborators, &tools));
+    Ok(Agent {
         id: agent_id.to_owned(),
         alias: alias_id.to_owned(),
         version: snap.version.clone(),
@@ -200,25 +224,44 @@ pub async fn invoke_agent(
         idle_ttl: a.idle_ttl,
         tools,
         inline: false,
-    };
-    let state = &input["sessionState"];
-    let req = request(input, state)?;
-    let key = session_key(ctx, agent_id, alias_id, req.session_id);
-    start(k, ctx, agent, req, key).await
+        router: a.collaboration.as_deref() == Some("SUPERVISOR_ROUTER"),
+        collaborators,
+    })
 }
 
-pub async fn invoke_inline_agent(
+pub async fn invoke_agent(
     k: &Arc<KnowledgeBases>,
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let model = str_of(input, "foundationModel").unwrap_or_default();
+    let agent_id = str_of(input, "agentId").unwrap_or_default();
+    let alias_id = str_of(input, "agentAliasId").unwrap_or_default();
+    let agent = agent_of_alias(k, ctx, agent_id, alias_id)?;
+    let chain = if agent.collaborators.is_empty() {
+        Vec::new()
+    } else {
+        vec![alias_arn(ctx, agent_id, alias_id)]
+    };
+    let state = &input["sessionState"];
+    let req = request(input, state)?;
+    let key = session_key(ctx, agent_id, alias_id, req.session_id);
+    start(k, ctx, agent, req, key, chain).await
+}
+
+/// An agent defined in a request: InvokeInlineAgent's own, or one of its `collaborators`.
+fn inline_agent(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    def: &Value,
+    depth: usize,
+) -> Result<Agent, AwsError> {
+    let model = str_of(def, "foundationModel").unwrap_or_default();
     if !super::agent::is_text_model(model) {
         return Err(AwsError::validation(format!(
             "The foundation model {model} is not a Bedrock text model."
         )));
     }
-    let instruction = str_of(input, "instruction").unwrap_or_default();
+    let instruction = str_of(def, "instruction").unwrap_or_default();
     if instruction.chars().count() < 40 {
         return Err(AwsError::validation(
             "The instruction must be at least 40 characters long.",
@@ -226,7 +269,7 @@ pub async fn invoke_inline_agent(
     }
     let now = k.now_ms();
     let mut groups = Vec::new();
-    for g in input["actionGroups"].as_array().into_iter().flatten() {
+    for g in def["actionGroups"].as_array().into_iter().flatten() {
         let document = super::action_groups::check(k, ctx, g)?;
         groups.push(GroupRec {
             id: new_id(),
@@ -245,7 +288,7 @@ pub async fn invoke_inline_agent(
         });
     }
     let mut kbs = Vec::new();
-    for b in input["knowledgeBases"].as_array().into_iter().flatten() {
+    for b in def["knowledgeBases"].as_array().into_iter().flatten() {
         let id = str_of(b, "knowledgeBaseId").unwrap_or_default();
         crate::knowledge_bases::must_load(k, ctx, id)?;
         kbs.push((
@@ -259,27 +302,90 @@ pub async fn invoke_inline_agent(
             b["retrievalConfiguration"].clone(),
         ));
     }
-    let tools = schema::tools(&groups, &kbs).map_err(AwsError::validation)?;
-    let agent = Agent {
+    let mut tools = schema::tools(&groups, &kbs).map_err(AwsError::validation)?;
+    let collaboration = str_of(def, "agentCollaboration");
+    let configs = def["collaboratorConfigurations"].as_array();
+    let mut collaborators = Vec::new();
+    if is_supervisor(collaboration) {
+        if configs.is_none_or(|c| c.is_empty()) {
+            return Err(AwsError::validation(
+                "A supervisor agent needs at least one collaborator in collaboratorConfigurations.",
+            ));
+        }
+        for c in configs.into_iter().flatten() {
+            let name = str_of(c, "collaboratorName").unwrap_or_default();
+            let arn = str_of(c, "agentAliasArn").unwrap_or_default();
+            let target = if !arn.is_empty() {
+                let (agent, alias) = parse_alias_arn(ctx, arn).ok_or_else(|| {
+                    AwsError::validation(format!(
+                        "agentAliasArn {arn} of collaborator {name} is not the ARN of an agent alias in this account and region."
+                    ))
+                })?;
+                Target::Alias { agent, alias }
+            } else {
+                let def = def["collaborators"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|d| str_of(d, "agentName") == Some(name))
+                    .ok_or_else(|| {
+                        AwsError::validation(format!(
+                            "The collaborator configuration {name} has no agentAliasArn and no collaborator whose agentName is {name}."
+                        ))
+                    })?;
+                if depth >= 3 {
+                    return Err(AwsError::validation(
+                        "Inline collaborators are nested more than three levels deep.",
+                    ));
+                }
+                Target::Inline(Box::new(inline_agent(k, ctx, def, depth + 1)?))
+            };
+            collaborators.push(Collaborator {
+                name: name.to_owned(),
+                instruction: str_of(c, "collaboratorInstruction")
+                    .unwrap_or_default()
+                    .to_owned(),
+                alias_arn: arn.to_owned(),
+                relay: str_of(c, "relayConversationHistory") == Some("TO_COLLABORATOR"),
+                target,
+            });
+        }
+    } else if configs.is_some_and(|c| !c.is_empty()) {
+        return Err(AwsError::validation(
+            "collaboratorConfigurations need agentCollaboration SUPERVISOR or SUPERVISOR_ROUTER.",
+        ));
+    }
+    tools.extend(collaborate::tools(&collaborators, &tools));
+    Ok(Agent {
         id: "INLINE_AGENT".into(),
         alias: String::new(),
         version: String::new(),
-        name: str_of(input, "agentName")
+        name: str_of(def, "agentName")
             .unwrap_or("InlineAgent")
             .to_owned(),
         instruction: instruction.to_owned(),
         model: model.to_owned(),
-        guardrail: input["guardrailConfiguration"].clone(),
-        prompts: input["promptOverrideConfiguration"].clone(),
+        guardrail: def["guardrailConfiguration"].clone(),
+        prompts: def["promptOverrideConfiguration"].clone(),
         memory: Value::Null,
-        idle_ttl: input["idleSessionTTLInSeconds"]
+        idle_ttl: def["idleSessionTTLInSeconds"]
             .as_u64()
             .unwrap_or(DEFAULT_IDLE_TTL),
         tools,
         inline: true,
-    };
+        router: collaboration == Some("SUPERVISOR_ROUTER"),
+        collaborators,
+    })
+}
+
+pub async fn invoke_inline_agent(
+    k: &Arc<KnowledgeBases>,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<Output, AwsError> {
+    let agent = inline_agent(k, ctx, input, 0)?;
     let state = &input["inlineSessionState"];
     let req = request(input, state)?;
     let key = session_key(ctx, "inline", "inline", req.session_id);
-    start(k, ctx, agent, req, key).await
+    start(k, ctx, agent, req, key, Vec::new()).await
 }

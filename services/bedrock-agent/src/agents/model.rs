@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 pub const AGENTS: &str = "bedrock-agent.agents";
 pub const ACTION_GROUPS: &str = "bedrock-agent.action-groups";
 pub const AGENT_KBS: &str = "bedrock-agent.agent-knowledge-bases";
+/// `{scope}/{agentId}/{collaboratorId}`: the DRAFT's collaborators (a supervisor's team).
+pub const AGENT_COLLABORATORS: &str = "bedrock-agent.agent-collaborators";
 /// `{scope}/{agentId}/{version}`: `DRAFT` (the prepared draft) or a numbered version,
 /// zero-padded to five digits so that versions list in order.
 pub const VERSIONS: &str = "bedrock-agent.agent-versions";
@@ -333,6 +335,57 @@ impl AgentKbRec {
     }
 }
 
+/// A collaborator of a supervisor agent: another agent, reached through one of its aliases.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CollaboratorRec {
+    pub id: String,
+    pub name: String,
+    pub instruction: String,
+    pub alias_arn: String,
+    /// `TO_COLLABORATOR` or `DISABLED`.
+    pub relay: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+}
+
+impl CollaboratorRec {
+    pub fn to_json(&self, agent: &str, version: &str) -> Value {
+        let mut v = self.summary(agent, version);
+        if let Some(t) = &self.client_token {
+            v["clientToken"] = t.clone().into();
+        }
+        v
+    }
+
+    pub fn summary(&self, agent: &str, version: &str) -> Value {
+        json!({
+            "agentId": agent,
+            "agentVersion": version,
+            "collaboratorId": self.id,
+            "collaboratorName": self.name,
+            "collaborationInstruction": self.instruction,
+            "agentDescriptor": {"aliasArn": self.alias_arn},
+            "relayConversationHistory": self.relay,
+            "createdAt": secs(self.created_ms),
+            "lastUpdatedAt": secs(self.updated_ms),
+        })
+    }
+}
+
+/// The agent and alias ids an alias ARN names (`…:agent-alias/{agentId}/{aliasId}`) in
+/// this account and region.
+pub fn parse_alias_arn(ctx: &RequestContext, arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix(&format!(
+        "arn:aws:bedrock:{}:{}:agent-alias/",
+        ctx.region, ctx.account_id
+    ))?;
+    let (agent, alias) = rest.split_once('/')?;
+    let id_ok = |s: &str| s.len() == 10 && s.chars().all(|c| c.is_ascii_alphanumeric());
+    (id_ok(agent) && id_ok(alias)).then(|| (agent.to_owned(), alias.to_owned()))
+}
+
 /// An agent frozen for invocation: the prepared DRAFT or a numbered version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -340,6 +393,8 @@ pub struct Snapshot {
     pub agent: AgentRec,
     pub groups: Vec<GroupRec>,
     pub kbs: Vec<AgentKbRec>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub collaborators: Vec<CollaboratorRec>,
     pub created_ms: i64,
 }
 

@@ -5,6 +5,7 @@
 //! as they happen.
 
 use super::checks::{calls_in_text, invented, invented_in_text, text_of, text_of_messages};
+use super::collaborate::Collaborator;
 use super::lambda::{self, Caller};
 use super::prompts::{self, fill};
 use super::schema::{Action, Tool, parameter_list};
@@ -37,6 +38,10 @@ pub struct Agent {
     pub idle_ttl: u64,
     pub tools: Vec<Tool>,
     pub inline: bool,
+    /// SUPERVISOR_ROUTER: each request first goes to the one collaborator it belongs to.
+    pub router: bool,
+    /// A supervisor's team (empty otherwise); `tools` holds one tool for each.
+    pub collaborators: Vec<Collaborator>,
 }
 
 pub type Events = mpsc::UnboundedSender<Result<StreamEvent, AwsError>>;
@@ -59,6 +64,11 @@ pub struct Run {
     pub trace_id: String,
     /// An earlier session of this id that expired, to summarize into memory first.
     pub expired: Option<SessionRec>,
+    /// The alias ARNs of the supervisors above this agent and its own, when it works in a
+    /// team (the traces' `callerChain`).
+    pub chain: Vec<String>,
+    /// The name this agent has as a collaborator of the agent that called it.
+    pub collaborator: Option<String>,
 }
 
 /// The member of the agent's response stream an error is reported as.
@@ -117,6 +127,18 @@ impl Run {
             part["agentId"] = self.agent.id.clone().into();
             part["agentAliasId"] = self.agent.alias.clone().into();
             part["agentVersion"] = self.agent.version.clone().into();
+        }
+        if !self.chain.is_empty() {
+            // Inline agents have no alias ARN to name.
+            part["callerChain"] = self
+                .chain
+                .iter()
+                .filter(|arn| !arn.is_empty())
+                .map(|arn| json!({"agentAliasArn": arn}))
+                .collect();
+        }
+        if let Some(name) = &self.collaborator {
+            part["collaboratorName"] = name.clone().into();
         }
         self.send("trace", part);
     }
@@ -197,22 +219,33 @@ impl Run {
     /// Runs the turn and reports its failure in the stream, as Bedrock does once the
     /// response has started.
     pub async fn run(mut self) {
-        if let Some(old) = self.expired.take()
-            && let Err(e) = self.summarize(&old).await
-        {
-            tracing::warn!(error = %e.message, "agent session summary failed");
-        }
-        let result = match self.turn().await {
-            Ok(()) if self.end_session => self.end().await,
-            other => other,
-        };
-        if let Err(e) = result {
+        if let Err(e) = self.execute().await {
             let mut value = Map::new();
             value.insert("message".into(), e.message.clone().into());
             value.extend(e.fields.clone());
             let member = error_member(&e.code);
             self.send(member, Value::Object(value));
         }
+    }
+
+    async fn execute(&mut self) -> Result<(), AwsError> {
+        if let Some(old) = self.expired.take()
+            && let Err(e) = self.summarize(&old).await
+        {
+            tracing::warn!(error = %e.message, "agent session summary failed");
+        }
+        match self.turn().await {
+            Ok(()) if self.end_session => self.end().await,
+            other => other,
+        }
+    }
+
+    /// The turn of a collaborator, whose failure is its supervisor's (boxed: a supervisor's
+    /// turn runs its collaborators' turns).
+    pub(super) fn execute_boxed(
+        mut self,
+    ) -> futures::future::BoxFuture<'static, Result<(), AwsError>> {
+        Box::pin(async move { self.execute().await })
     }
 
     fn system_prompt(&self) -> String {
@@ -226,6 +259,12 @@ impl Run {
         } else {
             ""
         };
+        let team_guideline = if self.agent.collaborators.is_empty() {
+            ""
+        } else {
+            "- Send each part of the request to the agent of your team it belongs to, with every detail it needs, and answer from their replies.\n"
+        };
+        let guidelines = format!("{kb_guideline}{team_guideline}");
         let attrs: String = self
             .session
             .prompt_session_attributes
@@ -249,7 +288,7 @@ impl Run {
             &prompts::template(&self.agent.prompts, prompts::ORCHESTRATION),
             &[
                 ("instruction", &self.agent.instruction),
-                ("knowledge_base_guideline", kb_guideline),
+                ("knowledge_base_guideline", &guidelines),
                 ("prompt_session_attributes", &attrs),
                 ("memory_content", &memory),
                 ("tools", &self.tools_text()),
@@ -371,6 +410,11 @@ impl Run {
                 }
                 json!({"traceId": id, "invocationType": "ACTION_GROUP", "actionGroupInvocationInput": input})
             }
+            Action::Collaborator { index } => self.collaborator_input(
+                &self.agent.collaborators[*index],
+                id,
+                args["message"].as_str().unwrap_or_default(),
+            ),
             Action::AskUser | Action::Answer => json!({"traceId": id, "invocationType": "FINISH"}),
         }
     }
@@ -608,8 +652,16 @@ impl Run {
                     continue;
                 }
                 fresh = true;
-                self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
+                if !matches!(tool.action, Action::Collaborator { .. }) {
+                    // A collaborator's call is traced where it runs.
+                    self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
+                }
                 let observation = match &tool.action {
+                    Action::Collaborator { index } => {
+                        let message = args["message"].as_str().unwrap_or_default();
+                        self.collaborate(*index, message, &id, "orchestrationTrace")
+                            .await?
+                    }
                     // Filtered out above: an answer next to other calls waits for them.
                     Action::Answer => continue,
                     Action::AskUser => {
@@ -747,6 +799,14 @@ impl Run {
                         "Sorry, I am unable to assist you with this request.".into(),
                         Vec::new(),
                     );
+                }
+                if self.agent.router
+                    && let Some(answer) = self.route().await?
+                {
+                    if let Some(blocked) = self.guard("OUTPUT", &answer).await? {
+                        return self.finish(blocked, Vec::new());
+                    }
+                    return self.finish(answer, Vec::new());
                 }
                 let mut messages = Vec::new();
                 for (q, a) in &self.session.turns {

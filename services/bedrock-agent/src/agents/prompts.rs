@@ -49,6 +49,11 @@ pub const STEPS: [Step; 5] = [
     },
 ];
 
+/// The step of a SUPERVISOR_ROUTER agent that picks the collaborator a request goes to
+/// (not one of the control plane's prompt types; InvokeInlineAgent may override it).
+pub const ROUTING_CLASSIFIER: &str = "ROUTING_CLASSIFIER";
+const ROUTING_TEMPLATE: &str = "You route each request of a user to the one agent of your team that can handle it on its own.\n\nThe agents of your team:\n$reachable_agents$\n\nThe conversation so far:\n$conversation_history$\n\nCall route with the name of the agent the request below belongs to. If it needs several agents, or none of them fits, call route with undecidable.";
+
 /// Follows the results of each orchestration step: the request again, so that a small
 /// model goes on with what is left of it instead of answering after the first part.
 pub const CONTINUE: &str = "Request: $question$\nIf a part of the request or of your instructions is not done yet, call the next function; otherwise answer the user.";
@@ -80,8 +85,15 @@ pub fn template(overrides: &Value, step: &str) -> String {
     STEPS
         .iter()
         .find(|s| s.name == step)
-        .map(|s| s.template.to_owned())
-        .unwrap_or_default()
+        .map_or(
+            if step == ROUTING_CLASSIFIER {
+                ROUTING_TEMPLATE
+            } else {
+                ""
+            },
+            |s| s.template,
+        )
+        .to_owned()
 }
 
 /// Whether the template of `step` was overridden.

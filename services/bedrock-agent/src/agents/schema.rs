@@ -41,6 +41,10 @@ pub enum Action {
         retrieval: Value,
     },
     AskUser,
+    /// A collaborator of a supervisor agent (its position in the agent's collaborators).
+    Collaborator {
+        index: usize,
+    },
     /// The agent's final answer: every orchestration step is decoded as a call (a grammar
     /// over all tools), and answering is one of the calls.
     Answer,
@@ -271,7 +275,7 @@ fn api_operations(doc: &Value) -> Vec<Operation> {
 }
 
 /// A name the model can call: letters, digits, `_` and `-`, at most 64.
-fn tool_name(raw: &str) -> String {
+pub(super) fn tool_name(raw: &str) -> String {
     let mut s: String = raw
         .chars()
         .map(|c| {
