@@ -469,7 +469,7 @@ def run_task(bar, agent_id, text):
     return r
 
 
-def run_model(model, only, verbose):
+def run_model(model, only, categories, verbose):
     log = tempfile.NamedTemporaryFile(prefix="basalt-agents-", suffix=".log", delete=False)
     proc, endpoint = start_basalt(model, log)
     try:
@@ -478,7 +478,8 @@ def run_model(model, only, verbose):
         # One call first, so that model loading is not timed as a task.
         run_task(c["bedrock-agent-runtime"], agent_id, "Hello")
         results = []
-        for i, (category, text, check) in enumerate(TASKS[:only] if only else TASKS):
+        tasks = [t for t in TASKS if not categories or t[0] in categories]
+        for category, text, check in tasks[:only] if only else tasks:
             r = run_task(c["bedrock-agent-runtime"], agent_id, text)
             r["ok"] = bool(check(r))
             r.update(category=category, task=text)
@@ -510,13 +511,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", action="append", help="'default' or a GGUF path (repeatable)")
     ap.add_argument("--only", type=int, help="run the first N tasks")
+    ap.add_argument("--category", action="append", help="run only this category's tasks (repeatable)")
     ap.add_argument("--json", help="write every task's result here")
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
     models = args.model or ["default"]
     out = {}
     for m in models:
-        out[m] = run_model(m, args.only, not args.quiet)
+        out[m] = run_model(m, args.only, args.category, not args.quiet)
         report(m, out[m])
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(out, indent=1))

@@ -80,9 +80,30 @@ pub fn text_of_messages(messages: &[Value]) -> String {
     out
 }
 
-/// An argument that looks like an identifier or a number (no spaces, at least one digit)
-/// and appears nowhere in what the agent was told or shown: the model made it up. Free
-/// text (a reason, a question) is not checked: the model words it itself.
+/// Words every message the loop sends back about a made-up value contains: a small model
+/// sometimes answers with the message itself.
+pub const INVENTED_MARK: &str = "which nothing so far gave";
+
+/// A value a model can only have taken from somewhere: an identifier or a number (no
+/// spaces, at least one digit) or a name (one to three capitalized words, as a city or a
+/// person). Free text (a reason, a query, a question) is not: the model words it itself.
+fn must_be_known(text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    let id_like = !text.chars().any(char::is_whitespace) && text.chars().any(|c| c.is_ascii_digit());
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let name_like = (1..=3).contains(&words.len())
+        && words.iter().all(|w| {
+            let mut chars = w.chars();
+            chars.next().is_some_and(|c| c.is_uppercase())
+                && chars.all(|c| c.is_alphabetic() || matches!(c, '-' | '.' | '\''))
+        });
+    id_like || name_like
+}
+
+/// An argument that must be known (see [`must_be_known`]) and appears nowhere in what the
+/// agent was told or shown: the model made it up.
 pub fn invented(
     args: &mut Value,
     required: &[Value],
@@ -100,10 +121,7 @@ pub fn invented(
             },
             _ => continue,
         };
-        let id_like = !text.is_empty()
-            && !text.chars().any(char::is_whitespace)
-            && text.chars().any(|c| c.is_ascii_digit());
-        if id_like && !known_lowercase.contains(&text.to_lowercase()) {
+        if must_be_known(&text) && !known_lowercase.contains(&text.to_lowercase()) {
             guessed.push((name.clone(), text));
         }
     }
@@ -120,7 +138,7 @@ pub fn invented(
             ""
         };
         return Some(format!(
-            "Error: the value {text} of {name} does not appear in the request or in any result so far. Call the function that returns it first{kb}, or ask the user for it."
+            "Error: {name} is {text}, {INVENTED_MARK}: the request does not say it and no result contains it. Call the function that returns it first{kb}, or ask the user for it."
         ));
     }
     None
@@ -137,7 +155,7 @@ pub fn invented_in_text(answer: &str, known_lowercase: &str) -> Option<String> {
         .filter(|w| w.chars().any(|c| c.is_ascii_digit()))
         .find(|w| !known_lowercase.contains(&w.to_lowercase()))?;
     Some(format!(
-        "Error: your answer mentions {invented}, which no result gave. Answer again with only what the results say, or call a function to get it."
+        "Error: your answer mentions {invented}, {INVENTED_MARK}. Answer again with only what the request and the results say, call a function to get it, or ask the user for it."
     ))
 }
 
@@ -182,6 +200,15 @@ mod tests {
         assert!(check(json!({"flight_id": "FL-100", "user_id": "user-456"})).is_none());
         assert!(check(json!({"amount": 199, "city": "Seattle"})).is_none());
         assert!(check(json!({"reason": "the 2 headphones broke"})).is_none());
+        // Names must come from somewhere too; free text need not.
+        assert!(check(json!({"city": "Seattle", "amount": 199})).is_none());
+        let e = check(json!({"flight_id": "FL-100", "city": "New York"}));
+        assert!(e.is_none(), "optional: dropped, {e:?}");
+        let named = [json!("city")];
+        let e = invented(&mut json!({"city": "Paris"}), &named, known, false).unwrap();
+        assert!(e.contains("Paris") && e.contains(INVENTED_MARK), "{e}");
+        assert!(invented(&mut json!({"city": "a city by the sea"}), &named, known, false).is_none());
+        assert!(invented(&mut json!({"city": "paris"}), &named, known, false).is_none());
         let e = check(json!({"flight_id": "FL-101"})).unwrap();
         assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");
         assert!(!e.contains("knowledge base"), "{e}");

@@ -265,3 +265,60 @@ impl Run {
         Ok(Some(answer))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::model::parse_alias_arn;
+    use basalt_core::RequestContext;
+
+    fn collaborator(name: &str) -> Collaborator {
+        Collaborator {
+            name: name.into(),
+            instruction: "Knows the weather.".into(),
+            alias_arn: String::new(),
+            relay: false,
+            target: Target::Alias {
+                agent: "AAAAAAAAAA".into(),
+                alias: "BBBBBBBBBB".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn collaborator_tools_avoid_the_agents_own_names() {
+        let own = [Tool {
+            name: "weather".into(),
+            description: String::new(),
+            schema: json!({}),
+            action: Action::AskUser,
+        }];
+        let tools = tools(&[collaborator("weather"), collaborator("weather ops")], &own);
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["weather_", "weather_ops"]);
+        assert_eq!(tools[1].action, Action::Collaborator { index: 1 });
+        assert!(tools[0].description.contains("Knows the weather."));
+        assert_eq!(tools[0].schema["required"], json!(["message"]));
+    }
+
+    #[test]
+    fn alias_arns_name_an_agent_and_alias_of_this_account() {
+        let ctx = RequestContext::internal("123456789012", "eu-west-1", "http://127.0.0.1:4566");
+        let arn = format!(
+            "arn:aws:bedrock:{}:{}:agent-alias/AGENT12345/ALIAS12345",
+            ctx.region, ctx.account_id
+        );
+        assert_eq!(
+            parse_alias_arn(&ctx, &arn),
+            Some(("AGENT12345".into(), "ALIAS12345".into()))
+        );
+        for bad in [
+            arn.replace(&ctx.account_id, "999999999999"),
+            arn.replace("ALIAS12345", "ALIAS"),
+            arn.replace("agent-alias", "agent"),
+            format!("{arn}/x"),
+        ] {
+            assert_eq!(parse_alias_arn(&ctx, &bad), None, "{bad}");
+        }
+    }
+}

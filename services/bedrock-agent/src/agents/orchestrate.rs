@@ -4,7 +4,9 @@
 //! post-processing, guardrail on the answer. Every step can be traced; the events go out
 //! as they happen.
 
-use super::checks::{calls_in_text, invented, invented_in_text, text_of, text_of_messages};
+use super::checks::{
+    INVENTED_MARK, calls_in_text, invented, invented_in_text, text_of, text_of_messages,
+};
 use super::collaborate::Collaborator;
 use super::lambda::{self, Caller};
 use super::prompts::{self, fill};
@@ -569,6 +571,11 @@ impl Run {
                 uses = calls;
                 text = String::new();
             }
+            if uses.is_empty() && text.contains(INVENTED_MARK) {
+                // The model answered with the loop's own complaint: the answer comes from
+                // the results instead.
+                break;
+            }
             if uses.is_empty() {
                 self.trace_step(json!({"orchestrationTrace": {"observation": {
                     "traceId": id, "type": "FINISH", "finalResponse": {"text": text},
@@ -587,6 +594,11 @@ impl Run {
                     .any(|t| t.action == Action::Answer && only["name"] == t.name.as_str())
             {
                 let answer = only["input"]["answer"].as_str().unwrap_or_default().trim();
+                if answer.contains(INVENTED_MARK) {
+                    // The model answered with the loop's own complaint: the answer comes
+                    // from the results instead.
+                    break;
+                }
                 if !answer.is_empty()
                     && !answer_checked
                     && let Some(error) = invented_in_text(answer, &known)
@@ -611,6 +623,7 @@ impl Run {
                     }}}));
                     return Ok((Outcome::Answer(answer.to_owned()), references));
                 }
+
             }
             messages.push(json!({"role": "assistant", "content": content}));
             let mut results: Vec<Value> = Vec::new();

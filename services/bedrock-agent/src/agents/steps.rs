@@ -145,9 +145,29 @@ impl Run {
         system: &str,
         messages: &[Value],
     ) -> Result<String, AwsError> {
+        // Calls the loop refused for a made-up value are left out: a small model repeats
+        // the refusal to the user instead of answering.
+        let refused: Vec<&str> = messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().into_iter().flatten())
+            .filter_map(|b| b.get("toolResult"))
+            .filter(|r| {
+                text_of(r["content"].as_array().map_or(&[][..], |v| v))
+                    .contains(super::checks::INVENTED_MARK)
+            })
+            .filter_map(|r| r["toolUseId"].as_str())
+            .collect();
         let mut notes = String::new();
+        let mut ran = false;
         for m in messages {
             for b in m["content"].as_array().into_iter().flatten() {
+                let use_id = b
+                    .get("toolUse")
+                    .or_else(|| b.get("toolResult"))
+                    .and_then(|u| u["toolUseId"].as_str());
+                if use_id.is_some_and(|id| refused.contains(&id)) {
+                    continue;
+                }
                 if let Some(t) = b["text"].as_str() {
                     notes.push_str(&format!(
                         "{}: {t}\n",
@@ -160,6 +180,7 @@ impl Run {
                         u["input"]
                     ));
                 } else if let Some(r) = b.get("toolResult") {
+                    ran = true;
                     notes.push_str(&format!(
                         "result: {}\n",
                         text_of(r["content"].as_array().map_or(&[][..], |v| v))
@@ -167,9 +188,16 @@ impl Run {
                 }
             }
         }
-        let prompt = format!(
-            "{notes}\nAnswer the user's request now from these results, without calling anything else."
-        );
+        let prompt = if ran {
+            format!(
+                "{notes}\nAnswer the user's request now from these results, without calling anything else."
+            )
+        } else {
+            // Nothing ran: an answer "from the results" would be made up.
+            format!(
+                "{notes}\nNothing has been done for this request yet. Ask the user, in one question, for the information you need to do it."
+            )
+        };
         let reply = self
             .converse(
                 system,
