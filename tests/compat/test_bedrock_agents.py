@@ -377,3 +377,17 @@ def test_guardrail_blocks_the_input(ba, bar, make_client):
     assert guard and guard[0]["action"] == "INTERVENED"
     ba.delete_agent(agentId=agent_id)
     bedrock.delete_guardrail(guardrailIdentifier=g["guardrailId"])
+
+
+@pytest.mark.timeout(600)
+def test_streamed_final_response_comes_in_guardrail_intervals(bar):
+    def ask(**kw):
+        return collect(bar.invoke_inline_agent(
+            sessionId=unique("stream"), foundationModel=MODEL, instruction=INSTRUCTION,
+            inputText="Say hello and tell me in one sentence what you can do.", **kw))
+    whole = ask()
+    assert not whole["errors"] and len(whole["chunk"]) == 1, whole
+    got = ask(streamingConfigurations={"streamFinalResponse": True, "applyGuardrailInterval": 10})
+    assert not got["errors"], got["errors"]
+    sizes = [len(c["bytes"].decode()) for c in got["chunk"]]
+    assert len(sizes) == -(-len(got["text"]) // 10) and all(s == 10 for s in sizes[:-1]) and sizes[-1] <= 10, sizes

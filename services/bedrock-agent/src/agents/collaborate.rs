@@ -152,6 +152,7 @@ impl Run {
             expired: None,
             chain,
             collaborator: Some(c.name.clone()),
+            stream_chunk: None,
         };
         let forward = async {
             let mut answer = String::new();

@@ -25,6 +25,7 @@ struct Request<'a> {
     memory_id: Option<&'a str>,
     trace: bool,
     end_session: bool,
+    stream_chunk: Option<usize>,
 }
 
 fn request<'a>(input: &'a Value, state: &'a Value) -> Result<Request<'a>, AwsError> {
@@ -45,6 +46,20 @@ fn request<'a>(input: &'a Value, state: &'a Value) -> Result<Request<'a>, AwsErr
         memory_id: str_of(input, "memoryId"),
         trace: input["enableTrace"].as_bool().unwrap_or(false),
         end_session: input["endSession"].as_bool().unwrap_or(false),
+        stream_chunk: stream_chunk(&input["streamingConfigurations"]),
+    })
+}
+
+/// Bedrock's default `applyGuardrailInterval`, in characters.
+const GUARDRAIL_INTERVAL: usize = 50;
+
+/// The chunk size of a streamed final response, when `streamFinalResponse` asks for one.
+/// The answer has passed the guardrail whole before it is cut, so each chunk has too.
+fn stream_chunk(config: &Value) -> Option<usize> {
+    config["streamFinalResponse"].as_bool()?.then(|| {
+        config["applyGuardrailInterval"]
+            .as_u64()
+            .map_or(GUARDRAIL_INTERVAL, |n| n as usize)
     })
 }
 
@@ -158,6 +173,7 @@ async fn start(
         expired,
         chain,
         collaborator: None,
+        stream_chunk: req.stream_chunk,
     };
     tokio::spawn(run.run());
     let stream =

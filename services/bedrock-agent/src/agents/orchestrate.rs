@@ -71,6 +71,9 @@ pub struct Run {
     pub chain: Vec<String>,
     /// The name this agent has as a collaborator of the agent that called it.
     pub collaborator: Option<String>,
+    /// `streamingConfigurations.streamFinalResponse`: the answer goes out in chunks of this
+    /// many characters (`applyGuardrailInterval`, 50 by default) instead of in one.
+    pub stream_chunk: Option<usize>,
 }
 
 /// The member of the agent's response stream an error is reported as.
@@ -846,9 +849,20 @@ impl Run {
 
     /// Sends the answer and records the turn.
     fn finish(&mut self, answer: String, references: Vec<Value>) -> Result<(), AwsError> {
-        let mut chunk = json!({"bytes": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, answer.as_bytes())});
-        if !references.is_empty() {
-            chunk["attribution"] = json!({"citations": [{
+        let encode = |s: &str| {
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s.as_bytes())
+        };
+        let mut chunks: Vec<Value> = match self.stream_chunk {
+            Some(n) => split_chars(&answer, n)
+                .into_iter()
+                .map(|part| json!({"bytes": encode(part)}))
+                .collect(),
+            None => vec![json!({"bytes": encode(&answer)})],
+        };
+        if !references.is_empty()
+            && let Some(last) = chunks.last_mut()
+        {
+            last["attribution"] = json!({"citations": [{
                 "generatedResponsePart": {"textResponsePart": {
                     "text": answer,
                     "span": {"start": 0, "end": answer.chars().count().saturating_sub(1)},
@@ -862,7 +876,39 @@ impl Run {
         if !self.end_session {
             save_session(&self.k, &self.session_key, &self.session)?;
         }
-        self.send("chunk", chunk);
+        for chunk in chunks {
+            self.send("chunk", chunk);
+        }
         Ok(())
+    }
+}
+
+/// `text` in pieces of `n` characters, the last maybe shorter (an empty text is one empty
+/// piece, so that an empty answer still sends a chunk).
+fn split_chars(text: &str, n: usize) -> Vec<&str> {
+    let n = n.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (count, (i, _)) in text.char_indices().enumerate() {
+        if count > 0 && count % n == 0 {
+            out.push(&text[start..i]);
+            start = i;
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_chars;
+
+    #[test]
+    fn answers_split_on_character_boundaries() {
+        assert_eq!(split_chars("abcdefg", 3), ["abc", "def", "g"]);
+        assert_eq!(split_chars("abcdef", 3), ["abc", "def"]);
+        assert_eq!(split_chars("", 3), [""]);
+        assert_eq!(split_chars("héllo wörld", 4), ["héll", "o wö", "rld"]);
+        assert_eq!(split_chars("ab", 0), ["a", "b"]);
     }
 }
