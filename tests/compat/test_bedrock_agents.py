@@ -391,3 +391,75 @@ def test_streamed_final_response_comes_in_guardrail_intervals(bar):
     assert not got["errors"], got["errors"]
     sizes = [len(c["bytes"].decode()) for c in got["chunk"]]
     assert len(sizes) == -(-len(got["text"]) // 10) and all(s == 10 for s in sizes[:-1]) and sizes[-1] <= 10, sizes
+
+
+PARSER_SRC = '''
+import re
+
+def handler(event, context):
+    raw, kind = event["invokeModelRawResponse"], event["promptType"]
+    assert event["overrideType"] == "OUTPUT_PARSER" and event["messageVersion"] == "1.0"
+    if kind == "POST_PROCESSING":
+        return {"messageVersion": "1.0", "promptType": kind,
+                "postProcessingParsedResponse": {"responseText": "[parsed] " + raw.strip()}}
+    call = re.search(r"get_weather\\(\\s*['\\"]?([A-Za-z ]+?)['\\"]?\\s*\\)", raw)
+    if call:
+        details = {"invocationType": "ACTION_GROUP", "actionGroupInvocation": {
+            "actionGroupName": "weather", "functionName": "get_weather", "verb": "GET",
+            "actionGroupInput": {"city": {"value": call.group(1)}}}}
+        return {"messageVersion": "1.0", "promptType": kind,
+                "orchestrationParsedResponse": {"rationale": "look it up", "responseDetails": details}}
+    if "21" in raw:
+        details = {"invocationType": "FINISH", "agentFinalResponse": {"responseText": raw.strip()}}
+        return {"messageVersion": "1.0", "promptType": kind,
+                "orchestrationParsedResponse": {"rationale": "answer", "responseDetails": details}}
+    return {"messageVersion": "1.0", "promptType": kind, "orchestrationParsedResponse": {
+        "parsingErrorDetails": {"repromptResponse": "Write get_weather(CITY) to look the weather up."}}}
+'''
+
+PARSED_TEMPLATE = ("You find out the weather for the user. To look up the weather of a city, reply with only "
+                   "get_weather(CITY), for example get_weather(Rome). When you have the result, reply with the "
+                   "answer in one sentence.")
+
+
+@needs_lambda
+@pytest.mark.timeout(900)
+def test_parser_lambda_reads_the_models_raw_output(ba, bar, lam):
+    names = [unique("weather-fn"), unique("parser-fn")]
+    arns = []
+    for name, src in zip(names, (LAMBDA_SRC, PARSER_SRC)):
+        arns.append(lam.create_function(FunctionName=name, Runtime="python3.12", Role=LAMBDA_ROLE,
+                                        Handler="index.handler", Code={"ZipFile": zip_of({"index.py": src})},
+                                        Timeout=30)["FunctionArn"])
+        lam.get_waiter("function_active_v2").wait(FunctionName=name)
+    weather, parser = arns
+    overrides = {"overrideLambda": parser, "promptConfigurations": [
+        {"promptType": "ORCHESTRATION", "promptCreationMode": "OVERRIDDEN", "parserMode": "OVERRIDDEN",
+         "promptState": "ENABLED", "basePromptTemplate": PARSED_TEMPLATE,
+         "inferenceConfiguration": {"temperature": 0, "maximumLength": 200}},
+        {"promptType": "POST_PROCESSING", "promptCreationMode": "DEFAULT", "parserMode": "OVERRIDDEN",
+         "promptState": "ENABLED"}]}
+    # An overridden parser needs its function.
+    with pytest.raises(ClientError) as e:
+        collect(bar.invoke_inline_agent(sessionId="np", foundationModel=MODEL, instruction=INSTRUCTION, inputText="hi",
+                                        promptOverrideConfiguration={"promptConfigurations": overrides["promptConfigurations"]}))
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    agent_id = make_agent(ba, promptOverrideConfiguration=overrides)
+    ba.create_agent_action_group(agentId=agent_id, agentVersion="DRAFT", actionGroupName="weather",
+                                 actionGroupExecutor={"lambda": weather}, functionSchema=WEATHER)
+    prepared(ba, agent_id)
+    got = collect(bar.invoke_agent(agentId=agent_id, agentAliasId="TSTALIASID", sessionId=unique("parsed"),
+                                   enableTrace=True, inputText="What is the weather in Oslo?"))
+    assert not got["errors"], got["errors"]
+    orch = [t["trace"]["orchestrationTrace"] for t in got["trace"] if "orchestrationTrace" in t["trace"]]
+    inputs = [o["modelInvocationInput"] for o in orch if "modelInvocationInput" in o]
+    assert inputs and all(i["parserMode"] == "OVERRIDDEN" and i["overrideLambda"] == parser for i in inputs)
+    calls = [o["invocationInput"]["actionGroupInvocationInput"] for o in orch if "invocationInput" in o]
+    assert calls and calls[0]["function"] == "get_weather", [o.get("modelInvocationOutput", {}).get("rawResponse") for o in orch]
+    assert calls[0]["parameters"][0]["value"].lower() == "oslo"
+    assert any(o.get("rationale", {}).get("text") == "look it up" for o in orch)
+    # POST_PROCESSING's parser wrote the final answer.
+    assert got["text"].startswith("[parsed] "), got["text"]
+    ba.delete_agent(agentId=agent_id, skipResourceInUseCheck=True)
+    for name in names:
+        lam.delete_function(FunctionName=name)

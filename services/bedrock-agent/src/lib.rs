@@ -193,9 +193,7 @@ impl Service for BedrockAgent {
             "GetAgentCollaborator" => agents::collaborators::get(k, ctx, &input)?,
             "ListAgentCollaborators" => agents::collaborators::list(k, ctx, &input)?,
             "UpdateAgentCollaborator" => agents::collaborators::update(k, ctx, &input)?,
-            "DisassociateAgentCollaborator" => {
-                agents::collaborators::disassociate(k, ctx, &input)?
-            }
+            "DisassociateAgentCollaborator" => agents::collaborators::disassociate(k, ctx, &input)?,
             "TagResource" | "UntagResource" | "ListTagsForResource" => {
                 return tag_operation(k, ctx, operation, &input);
             }

@@ -300,25 +300,29 @@ async fn problems(
     if let Err(e) = super::schema::tools(groups, &with_kbs) {
         out.push(e);
     }
-    for g in groups.iter().filter(|g| g.enabled()) {
-        if let Some(arn) = g.lambda() {
-            let found = k
-                .registry()?
-                .call(
-                    ctx,
-                    "lambda",
-                    "GetFunctionConfiguration",
-                    json!({"FunctionName": arn}),
-                )
-                .await;
-            if let Err(e) = found
-                && e.code == "ResourceNotFoundException"
-            {
-                out.push(format!(
-                    "The Lambda function {arn} of action group {} does not exist.",
-                    g.name
-                ));
-            }
+    out.extend(super::parser::missing_parsers(&rec.prompt_override));
+    let parser = str_of(&rec.prompt_override, "overrideLambda")
+        .map(|arn| (arn, "the prompt override's parser".to_owned()));
+    let actions = groups.iter().filter(|g| g.enabled()).filter_map(|g| {
+        g.lambda()
+            .map(|arn| (arn, format!("action group {}", g.name)))
+    });
+    for (arn, user) in parser.into_iter().chain(actions) {
+        let found = k
+            .registry()?
+            .call(
+                ctx,
+                "lambda",
+                "GetFunctionConfiguration",
+                json!({"FunctionName": arn}),
+            )
+            .await;
+        if let Err(e) = found
+            && e.code == "ResourceNotFoundException"
+        {
+            out.push(format!(
+                "The Lambda function {arn} of {user} does not exist."
+            ));
         }
     }
     for a in kbs {

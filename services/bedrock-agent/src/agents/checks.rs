@@ -91,7 +91,8 @@ fn must_be_known(text: &str) -> bool {
     if text.is_empty() {
         return false;
     }
-    let id_like = !text.chars().any(char::is_whitespace) && text.chars().any(|c| c.is_ascii_digit());
+    let id_like =
+        !text.chars().any(char::is_whitespace) && text.chars().any(|c| c.is_ascii_digit());
     let words: Vec<&str> = text.split_whitespace().collect();
     let name_like = (1..=3).contains(&words.len())
         && words.iter().all(|w| {
@@ -207,7 +208,15 @@ mod tests {
         let named = [json!("city")];
         let e = invented(&mut json!({"city": "Paris"}), &named, known, false).unwrap();
         assert!(e.contains("Paris") && e.contains(INVENTED_MARK), "{e}");
-        assert!(invented(&mut json!({"city": "a city by the sea"}), &named, known, false).is_none());
+        assert!(
+            invented(
+                &mut json!({"city": "a city by the sea"}),
+                &named,
+                known,
+                false
+            )
+            .is_none()
+        );
         assert!(invented(&mut json!({"city": "paris"}), &named, known, false).is_none());
         let e = check(json!({"flight_id": "FL-101"})).unwrap();
         assert!(e.contains("FL-101") && e.contains("flight_id"), "{e}");

@@ -67,20 +67,20 @@ pub fn tools(collaborators: &[Collaborator], tools: &[Tool]) -> Vec<Tool> {
 impl Run {
     pub(super) fn collaborator_input(&self, c: &Collaborator, id: &str, text: &str) -> Value {
         json!({"traceId": id, "invocationType": "AGENT_COLLABORATOR",
-            "agentCollaboratorInvocationInput": {
-                "agentCollaboratorName": c.name,
-                "agentCollaboratorAliasArn": c.alias_arn,
-                "input": {"type": "TEXT", "text": text},
-            }})
+        "agentCollaboratorInvocationInput": {
+            "agentCollaboratorName": c.name,
+            "agentCollaboratorAliasArn": c.alias_arn,
+            "input": {"type": "TEXT", "text": text},
+        }})
     }
 
     fn collaborator_output(&self, c: &Collaborator, id: &str, text: &str) -> Value {
         json!({"traceId": id, "type": "AGENT_COLLABORATOR",
-            "agentCollaboratorInvocationOutput": {
-                "agentCollaboratorName": c.name,
-                "agentCollaboratorAliasArn": c.alias_arn,
-                "output": {"type": "TEXT", "text": text},
-            }})
+        "agentCollaboratorInvocationOutput": {
+            "agentCollaboratorName": c.name,
+            "agentCollaboratorAliasArn": c.alias_arn,
+            "output": {"type": "TEXT", "text": text},
+        }})
     }
 
     /// Runs collaborator `index` on `message`; its answer. `kind` is the trace member the
@@ -92,16 +92,19 @@ impl Run {
         id: &str,
         kind: &str,
     ) -> Result<String, AwsError> {
-        let c = self.agent.collaborators.get(index).ok_or_else(|| {
-            AwsError::new(500, "InternalServerException", "unknown collaborator")
-        })?;
+        let c =
+            self.agent.collaborators.get(index).ok_or_else(|| {
+                AwsError::new(500, "InternalServerException", "unknown collaborator")
+            })?;
         if self.chain.len() >= MAX_CHAIN {
             return Err(AwsError::validation(format!(
                 "The collaborator {} would make a chain of more than {MAX_CHAIN} agents; an agent's collaborators must not lead back to it.",
                 c.name
             )));
         }
-        self.trace_step(json!({ kind: {"invocationInput": self.collaborator_input(c, id, message)} }));
+        self.trace_step(
+            json!({ kind: {"invocationInput": self.collaborator_input(c, id, message)} }),
+        );
         let (agent, key) = match &c.target {
             Target::Alias { agent, alias } => (
                 super::invoke::agent_of_alias(&self.k, &self.ctx, agent, alias)?,
@@ -184,9 +187,7 @@ impl Run {
                 c.name
             )));
         }
-        self.trace_step(
-            json!({ kind: {"observation": self.collaborator_output(c, id, &answer)} }),
-        );
+        self.trace_step(json!({ kind: {"observation": self.collaborator_output(c, id, &answer)} }));
         Ok(answer)
     }
 
@@ -294,7 +295,10 @@ mod tests {
             schema: json!({}),
             action: Action::AskUser,
         }];
-        let tools = tools(&[collaborator("weather"), collaborator("weather ops")], &own);
+        let tools = tools(
+            &[collaborator("weather"), collaborator("weather ops")],
+            &own,
+        );
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["weather_", "weather_ops"]);
         assert_eq!(tools[1].action, Action::Collaborator { index: 1 });

@@ -318,6 +318,12 @@ fn inline_agent(
             b["retrievalConfiguration"].clone(),
         ));
     }
+    if let Some(problem) = super::parser::missing_parsers(&def["promptOverrideConfiguration"])
+        .into_iter()
+        .next()
+    {
+        return Err(AwsError::validation(problem));
+    }
     let mut tools = schema::tools(&groups, &kbs).map_err(AwsError::validation)?;
     let collaboration = str_of(def, "agentCollaboration");
     let configs = def["collaboratorConfigurations"].as_array();
@@ -376,9 +382,7 @@ fn inline_agent(
         id: "INLINE_AGENT".into(),
         alias: String::new(),
         version: String::new(),
-        name: str_of(def, "agentName")
-            .unwrap_or("InlineAgent")
-            .to_owned(),
+        name: str_of(def, "agentName").unwrap_or("InlineAgent").to_owned(),
         instruction: instruction.to_owned(),
         model: model.to_owned(),
         guardrail: def["guardrailConfiguration"].clone(),

@@ -7,8 +7,8 @@
 //! * Runtime (`bedrock-agent-runtime`): InvokeAgent and InvokeInlineAgent (`invoke.rs`),
 //!   one turn of the orchestration loop (`orchestrate.rs`) and what it checks in a small
 //!   model's output (`checks.rs`), the steps around it (`steps.rs`), collaborators and
-//!   routing (`collaborate.rs`), the Lambda contract (`lambda.rs`), sessions and memory
-//!   (`sessions.rs`).
+//!   routing (`collaborate.rs`), custom parser Lambda functions (`parser.rs`), the Lambda
+//!   contract (`lambda.rs`), sessions and memory (`sessions.rs`).
 //!
 //! The model calls the agent's actions as tools through bedrock-runtime's Converse, so
 //! each call is decoded under a grammar from its schema, and guardrails, metrics and model
@@ -25,6 +25,7 @@ pub mod invoke;
 pub mod lambda;
 pub mod model;
 pub mod orchestrate;
+pub mod parser;
 pub mod prompts;
 pub mod schema;
 pub mod sessions;

@@ -9,6 +9,7 @@ use super::checks::{
 };
 use super::collaborate::Collaborator;
 use super::lambda::{self, Caller};
+use super::parser::parser_of;
 use super::prompts::{self, fill};
 use super::schema::{Action, Tool, parameter_list};
 use super::sessions::{Pending, PendingCall, SessionRec, save_session};
@@ -199,15 +200,22 @@ impl Run {
         id: &str,
     ) -> Value {
         let text = json!({"system": system, "messages": messages}).to_string();
-        json!({
+        let mut trace = json!({
             "traceId": id,
             "text": text,
             "type": step,
             "foundationModel": self.agent.model,
             "inferenceConfiguration": prompts::trace_inference(&self.agent.prompts, step),
             "promptCreationMode": if prompts::overridden(&self.agent.prompts, step) { "OVERRIDDEN" } else { "DEFAULT" },
-            "parserMode": "DEFAULT",
-        })
+        });
+        match parser_of(&self.agent.prompts, step) {
+            Some(arn) => {
+                trace["parserMode"] = "OVERRIDDEN".into();
+                trace["overrideLambda"] = arn.into();
+            }
+            None => trace["parserMode"] = "DEFAULT".into(),
+        }
+        trace
     }
 
     /// A single-prompt step (pre- and post-processing, summaries): its text answer.
@@ -253,7 +261,7 @@ impl Run {
         Box::pin(async move { self.execute().await })
     }
 
-    fn system_prompt(&self) -> String {
+    pub(super) fn system_prompt(&self) -> String {
         let kb_guideline = if self
             .agent
             .tools
@@ -319,13 +327,13 @@ impl Run {
         }
     }
 
-    async fn call_lambda(
-        &mut self,
+    /// Invokes the Lambda function `arn` with `event`; the bytes it answered. A function
+    /// that cannot be invoked or that fails is the agent's dependency failure.
+    pub(super) async fn invoke_lambda(
+        &self,
         arn: &str,
-        action: &Action,
-        args: &Value,
-    ) -> Result<String, AwsError> {
-        let event = lambda::event(&self.caller(), action, args);
+        event: &Value,
+    ) -> Result<Vec<u8>, AwsError> {
         let payload = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
             event.to_string(),
@@ -361,6 +369,17 @@ impl Run {
         if out.get("FunctionError").is_some_and(|v| !v.is_null()) {
             return Err(lambda::function_error(arn, &raw));
         }
+        Ok(raw)
+    }
+
+    async fn call_lambda(
+        &mut self,
+        arn: &str,
+        action: &Action,
+        args: &Value,
+    ) -> Result<String, AwsError> {
+        let event = lambda::event(&self.caller(), action, args);
+        let raw = self.invoke_lambda(arn, &event).await?;
         let answer = lambda::parse_response(arn, &raw)?;
         if let Some(a) = answer.session_attributes {
             self.session.session_attributes = a;
@@ -369,6 +388,63 @@ impl Run {
             self.session.prompt_session_attributes = a;
         }
         Ok(answer.text)
+    }
+
+    /// Runs a knowledge base search or a Lambda action, traced; what it observed.
+    pub(super) async fn run_action(
+        &mut self,
+        id: &str,
+        tool: &Tool,
+        args: &Value,
+        references: &mut Vec<Value>,
+    ) -> Result<String, AwsError> {
+        self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(id, tool, args)}}));
+        match &tool.action {
+            Action::KnowledgeBase { id: kb, retrieval } => {
+                let query = args["searchQuery"].as_str().unwrap_or_default().to_owned();
+                let found = self.search(kb, retrieval, &query).await?;
+                self.trace_step(json!({"orchestrationTrace": {"observation": {
+                    "traceId": id, "type": "KNOWLEDGE_BASE",
+                    "knowledgeBaseLookupOutput": {"retrievedReferences": found},
+                }}}));
+                let text = if found.is_empty() {
+                    "The search found nothing.".to_owned()
+                } else {
+                    found
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            format!(
+                                "[{}] {}",
+                                i + 1,
+                                r["content"]["text"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                references.extend(found);
+                Ok(text)
+            }
+            Action::Function {
+                lambda: Some(arn), ..
+            }
+            | Action::Api {
+                lambda: Some(arn), ..
+            } => {
+                let arn = arn.clone();
+                let text = self.call_lambda(&arn, &tool.action, args).await?;
+                self.trace_step(json!({"orchestrationTrace": {"observation": {
+                    "traceId": id, "type": "ACTION_GROUP",
+                    "actionGroupInvocationOutput": {"text": text},
+                }}}));
+                Ok(text)
+            }
+            _ => Err(AwsError::validation(format!(
+                "The action {} returns control to the caller, which Basalt does not do under a parser Lambda function.",
+                tool.name
+            ))),
+        }
     }
 
     fn invocation_trace(&self, id: &str, tool: &Tool, args: &Value) -> Value {
@@ -503,6 +579,12 @@ impl Run {
         mut step: u32,
         mut references: Vec<Value>,
     ) -> Result<(Outcome, Vec<Value>), AwsError> {
+        if let Some(arn) = parser_of(&self.agent.prompts, prompts::ORCHESTRATION) {
+            let (answer, references) = self
+                .orchestrate_parsed(&arn, messages, step, references)
+                .await?;
+            return Ok((Outcome::Answer(answer), references));
+        }
         let system = self.system_prompt();
         let mut tools = self.agent.tools.clone();
         tools.push(super::schema::answer_tool(&tools));
@@ -626,7 +708,6 @@ impl Run {
                     }}}));
                     return Ok((Outcome::Answer(answer.to_owned()), references));
                 }
-
             }
             messages.push(json!({"role": "assistant", "content": content}));
             let mut results: Vec<Value> = Vec::new();
@@ -668,69 +749,29 @@ impl Run {
                     continue;
                 }
                 fresh = true;
-                if !matches!(tool.action, Action::Collaborator { .. }) {
-                    // A collaborator's call is traced where it runs.
-                    self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
-                }
                 let observation = match &tool.action {
-                    Action::Collaborator { index } => {
-                        let message = args["message"].as_str().unwrap_or_default();
-                        self.collaborate(*index, message, &id, "orchestrationTrace")
-                            .await?
-                    }
                     // Filtered out above: an answer next to other calls waits for them.
                     Action::Answer => continue,
                     Action::AskUser => {
+                        self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
                         let question = args["question"].as_str().unwrap_or_default().to_owned();
                         self.trace_step(json!({"orchestrationTrace": {"observation": {
                             "traceId": id, "type": "ASK_USER", "finalResponse": {"text": question},
                         }}}));
                         return Ok((Outcome::Answer(question), references));
                     }
-                    Action::KnowledgeBase { id: kb, retrieval } => {
-                        let query = args["searchQuery"].as_str().unwrap_or_default().to_owned();
-                        let found = self.search(kb, retrieval, &query).await?;
-                        self.trace_step(json!({"orchestrationTrace": {"observation": {
-                            "traceId": id, "type": "KNOWLEDGE_BASE",
-                            "knowledgeBaseLookupOutput": {"retrievedReferences": found},
-                        }}}));
-                        let text = if found.is_empty() {
-                            "The search found nothing.".to_owned()
-                        } else {
-                            found
-                                .iter()
-                                .enumerate()
-                                .map(|(i, r)| {
-                                    format!(
-                                        "[{}] {}",
-                                        i + 1,
-                                        r["content"]["text"].as_str().unwrap_or_default()
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                        };
-                        references.extend(found);
-                        text
-                    }
-                    Action::Function {
-                        lambda: Some(arn), ..
-                    }
-                    | Action::Api {
-                        lambda: Some(arn), ..
-                    } => {
-                        let arn = arn.clone();
-                        let text = self.call_lambda(&arn, &tool.action, &args).await?;
-                        self.trace_step(json!({"orchestrationTrace": {"observation": {
-                            "traceId": id, "type": "ACTION_GROUP",
-                            "actionGroupInvocationOutput": {"text": text},
-                        }}}));
-                        text
+                    // Traced where it runs.
+                    Action::Collaborator { index } => {
+                        let message = args["message"].as_str().unwrap_or_default();
+                        self.collaborate(*index, message, &id, "orchestrationTrace")
+                            .await?
                     }
                     Action::Function { lambda: None, .. } | Action::Api { lambda: None, .. } => {
+                        self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
                         handed.push((use_id.clone(), tool.clone(), args.clone()));
                         continue;
                     }
+                    _ => self.run_action(&id, &tool, &args, &mut references).await?,
                 };
                 known.push_str(&observation.to_lowercase());
                 known.push('\n');

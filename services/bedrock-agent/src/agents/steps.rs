@@ -4,6 +4,7 @@
 
 use super::checks::text_of;
 use super::orchestrate::Run;
+use super::parser::{dependency_failed, parser_of};
 use super::prompts::{self, fill};
 use super::sessions::SessionRec;
 use basalt_core::AwsError;
@@ -118,6 +119,25 @@ impl Run {
         self.trace_step(json!({"preProcessingTrace": {"modelInvocationInput":
             self.model_input_trace(prompts::PRE_PROCESSING, "", &messages, &id)}}));
         let (raw, usage) = self.ask(prompts::PRE_PROCESSING, prompt).await?;
+        if let Some(arn) = parser_of(&self.agent.prompts, prompts::PRE_PROCESSING) {
+            let parsed = self
+                .parse_output(&arn, prompts::PRE_PROCESSING, &raw)
+                .await?;
+            let p = &parsed["preProcessingParsedResponse"];
+            let valid = p["isValidInput"].as_bool().ok_or_else(|| {
+                dependency_failed(
+                    &arn,
+                    "answered a PRE_PROCESSING step without preProcessingParsedResponse.isValidInput.",
+                )
+            })?;
+            self.trace_step(json!({"preProcessingTrace": {"modelInvocationOutput": {
+                "traceId": id,
+                "parsedResponse": {"isValid": valid, "rationale": p["rationale"].as_str().unwrap_or_default()},
+                "rawResponse": {"content": raw},
+                "metadata": {"usage": usage},
+            }}}));
+            return Ok(valid);
+        }
         let category = raw
             .split("<category>")
             .nth(1)
@@ -238,13 +258,26 @@ impl Run {
         self.trace_step(json!({"postProcessingTrace": {"modelInvocationInput":
             self.model_input_trace(prompts::POST_PROCESSING, "", &msgs, &id)}}));
         let (raw, usage) = self.ask(prompts::POST_PROCESSING, prompt).await?;
-        let text = raw
-            .split("<final_response>")
-            .nth(1)
-            .map(|s| s.split("</final_response>").next().unwrap_or(s))
-            .unwrap_or(&raw)
-            .trim()
-            .to_owned();
+        let text = match parser_of(&self.agent.prompts, prompts::POST_PROCESSING) {
+            Some(arn) => self
+                .parse_output(&arn, prompts::POST_PROCESSING, &raw)
+                .await?["postProcessingParsedResponse"]["responseText"]
+                .as_str()
+                .ok_or_else(|| {
+                    dependency_failed(
+                        &arn,
+                        "answered a POST_PROCESSING step without postProcessingParsedResponse.responseText.",
+                    )
+                })?
+                .to_owned(),
+            None => raw
+                .split("<final_response>")
+                .nth(1)
+                .map(|s| s.split("</final_response>").next().unwrap_or(s))
+                .unwrap_or(&raw)
+                .trim()
+                .to_owned(),
+        };
         self.trace_step(json!({"postProcessingTrace": {"modelInvocationOutput": {
             "traceId": id, "parsedResponse": {"text": text},
             "rawResponse": {"content": raw}, "metadata": {"usage": usage},

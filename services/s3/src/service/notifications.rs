@@ -779,7 +779,13 @@ impl BasaltS3 {
             for t in list.iter() {
                 if !seen.contains(&t.arn.as_str()) {
                     seen.push(&t.arn);
-                    tests.push(enqueue(service, &t.arn, test.clone(), now, &self.sequencer()));
+                    tests.push(enqueue(
+                        service,
+                        &t.arn,
+                        test.clone(),
+                        now,
+                        &self.sequencer(),
+                    ));
                 }
             }
         }
