@@ -134,14 +134,15 @@ impl Run {
             part["agentAliasId"] = self.agent.alias.clone().into();
             part["agentVersion"] = self.agent.version.clone().into();
         }
-        if !self.chain.is_empty() {
-            // Inline agents have no alias ARN to name.
-            part["callerChain"] = self
-                .chain
-                .iter()
-                .filter(|arn| !arn.is_empty())
-                .map(|arn| json!({"agentAliasArn": arn}))
-                .collect();
+        // Inline agents have no alias ARN to name.
+        let chain: Vec<Value> = self
+            .chain
+            .iter()
+            .filter(|arn| !arn.is_empty())
+            .map(|arn| json!({"agentAliasArn": arn}))
+            .collect();
+        if !chain.is_empty() {
+            part["callerChain"] = chain.into();
         }
         if let Some(name) = &self.collaborator {
             part["collaboratorName"] = name.clone().into();

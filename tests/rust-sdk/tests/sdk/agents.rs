@@ -1,5 +1,6 @@
 //! The AWS SDK for Rust parsing Basalt's agent streams: InvokeAgent (trace, returnControl
-//! and chunk events) and InvokeInlineAgent, on the real local agent model. Skipped when the
+//! and chunk events) and InvokeInlineAgent (a routing supervisor and its collaborator
+//! too), on the real local agent model. Skipped when the
 //! server binary or the agent model is absent.
 
 use crate::common;
@@ -261,6 +262,54 @@ async fn agent_streams_parse_in_the_rust_sdk() {
         }
     }
     assert!(returned);
+
+    // A routing supervisor's stream: its routing classifier's traces and its collaborator's
+    // traces, tagged with the collaborator's name.
+    use aws_sdk_bedrockagentruntime::types::{
+        AgentCollaboration, Collaborator, CollaboratorConfiguration, InlineAgentResponseStream,
+        Trace,
+    };
+    let out = bar
+        .invoke_inline_agent()
+        .session_id("rust-team-1")
+        .foundation_model(MODEL)
+        .instruction("You are the front desk of a travel company; your team answers the customers.")
+        .agent_collaboration(AgentCollaboration::SupervisorRouter)
+        .collaborator_configurations(
+            CollaboratorConfiguration::builder()
+                .collaborator_name("forecaster")
+                .collaborator_instruction("Answers every question about the weather.")
+                .build()
+                .unwrap(),
+        )
+        .collaborators(
+            Collaborator::builder()
+                .agent_name("forecaster")
+                .foundation_model(MODEL)
+                .instruction("You are a weather assistant. The weather is sunny and 21 degrees in every city today.")
+                .build()
+                .unwrap(),
+        )
+        .enable_trace(true)
+        .input_text("What is the weather in Rome?")
+        .send()
+        .await
+        .unwrap();
+    let mut stream = out.completion;
+    let (mut routed, mut tagged, mut text) = (false, false, String::new());
+    while let Some(ev) = stream.recv().await.unwrap() {
+        match ev {
+            InlineAgentResponseStream::Trace(t) => {
+                routed |= matches!(t.trace(), Some(Trace::RoutingClassifierTrace(_)));
+                tagged |= t.collaborator_name() == Some("forecaster");
+            }
+            InlineAgentResponseStream::Chunk(c) => {
+                text.push_str(&String::from_utf8_lossy(c.bytes().unwrap().as_ref()))
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert!(routed && tagged && !text.is_empty(), "{routed} {tagged} {text:?}");
 
     // An unknown agent is an error before the stream.
     let err = bar
