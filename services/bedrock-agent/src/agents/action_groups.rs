@@ -1,12 +1,12 @@
 //! CreateAgentActionGroup, GetAgentActionGroup, ListAgentActionGroups,
 //! UpdateAgentActionGroup and DeleteAgentActionGroup.
 
-use super::agent::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::agent::{draft_changed, must_agent, must_be_draft};
 use super::model::*;
 use super::schema;
 use crate::KnowledgeBases;
 use crate::knowledge_bases::{scan_all, token_target, token_write};
-use crate::model::{conflict, dump, load, new_id, not_found, scope, str_of};
+use crate::model::{conflict, dump, load, new_id, scope, str_of};
 use basalt_core::{AwsError, RequestContext};
 use basalt_store::WriteOp;
 use serde_json::{Value, json};
@@ -108,16 +108,17 @@ fn load_group(
     version: &str,
     group: &str,
 ) -> Result<GroupRec, AwsError> {
-    if version == "DRAFT" {
-        if let Some(raw) = k.state.get(ACTION_GROUPS, &key(ctx, agent, group))? {
-            return load(&raw);
-        }
-    } else if let Some(snap) = load_snapshot(k, ctx, agent, version)?
-        && let Some(g) = snap.groups.into_iter().find(|g| g.id == group)
-    {
-        return Ok(g);
-    }
-    Err(not_found("Action group", group))
+    super::agent::child(
+        k,
+        ctx,
+        agent,
+        version,
+        ACTION_GROUPS,
+        group,
+        |s| s.groups,
+        |g: &GroupRec| g.id == group,
+        "Action group",
+    )
 }
 
 fn fill(rec: &mut GroupRec, input: &Value, document: Option<String>) {
@@ -215,13 +216,8 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let agent = str_of(input, "agentId").unwrap_or_default();
     let version = str_of(input, "agentVersion").unwrap_or_default();
     must_agent(k, ctx, agent)?;
-    let groups: Vec<GroupRec> = if version == "DRAFT" {
-        super::agent::groups_of(k, ctx, agent)?
-    } else {
-        load_snapshot(k, ctx, agent, version)?
-            .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?
-            .groups
-    };
+    let groups: Vec<GroupRec> =
+        super::agent::children(k, ctx, agent, version, ACTION_GROUPS, |s| s.groups)?;
     let summaries: Vec<Value> = groups.iter().map(GroupRec::summary).collect();
     page_of(&summaries, input, "actionGroupSummaries", "maxResults", 10)
 }

@@ -68,6 +68,50 @@ pub fn load_snapshot(
         .transpose()
 }
 
+/// An agent's records of one kind at `version`: the DRAFT's from their table, a
+/// prepared version's from its snapshot (`frozen` picks them).
+pub fn children<T: serde::de::DeserializeOwned>(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    agent: &str,
+    version: &str,
+    table: &str,
+    frozen: impl FnOnce(Snapshot) -> Vec<T>,
+) -> Result<Vec<T>, AwsError> {
+    if version == "DRAFT" {
+        return crate::knowledge_bases::load_all(k, table, &format!("{}/{agent}/", scope(ctx)));
+    }
+    let snap = load_snapshot(k, ctx, agent, version)?
+        .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?;
+    Ok(frozen(snap))
+}
+
+/// One of them: `id` under the agent in the DRAFT's table, or the first `frozen` record of
+/// the version's snapshot that `is` picks; `what` names it when there is none.
+#[allow(clippy::too_many_arguments)]
+pub fn child<T: serde::de::DeserializeOwned>(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    agent: &str,
+    version: &str,
+    table: &str,
+    id: &str,
+    frozen: impl FnOnce(Snapshot) -> Vec<T>,
+    is: impl Fn(&T) -> bool,
+    what: &str,
+) -> Result<T, AwsError> {
+    if version == "DRAFT" {
+        if let Some(raw) = k.state.get(table, &child_key(&scope(ctx), agent, id))? {
+            return load(&raw);
+        }
+    } else if let Some(snap) = load_snapshot(k, ctx, agent, version)?
+        && let Some(found) = frozen(snap).into_iter().find(|c| is(c))
+    {
+        return Ok(found);
+    }
+    Err(not_found(what, id))
+}
+
 fn check_instruction(input: &Value) -> Result<(), AwsError> {
     if let Some(i) = str_of(input, "instruction") {
         let n = i.chars().count();

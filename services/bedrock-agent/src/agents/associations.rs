@@ -1,11 +1,11 @@
 //! AssociateAgentKnowledgeBase, GetAgentKnowledgeBase, ListAgentKnowledgeBases,
 //! UpdateAgentKnowledgeBase and DisassociateAgentKnowledgeBase.
 
-use super::agent::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::agent::{draft_changed, must_agent, must_be_draft};
 use super::model::*;
 use crate::KnowledgeBases;
 use crate::knowledge_bases::must_load;
-use crate::model::{conflict, dump, load, not_found, scope, str_of};
+use crate::model::{conflict, dump, scope, str_of};
 use basalt_core::{AwsError, RequestContext};
 use serde_json::{Value, json};
 
@@ -20,16 +20,17 @@ fn load_assoc(
     version: &str,
     kb: &str,
 ) -> Result<AgentKbRec, AwsError> {
-    if version == "DRAFT" {
-        if let Some(raw) = k.state.get(AGENT_KBS, &key(ctx, agent, kb))? {
-            return load(&raw);
-        }
-    } else if let Some(snap) = load_snapshot(k, ctx, agent, version)?
-        && let Some(a) = snap.kbs.into_iter().find(|a| a.kb == kb)
-    {
-        return Ok(a);
-    }
-    Err(not_found("Knowledge base association", kb))
+    super::agent::child(
+        k,
+        ctx,
+        agent,
+        version,
+        AGENT_KBS,
+        kb,
+        |s| s.kbs,
+        |a: &AgentKbRec| a.kb == kb,
+        "Knowledge base association",
+    )
 }
 
 pub fn associate(
@@ -80,13 +81,8 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let agent = str_of(input, "agentId").unwrap_or_default();
     let version = str_of(input, "agentVersion").unwrap_or_default();
     must_agent(k, ctx, agent)?;
-    let kbs = if version == "DRAFT" {
-        super::agent::kbs_of(k, ctx, agent)?
-    } else {
-        load_snapshot(k, ctx, agent, version)?
-            .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?
-            .kbs
-    };
+    let kbs: Vec<AgentKbRec> =
+        super::agent::children(k, ctx, agent, version, AGENT_KBS, |s| s.kbs)?;
     let summaries: Vec<Value> = kbs.iter().map(AgentKbRec::summary).collect();
     page_of(
         &summaries,

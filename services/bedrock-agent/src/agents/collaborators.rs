@@ -3,12 +3,12 @@
 //! agent. Each collaborator is another agent reached through one of its aliases; the
 //! supervisor calls it as a tool (`collaborate.rs` runs it).
 
-use super::agent::{draft_changed, load_snapshot, must_agent, must_be_draft};
+use super::agent::{draft_changed, must_agent, must_be_draft};
 use super::aliases::must_alias;
 use super::model::*;
 use crate::KnowledgeBases;
 use crate::knowledge_bases::{token_target, token_write};
-use crate::model::{conflict, dump, load, new_id, not_found, scope, str_of};
+use crate::model::{conflict, dump, new_id, scope, str_of};
 use basalt_core::{AwsError, RequestContext};
 use basalt_store::WriteOp;
 use serde_json::{Value, json};
@@ -38,16 +38,17 @@ fn load_collaborator(
     version: &str,
     id: &str,
 ) -> Result<CollaboratorRec, AwsError> {
-    if version == "DRAFT" {
-        if let Some(raw) = k.state.get(AGENT_COLLABORATORS, &key(ctx, agent, id))? {
-            return load(&raw);
-        }
-    } else if let Some(snap) = load_snapshot(k, ctx, agent, version)?
-        && let Some(c) = snap.collaborators.into_iter().find(|c| c.id == id)
-    {
-        return Ok(c);
-    }
-    Err(not_found("Agent collaborator", id))
+    super::agent::child(
+        k,
+        ctx,
+        agent,
+        version,
+        AGENT_COLLABORATORS,
+        id,
+        |s| s.collaborators,
+        |c: &CollaboratorRec| c.id == id,
+        "Agent collaborator",
+    )
 }
 
 /// Checks what an association names: the alias of another agent of this account, not the
@@ -158,13 +159,10 @@ pub fn list(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result<V
     let agent = str_of(input, "agentId").unwrap_or_default();
     let version = str_of(input, "agentVersion").unwrap_or_default();
     must_agent(k, ctx, agent)?;
-    let all = if version == "DRAFT" {
-        collaborators_of(k, ctx, agent)?
-    } else {
-        load_snapshot(k, ctx, agent, version)?
-            .ok_or_else(|| not_found("Agent version", &format!("{agent}:{version}")))?
-            .collaborators
-    };
+    let all: Vec<CollaboratorRec> =
+        super::agent::children(k, ctx, agent, version, AGENT_COLLABORATORS, |s| {
+            s.collaborators
+        })?;
     let summaries: Vec<Value> = all.iter().map(|c| c.summary(agent, version)).collect();
     page_of(
         &summaries,

@@ -309,7 +309,10 @@ async fn agent_streams_parse_in_the_rust_sdk() {
             other => panic!("unexpected event {other:?}"),
         }
     }
-    assert!(routed && tagged && !text.is_empty(), "{routed} {tagged} {text:?}");
+    assert!(
+        routed && tagged && !text.is_empty(),
+        "{routed} {tagged} {text:?}"
+    );
 
     // An unknown agent is an error before the stream.
     let err = bar
