@@ -89,6 +89,36 @@ def test_collaborators_control_plane(ba):
         ba.delete_agent(agentId=a, skipResourceInUseCheck=True)
 
 
+def test_prepare_refuses_teams_basalt_cannot_run(ba):
+    def supervisor(*arns):
+        sup = make_agent(ba, instruction=SUPERVISOR, agentCollaboration="SUPERVISOR")
+        for i, arn in enumerate(arns):
+            ba.associate_agent_collaborator(agentId=sup, agentVersion="DRAFT", agentDescriptor={"aliasArn": arn},
+                                            collaboratorName=f"c{i}", collaborationInstruction="Helps.")
+        return sup
+
+    # A collaborator that returns control to its caller.
+    rc = make_agent(ba, instruction=WEATHER_AGENT)
+    ba.create_agent_action_group(agentId=rc, agentVersion="DRAFT", actionGroupName="weather",
+                                 actionGroupExecutor={"customControl": "RETURN_CONTROL"}, functionSchema=WEATHER)
+    with pytest.raises(ClientError) as e:
+        ba.prepare_agent(agentId=supervisor(alias_of(ba, rc)))
+    assert code(e) == "ValidationException" and "return" in e.value.response["Error"]["Message"]
+
+    # A team that leads back to its supervisor: A -> B -> A.
+    helper_arn = alias_of(ba, make_agent(ba, instruction=WEATHER_AGENT))
+    a = supervisor(helper_arn)
+    a_arn = alias_of(ba, a)
+    b_arn = alias_of(ba, supervisor(a_arn))
+    ba.associate_agent_collaborator(agentId=a, agentVersion="DRAFT", agentDescriptor={"aliasArn": b_arn},
+                                    collaboratorName="back", collaborationInstruction="Helps.")
+    with pytest.raises(ClientError) as e:
+        ba.prepare_agent(agentId=a)
+    assert code(e) == "ValidationException" and "leads back" in e.value.response["Error"]["Message"]
+    for arn in (helper_arn, a_arn, b_arn, f"x/{rc}/x"):
+        ba.delete_agent(agentId=arn.split("/")[-2], skipResourceInUseCheck=True)
+
+
 @pytest.fixture(scope="module")
 def weather_fn(lam):
     name = unique("weather-fn")

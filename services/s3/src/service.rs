@@ -190,9 +190,11 @@ impl BasaltS3 {
         }
     }
 
-    /// S3's `sequencer`: strings that compare, for one process, in the order of the changes
-    /// they announce (clock microseconds, bumped past the last one handed out).
-    fn sequencer(&self) -> String {
+    /// S3's `sequencer`: strings that compare, for one process, in the order they are
+    /// handed out (clock milliseconds × 1000, bumped past the last one), and the
+    /// millisecond they stand for, which never goes back either: deliveries due then are
+    /// claimed in sequencer order.
+    fn sequencer(&self) -> (String, i64) {
         let floor = (now_ms() as u64).wrapping_mul(1000);
         let prev = self
             .seq
@@ -200,7 +202,8 @@ impl BasaltS3 {
                 Some(floor.max(last + 1))
             })
             .unwrap_or(floor);
-        format!("{:016X}", floor.max(prev + 1))
+        let n = floor.max(prev + 1);
+        (format!("{n:016X}"), (n / 1000) as i64)
     }
 
     /// Reads a body, hashing it; small bodies stay in memory, larger ones stream to a new blob.

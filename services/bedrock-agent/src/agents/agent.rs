@@ -344,7 +344,7 @@ async fn problems(
     if let Err(e) = super::schema::tools(groups, &with_kbs) {
         out.push(e);
     }
-    out.extend(super::parser::missing_parsers(&rec.prompt_override));
+    out.extend(super::parser::parser_problems(&rec.prompt_override));
     let parser = str_of(&rec.prompt_override, "overrideLambda")
         .map(|arn| (arn, "the prompt override's parser".to_owned()));
     let actions = groups.iter().filter(|g| g.enabled()).filter_map(|g| {

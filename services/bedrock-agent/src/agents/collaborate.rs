@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 /// Agents in a chain of callers, the first supervisor included: a collaborator may itself
 /// supervise, but a cycle of aliases must end.
-const MAX_CHAIN: usize = 4;
+pub const MAX_CHAIN: usize = 4;
 /// The router's answer when no single collaborator fits the request.
 const UNDECIDABLE: &str = "undecidable";
 
@@ -83,32 +83,45 @@ impl Run {
         }})
     }
 
-    /// Runs collaborator `index` on `message`; its answer. `kind` is the trace member the
-    /// call is reported under (`orchestrationTrace` or `routingClassifierTrace`).
+    /// Runs collaborator `index` on `message`; its answer and the references it cited.
+    /// `kind` is the trace member the call is reported under (`orchestrationTrace` or
+    /// `routingClassifierTrace`).
     pub(super) async fn collaborate(
-        &self,
+        &mut self,
         index: usize,
         message: &str,
         id: &str,
         kind: &str,
-    ) -> Result<String, AwsError> {
-        let c =
-            self.agent.collaborators.get(index).ok_or_else(|| {
-                AwsError::new(500, "InternalServerException", "unknown collaborator")
-            })?;
+    ) -> Result<(String, Vec<Value>), AwsError> {
+        let c = self
+            .agent
+            .collaborators
+            .get(index)
+            .cloned()
+            .ok_or_else(|| AwsError::new(500, "InternalServerException", "unknown collaborator"))?;
+        if !c.alias_arn.is_empty() && self.chain.contains(&c.alias_arn) {
+            return Err(AwsError::validation(format!(
+                "The collaborator {} ({}) is already in the chain of agents calling it; a team's collaborators must not lead back to their supervisor.",
+                c.name, c.alias_arn
+            )));
+        }
         if self.chain.len() >= MAX_CHAIN {
             return Err(AwsError::validation(format!(
-                "The collaborator {} would make a chain of more than {MAX_CHAIN} agents; an agent's collaborators must not lead back to it.",
+                "The collaborator {} would make a chain of more than {MAX_CHAIN} agents.",
                 c.name
             )));
         }
         self.trace_step(
-            json!({ kind: {"invocationInput": self.collaborator_input(c, id, message)} }),
+            json!({ kind: {"invocationInput": self.collaborator_input(&c, id, message)} }),
         );
+        // The collaborator's conversation with this supervisor is its own: neither the
+        // session a client holds with the collaborator's alias under the same id, nor its
+        // conversation with another supervisor.
+        let session = format!("{}~{}", self.session_id, self.agent.id);
         let (agent, key) = match &c.target {
             Target::Alias { agent, alias } => (
                 super::invoke::agent_of_alias(&self.k, &self.ctx, agent, alias)?,
-                session_key(&self.ctx, agent, alias, &self.session_id),
+                session_key(&self.ctx, agent, alias, &session),
             ),
             Target::Inline(a) => (
                 (**a).clone(),
@@ -116,7 +129,7 @@ impl Run {
                     &self.ctx,
                     "inline",
                     &format!("collaborator-{}", c.name),
-                    &self.session_id,
+                    &session,
                 ),
             ),
         };
@@ -129,7 +142,6 @@ impl Run {
                 ..Default::default()
             },
         };
-        session.pending = None;
         if c.relay {
             session.turns = self.session.turns.clone();
         }
@@ -157,43 +169,51 @@ impl Run {
             collaborator: Some(c.name.clone()),
             stream_chunk: None,
         };
-        let forward = async {
+        let events = self.events.clone();
+        let forward = async move {
             let mut answer = String::new();
-            let mut returned = false;
+            let mut references = Vec::new();
             while let Some(event) = rx.recv().await {
                 let Ok(e) = event else { continue };
-                match e.name.as_str() {
-                    "chunk" => {
-                        let bytes = base64::Engine::decode(
-                            &base64::engine::general_purpose::STANDARD,
-                            str_of(&e.value, "bytes").unwrap_or_default(),
-                        )
-                        .unwrap_or_default();
-                        answer.push_str(&String::from_utf8_lossy(&bytes));
-                    }
-                    "returnControl" => returned = true,
-                    _ => {
-                        let _ = self.events.send(Ok(e));
-                    }
+                if e.name != "chunk" {
+                    // Traces go on to the caller as they happen.
+                    let _ = events.send(Ok(e));
+                    continue;
+                }
+                let bytes = base64::Engine::decode(
+                    &base64::engine::general_purpose::STANDARD,
+                    str_of(&e.value, "bytes").unwrap_or_default(),
+                )
+                .unwrap_or_default();
+                answer.push_str(&String::from_utf8_lossy(&bytes));
+                for cite in e.value["attribution"]["citations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    references.extend(
+                        cite["retrievedReferences"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default(),
+                    );
                 }
             }
-            (answer, returned)
+            (answer, references)
         };
-        let (result, (answer, returned)) = tokio::join!(child.execute_boxed(), forward);
-        result?;
-        if returned {
-            return Err(AwsError::validation(format!(
-                "The collaborator {} returned control to its caller; Basalt does not relay a collaborator's return of control through its supervisor.",
-                c.name
-            )));
-        }
-        self.trace_step(json!({ kind: {"observation": self.collaborator_output(c, id, &answer)} }));
-        Ok(answer)
+        let (done, (answer, references)) = tokio::join!(child.execute_boxed(), forward);
+        done.result?;
+        self.session.session_attributes = done.session_attributes;
+        self.session.prompt_session_attributes = done.prompt_session_attributes;
+        self.trace_step(
+            json!({ kind: {"observation": self.collaborator_output(&c, id, &answer)} }),
+        );
+        Ok((answer, references))
     }
 
-    /// SUPERVISOR_ROUTER: the collaborator the model sends the request to, and its answer;
-    /// `None` when no single collaborator fits.
-    pub(super) async fn route(&self) -> Result<Option<String>, AwsError> {
+    /// SUPERVISOR_ROUTER: the answer of the collaborator the model sends the request to,
+    /// with the references it cited; `None` when no single collaborator fits.
+    pub(super) async fn route(&mut self) -> Result<Option<(String, Vec<Value>)>, AwsError> {
         let names: Vec<&str> = self
             .agent
             .tools
@@ -261,10 +281,11 @@ impl Run {
         }) else {
             return Ok(None);
         };
-        let answer = self
-            .collaborate(index, &self.input_text, &id, "routingClassifierTrace")
+        let input = self.input_text.clone();
+        let answered = self
+            .collaborate(index, &input, &id, "routingClassifierTrace")
             .await?;
-        Ok(Some(answer))
+        Ok(Some(answered))
     }
 }
 

@@ -23,7 +23,46 @@ pub fn collaborators_of(
     ctx: &RequestContext,
     agent: &str,
 ) -> Result<Vec<CollaboratorRec>, AwsError> {
-    crate::knowledge_bases::load_all(k, AGENT_COLLABORATORS, &format!("{}/{agent}/", scope(ctx)))
+    super::agent::children(k, ctx, agent, "DRAFT", AGENT_COLLABORATORS, |s| {
+        s.collaborators
+    })
+}
+
+/// The agent and alias an alias ARN names.
+fn resolve(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    arn: &str,
+) -> Result<(AgentRec, AliasRec), AwsError> {
+    let (agent, alias) = parse_alias_arn(ctx, arn).ok_or_else(|| {
+        AwsError::validation(format!(
+            "agentDescriptor.aliasArn {arn} is not the ARN of an agent alias in this account and region."
+        ))
+    })?;
+    let target = must_agent(k, ctx, &agent)?;
+    let alias = must_alias(k, ctx, &target, &alias)?;
+    Ok((target, alias))
+}
+
+/// Whether the team of `snap` reaches `agent` again, within `depth` levels.
+fn leads_back(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    snap: &Snapshot,
+    agent: &str,
+    depth: usize,
+) -> bool {
+    depth > 0
+        && snap.collaborators.iter().any(|c| {
+            let Ok((target, alias)) = resolve(k, ctx, &c.alias_arn) else {
+                return false;
+            };
+            target.id == agent
+                || super::agent::load_snapshot(k, ctx, &target.id, &alias.version)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| leads_back(k, ctx, &s, agent, depth - 1))
+        })
 }
 
 /// Whether `collaboration` (`agentCollaboration`) makes an agent a supervisor.
@@ -68,11 +107,7 @@ fn check(
         )));
     }
     let arn = str_of(&input["agentDescriptor"], "aliasArn").unwrap_or_default();
-    let Some((agent, alias)) = parse_alias_arn(ctx, arn) else {
-        return Err(AwsError::validation(format!(
-            "agentDescriptor.aliasArn {arn} is not the ARN of an agent alias in this account and region."
-        )));
-    };
+    let (agent, alias) = parse_alias_arn(ctx, arn).unwrap_or_default();
     if agent == supervisor.id {
         return Err(AwsError::validation(
             "An agent cannot be a collaborator of itself.",
@@ -83,8 +118,7 @@ fn check(
             "The test alias {TEST_ALIAS} cannot be a collaborator; create an alias of agent {agent} and associate that."
         )));
     }
-    let target = must_agent(k, ctx, &agent)?;
-    must_alias(k, ctx, &target, &alias)?;
+    resolve(k, ctx, arn)?;
     let name = str_of(input, "collaboratorName").unwrap_or_default();
     if collaborators_of(k, ctx, &supervisor.id)?
         .iter()
@@ -235,14 +269,34 @@ pub fn problems(
         out.push("A supervisor agent needs at least one collaborator.".to_owned());
     }
     for c in collaborators {
-        let found = parse_alias_arn(ctx, &c.alias_arn).and_then(|(agent, alias)| {
-            let target = must_agent(k, ctx, &agent).ok()?;
-            must_alias(k, ctx, &target, &alias).ok()
-        });
-        if found.is_none() {
+        let Ok((target, alias)) = resolve(k, ctx, &c.alias_arn) else {
             out.push(format!(
                 "The alias {} of collaborator {} does not exist.",
                 c.alias_arn, c.name
+            ));
+            continue;
+        };
+        let Some(snap) = super::agent::load_snapshot(k, ctx, &target.id, &alias.version)? else {
+            out.push(format!(
+                "The alias {} of collaborator {} routes to version {}, which does not exist.",
+                c.alias_arn, c.name, alias.version
+            ));
+            continue;
+        };
+        if snap
+            .groups
+            .iter()
+            .any(|g| g.enabled() && g.signature.is_none() && g.lambda().is_none())
+        {
+            out.push(format!(
+                "The collaborator {} has action groups that return control to their caller; Basalt does not relay a collaborator's return of control through its supervisor.",
+                c.name
+            ));
+        }
+        if leads_back(k, ctx, &snap, &rec.id, super::collaborate::MAX_CHAIN) {
+            out.push(format!(
+                "The collaborator {} leads back to this agent through its own collaborators.",
+                c.name
             ));
         }
     }

@@ -264,11 +264,13 @@ pub async fn invoke_agent(
     start(k, ctx, agent, req, key, chain).await
 }
 
-/// An agent defined in a request: InvokeInlineAgent's own, or one of its `collaborators`.
+/// An agent defined in a request: InvokeInlineAgent's own, or one of the request's
+/// `collaborators` (`pool`, where nested supervisors find theirs too).
 fn inline_agent(
     k: &KnowledgeBases,
     ctx: &RequestContext,
     def: &Value,
+    pool: &Value,
     depth: usize,
 ) -> Result<Agent, AwsError> {
     let model = str_of(def, "foundationModel").unwrap_or_default();
@@ -318,7 +320,7 @@ fn inline_agent(
             b["retrievalConfiguration"].clone(),
         ));
     }
-    if let Some(problem) = super::parser::missing_parsers(&def["promptOverrideConfiguration"])
+    if let Some(problem) = super::parser::parser_problems(&def["promptOverrideConfiguration"])
         .into_iter()
         .next()
     {
@@ -345,7 +347,7 @@ fn inline_agent(
                 })?;
                 Target::Alias { agent, alias }
             } else {
-                let def = def["collaborators"]
+                let def = pool
                     .as_array()
                     .into_iter()
                     .flatten()
@@ -360,7 +362,7 @@ fn inline_agent(
                         "Inline collaborators are nested more than three levels deep.",
                     ));
                 }
-                Target::Inline(Box::new(inline_agent(k, ctx, def, depth + 1)?))
+                Target::Inline(Box::new(inline_agent(k, ctx, def, pool, depth + 1)?))
             };
             collaborators.push(Collaborator {
                 name: name.to_owned(),
@@ -403,9 +405,10 @@ pub async fn invoke_inline_agent(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Output, AwsError> {
-    let agent = inline_agent(k, ctx, input, 0)?;
+    let agent = inline_agent(k, ctx, input, &input["collaborators"], 0)?;
     let state = &input["inlineSessionState"];
     let req = request(input, state)?;
     let key = session_key(ctx, "inline", "inline", req.session_id);
-    start(k, ctx, agent, req, key, Vec::new()).await
+    // An inline agent has no alias ARN, but counts in the chain of callers.
+    start(k, ctx, agent, req, key, vec![String::new()]).await
 }

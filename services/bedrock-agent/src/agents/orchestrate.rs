@@ -49,6 +49,13 @@ pub struct Agent {
 
 pub type Events = mpsc::UnboundedSender<Result<StreamEvent, AwsError>>;
 
+/// How a collaborator's turn ended.
+pub(super) struct Collaborated {
+    pub(super) result: Result<(), AwsError>,
+    pub(super) session_attributes: Map<String, Value>,
+    pub(super) prompt_session_attributes: Map<String, Value>,
+}
+
 pub struct Run {
     pub k: Arc<KnowledgeBases>,
     pub ctx: RequestContext,
@@ -254,12 +261,19 @@ impl Run {
         }
     }
 
-    /// The turn of a collaborator, whose failure is its supervisor's (boxed: a supervisor's
-    /// turn runs its collaborators' turns).
-    pub(super) fn execute_boxed(
-        mut self,
-    ) -> futures::future::BoxFuture<'static, Result<(), AwsError>> {
-        Box::pin(async move { self.execute().await })
+    /// The turn of a collaborator, whose failure is its supervisor's, and the session
+    /// attributes it ended with (its Lambda functions may change them). Boxed: a
+    /// supervisor's turn runs its collaborators' turns.
+    pub(super) fn execute_boxed(self) -> futures::future::BoxFuture<'static, Collaborated> {
+        Box::pin(async move {
+            let mut run = self;
+            let result = run.execute().await;
+            Collaborated {
+                result,
+                session_attributes: run.session.session_attributes,
+                prompt_session_attributes: run.session.prompt_session_attributes,
+            }
+        })
     }
 
     pub(super) fn system_prompt(&self) -> String {
@@ -608,9 +622,12 @@ impl Run {
             .unwrap_or_default();
         // What the agent may take values from: its instruction, the conversation, the
         // session's attributes and every result so far.
+        // The tools' descriptions and schemas count: a value an enum or a description offers
+        // is not made up.
         let mut known = format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
             self.agent.instruction,
+            self.tools_text(),
             text_of_messages(&messages)
         );
         for v in self
@@ -657,7 +674,18 @@ impl Run {
                 uses = calls;
                 text = String::new();
             }
-            if uses.is_empty() && text.contains(INVENTED_MARK) {
+            let answering = match uses.as_slice() {
+                [] => Some(text.as_str()),
+                [only]
+                    if tools
+                        .iter()
+                        .any(|t| t.action == Action::Answer && only["name"] == t.name.as_str()) =>
+                {
+                    only["input"]["answer"].as_str()
+                }
+                _ => None,
+            };
+            if answering.is_some_and(|a| a.contains(INVENTED_MARK)) {
                 // The model answered with the loop's own complaint: the answer comes from
                 // the results instead.
                 break;
@@ -680,11 +708,6 @@ impl Run {
                     .any(|t| t.action == Action::Answer && only["name"] == t.name.as_str())
             {
                 let answer = only["input"]["answer"].as_str().unwrap_or_default().trim();
-                if answer.contains(INVENTED_MARK) {
-                    // The model answered with the loop's own complaint: the answer comes
-                    // from the results instead.
-                    break;
-                }
                 if !answer.is_empty()
                     && !answer_checked
                     && let Some(error) = invented_in_text(answer, &known)
@@ -761,11 +784,15 @@ impl Run {
                         }}}));
                         return Ok((Outcome::Answer(question), references));
                     }
-                    // Traced where it runs.
+                    // collaborate() traces the call under the member its caller names (a
+                    // router's call is a routingClassifierTrace).
                     Action::Collaborator { index } => {
                         let message = args["message"].as_str().unwrap_or_default();
-                        self.collaborate(*index, message, &id, "orchestrationTrace")
-                            .await?
+                        let (text, found) = self
+                            .collaborate(*index, message, &id, "orchestrationTrace")
+                            .await?;
+                        references.extend(found);
+                        text
                     }
                     Action::Function { lambda: None, .. } | Action::Api { lambda: None, .. } => {
                         self.trace_step(json!({"orchestrationTrace": {"invocationInput": self.invocation_trace(&id, &tool, &args)}}));
@@ -780,6 +807,13 @@ impl Run {
                 results.push(json!({"toolResult": {"toolUseId": use_id, "content": [{"text": observation}]}}));
             }
             if !handed.is_empty() {
+                if let Some(name) = &self.collaborator {
+                    // Nothing is saved: the supervisor's turn fails as a whole.
+                    return Err(AwsError::validation(format!(
+                        "The collaborator {name} called {}, whose action group returns control to its caller; Basalt does not relay a collaborator's return of control through its supervisor.",
+                        handed[0].1.name
+                    )));
+                }
                 let invocation_id = uuid::Uuid::new_v4().to_string();
                 let payload = self.return_control(&invocation_id, &handed);
                 self.session.pending = Some(Pending {
@@ -821,7 +855,7 @@ impl Run {
             idle_steps = if fresh { 0 } else { idle_steps + 1 };
             force_answer = idle_steps >= 2;
         }
-        let answer = self.wrap_up(&system, &messages).await?;
+        let answer = self.wrap_up(&system, &messages, !made.is_empty()).await?;
         Ok((Outcome::Answer(answer), references))
     }
 
@@ -858,21 +892,21 @@ impl Run {
                         Vec::new(),
                     );
                 }
-                if self.agent.router
-                    && let Some(answer) = self.route().await?
-                {
-                    if let Some(blocked) = self.guard("OUTPUT", &answer).await? {
-                        return self.finish(blocked, Vec::new());
-                    }
-                    return self.finish(answer, Vec::new());
-                }
                 let mut messages = Vec::new();
                 for (q, a) in &self.session.turns {
                     messages.push(json!({"role": "user", "content": [{"text": q}]}));
                     messages.push(json!({"role": "assistant", "content": [{"text": a}]}));
                 }
                 messages.push(json!({"role": "user", "content": [{"text": self.input_text}]}));
-                let (o, r) = self.orchestrate(messages.clone(), 0, Vec::new()).await?;
+                let routed = if self.agent.router {
+                    self.route().await?
+                } else {
+                    None
+                };
+                let (o, r) = match routed {
+                    Some((answer, found)) => (Outcome::Answer(answer), found),
+                    None => self.orchestrate(messages.clone(), 0, Vec::new()).await?,
+                };
                 (o, r, messages)
             }
         };

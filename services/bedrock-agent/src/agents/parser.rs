@@ -20,21 +20,37 @@ pub fn parser_of(overrides: &Value, step: &str) -> Option<String> {
         .flatten()
 }
 
-/// Steps whose parser is overridden without a function to run it.
-pub fn missing_parsers(overrides: &Value) -> Vec<String> {
-    overrides["promptConfigurations"]
+/// The steps whose raw output Basalt hands to a parser function.
+const PARSED_STEPS: [&str; 3] = [
+    prompts::PRE_PROCESSING,
+    prompts::ORCHESTRATION,
+    prompts::POST_PROCESSING,
+];
+
+/// What is wrong with the parser overrides: an overridden parser without a function to
+/// run it, or on a step Basalt runs no parser for.
+pub fn parser_problems(overrides: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in overrides["promptConfigurations"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|c| c["parserMode"] == "OVERRIDDEN")
-        .filter(|_| overrides["overrideLambda"].as_str().is_none())
-        .map(|c| {
-            format!(
-                "The {} prompt's parserMode is OVERRIDDEN, but promptOverrideConfiguration has no overrideLambda.",
-                c["promptType"].as_str().unwrap_or("?")
-            )
-        })
-        .collect()
+    {
+        if c["parserMode"] != "OVERRIDDEN" {
+            continue;
+        }
+        let step = c["promptType"].as_str().unwrap_or("?");
+        if !PARSED_STEPS.contains(&step) {
+            out.push(format!(
+                "Basalt runs parser Lambda functions for the PRE_PROCESSING, ORCHESTRATION and POST_PROCESSING prompts; the {step} prompt's parserMode must be DEFAULT."
+            ));
+        } else if overrides["overrideLambda"].as_str().is_none() {
+            out.push(format!(
+                "The {step} prompt's parserMode is OVERRIDDEN, but promptOverrideConfiguration has no overrideLambda."
+            ));
+        }
+    }
+    out
 }
 
 pub(super) fn dependency_failed(arn: &str, why: &str) -> AwsError {
@@ -133,6 +149,7 @@ impl Run {
         mut references: Vec<Value>,
     ) -> Result<(String, Vec<Value>), AwsError> {
         let system = self.system_prompt();
+        let mut ran = false;
         while step < MAX_STEPS {
             let id = self.step_id(step);
             step += 1;
@@ -217,6 +234,7 @@ impl Run {
                                 retrieval,
                             },
                         };
+                        ran = true;
                         self.run_action(&id, &tool, &json!({"searchQuery": query}), &mut references)
                             .await?
                     }
@@ -233,6 +251,7 @@ impl Run {
                             )
                         })?;
                         let args = arguments(&inv["actionGroupInput"], &tool);
+                        ran = true;
                         self.run_action(&id, &tool, &args, &mut references).await?
                     }
                     Some("AGENT_COLLABORATOR") => {
@@ -252,8 +271,12 @@ impl Run {
                                 )
                             })?;
                         let text = inv["input"]["text"].as_str().unwrap_or_default();
-                        self.collaborate(index, text, &id, "orchestrationTrace")
-                            .await?
+                        let (answer, found) = self
+                            .collaborate(index, text, &id, "orchestrationTrace")
+                            .await?;
+                        ran = true;
+                        references.extend(found);
+                        answer
                     }
                     other => {
                         return Err(dependency_failed(
@@ -268,7 +291,7 @@ impl Run {
             };
             messages.push(json!({"role": "user", "content": [{"text": observation}]}));
         }
-        let answer = self.wrap_up(&system, &messages).await?;
+        let answer = self.wrap_up(&system, &messages, ran).await?;
         Ok((answer, references))
     }
 }

@@ -159,11 +159,13 @@ impl Run {
     }
 
     /// The answer when the loop ran out of steps or went round in circles: the model
-    /// answers from the results so far, with no tools.
+    /// answers from the results so far, with no tools; when no action `ran`, it asks the
+    /// user for what it needs instead (an answer "from the results" would be made up).
     pub(super) async fn wrap_up(
         &self,
         system: &str,
         messages: &[Value],
+        ran: bool,
     ) -> Result<String, AwsError> {
         // Calls the loop refused for a made-up value are left out: a small model repeats
         // the refusal to the user instead of answering.
@@ -178,7 +180,6 @@ impl Run {
             .filter_map(|r| r["toolUseId"].as_str())
             .collect();
         let mut notes = String::new();
-        let mut ran = false;
         for m in messages {
             for b in m["content"].as_array().into_iter().flatten() {
                 let use_id = b
@@ -200,7 +201,6 @@ impl Run {
                         u["input"]
                     ));
                 } else if let Some(r) = b.get("toolResult") {
-                    ran = true;
                     notes.push_str(&format!(
                         "result: {}\n",
                         text_of(r["content"].as_array().map_or(&[][..], |v| v))
@@ -213,7 +213,6 @@ impl Run {
                 "{notes}\nAnswer the user's request now from these results, without calling anything else."
             )
         } else {
-            // Nothing ran: an answer "from the results" would be made up.
             format!(
                 "{notes}\nNothing has been done for this request yet. Ask the user, in one question, for the information you need to do it."
             )

@@ -571,7 +571,7 @@ impl BasaltS3 {
         if n.is_empty() {
             return out;
         }
-        let sequencer = self.sequencer();
+        let (sequencer, now) = self.sequencer();
         if n.eventbridge {
             // Stored with the object's own writes, so the acknowledged change's event reaches
             // EventBridge across a crash; the bus only wakes EventBridge's worker.
@@ -594,7 +594,6 @@ impl BasaltS3 {
             ("lambda", &n.lambdas),
             ("sns", &n.topics),
         ];
-        let now = now_ms();
         for (service, list) in targets {
             for t in list.iter().filter(|t| wants(t, notice.event, key)) {
                 let body = self.record(
@@ -784,7 +783,7 @@ impl BasaltS3 {
                         &t.arn,
                         test.clone(),
                         now,
-                        &self.sequencer(),
+                        &self.sequencer().0,
                     ));
                 }
             }
