@@ -8,7 +8,9 @@
 //! * `bedrock-agent-runtime` ([`BedrockAgentRuntime`]): Retrieve (`retrieve.rs`) and
 //!   RetrieveAndGenerate with its stream (`generate.rs`), which answers with the chat model
 //!   through Bedrock's Converse, citing the chunks it used; InvokeAgent, InvokeInlineAgent
-//!   and agent memory (`agents/invoke.rs`, `agents/orchestrate.rs`, `agents/sessions.rs`).
+//!   and agent memory (`agents/invoke.rs`, `agents/orchestrate.rs`, `agents/sessions.rs`);
+//!   Bedrock sessions, the checkpoint store of applications' own agent loops
+//!   (`session_store.rs`).
 //!
 //! Every record lives in the state store (`model.rs` and `agents/model.rs` name the
 //! tables); the index of a knowledge base is rebuilt in memory from its chunk records and
@@ -28,6 +30,7 @@ mod ingestion;
 mod knowledge_bases;
 mod model;
 mod retrieve;
+mod session_store;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
@@ -237,7 +240,35 @@ fn tag_operation(
     }))
 }
 
-/// `bedrock-agent-runtime`: retrieval and generation over knowledge bases, and agents.
+/// The Bedrock sessions operations of `bedrock-agent-runtime`.
+fn session_op(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    operation: &str,
+    input: &Value,
+) -> Result<Value, AwsError> {
+    use session_store as s;
+    match operation {
+        "CreateSession" => s::create_session(k, ctx, input),
+        "GetSession" => s::get_session(k, ctx, input),
+        "UpdateSession" => s::update_session(k, ctx, input),
+        "EndSession" => s::end_session(k, ctx, input),
+        "DeleteSession" => s::delete_session(k, ctx, input),
+        "ListSessions" => s::list_sessions(k, ctx, input),
+        "CreateInvocation" => s::create_invocation(k, ctx, input),
+        "ListInvocations" => s::list_invocations(k, ctx, input),
+        "PutInvocationStep" => s::put_invocation_step(k, ctx, input),
+        "GetInvocationStep" => s::get_invocation_step(k, ctx, input),
+        "ListInvocationSteps" => s::list_invocation_steps(k, ctx, input),
+        "TagResource" | "UntagResource" | "ListTagsForResource" => {
+            s::tags(k, ctx, operation, input)
+        }
+        other => Err(AwsError::not_implemented("bedrock-agent-runtime", other)),
+    }
+}
+
+/// `bedrock-agent-runtime`: retrieval and generation over knowledge bases, agents, and
+/// Bedrock sessions.
 #[derive(Clone)]
 pub struct BedrockAgentRuntime(pub Arc<KnowledgeBases>);
 
@@ -267,7 +298,7 @@ impl Service for BedrockAgentRuntime {
             "DeleteAgentMemory" => {
                 agents::sessions::delete_memory(&self.0, ctx, &input).map(Output::new)
             }
-            other => Err(AwsError::not_implemented("bedrock-agent-runtime", other)),
+            op => session_op(&self.0, ctx, op, &input).map(Output::new),
         }
     }
 }
