@@ -329,6 +329,45 @@ def test_bad_filter_and_unsupported_search_type(rt, agent, corpus_kb):
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
+RERANKER = "arn:aws:bedrock:us-east-1::foundation-model/amazon.rerank-v1:0"
+
+
+def test_rerank_orders_sources_by_relevance(rt):
+    docs = ["The opera house seats two thousand people.",
+            "Our chess club's mascot is an octopus named Inkwell.",
+            {"team": "chess", "mascot": "octopus"}]
+    sources = [{"type": "INLINE", "inlineDocumentSource": (
+        {"type": "JSON", "jsonDocument": d} if isinstance(d, dict) else {"type": "TEXT", "textDocument": {"text": d}})}
+        for d in docs]
+    config = {"type": "BEDROCK_RERANKING_MODEL",
+              "bedrockRerankingConfiguration": {"modelConfiguration": {"modelArn": RERANKER}, "numberOfResults": 2}}
+    out = rt.rerank(queries=[{"type": "TEXT", "textQuery": {"text": "What is the chess club mascot?"}}],
+                    sources=sources, rerankingConfiguration=config)["results"]
+    assert len(out) == 2 and {r["index"] for r in out} == {1, 2}, out
+    assert out[0]["relevanceScore"] >= out[1]["relevanceScore"] and 0 <= out[1]["relevanceScore"] <= 1
+    assert out[0]["document"] == sources[out[0]["index"]]["inlineDocumentSource"]
+    config["bedrockRerankingConfiguration"]["modelConfiguration"]["modelArn"] = \
+        "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"
+    with pytest.raises(ClientError) as e:
+        rt.rerank(queries=[{"type": "TEXT", "textQuery": {"text": "q"}}], sources=sources,
+                  rerankingConfiguration=config)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_retrieve_reranks_what_it_found(rt, corpus_kb):
+    plain = retrieve(rt, corpus_kb["kb"], "Which festival happens in summer outdoors?", n=4, overrideSearchType="HYBRID")
+    rerank = {"type": "BEDROCK_RERANKING_MODEL", "bedrockRerankingConfiguration": {
+        "modelConfiguration": {"modelArn": RERANKER}, "numberOfRerankedResults": 2,
+        "metadataConfiguration": {"selectionMode": "ALL"}}}
+    got = retrieve(rt, corpus_kb["kb"], "Which festival happens in summer outdoors?", n=4,
+                   overrideSearchType="HYBRID", rerankingConfiguration=rerank)
+    assert len(got) == 2 and set(uris(got)) <= set(uris(plain)), (got, plain)
+    assert got[0]["score"] >= got[1]["score"]
+    # The jazz festival's metadata says outdoor and summer: with metadata in the reranked
+    # text it comes first.
+    assert uris(got)[0].endswith("docs/jazz.txt"), got
+
+
 def test_retrieve_pages_with_next_token(rt, corpus_kb):
     first = rt.retrieve(knowledgeBaseId=corpus_kb["kb"], retrievalQuery={"text": "festival"},
                         retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 2}})

@@ -29,6 +29,7 @@ mod index;
 mod ingestion;
 mod knowledge_bases;
 mod model;
+mod rerank;
 mod retrieve;
 mod session_store;
 
@@ -292,6 +293,7 @@ impl Service for BedrockAgentRuntime {
                 .await
                 .map(Output::new),
             "RetrieveAndGenerateStream" => generate::stream(&self.0, ctx, &input).await,
+            "Rerank" => rerank::rerank(&self.0, ctx, &input).await.map(Output::new),
             "InvokeAgent" => agents::invoke::invoke_agent(&self.0, ctx, &input).await,
             "InvokeInlineAgent" => agents::invoke::invoke_inline_agent(&self.0, ctx, &input).await,
             "GetAgentMemory" => agents::sessions::get_memory(&self.0, ctx, &input).map(Output::new),

@@ -45,11 +45,6 @@ pub async fn search(
     config: &Value,
     n: usize,
 ) -> Result<Vec<Found>, AwsError> {
-    if config["rerankingConfiguration"].is_object() {
-        return Err(AwsError::validation(
-            "Reranking retrieved results is not supported by Basalt yet.",
-        ));
-    }
     let hybrid = match config["overrideSearchType"].as_str() {
         Some("HYBRID") if !kb.supports_hybrid() => {
             return Err(AwsError::validation(format!(
@@ -71,46 +66,54 @@ pub async fn search(
         .await?
         .pop()
         .unwrap_or_default();
-    let loaded = k
-        .indexes
-        .current(k.state.as_ref(), &kb_key(&scope(ctx), &kb.id))?;
-    let view = loaded.read();
-    let l = &view.value;
-    let Some(index) = &l.index else {
-        return Ok(Vec::new());
-    };
-    // Children of one parent return the same parent text: ask for more, keep the first.
-    let depth = n * 3;
-    let hits = if hybrid {
-        index.hybrid(&vector, query, depth, filter.as_ref())
-    } else {
-        index.nearest(&vector, depth, filter.as_ref())
-    }
-    .map_err(|e| AwsError::internal(e.to_string()))?;
-    let mut out: Vec<Found> = Vec::with_capacity(n);
-    for h in hits {
-        let Some(chunk) = l.chunks.get(&h.key) else {
-            continue;
+    // The index is read under its lock, which must not be held across the reranker's await.
+    let out = {
+        let loaded = k
+            .indexes
+            .current(k.state.as_ref(), &kb_key(&scope(ctx), &kb.id))?;
+        let view = loaded.read();
+        let l = &view.value;
+        let Some(index) = &l.index else {
+            return Ok(Vec::new());
         };
-        if out
-            .iter()
-            .any(|f| f.chunk.content == chunk.content && f.chunk.uri == chunk.uri)
-        {
-            continue;
-        }
-        // OpenSearch's cosine score, (1 + cosine) / 2; the fused score as it is.
-        let score = if hybrid {
-            h.score
+        // Children of one parent return the same parent text: ask for more, keep the first.
+        let depth = n * 3;
+        let hits = if hybrid {
+            index.hybrid(&vector, query, depth, filter.as_ref())
         } else {
-            (1.0 + h.score) / 2.0
-        };
-        out.push(Found {
-            score,
-            chunk: chunk.clone(),
-        });
-        if out.len() == n {
-            break;
+            index.nearest(&vector, depth, filter.as_ref())
         }
+        .map_err(|e| AwsError::internal(e.to_string()))?;
+        let mut out: Vec<Found> = Vec::with_capacity(n);
+        for h in hits {
+            let Some(chunk) = l.chunks.get(&h.key) else {
+                continue;
+            };
+            if out
+                .iter()
+                .any(|f| f.chunk.content == chunk.content && f.chunk.uri == chunk.uri)
+            {
+                continue;
+            }
+            // OpenSearch's cosine score, (1 + cosine) / 2; the fused score as it is.
+            let score = if hybrid {
+                h.score
+            } else {
+                (1.0 + h.score) / 2.0
+            };
+            out.push(Found {
+                score,
+                chunk: chunk.clone(),
+            });
+            if out.len() == n {
+                break;
+            }
+        }
+        out
+    };
+    let rerank = &config["rerankingConfiguration"];
+    if rerank.is_object() {
+        return crate::rerank::rerank_found(k, ctx, query, out, rerank).await;
     }
     Ok(out)
 }
