@@ -368,6 +368,35 @@ def test_retrieve_reranks_what_it_found(rt, corpus_kb):
     assert uris(got)[0].endswith("docs/jazz.txt"), got
 
 
+needs_agent_model = pytest.mark.skipif(
+    not os.environ.get("BASALT_ENDPOINT")
+    and not (_model_dir() / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf").exists(),
+    reason="the agents' model is not installed (basalt models pull)",
+)
+EVENT_ATTRIBUTES = [
+    {"key": "genre", "type": "STRING", "description": "The kind of place or event: music or food."},
+    {"key": "year", "type": "NUMBER", "description": "The year it opened or took place, e.g. 2019."},
+]
+
+
+@needs_agent_model
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("query,expected", [
+    ("Which food places opened in 2021?", {"docs/coffee.md"}),
+    ("Tell me about the music events of 2023.", {"docs/opera.txt"}),
+])
+def test_implicit_filter_comes_from_the_query(rt, corpus_kb, query, expected):
+    implicit = {"metadataAttributes": EVENT_ATTRIBUTES,
+                "modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"}
+    assert len(retrieve(rt, corpus_kb["kb"], query, n=10)) == 4
+    got = retrieve(rt, corpus_kb["kb"], query, n=10, implicitFilterConfiguration=implicit)
+    assert {u.split("/", 3)[3] for u in uris(got)} == expected, got
+    # An explicit filter narrows further (both apply).
+    none = retrieve(rt, corpus_kb["kb"], query, n=10, implicitFilterConfiguration=implicit,
+                    filter={"equals": {"key": "genre", "value": "games"}})
+    assert none == []
+
+
 def test_retrieve_pages_with_next_token(rt, corpus_kb):
     first = rt.retrieve(knowledgeBaseId=corpus_kb["kb"], retrievalQuery={"text": "festival"},
                         retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": 2}})

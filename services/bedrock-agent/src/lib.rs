@@ -25,6 +25,7 @@ mod agents;
 mod data_sources;
 mod documents;
 mod generate;
+mod implicit;
 mod index;
 mod ingestion;
 mod knowledge_bases;

@@ -56,12 +56,18 @@ pub async fn search(
         Some(_) => false,
         None => kb.supports_hybrid(),
     };
-    let filter = match config.get("filter") {
-        Some(f) if !f.is_null() => {
-            Some(Filter::from_bedrock(f).map_err(|e| AwsError::validation(e.0))?)
-        }
+    let parse = |f: &Value| Filter::from_bedrock(f).map_err(|e| AwsError::validation(e.0));
+    let explicit = config.get("filter").filter(|f| !f.is_null());
+    if let Some(f) = explicit {
+        parse(f)?;
+    }
+    let implicit = match config.get("implicitFilterConfiguration") {
+        Some(c) if c.is_object() => crate::implicit::infer(k.registry()?, ctx, c, query).await?,
         _ => None,
     };
+    let filter = crate::implicit::and(explicit, implicit)
+        .map(|f| parse(&f))
+        .transpose()?;
     let vector = embed_all(k, ctx, &kb.embedding_model(), vec![query.to_owned()])
         .await?
         .pop()
