@@ -128,6 +128,52 @@ def test_target_tracking_scales_the_variant_out_and_back_in(clients, endpoint):
     assert smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")["Body"].read()
 
 
+def test_step_scaling_runs_when_its_alarm_fires(clients, model):
+    sm, aas, cw = clients["sagemaker"], clients["application-autoscaling"], clients["cloudwatch"]
+    name = deploy(sm, model[0])
+    resource = f"endpoint/{name}/variant/AllTraffic"
+    dim = "sagemaker:variant:DesiredInstanceCount"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dim,
+                                 MinCapacity=1, MaxCapacity=4)
+    arn = aas.put_scaling_policy(
+        PolicyName="backlog", ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dim,
+        PolicyType="StepScaling", StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity", "Cooldown": 0, "MetricAggregationType": "Average",
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 10, "ScalingAdjustment": 1},
+                                {"MetricIntervalLowerBound": 10, "ScalingAdjustment": 2}]})["PolicyARN"]
+    alarm = unique("backlog")
+    cw.put_metric_alarm(AlarmName=alarm, Namespace="Custom", MetricName="Backlog", Statistic="Average", Period=60,
+                        EvaluationPeriods=1, Threshold=30, ComparisonOperator="GreaterThanThreshold",
+                        AlarmActions=[arn])
+
+    def fire(value):
+        cw.set_alarm_state(AlarmName=alarm, StateValue="OK", StateReason="calm")
+        cw.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="backlog",
+                           StateReasonData=json.dumps({"version": "1.0", "recentDatapoints": [value], "threshold": 30.0}))
+
+    def wait_for(n):
+        deadline = time.time() + 30
+        while count(sm, name) != n:
+            assert time.time() < deadline, count(sm, name)
+            time.sleep(0.3)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    fire(42.0)  # 12 over the threshold: the second step, +2
+    wait_for(3)
+    fire(35.0)  # 5 over: the first step, +1
+    wait_for(4)
+    activities = aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]
+    assert [a["Description"] for a in activities] == ["Setting desired instance count to 4.",
+                                                      "Setting desired instance count to 3."]
+    assert f"monitor alarm {alarm} in state ALARM triggered policy backlog" in activities[0]["Cause"]
+    fire(80.0)  # at the maximum already: nothing more
+    time.sleep(2)
+    assert count(sm, name) == 4
+    assert len(aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]) == 2
+    history = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="Action")["AlarmHistoryItems"]
+    assert history and all("Successfully executed action" in h["HistorySummary"] for h in history), history
+
+
 def test_data_capture_writes_json_lines_per_hour(clients, model):
     sm, smr, s3 = clients["sagemaker"], clients["sagemaker-runtime"], clients["s3"]
     artifacts, bucket = model

@@ -12,10 +12,10 @@
 //! per-minute sum), where AWS's alarms want three such minutes above the target to scale out
 //! and fifteen below it to scale in: one period decides here. A period without data changes
 //! nothing (an endpoint that gets no requests does not scale in, as on AWS).
-//! `BASALT_AUTOSCALING_PERIOD_SECS` (default 60) sets the period. Step scaling (driven by
-//! CloudWatch alarm actions) is not evaluated yet.
+//! `BASALT_AUTOSCALING_PERIOD_SECS` (default 60) sets the period. Step scaling runs when
+//! a CloudWatch alarm acts on it (`step.rs`).
 
-use crate::{ACTIVITIES, AutoScaling, POLICIES, TARGETS};
+use crate::{AutoScaling, POLICIES, TARGETS};
 use basalt_core::RequestContext;
 use basalt_store::{Claim, StoreError};
 use serde_json::{Value, json};
@@ -182,11 +182,7 @@ fn evaluate(
     }) else {
         return Ok(());
     };
-    let suspended = &target["SuspendedState"];
-    let scale_in = !config["DisableScaleIn"].as_bool().unwrap_or(false)
-        && !suspended["DynamicScalingInSuspended"]
-            .as_bool()
-            .unwrap_or(false);
+    let scale_in = !config["DisableScaleIn"].as_bool().unwrap_or(false);
     let decision = decide(
         current,
         per_minute,
@@ -199,13 +195,6 @@ fn evaluate(
         return Ok(());
     };
     let out = capacity > current;
-    if out
-        && suspended["DynamicScalingOutSuspended"]
-            .as_bool()
-            .unwrap_or(false)
-    {
-        return Ok(());
-    }
     let cooldown_s = config[if out {
         "ScaleOutCooldown"
     } else {
@@ -213,55 +202,34 @@ fn evaluate(
     }]
     .as_i64()
     .unwrap_or(300);
-    // Each cooldown follows an activity of its own direction: a scale-out is not held back
-    // by a recent scale-in.
-    let last = crate::last_activity_ms(a, target_key, out).map_err(|e| e.to_string())?;
-    if last.is_some_and(|t| now - t < cooldown_s * 1000) {
+    if !crate::may_scale(a, target_key, &target, out, cooldown_s, now).map_err(|e| e.to_string())? {
         return Ok(());
     }
-    let changed = rt.block_on(registry.call(
-        &ctx,
-        "sagemaker",
-        "UpdateEndpointWeightsAndCapacities",
-        json!({"EndpointName": endpoint, "DesiredWeightsAndCapacities": [
-            {"VariantName": variant, "DesiredInstanceCount": capacity}]}),
-    ));
-    let (status, message) = match &changed {
-        Ok(_) => (
-            "Successful",
-            "Successfully set desired instance count".to_owned(),
+    let changed = rt
+        .block_on(registry.call(
+            &ctx,
+            "sagemaker",
+            "UpdateEndpointWeightsAndCapacities",
+            json!({"EndpointName": endpoint, "DesiredWeightsAndCapacities": [
+                {"VariantName": variant, "DesiredInstanceCount": capacity}]}),
+        ))
+        .map(|_| ());
+    crate::record_activity(
+        a,
+        target_key,
+        resource,
+        capacity,
+        format!(
+            "target tracking policy {} scaled {} from {current}: {cause}",
+            policy["PolicyName"].as_str().unwrap_or_default(),
+            if out { "out" } else { "in" }
         ),
-        Err(e) => ("Failed", e.message.clone()),
-    };
-    let activity = json!({
-        "ActivityId": uuid::Uuid::new_v4().to_string(),
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": resource,
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-        "Description": format!("Setting desired instance count to {capacity}."),
-        "Cause": format!("target tracking policy {} scaled {} from {current}: {cause}",
-                         policy["PolicyName"].as_str().unwrap_or_default(),
-                         if out { "out" } else { "in" }),
-        "StartTime": now as f64 / 1000.0,
-        "EndTime": a.state.clock_ms().unwrap_or(now) as f64 / 1000.0,
-        "StatusCode": status,
-        "StatusMessage": message,
-    });
-    a.state
-        .batch(&[
-            basalt_store::WriteOp::Put {
-                table: ACTIVITIES.into(),
-                key: format!("{target_key}/{:020}", i64::MAX - now),
-                value: serde_json::to_vec(&activity).unwrap_or_default(),
-            },
-            basalt_store::WriteOp::Put {
-                table: crate::LAST_SCALED.into(),
-                key: format!("{target_key}/{}", if out { "out" } else { "in" }),
-                value: now.to_string().into_bytes(),
-            },
-        ])
-        .map_err(|e| e.to_string())?;
-    changed.map(|_| ()).map_err(|e| e.message)
+        out,
+        &changed,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    changed.map_err(|e| e.message)
 }
 
 #[cfg(test)]

@@ -5,10 +5,12 @@
 //! Targets and policies are kept and described as AWS does (a policy needs its target;
 //! deregistering a target deletes its policies; PutScalingPolicy on an existing name
 //! replaces it). Target tracking policies on SageMaker variants are evaluated on the leases
-//! (`evaluate.rs`): they change the variants' instance counts, and DescribeScalingActivities
-//! lists what they did.
+//! (`evaluate.rs`), step scaling policies when a CloudWatch alarm acts on them (`step.rs`):
+//! they change the variants' instance counts, and DescribeScalingActivities lists what they
+//! did.
 
 mod evaluate;
+mod step;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
@@ -60,6 +62,74 @@ fn last_activity_ms(
     Ok(a.state
         .get(LAST_SCALED, &key)?
         .and_then(|v| String::from_utf8(v).ok()?.parse().ok()))
+}
+
+/// Whether a policy may scale the target `out` (or in) now: that direction is not
+/// suspended and its last scaling is older than `cooldown_s`. Each cooldown follows an
+/// activity of its own direction: a scale-out is not held back by a recent scale-in.
+fn may_scale(
+    a: &AutoScaling,
+    target_key: &str,
+    target: &Value,
+    out: bool,
+    cooldown_s: i64,
+    now: i64,
+) -> Result<bool, basalt_store::StoreError> {
+    let suspended = &target["SuspendedState"][if out {
+        "DynamicScalingOutSuspended"
+    } else {
+        "DynamicScalingInSuspended"
+    }];
+    if suspended.as_bool().unwrap_or(false) {
+        return Ok(false);
+    }
+    let last = last_activity_ms(a, target_key, out)?;
+    Ok(last.is_none_or(|t| now - t >= cooldown_s * 1000))
+}
+
+/// Records a scaling activity of a SageMaker variant and when its direction last scaled.
+#[allow(clippy::too_many_arguments)]
+fn record_activity(
+    a: &AutoScaling,
+    target_key: &str,
+    resource: &str,
+    capacity: i64,
+    cause: String,
+    out: bool,
+    changed: &Result<(), AwsError>,
+    now: i64,
+) -> Result<(), basalt_store::StoreError> {
+    let (status, message) = match changed {
+        Ok(()) => (
+            "Successful",
+            "Successfully set desired instance count".to_owned(),
+        ),
+        Err(e) => ("Failed", e.message.clone()),
+    };
+    let activity = json!({
+        "ActivityId": uuid::Uuid::new_v4().to_string(),
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": resource,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "Description": format!("Setting desired instance count to {capacity}."),
+        "Cause": cause,
+        "StartTime": now as f64 / 1000.0,
+        "EndTime": a.state.clock_ms().unwrap_or(now) as f64 / 1000.0,
+        "StatusCode": status,
+        "StatusMessage": message,
+    });
+    a.state.batch(&[
+        basalt_store::WriteOp::Put {
+            table: ACTIVITIES.into(),
+            key: format!("{target_key}/{:020}", i64::MAX - now),
+            value: serde_json::to_vec(&activity).unwrap_or_default(),
+        },
+        basalt_store::WriteOp::Put {
+            table: LAST_SCALED.into(),
+            key: format!("{target_key}/{}", if out { "out" } else { "in" }),
+            value: now.to_string().into_bytes(),
+        },
+    ])
 }
 
 fn object_not_found(message: impl Into<String>) -> AwsError {
@@ -432,6 +502,7 @@ impl Service for AutoScaling {
             "TagResource" | "UntagResource" | "ListTagsForResource" => {
                 self.tags(operation, &input)?
             }
+            step::EXECUTE => step::execute(self, ctx, &input).await?,
             other => return Err(AwsError::not_implemented("application-autoscaling", other)),
         };
         Ok(Output::new(out))

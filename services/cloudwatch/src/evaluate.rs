@@ -684,6 +684,17 @@ async fn deliver(cw: &Arc<CloudWatch>, claim: Claim, now: i64) {
                 json!({"FunctionName": item.arn, "InvocationType": "Event", "Payload": payload}),
             ),
         )
+    } else if item.arn.starts_with("arn:aws:autoscaling:") && item.arn.contains(":scalingPolicy:") {
+        // An Application Auto Scaling step policy: it reads the breach from the event.
+        (
+            "application-autoscaling",
+            registry.call(
+                &ctx,
+                "application-autoscaling",
+                "ExecuteScalingPolicyFromAlarm",
+                json!({"PolicyARN": item.arn, "Alarm": item.event}),
+            ),
+        )
     } else {
         let h = history::action(
             &item.alarm,
@@ -691,7 +702,7 @@ async fn deliver(cw: &Arc<CloudWatch>, claim: Claim, now: i64) {
             &item.arn,
             false,
             json!({"actionState": "Failed", "stateUpdateTimestamp": now, "notificationResource": item.arn,
-                   "error": "Basalt runs SNS and Lambda alarm actions only"}),
+                   "error": "Basalt runs SNS, Lambda and Application Auto Scaling alarm actions only"}),
             now,
         );
         let _ = cw.state.complete(
