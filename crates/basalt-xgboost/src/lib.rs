@@ -1,5 +1,5 @@
-//! XGBoost models as a library: [`Model::from_json`] reads the JSON model format that
-//! `Booster.save_model` writes (XGBoost 1.0 and later), and [`Model::predict`] scores rows the
+//! XGBoost models as a library: [`Model::from_json`] reads the JSON and UBJSON model
+//! formats that `Booster.save_model` writes (XGBoost 1.0 and later), and [`Model::predict`] scores rows the
 //! way xgboost's CPU predictor does, so that predictions agree with xgboost's own to float
 //! precision:
 //!
@@ -13,10 +13,11 @@
 //! [`input`] parses the payloads SageMaker's XGBoost container accepts (`text/csv`,
 //! `text/libsvm`) and [`input::python_float`] formats numbers as its responses do.
 //!
-//! Categorical splits, multi-target trees and the UBJSON and legacy binary formats are refused
-//! with an [`Error`] that says so.
+//! Categorical splits, multi-target trees and the legacy binary format are refused with an
+//! [`Error`] that says so.
 
 pub mod input;
+mod ubjson;
 
 use serde_json::Value;
 
@@ -103,7 +104,8 @@ fn format_err(what: &str) -> Error {
 }
 
 impl Model {
-    /// Reads a model saved by `Booster.save_model("….json")` (or `save_raw("json")`).
+    /// Reads a model saved by `Booster.save_model` as JSON (`….json`, `save_raw("json")`) or
+    /// as UBJSON (`….ubj`, XGBoost 2's default).
     pub fn from_json(bytes: &[u8]) -> Result<Model, Error> {
         match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
             Some(b'{') => {}
@@ -114,12 +116,12 @@ impl Model {
             }
             _ => return Err(format_err("it does not start with a JSON object")),
         }
-        if bytes.get(1).is_some_and(|b| b.is_ascii_alphabetic()) {
-            return Err(Error::Unsupported(
-                "XGBoost's UBJSON model format (save the model as JSON)".into(),
-            ));
-        }
-        let doc: Value = serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?;
+        // UBJSON follows its `{` with a type marker (a letter); JSON with a quote or a space.
+        let doc: Value = if bytes.get(1).is_some_and(|b| b.is_ascii_alphabetic()) {
+            ubjson::parse(bytes).map_err(Error::Format)?
+        } else {
+            serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?
+        };
         let learner = &doc["learner"];
         let param = &learner["learner_model_param"];
         let objective = learner["objective"]["name"]
@@ -422,6 +424,25 @@ mod tests {
     }
 
     #[test]
+    fn ubjson_models_read_as_their_json_twins() {
+        for (name, outputs) in [
+            ("binary", 1),
+            ("regression", 1),
+            ("multiclass", 3),
+            ("poisson", 1),
+        ] {
+            let json = Model::from_json(&fixture(&format!("{name}.json"))).unwrap();
+            let ubj = Model::from_json(&fixture(&format!("{name}.ubj"))).unwrap();
+            assert_eq!(
+                (ubj.outputs(), ubj.objective()),
+                (outputs, json.objective())
+            );
+            let (rows, _) = expected();
+            assert_eq!(ubj.predict(&rows), json.predict(&rows), "{name}");
+        }
+    }
+
+    #[test]
     fn regression_agrees_with_xgboost() {
         agrees("regression", 1);
     }
@@ -451,9 +472,10 @@ mod tests {
             Model::from_json(b"binf\0\0\0\0"),
             Err(Error::Unsupported(_))
         ));
+        // UBJSON cut short.
         assert!(matches!(
             Model::from_json(b"{L\0\0\0\x07learner"),
-            Err(Error::Unsupported(_))
+            Err(Error::Format(_))
         ));
         assert!(matches!(
             Model::from_json(b"not a model"),
