@@ -1,6 +1,6 @@
 //! The text of a document, by file type: plain text and Markdown as they are, HTML without
 //! its markup, CSV and JSON as text, PDF from its text layer (page by page), and Word
-//! (`.docx`) from its paragraphs.
+//! (`.docx`) from its paragraphs, Excel (`.xlsx`) sheet by sheet as comma-separated rows.
 
 use std::io::Read;
 use std::ops::Range;
@@ -17,6 +17,7 @@ pub enum Format {
     Json,
     Pdf,
     Docx,
+    Xlsx,
 }
 
 impl Format {
@@ -32,6 +33,7 @@ impl Format {
             "json" => Format::Json,
             "pdf" => Format::Pdf,
             "docx" => Format::Docx,
+            "xlsx" => Format::Xlsx,
             _ => return None,
         })
     }
@@ -103,6 +105,9 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Parsed, ParseError> {
         Format::Docx => docx(bytes)
             .map(Parsed::text)
             .map_err(|e| unreadable("a Word document", e)),
+        Format::Xlsx => xlsx(bytes)
+            .map(Parsed::text)
+            .map_err(|e| unreadable("an Excel workbook", e)),
     }
 }
 
@@ -265,6 +270,180 @@ fn docx(bytes: &[u8]) -> Result<String, String> {
     Ok(tidy(&out))
 }
 
+/// A member of a zip archive as text; `None` when the archive has no such member.
+fn zip_text(
+    zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let mut file = match zip.by_name(name) {
+        Ok(f) => f,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let mut s = String::new();
+    file.read_to_string(&mut s).map_err(|e| e.to_string())?;
+    Ok(Some(s))
+}
+
+/// The value of attribute `name` of an element.
+fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+}
+
+/// The column of a cell reference (`C7` → 2).
+fn column_of(reference: &str) -> Option<usize> {
+    let letters: String = reference
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect();
+    if letters.is_empty() {
+        return None;
+    }
+    letters
+        .chars()
+        .try_fold(0usize, |n, c| {
+            n.checked_mul(26)?
+                .checked_add(c.to_ascii_uppercase() as usize - 'A' as usize + 1)
+        })
+        .map(|n| n - 1)
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+/// An Excel workbook's sheets in workbook order, each a `Sheet: name` line and its rows as
+/// comma-separated values (shared, inline and formula strings, numbers, booleans), empty
+/// cells kept in place so columns line up.
+fn xlsx(bytes: &[u8]) -> Result<String, String> {
+    use quick_xml::events::Event;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    let mut shared: Vec<String> = Vec::new();
+    if let Some(xml) = zip_text(&mut zip, "xl/sharedStrings.xml")? {
+        let mut r = quick_xml::Reader::from_str(&xml);
+        let (mut in_t, mut current) = (false, String::new());
+        loop {
+            match r.read_event().map_err(|e| e.to_string())? {
+                Event::Start(e) if e.local_name().as_ref() == b"t" => in_t = true,
+                Event::End(e) => match e.local_name().as_ref() {
+                    b"t" => in_t = false,
+                    b"si" => shared.push(std::mem::take(&mut current)),
+                    _ => {}
+                },
+                Event::Text(t) if in_t => {
+                    current.push_str(&t.unescape().map_err(|e| e.to_string())?)
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+    }
+    // Sheets by name, in workbook order, through the workbook's relationships.
+    let workbook = zip_text(&mut zip, "xl/workbook.xml")?.ok_or("it has no xl/workbook.xml")?;
+    let rels = zip_text(&mut zip, "xl/_rels/workbook.xml.rels")?.unwrap_or_default();
+    let mut targets = std::collections::HashMap::new();
+    let mut r = quick_xml::Reader::from_str(&rels);
+    loop {
+        match r.read_event().map_err(|e| e.to_string())? {
+            Event::Empty(e) | Event::Start(e) if e.local_name().as_ref() == b"Relationship" => {
+                if let (Some(id), Some(target)) = (attr(&e, b"Id"), attr(&e, b"Target")) {
+                    let path = match target.strip_prefix('/') {
+                        Some(absolute) => absolute.to_owned(),
+                        None => format!("xl/{target}"),
+                    };
+                    targets.insert(id, path);
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut sheets: Vec<(String, String)> = Vec::new();
+    let mut r = quick_xml::Reader::from_str(&workbook);
+    loop {
+        match r.read_event().map_err(|e| e.to_string())? {
+            Event::Empty(e) | Event::Start(e) if e.local_name().as_ref() == b"sheet" => {
+                let id = attr(&e, b"r:id").unwrap_or_default();
+                if let (Some(name), Some(path)) = (attr(&e, b"name"), targets.get(&id)) {
+                    sheets.push((name, path.clone()));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    for (name, path) in sheets {
+        let Some(xml) = zip_text(&mut zip, &path)? else {
+            continue;
+        };
+        out.push_str(&format!("Sheet: {name}\n"));
+        let mut r = quick_xml::Reader::from_str(&xml);
+        let mut row: Vec<String> = Vec::new();
+        let (mut kind, mut column, mut value) = (String::new(), 0usize, String::new());
+        let mut in_value = false;
+        loop {
+            match r.read_event().map_err(|e| e.to_string())? {
+                Event::Start(e) if e.local_name().as_ref() == b"c" => {
+                    kind = attr(&e, b"t").unwrap_or_default();
+                    column = attr(&e, b"r")
+                        .and_then(|r| column_of(&r))
+                        .unwrap_or(row.len());
+                    value.clear();
+                }
+                Event::Start(e) if matches!(e.local_name().as_ref(), b"v" | b"t") => {
+                    in_value = true
+                }
+                Event::Text(t) if in_value => {
+                    value.push_str(&t.unescape().map_err(|e| e.to_string())?)
+                }
+                Event::End(e) => match e.local_name().as_ref() {
+                    b"v" | b"t" => in_value = false,
+                    b"c" => {
+                        let text = match kind.as_str() {
+                            "s" => value
+                                .trim()
+                                .parse::<usize>()
+                                .ok()
+                                .and_then(|i| shared.get(i).cloned())
+                                .unwrap_or_default(),
+                            "b" => if value.trim() == "1" { "TRUE" } else { "FALSE" }.to_owned(),
+                            _ => value.clone(),
+                        };
+                        // A sheet names its cells; far-off columns are not padded to.
+                        if column < row.len() + 1_000 {
+                            if row.len() <= column {
+                                row.resize(column + 1, String::new());
+                            }
+                            row[column] = text;
+                        }
+                    }
+                    b"row" => {
+                        if row.iter().any(|c| !c.is_empty()) {
+                            let line: Vec<String> = row.iter().map(|c| csv_field(c)).collect();
+                            out.push_str(&line.join(","));
+                            out.push('\n');
+                        }
+                        row.clear();
+                    }
+                    _ => {}
+                },
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        out.push('\n');
+    }
+    Ok(out.trim_end().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,5 +569,50 @@ mod tests {
         }
         let p = parse("a.docx", buf.get_ref()).unwrap();
         assert_eq!(p.text, "Hello world & co\nSecond");
+    }
+
+    #[test]
+    fn xlsx_sheets_as_rows() {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            use std::io::Write;
+            let mut w = zip::ZipWriter::new(&mut buf);
+            let mut add = |name: &str, body: &str| {
+                w.start_file::<_, ()>(name, Default::default()).unwrap();
+                w.write_all(body.as_bytes()).unwrap();
+            };
+            add(
+                "xl/workbook.xml",
+                r#"<workbook xmlns:r="r"><sheets><sheet name="Prices" sheetId="1" r:id="rId2"/><sheet name="Notes" sheetId="2" r:id="rId1"/></sheets></workbook>"#,
+            );
+            add(
+                "xl/_rels/workbook.xml.rels",
+                r#"<Relationships><Relationship Id="rId1" Target="worksheets/sheet2.xml"/><Relationship Id="rId2" Target="/xl/worksheets/sheet1.xml"/></Relationships>"#,
+            );
+            add(
+                "xl/sharedStrings.xml",
+                r#"<sst><si><t>Item</t></si><si><t>Price</t></si><si><r><t>Tea, </t></r><r><t>green</t></r></si></sst>"#,
+            );
+            add(
+                "xl/worksheets/sheet1.xml",
+                r#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row><row r="2"><c r="A2" t="s"><v>2</v></c><c r="C2"><v>4.5</v></c><c r="D2" t="b"><v>1</v></c></row><row r="3"/></sheetData></worksheet>"#,
+            );
+            add(
+                "xl/worksheets/sheet2.xml",
+                r#"<worksheet><sheetData><row><c t="inlineStr"><is><t>Ship &amp; store cold</t></is></c></row></sheetData></worksheet>"#,
+            );
+            w.finish().unwrap();
+        }
+        let p = parse("prices.xlsx", buf.get_ref()).unwrap();
+        assert_eq!(
+            p.text,
+            "Sheet: Prices\nItem,Price\n\"Tea, green\",,4.5,TRUE\n\nSheet: Notes\nShip & store cold"
+        );
+        assert!(matches!(
+            parse("bad.xlsx", b"not a zip"),
+            Err(ParseError::Unreadable { .. })
+        ));
+        assert_eq!(column_of("AA10"), Some(26));
+        assert_eq!(column_of("10"), None);
     }
 }
