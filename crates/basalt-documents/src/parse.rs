@@ -242,11 +242,7 @@ fn pdf(bytes: &[u8]) -> Result<Parsed, String> {
 /// A Word document's paragraphs, one per line (`word/document.xml`'s `w:t` runs).
 fn docx(bytes: &[u8]) -> Result<String, String> {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
-    let mut xml = String::new();
-    zip.by_name("word/document.xml")
-        .map_err(|e| e.to_string())?
-        .read_to_string(&mut xml)
-        .map_err(|e| e.to_string())?;
+    let xml = zip_text(&mut zip, "word/document.xml")?.ok_or("it has no word/document.xml")?;
     let mut reader = quick_xml::Reader::from_str(&xml);
     let mut out = String::new();
     let mut in_text = false;
@@ -275,13 +271,19 @@ fn zip_text(
     zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
     name: &str,
 ) -> Result<Option<String>, String> {
-    let mut file = match zip.by_name(name) {
+    let file = match zip.by_name(name) {
         Ok(f) => f,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
         Err(e) => return Err(e.to_string()),
     };
+    // A member inflates to at most the largest document: a zip bomb stops there.
     let mut s = String::new();
-    file.read_to_string(&mut s).map_err(|e| e.to_string())?;
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_string(&mut s)
+        .map_err(|e| e.to_string())?;
+    if s.len() > MAX_FILE_BYTES {
+        return Err(format!("{name} inflates past 50 MB"));
+    }
     Ok(Some(s))
 }
 
@@ -289,7 +291,7 @@ fn zip_text(
 fn attr(e: &quick_xml::events::BytesStart<'_>, name: &[u8]) -> Option<String> {
     e.attributes()
         .flatten()
-        .find(|a| a.key.as_ref() == name)
+        .find(|a| a.key.as_ref() == name || a.key.local_name().as_ref() == name)
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
@@ -370,7 +372,8 @@ fn xlsx(bytes: &[u8]) -> Result<String, String> {
     loop {
         match r.read_event().map_err(|e| e.to_string())? {
             Event::Empty(e) | Event::Start(e) if e.local_name().as_ref() == b"sheet" => {
-                let id = attr(&e, b"r:id").unwrap_or_default();
+                // The relationship id, whatever prefix the workbook gives its namespace.
+                let id = attr(&e, b"id").unwrap_or_default();
                 if let (Some(name), Some(path)) = (attr(&e, b"name"), targets.get(&id)) {
                     sheets.push((name, path.clone()));
                 }
@@ -417,8 +420,8 @@ fn xlsx(bytes: &[u8]) -> Result<String, String> {
                             "b" => if value.trim() == "1" { "TRUE" } else { "FALSE" }.to_owned(),
                             _ => value.clone(),
                         };
-                        // A sheet names its cells; far-off columns are not padded to.
-                        if column < row.len() + 1_000 {
+                        // Excel's last column is XFD (16,384): nothing past it is a cell.
+                        if column < 16_384 {
                             if row.len() <= column {
                                 row.resize(column + 1, String::new());
                             }
@@ -432,6 +435,10 @@ fn xlsx(bytes: &[u8]) -> Result<String, String> {
                             out.push('\n');
                         }
                         row.clear();
+                        // Shared strings repeat for free in the file, not in the text.
+                        if out.len() > MAX_FILE_BYTES {
+                            return Err("its text exceeds 50 MB".into());
+                        }
                     }
                     _ => {}
                 },

@@ -116,8 +116,12 @@ impl Model {
             }
             _ => return Err(format_err("it does not start with a JSON object")),
         }
-        // UBJSON follows its `{` with a type marker (a letter); JSON with a quote or a space.
-        let doc: Value = if bytes.get(1).is_some_and(|b| b.is_ascii_alphabetic()) {
+        // UBJSON follows its `{` with a length marker (a letter) or a container header (`$`,
+        // `#`); JSON with a quote or a space.
+        let doc: Value = if bytes
+            .get(1)
+            .is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'$' | b'#'))
+        {
             ubjson::parse(bytes).map_err(Error::Format)?
         } else {
             serde_json::from_slice(bytes).map_err(|e| Error::Format(e.to_string()))?

@@ -107,14 +107,30 @@ impl Reader<'_> {
         let mut ty = None;
         if self.peek() == Some(b'$') {
             self.at += 1;
-            ty = Some(self.byte()?);
+            let t = self.byte()?;
+            // Elements of these types take no bytes, so a count could not be checked
+            // against the data left (and XGBoost never writes them).
+            if matches!(t, b'Z' | b'T' | b'F' | b'N') {
+                return Err(format!("a container typed {:?} is not accepted", t as char));
+            }
+            ty = Some(t);
             if self.peek() != Some(b'#') {
                 return Err("a typed container has no count".into());
             }
         }
         let count = if self.peek() == Some(b'#') {
             self.at += 1;
-            Some(self.length()?)
+            let n = self.length()?;
+            let width = match ty {
+                Some(b'I') => 2,
+                Some(b'l' | b'd') => 4,
+                Some(b'L' | b'D') => 8,
+                _ => 1,
+            };
+            if n.saturating_mul(width) > self.bytes.len() - self.at {
+                return Err(format!("a count of {n} runs past the end of the data"));
+            }
+            Some(n)
         } else {
             None
         };
@@ -218,6 +234,8 @@ mod tests {
             b"Q",
             b"{i\x01aS\x01",
             b"[$i]",
+            b"[$Z#l\x7f\xff\xff\xff",
+            b"[$d#i\x03\0\0\0\0",
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }

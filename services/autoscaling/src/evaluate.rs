@@ -83,7 +83,7 @@ fn sweep(a: &AutoScaling, claim: &Claim) -> Result<(), StoreError> {
         let [account, region, _] = parts[..] else {
             continue;
         };
-        let target_key = key.rsplit_once('/').map_or(key.as_str(), |(t, _)| t);
+        let target_key = crate::target_of(&key, &policy);
         if let Err(e) = evaluate(a, account, region, target_key, &policy) {
             tracing::warn!(policy = %policy["PolicyName"], "target tracking: {e}");
         }

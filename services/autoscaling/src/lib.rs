@@ -132,6 +132,15 @@ fn record_activity(
     ])
 }
 
+/// The key of the target a policy belongs to: its key without `/{PolicyName}` (a policy
+/// name may hold slashes).
+fn target_of<'a>(policy_key: &'a str, policy: &Value) -> &'a str {
+    policy_key
+        .strip_suffix(policy["PolicyName"].as_str().unwrap_or_default())
+        .and_then(|k| k.strip_suffix('/'))
+        .unwrap_or(policy_key)
+}
+
 fn object_not_found(message: impl Into<String>) -> AwsError {
     AwsError::new(400, "ObjectNotFoundException", message)
 }

@@ -23,10 +23,16 @@ fn step_for(config: &Value, breach: f64) -> Option<i64> {
         .find(|s| {
             let lower = s["MetricIntervalLowerBound"].as_f64();
             let upper = s["MetricIntervalUpperBound"].as_f64();
-            if breach >= 0.0 {
-                lower.is_none_or(|l| breach >= l) && upper.is_none_or(|u| breach < u)
+            let above = lower.is_none_or(|l| breach >= l) && upper.is_none_or(|u| breach < u);
+            let below = lower.is_none_or(|l| breach > l) && upper.is_none_or(|u| breach <= u);
+            // At the threshold itself either reading holds (an alarm on
+            // LessThanOrEqualToThreshold breaches at zero with an upper bound of zero).
+            if breach > 0.0 {
+                above
+            } else if breach < 0.0 {
+                below
             } else {
-                lower.is_none_or(|l| breach > l) && upper.is_none_or(|u| breach <= u)
+                above || below
             }
         })
         .and_then(|s| s["ScalingAdjustment"].as_i64())
@@ -65,12 +71,25 @@ pub(crate) fn step_capacity(
     Some(wanted.clamp(min, max.max(min)))
 }
 
-/// The breach the alarm event reports: its newest datapoint minus its threshold.
-fn breach_of(alarm_event: &Value) -> Option<f64> {
+/// The breach the alarm event reports: its datapoints aggregated as the policy's
+/// MetricAggregationType says (Average by default), minus its threshold.
+fn breach_of(alarm_event: &Value, aggregation: Option<&str>) -> Option<f64> {
     let raw = alarm_event["alarmData"]["state"]["reasonData"].as_str()?;
     let data: Value = serde_json::from_str(raw).ok()?;
-    let latest = data["recentDatapoints"].as_array()?.last()?.as_f64()?;
-    Some(latest - data["threshold"].as_f64()?)
+    let points: Vec<f64> = data["recentDatapoints"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    if points.is_empty() {
+        return None;
+    }
+    let value = match aggregation {
+        Some("Minimum") => points.iter().copied().fold(f64::INFINITY, f64::min),
+        Some("Maximum") => points.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        _ => points.iter().sum::<f64>() / points.len() as f64,
+    };
+    Some(value - data["threshold"].as_f64()?)
 }
 
 /// Runs the step policy `input.PolicyARN` for the alarm event `input.Alarm`.
@@ -84,9 +103,10 @@ pub async fn execute(
     if event["alarmData"]["state"]["value"] != "ALARM" {
         return Ok(json!({"Executed": false}));
     }
+    // Only this account's and region's policies: an ARN of another account names nothing.
     let found = a
         .state
-        .scan(POLICIES, "", None, usize::MAX)?
+        .scan(POLICIES, &crate::scope(ctx, "sagemaker"), None, usize::MAX)?
         .into_iter()
         .filter_map(|(key, raw)| Some((key, serde_json::from_slice::<Value>(&raw).ok()?)))
         .find(|(_, p)| p["PolicyARN"] == arn);
@@ -98,10 +118,7 @@ pub async fn execute(
     {
         return Ok(json!({"Executed": false}));
     }
-    let target_key = policy_key
-        .rsplit_once('/')
-        .map_or(policy_key.as_str(), |(t, _)| t)
-        .to_owned();
+    let target_key = crate::target_of(&policy_key, &policy).to_owned();
     let Some(target) = a
         .state
         .get(TARGETS, &target_key)?
@@ -109,8 +126,12 @@ pub async fn execute(
     else {
         return Ok(json!({"Executed": false}));
     };
-    let Some(breach) = breach_of(event) else {
-        return Ok(json!({"Executed": false}));
+    let config = &policy["StepScalingPolicyConfiguration"];
+    let Some(breach) = breach_of(event, config["MetricAggregationType"].as_str()) else {
+        return Err(AwsError::validation(format!(
+            "The alarm {} reported no datapoints to scale by.",
+            event["alarmData"]["alarmName"].as_str().unwrap_or_default()
+        )));
     };
     let resource = policy["ResourceId"].as_str().unwrap_or_default();
     let [_, endpoint, _, variant] = resource.split('/').collect::<Vec<_>>()[..] else {
@@ -130,7 +151,10 @@ pub async fn execute(
         .await?
         .body;
     if described["EndpointStatus"] != "InService" {
-        return Ok(json!({"Executed": false}));
+        return Err(AwsError::validation(format!(
+            "The endpoint {endpoint} is {}, not InService; it cannot be scaled now.",
+            described["EndpointStatus"].as_str().unwrap_or_default()
+        )));
     }
     let Some(current) = described["ProductionVariants"]
         .as_array()
@@ -145,7 +169,6 @@ pub async fn execute(
     else {
         return Ok(json!({"Executed": false}));
     };
-    let config = &policy["StepScalingPolicyConfiguration"];
     let Some(capacity) = step_capacity(
         config,
         current,
@@ -229,6 +252,16 @@ mod tests {
     }
 
     #[test]
+    fn at_the_threshold_either_bound_may_hold_it() {
+        let scale_in = json!({"AdjustmentType": "ChangeInCapacity", "StepAdjustments": [
+            {"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}]});
+        assert_eq!(step_capacity(&scale_in, 3, 0.0, 1, 10), Some(2));
+        let scale_out = json!({"AdjustmentType": "ChangeInCapacity", "StepAdjustments": [
+            {"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 1}]});
+        assert_eq!(step_capacity(&scale_out, 3, 0.0, 1, 10), Some(4));
+    }
+
+    #[test]
     fn percent_changes_round_as_application_auto_scaling_does() {
         let p = json!({"AdjustmentType": "PercentChangeInCapacity", "StepAdjustments": [
             {"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 50},
@@ -261,7 +294,9 @@ mod tests {
     fn the_breach_comes_from_the_alarms_reason_data() {
         let data = json!({"recentDatapoints": [5.0, 42.0], "threshold": 30.0}).to_string();
         let event = json!({"alarmData": {"state": {"value": "ALARM", "reasonData": data}}});
-        assert_eq!(breach_of(&event), Some(12.0));
-        assert_eq!(breach_of(&json!({})), None);
+        assert_eq!(breach_of(&event, None), Some(-6.5));
+        assert_eq!(breach_of(&event, Some("Maximum")), Some(12.0));
+        assert_eq!(breach_of(&event, Some("Minimum")), Some(-25.0));
+        assert_eq!(breach_of(&json!({}), None), None);
     }
 }

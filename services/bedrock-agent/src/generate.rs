@@ -597,6 +597,7 @@ pub fn extension_of(mime: &str) -> &'static str {
         "text/csv" => "csv",
         "application/json" => "json",
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => "docx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
         _ => "txt",
     }
 }

@@ -86,11 +86,53 @@ fn must_session(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<SessionRec, AwsError> {
+    Ok(read_session(k, ctx, input)?.0)
+}
+
+/// The session and its record as stored, for writes that must find it unchanged.
+fn read_session(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    input: &Value,
+) -> Result<(SessionRec, Vec<u8>), AwsError> {
     let identifier = str_of(input, "sessionIdentifier").unwrap_or_default();
     let id = session_id(ctx, identifier)?;
     match k.state.get(BEDROCK_SESSIONS, &key(ctx, id))? {
-        Some(raw) => load(&raw),
+        Some(raw) => Ok((load(&raw)?, raw)),
         None => Err(not_found("Session", identifier)),
+    }
+}
+
+fn changed_meanwhile(s: &SessionRec) -> AwsError {
+    conflict(format!(
+        "The session {} changed while this request ran; try again.",
+        s.id
+    ))
+}
+
+/// Writes `ops` and the session `s` if its record is still `raw`: an EndSession, a
+/// DeleteSession or another change in between makes this one a ConflictException (never an
+/// ended session made active again, or a change lost).
+fn write_session(
+    k: &KnowledgeBases,
+    ctx: &RequestContext,
+    s: &SessionRec,
+    raw: Vec<u8>,
+    mut ops: Vec<WriteOp>,
+) -> Result<(), AwsError> {
+    ops.push(WriteOp::Check {
+        table: BEDROCK_SESSIONS.into(),
+        key: key(ctx, &s.id),
+        expected: Some(raw),
+    });
+    ops.push(WriteOp::Put {
+        table: BEDROCK_SESSIONS.into(),
+        key: key(ctx, &s.id),
+        value: dump(s),
+    });
+    match k.state.batch(&ops) {
+        Err(basalt_store::StoreError::Conflict) => Err(changed_meanwhile(s)),
+        other => Ok(other?),
     }
 }
 
@@ -167,14 +209,14 @@ pub fn update_session(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut s = must_session(k, ctx, input)?;
+    let (mut s, raw) = read_session(k, ctx, input)?;
     must_be_active(&s)?;
     s.metadata = input["sessionMetadata"]
         .as_object()
         .cloned()
         .unwrap_or_default();
     s.updated_ms = k.now_ms();
-    k.state.put(BEDROCK_SESSIONS, &key(ctx, &s.id), &dump(&s))?;
+    write_session(k, ctx, &s, raw, Vec::new())?;
     let mut v = session_json(ctx, &s);
     if let Value::Object(m) = &mut v {
         m.remove("sessionMetadata");
@@ -188,11 +230,11 @@ pub fn end_session(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut s = must_session(k, ctx, input)?;
+    let (mut s, raw) = read_session(k, ctx, input)?;
     if s.status != "ENDED" {
         s.status = "ENDED".into();
         s.updated_ms = k.now_ms();
-        k.state.put(BEDROCK_SESSIONS, &key(ctx, &s.id), &dump(&s))?;
+        write_session(k, ctx, &s, raw, Vec::new())?;
     }
     Ok(json!({"sessionId": s.id, "sessionArn": session_arn(ctx, &s.id), "sessionStatus": s.status}))
 }
@@ -202,7 +244,7 @@ pub fn delete_session(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let s = must_session(k, ctx, input)?;
+    let (s, raw) = read_session(k, ctx, input)?;
     if s.status == "ACTIVE" {
         return Err(conflict(format!(
             "The session {} is ACTIVE; end it with EndSession before deleting it.",
@@ -210,7 +252,21 @@ pub fn delete_session(
         )));
     }
     // The session record goes first: from then on nothing finds its content.
-    k.state.delete(BEDROCK_SESSIONS, &key(ctx, &s.id))?;
+    let deleted = k.state.batch(&[
+        WriteOp::Check {
+            table: BEDROCK_SESSIONS.into(),
+            key: key(ctx, &s.id),
+            expected: Some(raw),
+        },
+        WriteOp::Delete {
+            table: BEDROCK_SESSIONS.into(),
+            key: key(ctx, &s.id),
+        },
+    ]);
+    if let Err(basalt_store::StoreError::Conflict) = deleted {
+        return Err(changed_meanwhile(&s));
+    }
+    deleted?;
     let under = format!("{}/", key(ctx, &s.id));
     for table in [INVOCATIONS, STEPS] {
         crate::knowledge_bases::delete_prefix(k, table, &under)?;
@@ -250,7 +306,7 @@ pub fn create_invocation(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut s = must_session(k, ctx, input)?;
+    let (mut s, raw) = read_session(k, ctx, input)?;
     must_be_active(&s)?;
     let id = str_of(input, "invocationId")
         .map(str::to_owned)
@@ -263,33 +319,31 @@ pub fn create_invocation(
     };
     s.updated_ms = now;
     let ikey = child(ctx, &s.id, &id);
-    let written = k.state.batch(&[
-        WriteOp::Check {
-            table: INVOCATIONS.into(),
-            key: ikey.clone(),
-            expected: None,
-        },
-        WriteOp::Put {
-            table: INVOCATIONS.into(),
-            key: ikey,
-            value: dump(&rec),
-        },
-        WriteOp::Put {
-            table: BEDROCK_SESSIONS.into(),
-            key: key(ctx, &s.id),
-            value: dump(&s),
-        },
-    ]);
-    match written {
-        Err(basalt_store::StoreError::Conflict) => Err(conflict(format!(
+    if k.state.get(INVOCATIONS, &ikey)?.is_some() {
+        return Err(conflict(format!(
             "The session {} already has an invocation {id}.",
             s.id
-        ))),
-        other => {
-            other?;
-            Ok(json!({"sessionId": s.id, "invocationId": id, "createdAt": secs(now)}))
-        }
+        )));
     }
+    write_session(
+        k,
+        ctx,
+        &s,
+        raw,
+        vec![
+            WriteOp::Check {
+                table: INVOCATIONS.into(),
+                key: ikey.clone(),
+                expected: None,
+            },
+            WriteOp::Put {
+                table: INVOCATIONS.into(),
+                key: ikey,
+                value: dump(&rec),
+            },
+        ],
+    )?;
+    Ok(json!({"sessionId": s.id, "invocationId": id, "createdAt": secs(now)}))
 }
 
 pub fn list_invocations(
@@ -313,7 +367,7 @@ pub fn put_invocation_step(
     ctx: &RequestContext,
     input: &Value,
 ) -> Result<Value, AwsError> {
-    let mut s = must_session(k, ctx, input)?;
+    let (mut s, raw) = read_session(k, ctx, input)?;
     must_be_active(&s)?;
     let invocation = str_of(input, "invocationIdentifier").unwrap_or_default();
     if k.state
@@ -344,18 +398,17 @@ pub fn put_invocation_step(
         put_ms: now,
     };
     s.updated_ms = now;
-    k.state.batch(&[
-        WriteOp::Put {
+    write_session(
+        k,
+        ctx,
+        &s,
+        raw,
+        vec![WriteOp::Put {
             table: STEPS.into(),
             key: skey,
             value: dump(&rec),
-        },
-        WriteOp::Put {
-            table: BEDROCK_SESSIONS.into(),
-            key: key(ctx, &s.id),
-            value: dump(&s),
-        },
-    ])?;
+        }],
+    )?;
     Ok(json!({"invocationStepId": id}))
 }
 
@@ -425,8 +478,12 @@ pub fn tags(
             "arn:aws:bedrock:{}:{}:session/",
             ctx.region, ctx.account_id
         ))
-        .ok_or_else(|| not_found("Resource", arn))?;
-    let mut s = must_session(k, ctx, &json!({"sessionIdentifier": id}))?;
+        .ok_or_else(|| {
+            AwsError::validation(format!(
+                "{arn} is not the ARN of a session of this account and region."
+            ))
+        })?;
+    let (mut s, raw) = read_session(k, ctx, &json!({"sessionIdentifier": id}))?;
     match operation {
         "TagResource" => {
             for (key, value) in input["tags"].as_object().into_iter().flatten() {
@@ -441,6 +498,6 @@ pub fn tags(
         }
         _ => return Ok(json!({"tags": s.tags})),
     }
-    k.state.put(BEDROCK_SESSIONS, &key(ctx, &s.id), &dump(&s))?;
+    write_session(k, ctx, &s, raw, Vec::new())?;
     Ok(json!({}))
 }

@@ -684,7 +684,10 @@ async fn deliver(cw: &Arc<CloudWatch>, claim: Claim, now: i64) {
                 json!({"FunctionName": item.arn, "InvocationType": "Event", "Payload": payload}),
             ),
         )
-    } else if item.arn.starts_with("arn:aws:autoscaling:") && item.arn.contains(":scalingPolicy:") {
+    } else if item.arn.starts_with("arn:aws:autoscaling:")
+        && item.arn.contains(":scalingPolicy:")
+        && item.arn.contains(":resource/")
+    {
         // An Application Auto Scaling step policy: it reads the breach from the event.
         (
             "application-autoscaling",
