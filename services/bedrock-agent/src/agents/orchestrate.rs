@@ -49,6 +49,27 @@ pub struct Agent {
 
 pub type Events = mpsc::UnboundedSender<Result<StreamEvent, AwsError>>;
 
+/// The agent's error for a Lambda function that could not be invoked, split as Bedrock
+/// splits it: the service behind the function failing is a bad gateway (worth a retry), the
+/// function or its configuration a failed dependency.
+fn not_invoked(arn: &str, e: &AwsError) -> AwsError {
+    let (status, code) = if e.status >= 500 {
+        (502, "BadGatewayException")
+    } else {
+        (424, "DependencyFailedException")
+    };
+    let mut d = AwsError::new(
+        status,
+        code,
+        format!(
+            "The Lambda function {arn} could not be invoked: {}",
+            e.message
+        ),
+    );
+    d.fields.insert("resourceName".into(), "Lambda".into());
+    d
+}
+
 /// How a collaborator's turn ended.
 pub(super) struct Collaborated {
     pub(super) result: Result<(), AwsError>,
@@ -363,18 +384,7 @@ impl Run {
                 json!({"FunctionName": arn, "Payload": payload}),
             )
             .await
-            .map_err(|e| {
-                let mut d = AwsError::new(
-                    424,
-                    "DependencyFailedException",
-                    format!(
-                        "The Lambda function {arn} could not be invoked: {}",
-                        e.message
-                    ),
-                );
-                d.fields.insert("resourceName".into(), "Lambda".into());
-                d
-            })?
+            .map_err(|e| not_invoked(arn, &e))?
             .body;
         let raw = base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
@@ -978,6 +988,23 @@ fn split_chars(text: &str, n: usize) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::split_chars;
+
+    #[test]
+    fn lambda_failures_split_by_who_failed() {
+        use basalt_core::AwsError;
+        let service = super::not_invoked("fn", &AwsError::new(500, "ServiceException", "down"));
+        assert_eq!(
+            (service.status, service.code.as_str()),
+            (502, "BadGatewayException")
+        );
+        let missing = super::not_invoked(
+            "fn",
+            &AwsError::new(404, "ResourceNotFoundException", "no such function"),
+        );
+        assert_eq!(missing.code, "DependencyFailedException");
+        assert_eq!(missing.fields["resourceName"], "Lambda");
+        assert_eq!(super::error_member(&service.code), "badGatewayException");
+    }
 
     #[test]
     fn answers_split_on_character_boundaries() {
