@@ -27,6 +27,22 @@ struct Tuner {
 }
 
 impl Tuner {
+    /// The writes that replace the tuning job's record with `job` if it is still `raw`.
+    fn replace(&self, raw: Vec<u8>, job: &Tuning) -> [WriteOp; 2] {
+        [
+            WriteOp::Check {
+                table: TUNING_JOBS.into(),
+                key: self.claim.id.clone(),
+                expected: Some(raw),
+            },
+            WriteOp::Put {
+                table: TUNING_JOBS.into(),
+                key: self.claim.id.clone(),
+                value: serde_json::to_vec(job).unwrap_or_default(),
+            },
+        ]
+    }
+
     fn read(&self) -> Option<(Tuning, Vec<u8>)> {
         let raw = self.core.state.get(TUNING_JOBS, &self.claim.id).ok()??;
         Some((serde_json::from_slice(&raw).ok()?, raw))
@@ -53,18 +69,7 @@ impl Tuner {
                 return;
             }
             stored.trials.extend(missing);
-            let written = self.core.state.batch(&[
-                WriteOp::Check {
-                    table: TUNING_JOBS.into(),
-                    key: self.claim.id.clone(),
-                    expected: Some(raw),
-                },
-                WriteOp::Put {
-                    table: TUNING_JOBS.into(),
-                    key: self.claim.id.clone(),
-                    value: serde_json::to_vec(&stored).unwrap_or_default(),
-                },
-            ]);
+            let written = self.core.state.batch(&self.replace(raw, &stored));
             if !matches!(written, Err(basalt_store::StoreError::Conflict)) {
                 return;
             }
@@ -243,18 +248,7 @@ impl Tuner {
             if !going {
                 job.end_ms = Some(job.modified_ms);
             }
-            let ops = [
-                WriteOp::Check {
-                    table: TUNING_JOBS.into(),
-                    key: self.claim.id.clone(),
-                    expected: Some(raw),
-                },
-                WriteOp::Put {
-                    table: TUNING_JOBS.into(),
-                    key: self.claim.id.clone(),
-                    value: serde_json::to_vec(&job).unwrap_or_default(),
-                },
-            ];
+            let ops = self.replace(raw, &job);
             let written = if going {
                 self.core.state.batch(&ops)
             } else {
