@@ -82,6 +82,37 @@ impl GroupCommit {
         }
     }
 
+    /// Commits `ops` alone, now, on the calling thread, if no group is being committed (so the
+    /// caller would have led one of its own); `None` otherwise. Batches that queue meanwhile
+    /// are handed the lead afterwards, as [`GroupCommit::submit`] hands it on.
+    pub(crate) fn try_lead(
+        &self,
+        ops: &[WriteOp],
+        commit: impl Fn(&[&[WriteOp]]) -> Vec<Result<(), StoreError>>,
+    ) -> Option<Result<(), StoreError>> {
+        {
+            let mut q = self.queue.lock();
+            if q.leading {
+                return None;
+            }
+            // Nobody leads, so nothing is queued: a queued batch always has a leader.
+            debug_assert!(q.pending.is_empty());
+            q.leading = true;
+        }
+        let r = commit(&[ops]).pop();
+        self.hand_on();
+        Some(r.unwrap_or_else(|| Err(StoreError::Other("group commit lost a batch".into()))))
+    }
+
+    /// Gives the lead to the oldest queued batch, or gives it up.
+    fn hand_on(&self) {
+        let mut q = self.queue.lock();
+        match q.pending.first() {
+            Some(next) => next.set(State::Lead),
+            None => q.leading = false,
+        }
+    }
+
     /// Commits every queued batch, then hands the lead on.
     fn lead(&self, commit: &impl Fn(&[&[WriteOp]]) -> Vec<Result<(), StoreError>>) {
         let group = std::mem::take(&mut self.queue.lock().pending);
@@ -91,11 +122,7 @@ impl GroupCommit {
         for (slot, r) in group.iter().zip(results) {
             slot.set(State::Done(r));
         }
-        let mut q = self.queue.lock();
-        match q.pending.first() {
-            Some(next) => next.set(State::Lead),
-            None => q.leading = false,
-        }
+        self.hand_on();
     }
 }
 
@@ -156,6 +183,40 @@ mod tests {
             commits < 400,
             "no batches shared a commit ({commits} commits)"
         );
+    }
+
+    /// `try_lead` commits at once when nobody leads, declines while a group is committed, and
+    /// hands the lead to the batches that queued behind it.
+    #[test]
+    fn try_lead_commits_only_when_nobody_leads() {
+        let g = GroupCommit::default();
+        let ok = |group: &[&[WriteOp]]| group.iter().map(|_| Ok(())).collect::<Vec<_>>();
+        assert!(matches!(g.try_lead(&[put("a")], ok), Some(Ok(()))));
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Mutex::new(release_rx);
+        std::thread::scope(|s| {
+            let g = &g;
+            let leader = s.spawn(move || {
+                g.try_lead(&[put("b")], |group| {
+                    entered_tx.send(()).unwrap();
+                    release_rx.lock().recv().unwrap();
+                    group.iter().map(|_| Ok(())).collect()
+                })
+            });
+            entered_rx.recv().unwrap();
+            assert!(g.try_lead(&[put("c")], ok).is_none(), "a group is in flight");
+            // A writer queued behind the inline leader is handed the lead and commits.
+            let follower = s.spawn(move || g.submit(&[put("d")], ok));
+            while g.queue.lock().pending.is_empty() {
+                std::thread::yield_now();
+            }
+            release_tx.send(()).unwrap();
+            assert!(matches!(leader.join().unwrap(), Some(Ok(()))));
+            follower.join().unwrap().unwrap();
+        });
+        assert!(!g.queue.lock().leading);
+        assert!(g.try_lead(&[put("e")], ok).is_some());
     }
 
     #[test]
