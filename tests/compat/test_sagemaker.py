@@ -250,6 +250,57 @@ def test_xgboost_endpoint_predicts_exactly_what_xgboost_does(sm, smr, s3, xgb_jo
     assert "Could not find endpoint" in e.value.response["Error"]["Message"]
 
 
+def test_multi_model_endpoint_serves_the_model_each_request_names(sm, smr, s3, xgb_job, tmp_path):
+    """A container in MultiModel mode serves every model under its ModelDataUrl prefix:
+    TargetModel names the object, loaded on first use and kept for the next request."""
+    artifacts_a = xgb_job[1]["ModelArtifacts"]["S3ModelArtifacts"]
+    artifacts_b, bucket = small_xgboost_model(sm, s3, "mme")
+    models = {}
+    for name, uri in (("fraud/a.tar.gz", artifacts_a), ("b.tar.gz", artifacts_b)):
+        src_bucket, src_key = uri[5:].split("/", 1)
+        data = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"].read()
+        s3.put_object(Bucket=bucket, Key=f"models/{name}", Body=data)
+        models[name] = untar(data)["xgboost-model"]
+    endpoint = unique("mme")
+    sm.create_model(ModelName=endpoint, ExecutionRoleArn=ROLE, PrimaryContainer={
+        "Image": XGBOOST, "Mode": "MultiModel", "ModelDataUrl": f"s3://{bucket}/models/"})
+    assert sm.describe_model(ModelName=endpoint)["PrimaryContainer"]["Mode"] == "MultiModel"
+    sm.create_endpoint_config(EndpointConfigName=endpoint, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": endpoint, "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1}])
+    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=endpoint)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=endpoint, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    body = csv([r[1:] for r in rows(20, 5)])
+    answers = {}
+    for name in ("fraud/a.tar.gz", "b.tar.gz", "fraud/a.tar.gz"):
+        resp = smr.invoke_endpoint(EndpointName=endpoint, TargetModel=name, ContentType="text/csv", Body=body)
+        assert resp["InvokedProductionVariant"] == "AllTraffic"
+        got = [float(v) for v in resp["Body"].read().decode().split(",")]
+        want = xgboost_predictions(models[name], body, tmp_path)
+        assert max(abs(a - b) for a, b in zip(got, want)) <= 1e-6, (name, got[:3], want[:3])
+        answers.setdefault(name, got)
+    assert answers["fraud/a.tar.gz"] != answers["b.tar.gz"], "both models answered alike"
+
+    def refused(**kw):
+        with pytest.raises(ClientError) as e:
+            smr.invoke_endpoint(ContentType="text/csv", Body=body, **kw)
+        return e.value.response["Error"]
+    err = refused(EndpointName=endpoint, TargetModel="missing.tar.gz")
+    assert err["Code"] == "ValidationError"
+    assert f"bucket: {bucket}, key: models/missing.tar.gz" in err["Message"]
+    assert refused(EndpointName=endpoint)["Code"] == "ValidationError"
+    single = deploy(sm, unique("single"), XGBOOST, artifacts_a)
+    assert "not a multi-model endpoint" in refused(EndpointName=single, TargetModel="b.tar.gz")["Message"]
+    # An inference pipeline cannot host several models.
+    with pytest.raises(ClientError) as e:
+        sm.create_model(ModelName=unique("mme-pipe"), ExecutionRoleArn=ROLE, Containers=[
+            {"Image": XGBOOST, "Mode": "MultiModel", "ModelDataUrl": f"s3://{bucket}/models/"},
+            {"Image": XGBOOST, "ModelDataUrl": artifacts_a}])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    for name in (endpoint, single):
+        sm.delete_endpoint(EndpointName=name)
+
+
 INFERENCE_PY = '''
 import json, math, os
 

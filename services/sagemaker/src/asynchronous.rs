@@ -202,6 +202,7 @@ async fn run(core: Arc<Core>, claim: Claim) {
                 content_type: r.content_type.as_deref(),
                 accept: r.accept.as_deref(),
                 target: None,
+                target_model: None,
                 inference_id: Some(&r.inference_id),
             },
         )

@@ -4,7 +4,7 @@
 
 use crate::Core;
 use crate::endpoints::{self, Variant};
-use crate::serving::{Answer, Unavailable};
+use crate::serving::{Answer, TargetUnavailable, Unavailable};
 use basalt_core::{AwsError, Output, RequestContext};
 use base64::Engine;
 use serde_json::{Value, json};
@@ -78,6 +78,7 @@ pub(crate) async fn invoke(
             content_type: input["ContentType"].as_str(),
             accept: input["Accept"].as_str(),
             target: input["TargetVariant"].as_str(),
+            target_model: input["TargetModel"].as_str(),
             inference_id: input["InferenceId"].as_str(),
         },
     )
@@ -160,6 +161,8 @@ pub(crate) struct Request<'a> {
     pub content_type: Option<&'a str>,
     pub accept: Option<&'a str>,
     pub target: Option<&'a str>,
+    /// A multi-model endpoint's model: its path under the container's `ModelDataUrl`.
+    pub target_model: Option<&'a str>,
     pub inference_id: Option<&'a str>,
 }
 
@@ -182,9 +185,12 @@ pub(crate) async fn run(
         ctx,
         &endpoint,
         variant,
-        req.body,
-        req.content_type,
-        req.accept,
+        Call {
+            body: req.body,
+            content_type: req.content_type,
+            accept: req.accept,
+            target_model: req.target_model,
+        },
         &mut model_us,
     )
     .await;
@@ -225,22 +231,35 @@ pub(crate) async fn run(
     Ok((result?, variant.name.clone()))
 }
 
-/// The variant's containers in turn; `model_us` gets the time they took.
-#[allow(clippy::too_many_arguments)]
+/// What goes to a variant's containers.
+struct Call<'a> {
+    body: Vec<u8>,
+    content_type: Option<&'a str>,
+    accept: Option<&'a str>,
+    target_model: Option<&'a str>,
+}
+
+/// The variant's containers in turn (or, on a multi-model endpoint, the requested model's);
+/// `model_us` gets the time they took.
 async fn call(
     core: &Arc<Core>,
     ctx: &RequestContext,
     endpoint: &endpoints::Endpoint,
     variant: &Variant,
-    body: Vec<u8>,
-    content_type: Option<&str>,
-    accept: Option<&str>,
+    req: Call<'_>,
     model_us: &mut Option<f64>,
 ) -> Result<Answer, AwsError> {
+    let Call {
+        body,
+        content_type,
+        accept,
+        target_model,
+    } = req;
     let name = &endpoint.name;
+    let owner = endpoint.owner();
     let served = match core
         .serving
-        .serve(core, &endpoint.owner(), endpoint.generation, variant)
+        .serve(core, &owner, endpoint.generation, variant)
         .await
     {
         Ok(s) => s,
@@ -256,12 +275,45 @@ async fn call(
         }
         Err(Unavailable::Failed(e)) => return Err(model_error(ctx, name, 500, &e)),
     };
+    let model;
+    let chain: Vec<&crate::serving::Container> = match (&served.multi, target_model) {
+        (Some(multi), Some(target)) => {
+            let loading = std::time::Instant::now();
+            let (container, hit) = multi
+                .container(core, &owner, endpoint.generation, variant, target)
+                .await
+                .map_err(|e| match e {
+                    TargetUnavailable::Missing { bucket, key } => validation(format!(
+                        "Failed to download model data(bucket: {bucket}, key: {key}). Please ensure that there is an object located at the URL and that the role passed to CreateModel has permissions to download the object."
+                    )),
+                    TargetUnavailable::Failed(e) => model_error(ctx, name, 500, &e),
+                })?;
+            core.invocations.record_model_load(
+                (&ctx.account_id, &ctx.region, name, &variant.name),
+                (!hit).then(|| loading.elapsed().as_secs_f64() * 1e6),
+                multi.loaded(),
+            );
+            model = container;
+            vec![&*model]
+        }
+        (Some(_), None) => {
+            return Err(validation(format!(
+                "Endpoint {name} is a multi-model endpoint: name the model to invoke with TargetModel."
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(validation(format!(
+                "Endpoint {name} is not a multi-model endpoint and does not support the TargetModel header."
+            )));
+        }
+        (None, None) => served.containers.iter().collect(),
+    };
     let mut content_type = content_type.map(str::to_owned);
     let mut payload = body;
-    let last = served.containers.len().saturating_sub(1);
+    let last = chain.len().saturating_sub(1);
     let mut answer = None;
     let started = std::time::Instant::now();
-    for (i, c) in served.containers.iter().enumerate() {
+    for (i, c) in chain.into_iter().enumerate() {
         let a: Answer = c
             .invoke(
                 &payload,

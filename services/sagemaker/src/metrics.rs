@@ -52,6 +52,10 @@ struct Window {
     overhead_latency_us: Stat,
     /// Serverless cold starts.
     model_setup_us: Stat,
+    /// Multi-model endpoints: 1 per request whose model was loaded, 0 per one that loaded it.
+    model_cache_hit: Stat,
+    model_loading_us: Stat,
+    loaded_models: Stat,
     instances: u32,
 }
 
@@ -120,6 +124,33 @@ impl Recorder {
         w.model_setup_us.add(us);
     }
 
+    /// A multi-model endpoint's request: whether its model was loaded (ModelCacheHit), how
+    /// long loading it took when it was not (ModelLoadingTime), how many models the variant
+    /// has loaded (LoadedModelCount).
+    pub(crate) fn record_model_load(
+        &self,
+        key: (&str, &str, &str, &str),
+        loading_us: Option<f64>,
+        loaded: usize,
+    ) {
+        let (account, region, endpoint, variant) = key;
+        let key = (
+            account.to_owned(),
+            region.to_owned(),
+            endpoint.to_owned(),
+            variant.to_owned(),
+        );
+        let mut windows = self.windows.lock();
+        let w = windows.entry(key).or_default();
+        w.instances = w.instances.max(1);
+        w.model_cache_hit
+            .add(if loading_us.is_none() { 1.0 } else { 0.0 });
+        if let Some(us) = loading_us {
+            w.model_loading_us.add(us);
+        }
+        w.loaded_models.add(loaded as f64);
+    }
+
     /// The points of what was recorded since the last call, stamped `now_ms`.
     fn drain(&self, now_ms: i64) -> Vec<StoredPoint> {
         let windows = std::mem::take(&mut *self.windows.lock());
@@ -181,6 +212,13 @@ impl Recorder {
             }
             if w.model_setup_us.count > 0.0 {
                 out.push(point("ModelSetupTime", "Microseconds", w.model_setup_us));
+            }
+            if w.model_cache_hit.count > 0.0 {
+                out.push(point("ModelCacheHit", "None", w.model_cache_hit));
+                out.push(point("LoadedModelCount", "None", w.loaded_models));
+            }
+            if w.model_loading_us.count > 0.0 {
+                out.push(point("ModelLoadingTime", "Microseconds", w.model_loading_us));
             }
         }
         out

@@ -111,6 +111,18 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         if c["Image"].as_str().is_none() {
             return Err(AwsError::validation("A container needs an Image."));
         }
+        if crate::serving::is_multi_model(c) {
+            if containers.len() > 1 {
+                return Err(AwsError::validation(
+                    "Multi-model mode (Mode MultiModel) is not supported for inference pipelines: give one container.",
+                ));
+            }
+            if c["ModelDataUrl"].as_str().is_none() {
+                return Err(AwsError::validation(
+                    "A container in MultiModel mode needs ModelDataUrl: the S3 prefix of its models.",
+                ));
+            }
+        }
         if let Some(url) = c["ModelDataUrl"].as_str()
             && basalt_core::objects::parse_s3_uri(url).is_none()
         {

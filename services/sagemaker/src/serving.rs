@@ -91,9 +91,12 @@ pub(crate) struct Owner {
     pub batch: bool,
 }
 
-/// A loaded variant: its containers, in order.
+/// A loaded variant: its containers, in order, or its multi-model container.
 pub(crate) struct Served {
     pub containers: Vec<Container>,
+    /// A multi-model endpoint's variant (`Mode: MultiModel`): `containers` is empty and each
+    /// request names its model.
+    pub multi: Option<MultiModel>,
     /// A serverless variant: unloaded after [`serverless_idle_ms`] without a request.
     serverless: bool,
     last_used_ms: std::sync::atomic::AtomicI64,
@@ -203,12 +206,30 @@ impl Serving {
         if let Some(s) = self.loaded.lock().get(&key) {
             return Ok(s.clone());
         }
+        let specs = variant.model.containers();
         let mut containers = Vec::new();
-        for (i, spec) in variant.model.containers().iter().enumerate() {
-            containers.push(load_container(core, owner, generation, variant, i, spec).await?);
+        let mut multi = None;
+        match specs.as_slice() {
+            [one] if is_multi_model(one) => {
+                if owner.batch {
+                    return Err("Batch transform does not support multi-model models (Mode MultiModel).".into());
+                }
+                multi = Some(MultiModel::new(one.clone()));
+            }
+            _ => {
+                for (i, spec) in specs.iter().enumerate() {
+                    let artifacts = read_artifacts(core, &owner.account, spec).await?;
+                    let slot = i.to_string();
+                    containers.push(
+                        load_container(core, owner, generation, variant, &slot, spec, artifacts)
+                            .await?,
+                    );
+                }
+            }
         }
         let served = Arc::new(Served {
             containers,
+            multi,
             serverless: variant.serverless(),
             last_used_ms: std::sync::atomic::AtomicI64::new(core.now_ms()),
         });
@@ -262,20 +283,164 @@ async fn read_artifacts(
         })
 }
 
+/// Whether a container definition hosts several models (`Mode: MultiModel`).
+pub(crate) fn is_multi_model(spec: &Value) -> bool {
+    spec["Mode"].as_str() == Some("MultiModel")
+}
+
+/// How many models a multi-model variant keeps loaded on one node; the least recently used
+/// is unloaded to make room (SageMaker unloads under memory pressure; a count is the local
+/// equivalent). `BASALT_SAGEMAKER_MME_MAX_MODELS`.
+fn mme_capacity() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("BASALT_SAGEMAKER_MME_MAX_MODELS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(16)
+    })
+}
+
+/// Why a multi-model endpoint's model cannot answer.
+pub(crate) enum TargetUnavailable {
+    /// No object at `ModelDataUrl` + `TargetModel`.
+    Missing { bucket: String, key: String },
+    Failed(String),
+}
+
+/// The models of a multi-model container: the object `TargetModel` names under the
+/// container's `ModelDataUrl` prefix, loaded on first use and, unless
+/// `MultiModelConfig.ModelCacheSetting` is `Disabled`, kept for the next request.
+pub(crate) struct MultiModel {
+    spec: Value,
+    cache: bool,
+    /// Loaded models and when each was last used (a tick of `clock`).
+    models: parking_lot::Mutex<HashMap<String, (Arc<Container>, u64)>>,
+    clock: std::sync::atomic::AtomicU64,
+    /// One load at a time: two requests for a cold model load it once.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl MultiModel {
+    fn new(spec: Value) -> MultiModel {
+        MultiModel {
+            cache: spec["MultiModelConfig"]["ModelCacheSetting"].as_str() != Some("Disabled"),
+            spec,
+            models: Default::default(),
+            clock: Default::default(),
+            loading: Default::default(),
+        }
+    }
+
+    fn cached(&self, target: &str) -> Option<Arc<Container>> {
+        let tick = self
+            .clock
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut models = self.models.lock();
+        let (c, used) = models.get_mut(target)?;
+        *used = tick;
+        Some(c.clone())
+    }
+
+    /// How many models are loaded now.
+    pub fn loaded(&self) -> usize {
+        self.models.lock().len()
+    }
+
+    /// The container serving `target`, and whether it was already loaded.
+    pub async fn container(
+        &self,
+        core: &Arc<Core>,
+        owner: &Owner,
+        generation: u64,
+        variant: &Variant,
+        target: &str,
+    ) -> Result<(Arc<Container>, bool), TargetUnavailable> {
+        if let Some(c) = self.cached(target) {
+            return Ok((c, true));
+        }
+        let _one = self.loading.lock().await;
+        if let Some(c) = self.cached(target) {
+            return Ok((c, true));
+        }
+        let prefix = self.spec["ModelDataUrl"].as_str().unwrap_or_default();
+        let (bucket, dir) = basalt_core::objects::parse_s3_uri(prefix)
+            .ok_or_else(|| TargetUnavailable::Failed(format!("{prefix} is not an S3 URI")))?;
+        let key = if dir.is_empty() || dir.ends_with('/') {
+            format!("{dir}{target}")
+        } else {
+            format!("{dir}/{target}")
+        };
+        let data = core
+            .objects
+            .read(&owner.account, bucket, &key)
+            .map_err(TargetUnavailable::Failed)?
+            .ok_or_else(|| TargetUnavailable::Missing {
+                bucket: bucket.to_owned(),
+                key: key.clone(),
+            })?;
+        let mut spec = self.spec.clone();
+        spec["ModelDataUrl"] = format!("s3://{bucket}/{key}").into();
+        // A directory of its own per model (script models unpack there), named for the model
+        // but safe whatever the name holds.
+        let slot = format!(
+            "mm-{}-{:016x}",
+            target
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .take(48)
+                .collect::<String>(),
+            fnv1a(target.as_bytes())
+        );
+        let container = Arc::new(
+            load_container(core, owner, generation, variant, &slot, &spec, Some(data))
+                .await
+                .map_err(TargetUnavailable::Failed)?,
+        );
+        if self.cache {
+            let tick = self
+                .clock
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut models = self.models.lock();
+            while models.len() >= mme_capacity() {
+                let Some(oldest) = models
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone())
+                else {
+                    break;
+                };
+                models.remove(&oldest);
+            }
+            models.insert(target.to_owned(), (container.clone(), tick));
+        }
+        Ok((container, false))
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// One container of a variant, from its definition and its artifacts (`model.tar.gz`);
+/// `slot` names its working directory among the variant's.
 async fn load_container(
     core: &Arc<Core>,
     owner: &Owner,
     generation: u64,
     variant: &Variant,
-    index: usize,
+    slot: &str,
     spec: &Value,
+    artifacts: Option<Vec<u8>>,
 ) -> Result<Container, String> {
     let image = spec["Image"].as_str().unwrap_or_default();
     let mut env = env_of(spec);
     if owner.batch {
         env.insert("SAGEMAKER_BATCH".into(), "true".into());
     }
-    let artifacts = read_artifacts(core, &owner.account, spec).await?;
     if env.contains_key("SAGEMAKER_PROGRAM") {
         let root = core
             .config
@@ -284,7 +449,7 @@ async fn load_container(
             .join(&owner.account)
             .join(&owner.region)
             .join(&owner.name)
-            .join(format!("{generation}-{}-{index}", variant.name));
+            .join(format!("{generation}-{}-{slot}", variant.name));
         let _ = std::fs::remove_dir_all(&root);
         let layout = Layout::new(root);
         let model_dir = layout.host("model");
