@@ -266,3 +266,49 @@ def test_a_serverless_variant_scales_to_zero_and_pays_a_cold_start(clients, mode
         time.sleep(0.3)
     assert points[0]["SampleCount"] == 1
     assert 1e6 <= points[0]["Maximum"] <= outcomes["cold_s"] * 1e6
+
+
+def test_a_shadow_variant_answers_a_sample_of_the_production_traffic(clients, model):
+    """ShadowProductionVariants: the shadow gets a copy of the share of requests its weight
+    gives relative to the production variant's; callers only ever see the production answer,
+    and the shadow's invocations show in its own metrics."""
+    sm, smr, cw = clients["sagemaker"], clients["sagemaker-runtime"], clients["cloudwatch"]
+    name = unique("shadow-ep")
+    sm.create_model(ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": XGBOOST, "ModelDataUrl": model[0]})
+    production = {"VariantName": "Prod", "ModelName": name, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1,
+                  "InitialVariantWeight": 1.0}
+    shadow = {**production, "VariantName": "Candidate", "InitialVariantWeight": 0.5}
+    with pytest.raises(sm.exceptions.ClientError) as e:
+        sm.create_endpoint_config(EndpointConfigName=unique("two-prod"), ProductionVariants=[
+            production, {**production, "VariantName": "Other"}], ShadowProductionVariants=[shadow])
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[production], ShadowProductionVariants=[shadow])
+    assert sm.describe_endpoint_config(EndpointConfigName=name)["ShadowProductionVariants"][0]["VariantName"] == "Candidate"
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    desc = sm.describe_endpoint(EndpointName=name)
+    assert [v["VariantName"] for v in desc["ProductionVariants"]] == ["Prod"]
+    assert [v["VariantName"] for v in desc["ShadowProductionVariants"]] == ["Candidate"]
+    for _ in range(200):
+        resp = smr.invoke_endpoint(EndpointName=name, ContentType="text/csv", Body=b"0.5,1.0,-0.3,2.0\n")
+        assert resp["InvokedProductionVariant"] == "Prod"
+    with pytest.raises(smr.exceptions.ClientError) as e:
+        smr.invoke_endpoint(EndpointName=name, TargetVariant="Candidate", ContentType="text/csv", Body=b"1,2,3,4\n")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    now = datetime.now(timezone.utc)
+
+    def invocations(variant):
+        dims = [{"Name": "EndpointName", "Value": name}, {"Name": "VariantName", "Value": variant}]
+        points = cw.get_metric_statistics(Namespace="AWS/SageMaker", MetricName="Invocations", Dimensions=dims,
+                                          StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5),
+                                          Period=600, Statistics=["Sum"])["Datapoints"]
+        return points[0]["Sum"] if points else 0
+
+    deadline = time.time() + 15
+    while invocations("Prod") != 200:
+        assert time.time() < deadline, invocations("Prod")
+        time.sleep(0.3)
+    time.sleep(1)  # the last copies land in the next window
+    copied = invocations("Candidate")
+    assert 60 <= copied <= 140, f"a weight of 0.5 copied {copied} of 200 requests"
+    sm.delete_endpoint(EndpointName=name)

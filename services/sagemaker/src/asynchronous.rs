@@ -86,6 +86,7 @@ pub(crate) fn invoke_async(
     let instances: u64 = endpoint
         .variants
         .iter()
+        .filter(|v| !v.shadow)
         .map(|v| v.spec["InitialInstanceCount"].as_u64().unwrap_or(1))
         .sum();
     let per_instance = async_config["ClientConfig"]["MaxConcurrentInvocationsPerInstance"]

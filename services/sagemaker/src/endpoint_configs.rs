@@ -18,8 +18,17 @@ pub(crate) struct EndpointConfig {
 
 impl EndpointConfig {
     pub fn variants(&self) -> Vec<Value> {
+        self.list("ProductionVariants")
+    }
+
+    /// The variants that get a copy of the production traffic (ShadowProductionVariants).
+    pub fn shadow_variants(&self) -> Vec<Value> {
+        self.list("ShadowProductionVariants")
+    }
+
+    fn list(&self, member: &str) -> Vec<Value> {
         self.request
-            .get("ProductionVariants")
+            .get(member)
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default()
@@ -78,8 +87,17 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
             "ProductionVariants must list between 1 and 10 variants.",
         ));
     }
+    let shadows = input["ShadowProductionVariants"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !shadows.is_empty() && (variants.len() != 1 || shadows.len() != 1) {
+        return Err(AwsError::validation(
+            "An endpoint configuration with ShadowProductionVariants must have exactly one variant in ProductionVariants and one in ShadowProductionVariants.",
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
-    for v in &variants {
+    for v in variants.iter().chain(&shadows) {
         let vname = v["VariantName"].as_str().unwrap_or_default();
         if !seen.insert(vname) {
             return Err(AwsError::validation(format!(
@@ -126,10 +144,12 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
     request.remove("Tags");
     request.remove("EndpointConfigName");
     // AWS fills in the variants' default weight.
-    if let Some(Value::Array(list)) = request.get_mut("ProductionVariants") {
-        for v in list.iter_mut() {
-            if v["InitialVariantWeight"].is_null() && v["ServerlessConfig"].is_null() {
-                v["InitialVariantWeight"] = 1.0.into();
+    for member in ["ProductionVariants", "ShadowProductionVariants"] {
+        if let Some(Value::Array(list)) = request.get_mut(member) {
+            for v in list.iter_mut() {
+                if v["InitialVariantWeight"].is_null() && v["ServerlessConfig"].is_null() {
+                    v["InitialVariantWeight"] = 1.0.into();
+                }
             }
         }
     }

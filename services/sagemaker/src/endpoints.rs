@@ -26,6 +26,11 @@ pub(crate) struct Variant {
     pub model: Model,
     /// The variant as the configuration gives it.
     pub spec: Value,
+    /// A shadow variant: it answers a sample of the production variant's requests (the
+    /// ratio of its weight to the production variant's), and its answers go nowhere but its
+    /// metrics, logs and captured data.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 impl Variant {
@@ -122,11 +127,18 @@ impl Endpoint {
             "CreationTime": secs(self.created_ms), "LastModifiedTime": secs(self.modified_ms),
         });
         if !self.variants.is_empty() {
-            v["ProductionVariants"] = self
-                .variants
+            let (shadows, production): (Vec<&Variant>, Vec<&Variant>) =
+                self.variants.iter().partition(|x| x.shadow);
+            v["ProductionVariants"] = production
                 .iter()
                 .map(|x| x.summary(self.deployed_ms))
                 .collect();
+            if !shadows.is_empty() {
+                v["ShadowProductionVariants"] = shadows
+                    .iter()
+                    .map(|x| x.summary(self.deployed_ms))
+                    .collect();
+            }
         }
         if let Some(f) = &self.failure {
             v["FailureReason"] = f.clone().into();
@@ -183,16 +195,18 @@ fn variants_of(
     config: &str,
 ) -> Result<(Vec<Variant>, Value), AwsError> {
     let config = endpoint_configs::load(core, ctx, config)?;
-    let variants = config
-        .variants()
-        .into_iter()
-        .map(|spec| {
+    let production = config.variants().into_iter().map(|spec| (spec, false));
+    let shadows = config.shadow_variants().into_iter().map(|spec| (spec, true));
+    let variants = production
+        .chain(shadows)
+        .map(|(spec, shadow)| {
             let model =
                 crate::models::load(core, ctx, spec["ModelName"].as_str().unwrap_or_default())?;
             Ok(Variant {
                 name: spec["VariantName"].as_str().unwrap_or_default().to_owned(),
                 model,
                 spec,
+                shadow,
             })
         })
         .collect::<Result<Vec<_>, AwsError>>()?;

@@ -31,27 +31,40 @@ fn draw() -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// The production variant a request goes to: TargetVariant, else one drawn by weight.
 fn pick<'a>(variants: &'a [Variant], target: Option<&str>) -> Result<&'a Variant, String> {
+    let production: Vec<&Variant> = variants.iter().filter(|v| !v.shadow).collect();
     if let Some(t) = target {
-        return variants
-            .iter()
+        return production
+            .into_iter()
             .find(|v| v.name == t)
             .ok_or_else(|| format!("The TargetVariant {t} does not exist in the endpoint."));
     }
-    let total: f64 = variants.iter().map(Variant::weight).sum();
+    let total: f64 = production.iter().map(|v| v.weight()).sum();
     if total <= 0.0 {
-        return variants
+        return production
             .first()
+            .copied()
             .ok_or_else(|| "The endpoint has no variant.".to_owned());
     }
     let mut at = draw() * total;
-    for v in variants {
+    for v in &production {
         at -= v.weight();
         if at < 0.0 {
             return Ok(v);
         }
     }
-    Ok(variants.last().expect("not empty"))
+    production
+        .last()
+        .copied()
+        .ok_or_else(|| "The endpoint has no variant.".to_owned())
+}
+
+/// Whether a request the production variant answers is copied to `shadow`: the ratio of the
+/// shadow's weight to the production variant's is its sampling rate.
+fn copies_to(production: &Variant, shadow: &Variant) -> bool {
+    let p = production.weight();
+    p <= 0.0 || draw() * p < shadow.weight()
 }
 
 pub(crate) async fn invoke(
@@ -175,15 +188,55 @@ pub(crate) async fn run(
     name: &str,
     req: Request<'_>,
 ) -> Result<(Answer, String), AwsError> {
-    let started = std::time::Instant::now();
     let endpoint = serving_endpoint(core, ctx, name)?;
     let variant = pick(&endpoint.variants, req.target).map_err(validation)?;
+    for shadow in endpoint.variants.iter().filter(|v| v.shadow) {
+        if !copies_to(variant, shadow) {
+            continue;
+        }
+        // The copy runs beside the request, which never waits for it.
+        let (core, ctx, endpoint, shadow) =
+            (core.clone(), ctx.clone(), endpoint.clone(), shadow.clone());
+        let body = req.body.clone();
+        let content_type = req.content_type.map(str::to_owned);
+        let accept = req.accept.map(str::to_owned);
+        let target_model = req.target_model.map(str::to_owned);
+        let inference_id = req.inference_id.map(str::to_owned);
+        tokio::spawn(async move {
+            let copy = Request {
+                body,
+                content_type: content_type.as_deref(),
+                accept: accept.as_deref(),
+                target: None,
+                target_model: target_model.as_deref(),
+                inference_id: inference_id.as_deref(),
+            };
+            if let Err(e) = answer_as(&core, &ctx, &endpoint, &shadow, copy).await {
+                tracing::debug!(endpoint = %endpoint.name, variant = %shadow.name, error = %e.message, "shadow variant failed");
+            }
+        });
+    }
+    let answer = answer_as(core, ctx, &endpoint, variant, req).await?;
+    Ok((answer, variant.name.clone()))
+}
+
+/// One variant's answer to a request, counted in its metrics and captured when the endpoint
+/// captures data.
+async fn answer_as(
+    core: &Arc<Core>,
+    ctx: &RequestContext,
+    endpoint: &endpoints::Endpoint,
+    variant: &Variant,
+    req: Request<'_>,
+) -> Result<Answer, AwsError> {
+    let name = endpoint.name.as_str();
+    let started = std::time::Instant::now();
     let mut model_us = None;
     let input = endpoint.data_capture.is_object().then(|| req.body.clone());
     let result = call(
         core,
         ctx,
-        &endpoint,
+        endpoint,
         variant,
         Call {
             body: req.body,
@@ -228,7 +281,7 @@ pub(crate) async fn run(
         model_us,
         overhead_us: (total_us - model_us.unwrap_or(0.0)).max(0.0),
     });
-    Ok((result?, variant.name.clone()))
+    result
 }
 
 /// What goes to a variant's containers.
@@ -382,6 +435,7 @@ mod tests {
             name: name.into(),
             model: model.clone(),
             spec: json!({"InitialVariantWeight": w, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}),
+            shadow: false,
         };
         let variants = [variant("a", 3.0), variant("b", 1.0), variant("off", 0.0)];
         let mut a = 0;

@@ -81,6 +81,7 @@ impl Job {
                 "InstanceType": self.request.get("TransformResources").unwrap_or(&Value::Null)["InstanceType"],
                 "InitialInstanceCount": self.request.get("TransformResources").unwrap_or(&Value::Null)["InstanceCount"],
             }),
+            shadow: false,
         }
     }
 }
