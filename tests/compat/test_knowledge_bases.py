@@ -443,6 +443,60 @@ def test_sync_is_incremental(agent, rt, make_client, bucket):
     agent.delete_knowledge_base(knowledgeBaseId=kb_id)
 
 
+def test_s3_vectors_knowledge_base_writes_its_vectors_to_its_index(agent, rt, make_client, bucket):
+    """A knowledge base of storage type S3_VECTORS keeps its chunks' vectors in the index it
+    names: the application reads them with ListVectors and finds them with QueryVectors on an
+    embedding from InvokeModel (Titan v2, 1024 values: the local embedding zero-padded), with
+    the chunk's text under AMAZON_BEDROCK_TEXT and its metadata as keys; a sync that deletes
+    a document deletes its vectors; an index the vectors do not fit fails the job's documents."""
+    s3, sv, br = make_client("s3"), make_client("s3vectors"), make_client("bedrock-runtime")
+    vb = _name("vb")
+    sv.create_vector_bucket(vectorBucketName=vb)
+    sv.create_index(vectorBucketName=vb, indexName="kb-index", dataType="float32", dimension=1024, distanceMetric="cosine",
+                    metadataConfiguration={"nonFilterableMetadataKeys": ["AMAZON_BEDROCK_TEXT", "AMAZON_BEDROCK_METADATA"]})
+    index_arn = sv.get_index(vectorBucketName=vb, indexName="kb-index")["index"]["indexArn"]
+    put(s3, bucket, "sv/osk.txt", "The river Osk flows north to the Varden sea.")
+    put(s3, bucket, "sv/tarn.txt", "The mountain Tarn is 3120 metres high.", {"kind": "peak"})
+    put(s3, bucket, "sv/mirel.txt", "The lake Mirel freezes every December.")
+    kb_id = create_kb(agent, storage={"type": "S3_VECTORS", "s3VectorsConfiguration": {"indexArn": index_arn}})
+    ds_id = create_ds(agent, kb_id, bucket, prefixes=["sv/"])
+    job = ingest(agent, kb_id, ds_id)
+    assert job["status"] == "COMPLETE" and not job.get("failureReasons"), job
+    listed = sv.list_vectors(vectorBucketName=vb, indexName="kb-index", returnMetadata=True, returnData=True)["vectors"]
+    by_uri = {v["metadata"]["x-amz-bedrock-kb-source-uri"]: v for v in listed}
+    assert set(by_uri) == {f"s3://{bucket}/sv/{n}.txt" for n in ("osk", "tarn", "mirel")}
+    tarn = by_uri[f"s3://{bucket}/sv/tarn.txt"]
+    assert tarn["metadata"]["AMAZON_BEDROCK_TEXT"] == "The mountain Tarn is 3120 metres high."
+    assert tarn["metadata"]["kind"] == "peak"
+    assert json.loads(tarn["metadata"]["AMAZON_BEDROCK_METADATA"])["x-amz-bedrock-kb-data-source-id"] == ds_id
+    assert len(tarn["data"]["float32"]) == 1024
+    # The application's own query, on the embedding InvokeModel gives it.
+    q = json.loads(br.invoke_model(modelId="amazon.titan-embed-text-v2:0",
+                                   body=json.dumps({"inputText": "How high is the mountain Tarn?"}))["body"].read())
+    found = sv.query_vectors(vectorBucketName=vb, indexName="kb-index", topK=1, queryVector={"float32": q["embedding"]},
+                             returnMetadata=True)["vectors"]
+    assert found[0]["metadata"]["x-amz-bedrock-kb-source-uri"] == f"s3://{bucket}/sv/tarn.txt"
+    only = sv.query_vectors(vectorBucketName=vb, indexName="kb-index", topK=3, queryVector={"float32": q["embedding"]},
+                            filter={"kind": "peak"}, returnMetadata=True)["vectors"]
+    assert [v["metadata"]["x-amz-bedrock-kb-source-uri"] for v in only] == [f"s3://{bucket}/sv/tarn.txt"]
+    # Retrieve answers from the same vectors.
+    assert uris(retrieve(rt, kb_id, "How high is the mountain Tarn?", n=1)) == [f"s3://{bucket}/sv/tarn.txt"]
+    s3.delete_object(Bucket=bucket, Key="sv/mirel.txt")
+    assert ingest(agent, kb_id, ds_id)["statistics"]["numberOfDocumentsDeleted"] == 1
+    keys = sv.list_vectors(vectorBucketName=vb, indexName="kb-index", returnMetadata=True)["vectors"]
+    assert sorted(v["metadata"]["x-amz-bedrock-kb-source-uri"] for v in keys) == [
+        f"s3://{bucket}/sv/osk.txt", f"s3://{bucket}/sv/tarn.txt"]
+    # An index smaller than the embedding cannot hold its vectors: the job says so.
+    sv.create_index(vectorBucketName=vb, indexName="small", dataType="float32", dimension=16, distanceMetric="cosine")
+    small = create_kb(agent, storage={"type": "S3_VECTORS", "s3VectorsConfiguration": {
+        "vectorBucketArn": f"arn:aws:s3vectors:{REGION}:{ACCOUNT}:bucket/{vb}", "indexName": "small"}})
+    job = ingest(agent, small, create_ds(agent, small, bucket, prefixes=["sv/"]))
+    assert job["status"] == "COMPLETE"
+    assert any("S3 Vectors" in r for r in job.get("failureReasons", [])), job
+    for kb in (kb_id, small):
+        agent.delete_knowledge_base(knowledgeBaseId=kb)
+
+
 def test_data_deletion_policy(agent, rt, make_client, bucket):
     s3 = make_client("s3")
     put(s3, bucket, "keep/a.txt", "The Orrin lighthouse was built in 1871.")

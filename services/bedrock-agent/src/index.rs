@@ -122,6 +122,8 @@ impl Indexes {
             })
             .collect();
         ops.extend_from_slice(extra);
+        // A knowledge base on S3 Vectors: the mirror's items land with the chunks.
+        ops.extend(crate::s3_vectors::outbox(state, kb_key, changes)?);
         self.0
             .commit(state, kb_key, &ops, |l| {
                 for (k, rec) in changes {

@@ -328,7 +328,28 @@ async fn run(k: &KnowledgeBases, claim: Claim) {
     run.job.status = "IN_PROGRESS".into();
     let ctx = RequestContext::internal(&item.account, &item.region, "");
     match sync(&mut run, &ctx, &item).await {
-        Ok(()) => run.finish("COMPLETE"),
+        Ok(()) => {
+            let kb = kb_key(&scope(&ctx), &item.kb);
+            let on_s3_vectors = k
+                .state
+                .get(crate::model::KBS, &kb)
+                .ok()
+                .flatten()
+                .and_then(|raw| load::<crate::model::KbRec>(&raw).ok())
+                .is_some_and(|rec| crate::s3_vectors::configuration(&rec.storage).is_some());
+            if on_s3_vectors {
+                // Complete once the vectors are in the index, as Bedrock reports it.
+                let limit = std::time::Duration::from_secs(60);
+                for reason in crate::s3_vectors::settled(k, &kb, limit).await {
+                    if run.job.failure_reasons.len() < MAX_REASONS {
+                        run.job.failure_reasons.push(format!(
+                            "Encountered error: writing vectors to the S3 Vectors index failed: {reason}"
+                        ));
+                    }
+                }
+            }
+            run.finish("COMPLETE")
+        }
         Err(Halt::Stopped) => run.finish("STOPPED"),
         Err(Halt::Gone) => {}
         Err(Halt::Failed(reason)) => {

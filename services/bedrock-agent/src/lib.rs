@@ -20,6 +20,7 @@
 //!
 //! Whatever vector store a knowledge base names (OpenSearch Serverless, Pinecone, RDS...),
 //! Basalt keeps the vectors itself; the storage configuration is kept and returned as given.
+//! A knowledge base on S3 Vectors also writes them to the index it names (`s3_vectors.rs`).
 
 mod agents;
 mod data_sources;
@@ -32,6 +33,7 @@ mod knowledge_bases;
 mod model;
 mod rerank;
 mod retrieve;
+mod s3_vectors;
 mod session_store;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
@@ -92,6 +94,7 @@ pub struct KnowledgeBases {
     registry: OnceLock<ServiceRegistry>,
     wake: Arc<tokio::sync::Notify>,
     wake_documents: Arc<tokio::sync::Notify>,
+    wake_mirror: Arc<tokio::sync::Notify>,
 }
 
 impl KnowledgeBases {
@@ -108,6 +111,7 @@ impl KnowledgeBases {
             registry: OnceLock::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
             wake_documents: Arc::new(tokio::sync::Notify::new()),
+            wake_mirror: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -127,6 +131,7 @@ impl KnowledgeBases {
     pub fn start_workers(self: &Arc<Self>) {
         ingestion::start_worker(self.clone());
         documents::start_worker(self.clone());
+        s3_vectors::start_worker(self.clone());
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
