@@ -497,6 +497,73 @@ def test_s3_vectors_knowledge_base_writes_its_vectors_to_its_index(agent, rt, ma
         agent.delete_knowledge_base(knowledgeBaseId=kb)
 
 
+TRANSFORM_SRC = """
+import boto3, json
+
+s3 = boto3.client("s3")
+
+def handler(event, context):
+    # One chunk per sentence, each numbered in its own metadata.
+    assert event["version"] == "1.0" and event["priorTask"] == "CHUNKING", event
+    bucket = event["bucketName"]
+    out = []
+    for f in event["inputFiles"]:
+        batches = []
+        for b in f["contentBatches"]:
+            doc = json.loads(s3.get_object(Bucket=bucket, Key=b["key"])["Body"].read())
+            pieces = []
+            for item in doc["fileContents"]:
+                for i, sentence in enumerate(s for s in item["contentBody"].split(". ") if s.strip()):
+                    pieces.append({"contentBody": sentence.strip().rstrip(".") + ".", "contentType": "string",
+                                   "contentMetadata": {"sentence": i, "kind": "split"}})
+            key = b["key"].replace("/input/", "/output/")
+            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"fileContents": pieces}))
+            batches.append({"key": key})
+        out.append({"originalFileLocation": f["originalFileLocation"],
+                    "fileMetadata": {**f["fileMetadata"], "transformed": True}, "contentBatches": batches})
+    return {"outputFiles": out}
+"""
+
+
+def test_custom_transformation_lambda_rewrites_the_chunks(agent, rt, make_client, bucket):
+    """customTransformationConfiguration (POST_CHUNKING): Basalt writes each document's chunks
+    to the intermediate bucket, invokes the function with Bedrock's event, and indexes the
+    chunks it wrote back, with their chunk-level metadata over the file's."""
+    from test_lambda import zip_of
+    s3, lam = make_client("s3"), make_client("lambda")
+    inter = f"kb-inter-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=inter)
+    fn = lam.create_function(FunctionName=_name("split"), Runtime="python3.12", Role=ROLE, Handler="index.handler",
+                             Code={"ZipFile": zip_of({"index.py": TRANSFORM_SRC})}, Timeout=60)["FunctionArn"]
+    lam.get_waiter("function_active_v2").wait(FunctionName=fn)
+    put(s3, bucket, "tx/fjord.txt", "The Skarn fjord is deep. Its water is green. Seals rest on its rocks.", {"region": "north"})
+    transform = {"intermediateStorage": {"s3Location": {"uri": f"s3://{inter}/work"}},
+                 "transformations": [{"stepToApply": "POST_CHUNKING", "transformationFunction": {
+                     "transformationLambdaConfiguration": {"lambdaArn": fn}}}]}
+    kb_id = create_kb(agent)
+    with pytest.raises(ClientError) as e:
+        create_ds(agent, kb_id, bucket, prefixes=["tx/"], vectorIngestionConfiguration={
+            "customTransformationConfiguration": {**transform, "intermediateStorage": {"s3Location": {"uri": "bucket"}}}})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    ds_id = create_ds(agent, kb_id, bucket, prefixes=["tx/"],
+                      vectorIngestionConfiguration={"customTransformationConfiguration": transform})
+    job = ingest(agent, kb_id, ds_id, timeout=180)
+    assert job["status"] == "COMPLETE" and not job.get("failureReasons"), job
+    results = retrieve(rt, kb_id, "What colour is the water of the Skarn fjord?", n=5)
+    texts = {r["content"]["text"]: r["metadata"] for r in results}
+    assert set(texts) == {"The Skarn fjord is deep.", "Its water is green.", "Seals rest on its rocks."}, texts
+    green = texts["Its water is green."]
+    assert green["sentence"] == 1 and green["kind"] == "split" and green["region"] == "north"
+    assert green["transformed"] is True
+    # The chunk-level metadata is filterable like any other.
+    only = retrieve(rt, kb_id, "fjord", n=5, filter={"equals": {"key": "sentence", "value": 2}})
+    assert [r["content"]["text"] for r in only] == ["Seals rest on its rocks."]
+    # Both batches stay in the intermediate bucket, as Bedrock leaves them.
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=inter)["Contents"]]
+    assert any("/input/" in k for k in keys) and any("/output/" in k for k in keys), keys
+    agent.delete_knowledge_base(knowledgeBaseId=kb_id)
+
+
 def test_data_deletion_policy(agent, rt, make_client, bucket):
     s3 = make_client("s3")
     put(s3, bucket, "keep/a.txt", "The Orrin lighthouse was built in 1871.")

@@ -121,6 +121,16 @@ impl Objects for S3Objects {
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>, String> {
         self.0.read_object(account, bucket, key, None)
     }
+
+    fn write(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> futures::future::BoxFuture<'_, Result<bool, String>> {
+        basalt_core::objects::InProcessS3::write(self, account, bucket, key, body)
+    }
 }
 
 impl basalt_core::objects::InProcessS3 for S3Objects {

@@ -125,11 +125,10 @@ fn check(input: &Value) -> Result<(), AwsError> {
         )));
     }
     chunking(&input["vectorIngestionConfiguration"])?;
-    if input["vectorIngestionConfiguration"]["customTransformationConfiguration"].is_object() {
-        return Err(AwsError::validation(
-            "Custom transformations with Lambda are not supported by Basalt yet.",
-        ));
-    }
+    crate::transform::check(
+        &input["vectorIngestionConfiguration"]["customTransformationConfiguration"],
+    )
+    .map_err(AwsError::validation)?;
     Ok(())
 }
 

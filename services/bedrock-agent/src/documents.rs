@@ -367,10 +367,12 @@ async fn index_one(k: &KnowledgeBases, claim: Claim) {
         let chunking = chunking(&ds.ingestion).map_err(|e| e.message)?;
         let metadata = metadata_of(k, &item.account, &item.document["metadata"])?;
         let (name, bytes) = content_of(k, &item.account, &item.uri, &item.document["content"])?;
+        let transform = crate::transform::Transform::of(&ds, "direct-ingestion");
         let target = Target {
             kb: &kb,
             ds: &ds.id,
             chunking: &chunking,
+            transform: transform.as_ref(),
         };
         chunk_document(k, &ctx, &target, (&name, &item.uri), bytes, &metadata).await
     }

@@ -18,7 +18,7 @@ use basalt_documents::metadata::{Metadata, SUFFIX};
 use basalt_documents::{Chunking, chunk};
 use basalt_store::{Claim, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -433,6 +433,7 @@ async fn sync(run: &mut Run<'_>, ctx: &RequestContext, item: &Item) -> Result<()
         .filter(|o| !o.key.ends_with(SUFFIX) && !o.key.ends_with('/'))
         .collect();
     let resume_after = run.job.cursor.clone();
+    let transform = crate::transform::Transform::of(&ds, &run.job.id);
     for obj in &documents {
         if resume_after
             .as_deref()
@@ -455,6 +456,7 @@ async fn sync(run: &mut Run<'_>, ctx: &RequestContext, item: &Item) -> Result<()
                 kb: &kb,
                 ds: &ds,
                 chunking: &chunking,
+                transform: transform.as_ref(),
                 account: &account,
                 bucket: &bucket,
                 key: &obj.key,
@@ -532,6 +534,7 @@ struct Document<'a> {
     kb: &'a KbRec,
     ds: &'a DsRec,
     chunking: &'a Chunking,
+    transform: Option<&'a crate::transform::Transform>,
     account: &'a str,
     bucket: &'a str,
     key: &'a str,
@@ -560,6 +563,7 @@ async fn chunks_of(
         kb: doc.kb,
         ds: &doc.ds.id,
         chunking: doc.chunking,
+        transform: doc.transform,
     };
     chunk_document(k, ctx, &target, (doc.key, doc.uri), bytes, &metadata).await
 }
@@ -569,6 +573,8 @@ pub(crate) struct Target<'a> {
     pub kb: &'a KbRec,
     pub ds: &'a str,
     pub chunking: &'a Chunking,
+    /// The data source's custom transformation, run on the chunks before they are embedded.
+    pub transform: Option<&'a crate::transform::Transform>,
 }
 
 /// Parses a document (`name` gives its type), cuts it into chunks and embeds them; `uri` is
@@ -610,28 +616,66 @@ pub(crate) async fn chunk_document(
         }
         other => other.chunks(text, tokens.as_ref()),
     };
-    let prefix = metadata.embedded_text();
-    let texts: Vec<String> = chunks
+    let attributes = metadata.to_json();
+    let hash = doc_hash(uri);
+    // (text, returned content, page, metadata) of each chunk.
+    let mut pieces: Vec<(String, Option<String>, Option<u32>, Map<String, Value>)> = chunks
         .iter()
-        .map(|c| format!("{prefix}{}", &text[c.range.clone()]))
+        .map(|c| {
+            (
+                text[c.range.clone()].to_owned(),
+                (c.context != c.range).then(|| text[c.context.clone()].to_owned()),
+                parsed.page_at(c.range.start),
+                attributes.clone(),
+            )
+        })
+        .collect();
+    if let Some(t) = target.transform {
+        let source = crate::transform::Source {
+            kb: &target.kb.id,
+            ds: target.ds,
+            uri,
+            name: &hash,
+        };
+        let given = pieces
+            .iter()
+            .map(|(text, _, _, metadata)| crate::transform::Piece {
+                text: text.clone(),
+                metadata: metadata.clone(),
+            })
+            .collect();
+        let transformed = crate::transform::apply(k, ctx, t, &source, &attributes, given).await?;
+        // Pages survive a transformation that keeps the chunks one for one.
+        let keep_pages = transformed.len() == pieces.len();
+        pieces = transformed
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let page = if keep_pages { pieces[i].2 } else { None };
+                (p.text, None, page, p.metadata)
+            })
+            .collect();
+    }
+    let prefix = metadata.embedded_text();
+    let texts: Vec<String> = pieces
+        .iter()
+        .map(|(text, ..)| format!("{prefix}{text}"))
         .collect();
     let vectors = embed_all(k, ctx, &model, texts)
         .await
         .map_err(|e| e.message)?;
-    let attributes = metadata.to_json();
-    let hash = doc_hash(uri);
-    Ok(chunks
-        .iter()
+    Ok(pieces
+        .into_iter()
         .zip(vectors)
         .enumerate()
-        .map(|(n, (c, v))| ChunkRec {
+        .map(|(n, ((text, content, page, attributes), v))| ChunkRec {
             ds: target.ds.to_owned(),
             uri: uri.to_owned(),
             id: format!("{}:{hash}:{n}", target.ds),
-            text: text[c.range.clone()].to_owned(),
-            content: (c.context != c.range).then(|| text[c.context.clone()].to_owned()),
-            page: parsed.page_at(c.range.start),
-            attributes: attributes.clone(),
+            text,
+            content,
+            page,
+            attributes,
             vector: ChunkRec::encode_vector(&v),
         })
         .collect())

@@ -35,6 +35,7 @@ mod rerank;
 mod retrieve;
 mod s3_vectors;
 mod session_store;
+mod transform;
 
 use basalt_core::{AwsError, Output, RequestContext, Service, ServiceRegistry};
 use basalt_store::StateStore;
@@ -83,6 +84,15 @@ pub trait Objects: Send + Sync + 'static {
     ) -> Result<Option<Vec<ObjectInfo>>, String>;
     /// A whole object; `Ok(None)` when it does not exist.
     fn read(&self, account: &str, bucket: &str, key: &str) -> Result<Option<bytes::Bytes>, String>;
+    /// Writes an object (a custom transformation's input); `Ok(false)` when the bucket does
+    /// not exist.
+    fn write(
+        &self,
+        account: &str,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> BoxFuture<'_, Result<bool, String>>;
 }
 
 /// What both services share.
