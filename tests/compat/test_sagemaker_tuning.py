@@ -171,3 +171,61 @@ def test_stop_and_what_is_refused(sm, data):
     with pytest.raises(ClientError) as e:
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=unique("nope")[:32])
     assert e.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+EPOCHS_PY = """
+import json, os, time
+hps = json.loads(os.environ["SM_HPS"])
+good = str(hps["quality"]).startswith("good")
+for epoch in range(12):
+    loss = 1.0 / (epoch + 1) if good else 5.0
+    print(f"epoch {epoch} loss: {loss:.4f}", flush=True)
+    time.sleep(0.4)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("m")
+"""
+
+
+def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, data):
+    """TrainingJobEarlyStoppingType Auto: the median stopping rule. A running job whose
+    objective after an epoch is worse than the median of the completed jobs' running
+    averages up to that epoch is stopped; the three good jobs (Grid, in order) complete, the
+    two bad ones that follow are stopped after a few of their twelve epochs."""
+    import json
+    from test_sagemaker import PYTORCH, tar_gz
+    name = unique("early")[:32]
+    s3.put_object(Bucket=data, Key=f"{name}/sourcedir.tar.gz", Body=tar_gz({"train.py": EPOCHS_PY}))
+    definition = {
+        "StaticHyperParameters": {"sagemaker_program": json.dumps("train.py"),
+                                  "sagemaker_submit_directory": json.dumps(f"s3://{data}/{name}/sourcedir.tar.gz")},
+        "AlgorithmSpecification": {"TrainingImage": PYTORCH, "TrainingInputMode": "File",
+                                   "MetricDefinitions": [{"Name": "loss", "Regex": "loss: ([0-9.]+)"}]},
+        "RoleArn": ROLE,
+        "InputDataConfig": [channel("train", f"s3://{data}/train/")],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{data}/{name}/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 120},
+    }
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Grid", "TrainingJobEarlyStoppingType": "Auto",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {"CategoricalParameterRanges": [
+                {"Name": "quality", "Values": ["good1", "good2", "good3", "bad1", "bad2"]}]}},
+        TrainingJobDefinition=definition)
+    d = ended(sm, name, timeout=240)
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d
+    assert d["HyperParameterTuningJobConfig"]["TrainingJobEarlyStoppingType"] == "Auto"
+    counters = d["TrainingJobStatusCounters"]
+    assert (counters["Completed"], counters["Stopped"]) == (3, 2), counters
+    assert d["BestTrainingJob"]["TunedHyperParameters"]["quality"].startswith("good")
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["TrainingJobSummaries"]
+    stopped = [j["TrainingJobName"] for j in jobs if j["TrainingJobStatus"] == "Stopped"]
+    assert sorted(j["TunedHyperParameters"]["quality"] for j in jobs if j["TrainingJobStatus"] == "Stopped") == ["bad1", "bad2"]
+    logs = make_client("logs")
+    for job in stopped:
+        events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                        logStreamNamePrefix=f"{job}/")["events"]
+        epochs = [e for e in events if e["message"].startswith("epoch ")]
+        assert 1 <= len(epochs) < 12, (job, len(epochs))

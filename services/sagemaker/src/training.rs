@@ -873,14 +873,51 @@ fn final_metrics(
     log: &[(i64, String)],
 ) -> Vec<Metric> {
     let mut found: Vec<Metric> = Vec::new();
-    let mut record =
-        |name: String, value: f64, ms: i64| match found.iter_mut().find(|m| m.name == name) {
+    each_metric(request, builtin, log, |name, value, ms| {
+        match found.iter_mut().find(|m| m.name == name) {
             Some(m) => {
                 m.value = value;
                 m.ms = ms;
             }
             None => found.push(Metric { name, value, ms }),
-        };
+        }
+    });
+    found
+}
+
+/// Every value of the metric `name` in a training job's log lines, in order: one per epoch
+/// (a round of the built-in XGBoost), as tuning's early stopping reads them.
+pub(crate) fn metric_series(
+    core: &Core,
+    ctx: &RequestContext,
+    job: &str,
+    name: &str,
+    log: &[(i64, String)],
+) -> Vec<f64> {
+    let Ok(job) = load(core, ctx, job) else {
+        return Vec::new();
+    };
+    let builtin = matches!(
+        algorithm_of(job.image(), &job.hyperparameters()),
+        Ok(Algorithm::Xgboost)
+    );
+    let mut out = Vec::new();
+    each_metric(&job.request, builtin, log, |metric, value, _| {
+        if metric == name {
+            out.push(value);
+        }
+    });
+    out
+}
+
+/// Calls `record` with each metric value the log shows: the built-in algorithm's evaluations
+/// and the request's MetricDefinitions, line by line.
+fn each_metric(
+    request: &Map<String, Value>,
+    builtin: bool,
+    log: &[(i64, String)],
+    mut record: impl FnMut(String, f64, i64),
+) {
     if builtin {
         let re = regex::Regex::new(r"(?:#011|\t)([A-Za-z0-9_]+)-([A-Za-z0-9@_\-]+):([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)").expect("static regex");
         for (ms, line) in log {
@@ -916,7 +953,6 @@ fn final_metrics(
             }
         }
     }
-    found
 }
 
 #[cfg(test)]

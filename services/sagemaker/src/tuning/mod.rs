@@ -14,9 +14,14 @@
 //!   random candidates; the first jobs are random.
 //!
 //! Draws come from a generator seeded by RandomSeed (or the job's name) and the job's index,
-//! so a tuner taken over by another node proposes what the first would have. Hyperband is
-//! refused: it stops jobs on intermediate metrics, which Basalt's training jobs do not report
-//! while they run; TrainingJobEarlyStoppingType `Auto` is kept and does not stop jobs early.
+//! so a tuner taken over by another node proposes what the first would have.
+//!
+//! TrainingJobEarlyStoppingType `Auto` applies SageMaker's median stopping rule: after each
+//! epoch a running job reports (each value of the objective metric its log shows so far,
+//! read from CloudWatch Logs), its value is compared with the median of the completed jobs'
+//! running averages of the objective up to the same epoch; a job doing worse is stopped
+//! (status Stopped). The rule waits for [`MIN_COMPLETED`] completed jobs to compare with.
+//! Hyperband is refused: it allots resources by brackets, which this tuner does not.
 
 use crate::records::{self, Listed, TUNING_JOBS, secs};
 use crate::{Core, in_use};
@@ -33,6 +38,30 @@ pub(crate) use tuner::start_worker;
 pub const QUEUE: &str = "sagemaker.tuning";
 /// The most combinations a Grid search may try (each one a training job).
 const MAX_GRID: usize = 10_000;
+/// Completed jobs early stopping needs before it stops anything: a median of fewer is noise.
+const MIN_COMPLETED: usize = 3;
+
+/// The median stopping rule: whether a job whose objective reads `current` after epoch `n`
+/// (1-based) does worse than the median of the completed jobs' running averages up to epoch
+/// `n`. `None` while too few completed jobs reached epoch `n`.
+fn worse_than_median(completed: &[&[f64]], n: usize, current: f64, maximize: bool) -> Option<bool> {
+    let mut averages: Vec<f64> = completed
+        .iter()
+        .filter(|s| s.len() >= n && n > 0)
+        .map(|s| s[..n].iter().sum::<f64>() / n as f64)
+        .collect();
+    if averages.len() < MIN_COMPLETED {
+        return None;
+    }
+    averages.sort_by(f64::total_cmp);
+    let mid = averages.len() / 2;
+    let median = if averages.len() % 2 == 0 {
+        (averages[mid - 1] + averages[mid]) / 2.0
+    } else {
+        averages[mid]
+    };
+    Some(if maximize { current < median } else { current > median })
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Trial {
@@ -52,6 +81,13 @@ struct Trial {
     objective: Option<f64>,
     #[serde(default)]
     failure: Option<String>,
+    /// The objective metric at each epoch of a completed job, as its log showed it (what
+    /// early stopping compares running jobs with).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    series: Vec<f64>,
+    /// Stopped by early stopping (TrainingJobEarlyStoppingType `Auto`).
+    #[serde(default)]
+    early_stopped: bool,
 }
 
 impl Trial {
@@ -88,6 +124,12 @@ impl Tuning {
 
     fn strategy(&self) -> &str {
         self.config()["Strategy"].as_str().unwrap_or("Bayesian")
+    }
+
+    /// TrainingJobEarlyStoppingType `Auto`: training jobs that do worse than the median of
+    /// the others at the same epoch are stopped.
+    fn early_stopping(&self) -> bool {
+        self.config()["TrainingJobEarlyStoppingType"].as_str() == Some("Auto")
     }
 
     fn maximize(&self) -> bool {
@@ -473,6 +515,22 @@ pub(crate) fn stop(core: &Core, ctx: &RequestContext, input: &Value) -> Result<V
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_median_rule_stops_what_does_worse_than_the_others_did() {
+        let a = [0.9, 0.5, 0.3];
+        let b = [0.8, 0.4, 0.2];
+        let c = [1.0, 0.6, 0.4];
+        let done: Vec<&[f64]> = vec![&a, &b, &c];
+        // Minimizing: running averages after 2 epochs are 0.7, 0.6, 0.8; median 0.7.
+        assert_eq!(worse_than_median(&done, 2, 0.75, false), Some(true));
+        assert_eq!(worse_than_median(&done, 2, 0.65, false), Some(false));
+        // Maximizing reverses it.
+        assert_eq!(worse_than_median(&done, 2, 0.65, true), Some(true));
+        // Past the epochs the completed jobs reached, or with too few of them: no verdict.
+        assert_eq!(worse_than_median(&done, 4, 9.0, false), None);
+        assert_eq!(worse_than_median(&done[..2], 1, 9.0, false), None);
+    }
 
     #[test]
     fn proposals_repeat_for_the_same_job_and_seed() {

@@ -164,6 +164,8 @@ impl Tuner {
             end_ms: None,
             objective: None,
             failure: None,
+            series: Vec::new(),
+            early_stopped: false,
         });
         Ok(true)
     }
@@ -235,6 +237,89 @@ impl Tuner {
         true
     }
 
+    /// The lines a training job logged so far (CloudWatch Logs, `/aws/sagemaker/TrainingJobs`).
+    async fn log_lines(&self, job: &Tuning, training: &str) -> Vec<(i64, String)> {
+        let Some(registry) = self.core.registry() else {
+            return Vec::new();
+        };
+        let ctx = self.ctx(job);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut input = json!({
+                "logGroupName": "/aws/sagemaker/TrainingJobs",
+                "logStreamNamePrefix": format!("{training}/"),
+            });
+            if let Some(t) = &token {
+                input["nextToken"] = t.clone().into();
+            }
+            let Ok(page) = registry.call(&ctx, "logs", "FilterLogEvents", input).await else {
+                break;
+            };
+            for e in page.body["events"].as_array().into_iter().flatten() {
+                out.push((
+                    e["timestamp"].as_i64().unwrap_or(0),
+                    e["message"].as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+            match page.body["nextToken"].as_str() {
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// The objective at each epoch of a training job, from its log.
+    async fn series(&self, job: &Tuning, training: &str) -> Vec<f64> {
+        let lines = self.log_lines(job, training).await;
+        crate::training::metric_series(
+            &self.core,
+            &self.ctx(job),
+            training,
+            job.objective_name(),
+            &lines,
+        )
+    }
+
+    /// The median stopping rule over the running training jobs.
+    async fn stop_early(&self, job: &mut Tuning) {
+        for i in 0..job.trials.len() {
+            let t = &job.trials[i];
+            if t.status == "Completed" && t.series.is_empty() {
+                let series = self.series(job, &t.name).await;
+                job.trials[i].series = series;
+            }
+        }
+        let maximize = job.maximize();
+        let snapshot = job.clone();
+        let completed: Vec<&[f64]> = snapshot
+            .trials
+            .iter()
+            .filter(|t| t.status == "Completed")
+            .map(|t| t.series.as_slice())
+            .collect();
+        for i in 0..job.trials.len() {
+            if job.trials[i].status != "InProgress" || job.trials[i].early_stopped {
+                continue;
+            }
+            let name = job.trials[i].name.clone();
+            let series = self.series(&snapshot, &name).await;
+            let Some(&current) = series.last() else {
+                continue;
+            };
+            if super::worse_than_median(&completed, series.len(), current, maximize) == Some(true) {
+                tracing::info!(tuning_job = %job.name, training_job = %name, epoch = series.len(), "early stopping");
+                let _ = crate::training::stop(
+                    &self.core,
+                    &self.ctx(&snapshot),
+                    &json!({"TrainingJobName": name}),
+                );
+                job.trials[i].early_stopped = true;
+            }
+        }
+    }
+
     async fn run(self) {
         loop {
             let Some((mut job, raw)) = self.read() else {
@@ -244,6 +329,9 @@ impl Tuner {
                 return drop(self.core.state.complete(&self.claim, &[]));
             }
             let going = self.step(&mut job);
+            if going && job.early_stopping() {
+                self.stop_early(&mut job).await;
+            }
             job.modified_ms = self.core.now_ms();
             if !going {
                 job.end_ms = Some(job.modified_ms);
