@@ -205,7 +205,10 @@ mod tests {
                 })
             });
             entered_rx.recv().unwrap();
-            assert!(g.try_lead(&[put("c")], ok).is_none(), "a group is in flight");
+            assert!(
+                g.try_lead(&[put("c")], ok).is_none(),
+                "a group is in flight"
+            );
             // A writer queued behind the inline leader is handed the lead and commits.
             let follower = s.spawn(move || g.submit(&[put("d")], ok));
             while g.queue.lock().pending.is_empty() {

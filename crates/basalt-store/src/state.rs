@@ -201,12 +201,10 @@ pub async fn batch_async(state: &Arc<dyn StateStore>, ops: Vec<WriteOp>) -> Resu
     // to serve the others meanwhile, and only when no commit is in flight, so that the worker
     // never waits on other writers' fsyncs (those queue behind it and commit on blocking
     // threads).
-    let spare_worker = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.metrics().num_workers() > 1);
-    if spare_worker {
-        if let Some(r) = state.try_batch_alone(&ops) {
-            return r;
-        }
+    let spare_worker =
+        tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() > 1);
+    if spare_worker && let Some(r) = state.try_batch_alone(&ops) {
+        return r;
     }
     let state = state.clone();
     tokio::task::spawn_blocking(move || state.batch(&ops))

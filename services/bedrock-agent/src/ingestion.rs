@@ -618,16 +618,13 @@ pub(crate) async fn chunk_document(
     };
     let attributes = metadata.to_json();
     let hash = doc_hash(uri);
-    // (text, returned content, page, metadata) of each chunk.
-    let mut pieces: Vec<(String, Option<String>, Option<u32>, Map<String, Value>)> = chunks
+    let mut drafts: Vec<Draft> = chunks
         .iter()
-        .map(|c| {
-            (
-                text[c.range.clone()].to_owned(),
-                (c.context != c.range).then(|| text[c.context.clone()].to_owned()),
-                parsed.page_at(c.range.start),
-                attributes.clone(),
-            )
+        .map(|c| Draft {
+            text: text[c.range.clone()].to_owned(),
+            content: (c.context != c.range).then(|| text[c.context.clone()].to_owned()),
+            page: parsed.page_at(c.range.start),
+            attributes: attributes.clone(),
         })
         .collect();
     if let Some(t) = target.transform {
@@ -637,48 +634,59 @@ pub(crate) async fn chunk_document(
             uri,
             name: &hash,
         };
-        let given = pieces
+        let given = drafts
             .iter()
-            .map(|(text, _, _, metadata)| crate::transform::Piece {
-                text: text.clone(),
-                metadata: metadata.clone(),
+            .map(|d| crate::transform::Piece {
+                text: d.text.clone(),
+                metadata: d.attributes.clone(),
             })
             .collect();
         let transformed = crate::transform::apply(k, ctx, t, &source, &attributes, given).await?;
         // Pages survive a transformation that keeps the chunks one for one.
-        let keep_pages = transformed.len() == pieces.len();
-        pieces = transformed
+        let keep_pages = transformed.len() == drafts.len();
+        drafts = transformed
             .into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                let page = if keep_pages { pieces[i].2 } else { None };
-                (p.text, None, page, p.metadata)
+            .map(|(i, p)| Draft {
+                text: p.text,
+                content: None,
+                page: if keep_pages { drafts[i].page } else { None },
+                attributes: p.metadata,
             })
             .collect();
     }
     let prefix = metadata.embedded_text();
-    let texts: Vec<String> = pieces
+    let texts: Vec<String> = drafts
         .iter()
-        .map(|(text, ..)| format!("{prefix}{text}"))
+        .map(|d| format!("{prefix}{}", d.text))
         .collect();
     let vectors = embed_all(k, ctx, &model, texts)
         .await
         .map_err(|e| e.message)?;
-    Ok(pieces
+    Ok(drafts
         .into_iter()
         .zip(vectors)
         .enumerate()
-        .map(|(n, ((text, content, page, attributes), v))| ChunkRec {
+        .map(|(n, (d, v))| ChunkRec {
             ds: target.ds.to_owned(),
             uri: uri.to_owned(),
             id: format!("{}:{hash}:{n}", target.ds),
-            text,
-            content,
-            page,
-            attributes,
+            text: d.text,
+            content: d.content,
+            page: d.page,
+            attributes: d.attributes,
             vector: ChunkRec::encode_vector(&v),
         })
         .collect())
+}
+
+/// A chunk before it is embedded.
+struct Draft {
+    text: String,
+    /// What Retrieve returns when it is not `text` (the parent chunk).
+    content: Option<String>,
+    page: Option<u32>,
+    attributes: Map<String, Value>,
 }
 
 /// Embeds texts of any length: a text longer than the model's window is embedded window by

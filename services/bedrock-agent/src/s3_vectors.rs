@@ -128,7 +128,10 @@ fn vector_of(target: &Target, chunk_key: &str, rec: &ChunkRec, dimension: usize)
     let mut m = metadata.clone();
     m.insert(
         "AMAZON_BEDROCK_TEXT".into(),
-        rec.content.clone().unwrap_or_else(|| rec.text.clone()).into(),
+        rec.content
+            .clone()
+            .unwrap_or_else(|| rec.text.clone())
+            .into(),
     );
     m.insert(
         "AMAZON_BEDROCK_METADATA".into(),
@@ -160,7 +163,11 @@ async fn mirror(k: &KnowledgeBases, claims: Vec<Claim>) {
         match serde_json::from_slice::<Target>(&claim.payload) {
             Ok(t) => {
                 let id = serde_json::to_string(&t).unwrap_or_default();
-                by_target.entry(id).or_insert_with(|| (t, Vec::new())).1.push(claim);
+                by_target
+                    .entry(id)
+                    .or_insert_with(|| (t, Vec::new()))
+                    .1
+                    .push(claim);
             }
             Err(_) => drop(k.state.complete(&claim, &[])),
         }
@@ -215,10 +222,13 @@ async fn write(
         calls.push(("DeleteVectors", input));
     }
     for (op, input) in calls {
-        registry.call(&ctx, "s3vectors", op, input).await.map_err(|e| {
-            let permanent = e.status < 500 && e.status != 429;
-            (format!("{}: {}", e.code, e.message), permanent)
-        })?;
+        registry
+            .call(&ctx, "s3vectors", op, input)
+            .await
+            .map_err(|e| {
+                let permanent = e.status < 500 && e.status != 429;
+                (format!("{}: {}", e.code, e.message), permanent)
+            })?;
     }
     for c in claims {
         let _ = k.state.complete(c, &[]);

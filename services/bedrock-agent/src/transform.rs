@@ -32,9 +32,10 @@ impl Transform {
     pub fn of(ds: &DsRec, job: &str) -> Option<Transform> {
         let c = &ds.ingestion["customTransformationConfiguration"];
         let intermediate = c["intermediateStorage"]["s3Location"]["uri"].as_str()?;
-        let lambda = c["transformations"][0]["transformationFunction"]
-            ["transformationLambdaConfiguration"]["lambdaArn"]
-            .as_str()?;
+        let lambda =
+            c["transformations"][0]["transformationFunction"]["transformationLambdaConfiguration"]
+                ["lambdaArn"]
+                .as_str()?;
         Some(Transform {
             intermediate: intermediate.to_owned(),
             lambda: lambda.to_owned(),
@@ -159,14 +160,21 @@ pub async fn apply(
         }
         for batch in file["contentBatches"].as_array().into_iter().flatten() {
             let key = batch["key"].as_str().unwrap_or_default();
-            let raw = k.objects.read(&ctx.account_id, bucket, key)?.ok_or_else(|| {
-                format!("The custom transformation's output s3://{bucket}/{key} does not exist.")
-            })?;
+            let raw = k
+                .objects
+                .read(&ctx.account_id, bucket, key)?
+                .ok_or_else(|| {
+                    format!(
+                        "The custom transformation's output s3://{bucket}/{key} does not exist."
+                    )
+                })?;
             let doc: Value = serde_json::from_slice(&raw).map_err(|e| {
                 format!("The custom transformation's output s3://{bucket}/{key} is not JSON: {e}")
             })?;
             for item in doc["fileContents"].as_array().into_iter().flatten() {
-                let Some(text) = item["contentBody"].as_str().filter(|t| !t.trim().is_empty())
+                let Some(text) = item["contentBody"]
+                    .as_str()
+                    .filter(|t| !t.trim().is_empty())
                 else {
                     continue;
                 };
@@ -218,9 +226,8 @@ async fn invoke(
             String::from_utf8_lossy(&raw)
         ));
     }
-    serde_json::from_slice(&raw).map_err(|e| {
-        format!("The custom transformation function {arn} did not answer JSON: {e}")
-    })
+    serde_json::from_slice(&raw)
+        .map_err(|e| format!("The custom transformation function {arn} did not answer JSON: {e}"))
 }
 
 #[cfg(test)]

@@ -196,7 +196,10 @@ fn variants_of(
 ) -> Result<(Vec<Variant>, Value), AwsError> {
     let config = endpoint_configs::load(core, ctx, config)?;
     let production = config.variants().into_iter().map(|spec| (spec, false));
-    let shadows = config.shadow_variants().into_iter().map(|spec| (spec, true));
+    let shadows = config
+        .shadow_variants()
+        .into_iter()
+        .map(|spec| (spec, true));
     let variants = production
         .chain(shadows)
         .map(|(spec, shadow)| {

@@ -218,7 +218,11 @@ impl Recorder {
                 out.push(point("LoadedModelCount", "None", w.loaded_models));
             }
             if w.model_loading_us.count > 0.0 {
-                out.push(point("ModelLoadingTime", "Microseconds", w.model_loading_us));
+                out.push(point(
+                    "ModelLoadingTime",
+                    "Microseconds",
+                    w.model_loading_us,
+                ));
             }
         }
         out

@@ -212,7 +212,10 @@ impl Serving {
         match specs.as_slice() {
             [one] if is_multi_model(one) => {
                 if owner.batch {
-                    return Err("Batch transform does not support multi-model models (Mode MultiModel).".into());
+                    return Err(
+                        "Batch transform does not support multi-model models (Mode MultiModel)."
+                            .into(),
+                    );
                 }
                 multi = Some(MultiModel::new(one.clone()));
             }
@@ -305,7 +308,10 @@ fn mme_capacity() -> usize {
 /// Why a multi-model endpoint's model cannot answer.
 pub(crate) enum TargetUnavailable {
     /// No object at `ModelDataUrl` + `TargetModel`.
-    Missing { bucket: String, key: String },
+    Missing {
+        bucket: String,
+        key: String,
+    },
     Failed(String),
 }
 

@@ -55,12 +55,16 @@ fn worse_than_median(completed: &[&[f64]], n: usize, current: f64, maximize: boo
     }
     averages.sort_by(f64::total_cmp);
     let mid = averages.len() / 2;
-    let median = if averages.len() % 2 == 0 {
+    let median = if averages.len().is_multiple_of(2) {
         (averages[mid - 1] + averages[mid]) / 2.0
     } else {
         averages[mid]
     };
-    Some(if maximize { current < median } else { current > median })
+    Some(if maximize {
+        current < median
+    } else {
+        current > median
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -263,7 +263,9 @@ impl Tuner {
                 ));
             }
             match page.body["nextToken"].as_str() {
-                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => token = Some(t.to_owned()),
+                Some(t) if !t.is_empty() && token.as_deref() != Some(t) => {
+                    token = Some(t.to_owned())
+                }
                 _ => break,
             }
         }
