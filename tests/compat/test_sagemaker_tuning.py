@@ -160,7 +160,9 @@ def test_stop_and_what_is_refused(sm, data):
             sm.create_hyper_parameter_tuning_job(HyperParameterTuningJobName=unique("bad")[:32], **kw)
         return e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]
 
+    # Hyperband stops jobs itself; it does not take early stopping on top.
     config = {"Strategy": "Hyperband", "ResourceLimits": {"MaxParallelTrainingJobs": 1},
+              "TrainingJobEarlyStoppingType": "Auto",
               "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"}}
     c, m = refused(HyperParameterTuningJobConfig=config, TrainingJobDefinition=definition(data))
     assert c == "ValidationException" and "Hyperband" in m
@@ -185,16 +187,11 @@ open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write("m")
 """
 
 
-def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, data):
-    """TrainingJobEarlyStoppingType Auto: the median stopping rule. A running job whose
-    objective after an epoch is worse than the median of the completed jobs' running
-    averages up to that epoch is stopped; the three good jobs (Grid, in order) complete, the
-    two bad ones that follow are stopped after a few of their twelve epochs."""
+def script_definition(s3, data, name, source):
     import json
     from test_sagemaker import PYTORCH, tar_gz
-    name = unique("early")[:32]
-    s3.put_object(Bucket=data, Key=f"{name}/sourcedir.tar.gz", Body=tar_gz({"train.py": EPOCHS_PY}))
-    definition = {
+    s3.put_object(Bucket=data, Key=f"{name}/sourcedir.tar.gz", Body=tar_gz({"train.py": source}))
+    return {
         "StaticHyperParameters": {"sagemaker_program": json.dumps("train.py"),
                                   "sagemaker_submit_directory": json.dumps(f"s3://{data}/{name}/sourcedir.tar.gz")},
         "AlgorithmSpecification": {"TrainingImage": PYTORCH, "TrainingInputMode": "File",
@@ -205,6 +202,56 @@ def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, da
         "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": 120},
     }
+
+
+def epochs_logged(make_client, job):
+    events = make_client("logs").filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
+                                                   logStreamNamePrefix=f"{job}/")["events"]
+    return len([e for e in events if e["message"].startswith("epoch ")])
+
+
+LR_PY = """
+import json, os, time
+lr = float(json.loads(os.environ["SM_HPS"])["lr"])
+for epoch in range(12):
+    print(f"epoch {epoch} loss: {1.0 / (epoch + 1) + 5 * lr:.4f}", flush=True)
+    time.sleep(0.4)
+"""
+
+
+def test_hyperband_halves_the_jobs_at_each_rung(sm, s3, make_client, data):
+    """Hyperband: random configurations stopped by successive halving at rungs of
+    MinResource x 3^k epochs; a job that is not among the best third at a rung it reaches
+    stops there. Every stopped job did worse than the best one, and stopped before its
+    twelfth epoch."""
+    name = unique("hband")[:32]
+    sm.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name,
+        HyperParameterTuningJobConfig={
+            "Strategy": "Hyperband", "RandomSeed": 11,
+            "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 12}},
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0", "MaxValue": "1"}]}},
+        TrainingJobDefinition=script_definition(s3, data, name, LR_PY))
+    d = ended(sm, name, timeout=240)
+    assert d["HyperParameterTuningJobStatus"] == "Completed", d
+    assert d["TrainingJobStatusCounters"]["Stopped"] >= 1, d["TrainingJobStatusCounters"]
+    best = float(d["BestTrainingJob"]["TunedHyperParameters"]["lr"])
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["TrainingJobSummaries"]
+    for j in jobs:
+        if j["TrainingJobStatus"] == "Stopped":
+            assert float(j["TunedHyperParameters"]["lr"]) > best, j
+            assert epochs_logged(make_client, j["TrainingJobName"]) < 12
+
+
+def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, data):
+    """TrainingJobEarlyStoppingType Auto: the median stopping rule. A running job whose
+    objective after an epoch is worse than the median of the completed jobs' running
+    averages up to that epoch is stopped; the three good jobs (Grid, in order) complete, the
+    two bad ones that follow are stopped after a few of their twelve epochs."""
+    name = unique("early")[:32]
+    definition = script_definition(s3, data, name, EPOCHS_PY)
     sm.create_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name,
         HyperParameterTuningJobConfig={
@@ -223,9 +270,5 @@ def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, da
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["TrainingJobSummaries"]
     stopped = [j["TrainingJobName"] for j in jobs if j["TrainingJobStatus"] == "Stopped"]
     assert sorted(j["TunedHyperParameters"]["quality"] for j in jobs if j["TrainingJobStatus"] == "Stopped") == ["bad1", "bad2"]
-    logs = make_client("logs")
     for job in stopped:
-        events = logs.filter_log_events(logGroupName="/aws/sagemaker/TrainingJobs",
-                                        logStreamNamePrefix=f"{job}/")["events"]
-        epochs = [e for e in events if e["message"].startswith("epoch ")]
-        assert 1 <= len(epochs) < 12, (job, len(epochs))
+        assert 1 <= epochs_logged(make_client, job) < 12, job

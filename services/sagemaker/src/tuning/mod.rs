@@ -16,12 +16,16 @@
 //! Draws come from a generator seeded by RandomSeed (or the job's name) and the job's index,
 //! so a tuner taken over by another node proposes what the first would have.
 //!
+//! * **Hyperband**: random configurations, each stopped early by asynchronous successive
+//!   halving: rungs at MinResource × 3^k epochs (up to MaxResource); a job that reaches a
+//!   rung goes on only if its objective there is among the best third of every job's that
+//!   reached it (the first to reach a rung always goes on).
+//!
 //! TrainingJobEarlyStoppingType `Auto` applies SageMaker's median stopping rule: after each
 //! epoch a running job reports (each value of the objective metric its log shows so far,
 //! read from CloudWatch Logs), its value is compared with the median of the completed jobs'
 //! running averages of the objective up to the same epoch; a job doing worse is stopped
 //! (status Stopped). The rule waits for [`MIN_COMPLETED`] completed jobs to compare with.
-//! Hyperband is refused: it allots resources by brackets, which this tuner does not.
 
 use crate::records::{self, Listed, TUNING_JOBS, secs};
 use crate::{Core, in_use};
@@ -40,6 +44,25 @@ pub const QUEUE: &str = "sagemaker.tuning";
 const MAX_GRID: usize = 10_000;
 /// Completed jobs early stopping needs before it stops anything: a median of fewer is noise.
 const MIN_COMPLETED: usize = 3;
+/// Hyperband's reduction factor: a third of the jobs at a rung go on to the next.
+const ETA: usize = 3;
+
+/// Successive halving at a rung: whether a job whose objective at the rung is `current` is
+/// among the best `1/ETA` of `others` (every other job's objective at the same rung).
+fn promoted(others: &[f64], current: f64, maximize: bool) -> bool {
+    let better = others
+        .iter()
+        .filter(|v| {
+            if maximize {
+                **v > current
+            } else {
+                **v < current
+            }
+        })
+        .count();
+    let reached = others.len() + 1;
+    better < (reached / ETA).max(1)
+}
 
 /// The median stopping rule: whether a job whose objective reads `current` after epoch `n`
 /// (1-based) does worse than the median of the completed jobs' running averages up to epoch
@@ -89,9 +112,12 @@ struct Trial {
     /// early stopping compares running jobs with).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     series: Vec<f64>,
-    /// Stopped by early stopping (TrainingJobEarlyStoppingType `Auto`).
+    /// Stopped by early stopping (TrainingJobEarlyStoppingType `Auto`) or by Hyperband.
     #[serde(default)]
     early_stopped: bool,
+    /// Hyperband: the rungs the job was promoted past (each judged once, when reached).
+    #[serde(default)]
+    rungs_passed: usize,
 }
 
 impl Trial {
@@ -134,6 +160,14 @@ impl Tuning {
     /// the others at the same epoch are stopped.
     fn early_stopping(&self) -> bool {
         self.config()["TrainingJobEarlyStoppingType"].as_str() == Some("Auto")
+    }
+
+    /// Hyperband's rungs, in epochs: MinResource × 3^k, up to MaxResource.
+    fn rungs(&self) -> impl Iterator<Item = usize> + '_ {
+        let h = &self.config()["StrategyConfig"]["HyperbandStrategyConfig"];
+        let min = h["MinResource"].as_u64().unwrap_or(1).max(1) as usize;
+        let max = h["MaxResource"].as_u64().map_or(usize::MAX, |m| m as usize);
+        std::iter::successors(Some(min), |r| r.checked_mul(ETA)).take_while(move |r| *r <= max)
     }
 
     fn maximize(&self) -> bool {
@@ -362,9 +396,19 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
             }
         }
         "Hyperband" => {
-            return Err(AwsError::validation(
-                "Basalt does not run the Hyperband strategy: it stops training jobs on the metrics they report while they run, which Basalt's training jobs do not report yet. Use Bayesian, Random or Grid.",
-            ));
+            if config["TrainingJobEarlyStoppingType"].as_str() == Some("Auto") {
+                return Err(AwsError::validation(
+                    "The Hyperband strategy stops training jobs itself: TrainingJobEarlyStoppingType must be Off.",
+                ));
+            }
+            let h = &config["StrategyConfig"]["HyperbandStrategyConfig"];
+            let min = h["MinResource"].as_i64().unwrap_or(1);
+            let max = h["MaxResource"].as_i64();
+            if min < 1 || max.is_some_and(|m| m < min) {
+                return Err(AwsError::validation(
+                    "HyperbandStrategyConfig: MinResource must be at least 1 and at most MaxResource.",
+                ));
+            }
         }
         other => {
             return Err(AwsError::validation(format!(
@@ -534,6 +578,54 @@ mod tests {
         // Past the epochs the completed jobs reached, or with too few of them: no verdict.
         assert_eq!(worse_than_median(&done, 4, 9.0, false), None);
         assert_eq!(worse_than_median(&done[..2], 1, 9.0, false), None);
+    }
+
+    #[test]
+    fn successive_halving_keeps_the_best_third() {
+        // The first job at a rung always goes on.
+        assert!(promoted(&[], 9.0, false));
+        // Two before it, both better: of three, one goes on, and it is not this one.
+        assert!(!promoted(&[0.5, 0.6], 0.9, false));
+        assert!(promoted(&[0.5, 0.6], 0.4, false));
+        // Six before it: the best two of seven go on.
+        let six = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
+        assert!(promoted(&six, 0.15, false));
+        assert!(!promoted(&six, 0.25, false));
+        assert!(promoted(&six, 0.65, true));
+    }
+
+    #[test]
+    fn rungs_grow_by_three_up_to_max_resource() {
+        let job = |h: Value| Tuning {
+            name: "t".into(),
+            arn: "a".into(),
+            account: "1".into(),
+            region: "r".into(),
+            request: json!({"HyperParameterTuningJobConfig": {"Strategy": "Hyperband",
+                "StrategyConfig": {"HyperbandStrategyConfig": h}}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            status: "InProgress".into(),
+            failure: None,
+            created_ms: 0,
+            modified_ms: 0,
+            end_ms: None,
+            trials: Vec::new(),
+        };
+        let rungs = |h| job(h).rungs().collect::<Vec<_>>();
+        assert_eq!(
+            rungs(json!({"MinResource": 1, "MaxResource": 30})),
+            [1, 3, 9, 27]
+        );
+        assert_eq!(
+            rungs(json!({"MinResource": 2, "MaxResource": 18})),
+            [2, 6, 18]
+        );
+        assert_eq!(
+            rungs(json!({"MinResource": 5, "MaxResource": 4})),
+            Vec::<usize>::new()
+        );
     }
 
     #[test]

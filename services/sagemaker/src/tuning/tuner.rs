@@ -166,6 +166,7 @@ impl Tuner {
             failure: None,
             series: Vec::new(),
             early_stopped: false,
+            rungs_passed: 0,
         });
         Ok(true)
     }
@@ -284,16 +285,21 @@ impl Tuner {
         )
     }
 
-    /// The median stopping rule over the running training jobs.
+    /// Stops the running training jobs that the median stopping rule (early stopping `Auto`)
+    /// or successive halving (Hyperband) gives up on.
     async fn stop_early(&self, job: &mut Tuning) {
+        // Every job's objective per epoch: running jobs' as far as they got, ended jobs' once.
         for i in 0..job.trials.len() {
             let t = &job.trials[i];
-            if t.status == "Completed" && t.series.is_empty() {
+            let ended_unread = t.ended() && t.series.is_empty();
+            if t.status == "InProgress" || t.status == "Stopping" || ended_unread {
                 let series = self.series(job, &t.name).await;
                 job.trials[i].series = series;
             }
         }
         let maximize = job.maximize();
+        let hyperband = job.strategy() == "Hyperband";
+        let rungs: Vec<usize> = job.rungs().collect();
         let snapshot = job.clone();
         let completed: Vec<&[f64]> = snapshot
             .trials
@@ -306,11 +312,35 @@ impl Tuner {
                 continue;
             }
             let name = job.trials[i].name.clone();
-            let series = self.series(&snapshot, &name).await;
+            let series = &snapshot.trials[i].series;
             let Some(&current) = series.last() else {
                 continue;
             };
-            if super::worse_than_median(&completed, series.len(), current, maximize) == Some(true) {
+            let stop = if hyperband {
+                // Each rung the job reached since the last look, judged once, in order.
+                let mut stop = false;
+                while let Some(&r) = rungs.get(job.trials[i].rungs_passed) {
+                    if r > series.len() {
+                        break;
+                    }
+                    let others: Vec<f64> = snapshot
+                        .trials
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, t)| *j != i && t.series.len() >= r)
+                        .map(|(_, t)| t.series[r - 1])
+                        .collect();
+                    if !super::promoted(&others, series[r - 1], maximize) {
+                        stop = true;
+                        break;
+                    }
+                    job.trials[i].rungs_passed += 1;
+                }
+                stop
+            } else {
+                super::worse_than_median(&completed, series.len(), current, maximize) == Some(true)
+            };
+            if stop {
                 tracing::info!(tuning_job = %job.name, training_job = %name, epoch = series.len(), "early stopping");
                 let _ = crate::training::stop(
                     &self.core,
@@ -331,7 +361,7 @@ impl Tuner {
                 return drop(self.core.state.complete(&self.claim, &[]));
             }
             let going = self.step(&mut job);
-            if going && job.early_stopping() {
+            if going && (job.early_stopping() || job.strategy() == "Hyperband") {
                 self.stop_early(&mut job).await;
             }
             job.modified_ms = self.core.now_ms();
