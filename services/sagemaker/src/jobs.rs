@@ -13,6 +13,8 @@ pub(crate) enum Ended {
     TimedOut,
     /// This node no longer holds the job (another took it over): it must not record an end.
     Lost,
+    /// A simulated spot interruption: the training job restarts from its checkpoints.
+    Interrupted,
 }
 
 /// The job side of [`watch`].

@@ -20,6 +20,7 @@
 
 mod asynchronous;
 mod capture;
+mod checkpoints;
 mod container;
 mod endpoint_configs;
 mod endpoints;

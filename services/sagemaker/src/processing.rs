@@ -393,7 +393,8 @@ impl Runner {
                 );
                 self.finish(&mut job, "Failed");
             }
-            Ok(Ended::Lost) => {}
+            // Interruptions are training jobs' (managed spot).
+            Ok(Ended::Lost | Ended::Interrupted) => {}
             Err(reason) => {
                 job.failure = Some(reason);
                 self.finish(&mut job, "Failed");

@@ -19,6 +19,7 @@
 //! A job whose node died is failed when another node takes its lease, as AWS fails a job whose
 //! instance was lost.
 
+use crate::checkpoints::Checkpoints;
 use crate::container::{self, Layout};
 use crate::jobs::{self, Ended};
 use crate::logs::LogSink;
@@ -67,6 +68,10 @@ struct Job {
     end_ms: Option<i64>,
     artifacts: Option<String>,
     metrics: Vec<Metric>,
+    /// Spot interruptions the job went through (simulated: `BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS`,
+    /// or the node that ran it stopped).
+    #[serde(default)]
+    interruptions: u32,
 }
 
 impl Job {
@@ -126,6 +131,13 @@ impl Job {
                 .collect();
         }
         v
+    }
+
+    fn spot(&self) -> bool {
+        self.request
+            .get("EnableManagedSpotTraining")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
     }
 
     fn running(&self) -> bool {
@@ -292,6 +304,29 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
             )));
         }
     }
+    if input["EnableManagedSpotTraining"].as_bool() == Some(true) {
+        let stopping = &input["StoppingCondition"];
+        let runtime = stopping["MaxRuntimeInSeconds"].as_i64().unwrap_or(86_400);
+        match stopping["MaxWaitTimeInSeconds"].as_i64() {
+            Some(wait) if wait >= runtime => {}
+            _ => {
+                return Err(AwsError::validation(
+                    "Managed spot training needs StoppingCondition.MaxWaitTimeInSeconds, at least MaxRuntimeInSeconds.",
+                ));
+            }
+        }
+    } else if !input["StoppingCondition"]["MaxWaitTimeInSeconds"].is_null() {
+        return Err(AwsError::validation(
+            "MaxWaitTimeInSeconds is only for managed spot training (EnableManagedSpotTraining).",
+        ));
+    }
+    if let Some(uri) = input["CheckpointConfig"]["S3Uri"].as_str()
+        && basalt_core::objects::parse_s3_uri(uri).is_none()
+    {
+        return Err(AwsError::validation(format!(
+            "CheckpointConfig.S3Uri {uri} is not an S3 URI."
+        )));
+    }
     let mut request = input.as_object().cloned().unwrap_or_default();
     request.remove("Tags");
     request.remove("TrainingJobName");
@@ -306,6 +341,7 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         secondary: "Starting".into(),
         failure: None,
         transitions: Vec::new(),
+        interruptions: 0,
         created_ms: now,
         modified_ms: now,
         start_ms: None,
@@ -408,6 +444,41 @@ impl Runner {
 struct Watching<'a> {
     runner: &'a mut Runner,
     job: &'a Job,
+    /// When a simulated spot interruption ends this run.
+    interrupt_at_ms: Option<i64>,
+}
+
+/// `BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS`: a managed spot job is interrupted once, that long
+/// into its training, to exercise its checkpoints (off by default).
+fn spot_interrupt_ms() -> Option<i64> {
+    std::env::var("BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map(|s| (s * 1000.0) as i64)
+}
+
+/// Copies the checkpoints to S3 every two seconds until told to stop, then once more.
+fn sync_while_running(
+    core: Arc<Core>,
+    mut checkpoints: Checkpoints,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), String>>,
+) {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
+                    checkpoints.sync(&core).await?;
+                }
+                _ = &mut stopped => break,
+            }
+        }
+        checkpoints.sync(&core).await.map(|_| ())
+    });
+    (stop, task)
 }
 
 impl jobs::Watched for Watching<'_> {
@@ -416,6 +487,12 @@ impl jobs::Watched for Watching<'_> {
     }
 
     fn tick(&mut self) -> Option<Ended> {
+        if self
+            .interrupt_at_ms
+            .is_some_and(|at| self.runner.core.now_ms() >= at)
+        {
+            return Some(Ended::Interrupted);
+        }
         let mut progress = self.job.clone();
         progress.modified_ms = self.runner.core.now_ms();
         (!self.runner.save(&progress)).then(|| self.runner.stopped_or_lost())
@@ -459,10 +536,19 @@ impl Runner {
             return drop(self.core.state.complete(&self.claim, &[]));
         }
         if self.claim.attempt > 1 && job.start_ms.is_some() {
-            job.failure = Some(
-                "InternalServerError: the node running the job stopped before it ended.".into(),
+            if !(job.spot() && job.request.get("CheckpointConfig").is_some()) {
+                job.failure = Some(
+                    "InternalServerError: the node running the job stopped before it ended.".into(),
+                );
+                return self.finish(&mut job, "Failed", "Failed", "Training job failed");
+            }
+            // A spot job resumes from its checkpoints, as after an interruption.
+            job.interruptions += 1;
+            job.advance(
+                self.core.now_ms(),
+                "Interrupted",
+                "The instance running the training job stopped; resuming from the last checkpoint",
             );
-            return self.finish(&mut job, "Failed", "Failed", "Training job failed");
         }
         let root = self
             .core
@@ -489,7 +575,8 @@ impl Runner {
                 "MaxRuntimeExceeded",
                 "Training job stopped: it ran past MaxRuntimeInSeconds",
             ),
-            Ok(Ended::Lost) => {}
+            // `train` restarts an interrupted run itself.
+            Ok(Ended::Lost | Ended::Interrupted) => {}
             Err(reason) => {
                 job.failure = Some(reason);
                 self.finish(&mut job, "Failed", "Failed", "Training job failed");
@@ -568,18 +655,53 @@ impl Runner {
         env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
         let mut read = self.core.config.environments.read_paths();
         read.push(layout.root.clone());
-        let launch = container::Launch {
-            layout,
-            program: python,
-            args: std::iter::once(program).chain(args).collect(),
-            cwd: "code",
-            env,
-            read,
+        let args: Vec<String> = std::iter::once(program).chain(args).collect();
+        let ended = loop {
+            let mut checkpoints = Checkpoints::of(&job.request, &job.account, layout)?;
+            if let Some(c) = checkpoints.as_mut() {
+                // A fresh instance: only what S3 holds.
+                let _ = std::fs::remove_dir_all(c.dir());
+                c.restore(&self.core)?;
+            }
+            let launch = container::Launch {
+                layout,
+                program: python.clone(),
+                args: args.clone(),
+                cwd: "code",
+                env: env.clone(),
+                read: read.clone(),
+            };
+            let mut child = launch
+                .spawn(false)
+                .map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
+            let syncing = checkpoints.map(|c| sync_while_running(self.core.clone(), c));
+            let ended = self.watch(job, &mut child).await;
+            if let Some((stop, task)) = syncing {
+                let _ = stop.send(());
+                if let Ok(Err(e)) = task.await {
+                    tracing::warn!(job = %job.name, "checkpoints: {e}");
+                }
+            }
+            if !matches!(ended, Ended::Interrupted) {
+                break ended;
+            }
+            job.interruptions += 1;
+            let now = self.core.now_ms();
+            job.advance(
+                now,
+                "Interrupted",
+                "The spot instance was reclaimed (a simulated interruption); the job restarts from its last checkpoint",
+            );
+            job.advance(now, "Starting", "Preparing the instances for training");
+            job.advance(
+                now,
+                "Training",
+                "Training image download completed. Training in progress.",
+            );
+            if !self.save(job) {
+                return Ok(self.stopped_or_lost());
+            }
         };
-        let mut child = launch
-            .spawn(false)
-            .map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
-        let ended = self.watch(job, &mut child).await;
         let log = std::mem::take(&mut self.logs);
         if let Ended::Lost = ended {
             return Ok(Ended::Lost);
@@ -733,7 +855,15 @@ impl Runner {
             stream,
         );
         let state = self.core.state.clone();
-        let mut watched = Watching { runner: self, job };
+        let interrupt_at_ms = (job.spot() && job.interruptions == 0)
+            .then(spot_interrupt_ms)
+            .flatten()
+            .map(|ms| self.core.now_ms() + ms);
+        let mut watched = Watching {
+            runner: self,
+            job,
+            interrupt_at_ms,
+        };
         jobs::watch(
             &mut watched,
             child,
