@@ -231,7 +231,7 @@ def test_hyperband_halves_the_jobs_at_each_rung(sm, s3, make_client, data):
             "Strategy": "Hyperband", "RandomSeed": 11,
             "StrategyConfig": {"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 12}},
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 2},
             "ParameterRanges": {"ContinuousParameterRanges": [{"Name": "lr", "MinValue": "0", "MaxValue": "1"}]}},
         TrainingJobDefinition=script_definition(s3, data, name, LR_PY))
     d = ended(sm, name, timeout=240)
@@ -257,7 +257,8 @@ def test_early_stopping_stops_jobs_worse_than_the_median(sm, s3, make_client, da
         HyperParameterTuningJobConfig={
             "Strategy": "Grid", "TrainingJobEarlyStoppingType": "Auto",
             "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
-            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 1},
+            # The three good jobs run together, the bad ones once they completed.
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 5, "MaxParallelTrainingJobs": 3},
             "ParameterRanges": {"CategoricalParameterRanges": [
                 {"Name": "quality", "Values": ["good1", "good2", "good3", "bad1", "bad2"]}]}},
         TrainingJobDefinition=definition)

@@ -230,7 +230,9 @@ def test_a_redriven_distributed_map_continues_its_map_run(sfn, ddb):
     for k in ("a", "c"):
         ddb.put_item(TableName=values, Item={"pk": {"S": k}, "v": {"S": k.upper()}})
     arn = machine(sfn, {"StartAt": "Each", "States": {"Each": {
-        "Type": "Map", "ItemsPath": "$.keys", "End": True, "Label": "Keys",
+        # One iteration at a time, so that a has succeeded when b fails (iterations in
+        # flight when the run fails are aborted, and a redrive runs them again).
+        "Type": "Map", "ItemsPath": "$.keys", "End": True, "Label": "Keys", "MaxConcurrency": 1,
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
                           "StartAt": "Count", "States": {"Count": {**_bump(counts, "$"), "Next": "Read"},
                                                          "Read": _read(values, "$")}}}}})
@@ -245,8 +247,8 @@ def test_a_redriven_distributed_map_continues_its_map_run(sfn, ddb):
     done = wait_done(sfn, execution)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"]) == [{"v": "A"}, {"v": "B"}, {"v": "C"}]
-    # Only the iteration that failed ran again (c succeeded or was aborted: at most twice).
-    assert (_runs(ddb, counts, "a"), _runs(ddb, counts, "b")) == (1, 2)
+    # Only the iteration that failed ran again; c, never started before, ran once.
+    assert (_runs(ddb, counts, "a"), _runs(ddb, counts, "b"), _runs(ddb, counts, "c")) == (1, 2, 1)
     # The same Map Run continued: redriven once, every item succeeded.
     runs = sfn.list_map_runs(executionArn=execution)["mapRuns"]
     assert [r["mapRunArn"] for r in runs] == [run_arn]
