@@ -151,6 +151,9 @@ def test_executions_started_before_kill_are_not_lost(shape_checker, crash_dir):
             with lock:
                 acked[ex] = f"{wid}-{n}"
             n += 1
+            # A steady stream (some hundreds by the kill), not as many as the server takes:
+            # each one is run to its end after the restart.
+            time.sleep(0.01)
 
     threads = [threading.Thread(target=starter, args=(w,), daemon=True) for w in range(4)]
     for t in threads:

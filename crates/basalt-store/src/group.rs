@@ -41,6 +41,19 @@ struct Queue {
     leading: bool,
 }
 
+/// Runs a group's commit; a panic in it fails the group's `n` batches instead of leaving
+/// the lead taken (which would stop every later write).
+fn guarded(
+    commit: impl FnOnce() -> Vec<Result<(), StoreError>>,
+    n: usize,
+) -> Vec<Result<(), StoreError>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(commit)).unwrap_or_else(|_| {
+        (0..n)
+            .map(|_| Err(StoreError::Other("the commit failed (a panic)".into())))
+            .collect()
+    })
+}
+
 /// The queue of batches waiting for a group commit.
 #[derive(Default)]
 pub(crate) struct GroupCommit {
@@ -99,7 +112,7 @@ impl GroupCommit {
             debug_assert!(q.pending.is_empty());
             q.leading = true;
         }
-        let r = commit(&[ops]).pop();
+        let r = guarded(|| commit(&[ops]), 1).pop();
         self.hand_on();
         Some(r.unwrap_or_else(|| Err(StoreError::Other("group commit lost a batch".into()))))
     }
@@ -117,7 +130,7 @@ impl GroupCommit {
     fn lead(&self, commit: &impl Fn(&[&[WriteOp]]) -> Vec<Result<(), StoreError>>) {
         let group = std::mem::take(&mut self.queue.lock().pending);
         let batches: Vec<&[WriteOp]> = group.iter().map(|s| s.ops.as_slice()).collect();
-        let results = commit(&batches);
+        let results = guarded(|| commit(&batches), group.len());
         debug_assert_eq!(results.len(), group.len());
         for (slot, r) in group.iter().zip(results) {
             slot.set(State::Done(r));
@@ -220,6 +233,20 @@ mod tests {
         });
         assert!(!g.queue.lock().leading);
         assert!(g.try_lead(&[put("e")], ok).is_some());
+    }
+
+    #[test]
+    fn a_commit_that_panics_fails_its_batch_and_frees_the_lead() {
+        let g = GroupCommit::default();
+        let r = g.submit(&[put("a")], |_| panic!("disk on fire"));
+        assert!(matches!(r, Err(StoreError::Other(_))));
+        assert!(matches!(
+            g.try_lead(&[put("b")], |_| panic!("again")),
+            Some(Err(_))
+        ));
+        // The lead is free: the next writer commits.
+        g.submit(&[put("c")], |group| group.iter().map(|_| Ok(())).collect())
+            .unwrap();
     }
 
     #[test]

@@ -198,9 +198,9 @@ pub async fn batch_async(state: &Arc<dyn StateStore>, ops: Vec<WriteOp>) -> Resu
     }
     // A lone writer commits on its own worker: the hand-off to a blocking thread and the
     // wake-up back cost a boto3 PutObject more CPU than its fsync. Only with a second worker
-    // to serve the others meanwhile, and only when no commit is in flight, so that the worker
-    // never waits on other writers' fsyncs (those queue behind it and commit on blocking
-    // threads).
+    // to serve the others meanwhile, and only when no group is being committed: batches that
+    // come meanwhile queue behind it and commit on blocking threads. (The worker may still
+    // wait for a lease operation's commit, which holds the writer connection briefly.)
     let spare_worker =
         tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() > 1);
     if spare_worker && let Some(r) = state.try_batch_alone(&ops) {
@@ -329,39 +329,59 @@ const SCHEMA_VERSION: i64 = 1;
 /// transaction (version 0: the same tables `WITHOUT ROWID`), so that a crash mid-way leaves the
 /// old schema whole.
 fn migrate_schema(c: &mut Connection) -> Result<(), StoreError> {
-    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::Other(format!(
-            "the state database has schema version {version}, newer than this build's \
-             {SCHEMA_VERSION}: use a newer Basalt"
-        )));
-    }
-    if version == SCHEMA_VERSION {
+    let version = |c: &Connection| -> Result<i64, StoreError> {
+        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::Other(format!(
+                "the state database has schema version {v}, newer than this build's \
+                 {SCHEMA_VERSION}: use a newer Basalt"
+            )));
+        }
+        Ok(v)
+    };
+    if version(c)? == SCHEMA_VERSION {
         return Ok(());
     }
     let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let old: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv')",
-        [],
-        |r| r.get(0),
-    )?;
-    if old {
-        tx.execute_batch(
-            "ALTER TABLE kv RENAME TO kv_v0; ALTER TABLE work RENAME TO work_v0; \
-             DROP INDEX IF EXISTS work_due;",
-        )?;
+    // Another process may have migrated it while this one waited for the lock.
+    if version(&tx)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let exists = |name: &str| -> Result<bool, StoreError> {
+        Ok(tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
+    };
+    // Version 0 may predate the work table.
+    let (old_kv, old_work) = (exists("kv")?, exists("work")?);
+    if old_kv {
+        tx.execute_batch("ALTER TABLE kv RENAME TO kv_v0;")?;
+    }
+    if old_work {
+        tx.execute_batch("ALTER TABLE work RENAME TO work_v0; DROP INDEX IF EXISTS work_due;")?;
     }
     tx.execute_batch(SCHEMA)?;
-    if old {
+    if old_kv {
         tx.execute_batch(
             "INSERT INTO kv (tbl, key, value) SELECT tbl, key, value FROM kv_v0 ORDER BY tbl, key; \
-             INSERT INTO work (queue, id, payload, due, token, expires, attempts) \
+             DROP TABLE kv_v0;",
+        )?;
+    }
+    if old_work {
+        tx.execute_batch(
+            "INSERT INTO work (queue, id, payload, due, token, expires, attempts) \
              SELECT queue, id, payload, due, token, expires, attempts FROM work_v0 ORDER BY queue, id; \
-             DROP TABLE kv_v0; DROP TABLE work_v0;",
+             DROP TABLE work_v0;",
         )?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
+    if old_kv || old_work {
+        // The copy went through the WAL: fold it into the database and empty the WAL.
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
     Ok(())
 }
 
@@ -1098,6 +1118,26 @@ mod tests {
         // Opening again is a no-op.
         let s = SqliteState::open(&p).unwrap();
         assert_eq!(s.scan("t", "", None, 10).unwrap().len(), 3);
+    }
+
+    /// A version-0 database from before the work table opens too.
+    #[test]
+    fn sqlite_migrates_schema_v0_without_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.sqlite3");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.execute_batch(
+                "CREATE TABLE kv (tbl TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, \
+                 PRIMARY KEY (tbl, key)) WITHOUT ROWID; \
+                 INSERT INTO kv VALUES ('t', X'61', X'31');",
+            )
+            .unwrap();
+        }
+        let s = SqliteState::open(&p).unwrap();
+        assert_eq!(s.get("t", "a").unwrap(), Some(b"1".to_vec()));
+        s.enqueue("q", "x", b"p", 0).unwrap();
+        assert_eq!(s.pending("q").unwrap(), 1);
     }
 
     #[test]

@@ -27,9 +27,9 @@ impl<'a> Reader<'a> {
             .filter(|e| *e <= self.bytes.len())
             .ok_or_else(|| {
                 format!(
-                    "the model ends at byte {} of {}",
+                    "the model ends at byte {}, before byte {}",
                     self.bytes.len(),
-                    self.at + n
+                    self.at.saturating_add(n)
                 )
             })?;
         let out = &self.bytes[self.at..end];

@@ -142,6 +142,14 @@ impl Model {
         }
         let classes = num(&param["num_class"]).unwrap_or(0.0) as usize;
         let groups = classes.max(1);
+        // Each round adds a tree per class: more classes than trees is a damaged model, and
+        // would size every prediction's margins by it.
+        let tree_count = model["trees"].as_array().map_or(0, Vec::len);
+        if groups > tree_count.max(1) {
+            return Err(format_err(&format!(
+                "num_class {classes} exceeds the model's {tree_count} trees"
+            )));
+        }
         let features = num(&param["num_feature"]).unwrap_or(0.0) as usize;
         let trees_json = model["trees"]
             .as_array()

@@ -367,7 +367,9 @@ async fn index_one(k: &KnowledgeBases, claim: Claim) {
         let chunking = chunking(&ds.ingestion).map_err(|e| e.message)?;
         let metadata = metadata_of(k, &item.account, &item.document["metadata"])?;
         let (name, bytes) = content_of(k, &item.account, &item.uri, &item.document["content"])?;
-        let transform = crate::transform::Transform::of(&ds, "direct-ingestion");
+        // Its own folder in the intermediate bucket: two ingestions of one document may run
+        // at once.
+        let transform = crate::transform::Transform::of(&ds, &format!("direct-{}", claim.token));
         let target = Target {
             kb: &kb,
             ds: &ds.id,

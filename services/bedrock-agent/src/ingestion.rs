@@ -338,8 +338,10 @@ async fn run(k: &KnowledgeBases, claim: Claim) {
                 .and_then(|raw| load::<crate::model::KbRec>(&raw).ok())
                 .is_some_and(|rec| crate::s3_vectors::configuration(&rec.storage).is_some());
             if on_s3_vectors {
-                // Complete once the vectors are in the index, as Bedrock reports it.
-                let limit = std::time::Duration::from_secs(60);
+                // Complete once the vectors are in the index, as Bedrock reports it; within
+                // half the job's lease, which this wait does not renew.
+                let limit =
+                    std::time::Duration::from_millis((lease_ms() / 2).clamp(1, 60_000) as u64);
                 for reason in crate::s3_vectors::settled(k, &kb, limit).await {
                     if run.job.failure_reasons.len() < MAX_REASONS {
                         run.job.failure_reasons.push(format!(

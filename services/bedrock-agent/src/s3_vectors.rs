@@ -173,8 +173,18 @@ async fn mirror(k: &KnowledgeBases, claims: Vec<Claim>) {
         }
     }
     for (_, (target, claims)) in by_target {
-        if let Err((e, permanent)) = write(k, &target, &claims).await {
-            settle(k, &target, &claims, &e, permanent);
+        match write(k, &target, &claims).await {
+            Ok(()) => {}
+            // S3 Vectors refused the batch: find the chunks it refuses, one by one, so that
+            // the others are written.
+            Err((_, true)) if claims.len() > 1 => {
+                for c in claims {
+                    if let Err((e, permanent)) = write(k, &target, std::slice::from_ref(&c)).await {
+                        settle(k, &target, &[c], &e, permanent);
+                    }
+                }
+            }
+            Err((e, permanent)) => settle(k, &target, &claims, &e, permanent),
         }
     }
 }
@@ -231,7 +241,12 @@ async fn write(
             })?;
     }
     for c in claims {
-        let _ = k.state.complete(c, &[]);
+        // A failure recorded by an earlier try is stale now.
+        let stale = WriteOp::Delete {
+            table: FAILURES.into(),
+            key: c.id.clone(),
+        };
+        let _ = k.state.complete(c, &[stale]);
     }
     Ok(())
 }

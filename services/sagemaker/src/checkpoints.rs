@@ -46,11 +46,18 @@ impl Checkpoints {
         let local = config["LocalPath"]
             .as_str()
             .unwrap_or("/opt/ml/checkpoints");
+        // A directory of its own: not the inputs, code, model or output the job also has.
         let rel = local
             .strip_prefix("/opt/ml/")
             .and_then(|r| safe(r.trim_end_matches('/')))
+            .filter(|r| {
+                let top = r.split('/').next().unwrap_or_default();
+                !matches!(top, "input" | "code" | "model" | "output")
+            })
             .ok_or_else(|| {
-                format!("ClientError: CheckpointConfig.LocalPath {local} is not a directory under /opt/ml")
+                format!(
+                    "ClientError: CheckpointConfig.LocalPath {local} is not a directory of its own under /opt/ml"
+                )
             })?;
         Ok(Some(Checkpoints {
             account: account.to_owned(),

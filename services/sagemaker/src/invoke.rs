@@ -60,6 +60,14 @@ fn pick<'a>(variants: &'a [Variant], target: Option<&str>) -> Result<&'a Variant
         .ok_or_else(|| "The endpoint has no variant.".to_owned())
 }
 
+/// Shadow copies in flight on this node, at most.
+const SHADOW_COPIES: usize = 64;
+
+fn shadow_permits() -> &'static Arc<tokio::sync::Semaphore> {
+    static PERMITS: std::sync::OnceLock<Arc<tokio::sync::Semaphore>> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| Arc::new(tokio::sync::Semaphore::new(SHADOW_COPIES)))
+}
+
 /// Whether a request the production variant answers is copied to `shadow`: the ratio of the
 /// shadow's weight to the production variant's is its sampling rate.
 fn copies_to(production: &Variant, shadow: &Variant) -> bool {
@@ -194,6 +202,12 @@ pub(crate) async fn run(
         if !copies_to(variant, shadow) {
             continue;
         }
+        // Copies in flight are bounded: a slow shadow loses copies, never slows production
+        // or holds their bodies without limit.
+        let Ok(permit) = shadow_permits().clone().try_acquire_owned() else {
+            tracing::debug!(endpoint = %endpoint.name, variant = %shadow.name, "shadow copy dropped: too many in flight");
+            continue;
+        };
         // The copy runs beside the request, which never waits for it.
         let (core, ctx, endpoint, shadow) =
             (core.clone(), ctx.clone(), endpoint.clone(), shadow.clone());
@@ -203,6 +217,7 @@ pub(crate) async fn run(
         let target_model = req.target_model.map(str::to_owned);
         let inference_id = req.inference_id.map(str::to_owned);
         tokio::spawn(async move {
+            let _permit = permit;
             let copy = Request {
                 body,
                 content_type: content_type.as_deref(),

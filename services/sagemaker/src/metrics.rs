@@ -81,26 +81,35 @@ pub(crate) struct Invocation<'a> {
 }
 
 impl Recorder {
-    pub(crate) fn record(&self, i: Invocation<'_>) {
+    /// Runs `f` on the current window of (account, region, endpoint, variant).
+    fn with_window(&self, key: (&str, &str, &str, &str), f: impl FnOnce(&mut Window)) {
+        let (account, region, endpoint, variant) = key;
         let key = (
-            i.account.to_owned(),
-            i.region.to_owned(),
-            i.endpoint.to_owned(),
-            i.variant.to_owned(),
+            account.to_owned(),
+            region.to_owned(),
+            endpoint.to_owned(),
+            variant.to_owned(),
         );
         let mut windows = self.windows.lock();
         let w = windows.entry(key).or_default();
-        w.instances = i.instances.max(1);
-        match i.status {
-            400..=499 => w.errors_4xx += 1.0,
-            500.. => w.errors_5xx += 1.0,
-            _ => {}
-        }
-        w.invocations += 1.0;
-        if let Some(m) = i.model_us {
-            w.model_latency_us.add(m);
-        }
-        w.overhead_latency_us.add(i.overhead_us);
+        w.instances = w.instances.max(1);
+        f(w);
+    }
+
+    pub(crate) fn record(&self, i: Invocation<'_>) {
+        self.with_window((i.account, i.region, i.endpoint, i.variant), |w| {
+            w.instances = i.instances.max(1);
+            match i.status {
+                400..=499 => w.errors_4xx += 1.0,
+                500.. => w.errors_5xx += 1.0,
+                _ => {}
+            }
+            w.invocations += 1.0;
+            if let Some(m) = i.model_us {
+                w.model_latency_us.add(m);
+            }
+            w.overhead_latency_us.add(i.overhead_us);
+        });
     }
 
     /// A serverless variant's cold start (ModelSetupTime).
@@ -112,16 +121,9 @@ impl Recorder {
         variant: &str,
         us: f64,
     ) {
-        let key = (
-            account.to_owned(),
-            region.to_owned(),
-            endpoint.to_owned(),
-            variant.to_owned(),
-        );
-        let mut windows = self.windows.lock();
-        let w = windows.entry(key).or_default();
-        w.instances = w.instances.max(1);
-        w.model_setup_us.add(us);
+        self.with_window((account, region, endpoint, variant), |w| {
+            w.model_setup_us.add(us)
+        });
     }
 
     /// A multi-model endpoint's request: whether its model was loaded (ModelCacheHit), how
@@ -133,22 +135,14 @@ impl Recorder {
         loading_us: Option<f64>,
         loaded: usize,
     ) {
-        let (account, region, endpoint, variant) = key;
-        let key = (
-            account.to_owned(),
-            region.to_owned(),
-            endpoint.to_owned(),
-            variant.to_owned(),
-        );
-        let mut windows = self.windows.lock();
-        let w = windows.entry(key).or_default();
-        w.instances = w.instances.max(1);
-        w.model_cache_hit
-            .add(if loading_us.is_none() { 1.0 } else { 0.0 });
-        if let Some(us) = loading_us {
-            w.model_loading_us.add(us);
-        }
-        w.loaded_models.add(loaded as f64);
+        self.with_window(key, |w| {
+            w.model_cache_hit
+                .add(if loading_us.is_none() { 1.0 } else { 0.0 });
+            if let Some(us) = loading_us {
+                w.model_loading_us.add(us);
+            }
+            w.loaded_models.add(loaded as f64);
+        });
     }
 
     /// The points of what was recorded since the last call, stamped `now_ms`.

@@ -390,20 +390,27 @@ impl MultiModel {
         spec["ModelDataUrl"] = format!("s3://{bucket}/{key}").into();
         // A directory of its own per model (script models unpack there), named for the model
         // but safe whatever the name holds.
+        // Every load in a directory of its own, removed with the model: an evicted or uncached
+        // model may still be answering a request when the same model loads again.
+        static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let slot = format!(
-            "mm-{}-{:016x}",
+            "mm-{}-{:016x}-{}",
             target
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .take(48)
                 .collect::<String>(),
-            fnv1a(target.as_bytes())
+            fnv1a(target.as_bytes()),
+            LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let container = Arc::new(
+        let mut container =
             load_container(core, owner, generation, variant, &slot, &spec, Some(data))
                 .await
-                .map_err(TargetUnavailable::Failed)?,
-        );
+                .map_err(TargetUnavailable::Failed)?;
+        if let Container::Script(pool) = &mut container {
+            pool.own_dir = true;
+        }
+        let container = Arc::new(container);
         if self.cache {
             let tick = self
                 .clock
@@ -635,6 +642,17 @@ pub(crate) struct ScriptPool {
     workers: Vec<tokio::sync::Mutex<Option<Worker>>>,
     next: std::sync::atomic::AtomicUsize,
     start: StartSpec,
+    /// The pool's directory is its alone (a multi-model endpoint's model): removed with it.
+    own_dir: bool,
+}
+
+impl Drop for ScriptPool {
+    fn drop(&mut self) {
+        if self.own_dir {
+            // The workers die with their handles (kill on drop); their files go with them.
+            let _ = std::fs::remove_dir_all(&self.start.layout.root);
+        }
+    }
 }
 
 /// How to start (or restart) a worker.
@@ -697,6 +715,7 @@ impl ScriptPool {
             workers: list,
             next: Default::default(),
             start,
+            own_dir: false,
         })
     }
 

@@ -413,6 +413,7 @@ pub(crate) fn start_worker(core: Arc<Core>) {
                 core,
                 claim,
                 logs: Vec::new(),
+                trained_ms: 0,
             }
             .run()
             .await
@@ -427,6 +428,8 @@ struct Runner {
     /// The algorithm's output lines, for the final metrics and the failure reason (the
     /// latest [`KEPT_LINES`]: a chatty job must not grow without bound).
     logs: Vec<(i64, String)>,
+    /// Training time of the runs a spot interruption ended: MaxRuntimeInSeconds counts them.
+    trained_ms: i64,
 }
 
 const KEPT_LINES: usize = 100_000;
@@ -471,7 +474,10 @@ fn sync_while_running(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {
-                    checkpoints.sync(&core).await?;
+                    // A failed copy is tried again at the next one.
+                    if let Err(e) = checkpoints.sync(&core).await {
+                        tracing::warn!("checkpoints: {e}");
+                    }
                 }
                 _ = &mut stopped => break,
             }
@@ -569,6 +575,12 @@ impl Runner {
             Ok(Ended::Stopped) => {
                 self.finish(&mut job, "Stopped", "Stopped", "Training job stopped")
             }
+            Ok(Ended::TimedOut) if job.spot() && self.waited_too_long(&job) => self.finish(
+                &mut job,
+                "Stopped",
+                "MaxWaitTimeExceeded",
+                "Training job stopped: it ran past MaxWaitTimeInSeconds",
+            ),
             Ok(Ended::TimedOut) => self.finish(
                 &mut job,
                 "Stopped",
@@ -642,13 +654,7 @@ impl Runner {
             .environments
             .python()
             .map_err(|e| format!("AlgorithmError: {e}"))?;
-        let now = self.core.now_ms();
-        job.advance(
-            now,
-            "Training",
-            "Training image download completed. Training in progress.",
-        );
-        if !self.save(job) {
+        if !self.start_training(job) {
             return Ok(self.stopped_or_lost());
         }
         let mut env = sm_env(job, layout, &hyper);
@@ -675,7 +681,9 @@ impl Runner {
                 .spawn(false)
                 .map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
             let syncing = checkpoints.map(|c| sync_while_running(self.core.clone(), c));
+            let run_started = self.core.now_ms();
             let ended = self.watch(job, &mut child).await;
+            self.trained_ms += self.core.now_ms() - run_started;
             if let Some((stop, task)) = syncing {
                 let _ = stop.send(());
                 if let Ok(Err(e)) = task.await {
@@ -693,12 +701,7 @@ impl Runner {
                 "The spot instance was reclaimed (a simulated interruption); the job restarts from its last checkpoint",
             );
             job.advance(now, "Starting", "Preparing the instances for training");
-            job.advance(
-                now,
-                "Training",
-                "Training image download completed. Training in progress.",
-            );
-            if !self.save(job) {
+            if !self.start_training(job) {
                 return Ok(self.stopped_or_lost());
             }
         };
@@ -730,6 +733,27 @@ impl Runner {
         }
         self.upload(job, layout).await?;
         Ok(ended)
+    }
+
+    /// Whether a spot job has run (interruptions included) for its MaxWaitTimeInSeconds.
+    fn waited_too_long(&self, job: &Job) -> bool {
+        let wait =
+            job.request.get("StoppingCondition").unwrap_or(&Value::Null)["MaxWaitTimeInSeconds"]
+                .as_i64();
+        match (wait, job.start_ms) {
+            (Some(w), Some(start)) => self.core.now_ms() - start >= w * 1000,
+            _ => false,
+        }
+    }
+
+    /// Enters the Training secondary status; `false` when a stop came or the job was lost.
+    fn start_training(&mut self, job: &mut Job) -> bool {
+        job.advance(
+            self.core.now_ms(),
+            "Training",
+            "Training image download completed. Training in progress.",
+        );
+        self.save(job)
     }
 
     fn stopped_or_lost(&self) -> Ended {
@@ -841,11 +865,17 @@ impl Runner {
     /// Runs the process to its end, a stop, MaxRuntimeInSeconds or a lost lease, collecting
     /// its output lines and sending them to CloudWatch Logs.
     async fn watch(&mut self, job: &Job, child: &mut tokio::process::Child) -> Ended {
-        let max_runtime_ms =
-            job.request.get("StoppingCondition").unwrap_or(&Value::Null)["MaxRuntimeInSeconds"]
-                .as_i64()
-                .unwrap_or(86_400)
-                * 1000;
+        let stopping = job.request.get("StoppingCondition").unwrap_or(&Value::Null);
+        let mut max_runtime_ms =
+            stopping["MaxRuntimeInSeconds"].as_i64().unwrap_or(86_400) * 1000 - self.trained_ms;
+        // A spot job also ends MaxWaitTimeInSeconds after it started, interruptions included.
+        if let (true, Some(wait), Some(start)) = (
+            job.spot(),
+            stopping["MaxWaitTimeInSeconds"].as_i64(),
+            job.start_ms,
+        ) {
+            max_runtime_ms = max_runtime_ms.min(wait * 1000 - (self.core.now_ms() - start));
+        }
         let stream = format!("{}/algo-1-{}", job.name, self.core.now_ms() / 1000);
         let mut sink = LogSink::new(
             self.core.clone(),

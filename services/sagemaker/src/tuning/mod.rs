@@ -118,6 +118,9 @@ struct Trial {
     /// Hyperband: the rungs the job was promoted past (each judged once, when reached).
     #[serde(default)]
     rungs_passed: usize,
+    /// The ended job's log was read into `series` (which may be empty).
+    #[serde(default)]
+    series_read: bool,
 }
 
 impl Trial {

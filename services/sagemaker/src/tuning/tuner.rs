@@ -65,7 +65,22 @@ impl Tuner {
                 .filter(|t| !known.contains(&t.name))
                 .cloned()
                 .collect();
-            if missing.is_empty() {
+            // What early stopping decided and read stays, whatever else changed.
+            let mut changed = !missing.is_empty();
+            for t in &mut stored.trials {
+                if let Some(mine) = job.trials.iter().find(|m| m.name == t.name) {
+                    let before = (t.early_stopped, t.rungs_passed, t.series_read);
+                    t.early_stopped |= mine.early_stopped;
+                    t.rungs_passed = t.rungs_passed.max(mine.rungs_passed);
+                    t.series_read |= mine.series_read;
+                    if t.series.len() < mine.series.len() {
+                        t.series = mine.series.clone();
+                        changed = true;
+                    }
+                    changed |= before != (t.early_stopped, t.rungs_passed, t.series_read);
+                }
+            }
+            if !changed {
                 return;
             }
             stored.trials.extend(missing);
@@ -167,6 +182,7 @@ impl Tuner {
             series: Vec::new(),
             early_stopped: false,
             rungs_passed: 0,
+            series_read: false,
         });
         Ok(true)
     }
@@ -291,10 +307,13 @@ impl Tuner {
         // Every job's objective per epoch: running jobs' as far as they got, ended jobs' once.
         for i in 0..job.trials.len() {
             let t = &job.trials[i];
-            let ended_unread = t.ended() && t.series.is_empty();
-            if t.status == "InProgress" || t.status == "Stopping" || ended_unread {
+            let running = t.status == "InProgress" || t.status == "Stopping";
+            if running || (t.ended() && !t.series_read) {
                 let series = self.series(job, &t.name).await;
-                job.trials[i].series = series;
+                let t = &mut job.trials[i];
+                t.series = series;
+                // An ended job's log is read once (its series may well be empty).
+                t.series_read = t.ended();
             }
         }
         let maximize = job.maximize();
