@@ -17,13 +17,33 @@ pub(crate) fn start_worker(core: Arc<Core>) {
         super::QUEUE,
         crate::job_lease_ms(),
         &core.wake_tuning,
-        |core, claim| async move { Tuner { core, claim }.run().await },
+        |core, claim| async move {
+            Tuner {
+                core,
+                claim,
+                cursors: Default::default(),
+            }
+            .run()
+            .await
+        },
     );
 }
 
 struct Tuner {
     core: Arc<Core>,
     claim: Claim,
+    /// How far each training job's log was read, and the objective values read so far: each
+    /// look reads only the lines logged since (a node taking the tuner over reads them anew).
+    cursors: parking_lot::Mutex<std::collections::HashMap<String, LogCursor>>,
+}
+
+/// A position in a training job's log: the last timestamp read and how many lines of that
+/// timestamp were read, with the objective's values up to there.
+#[derive(Debug, Clone, Default)]
+struct LogCursor {
+    last_ms: i64,
+    at_last: usize,
+    values: Vec<f64>,
 }
 
 impl Tuner {
@@ -255,7 +275,7 @@ impl Tuner {
     }
 
     /// The lines a training job logged so far (CloudWatch Logs, `/aws/sagemaker/TrainingJobs`).
-    async fn log_lines(&self, job: &Tuning, training: &str) -> Vec<(i64, String)> {
+    async fn log_lines(&self, job: &Tuning, training: &str, from_ms: i64) -> Vec<(i64, String)> {
         let Some(registry) = self.core.registry() else {
             return Vec::new();
         };
@@ -267,6 +287,9 @@ impl Tuner {
                 "logGroupName": "/aws/sagemaker/TrainingJobs",
                 "logStreamNamePrefix": format!("{training}/"),
             });
+            if from_ms > 0 {
+                input["startTime"] = from_ms.into();
+            }
             if let Some(t) = &token {
                 input["nextToken"] = t.clone().into();
             }
@@ -291,14 +314,43 @@ impl Tuner {
 
     /// The objective at each epoch of a training job, from its log.
     async fn series(&self, job: &Tuning, training: &str) -> Vec<f64> {
-        let lines = self.log_lines(job, training).await;
-        crate::training::metric_series(
+        let mut cursor = self
+            .cursors
+            .lock()
+            .get(training)
+            .cloned()
+            .unwrap_or_default();
+        let lines = self.log_lines(job, training, cursor.last_ms).await;
+        // Lines of the last timestamp read were read then (`startTime` includes it).
+        let mut seen = cursor.at_last;
+        let fresh: Vec<(i64, String)> = lines
+            .into_iter()
+            .filter(|(ms, _)| {
+                let old = *ms < cursor.last_ms || (*ms == cursor.last_ms && seen > 0);
+                if *ms == cursor.last_ms && seen > 0 {
+                    seen -= 1;
+                }
+                !old
+            })
+            .collect();
+        for (ms, _) in &fresh {
+            if *ms == cursor.last_ms {
+                cursor.at_last += 1;
+            } else {
+                cursor.last_ms = *ms;
+                cursor.at_last = 1;
+            }
+        }
+        cursor.values.extend(crate::training::metric_series(
             &self.core,
             &self.ctx(job),
             training,
             job.objective_name(),
-            &lines,
-        )
+            &fresh,
+        ));
+        let values = cursor.values.clone();
+        self.cursors.lock().insert(training.to_owned(), cursor);
+        values
     }
 
     /// Stops the running training jobs that the median stopping rule (early stopping `Auto`)
