@@ -394,13 +394,12 @@ impl MultiModel {
         // model may still be answering a request when the same model loads again.
         static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let slot = format!(
-            "mm-{}-{:016x}-{}",
+            "mm-{}-{}",
             target
                 .chars()
                 .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
                 .take(48)
                 .collect::<String>(),
-            fnv1a(target.as_bytes()),
             LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let mut container =
@@ -430,12 +429,6 @@ impl MultiModel {
         }
         Ok((container, false))
     }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// One container of a variant, from its definition and its artifacts (`model.tar.gz`);

@@ -454,11 +454,11 @@ struct Watching<'a> {
 /// `BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS`: a managed spot job is interrupted once, that long
 /// into its training, to exercise its checkpoints (off by default).
 fn spot_interrupt_ms() -> Option<i64> {
-    std::env::var("BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .map(|s| (s * 1000.0) as i64)
+    Some(basalt_store::ms_from_secs_env(
+        "BASALT_SAGEMAKER_SPOT_INTERRUPT_SECS",
+        0,
+    ))
+    .filter(|ms| *ms > 0)
 }
 
 /// Copies the checkpoints to S3 every two seconds until told to stop, then once more.
