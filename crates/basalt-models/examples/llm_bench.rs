@@ -353,7 +353,8 @@ async fn concurrency(engine: Arc<ChatEngine>, args: &Args, prompts: &Value) -> V
 
 /// Requests one after another, as given (`--prompts` holds `{"requests": [{"prompt": [ids],
 /// "max_tokens": n}]}`): per request, time to first token and to the end, the reused prompt
-/// tokens and the text pieces. The prefix cache is on unless `BASALT_PREFIX_CACHE=0`.
+/// tokens, the drafted and accepted tokens, the text pieces and the greedy token count. The
+/// prefix cache is on unless `BASALT_PREFIX_CACHE=0`, speculation unless `BASALT_SPECULATE=0`.
 async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
     let list = prompts["requests"].as_array().expect("prompts.requests");
     let mut rows = Vec::new();
@@ -370,6 +371,7 @@ async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
             .generate(ids.clone(), GenParams::greedy(n))
             .expect("generate");
         let (mut first, mut pieces, mut cached) = (None, Vec::new(), 0);
+        let (mut generated, mut drafted, mut accepted) = (0, 0, 0);
         while let Some(ev) = rx.recv().await {
             match ev {
                 Event::Text(t) => {
@@ -379,9 +381,14 @@ async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
                 Event::Done {
                     cached_tokens,
                     first_token_ms,
+                    generated_tokens,
+                    drafted_tokens,
+                    accepted_tokens,
                     ..
                 } => {
                     cached = cached_tokens;
+                    (generated, drafted, accepted) =
+                        (generated_tokens, drafted_tokens, accepted_tokens);
                     first.get_or_insert(first_token_ms as f64 / 1000.0);
                     break;
                 }
@@ -392,7 +399,8 @@ async fn sequence(engine: &ChatEngine, prompts: &Value) -> Value {
         rows.push(json!({
             "prompt_tokens": ids.len(), "cached_tokens": cached,
             "ttft_s": first.unwrap_or(0.0), "total_s": t0.elapsed().as_secs_f64(),
-            "text": pieces.concat(),
+            "generated_tokens": generated, "drafted_tokens": drafted,
+            "accepted_tokens": accepted, "text": pieces.concat(),
         }));
     }
     json!({"mode": "sequence", "requests": rows})
@@ -406,6 +414,7 @@ async fn main() {
     )
     .expect("prompts JSON");
     let prefix_cache = std::env::var("BASALT_PREFIX_CACHE").map_or(true, |v| v != "0");
+    let speculate = std::env::var("BASALT_SPECULATE").map_or(true, |v| v != "0");
     let config = EngineConfig {
         threads: args.threads,
         parallel: args.parallel,
@@ -413,6 +422,7 @@ async fn main() {
         max_queue: 64,
         batch: 512,
         prefix_cache,
+        speculate,
     };
     let t = Instant::now();
     let engine = Arc::new(ChatEngine::load(&args.model, config).expect("load model"));
@@ -428,6 +438,7 @@ async fn main() {
         }
     };
     out["load_s"] = json!((load_s * 1000.0).round() / 1000.0);
+    out["verify_width"] = json!(engine.verify_width());
     out["model"] = json!(
         args.model
             .file_name()

@@ -2,8 +2,11 @@
 //! model that batches every active request into each forward pass (continuous batching), so
 //! concurrent callers share the machine fairly and the prompt of a newcomer is processed
 //! alongside the decoding of others. A prompt that starts like an earlier one reuses the
-//! keys and values the earlier one left in its sequence ([`prefix`]).
+//! keys and values the earlier one left in its sequence ([`prefix`]). A greedy answer that
+//! copies from its prompt is decoded several tokens per pass: tokens drafted from the prompt
+//! ([`lookup`]) are evaluated with the next one and kept as far as the model agrees with them.
 
+pub mod lookup;
 pub mod prefix;
 
 use llama_cpp_2::context::LlamaContext;
@@ -101,6 +104,10 @@ pub enum Event {
         first_token_ms: u64,
         /// Prompt tokens taken from the prefix cache rather than evaluated.
         cached_tokens: usize,
+        /// Tokens drafted from the prompt and evaluated speculatively, and how many of them
+        /// the model agreed with (generated without a pass of their own).
+        drafted_tokens: usize,
+        accepted_tokens: usize,
     },
     Error(String),
 }
@@ -125,6 +132,10 @@ pub struct EngineConfig {
     /// Reuse the evaluated prefix of earlier prompts ([`prefix`]).
     #[serde(default = "default_true")]
     pub prefix_cache: bool,
+    /// Speculative decoding of greedy requests with tokens drafted from the prompt
+    /// ([`lookup`]), where the machine proves it exact at load.
+    #[serde(default = "default_true")]
+    pub speculate: bool,
 }
 
 fn default_true() -> bool {
@@ -143,8 +154,18 @@ impl Default for EngineConfig {
             max_queue: 32,
             batch: 512,
             prefix_cache: true,
+            speculate: true,
         }
     }
+}
+
+/// What a worker proves about this machine's kernels at load, before it serves anything.
+#[derive(Debug, Clone, Copy, Default)]
+struct Proven {
+    /// The prefix cache's alignment (`None`: the cache is off).
+    align: Option<usize>,
+    /// The widest bit-exact verification pass (0 or 1: speculation is off).
+    width: usize,
 }
 
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
@@ -176,8 +197,8 @@ fn backend() -> Result<&'static LlamaBackend, EngineError> {
 pub struct ChatEngine {
     model: Arc<LlamaModel>,
     jobs: mpsc::SyncSender<Job>,
-    /// The prefix cache's proven alignment (`None`: the cache is off).
-    prefix_align: Option<usize>,
+    /// What the worker proved on this machine at load.
+    proven: Proven,
     pub config: EngineConfig,
     pub path: PathBuf,
 }
@@ -196,12 +217,12 @@ impl ChatEngine {
             .name("basalt-llm".into())
             .spawn(move || worker(worker_model, worker_config, rx, ready_tx))
             .map_err(|e| EngineError::Runtime(e.to_string()))?;
-        // The worker reports once its context exists and the cache's alignment is proven.
-        let prefix_align = ready_rx.recv().ok().flatten();
+        // The worker reports once its context exists and its exactness proofs have run.
+        let proven = ready_rx.recv().unwrap_or_default();
         Ok(ChatEngine {
             model,
             jobs: tx,
-            prefix_align,
+            proven,
             config,
             path: path.to_owned(),
         })
@@ -214,7 +235,13 @@ impl ChatEngine {
     /// Reuse by the prefix cache stops at multiples of this many tokens, proven bit-exact on
     /// this machine at load; `None` when the cache is off.
     pub fn prefix_alignment(&self) -> Option<usize> {
-        self.prefix_align
+        self.proven.align
+    }
+
+    /// The most tokens a speculative pass evaluates for one sequence (the next token and the
+    /// drafted ones), proven bit-exact on this machine at load; 1 when speculation is off.
+    pub fn verify_width(&self) -> usize {
+        self.proven.width.max(1)
     }
 
     /// Tokenizes with the model's own tokenizer; special tokens in `text` are parsed.
@@ -322,6 +349,11 @@ struct Slot {
     first_token_ms: u64,
     /// Prompt tokens reused from the prefix cache.
     cached: usize,
+    /// Prompt and generated tokens, kept while the request may decode speculatively (greedy,
+    /// no grammar): where drafts are looked up.
+    history: Option<Vec<i32>>,
+    drafted: usize,
+    accepted: usize,
 }
 
 fn sampler_for(
@@ -428,6 +460,8 @@ impl Slot {
             generated_tokens: self.generated,
             first_token_ms: self.first_token_ms,
             cached_tokens: self.cached,
+            drafted_tokens: self.drafted,
+            accepted_tokens: self.accepted,
         };
         self.emit(ev);
     }
@@ -530,8 +564,67 @@ fn advance(slot: &mut Slot, ctx: &LlamaContext, at: i32, model: &LlamaModel, win
         slot.finish(Finish::MaxTokens);
         return true;
     }
+    if let Some(h) = &mut slot.history {
+        h.push(tok.0);
+    }
     slot.next = Some(tok);
     false
+}
+
+impl Slot {
+    /// Tokens to evaluate after `next` in this step's pass: a draft from the prompt, cut so
+    /// that the pass stays within `width` tokens, the request's token budget and the window.
+    fn draft(&self, width: usize, window: i32) -> Vec<LlamaToken> {
+        let Some(history) = &self.history else {
+            return Vec::new();
+        };
+        let budget = (self.job.params.max_tokens as usize).saturating_sub(self.generated + 1);
+        let room = (window - self.n_past - 2).max(0) as usize;
+        lookup::draft(history, width.saturating_sub(1).min(budget).min(room))
+            .into_iter()
+            .map(LlamaToken)
+            .collect()
+    }
+}
+
+/// Takes the tokens a pass produced for `slot`: the model's token after `next` (row `at`),
+/// then, while that token is the next drafted one (whose row follows), the model's token
+/// after it, and so on. The rows of rejected drafts leave the cache. True when the slot is
+/// done.
+fn verify(
+    slot: &mut Slot,
+    ctx: &mut LlamaContext,
+    at: i32,
+    drafted: &[LlamaToken],
+    model: &LlamaModel,
+    window: i32,
+) -> Result<bool, String> {
+    // `n_past` counts `next` already; rows hold positions base, base + 1, ...
+    let base = slot.n_past - 1;
+    slot.drafted += drafted.len();
+    let mut row = 0;
+    loop {
+        slot.n_past = base + 1 + row as i32;
+        if advance(slot, ctx, at + row as i32, model, window) {
+            return Ok(true);
+        }
+        match drafted.get(row) {
+            Some(d) if slot.next == Some(*d) => {
+                // The model's own token, and its row already evaluated: no pass of its own.
+                slot.next = None;
+                slot.accepted += 1;
+                row += 1;
+            }
+            Some(_) => {
+                let from = (base + 1 + row as i32) as u32;
+                return match ctx.clear_kv_cache_seq(Some(slot.seq as u32), Some(from), None) {
+                    Ok(true) => Ok(false),
+                    _ => Err("removing a rejected draft from the cache failed".into()),
+                };
+            }
+            None => return Ok(false),
+        }
+    }
 }
 
 /// Text for the alignment proof: any prose does; it only has to be the same every time.
@@ -589,11 +682,139 @@ fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> 
     })
 }
 
+/// The widest speculative pass tried. x86 kernels take rows in groups of four through another
+/// path than a lone row, so four rows are never bit-identical to one at a time there.
+const MAX_WIDTH: usize = 4;
+
+/// Places in [`PROOF_TEXT`] where a pass is checked. Whether a pass matches one token at a
+/// time can depend on its position (measured: with llamafile's kernels, two-token passes
+/// match at a few positions and differ at most), so one place proves nothing.
+const WIDTH_STARTS: [usize; 8] = [9, 17, 26, 35, 44, 53, 62, 71];
+
+/// A pass of `w` tokens must cost at most `1 + SPEC_MARGIN * (w - 1)` single passes: it
+/// then pays once about half its drafted tokens are accepted (prompt lookup on extractive
+/// answers accepts more).
+const SPEC_MARGIN: f64 = 0.5;
+
+/// The widest pass, up to [`MAX_WIDTH`] tokens of one sequence, that is bit-identical to
+/// decoding the same tokens one at a time (the logits of every row, and, through the next
+/// token decoded alone after it, the keys and values the pass left in the cache) at every
+/// one of [`WIDTH_STARTS`], and that pays ([`SPEC_MARGIN`], timed here). 1 when none is:
+/// speculation is then off. Uses sequence 0, cleared after.
+fn prove_width(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> Widths {
+    let tokens = model.vocab().tokenize(PROOF_TEXT.as_bytes(), false, false);
+    width_at(ctx, &tokens, &WIDTH_STARTS, chunk)
+}
+
+/// What [`prove_width`] found: the widest exact pass, the one used (also paying), and the
+/// cost of each width in single passes (median over the places checked).
+#[derive(Debug, Clone, Default)]
+struct Widths {
+    exact: usize,
+    used: usize,
+    cost: Vec<f64>,
+}
+
+/// [`prove_width`] over `tokens` at each of `starts`.
+fn width_at(
+    ctx: &mut LlamaContext,
+    tokens: &[LlamaToken],
+    starts: &[usize],
+    chunk: usize,
+) -> Widths {
+    let none = Widths {
+        exact: 1,
+        used: 1,
+        cost: Vec::new(),
+    };
+    let mut batch = LlamaBatch::new(chunk.max(MAX_WIDTH + 1), 1);
+    // The logits of every row and the pass's time.
+    let mut eval = |ctx: &mut LlamaContext, at: usize, toks: &[LlamaToken]| {
+        batch.clear();
+        for (i, t) in toks.iter().enumerate() {
+            batch.add(*t, (at + i) as i32, &[0], true).ok()?;
+        }
+        let t0 = Instant::now();
+        ctx.decode(&mut batch).ok()?;
+        let secs = t0.elapsed().as_secs_f64();
+        let rows: Vec<Vec<f32>> = (0..toks.len() as i32)
+            .map(|i| ctx.get_logits_ith(i).to_vec())
+            .collect();
+        Some((rows, secs))
+    };
+    let same = |a: &[f32], b: &[f32]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+    };
+    let mut exact = MAX_WIDTH;
+    // Seconds per pass, by width (index 0: one token).
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); MAX_WIDTH];
+    for &start in starts {
+        if tokens.len() < start + MAX_WIDTH + 1 || start > chunk {
+            return none;
+        }
+        let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+        if eval(ctx, 0, &tokens[..start]).is_none() {
+            return none;
+        }
+        // One token at a time: the reference.
+        let mut one: Vec<Vec<f32>> = Vec::new();
+        for i in 0..=exact {
+            let Some((mut rows, secs)) = eval(ctx, start + i, &tokens[start + i..start + i + 1])
+            else {
+                return none;
+            };
+            one.push(rows.remove(0));
+            times[0].push(secs);
+        }
+        for w in 2..=exact {
+            let cleared = ctx.clear_kv_cache_seq(Some(0), Some(start as u32), None) == Ok(true);
+            let pass = eval(ctx, start, &tokens[start..start + w]).filter(|_| cleared);
+            let ok = pass.as_ref().is_some_and(|(rows, secs)| {
+                times[w - 1].push(*secs);
+                rows.iter().zip(&one).all(|(a, b)| same(a, b))
+            }) && eval(ctx, start + w, &tokens[start + w..start + w + 1])
+                .is_some_and(|(rows, _)| same(&rows[0], &one[w]));
+            if !ok {
+                exact = w - 1;
+                break;
+            }
+        }
+        if exact < 2 {
+            break;
+        }
+    }
+    let _ = ctx.clear_kv_cache_seq(Some(0), None, None);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let single = median(&mut times[0]).unwrap_or(0.0);
+    let cost: Vec<f64> = times
+        .iter_mut()
+        .map_while(|t| median(t))
+        .map(|t| {
+            if single > 0.0 {
+                t / single
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    let used = (2..=exact)
+        .filter(|&w| {
+            cost.get(w - 1)
+                .is_some_and(|c| *c <= 1.0 + SPEC_MARGIN * (w - 1) as f64)
+        })
+        .max()
+        .unwrap_or(1);
+    Widths { exact, used, cost }
+}
+
 fn worker(
     model: Arc<LlamaModel>,
     config: EngineConfig,
     jobs: mpsc::Receiver<Job>,
-    ready: mpsc::Sender<Option<usize>>,
+    ready: mpsc::Sender<Proven>,
 ) {
     let Ok(backend) = backend() else { return };
     let n_ctx = config.ctx_per_seq * config.parallel;
@@ -609,7 +830,7 @@ fn worker(
     let mut ctx = match model.new_context(backend, params) {
         Ok(c) => c,
         Err(e) => {
-            let _ = ready.send(None);
+            let _ = ready.send(Proven::default());
             tracing::error!(error = %e, "creating the inference context failed");
             // Answer every request with the error rather than hanging callers.
             for job in jobs {
@@ -632,7 +853,26 @@ fn worker(
     } else {
         None
     };
-    let _ = ready.send(align);
+    let width = if config.speculate {
+        let w = prove_width(&mut ctx, &model, chunk);
+        let cost = format!("{:.2?}", w.cost);
+        match (w.used, w.exact) {
+            (u, _) if u > 1 => tracing::info!(width = u, cost, "speculative decoding on"),
+            (_, 1) => tracing::info!(
+                cost,
+                "speculative decoding off: passes of two tokens are not bit-identical to one at a time on these kernels"
+            ),
+            (_, e) => tracing::info!(
+                exact = e,
+                cost,
+                "speculative decoding off: wider passes cost more than drafts save on this machine"
+            ),
+        }
+        w.used
+    } else {
+        1
+    };
+    let _ = ready.send(Proven { align, width });
     let mut cache = PrefixCache::new(config.parallel as usize, align);
     let mut slots: Vec<Slot> = Vec::new();
     let mut free: Vec<i32> = (0..config.parallel as i32).collect();
@@ -677,6 +917,9 @@ fn worker(
             match sampler_for(&model, &job.params, grammar) {
                 Ok(sampler) => {
                     let pending = job.prompt.len() - reuse;
+                    let greedy = job.params.temperature.unwrap_or(0.0) <= 0.0;
+                    let history =
+                        (width > 1 && greedy && job.params.grammar.is_none()).then(|| ids.clone());
                     slots.push(Slot {
                         seq: place.seq,
                         job,
@@ -691,6 +934,9 @@ fn worker(
                         triggered: false,
                         first_token_ms: 0,
                         cached: reuse,
+                        history,
+                        drafted: 0,
+                        accepted: 0,
                     });
                 }
                 Err(e) => {
@@ -745,32 +991,60 @@ fn worker(
             }
         }
 
-        // One decoding step for every sequence past its prompt.
+        // One decoding step for every sequence past its prompt. A sequence that decodes
+        // alone also evaluates its draft in the pass: its rows then take the kernels' path of
+        // a lone token ([`prove_width`]), which rows of other sequences would change.
         batch.clear();
-        let mut logits_at: Vec<(usize, i32)> = Vec::new();
+        let decoding = slots
+            .iter()
+            .filter(|s| s.next.is_some() && !done.contains(&s.seq) && !failed.contains(&s.seq))
+            .count();
+        let mut logits_at: Vec<(usize, i32, Vec<LlamaToken>)> = Vec::new();
         for (i, slot) in slots.iter_mut().enumerate() {
             if slot.pending > 0 || done.contains(&slot.seq) || failed.contains(&slot.seq) {
                 continue;
             }
-            if let Some(tok) = slot.next.take()
-                && batch.add(tok, slot.n_past, &[slot.seq], true).is_ok()
-            {
-                logits_at.push((i, batch.n_tokens() - 1));
-                slot.n_past += 1;
+            let Some(tok) = slot.next.take() else {
+                continue;
+            };
+            if batch.add(tok, slot.n_past, &[slot.seq], true).is_err() {
+                continue;
             }
+            let at = batch.n_tokens() - 1;
+            let mut drafted = if decoding == 1 {
+                slot.draft(width, window)
+            } else {
+                Vec::new()
+            };
+            let fits = drafted.iter().enumerate().all(|(j, d)| {
+                batch
+                    .add(*d, slot.n_past + 1 + j as i32, &[slot.seq], true)
+                    .is_ok()
+            });
+            if !fits {
+                // Only a lone sequence drafts, and a batch holds more than a pass's width.
+                drafted.clear();
+            }
+            logits_at.push((i, at, drafted));
+            slot.n_past += 1;
         }
         if batch.n_tokens() > 0 {
             if let Err(e) = ctx.decode(&mut batch) {
-                for (i, _) in &logits_at {
+                for (i, _, _) in &logits_at {
                     let slot = &mut slots[*i];
                     slot.emit(Event::Error(format!("decode failed: {e}")));
                     failed.push(slot.seq);
                 }
             } else {
-                for (i, at) in logits_at {
+                for (i, at, drafted) in logits_at {
                     let slot = &mut slots[i];
-                    if advance(slot, &ctx, at, &model, window) {
-                        done.push(slot.seq);
+                    match verify(slot, &mut ctx, at, &drafted, &model, window) {
+                        Ok(true) => done.push(slot.seq),
+                        Ok(false) => {}
+                        Err(e) => {
+                            slot.emit(Event::Error(e));
+                            failed.push(slot.seq);
+                        }
                     }
                 }
             }
@@ -816,6 +1090,50 @@ fn worker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where speculation is exact: the exact width and the cost of each width (in single
+    /// passes) at every start position of a long text; `SWEEP_MODEL` another GGUF.
+    /// `cargo test --release -p basalt-models --lib width_sweep -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn width_sweep() {
+        let path = std::env::var_os("SWEEP_MODEL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| crate::pull::model_dir().join(crate::pull::DEFAULT_CHAT));
+        let backend = backend_for(&path, 2).unwrap();
+        let model =
+            LlamaModel::load_from_file(backend, &path, &LlamaModelParams::default()).unwrap();
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(4096))
+            .with_n_batch(512)
+            .with_n_seq_max(1)
+            .with_n_threads(2)
+            .with_n_threads_batch(2)
+            .with_flash_attention_policy(0);
+        let mut ctx = model.new_context(backend, params).unwrap();
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../bench/kb/docs")
+                .read_dir()
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path(),
+        )
+        .unwrap();
+        let tokens = model.vocab().tokenize(text.as_bytes(), false, false);
+        let step: usize = std::env::var("SWEEP_STEP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(7);
+        let mut line = String::new();
+        for start in (4..500.min(tokens.len() - 10)).step_by(step) {
+            let w = width_at(&mut ctx, &tokens, &[start], 512);
+            line.push_str(&format!("{start}:{}/{:.1?} ", w.exact, w.cost));
+        }
+        eprintln!("{line}");
+    }
 
     #[test]
     fn holds_back_possible_stop_prefixes() {

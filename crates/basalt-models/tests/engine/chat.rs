@@ -31,6 +31,7 @@ fn model() -> Option<&'static ChatModel> {
                         max_queue: 16,
                         batch: 512,
                         prefix_cache: true,
+                        speculate: true,
                     },
                 )
                 .unwrap(),

@@ -12,7 +12,7 @@ use basalt_models::engine::{ChatEngine, EngineConfig, Event, GenParams};
 use basalt_models::pull;
 use std::path::PathBuf;
 
-fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
+pub fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
     EngineConfig {
         threads: 2,
         parallel,
@@ -20,12 +20,15 @@ fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
         max_queue: 16,
         batch: 512,
         prefix_cache,
+        // The engine without the cache does not speculate either: answers with both are
+        // compared with answers with neither.
+        speculate: prefix_cache,
     }
 }
 
 /// The generated text, split as the engine emitted it (one event per token), and how many
 /// prompt tokens came from the cache.
-async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<String>, usize) {
+pub async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<String>, usize) {
     let mut rx = engine
         .generate(prompt, GenParams::greedy(max_tokens))
         .unwrap();
@@ -41,7 +44,7 @@ async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<Str
     panic!("the engine stopped without Done");
 }
 
-fn corpus() -> Vec<String> {
+pub fn corpus() -> Vec<String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/kb/docs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
@@ -54,7 +57,7 @@ fn corpus() -> Vec<String> {
         .collect()
 }
 
-fn chatml(system: &str, question: &str) -> String {
+pub fn chatml(system: &str, question: &str) -> String {
     format!(
         "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
     )
