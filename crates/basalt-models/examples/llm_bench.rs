@@ -423,6 +423,10 @@ async fn main() {
         batch: 512,
         prefix_cache,
         speculate,
+        // One cache of this many cells shared by all sequences (`engine::EngineConfig`).
+        kv_cells: std::env::var("BASALT_KV_CELLS")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let t = Instant::now();
     let engine = Arc::new(ChatEngine::load(&args.model, config).expect("load model"));

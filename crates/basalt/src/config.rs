@@ -72,6 +72,12 @@ pub struct ServeArgs {
     /// Context window per request, in tokens.
     #[arg(long, env = "BASALT_LLM_CONTEXT")]
     llm_context: Option<u32>,
+    /// One key/value cache of N token cells shared by all requests of a chat model, instead
+    /// of a private --llm-context cache per request: more requests fit the same memory (a
+    /// request waits until its prompt and max tokens fit). Answers may then depend, in the
+    /// last bits, on where free cells lie.
+    #[arg(long, env = "BASALT_LLM_KV_CELLS")]
+    llm_kv_cells: Option<u32>,
     /// Serve model ids matching PATTERN from an OpenAI-compatible server: `PATTERN=URL#MODEL`,
     /// e.g. `anthropic.claude-3-5-*=http://gpu:8000#Qwen/Qwen2.5-7B-Instruct` (repeatable).
     #[arg(
@@ -129,6 +135,7 @@ struct FileConfig {
     llm_threads: Option<i32>,
     llm_parallel: Option<u32>,
     llm_context: Option<u32>,
+    llm_kv_cells: Option<u32>,
     llm_queue: Option<usize>,
     embed_precision: Option<String>,
     model_idle_secs: Option<u64>,
@@ -225,6 +232,9 @@ impl ServeArgs {
         }
         if let Some(c) = self.llm_context.or(file.llm_context) {
             engine.ctx_per_seq = c.clamp(256, 131_072);
+        }
+        if let Some(c) = self.llm_kv_cells.or(file.llm_kv_cells) {
+            engine.kv_cells = Some(c.clamp(engine.ctx_per_seq, 1 << 22));
         }
         if let Some(q) = self.llm_queue.or(file.llm_queue) {
             engine.max_queue = q.max(1);

@@ -136,6 +136,16 @@ pub struct EngineConfig {
     /// ([`lookup`]), where the machine proves it exact at load.
     #[serde(default = "default_true")]
     pub speculate: bool,
+    /// One key/value cache of this many cells shared by all sequences (llama.cpp's unified
+    /// cache; at least `ctx_per_seq`), instead of `ctx_per_seq` cells reserved for each. A
+    /// request is admitted once its prompt and `max_tokens` fit beside what running requests
+    /// reserved, evicting the least recently used cached prompts; until then it waits in the
+    /// queue. More sequences fit the same memory, but a prompt's cells then land wherever
+    /// cells are free, and llama.cpp's attention sums in cell order: answers can differ in
+    /// the last bits (and so, rarely, in tokens) with what ran before, which the private
+    /// caches never do.
+    #[serde(default)]
+    pub kv_cells: Option<u32>,
 }
 
 fn default_true() -> bool {
@@ -155,6 +165,7 @@ impl Default for EngineConfig {
             batch: 512,
             prefix_cache: true,
             speculate: true,
+            kv_cells: None,
         }
     }
 }
@@ -349,6 +360,8 @@ struct Slot {
     first_token_ms: u64,
     /// Prompt tokens reused from the prefix cache.
     cached: usize,
+    /// Cells this request may come to hold in a shared cache: prompt, answer and drafts.
+    reserve: usize,
     /// Prompt and generated tokens, kept while the request may decode speculatively (greedy,
     /// no grammar): where drafts are looked up.
     history: Option<Vec<i32>>,
@@ -682,6 +695,51 @@ fn prove_alignment(ctx: &mut LlamaContext, model: &LlamaModel, chunk: usize) -> 
     })
 }
 
+/// Frees room in a shared cache of `cells` cells for a request placed at `place` that may
+/// come to hold `reserve` cells: what running requests reserved stays theirs, and cached
+/// prompts of idle sequences (the placed one's reused prefix excepted) are dropped, least
+/// recently used first, until the request fits. False when it cannot fit yet.
+fn make_room(
+    ctx: &mut LlamaContext,
+    cache: &mut PrefixCache,
+    slots: &[Slot],
+    free: &[i32],
+    place: prefix::Placement,
+    reserve: usize,
+    cells: usize,
+) -> bool {
+    let held = |ctx: &LlamaContext, seq: i32| (ctx.kv_cache_seq_pos_max(seq) + 1).max(0) as usize;
+    let running: usize = slots.iter().map(|s| s.reserve).sum();
+    loop {
+        let idle: usize = free
+            .iter()
+            .filter(|&&s| s != place.seq)
+            .map(|&s| held(ctx, s))
+            .sum();
+        // The placed sequence keeps its reused prefix; its cells beyond go.
+        let room = cells.saturating_sub(running + idle);
+        if room >= reserve.saturating_sub(place.reuse) {
+            return true;
+        }
+        let victim = cache
+            .least_recent(
+                free.iter()
+                    .copied()
+                    .filter(|&s| s != place.seq && held(ctx, s) > 0),
+            )
+            .or_else(|| {
+                free.iter()
+                    .copied()
+                    .find(|&s| s != place.seq && held(ctx, s) > 0)
+            });
+        let Some(seq) = victim else {
+            return false;
+        };
+        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+        cache.forget(seq);
+    }
+}
+
 /// The widest speculative pass tried. x86 kernels take rows in groups of four through another
 /// path than a lone row, so four rows are never bit-identical to one at a time there.
 const MAX_WIDTH: usize = 4;
@@ -817,11 +875,13 @@ fn worker(
     ready: mpsc::Sender<Proven>,
 ) {
     let Ok(backend) = backend() else { return };
-    let n_ctx = config.ctx_per_seq * config.parallel;
+    let shared = config.kv_cells.map(|c| c.max(config.ctx_per_seq));
+    let n_ctx = shared.unwrap_or(config.ctx_per_seq * config.parallel);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(config.batch)
         .with_n_seq_max(config.parallel)
+        .with_kv_unified(shared.is_some())
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads)
         // Flash attention off, as llama.cpp's CPU defaults elsewhere (llama-cpp-python, the
@@ -877,25 +937,48 @@ fn worker(
     let mut slots: Vec<Slot> = Vec::new();
     let mut free: Vec<i32> = (0..config.parallel as i32).collect();
     let mut batch = LlamaBatch::new(config.batch as usize, 1);
+    // A request that waits for room in the shared cache, first in line.
+    let mut waiting: Option<Job> = None;
 
     loop {
         // Admit new requests while sequences are free; block only when idle.
         while !free.is_empty() {
-            let job = if slots.is_empty() {
-                match jobs.recv() {
+            let job = match waiting.take() {
+                Some(j) => j,
+                None if slots.is_empty() => match jobs.recv() {
                     Ok(j) => j,
                     Err(_) => return,
-                }
-            } else {
-                match jobs.try_recv() {
+                },
+                None => match jobs.try_recv() {
                     Ok(j) => j,
                     Err(_) => break,
-                }
+                },
             };
+            if job.events.is_closed() {
+                continue;
+            }
             let ids: Vec<i32> = job.prompt.iter().map(|t| t.0).collect();
             let Some(place) = cache.place(&free, &ids) else {
+                waiting = Some(job);
                 break;
             };
+            let reserve = (job.prompt.len() + job.params.max_tokens as usize + width)
+                .min(config.ctx_per_seq as usize);
+            if let Some(cells) = shared
+                && !make_room(
+                    &mut ctx,
+                    &mut cache,
+                    &slots,
+                    &free,
+                    place,
+                    reserve,
+                    cells as usize,
+                )
+            {
+                // Running requests hold the room it needs: it goes first once they end.
+                waiting = Some(job);
+                break;
+            }
             free.retain(|s| *s != place.seq);
             // The sequence keeps the reused prefix; the rest of the old prompt and its answer go.
             cache.forget(place.seq);
@@ -934,6 +1017,7 @@ fn worker(
                         triggered: false,
                         first_token_ms: 0,
                         cached: reuse,
+                        reserve,
                         history,
                         drafted: 0,
                         accepted: 0,

@@ -102,6 +102,19 @@ impl PrefixCache {
         }
     }
 
+    /// The least recently used of `among` that holds a prompt: the first to give up its cells
+    /// when a shared cache is full.
+    pub fn least_recent(&self, among: impl IntoIterator<Item = i32>) -> Option<i32> {
+        among
+            .into_iter()
+            .filter_map(|seq| {
+                let r = self.seqs.get(seq as usize)?.as_ref()?;
+                Some((r.last_used, seq))
+            })
+            .min()
+            .map(|(_, seq)| seq)
+    }
+
     /// `seq`'s cache was cleared (a failed decode) or is being overwritten.
     pub fn forget(&mut self, seq: i32) {
         if let Some(entry) = self.seqs.get_mut(seq as usize) {

@@ -32,6 +32,7 @@ fn model() -> Option<&'static ChatModel> {
                         batch: 512,
                         prefix_cache: true,
                         speculate: true,
+                        kv_cells: None,
                     },
                 )
                 .unwrap(),

@@ -23,6 +23,7 @@ pub fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
         // The engine without the cache does not speculate either: answers with both are
         // compared with answers with neither.
         speculate: prefix_cache,
+        kv_cells: None,
     }
 }
 
@@ -161,4 +162,40 @@ async fn a_repeated_prompt_reuses_all_but_its_ragged_end() {
     let other: Vec<u32> = tokens[300..400].to_vec();
     let (_, reused) = run(&engine, other, 2).await;
     assert_eq!(reused, 0);
+}
+
+/// A shared cache admits requests while their prompt and answer fit: with room for about one
+/// at a time, four concurrent requests each wait their turn and all complete, the waiting
+/// ones reusing nothing they should not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_shared_cache_queues_requests_until_there_is_room() {
+    let path = pull::model_dir().join(pull::DEFAULT_CHAT);
+    if !path.exists() {
+        return;
+    }
+    let mut cfg = config(true, 4);
+    cfg.ctx_per_seq = 512;
+    cfg.kv_cells = Some(640);
+    let engine = std::sync::Arc::new(ChatEngine::load(&path, cfg).unwrap());
+    let text = corpus()[1].clone();
+    let tokens = engine.tokenize(&text, false);
+    let mut runs = Vec::new();
+    for k in 0..4 {
+        // 380 prompt tokens and 16 to generate: two never fit in 640 cells at once.
+        let prompt: Vec<u32> = tokens[k * 7..k * 7 + 380].to_vec();
+        let e = engine.clone();
+        runs.push(tokio::spawn(async move { run(&e, prompt, 16).await }));
+    }
+    let mut answers = Vec::new();
+    for r in runs {
+        let (pieces, _) = r.await.expect("the request completes");
+        assert!(!pieces.is_empty(), "every request is answered");
+        answers.push(pieces);
+    }
+    // The same prompts one at a time in a private cache answer the same.
+    let private = ChatEngine::load(&path, config(false, 1)).unwrap();
+    for (k, a) in answers.iter().enumerate() {
+        let (b, _) = run(&private, tokens[k * 7..k * 7 + 380].to_vec(), 16).await;
+        assert_eq!(a.concat(), b.concat(), "request {k}");
+    }
 }

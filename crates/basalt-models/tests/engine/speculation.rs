@@ -21,6 +21,7 @@ fn config(speculate: bool) -> EngineConfig {
         batch: 512,
         prefix_cache: false,
         speculate,
+        kv_cells: None,
     }
 }
 
