@@ -278,6 +278,7 @@ impl Run {
             };
             let vars = self.frames[&fid].vars.clone();
             let start = def.machines[machine].start_at.clone();
+            let child_input = distributed.then(|| input.clone());
             let child = self.spawn(
                 machine,
                 Some((fid, slot)),
@@ -287,14 +288,18 @@ impl Run {
                 item,
                 start_event,
             );
-            if distributed {
-                self.frames.get_mut(&child).expect("child").quiet = true;
-            }
+            let mut map_run = None;
             if let Wait::Children(c) = &mut self.frames.get_mut(&fid).expect("frame").wait {
                 c.running.insert(child);
-                if let Some(arn) = c.map_run_arn.clone() {
-                    self.map_run_moved(&arn, slot, Moved::Started);
-                }
+                map_run = c.map_run_arn.clone();
+            }
+            if let Some(arn) = &map_run {
+                self.map_run_moved(arn, slot, Moved::Started);
+            }
+            match (map_run, child_input) {
+                (Some(arn), Some(input)) => self.child_started(o, child, &arn, slot, &input),
+                (None, Some(_)) => self.frames.get_mut(&child).expect("child").quiet = true,
+                _ => {}
             }
             o.queue.push_back(child);
         }
@@ -325,6 +330,14 @@ impl Run {
                 Moved::Failed
             };
             self.map_run_moved(&arn, slot, how);
+            if distributed {
+                let ended = match &result {
+                    Ok(out) => Ok(out),
+                    Err((e, cause)) => Err(Some((e.as_str(), cause.as_str()))),
+                };
+                let child = crate::map_runs::ChildOf { map_run: arn, slot };
+                self.child_ended(o, &child, ended);
+            }
         }
         let Wait::Children(c) = &mut self.frames.get_mut(&pid).expect("parent").wait else {
             return;

@@ -8,6 +8,7 @@
 use crate::model::Definition;
 use crate::run::{Out, Run, Step, Wait};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::VecDeque;
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -296,6 +297,77 @@ mod tests {
         }
     }
 
+    /// Every child's changes, in order, as (slot, what).
+    fn child_log(steps: &[&Step]) -> Vec<(usize, String)> {
+        steps
+            .iter()
+            .flat_map(|s| s.children.iter())
+            .map(|c| match c {
+                ChildChange::Started { child, name, .. } => {
+                    assert_eq!(name.len(), 36, "a UUID name");
+                    (child.slot, "Started".to_string())
+                }
+                ChildChange::Event { child, event } => (
+                    child.slot,
+                    format!("{}:{}<{}", event.kind, event.id, event.previous_event_id),
+                ),
+                ChildChange::Ended { child, status, .. } => {
+                    (child.slot, format!("Ended:{}", status.as_str()))
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn iterations_are_child_executions_with_their_own_history() {
+        let def = machine(json!({"ToleratedFailureCount": 1}));
+        let (mut run, s1) = Run::start(&def, json!({"items": [1, 2, 3]}), ctx(), 1_000);
+        // The parent's history has the Map Run, not the iterations' states.
+        assert!(s1.history.iter().all(|h| !h.kind.starts_with("TaskState")));
+        let t = tasks(&s1.effects);
+        assert_eq!(t.len(), 3);
+        let s2 = run.handle(&def, ok(&t[0]), 2_000);
+        let s3 = run.handle(&def, fail(&t[1]), 3_000);
+        let log = child_log(&[&s1, &s2, &s3]);
+        let of = |slot: usize| -> Vec<String> {
+            log.iter()
+                .filter(|(s, _)| *s == slot)
+                .map(|(_, w)| w.clone())
+                .collect()
+        };
+        assert_eq!(
+            of(0),
+            [
+                "Started",
+                "ExecutionStarted:1<0",
+                "TaskStateEntered:2<1",
+                "LambdaFunctionScheduled:3<2",
+                "LambdaFunctionStarted:4<3",
+                "LambdaFunctionSucceeded:5<4",
+                "TaskStateExited:6<5",
+                "ExecutionSucceeded:7<6",
+                "Ended:SUCCEEDED"
+            ]
+        );
+        let failed = of(1);
+        assert_eq!(failed.first().map(String::as_str), Some("Started"));
+        assert_eq!(failed.last().map(String::as_str), Some("Ended:FAILED"));
+        assert!(failed.iter().any(|w| w.starts_with("ExecutionFailed:")));
+        // Stopping the execution aborts the child still running.
+        let s4 = run.stop(&def, Some("Stop".into()), Some("by test".into()), 4_000);
+        let aborted = child_log(&[&s4]);
+        assert_eq!(
+            aborted
+                .iter()
+                .map(|(s, w)| (*s, w.split(':').next().unwrap().to_string()))
+                .collect::<Vec<_>>(),
+            [
+                (2, "ExecutionAborted".to_string()),
+                (2, "Ended".to_string())
+            ]
+        );
+    }
+
     #[test]
     fn counts_follow_the_iterations_and_update_raises_concurrency() {
         let def = machine(json!({"MaxConcurrency": 1}));
@@ -424,5 +496,171 @@ mod tests {
         // The run survives a round trip with its Map Runs.
         let back: Run = serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
         assert_eq!(back.map_runs(), run.map_runs());
+    }
+}
+
+/// Which child execution a frame runs for: a distributed Map's iteration `slot`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ChildOf {
+    pub map_run: String,
+    pub slot: usize,
+}
+
+impl ChildOf {
+    fn key(&self) -> String {
+        format!("{}#{}", self.map_run, self.slot)
+    }
+}
+
+/// A distributed Map's iterations are child executions with their own history, which AWS
+/// lists with `ListExecutions(mapRunArn)` and shows with DescribeExecution and
+/// GetExecutionHistory. What happened to them in a step, for the host to keep.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChildChange {
+    Started {
+        child: ChildOf,
+        /// The execution's name (a UUID, as AWS names them).
+        name: String,
+        /// Items in the iteration (an ItemBatcher's batch, or 1).
+        items: u64,
+        input: Value,
+        at_ms: i64,
+    },
+    Event {
+        child: ChildOf,
+        event: crate::history::HistoryEvent,
+    },
+    Ended {
+        child: ChildOf,
+        status: MapRunStatus,
+        output: Option<Value>,
+        error: Option<(String, String)>,
+        at_ms: i64,
+    },
+}
+
+impl Run {
+    /// Iteration `slot` of the Map Run `map_run` starts in frame `fid` as a child execution
+    /// with `input`: its own ExecutionStarted event, to which the frame's events link.
+    pub(crate) fn child_started(
+        &mut self,
+        o: &mut Out,
+        fid: u64,
+        map_run: &str,
+        slot: usize,
+        input: &Value,
+    ) {
+        let child = ChildOf {
+            map_run: map_run.to_owned(),
+            slot,
+        };
+        let (a, b) = (self.draw(), self.draw());
+        let items = self.map_run(map_run).map_or(1, |m| m.items_in(slot));
+        o.step.children.push(ChildChange::Started {
+            child: child.clone(),
+            name: crate::rng::uuid(a, b),
+            items,
+            input: input.clone(),
+            at_ms: o.now,
+        });
+        let mut details = crate::history::data("input", input);
+        details["roleArn"] = serde_json::json!(self.ctx.role_arn);
+        self.child_events.remove(&child.key());
+        let id = self.child_event(
+            o,
+            &child,
+            None,
+            "ExecutionStarted",
+            Some(("executionStartedEventDetails", details)),
+        );
+        if let Some(f) = self.frames.get_mut(&fid) {
+            f.child = Some(child);
+            f.last_event = id;
+        }
+    }
+
+    /// An event of a child execution's history; `prev` `None`: after its last one.
+    pub(crate) fn child_event(
+        &mut self,
+        o: &mut Out,
+        child: &ChildOf,
+        prev: Option<u64>,
+        kind: &str,
+        details: Option<(&str, Value)>,
+    ) -> u64 {
+        let counter = self.child_events.entry(child.key()).or_insert((0, 0));
+        counter.0 += 1;
+        let id = counter.0;
+        let previous_event_id = prev.unwrap_or(counter.1);
+        counter.1 = id;
+        o.step.children.push(ChildChange::Event {
+            child: child.clone(),
+            event: crate::history::HistoryEvent {
+                id,
+                previous_event_id,
+                timestamp_ms: o.now,
+                kind: kind.to_string(),
+                details: details.map(|(k, v)| (k.to_string(), v)),
+            },
+        });
+        id
+    }
+
+    /// A child execution ended: its output, its error, or (`Err(None)`) aborted.
+    pub(crate) fn child_ended(
+        &mut self,
+        o: &mut Out,
+        child: &ChildOf,
+        result: Result<&Value, Option<(&str, &str)>>,
+    ) {
+        if !self.child_events.contains_key(&child.key()) {
+            return;
+        }
+        let (status, output, error) = match result {
+            Ok(out) => {
+                let d = crate::history::data("output", out);
+                self.child_event(
+                    o,
+                    child,
+                    None,
+                    "ExecutionSucceeded",
+                    Some(("executionSucceededEventDetails", d)),
+                );
+                (MapRunStatus::Succeeded, Some(out.clone()), None)
+            }
+            Err(Some((e, c))) => {
+                let d = serde_json::json!({"error": e, "cause": c});
+                self.child_event(
+                    o,
+                    child,
+                    None,
+                    "ExecutionFailed",
+                    Some(("executionFailedEventDetails", d)),
+                );
+                (
+                    MapRunStatus::Failed,
+                    None,
+                    Some((e.to_owned(), c.to_owned())),
+                )
+            }
+            Err(None) => {
+                self.child_event(
+                    o,
+                    child,
+                    None,
+                    "ExecutionAborted",
+                    Some(("executionAbortedEventDetails", serde_json::json!({}))),
+                );
+                (MapRunStatus::Aborted, None, None)
+            }
+        };
+        self.child_events.remove(&child.key());
+        o.step.children.push(ChildChange::Ended {
+            child: child.clone(),
+            status,
+            output,
+            error,
+            at_ms: o.now,
+        });
     }
 }

@@ -97,6 +97,8 @@ pub enum Event {
 pub struct Step {
     pub effects: Vec<Effect>,
     pub history: Vec<HistoryEvent>,
+    /// What happened to the child executions of distributed Maps (their own histories).
+    pub children: Vec<crate::map_runs::ChildChange>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +144,10 @@ pub struct Run {
     /// The distributed Map states' runs, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) map_runs: Vec<crate::map_runs::MapRun>,
+    /// Per running child execution of a distributed Map (`{map run}#{slot}`): its events so
+    /// far and its last event's id.
+    #[serde(default)]
+    pub(crate) child_events: std::collections::BTreeMap<String, (u64, u64)>,
     /// What a redriven Parallel or Map state keeps from its last attempt, until it starts
     /// its children again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -221,9 +227,13 @@ pub(crate) struct Frame {
     pub item: Option<(usize, Value)>,
     pub wait: Wait,
     /// Iterations of a distributed Map run as child executions: their events are not part
-    /// of this execution's history.
+    /// of this execution's history (runs persisted before child histories were kept).
     #[serde(default)]
     pub quiet: bool,
+    /// The child execution whose history this frame's events belong to (a distributed Map's
+    /// iteration, and the frames it spawns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<crate::map_runs::ChildOf>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -334,6 +344,7 @@ impl Run {
             max_history: limit,
             resume: None,
             map_runs: Vec::new(),
+            child_events: Default::default(),
             redriving: None,
         };
         let mut o = Out {
@@ -621,11 +632,18 @@ impl Run {
         kind: &str,
         details: Option<(&str, Value)>,
     ) -> u64 {
-        let (prev, quiet) = self
+        let (prev, quiet, child) = self
             .frames
             .get(&fid)
-            .map(|f| (f.last_event, f.quiet))
-            .unwrap_or((0, false));
+            .map(|f| (f.last_event, f.quiet, f.child.clone()))
+            .unwrap_or((0, false, None));
+        if let Some(child) = child {
+            let id = self.child_event(o, &child, Some(prev), kind, details);
+            if let Some(f) = self.frames.get_mut(&fid) {
+                f.last_event = id;
+            }
+            return id;
+        }
         if quiet {
             return prev;
         }
@@ -664,6 +682,7 @@ impl Run {
                 item,
                 wait: Wait::Idle { retrying: false },
                 quiet: false,
+                child: parent.and_then(|(p, _)| self.frames.get(&p)?.child.clone()),
             },
         );
         fid
@@ -770,6 +789,15 @@ impl Run {
         for arn in running {
             self.map_run_ended(&arn, crate::map_runs::MapRunStatus::Aborted, o.now);
         }
+        // Child executions still running end with their parent.
+        let children: Vec<crate::map_runs::ChildOf> = (self.frames.values())
+            .filter_map(|f| f.child.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for child in children {
+            self.child_ended(o, &child, Err(None));
+        }
         let prev = self.next_event - 1;
         match status {
             Status::Succeeded => {
@@ -839,6 +867,12 @@ impl Run {
         let Some(f) = self.frames.remove(&fid) else {
             return;
         };
+        // The first frame of a child execution: the child is aborted (after what it runs).
+        let aborted = f.child.clone().filter(|c| {
+            f.parent
+                .and_then(|(p, _)| self.frames.get(&p))
+                .is_none_or(|p| p.child.as_ref() != Some(c))
+        });
         match f.wait {
             Wait::Task { id, .. } => {
                 self.tasks.remove(&id);
@@ -857,6 +891,9 @@ impl Run {
                 }
             }
             Wait::Idle { .. } | Wait::Done => {}
+        }
+        if let Some(child) = aborted {
+            self.child_ended(o, &child, Err(None));
         }
     }
 }
