@@ -6,6 +6,7 @@ the run.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -81,9 +82,34 @@ def test_a_map_run_reports_progress_and_update_raises_its_concurrency(sfn):
     started = [e for e in history(sfn, execution) if e["type"] == "MapRunStarted"]
     assert [e["mapRunStartedEventDetails"]["mapRunArn"] for e in started] == [run_arn]
     assert "MapRunSucceeded" in [e["type"] for e in history(sfn, execution)]
-    # Iterations run inside the parent execution: no child executions to list, said plainly.
-    code, message = error(_raises(lambda: sfn.list_executions(mapRunArn=run_arn)))
-    assert code == "ValidationException" and "DescribeMapRun" in message
+
+    # Each iteration is a child execution of the Map Run, listed by ListExecutions(mapRunArn).
+    children = sfn.list_executions(mapRunArn=run_arn)["executions"]
+    assert len(children) == 5
+    execution_prefix = arn.replace(":stateMachine:", ":execution:") + "/Fan:"
+    for c in children:
+        assert c["executionArn"] == execution_prefix + c["name"], c
+        assert (c["stateMachineArn"], c["mapRunArn"], c["status"], c["itemCount"]) == \
+            (arn + "/Fan", run_arn, "SUCCEEDED", 1)
+        assert c["startDate"] <= c["stopDate"]
+    assert len({c["name"] for c in children}) == 5
+    # Pages, and the status filter.
+    first = sfn.list_executions(mapRunArn=run_arn, maxResults=2)
+    assert len(first["executions"]) == 2 and "nextToken" in first
+    rest = sfn.list_executions(mapRunArn=run_arn, maxResults=10, nextToken=first["nextToken"])
+    assert [c["name"] for c in first["executions"] + rest["executions"]] == [c["name"] for c in children]
+    assert sfn.list_executions(mapRunArn=run_arn, statusFilter="FAILED")["executions"] == []
+    # A child describes itself and has its own history: its states' events, not the parent's.
+    child = sfn.describe_execution(executionArn=children[0]["executionArn"])
+    assert (child["status"], child["mapRunArn"], child["stateMachineArn"]) == ("SUCCEEDED", run_arn, arn + "/Fan")
+    assert json.loads(child["input"]) == {"wait": 2, "bad": False}
+    assert json.loads(child["output"]) == {"wait": 2, "bad": False}
+    events = history(sfn, children[0]["executionArn"])
+    types = [e["type"] for e in events]
+    assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded", types
+    assert "WaitStateEntered" in types and "ChoiceStateEntered" in types and "PassStateExited" in types
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert "WaitStateEntered" not in [e["type"] for e in history(sfn, execution)]
 
 
 def test_batches_are_counted_by_items_and_failures_past_the_threshold_fail_the_run(sfn):
@@ -99,6 +125,12 @@ def test_batches_are_counted_by_items_and_failures_past_the_threshold_fail_the_r
     assert counts(d) == {"pending": 1, "running": 0, "succeeded": 2, "failed": 2, "aborted": 0, "total": 5}
     types = [e["type"] for e in history(sfn, execution)]
     assert "MapRunFailed" in types and "MapRunSucceeded" not in types
+    # The failed children say why; the one never started is not listed.
+    failed = sfn.list_executions(mapRunArn=run_arn, statusFilter="FAILED")["executions"]
+    assert len(failed) == 2
+    d = sfn.describe_execution(executionArn=failed[0]["executionArn"])
+    assert (d["status"], d["error"], d["cause"]) == ("FAILED", "Item.Bad", "bad item")
+    assert len(sfn.list_executions(mapRunArn=run_arn)["executions"]) == 4
 
     # With an ItemBatcher, executions count batches and items count items.
     batched = machine(sfn, {"StartAt": "Fan", "States": {"Fan": {
@@ -120,6 +152,9 @@ def test_stopping_the_execution_aborts_its_map_run(sfn):
     d = sfn.describe_map_run(mapRunArn=run_arn)
     assert d["status"] == "ABORTED"
     assert counts(d) == {"pending": 0, "running": 0, "succeeded": 0, "failed": 0, "aborted": 3, "total": 3}
+    children = sfn.list_executions(mapRunArn=run_arn)["executions"]
+    assert [c["status"] for c in children] == ["ABORTED"] * 3
+    assert history(sfn, children[0]["executionArn"])[-1]["type"] == "ExecutionAborted"
     assert "stopDate" in sfn.list_map_runs(executionArn=execution)["mapRuns"][0]
 
 

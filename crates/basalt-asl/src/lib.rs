@@ -69,7 +69,9 @@ mod test_state;
 
 pub use diag::{Diagnostic, invalid_definition_message};
 pub use history::HistoryEvent;
-pub use map_runs::{Counts as MapRunCounts, MapRun, MapRunStatus, UpdateMapRunError};
+pub use map_runs::{
+    ChildChange, ChildOf, Counts as MapRunCounts, MapRun, MapRunStatus, UpdateMapRunError,
+};
 pub use model::{Definition, QueryLanguage};
 pub use parse::{parse, validate};
 pub use run::{Context, Effect, Event, Run, Status, Step};

@@ -193,6 +193,7 @@ pub fn step_ops(
             };
             let step = run.stop(&def, error, cause, now);
             first.history.extend(step.history);
+            first.children.extend(step.children);
             // A stopped run performs nothing it asked for in its first step.
             first.effects = step.effects;
             (run, first)
@@ -231,6 +232,8 @@ pub fn step_ops(
             });
         }
     }
+    ops.extend(crate::children::late_events(sf, &step.children)?);
+    ops.extend(crate::children::ops(&step.children));
     for effect in step.effects {
         match effect {
             Effect::Task {

@@ -307,6 +307,12 @@ pub fn describe(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let arn = execution_arn_in(input)?;
+    if arn.contains('/') {
+        // `…:execution:<machine>/<label>:<name>`: a distributed Map's child.
+        if let Some(child) = crate::children::describe(sf, arn)? {
+            return Ok(child);
+        }
+    }
     let e = load(sf, arn)?;
     let mut out = describe_json(&e, true);
     if e.status == "RUNNING" {
@@ -320,10 +326,9 @@ pub fn list(sf: &StepFunctions, ctx: &RequestContext, input: &Value) -> Result<V
         && let Some(map_run) = str_of(input, "mapRunArn")
     {
         crate::map_runs::describe(sf, ctx, &json!({ "mapRunArn": map_run }))?;
-        return Err(AwsError::validation(
-            "A distributed Map's iterations run inside their parent execution here, not as \
-             child executions: there are none to list (DescribeMapRun counts them)",
-        ));
+        let (max, after) = page(input)?;
+        let status = str_of(input, "statusFilter");
+        return crate::children::list(sf, map_run, status, max, after);
     }
     let arn = required(input, "stateMachineArn")?;
     let p = machines::parse_arn(arn).ok_or_else(|| invalid_arn(arn))?;
@@ -421,7 +426,9 @@ pub fn history(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let arn = required(input, "executionArn")?;
-    load(sf, arn)?;
+    if !crate::children::is_child(sf, arn)? {
+        load(sf, arn)?;
+    }
     let reverse = input.get("reverseOrder").and_then(Value::as_bool) == Some(true);
     let include = input.get("includeExecutionData").and_then(Value::as_bool) != Some(false);
     let (max, after) = page(input)?;

@@ -12,6 +12,7 @@
 //! through the in-process client.
 
 mod activities;
+mod children;
 mod driver;
 mod executions;
 mod http;

@@ -8,6 +8,7 @@ use basalt_asl::{MapRun, MapRunCounts};
 use basalt_core::{AwsError, RequestContext, page_token};
 use serde_json::{Value, json};
 
+use crate::children::child_machine_arn;
 use crate::executions::{self, apply_retrying};
 use crate::machines::page;
 use crate::model::{ExecutionRec, MAP_RUNS, secs};
@@ -29,7 +30,7 @@ fn map_run_arn(input: &Value) -> Result<&str, AwsError> {
 }
 
 /// The execution that runs the Map Run `arn`.
-fn execution_of(sf: &StepFunctions, arn: &str) -> Result<ExecutionRec, AwsError> {
+pub(crate) fn execution_of(sf: &StepFunctions, arn: &str) -> Result<ExecutionRec, AwsError> {
     let Some(raw) = sf.state.get(MAP_RUNS, arn)? else {
         return Err(not_found(arn));
     };
@@ -47,12 +48,6 @@ fn counts(c: &MapRunCounts) -> Value {
         "resultsWritten": c.results_written,
         "failuresNotRedrivable": 0, "pendingRedrive": 0,
     })
-}
-
-/// The state machine a Map Run's children run: `stateMachine:<machine>/<label>`.
-fn child_machine_arn(map_run_arn: &str) -> String {
-    let base = map_run_arn.rsplit_once(':').map_or(map_run_arn, |(b, _)| b);
-    base.replacen(":mapRun:", ":stateMachine:", 1)
 }
 
 pub fn describe(

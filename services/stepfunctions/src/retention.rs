@@ -85,6 +85,9 @@ fn forget(sf: &StepFunctions, arn: &str, raw: &[u8], e: &ExecutionRec) -> Result
         Err(StoreError::Conflict) => return Ok(()),
         Err(err) => return Err(err),
     }
+    for m in e.run.iter().flat_map(|r| r.map_runs()) {
+        crate::children::forget(sf, &m.arn)?;
+    }
     let prefix = format!("{arn}/");
     loop {
         let events = sf.state.scan(HISTORY, &prefix, None, PAGE)?;
