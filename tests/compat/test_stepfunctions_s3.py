@@ -2,7 +2,7 @@
 Amazon Bedrock models with Step Functions"): a distributed Map's ItemReader takes its items
 from a JSON array, JSON Lines or CSV object (`s3:getObject`) or from an S3 listing
 (`s3:listObjectsV2`); a missing object fails the state with the reader's error; Bedrock's
-InvokeModel reads its request body from `Input.S3Uri`.
+InvokeModel reads its request body from `Input.S3Uri` and writes its response to `Output.S3Uri`.
 """
 from __future__ import annotations
 
@@ -83,6 +83,16 @@ def test_bedrock_invoke_model_reads_its_body_from_s3(sfn, s3, bucket):
     both = dict(task, Parameters=dict(task["Parameters"], Body={"x": 1}))
     d = wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": both}})))
     assert (d["status"], d["error"]) == ("FAILED", "States.Runtime")
+
+    # Output.S3Uri: the response body is written there and the result refers to it.
+    to_s3 = dict(task, Parameters=dict(task["Parameters"], Output={"S3Uri": f"s3://{bucket}/answers/1.json"}))
+    out = output(wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": to_s3}})), timeout=120))
+    assert out["Body"] == {"S3Uri": f"s3://{bucket}/answers/1.json"}, out
+    stored = json.loads(s3.get_object(Bucket=bucket, Key="answers/1.json")["Body"].read())
+    assert stored["type"] == "message" and stored["content"][0]["text"]
+    nowhere = dict(task, Parameters=dict(task["Parameters"], Output={"S3Uri": "s3://no-such-bucket-here/x.json"}))
+    d = wait_done(sfn, start(sfn, machine(sfn, {"StartAt": "T", "States": {"T": nowhere}})), timeout=120)
+    assert (d["status"], d["error"]) == ("FAILED", "S3.NoSuchBucketException"), d
 
 
 def test_result_writer_exports_the_results_and_a_manifest(sfn, s3, bucket):

@@ -203,3 +203,28 @@ fn no_bucket(bucket: &str) -> Outcome {
         format!("The specified bucket does not exist (Bucket: {bucket})"),
     )
 }
+
+/// Writes `body` to the object `s3://bucket/key` (Bedrock's `Output.S3Uri`).
+pub async fn store(
+    sf: &StepFunctions,
+    account: &str,
+    uri: &str,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
+    let Some((bucket, key)) =
+        basalt_core::objects::parse_s3_uri(uri).filter(|(_, k)| !k.is_empty())
+    else {
+        return Err((
+            "States.Runtime".into(),
+            format!("'{uri}' is not an S3 object URI"),
+        ));
+    };
+    match objects(sf)?.write(account, bucket, key, body).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(s3_error(
+            "NoSuchBucketException",
+            format!("The specified bucket does not exist (Bucket: {bucket})"),
+        )),
+        Err(e) => Err(("States.Runtime".into(), e)),
+    }
+}

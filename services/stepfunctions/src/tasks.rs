@@ -424,12 +424,13 @@ async fn bedrock(
     let Some(model) = params.get("ModelId").and_then(Value::as_str) else {
         return failed("States.Runtime", "The field 'ModelId' is required");
     };
-    if params.get("Output").is_some() {
-        return failed(
-            "States.Runtime",
-            "Basalt does not write InvokeModel's response to S3 (Output) yet",
-        );
-    }
+    let output_uri = match params.get("Output") {
+        None => None,
+        Some(o) => match o.get("S3Uri").and_then(Value::as_str) {
+            Some(uri) => Some(uri.to_owned()),
+            None => return failed("States.Runtime", "The field 'Output.S3Uri' is required"),
+        },
+    };
     let input_uri = params.pointer("/Input/S3Uri").and_then(Value::as_str);
     let body = match (params.get("Body"), input_uri) {
         (Some(_), Some(_)) => {
@@ -467,11 +468,27 @@ async fn bedrock(
     {
         Ok(out) => {
             let raw = unb64(out.body.get("body").and_then(Value::as_str).unwrap_or(""));
+            let content_type = out
+                .body
+                .get("contentType")
+                .cloned()
+                .unwrap_or(json!("application/json"));
+            if let Some(uri) = output_uri {
+                // The response goes to S3 and the result refers to it, in the shape of the
+                // request's own reference (AWS documents the replacement, not its shape).
+                return match crate::objects::store(sf, &ctx.account_id, &uri, raw).await {
+                    Ok(()) => Outcome::Done(Ok(json!({
+                        "Body": {"S3Uri": uri},
+                        "ContentType": content_type,
+                    }))),
+                    Err((error, cause)) => failed(error, cause),
+                };
+            }
             let parsed: Value = serde_json::from_slice(&raw)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&raw).into_owned().into());
             Outcome::Done(Ok(json!({
                 "Body": parsed,
-                "ContentType": out.body.get("contentType").cloned().unwrap_or(json!("application/json")),
+                "ContentType": content_type,
             })))
         }
         Err(e) => Outcome::Done(Err(service_error("Bedrock", &e))),
