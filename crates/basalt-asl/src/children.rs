@@ -102,7 +102,9 @@ impl Run {
         let continued = self
             .redriving
             .as_ref()
-            .filter(|r| r.frame == fid && m.distributed)
+            .filter(|r| r.frame == fid)
+            .or_else(|| self.redriving_below.get(&fid))
+            .filter(|_| m.distributed)
             .and_then(|r| {
                 Some((
                     r.map_run.clone()?,
@@ -217,7 +219,14 @@ impl Run {
         o: &mut Out,
     ) {
         let mut c = c;
-        if let Some(r) = self.redriving.take_if(|r| r.frame == fid) {
+        let redriving = self
+            .redriving
+            .take_if(|r| r.frame == fid)
+            .or_else(|| self.redriving_below.remove(&fid));
+        if let Some(r) = redriving {
+            if !c.distributed {
+                c.resume_in = r.unfinished.into_iter().collect();
+            }
             // A redrive: what succeeded last time is kept, the rest runs again.
             let kept: std::collections::BTreeSet<usize> =
                 r.children.iter().map(|(s, _)| *s).collect();
@@ -276,8 +285,20 @@ impl Run {
             } else {
                 self.frames[&fid].last_event
             };
-            let vars = self.frames[&fid].vars.clone();
-            let start = def.machines[machine].start_at.clone();
+            let mut vars = self.frames[&fid].vars.clone();
+            let mut start = def.machines[machine].start_at.clone();
+            let mut input = input;
+            // A redrive continues a branch or iteration where it stopped.
+            let resume = match &mut self.frames.get_mut(&fid).expect("frame").wait {
+                Wait::Children(c) => c.resume_in.remove(&slot),
+                _ => None,
+            };
+            let below = resume.map(|r| {
+                start = r.state.clone();
+                input = r.input.clone();
+                vars = r.vars.clone();
+                r
+            });
             let child_input = distributed.then(|| input.clone());
             let child = self.spawn(
                 machine,
@@ -288,6 +309,9 @@ impl Run {
                 item,
                 start_event,
             );
+            if let Some(r) = below.and_then(|r| r.redriving(child)) {
+                self.redriving_below.insert(child, r);
+            }
             let mut map_run = None;
             if let Wait::Children(c) = &mut self.frames.get_mut(&fid).expect("frame").wait {
                 c.running.insert(child);
@@ -513,6 +537,8 @@ impl Children {
             map_run_arn: None,
             failed_slots: Vec::new(),
             ok: Vec::new(),
+            unfinished: Default::default(),
+            resume_in: Default::default(),
         }
     }
 }

@@ -148,6 +148,10 @@ pub struct Run {
     /// far and its last event's id.
     #[serde(default)]
     pub(crate) child_events: std::collections::BTreeMap<String, (u64, u64)>,
+    /// Branches and iterations a redrive continues inside a redriven Parallel or Map state,
+    /// by frame, until they start their own children again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) redriving_below: BTreeMap<u64, Redriving>,
     /// What a redriven Parallel or Map state keeps from its last attempt, until it starts
     /// its children again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,33 +172,33 @@ pub(crate) struct Resume {
     /// A distributed Map's run, which a redrive continues rather than starting a new one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_run: Option<String>,
+    /// A Parallel branch's or inline Map iteration's that failed or was aborted: where it
+    /// stopped, which a redrive continues (its own successful states are not run again, and
+    /// so on down nested Parallel and Map states).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<(usize, Resume)>,
 }
 
 impl Resume {
     /// A redriven state that failed again before it started its children (its ItemReader,
     /// say) keeps what the attempt before it had kept.
     fn keep(&mut self, r: Redriving) {
-        if self.children.is_empty() && self.map_run.is_none() {
+        if self.children.is_empty() && self.map_run.is_none() && self.unfinished.is_empty() {
             self.children = r.children;
             self.map_run = r.map_run;
+            self.unfinished = r.unfinished;
         }
     }
 
-    fn of(f: &Frame) -> Resume {
-        let (children, map_run) = match &f.wait {
-            Wait::Children(c) => (
-                c.ok.iter().map(|&s| (s, c.results[s].clone())).collect(),
-                c.map_run_arn.clone(),
-            ),
-            _ => (Vec::new(), None),
-        };
-        Resume {
-            state: f.state.clone(),
-            input: f.input.clone(),
-            vars: f.vars.clone(),
-            children,
-            map_run,
-        }
+    /// What a redrive of this state keeps or continues, if anything.
+    pub(crate) fn redriving(self, frame: u64) -> Option<Redriving> {
+        (!self.children.is_empty() || self.map_run.is_some() || !self.unfinished.is_empty())
+            .then_some(Redriving {
+                frame,
+                children: self.children,
+                map_run: self.map_run,
+                unfinished: self.unfinished,
+            })
     }
 }
 
@@ -204,6 +208,8 @@ pub(crate) struct Redriving {
     pub frame: u64,
     pub children: Vec<(usize, Value)>,
     pub map_run: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<(usize, Resume)>,
 }
 
 fn default_limit() -> Option<u64> {
@@ -292,6 +298,13 @@ pub(crate) struct Children {
     /// Slots whose branch or iteration succeeded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ok: Vec<usize>,
+    /// Where branches or inline iterations that failed or were aborted stopped (a redrive
+    /// continues them there).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unfinished: BTreeMap<usize, Resume>,
+    /// A redrive: where pending branches or iterations continue rather than start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resume_in: BTreeMap<usize, Resume>,
 }
 
 /// The collector one step writes into.
@@ -346,6 +359,7 @@ impl Run {
             map_runs: Vec::new(),
             child_events: Default::default(),
             redriving: None,
+            redriving_below: BTreeMap::new(),
         };
         let mut o = Out {
             now: now_ms,
@@ -548,18 +562,13 @@ impl Run {
         let fid = self.spawn(
             0,
             None,
-            resume.state,
-            resume.input,
-            resume.vars,
+            resume.state.clone(),
+            resume.input.clone(),
+            resume.vars.clone(),
             None,
             redriven,
         );
-        self.redriving =
-            (!resume.children.is_empty() || resume.map_run.is_some()).then(|| Redriving {
-                frame: fid,
-                children: resume.children,
-                map_run: resume.map_run,
-            });
+        self.redriving = resume.redriving(fid);
         o.queue.push_back(fid);
         self.drive(def, &mut o);
         Some(o.step)
@@ -740,7 +749,7 @@ impl Run {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
                 Err(e) => {
-                    let mut resume = Resume::of(&f);
+                    let mut resume = self.resume_of(&f);
                     if let Some(r) = self.redriving.take().filter(|r| r.frame == fid) {
                         resume.keep(r);
                     }
@@ -749,6 +758,9 @@ impl Run {
                 }
             },
             Some((pid, slot)) => {
+                if result.is_err() {
+                    self.keep_unfinished(&f);
+                }
                 // A finished child hands its last event id to its parent's branch.
                 if let Some(p) = self.frames.get_mut(&pid) {
                     p.last_event = p.last_event.max(f.last_event);
@@ -846,7 +858,7 @@ impl Run {
                 .iter()
                 .find(|(_, f)| f.parent.is_none())
                 .map(|(fid, f)| {
-                    let mut resume = Resume::of(f);
+                    let mut resume = self.resume_of(f);
                     if let Some(r) = redriving.filter(|r| r.frame == *fid) {
                         resume.keep(r);
                     }
@@ -855,10 +867,58 @@ impl Run {
         }
         self.frames.clear();
         self.redriving = None;
+        self.redriving_below.clear();
         if status == Status::Succeeded {
             self.output = output;
         } else {
             self.error = error;
+        }
+    }
+
+    /// Where `f` stopped, and the same for the branches and inline iterations it runs: what
+    /// a redrive continues.
+    pub(crate) fn resume_of(&self, f: &Frame) -> Resume {
+        let (children, map_run, unfinished) = match &f.wait {
+            Wait::Children(c) => {
+                let mut unfinished = c.unfinished.clone();
+                if !c.distributed {
+                    for child in c.running.iter().filter_map(|id| self.frames.get(id)) {
+                        if let Some((_, slot)) = child.parent {
+                            unfinished.insert(slot, self.resume_of(child));
+                        }
+                    }
+                }
+                (
+                    c.ok.iter().map(|&s| (s, c.results[s].clone())).collect(),
+                    c.map_run_arn.clone(),
+                    unfinished.into_iter().collect(),
+                )
+            }
+            _ => (Vec::new(), None, Vec::new()),
+        };
+        Resume {
+            state: f.state.clone(),
+            input: f.input.clone(),
+            vars: f.vars.clone(),
+            children,
+            map_run,
+            unfinished,
+        }
+    }
+
+    /// A branch or inline iteration failed or is aborted: its parent keeps where it stopped.
+    fn keep_unfinished(&mut self, f: &Frame) {
+        let Some((pid, slot)) = f.parent else { return };
+        let keep = matches!(
+            self.frames.get(&pid).map(|p| &p.wait),
+            Some(Wait::Children(c)) if !c.distributed
+        );
+        if !keep {
+            return;
+        }
+        let resume = self.resume_of(f);
+        if let Some(Wait::Children(c)) = self.frames.get_mut(&pid).map(|p| &mut p.wait) {
+            c.unfinished.insert(slot, resume);
         }
     }
 
@@ -867,6 +927,7 @@ impl Run {
         let Some(f) = self.frames.remove(&fid) else {
             return;
         };
+        self.keep_unfinished(&f);
         // The first frame of a child execution: the child is aborted (after what it runs).
         let aborted = f.child.clone().filter(|c| {
             f.parent

@@ -353,6 +353,100 @@ fn a_redriven_parallel_runs_only_its_failed_branch() {
     );
 }
 
+/// A redrive continues a failed branch where it stopped, down nested states: a Map inside a
+/// Parallel branch runs again only its iteration that failed and the one aborted with it,
+/// each from its own failed state (their first states, which succeeded, are not run again),
+/// and the branch that succeeded keeps its result.
+#[test]
+fn a_redrive_continues_nested_branches_and_iterations_where_they_stopped() {
+    let def = parse(
+        r#"{"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:a", "End": true}}},
+            {"StartAt": "B1", "States": {
+                "B1": {"Type": "Pass", "Next": "Inner"},
+                "Inner": {"Type": "Map", "ItemsPath": "$.items", "End": true, "ItemProcessor": {"StartAt": "P", "States": {
+                    "P": {"Type": "Pass", "Next": "W"},
+                    "W": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:w", "End": true}}}}}}]}}}"#,
+    )
+    .unwrap();
+    let (mut run, step) = Run::start(&def, json!({"items": [0, 1, 2]}), ctx(), 0);
+    let t = tasks_of(&step);
+    assert_eq!(
+        t.iter()
+            .map(|t| (t.1.as_str(), t.2.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("A", json!({"items": [0, 1, 2]})),
+            ("W", json!(0)),
+            ("W", json!(1)),
+            ("W", json!(2))
+        ]
+    );
+    run.handle(&def, succeeded(&t[0].0, json!("a")), 10);
+    run.handle(&def, succeeded(&t[1].0, json!("r0")), 20);
+    run.handle(&def, failed(&t[2].0), 30);
+    assert!(run.is_done() && run.redrivable());
+    let mut run: Run = serde_json::from_value(serde_json::to_value(&run).unwrap()).unwrap();
+    let step = run.redrive(&def, 100).unwrap();
+    let again = tasks_of(&step);
+    assert_eq!(
+        again
+            .iter()
+            .map(|t| (t.1.as_str(), t.2.clone()))
+            .collect::<Vec<_>>(),
+        vec![("W", json!(1)), ("W", json!(2))],
+        "the failed and the aborted iteration, at the state where they stopped"
+    );
+    let entered: Vec<&str> = step
+        .history
+        .iter()
+        .filter(|h| h.kind.ends_with("StateEntered"))
+        .filter_map(|h| h.details.as_ref()?.1["name"].as_str())
+        .collect();
+    assert!(
+        !entered.contains(&"A") && !entered.contains(&"B1") && !entered.contains(&"P"),
+        "states that succeeded are not run again: {entered:?}"
+    );
+    run.handle(&def, succeeded(&again[0].0, json!("r1")), 200);
+    let last = run.handle(&def, succeeded(&again[1].0, json!("r2")), 210);
+    assert_eq!(
+        last.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["a", ["r0", "r1", "r2"]])
+        })
+    );
+}
+
+/// Stopped while branches ran, a redriven execution continues each where it stood.
+#[test]
+fn a_redrive_after_a_stop_continues_the_running_branches() {
+    let def = parse(
+        r#"{"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": true, "Branches": [
+            {"StartAt": "A1", "States": {"A1": {"Type": "Pass", "Next": "A2"},
+                "A2": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:a", "End": true}}},
+            {"StartAt": "B", "States": {"B": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:b", "End": true}}}]}}}"#,
+    )
+    .unwrap();
+    let (mut run, step) = Run::start(&def, json!({}), ctx(), 0);
+    let t = tasks_of(&step);
+    let b = t.iter().find(|t| t.1 == "B").expect("B scheduled");
+    run.handle(&def, succeeded(&b.0, json!("b")), 10);
+    run.stop(&def, None, None, 20);
+    let step = run.redrive(&def, 100).unwrap();
+    let again = tasks_of(&step);
+    assert_eq!(
+        again.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(),
+        vec!["A2"]
+    );
+    let last = run.handle(&def, succeeded(&again[0].0, json!("a")), 200);
+    assert_eq!(
+        last.effects.last(),
+        Some(&Effect::Succeeded {
+            output: json!(["a", "b"])
+        })
+    );
+}
+
 /// A redriven inline Map runs the iterations that failed or never started, in their slots.
 #[test]
 fn a_redriven_inline_map_runs_only_the_unsuccessful_iterations() {
