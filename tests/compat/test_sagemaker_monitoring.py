@@ -31,7 +31,11 @@ pytestmark = pytest.mark.skipif(not (ENV / ".installed").exists(),
 def clients(shape_checker, tmp_path_factory):
     srv = BasaltServer(data_dir=str(tmp_path_factory.mktemp("scaling")), name="basalt-autoscaling",
                        env={"BASALT_SAGEMAKER_METRICS_SECS": "0.5", "BASALT_AUTOSCALING_PERIOD_SECS": "3",
-                            "BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS": "1.5"}).start()
+                            "BASALT_SAGEMAKER_SERVERLESS_IDLE_SECS": "1.5",
+                            # An alarm that stays in ALARM invokes its Auto Scaling actions
+                            # again every 2 s here (once a minute on AWS).
+                            "BASALT_CLOUDWATCH_EVALUATION_SECS": "0.5",
+                            "BASALT_CLOUDWATCH_ACTION_REPEAT_SECS": "2"}).start()
     make = make_client_factory(shape_checker, srv.endpoint)
     yield {k: make(k) for k in ("sagemaker", "sagemaker-runtime", "s3", "application-autoscaling", "cloudwatch")}
     srv.stop()
@@ -172,6 +176,39 @@ def test_step_scaling_runs_when_its_alarm_fires(clients, model):
     assert len(aas.describe_scaling_activities(ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]) == 2
     history = cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="Action")["AlarmHistoryItems"]
     assert history and all("Successfully executed action" in h["HistorySummary"] for h in history), history
+
+
+def test_an_alarm_that_stays_in_alarm_keeps_stepping(clients, model):
+    """CloudWatch User Guide, alarm actions: "For Auto Scaling actions, the alarm continues to
+    invoke the action once per minute that the alarm remains in the new state": a step policy
+    keeps adding capacity while the breach lasts, up to the maximum."""
+    sm, aas, cw = clients["sagemaker"], clients["application-autoscaling"], clients["cloudwatch"]
+    name = deploy(sm, model[0])
+    resource = f"endpoint/{name}/variant/AllTraffic"
+    dim = "sagemaker:variant:DesiredInstanceCount"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dim,
+                                 MinCapacity=1, MaxCapacity=3)
+    arn = aas.put_scaling_policy(
+        PolicyName="steady", ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=dim,
+        PolicyType="StepScaling", StepScalingPolicyConfiguration={
+            "AdjustmentType": "ChangeInCapacity", "Cooldown": 0,
+            "StepAdjustments": [{"MetricIntervalLowerBound": 0, "ScalingAdjustment": 1}]})["PolicyARN"]
+    alarm, metric = unique("steady"), unique("Queue")
+    cw.put_metric_alarm(AlarmName=alarm, Namespace="Custom", MetricName=metric, Statistic="Maximum", Period=60,
+                        EvaluationPeriods=1, Threshold=30, ComparisonOperator="GreaterThanThreshold",
+                        TreatMissingData="breaching", AlarmActions=[arn])
+    deadline = time.time() + 40
+    while count(sm, name) < 3:
+        assert time.time() < deadline, count(sm, name)
+        cw.put_metric_data(Namespace="Custom", MetricData=[{"MetricName": metric, "Value": 45.0}])
+        time.sleep(0.5)
+    # One transition into ALARM, and the policy ran once per step.
+    states = [json.loads(h["HistoryData"])["newState"]["stateValue"] for h in
+              cw.describe_alarm_history(AlarmName=alarm, HistoryItemType="StateUpdate")["AlarmHistoryItems"]]
+    assert states == ["ALARM"], states
+    steps = [a["Description"] for a in aas.describe_scaling_activities(
+        ServiceNamespace="sagemaker", ResourceId=resource)["ScalingActivities"]]
+    assert steps[:2] == ["Setting desired instance count to 3.", "Setting desired instance count to 2."], steps
 
 
 def test_data_capture_writes_json_lines_per_hour(clients, model):

@@ -79,6 +79,10 @@ pub(crate) struct AlarmRec {
     pub config_updated_ms: i64,
     #[serde(default)]
     pub tags: Vec<Value>,
+    /// When the current state's Auto Scaling actions were last invoked again (see
+    /// `evaluate::repeat_ops`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_repeated_ms: Option<i64>,
 }
 
 impl AlarmRec {
@@ -393,6 +397,7 @@ fn save(
                 state_transitioned_ms: now,
                 config_updated_ms: now,
                 tags: list_of(input, "Tags").to_vec(),
+                actions_repeated_ms: None,
             },
         };
         let describe = rec.describe(&ctx.account_id, &ctx.region);

@@ -520,6 +520,7 @@ pub(crate) fn transition_ops(
     new.state_updated_ms = now;
     if changed {
         new.state_transitioned_ms = now;
+        new.actions_repeated_ms = None;
     }
     let k = alarms::key(scope, &rec.name);
     let mut ops = vec![
@@ -548,32 +549,108 @@ pub(crate) fn transition_ops(
         ),
     ));
     if new.actions_enabled {
-        let message = sns_message(&new, account, region, &rec.state, now).to_string();
-        let event = lambda_event(&new, account, region, rec, now);
-        let subject: String = format!("{state}: \"{}\" in {}", rec.name, region_name(region))
-            .chars()
-            .take(100)
-            .collect();
-        for arn in new.actions(state) {
+        ops.extend(action_items(
+            account,
+            region,
+            rec,
+            &new,
+            new.actions(state),
+            now,
+        ));
+    }
+    Ok(ops)
+}
+
+/// One work item per action in `arns` for `new`, the alarm in its new state (`old` before).
+fn action_items(
+    account: &str,
+    region: &str,
+    old: &AlarmRec,
+    new: &AlarmRec,
+    arns: Vec<String>,
+    now: i64,
+) -> Vec<WriteOp> {
+    let message = sns_message(new, account, region, &old.state, now).to_string();
+    let event = lambda_event(new, account, region, old, now);
+    let subject: String = format!("{}: \"{}\" in {}", new.state, new.name, region_name(region))
+        .chars()
+        .take(100)
+        .collect();
+    arns.into_iter()
+        .map(|arn| {
             let item = ActionItem {
                 account: account.to_owned(),
                 region: region.to_owned(),
-                alarm: rec.name.clone(),
-                alarm_type: rec.alarm_type().to_owned(),
+                alarm: new.name.clone(),
+                alarm_type: new.alarm_type().to_owned(),
                 arn,
                 subject: subject.clone(),
                 message: message.clone(),
                 event: event.clone(),
             };
-            ops.push(WriteOp::Enqueue {
+            WriteOp::Enqueue {
                 queue: ACTIONS.into(),
                 id: basalt_core::ids::request_id(),
                 payload: serde_json::to_vec(&item).unwrap_or_default(),
                 due_ms: now,
-            });
-        }
+            }
+        })
+        .collect()
+}
+
+/// How often an alarm that stays in a state invokes that state's Auto Scaling actions
+/// again: `BASALT_CLOUDWATCH_ACTION_REPEAT_SECS`, 60 s by default.
+fn repeat_ms() -> i64 {
+    basalt_store::ms_from_secs_env("BASALT_CLOUDWATCH_ACTION_REPEAT_SECS", 60_000).max(100)
+}
+
+/// The writes of invoking the Auto Scaling actions of an alarm that stayed in its state, if
+/// one is due. CloudWatch runs other actions on a change of state only, but "for Auto Scaling
+/// actions, the alarm continues to invoke the action once per minute that the alarm remains
+/// in the new state" (CloudWatch User Guide, alarm actions), so a step scaling policy keeps
+/// stepping (its cooldown permitting) while the breach lasts. The event carries the latest
+/// evaluation's datapoints, from which the policy picks its step.
+#[allow(clippy::too_many_arguments)]
+fn repeat_ops(
+    scope: &str,
+    account: &str,
+    region: &str,
+    rec: &AlarmRec,
+    raw: Vec<u8>,
+    reason: &str,
+    reason_data: Option<String>,
+    now: i64,
+) -> Option<Vec<WriteOp>> {
+    if !rec.actions_enabled {
+        return None;
     }
-    Ok(ops)
+    let arns: Vec<String> = (rec.actions(&rec.state).into_iter())
+        .filter(|a| a.starts_with("arn:aws:autoscaling:"))
+        .collect();
+    let last = (rec.actions_repeated_ms.unwrap_or(0)).max(rec.state_transitioned_ms);
+    if arns.is_empty() || now - last < repeat_ms() {
+        return None;
+    }
+    let mut new = rec.clone();
+    new.actions_repeated_ms = Some(now);
+    let mut current = new.clone();
+    current.reason = reason.to_owned();
+    current.reason_data = reason_data;
+    let k = alarms::key(scope, &rec.name);
+    let mut ops = vec![
+        WriteOp::Check {
+            table: ALARMS.into(),
+            key: k.clone(),
+            expected: Some(raw),
+        },
+        WriteOp::Put {
+            table: ALARMS.into(),
+            key: k,
+            value: serde_json::to_vec(&new).ok()?,
+        },
+    ];
+    ops.extend(action_items(account, region, rec, &current, arns, now));
+    Some(ops)
 }
 
 /// Evaluations, due at once, of the composite alarms whose rule names `name`: a child's
@@ -642,7 +719,25 @@ fn run_tick(cw: &CloudWatch, claim: &Claim, now: i64) -> Result<(), StoreError> 
                 other => other,
             }
         }
-        Ok(_) => cw.state.release(claim, now + cw.interval_ms),
+        Ok(Some((_, reason, data))) => {
+            let repeat = repeat_ops(&scope, &t.account, &t.region, &rec, raw, &reason, data, now);
+            match repeat {
+                Some(mut ops) => {
+                    ops.push(schedule(
+                        &t.account,
+                        &t.region,
+                        &t.name,
+                        now + cw.interval_ms,
+                    ));
+                    match cw.state.complete(claim, &ops) {
+                        Err(StoreError::Conflict) => cw.state.release(claim, now).or(Ok(())),
+                        other => other,
+                    }
+                }
+                None => cw.state.release(claim, now + cw.interval_ms),
+            }
+        }
+        Ok(None) => cw.state.release(claim, now + cw.interval_ms),
         Err(e) => {
             tracing::warn!(alarm = %t.name, error = %e.message, "alarm evaluation failed");
             cw.state.release(claim, now + cw.interval_ms)
