@@ -247,10 +247,19 @@ def test_a_redriven_distributed_map_continues_its_map_run(sfn, ddb):
     assert d["status"] == "FAILED" and d["redriveCount"] == 0 and "redriveDate" not in d
 
     ddb.put_item(TableName=values, Item={"pk": {"S": "b"}, "v": {"S": "B"}})
+    before = {c["name"]: c["status"] for c in sfn.list_executions(mapRunArn=run_arn)["executions"]}
+    assert sorted(before.values()) == ["FAILED", "SUCCEEDED"], before
     sfn.redrive_execution(executionArn=execution)
     done = wait_done(sfn, execution)
     assert done["status"] == "SUCCEEDED", done
     assert json.loads(done["output"]) == [{"v": "A"}, {"v": "B"}, {"v": "C"}]
+    # The failed child ran again under the same ARN (redriven in place); c started anew.
+    after = sfn.list_executions(mapRunArn=run_arn)["executions"]
+    assert len(after) == 3 and all(c["status"] == "SUCCEEDED" for c in after), after
+    assert set(before) <= {c["name"] for c in after}
+    assert sorted(c["redriveCount"] for c in after) == [0, 0, 1]
+    b = next(c for c in after if c["redriveCount"] == 1)
+    assert history(sfn, b["executionArn"])[-1]["type"] == "ExecutionSucceeded"
     # Only the iteration that failed ran again; c, never started before, ran once.
     assert (_runs(ddb, counts, "a"), _runs(ddb, counts, "b"), _runs(ddb, counts, "c")) == (1, 2, 1)
     # The same Map Run continued: redriven once, every item succeeded.

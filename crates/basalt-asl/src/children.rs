@@ -104,7 +104,7 @@ impl Run {
             .as_ref()
             .filter(|r| r.frame == fid)
             .or_else(|| self.redriving_below.get(&fid))
-            .filter(|_| m.distributed)
+            .filter(|r| m.distributed && (r.state.is_empty() || r.state == s.name))
             .and_then(|r| {
                 Some((
                     r.map_run.clone()?,
@@ -222,7 +222,9 @@ impl Run {
         let redriving = self
             .redriving
             .take_if(|r| r.frame == fid)
-            .or_else(|| self.redriving_below.remove(&fid));
+            .or_else(|| self.redriving_below.remove(&fid))
+            // Kept for the state the redrive continued, not one the frame went on to.
+            .filter(|r| r.state.is_empty() || r.state == s.name);
         if let Some(r) = redriving {
             if !c.distributed {
                 c.resume_in = r.unfinished.into_iter().collect();

@@ -353,6 +353,14 @@ mod tests {
         assert_eq!(failed.first().map(String::as_str), Some("Started"));
         assert_eq!(failed.last().map(String::as_str), Some("Ended:FAILED"));
         assert!(failed.iter().any(|w| w.starts_with("ExecutionFailed:")));
+        // The parent's own history links only to its own events.
+        for h in [&s1, &s2, &s3].iter().flat_map(|s| s.history.iter()) {
+            assert!(
+                h.previous_event_id < h.id,
+                "{} links forward: {h:?}",
+                h.kind
+            );
+        }
         // Stopping the execution aborts the child still running.
         let s4 = run.stop(&def, Some("Stop".into()), Some("by test".into()), 4_000);
         let aborted = child_log(&[&s4]);
@@ -366,6 +374,58 @@ mod tests {
                 (2, "Ended".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_child_past_its_history_quota_fails_alone() {
+        let def = crate::parse(
+            &json!({"StartAt": "Each", "States": {"Each": {
+                "Type": "Map", "ItemsPath": "$.items", "End": true, "ToleratedFailureCount": 1,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Loop", "States": {
+                        "Loop": {"Type": "Pass", "Next": "Again?"},
+                        "Again?": {"Type": "Choice", "Choices": [
+                            {"Variable": "$", "NumericEquals": 1, "Next": "Loop"}], "Default": "Done"},
+                        "Done": {"Type": "Succeed"}}}}}})
+            .to_string(),
+        )
+        .unwrap();
+        let (run, step) =
+            Run::start_with_limit(&def, json!({"items": [0, 1]}), ctx(), 1_000, Some(200));
+        let ended: Vec<(usize, MapRunStatus, Option<(String, String)>)> = step
+            .children
+            .iter()
+            .filter_map(|c| match c {
+                ChildChange::Ended {
+                    child,
+                    status,
+                    error,
+                    ..
+                } => Some((child.slot, *status, error.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ended.len(), 2, "{ended:?}");
+        let looped = ended.iter().find(|e| e.0 == 1).unwrap();
+        assert_eq!(looped.1, MapRunStatus::Failed);
+        assert!(
+            looped
+                .2
+                .as_ref()
+                .unwrap()
+                .1
+                .contains("maximum number of history events")
+        );
+        assert_eq!(
+            ended.iter().find(|e| e.0 == 0).unwrap().1,
+            MapRunStatus::Succeeded
+        );
+        // Within the tolerated failure, the execution goes on and succeeds.
+        assert!(run.is_done());
+        assert!(matches!(
+            step.effects.last(),
+            Some(Effect::Succeeded { .. })
+        ));
     }
 
     #[test]
@@ -507,7 +567,7 @@ pub struct ChildOf {
 }
 
 impl ChildOf {
-    fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!("{}#{}", self.map_run, self.slot)
     }
 }

@@ -195,6 +195,7 @@ impl Resume {
         (!self.children.is_empty() || self.map_run.is_some() || !self.unfinished.is_empty())
             .then_some(Redriving {
                 frame,
+                state: self.state,
                 children: self.children,
                 map_run: self.map_run,
                 unfinished: self.unfinished,
@@ -206,6 +207,9 @@ impl Resume {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub(crate) struct Redriving {
     pub frame: u64,
+    /// The Parallel or Map state it continues (empty in runs persisted before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub state: String,
     pub children: Vec<(usize, Value)>,
     pub map_run: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -728,6 +732,22 @@ impl Run {
             let Some(f) = self.frames.get(&fid) else {
                 continue;
             };
+            // A child execution has a history quota of its own, as AWS's do: past it the
+            // child fails (and the Map counts a failed iteration).
+            let over = f.child.as_ref().and_then(|c| {
+                let (events, _) = self.child_events.get(&c.key())?;
+                self.max_history.filter(|m| events > m).map(|_| *events)
+            });
+            if let Some(events) = over {
+                let cause = format!(
+                    "The execution reached the maximum number of history events ({events})."
+                );
+                self.finish_frame(def, fid, Err(("States.Runtime".into(), cause)), o);
+                continue;
+            }
+            let Some(f) = self.frames.get(&fid) else {
+                continue;
+            };
             if let Wait::Idle { retrying } = f.wait {
                 self.enter(def, fid, retrying, o);
             }
@@ -749,7 +769,7 @@ impl Run {
             None => match result {
                 Ok(out) => self.end(o, Status::Succeeded, Some(out), None),
                 Err(e) => {
-                    let mut resume = self.resume_of(&f);
+                    let mut resume = self.resume_of(fid, &f);
                     if let Some(r) = self.redriving.take().filter(|r| r.frame == fid) {
                         resume.keep(r);
                     }
@@ -759,10 +779,13 @@ impl Run {
             },
             Some((pid, slot)) => {
                 if result.is_err() {
-                    self.keep_unfinished(&f);
+                    self.keep_unfinished(fid, &f);
                 }
-                // A finished child hands its last event id to its parent's branch.
-                if let Some(p) = self.frames.get_mut(&pid) {
+                // A finished child hands its last event id to its parent's branch (not a
+                // child execution's: its ids count in its own history).
+                if let Some(p) = self.frames.get_mut(&pid)
+                    && p.child == f.child
+                {
                     p.last_event = p.last_event.max(f.last_event);
                 }
                 self.child_done(def, pid, slot, fid, result, o);
@@ -858,7 +881,7 @@ impl Run {
                 .iter()
                 .find(|(_, f)| f.parent.is_none())
                 .map(|(fid, f)| {
-                    let mut resume = self.resume_of(f);
+                    let mut resume = self.resume_of(*fid, f);
                     if let Some(r) = redriving.filter(|r| r.frame == *fid) {
                         resume.keep(r);
                     }
@@ -877,14 +900,18 @@ impl Run {
 
     /// Where `f` stopped, and the same for the branches and inline iterations it runs: what
     /// a redrive continues.
-    pub(crate) fn resume_of(&self, f: &Frame) -> Resume {
+    pub(crate) fn resume_of(&self, fid: u64, f: &Frame) -> Resume {
         let (children, map_run, unfinished) = match &f.wait {
             Wait::Children(c) => {
                 let mut unfinished = c.unfinished.clone();
                 if !c.distributed {
-                    for child in c.running.iter().filter_map(|id| self.frames.get(id)) {
+                    for (id, child) in c
+                        .running
+                        .iter()
+                        .filter_map(|id| Some((*id, self.frames.get(id)?)))
+                    {
                         if let Some((_, slot)) = child.parent {
-                            unfinished.insert(slot, self.resume_of(child));
+                            unfinished.insert(slot, self.resume_of(id, child));
                         }
                     }
                 }
@@ -896,18 +923,24 @@ impl Run {
             }
             _ => (Vec::new(), None, Vec::new()),
         };
-        Resume {
+        let mut resume = Resume {
             state: f.state.clone(),
             input: f.input.clone(),
             vars: f.vars.clone(),
             children,
             map_run,
             unfinished,
+        };
+        // Continued by a redrive but stopped again before it started its children: what the
+        // attempt before kept is kept.
+        if let Some(r) = self.redriving_below.get(&fid) {
+            resume.keep(r.clone());
         }
+        resume
     }
 
     /// A branch or inline iteration failed or is aborted: its parent keeps where it stopped.
-    fn keep_unfinished(&mut self, f: &Frame) {
+    fn keep_unfinished(&mut self, fid: u64, f: &Frame) {
         let Some((pid, slot)) = f.parent else { return };
         let keep = matches!(
             self.frames.get(&pid).map(|p| &p.wait),
@@ -916,7 +949,7 @@ impl Run {
         if !keep {
             return;
         }
-        let resume = self.resume_of(f);
+        let resume = self.resume_of(fid, f);
         if let Some(Wait::Children(c)) = self.frames.get_mut(&pid).map(|p| &mut p.wait) {
             c.unfinished.insert(slot, resume);
         }
@@ -927,7 +960,7 @@ impl Run {
         let Some(f) = self.frames.remove(&fid) else {
             return;
         };
-        self.keep_unfinished(&f);
+        self.keep_unfinished(fid, &f);
         // The first frame of a child execution: the child is aborted (after what it runs).
         let aborted = f.child.clone().filter(|c| {
             f.parent

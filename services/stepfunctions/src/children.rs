@@ -28,6 +28,11 @@ struct Started {
     start_ms: i64,
     items: u64,
     input: String,
+    /// Times a redrive of the parent ran this child again.
+    #[serde(default)]
+    redrive_count: u32,
+    #[serde(default)]
+    redrive_ms: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -60,8 +65,10 @@ fn child_arn(map_run: &str, name: &str) -> String {
     )
 }
 
-/// The writes that keep a step's child changes.
-pub fn ops(changes: &[ChildChange]) -> Vec<WriteOp> {
+/// The writes that keep a step's child changes. A child that ran before (its parent was
+/// redriven) keeps its name, so its ARN, as AWS redrives child executions in place; its
+/// history is the new attempt's.
+pub fn ops(sf: &StepFunctions, changes: &[ChildChange]) -> Result<Vec<WriteOp>, AwsError> {
     let mut ops = Vec::new();
     // A child's events go under its ARN, known from its start (this step's or a stored one).
     let mut arns: std::collections::HashMap<String, String> = Default::default();
@@ -75,13 +82,40 @@ pub fn ops(changes: &[ChildChange]) -> Vec<WriteOp> {
                 at_ms,
             } => {
                 let k = key(&child.map_run, child.slot);
-                let arn = child_arn(&child.map_run, name);
-                let rec = Started {
-                    name: name.clone(),
-                    start_ms: *at_ms,
-                    items: *items,
-                    input: input.to_string(),
+                let before = match sf.state.get(CHILDREN, &k)? {
+                    Some(raw) => serde_json::from_slice::<Started>(&raw).ok(),
+                    None => None,
                 };
+                let rec = match before {
+                    Some(b) => {
+                        let arn = child_arn(&child.map_run, &b.name);
+                        for (event, _) in
+                            sf.state.scan(HISTORY, &format!("{arn}/"), None, 100_000)?
+                        {
+                            ops.push(WriteOp::Delete {
+                                table: HISTORY.into(),
+                                key: event,
+                            });
+                        }
+                        Started {
+                            name: b.name,
+                            start_ms: b.start_ms,
+                            items: *items,
+                            input: input.to_string(),
+                            redrive_count: b.redrive_count + 1,
+                            redrive_ms: Some(*at_ms),
+                        }
+                    }
+                    None => Started {
+                        name: name.clone(),
+                        start_ms: *at_ms,
+                        items: *items,
+                        input: input.to_string(),
+                        redrive_count: 0,
+                        redrive_ms: None,
+                    },
+                };
+                let arn = child_arn(&child.map_run, &rec.name);
                 ops.push(WriteOp::Put {
                     table: CHILDREN.into(),
                     key: k.clone(),
@@ -127,7 +161,7 @@ pub fn ops(changes: &[ChildChange]) -> Vec<WriteOp> {
             }
         }
     }
-    ops
+    Ok(ops)
 }
 
 /// Events of children that started in an earlier step: their ARN is read from the store.
@@ -197,8 +231,11 @@ impl Child {
             "startDate": secs(self.started.start_ms),
             "mapRunArn": self.map_run,
             "itemCount": self.started.items,
-            "redriveCount": 0,
+            "redriveCount": self.started.redrive_count,
         });
+        if let Some(r) = self.started.redrive_ms {
+            v["redriveDate"] = secs(r).into();
+        }
         if let Some(e) = &self.ended {
             v["stopDate"] = secs(e.stop_ms).into();
         }
@@ -349,25 +386,35 @@ pub fn list(
     Ok(v)
 }
 
-/// Removes the children of the Map Run `map_run` with their histories (retention).
+/// Removes the children of the Map Run `map_run` with their histories (retention): each
+/// child's history first, in pages, then its records, so that an interrupted sweep leaves
+/// nothing it cannot find again.
 pub fn forget(sf: &StepFunctions, map_run: &str) -> Result<(), basalt_store::StoreError> {
+    const PAGE: usize = 500;
     let prefix = format!("{map_run}/");
     loop {
-        let rows = sf.state.scan(CHILDREN, &prefix, None, 256)?;
+        let rows = sf.state.scan(CHILDREN, &prefix, None, 64)?;
         if rows.is_empty() {
             return Ok(());
         }
-        let mut ops = Vec::new();
         for (k, raw) in rows {
+            let mut ops = Vec::new();
             if !k.ends_with("/end")
                 && let Ok(started) = serde_json::from_slice::<Started>(&raw)
             {
                 let arn = child_arn(map_run, &started.name);
-                for (event, _) in sf.state.scan(HISTORY, &format!("{arn}/"), None, 100_000)? {
-                    ops.push(WriteOp::Delete {
-                        table: HISTORY.into(),
-                        key: event,
-                    });
+                loop {
+                    let events = sf.state.scan(HISTORY, &format!("{arn}/"), None, PAGE)?;
+                    if events.is_empty() {
+                        break;
+                    }
+                    let deletes: Vec<WriteOp> = (events.into_iter())
+                        .map(|(key, _)| WriteOp::Delete {
+                            table: HISTORY.into(),
+                            key,
+                        })
+                        .collect();
+                    sf.state.batch(&deletes)?;
                 }
                 ops.push(WriteOp::Delete {
                     table: CHILD_ARNS.into(),
@@ -378,7 +425,7 @@ pub fn forget(sf: &StepFunctions, map_run: &str) -> Result<(), basalt_store::Sto
                 table: CHILDREN.into(),
                 key: k,
             });
+            sf.state.batch(&ops)?;
         }
-        sf.state.batch(&ops)?;
     }
 }

@@ -233,7 +233,7 @@ pub fn step_ops(
         }
     }
     ops.extend(crate::children::late_events(sf, &step.children)?);
-    ops.extend(crate::children::ops(&step.children));
+    ops.extend(crate::children::ops(sf, &step.children)?);
     for effect in step.effects {
         match effect {
             Effect::Task {

@@ -59,6 +59,10 @@ fn sweep(sf: &StepFunctions, claim: &Claim) -> Result<(), StoreError> {
 /// redrive), then the history. A node dying in between leaves history rows that nothing
 /// reads any more.
 fn forget(sf: &StepFunctions, arn: &str, raw: &[u8], e: &ExecutionRec) -> Result<(), StoreError> {
+    // The children first: they are found through the execution's Map Runs.
+    for m in e.run.iter().flat_map(|r| r.map_runs()) {
+        crate::children::forget(sf, &m.arn)?;
+    }
     let mut ops = vec![
         WriteOp::Check {
             table: EXECUTIONS.into(),
@@ -84,9 +88,6 @@ fn forget(sf: &StepFunctions, arn: &str, raw: &[u8], e: &ExecutionRec) -> Result
         Ok(()) => {}
         Err(StoreError::Conflict) => return Ok(()),
         Err(err) => return Err(err),
-    }
-    for m in e.run.iter().flat_map(|r| r.map_runs()) {
-        crate::children::forget(sf, &m.arn)?;
     }
     let prefix = format!("{arn}/");
     loop {

@@ -424,10 +424,18 @@ async fn bedrock(
     let Some(model) = params.get("ModelId").and_then(Value::as_str) else {
         return failed("States.Runtime", "The field 'ModelId' is required");
     };
+    // Checked before the model runs: a bad destination must not cost a generation.
     let output_uri = match params.get("Output") {
         None => None,
         Some(o) => match o.get("S3Uri").and_then(Value::as_str) {
-            Some(uri) => Some(uri.to_owned()),
+            Some(uri)
+                if basalt_core::objects::parse_s3_uri(uri).is_some_and(|(_, k)| !k.is_empty()) =>
+            {
+                Some(uri.to_owned())
+            }
+            Some(uri) => {
+                return failed("States.Runtime", format!("'{uri}' is not an S3 object URI"));
+            }
             None => return failed("States.Runtime", "The field 'Output.S3Uri' is required"),
         },
     };

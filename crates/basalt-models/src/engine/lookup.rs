@@ -5,8 +5,10 @@
 //! edits) copy long runs of it. When the last few generated tokens occur earlier, the tokens
 //! that followed them there are a good guess of what comes next; the engine evaluates the
 //! guess in the same forward pass as the next token and keeps the part the model itself
-//! would have produced ([`super`]: verification). A wrong guess costs a wider forward pass,
-//! never a different answer.
+//! would have produced ([`super`]: verification). A wrong guess costs a wider forward pass.
+//! The answer stays the one plain decoding gives as far as the engine's load-time proof
+//! reaches: passes bit-identical to single tokens at the positions it checks, on this
+//! machine's kernels (speculation is off where they are not).
 //!
 //! The search is a plain scan from the end: a history is at most one context window (a few
 //! thousand tokens), and a scan of it costs microseconds against a forward pass's tens of

@@ -737,6 +737,10 @@ fn make_room(
         };
         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
         cache.forget(seq);
+        if held(ctx, seq) > 0 {
+            // The cache did not give the cells back: wait rather than spin.
+            return false;
+        }
     }
 }
 
@@ -1100,14 +1104,14 @@ fn worker(
             } else {
                 Vec::new()
             };
-            let fits = drafted.iter().enumerate().all(|(j, d)| {
-                batch
-                    .add(*d, slot.n_past + 1 + j as i32, &[slot.seq], true)
-                    .is_ok()
-            });
-            if !fits {
-                // Only a lone sequence drafts, and a batch holds more than a pass's width.
+            // Only a lone sequence drafts, and a batch holds more than a pass's width; a draft
+            // that would not fit whole is not added at all (its rows would stay in the cache).
+            if batch.n_tokens() as usize + drafted.len() > config.batch as usize {
                 drafted.clear();
+            }
+            for (j, d) in drafted.iter().enumerate() {
+                // Cannot fail: the room was checked above.
+                let _ = batch.add(*d, slot.n_past + 1 + j as i32, &[slot.seq], true);
             }
             logits_at.push((i, at, drafted));
             slot.n_past += 1;
