@@ -295,12 +295,12 @@ impl Run {
                 Wait::Children(c) => c.resume_in.remove(&slot),
                 _ => None,
             };
-            let below = resume.map(|r| {
+            if let Some(r) = &resume {
                 start = r.state.clone();
                 input = r.input.clone();
                 vars = r.vars.clone();
-                r
-            });
+            }
+            let below = resume;
             let child_input = distributed.then(|| input.clone());
             let child = self.spawn(
                 machine,

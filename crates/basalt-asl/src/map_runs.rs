@@ -392,7 +392,8 @@ mod tests {
         .unwrap();
         let (run, step) =
             Run::start_with_limit(&def, json!({"items": [0, 1]}), ctx(), 1_000, Some(200));
-        let ended: Vec<(usize, MapRunStatus, Option<(String, String)>)> = step
+        type EndOf = (usize, MapRunStatus, Option<(String, String)>);
+        let ended: Vec<EndOf> = step
             .children
             .iter()
             .filter_map(|c| match c {

@@ -853,7 +853,7 @@ fn width_at(
     let single = median(&mut times[0]).unwrap_or(0.0);
     let cost: Vec<f64> = times
         .iter_mut()
-        .map_while(|t| median(t))
+        .map_while(median)
         .map(|t| {
             if single > 0.0 {
                 t / single
