@@ -153,6 +153,27 @@ impl AlarmRec {
     }
 }
 
+/// Writes `rec` over the stored alarm, only if that is still `raw` (a conflict otherwise).
+pub(crate) fn replace_ops(
+    scope: &str,
+    rec: &AlarmRec,
+    raw: Vec<u8>,
+) -> Result<Vec<WriteOp>, AwsError> {
+    let k = key(scope, &rec.name);
+    Ok(vec![
+        WriteOp::Check {
+            table: ALARMS.into(),
+            key: k.clone(),
+            expected: Some(raw),
+        },
+        WriteOp::Put {
+            table: ALARMS.into(),
+            key: k,
+            value: serde_json::to_vec(rec).map_err(|e| corrupt("alarm", e))?,
+        },
+    ])
+}
+
 pub(crate) fn key(scope: &str, name: &str) -> String {
     format!("{scope}/{name}")
 }
@@ -716,19 +737,7 @@ pub(crate) fn set_actions(
                 break;
             };
             rec.actions_enabled = enabled;
-            let k = key(&scope, &name);
-            let ops = [
-                WriteOp::Check {
-                    table: ALARMS.into(),
-                    key: k.clone(),
-                    expected: Some(raw),
-                },
-                WriteOp::Put {
-                    table: ALARMS.into(),
-                    key: k,
-                    value: serde_json::to_vec(&rec).map_err(|e| corrupt("alarm", e))?,
-                },
-            ];
+            let ops = replace_ops(&scope, &rec, raw)?;
             match cw.state.batch(&ops) {
                 Err(StoreError::Conflict) => continue,
                 other => {

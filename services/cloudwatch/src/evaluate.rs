@@ -13,11 +13,8 @@
 use crate::CloudWatch;
 use crate::alarms::{self, AlarmRec};
 use crate::composite;
-use crate::error::corrupt;
 use crate::history;
-use crate::model::{
-    ALARMS, dimensions, f64_of, i64_of, iso, list_of, region_name, short_time, str_of,
-};
+use crate::model::{dimensions, f64_of, i64_of, iso, list_of, region_name, short_time, str_of};
 use crate::stats;
 use basalt_core::{AwsError, RequestContext};
 use basalt_store::{Claim, StoreError, WriteOp};
@@ -522,19 +519,7 @@ pub(crate) fn transition_ops(
         new.state_transitioned_ms = now;
         new.actions_repeated_ms = None;
     }
-    let k = alarms::key(scope, &rec.name);
-    let mut ops = vec![
-        WriteOp::Check {
-            table: ALARMS.into(),
-            key: k.clone(),
-            expected: Some(raw),
-        },
-        WriteOp::Put {
-            table: ALARMS.into(),
-            key: k,
-            value: serde_json::to_vec(&new).map_err(|e| corrupt("alarm", e))?,
-        },
-    ];
+    let mut ops = alarms::replace_ops(scope, &new, raw)?;
     if !changed {
         return Ok(ops);
     }
@@ -636,19 +621,7 @@ fn repeat_ops(
     let mut current = new.clone();
     current.reason = reason.to_owned();
     current.reason_data = reason_data;
-    let k = alarms::key(scope, &rec.name);
-    let mut ops = vec![
-        WriteOp::Check {
-            table: ALARMS.into(),
-            key: k.clone(),
-            expected: Some(raw),
-        },
-        WriteOp::Put {
-            table: ALARMS.into(),
-            key: k,
-            value: serde_json::to_vec(&new).ok()?,
-        },
-    ];
+    let mut ops = alarms::replace_ops(scope, &new, raw).ok()?;
     ops.extend(action_items(account, region, rec, &current, arns, now));
     Some(ops)
 }

@@ -17,16 +17,21 @@ fn s3_error(code: &str, message: String) -> Failure {
     (format!("S3.{code}"), message)
 }
 
+/// `s3://bucket/key` as (bucket, key); an object's, not a bucket's.
+pub fn object_uri(uri: &str) -> Result<(&str, &str), Failure> {
+    basalt_core::objects::parse_s3_uri(uri)
+        .filter(|(_, k)| !k.is_empty())
+        .ok_or_else(|| {
+            (
+                "States.Runtime".into(),
+                format!("'{uri}' is not an S3 object URI"),
+            )
+        })
+}
+
 /// The object at `s3://bucket/key`.
 pub fn fetch(sf: &StepFunctions, account: &str, uri: &str) -> Result<Vec<u8>, Failure> {
-    let Some((bucket, key)) =
-        basalt_core::objects::parse_s3_uri(uri).filter(|(_, k)| !k.is_empty())
-    else {
-        return Err((
-            "States.Runtime".into(),
-            format!("'{uri}' is not an S3 object URI"),
-        ));
-    };
+    let (bucket, key) = object_uri(uri)?;
     get(sf, account, bucket, key)
 }
 
@@ -211,14 +216,7 @@ pub async fn store(
     uri: &str,
     body: Vec<u8>,
 ) -> Result<(), Failure> {
-    let Some((bucket, key)) =
-        basalt_core::objects::parse_s3_uri(uri).filter(|(_, k)| !k.is_empty())
-    else {
-        return Err((
-            "States.Runtime".into(),
-            format!("'{uri}' is not an S3 object URI"),
-        ));
-    };
+    let (bucket, key) = object_uri(uri)?;
     match objects(sf)?.write(account, bucket, key, body).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(s3_error(

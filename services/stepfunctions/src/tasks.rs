@@ -428,14 +428,10 @@ async fn bedrock(
     let output_uri = match params.get("Output") {
         None => None,
         Some(o) => match o.get("S3Uri").and_then(Value::as_str) {
-            Some(uri)
-                if basalt_core::objects::parse_s3_uri(uri).is_some_and(|(_, k)| !k.is_empty()) =>
-            {
-                Some(uri.to_owned())
-            }
-            Some(uri) => {
-                return failed("States.Runtime", format!("'{uri}' is not an S3 object URI"));
-            }
+            Some(uri) => match crate::objects::object_uri(uri) {
+                Ok(_) => Some(uri.to_owned()),
+                Err((error, cause)) => return failed(error, cause),
+            },
             None => return failed("States.Runtime", "The field 'Output.S3Uri' is required"),
         },
     };

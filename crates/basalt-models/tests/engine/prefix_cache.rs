@@ -27,9 +27,13 @@ pub fn config(prefix_cache: bool, parallel: u32) -> EngineConfig {
     }
 }
 
-/// The generated text, split as the engine emitted it (one event per token), and how many
-/// prompt tokens came from the cache.
-pub async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<String>, usize) {
+/// The generated text of a greedy generation, split as the engine emitted it (one event per
+/// token), and its `Done` event.
+pub async fn generate(
+    engine: &ChatEngine,
+    prompt: Vec<u32>,
+    max_tokens: u32,
+) -> (Vec<String>, Event) {
     let mut rx = engine
         .generate(prompt, GenParams::greedy(max_tokens))
         .unwrap();
@@ -38,11 +42,19 @@ pub async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec
         match ev {
             Event::Text(t) => pieces.push(t),
             Event::Triggered => {}
-            Event::Done { cached_tokens, .. } => return (pieces, cached_tokens),
+            done @ Event::Done { .. } => return (pieces, done),
             Event::Error(e) => panic!("engine error: {e}"),
         }
     }
     panic!("the engine stopped without Done");
+}
+
+/// The generated text and how many prompt tokens came from the cache.
+pub async fn run(engine: &ChatEngine, prompt: Vec<u32>, max_tokens: u32) -> (Vec<String>, usize) {
+    match generate(engine, prompt, max_tokens).await {
+        (pieces, Event::Done { cached_tokens, .. }) => (pieces, cached_tokens),
+        _ => unreachable!("generate returns the Done event"),
+    }
 }
 
 pub fn corpus() -> Vec<String> {

@@ -8,8 +8,8 @@
 //! basalt-models --test engine speculation -- --nocapture` the full measurement. Skipped when
 //! the default model has not been pulled.
 
-use super::prefix_cache::{chatml, corpus, run};
-use basalt_models::engine::{ChatEngine, EngineConfig, Event, GenParams};
+use super::prefix_cache::{chatml, corpus, generate, run};
+use basalt_models::engine::{ChatEngine, EngineConfig, Event};
 use basalt_models::pull;
 
 fn config(speculate: bool) -> EngineConfig {
@@ -43,23 +43,17 @@ async fn speculate(
     prompt: Vec<u32>,
     max_tokens: u32,
 ) -> (Vec<String>, usize, usize) {
-    let mut rx = engine
-        .generate(prompt, GenParams::greedy(max_tokens))
-        .unwrap();
-    let mut pieces = Vec::new();
-    while let Some(ev) = rx.recv().await {
-        match ev {
-            Event::Text(t) => pieces.push(t),
-            Event::Triggered => {}
+    match generate(engine, prompt, max_tokens).await {
+        (
+            pieces,
             Event::Done {
                 drafted_tokens,
                 accepted_tokens,
                 ..
-            } => return (pieces, drafted_tokens, accepted_tokens),
-            Event::Error(e) => panic!("engine error: {e}"),
-        }
+            },
+        ) => (pieces, drafted_tokens, accepted_tokens),
+        _ => unreachable!("generate returns the Done event"),
     }
-    panic!("the engine stopped without Done");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
