@@ -397,17 +397,18 @@ with open(os.path.join(os.environ["SM_MODEL_DIR"], "probe.json"), "w") as f:
 '''
 
 
-def script_job(sm, s3, bucket, source, extra_hp=None, max_runtime=600):
+def script_job(sm, s3, bucket, source, extra_hp=None, max_runtime=600, mode="File", data=None):
     name = unique("script")
     s3.put_object(Bucket=bucket, Key=f"{name}/source/sourcedir.tar.gz", Body=tar_gz({"train.py": source}))
-    s3.put_object(Bucket=bucket, Key=f"{name}/data/a.csv", Body="1,2\n")
+    for key, body in (data or {"a.csv": "1,2\n"}).items():
+        s3.put_object(Bucket=bucket, Key=f"{name}/data/{key}", Body=body)
     hps = {"sagemaker_program": json.dumps("train.py"),
            "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/{name}/source/sourcedir.tar.gz"),
            "epochs": json.dumps(3)}
     hps.update(extra_hp or {})
     sm.create_training_job(
         TrainingJobName=name, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "File"},
+        AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": mode},
         HyperParameters=hps,
         InputDataConfig=[{"ChannelName": "training", "DataSource": {"S3DataSource": {
             "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{name}/data/"}}}],
@@ -416,6 +417,53 @@ def script_job(sm, s3, bucket, source, extra_hp=None, max_runtime=600):
         StoppingCondition={"MaxRuntimeInSeconds": max_runtime},
     )
     return name
+
+
+TRAIN_FROM_PIPES = '''
+import hashlib, json, os
+data = "/opt/ml/input/data"
+seen = {"before": sorted(n for n in os.listdir(data) if not n.startswith("."))}
+epochs = []
+for epoch in range(2):
+    with open(os.path.join(data, f"training_{epoch}"), "rb") as pipe:
+        body = pipe.read()
+    epochs.append({"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest(), "text": body.decode()})
+seen["epochs"] = epochs
+with open("/opt/ml/input/config/inputdataconfig.json") as f:
+    seen["mode"] = json.load(f)["training"]["TrainingInputMode"]
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "pipes.json"), "w") as f:
+    json.dump(seen, f)
+'''
+
+
+def test_pipe_mode_streams_each_epoch_through_a_fifo(sm, s3, data_bucket):
+    """Pipe input mode (Developer Guide, "Access Training Data"; the training container
+    contract): the channel is /opt/ml/input/data/<channel>_<epoch>, a FIFO carrying every object
+    of the channel, read once per epoch; nothing is downloaded into the channel directory."""
+    name = script_job(sm, s3, data_bucket, TRAIN_FROM_PIPES, mode="Pipe",
+                      data={"a.csv": "1,2\n", "b.csv": "3,4\n5,6\n"})
+    desc = wait_job(sm, name)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    model = s3.get_object(Bucket=data_bucket, Key=desc["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3])
+    seen = json.loads(untar(model["Body"].read())["pipes.json"])
+    assert seen["mode"] == "Pipe"
+    assert "training_0" in seen["before"], seen
+    assert [e["text"] for e in seen["epochs"]] == ["1,2\n3,4\n5,6\n"] * 2
+
+    # The built-in XGBoost algorithm reads its channels from their pipes too.
+    s3.put_object(Bucket=data_bucket, Key="pipe-xgb/train/part-0.csv", Body=csv(rows(200, 3)))
+    job = unique("pipe-xgb")
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "Pipe"},
+        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
+        InputDataConfig=[channel("train", f"s3://{data_bucket}/pipe-xgb/train/")],
+        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/pipe-xgb/model"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 120})
+    desc = wait_job(sm, job)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    assert desc["ModelArtifacts"]["S3ModelArtifacts"].endswith("model.tar.gz")
 
 
 def test_a_failing_script_reports_its_failure_file(sm, s3, data_bucket):

@@ -5,7 +5,8 @@ with the xgboost library on the `train` channel (and `validation` when given), p
 round's evaluation in the container's log format (`[3]#011train-logloss:0.1#011validation-
 logloss:0.2`), and saves the model in XGBoost's JSON format as /opt/ml/model/xgboost-model
 (xgboost.Booster().load_model reads it). Inputs: text/csv (label in the first column, no
-header) and text/libsvm, from every file of a channel. A problem is written to
+header) and text/libsvm, from every file of a channel, or from its first epoch's FIFO in Pipe
+mode. A problem is written to
 /opt/ml/output/failure, as the container does, and the process exits with 1.
 """
 import glob
@@ -39,7 +40,17 @@ def typed(value):
     return value
 
 
-def files_of(channel):
+def files_of(channel, mode="File"):
+    if mode == "Pipe":
+        # The channel's first epoch, read to its end into a file, as the container does.
+        import shutil
+        data = os.path.join(ML, "input", "data")
+        copy = os.path.join(data, f".{channel}-pipe")
+        with open(os.path.join(data, f"{channel}_0"), "rb") as src, open(copy, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        if os.path.getsize(copy) == 0:
+            fail(f"ClientError: No data in the {channel} channel.")
+        return [copy]
     directory = os.path.join(ML, "input", "data", channel)
     paths = [p for p in sorted(glob.glob(os.path.join(directory, "**", "*"), recursive=True))
              if os.path.isfile(p) and not os.path.basename(p).startswith(".")]
@@ -48,9 +59,10 @@ def files_of(channel):
     return paths
 
 
-def load(channel, content_type, xgb, np):
+def load(channel, config, xgb, np):
+    content_type = config.get("ContentType")
     kind = (content_type or "text/libsvm").split(";")[0].strip().lower()
-    paths = files_of(channel)
+    paths = files_of(channel, config.get("TrainingInputMode", "File"))
     if kind == "text/csv":
         import pandas as pd
         blocks = []
@@ -112,10 +124,10 @@ def main():
     params.setdefault("verbosity", 1)
     num_round = int(hyper["num_round"])
 
-    dtrain = load("train", channels["train"].get("ContentType"), xgb, np)
+    dtrain = load("train", channels["train"], xgb, np)
     evals = [(dtrain, "train")]
     if "validation" in channels:
-        evals.append((load("validation", channels["validation"].get("ContentType"), xgb, np), "validation"))
+        evals.append((load("validation", channels["validation"], xgb, np), "validation"))
     early = hyper.get("early_stopping_rounds")
 
     class Log(xgb.callback.TrainingCallback):

@@ -31,6 +31,7 @@ mod jobs;
 mod logs;
 mod metrics;
 mod models;
+mod pipes;
 mod processing;
 mod records;
 mod registry;

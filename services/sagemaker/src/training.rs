@@ -619,8 +619,10 @@ impl Runner {
         let hyper = job.hyperparameters();
         let algorithm =
             algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
-        self.download_channels(job, layout)?;
+        let feeds = self.download_channels(job, layout)?;
         self.write_config(job, layout, &hyper)?;
+        // Fed while the algorithm runs, ended when this function returns.
+        let _pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
         let (program, args) = match &algorithm {
             Algorithm::Xgboost => {
                 let script = layout.host("code/.basalt-xgboost-algorithm.py");
@@ -769,7 +771,19 @@ impl Runner {
             .ok_or_else(|| format!("ClientError: {uri} does not exist"))
     }
 
-    fn download_channels(&self, job: &Job, layout: &Layout) -> Result<(), String> {
+    /// Downloads the File channels; returns the Pipe channels' feeds ([`crate::pipes`]).
+    fn download_channels(
+        &self,
+        job: &Job,
+        layout: &Layout,
+    ) -> Result<Vec<crate::pipes::Feed>, String> {
+        let default_mode = job
+            .request
+            .get("AlgorithmSpecification")
+            .unwrap_or(&Value::Null)["TrainingInputMode"]
+            .as_str()
+            .unwrap_or("File");
+        let mut feeds = Vec::new();
         for ch in job
             .request
             .get("InputDataConfig")
@@ -790,6 +804,16 @@ impl Runner {
                 uri,
                 crate::inputs::Placement::BelowPrefix,
             )?;
+            if ch["InputMode"].as_str().unwrap_or(default_mode) == "Pipe" {
+                feeds.push(crate::pipes::Feed {
+                    dir: layout.host("input/data"),
+                    channel: name.to_owned(),
+                    account: job.account.clone(),
+                    bucket,
+                    keys: objects.into_iter().map(|(key, _)| key).collect(),
+                });
+                continue;
+            }
             let bucket = bucket.as_str();
             for (key, rel) in objects {
                 let data = self
@@ -815,7 +839,7 @@ impl Runner {
                 std::fs::write(&path, data).map_err(|e| format!("InternalServerError: {e}"))?;
             }
         }
-        Ok(())
+        Ok(feeds)
     }
 
     fn write_config(
