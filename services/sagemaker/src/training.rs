@@ -777,20 +777,8 @@ impl Runner {
         job: &Job,
         layout: &Layout,
     ) -> Result<Vec<crate::pipes::Feed>, String> {
-        let default_mode = job
-            .request
-            .get("AlgorithmSpecification")
-            .unwrap_or(&Value::Null)["TrainingInputMode"]
-            .as_str()
-            .unwrap_or("File");
         let mut feeds = Vec::new();
-        for ch in job
-            .request
-            .get("InputDataConfig")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for ch in channels_of(job) {
             let name = ch["ChannelName"].as_str().unwrap_or_default();
             let src = &ch["DataSource"]["S3DataSource"];
             let uri = src["S3Uri"].as_str().unwrap_or_default();
@@ -804,7 +792,7 @@ impl Runner {
                 uri,
                 crate::inputs::Placement::BelowPrefix,
             )?;
-            if ch["InputMode"].as_str().unwrap_or(default_mode) == "Pipe" {
+            if input_mode(job, ch) == "Pipe" {
                 feeds.push(crate::pipes::Feed {
                     dir: layout.host("input/data"),
                     channel: name.to_owned(),
@@ -848,22 +836,10 @@ impl Runner {
         layout: &Layout,
         hyper: &Map<String, Value>,
     ) -> Result<(), String> {
-        let input_mode = job
-            .request
-            .get("AlgorithmSpecification")
-            .unwrap_or(&Value::Null)["TrainingInputMode"]
-            .as_str()
-            .unwrap_or("File");
         let mut channels = Map::new();
-        for ch in job
-            .request
-            .get("InputDataConfig")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for ch in channels_of(job) {
             let mut c = json!({
-                "TrainingInputMode": ch["InputMode"].as_str().unwrap_or(input_mode),
+                "TrainingInputMode": input_mode(job, ch),
                 "S3DistributionType": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"].as_str().unwrap_or("FullyReplicated"),
                 "RecordWrapperType": ch["RecordWrapperType"].as_str().unwrap_or("None"),
             });
@@ -1137,6 +1113,26 @@ fn each_metric(
             }
         }
     }
+}
+
+/// The job's input channels (`InputDataConfig`).
+fn channels_of(job: &Job) -> impl Iterator<Item = &Value> {
+    job.request
+        .get("InputDataConfig")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// A channel's input mode: its own `InputMode`, else the algorithm's `TrainingInputMode`.
+fn input_mode<'a>(job: &'a Job, ch: &'a Value) -> &'a str {
+    ch["InputMode"].as_str().unwrap_or_else(|| {
+        job.request
+            .get("AlgorithmSpecification")
+            .unwrap_or(&Value::Null)["TrainingInputMode"]
+            .as_str()
+            .unwrap_or("File")
+    })
 }
 
 #[cfg(test)]
