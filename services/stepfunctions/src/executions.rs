@@ -426,7 +426,8 @@ pub fn history(
     input: &Value,
 ) -> Result<Value, AwsError> {
     let arn = required(input, "executionArn")?;
-    if !crate::children::is_child(sf, arn)? {
+    // `…:execution:<machine>/<label>:<name>`: a distributed Map's child, perhaps.
+    if !(arn.contains('/') && crate::children::is_child(sf, arn)?) {
         load(sf, arn)?;
     }
     let reverse = input.get("reverseOrder").and_then(Value::as_bool) == Some(true);

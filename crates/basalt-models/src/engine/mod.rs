@@ -1199,17 +1199,15 @@ mod tests {
             .with_n_threads_batch(2)
             .with_flash_attention_policy(0);
         let mut ctx = model.new_context(backend, params).unwrap();
-        let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../bench/kb/docs")
-                .read_dir()
-                .unwrap()
-                .next()
-                .unwrap()
-                .unwrap()
-                .path(),
-        )
-        .unwrap();
+        // The corpus's first document by name, so that every sweep reads the same text.
+        let first = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../bench/kb/docs")
+            .read_dir()
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .min()
+            .unwrap();
+        let text = std::fs::read_to_string(first).unwrap();
         let tokens = model.vocab().tokenize(text.as_bytes(), false, false);
         let step: usize = std::env::var("SWEEP_STEP")
             .ok()

@@ -567,6 +567,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A running tuning job with this `HyperParameterTuningJobConfig`.
+    fn tuning(config: Value) -> Tuning {
+        Tuning {
+            name: "t".into(),
+            arn: "arn".into(),
+            account: "a".into(),
+            region: "r".into(),
+            request: json!({ "HyperParameterTuningJobConfig": config })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            status: "InProgress".into(),
+            failure: None,
+            created_ms: 0,
+            modified_ms: 0,
+            end_ms: None,
+            trials: Vec::new(),
+        }
+    }
+
     #[test]
     fn the_median_rule_stops_what_does_worse_than_the_others_did() {
         let a = [0.9, 0.5, 0.3];
@@ -599,22 +619,9 @@ mod tests {
 
     #[test]
     fn rungs_grow_by_three_up_to_max_resource() {
-        let job = |h: Value| Tuning {
-            name: "t".into(),
-            arn: "a".into(),
-            account: "1".into(),
-            region: "r".into(),
-            request: json!({"HyperParameterTuningJobConfig": {"Strategy": "Hyperband",
-                "StrategyConfig": {"HyperbandStrategyConfig": h}}})
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-            status: "InProgress".into(),
-            failure: None,
-            created_ms: 0,
-            modified_ms: 0,
-            end_ms: None,
-            trials: Vec::new(),
+        let job = |h: Value| {
+            tuning(json!({"Strategy": "Hyperband",
+                "StrategyConfig": {"HyperbandStrategyConfig": h}}))
         };
         let rungs = |h| job(h).rungs().collect::<Vec<_>>();
         assert_eq!(
@@ -639,22 +646,7 @@ mod tests {
             if let Some(s) = seed {
                 config["RandomSeed"] = s.into();
             }
-            Tuning {
-                name: "t".into(),
-                arn: "arn".into(),
-                account: "a".into(),
-                region: "r".into(),
-                request: json!({ "HyperParameterTuningJobConfig": config })
-                    .as_object()
-                    .cloned()
-                    .unwrap(),
-                status: "InProgress".into(),
-                failure: None,
-                created_ms: 0,
-                modified_ms: 0,
-                end_ms: None,
-                trials: Vec::new(),
-            }
+            tuning(config)
         };
         let rs = ranges(job(None).config()).unwrap();
         assert_eq!(job(Some(7)).propose(&rs), job(Some(7)).propose(&rs));
