@@ -122,7 +122,7 @@ impl BedrockRuntime {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let model = self.runtime.embedding_for(EMBEDDING_MODEL).await?;
+        let model = self.runtime.judging_embedding(EMBEDDING_MODEL).await?;
         let (vectors, _) = model.embed(texts).await.map_err(crate::chat_error)?;
         Ok(vectors)
     }
