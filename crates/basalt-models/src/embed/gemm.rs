@@ -464,9 +464,9 @@ mod x86 {
                     );
                 }
             }
-            for c in whole..k {
+            for (c, &x) in row.iter().enumerate().skip(whole) {
                 // SAFETY: c < k <= 2·kp halves.
-                unsafe { *halves.add(c) = super::bf16_bits(row[c]) };
+                unsafe { *halves.add(c) = super::bf16_bits(x) };
             }
         }
     }
