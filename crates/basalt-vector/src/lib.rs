@@ -214,13 +214,25 @@ mod simd {
         std::arch::is_x86_feature_detected!("avx512f")
     }
 
-    /// Twice the lanes of the AVX2 kernel, and a masked load for the tail, so that a
+    /// As `reduce`, with twice the lanes and a masked load for the tail, so that a
     /// 384-dimension vector is 24 loads and no scalar loop.
     ///
     /// # Safety
     /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot512(a: &[f32], b: &[f32]) -> f32 {
+    unsafe fn reduce512<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
+        #[inline(always)]
+        fn step<const DIFF: bool>(x: __m512, y: __m512, c: __m512) -> __m512 {
+            // SAFETY: inlined into `reduce512`, compiled with its features.
+            unsafe {
+                if DIFF {
+                    let d = _mm512_sub_ps(x, y);
+                    _mm512_fmadd_ps(d, d, c)
+                } else {
+                    _mm512_fmadd_ps(x, y, c)
+                }
+            }
+        }
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = [_mm512_setzero_ps(); 4];
@@ -234,26 +246,27 @@ mod simd {
                         _mm512_loadu_ps(pb.add(i + 16 * j)),
                     )
                 };
-                *c = _mm512_fmadd_ps(x, y, *c);
+                *c = step::<DIFF>(x, y, *c);
             }
             i += 64;
         }
         while i + 16 <= n {
             // SAFETY: i + 16 <= n.
             let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
-            acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
+            acc[1] = step::<DIFF>(x, y, acc[1]);
             i += 16;
         }
         if i < n {
             let m: __mmask16 = (1u16 << (n - i)) - 1;
-            // SAFETY: the mask reads only lanes below n - i; masked-off lanes never fault.
+            // SAFETY: the mask reads only lanes below n - i; masked-off lanes never fault
+            // (and load as zero in both, adding nothing).
             let (x, y) = unsafe {
                 (
                     _mm512_maskz_loadu_ps(m, pa.add(i)),
                     _mm512_maskz_loadu_ps(m, pb.add(i)),
                 )
             };
-            acc[2] = _mm512_fmadd_ps(x, y, acc[2]);
+            acc[2] = step::<DIFF>(x, y, acc[2]);
         }
         let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
         _mm512_reduce_add_ps(v)
@@ -261,45 +274,16 @@ mod simd {
 
     /// # Safety
     /// The CPU has AVX-512F.
-    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot512(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: forwarded.
+        unsafe { reduce512::<false>(a, b) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512F.
     pub unsafe fn squared_distance512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm512_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 64 <= n {
-            for (j, c) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 16j + 16 <= n, within both slices.
-                let d = unsafe {
-                    _mm512_sub_ps(
-                        _mm512_loadu_ps(pa.add(i + 16 * j)),
-                        _mm512_loadu_ps(pb.add(i + 16 * j)),
-                    )
-                };
-                *c = _mm512_fmadd_ps(d, d, *c);
-            }
-            i += 64;
-        }
-        while i + 16 <= n {
-            // SAFETY: i + 16 <= n.
-            let d =
-                unsafe { _mm512_sub_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
-            acc[1] = _mm512_fmadd_ps(d, d, acc[1]);
-            i += 16;
-        }
-        if i < n {
-            let m: __mmask16 = (1u16 << (n - i)) - 1;
-            // SAFETY: masked-off lanes are neither read nor able to fault.
-            let d = unsafe {
-                _mm512_sub_ps(
-                    _mm512_maskz_loadu_ps(m, pa.add(i)),
-                    _mm512_maskz_loadu_ps(m, pb.add(i)),
-                )
-            };
-            acc[2] = _mm512_fmadd_ps(d, d, acc[2]);
-        }
-        let v = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        _mm512_reduce_add_ps(v)
+        // SAFETY: forwarded.
+        unsafe { reduce512::<true>(a, b) }
     }
 
     /// # Safety
@@ -313,13 +297,27 @@ mod simd {
         _mm_cvtss_f32(s)
     }
 
+    /// `Σ aᵢ·bᵢ`, or with `DIFF` `Σ (aᵢ-bᵢ)²`: one loop for both, four accumulators to hide
+    /// the fused multiply-add's latency.
+    ///
     /// # Safety
     /// The CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+    unsafe fn reduce<const DIFF: bool>(a: &[f32], b: &[f32]) -> f32 {
+        #[inline(always)]
+        fn step<const DIFF: bool>(x: __m256, y: __m256, c: __m256) -> __m256 {
+            // SAFETY: inlined into `reduce`, compiled with its features.
+            unsafe {
+                if DIFF {
+                    let d = _mm256_sub_ps(x, y);
+                    _mm256_fmadd_ps(d, d, c)
+                } else {
+                    _mm256_fmadd_ps(x, y, c)
+                }
+            }
+        }
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        // Four accumulators hide the fused multiply-add's latency.
         let mut acc = [_mm256_setzero_ps(); 4];
         let mut i = 0;
         while i + 32 <= n {
@@ -331,60 +329,38 @@ mod simd {
                         _mm256_loadu_ps(pb.add(i + 8 * j)),
                     )
                 };
-                *c = _mm256_fmadd_ps(x, y, *c);
+                *c = step::<DIFF>(x, y, *c);
             }
             i += 32;
         }
         while i + 8 <= n {
             // SAFETY: i + 8 <= n.
             let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
-            acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+            acc[0] = step::<DIFF>(x, y, acc[0]);
             i += 8;
         }
         let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
         // SAFETY: same features.
         let mut s = unsafe { sum(v) };
         for k in i..n {
-            s += a[k] * b[k];
+            let (x, y) = (a[k], b[k]);
+            s += if DIFF { (x - y) * (x - y) } else { x * y };
         }
         s
     }
 
     /// # Safety
     /// The CPU has AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        // SAFETY: forwarded.
+        unsafe { reduce::<false>(a, b) }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA.
     pub unsafe fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 32 <= n {
-            for (j, c) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 8j + 8 <= n, within both slices.
-                let d = unsafe {
-                    _mm256_sub_ps(
-                        _mm256_loadu_ps(pa.add(i + 8 * j)),
-                        _mm256_loadu_ps(pb.add(i + 8 * j)),
-                    )
-                };
-                *c = _mm256_fmadd_ps(d, d, *c);
-            }
-            i += 32;
-        }
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n.
-            let d =
-                unsafe { _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
-            acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
-            i += 8;
-        }
-        let v = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        // SAFETY: same features.
-        let mut s = unsafe { sum(v) };
-        for k in i..n {
-            s += (a[k] - b[k]) * (a[k] - b[k]);
-        }
-        s
+        // SAFETY: forwarded.
+        unsafe { reduce::<true>(a, b) }
     }
 }
 

@@ -237,10 +237,14 @@ impl Linear {
                 })
             }
             #[cfg(target_arch = "x86_64")]
-            (Packed::Bf16(w), Kernel::Amx) => {
-                let kp = steps(Kernel::Amx, self.k);
-                // Rows padded with zeros to whole pairs of 16-row tiles.
-                let mut xa = vec![0u32; m.next_multiple_of(amx::ROWS) * kp];
+            (Packed::Bf16(w), kernel) => {
+                let kp = steps(kernel, self.k);
+                // The AMX kernel reads rows in whole pairs of 16-row tiles: zeros pad them.
+                let padded = match kernel {
+                    Kernel::Amx => m.next_multiple_of(amx::ROWS),
+                    _ => m,
+                };
+                let mut xa = vec![0u32; padded * kp];
                 let convert =
                     |(dst, src): (&mut [u32], &[f32])| to_bf16_pairs(src, self.k, kp, dst);
                 if parallel {
@@ -254,29 +258,15 @@ impl Linear {
                 }
                 for_each_task(&|t| {
                     let (rows, cols) = range(t);
-                    // SAFETY: as above; `Kernel::select` proved AMX and got the permission.
-                    unsafe { amx::task(self, &xa, w, kp, rows, cols, &out_ptr) }
-                })
-            }
-            #[cfg(target_arch = "x86_64")]
-            (Packed::Bf16(w), _) => {
-                let kp = pairs(self.k);
-                let mut xa = vec![0u32; m * kp];
-                let convert =
-                    |(dst, src): (&mut [u32], &[f32])| to_bf16_pairs(src, self.k, kp, dst);
-                if parallel {
-                    pool.install(|| {
-                        xa.par_chunks_mut(ROWS_PER_TASK * kp)
-                            .zip(x.par_chunks(ROWS_PER_TASK * self.k))
-                            .for_each(convert)
-                    });
-                } else {
-                    convert((&mut xa, x));
-                }
-                for_each_task(&|t| {
-                    let (rows, cols) = range(t);
-                    // SAFETY: as above; `Kernel::select` found AVX-512 BF16.
-                    unsafe { x86::task_bf16(self, &xa, w, kp, rows, cols, &out_ptr) }
+                    // SAFETY: as above; `Kernel::select` proved AVX-512 BF16, and for the AMX
+                    // kernel AMX with the permission to use it.
+                    unsafe {
+                        if kernel == Kernel::Amx {
+                            amx::task(self, &xa, w, kp, rows, cols, &out_ptr)
+                        } else {
+                            x86::task_bf16(self, &xa, w, kp, rows, cols, &out_ptr)
+                        }
+                    }
                 })
             }
             #[cfg(not(target_arch = "x86_64"))]
