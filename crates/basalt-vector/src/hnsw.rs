@@ -221,10 +221,8 @@ impl Graph {
     fn grow(&mut self, slots: usize) {
         if self.levels.len() < slots {
             self.levels.resize(slots, ABSENT);
-            if self.layer0.capacity() < slots * (M0 + 1) {
-                self.layer0.reserve(slots * (M0 + 1) - self.layer0.len());
-                crate::pages::advise_huge(&self.layer0);
-            }
+            let more = slots * (M0 + 1) - self.layer0.len();
+            crate::pages::reserve_huge(&mut self.layer0, more);
             self.layer0.resize(slots * (M0 + 1), 0);
             self.upper.resize_with(slots, Vec::new);
         }

@@ -477,10 +477,7 @@ impl Index {
                 id
             }
             None => {
-                if self.vectors.capacity() - self.vectors.len() < self.dim {
-                    self.vectors.reserve(self.dim);
-                    pages::advise_huge(&self.vectors);
-                }
+                pages::reserve_huge(&mut self.vectors, self.dim);
                 self.vectors.extend_from_slice(&v);
                 self.slots.push(None);
                 (self.slots.len() - 1) as u32
