@@ -183,6 +183,12 @@ fn resolve_cap(cap: &str) -> Result<usize, String> {
         })
 }
 
+/// Whether the `BASALT_CPU_FEATURES` value `cap` leaves feature `f` usable (an unknown cap
+/// allows nothing).
+pub fn cap_allows(cap: &str, f: Feature) -> bool {
+    resolve_cap(cap).is_ok_and(|i| LEVELS[i].features.contains(&f))
+}
+
 /// The selection for this process: computed on first use (probes included), then cached.
 pub fn selection() -> &'static Selection {
     static SELECTION: OnceLock<Selection> = OnceLock::new();
@@ -654,6 +660,16 @@ pub fn backend_file(level: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn a_cap_allows_the_features_of_its_level_only() {
+        assert!(cap_allows("amx", Feature::Amx));
+        assert!(cap_allows("amx", Feature::Avx512));
+        assert!(!cap_allows("avx512", Feature::Amx));
+        assert!(!cap_allows("baseline", Feature::Avx2));
+        assert!(!cap_allows("no-such-level", Feature::Sse42));
+    }
 
     fn all_but(refuse: &[Feature]) -> impl FnMut(Feature) -> Result<(), String> + '_ {
         move |f| {

@@ -3,6 +3,7 @@
 
 use crate::catalog;
 use basalt_core::AwsError;
+use basalt_models::cpu;
 use basalt_models::embed::{EmbedConfig, Kernel, Precision};
 use basalt_models::remote::RemoteChat;
 use basalt_models::worker::{EngineSpec, WorkerChat, WorkerEmbed, WorkerStatus};
@@ -168,6 +169,7 @@ pub struct Runtime {
     embed: Slot<EmbedBackend>,
     /// The same embedding model in bf16, for guardrails (see `Runtime::judging_embedding`).
     judge: Slot<EmbedBackend>,
+    judge_on_amx: std::sync::OnceLock<bool>,
     remotes: Vec<(ModelRoute, Arc<ChatBackend>)>,
 }
 
@@ -201,6 +203,7 @@ impl Runtime {
             agent: Slot::new(),
             embed: Slot::new(),
             judge: Slot::new(),
+            judge_on_amx: std::sync::OnceLock::new(),
             remotes,
         }
     }
@@ -321,9 +324,7 @@ impl Runtime {
     /// at half the rate of an f32 FMA there). Embeddings returned to callers stay f32, as
     /// sentence-transformers computes them.
     pub async fn judging_embedding(&self, model_id: &str) -> Result<Arc<EmbedBackend>, AwsError> {
-        if self.config.embed.precision == Precision::Bf16
-            || Kernel::select(Precision::Bf16) != Kernel::Amx
-        {
+        if self.config.embed.precision == Precision::Bf16 || !self.judges_on_amx().await {
             return self.embedding_for(model_id).await;
         }
         let config = EmbedConfig {
@@ -333,6 +334,26 @@ impl Runtime {
         self.judge
             .get(self.epoch, || self.load_embedding(model_id, config))
             .await
+    }
+
+    /// Whether a bf16 encoder would run on AMX, in this process and in the workers (whose
+    /// `BASALT_CPU_FEATURES` cap may come from the command line only). Decided once, off the
+    /// async threads: the first call may run the CPU probes, which fork.
+    async fn judges_on_amx(&self) -> bool {
+        if let Some(&known) = self.judge_on_amx.get() {
+            return known;
+        }
+        let capped = self
+            .config
+            .worker_env
+            .iter()
+            .find(|(k, _)| k == "BASALT_CPU_FEATURES")
+            .is_some_and(|(_, cap)| !cpu::cap_allows(cap, cpu::Feature::Amx));
+        let amx = !capped
+            && tokio::task::spawn_blocking(|| Kernel::select(Precision::Bf16) == Kernel::Amx)
+                .await
+                .unwrap_or(false);
+        *self.judge_on_amx.get_or_init(|| amx)
     }
 
     async fn load_embedding(

@@ -719,7 +719,14 @@ mod amx {
             let mut acc = [0f32; 4 * 256];
             let (sa, sw, sc) = (kp * 4, LANES * 4, LANES * 4);
             // SAFETY: loads the tile configuration above.
-            unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.as_ptr(), options(nostack)) };
+            unsafe {
+                asm!(
+                    "ldtilecfg [{}]",
+                    in(reg) cfg.as_ptr(),
+                    out("tmm0") _, out("tmm1") _, out("tmm2") _, out("tmm3") _, out("tmm4") _, out("tmm5") _, out("tmm6") _, out("tmm7") _,
+                    options(nostack)
+                )
+            };
             let mut r = rows.start;
             while r < rows.end {
                 let mut b = cols.start;
@@ -738,6 +745,7 @@ mod amx {
                             "tilezero tmm1",
                             "tilezero tmm2",
                             "tilezero tmm3",
+                            out("tmm0") _, out("tmm1") _, out("tmm2") _, out("tmm3") _,
                             options(nostack)
                         );
                         for p in (0..kp).step_by(PAIRS) {
@@ -756,6 +764,8 @@ mod amx {
                                 w1 = in(reg) w1.add(p * LANES),
                                 sa = in(reg) sa,
                                 sw = in(reg) sw,
+                                out("tmm0") _, out("tmm1") _, out("tmm2") _, out("tmm3") _,
+                                out("tmm4") _, out("tmm5") _, out("tmm6") _, out("tmm7") _,
                                 options(nostack, readonly)
                             );
                         }
@@ -799,7 +809,9 @@ mod amx {
                 r += ROWS;
             }
             // SAFETY: returns the tile state to its initial (unused) configuration.
-            unsafe { asm!("tilerelease", options(nostack)) };
+            unsafe {
+                asm!("tilerelease", out("tmm0") _, out("tmm1") _, out("tmm2") _, out("tmm3") _, out("tmm4") _, out("tmm5") _, out("tmm6") _, out("tmm7") _, options(nostack))
+            };
         }
 
         /// Writes `rows` rows of a 16×16 tile plus the bias to `out` (row stride `ldo`), the
