@@ -665,8 +665,12 @@ mod amx {
         use std::arch::asm;
         use std::sync::OnceLock;
 
-        /// AMX-BF16 advertised, and Linux lets this process use the tile data (proving in a
-        /// forked child, as `crate::cpu` does, asked in the child only).
+        /// AMX-BF16 advertised, Linux lets this process use the tile data, and this kernel
+        /// really runs: a product on two threads in a forked child must survive and be right.
+        /// `crate::cpu` proved the tile instructions already, but on one Intel KVM guest
+        /// those probes passed and llama.cpp's AMX kernel still died of SIGILL; a kernel that
+        /// kills the embedding worker (or the server, with in-process engines) on every
+        /// request is worse than a slower one.
         pub fn usable() -> bool {
             static USABLE: OnceLock<bool> = OnceLock::new();
             *USABLE.get_or_init(|| {
@@ -674,7 +678,7 @@ mod amx {
                 const AMX_BF16: u32 = 1 << 22;
                 const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
                 const XFEATURE_XTILEDATA: libc::c_long = 18;
-                leaf7.edx & AMX_BF16 != 0
+                let permitted = leaf7.edx & AMX_BF16 != 0
                     // SAFETY: a plain system call; it only grants this process a permission.
                     && unsafe {
                         libc::syscall(
@@ -682,8 +686,43 @@ mod amx {
                             ARCH_REQ_XCOMP_PERM,
                             XFEATURE_XTILEDATA,
                         )
-                    } == 0
+                    } == 0;
+                // SAFETY: the child builds its own thread pool and takes no lock another
+                // thread of this process could hold (malloc is reset by fork).
+                let proven = permitted
+                    && matches!(
+                        unsafe { crate::cpu::in_child(std::time::Duration::from_secs(30), proof) },
+                        Ok(0)
+                    );
+                if permitted && !proven {
+                    tracing::warn!(
+                        "AMX advertised and permitted, but its kernel failed in a child: not used"
+                    );
+                }
+                proven
             })
+        }
+
+        /// A product large enough to be split over two threads, against f32 arithmetic.
+        fn proof() -> i32 {
+            let (m, n, k) = (64, 512, 64);
+            let x: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.25 - 0.75).collect();
+            let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+            let lin = Linear::new(&w, vec![0.0; n], n, k, super::super::Kernel::Amx);
+            let Ok(pool) = rayon::ThreadPoolBuilder::new().num_threads(2).build() else {
+                return 3;
+            };
+            let mut out = vec![0f32; m * n];
+            lin.forward(&x, m, &mut out, &pool);
+            // These operands are exact in bf16, so the tile unit must match f32 exactly.
+            for (i, got) in out.iter().enumerate() {
+                let (r, c) = (i / n, i % n);
+                let want: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum();
+                if (got - want).abs() > 1e-3 {
+                    return 4;
+                }
+            }
+            0
         }
 
         /// Palette 1, all eight tiles 16 rows of 64 bytes.
