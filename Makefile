@@ -147,8 +147,8 @@ bench-kb: models venv
 	BASALT_BIN=$(BIN) $(PY) bench/kb_eval.py
 
 # basalt-vector's HNSW against hnswlib and faiss-cpu (installed into the venv here) on random
-# and MiniLM vectors.
-bench-vector: venv
+# and MiniLM vectors (embedded by Basalt's own encoder: the models are needed).
+bench-vector: models venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check hnswlib faiss-cpu
 	$(PY) bench/vector_index.py --efs 16,32,48,64,128,256,512,1024
 

@@ -98,21 +98,24 @@ def channel(name, uri, content_type="text/csv"):
                                             "S3DataDistributionType": "FullyReplicated"}}}
 
 
-def small_xgboost_model(sm, s3, prefix):
-    """A built-in XGBoost model trained on 200 rows in a bucket of its own: (artifacts, bucket)."""
+def small_xgboost_model(sm, s3, prefix, mode="File"):
+    """A built-in XGBoost model trained on 200 rows in a bucket of its own (channels in `mode`):
+    (artifacts, bucket)."""
     bucket = unique(prefix).lower()
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="train/part-0.csv", Body=csv(rows(200, 1)))
     job = unique(f"{prefix}-train")
     sm.create_training_job(
         TrainingJobName=job, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "File"},
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": mode},
         HyperParameters={"objective": "binary:logistic", "num_round": "5"},
         InputDataConfig=[channel("train", f"s3://{bucket}/train/")],
         OutputDataConfig={"S3OutputPath": f"s3://{bucket}/model"},
         ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
         StoppingCondition={"MaxRuntimeInSeconds": 120})
-    return wait_job(sm, job)["ModelArtifacts"]["S3ModelArtifacts"], bucket
+    desc = wait_job(sm, job)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    return desc["ModelArtifacts"]["S3ModelArtifacts"], bucket
 
 
 @pytest.fixture(scope="module")
@@ -451,19 +454,8 @@ def test_pipe_mode_streams_each_epoch_through_a_fifo(sm, s3, data_bucket):
     assert [e["text"] for e in seen["epochs"]] == ["1,2\n3,4\n5,6\n"] * 2
 
     # The built-in XGBoost algorithm reads its channels from their pipes too.
-    s3.put_object(Bucket=data_bucket, Key="pipe-xgb/train/part-0.csv", Body=csv(rows(200, 3)))
-    job = unique("pipe-xgb")
-    sm.create_training_job(
-        TrainingJobName=job, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "Pipe"},
-        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
-        InputDataConfig=[channel("train", f"s3://{data_bucket}/pipe-xgb/train/")],
-        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/pipe-xgb/model"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        StoppingCondition={"MaxRuntimeInSeconds": 120})
-    desc = wait_job(sm, job)
-    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
-    assert desc["ModelArtifacts"]["S3ModelArtifacts"].endswith("model.tar.gz")
+    artifacts, _ = small_xgboost_model(sm, s3, "pipe-xgb", mode="Pipe")
+    assert artifacts.endswith("model.tar.gz")
 
 
 def test_a_failing_script_reports_its_failure_file(sm, s3, data_bucket):
