@@ -85,8 +85,9 @@ test-cluster: build venv
 	echo "cluster on $$BASALT_TEST_POSTGRES and $$(bash scripts/s3store.sh kind) at $$BASALT_TEST_BLOBS" && \
 	BASALT_BIN=$(BIN) $(PY) tests/cluster/run.py $(AREAS)
 
+# Two workers: the chat-model files on one, in turn, the rest on the other (tests/compat/conftest.py).
 test-compat: build venv
-	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q
+	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q -n 2
 
 # Ceph's s3-tests against a fresh server: prints the pass count, fails on an unlisted failure
 # (tests/s3-tests/known-failures.txt). Fetches the suite once (network), not part of `make test`.

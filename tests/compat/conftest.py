@@ -35,6 +35,41 @@ HEALTH_TIMEOUT_S = 10.0
 PANIC_MARKERS = ("panicked at", "RUST_BACKTRACE", "stack backtrace")
 
 
+# The files whose tests run the chat model. Under pytest-xdist (`make test-compat` runs two
+# workers) they form one work unit, run by one worker one after the other: llama.cpp's threads
+# meet at spin barriers after every operation, and two generations on two cores preempt each
+# other's spinning threads so badly that both run several times slower than in turn. The other
+# worker takes the rest, which mostly waits on the server's clocks (schedules, retries, leases).
+CHAT_MODEL_FILES = frozenset({
+    "test_bedrock.py", "test_bedrock_agents.py", "test_bedrock_agents_collaboration.py",
+    "test_bedrock_batch.py", "test_bedrock_guardrails.py", "test_engine_workers.py",
+    "test_knowledge_bases.py", "test_openai.py", "test_prompt_caching.py",
+    "test_stepfunctions_s3.py",
+})
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # without pytest-xdist the suite runs in one process
+    LoadScopeScheduling = None
+
+
+def _make_scheduler(config, log):
+    class ChatModelApart(LoadScopeScheduling):
+        """Work units by file (module-scoped servers and functions are set up once), but the
+        chat-model files are one unit."""
+
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return "chat-model" if Path(path).name in CHAT_MODEL_FILES else path
+
+    return ChatModelApart(config, log)
+
+
+if LoadScopeScheduling is not None:
+    pytest_xdist_make_scheduler = _make_scheduler
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -187,11 +222,22 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def deferred():
-    """Checks a test leaves for the end of the run (`test_zz_deferred.py`): (what, check).
-    A test that must wait for the server's clock (a schedule firing a minute later) starts
-    the work and defers its assertion, so the suite does not sit the wait out."""
-    return []
+def deferred(server):
+    """Checks a test leaves for the end of its process's session: `deferred.append((what,
+    check))`. A test that must wait for the server's clock (a schedule firing a minute later)
+    starts the work and defers its assertion, so the suite does not sit the wait out. The
+    checks run when the session's fixtures are torn down, before the server stops, in the
+    same process (so under pytest-xdist on the worker that ran the test), and a failure is
+    reported as an error of the run."""
+    checks = []
+    yield checks
+    failures = []
+    for what, check in checks:
+        try:
+            check()
+        except AssertionError as e:
+            failures.append(f"{what}: {e}")
+    assert not failures, failures
 
 
 @pytest.fixture(scope="session")

@@ -200,7 +200,7 @@ def test_failed_target_goes_to_dead_letter_queue(events, sqs):
 
 def test_scheduled_rule_fires(events, sqs, deferred):
     """rate(1 minute) fires a minute after the rule was created: the rule is made here and
-    its first firing checked by `test_zz_deferred.py` at the end of the run, so that the
+    its first firing checked by the `deferred` fixture at the end of the run, so that the
     suite does not sit out the minute."""
     url, qarn = queue_with_arn(sqs, "sched")
     rule = unique("every")
