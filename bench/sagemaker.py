@@ -81,12 +81,16 @@ d, v = xgb.DMatrix(tr[:, 1:], label=tr[:, 0]), xgb.DMatrix(va[:, 1:], label=va[:
 p = {json.dumps({k: v for k, v in PARAMS.items() if k != 'num_round'})}
 p = {{k: (float(x) if '.' in x else int(x)) if x.replace('.', '').isdigit() else x for k, x in p.items()}}
 t = time.perf_counter()
-xgb.train(p, d, num_boost_round=100, evals=[(d, 'train'), (v, 'validation')], verbose_eval=False)
-print(time.perf_counter() - t, time.perf_counter() - t0)
+b = xgb.train(p, d, num_boost_round=100, evals=[(d, 'train'), (v, 'validation')], verbose_eval=False)
+train = time.perf_counter() - t
+b.save_model({str(train_csv.parent / 'own-model.json')!r})
+print(train, time.perf_counter() - t0)
 """
+    start = time.perf_counter()
     out = subprocess.run([str(ENV / "bin/python"), "-c", code], capture_output=True, text=True, check=True)
+    script = time.perf_counter() - start
     train, total = out.stdout.split()
-    return float(train), float(total)
+    return float(train), float(total), script
 
 
 def main():
@@ -139,7 +143,7 @@ def main():
         assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
         tr = {t["Status"]: t for t in job["SecondaryStatusTransitions"]}
         basalt_train_s = tr["Uploading"]["StartTime"].timestamp() - tr["Training"]["StartTime"].timestamp()
-        own_s, own_total_s = xgboost_own_training(tmp / "train.csv", tmp / "validation.csv")
+        own_s, own_total_s, own_script_s = xgboost_own_training(tmp / "train.csv", tmp / "validation.csv")
         metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
 
         sm.create_model(ModelName="bench-xgb", ExecutionRoleArn=ROLE, PrimaryContainer={
@@ -198,8 +202,10 @@ def main():
         print(f"machine: {os.cpu_count()} CPUs; load generator: {'wrk' if shutil.which('wrk') else 'python threads'}")
         print(f"training, {args.rows} rows, 100 rounds: Basalt built-in XGBoost {basalt_train_s:.2f} s "
               f"(Training -> Uploading: process start, imports, CSV load, training, model save); "
-              f"xgboost's own {own_total_s:.2f} s with the CSV load ({own_s:.2f} s in xgb.train), "
-              f"ratio {basalt_train_s / own_total_s:.2f}x; validation:logloss {metrics.get('validation:logloss')}")
+              f"xgboost's own {own_total_s:.2f} s with the CSV load and model save ({own_s:.2f} s in "
+              f"xgb.train), ratio {basalt_train_s / own_total_s:.2f}x; xgboost's own as a script "
+              f"(`python train.py`: start, imports, load, train, save) {own_script_s:.2f} s, ratio "
+              f"{basalt_train_s / own_script_s:.2f}x; validation:logloss {metrics.get('validation:logloss')}")
         for conns, r in serving.items():
             print(f"InvokeEndpoint, XGBoost, {conns:>2} conn: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.3f} ms, "
                   f"p99 {r['p99_ms']:.3f} ms, server CPU {r['server_cpu_us_per_request']:.0f} us/request, "

@@ -59,9 +59,15 @@ def files_of(channel, mode="File"):
     return paths
 
 
+def kind_of(config):
+    """A channel's content type without parameters (libsvm when none is given, as in the
+    container)."""
+    return (config.get("ContentType") or "text/libsvm").split(";")[0].strip().lower()
+
+
 def load(channel, config, xgb, np):
     content_type = config.get("ContentType")
-    kind = (content_type or "text/libsvm").split(";")[0].strip().lower()
+    kind = kind_of(config)
     paths = files_of(channel, config.get("TrainingInputMode", "File"))
     if kind == "text/csv":
         import pandas as pd
@@ -112,6 +118,11 @@ def main():
         fail(f"ClientError: Missing required hyperparameter(s): {', '.join(sorted(missing))}")
     if "train" not in channels:
         fail("ClientError: A train channel is required.")
+    if all(kind_of(c) == "text/csv" for c in channels.values()):
+        # xgboost imports scikit-learn, when it is installed, for its estimator classes (half
+        # a second, a third of a small job's run); CSV channels never need them, libsvm ones
+        # are read with scikit-learn's reader.
+        sys.modules.setdefault("sklearn", None)
     try:
         import numpy as np
         import xgboost as xgb
