@@ -3,8 +3,12 @@
 //! ```text
 //! cargo run --release --example ann_bench -p basalt-vector -- \
 //!     --base base.f32 --queries queries.f32 [--metric cosine|euclidean] [--ef 32,64,128] \
-//!     [--exact-below N]
+//!     [--exact-below N] [--churn ROUNDS]
 //! ```
+//!
+//! `--churn` ends with rounds of updates: each removes a quarter of the entries and upserts
+//! them again (same keys, same vectors), so the exact answers do not change and the recall
+//! at the default ef shows what the removals did to the graph.
 //!
 //! `--exact-below` defaults to 0, so that the graph is measured however small the base set
 //! is (the index itself scans below `basalt_vector::EXACT_BELOW` entries).
@@ -122,6 +126,10 @@ fn main() -> Result<(), String> {
         Some(n) => n.parse().map_err(|e| format!("--exact-below {n}: {e}"))?,
         None => 0,
     };
+    let churn: u64 = match arg("--churn") {
+        Some(n) => n.parse().map_err(|e| format!("--churn {n}: {e}"))?,
+        None => 0,
+    };
     let (dim, base) = read_vectors(&base)?;
     let (qdim, queries) = read_vectors(&queries)?;
     if qdim != dim {
@@ -171,5 +179,42 @@ fn main() -> Result<(), String> {
         json!({"event": "filtered", "selectivity": 0.01, "recall": recall(&got, &truth),
                "qps_1": qps1, "qps_2": qps2})
     );
+
+    if churn > 0 {
+        let truth = exact(&idx, &queries, None);
+        let (_, got) = run(&idx, &queries, None, 1);
+        let before = recall(&got, &truth);
+        let start = Instant::now();
+        let mut ops = 0usize;
+        for round in 0..churn {
+            let chosen: Vec<usize> = (0..base.len())
+                .filter(|&i| {
+                    (i as u64)
+                        .wrapping_mul(2_654_435_761)
+                        .wrapping_add(round * 97)
+                        % 4
+                        == 0
+                })
+                .collect();
+            for &i in &chosen {
+                idx.remove(&i.to_string());
+            }
+            for &i in &chosen {
+                let mut meta = Map::new();
+                meta.insert("bucket".into(), json!(i % 100));
+                idx.upsert(&i.to_string(), &base[i], "", meta)
+                    .map_err(|e| format!("vector {i}: {e}"))?;
+            }
+            ops += chosen.len();
+        }
+        let per_update_us = start.elapsed().as_secs_f64() * 1e6 / ops as f64;
+        let (qps1, got) = run(&idx, &queries, None, 1);
+        println!(
+            "{}",
+            json!({"event": "churn", "rounds": churn, "ef": basalt_vector::EF_SEARCH,
+                   "recall_before": before, "recall_after": recall(&got, &truth),
+                   "update_us": per_update_us, "qps_1": qps1})
+        );
+    }
     Ok(())
 }

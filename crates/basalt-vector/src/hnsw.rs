@@ -2,8 +2,11 @@
 //! slots, for approximate nearest-neighbour search.
 //!
 //! The graph holds slot ids only; the vectors stay in the index and are lent to each call as
-//! a [`Space`]. A removed slot stays in the graph as a routing node (a tombstone) and is
-//! skipped by the caller's `accept`; a reused slot is linked again from its new vector.
+//! a [`Space`]. A removed slot stays in the graph as a routing node (a tombstone), its vector
+//! unchanged, and is skipped by the caller's `accept`. Tombstones are taken out in batches by
+//! [`Graph::consolidate`] (FreshDiskANN's delete consolidation): each node that links to one
+//! is relinked to the best of its live links and the tombstones' live links, so the graph
+//! stays as navigable as one built from the live nodes, and the slots can then be reused.
 
 use crate::{Metric, dot, squared_distance};
 use std::cell::RefCell;
@@ -301,6 +304,72 @@ impl Graph {
         self.set_links(from, level, kept.into_iter().map(|n| n.1));
     }
 
+    /// Takes the tombstones `dead` out of the graph: every other node that links to one of
+    /// them at some level is relinked, at that level, to the nearest of its live links and the
+    /// dead nodes' live links (pruned by the selection heuristic); then the dead nodes lose
+    /// their links and levels, so that a slot reused afterwards is inserted as a new node.
+    /// Their vectors must still be in `space` (a dead node is never measured, but its links are
+    /// read).
+    pub fn consolidate(&mut self, space: Space<'_>, dead: &[u32]) {
+        let mut is_dead = vec![false; self.levels.len()];
+        for &d in dead {
+            if let Some(x) = is_dead.get_mut(d as usize) {
+                *x = true;
+            }
+        }
+        let gone = |n: u32| is_dead[n as usize];
+        for p in 0..self.levels.len() as u32 {
+            let top = self.levels[p as usize];
+            if top == ABSENT || gone(p) {
+                continue;
+            }
+            for l in 0..=top {
+                let links = self.links(p, l);
+                if !links.iter().any(|&n| gone(n)) {
+                    continue;
+                }
+                let mut candidates: Vec<u32> =
+                    links.iter().copied().filter(|&n| !gone(n)).collect();
+                for &d in links.iter().filter(|&&n| gone(n)) {
+                    for &n in self.links(d, l) {
+                        if n != p && !gone(n) && !candidates.contains(&n) {
+                            candidates.push(n);
+                        }
+                    }
+                }
+                let base = space.vector(p);
+                let mut near: Vec<Near> = candidates
+                    .into_iter()
+                    .map(|n| Near(space.distance(base, n), n))
+                    .collect();
+                near.sort();
+                let kept = select(space, near, if l == 0 { M0 } else { M });
+                self.set_links(p, l, kept.into_iter().map(|n| n.1));
+            }
+        }
+        for &d in dead {
+            let Some(&level) = self.levels.get(d as usize) else {
+                continue;
+            };
+            if level != ABSENT {
+                self.set_links(d, 0, std::iter::empty());
+                self.upper[d as usize] = Vec::new();
+                self.levels[d as usize] = ABSENT;
+            }
+        }
+        if self.entry.is_some_and(gone) {
+            // The highest live node enters the graph now (the first of them: deterministic).
+            let mut best: Option<(u8, u32)> = None;
+            for (i, &l) in self.levels.iter().enumerate() {
+                if l != ABSENT && best.is_none_or(|(b, _)| l > b) {
+                    best = Some((l, i as u32));
+                }
+            }
+            self.entry = best.map(|(_, i)| i);
+            self.top = best.map_or(0, |(l, _)| l);
+        }
+    }
+
     /// The nearest node to `q` reachable from `from` at `level` by always moving nearer.
     fn greedy(&self, space: Space<'_>, q: &[f32], mut cur: Near, level: u8) -> Near {
         loop {
@@ -509,10 +578,10 @@ mod tests {
         for (i, v) in fresh.iter().enumerate() {
             idx.upsert(&format!("new{i}"), v, "", Map::new()).unwrap();
         }
-        assert_eq!(
-            idx.vectors.len(),
-            3_000 * dim,
-            "every freed slot was reused"
+        assert!(
+            idx.vectors.len() <= 3_000 * dim * 11 / 10,
+            "freed slots are reused once the graph has let them go: {} slots for 3,000 entries",
+            idx.vectors.len() / dim
         );
         let mut own = 0;
         for (i, v) in fresh.iter().enumerate() {
@@ -530,6 +599,81 @@ mod tests {
         let two: HashSet<String> = keys(&hits).into_iter().collect();
         assert_eq!(two, HashSet::from(["k1".to_owned(), "new0".to_owned()]));
         assert!(idx.nearest(&data[1], 10, None).unwrap()[0].key != "k1");
+    }
+
+    /// Rounds of deletes and inserts, as re-ingesting changed documents makes: the graph must
+    /// stay as good as one built from the surviving entries.
+    #[test]
+    fn recall_holds_through_churn() {
+        let dim = 32;
+        let mut idx = Index::new(dim, Metric::Cosine);
+        idx.set_exact_below(0);
+        idx.set_ef_search(64);
+        let mut live: Vec<String> = Vec::new();
+        let mut next = 0u64;
+        let mut add = |idx: &mut Index, live: &mut Vec<String>, n: usize| {
+            for v in vectors(n, dim, 1000 + next) {
+                let k = format!("k{next}");
+                idx.upsert(&k, &v, "", Map::new()).unwrap();
+                live.push(k);
+                next += 1;
+            }
+        };
+        add(&mut idx, &mut live, 8_000);
+        let queries = vectors(200, dim, 31337);
+        let fresh = recall(&idx, &queries, None);
+        for round in 0..10u64 {
+            // A pseudo-random quarter goes, as many new ones come.
+            let mut kept = Vec::new();
+            for (i, k) in live.drain(..).enumerate() {
+                if (i as u64 * 2654435761 + round * 97) % 4 == 0 {
+                    assert!(idx.remove(&k));
+                } else {
+                    kept.push(k);
+                }
+            }
+            live = kept;
+            let n = 8_000 - live.len();
+            add(&mut idx, &mut live, n);
+        }
+        assert_eq!(idx.len(), 8_000);
+        let churned = recall(&idx, &queries, None);
+        assert!(
+            churned >= fresh - 0.02,
+            "recall@10 {churned} after churn, {fresh} when freshly built"
+        );
+        assert!(
+            idx.vectors.len() <= 8_000 * dim * 12 / 10,
+            "{} slots for 8,000 entries",
+            idx.vectors.len() / dim
+        );
+    }
+
+    #[test]
+    fn an_emptied_graph_takes_new_entries() {
+        let dim = 8;
+        let mut idx = Index::new(dim, Metric::Euclidean);
+        idx.set_exact_below(0);
+        let data = vectors(500, dim, 3);
+        for round in 0..3 {
+            for (i, v) in data.iter().enumerate() {
+                idx.upsert(&format!("r{round}-{i}"), v, "", Map::new())
+                    .unwrap();
+            }
+            assert_eq!(
+                idx.nearest(&data[7], 1, None).unwrap()[0].key,
+                format!("r{round}-7")
+            );
+            for i in 0..data.len() {
+                assert!(idx.remove(&format!("r{round}-{i}")));
+            }
+            assert!(idx.nearest(&data[7], 5, None).unwrap().is_empty());
+        }
+        assert!(
+            idx.vectors.len() <= 2 * 500 * dim,
+            "{} slots",
+            idx.vectors.len() / dim
+        );
     }
 
     #[test]

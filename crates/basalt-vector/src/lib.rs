@@ -65,7 +65,10 @@ pub struct Index {
     /// One bit per slot, set while it holds an entry: the graph search asks this for every
     /// candidate, and a bit in a few kilobytes is in cache where the slot itself is not.
     live: Vec<u64>,
+    /// Slots free for a new entry.
     free: Vec<u32>,
+    /// Removed slots still in the graph (see [`hnsw`]): reusable once consolidated.
+    tombstones: Vec<u32>,
     by_key: HashMap<String, u32>,
     keywords: bm25::Bm25,
     /// Built once the index first reaches `exact_below` entries, then kept up to date.
@@ -77,6 +80,11 @@ pub struct Index {
 /// Below this many live entries, searches are exact: a scan of 10k vectors takes about a
 /// millisecond, and small indexes (the common case) need no graph at all.
 pub const EXACT_BELOW: usize = 10_000;
+
+/// The graph's tombstones are consolidated when they are this fraction (1/n) of the slots:
+/// the memory they hold stays under a tenth, and the cost of a consolidation (a pass over every
+/// node's links) is spread over as many removals.
+const TOMBSTONE_SHARE: usize = 10;
 
 /// The graph search's default candidate list (at least `k`): recall@10 above 0.95 on the
 /// 100k-vector benchmark (bench/vector_index.py).
@@ -373,6 +381,7 @@ impl Index {
             slots: Vec::new(),
             live: Vec::new(),
             free: Vec::new(),
+            tombstones: Vec::new(),
             by_key: HashMap::new(),
             keywords: bm25::Bm25::default(),
             graph: None,
@@ -515,8 +524,31 @@ impl Index {
             self.keywords.remove(id, &slot.text);
         }
         self.set_live(id, false);
-        self.free.push(id);
+        if self.graph.is_none() {
+            self.free.push(id);
+            return true;
+        }
+        // Reusing the slot at once would leave the links that other nodes keep to it pointing
+        // at the new vector, and every removal would make the graph a little worse; its links
+        // are mended first, in a batch once a tenth of the slots are tombstones.
+        self.tombstones.push(id);
+        if self.tombstones.len() * TOMBSTONE_SHARE >= self.slots.len() {
+            self.consolidate();
+        }
         true
+    }
+
+    /// Takes the tombstones out of the graph and frees their slots.
+    fn consolidate(&mut self) {
+        let space = hnsw::Space {
+            vectors: &self.vectors,
+            dim: self.dim,
+            metric: self.metric,
+        };
+        if let Some(g) = self.graph.as_mut() {
+            g.consolidate(space, &self.tombstones);
+        }
+        self.free.append(&mut self.tombstones);
     }
 
     pub fn metadata(&self, key: &str) -> Option<&Map<String, Value>> {
