@@ -192,8 +192,7 @@ fn main() -> Result<(), String> {
                     (i as u64)
                         .wrapping_mul(2_654_435_761)
                         .wrapping_add(round * 97)
-                        % 4
-                        == 0
+                        .is_multiple_of(4)
                 })
                 .collect();
             for &i in &chosen {

@@ -626,7 +626,7 @@ mod tests {
             // A pseudo-random quarter goes, as many new ones come.
             let mut kept = Vec::new();
             for (i, k) in live.drain(..).enumerate() {
-                if (i as u64 * 2654435761 + round * 97) % 4 == 0 {
+                if (i as u64 * 2654435761 + round * 97).is_multiple_of(4) {
                     assert!(idx.remove(&k));
                 } else {
                     kept.push(k);
