@@ -236,6 +236,21 @@ def test_xgboost_endpoint_predicts_exactly_what_xgboost_does(sm, smr, s3, xgb_jo
     libsvm = "\n".join(" ".join(f"{i}:{v}" for i, v in enumerate(r)) for r in test_rows[:3])
     same = smr.invoke_endpoint(EndpointName=endpoint, ContentType="text/libsvm", Body=libsvm)["Body"].read().decode()
     assert [float(v) for v in same.split(",")] == got[:3]
+    # So do RecordIO-protobuf records (SageMaker's aialgs.data.Record, encoded by protobuf),
+    # dense and sparse.
+    from recordpb import record, recordio
+    dense = recordio(record(r, 0.0) for r in test_rows[:3])
+    same = smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/x-recordio-protobuf",
+                               Body=dense)["Body"].read().decode()
+    assert [float(v) for v in same.split(",")] == got[:3]
+    sparse = recordio(record(r, 0.0, keys=list(range(len(r))), shape=[len(r)]) for r in test_rows[:3])
+    same = smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/x-recordio-protobuf",
+                               Body=sparse)["Body"].read().decode()
+    assert [float(v) for v in same.split(",")] == got[:3]
+    with pytest.raises(ClientError) as e:
+        smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/x-recordio-protobuf", Body=body)
+    assert e.value.response["OriginalStatusCode"] == 415
+    assert "recordio-protobuf" in e.value.response["OriginalMessage"]
     # What the container refuses, InvokeEndpoint reports as a ModelError.
     with pytest.raises(ClientError) as e:
         smr.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=b"[1,2]")
@@ -456,6 +471,166 @@ def test_pipe_mode_streams_each_epoch_through_a_fifo(sm, s3, data_bucket):
     # The built-in XGBoost algorithm reads its channels from their pipes too.
     artifacts, _ = small_xgboost_model(sm, s3, "pipe-xgb", mode="Pipe")
     assert artifacts.endswith("model.tar.gz")
+
+
+def xgboost_on(sm, bucket, prefix, content_type, mode="File"):
+    """The `xgboost-model` a built-in XGBoost job trains on s3://bucket/prefix/ (5 rounds)."""
+    job = unique("xgb-formats")
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": mode},
+        HyperParameters={"objective": "binary:logistic", "num_round": "5", "max_depth": "3"},
+        InputDataConfig=[channel("train", f"s3://{bucket}/{prefix}/", content_type)],
+        OutputDataConfig={"S3OutputPath": f"s3://{bucket}/{job}"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 120})
+    return job, wait_job(sm, job)
+
+
+def test_builtin_xgboost_reads_recordio_protobuf(sm, s3, data_bucket):
+    """application/x-recordio-protobuf channels (SageMaker's `aialgs.data.Record` in RecordIO,
+    as the SageMaker Python SDK writes them; encoded here with the protobuf library): dense
+    records train the same model as the same rows in CSV, sparse ones (keys and shape) the same
+    as in libsvm; Pipe mode reads them too."""
+    from recordpb import record, recordio
+    data = rows(300, 5)
+    name = unique("xgb-pb")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/csv/part-0.csv", Body=csv(data))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/pb/part-0.pbr",
+                  Body=recordio(record(r[1:], r[0]) for r in data[:150]))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/pb/part-1.pbr",
+                  Body=recordio(record(r[1:], r[0]) for r in data[150:]))
+    # Sparse: the non-positive features left out, in both forms.
+    sparse = [(r[0], [(i, v) for i, v in enumerate(r[1:]) if v > 0]) for r in data]
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/svm/part-0.txt",
+                  Body="\n".join(f"{y} " + " ".join(f"{i}:{v}" for i, v in kv) for y, kv in sparse) + "\n")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/spb/part-0.pbr", Body=recordio(
+        record([v for _, v in kv], y, keys=[i for i, _ in kv], shape=[4]) for y, kv in sparse))
+
+    def model(job_desc):
+        job, desc = job_desc
+        assert desc["TrainingJobStatus"] == "Completed", (job, desc.get("FailureReason"))
+        key = desc["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+        return json.loads(untar(s3.get_object(Bucket=data_bucket, Key=key)["Body"].read())["xgboost-model"])
+
+    def trees(m):
+        return m["learner"]["gradient_booster"]["model"]["trees"]
+
+    pb = "application/x-recordio-protobuf"
+    from_csv = trees(model(xgboost_on(sm, data_bucket, f"{name}/csv", "text/csv")))
+    assert trees(model(xgboost_on(sm, data_bucket, f"{name}/pb", pb))) == from_csv
+    assert trees(model(xgboost_on(sm, data_bucket, f"{name}/pb", pb, mode="Pipe"))) == from_csv
+    from_svm = trees(model(xgboost_on(sm, data_bucket, f"{name}/svm", "text/libsvm")))
+    assert trees(model(xgboost_on(sm, data_bucket, f"{name}/spb", pb))) == from_svm
+    assert from_svm != from_csv
+
+    # Data that is not RecordIO-protobuf fails the job with the container's kind of reason.
+    job, desc = xgboost_on(sm, data_bucket, f"{name}/csv", pb)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("ClientError: the train channel is not RecordIO-protobuf data"), desc["FailureReason"]
+
+
+TRAIN_FROM_RECORDS = '''
+import json, os, struct
+MAGIC = 0xced7230a
+
+def records(path):
+    """MXNet RecordIO, as dmlc-core reads it: parts of a record split where the magic number
+    occurred are joined with the magic number put back."""
+    out, current = [], b""
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(8)
+            if not head:
+                return out
+            magic, word = struct.unpack("<II", head)
+            assert magic == MAGIC, hex(magic)
+            flag, length = word >> 29, word & ((1 << 29) - 1)
+            data = f.read(length)
+            f.read((4 - length % 4) % 4)
+            if flag in (2, 3):
+                current += struct.pack("<I", MAGIC)
+            current += data
+            if flag in (0, 3):
+                out.append(current.hex())
+                current = b""
+
+data = "/opt/ml/input/data"
+seen = {c: records(os.path.join(data, f"{c}_0")) for c in ("manifest", "packed")}
+with open(os.path.join(os.environ["SM_MODEL_DIR"], "records.json"), "w") as f:
+    json.dump(seen, f)
+'''
+
+
+def test_augmented_manifests_gzip_and_recordio_wrapping_in_pipe_mode(sm, s3, data_bucket):
+    """Developer Guide, "Augmented Manifest File Format for Pipe Mode Training": each line's
+    AttributeNames in order, a `-ref` attribute's object and another attribute's value, each
+    one RecordIO record with RecordWrapperType RecordIO; CompressionType Gzip objects arrive
+    decompressed; RecordIO splits a record where its magic number occurs (dmlc-core)."""
+    import gzip
+    name = unique("augmented")
+    magic = (0xced7230a).to_bytes(4, "little")
+    image = b"JPEG" + magic + b"body"  # the magic number at offset 4: the record is cut there
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/img/1.jpg", Body=image)
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/img/2.jpg", Body=b"second image")
+    lines = [
+        {"note": "ignored", "source-ref": f"s3://{data_bucket}/{name}/img/1.jpg", "is-a-cat": 1},
+        {"is-a-cat": 0, "source-ref": f"s3://{data_bucket}/{name}/img/2.jpg", "box": {"w": 3}},
+    ]
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/train.manifest",
+                  Body="\n".join(json.dumps(l) for l in lines) + "\n")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/packed/a.gz", Body=gzip.compress(b"first,1\n"))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/packed/b.gz", Body=gzip.compress(b"second,2\n"))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/source/sourcedir.tar.gz",
+                  Body=tar_gz({"train.py": TRAIN_FROM_RECORDS}))
+    common = dict(
+        RoleArn=ROLE,
+        HyperParameters={"sagemaker_program": json.dumps("train.py"),
+                         "sagemaker_submit_directory": json.dumps(f"s3://{data_bucket}/{name}/source/sourcedir.tar.gz")},
+        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/{name}/output"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 600},
+    )
+    manifest = {"ChannelName": "manifest", "RecordWrapperType": "RecordIO",
+                "DataSource": {"S3DataSource": {
+                    "S3DataType": "AugmentedManifestFile", "AttributeNames": ["source-ref", "is-a-cat"],
+                    "S3Uri": f"s3://{data_bucket}/{name}/train.manifest"}}}
+    packed = {"ChannelName": "packed", "RecordWrapperType": "RecordIO", "CompressionType": "Gzip",
+              "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                              "S3Uri": f"s3://{data_bucket}/{name}/packed/"}}}
+    # Augmented manifests are for Pipe mode only, and need their attribute names.
+    for mode, channel in (("File", manifest),
+                          ("Pipe", {**manifest, "DataSource": {"S3DataSource": {
+                              k: v for k, v in manifest["DataSource"]["S3DataSource"].items()
+                              if k != "AttributeNames"}}})):
+        with pytest.raises(ClientError) as e:
+            sm.create_training_job(TrainingJobName=unique("bad"), InputDataConfig=[channel],
+                                   AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": mode},
+                                   **common)
+        assert e.value.response["Error"]["Code"] == "ValidationException"
+
+    sm.create_training_job(TrainingJobName=name, InputDataConfig=[manifest, packed],
+                           AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "Pipe"},
+                           **common)
+    desc = wait_job(sm, name)
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    model = s3.get_object(Bucket=data_bucket, Key=desc["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3])
+    seen = {c: [bytes.fromhex(r) for r in rs]
+            for c, rs in json.loads(untar(model["Body"].read())["records.json"]).items()}
+    assert seen["manifest"] == [image, b"1", b"second image", b"0"]
+    assert seen["packed"] == [b"first,1\n", b"second,2\n"]
+
+    # A line without a listed attribute fails the job with the line's number.
+    bad = unique("augmented-bad")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/bad.manifest",
+                  Body=json.dumps(lines[0]) + "\n" + json.dumps({"source-ref": lines[1]["source-ref"]}) + "\n")
+    sm.create_training_job(TrainingJobName=bad, InputDataConfig=[{**manifest, "DataSource": {"S3DataSource": {
+                               **manifest["DataSource"]["S3DataSource"], "S3Uri": f"s3://{data_bucket}/{name}/bad.manifest"}}}],
+                           AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "Pipe"},
+                           **common)
+    desc = wait_job(sm, bad)
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert "line 2" in desc["FailureReason"] and "is-a-cat" in desc["FailureReason"], desc["FailureReason"]
 
 
 def test_a_failing_script_reports_its_failure_file(sm, s3, data_bucket):

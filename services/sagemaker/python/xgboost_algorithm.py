@@ -5,8 +5,11 @@ with the xgboost library on the `train` channel (and `validation` when given), p
 round's evaluation in the container's log format (`[3]#011train-logloss:0.1#011validation-
 logloss:0.2`), and saves the model in XGBoost's JSON format as /opt/ml/model/xgboost-model
 (xgboost.Booster().load_model reads it). Inputs: text/csv (label in the first column, no
-header) and text/libsvm, from every file of a channel, or from its first epoch's FIFO in Pipe
-mode. A problem is written to
+header), text/libsvm and application/x-recordio-protobuf (RecordIO records of SageMaker's
+`aialgs.data.Record` protobuf, dense or sparse `values` features and a `values` label, as the
+SageMaker Python SDK's `write_numpy_to_dense_tensor` and `write_spmatrix_to_sparse_tensor`
+write them), from every file of a channel, or from its first epoch's FIFO in Pipe mode. A
+problem is written to
 /opt/ml/output/failure, as the container does, and the process exits with 1.
 """
 import glob
@@ -59,6 +62,173 @@ def files_of(channel, mode="File"):
     return paths
 
 
+RECORDIO_MAGIC = 0xCED7230A
+LIBSVM = ("text/libsvm", "text/x-libsvm", "libsvm")
+
+
+def recordio(data):
+    """MXNet RecordIO records (dmlc-core's layout: a record cut where the magic number occurred
+    is joined again with the magic number between its parts)."""
+    import struct
+    records, current, at = [], b"", 0
+    while at + 8 <= len(data):
+        magic, word = struct.unpack_from("<II", data, at)
+        if magic != RECORDIO_MAGIC:
+            raise ValueError(f"not RecordIO: bad magic number at byte {at}")
+        flag, length = word >> 29, word & ((1 << 29) - 1)
+        end = at + 8 + length
+        if end > len(data):
+            raise ValueError("a RecordIO record runs past the end of the data")
+        if flag in (2, 3):
+            current += struct.pack("<I", RECORDIO_MAGIC)
+        current += data[at + 8:end]
+        if flag in (0, 3):
+            records.append(current)
+            current = b""
+        at = end + (4 - length % 4) % 4
+    if at != len(data) or current:
+        raise ValueError("the RecordIO data ends inside a record")
+    return records
+
+
+def protobuf_fields(buf):
+    """(field number, wire type, value) of a protobuf message: an int for varints, bytes for
+    the other wire types."""
+    at, n = 0, len(buf)
+
+    def varint():
+        nonlocal at
+        shift = result = 0
+        while True:
+            if at >= n:
+                raise ValueError("truncated protobuf varint")
+            b = buf[at]
+            at += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+
+    while at < n:
+        key = varint()
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            yield field, wire, varint()
+        elif wire == 1:
+            yield field, wire, buf[at:at + 8]
+            at += 8
+        elif wire == 2:
+            size = varint()
+            yield field, wire, buf[at:at + size]
+            at += size
+        elif wire == 5:
+            yield field, wire, buf[at:at + 4]
+            at += 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if at > n:
+            raise ValueError("truncated protobuf message")
+
+
+def protobuf_tensor(buf, value_type, np):
+    """A Float32Tensor, Float64Tensor or Int32Tensor: (values, keys, shape)."""
+    values, keys, shape = [], [], []
+    fmt = {"f32": "<f4", "f64": "<f8"}.get(value_type)
+    for field, wire, v in protobuf_fields(buf):
+        if field == 1:
+            if value_type == "i32":
+                items = _varints(v) if wire == 2 else [v]
+                values.extend(x - (1 << 64) if x >= 1 << 63 else x for x in items)
+            elif wire == 2:
+                values.extend(np.frombuffer(v, dtype=fmt).tolist())
+            else:
+                values.append(np.frombuffer(v, dtype=fmt)[0].item())
+        elif field == 2:
+            keys.extend(_varints(v) if wire == 2 else [v])
+        elif field == 3:
+            shape.extend(_varints(v) if wire == 2 else [v])
+    return values, keys, shape
+
+
+def _varints(data):
+    """The varints of a packed repeated field."""
+    out, shift, result = [], 0, 0
+    for b in data:
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            out.append(result)
+            shift = result = 0
+        else:
+            shift += 7
+    if shift:
+        raise ValueError("truncated protobuf varint")
+    return out
+
+
+def protobuf_map(buf, np):
+    """One entry of a `map<string, Value>`: (name, (values, keys, shape))."""
+    name, tensor = "", ([], [], [])
+    for field, _, v in protobuf_fields(buf):
+        if field == 1:
+            name = v.decode()
+        elif field == 2:
+            for kind, _, t in protobuf_fields(v):
+                types = {2: "f32", 3: "f64", 7: "i32"}
+                if kind not in types:
+                    raise ValueError("only float32, float64 and int32 tensors can be trained on")
+                tensor = protobuf_tensor(t, types[kind], np)
+    return name, tensor
+
+
+def load_protobuf(channel, paths, xgb, np):
+    """A DMatrix from aialgs.data.Record messages: the `values` feature and `values` label."""
+    rows, labels, sparse, width = [], [], False, 0
+    for p in paths:
+        with open(p, "rb") as f:
+            data = f.read()
+        if not data:
+            continue
+        for record in recordio(data):
+            features, label = {}, {}
+            for field, _, v in protobuf_fields(record):
+                if field in (1, 2):
+                    name, tensor = protobuf_map(v, np)
+                    (features if field == 1 else label)[name] = tensor
+            if "values" not in features:
+                raise ValueError("a record has no 'values' feature")
+            values, keys, shape = features["values"]
+            if keys:
+                sparse = True
+                width = max(width, shape[-1] if shape else max(keys) + 1)
+            else:
+                width = max(width, len(values))
+            rows.append((values, keys))
+            label_values = label.get("values", ([], [], []))[0]
+            if not label_values:
+                raise ValueError("a record has no 'values' label")
+            labels.append(label_values[0])
+    if not rows:
+        fail(f"ClientError: No data in the {channel} channel.")
+    y = np.asarray(labels, dtype=np.float32)
+    if not sparse:
+        if len({len(v) for v, _ in rows}) > 1:
+            raise ValueError("dense records of different lengths")
+        return xgb.DMatrix(np.asarray([v for v, _ in rows], dtype=np.float32), label=y)
+    from scipy.sparse import csr_matrix
+    data, indices, indptr = [], [], [0]
+    for values, keys in rows:
+        if keys:
+            data.extend(values)
+            indices.extend(keys)
+        else:
+            data.extend(values)
+            indices.extend(range(len(values)))
+        indptr.append(len(data))
+    m = csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64),
+                    np.asarray(indptr, dtype=np.int64)), shape=(len(rows), width))
+    return xgb.DMatrix(m, label=y)
+
+
 def kind_of(config):
     """A channel's content type without parameters (libsvm when none is given, as in the
     container)."""
@@ -91,7 +261,7 @@ def load(channel, config, xgb, np):
         if np.isnan(data[:, 0]).any():
             fail(f"ClientError: the {channel} channel has rows without a label (the label is the first column, and a CSV file has no header).")
         return xgb.DMatrix(data[:, 1:], label=data[:, 0])
-    if kind in ("text/libsvm", "text/x-libsvm", "libsvm"):
+    if kind in LIBSVM:
         from scipy.sparse import vstack
         from sklearn.datasets import load_svmlight_file
         mats, labels = [], []
@@ -103,8 +273,13 @@ def load(channel, config, xgb, np):
         mats = [m if m.shape[1] == width else m.__class__((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
                 for m in mats]
         return xgb.DMatrix(vstack(mats).tocsr(), label=np.concatenate(labels))
+    if kind == "application/x-recordio-protobuf":
+        try:
+            return load_protobuf(channel, paths, xgb, np)
+        except ValueError as e:
+            fail(f"ClientError: the {channel} channel is not RecordIO-protobuf data: {e}")
     fail(f"ClientError: Content type {content_type} is not supported by Basalt's XGBoost algorithm "
-         "(text/csv and text/libsvm are).")
+         "(text/csv, text/libsvm and application/x-recordio-protobuf are).")
 
 
 def main():
@@ -118,10 +293,9 @@ def main():
         fail(f"ClientError: Missing required hyperparameter(s): {', '.join(sorted(missing))}")
     if "train" not in channels:
         fail("ClientError: A train channel is required.")
-    if all(kind_of(c) == "text/csv" for c in channels.values()):
+    if not any(kind_of(c) in LIBSVM for c in channels.values()):
         # xgboost imports scikit-learn, when it is installed, for its estimator classes (half
-        # a second, a third of a small job's run); CSV channels never need them, libsvm ones
-        # are read with scikit-learn's reader.
+        # a second, a third of a small job's run); only libsvm channels need it (its reader).
         sys.modules.setdefault("sklearn", None)
     try:
         import numpy as np

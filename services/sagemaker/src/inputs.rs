@@ -51,7 +51,7 @@ pub(crate) fn objects_of(
         }
         "AugmentedManifestFile" => {
             return Err(
-                "ClientError: AugmentedManifestFile data sources are not supported by Basalt yet."
+                "ClientError: Basalt reads AugmentedManifestFile data sources in training channels (Pipe mode) only."
                     .into(),
             );
         }

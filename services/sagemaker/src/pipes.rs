@@ -7,6 +7,11 @@
 //! file finds it), and an algorithm reads as many epochs as it wants. One thread per channel writes them; it waits for a reader without blocking
 //! (a FIFO opened for writing with O_NONBLOCK fails with ENXIO until one opens it), so that
 //! the end of the job ends it. A reader that closes early ends its epoch (EPIPE).
+//!
+//! What an epoch carries is the channel's items in order: its objects (`S3Prefix`,
+//! `ManifestFile`), or, for an `AugmentedManifestFile`, the listed attributes of each line (see
+//! [`augmented_items`]). `CompressionType: Gzip` objects are decompressed on the way, and with
+//! `RecordWrapperType: RecordIO` each item is one MXNet RecordIO record ([`write_recordio`]).
 
 use basalt_core::objects::InProcessS3;
 use std::io::Write;
@@ -23,8 +28,109 @@ pub(crate) struct Feed {
     pub dir: PathBuf,
     pub channel: String,
     pub account: String,
-    pub bucket: String,
-    pub keys: Vec<String>,
+    pub items: Vec<Item>,
+    /// `CompressionType: Gzip`: each object is a gzip stream, sent decompressed.
+    pub gzip: bool,
+    /// `RecordWrapperType: RecordIO`: each item is sent as one RecordIO record.
+    pub recordio: bool,
+}
+
+/// One thing an epoch sends.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Item {
+    /// An S3 object's bytes.
+    Object { bucket: String, key: String },
+    /// An augmented manifest's attribute value, as JSON text.
+    Value(Vec<u8>),
+}
+
+/// An augmented manifest's items (Developer Guide, "Augmented Manifest Files for Training
+/// Jobs"): for each JSON line, in order, each attribute of `names` in the order given
+/// (attributes not listed are ignored wherever they are). An attribute whose name ends in
+/// `-ref` holds an S3 URI, and the object it names is sent; any other is sent as its value's
+/// JSON text (`1`, `"cat"`, `{"annotations": ...}`). `Err` is a FailureReason.
+pub(crate) fn augmented_items(
+    manifest: &[u8],
+    uri: &str,
+    names: &[&str],
+) -> Result<Vec<Item>, String> {
+    if names.is_empty() {
+        return Err(format!(
+            "ClientError: the channel reading the augmented manifest {uri} lists no AttributeNames."
+        ));
+    }
+    let mut items = Vec::new();
+    for (n, line) in manifest.split(|&b| b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let bad = |why: String| {
+            format!(
+                "ClientError: line {} of the augmented manifest {uri} {why}",
+                n + 1
+            )
+        };
+        let obj: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(line).map_err(|e| bad(format!("is not a JSON object: {e}")))?;
+        for &name in names {
+            let value = obj
+                .get(name)
+                .ok_or_else(|| bad(format!("has no attribute {name}.")))?;
+            if name.ends_with("-ref") {
+                let target = value.as_str().unwrap_or_default();
+                let (bucket, key) = basalt_core::objects::parse_s3_uri(target)
+                    .ok_or_else(|| bad(format!("has {name} {value}, which is not an S3 URI.")))?;
+                items.push(Item::Object {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                });
+            } else {
+                items.push(Item::Value(value.to_string().into_bytes()));
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// RecordIO's magic number, which starts every record (and every part of one).
+const RECORDIO_MAGIC: u32 = 0xced7_230a;
+/// A RecordIO record's length has 29 bits.
+pub(crate) const RECORDIO_MAX: usize = (1 << 29) - 1;
+
+/// Writes `data` as one MXNet RecordIO record, as dmlc-core's `RecordIOWriter` does: a magic
+/// number, a word holding a continuation flag (top 3 bits) and the length, the data, zeros to
+/// a multiple of 4 bytes. Where the magic number itself occurs in the data at an offset that is
+/// a multiple of 4, the record is cut there into parts (flag 1 for the first, 2 for the middle
+/// ones, 3 for the last) and those four bytes are left out, since a reader puts the magic number
+/// back between parts; a record in one part has flag 0.
+pub(crate) fn write_recordio(out: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
+    if data.len() > RECORDIO_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "a record of {} bytes is longer than RecordIO's 2^29 - 1",
+                data.len()
+            ),
+        ));
+    }
+    let header = |out: &mut dyn Write, flag: u32, len: usize| -> std::io::Result<()> {
+        out.write_all(&RECORDIO_MAGIC.to_le_bytes())?;
+        out.write_all(&((flag << 29) | len as u32).to_le_bytes())
+    };
+    let magic = RECORDIO_MAGIC.to_le_bytes();
+    let mut from = 0;
+    let mut at = 0;
+    while at + 4 <= data.len() {
+        if data[at..at + 4] == magic {
+            header(out, if from == 0 { 1 } else { 2 }, at - from)?;
+            out.write_all(&data[from..at])?;
+            from = at + 4;
+        }
+        at += 4;
+    }
+    header(out, if from == 0 { 0 } else { 3 }, data.len() - from)?;
+    out.write_all(&data[from..])?;
+    out.write_all(&[0; 3][..(4 - data.len() % 4) % 4])
 }
 
 /// The feeding threads of a job's Pipe channels; dropping it ends them.
@@ -69,6 +175,28 @@ fn fifo(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
+/// What `item` sends: an object's bytes (decompressed for a Gzip channel), or a value.
+fn bytes_of(objects: &Arc<dyn InProcessS3>, f: &Feed, item: &Item) -> Result<Vec<u8>, String> {
+    let (bucket, key) = match item {
+        Item::Value(v) => return Ok(v.clone()),
+        Item::Object { bucket, key } => (bucket, key),
+    };
+    let data = objects
+        .read(&f.account, bucket, key)
+        .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?
+        .ok_or_else(|| format!("s3://{bucket}/{key} does not exist"))?;
+    if !f.gzip {
+        return Ok(data);
+    }
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(&data[..]),
+        &mut plain,
+    )
+    .map_err(|e| format!("s3://{bucket}/{key} is not gzip: {e}"))?;
+    Ok(plain)
+}
+
 fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
     for epoch in 0u64.. {
         // Each epoch's FIFO was made before the last one ended (the first by `start`).
@@ -98,20 +226,27 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
             libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
         }
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        for key in &f.keys {
+        for item in &f.items {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            match objects.read(&f.account, &f.bucket, key) {
-                Ok(Some(data)) => {
-                    if out.write_all(&data).is_err() {
-                        break;
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    tracing::warn!(key = %key, channel = %f.channel, "a Pipe channel's object could not be read");
+            let data = match bytes_of(&objects, &f, item) {
+                Ok(data) => data,
+                Err(why) => {
+                    tracing::warn!(channel = %f.channel, "a Pipe channel's item could not be sent: {why}");
                     break;
                 }
+            };
+            let written = if f.recordio {
+                write_recordio(&mut out, &data)
+            } else {
+                out.write_all(&data)
+            };
+            if let Err(e) = written {
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    tracing::warn!(channel = %f.channel, "a Pipe channel's item could not be sent: {e}");
+                }
+                break;
             }
         }
         let _ = out.flush();
@@ -123,5 +258,104 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
         if next.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The records back, as a RecordIO reader rebuilds them (the magic number between parts).
+    fn read_recordio(mut data: &[u8]) -> Vec<Vec<u8>> {
+        let mut records = Vec::new();
+        let mut current: Vec<u8> = Vec::new();
+        while !data.is_empty() {
+            let word = |d: &[u8], i: usize| u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
+            assert_eq!(word(data, 0), RECORDIO_MAGIC);
+            let (flag, len) = (
+                word(data, 4) >> 29,
+                (word(data, 4) & ((1 << 29) - 1)) as usize,
+            );
+            let padded = len.div_ceil(4) * 4;
+            if flag == 2 || flag == 3 {
+                current.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
+            }
+            current.extend_from_slice(&data[8..8 + len]);
+            assert!(data[8 + len..8 + padded].iter().all(|&b| b == 0));
+            data = &data[8 + padded..];
+            if flag == 0 || flag == 3 {
+                records.push(std::mem::take(&mut current));
+            }
+        }
+        records
+    }
+
+    #[test]
+    fn recordio_records_round_trip_with_the_magic_number_inside() {
+        let magic = RECORDIO_MAGIC.to_le_bytes();
+        let mut tricky = b"abcd".to_vec();
+        tricky.extend_from_slice(&magic);
+        tricky.extend_from_slice(b"efgh");
+        tricky.extend_from_slice(&magic);
+        let mut unaligned = b"x".to_vec();
+        unaligned.extend_from_slice(&magic); // at offset 1: not a cut
+        let records: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"1".to_vec(),
+            b"\"cat\"".to_vec(),
+            tricky.clone(),
+            magic.to_vec(),
+            unaligned,
+            vec![7; 4096 + 3],
+        ];
+        let mut out = Vec::new();
+        for r in &records {
+            write_recordio(&mut out, r).unwrap();
+        }
+        assert_eq!(out.len() % 4, 0);
+        assert_eq!(read_recordio(&out), records);
+        // dmlc-core's layout for one record: magic, (0 << 29) | 1, "1", three zeros.
+        let mut one = Vec::new();
+        write_recordio(&mut one, b"1").unwrap();
+        assert_eq!(one, [&magic[..], &1u32.to_le_bytes(), b"1\0\0\0"].concat());
+        // The magic number at offset 4: a first part of 4 bytes (flag 1), then the rest (3).
+        let mut cut = Vec::new();
+        write_recordio(&mut cut, &tricky[..12]).unwrap();
+        assert_eq!(&cut[4..8], &((1u32 << 29) | 4).to_le_bytes());
+        assert_eq!(&cut[16..20], &((3u32 << 29) | 4).to_le_bytes());
+    }
+
+    #[test]
+    fn augmented_manifest_lines_become_items_in_attribute_order() {
+        let manifest = br#"{"source-ref": "s3://b/img/1.jpg", "is-a-cat": 1, "note": "x"}
+{"is-a-cat": 0, "source-ref": "s3://b/img/2.jpg", "box": {"w": 3}}
+
+"#;
+        let items =
+            augmented_items(manifest, "s3://b/m.json", &["source-ref", "is-a-cat"]).unwrap();
+        let object = |k: &str| Item::Object {
+            bucket: "b".into(),
+            key: k.into(),
+        };
+        assert_eq!(
+            items,
+            vec![
+                object("img/1.jpg"),
+                Item::Value(b"1".to_vec()),
+                object("img/2.jpg"),
+                Item::Value(b"0".to_vec()),
+            ]
+        );
+        let e = augmented_items(manifest, "s3://b/m.json", &["box"]).unwrap_err();
+        assert!(
+            e.contains("line 1") && e.contains("no attribute box"),
+            "{e}"
+        );
+        let e = augmented_items(b"[1]", "s3://b/m.json", &["a"]).unwrap_err();
+        assert!(e.contains("not a JSON object"), "{e}");
+        let e =
+            augmented_items(br#"{"a-ref": "http://x"}"#, "s3://b/m.json", &["a-ref"]).unwrap_err();
+        assert!(e.contains("not an S3 URI"), "{e}");
+        assert!(augmented_items(manifest, "s3://b/m.json", &[]).is_err());
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! * the built-in XGBoost image without an inference script: the model read from
 //!   `xgboost-model` in `model.tar.gz` and scored in Rust ([`basalt_xgboost`]), answering as
-//!   SageMaker's XGBoost container does (`text/csv` and `text/libsvm` in, comma-separated
-//!   predictions out);
+//!   SageMaker's XGBoost container does (`text/csv`, `text/libsvm` and
+//!   `application/x-recordio-protobuf` in, comma-separated predictions out);
 //! * any image whose container has `SAGEMAKER_PROGRAM`: warm Python workers
 //!   (`python/serve.py`), one per instance up to [`MAX_WORKERS`], each having run `model_fn`
 //!   once, with the artifacts unpacked at `/opt/ml/model`.
@@ -586,8 +586,11 @@ fn xgboost_answer(
         "text/libsvm" | "text/x-libsvm" => basalt_xgboost::input::libsvm(text.trim()).map_err(|e| {
             format!("Loading libsvm data failed with Exception, please ensure data is in libsvm format:\n <class 'ValueError'>\n {e}")
         }),
+        "application/x-recordio-protobuf" => basalt_xgboost::input::recordio_protobuf(body).map_err(|e| {
+            format!("Loading recordio-protobuf data failed with Exception, please ensure data is in recordio-protobuf format: <class 'ValueError'> {e}")
+        }),
         _ => Err(format!(
-            "Content-type {} not supported. Supported content-type is text/csv, text/libsvm",
+            "Content-type {} not supported. Supported content-type is text/csv, text/libsvm, application/x-recordio-protobuf",
             content_type.unwrap_or_default()
         )),
     };

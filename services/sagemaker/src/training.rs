@@ -303,6 +303,27 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
                 "Channel {ch_name} needs DataSource.S3DataSource.S3Uri, an S3 URI (file system data sources need a VPC Basalt does not have)."
             )));
         }
+        if ch["DataSource"]["S3DataSource"]["S3DataType"].as_str() == Some("AugmentedManifestFile")
+        {
+            let mode = ch["InputMode"].as_str().unwrap_or_else(|| {
+                input["AlgorithmSpecification"]["TrainingInputMode"]
+                    .as_str()
+                    .unwrap_or("File")
+            });
+            if mode != "Pipe" {
+                return Err(AwsError::validation(format!(
+                    "Channel {ch_name}: AugmentedManifestFile can only be used if the channel's input mode is Pipe (it is {mode})."
+                )));
+            }
+            if ch["DataSource"]["S3DataSource"]["AttributeNames"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+            {
+                return Err(AwsError::validation(format!(
+                    "Channel {ch_name}: an AugmentedManifestFile data source needs AttributeNames."
+                )));
+            }
+        }
     }
     if input["EnableManagedSpotTraining"].as_bool() == Some(true) {
         let stopping = &input["StoppingCondition"];
@@ -723,6 +744,15 @@ impl Runner {
                     "AlgorithmError: ExecuteUserScriptError: the algorithm exited with {status}; last output: {}",
                     tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
                 )
+            } else if matches!(algorithm, Algorithm::Xgboost)
+                && ["ClientError:", "AlgorithmError:"]
+                    .iter()
+                    .any(|p| failure.trim_start().starts_with(p))
+            {
+                // A built-in algorithm classifies its own failures ("ClientError: No data in
+                // the train channel."), and SageMaker reports them as written; a user's
+                // script's failure is an AlgorithmError.
+                failure.trim().to_owned()
             } else {
                 format!("AlgorithmError: {}", failure.trim())
             };
@@ -785,6 +815,26 @@ impl Runner {
             let dir = layout.host(&format!("input/data/{name}"));
             std::fs::create_dir_all(&dir).map_err(|e| format!("InternalServerError: {e}"))?;
             let data_type = src["S3DataType"].as_str().unwrap_or("S3Prefix");
+            let pipe = |items| crate::pipes::Feed {
+                dir: layout.host("input/data"),
+                channel: name.to_owned(),
+                account: job.account.clone(),
+                items,
+                gzip: ch["CompressionType"].as_str() == Some("Gzip"),
+                recordio: ch["RecordWrapperType"].as_str() == Some("RecordIO"),
+            };
+            if data_type == "AugmentedManifestFile" {
+                // Pipe mode only (checked when the job was created).
+                let manifest = self.read_s3(&job.account, uri)?;
+                let names: Vec<&str> = src["AttributeNames"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                feeds.push(pipe(crate::pipes::augmented_items(&manifest, uri, &names)?));
+                continue;
+            }
             let (bucket, objects) = crate::inputs::objects_of(
                 &self.core,
                 &job.account,
@@ -793,13 +843,15 @@ impl Runner {
                 crate::inputs::Placement::BelowPrefix,
             )?;
             if input_mode(job, ch) == "Pipe" {
-                feeds.push(crate::pipes::Feed {
-                    dir: layout.host("input/data"),
-                    channel: name.to_owned(),
-                    account: job.account.clone(),
-                    bucket,
-                    keys: objects.into_iter().map(|(key, _)| key).collect(),
-                });
+                feeds.push(pipe(
+                    objects
+                        .into_iter()
+                        .map(|(key, _)| crate::pipes::Item::Object {
+                            bucket: bucket.clone(),
+                            key,
+                        })
+                        .collect(),
+                ));
                 continue;
             }
             let bucket = bucket.as_str();
