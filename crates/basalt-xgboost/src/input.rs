@@ -188,7 +188,7 @@ fn recordio(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         if flag == 0 || flag == 3 {
             records.push(std::mem::take(&mut current));
         }
-        at = (end + 3) / 4 * 4;
+        at = end.div_ceil(4) * 4;
     }
     if !current.is_empty() {
         return Err("the RecordIO payload ends inside a record".into());
