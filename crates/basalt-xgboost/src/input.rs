@@ -73,15 +73,15 @@ pub fn libsvm(text: &str) -> Result<Vec<Vec<f32>>, String> {
     Ok(rows)
 }
 
-/// Rows of an `application/x-recordio-protobuf` payload: MXNet RecordIO records (a record cut
-/// where its magic number occurred is joined again, as dmlc-core reads it), each a SageMaker
+/// Rows of an `application/x-recordio-protobuf` payload: MXNet RecordIO records
+/// ([`basalt_recordio`]), each a SageMaker
 /// `aialgs.data.Record` protobuf whose `values` feature is a float32, float64 or int32 tensor,
 /// dense, or sparse with `keys` (and `shape`), features it does not name being missing.
 pub fn recordio_protobuf(data: &[u8]) -> Result<Vec<Vec<f32>>, String> {
     let mut rows = Vec::new();
-    for record in recordio(data)? {
+    for record in basalt_recordio::read(data).map_err(|e| e.to_string())? {
         let mut row = None;
-        for field in Fields(&record) {
+        for field in Fields(&record.data) {
             let (1, Wire::Bytes(entry)) = field? else {
                 continue; // labels, uid, metadata
             };
@@ -161,39 +161,6 @@ fn tensor_row(value: &[u8]) -> Result<Vec<f32>, String> {
         row[k as usize] = v;
     }
     Ok(row)
-}
-
-const RECORDIO_MAGIC: u32 = 0xced7_230a;
-
-/// The records of MXNet RecordIO data, parts joined.
-fn recordio(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let word = |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-    let (mut records, mut current, mut at) = (Vec::new(), Vec::new(), 0);
-    while at < data.len() {
-        if at + 8 > data.len() || word(at) != RECORDIO_MAGIC {
-            return Err(format!("not RecordIO: no record header at byte {at}"));
-        }
-        let (flag, len) = (
-            word(at + 4) >> 29,
-            (word(at + 4) & ((1 << 29) - 1)) as usize,
-        );
-        let end = at + 8 + len;
-        if end > data.len() {
-            return Err("a RecordIO record runs past the end of the payload".into());
-        }
-        if flag == 2 || flag == 3 {
-            current.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
-        }
-        current.extend_from_slice(&data[at + 8..end]);
-        if flag == 0 || flag == 3 {
-            records.push(std::mem::take(&mut current));
-        }
-        at = end.div_ceil(4) * 4;
-    }
-    if !current.is_empty() {
-        return Err("the RecordIO payload ends inside a record".into());
-    }
-    Ok(records)
 }
 
 /// A protobuf field's value by wire type.
@@ -380,10 +347,7 @@ mod tests {
     fn framed(records: &[Vec<u8>]) -> Vec<u8> {
         let mut out = Vec::new();
         for r in records {
-            out.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
-            out.extend_from_slice(&(r.len() as u32).to_le_bytes());
-            out.extend_from_slice(r);
-            out.resize(out.len().div_ceil(4) * 4, 0);
+            basalt_recordio::write(&mut out, r).unwrap();
         }
         out
     }
@@ -399,21 +363,6 @@ mod tests {
         assert_eq!(rows[1].len(), 8);
         assert_eq!((rows[1][1], rows[1][5]), (4.0, 9.0));
         assert!(rows[1][0].is_nan() && rows[1][7].is_nan());
-        // A record split at an aligned magic number reads back whole.
-        let whole = record(&[1.0, 2.0], &[], &[]);
-        let mut parts = Vec::new();
-        for (flag, piece) in [(1u32, &whole[..4]), (3, &whole[4..])] {
-            parts.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
-            parts.extend_from_slice(&((flag << 29) | piece.len() as u32).to_le_bytes());
-            parts.extend_from_slice(piece);
-            parts.resize(parts.len().div_ceil(4) * 4, 0);
-        }
-        // The first part ended where the writer dropped four bytes of magic number: put them
-        // into the record to match.
-        let mut expected = whole[..4].to_vec();
-        expected.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
-        expected.extend_from_slice(&whole[4..]);
-        assert_eq!(recordio(&parts).unwrap(), vec![expected]);
         assert!(
             recordio_protobuf(b"1,2,3\n")
                 .unwrap_err()

@@ -11,7 +11,7 @@
 //! What an epoch carries is the channel's items in order: its objects (`S3Prefix`,
 //! `ManifestFile`), or, for an `AugmentedManifestFile`, the listed attributes of each line (see
 //! [`augmented_items`]). `CompressionType: Gzip` objects are decompressed on the way, and with
-//! `RecordWrapperType: RecordIO` each item is one MXNet RecordIO record ([`write_recordio`]).
+//! `RecordWrapperType: RecordIO` each item is one MXNet RecordIO record ([`basalt_recordio`]).
 
 use basalt_core::objects::InProcessS3;
 use std::io::Write;
@@ -90,47 +90,6 @@ pub(crate) fn augmented_items(
         }
     }
     Ok(items)
-}
-
-/// RecordIO's magic number, which starts every record (and every part of one).
-const RECORDIO_MAGIC: u32 = 0xced7_230a;
-/// A RecordIO record's length has 29 bits.
-pub(crate) const RECORDIO_MAX: usize = (1 << 29) - 1;
-
-/// Writes `data` as one MXNet RecordIO record, as dmlc-core's `RecordIOWriter` does: a magic
-/// number, a word holding a continuation flag (top 3 bits) and the length, the data, zeros to
-/// a multiple of 4 bytes. Where the magic number itself occurs in the data at an offset that is
-/// a multiple of 4, the record is cut there into parts (flag 1 for the first, 2 for the middle
-/// ones, 3 for the last) and those four bytes are left out, since a reader puts the magic number
-/// back between parts; a record in one part has flag 0.
-pub(crate) fn write_recordio(out: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
-    if data.len() > RECORDIO_MAX {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "a record of {} bytes is longer than RecordIO's 2^29 - 1",
-                data.len()
-            ),
-        ));
-    }
-    let header = |out: &mut dyn Write, flag: u32, len: usize| -> std::io::Result<()> {
-        out.write_all(&RECORDIO_MAGIC.to_le_bytes())?;
-        out.write_all(&((flag << 29) | len as u32).to_le_bytes())
-    };
-    let magic = RECORDIO_MAGIC.to_le_bytes();
-    let mut from = 0;
-    let mut at = 0;
-    while at + 4 <= data.len() {
-        if data[at..at + 4] == magic {
-            header(out, if from == 0 { 1 } else { 2 }, at - from)?;
-            out.write_all(&data[from..at])?;
-            from = at + 4;
-        }
-        at += 4;
-    }
-    header(out, if from == 0 { 0 } else { 3 }, data.len() - from)?;
-    out.write_all(&data[from..])?;
-    out.write_all(&[0; 3][..(4 - data.len() % 4) % 4])
 }
 
 /// The feeding threads of a job's Pipe channels; dropping it ends them.
@@ -238,7 +197,7 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
                 }
             };
             let written = if f.recordio {
-                write_recordio(&mut out, &data)
+                basalt_recordio::write(&mut out, &data)
             } else {
                 out.write_all(&data)
             };
@@ -264,66 +223,6 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The records back, as a RecordIO reader rebuilds them (the magic number between parts).
-    fn read_recordio(mut data: &[u8]) -> Vec<Vec<u8>> {
-        let mut records = Vec::new();
-        let mut current: Vec<u8> = Vec::new();
-        while !data.is_empty() {
-            let word = |d: &[u8], i: usize| u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
-            assert_eq!(word(data, 0), RECORDIO_MAGIC);
-            let (flag, len) = (
-                word(data, 4) >> 29,
-                (word(data, 4) & ((1 << 29) - 1)) as usize,
-            );
-            let padded = len.div_ceil(4) * 4;
-            if flag == 2 || flag == 3 {
-                current.extend_from_slice(&RECORDIO_MAGIC.to_le_bytes());
-            }
-            current.extend_from_slice(&data[8..8 + len]);
-            assert!(data[8 + len..8 + padded].iter().all(|&b| b == 0));
-            data = &data[8 + padded..];
-            if flag == 0 || flag == 3 {
-                records.push(std::mem::take(&mut current));
-            }
-        }
-        records
-    }
-
-    #[test]
-    fn recordio_records_round_trip_with_the_magic_number_inside() {
-        let magic = RECORDIO_MAGIC.to_le_bytes();
-        let mut tricky = b"abcd".to_vec();
-        tricky.extend_from_slice(&magic);
-        tricky.extend_from_slice(b"efgh");
-        tricky.extend_from_slice(&magic);
-        let mut unaligned = b"x".to_vec();
-        unaligned.extend_from_slice(&magic); // at offset 1: not a cut
-        let records: Vec<Vec<u8>> = vec![
-            b"".to_vec(),
-            b"1".to_vec(),
-            b"\"cat\"".to_vec(),
-            tricky.clone(),
-            magic.to_vec(),
-            unaligned,
-            vec![7; 4096 + 3],
-        ];
-        let mut out = Vec::new();
-        for r in &records {
-            write_recordio(&mut out, r).unwrap();
-        }
-        assert_eq!(out.len() % 4, 0);
-        assert_eq!(read_recordio(&out), records);
-        // dmlc-core's layout for one record: magic, (0 << 29) | 1, "1", three zeros.
-        let mut one = Vec::new();
-        write_recordio(&mut one, b"1").unwrap();
-        assert_eq!(one, [&magic[..], &1u32.to_le_bytes(), b"1\0\0\0"].concat());
-        // The magic number at offset 4: a first part of 4 bytes (flag 1), then the rest (3).
-        let mut cut = Vec::new();
-        write_recordio(&mut cut, &tricky[..12]).unwrap();
-        assert_eq!(&cut[4..8], &((1u32 << 29) | 4).to_le_bytes());
-        assert_eq!(&cut[16..20], &((3u32 << 29) | 4).to_le_bytes());
-    }
 
     #[test]
     fn augmented_manifest_lines_become_items_in_attribute_order() {

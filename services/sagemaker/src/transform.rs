@@ -308,26 +308,10 @@ fn records_of(data: &[u8], split: &str) -> Result<Vec<Vec<u8>>, String> {
             .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
             .map(<[u8]>::to_vec)
             .collect()),
-        "RecordIO" => {
-            // MXNet RecordIO: magic 0xced7230a, a length word (29 bits), the data padded to 4.
-            let mut out = Vec::new();
-            let mut at = 0;
-            while at + 8 <= data.len() {
-                let word =
-                    |i: usize| u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]);
-                if word(at) != 0xced7_230a {
-                    return Err("the input is not RecordIO (bad magic number)".into());
-                }
-                let len = (word(at + 4) & ((1 << 29) - 1)) as usize;
-                let end = at + 8 + len;
-                if end > data.len() {
-                    return Err("a RecordIO record runs past the end of the object".into());
-                }
-                out.push(data[at..end].to_vec());
-                at = end + (4 - len % 4) % 4;
-            }
-            Ok(out)
-        }
+        // Each record as framed, its header included (the container reads RecordIO).
+        "RecordIO" => basalt_recordio::read(data)
+            .map(|records| records.into_iter().map(|r| r.framed.to_vec()).collect())
+            .map_err(|e| format!("the input is not RecordIO: {e}")),
         "TFRecord" => {
             // length (u64), its CRC (u32), the data, the data's CRC (u32).
             let mut out = Vec::new();
