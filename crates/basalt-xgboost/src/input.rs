@@ -148,14 +148,17 @@ fn tensor_row(value: &[u8]) -> Result<Vec<f32>, String> {
             values.len()
         ));
     }
-    let width = shape
-        .last()
-        .copied()
-        .unwrap_or(0)
-        .max(keys.iter().max().map_or(0, |k| k + 1));
-    if width > 1_000_000 {
-        return Err(format!("feature index {} is too large", width - 1));
+    // Bounded before any arithmetic: keys and shape are whatever the payload says.
+    const MAX_WIDTH: u64 = 1_000_000;
+    let last_key = keys.iter().copied().max().unwrap_or(0);
+    let declared = shape.last().copied().unwrap_or(0);
+    if last_key >= MAX_WIDTH || declared > MAX_WIDTH {
+        return Err(format!(
+            "feature index {} is too large",
+            last_key.max(declared.saturating_sub(1))
+        ));
     }
+    let width = declared.max(last_key + 1);
     let mut row = vec![f32::NAN; width as usize];
     for (k, v) in keys.into_iter().zip(values) {
         row[k as usize] = v;
@@ -324,7 +327,18 @@ mod tests {
             out.push(n as u8);
             out.extend_from_slice(body);
         }
-        let packed = |xs: &[u64]| -> Vec<u8> { xs.iter().map(|&x| x as u8).collect() };
+        let packed = |xs: &[u64]| -> Vec<u8> {
+            let mut out = Vec::new();
+            for &x in xs {
+                let mut x = x;
+                while x >= 0x80 {
+                    out.push((x as u8 & 0x7f) | 0x80);
+                    x >>= 7;
+                }
+                out.push(x as u8);
+            }
+            out
+        };
         let mut tensor = Vec::new();
         let floats: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         len_field(&mut tensor, 1, &floats);
@@ -369,6 +383,11 @@ mod tests {
                 .contains("not RecordIO")
         );
         assert!(recordio_protobuf(&framed(&[b"\x0a\xff".to_vec()])).is_err());
+        // Keys and shapes past any model's width are refused, not allocated or indexed.
+        for (keys, shape) in [(&[u64::MAX][..], &[4u64][..]), (&[1], &[u64::MAX])] {
+            let e = recordio_protobuf(&framed(&[record(&[1.0], keys, shape)])).unwrap_err();
+            assert!(e.contains("too large"), "{e}");
+        }
         assert!(
             recordio_protobuf(&framed(&[vec![0x1a, 1, b'x']]))
                 .unwrap_err()
