@@ -44,7 +44,7 @@ CHAT_MODEL_FILES = frozenset({
     "test_bedrock.py", "test_bedrock_agents.py", "test_bedrock_agents_collaboration.py",
     "test_bedrock_batch.py", "test_bedrock_guardrails.py", "test_engine_workers.py",
     "test_knowledge_bases.py", "test_openai.py", "test_prompt_caching.py",
-    "test_stepfunctions_s3.py",
+    "test_stepfunctions_s3.py", "test_remote_backend.py",
 })
 
 

@@ -62,7 +62,7 @@ pub fn write(out: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record<'a> {
     /// The record as framed in the data: from its first header to the end of its last part's
-    /// data (the padding after it left out).
+    /// padding, so that framed records put one after another are RecordIO again.
     pub framed: &'a [u8],
     /// The record's data, its parts joined again.
     pub data: Vec<u8>,
@@ -93,7 +93,7 @@ pub fn read(data: &[u8]) -> Result<Vec<Record<'_>>, Error> {
         open = flag == 1 || flag == 2;
         if !open {
             records.push(Record {
-                framed: &data[start..end],
+                framed: &data[start..(end.div_ceil(4) * 4).min(data.len())],
                 data: std::mem::take(&mut current),
             });
         }
@@ -143,7 +143,10 @@ mod tests {
         let mut one = Vec::new();
         write(&mut one, b"1").unwrap();
         assert_eq!(one, [&magic[..], &1u32.to_le_bytes(), b"1\0\0\0"].concat());
-        assert_eq!(read(&one).unwrap()[0].framed, &one[..9]);
+        assert_eq!(read(&one).unwrap()[0].framed, &one[..]);
+        // Framed records one after another are RecordIO again (batch transform's MultiRecord).
+        let joined: Vec<u8> = back.iter().flat_map(|r| r.framed.iter().copied()).collect();
+        assert_eq!(joined, out);
         // The magic number at offset 4: a first part of 4 bytes (flag 1), then the rest (3).
         let mut cut = Vec::new();
         write(&mut cut, &tricky[..12]).unwrap();

@@ -77,7 +77,11 @@ pub fn libsvm(text: &str) -> Result<Vec<Vec<f32>>, String> {
 /// ([`basalt_recordio`]), each a SageMaker
 /// `aialgs.data.Record` protobuf whose `values` feature is a float32, float64 or int32 tensor,
 /// dense, or sparse with `keys` (and `shape`), features it does not name being missing.
-pub fn recordio_protobuf(data: &[u8]) -> Result<Vec<Vec<f32>>, String> {
+///
+/// A sparse row is as wide as its keys and shape say, at most `max_width` (the model's
+/// features and one): a few bytes of payload cannot make the server allocate rows of a
+/// million features each.
+pub fn recordio_protobuf(data: &[u8], max_width: usize) -> Result<Vec<Vec<f32>>, String> {
     let mut rows = Vec::new();
     for record in basalt_recordio::read(data).map_err(|e| e.to_string())? {
         let mut row = None;
@@ -96,7 +100,7 @@ pub fn recordio_protobuf(data: &[u8]) -> Result<Vec<Vec<f32>>, String> {
                 }
             }
             if name == "values" {
-                row = Some(tensor_row(value.unwrap_or_default())?);
+                row = Some(tensor_row(value.unwrap_or_default(), max_width)?);
             }
         }
         rows.push(row.ok_or("a record has no 'values' feature")?);
@@ -105,7 +109,7 @@ pub fn recordio_protobuf(data: &[u8]) -> Result<Vec<Vec<f32>>, String> {
 }
 
 /// A `Value`'s tensor as a row: its values, placed at its keys when it has some.
-fn tensor_row(value: &[u8]) -> Result<Vec<f32>, String> {
+fn tensor_row(value: &[u8], max_width: usize) -> Result<Vec<f32>, String> {
     let (mut values, mut keys, mut shape) = (Vec::new(), Vec::new(), Vec::new());
     for f in Fields(value) {
         let (kind, Wire::Bytes(tensor)) = f? else {
@@ -149,10 +153,10 @@ fn tensor_row(value: &[u8]) -> Result<Vec<f32>, String> {
         ));
     }
     // Bounded before any arithmetic: keys and shape are whatever the payload says.
-    const MAX_WIDTH: u64 = 1_000_000;
+    let max_width = max_width.min(1_000_000) as u64;
     let last_key = keys.iter().copied().max().unwrap_or(0);
     let declared = shape.last().copied().unwrap_or(0);
-    if last_key >= MAX_WIDTH || declared > MAX_WIDTH {
+    if last_key >= max_width || declared > max_width {
         return Err(format!(
             "feature index {} is too large",
             last_key.max(declared.saturating_sub(1))
@@ -372,24 +376,24 @@ mod tests {
             record(&[1.5, -2.0, 0.25], &[], &[]),
             record(&[4.0, 9.0], &[1, 5], &[8]),
         ]);
-        let rows = recordio_protobuf(&data).unwrap();
+        let rows = recordio_protobuf(&data, 1_000_000).unwrap();
         assert_eq!(rows[0], vec![1.5, -2.0, 0.25]);
         assert_eq!(rows[1].len(), 8);
         assert_eq!((rows[1][1], rows[1][5]), (4.0, 9.0));
         assert!(rows[1][0].is_nan() && rows[1][7].is_nan());
         assert!(
-            recordio_protobuf(b"1,2,3\n")
+            recordio_protobuf(b"1,2,3\n", 100)
                 .unwrap_err()
                 .contains("not RecordIO")
         );
-        assert!(recordio_protobuf(&framed(&[b"\x0a\xff".to_vec()])).is_err());
+        assert!(recordio_protobuf(&framed(&[b"\x0a\xff".to_vec()]), 100).is_err());
         // Keys and shapes past any model's width are refused, not allocated or indexed.
         for (keys, shape) in [(&[u64::MAX][..], &[4u64][..]), (&[1], &[u64::MAX])] {
-            let e = recordio_protobuf(&framed(&[record(&[1.0], keys, shape)])).unwrap_err();
+            let e = recordio_protobuf(&framed(&[record(&[1.0], keys, shape)]), 100).unwrap_err();
             assert!(e.contains("too large"), "{e}");
         }
         assert!(
-            recordio_protobuf(&framed(&[vec![0x1a, 1, b'x']]))
+            recordio_protobuf(&framed(&[vec![0x1a, 1, b'x']]), 100)
                 .unwrap_err()
                 .contains("no 'values'")
         );

@@ -586,7 +586,7 @@ fn xgboost_answer(
         "text/libsvm" | "text/x-libsvm" => basalt_xgboost::input::libsvm(text.trim()).map_err(|e| {
             format!("Loading libsvm data failed with Exception, please ensure data is in libsvm format:\n <class 'ValueError'>\n {e}")
         }),
-        "application/x-recordio-protobuf" => basalt_xgboost::input::recordio_protobuf(body).map_err(|e| {
+        "application/x-recordio-protobuf" => basalt_xgboost::input::recordio_protobuf(body, if model.features() > 0 { model.features() + 1 } else { 1_000_000 }).map_err(|e| {
             format!("Loading recordio-protobuf data failed with Exception, please ensure data is in recordio-protobuf format: <class 'ValueError'> {e}")
         }),
         _ => Err(format!(

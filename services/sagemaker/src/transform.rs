@@ -491,7 +491,10 @@ mod tests {
         }
         let split = records_of(&rio, "RecordIO").unwrap();
         assert_eq!(split.len(), 2);
-        assert!(split[1].ends_with(b"defgh"));
+        // Each record keeps its padding: records joined into one payload are RecordIO again.
+        assert_eq!(&split[1][8..13], b"defgh");
+        assert!(split.iter().all(|r| r.len() % 4 == 0));
+        assert_eq!(split.concat(), rio);
         assert!(records_of(b"\0\0\0\0\0\0\0\0", "RecordIO").is_err());
     }
 }
