@@ -231,9 +231,11 @@ impl Graph {
         }
     }
 
-    /// Links slot `id` (whose vector `space` now holds) into the graph. A slot already in
-    /// the graph (reused after a removal) keeps its level, since other nodes' links at every
-    /// level up to it may point to it, and gets new links found from its new vector.
+    /// Links slot `id` (whose vector `space` now holds) into the graph. The index reuses a
+    /// slot only after [`Graph::consolidate`] took it out (its level `ABSENT`, no link to it
+    /// left), so it enters as a new node. A slot still in the graph (a caller relinking a node
+    /// in place) keeps its level, since other nodes' links at every level up to it may point
+    /// to it, and gets new links found from its vector.
     pub fn insert(&mut self, space: Space<'_>, id: u32) {
         self.grow(id as usize + 1);
         let old = self.levels[id as usize];
@@ -257,8 +259,8 @@ impl Graph {
         for l in (level + 1..=self.top).rev() {
             cur = self.greedy(space, q, cur, l);
         }
-        // A reused slot's old links still route the searches below (it may be the entry
-        // point); it is never its own neighbour.
+        // A node relinked in place still routes the searches below through its old links (it
+        // may be the entry point); it is never its own neighbour.
         for l in (0..=level.min(self.top)).rev() {
             let found = with_visited(slots, |v| {
                 self.search_layer(space, q, &[cur], self.ef_construction, l, |n| n != id, v)
