@@ -222,7 +222,7 @@ def server():
 
 
 @pytest.fixture(scope="session")
-def deferred(server):
+def deferred(server, shape_checker):
     """Checks a test leaves for the end of its process's session: `deferred.append((what,
     check))`. A test that must wait for the server's clock (a schedule firing a minute later)
     starts the work and defers its assertion, so the suite does not sit the wait out. The
@@ -233,10 +233,13 @@ def deferred(server):
     yield checks
     failures = []
     for what, check in checks:
+        shape_checker.take()
         try:
             check()
         except AssertionError as e:
             failures.append(f"{what}: {e}")
+        # The responses the check read are held to botocore's shapes, as a test's are.
+        failures += [f"{what}: a response violates botocore's shape: {v}" for v in shape_checker.take()]
     assert not failures, failures
 
 
