@@ -23,6 +23,7 @@ die() { echo "postgres.sh: $*" >&2; exit 1; }
 
 bindir() {
     local d
+    if [[ -n ${BASALT_PG_BINDIR:-} ]]; then echo "$BASALT_PG_BINDIR"; return; fi
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [[ -n "$d" && -x "$d/initdb" ]]; then echo "$d"; return; fi
     d=$(dirname "$(command -v initdb 2>/dev/null || true)")

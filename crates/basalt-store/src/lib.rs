@@ -33,6 +33,7 @@ pub mod paging;
 mod pg;
 mod s3blobs;
 mod state;
+pub mod vectors;
 pub mod views;
 
 pub use blobs::{BlobStore, BlobWriter, FsBlobs, MemoryBlobs};
@@ -40,6 +41,7 @@ pub use leases::{Claim, Counts, Saved, Worker, lease_ms_from_env, ms_from_secs_e
 pub use pg::{PgState, redact as redact_url};
 pub use s3blobs::{S3Blobs, S3Location};
 pub use state::{MemoryState, SqliteState, StateStore, WriteOp, batch_async};
+pub use vectors::{VectorEntry, VectorHit, VectorOp, VectorQuery, VectorStore};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -59,6 +59,8 @@ use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls, Statement};
 
+mod vectors;
+
 use crate::leases::{Claim, Counts, new_token};
 use crate::state::{prefix_upper_bound, scan_lower_bound};
 use crate::{StateStore, StoreError, WriteOp};
@@ -70,15 +72,43 @@ pub const DEFAULT_POOL_SIZE: usize = 8;
 const MIN_SERVER_VERSION: i32 = 120_000;
 
 /// Versioned schema migrations, applied in order; never edit one that has shipped.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
     "CREATE TABLE kv (tbl TEXT COLLATE \"C\" NOT NULL, key BYTEA NOT NULL, \
      value BYTEA NOT NULL, PRIMARY KEY (tbl, key)); \
      CREATE TABLE work (queue TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, \
      payload BYTEA NOT NULL, due BIGINT NOT NULL, token TEXT, expires BIGINT, \
      attempts INT NOT NULL DEFAULT 0, PRIMARY KEY (queue, id)); \
      CREATE INDEX work_due ON work (queue, due, id);",
-)];
+    ),
+    (
+        2,
+        // Vector collections (pg/vectors.rs), and the comparisons of their metadata filters
+        // with `basalt_vector::Filter::matches`' semantics: numbers by value, strings
+        // bytewise, a list equal to a scalar it holds (recursively); NULL where a pair does
+        // not compare. plpgsql, since a SQL function cannot call itself.
+        "CREATE TABLE basalt_vector_collections (collection TEXT COLLATE \"C\" PRIMARY KEY, \
+         tbl TEXT NOT NULL, dim INT); \
+         CREATE FUNCTION basalt_json_eq(m JSONB, v JSONB) RETURNS BOOLEAN \
+         LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN \
+         IF m IS NULL OR v IS NULL THEN RETURN false; END IF; \
+         IF jsonb_typeof(m) = 'number' AND jsonb_typeof(v) = 'number' THEN \
+           RETURN (m #>> '{}')::float8 = (v #>> '{}')::float8; END IF; \
+         IF jsonb_typeof(m) = 'array' AND jsonb_typeof(v) <> 'array' THEN \
+           RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(m) e WHERE basalt_json_eq(e, v)); \
+         END IF; \
+         RETURN m = v; END $f$; \
+         CREATE FUNCTION basalt_json_cmp(m JSONB, v JSONB) RETURNS INT \
+         LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN \
+         IF jsonb_typeof(m) = 'number' AND jsonb_typeof(v) = 'number' THEN \
+           RETURN sign((m #>> '{}')::float8 - (v #>> '{}')::float8)::int; END IF; \
+         IF jsonb_typeof(m) = 'string' AND jsonb_typeof(v) = 'string' THEN \
+           RETURN CASE WHEN (m #>> '{}') COLLATE \"C\" < (v #>> '{}') COLLATE \"C\" THEN -1 \
+             WHEN (m #>> '{}') = (v #>> '{}') THEN 0 ELSE 1 END; END IF; \
+         RETURN NULL; END $f$;",
+    ),
+];
 
 /// Advisory-lock key (two-int space, apart from the per-key bigint locks) for migrations.
 const MIGRATION_LOCK: (i32, i32) = (0x6261_7361, 1);
@@ -291,6 +321,8 @@ pub struct PgState {
     jobs: mpsc::Sender<Job>,
     target: Arc<str>,
     pool_size: usize,
+    /// pgvector, when the database has it ([`crate::vectors`]).
+    vector: Option<vectors::Extension>,
 }
 
 impl PgState {
@@ -308,25 +340,28 @@ impl PgState {
         // The first connection migrates, on a plain thread (the caller may be a runtime's).
         let first = {
             let (config, target) = (config.clone(), target.clone());
-            std::thread::spawn(move || -> Result<Conn, StoreError> {
+            std::thread::spawn(move || -> Result<(Conn, Option<vectors::Extension>), StoreError> {
                 let mut client = connect(&config, &target)?;
                 check_version(&mut client, &target)?;
                 migrate(&mut client).map_err(|e| match e {
                     Fail::Store(e) => e,
                     Fail::Pg(e) => pg_error(&e, &target, "migrating the schema"),
                 })?;
+                let vector = vectors::detect(&mut client);
                 let st = Statements::prepare(&mut client)
                     .map_err(|e| pg_error(&e, &target, "preparing statements"))?;
-                Ok(Conn {
+                let conn = Conn {
                     client,
                     st,
                     used: Instant::now(),
                     epoch: 0,
-                })
+                };
+                Ok((conn, vector))
             })
             .join()
             .map_err(|_| StoreError::Other("the PostgreSQL connection thread panicked".into()))??
         };
+        let (first, vector) = first;
         let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         let mut first = Some(first);
@@ -363,6 +398,7 @@ impl PgState {
             jobs: tx,
             target,
             pool_size,
+            vector,
         })
     }
 
@@ -697,6 +733,10 @@ fn limit_param(limit: usize) -> i64 {
 }
 
 impl StateStore for PgState {
+    fn vectors(&self) -> Option<&dyn crate::VectorStore> {
+        self.vector.as_ref().map(|_| self as &dyn crate::VectorStore)
+    }
+
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let (table, key) = (table.to_owned(), key.as_bytes().to_vec());
         self.run(Kind::Read, move |c| {

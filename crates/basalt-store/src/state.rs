@@ -72,6 +72,12 @@ pub trait StateStore: Send + Sync + 'static {
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
     /// All-or-nothing.
     fn batch(&self, ops: &[WriteOp]) -> Result<(), StoreError>;
+
+    /// The store's own vector collections, where its engine has a vector index
+    /// ([`crate::vectors`]); `None` for the embedded stores.
+    fn vectors(&self) -> Option<&dyn crate::VectorStore> {
+        None
+    }
     /// Whether a write waits on I/O (a disk's fsync, a database's round trip). Async callers
     /// move such writes to a blocking thread ([`batch_async`]); an in-memory write is done
     /// inline, where the hand-off and the wake-up of the request's worker would cost more.

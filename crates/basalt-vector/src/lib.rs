@@ -142,6 +142,28 @@ fn top_k(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> 
 /// Reciprocal rank fusion's constant (Cormack et al.; OpenSearch's default).
 pub const RRF_K: f32 = 60.0;
 
+/// Two ranked lists (best first) fused by reciprocal rank: the `k` best entries, best first,
+/// ties in the entries' order. The score is the fused one divided by its maximum (first in
+/// both lists), so it lies in (0, 1]. Every hybrid search (this index's, pgvector's) ranks
+/// by this one function.
+pub fn fuse<T: Clone + Eq + std::hash::Hash + Ord>(
+    semantic: &[T],
+    keyword: &[T],
+    k: usize,
+) -> Vec<(T, f32)> {
+    let mut fused: HashMap<&T, f32> = HashMap::new();
+    for list in [semantic, keyword] {
+        for (rank, id) in list.iter().enumerate() {
+            *fused.entry(id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
+        }
+    }
+    let best = 2.0 / (RRF_K + 1.0);
+    let mut v: Vec<(&T, f32)> = fused.into_iter().collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v.truncate(k);
+    v.into_iter().map(|(id, s)| (id.clone(), s / best)).collect()
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if simd::avx512() {
@@ -719,21 +741,15 @@ impl Index {
                 .into_iter(),
             depth,
         );
-        let mut fused: HashMap<u32, f32> = HashMap::new();
-        for list in [&semantic, &keyword] {
-            for (rank, (id, _)) in list.iter().enumerate() {
-                *fused.entry(*id).or_default() += 1.0 / (RRF_K + rank as f32 + 1.0);
-            }
-        }
-        let best = 2.0 / (RRF_K + 1.0);
+        let ids = |l: &[(u32, f32)]| l.iter().map(|(id, _)| *id).collect::<Vec<_>>();
         let cosine: HashMap<u32, f32> = semantic.iter().copied().collect();
-        Ok(top_k(fused.into_iter(), k)
+        Ok(fuse(&ids(&semantic), &ids(&keyword), k)
             .into_iter()
             .map(|(id, s)| {
                 let semantic = cosine.get(&id).copied();
                 Hit {
                     distance: semantic.map_or(f32::NAN, |c| self.hit(id, c).distance),
-                    ..self.hit(id, s / best)
+                    ..self.hit(id, s)
                 }
             })
             .collect())
