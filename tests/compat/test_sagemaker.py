@@ -530,6 +530,52 @@ def test_builtin_xgboost_reads_recordio_protobuf(sm, s3, data_bucket):
     assert desc["FailureReason"].startswith("ClientError: the train channel is not RecordIO-protobuf data"), desc["FailureReason"]
 
 
+def parquet(rs, names=None, strings=False):
+    """Rows as a Parquet file, written by pyarrow in the SageMaker environment (the test venv
+    has no Parquet writer); `strings` makes the last feature a text column."""
+    names = names or ["label"] + [f"f{i}" for i in range(len(rs[0]) - 1)]
+    script = (
+        "import json, sys, io, pyarrow as pa, pyarrow.parquet as pq\n"
+        "rows, names, strings = json.loads(sys.stdin.read())\n"
+        "cols = [[r[i] for r in rows] for i in range(len(names))]\n"
+        "if strings: cols[-1] = [str(v) for v in cols[-1]]\n"
+        "t = pa.table({n: c for n, c in zip(names, cols)})\n"
+        "b = io.BytesIO(); pq.write_table(t, b, row_group_size=64); sys.stdout.buffer.write(b.getvalue())\n")
+    out = subprocess.run([str(ENV / "bin/python"), "-c", script], input=json.dumps([rs, names, strings]).encode(),
+                         capture_output=True, check=True)
+    return out.stdout
+
+
+def test_builtin_xgboost_reads_parquet(sm, s3, data_bucket):
+    """application/x-parquet channels (label in the first column, whatever the column names,
+    several files and row groups): the same model as the same rows in CSV; a text column fails
+    the job with a ClientError that names it."""
+    data = rows(300, 8)
+    name = unique("xgb-pq")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/csv/part-0.csv", Body=csv(data))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/pq/part-0.parquet", Body=parquet(data[:120]))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/pq/part-1.parquet",
+                  Body=parquet(data[120:], names=["y", "a", "b", "c", "d"]))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/text/part-0.parquet", Body=parquet(data, strings=True))
+
+    def trees(job_desc):
+        job, desc = job_desc
+        assert desc["TrainingJobStatus"] == "Completed", (job, desc.get("FailureReason"))
+        key = desc["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+        m = json.loads(untar(s3.get_object(Bucket=data_bucket, Key=key)["Body"].read())["xgboost-model"])
+        return m["learner"]["gradient_booster"]["model"]["trees"]
+
+    assert trees(xgboost_on(sm, data_bucket, f"{name}/pq", "application/x-parquet")) == \
+        trees(xgboost_on(sm, data_bucket, f"{name}/csv", "text/csv"))
+    job, desc = xgboost_on(sm, data_bucket, f"{name}/text", "application/x-parquet")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("ClientError: the train channel's column 'f3' is not numeric"), \
+        desc["FailureReason"]
+    job, desc = xgboost_on(sm, data_bucket, f"{name}/csv", "application/x-parquet")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"].startswith("ClientError: Loading parquet data failed"), desc["FailureReason"]
+
+
 TRAIN_FROM_RECORDS = '''
 import json, os, struct
 MAGIC = 0xced7230a

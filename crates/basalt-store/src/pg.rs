@@ -1326,7 +1326,7 @@ mod tests {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1]);
+        assert_eq!(versions, vec![1, 2]);
         // A schema from a newer Basalt is refused with one line.
         c.execute(
             &format!(

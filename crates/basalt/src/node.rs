@@ -25,6 +25,8 @@ pub struct NodeHealth {
     node_id: String,
     state_backend: &'static str,
     blobs_backend: &'static str,
+    /// The state store's own vector index (`pgvector 0.8.5`), if it has one.
+    vectors: Option<String>,
     state: Mutex<Probe>,
     blobs: Mutex<Probe>,
 }
@@ -41,6 +43,7 @@ impl NodeHealth {
             node_id,
             state_backend,
             blobs_backend,
+            vectors: store.state.vectors().map(|v| v.describe()),
             state: Mutex::default(),
             blobs: Mutex::default(),
         });
@@ -98,9 +101,13 @@ impl NodeHealth {
             }
             v
         };
+        let mut state = one(self.state_backend, &self.state.lock());
+        if let Some(v) = &self.vectors {
+            state["vectors"] = v.as_str().into();
+        }
         json!({
             "id": self.node_id,
-            "state": one(self.state_backend, &self.state.lock()),
+            "state": state,
             "blobs": one(self.blobs_backend, &self.blobs.lock()),
         })
     }

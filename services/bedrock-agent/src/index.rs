@@ -1,12 +1,18 @@
-//! Each knowledge base's index, in memory, rebuilt from its chunk records and kept current
+//! Each knowledge base's index: in the state store's own vector collections where it has
+//! them (PostgreSQL with pgvector: [`basalt_store::vectors`]), written with the chunk records
+//! in one transaction; otherwise in memory, rebuilt from its chunk records and kept current
 //! across nodes by a generation number ([`basalt_store::views`]).
+//!
+//! A knowledge base's engine is fixed when it is created (its collection exists or not), so
+//! one created before the database had pgvector (or migrated from SQLite) keeps the
+//! in-memory index its records rebuild.
 
 use crate::model::{CHUNKS, ChunkRec, GENERATIONS, load};
 use basalt_core::AwsError;
 use basalt_store::views::{View, Views};
-use basalt_store::{StateStore, StoreError, WriteOp};
-use basalt_vector::{Index, Metric};
-use parking_lot::RwLock;
+use basalt_store::{StateStore, StoreError, VectorEntry, VectorOp, VectorQuery, VectorStore, WriteOp};
+use basalt_vector::{Filter, Index, Metric};
+use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,22 +72,120 @@ impl Loaded {
 pub type Change = (String, Option<ChunkRec>);
 
 /// Knowledge bases' indexes by knowledge base key (`{scope}/{kb}`).
-pub struct Indexes(Views<Loaded>);
+pub struct Indexes {
+    views: Views<Loaded>,
+    /// Whether a knowledge base's index is the store's vector collection (fixed at creation).
+    in_store: Mutex<HashMap<String, bool>>,
+}
 
 impl Default for Indexes {
     fn default() -> Self {
-        Indexes(Views::new(GENERATIONS))
+        Indexes {
+            views: Views::new(GENERATIONS),
+            in_store: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+fn conflict(e: StoreError) -> AwsError {
+    match e {
+        StoreError::Conflict => AwsError::new(
+            409,
+            "ConflictException",
+            "The knowledge base is being written by too many jobs at once; try again.",
+        ),
+        e => e.into(),
     }
 }
 
 impl Indexes {
+    /// Registers a new knowledge base's index, atomically with its records `ops`.
+    pub fn create(
+        &self,
+        state: &dyn StateStore,
+        kb_key: &str,
+        ops: &[WriteOp],
+    ) -> Result<(), AwsError> {
+        match state.vectors() {
+            Some(v) => v.create_collection(kb_key, ops)?,
+            None => state.batch(ops)?,
+        }
+        Ok(())
+    }
+
+    /// The store's collection that holds this knowledge base's index, if that is where it is.
+    fn in_store<'a>(
+        &self,
+        state: &'a dyn StateStore,
+        kb_key: &str,
+    ) -> Result<Option<&'a dyn VectorStore>, AwsError> {
+        let Some(v) = state.vectors() else {
+            return Ok(None);
+        };
+        if let Some(&known) = self.in_store.lock().get(kb_key) {
+            return Ok(known.then_some(v));
+        }
+        let known = v.has_collection(kb_key)?;
+        self.in_store.lock().insert(kb_key.to_owned(), known);
+        Ok(known.then_some(v))
+    }
+
+    /// The `depth` chunks nearest `vector` (fused with keyword ranks for `text`) among those
+    /// that pass `filter`, best first, with their similarity (or fused score).
+    pub fn search(
+        &self,
+        state: &dyn StateStore,
+        kb_key: &str,
+        vector: &[f32],
+        text: Option<&str>,
+        depth: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<(f32, ChunkView)>, AwsError> {
+        if let Some(v) = self.in_store(state, kb_key)? {
+            let query = VectorQuery {
+                vector,
+                text,
+                k: depth,
+                filter,
+                exact: false,
+            };
+            return Ok(v
+                .search(kb_key, &query)?
+                .into_iter()
+                .map(|h| {
+                    let chunk = ChunkView {
+                        content: h.content,
+                        uri: h.uri,
+                        metadata: h.metadata,
+                    };
+                    (h.score, chunk)
+                })
+                .collect());
+        }
+        let loaded = self.current(state, kb_key)?;
+        let view = loaded.read();
+        let l = &view.value;
+        let Some(index) = &l.index else {
+            return Ok(Vec::new());
+        };
+        let hits = match text {
+            Some(t) => index.hybrid(vector, t, depth, filter),
+            None => index.nearest(vector, depth, filter),
+        }
+        .map_err(|e| AwsError::internal(e.to_string()))?;
+        Ok(hits
+            .into_iter()
+            .filter_map(|h| l.chunks.get(&h.key).map(|c| (h.score, c.clone())))
+            .collect())
+    }
+
     /// The current index of a knowledge base (it may read every chunk).
     pub fn current(
         &self,
         state: &dyn StateStore,
         kb_key: &str,
     ) -> Result<Arc<RwLock<View<Loaded>>>, AwsError> {
-        self.0.current(state, kb_key, || {
+        self.views.current(state, kb_key, || {
             let mut fresh = Loaded::default();
             let prefix = format!("{kb_key}/");
             let mut after: Option<String> = None;
@@ -124,24 +228,41 @@ impl Indexes {
         ops.extend_from_slice(extra);
         // A knowledge base on S3 Vectors: the mirror's items land with the chunks.
         ops.extend(crate::s3_vectors::outbox(state, kb_key, changes)?);
-        self.0
+        if let Some(v) = self.in_store(state, kb_key)? {
+            let entries: Vec<VectorOp> = changes
+                .iter()
+                .filter_map(|(k, rec)| match rec {
+                    None => Some(VectorOp::Remove(k.clone())),
+                    Some(r) => r.decode_vector().map(|vector| {
+                        VectorOp::Upsert(VectorEntry {
+                            key: k.clone(),
+                            vector,
+                            text: r.text.clone(),
+                            content: r.content.clone().unwrap_or_else(|| r.text.clone()),
+                            uri: r.uri.clone(),
+                            metadata: r.metadata(),
+                        })
+                    }),
+                })
+                .collect();
+            return v.write(kb_key, &entries, &ops).map_err(conflict);
+        }
+        self.views
             .commit(state, kb_key, &ops, |l| {
                 for (k, rec) in changes {
                     l.apply(k, rec.as_ref());
                 }
             })
-            .map_err(|e| match e {
-                StoreError::Conflict => AwsError::new(
-                    409,
-                    "ConflictException",
-                    "The knowledge base is being written by too many jobs at once; try again.",
-                ),
-                e => e.into(),
-            })
+            .map_err(conflict)
     }
 
-    /// Forgets a deleted knowledge base's copy.
-    pub fn forget(&self, kb_key: &str) {
-        self.0.forget(kb_key);
+    /// Removes a deleted knowledge base's index (its records are the caller's).
+    pub fn forget(&self, state: &dyn StateStore, kb_key: &str) -> Result<(), AwsError> {
+        self.views.forget(kb_key);
+        if let Some(v) = state.vectors() {
+            v.drop_collection(kb_key)?;
+        }
+        self.in_store.lock().remove(kb_key);
+        Ok(())
     }
 }

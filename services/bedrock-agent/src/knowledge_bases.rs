@@ -149,7 +149,8 @@ pub fn create(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result
         value: dump(&rec),
     }];
     ops.extend(token_write(ctx, "kb", input, &rec.id));
-    k.state.batch(&ops)?;
+    k.indexes
+        .create(k.state.as_ref(), &kb_key(&sc, &rec.id), &ops)?;
     Ok(json!({"knowledgeBase": describe(ctx, &rec)}))
 }
 
@@ -290,7 +291,7 @@ pub fn delete(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result
         delete_prefix(k, table, &under)?;
     }
     k.state.delete(GENERATIONS, &key)?;
-    k.indexes.forget(&key);
+    k.indexes.forget(k.state.as_ref(), &key)?;
     Ok(json!({"knowledgeBaseId": rec.id, "status": "DELETING"}))
 }
 

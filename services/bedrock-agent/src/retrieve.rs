@@ -72,51 +72,30 @@ pub async fn search(
         .await?
         .pop()
         .unwrap_or_default();
-    // The index is read under its lock, which must not be held across the reranker's await.
-    let out = {
-        let loaded = k
-            .indexes
-            .current(k.state.as_ref(), &kb_key(&scope(ctx), &kb.id))?;
-        let view = loaded.read();
-        let l = &view.value;
-        let Some(index) = &l.index else {
-            return Ok(Vec::new());
-        };
-        // Children of one parent return the same parent text: ask for more, keep the first.
-        let depth = n * 3;
-        let hits = if hybrid {
-            index.hybrid(&vector, query, depth, filter.as_ref())
-        } else {
-            index.nearest(&vector, depth, filter.as_ref())
+    // Children of one parent return the same parent text: ask for more, keep the first.
+    let hits = k.indexes.search(
+        k.state.as_ref(),
+        &kb_key(&scope(ctx), &kb.id),
+        &vector,
+        hybrid.then_some(query),
+        n * 3,
+        filter.as_ref(),
+    )?;
+    let mut out: Vec<Found> = Vec::with_capacity(n);
+    for (score, chunk) in hits {
+        if out
+            .iter()
+            .any(|f| f.chunk.content == chunk.content && f.chunk.uri == chunk.uri)
+        {
+            continue;
         }
-        .map_err(|e| AwsError::internal(e.to_string()))?;
-        let mut out: Vec<Found> = Vec::with_capacity(n);
-        for h in hits {
-            let Some(chunk) = l.chunks.get(&h.key) else {
-                continue;
-            };
-            if out
-                .iter()
-                .any(|f| f.chunk.content == chunk.content && f.chunk.uri == chunk.uri)
-            {
-                continue;
-            }
-            // OpenSearch's cosine score, (1 + cosine) / 2; the fused score as it is.
-            let score = if hybrid {
-                h.score
-            } else {
-                (1.0 + h.score) / 2.0
-            };
-            out.push(Found {
-                score,
-                chunk: chunk.clone(),
-            });
-            if out.len() == n {
-                break;
-            }
+        // OpenSearch's cosine score, (1 + cosine) / 2; the fused score as it is.
+        let score = if hybrid { score } else { (1.0 + score) / 2.0 };
+        out.push(Found { score, chunk });
+        if out.len() == n {
+            break;
         }
-        out
-    };
+    }
     let rerank = &config["rerankingConfiguration"];
     if rerank.is_object() {
         return crate::rerank::rerank_found(k, ctx, query, out, rerank).await;

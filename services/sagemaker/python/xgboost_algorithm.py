@@ -5,7 +5,8 @@ with the xgboost library on the `train` channel (and `validation` when given), p
 round's evaluation in the container's log format (`[3]#011train-logloss:0.1#011validation-
 logloss:0.2`), and saves the model in XGBoost's JSON format as /opt/ml/model/xgboost-model
 (xgboost.Booster().load_model reads it). Inputs: text/csv (label in the first column, no
-header), text/libsvm and application/x-recordio-protobuf (RecordIO records of SageMaker's
+header), text/libsvm, application/x-parquet (label in the first column) and
+application/x-recordio-protobuf (RecordIO records of SageMaker's
 `aialgs.data.Record` protobuf, dense or sparse `values` features and a `values` label, as the
 SageMaker Python SDK's `write_numpy_to_dense_tensor` and `write_spmatrix_to_sparse_tensor`
 write them), from every file of a channel, or from its first epoch's FIFO in Pipe mode. A
@@ -64,6 +65,50 @@ def files_of(channel, mode="File"):
 
 RECORDIO_MAGIC = 0xCED7230A
 LIBSVM = ("text/libsvm", "text/x-libsvm", "libsvm")
+PARQUET = ("application/x-parquet",)
+
+
+def load_parquet(channel, paths, xgb, np):
+    """Parquet files: the label in the first column, every column numeric, as the
+    container reads them (pyarrow); the files of a channel must share their columns."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        fail(f"AlgorithmError: pyarrow is not installed in the SageMaker environment "
+             f"(basalt runtimes pull): {e}")
+    tables = []
+    for p in paths:
+        if os.path.getsize(p) == 0:
+            continue
+        try:
+            t = pq.read_table(p)
+        except (pa.ArrowException, OSError) as e:
+            fail(f"ClientError: Loading parquet data failed with Exception, please ensure data is in parquet format: {e}")
+        if t.num_rows:
+            tables.append(t)
+    if not tables:
+        fail(f"ClientError: No data in the {channel} channel.")
+    widths = {t.num_columns for t in tables}
+    if len(widths) > 1:
+        fail(f"ClientError: the files of the {channel} channel have different numbers of columns: {sorted(widths)}")
+    if tables[0].num_columns < 2:
+        fail(f"ClientError: the {channel} channel needs a label column and at least one feature column.")
+    columns = []
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    for i in range(tables[0].num_columns):
+        for t in tables:
+            field = t.schema.field(i)
+            if not any(is_type(field.type) for is_type in numeric):
+                fail(f"ClientError: the {channel} channel's column {field.name!r} is not numeric "
+                     f"({field.type}); every column of a Parquet channel must be.")
+        # Nulls become NaN, a missing value to xgboost.
+        parts = [t.column(i).cast(pa.float32()).to_numpy(zero_copy_only=False) for t in tables]
+        columns.append(np.concatenate(parts))
+    data = np.column_stack(columns)
+    if np.isnan(data[:, 0]).any():
+        fail(f"ClientError: the {channel} channel has rows without a label (the label is the first column).")
+    return xgb.DMatrix(data[:, 1:], label=data[:, 0])
 
 
 def recordio(data):
@@ -273,13 +318,15 @@ def load(channel, config, xgb, np):
         mats = [m if m.shape[1] == width else m.__class__((m.data, m.indices, m.indptr), shape=(m.shape[0], width))
                 for m in mats]
         return xgb.DMatrix(vstack(mats).tocsr(), label=np.concatenate(labels))
+    if kind in PARQUET:
+        return load_parquet(channel, paths, xgb, np)
     if kind == "application/x-recordio-protobuf":
         try:
             return load_protobuf(channel, paths, xgb, np)
         except ValueError as e:
             fail(f"ClientError: the {channel} channel is not RecordIO-protobuf data: {e}")
     fail(f"ClientError: Content type {content_type} is not supported by Basalt's XGBoost algorithm "
-         "(text/csv, text/libsvm and application/x-recordio-protobuf are).")
+         "(text/csv, text/libsvm, application/x-parquet and application/x-recordio-protobuf are).")
 
 
 def main():

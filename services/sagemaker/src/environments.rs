@@ -18,6 +18,8 @@ pub const PACKAGES: &[&str] = &[
     "scipy==1.15.3",
     "scikit-learn==1.6.1",
     "pandas==2.2.3",
+    // The built-in XGBoost algorithm's Parquet reader, as in AWS's container.
+    "pyarrow==19.0.1",
     "boto3==1.44.18",
 ];
 
@@ -36,6 +38,11 @@ impl Environments {
 
     pub fn installed(&self) -> bool {
         self.dir.join(".installed").exists()
+    }
+
+    /// Whether it holds exactly [`PACKAGES`] (an older Basalt's environment lacks some).
+    fn current(&self) -> bool {
+        std::fs::read_to_string(self.dir.join(".installed")).is_ok_and(|s| s == PACKAGES.join("\n"))
     }
 
     /// The environment's Python, or why there is none.
@@ -67,9 +74,10 @@ impl Environments {
         read
     }
 
-    /// Installs the environment with the newest `python3` on PATH, unless it is installed.
+    /// Installs the environment with the newest `python3` on PATH, unless it is installed;
+    /// brings an older one to [`PACKAGES`] in place.
     pub fn pull(&self) -> Result<(), String> {
-        if self.installed() {
+        if self.current() {
             eprintln!("sagemaker: installed ({})", self.dir.display());
             return Ok(());
         }
@@ -78,7 +86,11 @@ impl Environments {
             PACKAGES.join(" "),
             self.dir.display()
         );
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let pip = self.dir.join("bin/pip");
+        let upgrade = self.installed() && pip.exists();
+        if !upgrade {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
         let run = |cmd: &mut Command| -> Result<(), String> {
             let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
             if status.success() {
@@ -87,8 +99,10 @@ impl Environments {
                 Err(format!("{cmd:?} failed: {status}"))
             }
         };
-        run(Command::new("python3").args(["-m", "venv"]).arg(&self.dir))?;
-        run(Command::new(self.dir.join("bin/pip"))
+        if !upgrade {
+            run(Command::new("python3").args(["-m", "venv"]).arg(&self.dir))?;
+        }
+        run(Command::new(&pip)
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .args(PACKAGES))?;
         std::fs::write(self.dir.join(".installed"), PACKAGES.join("\n")).map_err(|e| e.to_string())
