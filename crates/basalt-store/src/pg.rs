@@ -89,7 +89,8 @@ const MIGRATIONS: &[(i32, &str)] = &[
         // bytewise, a list equal to a scalar it holds (recursively); NULL where a pair does
         // not compare. plpgsql, since a SQL function cannot call itself.
         "CREATE TABLE basalt_vector_collections (collection TEXT COLLATE \"C\" PRIMARY KEY, \
-         tbl TEXT NOT NULL, dim INT); \
+         tbl TEXT NOT NULL, dim INT, docs BIGINT NOT NULL DEFAULT 0, \
+         total_len BIGINT NOT NULL DEFAULT 0); \
          CREATE FUNCTION basalt_json_eq(m JSONB, v JSONB) RETURNS BOOLEAN \
          LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN \
          IF m IS NULL OR v IS NULL THEN RETURN false; END IF; \

@@ -3,8 +3,15 @@
 
 use std::collections::HashMap;
 
-const K1: f32 = 1.2;
-const B: f32 = 0.75;
+/// BM25's term-frequency saturation and length normalization (the usual defaults).
+pub const K1: f32 = 1.2;
+pub const B: f32 = 0.75;
+
+/// A word's inverse document frequency among `docs` entries, `n` of which hold it (BM25's,
+/// kept positive by the + 1 as Lucene does).
+pub fn idf(docs: f32, n: f32) -> f32 {
+    ((docs - n + 0.5) / (n + 0.5) + 1.0).ln()
+}
 
 /// Words of `text` as the keyword index sees them: lower-cased runs of letters and digits.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -79,8 +86,7 @@ impl Bm25 {
             let Some(list) = self.postings.get(&t) else {
                 continue;
             };
-            let n = list.len() as f32;
-            let idf = ((self.docs as f32 - n + 0.5) / (n + 0.5) + 1.0).ln();
+            let idf = idf(self.docs as f32, list.len() as f32);
             for &(d, tf) in list {
                 if !*kept.entry(d).or_insert_with(|| keep(d)) {
                     continue;
