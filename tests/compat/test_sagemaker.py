@@ -530,6 +530,33 @@ def test_builtin_xgboost_reads_recordio_protobuf(sm, s3, data_bucket):
     assert desc["FailureReason"].startswith("ClientError: the train channel is not RecordIO-protobuf data"), desc["FailureReason"]
 
 
+def test_a_pipe_channel_that_cannot_send_its_data_fails_the_job(sm, s3, data_bucket):
+    """A Gzip Pipe channel whose second object is not gzip: the algorithm sees the epoch end
+    after the first object, and the job fails with the download's reason instead of
+    completing on half its data."""
+    import gzip
+    data = rows(200, 9)
+    name = unique("xgb-pipe-bad")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/part-0.csv.gz", Body=gzip.compress(csv(data[:100]).encode()))
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/part-1.csv.gz", Body=csv(data[100:]).encode())
+    job = unique("xgb-pipe-bad")
+    train = channel("train", f"s3://{data_bucket}/{name}/")
+    train["CompressionType"] = "Gzip"
+    sm.create_training_job(
+        TrainingJobName=job, RoleArn=ROLE,
+        AlgorithmSpecification={"TrainingImage": XGBOOST, "TrainingInputMode": "Pipe"},
+        HyperParameters={"objective": "binary:logistic", "num_round": "5"},
+        InputDataConfig=[train],
+        OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/{job}"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        StoppingCondition={"MaxRuntimeInSeconds": 120})
+    desc = wait_job(sm, job)
+    assert desc["TrainingJobStatus"] == "Failed", desc
+    reason = desc["FailureReason"]
+    assert reason.startswith("ClientError: Data download failed: the train channel: "), reason
+    assert f"s3://{data_bucket}/{name}/part-1.csv.gz is not gzip" in reason, reason
+
+
 def parquet(rs, names=None, strings=False):
     """Rows as a Parquet file, written by pyarrow in the SageMaker environment (the test venv
     has no Parquet writer); `strings` makes the last feature a text column."""

@@ -25,6 +25,8 @@ pub enum Error {
     Unfinished,
     #[error("a RecordIO record's continuation at byte {0} follows no record's start")]
     Continuation(usize),
+    #[error("a RecordIO record at byte {0} has the flag {1}; dmlc-core writes 0 to 3")]
+    Flag(usize, u32),
 }
 
 /// Writes `data` as one record.
@@ -84,6 +86,7 @@ pub fn read(data: &[u8]) -> Result<Vec<Record<'_>>, Error> {
             return Err(Error::Truncated);
         }
         match (flag, open) {
+            (4.., _) => return Err(Error::Flag(at, flag)),
             (0 | 1, true) => return Err(Error::Unfinished),
             (0 | 1, false) => start = at,
             (_, false) => return Err(Error::Continuation(at)),
@@ -108,6 +111,24 @@ pub fn read(data: &[u8]) -> Result<Vec<Record<'_>>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_past_three_are_refused() {
+        let mut data = Vec::new();
+        write(&mut data, b"abcd").unwrap();
+        let open = |flag: u32| {
+            let mut d = MAGIC.to_le_bytes().to_vec();
+            d.extend_from_slice(&((flag << 29) | 4).to_le_bytes());
+            d.extend_from_slice(b"efgh");
+            d
+        };
+        assert_eq!(read(&open(5)), Err(Error::Flag(0, 5)));
+        let mut cut = open(1);
+        cut.extend_from_slice(&open(7));
+        assert_eq!(read(&cut), Err(Error::Flag(12, 7)));
+        data.extend_from_slice(&open(0));
+        assert_eq!(read(&data).unwrap().len(), 2);
+    }
 
     #[test]
     fn records_round_trip_with_the_magic_number_inside() {

@@ -16,6 +16,7 @@ problem is written to
 import glob
 import json
 import os
+import struct
 import sys
 
 ML = os.path.dirname(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
@@ -114,8 +115,8 @@ def load_parquet(channel, paths, xgb, np):
 def recordio(data):
     """MXNet RecordIO records (dmlc-core's layout: a record cut where the magic number occurred
     is joined again with the magic number between its parts)."""
-    import struct
-    records, current, at = [], b"", 0
+    # `current`: the record being joined, None between records.
+    records, current, at = [], None, 0
     while at + 8 <= len(data):
         magic, word = struct.unpack_from("<II", data, at)
         if magic != RECORDIO_MAGIC:
@@ -124,14 +125,21 @@ def recordio(data):
         end = at + 8 + length
         if end > len(data):
             raise ValueError("a RecordIO record runs past the end of the data")
+        if flag > 3:
+            raise ValueError(f"a RecordIO record at byte {at} has the flag {flag} (0 to 3 are defined)")
+        if (flag in (2, 3)) != (current is not None):
+            raise ValueError(f"a RecordIO record part at byte {at} does not continue a record"
+                             if flag in (2, 3) else f"a RecordIO record at byte {at} starts inside another")
         if flag in (2, 3):
             current += struct.pack("<I", RECORDIO_MAGIC)
+        else:
+            current = b""
         current += data[at + 8:end]
         if flag in (0, 3):
             records.append(current)
-            current = b""
+            current = None
         at = end + (4 - length % 4) % 4
-    if at != len(data) or current:
+    if at != len(data) or current is not None:
         raise ValueError("the RecordIO data ends inside a record")
     return records
 
@@ -323,7 +331,9 @@ def load(channel, config, xgb, np):
     if kind == "application/x-recordio-protobuf":
         try:
             return load_protobuf(channel, paths, xgb, np)
-        except ValueError as e:
+        # Whatever the decoder trips on is in the data (a field of the wrong wire type, a
+        # varint past the end), never the algorithm's fault.
+        except (ValueError, TypeError, IndexError, KeyError, OverflowError, struct.error) as e:
             fail(f"ClientError: the {channel} channel is not RecordIO-protobuf data: {e}")
     fail(f"ClientError: Content type {content_type} is not supported by Basalt's XGBoost algorithm "
          "(text/csv, text/libsvm, application/x-parquet and application/x-recordio-protobuf are).")

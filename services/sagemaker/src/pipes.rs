@@ -14,6 +14,7 @@
 //! `RecordWrapperType: RecordIO` each item is one MXNet RecordIO record ([`basalt_recordio`]).
 
 use basalt_core::objects::InProcessS3;
+use parking_lot::Mutex;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
@@ -95,21 +96,33 @@ pub(crate) fn augmented_items(
 /// The feeding threads of a job's Pipe channels; dropping it ends them.
 pub(crate) struct Pipes {
     stop: Arc<AtomicBool>,
+    /// Why a channel's epoch ended before its last item (the first such reason).
+    failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Pipes {
     pub(crate) fn start(objects: &Arc<dyn InProcessS3>, feeds: Vec<Feed>) -> Result<Pipes, String> {
         let stop = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
         for f in feeds {
             // The first epoch's FIFO exists before the algorithm starts.
             fifo(&f.dir.join(format!("{}_0", f.channel)))?;
-            let (objects, stop) = (objects.clone(), stop.clone());
+            let (objects, stop, failure) = (objects.clone(), stop.clone(), failure.clone());
             std::thread::Builder::new()
                 .name(format!("sagemaker-pipe-{}", f.channel))
-                .spawn(move || feed(objects, f, stop))
+                .spawn(move || feed(objects, f, stop, failure))
                 .map_err(|e| format!("InternalServerError: {e}"))?;
         }
-        Ok(Pipes { stop })
+        Ok(Pipes { stop, failure })
+    }
+
+    /// The job's failure reason when a channel could not send all its data: the algorithm
+    /// saw the epoch end early, so whatever it made of it was made of truncated data.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .clone()
+            .map(|why| format!("ClientError: Data download failed: {why}"))
     }
 }
 
@@ -156,7 +169,18 @@ fn bytes_of(objects: &Arc<dyn InProcessS3>, f: &Feed, item: &Item) -> Result<Vec
     Ok(plain)
 }
 
-fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
+fn feed(
+    objects: Arc<dyn InProcessS3>,
+    f: Feed,
+    stop: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    let failed = |why: String| {
+        tracing::warn!(channel = %f.channel, "a Pipe channel's item could not be sent: {why}");
+        failure
+            .lock()
+            .get_or_insert_with(|| format!("the {} channel: {why}", f.channel));
+    };
     for epoch in 0u64.. {
         // Each epoch's FIFO was made before the last one ended (the first by `start`).
         let path = f.dir.join(format!("{}_{epoch}", f.channel));
@@ -192,7 +216,7 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
             let data = match bytes_of(&objects, &f, item) {
                 Ok(data) => data,
                 Err(why) => {
-                    tracing::warn!(channel = %f.channel, "a Pipe channel's item could not be sent: {why}");
+                    failed(why);
                     break;
                 }
             };
@@ -202,8 +226,9 @@ fn feed(objects: Arc<dyn InProcessS3>, f: Feed, stop: Arc<AtomicBool>) {
                 out.write_all(&data)
             };
             if let Err(e) = written {
+                // Otherwise the reader closed its end: it has read what it wanted.
                 if e.kind() == std::io::ErrorKind::InvalidInput {
-                    tracing::warn!(channel = %f.channel, "a Pipe channel's item could not be sent: {e}");
+                    failed(e.to_string());
                 }
                 break;
             }

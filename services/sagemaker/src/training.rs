@@ -643,7 +643,7 @@ impl Runner {
         let feeds = self.download_channels(job, layout)?;
         self.write_config(job, layout, &hyper)?;
         // Fed while the algorithm runs, ended when this function returns.
-        let _pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
+        let pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
         let (program, args) = match &algorithm {
             Algorithm::Xgboost => {
                 let script = layout.host("code/.basalt-xgboost-algorithm.py");
@@ -733,6 +733,9 @@ impl Runner {
             return Ok(Ended::Lost);
         }
         job.metrics = final_metrics(&job.request, matches!(algorithm, Algorithm::Xgboost), &log);
+        if let Some(why) = pipes.failure() {
+            return Err(why);
+        }
         if let Ended::Exited(status) = ended
             && !status.success()
         {
