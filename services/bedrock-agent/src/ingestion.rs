@@ -241,6 +241,10 @@ impl From<StoreError> for Halt {
 
 impl From<AwsError> for Halt {
     fn from(e: AwsError) -> Self {
+        // The knowledge base was deleted while the job ran (its index is gone).
+        if e.code == "ResourceNotFoundException" {
+            return Halt::Gone;
+        }
         Halt::Failed(e.message)
     }
 }

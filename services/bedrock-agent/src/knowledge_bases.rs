@@ -283,15 +283,16 @@ pub fn delete(k: &KnowledgeBases, ctx: &RequestContext, input: &Value) -> Result
     let id = str_of(input, "knowledgeBaseId").unwrap_or_default();
     let rec = must_load(k, ctx, id)?;
     let key = kb_key(&scope(ctx), id);
-    // The record goes first: from then on nothing finds the knowledge base, and a job still
-    // running for it stops at its next document.
+    // Its index goes first (a failure leaves the knowledge base whole, to delete again), then
+    // the record: from then on nothing finds the knowledge base, and a job still running for
+    // it stops at its next document.
+    k.indexes.forget(k.state.as_ref(), &key)?;
     k.state.delete(KBS, &key)?;
     let under = format!("{key}/");
     for table in [SOURCES, JOBS, DOCS, CHUNKS] {
         delete_prefix(k, table, &under)?;
     }
     k.state.delete(GENERATIONS, &key)?;
-    k.indexes.forget(k.state.as_ref(), &key)?;
     Ok(json!({"knowledgeBaseId": rec.id, "status": "DELETING"}))
 }
 

@@ -103,8 +103,14 @@ def load_parquet(channel, paths, xgb, np):
             if not any(is_type(field.type) for is_type in numeric):
                 fail(f"ClientError: the {channel} channel's column {field.name!r} is not numeric "
                      f"({field.type}); every column of a Parquet channel must be.")
-        # Nulls become NaN, a missing value to xgboost.
-        parts = [t.column(i).cast(pa.float32()).to_numpy(zero_copy_only=False) for t in tables]
+        # Nulls become NaN, a missing value to xgboost; integers past 2^24 round, as they do
+        # in every float32 matrix xgboost trains on.
+        try:
+            parts = [t.column(i).cast(pa.float32(), safe=False).to_numpy(zero_copy_only=False)
+                     for t in tables]
+        except (pa.ArrowException, ValueError) as e:
+            fail(f"ClientError: the {channel} channel's column {tables[0].schema.field(i).name!r} "
+                 f"cannot be read as numbers: {e}")
         columns.append(np.concatenate(parts))
     data = np.column_stack(columns)
     if np.isnan(data[:, 0]).any():
@@ -359,6 +365,12 @@ def main():
         import xgboost as xgb
     except ImportError as e:
         fail(f"AlgorithmError: the xgboost library is not installed: {e}")
+
+    if os.environ.get("BASALT_START") == "stdin":
+        # Started while the channels download (the imports above take half a second): go on
+        # once Basalt says the data is in place; anything else means the job ended first.
+        if sys.stdin.readline().strip() != "go":
+            sys.exit(0)
 
     params = {k: typed(v) for k, v in hyper.items() if k not in NOT_PARAMS}
     if isinstance(params.get("eval_metric"), str) and "," in params["eval_metric"]:

@@ -640,17 +640,47 @@ impl Runner {
         let hyper = job.hyperparameters();
         let algorithm =
             algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
-        let feeds = self.download_channels(job, layout)?;
         self.write_config(job, layout, &hyper)?;
-        // Fed while the algorithm runs, ended when this function returns.
-        let pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
-        let (program, args) = match &algorithm {
+        let python = self
+            .core
+            .config
+            .environments
+            .python()
+            .map_err(|e| format!("AlgorithmError: {e}"))?;
+        let mut env = sm_env(job, layout, &hyper);
+        env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
+        let mut read = self.core.config.environments.read_paths();
+        read.push(layout.root.clone());
+        // The built-in algorithm's process starts while the channels download: Python and
+        // its imports (numpy, xgboost, pandas) take half a second, as long as a small job's
+        // training. It waits on its stdin until its data is in place (`go`); dropped (the job
+        // failed or stopped meanwhile), it is killed.
+        let mut early = match &algorithm {
             Algorithm::Xgboost => {
                 let script = layout.host("code/.basalt-xgboost-algorithm.py");
                 std::fs::write(&script, XGBOOST_ALGORITHM)
                     .map_err(|e| format!("InternalServerError: {e}"))?;
-                (layout.seen("code/.basalt-xgboost-algorithm.py"), Vec::new())
+                let mut env = env.clone();
+                env.push(("BASALT_START".into(), "stdin".into()));
+                let launch = container::Launch {
+                    layout,
+                    program: python.clone(),
+                    args: vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
+                    cwd: "code",
+                    env,
+                    read: read.clone(),
+                };
+                Some(launch.spawn(true).map_err(|e| {
+                    format!("InternalServerError: could not start the algorithm: {e}")
+                })?)
             }
+            Algorithm::Script { .. } => None,
+        };
+        let feeds = self.download_channels(job, layout)?;
+        // Fed while the algorithm runs, ended when this function returns.
+        let pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
+        let (program, args) = match &algorithm {
+            Algorithm::Xgboost => (layout.seen("code/.basalt-xgboost-algorithm.py"), Vec::new()),
             Algorithm::Script { program, submit } => {
                 if let Some(uri) = submit.as_deref().filter(|u| u.starts_with("s3://")) {
                     let data = self.read_s3(&job.account, uri)?;
@@ -671,19 +701,9 @@ impl Runner {
                 (layout.seen(&format!("code/{program}")), args)
             }
         };
-        let python = self
-            .core
-            .config
-            .environments
-            .python()
-            .map_err(|e| format!("AlgorithmError: {e}"))?;
         if !self.start_training(job) {
             return Ok(self.stopped_or_lost());
         }
-        let mut env = sm_env(job, layout, &hyper);
-        env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
-        let mut read = self.core.config.environments.read_paths();
-        read.push(layout.root.clone());
         let args: Vec<String> = std::iter::once(program).chain(args).collect();
         let ended = loop {
             let mut checkpoints = Checkpoints::of(&job.request, &job.account, layout)?;
@@ -700,9 +720,18 @@ impl Runner {
                 env: env.clone(),
                 read: read.clone(),
             };
-            let mut child = launch
-                .spawn(false)
-                .map_err(|e| format!("InternalServerError: could not start the algorithm: {e}"))?;
+            let mut child = match early.take() {
+                Some(mut child) => {
+                    if let Some(mut stdin) = child.stdin.take() {
+                        // A process that already ended (its imports failed) reports it below.
+                        let _ = tokio::io::AsyncWriteExt::write_all(&mut stdin, b"go\n").await;
+                    }
+                    child
+                }
+                None => launch.spawn(false).map_err(|e| {
+                    format!("InternalServerError: could not start the algorithm: {e}")
+                })?,
+            };
             let syncing = checkpoints.map(|c| sync_while_running(self.core.clone(), c));
             let run_started = self.core.now_ms();
             let ended = self.watch(job, &mut child).await;

@@ -15,13 +15,13 @@
 //! (0.8) keeps walking the graph until `k` rows pass, in order, instead of dropping rows of
 //! an over-fetched list. Keyword search is the embedded index's BM25 computed in SQL (its
 //! words, [`basalt_vector::bm25::words`], its k1, b and idf; the entries holding any query
-//! word found through the GIN index): PostgreSQL's own `ts_rank` weighs no word by its
+//! word found through the GIN index): PostgreSQL's own `ts_rank_cd` weighs no word by its
 //! rarity, and measured 0.75 recall@5 for HYBRID on bench/kb_eval.py against BM25's 0.98.
 //! The two lists are fused by [`basalt_vector::fuse`], as the embedded index fuses them.
 
 use super::{Conn, Fail, Kind, PgState, apply_batch, lock_id};
 use crate::vectors::{VectorHit, VectorOp, VectorQuery, VectorStore};
-use crate::{StoreError, WriteOp};
+use crate::{StateStore, StoreError, WriteOp};
 use basalt_vector::Filter;
 use postgres::types::ToSql;
 use serde_json::{Map, Value};
@@ -44,6 +44,7 @@ pub(super) fn detect(client: &mut postgres::Client) -> Option<Extension> {
             version: r.get(1),
         })
     };
+    let found = |c: &mut postgres::Client| found(c).and_then(usable);
     if let Some(e) = found(client) {
         return Some(e);
     }
@@ -61,6 +62,58 @@ pub(super) fn detect(client: &mut postgres::Client) -> Option<Extension> {
             None
         }),
     }
+}
+
+/// The extension, if it is new enough: filtered searches need 0.8's iterative index scans.
+fn usable(e: Extension) -> Option<Extension> {
+    let v: Vec<u32> = e.version.split('.').filter_map(|p| p.parse().ok()).collect();
+    if v.as_slice() >= [0, 8].as_slice() {
+        return Some(e);
+    }
+    tracing::warn!(
+        "pgvector {} is older than 0.8 (filtered searches need its iterative index scans): \
+         knowledge bases use Basalt's own index",
+        e.version
+    );
+    None
+}
+
+/// Strings as PostgreSQL stores them: TEXT and JSONB refuse NUL characters, which a chunk
+/// record (BYTEA) kept.
+fn no_nul(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        s.replace('\0', "").into()
+    } else {
+        s.into()
+    }
+}
+
+fn json_no_nul(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(no_nul(s).into_owned()),
+        Value::Array(a) => Value::Array(a.iter().map(json_no_nul).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (no_nul(k).into_owned(), json_no_nul(v)))
+                .collect(),
+        ),
+        v => v.clone(),
+    }
+}
+
+/// Why an entry cannot be compared by cosine with a collection of dimension `dim`, as
+/// `basalt_vector::Index::upsert` would refuse it.
+fn unfit(vector: &[f32], dim: Option<i32>) -> Option<String> {
+    if dim.is_some_and(|d| usize::try_from(d).ok() != Some(vector.len())) {
+        return Some(format!("{} dimensions; the collection has {dim:?}", vector.len()));
+    }
+    if vector.iter().any(|x| !x.is_finite()) {
+        return Some("a component that is not a finite number".into());
+    }
+    if vector.iter().all(|x| *x == 0.0) {
+        return Some("a zero vector".into());
+    }
+    None
 }
 
 /// The table of a collection: a fixed function of its name, so every node finds it.
@@ -245,6 +298,13 @@ fn nearest(
     q: &VectorQuery<'_>,
     k: usize,
 ) -> Result<Vec<VectorHit>, Fail> {
+    let (sql, p) = nearest_sql(ext, table, q, k);
+    tx.query(&sql, &p.refs())?.iter().map(hit).collect()
+}
+
+/// Ordered by the distance alone: a second sort key (`, key` for ties) makes PostgreSQL sort
+/// the whole table instead of walking the HNSW graph.
+fn nearest_sql(ext: &str, table: &str, q: &VectorQuery<'_>, k: usize) -> (String, Params) {
     let mut p = Params::default();
     let v = p.push(q.vector.to_vec());
     let dist = format!("(embedding OPERATOR({ext}.<=>) {v}::float4[]::{ext}.vector)");
@@ -255,9 +315,9 @@ fn nearest(
     let lim = p.push(i64::try_from(k).unwrap_or(i64::MAX));
     let sql = format!(
         "SELECT key, (1 - {dist})::float8, content, uri, metadata::text FROM {table} {cond} \
-         ORDER BY {dist}, key LIMIT {lim}"
+         ORDER BY {dist} LIMIT {lim}"
     );
-    tx.query(&sql, &p.refs())?.iter().map(hit).collect()
+    (sql, p)
 }
 
 /// The keyword list: BM25 over the entries that hold any of `words`, best first.
@@ -317,22 +377,43 @@ fn keywords(
 }
 
 impl PgState {
+    /// The extension, looked for again if it was not there when the node started.
     fn extension(&self) -> Result<&Extension, StoreError> {
-        self.vector
-            .as_ref()
-            .ok_or_else(|| StoreError::Other("this PostgreSQL has no pgvector".into()))
+        if let Some(e) = self.vector.get() {
+            return Ok(e);
+        }
+        let found = self.run(Kind::Read, |c: &mut Conn| {
+            Ok(c.client
+                .query_opt(
+                    "SELECT quote_ident(n.nspname), e.extversion FROM pg_extension e \
+                     JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'",
+                    &[],
+                )?
+                .map(|r| Extension {
+                    schema: r.get(0),
+                    version: r.get(1),
+                }))
+        })?;
+        match found.and_then(usable) {
+            Some(e) => Ok(self.vector.get_or_init(|| e)),
+            None => Err(StoreError::Unavailable(format!(
+                "PostgreSQL at {} has no pgvector 0.8 or newer, which this collection needs",
+                self.target
+            ))),
+        }
     }
 }
 
 impl VectorStore for PgState {
-    fn describe(&self) -> String {
-        self.vector
-            .as_ref()
-            .map_or_else(String::new, |e| format!("pgvector {}", e.version))
+    fn describe(&self) -> Option<String> {
+        self.vector.get().map(|e| format!("pgvector {}", e.version))
     }
 
-    fn create_collection(&self, collection: &str, state: &[WriteOp]) -> Result<(), StoreError> {
-        self.extension()?;
+    fn create_collection(&self, collection: &str, state: &[WriteOp]) -> Result<bool, StoreError> {
+        let Some(_) = self.vector.get() else {
+            self.batch(state)?;
+            return Ok(false);
+        };
         let (collection, state) = (collection.to_owned(), state.to_vec());
         self.run(Kind::Write, move |c: &mut Conn| {
             let mut tx = c.client.transaction()?;
@@ -344,14 +425,11 @@ impl VectorStore for PgState {
                 &[&collection, &table_of(&collection)],
             )?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 
     fn has_collection(&self, collection: &str) -> Result<bool, StoreError> {
-        if self.vector.is_none() {
-            return Ok(false);
-        }
         let collection = collection.to_owned();
         self.run(Kind::Read, move |c: &mut Conn| {
             Ok(c.client
@@ -384,7 +462,14 @@ impl VectorStore for PgState {
             for op in &ops {
                 let key = match op {
                     VectorOp::Remove(key) => key,
-                    VectorOp::Upsert(e) => &e.key,
+                    VectorOp::Upsert(e) => {
+                        // Refused before the old entry is touched, as the embedded index does.
+                        if let Some(why) = unfit(&e.vector, dim) {
+                            tracing::warn!(key = e.key, "vector left out of its collection: {why}");
+                            continue;
+                        }
+                        &e.key
+                    }
                 };
                 if dim.is_some()
                     && let Some(r) = tx.query_opt(&delete, &[key])?
@@ -405,13 +490,6 @@ impl VectorStore for PgState {
                             )?;
                             dim = Some(d);
                         }
-                        if dim != Some(d) {
-                            tracing::warn!(
-                                key = e.key,
-                                "vector of another dimension than its collection; skipped"
-                            );
-                            continue;
-                        }
                         let (words, len) = terms(&e.text);
                         tx.execute(
                             &format!(
@@ -422,10 +500,10 @@ impl VectorStore for PgState {
                             &[
                                 &e.key,
                                 &e.vector,
-                                &e.content,
-                                &e.uri,
-                                &Value::Object(e.metadata.clone()).to_string(),
-                                &words.to_string(),
+                                &no_nul(&e.content),
+                                &no_nul(&e.uri),
+                                &json_no_nul(&Value::Object(e.metadata.clone())).to_string(),
+                                &json_no_nul(&words).to_string(),
                                 &len,
                             ],
                         )?;
@@ -465,10 +543,17 @@ impl VectorStore for PgState {
                 filter: filter.as_ref(),
                 exact,
             };
-            let mut tx = c.client.transaction()?;
+            // One snapshot for the lists and BM25's counts; the registry row shared, so that
+            // the collection is not dropped under the search.
+            let mut tx = c
+                .client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .start()?;
             let Some((table, Some(dim))) = tx
                 .query_opt(
-                    "SELECT tbl, dim FROM basalt_vector_collections WHERE collection = $1",
+                    "SELECT tbl, dim FROM basalt_vector_collections WHERE collection = $1 \
+                     FOR SHARE",
                     &[&collection],
                 )?
                 .map(|r| (r.get::<_, String>(0), r.get::<_, Option<i32>>(1)))
@@ -514,9 +599,6 @@ impl VectorStore for PgState {
     }
 
     fn drop_collection(&self, collection: &str) -> Result<(), StoreError> {
-        if self.vector.is_none() {
-            return Ok(());
-        }
         let collection = collection.to_owned();
         self.run(Kind::Write, move |c: &mut Conn| {
             let mut tx = c.client.transaction()?;
@@ -749,6 +831,56 @@ mod tests {
         assert!(recall >= 190, "HNSW recall@10 {recall}/200");
     }
 
+    /// A search walks the HNSW graph (with a filter too), and an exact one does not.
+    #[test]
+    fn searches_use_the_graph() {
+        let Some((_schema, s)) = open() else { return };
+        let all = entries(3000, 8, 5);
+        s.create_collection("kb", &[]).unwrap();
+        let ops: Vec<VectorOp> = all.iter().cloned().map(VectorOp::Upsert).collect();
+        s.write("kb", &ops, &[]).unwrap();
+        let ext = s.extension().unwrap().schema.clone();
+        let filter = Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
+        for (filter, exact, graph) in [(None, false, true), (Some(filter), false, true), (None, true, false)] {
+            let (ext, vector) = (ext.clone(), vec![0.25f32; 8]);
+            let plan = s
+                .run(Kind::Read, move |c| {
+                    let q = VectorQuery {
+                        vector: &vector,
+                        text: None,
+                        k: 10,
+                        filter: filter.as_ref(),
+                        exact,
+                    };
+                    let (sql, p) = nearest_sql(&ext, &table_of("kb"), &q, 10);
+                    let mut tx = c.client.transaction()?;
+                    if exact {
+                        tx.batch_execute("SET LOCAL enable_indexscan = off")?;
+                    }
+                    let rows = tx.query(&format!("EXPLAIN {sql}"), &p.refs())?;
+                    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n"))
+                })
+                .unwrap();
+            assert_eq!(plan.contains("_hnsw"), graph, "{plan}");
+        }
+        // Through the graph, a filter that 1 in 6 entries passes still fills the list.
+        let jazz = Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
+        let q = vec![0.25f32; 8];
+        let query = VectorQuery {
+            vector: &q,
+            text: None,
+            k: 100,
+            filter: Some(&jazz),
+            exact: false,
+        };
+        let got = s.search("kb", &query).unwrap();
+        assert_eq!(got.len(), 100);
+        assert!(got.iter().all(|h| h.metadata["genre"] == "jazz"));
+        let exact = s.search("kb", &VectorQuery { exact: true, ..query }).unwrap();
+        let same = got.iter().filter(|h| exact.iter().any(|e| e.key == h.key)).count();
+        assert!(same >= 90, "filtered recall@100 {same}/100");
+    }
+
     /// A word of one entry's text lifts it to the top of a hybrid search, with the fused
     /// score of the embedded index (1.0 for first in both lists).
     #[test]
@@ -928,6 +1060,27 @@ mod tests {
         let found = search(5);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].content, "changed");
+        // An unfit replacement (another dimension, a zero or non-finite vector) leaves the
+        // entry as it was, as the embedded index does.
+        for vector in [vec![1.0; 5], vec![0.0; 4], vec![f32::NAN, 1.0, 0.0, 0.0]] {
+            let mut bad = all[0].clone();
+            bad.vector = vector;
+            bad.content = "bad".into();
+            s.write("kb", &[VectorOp::Upsert(bad)], &[]).unwrap();
+            let found = search(5);
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].content, "changed");
+        }
+        // NUL characters, which PostgreSQL's text refuses, are dropped.
+        let mut nul = all[1].clone();
+        nul.content = "a\0b".into();
+        nul.metadata.insert("k\0".into(), json!(["x\0y"]));
+        s.write("kb", &[VectorOp::Upsert(nul)], &[]).unwrap();
+        let got = search(5);
+        let got = got.iter().find(|h| h.key == all[1].key).unwrap();
+        assert_eq!(got.content, "ab");
+        assert_eq!(got.metadata["k"], json!(["xy"]));
+        s.write("kb", &[VectorOp::Remove(all[1].key.clone())], &[]).unwrap();
         assert!(s
             .search(
                 "kb",
