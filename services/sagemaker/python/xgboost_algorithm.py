@@ -72,6 +72,7 @@ PARQUET = ("application/x-parquet",)
 def load_parquet(channel, paths, xgb, np):
     """Parquet files: the label in the first column, every column numeric, as the
     container reads them (pyarrow); the files of a channel must share their columns."""
+    allow_pandas()
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -106,8 +107,7 @@ def load_parquet(channel, paths, xgb, np):
         # Nulls become NaN, a missing value to xgboost; integers past 2^24 round, as they do
         # in every float32 matrix xgboost trains on.
         try:
-            parts = [t.column(i).cast(pa.float32(), safe=False).to_numpy(zero_copy_only=False)
-                     for t in tables]
+            parts = [float32s(t.column(i), pa, np) for t in tables]
         except (pa.ArrowException, ValueError) as e:
             fail(f"ClientError: the {channel} channel's column {tables[0].schema.field(i).name!r} "
                  f"cannot be read as numbers: {e}")
@@ -294,21 +294,59 @@ def kind_of(config):
     return (config.get("ContentType") or "text/libsvm").split(";")[0].strip().lower()
 
 
+def allow_pandas():
+    """Undoes main()'s block of pandas, for the readers that need it (pyarrow's Parquet reader
+    looks pandas up in sys.modules, and trips on the block)."""
+    if "pandas" in sys.modules and sys.modules["pandas"] is None:
+        del sys.modules["pandas"]
+
+
+def float32s(column, pa, np):
+    """A pyarrow column as float32 numbers, nulls as NaN. By its buffers: pyarrow's own
+    to_numpy and fill_null import pandas, a quarter of a second."""
+    a = column.cast(pa.float32(), safe=False).combine_chunks()
+    values = np.frombuffer(a.buffers()[1], dtype=np.float32, count=len(a), offset=a.offset * 4)
+    if a.null_count:
+        valid = np.unpackbits(np.frombuffer(a.buffers()[0], dtype=np.uint8), bitorder="little")
+        values = values.copy()
+        values[valid[a.offset:a.offset + len(a)] == 0] = np.nan
+    return values
+
+
+def read_csv(path, np):
+    """A headerless CSV file as a float32 matrix, an empty field a missing value (NaN), as in
+    the container. pyarrow's reader first (pandas, which xgboost would import too, costs a
+    quarter of a second at start); pandas' C parser for what pyarrow does not read as numbers
+    (spaces around a number, say)."""
+    import pyarrow as pa
+    import pyarrow.csv as pc
+    try:
+        table = pc.read_csv(path, read_options=pc.ReadOptions(autogenerate_column_names=True))
+        numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+        if all(any(t(c.type) for t in numeric) for c in table.columns):
+            if table.num_columns == 0:
+                return np.empty((0, 0), dtype=np.float32)
+            return np.column_stack([float32s(c, pa, np) for c in table.columns])
+    except (pa.ArrowException, ValueError):
+        pass
+    allow_pandas()
+    import pandas as pd
+    try:
+        return pd.read_csv(path, header=None, dtype=np.float32).to_numpy()
+    except ValueError as e:
+        fail(f"ClientError: Loading csv data failed with Exception, please ensure data is in csv format: {e}")
+
+
 def load(channel, config, xgb, np):
     content_type = config.get("ContentType")
     kind = kind_of(config)
     paths = files_of(channel, config.get("TrainingInputMode", "File"))
     if kind == "text/csv":
-        import pandas as pd
         blocks = []
         for p in paths:
             if os.path.getsize(p) == 0:
                 continue
-            try:
-                # pandas' C parser: an empty field is a missing value (NaN), as in the container.
-                data = pd.read_csv(p, header=None, dtype=np.float32).to_numpy()
-            except ValueError as e:
-                fail(f"ClientError: Loading csv data failed with Exception, please ensure data is in csv format: {e}")
+            data = read_csv(p, np)
             if data.size:
                 blocks.append(data)
         if not blocks:
@@ -360,6 +398,10 @@ def main():
         # xgboost imports scikit-learn, when it is installed, for its estimator classes (half
         # a second, a third of a small job's run); only libsvm channels need it (its reader).
         sys.modules.setdefault("sklearn", None)
+    # Likewise pandas (a quarter of a second; xgboost imports it at start and again to ask
+    # whether a matrix is a pandas one): the CSV reader uses pyarrow; what needs pandas
+    # (Parquet, a CSV file pyarrow cannot read) lets it in first (allow_pandas).
+    sys.modules.setdefault("pandas", None)
     try:
         import numpy as np
         import xgboost as xgb

@@ -652,9 +652,9 @@ impl Runner {
         let mut read = self.core.config.environments.read_paths();
         read.push(layout.root.clone());
         // The built-in algorithm's process starts while the channels download: Python and
-        // its imports (numpy, xgboost, pandas) take half a second, as long as a small job's
-        // training. It waits on its stdin until its data is in place (`go`); dropped (the job
-        // failed or stopped meanwhile), it is killed.
+        // its imports (numpy, xgboost) take a third of a second, which a download of more
+        // than a few megabytes hides. It waits on its stdin until its data is in place
+        // (`go`); dropped (the job failed or stopped meanwhile), it is killed.
         let mut early = match &algorithm {
             Algorithm::Xgboost => {
                 let script = layout.host("code/.basalt-xgboost-algorithm.py");
