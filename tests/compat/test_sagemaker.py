@@ -530,6 +530,42 @@ def test_builtin_xgboost_reads_recordio_protobuf(sm, s3, data_bucket):
     assert desc["FailureReason"].startswith("ClientError: the train channel is not RecordIO-protobuf data"), desc["FailureReason"]
 
 
+def test_container_entrypoint_replaces_the_images_entry_point(sm, s3, data_bucket):
+    """AlgorithmSpecification.ContainerEntrypoint and ContainerArguments run instead of the
+    image's entry point (how the SageMaker Python SDK 3's ModelTrainer starts its sm_train.sh):
+    a shell command whose `python3` is the local environment's, the code from a channel, the
+    model from /opt/ml/model; a failing command fails the job with its failure file."""
+    name = unique("entry")
+    s3.put_object(Bucket=data_bucket, Key=f"{name}/code/train.py", Body=(
+        "import os, sys, sklearn\n"
+        "open(os.path.join(os.environ['SM_MODEL_DIR'], 'out.txt'), 'w').write(' '.join(sys.argv[1:]) + ' ' + sklearn.__version__)\n"
+        "if 'fail' in sys.argv:\n"
+        "    open('/opt/ml/output/failure', 'w').write('the command was told to fail')\n"
+        "    sys.exit(3)\n").encode())
+
+    def run(args):
+        job = unique("entry")
+        sm.create_training_job(
+            TrainingJobName=job, RoleArn=ROLE,
+            AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "File",
+                                    "ContainerEntrypoint": ["/bin/bash"],
+                                    "ContainerArguments": ["-c", f"cd /opt/ml/input/data/code && python3 train.py {args}"]},
+            InputDataConfig=[channel("code", f"s3://{data_bucket}/{name}/code/", "text/x-python")],
+            OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/{job}"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 120})
+        return wait_job(sm, job)
+
+    desc = run("--alpha 2")
+    assert desc["TrainingJobStatus"] == "Completed", desc.get("FailureReason")
+    key = desc["ModelArtifacts"]["S3ModelArtifacts"].split("/", 3)[3]
+    out = untar(s3.get_object(Bucket=data_bucket, Key=key)["Body"].read())["out.txt"].decode()
+    assert out.startswith("--alpha 2 1."), out
+    desc = run("fail")
+    assert desc["TrainingJobStatus"] == "Failed"
+    assert desc["FailureReason"] == "AlgorithmError: the command was told to fail", desc["FailureReason"]
+
+
 def test_a_pipe_channel_that_cannot_send_its_data_fails_the_job(sm, s3, data_bucket):
     """A Gzip Pipe channel whose second object is not gzip: the algorithm sees the epoch end
     after the first object, and the job fails with the download's reason instead of

@@ -39,6 +39,31 @@ impl Layout {
 }
 
 /// A process to start in a layout.
+/// `/opt/ml/...` in an argument as the process sees the layout (the same path in its mount
+/// namespace, the layout's own without one).
+pub(crate) fn seen(layout: &Layout, arg: &str) -> String {
+    match arg.strip_prefix("/opt/ml/") {
+        Some(rel) => layout.seen(rel),
+        None => arg.to_owned(),
+    }
+}
+
+/// The program a ContainerEntrypoint's first word runs: Python is the local SageMaker
+/// environment's, a shell the system's, anything else the path as given.
+pub(crate) fn entrypoint(
+    first: &str,
+    environments: &crate::environments::Environments,
+) -> Result<PathBuf, String> {
+    let base = first.rsplit('/').next().unwrap_or(first);
+    Ok(if base == "python" || base.starts_with("python3") {
+        environments.python()?
+    } else if matches!(base, "bash" | "sh") {
+        PathBuf::from(format!("/bin/{base}"))
+    } else {
+        PathBuf::from(first)
+    })
+}
+
 pub struct Launch<'a> {
     pub layout: &'a Layout,
     pub program: PathBuf,

@@ -23,7 +23,6 @@ use basalt_core::{AwsError, RequestContext};
 use basalt_store::Claim;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 pub const QUEUE: &str = "sagemaker.processing";
@@ -441,35 +440,20 @@ impl Runner {
         .map_err(internal)?;
 
         let app = &job.request.get("AppSpecification").unwrap_or(&Value::Null);
-        // `/opt/ml/...` as the process sees the layout (the same without a mount namespace).
-        let seen = |s: &str| match s.strip_prefix("/opt/ml/") {
-            Some(rel) => layout.seen(rel),
-            None => s.to_owned(),
-        };
         let mut argv: Vec<String> = app["ContainerEntrypoint"]
             .as_array()
             .into_iter()
             .flatten()
             .chain(app["ContainerArguments"].as_array().into_iter().flatten())
             .filter_map(Value::as_str)
-            .map(seen)
+            .map(|a| container::seen(layout, a))
             .collect();
         if argv.is_empty() {
             return Err("ClientError: AppSpecification.ContainerEntrypoint is empty".into());
         }
         let first = argv.remove(0);
-        let base = first.rsplit('/').next().unwrap_or(&first);
-        let program: PathBuf = if base == "python" || base.starts_with("python3") {
-            self.core
-                .config
-                .environments
-                .python()
-                .map_err(|e| format!("ClientError: {e}"))?
-        } else if matches!(base, "bash" | "sh") {
-            PathBuf::from(format!("/bin/{base}"))
-        } else {
-            PathBuf::from(&first)
-        };
+        let program = container::entrypoint(&first, &self.core.config.environments)
+            .map_err(|e| format!("ClientError: {e}"))?;
         let mut env: Vec<(String, String)> = vec![
             ("AWS_REGION".into(), job.region.clone()),
             ("AWS_DEFAULT_REGION".into(), job.region.clone()),

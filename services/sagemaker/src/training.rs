@@ -169,18 +169,6 @@ impl Job {
             .unwrap_or_default()
     }
 
-    fn image(&self) -> &str {
-        self.request
-            .get("AlgorithmSpecification")
-            .unwrap_or(&Value::Null)["TrainingImage"]
-            .as_str()
-            .or(self
-                .request
-                .get("AlgorithmSpecification")
-                .unwrap_or(&Value::Null)["AlgorithmName"]
-                .as_str())
-            .unwrap_or_default()
-    }
 }
 
 impl Listed for Job {
@@ -213,6 +201,10 @@ impl Listed for Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Algorithm {
     Xgboost,
+    /// `AlgorithmSpecification.ContainerEntrypoint` (and `ContainerArguments`), which replace
+    /// the image's own entry point: the SageMaker Python SDK 3's ModelTrainer runs its
+    /// `sm_train.sh` driver so (`/bin/bash -c ...`).
+    Entrypoint(Vec<String>),
     Script {
         program: String,
         submit: Option<String>,
@@ -227,6 +219,27 @@ fn decoded(v: &Value) -> String {
         Ok(Value::String(inner)) => inner,
         _ => s.to_owned(),
     }
+}
+
+/// The algorithm an `AlgorithmSpecification` runs: its ContainerEntrypoint when it has one,
+/// otherwise what its image and hyperparameters name.
+fn algorithm_of_spec(spec: &Value, hyper: &Map<String, Value>) -> Result<Algorithm, AwsError> {
+    let argv: Vec<String> = spec["ContainerEntrypoint"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(spec["ContainerArguments"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    if spec["ContainerEntrypoint"].as_array().is_some_and(|a| !a.is_empty()) {
+        return Ok(Algorithm::Entrypoint(argv));
+    }
+    let image = spec["TrainingImage"]
+        .as_str()
+        .or(spec["AlgorithmName"].as_str())
+        .unwrap_or_default();
+    algorithm_of(image, hyper)
 }
 
 fn algorithm_of(image: &str, hyper: &Map<String, Value>) -> Result<Algorithm, AwsError> {
@@ -268,7 +281,7 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         )));
     }
     let spec = &input["AlgorithmSpecification"];
-    let image = spec["TrainingImage"]
+    spec["TrainingImage"]
         .as_str()
         .or(spec["AlgorithmName"].as_str())
         .ok_or_else(|| {
@@ -280,7 +293,7 @@ pub(crate) fn create(core: &Core, ctx: &RequestContext, input: &Value) -> Result
         .as_object()
         .cloned()
         .unwrap_or_default();
-    algorithm_of(image, &hyper)?;
+    algorithm_of_spec(spec, &hyper)?;
     let out = input["OutputDataConfig"]["S3OutputPath"]
         .as_str()
         .unwrap_or_default();
@@ -638,17 +651,28 @@ impl Runner {
                 .map_err(|e| format!("InternalServerError: {e}"))?;
         }
         let hyper = job.hyperparameters();
-        let algorithm =
-            algorithm_of(job.image(), &hyper).map_err(|e| format!("ClientError: {}", e.message))?;
+        let algorithm = algorithm_of_spec(
+            job.request
+                .get("AlgorithmSpecification")
+                .unwrap_or(&Value::Null),
+            &hyper,
+        )
+        .map_err(|e| format!("ClientError: {}", e.message))?;
         self.write_config(job, layout, &hyper)?;
-        let python = self
-            .core
-            .config
-            .environments
-            .python()
-            .map_err(|e| format!("AlgorithmError: {e}"))?;
+        let environments = &self.core.config.environments;
+        let python = || environments.python().map_err(|e| format!("AlgorithmError: {e}"));
         let mut env = sm_env(job, layout, &hyper);
         env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
+        if let Algorithm::Entrypoint(_) = algorithm {
+            // `python3` on the PATH is the local environment's, as in a framework image.
+            env.push((
+                "PATH".into(),
+                format!(
+                    "{}:/usr/local/bin:/usr/bin:/bin",
+                    environments.dir.join("bin").display()
+                ),
+            ));
+        }
         let mut read = self.core.config.environments.read_paths();
         read.push(layout.root.clone());
         // The built-in algorithm's process starts while the channels download: Python and
@@ -664,7 +688,7 @@ impl Runner {
                 env.push(("BASALT_START".into(), "stdin".into()));
                 let launch = container::Launch {
                     layout,
-                    program: python.clone(),
+                    program: python()?,
                     args: vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
                     cwd: "code",
                     env,
@@ -674,13 +698,24 @@ impl Runner {
                     format!("InternalServerError: could not start the algorithm: {e}")
                 })?)
             }
-            Algorithm::Script { .. } => None,
+            Algorithm::Script { .. } | Algorithm::Entrypoint(_) => None,
         };
         let feeds = self.download_channels(job, layout)?;
         // Fed while the algorithm runs, ended when this function returns.
         let pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
-        let (program, args) = match &algorithm {
-            Algorithm::Xgboost => (layout.seen("code/.basalt-xgboost-algorithm.py"), Vec::new()),
+        let (exe, args) = match &algorithm {
+            Algorithm::Xgboost => (
+                python()?,
+                vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
+            ),
+            Algorithm::Entrypoint(argv) => {
+                let mut argv: Vec<String> = argv.iter().map(|a| container::seen(layout, a)).collect();
+                if argv.is_empty() {
+                    return Err("ClientError: AlgorithmSpecification.ContainerEntrypoint is empty".into());
+                }
+                let first = argv.remove(0);
+                (container::entrypoint(&first, environments).map_err(|e| format!("ClientError: {e}"))?, argv)
+            }
             Algorithm::Script { program, submit } => {
                 if let Some(uri) = submit.as_deref().filter(|u| u.starts_with("s3://")) {
                     let data = self.read_s3(&job.account, uri)?;
@@ -693,18 +728,20 @@ impl Runner {
                         "AlgorithmError: ExecuteUserScriptError: the entry point {program} is not in sagemaker_submit_directory"
                     ));
                 }
-                let args = hyper
-                    .iter()
-                    .filter(|(k, _)| !k.starts_with("sagemaker_") && !k.starts_with("_"))
-                    .flat_map(|(k, v)| [format!("--{k}"), decoded(v)])
+                let args = std::iter::once(layout.seen(&format!("code/{program}")))
+                    .chain(
+                        hyper
+                            .iter()
+                            .filter(|(k, _)| !k.starts_with("sagemaker_") && !k.starts_with("_"))
+                            .flat_map(|(k, v)| [format!("--{k}"), decoded(v)]),
+                    )
                     .collect();
-                (layout.seen(&format!("code/{program}")), args)
+                (python()?, args)
             }
         };
         if !self.start_training(job) {
             return Ok(self.stopped_or_lost());
         }
-        let args: Vec<String> = std::iter::once(program).chain(args).collect();
         let ended = loop {
             let mut checkpoints = Checkpoints::of(&job.request, &job.account, layout)?;
             if let Some(c) = checkpoints.as_mut() {
@@ -714,7 +751,7 @@ impl Runner {
             }
             let launch = container::Launch {
                 layout,
-                program: python.clone(),
+                program: exe.clone(),
                 args: args.clone(),
                 cwd: "code",
                 env: env.clone(),
@@ -1142,7 +1179,12 @@ pub(crate) fn metric_series(
         return Vec::new();
     };
     let builtin = matches!(
-        algorithm_of(job.image(), &job.hyperparameters()),
+        algorithm_of_spec(
+            job.request
+                .get("AlgorithmSpecification")
+                .unwrap_or(&Value::Null),
+            &job.hyperparameters()
+        ),
         Ok(Algorithm::Xgboost)
     );
     let mut out = Vec::new();
