@@ -75,7 +75,7 @@ const MIN_SERVER_VERSION: i32 = 120_000;
 const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
-    "CREATE TABLE kv (tbl TEXT COLLATE \"C\" NOT NULL, key BYTEA NOT NULL, \
+        "CREATE TABLE kv (tbl TEXT COLLATE \"C\" NOT NULL, key BYTEA NOT NULL, \
      value BYTEA NOT NULL, PRIMARY KEY (tbl, key)); \
      CREATE TABLE work (queue TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, \
      payload BYTEA NOT NULL, due BIGINT NOT NULL, token TEXT, expires BIGINT, \
@@ -344,24 +344,26 @@ impl PgState {
         // The first connection migrates, on a plain thread (the caller may be a runtime's).
         let first = {
             let (config, target) = (config.clone(), target.clone());
-            std::thread::spawn(move || -> Result<(Conn, Option<vectors::Extension>), StoreError> {
-                let mut client = connect(&config, &target)?;
-                check_version(&mut client, &target)?;
-                migrate(&mut client).map_err(|e| match e {
-                    Fail::Store(e) => e,
-                    Fail::Pg(e) => pg_error(&e, &target, "migrating the schema"),
-                })?;
-                let vector = vectors::detect(&mut client);
-                let st = Statements::prepare(&mut client)
-                    .map_err(|e| pg_error(&e, &target, "preparing statements"))?;
-                let conn = Conn {
-                    client,
-                    st,
-                    used: Instant::now(),
-                    epoch: 0,
-                };
-                Ok((conn, vector))
-            })
+            std::thread::spawn(
+                move || -> Result<(Conn, Option<vectors::Extension>), StoreError> {
+                    let mut client = connect(&config, &target)?;
+                    check_version(&mut client, &target)?;
+                    migrate(&mut client).map_err(|e| match e {
+                        Fail::Store(e) => e,
+                        Fail::Pg(e) => pg_error(&e, &target, "migrating the schema"),
+                    })?;
+                    let vector = vectors::detect(&mut client);
+                    let st = Statements::prepare(&mut client)
+                        .map_err(|e| pg_error(&e, &target, "preparing statements"))?;
+                    let conn = Conn {
+                        client,
+                        st,
+                        used: Instant::now(),
+                        epoch: 0,
+                    };
+                    Ok((conn, vector))
+                },
+            )
             .join()
             .map_err(|_| StoreError::Other("the PostgreSQL connection thread panicked".into()))??
         };

@@ -71,12 +71,19 @@ pub trait VectorStore: Send + Sync {
     /// Applies `ops` to the collection and `state` to the state store in one transaction:
     /// both or neither. [`StoreError::Conflict`] when a check of `state` fails or the
     /// collection does not exist.
-    fn write(&self, collection: &str, ops: &[VectorOp], state: &[WriteOp])
-    -> Result<(), StoreError>;
+    fn write(
+        &self,
+        collection: &str,
+        ops: &[VectorOp],
+        state: &[WriteOp],
+    ) -> Result<(), StoreError>;
 
     /// The best `query.k` entries that pass the filter, best first.
-    fn search(&self, collection: &str, query: &VectorQuery<'_>)
-    -> Result<Vec<VectorHit>, StoreError>;
+    fn search(
+        &self,
+        collection: &str,
+        query: &VectorQuery<'_>,
+    ) -> Result<Vec<VectorHit>, StoreError>;
 
     /// Removes the collection and its entries (nothing if it does not exist).
     fn drop_collection(&self, collection: &str) -> Result<(), StoreError>;

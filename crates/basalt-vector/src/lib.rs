@@ -161,7 +161,9 @@ pub fn fuse<T: Clone + Eq + std::hash::Hash + Ord>(
     let mut v: Vec<(&T, f32)> = fused.into_iter().collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     v.truncate(k);
-    v.into_iter().map(|(id, s)| (id.clone(), s / best)).collect()
+    v.into_iter()
+        .map(|(id, s)| (id.clone(), s / best))
+        .collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

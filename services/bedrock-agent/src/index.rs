@@ -10,7 +10,9 @@
 use crate::model::{CHUNKS, ChunkRec, GENERATIONS, load};
 use basalt_core::AwsError;
 use basalt_store::views::{View, Views};
-use basalt_store::{StateStore, StoreError, VectorEntry, VectorOp, VectorQuery, VectorStore, WriteOp};
+use basalt_store::{
+    StateStore, StoreError, VectorEntry, VectorOp, VectorQuery, VectorStore, WriteOp,
+};
 use basalt_vector::{Filter, Index, Metric};
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};

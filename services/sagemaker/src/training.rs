@@ -168,7 +168,6 @@ impl Job {
             .cloned()
             .unwrap_or_default()
     }
-
 }
 
 impl Listed for Job {
@@ -232,7 +231,10 @@ fn algorithm_of_spec(spec: &Value, hyper: &Map<String, Value>) -> Result<Algorit
         .filter_map(Value::as_str)
         .map(str::to_owned)
         .collect();
-    if spec["ContainerEntrypoint"].as_array().is_some_and(|a| !a.is_empty()) {
+    if spec["ContainerEntrypoint"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
         return Ok(Algorithm::Entrypoint(argv));
     }
     let image = spec["TrainingImage"]
@@ -660,7 +662,11 @@ impl Runner {
         .map_err(|e| format!("ClientError: {}", e.message))?;
         self.write_config(job, layout, &hyper)?;
         let environments = &self.core.config.environments;
-        let python = || environments.python().map_err(|e| format!("AlgorithmError: {e}"));
+        let python = || {
+            environments
+                .python()
+                .map_err(|e| format!("AlgorithmError: {e}"))
+        };
         let mut env = sm_env(job, layout, &hyper);
         env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
         if let Algorithm::Entrypoint(_) = algorithm {
@@ -709,12 +715,19 @@ impl Runner {
                 vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
             ),
             Algorithm::Entrypoint(argv) => {
-                let mut argv: Vec<String> = argv.iter().map(|a| container::seen(layout, a)).collect();
+                let mut argv: Vec<String> =
+                    argv.iter().map(|a| container::seen(layout, a)).collect();
                 if argv.is_empty() {
-                    return Err("ClientError: AlgorithmSpecification.ContainerEntrypoint is empty".into());
+                    return Err(
+                        "ClientError: AlgorithmSpecification.ContainerEntrypoint is empty".into(),
+                    );
                 }
                 let first = argv.remove(0);
-                (container::entrypoint(&first, environments).map_err(|e| format!("ClientError: {e}"))?, argv)
+                (
+                    container::entrypoint(&first, environments)
+                        .map_err(|e| format!("ClientError: {e}"))?,
+                    argv,
+                )
             }
             Algorithm::Script { program, submit } => {
                 if let Some(uri) = submit.as_deref().filter(|u| u.starts_with("s3://")) {

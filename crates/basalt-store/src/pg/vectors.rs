@@ -66,7 +66,11 @@ pub(super) fn detect(client: &mut postgres::Client) -> Option<Extension> {
 
 /// The extension, if it is new enough: filtered searches need 0.8's iterative index scans.
 fn usable(e: Extension) -> Option<Extension> {
-    let v: Vec<u32> = e.version.split('.').filter_map(|p| p.parse().ok()).collect();
+    let v: Vec<u32> = e
+        .version
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
     if v.as_slice() >= [0, 8].as_slice() {
         return Some(e);
     }
@@ -105,7 +109,10 @@ fn json_no_nul(v: &Value) -> Value {
 /// `basalt_vector::Index::upsert` would refuse it.
 fn unfit(vector: &[f32], dim: Option<i32>) -> Option<String> {
     if dim.is_some_and(|d| usize::try_from(d).ok() != Some(vector.len())) {
-        return Some(format!("{} dimensions; the collection has {dim:?}", vector.len()));
+        return Some(format!(
+            "{} dimensions; the collection has {dim:?}",
+            vector.len()
+        ));
     }
     if vector.iter().any(|x| !x.is_finite()) {
         return Some("a component that is not a finite number".into());
@@ -254,9 +261,12 @@ fn condition(f: &Filter, p: &mut Params) -> String {
             let k = p.push(k.clone());
             format!("(jsonb_exists(metadata, {k}) = {want})")
         }
-        Filter::And(fs) | Filter::Or(fs) if fs.is_empty() => {
-            (if matches!(f, Filter::And(_)) { "true" } else { "false" }).to_owned()
-        }
+        Filter::And(fs) | Filter::Or(fs) if fs.is_empty() => (if matches!(f, Filter::And(_)) {
+            "true"
+        } else {
+            "false"
+        })
+        .to_owned(),
         Filter::And(fs) => join(fs, " AND ", p),
         Filter::Or(fs) => join(fs, " OR ", p),
     }
@@ -522,19 +532,10 @@ impl VectorStore for PgState {
         })
     }
 
-    fn search(
-        &self,
-        collection: &str,
-        q: &VectorQuery<'_>,
-    ) -> Result<Vec<VectorHit>, StoreError> {
+    fn search(&self, collection: &str, q: &VectorQuery<'_>) -> Result<Vec<VectorHit>, StoreError> {
         let ext = self.extension()?.schema.clone();
         let (collection, query) = (collection.to_owned(), q.vector.to_vec());
-        let (text, k, filter, exact) = (
-            q.text.map(str::to_owned),
-            q.k,
-            q.filter.cloned(),
-            q.exact,
-        );
+        let (text, k, filter, exact) = (q.text.map(str::to_owned), q.k, q.filter.cloned(), q.exact);
         self.run(Kind::Read, move |c: &mut Conn| {
             let q = VectorQuery {
                 vector: &query,
@@ -684,7 +685,10 @@ mod tests {
                     m.insert("tags".into(), Value::Array(tags));
                 }
                 if r.below(4) == 0 {
-                    m.insert("city".into(), json!(format!("Port {}", words[r.below(6) as usize])));
+                    m.insert(
+                        "city".into(),
+                        json!(format!("Port {}", words[r.below(6) as usize])),
+                    );
                 }
                 let text = format!(
                     "{} {} {}",
@@ -780,8 +784,12 @@ mod tests {
                     filter: Some(f),
                     exact,
                 };
-                let mut got: Vec<String> =
-                    s.search("kb", &query).unwrap().into_iter().map(|h| h.key).collect();
+                let mut got: Vec<String> = s
+                    .search("kb", &query)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| h.key)
+                    .collect();
                 got.sort_unstable();
                 assert_eq!(got, want, "filter {f:?}, exact {exact}");
             }
@@ -820,9 +828,22 @@ mod tests {
                 want.iter().map(|h| &h.key).collect::<Vec<_>>()
             );
             for (g, w) in got.iter().zip(&want) {
-                assert!((g.score - w.score).abs() < 1e-5, "{} vs {}", g.score, w.score);
+                assert!(
+                    (g.score - w.score).abs() < 1e-5,
+                    "{} vs {}",
+                    g.score,
+                    w.score
+                );
             }
-            let approx = s.search("kb", &VectorQuery { exact: false, ..query }).unwrap();
+            let approx = s
+                .search(
+                    "kb",
+                    &VectorQuery {
+                        exact: false,
+                        ..query
+                    },
+                )
+                .unwrap();
             recall += approx
                 .iter()
                 .filter(|h| want.iter().any(|w| w.key == h.key))
@@ -840,8 +861,13 @@ mod tests {
         let ops: Vec<VectorOp> = all.iter().cloned().map(VectorOp::Upsert).collect();
         s.write("kb", &ops, &[]).unwrap();
         let ext = s.extension().unwrap().schema.clone();
-        let filter = Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
-        for (filter, exact, graph) in [(None, false, true), (Some(filter), false, true), (None, true, false)] {
+        let filter =
+            Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
+        for (filter, exact, graph) in [
+            (None, false, true),
+            (Some(filter), false, true),
+            (None, true, false),
+        ] {
             let (ext, vector) = (ext.clone(), vec![0.25f32; 8]);
             let plan = s
                 .run(Kind::Read, move |c| {
@@ -858,13 +884,18 @@ mod tests {
                         tx.batch_execute("SET LOCAL enable_indexscan = off")?;
                     }
                     let rows = tx.query(&format!("EXPLAIN {sql}"), &p.refs())?;
-                    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>().join("\n"))
+                    Ok(rows
+                        .iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect::<Vec<_>>()
+                        .join("\n"))
                 })
                 .unwrap();
             assert_eq!(plan.contains("_hnsw"), graph, "{plan}");
         }
         // Through the graph, a filter that 1 in 6 entries passes still fills the list.
-        let jazz = Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
+        let jazz =
+            Filter::from_bedrock(&json!({"equals": {"key": "genre", "value": "jazz"}})).unwrap();
         let q = vec![0.25f32; 8];
         let query = VectorQuery {
             vector: &q,
@@ -876,8 +907,19 @@ mod tests {
         let got = s.search("kb", &query).unwrap();
         assert_eq!(got.len(), 100);
         assert!(got.iter().all(|h| h.metadata["genre"] == "jazz"));
-        let exact = s.search("kb", &VectorQuery { exact: true, ..query }).unwrap();
-        let same = got.iter().filter(|h| exact.iter().any(|e| e.key == h.key)).count();
+        let exact = s
+            .search(
+                "kb",
+                &VectorQuery {
+                    exact: true,
+                    ..query
+                },
+            )
+            .unwrap();
+        let same = got
+            .iter()
+            .filter(|h| exact.iter().any(|e| e.key == h.key))
+            .count();
         assert!(same >= 90, "filtered recall@100 {same}/100");
     }
 
@@ -909,7 +951,13 @@ mod tests {
         assert!(got.windows(2).all(|w| w[0].score >= w[1].score));
         // No word at all: the vector ranks alone, fused.
         let only = s
-            .search("kb", &VectorQuery { text: Some("?!"), ..query })
+            .search(
+                "kb",
+                &VectorQuery {
+                    text: Some("?!"),
+                    ..query
+                },
+            )
             .unwrap();
         assert_eq!(only[0].key, "doc/0042");
     }
@@ -947,11 +995,13 @@ mod tests {
             changes.push(VectorOp::Remove(all[i].key.clone()));
         }
         s.write("kb", &changes, &[]).unwrap();
-        let removed = |i: usize| i >= 3 && (i - 3) % 11 == 0;
+        let removed = |i: usize| i >= 3 && (i - 3).is_multiple_of(11);
         let mut index = Index::new(4, Metric::Cosine);
         for (i, e) in all.iter().enumerate() {
             if !removed(i) {
-                index.upsert(&e.key, &e.vector, &e.text, e.metadata.clone()).unwrap();
+                index
+                    .upsert(&e.key, &e.vector, &e.text, e.metadata.clone())
+                    .unwrap();
             }
         }
         let table = table_of("kb");
@@ -978,7 +1028,12 @@ mod tests {
                 "{query}"
             );
             for (g, w) in got.iter().zip(&want) {
-                assert!((g.score - w.score).abs() < 1e-4 * w.score.max(1.0), "{query}: {} vs {}", g.score, w.score);
+                assert!(
+                    (g.score - w.score).abs() < 1e-4 * w.score.max(1.0),
+                    "{query}: {} vs {}",
+                    g.score,
+                    w.score
+                );
             }
         }
     }
@@ -1080,9 +1135,10 @@ mod tests {
         let got = got.iter().find(|h| h.key == all[1].key).unwrap();
         assert_eq!(got.content, "ab");
         assert_eq!(got.metadata["k"], json!(["xy"]));
-        s.write("kb", &[VectorOp::Remove(all[1].key.clone())], &[]).unwrap();
-        assert!(s
-            .search(
+        s.write("kb", &[VectorOp::Remove(all[1].key.clone())], &[])
+            .unwrap();
+        assert!(
+            s.search(
                 "kb",
                 &VectorQuery {
                     vector: &[1.0, 0.0],
@@ -1092,7 +1148,8 @@ mod tests {
                     exact: false
                 }
             )
-            .is_err());
+            .is_err()
+        );
         s.drop_collection("kb").unwrap();
         assert!(!s.has_collection("kb").unwrap());
         assert!(search(5).is_empty());
@@ -1102,8 +1159,14 @@ mod tests {
     #[test]
     fn terms_count_words_as_bm25_does() {
         let (t, len) = terms("The river, the RIVER and the sea-wall");
-        assert_eq!(t, json!({"the": 3, "river": 2, "and": 1, "sea": 1, "wall": 1}));
+        assert_eq!(
+            t,
+            json!({"the": 3, "river": 2, "and": 1, "sea": 1, "wall": 1})
+        );
         assert_eq!(len, 8);
-        assert_eq!(query_words("What's the river's name?"), ["name", "river", "s", "the", "what"]);
+        assert_eq!(
+            query_words("What's the river's name?"),
+            ["name", "river", "s", "the", "what"]
+        );
     }
 }
