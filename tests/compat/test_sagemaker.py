@@ -564,6 +564,17 @@ def test_container_entrypoint_replaces_the_images_entry_point(sm, s3, data_bucke
     desc = run("fail")
     assert desc["TrainingJobStatus"] == "Failed"
     assert desc["FailureReason"] == "AlgorithmError: the command was told to fail", desc["FailureReason"]
+    # Arguments for the image's own entry point: Basalt runs none.
+    with pytest.raises(ClientError) as e:
+        sm.create_training_job(
+            TrainingJobName=unique("entry"), RoleArn=ROLE,
+            AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "File",
+                                    "ContainerArguments": ["--epochs", "2"]},
+            OutputDataConfig={"S3OutputPath": f"s3://{data_bucket}/x"},
+            ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+            StoppingCondition={"MaxRuntimeInSeconds": 120})
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    assert "ContainerArguments needs a ContainerEntrypoint" in e.value.response["Error"]["Message"]
 
 
 def test_a_pipe_channel_that_cannot_send_its_data_fails_the_job(sm, s3, data_bucket):

@@ -229,6 +229,8 @@ def protobuf_map(buf, np):
     name, tensor = "", ([], [], [])
     for field, _, v in protobuf_fields(buf):
         if field == 1:
+            if not isinstance(v, bytes):
+                raise ValueError("a map entry's name is not a string")
             name = v.decode()
         elif field == 2:
             for kind, _, t in protobuf_fields(v):
@@ -318,16 +320,22 @@ def read_csv(path, np):
     the container. pyarrow's reader first (pandas, which xgboost would import too, costs a
     quarter of a second at start); pandas' C parser for what pyarrow does not read as numbers
     (spaces around a number, say)."""
-    import pyarrow as pa
-    import pyarrow.csv as pc
     try:
+        import pyarrow as pa
+        import pyarrow.csv as pc
+    except ImportError:
+        # An environment pulled before pyarrow was part of it.
+        pa = None
+    try:
+        if pa is None:
+            raise ValueError("no pyarrow")
         table = pc.read_csv(path, read_options=pc.ReadOptions(autogenerate_column_names=True))
         numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
         if all(any(t(c.type) for t in numeric) for c in table.columns):
             if table.num_columns == 0:
                 return np.empty((0, 0), dtype=np.float32)
             return np.column_stack([float32s(c, pa, np) for c in table.columns])
-    except (pa.ArrowException, ValueError):
+    except (ValueError, OSError) if pa is None else (pa.ArrowException, ValueError):
         pass
     allow_pandas()
     import pandas as pd

@@ -38,7 +38,11 @@ impl Layout {
     }
 }
 
-/// A process to start in a layout.
+/// Whether processes get their own mount namespace (`/opt/ml` at its place).
+pub(crate) fn namespaces() -> bool {
+    sandbox::namespaces()
+}
+
 /// `/opt/ml/...` in an argument as the process sees the layout (the same path in its mount
 /// namespace, the layout's own without one).
 pub(crate) fn seen(layout: &Layout, arg: &str) -> String {
@@ -64,6 +68,7 @@ pub(crate) fn entrypoint(
     })
 }
 
+/// A process to start in a layout.
 pub struct Launch<'a> {
     pub layout: &'a Layout,
     pub program: PathBuf,

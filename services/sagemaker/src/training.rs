@@ -223,19 +223,42 @@ fn decoded(v: &Value) -> String {
 /// The algorithm an `AlgorithmSpecification` runs: its ContainerEntrypoint when it has one,
 /// otherwise what its image and hyperparameters name.
 fn algorithm_of_spec(spec: &Value, hyper: &Map<String, Value>) -> Result<Algorithm, AwsError> {
-    let argv: Vec<String> = spec["ContainerEntrypoint"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(spec["ContainerArguments"].as_array().into_iter().flatten())
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
-    if spec["ContainerEntrypoint"]
-        .as_array()
-        .is_some_and(|a| !a.is_empty())
-    {
+    let words = |member: &str| -> Result<Option<Vec<String>>, AwsError> {
+        let Some(v) = spec.get(member).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let list = v
+            .as_array()
+            .filter(|a| (1..=100).contains(&a.len()))
+            .ok_or_else(|| {
+                AwsError::validation(format!(
+                    "AlgorithmSpecification.{member} must hold 1 to 100 strings."
+                ))
+            })?;
+        list.iter()
+            .map(|w| match w.as_str() {
+                Some(s) if s.len() <= 256 => Ok(s.to_owned()),
+                _ => Err(AwsError::validation(format!(
+                    "AlgorithmSpecification.{member} must hold strings of at most 256 characters."
+                ))),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    };
+    let (entrypoint, arguments) = (words("ContainerEntrypoint")?, words("ContainerArguments")?);
+    if let Some(mut argv) = entrypoint {
+        if !crate::container::namespaces() {
+            return Err(AwsError::validation(
+                "A ContainerEntrypoint needs /opt/ml at its place, which takes a mount namespace this host does not give Basalt's processes.",
+            ));
+        }
+        argv.extend(arguments.unwrap_or_default());
         return Ok(Algorithm::Entrypoint(argv));
+    }
+    if arguments.is_some() {
+        return Err(AwsError::validation(
+            "AlgorithmSpecification.ContainerArguments needs a ContainerEntrypoint: Basalt runs no image's own entry point.",
+        ));
     }
     let image = spec["TrainingImage"]
         .as_str()
@@ -257,7 +280,7 @@ fn algorithm_of(image: &str, hyper: &Map<String, Value>) -> Result<Algorithm, Aw
         return Ok(Algorithm::Xgboost);
     }
     Err(AwsError::validation(format!(
-        "Basalt runs the built-in XGBoost algorithm and framework images in script mode (the sagemaker_program hyperparameter); the image {image} names neither, and Basalt runs no containers."
+        "Basalt runs the built-in XGBoost algorithm, framework images in script mode (the sagemaker_program hyperparameter) and a ContainerEntrypoint; the image {image} without either of the last two is none of them, and Basalt runs no containers."
     )))
 }
 
@@ -670,14 +693,19 @@ impl Runner {
         let mut env = sm_env(job, layout, &hyper);
         env.push(("SAGEMAKER_TRAINING_MODULE".into(), "basalt".into()));
         if let Algorithm::Entrypoint(_) = algorithm {
-            // `python3` on the PATH is the local environment's, as in a framework image.
-            env.push((
-                "PATH".into(),
-                format!(
-                    "{}:/usr/local/bin:/usr/bin:/bin",
-                    environments.dir.join("bin").display()
+            // `python3` on the PATH is the local environment's, as in a framework image; a
+            // PATH of the job's Environment (pushed later) wins.
+            python()?;
+            env.insert(
+                0,
+                (
+                    "PATH".into(),
+                    format!(
+                        "{}:/usr/local/bin:/usr/bin:/bin",
+                        environments.dir.join("bin").display()
+                    ),
                 ),
-            ));
+            );
         }
         let mut read = self.core.config.environments.read_paths();
         read.push(layout.root.clone());
@@ -778,8 +806,11 @@ impl Runner {
                     }
                     child
                 }
-                None => launch.spawn(false).map_err(|e| {
-                    format!("InternalServerError: could not start the algorithm: {e}")
+                None => launch.spawn(false).map_err(|e| match &algorithm {
+                    Algorithm::Entrypoint(argv) => {
+                        format!("ClientError: ContainerEntrypoint {}: {e}", argv[0])
+                    }
+                    _ => format!("InternalServerError: could not start the algorithm: {e}"),
                 })?,
             };
             let syncing = checkpoints.map(|c| sync_while_running(self.core.clone(), c));
@@ -812,7 +843,8 @@ impl Runner {
             return Ok(Ended::Lost);
         }
         job.metrics = final_metrics(&job.request, matches!(algorithm, Algorithm::Xgboost), &log);
-        if let Some(why) = pipes.failure() {
+        // A stopped or timed-out job is that, whatever its feeds met on the way.
+        if let (Ended::Exited(_), Some(why)) = (&ended, pipes.failure()) {
             return Err(why);
         }
         if let Ended::Exited(status) = ended
