@@ -47,10 +47,10 @@ def clients(shape_checker, tmp_path_factory):
     assert not panics, panics
 
 
-def start_job(c, bucket, spot, checkpoints):
+def start_job(c, bucket, spot, checkpoints, mode="File", script=RESUMING_PY):
     name = unique("spot")
-    c["s3"].put_object(Bucket=bucket, Key=f"{name}/src.tar.gz", Body=tar_gz({"train.py": RESUMING_PY}))
-    c["s3"].put_object(Bucket=bucket, Key=f"{name}/data/a.csv", Body="1,2\n")
+    c["s3"].put_object(Bucket=bucket, Key=f"{name}/src.tar.gz", Body=tar_gz({"train.py": script}))
+    c["s3"].put_object(Bucket=bucket, Key=f"{name}/data/a.csv", Body="1,2\n3,4\n")
     stopping = {"MaxRuntimeInSeconds": 120}
     extra = {}
     if spot:
@@ -60,7 +60,7 @@ def start_job(c, bucket, spot, checkpoints):
         extra["CheckpointConfig"] = {"S3Uri": checkpoints}
     c["sagemaker"].create_training_job(
         TrainingJobName=name, RoleArn=ROLE,
-        AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": "File"},
+        AlgorithmSpecification={"TrainingImage": PYTORCH, "TrainingInputMode": mode},
         HyperParameters={"sagemaker_program": json.dumps("train.py"),
                          "sagemaker_submit_directory": json.dumps(f"s3://{bucket}/{name}/src.tar.gz")},
         InputDataConfig=[{"ChannelName": "training", "DataSource": {"S3DataSource": {
@@ -110,6 +110,21 @@ def test_an_interrupted_spot_job_resumes_from_its_checkpoint(clients, bucket):
     assert int(resumed[1].split()[-1]) > 0, resumed
     state = c["s3"].get_object(Bucket=bucket, Key="checkpoints/run-1/state.json")["Body"].read()
     assert json.loads(state) == {"epoch": 11}
+
+
+def test_a_resumed_spot_job_reads_its_pipe_channels_from_the_start(clients, bucket):
+    """The fresh instance after an interruption finds its Pipe channel's first epoch again
+    (`training_0`), with all its data."""
+    script = RESUMING_PY.replace(
+        'print(f"resuming at epoch {start}", flush=True)',
+        'data = open("/opt/ml/input/data/training_0").read()\n'
+        'print(f"resuming at epoch {start} with {len(data.splitlines())} lines", flush=True)')
+    name = start_job(clients, bucket, spot=True, checkpoints=f"s3://{bucket}/checkpoints/pipe",
+                     mode="Pipe", script=script)
+    d = wait(clients["sagemaker"], name)
+    assert d["TrainingJobStatus"] == "Completed", d.get("FailureReason")
+    resumed = [l for l in lines(clients, name) if l.startswith("resuming at epoch")]
+    assert len(resumed) == 2 and all(l.endswith("with 2 lines") for l in resumed), resumed
 
 
 def test_a_job_starts_with_the_checkpoints_its_uri_holds(clients, bucket):

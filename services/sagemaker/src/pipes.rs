@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// One Pipe channel: where its FIFOs go and what they carry.
+#[derive(Clone)]
 pub(crate) struct Feed {
     /// The host directory seen as `/opt/ml/input/data`.
     pub dir: PathBuf,
@@ -96,6 +97,7 @@ pub(crate) fn augmented_items(
 /// The feeding threads of a job's Pipe channels; dropping it ends them.
 pub(crate) struct Pipes {
     stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
     /// Why a channel's epoch ended before its last item (the first such reason).
     failure: Arc<Mutex<Option<String>>>,
 }
@@ -104,16 +106,31 @@ impl Pipes {
     pub(crate) fn start(objects: &Arc<dyn InProcessS3>, feeds: Vec<Feed>) -> Result<Pipes, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
+        let mut threads = Vec::new();
         for f in feeds {
             // The first epoch's FIFO exists before the algorithm starts.
             fifo(&f.dir.join(format!("{}_0", f.channel)))?;
             let (objects, stop, failure) = (objects.clone(), stop.clone(), failure.clone());
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("sagemaker-pipe-{}", f.channel))
                 .spawn(move || feed(objects, f, stop, failure))
                 .map_err(|e| format!("InternalServerError: {e}"))?;
+            threads.push(thread);
         }
-        Ok(Pipes { stop, failure })
+        Ok(Pipes {
+            stop,
+            threads,
+            failure,
+        })
+    }
+
+    /// Ends the feeds and waits for them, once their reader is gone (a write to a FIFO
+    /// without one fails at once; a feed waiting for a reader looks at `stop` every 20 ms).
+    pub(crate) fn end(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in std::mem::take(&mut self.threads) {
+            let _ = t.join();
+        }
     }
 
     /// The job's failure reason when a channel could not send all its data: the algorithm

@@ -736,7 +736,7 @@ impl Runner {
         };
         let feeds = self.download_channels(job, layout)?;
         // Fed while the algorithm runs, ended when this function returns.
-        let pipes = crate::pipes::Pipes::start(&self.core.objects, feeds)?;
+        let mut pipes = crate::pipes::Pipes::start(&self.core.objects, feeds.clone())?;
         let (exe, args) = match &algorithm {
             Algorithm::Xgboost => (
                 python()?,
@@ -834,6 +834,10 @@ impl Runner {
                 "The spot instance was reclaimed (a simulated interruption); the job restarts from its last checkpoint",
             );
             job.advance(now, "Starting", "Preparing the instances for training");
+            // A fresh instance reads its Pipe channels from their first epoch again: the old
+            // feeds end (their reader is gone) before the new ones make `<channel>_0`.
+            pipes.end();
+            pipes = crate::pipes::Pipes::start(&self.core.objects, feeds.clone())?;
             if !self.start_training(job) {
                 return Ok(self.stopped_or_lost());
             }
