@@ -123,3 +123,42 @@ def test_stop_and_errors(bedrock, s3, bucket):
     # Paging: one job a page, newest first.
     page = bedrock.list_model_invocation_jobs(maxResults=1)
     assert len(page["invocationJobSummaries"]) == 1 and "nextToken" in page
+
+
+def test_a_job_past_its_timeout_expires(shape_checker, tmp_path):
+    """timeoutDurationInHours ends a job that runs past it as Expired, with the records done
+    until then in its output and manifest. An hour is shortened here
+    (BASALT_BEDROCK_BATCH_HOUR_SECS) so that the minimum of 24 passes at once."""
+    from conftest import BasaltServer, make_client_factory
+    srv = BasaltServer(data_dir=str(tmp_path), name="basalt-batch-expiry",
+                       env={"BASALT_BEDROCK_BATCH_HOUR_SECS": "0.0001"}).start()
+    try:
+        make = make_client_factory(shape_checker, srv.endpoint)
+        bedrock, s3 = make("bedrock"), make("s3")
+        s3.create_bucket(Bucket="expiry")
+        lines = [json.dumps({"recordId": f"R{i:010d}", "modelInput": _body(i)}) for i in range(100)]
+        s3.put_object(Bucket="expiry", Key="in.jsonl", Body="\n".join(lines).encode())
+        arn = bedrock.create_model_invocation_job(
+            jobName="expires", roleArn=ROLE, modelId=MODEL, timeoutDurationInHours=24,
+            inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://expiry/in.jsonl"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://expiry/out/"}},
+        )["jobArn"]
+        deadline = time.time() + 60
+        while (job := bedrock.get_model_invocation_job(jobIdentifier=arn))["status"] not in (
+                "Expired", "Completed", "PartiallyCompleted", "Failed", "Stopped") and time.time() < deadline:
+            time.sleep(0.2)
+        assert job["status"] == "Expired", job
+        assert "timeout of 24 hours" in job["message"]
+        assert job["processedRecordCount"] < 100
+        manifest = json.loads(s3.get_object(Bucket="expiry", Key=f"out/{arn.rsplit('/', 1)[1]}/manifest.json.out")["Body"].read())
+        assert manifest["processedRecordCount"] == job["processedRecordCount"]
+        with pytest.raises(ClientError) as e:
+            bedrock.create_model_invocation_job(
+                jobName="too-long", roleArn=ROLE, modelId=MODEL, timeoutDurationInHours=169,
+                inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://expiry/in.jsonl"}},
+                outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://expiry/out/"}},
+            )
+        assert e.value.response["Error"]["Code"] in ("ValidationException",), e.value.response
+    finally:
+        srv.stop()
+        srv.close()

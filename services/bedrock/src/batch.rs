@@ -65,6 +65,15 @@ struct Job {
     output_tokens: u64,
 }
 
+/// An hour of `timeoutDurationInHours`: `BASALT_BEDROCK_BATCH_HOUR_SECS` seconds (tests
+/// shorten it to see a job expire), 3,600 otherwise.
+fn hour_ms() -> i64 {
+    basalt_store::ms_from_secs_env("BASALT_BEDROCK_BATCH_HOUR_SECS", 3_600_000)
+}
+
+/// How `work` says the job ran out of time (its outputs so far are written).
+const EXPIRED: &str = "\u{0}expired";
+
 fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
@@ -77,7 +86,7 @@ impl Job {
             "submitTime": secs(self.submit_ms), "lastModifiedTime": secs(self.modified_ms),
             "inputDataConfig": self.input, "outputDataConfig": self.output,
             "timeoutDurationInHours": self.timeout_hours,
-            "jobExpirationTime": secs(self.submit_ms + i64::from(self.timeout_hours) * 3_600_000),
+            "jobExpirationTime": secs(self.expires_ms()),
             "totalRecordCount": self.total, "processedRecordCount": self.processed + self.file_progress,
             "successRecordCount": self.success, "errorRecordCount": self.errors,
         });
@@ -91,6 +100,11 @@ impl Job {
             v["endTime"] = secs(e).into();
         }
         v
+    }
+
+    /// When the job expires: `timeoutDurationInHours` after its submission.
+    fn expires_ms(&self) -> i64 {
+        self.submit_ms + i64::from(self.timeout_hours) * hour_ms()
     }
 
     fn running(&self) -> bool {
@@ -201,6 +215,18 @@ impl Batch {
         s3_uri(out_uri, "outputDataConfig.s3OutputDataConfig.s3Uri")?;
         let id = new_id();
         let now = self.state.now_ms();
+        // Bedrock's bounds (ModelInvocationJobTimeoutDurationInHours).
+        let timeout_hours = match input.get("timeoutDurationInHours") {
+            None | Some(Value::Null) => 24,
+            Some(v) => match v.as_u64() {
+                Some(h @ 24..=168) => h as u32,
+                _ => {
+                    return Err(AwsError::validation(
+                        "timeoutDurationInHours must be between 24 and 168.",
+                    ));
+                }
+            },
+        };
         let job = Job {
             arn: format!(
                 "arn:aws:bedrock:{}:{}:model-invocation-job/{id}",
@@ -215,7 +241,7 @@ impl Batch {
             message: None,
             input: input["inputDataConfig"].clone(),
             output: input["outputDataConfig"].clone(),
-            timeout_hours: input["timeoutDurationInHours"].as_u64().unwrap_or(24) as u32,
+            timeout_hours,
             submit_ms: now,
             modified_ms: now,
             end_ms: None,
@@ -399,6 +425,13 @@ impl Batch {
                 }
                 let _ = self.state.complete(&claim, &[]);
             }
+            Err(message) if message == EXPIRED => {
+                let message = format!(
+                    "The job reached its timeout of {} hours before it finished; the output holds the records processed until then.",
+                    job.timeout_hours
+                );
+                self.finish(&claim, &mut job, "Expired", Some(message))
+            }
             Err(message) => self.finish(&claim, &mut job, "Failed", Some(message)),
         }
     }
@@ -462,6 +495,11 @@ impl Batch {
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
             {
+                if self.state.now_ms() >= job.expires_ms() {
+                    self.expire(job, &out_bucket, &out_dir, file, out, (ok, bad, tin, tout))
+                        .await?;
+                    return Err(EXPIRED.into());
+                }
                 let record: Value = serde_json::from_str(line).unwrap_or(Value::Null);
                 let record_id = record["recordId"]
                     .as_str()
@@ -515,6 +553,48 @@ impl Batch {
                 return Ok(false);
             }
         }
+        self.write_manifest(job, &out_bucket, &out_dir).await?;
+        Ok(true)
+    }
+
+    /// Ends an expired job's work: the records of `file` done so far are its output, and the
+    /// manifest counts what was processed.
+    async fn expire(
+        &self,
+        job: &mut Job,
+        out_bucket: &str,
+        out_dir: &str,
+        file: &str,
+        out: String,
+        (ok, bad, tin, tout): (u64, u64, u64, u64),
+    ) -> Result<(), String> {
+        if ok + bad > 0 {
+            let name = file.rsplit('/').next().unwrap_or(file);
+            self.objects
+                .write(
+                    &job.account,
+                    out_bucket,
+                    &format!("{out_dir}/{name}.out"),
+                    out.into_bytes(),
+                )
+                .await?;
+        }
+        job.file_progress = 0;
+        job.total += ok + bad;
+        job.processed += ok + bad;
+        job.success += ok;
+        job.errors += bad;
+        job.input_tokens += tin;
+        job.output_tokens += tout;
+        self.write_manifest(job, out_bucket, out_dir).await
+    }
+
+    async fn write_manifest(
+        &self,
+        job: &Job,
+        out_bucket: &str,
+        out_dir: &str,
+    ) -> Result<(), String> {
         let manifest = json!({
             "totalRecordCount": job.total, "processedRecordCount": job.processed,
             "successRecordCount": job.success, "errorRecordCount": job.errors,
@@ -523,12 +603,12 @@ impl Batch {
         self.objects
             .write(
                 &job.account,
-                &out_bucket,
+                out_bucket,
                 &format!("{out_dir}/manifest.json.out"),
                 manifest.to_string().into_bytes(),
             )
             .await?;
-        Ok(true)
+        Ok(())
     }
 
     /// One record through InvokeModel: its output body and token counts, or the error.
