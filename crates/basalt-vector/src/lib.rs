@@ -142,6 +142,31 @@ fn top_k(scored: impl Iterator<Item = (u32, f32)>, k: usize) -> Vec<(u32, f32)> 
 /// Reciprocal rank fusion's constant (Cormack et al.; OpenSearch's default).
 pub const RRF_K: f32 = 60.0;
 
+/// `v` as an index of `dim` dimensions and `metric` stores it (normalized for
+/// [`Metric::Cosine`]), or why it cannot enter one: the checks of [`Index::upsert`], for
+/// stores that keep vectors elsewhere (pgvector) and must refuse what this index refuses.
+pub fn prepare(v: &[f32], dim: usize, metric: Metric) -> Result<Vec<f32>, IndexError> {
+    if v.len() != dim {
+        return Err(IndexError::Dimension {
+            want: dim,
+            got: v.len(),
+        });
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(IndexError::NotFinite);
+    }
+    Ok(match metric {
+        Metric::Euclidean => v.to_vec(),
+        Metric::Cosine => {
+            let n = dot(v, v).sqrt();
+            if n == 0.0 {
+                return Err(IndexError::Zero);
+            }
+            v.iter().map(|x| x / n).collect()
+        }
+    })
+}
+
 /// Two ranked lists (best first) fused by reciprocal rank: the `k` best entries, best first,
 /// ties in the entries' order. The score is the fused one divided by its maximum (first in
 /// both lists), so it lies in (0, 1]. Every hybrid search (this index's, pgvector's) ranks
@@ -472,25 +497,7 @@ impl Index {
 
     /// The vector as the index compares it (normalized for cosine).
     fn prepare(&self, v: &[f32]) -> Result<Vec<f32>, IndexError> {
-        if v.len() != self.dim {
-            return Err(IndexError::Dimension {
-                want: self.dim,
-                got: v.len(),
-            });
-        }
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(IndexError::NotFinite);
-        }
-        Ok(match self.metric {
-            Metric::Euclidean => v.to_vec(),
-            Metric::Cosine => {
-                let n = dot(v, v).sqrt();
-                if n == 0.0 {
-                    return Err(IndexError::Zero);
-                }
-                v.iter().map(|x| x / n).collect()
-            }
-        })
+        prepare(v, self.dim, self.metric)
     }
 
     /// Adds an entry, replacing the entry of the same key.

@@ -186,7 +186,7 @@ impl Indexes {
     }
 
     /// The current index of a knowledge base (it may read every chunk).
-    pub fn current(
+    fn current(
         &self,
         state: &dyn StateStore,
         kb_key: &str,

@@ -102,6 +102,17 @@ impl Job {
         v
     }
 
+    /// Counts a file's records (done, failed) and tokens (in, out) into the job's totals.
+    fn count_file(&mut self, (ok, bad, tin, tout): (u64, u64, u64, u64)) {
+        self.file_progress = 0;
+        self.total += ok + bad;
+        self.processed += ok + bad;
+        self.success += ok;
+        self.errors += bad;
+        self.input_tokens += tin;
+        self.output_tokens += tout;
+    }
+
     /// When the job expires: `timeoutDurationInHours` after its submission.
     fn expires_ms(&self) -> i64 {
         self.submit_ms + i64::from(self.timeout_hours) * hour_ms()
@@ -532,23 +543,10 @@ impl Batch {
                     }
                 }
             }
-            let name = file.rsplit('/').next().unwrap_or(file);
-            let key = format!("{out_dir}/{name}.out");
-            if !self
-                .objects
-                .write(&job.account, &out_bucket, &key, out.into_bytes())
-                .await?
-            {
-                return Err(format!("The output bucket {out_bucket} does not exist."));
-            }
+            self.write_output(job, &out_bucket, &out_dir, file, out)
+                .await?;
             job.files_done = i + 1;
-            job.file_progress = 0;
-            job.total += ok + bad;
-            job.processed += ok + bad;
-            job.success += ok;
-            job.errors += bad;
-            job.input_tokens += tin;
-            job.output_tokens += tout;
+            job.count_file((ok, bad, tin, tout));
             if !self.save(claim, job).map_err(|e| e.to_string())? {
                 return Ok(false);
             }
@@ -569,24 +567,32 @@ impl Batch {
         (ok, bad, tin, tout): (u64, u64, u64, u64),
     ) -> Result<(), String> {
         if ok + bad > 0 {
-            let name = file.rsplit('/').next().unwrap_or(file);
-            self.objects
-                .write(
-                    &job.account,
-                    out_bucket,
-                    &format!("{out_dir}/{name}.out"),
-                    out.into_bytes(),
-                )
+            self.write_output(job, out_bucket, out_dir, file, out)
                 .await?;
         }
-        job.file_progress = 0;
-        job.total += ok + bad;
-        job.processed += ok + bad;
-        job.success += ok;
-        job.errors += bad;
-        job.input_tokens += tin;
-        job.output_tokens += tout;
+        job.count_file((ok, bad, tin, tout));
         self.write_manifest(job, out_bucket, out_dir).await
+    }
+
+    /// `{out_dir}/{input file name}.out`.
+    async fn write_output(
+        &self,
+        job: &Job,
+        out_bucket: &str,
+        out_dir: &str,
+        file: &str,
+        out: String,
+    ) -> Result<(), String> {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let key = format!("{out_dir}/{name}.out");
+        if !self
+            .objects
+            .write(&job.account, out_bucket, &key, out.into_bytes())
+            .await?
+        {
+            return Err(format!("The output bucket {out_bucket} does not exist."));
+        }
+        Ok(())
     }
 
     async fn write_manifest(

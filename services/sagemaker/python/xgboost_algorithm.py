@@ -315,28 +315,34 @@ def float32s(column, pa, np):
     return values
 
 
+def read_csv_pyarrow(path, np):
+    """The matrix pyarrow reads, or None where it reads no numbers (or is not installed: an
+    environment pulled before pyarrow was part of it)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pc
+    except ImportError:
+        return None
+    try:
+        table = pc.read_csv(path, read_options=pc.ReadOptions(autogenerate_column_names=True))
+    except (pa.ArrowException, ValueError):
+        return None
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
+    if not all(any(t(c.type) for t in numeric) for c in table.columns):
+        return None
+    if table.num_columns == 0:
+        return np.empty((0, 0), dtype=np.float32)
+    return np.column_stack([float32s(c, pa, np) for c in table.columns])
+
+
 def read_csv(path, np):
     """A headerless CSV file as a float32 matrix, an empty field a missing value (NaN), as in
     the container. pyarrow's reader first (pandas, which xgboost would import too, costs a
     quarter of a second at start); pandas' C parser for what pyarrow does not read as numbers
     (spaces around a number, say)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pc
-    except ImportError:
-        # An environment pulled before pyarrow was part of it.
-        pa = None
-    try:
-        if pa is None:
-            raise ValueError("no pyarrow")
-        table = pc.read_csv(path, read_options=pc.ReadOptions(autogenerate_column_names=True))
-        numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_null)
-        if all(any(t(c.type) for t in numeric) for c in table.columns):
-            if table.num_columns == 0:
-                return np.empty((0, 0), dtype=np.float32)
-            return np.column_stack([float32s(c, pa, np) for c in table.columns])
-    except (ValueError, OSError) if pa is None else (pa.ArrowException, ValueError):
-        pass
+    data = read_csv_pyarrow(path, np)
+    if data is not None:
+        return data
     allow_pandas()
     import pandas as pd
     try:

@@ -707,54 +707,31 @@ impl Runner {
                 ),
             );
         }
-        let mut read = self.core.config.environments.read_paths();
+        let mut read = environments.read_paths();
         read.push(layout.root.clone());
-        // The built-in algorithm's process starts while the channels download: Python and
-        // its imports (numpy, xgboost) take a third of a second, which a download of more
-        // than a few megabytes hides. It waits on its stdin until its data is in place
-        // (`go`); dropped (the job failed or stopped meanwhile), it is killed.
-        let mut early = match &algorithm {
-            Algorithm::Xgboost => {
-                let script = layout.host("code/.basalt-xgboost-algorithm.py");
-                std::fs::write(&script, XGBOOST_ALGORITHM)
-                    .map_err(|e| format!("InternalServerError: {e}"))?;
-                let mut env = env.clone();
-                env.push(("BASALT_START".into(), "stdin".into()));
-                let launch = container::Launch {
-                    layout,
-                    program: python()?,
-                    args: vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
-                    cwd: "code",
-                    env,
-                    read: read.clone(),
-                };
-                Some(launch.spawn(true).map_err(|e| {
-                    format!("InternalServerError: could not start the algorithm: {e}")
-                })?)
-            }
-            Algorithm::Script { .. } | Algorithm::Entrypoint(_) => None,
-        };
-        let feeds = self.download_channels(job, layout)?;
-        // Fed while the algorithm runs, ended when this function returns.
-        let mut pipes = crate::pipes::Pipes::start(&self.core.objects, feeds.clone())?;
         let (exe, args) = match &algorithm {
-            Algorithm::Xgboost => (
-                python()?,
-                vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
-            ),
+            Algorithm::Xgboost => {
+                std::fs::write(
+                    layout.host("code/.basalt-xgboost-algorithm.py"),
+                    XGBOOST_ALGORITHM,
+                )
+                .map_err(|e| format!("InternalServerError: {e}"))?;
+                (
+                    python()?,
+                    vec![layout.seen("code/.basalt-xgboost-algorithm.py")],
+                )
+            }
             Algorithm::Entrypoint(argv) => {
-                let mut argv: Vec<String> =
-                    argv.iter().map(|a| container::seen(layout, a)).collect();
-                if argv.is_empty() {
+                let argv: Vec<String> = argv.iter().map(|a| container::seen(layout, a)).collect();
+                let Some((first, rest)) = argv.split_first() else {
                     return Err(
                         "ClientError: AlgorithmSpecification.ContainerEntrypoint is empty".into(),
                     );
-                }
-                let first = argv.remove(0);
+                };
                 (
-                    container::entrypoint(&first, environments)
+                    container::entrypoint(first, environments)
                         .map_err(|e| format!("ClientError: {e}"))?,
-                    argv,
+                    rest.to_vec(),
                 )
             }
             Algorithm::Script { program, submit } => {
@@ -780,6 +757,31 @@ impl Runner {
                 (python()?, args)
             }
         };
+        let launch = |env: Vec<(String, String)>| container::Launch {
+            layout,
+            program: exe.clone(),
+            args: args.clone(),
+            cwd: "code",
+            env,
+            read: read.clone(),
+        };
+        // The built-in algorithm's process starts while the channels download: Python and
+        // its imports (numpy, xgboost) take a third of a second, which a download of more
+        // than a few megabytes hides. It waits on its stdin until its data is in place
+        // (`go`); dropped (the job failed or stopped meanwhile), it is killed.
+        let mut early = match &algorithm {
+            Algorithm::Xgboost => {
+                let mut env = env.clone();
+                env.push(("BASALT_START".into(), "stdin".into()));
+                Some(launch(env).spawn(true).map_err(|e| {
+                    format!("InternalServerError: could not start the algorithm: {e}")
+                })?)
+            }
+            Algorithm::Script { .. } | Algorithm::Entrypoint(_) => None,
+        };
+        let feeds = self.download_channels(job, layout)?;
+        // Fed while the algorithm runs, ended when this function returns.
+        let mut pipes = crate::pipes::Pipes::start(&self.core.objects, feeds.clone())?;
         if !self.start_training(job) {
             return Ok(self.stopped_or_lost());
         }
@@ -790,14 +792,6 @@ impl Runner {
                 let _ = std::fs::remove_dir_all(c.dir());
                 c.restore(&self.core)?;
             }
-            let launch = container::Launch {
-                layout,
-                program: exe.clone(),
-                args: args.clone(),
-                cwd: "code",
-                env: env.clone(),
-                read: read.clone(),
-            };
             let mut child = match early.take() {
                 Some(mut child) => {
                     if let Some(mut stdin) = child.stdin.take() {
@@ -806,12 +800,14 @@ impl Runner {
                     }
                     child
                 }
-                None => launch.spawn(false).map_err(|e| match &algorithm {
-                    Algorithm::Entrypoint(argv) => {
-                        format!("ClientError: ContainerEntrypoint {}: {e}", argv[0])
-                    }
-                    _ => format!("InternalServerError: could not start the algorithm: {e}"),
-                })?,
+                None => launch(env.clone())
+                    .spawn(false)
+                    .map_err(|e| match &algorithm {
+                        Algorithm::Entrypoint(argv) => {
+                            format!("ClientError: ContainerEntrypoint {}: {e}", argv[0])
+                        }
+                        _ => format!("InternalServerError: could not start the algorithm: {e}"),
+                    })?,
             };
             let syncing = checkpoints.map(|c| sync_while_running(self.core.clone(), c));
             let run_started = self.core.now_ms();

@@ -36,15 +36,7 @@ pub(super) struct Extension {
 /// Finds the `vector` extension, creating it where it is available and this role may; `None`
 /// (collections then stay in the services' own indexes) otherwise.
 pub(super) fn detect(client: &mut postgres::Client) -> Option<Extension> {
-    const FIND: &str = "SELECT quote_ident(n.nspname), e.extversion FROM pg_extension e \
-         JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'";
-    let found = |c: &mut postgres::Client| {
-        c.query_opt(FIND, &[]).ok().flatten().map(|r| Extension {
-            schema: r.get(0),
-            version: r.get(1),
-        })
-    };
-    let found = |c: &mut postgres::Client| found(c).and_then(usable);
+    let found = |c: &mut postgres::Client| find(c).ok().flatten().and_then(usable);
     if let Some(e) = found(client) {
         return Some(e);
     }
@@ -62,6 +54,20 @@ pub(super) fn detect(client: &mut postgres::Client) -> Option<Extension> {
             None
         }),
     }
+}
+
+/// The installed `vector` extension, whatever its version.
+fn find(client: &mut postgres::Client) -> Result<Option<Extension>, postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT quote_ident(n.nspname), e.extversion FROM pg_extension e \
+             JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'",
+            &[],
+        )?
+        .map(|r| Extension {
+            schema: r.get(0),
+            version: r.get(1),
+        }))
 }
 
 /// The extension, if it is new enough: filtered searches need 0.8's iterative index scans.
@@ -103,24 +109,6 @@ fn json_no_nul(v: &Value) -> Value {
         ),
         v => v.clone(),
     }
-}
-
-/// Why an entry cannot be compared by cosine with a collection of dimension `dim`, as
-/// `basalt_vector::Index::upsert` would refuse it.
-fn unfit(vector: &[f32], dim: Option<i32>) -> Option<String> {
-    if dim.is_some_and(|d| usize::try_from(d).ok() != Some(vector.len())) {
-        return Some(format!(
-            "{} dimensions; the collection has {dim:?}",
-            vector.len()
-        ));
-    }
-    if vector.iter().any(|x| !x.is_finite()) {
-        return Some("a component that is not a finite number".into());
-    }
-    if vector.iter().all(|x| *x == 0.0) {
-        return Some("a zero vector".into());
-    }
-    None
 }
 
 /// The table of a collection: a fixed function of its name, so every node finds it.
@@ -392,18 +380,7 @@ impl PgState {
         if let Some(e) = self.vector.get() {
             return Ok(e);
         }
-        let found = self.run(Kind::Read, |c: &mut Conn| {
-            Ok(c.client
-                .query_opt(
-                    "SELECT quote_ident(n.nspname), e.extversion FROM pg_extension e \
-                     JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'",
-                    &[],
-                )?
-                .map(|r| Extension {
-                    schema: r.get(0),
-                    version: r.get(1),
-                }))
-        })?;
+        let found = self.run(Kind::Read, |c: &mut Conn| Ok(find(&mut c.client)?))?;
         match found.and_then(usable) {
             Some(e) => Ok(self.vector.get_or_init(|| e)),
             None => Err(StoreError::Unavailable(format!(
@@ -474,7 +451,10 @@ impl VectorStore for PgState {
                     VectorOp::Remove(key) => key,
                     VectorOp::Upsert(e) => {
                         // Refused before the old entry is touched, as the embedded index does.
-                        if let Some(why) = unfit(&e.vector, dim) {
+                        let want = dim.map_or(e.vector.len(), |d| d as usize);
+                        if let Err(why) =
+                            basalt_vector::prepare(&e.vector, want, basalt_vector::Metric::Cosine)
+                        {
                             tracing::warn!(key = e.key, "vector left out of its collection: {why}");
                             continue;
                         }
